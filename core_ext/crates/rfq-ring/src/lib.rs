@@ -114,3 +114,6 @@ pub fn open_producer(path: impl AsRef<Path>) -> Result<Producer, RingError> {
 pub fn open_consumer(path: impl AsRef<Path>) -> Result<Consumer, RingError> {
     RingFile::open(path).map(RingFile::into_consumer)
 }
+
+#[cfg(test)]
+mod tests;
