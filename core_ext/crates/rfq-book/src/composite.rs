@@ -1,0 +1,186 @@
+//! Sweeping several venue books as one composite book.
+//!
+//! Members can have different price and quantity scales and different contract types. Each
+//! member's levels are converted exactly into the composite's scales while sweeping:
+//! prices are multiplied up by a power of ten; linear quantities likewise; inverse contracts
+//! (COIN-M) become base quantity `contracts × contract_size / price`, **rounded down** so the
+//! composite never claims more depth than there is.
+
+use crate::book::L2Book;
+use crate::ladder::Ladder;
+use rfq_model::fixed::pow10;
+use rfq_model::{Instrument, InstrumentKind, Side};
+
+/// Most members a composite may have.
+pub const MAX_MEMBERS: usize = 8;
+
+/// How one member's levels convert into composite units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conversion {
+    /// Composite price = member price × `px_mult`.
+    pub px_mult: i64,
+    /// Quantity conversion.
+    pub qty: QtyConversion,
+}
+
+/// Quantity conversion of one member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QtyConversion {
+    /// Composite qty = member qty × mult.
+    Linear(i64),
+    /// Composite qty = floor(contracts × num / member price).
+    Inverse(i128),
+}
+
+impl Conversion {
+    /// Conversion of `inst` into a composite with the given scales; `None` if the member's
+    /// scales are finer than the composite's.
+    pub fn new(inst: &Instrument, price_decimals: u32, qty_decimals: u32) -> Option<Conversion> {
+        if inst.price_decimals > price_decimals {
+            return None;
+        }
+        let px_mult = pow10(price_decimals - inst.price_decimals);
+        let qty = match inst.kind {
+            InstrumentKind::Spot | InstrumentKind::Linear => {
+                if inst.qty_decimals > qty_decimals {
+                    return None;
+                }
+                QtyConversion::Linear(pow10(qty_decimals - inst.qty_decimals))
+            }
+            InstrumentKind::Inverse => {
+                // contracts × cs [quote] / (px / 10^Pi) [quote/base] = base; in 10^-Qc units:
+                // contracts × cs × 10^(Pi+Qc) / px, with contracts in 10^-Qi units.
+                let num = i128::from(inst.contract_size) * 10_i128.pow(inst.price_decimals + qty_decimals)
+                    / 10_i128.pow(inst.qty_decimals);
+                QtyConversion::Inverse(num)
+            }
+        };
+        Some(Conversion { px_mult, qty })
+    }
+
+    /// Convert one member level into composite `(price, qty)`.
+    #[inline]
+    pub fn convert(&self, price: i64, qty: i64) -> (i64, i64) {
+        let q = match self.qty {
+            QtyConversion::Linear(m) => qty * m,
+            QtyConversion::Inverse(num) => (i128::from(qty) * num / i128::from(price)) as i64,
+        };
+        (price * self.px_mult, q)
+    }
+}
+
+/// Walk the merged levels of `books` on `side` from the best outwards, in composite units,
+/// calling `f(price, qty)` until it returns `false`. Ties in price go to the earlier member.
+#[inline]
+pub fn walk(books: &[(&L2Book, Conversion)], side: Side, mut f: impl FnMut(i64, i64) -> bool) {
+    debug_assert!(books.len() <= MAX_MEMBERS);
+    let mut cursor = [0_usize; MAX_MEMBERS];
+    let ladders: [Option<&Ladder>; MAX_MEMBERS] =
+        std::array::from_fn(|i| books.get(i).map(|(b, _)| b.ladder(side)));
+    loop {
+        let mut best: Option<(usize, i64, i64)> = None;
+        for (m, (_, conv)) in books.iter().enumerate() {
+            let Some((p, q)) = ladders[m].and_then(|l| l.level(cursor[m])) else { continue };
+            let (cp, cq) = conv.convert(p, q);
+            let better = match best {
+                None => true,
+                Some((_, bp, _)) => match side {
+                    Side::Bid => cp > bp,
+                    Side::Ask => cp < bp,
+                },
+            };
+            if better {
+                best = Some((m, cp, cq));
+            }
+        }
+        let Some((m, p, q)) = best else { return };
+        cursor[m] += 1;
+        if q > 0 && !f(p, q) {
+            return;
+        }
+    }
+}
+
+/// Sweep `side` for every size of an increasing ladder in one pass. `out[i]` receives the
+/// exact notional (composite price × qty units) to take `sizes[i]`, or `None` if too thin.
+pub fn sweep_ladder(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], out: &mut [Option<i128>]) {
+    debug_assert!(out.len() >= sizes.len());
+    for o in out.iter_mut().take(sizes.len()) {
+        *o = None;
+    }
+    let mut next = 0;
+    let mut filled: i64 = 0;
+    let mut notional: i128 = 0;
+    if sizes.is_empty() {
+        return;
+    }
+    walk(books, side, |p, q| {
+        let mut avail = q;
+        while next < sizes.len() {
+            let need = sizes[next] - filled;
+            if avail >= need {
+                out[next] = Some(notional + i128::from(p) * i128::from(need));
+                next += 1;
+            } else {
+                break;
+            }
+        }
+        filled += avail;
+        notional += i128::from(p) * i128::from(avail);
+        avail = 0;
+        let _ = avail;
+        next < sizes.len()
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inst(kind: InstrumentKind, pd: u32, qd: u32, cs: i64) -> Instrument {
+        Instrument {
+            id: 1,
+            symbol: "X".into(),
+            venue: "v".into(),
+            kind,
+            price_decimals: pd,
+            qty_decimals: qd,
+            tick: 1,
+            lot: 1,
+            contract_size: cs,
+            max_qty: 1_000_000_000,
+        }
+    }
+
+    #[test]
+    fn converts_scales_exactly() {
+        let lin = Conversion::new(&inst(InstrumentKind::Linear, 1, 3), 2, 8).unwrap();
+        assert_eq!(lin.convert(617_441, 1_500), (6_174_410, 150_000_000)); // 61744.1 x 1.5
+        let inv = Conversion::new(&inst(InstrumentKind::Inverse, 1, 0, 100), 2, 8).unwrap();
+        // 2 contracts of 100 USD at 50000.0 = 0.004 BTC exactly
+        assert_eq!(inv.convert(500_000, 2), (5_000_000, 400_000));
+        // 1 contract at 61817.4 = 0.0016176... BTC, floored to 161_766 sat
+        assert_eq!(inv.convert(618_174, 1), (6_181_740, 161_766));
+        assert!(Conversion::new(&inst(InstrumentKind::Spot, 3, 3, 0), 2, 8).is_none());
+    }
+
+    #[test]
+    fn merges_members_best_first() {
+        let mut a = L2Book::with_capacity(8);
+        let mut b = L2Book::with_capacity(8);
+        a.set(Side::Ask, 101, 1).unwrap();
+        a.set(Side::Ask, 103, 1).unwrap();
+        b.set(Side::Ask, 102, 2).unwrap();
+        let conv = Conversion { px_mult: 1, qty: QtyConversion::Linear(1) };
+        let books = [(&a, conv), (&b, conv)];
+        let mut seen = vec![];
+        walk(&books, Side::Ask, |p, q| {
+            seen.push((p, q));
+            true
+        });
+        assert_eq!(seen, vec![(101, 1), (102, 2), (103, 1)]);
+        let mut out = [None; 3];
+        sweep_ladder(&books, Side::Ask, &[1, 3, 5], &mut out);
+        assert_eq!(out, [Some(101), Some(101 + 204), None]);
+    }
+}

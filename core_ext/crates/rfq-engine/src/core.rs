@@ -1,0 +1,581 @@
+//! The deterministic core: validates and applies input records, publishes quotes.
+
+use crate::hash::Fnv;
+use crate::pricing::{ask_price, bid_price, half_spread_cbps, QuoteLevel};
+use crate::state::{BookStatus, InstrumentState};
+use rfq_book::composite::{sweep_ladder, Conversion, MAX_MEMBERS};
+use rfq_book::{BookError, L2Book};
+use rfq_model::{CompositeSpec, Instrument, ModelError, PricingParams, Side};
+use rfq_ring::record::{flags, kind, reject, withdraw};
+use rfq_ring::Record;
+
+/// Largest quote ladder per composite.
+pub const MAX_SIZES: usize = 32;
+
+/// Where the core writes its output records.
+pub trait Sink {
+    /// Publish one record. The runner guarantees room for [`Core::max_out_per_record`]
+    /// records before each input record, so this never fails.
+    fn emit(&mut self, rec: &Record);
+}
+
+impl Sink for Vec<Record> {
+    fn emit(&mut self, rec: &Record) {
+        self.push(*rec);
+    }
+}
+
+/// Static configuration of a core.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Instruments; ids must be unique and non-zero.
+    pub instruments: Vec<Instrument>,
+    /// Composites; members must name configured instruments.
+    pub composites: Vec<CompositeSpec>,
+    /// Levels per book side (fixed; the update path never allocates).
+    pub book_capacity: usize,
+}
+
+/// Counters of what the core has done.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Input records consumed (accepted or rejected).
+    pub records: u64,
+    /// Input records carrying the END flag (venue messages).
+    pub messages: u64,
+    /// Input records rejected.
+    pub rejects: u64,
+    /// Rejects by reason code (index = code).
+    pub rejects_by_reason: [u64; 16],
+    /// Book level updates applied.
+    pub level_updates: u64,
+    /// QUOTE records published.
+    pub quotes: u64,
+    /// BOOK_STATUS records published.
+    pub status_changes: u64,
+    /// Composite repricings.
+    pub repricings: u64,
+}
+
+struct Member {
+    inst: usize,
+    conv: Conversion,
+    included: bool,
+}
+
+struct CompositeState {
+    spec: CompositeSpec,
+    members: Vec<Member>,
+    quotes: [QuoteLevel; MAX_SIZES],
+    /// Bit i set = member i was usable at the last repricing.
+    live_mask: u32,
+    priced: bool,
+}
+
+/// The core's whole trading state. Single writer: only the thread that owns it mutates it.
+pub struct Core {
+    instruments: Vec<InstrumentState>,
+    /// Instrument id → index into `instruments` (dense table, 0 = absent).
+    by_id: Vec<u16>,
+    composites: Vec<CompositeState>,
+    now: i64,
+    out_seq: u64,
+    max_out: usize,
+    stats: Stats,
+}
+
+impl Core {
+    /// Build a core; every inconsistency in the configuration is an error naming it.
+    pub fn new(cfg: CoreConfig) -> Result<Core, ModelError> {
+        let capacity = cfg.book_capacity.max(16);
+        let mut instruments = Vec::with_capacity(cfg.instruments.len());
+        let max_id = cfg.instruments.iter().map(|i| i.id).max().unwrap_or(0) as usize;
+        let mut by_id = vec![0_u16; max_id + 1];
+        for spec in cfg.instruments {
+            spec.validate()?;
+            if by_id[spec.id as usize] != 0 {
+                return Err(ModelError::BadInstrument { instrument: spec.key(), why: format!("duplicate id {}", spec.id) });
+            }
+            by_id[spec.id as usize] = (instruments.len() + 1) as u16;
+            instruments.push(InstrumentState::new(spec, capacity));
+        }
+        let mut composites: Vec<CompositeState> = Vec::with_capacity(cfg.composites.len());
+        for spec in cfg.composites {
+            spec.validate()?;
+            if composites.iter().any(|c| c.spec.id == spec.id) {
+                return Err(ModelError::BadComposite { composite: spec.name.clone(), why: format!("duplicate id {}", spec.id) });
+            }
+            if spec.pricing.sizes.len() > MAX_SIZES {
+                return Err(ModelError::BadComposite { composite: spec.name.clone(), why: "too many sizes".into() });
+            }
+            if spec.members.is_empty() || spec.members.len() > MAX_MEMBERS {
+                return Err(ModelError::BadComposite {
+                    composite: spec.name.clone(),
+                    why: format!("needs 1..={MAX_MEMBERS} members, has {}", spec.members.len()),
+                });
+            }
+            let ci = composites.len();
+            let mut members = Vec::new();
+            for &id in &spec.members {
+                let idx = match by_id.get(id as usize) {
+                    Some(&i) if i != 0 => (i - 1) as usize,
+                    _ => {
+                        return Err(ModelError::BadComposite {
+                            composite: spec.name.clone(),
+                            why: format!("member {id} is not a configured instrument"),
+                        })
+                    }
+                };
+                let inst = &instruments[idx].spec;
+                let conv = Conversion::new(inst, spec.price_decimals, spec.qty_decimals).ok_or_else(|| {
+                    ModelError::BadComposite {
+                        composite: spec.name.clone(),
+                        why: format!("member {} has finer scales than the composite", inst.key()),
+                    }
+                })?;
+                if members.iter().any(|m: &Member| m.inst == idx) {
+                    return Err(ModelError::BadComposite { composite: spec.name.clone(), why: format!("member {id} listed twice") });
+                }
+                instruments[idx].composites.push(ci);
+                members.push(Member { inst: idx, conv, included: true });
+            }
+            composites.push(CompositeState { spec, members, quotes: [QuoteLevel::default(); MAX_SIZES], live_mask: 0, priced: false });
+        }
+        let max_out = 2 + instruments.len() + composites.iter().map(|c| c.spec.pricing.sizes.len()).sum::<usize>();
+        Ok(Core {
+            instruments,
+            by_id,
+            composites,
+            now: i64::MIN,
+            out_seq: 0,
+            max_out,
+            stats: Stats::default(),
+        })
+    }
+
+    /// Most output records one input record can cause (the runner keeps this much room).
+    pub fn max_out_per_record(&self) -> usize {
+        self.max_out
+    }
+
+    /// Core time: the largest `ts_recv` of any accepted record (`i64::MIN` before the first).
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Instrument state by registry id.
+    pub fn instrument(&self, id: u16) -> Option<&InstrumentState> {
+        self.index(id).map(|i| &self.instruments[i])
+    }
+
+    /// All instrument states.
+    pub fn instruments(&self) -> &[InstrumentState] {
+        &self.instruments
+    }
+
+    #[inline]
+    fn index(&self, id: u16) -> Option<usize> {
+        match self.by_id.get(id as usize) {
+            Some(&i) if i != 0 => Some((i - 1) as usize),
+            _ => None,
+        }
+    }
+
+    fn composite_index(&self, id: u16) -> Option<usize> {
+        self.composites.iter().position(|c| c.spec.id == id)
+    }
+
+    /// Composite sweep notional for `qty` on `side` over the currently usable members.
+    pub fn composite_sweep(&self, composite: u16, side: Side, qty: i64) -> Option<i128> {
+        let c = &self.composites[self.composite_index(composite)?];
+        let mut books: [Option<(&L2Book, Conversion)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
+        let n = self.usable_books(c, &mut books);
+        let list: Vec<(&L2Book, Conversion)> = books[..n].iter().flatten().copied().collect();
+        let mut out = [None];
+        sweep_ladder(&list, side, &[qty], &mut out);
+        out[0]
+    }
+
+    /// Last published quote ladder of a composite.
+    pub fn quotes(&self, composite: u16) -> Option<&[QuoteLevel]> {
+        let c = &self.composites[self.composite_index(composite)?];
+        Some(&c.quotes[..c.spec.pricing.sizes.len()])
+    }
+
+    /// Replace a composite's pricing parameters (takes effect at its next repricing).
+    pub fn set_pricing(&mut self, composite: u16, params: PricingParams) -> Result<(), ModelError> {
+        let ci = self.composite_index(composite).ok_or_else(|| ModelError::BadComposite {
+            composite: composite.to_string(),
+            why: "no such composite".into(),
+        })?;
+        let c = &mut self.composites[ci];
+        params.validate().map_err(|why| ModelError::BadComposite { composite: c.spec.name.clone(), why })?;
+        if params.sizes.len() > MAX_SIZES {
+            return Err(ModelError::BadComposite { composite: c.spec.name.clone(), why: "too many sizes".into() });
+        }
+        c.spec.pricing = params;
+        c.priced = false;
+        c.quotes = [QuoteLevel::default(); MAX_SIZES];
+        self.max_out = 2 + self.instruments.len() + self.composites.iter().map(|c| c.spec.pricing.sizes.len()).sum::<usize>();
+        Ok(())
+    }
+
+    /// Include or exclude a member venue book from a composite.
+    pub fn set_member(&mut self, composite: u16, instrument: u16, included: bool) -> Result<(), ModelError> {
+        let idx = self.index(instrument);
+        let ci = self.composite_index(composite).ok_or_else(|| ModelError::BadComposite {
+            composite: composite.to_string(),
+            why: "no such composite".into(),
+        })?;
+        let c = &mut self.composites[ci];
+        let m = c.members.iter_mut().find(|m| Some(m.inst) == idx).ok_or_else(|| ModelError::BadComposite {
+            composite: c.spec.name.clone(),
+            why: format!("instrument {instrument} is not a member"),
+        })?;
+        m.included = included;
+        c.priced = false;
+        Ok(())
+    }
+
+    /// Process one input record; outputs go to `out`.
+    pub fn process(&mut self, r: &Record, out: &mut impl Sink) {
+        self.stats.records += 1;
+        match r.kind {
+            kind::HEARTBEAT => {
+                self.advance(r.ts_recv);
+                if r.flags & flags::END != 0 {
+                    self.stats.messages += 1;
+                    self.on_tick(None, r, out);
+                }
+            }
+            kind::BOOK_CLEAR | kind::BOOK_LEVEL | kind::BOOK_STALE | kind::TRADE | kind::BBO => {
+                let Some(idx) = self.index(r.instrument) else {
+                    return self.reject(r, reject::UNKNOWN_INSTRUMENT, out);
+                };
+                if let Err(code) = self.apply(idx, r) {
+                    self.reject(r, code, out);
+                } else {
+                    self.advance(r.ts_recv);
+                    self.instruments[idx].last_seen_ns = self.now;
+                }
+                if r.flags & flags::END != 0 {
+                    self.stats.messages += 1;
+                    let st = &mut self.instruments[idx];
+                    if st.sync == BookStatus::Building && r.flags & flags::SNAPSHOT != 0 && r.kind != kind::BOOK_STALE {
+                        st.sync = BookStatus::Live;
+                    }
+                    self.on_tick(Some(idx), r, out);
+                }
+            }
+            _ => self.reject(r, reject::UNKNOWN_KIND, out),
+        }
+    }
+
+    #[inline]
+    fn advance(&mut self, ts: i64) {
+        if ts > self.now {
+            self.now = ts;
+        }
+    }
+
+    /// Validate and apply one instrument record. `Err(reason)` means nothing changed, except
+    /// for a full ladder, which also marks the book stale (it no longer mirrors the venue).
+    #[inline]
+    fn apply(&mut self, idx: usize, r: &Record) -> Result<(), i64> {
+        let st = &mut self.instruments[idx];
+        let spec = &st.spec;
+        match r.kind {
+            kind::BOOK_CLEAR => {
+                st.book.clear();
+                st.sync = BookStatus::Building;
+                st.last_seq = r.seq;
+                Ok(())
+            }
+            kind::BOOK_STALE => {
+                st.sync = BookStatus::Stale;
+                Ok(())
+            }
+            _ => {
+                let side = Side::from_u8(r.side).ok_or(reject::BAD_SIDE)?;
+                if r.price <= 0 {
+                    return Err(reject::NON_POSITIVE_PRICE);
+                }
+                if r.qty < 0 {
+                    return Err(reject::NEGATIVE_QTY);
+                }
+                if r.price % spec.tick != 0 {
+                    return Err(reject::OFF_TICK);
+                }
+                if r.qty % spec.lot != 0 {
+                    return Err(reject::OFF_LOT);
+                }
+                if r.qty > spec.max_qty {
+                    return Err(reject::QTY_ABOVE_MAX);
+                }
+                match r.kind {
+                    kind::BOOK_LEVEL => {
+                        let snapshot = r.flags & flags::SNAPSHOT != 0;
+                        let ok = if snapshot { st.sync == BookStatus::Building } else { st.sync == BookStatus::Live };
+                        if !ok {
+                            return Err(reject::LEVEL_OUTSIDE_BOOK);
+                        }
+                        match st.book.set(side, r.price, r.qty) {
+                            Ok(()) => {}
+                            Err(BookError::CapacityExceeded(_)) => {
+                                st.sync = BookStatus::Stale;
+                                return Err(reject::BOOK_CAPACITY);
+                            }
+                            Err(BookError::NonPositivePrice(_)) => return Err(reject::NON_POSITIVE_PRICE),
+                            Err(BookError::NegativeQuantity(_)) => return Err(reject::NEGATIVE_QTY),
+                        }
+                        st.last_seq = r.seq;
+                        self.stats.level_updates += 1;
+                        Ok(())
+                    }
+                    kind::TRADE => {
+                        if r.qty == 0 {
+                            return Err(reject::NEGATIVE_QTY);
+                        }
+                        st.last_trade = (r.price, r.qty, r.seq);
+                        st.trades += 1;
+                        Ok(())
+                    }
+                    _ => {
+                        st.bbo[side as usize] = (r.price, r.qty);
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    fn reject(&mut self, r: &Record, code: i64, out: &mut impl Sink) {
+        self.stats.rejects += 1;
+        self.stats.rejects_by_reason[(code as usize).min(15)] += 1;
+        self.out_seq += 1;
+        out.emit(&Record {
+            kind: kind::REJECT,
+            instrument: r.instrument,
+            side: r.side,
+            flags: 0,
+            source: r.source,
+            seq: r.seq,
+            ts_event: r.ts_event,
+            ts_recv: r.ts_recv,
+            price: r.price,
+            qty: r.qty,
+            aux: code,
+            ts_send: r.ts_send,
+        });
+    }
+
+    /// End of a venue message (or heartbeat): report status changes, reprice composites whose
+    /// inputs changed.
+    fn on_tick(&mut self, touched: Option<usize>, trigger: &Record, out: &mut impl Sink) {
+        if let Some(idx) = touched {
+            let st = &mut self.instruments[idx];
+            let status = st.status();
+            if st.reported != Some(status) {
+                st.reported = Some(status);
+                self.out_seq += 1;
+                self.stats.status_changes += 1;
+                out.emit(&Record {
+                    kind: kind::BOOK_STATUS,
+                    instrument: st.spec.id,
+                    side: 255,
+                    flags: 0,
+                    source: 0,
+                    seq: self.out_seq,
+                    ts_event: trigger.ts_event,
+                    ts_recv: self.now,
+                    price: 0,
+                    qty: 0,
+                    aux: status.code(),
+                    ts_send: trigger.ts_send,
+                });
+            }
+        }
+        for ci in 0..self.composites.len() {
+            let member_touched = touched.is_some_and(|i| self.instruments[i].composites.contains(&ci));
+            let mask = self.live_mask(ci);
+            let c = &self.composites[ci];
+            if member_touched || mask != c.live_mask || !c.priced {
+                self.reprice(ci, mask, trigger, out);
+            }
+        }
+    }
+
+    #[inline]
+    fn usable(&self, m: &Member, stale_after: i64) -> bool {
+        let st = &self.instruments[m.inst];
+        m.included && st.status() == BookStatus::Live && self.now.saturating_sub(st.last_seen_ns) <= stale_after
+    }
+
+    fn live_mask(&self, ci: usize) -> u32 {
+        let c = &self.composites[ci];
+        let mut mask = 0;
+        for (i, m) in c.members.iter().enumerate() {
+            if self.usable(m, c.spec.stale_after_ns) {
+                mask |= 1 << i;
+            }
+        }
+        mask
+    }
+
+    fn usable_books<'a>(&'a self, c: &CompositeState, books: &mut [Option<(&'a L2Book, Conversion)>; MAX_MEMBERS]) -> usize {
+        let mut n = 0;
+        for m in &c.members {
+            if self.usable(m, c.spec.stale_after_ns) {
+                books[n] = Some((&self.instruments[m.inst].book, m.conv));
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Why a composite with no usable member cannot quote.
+    fn no_market_reason(&self, c: &CompositeState) -> u8 {
+        let mut reason = withdraw::NO_MARKET;
+        for m in c.members.iter().filter(|m| m.included) {
+            let st = &self.instruments[m.inst];
+            match st.status() {
+                BookStatus::Stale => return withdraw::STALE,
+                BookStatus::Live => reason = withdraw::STALE, // silent for too long
+                BookStatus::Crossed if reason == withdraw::NO_MARKET => reason = withdraw::CROSSED,
+                _ => {}
+            }
+        }
+        reason
+    }
+
+    fn reprice(&mut self, ci: usize, mask: u32, trigger: &Record, out: &mut impl Sink) {
+        self.stats.repricings += 1;
+        let mut fresh = [QuoteLevel::default(); MAX_SIZES];
+        let c = &self.composites[ci];
+        let nsizes = c.spec.pricing.sizes.len();
+        {
+            let mut slots: [Option<(&L2Book, Conversion)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
+            let n = self.usable_books(c, &mut slots);
+            let mut books: [(&L2Book, Conversion); MAX_MEMBERS] = [(&self.instruments[0].book, c.members[0].conv); MAX_MEMBERS];
+            for i in 0..n {
+                books[i] = slots[i].expect("filled above");
+            }
+            let books = &books[..n];
+            let reason = if n == 0 {
+                Some(self.no_market_reason(c))
+            } else {
+                let best_bid = books.iter().filter_map(|(b, cv)| b.best_bid().map(|(p, q)| cv.convert(p, q).0)).max();
+                let best_ask = books.iter().filter_map(|(b, cv)| b.best_ask().map(|(p, q)| cv.convert(p, q).0)).min();
+                match (best_bid, best_ask) {
+                    (Some(b), Some(a)) if b >= a => Some(withdraw::CROSSED),
+                    _ => None,
+                }
+            };
+            if let Some(reason) = reason {
+                for q in fresh.iter_mut().take(nsizes) {
+                    *q = QuoteLevel { flags: 0, reason, bid: 0, ask: 0 };
+                }
+            } else {
+                let sizes = &c.spec.pricing.sizes;
+                let mut nb = [None; MAX_SIZES];
+                let mut na = [None; MAX_SIZES];
+                sweep_ladder(books, Side::Bid, sizes, &mut nb);
+                sweep_ladder(books, Side::Ask, sizes, &mut na);
+                for (i, &size) in sizes.iter().enumerate() {
+                    let s = half_spread_cbps(&c.spec.pricing, size, c.spec.qty_decimals);
+                    let mut q = QuoteLevel::default();
+                    if let Some(n) = nb[i] {
+                        q.bid = bid_price(n, size, s);
+                        q.flags |= flags::BID_VALID;
+                    }
+                    if let Some(n) = na[i] {
+                        q.ask = ask_price(n, size, s);
+                        q.flags |= flags::ASK_VALID;
+                    }
+                    if q.flags != flags::BID_VALID | flags::ASK_VALID {
+                        q.reason = withdraw::TOO_THIN;
+                    }
+                    fresh[i] = q;
+                }
+            }
+        }
+        let c = &mut self.composites[ci];
+        c.live_mask = mask;
+        let first = !c.priced;
+        c.priced = true;
+        for (i, q) in fresh.iter().enumerate().take(nsizes) {
+            if first || c.quotes[i] != *q {
+                c.quotes[i] = *q;
+                self.out_seq += 1;
+                self.stats.quotes += 1;
+                out.emit(&Record {
+                    kind: kind::QUOTE,
+                    instrument: c.spec.id,
+                    side: q.reason,
+                    flags: q.flags,
+                    source: i as u16,
+                    seq: self.out_seq,
+                    ts_event: trigger.ts_event,
+                    ts_recv: self.now,
+                    price: q.bid,
+                    qty: c.spec.pricing.sizes[i],
+                    aux: q.ask,
+                    ts_send: trigger.ts_send,
+                });
+            }
+        }
+    }
+
+    /// A hash of the whole trading state (books, sync states, clocks, quotes, counters).
+    /// Equal inputs give equal hashes, on any run and any machine.
+    pub fn state_hash(&self) -> u64 {
+        let mut h = Fnv::new();
+        h.i64(self.now);
+        h.u64(self.out_seq);
+        for st in &self.instruments {
+            h.u64(u64::from(st.spec.id));
+            h.i64(st.status().code());
+            h.u64(st.last_seq);
+            h.i64(st.last_seen_ns);
+            h.i64(st.last_trade.0);
+            h.i64(st.last_trade.1);
+            h.u64(st.last_trade.2);
+            for (p, q) in st.bbo {
+                h.i64(p);
+                h.i64(q);
+            }
+            for ladder in [&st.book.bids, &st.book.asks] {
+                h.u64(ladder.len() as u64);
+                ladder.for_each_raw(|p, q| {
+                    h.i64(p);
+                    h.i64(q);
+                });
+            }
+        }
+        for c in &self.composites {
+            h.u64(u64::from(c.spec.id));
+            for q in &c.quotes[..c.spec.pricing.sizes.len()] {
+                h.u64(u64::from(q.flags) | u64::from(q.reason) << 8);
+                h.i64(q.bid);
+                h.i64(q.ask);
+            }
+        }
+        h.finish()
+    }
+
+    /// Published sequence number of the last output record.
+    pub fn out_seq(&self) -> u64 {
+        self.out_seq
+    }
+
+    /// `book_status` code of an instrument (see docs/ring-layout.md).
+    pub fn status_code(&self, id: u16) -> Option<i64> {
+        self.instrument(id).map(|s| s.status().code())
+    }
+}
+

@@ -1,0 +1,236 @@
+//! Driving a [`Core`] from input rings to the output ring: inline or on the core thread.
+//!
+//! ## Merge order
+//! Input rings are polled round-robin in registration order. From the current ring the runner
+//! takes up to `batch` records, but never stops in the middle of a venue message: it moves to
+//! the next ring only after a record flagged `END`. A message whose tail has not been published
+//! yet keeps the runner on that ring (inline mode returns and resumes there). So records of
+//! different producers never interleave inside a message, and the order the core saw is a pure
+//! function of what each ring held — the order a journal records.
+//!
+//! ## Back-pressure
+//! Before consuming input the runner checks that the output ring has room for everything the
+//! records could produce ([`Core::max_out_per_record`] each). If not, the input stays in its
+//! ring: nothing is ever dropped, the slow consumer slows the producers.
+
+use crate::core::{Core, Sink};
+use rfq_ring::record::flags;
+use rfq_ring::{Consumer, IdleKind, IdleStrategy, Producer, Record};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Records taken from one ring before moving on (at a message boundary).
+pub const DEFAULT_BATCH: usize = 256;
+
+/// A command for the core thread, run between messages, off the hot path.
+pub enum Command {
+    /// Read-only access to the core (queries).
+    Query(Box<dyn FnOnce(&Core) + Send>),
+    /// Mutating access (parameter changes).
+    Mutate(Box<dyn FnOnce(&mut Core) + Send>),
+    /// Register another input ring.
+    AddInput(Consumer),
+}
+
+struct RingSink<'a>(&'a mut Producer);
+
+impl Sink for RingSink<'_> {
+    #[inline]
+    fn emit(&mut self, rec: &Record) {
+        if self.0.try_push(rec).is_err() {
+            // Room for every possible output was reserved before the input was consumed.
+            unreachable!("output ring full despite reserved room");
+        }
+    }
+}
+
+/// A core plus its rings.
+pub struct Runner {
+    core: Core,
+    inputs: Vec<Consumer>,
+    out: Producer,
+    current: usize,
+    in_message: bool,
+    batch: usize,
+    out_waits: u64,
+}
+
+impl Runner {
+    /// A runner publishing to `out`.
+    pub fn new(core: Core, out: Producer) -> Runner {
+        Runner { core, inputs: Vec::new(), out, current: 0, in_message: false, batch: DEFAULT_BATCH, out_waits: 0 }
+    }
+
+    /// Register an input ring; returns its index (its place in the merge order).
+    pub fn add_input(&mut self, input: Consumer) -> usize {
+        self.inputs.push(input);
+        self.inputs.len() - 1
+    }
+
+    /// Number of input rings.
+    pub fn inputs(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// The core (read-only).
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// The core (mutable; only while no thread runs it).
+    pub fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    /// Times the runner found the output ring too full to consume input.
+    pub fn out_waits(&self) -> u64 {
+        self.out_waits
+    }
+
+    /// Consume what the input rings hold now, up to `budget` records. Returns the number of
+    /// records processed (0 = nothing to do, or the output ring is full).
+    pub fn run_once(&mut self, budget: usize) -> usize {
+        let n = self.inputs.len();
+        if n == 0 {
+            return 0;
+        }
+        let mut done = 0;
+        let mut idle_rings = 0;
+        while done < budget && idle_rings < n {
+            let (processed, out_full) = self.drain_current(budget - done);
+            done += processed;
+            if out_full {
+                self.out_waits += 1;
+                break;
+            }
+            if self.in_message {
+                if processed == 0 {
+                    break; // the producer has not published the rest of the message yet
+                }
+                continue;
+            }
+            self.current = (self.current + 1) % n;
+            idle_rings = if processed == 0 { idle_rings + 1 } else { 0 };
+        }
+        done
+    }
+
+    /// Process records of the current ring: up to `batch` (or `budget`), extended to the end
+    /// of the current message. Returns `(processed, output ring too full)`.
+    #[inline]
+    fn drain_current(&mut self, budget: usize) -> (usize, bool) {
+        let max_out = self.core.max_out_per_record().max(1);
+        let room = self.out.free_slots() / max_out;
+        if room == 0 {
+            return (0, true);
+        }
+        let want = room.min(budget.max(1));
+        let Runner { core, inputs, out, current, in_message, batch, .. } = self;
+        let chunk = inputs[*current].peek(want);
+        let mut sink = RingSink(out);
+        let mut used = 0;
+        let (a, b) = chunk.as_slices();
+        for rec in a.iter().chain(b.iter()) {
+            core.process(rec, &mut sink);
+            used += 1;
+            *in_message = rec.flags & flags::END == 0;
+            if used >= *batch && !*in_message {
+                break;
+            }
+        }
+        chunk.commit_n(used);
+        (used, false)
+    }
+
+    /// Move the runner onto its own thread (the core thread). `idle` is what the thread does
+    /// when no ring has work. Commands are served between messages.
+    pub fn spawn(self, idle: IdleKind) -> std::io::Result<RunnerHandle> {
+        let (tx, rx) = channel::<Command>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = Arc::clone(&stop);
+        let join = std::thread::Builder::new().name("rfqcore-core".into()).spawn(move || core_loop(self, rx, stop2, idle))?;
+        Ok(RunnerHandle { tx, stop, join: Some(join) })
+    }
+
+    fn serve(&mut self, cmd: Command) {
+        match cmd {
+            Command::Query(f) => f(&self.core),
+            Command::Mutate(f) => f(&mut self.core),
+            Command::AddInput(c) => {
+                self.add_input(c);
+            }
+        }
+    }
+}
+
+fn core_loop(mut runner: Runner, rx: Receiver<Command>, stop: Arc<AtomicBool>, idle: IdleKind) -> Runner {
+    let mut idle = idle.strategy();
+    let mut cycle: u32 = 0;
+    loop {
+        let work = runner.run_once(4096);
+        cycle = cycle.wrapping_add(1);
+        if work == 0 || cycle % 64 == 0 {
+            while let Ok(cmd) = rx.try_recv() {
+                runner.serve(cmd);
+            }
+            if stop.load(Ordering::Acquire) {
+                // Finish what was published before the stop: nothing acknowledged is dropped.
+                while runner.run_once(usize::MAX) > 0 {}
+                while let Ok(cmd) = rx.try_recv() {
+                    runner.serve(cmd);
+                }
+                return runner;
+            }
+        }
+        idle.idle(work);
+    }
+}
+
+/// A running core thread.
+pub struct RunnerHandle {
+    tx: Sender<Command>,
+    stop: Arc<AtomicBool>,
+    join: Option<JoinHandle<Runner>>,
+}
+
+impl RunnerHandle {
+    /// Send a command; it runs on the core thread between messages.
+    pub fn send(&self, cmd: Command) -> bool {
+        self.tx.send(cmd).is_ok()
+    }
+
+    /// Run `f` on the core thread and wait for its answer. `None` if the thread is gone.
+    pub fn query<T: Send + 'static>(&self, f: impl FnOnce(&Core) -> T + Send + 'static) -> Option<T> {
+        let (rtx, rrx) = channel();
+        self.send(Command::Query(Box::new(move |c| {
+            let _ = rtx.send(f(c));
+        })));
+        rrx.recv().ok()
+    }
+
+    /// Run `f` mutably on the core thread and wait for its answer.
+    pub fn mutate<T: Send + 'static>(&self, f: impl FnOnce(&mut Core) -> T + Send + 'static) -> Option<T> {
+        let (rtx, rrx) = channel();
+        self.send(Command::Mutate(Box::new(move |c| {
+            let _ = rtx.send(f(c));
+        })));
+        rrx.recv().ok()
+    }
+
+    /// Stop the thread after it has drained its inputs, and take the runner back.
+    pub fn stop(mut self) -> std::thread::Result<Runner> {
+        self.stop.store(true, Ordering::Release);
+        self.join.take().expect("joined once").join()
+    }
+}
+
+impl Drop for RunnerHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+        }
+    }
+}

@@ -1,0 +1,113 @@
+"""Type stubs for ``rfqcore_core``: the one PyO3 binding over the pure-Rust core crates.
+
+Every price/quantity is a fixed-point ``int`` in the scale of the instrument (or composite)
+it belongs to. Nothing here takes or returns floats.
+"""
+
+from typing import Final, Literal, NotRequired, TypedDict
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: Final[str]
+
+RECORD_SIZE: Final[int]
+RING_HEADER_SIZE: Final[int]
+
+class RfqCoreError(Exception): ...
+class RingError(RfqCoreError): ...
+class BookError(RfqCoreError): ...
+class ConfigError(RfqCoreError): ...
+
+def record_layout() -> dict[str, tuple[int, int]]:
+    """Field name -> (offset, size) of the Rust ``#[repr(C)] Record`` (from ``offset_of!``)."""
+
+def ring_header_layout() -> dict[str, tuple[int, int]]:
+    """Field name -> (offset, size) of the ring file header."""
+
+def ring_create(path: str, capacity: int) -> None:
+    """Create (or truncate) a ring file of ``capacity`` records (power of two)."""
+
+class InstrumentSpec(TypedDict):
+    id: int
+    symbol: str
+    venue: str
+    kind: Literal["spot", "linear", "inverse"]
+    base: str
+    quote: str
+    price_decimals: int
+    qty_decimals: int
+    tick: int           # in price units
+    lot: int            # in qty units
+    contract_size: int  # inverse: quote-currency value of one contract (whole units); else 0
+    max_qty: int        # in qty units
+
+class CompositeSpec(TypedDict):
+    id: int
+    name: str
+    price_decimals: int
+    qty_decimals: int
+    members: list[int]          # member instrument ids (merge ties go to the earlier member)
+    excluded: NotRequired[list[int]]  # members configured but excluded from pricing
+    stale_after_ns: int         # a member silent for longer than this (core clock) is stale
+    sizes: list[int]            # quote ladder, composite qty units
+    base_cbps: int              # half-spread, hundredths of a basis point
+    size_cbps_per_unit: int     # extra half-spread per whole base unit of size
+
+class Book:
+    """A standalone L2 book (same code as the core's venue books)."""
+
+    def __init__(self, capacity: int = 16384) -> None: ...
+    def update(self, side: int, price: int, qty: int) -> None: ...
+    def update_batch(
+        self,
+        sides: npt.NDArray[np.uint8],
+        prices: npt.NDArray[np.int64],
+        qtys: npt.NDArray[np.int64],
+    ) -> int: ...
+    def clear(self) -> None: ...
+    def best_bid(self) -> tuple[int, int] | None: ...
+    def best_ask(self) -> tuple[int, int] | None: ...
+    def depth(self, side: int, levels: int) -> list[tuple[int, int]]: ...
+    def vwap(self, side: int, qty: int) -> int | None:
+        """Average price (rounded against the taker) to fill ``qty`` on ``side``; None if too thin."""
+    def sweep(self, side: int, qty: int) -> tuple[int, int] | None:
+        """(filled qty, notional in price*qty units) to take ``qty`` on ``side``."""
+    def __len__(self) -> int: ...
+    def levels(self, side: int) -> int: ...
+
+class Engine:
+    """The core: one thread that owns all trading state.
+
+    Inputs are ring files registered with :meth:`add_input` (merged round-robin, one whole
+    venue message at a time, in registration order). Outputs go to ``out_ring``.
+    Either drive it inline with :meth:`run_once` (deterministic tests) or start the core
+    thread with :meth:`start`.
+    """
+
+    def __init__(
+        self,
+        instruments: list[InstrumentSpec],
+        composites: list[CompositeSpec],
+        out_ring: str,
+        idle: Literal["spin", "yield", "park"] = "yield",
+        book_capacity: int = 65536,
+    ) -> None: ...
+    def add_input(self, path: str) -> int: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    @property
+    def running(self) -> bool: ...
+    def run_once(self, max_records: int = 1 << 20) -> int:
+        """Inline mode: consume what is in the input rings now; returns records processed."""
+    def best(self, instrument: int) -> tuple[int, int, int, int] | None: ...
+    def depth(self, instrument: int, side: int, levels: int) -> list[tuple[int, int]]: ...
+    def vwap(self, instrument: int, side: int, qty: int) -> int | None: ...
+    def composite_vwap(self, composite: int, side: int, qty: int) -> int | None: ...
+    def quotes(self, composite: int) -> list[tuple[int, int, int, int]]:
+        """Last published ladder: (flags, reason, bid, ask) per size."""
+    def book_status(self, instrument: int) -> int: ...
+    def stats(self) -> dict[str, object]: ...
+    def state_hash(self) -> int: ...
+    def set_pricing(self, composite: int, base_cbps: int, size_cbps_per_unit: int, sizes: list[int]) -> None: ...
+    def set_member(self, composite: int, instrument: int, included: bool) -> None: ...

@@ -1,0 +1,245 @@
+//! `Engine`: the core thread, seen from Python.
+//!
+//! While stopped, calls reach the core directly. While the core thread runs, queries and
+//! parameter changes are sent to it as commands and answered between two messages, with the
+//! GIL released: Python never touches trading state concurrently with the core.
+use crate::convert::{composite, instrument, side};
+use crate::errors::{config_err, ring_err, RfqCoreError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use rfq_engine::{Core, CoreConfig, Runner, RunnerHandle};
+use rfq_model::{PricingParams, Side};
+use rfq_ring::{IdleKind, RingFile};
+use std::sync::Mutex;
+
+enum State {
+    Stopped(Box<Runner>),
+    Running(RunnerHandle),
+    Poisoned,
+}
+
+/// The rfqcore core: one thread that owns all trading state.
+#[pyclass(module = "rfqcore_core")]
+pub struct Engine {
+    state: Mutex<State>,
+    idle: IdleKind,
+}
+
+impl Engine {
+    fn with_core<T: Send + 'static>(&self, py: Python<'_>, f: impl FnOnce(&Core) -> T + Send + 'static) -> PyResult<T> {
+        let guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        match &*guard {
+            State::Stopped(r) => Ok(f(r.core())),
+            State::Running(h) => py
+                .detach(|| h.query(f))
+                .ok_or_else(|| RfqCoreError::new_err("core thread is gone")),
+            State::Poisoned => Err(RfqCoreError::new_err("core thread panicked; engine unusable")),
+        }
+    }
+
+    fn with_core_mut<T: Send + 'static>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Core) -> T + Send + 'static,
+    ) -> PyResult<T> {
+        let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        match &mut *guard {
+            State::Stopped(r) => Ok(f(r.core_mut())),
+            State::Running(h) => py
+                .detach(|| h.mutate(f))
+                .ok_or_else(|| RfqCoreError::new_err("core thread is gone")),
+            State::Poisoned => Err(RfqCoreError::new_err("core thread panicked; engine unusable")),
+        }
+    }
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    #[pyo3(signature = (instruments, composites, out_ring, idle = "yield", book_capacity = 65536))]
+    fn new(
+        instruments: &Bound<'_, PyList>,
+        composites: &Bound<'_, PyList>,
+        out_ring: &str,
+        idle: &str,
+        book_capacity: usize,
+    ) -> PyResult<Self> {
+        let idle: IdleKind = idle.parse().map_err(config_err)?;
+        let mut insts = Vec::new();
+        for d in instruments.iter() {
+            insts.push(instrument(d.cast::<PyDict>()?)?);
+        }
+        let mut comps = Vec::new();
+        let mut exclusions = Vec::new();
+        for d in composites.iter() {
+            let (spec, excluded) = composite(d.cast::<PyDict>()?)?;
+            exclusions.extend(excluded.into_iter().map(|i| (spec.id, i)));
+            comps.push(spec);
+        }
+        let mut core = Core::new(CoreConfig { instruments: insts, composites: comps, book_capacity }).map_err(config_err)?;
+        for (c, i) in exclusions {
+            core.set_member(c, i, false).map_err(config_err)?;
+        }
+        let out = RingFile::open(out_ring).map_err(ring_err)?.into_producer();
+        if out.capacity() < 2 * core.max_out_per_record() {
+            return Err(config_err(format!(
+                "out ring holds {} records; the core needs at least {}",
+                out.capacity(),
+                2 * core.max_out_per_record()
+            )));
+        }
+        Ok(Engine { state: Mutex::new(State::Stopped(Box::new(Runner::new(core, out)))), idle })
+    }
+
+    /// Register an input ring (its consumer side); returns its place in the merge order.
+    fn add_input(&self, py: Python<'_>, path: &str) -> PyResult<usize> {
+        let consumer = RingFile::open(path).map_err(ring_err)?.into_consumer();
+        let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        match &mut *guard {
+            State::Stopped(r) => Ok(r.add_input(consumer)),
+            State::Running(h) => {
+                let n = py.detach(|| {
+                    h.send(rfq_engine::Command::AddInput(consumer));
+                    h.query(|_| ())
+                });
+                n.ok_or_else(|| RfqCoreError::new_err("core thread is gone"))?;
+                Ok(usize::MAX)
+            }
+            State::Poisoned => Err(RfqCoreError::new_err("core thread panicked; engine unusable")),
+        }
+    }
+
+    /// Start the core thread (no-op if running).
+    fn start(&self) -> PyResult<()> {
+        let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        if let State::Stopped(_) = &*guard {
+            let State::Stopped(runner) = std::mem::replace(&mut *guard, State::Poisoned) else { unreachable!() };
+            let handle = runner.spawn(self.idle).map_err(|e| RfqCoreError::new_err(format!("spawn: {e}")))?;
+            *guard = State::Running(handle);
+        }
+        Ok(())
+    }
+
+    /// Stop the core thread after it drained its inputs (no-op if stopped).
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        if let State::Running(_) = &*guard {
+            let State::Running(h) = std::mem::replace(&mut *guard, State::Poisoned) else { unreachable!() };
+            match py.detach(|| h.stop()) {
+                Ok(runner) => *guard = State::Stopped(Box::new(runner)),
+                Err(_) => return Err(RfqCoreError::new_err("core thread panicked")),
+            }
+        }
+        Ok(())
+    }
+
+    /// True while the core thread runs.
+    #[getter]
+    fn running(&self) -> bool {
+        matches!(self.state.lock().as_deref(), Ok(State::Running(_)))
+    }
+
+    /// Inline mode: consume what the input rings hold now; returns records processed.
+    #[pyo3(signature = (max_records = 1 << 20))]
+    fn run_once(&self, py: Python<'_>, max_records: usize) -> PyResult<usize> {
+        let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        match &mut *guard {
+            State::Stopped(r) => Ok(py.detach(|| r.run_once(max_records))),
+            _ => Err(RfqCoreError::new_err("run_once needs a stopped engine (the core thread is running)")),
+        }
+    }
+
+    /// `(bid_px, bid_qty, ask_px, ask_qty)` of a venue book, or None unless both sides exist.
+    fn best(&self, py: Python<'_>, instrument: u16) -> PyResult<Option<(i64, i64, i64, i64)>> {
+        self.with_core(py, move |c| {
+            let b = &c.instrument(instrument)?.book;
+            match (b.best_bid(), b.best_ask()) {
+                (Some((bp, bq)), Some((ap, aq))) => Some((bp, bq, ap, aq)),
+                _ => None,
+            }
+        })
+    }
+
+    /// Up to `levels` levels of a venue book side.
+    fn depth(&self, py: Python<'_>, instrument: u16, side_: u8, levels: usize) -> PyResult<Vec<(i64, i64)>> {
+        let s = side(side_)?;
+        self.with_core(py, move |c| c.instrument(instrument).map(|st| st.book.depth(s, levels)).unwrap_or_default())
+    }
+
+    /// VWAP to take `qty` from a venue book side (rounded against the taker).
+    fn vwap(&self, py: Python<'_>, instrument: u16, side_: u8, qty: i64) -> PyResult<Option<i64>> {
+        let s = side(side_)?;
+        self.with_core(py, move |c| c.instrument(instrument).and_then(|st| st.book.vwap(s, qty)))
+    }
+
+    /// VWAP to take `qty` (composite units) from the composite's usable members.
+    fn composite_vwap(&self, py: Python<'_>, composite: u16, side_: u8, qty: i64) -> PyResult<Option<i64>> {
+        let s = side(side_)?;
+        if qty <= 0 {
+            return Ok(None);
+        }
+        self.with_core(py, move |c| {
+            c.composite_sweep(composite, s, qty).map(|n| rfq_book_vwap(s, n, qty))
+        })
+    }
+
+    /// Last published quote ladder: list of `(size, flags, reason, bid, ask)`.
+    fn quotes(&self, py: Python<'_>, composite: u16) -> PyResult<Vec<(u8, u8, i64, i64)>> {
+        self.with_core(py, move |c| {
+            c.quotes(composite).map(|q| q.iter().map(|l| (l.flags, l.reason, l.bid, l.ask)).collect()).unwrap_or_default()
+        })
+    }
+
+    /// `BOOK_STATUS` code of a venue book (0 live, 1 stale, 2 crossed, 3 building).
+    fn book_status(&self, py: Python<'_>, instrument: u16) -> PyResult<i64> {
+        self.with_core(py, move |c| c.status_code(instrument))?
+            .ok_or_else(|| config_err(format!("unknown instrument {instrument}")))
+    }
+
+    /// Counters of the core.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (s, levels) = self.with_core(py, |c| {
+            (c.stats().clone(), c.instruments().iter().map(|i| (i.spec.id, i.book.len())).collect::<Vec<_>>())
+        })?;
+        let d = PyDict::new(py);
+        d.set_item("records", s.records)?;
+        d.set_item("messages", s.messages)?;
+        d.set_item("rejects", s.rejects)?;
+        d.set_item("level_updates", s.level_updates)?;
+        d.set_item("quotes", s.quotes)?;
+        d.set_item("status_changes", s.status_changes)?;
+        d.set_item("repricings", s.repricings)?;
+        let r = PyDict::new(py);
+        for (code, n) in s.rejects_by_reason.iter().enumerate().filter(|(_, &n)| n > 0) {
+            r.set_item(code, n)?;
+        }
+        d.set_item("rejects_by_reason", r)?;
+        d.set_item("book_levels", levels.into_iter().collect::<std::collections::BTreeMap<_, _>>())?;
+        Ok(d)
+    }
+
+    /// Deterministic hash of the whole trading state.
+    fn state_hash(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with_core(py, |c| c.state_hash())
+    }
+
+    /// Change a composite's pricing parameters live.
+    fn set_pricing(&self, py: Python<'_>, composite: u16, base_cbps: i64, size_cbps_per_unit: i64, sizes: Vec<i64>) -> PyResult<()> {
+        let p = PricingParams { sizes, base_cbps, size_cbps_per_unit };
+        self.with_core_mut(py, move |c| c.set_pricing(composite, p))?.map_err(config_err)
+    }
+
+    /// Include or exclude a venue book from a composite live.
+    fn set_member(&self, py: Python<'_>, composite: u16, instrument: u16, included: bool) -> PyResult<()> {
+        self.with_core_mut(py, move |c| c.set_member(composite, instrument, included))?.map_err(config_err)
+    }
+}
+
+fn rfq_book_vwap(side: Side, notional: i128, qty: i64) -> i64 {
+    let q = i128::from(qty);
+    let v = match side {
+        Side::Ask => rfq_model::fixed::div_ceil_i128(notional, q),
+        Side::Bid => rfq_model::fixed::div_floor_i128(notional, q),
+    };
+    v as i64
+}

@@ -1,0 +1,46 @@
+//! `rfqcore_core`: the one PyO3 binding over the pure-Rust rfqcore crates.
+//!
+//! Types cross the boundary here and only here (`convert.rs`); each core error maps to its own
+//! Python exception class (`errors.rs`). Prices and quantities cross as Python `int`s in
+//! fixed-point units; nothing here takes or returns a float.
+#![deny(unsafe_code)]
+
+mod book;
+mod convert;
+mod engine;
+mod errors;
+
+use pyo3::prelude::*;
+use rfq_ring::{header_layout, record_layout, RingFile, HEADER_SIZE, RECORD_SIZE};
+
+/// Field name → (offset, size) of the Rust `#[repr(C)] Record`.
+#[pyfunction(name = "record_layout")]
+fn py_record_layout() -> Vec<(&'static str, (usize, usize))> {
+    record_layout().iter().map(|&(n, o, s)| (n, (o, s))).collect()
+}
+
+/// Field name → (offset, size) of the ring file header.
+#[pyfunction(name = "ring_header_layout")]
+fn py_ring_header_layout() -> Vec<(&'static str, (usize, usize))> {
+    header_layout().iter().map(|&(n, o, s)| (n, (o, s))).collect()
+}
+
+/// Create (or truncate) a ring file holding `capacity` records (a power of two).
+#[pyfunction]
+fn ring_create(path: &str, capacity: usize) -> PyResult<()> {
+    RingFile::create(path, capacity).map(drop).map_err(errors::ring_err)
+}
+
+#[pymodule]
+fn rfqcore_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("RECORD_SIZE", RECORD_SIZE)?;
+    m.add("RING_HEADER_SIZE", HEADER_SIZE)?;
+    errors::register(m)?;
+    m.add_function(wrap_pyfunction!(py_record_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(py_ring_header_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(ring_create, m)?)?;
+    m.add_class::<book::Book>()?;
+    m.add_class::<engine::Engine>()?;
+    Ok(())
+}
