@@ -1,1 +1,311 @@
-fn main() {}
+//! rfq-ring benchmark: Rust→Rust throughput and coordinated-omission-correct one-way latency.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=/tmp/ring-target cargo bench -p rfq-ring --bench ring_bench [-- --quick] [-- --json]
+//! ```
+//!
+//! Prints a human-readable report, then one JSON line (starting with `{"bench":"rfq_ring"`)
+//! for the Python bench runner. `--json` prints only the JSON line; `--quick` shortens runs.
+//!
+//! Throughput: two threads, a 64Ki-record anonymous ring, the consumer touches every record
+//! (checks its sequence number). Latency: the producer is paced at a fixed offered rate; record
+//! `i` has an *intended* send time `t0 + i / rate`, stored in `ts_send`, and latency is
+//! `consume time − intended send time`, so producer stalls and back-pressure are charged to
+//! the ring instead of being hidden (no coordinated omission). Clock: `Instant`
+//! (CLOCK_MONOTONIC).
+
+use std::hint::spin_loop;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+use rfq_ring::{kind, Record};
+
+const CAPACITY: usize = 1 << 16;
+
+struct Throughput {
+    mode: &'static str,
+    records: u64,
+    runs: Vec<f64>, // records/s per run
+}
+
+impl Throughput {
+    fn sorted(&self) -> Vec<f64> {
+        let mut v = self.runs.clone();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+    fn median(&self) -> f64 {
+        let v = self.sorted();
+        v[v.len() / 2]
+    }
+    fn best(&self) -> f64 {
+        *self.sorted().last().unwrap()
+    }
+}
+
+struct Latency {
+    rate: u64,
+    records: u64,
+    achieved_rate: f64,
+    hist: Histogram<u64>,
+}
+
+fn template() -> Record {
+    Record {
+        kind: kind::BOOK_LEVEL,
+        instrument: 1,
+        price: 6_500_000,
+        qty: 10,
+        ..Record::ZERO
+    }
+}
+
+/// One throughput run; `batch == 1` uses `try_push`/`try_pop`, else claim/commit + read_batch.
+fn throughput_run(n: u64, batch: usize) -> f64 {
+    let (mut p, mut c) = rfq_ring::channel(CAPACITY).unwrap();
+    let barrier = Arc::new(Barrier::new(2));
+    let b2 = Arc::clone(&barrier);
+    let producer = thread::spawn(move || {
+        let t = template();
+        b2.wait();
+        let mut s = 0u64;
+        if batch == 1 {
+            while s < n {
+                if p.try_push(&Record { seq: s, ..t }).is_ok() {
+                    s += 1;
+                } else {
+                    spin_loop();
+                }
+            }
+        } else {
+            while s < n {
+                let mut claim = p.claim_up_to(batch.min((n - s) as usize));
+                let k = claim.len();
+                if k == 0 {
+                    spin_loop();
+                    continue;
+                }
+                let (a, b) = claim.as_mut_slices();
+                for (i, slot) in a.iter_mut().chain(b.iter_mut()).enumerate() {
+                    *slot = Record {
+                        seq: s + i as u64,
+                        ..t
+                    };
+                }
+                claim.commit();
+                s += k as u64;
+            }
+        }
+    });
+    barrier.wait();
+    let start = Instant::now();
+    let mut expected = 0u64;
+    let mut bad = 0u64;
+    if batch == 1 {
+        while expected < n {
+            match c.try_pop() {
+                Some(r) => {
+                    bad += u64::from(r.seq != expected);
+                    expected += 1;
+                }
+                None => spin_loop(),
+            }
+        }
+    } else {
+        while expected < n {
+            let k = c.read_batch(batch, |r| {
+                bad += u64::from(r.seq != expected);
+                expected += 1;
+            });
+            if k == 0 {
+                spin_loop();
+            }
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    producer.join().unwrap();
+    assert_eq!(bad, 0, "sequence errors");
+    n as f64 / secs
+}
+
+/// Fixed-rate latency run (coordinated-omission-correct, see the file docs).
+fn latency_run(rate: u64, n: u64, warmup: u64) -> Latency {
+    let (mut p, mut c) = rfq_ring::channel(CAPACITY).unwrap();
+    let barrier = Arc::new(Barrier::new(2));
+    let b2 = Arc::clone(&barrier);
+    let epoch = Instant::now();
+    let period_ns = 1e9 / rate as f64;
+    let producer = thread::spawn(move || {
+        let t = template();
+        b2.wait();
+        let t0 = epoch.elapsed().as_nanos() as f64 + 20_000.0;
+        let intended = |i: u64| (t0 + i as f64 * period_ns) as i64;
+        let mut s = 0u64;
+        while s < n {
+            let now = epoch.elapsed().as_nanos() as i64;
+            if now < intended(s) {
+                spin_loop();
+                continue;
+            }
+            // Every record whose intended time has passed goes now (catch-up batch).
+            let mut due = 1u64;
+            while s + due < n && due < 256 && intended(s + due) <= now {
+                due += 1;
+            }
+            let mut claim = p.claim_up_to(due as usize);
+            let k = claim.len();
+            for i in 0..k {
+                let seq = s + i as u64;
+                claim.write(
+                    i,
+                    Record {
+                        seq,
+                        ts_send: intended(seq),
+                        ..t
+                    },
+                );
+            }
+            claim.commit();
+            s += k as u64;
+        }
+        let sent_ns = epoch.elapsed().as_nanos() as f64 - t0;
+        n as f64 / (sent_ns / 1e9)
+    });
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+    barrier.wait();
+    let mut expected = 0u64;
+    while expected < n {
+        let chunk = c.peek(256);
+        if chunk.is_empty() {
+            spin_loop();
+            continue;
+        }
+        let now = epoch.elapsed().as_nanos() as i64;
+        for r in chunk.iter() {
+            assert_eq!(r.seq, expected);
+            if r.seq >= warmup {
+                hist.saturating_record((now - r.ts_send).max(1) as u64);
+            }
+            expected += 1;
+        }
+        chunk.commit();
+    }
+    let achieved_rate = producer.join().unwrap();
+    Latency {
+        rate,
+        records: n - warmup,
+        achieved_rate,
+        hist,
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let json_only = args.iter().any(|a| a == "--json");
+    let say = |s: String| {
+        if !json_only {
+            println!("{s}");
+        }
+    };
+
+    let scale = if quick { 10 } else { 1 };
+    let runs = if quick { 1 } else { 3 };
+    let mut tput = Vec::new();
+    say(format!(
+        "rfq-ring bench: ring capacity {CAPACITY} records x 64 B, {} CPUs, load avg {}",
+        thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    say("throughput (two threads, consumer checks every seq):".into());
+    for (mode, batch, n) in [
+        ("single", 1, 50_000_000u64),
+        ("batch64", 64, 200_000_000),
+        ("batch256", 256, 200_000_000),
+    ] {
+        let n = n / scale;
+        let _ = throughput_run(n / 10, batch); // warm up
+        let t = Throughput {
+            mode,
+            records: n,
+            runs: (0..runs).map(|_| throughput_run(n, batch)).collect(),
+        };
+        say(format!(
+            "  {mode:<9} {:>8.1} M rec/s median  {:>8.1} M rec/s best  ({runs} runs x {n} records, {:.2} GB/s median)",
+            t.median() / 1e6,
+            t.best() / 1e6,
+            t.median() * 64.0 / 1e9
+        ));
+        tput.push(t);
+    }
+
+    say(
+        "one-way latency at fixed offered rate (latency = consume time - intended send time):"
+            .into(),
+    );
+    let mut lats = Vec::new();
+    for (rate, secs) in [(1_000_000u64, 3u64), (10_000_000, 2)] {
+        let n = rate * secs / scale;
+        let l = latency_run(rate, n, n / 10);
+        let h = &l.hist;
+        say(format!(
+            "  {:>5.1} M rec/s offered ({:.2} M/s achieved, {} samples): p50 {} ns  p90 {} ns  p99 {} ns  p99.9 {} ns  max {} ns  mean {:.0} ns",
+            rate as f64 / 1e6,
+            l.achieved_rate / 1e6,
+            h.len(),
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.9),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max(),
+            h.mean()
+        ));
+        lats.push(l);
+    }
+
+    let tput_json: Vec<String> = tput
+        .iter()
+        .map(|t| {
+            format!(
+                "{{\"mode\":\"{}\",\"records\":{},\"runs\":{},\"rec_per_s_median\":{:.0},\"rec_per_s_best\":{:.0}}}",
+                t.mode,
+                t.records,
+                t.runs.len(),
+                t.median(),
+                t.best()
+            )
+        })
+        .collect();
+    let lat_json: Vec<String> = lats
+        .iter()
+        .map(|l| {
+            let h = &l.hist;
+            format!(
+                "{{\"offered_rate\":{},\"achieved_rate\":{:.0},\"samples\":{},\"p50_ns\":{},\"p90_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"mean_ns\":{:.1}}}",
+                l.rate,
+                l.achieved_rate,
+                l.records,
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.9),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.999),
+                h.max(),
+                h.mean()
+            )
+        })
+        .collect();
+    println!(
+        "{{\"bench\":\"rfq_ring\",\"capacity\":{CAPACITY},\"record_size\":64,\"quick\":{quick},\"throughput\":[{}],\"latency\":[{}]}}",
+        tput_json.join(","),
+        lat_json.join(",")
+    );
+}

@@ -75,7 +75,9 @@ impl Consumer {
     /// corrupt header can never make us read a slot twice in one batch.
     #[inline(always)]
     fn avail_cached(&self) -> u64 {
-        self.cached_write.wrapping_sub(self.local_read).min(self.capacity)
+        self.cached_write
+            .wrapping_sub(self.local_read)
+            .min(self.capacity)
     }
 
     /// Reloads `write_pos` (Acquire: the producer's record writes happen-before our reads).
@@ -128,7 +130,11 @@ impl Consumer {
     #[inline]
     pub fn peek(&mut self, max: usize) -> ReadChunk<'_> {
         let len = self.ready(max as u64) as usize;
-        ReadChunk { start: self.local_read, len, consumer: self }
+        ReadChunk {
+            start: self.local_read,
+            len,
+            consumer: self,
+        }
     }
 
     /// Calls `f` on up to `max` records in order, then releases them all with one Release
@@ -204,7 +210,10 @@ pub struct ReadChunk<'a> {
 
 impl std::fmt::Debug for ReadChunk<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadChunk").field("start", &self.start).field("len", &self.len).finish()
+        f.debug_struct("ReadChunk")
+            .field("start", &self.start)
+            .field("len", &self.len)
+            .finish()
     }
 }
 
@@ -276,7 +285,11 @@ impl ReadChunk<'_> {
     /// If `n > self.len()`.
     #[inline]
     pub fn commit_n(self, n: usize) {
-        assert!(n <= self.len, "commit_n({n}) exceeds chunk length {}", self.len);
+        assert!(
+            n <= self.len,
+            "commit_n({n}) exceeds chunk length {}",
+            self.len
+        );
         if n > 0 {
             self.consumer.release(self.start.wrapping_add(n as u64));
         }

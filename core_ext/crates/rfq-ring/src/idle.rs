@@ -71,14 +71,32 @@ pub struct Backoff {
 
 impl Backoff {
     /// Aeron's defaults: 10 spins, 5 yields, park from 1 µs doubling up to 1 ms.
-    pub const DEFAULT: Backoff = Backoff::new(10, 5, Duration::from_micros(1), Duration::from_millis(1));
+    pub const DEFAULT: Backoff =
+        Backoff::new(10, 5, Duration::from_micros(1), Duration::from_millis(1));
 
     /// `max_spins` spin hints, then `max_yields` yields, then parks starting at `min_park` and
     /// doubling up to `max_park` (`max_park` is raised to `min_park` if smaller).
     #[must_use]
-    pub const fn new(max_spins: u32, max_yields: u32, min_park: Duration, max_park: Duration) -> Backoff {
-        let max_park = if max_park.as_nanos() < min_park.as_nanos() { min_park } else { max_park };
-        Backoff { max_spins, max_yields, min_park, max_park, spins: 0, yields: 0, park: min_park }
+    pub const fn new(
+        max_spins: u32,
+        max_yields: u32,
+        min_park: Duration,
+        max_park: Duration,
+    ) -> Backoff {
+        let max_park = if max_park.as_nanos() < min_park.as_nanos() {
+            min_park
+        } else {
+            max_park
+        };
+        Backoff {
+            max_spins,
+            max_yields,
+            min_park,
+            max_park,
+            spins: 0,
+            yields: 0,
+            park: min_park,
+        }
     }
 
     /// The park timeout the next parking idle call would use.
@@ -166,7 +184,11 @@ pub struct ParseIdleKindError {
 
 impl fmt::Display for ParseIdleKindError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown idle strategy {:?}: expected \"spin\", \"yield\" or \"park\"", self.input)
+        write!(
+            f,
+            "unknown idle strategy {:?}: expected \"spin\", \"yield\" or \"park\"",
+            self.input
+        )
     }
 }
 
@@ -180,7 +202,9 @@ impl FromStr for IdleKind {
             "spin" => Ok(IdleKind::Spin),
             "yield" => Ok(IdleKind::Yield),
             "park" => Ok(IdleKind::Park),
-            _ => Err(ParseIdleKindError { input: s.to_owned() }),
+            _ => Err(ParseIdleKindError {
+                input: s.to_owned(),
+            }),
         }
     }
 }

@@ -87,7 +87,10 @@ pub use shm::RingFile;
 ///
 /// # Errors
 /// See [`RingFile::create`].
-pub fn channel_file(path: impl AsRef<Path>, capacity: usize) -> Result<(Producer, Consumer), RingError> {
+pub fn channel_file(
+    path: impl AsRef<Path>,
+    capacity: usize,
+) -> Result<(Producer, Consumer), RingError> {
     RingFile::create(path, capacity).map(RingFile::split)
 }
 

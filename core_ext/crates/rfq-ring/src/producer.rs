@@ -77,7 +77,8 @@ impl Producer {
     #[inline(always)]
     fn free_cached(&self) -> u64 {
         // A corrupt `read_pos` ahead of `write_pos` wraps to a huge "used" and reads as full.
-        self.capacity.saturating_sub(self.local_write.wrapping_sub(self.cached_read))
+        self.capacity
+            .saturating_sub(self.local_write.wrapping_sub(self.cached_read))
     }
 
     /// Reloads the consumer's `read_pos` (Acquire: the consumer's reads of the slots it
@@ -142,14 +143,22 @@ impl Producer {
         if self.reserve(n) < n {
             return None;
         }
-        Some(Claim { start: self.local_write, len: n as usize, producer: self })
+        Some(Claim {
+            start: self.local_write,
+            len: n as usize,
+            producer: self,
+        })
     }
 
     /// Claims as many free slots as available, up to `max` (possibly zero).
     #[inline]
     pub fn claim_up_to(&mut self, max: usize) -> Claim<'_> {
         let len = self.reserve(max as u64) as usize;
-        Claim { start: self.local_write, len, producer: self }
+        Claim {
+            start: self.local_write,
+            len,
+            producer: self,
+        }
     }
 
     /// Pushes as many leading records of `recs` as fit, with one Release store; returns how
@@ -173,7 +182,8 @@ impl Producer {
     #[must_use]
     pub fn free_slots(&self) -> usize {
         let read = self.read_pos_atomic().load(Ordering::Acquire);
-        self.capacity.saturating_sub(self.local_write.wrapping_sub(read)) as usize
+        self.capacity
+            .saturating_sub(self.local_write.wrapping_sub(read)) as usize
     }
 
     /// Whether the consumer has consumed everything published so far.
@@ -215,7 +225,10 @@ pub struct Claim<'a> {
 
 impl std::fmt::Debug for Claim<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Claim").field("start", &self.start).field("len", &self.len).finish()
+        f.debug_struct("Claim")
+            .field("start", &self.start)
+            .field("len", &self.len)
+            .finish()
     }
 }
 
@@ -259,7 +272,11 @@ impl Claim<'_> {
     /// If `i >= self.len()`.
     #[inline]
     pub fn write(&mut self, i: usize, rec: Record) {
-        assert!(i < self.len, "claim slot {i} out of range (len {})", self.len);
+        assert!(
+            i < self.len,
+            "claim slot {i} out of range (len {})",
+            self.len
+        );
         let slot = self.producer.slot(self.start.wrapping_add(i as u64));
         // SAFETY: `slot` is one of the claimed free slots (see `as_mut_slices`).
         unsafe { slot.write(rec) };
@@ -278,7 +295,11 @@ impl Claim<'_> {
     /// If `n > self.len()`.
     #[inline]
     pub fn commit_n(self, n: usize) {
-        assert!(n <= self.len, "commit_n({n}) exceeds claim length {}", self.len);
+        assert!(
+            n <= self.len,
+            "commit_n({n}) exceeds claim length {}",
+            self.len
+        );
         if n > 0 {
             self.producer.publish(self.start.wrapping_add(n as u64));
         }

@@ -59,7 +59,10 @@ impl Record {
     /// An all-zero record of the given kind.
     #[must_use]
     pub const fn new(kind: u16) -> Record {
-        Record { kind, ..Record::ZERO }
+        Record {
+            kind,
+            ..Record::ZERO
+        }
     }
 
     /// Whether every bit of `flag` is set in `self.flags`.
@@ -90,7 +93,11 @@ const _: () = assert!(offset_of!(Record, ts_send) == 56);
 pub fn record_layout() -> [(&'static str, usize, usize); 12] {
     macro_rules! field {
         ($name:ident, $ty:ty) => {
-            (stringify!($name), offset_of!(Record, $name), size_of::<$ty>())
+            (
+                stringify!($name),
+                offset_of!(Record, $name),
+                size_of::<$ty>(),
+            )
         };
     }
     [
@@ -230,7 +237,10 @@ mod tests {
 
     #[test]
     fn flags_helper() {
-        let r = Record { flags: flags::END | flags::BID_VALID, ..Record::ZERO };
+        let r = Record {
+            flags: flags::END | flags::BID_VALID,
+            ..Record::ZERO
+        };
         assert!(r.has_flag(flags::END));
         assert!(r.has_flag(flags::END | flags::BID_VALID));
         assert!(!r.has_flag(flags::ASK_VALID));

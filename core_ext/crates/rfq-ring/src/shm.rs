@@ -46,7 +46,12 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     fn new(mut mmap: MmapMut, capacity: u64, path: Option<PathBuf>) -> Mapping {
         let base = NonNull::new(mmap.as_mut_ptr()).expect("mmap never returns null");
-        Mapping { base, capacity, path, _mmap: mmap }
+        Mapping {
+            base,
+            capacity,
+            path,
+            _mmap: mmap,
+        }
     }
 
     /// The header word at `offset` (one of `OFF_MAGIC`, `OFF_WRITE_POS`, `OFF_READ_POS`).
@@ -131,7 +136,11 @@ fn checked_len(capacity: u64) -> Result<usize, RingError> {
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RingError + 'a {
-    move |source| RingError::Io { op, path: path.to_path_buf(), source }
+    move |source| RingError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A ring's memory and header, before it is split into its [`Producer`] and [`Consumer`].
@@ -206,10 +215,8 @@ impl RingFile {
         if len < HEADER_SIZE as u64 {
             return Err(RingError::Truncated { len });
         }
-        let map_len = usize::try_from(len).map_err(|_| RingError::BadFileLength {
-            len,
-            expected: 0,
-        })?;
+        let map_len =
+            usize::try_from(len).map_err(|_| RingError::BadFileLength { len, expected: 0 })?;
         let mmap = map_file(&file, map_len, path)?;
         // Capacity is only known after validation; start with the minimum so `Mapping`'s
         // invariant (`len >= header + 2 records`) is not claimed before it is checked below.
@@ -237,16 +244,26 @@ impl RingFile {
         }
         let expected_len = checked_len(capacity)?;
         if mask != capacity - 1 {
-            return Err(RingError::BadMask { found: mask, expected: capacity - 1 });
+            return Err(RingError::BadMask {
+                found: mask,
+                expected: capacity - 1,
+            });
         }
         if len != expected_len as u64 {
-            return Err(RingError::BadFileLength { len, expected: expected_len as u64 });
+            return Err(RingError::BadFileLength {
+                len,
+                expected: expected_len as u64,
+            });
         }
         map.capacity = capacity;
         let read_pos = map.read_pos().load(Ordering::Acquire);
         let write_pos = map.write_pos().load(Ordering::Acquire);
         if write_pos.wrapping_sub(read_pos) > capacity {
-            return Err(RingError::BadPositions { write_pos, read_pos, capacity });
+            return Err(RingError::BadPositions {
+                write_pos,
+                read_pos,
+                capacity,
+            });
         }
         Ok(RingFile { map })
     }
@@ -262,7 +279,11 @@ impl RingFile {
         let mmap = MmapOptions::new()
             .len(len)
             .map_anon()
-            .map_err(|source| RingError::Io { op: "mmap anonymous", path: PathBuf::new(), source })?;
+            .map_err(|source| RingError::Io {
+                op: "mmap anonymous",
+                path: PathBuf::new(),
+                source,
+            })?;
         let map = Mapping::new(mmap, capacity, None);
         map.init_header();
         Ok(RingFile { map })

@@ -3,7 +3,12 @@
 use crate::*;
 
 fn rec(seq: u64) -> Record {
-    Record { kind: kind::TRADE, seq, price: seq as i64 * 10, ..Record::ZERO }
+    Record {
+        kind: kind::TRADE,
+        seq,
+        price: seq as i64 * 10,
+        ..Record::ZERO
+    }
 }
 
 #[test]
@@ -75,7 +80,10 @@ fn claim_commit_wraps_in_two_slices() {
     chunk.commit_n(2);
     let mut out = [Record::ZERO; 8];
     assert_eq!(c.poll_into(&mut out), 3);
-    assert_eq!(out[..3].iter().map(|r| r.seq).collect::<Vec<_>>(), [102, 103, 104]);
+    assert_eq!(
+        out[..3].iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [102, 103, 104]
+    );
 }
 
 #[test]

@@ -45,13 +45,31 @@ fn records_land_at_documented_offsets() {
     }
     drop(tx);
     let bytes = std::fs::read(&p.0).unwrap();
-    assert_eq!(u64::from_le_bytes(bytes[128..136].try_into().unwrap()), 4, "write_pos");
-    assert_eq!(u64::from_le_bytes(bytes[256..264].try_into().unwrap()), 0, "read_pos");
+    assert_eq!(
+        u64::from_le_bytes(bytes[128..136].try_into().unwrap()),
+        4,
+        "write_pos"
+    );
+    assert_eq!(
+        u64::from_le_bytes(bytes[256..264].try_into().unwrap()),
+        0,
+        "read_pos"
+    );
     for s in 0..4u64 {
         let off = 384 + (s as usize & 3) * 64;
-        assert_eq!(u16::from_le_bytes(bytes[off..off + 2].try_into().unwrap()), rec(s).kind);
-        assert_eq!(u64::from_le_bytes(bytes[off + 8..off + 16].try_into().unwrap()), s, "seq");
-        assert_eq!(i64::from_le_bytes(bytes[off + 56..off + 64].try_into().unwrap()), rec(s).ts_send);
+        assert_eq!(
+            u16::from_le_bytes(bytes[off..off + 2].try_into().unwrap()),
+            rec(s).kind
+        );
+        assert_eq!(
+            u64::from_le_bytes(bytes[off + 8..off + 16].try_into().unwrap()),
+            s,
+            "seq"
+        );
+        assert_eq!(
+            i64::from_le_bytes(bytes[off + 56..off + 64].try_into().unwrap()),
+            rec(s).ts_send
+        );
     }
 }
 
@@ -107,10 +125,21 @@ fn truncated_file() {
 
     // A valid header whose record area was cut short.
     let p = fresh("trunc2", 8);
-    OpenOptions::new().write(true).open(&p.0).unwrap().set_len(384 + 64 * 7).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&p.0)
+        .unwrap()
+        .set_len(384 + 64 * 7)
+        .unwrap();
     let err = RingFile::open(&p.0).unwrap_err();
     assert!(
-        matches!(err, RingError::BadFileLength { len: 832, expected: 896 }),
+        matches!(
+            err,
+            RingError::BadFileLength {
+                len: 832,
+                expected: 896
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("length"), "{err}");
@@ -120,30 +149,72 @@ fn truncated_file() {
 fn bad_header_fields() {
     type Case = (&'static str, usize, Vec<u8>, fn(&RingError) -> bool);
     let cases: Vec<Case> = vec![
-        ("magic", OFF_MAGIC, b"RFQRING2".to_vec(), |e| {
-            matches!(e, RingError::BadMagic { found } if found.to_le_bytes() == *b"RFQRING2")
-        }),
+        (
+            "magic",
+            OFF_MAGIC,
+            b"RFQRING2".to_vec(),
+            |e| matches!(e, RingError::BadMagic { found } if found.to_le_bytes() == *b"RFQRING2"),
+        ),
         ("version", OFF_VERSION, 2u32.to_le_bytes().to_vec(), |e| {
             matches!(e, RingError::BadVersion { found: 2 })
         }),
-        ("record_size", OFF_RECORD_SIZE, 32u32.to_le_bytes().to_vec(), |e| {
-            matches!(e, RingError::BadRecordSize { found: 32 })
-        }),
+        (
+            "record_size",
+            OFF_RECORD_SIZE,
+            32u32.to_le_bytes().to_vec(),
+            |e| matches!(e, RingError::BadRecordSize { found: 32 }),
+        ),
         ("capacity", OFF_CAPACITY, 6u64.to_le_bytes().to_vec(), |e| {
             matches!(e, RingError::InvalidCapacity { capacity: 6 })
         }),
         ("mask", OFF_MASK, 8u64.to_le_bytes().to_vec(), |e| {
-            matches!(e, RingError::BadMask { found: 8, expected: 7 })
+            matches!(
+                e,
+                RingError::BadMask {
+                    found: 8,
+                    expected: 7
+                }
+            )
         }),
-        ("capacity", OFF_CAPACITY, 16u64.to_le_bytes().to_vec(), |e| {
-            // mask is now wrong for capacity 16
-            matches!(e, RingError::BadMask { found: 7, expected: 15 })
-        }),
-        ("write_pos", OFF_WRITE_POS, 9u64.to_le_bytes().to_vec(), |e| {
-            matches!(e, RingError::BadPositions { write_pos: 9, read_pos: 0, capacity: 8 })
-        }),
+        (
+            "capacity",
+            OFF_CAPACITY,
+            16u64.to_le_bytes().to_vec(),
+            |e| {
+                // mask is now wrong for capacity 16
+                matches!(
+                    e,
+                    RingError::BadMask {
+                        found: 7,
+                        expected: 15
+                    }
+                )
+            },
+        ),
+        (
+            "write_pos",
+            OFF_WRITE_POS,
+            9u64.to_le_bytes().to_vec(),
+            |e| {
+                matches!(
+                    e,
+                    RingError::BadPositions {
+                        write_pos: 9,
+                        read_pos: 0,
+                        capacity: 8
+                    }
+                )
+            },
+        ),
         ("read_pos", OFF_READ_POS, 1u64.to_le_bytes().to_vec(), |e| {
-            matches!(e, RingError::BadPositions { write_pos: 0, read_pos: 1, capacity: 8 })
+            matches!(
+                e,
+                RingError::BadPositions {
+                    write_pos: 0,
+                    read_pos: 1,
+                    capacity: 8
+                }
+            )
         }),
     ];
     for (field, off, bytes, ok) in cases {
@@ -158,9 +229,23 @@ fn bad_header_fields() {
 #[test]
 fn too_long_file() {
     let p = fresh("long", 8);
-    OpenOptions::new().write(true).open(&p.0).unwrap().set_len(4096).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&p.0)
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
     let err = RingFile::open(&p.0).unwrap_err();
-    assert!(matches!(err, RingError::BadFileLength { len: 4096, expected: 896 }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            RingError::BadFileLength {
+                len: 4096,
+                expected: 896
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -202,7 +287,9 @@ const CHILD_N: u64 = 1_000_000;
 /// Entry point for the producer child process of `two_processes`; a no-op otherwise.
 #[test]
 fn child_producer_entry() {
-    let Ok(path) = std::env::var(CHILD_ENV) else { return };
+    let Ok(path) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let mut tx = open_producer(&path).unwrap();
     let mut batch = [rfq_ring::Record::ZERO; 32];
     let mut s = 0;
@@ -224,7 +311,12 @@ fn two_processes() {
     let p = fresh("twoproc", 256);
     let mut rx = open_consumer(&p.0).unwrap();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["child_producer_entry", "--exact", "--test-threads=1", "--nocapture"])
+        .args([
+            "child_producer_entry",
+            "--exact",
+            "--test-threads=1",
+            "--nocapture",
+        ])
         .env(CHILD_ENV, &p.0)
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -237,7 +329,10 @@ fn two_processes() {
             expected += 1;
         });
         if n == 0 {
-            assert!(std::time::Instant::now() < deadline, "child stalled at {expected}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "child stalled at {expected}"
+            );
             if let Some(status) = child.try_wait().unwrap() {
                 assert!(status.success(), "child failed: {status}");
             }
