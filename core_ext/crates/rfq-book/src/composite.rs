@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn converts_scales_exactly() {
-        let lin = Conversion::new(&inst(InstrumentKind::Linear, 1, 3), 2, 8).unwrap();
+        let lin = Conversion::new(&inst(InstrumentKind::Linear, 1, 3, 0), 2, 8).unwrap();
         assert_eq!(lin.convert(617_441, 1_500), (6_174_410, 150_000_000)); // 61744.1 x 1.5
         let inv = Conversion::new(&inst(InstrumentKind::Inverse, 1, 0, 100), 2, 8).unwrap();
         // 2 contracts of 100 USD at 50000.0 = 0.004 BTC exactly

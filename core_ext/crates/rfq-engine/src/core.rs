@@ -357,7 +357,6 @@ impl Core {
     fn reject(&mut self, r: &Record, code: i64, out: &mut impl Sink) {
         self.stats.rejects += 1;
         self.stats.rejects_by_reason[(code as usize).min(15)] += 1;
-        self.out_seq += 1;
         out.emit(&Record {
             kind: kind::REJECT,
             instrument: r.instrument,

@@ -11,18 +11,27 @@ mod engine;
 mod errors;
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use rfq_ring::{header_layout, record_layout, RingFile, HEADER_SIZE, RECORD_SIZE};
 
 /// Field name → (offset, size) of the Rust `#[repr(C)] Record`.
 #[pyfunction(name = "record_layout")]
-fn py_record_layout() -> Vec<(&'static str, (usize, usize))> {
-    record_layout().iter().map(|&(n, o, s)| (n, (o, s))).collect()
+fn py_record_layout(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    layout_dict(py, &record_layout())
+}
+
+fn layout_dict<'py>(py: Python<'py>, fields: &[(&'static str, usize, usize)]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for &(name, off, size) in fields {
+        d.set_item(name, (off, size))?;
+    }
+    Ok(d)
 }
 
 /// Field name → (offset, size) of the ring file header.
 #[pyfunction(name = "ring_header_layout")]
-fn py_ring_header_layout() -> Vec<(&'static str, (usize, usize))> {
-    header_layout().iter().map(|&(n, o, s)| (n, (o, s))).collect()
+fn py_ring_header_layout(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    layout_dict(py, &header_layout())
 }
 
 /// Create (or truncate) a ring file holding `capacity` records (a power of two).
