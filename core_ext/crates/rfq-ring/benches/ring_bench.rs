@@ -214,6 +214,8 @@ fn main() {
     let scale = if quick { 10 } else { 1 };
     let runs = if quick { 1 } else { 3 };
     let mut tput = Vec::new();
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load1 = loadavg.split_whitespace().next().unwrap_or("0").to_owned();
     say(format!(
         "rfq-ring bench: ring capacity {CAPACITY} records x 64 B, {} CPUs, load avg {}",
         thread::available_parallelism()
@@ -255,10 +257,11 @@ fn main() {
     let mut lats = Vec::new();
     for (rate, secs) in [(1_000_000u64, 3u64), (10_000_000, 2)] {
         let n = rate * secs / scale;
-        let l = latency_run(rate, n, n / 10);
-        let h = &l.hist;
-        say(format!(
-            "  {:>5.1} M rec/s offered ({:.2} M/s achieved, {} samples): p50 {} ns  p90 {} ns  p99 {} ns  p99.9 {} ns  max {} ns  mean {:.0} ns",
+        for run in 0..runs {
+            let l = latency_run(rate, n, n / 10);
+            let h = &l.hist;
+            say(format!(
+            "  run {run}: {:>5.1} M rec/s offered ({:.2} M/s achieved, {} samples): p50 {} ns  p90 {} ns  p99 {} ns  p99.9 {} ns  max {} ns  mean {:.0} ns",
             rate as f64 / 1e6,
             l.achieved_rate / 1e6,
             h.len(),
@@ -269,7 +272,8 @@ fn main() {
             h.max(),
             h.mean()
         ));
-        lats.push(l);
+            lats.push((run, l));
+        }
     }
 
     let tput_json: Vec<String> = tput
@@ -287,10 +291,10 @@ fn main() {
         .collect();
     let lat_json: Vec<String> = lats
         .iter()
-        .map(|l| {
+        .map(|(run, l)| {
             let h = &l.hist;
             format!(
-                "{{\"offered_rate\":{},\"achieved_rate\":{:.0},\"samples\":{},\"p50_ns\":{},\"p90_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"mean_ns\":{:.1}}}",
+                "{{\"run\":{run},\"offered_rate\":{},\"achieved_rate\":{:.0},\"samples\":{},\"p50_ns\":{},\"p90_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"mean_ns\":{:.1}}}",
                 l.rate,
                 l.achieved_rate,
                 l.records,
@@ -304,7 +308,7 @@ fn main() {
         })
         .collect();
     println!(
-        "{{\"bench\":\"rfq_ring\",\"capacity\":{CAPACITY},\"record_size\":64,\"quick\":{quick},\"throughput\":[{}],\"latency\":[{}]}}",
+        "{{\"bench\":\"rfq_ring\",\"capacity\":{CAPACITY},\"record_size\":64,\"quick\":{quick},\"loadavg_1m\":{load1},\"throughput\":[{}],\"latency\":[{}]}}",
         tput_json.join(","),
         lat_json.join(",")
     );
