@@ -1,0 +1,420 @@
+"""Instrument and composite registry, loaded from TOML (``defaults/instruments.toml``).
+
+Every money-like value in the file is a decimal *string* and is converted exactly to integers:
+``price_decimals``/``qty_decimals`` are the fractional digits written in ``tick``/``lot``
+(``"0.10"`` -> 2 decimals, tick 10), every other quantity is expressed in those units.
+Instrument ids are 1-based in file order, composite ids likewise (a separate numbering).
+:meth:`Registry.instrument_specs` / :meth:`Registry.composite_specs` return exactly the dicts
+that ``rfqcore_core.Engine`` takes.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, Literal, TypedDict
+
+from rfqcore.errors import ConfigError
+
+__all__ = [
+    "VENUES",
+    "KINDS",
+    "COMPOSITE_QTY_DECIMALS",
+    "Instrument",
+    "Composite",
+    "Registry",
+    "InstrumentSpec",
+    "CompositeSpec",
+    "decimal_units",
+]
+
+VENUES: Final[frozenset[str]] = frozenset({"binance-spot", "binance-usdm", "binance-coinm", "okx"})
+KINDS: Final[frozenset[str]] = frozenset({"spot", "linear", "inverse"})
+COMPOSITE_QTY_DECIMALS: Final[int] = 8
+MAX_ID: Final[int] = 0xFFFF  # Record.instrument is a u16
+INT64_MAX: Final[int] = (1 << 63) - 1
+
+_DECIMAL_RE: Final = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]+))?$")
+_INSTRUMENT_KEYS: Final = frozenset(
+    {"symbol", "venue", "kind", "base", "quote", "tick", "lot", "contract_size", "max_qty"}
+)
+_COMPOSITE_KEYS: Final = frozenset(
+    {"name", "members", "stale_after_ms", "sizes", "base_bps", "size_bps_per_unit"}
+)
+
+Kind = Literal["spot", "linear", "inverse"]
+
+
+class InstrumentSpec(TypedDict):
+    """``rfqcore_core.InstrumentSpec``."""
+
+    id: int
+    symbol: str
+    venue: str
+    kind: Kind
+    base: str
+    quote: str
+    price_decimals: int
+    qty_decimals: int
+    tick: int
+    lot: int
+    contract_size: int
+    max_qty: int
+
+
+class CompositeSpec(TypedDict):
+    """``rfqcore_core.CompositeSpec``."""
+
+    id: int
+    name: str
+    price_decimals: int
+    qty_decimals: int
+    members: list[int]
+    stale_after_ns: int
+    sizes: list[int]
+    base_cbps: int
+    size_cbps_per_unit: int
+
+
+def _decimal_digits(value: object, where: str) -> tuple[str, str]:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a decimal string, got {type(value).__name__} {value!r}"
+                          " (write it quoted, e.g. \"0.01\": floats are not exact)")
+    m = _DECIMAL_RE.match(value)
+    if m is None:
+        raise ConfigError(f"{where}: {value!r} is not a plain non-negative decimal string")
+    return m.group(1), m.group(2) or ""
+
+
+def decimal_units(value: object, decimals: int, where: str) -> int:
+    """Exact integer value of the decimal string ``value`` in units of ``10**-decimals``.
+
+    Raises ``ConfigError`` (naming ``where``) for non-strings, bad syntax, negative values,
+    non-zero digits beyond ``decimals`` or values beyond int64.
+    """
+    whole, frac = _decimal_digits(value, where)
+    if len(frac) > decimals and frac[decimals:].strip("0"):
+        raise ConfigError(f"{where}: {value!r} has more than {decimals} decimals")
+    frac = frac[:decimals].ljust(decimals, "0")
+    units = int(whole + frac)
+    if units > INT64_MAX:
+        raise ConfigError(f"{where}: {value!r} does not fit int64 at {decimals} decimals")
+    return units
+
+
+def _scale_of(value: object, where: str) -> tuple[int, int]:
+    """(units, decimals) of a tick/lot string, decimals = fractional digits as written."""
+    _, frac = _decimal_digits(value, where)
+    decimals = len(frac)
+    if decimals > 18:
+        raise ConfigError(f"{where}: {value!r} has {decimals} decimals, at most 18 are supported")
+    units = decimal_units(value, decimals, where)
+    if units <= 0:
+        raise ConfigError(f"{where}: {value!r} must be > 0")
+    return units, decimals
+
+
+def _require(entry: Mapping[str, Any], key: str, typ: type, where: str) -> Any:
+    if key not in entry:
+        raise ConfigError(f"{where}: missing key {key!r}")
+    value = entry[key]
+    if not isinstance(value, typ) or isinstance(value, bool):
+        raise ConfigError(f"{where}: {key} must be {typ.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """One tradable venue instrument; prices/quantities in its own fixed-point scales."""
+
+    id: int
+    symbol: str
+    venue: str
+    kind: Kind
+    base: str
+    quote: str
+    price_decimals: int
+    qty_decimals: int
+    tick: int
+    lot: int
+    contract_size: int
+    max_qty: int
+
+    @property
+    def key(self) -> str:
+        """``venue:symbol``, the registry key."""
+        return f"{self.venue}:{self.symbol}"
+
+    def spec(self) -> InstrumentSpec:
+        """The ``rfqcore_core.InstrumentSpec`` dict."""
+        return InstrumentSpec(
+            id=self.id, symbol=self.symbol, venue=self.venue, kind=self.kind, base=self.base,
+            quote=self.quote, price_decimals=self.price_decimals, qty_decimals=self.qty_decimals,
+            tick=self.tick, lot=self.lot, contract_size=self.contract_size, max_qty=self.max_qty,
+        )
+
+    @classmethod
+    def from_toml(cls, entry: Mapping[str, Any], id_: int) -> Instrument:
+        """Build and validate instrument ``id_`` from one ``[[instrument]]`` table."""
+        where = f"instrument #{id_}"
+        unknown = set(entry) - _INSTRUMENT_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+        symbol = _require(entry, "symbol", str, where)
+        where = f"instrument #{id_} ({entry.get('venue', '?')}:{symbol})"
+        venue = _require(entry, "venue", str, where)
+        if venue not in VENUES:
+            raise ConfigError(f"{where}: venue {venue!r} is not one of {sorted(VENUES)}")
+        kind = _require(entry, "kind", str, where)
+        if kind not in KINDS:
+            raise ConfigError(f"{where}: kind {kind!r} is not one of {sorted(KINDS)}")
+        base = _require(entry, "base", str, where)
+        quote = _require(entry, "quote", str, where)
+        if not symbol or not base or not quote:
+            raise ConfigError(f"{where}: symbol, base and quote must be non-empty")
+        tick, price_decimals = _scale_of(_require(entry, "tick", str, where), f"{where} tick")
+        lot, qty_decimals = _scale_of(_require(entry, "lot", str, where), f"{where} lot")
+        max_qty = decimal_units(_require(entry, "max_qty", str, where), qty_decimals,
+                                f"{where} max_qty")
+        if max_qty < lot or max_qty % lot:
+            raise ConfigError(f"{where}: max_qty {entry['max_qty']!r} must be a positive multiple "
+                              f"of the lot {entry['lot']!r}")
+        if kind == "inverse":
+            contract_size = decimal_units(_require(entry, "contract_size", str, where), 0,
+                                          f"{where} contract_size")
+            if contract_size <= 0:
+                raise ConfigError(f"{where}: contract_size must be > 0")
+        elif "contract_size" in entry:
+            raise ConfigError(f"{where}: contract_size is only valid for inverse instruments")
+        else:
+            contract_size = 0
+        return cls(id_, symbol, venue, kind, base, quote, price_decimals, qty_decimals, tick, lot,
+                   contract_size, max_qty)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Composite:
+    """A priced underlying made of several venue instruments (composite scales)."""
+
+    id: int
+    name: str
+    members: tuple[int, ...]
+    price_decimals: int
+    qty_decimals: int
+    stale_after_ns: int
+    sizes: tuple[int, ...]
+    base_cbps: int
+    size_cbps_per_unit: int
+
+    def spec(self) -> CompositeSpec:
+        """The ``rfqcore_core.CompositeSpec`` dict."""
+        return CompositeSpec(
+            id=self.id, name=self.name, price_decimals=self.price_decimals,
+            qty_decimals=self.qty_decimals, members=list(self.members),
+            stale_after_ns=self.stale_after_ns, sizes=list(self.sizes), base_cbps=self.base_cbps,
+            size_cbps_per_unit=self.size_cbps_per_unit,
+        )
+
+
+class Registry:
+    """All instruments and composites, looked up by id or by ``(venue, symbol)``."""
+
+    __slots__ = ("_instruments", "_by_key", "_composites", "_composite_by_name", "source")
+
+    def __init__(self, instruments: Sequence[Instrument], composites: Sequence[Composite] = (),
+                 source: str = "<memory>") -> None:
+        self._instruments: tuple[Instrument, ...] = tuple(instruments)
+        self._composites: tuple[Composite, ...] = tuple(composites)
+        self.source = source
+        self._by_key: dict[tuple[str, str], Instrument] = {}
+        for i, ins in enumerate(self._instruments, 1):
+            if ins.id != i:
+                raise ConfigError(f"{source}: instrument {ins.key} has id {ins.id}, expected {i}")
+            if (ins.venue, ins.symbol) in self._by_key:
+                raise ConfigError(f"{source}: duplicate instrument {ins.key}")
+            self._by_key[(ins.venue, ins.symbol)] = ins
+        self._composite_by_name: dict[str, Composite] = {}
+        for i, comp in enumerate(self._composites, 1):
+            if comp.id != i:
+                raise ConfigError(f"{source}: composite {comp.name} has id {comp.id}, expected {i}")
+            if comp.name in self._composite_by_name:
+                raise ConfigError(f"{source}: duplicate composite {comp.name!r}")
+            self._composite_by_name[comp.name] = comp
+
+    # -- loading -------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Registry:
+        """Load a TOML registry file; ``None`` loads the packaged ``defaults/instruments.toml``."""
+        if path is None:
+            text = resources.files("rfqcore").joinpath("defaults/instruments.toml").read_text("utf-8")
+            return cls.from_toml(text, source="defaults/instruments.toml")
+        p = Path(path)
+        try:
+            text = p.read_text("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read instrument file {p}: {exc}") from exc
+        return cls.from_toml(text, source=str(p))
+
+    @classmethod
+    def from_toml(cls, text: str, source: str = "<string>") -> Registry:
+        """Parse and validate registry TOML text (see the module doc for the schema)."""
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
+        return cls.from_dict(doc, source)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], source: str = "<dict>") -> Registry:
+        """Build from an already-parsed document ``{"instrument": [...], "composite": [...]}``."""
+        unknown = set(doc) - {"instrument", "composite"}
+        if unknown:
+            raise ConfigError(f"{source}: unknown top-level keys {sorted(unknown)}")
+        entries = doc.get("instrument", [])
+        if not isinstance(entries, list) or not entries:
+            raise ConfigError(f"{source}: at least one [[instrument]] table is required")
+        if len(entries) > MAX_ID:
+            raise ConfigError(f"{source}: {len(entries)} instruments, at most {MAX_ID} fit a u16 id")
+        instruments: list[Instrument] = []
+        seen: dict[tuple[str, str], int] = {}
+        for i, entry in enumerate(entries, 1):
+            if not isinstance(entry, dict):
+                raise ConfigError(f"{source}: instrument #{i} is not a table")
+            ins = Instrument.from_toml(entry, i)
+            if (ins.venue, ins.symbol) in seen:
+                raise ConfigError(f"{source}: duplicate instrument {ins.key} "
+                                  f"(#{seen[(ins.venue, ins.symbol)]} and #{i})")
+            seen[(ins.venue, ins.symbol)] = i
+            instruments.append(ins)
+        by_key = {ins.key: ins for ins in instruments}
+        comp_entries = doc.get("composite", [])
+        if not isinstance(comp_entries, list):
+            raise ConfigError(f"{source}: composite must be an array of tables")
+        composites = [_composite_from_toml(e, i, by_key, source)
+                      for i, e in enumerate(comp_entries, 1)]
+        return cls(instruments, composites, source)
+
+    # -- lookups -------------------------------------------------------------------------
+
+    @property
+    def instruments(self) -> tuple[Instrument, ...]:
+        return self._instruments
+
+    @property
+    def composites(self) -> tuple[Composite, ...]:
+        return self._composites
+
+    def by_id(self, instrument_id: int) -> Instrument:
+        """Instrument with 1-based id ``instrument_id``; ``KeyError`` if there is none."""
+        if 1 <= instrument_id <= len(self._instruments):
+            return self._instruments[instrument_id - 1]
+        raise KeyError(f"no instrument with id {instrument_id}")
+
+    def get(self, venue: str, symbol: str) -> Instrument | None:
+        """Instrument ``venue:symbol`` or ``None``."""
+        return self._by_key.get((venue, symbol))
+
+    def lookup(self, venue: str, symbol: str) -> Instrument:
+        """Instrument ``venue:symbol``; ``KeyError`` naming it if unknown."""
+        ins = self._by_key.get((venue, symbol))
+        if ins is None:
+            raise KeyError(f"unknown instrument {venue}:{symbol}")
+        return ins
+
+    def by_key(self, key: str) -> Instrument:
+        """Instrument by ``"venue:symbol"`` key."""
+        venue, _, symbol = key.partition(":")
+        return self.lookup(venue, symbol)
+
+    def for_venue(self, venue: str) -> tuple[Instrument, ...]:
+        """All instruments of ``venue``, in id order."""
+        return tuple(i for i in self._instruments if i.venue == venue)
+
+    def composite(self, name_or_id: str | int) -> Composite:
+        """Composite by name or 1-based id; ``KeyError`` if unknown."""
+        if isinstance(name_or_id, int):
+            if 1 <= name_or_id <= len(self._composites):
+                return self._composites[name_or_id - 1]
+            raise KeyError(f"no composite with id {name_or_id}")
+        try:
+            return self._composite_by_name[name_or_id]
+        except KeyError:
+            raise KeyError(f"unknown composite {name_or_id!r}") from None
+
+    def instrument_specs(self) -> list[InstrumentSpec]:
+        """``rfqcore_core.InstrumentSpec`` dicts in id order."""
+        return [i.spec() for i in self._instruments]
+
+    def composite_specs(self) -> list[CompositeSpec]:
+        """``rfqcore_core.CompositeSpec`` dicts in id order."""
+        return [c.spec() for c in self._composites]
+
+    def __len__(self) -> int:
+        return len(self._instruments)
+
+    def __iter__(self) -> Iterator[Instrument]:
+        return iter(self._instruments)
+
+    def __repr__(self) -> str:
+        return (f"Registry({self.source!r}, {len(self._instruments)} instruments, "
+                f"{len(self._composites)} composites)")
+
+
+def _cbps(value: object, where: str) -> int:
+    """A bps decimal string in hundredths of a basis point (exactly; at most 2 decimals)."""
+    return decimal_units(value, 2, where)
+
+
+def _composite_from_toml(entry: object, id_: int, by_key: Mapping[str, Instrument],
+                         source: str) -> Composite:
+    where = f"{source}: composite #{id_}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} is not a table")
+    unknown = set(entry) - _COMPOSITE_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    name = _require(entry, "name", str, where)
+    where = f"{source}: composite #{id_} ({name})"
+    if not name:
+        raise ConfigError(f"{where}: name must be non-empty")
+    member_keys = _require(entry, "members", list, where)
+    if not member_keys:
+        raise ConfigError(f"{where}: members must not be empty")
+    members: list[Instrument] = []
+    for key in member_keys:
+        if not isinstance(key, str) or key not in by_key:
+            raise ConfigError(f"{where}: unknown member {key!r} (expected 'venue:symbol' of an "
+                              f"[[instrument]])")
+        if by_key[key] in members:
+            raise ConfigError(f"{where}: member {key!r} listed twice")
+        members.append(by_key[key])
+    bases = {m.base for m in members}
+    if len(bases) != 1:
+        raise ConfigError(f"{where}: members have different base currencies {sorted(bases)}")
+    stale_ms = _require(entry, "stale_after_ms", int, where)
+    if stale_ms <= 0:
+        raise ConfigError(f"{where}: stale_after_ms must be > 0, got {stale_ms}")
+    raw_sizes = _require(entry, "sizes", list, where)
+    if not raw_sizes:
+        raise ConfigError(f"{where}: sizes must not be empty")
+    sizes = [decimal_units(s, COMPOSITE_QTY_DECIMALS, f"{where} sizes[{k}]")
+             for k, s in enumerate(raw_sizes)]
+    if any(s <= 0 for s in sizes) or sizes != sorted(set(sizes)):
+        raise ConfigError(f"{where}: sizes must be positive and strictly increasing, got {raw_sizes}")
+    return Composite(
+        id=id_,
+        name=name,
+        members=tuple(m.id for m in members),
+        price_decimals=max(m.price_decimals for m in members),
+        qty_decimals=COMPOSITE_QTY_DECIMALS,
+        stale_after_ns=stale_ms * 1_000_000,
+        sizes=tuple(sizes),
+        base_cbps=_cbps(_require(entry, "base_bps", str, where), f"{where} base_bps"),
+        size_cbps_per_unit=_cbps(_require(entry, "size_bps_per_unit", str, where),
+                                 f"{where} size_bps_per_unit"),
+    )
