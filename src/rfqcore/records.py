@@ -157,5 +157,5 @@ class RejectReason(IntEnum):
     OFF_TICK_PRICE = 6
     OFF_LOT_QUANTITY = 7
     QUANTITY_ABOVE_MAX = 8
-    LEVEL_OUTSIDE_BOOK_WHILE_BUILDING = 9
+    BOOK_NOT_SYNCED = 9  # diff for a stale/awaiting book, or a snapshot level outside a snapshot
     BOOK_CAPACITY_EXCEEDED = 10

@@ -1,0 +1,7 @@
+"""Venue handlers: raw venue messages -> RECORD_DTYPE input records (see ``base``)."""
+
+from rfqcore.handlers.base import Handler, HandlerStats
+from rfqcore.handlers.binance import BinanceHandler, SyncState
+from rfqcore.handlers.okx import OkxHandler, okx_checksum
+
+__all__ = ["Handler", "HandlerStats", "BinanceHandler", "SyncState", "OkxHandler", "okx_checksum"]
