@@ -202,6 +202,13 @@ class ReplayFile:
     def stream_key(self) -> tuple[str, str | None]:
         return (self.venue, self.symbol)
 
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __str__(self) -> str:
+        """The path, so ``str(f)`` / ``open(f)`` work where a path is expected."""
+        return str(self.path)
+
 
 def default_data_root() -> Path:
     """``$RFQCORE_DATA`` or ``<repo>/../shared/data``."""
