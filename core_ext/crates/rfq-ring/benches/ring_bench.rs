@@ -4,6 +4,7 @@
 //! CARGO_TARGET_DIR=/tmp/ring-target cargo bench -p rfq-ring --bench ring_bench [-- --quick] [-- --json]
 //! ```
 //!
+//! `--latency-only` / `--throughput-only` run one half.
 //! Prints a human-readable report, then one JSON line (starting with `{"bench":"rfq_ring"`)
 //! for the Python bench runner. `--json` prints only the JSON line; `--quick` shortens runs.
 //!
@@ -212,6 +213,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     let json_only = args.iter().any(|a| a == "--json");
+    let skip_tput = args.iter().any(|a| a == "--latency-only");
+    let skip_lat = args.iter().any(|a| a == "--throughput-only");
     let say = |s: String| {
         if !json_only {
             println!("{s}");
@@ -236,11 +239,16 @@ fn main() {
             .join(" ")
     ));
     say("throughput (two threads, consumer checks every seq):".into());
-    for (mode, batch, n) in [
-        ("single", 1, 50_000_000u64),
-        ("batch64", 64, 200_000_000),
-        ("batch256", 256, 200_000_000),
-    ] {
+    let modes: &[(&str, usize, u64)] = if skip_tput {
+        &[]
+    } else {
+        &[
+            ("single", 1, 50_000_000u64),
+            ("batch64", 64, 200_000_000),
+            ("batch256", 256, 200_000_000),
+        ]
+    };
+    for &(mode, batch, n) in modes {
         let n = n / scale;
         let _ = throughput_run(n / 10, batch); // warm up
         let t = Throughput {
@@ -262,7 +270,12 @@ fn main() {
             .into(),
     );
     let mut lats = Vec::new();
-    for (rate, secs) in [(1_000_000u64, 1u64), (10_000_000, 1)] {
+    let rates: &[(u64, u64)] = if skip_lat {
+        &[]
+    } else {
+        &[(1_000_000, 1), (10_000_000, 1)]
+    };
+    for &(rate, secs) in rates {
         let n = rate * secs / scale;
         for run in 0..runs {
             let l = latency_run(rate, n, n / 10);
