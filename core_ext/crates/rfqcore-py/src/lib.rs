@@ -5,6 +5,7 @@
 //! fixed-point units; nothing here takes or returns a float.
 #![deny(unsafe_code)]
 
+mod bench;
 mod book;
 mod convert;
 mod engine;
@@ -51,5 +52,6 @@ fn rfqcore_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ring_create, m)?)?;
     m.add_class::<book::Book>()?;
     m.add_class::<engine::Engine>()?;
+    bench::register(m)?;
     Ok(())
 }

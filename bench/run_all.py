@@ -1,0 +1,242 @@
+"""Run every rfqcore benchmark that exists and print a summary against the targets.
+
+    .venv/bin/python bench/run_all.py [--quick] [--only ring_rust,book_rust,...] [--no-wait]
+
+Steps (each skipped with a message when what it needs is missing):
+
+- ``data``        parse ../shared/data into /tmp/rfqcore-bench (``bench_data.py``; cached)
+- ``ring_rust``   ``cargo bench -p rfq-ring --bench ring_bench``: Rust -> Rust ring
+- ``book_rust``   ``book_bench``: real Binance diffs into ``rfq_book::L2Book``, VWAP
+- ``engine_rust`` ``engine_bench``: core replay of the merged BTC streams, tick-to-quote via rings
+- ``ring_py``     ``ring_py.py``: Cython producer -> Rust consumer (batch throughput, paced latency)
+- ``book_py``     ``pytest bench/test_bench_book.py --benchmark-enable``: Python ``Book`` vs
+                  NautilusTrader ``OrderBook``, same run, same deltas
+
+Rust binaries build into ``$CARGO_TARGET_DIR`` (default ``/tmp/bench-target``, so a benchmark
+build never blocks the project's own ``target/``), at most 2 jobs. Before each measurement the
+runner waits (up to 10 min; ``--no-wait`` skips) until the 2 cores are >= 90 % idle, and
+records the idle fraction it saw. Raw results: ``<out>/results.json`` (default
+``/tmp/rfqcore-bench/results-<UTC time>``), one JSON document per step plus the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import bench_common as bc
+
+REPO = bc.REPO
+STEPS = ("data", "ring_rust", "book_rust", "engine_rust", "ring_py", "book_py")
+TODO_STEPS = {
+    "tick_to_quote_py": "tick-to-quote through the full engine from the Python orchestration "
+                        "layer (src/rfqcore/engine.py) - TODO, not written yet",
+    "replay_vs_parse": "replay vs bare parse - TODO, needs the Python replay/orchestration layer",
+}
+
+
+def cargo_env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("CARGO_TARGET_DIR", "/tmp/bench-target")
+    env.setdefault("CARGO_BUILD_JOBS", "2")
+    return env
+
+
+def json_line(out: str, bench: str) -> dict:
+    for line in reversed(out.splitlines()):
+        if line.startswith('{"bench":"' + bench + '"'):
+            return json.loads(line)
+    raise RuntimeError(f"no JSON result line for {bench!r} in output:\n{out[-2000:]}")
+
+
+def run(cmd: list[str], env: dict | None = None, timeout: float = 1800) -> str:
+    print(f"  $ {' '.join(cmd)}", flush=True)
+    p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"exit {p.returncode}: {' '.join(cmd)}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    # Show the human-readable part of the output (everything but the JSON line).
+    for line in p.stdout.splitlines():
+        if not line.startswith('{"bench"'):
+            print(f"    {line}")
+    return p.stdout
+
+
+RUST = {
+    "ring_rust": (["cargo", "bench", "-q", "-p", "rfq-ring", "--bench", "ring_bench", "--no-run"],
+                  ["cargo", "bench", "-q", "-p", "rfq-ring", "--bench", "ring_bench", "--"], "rfq_ring"),
+    "book_rust": (["cargo", "build", "-q", "--release", "-p", "rfq-book", "--features", "bench", "--bin", "book_bench"],
+                  ["cargo", "run", "-q", "--release", "-p", "rfq-book", "--features", "bench", "--bin", "book_bench", "--"],
+                  "rfq_book"),
+    "engine_rust": (["cargo", "build", "-q", "--release", "-p", "rfq-engine", "--features", "bench", "--bin", "engine_bench"],
+                    ["cargo", "run", "-q", "--release", "-p", "rfq-engine", "--features", "bench", "--bin", "engine_bench", "--"],
+                    "rfq_engine"),
+}
+
+
+def step(name: str, a: argparse.Namespace, out_dir: Path) -> dict:
+    quick = ["--quick"] if a.quick else []
+    py = sys.executable
+    if name == "data":
+        import bench_data
+        try:
+            meta = bench_data.prepare(verbose=True)
+        except bench_data.DataMissing as e:
+            return {"skipped": str(e)}
+        return {"streams": meta["streams"], "cache_dir": meta["cache_dir"]}
+
+    if name in RUST:
+        build, cmd, bench = RUST[name]
+        env = cargo_env()
+        run(build, env)
+        idle = quiet(a)
+        res = json_line(run(cmd + quick, env), bench)
+        return {**res, "idle_before": idle, "command": " ".join(cmd + quick)}
+
+    if name == "ring_py":
+        idle = quiet(a)
+        cmd = [py, "bench/ring_py.py", *quick]
+        return {**json_line(run(cmd), "ring_py"), "idle_before": idle, "command": " ".join(cmd)}
+
+    if name == "book_py":
+        summary = out_dir / "book_py_summary.json"
+        cmd = [py, "-m", "pytest", "bench/test_bench_book.py", "--benchmark-enable", "-q",
+               "-p", "no:cacheprovider", f"--bench-summary={summary}",
+               f"--benchmark-json={out_dir / 'book_py_pytest_benchmark.json'}"]
+        if a.quick:
+            cmd += ["--benchmark-max-time=0.2", "--benchmark-min-rounds=3"]
+        idle = quiet(a)
+        run(cmd, timeout=3600)
+        if not summary.exists():
+            return {"skipped": "pytest ran no benchmark (data or modules missing?)"}
+        return {**json.loads(summary.read_text()), "idle_before": idle, "command": " ".join(cmd)}
+    raise ValueError(name)
+
+
+def quiet(a: argparse.Namespace) -> float:
+    if a.no_wait:
+        return bc.idle_fraction(1.0)
+    return bc.wait_quiet(0.9, 600.0)
+
+
+# ---------------------------------------------------------------- summary against the targets
+
+def _fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "n/a"
+    if unit == "rec/s":
+        return f"{v / 1e6:.1f} M/s"
+    return f"{v:.1f} ns"
+
+
+def targets(r: dict) -> list[tuple[str, float | None, str, float, str]]:
+    """(what, measured, unit, target, direction '>=' or '<=')."""
+    rows: list[tuple[str, float | None, str, float, str]] = []
+
+    def g(step_: str, *path, default=None):
+        cur = r.get(step_)
+        for p in path:
+            if cur is None:
+                return default
+            cur = cur[p] if isinstance(cur, list) else cur.get(p)
+        return cur if cur is not None else default
+
+    tp = g("ring_rust", "throughput") or []
+    if tp:
+        best = max(tp, key=lambda t: t["rec_per_s_median"])
+        rows.append((f"ring Rust->Rust throughput ({best['mode']}, median)", best["rec_per_s_median"], "rec/s", 50e6, ">="))
+    for lat in g("ring_rust", "latency") or []:
+        rows.append((f"ring Rust->Rust one-way p50 @ {lat['offered_rate'] / 1e6:g} M/s offered",
+                     lat["p50_ns"], "ns", 200, "<="))
+    batch = g("ring_py", "batch") or []
+    if batch:
+        best = max(batch, key=lambda b: b["rec_per_s"])
+        rows.append((f"numpy push_batch -> Rust (chunk {best['chunk']}, median)", best["rec_per_s"], "rec/s", 10e6, ">="))
+    for s in g("book_rust", "streams") or []:
+        rows.append((f"L2Book update from Rust [{s['stream']}] (median)", s["ns_per_update_median"], "ns", 20, "<="))
+    groups = g("book_py", "groups") or {}
+    for key, gr in sorted(groups.items()):
+        rq = gr.get("rfqcore")
+        if not rq:
+            continue
+        if key.startswith("book-update-percall"):
+            rows.append((f"Python Book.update per call {key[key.index('['):]}", rq["ns_per_op_median"], "ns", 100, "<="))
+        elif key.startswith("book-batch-all"):
+            rows.append((f"Python update_batch (one call) {key[key.index('['):]}", 1e9 / rq["ns_per_op_median"], "rec/s", 20e6, ">="))
+        elif key.startswith("vwap-100BTC"):
+            rows.append((f"Python vwap {key} ({rq.get('levels')} levels)", rq["ns_per_op_median"], "ns", 500, "<="))
+    return rows
+
+
+def print_summary(r: dict) -> list[dict]:
+    print("\n== targets ==")
+    out = []
+    for what, v, unit, tgt, op in targets(r):
+        met = v is not None and (v >= tgt if op == ">=" else v <= tgt)
+        ratio = (v / tgt if op == ">=" else tgt / v) if v else None
+        print(f"  {'MET   ' if met else 'MISSED'} {what:<62} {_fmt(v, unit):>11}  target {op} {_fmt(tgt, unit)}"
+              + (f"  ({ratio:.2f}x of target)" if ratio else ""))
+        out.append({"what": what, "measured": v, "unit": unit, "target": tgt, "op": op, "met": met})
+    groups = (r.get("book_py") or {}).get("groups") or {}
+    if groups:
+        print("\n== rfqcore vs NautilusTrader 1.231.0 (same run, same deltas; ratio = Nautilus / rfqcore) ==")
+        for key, gr in sorted(groups.items()):
+            rq, nt = gr.get("rfqcore"), gr.get("nautilus")
+            if rq and nt:
+                print(f"  {key:<38} rfqcore {rq['ns_per_op_median']:9.1f} ns   nautilus {nt['ns_per_op_median']:9.1f} ns"
+                      f"   x{nt['ns_per_op_median'] / rq['ns_per_op_median']:.2f}")
+    print("\n== TODO (not measured yet) ==")
+    for k, v in TODO_STEPS.items():
+        print(f"  {k}: {v}")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="Run every rfqcore benchmark and summarise it.")
+    ap.add_argument("--quick", action="store_true", help="short runs (smoke test, not for RESULTS.md)")
+    ap.add_argument("--only", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)}")
+    ap.add_argument("--no-wait", action="store_true", help="do not wait for an idle machine")
+    ap.add_argument("--out", default=None, help="results directory")
+    a = ap.parse_args()
+    wanted = [s.strip() for s in a.only.split(",") if s.strip()]
+    for s in wanted:
+        if s not in STEPS:
+            ap.error(f"unknown step {s!r}; steps: {', '.join(STEPS)}")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out_dir = Path(a.out or f"/tmp/rfqcore-bench/results-{stamp}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict = {"machine": bc.machine(), "quick": a.quick}
+    print(f"rfqcore benchmarks: {results['machine']['cpu']}, {results['machine']['cpus']} CPUs, "
+          f"{results['machine']['date_utc']}, load avg {results['machine']['loadavg']}")
+    failed = []
+    data_ok = True
+    for s in STEPS:
+        if s not in wanted and s != "data":
+            continue
+        if s in ("book_rust", "engine_rust", "book_py") and not data_ok:
+            print(f"\n== {s}: SKIP (no venue data) ==")
+            results[s] = {"skipped": "no venue data"}
+            continue
+        print(f"\n== {s} ==", flush=True)
+        try:
+            results[s] = step(s, a, out_dir)
+        except Exception as e:  # noqa: BLE001 - one failing bench must not hide the others
+            print(f"  FAILED: {e}")
+            results[s] = {"failed": str(e)}
+            failed.append(s)
+        if results[s].get("skipped"):
+            print(f"  SKIP: {results[s]['skipped']}")
+            if s == "data":
+                data_ok = False
+    results["targets"] = print_summary(results)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+    print(f"\nraw results: {out_dir / 'results.json'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
