@@ -25,6 +25,25 @@ use rfq_ring::{kind, Record};
 
 const CAPACITY: usize = 1 << 16;
 
+/// Pins the calling thread to `cpu` (mod the CPU count) so producer and consumer really run on
+/// different cores; otherwise the scheduler may time-share them on one core, which measures
+/// cache-local copying instead of the cross-core ring. Best effort: ignored if it fails.
+fn pin(cpu: usize) {
+    let n = thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if n < 2 {
+        return;
+    }
+    // SAFETY: `cpu_set_t` is plain data (all-zero is the empty set); CPU_SET writes within it;
+    // sched_setaffinity(0, ..) only affects the calling thread and reads `set` by pointer.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu % n, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
 struct Throughput {
     mode: &'static str,
     records: u64,
@@ -69,6 +88,7 @@ fn throughput_run(n: u64, batch: usize) -> f64 {
     let barrier = Arc::new(Barrier::new(2));
     let b2 = Arc::clone(&barrier);
     let producer = thread::spawn(move || {
+        pin(1);
         let t = template();
         b2.wait();
         let mut s = 0u64;
@@ -100,6 +120,7 @@ fn throughput_run(n: u64, batch: usize) -> f64 {
             }
         }
     });
+    pin(0);
     barrier.wait();
     let start = Instant::now();
     let mut expected = 0u64;
@@ -139,6 +160,7 @@ fn latency_run(rate: u64, n: u64, warmup: u64) -> Latency {
     let epoch = Instant::now();
     let period_ns = 1e9 / rate as f64;
     let producer = thread::spawn(move || {
+        pin(1);
         let t = template();
         b2.wait();
         let t0 = epoch.elapsed().as_nanos() as f64 + 20_000.0;
@@ -175,6 +197,7 @@ fn latency_run(rate: u64, n: u64, warmup: u64) -> Latency {
         n as f64 / (sent_ns / 1e9)
     });
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+    pin(0);
     barrier.wait();
     let mut expected = 0u64;
     while expected < n {
