@@ -43,7 +43,8 @@ _INSTRUMENT_KEYS: Final = frozenset(
     {"symbol", "venue", "kind", "base", "quote", "tick", "lot", "contract_size", "max_qty"}
 )
 _COMPOSITE_KEYS: Final = frozenset(
-    {"name", "members", "stale_after_ms", "sizes", "base_bps", "size_bps_per_unit"}
+    {"name", "members", "exclude", "basis_ema_shift", "cross_tolerance_bps", "stale_after_ms", "sizes", "base_bps",
+     "size_bps_per_unit"}
 )
 
 Kind = Literal["spot", "linear", "inverse"]
@@ -74,6 +75,9 @@ class CompositeSpec(TypedDict):
     price_decimals: int
     qty_decimals: int
     members: list[int]
+    excluded: list[int]
+    basis_ema_shift: int
+    cross_tolerance_cbps: int
     stale_after_ns: int
     sizes: list[int]
     base_cbps: int
@@ -209,12 +213,17 @@ class Composite:
     sizes: tuple[int, ...]
     base_cbps: int
     size_cbps_per_unit: int
+    excluded: tuple[int, ...] = ()
+    basis_ema_shift: int = 0
+    cross_tolerance_cbps: int = 0
 
     def spec(self) -> CompositeSpec:
         """The ``rfqcore_core.CompositeSpec`` dict."""
         return CompositeSpec(
             id=self.id, name=self.name, price_decimals=self.price_decimals,
             qty_decimals=self.qty_decimals, members=list(self.members),
+            excluded=list(self.excluded), basis_ema_shift=self.basis_ema_shift,
+            cross_tolerance_cbps=self.cross_tolerance_cbps,
             stale_after_ns=self.stale_after_ns, sizes=list(self.sizes), base_cbps=self.base_cbps,
             size_cbps_per_unit=self.size_cbps_per_unit,
         )
@@ -393,6 +402,14 @@ def _composite_from_toml(entry: object, id_: int, by_key: Mapping[str, Instrumen
         if by_key[key] in members:
             raise ConfigError(f"{where}: member {key!r} listed twice")
         members.append(by_key[key])
+    exclude_keys = entry.get("exclude", [])
+    if not isinstance(exclude_keys, list) or any(k not in member_keys for k in exclude_keys):
+        raise ConfigError(f"{where}: exclude must list members, got {exclude_keys!r}")
+    if len(exclude_keys) == len(member_keys):
+        raise ConfigError(f"{where}: every member is excluded")
+    shift = entry.get("basis_ema_shift", 0)
+    if type(shift) is not int or not 0 <= shift <= 20:
+        raise ConfigError(f"{where}: basis_ema_shift must be an integer 0..20, got {shift!r}")
     bases = {m.base for m in members}
     if len(bases) != 1:
         raise ConfigError(f"{where}: members have different base currencies {sorted(bases)}")
@@ -410,6 +427,9 @@ def _composite_from_toml(entry: object, id_: int, by_key: Mapping[str, Instrumen
         id=id_,
         name=name,
         members=tuple(m.id for m in members),
+        excluded=tuple(by_key[k].id for k in exclude_keys),
+        basis_ema_shift=shift,
+        cross_tolerance_cbps=_cbps(entry.get("cross_tolerance_bps", "0"), f"{where} cross_tolerance_bps"),
         price_decimals=max(m.price_decimals for m in members),
         qty_decimals=COMPOSITE_QTY_DECIMALS,
         stale_after_ns=stale_ms * 1_000_000,

@@ -4,7 +4,8 @@
 //! member's levels are converted exactly into the composite's scales while sweeping:
 //! prices are multiplied up by a power of ten; linear quantities likewise; inverse contracts
 //! (COIN-M) become base quantity `contracts × contract_size / price`, **rounded down** so the
-//! composite never claims more depth than there is.
+//! composite never claims more depth than there is. A per-member `offset` (the basis to the
+//! composite's reference member) is added to converted prices.
 
 use crate::book::L2Book;
 use crate::ladder::Ladder;
@@ -17,8 +18,10 @@ pub const MAX_MEMBERS: usize = 8;
 /// How one member's levels convert into composite units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conversion {
-    /// Composite price = member price × `px_mult`.
+    /// Composite price = member price × `px_mult` + `offset`.
     pub px_mult: i64,
+    /// Basis adjustment added to every converted price (composite price units).
+    pub offset: i64,
     /// Quantity conversion.
     pub qty: QtyConversion,
 }
@@ -55,7 +58,7 @@ impl Conversion {
                 QtyConversion::Inverse(num)
             }
         };
-        Some(Conversion { px_mult, qty })
+        Some(Conversion { px_mult, offset: 0, qty })
     }
 
     /// Convert one member level into composite `(price, qty)`.
@@ -65,7 +68,7 @@ impl Conversion {
             QtyConversion::Linear(m) => qty * m,
             QtyConversion::Inverse(num) => (i128::from(qty) * num / i128::from(price)) as i64,
         };
-        (price * self.px_mult, q)
+        (price * self.px_mult + self.offset, q)
     }
 }
 
@@ -171,7 +174,7 @@ mod tests {
         a.set(Side::Ask, 101, 1).unwrap();
         a.set(Side::Ask, 103, 1).unwrap();
         b.set(Side::Ask, 102, 2).unwrap();
-        let conv = Conversion { px_mult: 1, qty: QtyConversion::Linear(1) };
+        let conv = Conversion { px_mult: 1, offset: 0, qty: QtyConversion::Linear(1) };
         let books = [(&a, conv), (&b, conv)];
         let mut seen = vec![];
         walk(&books, Side::Ask, |p, q| {

@@ -61,6 +61,9 @@ struct Member {
     inst: usize,
     conv: Conversion,
     included: bool,
+    /// EMA of `2 × (reference mid − member mid)` in composite price units (see basis_ema_shift).
+    basis2: i64,
+    basis_ready: bool,
 }
 
 struct CompositeState {
@@ -137,7 +140,7 @@ impl Core {
                     return Err(ModelError::BadComposite { composite: spec.name.clone(), why: format!("member {id} listed twice") });
                 }
                 instruments[idx].composites.push(ci);
-                members.push(Member { inst: idx, conv, included: true });
+                members.push(Member { inst: idx, conv, included: true, basis2: 0, basis_ready: false });
             }
             composites.push(CompositeState { spec, members, quotes: [QuoteLevel::default(); MAX_SIZES], live_mask: 0, priced: false });
         }
@@ -409,17 +412,25 @@ impl Core {
         }
     }
 
+    /// A member's book is fresh: included, live, not crossed, heard from recently.
     #[inline]
-    fn usable(&self, m: &Member, stale_after: i64) -> bool {
+    fn fresh(&self, m: &Member, stale_after: i64) -> bool {
         let st = &self.instruments[m.inst];
         m.included && st.status() == BookStatus::Live && self.now.saturating_sub(st.last_seen_ns) <= stale_after
+    }
+
+    /// Fresh, and (with basis normalisation on) its basis to the reference is known.
+    #[inline]
+    fn usable(&self, c: &CompositeState, i: usize) -> bool {
+        let m = &c.members[i];
+        self.fresh(m, c.spec.stale_after_ns) && (c.spec.basis_ema_shift == 0 || i == 0 || m.basis_ready)
     }
 
     fn live_mask(&self, ci: usize) -> u32 {
         let c = &self.composites[ci];
         let mut mask = 0;
-        for (i, m) in c.members.iter().enumerate() {
-            if self.usable(m, c.spec.stale_after_ns) {
+        for i in 0..c.members.len() {
+            if self.usable(c, i) {
                 mask |= 1 << i;
             }
         }
@@ -428,13 +439,60 @@ impl Core {
 
     fn usable_books<'a>(&'a self, c: &CompositeState, books: &mut [Option<(&'a L2Book, Conversion)>; MAX_MEMBERS]) -> usize {
         let mut n = 0;
-        for m in &c.members {
-            if self.usable(m, c.spec.stale_after_ns) {
-                books[n] = Some((&self.instruments[m.inst].book, m.conv));
+        for (i, m) in c.members.iter().enumerate() {
+            if self.usable(c, i) {
+                let offset = if c.spec.basis_ema_shift == 0 { 0 } else { m.basis2.div_euclid(2) };
+                books[n] = Some((&self.instruments[m.inst].book, Conversion { offset, ..m.conv }));
                 n += 1;
             }
         }
         n
+    }
+
+    /// `bid + ask` of a member in composite price units (no basis), if both sides exist.
+    fn mid2(&self, m: &Member) -> Option<i64> {
+        let b = &self.instruments[m.inst].book;
+        let (bid, ask) = (b.best_bid()?.0, b.best_ask()?.0);
+        Some((bid + ask) * m.conv.px_mult)
+    }
+
+    /// Move each member's basis estimate towards `reference mid − member mid`. Deterministic
+    /// integer EMA; only while both the reference (first member) and the member are fresh.
+    fn update_basis(&mut self, ci: usize) {
+        let c = &self.composites[ci];
+        let shift = c.spec.basis_ema_shift;
+        if shift == 0 || !self.fresh(&c.members[0], c.spec.stale_after_ns) {
+            return;
+        }
+        let Some(ref2) = self.mid2(&c.members[0]) else { return };
+        let mut updates = [None; MAX_MEMBERS];
+        for (i, m) in c.members.iter().enumerate().skip(1) {
+            if self.fresh(m, c.spec.stale_after_ns) {
+                updates[i] = self.mid2(m).map(|m2| ref2 - m2);
+            }
+        }
+        let c = &mut self.composites[ci];
+        for (m, u) in c.members.iter_mut().zip(updates) {
+            if let Some(diff2) = u {
+                if m.basis_ready {
+                    m.basis2 += (diff2 - m.basis2) >> shift;
+                } else {
+                    m.basis2 = diff2;
+                    m.basis_ready = true;
+                }
+            }
+        }
+    }
+
+    /// Current basis offsets `(instrument id, offset in composite price units, known)`.
+    pub fn basis(&self, composite: u16) -> Option<Vec<(u16, i64, bool)>> {
+        let c = &self.composites[self.composite_index(composite)?];
+        Some(
+            c.members
+                .iter()
+                .map(|m| (self.instruments[m.inst].spec.id, m.basis2.div_euclid(2), m.basis_ready))
+                .collect(),
+        )
     }
 
     /// Why a composite with no usable member cannot quote.
@@ -442,6 +500,9 @@ impl Core {
         let mut reason = withdraw::NO_MARKET;
         for m in c.members.iter().filter(|m| m.included) {
             let st = &self.instruments[m.inst];
+            if st.status() == BookStatus::Live && self.now.saturating_sub(st.last_seen_ns) <= c.spec.stale_after_ns {
+                continue; // fresh, but its basis is not known yet
+            }
             match st.status() {
                 BookStatus::Stale => return withdraw::STALE,
                 BookStatus::Live => reason = withdraw::STALE, // silent for too long
@@ -454,6 +515,8 @@ impl Core {
 
     fn reprice(&mut self, ci: usize, mask: u32, trigger: &Record, out: &mut impl Sink) {
         self.stats.repricings += 1;
+        self.update_basis(ci);
+        let mask = if self.composites[ci].spec.basis_ema_shift > 0 { self.live_mask(ci) } else { mask };
         let mut fresh = [QuoteLevel::default(); MAX_SIZES];
         let c = &self.composites[ci];
         let nsizes = c.spec.pricing.sizes.len();
@@ -470,10 +533,13 @@ impl Core {
             } else {
                 let best_bid = books.iter().filter_map(|(b, cv)| b.best_bid().map(|(p, q)| cv.convert(p, q).0)).max();
                 let best_ask = books.iter().filter_map(|(b, cv)| b.best_ask().map(|(p, q)| cv.convert(p, q).0)).min();
-                match (best_bid, best_ask) {
-                    (Some(b), Some(a)) if b >= a => Some(withdraw::CROSSED),
-                    _ => None,
-                }
+                let tol = i128::from(c.spec.cross_tolerance_cbps);
+                let crossed = match (best_bid, best_ask) {
+                    (Some(b), Some(a)) if tol == 0 => b >= a,
+                    (Some(b), Some(a)) => i128::from(b - a) * crate::pricing::PPM > i128::from(a) * tol,
+                    _ => false,
+                };
+                crossed.then_some(withdraw::CROSSED)
             };
             if let Some(reason) = reason {
                 for q in fresh.iter_mut().take(nsizes) {
@@ -498,6 +564,8 @@ impl Core {
                     }
                     if q.flags != flags::BID_VALID | flags::ASK_VALID {
                         q.reason = withdraw::TOO_THIN;
+                    } else if q.bid >= q.ask {
+                        q = QuoteLevel { flags: 0, reason: withdraw::CROSSED, bid: 0, ask: 0 };
                     }
                     fresh[i] = q;
                 }
@@ -558,6 +626,10 @@ impl Core {
         }
         for c in &self.composites {
             h.u64(u64::from(c.spec.id));
+            for m in &c.members {
+                h.i64(m.basis2);
+                h.u64(u64::from(m.basis_ready) | u64::from(m.included) << 1);
+            }
             for q in &c.quotes[..c.spec.pricing.sizes.len()] {
                 h.u64(u64::from(q.flags) | u64::from(q.reason) << 8);
                 h.i64(q.bid);

@@ -35,6 +35,8 @@ fn config() -> CoreConfig {
             qty_decimals: 8,
             members: vec![1, 2],
             stale_after_ns: 5_000_000_000,
+            basis_ema_shift: 0,
+            cross_tolerance_cbps: 0,
             pricing: PricingParams { sizes: vec![SAT, 10 * SAT], base_cbps: 100, size_cbps_per_unit: 0 },
         }],
         book_capacity: 1024,
@@ -211,4 +213,42 @@ fn runner_keeps_messages_whole_and_applies_back_pressure() {
     // every output sequence number is present exactly once, in order
     let seqs: Vec<u64> = outputs.iter().map(|r| r.seq).filter(|&s| s > 0).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
+fn basis_normalisation_uncrosses_venues_trading_at_a_premium() {
+    let mut cfg = config();
+    cfg.composites[0].basis_ema_shift = 4;
+    let mut core = Core::new(cfg).unwrap();
+    feed(&mut core, &spot_snapshot(1));
+    // perp 20.00 below spot (60000/60001 vs 59980.0/59981.0): crossed as raw prices
+    let out = feed(
+        &mut core,
+        &[
+            rec(kind::BOOK_CLEAR, 2, 255, flags::SNAPSHOT, 2, 0, 0),
+            rec(kind::BOOK_LEVEL, 2, 0, flags::SNAPSHOT, 2, 599_800, 5_000),
+            rec(kind::BOOK_LEVEL, 2, 1, flags::SNAPSHOT | flags::END, 2, 599_810, 5_000),
+        ],
+    );
+    let basis = core.basis(1).unwrap();
+    assert_eq!(basis[1], (2, 2_000, true), "perp basis = +20.00"); // (60000.5 − 59980.5)
+    // at spot's terms the perp's levels coincide with spot's: nothing crossed, the 1 BTC quote
+    // is unchanged (so not re-published)
+    assert!(!out.iter().any(|r| r.kind == kind::QUOTE && r.side == withdraw::CROSSED), "{out:?}");
+    // 10 BTC: 2 spot + 5 perp per side = 7 < 10 → thin; 1 BTC: best of both at spot's terms
+    let quotes = core.quotes(1).unwrap();
+    assert_eq!(quotes[0].flags, flags::BID_VALID | flags::ASK_VALID);
+    assert_eq!(quotes[1].reason, withdraw::TOO_THIN);
+    // the same books without normalisation: crossed, no quote
+    let mut raw = Core::new(config()).unwrap();
+    feed(&mut raw, &spot_snapshot(1));
+    let out = feed(
+        &mut raw,
+        &[
+            rec(kind::BOOK_CLEAR, 2, 255, flags::SNAPSHOT, 2, 0, 0),
+            rec(kind::BOOK_LEVEL, 2, 0, flags::SNAPSHOT, 2, 599_800, 5_000),
+            rec(kind::BOOK_LEVEL, 2, 1, flags::SNAPSHOT | flags::END, 2, 599_810, 5_000),
+        ],
+    );
+    assert!(out.iter().any(|r| r.kind == kind::QUOTE && r.side == withdraw::CROSSED));
 }

@@ -32,6 +32,15 @@ pub struct CompositeSpec {
     pub members: Vec<u16>,
     /// A member whose book has not updated for this long (core clock) is stale.
     pub stale_after_ns: i64,
+    /// Basis normalisation: members' prices are shifted by an exponential moving average of
+    /// `reference mid − member mid` (the reference is the first member), updated at each
+    /// repricing with weight `2^-basis_ema_shift`. 0 disables it (raw prices are merged).
+    pub basis_ema_shift: u32,
+    /// The composite counts as crossed (no quote) only when its best bid exceeds its best ask
+    /// by more than this, in cbps of the ask. Venues overlap by a few ticks all the time; an
+    /// overlap beyond the tolerance is a dislocation. Sizes whose final quote would be crossed
+    /// are withdrawn regardless.
+    pub cross_tolerance_cbps: i64,
     /// Pricing parameters.
     pub pricing: PricingParams,
 }
@@ -45,6 +54,12 @@ impl CompositeSpec {
         }
         if self.price_decimals > MAX_DECIMALS || self.qty_decimals > MAX_DECIMALS {
             return bad("scale above 18 decimals".into());
+        }
+        if self.basis_ema_shift > 20 {
+            return bad(format!("basis_ema_shift {} above 20", self.basis_ema_shift));
+        }
+        if !(0..1_000_000).contains(&self.cross_tolerance_cbps) {
+            return bad(format!("cross tolerance {} cbps out of range", self.cross_tolerance_cbps));
         }
         if self.stale_after_ns <= 0 {
             return bad("stale_after must be positive".into());

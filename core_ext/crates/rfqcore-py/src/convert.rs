@@ -50,6 +50,14 @@ pub fn composite(d: &Bound<'_, PyDict>) -> PyResult<(CompositeSpec, Vec<u16>)> {
         qty_decimals: field(d, &what, "qty_decimals")?,
         members,
         stale_after_ns: field(d, &what, "stale_after_ns")?,
+        cross_tolerance_cbps: match d.get_item("cross_tolerance_cbps")? {
+            Some(v) => v.extract().map_err(|e| config_err(format!("{what}: field \"cross_tolerance_cbps\": {e}")))?,
+            None => 0,
+        },
+        basis_ema_shift: match d.get_item("basis_ema_shift")? {
+            Some(v) => v.extract().map_err(|e| config_err(format!("{what}: field \"basis_ema_shift\": {e}")))?,
+            None => 0,
+        },
         pricing: PricingParams {
             sizes: field(d, &what, "sizes")?,
             base_cbps: field(d, &what, "base_cbps")?,

@@ -111,6 +111,7 @@ fn config(members: &[u16]) -> CoreConfig {
             members: members.to_vec(),
             stale_after_ns: 5_000_000_000,
             basis_ema_shift: 0,
+            cross_tolerance_cbps: 0,
             pricing: PricingParams {
                 sizes: SIZES.to_vec(),
                 base_cbps: 100,
