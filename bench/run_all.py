@@ -11,6 +11,8 @@ Steps (each skipped with a message when what it needs is missing):
 - ``ring_py``     ``ring_py.py``: Cython producer -> Rust consumer (batch throughput, paced latency)
 - ``book_py``     ``pytest bench/test_bench_book.py --benchmark-enable``: Python ``Book`` vs
                   NautilusTrader ``OrderBook``, same run, same deltas
+- ``engine_py``   ``engine_py.py``: tick-to-quote through ``rfqcore.engine.Engine`` (paced, from a
+                  sender process) and replay vs bare parse
 
 Rust binaries build into ``$CARGO_TARGET_DIR`` (default ``/tmp/bench-target``, so a benchmark
 build never blocks the project's own ``target/``), at most 2 jobs. Before each measurement the
@@ -32,12 +34,8 @@ from pathlib import Path
 import bench_common as bc
 
 REPO = bc.REPO
-STEPS = ("data", "ring_rust", "book_rust", "engine_rust", "ring_py", "book_py")
-TODO_STEPS = {
-    "tick_to_quote_py": "tick-to-quote through the full engine from the Python orchestration "
-                        "layer (src/rfqcore/engine.py) - TODO, not written yet",
-    "replay_vs_parse": "replay vs bare parse - TODO, needs the Python replay/orchestration layer",
-}
+STEPS = ("data", "ring_rust", "book_rust", "engine_rust", "ring_py", "book_py", "engine_py")
+TODO_STEPS: dict[str, str] = {}  # benchmarks still waiting for code that does not exist yet
 
 
 def cargo_env() -> dict:
@@ -101,6 +99,11 @@ def step(name: str, a: argparse.Namespace, out_dir: Path) -> dict:
         idle = quiet(a)
         cmd = [py, "bench/ring_py.py", *quick]
         return {**json_line(run(cmd), "ring_py"), "idle_before": idle, "command": " ".join(cmd)}
+
+    if name == "engine_py":
+        idle = quiet(a)
+        cmd = [py, "bench/engine_py.py", *quick]
+        return {**json_line(run(cmd), "engine_py"), "idle_before": idle, "command": " ".join(cmd)}
 
     if name == "book_py":
         summary = out_dir / "book_py_summary.json"
@@ -189,9 +192,32 @@ def print_summary(r: dict) -> list[dict]:
             if rq and nt:
                 print(f"  {key:<38} rfqcore {rq['ns_per_op_median']:9.1f} ns   nautilus {nt['ns_per_op_median']:9.1f} ns"
                       f"   x{nt['ns_per_op_median'] / rq['ns_per_op_median']:.2f}")
-    print("\n== TODO (not measured yet) ==")
-    for k, v in TODO_STEPS.items():
-        print(f"  {k}: {v}")
+    eng = r.get("engine_rust") or {}
+    if eng.get("scenarios"):
+        print("\n== core (Rust) replay and tick-to-quote through rings (no target) ==")
+        for sc in eng["scenarios"]:
+            print(f"  {sc['scenario']:<6} inline {sc['ns_per_record_median']:.1f} ns/record, "
+                  f"{sc['ns_per_message_median']:.0f} ns/message; quoting messages {sc['quoting_messages']}")
+            for p in sc["paced"]:
+                h = p["tick_to_quote"]
+                print(f"         {p['offered_msg_rate']:>7}/s: p50 {h['p50']} ns  p99 {h['p99']} ns  "
+                      f"p99.9 {h['p999']} ns  max {h['max']} ns  ({h['count']} samples)")
+    ep = r.get("engine_py") or {}
+    for t in ep.get("t2q") or []:
+        if t is ep["t2q"][0]:
+            print("\n== tick-to-quote through rfqcore.engine.Engine (Python pump; from intended send) ==")
+        h = t["latency_intended"]
+        print(f"  {t['scenario']:<6} {t['offered_msg_rate']:>6}/s: p50 {h['p50'] / 1e3:.1f} us  p99 {h['p99'] / 1e3:.1f} us"
+              f"  p99.9 {h['p999'] / 1e3:.1f} us  max {h['max'] / 1e3:.1f} us  ({h['count']} samples)")
+    rp = ep.get("replay")
+    if rp:
+        print("\n== replay vs bare parse (k messages/s) ==")
+        for k in ("bare_read", "bare_parse", "replay_decode", "replay_engine"):
+            print(f"  {k:<14} {rp[k]['msg_per_s'] / 1e3:8.1f}")
+    if TODO_STEPS:
+        print("\n== TODO (not measured yet) ==")
+        for k, v in TODO_STEPS.items():
+            print(f"  {k}: {v}")
     return out
 
 
@@ -217,7 +243,7 @@ def main() -> int:
     for s in STEPS:
         if s not in wanted and s != "data":
             continue
-        if s in ("book_rust", "engine_rust", "book_py") and not data_ok:
+        if s in ("book_rust", "engine_rust", "book_py", "engine_py") and not data_ok:
             print(f"\n== {s}: SKIP (no venue data) ==")
             results[s] = {"skipped": "no venue data"}
             continue
