@@ -4,7 +4,7 @@
 //! CARGO_TARGET_DIR=/tmp/ring-target cargo bench -p rfq-ring --bench ring_bench [-- --quick] [-- --json]
 //! ```
 //!
-//! `--latency-only` / `--throughput-only` run one half.
+//! `--latency-only` / `--throughput-only` run one half; `--no-pin` skips CPU pinning.
 //! Prints a human-readable report, then one JSON line (starting with `{"bench":"rfq_ring"`)
 //! for the Python bench runner. `--json` prints only the JSON line; `--quick` shortens runs.
 //!
@@ -29,6 +29,9 @@ const CAPACITY: usize = 1 << 16;
 /// different cores; otherwise the scheduler may time-share them on one core, which measures
 /// cache-local copying instead of the cross-core ring. Best effort: ignored if it fails.
 fn pin(cpu: usize) {
+    if std::env::args().any(|a| a == "--no-pin") {
+        return;
+    }
     let n = thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);

@@ -65,6 +65,7 @@
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod clock;
 mod consumer;
 mod error;
 pub mod idle;
