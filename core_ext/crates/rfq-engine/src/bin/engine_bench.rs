@@ -110,8 +110,9 @@ fn config(members: &[u16]) -> CoreConfig {
             qty_decimals: 8,
             members: members.to_vec(),
             stale_after_ns: 5_000_000_000,
-            basis_ema_shift: 0,
-            cross_tolerance_cbps: 0,
+            // basis_ema_shift = 3, cross_tolerance_bps = "2.0" (200 cbps)
+            basis_ema_shift: 3,
+            cross_tolerance_cbps: 200,
             pricing: PricingParams {
                 sizes: SIZES.to_vec(),
                 base_cbps: 100,
