@@ -4,12 +4,8 @@
 //! records and measures one-way latency as `CLOCK_MONOTONIC now − record timestamp`, so a Python
 //! or Cython producer can be measured against the real Rust read path. `ts_send` is stamped by
 //! the Cython producer with `clock_gettime(CLOCK_MONOTONIC)` (`rfq_monotonic_ns` in
-//! `core_ext/cython/rfq_ring.h`); `std::time::Instant` uses the same clock but does not expose
-//! its raw value, hence `libc::clock_gettime` here.
-#![allow(
-    unsafe_code,
-    reason = "libc::clock_gettime is the only unsafe call in this module"
-)]
+//! `core_ext/cython/rfq_ring.h`); this side reads the same clock through
+//! [`rfq_ring::clock::monotonic_ns`].
 
 use std::hint::spin_loop;
 
@@ -17,22 +13,10 @@ use hdrhistogram::Histogram;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use rfq_ring::clock::monotonic_ns;
 use rfq_ring::Record;
 
 use crate::errors::ring_err;
-
-/// `CLOCK_MONOTONIC` in ns (the clock of `Record::ts_send`).
-#[inline]
-fn monotonic_ns() -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux, so
-    // the call cannot fail (and a failure would only leave `ts` zero).
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
-}
 
 /// Which record field holds the producer's *intended* send time (monotonic ns).
 #[derive(Clone, Copy)]
