@@ -80,6 +80,7 @@ def test_spec_shapes() -> None:
     assert ispec[1]["contract_size"] == 100 and ispec[1]["max_qty"] == 1_000_000
     assert reg.composite_specs() == [{
         "id": 1, "name": "BTC", "price_decimals": 2, "qty_decimals": 8, "members": [1, 2],
+        "excluded": [], "basis_ema_shift": 0, "cross_tolerance_cbps": 0,
         "stale_after_ns": 2_500_000_000, "sizes": [10_000_000, 100_000_000, 1_000_000_000],
         "base_cbps": 125, "size_cbps_per_unit": 5,
     }]
@@ -134,3 +135,48 @@ def test_duplicate_and_composite_validation() -> None:
         Registry.from_toml("")
     with pytest.raises(ConfigError, match="cannot read"):
         Registry.load("/nonexistent/instruments.toml")
+
+
+def test_composite_exclusions_basis_and_tolerance() -> None:
+    reg = Registry.load()
+    btc = reg.composite("BTC").spec()
+    assert btc["basis_ema_shift"] == 3 and btc["cross_tolerance_cbps"] == 200
+    text = """
+[[instrument]]
+symbol = "A"
+venue = "okx"
+kind = "spot"
+base = "BTC"
+quote = "USD"
+tick = "0.1"
+lot = "1"
+max_qty = "10"
+
+[[instrument]]
+symbol = "B"
+venue = "okx"
+kind = "spot"
+base = "BTC"
+quote = "USD"
+tick = "0.1"
+lot = "1"
+max_qty = "10"
+
+[[composite]]
+name = "X"
+members = ["okx:A", "okx:B"]
+exclude = EXCLUDE
+basis_ema_shift = SHIFT
+cross_tolerance_bps = "1.5"
+stale_after_ms = 1
+sizes = ["1"]
+base_bps = "1"
+size_bps_per_unit = "0"
+"""
+    ok = Registry.from_toml(text.replace("EXCLUDE", '["okx:B"]').replace("SHIFT", "2"))
+    spec = ok.composite("X").spec()
+    assert spec["excluded"] == [2] and spec["basis_ema_shift"] == 2 and spec["cross_tolerance_cbps"] == 150
+    for exclude, shift, match in [('["okx:C"]', "2", "exclude"), ('["okx:A", "okx:B"]', "2", "every member"),
+                                  ("[]", "21", "basis_ema_shift"), ("[]", '"3"', "basis_ema_shift")]:
+        with pytest.raises(ConfigError, match=match):
+            Registry.from_toml(text.replace("EXCLUDE", exclude).replace("SHIFT", shift))

@@ -88,7 +88,8 @@ def _run_replay(args: argparse.Namespace, files: Sequence[Path], title: str) -> 
             f"{stats['messages'] / elapsed:,.0f} messages/s"
         )
         print(f"  quotes published {eng.counts['quotes']:,}  book status changes {eng.counts['status']:,}")
-        print(f"  tick-to-quote (push -> core -> Python subscriber): {eng.tick_to_quote.summary().format('µs')}")
+        print(f"  tick-to-quote, push -> quote on the out ring: {eng.tick_to_quote().format('µs')}")
+        print(f"  push -> quote seen by the Python subscriber:  {eng.subscriber_latency.summary().format('µs')}")
         print("\nBooks:")
         status_names = {0: "live", 1: "stale", 2: "crossed", 3: "building"}
         levels = stats.get("book_levels", {})
@@ -104,7 +105,18 @@ def _run_replay(args: argparse.Namespace, files: Sequence[Path], title: str) -> 
         for c in composites:
             spec = c.spec()
             pd, qd = spec["price_decimals"], spec["qty_decimals"]
-            print(f"\nComposite {c.name} quotes (members {', '.join(str(m) for m in spec['members'])}):")
+            basis = {i: (off, known) for i, off, known in eng.basis(c.id)}
+            parts = []
+            for m in spec["members"]:
+                off, known = basis.get(m, (0, False))
+                if m in spec.get("excluded", []):
+                    tag = " excluded"
+                elif m == spec["members"][0]:
+                    tag = " reference"
+                else:
+                    tag = f" basis {_fmt_px(off, pd)}" if known else " basis unknown"
+                parts.append(f"{registry.by_id(m).key}{tag}")
+            print(f"\nComposite {c.name} quotes ({'; '.join(parts)}):")
             for q in eng.quotes(c.id):
                 reason = "" if q.reason == 0 else f"  [{q.reason.name.lower()}]"
                 print(f"  {_fmt_px(q.size, qd):>14}  bid {_fmt_px(q.bid, pd):>12}  ask {_fmt_px(q.ask, pd):>12}{reason}")

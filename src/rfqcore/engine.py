@@ -27,7 +27,7 @@ import rfqcore_core
 
 from rfqcore._ring import RingConsumer, RingProducer, monotonic_ns, ring_create
 from rfqcore.instruments import Instrument, Registry
-from rfqcore.latency import LatencyRecorder
+from rfqcore.latency import LatencyRecorder, LatencySummary
 from rfqcore.records import RECORD_DTYPE, Flag, Kind, QuoteWithdrawal, Side
 
 __all__ = ["Engine", "Quote", "TopOfBook", "Subscription"]
@@ -129,7 +129,10 @@ class Engine:
         self._lock = threading.Lock()  # serialises drain() between the pump and callers
         self._pump: threading.Thread | None = None
         self._pump_stop = threading.Event()
-        self.tick_to_quote = LatencyRecorder()
+        #: The pump drains at most this often (seconds); 0 = as soon as records arrive.
+        self.pump_interval_s = 0.0005
+        #: push -> quote received by Python subscribers (includes the pump thread's GIL waits)
+        self.subscriber_latency = LatencyRecorder()
         self.counts: dict[str, int] = {"quotes": 0, "status": 0, "rejects": 0, "other": 0}
         self.last_quotes: dict[tuple[int, int], Quote] = {}
         self._closed = False
@@ -209,13 +212,13 @@ class Engine:
                 return total
 
     def _pump_loop(self) -> None:
-        idle = 0
+        # Wake at most every `pump_interval_s` and take whole batches: each wake-up costs the
+        # GIL, which the market-data handlers in this process need too. Waiting happens in
+        # Cython without the GIL.
         while not self._pump_stop.is_set():
-            if self.drain():
-                idle = 0
-            else:
-                idle += 1
-                time.sleep(0 if idle < 100 else 0.0002)
+            if self._out.wait(2_000_000) and self.pump_interval_s:
+                time.sleep(self.pump_interval_s)
+            self.drain()
 
     # -- output ----------------------------------------------------------------------------
 
@@ -265,9 +268,12 @@ class Engine:
         self.counts["other"] += len(batch) - len(quotes) - status - rejects
         if len(quotes):
             sent = quotes["ts_send"]
-            self.tick_to_quote.record_array(now - sent[sent > 0])
-            for r in quotes[-64:]:
-                q = Quote.from_record(r)
+            self.subscriber_latency.record_array(now - sent[sent > 0])
+            # keep the latest quote per (composite, level): the last occurrence in the batch
+            keys = quotes["instrument"].astype(np.int64) * 65536 + quotes["source"]
+            _, last = np.unique(keys[::-1], return_index=True)
+            for i in (len(quotes) - 1 - last).tolist():
+                q = Quote.from_record(quotes[i])
                 self.last_quotes[(q.composite, q.level)] = q
 
     # -- queries (answered by the core thread when it runs) --------------------------------
@@ -311,6 +317,17 @@ class Engine:
                 )
             )
         return out
+
+    def tick_to_quote(self, reset: bool = False) -> LatencySummary:
+        """Tick-to-quote measured on the core thread: from the producer's push of a record
+        (``ts_send``) to the publication of the quotes it caused on the out ring."""
+        d = self.core.tick_to_quote(reset)
+        return LatencySummary(d["count"], d["p50"], d["p99"], d["p999"], d["max"])
+
+    def basis(self, composite: int | str) -> list[tuple[int, int, bool]]:
+        """Basis offsets of the composite's members: (instrument id, offset in composite price
+        units, known)."""
+        return self.core.basis(self.registry.composite(composite).id)
 
     def book_status(self, instrument: int | str) -> int:
         return self.core.book_status(self._instrument(instrument).id)

@@ -66,7 +66,10 @@ impl Conversion {
     pub fn convert(&self, price: i64, qty: i64) -> (i64, i64) {
         let q = match self.qty {
             QtyConversion::Linear(m) => qty * m,
-            QtyConversion::Inverse(num) => (i128::from(qty) * num / i128::from(price)) as i64,
+            QtyConversion::Inverse(num) => match i64::try_from(num).ok().and_then(|n| qty.checked_mul(n)) {
+                Some(x) => x / price,
+                None => (i128::from(qty) * num / i128::from(price)) as i64,
+            },
         };
         (price * self.px_mult + self.offset, q)
     }
@@ -74,17 +77,26 @@ impl Conversion {
 
 /// Walk the merged levels of `books` on `side` from the best outwards, in composite units,
 /// calling `f(price, qty)` until it returns `false`. Ties in price go to the earlier member.
+///
+/// Each member's next level is converted once and kept as its head; a step compares the heads
+/// (k ≤ 8) and advances only the member it took from.
 #[inline]
 pub fn walk(books: &[(&L2Book, Conversion)], side: Side, mut f: impl FnMut(i64, i64) -> bool) {
     debug_assert!(books.len() <= MAX_MEMBERS);
+    let n = books.len().min(MAX_MEMBERS);
     let mut cursor = [0_usize; MAX_MEMBERS];
-    let ladders: [Option<&Ladder>; MAX_MEMBERS] =
-        std::array::from_fn(|i| books.get(i).map(|(b, _)| b.ladder(side)));
+    let mut heads: [Option<(i64, i64)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
+    let head = |m: usize, i: usize| {
+        let (b, conv) = &books[m];
+        b.ladder(side).level(i).map(|(p, q)| conv.convert(p, q))
+    };
+    for (m, h) in heads.iter_mut().enumerate().take(n) {
+        *h = head(m, 0);
+    }
     loop {
         let mut best: Option<(usize, i64, i64)> = None;
-        for (m, (_, conv)) in books.iter().enumerate() {
-            let Some((p, q)) = ladders[m].and_then(|l| l.level(cursor[m])) else { continue };
-            let (cp, cq) = conv.convert(p, q);
+        for (m, h) in heads.iter().enumerate().take(n) {
+            let Some((cp, cq)) = *h else { continue };
             let better = match best {
                 None => true,
                 Some((_, bp, _)) => match side {
@@ -98,6 +110,7 @@ pub fn walk(books: &[(&L2Book, Conversion)], side: Side, mut f: impl FnMut(i64, 
         }
         let Some((m, p, q)) = best else { return };
         cursor[m] += 1;
+        heads[m] = head(m, cursor[m]);
         if q > 0 && !f(p, q) {
             return;
         }

@@ -271,6 +271,7 @@ impl Core {
                     let st = &mut self.instruments[idx];
                     if st.sync == BookStatus::Building && r.flags & flags::SNAPSHOT != 0 && r.kind != kind::BOOK_STALE {
                         st.sync = BookStatus::Live;
+                        st.dirty = true;
                     }
                     self.on_tick(Some(idx), r, out);
                 }
@@ -295,12 +296,14 @@ impl Core {
         match r.kind {
             kind::BOOK_CLEAR => {
                 st.book.clear();
+                st.dirty = true;
                 st.sync = BookStatus::Building;
                 st.last_seq = r.seq;
                 Ok(())
             }
             kind::BOOK_STALE => {
                 st.sync = BookStatus::Stale;
+                st.dirty = true;
                 Ok(())
             }
             _ => {
@@ -337,6 +340,7 @@ impl Core {
                             Err(BookError::NegativeQuantity(_)) => return Err(reject::NEGATIVE_QTY),
                         }
                         st.last_seq = r.seq;
+                        st.dirty = true;
                         self.stats.level_updates += 1;
                         Ok(())
                     }
@@ -382,8 +386,8 @@ impl Core {
         if let Some(idx) = touched {
             let st = &mut self.instruments[idx];
             let status = st.status();
-            if st.reported != Some(status) {
-                st.reported = Some(status);
+            if st.reported != status {
+                st.reported = status;
                 self.out_seq += 1;
                 self.stats.status_changes += 1;
                 out.emit(&Record {
@@ -402,8 +406,11 @@ impl Core {
                 });
             }
         }
+        // Reprice a composite when a member's book changed (BBO and trade messages change no
+        // book and cost nothing here), or when the set of usable members changed.
+        let book_changed = touched.is_some_and(|i| std::mem::take(&mut self.instruments[i].dirty));
         for ci in 0..self.composites.len() {
-            let member_touched = touched.is_some_and(|i| self.instruments[i].composites.contains(&ci));
+            let member_touched = book_changed && touched.is_some_and(|i| self.instruments[i].composites.contains(&ci));
             let mask = self.live_mask(ci);
             let c = &self.composites[ci];
             if member_touched || mask != c.live_mask || !c.priced {

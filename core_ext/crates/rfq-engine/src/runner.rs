@@ -14,7 +14,9 @@
 //! ring: nothing is ever dropped, the slow consumer slows the producers.
 
 use crate::core::{Core, Sink};
-use rfq_ring::record::flags;
+use hdrhistogram::Histogram;
+use rfq_ring::clock::monotonic_ns;
+use rfq_ring::record::{flags, kind};
 use rfq_ring::{Consumer, IdleKind, IdleStrategy, Producer, Record};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -32,14 +34,20 @@ pub enum Command {
     Mutate(Box<dyn FnOnce(&mut Core) + Send>),
     /// Register another input ring.
     AddInput(Consumer),
+    /// Access to the runner itself (latency histogram, ring counters).
+    Runner(Box<dyn FnOnce(&mut Runner) + Send>),
 }
 
-struct RingSink<'a>(&'a mut Producer);
+struct RingSink<'a> {
+    out: &'a mut Producer,
+    quotes: u32,
+}
 
 impl Sink for RingSink<'_> {
     #[inline]
     fn emit(&mut self, rec: &Record) {
-        if self.0.try_push(rec).is_err() {
+        self.quotes += u32::from(rec.kind == kind::QUOTE);
+        if self.out.try_push(rec).is_err() {
             // Room for every possible output was reserved before the input was consumed.
             unreachable!("output ring full despite reserved room");
         }
@@ -55,12 +63,25 @@ pub struct Runner {
     in_message: bool,
     batch: usize,
     out_waits: u64,
+    tick_to_quote: Histogram<u64>,
 }
+
+/// Longest tick-to-quote latency tracked (larger values are clamped to it).
+const MAX_LATENCY_NS: u64 = 60_000_000_000;
 
 impl Runner {
     /// A runner publishing to `out`.
     pub fn new(core: Core, out: Producer) -> Runner {
-        Runner { core, inputs: Vec::new(), out, current: 0, in_message: false, batch: DEFAULT_BATCH, out_waits: 0 }
+        Runner {
+            core,
+            inputs: Vec::new(),
+            out,
+            current: 0,
+            in_message: false,
+            batch: DEFAULT_BATCH,
+            out_waits: 0,
+            tick_to_quote: Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("valid histogram bounds"),
+        }
     }
 
     /// Register an input ring; returns its index (its place in the merge order).
@@ -82,6 +103,18 @@ impl Runner {
     /// The core (mutable; only while no thread runs it).
     pub fn core_mut(&mut self) -> &mut Core {
         &mut self.core
+    }
+
+    /// Tick-to-quote latency: from a record's `ts_send` (stamped by its producer) to the moment
+    /// the quotes it caused were published on the output ring, in ns. Measured by the runner,
+    /// outside the deterministic core (the core never reads a clock).
+    pub fn tick_to_quote(&self) -> &Histogram<u64> {
+        &self.tick_to_quote
+    }
+
+    /// Forget the latency recorded so far.
+    pub fn reset_latency(&mut self) {
+        self.tick_to_quote.reset();
     }
 
     /// Times the runner found the output ring too full to consume input.
@@ -127,13 +160,20 @@ impl Runner {
             return (0, true);
         }
         let want = room.min(budget.max(1));
-        let Runner { core, inputs, out, current, in_message, batch, .. } = self;
+        let Runner { core, inputs, out, current, in_message, batch, tick_to_quote, .. } = self;
         let chunk = inputs[*current].peek(want);
-        let mut sink = RingSink(out);
+        let mut sink = RingSink { out, quotes: 0 };
         let mut used = 0;
         let (a, b) = chunk.as_slices();
         for rec in a.iter().chain(b.iter()) {
             core.process(rec, &mut sink);
+            if sink.quotes != 0 {
+                sink.quotes = 0;
+                if rec.ts_send > 0 {
+                    let ns = (monotonic_ns() - rec.ts_send).clamp(1, MAX_LATENCY_NS as i64) as u64;
+                    tick_to_quote.saturating_record(ns);
+                }
+            }
             used += 1;
             *in_message = rec.flags & flags::END == 0;
             if used >= *batch && !*in_message {
@@ -161,6 +201,7 @@ impl Runner {
             Command::AddInput(c) => {
                 self.add_input(c);
             }
+            Command::Runner(f) => f(self),
         }
     }
 }
@@ -215,6 +256,15 @@ impl RunnerHandle {
         let (rtx, rrx) = channel();
         self.send(Command::Mutate(Box::new(move |c| {
             let _ = rtx.send(f(c));
+        })));
+        rrx.recv().ok()
+    }
+
+    /// Run `f` on the core thread with the runner itself and wait for its answer.
+    pub fn with_runner<T: Send + 'static>(&self, f: impl FnOnce(&mut Runner) -> T + Send + 'static) -> Option<T> {
+        let (rtx, rrx) = channel();
+        self.send(Command::Runner(Box::new(move |r| {
+            let _ = rtx.send(f(r));
         })));
         rrx.recv().ok()
     }

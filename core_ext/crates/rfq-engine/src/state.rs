@@ -47,10 +47,13 @@ pub struct InstrumentState {
     pub last_trade: (i64, i64, u64),
     /// Trades seen.
     pub trades: u64,
-    /// Last status reported on the outbound ring.
-    pub reported: Option<BookStatus>,
+    /// Last status reported on the outbound ring (initially `Building`, the documented start
+    /// state, so only changes are reported).
+    pub reported: BookStatus,
     /// Indices of the composites this instrument is a member of.
     pub composites: Vec<usize>,
+    /// The book changed since the composites were last priced.
+    pub dirty: bool,
 }
 
 impl InstrumentState {
@@ -65,8 +68,9 @@ impl InstrumentState {
             bbo: [(0, 0); 2],
             last_trade: (0, 0, 0),
             trades: 0,
-            reported: None,
+            reported: BookStatus::Building,
             composites: Vec::new(),
+            dirty: false,
         }
     }
 

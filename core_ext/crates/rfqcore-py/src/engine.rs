@@ -218,6 +218,33 @@ impl Engine {
         Ok(d)
     }
 
+    /// Tick-to-quote latency measured by the core thread: from the `ts_send` of the record
+    /// that caused quotes to their publication on the out ring. Percentiles in ns.
+    #[pyo3(signature = (reset = false))]
+    fn tick_to_quote<'py>(&self, py: Python<'py>, reset: bool) -> PyResult<Bound<'py, PyDict>> {
+        let f = move |r: &mut Runner| {
+            let h = r.tick_to_quote();
+            let v = [h.len(), h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.value_at_quantile(0.999), h.max()];
+            if reset {
+                r.reset_latency();
+            }
+            v
+        };
+        let v = {
+            let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+            match &mut *guard {
+                State::Stopped(r) => f(r),
+                State::Running(h) => py.detach(|| h.with_runner(f)).ok_or_else(|| RfqCoreError::new_err("core thread is gone"))?,
+                State::Poisoned => return Err(RfqCoreError::new_err("core thread panicked; engine unusable")),
+            }
+        };
+        let d = PyDict::new(py);
+        for (k, x) in ["count", "p50", "p99", "p999", "max"].iter().zip(v) {
+            d.set_item(k, x)?;
+        }
+        Ok(d)
+    }
+
     /// Deterministic hash of the whole trading state.
     fn state_hash(&self, py: Python<'_>) -> PyResult<u64> {
         self.with_core(py, |c| c.state_hash())
@@ -227,6 +254,11 @@ impl Engine {
     fn set_pricing(&self, py: Python<'_>, composite: u16, base_cbps: i64, size_cbps_per_unit: i64, sizes: Vec<i64>) -> PyResult<()> {
         let p = PricingParams { sizes, base_cbps, size_cbps_per_unit };
         self.with_core_mut(py, move |c| c.set_pricing(composite, p))?.map_err(config_err)
+    }
+
+    /// Basis offsets of a composite's members: list of (instrument, offset, known).
+    fn basis(&self, py: Python<'_>, composite: u16) -> PyResult<Vec<(u16, i64, bool)>> {
+        self.with_core(py, move |c| c.basis(composite).unwrap_or_default())
     }
 
     /// Include or exclude a venue book from a composite live.
