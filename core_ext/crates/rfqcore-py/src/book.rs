@@ -95,6 +95,11 @@ impl Book {
         Ok(self.inner.sweep(side(side_)?, qty))
     }
 
+    /// Quantity resting at `price` on `side` (0 if no level).
+    fn qty_at(&self, side_: u8, price: i64) -> PyResult<i64> {
+        Ok(self.inner.ladder(side(side_)?).qty_at(price))
+    }
+
     /// Number of levels on `side`.
     fn levels(&self, side_: u8) -> PyResult<usize> {
         Ok(self.inner.ladder(side(side_)?).len())
