@@ -4,12 +4,28 @@ Every price/quantity is a fixed-point ``int`` in the scale of the instrument (or
 it belongs to. Nothing here takes or returns floats.
 """
 
-from typing import Final, Literal, NotRequired, TypedDict
+from typing import Final, Literal, NotRequired, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: Final[str]
+__all__ = [
+    "__version__",
+    "RECORD_SIZE",
+    "RING_HEADER_SIZE",
+    "RfqCoreError",
+    "RingError",
+    "BookError",
+    "ConfigError",
+    "record_layout",
+    "ring_header_layout",
+    "ring_create",
+    "Book",
+    "Engine",
+    "bench_ring_drain",
+    "bench_monotonic_ns",
+]
 
 RECORD_SIZE: Final[int]
 RING_HEADER_SIZE: Final[int]
@@ -54,10 +70,11 @@ class CompositeSpec(TypedDict):
     base_cbps: int              # half-spread, hundredths of a basis point
     size_cbps_per_unit: int     # extra half-spread per whole base unit of size
 
+@final
 class Book:
     """A standalone L2 book (same code as the core's venue books)."""
 
-    def __init__(self, capacity: int = 16384) -> None: ...
+    def __new__(cls, capacity: int = 16384) -> Book: ...
     def update(self, side: int, price: int, qty: int) -> None: ...
     def update_batch(
         self,
@@ -77,6 +94,7 @@ class Book:
     def __len__(self) -> int: ...
     def levels(self, side: int) -> int: ...
 
+@final
 class Engine:
     """The core: one thread that owns all trading state.
 
@@ -86,14 +104,14 @@ class Engine:
     thread with :meth:`start`.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         instruments: list[InstrumentSpec],
         composites: list[CompositeSpec],
         out_ring: str,
         idle: Literal["spin", "yield", "park"] = "yield",
         book_capacity: int = 65536,
-    ) -> None: ...
+    ) -> Engine: ...
     def add_input(self, path: str) -> int: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -110,5 +128,26 @@ class Engine:
     def book_status(self, instrument: int) -> int: ...
     def stats(self) -> dict[str, object]: ...
     def state_hash(self) -> int: ...
+    def tick_to_quote(self, reset: bool = False) -> dict[str, int]:
+        """Core-thread tick-to-quote percentiles (ns): count, p50, p99, p999, max."""
+    def basis(self, composite: int) -> list[tuple[int, int, bool]]:
+        """Members' basis offsets: (instrument, offset in composite price units, known)."""
     def set_pricing(self, composite: int, base_cbps: int, size_cbps_per_unit: int, sizes: list[int]) -> None: ...
     def set_member(self, composite: int, instrument: int, included: bool) -> None: ...
+
+# -- benchmark helpers (bench/ only) ---------------------------------------------------------
+
+def bench_monotonic_ns() -> int:
+    """CLOCK_MONOTONIC in ns, the clock of ``ts_send``."""
+
+def bench_ring_drain(
+    path: str,
+    n_records: int,
+    timeout_s: float = 30.0,
+    intended_field: str | None = None,
+    warmup: int = 0,
+    seq_period: int = 0,
+    batch: int = 4096,
+) -> dict[str, object]:
+    """Consume ``n_records`` from a ring file on a Rust thread (GIL released); returns elapsed
+    time and one-way latency percentiles."""

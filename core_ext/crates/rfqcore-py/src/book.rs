@@ -1,5 +1,5 @@
 //! `Book`: a standalone L2 book for Python (the same code as the core's venue books).
-use crate::convert::side;
+use crate::convert::to_side;
 use crate::errors::{book_err, BookError};
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
@@ -81,28 +81,28 @@ impl Book {
     }
 
     /// Up to `levels` levels of `side` from the best.
-    fn depth(&self, side_: u8, levels: usize) -> PyResult<Vec<(i64, i64)>> {
-        Ok(self.inner.depth(side(side_)?, levels))
+    fn depth(&self, side: u8, levels: usize) -> PyResult<Vec<(i64, i64)>> {
+        Ok(self.inner.depth(to_side(side)?, levels))
     }
 
     /// Average price to take `qty` from `side`, rounded against the taker; None if too thin.
-    fn vwap(&self, side_: u8, qty: i64) -> PyResult<Option<i64>> {
-        Ok(self.inner.vwap(side(side_)?, qty))
+    fn vwap(&self, side: u8, qty: i64) -> PyResult<Option<i64>> {
+        Ok(self.inner.vwap(to_side(side)?, qty))
     }
 
     /// `(filled, notional)` to take `qty` from `side`; None if too thin.
-    fn sweep(&self, side_: u8, qty: i64) -> PyResult<Option<(i64, i128)>> {
-        Ok(self.inner.sweep(side(side_)?, qty))
+    fn sweep(&self, side: u8, qty: i64) -> PyResult<Option<(i64, i128)>> {
+        Ok(self.inner.sweep(to_side(side)?, qty))
     }
 
     /// Quantity resting at `price` on `side` (0 if no level).
-    fn qty_at(&self, side_: u8, price: i64) -> PyResult<i64> {
-        Ok(self.inner.ladder(side(side_)?).qty_at(price))
+    fn qty_at(&self, side: u8, price: i64) -> PyResult<i64> {
+        Ok(self.inner.ladder(to_side(side)?).qty_at(price))
     }
 
     /// Number of levels on `side`.
-    fn levels(&self, side_: u8) -> PyResult<usize> {
-        Ok(self.inner.ladder(side(side_)?).len())
+    fn levels(&self, side: u8) -> PyResult<usize> {
+        Ok(self.inner.ladder(to_side(side)?).len())
     }
 
     fn __len__(&self) -> usize {

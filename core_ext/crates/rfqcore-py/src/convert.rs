@@ -13,7 +13,7 @@ where
     v.extract::<T>().map_err(|e| config_err(format!("{what}: field {key:?}: {}", Into::<PyErr>::into(e))))
 }
 
-pub fn side(v: u8) -> PyResult<Side> {
+pub fn to_side(v: u8) -> PyResult<Side> {
     Side::from_u8(v).ok_or_else(|| config_err(format!("side must be 0 (bid) or 1 (ask), got {v}")))
 }
 

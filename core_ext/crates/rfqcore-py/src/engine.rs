@@ -3,7 +3,7 @@
 //! While stopped, calls reach the core directly. While the core thread runs, queries and
 //! parameter changes are sent to it as commands and answered between two messages, with the
 //! GIL released: Python never touches trading state concurrently with the core.
-use crate::convert::{composite, instrument, side};
+use crate::convert::{composite, instrument, to_side};
 use crate::errors::{config_err, ring_err, RfqCoreError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -161,20 +161,20 @@ impl Engine {
     }
 
     /// Up to `levels` levels of a venue book side.
-    fn depth(&self, py: Python<'_>, instrument: u16, side_: u8, levels: usize) -> PyResult<Vec<(i64, i64)>> {
-        let s = side(side_)?;
+    fn depth(&self, py: Python<'_>, instrument: u16, side: u8, levels: usize) -> PyResult<Vec<(i64, i64)>> {
+        let s = to_side(side)?;
         self.with_core(py, move |c| c.instrument(instrument).map(|st| st.book.depth(s, levels)).unwrap_or_default())
     }
 
     /// VWAP to take `qty` from a venue book side (rounded against the taker).
-    fn vwap(&self, py: Python<'_>, instrument: u16, side_: u8, qty: i64) -> PyResult<Option<i64>> {
-        let s = side(side_)?;
+    fn vwap(&self, py: Python<'_>, instrument: u16, side: u8, qty: i64) -> PyResult<Option<i64>> {
+        let s = to_side(side)?;
         self.with_core(py, move |c| c.instrument(instrument).and_then(|st| st.book.vwap(s, qty)))
     }
 
     /// VWAP to take `qty` (composite units) from the composite's usable members.
-    fn composite_vwap(&self, py: Python<'_>, composite: u16, side_: u8, qty: i64) -> PyResult<Option<i64>> {
-        let s = side(side_)?;
+    fn composite_vwap(&self, py: Python<'_>, composite: u16, side: u8, qty: i64) -> PyResult<Option<i64>> {
+        let s = to_side(side)?;
         if qty <= 0 {
             return Ok(None);
         }
