@@ -9,6 +9,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import rfqcore_core
+
 from rfqcore.instruments import Registry
 
 __all__ = ["main", "find_data_root"]
@@ -17,15 +19,15 @@ __all__ = ["main", "find_data_root"]
 def find_data_root(explicit: str | None = None) -> Path | None:
     """Where the recorded venue data lives: ``--data``, ``$RFQCORE_DATA``, or ``../shared/data``
     beside the repository (or the current directory)."""
-    candidates: list[Path] = []
     if explicit:
-        candidates.append(Path(explicit))
+        return Path(explicit) if Path(explicit).exists() else None
+    candidates: list[Path] = []
     if os.environ.get("RFQCORE_DATA"):
         candidates.append(Path(os.environ["RFQCORE_DATA"]))
     repo = Path(__file__).resolve().parents[2]
     candidates += [repo.parent / "shared" / "data", Path.cwd().parent / "shared" / "data", Path.cwd() / "shared" / "data"]
     for c in candidates:
-        if (c / "binance").is_dir() or (explicit and c.exists()):
+        if (c / "binance").is_dir():
             return c
     return None
 
@@ -41,16 +43,15 @@ def _run_replay(args: argparse.Namespace, files: Sequence[Path], title: str) -> 
     from tqdm import tqdm
 
     from rfqcore.engine import Engine
-    from rfqcore.records import Kind
     from rfqcore.replay import ReplayDriver
 
     registry = Registry.load(args.config)
     with Engine(registry, idle=args.idle) as eng:
         producer = eng.add_producer("replay")
-        driver = ReplayDriver([str(f) for f in files], registry, producer, speed=args.speed)
+        driver = ReplayDriver([str(f) for f in files], registry, producer, speed=args.speed, strict=args.strict)
         eng.start()
         bar = tqdm(
-            total=driver.total_bytes() if hasattr(driver, "total_bytes") else None,
+            total=driver.total_bytes(),
             unit="B",
             unit_scale=True,
             desc=title,
@@ -77,19 +78,26 @@ def _run_replay(args: argparse.Namespace, files: Sequence[Path], title: str) -> 
         bar.close()
         stats = eng.stats()
         elapsed = t1 - t0
-        hs = driver.stats() if hasattr(driver, "stats") else {}
+        hs = driver.stats()
         print(f"\n{title}: {len(files)} files in {elapsed:.2f} s (pushed in {t_pushed - t0:.2f} s)")
         print(
             f"  venue messages {hs.get('messages', stats['messages']):,}  records {stats['records']:,}  "
-            f"level updates {stats['level_updates']:,}  rejects {stats['rejects']:,}"
+            f"level updates {stats['level_updates']:,}  core rejects {stats['rejects']:,}  "
+            f"decode rejects {sum(hs['rejects'].values()):,}"
         )
         print(
             f"  throughput {stats['records'] / elapsed:,.0f} records/s, "
             f"{stats['messages'] / elapsed:,.0f} messages/s"
         )
         print(f"  quotes published {eng.counts['quotes']:,}  book status changes {eng.counts['status']:,}")
-        print(f"  tick-to-quote, push -> quote on the out ring: {eng.tick_to_quote().format('µs')}")
-        print(f"  push -> quote seen by the Python subscriber:  {eng.subscriber_latency.summary().format('µs')}")
+        pace = "as fast as possible: includes queueing behind earlier batches" if args.speed is None else f"{args.speed}x recorded pace"
+        print(f"  tick-to-quote ({pace}; paced figures: bench/RESULTS.md)")
+        print(f"    push -> quote on the out ring (core thread):  {eng.tick_to_quote().format('µs')}")
+        print(f"    push -> quote seen by a Python subscriber:    {eng.subscriber_latency.summary().format('µs')}")
+        if hs["rejects"]:
+            print("  refused venue messages (counted, nothing applied): " + ", ".join(f"{k} {v:,}" for k, v in sorted(hs["rejects"].items())))
+            for ex in hs["reject_examples"][:3]:
+                print(f"    e.g. {ex}")
         print("\nBooks:")
         status_names = {0: "live", 1: "stale", 2: "crossed", 3: "building"}
         levels = stats.get("book_levels", {})
@@ -120,7 +128,6 @@ def _run_replay(args: argparse.Namespace, files: Sequence[Path], title: str) -> 
             for q in eng.quotes(c.id):
                 reason = "" if q.reason == 0 else f"  [{q.reason.name.lower()}]"
                 print(f"  {_fmt_px(q.size, qd):>14}  bid {_fmt_px(q.bid, pd):>12}  ask {_fmt_px(q.ask, pd):>12}{reason}")
-        _ = Kind
     return 0
 
 
@@ -178,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--idle", choices=["spin", "yield", "park"], default="yield", help="core thread idle strategy")
         sp.add_argument("--no-progress", action="store_true", help="no progress bar")
         sp.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+        sp.add_argument("--strict", action="store_true", help="stop at the first refused venue message (default: count and report them)")
 
     d = sub.add_parser("demo", help="replay the recorded Binance BTC+ETH data through the full path", description=(
         "Replays the recorded Binance spot, USD-M and COIN-M BTC and ETH streams through decoders, rings and the "
@@ -199,10 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from rfqcore.errors import RfqCoreError
+
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except (RfqCoreError, rfqcore_core.RfqCoreError) as e:
+        print(f"rfqcore: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,71 @@
+"""The `rfqcore` command line, run as a user would (a subprocess of the installed entry point)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rfqcore.replay import default_data_root
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rfqcore.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize("cmd", [[], ["demo"], ["replay"], ["instruments"]])
+def test_help_everywhere(cmd: list[str]) -> None:
+    p = run(*cmd, "--help")
+    assert p.returncode == 0, p.stderr
+    assert "usage: rfqcore" in p.stdout
+
+
+def test_instruments_lists_registry() -> None:
+    p = run("instruments")
+    assert p.returncode == 0, p.stderr
+    assert "binance-coinm:BTCUSD_PERP" in p.stdout and "composite 1 BTC" in p.stdout
+
+
+def test_replay_missing_file_is_a_clear_error(tmp_path) -> None:
+    p = run("replay", str(tmp_path / "nope.gz"))
+    assert p.returncode == 2 and "no such file" in p.stderr
+
+
+def test_demo_without_data_is_a_clear_error(tmp_path) -> None:
+    p = run("demo", "--data", str(tmp_path / "missing"))
+    assert p.returncode == 2 and "not found" in p.stderr
+
+
+@pytest.mark.data
+def test_replay_real_files() -> None:
+    root = default_data_root()
+    okx = root / "okx" / "cryptofeed_master_OKX.ws.1.0.gz"
+    spot = root / "binance" / "spot" / "ethusdt_20240808.gz"
+    if not okx.is_file() or not spot.is_file():
+        pytest.skip(f"recorded venue data not found under {root}")
+    p = run("replay", "--no-progress", str(okx), str(spot))
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "core rejects 0" in out
+    # the OKX capture also carries instruments that are not in the registry: counted and named
+    assert "UnknownInstrument" in out and "BTC-USD-220527" in out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  binance-") or line.startswith("  okx:")}
+    assert " live " in lines["okx:BTC-USDT"] and " live " in lines["binance-spot:ETHUSDT"]
+    assert "Composite ETH quotes" in out
+
+
+@pytest.mark.data
+def test_strict_replay_stops_at_first_refused_message() -> None:
+    okx = default_data_root() / "okx" / "cryptofeed_master_OKX.ws.1.0.gz"
+    if not okx.is_file():
+        pytest.skip(f"recorded venue data not found at {okx}")
+    p = run("replay", "--no-progress", "--strict", str(okx))
+    assert p.returncode == 1 and p.stderr.startswith("rfqcore: UnknownInstrument:") and "Traceback" not in p.stderr
