@@ -66,6 +66,36 @@ def idle_fraction(window_s: float = 1.0) -> float:
     return (i1 - i0) / max(t1 - t0, 1)
 
 
+class ForeignLoad:
+    """Measures how much CPU *other* processes used while a benchmark step ran.
+
+    ``foreign_cpus`` = (all CPU time spent on the machine - CPU time of this process and its
+    waited-for children) / wall time: 0 means the benchmark had the machine to itself, 1 means
+    someone else kept one of the 2 cores busy on average. Saved with every result.
+    """
+
+    def __enter__(self) -> "ForeignLoad":
+        import resource
+        self._res = resource
+        self._t = time.monotonic()
+        self._idle, self._total = _cpu_times()
+        self._own = self._own_cpu()
+        return self
+
+    def _own_cpu(self) -> float:
+        r = self._res
+        s, c = r.getrusage(r.RUSAGE_SELF), r.getrusage(r.RUSAGE_CHILDREN)
+        return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+    def __exit__(self, *exc: object) -> None:
+        idle, total = _cpu_times()
+        hz = os.sysconf("SC_CLK_TCK")
+        busy_s = ((total - self._total) - (idle - self._idle)) / hz
+        own_s = self._own_cpu() - self._own
+        self.wall_s = time.monotonic() - self._t
+        self.foreign_cpus = max(0.0, busy_s - own_s) / max(self.wall_s, 1e-9)
+
+
 def wait_quiet(min_idle: float = 0.9, max_wait_s: float = 600.0, say=print) -> float:
     """Wait (up to ``max_wait_s``) until the machine is at least ``min_idle`` idle over a 2 s
     window, so a benchmark does not share the 2 cores with someone else's build. Returns the
