@@ -119,7 +119,7 @@ class Side(IntEnum):
 
 
 class StaleReason(IntEnum):
-    """``BOOK_STALE.aux``: why the handler lost sync (chosen by the handlers, not the doc)."""
+    """``BOOK_STALE.aux``: why the handler lost sync (docs/ring-layout.md)."""
 
     SEQUENCE_GAP = 1
     SNAPSHOT_MISMATCH = 2  # first diff after a snapshot does not bracket its id
