@@ -15,9 +15,15 @@ pub struct L2Book {
 }
 
 impl L2Book {
-    /// An empty book holding up to `capacity` levels per side.
+    /// An empty book holding up to `capacity` levels per side, tick 1, default window.
     pub fn with_capacity(capacity: usize) -> Self {
         L2Book { bids: Ladder::with_capacity(Side::Bid, capacity), asks: Ladder::with_capacity(Side::Ask, capacity) }
+    }
+
+    /// An empty book for prices on a `tick` grid (price units), with a dense window of
+    /// `window` ticks per side (see [`Ladder`]).
+    pub fn new(capacity: usize, tick: i64, window: usize) -> Self {
+        L2Book { bids: Ladder::new(Side::Bid, capacity, tick, window), asks: Ladder::new(Side::Ask, capacity, tick, window) }
     }
 
     /// The ladder of `side`.

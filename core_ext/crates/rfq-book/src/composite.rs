@@ -8,7 +8,7 @@
 //! composite's reference member) is added to converted prices.
 
 use crate::book::L2Book;
-use crate::ladder::Ladder;
+use crate::ladder::Levels;
 use rfq_model::fixed::pow10;
 use rfq_model::{Instrument, InstrumentKind, Side};
 
@@ -84,14 +84,13 @@ impl Conversion {
 pub fn walk(books: &[(&L2Book, Conversion)], side: Side, mut f: impl FnMut(i64, i64) -> bool) {
     debug_assert!(books.len() <= MAX_MEMBERS);
     let n = books.len().min(MAX_MEMBERS);
-    let mut cursor = [0_usize; MAX_MEMBERS];
+    let mut iters: [Option<Levels<'_>>; MAX_MEMBERS] = Default::default();
     let mut heads: [Option<(i64, i64)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
-    let head = |m: usize, i: usize| {
+    for m in 0..n {
         let (b, conv) = &books[m];
-        b.ladder(side).level(i).map(|(p, q)| conv.convert(p, q))
-    };
-    for (m, h) in heads.iter_mut().enumerate().take(n) {
-        *h = head(m, 0);
+        let mut it = b.ladder(side).iter();
+        heads[m] = it.next().map(|(p, q)| conv.convert(p, q));
+        iters[m] = Some(it);
     }
     loop {
         let mut best: Option<(usize, i64, i64)> = None;
@@ -109,8 +108,8 @@ pub fn walk(books: &[(&L2Book, Conversion)], side: Side, mut f: impl FnMut(i64, 
             }
         }
         let Some((m, p, q)) = best else { return };
-        cursor[m] += 1;
-        heads[m] = head(m, cursor[m]);
+        let conv = books[m].1;
+        heads[m] = iters[m].as_mut().and_then(Iterator::next).map(|(p, q)| conv.convert(p, q));
         if q > 0 && !f(p, q) {
             return;
         }

@@ -9,6 +9,8 @@ pub enum BookError {
     NegativeQuantity(i64),
     /// The ladder already holds its fixed capacity of levels.
     CapacityExceeded(usize),
+    /// The price is not a multiple of the ladder's tick.
+    OffTick(i64),
 }
 
 impl fmt::Display for BookError {
@@ -17,6 +19,7 @@ impl fmt::Display for BookError {
             BookError::NonPositivePrice(p) => write!(f, "price {p} is not positive"),
             BookError::NegativeQuantity(q) => write!(f, "quantity {q} is negative"),
             BookError::CapacityExceeded(c) => write!(f, "ladder full ({c} levels)"),
+            BookError::OffTick(p) => write!(f, "price {p} is not a multiple of the tick"),
         }
     }
 }

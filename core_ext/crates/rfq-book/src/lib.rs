@@ -1,9 +1,8 @@
 //! Order books of the rfqcore core thread.
 //!
-//! - [`Ladder`]: one side of an L2 book as two contiguous arrays (keys, quantities) sorted so
-//!   that the **best level is at the end**. Venue updates cluster at the top of the book, so
-//!   inserts and deletes there move only a few elements; far levels (Binance diffs reach 10× the
-//!   mid) are kept exactly, found by binary search. Capacity is fixed at construction: the
+//! - [`Ladder`]: one side of an L2 book: a dense tick-indexed window of quantities near the
+//!   touch (O(1) updates, a bitmap to find the next level) and a sorted overflow that keeps far
+//!   levels exactly (Binance diffs reach 10× the mid). Capacity is fixed at construction: the
 //!   update path never allocates, and a full ladder is an error, never a silent drop.
 //! - [`L2Book`]: a bid and an ask ladder with sweep / VWAP queries.
 //! - [`composite`]: a k-way sweep across several venue books with exact scale conversion
@@ -30,4 +29,4 @@ mod ladder;
 
 pub use book::L2Book;
 pub use error::BookError;
-pub use ladder::Ladder;
+pub use ladder::{Ladder, Levels, DEFAULT_WINDOW};

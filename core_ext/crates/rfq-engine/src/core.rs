@@ -338,6 +338,7 @@ impl Core {
                             }
                             Err(BookError::NonPositivePrice(_)) => return Err(reject::NON_POSITIVE_PRICE),
                             Err(BookError::NegativeQuantity(_)) => return Err(reject::NEGATIVE_QTY),
+                            Err(BookError::OffTick(_)) => return Err(reject::OFF_TICK),
                         }
                         st.last_seq = r.seq;
                         st.dirty = true;

@@ -1,6 +1,6 @@
 //! Per-instrument state kept by the core.
 
-use rfq_book::L2Book;
+use rfq_book::{L2Book, DEFAULT_WINDOW};
 use rfq_model::Instrument;
 
 /// Synchronisation state of a venue book, as the core sees it.
@@ -60,8 +60,8 @@ impl InstrumentState {
     /// A never-synced instrument with an empty book.
     pub fn new(spec: Instrument, capacity: usize) -> Self {
         InstrumentState {
+            book: L2Book::new(capacity, spec.tick, DEFAULT_WINDOW),
             spec,
-            book: L2Book::with_capacity(capacity),
             sync: BookStatus::Building,
             last_seen_ns: i64::MIN,
             last_seq: 0,

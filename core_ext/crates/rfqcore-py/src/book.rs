@@ -6,7 +6,11 @@ use pyo3::prelude::*;
 use rfq_book::L2Book;
 use rfq_model::Side;
 
-/// A standalone L2 book. Prices and quantities are fixed-point ints.
+// The Python default for `window` is written as a literal so the signature shows it.
+const _: () = assert!(rfq_book::DEFAULT_WINDOW == 131_072);
+
+/// A standalone L2 book. Prices and quantities are fixed-point ints; prices must be multiples of
+/// `tick`; `window` is the dense window in ticks (far levels are kept in a sorted overflow).
 #[pyclass(module = "rfqcore_core")]
 pub struct Book {
     inner: L2Book,
@@ -15,9 +19,12 @@ pub struct Book {
 #[pymethods]
 impl Book {
     #[new]
-    #[pyo3(signature = (capacity = 16384))]
-    fn new(capacity: usize) -> Self {
-        Book { inner: L2Book::with_capacity(capacity.max(1)) }
+    #[pyo3(signature = (capacity = 16384, tick = 1, window = 131_072))]
+    fn new(capacity: usize, tick: i64, window: usize) -> PyResult<Self> {
+        if tick <= 0 {
+            return Err(BookError::new_err(format!("tick must be positive, got {tick}")));
+        }
+        Ok(Book { inner: L2Book::new(capacity.max(1), tick, window) })
     }
 
     /// Set the level at `price` on `side` (0 bid, 1 ask) to `qty` (0 deletes).
