@@ -14,8 +14,9 @@ Steps (each skipped with a message when what it needs is missing):
 - ``engine_py``   ``engine_py.py``: tick-to-quote through ``rfqcore.engine.Engine`` (paced, from a
                   sender process) and replay vs bare parse
 
-Rust binaries build into ``$CARGO_TARGET_DIR`` (default ``/tmp/bench-target``, so a benchmark
-build never blocks the project's own ``target/``), at most 2 jobs. Before each measurement the
+Rust binaries build into ``$CARGO_TARGET_DIR`` (default ``/tmp/rfqcore-bench-target-<hash of the
+checkout path>``: never the project's own ``target/``, and never shared with another checkout, see
+``default_target_dir``), at most 2 jobs. Before each measurement the
 runner waits (up to 10 min; ``--no-wait`` skips) until the 2 cores are >= 90 % idle, and
 records the idle fraction it saw; it also measures how much CPU *other* processes used during
 the measurement (``foreign_cpus``) and re-runs a disturbed step (``--retries``, default 2,
@@ -26,6 +27,7 @@ threshold ``--max-foreign`` 0.1 CPU), keeping the least disturbed attempt. Raw r
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -40,9 +42,17 @@ STEPS = ("data", "ring_rust", "book_rust", "engine_rust", "ring_py", "book_py", 
 TODO_STEPS: dict[str, str] = {}  # benchmarks still waiting for code that does not exist yet
 
 
+def default_target_dir() -> str:
+    """A target directory of this checkout's own. Sharing one between two checkouts of the repo
+    is unsafe: the crates get the same metadata hash, so one checkout's freshness check can pass
+    on the other's artifacts and `cargo run` then executes a binary built from other sources."""
+    tag = hashlib.sha1(str(REPO).encode()).hexdigest()[:8]
+    return f"/tmp/rfqcore-bench-target-{tag}"
+
+
 def cargo_env() -> dict:
     env = dict(os.environ)
-    env.setdefault("CARGO_TARGET_DIR", "/tmp/bench-target")
+    env.setdefault("CARGO_TARGET_DIR", default_target_dir())
     env.setdefault("CARGO_BUILD_JOBS", "2")
     return env
 
