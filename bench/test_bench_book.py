@@ -36,6 +36,7 @@ except bd.DataMissing as e:
 
 STREAMS = ("spot_btcusdt", "usdm_btcusdt")
 DECIMALS = {"spot_btcusdt": (2, 6), "usdm_btcusdt": (2, 3)}
+TICK = {"spot_btcusdt": 1, "usdm_btcusdt": 10}  # price units, as in defaults/instruments.toml
 ROUNDS = 15
 SPOT_QTY = 10**6  # one BTC in spot qty units
 
@@ -69,7 +70,10 @@ def stream(name: str) -> Stream:
 
 def rfq_book(name: str, with_diffs: bool = False):
     st = stream(name)
-    b = rfqcore_core.Book()
+    try:
+        b = rfqcore_core.Book(tick=TICK[name])  # as the core builds its books
+    except TypeError:  # a binding without the tick parameter
+        b = rfqcore_core.Book()
     b.update_batch(*st.snap)
     if with_diffs:
         b.update_batch(*st.diffs)

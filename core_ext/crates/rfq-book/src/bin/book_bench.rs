@@ -6,6 +6,9 @@
 //! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release -p rfq-book --bin book_bench [-- --quick] [-- --json]
 //! ```
 //!
+//! The book is built as the core builds its venue books: `L2Book::new(capacity, instrument tick,
+//! DEFAULT_WINDOW)`.
+//!
 //! Input: the cached record files written by `bench/bench_data.py` (raw 64-byte ring records,
 //! `docs/ring-layout.md`), directory `$RFQCORE_BENCH_CACHE` or `/tmp/rfqcore-bench`. Only the
 //! `BOOK_LEVEL` records are used: the REST snapshot levels build the starting book (not
@@ -23,7 +26,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use rfq_book::L2Book;
+use rfq_book::{L2Book, DEFAULT_WINDOW};
 use rfq_model::Side;
 
 const BOOK_LEVEL: u16 = 2;
@@ -41,6 +44,8 @@ struct Delta {
 struct StreamData {
     name: &'static str,
     qty_decimals: u32,
+    /// Price tick in price units (the instrument's `tick`), as the core builds its books.
+    tick: i64,
     snapshot: Vec<Delta>,
     diffs: Vec<Delta>,
     /// End index (exclusive) of each venue message in `diffs`.
@@ -60,7 +65,7 @@ fn le_i64(b: &[u8], o: usize) -> i64 {
 }
 
 /// Reads the BOOK_LEVEL records of one cached stream (record layout: docs/ring-layout.md).
-fn load(name: &'static str, qty_decimals: u32) -> Result<StreamData, String> {
+fn load(name: &'static str, qty_decimals: u32, tick: i64) -> Result<StreamData, String> {
     let path = cache_dir().join(format!("{name}.rec"));
     let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     if bytes.len() % 64 != 0 {
@@ -73,6 +78,7 @@ fn load(name: &'static str, qty_decimals: u32) -> Result<StreamData, String> {
     let mut s = StreamData {
         name,
         qty_decimals,
+        tick,
         snapshot: Vec::new(),
         diffs: Vec::new(),
         msg_ends: Vec::new(),
@@ -132,7 +138,7 @@ fn best(v: &[f64]) -> f64 {
 }
 
 fn bench_stream(s: &StreamData, runs: usize) -> StreamResult {
-    let mut base = L2Book::with_capacity(CAPACITY);
+    let mut base = L2Book::new(CAPACITY, s.tick, DEFAULT_WINDOW);
     assert_eq!(
         apply_all(&mut base, &s.snapshot),
         0,
@@ -223,8 +229,9 @@ fn main() {
     let runs = if quick { 5 } else { 30 };
 
     let mut streams = Vec::new();
-    for (name, qd) in [("spot_btcusdt", 6), ("usdm_btcusdt", 3)] {
-        match load(name, qd) {
+    // (stream, qty decimals, tick in price units) as in src/rfqcore/defaults/instruments.toml
+    for (name, qd, tick) in [("spot_btcusdt", 6, 1), ("usdm_btcusdt", 3, 10)] {
+        match load(name, qd, tick) {
             Ok(s) => streams.push(s),
             Err(e) => {
                 let msg = format!("cached bench data missing ({e}); run `.venv/bin/python bench/bench_data.py` first");
@@ -235,7 +242,7 @@ fn main() {
         }
     }
     say(format!(
-        "rfq-book bench: L2Book capacity {CAPACITY}/side, {runs} runs per stream, load avg {}",
+        "rfq-book bench: L2Book capacity {CAPACITY}/side, instrument tick, window {DEFAULT_WINDOW} ticks, {runs} runs per stream, load avg {}",
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
             .split_whitespace()
