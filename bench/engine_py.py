@@ -15,7 +15,9 @@ and replay throughput against bare parsing.
    correct, sender lateness counts against us) and ``now - ts_send`` (from the actual push).
    Only messages that change the published ladder produce a quote, so the sample count is the
    number of quoting messages. Scenarios: the configured registry (BTC composite over three
-   venues) and a spot-only BTC composite (quotes change on most spot book messages).
+   venues, ladder 0.1/1/10/100 BTC), the same with a 0.1/1 BTC ladder (``btc3_shallow``: no
+   deep sweeps), and a spot-only BTC composite (quotes change on most spot book messages). The
+   engine runs as shipped (``pump_interval_s`` left at its default).
 2. **replay vs bare parse** (``replay``), on the five Binance BTC files: (a) bare read
    (``read_messages``: gzip + line split), (b) bare parse (that + ``orjson.loads`` per message),
    (c) ``ReplayDriver(producer=None)``: merge + handler decode into records, no ring, (d) the same
@@ -90,6 +92,11 @@ def registry_for(scenario: str):
         one = copy.deepcopy(btc)
         one["members"] = ["binance-spot:BTCUSDT"]
         doc["composite"] = [one]
+    elif scenario == "btc3_shallow":  # the shipped composite with a 0.1 / 1 BTC ladder only
+        btc = next(c for c in doc["composite"] if c["name"] == "BTC")
+        btc["sizes"] = ["0.1", "1"]
+    elif scenario != "btc3":
+        raise ValueError(scenario)
     return Registry.from_dict(doc, source=f"bench:{scenario}")
 
 
@@ -114,6 +121,7 @@ def tick_to_quote(scenario: str, rate: int, n_msgs: int, idle: str) -> dict:
         eng.add_producer("bench")  # creates + registers the ring; the sender process writes it
         path = str(eng.ring_dir / "in-bench.ring")
         eng.subscribe(on_quotes, kinds=(Kind.QUOTE,))
+        pump_interval = getattr(eng, "pump_interval_s", None)  # as shipped: not changed here
         eng.start()
         t0 = time.monotonic_ns() + 1_500_000_000  # the child needs ~1 s to load the records
         state["t_warm"] = t0 + int(warm_frac * n_msgs) * (1_000_000_000 // rate)
@@ -130,7 +138,8 @@ def tick_to_quote(scenario: str, rate: int, n_msgs: int, idle: str) -> dict:
         pump = _summ(t2q() if callable(t2q) else t2q.summary())
     s_int, s_send = lat_int.summary(), lat_send.summary()
     return {
-        "scenario": scenario, "idle": idle, "offered_msg_rate": rate, "messages": n_msgs,
+        "scenario": scenario, "idle": idle, "pump_interval_s": pump_interval,
+        "offered_msg_rate": rate, "messages": n_msgs,
         "sender": p.stdout.strip(), "samples": state["samples"],
         "core_records": stats.get("records"), "core_rejects": stats.get("rejects"),
         "quotes": stats["output"]["quotes"],
@@ -227,7 +236,7 @@ def main() -> int:
         say(f"tick-to-quote through rfqcore.engine.Engine (sender process -> ring -> core thread -> "
             f"out ring -> pump thread -> callback); {m['cpu']}, load avg {m['loadavg']}")
         res["t2q"] = []
-        for scenario in ("btc3", "spot1"):
+        for scenario in ("btc3", "btc3_shallow", "spot1"):
             for rate, n in ((1_000, 10_000), (10_000, 60_000)):
                 r = tick_to_quote(scenario, rate, max(n // scale, 2000), "yield")
                 res["t2q"].append(r)

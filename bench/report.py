@@ -21,6 +21,28 @@ def mps(r: float) -> str:
     return f"{r / 1e6:,.1f} M/s"
 
 
+def fmt_unit(v: float, unit: str) -> str:
+    if unit == "rec/s":
+        return mps(v)
+    if unit == "count":
+        return f"{v:g}"
+    return us(v)
+
+
+def _x(r: float) -> str:
+    """A ratio, without scientific notation."""
+    return f"{r:.2f}" if r < 10 else f"{r:.1f}" if r < 100 else f"{r:,.0f}"
+
+
+def margin(v: float | None, target: float, op: str) -> str:
+    """How far from the target: 'N× over' / 'N× short' when missed, 'N× margin' when met."""
+    if v is None or not v or not target:
+        return "—"
+    if op == "<=":
+        return f"{_x(v / target)}× over" if v > target else f"{_x(target / v)}× margin"
+    return f"{_x(target / v)}× short" if v < target else f"{_x(v / target)}× margin"
+
+
 def lat_cells(h: dict, p=("p50", "p99", "p999", "max")) -> str:
     return " | ".join(us(h[k]) for k in p)
 
@@ -47,25 +69,36 @@ def main(path: str) -> None:
     w("|---|---:|---:|---|")
     for t in r.get("targets", []):
         v = t["measured"]
-        fv = mps(v) if t["unit"] == "rec/s" else us(v)
-        ft = mps(t["target"]) if t["unit"] == "rec/s" else us(t["target"])
-        ratio = (v / t["target"]) if t["op"] == ">=" else (t["target"] / v if v else 0)
-        w(f"| {t['what']} | {fv} | {t['op']} {ft} | {'met' if t['met'] else 'missed'} ({ratio:.2f}× of target) |")
+        fv, ft = fmt_unit(v, t["unit"]), fmt_unit(t["target"], t["unit"])
+        how = f" ({margin(v, t['target'], t['op'])})"
+        w(f"| {t['what']} | {fv} | {t['op']} {ft} | {'met' if t['met'] else 'missed'}{how} |")
     w("")
 
     rr = r.get("ring_rust") or {}
     if rr.get("throughput"):
         w(f"### Ring, Rust → Rust (`{rr['command']}`; {foreign(rr)})\n")
-        w("| mode | records/run | runs | median | best |")
-        w("|---|---:|---:|---:|---:|")
+        if "pinned" in rr:
+            w(f"Pinned: {'yes' if rr['pinned'] else 'no'} (allowed CPUs {rr.get('allowed_cpus')}); runs with both "
+              f"threads seen on the same CPU: {rr.get('runs_threads_on_same_cpu')}. CPU columns: consumer / producer, "
+              "from `sched_getcpu` after the start barrier and at the end of the run (`a→b` = moved).\n")
+
+        def cpus(c: dict | None) -> str:
+            if not c:
+                return "—"
+            f = lambda xs: str(xs[0]) if xs[0] == xs[1] else f"{xs[0]}→{xs[1]}"  # noqa: E731
+            return f"{f(c['consumer'])} / {f(c['producer'])}"
+
+        w("| mode | records/run | runs | median | best | CPUs per run |")
+        w("|---|---:|---:|---:|---:|---|")
         for t in rr["throughput"]:
-            w(f"| {t['mode']} | {t['records']:,} | {t['runs']} | {mps(t['rec_per_s_median'])} | {mps(t['rec_per_s_best'])} |")
+            w(f"| {t['mode']} | {t['records']:,} | {t['runs']} | {mps(t['rec_per_s_median'])} | {mps(t['rec_per_s_best'])} | "
+              f"{', '.join(cpus(c) for c in t.get('cpus', [])) or '—'} |")
         w("")
-        w("| offered | run | achieved | samples | p50 | p90 | p99 | p99.9 | max |")
-        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        w("| offered | run | achieved | samples | p50 | p90 | p99 | p99.9 | max | CPUs |")
+        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for x in rr.get("latency", []):
             w(f"| {mps(x['offered_rate'])} | {x.get('run', 0)} | {mps(x['achieved_rate'])} | {x['samples']:,} | "
-              f"{us(x['p50_ns'])} | {us(x['p90_ns'])} | {us(x['p99_ns'])} | {us(x['p999_ns'])} | {us(x['max_ns'])} |")
+              f"{us(x['p50_ns'])} | {us(x['p90_ns'])} | {us(x['p99_ns'])} | {us(x['p999_ns'])} | {us(x['max_ns'])} | {cpus(x.get('cpus'))} |")
         w("")
 
     rp = r.get("ring_py") or {}
@@ -127,35 +160,53 @@ def main(path: str) -> None:
     er = r.get("engine_rust") or {}
     if er.get("scenarios"):
         w(f"### Core (Rust) on the merged BTC streams (`{er['command']}`; {foreign(er)})\n")
-        w("| scenario | records | messages | ns/record | ns/message | messages that changed the ladder | rejects |")
-        w("|---|---:|---:|---:|---:|---:|---:|")
+        def btc(sizes) -> str:
+            return "/".join(f"{x / 1e8:g}" for x in sizes) if sizes else "0.1/1/10/100"
+
+        w("| scenario | members | ladder (BTC) | input | records | messages | ns/record | ns/message | messages that changed the ladder | rejects | saturated via rings: msg/s | records/s |")
+        w("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for sc in er["scenarios"]:
-            w(f"| {sc['scenario']} {sc['members']} | {sc['records']:,} | {sc['messages']:,} | {sc['ns_per_record_median']:.1f} | "
-              f"{sc['ns_per_message_median']:.0f} | {sc['quoting_messages']:,} | {sc['rejects']} |")
+            sat = sc.get("saturated") or {}
+            inp = sc.get("input", "real")
+            if sc.get("warmup_prefix_messages"):
+                inp += f" (after {sc['warmup_prefix_messages']:,} real msgs)"
+            w(f"| {sc['scenario']} | {sc['members']} | {btc(sc.get('sizes'))} | {inp} | {sc['records']:,} | {sc['messages']:,} | "
+              f"{sc['ns_per_record_median']:.1f} | {sc['ns_per_message_median']:.0f} | {sc['quoting_messages']:,} | {sc['rejects']} | "
+              + (f"{sat['msg_per_s']:,.0f} | {mps(sat['rec_per_s'])} |" if sat else "— | — |"))
         w("")
         w("| scenario | message type | count | p50 | p90 | p99 | p99.9 | max |")
         w("|---|---|---:|---:|---:|---:|---:|---:|")
         for sc in er["scenarios"]:
             for t, h in sc["per_message"].items():
+                if not h["count"]:
+                    continue
                 w(f"| {sc['scenario']} | {t} | {h['count']:,} | {us(h['p50'])} | {us(h['p90'])} | {us(h['p99'])} | {us(h['p999'])} | {us(h['max'])} |")
         w("")
-        w("| scenario | offered msg/s | achieved | quoting msgs | tick-to-quote p50 | p90 | p99 | p99.9 | max |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        w("Tick-to-quote through the rings, from the intended send time (one sample per message that changed the ladder):\n")
+        w("| scenario | offered msg/s | achieved | samples | p50 | p90 | p99 | p99.9 | max | from actual push: p50 | p99 | core published (runner): p50 | p99 |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for sc in er["scenarios"]:
             for p in sc["paced"]:
                 h = p["tick_to_quote"]
+                fs, cp = p.get("tick_to_quote_from_send"), p.get("core_published")
+                extra = (f"{us(fs['p50'])} | {us(fs['p99'])} | " if fs else "— | — | ") + \
+                        (f"{us(cp['p50'])} | {us(cp['p99'])} |" if cp else "— | — |")
                 w(f"| {sc['scenario']} | {p['offered_msg_rate']:,} | {p['achieved_msg_rate']:,} | {h['count']:,} | {us(h['p50'])} | "
-                  f"{us(h['p90'])} | {us(h['p99'])} | {us(h['p999'])} | {us(h['max'])} |")
+                  f"{us(h['p90'])} | {us(h['p99'])} | {us(h['p999'])} | {us(h['max'])} | {extra}")
         w("")
 
     ep = r.get("engine_py") or {}
     if ep.get("t2q"):
         w(f"### Tick-to-quote through `rfqcore.engine.Engine` (`{ep['command']}`; {foreign(ep)})\n")
-        w("| scenario | offered msg/s | messages | quoting samples | from intended: p50 | p99 | p99.9 | max | from ts_send: p50 | p99 | p99.9 | max | core rejects | sender |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        pis = sorted({str(t.get("pump_interval_s")) for t in ep["t2q"]})
+        w(f"Engine as shipped: `pump_interval_s` = {', '.join(pis)}; core thread idle \"{ep['t2q'][0].get('idle')}\".\n")
+        w("| scenario | offered msg/s | messages | quoting samples | from intended: p50 | p99 | p99.9 | max | from ts_send: p50 | p99 | p99.9 | max | engine's own (core side, incl. warm-up): p50 | p99 | core rejects | sender |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for t in ep["t2q"]:
+            own = t.get("engine_own_tick_to_quote_incl_warmup")
+            owns = f"{us(own['p50'])} | {us(own['p99'])}" if own and own.get("count") else "— | —"
             w(f"| {t['scenario']} | {t['offered_msg_rate']:,} | {t['messages']:,} | {t['samples']:,} | {lat_cells(t['latency_intended'])} | "
-              f"{lat_cells(t['latency_send'])} | {t['core_rejects']} | {t['sender']} |")
+              f"{lat_cells(t['latency_send'])} | {owns} | {t['core_rejects']} | {t['sender']} |")
         w("")
     if ep.get("replay"):
         rp2 = ep["replay"]

@@ -86,10 +86,10 @@ def run(cmd: list[str], env: dict | None = None, timeout: float = 1800) -> str:
 
 
 RUST = {
+    # ring_bench pins consumer and producer to the first two CPUs the process may use and reports
+    # where each thread ran (``cpus`` per run, ``runs_threads_on_same_cpu``).
     "ring_rust": (["cargo", "bench", "-q", "-p", "rfq-ring", "--bench", "ring_bench", "--no-run"],
-                  # --no-pin: with pinning, ring_bench's second and later runs put both threads on
-                  # CPU 0 (available_parallelism() follows the inherited affinity); see RESULTS.md.
-                  ["cargo", "bench", "-q", "-p", "rfq-ring", "--bench", "ring_bench", "--", "--no-pin"], "rfq_ring"),
+                  ["cargo", "bench", "-q", "-p", "rfq-ring", "--bench", "ring_bench", "--"], "rfq_ring"),
     "book_rust": (["cargo", "build", "-q", "--release", "-p", "rfq-book", "--features", "bench", "--bin", "book_bench"],
                   ["cargo", "run", "-q", "--release", "-p", "rfq-book", "--features", "bench", "--bin", "book_bench", "--"],
                   "rfq_book"),
@@ -174,11 +174,20 @@ def quiet(a: argparse.Namespace) -> float:
 
 # ---------------------------------------------------------------- summary against the targets
 
+def _x(r: float) -> str:
+    """A ratio, without scientific notation."""
+    return f"{r:.2f}" if r < 10 else f"{r:.1f}" if r < 100 else f"{r:,.0f}"
+
+
 def _fmt(v: float | None, unit: str) -> str:
     if v is None:
         return "n/a"
     if unit == "rec/s":
         return f"{v / 1e6:.1f} M/s"
+    if unit == "count":
+        return f"{v:g}"
+    if v >= 10_000:
+        return f"{v / 1e3:,.1f} us"
     return f"{v:.1f} ns"
 
 
@@ -209,6 +218,8 @@ def targets(r: dict) -> list[tuple[str, float | None, str, float, str]]:
     if batch:
         best = max(batch, key=lambda b: b["rec_per_s"])
         rows.append(("numpy push_batch -> Rust (best chunk size, median)", best["rec_per_s"], "rec/s", 10e6, ">="))
+    if g("ring_rust", "pinned") and g("ring_rust", "runs_threads_on_same_cpu"):
+        rows.append(("ring_bench runs with both threads on one CPU despite pinning", g("ring_rust", "runs_threads_on_same_cpu"), "count", 0, "<="))
     for s in g("book_rust", "streams") or []:
         rows.append((f"L2Book update from Rust [{s['stream']}] (median)", s["ns_per_update_median"], "ns", 20, "<="))
     groups = g("book_py", "groups") or {}
@@ -222,7 +233,24 @@ def targets(r: dict) -> list[tuple[str, float | None, str, float, str]]:
             rows.append((f"Python update_batch (one call) {key[key.index('['):]}", 1e9 / rq["ns_per_op_median"], "rec/s", 20e6, ">="))
         elif key.startswith("vwap-100BTC"):
             rows.append((f"Python vwap {key} ({rq.get('levels')} levels)", rq["ns_per_op_median"], "ns", 500, "<="))
+    # Tick-to-quote through the rings (Rust harness -> input ring -> core thread -> output ring),
+    # from the intended send time: p50 <= 1 us, p99 <= 10 us. The shipped ladder, the shallow one
+    # and the synthetic one-level floor, each at 10 k msg/s; the shipped ladder also at 100 k msg/s.
+    for sc in g("engine_rust", "scenarios") or []:
+        if sc["scenario"] not in T2Q_SCENARIOS:
+            continue
+        for p in sc["paced"]:
+            if p["offered_msg_rate"] != 10_000 and sc["scenario"] != "btc3":
+                continue
+            h = p["tick_to_quote"]
+            what = f"tick-to-quote via rings {sc['scenario']} @ {p['offered_msg_rate'] // 1000} k msg/s"
+            rows.append((f"{what} p50", h["p50"], "ns", 1_000, "<="))
+            rows.append((f"{what} p99", h["p99"], "ns", 10_000, "<="))
     return rows
+
+
+# engine_bench scenarios held against the tick-to-quote target (see engine_bench.rs SCENARIOS).
+T2Q_SCENARIOS = ("btc3", "btc3_shallow", "touch1")
 
 
 def print_summary(r: dict) -> list[dict]:
@@ -230,9 +258,13 @@ def print_summary(r: dict) -> list[dict]:
     out = []
     for what, v, unit, tgt, op in targets(r):
         met = v is not None and (v >= tgt if op == ">=" else v <= tgt)
-        ratio = (v / tgt if op == ">=" else tgt / v) if v else None
-        print(f"  {'MET   ' if met else 'MISSED'} {what:<62} {_fmt(v, unit):>11}  target {op} {_fmt(tgt, unit)}"
-              + (f"  ({ratio:.2f}x of target)" if ratio else ""))
+        if not v or not tgt:
+            how = ""
+        elif op == "<=":
+            how = f"  ({_x(v / tgt)}x over)" if v > tgt else f"  ({_x(tgt / v)}x margin)"
+        else:
+            how = f"  ({_x(tgt / v)}x short)" if v < tgt else f"  ({_x(v / tgt)}x margin)"
+        print(f"  {'MET   ' if met else 'MISSED'} {what:<62} {_fmt(v, unit):>11}  target {op} {_fmt(tgt, unit)}" + how)
         out.append({"what": what, "measured": v, "unit": unit, "target": tgt, "op": op, "met": met})
     groups = (r.get("book_py") or {}).get("groups") or {}
     if groups:
@@ -246,12 +278,21 @@ def print_summary(r: dict) -> list[dict]:
     if eng.get("scenarios"):
         print("\n== core (Rust) replay and tick-to-quote through rings (no target) ==")
         for sc in eng["scenarios"]:
-            print(f"  {sc['scenario']:<6} inline {sc['ns_per_record_median']:.1f} ns/record, "
-                  f"{sc['ns_per_message_median']:.0f} ns/message; quoting messages {sc['quoting_messages']}")
+            dp = (sc.get("per_message") or {}).get("depth") or {}
+            print(f"  {sc['scenario']:<12} sizes {sc.get('sizes')} input {sc.get('input', 'real')}: inline "
+                  f"{sc['ns_per_record_median']:.1f} ns/record, {sc['ns_per_message_median']:.0f} ns/message, "
+                  f"depth message p50 {dp.get('p50')} ns; quoting messages {sc['quoting_messages']}")
+            sat = sc.get("saturated")
+            if sat:
+                print(f"         saturated through rings: {sat['msg_per_s'] / 1e3:,.0f} k msg/s, "
+                      f"{sat['rec_per_s'] / 1e6:.2f} M records/s")
             for p in sc["paced"]:
                 h = p["tick_to_quote"]
                 print(f"         {p['offered_msg_rate']:>7}/s: p50 {h['p50']} ns  p99 {h['p99']} ns  "
                       f"p99.9 {h['p999']} ns  max {h['max']} ns  ({h['count']} samples)")
+                c = p.get("core_published")
+                if c:
+                    print(f"                   core published (runner): p50 {c['p50']} ns  p99 {c['p99']} ns")
     ep = r.get("engine_py") or {}
     for t in ep.get("t2q") or []:
         if t is ep["t2q"][0]:
