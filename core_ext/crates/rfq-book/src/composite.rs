@@ -8,7 +8,7 @@
 //! composite's reference member) is added to converted prices.
 
 use crate::book::L2Book;
-use crate::ladder::Levels;
+use crate::ladder::{Chunk, Levels};
 use rfq_model::fixed::pow10;
 use rfq_model::{Instrument, InstrumentKind, Side};
 
@@ -118,34 +118,100 @@ pub fn walk(books: &[(&L2Book, Conversion)], side: Side, mut f: impl FnMut(i64, 
 
 /// Sweep `side` for every size of an increasing ladder in one pass. `out[i]` receives the
 /// exact notional (composite price × qty units) to take `sizes[i]`, or `None` if too thin.
+///
+/// A k-way merge of the members' levels from the best outwards. When the member in front is
+/// linear and the whole next 64-tick word of its window is better than every other member's
+/// next level, and no ladder size ends inside it, the word is taken in one step from its
+/// aggregates — exactly what taking its levels one by one would give.
 pub fn sweep_ladder(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], out: &mut [Option<i128>]) {
     debug_assert!(out.len() >= sizes.len());
+    debug_assert!(books.len() <= MAX_MEMBERS);
     for o in out.iter_mut().take(sizes.len()) {
         *o = None;
     }
-    let mut next = 0;
-    let mut filled: i64 = 0;
-    let mut notional: i128 = 0;
     if sizes.is_empty() {
         return;
     }
-    walk(books, side, |p, q| {
-        let mut avail = q;
+    let n = books.len().min(MAX_MEMBERS);
+    let mut iters: [Option<Levels<'_>>; MAX_MEMBERS] = Default::default();
+    // each member's next level, already taken from its iterator: converted (price, qty), and the
+    // window word it opens, if it is the first level of one
+    let mut heads: [Option<(i64, i64, Option<(Chunk, usize)>)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
+    for m in 0..n {
+        let (b, conv) = &books[m];
+        let mut it = b.ladder(side).iter();
+        heads[m] = take_head(&mut it, conv);
+        iters[m] = Some(it);
+    }
+    let better = |a: i64, b: i64| match side {
+        Side::Bid => a > b,
+        Side::Ask => a < b,
+    };
+    let mut next = 0;
+    let mut filled: i64 = 0;
+    let mut notional: i128 = 0;
+    loop {
+        // the member in front (ties go to the earlier member), and the best head of the others
+        let mut best: Option<(usize, i64)> = None;
+        let mut second: Option<i64> = None;
+        for (m, h) in heads.iter().enumerate().take(n) {
+            let Some((p, _, _)) = *h else { continue };
+            match best {
+                None => best = Some((m, p)),
+                Some((_, bp)) if better(p, bp) => {
+                    second = Some(bp);
+                    best = Some((m, p));
+                }
+                Some(_) => {
+                    if second.is_none_or(|s| better(p, s)) {
+                        second = Some(p);
+                    }
+                }
+            }
+        }
+        let Some((m, _)) = best else { return };
+        let conv = books[m].1;
+        let (p, q, chunk) = heads[m].expect("the member in front has a head");
+        let it = iters[m].as_mut().expect("iterator of a member with a head");
+        if let (QtyConversion::Linear(qm), Some((c, w))) = (conv.qty, chunk) {
+            let worst = c.worst_price * conv.px_mult + conv.offset;
+            let cq = c.qty * qm;
+            if second.is_none_or(|s| better(worst, s)) && filled + cq < sizes[next] {
+                filled += cq;
+                notional += i128::from(qm)
+                    * (i128::from(conv.px_mult) * c.notional + i128::from(conv.offset) * i128::from(c.qty));
+                it.skip_rest_of_word(w);
+                heads[m] = take_head(it, &conv);
+                continue;
+            }
+        }
+        heads[m] = take_head(it, &conv);
+        if q <= 0 {
+            continue;
+        }
         while next < sizes.len() {
             let need = sizes[next] - filled;
-            if avail >= need {
+            if q >= need {
                 out[next] = Some(notional + i128::from(p) * i128::from(need));
                 next += 1;
             } else {
                 break;
             }
         }
-        filled += avail;
-        notional += i128::from(p) * i128::from(avail);
-        avail = 0;
-        let _ = avail;
-        next < sizes.len()
-    });
+        if next == sizes.len() {
+            return;
+        }
+        filled += q;
+        notional += i128::from(p) * i128::from(q);
+    }
+}
+
+#[inline]
+fn take_head(it: &mut Levels<'_>, conv: &Conversion) -> Option<(i64, i64, Option<(Chunk, usize)>)> {
+    it.next_with_chunk().map(|((p, q), c)| {
+        let (cp, cq) = conv.convert(p, q);
+        (cp, cq, c)
+    })
 }
 
 #[cfg(test)]
@@ -177,6 +243,64 @@ mod tests {
         // 1 contract at 61817.4 = 0.0016176... BTC, floored to 161_766 sat
         assert_eq!(inv.convert(618_174, 1), (6_181_740, 161_766));
         assert!(Conversion::new(&inst(InstrumentKind::Spot, 3, 3, 0), 2, 8).is_none());
+    }
+
+    /// Naive reference: convert every level of every member, sort best first, sweep.
+    fn naive(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64]) -> Vec<Option<i128>> {
+        let mut all: Vec<(i64, usize, i64)> = vec![];
+        for (m, (b, conv)) in books.iter().enumerate() {
+            for (p, q) in b.ladder(side).iter() {
+                let (cp, cq) = conv.convert(p, q);
+                all.push((cp, m, cq));
+            }
+        }
+        all.sort_by(|a, b| match side {
+            Side::Bid => b.0.cmp(&a.0).then(a.1.cmp(&b.1)),
+            Side::Ask => a.0.cmp(&b.0).then(a.1.cmp(&b.1)),
+        });
+        sizes
+            .iter()
+            .map(|&s| {
+                let (mut left, mut n) = (s, 0_i128);
+                for &(p, _, q) in &all {
+                    let take = left.min(q);
+                    n += i128::from(p) * i128::from(take);
+                    left -= take;
+                    if left == 0 {
+                        return Some(n);
+                    }
+                }
+                None
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sweep_matches_naive_merge(
+            a in proptest::collection::vec((1_i64..20_000, 1_i64..50), 0..300),
+            b in proptest::collection::vec((1_i64..2_000, 1_i64..50), 0..100),
+            c in proptest::collection::vec((1_i64..2_000, 1_i64..5), 0..50),
+            offset in -500_i64..500,
+            sizes in proptest::collection::btree_set(1_i64..100_000, 1..6),
+        ) {
+            let sizes: Vec<i64> = sizes.into_iter().collect();
+            for side in [Side::Bid, Side::Ask] {
+                let mut ba = L2Book::new(1024, 1, 4096);
+                let mut bb = L2Book::new(1024, 1, 4096);
+                let mut bc = L2Book::new(1024, 1, 4096);
+                for &(p, q) in &a { ba.set(side, p + 100_000, q).unwrap(); }
+                for &(p, q) in &b { bb.set(side, p * 10 + 100_000, q).unwrap(); }
+                for &(p, q) in &c { bc.set(side, p * 10 + 100_000, q).unwrap(); }
+                let lin1 = Conversion { px_mult: 1, offset: 0, qty: QtyConversion::Linear(10) };
+                let lin2 = Conversion { px_mult: 1, offset, qty: QtyConversion::Linear(1) };
+                let inv = Conversion { px_mult: 1, offset: -offset, qty: QtyConversion::Inverse(1_000_000_000) };
+                let books = [(&ba, lin1), (&bb, lin2), (&bc, inv)];
+                let mut out = vec![None; sizes.len()];
+                sweep_ladder(&books, side, &sizes, &mut out);
+                proptest::prop_assert_eq!(out, naive(&books, side, &sizes));
+            }
+        }
     }
 
     #[test]
