@@ -8,7 +8,7 @@
 //! composite's reference member) is added to converted prices.
 
 use crate::book::L2Book;
-use crate::ladder::{Chunk, Levels};
+use crate::ladder::{Levels, WordChunk};
 use rfq_model::fixed::pow10;
 use rfq_model::{Instrument, InstrumentKind, Side};
 
@@ -75,47 +75,6 @@ impl Conversion {
     }
 }
 
-/// Walk the merged levels of `books` on `side` from the best outwards, in composite units,
-/// calling `f(price, qty)` until it returns `false`. Ties in price go to the earlier member.
-///
-/// Each member's next level is converted once and kept as its head; a step compares the heads
-/// (k ≤ 8) and advances only the member it took from.
-#[inline]
-pub fn walk(books: &[(&L2Book, Conversion)], side: Side, mut f: impl FnMut(i64, i64) -> bool) {
-    debug_assert!(books.len() <= MAX_MEMBERS);
-    let n = books.len().min(MAX_MEMBERS);
-    let mut iters: [Option<Levels<'_>>; MAX_MEMBERS] = Default::default();
-    let mut heads: [Option<(i64, i64)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
-    for m in 0..n {
-        let (b, conv) = &books[m];
-        let mut it = b.ladder(side).iter();
-        heads[m] = it.next().map(|(p, q)| conv.convert(p, q));
-        iters[m] = Some(it);
-    }
-    loop {
-        let mut best: Option<(usize, i64, i64)> = None;
-        for (m, h) in heads.iter().enumerate().take(n) {
-            let Some((cp, cq)) = *h else { continue };
-            let better = match best {
-                None => true,
-                Some((_, bp, _)) => match side {
-                    Side::Bid => cp > bp,
-                    Side::Ask => cp < bp,
-                },
-            };
-            if better {
-                best = Some((m, cp, cq));
-            }
-        }
-        let Some((m, p, q)) = best else { return };
-        let conv = books[m].1;
-        heads[m] = iters[m].as_mut().and_then(Iterator::next).map(|(p, q)| conv.convert(p, q));
-        if q > 0 && !f(p, q) {
-            return;
-        }
-    }
-}
-
 /// Sweep `side` for every size of an increasing ladder in one pass. `out[i]` receives the
 /// exact notional (composite price × qty units) to take `sizes[i]`, or `None` if too thin.
 ///
@@ -136,7 +95,7 @@ pub fn sweep_ladder(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
     let mut iters: [Option<Levels<'_>>; MAX_MEMBERS] = Default::default();
     // each member's next level, already taken from its iterator: converted (price, qty), and the
     // window word it opens, if it is the first level of one
-    let mut heads: [Option<(i64, i64, Option<(Chunk, usize)>)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
+    let mut heads: [Option<Head>; MAX_MEMBERS] = [None; MAX_MEMBERS];
     for m in 0..n {
         let (b, conv) = &books[m];
         let mut it = b.ladder(side).iter();
@@ -206,8 +165,11 @@ pub fn sweep_ladder(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
     }
 }
 
+/// A member's next level in composite units, with the window word it opens (if any).
+type Head = (i64, i64, Option<WordChunk>);
+
 #[inline]
-fn take_head(it: &mut Levels<'_>, conv: &Conversion) -> Option<(i64, i64, Option<(Chunk, usize)>)> {
+fn take_head(it: &mut Levels<'_>, conv: &Conversion) -> Option<Head> {
     it.next_with_chunk().map(|((p, q), c)| {
         let (cp, cq) = conv.convert(p, q);
         (cp, cq, c)
@@ -312,12 +274,7 @@ mod tests {
         b.set(Side::Ask, 102, 2).unwrap();
         let conv = Conversion { px_mult: 1, offset: 0, qty: QtyConversion::Linear(1) };
         let books = [(&a, conv), (&b, conv)];
-        let mut seen = vec![];
-        walk(&books, Side::Ask, |p, q| {
-            seen.push((p, q));
-            true
-        });
-        assert_eq!(seen, vec![(101, 1), (102, 2), (103, 1)]);
+        assert_eq!(naive(&books, Side::Ask, &[1, 3, 4]), vec![Some(101), Some(101 + 204), Some(101 + 204 + 103)]);
         let mut out = [None; 3];
         sweep_ladder(&books, Side::Ask, &[1, 3, 5], &mut out);
         assert_eq!(out, [Some(101), Some(101 + 204), None]);

@@ -401,11 +401,6 @@ impl Ladder {
         }
     }
 
-    /// The `i`-th level from the best (0 = best), `(price, qty)`. O(i).
-    pub fn level(&self, i: usize) -> Option<(i64, i64)> {
-        self.iter().nth(i)
-    }
-
     /// Quantity resting at `price` (0 if none).
     pub fn qty_at(&self, price: i64) -> i64 {
         let Some(idx) = self.index_of(price) else { return 0 };
@@ -514,6 +509,9 @@ pub struct Chunk {
     pub worst_price: i64,
 }
 
+/// A [`Chunk`] and the index of the window word it aggregates.
+pub type WordChunk = (Chunk, usize);
+
 /// Iterator over a ladder's levels from the best outwards: window bits high to low, then the
 /// overflow from its best end.
 #[derive(Debug, Clone)]
@@ -539,17 +537,11 @@ impl Levels<'_> {
         }
     }
 
-    /// The next level without consuming it.
-    #[inline]
-    pub fn peek(&self) -> Option<(i64, i64)> {
-        self.clone().next()
-    }
-
     /// Take the next level; when it is the first level of a window word (nothing of that word
     /// taken yet), also return the whole word as a [`Chunk`] and its word index, so the caller
     /// may take the rest of the word at once with [`Levels::skip_rest_of_word`].
     #[inline]
-    pub fn next_with_chunk(&mut self) -> Option<((i64, i64), Option<(Chunk, usize)>)> {
+    pub fn next_with_chunk(&mut self) -> Option<((i64, i64), Option<WordChunk>)> {
         let l = self.ladder;
         if self.mask != 0 {
             let w = self.word;

@@ -212,7 +212,7 @@ fn core_loop(mut runner: Runner, rx: Receiver<Command>, stop: Arc<AtomicBool>, i
     loop {
         let work = runner.run_once(4096);
         cycle = cycle.wrapping_add(1);
-        if work == 0 || cycle % 64 == 0 {
+        if work == 0 || cycle.is_multiple_of(64) {
             while let Ok(cmd) = rx.try_recv() {
                 runner.serve(cmd);
             }

@@ -64,7 +64,7 @@ impl CompositeSpec {
         if self.stale_after_ns <= 0 {
             return bad("stale_after must be positive".into());
         }
-        self.pricing.validate().or_else(|why| bad(why))
+        self.pricing.validate().or_else(bad)
     }
 }
 
