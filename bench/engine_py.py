@@ -13,6 +13,9 @@ and replay throughput against bare parsing.
    never reads either). A subscriber callback on the engine's pump thread records, once per
    quoting message, ``now - ts_event`` (from the intended send time: coordinated-omission
    correct, sender lateness counts against us) and ``now - ts_send`` (from the actual push).
+   A probe splits the pump's share: ``ts_send`` -> the pump thread enters ``Engine.drain()``
+   (core thread + output hop + the pump's wake-up) and ``drain()`` entered -> the callback runs
+   (the engine's Python drain path before the subscriber).
    Only messages that change the published ladder produce a quote, so the sample count is the
    number of quoting messages. Scenarios: the configured registry (BTC composite over three
    venues, ladder 0.1/1/10/100 BTC), the same with a 0.1/1 BTC ladder (``btc3_shallow``: no
@@ -107,14 +110,21 @@ def tick_to_quote(scenario: str, rate: int, n_msgs: int, idle: str) -> dict:
 
     warm_frac = 0.1
     lat_int, lat_send = LatencyRecorder(), LatencyRecorder()
-    state = {"t_warm": 0, "samples": 0}
+    # Where the pump's share goes: ts_send -> the pump enters drain() (core + output hop + the
+    # pump's wake-up), and drain() entered -> our callback runs (the engine's Python drain path).
+    lat_wake, lat_drain = LatencyRecorder(), LatencyRecorder()
+    state = {"t_warm": 0, "samples": 0, "t_drain": 0}
 
     def on_quotes(q: np.ndarray) -> None:
         now = time.monotonic_ns()
         ev, idx = np.unique(q["ts_event"], return_index=True)  # one sample per triggering message
         keep = ev >= state["t_warm"]
         lat_int.record_array(now - ev[keep])
-        lat_send.record_array(now - q["ts_send"][idx][keep])
+        sent = q["ts_send"][idx][keep]
+        lat_send.record_array(now - sent)
+        if state["t_drain"] and len(sent):
+            lat_wake.record_array(state["t_drain"] - sent)
+            lat_drain.record(now - state["t_drain"])
         state["samples"] += int(keep.sum())
 
     with Engine(registry_for(scenario), idle=idle) as eng:
@@ -122,6 +132,15 @@ def tick_to_quote(scenario: str, rate: int, n_msgs: int, idle: str) -> dict:
         path = str(eng.ring_dir / "in-bench.ring")
         eng.subscribe(on_quotes, kinds=(Kind.QUOTE,))
         pump_interval = getattr(eng, "pump_interval_s", None)  # as shipped: not changed here
+        # Probe: note when the pump thread enters drain() (an instance attribute shadows the
+        # method for the pump's `self.drain()` call; one clock read per drain, nothing else).
+        drain = eng.drain
+
+        def probed_drain() -> int:
+            state["t_drain"] = time.monotonic_ns()
+            return drain()
+
+        eng.drain = probed_drain
         eng.start()
         t0 = time.monotonic_ns() + 1_500_000_000  # the child needs ~1 s to load the records
         state["t_warm"] = t0 + int(warm_frac * n_msgs) * (1_000_000_000 // rate)
@@ -146,6 +165,8 @@ def tick_to_quote(scenario: str, rate: int, n_msgs: int, idle: str) -> dict:
         "latency_intended": _summ(s_int),
         "latency_send": _summ(s_send),
         "engine_own_tick_to_quote_incl_warmup": pump,
+        "probe_send_to_drain": _summ(lat_wake.summary()),
+        "probe_drain_to_callback": _summ(lat_drain.summary()),
     }
 
 
@@ -244,6 +265,9 @@ def main() -> int:
                     f"core rejects {r['core_rejects']}, quotes {r['quotes']}")
                 say(f"        from intended send: {fmt(r['latency_intended'])}")
                 say(f"        from ts_send:       {fmt(r['latency_send'])}")
+                if r["probe_drain_to_callback"]["count"]:
+                    say(f"        ts_send -> pump enters drain(): {fmt(r['probe_send_to_drain'])}")
+                    say(f"        drain() -> subscriber callback: {fmt(r['probe_drain_to_callback'])}")
     if a.only in (None, "replay"):
         say("replay vs bare parse (Binance BTC files: spot x2, USD-M, COIN-M x2):")
         r = replay_bench()

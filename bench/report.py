@@ -177,9 +177,10 @@ def main(path: str) -> None:
         w("| scenario | message type | count | p50 | p90 | p99 | p99.9 | max |")
         w("|---|---|---:|---:|---:|---:|---:|---:|")
         for sc in er["scenarios"]:
-            for t, h in sc["per_message"].items():
-                if not h["count"]:
-                    continue
+            rows = [(t, h) for t, h in sc["per_message"].items() if h["count"]]
+            if sc.get("per_quoting_message"):
+                rows.append(("**changed the ladder**", sc["per_quoting_message"]))
+            for t, h in rows:
                 w(f"| {sc['scenario']} | {t} | {h['count']:,} | {us(h['p50'])} | {us(h['p90'])} | {us(h['p99'])} | {us(h['p999'])} | {us(h['max'])} |")
         w("")
         w("Tick-to-quote through the rings, from the intended send time (one sample per message that changed the ladder):\n")
@@ -194,17 +195,35 @@ def main(path: str) -> None:
                 w(f"| {sc['scenario']} | {p['offered_msg_rate']:,} | {p['achieved_msg_rate']:,} | {h['count']:,} | {us(h['p50'])} | "
                   f"{us(h['p90'])} | {us(h['p99'])} | {us(h['p999'])} | {us(h['max'])} | {extra}")
         w("")
+        if any(sc.get("per_quoting_message") for sc in er["scenarios"]):
+            w("Split of the median (the core's inline time for the messages that changed the ladder, same run; "
+              "the rest = tick-to-quote p50 − core p50, a difference of two medians, so only indicative):\n")
+            w("| scenario | offered msg/s | tick-to-quote p50 | core inline p50 (changed the ladder) | rest: rings, queueing, polling |")
+            w("|---|---:|---:|---:|---:|")
+            for sc in er["scenarios"]:
+                cq = sc.get("per_quoting_message")
+                if not cq:
+                    continue
+                for p in sc["paced"]:
+                    t = p["tick_to_quote"]["p50"]
+                    w(f"| {sc['scenario']} | {p['offered_msg_rate']:,} | {us(t)} | {us(cq['p50'])} | {us(t - cq['p50'])} |")
+            w("")
 
     ep = r.get("engine_py") or {}
     if ep.get("t2q"):
         w(f"### Tick-to-quote through `rfqcore.engine.Engine` (`{ep['command']}`; {foreign(ep)})\n")
         pis = sorted({str(t.get("pump_interval_s")) for t in ep["t2q"]})
         w(f"Engine as shipped: `pump_interval_s` = {', '.join(pis)}; core thread idle \"{ep['t2q'][0].get('idle')}\".\n")
-        w("| scenario | offered msg/s | messages | quoting samples | from intended: p50 | p99 | p99.9 | max | from ts_send: p50 | p99 | p99.9 | max | engine's own (core side, incl. warm-up): p50 | p99 | core rejects | sender |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        w("| scenario | offered msg/s | messages | quoting samples | from intended: p50 | p99 | p99.9 | max | from ts_send: p50 | p99 | p99.9 | max | engine's own (core side, incl. warm-up): p50 | p99 | ts_send → pump enters drain(): p50 | drain() → callback: p50 | core rejects | sender |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for t in ep["t2q"]:
             own = t.get("engine_own_tick_to_quote_incl_warmup")
             owns = f"{us(own['p50'])} | {us(own['p99'])}" if own and own.get("count") else "— | —"
+            pw, pd = t.get("probe_send_to_drain"), t.get("probe_drain_to_callback")
+            if pw and pd and pd.get("count"):
+                owns += f" | {us(pw['p50'])} | {us(pd['p50'])}"
+            else:
+                owns += " | — | —"
             w(f"| {t['scenario']} | {t['offered_msg_rate']:,} | {t['messages']:,} | {t['samples']:,} | {lat_cells(t['latency_intended'])} | "
               f"{lat_cells(t['latency_send'])} | {owns} | {t['core_rejects']} | {t['sender']} |")
         w("")
@@ -216,6 +235,14 @@ def main(path: str) -> None:
         for k in ("bare_read", "bare_parse", "replay_decode", "replay_engine"):
             x = rp2[k]
             w(f"| {k} | {x['messages']:,} | {x['s']:.2f} | {x['msg_per_s'] / 1e3:,.1f} | {x['msg_per_s'] / base:.2f}× |")
+        w("")
+    pp = r.get("pump_profile") or {}
+    if pp.get("median_us"):
+        w(f"### Python output pump, piece by piece (`{pp['command']}`; {foreign(pp)})\n")
+        w("| operation | median µs |")
+        w("|---|---:|")
+        for k, v in pp["median_us"].items():
+            w(f"| {k} | {v:,.1f} |")
         w("")
     print("\n".join(out))
 

@@ -13,6 +13,8 @@ Steps (each skipped with a message when what it needs is missing):
                   NautilusTrader ``OrderBook``, same run, same deltas
 - ``engine_py``   ``engine_py.py``: tick-to-quote through ``rfqcore.engine.Engine`` (paced, from a
                   sender process) and replay vs bare parse
+- ``pump_profile`` ``pump_profile.py``: what one pass of the engine's Python output pump costs,
+                  piece by piece (not a latency measurement; explains engine_py's pump share)
 
 Rust binaries build into ``$CARGO_TARGET_DIR`` (default ``/tmp/rfqcore-bench-target-<hash of the
 checkout path>``: never the project's own ``target/``, and never shared with another checkout, see
@@ -38,7 +40,7 @@ from pathlib import Path
 import bench_common as bc
 
 REPO = bc.REPO
-STEPS = ("data", "ring_rust", "book_rust", "engine_rust", "ring_py", "book_py", "engine_py")
+STEPS = ("data", "ring_rust", "book_rust", "engine_rust", "ring_py", "book_py", "engine_py", "pump_profile")
 TODO_STEPS: dict[str, str] = {}  # benchmarks still waiting for code that does not exist yet
 
 
@@ -123,10 +125,10 @@ def step(name: str, a: argparse.Namespace, out_dir: Path) -> dict:
         cmd = [py, "bench/ring_py.py", *quick]
         return {**json_line(run(cmd), "ring_py"), "idle_before": idle, **LAST_FOREIGN, "command": " ".join(cmd)}
 
-    if name == "engine_py":
+    if name in ("engine_py", "pump_profile"):
         idle = quiet(a)
-        cmd = [py, "bench/engine_py.py", *quick]
-        return {**json_line(run(cmd), "engine_py"), "idle_before": idle, **LAST_FOREIGN, "command": " ".join(cmd)}
+        cmd = [py, f"bench/{name}.py", *(quick if name == "engine_py" else [])]
+        return {**json_line(run(cmd), name), "idle_before": idle, **LAST_FOREIGN, "command": " ".join(cmd)}
 
     if name == "book_py":
         summary = out_dir / "book_py_summary.json"

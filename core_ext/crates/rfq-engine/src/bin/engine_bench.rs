@@ -12,7 +12,8 @@
 //! 1. **Inline replay** (`Core::process`, one thread, no rings): ns per input record and per
 //!    venue message, and a histogram of the time from a message's first record to its END record
 //!    processed (book updated, composite repriced, quote ladder emitted): the core's share of
-//!    tick-to-quote, by message type. Every record must be accepted (0 rejects).
+//!    tick-to-quote, by message type, and for the messages that changed the published ladder
+//!    (the ones tick-to-quote samples). Every record must be accepted (0 rejects).
 //! 2. **Rust tick-to-quote through rings** (`Runner` on its own busy-spinning core thread, input
 //!    ring → core → output ring): one harness thread offers whole venue messages at a FIXED rate
 //!    and polls the output ring between sends. Each message's records carry its *intended* send
@@ -250,6 +251,9 @@ struct Inline {
     quotes_by_reason: [u64; 5],
     /// Venue messages that changed the published ladder (emitted at least one QUOTE).
     quoting_messages: u64,
+    /// Time per message, for the messages that changed the ladder only (the ones tick-to-quote
+    /// samples): the core's share of tick-to-quote.
+    quoting: Histogram<u64>,
 }
 
 /// `Core::process` over `msgs[skip..]` on one thread, no rings; `msgs[..skip]` are processed
@@ -292,6 +296,7 @@ fn inline_replay(
     let mut by_type: Vec<Histogram<u64>> = (0..MSG_TYPES.len()).map(|_| hist()).collect();
     let mut quotes_by_reason = [0u64; 5];
     let mut quoting_messages = 0;
+    let mut quoting = hist();
     let mut core = Core::new(cfg.clone()).expect("valid config");
     for &(a, b) in &msgs[..skip] {
         for r in &recs[a..b] {
@@ -312,9 +317,13 @@ fn inline_replay(
             quoted = true;
         }
         quoting_messages += u64::from(quoted);
+        if quoted {
+            quoting.saturating_record(ns.max(1));
+        }
         out.clear();
     }
     Inline {
+        quoting,
         records: last - first,
         messages: msgs.len() - skip,
         runs_ns,
@@ -697,6 +706,10 @@ fn main() {
                 hist_line(h)
             ));
         }
+        say(format!(
+            "    per message that changed the ladder (what tick-to-quote samples):  {}",
+            hist_line(&il.quoting)
+        ));
         let sat = saturated_replay(&srecs, &smsgs, &cfg);
         say(format!(
             "  rings + Runner thread, saturated: {} msgs / {} records in {:.3} s = {:.0} msgs/s, {:.2} M records/s ({} QUOTE records)",
@@ -757,7 +770,7 @@ fn main() {
             })
             .collect();
         scen_json.push(format!(
-            "{{\"scenario\":\"{}\",\"members\":{:?},\"sizes\":{:?},\"input\":\"{input}\",\"warmup_prefix_messages\":{prefix},\"records\":{},\"messages\":{},\"runs\":{runs},\"ns_per_record_median\":{:.2},\"ns_per_message_median\":{:.1},\"quotes\":{},\"quoting_messages\":{},\"quotes_by_reason\":{:?},\"rejects\":{},\"per_message\":{{{}}},\"saturated\":{{\"messages\":{},\"records\":{},\"s\":{:.4},\"msg_per_s\":{:.0},\"rec_per_s\":{:.0},\"quotes\":{}}},\"paced\":[{}]}}",
+            "{{\"scenario\":\"{}\",\"members\":{:?},\"sizes\":{:?},\"input\":\"{input}\",\"warmup_prefix_messages\":{prefix},\"records\":{},\"messages\":{},\"runs\":{runs},\"ns_per_record_median\":{:.2},\"ns_per_message_median\":{:.1},\"quotes\":{},\"quoting_messages\":{},\"quotes_by_reason\":{:?},\"rejects\":{},\"per_message\":{{{}}},\"per_quoting_message\":{},\"saturated\":{{\"messages\":{},\"records\":{},\"s\":{:.4},\"msg_per_s\":{:.0},\"rec_per_s\":{:.0},\"quotes\":{}}},\"paced\":[{}]}}",
             sc.name,
             sc.members,
             sc.sizes,
@@ -770,6 +783,7 @@ fn main() {
             il.quotes_by_reason,
             il.rejects,
             types.join(","),
+            hist_json(&il.quoting),
             sat.messages,
             sat.records,
             sat.secs,
