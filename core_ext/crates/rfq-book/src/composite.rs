@@ -8,7 +8,7 @@
 //! composite's reference member) is added to converted prices.
 
 use crate::book::L2Book;
-use crate::ladder::{Levels, WordChunk};
+use crate::ladder::Levels;
 use rfq_model::fixed::pow10;
 use rfq_model::{Instrument, InstrumentKind, Side};
 
@@ -75,105 +75,77 @@ impl Conversion {
     }
 }
 
-/// Sweep `side` for every size of an increasing ladder in one pass. `out[i]` receives the
-/// exact notional (composite price × qty units) to take `sizes[i]`, or `None` if too thin.
+/// Walk the merged levels of `books` on `side` from the best outwards, in composite units,
+/// calling `f(price, qty)` until it returns `false`. Ties in price go to the earlier member.
 ///
-/// A k-way merge of the members' levels from the best outwards. When the member in front is
-/// linear and the whole next 64-tick word of its window is better than every other member's
-/// next level, and no ladder size ends inside it, the word is taken in one step from its
-/// aggregates — exactly what taking its levels one by one would give.
-pub fn sweep_ladder(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], out: &mut [Option<i128>]) {
-    debug_assert!(out.len() >= sizes.len());
+/// Each member's next level is converted once and kept as its head; a step compares the heads
+/// (k ≤ 8) and advances only the member it took from.
+#[inline]
+pub fn walk(books: &[(&L2Book, Conversion)], side: Side, mut f: impl FnMut(i64, i64) -> bool) {
     debug_assert!(books.len() <= MAX_MEMBERS);
-    for o in out.iter_mut().take(sizes.len()) {
-        *o = None;
-    }
-    if sizes.is_empty() {
-        return;
-    }
     let n = books.len().min(MAX_MEMBERS);
     let mut iters: [Option<Levels<'_>>; MAX_MEMBERS] = Default::default();
-    // each member's next level, already taken from its iterator: converted (price, qty), and the
-    // window word it opens, if it is the first level of one
-    let mut heads: [Option<Head>; MAX_MEMBERS] = [None; MAX_MEMBERS];
+    let mut heads: [Option<(i64, i64)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
     for m in 0..n {
         let (b, conv) = &books[m];
         let mut it = b.ladder(side).iter();
-        heads[m] = take_head(&mut it, conv);
+        heads[m] = it.next().map(|(p, q)| conv.convert(p, q));
         iters[m] = Some(it);
     }
-    let better = |a: i64, b: i64| match side {
-        Side::Bid => a > b,
-        Side::Ask => a < b,
-    };
+    loop {
+        let mut best: Option<(usize, i64, i64)> = None;
+        for (m, h) in heads.iter().enumerate().take(n) {
+            let Some((cp, cq)) = *h else { continue };
+            let better = match best {
+                None => true,
+                Some((_, bp, _)) => match side {
+                    Side::Bid => cp > bp,
+                    Side::Ask => cp < bp,
+                },
+            };
+            if better {
+                best = Some((m, cp, cq));
+            }
+        }
+        let Some((m, p, q)) = best else { return };
+        let conv = books[m].1;
+        heads[m] = iters[m].as_mut().and_then(Iterator::next).map(|(p, q)| conv.convert(p, q));
+        if q > 0 && !f(p, q) {
+            return;
+        }
+    }
+}
+
+/// Sweep `side` for every size of an increasing ladder in one pass. `out[i]` receives the
+/// exact notional (composite price × qty units) to take `sizes[i]`, or `None` if too thin.
+pub fn sweep_ladder(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], out: &mut [Option<i128>]) {
+    debug_assert!(out.len() >= sizes.len());
+    for o in out.iter_mut().take(sizes.len()) {
+        *o = None;
+    }
     let mut next = 0;
     let mut filled: i64 = 0;
     let mut notional: i128 = 0;
-    loop {
-        // the member in front (ties go to the earlier member), and the best head of the others
-        let mut best: Option<(usize, i64)> = None;
-        let mut second: Option<i64> = None;
-        for (m, h) in heads.iter().enumerate().take(n) {
-            let Some((p, _, _)) = *h else { continue };
-            match best {
-                None => best = Some((m, p)),
-                Some((_, bp)) if better(p, bp) => {
-                    second = Some(bp);
-                    best = Some((m, p));
-                }
-                Some(_) => {
-                    if second.is_none_or(|s| better(p, s)) {
-                        second = Some(p);
-                    }
-                }
-            }
-        }
-        let Some((m, _)) = best else { return };
-        let conv = books[m].1;
-        let (p, q, chunk) = heads[m].expect("the member in front has a head");
-        let it = iters[m].as_mut().expect("iterator of a member with a head");
-        if let (QtyConversion::Linear(qm), Some((c, w))) = (conv.qty, chunk) {
-            let worst = c.worst_price * conv.px_mult + conv.offset;
-            let cq = c.qty * qm;
-            if second.is_none_or(|s| better(worst, s)) && filled + cq < sizes[next] {
-                filled += cq;
-                notional += i128::from(qm)
-                    * (i128::from(conv.px_mult) * c.notional + i128::from(conv.offset) * i128::from(c.qty));
-                it.skip_rest_of_word(w);
-                heads[m] = take_head(it, &conv);
-                continue;
-            }
-        }
-        heads[m] = take_head(it, &conv);
-        if q <= 0 {
-            continue;
-        }
+    if sizes.is_empty() {
+        return;
+    }
+    walk(books, side, |p, q| {
+        let mut avail = q;
         while next < sizes.len() {
             let need = sizes[next] - filled;
-            if q >= need {
+            if avail >= need {
                 out[next] = Some(notional + i128::from(p) * i128::from(need));
                 next += 1;
             } else {
                 break;
             }
         }
-        if next == sizes.len() {
-            return;
-        }
-        filled += q;
-        notional += i128::from(p) * i128::from(q);
-    }
-}
-
-/// A member's next level in composite units, with the window word it opens (if any).
-type Head = (i64, i64, Option<WordChunk>);
-
-#[inline]
-fn take_head(it: &mut Levels<'_>, conv: &Conversion) -> Option<Head> {
-    it.next_with_chunk().map(|((p, q), c)| {
-        let (cp, cq) = conv.convert(p, q);
-        (cp, cq, c)
-    })
+        filled += avail;
+        notional += i128::from(p) * i128::from(avail);
+        avail = 0;
+        let _ = avail;
+        next < sizes.len()
+    });
 }
 
 #[cfg(test)]
@@ -274,7 +246,12 @@ mod tests {
         b.set(Side::Ask, 102, 2).unwrap();
         let conv = Conversion { px_mult: 1, offset: 0, qty: QtyConversion::Linear(1) };
         let books = [(&a, conv), (&b, conv)];
-        assert_eq!(naive(&books, Side::Ask, &[1, 3, 4]), vec![Some(101), Some(101 + 204), Some(101 + 204 + 103)]);
+        let mut seen = vec![];
+        walk(&books, Side::Ask, |p, q| {
+            seen.push((p, q));
+            true
+        });
+        assert_eq!(seen, vec![(101, 1), (102, 2), (103, 1)]);
         let mut out = [None; 3];
         sweep_ladder(&books, Side::Ask, &[1, 3, 5], &mut out);
         assert_eq!(out, [Some(101), Some(101 + 204), None]);

@@ -4,10 +4,9 @@
 //! ticks from the touch, 90% within 16k ticks) and a few percent land far away (1% to 10× of the
 //! mid). So a side is stored as:
 //!
-//! - a **dense window** of `W` tick slots (quantities, one `i64` each) covering the `7W/8` ticks
-//!   behind the best level and `W/8` ticks of headroom in front of it, with a bitmap of occupied
-//!   slots and per-word aggregates: setting a level is one index computation, finding the next
-//!   level is a word scan, and a sweep takes whole 64-tick words at once;
+//! - a **dense window** of `W` tick slots (quantities, one `i64` each) covering the `3W/4` ticks
+//!   behind the best level and `W/4` ticks of headroom in front of it, with a bitmap of occupied
+//!   slots: setting a level is one index computation, finding the next level is a word scan;
 //! - a **far** overflow: every level behind the window, sorted by key with the best last, so the
 //!   levels nearest the window move least.
 //!
@@ -21,9 +20,8 @@
 use crate::error::BookError;
 use rfq_model::Side;
 
-/// Default window size in ticks (2 MiB of quantities per side; 7/8 of it behind the best level:
-/// ~$2,290 of Binance spot BTCUSDT at a 0.01 tick, ~$22,900 of the perpetuals at 0.10).
-pub const DEFAULT_WINDOW: usize = 1 << 18;
+/// Default window size in ticks (1 MiB of quantities per side).
+pub const DEFAULT_WINDOW: usize = 1 << 17;
 
 /// One side of a book. See the module docs for the layout.
 #[derive(Debug, Clone)]
@@ -253,7 +251,7 @@ impl Ladder {
     /// Slot the best level is placed at when the window is (re)positioned.
     #[inline]
     fn front_slot(&self) -> usize {
-        self.window() - self.window() / 8
+        self.window() - self.window() / 4
     }
 
     #[inline]
@@ -498,20 +496,6 @@ impl Ladder {
     }
 }
 
-/// A whole 64-tick word of the window, as aggregates: what a sweep can take in one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Chunk {
-    /// Total quantity of the word's levels.
-    pub qty: i64,
-    /// Σ price × qty of the word's levels (price units × qty units).
-    pub notional: i128,
-    /// Price of the word's worst level.
-    pub worst_price: i64,
-}
-
-/// A [`Chunk`] and the index of the window word it aggregates.
-pub type WordChunk = (Chunk, usize);
-
 /// Iterator over a ladder's levels from the best outwards: window bits high to low, then the
 /// overflow from its best end.
 #[derive(Debug, Clone)]
@@ -522,74 +506,34 @@ pub struct Levels<'a> {
     far: usize,
 }
 
-impl Levels<'_> {
-    /// The window part is exhausted for this word: move to the next non-empty word, or leave
-    /// the window (mask 0 means "window done, continue in the overflow").
-    #[inline]
-    fn advance_word(&mut self) {
-        let l = self.ladder;
-        match l.word_below(self.word) {
-            Some(w) => {
-                self.word = w;
-                self.mask = l.bits[w];
-            }
-            None => self.mask = 0,
-        }
-    }
-
-    /// Take the next level; when it is the first level of a window word (nothing of that word
-    /// taken yet), also return the whole word as a [`Chunk`] and its word index, so the caller
-    /// may take the rest of the word at once with [`Levels::skip_rest_of_word`].
-    #[inline]
-    pub fn next_with_chunk(&mut self) -> Option<((i64, i64), Option<WordChunk>)> {
-        let l = self.ladder;
-        if self.mask != 0 {
-            let w = self.word;
-            let chunk = (self.mask == l.bits[w]).then(|| {
-                let worst = (w << 6) + self.mask.trailing_zeros() as usize;
-                let c = Chunk {
-                    qty: l.word_qty[w],
-                    notional: l.notional(l.word_idx_qty[w]),
-                    worst_price: l.price_of(l.base + worst as i64),
-                };
-                (c, w)
-            });
-            return self.next().map(|lv| (lv, chunk));
-        }
-        self.next().map(|lv| (lv, None))
-    }
-
-    /// After [`Levels::next_with_chunk`] returned a chunk of word `w`, skip that word's remaining
-    /// levels (a no-op if the iterator already left it).
-    #[inline]
-    pub fn skip_rest_of_word(&mut self, w: usize) {
-        if self.mask != 0 && self.word == w {
-            self.advance_word();
-        }
-    }
-}
-
 impl Iterator for Levels<'_> {
     type Item = (i64, i64);
 
     #[inline]
     fn next(&mut self) -> Option<(i64, i64)> {
         let l = self.ladder;
-        if self.mask != 0 {
-            let bit = 63 - self.mask.leading_zeros() as usize;
-            self.mask &= !(1 << bit);
-            let slot = (self.word << 6) + bit;
-            if self.mask == 0 {
-                self.advance_word();
+        loop {
+            if self.mask != 0 {
+                let bit = 63 - self.mask.leading_zeros() as usize;
+                self.mask &= !(1 << bit);
+                let slot = (self.word << 6) + bit;
+                return Some((l.price_of(l.base + slot as i64), l.qty[slot]));
             }
-            return Some((l.price_of(l.base + slot as i64), l.qty[slot]));
+            if l.dense_len > 0 {
+                if let Some(w) = l.word_below(self.word) {
+                    self.word = w;
+                    self.mask = l.bits[w];
+                    continue;
+                }
+                self.word = 0;
+            }
+            if self.far == 0 {
+                return None;
+            }
+            self.far -= 1;
+            let (i, q) = l.far[self.far];
+            return Some((l.price_of(i), q));
         }
-        if self.far == 0 {
-            return None;
-        }
-        self.far -= 1;
-        let (i, q) = l.far[self.far];
-        Some((l.price_of(i), q))
     }
 }
 

@@ -29,4 +29,4 @@ mod ladder;
 
 pub use book::L2Book;
 pub use error::BookError;
-pub use ladder::{Chunk, Ladder, Levels, WordChunk, DEFAULT_WINDOW};
+pub use ladder::{Ladder, Levels, DEFAULT_WINDOW};

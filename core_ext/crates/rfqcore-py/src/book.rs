@@ -7,7 +7,7 @@ use rfq_book::L2Book;
 use rfq_model::Side;
 
 // The Python default for `window` is written as a literal so the signature shows it.
-const _: () = assert!(rfq_book::DEFAULT_WINDOW == 262_144);
+const _: () = assert!(rfq_book::DEFAULT_WINDOW == 131_072);
 
 /// A standalone L2 book. Prices and quantities are fixed-point ints; prices must be multiples of
 /// `tick`; `window` is the dense window in ticks (far levels are kept in a sorted overflow).
@@ -19,7 +19,7 @@ pub struct Book {
 #[pymethods]
 impl Book {
     #[new]
-    #[pyo3(signature = (capacity = 16384, tick = 1, window = 262_144))]
+    #[pyo3(signature = (capacity = 16384, tick = 1, window = 131_072))]
     fn new(capacity: usize, tick: i64, window: usize) -> PyResult<Self> {
         if tick <= 0 {
             return Err(BookError::new_err(format!("tick must be positive, got {tick}")));
