@@ -221,17 +221,23 @@ cdef class InstrumentCodec:
         self.lot = lot
         self.max_qty = max_qty
 
-    cdef int _price(self, PyObject *o, str field, int64_t *out) except -1:
+    cdef inline int _decimal(self, PyObject *o, int decimals, str field, int64_t *out,
+                             bint *neg) except -1:
+        """Parse a decimal string at ``decimals`` places into ``out`` or raise a DecodeError."""
         cdef Py_ssize_t n = 0
         cdef const char *p = _chars(o, &n)
-        cdef bint neg = False
         cdef int code
         if p == NULL:
             raise MalformedMessage(f"expected a decimal string, got {type(<object>o).__name__}",
                                    field=field, value=<object>o, instrument=self.name)
-        code = _parse(p, n, self.price_decimals, out, &neg)
+        code = _parse(p, n, decimals, out, neg)
         if code != OK:
-            _raise_parse(code, <object>o, self.price_decimals, field, self.name)
+            _raise_parse(code, <object>o, decimals, field, self.name)
+        return 0
+
+    cdef int _price(self, PyObject *o, str field, int64_t *out) except -1:
+        cdef bint neg = False
+        self._decimal(o, self.price_decimals, field, out, &neg)
         if out[0] <= 0:
             raise NonPositivePrice("price must be > 0", field=field, value=<object>o,
                                    instrument=self.name)
@@ -242,16 +248,8 @@ cdef class InstrumentCodec:
         return 0
 
     cdef int _qty(self, PyObject *o, str field, int64_t *out) except -1:
-        cdef Py_ssize_t n = 0
-        cdef const char *p = _chars(o, &n)
         cdef bint neg = False
-        cdef int code
-        if p == NULL:
-            raise MalformedMessage(f"expected a decimal string, got {type(<object>o).__name__}",
-                                   field=field, value=<object>o, instrument=self.name)
-        code = _parse(p, n, self.qty_decimals, out, &neg)
-        if code != OK:
-            _raise_parse(code, <object>o, self.qty_decimals, field, self.name)
+        self._decimal(o, self.qty_decimals, field, out, &neg)
         if neg:  # includes "-0": a venue never sends a signed quantity
             raise NegativeQuantity("quantity must be >= 0", field=field, value=<object>o,
                                    instrument=self.name)
