@@ -27,6 +27,16 @@ __all__ = [
     "QuoteWithdrawal",
     "BookStatus",
     "RejectReason",
+    "ClientSide",
+    "Command",
+    "ClientField",
+    "InstrumentField",
+    "TierField",
+    "PricingField",
+    "DeskField",
+    "QuoteEnd",
+    "RiskEvent",
+    "RfqReject",
     "ring_file_size",
 ]
 
@@ -91,9 +101,23 @@ class Kind(IntEnum):
     TRADE = 4
     BBO = 5
     HEARTBEAT = 6
+    RFQ = 10
+    ACCEPT = 11
+    CANCEL = 12
+    CONTROL = 20
     QUOTE = 100
     BOOK_STATUS = 101
     REJECT = 102
+    RFQ_QUOTE = 110
+    RFQ_REJECT = 111
+    ACCEPT_REJECT = 112
+    EXEC = 113
+    EXEC_FEES = 114
+    QUOTE_END = 115
+    APPROVAL_PENDING = 116
+    RISK_EVENT = 117
+    CANCEL_REJECT = 118
+    CONTROL_ACK = 120
 
 
 class Flag(IntFlag):
@@ -104,6 +128,8 @@ class Flag(IntFlag):
     SNAPSHOT = 1 << 1
     BID_VALID = 1 << 2
     ASK_VALID = 1 << 3
+    QTY_IN_QUOTE = 1 << 4  # RFQ: qty is an amount of quote currency
+    PARTIAL_OK = 1 << 5  # RFQ_QUOTE: partial fills allowed
 
 
 class Side(IntEnum):
@@ -159,3 +185,141 @@ class RejectReason(IntEnum):
     QUANTITY_ABOVE_MAX = 8
     BOOK_NOT_SYNCED = 9  # diff for a stale/awaiting book, or a snapshot level outside a snapshot
     BOOK_CAPACITY_EXCEEDED = 10
+
+
+# ---- RFQ workflow (docs/rfq-protocol.md) ----------------------------------------------------
+
+
+class ClientSide(IntEnum):
+    """``Record.side`` of RFQ-family records: the client's side."""
+
+    BUY = 0  # client buys at the desk's ask
+    SELL = 1  # client sells at the desk's bid
+    TWO_WAY = 255
+
+
+class Command(IntEnum):
+    """``CONTROL.side``."""
+
+    KILL = 1
+    REENABLE = 2
+    RESTRICT = 3
+    SET_CLIENT = 4
+    SET_INSTRUMENT = 5
+    SET_TIER = 6
+    SET_PRICING = 7
+    SET_DESK = 8
+    APPROVE = 9
+    DECLINE = 10
+    CANCEL_QUOTE = 11
+
+
+class ClientField(IntEnum):
+    """``CONTROL.source`` of ``SET_CLIENT``."""
+
+    CREDIT_LIMIT = 1
+    MAX_OPEN_QUOTES = 2
+    RFQ_RATE = 3
+    RFQ_BURST = 4
+    ACCEPT_RATE = 5
+    ACCEPT_BURST = 6
+    TIER = 7
+    ENABLED = 8
+
+
+class InstrumentField(IntEnum):
+    """``CONTROL.source`` of ``SET_INSTRUMENT``."""
+
+    MIN_QTY = 1
+    MAX_QTY = 2
+    MAX_NOTIONAL = 3
+    LONG_LIMIT = 4
+    SHORT_LIMIT = 5
+    COLLAR_CBPS = 6
+    APPROVAL_QTY = 7
+    APPROVAL_NOTIONAL = 8
+    APPROVAL_TIMEOUT_NS = 9
+
+
+class TierField(IntEnum):
+    """``CONTROL.source`` of ``SET_TIER``."""
+
+    MARKUP_CBPS = 1
+    FEE_CBPS = 2
+    TTL_NS = 3
+    MAX_TTL_NS = 4
+    ALLOW_PARTIAL = 5
+
+
+class PricingField(IntEnum):
+    """``CONTROL.source`` of ``SET_PRICING``."""
+
+    SKEW_CBPS_PER_UNIT = 1
+    MAX_SKEW_CBPS = 2
+    VOL_MULT_PCT = 3
+    VOL_EMA_SHIFT = 4
+    HEDGE_FEE_CBPS = 5
+    BASE_CBPS = 6
+    SIZE_CBPS_PER_UNIT = 7
+
+
+class DeskField(IntEnum):
+    """``CONTROL.source`` of ``SET_DESK``."""
+
+    EXEC_COUNT = 1
+    EXEC_WINDOW_NS = 2
+
+
+class QuoteEnd(IntEnum):
+    """``QUOTE_END.aux``."""
+
+    FILLED = 1
+    REJECTED = 2
+    EXPIRED = 3
+    CANCELLED = 4
+
+
+class RiskEvent(IntEnum):
+    """``RISK_EVENT.side``."""
+
+    CLIENT_HALTED = 1
+    INSTRUMENT_HALTED = 2
+
+
+class RfqReject(IntEnum):
+    """``aux`` of ``RFQ_REJECT``, ``ACCEPT_REJECT``, ``CANCEL_REJECT`` and ``CONTROL_ACK``."""
+
+    UNKNOWN_INSTRUMENT = 20
+    BELOW_MIN_SIZE = 21
+    ABOVE_MAX_SIZE = 22
+    NO_MARKET = 23
+    STALE_MARKET = 24
+    EXCEEDS_LIMIT = 25
+    INSUFFICIENT_CREDIT = 26
+    THROTTLED = 27
+    KILL_SWITCH = 28
+    NOT_AUTHORISED = 29
+    DUPLICATE_ID = 30
+    OTHER = 31
+    ABOVE_MAX_NOTIONAL = 32
+    POSITION_LIMIT = 33
+    PRICE_COLLAR = 34
+    MAX_OPEN_QUOTES = 35
+    HALTED = 36
+    RESTRICTED = 37
+    TOO_LATE = 38
+    UNKNOWN_QUOTE = 39
+    QUOTE_NOT_LIVE = 40
+    PRICE_MISMATCH = 41
+    SIZE_MISMATCH = 42
+    BAD_SIDE = 43
+    BAD_SIZE = 44
+    APPROVAL_DECLINED = 45
+    APPROVAL_TIMEOUT = 46
+    BAD_LIMIT = 47
+    UNKNOWN_CLIENT = 48
+    BAD_TTL = 49
+    BAD_COMMAND = 50
+    UNKNOWN_REQUEST = 51
+    CROSSED_MARKET = 52
+    MALFORMED = 53

@@ -27,6 +27,13 @@ pub enum ModelError {
         /// What is wrong.
         why: String,
     },
+    /// The RFQ configuration (tiers, clients, risk, pricing v2, desk) is inconsistent.
+    BadRfq {
+        /// What part (e.g. `client acme`).
+        what: String,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 impl fmt::Display for ModelError {
@@ -39,6 +46,7 @@ impl fmt::Display for ModelError {
                 write!(f, "instrument {instrument}: {why}")
             }
             ModelError::BadComposite { composite, why } => write!(f, "composite {composite}: {why}"),
+            ModelError::BadRfq { what, why } => write!(f, "{what}: {why}"),
         }
     }
 }

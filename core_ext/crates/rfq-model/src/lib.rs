@@ -4,6 +4,7 @@
 //!   scales (no floats anywhere).
 //! - [`instrument`]: the instrument registry entries the core is configured with.
 //! - [`composite`]: composite books (one underlying across venues) and their pricing knobs.
+//! - [`rfq`]: the RFQ workflow's clients, tiers, risk limits and pricing v2 knobs.
 //!
 //! ```
 //! use rfq_model::fixed::parse_fixed;
@@ -16,7 +17,9 @@ pub mod composite;
 pub mod error;
 pub mod fixed;
 pub mod instrument;
+pub mod rfq;
 
 pub use composite::{CompositeSpec, PricingParams};
 pub use error::ModelError;
 pub use instrument::{Instrument, InstrumentKind, Side};
+pub use rfq::{ClientSpec, DeskSpec, InstrumentRisk, PricingV2, RfqConfig, Throttle, TierSpec, NOTIONAL_DECIMALS};

@@ -130,12 +130,150 @@ pub mod kind {
     pub const BBO: u16 = 5;
     /// Input: advances the core clock (`ts_recv`) with no other effect.
     pub const HEARTBEAT: u16 = 6;
+    /// Input: a client's request for quote (docs/rfq-protocol.md).
+    pub const RFQ: u16 = 10;
+    /// Input: a client hits a live quote.
+    pub const ACCEPT: u16 = 11;
+    /// Input: a client (or the desk, `source` 0) withdraws a live quote.
+    pub const CANCEL: u16 = 12;
+    /// Input: operator command or live parameter change; `side` = [`super::control`] command.
+    pub const CONTROL: u16 = 20;
     /// Output: one ladder level of a composite quote (`price` = bid, `aux` = ask).
     pub const QUOTE: u16 = 100;
     /// Output: a venue book changed state; `aux` is a [`super::book_status`] value.
     pub const BOOK_STATUS: u16 = 101;
     /// Output: an input record was refused; `aux` is a [`super::reject`] reason.
     pub const REJECT: u16 = 102;
+    /// Output: one side of a firm quote to a client.
+    pub const RFQ_QUOTE: u16 = 110;
+    /// Output: an RFQ was refused; `aux` is an [`super::rfq_reject`] reason.
+    pub const RFQ_REJECT: u16 = 111;
+    /// Output: an accept was refused.
+    pub const ACCEPT_REJECT: u16 = 112;
+    /// Output: execution report, first record.
+    pub const EXEC: u16 = 113;
+    /// Output: execution report, second record (notional and fee).
+    pub const EXEC_FEES: u16 = 114;
+    /// Output: a quote ended (filled, rejected, expired or cancelled); exactly one per quote.
+    pub const QUOTE_END: u16 = 115;
+    /// Output: an RFQ waits for manual approval.
+    pub const APPROVAL_PENDING: u16 = 116;
+    /// Output: a risk event (client or instrument halted).
+    pub const RISK_EVENT: u16 = 117;
+    /// Output: a cancel was refused.
+    pub const CANCEL_REJECT: u16 = 118;
+    /// Output: the audit event answering a `CONTROL`.
+    pub const CONTROL_ACK: u16 = 120;
+}
+
+/// `CONTROL` commands, carried in [`Record::side`] (docs/rfq-protocol.md).
+pub mod control {
+    /// Kill switch on/off for a scope.
+    pub const KILL: u8 = 1;
+    /// Clear a repeated-execution halt.
+    pub const REENABLE: u8 = 2;
+    /// Restricted list on/off for an instrument.
+    pub const RESTRICT: u8 = 3;
+    /// Change a client field.
+    pub const SET_CLIENT: u8 = 4;
+    /// Change an instrument risk field.
+    pub const SET_INSTRUMENT: u8 = 5;
+    /// Change a tier field.
+    pub const SET_TIER: u8 = 6;
+    /// Change a pricing field.
+    pub const SET_PRICING: u8 = 7;
+    /// Change a desk field.
+    pub const SET_DESK: u8 = 8;
+    /// Approve a pending RFQ.
+    pub const APPROVE: u8 = 9;
+    /// Decline a pending RFQ.
+    pub const DECLINE: u8 = 10;
+    /// The desk cancels a live quote.
+    pub const CANCEL_QUOTE: u8 = 11;
+}
+
+/// `QUOTE_END` states, carried in [`Record::aux`].
+pub mod quote_end {
+    /// Filled.
+    pub const FILLED: i64 = 1;
+    /// Rejected at the moment of the hit.
+    pub const REJECTED: i64 = 2;
+    /// Expired.
+    pub const EXPIRED: i64 = 3;
+    /// Cancelled by the client or the desk.
+    pub const CANCELLED: i64 = 4;
+}
+
+/// Reasons of `RFQ_REJECT`, `ACCEPT_REJECT`, `CANCEL_REJECT` and `CONTROL_ACK`.
+pub mod rfq_reject {
+    /// Not a composite.
+    pub const UNKNOWN_INSTRUMENT: i64 = 20;
+    /// Below the instrument's minimum size.
+    pub const BELOW_MIN_SIZE: i64 = 21;
+    /// Above the instrument's maximum size.
+    pub const ABOVE_MAX_SIZE: i64 = 22;
+    /// No usable market (or not deep enough).
+    pub const NO_MARKET: i64 = 23;
+    /// Market data stale.
+    pub const STALE_MARKET: i64 = 24;
+    /// Price worse than the client's limit.
+    pub const EXCEEDS_LIMIT: i64 = 25;
+    /// Credit limit.
+    pub const INSUFFICIENT_CREDIT: i64 = 26;
+    /// Rate throttle.
+    pub const THROTTLED: i64 = 27;
+    /// Kill switch.
+    pub const KILL_SWITCH: i64 = 28;
+    /// Client disabled, or the quote belongs to another client.
+    pub const NOT_AUTHORISED: i64 = 29;
+    /// Client RFQ id reused.
+    pub const DUPLICATE_ID: i64 = 30;
+    /// Internal limit (e.g. quote table full).
+    pub const OTHER: i64 = 31;
+    /// Notional above the instrument's maximum.
+    pub const ABOVE_MAX_NOTIONAL: i64 = 32;
+    /// Desk position limit.
+    pub const POSITION_LIMIT: i64 = 33;
+    /// Price too far from the composite mid.
+    pub const PRICE_COLLAR: i64 = 34;
+    /// Too many live quotes for the client.
+    pub const MAX_OPEN_QUOTES: i64 = 35;
+    /// Halted by the repeated-execution throttle.
+    pub const HALTED: i64 = 36;
+    /// Restricted instrument.
+    pub const RESTRICTED: i64 = 37;
+    /// Accept at or after the quote's expiry.
+    pub const TOO_LATE: i64 = 38;
+    /// No such quote.
+    pub const UNKNOWN_QUOTE: i64 = 39;
+    /// Quote already ended.
+    pub const QUOTE_NOT_LIVE: i64 = 40;
+    /// Accept price differs from the quote.
+    pub const PRICE_MISMATCH: i64 = 41;
+    /// Accept size differs from the quote.
+    pub const SIZE_MISMATCH: i64 = 42;
+    /// Bad or unquoted side.
+    pub const BAD_SIDE: i64 = 43;
+    /// Size ≤ 0.
+    pub const BAD_SIZE: i64 = 44;
+    /// An operator declined.
+    pub const APPROVAL_DECLINED: i64 = 45;
+    /// Approval timed out.
+    pub const APPROVAL_TIMEOUT: i64 = 46;
+    /// Negative limit price.
+    pub const BAD_LIMIT: i64 = 47;
+    /// Client not in the registry.
+    pub const UNKNOWN_CLIENT: i64 = 48;
+    /// Bad requested TTL.
+    pub const BAD_TTL: i64 = 49;
+    /// Bad control command, field, scope or value.
+    pub const BAD_COMMAND: i64 = 50;
+    /// No pending approval with that id.
+    pub const UNKNOWN_REQUEST: i64 = 51;
+    /// Composite crossed.
+    pub const CROSSED_MARKET: i64 = 52;
+    /// Missing `END` flag or zero id.
+    pub const MALFORMED: i64 = 53;
 }
 
 /// Bits of [`Record::flags`].
@@ -148,6 +286,10 @@ pub mod flags {
     pub const BID_VALID: u8 = 4;
     /// `QUOTE`: ask side present.
     pub const ASK_VALID: u8 = 8;
+    /// `RFQ`: `qty` is an amount of quote currency (composite price scale).
+    pub const QTY_IN_QUOTE: u8 = 16;
+    /// `RFQ_QUOTE`: partial fills allowed.
+    pub const PARTIAL_OK: u8 = 32;
 }
 
 /// Values of [`Record::side`] (for every kind except `QUOTE`).
@@ -160,8 +302,10 @@ pub mod side {
     pub const BUY: u8 = 0;
     /// Sell aggressor (same value as [`ASK`]).
     pub const SELL: u8 = 1;
-    /// No side.
+    /// No side; for `RFQ`: two-way.
     pub const NONE: u8 = 255;
+    /// `RFQ`: two-way (same value as [`NONE`]).
+    pub const TWO_WAY: u8 = 255;
 }
 
 /// `QUOTE` withdrawal reasons, carried in [`Record::side`] of a `QUOTE` record.
