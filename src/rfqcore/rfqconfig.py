@@ -222,6 +222,11 @@ class RfqSettings:
         return cls.from_toml(text, registry, str(p))
 
     @classmethod
+    def empty(cls, registry: Registry) -> RfqSettings:
+        """No tiers, clients or limits: every RFQ is refused (for market-data-only engines)."""
+        return cls.from_dict({}, registry, "<empty>")
+
+    @classmethod
     def from_toml(cls, text: str, registry: Registry, source: str = "<string>") -> RfqSettings:
         try:
             doc = tomllib.loads(text)

@@ -1,0 +1,171 @@
+"""Python strategy hooks: callbacks off the hot path, parameters over the control ring.
+
+A desk subclasses :class:`Strategy` and attaches it with ``engine.add_strategy(s)``::
+
+    class Skewer(Strategy):
+        def on_fill(self, fill):
+            # widen after every fill, through the control ring (journaled, audited)
+            self.ops.set_pricing("BTC", skew_bps_per_unit="0.05")
+
+        def on_rfq(self, pending):           # an RFQ waiting for manual approval
+            if pending.qty <= 100 * 10**8:
+                self.ops.approve(pending.request_id, adjust_bps="0.5")
+
+Callbacks run on the strategy's own thread, fed from the output pump through a bounded
+queue. The core never waits for Python: a slow hook only makes its own queue fill up, and
+when it is full further batches for that strategy are **dropped and counted**
+(:attr:`HookRunner.dropped`) — quoting is never delayed (``bench/hooks_bench.py`` shows it).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rfqcore.records import BookStatus, Flag, Kind, QuoteWithdrawal
+from rfqcore.rfq import (
+    AcceptRejected,
+    ApprovalPending,
+    CancelRejected,
+    ControlAck,
+    EventDecoder,
+    Execution,
+    QuoteEnded,
+    RfqQuote,
+    RfqRejected,
+    RiskAlert,
+)
+
+if TYPE_CHECKING:
+    from rfqcore.engine import Engine
+    from rfqcore.operator import Operator
+
+__all__ = ["Strategy", "HookRunner", "BookEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class BookEvent:
+    """Market state seen by strategies: a composite ladder rung changed (``kind == QUOTE``)
+    or a venue book changed status (``kind == BOOK_STATUS``)."""
+
+    kind: Kind
+    instrument: int
+    level: int
+    size: int
+    bid: int | None
+    ask: int | None
+    withdrawal: QuoteWithdrawal | None
+    status: BookStatus | None
+    ts_send: int
+
+
+class Strategy:
+    """Override any of the ``on_*`` methods; ``self.engine`` and ``self.ops`` (the
+    :class:`~rfqcore.operator.Operator`) are set when attached."""
+
+    engine: Engine
+    ops: Operator
+
+    def on_quote(self, quote: RfqQuote) -> None:
+        """A firm quote went to a client."""
+
+    def on_rfq(self, pending: ApprovalPending) -> None:
+        """An RFQ is waiting for manual approval (approve/decline with ``self.ops``)."""
+
+    def on_fill(self, fill: Execution) -> None:
+        """A client hit a quote."""
+
+    def on_reject(self, reject: RfqRejected | AcceptRejected | CancelRejected) -> None:
+        """The core refused an RFQ, accept or cancel."""
+
+    def on_quote_end(self, end: QuoteEnded) -> None:
+        """A quote ended (filled, rejected, expired or cancelled)."""
+
+    def on_risk(self, alert: RiskAlert) -> None:
+        """A client or instrument was halted."""
+
+    def on_control(self, ack: ControlAck) -> None:
+        """A parameter change or operator command was applied (or refused)."""
+
+    def on_book(self, event: BookEvent) -> None:
+        """A composite ladder rung or a venue book status changed."""
+
+
+class HookRunner:
+    """Delivers output batches to one strategy on its own thread, never blocking the pump."""
+
+    def __init__(self, strategy: Strategy, max_batches: int = 1024, book_events: bool = True) -> None:
+        self.strategy = strategy
+        self.book_events = book_events
+        self._q: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=max_batches)
+        self._decoder = EventDecoder()
+        self.dropped = 0  # records dropped because the strategy fell behind
+        self.delivered = 0  # callbacks made
+        self.errors = 0
+        self.last_error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"hook-{type(strategy).__name__}", daemon=True)
+        self._thread.start()
+
+    def offer(self, batch: np.ndarray) -> None:
+        """Called on the pump thread with a copy of each output batch: O(1), never waits."""
+        try:
+            self._q.put_nowait(batch)
+        except queue.Full:
+            self.dropped += len(batch)
+
+    def close(self, timeout: float = 5.0) -> None:
+        try:
+            self._q.put(None, timeout=timeout)
+        except queue.Full:
+            pass
+        self._thread.join(timeout)
+
+    def backlog(self) -> int:
+        return self._q.qsize()
+
+    def _call(self, fn, arg) -> None:  # noqa: ANN001
+        try:
+            fn(arg)
+            self.delivered += 1
+        except Exception as e:  # noqa: BLE001 - a strategy bug must not stop delivery
+            self.errors += 1
+            self.last_error = e
+
+    def _run(self) -> None:
+        s = self.strategy
+        while True:
+            batch = self._q.get()
+            if batch is None:
+                return
+            kinds = batch["kind"]
+            if self.book_events:
+                for r in batch[(kinds == Kind.QUOTE) | (kinds == Kind.BOOK_STATUS)].tolist():
+                    self._call(s.on_book, _book_event(r))
+            rfq = batch[kinds >= Kind.RFQ_QUOTE]
+            for ev in self._decoder.feed(rfq) if len(rfq) else ():
+                if isinstance(ev, RfqQuote):
+                    self._call(s.on_quote, ev)
+                elif isinstance(ev, ApprovalPending):
+                    self._call(s.on_rfq, ev)
+                elif isinstance(ev, Execution):
+                    self._call(s.on_fill, ev)
+                elif isinstance(ev, RfqRejected | AcceptRejected | CancelRejected):
+                    self._call(s.on_reject, ev)
+                elif isinstance(ev, QuoteEnded):
+                    self._call(s.on_quote_end, ev)
+                elif isinstance(ev, RiskAlert):
+                    self._call(s.on_risk, ev)
+                elif isinstance(ev, ControlAck):
+                    self._call(s.on_control, ev)
+
+
+def _book_event(r: tuple) -> BookEvent:
+    kind, inst, side, flags, source, _seq, _te, _tr, price, qty, aux, ts_send = r
+    if kind == Kind.QUOTE:
+        return BookEvent(Kind.QUOTE, inst, source, qty, price if flags & Flag.BID_VALID else None,
+                         aux if flags & Flag.ASK_VALID else None, QuoteWithdrawal(side), None, ts_send)
+    return BookEvent(Kind.BOOK_STATUS, inst, 0, 0, None, None, None, BookStatus(aux), ts_send)

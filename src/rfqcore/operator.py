@@ -1,0 +1,216 @@
+"""Operator and strategy commands: kill switches, limits, approvals, live parameters.
+
+Every command becomes one ``CONTROL`` ring record (docs/rfq-protocol.md) that travels to the
+core like any other input — so the journal records it and replay rebuilds it — and is
+answered by exactly one ``CONTROL_ACK`` (the audit event). :class:`Operator` converts
+human units (``Decimal`` sizes, bps, ms) exactly into the core's integers and hands each
+:class:`ControlRequest` to a *sender*: the in-process :class:`rfqcore.engine.Engine`, or
+the Aeron operator client of :mod:`rfqcore.client` for a desk running ``rfqcore serve``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from rfqcore.errors import RfqCoreError
+from rfqcore.instruments import Registry, decimal_units
+from rfqcore.records import ClientField, Command, DeskField, InstrumentField, PricingField, TierField
+from rfqcore.rfq import ControlAck
+
+__all__ = ["ControlRequest", "ControlRejected", "Operator", "to_units"]
+
+_MS = 1_000_000
+
+
+class ControlRequest(NamedTuple):
+    """The fields of one CONTROL record (see docs/rfq-protocol.md)."""
+
+    command: int
+    field: int = 0
+    instrument: int = 0
+    scope: int = 0  # client id, tier id, approval request id or quote id
+    value: int = 0
+    aux: int = 0
+
+
+class ControlRejected(RfqCoreError):
+    """The core refused a CONTROL command (nothing changed)."""
+
+    def __init__(self, ack: ControlAck) -> None:
+        super().__init__(f"control command {Command(ack.command).name} refused: {ack.reason_name}")
+        self.ack = ack
+
+
+def to_units(value: Decimal | int | str, decimals: int, what: str) -> int:
+    """Exact integer of a non-negative decimal at ``decimals`` (refuses lost digits)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    elif isinstance(value, Decimal):
+        if not value.is_finite() or value < 0:
+            raise ValueError(f"{what}: {value} must be a finite non-negative decimal")
+        value = format(value, "f")
+    return decimal_units(value, decimals, what)
+
+
+Sender = Callable[[ControlRequest], ControlAck]
+
+# name -> (field code, unit) where unit is "qty" (composite qty scale), "cents", "cbps" (given
+# in bps), "ns" (given in ms), "int" or "bool"
+_CLIENT: dict[str, tuple[int, str]] = {
+    "credit_limit": (ClientField.CREDIT_LIMIT, "cents"), "max_open_quotes": (ClientField.MAX_OPEN_QUOTES, "int"),
+    "rfq_rate": (ClientField.RFQ_RATE, "int"), "rfq_burst": (ClientField.RFQ_BURST, "int"),
+    "accept_rate": (ClientField.ACCEPT_RATE, "int"), "accept_burst": (ClientField.ACCEPT_BURST, "int"),
+    "tier": (ClientField.TIER, "int"), "enabled": (ClientField.ENABLED, "bool"),
+}
+_INSTRUMENT: dict[str, tuple[int, str]] = {
+    "min_qty": (InstrumentField.MIN_QTY, "qty"), "max_qty": (InstrumentField.MAX_QTY, "qty"),
+    "max_notional": (InstrumentField.MAX_NOTIONAL, "cents"), "long_limit": (InstrumentField.LONG_LIMIT, "qty"),
+    "short_limit": (InstrumentField.SHORT_LIMIT, "qty"), "collar_bps": (InstrumentField.COLLAR_CBPS, "cbps"),
+    "approval_qty": (InstrumentField.APPROVAL_QTY, "qty"),
+    "approval_notional": (InstrumentField.APPROVAL_NOTIONAL, "cents"),
+    "approval_timeout_ms": (InstrumentField.APPROVAL_TIMEOUT_NS, "ns"),
+}
+_TIER: dict[str, tuple[int, str]] = {
+    "markup_bps": (TierField.MARKUP_CBPS, "cbps"), "fee_bps": (TierField.FEE_CBPS, "cbps"),
+    "ttl_ms": (TierField.TTL_NS, "ns"), "max_ttl_ms": (TierField.MAX_TTL_NS, "ns"),
+    "allow_partial": (TierField.ALLOW_PARTIAL, "bool"),
+}
+_PRICING: dict[str, tuple[int, str]] = {
+    "skew_bps_per_unit": (PricingField.SKEW_CBPS_PER_UNIT, "cbps"),
+    "max_skew_bps": (PricingField.MAX_SKEW_CBPS, "cbps"), "vol_mult_pct": (PricingField.VOL_MULT_PCT, "int"),
+    "vol_ema_shift": (PricingField.VOL_EMA_SHIFT, "int"), "hedge_fee_bps": (PricingField.HEDGE_FEE_CBPS, "cbps"),
+    "base_bps": (PricingField.BASE_CBPS, "cbps"), "size_bps_per_unit": (PricingField.SIZE_CBPS_PER_UNIT, "cbps"),
+}
+_DESK: dict[str, tuple[int, str]] = {
+    "exec_count": (DeskField.EXEC_COUNT, "int"), "exec_window_ms": (DeskField.EXEC_WINDOW_NS, "ns"),
+}
+
+#: the settable fields per command, for CLIs and docs
+FIELDS: dict[str, tuple[str, ...]] = {
+    "client": tuple(_CLIENT), "instrument": tuple(_INSTRUMENT), "tier": tuple(_TIER),
+    "pricing": tuple(_PRICING), "desk": tuple(_DESK),
+}
+
+
+class Operator:
+    """High-level operator/strategy commands; each call returns the core's ``ControlAck``
+    (or raises :class:`ControlRejected` when ``strict`` and the core refused it)."""
+
+    def __init__(self, send: Sender, registry: Registry, *, clients: dict[str, int] | None = None,
+                 tiers: dict[str, int] | None = None, strict: bool = True) -> None:
+        self._send = send
+        self.registry = registry
+        self._clients = clients or {}
+        self._tiers = tiers or {}
+        self.strict = strict
+
+    # -- scopes ------------------------------------------------------------------------------
+
+    def _client(self, client: int | str | None) -> int:
+        if client is None:
+            return 0
+        if isinstance(client, int):
+            return client
+        if client not in self._clients:
+            raise KeyError(f"unknown client {client!r}")
+        return self._clients[client]
+
+    def _tier(self, tier: int | str) -> int:
+        if isinstance(tier, int):
+            return tier
+        if tier not in self._tiers:
+            raise KeyError(f"unknown tier {tier!r}")
+        return self._tiers[tier]
+
+    def _composite(self, instrument: int | str | None) -> int:
+        return 0 if instrument is None else self.registry.composite(instrument).id
+
+    def _do(self, req: ControlRequest) -> ControlAck:
+        ack = self._send(req)
+        if self.strict and not ack.ok:
+            raise ControlRejected(ack)
+        return ack
+
+    def _value(self, unit: str, value: Any, what: str, instrument: int = 0) -> int:
+        if unit == "bool":
+            return int(bool(value))
+        if unit == "int":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{what}: expected a non-negative integer, got {value!r}")
+            return value
+        if unit == "qty":
+            return to_units(value, self.registry.composite(instrument).qty_decimals, what)
+        if unit == "cents":
+            return to_units(value, 2, what)
+        if unit == "cbps":
+            return to_units(value, 2, what)
+        if unit == "ns":
+            return to_units(value, 6, what)  # ms with up to 6 decimals -> ns
+        raise AssertionError(unit)
+
+    def _set(self, command: Command, table: dict[str, tuple[int, str]], fields: dict[str, Any], *,
+             instrument: int = 0, scope: int = 0) -> list[ControlAck]:
+        if not fields:
+            raise ValueError(f"nothing to set; fields: {', '.join(table)}")
+        reqs = []
+        for name, value in fields.items():
+            if name not in table:
+                raise ValueError(f"unknown field {name!r}; fields: {', '.join(table)}")
+            code, unit = table[name]
+            reqs.append(ControlRequest(command, code, instrument, scope,
+                                       self._value(unit, value, name, instrument)))
+        return [self._do(r) for r in reqs]
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def kill(self, on: bool = True, *, client: int | str | None = None,
+             instrument: int | str | None = None) -> ControlAck:
+        """Kill switch on/off: for one client, one instrument, or (neither given) everything.
+        Risk-reducing trades stay allowed."""
+        return self._do(ControlRequest(Command.KILL, 0, self._composite(instrument), self._client(client), int(on)))
+
+    def reenable(self, *, client: int | str | None = None, instrument: int | str | None = None) -> ControlAck:
+        """Clear a halt set by the repeated-execution throttle."""
+        if client is None and instrument is None:
+            raise ValueError("reenable needs a client or an instrument")
+        return self._do(ControlRequest(Command.REENABLE, 0, self._composite(instrument), self._client(client)))
+
+    def restrict(self, instrument: int | str, on: bool = True) -> ControlAck:
+        return self._do(ControlRequest(Command.RESTRICT, 0, self._composite(instrument), 0, int(on)))
+
+    def set_client(self, client: int | str, **fields: Any) -> list[ControlAck]:
+        """E.g. ``set_client("acme-capital", credit_limit=Decimal("1000000"), max_open_quotes=20)``."""
+        if "tier" in fields and isinstance(fields["tier"], str):
+            fields["tier"] = self._tier(fields["tier"])
+        return self._set(Command.SET_CLIENT, _CLIENT, fields, scope=self._client(client))
+
+    def set_instrument(self, instrument: int | str, **fields: Any) -> list[ControlAck]:
+        """E.g. ``set_instrument("BTC", long_limit=Decimal("100"), collar_bps=Decimal("50"))``."""
+        return self._set(Command.SET_INSTRUMENT, _INSTRUMENT, fields, instrument=self._composite(instrument))
+
+    def set_tier(self, tier: int | str, **fields: Any) -> list[ControlAck]:
+        return self._set(Command.SET_TIER, _TIER, fields, scope=self._tier(tier))
+
+    def set_pricing(self, instrument: int | str, **fields: Any) -> list[ControlAck]:
+        """Pricing v2 and ladder knobs, e.g. ``set_pricing("BTC", skew_bps_per_unit="0.05")``."""
+        return self._set(Command.SET_PRICING, _PRICING, fields, instrument=self._composite(instrument))
+
+    def set_desk(self, **fields: Any) -> list[ControlAck]:
+        return self._set(Command.SET_DESK, _DESK, fields)
+
+    def approve(self, request_id: int, *, adjust_bps: Decimal | int | str = 0,
+                price: int | None = None) -> ControlAck:
+        """Approve a pending RFQ; ``adjust_bps`` widens (positive) or tightens the price,
+        ``price`` overrides it (one-sided requests, composite price units)."""
+        adj = Decimal(str(adjust_bps)) * 100
+        if adj != adj.to_integral_value():
+            raise ValueError(f"adjust_bps {adjust_bps}: at most 2 decimals")
+        return self._do(ControlRequest(Command.APPROVE, 0, 0, request_id, int(price or 0), int(adj)))
+
+    def decline(self, request_id: int) -> ControlAck:
+        return self._do(ControlRequest(Command.DECLINE, 0, 0, request_id))
+
+    def cancel_quote(self, quote_id: int) -> ControlAck:
+        return self._do(ControlRequest(Command.CANCEL_QUOTE, 0, 0, quote_id))

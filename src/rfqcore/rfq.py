@@ -1,0 +1,262 @@
+"""RFQ-family output records decoded into events (docs/rfq-protocol.md).
+
+The core answers RFQs, accepts, cancels and operator commands with fixed-layout records on
+the out ring. :func:`decode_events` turns a drained batch into typed events, joining the
+records that belong together (both sides of a two-way quote share a quote id; an execution
+report is ``EXEC`` + ``EXEC_FEES``). Every price and quantity stays an exact integer in the
+composite's scales; :meth:`Registry.composite` gives the decimals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
+
+from rfqcore.records import ClientSide, Flag, Kind, QuoteEnd, RfqReject, RiskEvent
+
+__all__ = [
+    "QuoteSide",
+    "RfqQuote",
+    "RfqRejected",
+    "AcceptRejected",
+    "CancelRejected",
+    "Execution",
+    "QuoteEnded",
+    "ApprovalPending",
+    "RiskAlert",
+    "ControlAck",
+    "Event",
+    "decode_events",
+    "EventDecoder",
+    "reason_name",
+    "RFQ_OUTPUT_KINDS",
+]
+
+RFQ_OUTPUT_KINDS: frozenset[int] = frozenset(
+    {Kind.RFQ_QUOTE, Kind.RFQ_REJECT, Kind.ACCEPT_REJECT, Kind.EXEC, Kind.EXEC_FEES, Kind.QUOTE_END,
+     Kind.APPROVAL_PENDING, Kind.RISK_EVENT, Kind.CANCEL_REJECT, Kind.CONTROL_ACK}
+)
+
+
+def reason_name(code: int) -> str:
+    """``RfqReject`` name of a reason code (or ``"code N"`` for an unknown one)."""
+    try:
+        return RfqReject(code).name
+    except ValueError:
+        return f"code {code}"
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteSide:
+    """One side of a firm quote: the client may ``side`` (buy/sell) ``qty`` at ``price``."""
+
+    side: ClientSide
+    price: int
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class RfqQuote:
+    """A firm quote to a client (one or two sides)."""
+
+    client: int
+    composite: int
+    quote_id: int
+    rfq_id: int
+    valid_until: int
+    sides: tuple[QuoteSide, ...]
+    partial_ok: bool
+    ts_send: int
+
+    def side(self, side: ClientSide | int) -> QuoteSide | None:
+        for s in self.sides:
+            if s.side == side:
+                return s
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RfqRejected:
+    """An RFQ refused by the core."""
+
+    client: int
+    composite: int
+    rfq_id: int
+    side: int
+    reason: int
+    qty: int
+    price: int
+
+    @property
+    def reason_name(self) -> str:
+        return reason_name(self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptRejected:
+    """An accept refused by the core."""
+
+    client: int
+    quote_id: int
+    accept_id: int
+    side: int
+    reason: int
+    qty: int
+    price: int
+
+    @property
+    def reason_name(self) -> str:
+        return reason_name(self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRejected:
+    client: int
+    quote_id: int
+    reason: int
+
+    @property
+    def reason_name(self) -> str:
+        return reason_name(self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """An execution report: the client ``side`` (bought/sold) ``qty`` at ``price``.
+
+    ``notional`` and ``fee`` are exact, in units of 10^-(price decimals + qty decimals) of the
+    quote currency; the fee is rounded up.
+    """
+
+    client: int
+    composite: int
+    trade_id: int
+    quote_id: int
+    rfq_id: int
+    accept_id: int
+    side: ClientSide
+    price: int
+    qty: int
+    notional: int
+    fee: int
+    ts_recv: int
+    ts_send: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteEnded:
+    """A quote's end: exactly one per quote."""
+
+    client: int
+    composite: int
+    quote_id: int
+    rfq_id: int
+    state: QuoteEnd
+    reason: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalPending:
+    """An RFQ waiting for an operator (approve/decline by ``request_id``)."""
+
+    client: int
+    composite: int
+    request_id: int
+    rfq_id: int
+    side: int
+    qty: int
+    indicative_price: int
+    deadline: int
+
+
+@dataclass(frozen=True, slots=True)
+class RiskAlert:
+    """A risk event, e.g. a client or instrument halted by the repeated-execution throttle."""
+
+    event: RiskEvent
+    client: int
+    composite: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ControlAck:
+    """The audit event of a CONTROL command: ``result`` 0 = applied, else a reason code."""
+
+    control_id: int
+    command: int
+    field: int
+    instrument: int
+    scope: int
+    value: int
+    result: int
+    previous: int
+    ts_recv: int
+
+    @property
+    def ok(self) -> bool:
+        return self.result == 0
+
+    @property
+    def reason_name(self) -> str:
+        return "OK" if self.result == 0 else reason_name(self.result)
+
+
+Event = Union[RfqQuote, RfqRejected, AcceptRejected, CancelRejected, Execution, QuoteEnded, ApprovalPending,
+              RiskAlert, ControlAck]
+
+
+class EventDecoder:
+    """Decodes RFQ-family records batch after batch, in order; other kinds are skipped.
+
+    A two-way quote or an execution report split across two batches is still joined: the
+    first half is kept until its ``END`` record arrives. One decoder per output stream.
+    """
+
+    __slots__ = ("_sides", "_exec")
+
+    def __init__(self) -> None:
+        self._sides: list[QuoteSide] = []
+        self._exec: tuple | None = None
+
+    def feed(self, batch: np.ndarray) -> list[Event]:
+        out: list[Event] = []
+        for r in batch.tolist():
+            kind, inst, side, flags, source, seq, ts_event, ts_recv, price, qty, aux, ts_send = r
+            if kind == Kind.RFQ_QUOTE:
+                self._sides.append(QuoteSide(ClientSide(side), price, qty))
+                if flags & Flag.END:
+                    out.append(RfqQuote(source, inst, seq, aux, ts_event, tuple(self._sides),
+                                        bool(flags & Flag.PARTIAL_OK), ts_send))
+                    self._sides.clear()
+            elif kind == Kind.EXEC:
+                self._exec = r
+            elif kind == Kind.EXEC_FEES:
+                e = self._exec
+                if e is not None and e[5] == seq:
+                    out.append(Execution(client=e[4], composite=e[1], trade_id=e[5], quote_id=e[10], rfq_id=aux,
+                                         accept_id=e[6], side=ClientSide(e[2]), price=e[8], qty=e[9],
+                                         notional=qty, fee=price, ts_recv=e[7], ts_send=e[11]))
+                self._exec = None
+            elif kind == Kind.RFQ_REJECT:
+                out.append(RfqRejected(source, inst, seq, side, aux, qty, price))
+            elif kind == Kind.ACCEPT_REJECT:
+                out.append(AcceptRejected(source, seq, ts_event, side, aux, qty, price))
+            elif kind == Kind.CANCEL_REJECT:
+                out.append(CancelRejected(source, seq, aux))
+            elif kind == Kind.QUOTE_END:
+                out.append(QuoteEnded(source, inst, seq, ts_event, QuoteEnd(aux), side))
+            elif kind == Kind.APPROVAL_PENDING:
+                out.append(ApprovalPending(source, inst, aux, seq, side, qty, price, ts_event))
+            elif kind == Kind.RISK_EVENT:
+                out.append(RiskAlert(RiskEvent(side), price, inst, qty))
+            elif kind == Kind.CONTROL_ACK:
+                out.append(ControlAck(seq, side, source, inst, price, qty, aux, ts_event, ts_recv))
+        return out
+
+
+def decode_events(batch: np.ndarray) -> list[Event]:
+    """Decode one complete batch (a fresh :class:`EventDecoder`)."""
+    return EventDecoder().feed(batch)
