@@ -14,7 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from rfqcore.errors import RfqCoreError
+from rfqcore.errors import ConfigError, RfqCoreError
 from rfqcore.instruments import Registry, decimal_units
 from rfqcore.records import ClientField, Command, DeskField, InstrumentField, PricingField, TierField
 from rfqcore.rfq import ControlAck
@@ -51,7 +51,10 @@ def to_units(value: Decimal | int | str, decimals: int, what: str) -> int:
         if not value.is_finite() or value < 0:
             raise ValueError(f"{what}: {value} must be a finite non-negative decimal")
         value = format(value, "f")
-    return decimal_units(value, decimals, what)
+    try:
+        return decimal_units(value, decimals, what)
+    except ConfigError as e:
+        raise ValueError(str(e)) from None
 
 
 Sender = Callable[[ControlRequest], ControlAck]

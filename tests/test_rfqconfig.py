@@ -1,0 +1,162 @@
+"""RFQ settings from TOML: exact units, defaults, and a specific error for every bad entry."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from rfqcore.errors import ConfigError
+from rfqcore.instruments import Registry
+from rfqcore.operator import ControlRequest, Operator, to_units
+from rfqcore.records import ClientField, Command, InstrumentField, TierField
+from rfqcore.rfq import ControlAck
+from rfqcore.rfqconfig import RfqSettings
+
+GOOD = """
+[desk]
+exec_count = 5
+exec_window_ms = 250
+
+[gateway]
+channel = "aeron:udp?endpoint=127.0.0.1:40123"
+
+[[tier]]
+name = "gold"
+markup_bps = "0.25"
+fee_bps = "0.5"
+ttl_ms = 1500
+max_ttl_ms = 5000
+
+[[client]]
+name = "acme"
+id = 7
+tier = "gold"
+secret = "00112233445566778899aabbccddeeff"
+credit_limit = "1000000.50"
+max_open_quotes = 3
+rfq_rate = 10
+rfq_burst = 2
+
+[[operator]]
+name = "op"
+id = 1
+secret = "00112233445566778899aabbccddeeff"
+
+[[risk]]
+composite = "BTC"
+min_qty = "0.001"
+max_qty = "100"
+max_notional = "10000000"
+long_limit = "50"
+short_limit = "40"
+collar_bps = "25.5"
+approval_qty = "10"
+approval_notional = "0"
+approval_timeout_ms = 1000
+
+[[pricing]]
+composite = "BTC"
+skew_bps_per_unit = "0.01"
+max_skew_bps = "2"
+vol_mult_pct = 50
+"""
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return Registry.load()
+
+
+def test_defaults_load_and_convert_exactly(registry: Registry) -> None:
+    s = RfqSettings.load(registry=registry)
+    acme = s.client("acme-capital")
+    assert acme.credit_limit == 5_000_000_00  # cents
+    assert s.tier(acme.tier).name == "gold"
+    btc = next(r for r in s.risk if r.composite == registry.composite("BTC").id)
+    assert btc.approval_qty == 50 * 10**8
+    spec = s.core_spec()
+    assert {c["name"] for c in spec["clients"]} == {"acme-capital", "beta-fund"}
+    assert "secret" not in spec["clients"][0]  # secrets stay in Python
+
+
+def test_units(registry: Registry) -> None:
+    s = RfqSettings.from_toml(GOOD, registry)
+    (t,) = s.tiers
+    assert (t.id, t.markup_cbps, t.fee_cbps, t.ttl_ns, t.max_ttl_ns) == (1, 25, 50, 1_500_000_000, 5_000_000_000)
+    (c,) = s.clients
+    assert (c.id, c.credit_limit, c.max_open_quotes, c.rfq_rate, c.rfq_burst, c.accept_rate) == (
+        7, 100_000_050, 3, 10, 2, 0)
+    (r,) = s.risk
+    assert (r.min_qty, r.max_qty, r.long_limit, r.short_limit, r.collar_cbps) == (
+        100_000, 100 * 10**8, 50 * 10**8, 40 * 10**8, 2550)
+    assert s.desk.exec_count == 5 and s.desk.exec_window_ns == 250_000_000
+    assert s.gateway.channel.startswith("aeron:udp") and s.gateway.request_stream == 1001
+    (p,) = s.pricing
+    assert (p.skew_cbps_per_unit, p.max_skew_cbps, p.vol_mult_pct, p.hedge_fee_cbps) == (1, 200, 50, 0)
+
+
+def test_secret_from_environment(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RFQCORE_SECRET_ACME", "ff" * 32)
+    assert RfqSettings.from_toml(GOOD, registry).client("acme").secret == b"\xff" * 32
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('tier = "gold"', 'tier = "platinum"', "unknown tier 'platinum'"),
+        ('credit_limit = "1000000.50"', 'credit_limit = "1000000.505"', "more than 2 decimals"),
+        ('credit_limit = "1000000.50"', "credit_limit = 1000000.5", "must be str"),
+        ('composite = "BTC"\nmin_qty', 'composite = "DOGE"\nmin_qty', "unknown composite 'DOGE'"),
+        ('min_qty = "0.001"', 'min_qty = "0.000000001"', "more than 8 decimals"),
+        ('max_qty = "100"', 'max_qty = "0.0001"', "min_qty <= max_qty"),
+        ("ttl_ms = 1500", "ttl_ms = 9000", "ttl_ms <= max_ttl_ms"),
+        ("rfq_burst = 2", "rfq_burst = 0", "rfq_rate needs rfq_burst"),
+        ('secret = "00112233445566778899aabbccddeeff"\ncredit', 'secret = "zz"\ncredit', "not hex"),
+        ('secret = "00112233445566778899aabbccddeeff"\ncredit', 'secret = "0011"\ncredit', "at least 16 bytes"),
+        ("id = 7", "id = 0", "unique integer 1..65535"),
+        ("max_open_quotes = 3", "max_open_quotes = 3\ncolour = 1", "unknown keys ['colour']"),
+        ("vol_mult_pct = 50", "vol_mult_pct = -1", "must be >= 0"),
+        ('collar_bps = "25.5"', 'collar_bps = "0"', "must be > 0"),
+    ],
+)
+def test_bad_entries_are_named(registry: Registry, old: str, new: str, message: str) -> None:
+    assert old in GOOD
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        RfqSettings.from_toml(GOOD.replace(old, new, 1), registry)
+
+
+def test_operator_converts_units_and_refuses_lost_digits(registry: Registry) -> None:
+    sent: list[ControlRequest] = []
+
+    def send(req: ControlRequest) -> ControlAck:
+        sent.append(req)
+        return ControlAck(len(sent), req.command, req.field, req.instrument, req.scope, req.value, 0, 0, 0)
+
+    op = Operator(send, registry, clients={"acme": 7}, tiers={"gold": 1})
+    op.set_client("acme", credit_limit=Decimal("2500.75"), max_open_quotes=4, tier="gold")
+    op.set_instrument("BTC", long_limit="12.5", collar_bps=Decimal("7.25"), approval_timeout_ms=1500)
+    op.set_tier("gold", ttl_ms="0.5")
+    op.kill(client="acme")
+    op.kill(False)
+    op.approve(9, adjust_bps="1.25")
+    btc = registry.composite("BTC").id
+    assert sent == [
+        ControlRequest(Command.SET_CLIENT, ClientField.CREDIT_LIMIT, 0, 7, 250_075),
+        ControlRequest(Command.SET_CLIENT, ClientField.MAX_OPEN_QUOTES, 0, 7, 4),
+        ControlRequest(Command.SET_CLIENT, ClientField.TIER, 0, 7, 1),
+        ControlRequest(Command.SET_INSTRUMENT, InstrumentField.LONG_LIMIT, btc, 0, 1_250_000_000),
+        ControlRequest(Command.SET_INSTRUMENT, InstrumentField.COLLAR_CBPS, btc, 0, 725),
+        ControlRequest(Command.SET_INSTRUMENT, InstrumentField.APPROVAL_TIMEOUT_NS, btc, 0, 1_500_000_000),
+        ControlRequest(Command.SET_TIER, TierField.TTL_NS, 0, 1, 500_000),
+        ControlRequest(Command.KILL, 0, 0, 7, 1),
+        ControlRequest(Command.KILL, 0, 0, 0, 0),
+        ControlRequest(Command.APPROVE, 0, 0, 9, 0, 125),
+    ]
+    with pytest.raises(ValueError, match="more than 8 decimals"):
+        op.set_instrument("BTC", long_limit="0.000000001")
+    with pytest.raises(ValueError, match="unknown field 'colour'"):
+        op.set_desk(colour=1)
+    with pytest.raises(KeyError):
+        op.kill(client="nobody")
+    assert to_units(Decimal("1.50"), 2, "x") == 150
