@@ -291,13 +291,17 @@ class ReplayDriver:
     ``rejects`` (plus a few examples) and the replay goes on. ``progress(bytes_done)`` gets
     the compressed bytes consumed so far (out of :meth:`total_bytes`) every
     ``progress_every`` messages and once at the end.
+
+    ``live_clock=True`` restamps receive times to the wall clock, as a live feed would carry
+    them (paced: ``start + elapsed recorded time / speed``; unpaced: the time of decoding), so
+    recorded data can drive a core that also serves live RFQs stamped with ``time.time_ns()``.
     """
 
     def __init__(self, files: Iterable[ReplayFile | str | os.PathLike[str]], registry: Registry,
                  producer: RecordSink | None, speed: float | None = None, *,
                  strict: bool = True, batch_records: int = 8192, idle: str = "yield",
                  progress: ProgressFn | None = None, progress_every: int = 4096,
-                 source: int = 0) -> None:
+                 source: int = 0, live_clock: bool = False) -> None:
         if speed is not None and not speed > 0:
             raise ValueError(f"speed must be > 0 or None, got {speed}")
         self.files = [f if isinstance(f, ReplayFile) else ReplayFile.infer(f) for f in files]
@@ -306,6 +310,7 @@ class ReplayDriver:
         self.registry = registry
         self.producer = producer
         self.speed = speed
+        self.live_clock = live_clock
         self.strict = strict
         self.idle = idle
         self.progress = progress
@@ -389,6 +394,8 @@ class ReplayDriver:
         handlers = [self.handlers[k] for k in self._keys]
         t0 = time.perf_counter()
         wall0 = time.monotonic_ns()
+        epoch0 = time.time_ns()
+        live, paced = self.live_clock, self.speed is not None
         ts0: int | None = None
         every = self.progress_every
         try:
@@ -406,6 +413,8 @@ class ReplayDriver:
                         time.sleep(delay / 1e9)
                 h = handlers[idx]
                 st.messages += 1
+                if live:
+                    ts = epoch0 + int((ts - ts0) / (self.speed or 1.0)) if paced else time.time_ns()
                 try:
                     n = h.on_message(ts, raw)
                 except DecodeError as exc:
