@@ -5,7 +5,8 @@ use crate::pricing::{ask_price, bid_price, half_spread_cbps, QuoteLevel};
 use crate::state::{BookStatus, InstrumentState};
 use rfq_book::composite::{sweep_ladder, Conversion, MAX_MEMBERS};
 use rfq_book::{BookError, L2Book};
-use rfq_model::{CompositeSpec, Instrument, ModelError, PricingParams, Side};
+use crate::rfq::{RfqState, HOUSEKEEPING_PER_RECORD};
+use rfq_model::{CompositeSpec, Instrument, ModelError, PricingParams, RfqConfig, Side};
 use rfq_ring::record::{flags, kind, reject, withdraw};
 use rfq_ring::Record;
 
@@ -34,6 +35,9 @@ pub struct CoreConfig {
     pub composites: Vec<CompositeSpec>,
     /// Levels per book side (fixed; the update path never allocates).
     pub book_capacity: usize,
+    /// The RFQ workflow: tiers, clients, risk limits, pricing v2, desk settings
+    /// (docs/rfq-protocol.md). `RfqConfig::default()` = no clients: every RFQ is refused.
+    pub rfq: RfqConfig,
 }
 
 /// Counters of what the core has done.
@@ -57,34 +61,35 @@ pub struct Stats {
     pub repricings: u64,
 }
 
-struct Member {
-    inst: usize,
-    conv: Conversion,
-    included: bool,
+pub(crate) struct Member {
+    pub(crate) inst: usize,
+    pub(crate) conv: Conversion,
+    pub(crate) included: bool,
     /// EMA of `2 × (reference mid − member mid)` in composite price units (see basis_ema_shift).
-    basis2: i64,
-    basis_ready: bool,
+    pub(crate) basis2: i64,
+    pub(crate) basis_ready: bool,
 }
 
-struct CompositeState {
-    spec: CompositeSpec,
-    members: Vec<Member>,
-    quotes: [QuoteLevel; MAX_SIZES],
+pub(crate) struct CompositeState {
+    pub(crate) spec: CompositeSpec,
+    pub(crate) members: Vec<Member>,
+    pub(crate) quotes: [QuoteLevel; MAX_SIZES],
     /// Bit i set = member i was usable at the last repricing.
-    live_mask: u32,
-    priced: bool,
+    pub(crate) live_mask: u32,
+    pub(crate) priced: bool,
 }
 
 /// The core's whole trading state. Single writer: only the thread that owns it mutates it.
 pub struct Core {
-    instruments: Vec<InstrumentState>,
+    pub(crate) instruments: Vec<InstrumentState>,
     /// Instrument id → index into `instruments` (dense table, 0 = absent).
     by_id: Vec<u16>,
-    composites: Vec<CompositeState>,
-    now: i64,
+    pub(crate) composites: Vec<CompositeState>,
+    pub(crate) now: i64,
     out_seq: u64,
     max_out: usize,
     stats: Stats,
+    pub(crate) rfq: RfqState,
 }
 
 impl Core {
@@ -144,7 +149,9 @@ impl Core {
             }
             composites.push(CompositeState { spec, members, quotes: [QuoteLevel::default(); MAX_SIZES], live_mask: 0, priced: false });
         }
-        let max_out = 2 + instruments.len() + composites.iter().map(|c| c.spec.pricing.sizes.len()).sum::<usize>();
+        let specs: Vec<CompositeSpec> = composites.iter().map(|c| c.spec.clone()).collect();
+        let rfq = RfqState::new(cfg.rfq, &specs)?;
+        let max_out = Self::bound(instruments.len(), &composites, &rfq);
         Ok(Core {
             instruments,
             by_id,
@@ -153,7 +160,19 @@ impl Core {
             out_seq: 0,
             max_out,
             stats: Stats::default(),
+            rfq,
         })
+    }
+
+    /// Output bound: the time-driven work of one record ([`HOUSEKEEPING_PER_RECORD`]; none
+    /// without clients, as there can then be no quote and no pending approval) plus the most
+    /// the record itself can cause — a venue message or heartbeat (status + repricing of every
+    /// ladder), an accept (EXEC, EXEC_FEES, QUOTE_END, 2 RISK_EVENT) or an approval
+    /// (2 RFQ_QUOTE + CONTROL_ACK).
+    fn bound(instruments: usize, composites: &[CompositeState], rfq: &RfqState) -> usize {
+        let market = 2 + instruments + composites.iter().map(|c| c.spec.pricing.sizes.len()).sum::<usize>();
+        let housekeeping = if rfq.clients.is_empty() { 0 } else { HOUSEKEEPING_PER_RECORD };
+        housekeeping + market.max(crate::workflow::MAX_RFQ_OUT)
     }
 
     /// Most output records one input record can cause (the runner keeps this much room).
@@ -189,7 +208,7 @@ impl Core {
         }
     }
 
-    fn composite_index(&self, id: u16) -> Option<usize> {
+    pub(crate) fn composite_index(&self, id: u16) -> Option<usize> {
         self.composites.iter().position(|c| c.spec.id == id)
     }
 
@@ -224,7 +243,7 @@ impl Core {
         c.spec.pricing = params;
         c.priced = false;
         c.quotes = [QuoteLevel::default(); MAX_SIZES];
-        self.max_out = 2 + self.instruments.len() + self.composites.iter().map(|c| c.spec.pricing.sizes.len()).sum::<usize>();
+        self.max_out = Self::bound(self.instruments.len(), &self.composites, &self.rfq);
         Ok(())
     }
 
@@ -248,9 +267,17 @@ impl Core {
     /// Process one input record; outputs go to `out`.
     pub fn process(&mut self, r: &Record, out: &mut impl Sink) {
         self.stats.records += 1;
+        let mut budget = HOUSEKEEPING_PER_RECORD;
+        if matches!(r.kind, kind::RFQ | kind::ACCEPT | kind::CANCEL | kind::CONTROL) {
+            self.rfq_record(r, &mut budget, out);
+            return;
+        }
+        if r.kind == kind::HEARTBEAT {
+            self.advance(r.ts_recv);
+        }
+        self.housekeep(r, &mut budget, out);
         match r.kind {
             kind::HEARTBEAT => {
-                self.advance(r.ts_recv);
                 if r.flags & flags::END != 0 {
                     self.stats.messages += 1;
                     self.on_tick(None, r, out);
@@ -281,7 +308,7 @@ impl Core {
     }
 
     #[inline]
-    fn advance(&mut self, ts: i64) {
+    pub(crate) fn advance(&mut self, ts: i64) {
         if ts > self.now {
             self.now = ts;
         }
@@ -445,7 +472,7 @@ impl Core {
         mask
     }
 
-    fn usable_books<'a>(&'a self, c: &CompositeState, books: &mut [Option<(&'a L2Book, Conversion)>; MAX_MEMBERS]) -> usize {
+    pub(crate) fn usable_books<'a>(&'a self, c: &CompositeState, books: &mut [Option<(&'a L2Book, Conversion)>; MAX_MEMBERS]) -> usize {
         let mut n = 0;
         for (i, m) in c.members.iter().enumerate() {
             if self.usable(c, i) {
@@ -504,7 +531,7 @@ impl Core {
     }
 
     /// Why a composite with no usable member cannot quote.
-    fn no_market_reason(&self, c: &CompositeState) -> u8 {
+    pub(crate) fn no_market_reason(&self, c: &CompositeState) -> u8 {
         let mut reason = withdraw::NO_MARKET;
         for m in c.members.iter().filter(|m| m.included) {
             let st = &self.instruments[m.inst];
@@ -528,6 +555,7 @@ impl Core {
         let mut fresh = [QuoteLevel::default(); MAX_SIZES];
         let c = &self.composites[ci];
         let nsizes = c.spec.pricing.sizes.len();
+        let mut mid = None;
         {
             let mut slots: [Option<(&L2Book, Conversion)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
             let n = self.usable_books(c, &mut slots);
@@ -539,14 +567,11 @@ impl Core {
             let reason = if n == 0 {
                 Some(self.no_market_reason(c))
             } else {
-                let best_bid = books.iter().filter_map(|(b, cv)| b.best_bid().map(|(p, q)| cv.convert(p, q).0)).max();
-                let best_ask = books.iter().filter_map(|(b, cv)| b.best_ask().map(|(p, q)| cv.convert(p, q).0)).min();
-                let tol = i128::from(c.spec.cross_tolerance_cbps);
-                let crossed = match (best_bid, best_ask) {
-                    (Some(b), Some(a)) if tol == 0 => b >= a,
-                    (Some(b), Some(a)) => i128::from(b - a) * crate::pricing::PPM > i128::from(a) * tol,
-                    _ => false,
-                };
+                let (best_bid, best_ask) = best_of(books);
+                let crossed = is_crossed(best_bid, best_ask, c.spec.cross_tolerance_cbps);
+                if let (Some(b), Some(a), false) = (best_bid, best_ask, crossed) {
+                    mid = Some((b + a).div_euclid(2));
+                }
                 crossed.then_some(withdraw::CROSSED)
             };
             if let Some(reason) = reason {
@@ -578,6 +603,9 @@ impl Core {
                     fresh[i] = q;
                 }
             }
+        }
+        if let Some(m) = mid {
+            self.rfq.on_mid(ci, m);
         }
         let c = &mut self.composites[ci];
         c.live_mask = mask;
@@ -643,7 +671,10 @@ impl Core {
                 h.i64(q.bid);
                 h.i64(q.ask);
             }
+            h.i64(c.spec.pricing.base_cbps);
+            h.i64(c.spec.pricing.size_cbps_per_unit);
         }
+        self.rfq.hash(&mut h);
         h.finish()
     }
 
@@ -658,3 +689,23 @@ impl Core {
     }
 }
 
+
+/// Best bid and best ask over converted member books.
+#[inline]
+pub(crate) fn best_of(books: &[(&L2Book, Conversion)]) -> (Option<i64>, Option<i64>) {
+    let best_bid = books.iter().filter_map(|(b, cv)| b.best_bid().map(|(p, q)| cv.convert(p, q).0)).max();
+    let best_ask = books.iter().filter_map(|(b, cv)| b.best_ask().map(|(p, q)| cv.convert(p, q).0)).min();
+    (best_bid, best_ask)
+}
+
+/// The composite counts as crossed: best bid above best ask by more than the tolerance
+/// (at or above it with no tolerance).
+#[inline]
+pub(crate) fn is_crossed(best_bid: Option<i64>, best_ask: Option<i64>, tol_cbps: i64) -> bool {
+    let tol = i128::from(tol_cbps);
+    match (best_bid, best_ask) {
+        (Some(b), Some(a)) if tol == 0 => b >= a,
+        (Some(b), Some(a)) => i128::from(b - a) * crate::pricing::PPM > i128::from(a) * tol,
+        _ => false,
+    }
+}

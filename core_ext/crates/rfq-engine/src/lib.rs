@@ -11,11 +11,22 @@
 
 mod core;
 mod hash;
+mod positions;
 mod pricing;
+mod rfq;
+mod risk;
 mod runner;
 mod state;
+mod workflow;
 
 pub use crate::core::{Core, CoreConfig, Sink, Stats};
 pub use crate::pricing::QuoteLevel;
-pub use crate::runner::{Command, Runner, RunnerHandle};
+pub use crate::positions::Position;
+pub use crate::rfq::{
+    ClientView, InstrumentView, PendingView, PositionView, QuoteState, QuoteView, RfqStats, DEDUP_RESERVE,
+    HOUSEKEEPING_PER_RECORD, KILL_SCAN_PER_RECORD,
+};
+pub use crate::risk::MAX_EXEC_COUNT;
+pub use crate::runner::{Command, Runner, RunnerHandle, HEARTBEAT_SOURCE};
+pub use crate::workflow::MAX_RFQ_OUT;
 pub use crate::state::{BookStatus, InstrumentState};

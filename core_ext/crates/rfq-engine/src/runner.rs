@@ -9,14 +9,28 @@
 //! function of what each ring held — the order a journal records.
 //!
 //! ## Back-pressure
-//! Before consuming input the runner checks that the output ring has room for everything the
-//! records could produce ([`Core::max_out_per_record`] each). If not, the input stays in its
-//! ring: nothing is ever dropped, the slow consumer slows the producers.
+//! Before consuming input the runner checks that the output ring — and the tap ring, if one is
+//! registered — has room for everything the records could produce
+//! ([`Core::max_out_per_record`] each). If not, the input stays in its ring: nothing is ever
+//! dropped, the slow consumer slows the producers.
+//!
+//! ## Tap
+//! [`Runner::add_tap`] registers a second output ring that receives a copy of every RFQ-workflow
+//! output (kinds 110..=120: quotes to clients, rejects, executions, quote ends, approvals,
+//! risk events, control acks) — what the client gateway needs — while the main output ring
+//! still receives everything.
+//!
+//! ## Heartbeat
+//! With [`Runner::set_heartbeat`], the core thread processes a synthetic `HEARTBEAT` (flags
+//! `END`, `ts_recv` = `CLOCK_REALTIME` ns, `source` = `0xFFFF`) whenever no input was processed
+//! for the interval, so quotes expire in an idle system. Off by default; inline runs
+//! (`run_once`) move time only with records.
 
 use crate::core::{Core, Sink};
 use hdrhistogram::Histogram;
 use rfq_ring::clock::monotonic_ns;
 use rfq_ring::record::{flags, kind};
+use std::time::{SystemTime, UNIX_EPOCH};
 use rfq_ring::{Consumer, IdleKind, IdleStrategy, Producer, Record};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -36,11 +50,21 @@ pub enum Command {
     AddInput(Consumer),
     /// Access to the runner itself (latency histogram, ring counters).
     Runner(Box<dyn FnOnce(&mut Runner) + Send>),
+    /// Register the tap ring (copies of RFQ-workflow outputs, kinds 110..=120).
+    AddTap(Producer),
 }
+
+/// Source id of the heartbeats the runner injects.
+pub const HEARTBEAT_SOURCE: u16 = 0xFFFF;
 
 struct RingSink<'a> {
     out: &'a mut Producer,
+    tap: Option<&'a mut Producer>,
     quotes: u32,
+    /// `(client, client RFQ id)` of the RFQ being processed.
+    rfq: Option<(u16, u64)>,
+    /// The RFQ got its answer (RFQ_QUOTE, RFQ_REJECT or APPROVAL_PENDING).
+    answered: bool,
 }
 
 impl Sink for RingSink<'_> {
@@ -51,7 +75,24 @@ impl Sink for RingSink<'_> {
             // Room for every possible output was reserved before the input was consumed.
             unreachable!("output ring full despite reserved room");
         }
+        if (kind::RFQ_QUOTE..=kind::CONTROL_ACK).contains(&rec.kind) {
+            if let Some(tap) = self.tap.as_deref_mut() {
+                if tap.try_push(rec).is_err() {
+                    unreachable!("tap ring full despite reserved room");
+                }
+            }
+            if matches!(rec.kind, kind::RFQ_QUOTE | kind::RFQ_REJECT | kind::APPROVAL_PENDING)
+                && self.rfq == Some((rec.source, rec.seq))
+            {
+                self.answered = true;
+            }
+        }
     }
+}
+
+/// `CLOCK_REALTIME` in ns (the heartbeat's `ts_recv`).
+fn realtime_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// A core plus its rings.
@@ -64,6 +105,10 @@ pub struct Runner {
     batch: usize,
     out_waits: u64,
     tick_to_quote: Histogram<u64>,
+    rfq_to_quote: Histogram<u64>,
+    tap: Option<Producer>,
+    heartbeat_ns: Option<u64>,
+    heartbeats: u64,
 }
 
 /// Longest tick-to-quote latency tracked (larger values are clamped to it).
@@ -81,7 +126,68 @@ impl Runner {
             batch: DEFAULT_BATCH,
             out_waits: 0,
             tick_to_quote: Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("valid histogram bounds"),
+            rfq_to_quote: Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("valid histogram bounds"),
+            tap: None,
+            heartbeat_ns: None,
+            heartbeats: 0,
         }
+    }
+
+    /// Register the tap ring: every output of kind 110..=120 is also pushed there (replaces a
+    /// previous tap). Back-pressure covers it: input waits while the tap lacks room.
+    pub fn add_tap(&mut self, tap: Producer) {
+        self.tap = Some(tap);
+    }
+
+    /// Inject a `HEARTBEAT` on the core thread after `interval_ns` of wall time without input
+    /// (`None` = never, the default).
+    pub fn set_heartbeat(&mut self, interval_ns: Option<u64>) {
+        self.heartbeat_ns = interval_ns.filter(|&n| n > 0);
+    }
+
+    /// The heartbeat interval.
+    pub fn heartbeat(&self) -> Option<u64> {
+        self.heartbeat_ns
+    }
+
+    /// Heartbeats injected so far.
+    pub fn heartbeats(&self) -> u64 {
+        self.heartbeats
+    }
+
+    /// Process one synthetic `HEARTBEAT` with this `ts_recv` now (what the core thread does
+    /// when idle). Returns `false`, doing nothing, in the middle of an input message or when
+    /// the output (or tap) ring lacks room for its outputs.
+    pub fn inject_heartbeat(&mut self, ts_recv: i64) -> bool {
+        if self.in_message || self.room() == 0 {
+            return false;
+        }
+        let rec = Record {
+            kind: kind::HEARTBEAT,
+            flags: flags::END,
+            source: HEARTBEAT_SOURCE,
+            instrument: 0,
+            side: 255,
+            ts_recv,
+            ts_send: monotonic_ns(),
+            ..Record::ZERO
+        };
+        let Runner { core, out, tap, .. } = self;
+        let mut sink = RingSink { out, tap: tap.as_mut(), quotes: 0, rfq: None, answered: false };
+        core.process(&rec, &mut sink);
+        self.heartbeats += 1;
+        true
+    }
+
+    /// Input records the output (and tap) rings have room for now.
+    #[inline]
+    fn room(&self) -> usize {
+        let max_out = self.core.max_out_per_record().max(1);
+        let mut free = self.out.free_slots();
+        if let Some(t) = &self.tap {
+            free = free.min(t.free_slots());
+        }
+        free / max_out
     }
 
     /// Register an input ring; returns its index (its place in the merge order).
@@ -112,9 +218,16 @@ impl Runner {
         &self.tick_to_quote
     }
 
-    /// Forget the latency recorded so far.
+    /// RFQ-to-quote latency: from an `RFQ` record's `ts_send` to the moment its answer
+    /// (`RFQ_QUOTE`, `RFQ_REJECT` or `APPROVAL_PENDING`) was published, in ns.
+    pub fn rfq_to_quote(&self) -> &Histogram<u64> {
+        &self.rfq_to_quote
+    }
+
+    /// Forget the latency recorded so far (both histograms).
     pub fn reset_latency(&mut self) {
         self.tick_to_quote.reset();
+        self.rfq_to_quote.reset();
     }
 
     /// Times the runner found the output ring too full to consume input.
@@ -154,24 +267,31 @@ impl Runner {
     /// of the current message. Returns `(processed, output ring too full)`.
     #[inline]
     fn drain_current(&mut self, budget: usize) -> (usize, bool) {
-        let max_out = self.core.max_out_per_record().max(1);
-        let room = self.out.free_slots() / max_out;
+        let room = self.room();
         if room == 0 {
             return (0, true);
         }
         let want = room.min(budget.max(1));
-        let Runner { core, inputs, out, current, in_message, batch, tick_to_quote, .. } = self;
+        let Runner { core, inputs, out, current, in_message, batch, tick_to_quote, rfq_to_quote, tap, .. } = self;
         let chunk = inputs[*current].peek(want);
-        let mut sink = RingSink { out, quotes: 0 };
+        let mut sink = RingSink { out, tap: tap.as_mut(), quotes: 0, rfq: None, answered: false };
         let mut used = 0;
         let (a, b) = chunk.as_slices();
         for rec in a.iter().chain(b.iter()) {
+            sink.rfq = (rec.kind == kind::RFQ).then_some((rec.source, rec.seq));
             core.process(rec, &mut sink);
             if sink.quotes != 0 {
                 sink.quotes = 0;
                 if rec.ts_send > 0 {
                     let ns = (monotonic_ns() - rec.ts_send).clamp(1, MAX_LATENCY_NS as i64) as u64;
                     tick_to_quote.saturating_record(ns);
+                }
+            }
+            if sink.answered {
+                sink.answered = false;
+                if rec.ts_send > 0 {
+                    let ns = (monotonic_ns() - rec.ts_send).clamp(1, MAX_LATENCY_NS as i64) as u64;
+                    rfq_to_quote.saturating_record(ns);
                 }
             }
             used += 1;
@@ -202,6 +322,7 @@ impl Runner {
                 self.add_input(c);
             }
             Command::Runner(f) => f(self),
+            Command::AddTap(p) => self.add_tap(p),
         }
     }
 }
@@ -209,9 +330,19 @@ impl Runner {
 fn core_loop(mut runner: Runner, rx: Receiver<Command>, stop: Arc<AtomicBool>, idle: IdleKind) -> Runner {
     let mut idle = idle.strategy();
     let mut cycle: u32 = 0;
+    let mut last_work = monotonic_ns();
     loop {
-        let work = runner.run_once(4096);
+        let mut work = runner.run_once(4096);
         cycle = cycle.wrapping_add(1);
+        if let Some(iv) = runner.heartbeat_ns {
+            let t = monotonic_ns();
+            if work > 0 {
+                last_work = t;
+            } else if t.saturating_sub(last_work) >= iv as i64 && runner.inject_heartbeat(realtime_ns()) {
+                last_work = t;
+                work = 1;
+            }
+        }
         if work == 0 || cycle.is_multiple_of(64) {
             while let Ok(cmd) = rx.try_recv() {
                 runner.serve(cmd);

@@ -1,7 +1,7 @@
 //! Core behaviour: sync states, rejects without state change, quoting, determinism, runner.
 
 use rfq_engine::{Core, CoreConfig, Runner};
-use rfq_model::{CompositeSpec, Instrument, InstrumentKind, PricingParams};
+use rfq_model::{CompositeSpec, Instrument, InstrumentKind, PricingParams, RfqConfig};
 use rfq_ring::record::{flags, kind, reject, withdraw};
 use rfq_ring::{Record, RingFile};
 
@@ -40,6 +40,7 @@ fn config() -> CoreConfig {
             pricing: PricingParams { sizes: vec![SAT, 10 * SAT], base_cbps: 100, size_cbps_per_unit: 0 },
         }],
         book_capacity: 1024,
+        rfq: RfqConfig::default(),
     }
 }
 

@@ -140,6 +140,7 @@ fn config(members: &[u16], sizes: &[i64]) -> CoreConfig {
             },
         }],
         book_capacity: 65_536,
+        rfq: rfq_model::RfqConfig::default(),
     }
 }
 

@@ -1,0 +1,279 @@
+//! Risk helpers on core time: token-bucket throttles, the repeated-execution window, and an
+//! indexed min-heap of deadlines (quote expiries, approval timeouts) that supports removal.
+//! None of them allocates after construction.
+
+use crate::hash::Fnv;
+use rfq_model::Throttle;
+
+/// Most fills the repeated-execution throttle can count (`DeskSpec::exec_count` ≤ this).
+pub const MAX_EXEC_COUNT: usize = 64;
+
+/// Nano-tokens per token.
+const TOKEN: i128 = 1_000_000_000;
+
+/// A token bucket on core time. The level is kept in nano-tokens so `per_sec` tokens per
+/// second is exactly `per_sec` nano-tokens per ns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bucket {
+    /// Nano-tokens available at `last`.
+    level: i128,
+    /// Core time of `level` (`None` = never used: full).
+    last: Option<i64>,
+}
+
+impl Bucket {
+    /// Level at core time `now` for the throttle `t`.
+    #[inline]
+    fn level_at(&self, t: &Throttle, now: i64) -> i128 {
+        let cap = i128::from(t.burst) * TOKEN;
+        match self.last {
+            None => cap,
+            Some(last) => {
+                let dt = i128::from(now.saturating_sub(last).max(0));
+                (self.level + dt * i128::from(t.per_sec)).min(cap)
+            }
+        }
+    }
+
+    /// Would one more event pass at `now`? (`per_sec = 0` disables the throttle.)
+    #[inline]
+    pub fn allows(&self, t: &Throttle, now: i64) -> bool {
+        t.per_sec == 0 || self.level_at(t, now) >= TOKEN
+    }
+
+    /// Take one token (call only after [`Self::allows`]).
+    #[inline]
+    pub fn take(&mut self, t: &Throttle, now: i64) {
+        if t.per_sec == 0 {
+            return;
+        }
+        self.level = self.level_at(t, now) - TOKEN;
+        self.last = Some(now);
+    }
+
+    /// The throttle's parameters changed: keep the saved tokens, capped to the new burst.
+    pub fn rescale(&mut self, t: &Throttle) {
+        if self.last.is_some() {
+            self.level = self.level.min(i128::from(t.burst) * TOKEN);
+        }
+    }
+
+    pub(crate) fn hash(&self, h: &mut Fnv) {
+        h.u64(self.level as u64);
+        h.u64((self.level >> 64) as u64);
+        h.i64(self.last.unwrap_or(i64::MIN));
+        h.u64(u64::from(self.last.is_some()));
+    }
+}
+
+/// The times of the last [`MAX_EXEC_COUNT`] fills of one client or one instrument.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecWindow {
+    times: [i64; MAX_EXEC_COUNT],
+    /// Fills recorded since the last reset (saturating).
+    n: u32,
+    /// Next write index.
+    head: u8,
+}
+
+impl Default for ExecWindow {
+    fn default() -> Self {
+        ExecWindow { times: [0; MAX_EXEC_COUNT], n: 0, head: 0 }
+    }
+}
+
+impl ExecWindow {
+    /// Record a fill at `now`; returns the number of fills in `(now − window, now]` counted up
+    /// to `count` (so the caller compares with `count`).
+    #[inline]
+    pub fn record(&mut self, now: i64, count: u32, window: i64) -> u32 {
+        self.times[self.head as usize] = now;
+        self.head = ((self.head as usize + 1) % MAX_EXEC_COUNT) as u8;
+        self.n = self.n.saturating_add(1);
+        self.count(now, count, window)
+    }
+
+    /// Fills within `(now − window, now]`, looking back at most `count` fills.
+    #[inline]
+    pub fn count(&self, now: i64, count: u32, window: i64) -> u32 {
+        let look = (count as usize).min(MAX_EXEC_COUNT).min(self.n as usize);
+        let mut c = 0;
+        for k in 1..=look {
+            let t = self.times[(self.head as usize + MAX_EXEC_COUNT - k) % MAX_EXEC_COUNT];
+            if now.saturating_sub(t) < window {
+                c += 1;
+            } else {
+                break;
+            }
+        }
+        c
+    }
+
+    /// Forget every fill (operator re-enable).
+    pub fn reset(&mut self) {
+        *self = ExecWindow::default();
+    }
+
+    pub(crate) fn hash(&self, h: &mut Fnv) {
+        h.u64(u64::from(self.n) | u64::from(self.head) << 32);
+        let live = (self.n as usize).min(MAX_EXEC_COUNT);
+        for k in 1..=live {
+            h.i64(self.times[(self.head as usize + MAX_EXEC_COUNT - k) % MAX_EXEC_COUNT]);
+        }
+    }
+}
+
+/// Absent from the heap.
+pub const NOT_IN_HEAP: u32 = u32::MAX;
+
+/// A binary min-heap of slot indices keyed by `(deadline, id)`, with each slot's position kept
+/// so a slot can be removed in O(log n) when it ends early. Capacity fixed at construction.
+#[derive(Debug, Clone)]
+pub struct DeadlineHeap {
+    heap: Vec<u32>,
+    keys: Vec<(i64, u64)>,
+    pos: Vec<u32>,
+}
+
+impl DeadlineHeap {
+    /// A heap for slots `0..slots`.
+    pub fn new(slots: usize) -> Self {
+        DeadlineHeap { heap: Vec::with_capacity(slots), keys: vec![(0, 0); slots], pos: vec![NOT_IN_HEAP; slots] }
+    }
+
+    /// Entries.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Earliest `(deadline, id, slot)`.
+    #[inline]
+    pub fn peek(&self) -> Option<(i64, u64, usize)> {
+        self.heap.first().map(|&s| {
+            let (d, id) = self.keys[s as usize];
+            (d, id, s as usize)
+        })
+    }
+
+    /// Insert `slot` (not already present).
+    pub fn push(&mut self, slot: usize, deadline: i64, id: u64) {
+        debug_assert_eq!(self.pos[slot], NOT_IN_HEAP);
+        debug_assert!(self.heap.len() < self.keys.len());
+        self.keys[slot] = (deadline, id);
+        self.heap.push(slot as u32);
+        let i = self.heap.len() - 1;
+        self.pos[slot] = i as u32;
+        self.up(i);
+    }
+
+    /// Remove `slot` if present.
+    pub fn remove(&mut self, slot: usize) {
+        let i = self.pos[slot];
+        if i == NOT_IN_HEAP {
+            return;
+        }
+        let i = i as usize;
+        let last = self.heap.len() - 1;
+        self.swap(i, last);
+        self.heap.pop();
+        self.pos[slot] = NOT_IN_HEAP;
+        if i < self.heap.len() {
+            self.down(i);
+            self.up(i);
+        }
+    }
+
+    #[inline]
+    fn key(&self, i: usize) -> (i64, u64) {
+        self.keys[self.heap[i] as usize]
+    }
+
+    #[inline]
+    fn swap(&mut self, a: usize, b: usize) {
+        self.heap.swap(a, b);
+        self.pos[self.heap[a] as usize] = a as u32;
+        self.pos[self.heap[b] as usize] = b as u32;
+    }
+
+    fn up(&mut self, mut i: usize) {
+        while i > 0 {
+            let p = (i - 1) / 2;
+            if self.key(i) < self.key(p) {
+                self.swap(i, p);
+                i = p;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut m = i;
+            if l < n && self.key(l) < self.key(m) {
+                m = l;
+            }
+            if r < n && self.key(r) < self.key(m) {
+                m = r;
+            }
+            if m == i {
+                return;
+            }
+            self.swap(i, m);
+            i = m;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_burst_then_rate() {
+        let t = Throttle { per_sec: 2, burst: 3 };
+        let mut b = Bucket::default();
+        for _ in 0..3 {
+            assert!(b.allows(&t, 0));
+            b.take(&t, 0);
+        }
+        assert!(!b.allows(&t, 0));
+        assert!(!b.allows(&t, 499_999_999));
+        assert!(b.allows(&t, 500_000_000)); // 2 per s: one token after 0.5 s
+        b.take(&t, 500_000_000);
+        assert!(!b.allows(&t, 500_000_000));
+        assert!(b.allows(&t, 10_000_000_000)); // refilled, capped at the burst
+        let off = Throttle::default();
+        assert!(b.allows(&off, 0));
+    }
+
+    #[test]
+    fn exec_window_counts_recent_fills() {
+        let mut w = ExecWindow::default();
+        assert_eq!(w.record(0, 3, 100), 1);
+        assert_eq!(w.record(50, 3, 100), 2);
+        assert_eq!(w.record(100, 3, 100), 2); // the fill at 0 is 100 ns old: outside
+        assert_eq!(w.record(120, 3, 100), 3);
+        w.reset();
+        assert_eq!(w.count(120, 3, 100), 0);
+    }
+
+    #[test]
+    fn heap_orders_and_removes() {
+        let mut h = DeadlineHeap::new(8);
+        for (s, d) in [(0, 50), (1, 10), (2, 30), (3, 20), (4, 40)] {
+            h.push(s, d, s as u64 + 1);
+        }
+        h.remove(3);
+        h.remove(3);
+        let mut got = vec![];
+        while let Some((d, _, s)) = h.peek() {
+            got.push(d);
+            h.remove(s);
+        }
+        assert_eq!(got, vec![10, 30, 40, 50]);
+        assert_eq!(h.len(), 0);
+    }
+}
