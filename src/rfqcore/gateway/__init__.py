@@ -1,0 +1,12 @@
+"""The Aeron gateway: authenticated client and operator sessions in front of the core.
+
+- :mod:`rfqcore.gateway.schema`: wire schema v1 (docs/gateway-schema.md), the codec;
+- :mod:`rfqcore.gateway.aeron`: media driver and connection helpers;
+- :mod:`rfqcore.gateway.server`: the gateway loop (its own process), wire <-> ring records.
+
+The client side is :mod:`rfqcore.client`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["schema"]
