@@ -6,9 +6,18 @@
 //! - bid = ⌊ notional_bid(q) × (10^6 − s) / (q × 10^6) ⌋
 //!
 //! One exact rounding per price, always against the client (asks up, bids down).
+//!
+//! Pricing v2 (RFQ quotes, [`v2_spreads`]) prices one size per side with the same formulas and
+//! a half-spread per side:
+//! - `s = half_spread_cbps(v1, q) + tier markup + vol + hedge fee`, where
+//!   `vol = ⌊EMA of |composite mid moves| (cbps) × vol_mult_pct / 100⌋`;
+//! - inventory skew `k = clamp(skew_cbps_per_unit × desk position / 10^Qc, ±max_skew)` (toward
+//!   zero), so a long desk lowers both prices and a short desk raises them;
+//! - ask spread `max(s − k + adj, 0)`, bid spread `max(s + k + adj, 0)` (`adj` = an operator's
+//!   approval adjustment, 0 otherwise).
 
 use rfq_model::fixed::{div_ceil_i128, div_floor_i128, pow10};
-use rfq_model::PricingParams;
+use rfq_model::{PricingParams, PricingV2};
 
 /// Parts per million in the spread unit (1 cbps = 1e-6).
 pub const PPM: i128 = 1_000_000;
@@ -44,6 +53,28 @@ pub fn bid_price(notional: i128, size: i64, spread_cbps: i128) -> i64 {
     (div_floor_i128(notional * (PPM - spread_cbps).max(0), i128::from(size) * PPM) as i64).max(0)
 }
 
+/// Pricing v2 half-spreads `(ask, bid)` in cbps for size `q` (see the module docs). `vol_m`
+/// is the volatility EMA in milli-cbps.
+#[allow(clippy::too_many_arguments, reason = "every input of the formula, no state")]
+#[inline]
+pub fn v2_spreads(
+    v1: &PricingParams,
+    qty_decimals: u32,
+    q: i64,
+    markup_cbps: i64,
+    vol_m: i64,
+    v2: &PricingV2,
+    desk_pos: i64,
+    adj_cbps: i64,
+) -> (i128, i128) {
+    let vol = i128::from(vol_m) * i128::from(v2.vol_mult_pct) / 100_000;
+    let s = half_spread_cbps(v1, q, qty_decimals) + i128::from(markup_cbps) + vol + i128::from(v2.hedge_fee_cbps);
+    let max = i128::from(v2.max_skew_cbps);
+    let k = (i128::from(v2.skew_cbps_per_unit) * i128::from(desk_pos) / i128::from(pow10(qty_decimals))).clamp(-max, max);
+    let adj = i128::from(adj_cbps);
+    ((s - k + adj).max(0), (s + k + adj).max(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +95,24 @@ mod tests {
         let p = PricingParams { sizes: vec![1], base_cbps: 100, size_cbps_per_unit: 5 };
         assert_eq!(half_spread_cbps(&p, 10 * 100_000_000, 8), 150);
         assert_eq!(half_spread_cbps(&p, 50_000_000, 8), 102); // 0.5 BTC: 2.5 floored to 2
+    }
+}
+
+#[cfg(test)]
+mod v2_tests {
+    use super::*;
+
+    #[test]
+    fn v2_spreads_add_markup_vol_hedge_and_skew() {
+        let v1 = PricingParams { sizes: vec![1], base_cbps: 100, size_cbps_per_unit: 10 };
+        let v2 = PricingV2 { composite: 1, skew_cbps_per_unit: 20, max_skew_cbps: 50, vol_mult_pct: 50, vol_ema_shift: 0, hedge_fee_cbps: 5 };
+        // 2 BTC: 100 + 20 (size) + 30 markup + 40 (80 cbps vol × 50%) + 5 hedge = 195
+        // desk long 1.5 BTC: skew 30 → ask 165, bid 225
+        assert_eq!(v2_spreads(&v1, 8, 200_000_000, 30, 80_000, &v2, 150_000_000, 0), (165, 225));
+        // desk short 10 BTC: skew −200 clamped to −50 → ask 245, bid 145
+        assert_eq!(v2_spreads(&v1, 8, 200_000_000, 30, 80_000, &v2, -1_000_000_000, 0), (245, 145));
+        // a long skew beyond the spread floors the ask spread at 0; adj widens both
+        let big = PricingV2 { max_skew_cbps: 1_000, skew_cbps_per_unit: 1_000, ..v2 };
+        assert_eq!(v2_spreads(&v1, 8, 200_000_000, 30, 80_000, &big, 100_000_000, 7), (0, 195 + 1_000 + 7));
     }
 }

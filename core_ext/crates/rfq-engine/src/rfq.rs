@@ -236,6 +236,19 @@ pub(crate) struct ClientState {
     pub util: i128,
 }
 
+impl ClientState {
+    /// Replace the RFQ (`rfq`) or accept throttle, keeping the saved tokens (capped).
+    pub fn set_throttle(&mut self, rfq: bool, t: Throttle) {
+        if rfq {
+            self.spec.rfq_rate = t;
+            self.rfq_bucket.rescale(&t);
+        } else {
+            self.spec.accept_rate = t;
+            self.accept_bucket.rescale(&t);
+        }
+    }
+}
+
 pub(crate) struct InstRfq {
     pub risk: Option<InstrumentRisk>,
     pub pricing: PricingV2,
@@ -274,6 +287,8 @@ pub(crate) struct QuoteSlot {
     pub created: i64,
     pub valid_until: i64,
     pub partial: bool,
+    /// The tier fee when quoted, cbps.
+    pub fee_cbps: i64,
     pub state: QuoteState,
 }
 
@@ -287,6 +302,7 @@ impl QuoteSlot {
         created: 0,
         valid_until: 0,
         partial: false,
+        fee_cbps: 0,
         state: QuoteState::Live,
     };
 
@@ -335,6 +351,8 @@ pub(crate) struct RfqState {
     pub expiry: DeadlineHeap,
     pub pending: Vec<PendingSlot>,
     pub pending_heap: DeadlineHeap,
+    /// Free pending slots (a stack, reserved at `max_pending`).
+    pub free_pending: Vec<u32>,
     pub pending_count: usize,
     pub last_request: u64,
     pub last_trade: u64,
@@ -440,6 +458,7 @@ impl RfqState {
             expiry: DeadlineHeap::new(qt),
             pending: vec![PendingSlot::EMPTY; mp],
             pending_heap: DeadlineHeap::new(mp),
+            free_pending: (0..mp as u32).rev().collect(),
             pending_count: 0,
             last_request: 0,
             last_trade: 0,
