@@ -26,11 +26,26 @@ import numpy as np
 import rfqcore_core
 
 from rfqcore._ring import RingConsumer, RingProducer, monotonic_ns, ring_create
+from rfqcore.errors import RfqCoreError
+from rfqcore.hooks import HookRunner, Strategy
 from rfqcore.instruments import Instrument, Registry
 from rfqcore.latency import LatencyRecorder, LatencySummary
-from rfqcore.records import RECORD_DTYPE, Flag, Kind, QuoteWithdrawal, Side
+from rfqcore.operator import ControlRequest, Operator
+from rfqcore.records import RECORD_DTYPE, ClientSide, Flag, Kind, QuoteWithdrawal, Side
+from rfqcore.rfq import (
+    AcceptRejected,
+    ApprovalPending,
+    CancelRejected,
+    ControlAck,
+    Event,
+    EventDecoder,
+    Execution,
+    RfqQuote,
+    RfqRejected,
+)
+from rfqcore.rfqconfig import RfqSettings
 
-__all__ = ["Engine", "Quote", "TopOfBook", "Subscription"]
+__all__ = ["Engine", "Quote", "TopOfBook", "Subscription", "Position", "RfqError", "RfqTimeout"]
 
 Callback = Callable[[np.ndarray], None]
 
@@ -81,6 +96,55 @@ class Subscription:
     last_error: BaseException | None = None
 
 
+class RfqError(RfqCoreError):
+    """An RFQ, accept or cancel refused by the core; ``event`` is the reject."""
+
+    def __init__(self, event: RfqRejected | AcceptRejected | CancelRejected) -> None:
+        super().__init__(f"{type(event).__name__}: {event.reason_name}")
+        self.event = event
+        self.reason = event.reason
+
+
+class RfqTimeout(RfqCoreError):
+    """No answer from the core in time (is the engine started, or run inline?)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A position in one composite (exact integers; money at scale price+qty decimals).
+
+    ``cost`` is the signed cost of the open quantity, ``realised``/``unrealised`` P&L
+    (unrealised marked to the composite mid; None without a mid), ``fees`` received (desk)
+    or paid (client).
+    """
+
+    composite: str
+    qty: int
+    cost: int
+    realised: int
+    unrealised: int | None
+    fees: int
+    trades: int
+    money_decimals: int
+
+    @property
+    def avg_price(self) -> int | None:
+        """Average cost in composite price units (floor), None when flat."""
+        if self.qty == 0:
+            return None
+        return self.cost // self.qty
+
+
+def _waiter_key(ev: Event) -> tuple[str, int, int] | None:
+    if isinstance(ev, RfqQuote | RfqRejected | ApprovalPending):
+        return ("rfq", ev.client, ev.rfq_id)
+    if isinstance(ev, Execution | AcceptRejected):
+        return ("acc", ev.client, ev.accept_id)
+    if isinstance(ev, ControlAck):
+        return ("ctl", 0, ev.control_id)
+    return None
+
+
 def _shm_root() -> str | None:
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
@@ -107,8 +171,12 @@ class Engine:
         out_capacity: int = 1 << 18,
         idle: Literal["spin", "yield", "park"] = "yield",
         book_capacity: int = 65536,
+        rfq: RfqSettings | None = None,
     ) -> None:
         self.registry = registry if registry is not None else Registry.load()
+        if rfq is None:  # the packaged defaults go with the packaged registry only
+            rfq = RfqSettings.load(registry=self.registry) if registry is None else RfqSettings.empty(self.registry)
+        self.rfq = rfq
         self._own_dir = ring_dir is None
         self.ring_dir = Path(ring_dir) if ring_dir else Path(tempfile.mkdtemp(prefix="rfqcore-", dir=_shm_root()))
         self.ring_dir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +189,7 @@ class Engine:
             out_path,
             idle=idle,
             book_capacity=book_capacity,
+            rfq=self.rfq.core_spec(),
         )
         self._out = RingConsumer(out_path)
         self._buf = np.zeros(4096, dtype=RECORD_DTYPE)
@@ -137,6 +206,21 @@ class Engine:
         self.counts: dict[str, int] = {"quotes": 0, "status": 0, "rejects": 0, "other": 0}
         self.last_quotes: dict[tuple[int, int], Quote] = {}
         self._closed = False
+        # RFQ workflow: API/control producers (one lock each: a ring has one producer),
+        # decoded RFQ events, waiters of blocking calls
+        self._rfq_lock = threading.Lock()
+        self._ctl_lock = threading.Lock()
+        self._rfq_seq = 0
+        self._control_seq = 0
+        self._decoder = EventDecoder()
+        self._waiters: dict[tuple[str, int, int], list] = {}
+        self._waiters_cv = threading.Condition()
+        self._event_subs: list[Callable[[list[Event]], None]] = []
+        self.operator = Operator(self._send_control, self.registry,
+                                 clients={c.name: c.id for c in self.rfq.clients},
+                                 tiers={t.name: t.id for t in self.rfq.tiers})
+        self._taps: dict[str, str] = {}
+        self._hooks: list[tuple[HookRunner, Subscription]] = []
 
     # -- producers -------------------------------------------------------------------------
 
@@ -155,6 +239,22 @@ class Engine:
         prod = RingProducer(path)
         self._producers[name] = prod
         return prod
+
+    def ring_path(self, name: str) -> str:
+        """Path of the input ring ``name`` (open it with ``RingProducer(path)`` in another process)."""
+        return str(self._producers[name].path)
+
+    def add_tap(self, name: str, capacity: int = 1 << 16) -> str:
+        """Create a ring into which the core copies every RFQ-family output (kinds 110-120) —
+        for a gateway in another process; returns its path. Exactly one consumer may read it;
+        a full tap back-pressures the core like the out ring (nothing is dropped)."""
+        if name in self._taps:
+            raise ValueError(f"tap {name!r} already exists")
+        path = str(self.ring_dir / f"tap-{name}.ring")
+        ring_create(path, capacity)
+        self.core.add_tap(path)
+        self._taps[name] = path
+        return path
 
     def producer(self, name: str = "api") -> RingProducer:
         """The producer called ``name``, created on first use."""
@@ -181,8 +281,13 @@ class Engine:
 
     # -- running ---------------------------------------------------------------------------
 
-    def start(self, pump: bool = True) -> None:
-        """Start the core thread, and (by default) the output pump thread."""
+    def start(self, pump: bool = True, heartbeat_ms: float | None = 1.0) -> None:
+        """Start the core thread, and (by default) the output pump thread.
+
+        ``heartbeat_ms``: after this long without input the core thread injects a heartbeat
+        (wall-clock ``ts_recv``) so quotes and approvals expire in an idle system; None = off.
+        """
+        self.core.set_heartbeat(None if heartbeat_ms is None else int(heartbeat_ms * 1e6))
         self.core.start()
         if pump and self._pump is None:
             self._pump_stop.clear()
@@ -267,6 +372,10 @@ class Engine:
         self.counts["status"] += status
         self.counts["rejects"] += rejects
         self.counts["other"] += len(batch) - len(quotes) - status - rejects
+        if self._decoder_busy(kinds):
+            events = self._decoder.feed(batch[kinds >= Kind.RFQ_QUOTE])
+            if events:
+                self._dispatch(events)
         if len(quotes):
             sent = quotes["ts_send"]
             self.subscriber_latency.record_array(now - sent[sent > 0])
@@ -276,6 +385,246 @@ class Engine:
             for i in (len(quotes) - 1 - last).tolist():
                 q = Quote.from_record(quotes[i])
                 self.last_quotes[(q.composite, q.level)] = q
+
+    def _decoder_busy(self, kinds: np.ndarray) -> bool:
+        return bool(len(kinds)) and int(kinds.max()) >= Kind.RFQ_QUOTE
+
+    def _dispatch(self, events: list[Event]) -> None:
+        if self._waiters:
+            with self._waiters_cv:
+                woke = False
+                for ev in events:
+                    key = _waiter_key(ev)
+                    if key is not None and key in self._waiters:
+                        self._waiters[key].append(ev)
+                        woke = True
+                if woke:
+                    self._waiters_cv.notify_all()
+        for cb in self._event_subs:
+            cb(events)
+
+    def add_strategy(self, strategy: Strategy, max_batches: int = 1024, book_events: bool = True) -> HookRunner:
+        """Attach a :class:`~rfqcore.hooks.Strategy`: its ``on_*`` hooks run on their own
+        thread; it steers the core through ``strategy.ops`` (the control ring)."""
+        strategy.engine = self
+        strategy.ops = self.operator
+        runner = HookRunner(strategy, max_batches=max_batches, book_events=book_events)
+        sub = self.subscribe(runner.offer, kinds=None)
+        self._hooks.append((runner, sub))
+        return runner
+
+    def remove_strategy(self, runner: HookRunner) -> None:
+        for i, (r, sub) in enumerate(self._hooks):
+            if r is runner:
+                self.unsubscribe(sub)
+                del self._hooks[i]
+                r.close()
+                return
+
+    def subscribe_events(self, callback: Callable[[list[Event]], None]) -> None:
+        """Call ``callback(events)`` with the decoded RFQ events of each drained batch (on the
+        pump thread). Strategies should use :meth:`add_strategy`, which never blocks the pump."""
+        self._event_subs.append(callback)
+
+    # -- RFQ workflow (the Python API; the Aeron gateway is the other way in) --------------
+
+    def _await(self, key: tuple[str, int, int], push: Callable[[], None], timeout: float) -> Event:
+        with self._waiters_cv:
+            self._waiters[key] = []
+        try:
+            push()
+            if not self.core.running:
+                self.run_once()  # inline: the answer is produced and drained right here
+                got = self._waiters[key]
+                if got:
+                    return got[0]
+                raise RfqTimeout(f"the core produced no answer to {key[0]} {key[1:]}")
+            deadline = time.monotonic() + timeout
+            with self._waiters_cv:
+                while not self._waiters[key]:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise RfqTimeout(f"no answer to {key[0]} {key[1:]} within {timeout}s")
+                    if self._pump is None:  # started without a pump: drain ourselves
+                        self._waiters_cv.release()
+                        try:
+                            self.drain()
+                        finally:
+                            self._waiters_cv.acquire()
+                        if not self._waiters[key]:
+                            self._waiters_cv.wait(min(left, 0.0005))
+                    else:
+                        self._waiters_cv.wait(left)
+                return self._waiters[key][0]
+        finally:
+            with self._waiters_cv:
+                self._waiters.pop(key, None)
+
+    def _push(self, producer: str, lock: threading.Lock, rec: tuple) -> None:
+        arr = np.array([rec], dtype=RECORD_DTYPE)
+        with lock:
+            prod = self.producer(producer)
+            if self.core.running:
+                prod.push_batch_blocking(arr, timeout_ns=10_000_000_000)
+            else:
+                while prod.push_batch(arr) == 0:
+                    self.core.run_once(1 << 16)
+                    self.drain()
+
+    def request_quote(self, client: int | str, composite: int | str, side: ClientSide | int, qty: int, *,
+                      quote_ccy: bool = False, limit: int = 0, ttl_ms: int = 0, rfq_id: int | None = None,
+                      timeout: float = 2.0) -> RfqQuote | ApprovalPending:
+        """Ask the core for a firm quote; returns it (or the pending approval), raises
+        :class:`RfqError` on a reject. ``qty`` in composite qty units (or, with ``quote_ccy``,
+        quote currency in composite price units); ``limit`` in composite price units."""
+        cid = self.rfq.client(client).id if isinstance(client, str) else int(client)
+        comp = self.registry.composite(composite).id
+        with self._rfq_lock:
+            if rfq_id is None:
+                self._rfq_seq += 1
+                rfq_id = self._rfq_seq
+        flags = Flag.END | (Flag.QTY_IN_QUOTE if quote_ccy else 0)
+        now = time.time_ns()
+        rec = (Kind.RFQ, comp, int(side), flags, cid, rfq_id, now, now, limit, qty, ttl_ms * 1_000_000,
+               monotonic_ns())
+        ev = self._await(("rfq", cid, rfq_id), lambda: self._push("rfq-api", self._rfq_lock, rec), timeout)
+        if isinstance(ev, RfqRejected):
+            raise RfqError(ev)
+        assert isinstance(ev, RfqQuote | ApprovalPending)
+        return ev
+
+    def accept(self, quote: RfqQuote, side: ClientSide | int | None = None, qty: int | None = None, *,
+               accept_id: int | None = None, timeout: float = 2.0) -> Execution:
+        """Hit a quote (the whole size unless the quote allows partial fills and ``qty`` is
+        given); returns the execution report or raises :class:`RfqError`."""
+        if side is None:
+            if len(quote.sides) != 1:
+                raise ValueError("two-way quote: say which side to take (ClientSide.BUY or SELL)")
+            side = quote.sides[0].side
+        qs = quote.side(side)
+        price = qs.price if qs is not None else 0
+        size = qty if qty is not None else (qs.qty if qs is not None else 0)
+        with self._rfq_lock:
+            if accept_id is None:
+                self._rfq_seq += 1
+                accept_id = self._rfq_seq
+        now = time.time_ns()
+        rec = (Kind.ACCEPT, quote.composite, int(side), Flag.END, quote.client, quote.quote_id, now, now, price,
+               size, accept_id, monotonic_ns())
+        ev = self._await(("acc", quote.client, accept_id), lambda: self._push("rfq-api", self._rfq_lock, rec),
+                         timeout)
+        if isinstance(ev, AcceptRejected):
+            raise RfqError(ev)
+        assert isinstance(ev, Execution)
+        return ev
+
+    def cancel(self, quote: RfqQuote | int, client: int | str | None = None) -> None:
+        """A client (default: the quote's owner) withdraws a live quote. Fire and forget: the
+        outcome arrives as a ``QuoteEnded`` or ``CancelRejected`` event."""
+        if isinstance(quote, RfqQuote):
+            qid, cid = quote.quote_id, quote.client if client is None else client
+        else:
+            qid, cid = quote, client
+        if cid is None:
+            raise ValueError("cancel by quote id needs the client")
+        cid = self.rfq.client(cid).id if isinstance(cid, str) else int(cid)
+        now = time.time_ns()
+        rec = (Kind.CANCEL, 0, 255, Flag.END, cid, qid, now, now, 0, 0, 0, monotonic_ns())
+        self._push("rfq-api", self._rfq_lock, rec)
+        if not self.core.running:
+            self.run_once()
+
+    def _send_control(self, req: ControlRequest, timeout: float = 5.0) -> ControlAck:
+        with self._ctl_lock:
+            self._control_seq += 1
+            cid = self._control_seq
+        now = time.time_ns()
+        rec = (Kind.CONTROL, req.instrument, req.command, Flag.END, req.field, cid, now, now, req.scope, req.value,
+               req.aux, monotonic_ns())
+        ev = self._await(("ctl", 0, cid), lambda: self._push("control", self._ctl_lock, rec), timeout)
+        assert isinstance(ev, ControlAck)
+        return ev
+
+    def send_control(self, req: ControlRequest) -> ControlAck:
+        """Send one raw CONTROL command and wait for its audit ack (see :attr:`operator`)."""
+        return self._send_control(req)
+
+    # -- positions, P&L, risk --------------------------------------------------------------
+
+    def _position(self, name: str, d: dict | None) -> Position | None:
+        if d is None:
+            return None
+        c = self.registry.composite(name)
+        return Position(composite=c.name, qty=d["qty"], cost=d["cost"], realised=d["realised"],
+                        unrealised=d["unrealised"], fees=d["fees"], trades=d["trades"],
+                        money_decimals=c.price_decimals + c.qty_decimals)
+
+    def positions(self) -> dict[str, Position]:
+        """The desk's position and P&L per composite."""
+        out = {}
+        for c in self.registry.composites:
+            p = self._position(c.name, self.core.position(c.id))
+            if p is not None:
+                out[c.name] = p
+        return out
+
+    def client_positions(self, client: int | str) -> dict[str, Position]:
+        """A client's position and P&L per composite (the client's side of the trades)."""
+        cid = self.rfq.client(client).id
+        out = {}
+        for c in self.registry.composites:
+            p = self._position(c.name, self.core.client_position(cid, c.id))
+            if p is not None:
+                out[c.name] = p
+        return out
+
+    def exposures(self) -> dict[str, int]:
+        """Desk exposure per asset: base assets in composite qty units, quote currencies as
+        exact cash (realised − open cost + fees) at scale price+qty decimals of the composite.
+        Composites sharing a quote currency must share that scale (checked)."""
+        out: dict[str, int] = {}
+        scales: dict[str, int] = {}
+        for name, p in self.positions().items():
+            c = self.registry.composite(name)
+            base, quote = self._assets(c.id)
+            out[base] = out.get(base, 0) + p.qty
+            scale = c.price_decimals + c.qty_decimals
+            if scales.setdefault(quote, scale) != scale:
+                raise RfqCoreError(f"{quote}: composites with different money scales")
+            out[quote] = out.get(quote, 0) + p.realised - p.cost + p.fees
+        return out
+
+    def _assets(self, composite_id: int) -> tuple[str, str]:
+        c = self.registry.composite(composite_id)
+        ins = self.registry.by_id(c.members[0])
+        return ins.base, ins.quote
+
+    def client_risk(self, client: int | str) -> dict[str, object]:
+        """Credit limit, utilisation and availability (cents), open quotes, kill/halt flags."""
+        d = dict(self.core.client_view(self.rfq.client(client).id))
+        d["available"] = d["credit_limit"] - d["utilised"]
+        return d
+
+    def instrument_risk(self, composite: int | str) -> dict[str, object]:
+        return dict(self.core.instrument_view(self.registry.composite(composite).id))
+
+    def pending_approvals(self) -> list[dict[str, int]]:
+        return list(self.core.pending())
+
+    def quote_state(self, quote_id: int) -> dict[str, object] | None:
+        return self.core.quote_view(quote_id)
+
+    def composite_mid(self, composite: int | str) -> int | None:
+        return self.core.composite_mid(self.registry.composite(composite).id)
+
+    def rfq_stats(self) -> dict[str, object]:
+        return dict(self.core.rfq_stats())
+
+    def rfq_to_quote(self, reset: bool = False) -> LatencySummary:
+        """RFQ record pushed (``ts_send``) -> its answer published on the out ring, measured on
+        the core thread."""
+        d = self.core.rfq_to_quote(reset)
+        return LatencySummary(d["count"], d["p50"], d["p99"], d["p999"], d["max"])
 
     # -- queries (answered by the core thread when it runs) --------------------------------
 
@@ -335,6 +684,7 @@ class Engine:
 
     def stats(self) -> dict[str, object]:
         s = dict(self.core.stats())
+        s["heartbeats"] = self.core.heartbeats()
         s["output"] = dict(self.counts)
         return s
 
@@ -356,6 +706,8 @@ class Engine:
         self._closed = True
         try:
             self.stop()
+            for r, _ in self._hooks:
+                r.close()
         finally:
             for p in self._producers.values():
                 p.close()

@@ -127,7 +127,8 @@ fn drain(
     d
 }
 
-fn hist_dict<'py>(py: Python<'py>, h: &Histogram<u64>) -> PyResult<Bound<'py, PyDict>> {
+/// A latency histogram as a dict of ns percentiles (`count`, `min`, `mean`, `p50`…`p9999`, `max`).
+pub fn hist_dict<'py>(py: Python<'py>, h: &Histogram<u64>) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("count", h.len())?;
     let empty = h.is_empty();

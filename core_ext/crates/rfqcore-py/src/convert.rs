@@ -1,8 +1,11 @@
 //! Python dicts → core configuration types (the one place types cross the boundary).
 use crate::errors::config_err;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-use rfq_model::{CompositeSpec, Instrument, InstrumentKind, PricingParams, Side};
+use pyo3::types::{PyDict, PyList};
+use rfq_model::{
+    ClientSpec, CompositeSpec, DeskSpec, Instrument, InstrumentKind, InstrumentRisk, PricingParams, PricingV2, RfqConfig, Side,
+    Throttle, TierSpec,
+};
 
 fn field<'py, T>(d: &Bound<'py, PyDict>, what: &str, key: &str) -> PyResult<T>
 where
@@ -66,4 +69,96 @@ pub fn composite(d: &Bound<'_, PyDict>) -> PyResult<(CompositeSpec, Vec<u16>)> {
     };
     spec.validate().map_err(config_err)?;
     Ok((spec, excluded))
+}
+
+fn opt_field<'py, T>(d: &Bound<'py, PyDict>, what: &str, key: &str, default: T) -> PyResult<T>
+where
+    T: for<'a> FromPyObject<'a, 'py>,
+    for<'a> <T as FromPyObject<'a, 'py>>::Error: Into<PyErr>,
+{
+    match d.get_item(key)? {
+        Some(_) => field(d, what, key),
+        None => Ok(default),
+    }
+}
+
+fn dicts<'py>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    let Some(v) = d.get_item(key)? else { return Ok(Vec::new()) };
+    let list = v.cast::<PyList>().map_err(|_| config_err(format!("rfq: {key:?} must be a list of dicts")))?;
+    list.iter()
+        .map(|x| x.cast_into::<PyDict>().map_err(|_| config_err(format!("rfq: {key:?} must be a list of dicts"))))
+        .collect()
+}
+
+/// The `rfq=` dict of `Engine` (see `rfqcore.rfqconfig.RfqSettings.core_spec`).
+pub fn rfq_config(d: &Bound<'_, PyDict>) -> PyResult<RfqConfig> {
+    let mut cfg = RfqConfig::default();
+    for t in dicts(d, "tiers")? {
+        let w = "rfq tier";
+        cfg.tiers.push(TierSpec {
+            id: field(&t, w, "id")?,
+            name: field(&t, w, "name")?,
+            markup_cbps: field(&t, w, "markup_cbps")?,
+            fee_cbps: field(&t, w, "fee_cbps")?,
+            ttl_ns: field(&t, w, "ttl_ns")?,
+            max_ttl_ns: field(&t, w, "max_ttl_ns")?,
+            allow_partial: opt_field(&t, w, "allow_partial", false)?,
+        });
+    }
+    for c in dicts(d, "clients")? {
+        let w = "rfq client";
+        cfg.clients.push(ClientSpec {
+            id: field(&c, w, "id")?,
+            name: field(&c, w, "name")?,
+            tier: field(&c, w, "tier")?,
+            enabled: opt_field(&c, w, "enabled", true)?,
+            credit_limit: field(&c, w, "credit_limit")?,
+            max_open_quotes: field(&c, w, "max_open_quotes")?,
+            rfq_rate: Throttle { per_sec: opt_field(&c, w, "rfq_rate", 0)?, burst: opt_field(&c, w, "rfq_burst", 0)? },
+            accept_rate: Throttle {
+                per_sec: opt_field(&c, w, "accept_rate", 0)?,
+                burst: opt_field(&c, w, "accept_burst", 0)?,
+            },
+        });
+    }
+    for r in dicts(d, "risk")? {
+        let w = "rfq risk";
+        cfg.risk.push(InstrumentRisk {
+            composite: field(&r, w, "composite")?,
+            min_qty: field(&r, w, "min_qty")?,
+            max_qty: field(&r, w, "max_qty")?,
+            max_notional: field(&r, w, "max_notional")?,
+            long_limit: field(&r, w, "long_limit")?,
+            short_limit: field(&r, w, "short_limit")?,
+            collar_cbps: field(&r, w, "collar_cbps")?,
+            approval_qty: opt_field(&r, w, "approval_qty", 0)?,
+            approval_notional: opt_field(&r, w, "approval_notional", 0)?,
+            approval_timeout_ns: field(&r, w, "approval_timeout_ns")?,
+            restricted: opt_field(&r, w, "restricted", false)?,
+        });
+    }
+    for p in dicts(d, "pricing")? {
+        let w = "rfq pricing";
+        cfg.pricing.push(PricingV2 {
+            composite: field(&p, w, "composite")?,
+            skew_cbps_per_unit: opt_field(&p, w, "skew_cbps_per_unit", 0)?,
+            max_skew_cbps: opt_field(&p, w, "max_skew_cbps", 0)?,
+            vol_mult_pct: opt_field(&p, w, "vol_mult_pct", 0)?,
+            vol_ema_shift: opt_field(&p, w, "vol_ema_shift", 4)?,
+            hedge_fee_cbps: opt_field(&p, w, "hedge_fee_cbps", 0)?,
+        });
+    }
+    if let Some(v) = d.get_item("desk")? {
+        let k = v.cast::<PyDict>().map_err(|_| config_err("rfq: \"desk\" must be a dict"))?;
+        let w = "rfq desk";
+        let def = DeskSpec::default();
+        cfg.desk = DeskSpec {
+            exec_count: opt_field(k, w, "exec_count", def.exec_count)?,
+            exec_window_ns: opt_field(k, w, "exec_window_ns", def.exec_window_ns)?,
+            quote_table: opt_field(k, w, "quote_table", def.quote_table)?,
+            max_pending: opt_field(k, w, "max_pending", def.max_pending)?,
+        };
+    }
+    cfg.validate().map_err(config_err)?;
+    Ok(cfg)
 }

@@ -3,11 +3,12 @@
 //! While stopped, calls reach the core directly. While the core thread runs, queries and
 //! parameter changes are sent to it as commands and answered between two messages, with the
 //! GIL released: Python never touches trading state concurrently with the core.
-use crate::convert::{composite, instrument, to_side};
+use crate::convert::{composite, instrument, rfq_config, to_side};
+use crate::bench::hist_dict;
 use crate::errors::{config_err, ring_err, RfqCoreError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use rfq_engine::{Core, CoreConfig, Runner, RunnerHandle};
+use rfq_engine::{Core, CoreConfig, PositionView, QuoteState, Runner, RunnerHandle};
 use rfq_model::{PricingParams, Side};
 use rfq_ring::{IdleKind, RingFile};
 use std::sync::Mutex;
@@ -53,16 +54,28 @@ impl Engine {
     }
 }
 
+impl Engine {
+    fn with_runner<T: Send + 'static>(&self, py: Python<'_>, f: impl FnOnce(&mut Runner) -> T + Send + 'static) -> PyResult<T> {
+        let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        match &mut *guard {
+            State::Stopped(r) => Ok(f(r)),
+            State::Running(h) => py.detach(|| h.with_runner(f)).ok_or_else(|| RfqCoreError::new_err("core thread is gone")),
+            State::Poisoned => Err(RfqCoreError::new_err("core thread panicked; engine unusable")),
+        }
+    }
+}
+
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (instruments, composites, out_ring, idle = "yield", book_capacity = 65536))]
+    #[pyo3(signature = (instruments, composites, out_ring, idle = "yield", book_capacity = 65536, rfq = None))]
     fn new(
         instruments: &Bound<'_, PyList>,
         composites: &Bound<'_, PyList>,
         out_ring: &str,
         idle: &str,
         book_capacity: usize,
+        rfq: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let idle: IdleKind = idle.parse().map_err(config_err)?;
         let mut insts = Vec::new();
@@ -76,7 +89,15 @@ impl Engine {
             exclusions.extend(excluded.into_iter().map(|i| (spec.id, i)));
             comps.push(spec);
         }
-        let mut core = Core::new(CoreConfig { instruments: insts, composites: comps, book_capacity }).map_err(config_err)?;
+        let mut core = Core::new(CoreConfig {
+            instruments: insts,
+            composites: comps,
+            book_capacity,
+            rfq: match rfq {
+                Some(d) => rfq_config(d)?,
+                None => Default::default(),
+            },
+        }).map_err(config_err)?;
         for (c, i) in exclusions {
             core.set_member(c, i, false).map_err(config_err)?;
         }
@@ -222,26 +243,190 @@ impl Engine {
     /// that caused quotes to their publication on the out ring. Percentiles in ns.
     #[pyo3(signature = (reset = false))]
     fn tick_to_quote<'py>(&self, py: Python<'py>, reset: bool) -> PyResult<Bound<'py, PyDict>> {
-        let f = move |r: &mut Runner| {
-            let h = r.tick_to_quote();
-            let v = [h.len(), h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.value_at_quantile(0.999), h.max()];
+        let h = self.with_runner(py, move |r: &mut Runner| {
+            let h = r.tick_to_quote().clone();
             if reset {
                 r.reset_latency();
             }
-            v
-        };
-        let v = {
-            let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
-            match &mut *guard {
-                State::Stopped(r) => f(r),
-                State::Running(h) => py.detach(|| h.with_runner(f)).ok_or_else(|| RfqCoreError::new_err("core thread is gone"))?,
-                State::Poisoned => return Err(RfqCoreError::new_err("core thread panicked; engine unusable")),
+            h
+        })?;
+        hist_dict(py, &h)
+    }
+
+    /// RFQ-to-answer latency measured by the core thread: from an `RFQ` record's `ts_send` to
+    /// the publication of its quote, reject or pending-approval record. Percentiles in ns.
+    #[pyo3(signature = (reset = false))]
+    fn rfq_to_quote<'py>(&self, py: Python<'py>, reset: bool) -> PyResult<Bound<'py, PyDict>> {
+        let h = self.with_runner(py, move |r: &mut Runner| {
+            let h = r.rfq_to_quote().clone();
+            if reset {
+                r.reset_latency();
             }
-        };
+            h
+        })?;
+        hist_dict(py, &h)
+    }
+
+    /// Register the tap ring (RFQ-family outputs are copied there, for the gateway).
+    fn add_tap(&self, py: Python<'_>, path: &str) -> PyResult<()> {
+        let tap = RingFile::open(path).map_err(ring_err)?.into_producer();
+        self.with_runner(py, move |r: &mut Runner| r.add_tap(tap))
+    }
+
+    /// Heartbeats the core thread injected so far (they count as input records).
+    fn heartbeats(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with_runner(py, |r: &mut Runner| r.heartbeats())
+    }
+
+    /// Heartbeat interval of the core thread when idle (None = off).
+    fn set_heartbeat(&self, py: Python<'_>, interval_ns: Option<u64>) -> PyResult<()> {
+        self.with_runner(py, move |r: &mut Runner| r.set_heartbeat(interval_ns))
+    }
+
+    /// The desk's position in a composite (dict of exact ints), None for an unknown composite.
+    fn position<'py>(&self, py: Python<'py>, composite: u16) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let v = self.with_core(py, move |c| c.position(composite))?;
+        v.map(|p| position_dict(py, &p)).transpose()
+    }
+
+    /// A client's position in a composite.
+    fn client_position<'py>(&self, py: Python<'py>, client: u16, composite: u16) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let v = self.with_core(py, move |c| c.client_position(client, composite))?;
+        v.map(|p| position_dict(py, &p)).transpose()
+    }
+
+    /// A client's risk state: limits, utilisation (cents), open quotes, kill/halt flags.
+    fn client_view<'py>(&self, py: Python<'py>, client: u16) -> PyResult<Bound<'py, PyDict>> {
+        let v = self
+            .with_core(py, move |c| c.client_view(client))?
+            .ok_or_else(|| config_err(format!("unknown client {client}")))?;
         let d = PyDict::new(py);
-        for (k, x) in ["count", "p50", "p99", "p999", "max"].iter().zip(v) {
-            d.set_item(k, x)?;
+        d.set_item("id", v.id)?;
+        d.set_item("name", v.name)?;
+        d.set_item("tier", v.tier)?;
+        d.set_item("enabled", v.enabled)?;
+        d.set_item("killed", v.killed)?;
+        d.set_item("halted", v.halted)?;
+        d.set_item("credit_limit", v.credit_limit)?;
+        d.set_item("utilised", v.utilised)?;
+        d.set_item("open_quotes", v.open_quotes)?;
+        d.set_item("max_open_quotes", v.max_open_quotes)?;
+        d.set_item("rfq_rate", (v.rfq_rate.per_sec, v.rfq_rate.burst))?;
+        d.set_item("accept_rate", (v.accept_rate.per_sec, v.accept_rate.burst))?;
+        Ok(d)
+    }
+
+    /// A composite's risk limits, kill/halt/restricted flags and pricing knobs.
+    fn instrument_view<'py>(&self, py: Python<'py>, composite: u16) -> PyResult<Bound<'py, PyDict>> {
+        let v = self
+            .with_core(py, move |c| c.instrument_view(composite))?
+            .ok_or_else(|| config_err(format!("unknown composite {composite}")))?;
+        let d = PyDict::new(py);
+        d.set_item("composite", v.composite)?;
+        d.set_item("killed", v.killed)?;
+        d.set_item("halted", v.halted)?;
+        d.set_item("restricted", v.restricted)?;
+        if let Some(r) = &v.risk {
+            d.set_item("min_qty", r.min_qty)?;
+            d.set_item("max_qty", r.max_qty)?;
+            d.set_item("max_notional", r.max_notional)?;
+            d.set_item("long_limit", r.long_limit)?;
+            d.set_item("short_limit", r.short_limit)?;
+            d.set_item("collar_cbps", r.collar_cbps)?;
+            d.set_item("approval_qty", r.approval_qty)?;
+            d.set_item("approval_notional", r.approval_notional)?;
+            d.set_item("approval_timeout_ns", r.approval_timeout_ns)?;
         }
+        let p = &v.pricing;
+        d.set_item("skew_cbps_per_unit", p.skew_cbps_per_unit)?;
+        d.set_item("max_skew_cbps", p.max_skew_cbps)?;
+        d.set_item("vol_mult_pct", p.vol_mult_pct)?;
+        d.set_item("vol_ema_shift", p.vol_ema_shift)?;
+        d.set_item("hedge_fee_cbps", p.hedge_fee_cbps)?;
+        d.set_item("base_cbps", v.base_cbps)?;
+        d.set_item("size_cbps_per_unit", v.size_cbps_per_unit)?;
+        d.set_item("vol_cbps", v.vol_cbps)?;
+        Ok(d)
+    }
+
+    /// Whether the desk-wide kill switch is on.
+    fn desk_killed(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with_core(py, |c| c.desk_killed())
+    }
+
+    /// A quote by id (live or recently ended), None if unknown or fallen out of the table.
+    fn quote_view<'py>(&self, py: Python<'py>, quote_id: u64) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(v) = self.with_core(py, move |c| c.quote_view(quote_id))? else { return Ok(None) };
+        let d = PyDict::new(py);
+        d.set_item("quote_id", v.quote_id)?;
+        d.set_item("client", v.client)?;
+        d.set_item("composite", v.composite)?;
+        d.set_item("rfq_id", v.client_rfq_id)?;
+        d.set_item("ask", v.ask)?;
+        d.set_item("bid", v.bid)?;
+        d.set_item("created", v.created)?;
+        d.set_item("valid_until", v.valid_until)?;
+        d.set_item("partial_ok", v.partial_ok)?;
+        d.set_item(
+            "state",
+            match v.state {
+                QuoteState::Live => "live",
+                QuoteState::Filled => "filled",
+                QuoteState::Rejected => "rejected",
+                QuoteState::Expired => "expired",
+                QuoteState::Cancelled => "cancelled",
+            },
+        )?;
+        Ok(Some(d))
+    }
+
+    /// RFQs waiting for an operator.
+    fn pending<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let v = self.with_core(py, |c| c.pending())?;
+        v.into_iter()
+            .map(|p| {
+                let d = PyDict::new(py);
+                d.set_item("request_id", p.request_id)?;
+                d.set_item("client", p.client)?;
+                d.set_item("composite", p.composite)?;
+                d.set_item("side", p.side)?;
+                d.set_item("qty", p.qty)?;
+                d.set_item("qty_in_quote", p.qty_in_quote)?;
+                d.set_item("limit", p.limit)?;
+                d.set_item("indicative", p.indicative)?;
+                d.set_item("deadline", p.deadline)?;
+                d.set_item("rfq_id", p.client_rfq_id)?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// Composite mid `(best bid + best ask) / 2` over the usable, basis-adjusted books.
+    fn composite_mid(&self, py: Python<'_>, composite: u16) -> PyResult<Option<i64>> {
+        self.with_core(py, move |c| c.composite_mid(composite))
+    }
+
+    /// Counters of the RFQ workflow (rejects by reason code).
+    fn rfq_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.with_core(py, |c| c.rfq_stats().clone())?;
+        let d = PyDict::new(py);
+        d.set_item("rfqs", s.rfqs)?;
+        d.set_item("quotes", s.quotes)?;
+        d.set_item("fills", s.fills)?;
+        d.set_item("expiries", s.expiries)?;
+        d.set_item("cancels", s.cancels)?;
+        d.set_item("hit_rejects", s.hit_rejects)?;
+        d.set_item("approvals", s.approvals)?;
+        d.set_item("approved", s.approved)?;
+        d.set_item("declined", s.declined)?;
+        d.set_item("timeouts", s.timeouts)?;
+        d.set_item("controls", s.controls)?;
+        d.set_item("risk_events", s.risk_events)?;
+        let r = PyDict::new(py);
+        for (code, n) in s.rejects.iter().enumerate().filter(|(_, &n)| n > 0) {
+            r.set_item(code, n)?;
+        }
+        d.set_item("rejects", r)?;
         Ok(d)
     }
 
@@ -265,6 +450,18 @@ impl Engine {
     fn set_member(&self, py: Python<'_>, composite: u16, instrument: u16, included: bool) -> PyResult<()> {
         self.with_core_mut(py, move |c| c.set_member(composite, instrument, included))?.map_err(config_err)
     }
+}
+
+fn position_dict<'py>(py: Python<'py>, p: &PositionView) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("composite", p.composite)?;
+    d.set_item("qty", p.qty)?;
+    d.set_item("cost", p.cost)?;
+    d.set_item("realised", p.realised)?;
+    d.set_item("unrealised", p.unrealised)?;
+    d.set_item("fees", p.fees)?;
+    d.set_item("trades", p.trades)?;
+    Ok(d)
 }
 
 fn rfq_book_vwap(side: Side, notional: i128, qty: i64) -> i64 {

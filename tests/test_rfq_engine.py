@@ -1,0 +1,225 @@
+"""The RFQ workflow through the Python Engine: quotes, fills, positions and P&L, rejects,
+kill switch, approvals, control audit, expiry on the core thread, strategy hooks.
+
+The state machine and every reject reason are covered exhaustively by the Rust tests
+(core_ext/crates/rfq-engine/tests/rfq*.rs); these check the Python API end to end on the
+packaged configuration (defaults/instruments.toml + defaults/rfq.toml).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from rfqcore.engine import Engine, RfqError
+from rfqcore.hooks import Strategy
+from rfqcore.operator import ControlRejected
+from rfqcore.records import RECORD_DTYPE, ClientSide, Flag, Kind, QuoteEnd, RfqReject, Side
+from rfqcore.rfq import ApprovalPending, Execution, QuoteEnded, RfqQuote
+
+SPOT = 1  # binance-spot:BTCUSDT: price 2 decimals, qty 6 decimals
+BTC = 10**8  # composite qty units per BTC
+PX = 100  # composite price units per USDT
+
+
+def spot_book(ts: int, bid: int = 6_000_000, ask: int = 6_000_010, levels: int = 300) -> np.ndarray:
+    """A snapshot: `levels` levels of 1 BTC each side, 1 cent apart, best bid/ask as given."""
+    n = 1 + 2 * levels
+    a = np.zeros(n, dtype=RECORD_DTYPE)
+    S = int(Flag.SNAPSHOT)
+    a[0] = (Kind.BOOK_CLEAR, SPOT, 255, S, 0, 1, ts, ts, 0, 0, 0, 0)
+    for i in range(levels):
+        a[1 + 2 * i] = (Kind.BOOK_LEVEL, SPOT, Side.BID, S, 0, 1, ts, ts, bid - i, 1_000_000, 0, 0)
+        a[2 + 2 * i] = (Kind.BOOK_LEVEL, SPOT, Side.ASK, S, 0, 1, ts, ts, ask + i, 1_000_000, 0, 0)
+    a[-1]["flags"] |= Flag.END
+    return a
+
+
+@pytest.fixture
+def eng() -> Engine:
+    e = Engine()
+    e.feed(spot_book(time.time_ns()))
+    e.run_once()
+    yield e
+    e.close()
+
+
+def test_quote_fill_positions_and_pnl(eng: Engine) -> None:
+    q = eng.request_quote("acme-capital", "BTC", ClientSide.TWO_WAY, 1 * BTC)
+    assert isinstance(q, RfqQuote)
+    ask, bid = q.side(ClientSide.BUY), q.side(ClientSide.SELL)
+    assert ask is not None and bid is not None and ask.qty == bid.qty == BTC
+    # pricing v2, flat desk, no mid moves yet: half-spread = ladder 1.00 bp + 0.05 bp/BTC
+    # + gold markup 0.25 bp + hedge fee 0.50 bp = 180 cbps; asks up, bids down
+    assert ask.price == -(-6_000_010 * (1_000_000 + 180) // 1_000_000) == 6_001_091
+    assert bid.price == 6_000_000 * (1_000_000 - 180) // 1_000_000 == 5_998_920
+    assert eng.quote_state(q.quote_id)["state"] == "live"
+
+    fill = eng.accept(q, ClientSide.BUY)
+    assert isinstance(fill, Execution)
+    assert (fill.price, fill.qty, fill.side) == (ask.price, BTC, ClientSide.BUY)
+    assert fill.notional == ask.price * BTC  # exact, scale 10 decimals
+    assert fill.fee == -(-fill.notional * 50 // 1_000_000)  # gold 0.5 bp, rounded up
+    assert eng.quote_state(q.quote_id)["state"] == "filled"
+
+    desk = eng.positions()["BTC"]
+    assert (desk.qty, desk.cost, desk.fees, desk.trades) == (-BTC, -fill.notional, fill.fee, 1)
+    assert desk.avg_price == ask.price
+    client = eng.client_positions("acme-capital")["BTC"]
+    assert (client.qty, client.cost) == (BTC, fill.notional)
+    mid = eng.composite_mid("BTC")
+    assert mid == (6_000_000 + 6_000_010) // 2
+    assert desk.unrealised == -BTC * mid + fill.notional  # short 1 BTC sold above mid: a gain
+    ex = eng.exposures()
+    assert ex["BTC"] == -BTC and ex["USDT"] == fill.notional + fill.fee
+    risk = eng.client_risk("acme-capital")
+    assert risk["utilised"] == -(-fill.notional // 10**8)  # cents, rounded up
+    assert risk["available"] == risk["credit_limit"] - risk["utilised"]
+
+    # a second fill the other way closes the position: realised P&L is exact
+    q2 = eng.request_quote("acme-capital", "BTC", ClientSide.SELL, 1 * BTC)
+    fill2 = eng.accept(q2)
+    desk = eng.positions()["BTC"]
+    assert desk.qty == 0 and desk.cost == 0
+    assert desk.realised == fill.notional - fill2.notional
+    assert eng.exposures()["USDT"] == desk.realised + fill.fee + fill2.fee
+
+
+def test_rejects_are_specific_and_change_nothing(eng: Engine) -> None:
+    cases = [
+        (dict(client=99, composite="BTC", side=ClientSide.BUY, qty=BTC), RfqReject.UNKNOWN_CLIENT),
+        (dict(client="acme-capital", composite="BTC", side=ClientSide.BUY, qty=201 * BTC),
+         RfqReject.ABOVE_MAX_SIZE),
+        (dict(client="acme-capital", composite="BTC", side=ClientSide.BUY, qty=1), RfqReject.BELOW_MIN_SIZE),
+        (dict(client="acme-capital", composite="BTC", side=ClientSide.BUY, qty=0), RfqReject.BAD_SIZE),
+        (dict(client="acme-capital", composite="BTC", side=7, qty=BTC), RfqReject.BAD_SIDE),
+        (dict(client="acme-capital", composite="BTC", side=ClientSide.BUY, qty=BTC, limit=59_000 * PX),
+         RfqReject.EXCEEDS_LIMIT),
+        (dict(client="acme-capital", composite="ETH", side=ClientSide.BUY, qty=BTC), RfqReject.NO_MARKET),
+        (dict(client="beta-fund", composite="BTC", side=ClientSide.BUY, qty=10 * BTC),
+         RfqReject.INSUFFICIENT_CREDIT),  # 600k USDT against a 250k credit limit
+    ]
+    for kwargs, reason in cases:
+        before = eng.state_hash()
+        with pytest.raises(RfqError) as ei:
+            eng.request_quote(kwargs.pop("client"), kwargs.pop("composite"), kwargs.pop("side"),
+                              kwargs.pop("qty"), **kwargs)
+        assert ei.value.reason == reason, (reason.name, ei.value)
+        assert eng.state_hash() == before, reason.name
+
+    q = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC, rfq_id=42)
+    with pytest.raises(RfqError) as ei:
+        eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC, rfq_id=42)
+    assert ei.value.reason == RfqReject.DUPLICATE_ID
+    # someone else's quote, a wrong price, a wrong size: refused, the quote stays live
+    other = RfqQuote(2, q.composite, q.quote_id, q.rfq_id, q.valid_until, q.sides, q.partial_ok, 0)
+    for bad, reason in [(other, RfqReject.NOT_AUTHORISED)]:
+        with pytest.raises(RfqError) as ei:
+            eng.accept(bad)
+        assert ei.value.reason == reason
+    before = eng.state_hash()
+    with pytest.raises(RfqError) as ei:
+        eng.accept(q, qty=q.sides[0].qty - 1)
+    assert ei.value.reason == RfqReject.SIZE_MISMATCH
+    assert eng.state_hash() == before
+    assert eng.quote_state(q.quote_id)["state"] == "live"
+
+
+def test_kill_switch_allows_only_risk_reducing(eng: Engine) -> None:
+    q = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
+    eng.accept(q)  # desk is now short 1 BTC
+    ack = eng.operator.kill(instrument="BTC")
+    assert ack.ok and eng.instrument_risk("BTC")["killed"]
+    with pytest.raises(RfqError) as ei:  # client buys more: the desk would get shorter
+        eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
+    assert ei.value.reason == RfqReject.KILL_SWITCH
+    two_way = eng.request_quote("acme-capital", "BTC", ClientSide.TWO_WAY, BTC)
+    assert [s.side for s in two_way.sides] == [ClientSide.SELL]  # only the reducing side
+    eng.operator.kill(False, instrument="BTC")
+    assert not eng.instrument_risk("BTC")["killed"]
+    # client scope
+    eng.operator.kill(client="beta-fund")
+    with pytest.raises(RfqError) as ei:
+        eng.request_quote("beta-fund", "BTC", ClientSide.SELL, BTC // 10)
+    assert ei.value.reason == RfqReject.KILL_SWITCH
+    assert eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC).sides
+
+
+def test_limit_changes_are_audited_and_bad_ones_refused(eng: Engine) -> None:
+    acks = eng.operator.set_instrument("BTC", max_qty="2")
+    assert acks[0].ok and acks[0].previous == 200 * BTC and acks[0].value == 2 * BTC
+    with pytest.raises(RfqError) as ei:
+        eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 3 * BTC)
+    assert ei.value.reason == RfqReject.ABOVE_MAX_SIZE
+    before = eng.state_hash()
+    with pytest.raises(ControlRejected) as ce:  # min above max: refused, nothing changes
+        eng.operator.set_instrument("BTC", min_qty="5")
+    assert ce.value.ack.result == RfqReject.BAD_COMMAND
+    assert eng.state_hash() == before
+    eng.operator.set_client("acme-capital", max_open_quotes=1)
+    eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
+    with pytest.raises(RfqError) as ei:
+        eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
+    assert ei.value.reason == RfqReject.MAX_OPEN_QUOTES
+
+
+def test_manual_approval(eng: Engine) -> None:
+    events: list = []
+    eng.subscribe_events(events.extend)
+    p = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 60 * BTC)  # above 50 BTC
+    assert isinstance(p, ApprovalPending) and p.qty == 60 * BTC
+    (pending,) = eng.pending_approvals()
+    assert pending["request_id"] == p.request_id
+    eng.operator.approve(p.request_id, adjust_bps="2")
+    eng.run_once()
+    quotes = [e for e in events if isinstance(e, RfqQuote) and e.rfq_id == p.rfq_id]
+    assert len(quotes) == 1 and quotes[0].sides[0].qty == 60 * BTC
+    assert eng.pending_approvals() == []
+    p2 = eng.request_quote("acme-capital", "BTC", ClientSide.SELL, 55 * BTC)
+    eng.operator.decline(p2.request_id)
+    eng.run_once()
+    assert any(getattr(e, "rfq_id", None) == p2.rfq_id and getattr(e, "reason", 0) == RfqReject.APPROVAL_DECLINED
+               for e in events)
+
+
+def test_threaded_expiry_by_heartbeat_and_hooks() -> None:
+    fills: list[Execution] = []
+    ends: list[QuoteEnded] = []
+    release = threading.Event()
+
+    class Slow(Strategy):
+        def on_fill(self, fill: Execution) -> None:
+            fills.append(fill)
+
+        def on_quote_end(self, end: QuoteEnded) -> None:
+            ends.append(end)
+
+        def on_book(self, event: object) -> None:
+            release.wait(5)  # a hook stuck for seconds must not stop quoting
+
+    with Engine() as e:
+        runner = e.add_strategy(Slow(), max_batches=2)
+        e.start(heartbeat_ms=1)
+        e.feed(spot_book(time.time_ns()))
+        q = e.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC, ttl_ms=20)
+        time.sleep(0.2)  # no input at all: the core thread's heartbeats expire the quote
+        assert e.quote_state(q.quote_id)["state"] == "expired"
+        with pytest.raises(RfqError) as ei:
+            e.accept(q)
+        assert ei.value.reason == RfqReject.TOO_LATE
+        # the slow hook holds its thread; quoting and fills go on meanwhile
+        for _ in range(50):
+            e.feed(spot_book(time.time_ns(), levels=5))
+            time.sleep(0.002)  # separate pump batches
+        q2 = e.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
+        e.accept(q2)
+        release.set()
+        deadline = time.time() + 5
+        while not fills and time.time() < deadline:
+            time.sleep(0.01)
+        assert runner.dropped > 0  # the hook's queue overflowed: batches dropped, not waited for
+        assert [f.quote_id for f in fills] == [q2.quote_id]
+        assert runner.errors == 0
