@@ -360,8 +360,9 @@ pub(crate) struct RfqState {
     /// Kill-switch cancellation scan: next quote-table slot and slots left to examine.
     pub kill_scan: Option<(usize, usize)>,
     pub stats: RfqStats,
-    /// The common credit scale `S` (decimals): max over composites of `pd + qd`, at least 2.
-    pub credit_decimals: u32,
+    /// `10^(S − 2)`: one cent at the common credit scale `S` (decimals: max over composites of
+    /// `pd + qd`, at least 2).
+    pub credit_cent: i128,
 }
 
 fn bad(what: impl Into<String>, why: impl Into<String>) -> ModelError {
@@ -465,9 +466,22 @@ impl RfqState {
             dedup,
             kill_scan: None,
             stats: RfqStats::default(),
-            credit_decimals,
+            credit_cent: 10_i128.pow(credit_decimals - 2),
             desk: cfg.desk,
         })
+    }
+
+    /// Touch every page of the duplicate-id set and the deadline heaps (see
+    /// [`crate::Core::prefault`]). Changes no state.
+    pub fn prefault(&mut self) {
+        let spare = self.dedup.capacity() - self.dedup.len();
+        // client 0 is the desk: never the source of an RFQ, so never a real key
+        for i in 0..spare as u64 {
+            self.dedup.insert((0, i));
+        }
+        self.dedup.retain(|k| k.0 != 0);
+        self.expiry.prefault();
+        self.pending_heap.prefault();
     }
 
     #[inline]
@@ -513,13 +527,12 @@ impl RfqState {
     /// A cent amount (credit limit) at the common credit scale.
     #[inline]
     pub fn cents_to_credit(&self, cents: i64) -> i128 {
-        i128::from(cents) * 10_i128.pow(self.credit_decimals - 2)
+        i128::from(cents) * self.credit_cent
     }
 
     /// The client's credit use in cents, rounded up.
     pub fn util_cents(&self, client: usize) -> i128 {
-        let d = 10_i128.pow(self.credit_decimals - 2);
-        rfq_model::fixed::div_ceil_i128(self.clients[client].util, d)
+        rfq_model::fixed::div_ceil_i128(self.clients[client].util, self.credit_cent)
     }
 
     pub fn hash(&self, h: &mut Fnv) {

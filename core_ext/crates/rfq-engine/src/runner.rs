@@ -328,6 +328,7 @@ impl Runner {
 }
 
 fn core_loop(mut runner: Runner, rx: Receiver<Command>, stop: Arc<AtomicBool>, idle: IdleKind) -> Runner {
+    runner.core.prefault();
     let mut idle = idle.strategy();
     let mut cycle: u32 = 0;
     let mut last_work = monotonic_ns();

@@ -1,0 +1,394 @@
+//! RFQ benchmark: the time the core spends on one RFQ (validation, composite sweep, pricing v2,
+//! every risk check, the quote records emitted) and on one accept (re-checks at the hit, fill,
+//! positions, execution report), timed around `Core::process` on one thread, no rings.
+//!
+//! ```text
+//! .venv/bin/python bench/bench_data.py     # once: parses ../shared/data into /tmp/rfqcore-bench
+//! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release -p rfq-engine --features bench --bin rfq_bench [-- --quick] [-- --json]
+//! ```
+//!
+//! With the cached real data (`btc_merged.rec`: Binance BTC spot + USD-M + COIN-M merged by
+//! receive time) the core replays the market and, every few venue messages, is asked for
+//! quotes: sizes 0.1 / 1 / 10 / 100 BTC, one-sided and two-way, each RFQ against the live
+//! books at that moment (the market moves between samples, so caches are as warm as they are
+//! in production, no warmer). One-sided quotes are then accepted (timed: accept → EXEC,
+//! EXEC_FEES and QUOTE_END emitted), two-way ones cancelled (not timed). Without the data a
+//! synthetic 3-member book (5,000 levels a side each, random sizes, moving touch) is used
+//! instead, and the report says so.
+//!
+//! Clock: `CLOCK_MONOTONIC` (`rfq_ring::clock::monotonic_ns`, vDSO) read before and after
+//! `Core::process`; its own cost (~20-30 ns) is included and reported. Percentiles from
+//! HdrHistogram. Prints a human report, then one JSON line `{"bench":"rfq_core",...}`.
+
+use std::path::PathBuf;
+
+use hdrhistogram::Histogram;
+use rfq_engine::{Core, CoreConfig};
+use rfq_model::{
+    ClientSpec, CompositeSpec, DeskSpec, Instrument, InstrumentKind, InstrumentRisk, PricingParams, PricingV2, RfqConfig, Throttle,
+    TierSpec,
+};
+use rfq_ring::clock::monotonic_ns;
+use rfq_ring::record::{flags, kind};
+use rfq_ring::Record;
+
+const BTC: i64 = 100_000_000;
+const SIZES: [(i64, &str); 4] = [(BTC / 10, "0.1"), (BTC, "1"), (10 * BTC, "10"), (100 * BTC, "100")];
+const MODES: [(u8, &str); 2] = [(0, "one-sided"), (255, "two-way")];
+
+#[allow(clippy::too_many_arguments, reason = "one row of the instrument table per call")]
+fn inst(id: u16, venue: &str, symbol: &str, kind: InstrumentKind, pd: u32, qd: u32, tick: i64, cs: i64, max_qty: i64) -> Instrument {
+    Instrument { id, symbol: symbol.into(), venue: venue.into(), kind, price_decimals: pd, qty_decimals: qd, tick, lot: 1, contract_size: cs, max_qty }
+}
+
+/// The BTC part of `src/rfqcore/defaults/instruments.toml` (as in `engine_bench`), plus an RFQ
+/// desk whose limits never bind (the bench measures the full path, not early rejects) and
+/// pricing v2 with every component on.
+fn config(instruments: Vec<Instrument>, members: Vec<u16>) -> CoreConfig {
+    CoreConfig {
+        instruments,
+        composites: vec![CompositeSpec {
+            id: 1,
+            name: "BTC".into(),
+            price_decimals: 2,
+            qty_decimals: 8,
+            members,
+            stale_after_ns: 5_000_000_000,
+            basis_ema_shift: 3,
+            cross_tolerance_cbps: 200,
+            pricing: PricingParams { sizes: vec![10_000_000, 100_000_000], base_cbps: 100, size_cbps_per_unit: 5 },
+        }],
+        book_capacity: 65_536,
+        rfq: RfqConfig {
+            tiers: vec![TierSpec {
+                id: 1,
+                name: "gold".into(),
+                markup_cbps: 50,
+                fee_cbps: 100,
+                ttl_ns: 60_000_000_000,
+                max_ttl_ns: 60_000_000_000,
+                allow_partial: false,
+            }],
+            clients: vec![ClientSpec {
+                id: 1,
+                name: "bench".into(),
+                tier: 1,
+                enabled: true,
+                credit_limit: i64::MAX / 100,
+                max_open_quotes: 1_000_000,
+                rfq_rate: Throttle { per_sec: 1_000_000_000, burst: 1_000_000 },
+                accept_rate: Throttle { per_sec: 1_000_000_000, burst: 1_000_000 },
+            }],
+            risk: vec![InstrumentRisk {
+                composite: 1,
+                min_qty: 1_000,
+                max_qty: 1_000 * BTC,
+                max_notional: i64::MAX / 1_000_000_000,
+                long_limit: 1_000_000 * BTC,
+                short_limit: 1_000_000 * BTC,
+                collar_cbps: 50_000,
+                approval_qty: 0,
+                approval_notional: 0,
+                approval_timeout_ns: 1_000_000_000,
+                restricted: false,
+            }],
+            pricing: vec![PricingV2 { composite: 1, skew_cbps_per_unit: 10, max_skew_cbps: 200, vol_mult_pct: 100, vol_ema_shift: 4, hedge_fee_cbps: 20 }],
+            desk: DeskSpec { exec_count: 0, exec_window_ns: 1_000_000_000, quote_table: 1 << 16, max_pending: 1024 },
+        },
+    }
+}
+
+fn real_config() -> CoreConfig {
+    config(
+        vec![
+            inst(1, "binance-spot", "BTCUSDT", InstrumentKind::Spot, 2, 6, 1, 0, 100_000_000_000),
+            inst(3, "binance-usdm", "BTCUSDT", InstrumentKind::Linear, 2, 3, 10, 0, 100_000_000),
+            inst(5, "binance-coinm", "BTCUSD_PERP", InstrumentKind::Inverse, 1, 0, 1, 100, 100_000_000),
+        ],
+        vec![1, 3, 5],
+    )
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("RFQCORE_BENCH_CACHE").map_or_else(|| PathBuf::from("/tmp/rfqcore-bench"), PathBuf::from)
+}
+
+/// Raw 64-byte records (docs/ring-layout.md), little-endian.
+fn load(name: &str) -> Result<Vec<Record>, String> {
+    let path = cache_dir().join(format!("{name}.rec"));
+    let b = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if b.len() % 64 != 0 {
+        return Err(format!("{}: length {} is not a multiple of 64", path.display(), b.len()));
+    }
+    let u16_at = |r: &[u8], o: usize| u16::from_le_bytes([r[o], r[o + 1]]);
+    let u64_at = |r: &[u8], o: usize| u64::from_le_bytes(r[o..o + 8].try_into().unwrap());
+    let i64_at = |r: &[u8], o: usize| i64::from_le_bytes(r[o..o + 8].try_into().unwrap());
+    Ok(b.chunks_exact(64)
+        .map(|r| Record {
+            kind: u16_at(r, 0),
+            instrument: u16_at(r, 2),
+            side: r[4],
+            flags: r[5],
+            source: u16_at(r, 6),
+            seq: u64_at(r, 8),
+            ts_event: i64_at(r, 16),
+            ts_recv: i64_at(r, 24),
+            price: i64_at(r, 32),
+            qty: i64_at(r, 40),
+            aux: i64_at(r, 48),
+            ts_send: i64_at(r, 56),
+        })
+        .collect())
+}
+
+/// A synthetic market: three spot-like members (2 dp / 6 dp) with 5,000 levels a side each,
+/// pseudo-random sizes, then 200,000 one-level diff messages moving near the touch.
+fn synthetic() -> (CoreConfig, Vec<Record>) {
+    let cfg = config(
+        vec![
+            inst(1, "syn-a", "BTCUSDT", InstrumentKind::Spot, 2, 6, 1, 0, 100_000_000_000),
+            inst(3, "syn-b", "BTCUSDT", InstrumentKind::Spot, 2, 6, 1, 0, 100_000_000_000),
+            inst(5, "syn-c", "BTCUSDT", InstrumentKind::Spot, 2, 6, 1, 0, 100_000_000_000),
+        ],
+        vec![1, 3, 5],
+    );
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut recs = Vec::new();
+    let level = |inst: u16, side: u8, price: i64, qty: i64, fl: u8| Record {
+        kind: kind::BOOK_LEVEL,
+        instrument: inst,
+        side,
+        flags: fl,
+        ts_recv: 1,
+        price,
+        qty,
+        ..Record::ZERO
+    };
+    for inst in [1_u16, 3, 5] {
+        recs.push(Record { kind: kind::BOOK_CLEAR, instrument: inst, side: 255, flags: flags::SNAPSHOT, ts_recv: 1, ..Record::ZERO });
+        for i in 0..5_000 {
+            recs.push(level(inst, 0, 6_000_000 - i * 2 - i64::from(inst % 2), 1_000 + (rnd() % 300_000) as i64, flags::SNAPSHOT));
+            recs.push(level(inst, 1, 6_000_100 + i * 2 + i64::from(inst % 2), 1_000 + (rnd() % 300_000) as i64, flags::SNAPSHOT));
+        }
+        recs.last_mut().unwrap().flags |= flags::END;
+    }
+    for i in 0..200_000_i64 {
+        let inst = [1_u16, 3, 5][(i % 3) as usize];
+        let side = (rnd() % 2) as u8;
+        let off = (rnd() % 200) as i64;
+        let price = if side == 0 { 6_000_000 - off } else { 6_000_100 + off };
+        let mut r = level(inst, side, price, (rnd() % 300_000) as i64, flags::END);
+        r.ts_recv = 1 + i * 1_000;
+        recs.push(r);
+    }
+    (cfg, recs)
+}
+
+fn messages(recs: &[Record]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, r) in recs.iter().enumerate() {
+        if r.flags & flags::END != 0 {
+            out.push((start, i + 1));
+            start = i + 1;
+        }
+    }
+    out
+}
+
+fn hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap()
+}
+
+fn q(h: &Histogram<u64>, x: f64) -> u64 {
+    if h.is_empty() {
+        0
+    } else {
+        h.value_at_quantile(x)
+    }
+}
+
+fn line(h: &Histogram<u64>) -> String {
+    format!(
+        "p50 {:>6} ns  p99 {:>6} ns  p99.9 {:>6} ns  max {:>7} ns  ({} samples)",
+        q(h, 0.5),
+        q(h, 0.99),
+        q(h, 0.999),
+        if h.is_empty() { 0 } else { h.max() },
+        h.len()
+    )
+}
+
+fn json(h: &Histogram<u64>) -> String {
+    format!(
+        "{{\"count\":{},\"p50\":{},\"p99\":{},\"p999\":{},\"max\":{}}}",
+        h.len(),
+        q(h, 0.5),
+        q(h, 0.99),
+        q(h, 0.999),
+        if h.is_empty() { 0 } else { h.max() }
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let json_only = args.iter().any(|a| a == "--json");
+    let say = |s: String| {
+        if !json_only {
+            println!("{s}");
+        }
+    };
+    let (cfg, recs, input) = match load("btc_merged") {
+        Ok(r) => (real_config(), r, "real Binance BTC spot + USD-M + COIN-M (btc_merged.rec)"),
+        Err(e) => {
+            say(format!("cached bench data missing ({e}); using a synthetic 3 x 5,000-level book"));
+            let (c, r) = synthetic();
+            (c, r, "synthetic 3-member book, 5,000 levels a side each")
+        }
+    };
+    let msgs = messages(&recs);
+    let samples_wanted: usize = if quick { 2_000 } else { 20_000 };
+    let warm = msgs.len() / 10;
+    let every = ((msgs.len() - warm) / samples_wanted).max(1);
+    say(format!(
+        "rfq-core bench: {} records / {} messages ({input}); an RFQ sample set every {every} messages after {warm} warm-up messages; load avg {}",
+        recs.len(),
+        msgs.len(),
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    ));
+
+    let mut core = Core::new(cfg).expect("valid bench config");
+    let t0 = std::time::Instant::now();
+    core.prefault();
+    say(format!("  prefault (as the core thread does at start): {:.1} ms", t0.elapsed().as_secs_f64() * 1e3));
+    let mut out: Vec<Record> = Vec::with_capacity(1 << 16);
+    let mut rfq_h: Vec<Vec<Histogram<u64>>> = SIZES.iter().map(|_| MODES.iter().map(|_| hist()).collect()).collect();
+    let mut acc_h: Vec<Histogram<u64>> = SIZES.iter().map(|_| hist()).collect();
+    let mut rejects = [[0_u64; 64]; 2];
+    let mut clock = hist();
+    let mut id: u64 = 0;
+    let mut sets: usize = 0;
+    for (m, &(a, b)) in msgs.iter().enumerate() {
+        out.clear();
+        for r in &recs[a..b] {
+            core.process(r, &mut out);
+        }
+        if m < warm || !(m - warm).is_multiple_of(every) {
+            continue;
+        }
+        sets += 1;
+        let now = core.now();
+        let t0 = monotonic_ns();
+        let t1 = monotonic_ns();
+        clock.saturating_record((t1 - t0).max(1) as u64);
+        for (si, &(size, _)) in SIZES.iter().enumerate() {
+            for (mi, &(mode, _)) in MODES.iter().enumerate() {
+                id += 1;
+                // one-sided RFQs of each size alternate sides from set to set: the desk stays near flat
+                let side = if mode == 255 { 255 } else { ((sets + si) & 1) as u8 };
+                let rfq = Record {
+                    kind: kind::RFQ,
+                    instrument: 1,
+                    side,
+                    flags: flags::END,
+                    source: 1,
+                    seq: id,
+                    ts_recv: now,
+                    qty: size,
+                    ..Record::ZERO
+                };
+                out.clear();
+                let t0 = monotonic_ns();
+                core.process(&rfq, &mut out);
+                let t1 = monotonic_ns();
+                let Some(quote) = out.iter().find(|r| r.kind == kind::RFQ_QUOTE).copied() else {
+                    let reason = out.iter().find(|r| r.kind == kind::RFQ_REJECT).map_or(63, |r| r.aux as usize);
+                    rejects[mi][reason.min(63)] += 1;
+                    continue;
+                };
+                rfq_h[si][mi].saturating_record((t1 - t0).max(1) as u64);
+                let follow = if mode == 255 {
+                    Record { kind: kind::CANCEL, instrument: 1, flags: flags::END, source: 1, seq: quote.seq, ts_recv: now, ..Record::ZERO }
+                } else {
+                    Record {
+                        kind: kind::ACCEPT,
+                        instrument: 1,
+                        side: quote.side,
+                        flags: flags::END,
+                        source: 1,
+                        seq: quote.seq,
+                        ts_recv: now,
+                        price: quote.price,
+                        qty: quote.qty,
+                        aux: id as i64,
+                        ..Record::ZERO
+                    }
+                };
+                out.clear();
+                let t0 = monotonic_ns();
+                core.process(&follow, &mut out);
+                let t1 = monotonic_ns();
+                if mode != 255 {
+                    assert_eq!(out.first().map(|r| r.kind), Some(kind::EXEC), "accept refused: {out:?}");
+                    acc_h[si].saturating_record((t1 - t0).max(1) as u64);
+                }
+            }
+        }
+    }
+    // floor: back-to-back RFQs on the final book, nothing in between (caches as warm as they get)
+    let mut floor: Vec<Histogram<u64>> = SIZES.iter().map(|_| hist()).collect();
+    let now = core.now();
+    for round in 0..(samples_wanted / 4) {
+        for (si, &(size, _)) in SIZES.iter().enumerate() {
+            id += 1;
+            let rfq = Record { kind: kind::RFQ, instrument: 1, side: 255, flags: flags::END, source: 1, seq: id, ts_recv: now, qty: size, ..Record::ZERO };
+            out.clear();
+            let t0 = monotonic_ns();
+            core.process(&rfq, &mut out);
+            let t1 = monotonic_ns();
+            if let Some(q) = out.iter().find(|r| r.kind == kind::RFQ_QUOTE) {
+                if round > 0 {
+                    floor[si].saturating_record((t1 - t0).max(1) as u64);
+                }
+                let c = Record { kind: kind::CANCEL, instrument: 1, flags: flags::END, source: 1, seq: q.seq, ts_recv: now, ..Record::ZERO };
+                core.process(&c, &mut out);
+            }
+        }
+    }
+    let st = core.rfq_stats();
+    say(format!(
+        "  {} RFQs, {} quotes, {} fills; desk position {} sat; clock read cost: {}",
+        st.rfqs,
+        st.quotes,
+        st.fills,
+        core.position(1).map_or(0, |p| p.qty),
+        line(&clock)
+    ));
+    let mut rows = Vec::new();
+    for (si, &(_, sname)) in SIZES.iter().enumerate() {
+        for (mi, &(_, mname)) in MODES.iter().enumerate() {
+            say(format!("  RFQ {sname:>5} BTC {mname:<9}: {}", line(&rfq_h[si][mi])));
+            rows.push(format!("\"rfq_{sname}_{}\":{}", if mi == 0 { "one" } else { "two" }, json(&rfq_h[si][mi])));
+        }
+        say(format!("  accept {sname:>3} BTC -> EXEC  : {}", line(&acc_h[si])));
+        rows.push(format!("\"accept_{sname}\":{}", json(&acc_h[si])));
+    }
+    for (si, &(_, sname)) in SIZES.iter().enumerate() {
+        say(format!("  floor: RFQ {sname:>5} BTC two-way, back to back on one book: {}", line(&floor[si])));
+        rows.push(format!("\"floor_{sname}_two\":{}", json(&floor[si])));
+    }
+    for (mi, &(_, mname)) in MODES.iter().enumerate() {
+        let r: Vec<String> = rejects[mi].iter().enumerate().filter(|x| *x.1 > 0).map(|(c, n)| format!("{c}:{n}")).collect();
+        if !r.is_empty() {
+            say(format!("  {mname} RFQs refused (reason:count): {}", r.join(" ")));
+        }
+    }
+    println!("{{\"bench\":\"rfq_core\",\"input\":{input:?},\"clock\":{},{}}}", json(&clock), rows.join(","));
+}
