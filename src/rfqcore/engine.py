@@ -685,6 +685,7 @@ class Engine:
     def stats(self) -> dict[str, object]:
         s = dict(self.core.stats())
         s["heartbeats"] = self.core.heartbeats()
+        s["out_waits"] = self.core.out_waits()
         s["output"] = dict(self.counts)
         return s
 

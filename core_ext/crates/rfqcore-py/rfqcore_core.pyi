@@ -136,6 +136,8 @@ class Engine:
         """Core-thread RFQ-to-answer percentiles (ns), same keys as :meth:`tick_to_quote`."""
     def add_tap(self, path: str) -> None:
         """Copy every RFQ-family output (kinds 110-120) into this ring too (for a gateway)."""
+    def out_waits(self) -> int:
+        """Times the core thread found the out (or tap) ring too full to take input."""
     def heartbeats(self) -> int:
         """Heartbeats the core thread injected (counted as input records)."""
     def set_heartbeat(self, interval_ns: int | None) -> None:

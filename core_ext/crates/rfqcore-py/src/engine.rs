@@ -278,6 +278,11 @@ impl Engine {
         self.with_runner(py, |r: &mut Runner| r.heartbeats())
     }
 
+    /// Times the core thread found the output (or tap) ring too full to take input.
+    fn out_waits(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with_runner(py, |r: &mut Runner| r.out_waits())
+    }
+
     /// Heartbeat interval of the core thread when idle (None = off).
     fn set_heartbeat(&self, py: Python<'_>, interval_ns: Option<u64>) -> PyResult<()> {
         self.with_runner(py, move |r: &mut Runner| r.set_heartbeat(interval_ns))
