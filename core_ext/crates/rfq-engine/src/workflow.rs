@@ -411,6 +411,10 @@ impl Core {
                     if q0 < risk.min_qty {
                         return Err(rfq_reject::BELOW_MIN_SIZE);
                     }
+                    // never sweep further than the largest size allowed (bounds the work)
+                    if q0 > risk.max_qty {
+                        return Err(rfq_reject::ABOVE_MAX_SIZE);
+                    }
                     let p0 = if override_px > 0 { override_px } else { price_at(s, q0).ok_or(rfq_reject::NO_MARKET)? };
                     if p0 <= 0 {
                         return Err(rfq_reject::NO_MARKET);

@@ -718,6 +718,14 @@ fn quote_currency_sizes() {
     // below the minimum after conversion
     let tiny = Record { flags: flags::END | flags::QTY_IN_QUOTE, ..rfq(1, 0, 59_000, 2, h.t) }; // 590 USDT < 0.01 BTC
     h.rfq_refused(tiny, rr::BELOW_MIN_SIZE);
+    // above the maximum after conversion (10 BTC max: 700,000 USDT ≈ 11.7 BTC)
+    let huge = Record { flags: flags::END | flags::QTY_IN_QUOTE, ..rfq(1, 0, 70_000_000, 2, h.t) };
+    h.rfq_refused(huge, rr::ABOVE_MAX_SIZE);
+    let absurd = Record { flags: flags::END | flags::QTY_IN_QUOTE, ..rfq(1, 0, i64::MAX, 2, h.t) };
+    h.rfq_refused(absurd, rr::ABOVE_MAX_SIZE);
+    // with a limit price
+    let out = h.send(Record { flags: flags::END | flags::QTY_IN_QUOTE, price: q[0].price, ..rfq(1, 0, amount, 2, h.t) });
+    assert_eq!(one(&out, kind::RFQ_QUOTE).price, q[0].price);
 }
 
 #[test]
@@ -903,4 +911,28 @@ fn config_errors() {
     let mut cfg = config();
     cfg.rfq.clients[0].tier = 9;
     assert!(matches!(Core::new(cfg), Err(rfq_model::ModelError::BadRfq { .. })));
+}
+
+#[test]
+fn collar_and_market_rechecked_at_the_hit() {
+    let mut cfg = config();
+    cfg.rfq.risk[0].collar_cbps = 200; // 2 bp
+    let mut h = H::with(cfg);
+    let (a, _) = h.quote(1, 0, BTC, 1);
+    let (b, _) = h.quote(1, 0, BTC, 2);
+    // the market moves down 10.00: the ask quoted at 60007.01 is now 17 above a mid of 59990.50
+    let mut moved = snapshot(1, h.t);
+    for r in moved.iter_mut().filter(|r| r.kind == kind::BOOK_LEVEL) {
+        r.price -= 1_000;
+    }
+    h.feed(&moved);
+    let out = h.accept(1, a, 0, ASK_1BTC, BTC);
+    assert_eq!(one(&out, kind::ACCEPT_REJECT).aux, rr::PRICE_COLLAR);
+    assert_eq!(one(&out, kind::QUOTE_END).aux, quote_end::REJECTED);
+    // no usable market at the hit: the collar cannot be checked
+    h.send(rec(kind::BOOK_STALE, 1, 255, flags::END, h.t, 0, 0));
+    let out = h.accept(1, b, 0, ASK_1BTC, BTC);
+    assert_eq!(one(&out, kind::ACCEPT_REJECT).aux, rr::NO_MARKET);
+    assert_eq!(h.core.rfq_stats().hit_rejects, 2);
+    assert_eq!(h.core.position(1).unwrap().trades, 0);
 }

@@ -107,7 +107,7 @@ pub struct PricingV2 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeskSpec {
     /// Repeated-execution throttle: this many fills of one client (or one instrument) within
-    /// `exec_window_ns` halt it until an operator re-enables it (0 disables).
+    /// `exec_window_ns` halt it until an operator re-enables it (0 disables, at most 64).
     pub exec_count: u32,
     /// Window of the repeated-execution throttle, ns.
     pub exec_window_ns: i64,
@@ -208,6 +208,9 @@ impl RfqConfig {
         }
         if d.exec_window_ns <= 0 || d.max_pending == 0 {
             return Err(bad("desk", "exec_window must be positive, max_pending >= 1"));
+        }
+        if d.exec_count > 64 {
+            return Err(bad("desk", "exec_count above 64"));
         }
         Ok(())
     }
