@@ -48,7 +48,7 @@ EXAMPLES: dict[s.MsgType, s.Body] = {
     s.MsgType.QUOTE_END: s.QuoteEnd(quote_id=8, rfq_id=9, instrument=1, state=2, reason=U8[1], core_time=1),
     s.MsgType.APPROVAL_PENDING: s.ApprovalPending(request_id=I64[1], rfq_id=1, client_id=U16[1], instrument=1, side=255,
                                                   qty=5, price=6, deadline=7, core_time=8),
-    s.MsgType.RISK_EVENT: s.RiskEvent(event=1, instrument=0, client_id=2, count=20, core_time=9),
+    s.MsgType.RISK_EVENT: s.RiskEvent(event=1, instrument=0, client_id=2, executions=20, core_time=9),
     s.MsgType.CONTROL_ACK: s.ControlAck(control_id=1, operator_id=1, command=4, field=1, instrument=0, scope=2,
                                         value=-3, result=RfqReject.BAD_COMMAND, previous=I64[0], core_time=5),
 }
@@ -67,7 +67,7 @@ def test_every_type_has_an_example_and_a_documented_size() -> None:
     assert {t.name: s.SPECS[t].body_len for t in s.MsgType} == BODY_LEN
     assert s.HEADER.size == s.HEADER_SIZE == 32
     for spec in s.SPECS.values():  # every whole message is a multiple of 8 (u64 fields stay aligned)
-        assert spec.struct.size % 8 == 0, spec.type.name
+        assert spec.struct.size % 8 == 0, spec.msg_type.name
 
 
 @pytest.mark.parametrize("t", list(s.MsgType), ids=lambda t: t.name)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from rfqcore.errors import RfqCoreError
 from rfqcore.records import RfqReject as CoreReason
@@ -340,7 +340,7 @@ class RiskEvent(NamedTuple):
     event: int  # u8 rfqcore.records.RiskEvent
     instrument: int  # u16
     client_id: int  # u16
-    count: int  # i64 executions in the window
+    executions: int  # i64 executions counted in the window
     core_time: int  # i64
 
 
@@ -365,9 +365,9 @@ Body = (Logon | OpLogon | Logout | Rfq | Accept | Cancel | Control | LogonAck | 
 class MsgSpec(NamedTuple):
     """How one message type is laid out: body format, whole-message struct, body class."""
 
-    type: MsgType
+    msg_type: MsgType
     body_fmt: str
-    cls: type
+    cls: Any  # the body NamedTuple class
     struct: struct.Struct  # header + body
     body_len: int
 
@@ -490,12 +490,12 @@ def decode(buf: bytes | bytearray | memoryview) -> tuple[Header, Body]:
     if spec is None:
         raise UnknownType(f"unknown message type {h.type}", h)
     if h.body_len != spec.body_len:
-        raise LengthMismatch(f"{spec.type.name}: body_len {h.body_len}, expected {spec.body_len}", h)
+        raise LengthMismatch(f"{spec.msg_type.name}: body_len {h.body_len}, expected {spec.body_len}", h)
     n = len(buf)
     if n < HEADER_SIZE + spec.body_len:
-        raise Truncated(f"{spec.type.name}: {n} bytes, expected {HEADER_SIZE + spec.body_len}", h)
+        raise Truncated(f"{spec.msg_type.name}: {n} bytes, expected {HEADER_SIZE + spec.body_len}", h)
     if n > HEADER_SIZE + spec.body_len:
-        raise LengthMismatch(f"{spec.type.name}: {n} bytes, expected {HEADER_SIZE + spec.body_len} "
+        raise LengthMismatch(f"{spec.msg_type.name}: {n} bytes, expected {HEADER_SIZE + spec.body_len} "
                              f"({n - HEADER_SIZE - spec.body_len} trailing)", h)
     vals = spec.struct.unpack_from(buf)
     return h, spec.cls._make(vals[8:])
@@ -510,7 +510,7 @@ def encode(body: Body, *, session: int = 0, seq: int = 0, id: int = 0,  # noqa: 
     try:
         return spec.struct.pack(MAGIC, VERSION, t, spec.body_len, session, seq, id, role, *body)
     except struct.error as e:
-        raise ValueError(f"{spec.type.name}: a field does not fit its wire type: {e} ({body!r})") from None
+        raise ValueError(f"{spec.msg_type.name}: a field does not fit its wire type: {e} ({body!r})") from None
 
 
 def encode_into(buf: bytearray | memoryview, offset: int, body: Body, *, session: int = 0, seq: int = 0,
@@ -521,7 +521,7 @@ def encode_into(buf: bytearray | memoryview, offset: int, body: Body, *, session
     try:
         spec.struct.pack_into(buf, offset, MAGIC, VERSION, t, spec.body_len, session, seq, id, role, *body)
     except struct.error as e:
-        raise ValueError(f"{spec.type.name}: a field does not fit its wire type, or no room: {e}") from None
+        raise ValueError(f"{spec.msg_type.name}: a field does not fit its wire type, or no room: {e}") from None
     return spec.struct.size
 
 

@@ -1,0 +1,987 @@
+"""Client library of the RFQ gateway (Aeron, wire schema v1: docs/gateway-schema.md).
+
+Blocking use::
+
+    from decimal import Decimal
+    from rfqcore.client import RfqClient, RfqRejected
+
+    with RfqClient("acme-capital", secret, aeron_dir=d) as c:       # connect() + logon()
+        q = c.request_quote("BTC", "buy", Decimal("1.5"), limit=Decimal("70000"))
+        print(q.buy_price, q.buy_qty, q.valid_until_ns)             # Decimals, exact
+        ex = c.accept(q)                                           # -> Execution
+        print(ex.price, ex.qty, ex.notional, ex.fee)
+
+Callback use: set ``on_quote``, ``on_reject``, ``on_execution``, ``on_quote_end``,
+``on_approval_pending`` (each takes one event), send with ``send_rfq`` / ``send_accept`` /
+``cancel``, and call :meth:`poll` in your loop or :meth:`start` a background poller thread.
+Blocking calls work in both modes: without a poller thread they busy-poll the response stream
+themselves (lowest latency), with one they wait for it.
+
+Everything on the wire is the core's fixed-point integers in the composite's scales; this
+library converts ``Decimal`` (or ``int`` / ``str``) exactly with the instrument registry and
+refuses a value that would lose digits. Events carry both the raw integers (``*_raw``) and
+``Decimal`` views of them (properties).
+
+:class:`OperatorClient` is the desk side: CONTROL commands (kill switches, limits, approvals)
+answered by the core's CONTROL_ACK, and the APPROVAL_PENDING / RISK_EVENT broadcasts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from rfqcore.errors import RfqCoreError
+from rfqcore.gateway import aeron as aeronx
+from rfqcore.gateway.schema import (
+    HEADER,
+    MAGIC,
+    SPECS,
+    VERSION,
+    GatewayReject,
+    MsgType,
+    QuoteFlag,
+    RfqFlag,
+    Role,
+    logon_mac_input,
+    reason_name,
+)
+from rfqcore.instruments import Registry
+from rfqcore.records import ClientSide, Command
+from rfqcore.records import QuoteEnd as QuoteEndState
+from rfqcore.rfq import ControlAck as _CoreControlAck
+
+__all__ = [
+    "RfqClient",
+    "OperatorClient",
+    "Quote",
+    "Execution",
+    "QuoteEnded",
+    "Rejection",
+    "ApprovalPending",
+    "RiskAlert",
+    "ControlAck",
+    "GatewayError",
+    "NotLoggedOn",
+    "RequestTimeout",
+    "RequestRejected",
+    "LogonRejected",
+    "RfqRejected",
+    "AcceptRejected",
+    "CancelRejected",
+    "GatewayRejected",
+    "to_units",
+]
+
+log = logging.getLogger("rfqcore.client")
+
+_S = {t: SPECS[t].struct for t in SPECS}
+_BL = {t: SPECS[t].body_len for t in SPECS}
+_T = MsgType
+
+
+# ---- errors -----------------------------------------------------------------------------------
+
+
+class GatewayError(RfqCoreError):
+    """Base of the client library's errors."""
+
+
+class NotLoggedOn(GatewayError):
+    """A request needs a session: call :meth:`RfqClient.logon` first (or the session ended)."""
+
+
+class RequestTimeout(GatewayError, TimeoutError):
+    """No answer within the timeout (the request may still be processed: check callbacks)."""
+
+
+class RequestRejected(GatewayError):
+    """A request was refused. ``reason`` is a gateway (:class:`GatewayReject`, 1..19) or core
+    (:class:`rfqcore.records.RfqReject`, 20..) code; ``by_gateway`` says which side refused
+    (a gateway refusal never reached the core)."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        self.rejection = rejection
+        self.reason = rejection.reason
+        self.reason_name = rejection.reason_name
+        self.by_gateway = rejection.by_gateway
+        who = "gateway" if rejection.by_gateway else "core"
+        super().__init__(f"{rejection.kind} {rejection.ref_id} rejected by the {who}: {self.reason_name}")
+
+
+class LogonRejected(RequestRejected):
+    pass
+
+
+class RfqRejected(RequestRejected):
+    pass
+
+
+class AcceptRejected(RequestRejected):
+    pass
+
+
+class CancelRejected(RequestRejected):
+    pass
+
+
+class GatewayRejected(RequestRejected):
+    """The gateway refused a message that was not an RFQ, accept or cancel (e.g. a logout)."""
+
+
+# ---- units ------------------------------------------------------------------------------------
+
+
+def to_units(value: Decimal | int | str, decimals: int, what: str) -> int:
+    """Exact integer of ``value`` at ``decimals``; ``ValueError`` if digits would be lost."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what}: expected a Decimal, int or str, got bool")
+    if isinstance(value, int):
+        return value * 10**decimals
+    if isinstance(value, float):
+        raise TypeError(f"{what}: floats are not exact, pass a Decimal or a string (got {value!r})")
+    try:
+        d = value if isinstance(value, Decimal) else Decimal(value)
+    except ArithmeticError:
+        raise ValueError(f"{what}: {value!r} is not a decimal number") from None
+    if not d.is_finite():
+        raise ValueError(f"{what}: {value} is not a finite number")
+    scaled = d.scaleb(decimals)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{what}: {value} has more than {decimals} decimals")
+    return int(scaled)
+
+
+def _dec(raw: int | None, decimals: int) -> Decimal | None:
+    return None if raw is None else Decimal(raw).scaleb(-decimals)
+
+
+_SIDES: Final[dict[str, ClientSide]] = {
+    "buy": ClientSide.BUY, "sell": ClientSide.SELL, "two-way": ClientSide.TWO_WAY, "two_way": ClientSide.TWO_WAY,
+    "both": ClientSide.TWO_WAY,
+}
+
+
+def _side(side: str | int) -> int:
+    if isinstance(side, str):
+        try:
+            return int(_SIDES[side.lower()])
+        except KeyError:
+            raise ValueError(f"side must be one of {sorted(_SIDES)} or a ClientSide, got {side!r}") from None
+    return int(side)
+
+
+# ---- events -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A firm quote. ``buy_*``: the client may buy (the desk's ask); ``sell_*``: the client may
+    sell (the desk's bid); ``None`` for a side the quote does not have. Raw integers are in
+    the composite's scales; the properties give exact ``Decimal`` values."""
+
+    instrument: str
+    instrument_id: int
+    quote_id: int
+    rfq_id: int
+    buy_price_raw: int | None
+    buy_qty_raw: int | None
+    sell_price_raw: int | None
+    sell_qty_raw: int | None
+    valid_until_ns: int  # core (wall-clock) time until which the quote is good
+    core_time_ns: int
+    partial_ok: bool
+    price_decimals: int
+    qty_decimals: int
+    received_ns: int  # CLOCK_MONOTONIC when this client decoded it
+
+    @property
+    def buy_price(self) -> Decimal | None:
+        return _dec(self.buy_price_raw, self.price_decimals)
+
+    @property
+    def buy_qty(self) -> Decimal | None:
+        return _dec(self.buy_qty_raw, self.qty_decimals)
+
+    @property
+    def sell_price(self) -> Decimal | None:
+        return _dec(self.sell_price_raw, self.price_decimals)
+
+    @property
+    def sell_qty(self) -> Decimal | None:
+        return _dec(self.sell_qty_raw, self.qty_decimals)
+
+    @property
+    def sides(self) -> tuple[ClientSide, ...]:
+        return tuple(s for s, p in ((ClientSide.BUY, self.buy_price_raw), (ClientSide.SELL, self.sell_price_raw))
+                     if p is not None)
+
+    def raw(self, side: ClientSide | int) -> tuple[int, int]:
+        """(price, qty) raw integers of ``side``; ``ValueError`` if the quote lacks it."""
+        if side == ClientSide.BUY and self.buy_price_raw is not None:
+            return self.buy_price_raw, self.buy_qty_raw  # type: ignore[return-value]
+        if side == ClientSide.SELL and self.sell_price_raw is not None:
+            return self.sell_price_raw, self.sell_qty_raw  # type: ignore[return-value]
+        raise ValueError(f"quote {self.quote_id} has no side {side}")
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """An execution report. ``notional`` and ``fee`` are exact at price + qty decimals (the fee
+    rounded up), in the composite's quote currency."""
+
+    instrument: str
+    instrument_id: int
+    trade_id: int
+    quote_id: int
+    rfq_id: int
+    accept_id: int
+    side: ClientSide
+    price_raw: int
+    qty_raw: int
+    notional_raw: int
+    fee_raw: int
+    core_time_ns: int
+    price_decimals: int
+    qty_decimals: int
+
+    @property
+    def price(self) -> Decimal:
+        return Decimal(self.price_raw).scaleb(-self.price_decimals)
+
+    @property
+    def qty(self) -> Decimal:
+        return Decimal(self.qty_raw).scaleb(-self.qty_decimals)
+
+    @property
+    def notional(self) -> Decimal:
+        return Decimal(self.notional_raw).scaleb(-(self.price_decimals + self.qty_decimals))
+
+    @property
+    def fee(self) -> Decimal:
+        return Decimal(self.fee_raw).scaleb(-(self.price_decimals + self.qty_decimals))
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteEnded:
+    """A quote ended (exactly one per quote): filled, rejected, expired or cancelled."""
+
+    instrument_id: int
+    quote_id: int
+    rfq_id: int
+    state: QuoteEndState
+    reason: int  # core reason when state is REJECTED
+    core_time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A refusal, by the gateway or the core. ``kind``: ``"rfq"``, ``"accept"``, ``"cancel"``,
+    ``"logon"`` or ``"request"`` (a gateway refusal of another message); ``ref_id``: the RFQ
+    id, quote id, accept id or header sequence it refers to."""
+
+    kind: str
+    ref_id: int
+    reason: int
+    by_gateway: bool
+    instrument_id: int = 0
+    side: int = 0
+    price_raw: int = 0
+    qty_raw: int = 0
+    quote_id: int = 0
+
+    @property
+    def reason_name(self) -> str:
+        return reason_name(self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalPending:
+    """An RFQ waiting for a desk operator (``request_id`` is what the operator approves)."""
+
+    request_id: int
+    rfq_id: int
+    client_id: int
+    instrument_id: int
+    side: int
+    qty_raw: int
+    price_raw: int  # indicative
+    deadline_ns: int
+    core_time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class RiskAlert:
+    """A RISK_EVENT broadcast (e.g. a client or instrument halted by the execution throttle)."""
+
+    event: int
+    instrument_id: int
+    client_id: int
+    executions: int
+    core_time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ControlAck(_CoreControlAck):
+    """:class:`rfqcore.rfq.ControlAck` plus the id of the operator whose command it answers."""
+
+    operator_id: int = 0
+
+
+# ---- the common session machinery ---------------------------------------------------------------
+
+
+class _Pending:
+    __slots__ = ("keys", "result", "error", "done", "event", "deadline_ns")
+
+    def __init__(self, keys: tuple[Any, ...], threaded: bool) -> None:
+        self.keys = keys
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+        self.event = threading.Event() if threaded else None
+        self.deadline_ns = 0
+
+
+class _Endpoint:
+    """Connection, logon, sequencing, dispatch and blocking waits shared by both clients."""
+
+    ROLE: int = Role.CLIENT
+
+    def __init__(self, principal: int | str, secret: bytes | str | None, *, settings: Any = None,
+                 registry: Registry | None = None, aeron: Any = None, aeron_dir: str | None = None,
+                 channel: str | None = None, response_channel: str | None = None,
+                 request_stream: int | None = None, response_stream_base: int | None = None) -> None:
+        from rfqcore.rfqconfig import GatewayConfig
+
+        self.settings = settings
+        gw = settings.gateway if settings is not None else GatewayConfig()
+        if isinstance(principal, str):
+            if settings is None:
+                from rfqcore.rfqconfig import RfqSettings
+
+                settings = self.settings = RfqSettings.load(registry=registry)
+                gw = settings.gateway
+            conf = settings.client(principal) if self.ROLE == Role.CLIENT else settings.operator(principal)
+            self.id, self.name = conf.id, conf.name
+            if secret is None:
+                secret = conf.secret
+        else:
+            self.id, self.name = int(principal), str(principal)
+        if secret is None:
+            raise ValueError("a secret is required (or give a configured name with settings)")
+        self._secret = bytes.fromhex(secret) if isinstance(secret, str) else bytes(secret)
+        self.registry = registry if registry is not None else (settings.registry if settings is not None
+                                                               else Registry.load())
+        self.channel = channel or gw.channel
+        self.response_channel = response_channel or self.channel
+        self.aeron_dir = aeron_dir if aeron_dir is not None else gw.aeron_dir
+        self.request_stream = int(request_stream if request_stream is not None else gw.request_stream)
+        base = response_stream_base
+        if base is None:
+            base = gw.response_stream_base if self.ROLE == Role.CLIENT else gw.operator_stream
+        self.response_stream = int(base) + self.id
+        self.logon_stream = int(base)
+        self._aeron = aeron
+        self._own_aeron = aeron is None
+        self._pub: Any = None
+        self._sub: Any = None
+        self._logon_sub: Any = None
+        self._seq = 0
+        self._send_lock = threading.Lock()
+        self.token = 0
+        self._gw_session = -1  # Aeron session id of the gateway's publication to us
+        self._pending: dict[Any, _Pending] = {}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._handler = self._on_fragment
+        self._logon_handler = self._on_logon_fragment
+        self._buf = bytearray(256)
+        #: messages dropped by the client: wrong token / publication, unknown type, undecodable
+        self.dropped = 0
+        self.unmatched_rejects = 0
+        self.last_reject: Rejection | None = None
+        self._comp: dict[int, tuple[str, int, int]] = {}
+        #: how blocking calls wait without a poller thread: ``"spin"`` (lowest latency, burns a
+        #: CPU while waiting) or ``"yield"`` (``sched_yield`` between empty polls)
+        self.wait_idle = "spin"
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def connect(self, timeout: float = 10.0) -> _Endpoint:
+        """Subscribe to this principal's response stream and the logon stream, publish to the
+        request stream, and wait until the gateway's request subscription is connected."""
+        if self._pub is not None:
+            return self
+        if self._aeron is None:
+            self._aeron = aeronx.connect(self.aeron_dir, timeout=timeout)
+        self._sub = self._aeron.add_subscription(self.response_channel, self.response_stream)
+        self._logon_sub = self._aeron.add_subscription(self.response_channel, self.logon_stream)
+        self._pub = self._aeron.add_exclusive_publication(self.channel, self.request_stream)
+        deadline = time.monotonic() + timeout
+        while not self._pub.is_connected:
+            if time.monotonic() > deadline:
+                raise aeronx.AeronUnavailable(f"no gateway subscribed to {self.channel} stream "
+                                              f"{self.request_stream} within {timeout:g} s")
+            time.sleep(0.001)
+        return self
+
+    def logon(self, timeout: float = 5.0, *, nonce: int | None = None, timestamp: int | None = None) -> int:
+        """Authenticate (HMAC-SHA256 over id ‖ nonce ‖ timestamp); returns the session token.
+        Raises :class:`LogonRejected` with the gateway's reason. ``nonce`` / ``timestamp``
+        default to a fresh random nonce and the wall clock (override them only to test)."""
+        self.connect()
+        nonce = secrets.randbits(64) if nonce is None else nonce
+        ts = time.time_ns() if timestamp is None else timestamp
+        mac = hmac.new(self._secret, logon_mac_input(self.id, nonce, ts), hashlib.sha256).digest()
+        t = _T.LOGON if self.ROLE == Role.CLIENT else _T.OP_LOGON
+        p = self._register((("logon", nonce),))
+        self.token = 0
+        self._gw_session = -1
+        self._send(t, nonce, ts, mac, token=0)
+        self._wait(p, timeout, also_logon_stream=True)
+        return self.token
+
+    def logout(self, timeout: float = 2.0) -> None:
+        """End the session (waits for the gateway's confirmation up to ``timeout``)."""
+        if not self.token:
+            return
+        p = self._register((("logout", 0),))
+        self._send(_T.LOGOUT)
+        try:
+            self._wait(p, timeout)
+        except RequestTimeout:
+            log.warning("client %s: no logout confirmation within %g s", self.name, timeout)
+        finally:
+            self.token = 0
+
+    def close(self) -> None:
+        """Log out (if logged on), stop the poller thread, close the Aeron resources."""
+        try:
+            if self.token and self._pub is not None:
+                self.logout(timeout=1.0)
+        finally:
+            self.stop()
+            for r in (self._pub, self._sub, self._logon_sub):
+                if r is not None:
+                    r.close()
+            self._pub = self._sub = self._logon_sub = None
+            if self._own_aeron and self._aeron is not None:
+                self._aeron.close()
+                self._aeron = None
+
+    def __enter__(self) -> Any:
+        self.connect()
+        self.logon()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- background poller ----------------------------------------------------------------
+
+    def start(self, idle: str = "yield") -> None:
+        """Poll on a background thread (callbacks then run on it). ``idle``: ``"spin"`` or
+        ``"yield"`` (sched_yield when idle) or ``"sleep"`` (50 µs naps when idle)."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._poll_loop, args=(idle,), name=f"rfq-client-{self.id}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        t = self._thread
+        if t is not None:
+            self._stop.set()
+            t.join()
+            self._thread = None
+
+    def _poll_loop(self, idle: str) -> None:
+        nap = idle == "sleep"
+        yield_ = os.sched_yield
+        while not self._stop.is_set():
+            if self.poll() == 0:
+                if nap:
+                    time.sleep(50e-6)
+                elif idle == "yield":
+                    yield_()
+
+    def poll(self, fragment_limit: int = 32) -> int:
+        """Deliver what has arrived to the callbacks / waiting calls; returns fragments read."""
+        return self._sub.poll(self._handler, fragment_limit)
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def _send(self, t: int, *body: Any, token: int | None = None) -> int:
+        if self._pub is None:
+            raise NotLoggedOn("not connected")
+        tok = self.token if token is None else token
+        if t != _T.LOGON and t != _T.OP_LOGON and not tok:
+            raise NotLoggedOn(f"{self.name}: not logged on")
+        with self._send_lock:
+            self._seq += 1
+            seq = self._seq
+            st = _S[t]
+            st.pack_into(self._buf, 0, MAGIC, VERSION, t, _BL[t], tok, seq, self.id, self.ROLE, *body)
+            self._offer(memoryview(self._buf)[: st.size])
+        return seq
+
+    def send_raw(self, data: bytes | bytearray | memoryview) -> None:
+        """Offer arbitrary bytes on the request stream (diagnostics and tests)."""
+        with self._send_lock:
+            self._offer(data)
+
+    def next_seq(self) -> int:
+        """Reserve and return the next header sequence number (for hand-built messages)."""
+        with self._send_lock:
+            self._seq += 1
+            return self._seq
+
+    def _offer(self, data: Any) -> None:
+        pub = self._pub
+        deadline = 0
+        while True:
+            r = pub.offer(data)
+            if r is True:
+                return
+            if deadline == 0:
+                deadline = time.monotonic_ns() + 1_000_000_000
+            elif time.monotonic_ns() > deadline:
+                raise aeronx.AeronUnavailable(f"request stream: offer failed for 1 s ({r!r})")
+
+    # -- waiting ------------------------------------------------------------------------------
+
+    def _register(self, keys: tuple[Any, ...]) -> _Pending:
+        p = _Pending(keys, self._thread is not None)
+        for k in keys:
+            self._pending[k] = p
+        return p
+
+    def _complete(self, key: Any, result: Any = None, error: BaseException | None = None) -> bool:
+        p = self._pending.get(key)
+        if p is None:
+            return False
+        for k in p.keys:
+            self._pending.pop(k, None)
+        p.result, p.error, p.done = result, error, True
+        if p.event is not None:
+            p.event.set()
+        return True
+
+    def _wait(self, p: _Pending, timeout: float, *, also_logon_stream: bool = False) -> Any:
+        now = time.monotonic_ns
+        p.deadline_ns = now() + int(timeout * 1e9)
+        try:
+            if p.event is not None:  # a poller thread completes it
+                while not p.done:
+                    left = (p.deadline_ns - now()) / 1e9  # re-read: an approval may extend it
+                    if left <= 0:
+                        break
+                    p.event.wait(min(left, 0.05))
+            else:  # poll the response stream ourselves
+                sub, handler = self._sub, self._handler
+                yield_ = os.sched_yield if self.wait_idle == "yield" else None
+                i = 0
+                while not p.done:
+                    if sub.poll(handler, 16) == 0:
+                        i += 1
+                        if also_logon_stream and i & 63 == 0:
+                            self._logon_sub.poll(self._logon_handler, 16)
+                        if now() > p.deadline_ns:
+                            break
+                        if yield_ is not None:
+                            yield_()
+            if also_logon_stream and not p.done:
+                self._logon_sub.poll(self._logon_handler, 16)
+        finally:
+            if not p.done:
+                for k in p.keys:
+                    self._pending.pop(k, None)
+        if not p.done:
+            raise RequestTimeout(f"{self.name}: no answer to {p.keys[0][0]} {p.keys[0][1]} within {timeout:g} s")
+        if p.error is not None:
+            raise p.error
+        return p.result
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def _composite(self, cid: int) -> tuple[str, int, int]:
+        c = self._comp.get(cid)
+        if c is None:
+            try:
+                comp = self.registry.composite(cid)
+                c = (comp.name, comp.price_decimals, comp.qty_decimals)
+            except KeyError:
+                c = (f"#{cid}", 0, 0)
+            self._comp[cid] = c
+        return c
+
+    def _on_logon_fragment(self, buf: Any, hdr: Any) -> None:
+        if len(buf) < 32:
+            return
+        magic, ver, t, blen, token, seq, pid, role = HEADER.unpack_from(buf)
+        if magic == MAGIC and t == _T.LOGON_REJECT and pid == self.id and role == self.ROLE and len(buf) == 48:
+            self._on_fragment(buf, hdr)
+
+    def _on_fragment(self, buf: Any, hdr: Any) -> None:
+        if len(buf) < 32:
+            self.dropped += 1
+            return
+        magic, ver, t, blen, token, seq, pid, role = HEADER.unpack_from(buf)
+        spec = _S.get(t)
+        if magic != MAGIC or ver != VERSION or spec is None or len(buf) != spec.size:
+            self.dropped += 1
+            return
+        vals = spec.unpack_from(buf)
+        if t == _T.LOGON_ACK or t == _T.LOGON_REJECT:
+            nonce = vals[8]
+            if ("logon", nonce) not in self._pending:
+                return  # someone else's logon attempt (or a stale one)
+            if t == _T.LOGON_ACK:
+                self.token = token
+                self._gw_session = hdr.session_id
+                self._complete(("logon", nonce), token)
+            else:
+                rej = Rejection("logon", nonce, vals[9], True)
+                self.last_reject = rej
+                self._complete(("logon", nonce), error=LogonRejected(rej))
+            return
+        if t == _T.REJECT:
+            # Taken whatever its token: a gateway REJECT can only refuse, never confirm, so a
+            # spoofed one costs a failed request at worst; and the gateway sends one with
+            # another token (or none) exactly when our session is gone.
+            self._on_gateway_reject(token, vals)
+            return
+        if token != self.token or (token and hdr.session_id != self._gw_session):
+            self.dropped += 1  # not for this session: spoofed, or from a previous session
+            return
+        self._dispatch(t, vals)
+
+    def _on_gateway_reject(self, token: int, vals: tuple[Any, ...]) -> None:
+        ref_seq, reason = vals[8], vals[9]
+        if token != self.token and reason in (GatewayReject.NOT_LOGGED_ON, GatewayReject.BAD_SESSION):
+            self.token = 0  # the gateway has no session for us, or a newer one
+        rej = Rejection("request", ref_seq, reason, True)
+        self.last_reject = rej
+        p = self._pending.get(("seq", ref_seq))
+        if p is None:
+            self.unmatched_rejects += 1
+            self._on_reject(rej)
+            return
+        kind = p.keys[0][0]
+        rej = Rejection(kind, p.keys[0][1], reason, True)
+        self.last_reject = rej
+        exc = {"rfq": RfqRejected, "accept": AcceptRejected, "cancel": CancelRejected}.get(kind, GatewayRejected)
+        self._complete(("seq", ref_seq), error=exc(rej))
+        self._on_reject(rej)
+
+    def _dispatch(self, t: int, vals: tuple[Any, ...]) -> None:
+        if t == _T.LOGOUT:
+            self.token = 0
+            self._complete(("logout", 0))
+            return
+        self._dispatch_more(t, vals)
+
+    def _dispatch_more(self, t: int, vals: tuple[Any, ...]) -> None:
+        self.dropped += 1
+
+    def _on_reject(self, rej: Rejection) -> None:
+        pass
+
+
+# ---- the client -------------------------------------------------------------------------------
+
+
+class RfqClient(_Endpoint):
+    """A desk client: RFQs, accepts, cancels, and the answers (see the module doc).
+
+    ``client`` is the client id, or a configured name (then ``settings`` — default the packaged
+    ``rfq.toml`` — supplies the id, and the secret when ``secret`` is None). ``secret`` is bytes
+    or a hex string. Streams and channel default to ``settings.gateway`` (or the schema
+    defaults); ``aeron_dir`` is the media driver's directory.
+    """
+
+    ROLE = Role.CLIENT
+
+    def __init__(self, client: int | str, secret: bytes | str | None = None, **kw: Any) -> None:
+        super().__init__(client, secret, **kw)
+        # RFQ ids must be unique per client for the core's lifetime: start from the clock so a
+        # restarted client never reuses one.
+        self._rfq_id = time.time_ns()
+        self._accept_id = 0
+        self.on_quote: Callable[[Quote], None] | None = None
+        self.on_reject: Callable[[Rejection], None] | None = None
+        self.on_execution: Callable[[Execution], None] | None = None
+        self.on_quote_end: Callable[[QuoteEnded], None] | None = None
+        self.on_approval_pending: Callable[[ApprovalPending], None] | None = None
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _rfq_fields(self, instrument: int | str, side: str | int, qty: Decimal | int | str, quote_ccy: bool,
+                    limit: Decimal | int | str | None, ttl_ms: Decimal | int | str | None) -> tuple[int, ...]:
+        comp = self.registry.composite(instrument)
+        q = to_units(qty, comp.price_decimals if quote_ccy else comp.qty_decimals, "qty")
+        lim = 0 if limit is None else to_units(limit, comp.price_decimals, "limit")
+        ttl = 0 if ttl_ms is None else to_units(ttl_ms, 6, "ttl_ms")
+        return comp.id, _side(side), RfqFlag.QTY_IN_QUOTE if quote_ccy else 0, q, lim, ttl
+
+    def send_rfq(self, instrument: int | str, side: str | int, qty: Decimal | int | str, *, quote_ccy: bool = False,
+                 limit: Decimal | int | str | None = None, ttl_ms: Decimal | int | str | None = None,
+                 rfq_id: int | None = None) -> int:
+        """Send an RFQ without waiting; returns its RFQ id (answers go to the callbacks)."""
+        inst, s, flags, q, lim, ttl = self._rfq_fields(instrument, side, qty, quote_ccy, limit, ttl_ms)
+        return self.send_rfq_raw(inst, s, q, flags=flags, limit=lim, ttl_ns=ttl, rfq_id=rfq_id)
+
+    def send_rfq_raw(self, instrument: int, side: int, qty: int, *, flags: int = 0, limit: int = 0, ttl_ns: int = 0,
+                     rfq_id: int | None = None) -> int:
+        """:meth:`send_rfq` with the wire integers as they are (no conversion, no checks)."""
+        if rfq_id is None:
+            self._rfq_id += 1
+            rfq_id = self._rfq_id
+        self._send(_T.RFQ, rfq_id, instrument, side, flags, qty, limit, ttl_ns, time.time_ns())
+        return rfq_id
+
+    def request_quote(self, instrument: int | str, side: str | int, qty: Decimal | int | str, *,
+                      quote_ccy: bool = False, limit: Decimal | int | str | None = None,
+                      ttl_ms: Decimal | int | str | None = None, timeout: float = 1.0) -> Quote:
+        """Ask for a firm quote and wait for it.
+
+        ``side``: ``"buy"`` / ``"sell"`` (the client's side) or ``"two-way"``. ``qty`` in base
+        units (``Decimal``), or in quote currency with ``quote_ccy=True``. ``limit``: worst
+        acceptable price. ``ttl_ms``: requested lifetime (default: the tier's). Raises
+        :class:`RfqRejected` (``.reason``) or :class:`RequestTimeout`. If the RFQ goes to
+        manual approval, the wait extends to the approval deadline.
+        """
+        inst, s, flags, q, lim, ttl = self._rfq_fields(instrument, side, qty, quote_ccy, limit, ttl_ms)
+        return self.request_quote_raw(inst, s, q, flags=flags, limit=lim, ttl_ns=ttl, timeout=timeout)
+
+    def request_quote_raw(self, instrument: int, side: int, qty: int, *, flags: int = 0, limit: int = 0,
+                          ttl_ns: int = 0, timeout: float = 1.0) -> Quote:
+        """:meth:`request_quote` with wire integers (composite scales)."""
+        self._rfq_id += 1
+        rfq_id = self._rfq_id
+        with self._send_lock:  # register under the sequence the RFQ will carry
+            seq = self._seq + 1
+            p = self._register((("rfq", rfq_id), ("seq", seq)))
+        try:
+            sent = self._send(_T.RFQ, rfq_id, instrument, side, flags, qty, limit, ttl_ns, time.time_ns())
+        except BaseException:
+            for k in p.keys:
+                self._pending.pop(k, None)
+            raise
+        if sent != seq:  # another thread sent in between: re-key the gateway-reject entry
+            self._pending.pop(("seq", seq), None)
+            p.keys = (("rfq", rfq_id), ("seq", sent))
+            self._pending[("seq", sent)] = p
+        return self._wait(p, timeout)
+
+    def accept(self, quote: Quote, side: str | int | None = None, qty: Decimal | int | str | None = None, *,
+               timeout: float = 1.0) -> Execution:
+        """Hit ``quote`` on ``side`` (default: its only side) for ``qty`` (default: all of it) and
+        wait for the execution report. Raises :class:`AcceptRejected` (``.reason``)."""
+        if side is None:
+            sides = quote.sides
+            if len(sides) != 1:
+                raise ValueError(f"quote {quote.quote_id} is two-way: say which side to accept")
+            s = int(sides[0])
+        else:
+            s = _side(side)
+        price, full = quote.raw(s)
+        q = full if qty is None else to_units(qty, quote.qty_decimals, "qty")
+        return self.accept_raw(quote.quote_id, quote.instrument_id, s, price, q, timeout=timeout)
+
+    def accept_raw(self, quote_id: int, instrument: int, side: int, price: int, qty: int, *,
+                   timeout: float = 1.0) -> Execution:
+        """:meth:`accept` with wire integers."""
+        self._accept_id += 1
+        aid = self._accept_id
+        with self._send_lock:
+            seq = self._seq + 1
+            p = self._register((("accept", aid), ("seq", seq)))
+        try:
+            sent = self._send(_T.ACCEPT, quote_id, aid, instrument, side, price, qty)
+        except BaseException:
+            for k in p.keys:
+                self._pending.pop(k, None)
+            raise
+        if sent != seq:
+            self._pending.pop(("seq", seq), None)
+            p.keys = (("accept", aid), ("seq", sent))
+            self._pending[("seq", sent)] = p
+        return self._wait(p, timeout)
+
+    def send_accept(self, quote: Quote, side: str | int, qty: Decimal | int | str | None = None) -> int:
+        """Hit a quote without waiting; returns the accept id (answer: ``on_execution`` /
+        ``on_reject``)."""
+        s = _side(side)
+        price, full = quote.raw(s)
+        q = full if qty is None else to_units(qty, quote.qty_decimals, "qty")
+        self._accept_id += 1
+        self._send(_T.ACCEPT, quote.quote_id, self._accept_id, quote.instrument_id, s, price, q)
+        return self._accept_id
+
+    def cancel(self, quote: Quote | int, *, wait: bool = False, timeout: float = 1.0) -> QuoteEnded | None:
+        """Withdraw a live quote. With ``wait``, return its :class:`QuoteEnded` (cancelled) or
+        raise :class:`CancelRejected`."""
+        qid = quote if isinstance(quote, int) else quote.quote_id
+        if not wait:
+            self._send(_T.CANCEL, qid)
+            return None
+        with self._send_lock:
+            seq = self._seq + 1
+            p = self._register((("cancel", qid), ("seq", seq)))
+        self._send(_T.CANCEL, qid)
+        return self._wait(p, timeout)
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def _dispatch_more(self, t: int, v: tuple[Any, ...]) -> None:
+        if t == _T.QUOTE:
+            qid, rfq_id, inst, fl = v[8], v[9], v[10], v[11]
+            name, pd, qd = self._composite(inst)
+            buy = fl & QuoteFlag.BUY
+            sell = fl & QuoteFlag.SELL
+            q = Quote(name, inst, qid, rfq_id, v[12] if buy else None, v[13] if buy else None,
+                      v[14] if sell else None, v[15] if sell else None, v[16], v[17], bool(fl & QuoteFlag.PARTIAL_OK),
+                      pd, qd, time.monotonic_ns())
+            self._complete(("rfq", rfq_id), q)
+            if self.on_quote is not None:
+                self.on_quote(q)
+        elif t == _T.EXECUTION_REPORT:
+            trade, qid, rfq_id, aid, inst, side, px, qty, notional, fee, ct = v[8:]
+            name, pd, qd = self._composite(inst)
+            ex = Execution(name, inst, trade, qid, rfq_id, aid, ClientSide(side), px, qty, notional, fee, ct, pd, qd)
+            self._complete(("accept", aid), ex)
+            if self.on_execution is not None:
+                self.on_execution(ex)
+        elif t == _T.RFQ_REJECT:
+            rfq_id, inst, side, reason, qty, price = v[8:14]
+            rej = Rejection("rfq", rfq_id, reason, False, inst, side, price, qty)
+            self.last_reject = rej
+            self._complete(("rfq", rfq_id), error=RfqRejected(rej))
+            self._on_reject(rej)
+        elif t == _T.ACCEPT_REJECT:
+            qid, aid, inst, side, reason, price, qty = v[8:15]
+            rej = Rejection("accept", aid, reason, False, inst, side, price, qty, qid)
+            self.last_reject = rej
+            self._complete(("accept", aid), error=AcceptRejected(rej))
+            self._on_reject(rej)
+        elif t == _T.QUOTE_END:
+            qid, rfq_id, inst, state, reason, ct = v[8:]
+            try:
+                st = QuoteEndState(state)
+            except ValueError:
+                st = state  # type: ignore[assignment]
+            ev = QuoteEnded(inst, qid, rfq_id, st, reason, ct)
+            self._complete(("cancel", qid), ev)
+            if self.on_quote_end is not None:
+                self.on_quote_end(ev)
+        elif t == _T.CANCEL_REJECT:
+            qid, reason = v[8], v[9]
+            rej = Rejection("cancel", qid, reason, False, quote_id=qid)
+            self.last_reject = rej
+            self._complete(("cancel", qid), error=CancelRejected(rej))
+            self._on_reject(rej)
+        elif t == _T.APPROVAL_PENDING:
+            ap = ApprovalPending(*v[8:])
+            p = self._pending.get(("rfq", ap.rfq_id))
+            if p is not None:  # wait for the operator, up to the approval deadline (+1 s)
+                p.deadline_ns = max(p.deadline_ns,
+                                    time.monotonic_ns() + ap.deadline_ns - time.time_ns() + 1_000_000_000)
+            if self.on_approval_pending is not None:
+                self.on_approval_pending(ap)
+        else:
+            self.dropped += 1
+
+    def _on_reject(self, rej: Rejection) -> None:
+        if self.on_reject is not None:
+            self.on_reject(rej)
+
+
+# ---- the operator -----------------------------------------------------------------------------
+
+
+class OperatorClient(_Endpoint):
+    """A desk operator: CONTROL commands through the gateway, answered by the core's
+    CONTROL_ACK; receives APPROVAL_PENDING and RISK_EVENT broadcasts (``on_approval_pending``,
+    ``on_risk_event``) and every operator's CONTROL_ACKs (``on_control_ack``: the audit trail).
+
+    :meth:`send` is a sender for :class:`rfqcore.operator.Operator`; :meth:`operator` returns
+    one bound to this connection (human units: Decimals, bps, ms)::
+
+        with OperatorClient("desk-operator", aeron_dir=d) as op:
+            op.operator().kill(True, client="beta-fund")
+            op.operator().set_instrument("BTC", long_limit=Decimal("100"))
+    """
+
+    ROLE = Role.OPERATOR
+
+    def __init__(self, operator: int | str, secret: bytes | str | None = None, **kw: Any) -> None:
+        super().__init__(operator, secret, **kw)
+        self._control_id = 0
+        self.on_control_ack: Callable[[ControlAck], None] | None = None
+        self.on_approval_pending: Callable[[ApprovalPending], None] | None = None
+        self.on_risk_event: Callable[[RiskAlert], None] | None = None
+
+    def control(self, command: Command | int, *, field: int = 0, instrument: int = 0, scope: int = 0, value: int = 0,
+                aux: int = 0, timeout: float = 2.0) -> ControlAck:
+        """Send one CONTROL (fields as in docs/rfq-protocol.md) and return its CONTROL_ACK
+        (``ack.ok``; ``ack.result`` is the core's reason when refused). Raises
+        :class:`GatewayRejected` if the gateway refused it."""
+        self._control_id += 1
+        cid = self._control_id
+        with self._send_lock:
+            seq = self._seq + 1
+            p = self._register((("control", cid), ("seq", seq)))
+        try:
+            sent = self._send(_T.CONTROL, cid, int(command), field, instrument, scope, value, aux)
+        except BaseException:
+            for k in p.keys:
+                self._pending.pop(k, None)
+            raise
+        if sent != seq:
+            self._pending.pop(("seq", seq), None)
+            p.keys = (("control", cid), ("seq", sent))
+            self._pending[("seq", sent)] = p
+        return self._wait(p, timeout)
+
+    def send(self, req: Any) -> ControlAck:
+        """Sender for :class:`rfqcore.operator.Operator`: ``req`` is a ``ControlRequest``."""
+        return self.control(req.command, field=req.field, instrument=req.instrument, scope=req.scope,
+                            value=req.value, aux=req.aux)
+
+    def operator(self, *, strict: bool = True) -> Any:
+        """An :class:`rfqcore.operator.Operator` sending through this connection."""
+        from rfqcore.operator import Operator
+
+        s = self.settings
+        clients = {c.name: c.id for c in s.clients} if s is not None else {}
+        tiers = {t.name: t.id for t in s.tiers} if s is not None else {}
+        return Operator(self.send, self.registry, clients=clients, tiers=tiers, strict=strict)
+
+    def _dispatch_more(self, t: int, v: tuple[Any, ...]) -> None:
+        if t == _T.CONTROL_ACK:
+            cid, opid, command, fld, inst, scope, value, result, previous, ct = v[8:]
+            ack = ControlAck(cid, command, fld, inst, scope, value, result, previous, ct, opid)
+            if opid == self.id:
+                self._complete(("control", cid), ack)
+            if self.on_control_ack is not None:
+                self.on_control_ack(ack)
+        elif t == _T.APPROVAL_PENDING:
+            if self.on_approval_pending is not None:
+                self.on_approval_pending(ApprovalPending(*v[8:]))
+        elif t == _T.RISK_EVENT:
+            if self.on_risk_event is not None:
+                self.on_risk_event(RiskAlert(*v[8:]))
+        else:
+            self.dropped += 1
