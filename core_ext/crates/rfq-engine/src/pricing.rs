@@ -44,13 +44,26 @@ pub fn half_spread_cbps(p: &PricingParams, size: i64, qty_decimals: u32) -> i128
 /// Ask price from the exact sweep notional.
 #[inline]
 pub fn ask_price(notional: i128, size: i64, spread_cbps: i128) -> i64 {
-    div_ceil_i128(notional * (PPM + spread_cbps), i128::from(size) * PPM) as i64
+    let num = notional * (PPM + spread_cbps);
+    let den = i128::from(size) * PPM;
+    if num >= 0 && den > 0 {
+        // one unsigned division instead of div_euclid + rem_euclid (same result for num ≥ 0)
+        (((num as u128) + (den as u128) - 1) / den as u128) as i64
+    } else {
+        div_ceil_i128(num, den) as i64
+    }
 }
 
-/// Bid price from the exact sweep notional (never below 1 price unit).
+/// Bid price from the exact sweep notional (never below 0).
 #[inline]
 pub fn bid_price(notional: i128, size: i64, spread_cbps: i128) -> i64 {
-    (div_floor_i128(notional * (PPM - spread_cbps).max(0), i128::from(size) * PPM) as i64).max(0)
+    let num = notional * (PPM - spread_cbps).max(0);
+    let den = i128::from(size) * PPM;
+    if num >= 0 && den > 0 {
+        ((num as u128) / den as u128) as i64
+    } else {
+        (div_floor_i128(num, den) as i64).max(0)
+    }
 }
 
 /// Pricing v2 half-spreads `(ask, bid)` in cbps for size `q` (see the module docs). `vol_m`
@@ -88,6 +101,15 @@ mod tests {
         assert_eq!(ask_price(n, 100_000_000, 100), 6_184_383);
         // −1bp: 6_183_145.6236 → down to 6_183_145
         assert_eq!(bid_price(n, 100_000_000, 100), 6_183_145);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_rounding_matches_the_reference(n in 0_i128..1_i128 << 100, size in 1_i64..i64::MAX, s in 0_i128..2_000_000) {
+            let den = i128::from(size) * PPM;
+            proptest::prop_assert_eq!(ask_price(n, size, s), div_ceil_i128(n * (PPM + s), den) as i64);
+            proptest::prop_assert_eq!(bid_price(n, size, s), (div_floor_i128(n * (PPM - s).max(0), den) as i64).max(0));
+        }
     }
 
     #[test]
