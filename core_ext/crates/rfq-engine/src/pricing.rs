@@ -48,7 +48,7 @@ pub fn ask_price(notional: i128, size: i64, spread_cbps: i128) -> i64 {
     let den = i128::from(size) * PPM;
     if num >= 0 && den > 0 {
         // one unsigned division instead of div_euclid + rem_euclid (same result for num ≥ 0)
-        (((num as u128) + (den as u128) - 1) / den as u128) as i64
+        (num as u128).div_ceil(den as u128) as i64
     } else {
         div_ceil_i128(num, den) as i64
     }
