@@ -81,9 +81,13 @@ impl Sink for RingSink<'_> {
                     unreachable!("tap ring full despite reserved room");
                 }
             }
-            if matches!(rec.kind, kind::RFQ_QUOTE | kind::RFQ_REJECT | kind::APPROVAL_PENDING)
-                && self.rfq == Some((rec.source, rec.seq))
-            {
+            // the client RFQ id is `aux` of RFQ_QUOTE, `seq` of RFQ_REJECT / APPROVAL_PENDING
+            let answer = match rec.kind {
+                kind::RFQ_QUOTE => Some((rec.source, rec.aux as u64)),
+                kind::RFQ_REJECT | kind::APPROVAL_PENDING => Some((rec.source, rec.seq)),
+                _ => None,
+            };
+            if answer.is_some() && answer == self.rfq {
                 self.answered = true;
             }
         }

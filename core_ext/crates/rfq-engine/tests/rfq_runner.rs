@@ -29,7 +29,8 @@ fn tap_gets_rfq_outputs_and_main_ring_everything() {
     runner.add_input(in_c);
     runner.add_tap(tap_p);
     in_p.push_slice(&snapshot(1, T0));
-    let mut r = rfq(1, 255, BTC, 1, T0);
+    // quote id 1 for client RFQ id 42; a refused RFQ and an approval would be samples too
+    let mut r = rfq(1, 255, BTC, 42, T0);
     r.ts_send = monotonic_ns();
     in_p.push_slice(&[r, rfq(99, 0, BTC, 1, T0)]);
     while runner.run_once(usize::MAX) > 0 {}
@@ -41,6 +42,11 @@ fn tap_gets_rfq_outputs_and_main_ring_everything() {
     assert_eq!(main_rfq, tap);
     // one RFQ carried a send time: one latency sample
     assert_eq!(runner.rfq_to_quote().len(), 1);
+    let mut bad = rfq(99, 0, BTC, 7, T0);
+    bad.ts_send = monotonic_ns();
+    in_p.push_slice(&[bad]);
+    while runner.run_once(usize::MAX) > 0 {}
+    assert_eq!(runner.rfq_to_quote().len(), 2, "a reject is an answer too");
     runner.reset_latency();
     assert_eq!(runner.rfq_to_quote().len(), 0);
 }
