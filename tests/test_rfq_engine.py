@@ -39,9 +39,19 @@ def spot_book(ts: int, bid: int = 6_000_000, ask: int = 6_000_010, levels: int =
 
 
 @pytest.fixture
-def eng() -> Engine:
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Freeze the wall clock the Python API stamps records with. Refused RFQ-family records
+    still move the core clock like a heartbeat (docs/rfq-protocol.md, Time), so "a refused
+    input changes no state" is checked at a constant time."""
+    t = time.time_ns()
+    monkeypatch.setattr(time, "time_ns", lambda: t)
+    return t
+
+
+@pytest.fixture
+def eng(frozen_clock: int) -> Engine:
     e = Engine()
-    e.feed(spot_book(time.time_ns()))
+    e.feed(spot_book(frozen_clock))
     e.run_once()
     yield e
     e.close()
@@ -142,9 +152,10 @@ def test_kill_switch_allows_only_risk_reducing(eng: Engine) -> None:
     assert not eng.instrument_risk("BTC")["killed"]
     # client scope
     eng.operator.kill(client="beta-fund")
-    with pytest.raises(RfqError) as ei:
-        eng.request_quote("beta-fund", "BTC", ClientSide.SELL, BTC // 10)
+    with pytest.raises(RfqError) as ei:  # the desk is short: beta buying would add to it
+        eng.request_quote("beta-fund", "BTC", ClientSide.BUY, BTC // 10)
     assert ei.value.reason == RfqReject.KILL_SWITCH
+    assert eng.request_quote("beta-fund", "BTC", ClientSide.SELL, BTC // 10).sides  # reducing: allowed
     assert eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC).sides
 
 
@@ -211,8 +222,8 @@ def test_threaded_expiry_by_heartbeat_and_hooks() -> None:
             e.accept(q)
         assert ei.value.reason == RfqReject.TOO_LATE
         # the slow hook holds its thread; quoting and fills go on meanwhile
-        for _ in range(50):
-            e.feed(spot_book(time.time_ns(), levels=5))
+        for i in range(50):  # moving prices: every snapshot changes the ladder (an on_book event)
+            e.feed(spot_book(time.time_ns(), bid=6_000_000 + i, ask=6_000_010 + i))
             time.sleep(0.002)  # separate pump batches
         q2 = e.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
         e.accept(q2)

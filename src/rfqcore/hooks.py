@@ -11,16 +11,18 @@ A desk subclasses :class:`Strategy` and attaches it with ``engine.add_strategy(s
             if pending.qty <= 100 * 10**8:
                 self.ops.approve(pending.request_id, adjust_bps="0.5")
 
-Callbacks run on the strategy's own thread, fed from the output pump through a bounded
-queue. The core never waits for Python: a slow hook only makes its own queue fill up, and
-when it is full further batches for that strategy are **dropped and counted**
-(:attr:`HookRunner.dropped`) — quoting is never delayed (``bench/hooks_bench.py`` shows it).
+Callbacks run on the strategy's own thread, fed from the output pump through bounded
+queues. The core never waits for Python: a slow hook only makes its own queues fill up.
+Market events (``on_book``) are dropped first and counted (:attr:`HookRunner.dropped`); RFQ
+events (quotes, fills, rejects, approvals) are queued far deeper and delivered first, and only
+a hook stuck for a very long time loses them (:attr:`HookRunner.dropped_rfq`). Quoting is
+never delayed (``bench/hooks_bench.py`` measures it).
 """
 
 from __future__ import annotations
 
-import queue
 import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -96,14 +98,28 @@ class Strategy:
 
 
 class HookRunner:
-    """Delivers output batches to one strategy on its own thread, never blocking the pump."""
+    """Delivers output to one strategy on its own thread, never blocking the pump.
 
-    def __init__(self, strategy: Strategy, max_batches: int = 1024, book_events: bool = True) -> None:
+    Two bounded queues: RFQ events (quotes, fills, rejects, approvals, acks — never dropped
+    unless ``max_rfq_batches`` batches are waiting, which is counted in ``dropped_rfq``) and
+    market events (ladder and book status — the first to go: when ``max_batches`` are
+    waiting, new ones are dropped and counted in ``dropped``). RFQ events are delivered
+    before any waiting market event.
+    """
+
+    def __init__(self, strategy: Strategy, max_batches: int = 1024, book_events: bool = True,
+                 max_rfq_batches: int = 1 << 16) -> None:
         self.strategy = strategy
         self.book_events = book_events
-        self._q: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=max_batches)
+        self.max_batches = max_batches
+        self.max_rfq_batches = max_rfq_batches
+        self._rfq: deque[np.ndarray] = deque()
+        self._book: deque[np.ndarray] = deque()
+        self._wake = threading.Event()
+        self._stop = False
         self._decoder = EventDecoder()
-        self.dropped = 0  # records dropped because the strategy fell behind
+        self.dropped = 0  # market-event records dropped because the strategy fell behind
+        self.dropped_rfq = 0  # RFQ-event records dropped (only if max_rfq_batches are waiting)
         self.delivered = 0  # callbacks made
         self.errors = 0
         self.last_error: BaseException | None = None
@@ -111,21 +127,31 @@ class HookRunner:
         self._thread.start()
 
     def offer(self, batch: np.ndarray) -> None:
-        """Called on the pump thread with a copy of each output batch: O(1), never waits."""
-        try:
-            self._q.put_nowait(batch)
-        except queue.Full:
-            self.dropped += len(batch)
+        """Called on the pump thread with each output batch: O(1) per batch, never waits."""
+        kinds = batch["kind"]
+        rfq = batch[kinds >= Kind.RFQ_QUOTE]
+        if len(rfq):
+            if len(self._rfq) < self.max_rfq_batches:
+                self._rfq.append(rfq)
+            else:
+                self.dropped_rfq += len(rfq)
+        if self.book_events:
+            book = batch[(kinds == Kind.QUOTE) | (kinds == Kind.BOOK_STATUS)]
+            if len(book):
+                if len(self._book) < self.max_batches:
+                    self._book.append(book)
+                else:
+                    self.dropped += len(book)
+        self._wake.set()
 
     def close(self, timeout: float = 5.0) -> None:
-        try:
-            self._q.put(None, timeout=timeout)
-        except queue.Full:
-            pass
+        self._stop = True
+        self._wake.set()
         self._thread.join(timeout)
 
     def backlog(self) -> int:
-        return self._q.qsize()
+        """Batches waiting (RFQ + market)."""
+        return len(self._rfq) + len(self._book)
 
     def _call(self, fn, arg) -> None:  # noqa: ANN001
         try:
@@ -136,31 +162,33 @@ class HookRunner:
             self.last_error = e
 
     def _run(self) -> None:
+        while not self._stop:
+            self._wake.wait(0.1)
+            self._wake.clear()
+            while not self._stop and (self._rfq or self._book):
+                while self._rfq and not self._stop:
+                    self._deliver_rfq(self._rfq.popleft())
+                if self._book and not self._stop:
+                    for r in self._book.popleft().tolist():
+                        self._call(self.strategy.on_book, _book_event(r))
+
+    def _deliver_rfq(self, batch: np.ndarray) -> None:
         s = self.strategy
-        while True:
-            batch = self._q.get()
-            if batch is None:
-                return
-            kinds = batch["kind"]
-            if self.book_events:
-                for r in batch[(kinds == Kind.QUOTE) | (kinds == Kind.BOOK_STATUS)].tolist():
-                    self._call(s.on_book, _book_event(r))
-            rfq = batch[kinds >= Kind.RFQ_QUOTE]
-            for ev in self._decoder.feed(rfq) if len(rfq) else ():
-                if isinstance(ev, RfqQuote):
-                    self._call(s.on_quote, ev)
-                elif isinstance(ev, ApprovalPending):
-                    self._call(s.on_rfq, ev)
-                elif isinstance(ev, Execution):
-                    self._call(s.on_fill, ev)
-                elif isinstance(ev, RfqRejected | AcceptRejected | CancelRejected):
-                    self._call(s.on_reject, ev)
-                elif isinstance(ev, QuoteEnded):
-                    self._call(s.on_quote_end, ev)
-                elif isinstance(ev, RiskAlert):
-                    self._call(s.on_risk, ev)
-                elif isinstance(ev, ControlAck):
-                    self._call(s.on_control, ev)
+        for ev in self._decoder.feed(batch):
+            if isinstance(ev, RfqQuote):
+                self._call(s.on_quote, ev)
+            elif isinstance(ev, ApprovalPending):
+                self._call(s.on_rfq, ev)
+            elif isinstance(ev, Execution):
+                self._call(s.on_fill, ev)
+            elif isinstance(ev, RfqRejected | AcceptRejected | CancelRejected):
+                self._call(s.on_reject, ev)
+            elif isinstance(ev, QuoteEnded):
+                self._call(s.on_quote_end, ev)
+            elif isinstance(ev, RiskAlert):
+                self._call(s.on_risk, ev)
+            elif isinstance(ev, ControlAck):
+                self._call(s.on_control, ev)
 
 
 def _book_event(r: tuple) -> BookEvent:
