@@ -135,6 +135,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from rfqcore.replay import default_data_files
 
     root = find_data_root(args.data)
+    if not args.market_data:
+        from rfqcore.demo import run_demo
+
+        if root is None:
+            print("rfqcore demo: recorded data not found (--data, RFQCORE_DATA or ../shared/data); "
+                  "the RFQ session needs market data to price from.", file=sys.stderr)
+            return 2
+        return run_demo(default_data_files(root), speed=args.speed or 20.0)
     if root is None:
         print(
             "rfqcore demo: recorded data not found. Pass --data PATH (the folder holding binance/), "
@@ -187,10 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
         sp.add_argument("--strict", action="store_true", help="stop at the first refused venue message (default: count and report them)")
 
-    d = sub.add_parser("demo", help="replay the recorded Binance BTC+ETH data through the full path", description=(
-        "Replays the recorded Binance spot, USD-M and COIN-M BTC and ETH streams through decoders, rings and the "
-        "core, shows quotes updating, then prints throughput and tick-to-quote percentiles."))
+    d = sub.add_parser("demo", help="an RFQ session end to end (or, with --market-data, the market-data replay)",
+                       description=(
+        "Starts the desk (embedded Aeron media driver, the core, the recorded Binance BTC/ETH streams replayed as a "
+        "live feed at --speed x (default 20), the gateway process) and runs a client process over Aeron IPC that "
+        "requests quotes, hits some, meets rejects for limit breaches and a kill switch, then prints positions "
+        "and P&L. With --market-data: replays the recorded streams as fast as possible through decoders, rings and "
+        "the core, showing quotes, throughput and tick-to-quote percentiles."))
     d.add_argument("--data", help="folder holding the recorded data (default: ../shared/data)")
+    d.add_argument("--market-data", action="store_true", help="the market-data replay demo instead of the RFQ session")
     replay_opts(d)
     d.set_defaults(func=_cmd_demo)
 

@@ -311,6 +311,7 @@ class ReplayDriver:
         self.producer = producer
         self.speed = speed
         self.live_clock = live_clock
+        self._stopping = False
         self.strict = strict
         self.idle = idle
         self.progress = progress
@@ -325,6 +326,10 @@ class ReplayDriver:
         for f in self.files:
             if f.stream_key not in self.handlers:
                 self.handlers[f.stream_key] = make_handler(registry, f.venue, f.symbol, source)
+
+    def stop(self) -> None:
+        """Ask a running :meth:`run` (on another thread) to return after the current message."""
+        self._stopping = True
 
     def total_bytes(self) -> int:
         """Total on-disk (compressed) size of the files, the unit of ``progress``."""
@@ -400,7 +405,7 @@ class ReplayDriver:
         every = self.progress_every
         try:
             for ts, idx, raw in merged:
-                if limit is not None and st.messages >= limit:
+                if limit is not None and st.messages >= limit or self._stopping:
                     break
                 if ts0 is None:
                     ts0 = ts

@@ -1,0 +1,236 @@
+"""``rfqcore demo``: an RFQ session end to end on the embedded defaults.
+
+The desk process (this one) runs :class:`rfqcore.serve.Server` — embedded Aeron media driver,
+the Rust core thread, the recorded Binance BTC/ETH streams replayed as a live feed, and the
+gateway in its own process — plus a strategy hook that approves large RFQs. A **client
+process** connects over Aeron IPC as ``acme-capital`` (and briefly ``beta-fund``), requests
+quotes, hits some, runs into limit breaches and a kill switch set by an operator session, and
+reports what it saw with round-trip times. The desk then prints positions, P&L and exposures.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rfqcore.hooks import Strategy
+from rfqcore.rfq import ApprovalPending, Execution
+
+__all__ = ["run_demo", "client_session"]
+
+
+def _us(t0: float) -> str:
+    return f"{(time.perf_counter() - t0) * 1e6:,.0f} µs"
+
+
+def client_session(aeron_dir: str, out: Any) -> None:
+    """The client process: everything a co-located desk would do through ``rfqcore.client``."""
+    from rfqcore.client import OperatorClient, RequestRejected, RfqClient
+
+    lines: list[str] = []
+
+    def say(s: str) -> None:
+        lines.append(s)
+
+    def rejected(e: RequestRejected) -> str:
+        return f"REJECTED {e.reason_name}" + (" (by the gateway)" if e.by_gateway else "")
+
+    transient = {"CROSSED_MARKET", "STALE_MARKET", "NO_MARKET"}
+
+    def rq(client: RfqClient, *a: Any, **kw: Any) -> Any:
+        """request_quote, retrying briefly while the replayed market is crossed or stale (a real
+        market condition the core refuses to quote through)."""
+        for i in range(20):
+            try:
+                return client.request_quote(*a, **kw)
+            except RequestRejected as e:
+                if e.reason_name not in transient or i == 19:
+                    raise
+                time.sleep(0.05)
+        raise AssertionError("unreachable")
+
+    def step(label: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except RequestRejected as e:
+            say(f"{label} -> {rejected(e)}")
+            return None
+
+    acme = beta = op = None
+    try:
+        acme = RfqClient("acme-capital", aeron_dir=aeron_dir)
+        acme.connect()
+        t = time.perf_counter()
+        acme.logon()
+        say(f"acme-capital logged on (HMAC-SHA256 challenge) in {_us(t)}")
+        for _ in range(20):  # warm the path up; quotes not wanted are cancelled (max 50 open)
+            q = step("warm-up", lambda: rq(acme, "BTC", "two-way", "0.1"))
+            if q is not None:
+                acme.cancel(q)
+
+        t = time.perf_counter()
+        q = step("RFQ BTC two-way 1", lambda: rq(acme, "BTC", "two-way", "1"))
+        if q is not None:
+            say(f"RFQ BTC two-way 1        -> quote {q.quote_id}: bid {q.sell_price} / ask {q.buy_price}  ({_us(t)})")
+            t = time.perf_counter()
+            fill = step("  hit the ask", lambda: acme.accept(q, "buy"))
+            if fill is not None:
+                say(f"  hit the ask            -> trade {fill.trade_id}: bought {fill.qty} BTC at {fill.price}, "
+                    f"notional {fill.notional} USDT, fee {fill.fee} ({_us(t)})")
+
+        t = time.perf_counter()
+        q = step("RFQ ETH sell 25", lambda: rq(acme, "ETH", "sell", "25"))
+        if q is not None:
+            say(f"RFQ ETH sell 25          -> quote {q.quote_id}: bid {q.sell_price} for {q.sell_qty} ({_us(t)})")
+            fill = step("  hit the bid", lambda: acme.accept(q))
+            if fill is not None:
+                say(f"  hit the bid            -> trade {fill.trade_id}: sold {fill.qty} ETH at {fill.price}")
+
+        q = step("RFQ BTC buy 250,000 USDT", lambda: rq(acme, "BTC", "buy", "250000", quote_ccy=True))
+        if q is not None:
+            say(f"RFQ BTC buy 250,000 USDT -> quote {q.quote_id}: {q.buy_qty} BTC at {q.buy_price} "
+                f"(= {(q.buy_qty or 0) * (q.buy_price or 0):.2f} USDT)")
+            if step("  hit it", lambda: acme.accept(q)) is not None:
+                say("  hit it")
+
+        q = step("RFQ BTC two-way 2, TTL 50 ms", lambda: rq(acme, "BTC", "two-way", "2", ttl_ms=50))
+        if q is not None:
+            time.sleep(0.1)
+            if step("RFQ BTC 2 with a 50 ms TTL, accepted 100 ms later", lambda: acme.accept(q, "buy")):
+                say("  accept after expiry: FILLED?!")
+
+        for what, kw in [
+            ("BTC buy 300 (max 200)", dict(instrument="BTC", side="buy", qty="300")),
+            ("BTC buy 1 limit 50,000", dict(instrument="BTC", side="buy", qty="1", limit="50000")),
+        ]:
+            if step(f"RFQ {what:<28}", lambda kw=kw: rq(acme, **kw)) is not None:
+                say(f"RFQ {what}: quoted?!")
+
+        t = time.perf_counter()
+        p = step("RFQ BTC buy 60 (above the 50 BTC approval threshold)", lambda: rq(acme, "BTC", "buy", "60",
+                                                                                  timeout=5.0))
+        if p is not None:
+            say(f"RFQ BTC buy 60 (above the 50 BTC approval threshold) -> quote {p.quote_id} at {p.buy_price} "
+                f"after the desk's strategy hook approved it ({_us(t)})")
+            if step("  hit it", lambda: acme.accept(p)) is not None:
+                say("  hit it")
+
+        beta = RfqClient("beta-fund", aeron_dir=aeron_dir)
+        beta.connect()
+        beta.logon()
+        if step("beta-fund RFQ BTC buy 10 (credit 250,000 USDT)", lambda: rq(beta, "BTC", "buy", "10")):
+            say("beta-fund RFQ BTC buy 10: quoted?!")
+        op = OperatorClient("desk-operator", aeron_dir=aeron_dir)
+        op.connect()
+        op.logon()
+        ack = op.operator().kill(client="beta-fund")
+        say(f"operator session: kill switch on for beta-fund -> ack {ack.reason_name}")
+        if step("beta-fund RFQ BTC buy 0.5 (adds to the desk's short)", lambda: rq(beta, "BTC", "buy", "0.5")):
+            say("beta-fund buy under kill switch: quoted?!")
+        q = step("beta-fund RFQ BTC sell 0.5", lambda: rq(beta, "BTC", "sell", "0.5"))
+        if q is not None:
+            say(f"beta-fund RFQ BTC sell 0.5 (risk-reducing for the desk) -> quoted {q.quote_id}, bid {q.sell_price}")
+            beta.cancel(q)
+        op.operator().kill(False, client="beta-fund")
+        say("operator session: kill switch off for beta-fund")
+        beta.send_raw(b"\x00" * 7)
+        say("sent 7 garbage bytes on the request stream -> dropped and counted by the gateway, nothing reaches the core")
+
+        n = 200
+        rtts = []
+        for _ in range(n):
+            t1 = time.perf_counter()
+            q = step("RFQ", lambda: rq(acme, "BTC", "two-way", "1"))
+            rtts.append(time.perf_counter() - t1)
+            if q is not None:
+                acme.cancel(q)
+        rtts.sort()
+        say(f"{n} RFQs back to back: RFQ -> quote round trip p50 {rtts[n // 2] * 1e6:,.0f} µs, "
+            f"p99 {rtts[int(n * 0.99)] * 1e6:,.0f} µs (client process -> gateway process -> core -> back, with "
+            "market data replaying in the desk process; isolated figures: bench/RESULTS.md)")
+    except Exception as e:  # noqa: BLE001 - reported by the desk process
+        say(f"client error: {type(e).__name__}: {e}")
+    finally:
+        for c in (acme, beta, op):
+            if c is not None:
+                c.close()
+    out.send(lines)
+
+
+class DemoDesk(Strategy):
+    """The desk's strategy hook: approves large RFQs (0.5 bp wider), logs fills."""
+
+    def __init__(self) -> None:
+        self.fills: list[Execution] = []
+        self.approved: list[int] = []
+
+    def on_rfq(self, pending: ApprovalPending) -> None:
+        self.ops.approve(pending.request_id, adjust_bps="0.5")
+        self.approved.append(pending.request_id)
+
+    def on_fill(self, fill: Execution) -> None:
+        self.fills.append(fill)
+
+
+def _fmt(v: int | None, decimals: int) -> str:
+    if v is None:
+        return "—"
+    return f"{Decimal(v).scaleb(-decimals):,.{decimals}f}"  # exact: every digit of the scale
+
+
+def run_demo(files: list[Path], speed: float | None = 20.0) -> int:
+    from rfqcore.serve import Server
+
+    print("rfqcore demo: an RFQ session over Aeron IPC (client process -> gateway process -> Rust core)")
+    if files:
+        print(f"market data: {len(files)} recorded Binance BTC/ETH files replayed as a live feed at {speed}x")
+    with Server(market_files=files, speed=speed) as srv:
+        assert srv.engine is not None
+        desk = DemoDesk()
+        srv.engine.add_strategy(desk, book_events=False)
+        if not srv.wait_live(timeout=60):
+            print("market data did not go live in 60 s", file=sys.stderr)
+            return 1
+        print(f"desk up: media driver at {srv.aeron_dir}, books live, gateway in its own process\n")
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=client_session, args=(srv.aeron_dir, child), name="rfqcore-demo-client")
+        proc.start()
+        lines = parent.recv() if parent.poll(120) else ["client process timed out"]
+        proc.join(10)
+        print("client process (acme-capital, beta-fund, desk-operator):")
+        for s in lines:
+            print("  " + s)
+        eng = srv.engine
+        time.sleep(0.2)
+        print(f"\ndesk strategy hook: approved {len(desk.approved)} large RFQ(s), saw {len(desk.fills)} fill(s)")
+        print("\ndesk positions and P&L (marked to the composite mid):")
+        for name, p in eng.positions().items():
+            c = eng.registry.composite(name)
+            md = c.price_decimals + c.qty_decimals
+            print(f"  {name:<4} position {_fmt(p.qty, c.qty_decimals):>14}  avg {_fmt(p.avg_price, c.price_decimals):>12}"
+                  f"  realised {_fmt(p.realised, md):>12}  unrealised {_fmt(p.unrealised, md):>12}"
+                  f"  fees {_fmt(p.fees, md):>10}  trades {p.trades}")
+        ex = eng.exposures()
+        print("  exposure: " + ", ".join(f"{k} {_fmt(v, 8 if k in ('BTC', 'ETH') else 10)}" for k, v in ex.items())
+              + "  (quote currency exact to 1e-10)")
+        for client in ("acme-capital", "beta-fund"):
+            r = eng.client_risk(client)
+            print(f"  {client:<13} credit {_fmt(r['credit_limit'], 2):>14} used {_fmt(r['utilised'], 2):>14} "
+                  f"available {_fmt(r['available'], 2):>14}  open quotes {r['open_quotes']}")
+        st = eng.rfq_stats()
+        from rfqcore.rfq import reason_name
+
+        rej = ", ".join(f"{reason_name(int(k))} {v}" for k, v in sorted(st["rejects"].items()))
+        print(f"\ncore: {st['rfqs']} RFQs, {st['quotes']} quotes, {st['fills']} fills, {st['expiries']} expired, "
+              f"{st['approvals']} sent for approval; rejects: {rej}")
+        print(f"core RFQ -> answer (core thread, from the gateway's push): {eng.rfq_to_quote().format('µs')}")
+        assert srv.gateway is not None
+        gs = srv.gateway.stats()
+        print(f"gateway: {gs['in']} messages in, {gs['out']} out, {gs['pushed']} records pushed to the core, "
+              f"refused {gs['rejects'] or 'none'}, unanswerable (dropped, counted) {gs['unanswerable'] or 'none'}")
+    return 0
