@@ -21,7 +21,8 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-@pytest.mark.parametrize("cmd", [[], ["demo"], ["replay"], ["instruments"]])
+@pytest.mark.parametrize("cmd", [[], ["demo"], ["replay"], ["instruments"], ["serve"], ["quote"], ["op"],
+                                 ["op", "set"], ["op", "watch"], ["op", "kill"], ["op", "approve"]])
 def test_help_everywhere(cmd: list[str]) -> None:
     p = run(*cmd, "--help")
     assert p.returncode == 0, p.stderr
@@ -69,3 +70,44 @@ def test_strict_replay_stops_at_first_refused_message() -> None:
         pytest.skip(f"recorded venue data not found at {okx}")
     p = run("replay", "--no-progress", "--strict", str(okx))
     assert p.returncode == 1 and p.stderr.startswith("rfqcore: UnknownInstrument:") and "Traceback" not in p.stderr
+
+
+def test_serve_quote_and_operator_commands(tmp_path) -> None:
+    """`rfqcore serve` in the background, then `rfqcore quote` and `rfqcore op` against it over
+    Aeron IPC, each as its own process — as an operator at a terminal would."""
+    import time
+
+    aeron = f"/dev/shm/rfqcore-test-cli-{os.getpid()}"
+    serve = subprocess.Popen([sys.executable, "-m", "rfqcore.cli", "serve", "--no-market-data", "--aeron-dir", aeron,
+                              "--duration", "60", "--status-every", "1"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        line = ""
+        while time.monotonic() < deadline and "requests on stream" not in line:
+            line = serve.stdout.readline()  # type: ignore[union-attr]
+        assert "requests on stream 1001" in line, serve.stderr.read() if serve.poll() is not None else line
+        p = run("quote", "--aeron-dir", aeron, "BTC", "buy", "1")  # no market data: a clear core reject
+        assert p.returncode == 1 and "rejected: NO_MARKET" in p.stderr, (p.stdout, p.stderr)
+        p = run("quote", "--aeron-dir", aeron, "--client", "nobody", "BTC", "buy", "1")
+        assert p.returncode != 0 and "nobody" in p.stderr and "Traceback" not in p.stderr, p.stderr
+        p = run("quote", "--aeron-dir", aeron, "--secret", "00" * 16, "BTC", "buy", "1")  # wrong credentials
+        assert p.returncode != 0 and "BAD_CREDENTIALS" in p.stderr and "Traceback" not in p.stderr, p.stderr
+        p = run("op", "--aeron-dir", aeron, "kill", "--client", "beta-fund")
+        assert p.returncode == 0 and ": OK" in p.stdout, (p.stdout, p.stderr)
+        p = run("op", "--aeron-dir", aeron, "set", "instrument", "BTC", "max_qty=5", "collar_bps=50")
+        assert p.returncode == 0 and p.stdout.count(": OK") == 2 and "previous value 20000000000" in p.stdout
+        p = run("op", "--aeron-dir", aeron, "set", "desk", "exec_count=5")
+        assert p.returncode == 0 and ": OK" in p.stdout, (p.stdout, p.stderr)
+        p = run("op", "--aeron-dir", aeron, "set", "instrument", "BTC", "min_qty=6")  # above max: refused
+        assert p.returncode == 0 and "BAD_COMMAND" in p.stdout, (p.stdout, p.stderr)
+        p = run("op", "--aeron-dir", aeron, "set", "instrument", "BTC", "colour=red")
+        assert p.returncode != 0 and "unknown fields ['colour']" in p.stderr
+        p = run("quote", "--aeron-dir", aeron, "BTC", "buy", "6")
+        assert p.returncode == 1 and "rejected: ABOVE_MAX_SIZE" in p.stderr, (p.stdout, p.stderr)
+        p = run("op", "--aeron-dir", aeron, "decline", "77")
+        assert "UNKNOWN_REQUEST" in p.stdout, (p.stdout, p.stderr)
+    finally:
+        serve.terminate()
+        out, err = serve.communicate(timeout=30)
+    assert "RFQs 2" in out or "RFQs 3" in out or "RFQs" in out

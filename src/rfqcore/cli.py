@@ -1,4 +1,4 @@
-"""``rfqcore`` command line: demo, replay, instruments."""
+"""``rfqcore`` command line: demo, serve, quote, op, replay, instruments."""
 
 from __future__ import annotations
 
@@ -183,6 +183,177 @@ def _cmd_instruments(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from rfqcore.replay import default_data_files
+    from rfqcore.serve import Server
+
+    files: list[Path] = []
+    if not args.no_market_data:
+        root = find_data_root(args.data)
+        if root is None:
+            print("rfqcore serve: recorded data not found (--data, RFQCORE_DATA, ../shared/data); "
+                  "use --no-market-data to serve without it", file=sys.stderr)
+            return 2
+        files = default_data_files(root)
+    with Server(config_path=args.config, rfq_config_path=args.rfq_config, aeron_dir=args.aeron_dir,
+                channel=args.channel, market_files=files, speed=args.speed) as srv:
+        assert srv.engine is not None
+        gw = srv.settings.gateway
+        print(f"rfqcore serve: Aeron dir {srv.aeron_dir}, channel {args.channel or gw.channel}, requests on stream "
+              f"{gw.request_stream}, client N answers on {gw.response_stream_base}+N, operators on "
+              f"{gw.operator_stream}+N", flush=True)
+        print(f"  clients: {', '.join(c.name for c in srv.settings.clients)}; operators: "
+              f"{', '.join(o.name for o in srv.settings.operators)}; market data: "
+              f"{f'{len(files)} recorded files at {args.speed}x' if files else 'none'}", flush=True)
+        t_end = None if args.duration is None else time.monotonic() + args.duration
+        try:
+            while t_end is None or time.monotonic() < t_end:
+                time.sleep(min(args.status_every, max(0.0, (t_end or 1e18) - time.monotonic())))
+                st = srv.engine.rfq_stats()
+                pos = srv.engine.positions()
+                desk = "  ".join(f"{n} {_fmt_px(p.qty, srv.registry.composite(n).qty_decimals)}" for n, p in pos.items())
+                print(f"  RFQs {st['rfqs']}  quotes {st['quotes']}  fills {st['fills']}  rejects "
+                      f"{sum(st['rejects'].values())}  pending approvals {len(srv.engine.pending_approvals())}  "
+                      f"desk {desk}", flush=True)
+        except KeyboardInterrupt:
+            pass
+        print("stopping")
+    return 0
+
+
+def _operator_client(args: argparse.Namespace):  # noqa: ANN202
+    from rfqcore.client import OperatorClient
+    from rfqcore.rfqconfig import RfqSettings
+
+    settings = RfqSettings.load(args.rfq_config, Registry.load(args.config))
+    aeron_dir = args.aeron_dir or settings.gateway.aeron_dir
+    op = OperatorClient(args.operator, args.secret, settings=settings, aeron_dir=aeron_dir)
+    op.connect()
+    op.logon()
+    return op
+
+
+def _parse_fields(items: list[str]) -> dict[str, str]:
+    out = {}
+    for it in items:
+        k, eq, v = it.partition("=")
+        if not eq or not k:
+            raise SystemExit(f"rfqcore op set: expected FIELD=VALUE, got {it!r}")
+        out[k] = v
+    return out
+
+
+def _cmd_op(args: argparse.Namespace) -> int:
+    from decimal import Decimal
+
+    from rfqcore.operator import FIELDS, ControlRejected
+    from rfqcore.rfq import reason_name
+
+    def show(ack) -> None:  # noqa: ANN001
+        print(f"control {ack.control_id}: {ack.reason_name}  (previous value {ack.previous}, new {ack.value})")
+
+    op_client = _operator_client(args)
+    try:
+        op = op_client.operator(strict=False)
+        c = args.op_command
+        if c == "kill":
+            show(op.kill(not args.off, client=args.client, instrument=args.instrument))
+        elif c == "reenable":
+            show(op.reenable(client=args.client, instrument=args.instrument))
+        elif c == "restrict":
+            show(op.restrict(args.instrument, not args.off))
+        elif c == "approve":
+            price = 0
+            if args.price is not None:
+                if args.instrument is None:
+                    raise SystemExit("rfqcore op approve: --price needs --instrument (for its price scale)")
+                comp = op.registry.composite(args.instrument)
+                price = int(Decimal(args.price).scaleb(comp.price_decimals))
+            show(op.approve(args.request_id, adjust_bps=args.adjust_bps, price=price or None))
+        elif c == "decline":
+            show(op.decline(args.request_id))
+        elif c == "cancel-quote":
+            show(op.cancel_quote(args.quote_id))
+        elif c == "set":
+            what = args.what
+            if args.scope is not None and "=" in args.scope:  # `op set desk exec_count=5`
+                args.fields.insert(0, args.scope)
+                args.scope = None
+            fields = _parse_fields(args.fields)
+            unknown = set(fields) - set(FIELDS[what])
+            if unknown:
+                raise SystemExit(f"rfqcore op set {what}: unknown fields {sorted(unknown)}; fields: "
+                                 f"{', '.join(FIELDS[what])}")
+            if what == "desk":
+                acks = op.set_desk(**fields)
+            else:
+                if args.scope is None:
+                    raise SystemExit(f"rfqcore op set {what}: give the {what} to change")
+                scope: int | str = int(args.scope) if args.scope.isdigit() else args.scope
+                acks = getattr(op, f"set_{what}")(scope, **fields)
+            for a in acks:
+                show(a)
+        elif c == "watch":
+            def pending(p) -> None:  # noqa: ANN001
+                print(f"APPROVAL PENDING request {p.request_id}: client {p.client_id} instrument {p.instrument_id} "
+                      f"side {p.side} qty {p.qty_raw} indicative {p.price_raw}", flush=True)
+
+            def risk(r) -> None:  # noqa: ANN001
+                print(f"RISK EVENT {r}", flush=True)
+
+            def ack(a) -> None:  # noqa: ANN001
+                print(f"AUDIT control {a.control_id} by operator {getattr(a, 'operator_id', '?')}: command "
+                      f"{a.command} field {a.field} -> {reason_name(a.result) if a.result else 'OK'}", flush=True)
+
+            op_client.on_approval_pending = pending
+            op_client.on_risk_event = risk
+            op_client.on_control_ack = ack
+            t_end = time.monotonic() + args.seconds
+            while time.monotonic() < t_end:
+                if not op_client.poll():
+                    time.sleep(0.001)
+        return 0
+    except ControlRejected as e:
+        print(f"rfqcore op: {e}", file=sys.stderr)
+        return 1
+    finally:
+        op_client.close()
+
+
+def _cmd_quote(args: argparse.Namespace) -> int:
+    from rfqcore.client import RequestRejected, RequestTimeout, RfqClient
+    from rfqcore.rfqconfig import RfqSettings
+
+    settings = RfqSettings.load(args.rfq_config, Registry.load(args.config))
+    client = RfqClient(args.client, args.secret, settings=settings,
+                       aeron_dir=args.aeron_dir or settings.gateway.aeron_dir)
+    client.connect()
+    client.logon()
+    try:
+        t0 = time.perf_counter()
+        q = client.request_quote(args.instrument, args.side, args.qty, quote_ccy=args.quote_ccy, limit=args.limit,
+                                 ttl_ms=args.ttl_ms, timeout=args.timeout)
+        rtt = (time.perf_counter() - t0) * 1e6
+        print(f"quote {q.quote_id} for rfq {q.rfq_id}: "
+              + ("" if q.sell_price is None else f"client sells {q.sell_qty} at {q.sell_price}  ")
+              + ("" if q.buy_price is None else f"client buys {q.buy_qty} at {q.buy_price}  ")
+              + f"({rtt:,.0f} µs)")
+        if args.accept:
+            side = args.accept
+            e = client.accept(q, side)
+            print(f"trade {e.trade_id}: {side} {e.qty} at {e.price}, notional {e.notional}, fee {e.fee}")
+        return 0
+    except RequestRejected as e:
+        print(f"rejected: {e.reason_name}" + (" (by the gateway)" if e.by_gateway else ""), file=sys.stderr)
+        return 1
+    except RequestTimeout as e:
+        print(f"no answer in {args.timeout} s ({e}); an RFQ above the approval threshold waits for an operator: "
+              "`rfqcore op watch` shows it, `rfqcore op approve ID` answers it", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rfqcore", description="Low-latency RFQ pricing core: replay venue data, price quotes.")
     p.add_argument("--config", help="instruments TOML (default: the bundled defaults)")
@@ -213,6 +384,81 @@ def build_parser() -> argparse.ArgumentParser:
     replay_opts(r)
     r.set_defaults(func=_cmd_replay)
 
+    def conn_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--rfq-config", help="RFQ settings TOML (default: the bundled defaults/rfq.toml)")
+        sp.add_argument("--aeron-dir", help="Aeron directory of the running desk (default: from the RFQ settings, "
+                                            "else pyaeron's default)")
+
+    sv = sub.add_parser("serve", help="run the desk: media driver, core, market data, Aeron gateway", description=(
+        "Starts the embedded Aeron media driver (or uses the one running in --aeron-dir), the core thread with "
+        "the RFQ settings, the recorded Binance BTC/ETH streams replayed as a live feed, and the gateway process. "
+        "Clients connect with rfqcore.client.RfqClient (or `rfqcore quote`), operators with OperatorClient (or "
+        "`rfqcore op`). Prints a status line every --status-every seconds; Ctrl-C stops."))
+    conn_opts(sv)
+    sv.add_argument("--channel", help="Aeron channel (default aeron:ipc; e.g. aeron:udp?endpoint=127.0.0.1:40123)")
+    sv.add_argument("--data", help="folder holding the recorded data (default: ../shared/data)")
+    sv.add_argument("--no-market-data", action="store_true", help="serve without replaying recorded data")
+    sv.add_argument("--speed", type=float, default=1.0, help="replay pace x SPEED (default 1: real time)")
+    sv.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    sv.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
+    sv.set_defaults(func=_cmd_serve)
+
+    qt = sub.add_parser("quote", help="request a firm quote from a running desk (and optionally hit it)")
+    conn_opts(qt)
+    qt.add_argument("--client", default="acme-capital", help="client name (default acme-capital)")
+    qt.add_argument("--secret", help="client secret, hex (default: from the RFQ settings)")
+    qt.add_argument("instrument", help="composite, e.g. BTC")
+    qt.add_argument("side", choices=["buy", "sell", "two-way"], help="the client's side")
+    qt.add_argument("qty", help="size in base units (or quote currency with --quote-ccy), e.g. 1.5")
+    qt.add_argument("--quote-ccy", action="store_true", help="qty is an amount of quote currency")
+    qt.add_argument("--limit", help="limit price")
+    qt.add_argument("--ttl-ms", help="requested quote lifetime")
+    qt.add_argument("--accept", choices=["buy", "sell"], help="hit the quote on this side at once")
+    qt.add_argument("--timeout", type=float, default=2.0)
+    qt.set_defaults(func=_cmd_quote)
+
+    op = sub.add_parser("op", help="operator commands on a running desk (kill switch, limits, approvals)",
+                        description="Operator commands, sent through the gateway as CONTROL records; each prints "
+                                    "the core's audit acknowledgement.")
+    conn_opts(op)
+    op.add_argument("--operator", default="desk-operator", help="operator name (default desk-operator)")
+    op.add_argument("--secret", help="operator secret, hex (default: from the RFQ settings)")
+    osub = op.add_subparsers(dest="op_command", required=True, metavar="OP")
+    k = osub.add_parser("kill", help="kill switch on (or --off) for everything, a client or an instrument")
+    k.add_argument("--client")
+    k.add_argument("--instrument")
+    k.add_argument("--off", action="store_true")
+    re_ = osub.add_parser("reenable", help="clear a repeated-execution halt of a client or instrument")
+    re_.add_argument("--client")
+    re_.add_argument("--instrument")
+    rs = osub.add_parser("restrict", help="put an instrument on (or --off) the restricted list")
+    rs.add_argument("instrument")
+    rs.add_argument("--off", action="store_true")
+    ap = osub.add_parser("approve", help="approve an RFQ waiting for manual approval")
+    ap.add_argument("request_id", type=int)
+    ap.add_argument("--adjust-bps", default="0", help="widen (positive) or tighten the price, bps")
+    ap.add_argument("--price", help="absolute price (one-sided requests; needs --instrument)")
+    ap.add_argument("--instrument")
+    dc = osub.add_parser("decline", help="decline an RFQ waiting for manual approval")
+    dc.add_argument("request_id", type=int)
+    cq = osub.add_parser("cancel-quote", help="withdraw a live quote")
+    cq.add_argument("quote_id", type=int)
+    st = osub.add_parser("set", help="change limits or parameters: FIELD=VALUE ...", description=(
+        "client NAME: credit_limit, max_open_quotes, rfq_rate, rfq_burst, accept_rate, accept_burst, tier, enabled; "
+        "instrument NAME: min_qty, max_qty, max_notional, long_limit, short_limit, collar_bps, approval_qty, "
+        "approval_notional, approval_timeout_ms; tier NAME: markup_bps, fee_bps, ttl_ms, max_ttl_ms, "
+        "allow_partial; pricing NAME: skew_bps_per_unit, max_skew_bps, vol_mult_pct, vol_ema_shift, hedge_fee_bps, "
+        "base_bps, size_bps_per_unit; desk: exec_count, exec_window_ms. Sizes in base units, notionals in quote "
+        "currency, e.g. `rfqcore op set instrument BTC long_limit=100 collar_bps=50`."))
+    st.add_argument("what", choices=["client", "instrument", "tier", "pricing", "desk"])
+    st.add_argument("scope", nargs="?", help="client / instrument / tier name (not for desk)")
+    st.add_argument("fields", nargs="*", help="FIELD=VALUE")
+    w = osub.add_parser("watch", help="print approval requests, risk events and the control audit trail",
+                        description="One session per operator: watch as another operator than the one sending "
+                                    "commands, e.g. `rfqcore op --operator risk-officer watch`.")
+    w.add_argument("--seconds", type=float, default=60.0)
+    op.set_defaults(func=_cmd_op)
+
     i = sub.add_parser("instruments", help="list the instrument registry and composites")
     i.set_defaults(func=_cmd_instruments)
     return p
@@ -229,6 +475,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RfqCoreError, rfqcore_core.RfqCoreError) as e:
         print(f"rfqcore: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
+    except (KeyError, ValueError) as e:  # unknown client/operator/composite names, bad values
+        print(f"rfqcore: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

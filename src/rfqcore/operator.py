@@ -138,8 +138,14 @@ class Operator:
 
     def _value(self, unit: str, value: Any, what: str, instrument: int = 0) -> int:
         if unit == "bool":
+            if isinstance(value, str):  # from a command line
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(f"{what}: expected true/false, got {value!r}")
+                return int(value.lower() in ("true", "1"))
             return int(bool(value))
         if unit == "int":
+            if isinstance(value, str) and value.isdigit():  # from a command line
+                value = int(value)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{what}: expected a non-negative integer, got {value!r}")
             return value
