@@ -111,3 +111,22 @@ def test_serve_quote_and_operator_commands(tmp_path) -> None:
         serve.terminate()
         out, err = serve.communicate(timeout=30)
     assert "RFQs 2" in out or "RFQs 3" in out or "RFQs" in out
+
+
+@pytest.mark.data
+def test_rfq_demo_session() -> None:
+    """`make demo`: the client process quotes, fills, meets every scripted reject, the desk
+    approves the large RFQ and prints positions and P&L."""
+    if not (default_data_root() / "binance" / "spot" / "btcusdt_20240808.gz").is_file():
+        pytest.skip(f"recorded venue data not found under {default_data_root()}")
+    p = run("demo")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "client error" not in out, out
+    for needle in ("logged on", "hit the ask", "hit the bid", "REJECTED TOO_LATE", "REJECTED ABOVE_MAX_SIZE",
+                   "REJECTED EXCEEDS_LIMIT", "after the desk's strategy hook approved it",
+                   "REJECTED INSUFFICIENT_CREDIT", "REJECTED KILL_SWITCH", "risk-reducing for the desk",
+                   "desk positions and P&L", "approved 1 large RFQ"):
+        assert needle in out, (needle, out)
+    btc = next(line for line in out.splitlines() if line.strip().startswith("BTC  position"))
+    assert "-65.0" in btc  # sold 1 + ~4.04 (250k USDT) + 60 BTC to acme
