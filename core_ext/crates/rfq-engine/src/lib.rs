@@ -10,6 +10,7 @@
 #![deny(missing_docs, unsafe_code)]
 
 mod core;
+mod dedup;
 mod hash;
 mod positions;
 mod pricing;

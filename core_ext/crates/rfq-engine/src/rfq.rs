@@ -6,11 +6,8 @@ use crate::hash::Fnv;
 use crate::positions::Position;
 use crate::risk::{Bucket, DeadlineHeap, ExecWindow, MAX_EXEC_COUNT};
 use rfq_model::{ClientSpec, CompositeSpec, DeskSpec, InstrumentRisk, ModelError, PricingV2, RfqConfig, Throttle, TierSpec};
-use rustc_hash::FxHashSet;
-
-/// Client RFQ ids remembered for duplicate detection, reserved up front (the set only
-/// allocates again past this many quoted/pending RFQs).
-pub const DEDUP_RESERVE: usize = 1 << 20;
+use crate::dedup::DedupSet;
+pub use crate::dedup::DEDUP_RESERVE;
 
 /// Most records the time-driven work (expiries, approval timeouts, kill-switch
 /// cancellations) may emit for one input record; the rest waits for the next records.
@@ -356,7 +353,7 @@ pub(crate) struct RfqState {
     pub pending_count: usize,
     pub last_request: u64,
     pub last_trade: u64,
-    pub dedup: FxHashSet<(u16, u64)>,
+    pub dedup: DedupSet,
     /// Kill-switch cancellation scan: next quote-table slot and slots left to examine.
     pub kill_scan: Option<(usize, usize)>,
     pub stats: RfqStats,
@@ -444,8 +441,7 @@ impl RfqState {
         }
         let qt = cfg.desk.quote_table;
         let mp = cfg.desk.max_pending;
-        let mut dedup = FxHashSet::default();
-        dedup.reserve(DEDUP_RESERVE);
+        let dedup = DedupSet::with_blocks(DEDUP_RESERVE);
         Ok(RfqState {
             tiers: cfg.tiers,
             tier_by_id,
@@ -474,12 +470,7 @@ impl RfqState {
     /// Touch every page of the duplicate-id set and the deadline heaps (see
     /// [`crate::Core::prefault`]). Changes no state.
     pub fn prefault(&mut self) {
-        let spare = self.dedup.capacity() - self.dedup.len();
-        // client 0 is the desk: never the source of an RFQ, so never a real key
-        for i in 0..spare as u64 {
-            self.dedup.insert((0, i));
-        }
-        self.dedup.retain(|k| k.0 != 0);
+        self.dedup.prefault();
         self.expiry.prefault();
         self.pending_heap.prefault();
     }

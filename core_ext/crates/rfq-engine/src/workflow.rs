@@ -267,7 +267,7 @@ impl Core {
         if self.rfq.inst[ci].restricted() {
             return Err(rfq_reject::RESTRICTED);
         }
-        if self.rfq.dedup.contains(&(r.source, r.seq)) {
+        if self.rfq.dedup.contains(r.source, r.seq) {
             return Err(rfq_reject::DUPLICATE_ID);
         }
         if !matches!(r.side, 0 | 1 | 255) {
@@ -487,7 +487,7 @@ impl Core {
         if rfq.quotes[slot].live() {
             return Err(rfq_reject::OTHER);
         }
-        let fresh = rfq.dedup.insert((rfq.clients[req.k].spec.id, req.rfq_id));
+        let fresh = rfq.dedup.insert(rfq.clients[req.k].spec.id, req.rfq_id);
         let tier = rfq.tier_of(req.k);
         let (partial, fee) = (tier.allow_partial, tier.fee_cbps);
         let now = self.now;
@@ -565,7 +565,7 @@ impl Core {
         };
         rfq.pending_count += 1;
         rfq.pending_heap.push(slot, deadline, id);
-        rfq.dedup.insert((r.source, r.seq));
+        rfq.dedup.insert(r.source, r.seq);
         let c = &mut rfq.clients[req.k];
         c.rfq_bucket.take(&c.spec.rfq_rate, now);
         rfq.stats.approvals += 1;
@@ -1061,7 +1061,7 @@ impl Core {
     }
 
     /// Touch every page of the RFQ tables (the duplicate-id set, reserved for
-    /// [`crate::DEDUP_RESERVE`] ids, and the deadline heaps) once, so the first RFQs do not
+    /// [`crate::DEDUP_RESERVE`] blocks of 64 ids, and the deadline heaps) once, so the first RFQs do not
     /// pay page faults (~1-2 µs each) on the hot path. Changes no state; takes tens of ms.
     /// [`crate::Runner::spawn`] calls it on the core thread before the first record; inline
     /// users may call it themselves. Nothing to do without clients.

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! .venv/bin/python bench/bench_data.py     # once: parses ../shared/data into /tmp/rfqcore-bench
-//! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release -p rfq-engine --features bench --bin rfq_bench [-- --quick] [-- --json]
+//! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release -p rfq-engine --features bench --bin rfq_bench [-- --quick] [-- --json] [-- --floor-rounds N --floor-max-sat Q]
 //! ```
 //!
 //! With the cached real data (`btc_merged.rec`: Binance BTC spot + USD-M + COIN-M merged by
@@ -240,6 +240,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     let json_only = args.iter().any(|a| a == "--json");
+    // `--floor-rounds N`: back-to-back rounds of the floor loop (default samples / 4); large N
+    // makes the loop long enough to profile (`perf record`) on its own
+    let floor_rounds: Option<usize> = args.iter().position(|a| a == "--floor-rounds").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok());
+    // `--floor-max-sat Q`: the floor loop skips sizes above Q (to profile small RFQs alone)
+    let floor_max: i64 = args.iter().position(|a| a == "--floor-max-sat").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(i64::MAX);
     let say = |s: String| {
         if !json_only {
             println!("{s}");
@@ -345,8 +350,11 @@ fn main() {
     // floor: back-to-back RFQs on the final book, nothing in between (caches as warm as they get)
     let mut floor: Vec<Histogram<u64>> = SIZES.iter().map(|_| hist()).collect();
     let now = core.now();
-    for round in 0..(samples_wanted / 4) {
+    for round in 0..floor_rounds.unwrap_or(samples_wanted / 4) {
         for (si, &(size, _)) in SIZES.iter().enumerate() {
+            if size > floor_max {
+                continue;
+            }
             id += 1;
             let rfq = Record { kind: kind::RFQ, instrument: 1, side: 255, flags: flags::END, source: 1, seq: id, ts_recv: now, qty: size, ..Record::ZERO };
             out.clear();
