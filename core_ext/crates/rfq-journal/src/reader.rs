@@ -1,0 +1,358 @@
+//! Reading and verifying a journal: [`JournalReader`], [`verify`], and the segment scan that
+//! recovery shares.
+
+use crate::error::{io_err, JournalError};
+use crate::format::{
+    decode_record, genesis, parse_segment_name, read_frame, segment_path, u64_at, Chain, FrameFault, SegmentHeader,
+    COMMIT_FRAME, FRAME_HEADER, F_OUT_HASH, HEADER_SIZE, RECORD_FRAME, T_COMMIT, T_RECORD,
+};
+use rfq_ring::Record;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Bytes after the last valid commit of the last segment: a write that never completed (its
+/// records were never acknowledged). The reader ignores them; the writer truncates them away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// The segment.
+    pub path: PathBuf,
+    /// Offset of the first byte after the last valid commit (where the file is cut).
+    pub offset: u64,
+    /// Bytes dropped.
+    pub bytes: u64,
+    /// Whole, CRC-valid record frames among them (appended but never committed).
+    pub records: u64,
+}
+
+/// What a read or verification found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadSummary {
+    /// Segments read.
+    pub segments: u64,
+    /// Records delivered to the callback (those with sequence ≥ the start).
+    pub delivered: u64,
+    /// Sequence number of the last committed record (0 = empty journal).
+    pub last_seq: u64,
+    /// Chain value after the last commit (anchor this externally to detect cut-off tails).
+    pub chain: Chain,
+    /// Bytes of committed data read (headers and frames).
+    pub bytes: u64,
+    /// A torn tail at the end of the last segment, if any.
+    pub torn: Option<TornTail>,
+}
+
+/// Result of scanning one segment.
+#[derive(Debug)]
+pub(crate) struct SegScan {
+    pub header: SegmentHeader,
+    /// Offset just after the last valid COMMIT frame (or the header).
+    pub valid_end: usize,
+    /// Last committed sequence number (`first_seq − 1` if none).
+    pub last_seq: u64,
+    pub chain: Chain,
+    pub torn: Option<TornTail>,
+}
+
+/// What a scan expects of a segment.
+pub(crate) struct Expect {
+    pub index: u64,
+    pub fingerprint: u64,
+    /// `(first_seq, chain_in)` when the previous segment was read.
+    pub link: Option<(u64, Chain)>,
+}
+
+/// Indices of the segment files in `dir`, sorted, checked contiguous (first one may be > 0 only
+/// if `from_zero` is false).
+pub(crate) fn list_segments(dir: &Path, from_zero: bool) -> Result<Vec<u64>, JournalError> {
+    let mut idx = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(io_err("read_dir", dir))? {
+        let e = e.map_err(io_err("read_dir", dir))?;
+        if let Some(i) = e.file_name().to_str().and_then(parse_segment_name) {
+            idx.push(i);
+        }
+    }
+    idx.sort_unstable();
+    let first = if from_zero { 0 } else { idx.first().copied().unwrap_or(0) };
+    for (want, &i) in (first..).zip(&idx) {
+        if i != want {
+            return Err(JournalError::MissingSegment { dir: dir.to_path_buf(), index: want });
+        }
+    }
+    Ok(idx)
+}
+
+pub(crate) fn read_file(path: &Path, buf: &mut Vec<u8>) -> Result<(), JournalError> {
+    buf.clear();
+    let mut f = std::fs::File::open(path).map_err(io_err("open", path))?;
+    f.read_to_end(buf).map_err(io_err("read", path))?;
+    Ok(())
+}
+
+/// Whether a valid COMMIT frame starts anywhere in `b` at or after `from` (so damage before it
+/// is not a torn tail).
+fn commit_after(b: &[u8], from: usize) -> bool {
+    if b.len() < COMMIT_FRAME {
+        return false;
+    }
+    (from..=b.len() - COMMIT_FRAME).any(|off| {
+        b[off + 4] == T_COMMIT && b[off + 6] == 32 && b[off + 7] == 0 && matches!(read_frame(&b[off..]), Ok(f) if f.ty == T_COMMIT)
+    })
+}
+
+/// Scans one segment (`b` = the whole file): header, frames, sequence numbers and the chain of
+/// every block. `on_block(first_seq, frames)` gets each verified block's record frames.
+pub(crate) fn scan_segment(
+    b: &[u8],
+    path: &Path,
+    expect: &Expect,
+    is_last: bool,
+    mut on_block: impl FnMut(u64, &[u8]),
+) -> Result<SegScan, JournalError> {
+    let header = SegmentHeader::decode(b).map_err(|why| JournalError::BadHeader { path: path.to_path_buf(), why })?;
+    if header.index != expect.index {
+        return Err(JournalError::BadHeader {
+            path: path.to_path_buf(),
+            why: format!("segment index {} in the file, {} in its name (renamed?)", header.index, expect.index),
+        });
+    }
+    if header.fingerprint != expect.fingerprint {
+        return Err(JournalError::FingerprintMismatch {
+            path: path.to_path_buf(),
+            expected: expect.fingerprint,
+            found: header.fingerprint,
+        });
+    }
+    if header.index == 0 && (header.first_seq != 1 || header.chain_in != genesis(header.fingerprint)) {
+        return Err(JournalError::BadHeader { path: path.to_path_buf(), why: "segment 0 must start at sequence 1 from the genesis chain".into() });
+    }
+    if let Some((first_seq, chain_in)) = expect.link {
+        if header.first_seq != first_seq {
+            return Err(JournalError::SequenceGap { path: path.to_path_buf(), offset: 0, expected: first_seq, found: header.first_seq });
+        }
+        if header.chain_in != chain_in {
+            return Err(JournalError::ChainBroken { path: path.to_path_buf(), offset: 0 });
+        }
+    }
+    let mut chain = header.chain_in;
+    let mut last_seq = header.first_seq - 1;
+    let mut valid_end = HEADER_SIZE;
+    let mut off = HEADER_SIZE;
+    let mut block_records = 0_u64;
+    let fault = loop {
+        if off == b.len() {
+            break None;
+        }
+        let f = match read_frame(&b[off..]) {
+            Ok(f) => f,
+            Err(e) => break Some((off, e)),
+        };
+        let want = last_seq + block_records + 1;
+        match f.ty {
+            T_RECORD => {
+                if f.seq != want {
+                    return Err(JournalError::SequenceGap { path: path.to_path_buf(), offset: off as u64, expected: want, found: f.seq });
+                }
+                block_records += 1;
+            }
+            _ => {
+                debug_assert_eq!(f.ty, T_COMMIT);
+                if block_records == 0 || f.seq != want - 1 || f.aux != block_records {
+                    return Err(JournalError::BadFrame {
+                        path: path.to_path_buf(),
+                        offset: off as u64,
+                        why: format!("commit of {} records up to {}, block holds {block_records} up to {}", f.aux, f.seq, want - 1),
+                    });
+                }
+                let mut h = blake3::Hasher::new();
+                h.update(&chain);
+                h.update(&b[valid_end..off]);
+                h.update(&b[off + 4..off + FRAME_HEADER]);
+                let c = *h.finalize().as_bytes();
+                if c[..] != b[off + FRAME_HEADER..off + COMMIT_FRAME] {
+                    return Err(JournalError::ChainBroken { path: path.to_path_buf(), offset: off as u64 });
+                }
+                on_block(last_seq + 1, &b[valid_end..off]);
+                chain = c;
+                last_seq = f.seq;
+                block_records = 0;
+                valid_end = off + COMMIT_FRAME;
+            }
+        }
+        off += f.size;
+    };
+    let torn_from = match fault {
+        None if block_records == 0 => None,
+        None => Some(b.len()),
+        Some((at, e)) => {
+            let damaged_mid = commit_after(b, at + 1);
+            if !is_last || damaged_mid {
+                return Err(match e {
+                    FrameFault::Crc => JournalError::BadCrc { path: path.to_path_buf(), offset: at as u64 },
+                    FrameFault::Shape => JournalError::BadFrame { path: path.to_path_buf(), offset: at as u64, why: "unknown type or length".into() },
+                    FrameFault::Short => JournalError::BadFrame {
+                        path: path.to_path_buf(),
+                        offset: at as u64,
+                        why: if damaged_mid { "length runs past the end, with committed data after it".into() } else { "segment ends in the middle of a frame".into() },
+                    },
+                });
+            }
+            if e == FrameFault::Shape {
+                // A CRC-valid frame this version never writes is not a partial write.
+                return Err(JournalError::BadFrame { path: path.to_path_buf(), offset: at as u64, why: "unknown type or length".into() });
+            }
+            Some(at)
+        }
+    };
+    let torn = match torn_from {
+        None => None,
+        Some(_) if !is_last => {
+            return Err(JournalError::BadFrame {
+                path: path.to_path_buf(),
+                offset: valid_end as u64,
+                why: "records after the last commit of a segment that is not the last".into(),
+            })
+        }
+        Some(_) => Some(TornTail {
+            path: path.to_path_buf(),
+            offset: valid_end as u64,
+            bytes: (b.len() - valid_end) as u64,
+            records: block_records,
+        }),
+    };
+    Ok(SegScan { header, valid_end, last_seq, chain, torn })
+}
+
+/// Calls `f(seq, record, out_hash)` for every record frame of a verified block.
+#[inline]
+pub(crate) fn for_each_frame(first_seq: u64, frames: &[u8], from: u64, f: &mut impl FnMut(u64, &Record, Option<u64>)) -> u64 {
+    let mut n = 0;
+    for (i, fr) in frames.chunks_exact(RECORD_FRAME).enumerate() {
+        let seq = first_seq + i as u64;
+        if seq < from {
+            continue;
+        }
+        let rec = decode_record(&fr[FRAME_HEADER..]);
+        let out = (fr[5] & F_OUT_HASH != 0).then(|| u64_at(fr, 16));
+        f(seq, &rec, out);
+        n += 1;
+    }
+    n
+}
+
+/// Reads a journal directory: every segment from 0, each verified (header, fingerprint, CRC,
+/// sequence numbers, chain, links between segments) before its records are delivered.
+#[derive(Debug)]
+pub struct JournalReader {
+    dir: PathBuf,
+    fingerprint: u64,
+    segments: Vec<u64>,
+    buf: Vec<u8>,
+}
+
+impl JournalReader {
+    /// Opens `dir` for reading; the journal must have been written with `fingerprint`.
+    ///
+    /// # Errors
+    /// [`JournalError::Empty`] without segments, [`JournalError::MissingSegment`] on a gap in
+    /// the segment numbering (from 0), [`JournalError::Io`].
+    pub fn open(dir: impl AsRef<Path>, fingerprint: u64) -> Result<JournalReader, JournalError> {
+        let dir = dir.as_ref().to_path_buf();
+        let segments = list_segments(&dir, true)?;
+        if segments.is_empty() {
+            return Err(JournalError::Empty { dir });
+        }
+        Ok(JournalReader { dir, fingerprint, segments, buf: Vec::new() })
+    }
+
+    /// Segment indices found.
+    #[must_use]
+    pub fn segments(&self) -> &[u64] {
+        &self.segments
+    }
+
+    /// Delivers `f(seq, record, out_hash)` for every committed record with sequence ≥ `from`
+    /// (records are numbered from 1), in order, across segments. Every segment is verified
+    /// from its start (the chain needs it); a block's records are delivered only once the
+    /// block's CRCs and chain check. A torn tail of the last segment ends the journal (it is
+    /// reported in the summary, not delivered, and not modified).
+    ///
+    /// # Errors
+    /// The first [`JournalError`] met; records already delivered stay delivered.
+    pub fn for_each_from(&mut self, from: u64, mut f: impl FnMut(u64, &Record, Option<u64>)) -> Result<ReadSummary, JournalError> {
+        let mut link = None;
+        let mut sum = ReadSummary { segments: 0, delivered: 0, last_seq: 0, chain: genesis(self.fingerprint), bytes: 0, torn: None };
+        let n = self.segments.len();
+        for (k, &index) in self.segments.iter().enumerate() {
+            let path = segment_path(&self.dir, index);
+            read_file(&path, &mut self.buf)?;
+            let expect = Expect { index, fingerprint: self.fingerprint, link };
+            let mut delivered = 0;
+            let scan = scan_segment(&self.buf, &path, &expect, k + 1 == n, |first, frames| {
+                if first + (frames.len() / RECORD_FRAME) as u64 > from {
+                    delivered += for_each_frame(first, frames, from, &mut f);
+                }
+            })?;
+            sum.segments += 1;
+            sum.delivered += delivered;
+            sum.last_seq = scan.last_seq;
+            sum.chain = scan.chain;
+            sum.bytes += scan.valid_end as u64;
+            sum.torn = scan.torn;
+            link = Some((scan.last_seq + 1, scan.chain));
+        }
+        Ok(sum)
+    }
+}
+
+/// Verifies a whole journal without delivering records. With `anchor = Some((seq, chain))` —
+/// a `(last_seq, chain)` pair obtained from the writer at some earlier point and kept elsewhere —
+/// also checks that the journal still contains that point unchanged, which detects cutting
+/// whole committed blocks or segments from the end (the one thing a chain cannot detect alone).
+///
+/// # Errors
+/// As [`JournalReader::for_each_from`], plus [`JournalError::AnchorMismatch`].
+pub fn verify(dir: impl AsRef<Path>, fingerprint: u64, anchor: Option<(u64, Chain)>) -> Result<ReadSummary, JournalError> {
+    let dir = dir.as_ref();
+    let sum = JournalReader::open(dir, fingerprint)?.for_each_from(u64::MAX, |_, _, _| {})?;
+    if let Some((seq, chain)) = anchor {
+        if chain_at(dir, fingerprint, seq)? != Some(chain) {
+            return Err(JournalError::AnchorMismatch {
+                dir: dir.to_path_buf(),
+                why: format!("no commit ending at sequence {seq} with the anchored chain (journal ends at {})", sum.last_seq),
+            });
+        }
+    }
+    Ok(sum)
+}
+
+/// Chain value right after the commit that ends at `seq`, if some commit does.
+fn chain_at(dir: &Path, fingerprint: u64, seq: u64) -> Result<Option<Chain>, JournalError> {
+    if seq == 0 {
+        return Ok(Some(genesis(fingerprint)));
+    }
+    let mut r = JournalReader::open(dir, fingerprint)?;
+    let n = r.segments.len();
+    let mut link = None;
+    for (k, &index) in r.segments.clone().iter().enumerate() {
+        let path = segment_path(dir, index);
+        read_file(&path, &mut r.buf)?;
+        let b = &r.buf;
+        let scan = scan_segment(b, &path, &Expect { index, fingerprint, link }, k + 1 == n, |_, _| {})?;
+        if scan.header.first_seq <= seq && seq <= scan.last_seq {
+            // Walk the frames to the commit ending at `seq`.
+            let mut off = HEADER_SIZE;
+            while off < scan.valid_end {
+                let f = read_frame(&b[off..]).expect("verified by the scan");
+                if f.ty == T_COMMIT && f.seq == seq {
+                    let mut c = [0_u8; 32];
+                    c.copy_from_slice(&b[off + FRAME_HEADER..off + COMMIT_FRAME]);
+                    return Ok(Some(c));
+                }
+                off += f.size;
+            }
+            return Ok(None);
+        }
+        link = Some((scan.last_seq + 1, scan.chain));
+    }
+    Ok(None)
+}

@@ -1,0 +1,449 @@
+//! [`JournalWriter`]: appends records, commits blocks under a [`Durability`] policy, rolls
+//! segments over, and recovers (truncating a torn tail) when it reopens a journal.
+
+use crate::error::{io_err, JournalError};
+use crate::format::{
+    encode_record, frame_crc, frame_header, genesis, segment_path, Chain, SegmentHeader, COMMIT_FRAME, FRAME_HEADER,
+    F_OUT_HASH, HEADER_SIZE, RECORD_FRAME, T_COMMIT, T_RECORD,
+};
+use crate::reader::{list_segments, read_file, scan_segment, Expect, TornTail};
+use rfq_ring::Record;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// When a commit is made durable (fdatasync) — see docs/journal.md for the trade-offs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `write(2)` only: survives a crash of the process (kill -9), not of the machine.
+    None,
+    /// fdatasync once `max_records` records are unsynced or the oldest unsynced commit is
+    /// `max_ns` old (checked at each commit and by [`JournalWriter::sync_if_due`]). A commit is
+    /// durable — and [`JournalWriter::durable_seq`] moves — only at that sync.
+    GroupCommit {
+        /// Unsynced records that force a sync (≥ 1).
+        max_records: u64,
+        /// Age of the oldest unsynced commit that forces a sync, ns.
+        max_ns: u64,
+    },
+    /// fdatasync at every commit.
+    FsyncEach,
+}
+
+/// Configuration of a [`JournalWriter`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalConfig {
+    /// Directory of the segment files (created if absent).
+    pub dir: PathBuf,
+    /// Fingerprint of the core configuration; a journal is only ever read or continued with the
+    /// same value.
+    pub fingerprint: u64,
+    /// A segment is closed after the commit that brings it to this size (bytes, ≥ 4096).
+    pub segment_bytes: u64,
+    /// Durability policy.
+    pub durability: Durability,
+}
+
+impl JournalConfig {
+    /// Defaults: 64 MiB segments, fdatasync per commit.
+    #[must_use]
+    pub fn new(dir: impl Into<PathBuf>, fingerprint: u64) -> JournalConfig {
+        JournalConfig { dir: dir.into(), fingerprint, segment_bytes: 64 << 20, durability: Durability::FsyncEach }
+    }
+}
+
+/// What opening an existing journal found and repaired.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Recovery {
+    /// Segments present when opened.
+    pub segments: u64,
+    /// Last committed sequence number found (0 = empty).
+    pub last_seq: u64,
+    /// The torn tail cut from the last segment, if any.
+    pub torn: Option<TornTail>,
+    /// A last segment whose header itself was never completely written (crash while rolling
+    /// over), removed.
+    pub removed_segment: Option<PathBuf>,
+}
+
+/// Counters of a writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterStats {
+    /// Commits that wrote a block.
+    pub commits: u64,
+    /// fdatasync calls.
+    pub syncs: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Segments created by this writer.
+    pub segments_created: u64,
+}
+
+/// Size of the reusable frame buffer: a block larger than this is written in pieces before its
+/// commit frame (the pieces are a torn tail until the commit lands).
+const BUF_BYTES: usize = 1 << 20;
+
+/// Appends records to a journal. Single writer per directory (not enforced across processes).
+/// After [`JournalWriter::open`] nothing allocates per record: frames go into a buffer reserved
+/// once; a commit is one `write(2)` (plus fdatasync per the policy).
+#[derive(Debug)]
+pub struct JournalWriter {
+    cfg: JournalConfig,
+    file: File,
+    path: PathBuf,
+    seg_index: u64,
+    seg_len: u64,
+    roll: bool,
+    buf: Vec<u8>,
+    hasher: blake3::Hasher,
+    block_records: u64,
+    next_seq: u64,
+    written: u64,
+    durable: u64,
+    chain: Chain,
+    unsynced: u64,
+    unsynced_since: Option<Instant>,
+    failed: bool,
+    recovery: Recovery,
+    stats: WriterStats,
+}
+
+fn sync_dir(dir: &Path) -> Result<(), JournalError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync dir", dir))
+}
+
+impl JournalWriter {
+    /// Opens the journal in `cfg.dir` for appending, creating it if empty. An existing journal
+    /// is recovered first: its last segment is verified (header, fingerprint, CRCs, sequence
+    /// numbers, chain) and a torn tail after its last commit is truncated away (see
+    /// [`JournalWriter::recovery`]). The chain continues from the last commit. Earlier segments
+    /// are only checked to exist; [`crate::verify`] checks them fully.
+    ///
+    /// # Errors
+    /// [`JournalError::Config`], and every refusal of [`crate::JournalReader`] for the last
+    /// segment (damage before its last commit is never repaired).
+    pub fn open(cfg: JournalConfig) -> Result<JournalWriter, JournalError> {
+        if cfg.segment_bytes < 4096 {
+            return Err(JournalError::Config(format!("segment_bytes {} < 4096", cfg.segment_bytes)));
+        }
+        if let Durability::GroupCommit { max_records, .. } = cfg.durability {
+            if max_records == 0 {
+                return Err(JournalError::Config("group commit max_records must be ≥ 1".into()));
+            }
+        }
+        let dir = cfg.dir.clone();
+        std::fs::create_dir_all(&dir).map_err(io_err("create_dir", &dir))?;
+        let durable_fs = cfg.durability != Durability::None;
+        let mut segs = list_segments(&dir, true)?;
+        let mut recovery = Recovery { segments: segs.len() as u64, ..Recovery::default() };
+        let mut bytes = Vec::new();
+        // A last segment whose header never fully reached the disk (crash while rolling over).
+        if let Some(&last) = segs.last() {
+            let path = segment_path(&dir, last);
+            read_file(&path, &mut bytes)?;
+            if bytes.len() < HEADER_SIZE || bytes.iter().all(|&b| b == 0) {
+                std::fs::remove_file(&path).map_err(io_err("remove", &path))?;
+                if durable_fs {
+                    sync_dir(&dir)?;
+                }
+                recovery.removed_segment = Some(path);
+                segs.pop();
+            }
+        }
+        let Some(&last) = segs.last() else {
+            let chain_in = genesis(cfg.fingerprint);
+            let mut w = Self::create_segment(cfg, 0, 1, chain_in)?;
+            w.recovery = recovery;
+            return Ok(w);
+        };
+        let path = segment_path(&dir, last);
+        read_file(&path, &mut bytes)?;
+        let scan = scan_segment(&bytes, &path, &Expect { index: last, fingerprint: cfg.fingerprint, link: None }, true, |_, _| {})?;
+        let file = OpenOptions::new().append(true).open(&path).map_err(io_err("open", &path))?;
+        if let Some(t) = &scan.torn {
+            file.set_len(t.offset).map_err(io_err("truncate", &path))?;
+        }
+        if durable_fs {
+            // Make what the previous process wrote (possibly only to the page cache) durable.
+            file.sync_data().map_err(io_err("fdatasync", &path))?;
+        }
+        recovery.last_seq = scan.last_seq;
+        recovery.torn = scan.torn;
+        let seg_len = scan.valid_end as u64;
+        let mut w = JournalWriter::with_file(cfg, file, path, last, seg_len, scan.last_seq, scan.chain);
+        w.recovery = recovery;
+        Ok(w)
+    }
+
+    fn with_file(cfg: JournalConfig, file: File, path: PathBuf, seg_index: u64, seg_len: u64, last_seq: u64, chain: Chain) -> JournalWriter {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&chain);
+        let roll = seg_len >= cfg.segment_bytes;
+        JournalWriter {
+            cfg,
+            file,
+            path,
+            seg_index,
+            seg_len,
+            roll,
+            buf: Vec::with_capacity(BUF_BYTES + COMMIT_FRAME),
+            hasher,
+            block_records: 0,
+            next_seq: last_seq + 1,
+            written: last_seq,
+            durable: last_seq,
+            chain,
+            unsynced: 0,
+            unsynced_since: None,
+            failed: false,
+            recovery: Recovery::default(),
+            stats: WriterStats::default(),
+        }
+    }
+
+    /// Creates segment `index` (refusing to overwrite a file) and returns a writer on it.
+    fn create_segment(cfg: JournalConfig, index: u64, first_seq: u64, chain_in: Chain) -> Result<JournalWriter, JournalError> {
+        let (file, path) = Self::new_segment_file(&cfg, index, first_seq, chain_in)?;
+        let mut w = JournalWriter::with_file(cfg, file, path, index, HEADER_SIZE as u64, first_seq - 1, chain_in);
+        w.stats.segments_created = 1;
+        w.stats.bytes = HEADER_SIZE as u64;
+        Ok(w)
+    }
+
+    fn new_segment_file(cfg: &JournalConfig, index: u64, first_seq: u64, chain_in: Chain) -> Result<(File, PathBuf), JournalError> {
+        let path = segment_path(&cfg.dir, index);
+        let header = SegmentHeader { index, first_seq, fingerprint: cfg.fingerprint, segment_bytes: cfg.segment_bytes, chain_in };
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(io_err("create", &path))?;
+        file.write_all(&header.encode()).map_err(io_err("write", &path))?;
+        if cfg.durability != Durability::None {
+            file.sync_data().map_err(io_err("fdatasync", &path))?;
+            sync_dir(&cfg.dir)?;
+        }
+        Ok((file, path))
+    }
+
+    /// Closes the current segment and starts the next one (at a commit boundary).
+    fn roll_over(&mut self) -> Result<(), JournalError> {
+        self.sync()?;
+        let (file, path) = Self::new_segment_file(&self.cfg, self.seg_index + 1, self.written + 1, self.chain)?;
+        self.file = file;
+        self.path = path;
+        self.seg_index += 1;
+        self.seg_len = HEADER_SIZE as u64;
+        self.roll = false;
+        self.stats.segments_created += 1;
+        self.stats.bytes += HEADER_SIZE as u64;
+        Ok(())
+    }
+
+    /// Writes the buffered frames without a commit (the buffer is full mid-block).
+    fn flush_partial(&mut self) -> Result<(), JournalError> {
+        self.hasher.update(&self.buf);
+        self.write_buf()
+    }
+
+    fn write_buf(&mut self) -> Result<(), JournalError> {
+        if let Err(e) = self.file.write_all(&self.buf) {
+            self.failed = true;
+            return Err(JournalError::Io { op: "write", path: self.path.clone(), source: e });
+        }
+        self.seg_len += self.buf.len() as u64;
+        self.stats.bytes += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    #[inline]
+    fn push_frame(&mut self, rec: &Record, out_hash: Option<u64>) -> Result<(), JournalError> {
+        if self.failed {
+            return Err(JournalError::Io { op: "append", path: self.path.clone(), source: std::io::Error::other("journal writer failed earlier") });
+        }
+        if self.block_records == 0 && self.roll {
+            self.roll_over()?;
+        }
+        if self.buf.len() + RECORD_FRAME > BUF_BYTES {
+            self.flush_partial()?;
+        }
+        let at = self.buf.len();
+        self.buf.resize(at + RECORD_FRAME, 0);
+        let b = &mut self.buf[at..];
+        encode_record(rec, &mut b[FRAME_HEADER..]);
+        let (flags, aux) = out_hash.map_or((0, 0), |h| (F_OUT_HASH, h));
+        frame_header(b, T_RECORD, flags, 64, self.next_seq, aux);
+        frame_crc(b, 64);
+        self.next_seq += 1;
+        self.block_records += 1;
+        Ok(())
+    }
+
+    /// Appends records to the current block (not yet written; see [`JournalWriter::commit`]).
+    ///
+    /// # Errors
+    /// I/O errors of a rollover or of writing a full buffer; after any I/O error the writer
+    /// refuses everything (the journal's tail is then recovered by the next `open`).
+    pub fn append(&mut self, recs: &[Record]) -> Result<(), JournalError> {
+        for r in recs {
+            self.push_frame(r, None)?;
+        }
+        Ok(())
+    }
+
+    /// Appends one record with the recorded run's output-stream hash after it (what replay
+    /// compares to find the first divergence).
+    ///
+    /// # Errors
+    /// As [`JournalWriter::append`].
+    #[inline]
+    pub fn append_marked(&mut self, rec: &Record, out_hash: u64) -> Result<(), JournalError> {
+        self.push_frame(rec, Some(out_hash))
+    }
+
+    /// Ends the current block: a COMMIT frame carrying the chain value, one `write(2)` of the
+    /// block, then fdatasync per the policy. Returns [`JournalWriter::durable_seq`]: every record
+    /// up to it may be acknowledged. A commit with nothing appended only checks the group timer.
+    ///
+    /// # Errors
+    /// I/O errors (the writer then refuses everything).
+    pub fn commit(&mut self) -> Result<u64, JournalError> {
+        if self.block_records == 0 {
+            return self.sync_if_due();
+        }
+        let at = self.buf.len();
+        self.buf.resize(at + COMMIT_FRAME, 0);
+        let last = self.next_seq - 1;
+        frame_header(&mut self.buf[at..], T_COMMIT, 0, 32, last, self.block_records);
+        self.hasher.update(&self.buf[..at]);
+        self.hasher.update(&self.buf[at + 4..at + FRAME_HEADER]);
+        self.chain = *self.hasher.finalize().as_bytes();
+        self.buf[at + FRAME_HEADER..at + COMMIT_FRAME].copy_from_slice(&self.chain);
+        frame_crc(&mut self.buf[at..], 32);
+        self.write_buf()?;
+        self.hasher.reset();
+        self.hasher.update(&self.chain);
+        self.stats.commits += 1;
+        self.written = last;
+        self.unsynced += self.block_records;
+        self.block_records = 0;
+        if self.unsynced_since.is_none() {
+            self.unsynced_since = Some(Instant::now());
+        }
+        match self.cfg.durability {
+            Durability::None => {
+                self.durable = self.written;
+                self.unsynced = 0;
+                self.unsynced_since = None;
+            }
+            Durability::FsyncEach => {
+                self.sync()?;
+            }
+            Durability::GroupCommit { max_records, .. } => {
+                if self.unsynced >= max_records {
+                    self.sync()?;
+                } else {
+                    self.sync_if_due()?;
+                }
+            }
+        }
+        if self.seg_len >= self.cfg.segment_bytes {
+            self.roll = true;
+        }
+        Ok(self.durable)
+    }
+
+    /// fdatasync now if anything written is not yet durable. Returns the durable sequence.
+    ///
+    /// # Errors
+    /// I/O errors (the writer then refuses everything).
+    pub fn sync(&mut self) -> Result<u64, JournalError> {
+        if self.written > self.durable || self.unsynced > 0 {
+            if self.cfg.durability != Durability::None {
+                if let Err(e) = self.file.sync_data() {
+                    self.failed = true;
+                    return Err(JournalError::Io { op: "fdatasync", path: self.path.clone(), source: e });
+                }
+                self.stats.syncs += 1;
+            }
+            self.durable = self.written;
+            self.unsynced = 0;
+            self.unsynced_since = None;
+        }
+        Ok(self.durable)
+    }
+
+    /// Group commit: sync if the oldest unsynced commit is `max_ns` old. Returns the durable
+    /// sequence. (Other policies: nothing is ever pending.)
+    ///
+    /// # Errors
+    /// As [`JournalWriter::sync`].
+    pub fn sync_if_due(&mut self) -> Result<u64, JournalError> {
+        if let (Durability::GroupCommit { max_ns, .. }, Some(t)) = (self.cfg.durability, self.unsynced_since) {
+            if t.elapsed().as_nanos() >= u128::from(max_ns) {
+                return self.sync();
+            }
+        }
+        Ok(self.durable)
+    }
+
+    /// Whether written commits wait for a sync (group commit only).
+    #[must_use]
+    pub fn sync_pending(&self) -> bool {
+        self.written > self.durable
+    }
+
+    /// Sequence number the next appended record gets (records are numbered from 1).
+    #[must_use]
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Last record committed (written; durable per [`JournalWriter::durable_seq`]).
+    #[must_use]
+    pub fn committed_seq(&self) -> u64 {
+        self.written
+    }
+
+    /// Last record whose commit is durable under the policy (may be acknowledged).
+    #[must_use]
+    pub fn durable_seq(&self) -> u64 {
+        self.durable
+    }
+
+    /// Records appended but not committed.
+    #[must_use]
+    pub fn pending(&self) -> u64 {
+        self.block_records
+    }
+
+    /// Chain value after the last commit: `(committed_seq, chain)` is an anchor for
+    /// [`crate::verify`].
+    #[must_use]
+    pub fn chain(&self) -> Chain {
+        self.chain
+    }
+
+    /// What opening found and repaired.
+    #[must_use]
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> WriterStats {
+        self.stats
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &JournalConfig {
+        &self.cfg
+    }
+
+    /// The segment being written.
+    #[must_use]
+    pub fn segment_path(&self) -> &Path {
+        &self.path
+    }
+}
+
