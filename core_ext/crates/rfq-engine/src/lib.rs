@@ -14,6 +14,7 @@ mod dedup;
 mod hash;
 mod positions;
 mod pricing;
+mod replay;
 mod rfq;
 mod risk;
 mod runner;
@@ -22,6 +23,7 @@ mod workflow;
 
 pub use crate::core::{Core, CoreConfig, Sink, Stats};
 pub use crate::pricing::QuoteLevel;
+pub use crate::replay::{replay_into, ReplayReport};
 pub use crate::positions::Position;
 pub use crate::rfq::{
     ClientView, InstrumentView, PendingView, PositionView, QuoteState, QuoteView, RfqStats, DEDUP_RESERVE,

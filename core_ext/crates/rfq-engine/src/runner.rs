@@ -25,9 +25,23 @@
 //! `END`, `ts_recv` = `CLOCK_REALTIME` ns, `source` = `0xFFFF`) whenever no input was processed
 //! for the interval, so quotes expire in an idle system. Off by default; inline runs
 //! (`run_once`) move time only with records.
+//!
+//! ## Journal
+//! With [`Runner::set_journal`], every input record the core consumes (injected heartbeats too)
+//! is appended to an `rfq_journal::JournalWriter` **before** the outputs it caused become
+//! visible: outputs are written into the out/tap rings unpublished
+//! (`Producer::write_unpublished`), the batch's records are appended and committed, and only
+//! once the commit is durable under the journal's policy are the outputs published (one Release
+//! store per ring). Under group commit, outputs stay staged until the group's fdatasync (forced
+//! early when the out ring fills, before a command is served, and at stop). Each journaled
+//! record carries the running [`OutputHash`] of the output stream after it, so a replay can name
+//! the first record whose outputs differ. A journal I/O error stops the runner for good (no
+//! further input, nothing more published): it is reported by [`Runner::journal_error`].
 
 use crate::core::{Core, Sink};
+use crate::replay::{replay_into, ReplayReport};
 use hdrhistogram::Histogram;
+use rfq_journal::{JournalConfig, JournalError, JournalWriter, OutputHash};
 use rfq_ring::clock::monotonic_ns;
 use rfq_ring::record::{flags, kind};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -57,8 +71,10 @@ pub enum Command {
 /// Source id of the heartbeats the runner injects.
 pub const HEARTBEAT_SOURCE: u16 = 0xFFFF;
 
-struct RingSink<'a> {
+struct RingSink<'a, const STAGED: bool> {
     out: &'a mut Producer,
+    /// Running hash of the outputs (journaled runs only).
+    hash: OutputHash,
     tap: Option<&'a mut Producer>,
     quotes: u32,
     /// `(client, client RFQ id)` of the RFQ being processed.
@@ -67,17 +83,24 @@ struct RingSink<'a> {
     answered: bool,
 }
 
-impl Sink for RingSink<'_> {
+impl<const STAGED: bool> Sink for RingSink<'_, STAGED> {
     #[inline]
     fn emit(&mut self, rec: &Record) {
         self.quotes += u32::from(rec.kind == kind::QUOTE);
-        if self.out.try_push(rec).is_err() {
+        let pushed = if STAGED {
+            self.hash.push(rec);
+            self.out.write_unpublished(rec)
+        } else {
+            self.out.try_push(rec)
+        };
+        if pushed.is_err() {
             // Room for every possible output was reserved before the input was consumed.
             unreachable!("output ring full despite reserved room");
         }
         if (kind::RFQ_QUOTE..=kind::CONTROL_ACK).contains(&rec.kind) {
             if let Some(tap) = self.tap.as_deref_mut() {
-                if tap.try_push(rec).is_err() {
+                let pushed = if STAGED { tap.write_unpublished(rec) } else { tap.try_push(rec) };
+                if pushed.is_err() {
                     unreachable!("tap ring full despite reserved room");
                 }
             }
@@ -99,6 +122,19 @@ fn realtime_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
+/// The journal of a runner and what waits for its commits.
+struct Journal {
+    writer: JournalWriter,
+    hash: OutputHash,
+    /// `(ts_send, histogram)` of records whose latency sample waits for the publication
+    /// (0 = tick-to-quote, 1 = RFQ-to-quote); capacity reserved once, samples beyond it dropped.
+    lat: Vec<(i64, u8)>,
+    error: Option<JournalError>,
+}
+
+/// Latency samples held per batch while a journal commit is pending.
+const LAT_PENDING: usize = 8192;
+
 /// A core plus its rings.
 pub struct Runner {
     core: Core,
@@ -113,6 +149,7 @@ pub struct Runner {
     tap: Option<Producer>,
     heartbeat_ns: Option<u64>,
     heartbeats: u64,
+    journal: Option<Box<Journal>>,
 }
 
 /// Longest tick-to-quote latency tracked (larger values are clamped to it).
@@ -134,7 +171,122 @@ impl Runner {
             tap: None,
             heartbeat_ns: None,
             heartbeats: 0,
+            journal: None,
         }
+    }
+
+    /// Journal every consumed input record before publishing its outputs (see the module doc).
+    /// The output-stream hash starts fresh: use this for a journal that is empty or whose
+    /// records were not replayed into this core (else [`Runner::recover_journal`]). Replaces
+    /// (after flushing) a previous journal.
+    pub fn set_journal(&mut self, journal: JournalWriter) {
+        self.set_journal_with_hash(journal, OutputHash::new());
+    }
+
+    /// As [`Runner::set_journal`], continuing the output-stream hash from `hash`.
+    pub fn set_journal_with_hash(&mut self, journal: JournalWriter, hash: OutputHash) {
+        let _ = self.take_journal();
+        self.journal = Some(Box::new(Journal { writer: journal, hash, lat: Vec::with_capacity(LAT_PENDING), error: None }));
+    }
+
+    /// Crash recovery: opens the journal of `cfg` (truncating a torn tail), replays all of it
+    /// into this runner's core — which must not have processed any record yet — and attaches it
+    /// so the run continues exactly where the journal ends. Outputs of the replay are not
+    /// published (they were, or were never acknowledged).
+    ///
+    /// # Errors
+    /// Journal damage ([`JournalError`]); `JournalError::Config` if the core already ran.
+    pub fn recover_journal(&mut self, cfg: JournalConfig) -> Result<ReplayReport, JournalError> {
+        if self.core.stats().records != 0 {
+            return Err(JournalError::Config("recover_journal needs a core that has processed nothing".into()));
+        }
+        let dir = cfg.dir.clone();
+        let fingerprint = cfg.fingerprint;
+        let writer = JournalWriter::open(cfg)?;
+        let mut report = replay_into(&mut self.core, &dir, fingerprint, OutputHash::new())?;
+        report.torn = writer.recovery().torn.clone();
+        self.set_journal_with_hash(writer, OutputHash::from_value(report.output_hash));
+        Ok(report)
+    }
+
+    /// Detaches the journal (after making every commit durable and publishing what waited).
+    pub fn take_journal(&mut self) -> Option<JournalWriter> {
+        self.flush_journal();
+        self.journal.take().map(|j| j.writer)
+    }
+
+    /// The attached journal writer.
+    pub fn journal(&self) -> Option<&JournalWriter> {
+        self.journal.as_ref().map(|j| &j.writer)
+    }
+
+    /// The I/O error that stopped the journaled runner, if any.
+    pub fn journal_error(&self) -> Option<&JournalError> {
+        self.journal.as_ref().and_then(|j| j.error.as_ref())
+    }
+
+    /// Running hash of the published output stream (journaled runs; `None` without a journal).
+    pub fn output_hash(&self) -> Option<u64> {
+        self.journal.as_ref().map(|j| j.hash.value())
+    }
+
+    /// Makes every journal commit durable (group commit: syncs now) and publishes the outputs
+    /// that waited for it. No-op without a journal or after a journal error.
+    pub fn flush_journal(&mut self) {
+        if let Some(j) = self.journal.as_deref_mut() {
+            if j.error.is_none() {
+                if let Err(e) = j.writer.sync() {
+                    j.error = Some(e);
+                }
+            }
+        }
+        self.publish_durable();
+    }
+
+    /// Group commit: sync if the oldest unsynced commit is due, then publish. Called by the
+    /// core thread every loop.
+    pub fn poll_journal(&mut self) {
+        if let Some(j) = self.journal.as_deref_mut() {
+            if j.error.is_none() && j.writer.sync_pending() {
+                if let Err(e) = j.writer.sync_if_due() {
+                    j.error = Some(e);
+                }
+                self.publish_durable();
+            }
+        }
+    }
+
+    /// Publishes the staged outputs if every journaled record is durable.
+    fn publish_durable(&mut self) {
+        let Some(j) = self.journal.as_deref_mut() else { return };
+        if j.error.is_some() || j.writer.durable_seq() != j.writer.committed_seq() || j.writer.pending() != 0 {
+            return;
+        }
+        self.out.publish();
+        if let Some(t) = self.tap.as_mut() {
+            t.publish();
+        }
+        if !j.lat.is_empty() {
+            let now = monotonic_ns();
+            for &(ts, which) in &j.lat {
+                let ns = (now - ts).clamp(1, MAX_LATENCY_NS as i64) as u64;
+                if which == 0 { &mut self.tick_to_quote } else { &mut self.rfq_to_quote }.saturating_record(ns);
+            }
+            j.lat.clear();
+        }
+    }
+
+    /// Commits the records appended for this batch, then publishes if they are durable; an I/O
+    /// error is kept (fail-stop) instead of returned.
+    fn journal_commit(&mut self) {
+        if let Some(j) = self.journal.as_deref_mut() {
+            if j.error.is_none() {
+                if let Err(e) = j.writer.commit() {
+                    j.error = Some(e);
+                }
+            }
+        }
+        self.publish_durable();
     }
 
     /// Register the tap ring: every output of kind 110..=120 is also pushed there (replaces a
@@ -176,8 +328,23 @@ impl Runner {
             ts_send: monotonic_ns(),
             ..Record::ZERO
         };
+        if let Some(j) = self.journal.as_deref_mut() {
+            if j.error.is_some() {
+                return false;
+            }
+            let Runner { core, out, tap, .. } = self;
+            let mut sink = RingSink::<true> { out, hash: j.hash, tap: tap.as_mut(), quotes: 0, rfq: None, answered: false };
+            core.process(&rec, &mut sink);
+            j.hash = sink.hash;
+            if let Err(e) = j.writer.append_marked(&rec, j.hash.value()) {
+                j.error = Some(e);
+            }
+            self.heartbeats += 1;
+            self.journal_commit();
+            return true;
+        }
         let Runner { core, out, tap, .. } = self;
-        let mut sink = RingSink { out, tap: tap.as_mut(), quotes: 0, rfq: None, answered: false };
+        let mut sink = RingSink::<false> { out, hash: OutputHash::new(), tap: tap.as_mut(), quotes: 0, rfq: None, answered: false };
         core.process(&rec, &mut sink);
         self.heartbeats += 1;
         true
@@ -271,6 +438,9 @@ impl Runner {
     /// of the current message. Returns `(processed, output ring too full)`.
     #[inline]
     fn drain_current(&mut self, budget: usize) -> (usize, bool) {
+        if self.journal.is_some() {
+            return self.drain_current_journaled(budget);
+        }
         let room = self.room();
         if room == 0 {
             return (0, true);
@@ -278,7 +448,7 @@ impl Runner {
         let want = room.min(budget.max(1));
         let Runner { core, inputs, out, current, in_message, batch, tick_to_quote, rfq_to_quote, tap, .. } = self;
         let chunk = inputs[*current].peek(want);
-        let mut sink = RingSink { out, tap: tap.as_mut(), quotes: 0, rfq: None, answered: false };
+        let mut sink = RingSink::<false> { out, hash: OutputHash::new(), tap: tap.as_mut(), quotes: 0, rfq: None, answered: false };
         let mut used = 0;
         let (a, b) = chunk.as_slices();
         for rec in a.iter().chain(b.iter()) {
@@ -308,6 +478,57 @@ impl Runner {
         (used, false)
     }
 
+    /// [`Runner::drain_current`] with a journal: outputs staged, records journaled and
+    /// committed, outputs published once durable.
+    fn drain_current_journaled(&mut self, budget: usize) -> (usize, bool) {
+        if self.journal.as_ref().is_some_and(|j| j.error.is_some()) {
+            return (0, true); // fail-stop: nothing more is consumed or published
+        }
+        let mut room = self.room();
+        if room == 0 && self.out.staged() + self.tap.as_ref().map_or(0, Producer::staged) > 0 {
+            self.flush_journal(); // group commit: the staged outputs fill the ring
+            room = self.room();
+        }
+        if room == 0 {
+            return (0, true);
+        }
+        let want = room.min(budget.max(1));
+        let Runner { core, inputs, out, current, in_message, batch, tap, journal, .. } = self;
+        let j = journal.as_deref_mut().expect("journaled");
+        let chunk = inputs[*current].peek(want);
+        let mut sink = RingSink::<true> { out, hash: j.hash, tap: tap.as_mut(), quotes: 0, rfq: None, answered: false };
+        let mut used = 0;
+        let (a, b) = chunk.as_slices();
+        for rec in a.iter().chain(b.iter()) {
+            sink.rfq = (rec.kind == kind::RFQ).then_some((rec.source, rec.seq));
+            core.process(rec, &mut sink);
+            if let Err(e) = j.writer.append_marked(rec, sink.hash.value()) {
+                j.error.get_or_insert(e);
+            }
+            if sink.quotes != 0 {
+                sink.quotes = 0;
+                if rec.ts_send > 0 && j.lat.len() < j.lat.capacity() {
+                    j.lat.push((rec.ts_send, 0));
+                }
+            }
+            if sink.answered {
+                sink.answered = false;
+                if rec.ts_send > 0 && j.lat.len() < j.lat.capacity() {
+                    j.lat.push((rec.ts_send, 1));
+                }
+            }
+            used += 1;
+            *in_message = rec.flags & flags::END == 0;
+            if used >= *batch && !*in_message {
+                break;
+            }
+        }
+        j.hash = sink.hash;
+        chunk.commit_n(used);
+        self.journal_commit();
+        (used, false)
+    }
+
     /// Move the runner onto its own thread (the core thread). `idle` is what the thread does
     /// when no ring has work. Commands are served between messages.
     pub fn spawn(self, idle: IdleKind) -> std::io::Result<RunnerHandle> {
@@ -319,6 +540,8 @@ impl Runner {
     }
 
     fn serve(&mut self, cmd: Command) {
+        // Nothing the core knows is shown to anyone before it is journaled.
+        self.flush_journal();
         match cmd {
             Command::Query(f) => f(&self.core),
             Command::Mutate(f) => f(&mut self.core),
@@ -338,6 +561,9 @@ fn core_loop(mut runner: Runner, rx: Receiver<Command>, stop: Arc<AtomicBool>, i
     let mut last_work = monotonic_ns();
     loop {
         let mut work = runner.run_once(4096);
+        if runner.journal.is_some() {
+            runner.poll_journal();
+        }
         cycle = cycle.wrapping_add(1);
         if let Some(iv) = runner.heartbeat_ns {
             let t = monotonic_ns();
@@ -358,6 +584,7 @@ fn core_loop(mut runner: Runner, rx: Receiver<Command>, stop: Arc<AtomicBool>, i
                 while let Ok(cmd) = rx.try_recv() {
                     runner.serve(cmd);
                 }
+                runner.flush_journal();
                 return runner;
             }
         }

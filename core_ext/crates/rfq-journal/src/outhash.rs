@@ -32,6 +32,12 @@ impl OutputHash {
         x ^ (x >> 29)
     }
 
+    /// Continues from a value returned by [`OutputHash::value`].
+    #[must_use]
+    pub const fn from_value(v: u64) -> OutputHash {
+        OutputHash(v)
+    }
+
     /// Adds one output record.
     #[inline]
     pub fn push(&mut self, r: &Record) {

@@ -24,6 +24,8 @@ pub struct Producer {
     local_write: u64,
     /// Last `read_pos` loaded from the header.
     cached_read: u64,
+    /// Records written after `local_write` by [`Producer::write_unpublished`], not yet published.
+    staged: u64,
     /// Keeps the mapping alive for as long as the pointers above are used.
     map: Arc<Mapping>,
 }
@@ -40,6 +42,7 @@ impl std::fmt::Debug for Producer {
             .field("capacity", &self.capacity)
             .field("write_pos", &self.local_write)
             .field("cached_read_pos", &self.cached_read)
+            .field("staged", &self.staged)
             .finish()
     }
 }
@@ -56,6 +59,7 @@ impl Producer {
             capacity: map.capacity(),
             local_write: write,
             cached_read: read,
+            staged: 0,
             map,
         }
     }
@@ -110,7 +114,7 @@ impl Producer {
     /// Publishes everything up to `new_write` with one Release store: every record written to
     /// those slots happens-before the consumer's Acquire load that observes the new value.
     #[inline(always)]
-    fn publish(&mut self, new_write: u64) {
+    fn publish_to(&mut self, new_write: u64) {
         self.local_write = new_write;
         self.write_pos_atomic().store(new_write, Ordering::Release);
     }
@@ -124,12 +128,58 @@ impl Producer {
         if self.reserve(1) == 0 {
             return Err(Full);
         }
+        debug_assert_eq!(self.staged, 0, "try_push while records are staged");
         // SAFETY: the slot at `local_write` is free: `local_write - read_pos < capacity`, so the
         // consumer has released it (our Acquire load of `read_pos` synchronised with its Release
         // store) and will not read it until we publish. We are the only producer.
         unsafe { self.slot(self.local_write).write(*rec) };
-        self.publish(self.local_write.wrapping_add(1));
+        self.publish_to(self.local_write.wrapping_add(1));
         Ok(())
+    }
+
+    /// Writes one record into the next free slot **without publishing it**: the consumer sees
+    /// nothing until [`Producer::publish`], which makes every staged record visible with one
+    /// Release store. Used to hold outputs back until the input that caused them is journaled.
+    /// While records are staged, use only this, `publish` and `discard_unpublished` (not
+    /// `try_push`/claims, which would overwrite the staged slots).
+    ///
+    /// # Errors
+    /// [`Full`] if the ring has no free slot after the staged ones (nothing written).
+    #[inline]
+    pub fn write_unpublished(&mut self, rec: &Record) -> Result<(), Full> {
+        if self.free_cached() <= self.staged && self.refresh() <= self.staged {
+            return Err(Full);
+        }
+        // SAFETY: position `local_write + staged` is free: fewer than `capacity` positions lie
+        // between it and the consumer's `read_pos` (checked above through an Acquire load), and
+        // the consumer reads nothing at or after `write_pos` = `local_write` until we publish.
+        // We are the only producer.
+        unsafe { self.slot(self.local_write.wrapping_add(self.staged)).write(*rec) };
+        self.staged += 1;
+        Ok(())
+    }
+
+    /// Publishes every record staged by [`Producer::write_unpublished`] (one Release store);
+    /// returns how many.
+    #[inline]
+    pub fn publish(&mut self) -> usize {
+        let n = self.staged;
+        if n > 0 {
+            self.staged = 0;
+            self.publish_to(self.local_write.wrapping_add(n));
+        }
+        n as usize
+    }
+
+    /// Records staged and not yet published.
+    #[must_use]
+    pub fn staged(&self) -> usize {
+        self.staged as usize
+    }
+
+    /// Forgets the staged records (their slots stay free; the consumer never saw them).
+    pub fn discard_unpublished(&mut self) {
+        self.staged = 0;
     }
 
     /// Claims exactly `n` consecutive free slots for zero-copy writing, or `None` if fewer than
@@ -139,6 +189,7 @@ impl Producer {
     /// nothing (abort).
     #[inline]
     pub fn try_claim(&mut self, n: usize) -> Option<Claim<'_>> {
+        debug_assert_eq!(self.staged, 0, "claim while records are staged");
         let n = n as u64;
         if self.reserve(n) < n {
             return None;
@@ -178,12 +229,13 @@ impl Producer {
         n
     }
 
-    /// Free slots right now (reloads `read_pos`; does not change the cache).
+    /// Free slots right now, not counting staged records (reloads `read_pos`; does not change
+    /// the cache).
     #[must_use]
     pub fn free_slots(&self) -> usize {
         let read = self.read_pos_atomic().load(Ordering::Acquire);
         self.capacity
-            .saturating_sub(self.local_write.wrapping_sub(read)) as usize
+            .saturating_sub(self.local_write.wrapping_add(self.staged).wrapping_sub(read)) as usize
     }
 
     /// Whether the consumer has consumed everything published so far.
@@ -301,7 +353,7 @@ impl Claim<'_> {
             self.len
         );
         if n > 0 {
-            self.producer.publish(self.start.wrapping_add(n as u64));
+            self.producer.publish_to(self.start.wrapping_add(n as u64));
         }
     }
 

@@ -181,3 +181,39 @@ fn handles_are_send() {
     assert_send::<Producer>();
     assert_send::<Consumer>();
 }
+
+#[test]
+fn staged_writes_are_invisible_until_published() {
+    let (mut p, mut c) = channel(4).unwrap();
+    p.try_push(&rec(0)).unwrap();
+    p.write_unpublished(&rec(1)).unwrap();
+    p.write_unpublished(&rec(2)).unwrap();
+    assert_eq!(p.staged(), 2);
+    assert_eq!(p.free_slots(), 1, "staged slots are taken");
+    assert_eq!(p.write_pos(), 1);
+    assert_eq!(c.try_pop(), Some(rec(0)));
+    assert_eq!(c.try_pop(), None, "staged records are not visible");
+    p.write_unpublished(&rec(3)).unwrap();
+    p.write_unpublished(&rec(4)).unwrap();
+    assert_eq!(p.write_unpublished(&rec(5)), Err(Full));
+    assert_eq!(p.publish(), 4);
+    assert_eq!(p.publish(), 0);
+    assert_eq!(p.write_pos(), 5);
+    let got: Vec<u64> = std::iter::from_fn(|| c.try_pop()).map(|r| r.seq).collect();
+    assert_eq!(got, [1, 2, 3, 4]);
+    // wrap around and discard
+    for i in 0..10 {
+        p.write_unpublished(&rec(10 + i)).unwrap();
+        p.write_unpublished(&rec(20 + i)).unwrap();
+        if i % 3 == 0 {
+            p.discard_unpublished();
+            continue;
+        }
+        assert_eq!(p.publish(), 2);
+        assert_eq!(c.try_pop().map(|r| r.seq), Some(10 + i));
+        assert_eq!(c.try_pop().map(|r| r.seq), Some(20 + i));
+    }
+    assert!(p.is_drained());
+    p.try_push(&rec(7)).unwrap();
+    assert_eq!(c.try_pop(), Some(rec(7)));
+}
