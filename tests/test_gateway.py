@@ -110,6 +110,33 @@ def _agent_op(objs: dict[str, Any], op: str, args: tuple, kw: dict) -> Any:
                 os.sched_yield()
         c.on_quote = c.on_reject = None
         return ids, [(type(e).__name__, e.rfq_id if hasattr(e, "rfq_id") else e.ref_id) for e in got]
+    if op == "next_event":  # the next event delivered to callback `cb` (or None after `timeout`)
+        key, cb, timeout = args
+        c = objs[key]
+        events: list[Any] = []
+        setattr(c, cb, events.append)
+        deadline = time.monotonic() + timeout
+        while not events and time.monotonic() < deadline:
+            if c.poll() == 0:
+                os.sched_yield()
+        setattr(c, cb, None)
+        return events[0] if events else None
+    if op == "threaded":  # callback style with a background poller thread, blocking calls too
+        key, n = args
+        c = objs[key]
+        quotes: list[Any] = []
+        c.on_quote = quotes.append
+        c.start(idle="yield")
+        try:
+            ids = [c.send_rfq("BTC", "sell", "0.25", ttl_ms=50) for _ in range(n)]
+            blocking = c.request_quote("BTC", "buy", "0.5", timeout=5.0)  # waits for the poller thread
+            deadline = time.monotonic() + 10
+            while len(quotes) < n + 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            c.stop()
+            c.on_quote = c.on_quote_end = None
+        return ids, [q.rfq_id for q in quotes], blocking
     if op == "close":
         objs.pop(args[0]).close()
         return None
@@ -402,6 +429,53 @@ def test_operator_control_ack_and_kill_switch(agent: Agent, backend: Backend, ac
         _no_push(backend, before)
     finally:
         agent("close", op)
+
+
+def test_approval_flow_through_two_sessions(agent: Agent, engine: Backend) -> None:
+    """An RFQ above the approval size (rfq.toml: 50 BTC) waits for an operator: APPROVAL_PENDING
+    reaches the client and the operator, the operator approves with a CONTROL, the client gets
+    its quote (engine only)."""
+    engine.refresh()
+    agent("new", "acme-appr", "client", ACME.id, ACME.secret.hex(), engine.dir)
+    agent("new", "op-appr", "operator", OPER.id, OPER.secret.hex(), engine.dir)
+    try:
+        agent("call", "acme-appr", "logon")
+        agent("call", "op-appr", "logon")
+        rfq_id = agent("call", "acme-appr", "send_rfq", "BTC", "buy", Decimal("52"))
+        pending = agent("next_event", "op-appr", "on_approval_pending", 5.0)
+        assert pending is not None and pending.rfq_id == rfq_id and pending.client_id == ACME.id
+        assert pending.qty_raw == 52 * 10**8 and pending.price_raw > 0
+        ack = agent("call", "op-appr", "control", Command.APPROVE, scope=pending.request_id, timeout=5.0)
+        assert ack.ok, ack
+        quote = agent("next_event", "acme-appr", "on_quote", 5.0)
+        assert quote is not None and quote.rfq_id == rfq_id and quote.buy_qty == Decimal("52")
+    finally:
+        agent("close", "acme-appr")
+        agent("close", "op-appr")
+
+
+def test_operator_client_drives_the_operator_api(agent: Agent, engine: Backend) -> None:
+    """rfqcore.operator.Operator over the gateway (human units), as the CLI will use it."""
+    agent("new", "op-api", "operator", "desk-operator", None, engine.dir)
+    try:
+        agent("call", "op-api", "logon")
+        acks = agent("call", "op-api", "operator_call", "set_instrument", "BTC", long_limit=Decimal("240"))
+        assert len(acks) == 1 and acks[0].ok and acks[0].value == 240 * 10**8
+        acks = agent("call", "op-api", "operator_call", "set_instrument", "BTC", long_limit=Decimal("250"))
+        assert acks[0].previous == 240 * 10**8
+    finally:
+        agent("close", "op-api")
+
+
+def test_callback_style_with_poller_thread(agent: Agent, loopback: Backend) -> None:
+    agent("new", "acme-cb", "client", ACME.id, ACME.secret.hex(), loopback.dir)
+    try:
+        agent("call", "acme-cb", "logon")
+        ids, quoted, blocking = agent("threaded", "acme-cb", 20)
+        assert quoted[:20] == ids and blocking.rfq_id == quoted[20]
+        assert blocking.buy_qty == Decimal("0.5")
+    finally:
+        agent("close", "acme-cb")
 
 
 # ---- tests: gateway-level refusals push nothing ---------------------------------------------------

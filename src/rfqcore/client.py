@@ -33,6 +33,7 @@ import hmac
 import logging
 import os
 import secrets
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -86,7 +87,29 @@ log = logging.getLogger("rfqcore.client")
 
 _S = {t: SPECS[t].struct for t in SPECS}
 _BL = {t: SPECS[t].body_len for t in SPECS}
-_T = MsgType
+_B = {t: struct.Struct("<" + SPECS[t].body_fmt) for t in SPECS}  # bodies alone, at offset 32
+_SIZE = {t: SPECS[t].struct.size for t in SPECS}
+_HEADER_UNPACK = HEADER.unpack_from
+_T_ACCEPT = int(MsgType.ACCEPT)
+_T_ACCEPT_REJECT = int(MsgType.ACCEPT_REJECT)
+_T_APPROVAL_PENDING = int(MsgType.APPROVAL_PENDING)
+_T_CANCEL = int(MsgType.CANCEL)
+_T_CANCEL_REJECT = int(MsgType.CANCEL_REJECT)
+_T_CONTROL = int(MsgType.CONTROL)
+_T_CONTROL_ACK = int(MsgType.CONTROL_ACK)
+_T_EXECUTION_REPORT = int(MsgType.EXECUTION_REPORT)
+_T_LOGON = int(MsgType.LOGON)
+_T_LOGON_ACK = int(MsgType.LOGON_ACK)
+_T_LOGON_REJECT = int(MsgType.LOGON_REJECT)
+_T_LOGOUT = int(MsgType.LOGOUT)
+_T_OP_LOGON = int(MsgType.OP_LOGON)
+_T_QUOTE = int(MsgType.QUOTE)
+_T_QUOTE_END = int(MsgType.QUOTE_END)
+_T_REJECT = int(MsgType.REJECT)
+_T_RFQ = int(MsgType.RFQ)
+_T_RFQ_REJECT = int(MsgType.RFQ_REJECT)
+_T_RISK_EVENT = int(MsgType.RISK_EVENT)
+_QF_BUY, _QF_SELL, _QF_PARTIAL = int(QuoteFlag.BUY), int(QuoteFlag.SELL), int(QuoteFlag.PARTIAL_OK)
 
 
 # ---- errors -----------------------------------------------------------------------------------
@@ -406,6 +429,7 @@ class _Endpoint:
         self._handler = self._on_fragment
         self._logon_handler = self._on_logon_fragment
         self._buf = bytearray(256)
+        self._views = {t: memoryview(self._buf)[: _SIZE[t]] for t in _SIZE}  # one per message size
         #: messages dropped by the client: wrong token / publication, unknown type, undecodable
         self.dropped = 0
         self.unmatched_rejects = 0
@@ -443,7 +467,7 @@ class _Endpoint:
         nonce = secrets.randbits(64) if nonce is None else nonce
         ts = time.time_ns() if timestamp is None else timestamp
         mac = hmac.new(self._secret, logon_mac_input(self.id, nonce, ts), hashlib.sha256).digest()
-        t = _T.LOGON if self.ROLE == Role.CLIENT else _T.OP_LOGON
+        t = _T_LOGON if self.ROLE == Role.CLIENT else _T_OP_LOGON
         p = self._register((("logon", nonce),))
         self.token = 0
         self._gw_session = -1
@@ -456,7 +480,7 @@ class _Endpoint:
         if not self.token:
             return
         p = self._register((("logout", 0),))
-        self._send(_T.LOGOUT)
+        self._send(_T_LOGOUT)
         try:
             self._wait(p, timeout)
         except RequestTimeout:
@@ -526,15 +550,33 @@ class _Endpoint:
         if self._pub is None:
             raise NotLoggedOn("not connected")
         tok = self.token if token is None else token
-        if t != _T.LOGON and t != _T.OP_LOGON and not tok:
+        if t != _T_LOGON and t != _T_OP_LOGON and not tok:
             raise NotLoggedOn(f"{self.name}: not logged on")
         with self._send_lock:
             self._seq += 1
             seq = self._seq
-            st = _S[t]
-            st.pack_into(self._buf, 0, MAGIC, VERSION, t, _BL[t], tok, seq, self.id, self.ROLE, *body)
-            self._offer(memoryview(self._buf)[: st.size])
+            _S[t].pack_into(self._buf, 0, MAGIC, VERSION, t, _BL[t], tok, seq, self.id, self.ROLE, *body)
+            self._offer(self._views[t])
         return seq
+
+    def _request(self, kind: str, ref: int, t: int, *body: Any) -> _Pending:
+        """Send a request and register what answers it: ``(kind, ref)`` for the core's answer,
+        the header seq for a gateway REJECT (registered before the send, under the lock)."""
+        tok = self.token
+        if self._pub is None or not tok:
+            raise NotLoggedOn(f"{self.name}: not logged on")
+        with self._send_lock:
+            self._seq += 1
+            seq = self._seq
+            p = self._register(((kind, ref), ("seq", seq)))
+            try:
+                _S[t].pack_into(self._buf, 0, MAGIC, VERSION, t, _BL[t], tok, seq, self.id, self.ROLE, *body)
+                self._offer(self._views[t])
+            except BaseException:
+                for k in p.keys:
+                    self._pending.pop(k, None)
+                raise
+        return p
 
     def send_raw(self, data: bytes | bytearray | memoryview) -> None:
         """Offer arbitrary bytes on the request stream (diagnostics and tests)."""
@@ -630,33 +672,32 @@ class _Endpoint:
         if len(buf) < 32:
             return
         magic, ver, t, blen, token, seq, pid, role = HEADER.unpack_from(buf)
-        if magic == MAGIC and t == _T.LOGON_REJECT and pid == self.id and role == self.ROLE and len(buf) == 48:
+        if magic == MAGIC and t == _T_LOGON_REJECT and pid == self.id and role == self.ROLE and len(buf) == 48:
             self._on_fragment(buf, hdr)
 
     def _on_fragment(self, buf: Any, hdr: Any) -> None:
         if len(buf) < 32:
             self.dropped += 1
             return
-        magic, ver, t, blen, token, seq, pid, role = HEADER.unpack_from(buf)
-        spec = _S.get(t)
-        if magic != MAGIC or ver != VERSION or spec is None or len(buf) != spec.size:
+        magic, ver, t, blen, token, seq, pid, role = _HEADER_UNPACK(buf)
+        if magic != MAGIC or ver != VERSION or len(buf) != _SIZE.get(t):
             self.dropped += 1
             return
-        vals = spec.unpack_from(buf)
-        if t == _T.LOGON_ACK or t == _T.LOGON_REJECT:
-            nonce = vals[8]
+        vals = _B[t].unpack_from(buf, 32)  # the body
+        if t == _T_LOGON_ACK or t == _T_LOGON_REJECT:
+            nonce = vals[0]
             if ("logon", nonce) not in self._pending:
                 return  # someone else's logon attempt (or a stale one)
-            if t == _T.LOGON_ACK:
+            if t == _T_LOGON_ACK:
                 self.token = token
                 self._gw_session = hdr.session_id
                 self._complete(("logon", nonce), token)
             else:
-                rej = Rejection("logon", nonce, vals[9], True)
+                rej = Rejection("logon", nonce, vals[1], True)
                 self.last_reject = rej
                 self._complete(("logon", nonce), error=LogonRejected(rej))
             return
-        if t == _T.REJECT:
+        if t == _T_REJECT:
             # Taken whatever its token: a gateway REJECT can only refuse, never confirm, so a
             # spoofed one costs a failed request at worst; and the gateway sends one with
             # another token (or none) exactly when our session is gone.
@@ -668,7 +709,7 @@ class _Endpoint:
         self._dispatch(t, vals)
 
     def _on_gateway_reject(self, token: int, vals: tuple[Any, ...]) -> None:
-        ref_seq, reason = vals[8], vals[9]
+        ref_seq, reason = vals[0], vals[1]
         if token != self.token and reason in (GatewayReject.NOT_LOGGED_ON, GatewayReject.BAD_SESSION):
             self.token = 0  # the gateway has no session for us, or a newer one
         rej = Rejection("request", ref_seq, reason, True)
@@ -686,7 +727,7 @@ class _Endpoint:
         self._on_reject(rej)
 
     def _dispatch(self, t: int, vals: tuple[Any, ...]) -> None:
-        if t == _T.LOGOUT:
+        if t == _T_LOGOUT:
             self.token = 0
             self._complete(("logout", 0))
             return
@@ -748,7 +789,7 @@ class RfqClient(_Endpoint):
         if rfq_id is None:
             self._rfq_id += 1
             rfq_id = self._rfq_id
-        self._send(_T.RFQ, rfq_id, instrument, side, flags, qty, limit, ttl_ns, time.time_ns())
+        self._send(_T_RFQ, rfq_id, instrument, side, flags, qty, limit, ttl_ns, time.time_ns())
         return rfq_id
 
     def request_quote(self, instrument: int | str, side: str | int, qty: Decimal | int | str, *,
@@ -770,20 +811,8 @@ class RfqClient(_Endpoint):
         """:meth:`request_quote` with wire integers (composite scales)."""
         self._rfq_id += 1
         rfq_id = self._rfq_id
-        with self._send_lock:  # register under the sequence the RFQ will carry
-            seq = self._seq + 1
-            p = self._register((("rfq", rfq_id), ("seq", seq)))
-        try:
-            sent = self._send(_T.RFQ, rfq_id, instrument, side, flags, qty, limit, ttl_ns, time.time_ns())
-        except BaseException:
-            for k in p.keys:
-                self._pending.pop(k, None)
-            raise
-        if sent != seq:  # another thread sent in between: re-key the gateway-reject entry
-            self._pending.pop(("seq", seq), None)
-            p.keys = (("rfq", rfq_id), ("seq", sent))
-            self._pending[("seq", sent)] = p
-        return self._wait(p, timeout)
+        p = self._request("rfq", rfq_id, _T_RFQ, rfq_id, instrument, side, flags, qty, limit, ttl_ns, time.time_ns())
+        return self._wait(p, timeout)  # type: ignore[no-any-return]
 
     def accept(self, quote: Quote, side: str | int | None = None, qty: Decimal | int | str | None = None, *,
                timeout: float = 1.0) -> Execution:
@@ -805,20 +834,8 @@ class RfqClient(_Endpoint):
         """:meth:`accept` with wire integers."""
         self._accept_id += 1
         aid = self._accept_id
-        with self._send_lock:
-            seq = self._seq + 1
-            p = self._register((("accept", aid), ("seq", seq)))
-        try:
-            sent = self._send(_T.ACCEPT, quote_id, aid, instrument, side, price, qty)
-        except BaseException:
-            for k in p.keys:
-                self._pending.pop(k, None)
-            raise
-        if sent != seq:
-            self._pending.pop(("seq", seq), None)
-            p.keys = (("accept", aid), ("seq", sent))
-            self._pending[("seq", sent)] = p
-        return self._wait(p, timeout)
+        p = self._request("accept", aid, _T_ACCEPT, quote_id, aid, instrument, side, price, qty)
+        return self._wait(p, timeout)  # type: ignore[no-any-return]
 
     def send_accept(self, quote: Quote, side: str | int, qty: Decimal | int | str | None = None) -> int:
         """Hit a quote without waiting; returns the accept id (answer: ``on_execution`` /
@@ -827,7 +844,7 @@ class RfqClient(_Endpoint):
         price, full = quote.raw(s)
         q = full if qty is None else to_units(qty, quote.qty_decimals, "qty")
         self._accept_id += 1
-        self._send(_T.ACCEPT, quote.quote_id, self._accept_id, quote.instrument_id, s, price, q)
+        self._send(_T_ACCEPT, quote.quote_id, self._accept_id, quote.instrument_id, s, price, q)
         return self._accept_id
 
     def cancel(self, quote: Quote | int, *, wait: bool = False, timeout: float = 1.0) -> QuoteEnded | None:
@@ -835,49 +852,45 @@ class RfqClient(_Endpoint):
         raise :class:`CancelRejected`."""
         qid = quote if isinstance(quote, int) else quote.quote_id
         if not wait:
-            self._send(_T.CANCEL, qid)
+            self._send(_T_CANCEL, qid)
             return None
-        with self._send_lock:
-            seq = self._seq + 1
-            p = self._register((("cancel", qid), ("seq", seq)))
-        self._send(_T.CANCEL, qid)
-        return self._wait(p, timeout)
+        return self._wait(self._request("cancel", qid, _T_CANCEL, qid), timeout)  # type: ignore[no-any-return]
 
     # -- answers ------------------------------------------------------------------------------
 
     def _dispatch_more(self, t: int, v: tuple[Any, ...]) -> None:
-        if t == _T.QUOTE:
-            qid, rfq_id, inst, fl = v[8], v[9], v[10], v[11]
+        if t == _T_QUOTE:
+            qid, rfq_id, inst, fl = v[0], v[1], v[2], v[3]
             name, pd, qd = self._composite(inst)
-            buy = fl & QuoteFlag.BUY
-            sell = fl & QuoteFlag.SELL
-            q = Quote(name, inst, qid, rfq_id, v[12] if buy else None, v[13] if buy else None,
-                      v[14] if sell else None, v[15] if sell else None, v[16], v[17], bool(fl & QuoteFlag.PARTIAL_OK),
+            buy = fl & _QF_BUY
+            sell = fl & _QF_SELL
+            q = Quote(name, inst, qid, rfq_id, v[4] if buy else None, v[5] if buy else None,
+                      v[6] if sell else None, v[7] if sell else None, v[8], v[9], bool(fl & _QF_PARTIAL),
                       pd, qd, time.monotonic_ns())
             self._complete(("rfq", rfq_id), q)
             if self.on_quote is not None:
                 self.on_quote(q)
-        elif t == _T.EXECUTION_REPORT:
-            trade, qid, rfq_id, aid, inst, side, px, qty, notional, fee, ct = v[8:]
+        elif t == _T_EXECUTION_REPORT:
+            trade, qid, rfq_id, aid, inst, side, px, qty, notional, fee, ct = v
             name, pd, qd = self._composite(inst)
             ex = Execution(name, inst, trade, qid, rfq_id, aid, ClientSide(side), px, qty, notional, fee, ct, pd, qd)
             self._complete(("accept", aid), ex)
             if self.on_execution is not None:
                 self.on_execution(ex)
-        elif t == _T.RFQ_REJECT:
-            rfq_id, inst, side, reason, qty, price = v[8:14]
+        elif t == _T_RFQ_REJECT:
+            rfq_id, inst, side, reason, qty, price = v[0:6]
             rej = Rejection("rfq", rfq_id, reason, False, inst, side, price, qty)
             self.last_reject = rej
             self._complete(("rfq", rfq_id), error=RfqRejected(rej))
             self._on_reject(rej)
-        elif t == _T.ACCEPT_REJECT:
-            qid, aid, inst, side, reason, price, qty = v[8:15]
+        elif t == _T_ACCEPT_REJECT:
+            qid, aid, inst, side, reason, price, qty = v[0:7]
             rej = Rejection("accept", aid, reason, False, inst, side, price, qty, qid)
             self.last_reject = rej
             self._complete(("accept", aid), error=AcceptRejected(rej))
             self._on_reject(rej)
-        elif t == _T.QUOTE_END:
-            qid, rfq_id, inst, state, reason, ct = v[8:]
+        elif t == _T_QUOTE_END:
+            qid, rfq_id, inst, state, reason, ct = v
             try:
                 st = QuoteEndState(state)
             except ValueError:
@@ -886,14 +899,14 @@ class RfqClient(_Endpoint):
             self._complete(("cancel", qid), ev)
             if self.on_quote_end is not None:
                 self.on_quote_end(ev)
-        elif t == _T.CANCEL_REJECT:
-            qid, reason = v[8], v[9]
+        elif t == _T_CANCEL_REJECT:
+            qid, reason = v[0], v[1]
             rej = Rejection("cancel", qid, reason, False, quote_id=qid)
             self.last_reject = rej
             self._complete(("cancel", qid), error=CancelRejected(rej))
             self._on_reject(rej)
-        elif t == _T.APPROVAL_PENDING:
-            ap = ApprovalPending(*v[8:])
+        elif t == _T_APPROVAL_PENDING:
+            ap = ApprovalPending(*v)
             p = self._pending.get(("rfq", ap.rfq_id))
             if p is not None:  # wait for the operator, up to the approval deadline (+1 s)
                 p.deadline_ns = max(p.deadline_ns,
@@ -940,25 +953,17 @@ class OperatorClient(_Endpoint):
         :class:`GatewayRejected` if the gateway refused it."""
         self._control_id += 1
         cid = self._control_id
-        with self._send_lock:
-            seq = self._seq + 1
-            p = self._register((("control", cid), ("seq", seq)))
-        try:
-            sent = self._send(_T.CONTROL, cid, int(command), field, instrument, scope, value, aux)
-        except BaseException:
-            for k in p.keys:
-                self._pending.pop(k, None)
-            raise
-        if sent != seq:
-            self._pending.pop(("seq", seq), None)
-            p.keys = (("control", cid), ("seq", sent))
-            self._pending[("seq", sent)] = p
-        return self._wait(p, timeout)
+        p = self._request("control", cid, _T_CONTROL, cid, int(command), field, instrument, scope, value, aux)
+        return self._wait(p, timeout)  # type: ignore[no-any-return]
 
     def send(self, req: Any) -> ControlAck:
         """Sender for :class:`rfqcore.operator.Operator`: ``req`` is a ``ControlRequest``."""
         return self.control(req.command, field=req.field, instrument=req.instrument, scope=req.scope,
                             value=req.value, aux=req.aux)
+
+    def operator_call(self, method: str, *args: Any, **kw: Any) -> Any:
+        """``self.operator().<method>(*args, **kw)`` (one call, e.g. from another process)."""
+        return getattr(self.operator(), method)(*args, **kw)
 
     def operator(self, *, strict: bool = True) -> Any:
         """An :class:`rfqcore.operator.Operator` sending through this connection."""
@@ -970,18 +975,18 @@ class OperatorClient(_Endpoint):
         return Operator(self.send, self.registry, clients=clients, tiers=tiers, strict=strict)
 
     def _dispatch_more(self, t: int, v: tuple[Any, ...]) -> None:
-        if t == _T.CONTROL_ACK:
-            cid, opid, command, fld, inst, scope, value, result, previous, ct = v[8:]
+        if t == _T_CONTROL_ACK:
+            cid, opid, command, fld, inst, scope, value, result, previous, ct = v
             ack = ControlAck(cid, command, fld, inst, scope, value, result, previous, ct, opid)
             if opid == self.id:
                 self._complete(("control", cid), ack)
             if self.on_control_ack is not None:
                 self.on_control_ack(ack)
-        elif t == _T.APPROVAL_PENDING:
+        elif t == _T_APPROVAL_PENDING:
             if self.on_approval_pending is not None:
-                self.on_approval_pending(ApprovalPending(*v[8:]))
-        elif t == _T.RISK_EVENT:
+                self.on_approval_pending(ApprovalPending(*v))
+        elif t == _T_RISK_EVENT:
             if self.on_risk_event is not None:
-                self.on_risk_event(RiskAlert(*v[8:]))
+                self.on_risk_event(RiskAlert(*v))
         else:
             self.dropped += 1

@@ -42,7 +42,7 @@ from typing import Any, Final
 import numpy as np
 import pyaeron
 
-from rfqcore._ring import RingConsumer, RingProducer
+from rfqcore._ring import RingConsumer, RingProducer, monotonic_ns
 from rfqcore.gateway import aeron as aeronx
 from rfqcore.gateway.schema import (
     CONTROL_ID_BITS,
@@ -59,6 +59,7 @@ from rfqcore.gateway.schema import (
     Role,
     logon_mac_input,
 )
+from rfqcore.latency import LatencyRecorder
 from rfqcore.records import RECORD_DTYPE, Flag, Kind
 
 __all__ = ["Gateway", "GatewayProcess", "run_gateway_process", "LOGON_WINDOW_NS"]
@@ -85,6 +86,16 @@ _T_RFQ, _T_ACCEPT, _T_CANCEL, _T_CONTROL = (int(MsgType.RFQ), int(MsgType.ACCEPT
                                             int(MsgType.CONTROL))
 _S = {t: SPECS[t].struct for t in SPECS}
 _BL = {t: SPECS[t].body_len for t in SPECS}
+_B = {t: struct.Struct("<" + SPECS[t].body_fmt) for t in SPECS}  # bodies alone, read at offset 32
+_RFQ_BODY = _B[int(MsgType.RFQ)].unpack_from
+_ACCEPT_BODY = _B[int(MsgType.ACCEPT)].unpack_from
+_CANCEL_BODY = _B[int(MsgType.CANCEL)].unpack_from
+_CONTROL_BODY = _B[int(MsgType.CONTROL)].unpack_from
+_HEADER_UNPACK = HEADER.unpack_from
+_QUOTE_PACK = SPECS[int(MsgType.QUOTE)].struct.pack
+_T_QUOTE, _QUOTE_BL = int(MsgType.QUOTE), SPECS[int(MsgType.QUOTE)].body_len
+_QF_BUY, _QF_SELL, _QF_PARTIAL = int(QuoteFlag.BUY), int(QuoteFlag.SELL), int(QuoteFlag.PARTIAL_OK)
+_RFQ_FLAGS_ALLOWED = int(RfqFlag.QTY_IN_QUOTE)
 
 _K_RFQ, _K_ACCEPT, _K_CANCEL, _K_CONTROL = int(Kind.RFQ), int(Kind.ACCEPT), int(Kind.CANCEL), int(Kind.CONTROL)
 _K_QUOTE, _K_RFQ_REJECT, _K_ACCEPT_REJECT = int(Kind.RFQ_QUOTE), int(Kind.RFQ_REJECT), int(Kind.ACCEPT_REJECT)
@@ -121,6 +132,11 @@ class _Session:
     out_seq: int = 0
 
 
+def _summary(rec: LatencyRecorder) -> dict[str, int]:
+    x = rec.summary()
+    return {"count": x.count, "p50": x.p50, "p99": x.p99, "p999": x.p999, "max": x.max}
+
+
 class Gateway:
     """The gateway loop over one Aeron client, one input ring and one tap ring.
 
@@ -135,7 +151,8 @@ class Gateway:
     def __init__(self, settings: Any, input_ring: str, tap_ring: str, *, aeron: Any = None,
                  aeron_dir: str | None = None, channel: str | None = None, response_channel: str | None = None,
                  logon_window_ns: int = LOGON_WINDOW_NS, offer_retries: int = 64, backlog_limit: int = 65536,
-                 fragment_limit: int = 32, clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 fragment_limit: int = 32, clock_ns: Callable[[], int] = time.time_ns,
+                 measure_core_hop: bool = False) -> None:
         g = settings.gateway
         self.settings = settings
         self.channel = channel or g.channel
@@ -193,6 +210,9 @@ class Gateway:
         self.rejects: Counter[str] = Counter()
         self.unanswerable: Counter[str] = Counter()
         self._log_budget = 100  # unanswerable messages logged before going quiet
+        #: with ``measure_core_hop``: gateway's ring push -> the quote read back from the tap
+        #: (the core's time plus the tap poll's delay), ns, from the records' ``ts_send``
+        self.core_hop: LatencyRecorder | None = LatencyRecorder() if measure_core_hop else None
         self.closed = False
 
     # -- outputs ---------------------------------------------------------------------------
@@ -310,7 +330,7 @@ class Gateway:
         if n < HEADER_SIZE:
             self._unanswerable(GatewayReject.TRUNCATED, f"{n} bytes")
             return
-        magic, ver, t, blen, token, seq, pid, role = HEADER.unpack_from(buf)
+        magic, ver, t, blen, token, seq, pid, role = _HEADER_UNPACK(buf)
         if role > 1:
             self._unanswerable(GatewayReject.BAD_FIELD, f"role {role}")
             return
@@ -349,36 +369,35 @@ class Gateway:
             self._refuse(GatewayReject.BAD_SEQUENCE, role, pid, seq, t)
             return
         s.last_seq = seq
+        # Translate: one ring record, `source` = the session's authenticated id (pid == s.id).
         if t == _T_RFQ:
-            rfq_id, inst, side, flags, qty, limit, ttl, sent = _S[t].unpack_from(buf)[8:]
-            if flags & ~RfqFlag.QTY_IN_QUOTE:
+            rfq_id, inst, side, flags, qty, limit, ttl, sent = _RFQ_BODY(buf, HEADER_SIZE)
+            if flags & ~_RFQ_FLAGS_ALLOWED:
                 self._refuse(GatewayReject.BAD_FIELD, role, pid, seq, t)
                 return
-            self._push(_K_RFQ, inst, side, _END | (_QTY_IN_QUOTE if flags else 0), pid, rfq_id, sent,
-                       self._clock(), limit, qty, ttl)
+            rec: tuple[int, ...] = (_K_RFQ, inst, side, _END | (_QTY_IN_QUOTE if flags else 0), pid, rfq_id, sent,
+                                    self._clock(), limit, qty, ttl)
         elif t == _T_ACCEPT:
-            quote_id, accept_id, inst, side, price, qty = _S[t].unpack_from(buf)[8:]
-            self._push(_K_ACCEPT, inst, side, _END, pid, quote_id, 0, self._clock(), price, qty, accept_id)
+            quote_id, accept_id, inst, side, price, qty = _ACCEPT_BODY(buf, HEADER_SIZE)
+            rec = (_K_ACCEPT, inst, side, _END, pid, quote_id, 0, self._clock(), price, qty, accept_id)
         elif t == _T_CANCEL:
-            quote_id = _S[t].unpack_from(buf)[8]
-            self._push(_K_CANCEL, 0, 0, _END, pid, quote_id, 0, self._clock(), 0, 0, 0)
+            rec = (_K_CANCEL, 0, 0, _END, pid, _CANCEL_BODY(buf, HEADER_SIZE)[0], 0, self._clock(), 0, 0, 0)
         elif t == _T_CONTROL:
-            cid, command, fld, inst, scope, value, aux = _S[t].unpack_from(buf)[8:]
+            cid, command, fld, inst, scope, value, aux = _CONTROL_BODY(buf, HEADER_SIZE)
             if cid > _CONTROL_ID_MASK:
                 self._refuse(GatewayReject.BAD_FIELD, role, pid, seq, t)
                 return
-            self._push(_K_CONTROL, inst, command, _END, fld, (pid << CONTROL_ID_BITS) | cid, 0, self._clock(),
-                       scope, value, aux)
+            rec = (_K_CONTROL, inst, command, _END, fld, (pid << CONTROL_ID_BITS) | cid, 0, self._clock(), scope, value,
+                   aux)
         else:  # LOGOUT
             self._send(s, _T_LOGOUT)
             self.n_logouts += 1
             self._end_session(s)
-
-    def _push(self, *rec: int) -> None:
+            return
         if self._in_backlog or not self._prod.try_push(*rec):
             if not self._in_backlog:
                 self.n_ring_full += 1
-            self._in_backlog.append(rec)
+            self._in_backlog.append(rec)  # order kept; the Aeron poll stops until it drains
             return
         self.n_pushed += 1
 
@@ -393,7 +412,7 @@ class Gateway:
         return work
 
     def _logon(self, buf: Any, role: int, pid: int, seq: int, t: int, aeron_session: int) -> None:
-        nonce, ts, mac = _S[t].unpack_from(buf)[8:]
+        nonce, ts, mac = _B[t].unpack_from(buf, HEADER_SIZE)
         p = self._principals.get((role, pid))
         if p is None:
             self.rejects[GatewayReject.UNKNOWN_CLIENT.name] += 1
@@ -447,19 +466,44 @@ class Gateway:
     # -- core outputs ----------------------------------------------------------------------
 
     def _poll_tap(self) -> int:
-        n = self._tap.poll_into(self._tapbuf)
-        if n == 0:
+        if not self._tap.available():  # ~25 ns; poll_into checks its argument (~300 ns)
             return 0
+        n = self._tap.poll_into(self._tapbuf)
         self.n_tap += n
         mv = self._tapmv
         unpack = _REC.unpack_from
-        for i in range(n):
-            self._on_record(*unpack(mv, i << 6))
+        hop = self.core_hop
+        if hop is None:
+            for i in range(n):
+                self._on_record(*unpack(mv, i << 6))
+        else:
+            now = monotonic_ns()
+            for i in range(n):
+                r = unpack(mv, i << 6)
+                if r[0] == _K_QUOTE and r[11] > 0:
+                    hop.record(now - r[11])
+                self._on_record(*r)
         return n
 
     def _on_record(self, kind: int, inst: int, side: int, flags: int, source: int, seq: int, ts_event: int,
                    ts_recv: int, price: int, qty: int, aux: int, ts_send: int) -> None:
         if kind == _K_QUOTE:
+            if flags & _END and self._quote is None:  # one-sided quote: one record, the usual case
+                s = self._clients.get(source)
+                if s is None:
+                    self.n_no_session += 1
+                    return
+                s.out_seq += 1
+                p = s.principal
+                fl = (_QF_BUY if side == 0 else _QF_SELL) | (_QF_PARTIAL if flags & _PARTIAL_OK else 0)
+                if side == 0:
+                    data = _QUOTE_PACK(MAGIC, VERSION, _T_QUOTE, _QUOTE_BL, s.token, s.out_seq, p.id, p.role, seq, aux,
+                                       inst, fl, price, qty, 0, 0, ts_event, ts_recv)
+                else:
+                    data = _QUOTE_PACK(MAGIC, VERSION, _T_QUOTE, _QUOTE_BL, s.token, s.out_seq, p.id, p.role, seq, aux,
+                                       inst, fl, 0, 0, price, qty, ts_event, ts_recv)
+                self._emit(s.out, data)
+                return
             q = self._quote
             if q is None or q[0] != seq:
                 # quote_id, rfq_id, inst, flags, buy px, buy qty, sell px, sell qty, valid_until, core_time
@@ -558,13 +602,14 @@ class Gateway:
             work += self._flush_backlogs()
         return work
 
-    def run(self, stop: Any, *, idle: str = "spin", on_tick: Callable[[], None] | None = None,
-            tick_ns: int = 1_000_000) -> None:
+    def run(self, stop: Any, *, idle: str = "spin", idle_spins: int = 1000,
+            on_tick: Callable[[], None] | None = None, tick_ns: int = 1_000_000) -> None:
         """Poll until ``stop.is_set()`` (checked, with ``on_tick()``, every ``tick_ns``).
 
-        ``idle``: ``"spin"`` never gives the CPU up; ``"yield"`` calls ``sched_yield`` after
-        ~1,000 idle cycles (lets other threads of a crowded machine run, costs a few µs when
-        work arrives during a yield); ``"sleep"`` also sleeps 50 µs once idle for 10 ms.
+        ``idle``: ``"spin"`` never gives the CPU up; ``"yield"`` calls ``sched_yield`` once
+        idle for more than ``idle_spins`` cycles (0: after every empty cycle — for a CPU shared
+        with the core thread or a client, which then runs at once); ``"sleep"`` also sleeps
+        50 µs once idle for 100,000 cycles.
         """
         poll = self.poll_once
         now = time.monotonic_ns
@@ -578,7 +623,7 @@ class Gateway:
                 idle_cycles = 0
             else:
                 idle_cycles += 1
-                if mode and idle_cycles > 1000:
+                if mode and idle_cycles > idle_spins:
                     if mode == 2 and idle_cycles > 100_000:
                         time.sleep(50e-6)
                     else:
@@ -602,6 +647,7 @@ class Gateway:
             "no_session_drops": self.n_no_session, "slow_consumer_disconnects": self.n_slow_consumer,
             "backlog_dropped": self.n_backlog_dropped,
             "out_backlog": sum(len(o.backlog) for o in self._backlogged_outs.values()),
+            "core_hop": None if self.core_hop is None else _summary(self.core_hop),
         }
 
     def close(self) -> None:
@@ -630,8 +676,8 @@ class Gateway:
 def run_gateway_process(input_ring: str, tap_ring: str, *, aeron_dir: str | None = None,
                         settings_path: str | None = None, registry_path: str | None = None,
                         stop: Any = None, conn: Any = None, cpu: int | None = None, idle: str = "spin",
-                        channel: str | None = None, response_channel: str | None = None,
-                        log_level: int = logging.WARNING) -> None:
+                        idle_spins: int = 1000, channel: str | None = None, response_channel: str | None = None,
+                        log_level: int = logging.WARNING, measure_core_hop: bool = False) -> None:
     """``multiprocessing`` (spawn) target: build a :class:`Gateway` and run it until ``stop``.
 
     ``conn`` (one end of a ``multiprocessing.Pipe``) receives ``("ready", pid)`` once the
@@ -648,7 +694,7 @@ def run_gateway_process(input_ring: str, tap_ring: str, *, aeron_dir: str | None
     try:
         settings = RfqSettings.load(settings_path, Registry.load(registry_path))
         gw = Gateway(settings, input_ring, tap_ring, aeron_dir=aeron_dir, channel=channel,
-                     response_channel=response_channel)
+                     response_channel=response_channel, measure_core_hop=measure_core_hop)
     except Exception as e:  # noqa: BLE001 - reported to the parent, then re-raised
         if conn is not None:
             conn.send(("error", f"{type(e).__name__}: {e}"))
@@ -667,7 +713,7 @@ def run_gateway_process(input_ring: str, tap_ring: str, *, aeron_dir: str | None
             return False
 
     try:
-        gw.run(stop if stop is not None else _Never(), idle=idle, on_tick=on_tick)
+        gw.run(stop if stop is not None else _Never(), idle=idle, idle_spins=idle_spins, on_tick=on_tick)
     finally:
         stats = gw.stats()
         gw.close()
@@ -687,8 +733,9 @@ class GatewayProcess:
 
     def __init__(self, input_ring: str, tap_ring: str, *, aeron_dir: str | None = None,
                  settings_path: str | None = None, registry_path: str | None = None, cpu: int | None = None,
-                 idle: str = "spin", channel: str | None = None, response_channel: str | None = None,
-                 log_level: int = logging.WARNING) -> None:
+                 idle: str = "spin", idle_spins: int = 1000, channel: str | None = None,
+                 response_channel: str | None = None, log_level: int = logging.WARNING,
+                 measure_core_hop: bool = False) -> None:
         import multiprocessing as mp
 
         self._ctx = mp.get_context("spawn")
@@ -698,8 +745,9 @@ class GatewayProcess:
             target=run_gateway_process, name="rfqcore-gateway", daemon=True,
             args=(input_ring, tap_ring),
             kwargs=dict(aeron_dir=aeron_dir, settings_path=settings_path, registry_path=registry_path,
-                        stop=self._stop, conn=child, cpu=cpu, idle=idle, channel=channel,
-                        response_channel=response_channel, log_level=log_level),
+                        stop=self._stop, conn=child, cpu=cpu, idle=idle, idle_spins=idle_spins, channel=channel,
+                        response_channel=response_channel, log_level=log_level,
+                        measure_core_hop=measure_core_hop),
         )
         self.final_stats: dict[str, Any] | None = None
 
