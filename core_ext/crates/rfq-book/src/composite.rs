@@ -116,9 +116,101 @@ pub fn walk(books: &[(&L2Book, Conversion)], side: Side, mut f: impl FnMut(i64, 
     }
 }
 
+/// Merged levels a [`SweepPrefix`] keeps per side.
+pub const PREFIX_LEVELS: usize = 64;
+
+/// The first merged levels of one side as a sweep visited them, with running totals, so a
+/// later sweep of any size they cover is a binary search instead of a k-way merge with
+/// conversions. Exact: `notional(q)` is what [`sweep_ladder`] would return for `[q]` over the
+/// same books.
+#[derive(Debug, Clone)]
+pub struct SweepPrefix {
+    len: usize,
+    /// Every level of the merged side is recorded (a larger size is too thin).
+    complete: bool,
+    /// Composite price of level `i`.
+    px: [i64; PREFIX_LEVELS],
+    /// Quantity of levels `0..=i`.
+    cum_q: [i64; PREFIX_LEVELS],
+    /// Notional of levels `0..=i`.
+    cum_n: [i128; PREFIX_LEVELS],
+}
+
+impl Default for SweepPrefix {
+    fn default() -> Self {
+        SweepPrefix { len: 0, complete: false, px: [0; PREFIX_LEVELS], cum_q: [0; PREFIX_LEVELS], cum_n: [0; PREFIX_LEVELS] }
+    }
+}
+
+impl SweepPrefix {
+    /// Forget every level (covers nothing).
+    #[inline]
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.complete = false;
+    }
+
+    /// Levels recorded.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Record the next merged level at price `p`, with the running totals after it; `false`
+    /// once full (or if the quantity total did not grow: an overflow).
+    #[inline]
+    fn push(&mut self, p: i64, cum_q: i64, cum_n: i128) -> bool {
+        let i = self.len;
+        if i >= PREFIX_LEVELS || (i > 0 && cum_q <= self.cum_q[i - 1]) {
+            return false;
+        }
+        self.px[i] = p;
+        self.cum_q[i] = cum_q;
+        self.cum_n[i] = cum_n;
+        self.len = i + 1;
+        true
+    }
+
+    /// Sweep notional of `q` from the recorded levels: `Some(Some(n))`, `Some(None)` when the
+    /// whole side is recorded and holds less than `q`, or `None` when the prefix does not
+    /// reach `q` (or `q ≤ 0`): sweep the books.
+    #[inline]
+    pub fn notional(&self, q: i64) -> Option<Option<i128>> {
+        if q <= 0 {
+            return None;
+        }
+        let cum = &self.cum_q[..self.len];
+        let i = cum.partition_point(|&c| c < q);
+        if i < self.len {
+            let (q0, n0) = if i == 0 { (0, 0) } else { (cum[i - 1], self.cum_n[i - 1]) };
+            Some(Some(n0 + i128::from(self.px[i]) * i128::from(q - q0)))
+        } else if self.complete {
+            Some(None)
+        } else {
+            None
+        }
+    }
+}
+
 /// Sweep `side` for every size of an increasing ladder in one pass. `out[i]` receives the
 /// exact notional (composite price × qty units) to take `sizes[i]`, or `None` if too thin.
 pub fn sweep_ladder(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], out: &mut [Option<i128>]) {
+    sweep_impl(books, side, sizes, out, None);
+}
+
+/// [`sweep_ladder`] that also records the levels it visits (up to [`PREFIX_LEVELS`]) in
+/// `prefix`, for later sweeps of other sizes on the same books.
+pub fn sweep_ladder_recording(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], out: &mut [Option<i128>], prefix: &mut SweepPrefix) {
+    prefix.clear();
+    sweep_impl(books, side, sizes, out, Some(prefix));
+}
+
+#[inline]
+fn sweep_impl(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], out: &mut [Option<i128>], mut prefix: Option<&mut SweepPrefix>) {
     debug_assert!(out.len() >= sizes.len());
     for o in out.iter_mut().take(sizes.len()) {
         *o = None;
@@ -129,23 +221,31 @@ pub fn sweep_ladder(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
     if sizes.is_empty() {
         return;
     }
+    let mut recording = prefix.is_some();
     walk(books, side, |p, q| {
-        let mut avail = q;
         while next < sizes.len() {
             let need = sizes[next] - filled;
-            if avail >= need {
+            if q >= need {
                 out[next] = Some(notional + i128::from(p) * i128::from(need));
                 next += 1;
             } else {
                 break;
             }
         }
-        filled += avail;
-        notional += i128::from(p) * i128::from(avail);
-        avail = 0;
-        let _ = avail;
+        filled += q;
+        notional += i128::from(p) * i128::from(q);
+        if recording {
+            if let Some(pf) = prefix.as_deref_mut() {
+                recording = pf.push(p, filled, notional);
+            }
+        }
         next < sizes.len()
     });
+    if let Some(pf) = prefix {
+        // the walk ran out of levels before the ladder was filled: every level is recorded
+        // unless the prefix filled up
+        pf.complete = recording && next < sizes.len();
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +317,7 @@ mod tests {
             c in proptest::collection::vec((1_i64..2_000, 1_i64..5), 0..50),
             offset in -500_i64..500,
             sizes in proptest::collection::btree_set(1_i64..100_000, 1..6),
+            probes in proptest::collection::vec(0_i64..1_000_000, 0..20),
         ) {
             let sizes: Vec<i64> = sizes.into_iter().collect();
             for side in [Side::Bid, Side::Ask] {
@@ -232,7 +333,19 @@ mod tests {
                 let books = [(&ba, lin1), (&bb, lin2), (&bc, inv)];
                 let mut out = vec![None; sizes.len()];
                 sweep_ladder(&books, side, &sizes, &mut out);
-                proptest::prop_assert_eq!(out, naive(&books, side, &sizes));
+                proptest::prop_assert_eq!(&out, &naive(&books, side, &sizes));
+                // the recording sweep gives the same ladder, and its prefix answers every size
+                // it covers exactly as a sweep of that size would
+                let mut pf = SweepPrefix::default();
+                let mut out2 = vec![None; sizes.len()];
+                sweep_ladder_recording(&books, side, &sizes, &mut out2, &mut pf);
+                proptest::prop_assert_eq!(&out2, &out);
+                let top = *sizes.last().unwrap();
+                for q in probes.iter().map(|&x| x % (top + 50) - 2).chain(sizes.iter().flat_map(|&s| [s - 1, s, s + 1])) {
+                    if let Some(got) = pf.notional(q) {
+                        proptest::prop_assert_eq!(got, naive(&books, side, &[q])[0], "q {}", q);
+                    }
+                }
             }
         }
     }
@@ -255,5 +368,15 @@ mod tests {
         let mut out = [None; 3];
         sweep_ladder(&books, Side::Ask, &[1, 3, 5], &mut out);
         assert_eq!(out, [Some(101), Some(101 + 204), None]);
+        let mut pf = SweepPrefix::default();
+        sweep_ladder_recording(&books, Side::Ask, &[1, 3, 5], &mut out, &mut pf);
+        assert_eq!(out, [Some(101), Some(101 + 204), None]);
+        assert_eq!(pf.len(), 3);
+        assert_eq!(pf.notional(2), Some(Some(101 + 102)));
+        assert_eq!(pf.notional(4), Some(Some(101 + 204 + 103)));
+        assert_eq!(pf.notional(5), Some(None)); // complete: too thin
+        assert_eq!(pf.notional(0), None);
+        sweep_ladder_recording(&books, Side::Ask, &[1], &mut out, &mut pf);
+        assert_eq!((pf.len(), pf.notional(1), pf.notional(2)), (1, Some(Some(101)), None)); // stopped early
     }
 }

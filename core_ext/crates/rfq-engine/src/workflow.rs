@@ -1,7 +1,7 @@
 //! The RFQ workflow on the core thread (docs/rfq-protocol.md): RFQ, ACCEPT, CANCEL and CONTROL
 //! records, expiries and approval timeouts, and the query API.
 
-use crate::core::{best_of, is_crossed, Core, Sink};
+use crate::core::{best_of, is_crossed, CompositeState, Core, Sink};
 use crate::pricing::{ask_price, bid_price, v2_spreads, PPM};
 use crate::rfq::{
     ClientView, InstrumentView, PendingSlot, PendingView, PositionView, QuoteSlot, QuoteState, QuoteView, RfqState, RfqStats,
@@ -362,23 +362,39 @@ impl Core {
                 return Err(rfq_reject::ABOVE_MAX_SIZE);
             }
         }
-        // market
+        // market: from the last repricing when it is still exact (see `MarketCache`), else
+        // from the books
         let c = &self.composites[ci];
-        let mut slots: [Option<(&L2Book, Conversion)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
-        let n = self.usable_books(c, &mut slots);
-        if n == 0 {
-            return Err(match self.no_market_reason(c) {
-                withdraw::STALE => rfq_reject::STALE_MARKET,
-                withdraw::CROSSED => rfq_reject::CROSSED_MARKET,
-                _ => rfq_reject::NO_MARKET,
-            });
-        }
-        let mut books: [(&L2Book, Conversion); MAX_MEMBERS] = [(&self.instruments[0].book, c.members[0].conv); MAX_MEMBERS];
-        for i in 0..n {
-            books[i] = slots[i].expect("filled");
-        }
-        let books = &books[..n];
-        let (bb, ba) = best_of(books);
+        let cached = self.cached_market(ci);
+        let mut buf: [(&L2Book, Conversion); MAX_MEMBERS] = [(&self.instruments[0].book, c.members[0].conv); MAX_MEMBERS];
+        let side_of = |s: usize| if s == 0 { Side::Ask } else { Side::Bid };
+        // sweep notionals of the requested base size answered by the cached levels, per side
+        let mut pre: [Option<Option<i128>>; 2] = [None; 2];
+        let (n, (bb, ba)) = match cached {
+            Some(m) => {
+                let mut deep = req.in_quote;
+                for s in 0..2 {
+                    if active[s] && !req.in_quote {
+                        pre[s] = m.prefix[side_of(s) as usize].notional(req.amount);
+                        deep |= pre[s].is_none();
+                    }
+                }
+                // the books only when a sweep goes beyond the cached levels (the usable set is
+                // the cached one)
+                (if deep { self.books_in(c, m.mask, &mut buf) } else { 0 }, m.best)
+            }
+            None => {
+                let n = self.books_of(c, &mut buf);
+                if n == 0 {
+                    return Err(match self.no_market_reason(c) {
+                        withdraw::STALE => rfq_reject::STALE_MARKET,
+                        withdraw::CROSSED => rfq_reject::CROSSED_MARKET,
+                        _ => rfq_reject::NO_MARKET,
+                    });
+                }
+                (n, best_of(&buf[..n]))
+            }
+        };
         if is_crossed(bb, ba, c.spec.cross_tolerance_cbps) {
             return Err(rfq_reject::CROSSED_MARKET);
         }
@@ -391,10 +407,23 @@ impl Core {
         let tier = rfq.tier_of(k);
         let qd = c.spec.qty_decimals;
         let price_at = |s: usize, q: i64| -> Option<i64> {
-            let side = if s == 0 { Side::Ask } else { Side::Bid };
-            let mut nt = [None];
-            sweep_ladder(books, side, &[q], &mut nt);
-            let nt = nt[0]?;
+            let side = side_of(s);
+            let cached_nt = if q == req.amount && pre[s].is_some() { pre[s] } else { cached.and_then(|m| m.prefix[side as usize].notional(q)) };
+            let nt = match cached_nt {
+                Some(nt) => nt?,
+                None => {
+                    let mut nt = [None];
+                    if n > 0 {
+                        sweep_ladder(&buf[..n], side, &[q], &mut nt);
+                    } else {
+                        // (not reached: the books are taken above whenever a sweep may be needed)
+                        let mut own = buf;
+                        let m = self.books_of(c, &mut own);
+                        sweep_ladder(&own[..m], side, &[q], &mut nt);
+                    }
+                    nt[0]?
+                }
+            };
             let (sa, sb) = v2_spreads(&c.spec.pricing, qd, q, tier.markup_cbps, st.vol_m, &st.pricing, pos, adj);
             Some(if s == 0 { ask_price(nt, q, sa) } else { bid_price(nt, q, sb) })
         };
@@ -1080,17 +1109,43 @@ impl Core {
 
     pub(crate) fn mid_of(&self, ci: usize) -> Option<i64> {
         let c = &self.composites[ci];
-        let mut slots: [Option<(&L2Book, Conversion)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
-        let n = self.usable_books(c, &mut slots);
-        let mut books: [(&L2Book, Conversion); MAX_MEMBERS] = [(&self.instruments[0].book, c.members[0].conv); MAX_MEMBERS];
-        for i in 0..n {
-            books[i] = slots[i].expect("filled");
-        }
-        let (b, a) = best_of(&books[..n]);
+        let (b, a) = match self.cached_market(ci) {
+            Some(m) => m.best,
+            None => {
+                let mut books: [(&L2Book, Conversion); MAX_MEMBERS] = [(&self.instruments[0].book, c.members[0].conv); MAX_MEMBERS];
+                let n = self.books_of(c, &mut books);
+                best_of(&books[..n])
+            }
+        };
         if is_crossed(b, a, c.spec.cross_tolerance_cbps) {
             return None;
         }
         Some((b? + a?).div_euclid(2))
+    }
+
+    /// The books of the members in `mask` (a usable set) with their conversions in
+    /// `buf[..n]`, as [`Core::usable_books`] gives them; returns `n`.
+    #[inline]
+    fn books_in<'a>(&'a self, c: &CompositeState, mask: u32, buf: &mut [(&'a L2Book, Conversion); MAX_MEMBERS]) -> usize {
+        let mut n = 0;
+        for (i, m) in c.members.iter().enumerate() {
+            if mask & (1 << i) != 0 {
+                buf[n] = (&self.instruments[m.inst].book, self.member_conv(c, m));
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The usable books of a composite with their conversions in `buf[..n]`; returns `n`.
+    #[inline]
+    fn books_of<'a>(&'a self, c: &CompositeState, buf: &mut [(&'a L2Book, Conversion); MAX_MEMBERS]) -> usize {
+        let mut slots: [Option<(&L2Book, Conversion)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
+        let n = self.usable_books(c, &mut slots);
+        for i in 0..n {
+            buf[i] = slots[i].expect("filled");
+        }
+        n
     }
 
     fn position_view(&self, ci: usize, p: &crate::positions::Position) -> PositionView {
