@@ -661,3 +661,91 @@ def test_gateway_counters(loopback: Backend) -> None:
               "not_connected_drops", "slow_consumer_disconnects"):
         assert k in st
     assert st["in"] > 0 and st["out"] > 0 and st["pushed"] > 0
+
+
+# ---- the gateway's request path, fuzzed in-process ---------------------------------------------------
+
+
+class _Hdr:
+    """Stands in for the pyaeron fragment header (only ``session_id`` is read)."""
+
+    def __init__(self, session_id: int) -> None:
+        self.session_id = session_id
+
+
+@pytest.fixture(scope="module")
+def inproc_gateway() -> Iterator[Any]:
+    from rfqcore.gateway.server import Gateway
+
+    ring_dir = _shm_dir("rfqgw-fuzz-")
+    inp, tap = f"{ring_dir}/in.ring", f"{ring_dir}/tap.ring"
+    ring_create(inp, 1 << 16)
+    ring_create(tap, 1 << 10)
+    driver = EmbeddedDriver()
+    gw = Gateway(SETTINGS, inp, tap, aeron_dir=driver.dir)
+    try:
+        import hashlib
+        import hmac
+
+        nonce, ts = 42, time.time_ns()
+        mac = hmac.new(ACME.secret, s.logon_mac_input(ACME.id, nonce, ts), hashlib.sha256).digest()
+        gw._on_fragment(s.encode(s.Logon(nonce, ts, mac), seq=1, id=ACME.id), _Hdr(7))
+        assert gw.stats()["logons"] == 1
+        gw.test_token = gw._sessions[(0, ACME.id)].token  # type: ignore[attr-defined]
+        yield gw
+    finally:
+        gw.close()
+        driver.close()
+        shutil.rmtree(ring_dir, ignore_errors=True)
+
+
+def _valid_requests(token: int) -> list[bytes]:
+    return [
+        s.encode(s.Rfq(1, BTC.id, 0, 0, 10**8, 0, 0, 0), session=token, seq=10, id=ACME.id),
+        s.encode(s.Accept(1, 2, BTC.id, 0, 6_000_000, 10**8), session=token, seq=10, id=ACME.id),
+        s.encode(s.Cancel(1), session=token, seq=10, id=ACME.id),
+        s.encode(s.Control(1, 1, 0, 0, 0, 1, 0), session=token, seq=10, id=OPER.id, role=1),
+        s.encode(s.Logon(1, 2, b"\0" * 32), seq=10, id=ACME.id),
+    ]
+
+
+def test_gateway_never_raises_and_pushes_only_valid_requests(inproc_gateway: Any) -> None:
+    """Mutated requests straight into the gateway's fragment handler: it never raises, counts no
+    internal error, and pushes a record only for a message that decodes, names the logged-on
+    session with its token and publication, and carries a new sequence number."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as hst
+
+    gw = inproc_gateway
+    token = gw.test_token
+    seeds = _valid_requests(token)
+    seq = [100]
+
+    @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(hst.integers(0, len(seeds) - 1), hst.lists(hst.tuples(hst.integers(0, 200), hst.integers(0, 255)), max_size=4),
+           hst.integers(-8, 8), hst.booleans())
+    def run(which: int, flips: list[tuple[int, int]], cut: int, right_pub: bool) -> None:
+        seq[0] += 1
+        raw = bytearray(seeds[which])
+        if len(raw) >= 24:
+            struct.pack_into("<Q", raw, 16, seq[0])  # a fresh sequence number unless a flip hits it
+        for i, v in flips:
+            if i < len(raw):
+                raw[i] = v
+        raw = raw[: len(raw) + cut] if cut < 0 else raw + bytes(cut)
+        before = gw.n_pushed
+        gw._on_fragment(bytes(raw), _Hdr(7 if right_pub else 8))
+        pushed = gw.n_pushed - before
+        assert gw.n_errors == 0
+        try:
+            h, body = s.decode(bytes(raw))
+        except s.SchemaError:
+            assert pushed == 0
+            return
+        ok = (h.type in (s.MsgType.RFQ, s.MsgType.ACCEPT, s.MsgType.CANCEL) and h.role == 0 and h.id == ACME.id
+              and h.session == token and right_pub and not (h.type == s.MsgType.RFQ and body.flags & ~1))
+        if not ok:
+            assert pushed == 0, (h, body)
+
+    run()
+    assert gw.n_errors == 0

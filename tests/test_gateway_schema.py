@@ -246,13 +246,13 @@ def _check(raw: bytes) -> None:
     assert s.decode(again) == (h, body)
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=160))
 def test_fuzz_random_bytes(raw: bytes) -> None:
     _check(raw)
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(EXAMPLES, key=int)), st.data())
 def test_fuzz_mutated_valid_messages(t: s.MsgType, data: st.DataObject) -> None:
     """Start from a valid message, then flip bytes, cut it or extend it: far more of these

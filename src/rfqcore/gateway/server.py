@@ -206,7 +206,7 @@ class Gateway:
         self.n_no_session = 0
         self.n_slow_consumer = 0
         self.n_backlog_dropped = 0
-        self.n_closed = 0
+        self.n_errors = 0
         self.rejects: Counter[str] = Counter()
         self.unanswerable: Counter[str] = Counter()
         self._log_budget = 100  # unanswerable messages logged before going quiet
@@ -325,6 +325,13 @@ class Gateway:
     # -- requests --------------------------------------------------------------------------
 
     def _on_fragment(self, buf: Any, hdr: Any) -> None:
+        try:
+            self._fragment(buf, hdr)
+        except Exception:  # a bug must not take the gateway down with every session
+            self.n_errors += 1
+            log.exception("gateway: internal error on a request (counted, message dropped)")
+
+    def _fragment(self, buf: Any, hdr: Any) -> None:
         self.n_in += 1
         n = len(buf)
         if n < HEADER_SIZE:
@@ -473,16 +480,21 @@ class Gateway:
         mv = self._tapmv
         unpack = _REC.unpack_from
         hop = self.core_hop
-        if hop is None:
-            for i in range(n):
-                self._on_record(*unpack(mv, i << 6))
-        else:
-            now = monotonic_ns()
+        now = monotonic_ns() if hop is not None else 0
+        try:
             for i in range(n):
                 r = unpack(mv, i << 6)
-                if r[0] == _K_QUOTE and r[11] > 0:
+                if hop is not None and r[0] == _K_QUOTE and r[11] > 0:
                     hop.record(now - r[11])
                 self._on_record(*r)
+        except Exception:  # never lose the rest of the batch to one bad output
+            self.n_errors += 1
+            log.exception("gateway: internal error on a core output (counted)")
+            for j in range(i + 1, n):
+                try:
+                    self._on_record(*unpack(mv, j << 6))
+                except Exception:
+                    self.n_errors += 1
         return n
 
     def _on_record(self, kind: int, inst: int, side: int, flags: int, source: int, seq: int, ts_event: int,
@@ -645,7 +657,7 @@ class Gateway:
             "ring_full": self.n_ring_full, "ring_backlog": len(self._in_backlog),
             "offer_backlogged": self.n_backlogged, "not_connected_drops": self.n_not_connected,
             "no_session_drops": self.n_no_session, "slow_consumer_disconnects": self.n_slow_consumer,
-            "backlog_dropped": self.n_backlog_dropped,
+            "backlog_dropped": self.n_backlog_dropped, "internal_errors": self.n_errors,
             "out_backlog": sum(len(o.backlog) for o in self._backlogged_outs.values()),
             "core_hop": None if self.core_hop is None else _summary(self.core_hop),
         }
