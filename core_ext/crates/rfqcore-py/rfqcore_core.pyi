@@ -18,11 +18,15 @@ __all__ = [
     "RingError",
     "BookError",
     "ConfigError",
+    "JournalError",
     "record_layout",
     "ring_header_layout",
     "ring_create",
     "Book",
     "Engine",
+    "replay_journal",
+    "config_fingerprint",
+    "verify_journal",
     "bench_ring_drain",
     "bench_monotonic_ns",
 ]
@@ -34,6 +38,8 @@ class RfqCoreError(Exception): ...
 class RingError(RfqCoreError): ...
 class BookError(RfqCoreError): ...
 class ConfigError(RfqCoreError): ...
+class JournalError(RfqCoreError):
+    """A journal is damaged, of another configuration, or cannot be written (names file and offset)."""
 
 def record_layout() -> dict[str, tuple[int, int]]:
     """Field name -> (offset, size) of the Rust ``#[repr(C)] Record`` (from ``offset_of!``)."""
@@ -154,8 +160,75 @@ class Engine:
     def rfq_stats(self) -> dict[str, object]: ...
     def basis(self, composite: int) -> list[tuple[int, int, bool]]:
         """Members' basis offsets: (instrument, offset in composite price units, known)."""
-    def set_pricing(self, composite: int, base_cbps: int, size_cbps_per_unit: int, sizes: list[int]) -> None: ...
-    def set_member(self, composite: int, instrument: int, included: bool) -> None: ...
+    def set_pricing(self, composite: int, base_cbps: int, size_cbps_per_unit: int, sizes: list[int]) -> None:
+        """Refused (ConfigError) with a journal attached: it bypasses the input records."""
+    def set_member(self, composite: int, instrument: int, included: bool) -> None:
+        """Refused (ConfigError) with a journal attached: it bypasses the input records."""
+    def attach_journal(
+        self,
+        dir: str,
+        fingerprint: int,
+        policy: Literal["none", "group", "fsync_each"] = "fsync_each",
+        segment_bytes: int = 67108864,
+        group_max_records: int = 256,
+        group_max_ns: int = 1000000,
+    ) -> ReplayReport:
+        """Before start: recover the journal in ``dir`` (torn tail truncated, other damage
+        refused with JournalError), replay it into this core, then journal every input before
+        its outputs are published. Returns the replay of what the journal held."""
+    def journal_stats(self) -> JournalStats | None:
+        """The attached journal's counters, None without one."""
+
+class ReplayReport(TypedDict):
+    records: int
+    outputs: int
+    state_hash: int
+    output_hash: int
+    last_seq: int
+    marks_checked: int
+    first_divergence: int | None   # first record whose outputs differ from the recorded run
+    torn_bytes: int
+    elapsed: float                 # seconds
+
+class JournalStats(TypedDict):
+    committed_seq: int
+    durable_seq: int
+    commits: int
+    syncs: int
+    bytes: int
+    segments_created: int
+    segment: str
+    output_hash: int | None
+    error: str | None              # the I/O error that stopped the core thread
+
+class JournalVerify(TypedDict):
+    segments: int
+    last_seq: int
+    bytes: int
+    chain: str                     # hex BLAKE3 chain value after the last commit (an anchor)
+    torn_bytes: int
+
+def replay_journal(
+    dir: str,
+    instruments: list[InstrumentSpec],
+    composites: list[CompositeSpec],
+    rfq: dict[str, object] | None = None,
+    fingerprint: int | None = None,
+    book_capacity: int = 65536,
+) -> ReplayReport:
+    """Rebuild a core from scratch by replaying the journal in ``dir`` (nothing modified on
+    disk). ``fingerprint`` defaults to :func:`config_fingerprint` of the same arguments."""
+
+def config_fingerprint(
+    instruments: list[InstrumentSpec],
+    composites: list[CompositeSpec],
+    rfq: dict[str, object] | None = None,
+    book_capacity: int = 65536,
+) -> int:
+    """FNV-1a of the parsed core configuration (same values and build -> same value)."""
+
+def verify_journal(dir: str, fingerprint: int) -> JournalVerify:
+    """Check every CRC, sequence number and chain link of a journal without replaying it."""
 
 # -- benchmark helpers (bench/ only) ---------------------------------------------------------
 

@@ -5,12 +5,14 @@
 //! GIL released: Python never touches trading state concurrently with the core.
 use crate::convert::{composite, instrument, rfq_config, to_side};
 use crate::bench::hist_dict;
-use crate::errors::{config_err, ring_err, RfqCoreError};
+use crate::errors::{config_err, journal_err, ring_err, RfqCoreError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use rfq_engine::{Core, CoreConfig, PositionView, QuoteState, Runner, RunnerHandle};
 use rfq_model::{PricingParams, Side};
 use rfq_ring::{IdleKind, RingFile};
+use rfq_journal::{Durability, JournalConfig};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 enum State {
@@ -24,6 +26,64 @@ enum State {
 pub struct Engine {
     state: Mutex<State>,
     idle: IdleKind,
+    /// A journal is attached: changes that bypass the input records are refused.
+    journaled: AtomicBool,
+}
+
+/// Builds a core from the Python config dicts (exclusions applied) and its config fingerprint.
+pub fn build_core(
+    instruments: &Bound<'_, PyList>,
+    composites: &Bound<'_, PyList>,
+    book_capacity: usize,
+    rfq: Option<&Bound<'_, PyDict>>,
+) -> PyResult<(Core, u64)> {
+    let mut insts = Vec::new();
+    for d in instruments.iter() {
+        insts.push(instrument(d.cast::<PyDict>()?)?);
+    }
+    let mut comps = Vec::new();
+    let mut exclusions = Vec::new();
+    for d in composites.iter() {
+        let (spec, excluded) = composite(d.cast::<PyDict>()?)?;
+        exclusions.extend(excluded.into_iter().map(|i| (spec.id, i)));
+        comps.push(spec);
+    }
+    let cfg = CoreConfig {
+        instruments: insts,
+        composites: comps,
+        book_capacity,
+        rfq: match rfq {
+            Some(d) => rfq_config(d)?,
+            None => Default::default(),
+        },
+    };
+    let fingerprint = fingerprint(&format!("{cfg:?} exclusions={exclusions:?}"));
+    let mut core = Core::new(cfg).map_err(config_err)?;
+    for (c, i) in exclusions {
+        core.set_member(c, i, false).map_err(config_err)?;
+    }
+    Ok((core, fingerprint))
+}
+
+/// FNV-1a of the configuration's debug text: equal configurations (same build) give equal values.
+fn fingerprint(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// A durability policy from its Python name.
+pub fn durability(policy: &str, group_max_records: u64, group_max_ns: u64) -> PyResult<Durability> {
+    match policy {
+        "none" => Ok(Durability::None),
+        "group" => Ok(Durability::GroupCommit { max_records: group_max_records, max_ns: group_max_ns }),
+        "fsync_each" => Ok(Durability::FsyncEach),
+        other => Err(config_err(format!("journal policy {other:?}: expected 'none', 'group' or 'fsync_each'"))),
+    }
+}
+
+fn not_journaled(what: &str) -> PyErr {
+    config_err(format!(
+        "{what} changes the core outside its input records, so a journal replay would diverge; with a journal attached use a CONTROL record (Operator) instead"
+    ))
 }
 
 impl Engine {
@@ -78,29 +138,7 @@ impl Engine {
         rfq: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let idle: IdleKind = idle.parse().map_err(config_err)?;
-        let mut insts = Vec::new();
-        for d in instruments.iter() {
-            insts.push(instrument(d.cast::<PyDict>()?)?);
-        }
-        let mut comps = Vec::new();
-        let mut exclusions = Vec::new();
-        for d in composites.iter() {
-            let (spec, excluded) = composite(d.cast::<PyDict>()?)?;
-            exclusions.extend(excluded.into_iter().map(|i| (spec.id, i)));
-            comps.push(spec);
-        }
-        let mut core = Core::new(CoreConfig {
-            instruments: insts,
-            composites: comps,
-            book_capacity,
-            rfq: match rfq {
-                Some(d) => rfq_config(d)?,
-                None => Default::default(),
-            },
-        }).map_err(config_err)?;
-        for (c, i) in exclusions {
-            core.set_member(c, i, false).map_err(config_err)?;
-        }
+        let (core, _) = build_core(instruments, composites, book_capacity, rfq)?;
         let out = RingFile::open(out_ring).map_err(ring_err)?.into_producer();
         if out.capacity() < 2 * core.max_out_per_record() {
             return Err(config_err(format!(
@@ -109,7 +147,7 @@ impl Engine {
                 2 * core.max_out_per_record()
             )));
         }
-        Ok(Engine { state: Mutex::new(State::Stopped(Box::new(Runner::new(core, out)))), idle })
+        Ok(Engine { state: Mutex::new(State::Stopped(Box::new(Runner::new(core, out)))), idle, journaled: AtomicBool::new(false) })
     }
 
     /// Register an input ring (its consumer side); returns its place in the merge order.
@@ -435,13 +473,63 @@ impl Engine {
         Ok(d)
     }
 
+    /// Attach a journal before start: recovers it (a torn tail is truncated, any other damage
+    /// refused), replays what it holds into this engine's core (which must not have processed
+    /// anything) and journals every input from then on, before its outputs are published.
+    #[pyo3(signature = (dir, fingerprint, policy = "fsync_each", segment_bytes = 67_108_864, group_max_records = 256, group_max_ns = 1_000_000))]
+    #[allow(clippy::too_many_arguments, reason = "Python keyword arguments")]
+    fn attach_journal<'py>(
+        &self,
+        py: Python<'py>,
+        dir: &str,
+        fingerprint: u64,
+        policy: &str,
+        segment_bytes: u64,
+        group_max_records: u64,
+        group_max_ns: u64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let cfg = JournalConfig { dir: dir.into(), fingerprint, segment_bytes, durability: durability(policy, group_max_records, group_max_ns)? };
+        let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        let State::Stopped(r) = &mut *guard else {
+            return Err(RfqCoreError::new_err("attach_journal needs a stopped engine (before start)"));
+        };
+        let rep = py.detach(|| r.recover_journal(cfg)).map_err(journal_err)?;
+        self.journaled.store(true, Ordering::Release);
+        replay_dict(py, &rep)
+    }
+
+    /// The attached journal: committed/durable sequence numbers, counters, output-stream hash,
+    /// the I/O error that stopped the core (None if fine); None without a journal.
+    fn journal_stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let v = self.with_runner(py, |r: &mut Runner| {
+            let hash = r.output_hash();
+            let err = r.journal_error().map(ToString::to_string);
+            r.journal().map(|w| (w.committed_seq(), w.durable_seq(), w.stats(), w.segment_path().display().to_string(), hash, err))
+        })?;
+        let Some((committed, durable, st, segment, hash, err)) = v else { return Ok(None) };
+        let d = PyDict::new(py);
+        d.set_item("committed_seq", committed)?;
+        d.set_item("durable_seq", durable)?;
+        d.set_item("commits", st.commits)?;
+        d.set_item("syncs", st.syncs)?;
+        d.set_item("bytes", st.bytes)?;
+        d.set_item("segments_created", st.segments_created)?;
+        d.set_item("segment", segment)?;
+        d.set_item("output_hash", hash)?;
+        d.set_item("error", err)?;
+        Ok(Some(d))
+    }
+
     /// Deterministic hash of the whole trading state.
     fn state_hash(&self, py: Python<'_>) -> PyResult<u64> {
         self.with_core(py, |c| c.state_hash())
     }
 
-    /// Change a composite's pricing parameters live.
+    /// Change a composite's pricing parameters live (refused with a journal attached).
     fn set_pricing(&self, py: Python<'_>, composite: u16, base_cbps: i64, size_cbps_per_unit: i64, sizes: Vec<i64>) -> PyResult<()> {
+        if self.journaled.load(Ordering::Acquire) {
+            return Err(not_journaled("set_pricing"));
+        }
         let p = PricingParams { sizes, base_cbps, size_cbps_per_unit };
         self.with_core_mut(py, move |c| c.set_pricing(composite, p))?.map_err(config_err)
     }
@@ -451,8 +539,11 @@ impl Engine {
         self.with_core(py, move |c| c.basis(composite).unwrap_or_default())
     }
 
-    /// Include or exclude a venue book from a composite live.
+    /// Include or exclude a venue book from a composite live (refused with a journal attached).
     fn set_member(&self, py: Python<'_>, composite: u16, instrument: u16, included: bool) -> PyResult<()> {
+        if self.journaled.load(Ordering::Acquire) {
+            return Err(not_journaled("set_member"));
+        }
         self.with_core_mut(py, move |c| c.set_member(composite, instrument, included))?.map_err(config_err)
     }
 }
@@ -476,4 +567,70 @@ fn rfq_book_vwap(side: Side, notional: i128, qty: i64) -> i64 {
         Side::Bid => rfq_model::fixed::div_floor_i128(notional, q),
     };
     v as i64
+}
+
+/// The dict of a replay report (shared by `Engine.attach_journal` and `replay_journal`).
+pub fn replay_dict<'py>(py: Python<'py>, rep: &rfq_engine::ReplayReport) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("records", rep.records)?;
+    d.set_item("outputs", rep.outputs)?;
+    d.set_item("state_hash", rep.state_hash)?;
+    d.set_item("output_hash", rep.output_hash)?;
+    d.set_item("last_seq", rep.last_seq)?;
+    d.set_item("marks_checked", rep.marks_checked)?;
+    d.set_item("first_divergence", rep.first_divergence)?;
+    d.set_item("torn_bytes", rep.torn.as_ref().map_or(0, |t| t.bytes))?;
+    d.set_item("elapsed", rep.elapsed.as_secs_f64())?;
+    Ok(d)
+}
+
+/// Rebuild a core from scratch by replaying a journal; returns records, state_hash,
+/// output_hash, outputs, last_seq, marks_checked, first_divergence (None = identical to the
+/// recorded run), torn_bytes, elapsed (s). Nothing is modified on disk.
+#[pyfunction]
+#[pyo3(signature = (dir, instruments, composites, rfq = None, fingerprint = None, book_capacity = 65536))]
+pub fn replay_journal<'py>(
+    py: Python<'py>,
+    dir: &str,
+    instruments: &Bound<'py, PyList>,
+    composites: &Bound<'py, PyList>,
+    rfq: Option<&Bound<'py, PyDict>>,
+    fingerprint: Option<u64>,
+    book_capacity: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (mut core, fp) = build_core(instruments, composites, book_capacity, rfq)?;
+    let fp = fingerprint.unwrap_or(fp);
+    let dir = std::path::PathBuf::from(dir);
+    let rep = py
+        .detach(|| rfq_engine::replay_into(&mut core, &dir, fp, rfq_journal::OutputHash::new()))
+        .map_err(journal_err)?;
+    replay_dict(py, &rep)
+}
+
+/// The configuration fingerprint `replay_journal` uses by default: FNV-1a of the parsed core
+/// configuration (same values, same build → same fingerprint).
+#[pyfunction]
+#[pyo3(signature = (instruments, composites, rfq = None, book_capacity = 65536))]
+pub fn config_fingerprint(
+    instruments: &Bound<'_, PyList>,
+    composites: &Bound<'_, PyList>,
+    rfq: Option<&Bound<'_, PyDict>>,
+    book_capacity: usize,
+) -> PyResult<u64> {
+    build_core(instruments, composites, book_capacity, rfq).map(|(_, fp)| fp)
+}
+
+/// Verify a journal without replaying it (every CRC, sequence number and chain link); returns
+/// segments, last_seq, bytes, chain (hex), torn_bytes.
+#[pyfunction]
+pub fn verify_journal<'py>(py: Python<'py>, dir: &str, fingerprint: u64) -> PyResult<Bound<'py, PyDict>> {
+    let dir = std::path::PathBuf::from(dir);
+    let s = py.detach(|| rfq_journal::verify(&dir, fingerprint, None)).map_err(journal_err)?;
+    let d = PyDict::new(py);
+    d.set_item("segments", s.segments)?;
+    d.set_item("last_seq", s.last_seq)?;
+    d.set_item("bytes", s.bytes)?;
+    d.set_item("chain", s.chain.iter().map(|b| format!("{b:02x}")).collect::<String>())?;
+    d.set_item("torn_bytes", s.torn.as_ref().map_or(0, |t| t.bytes))?;
+    Ok(d)
 }

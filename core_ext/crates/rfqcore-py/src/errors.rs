@@ -7,6 +7,7 @@ create_exception!(rfqcore_core, RfqCoreError, PyException, "Base class of every 
 create_exception!(rfqcore_core, RingError, RfqCoreError, "A ring file is missing, malformed or misused.");
 create_exception!(rfqcore_core, BookError, RfqCoreError, "A book update was refused (nothing changed).");
 create_exception!(rfqcore_core, ConfigError, RfqCoreError, "An instrument/composite/engine setting is invalid.");
+create_exception!(rfqcore_core, JournalError, RfqCoreError, "A journal is damaged, of another configuration, or cannot be written (the message names file and offset).");
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -14,6 +15,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RingError", py.get_type::<RingError>())?;
     m.add("BookError", py.get_type::<BookError>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("JournalError", py.get_type::<JournalError>())?;
     Ok(())
 }
 
@@ -27,4 +29,8 @@ pub fn book_err(e: rfq_book::BookError) -> PyErr {
 
 pub fn config_err(e: impl std::fmt::Display) -> PyErr {
     ConfigError::new_err(e.to_string())
+}
+
+pub fn journal_err(e: rfq_journal::JournalError) -> PyErr {
+    JournalError::new_err(e.to_string())
 }

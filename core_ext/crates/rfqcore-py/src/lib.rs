@@ -52,6 +52,9 @@ fn rfqcore_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ring_create, m)?)?;
     m.add_class::<book::Book>()?;
     m.add_class::<engine::Engine>()?;
+    m.add_function(wrap_pyfunction!(engine::replay_journal, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::config_fingerprint, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::verify_journal, m)?)?;
     bench::register(m)?;
     Ok(())
 }
