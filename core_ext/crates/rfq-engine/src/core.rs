@@ -499,7 +499,7 @@ impl Core {
 
     /// Fresh, and (with basis normalisation on) its basis to the reference is known.
     #[inline]
-    fn usable(&self, c: &CompositeState, i: usize) -> bool {
+    pub(crate) fn usable(&self, c: &CompositeState, i: usize) -> bool {
         let m = &c.members[i];
         self.fresh(m, c.spec.stale_after_ns) && (c.spec.basis_ema_shift == 0 || i == 0 || m.basis_ready)
     }

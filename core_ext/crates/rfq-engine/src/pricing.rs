@@ -35,10 +35,20 @@ pub struct QuoteLevel {
     pub ask: i64,
 }
 
+/// `a × b / d` (`d > 0`) truncated toward zero, exactly as in `i128`; in `i64` when the
+/// product fits (a hardware division instead of `__divti3`).
+#[inline]
+fn mul_div(a: i64, b: i64, d: i64) -> i128 {
+    match a.checked_mul(b) {
+        Some(x) => i128::from(x / d),
+        None => i128::from(a) * i128::from(b) / i128::from(d),
+    }
+}
+
 /// Half-spread in cbps for `size`.
 #[inline]
 pub fn half_spread_cbps(p: &PricingParams, size: i64, qty_decimals: u32) -> i128 {
-    i128::from(p.base_cbps) + i128::from(p.size_cbps_per_unit) * i128::from(size) / i128::from(pow10(qty_decimals))
+    i128::from(p.base_cbps) + mul_div(p.size_cbps_per_unit, size, pow10(qty_decimals))
 }
 
 /// Ask price from the exact sweep notional.
@@ -80,10 +90,10 @@ pub fn v2_spreads(
     desk_pos: i64,
     adj_cbps: i64,
 ) -> (i128, i128) {
-    let vol = i128::from(vol_m) * i128::from(v2.vol_mult_pct) / 100_000;
+    let vol = mul_div(vol_m, v2.vol_mult_pct, 100_000);
     let s = half_spread_cbps(v1, q, qty_decimals) + i128::from(markup_cbps) + vol + i128::from(v2.hedge_fee_cbps);
     let max = i128::from(v2.max_skew_cbps);
-    let k = (i128::from(v2.skew_cbps_per_unit) * i128::from(desk_pos) / i128::from(pow10(qty_decimals))).clamp(-max, max);
+    let k = mul_div(v2.skew_cbps_per_unit, desk_pos, pow10(qty_decimals)).clamp(-max, max);
     let adj = i128::from(adj_cbps);
     ((s - k + adj).max(0), (s + k + adj).max(0))
 }
@@ -123,6 +133,7 @@ mod tests {
 #[cfg(test)]
 mod v2_tests {
     use super::*;
+    use proptest::prelude::prop_oneof;
 
     #[test]
     fn v2_spreads_add_markup_vol_hedge_and_skew() {
@@ -136,5 +147,31 @@ mod v2_tests {
         // a long skew beyond the spread floors the ask spread at 0; adj widens both
         let big = PricingV2 { max_skew_cbps: 1_000, skew_cbps_per_unit: 1_000, ..v2 };
         assert_eq!(v2_spreads(&v1, 8, 200_000_000, 30, 80_000, &big, 100_000_000, 7), (0, 195 + 1_000 + 7));
+    }
+
+    /// The formula exactly as documented, all in `i128`.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(v1: &PricingParams, qd: u32, q: i64, markup: i64, vol_m: i64, v2: &PricingV2, pos: i64, adj: i64) -> (i128, i128) {
+        let w = i128::from;
+        let vol = w(vol_m) * w(v2.vol_mult_pct) / 100_000;
+        let s = w(v1.base_cbps) + w(v1.size_cbps_per_unit) * w(q) / w(pow10(qd)) + w(markup) + vol + w(v2.hedge_fee_cbps);
+        let max = w(v2.max_skew_cbps);
+        let k = (w(v2.skew_cbps_per_unit) * w(pos) / w(pow10(qd))).clamp(-max, max);
+        ((s - k + w(adj)).max(0), (s + k + w(adj)).max(0))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn v2_spreads_match_the_i128_formula(
+            base in 0_i64..1_000_000, per_unit in prop_oneof![0_i64..10_000, 0_i64..i64::MAX],
+            qd in 0_u32..=18, q in prop_oneof![1_i64..1 << 40, 1_i64..i64::MAX],
+            markup in 0_i64..100_000, vol_m in prop_oneof![0_i64..10_000_000, 0_i64..i64::MAX / 4], mult in prop_oneof![0_i64..1_000, 0_i64..i64::MAX],
+            skew in prop_oneof![0_i64..10_000, 0_i64..i64::MAX], max_skew in 0_i64..1_000_000, pos in prop_oneof![-(1_i64 << 40)..1 << 40, i64::MIN..i64::MAX],
+            hedge in 0_i64..10_000, adj in -999_999_i64..1_000_000,
+        ) {
+            let v1 = PricingParams { sizes: vec![1], base_cbps: base, size_cbps_per_unit: per_unit };
+            let v2 = PricingV2 { composite: 1, skew_cbps_per_unit: skew, max_skew_cbps: max_skew, vol_mult_pct: mult, vol_ema_shift: 0, hedge_fee_cbps: hedge };
+            proptest::prop_assert_eq!(v2_spreads(&v1, qd, q, markup, vol_m, &v2, pos, adj), reference(&v1, qd, q, markup, vol_m, &v2, pos, adj));
+        }
     }
 }

@@ -366,7 +366,9 @@ impl Core {
         // from the books
         let c = &self.composites[ci];
         let cached = self.cached_market(ci);
-        let mut buf: [(&L2Book, Conversion); MAX_MEMBERS] = [(&self.instruments[0].book, c.members[0].conv); MAX_MEMBERS];
+        // the usable books, filled only when needed (512 bytes: not written on the cached path)
+        let mut store: Option<[(&L2Book, Conversion); MAX_MEMBERS]> = None;
+        let blank = (&self.instruments[0].book, c.members[0].conv);
         let side_of = |s: usize| if s == 0 { Side::Ask } else { Side::Bid };
         // sweep notionals of the requested base size answered by the cached levels, per side
         let mut pre: [Option<Option<i128>>; 2] = [None; 2];
@@ -381,10 +383,11 @@ impl Core {
                 }
                 // the books only when a sweep goes beyond the cached levels (the usable set is
                 // the cached one)
-                (if deep { self.books_in(c, m.mask, &mut buf) } else { 0 }, m.best)
+                (if deep { self.books_in(c, m.mask, store.insert([blank; MAX_MEMBERS])) } else { 0 }, m.best)
             }
             None => {
-                let n = self.books_of(c, &mut buf);
+                let buf = store.insert([blank; MAX_MEMBERS]);
+                let n = self.books_of(c, buf);
                 if n == 0 {
                     return Err(match self.no_market_reason(c) {
                         withdraw::STALE => rfq_reject::STALE_MARKET,
@@ -413,11 +416,11 @@ impl Core {
                 Some(nt) => nt?,
                 None => {
                     let mut nt = [None];
-                    if n > 0 {
+                    if let Some(buf) = &store {
                         sweep_ladder(&buf[..n], side, &[q], &mut nt);
                     } else {
                         // (not reached: the books are taken above whenever a sweep may be needed)
-                        let mut own = buf;
+                        let mut own = [blank; MAX_MEMBERS];
                         let m = self.books_of(c, &mut own);
                         sweep_ladder(&own[..m], side, &[q], &mut nt);
                     }
@@ -1140,10 +1143,12 @@ impl Core {
     /// The usable books of a composite with their conversions in `buf[..n]`; returns `n`.
     #[inline]
     fn books_of<'a>(&'a self, c: &CompositeState, buf: &mut [(&'a L2Book, Conversion); MAX_MEMBERS]) -> usize {
-        let mut slots: [Option<(&L2Book, Conversion)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
-        let n = self.usable_books(c, &mut slots);
-        for i in 0..n {
-            buf[i] = slots[i].expect("filled");
+        let mut n = 0;
+        for (i, m) in c.members.iter().enumerate() {
+            if self.usable(c, i) {
+                buf[n] = (&self.instruments[m.inst].book, self.member_conv(c, m));
+                n += 1;
+            }
         }
         n
     }
