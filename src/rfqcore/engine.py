@@ -29,6 +29,8 @@ from rfqcore._ring import RingConsumer, RingProducer, monotonic_ns, ring_create
 from rfqcore.errors import RfqCoreError
 from rfqcore.hooks import HookRunner, Strategy
 from rfqcore.instruments import Instrument, Registry
+from rfqcore.journal import JournalSettings
+from rfqcore.journal import fingerprint as journal_fingerprint
 from rfqcore.latency import LatencyRecorder, LatencySummary
 from rfqcore.operator import ControlRequest, Operator
 from rfqcore.records import RECORD_DTYPE, ClientSide, Flag, Kind, QuoteWithdrawal, Side
@@ -172,6 +174,7 @@ class Engine:
         idle: Literal["spin", "yield", "park"] = "yield",
         book_capacity: int = 65536,
         rfq: RfqSettings | None = None,
+        journal: JournalSettings | str | os.PathLike[str] | None = None,
     ) -> None:
         self.registry = registry if registry is not None else Registry.load()
         if rfq is None:  # the packaged defaults go with the packaged registry only
@@ -191,6 +194,15 @@ class Engine:
             book_capacity=book_capacity,
             rfq=self.rfq.core_spec(),
         )
+        #: what attaching the journal recovered (records replayed, torn bytes cut, hashes)
+        self.recovery: dict[str, object] | None = None
+        self.journal: JournalSettings | None = None
+        if journal is not None:
+            js = journal if isinstance(journal, JournalSettings) else JournalSettings(str(journal))
+            self.journal = js
+            fp = journal_fingerprint(self.registry, self.rfq, book_capacity)
+            self.recovery = dict(self.core.attach_journal(
+                js.dir, fp, js.durability, js.segment_bytes, js.group_max_records, js.group_max_us * 1000))
         self._out = RingConsumer(out_path)
         self._buf = np.zeros(4096, dtype=RECORD_DTYPE)
         self._producers: dict[str, RingProducer] = {}
@@ -210,7 +222,9 @@ class Engine:
         # decoded RFQ events, waiters of blocking calls
         self._rfq_lock = threading.Lock()
         self._ctl_lock = threading.Lock()
-        self._rfq_seq = 0
+        # RFQ/accept ids must stay unique per client across restarts of a journaled engine:
+        # start from the clock, like rfqcore.client does
+        self._rfq_seq = time.time_ns()
         self._control_seq = 0
         self._decoder = EventDecoder()
         self._waiters: dict[tuple[str, int, int], list] = {}
@@ -691,6 +705,11 @@ class Engine:
 
     def state_hash(self) -> int:
         return self.core.state_hash()
+
+    def journal_stats(self) -> dict[str, object] | None:
+        """Committed and durable sequence numbers, commits, syncs, bytes of the attached journal."""
+        s = self.core.journal_stats()
+        return None if s is None else dict(s)
 
     def set_pricing(self, composite: int | str, *, base_cbps: int, size_cbps_per_unit: int, sizes: list[int]) -> None:
         self.core.set_pricing(self.registry.composite(composite).id, base_cbps, size_cbps_per_unit, sizes)

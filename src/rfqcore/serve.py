@@ -26,6 +26,7 @@ from rfqcore.engine import Engine
 from rfqcore.gateway.aeron import EmbeddedDriver, wait_for_driver
 from rfqcore.gateway.server import GatewayProcess
 from rfqcore.instruments import Registry
+from rfqcore.journal import JournalSettings
 from rfqcore.records import BookStatus
 from rfqcore.rfqconfig import RfqSettings
 
@@ -39,7 +40,7 @@ class Server:
                  config_path: str | None = None, rfq_config_path: str | None = None,
                  aeron_dir: str | None = None, channel: str | None = None,
                  market_files: list[Path] | None = None, speed: float | None = None,
-                 idle: str = "yield") -> None:
+                 idle: str = "yield", journal: JournalSettings | None = None) -> None:
         self.registry = registry if registry is not None else Registry.load(config_path)
         self.settings = settings if settings is not None else RfqSettings.load(rfq_config_path, self.registry)
         self.config_path, self.rfq_config_path = config_path, rfq_config_path
@@ -48,6 +49,7 @@ class Server:
         self.market_files = market_files or []
         self.speed = speed
         self.idle = idle
+        self.journal = journal
         self.driver: EmbeddedDriver | None = None
         self.engine: Engine | None = None
         self.gateway: GatewayProcess | None = None
@@ -67,7 +69,8 @@ class Server:
         else:
             self.driver = EmbeddedDriver()
             self.aeron_dir = self.driver.dir
-        eng = self.engine = Engine(self.registry, rfq=self.settings, idle=self.idle)  # type: ignore[arg-type]
+        eng = self.engine = Engine(self.registry, rfq=self.settings, idle=self.idle,  # type: ignore[arg-type]
+                                   journal=self.journal)
         eng.add_producer("gateway")
         tap = eng.add_tap("gateway")
         eng.start(heartbeat_ms=1)

@@ -203,7 +203,12 @@ impl Engine {
     fn run_once(&self, py: Python<'_>, max_records: usize) -> PyResult<usize> {
         let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
         match &mut *guard {
-            State::Stopped(r) => Ok(py.detach(|| r.run_once(max_records))),
+            // with a journal: make what was consumed durable and publish its outputs before returning
+            State::Stopped(r) => Ok(py.detach(|| {
+                let n = r.run_once(max_records);
+                r.flush_journal();
+                n
+            })),
             _ => Err(RfqCoreError::new_err("run_once needs a stopped engine (the core thread is running)")),
         }
     }

@@ -1,0 +1,65 @@
+"""The journal from Python: attach it to an :class:`~rfqcore.engine.Engine`, replay it, verify it.
+
+The journal itself is Rust (``rfq-journal``; format and guarantees in docs/journal.md): every
+record the core consumes — market data, RFQs, accepts, cancels, CONTROL commands, injected
+heartbeats — is appended and committed per the durability policy **before** the outputs it
+caused are published to anyone. Because the core is deterministic, replaying the journal into
+a fresh core with the same configuration rebuilds its state and its output stream exactly;
+:func:`replay` checks that and names the first record where a replay diverges from the
+recorded run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+import rfqcore_core
+
+from rfqcore.instruments import Registry
+from rfqcore.rfqconfig import RfqSettings
+
+__all__ = ["Durability", "JournalSettings", "fingerprint", "replay", "verify"]
+
+Durability = Literal["fsync_each", "group", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class JournalSettings:
+    """Where and how the engine journals its input.
+
+    ``durability``: ``"fsync_each"`` — fdatasync at every commit (each batch the core takes);
+    ``"group"`` — fdatasync when ``group_max_records`` records or ``group_max_us`` have
+    accumulated (outputs still wait for the sync, so nothing acknowledged is ever lost; latency
+    rises by up to the group window); ``"none"`` — write(2) only: survives a process crash
+    (the page cache holds it), not a machine crash. Trade-offs measured in bench/RESULTS.md.
+    """
+
+    dir: str
+    durability: Durability = "group"
+    segment_bytes: int = 64 << 20
+    group_max_records: int = 256
+    group_max_us: int = 1000
+
+
+def fingerprint(registry: Registry, rfq: RfqSettings, book_capacity: int = 65536) -> int:
+    """The configuration fingerprint written into every segment: a journal is never replayed
+    into a differently configured core."""
+    return rfqcore_core.config_fingerprint(registry.instrument_specs(), registry.composite_specs(),
+                                           rfq.core_spec(), book_capacity)
+
+
+def replay(dir: str | os.PathLike[str], registry: Registry, rfq: RfqSettings,
+           book_capacity: int = 65536) -> dict[str, object]:
+    """Rebuild a core from scratch from the journal in ``dir``; returns ``records``,
+    ``state_hash``, ``output_hash``, ``first_divergence`` (None = bit-identical outputs to the
+    recorded run), ``torn_bytes``, ``elapsed``... Nothing on disk is modified."""
+    return dict(rfqcore_core.replay_journal(str(dir), registry.instrument_specs(), registry.composite_specs(),
+                                            rfq.core_spec(), None, book_capacity))
+
+
+def verify(dir: str | os.PathLike[str], registry: Registry, rfq: RfqSettings,
+           book_capacity: int = 65536) -> dict[str, object]:
+    """Check every CRC, sequence number and chain link without replaying."""
+    return dict(rfqcore_core.verify_journal(str(dir), fingerprint(registry, rfq, book_capacity)))
