@@ -1,35 +1,47 @@
 """RFQ round trip through the Aeron gateway and the core, against the raw Aeron floor.
 
-    .venv/bin/python bench/rfq_roundtrip.py [--quick] [--json] [--only pingpong,closed,paced,throughput,replay]
-                                            [--layout split|shared|free] [--core-idle spin|yield|park]
+    .venv/bin/python bench/rfq_roundtrip.py [--quick] [--json] [--no-wait]
+        [--only pingpong,closed,paced,throughput,cpu,replay]
+        [--layout core|split|shared|free] [--core-idle spin|yield|park]
+        [--gateway-idle spin|yield|sleep] [--gateway-spins N] [--client-wait spin|yield]
 
 Every measurement runs its client in a process of its own, over Aeron IPC (``aeron:ipc``)
 through one embedded C media driver in this process; latencies are HdrHistogram percentiles
 (``rfqcore.latency``), never averages.
 
-1. **ping-pong** (``pingpong``): raw pyaeron between two processes, the floor of any Python
-   request/response over Aeron IPC: a 80-byte message (an RFQ's size) out, a 104-byte one (a
-   quote's size) back, one in flight, both sides busy-polling, timed by the sender.
+1. **ping-pong** (``pingpong``): raw pyaeron between two processes pinned to the two CPUs, the
+   floor of any Python request/response over Aeron IPC: an 80-byte message (an RFQ's size) out,
+   a 104-byte one (a quote's size) back, one in flight, both sides busy-polling, timed by the
+   sender.
 2. **closed loop** (``closed``): ``RfqClient.request_quote_raw`` (1 BTC, buy) from a client
    process → gateway process → gateway ring → Rust core thread (this process) → tap ring →
    gateway → client, one RFQ in flight; timed in the client around the call (the library's
-   encode/decode included). Ratio RFQ p50 / ping-pong p50 against the target (≤ 3) and p99
-   against 50 µs.
+   encode/decode included). Held against the targets: p50 ≤ 3 × ping-pong p50, p99 ≤ 50 µs.
 3. **fixed rate** (``paced``): 10 k RFQ/s offered on a fixed schedule, each RFQ timed from its
    *intended* send time (a late send counts against us: no coordinated omission).
 4. **throughput** (``throughput``): as many RFQs as the path takes, 256 in flight.
-5. **quotes under market data** (``replay``): the throughput client again while the recorded
+5. **Python work** (``cpu``): the client's and the gateway's code for one RFQ, called in this
+   process with nothing else in between — what the path costs before any scheduling.
+6. **quotes under market data** (``replay``): the throughput client again while the recorded
    Binance BTC+ETH data replays at full speed into the same core (``ReplayDriver``,
-   ``live_clock``) — quotes/s and replay messages/s, against each alone. Needs ../shared/data.
+   ``live_clock``) — quotes/s and replay messages/s against each alone. Needs ../shared/data.
 
-The core is the real engine (``rfqcore.Engine`` with a bench copy of ``rfq.toml``: acme's RFQ
-throttle off and open-quote limit raised so 10 k/s is not refused; 20 ms quote TTL) over a
-synthetic BTC spot book refreshed every second. CPU layout (2 cores): ``split`` (default)
-pins the client to CPU 0 and the gateway to CPU 1, the engine process floats; ``shared`` puts
-client and gateway on CPU 0 and the engine on CPU 1; ``free`` pins nothing.
+The core is the real engine (``rfqcore.Engine`` with a bench copy of ``rfq.toml``: acme's
+throttles off and its open-quote limit raised so 10 k/s is not refused by design; RFQs ask for a
+20 ms quote lifetime) over a synthetic BTC spot book refreshed every second. Also reported: the
+core's own RFQ-to-quote histogram and the gateway's push → quote-read-back histogram.
 
-``run(quick) -> dict`` is the entry for ``bench/run_all.py``; the script prints a report and
-one JSON line ``{"bench":"rfq_roundtrip",...}``.
+CPU layout: the round trip has three busy actors (client, gateway, core thread) and this machine
+two CPUs. ``core`` (default) pins the client to CPU 0 and the gateway and the engine process to
+CPU 1, where the gateway (``--gateway-idle yield --gateway-spins 0``) and the core thread
+(``--core-idle yield``) hand the CPU to each other with ``sched_yield`` whenever idle; ``shared``
+puts client and gateway on CPU 0 and the engine on CPU 1; ``split`` pins client and gateway
+apart and lets the engine float; ``free`` pins nothing. Three spinners on two CPUs (``split``
+with spinning idles) lose whole scheduler slices: milliseconds per RFQ.
+
+``run(quick) -> dict`` is the entry for ``bench/run_all.py``; the script waits for an idle
+machine (``--no-wait`` skips), prints a report and one JSON line ``{"bench":"rfq_roundtrip",...}``
+with ``foreign_cpus`` (CPU used by other processes meanwhile, see ``bench_common.ForeignLoad``).
 """
 
 from __future__ import annotations
@@ -450,6 +462,105 @@ def replay_phase(quick: bool, layout: str, core_idle: str, gateway_idle: str, ga
     return res
 
 
+# ---------------------------------------------------------------- 6. Python work per RFQ
+
+
+def cpu_costs(n: int) -> dict[str, float]:
+    """The Python work of one RFQ round trip, in this process with no scheduling in between:
+    mean ns per call of the client's send and receive paths and of the gateway's request and
+    quote paths (the same code the processes run; Aeron offers into real publications)."""
+    import hashlib
+    import hmac
+
+    import pyaeron
+
+    from rfqcore._ring import RingConsumer, ring_create
+    from rfqcore.client import RfqClient
+    from rfqcore.gateway import schema as sch
+    from rfqcore.gateway.aeron import EmbeddedDriver
+    from rfqcore.gateway.server import Gateway
+    from rfqcore.instruments import Registry
+    from rfqcore.records import Flag, Kind
+    from rfqcore.rfqconfig import RfqSettings
+
+    class Hdr:
+        session_id = 7
+
+    out: dict[str, float] = {}
+    tmp = tempfile.mkdtemp(prefix="rfq-rt-cpu-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    try:
+        inp, tap = f"{tmp}/in.ring", f"{tmp}/tap.ring"
+        ring_create(inp, 1 << 17)
+        ring_create(tap, 1 << 10)
+        settings = RfqSettings.load()
+        acme = settings.client("acme-capital")
+        btc = Registry.load().composite("BTC").id
+        with EmbeddedDriver() as d:
+            a = pyaeron.Aeron(dir=d.dir)
+            resp = a.add_subscription("aeron:ipc", 2000 + acme.id)  # what the gateway sends the client
+            sink = a.add_subscription("aeron:ipc", 1001)  # what the client sends
+            gw = Gateway(settings, inp, tap, aeron=a)
+            nonce, ts = 1, time.time_ns()
+            mac = hmac.new(acme.secret, sch.logon_mac_input(acme.id, nonce, ts), hashlib.sha256).digest()
+            gw._on_fragment(sch.encode(sch.Logon(nonce, ts, mac), seq=1, id=acme.id), Hdr())
+            got: list[bytes] = []
+            while not got:
+                resp.poll(lambda b, h: got.append(b.tobytes()), 10)
+            token = sch.decode(got[0])[0].session  # LOGON_ACK carries the token in its header
+
+            def drain(sub: Any) -> None:
+                while sub.poll(lambda b, h: None, 1024):
+                    pass
+
+            msgs = [sch.encode(sch.Rfq(i, btc, 0, 0, 10**8, 0, 0, 0), session=token, seq=10 + i, id=acme.id)
+                    for i in range(n)]
+            hdr = Hdr()
+            t = time.perf_counter_ns()
+            for m in msgs:
+                gw._on_fragment(m, hdr)
+            out["gateway_request_ns"] = (time.perf_counter_ns() - t) / n
+            RingConsumer(inp).poll(n)
+            now = time.time_ns()
+            t = time.perf_counter_ns()
+            for i in range(n):
+                gw._on_record(Kind.RFQ_QUOTE, btc, 0, int(Flag.END), acme.id, i, now + 10**9, now, 6_000_100, 10**8,
+                              i, 0)
+                if i & 255 == 255:
+                    drain(resp)
+            out["gateway_quote_ns"] = (time.perf_counter_ns() - t) / n
+            drain(resp)
+            c = RfqClient(acme.id, acme.secret, settings=settings, aeron=a)
+            c.connect()
+            c.token, c._gw_session = token, 9
+            t = time.perf_counter_ns()
+            for i in range(n):
+                c._request("rfq", i, sch.MsgType.RFQ, i, btc, 0, 0, 10**8, 0, 0, time.time_ns())
+                if i & 255 == 255:
+                    drain(sink)
+                    drain(gw.sub)
+            out["client_send_ns"] = (time.perf_counter_ns() - t) / n
+            quotes = [sch.encode(sch.Quote(i, i, btc, 1, 6_000_100, 10**8, 0, 0, now + 10**9, now), session=token,
+                                 seq=i + 1, id=acme.id) for i in range(n)]
+
+            class CHdr:
+                session_id = 9
+
+            ch = CHdr()
+            t = time.perf_counter_ns()
+            for q in quotes:
+                c._on_fragment(q, ch)
+            out["client_receive_ns"] = (time.perf_counter_ns() - t) / n
+            out["total_python_ns"] = sum(out.values())
+            c._pub.close()
+            c._sub.close()
+            c._logon_sub.close()
+            gw.close()
+            a.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 # ---------------------------------------------------------------- orchestration
 
 
@@ -458,7 +569,7 @@ def run(quick: bool = False, only: set[str] | None = None, layout: str = "core",
     """All measurements; returns the result dict (also the JSON line's payload)."""
     from rfqcore.gateway.aeron import EmbeddedDriver
 
-    want = only or {"pingpong", "closed", "paced", "throughput", "replay"}
+    want = only or {"pingpong", "closed", "paced", "throughput", "replay", "cpu"}
     n = 20_000 if quick else 200_000
     out: dict[str, Any] = {"quick": quick, "layout_name": layout, "core_idle": core_idle, "gateway_idle": gateway_idle,
                            "gateway_spins": gateway_spins, "client_wait": client_wait, "machine": bc.machine()}
@@ -482,6 +593,8 @@ def run(quick: bool = False, only: set[str] | None = None, layout: str = "core",
                     out["throughput"] = st.client("throughput", {"window": 256, "seconds": 2.0 if quick else 8.0})
             finally:
                 out["stack"] = st.close()
+        if "cpu" in want:
+            out["cpu"] = cpu_costs(20_000 if quick else 100_000)
         if "replay" in want:
             out["replay"] = replay_phase(quick, layout, core_idle, gateway_idle, gateway_spins, client_wait)
     out["foreign_cpus"] = round(fl.foreign_cpus, 3)
@@ -536,6 +649,11 @@ def report(r: dict[str, Any]) -> None:
                   f"quotes meanwhile {q.get('quotes_per_s', 0):,.0f}/s (alone: "
                   f"{r.get('throughput', {}).get('quotes_per_s', float('nan')):,.0f}/s), replay running during "
                   f"{rp['overlap_fraction_of_client_run']:.0%} of the client's run; rejects {q.get('rejects')}")
+    cpu = r.get("cpu")
+    if cpu:
+        print(f"  6. Python work per RFQ, no scheduling: client send {cpu['client_send_ns'] / 1e3:.1f} µs + gateway "
+              f"request {cpu['gateway_request_ns'] / 1e3:.1f} µs + gateway quote {cpu['gateway_quote_ns'] / 1e3:.1f} µs "
+              f"+ client receive {cpu['client_receive_ns'] / 1e3:.1f} µs = {cpu['total_python_ns'] / 1e3:.1f} µs")
     core = (r.get("stack") or {}).get("core_rfq_to_quote")
     if core:
         h("   core only: RFQ pushed -> quote published", core)
