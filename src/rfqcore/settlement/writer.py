@@ -162,8 +162,9 @@ class SettlementWriter:
                  fsync_spill: bool = False, name: str = "settlement") -> None:
         if max_memory < 1 or batch_size < 1:
             raise ValueError("max_memory and batch_size must be >= 1")
-        self._factory = store if callable(store) and not isinstance(store, SettlementStore) else None
-        self._store: SettlementStore | None = store if isinstance(store, SettlementStore) else None
+        is_store = isinstance(store, SettlementStore) or hasattr(store, "capture")
+        self._factory: Callable[[], SettlementStore] | None = None if is_store else store  # type: ignore[assignment]
+        self._store: SettlementStore | None = store if is_store else None  # type: ignore[assignment]
         self.catalog = catalog
         self.name = name
         self.spill_path = Path(spill_path)
@@ -288,7 +289,13 @@ class SettlementWriter:
             return
         with self._cv:
             if self.spill_path.exists() and self.spill_path.stat().st_size > 0:
-                n = sum(1 for line in open(self.spill_path, encoding="utf-8") if line.endswith("\n"))
+                data = self.spill_path.read_bytes()
+                end = data.rfind(b"\n") + 1
+                if end < len(data):  # a line torn by a crash: it was never acknowledged to anyone
+                    log.warning("%s: dropping a torn last line (%d bytes) of %s", self.name, len(data) - end,
+                                self.spill_path)
+                    os.truncate(self.spill_path, end)
+                n = data.count(b"\n")
                 self._spilling = True
                 self._spill_off = 0
                 self._offered += n
