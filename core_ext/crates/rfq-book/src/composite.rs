@@ -155,6 +155,36 @@ impl SweepPrefix {
         self.len
     }
 
+    /// Every level recorded has been recorded, so a larger size is too thin.
+    pub fn complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Recorded level `i`: `(composite price, cumulative qty, cumulative notional)`.
+    pub fn level(&self, i: usize) -> (i64, i64, i128) {
+        (self.px[i], self.cum_q[i], self.cum_n[i])
+    }
+
+    /// Rebuilds a prefix from its levels (as [`SweepPrefix::level`] gives them) — for
+    /// snapshots. `Err` (prefix unchanged) when more than [`PREFIX_LEVELS`] or cumulative
+    /// quantities not increasing.
+    pub fn load(&mut self, complete: bool, levels: &[(i64, i64, i128)]) -> Result<(), String> {
+        if levels.len() > PREFIX_LEVELS {
+            return Err(format!("{} prefix levels, at most {PREFIX_LEVELS}", levels.len()));
+        }
+        if levels.windows(2).any(|w| w[1].1 <= w[0].1) {
+            return Err("prefix quantities not increasing".into());
+        }
+        for (i, &(p, q, n)) in levels.iter().enumerate() {
+            self.px[i] = p;
+            self.cum_q[i] = q;
+            self.cum_n[i] = n;
+        }
+        self.len = levels.len();
+        self.complete = complete;
+        Ok(())
+    }
+
     /// True when nothing is recorded.
     pub fn is_empty(&self) -> bool {
         self.len == 0

@@ -496,6 +496,77 @@ impl Ladder {
     }
 }
 
+impl Ladder {
+    /// Tick index of window slot 0 while the ladder is placed (`None` when it holds no window
+    /// position: empty). With [`Ladder::for_each_raw`] this is everything a snapshot needs.
+    pub fn window_base(&self) -> Option<i64> {
+        self.placed.then_some(self.base)
+    }
+
+    /// Tick index of a price on this ladder (`key / tick`, the key being the price for bids and
+    /// its negation for asks); `None` off the tick grid.
+    pub fn tick_index(&self, price: i64) -> Option<i64> {
+        self.index_of(price)
+    }
+
+    /// Price of a tick index (inverse of [`Ladder::tick_index`]).
+    pub fn index_price(&self, index: i64) -> i64 {
+        self.price_of(index)
+    }
+
+    /// Replaces every level by `levels` — `(tick index, qty)` in strictly ascending tick index
+    /// (worst first, the order of [`Ladder::for_each_raw`]) — with the window at `base`
+    /// (`None`: not placed, then `levels` must be empty). Everything is checked before anything
+    /// changes: on `Err(why)` the ladder is untouched. Levels at or behind `base` go to the
+    /// window, earlier ones to the overflow, so the ladder is the one that was saved, window
+    /// included. O(levels + window / 64); allocates nothing.
+    pub fn load(&mut self, base: Option<i64>, levels: &[(i64, i64)]) -> Result<(), String> {
+        self.check_load(base, levels)?;
+        self.clear();
+        let Some(base) = base else { return Ok(()) };
+        self.base = base;
+        self.placed = true;
+        let w = self.window() as i64;
+        for &(idx, q) in levels {
+            if idx < base {
+                self.far.push((idx, q));
+            } else {
+                self.place_dense(idx, q, w);
+            }
+        }
+        Ok(())
+    }
+
+    /// The checks of [`Ladder::load`], changing nothing.
+    pub fn check_load(&self, base: Option<i64>, levels: &[(i64, i64)]) -> Result<(), String> {
+        if levels.len() > self.capacity {
+            return Err(format!("{} levels, capacity {}", levels.len(), self.capacity));
+        }
+        let Some(base) = base else {
+            return if levels.is_empty() { Ok(()) } else { Err("levels without a window position".into()) };
+        };
+        let w = self.window() as i64;
+        let mut prev = None;
+        for &(idx, q) in levels {
+            if q <= 0 {
+                return Err(format!("quantity {q} at tick index {idx}"));
+            }
+            if prev.is_some_and(|p| idx <= p) {
+                return Err(format!("tick index {idx} not above {}", prev.unwrap_or(0)));
+            }
+            if !matches!(idx.checked_sub(base), Some(rel) if rel < w) {
+                return Err(format!("tick index {idx} in front of the window at {base}"));
+            }
+            let Some(key) = idx.checked_mul(self.tick) else { return Err(format!("tick index {idx} overflows")) };
+            if (self.side == Side::Bid && key <= 0) || (self.side == Side::Ask && key >= 0) {
+                return Err(format!("tick index {idx} is not a positive price"));
+            }
+            prev = Some(idx);
+        }
+        Ok(())
+    }
+}
+
 /// Iterator over a ladder's levels from the best outwards: window bits high to low, then the
 /// overflow from its best end.
 #[derive(Debug, Clone)]
@@ -595,6 +666,39 @@ mod tests {
         assert_eq!(b.iter().collect::<Vec<_>>(), vec![(6_000, 1_200), (600, 120), (5, 1)]);
         assert_eq!(b.qty_at(600), 120);
         assert_eq!(b.sweep(1_300), Some((1_300, 6_000 * 1_200 + 600 * 100)));
+    }
+
+    #[test]
+    fn load_restores_levels_and_window() {
+        for side in [Side::Bid, Side::Ask] {
+            let mut a = Ladder::new(side, 64, 10, 4096);
+            for p in [600_000, 599_990, 60_000, 6_000, 590_000, 610_000, 50] {
+                a.set(p, p / 10).unwrap();
+            }
+            let mut levels = Vec::new();
+            a.for_each_raw(|p, q| levels.push((a.tick_index(p).unwrap(), q)));
+            let mut b = Ladder::new(side, 64, 10, 4096);
+            b.set(1_000, 1).unwrap();
+            b.load(a.window_base(), &levels).unwrap();
+            assert_eq!(b.iter().collect::<Vec<_>>(), a.iter().collect::<Vec<_>>());
+            assert_eq!(b.window_base(), a.window_base());
+            assert_eq!((b.len(), b.best(), b.sweep(100_000)), (a.len(), a.best(), a.sweep(100_000)));
+            // same behaviour afterwards
+            for (p, q) in [(610_000, 0), (600_010, 5), (40, 1), (620_000, 2)] {
+                a.set(p, q).unwrap();
+                b.set(p, q).unwrap();
+                assert_eq!(b.iter().collect::<Vec<_>>(), a.iter().collect::<Vec<_>>());
+            }
+            // refused: nothing changes
+            let before: Vec<_> = b.iter().collect();
+            assert!(b.load(Some(0), &[(5, 1), (5, 2)]).is_err());
+            assert!(b.load(None, &[(5, 1)]).is_err());
+            assert!(b.load(Some(0), &[(5, 0)]).is_err());
+            assert!(b.load(Some(0), &[(4096, 1)]).is_err());
+            assert_eq!(b.iter().collect::<Vec<_>>(), before);
+            b.load(None, &[]).unwrap();
+            assert!(b.is_empty());
+        }
     }
 
     proptest! {

@@ -45,5 +45,5 @@ mod writer;
 pub use error::JournalError;
 pub use format::Chain;
 pub use outhash::OutputHash;
-pub use reader::{verify, JournalReader, ReadSummary, TornTail};
+pub use reader::{prune_before, verify, JournalReader, ReadSummary, TornTail};
 pub use writer::{Durability, JournalConfig, JournalWriter, Recovery, WriterStats};

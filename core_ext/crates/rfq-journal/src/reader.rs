@@ -100,13 +100,14 @@ fn commit_after(b: &[u8], from: usize) -> bool {
 }
 
 /// Scans one segment (`b` = the whole file): header, frames, sequence numbers and the chain of
-/// every block. `on_block(first_seq, frames)` gets each verified block's record frames.
+/// every block. `on_block(first_seq, frames, chain)` gets each verified block's record frames
+/// and the chain value after the block.
 pub(crate) fn scan_segment(
     b: &[u8],
     path: &Path,
     expect: &Expect,
     is_last: bool,
-    mut on_block: impl FnMut(u64, &[u8]),
+    mut on_block: impl FnMut(u64, &[u8], &Chain),
 ) -> Result<SegScan, JournalError> {
     let header = SegmentHeader::decode(b).map_err(|why| JournalError::BadHeader { path: path.to_path_buf(), why })?;
     if header.index != expect.index {
@@ -171,7 +172,7 @@ pub(crate) fn scan_segment(
                 if c[..] != b[off + FRAME_HEADER..off + COMMIT_FRAME] {
                     return Err(JournalError::ChainBroken { path: path.to_path_buf(), offset: off as u64 });
                 }
-                on_block(last_seq + 1, &b[valid_end..off]);
+                on_block(last_seq + 1, &b[valid_end..off], &c);
                 chain = c;
                 last_seq = f.seq;
                 block_records = 0;
@@ -264,10 +265,131 @@ impl JournalReader {
         Ok(JournalReader { dir, fingerprint, segments, buf: Vec::new() })
     }
 
+    /// Opens `dir` for reading from an anchor ([`JournalReader::for_each_after`]): the
+    /// segments must be contiguous, but they may start after segment 0 (segments entirely
+    /// before a snapshot may have been pruned, see [`prune_before`]).
+    ///
+    /// # Errors
+    /// As [`JournalReader::open`], except that a missing segment 0 is not one.
+    pub fn open_pruned(dir: impl AsRef<Path>, fingerprint: u64) -> Result<JournalReader, JournalError> {
+        let dir = dir.as_ref().to_path_buf();
+        let segments = list_segments(&dir, false)?;
+        if segments.is_empty() {
+            return Err(JournalError::Empty { dir });
+        }
+        Ok(JournalReader { dir, fingerprint, segments, buf: Vec::new() })
+    }
+
     /// Segment indices found.
     #[must_use]
     pub fn segments(&self) -> &[u64] {
         &self.segments
+    }
+
+    /// Sequence number of the first record the journal still holds (1 unless segments were
+    /// pruned), from the first segment's header.
+    ///
+    /// # Errors
+    /// I/O or a bad header.
+    pub fn first_seq(&self) -> Result<u64, JournalError> {
+        let &first = self.segments.first().expect("opened with a segment");
+        Ok(read_header(&self.dir, first, self.fingerprint)?.first_seq)
+    }
+
+    /// Delivers `f(seq, record, out_hash)` for every committed record **after** the anchor
+    /// `(seq, chain)` — the commit a snapshot was taken at — in order, across segments.
+    ///
+    /// Reading starts at the segment holding that commit (earlier segments are not read, and
+    /// may have been pruned). The anchor must be exactly a commit of this journal: a COMMIT
+    /// frame ending at `seq` whose chain value is `chain` (or, when that commit ended a
+    /// segment, the next segment's `chain_in`); only then is anything delivered, and every
+    /// later block is chained to it, so the tail is exactly the history that followed the
+    /// snapshot. `anchor.0 == 0` is the start of the journal (segment 0 and the genesis chain).
+    ///
+    /// # Errors
+    /// [`JournalError::AnchorMismatch`] when the journal has no such commit (it ends before
+    /// `seq`, starts after it, or holds other data there); every error of
+    /// [`JournalReader::for_each_from`] for damage from the anchor's segment on.
+    pub fn for_each_after(&mut self, anchor: (u64, Chain), mut f: impl FnMut(u64, &Record, Option<u64>)) -> Result<ReadSummary, JournalError> {
+        let (seq, chain) = anchor;
+        let dir = self.dir.clone();
+        let mismatch = |why: String| JournalError::AnchorMismatch { dir: dir.clone(), why };
+        if seq == 0 {
+            if chain != genesis(self.fingerprint) {
+                return Err(mismatch("anchor at sequence 0 with a chain other than the genesis".into()));
+            }
+            if self.segments.first() != Some(&0) {
+                return Err(JournalError::MissingSegment { dir: self.dir.clone(), index: 0 });
+            }
+            return self.for_each_from(1, f);
+        }
+        // the last segment whose first record is at most seq + 1 holds the anchor's commit (or
+        // starts right after it)
+        let mut start = None;
+        for (k, &index) in self.segments.iter().enumerate() {
+            let h = read_header(&self.dir, index, self.fingerprint)?;
+            if h.first_seq <= seq + 1 {
+                start = Some((k, h));
+            } else {
+                break;
+            }
+        }
+        let Some((k0, h0)) = start else {
+            let first = read_header(&self.dir, self.segments[0], self.fingerprint)?.first_seq;
+            return Err(mismatch(format!(
+                "anchor at sequence {seq}, but the journal starts at sequence {first} (segment {}; earlier segments pruned)",
+                self.segments[0]
+            )));
+        };
+        let mut sum = ReadSummary { segments: 0, delivered: 0, last_seq: 0, chain, bytes: 0, torn: None };
+        // anchored: Some(true) once the anchor's commit is verified
+        let mut anchored = h0.first_seq == seq + 1;
+        if anchored && h0.chain_in != chain {
+            return Err(mismatch(format!("segment {} starts after sequence {seq} from another chain value than the anchor's", h0.index)));
+        }
+        let mut link = None;
+        let n = self.segments.len();
+        let segs = self.segments[k0..].to_vec();
+        for (j, &index) in segs.iter().enumerate() {
+            let path = segment_path(&self.dir, index);
+            read_file(&path, &mut self.buf)?;
+            let expect = Expect { index, fingerprint: self.fingerprint, link };
+            let mut delivered = 0;
+            let mut bad = None;
+            let scan = scan_segment(&self.buf, &path, &expect, k0 + j + 1 == n, |first, frames, after| {
+                let last = first + (frames.len() / RECORD_FRAME) as u64 - 1;
+                if !anchored {
+                    if last == seq {
+                        if *after == chain {
+                            anchored = true;
+                        } else {
+                            bad.get_or_insert_with(|| format!("the commit ending at sequence {seq} has another chain value than the anchor's"));
+                        }
+                    } else if first <= seq && seq < last {
+                        bad.get_or_insert_with(|| format!("sequence {seq} is inside a commit block ({first}..={last}), not at its end"));
+                    }
+                    return;
+                }
+                if bad.is_none() && last > seq {
+                    delivered += for_each_frame(first, frames, seq + 1, &mut f);
+                }
+            })?;
+            if let Some(why) = bad {
+                return Err(mismatch(why));
+            }
+            if !anchored {
+                // the anchor's commit can only be in the first segment read
+                return Err(mismatch(format!("no commit ends at sequence {seq} (segment {index} ends at {})", scan.last_seq)));
+            }
+            sum.segments += 1;
+            sum.delivered += delivered;
+            sum.last_seq = scan.last_seq;
+            sum.chain = scan.chain;
+            sum.bytes += scan.valid_end as u64;
+            sum.torn = scan.torn;
+            link = Some((scan.last_seq + 1, scan.chain));
+        }
+        Ok(sum)
     }
 
     /// Delivers `f(seq, record, out_hash)` for every committed record with sequence ≥ `from`
@@ -287,7 +409,7 @@ impl JournalReader {
             read_file(&path, &mut self.buf)?;
             let expect = Expect { index, fingerprint: self.fingerprint, link };
             let mut delivered = 0;
-            let scan = scan_segment(&self.buf, &path, &expect, k + 1 == n, |first, frames| {
+            let scan = scan_segment(&self.buf, &path, &expect, k + 1 == n, |first, frames, _| {
                 if first + (frames.len() / RECORD_FRAME) as u64 > from {
                     delivered += for_each_frame(first, frames, from, &mut f);
                 }
@@ -325,6 +447,49 @@ pub fn verify(dir: impl AsRef<Path>, fingerprint: u64, anchor: Option<(u64, Chai
     Ok(sum)
 }
 
+/// The header of segment `index`, decoded and checked (name, fingerprint).
+pub(crate) fn read_header(dir: &Path, index: u64, fingerprint: u64) -> Result<SegmentHeader, JournalError> {
+    let path = segment_path(dir, index);
+    let mut b = [0_u8; HEADER_SIZE];
+    let mut f = std::fs::File::open(&path).map_err(io_err("open", &path))?;
+    f.read_exact(&mut b).map_err(io_err("read", &path))?;
+    let h = SegmentHeader::decode(&b).map_err(|why| JournalError::BadHeader { path: path.clone(), why })?;
+    if h.index != index {
+        return Err(JournalError::BadHeader { path, why: format!("segment index {} in the file, {index} in its name (renamed?)", h.index) });
+    }
+    if h.fingerprint != fingerprint {
+        return Err(JournalError::FingerprintMismatch { path, expected: fingerprint, found: h.fingerprint });
+    }
+    Ok(h)
+}
+
+/// Deletes the segments that lie entirely before the commit ending at `seq` (each one whose
+/// successor exists and starts at or before `seq + 1`), oldest first, so the journal still
+/// holds that commit and everything after it: recovery from a snapshot taken at `seq` still
+/// works, a full replay from segment 0 no longer does. The segment being written is never
+/// deleted (it has no successor). Returns the deleted paths.
+///
+/// # Errors
+/// I/O errors, a bad header; a gap in the segment numbering.
+pub fn prune_before(dir: impl AsRef<Path>, fingerprint: u64, seq: u64) -> Result<Vec<PathBuf>, JournalError> {
+    let dir = dir.as_ref();
+    let segs = list_segments(dir, false)?;
+    let mut removed = Vec::new();
+    for w in segs.windows(2) {
+        let next = read_header(dir, w[1], fingerprint)?;
+        if next.first_seq > seq.saturating_add(1) {
+            break;
+        }
+        let path = segment_path(dir, w[0]);
+        std::fs::remove_file(&path).map_err(io_err("remove", &path))?;
+        removed.push(path);
+    }
+    if !removed.is_empty() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync dir", dir))?;
+    }
+    Ok(removed)
+}
+
 /// Chain value right after the commit that ends at `seq`, if some commit does.
 fn chain_at(dir: &Path, fingerprint: u64, seq: u64) -> Result<Option<Chain>, JournalError> {
     if seq == 0 {
@@ -337,7 +502,7 @@ fn chain_at(dir: &Path, fingerprint: u64, seq: u64) -> Result<Option<Chain>, Jou
         let path = segment_path(dir, index);
         read_file(&path, &mut r.buf)?;
         let b = &r.buf;
-        let scan = scan_segment(b, &path, &Expect { index, fingerprint, link }, k + 1 == n, |_, _| {})?;
+        let scan = scan_segment(b, &path, &Expect { index, fingerprint, link }, k + 1 == n, |_, _, _| {})?;
         if scan.header.first_seq <= seq && seq <= scan.last_seq {
             // Walk the frames to the commit ending at `seq`.
             let mut off = HEADER_SIZE;

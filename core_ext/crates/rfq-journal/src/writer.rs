@@ -135,7 +135,8 @@ impl JournalWriter {
         let dir = cfg.dir.clone();
         std::fs::create_dir_all(&dir).map_err(io_err("create_dir", &dir))?;
         let durable_fs = cfg.durability != Durability::None;
-        let mut segs = list_segments(&dir, true)?;
+        // segments before the first may have been pruned (rfq_journal::prune_before)
+        let mut segs = list_segments(&dir, false)?;
         let mut recovery = Recovery { segments: segs.len() as u64, ..Recovery::default() };
         let mut bytes = Vec::new();
         // A last segment whose header never fully reached the disk (crash while rolling over).
@@ -159,7 +160,7 @@ impl JournalWriter {
         };
         let path = segment_path(&dir, last);
         read_file(&path, &mut bytes)?;
-        let scan = scan_segment(&bytes, &path, &Expect { index: last, fingerprint: cfg.fingerprint, link: None }, true, |_, _| {})?;
+        let scan = scan_segment(&bytes, &path, &Expect { index: last, fingerprint: cfg.fingerprint, link: None }, true, |_, _, _| {})?;
         let file = OpenOptions::new().append(true).open(&path).map_err(io_err("open", &path))?;
         if let Some(t) = &scan.torn {
             file.set_len(t.offset).map_err(io_err("truncate", &path))?;

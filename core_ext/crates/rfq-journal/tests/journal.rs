@@ -436,3 +436,60 @@ proptest! {
         }
     }
 }
+
+/// Anchors taken at every commit while writing (the `(seq, chain)` a snapshot records).
+fn write_anchored(dir: &Path, seg: u64, blocks: u64, per: u64) -> (JournalWriter, Vec<(u64, rfq_journal::Chain)>) {
+    let mut w = JournalWriter::open(cfg(dir, seg)).unwrap();
+    let mut anchors = vec![(0, w.chain())];
+    for _ in 0..blocks {
+        for _ in 0..per {
+            let s = w.next_seq();
+            w.append_marked(&rec(s), s * 7).unwrap();
+        }
+        w.commit().unwrap();
+        anchors.push((w.committed_seq(), w.chain()));
+    }
+    (w, anchors)
+}
+
+#[test]
+fn read_after_anchor_across_segments_and_after_pruning() {
+    let d = tempfile::tempdir().unwrap();
+    // 4096-byte segments of 10-record blocks (~936 bytes): 4 blocks per segment
+    let (w, anchors) = write_anchored(d.path(), 4096, 30, 10);
+    drop(w);
+    let all = read_all(d.path()).unwrap();
+    assert!(JournalReader::open(d.path(), FP).unwrap().segments().len() > 5);
+    for &(seq, chain) in &anchors {
+        let mut got = Vec::new();
+        let sum = JournalReader::open_pruned(d.path(), FP).unwrap().for_each_after((seq, chain), |s, r, h| got.push((s, *r, h))).unwrap();
+        assert_eq!(got, all[seq as usize..].to_vec(), "anchor {seq}");
+        assert_eq!(sum.last_seq, 300);
+    }
+    // not a commit boundary, wrong chain, beyond the end
+    let (s5, c5) = anchors[5];
+    for bad in [(s5 + 1, c5), (s5, anchors[4].1), (400, c5)] {
+        let e = JournalReader::open_pruned(d.path(), FP).unwrap().for_each_after(bad, |_, _, _| {}).unwrap_err();
+        assert!(matches!(e, JournalError::AnchorMismatch { .. }), "{bad:?}: {e}");
+    }
+    // prune everything before the commit at 150: reading after it still works, from 0 not
+    let (s15, c15) = anchors[15];
+    let removed = rfq_journal::prune_before(d.path(), FP, s15).unwrap();
+    assert!(!removed.is_empty());
+    let r = JournalReader::open_pruned(d.path(), FP).unwrap();
+    assert!(r.first_seq().unwrap() <= s15 + 1 && r.first_seq().unwrap() > 1);
+    let mut got = Vec::new();
+    JournalReader::open_pruned(d.path(), FP).unwrap().for_each_after((s15, c15), |s, r, h| got.push((s, *r, h))).unwrap();
+    assert_eq!(got, all[s15 as usize..].to_vec());
+    assert!(matches!(JournalReader::open(d.path(), FP).unwrap_err(), JournalError::MissingSegment { index: 0, .. }));
+    let e = JournalReader::open_pruned(d.path(), FP).unwrap().for_each_after(anchors[2], |_, _, _| {}).unwrap_err();
+    assert!(e.to_string().contains("pruned"), "{e}");
+    // the writer reopens a pruned journal and continues it
+    let mut w = JournalWriter::open(cfg(d.path(), 4096)).unwrap();
+    assert_eq!(w.next_seq(), 301);
+    w.append(&[rec(301)]).unwrap();
+    w.commit().unwrap();
+    let mut n = 0;
+    JournalReader::open_pruned(d.path(), FP).unwrap().for_each_after((s15, c15), |_, _, _| n += 1).unwrap();
+    assert_eq!(n, 301 - s15);
+}
