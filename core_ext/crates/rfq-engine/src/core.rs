@@ -107,20 +107,32 @@ impl MarketCache {
 pub struct Core {
     pub(crate) instruments: Vec<InstrumentState>,
     /// Instrument id → index into `instruments` (dense table, 0 = absent).
-    by_id: Vec<u16>,
+    pub(crate) by_id: Vec<u16>,
     pub(crate) composites: Vec<CompositeState>,
     pub(crate) now: i64,
     /// Per instrument: bumped by every record that may change its book or sync state.
-    epochs: Vec<u64>,
+    pub(crate) epochs: Vec<u64>,
     /// Per composite: what its last repricing learnt about the merged market, for RFQs and
     /// accepts.
-    markets: Vec<MarketCache>,
+    pub(crate) markets: Vec<MarketCache>,
     /// Use [`MarketCache`]s (off only in tests that compare against the uncached path).
     pub(crate) market_cache: bool,
-    out_seq: u64,
-    max_out: usize,
-    stats: Stats,
+    pub(crate) out_seq: u64,
+    pub(crate) max_out: usize,
+    pub(crate) stats: Stats,
     pub(crate) rfq: RfqState,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("instruments", &self.instruments.len())
+            .field("composites", &self.composites.len())
+            .field("now", &self.now)
+            .field("records", &self.stats.records)
+            .field("out_seq", &self.out_seq)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Core {
@@ -209,7 +221,7 @@ impl Core {
     /// the record itself can cause — a venue message or heartbeat (status + repricing of every
     /// ladder), an accept (EXEC, EXEC_FEES, QUOTE_END, 2 RISK_EVENT) or an approval
     /// (2 RFQ_QUOTE + CONTROL_ACK).
-    fn bound(instruments: usize, composites: &[CompositeState], rfq: &RfqState) -> usize {
+    pub(crate) fn bound(instruments: usize, composites: &[CompositeState], rfq: &RfqState) -> usize {
         let market = 2 + instruments + composites.iter().map(|c| c.spec.pricing.sizes.len()).sum::<usize>();
         let housekeeping = if rfq.clients.is_empty() { 0 } else { HOUSEKEEPING_PER_RECORD };
         housekeeping + market.max(crate::workflow::MAX_RFQ_OUT)

@@ -70,6 +70,53 @@ impl DedupSet {
         self.len
     }
 
+    /// Table slots (a power of two).
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Occupied slots `(slot index, client, block, bits)` in table order (for snapshots; the
+    /// exact table layout is kept, so probing after a restore is the same).
+    pub fn occupied(&self) -> impl Iterator<Item = (usize, u16, u64, u64)> + '_ {
+        self.slots.iter().enumerate().filter(|(_, s)| s.bits != 0).map(|(i, s)| (i, s.client, s.block, s.bits))
+    }
+
+    /// Replaces the content by a table of `slot_count` slots holding `occupied` (as
+    /// [`DedupSet::occupied`] gave them). `Err` (set unchanged) on an impossible table.
+    pub fn load(&mut self, slot_count: usize, occupied: &[(usize, u16, u64, u64)]) -> Result<(), String> {
+        if !slot_count.is_power_of_two() || occupied.len() * 2 > slot_count {
+            return Err(format!("dedup table of {slot_count} slots holding {} blocks", occupied.len()));
+        }
+        if occupied.windows(2).any(|w| w[1].0 <= w[0].0) || occupied.last().is_some_and(|o| o.0 >= slot_count) || occupied.iter().any(|o| o.3 == 0) {
+            return Err("dedup slots out of order, out of range or empty".into());
+        }
+        if slot_count == self.slots.len() {
+            if self.blocks != 0 {
+                self.slots.iter_mut().for_each(|s| *s = EMPTY);
+            }
+        } else {
+            self.slots = vec![EMPTY; slot_count];
+        }
+        self.mask = slot_count - 1;
+        let mut len = 0;
+        for &(i, client, block, bits) in occupied {
+            self.slots[i] = Slot { block, bits, client };
+            len += bits.count_ones() as usize;
+        }
+        self.blocks = occupied.len();
+        self.len = len;
+        // every key must be found where it is (the probe sequence from its hash reaches it)
+        for &(i, client, block, _) in occupied {
+            if self.find(client, block) != Ok(i) {
+                self.slots.iter_mut().for_each(|s| *s = EMPTY);
+                self.blocks = 0;
+                self.len = 0;
+                return Err(format!("dedup key in slot {i} is not reachable from its hash"));
+            }
+        }
+        Ok(())
+    }
+
     /// Slot of the block of `(client, id)`: `Ok(slot)` if present, `Err(empty slot)` if not.
     #[inline]
     fn find(&self, client: u16, block: u64) -> Result<usize, usize> {

@@ -18,6 +18,7 @@ mod replay;
 mod rfq;
 mod risk;
 mod runner;
+mod snapshot;
 mod state;
 mod workflow;
 
@@ -30,6 +31,12 @@ pub use crate::rfq::{
     HOUSEKEEPING_PER_RECORD, KILL_SCAN_PER_RECORD,
 };
 pub use crate::risk::MAX_EXEC_COUNT;
-pub use crate::runner::{Command, Runner, RunnerHandle, HEARTBEAT_SOURCE};
+pub use crate::runner::{
+    read_published_marker, Command, RecoveryError, RecoveryReport, Runner, RunnerHandle, SnapshotStats, HEARTBEAT_SOURCE, PUBLISHED_MARKER,
+};
 pub use crate::workflow::MAX_RFQ_OUT;
 pub use crate::state::{BookStatus, InstrumentState};
+pub use crate::snapshot::{
+    check_snapshot, list_snapshots, parse_snapshot_name, read_snapshot, snapshot_dir, snapshot_name, write_snapshot_file, SnapshotAnchor,
+    SnapshotError, SnapshotHeader, SnapshotWritten, SNAPSHOT_HEADER, SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
+};

@@ -82,3 +82,78 @@ pub fn replay_into(core: &mut Core, dir: &Path, fingerprint: u64, out_hash: Outp
         elapsed: t0.elapsed(),
     })
 }
+
+/// Replay sink of a recovery: hashes every output and keeps those of records after
+/// `keep_after` (the outputs to publish again).
+struct TailSink<'a> {
+    hash: OutputHash,
+    n: u64,
+    seq: u64,
+    keep_after: u64,
+    kept: &'a mut Vec<Record>,
+    kept_records: u64,
+    last_kept_seq: u64,
+}
+
+impl Sink for TailSink<'_> {
+    #[inline]
+    fn emit(&mut self, rec: &Record) {
+        self.hash.push(rec);
+        self.n += 1;
+        if self.seq > self.keep_after {
+            self.kept.push(*rec);
+        }
+    }
+}
+
+/// Replays the journal into `core` after `anchor` (`None`: the whole journal from segment 0;
+/// `Some((seq, chain))`: a snapshot's commit, the core holding the snapshot's state),
+/// continuing the output hash from `out_hash`. The outputs of records with sequence number
+/// above `keep_after` are appended to `kept`. Returns the report (its `records` counts the
+/// records replayed) and how many records' outputs were kept.
+pub(crate) fn replay_tail(
+    core: &mut Core,
+    dir: &Path,
+    fingerprint: u64,
+    anchor: Option<(u64, rfq_journal::Chain)>,
+    out_hash: OutputHash,
+    keep_after: u64,
+    kept: &mut Vec<Record>,
+) -> Result<(ReplayReport, u64), JournalError> {
+    let t0 = Instant::now();
+    let mut sink = TailSink { hash: out_hash, n: 0, seq: 0, keep_after, kept, kept_records: 0, last_kept_seq: 0 };
+    let mut marks = 0;
+    let mut first_divergence = None;
+    let mut records = 0;
+    let mut each = |seq: u64, rec: &Record, mark: Option<u64>| {
+        sink.seq = seq;
+        if seq > sink.keep_after && seq != sink.last_kept_seq {
+            sink.kept_records += 1;
+            sink.last_kept_seq = seq;
+        }
+        core.process(rec, &mut sink);
+        records += 1;
+        if let Some(m) = mark {
+            marks += 1;
+            if m != sink.hash.value() && first_divergence.is_none() {
+                first_divergence = Some(seq);
+            }
+        }
+    };
+    let sum = match anchor {
+        None => JournalReader::open(dir, fingerprint)?.for_each_from(1, &mut each)?,
+        Some(a) => JournalReader::open_pruned(dir, fingerprint)?.for_each_after(a, &mut each)?,
+    };
+    let rep = ReplayReport {
+        records,
+        outputs: sink.n,
+        state_hash: core.state_hash(),
+        output_hash: sink.hash.value(),
+        last_seq: sum.last_seq,
+        marks_checked: marks,
+        first_divergence,
+        torn: sum.torn,
+        elapsed: t0.elapsed(),
+    };
+    Ok((rep, sink.kept_records))
+}

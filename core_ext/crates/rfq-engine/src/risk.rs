@@ -16,9 +16,9 @@ const TOKEN: i128 = 1_000_000_000;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Bucket {
     /// Nano-tokens available at `last`.
-    level: i128,
+    pub(crate) level: i128,
     /// Core time of `level` (`None` = never used: full).
-    last: Option<i64>,
+    pub(crate) last: Option<i64>,
 }
 
 impl Bucket {
@@ -69,11 +69,11 @@ impl Bucket {
 /// The times of the last [`MAX_EXEC_COUNT`] fills of one client or one instrument.
 #[derive(Debug, Clone, Copy)]
 pub struct ExecWindow {
-    times: [i64; MAX_EXEC_COUNT],
+    pub(crate) times: [i64; MAX_EXEC_COUNT],
     /// Fills recorded since the last reset (saturating).
-    n: u32,
+    pub(crate) n: u32,
     /// Next write index.
-    head: u8,
+    pub(crate) head: u8,
 }
 
 impl Default for ExecWindow {
@@ -157,6 +157,43 @@ impl DeadlineHeap {
     /// Entries.
     pub fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    /// Slots it can hold.
+    pub fn slots(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// `(slot, deadline, id)` in heap-array order (what a snapshot keeps).
+    pub fn entries(&self) -> impl Iterator<Item = (usize, i64, u64)> + '_ {
+        self.heap.iter().map(|&s| {
+            let (d, id) = self.keys[s as usize];
+            (s as usize, d, id)
+        })
+    }
+
+    /// Replaces the content by `entries` in heap-array order (as [`DeadlineHeap::entries`]
+    /// gave them). `Err` (heap unchanged) for a slot out of range or listed twice, or an array
+    /// that is not a heap.
+    pub fn load(&mut self, entries: &[(usize, i64, u64)]) -> Result<(), String> {
+        let n = self.keys.len();
+        let mut seen = vec![false; n];
+        for (i, &(s, d, id)) in entries.iter().enumerate() {
+            if s >= n || std::mem::replace(&mut seen[s], true) {
+                return Err(format!("heap slot {s} out of range or repeated"));
+            }
+            if i > 0 && (d, id) < (entries[(i - 1) / 2].1, entries[(i - 1) / 2].2) {
+                return Err("deadline heap order violated".into());
+            }
+        }
+        self.heap.clear();
+        self.pos.iter_mut().for_each(|p| *p = NOT_IN_HEAP);
+        for (i, &(s, d, id)) in entries.iter().enumerate() {
+            self.keys[s] = (d, id);
+            self.heap.push(s as u32);
+            self.pos[s] = i as u32;
+        }
+        Ok(())
     }
 
     /// Earliest `(deadline, id, slot)`.

@@ -39,7 +39,11 @@
 //! further input, nothing more published): it is reported by [`Runner::journal_error`].
 
 use crate::core::{Core, Sink};
-use crate::replay::{replay_into, ReplayReport};
+use crate::replay::{replay_tail, ReplayReport};
+use crate::snapshot::{list_snapshots, read_snapshot, write_snapshot_file, SnapshotAnchor, SnapshotError, SnapshotWritten};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use hdrhistogram::Histogram;
 use rfq_journal::{JournalConfig, JournalError, JournalWriter, OutputHash};
 use rfq_ring::clock::monotonic_ns;
@@ -130,6 +134,143 @@ struct Journal {
     /// (0 = tick-to-quote, 1 = RFQ-to-quote); capacity reserved once, samples beyond it dropped.
     lat: Vec<(i64, u8)>,
     error: Option<JournalError>,
+    /// `<dir>/published`: the last journal sequence whose outputs were published (see
+    /// [`PUBLISHED_MARKER`]); `None` if it could not be opened (recovery then re-publishes from
+    /// the snapshot it starts from).
+    marker: Option<File>,
+    /// Journal sequence the marker was last set to by a publication.
+    published: u64,
+    snap: Snapshots,
+}
+
+/// File name of the published marker in a journal directory: 16 bytes, `le64(seq)` and
+/// `le64(seq ^ MARKER_CHECK)`, rewritten in place (`pwrite`, no fsync) by the core thread after
+/// every publication. It may lag behind the publications (a lost write only makes recovery
+/// publish more again), never run ahead of them.
+pub const PUBLISHED_MARKER: &str = "published";
+const MARKER_CHECK: u64 = 0x5055_424c_4953_4845;
+
+fn write_marker(f: &File, seq: u64) {
+    let mut b = [0_u8; 16];
+    b[..8].copy_from_slice(&seq.to_le_bytes());
+    b[8..].copy_from_slice(&(seq ^ MARKER_CHECK).to_le_bytes());
+    // a failed write leaves an older value: recovery re-publishes more, never less
+    let _ = f.write_at(&b, 0);
+}
+
+/// The published marker of a journal directory: `Some(seq)`, or `None` when absent or torn.
+#[must_use]
+pub fn read_published_marker(dir: &Path) -> Option<u64> {
+    let b = std::fs::read(dir.join(PUBLISHED_MARKER)).ok()?;
+    let seq = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
+    let chk = u64::from_le_bytes(b.get(8..16)?.try_into().ok()?);
+    (chk == seq ^ MARKER_CHECK).then_some(seq)
+}
+
+/// Snapshot policy and bookkeeping of a journaled runner.
+#[derive(Default)]
+struct Snapshots {
+    /// Take one every this many journaled records (0 = never automatically).
+    every: u64,
+    /// Snapshot files kept (older ones are deleted after a new one is written; ≥ 1).
+    keep: usize,
+    /// Delete journal segments entirely before the oldest kept snapshot.
+    prune: bool,
+    /// Sequence number of the last snapshot taken (or recovered from).
+    last_seq: u64,
+    /// The background write of the last periodic snapshot.
+    job: Option<JoinHandle<Result<PathBuf, SnapshotError>>>,
+    stats: SnapshotStats,
+}
+
+/// What the runner's snapshots did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotStats {
+    /// Snapshot files written.
+    pub written: u64,
+    /// Writes that failed (the run goes on; the journal is still complete).
+    pub failed: u64,
+    /// Path of the last one written.
+    pub last_path: Option<PathBuf>,
+    /// Its journal sequence number.
+    pub last_seq: u64,
+    /// Its size in bytes.
+    pub last_bytes: u64,
+    /// Time the core thread spent encoding it, ns (the write runs on another thread).
+    pub last_encode_ns: u64,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Journal segments deleted by pruning.
+    pub pruned_segments: u64,
+}
+
+/// Why [`Runner::recover_journal`] failed.
+#[derive(Debug)]
+pub enum RecoveryError {
+    /// The journal is damaged, of another configuration, or unreadable.
+    Journal(JournalError),
+    /// A snapshot made recovery impossible (e.g. one newer than the journal).
+    Snapshot(SnapshotError),
+    /// No snapshot was usable and the journal cannot be replayed from its start either
+    /// (e.g. its first segments were pruned).
+    NoUsableStart {
+        /// Why the full replay failed.
+        journal: JournalError,
+        /// Each snapshot tried and why it was refused.
+        rejected: Vec<(PathBuf, String)>,
+    },
+}
+
+impl std::fmt::Display for RecoveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecoveryError::Journal(e) => write!(f, "{e}"),
+            RecoveryError::Snapshot(e) => write!(f, "{e}"),
+            RecoveryError::NoUsableStart { journal, rejected } => {
+                write!(f, "no usable snapshot and no full replay possible ({journal})")?;
+                for (p, why) in rejected {
+                    write!(f, "; snapshot {} refused: {why}", p.display())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for RecoveryError {}
+
+impl From<JournalError> for RecoveryError {
+    fn from(e: JournalError) -> Self {
+        RecoveryError::Journal(e)
+    }
+}
+
+/// What [`Runner::recover_journal`] did. Dereferences to the [`ReplayReport`] of the replayed
+/// part (the tail after the snapshot, or the whole journal).
+#[derive(Debug, Clone)]
+pub struct RecoveryReport {
+    /// The replay of the tail (`records` = records replayed after the snapshot).
+    pub replay: ReplayReport,
+    /// The snapshot the state was restored from (`None`: full replay).
+    pub snapshot: Option<PathBuf>,
+    /// Its journal sequence number (0 = none).
+    pub snapshot_seq: u64,
+    /// Snapshots tried and refused (damaged, of another configuration, not matching the
+    /// journal), newest first, each with the reason.
+    pub rejected_snapshots: Vec<(PathBuf, String)>,
+    /// The published marker found (`None`: absent or torn).
+    pub published_seq: Option<u64>,
+    /// Journaled records whose outputs are published again (those after the marker).
+    pub republished_records: u64,
+    /// Output records published again (queued ahead of any new output).
+    pub republished_outputs: u64,
+}
+
+impl std::ops::Deref for RecoveryReport {
+    type Target = ReplayReport;
+    fn deref(&self) -> &ReplayReport {
+        &self.replay
+    }
 }
 
 /// Latency samples held per batch while a journal commit is pending.
@@ -150,6 +291,11 @@ pub struct Runner {
     heartbeat_ns: Option<u64>,
     heartbeats: u64,
     journal: Option<Box<Journal>>,
+    /// Outputs regenerated by recovery, published again before any new output.
+    republish: Vec<Record>,
+    republish_at: usize,
+    /// Journal sequence the marker is set to once `republish` is drained.
+    republish_seq: u64,
 }
 
 /// Longest tick-to-quote latency tracked (larger values are clamped to it).
@@ -172,6 +318,9 @@ impl Runner {
             heartbeat_ns: None,
             heartbeats: 0,
             journal: None,
+            republish: Vec::new(),
+            republish_at: 0,
+            republish_seq: 0,
         }
     }
 
@@ -185,33 +334,290 @@ impl Runner {
 
     /// As [`Runner::set_journal`], continuing the output-stream hash from `hash`.
     pub fn set_journal_with_hash(&mut self, journal: JournalWriter, hash: OutputHash) {
-        let _ = self.take_journal();
-        self.journal = Some(Box::new(Journal { writer: journal, hash, lat: Vec::with_capacity(LAT_PENDING), error: None }));
+        let old = self.take_journal();
+        let marker = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(journal.config().dir.join(PUBLISHED_MARKER)).ok();
+        let snap = Snapshots { keep: 2, last_seq: journal.committed_seq(), ..Snapshots::default() };
+        let published = journal.committed_seq();
+        drop(old);
+        self.journal = Some(Box::new(Journal { writer: journal, hash, lat: Vec::with_capacity(LAT_PENDING), error: None, marker, published, snap }));
     }
 
-    /// Crash recovery: opens the journal of `cfg` (truncating a torn tail), replays all of it
-    /// into this runner's core — which must not have processed any record yet — and attaches it
-    /// so the run continues exactly where the journal ends. Outputs of the replay are not
-    /// published (they were, or were never acknowledged).
+    /// Snapshot policy of the attached journal: a snapshot every `every` journaled records
+    /// (0 = only [`Runner::snapshot_now`]), keeping the newest `keep` files (≥ 1), and with
+    /// `prune` deleting the journal segments entirely before the oldest kept snapshot (a full
+    /// replay from segment 0 is then no longer possible). A periodic snapshot is taken by the
+    /// core thread between batches, at a point where every journaled record is durable and its
+    /// outputs published; it is encoded on the core thread and written (temporary file, fsync,
+    /// rename) on a helper thread. No-op without a journal.
+    pub fn set_snapshots(&mut self, every: u64, keep: usize, prune: bool) {
+        if let Some(j) = self.journal.as_deref_mut() {
+            j.snap.every = every;
+            j.snap.keep = keep.max(1);
+            j.snap.prune = prune;
+        }
+    }
+
+    /// Counters of the snapshots written by this runner (`None` without a journal).
+    pub fn snapshot_stats(&mut self) -> Option<SnapshotStats> {
+        self.reap_snapshot(false);
+        self.journal.as_ref().map(|j| j.snap.stats.clone())
+    }
+
+    /// Waits for the background write of the last periodic snapshot, if any. (While one is
+    /// being written, a periodic snapshot that falls due is postponed to the next batch.)
+    pub fn wait_snapshots(&mut self) {
+        self.reap_snapshot(true);
+    }
+
+    /// Collects the background snapshot write (waiting for it with `wait`).
+    fn reap_snapshot(&mut self, wait: bool) {
+        let Some(j) = self.journal.as_deref_mut() else { return };
+        if j.snap.job.as_ref().is_some_and(|h| wait || h.is_finished()) {
+            let res = j.snap.job.take().expect("checked").join().unwrap_or_else(|_| Err(SnapshotError::Usage("snapshot thread panicked".into())));
+            match res {
+                Ok(p) => {
+                    j.snap.stats.written += 1;
+                    j.snap.stats.last_path = Some(p);
+                }
+                Err(e) => {
+                    j.snap.stats.failed += 1;
+                    j.snap.stats.last_error = Some(e.to_string());
+                }
+            }
+        }
+    }
+
+    /// Takes a snapshot now, synchronously: makes every journal commit durable and publishes
+    /// (as [`Runner::flush_journal`]), encodes the core at the last committed record and writes
+    /// it into `<journal dir>/snapshots/` (then applies the keep/prune policy). Returns the
+    /// path and what was written.
     ///
     /// # Errors
-    /// Journal damage ([`JournalError`]); `JournalError::Config` if the core already ran.
-    pub fn recover_journal(&mut self, cfg: JournalConfig) -> Result<ReplayReport, JournalError> {
+    /// [`SnapshotError::Usage`] without a journal, after a journal error, with nothing
+    /// journaled yet, or while recovered outputs still wait to be published again; I/O errors.
+    pub fn snapshot_now(&mut self) -> Result<(PathBuf, SnapshotWritten, u64), SnapshotError> {
+        self.flush_journal();
+        self.reap_snapshot(true);
+        if self.republish_at < self.republish.len() {
+            return Err(SnapshotError::Usage("recovered outputs still wait to be published again".into()));
+        }
+        let Some(j) = self.journal.as_deref_mut() else { return Err(SnapshotError::Usage("no journal attached".into())) };
+        if let Some(e) = &j.error {
+            return Err(SnapshotError::Usage(format!("the journal failed: {e}")));
+        }
+        let seq = j.writer.committed_seq();
+        if seq == 0 {
+            return Err(SnapshotError::Usage("nothing journaled yet".into()));
+        }
+        let t0 = std::time::Instant::now();
+        let anchor = SnapshotAnchor { fingerprint: j.writer.config().fingerprint, seq, chain: j.writer.chain(), out_hash: j.hash.value() };
+        let bytes = self.core.snapshot_bytes(&anchor);
+        let encode_ns = t0.elapsed().as_nanos() as u64;
+        let dir = j.writer.config().dir.clone();
+        let (keep, prune) = (j.snap.keep, j.snap.prune);
+        let res = write_and_retain(&dir, anchor.fingerprint, &bytes, keep, prune);
+        j.snap.last_seq = seq;
+        match res {
+            Ok((path, pruned)) => {
+                let header = crate::snapshot::SnapshotHeader::decode(&bytes)?;
+                let st = &mut j.snap.stats;
+                st.written += 1;
+                st.last_path = Some(path.clone());
+                st.last_seq = seq;
+                st.last_bytes = bytes.len() as u64;
+                st.last_encode_ns = encode_ns;
+                st.pruned_segments += pruned;
+                Ok((path, SnapshotWritten { header, bytes: bytes.len() as u64 }, encode_ns))
+            }
+            Err(e) => {
+                j.snap.stats.failed += 1;
+                j.snap.stats.last_error = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Periodic snapshot, between batches: only when due, at a fully durable and published
+    /// point, with nothing left to re-publish and the previous write finished.
+    fn maybe_snapshot(&mut self) {
+        let Some(j) = self.journal.as_deref() else { return };
+        if j.snap.every == 0 || j.error.is_some() {
+            return;
+        }
+        let seq = j.writer.committed_seq();
+        if seq < j.snap.last_seq.saturating_add(j.snap.every)
+            || j.writer.durable_seq() != seq
+            || j.writer.pending() != 0
+            || self.out.staged() != 0
+            || self.republish_at < self.republish.len()
+        {
+            return;
+        }
+        self.reap_snapshot(false);
+        let j = self.journal.as_deref_mut().expect("journaled");
+        if j.snap.job.is_some() {
+            return; // the previous one is still being written
+        }
+        let t0 = std::time::Instant::now();
+        let anchor = SnapshotAnchor { fingerprint: j.writer.config().fingerprint, seq, chain: j.writer.chain(), out_hash: j.hash.value() };
+        let bytes = self.core.snapshot_bytes(&anchor);
+        j.snap.stats.last_encode_ns = t0.elapsed().as_nanos() as u64;
+        j.snap.stats.last_seq = seq;
+        j.snap.stats.last_bytes = bytes.len() as u64;
+        j.snap.last_seq = seq;
+        let dir = j.writer.config().dir.clone();
+        let (keep, prune) = (j.snap.keep, j.snap.prune);
+        let spawned = std::thread::Builder::new().name("rfqcore-snapshot".into()).spawn(move || {
+            write_and_retain(&dir, anchor.fingerprint, &bytes, keep, prune).map(|(p, _)| p)
+        });
+        match spawned {
+            Ok(h) => j.snap.job = Some(h),
+            Err(e) => {
+                j.snap.stats.failed += 1;
+                j.snap.stats.last_error = Some(format!("spawn snapshot writer: {e}"));
+            }
+        }
+    }
+
+    /// Publishes outputs regenerated by recovery while the rings have room; `true` once none
+    /// is left (then the marker moves to the recovered end of the journal).
+    fn drain_republish(&mut self) -> bool {
+        if self.republish_at >= self.republish.len() {
+            return true;
+        }
+        while self.republish_at < self.republish.len() {
+            let rec = self.republish[self.republish_at];
+            let to_tap = (kind::RFQ_QUOTE..=kind::CONTROL_ACK).contains(&rec.kind) && self.tap.is_some();
+            if self.out.free_slots() == 0 || (to_tap && self.tap.as_ref().is_some_and(|t| t.free_slots() == 0)) {
+                return false;
+            }
+            if self.out.try_push(&rec).is_err() {
+                return false;
+            }
+            if to_tap {
+                let _ = self.tap.as_mut().expect("checked").try_push(&rec);
+            }
+            self.republish_at += 1;
+        }
+        self.republish = Vec::new();
+        self.republish_at = 0;
+        if let Some(m) = self.journal.as_ref().and_then(|j| j.marker.as_ref()) {
+            write_marker(m, self.republish_seq);
+        }
+        true
+    }
+
+    /// Output records recovered and still waiting to be published again.
+    pub fn republish_pending(&self) -> usize {
+        self.republish.len() - self.republish_at
+    }
+
+    /// Crash recovery: opens the journal of `cfg` (truncating a torn tail), restores this
+    /// runner's core — which must not have processed any record yet — from the newest usable
+    /// snapshot in `<dir>/snapshots/` and replays the journal after it (or replays the whole
+    /// journal when no snapshot is usable), then attaches the journal so the run continues
+    /// exactly where it ends.
+    ///
+    /// Snapshots are tried newest first; one is refused (and reported in
+    /// [`RecoveryReport::rejected_snapshots`]) when its file is damaged, of another fingerprint
+    /// or configuration, its state hash does not come back, or its anchor `(seq, chain)` is not
+    /// a commit of this journal; the next older one is tried, then a full replay. A valid
+    /// snapshot **newer than the journal's last committed record** stops recovery with
+    /// [`SnapshotError::NewerThanJournal`]: the journal lost acknowledged history.
+    ///
+    /// Outputs of the records after the published marker (see [`PUBLISHED_MARKER`]; at least
+    /// those after the snapshot used) are regenerated by the replay and published again — into
+    /// the out and tap rings now as far as they have room, the rest before any new output.
+    /// Consumers see them at least once (idempotent by quote / trade id).
+    ///
+    /// # Errors
+    /// See [`RecoveryError`]; a core that already ran is refused (`JournalError::Config`).
+    pub fn recover_journal(&mut self, cfg: JournalConfig) -> Result<RecoveryReport, RecoveryError> {
         if self.core.stats().records != 0 {
-            return Err(JournalError::Config("recover_journal needs a core that has processed nothing".into()));
+            return Err(JournalError::Config("recover_journal needs a core that has processed nothing".into()).into());
         }
         let dir = cfg.dir.clone();
-        let fingerprint = cfg.fingerprint;
+        let fp = cfg.fingerprint;
         let writer = JournalWriter::open(cfg)?;
-        let mut report = replay_into(&mut self.core, &dir, fingerprint, OutputHash::new())?;
-        report.torn = writer.recovery().torn.clone();
-        self.set_journal_with_hash(writer, OutputHash::from_value(report.output_hash));
-        Ok(report)
+        let journal_seq = writer.committed_seq();
+        let published = read_published_marker(&dir);
+        let pristine = self.core.snapshot_bytes(&SnapshotAnchor::detached(fp));
+        let mut rejected = Vec::new();
+        let mut kept = Vec::new();
+        let mut found = None;
+        for (name_seq, path) in list_snapshots(&dir).map_err(RecoveryError::Snapshot)? {
+            let (h, bytes) = match read_snapshot(&path, Some(fp)) {
+                Ok(x) => x,
+                Err(e) => {
+                    rejected.push((path, e.to_string()));
+                    continue;
+                }
+            };
+            if h.anchor.seq != name_seq {
+                rejected.push((path, format!("header says sequence {}, the name {name_seq}", h.anchor.seq)));
+                continue;
+            }
+            if h.anchor.seq > journal_seq {
+                return Err(RecoveryError::Snapshot(SnapshotError::NewerThanJournal { path, seq: h.anchor.seq, journal_seq }));
+            }
+            if let Err(e) = self.core.restore_snapshot(&mut bytes.as_slice()) {
+                rejected.push((path, e.to_string()));
+                self.core.restore_snapshot(&mut pristine.as_slice()).expect("the fresh core's own snapshot restores");
+                continue;
+            }
+            kept.clear();
+            let keep_after = published.unwrap_or(0).max(h.anchor.seq);
+            let anchor = Some((h.anchor.seq, h.anchor.chain));
+            match replay_tail(&mut self.core, &dir, fp, anchor, OutputHash::from_value(h.anchor.out_hash), keep_after, &mut kept) {
+                Ok((rep, n)) => {
+                    found = Some((path, h.anchor.seq, rep, n));
+                    break;
+                }
+                Err(e @ JournalError::AnchorMismatch { .. }) => {
+                    rejected.push((path, e.to_string()));
+                    self.core.restore_snapshot(&mut pristine.as_slice()).expect("the fresh core's own snapshot restores");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (snapshot, snapshot_seq, mut rep, republished_records) = match found {
+            Some((p, seq, rep, n)) => (Some(p), seq, rep, n),
+            None => {
+                kept.clear();
+                match replay_tail(&mut self.core, &dir, fp, None, OutputHash::new(), published.unwrap_or(0), &mut kept) {
+                    Ok((rep, n)) => (None, 0, rep, n),
+                    Err(journal) if !rejected.is_empty() || matches!(journal, JournalError::MissingSegment { .. }) => {
+                        return Err(RecoveryError::NoUsableStart { journal, rejected })
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        rep.torn = writer.recovery().torn.clone();
+        self.set_journal_with_hash(writer, OutputHash::from_value(rep.output_hash));
+        if let Some(j) = self.journal.as_deref_mut() {
+            j.snap.last_seq = snapshot_seq;
+        }
+        let republished_outputs = kept.len() as u64;
+        self.republish = kept;
+        self.republish_at = 0;
+        self.republish_seq = journal_seq;
+        self.drain_republish();
+        Ok(RecoveryReport {
+            replay: rep,
+            snapshot,
+            snapshot_seq,
+            rejected_snapshots: rejected,
+            published_seq: published,
+            republished_records,
+            republished_outputs,
+        })
     }
 
     /// Detaches the journal (after making every commit durable and publishing what waited).
     pub fn take_journal(&mut self) -> Option<JournalWriter> {
         self.flush_journal();
+        self.reap_snapshot(true);
         self.journal.take().map(|j| j.writer)
     }
 
@@ -252,20 +658,30 @@ impl Runner {
                     j.error = Some(e);
                 }
                 self.publish_durable();
+                self.maybe_snapshot();
             }
         }
     }
 
     /// Publishes the staged outputs if every journaled record is durable.
     fn publish_durable(&mut self) {
+        let republishing = self.republish_at < self.republish.len();
         let Some(j) = self.journal.as_deref_mut() else { return };
         if j.error.is_some() || j.writer.durable_seq() != j.writer.committed_seq() || j.writer.pending() != 0 {
             return;
         }
+        let staged = self.out.staged() + self.tap.as_ref().map_or(0, Producer::staged);
         self.out.publish();
         if let Some(t) = self.tap.as_mut() {
             t.publish();
         }
+        let seq = j.writer.committed_seq();
+        if let (Some(m), false) = (j.marker.as_ref(), republishing) {
+            if staged > 0 || j.published != seq {
+                write_marker(m, seq);
+            }
+        }
+        j.published = seq;
         if !j.lat.is_empty() {
             let now = monotonic_ns();
             for &(ts, which) in &j.lat {
@@ -287,6 +703,7 @@ impl Runner {
             }
         }
         self.publish_durable();
+        self.maybe_snapshot();
     }
 
     /// Register the tap ring: every output of kind 110..=120 is also pushed there (replaces a
@@ -315,7 +732,7 @@ impl Runner {
     /// when idle). Returns `false`, doing nothing, in the middle of an input message or when
     /// the output (or tap) ring lacks room for its outputs.
     pub fn inject_heartbeat(&mut self, ts_recv: i64) -> bool {
-        if self.in_message || self.room() == 0 {
+        if self.in_message || self.room() == 0 || !self.drain_republish() {
             return false;
         }
         let rec = Record {
@@ -409,6 +826,10 @@ impl Runner {
     /// Consume what the input rings hold now, up to `budget` records. Returns the number of
     /// records processed (0 = nothing to do, or the output ring is full).
     pub fn run_once(&mut self, budget: usize) -> usize {
+        if !self.drain_republish() {
+            self.out_waits += 1;
+            return 0;
+        }
         let n = self.inputs.len();
         if n == 0 {
             return 0;
@@ -554,6 +975,26 @@ impl Runner {
     }
 }
 
+/// Writes a snapshot file durably, then deletes all but the newest `keep` snapshots and, with
+/// `prune`, the journal segments entirely before the oldest kept one. Returns the path and the
+/// number of segments deleted.
+fn write_and_retain(dir: &Path, fingerprint: u64, bytes: &[u8], keep: usize, prune: bool) -> Result<(PathBuf, u64), SnapshotError> {
+    let path = write_snapshot_file(dir, bytes)?;
+    let all = list_snapshots(dir)?;
+    for (_, old) in all.iter().skip(keep.max(1)) {
+        let _ = std::fs::remove_file(old);
+    }
+    let mut pruned = 0;
+    if prune {
+        if let Some(&(oldest, _)) = all.get(keep.max(1).min(all.len()).wrapping_sub(1)) {
+            pruned = rfq_journal::prune_before(dir, fingerprint, oldest)
+                .map_err(|e| SnapshotError::Usage(format!("pruning the journal: {e}")))?
+                .len() as u64;
+        }
+    }
+    Ok((path, pruned))
+}
+
 fn core_loop(mut runner: Runner, rx: Receiver<Command>, stop: Arc<AtomicBool>, idle: IdleKind) -> Runner {
     runner.core.prefault();
     let mut idle = idle.strategy();
@@ -585,6 +1026,7 @@ fn core_loop(mut runner: Runner, rx: Receiver<Command>, stop: Arc<AtomicBool>, i
                     runner.serve(cmd);
                 }
                 runner.flush_journal();
+                runner.reap_snapshot(true);
                 return runner;
             }
         }
