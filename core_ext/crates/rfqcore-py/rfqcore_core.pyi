@@ -172,12 +172,21 @@ class Engine:
         segment_bytes: int = 67108864,
         group_max_records: int = 256,
         group_max_ns: int = 1000000,
-    ) -> ReplayReport:
+        snapshot_every: int = 0,
+        snapshot_keep: int = 2,
+        prune_segments: bool = False,
+    ) -> RecoveryReport:
         """Before start: recover the journal in ``dir`` (torn tail truncated, other damage
-        refused with JournalError), replay it into this core, then journal every input before
-        its outputs are published. Returns the replay of what the journal held."""
+        refused with JournalError) from the newest valid snapshot in ``dir/snapshots`` plus the
+        journal tail (older snapshots, then a full replay, as fallbacks; a snapshot newer than
+        the journal is refused), publish again the outputs of records after the ``published``
+        marker, then journal every input before its outputs are published. ``snapshot_every``
+        records (0 = off) the core thread writes a snapshot, keeping ``snapshot_keep`` files;
+        ``prune_segments`` deletes segments entirely before the oldest kept snapshot."""
     def journal_stats(self) -> JournalStats | None:
         """The attached journal's counters, None without one."""
+    def snapshot_now(self) -> SnapshotWritten:
+        """Write a snapshot now (journal made durable first). JournalError without a journal."""
 
 class ReplayReport(TypedDict):
     records: int
@@ -189,6 +198,31 @@ class ReplayReport(TypedDict):
     first_divergence: int | None   # first record whose outputs differ from the recorded run
     torn_bytes: int
     elapsed: float                 # seconds
+
+class RecoveryReport(ReplayReport):
+    snapshot: str | None           # snapshot file used (None: full replay)
+    snapshot_seq: int              # its journal sequence number (0 = none)
+    tail_records: int              # records replayed after it (= records)
+    snapshots_rejected: list[tuple[str, str]]  # (path, reason), newest first
+    published_seq: int | None      # the published marker found
+    republished_records: int       # journaled records whose outputs were published again
+    republished_outputs: int       # output records published again
+
+class SnapshotWritten(TypedDict):
+    path: str
+    seq: int
+    bytes: int
+    state_hash: int
+    encode_seconds: float
+
+class SnapshotInfo(TypedDict):
+    version: int
+    fingerprint: int
+    seq: int
+    chain: str                     # hex chain value of the journal commit it was taken at
+    output_hash: int
+    state_hash: int
+    bytes: int
 
 class JournalStats(TypedDict):
     committed_seq: int
@@ -229,6 +263,9 @@ def config_fingerprint(
 
 def verify_journal(dir: str, fingerprint: int) -> JournalVerify:
     """Check every CRC, sequence number and chain link of a journal without replaying it."""
+
+def snapshot_info(path: str) -> SnapshotInfo:
+    """Header of a snapshot file, its body checked (JournalError if damaged)."""
 
 # -- benchmark helpers (bench/ only) ---------------------------------------------------------
 

@@ -5,7 +5,7 @@
 //! GIL released: Python never touches trading state concurrently with the core.
 use crate::convert::{composite, instrument, rfq_config, to_side};
 use crate::bench::hist_dict;
-use crate::errors::{config_err, journal_err, ring_err, RfqCoreError};
+use crate::errors::{config_err, journal_err, ring_err, JournalError as JournalErrorPy, RfqCoreError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use rfq_engine::{Core, CoreConfig, PositionView, QuoteState, Runner, RunnerHandle};
@@ -481,7 +481,14 @@ impl Engine {
     /// Attach a journal before start: recovers it (a torn tail is truncated, any other damage
     /// refused), replays what it holds into this engine's core (which must not have processed
     /// anything) and journals every input from then on, before its outputs are published.
-    #[pyo3(signature = (dir, fingerprint, policy = "fsync_each", segment_bytes = 67_108_864, group_max_records = 256, group_max_ns = 1_000_000))]
+    ///
+    /// Recovery starts from the newest valid snapshot in `<dir>/snapshots/` and replays only
+    /// the journal after it (falling back to older snapshots, then to a full replay); outputs
+    /// of records after the `published` marker are published again. With `snapshot_every > 0`
+    /// the core thread writes a snapshot every that many journaled records, keeping
+    /// `snapshot_keep` files; `prune_segments` deletes the journal segments entirely before the
+    /// oldest kept snapshot.
+    #[pyo3(signature = (dir, fingerprint, policy = "fsync_each", segment_bytes = 67_108_864, group_max_records = 256, group_max_ns = 1_000_000, snapshot_every = 0, snapshot_keep = 2, prune_segments = false))]
     #[allow(clippy::too_many_arguments, reason = "Python keyword arguments")]
     fn attach_journal<'py>(
         &self,
@@ -492,15 +499,46 @@ impl Engine {
         segment_bytes: u64,
         group_max_records: u64,
         group_max_ns: u64,
+        snapshot_every: u64,
+        snapshot_keep: usize,
+        prune_segments: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let cfg = JournalConfig { dir: dir.into(), fingerprint, segment_bytes, durability: durability(policy, group_max_records, group_max_ns)? };
         let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
         let State::Stopped(r) = &mut *guard else {
             return Err(RfqCoreError::new_err("attach_journal needs a stopped engine (before start)"));
         };
-        let rep = py.detach(|| r.recover_journal(cfg)).map_err(journal_err)?;
+        let rep = py
+            .detach(|| {
+                let rep = r.recover_journal(cfg)?;
+                r.set_snapshots(snapshot_every, snapshot_keep, prune_segments);
+                Ok::<_, rfq_engine::RecoveryError>(rep)
+            })
+            .map_err(|e| JournalErrorPy::new_err(e.to_string()))?;
         self.journaled.store(true, Ordering::Release);
-        replay_dict(py, &rep)
+        let d = replay_dict(py, &rep)?;
+        d.set_item("snapshot", rep.snapshot.as_ref().map(|p| p.display().to_string()))?;
+        d.set_item("snapshot_seq", rep.snapshot_seq)?;
+        d.set_item("tail_records", rep.replay.records)?;
+        let rejected: Vec<(String, String)> = rep.rejected_snapshots.iter().map(|(p, why)| (p.display().to_string(), why.clone())).collect();
+        d.set_item("snapshots_rejected", rejected)?;
+        d.set_item("published_seq", rep.published_seq)?;
+        d.set_item("republished_records", rep.republished_records)?;
+        d.set_item("republished_outputs", rep.republished_outputs)?;
+        Ok(d)
+    }
+
+    /// Write a snapshot of the whole core now (after making the journal durable and publishing
+    /// what waited); returns path, seq, bytes, state_hash, encode_seconds. Needs a journal.
+    fn snapshot_now<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (path, w, ns) = self.with_runner(py, |r: &mut Runner| r.snapshot_now())?.map_err(|e| JournalErrorPy::new_err(e.to_string()))?;
+        let d = PyDict::new(py);
+        d.set_item("path", path.display().to_string())?;
+        d.set_item("seq", w.header.anchor.seq)?;
+        d.set_item("bytes", w.bytes)?;
+        d.set_item("state_hash", w.header.state_hash)?;
+        d.set_item("encode_seconds", ns as f64 * 1e-9)?;
+        Ok(d)
     }
 
     /// The attached journal: committed/durable sequence numbers, counters, output-stream hash,
@@ -637,5 +675,22 @@ pub fn verify_journal<'py>(py: Python<'py>, dir: &str, fingerprint: u64) -> PyRe
     d.set_item("bytes", s.bytes)?;
     d.set_item("chain", s.chain.iter().map(|b| format!("{b:02x}")).collect::<String>())?;
     d.set_item("torn_bytes", s.torn.as_ref().map_or(0, |t| t.bytes))?;
+    Ok(d)
+}
+
+/// Header of a snapshot file, with its body checked: version, fingerprint, seq, chain (hex),
+/// output_hash, state_hash, bytes. Raises JournalError if the file is damaged.
+#[pyfunction]
+pub fn snapshot_info<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyDict>> {
+    let p = std::path::PathBuf::from(path);
+    let (h, bytes) = py.detach(|| rfq_engine::read_snapshot(&p, None)).map_err(|e| JournalErrorPy::new_err(e.to_string()))?;
+    let d = PyDict::new(py);
+    d.set_item("version", h.version)?;
+    d.set_item("fingerprint", h.anchor.fingerprint)?;
+    d.set_item("seq", h.anchor.seq)?;
+    d.set_item("chain", h.anchor.chain.iter().map(|b| format!("{b:02x}")).collect::<String>())?;
+    d.set_item("output_hash", h.anchor.out_hash)?;
+    d.set_item("state_hash", h.state_hash)?;
+    d.set_item("bytes", bytes.len())?;
     Ok(d)
 }

@@ -55,6 +55,7 @@ fn rfqcore_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine::replay_journal, m)?)?;
     m.add_function(wrap_pyfunction!(engine::config_fingerprint, m)?)?;
     m.add_function(wrap_pyfunction!(engine::verify_journal, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::snapshot_info, m)?)?;
     bench::register(m)?;
     Ok(())
 }
