@@ -1,4 +1,4 @@
-"""``rfqcore`` command line: demo, serve, quote, op, replay, instruments."""
+"""``rfqcore`` command line: demo, serve, quote, op, replay, replay-journal, settlement, instruments."""
 
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             print("rfqcore demo: recorded data not found (--data, RFQCORE_DATA or ../shared/data); "
                   "the RFQ session needs market data to price from.", file=sys.stderr)
             return 2
-        return run_demo(default_data_files(root), speed=args.speed or 20.0)
+        return run_demo(default_data_files(root), speed=args.speed or 10.0)
     if root is None:
         print(
             "rfqcore demo: recorded data not found. Pass --data PATH (the folder holding binance/), "
@@ -199,7 +199,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     journal = JournalSettings(args.journal, durability=args.durability) if args.journal else None
     with Server(config_path=args.config, rfq_config_path=args.rfq_config, aeron_dir=args.aeron_dir,
-                channel=args.channel, market_files=files, speed=args.speed, journal=journal) as srv:
+                channel=args.channel, market_files=files, speed=args.speed, journal=journal,
+                settlement_store=args.settlement_store) as srv:
         assert srv.engine is not None
         gw = srv.settings.gateway
         print(f"rfqcore serve: Aeron dir {srv.aeron_dir}, channel {args.channel or gw.channel}, requests on stream "
@@ -397,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="an RFQ session end to end (or, with --market-data, the market-data replay)",
                        description=(
         "Starts the desk (embedded Aeron media driver, the core, the recorded Binance BTC/ETH streams replayed as a "
-        "live feed at --speed x (default 20), the gateway process) and runs a client process over Aeron IPC that "
+        "live feed at --speed x (default 10), the gateway process) and runs a client process over Aeron IPC that "
         "requests quotes, hits some, meets rejects for limit breaches and a kill switch, then prints positions "
         "and P&L. With --market-data: replays the recorded streams as fast as possible through decoders, rings and "
         "the core, showing quotes, throughput and tick-to-quote percentiles."))
@@ -428,9 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--no-market-data", action="store_true", help="serve without replaying recorded data")
     sv.add_argument("--speed", type=float, default=1.0, help="replay pace x SPEED (default 1: real time)")
     sv.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    sv.add_argument("--settlement-store", help="capture every execution into this settlement store "
+                                               "(sqlite:///path.db or postgresql://...); see `rfqcore settlement`")
     sv.add_argument("--journal", help="journal directory: recover from it, then journal every input (docs/journal.md)")
     sv.add_argument("--durability", choices=["fsync_each", "group", "none"], default="group",
-                    help="journal durability policy (default group: fdatasync every 256 records or 1 ms, outputs "
+                    help="journal durability policy (default group: fdatasync at most every 1 ms, outputs "
                          "published only once durable)")
     sv.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
     sv.set_defaults(func=_cmd_serve)
@@ -499,6 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
     rj.add_argument("dir", help="journal directory")
     rj.add_argument("--rfq-config", help="RFQ settings TOML the journal was written with (default: bundled)")
     rj.set_defaults(func=_cmd_replay_journal)
+
+    from rfqcore.settlement import cli as settlement_cli
+
+    settlement_cli.add_parser(sub)
 
     i = sub.add_parser("instruments", help="list the instrument registry and composites")
     i.set_defaults(func=_cmd_instruments)

@@ -44,6 +44,7 @@ def client_session(aeron_dir: str, out: Any) -> None:
     def rq(client: RfqClient, *a: Any, **kw: Any) -> Any:
         """request_quote, retrying briefly while the replayed market is crossed or stale (a real
         market condition the core refuses to quote through)."""
+        kw.setdefault("timeout", 5.0)  # the journal's fdatasync on this disk can stall for 100s of ms
         for i in range(20):
             try:
                 return client.request_quote(*a, **kw)
@@ -77,7 +78,7 @@ def client_session(aeron_dir: str, out: Any) -> None:
         if q is not None:
             say(f"RFQ BTC two-way 1        -> quote {q.quote_id}: bid {q.sell_price} / ask {q.buy_price}  ({_us(t)})")
             t = time.perf_counter()
-            fill = step("  hit the ask", lambda: acme.accept(q, "buy"))
+            fill = step("  hit the ask", lambda: acme.accept(q, "buy", timeout=5.0))
             if fill is not None:
                 say(f"  hit the ask            -> trade {fill.trade_id}: bought {fill.qty} BTC at {fill.price}, "
                     f"notional {fill.notional} USDT, fee {fill.fee} ({_us(t)})")
@@ -86,7 +87,7 @@ def client_session(aeron_dir: str, out: Any) -> None:
         q = step("RFQ ETH sell 25", lambda: rq(acme, "ETH", "sell", "25"))
         if q is not None:
             say(f"RFQ ETH sell 25          -> quote {q.quote_id}: bid {q.sell_price} for {q.sell_qty} ({_us(t)})")
-            fill = step("  hit the bid", lambda: acme.accept(q))
+            fill = step("  hit the bid", lambda: acme.accept(q, timeout=5.0))
             if fill is not None:
                 say(f"  hit the bid            -> trade {fill.trade_id}: sold {fill.qty} ETH at {fill.price}")
 
@@ -94,13 +95,13 @@ def client_session(aeron_dir: str, out: Any) -> None:
         if q is not None:
             say(f"RFQ BTC buy 250,000 USDT -> quote {q.quote_id}: {q.buy_qty} BTC at {q.buy_price} "
                 f"(= {(q.buy_qty or 0) * (q.buy_price or 0):.2f} USDT)")
-            if step("  hit it", lambda: acme.accept(q)) is not None:
+            if step("  hit it", lambda: acme.accept(q, timeout=5.0)) is not None:
                 say("  hit it")
 
         q = step("RFQ BTC two-way 2, TTL 50 ms", lambda: rq(acme, "BTC", "two-way", "2", ttl_ms=50))
         if q is not None:
             time.sleep(0.1)
-            if step("RFQ BTC 2 with a 50 ms TTL, accepted 100 ms later", lambda: acme.accept(q, "buy")):
+            if step("RFQ BTC 2 with a 50 ms TTL, accepted 100 ms later", lambda: acme.accept(q, "buy", timeout=5.0)):
                 say("  accept after expiry: FILLED?!")
 
         for what, kw in [
@@ -116,7 +117,7 @@ def client_session(aeron_dir: str, out: Any) -> None:
         if p is not None:
             say(f"RFQ BTC buy 60 (above the 50 BTC approval threshold) -> quote {p.quote_id} at {p.buy_price} "
                 f"after the desk's strategy hook approved it ({_us(t)})")
-            if step("  hit it", lambda: acme.accept(p)) is not None:
+            if step("  hit it", lambda: acme.accept(p, timeout=5.0)) is not None:
                 say("  hit it")
 
         beta = RfqClient("beta-fund", aeron_dir=aeron_dir)
@@ -182,13 +183,19 @@ def _fmt(v: int | None, decimals: int) -> str:
     return f"{Decimal(v).scaleb(-decimals):,.{decimals}f}"  # exact: every digit of the scale
 
 
-def run_demo(files: list[Path], speed: float | None = 20.0) -> int:
+def run_demo(files: list[Path], speed: float | None = 10.0) -> int:
+    import tempfile
+
+    from rfqcore.journal import JournalSettings
     from rfqcore.serve import Server
 
     print("rfqcore demo: an RFQ session over Aeron IPC (client process -> gateway process -> Rust core)")
     if files:
         print(f"market data: {len(files)} recorded Binance BTC/ETH files replayed as a live feed at {speed}x")
-    with Server(market_files=files, speed=speed) as srv:
+    work = Path(tempfile.mkdtemp(prefix="rfqcore-demo-"))
+    jdir, store = work / "journal", f"sqlite:///{work / 'settlement.db'}"
+    with Server(market_files=files, speed=speed, journal=JournalSettings(str(jdir)),
+                settlement_store=store) as srv:
         assert srv.engine is not None
         desk = DemoDesk()
         srv.engine.add_strategy(desk, book_events=False)
@@ -229,8 +236,23 @@ def run_demo(files: list[Path], speed: float | None = 20.0) -> int:
         print(f"\ncore: {st['rfqs']} RFQs, {st['quotes']} quotes, {st['fills']} fills, {st['expiries']} expired, "
               f"{st['approvals']} sent for approval; rejects: {rej}")
         print(f"core RFQ -> answer (core thread, from the gateway's push): {eng.rfq_to_quote().format('µs')}")
+        js = eng.journal_stats() or {}
+        print(f"journal: {js.get('committed_seq', 0):,} input records, {js.get('syncs', 0):,} fdatasyncs (group commit; "
+              f"outputs published only once durable) in {jdir}")
         assert srv.gateway is not None
         gs = srv.gateway.stats()
         print(f"gateway: {gs['in']} messages in, {gs['out']} out, {gs['pushed']} records pushed to the core, "
               f"refused {gs['rejects'] or 'none'}, unanswerable (dropped, counted) {gs['unanswerable'] or 'none'}")
+    import argparse
+
+    from rfqcore.settlement import cli as settlement_cli
+
+    parser = argparse.ArgumentParser(prog="rfqcore")
+    settlement_cli.add_parser(parser.add_subparsers(dest="command"))
+    print(f"\nsettlement store {store} (trades captured off the core's path):")
+    for argv in (["report", "blotter", "--format", "table"], ["net", "--generate", "--force"]):
+        print(f"$ rfqcore settlement --store {store} {' '.join(argv)}")
+        args = parser.parse_args(["settlement", "--store", store, *argv])
+        args.func(args)
+    print(f"\nverify determinism: rfqcore replay-journal {jdir}")
     return 0

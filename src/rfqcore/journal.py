@@ -39,7 +39,7 @@ class JournalSettings:
     dir: str
     durability: Durability = "group"
     segment_bytes: int = 64 << 20
-    group_max_records: int = 256
+    group_max_records: int = 1 << 16
     group_max_us: int = 1000
 
 

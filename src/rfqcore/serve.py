@@ -40,7 +40,8 @@ class Server:
                  config_path: str | None = None, rfq_config_path: str | None = None,
                  aeron_dir: str | None = None, channel: str | None = None,
                  market_files: list[Path] | None = None, speed: float | None = None,
-                 idle: str = "yield", journal: JournalSettings | None = None) -> None:
+                 idle: str = "yield", journal: JournalSettings | None = None,
+                 settlement_store: str | None = None, settlement_spill: str | None = None) -> None:
         self.registry = registry if registry is not None else Registry.load(config_path)
         self.settings = settings if settings is not None else RfqSettings.load(rfq_config_path, self.registry)
         self.config_path, self.rfq_config_path = config_path, rfq_config_path
@@ -50,6 +51,9 @@ class Server:
         self.speed = speed
         self.idle = idle
         self.journal = journal
+        self.settlement_store = settlement_store
+        self.settlement_spill = settlement_spill
+        self.settlement: Any = None
         self.driver: EmbeddedDriver | None = None
         self.engine: Engine | None = None
         self.gateway: GatewayProcess | None = None
@@ -71,6 +75,19 @@ class Server:
             self.aeron_dir = self.driver.dir
         eng = self.engine = Engine(self.registry, rfq=self.settings, idle=self.idle,  # type: ignore[arg-type]
                                    journal=self.journal)
+        if self.settlement_store:
+            from rfqcore.settlement.model import Catalog
+            from rfqcore.settlement.store import open_store
+            from rfqcore.settlement.writer import SettlementWriter
+
+            url = self.settlement_store
+            # executions reach the store from the output pump, through the writer's own queue
+            # and thread: the core never waits for the store (docs/settlement.md)
+            spill = self.settlement_spill or (url[len("sqlite:///"):] + ".spill.jsonl" if url.startswith("sqlite:///")
+                                              else "rfqcore-settlement.spill.jsonl")
+            self.settlement = SettlementWriter(lambda: open_store(url), Catalog.from_engine(eng), spill_path=spill)
+            self.settlement.attach_events(eng)
+            self.settlement.start()
         eng.add_producer("gateway")
         tap = eng.add_tap("gateway")
         eng.start(heartbeat_ms=1)
@@ -119,6 +136,9 @@ class Server:
             self.gateway = None
         if self.engine is not None:
             self.engine.close()  # stops the core after it drained its inputs
+        if self.settlement is not None:
+            self.settlement.stop()  # flushes, or spills what the store could not take
+            self.settlement = None
         if self.driver is not None:
             self.driver.close()
             self.driver = None
