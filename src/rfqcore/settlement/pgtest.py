@@ -103,7 +103,7 @@ class TempPostgres:
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``fast``: disconnect clients; ``immediate``: like a crash)."""
-        if self.running and self.dir is not None:
+        if self.running and self.dir is not None and self.bindir is not None:
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-m", mode, "-w", "-t", "30",
                       "stop")
             self.running = False
