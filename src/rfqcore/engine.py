@@ -202,7 +202,8 @@ class Engine:
             self.journal = js
             fp = journal_fingerprint(self.registry, self.rfq, book_capacity)
             self.recovery = dict(self.core.attach_journal(
-                js.dir, fp, js.durability, js.segment_bytes, js.group_max_records, js.group_max_us * 1000))
+                js.dir, fp, js.durability, js.segment_bytes, js.group_max_records, js.group_max_us * 1000,
+                js.snapshot_every, js.snapshot_keep, js.prune_segments))
         self._out = RingConsumer(out_path)
         self._buf = np.zeros(4096, dtype=RECORD_DTYPE)
         self._producers: dict[str, RingProducer] = {}
@@ -705,6 +706,11 @@ class Engine:
 
     def state_hash(self) -> int:
         return self.core.state_hash()
+
+    def snapshot_now(self) -> dict[str, object]:
+        """Write a snapshot of the whole core now (journal attached): path, seq, bytes,
+        state_hash, encode_seconds."""
+        return dict(self.core.snapshot_now())
 
     def journal_stats(self) -> dict[str, object] | None:
         """Committed and durable sequence numbers, commits, syncs, bytes of the attached journal."""

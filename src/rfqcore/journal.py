@@ -20,7 +20,7 @@ import rfqcore_core
 from rfqcore.instruments import Registry
 from rfqcore.rfqconfig import RfqSettings
 
-__all__ = ["Durability", "JournalSettings", "fingerprint", "replay", "verify"]
+__all__ = ["Durability", "JournalSettings", "fingerprint", "replay", "verify", "snapshot_info"]
 
 Durability = Literal["fsync_each", "group", "none"]
 
@@ -41,6 +41,13 @@ class JournalSettings:
     segment_bytes: int = 64 << 20
     group_max_records: int = 1 << 16
     group_max_us: int = 1000
+    #: write a snapshot of the whole core every this many input records (0 = never); recovery
+    #: then starts from the newest valid snapshot and replays only the journal tail
+    snapshot_every: int = 0
+    #: snapshots kept (older ones deleted)
+    snapshot_keep: int = 2
+    #: delete journal segments entirely before the oldest kept snapshot
+    prune_segments: bool = False
 
 
 def fingerprint(registry: Registry, rfq: RfqSettings, book_capacity: int = 65536) -> int:
@@ -63,3 +70,9 @@ def verify(dir: str | os.PathLike[str], registry: Registry, rfq: RfqSettings,
            book_capacity: int = 65536) -> dict[str, object]:
     """Check every CRC, sequence number and chain link without replaying."""
     return dict(rfqcore_core.verify_journal(str(dir), fingerprint(registry, rfq, book_capacity)))
+
+
+def snapshot_info(path: str | os.PathLike[str]) -> dict[str, object]:
+    """Header of a snapshot file: fingerprint, journal seq and chain anchor, state hash, size
+    (raises ``rfqcore_core.JournalError`` if it is damaged)."""
+    return dict(rfqcore_core.snapshot_info(str(path)))

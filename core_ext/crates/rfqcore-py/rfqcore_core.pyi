@@ -27,6 +27,7 @@ __all__ = [
     "replay_journal",
     "config_fingerprint",
     "verify_journal",
+    "snapshot_info",
     "bench_ring_drain",
     "bench_monotonic_ns",
 ]
