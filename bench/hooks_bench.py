@@ -232,7 +232,7 @@ def main() -> int:
                   f"p99.9 {r['p999']:>8} max {r['max']:>9} (n={r['count']})  out-ring waits {ph['out_waits']}"
                   f"{extra}")
         print(f"  slow/baseline ratios: {res['ratios_slow_over_baseline']}")
-    print(json.dumps(res))
+    print(json.dumps(res, separators=(",", ":")))
     return 0
 
 

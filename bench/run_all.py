@@ -40,7 +40,8 @@ from pathlib import Path
 import bench_common as bc
 
 REPO = bc.REPO
-STEPS = ("data", "ring_rust", "book_rust", "engine_rust", "ring_py", "book_py", "engine_py", "pump_profile")
+STEPS = ("data", "ring_rust", "book_rust", "engine_rust", "ring_py", "book_py", "engine_py", "pump_profile",
+         "rfq_rust", "rfq_roundtrip", "hooks")
 TODO_STEPS: dict[str, str] = {}  # benchmarks still waiting for code that does not exist yet
 
 
@@ -95,6 +96,9 @@ RUST = {
     "book_rust": (["cargo", "build", "-q", "--release", "-p", "rfq-book", "--features", "bench", "--bin", "book_bench"],
                   ["cargo", "run", "-q", "--release", "-p", "rfq-book", "--features", "bench", "--bin", "book_bench", "--"],
                   "rfq_book"),
+    "rfq_rust": (["cargo", "build", "-q", "--release", "-p", "rfq-engine", "--features", "bench", "--bin", "rfq_bench"],
+                 ["cargo", "run", "-q", "--release", "-p", "rfq-engine", "--features", "bench", "--bin", "rfq_bench",
+                  "--", "--json"], "rfq_core"),
     "engine_rust": (["cargo", "build", "-q", "--release", "-p", "rfq-engine", "--features", "bench", "--bin", "engine_bench"],
                     ["cargo", "run", "-q", "--release", "-p", "rfq-engine", "--features", "bench", "--bin", "engine_bench", "--"],
                     "rfq_engine"),
@@ -124,6 +128,12 @@ def step(name: str, a: argparse.Namespace, out_dir: Path) -> dict:
         idle = quiet(a)
         cmd = [py, "bench/ring_py.py", *quick]
         return {**json_line(run(cmd), "ring_py"), "idle_before": idle, **LAST_FOREIGN, "command": " ".join(cmd)}
+
+    if name in ("rfq_roundtrip", "hooks"):
+        idle = quiet(a)
+        script = "bench/rfq_roundtrip.py" if name == "rfq_roundtrip" else "bench/hooks_bench.py"
+        cmd = [py, script, *quick] + (["--no-wait"] if name == "rfq_roundtrip" else [])
+        return {**json_line(run(cmd), name), "idle_before": idle, **LAST_FOREIGN, "command": " ".join(cmd)}
 
     if name in ("engine_py", "pump_profile"):
         idle = quiet(a)
