@@ -47,6 +47,7 @@ with ``foreign_cpus`` (CPU used by other processes meanwhile, see ``bench_common
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing as mp
 import os
 import re
@@ -184,6 +185,8 @@ def _client_main(mode: str, aeron_dir: str, settings_path: str, params: dict[str
     c.logon()
     c.wait_idle = params.get("wait", "spin")
     idle_yield = c.wait_idle == "yield"
+    gc.collect()
+    gc.freeze()  # as the gateway process does: start-up objects out of the GC's scans
     rec = LatencyRecorder()
     rejects: dict[str, int] = {}
     out: dict[str, Any] = {}
@@ -386,12 +389,21 @@ class Stack:
         self.gateway.start()
 
     def _drain_loop(self) -> None:
-        # The out ring gets a copy of every output; drain it in big gulps (the gateway reads the
-        # tap): a 2 ms nap keeps this thread off the CPUs the measurement needs.
+        # The out ring gets a copy of every output, which the gateway reads from the tap: empty
+        # it raw, every 2 ms. (Engine.drain() would also decode every record into Python events
+        # on this thread -- hundreds of µs per wake-up at these rates, on the CPU the gateway and
+        # the core share; the engine's pump is measured by bench/engine_py.py, not here.)
+        import numpy as np
+
+        from rfqcore.records import RECORD_DTYPE
+
+        out_ring = self.engine._out  # noqa: SLF001 - raw drain, see above
+        buf = np.zeros(1 << 14, dtype=RECORD_DTYPE)
         last = time.monotonic()
         while not self._stop.is_set():
             time.sleep(0.002)
-            self.engine.drain()
+            while out_ring.poll_into(buf) == len(buf):
+                pass
             if self.synthetic and time.monotonic() - last > 1.0:
                 last = time.monotonic()
                 self.engine.feed(_snapshot(self.registry, time.time_ns()), producer="market")
@@ -663,10 +675,14 @@ def report(r: dict[str, Any]) -> None:
     if "ratio_p50" in r:
         for k, v in r["targets"].items():
             print(f"  {'MET   ' if v['met'] else 'MISSED'} {k}: {v['measured']} (target {v['target']})")
-    gs = (r.get("stack") or {}).get("gateway_stats") or {}
-    if gs:
-        print(f"  gateway: in {gs['in']:,} out {gs['out']:,} pushed {gs['pushed']:,} ring_full {gs['ring_full']} "
-              f"offer_backlogged {gs['offer_backlogged']} rejects {gs['rejects']} unanswerable {gs['unanswerable']}")
+    for name, st in (("gateway", r.get("stack")), ("gateway (replay runs)", (r.get("replay") or {}).get("stack"))):
+        gs = (st or {}).get("gateway_stats") or {}
+        if gs:
+            print(f"  {name}: in {gs['in']:,} out {gs['out']:,} pushed {gs['pushed']:,} ring_full {gs['ring_full']} "
+                  f"offer_backlogged {gs['offer_backlogged']} slow_consumer_disconnects "
+                  f"{gs['slow_consumer_disconnects']} no_session_drops {gs['no_session_drops']} "
+                  f"not_connected_drops {gs['not_connected_drops']} rejects {gs['rejects']} "
+                  f"unanswerable {gs['unanswerable']}")
 
 
 def main() -> int:

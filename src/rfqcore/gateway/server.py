@@ -27,6 +27,7 @@ stop) over a pipe.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import logging
@@ -711,6 +712,9 @@ def run_gateway_process(input_ring: str, tap_ring: str, *, aeron_dir: str | None
         if conn is not None:
             conn.send(("error", f"{type(e).__name__}: {e}"))
         raise
+    # Everything built so far lives as long as the process: keep it out of the cyclic GC's scans.
+    gc.collect()
+    gc.freeze()
     if conn is not None:
         conn.send(("ready", os.getpid()))
 
