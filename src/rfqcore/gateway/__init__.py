@@ -2,7 +2,8 @@
 
 - :mod:`rfqcore.gateway.schema`: wire schema v1 (docs/gateway-schema.md), the codec;
 - :mod:`rfqcore.gateway.aeron`: media driver and connection helpers;
-- :mod:`rfqcore.gateway.server`: the gateway loop (its own process), wire <-> ring records.
+- :mod:`rfqcore.gateway.server`: the gateway loop (its own process), wire <-> ring records;
+- :mod:`rfqcore.gateway.loopback`: a fixed-price stand-in for the core (tests, measurements).
 
 The client side is :mod:`rfqcore.client`.
 """
