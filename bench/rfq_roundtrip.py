@@ -409,8 +409,16 @@ class Stack:
                 self.engine.feed(_snapshot(self.registry, time.time_ns()), producer="market")
 
     def client(self, mode: str, params: dict[str, Any]) -> dict[str, Any]:
-        return _run_client(mode, self.driver.dir, self.settings_path, {"wait": self.client_wait, **params},
-                           self.client_cpu)
+        """Run one client process; adds the core's and the gateway's histograms of that run."""
+        self.engine.rfq_to_quote(reset=True)
+        self.gateway.stats(reset_histograms=True)
+        res = _run_client(mode, self.driver.dir, self.settings_path, {"wait": self.client_wait, **params},
+                          self.client_cpu)
+        core = self.engine.rfq_to_quote(reset=True)
+        res["core_rfq_to_quote"] = {"count": core.count, "p50": core.p50, "p99": core.p99, "p999": core.p999,
+                                    "max": core.max}
+        res["gateway_core_hop"] = self.gateway.stats(reset_histograms=True)["core_hop"]
+        return res
 
     def close(self) -> dict[str, Any]:
         gw = self.gateway.stop() or {}
@@ -637,13 +645,21 @@ def report(r: dict[str, Any]) -> None:
 
     if "pingpong" in r:
         h("1. raw pyaeron ping-pong RTT (floor)", r["pingpong"]["rtt"])
+    def split(d: dict[str, Any]) -> None:
+        if d.get("core_rfq_to_quote"):
+            h("     of which core: RFQ pushed -> quote published", d["core_rfq_to_quote"])
+        if d.get("gateway_core_hop"):
+            h("     gateway: RFQ pushed -> quote read back", d["gateway_core_hop"])
+
     if "closed" in r:
         c = r["closed"]
         h("2. RFQ->quote closed loop (client-timed)", c["latency"])
+        split(c)
         print(f"     {c['rfq_per_s']:,.0f} RFQ/s one in flight; rejects {c['rejects'] or 'none'}")
     if "paced" in r:
         p = r["paced"]
         h(f"3. RFQ->quote @ {p['offered_rate']:,}/s (from intended send)", p["latency"])
+        split(p)
         print(f"     achieved {p['achieved_rate']:,.0f}/s, worst send lateness {_us(p['max_send_lateness_ns'])}; "
               f"rejects {p['rejects'] or 'none'}")
     if "throughput" in r:
@@ -666,12 +682,6 @@ def report(r: dict[str, Any]) -> None:
         print(f"  6. Python work per RFQ, no scheduling: client send {cpu['client_send_ns'] / 1e3:.1f} µs + gateway "
               f"request {cpu['gateway_request_ns'] / 1e3:.1f} µs + gateway quote {cpu['gateway_quote_ns'] / 1e3:.1f} µs "
               f"+ client receive {cpu['client_receive_ns'] / 1e3:.1f} µs = {cpu['total_python_ns'] / 1e3:.1f} µs")
-    core = (r.get("stack") or {}).get("core_rfq_to_quote")
-    if core:
-        h("   core only: RFQ pushed -> quote published", core)
-    hop = ((r.get("stack") or {}).get("gateway_stats") or {}).get("core_hop")
-    if hop:
-        h("   gateway: RFQ pushed -> quote read from tap", hop)
     if "ratio_p50" in r:
         for k, v in r["targets"].items():
             print(f"  {'MET   ' if v['met'] else 'MISSED'} {k}: {v['measured']} (target {v['target']})")

@@ -721,8 +721,10 @@ def run_gateway_process(input_ring: str, tap_ring: str, *, aeron_dir: str | None
     def on_tick() -> None:
         if conn is not None and conn.poll():
             req = conn.recv()
-            if req == "stats":
+            if req in ("stats", "stats_reset"):
                 conn.send(("stats", gw.stats()))
+                if req == "stats_reset" and gw.core_hop is not None:
+                    gw.core_hop.reset()
 
     class _Never:
         def is_set(self) -> bool:
@@ -778,8 +780,10 @@ class GatewayProcess:
             raise RuntimeError(f"gateway process failed to start: {msg[1]}")
         return self
 
-    def stats(self, timeout: float = 5.0) -> dict[str, Any]:
-        self._conn.send("stats")
+    def stats(self, timeout: float = 5.0, *, reset_histograms: bool = False) -> dict[str, Any]:
+        """The gateway's counters (``Gateway.stats()``); ``reset_histograms`` restarts the
+        core-hop histogram after reading it (per-phase figures)."""
+        self._conn.send("stats_reset" if reset_histograms else "stats")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._conn.poll(max(0.0, deadline - time.monotonic())):
