@@ -259,6 +259,14 @@ def targets(r: dict) -> list[tuple[str, float | None, str, float, str]]:
             what = f"tick-to-quote via rings {sc['scenario']} @ {p['offered_msg_rate'] // 1000} k msg/s"
             rows.append((f"{what} p50", h["p50"], "ns", 1_000, "<="))
             rows.append((f"{what} p99", h["p99"], "ns", 10_000, "<="))
+    # RFQ workflow (issue 3): per-RFQ pricing + risk in the core (p99 <= 500 ns), the Aeron round
+    # trip against a raw ping-pong measured in the same run (p50 <= 3x, closed-loop p99 <= 50 us)
+    for key, h in sorted((r.get("rfq_rust") or {}).items()):
+        if key.startswith(("rfq_", "floor_")) and isinstance(h, dict) and "p99" in h:
+            rows.append((f"RFQ pricing+risk in the core [{key}] p99", h["p99"], "ns", 500, "<="))
+    for key, t in (g("rfq_roundtrip", "targets") or {}).items():
+        unit = "x" if key.endswith("pingpong_p50") else "ns"
+        rows.append((f"RFQ round trip {key}", t["measured"], unit, t["target"], "<="))
     return rows
 
 

@@ -93,7 +93,7 @@ class Server:
         eng.start(heartbeat_ms=1)
         self.gateway = GatewayProcess(eng.ring_path("gateway"), tap, aeron_dir=self.aeron_dir,
                                       settings_path=self.rfq_config_path, registry_path=self.config_path,
-                                      channel=self.channel, idle="yield").start()
+                                      channel=self.channel, idle="yield", idle_spins=0).start()
         if self.market_files:
             from rfqcore.replay import ReplayDriver
 
