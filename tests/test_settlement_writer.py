@@ -171,16 +171,7 @@ def test_assembler_joins_across_batches_and_holds_the_watermark() -> None:
 # -- end to end from a real engine ---------------------------------------------------------
 
 
-def spot_book(ts: int, bid: int = 6_000_000, ask: int = 6_000_010, levels: int = 300) -> np.ndarray:
-    n = 1 + 2 * levels
-    a = np.zeros(n, dtype=RECORD_DTYPE)
-    S = int(Flag.SNAPSHOT)
-    a[0] = (Kind.BOOK_CLEAR, SPOT, 255, S, 0, 1, ts, ts, 0, 0, 0, 0)
-    for i in range(levels):
-        a[1 + 2 * i] = (Kind.BOOK_LEVEL, SPOT, 0, S, 0, 1, ts, ts, bid - i, 1_000_000, 0, 0)
-        a[2 + 2 * i] = (Kind.BOOK_LEVEL, SPOT, 1, S, 0, 1, ts, ts, ask + i, 1_000_000, 0, 0)
-    a[-1]["flags"] |= Flag.END
-    return a
+from test_rfq_engine import spot_book  # noqa: E402  (the same synthetic BTC book as the RFQ tests)
 
 
 def _trade_a_while(eng: Engine, rounds: int = 6) -> list[Execution]:

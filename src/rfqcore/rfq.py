@@ -48,6 +48,17 @@ def reason_name(code: int) -> str:
         return f"code {code}"
 
 
+class _Refusal:
+    """``reason_name`` for the reject events."""
+
+    __slots__ = ()
+    reason: int
+
+    @property
+    def reason_name(self) -> str:
+        return reason_name(self.reason)
+
+
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
 class QuoteSide:
     """One side of a firm quote: the client may ``side`` (buy/sell) ``qty`` at ``price``."""
@@ -78,7 +89,7 @@ class RfqQuote:
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
-class RfqRejected:
+class RfqRejected(_Refusal):
     """An RFQ refused by the core."""
 
     client: int
@@ -89,13 +100,9 @@ class RfqRejected:
     qty: int
     price: int
 
-    @property
-    def reason_name(self) -> str:
-        return reason_name(self.reason)
-
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
-class AcceptRejected:
+class AcceptRejected(_Refusal):
     """An accept refused by the core."""
 
     client: int
@@ -106,20 +113,12 @@ class AcceptRejected:
     qty: int
     price: int
 
-    @property
-    def reason_name(self) -> str:
-        return reason_name(self.reason)
-
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
-class CancelRejected:
+class CancelRejected(_Refusal):
     client: int
     quote_id: int
     reason: int
-
-    @property
-    def reason_name(self) -> str:
-        return reason_name(self.reason)
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
