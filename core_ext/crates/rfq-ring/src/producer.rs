@@ -171,6 +171,32 @@ impl Producer {
         n as usize
     }
 
+    /// Publishes the staged records before ring position `pos` (one Release store; positions
+    /// count records since the ring was created, see [`Producer::staged_end`]), leaving the
+    /// ones at and after `pos` staged; returns how many were published. A `pos` at or before
+    /// [`Producer::write_pos`] publishes nothing; one beyond the staged records publishes them
+    /// all.
+    #[inline]
+    pub fn publish_up_to(&mut self, pos: u64) -> usize {
+        let n = pos.wrapping_sub(self.local_write);
+        // positions behind write_pos wrap to a huge n: nothing to do
+        if n == 0 || n > u64::MAX / 2 {
+            return 0;
+        }
+        let n = n.min(self.staged);
+        self.staged -= n;
+        self.publish_to(self.local_write.wrapping_add(n));
+        n as usize
+    }
+
+    /// Ring position after the last staged record (`write_pos + staged`): what
+    /// [`Producer::publish_up_to`] takes to publish everything staged so far.
+    #[must_use]
+    #[inline]
+    pub fn staged_end(&self) -> u64 {
+        self.local_write.wrapping_add(self.staged)
+    }
+
     /// Records staged and not yet published.
     #[must_use]
     pub fn staged(&self) -> usize {
@@ -359,4 +385,43 @@ impl Claim<'_> {
 
     /// Gives the slots back without publishing anything (same as dropping the claim).
     pub fn abort(self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Record, RingFile};
+
+    fn rec(i: u64) -> Record {
+        Record { seq: i, ..Record::ZERO }
+    }
+
+    #[test]
+    fn publish_up_to_publishes_a_prefix_of_the_staged_records() {
+        let (mut p, mut c) = RingFile::anonymous(8).unwrap().split();
+        assert_eq!(p.publish_up_to(p.staged_end()), 0, "nothing staged");
+        let start = p.staged_end();
+        for i in 0..5 {
+            p.write_unpublished(&rec(i)).unwrap();
+        }
+        let mid = start + 2;
+        assert_eq!(p.staged_end(), start + 5);
+        assert_eq!(p.publish_up_to(mid), 2);
+        assert_eq!(p.staged(), 3);
+        assert_eq!(p.write_pos(), mid);
+        assert_eq!(c.try_pop().map(|r| r.seq), Some(0));
+        assert_eq!(c.try_pop().map(|r| r.seq), Some(1));
+        assert_eq!(c.try_pop(), None, "the rest stays invisible");
+        assert_eq!(p.publish_up_to(mid), 0, "already published");
+        assert_eq!(p.publish_up_to(start), 0, "behind write_pos");
+        // more staged after a partial publication, then wrap around the ring
+        for i in 5..10 {
+            p.write_unpublished(&rec(i)).unwrap();
+        }
+        assert_eq!(p.staged(), 8);
+        assert!(p.write_unpublished(&rec(99)).is_err(), "staged records hold their slots");
+        assert_eq!(p.publish_up_to(p.staged_end() + 100), 8, "beyond the staged: all of them");
+        let got: Vec<u64> = std::iter::from_fn(|| c.try_pop()).map(|r| r.seq).collect();
+        assert_eq!(got, (2..10).collect::<Vec<_>>());
+        assert_eq!(p.staged(), 0);
+    }
 }
