@@ -40,10 +40,12 @@ mod error;
 pub mod format;
 mod outhash;
 mod reader;
+mod sync;
 mod writer;
 
 pub use error::JournalError;
 pub use format::Chain;
 pub use outhash::OutputHash;
 pub use reader::{prune_before, verify, JournalReader, ReadSummary, TornTail};
+pub use sync::SyncHook;
 pub use writer::{Durability, JournalConfig, JournalWriter, Recovery, WriterStats};

@@ -3,14 +3,16 @@
 
 use crate::error::{io_err, JournalError};
 use crate::format::{
-    encode_record, frame_crc, frame_header, genesis, segment_path, Chain, SegmentHeader, COMMIT_FRAME, FRAME_HEADER,
+    encode_record, frame_crc, frame_header, genesis, segment_path, Chain, COMMIT_FRAME, FRAME_HEADER,
     F_OUT_HASH, HEADER_SIZE, RECORD_FRAME, T_COMMIT, T_RECORD,
 };
 use crate::reader::{list_segments, read_file, scan_segment, Expect, TornTail};
+use crate::sync::{new_segment_file, sync_dir, Roll, Start, SyncHook, SyncThread};
 use rfq_ring::Record;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::thread::Thread;
 use std::time::Instant;
 
 /// When a commit is made durable (fdatasync) — see docs/journal.md for the trade-offs.
@@ -87,10 +89,15 @@ const BUF_BYTES: usize = 1 << 20;
 /// Appends records to a journal. Single writer per directory (not enforced across processes).
 /// After [`JournalWriter::open`] nothing allocates per record: frames go into a buffer reserved
 /// once; a commit is one `write(2)` (plus fdatasync per the policy).
-#[derive(Debug)]
+///
+/// With [`JournalWriter::start_sync_thread`] the `write(2)`s and fdatasyncs move to a journal
+/// sync thread: a commit then frames and chains the block on the caller's thread, copies it
+/// into a buffer shared with the sync thread and returns at once; [`JournalWriter::durable_seq`]
+/// advances when the sync thread has made the block durable (see `sync.rs` / docs/journal.md).
 pub struct JournalWriter {
     cfg: JournalConfig,
-    file: File,
+    /// The current segment (inline mode; `None` while the sync thread owns it).
+    file: Option<File>,
     path: PathBuf,
     seg_index: u64,
     seg_len: u64,
@@ -107,10 +114,26 @@ pub struct JournalWriter {
     failed: bool,
     recovery: Recovery,
     stats: WriterStats,
+    /// The sync thread, when started.
+    bg: Option<SyncThread>,
+    /// Sync thread mode: the segment the next handed-over bytes start (rollover).
+    roll_pending: Option<Roll>,
+    hook: Option<SyncHook>,
+    wake: Option<Thread>,
 }
 
-fn sync_dir(dir: &Path) -> Result<(), JournalError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync dir", dir))
+impl std::fmt::Debug for JournalWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalWriter")
+            .field("cfg", &self.cfg)
+            .field("path", &self.path)
+            .field("next_seq", &self.next_seq)
+            .field("committed", &self.written)
+            .field("durable", &self.durable_seq())
+            .field("sync_thread", &self.bg)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JournalWriter {
@@ -183,7 +206,7 @@ impl JournalWriter {
         let roll = seg_len >= cfg.segment_bytes;
         JournalWriter {
             cfg,
-            file,
+            file: Some(file),
             path,
             seg_index,
             seg_len,
@@ -200,66 +223,89 @@ impl JournalWriter {
             failed: false,
             recovery: Recovery::default(),
             stats: WriterStats::default(),
+            bg: None,
+            roll_pending: None,
+            hook: None,
+            wake: None,
         }
     }
 
     /// Creates segment `index` (refusing to overwrite a file) and returns a writer on it.
     fn create_segment(cfg: JournalConfig, index: u64, first_seq: u64, chain_in: Chain) -> Result<JournalWriter, JournalError> {
-        let (file, path) = Self::new_segment_file(&cfg, index, first_seq, chain_in)?;
+        let (file, path) = new_segment_file(&cfg, index, first_seq, chain_in)?;
         let mut w = JournalWriter::with_file(cfg, file, path, index, HEADER_SIZE as u64, first_seq - 1, chain_in);
         w.stats.segments_created = 1;
         w.stats.bytes = HEADER_SIZE as u64;
         Ok(w)
     }
 
-    fn new_segment_file(cfg: &JournalConfig, index: u64, first_seq: u64, chain_in: Chain) -> Result<(File, PathBuf), JournalError> {
-        let path = segment_path(&cfg.dir, index);
-        let header = SegmentHeader { index, first_seq, fingerprint: cfg.fingerprint, segment_bytes: cfg.segment_bytes, chain_in };
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(io_err("create", &path))?;
-        file.write_all(&header.encode()).map_err(io_err("write", &path))?;
-        if cfg.durability != Durability::None {
-            file.sync_data().map_err(io_err("fdatasync", &path))?;
-            sync_dir(&cfg.dir)?;
-        }
-        Ok((file, path))
-    }
-
-    /// Closes the current segment and starts the next one (at a commit boundary).
+    /// Closes the current segment and starts the next one (at a commit boundary). With the
+    /// sync thread, only marks the next handed-over bytes as starting it (the thread syncs the
+    /// old segment and creates the new one).
     fn roll_over(&mut self) -> Result<(), JournalError> {
-        self.sync()?;
-        let (file, path) = Self::new_segment_file(&self.cfg, self.seg_index + 1, self.written + 1, self.chain)?;
-        self.file = file;
-        self.path = path;
-        self.seg_index += 1;
+        let index = self.seg_index + 1;
+        if self.bg.is_some() {
+            self.roll_pending = Some(Roll { index, first_seq: self.written + 1, chain_in: self.chain });
+            self.path = segment_path(&self.cfg.dir, index);
+        } else {
+            self.sync()?;
+            let (file, path) = new_segment_file(&self.cfg, index, self.written + 1, self.chain)?;
+            self.file = Some(file);
+            self.path = path;
+            self.stats.segments_created += 1;
+            self.stats.bytes += HEADER_SIZE as u64;
+        }
+        self.seg_index = index;
         self.seg_len = HEADER_SIZE as u64;
         self.roll = false;
-        self.stats.segments_created += 1;
-        self.stats.bytes += HEADER_SIZE as u64;
         Ok(())
     }
 
     /// Writes the buffered frames without a commit (the buffer is full mid-block).
     fn flush_partial(&mut self) -> Result<(), JournalError> {
         self.hasher.update(&self.buf);
-        self.write_buf()
+        self.write_buf(0, 0)
     }
 
-    fn write_buf(&mut self) -> Result<(), JournalError> {
-        if let Err(e) = self.file.write_all(&self.buf) {
-            self.failed = true;
-            return Err(JournalError::Io { op: "write", path: self.path.clone(), source: e });
+    /// Writes the buffer (inline) or hands it to the sync thread; `last_seq` / `records`: what
+    /// it commits (0: a partial block).
+    fn write_buf(&mut self, last_seq: u64, records: u64) -> Result<(), JournalError> {
+        if let Some(bg) = &self.bg {
+            bg.enqueue(&self.buf, last_seq, records, self.roll_pending.take());
+        } else {
+            let file = self.file.as_mut().expect("inline writer has its file");
+            if let Err(e) = file.write_all(&self.buf) {
+                self.failed = true;
+                return Err(JournalError::Io { op: "write", path: self.path.clone(), source: e });
+            }
+            self.stats.bytes += self.buf.len() as u64;
         }
         self.seg_len += self.buf.len() as u64;
-        self.stats.bytes += self.buf.len() as u64;
         self.buf.clear();
+        Ok(())
+    }
+
+    /// The error to return once the writer (or its sync thread) failed.
+    fn failure(&mut self) -> JournalError {
+        self.failed = true;
+        self.bg.as_ref().and_then(SyncThread::take_error).unwrap_or_else(|| JournalError::Io {
+            op: "append",
+            path: self.path.clone(),
+            source: std::io::Error::other("journal writer failed earlier"),
+        })
+    }
+
+    #[inline]
+    fn check(&mut self) -> Result<(), JournalError> {
+        if self.failed || self.bg.as_ref().is_some_and(SyncThread::failed) {
+            return Err(self.failure());
+        }
         Ok(())
     }
 
     #[inline]
     fn push_frame(&mut self, rec: &Record, out_hash: Option<u64>) -> Result<(), JournalError> {
-        if self.failed {
-            return Err(JournalError::Io { op: "append", path: self.path.clone(), source: std::io::Error::other("journal writer failed earlier") });
-        }
+        self.check()?;
         if self.block_records == 0 && self.roll {
             self.roll_over()?;
         }
@@ -310,6 +356,7 @@ impl JournalWriter {
         if self.block_records == 0 {
             return self.sync_if_due();
         }
+        self.check()?;
         let at = self.buf.len();
         self.buf.resize(at + COMMIT_FRAME, 0);
         let last = self.next_seq - 1;
@@ -319,11 +366,18 @@ impl JournalWriter {
         self.chain = *self.hasher.finalize().as_bytes();
         self.buf[at + FRAME_HEADER..at + COMMIT_FRAME].copy_from_slice(&self.chain);
         frame_crc(&mut self.buf[at..], 32);
-        self.write_buf()?;
+        self.write_buf(last, self.block_records)?;
         self.hasher.reset();
         self.hasher.update(&self.chain);
         self.stats.commits += 1;
         self.written = last;
+        if self.bg.is_some() {
+            self.block_records = 0;
+            if self.seg_len >= self.cfg.segment_bytes {
+                self.roll = true;
+            }
+            return Ok(self.durable_seq());
+        }
         self.unsynced += self.block_records;
         self.block_records = 0;
         if self.unsynced_since.is_none() {
@@ -331,6 +385,9 @@ impl JournalWriter {
         }
         match self.cfg.durability {
             Durability::None => {
+                if self.hook.is_some() {
+                    self.sync()?;
+                }
                 self.durable = self.written;
                 self.unsynced = 0;
                 self.unsynced_since = None;
@@ -357,12 +414,29 @@ impl JournalWriter {
     /// # Errors
     /// I/O errors (the writer then refuses everything).
     pub fn sync(&mut self) -> Result<u64, JournalError> {
+        if let Some(bg) = &self.bg {
+            if self.failed || !bg.wait_durable(self.written) {
+                return Err(self.failure());
+            }
+            return Ok(bg.durable());
+        }
+        if self.failed {
+            return Err(self.failure());
+        }
         if self.written > self.durable || self.unsynced > 0 {
-            if self.cfg.durability != Durability::None {
-                if let Err(e) = self.file.sync_data() {
-                    self.failed = true;
-                    return Err(JournalError::Io { op: "fdatasync", path: self.path.clone(), source: e });
+            let fsync = self.cfg.durability != Durability::None;
+            let res = self.hook.as_ref().map_or(Ok(()), |h| h(self.written)).and_then(|()| {
+                if fsync {
+                    self.file.as_ref().expect("inline writer has its file").sync_data()
+                } else {
+                    Ok(())
                 }
+            });
+            if let Err(e) = res {
+                self.failed = true;
+                return Err(JournalError::Io { op: "fdatasync", path: self.path.clone(), source: e });
+            }
+            if fsync {
                 self.stats.syncs += 1;
             }
             self.durable = self.written;
@@ -378,6 +452,10 @@ impl JournalWriter {
     /// # Errors
     /// As [`JournalWriter::sync`].
     pub fn sync_if_due(&mut self) -> Result<u64, JournalError> {
+        if self.bg.is_some() {
+            self.check()?;
+            return Ok(self.durable_seq());
+        }
         if let (Durability::GroupCommit { max_ns, .. }, Some(t)) = (self.cfg.durability, self.unsynced_since) {
             if t.elapsed().as_nanos() >= u128::from(max_ns) {
                 return self.sync();
@@ -389,7 +467,7 @@ impl JournalWriter {
     /// Whether written commits wait for a sync (group commit only).
     #[must_use]
     pub fn sync_pending(&self) -> bool {
-        self.written > self.durable
+        self.written > self.durable_seq()
     }
 
     /// Sequence number the next appended record gets (records are numbered from 1).
@@ -407,7 +485,10 @@ impl JournalWriter {
     /// Last record whose commit is durable under the policy (may be acknowledged).
     #[must_use]
     pub fn durable_seq(&self) -> u64 {
-        self.durable
+        match &self.bg {
+            Some(bg) => bg.durable(),
+            None => self.durable,
+        }
     }
 
     /// Records appended but not committed.
@@ -432,7 +513,113 @@ impl JournalWriter {
     /// Counters.
     #[must_use]
     pub fn stats(&self) -> WriterStats {
-        self.stats
+        let mut s = self.stats;
+        if let Some(bg) = &self.bg {
+            let (syncs, bytes, segments) = bg.counters();
+            s.syncs += syncs;
+            s.bytes += bytes;
+            s.segments_created += segments;
+        }
+        s
+    }
+
+    /// Moves `write(2)` and fdatasync onto a journal sync thread (see the type's doc): from
+    /// now on [`JournalWriter::commit`] only hands the framed block over (one `memcpy`) and
+    /// returns, rollovers happen on the sync thread, and [`JournalWriter::durable_seq`]
+    /// advances (an atomic) when the sync thread has made a block durable under the policy.
+    /// [`JournalWriter::sync`] waits for it; an I/O error of the sync thread is returned by the
+    /// next `append`/`commit`/`sync`/`sync_if_due`. No-op if already started.
+    ///
+    /// # Errors
+    /// The writer failed earlier; the thread could not be spawned.
+    pub fn start_sync_thread(&mut self) -> Result<(), JournalError> {
+        if self.bg.is_some() {
+            return Ok(());
+        }
+        self.check()?;
+        if self.block_records == 0 && self.roll {
+            self.roll_over()?;
+        }
+        let file = self.file.take().expect("inline writer has its file");
+        let clone = file.try_clone().map_err(io_err("dup", &self.path))?;
+        let st = Start { file, path: self.path.clone(), written: self.written, durable: self.durable, unsynced: self.unsynced, unsynced_since: self.unsynced_since };
+        match SyncThread::start(self.cfg.clone(), st, self.hook.clone(), self.wake.clone()) {
+            Ok(t) => {
+                self.bg = Some(t);
+                Ok(())
+            }
+            Err(e) => {
+                self.file = Some(clone);
+                Err(JournalError::Io { op: "spawn journal sync thread", path: self.path.clone(), source: e })
+            }
+        }
+    }
+
+    /// Makes everything committed durable, stops the sync thread and continues inline (the
+    /// caller's thread writes and syncs again). No-op without a sync thread.
+    ///
+    /// # Errors
+    /// The sync thread failed (the writer then refuses everything).
+    pub fn stop_sync_thread(&mut self) -> Result<(), JournalError> {
+        let Some(bg) = &self.bg else { return Ok(()) };
+        let ok = !self.failed && bg.wait_durable(self.written);
+        let err = if ok { None } else { Some(self.failure()) };
+        let bg = self.bg.take().expect("checked");
+        let (syncs, bytes, segments) = bg.counters();
+        self.stats.syncs += syncs;
+        self.stats.bytes += bytes;
+        self.stats.segments_created += segments;
+        let durable = bg.durable();
+        match (bg.stop(), err) {
+            (Some((file, path)), None) => {
+                self.file = Some(file);
+                self.path = path;
+                self.durable = durable;
+                self.unsynced = 0;
+                self.unsynced_since = None;
+                Ok(())
+            }
+            (_, err) => {
+                self.failed = true;
+                self.durable = durable;
+                Err(err.unwrap_or_else(|| self.failure()))
+            }
+        }
+    }
+
+    /// Whether a sync thread does the I/O ([`JournalWriter::start_sync_thread`]).
+    #[must_use]
+    pub fn has_sync_thread(&self) -> bool {
+        self.bg.is_some()
+    }
+
+    /// Sync thread: ask it to make everything committed durable now (group commit: without
+    /// waiting for the bounds), without waiting. Inline: nothing (see [`JournalWriter::sync`]).
+    pub fn request_sync(&self) {
+        if let Some(bg) = &self.bg {
+            bg.request_sync();
+        }
+    }
+
+    /// Bytes committed (handed to the sync thread) and not yet written (0 inline).
+    #[must_use]
+    pub fn queued_bytes(&self) -> u64 {
+        self.bg.as_ref().map_or(0, SyncThread::queued)
+    }
+
+    /// A thread the sync thread unparks whenever `durable_seq` advances or it fails (e.g. the
+    /// core thread, whose idle strategy may park). Takes effect at once.
+    pub fn set_wake(&mut self, t: Option<Thread>) {
+        if let Some(bg) = &self.bg {
+            bg.set_wake(t.clone());
+        }
+        self.wake = t;
+    }
+
+    /// Test / fault-injection hook called before every durability step (see [`SyncHook`]),
+    /// inline or on the sync thread; set it before [`JournalWriter::start_sync_thread`].
+    pub fn set_sync_hook(&mut self, hook: Option<SyncHook>) {
+        self.hook = hook;
     }
 
     /// The configuration.
