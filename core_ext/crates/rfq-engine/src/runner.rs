@@ -37,6 +37,16 @@
 //! record carries the running [`OutputHash`] of the output stream after it, so a replay can name
 //! the first record whose outputs differ. A journal I/O error stops the runner for good (no
 //! further input, nothing more published): it is reported by [`Runner::journal_error`].
+//!
+//! On the core thread ([`Runner::spawn`], or [`Runner::set_journal_sync_thread`]) the journal's
+//! `write(2)` and fdatasync run on a **journal sync thread**
+//! (`JournalWriter::start_sync_thread`): a commit only hands the framed block over, and the core
+//! goes on consuming input and staging outputs while the disk syncs. Each committed batch leaves
+//! `(journal seq, out ring position, tap position)` in a FIFO; every loop iteration the core
+//! reads the writer's atomic durable sequence and publishes the staged outputs up to the
+//! position of the last batch it covers (`Producer::publish_up_to`: one Release store per
+//! ring), so outputs become visible in order and never before every input record that precedes
+//! them is durable. The sync thread unparks the core thread when durability advances.
 
 use crate::core::{Core, Sink};
 use crate::replay::{replay_tail, ReplayReport};
@@ -50,6 +60,7 @@ use rfq_ring::clock::monotonic_ns;
 use rfq_ring::record::{flags, kind};
 use std::time::{SystemTime, UNIX_EPOCH};
 use rfq_ring::{Consumer, IdleKind, IdleStrategy, Producer, Record};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -126,13 +137,26 @@ fn realtime_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
+/// A committed batch whose outputs wait for its durability: the journal sequence of its last
+/// record and the out/tap ring positions after its last staged output.
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    seq: u64,
+    out: u64,
+    tap: u64,
+}
+
 /// The journal of a runner and what waits for its commits.
 struct Journal {
     writer: JournalWriter,
     hash: OutputHash,
-    /// `(ts_send, histogram)` of records whose latency sample waits for the publication
-    /// (0 = tick-to-quote, 1 = RFQ-to-quote); capacity reserved once, samples beyond it dropped.
-    lat: Vec<(i64, u8)>,
+    /// `(ts_send, histogram, journal seq)` of records whose latency sample waits for the
+    /// publication (0 = tick-to-quote, 1 = RFQ-to-quote); capacity reserved once (at least two
+    /// per output ring slot, so staged outputs cannot outnumber it), samples beyond it dropped.
+    lat: VecDeque<(i64, u8, u64)>,
+    /// Committed batches with staged outputs, oldest first (batches that staged nothing have
+    /// no entry: publication goes by the durable sequence).
+    batches: VecDeque<Batch>,
     error: Option<JournalError>,
     /// `<dir>/published`: the last journal sequence whose outputs were published (see
     /// [`PUBLISHED_MARKER`]); `None` if it could not be opened (recovery then re-publishes from
@@ -273,8 +297,12 @@ impl std::ops::Deref for RecoveryReport {
     }
 }
 
-/// Latency samples held per batch while a journal commit is pending.
+/// Latency samples held per batch while a journal commit is pending (at least).
 const LAT_PENDING: usize = 8192;
+
+/// Journal bytes handed to the sync thread and not yet written beyond which the runner stops
+/// consuming input (≈ 760 k records).
+const MAX_JOURNAL_BACKLOG: u64 = 64 << 20;
 
 /// A core plus its rings.
 pub struct Runner {
@@ -296,6 +324,8 @@ pub struct Runner {
     republish_at: usize,
     /// Journal sequence the marker is set to once `republish` is drained.
     republish_seq: u64,
+    /// Journal I/O on a sync thread (the core thread's mode).
+    sync_thread: bool,
 }
 
 /// Longest tick-to-quote latency tracked (larger values are clamped to it).
@@ -321,6 +351,7 @@ impl Runner {
             republish: Vec::new(),
             republish_at: 0,
             republish_seq: 0,
+            sync_thread: false,
         }
     }
 
@@ -333,13 +364,44 @@ impl Runner {
     }
 
     /// As [`Runner::set_journal`], continuing the output-stream hash from `hash`.
-    pub fn set_journal_with_hash(&mut self, journal: JournalWriter, hash: OutputHash) {
+    pub fn set_journal_with_hash(&mut self, mut journal: JournalWriter, hash: OutputHash) {
         let old = self.take_journal();
         let marker = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(journal.config().dir.join(PUBLISHED_MARKER)).ok();
         let snap = Snapshots { keep: 2, last_seq: journal.committed_seq(), ..Snapshots::default() };
-        let published = journal.committed_seq();
+        let published = journal.durable_seq();
         drop(old);
-        self.journal = Some(Box::new(Journal { writer: journal, hash, lat: Vec::with_capacity(LAT_PENDING), error: None, marker, published, snap }));
+        let error = if self.sync_thread { journal.start_sync_thread().err() } else { None };
+        let lat = VecDeque::with_capacity(LAT_PENDING.max((2 * self.out.capacity()).min(1 << 18)));
+        let batches = VecDeque::with_capacity(1024);
+        self.journal = Some(Box::new(Journal { writer: journal, hash, lat, batches, error, marker, published, snap }));
+    }
+
+    /// Whether the journal's `write(2)` and fdatasync run on a journal sync thread (see the
+    /// module doc) instead of the thread calling [`Runner::run_once`]. [`Runner::spawn`] turns
+    /// it on for the core thread (and off again when the thread stops); inline runs default to
+    /// off, where a commit under `FsyncEach` returns durable and its outputs are published
+    /// before `run_once` returns. Applies to the attached journal at once (turning it off first
+    /// makes everything durable and publishes it).
+    ///
+    /// # Errors
+    /// The sync thread could not be started, or failed while being stopped (the journal error
+    /// is then also kept: fail-stop).
+    pub fn set_journal_sync_thread(&mut self, on: bool) -> Result<(), JournalError> {
+        self.sync_thread = on;
+        if !on {
+            self.flush_journal();
+        }
+        let Some(j) = self.journal.as_deref_mut() else { return Ok(()) };
+        if j.error.is_some() {
+            return Ok(());
+        }
+        let res = if on { j.writer.start_sync_thread() } else { j.writer.stop_sync_thread() };
+        if let Err(e) = res {
+            let msg = e.to_string();
+            j.error.get_or_insert(e);
+            return Err(JournalError::Config(msg));
+        }
+        Ok(())
     }
 
     /// Snapshot policy of the attached journal: a snapshot every `every` journaled records
@@ -449,6 +511,7 @@ impl Runner {
             || j.writer.durable_seq() != seq
             || j.writer.pending() != 0
             || self.out.staged() != 0
+            || !j.batches.is_empty()
             || self.republish_at < self.republish.len()
         {
             return;
@@ -618,7 +681,12 @@ impl Runner {
     pub fn take_journal(&mut self) -> Option<JournalWriter> {
         self.flush_journal();
         self.reap_snapshot(true);
-        self.journal.take().map(|j| j.writer)
+        self.journal.take().map(|j| {
+            let mut w = j.writer;
+            // hand back an inline writer (a failure is kept by the writer, which refuses all)
+            let _ = w.stop_sync_thread();
+            w
+        })
     }
 
     /// The attached journal writer.
@@ -649,56 +717,98 @@ impl Runner {
         self.publish_durable();
     }
 
-    /// Group commit: sync if the oldest unsynced commit is due, then publish. Called by the
-    /// core thread every loop.
+    /// Group commit (inline): sync if the oldest unsynced commit is due. Sync thread: pick up
+    /// its error, if any. Then publish what became durable (and take a periodic snapshot if
+    /// one is due). Called by the core thread every loop.
     pub fn poll_journal(&mut self) {
-        if let Some(j) = self.journal.as_deref_mut() {
-            if j.error.is_none() && j.writer.sync_pending() {
-                if let Err(e) = j.writer.sync_if_due() {
-                    j.error = Some(e);
-                }
-                self.publish_durable();
-                self.maybe_snapshot();
-            }
-        }
+        self.poll_journal_published();
     }
 
-    /// Publishes the staged outputs if every journaled record is durable.
-    fn publish_durable(&mut self) {
-        let republishing = self.republish_at < self.republish.len();
-        let Some(j) = self.journal.as_deref_mut() else { return };
-        if j.error.is_some() || j.writer.durable_seq() != j.writer.committed_seq() || j.writer.pending() != 0 {
-            return;
+    /// [`Runner::poll_journal`], returning the output records it published.
+    fn poll_journal_published(&mut self) -> usize {
+        let Some(j) = self.journal.as_deref_mut() else { return 0 };
+        if j.error.is_some() {
+            return 0;
         }
-        let staged = self.out.staged() + self.tap.as_ref().map_or(0, Producer::staged);
-        self.out.publish();
-        if let Some(t) = self.tap.as_mut() {
-            t.publish();
-        }
-        let seq = j.writer.committed_seq();
-        if let (Some(m), false) = (j.marker.as_ref(), republishing) {
-            if staged > 0 || j.published != seq {
-                write_marker(m, seq);
+        if j.writer.sync_pending() {
+            if let Err(e) = j.writer.sync_if_due() {
+                j.error = Some(e);
+                return 0;
             }
         }
-        j.published = seq;
-        if !j.lat.is_empty() {
+        if j.writer.durable_seq() == j.published {
+            return 0;
+        }
+        let n = self.publish_durable();
+        self.maybe_snapshot();
+        n
+    }
+
+    /// Publishes the staged outputs of every committed batch that is durable (in order, one
+    /// Release store per ring), moves the published marker to the durable sequence and samples
+    /// the latencies that waited for it. Returns the output records published.
+    fn publish_durable(&mut self) -> usize {
+        let republishing = self.republish_at < self.republish.len();
+        let Some(j) = self.journal.as_deref_mut() else { return 0 };
+        if j.error.is_some() {
+            return 0;
+        }
+        let durable = j.writer.durable_seq();
+        if durable == j.published {
+            return 0;
+        }
+        let mut upto = None;
+        while let Some(&b) = j.batches.front() {
+            if b.seq > durable {
+                break;
+            }
+            upto = Some(b);
+            j.batches.pop_front();
+        }
+        let mut n = 0;
+        if let Some(b) = upto {
+            n += self.out.publish_up_to(b.out);
+            if let Some(t) = self.tap.as_mut() {
+                n += t.publish_up_to(b.tap);
+            }
+        }
+        // every record up to `durable` has its outputs published now: those of the batches
+        // just popped, and batches that staged nothing had none
+        if let (Some(m), false) = (j.marker.as_ref(), republishing) {
+            write_marker(m, durable);
+        }
+        j.published = durable;
+        if j.lat.front().is_some_and(|l| l.2 <= durable) {
             let now = monotonic_ns();
-            for &(ts, which) in &j.lat {
+            while let Some(&(ts, which, seq)) = j.lat.front() {
+                if seq > durable {
+                    break;
+                }
+                j.lat.pop_front();
                 let ns = (now - ts).clamp(1, MAX_LATENCY_NS as i64) as u64;
                 if which == 0 { &mut self.tick_to_quote } else { &mut self.rfq_to_quote }.saturating_record(ns);
             }
-            j.lat.clear();
         }
+        n
     }
 
-    /// Commits the records appended for this batch, then publishes if they are durable; an I/O
-    /// error is kept (fail-stop) instead of returned.
+    /// Commits the records appended for this batch (remembering where its staged outputs end),
+    /// then publishes what is durable; an I/O error is kept (fail-stop) instead of returned.
     fn journal_commit(&mut self) {
         if let Some(j) = self.journal.as_deref_mut() {
             if j.error.is_none() {
-                if let Err(e) = j.writer.commit() {
-                    j.error = Some(e);
+                match j.writer.commit() {
+                    Err(e) => j.error = Some(e),
+                    Ok(_) => {
+                        let b = Batch { seq: j.writer.committed_seq(), out: self.out.staged_end(), tap: self.tap.as_ref().map_or(0, Producer::staged_end) };
+                        let staged_more = match j.batches.back() {
+                            Some(last) => last.out != b.out || last.tap != b.tap,
+                            None => self.out.staged() + self.tap.as_ref().map_or(0, Producer::staged) > 0,
+                        };
+                        if staged_more {
+                            j.batches.push_back(b);
+                        }
+                    }
                 }
             }
         }
@@ -907,10 +1017,21 @@ impl Runner {
         }
         let mut room = self.room();
         if room == 0 && self.out.staged() + self.tap.as_ref().map_or(0, Producer::staged) > 0 {
-            self.flush_journal(); // group commit: the staged outputs fill the ring
+            // the staged outputs fill the ring: group commit syncs now
+            if self.journal.as_ref().is_some_and(|j| j.writer.has_sync_thread()) {
+                // ask the sync thread, publish what is durable already, wait in the loop
+                self.journal.as_ref().expect("journaled").writer.request_sync();
+                self.poll_journal_published();
+            } else {
+                self.flush_journal();
+            }
             room = self.room();
         }
         if room == 0 {
+            return (0, true);
+        }
+        if self.journal.as_ref().is_some_and(|j| j.writer.queued_bytes() > MAX_JOURNAL_BACKLOG) {
+            // the sync thread's write(2) stalls: hold the input (its memory is bounded)
             return (0, true);
         }
         let want = room.min(budget.max(1));
@@ -923,19 +1044,20 @@ impl Runner {
         for rec in a.iter().chain(b.iter()) {
             sink.rfq = (rec.kind == kind::RFQ).then_some((rec.source, rec.seq));
             core.process(rec, &mut sink);
+            let seq = j.writer.next_seq();
             if let Err(e) = j.writer.append_marked(rec, sink.hash.value()) {
                 j.error.get_or_insert(e);
             }
             if sink.quotes != 0 {
                 sink.quotes = 0;
                 if rec.ts_send > 0 && j.lat.len() < j.lat.capacity() {
-                    j.lat.push((rec.ts_send, 0));
+                    j.lat.push_back((rec.ts_send, 0, seq));
                 }
             }
             if sink.answered {
                 sink.answered = false;
                 if rec.ts_send > 0 && j.lat.len() < j.lat.capacity() {
-                    j.lat.push((rec.ts_send, 1));
+                    j.lat.push_back((rec.ts_send, 1, seq));
                 }
             }
             used += 1;
@@ -952,7 +1074,10 @@ impl Runner {
 
     /// Move the runner onto its own thread (the core thread). `idle` is what the thread does
     /// when no ring has work. Commands are served between messages.
-    pub fn spawn(self, idle: IdleKind) -> std::io::Result<RunnerHandle> {
+    pub fn spawn(mut self, idle: IdleKind) -> std::io::Result<RunnerHandle> {
+        if let Err(e) = self.set_journal_sync_thread(true) {
+            return Err(std::io::Error::other(e.to_string()));
+        }
         let (tx, rx) = channel::<Command>();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = Arc::clone(&stop);
@@ -997,14 +1122,15 @@ fn write_and_retain(dir: &Path, fingerprint: u64, bytes: &[u8], keep: usize, pru
 
 fn core_loop(mut runner: Runner, rx: Receiver<Command>, stop: Arc<AtomicBool>, idle: IdleKind) -> Runner {
     runner.core.prefault();
+    if let Some(j) = runner.journal.as_deref_mut() {
+        j.writer.set_wake(Some(std::thread::current()));
+    }
     let mut idle = idle.strategy();
     let mut cycle: u32 = 0;
     let mut last_work = monotonic_ns();
     loop {
         let mut work = runner.run_once(4096);
-        if runner.journal.is_some() {
-            runner.poll_journal();
-        }
+        let published = if runner.journal.is_some() { runner.poll_journal_published() } else { 0 };
         cycle = cycle.wrapping_add(1);
         if let Some(iv) = runner.heartbeat_ns {
             let t = monotonic_ns();
@@ -1020,17 +1146,31 @@ fn core_loop(mut runner: Runner, rx: Receiver<Command>, stop: Arc<AtomicBool>, i
                 runner.serve(cmd);
             }
             if stop.load(Ordering::Acquire) {
-                // Finish what was published before the stop: nothing acknowledged is dropped.
-                while runner.run_once(usize::MAX) > 0 {}
+                // Finish what was published before the stop: nothing acknowledged is dropped
+                // (staged outputs filling the out ring are made durable and published first).
+                loop {
+                    if runner.run_once(usize::MAX) > 0 {
+                        continue;
+                    }
+                    runner.flush_journal();
+                    if runner.run_once(usize::MAX) == 0 {
+                        break;
+                    }
+                }
                 while let Ok(cmd) = rx.try_recv() {
                     runner.serve(cmd);
                 }
                 runner.flush_journal();
                 runner.reap_snapshot(true);
+                if let Some(j) = runner.journal.as_deref_mut() {
+                    j.writer.set_wake(None);
+                }
+                // back to inline journal I/O (an error is kept by the runner)
+                let _ = runner.set_journal_sync_thread(false);
                 return runner;
             }
         }
-        idle.idle(work);
+        idle.idle(work + published);
     }
 }
 
