@@ -70,6 +70,8 @@ pub struct OrderBook {
     ids: IdMap,
     bids: SideLevels,
     asks: SideLevels,
+    /// Number of ticks in the price band.
+    band_ticks: u32,
     accounts: Box<[AccountConfig]>,
 }
 
@@ -106,8 +108,9 @@ impl OrderBook {
             free: 0,
             live: 0,
             ids: IdMap::new(cfg.max_orders),
-            bids: SideLevels::new(ticks, true),
-            asks: SideLevels::new(ticks, false),
+            bids: SideLevels::new(ticks, cfg.max_orders, true),
+            asks: SideLevels::new(ticks, cfg.max_orders, false),
+            band_ticks: ticks as u32,
             accounts: vec![cfg.default_account; cfg.max_accounts].into_boxed_slice(),
             cfg,
         })
@@ -165,7 +168,7 @@ impl OrderBook {
     /// Best level of `side`, `(price, total qty)`.
     pub fn best(&self, side: Side) -> Option<(i64, i64)> {
         let s = self.side(side);
-        (s.best != NIL).then(|| (self.price_of(s.best), s.levels[s.best as usize].qty))
+        (s.best != NIL).then(|| (self.price_of(s.best), s.get(s.best).qty))
     }
 
     /// A resting order by id.
@@ -176,7 +179,7 @@ impl OrderBook {
     /// Resting orders of `side` in priority order (best price first, then time).
     pub fn orders(&self, side: Side) -> Orders<'_> {
         let s = self.side(side);
-        let node = if s.best == NIL { NIL } else { s.levels[s.best as usize].head };
+        let node = if s.best == NIL { NIL } else { s.get(s.best).head };
         Orders { book: self, side, tick: s.best, node }
     }
 
@@ -232,7 +235,7 @@ impl OrderBook {
                 return reject(sink, RejectReason::NoLiquidity);
             }
             match o.side {
-                Side::Bid => (self.asks.levels.len() - 1) as u32,
+                Side::Bid => self.band_ticks - 1,
                 Side::Ask => 0,
             }
         } else {
@@ -315,7 +318,7 @@ impl OrderBook {
         let old_price = self.price_of(node.tick);
         if t == node.tick && new_qty <= node.qty {
             self.nodes[slot as usize].qty = new_qty;
-            self.side_mut(node.side).levels[t as usize].qty -= node.qty - new_qty;
+            self.side_mut(node.side).get_mut(t).qty -= node.qty - new_qty;
             return sink.event(Event::Replaced {
                 id,
                 old_price,
@@ -369,7 +372,7 @@ impl OrderBook {
             if t == NIL || !crosses(taker.side, taker.limit, t) {
                 break;
             }
-            let slot = opp.levels[t as usize].head;
+            let slot = opp.get(t).head;
             let maker = self.nodes[slot as usize];
             if maker.account == taker.account && acct.stp != StpMode::Off {
                 if acct.stp != StpMode::CancelNewest {
@@ -394,7 +397,7 @@ impl OrderBook {
                 self.remove(slot);
             } else {
                 self.nodes[slot as usize].qty = maker_left;
-                self.side_mut(opp_side).levels[t as usize].qty -= q;
+                self.side_mut(opp_side).get_mut(t).qty -= q;
             }
             let maker_cbps = self.accounts[maker.account as usize].maker_cbps;
             sink.event(Event::Trade {
@@ -423,7 +426,7 @@ impl OrderBook {
         let mut t = opp.best;
         let mut sum = 0_i64;
         while t != NIL && crosses(side, limit, t) {
-            let level = &opp.levels[t as usize];
+            let level = opp.get(t);
             if stp == StpMode::Off {
                 sum += level.qty;
             } else {
@@ -455,7 +458,7 @@ impl OrderBook {
     fn slide(&self, side: Side, opp_best: u32) -> Option<u32> {
         match side {
             Side::Bid => opp_best.checked_sub(1),
-            Side::Ask => (opp_best + 1 < self.asks.levels.len() as u32).then_some(opp_best + 1),
+            Side::Ask => (opp_best + 1 < self.band_ticks).then_some(opp_best + 1),
         }
     }
 
@@ -472,13 +475,12 @@ impl OrderBook {
             Side::Bid => &mut self.bids,
             Side::Ask => &mut self.asks,
         };
-        let level = &mut levels.levels[t as usize];
+        let level = levels.entry(t);
         let tail = level.tail;
         level.tail = slot;
         level.qty += qty;
         if tail == NIL {
             level.head = slot;
-            levels.occupy(t);
         } else {
             self.nodes[tail as usize].next = slot;
         }
@@ -492,7 +494,7 @@ impl OrderBook {
             Side::Bid => &mut self.bids,
             Side::Ask => &mut self.asks,
         };
-        let level = &mut levels.levels[node.tick as usize];
+        let level = levels.get_mut(node.tick);
         level.qty -= node.qty;
         if node.prev == NIL {
             level.head = node.next;
@@ -620,7 +622,7 @@ impl Iterator for Orders<'_> {
             if self.tick == NIL {
                 return None;
             }
-            self.node = s.levels[self.tick as usize].head;
+            self.node = s.get(self.tick).head;
         }
         let v = self.book.view(self.node);
         self.node = self.book.nodes[self.node as usize].next;

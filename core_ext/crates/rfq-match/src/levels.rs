@@ -23,9 +23,10 @@ pub(crate) struct Level {
 const EMPTY_LEVEL: Level = Level { head: NIL, tail: NIL, qty: 0 };
 
 /// Levels of one side.
+#[cfg(not(feature = "sorted-levels"))]
 #[derive(Debug, Clone)]
 pub(crate) struct SideLevels {
-    pub(crate) levels: Box<[Level]>,
+    levels: Box<[Level]>,
     bits: Box<[u64]>,
     summary: Box<[u64]>,
     /// Best occupied tick index, `NIL` when the side is empty.
@@ -35,8 +36,9 @@ pub(crate) struct SideLevels {
     is_bid: bool,
 }
 
+#[cfg(not(feature = "sorted-levels"))]
 impl SideLevels {
-    pub(crate) fn new(ticks: usize, is_bid: bool) -> Self {
+    pub(crate) fn new(ticks: usize, _max_levels: usize, is_bid: bool) -> Self {
         let words = ticks.div_ceil(64);
         SideLevels {
             levels: vec![EMPTY_LEVEL; ticks].into_boxed_slice(),
@@ -58,9 +60,30 @@ impl SideLevels {
         }
     }
 
+    /// The level at tick `t` (must be occupied, or be read as empty).
+    #[inline]
+    pub(crate) fn get(&self, t: u32) -> &Level {
+        &self.levels[t as usize]
+    }
+
+    /// The level at tick `t`, to change (must be occupied).
+    #[inline]
+    pub(crate) fn get_mut(&mut self, t: u32) -> &mut Level {
+        &mut self.levels[t as usize]
+    }
+
+    /// The level at tick `t`, occupied first if it was empty (the caller links an order in).
+    #[inline]
+    pub(crate) fn entry(&mut self, t: u32) -> &mut Level {
+        if self.levels[t as usize].head == NIL {
+            self.occupy(t);
+        }
+        &mut self.levels[t as usize]
+    }
+
     /// Mark tick `t` occupied (its queue just got its first order).
     #[inline]
-    pub(crate) fn occupy(&mut self, t: u32) {
+    fn occupy(&mut self, t: u32) {
         let w = (t >> 6) as usize;
         self.bits[w] |= 1 << (t & 63);
         self.summary[w >> 6] |= 1 << (w & 63);
@@ -73,6 +96,7 @@ impl SideLevels {
     /// Mark tick `t` empty (its queue just lost its last order).
     #[inline]
     pub(crate) fn vacate(&mut self, t: u32) {
+        self.levels[t as usize] = EMPTY_LEVEL;
         let w = (t >> 6) as usize;
         self.bits[w] &= !(1 << (t & 63));
         if self.bits[w] == 0 {
@@ -154,7 +178,104 @@ impl SideLevels {
     }
 }
 
-#[cfg(test)]
+/// Measurement-only alternative (feature `sorted-levels`): the occupied levels of a side in a
+/// sorted array, best last (so inserts and deletes near the touch move few entries), found by
+/// binary search. No band-sized memory; O(levels) inserts/deletes. See `docs/matching.md`.
+#[cfg(feature = "sorted-levels")]
+#[derive(Debug, Clone)]
+pub(crate) struct SideLevels {
+    /// Keys (tick for bids, !tick for asks) ascending: the best level is last.
+    keys: Vec<u32>,
+    levels: Vec<Level>,
+    pub(crate) best: u32,
+    pub(crate) count: u32,
+    is_bid: bool,
+}
+
+#[cfg(feature = "sorted-levels")]
+impl SideLevels {
+    pub(crate) fn new(_ticks: usize, max_levels: usize, is_bid: bool) -> Self {
+        SideLevels {
+            keys: Vec::with_capacity(max_levels),
+            levels: Vec::with_capacity(max_levels),
+            best: NIL,
+            count: 0,
+            is_bid,
+        }
+    }
+
+    #[inline]
+    fn key(&self, t: u32) -> u32 {
+        if self.is_bid {
+            t
+        } else {
+            !t
+        }
+    }
+
+    #[inline]
+    fn find(&self, t: u32) -> Result<usize, usize> {
+        let k = self.key(t);
+        // search from the best end: most activity is near the touch
+        self.keys.binary_search(&k)
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, t: u32) -> &Level {
+        match self.find(t) {
+            Ok(i) => &self.levels[i],
+            Err(_) => &EMPTY_LEVEL,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get_mut(&mut self, t: u32) -> &mut Level {
+        let i = self.find(t).expect("level exists");
+        &mut self.levels[i]
+    }
+
+    #[inline]
+    pub(crate) fn entry(&mut self, t: u32) -> &mut Level {
+        let i = match self.find(t) {
+            Ok(i) => i,
+            Err(i) => {
+                self.keys.insert(i, self.key(t));
+                self.levels.insert(i, EMPTY_LEVEL);
+                self.count += 1;
+                if i == self.keys.len() - 1 {
+                    self.best = t;
+                }
+                i
+            }
+        };
+        &mut self.levels[i]
+    }
+
+    #[inline]
+    pub(crate) fn vacate(&mut self, t: u32) {
+        let i = self.find(t).expect("level exists");
+        self.keys.remove(i);
+        self.levels.remove(i);
+        self.count -= 1;
+        if t == self.best {
+            self.best = self.keys.last().map_or(NIL, |&k| self.key(k));
+        }
+    }
+
+    #[inline]
+    pub(crate) fn next_worse(&self, t: u32) -> u32 {
+        let i = match self.find(t) {
+            Ok(i) | Err(i) => i,
+        };
+        if i == 0 {
+            NIL
+        } else {
+            self.key(self.keys[i - 1])
+        }
+    }
+}
+
+#[cfg(all(test, not(feature = "sorted-levels")))]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -163,11 +284,11 @@ mod tests {
     proptest! {
         #[test]
         fn best_and_next_match_a_set(ops in proptest::collection::vec((0_u32..9000, any::<bool>()), 1..400), bid in any::<bool>()) {
-            let mut s = SideLevels::new(9000, bid);
+            let mut s = SideLevels::new(9000, 9000, bid);
             let mut r = BTreeSet::new();
             for (t, add) in ops {
                 if add && r.insert(t) {
-                    s.occupy(t);
+                    s.entry(t).head = 0;
                 } else if !add && r.remove(&t) {
                     s.vacate(t);
                 }

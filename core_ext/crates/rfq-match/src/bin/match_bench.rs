@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p rfq-match --features bench --bin match_bench [-- --quick] [-- --json]
+//! cargo run --release -p rfq-match --features bench,sorted-levels --bin match_bench   # the alternative level layout
 //! ```
 //!
 //! Workload (exchange-core's "single symbol" test mix): ≈9% new GTC limit orders, 3% IOC, 6%
@@ -12,6 +13,7 @@
 //! pre-filled book, so all runs do exactly the same work.
 //!
 //! Reported:
+//! - service time per request (requests back to back, one clock pair each);
 //! - throughput: requests per second over the whole stream (best and median of N runs);
 //! - latency at fixed offered rates (125 K, 1 M, 5 M requests/s): request `i` is due at
 //!   `t0 + i / rate`; the loop spins until then and records `completion − due time`, so a
@@ -228,6 +230,34 @@ fn throughput_run(w: &Workload) -> (f64, CountingSink) {
     (s, sink)
 }
 
+/// Per-request service time (one `Instant` pair per request, so ~20–40 ns of clock included),
+/// requests back to back: the matcher's own tail, without queueing behind earlier requests.
+fn service_run(w: &Workload) -> Histogram<u64> {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).unwrap();
+    let mut book = w.prefill.clone();
+    let mut sink = CountingSink::default();
+    for op in &w.ops {
+        let t = Instant::now();
+        run_op(&mut book, op, &mut sink);
+        h.record((t.elapsed().as_nanos() as u64).max(1)).unwrap();
+    }
+    black_box(&sink);
+    h
+}
+
+/// Involuntary context switches of this process so far (Linux `/proc/self/status`; 0 elsewhere):
+/// how often the scheduler took the CPU away during a paced run.
+fn involuntary_switches() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn latency_run(w: &Workload, rate: u64, n: usize) -> Histogram<u64> {
     let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).unwrap();
     let mut book = w.prefill.clone();
@@ -268,10 +298,12 @@ fn main() {
     rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let best = rates[rates.len() - 1];
     let median = rates[rates.len() / 2];
+    let service = service_run(&w);
     let mut lat = Vec::new();
     for (rate, ops) in [(125_000_u64, if quick { 125_000 } else { 500_000 }), (1_000_000, n), (5_000_000, n)] {
+        let before = involuntary_switches();
         let h = latency_run(&w, rate, ops);
-        lat.push((rate, ops.min(n), h));
+        lat.push((rate, ops.min(n), h, involuntary_switches() - before));
     }
     if !json_only {
         println!("rfq-match: exchange-core mix, {} requests (generated in {gen_s:.2} s)", w.ops.len());
@@ -293,11 +325,20 @@ fn main() {
             1e9 / best,
             median / 1e6
         );
+        println!(
+            "  service time per request, back to back (ns, incl. one clock pair): p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}",
+            service.value_at_quantile(0.5),
+            service.value_at_quantile(0.9),
+            service.value_at_quantile(0.99),
+            service.value_at_quantile(0.999),
+            service.value_at_quantile(0.9999),
+            service.max()
+        );
         println!("  latency from each request's intended time (ns):");
-        println!("    offered rate    requests      p50      p90      p99    p99.9   p99.99      max");
-        for (rate, ops, h) in &lat {
+        println!("    offered rate    requests      p50      p90      p99    p99.9   p99.99      max  preempted");
+        for (rate, ops, h, switches) in &lat {
             println!(
-                "    {:>8} /s  {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                "    {:>8} /s  {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>9}",
                 rate,
                 ops,
                 h.value_at_quantile(0.5),
@@ -305,15 +346,17 @@ fn main() {
                 h.value_at_quantile(0.99),
                 h.value_at_quantile(0.999),
                 h.value_at_quantile(0.9999),
-                h.max()
+                h.max(),
+                switches
             );
         }
+        println!("    (preempted = involuntary context switches during the run: each one stalls every request due meanwhile)");
     }
     let lat_json: Vec<String> = lat
         .iter()
-        .map(|(rate, ops, h)| {
+        .map(|(rate, ops, h, switches)| {
             format!(
-                "{{\"rate\":{rate},\"requests\":{ops},\"p50_ns\":{},\"p90_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{}}}",
+                "{{\"rate\":{rate},\"requests\":{ops},\"p50_ns\":{},\"p90_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"preempted\":{switches}}}",
                 h.value_at_quantile(0.5),
                 h.value_at_quantile(0.9),
                 h.value_at_quantile(0.99),
@@ -323,10 +366,13 @@ fn main() {
         })
         .collect();
     println!(
-        "{{\"bench\":\"rfq_match\",\"requests\":{},\"avg_orders\":{:.0},\"avg_levels\":{:.0},\"throughput_best\":{best:.0},\"throughput_median\":{median:.0},\"latency\":[{}]}}",
+        "{{\"bench\":\"rfq_match\",\"requests\":{},\"avg_orders\":{:.0},\"avg_levels\":{:.0},\"throughput_best\":{best:.0},\"throughput_median\":{median:.0},\"service_p50_ns\":{},\"service_p99_ns\":{},\"service_p999_ns\":{},\"latency\":[{}]}}",
         w.ops.len(),
         w.avg_orders,
         w.avg_levels,
+        service.value_at_quantile(0.5),
+        service.value_at_quantile(0.99),
+        service.value_at_quantile(0.999),
         lat_json.join(",")
     );
 }
