@@ -324,8 +324,11 @@ pub struct Runner {
     republish_at: usize,
     /// Journal sequence the marker is set to once `republish` is drained.
     republish_seq: u64,
-    /// Journal I/O on a sync thread (the core thread's mode).
-    sync_thread: bool,
+    /// Journal I/O on a sync thread: the explicit choice ([`Runner::set_journal_sync_thread`]),
+    /// else on while running as the core thread.
+    sync_thread: Option<bool>,
+    /// Running on the core thread ([`Runner::spawn`]).
+    threaded: bool,
 }
 
 /// Longest tick-to-quote latency tracked (larger values are clamped to it).
@@ -351,7 +354,8 @@ impl Runner {
             republish: Vec::new(),
             republish_at: 0,
             republish_seq: 0,
-            sync_thread: false,
+            sync_thread: None,
+            threaded: false,
         }
     }
 
@@ -370,24 +374,30 @@ impl Runner {
         let snap = Snapshots { keep: 2, last_seq: journal.committed_seq(), ..Snapshots::default() };
         let published = journal.durable_seq();
         drop(old);
-        let error = if self.sync_thread { journal.start_sync_thread().err() } else { None };
+        let error = if self.sync_thread.unwrap_or(self.threaded) { journal.start_sync_thread().err() } else { None };
         let lat = VecDeque::with_capacity(LAT_PENDING.max((2 * self.out.capacity()).min(1 << 18)));
         let batches = VecDeque::with_capacity(1024);
         self.journal = Some(Box::new(Journal { writer: journal, hash, lat, batches, error, marker, published, snap }));
     }
 
     /// Whether the journal's `write(2)` and fdatasync run on a journal sync thread (see the
-    /// module doc) instead of the thread calling [`Runner::run_once`]. [`Runner::spawn`] turns
-    /// it on for the core thread (and off again when the thread stops); inline runs default to
-    /// off, where a commit under `FsyncEach` returns durable and its outputs are published
-    /// before `run_once` returns. Applies to the attached journal at once (turning it off first
-    /// makes everything durable and publishes it).
+    /// module doc) instead of the thread calling [`Runner::run_once`]. By default it is on while
+    /// the runner runs as the core thread ([`Runner::spawn`]) and off inline, where a commit
+    /// under `FsyncEach` returns durable and its outputs are published before `run_once`
+    /// returns; this call overrides the default both ways (`false`: the core thread does the
+    /// I/O itself, the previous design, e.g. to compare). Applies to the attached journal at
+    /// once (turning it off first makes everything durable and publishes it).
     ///
     /// # Errors
     /// The sync thread could not be started, or failed while being stopped (the journal error
     /// is then also kept: fail-stop).
     pub fn set_journal_sync_thread(&mut self, on: bool) -> Result<(), JournalError> {
-        self.sync_thread = on;
+        self.sync_thread = Some(on);
+        self.apply_sync_thread()
+    }
+
+    fn apply_sync_thread(&mut self) -> Result<(), JournalError> {
+        let on = self.sync_thread.unwrap_or(self.threaded);
         if !on {
             self.flush_journal();
         }
@@ -1075,7 +1085,8 @@ impl Runner {
     /// Move the runner onto its own thread (the core thread). `idle` is what the thread does
     /// when no ring has work. Commands are served between messages.
     pub fn spawn(mut self, idle: IdleKind) -> std::io::Result<RunnerHandle> {
-        if let Err(e) = self.set_journal_sync_thread(true) {
+        self.threaded = true;
+        if let Err(e) = self.apply_sync_thread() {
             return Err(std::io::Error::other(e.to_string()));
         }
         let (tx, rx) = channel::<Command>();
@@ -1165,8 +1176,9 @@ fn core_loop(mut runner: Runner, rx: Receiver<Command>, stop: Arc<AtomicBool>, i
                 if let Some(j) = runner.journal.as_deref_mut() {
                     j.writer.set_wake(None);
                 }
-                // back to inline journal I/O (an error is kept by the runner)
-                let _ = runner.set_journal_sync_thread(false);
+                // back to inline journal I/O unless chosen explicitly (an error is kept)
+                runner.threaded = false;
+                let _ = runner.apply_sync_thread();
                 return runner;
             }
         }
