@@ -5,7 +5,10 @@
 //! ```text
 //! .venv/bin/python bench/bench_data.py     # once: parses ../shared/data into /tmp/rfqcore-bench
 //! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release -p rfq-engine --features bench --bin rfq_bench [-- --quick] [-- --json] [-- --floor-rounds N --floor-max-sat Q]
+//! cargo run --release -p rfq-engine --features bench --bin rfq_bench -- --journal DIR [--durability none|group|fsync] [--io thread|core] [--rate MSG/S] [--rfq-every N] [--seconds S] [--idle spin|yield|park]
 //! ```
+//! (`--journal`: RFQ→answer through a journaled core thread at a fixed offered rate, see
+//! `journal_mode`.)
 //!
 //! With the cached real data (`btc_merged.rec`: Binance BTC spot + USD-M + COIN-M merged by
 //! receive time) the core replays the market and, every few venue messages, is asked for
@@ -236,8 +239,154 @@ fn json(h: &Histogram<u64>) -> String {
     )
 }
 
+fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
+}
+
+/// `--journal DIR`: RFQ→answer latency through a journaled core thread at a fixed offered rate.
+/// Market messages are offered at `--rate` messages/s (default 20,000) with an RFQ (1 BTC,
+/// one-sided, alternating sides) after every `--rfq-every` messages (default 20), for
+/// `--seconds` (default 10) after a warm-up (the first 5 % of the messages, unpaced), into a
+/// `Runner` on its own thread (`--idle spin|yield|park`, default yield) journaling into DIR
+/// under `--durability none|group|fsync` (group: 256 records / 1 ms), with the journal I/O on the
+/// journal sync thread (`--io thread`, the default) or on the core thread (`--io core`: the
+/// previous design). RFQ→answer = the harness reads the RFQ_QUOTE / RFQ_REJECT from the out ring
+/// − the RFQ's intended send time (coordinated-omission correct); the runner's own
+/// `rfq_to_quote` (intended send → published) is printed too.
+fn journal_mode(args: &[String]) {
+    use rfq_engine::Runner;
+    use rfq_journal::{Durability, JournalConfig, JournalWriter};
+    use rfq_ring::{IdleKind, RingFile};
+    let dir = PathBuf::from(arg::<String>(args, "--journal").expect("--journal DIR"));
+    let durability = match arg::<String>(args, "--durability").as_deref().unwrap_or("group") {
+        "none" => Durability::None,
+        "group" => Durability::GroupCommit { max_records: 256, max_ns: 1_000_000 },
+        "fsync" | "fsync_each" => Durability::FsyncEach,
+        o => panic!("--durability {o}: none, group or fsync"),
+    };
+    let io_thread = arg::<String>(args, "--io").as_deref().unwrap_or("thread") != "core";
+    let idle: IdleKind = arg::<String>(args, "--idle").unwrap_or_else(|| "yield".into()).parse().expect("--idle spin|yield|park");
+    let rate: u64 = arg(args, "--rate").unwrap_or(20_000);
+    let rfq_every: usize = arg(args, "--rfq-every").unwrap_or(20);
+    let seconds: f64 = arg(args, "--seconds").unwrap_or(10.0);
+    let (cfg, recs) = match load("btc_merged") {
+        Ok(r) => (real_config(), r),
+        Err(_) => synthetic(),
+    };
+    let msgs = messages(&recs);
+    let _ = std::fs::remove_dir_all(&dir);
+    let w = JournalWriter::open(JournalConfig { dir: dir.clone(), fingerprint: 0xBE7C, segment_bytes: 64 << 20, durability }).expect("open journal");
+    let (mut tx, rx_in) = RingFile::anonymous(1 << 16).unwrap().split();
+    let (out_tx, mut out_rx) = RingFile::anonymous(1 << 16).unwrap().split();
+    let mut runner = Runner::new(Core::new(cfg).unwrap(), out_tx);
+    runner.add_input(rx_in);
+    runner.set_journal(w);
+    if !io_thread {
+        runner.set_journal_sync_thread(false).unwrap();
+    }
+    let h = runner.spawn(idle).unwrap();
+    let push_all = |tx: &mut rfq_ring::Producer, out_rx: &mut rfq_ring::Consumer, rs: &[Record]| {
+        let mut i = 0;
+        while i < rs.len() {
+            i += tx.push_slice(&rs[i..]);
+            while out_rx.try_pop().is_some() {}
+        }
+    };
+    let warm = msgs.len() / 20;
+    for &(a, b) in &msgs[..warm] {
+        push_all(&mut tx, &mut out_rx, &recs[a..b]);
+    }
+    while !tx.is_drained() {
+        while out_rx.try_pop().is_some() {}
+    }
+    let n = ((seconds * rate as f64) as usize).min(msgs.len() - warm);
+    let period = 1e9 / rate as f64;
+    let mut sent: Vec<i64> = Vec::with_capacity(n / rfq_every + 2);
+    let mut lat = hist();
+    let mut answered = 0_u64;
+    let mut buf: Vec<Record> = Vec::with_capacity(1 << 12);
+    let t0 = monotonic_ns() as f64 + 1e6;
+    let poll = |out_rx: &mut rfq_ring::Consumer, sent: &[i64], lat: &mut Histogram<u64>, answered: &mut u64| {
+        while let Some(r) = out_rx.try_pop() {
+            let id = match r.kind {
+                kind::RFQ_QUOTE => r.aux as u64,
+                kind::RFQ_REJECT | kind::APPROVAL_PENDING => r.seq,
+                _ => continue,
+            };
+            if r.source == 1 && id >= 1 && (id as usize) <= sent.len() {
+                lat.saturating_record((monotonic_ns() - sent[id as usize - 1]).max(1) as u64);
+                *answered += 1;
+            }
+        }
+    };
+    let mut last_recv = 0;
+    for (k, &(a, b)) in msgs[warm..warm + n].iter().enumerate() {
+        let due = (t0 + k as f64 * period) as i64;
+        while monotonic_ns() < due {
+            poll(&mut out_rx, &sent, &mut lat, &mut answered);
+            spin_loop_hint();
+        }
+        buf.clear();
+        buf.extend_from_slice(&recs[a..b]);
+        for r in &mut buf {
+            r.ts_send = due;
+            last_recv = r.ts_recv;
+        }
+        if k % rfq_every == rfq_every - 1 {
+            let id = sent.len() as u64 + 1;
+            let side = (id & 1) as u8;
+            buf.push(Record { kind: kind::RFQ, instrument: 1, side, flags: flags::END, source: 1, seq: id, ts_recv: last_recv, ts_send: due, qty: BTC, ..Record::ZERO });
+            sent.push(due);
+        }
+        let mut i = 0;
+        while i < buf.len() {
+            i += tx.push_slice(&buf[i..]);
+            poll(&mut out_rx, &sent, &mut lat, &mut answered);
+        }
+    }
+    let achieved = n as f64 / ((monotonic_ns() as f64 - t0) * 1e-9);
+    let t_end = monotonic_ns();
+    while answered < sent.len() as u64 && monotonic_ns() - t_end < 5_000_000_000 {
+        poll(&mut out_rx, &sent, &mut lat, &mut answered);
+    }
+    let runner = h.stop().unwrap();
+    let st = runner.journal().unwrap().stats();
+    println!(
+        "journaled core: {} ({:?}), journal I/O on the {}, idle {idle}; {n} messages at {rate}/s offered ({achieved:.0}/s achieved), {} RFQs, {answered} answered; journal {} commits {} syncs; load avg {}",
+        dir.display(),
+        durability,
+        if io_thread { "journal sync thread" } else { "core thread" },
+        sent.len(),
+        st.commits,
+        st.syncs,
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+    println!("  RFQ->answer (harness, from intended send): {}", line(&lat));
+    println!("  runner rfq_to_quote (intended send -> published): {}", line(runner.rfq_to_quote()));
+    println!("  runner tick_to_quote (intended send -> published): {}", line(runner.tick_to_quote()));
+    println!(
+        "{{\"bench\":\"rfq_journal_latency\",\"dir\":\"{}\",\"durability\":\"{:?}\",\"io\":\"{}\",\"rate\":{rate},\"rfq_to_answer\":{},\"runner_rfq_to_quote\":{}}}",
+        dir.display(),
+        durability,
+        if io_thread { "thread" } else { "core" },
+        json(&lat),
+        json(runner.rfq_to_quote())
+    );
+    drop(runner);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[inline]
+fn spin_loop_hint() {
+    std::hint::spin_loop();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--journal") {
+        journal_mode(&args);
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let json_only = args.iter().any(|a| a == "--json");
     // `--floor-rounds N`: back-to-back rounds of the floor loop (default samples / 4); large N

@@ -6,6 +6,12 @@
 //! ```
 //! Defaults to `$CARGO_TARGET_DIR/journal-bench` (the repo's disk) and `/dev/shm/rfq-journal-bench`.
 //! Each DIR is emptied first. Prints a human report, then one JSON line per directory.
+//!
+//! Each policy runs twice: journal I/O inline (the caller's thread does `write(2)` and
+//! fdatasync) and on the journal sync thread (`JournalWriter::start_sync_thread`: the caller
+//! only frames and copies). Besides the caller's append+commit latency (what blocks the core
+//! thread), a paced run (1-record commits at 5,000/s, as a core thread answering RFQs would
+//! commit) reports the commit → durable latency (what delays a publication).
 
 use rfq_journal::{Durability, JournalConfig, JournalReader, JournalWriter, OutputHash};
 use rfq_ring::{kind, Record};
@@ -39,6 +45,7 @@ fn pct(v: &mut [u64], p: f64) -> u64 {
 
 struct Run {
     policy: &'static str,
+    thread: bool,
     batch: usize,
     records: u64,
     secs: f64,
@@ -53,11 +60,14 @@ fn clean(dir: &Path) {
 
 /// Appends `batch` records and commits, repeatedly, for at most `budget` or `max_records`;
 /// commit latency = append + commit (what the runner adds per batch before publishing).
-fn append_run(dir: &Path, policy: Durability, name: &'static str, batch: usize, budget: Duration, max_records: u64) -> Run {
+fn append_run(dir: &Path, policy: Durability, name: &'static str, thread: bool, batch: usize, budget: Duration, max_records: u64) -> Run {
     clean(dir);
     let mut cfg = JournalConfig::new(dir, 1);
     cfg.durability = policy;
     let mut w = JournalWriter::open(cfg).expect("open");
+    if thread {
+        w.start_sync_thread().expect("sync thread");
+    }
     let mut lat = Vec::with_capacity(1 << 20);
     let recs: Vec<Record> = (0..batch as u64).map(rec).collect();
     let t0 = Instant::now();
@@ -73,7 +83,52 @@ fn append_run(dir: &Path, policy: Durability, name: &'static str, batch: usize, 
     }
     w.sync().expect("sync");
     let secs = t0.elapsed().as_secs_f64();
-    Run { policy: name, batch, records: n, secs, syncs: w.stats().syncs, lat }
+    Run { policy: name, thread, batch, records: n, secs, syncs: w.stats().syncs, lat }
+}
+
+/// 1-record commits at `rate`/s for `budget`: the caller's commit latency and the commit →
+/// durable latency (inline the caller polls `sync_if_due` between commits, as the runner did).
+fn paced_run(dir: &Path, policy: Durability, thread: bool, rate: u64, budget: Duration) -> (Vec<u64>, Vec<u64>, u64) {
+    clean(dir);
+    let mut cfg = JournalConfig::new(dir, 1);
+    cfg.durability = policy;
+    let mut w = JournalWriter::open(cfg).expect("open");
+    if thread {
+        w.start_sync_thread().expect("sync thread");
+    }
+    let period = Duration::from_nanos(1_000_000_000 / rate);
+    let mut commit_lat = Vec::with_capacity(1 << 20);
+    let mut durable_lat = Vec::with_capacity(1 << 20);
+    let mut waiting: std::collections::VecDeque<(u64, Instant)> = std::collections::VecDeque::new();
+    let t0 = Instant::now();
+    let mut k = 0_u64;
+    let reap = |w: &JournalWriter, waiting: &mut std::collections::VecDeque<(u64, Instant)>, out: &mut Vec<u64>| {
+        let d = w.durable_seq();
+        while waiting.front().is_some_and(|&(s, _)| s <= d) {
+            let (_, t) = waiting.pop_front().expect("checked");
+            out.push(t.elapsed().as_nanos() as u64);
+        }
+    };
+    while t0.elapsed() < budget {
+        let due = t0 + period * k as u32;
+        while Instant::now() < due {
+            if !thread {
+                w.sync_if_due().expect("sync");
+            }
+            reap(&w, &mut waiting, &mut durable_lat);
+            std::hint::spin_loop();
+        }
+        k += 1;
+        // the intended time: a commit that starts late (the caller was blocked) counts from it
+        w.append_marked(&rec(k), k).expect("append");
+        w.commit().expect("commit");
+        commit_lat.push(due.elapsed().as_nanos() as u64);
+        waiting.push_back((w.committed_seq(), due));
+        reap(&w, &mut waiting, &mut durable_lat);
+    }
+    w.sync().expect("sync");
+    reap(&w, &mut waiting, &mut durable_lat);
+    (commit_lat, durable_lat, w.stats().syncs)
 }
 
 fn main() {
@@ -129,18 +184,50 @@ fn main() {
             ("fsync_each", Durability::FsyncEach),
         ];
         let mut json = Vec::new();
-        for (name, pol) in policies {
-            for batch in [1_usize, 64] {
-                let mut r = append_run(dir, pol, name, batch, budget, 20_000_000);
-                let rps = r.records as f64 / r.secs;
-                let (p50, p99, p999, max) = (pct(&mut r.lat, 0.5), pct(&mut r.lat, 0.99), pct(&mut r.lat, 0.999), pct(&mut r.lat, 1.0));
+        for thread in [false, true] {
+            println!("  -- journal I/O {} --", if thread { "on the journal sync thread" } else { "inline (caller's thread)" });
+            for (name, pol) in policies {
+                for batch in [1_usize, 64] {
+                    let mut r = append_run(dir, pol, name, thread, batch, budget, 20_000_000);
+                    let rps = r.records as f64 / r.secs;
+                    let (p50, p99, p999, max) = (pct(&mut r.lat, 0.5), pct(&mut r.lat, 0.99), pct(&mut r.lat, 0.999), pct(&mut r.lat, 1.0));
+                    println!(
+                        "  {:<22} batch {:>3}: {:>10.0} records/s {:>7.1} MB/s, {:>6} syncs; append+commit latency p50 {p50} ns p99 {p99} ns p99.9 {p999} ns max {max} ns",
+                        r.policy, r.batch, rps, rps * 88.0 / 1e6, r.syncs
+                    );
+                    json.push(format!(
+                        "{{\"policy\":\"{}\",\"thread\":{},\"batch\":{},\"records_per_s\":{:.0},\"syncs\":{},\"p50_ns\":{p50},\"p99_ns\":{p99},\"p999_ns\":{p999},\"max_ns\":{max}}}",
+                        r.policy, r.thread, r.batch, rps, r.syncs
+                    ));
+                }
+            }
+        }
+        let rate = 5_000;
+        println!("  -- paced: 1-record commits at {rate}/s; commit = caller blocked (from the intended time), durable = commit -> durable_seq covers it --");
+        for (name, pol) in &policies[1..] {
+            for thread in [false, true] {
+                let (mut c, mut d, syncs) = paced_run(dir, *pol, thread, rate, budget);
                 println!(
-                    "  {:<22} batch {:>3}: {:>10.0} records/s {:>7.1} MB/s, {:>6} syncs; append+commit latency p50 {p50} ns p99 {p99} ns p99.9 {p999} ns max {max} ns",
-                    r.policy, r.batch, rps, rps * 88.0 / 1e6, r.syncs
+                    "  {:<22} {:<11}: commit p50 {} p99 {} p99.9 {} max {} ns; durable p50 {} p99 {} p99.9 {} max {} ns; {syncs} syncs",
+                    name,
+                    if thread { "sync thread" } else { "inline" },
+                    pct(&mut c, 0.5),
+                    pct(&mut c, 0.99),
+                    pct(&mut c, 0.999),
+                    pct(&mut c, 1.0),
+                    pct(&mut d, 0.5),
+                    pct(&mut d, 0.99),
+                    pct(&mut d, 0.999),
+                    pct(&mut d, 1.0)
                 );
                 json.push(format!(
-                    "{{\"policy\":\"{}\",\"batch\":{},\"records_per_s\":{:.0},\"syncs\":{},\"p50_ns\":{p50},\"p99_ns\":{p99},\"p999_ns\":{p999},\"max_ns\":{max}}}",
-                    r.policy, r.batch, rps, r.syncs
+                    "{{\"policy\":\"{name}\",\"thread\":{thread},\"paced_rate\":{rate},\"commit_p50_ns\":{},\"commit_p99_ns\":{},\"commit_p999_ns\":{},\"durable_p50_ns\":{},\"durable_p99_ns\":{},\"durable_p999_ns\":{}}}",
+                    pct(&mut c, 0.5),
+                    pct(&mut c, 0.99),
+                    pct(&mut c, 0.999),
+                    pct(&mut d, 0.5),
+                    pct(&mut d, 0.99),
+                    pct(&mut d, 0.999)
                 ));
             }
         }
