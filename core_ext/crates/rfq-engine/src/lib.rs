@@ -9,6 +9,8 @@
 //! a time) to an output ring, inline (`run_once`) or on its own thread ([`Runner::spawn`]).
 #![deny(missing_docs, unsafe_code)]
 
+#[cfg(feature = "bench")]
+pub mod benchdata;
 mod core;
 mod dedup;
 mod hash;

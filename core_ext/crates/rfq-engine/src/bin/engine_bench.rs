@@ -37,7 +37,6 @@
 //! 3, 5; composite BTC). Prints a human report, then one JSON line `{"bench":"rfq_engine",...}`.
 
 use std::hint::{black_box, spin_loop};
-use std::path::PathBuf;
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
@@ -144,42 +143,7 @@ fn config(members: &[u16], sizes: &[i64]) -> CoreConfig {
     }
 }
 
-fn cache_dir() -> PathBuf {
-    std::env::var_os("RFQCORE_BENCH_CACHE")
-        .map_or_else(|| PathBuf::from("/tmp/rfqcore-bench"), PathBuf::from)
-}
-
-/// Reads raw 64-byte records (docs/ring-layout.md), field by field, little-endian.
-fn load(name: &str) -> Result<Vec<Record>, String> {
-    let path = cache_dir().join(format!("{name}.rec"));
-    let b = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if b.len() % 64 != 0 {
-        return Err(format!(
-            "{}: length {} is not a multiple of 64",
-            path.display(),
-            b.len()
-        ));
-    }
-    let u16_at = |r: &[u8], o: usize| u16::from_le_bytes([r[o], r[o + 1]]);
-    let u64_at = |r: &[u8], o: usize| u64::from_le_bytes(r[o..o + 8].try_into().unwrap());
-    let i64_at = |r: &[u8], o: usize| i64::from_le_bytes(r[o..o + 8].try_into().unwrap());
-    Ok(b.chunks_exact(64)
-        .map(|r| Record {
-            kind: u16_at(r, 0),
-            instrument: u16_at(r, 2),
-            side: r[4],
-            flags: r[5],
-            source: u16_at(r, 6),
-            seq: u64_at(r, 8),
-            ts_event: i64_at(r, 16),
-            ts_recv: i64_at(r, 24),
-            price: i64_at(r, 32),
-            qty: i64_at(r, 40),
-            aux: i64_at(r, 48),
-            ts_send: i64_at(r, 56),
-        })
-        .collect())
-}
+use rfq_engine::benchdata::load;
 
 /// `(start, end)` record ranges of the venue messages (each ends with an END record).
 fn messages(recs: &[Record]) -> Vec<(usize, usize)> {

@@ -17,121 +17,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use rfq_engine::{Core, CoreConfig, Runner};
+use rfq_engine::{Core, Runner};
 use rfq_journal::{Durability, JournalConfig, OutputHash};
-use rfq_model::{
-    ClientSpec, CompositeSpec, DeskSpec, Instrument, InstrumentKind, InstrumentRisk, PricingParams, PricingV2, RfqConfig, Throttle,
-    TierSpec,
-};
+use rfq_model::ClientSpec;
 use rfq_ring::record::{flags, kind};
 use rfq_ring::{Consumer, Producer, Record, RingFile};
 
-const BTC: i64 = 100_000_000;
 
-#[allow(clippy::too_many_arguments, reason = "one row of the instrument table per call")]
-fn inst(id: u16, venue: &str, symbol: &str, kind: InstrumentKind, pd: u32, qd: u32, tick: i64, cs: i64, max_qty: i64) -> Instrument {
-    Instrument { id, symbol: symbol.into(), venue: venue.into(), kind, price_decimals: pd, qty_decimals: qd, tick, lot: 1, contract_size: cs, max_qty }
-}
-
-/// The BTC part of `src/rfqcore/defaults/instruments.toml` (as in `engine_bench`), plus an RFQ
-/// desk whose limits never bind (the bench measures the full path, not early rejects) and
-/// pricing v2 with every component on.
-fn config(instruments: Vec<Instrument>, members: Vec<u16>) -> CoreConfig {
-    CoreConfig {
-        instruments,
-        composites: vec![CompositeSpec {
-            id: 1,
-            name: "BTC".into(),
-            price_decimals: 2,
-            qty_decimals: 8,
-            members,
-            stale_after_ns: 5_000_000_000,
-            basis_ema_shift: 3,
-            cross_tolerance_cbps: 200,
-            pricing: PricingParams { sizes: vec![10_000_000, 100_000_000], base_cbps: 100, size_cbps_per_unit: 5 },
-        }],
-        book_capacity: 65_536,
-        rfq: RfqConfig {
-            tiers: vec![TierSpec {
-                id: 1,
-                name: "gold".into(),
-                markup_cbps: 50,
-                fee_cbps: 100,
-                ttl_ns: 60_000_000_000,
-                max_ttl_ns: 60_000_000_000,
-                allow_partial: false,
-            }],
-            clients: vec![ClientSpec {
-                id: 1,
-                name: "bench".into(),
-                tier: 1,
-                enabled: true,
-                credit_limit: i64::MAX / 100,
-                max_open_quotes: 1_000_000,
-                rfq_rate: Throttle { per_sec: 1_000_000_000, burst: 1_000_000 },
-                accept_rate: Throttle { per_sec: 1_000_000_000, burst: 1_000_000 },
-            }],
-            risk: vec![InstrumentRisk {
-                composite: 1,
-                min_qty: 1_000,
-                max_qty: 1_000 * BTC,
-                max_notional: i64::MAX / 1_000_000_000,
-                long_limit: 1_000_000 * BTC,
-                short_limit: 1_000_000 * BTC,
-                collar_cbps: 50_000,
-                approval_qty: 0,
-                approval_notional: 0,
-                approval_timeout_ns: 1_000_000_000,
-                restricted: false,
-            }],
-            pricing: vec![PricingV2 { composite: 1, skew_cbps_per_unit: 10, max_skew_cbps: 200, vol_mult_pct: 100, vol_ema_shift: 4, hedge_fee_cbps: 20 }],
-            desk: DeskSpec { exec_count: 0, exec_window_ns: 1_000_000_000, quote_table: 1 << 16, max_pending: 1024 },
-        },
-    }
-}
-
-fn real_config() -> CoreConfig {
-    config(
-        vec![
-            inst(1, "binance-spot", "BTCUSDT", InstrumentKind::Spot, 2, 6, 1, 0, 100_000_000_000),
-            inst(3, "binance-usdm", "BTCUSDT", InstrumentKind::Linear, 2, 3, 10, 0, 100_000_000),
-            inst(5, "binance-coinm", "BTCUSD_PERP", InstrumentKind::Inverse, 1, 0, 1, 100, 100_000_000),
-        ],
-        vec![1, 3, 5],
-    )
-}
-
-fn cache_dir() -> PathBuf {
-    std::env::var_os("RFQCORE_BENCH_CACHE").map_or_else(|| PathBuf::from("/tmp/rfqcore-bench"), PathBuf::from)
-}
-
-/// Raw 64-byte records (docs/ring-layout.md), little-endian.
-fn load(name: &str) -> Result<Vec<Record>, String> {
-    let path = cache_dir().join(format!("{name}.rec"));
-    let b = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if b.len() % 64 != 0 {
-        return Err(format!("{}: length {} is not a multiple of 64", path.display(), b.len()));
-    }
-    let u16_at = |r: &[u8], o: usize| u16::from_le_bytes([r[o], r[o + 1]]);
-    let u64_at = |r: &[u8], o: usize| u64::from_le_bytes(r[o..o + 8].try_into().unwrap());
-    let i64_at = |r: &[u8], o: usize| i64::from_le_bytes(r[o..o + 8].try_into().unwrap());
-    Ok(b.chunks_exact(64)
-        .map(|r| Record {
-            kind: u16_at(r, 0),
-            instrument: u16_at(r, 2),
-            side: r[4],
-            flags: r[5],
-            source: u16_at(r, 6),
-            seq: u64_at(r, 8),
-            ts_event: i64_at(r, 16),
-            ts_recv: i64_at(r, 24),
-            price: i64_at(r, 32),
-            qty: i64_at(r, 40),
-            aux: i64_at(r, 48),
-            ts_send: i64_at(r, 56),
-        })
-        .collect())
-}
+use rfq_engine::benchdata::{load, real_config, BTC};
 
 
 fn feed(r: &mut Runner, inp: &mut Producer, out: &mut Consumer, recs: &[Record]) -> Vec<Record> {
