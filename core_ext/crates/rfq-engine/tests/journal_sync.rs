@@ -8,43 +8,18 @@ mod common;
 use common::*;
 use rfq_engine::{replay_into, Core, Runner};
 use rfq_journal::{Durability, JournalConfig, JournalWriter, OutputHash, SyncHook};
-use rfq_ring::record::{flags, kind};
 use rfq_ring::{Consumer, Producer, Record, RingFile};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-const FP: u64 = 0xF1;
-
-fn drain(c: &mut Consumer) -> Vec<Record> {
-    std::iter::from_fn(|| c.try_pop()).collect()
-}
-
 fn jcfg(dir: &Path, durability: Durability) -> JournalConfig {
-    JournalConfig { dir: dir.to_path_buf(), fingerprint: FP, segment_bytes: 1 << 14, durability }
+    common::jcfg(dir, durability, 1 << 14)
 }
 
-/// Market data, RFQs, fills, heartbeats: ~700 records, one message each.
 fn stream() -> Vec<Record> {
-    let mut v = snapshot(1, T0);
-    let mut t = T0;
-    for i in 0..300_i64 {
-        t += 1_000_000;
-        let mut r = rec(kind::BOOK_LEVEL, 1, (i % 2) as u8, flags::END, t, if i % 2 == 0 { BID0 - 100 * (i % 7) } else { ASK0 + 100 * (i % 5) }, 100_000 + i * 1000);
-        r.seq = i as u64;
-        v.push(r);
-        if i % 10 == 3 {
-            v.push(rfq(1, 255, BTC, i as u64 + 1, t));
-        }
-        if i % 10 == 4 {
-            v.push(accept(1, (i / 10 + 1) as u64, 0, ASK_1BTC, BTC, t));
-        }
-        if i % 17 == 0 {
-            v.push(hb(t + 10));
-        }
-    }
-    v
+    journal_stream(300, None)
 }
 
 /// A gate the sync hook waits at: each durability step needs a permit (or the gate open).

@@ -8,39 +8,16 @@ mod common;
 use common::*;
 use rfq_engine::{list_snapshots, read_published_marker, replay_into, Core, RecoveryError, Runner, SnapshotError};
 use rfq_journal::{Durability, JournalConfig, OutputHash};
-use rfq_ring::record::{flags, kind};
+use rfq_ring::record::kind;
 use rfq_ring::{Consumer, Producer, Record, RingFile};
 use std::path::Path;
 
-const FP: u64 = 0xF1;
-
-fn drain(c: &mut Consumer) -> Vec<Record> {
-    std::iter::from_fn(|| c.try_pop()).collect()
-}
-
 fn jcfg(dir: &Path, durability: Durability) -> JournalConfig {
-    JournalConfig { dir: dir.to_path_buf(), fingerprint: FP, segment_bytes: 1 << 14, durability }
+    common::jcfg(dir, durability, 1 << 14)
 }
 
 fn stream() -> Vec<Record> {
-    let mut v = snapshot(1, T0);
-    let mut t = T0;
-    for i in 0..300_i64 {
-        t += 1_000_000;
-        let mut r = rec(kind::BOOK_LEVEL, 1, (i % 2) as u8, flags::END, t, if i % 2 == 0 { BID0 - 100 * (i % 7) } else { ASK0 + 100 * (i % 5) }, 100_000 + i * 1000);
-        r.seq = i as u64;
-        v.push(r);
-        if i % 10 == 3 {
-            v.push(rfq(1, 255, BTC, i as u64 + 1, t));
-        }
-        if i % 10 == 4 {
-            v.push(accept(1, (i / 10 + 1) as u64, 0, ASK_1BTC, BTC, t));
-        }
-        if i % 17 == 0 {
-            v.push(hb(t + 10));
-        }
-    }
-    v
+    journal_stream(300, None)
 }
 
 fn rings() -> (Runner, Producer, Consumer, Consumer) {

@@ -219,3 +219,46 @@ pub fn one(out: &[Record], k: u16) -> Record {
     assert_eq!(v.len(), 1, "expected one record of kind {k}: {out:?}");
     v[0]
 }
+
+
+// -- journal tests (journal.rs, journal_sync.rs, recovery.rs) ---------------------------------
+
+/// Configuration fingerprint of the journal tests.
+pub const FP: u64 = 0xF1;
+
+/// Everything the consumer holds now.
+pub fn drain(c: &mut rfq_ring::Consumer) -> Vec<Record> {
+    std::iter::from_fn(|| c.try_pop()).collect()
+}
+
+/// A journal in `dir` with the tests' fingerprint.
+pub fn jcfg(dir: &std::path::Path, durability: rfq_journal::Durability, segment_bytes: u64) -> rfq_journal::JournalConfig {
+    rfq_journal::JournalConfig { dir: dir.to_path_buf(), fingerprint: FP, segment_bytes, durability }
+}
+
+/// Market data, RFQs and accepts (fills and rejects), heartbeats, one record per message;
+/// with `kill_at`, the desk-wide kill switch goes on at that step.
+pub fn journal_stream(steps: i64, kill_at: Option<i64>) -> Vec<Record> {
+
+    let mut v = snapshot(1, T0);
+    let mut t = T0;
+    for i in 0..steps {
+        t += 1_000_000;
+        let mut r = rec(kind::BOOK_LEVEL, 1, (i % 2) as u8, flags::END, t, if i % 2 == 0 { BID0 - 100 * (i % 7) } else { ASK0 + 100 * (i % 5) }, 100_000 + i * 1000);
+        r.seq = i as u64;
+        v.push(r);
+        if i % 10 == 3 {
+            v.push(rfq(1, 255, BTC, i as u64 + 1, t));
+        }
+        if i % 10 == 4 {
+            v.push(accept(1, (i / 10 + 1) as u64, 0, ASK_1BTC, BTC, t));
+        }
+        if i % 17 == 0 {
+            v.push(hb(t + 10));
+        }
+        if Some(i) == kill_at {
+            v.push(kill(0, 0, true, t));
+        }
+    }
+    v
+}
