@@ -23,6 +23,8 @@ __all__ = [
     "ring_header_layout",
     "ring_create",
     "Book",
+    "MatchingError",
+    "MatchingBook",
     "Engine",
     "replay_journal",
     "config_fingerprint",
@@ -100,6 +102,69 @@ class Book:
     def qty_at(self, side: int, price: int) -> int: ...
     def __len__(self) -> int: ...
     def levels(self, side: int) -> int: ...
+
+class MatchingError(RfqCoreError):
+    """A matching request was malformed (bad mode string, side, or request array); nothing applied."""
+
+# Events of MatchingBook.submit/cancel/replace, one plain tuple each (sides: 0 bid, 1 ask):
+#   ("accepted", id, account, side, price, qty, repriced)
+#   ("rejected", id, request, reason)          request: "new" | "cancel" | "replace"
+#   ("trade", maker_id, taker_id, maker_account, taker_account, taker_side, price, qty,
+#             maker_fee, taker_fee, maker_remaining, taker_remaining)
+#   ("cancelled", id, "user" | "self_trade", remaining)
+#   ("expired", id, remaining)
+#   ("replaced", id, old_price, old_qty, new_price, new_qty, priority_kept)
+MatchingEvent = tuple[object, ...]
+
+@final
+class MatchingBook:
+    """A central limit order book with price-time priority (the ``rfq-match`` core).
+
+    Rejects are events, never exceptions. See ``rfqcore.matching`` for the batched array
+    layouts of :meth:`process`.
+    """
+
+    def __new__(
+        cls,
+        tick: int,
+        lot: int,
+        max_qty: int,
+        min_price: int,
+        max_price: int,
+        max_orders: int = 1048576,
+        max_accounts: int = 1024,
+    ) -> MatchingBook: ...
+    @staticmethod
+    def layouts() -> tuple[dict[str, object], dict[str, object]]:
+        """(request spec, event spec) as numpy dtype dicts (names/formats/offsets/itemsize)."""
+    def set_account(
+        self,
+        account: int,
+        stp: Literal["none", "cancel_newest", "cancel_oldest", "cancel_both"] = "none",
+        maker_cbps: int = 0,
+        taker_cbps: int = 0,
+    ) -> None: ...
+    def submit(
+        self,
+        id: int,
+        account: int,
+        side: int,
+        price: int,
+        qty: int,
+        kind: Literal["limit", "market"] = "limit",
+        tif: Literal["gtc", "ioc", "fok"] = "gtc",
+        post_only: Literal["off", "reject", "slide"] = "off",
+    ) -> list[MatchingEvent]: ...
+    def cancel(self, id: int) -> list[MatchingEvent]: ...
+    def replace(self, id: int, price: int, qty: int) -> list[MatchingEvent]: ...
+    def process(self, requests: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
+        """Run a batch (``rfqcore.matching.REQUEST_DTYPE``), GIL released; returns EVENT_DTYPE rows."""
+    def best_bid(self) -> tuple[int, int] | None: ...
+    def best_ask(self) -> tuple[int, int] | None: ...
+    def state_hash(self) -> int: ...
+    def orders(self, side: int) -> list[tuple[int, int, int, int, str]]:
+        """Resting orders of ``side`` in priority order: (id, account, price, qty, post_only)."""
+    def __len__(self) -> int: ...
 
 @final
 class Engine:

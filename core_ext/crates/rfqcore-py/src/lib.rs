@@ -10,6 +10,7 @@ mod book;
 mod convert;
 mod engine;
 mod errors;
+mod matching;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -56,6 +57,7 @@ fn rfqcore_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine::config_fingerprint, m)?)?;
     m.add_function(wrap_pyfunction!(engine::verify_journal, m)?)?;
     m.add_function(wrap_pyfunction!(engine::snapshot_info, m)?)?;
+    matching::register(m)?;
     bench::register(m)?;
     Ok(())
 }
