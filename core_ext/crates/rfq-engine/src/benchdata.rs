@@ -9,6 +9,8 @@ use rfq_model::{
     ClientSpec, CompositeSpec, DeskSpec, Instrument, InstrumentKind, InstrumentRisk, PricingParams, PricingV2, RfqConfig, Throttle,
     TierSpec,
 };
+use hdrhistogram::Histogram;
+use rfq_ring::record::flags;
 use rfq_ring::Record;
 
 /// One BTC in composite quantity units.
@@ -120,4 +122,26 @@ pub fn load(name: &str) -> Result<Vec<Record>, String> {
             ts_send: i64_at(r, 56),
         })
         .collect())
+}
+
+/// `(start, end)` record ranges of the venue messages (each ends with an END record).
+pub fn messages(recs: &[Record]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, r) in recs.iter().enumerate() {
+        if r.flags & flags::END != 0 {
+            out.push((start, i + 1));
+            start = i + 1;
+        }
+    }
+    out
+}
+
+/// A histogram quantile, 0 for an empty histogram.
+pub fn quantile(h: &Histogram<u64>, x: f64) -> u64 {
+    if h.is_empty() {
+        0
+    } else {
+        h.value_at_quantile(x)
+    }
 }

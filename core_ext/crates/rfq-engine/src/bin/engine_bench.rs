@@ -143,20 +143,7 @@ fn config(members: &[u16], sizes: &[i64]) -> CoreConfig {
     }
 }
 
-use rfq_engine::benchdata::load;
-
-/// `(start, end)` record ranges of the venue messages (each ends with an END record).
-fn messages(recs: &[Record]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, r) in recs.iter().enumerate() {
-        if r.flags & flags::END != 0 {
-            out.push((start, i + 1));
-            start = i + 1;
-        }
-    }
-    out
-}
+use rfq_engine::benchdata::{load, messages, quantile as q};
 
 fn msg_type(r: &Record) -> usize {
     match r.kind {
@@ -172,13 +159,6 @@ fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000_000, 3).unwrap()
 }
 
-fn q(h: &Histogram<u64>, x: f64) -> u64 {
-    if h.is_empty() {
-        0
-    } else {
-        h.value_at_quantile(x)
-    }
-}
 
 fn hist_json(h: &Histogram<u64>) -> String {
     format!(

@@ -35,7 +35,7 @@ use rfq_ring::Record;
 const SIZES: [(i64, &str); 4] = [(BTC / 10, "0.1"), (BTC, "1"), (10 * BTC, "10"), (100 * BTC, "100")];
 const MODES: [(u8, &str); 2] = [(0, "one-sided"), (255, "two-way")];
 
-use rfq_engine::benchdata::{config, inst, load, real_config, BTC};
+use rfq_engine::benchdata::{config, inst, load, messages, quantile as q, real_config, BTC};
 
 /// A synthetic market: three spot-like members (2 dp / 6 dp) with 5,000 levels a side each,
 /// pseudo-random sizes, then 200,000 one-level diff messages moving near the touch.
@@ -86,29 +86,11 @@ fn synthetic() -> (CoreConfig, Vec<Record>) {
     (cfg, recs)
 }
 
-fn messages(recs: &[Record]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, r) in recs.iter().enumerate() {
-        if r.flags & flags::END != 0 {
-            out.push((start, i + 1));
-            start = i + 1;
-        }
-    }
-    out
-}
 
 fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap()
 }
 
-fn q(h: &Histogram<u64>, x: f64) -> u64 {
-    if h.is_empty() {
-        0
-    } else {
-        h.value_at_quantile(x)
-    }
-}
 
 fn line(h: &Histogram<u64>) -> String {
     format!(
