@@ -553,7 +553,12 @@ impl Oms {
         let mut fill = None;
         let mut reason = o.venue_reason;
         let next = match r.kind {
-            ReportKind::Ack => matches!(st, S::New | S::PendingNew).then_some(S::Acknowledged),
+            ReportKind::Ack => match st {
+                S::New | S::PendingNew => Some(S::Acknowledged),
+                // a cancel requested before the ack: record the ack, stay pending cancel
+                S::PendingCancel if !o.acked => Some(S::PendingCancel),
+                _ => None,
+            },
             ReportKind::Reject { reason: code } => {
                 if st.is_terminal() {
                     None

@@ -182,7 +182,7 @@ fn transition_table() {
         (T::PendingCancel, In::Exp, Want::To(S::Expired)),
         (T::PendingCancel, Cancel, e(OmsError::CancelPending)),
         (T::PendingCancel, Send, e(OmsError::AlreadySent)),
-        (T::PendingCancelUnacked, Ack, Want::Same),
+        (T::PendingCancelUnacked, Ack, Want::To(S::PendingCancel)),
         (T::PendingCancelUnacked, Rej, Want::To(S::Rejected)),
         (T::PendingCancelUnacked, CxlRej, Want::To(S::PendingNew)),
         (T::PendingCancelUnacked, CxlAck, Want::To(S::Cancelled)),
