@@ -652,8 +652,8 @@ impl Oms {
     /// 1. snapshot fills, by exec id: new ones applied (`FillApplied`), known ones skipped,
     ///    refused ones `FillRefused`, unknown orders `UnknownFill`;
     /// 2. snapshot open orders, by client order id: not ours → `UnknownVenueOrder`; ours and
-    ///    pending cancel or terminal → `CancelAtVenue`; ours unacknowledged → acknowledged
-    ///    (`Acknowledged`); venue cum qty above ours → `FillGap`;
+    ///    unacknowledged and not terminal → acknowledged (`Acknowledged`); ours and pending
+    ///    cancel or terminal → `CancelAtVenue`; venue cum qty above ours → `FillGap`;
     /// 3. our open orders of the venue absent from the snapshot, by client order id →
     ///    `Cancelled` (`ClosedNotAtVenue`).
     ///
@@ -697,16 +697,12 @@ impl Oms {
                 });
                 continue;
             };
-            if o.state == OrderState::PendingCancel || o.state.is_terminal() {
-                actions.push(ReconAction::CancelAtVenue {
-                    cl_ord_id: v.cl_ord_id,
-                    venue_order_id: v.venue_order_id,
-                });
-            } else if !o.acked {
-                // an implied ack; the report carries no exec id of its own
+            let (state, acked) = (o.state, o.acked);
+            if !acked && !state.is_terminal() {
+                // an implied ack; the snapshot carries no exec id for it
                 let o = self.orders.get_mut(&v.cl_ord_id).expect("checked");
                 o.acked = true;
-                if matches!(o.state, OrderState::New | OrderState::PendingNew) {
+                if matches!(state, OrderState::New | OrderState::PendingNew) {
                     o.state = OrderState::Acknowledged;
                 }
                 if o.venue_order_id.is_none()
@@ -716,6 +712,12 @@ impl Oms {
                     self.by_venue_id.insert((venue, v.venue_order_id), v.cl_ord_id);
                 }
                 actions.push(ReconAction::Acknowledged {
+                    cl_ord_id: v.cl_ord_id,
+                    venue_order_id: v.venue_order_id,
+                });
+            }
+            if state == OrderState::PendingCancel || state.is_terminal() {
+                actions.push(ReconAction::CancelAtVenue {
                     cl_ord_id: v.cl_ord_id,
                     venue_order_id: v.venue_order_id,
                 });
