@@ -268,12 +268,12 @@ pub enum Outcome {
 /// Position of the desk at one (venue, instrument), from the distinct fills.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Position {
-    /// Net quantity: bought − sold.
-    pub net: i64,
+    /// Net quantity: bought − sold (`i128`: a day of fills can exceed `i64`).
+    pub net: i128,
     /// Σ bought quantity.
-    pub bought: i64,
+    pub bought: i128,
     /// Σ sold quantity.
-    pub sold: i64,
+    pub sold: i128,
     /// Σ price × qty of buys.
     pub buy_notional: i128,
     /// Σ price × qty of sells.
@@ -285,16 +285,17 @@ pub struct Position {
 impl Position {
     /// Average buy price (truncated); `None` before the first buy.
     pub fn avg_buy_price(&self) -> Option<i64> {
-        (self.bought > 0).then(|| (self.buy_notional / i128::from(self.bought)) as i64)
+        (self.bought > 0).then(|| (self.buy_notional / self.bought) as i64)
     }
 
     /// Average sell price (truncated); `None` before the first sell.
     pub fn avg_sell_price(&self) -> Option<i64> {
-        (self.sold > 0).then(|| (self.sell_notional / i128::from(self.sold)) as i64)
+        (self.sold > 0).then(|| (self.sell_notional / self.sold) as i64)
     }
 
     fn add(&mut self, side: Side, qty: i64, price: i64, fee: i64) {
         let n = i128::from(price) * i128::from(qty);
+        let qty = i128::from(qty);
         match side {
             Side::Bid => {
                 self.net += qty;

@@ -155,7 +155,7 @@ fn scramble(mut reports: Vec<VenueReport>, seed: u64, dup_pct: u64) -> Vec<Venue
 
 /// Orders hold Σ of all their venue fills; positions = Σ of all fills.
 fn check_fills(oms: &Oms, truths: &[Truth]) -> Result<(), TestCaseError> {
-    let mut pos: BTreeMap<(VenueId, InstrumentId), (i64, i128, i128)> = BTreeMap::new();
+    let mut pos: BTreeMap<(VenueId, InstrumentId), (i128, i128, i128)> = BTreeMap::new();
     for t in truths {
         let o = oms.order(t.cl).unwrap();
         let sum: i64 = t.fills.iter().map(|f| f.1).sum();
@@ -166,7 +166,7 @@ fn check_fills(oms: &Oms, truths: &[Truth]) -> Result<(), TestCaseError> {
         prop_assert_eq!(o.state == S::Filled, o.filled == o.req.qty);
         let sign = if o.req.side == Side::Bid { 1 } else { -1 };
         let e = pos.entry((o.req.venue, o.req.instrument)).or_default();
-        e.0 += sign * sum;
+        e.0 += i128::from(sign * sum);
         e.1 += notional;
         e.2 += fees;
     }

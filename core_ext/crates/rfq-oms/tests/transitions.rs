@@ -242,7 +242,7 @@ fn transition_table() {
         // invariants
         let o = after.order(1).unwrap();
         assert!(o.filled >= before.order(1).unwrap().filled && o.filled <= o.req.qty, "{ctx}");
-        assert_eq!(after.position(V, I).net, o.filled, "{ctx}");
+        assert_eq!(after.position(V, I).net, i128::from(o.filled), "{ctx}");
     }
 }
 
