@@ -221,6 +221,20 @@ fn transition_table() {
         (T::Expired, Rest, Want::To(S::Filled)),
         (T::Expired, CxlAck, Want::Same),
         (T::Expired, Cancel, e(OmsError::OrderClosed)),
+        (T::Expired, Rej, Want::Same),
+        (T::Expired, Over, e(OmsError::Overfill)),
+        (T::Expired, CxlRej, Want::Same),
+        (T::Expired, In::Exp, Want::Same),
+        (T::Expired, Send, e(OmsError::AlreadySent)),
+        (T::Cancelled, Send, e(OmsError::AlreadySent)),
+        (T::Rejected, Rest, e(OmsError::FillOnRejected)),
+        (T::Rejected, CxlRej, Want::Same),
+        (T::Rejected, Send, e(OmsError::AlreadySent)),
+        (T::PendingCancelUnacked, P3, Want::To(S::PendingCancel)),
+        (T::PendingCancelUnacked, Rest, Want::To(S::Filled)),
+        (T::PendingCancelUnacked, In::Exp, Want::To(S::Expired)),
+        (T::PendingCancelUnacked, Cancel, e(OmsError::CancelPending)),
+        (T::Filled, Over, e(OmsError::Overfill)),
     ];
     for &(start, input, exp) in table {
         let (res, before, after) = run(start, input);
