@@ -36,7 +36,6 @@ from rfqcore.settlement import (
 )
 from rfqcore.settlement import cli as settlement_cli
 from rfqcore.settlement.model import fmt_units, rescale, to_decimal
-from rfqcore.settlement.pgtest import TempPostgres, TempPostgresUnavailable
 from rfqcore.settlement.reports import blotter, pnl_report, read_csv, read_parquet, statement, write_csv, write_parquet
 
 NS = 10**9
@@ -188,18 +187,6 @@ def test_reference_ids_are_deterministic_and_distinct() -> None:
 
 
 # -- stores (SQLite and PostgreSQL) ------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_server():
-    pytest.importorskip("psycopg", reason="psycopg 3 is not installed (pip install 'rfqcore[postgres]')")
-    pg = TempPostgres()
-    try:
-        pg.start()
-    except TempPostgresUnavailable as e:
-        pytest.skip(f"PostgreSQL server unavailable: {e}")
-    yield pg
-    pg.cleanup()
 
 
 def _new_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -29,7 +29,6 @@ from rfqcore.settlement import (
     pnl_by_day,
 )
 from rfqcore.settlement.model import rescale
-from rfqcore.settlement.pgtest import TempPostgres, TempPostgresUnavailable
 
 NS = 10**9
 T0 = 1_723_075_200 * NS
@@ -261,18 +260,6 @@ def test_engine_on_its_thread_events_and_tap_agree(tmp_path: Path) -> None:
 
 
 # -- PostgreSQL: a real server stopped and started under the writer ------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_server():
-    pytest.importorskip("psycopg", reason="psycopg 3 is not installed (pip install 'rfqcore[postgres]')")
-    pg = TempPostgres()
-    try:
-        pg.start()
-    except TempPostgresUnavailable as e:
-        pytest.skip(f"PostgreSQL server unavailable: {e}")
-    yield pg
-    pg.cleanup()
 
 
 def test_postgres_stopped_and_started_under_the_writer(pg_server, tmp_path: Path) -> None:

@@ -31,13 +31,7 @@ __all__ = [
     "decode_events",
     "EventDecoder",
     "reason_name",
-    "RFQ_OUTPUT_KINDS",
 ]
-
-RFQ_OUTPUT_KINDS: frozenset[int] = frozenset(
-    {Kind.RFQ_QUOTE, Kind.RFQ_REJECT, Kind.ACCEPT_REJECT, Kind.EXEC, Kind.EXEC_FEES, Kind.QUOTE_END,
-     Kind.APPROVAL_PENDING, Kind.RISK_EVENT, Kind.CANCEL_REJECT, Kind.CONTROL_ACK}
-)
 
 
 def reason_name(code: int) -> str:

@@ -31,19 +31,6 @@ pub struct ReplayReport {
     pub elapsed: Duration,
 }
 
-struct HashSink {
-    hash: OutputHash,
-    n: u64,
-}
-
-impl Sink for HashSink {
-    #[inline]
-    fn emit(&mut self, rec: &Record) {
-        self.hash.push(rec);
-        self.n += 1;
-    }
-}
-
 /// Replays every committed record of the journal in `dir` into `core`, which must be freshly
 /// built from the same configuration as the recorded core (and `fingerprint` the value the
 /// journal was written with). Every record that carries the recorded output-stream hash is
@@ -55,32 +42,8 @@ impl Sink for HashSink {
 /// # Errors
 /// Any [`JournalError`] of the reader: damage is refused, never skipped.
 pub fn replay_into(core: &mut Core, dir: &Path, fingerprint: u64, out_hash: OutputHash) -> Result<ReplayReport, JournalError> {
-    let t0 = Instant::now();
-    let mut sink = HashSink { hash: out_hash, n: 0 };
-    let mut marks = 0;
-    let mut first_divergence = None;
-    let mut records = 0;
-    let sum = JournalReader::open(dir, fingerprint)?.for_each_from(1, |seq, rec, mark| {
-        core.process(rec, &mut sink);
-        records += 1;
-        if let Some(m) = mark {
-            marks += 1;
-            if m != sink.hash.value() && first_divergence.is_none() {
-                first_divergence = Some(seq);
-            }
-        }
-    })?;
-    Ok(ReplayReport {
-        records,
-        outputs: sink.n,
-        state_hash: core.state_hash(),
-        output_hash: sink.hash.value(),
-        last_seq: sum.last_seq,
-        marks_checked: marks,
-        first_divergence,
-        torn: sum.torn,
-        elapsed: t0.elapsed(),
-    })
+    // the recovery replay from segment 0, keeping no outputs (keep_after = u64::MAX)
+    replay_tail(core, dir, fingerprint, None, out_hash, u64::MAX, &mut Vec::new()).map(|(rep, _)| rep)
 }
 
 /// Replay sink of a recovery: hashes every output and keeps those of records after

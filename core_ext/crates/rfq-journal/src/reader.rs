@@ -41,6 +41,20 @@ pub struct ReadSummary {
     pub torn: Option<TornTail>,
 }
 
+impl ReadSummary {
+    /// Adds one scanned segment (and the records delivered from it); returns the link the next
+    /// segment must continue: `(its first sequence number, chain)`.
+    fn absorb(&mut self, scan: SegScan, delivered: u64) -> (u64, Chain) {
+        self.segments += 1;
+        self.delivered += delivered;
+        self.last_seq = scan.last_seq;
+        self.chain = scan.chain;
+        self.bytes += scan.valid_end as u64;
+        self.torn = scan.torn;
+        (scan.last_seq + 1, scan.chain)
+    }
+}
+
 /// Result of scanning one segment.
 #[derive(Debug)]
 pub(crate) struct SegScan {
@@ -381,13 +395,7 @@ impl JournalReader {
                 // the anchor's commit can only be in the first segment read
                 return Err(mismatch(format!("no commit ends at sequence {seq} (segment {index} ends at {})", scan.last_seq)));
             }
-            sum.segments += 1;
-            sum.delivered += delivered;
-            sum.last_seq = scan.last_seq;
-            sum.chain = scan.chain;
-            sum.bytes += scan.valid_end as u64;
-            sum.torn = scan.torn;
-            link = Some((scan.last_seq + 1, scan.chain));
+            link = Some(sum.absorb(scan, delivered));
         }
         Ok(sum)
     }
@@ -414,13 +422,7 @@ impl JournalReader {
                     delivered += for_each_frame(first, frames, from, &mut f);
                 }
             })?;
-            sum.segments += 1;
-            sum.delivered += delivered;
-            sum.last_seq = scan.last_seq;
-            sum.chain = scan.chain;
-            sum.bytes += scan.valid_end as u64;
-            sum.torn = scan.torn;
-            link = Some((scan.last_seq + 1, scan.chain));
+            link = Some(sum.absorb(scan, delivered));
         }
         Ok(sum)
     }
