@@ -57,6 +57,7 @@ from rfqcore.gateway.schema import (
     reason_name,
 )
 from rfqcore.instruments import Registry
+from rfqcore.operator import to_units as _to_units
 from rfqcore.records import ClientSide, Command
 from rfqcore.records import QuoteEnd as QuoteEndState
 from rfqcore.rfq import ControlAck as _CoreControlAck
@@ -165,23 +166,9 @@ class GatewayRejected(RequestRejected):
 
 
 def to_units(value: Decimal | int | str, decimals: int, what: str) -> int:
-    """Exact integer of ``value`` at ``decimals``; ``ValueError`` if digits would be lost."""
-    if isinstance(value, bool):
-        raise TypeError(f"{what}: expected a Decimal, int or str, got bool")
-    if isinstance(value, int):
-        return value * 10**decimals
-    if isinstance(value, float):
-        raise TypeError(f"{what}: floats are not exact, pass a Decimal or a string (got {value!r})")
-    try:
-        d = value if isinstance(value, Decimal) else Decimal(value)
-    except ArithmeticError:
-        raise ValueError(f"{what}: {value!r} is not a decimal number") from None
-    if not d.is_finite():
-        raise ValueError(f"{what}: {value} is not a finite number")
-    scaled = d.scaleb(decimals)
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"{what}: {value} has more than {decimals} decimals")
-    return int(scaled)
+    """Exact integer of ``value`` at ``decimals``; ``ValueError`` if digits would be lost
+    (:func:`rfqcore.operator.to_units`; signs are left to the core to judge)."""
+    return _to_units(value, decimals, what, signed=True)
 
 
 def _dec(raw: int | None, decimals: int) -> Decimal | None:

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from rfqcore.errors import ConfigError, RfqCoreError
-from rfqcore.instruments import Registry, decimal_units
+from rfqcore.errors import RfqCoreError
+from rfqcore.instruments import Registry
 from rfqcore.records import ClientField, Command, DeskField, InstrumentField, PricingField, TierField
 from rfqcore.rfq import ControlAck
 
@@ -43,18 +43,31 @@ class ControlRejected(RfqCoreError):
         self.ack = ack
 
 
-def to_units(value: Decimal | int | str, decimals: int, what: str) -> int:
-    """Exact integer of a non-negative decimal at ``decimals`` (refuses lost digits)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    elif isinstance(value, Decimal):
-        if not value.is_finite() or value < 0:
-            raise ValueError(f"{what}: {value} must be a finite non-negative decimal")
-        value = format(value, "f")
-    try:
-        return decimal_units(value, decimals, what)
-    except ConfigError as e:
-        raise ValueError(str(e)) from None
+def to_units(value: Decimal | int | str, decimals: int, what: str, *, signed: bool = False) -> int:
+    """Exact integer of ``value`` at ``decimals`` (one place for the operator, the CLI and
+    ``rfqcore.client``). ``ValueError`` if digits would be lost, the value is negative (unless
+    ``signed``), not a finite decimal or beyond int64; ``TypeError`` for floats and bools (not
+    exact)."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise TypeError(f"{what}: pass a Decimal, int or str (floats are not exact), got {value!r}")
+    if isinstance(value, int):
+        units = value * 10**decimals
+    else:
+        try:
+            d = value if isinstance(value, Decimal) else Decimal(value)
+        except ArithmeticError:
+            raise ValueError(f"{what}: {value!r} is not a decimal number") from None
+        if not d.is_finite():
+            raise ValueError(f"{what}: {value} is not a finite number")
+        scaled = d.scaleb(decimals)
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{what}: {value} has more than {decimals} decimals")
+        units = int(scaled)
+    if units < 0 and not signed:
+        raise ValueError(f"{what}: {value} must not be negative")
+    if not -(1 << 63) <= units < (1 << 63):
+        raise ValueError(f"{what}: {value} does not fit int64 at {decimals} decimals")
+    return units
 
 
 Sender = Callable[[ControlRequest], ControlAck]
