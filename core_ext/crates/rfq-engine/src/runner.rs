@@ -376,7 +376,10 @@ impl Runner {
         drop(old);
         let error = if self.sync_thread.unwrap_or(self.threaded) { journal.start_sync_thread().err() } else { None };
         let lat = VecDeque::with_capacity(LAT_PENDING.max((2 * self.out.capacity()).min(1 << 18)));
-        let batches = VecDeque::with_capacity(1024);
+        // Every queued batch holds at least one staged (unpublished) output, so the rings bound
+        // their number: reserved up front, the core thread never grows this queue.
+        let staged_max = self.out.capacity() + self.tap.as_ref().map_or(0, Producer::capacity);
+        let batches = VecDeque::with_capacity(staged_max.max(1024));
         self.journal = Some(Box::new(Journal { writer: journal, hash, lat, batches, error, marker, published, snap }));
     }
 
@@ -829,6 +832,9 @@ impl Runner {
     /// Register the tap ring: every output of kind 110..=120 is also pushed there (replaces a
     /// previous tap). Back-pressure covers it: input waits while the tap lacks room.
     pub fn add_tap(&mut self, tap: Producer) {
+        if let Some(j) = self.journal.as_deref_mut() {
+            j.batches.reserve(tap.capacity()); // the tap's staged outputs can queue batches too
+        }
         self.tap = Some(tap);
     }
 
