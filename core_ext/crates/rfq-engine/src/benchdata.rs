@@ -75,6 +75,7 @@ pub fn config(instruments: Vec<Instrument>, members: Vec<u16>) -> CoreConfig {
             }],
             pricing: vec![PricingV2 { composite: 1, skew_cbps_per_unit: 10, max_skew_cbps: 200, vol_mult_pct: 100, vol_ema_shift: 4, hedge_fee_cbps: 20 }],
             desk: DeskSpec { exec_count: 0, exec_window_ns: 1_000_000_000, quote_table: 1 << 16, max_pending: 1024 },
+            hedging: Vec::new(),
         },
     }
 }

@@ -121,6 +121,7 @@ pub struct Core {
     pub(crate) max_out: usize,
     pub(crate) stats: Stats,
     pub(crate) rfq: RfqState,
+    pub(crate) hedging: crate::hedge::Hedging,
 }
 
 impl std::fmt::Debug for Core {
@@ -199,9 +200,10 @@ impl Core {
             });
         }
         let specs: Vec<CompositeSpec> = composites.iter().map(|c| c.spec.clone()).collect();
+        let hedge_specs = cfg.rfq.hedging.clone();
         let rfq = RfqState::new(cfg.rfq, &specs)?;
         let max_out = Self::bound(instruments.len(), &composites, &rfq);
-        Ok(Core {
+        let mut core = Core {
             epochs: vec![0; instruments.len()],
             markets: composites.iter().map(|_| MarketCache::new()).collect(),
             market_cache: true,
@@ -213,7 +215,13 @@ impl Core {
             max_out,
             stats: Stats::default(),
             rfq,
-        })
+            hedging: crate::hedge::Hedging::default(),
+        };
+        let hedging = crate::hedge::Hedging::new(&core, &hedge_specs)?;
+        // a record may route every hedged composite (a venue shared by all, or due retries)
+        core.max_out += hedging.states.len() * crate::hedge::MAX_HEDGE_OUT;
+        core.hedging = hedging;
+        Ok(core)
     }
 
     /// Output bound: the time-driven work of one record ([`HOUSEKEEPING_PER_RECORD`]; none
@@ -320,7 +328,7 @@ impl Core {
     pub fn process(&mut self, r: &Record, out: &mut impl Sink) {
         self.stats.records += 1;
         let mut budget = HOUSEKEEPING_PER_RECORD;
-        if matches!(r.kind, kind::RFQ | kind::ACCEPT | kind::CANCEL | kind::CONTROL) {
+        if matches!(r.kind, kind::RFQ | kind::ACCEPT | kind::CANCEL | kind::CONTROL | kind::VENUE_REPORT | kind::VENUE_STATUS) {
             self.rfq_record(r, &mut budget, out);
             return;
         }
@@ -333,6 +341,9 @@ impl Core {
                 if r.flags & flags::END != 0 {
                     self.stats.messages += 1;
                     self.on_tick(None, r, out);
+                    if !self.hedging.states.is_empty() {
+                        self.hedge_timers(r, out);
+                    }
                 }
             }
             kind::BOOK_CLEAR | kind::BOOK_LEVEL | kind::BOOK_STALE | kind::TRADE | kind::BBO => {
@@ -466,6 +477,9 @@ impl Core {
     /// End of a venue message (or heartbeat): report status changes, reprice composites whose
     /// inputs changed.
     fn on_tick(&mut self, touched: Option<usize>, trigger: &Record, out: &mut impl Sink) {
+        if !self.hedging.states.is_empty() {
+            self.hedge_status_all(trigger, out);
+        }
         if let Some(idx) = touched {
             let st = &mut self.instruments[idx];
             let status = st.status();
@@ -767,6 +781,7 @@ impl Core {
             h.i64(c.spec.pricing.size_cbps_per_unit);
         }
         self.rfq.hash(&mut h);
+        self.hedging.hash(&mut h);
         h.finish()
     }
 
@@ -862,6 +877,7 @@ mod market_cache_tests {
                 }],
                 pricing: vec![PricingV2 { composite: 1, skew_cbps_per_unit: 10, max_skew_cbps: 200, vol_mult_pct: 100, vol_ema_shift: 2, hedge_fee_cbps: 20 }],
                 desk: DeskSpec { exec_count: 0, exec_window_ns: SEC, quote_table: 1 << 10, max_pending: 4 },
+                hedging: Vec::new(),
             },
         }
     }

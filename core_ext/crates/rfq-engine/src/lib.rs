@@ -14,6 +14,7 @@ pub mod benchdata;
 mod core;
 mod dedup;
 mod hash;
+mod hedge;
 mod positions;
 mod pricing;
 mod replay;
@@ -25,6 +26,7 @@ mod state;
 mod workflow;
 
 pub use crate::core::{Core, CoreConfig, Sink, Stats};
+pub use crate::hedge::{hedge_reject, HedgeOrderView, HedgeView, MAX_HEDGE_OUT};
 pub use crate::pricing::QuoteLevel;
 pub use crate::replay::{replay_into, ReplayReport};
 pub use crate::positions::Position;

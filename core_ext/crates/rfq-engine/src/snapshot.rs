@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 /// `magic` of a snapshot header: ASCII `RFQSNAP1`.
 pub const SNAPSHOT_MAGIC: u64 = u64::from_le_bytes(*b"RFQSNAP1");
 /// Snapshot format version.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 /// Bytes of a snapshot header.
 pub const SNAPSHOT_HEADER: usize = 128;
 /// End-of-body marker (ASCII `SNAPEND!`): a body decoded to its end finds it.
@@ -756,7 +756,93 @@ impl Core {
         for v in s.rejects {
             e.u64(v);
         }
+        self.encode_hedging(e);
         e.u64(END_MARK);
+    }
+
+    /// Hedging: per composite policy state and venues, then the OMS of hedge orders.
+    fn encode_hedging(&self, e: &mut Enc) {
+        let h = &self.hedging;
+        e.len(h.states.len());
+        for s in &h.states {
+            e.u16(s.spec.composite);
+            for v in [s.client_flow, s.hedged, s.pending, s.ref_qty, s.retry_at] {
+                e.i64(v);
+            }
+            for v in [s.ref_notional, s.slippage, s.matched_notional, s.fees] {
+                e.i128(v);
+            }
+            e.bool(s.available);
+            for v in [s.orders, s.fills, s.refused] {
+                e.u64(v);
+            }
+            e.len(s.venues.len());
+            for v in &s.venues {
+                e.u16(v.spec.venue);
+                e.bool(v.up);
+                e.i64(v.position);
+                e.i64(v.working);
+            }
+        }
+        for v in [h.last_cl_ord_id, h.reports, h.duplicates, h.refused_inputs] {
+            e.u64(v);
+        }
+        let mut oms = Vec::new();
+        h.oms.encode(&mut oms);
+        e.len(oms.len());
+        e.0.extend_from_slice(&oms);
+    }
+
+    fn restore_hedging(&mut self, d: &mut Dec<'_>) -> R<()> {
+        let n = d.len(1 << 16, "hedged composites")?;
+        if n != self.hedging.states.len() {
+            return Err(mismatch(format!("{n} hedged composites, this core has {}", self.hedging.states.len())));
+        }
+        for s in &mut self.hedging.states {
+            let id = d.u16()?;
+            if id != s.spec.composite {
+                return Err(mismatch(format!("hedged composite {id}, this core's is {}", s.spec.composite)));
+            }
+            s.client_flow = d.i64()?;
+            s.hedged = d.i64()?;
+            s.pending = d.i64()?;
+            s.ref_qty = d.i64()?;
+            s.retry_at = d.i64()?;
+            s.ref_notional = d.i128()?;
+            s.slippage = d.i128()?;
+            s.matched_notional = d.i128()?;
+            s.fees = d.i128()?;
+            s.available = d.bool()?;
+            s.orders = d.u64()?;
+            s.fills = d.u64()?;
+            s.refused = d.u64()?;
+            let nv = d.len(64, "hedge venues")?;
+            if nv != s.venues.len() {
+                return Err(mismatch(format!("composite {id}: {nv} hedge venues, this core has {}", s.venues.len())));
+            }
+            for v in &mut s.venues {
+                let vid = d.u16()?;
+                if vid != v.spec.venue {
+                    return Err(mismatch(format!("composite {id}: hedge venue {vid}, this core's is {}", v.spec.venue)));
+                }
+                v.up = d.bool()?;
+                v.position = d.i64()?;
+                v.working = d.i64()?;
+            }
+        }
+        let h = &mut self.hedging;
+        h.last_cl_ord_id = d.u64()?;
+        h.reports = d.u64()?;
+        h.duplicates = d.u64()?;
+        h.refused_inputs = d.u64()?;
+        let n = d.len(usize::MAX >> 1, "OMS bytes")?;
+        let b = d.take(n)?;
+        let (oms, used) = rfq_oms::Oms::decode(b).map_err(corrupt)?;
+        if used != n {
+            return Err(corrupt("OMS section longer than its orders"));
+        }
+        h.oms = oms;
+        Ok(())
     }
 
     fn restore_body(&mut self, body: &[u8]) -> R<()> {
@@ -875,8 +961,10 @@ impl Core {
                 pre.load(complete, &lv).map_err(|why| corrupt(format!("composite {id} market cache: {why}")))?;
             }
         }
-        self.max_out = Core::bound(self.instruments.len(), &self.composites, &self.rfq);
+        self.max_out = Core::bound(self.instruments.len(), &self.composites, &self.rfq)
+            + self.hedging.states.len() * crate::hedge::MAX_HEDGE_OUT;
         self.restore_rfq(d)?;
+        self.restore_hedging(d)?;
         if d.u64()? != END_MARK || d.at != body.len() {
             return Err(corrupt("no end marker where the body should end"));
         }

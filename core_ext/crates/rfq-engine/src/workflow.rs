@@ -120,10 +120,15 @@ impl Core {
             self.advance(r.ts_recv);
         }
         self.housekeep(r, budget, out);
+        if well_formed && !self.hedging.states.is_empty() {
+            self.hedge_timers(r, out);
+        }
         match r.kind {
             kind::RFQ => self.on_rfq(r, out),
             kind::ACCEPT => self.on_accept(r, out),
             kind::CANCEL => self.on_cancel(r, out),
+            kind::VENUE_REPORT => self.on_venue_report(r, out),
+            kind::VENUE_STATUS => self.on_venue_status(r, out),
             _ => {
                 self.on_control(r, out);
                 // a kill switch turned on starts cancelling in this very record
@@ -347,6 +352,9 @@ impl Core {
         }
         if client.halted || st.halted {
             return Err(rfq_reject::HALTED);
+        }
+        if !self.hedge_ok(ci) {
+            return Err(rfq_reject::HEDGE_UNAVAILABLE);
         }
         if at_rfq && !client.rfq_bucket.allows(&client.spec.rfq_rate, self.now) {
             return Err(rfq_reject::THROTTLED);
@@ -668,6 +676,9 @@ impl Core {
         if client.halted || st.halted {
             return Err(rfq_reject::HALTED);
         }
+        if !reduces(st.desk.qty, dq) && !self.hedge_ok(ci) {
+            return Err(rfq_reject::HEDGE_UNAVAILABLE);
+        }
         if !client.accept_bucket.allows(&client.spec.accept_rate, self.now) {
             return Err(rfq_reject::THROTTLED);
         }
@@ -771,6 +782,7 @@ impl Core {
             ts_send: r.ts_send,
         });
         self.end_quote(slot, QuoteState::Filled, 0, r, out);
+        self.on_client_fill(ci, dq, price, r, out);
         // repeated-execution throttle
         let rfq = &mut self.rfq;
         let (count, window) = (rfq.desk.exec_count, rfq.desk.exec_window_ns);

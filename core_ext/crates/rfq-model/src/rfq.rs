@@ -137,6 +137,59 @@ pub struct RfqConfig {
     pub pricing: Vec<PricingV2>,
     /// Desk settings.
     pub desk: DeskSpec,
+    /// Hedging policy and venues per composite (docs/hedging.md); absent = no hedging.
+    pub hedging: Vec<HedgeSpec>,
+}
+
+/// How a composite's client flow is hedged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HedgeMode {
+    /// No hedging (the desk keeps the position).
+    #[default]
+    Off,
+    /// Hedge every client fill in full: target hedge position = −(client flow).
+    Full,
+    /// Hedge `ratio_pct` percent of the client flow.
+    Partial,
+    /// Hedge the whole unhedged position once its size reaches `threshold`.
+    Threshold,
+}
+
+/// One venue a composite hedges on: a member instrument of the composite traded there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HedgeVenue {
+    /// Venue id (≥ 1) as the venue gateway reports it (`source` of `VENUE_*` records).
+    pub venue: u16,
+    /// Venue name (for reports).
+    pub name: String,
+    /// Instrument id of the member traded there (must be a linear/spot member of the composite).
+    pub instrument: u16,
+    /// Taker fee in cbps, counted in the router's effective price.
+    pub taker_cbps: i64,
+    /// Largest single hedge order, in the instrument's quantity units (0 = the instrument's max).
+    pub max_order_qty: i64,
+    /// Largest absolute hedge position at this venue, instrument quantity units (0 = none).
+    pub max_position: i64,
+}
+
+/// Hedging policy of one composite.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HedgeSpec {
+    /// Composite id.
+    pub composite: u16,
+    /// Policy.
+    pub mode: HedgeMode,
+    /// `Partial`: percent of the client flow hedged (1..=100).
+    pub ratio_pct: i64,
+    /// `Threshold`: unhedged size (composite quantity units) that triggers a hedge (> 0).
+    pub threshold: i64,
+    /// Limit-price tolerance beyond the router's marginal price, in cbps (0..1_000_000).
+    pub max_slippage_cbps: i64,
+    /// After a hedge order ends with quantity unfilled, wait this long (ns) before routing the
+    /// rest again (0 = route again at once).
+    pub retry_ns: i64,
+    /// Venues, in the router's tie-break order.
+    pub venues: Vec<HedgeVenue>,
 }
 
 fn bad(what: impl Into<String>, why: impl Into<String>) -> ModelError {
@@ -200,6 +253,33 @@ impl RfqConfig {
             }
             if p.vol_ema_shift > 20 {
                 return Err(bad(w, "vol_ema_shift above 20"));
+            }
+        }
+        for (i, h) in self.hedging.iter().enumerate() {
+            let w = format!("hedging of composite {}", h.composite);
+            if self.hedging[..i].iter().any(|o| o.composite == h.composite) {
+                return Err(bad(w, "duplicate composite"));
+            }
+            match h.mode {
+                HedgeMode::Partial if !(1..=100).contains(&h.ratio_pct) => return Err(bad(w, "ratio_pct must be in 1..=100")),
+                HedgeMode::Threshold if h.threshold <= 0 => return Err(bad(w, "threshold must be positive")),
+                HedgeMode::Off => {}
+                _ if h.venues.is_empty() => return Err(bad(w, "needs at least one venue")),
+                _ => {}
+            }
+            if !(0..1_000_000).contains(&h.max_slippage_cbps) || h.retry_ns < 0 {
+                return Err(bad(w, "max_slippage_cbps must be in 0..1_000_000, retry_ns not negative"));
+            }
+            if h.venues.len() > 8 {
+                return Err(bad(w, "at most 8 venues"));
+            }
+            for (j, v) in h.venues.iter().enumerate() {
+                if v.venue == 0 || h.venues[..j].iter().any(|o| o.venue == v.venue || o.instrument == v.instrument) {
+                    return Err(bad(w.clone(), format!("venue {}: id 0, or duplicate venue or instrument", v.name)));
+                }
+                if !(0..1_000_000).contains(&v.taker_cbps) || v.max_order_qty < 0 || v.max_position < 0 {
+                    return Err(bad(w.clone(), format!("venue {}: fee in 0..1_000_000 cbps, limits not negative", v.name)));
+                }
             }
         }
         let d = &self.desk;

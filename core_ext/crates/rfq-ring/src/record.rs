@@ -138,6 +138,10 @@ pub mod kind {
     pub const CANCEL: u16 = 12;
     /// Input: operator command or live parameter change; `side` = [`super::control`] command.
     pub const CONTROL: u16 = 20;
+    /// Input: an execution report of a hedge order from a venue gateway (docs/hedging.md).
+    pub const VENUE_REPORT: u16 = 13;
+    /// Input: a venue's link state (up / down) from a venue gateway (docs/hedging.md).
+    pub const VENUE_STATUS: u16 = 14;
     /// Output: one ladder level of a composite quote (`price` = bid, `aux` = ask).
     pub const QUOTE: u16 = 100;
     /// Output: a venue book changed state; `aux` is a [`super::book_status`] value.
@@ -164,6 +168,14 @@ pub mod kind {
     pub const CANCEL_REJECT: u16 = 118;
     /// Output: the audit event answering a `CONTROL`.
     pub const CONTROL_ACK: u16 = 120;
+    /// Output: a hedge order for a venue gateway to send (docs/hedging.md).
+    pub const HEDGE_ORDER: u16 = 121;
+    /// Output: a venue report applied to a hedge order (new state, fill, slippage).
+    pub const HEDGE_REPORT: u16 = 122;
+    /// Output: a hedge order refused by the core's risk checks, or a venue input refused.
+    pub const HEDGE_REJECT: u16 = 123;
+    /// Output: hedging of a composite became available / unavailable.
+    pub const HEDGE_STATUS: u16 = 124;
 }
 
 /// `CONTROL` commands, carried in [`Record::side`] (docs/rfq-protocol.md).
@@ -274,6 +286,38 @@ pub mod rfq_reject {
     pub const CROSSED_MARKET: i64 = 52;
     /// Missing `END` flag or zero id.
     pub const MALFORMED: i64 = 53;
+    /// Hedging is configured but impossible (no venue up with a usable book): no quoting.
+    pub const HEDGE_UNAVAILABLE: i64 = 54;
+    /// Hedge order refused: venue order size or position limit.
+    pub const HEDGE_VENUE_LIMIT: i64 = 55;
+    /// Hedge order refused: its limit price is outside the composite's collar.
+    pub const HEDGE_COLLAR: i64 = 56;
+    /// Hedge order not sent: no usable liquidity on any venue up.
+    pub const HEDGE_NO_LIQUIDITY: i64 = 57;
+    /// Venue input for a venue id (or instrument) that is not configured.
+    pub const UNKNOWN_VENUE: i64 = 58;
+    /// Venue report with an unknown report type.
+    pub const BAD_REPORT: i64 = 59;
+    /// Venue report refused by the OMS: 60 + the `rfq_oms::OmsError` index (docs/hedging.md).
+    pub const OMS_BASE: i64 = 60;
+}
+
+/// Values of `side` in a `VENUE_REPORT` (what the venue reports).
+pub mod venue_report {
+    /// The venue accepted the order.
+    pub const ACK: u8 = 1;
+    /// The venue refused the new order (`aux` = venue reason code).
+    pub const REJECT: u8 = 2;
+    /// A fill that leaves quantity open.
+    pub const PARTIAL_FILL: u8 = 3;
+    /// The venue's last fill.
+    pub const FILL: u8 = 4;
+    /// The venue cancelled the order (requested, IOC remainder, or unsolicited).
+    pub const CANCEL_ACK: u8 = 5;
+    /// The venue refused a cancel (`aux` = venue reason code).
+    pub const CANCEL_REJECT: u8 = 6;
+    /// The venue expired the order (FOK not fillable).
+    pub const EXPIRED: u8 = 7;
 }
 
 /// Bits of [`Record::flags`].

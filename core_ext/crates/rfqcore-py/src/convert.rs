@@ -3,7 +3,7 @@ use crate::errors::config_err;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use rfq_model::{
-    ClientSpec, CompositeSpec, DeskSpec, Instrument, InstrumentKind, InstrumentRisk, PricingParams, PricingV2, RfqConfig, Side,
+    ClientSpec, CompositeSpec, DeskSpec, HedgeMode, HedgeSpec, HedgeVenue, Instrument, InstrumentKind, InstrumentRisk, PricingParams, PricingV2, RfqConfig, Side,
     Throttle, TierSpec,
 };
 
@@ -158,6 +158,38 @@ pub fn rfq_config(d: &Bound<'_, PyDict>) -> PyResult<RfqConfig> {
             quote_table: opt_field(k, w, "quote_table", def.quote_table)?,
             max_pending: opt_field(k, w, "max_pending", def.max_pending)?,
         };
+    }
+    for h in dicts(d, "hedging")? {
+        let w = "rfq hedging";
+        let mode: String = field(&h, w, "mode")?;
+        let mode = match mode.as_str() {
+            "off" => HedgeMode::Off,
+            "full" => HedgeMode::Full,
+            "partial" => HedgeMode::Partial,
+            "threshold" => HedgeMode::Threshold,
+            other => return Err(config_err(format!("rfq hedging: mode {other:?}: expected off, full, partial or threshold"))),
+        };
+        let mut venues = Vec::new();
+        for v in dicts(&h, "venues")? {
+            let w = "rfq hedging venue";
+            venues.push(HedgeVenue {
+                venue: field(&v, w, "venue")?,
+                name: field(&v, w, "name")?,
+                instrument: field(&v, w, "instrument")?,
+                taker_cbps: opt_field(&v, w, "taker_cbps", 0)?,
+                max_order_qty: opt_field(&v, w, "max_order_qty", 0)?,
+                max_position: opt_field(&v, w, "max_position", 0)?,
+            });
+        }
+        cfg.hedging.push(HedgeSpec {
+            composite: field(&h, w, "composite")?,
+            mode,
+            ratio_pct: opt_field(&h, w, "ratio_pct", 0)?,
+            threshold: opt_field(&h, w, "threshold", 0)?,
+            max_slippage_cbps: opt_field(&h, w, "max_slippage_cbps", 0)?,
+            retry_ns: opt_field(&h, w, "retry_ns", 100_000_000)?,
+            venues,
+        });
     }
     cfg.validate().map_err(config_err)?;
     Ok(cfg)

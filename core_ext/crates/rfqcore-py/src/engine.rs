@@ -454,6 +454,61 @@ impl Engine {
         self.with_core(py, move |c| c.composite_mid(composite))
     }
 
+    /// Hedging state per hedged composite (docs/hedging.md): policy, client flow, hedged and
+    /// pending quantities, slippage and fees (exact ints), venues.
+    fn hedge_views<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let views = self.with_core(py, |c| c.hedge_views())?;
+        let l = PyList::empty(py);
+        for v in views {
+            let d = PyDict::new(py);
+            d.set_item("composite", v.composite)?;
+            d.set_item("mode", ["off", "full", "partial", "threshold"][usize::from(v.mode)])?;
+            d.set_item("available", v.available)?;
+            d.set_item("client_flow", v.client_flow)?;
+            d.set_item("hedged", v.hedged)?;
+            d.set_item("pending", v.pending)?;
+            d.set_item("slippage", v.slippage)?;
+            d.set_item("matched_notional", v.matched_notional)?;
+            d.set_item("fees", v.fees)?;
+            d.set_item("orders", v.orders)?;
+            d.set_item("fills", v.fills)?;
+            d.set_item("refused", v.refused)?;
+            let vs = PyList::empty(py);
+            for (venue, up, position, working) in v.venues {
+                let x = PyDict::new(py);
+                x.set_item("venue", venue)?;
+                x.set_item("up", up)?;
+                x.set_item("position", position)?;
+                x.set_item("working", working)?;
+                vs.append(x)?;
+            }
+            d.set_item("venues", vs)?;
+            l.append(d)?;
+        }
+        Ok(l)
+    }
+
+    /// Every hedge order the core's OMS holds: cl_ord_id, venue, instrument, side, price, qty,
+    /// filled, notional, state (rfq_oms::OrderState code).
+    fn hedge_orders<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let orders = self.with_core(py, |c| c.hedge_orders())?;
+        let l = PyList::empty(py);
+        for o in orders {
+            let d = PyDict::new(py);
+            d.set_item("cl_ord_id", o.cl_ord_id)?;
+            d.set_item("venue", o.venue)?;
+            d.set_item("instrument", o.instrument)?;
+            d.set_item("side", o.side)?;
+            d.set_item("price", o.price)?;
+            d.set_item("qty", o.qty)?;
+            d.set_item("filled", o.filled)?;
+            d.set_item("notional", o.notional)?;
+            d.set_item("state", o.state)?;
+            l.append(d)?;
+        }
+        Ok(l)
+    }
+
     /// Counters of the RFQ workflow (rejects by reason code).
     fn rfq_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.with_core(py, |c| c.rfq_stats().clone())?;

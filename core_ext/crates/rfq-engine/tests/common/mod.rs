@@ -102,6 +102,7 @@ pub fn config() -> CoreConfig {
             risk: vec![risk(1)],
             pricing: vec![PricingV2 { composite: 1, ..PricingV2::default() }],
             desk: DeskSpec { exec_count: 0, exec_window_ns: SEC, quote_table: 64, max_pending: 4 },
+            hedging: Vec::new(),
         },
     }
 }

@@ -1,0 +1,749 @@
+//! Hedging on the core thread (docs/hedging.md): the hedging policy, the smart order router,
+//! the OMS of hedge orders ([`rfq_oms::Oms`]), hedge positions, slippage, and venue link state.
+//!
+//! Everything here is driven by journaled records, like the rest of the core:
+//! - a client fill (`ACCEPT` → `EXEC`) adds to the composite's client flow, and the policy decides
+//!   how much to hedge; the router splits it across the venues that are up and whose member
+//!   book is usable, best effective price (taker fee included) first, and emits one IOC
+//!   `HEDGE_ORDER` per venue;
+//! - a venue gateway sends the venues' execution reports back as `VENUE_REPORT` records and
+//!   link changes as `VENUE_STATUS`; fills move the desk position of the composite, so the
+//!   desk's risk checks see hedges at once;
+//! - when hedging is configured but impossible (no venue up with a usable book), RFQs are
+//!   refused and risk-increasing accepts rejected with `HEDGE_UNAVAILABLE`.
+//!
+//! The hedging path allocates (one OMS map entry per hedge order); the RFQ pricing path does
+//! not use it, and a core without a hedging configuration never reaches it.
+
+use crate::core::{Core, Sink};
+use crate::hash::Fnv;
+use crate::pricing::PPM;
+use rfq_book::composite::{Conversion, QtyConversion, MAX_MEMBERS};
+use rfq_model::{HedgeMode, HedgeSpec, HedgeVenue, InstrumentKind, ModelError, Side};
+use rfq_oms::{NewOrder, Oms, Outcome, ReportKind, VenueReport};
+use rfq_ring::record::{flags, kind, rfq_reject, venue_report};
+use rfq_ring::Record;
+
+/// Most records one hedge evaluation emits: an order per venue plus a reject and a status.
+pub const MAX_HEDGE_OUT: usize = MAX_MEMBERS + 3;
+
+/// `side` of a `HEDGE_REJECT`: what was refused.
+pub mod hedge_reject {
+    /// A hedge order the core's own checks refused (or could not route).
+    pub const ORDER: u8 = 1;
+    /// A `VENUE_REPORT` input.
+    pub const REPORT: u8 = 2;
+    /// A `VENUE_STATUS` input.
+    pub const STATUS: u8 = 3;
+}
+
+/// One venue of a composite's hedging.
+#[derive(Debug, Clone)]
+pub(crate) struct VenueState {
+    pub spec: HedgeVenue,
+    /// Index of the member in the composite.
+    pub member: usize,
+    /// Index of the instrument in the core.
+    pub inst: usize,
+    /// Member units → composite units (linear only).
+    pub conv: Conversion,
+    /// Composite qty per member qty unit.
+    pub qty_mult: i64,
+    pub lot: i64,
+    pub tick: i64,
+    pub max_order: i64,
+    /// Link state from `VENUE_STATUS` (down until the gateway says up).
+    pub up: bool,
+    /// Net hedge position at this venue, member qty units.
+    pub position: i64,
+    /// Open (working) hedge quantity at this venue, member units, signed (buy +).
+    pub working: i64,
+}
+
+/// Hedging state of one composite.
+#[derive(Debug, Clone)]
+pub(crate) struct HedgeState {
+    pub ci: usize,
+    pub spec: HedgeSpec,
+    pub venues: Vec<VenueState>,
+    /// Σ desk deltas of client fills (composite qty).
+    pub client_flow: i64,
+    /// Σ hedge fills, signed (buy +), composite qty.
+    pub hedged: i64,
+    /// Σ open hedge quantity, signed, composite qty.
+    pub pending: i64,
+    /// Unhedged client flow not yet matched by hedge fills: |qty| and its notional at the
+    /// quoted prices (composite scales), for slippage.
+    pub ref_qty: i64,
+    pub ref_notional: i128,
+    /// Σ hedge slippage against the quoted prices (composite notional scale; + = cost).
+    pub slippage: i128,
+    /// Σ quoted notional the hedge fills were matched against.
+    pub matched_notional: i128,
+    /// Σ hedge fees (composite notional scale).
+    pub fees: i128,
+    /// Last published availability.
+    pub available: bool,
+    /// Route again (after an order ended unfilled) not before this core time; 0 = no retry due.
+    pub retry_at: i64,
+    pub orders: u64,
+    pub fills: u64,
+    pub refused: u64,
+}
+
+/// Hedging of every composite that has a policy, plus the OMS of all hedge orders.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hedging {
+    pub states: Vec<HedgeState>,
+    /// Composite index → index into `states`.
+    pub by_ci: Vec<Option<usize>>,
+    pub oms: Oms,
+    pub last_cl_ord_id: u64,
+    pub reports: u64,
+    pub duplicates: u64,
+    pub refused_inputs: u64,
+}
+
+/// A view of one composite's hedging (the query API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HedgeView {
+    /// Composite id.
+    pub composite: u16,
+    /// Policy (0 off, 1 full, 2 partial, 3 threshold).
+    pub mode: u8,
+    /// Hedging possible now (or not needed: mode off).
+    pub available: bool,
+    /// Σ desk deltas of client fills (composite qty).
+    pub client_flow: i64,
+    /// Σ hedge fills, signed (composite qty).
+    pub hedged: i64,
+    /// Open hedge quantity, signed (composite qty).
+    pub pending: i64,
+    /// Σ slippage against the quoted prices (composite notional scale, + = cost).
+    pub slippage: i128,
+    /// Σ quoted notional matched by hedge fills.
+    pub matched_notional: i128,
+    /// Σ hedge fees (composite notional scale).
+    pub fees: i128,
+    /// Hedge orders sent / fills / orders refused by the core's checks.
+    pub orders: u64,
+    /// Fills applied.
+    pub fills: u64,
+    /// Orders refused or not routable.
+    pub refused: u64,
+    /// Per venue: (venue id, up, position in member units, working qty in member units).
+    pub venues: Vec<(u16, bool, i64, i64)>,
+}
+
+/// One hedge order as the OMS holds it (the query API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HedgeOrderView {
+    /// Client order id.
+    pub cl_ord_id: u64,
+    /// Venue id.
+    pub venue: u16,
+    /// Member instrument id.
+    pub instrument: u16,
+    /// 0 buy, 1 sell.
+    pub side: u8,
+    /// Limit price (member scale).
+    pub price: i64,
+    /// Quantity (member scale).
+    pub qty: i64,
+    /// Filled quantity.
+    pub filled: i64,
+    /// Σ price × qty of the fills (member notional scale).
+    pub notional: i128,
+    /// OMS state code (`rfq_oms::OrderState::code`).
+    pub state: u8,
+}
+
+fn mode_code(m: HedgeMode) -> u8 {
+    match m {
+        HedgeMode::Off => 0,
+        HedgeMode::Full => 1,
+        HedgeMode::Partial => 2,
+        HedgeMode::Threshold => 3,
+    }
+}
+
+impl Hedging {
+    /// Build from the configuration; every venue must be a linear/spot member of its composite.
+    pub(crate) fn new(core: &Core, specs: &[HedgeSpec]) -> Result<Hedging, ModelError> {
+        let mut h = Hedging { by_ci: vec![None; core.composites.len()], ..Hedging::default() };
+        for spec in specs {
+            let bad = |why: String| ModelError::BadRfq { what: format!("hedging of composite {}", spec.composite), why };
+            let ci = core
+                .composites
+                .iter()
+                .position(|c| c.spec.id == spec.composite)
+                .ok_or_else(|| bad("no such composite".into()))?;
+            let c = &core.composites[ci];
+            let mut venues = Vec::new();
+            for v in &spec.venues {
+                let member = c
+                    .members
+                    .iter()
+                    .position(|m| core.instruments[m.inst].spec.id == v.instrument)
+                    .ok_or_else(|| bad(format!("venue {}: instrument {} is not a member", v.name, v.instrument)))?;
+                let m = &c.members[member];
+                let inst = &core.instruments[m.inst].spec;
+                if inst.kind == InstrumentKind::Inverse {
+                    return Err(bad(format!("venue {}: inverse instruments cannot be hedge venues", v.name)));
+                }
+                let QtyConversion::Linear(qty_mult) = m.conv.qty else {
+                    return Err(bad(format!("venue {}: not a linear member", v.name)));
+                };
+                venues.push(VenueState {
+                    spec: v.clone(),
+                    member,
+                    inst: m.inst,
+                    conv: Conversion { offset: 0, ..m.conv },
+                    qty_mult,
+                    lot: inst.lot.max(1),
+                    tick: inst.tick.max(1),
+                    max_order: if v.max_order_qty > 0 { v.max_order_qty } else { inst.max_qty },
+                    up: false,
+                    position: 0,
+                    working: 0,
+                });
+            }
+            h.by_ci[ci] = Some(h.states.len());
+            h.states.push(HedgeState {
+                ci,
+                spec: spec.clone(),
+                venues,
+                client_flow: 0,
+                hedged: 0,
+                pending: 0,
+                ref_qty: 0,
+                ref_notional: 0,
+                slippage: 0,
+                matched_notional: 0,
+                fees: 0,
+                available: spec.mode == HedgeMode::Off,
+                retry_at: 0,
+                orders: 0,
+                fills: 0,
+                refused: 0,
+            });
+        }
+        Ok(h)
+    }
+
+    pub(crate) fn hash(&self, h: &mut Fnv) {
+        // counters of refused / duplicate inputs are statistics, not state (a refused input
+        // changes no state: tests compare hashes)
+        h.u64(self.last_cl_ord_id);
+        h.u64(self.reports);
+        for s in &self.states {
+            for v in [s.client_flow, s.hedged, s.pending, s.ref_qty, s.retry_at] {
+                h.i64(v);
+            }
+            for v in [s.ref_notional, s.slippage, s.matched_notional, s.fees] {
+                h.u64(v as u64);
+                h.u64((v >> 64) as u64);
+            }
+            h.u64(u64::from(s.available) | s.orders << 1);
+            h.u64(s.fills);
+            for v in &s.venues {
+                h.u64(u64::from(v.up));
+                h.i64(v.position);
+                h.i64(v.working);
+            }
+        }
+        for o in self.oms.orders() {
+            h.u64(o.req.cl_ord_id);
+            h.u64(u64::from(o.state.code()));
+            h.i64(o.filled);
+            h.u64(o.notional as u64);
+            h.u64(o.fees as u64);
+        }
+    }
+
+    fn venue(&self, venue: u16) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.states.iter().enumerate().flat_map(move |(hi, s)| {
+            s.venues.iter().enumerate().filter(move |(_, v)| v.spec.venue == venue).map(move |(vi, _)| (hi, vi))
+        })
+    }
+
+    fn order_venue(&self, venue: u16, instrument: u16) -> Option<(usize, usize)> {
+        self.venue(venue).find(|&(hi, vi)| self.states[hi].venues[vi].spec.instrument == instrument)
+    }
+
+    pub(crate) fn view(&self, hi: usize) -> HedgeView {
+        let s = &self.states[hi];
+        HedgeView {
+            composite: s.spec.composite,
+            mode: mode_code(s.spec.mode),
+            available: s.available,
+            client_flow: s.client_flow,
+            hedged: s.hedged,
+            pending: s.pending,
+            slippage: s.slippage,
+            matched_notional: s.matched_notional,
+            fees: s.fees,
+            orders: s.orders,
+            fills: s.fills,
+            refused: s.refused,
+            venues: s.venues.iter().map(|v| (v.spec.venue, v.up, v.position, v.working)).collect(),
+        }
+    }
+}
+
+impl Core {
+    /// Hedging is possible for composite `ci`, or not needed (no policy / mode off).
+    pub(crate) fn hedge_ok(&self, ci: usize) -> bool {
+        let Some(hi) = self.hedging.by_ci.get(ci).copied().flatten() else { return true };
+        let s = &self.hedging.states[hi];
+        s.spec.mode == HedgeMode::Off || s.venues.iter().any(|v| v.up && self.usable(&self.composites[ci], v.member))
+    }
+
+    /// Publish a `HEDGE_STATUS` when the availability of `hi` changed.
+    fn hedge_status(&mut self, hi: usize, trigger: &Record, out: &mut impl Sink) {
+        let ci = self.hedging.states[hi].ci;
+        let ok = self.hedge_ok(ci);
+        let s = &mut self.hedging.states[hi];
+        if ok != s.available {
+            s.available = ok;
+            out.emit(&Record {
+                kind: kind::HEDGE_STATUS,
+                instrument: s.spec.composite,
+                side: u8::from(ok),
+                flags: flags::END,
+                source: 0,
+                seq: 0,
+                ts_event: 0,
+                ts_recv: self.now,
+                price: s.pending,
+                qty: s.client_flow + s.hedged,
+                aux: if ok { 0 } else { rfq_reject::HEDGE_UNAVAILABLE },
+                ts_send: trigger.ts_send,
+            });
+        }
+    }
+
+    /// Publish availability changes of every hedged composite (after market data or time moved).
+    pub(crate) fn hedge_status_all(&mut self, trigger: &Record, out: &mut impl Sink) {
+        for hi in 0..self.hedging.states.len() {
+            self.hedge_status(hi, trigger, out);
+        }
+    }
+
+    /// A client fill moved the desk position of composite `ci` by `dq` at `price`: hedge it.
+    pub(crate) fn on_client_fill(&mut self, ci: usize, dq: i64, price: i64, trigger: &Record, out: &mut impl Sink) {
+        let Some(hi) = self.hedging.by_ci.get(ci).copied().flatten() else { return };
+        let s = &mut self.hedging.states[hi];
+        s.client_flow += dq;
+        s.ref_qty += dq.abs();
+        s.ref_notional += i128::from(price) * i128::from(dq.abs());
+        self.hedge_evaluate(hi, trigger, out);
+    }
+
+    /// Retries that fell due (called on heartbeats and before RFQ-family records).
+    pub(crate) fn hedge_timers(&mut self, trigger: &Record, out: &mut impl Sink) {
+        for hi in 0..self.hedging.states.len() {
+            let at = self.hedging.states[hi].retry_at;
+            if at != 0 && self.now >= at {
+                self.hedging.states[hi].retry_at = 0;
+                self.hedge_evaluate(hi, trigger, out);
+            }
+        }
+    }
+
+    /// Apply the policy: route what still needs hedging.
+    fn hedge_evaluate(&mut self, hi: usize, trigger: &Record, out: &mut impl Sink) {
+        let s = &self.hedging.states[hi];
+        if s.retry_at != 0 && self.now < s.retry_at {
+            return;
+        }
+        let target = match s.spec.mode {
+            HedgeMode::Off => return,
+            HedgeMode::Full => -s.client_flow,
+            HedgeMode::Partial => -((i128::from(s.client_flow) * i128::from(s.spec.ratio_pct) / 100) as i64),
+            HedgeMode::Threshold => {
+                if (s.client_flow + s.hedged + s.pending).abs() < s.spec.threshold {
+                    return;
+                }
+                -s.client_flow
+            }
+        };
+        let need = target - s.hedged - s.pending;
+        if need != 0 {
+            self.route(hi, need, trigger, out);
+        }
+        self.hedge_status(hi, trigger, out);
+    }
+
+    /// The smart order router: split `need` (composite qty, + = buy) across the venues that are
+    /// up and usable, walking their books best effective price first (taker fee included), and
+    /// send one IOC limit order per venue at its worst level price plus the slippage tolerance.
+    fn route(&mut self, hi: usize, need: i64, trigger: &Record, out: &mut impl Sink) {
+        let s = &self.hedging.states[hi];
+        let ci = s.ci;
+        let buy = need > 0;
+        let side = if buy { Side::Ask } else { Side::Bid };
+        let n = s.venues.len().min(MAX_MEMBERS);
+        let mut alloc = [0_i64; MAX_MEMBERS]; // member units
+        let mut worst = [0_i64; MAX_MEMBERS]; // member price
+        let mut cap = [0_i64; MAX_MEMBERS]; // member units still allowed per venue
+        let mut capped = false;
+        let mut iters: [Option<rfq_book::Levels<'_>>; MAX_MEMBERS] = Default::default();
+        let mut heads: [Option<(i64, i64)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
+        let c = &self.composites[ci];
+        let mut any_up = false;
+        for (vi, v) in s.venues.iter().enumerate().take(n) {
+            if !(v.up && self.usable(c, v.member)) {
+                continue;
+            }
+            any_up = true;
+            let mut lim = v.max_order;
+            if v.spec.max_position > 0 {
+                let room = if buy { v.spec.max_position - v.position - v.working.max(0) } else { v.spec.max_position + v.position + v.working.min(0) };
+                lim = lim.min(room.max(0));
+            }
+            cap[vi] = lim - lim % v.lot;
+            if cap[vi] <= 0 {
+                capped = true;
+                continue;
+            }
+            let mut it = self.instruments[v.inst].book.ladder(side).iter();
+            heads[vi] = it.next();
+            iters[vi] = Some(it);
+        }
+        let fee_adj = |vi: usize, p: i64| -> i128 {
+            let f = i128::from(s.venues[vi].spec.taker_cbps);
+            let cp = i128::from(s.venues[vi].conv.convert(p, 0).0);
+            if buy {
+                cp * (PPM + f)
+            } else {
+                cp * (PPM - f)
+            }
+        };
+        let mut left = need.abs(); // composite units
+        while left > 0 {
+            let mut best: Option<(usize, i128)> = None;
+            for vi in 0..n {
+                let Some((p, _)) = heads[vi] else { continue };
+                let e = fee_adj(vi, p);
+                let better = match best {
+                    None => true,
+                    Some((_, b)) => (buy && e < b) || (!buy && e > b),
+                };
+                if better {
+                    best = Some((vi, e));
+                }
+            }
+            let Some((vi, _)) = best else { break };
+            let v = &s.venues[vi];
+            let (p, q) = heads[vi].expect("best has a head");
+            let want = left / v.qty_mult; // member units
+            let mut take = q.min(want).min(cap[vi] - alloc[vi]);
+            take -= take % v.lot;
+            if take > 0 {
+                alloc[vi] += take;
+                worst[vi] = p;
+                left -= take * v.qty_mult;
+            }
+            if take < q.min(want) || alloc[vi] >= cap[vi] {
+                // lot, cap or the remaining need stops this venue
+                capped |= alloc[vi] >= cap[vi];
+                heads[vi] = None;
+            } else {
+                heads[vi] = iters[vi].as_mut().and_then(Iterator::next);
+            }
+        }
+        let mid = self.mid_of(ci);
+        let collar = self.rfq.inst[ci].risk.as_ref().map(|r| r.collar_cbps);
+        let slip = i128::from(s.spec.max_slippage_cbps);
+        let mut sent = 0;
+        for vi in 0..n {
+            if alloc[vi] == 0 {
+                continue;
+            }
+            let v = &self.hedging.states[hi].venues[vi];
+            let (tick, conv, venue, inst_id) = (v.tick, v.conv, v.spec.venue, v.spec.instrument);
+            let w = i128::from(worst[vi]);
+            let limit = if buy {
+                let x = (w * (PPM + slip) / PPM) as i64;
+                x - x.rem_euclid(tick)
+            } else {
+                let x = rfq_model::fixed::div_ceil_i128(w * (PPM - slip), PPM) as i64;
+                x + (tick - x.rem_euclid(tick)) % tick
+            };
+            let (climit, _) = conv.convert(limit, 0);
+            let in_collar = match (mid, collar) {
+                (Some(m), Some(cb)) => (i128::from(climit) - i128::from(m)).abs() * PPM <= i128::from(cb) * i128::from(m),
+                _ => false,
+            };
+            if !in_collar {
+                self.hedge_refuse(hi, inst_id, venue, rfq_reject::HEDGE_COLLAR, alloc[vi], limit, trigger, out);
+                continue;
+            }
+            self.hedging.last_cl_ord_id += 1;
+            let id = self.hedging.last_cl_ord_id;
+            let req = NewOrder { cl_ord_id: id, venue, instrument: u32::from(inst_id), side: if buy { Side::Bid } else { Side::Ask }, price: limit, qty: alloc[vi] };
+            let ok = self.hedging.oms.new_order(&req).and_then(|()| self.hedging.oms.mark_sent(id));
+            if let Err(e) = ok {
+                self.hedge_refuse(hi, inst_id, venue, rfq_reject::OMS_BASE + i64::from(e.index()), alloc[vi], limit, trigger, out);
+                continue;
+            }
+            let s = &mut self.hedging.states[hi];
+            let signed = if buy { alloc[vi] } else { -alloc[vi] };
+            s.venues[vi].working += signed;
+            s.pending += signed * s.venues[vi].qty_mult;
+            s.orders += 1;
+            sent += 1;
+            out.emit(&Record {
+                kind: kind::HEDGE_ORDER,
+                instrument: inst_id,
+                side: u8::from(!buy),
+                flags: flags::END,
+                source: venue,
+                seq: id,
+                ts_event: 0,
+                ts_recv: self.now,
+                price: limit,
+                qty: alloc[vi],
+                aux: i64::from(s.spec.composite),
+                ts_send: trigger.ts_send,
+            });
+        }
+        let routed: i64 = (0..n).map(|vi| alloc[vi] * self.hedging.states[hi].venues[vi].qty_mult).sum();
+        if sent > 0 && routed < need.abs() {
+            // the rest (caps, thin books, lots) is routed again after the retry delay
+            let retry = self.hedging.states[hi].spec.retry_ns.max(1);
+            self.hedging.states[hi].retry_at = self.now.saturating_add(retry);
+        }
+        if sent == 0 {
+            let reason = if !any_up {
+                rfq_reject::HEDGE_UNAVAILABLE
+            } else if capped {
+                rfq_reject::HEDGE_VENUE_LIMIT
+            } else {
+                rfq_reject::HEDGE_NO_LIQUIDITY
+            };
+            let composite = self.hedging.states[hi].spec.composite;
+            self.hedge_refuse(hi, composite, 0, reason, need.abs(), 0, trigger, out);
+            let retry = self.hedging.states[hi].spec.retry_ns.max(1);
+            self.hedging.states[hi].retry_at = self.now.saturating_add(retry);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn hedge_refuse(&mut self, hi: usize, instrument: u16, venue: u16, reason: i64, qty: i64, price: i64, trigger: &Record, out: &mut impl Sink) {
+        self.hedging.states[hi].refused += 1;
+        out.emit(&Record {
+            kind: kind::HEDGE_REJECT,
+            instrument,
+            side: hedge_reject::ORDER,
+            flags: flags::END,
+            source: venue,
+            seq: 0,
+            ts_event: 0,
+            ts_recv: self.now,
+            price,
+            qty,
+            aux: reason,
+            ts_send: trigger.ts_send,
+        });
+    }
+
+    fn input_refuse(&mut self, r: &Record, what: u8, reason: i64, out: &mut impl Sink) {
+        self.hedging.refused_inputs += 1;
+        out.emit(&Record {
+            kind: kind::HEDGE_REJECT,
+            instrument: r.instrument,
+            side: what,
+            flags: flags::END,
+            source: r.source,
+            seq: r.seq,
+            ts_event: r.ts_event,
+            ts_recv: self.now,
+            price: r.price,
+            qty: r.qty,
+            aux: reason,
+            ts_send: r.ts_send,
+        });
+    }
+
+    /// `VENUE_REPORT`: an execution report of a hedge order.
+    pub(crate) fn on_venue_report(&mut self, r: &Record, out: &mut impl Sink) {
+        if r.flags & flags::END == 0 || r.seq == 0 {
+            return self.input_refuse(r, hedge_reject::REPORT, rfq_reject::MALFORMED, out);
+        }
+        let Some((hi, vi)) = self.hedging.order_venue(r.source, r.instrument) else {
+            return self.input_refuse(r, hedge_reject::REPORT, rfq_reject::UNKNOWN_VENUE, out);
+        };
+        let reason = u16::try_from(r.aux).unwrap_or(u16::MAX);
+        let k = match r.side {
+            venue_report::ACK => ReportKind::Ack,
+            venue_report::REJECT => ReportKind::Reject { reason },
+            venue_report::PARTIAL_FILL => ReportKind::PartialFill { qty: r.qty, price: r.price, fee: r.aux },
+            venue_report::FILL => ReportKind::Fill { qty: r.qty, price: r.price, fee: r.aux },
+            venue_report::CANCEL_ACK => ReportKind::CancelAck,
+            venue_report::CANCEL_REJECT => ReportKind::CancelReject { reason },
+            venue_report::EXPIRED => ReportKind::Expired,
+            _ => return self.input_refuse(r, hedge_reject::REPORT, rfq_reject::BAD_REPORT, out),
+        };
+        if matches!(k, ReportKind::PartialFill { .. } | ReportKind::Fill { .. }) && (r.qty <= 0 || r.price <= 0) {
+            return self.input_refuse(r, hedge_reject::REPORT, rfq_reject::BAD_REPORT, out);
+        }
+        let before = self.hedging.oms.order(r.seq).map(|o| (o.filled, o.leaves(), o.req.instrument));
+        if before.is_some_and(|b| b.2 != u32::from(r.instrument)) {
+            return self.input_refuse(r, hedge_reject::REPORT, rfq_reject::UNKNOWN_VENUE, out);
+        }
+        let rep = VenueReport { venue: r.source, cl_ord_id: r.seq, venue_order_id: 0, exec_id: r.ts_event as u64, kind: k };
+        let state = match self.hedging.oms.apply(&rep) {
+            Err(e) => return self.input_refuse(r, hedge_reject::REPORT, rfq_reject::OMS_BASE + i64::from(e.index()), out),
+            Ok(Outcome::Duplicate | Outcome::Ignored(_)) => {
+                self.hedging.duplicates += 1;
+                return;
+            }
+            Ok(Outcome::Applied(s)) => s,
+        };
+        self.hedging.reports += 1;
+        let (f0, l0, _) = before.expect("applied to a known order");
+        let o = self.hedging.oms.order(r.seq).expect("applied to a known order");
+        let (f1, l1, buy) = (o.filled, o.leaves(), o.req.side == Side::Bid);
+        let sign = if buy { 1 } else { -1 };
+        let s = &mut self.hedging.states[hi];
+        let v = &mut s.venues[vi];
+        let (qm, conv) = (v.qty_mult, v.conv);
+        v.working -= sign * (l0 - l1);
+        s.pending -= sign * (l0 - l1) * qm;
+        let mut slip_cbps = 0;
+        let mut fill_px = 0;
+        let filled = f1 - f0;
+        if filled > 0 {
+            v.position += sign * filled;
+            let (cp, cq) = conv.convert(r.price, filled);
+            fill_px = r.price;
+            s.hedged += sign * cq;
+            s.fills += 1;
+            let fee = i128::from(r.aux) * i128::from(conv.px_mult) * i128::from(qm);
+            s.fees += fee;
+            // slippage against the quoted prices of the unhedged client flow, average first
+            let matched = cq.min(s.ref_qty);
+            if matched > 0 {
+                let ref_part = s.ref_notional * i128::from(matched) / i128::from(s.ref_qty);
+                let paid = i128::from(cp) * i128::from(matched);
+                let cost = if buy { paid - ref_part } else { ref_part - paid };
+                s.ref_qty -= matched;
+                s.ref_notional -= ref_part;
+                s.slippage += cost;
+                s.matched_notional += ref_part;
+                slip_cbps = (cost * PPM / ref_part.max(1)) as i64;
+            }
+            let ci = s.ci;
+            let desk = &mut self.rfq.inst[ci].desk;
+            desk.apply(sign * cq, cp);
+            desk.fees += fee;
+        }
+        out.emit(&Record {
+            kind: kind::HEDGE_REPORT,
+            instrument: r.instrument,
+            side: state.code(),
+            flags: flags::END,
+            source: r.source,
+            seq: r.seq,
+            ts_event: r.ts_event,
+            ts_recv: self.now,
+            price: fill_px,
+            qty: filled,
+            aux: slip_cbps,
+            ts_send: r.ts_send,
+        });
+        if state.is_terminal() && l0 > 0 && f1 < o_qty(&self.hedging.oms, r.seq) {
+            // ended with quantity unfilled: route the rest again after the retry delay
+            let s = &mut self.hedging.states[hi];
+            s.retry_at = self.now.saturating_add(s.spec.retry_ns);
+            if s.spec.retry_ns == 0 {
+                s.retry_at = 0;
+                self.hedge_evaluate(hi, r, out);
+            }
+        }
+        self.hedge_status(hi, r, out);
+    }
+
+    /// `VENUE_STATUS`: a venue's link went up (`side` 1) or down (`side` 0).
+    pub(crate) fn on_venue_status(&mut self, r: &Record, out: &mut impl Sink) {
+        if r.flags & flags::END == 0 || r.side > 1 {
+            return self.input_refuse(r, hedge_reject::STATUS, rfq_reject::MALFORMED, out);
+        }
+        let targets: Vec<(usize, usize)> = self.hedging.venue(r.source).collect();
+        if targets.is_empty() {
+            return self.input_refuse(r, hedge_reject::STATUS, rfq_reject::UNKNOWN_VENUE, out);
+        }
+        let up = r.side == 1;
+        if up {
+            // the gateway reported every in-flight order's outcome before saying up: what is
+            // still open here is unknown to the venue (IOC orders) and is closed as cancelled
+            if self.hedging.oms.is_disconnected(r.source) || self.hedging.oms.orders().any(|o| o.req.venue == r.source && o.state.is_open()) {
+                self.hedging.oms.reconcile(r.source, &rfq_oms::VenueSnapshot::default());
+            }
+        } else {
+            self.hedging.oms.disconnect(r.source);
+        }
+        for &(hi, vi) in &targets {
+            self.hedging.states[hi].venues[vi].up = up;
+            if up {
+                self.resync_working(hi);
+                // a venue came back: route at once, whatever retry was pending
+                self.hedging.states[hi].retry_at = 0;
+            }
+        }
+        for &(hi, _) in &targets {
+            if up {
+                self.hedge_evaluate(hi, r, out);
+            }
+            self.hedge_status(hi, r, out);
+        }
+    }
+
+    /// Recompute working / pending quantities of `hi` from the OMS (after reconciliation
+    /// closed orders without reports).
+    fn resync_working(&mut self, hi: usize) {
+        let s = &mut self.hedging.states[hi];
+        let mut pending = 0;
+        for v in &mut s.venues {
+            v.working = self
+                .hedging
+                .oms
+                .orders()
+                .filter(|o| o.req.venue == v.spec.venue && o.req.instrument == u32::from(v.spec.instrument))
+                .map(|o| if o.req.side == Side::Bid { o.leaves() } else { -o.leaves() })
+                .sum();
+            pending += v.working * v.qty_mult;
+        }
+        s.pending = pending;
+    }
+
+    /// Hedging views of every composite with a policy.
+    pub fn hedge_views(&self) -> Vec<HedgeView> {
+        (0..self.hedging.states.len()).map(|hi| self.hedging.view(hi)).collect()
+    }
+
+    /// Every hedge order the OMS holds, by client order id.
+    pub fn hedge_orders(&self) -> Vec<HedgeOrderView> {
+        self.hedging
+            .oms
+            .orders()
+            .map(|o| HedgeOrderView {
+                cl_ord_id: o.req.cl_ord_id,
+                venue: o.req.venue,
+                instrument: o.req.instrument as u16,
+                side: u8::from(o.req.side == Side::Ask),
+                price: o.req.price,
+                qty: o.req.qty,
+                filled: o.filled,
+                notional: o.notional,
+                state: o.state.code(),
+            })
+            .collect()
+    }
+}
+
+fn o_qty(oms: &Oms, id: u64) -> i64 {
+    oms.order(id).map_or(0, |o| o.req.qty)
+}

@@ -1,0 +1,291 @@
+//! Hedging in the core (docs/hedging.md): policy, smart order routing across two venues,
+//! venue reports through the OMS, slippage, venue link state, quoting withdrawal, refusals
+//! that change nothing, snapshots.
+
+mod common;
+
+use common::*;
+use rfq_engine::{hedge_reject, Core, CoreConfig, SnapshotAnchor};
+use rfq_model::{HedgeMode, HedgeSpec, HedgeVenue};
+use rfq_ring::record::{flags, kind, rfq_reject, venue_report};
+use rfq_ring::Record;
+
+/// Venue 2's book (instrument 3): asks 60000.80 + i, bids 59999.80 − i, 0.5 BTC each.
+fn snapshot3(ts: i64) -> Vec<Record> {
+    let mut v = vec![rec(kind::BOOK_CLEAR, 3, 255, flags::SNAPSHOT, ts, 0, 0)];
+    for i in 0..LEVELS {
+        v.push(rec(kind::BOOK_LEVEL, 3, 0, flags::SNAPSHOT, ts, BID0 - 20 - i * 100, 50_000));
+        v.push(rec(kind::BOOK_LEVEL, 3, 1, flags::SNAPSHOT, ts, ASK0 - 20 + i * 100, 50_000));
+    }
+    v.last_mut().unwrap().flags |= flags::END;
+    v
+}
+
+const ONE: i64 = 100_000; // 1 BTC in member units (5 decimals)
+
+fn hedge_cfg(mode: HedgeMode, ratio_pct: i64, threshold: i64) -> CoreConfig {
+    let mut cfg = config();
+    cfg.instruments.push(inst(3, "okx"));
+    cfg.composites[0].members = vec![1, 3];
+    cfg.rfq.hedging = vec![HedgeSpec {
+        composite: 1,
+        mode,
+        ratio_pct,
+        threshold,
+        max_slippage_cbps: 50,
+        retry_ns: SEC / 10,
+        venues: vec![
+            HedgeVenue { venue: 1, name: "binance".into(), instrument: 1, taker_cbps: 0, max_order_qty: 0, max_position: 0 },
+            HedgeVenue { venue: 2, name: "okx".into(), instrument: 3, taker_cbps: 10, max_order_qty: 0, max_position: 0 },
+        ],
+    }];
+    cfg
+}
+
+fn status(venue: u16, up: bool, ts: i64) -> Record {
+    Record { kind: kind::VENUE_STATUS, side: u8::from(up), flags: flags::END, source: venue, seq: 1, ts_recv: ts, ..Record::ZERO }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(venue: u16, instrument: u16, cl: u64, what: u8, exec: i64, price: i64, qty: i64, aux: i64, ts: i64) -> Record {
+    Record { kind: kind::VENUE_REPORT, instrument, side: what, flags: flags::END, source: venue, seq: cl, ts_event: exec, ts_recv: ts, price, qty, aux, ..Record::ZERO }
+}
+
+fn harness(mode: HedgeMode, ratio: i64, threshold: i64) -> H {
+    let mut h = H::with(hedge_cfg(mode, ratio, threshold));
+    h.feed(&snapshot3(T0));
+    h
+}
+
+fn up_both(h: &mut H) -> Vec<Record> {
+    let mut out = h.send(status(1, true, h.t));
+    out.extend(h.send(status(2, true, h.t)));
+    out
+}
+
+/// Client buys `qty` (composite units): RFQ, accept; returns the accept's outputs.
+fn client_buys(h: &mut H, qty: i64, id: u64) -> Vec<Record> {
+    let (q, recs) = h.quote(1, 0, qty, id);
+    let px = recs.iter().find(|r| r.side == 0).unwrap().price;
+    h.accept(1, q, 0, px, qty)
+}
+
+fn orders(out: &[Record]) -> Vec<Record> {
+    only(out, kind::HEDGE_ORDER)
+}
+
+/// A refused input changes nothing but the clock: same hash as a heartbeat at its time.
+fn assert_refused(h: &H, r: Record, reason: i64) {
+    let mut a = Core::restore(hedge_cfg(HedgeMode::Full, 0, 0), &mut h.core.snapshot_bytes(&SnapshotAnchor::detached(1)).as_slice()).unwrap().0;
+    let mut b = Core::restore(hedge_cfg(HedgeMode::Full, 0, 0), &mut h.core.snapshot_bytes(&SnapshotAnchor::detached(1)).as_slice()).unwrap().0;
+    let mut out = Vec::new();
+    a.process(&r, &mut out);
+    let rej = one(&out, kind::HEDGE_REJECT);
+    assert_eq!(rej.aux, reason, "{rej:?}");
+    let mut hb_out = Vec::new();
+    b.process(&Record { kind: kind::HEARTBEAT, side: 255, flags: flags::END, ts_recv: r.ts_recv, ..Record::ZERO }, &mut hb_out);
+    if r.flags & flags::END != 0 {
+        assert_eq!(a.state_hash(), b.state_hash(), "refused {r:?} changed state");
+    } else {
+        let c = Core::restore(hedge_cfg(HedgeMode::Full, 0, 0), &mut h.core.snapshot_bytes(&SnapshotAnchor::detached(1)).as_slice()).unwrap().0;
+        assert_eq!(a.state_hash(), c.state_hash(), "refused {r:?} changed state");
+    }
+}
+
+#[test]
+fn no_venue_up_means_no_quoting() {
+    let mut h = harness(HedgeMode::Full, 0, 0);
+    let out = h.rfq(1, 0, ONE * 1000, 1);
+    assert_eq!(one(&out, kind::RFQ_REJECT).aux, rfq_reject::HEDGE_UNAVAILABLE);
+    let out = h.send(status(2, true, h.t));
+    let st = one(&out, kind::HEDGE_STATUS);
+    assert_eq!((st.instrument, st.side), (1, 1));
+    h.quote(1, 0, ONE * 1000, 2);
+}
+
+#[test]
+fn router_splits_by_effective_price_and_reports_bring_the_desk_flat() {
+    let mut h = harness(HedgeMode::Full, 0, 0);
+    up_both(&mut h);
+    // client buys 1.5 BTC: the desk is short 1.5 and buys it back
+    let out = client_buys(&mut h, 150_000_000, 1);
+    let exec = one(&out, kind::EXEC);
+    let o = orders(&out);
+    assert_eq!(o.len(), 2, "{out:?}");
+    // venue 1 (no fee) first: 1 BTC at 60001.00; then venue 2's 60000.80 (+10 cbps fee =
+    // 60001.40 effective) before venue 1's 60002.00
+    assert_eq!((o[0].source, o[0].instrument, o[0].side, o[0].qty), (1, 1, 0, ONE));
+    assert_eq!((o[1].source, o[1].instrument, o[1].side, o[1].qty), (2, 3, 0, ONE / 2));
+    // limit = worst level + 50 cbps, on tick
+    assert_eq!(o[0].price, 6_000_400);
+    assert_eq!(o[1].price, 6_000_380);
+    let v = &h.core.hedge_views()[0];
+    assert_eq!((v.client_flow, v.pending, v.hedged), (-150_000_000, 150_000_000, 0));
+    assert_eq!(h.core.position(1).unwrap().qty, -150_000_000);
+
+    // venue 1: ack, then the fill; venue 2: fill before its ack (out of order), then the ack
+    let t = h.t;
+    let out = h.send(report(1, 1, o[0].seq, venue_report::ACK, 1_000_001, 0, 0, 0, t));
+    assert_eq!(one(&out, kind::HEDGE_REPORT).side, 2); // Acknowledged
+    let out = h.send(report(1, 1, o[0].seq, venue_report::FILL, 5, 6_000_100, ONE, 0, t));
+    let r = one(&out, kind::HEDGE_REPORT);
+    assert_eq!((r.side, r.qty, r.price), (5, ONE, 6_000_100)); // Filled
+    // slippage against the quoted price: bought below what the client paid → negative cost
+    assert!(r.aux < 0, "{r:?}");
+    let out = h.send(report(2, 3, o[1].seq, venue_report::FILL, 9, 6_000_080, ONE / 2, 3, t));
+    assert_eq!(one(&out, kind::HEDGE_REPORT).side, 5);
+    let before = h.core.state_hash();
+    // the late ack and a duplicated fill are ignored: no output, no state change
+    assert!(h.send(report(2, 3, o[1].seq, venue_report::ACK, 1_000_002, 0, 0, 0, t)).is_empty());
+    assert!(h.send(report(2, 3, o[1].seq, venue_report::FILL, 9, 6_000_080, ONE / 2, 3, t)).is_empty());
+    assert_eq!(h.core.state_hash(), before);
+
+    let v = &h.core.hedge_views()[0];
+    assert_eq!((v.hedged, v.pending, v.fills), (150_000_000, 0, 2));
+    let desk = h.core.position(1).unwrap();
+    assert_eq!(desk.qty, 0, "flat after hedging");
+    // slippage = paid − quoted, exactly
+    let paid = 6_000_100_i128 * 100_000_000 + 6_000_080_i128 * 50_000_000;
+    let quoted = i128::from(exec.price) * 150_000_000;
+    assert_eq!(v.slippage, paid - quoted);
+    assert_eq!(v.matched_notional, quoted);
+    // fee 3 (member notional scale: 7 decimals) → composite notional scale (10 decimals)
+    assert_eq!(v.fees, 3_000);
+    assert_eq!(v.venues, vec![(1, true, ONE, 0), (2, true, ONE / 2, 0)]);
+}
+
+#[test]
+fn partial_and_threshold_policies() {
+    let mut h = harness(HedgeMode::Partial, 50, 0);
+    up_both(&mut h);
+    let o = orders(&client_buys(&mut h, 100_000_000, 1));
+    assert_eq!(o.iter().map(|r| r.qty).sum::<i64>(), ONE / 2, "half of 1 BTC");
+
+    let mut h = harness(HedgeMode::Threshold, 0, 150_000_000);
+    up_both(&mut h);
+    assert!(orders(&client_buys(&mut h, 100_000_000, 1)).is_empty(), "below the threshold");
+    h.t += 1;
+    let o = orders(&client_buys(&mut h, 100_000_000, 2));
+    assert_eq!(o.iter().map(|r| r.qty).sum::<i64>(), 2 * ONE, "the whole position once above it");
+}
+
+#[test]
+fn ioc_remainder_is_routed_again_after_the_retry_delay() {
+    let mut h = harness(HedgeMode::Full, 0, 0);
+    h.send(status(1, true, h.t));
+    let o = orders(&client_buys(&mut h, 50_000_000, 1));
+    assert_eq!(o.len(), 1);
+    let t = h.t;
+    h.send(report(1, 1, o[0].seq, venue_report::PARTIAL_FILL, 11, 6_000_100, 20_000, 0, t));
+    let out = h.send(report(1, 1, o[0].seq, venue_report::CANCEL_ACK, 1_000_011, 0, 0, 0, t));
+    assert_eq!(one(&out, kind::HEDGE_REPORT).side, 6); // Cancelled
+    assert!(orders(&out).is_empty(), "not before the retry delay");
+    let out = h.tick(SEC / 10);
+    let again = orders(&out);
+    assert_eq!(again.len(), 1, "{out:?}");
+    assert_eq!(again[0].qty, 30_000);
+    assert!(again[0].seq > o[0].seq);
+}
+
+#[test]
+fn venue_down_withdraws_quoting_and_up_reconciles() {
+    let mut h = harness(HedgeMode::Full, 0, 0);
+    h.send(status(1, true, h.t));
+    let (q, recs) = h.quote(1, 0, 100_000_000, 1);
+    let px = recs[0].price;
+    let o = orders(&h.accept(1, q, 0, px, 100_000_000));
+    assert_eq!(o.len(), 1);
+    // a second quote, then the only venue goes down
+    let (q2, recs2) = h.quote(1, 0, 100_000_000, 2);
+    let (q3, recs3) = h.quote(1, 1, 50_000_000, 3);
+    let out = h.send(status(1, false, h.t));
+    assert_eq!(one(&out, kind::HEDGE_STATUS).side, 0);
+    assert_eq!(one(&h.rfq(1, 0, 100_000_000, 4), kind::RFQ_REJECT).aux, rfq_reject::HEDGE_UNAVAILABLE);
+    // risk-increasing accept refused (the quote ends rejected); risk-reducing allowed
+    let out = h.accept(1, q2, 0, recs2[0].price, 100_000_000);
+    assert_eq!(one(&out, kind::ACCEPT_REJECT).aux, rfq_reject::HEDGE_UNAVAILABLE);
+    let out = h.accept(1, q3, 1, recs3[0].price, 50_000_000);
+    one(&out, kind::EXEC);
+    // while down, the fill of the in-flight order still arrives (the gateway reconciled it)
+    let t = h.t;
+    h.send(report(1, 1, o[0].seq, venue_report::PARTIAL_FILL, 21, 6_000_100, 40_000, 0, t));
+    // up: what the venue did not report is closed, the rest is routed again
+    let out = h.send(status(1, true, t));
+    assert_eq!(one(&out, kind::HEDGE_STATUS).side, 1);
+    let again = orders(&out);
+    assert_eq!(again.len(), 1, "{out:?}");
+    // desk: short 1 (client 1), long 0.5 (client sold), hedged 0.4 → buy 0.1 BTC
+    assert_eq!((again[0].side, again[0].qty), (0, 10_000));
+    let v = &h.core.hedge_views()[0];
+    assert_eq!(v.pending, 10_000_000);
+    assert!(h.core.hedge_orders().iter().any(|x| x.cl_ord_id == o[0].seq && x.state == 6));
+}
+
+#[test]
+fn venue_position_limit_caps_orders() {
+    let mut cfg = hedge_cfg(HedgeMode::Full, 0, 0);
+    cfg.rfq.hedging[0].venues[0].max_position = ONE / 4;
+    cfg.rfq.hedging[0].venues.truncate(1);
+    let mut h = H::with(cfg);
+    h.feed(&snapshot3(T0));
+    h.send(status(1, true, h.t));
+    let o = orders(&client_buys(&mut h, 100_000_000, 1));
+    assert_eq!(o[0].qty, ONE / 4);
+    let t = h.t;
+    h.send(report(1, 1, o[0].seq, venue_report::FILL, 1, 6_000_100, ONE / 4, 0, t));
+    let out = h.tick(SEC);
+    let rej = one(&out, kind::HEDGE_REJECT);
+    assert_eq!((rej.side, rej.aux), (hedge_reject::ORDER, rfq_reject::HEDGE_VENUE_LIMIT));
+}
+
+#[test]
+fn bad_venue_inputs_are_refused_and_change_nothing() {
+    let mut h = harness(HedgeMode::Full, 0, 0);
+    up_both(&mut h);
+    let o = orders(&client_buys(&mut h, 100_000_000, 1));
+    let (id, t) = (o[0].seq, h.t + 5);
+    let mut no_end = report(1, 1, id, venue_report::ACK, 1, 0, 0, 0, t);
+    no_end.flags = 0;
+    assert_refused(&h, no_end, rfq_reject::MALFORMED);
+    assert_refused(&h, report(1, 1, 0, venue_report::ACK, 1, 0, 0, 0, t), rfq_reject::MALFORMED);
+    assert_refused(&h, report(9, 1, id, venue_report::ACK, 1, 0, 0, 0, t), rfq_reject::UNKNOWN_VENUE);
+    assert_refused(&h, report(1, 3, id, venue_report::ACK, 1, 0, 0, 0, t), rfq_reject::UNKNOWN_VENUE);
+    assert_refused(&h, report(1, 1, id, 99, 1, 0, 0, 0, t), rfq_reject::BAD_REPORT);
+    assert_refused(&h, report(1, 1, id, venue_report::FILL, 1, 6_000_100, 0, 0, t), rfq_reject::BAD_REPORT);
+    assert_refused(&h, report(1, 1, id, venue_report::FILL, 1, -5, 10, 0, t), rfq_reject::BAD_REPORT);
+    // OMS refusals: unknown order, exec id 0, overfill
+    assert_refused(&h, report(1, 1, 4242, venue_report::ACK, 1, 0, 0, 0, t), rfq_reject::OMS_BASE + 4);
+    assert_refused(&h, report(1, 1, id, venue_report::ACK, 0, 0, 0, 0, t), rfq_reject::OMS_BASE + 10);
+    assert_refused(&h, report(1, 1, id, venue_report::FILL, 3, 6_000_100, 10 * ONE, 0, t), rfq_reject::OMS_BASE + 13);
+    assert_refused(&h, status(7, true, t), rfq_reject::UNKNOWN_VENUE);
+    let mut bad = status(1, true, t);
+    bad.side = 4;
+    assert_refused(&h, bad, rfq_reject::MALFORMED);
+}
+
+#[test]
+fn snapshot_keeps_hedging_state_and_continues_identically() {
+    let mut h = harness(HedgeMode::Full, 0, 0);
+    up_both(&mut h);
+    let o = orders(&client_buys(&mut h, 150_000_000, 1));
+    let t = h.t;
+    h.send(report(1, 1, o[0].seq, venue_report::PARTIAL_FILL, 3, 6_000_100, 60_000, 0, t));
+    let bytes = h.core.snapshot_bytes(&SnapshotAnchor::detached(1));
+    let (mut back, _) = Core::restore(hedge_cfg(HedgeMode::Full, 0, 0), &mut bytes.as_slice()).unwrap();
+    assert_eq!(back.state_hash(), h.core.state_hash());
+    assert_eq!(back.hedge_views(), h.core.hedge_views());
+    assert_eq!(back.hedge_orders(), h.core.hedge_orders());
+    let more = [
+        report(1, 1, o[0].seq, venue_report::CANCEL_ACK, 1_000_003, 0, 0, 0, t + 1),
+        report(2, 3, o[1].seq, venue_report::FILL, 4, 6_000_080, ONE / 2, 0, t + 2),
+        hb(t + SEC),
+    ];
+    let a = h.feed(&more);
+    let mut b = Vec::new();
+    for r in &more {
+        back.process(r, &mut b);
+    }
+    assert_eq!(a, b);
+    assert_eq!(back.state_hash(), h.core.state_hash());
+    assert_eq!(orders(&a).len(), 1, "the cancelled remainder is routed again");
+}
