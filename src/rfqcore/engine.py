@@ -632,6 +632,16 @@ class Engine:
     def composite_mid(self, composite: int | str) -> int | None:
         return self.core.composite_mid(self.registry.composite(composite).id)
 
+    def hedge_status(self) -> list[dict[str, object]]:
+        """Hedging per hedged composite: policy, client flow, hedged / pending quantities,
+        slippage against the quoted prices and fees (exact ints, composite scales), venues."""
+        return self.core.hedge_views()
+
+    def hedge_orders(self) -> list[dict[str, int]]:
+        """Every hedge order the core's OMS holds (member instrument scales; ``state`` is an
+        index into :data:`rfqcore.records.HEDGE_ORDER_STATES`)."""
+        return self.core.hedge_orders()
+
     def rfq_stats(self) -> dict[str, object]:
         return dict(self.core.rfq_stats())
 

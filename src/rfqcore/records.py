@@ -21,6 +21,8 @@ __all__ = [
     "VERSION",
     "HeaderOffset",
     "Kind",
+    "VenueReportKind",
+    "HEDGE_ORDER_STATES",
     "Flag",
     "Side",
     "StaleReason",
@@ -104,6 +106,8 @@ class Kind(IntEnum):
     RFQ = 10
     ACCEPT = 11
     CANCEL = 12
+    VENUE_REPORT = 13
+    VENUE_STATUS = 14
     CONTROL = 20
     QUOTE = 100
     BOOK_STATUS = 101
@@ -118,6 +122,28 @@ class Kind(IntEnum):
     RISK_EVENT = 117
     CANCEL_REJECT = 118
     CONTROL_ACK = 120
+    HEDGE_ORDER = 121
+    HEDGE_REPORT = 122
+    HEDGE_REJECT = 123
+    HEDGE_STATUS = 124
+
+
+class VenueReportKind(IntEnum):
+    """``side`` of a ``VENUE_REPORT`` input (docs/hedging.md)."""
+
+    ACK = 1
+    REJECT = 2
+    PARTIAL_FILL = 3
+    FILL = 4
+    CANCEL_ACK = 5
+    CANCEL_REJECT = 6
+    EXPIRED = 7
+
+
+#: ``side`` of a ``HEDGE_REPORT``: the hedge order's OMS state (``rfq_oms::OrderState::code``).
+HEDGE_ORDER_STATES: tuple[str, ...] = (
+    "new", "pending_new", "acknowledged", "partially_filled", "pending_cancel", "filled", "cancelled",
+    "rejected", "expired")
 
 
 class Flag(IntFlag):
@@ -323,3 +349,26 @@ class RfqReject(IntEnum):
     UNKNOWN_REQUEST = 51
     CROSSED_MARKET = 52
     MALFORMED = 53
+    HEDGE_UNAVAILABLE = 54
+    HEDGE_VENUE_LIMIT = 55
+    HEDGE_COLLAR = 56
+    HEDGE_NO_LIQUIDITY = 57
+    UNKNOWN_VENUE = 58
+    BAD_REPORT = 59
+    # 60 + index: a venue report refused by the OMS (docs/hedging.md)
+    OMS_BAD_CL_ORD_ID = 60
+    OMS_DUPLICATE_CL_ORD_ID = 61
+    OMS_BAD_QTY = 62
+    OMS_BAD_PRICE = 63
+    OMS_UNKNOWN_ORDER = 64
+    OMS_ALREADY_SENT = 65
+    OMS_ORDER_CLOSED = 66
+    OMS_CANCEL_PENDING = 67
+    OMS_VENUE_DISCONNECTED = 68
+    OMS_VENUE_MISMATCH = 69
+    OMS_BAD_EXEC_ID = 70
+    OMS_VENUE_ORDER_ID_MISMATCH = 71
+    OMS_VENUE_ORDER_ID_IN_USE = 72
+    OMS_OVERFILL = 73
+    OMS_REJECT_AFTER_ACK = 74
+    OMS_FILL_ON_REJECTED = 75

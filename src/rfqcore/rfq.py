@@ -14,10 +14,14 @@ from typing import Union
 
 import numpy as np
 
-from rfqcore.records import ClientSide, Flag, Kind, QuoteEnd, RfqReject, RiskEvent
+from rfqcore.records import HEDGE_ORDER_STATES, ClientSide, Flag, Kind, QuoteEnd, RfqReject, RiskEvent
 
 __all__ = [
     "QuoteSide",
+    "HedgeOrder",
+    "HedgeReport",
+    "HedgeRejected",
+    "HedgeStatus",
     "RfqQuote",
     "RfqRejected",
     "AcceptRejected",
@@ -197,8 +201,66 @@ class ControlAck:
         return "OK" if self.result == 0 else reason_name(self.result)
 
 
+@dataclass(slots=True)
+class HedgeOrder:
+    """``HEDGE_ORDER``: the core routed a hedge order (member instrument scales)."""
+
+    cl_ord_id: int
+    venue: int
+    instrument: int
+    side: int          # 0 buy, 1 sell
+    price: int         # limit
+    qty: int
+    composite: int
+    ts_recv: int
+    ts_send: int
+
+
+@dataclass(slots=True)
+class HedgeReport:
+    """``HEDGE_REPORT``: a venue report applied to a hedge order."""
+
+    cl_ord_id: int
+    venue: int
+    instrument: int
+    state: str         # rfqcore.records.HEDGE_ORDER_STATES
+    fill_price: int
+    fill_qty: int
+    slippage_cbps: int  # of this fill against the quoted prices (+ = cost)
+    exec_id: int
+    ts_recv: int
+
+
+@dataclass(slots=True)
+class HedgeRejected:
+    """``HEDGE_REJECT``: a hedge order refused by the core (``what`` = "order") or a venue
+    input refused ("report" / "status"); ``reason`` is an :class:`RfqReject` code."""
+
+    what: str
+    venue: int
+    instrument: int
+    cl_ord_id: int
+    reason: int
+    qty: int
+    price: int
+
+    @property
+    def reason_name(self) -> str:
+        return reason_name(self.reason)
+
+
+@dataclass(slots=True)
+class HedgeStatus:
+    """``HEDGE_STATUS``: hedging of a composite became available / unavailable."""
+
+    composite: int
+    available: bool
+    desk_position: int
+    pending: int
+
+
 Event = Union[RfqQuote, RfqRejected, AcceptRejected, CancelRejected, Execution, QuoteEnded, ApprovalPending,
-              RiskAlert, ControlAck]
+              RiskAlert, ControlAck, HedgeOrder, HedgeReport, HedgeRejected, HedgeStatus]
 
 
 class EventDecoder:
@@ -247,7 +309,19 @@ class EventDecoder:
                 out.append(RiskAlert(RiskEvent(side), price, inst, qty))
             elif kind == Kind.CONTROL_ACK:
                 out.append(ControlAck(seq, side, source, inst, price, qty, aux, ts_event, ts_recv))
+            elif kind == Kind.HEDGE_ORDER:
+                out.append(HedgeOrder(seq, source, inst, side, price, qty, aux, ts_recv, ts_send))
+            elif kind == Kind.HEDGE_REPORT:
+                out.append(HedgeReport(seq, source, inst, HEDGE_ORDER_STATES[side], price, qty, aux, ts_event,
+                                       ts_recv))
+            elif kind == Kind.HEDGE_REJECT:
+                out.append(HedgeRejected(_HEDGE_REJECT_WHAT.get(side, str(side)), source, inst, seq, aux, qty, price))
+            elif kind == Kind.HEDGE_STATUS:
+                out.append(HedgeStatus(inst, bool(side), qty, price))
         return out
+
+
+_HEDGE_REJECT_WHAT = {1: "order", 2: "report", 3: "status"}
 
 
 def decode_events(batch: np.ndarray) -> list[Event]:

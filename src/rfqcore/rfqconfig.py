@@ -27,6 +27,9 @@ __all__ = [
     "OperatorConfig",
     "RiskConfig",
     "PricingConfig",
+    "HedgeConfig",
+    "HedgeVenueConfig",
+    "HEDGE_MODES",
     "DeskConfig",
     "GatewayConfig",
     "RfqSettings",
@@ -35,7 +38,10 @@ __all__ = [
 NOTIONAL_DECIMALS: Final[int] = 2
 _MS: Final[int] = 1_000_000
 
-_TOP_KEYS: Final = frozenset({"desk", "gateway", "tier", "client", "operator", "risk", "pricing"})
+_TOP_KEYS: Final = frozenset({"desk", "gateway", "tier", "client", "operator", "risk", "pricing", "hedging"})
+_HEDGING_KEYS: Final = frozenset({"composite", "mode", "ratio_pct", "threshold", "max_slippage_bps", "retry_ms", "venue"})
+_HEDGE_VENUE_KEYS: Final = frozenset({"id", "name", "instrument", "taker_fee_bps", "max_order_qty", "max_position"})
+HEDGE_MODES: Final = ("off", "full", "partial", "threshold")
 _DESK_KEYS: Final = frozenset({"exec_count", "exec_window_ms", "quote_table", "max_pending"})
 _GATEWAY_KEYS: Final = frozenset(
     {"channel", "request_stream", "response_stream_base", "operator_stream", "aeron_dir"})
@@ -116,6 +122,32 @@ class PricingConfig:
     vol_mult_pct: int = 0
     vol_ema_shift: int = 4
     hedge_fee_cbps: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeVenueConfig:
+    """One venue a composite hedges on (docs/hedging.md): ``instrument`` is a registry
+    instrument id (a linear/spot member of the composite); quantities in its own scale."""
+
+    id: int
+    name: str
+    instrument: int
+    taker_cbps: int = 0
+    max_order_qty: int = 0
+    max_position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeConfig:
+    """Hedging policy of one composite: ``mode`` off / full / partial / threshold."""
+
+    composite: int
+    mode: str
+    venues: tuple[HedgeVenueConfig, ...]
+    ratio_pct: int = 0
+    threshold: int = 0            # composite qty units
+    max_slippage_cbps: int = 0
+    retry_ns: int = 100_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +236,7 @@ class RfqSettings:
     gateway: GatewayConfig
     registry: Registry = field(repr=False)
     source: str = "<memory>"
+    hedging: tuple[HedgeConfig, ...] = ()
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -343,8 +376,54 @@ class RfqSettings:
                 composite=comp.id, skew_cbps_per_unit=_cbps(p, "skew_bps_per_unit", w, "0"),
                 max_skew_cbps=_cbps(p, "max_skew_bps", w, "0"), vol_mult_pct=_nonneg_int(p, "vol_mult_pct", w, 0),
                 vol_ema_shift=shift, hedge_fee_cbps=_cbps(p, "hedge_fee_bps", w, "0")))
+        hedging: list[HedgeConfig] = []
+        for i, raw in enumerate(doc.get("hedging", []), 1):
+            w = f"{source}: hedging #{i}"
+            h = _table(raw, _HEDGING_KEYS, w)
+            comp = _composite(registry, _get(h, "composite", str, w), w)
+            w = f"{source}: hedging {comp.name}"
+            if any(x.composite == comp.id for x in hedging):
+                raise ConfigError(f"{w}: duplicate hedging entry")
+            mode = _get(h, "mode", str, w)
+            if mode not in HEDGE_MODES:
+                raise ConfigError(f"{w}: mode {mode!r}, expected one of {', '.join(HEDGE_MODES)}")
+            venues: list[HedgeVenueConfig] = []
+            for j, vraw in enumerate(h.get("venue", []), 1):
+                vw = f"{w} venue #{j}"
+                v = _table(vraw, _HEDGE_VENUE_KEYS, vw)
+                key = _get(v, "instrument", str, vw)
+                try:
+                    inst = registry.by_key(key)
+                except KeyError:
+                    raise ConfigError(f"{vw}: unknown instrument {key!r}") from None
+                if inst.id not in comp.members:
+                    raise ConfigError(f"{vw}: {key} is not a member of {comp.name}")
+                vid = _get(v, "id", int, vw)
+                if not 1 <= vid <= 0xFFFF or any(x.id == vid for x in venues):
+                    raise ConfigError(f"{vw}: id must be a unique integer 1..65535, got {vid}")
+
+                def iqty(k: str, m: Mapping[str, Any] = v, wh: str = vw, d: int = inst.qty_decimals) -> int:
+                    return decimal_units(m[k], d, f"{wh} {k}") if k in m else 0
+
+                venues.append(HedgeVenueConfig(
+                    id=vid, name=_get(v, "name", str, vw), instrument=inst.id,
+                    taker_cbps=_cbps(v, "taker_fee_bps", vw, "0"), max_order_qty=iqty("max_order_qty"),
+                    max_position=iqty("max_position")))
+            if mode != "off" and not venues:
+                raise ConfigError(f"{w}: mode {mode!r} needs at least one [[hedging.venue]]")
+            ratio = _nonneg_int(h, "ratio_pct", w, 0)
+            if mode == "partial" and not 1 <= ratio <= 100:
+                raise ConfigError(f"{w}: partial hedging needs ratio_pct in 1..100")
+            threshold = decimal_units(_get(h, "threshold", str, w, "0"), comp.qty_decimals, f"{w} threshold")
+            if mode == "threshold" and threshold <= 0:
+                raise ConfigError(f"{w}: threshold hedging needs threshold > 0")
+            hedging.append(HedgeConfig(
+                composite=comp.id, mode=mode, venues=tuple(venues), ratio_pct=ratio, threshold=threshold,
+                max_slippage_cbps=_cbps(h, "max_slippage_bps", w, "0"),
+                retry_ns=_nonneg_int(h, "retry_ms", w, 100) * _MS))
         return cls(tiers=tuple(tiers), clients=tuple(clients), operators=tuple(operators), risk=tuple(risk),
-                   pricing=tuple(pricing), desk=desk, gateway=gateway, registry=registry, source=source)
+                   pricing=tuple(pricing), desk=desk, gateway=gateway, registry=registry, source=source,
+                   hedging=tuple(hedging))
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -392,6 +471,13 @@ class RfqSettings:
                         for p in self.pricing],
             "desk": {"exec_count": self.desk.exec_count, "exec_window_ns": self.desk.exec_window_ns,
                      "quote_table": self.desk.quote_table, "max_pending": self.desk.max_pending},
+            "hedging": [{"composite": h.composite, "mode": h.mode, "ratio_pct": h.ratio_pct,
+                         "threshold": h.threshold, "max_slippage_cbps": h.max_slippage_cbps,
+                         "retry_ns": h.retry_ns,
+                         "venues": [{"venue": v.id, "name": v.name, "instrument": v.instrument,
+                                     "taker_cbps": v.taker_cbps, "max_order_qty": v.max_order_qty,
+                                     "max_position": v.max_position} for v in h.venues]}
+                        for h in self.hedging],
         }
 
 

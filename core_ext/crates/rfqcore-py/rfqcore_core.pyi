@@ -224,6 +224,10 @@ class Engine:
     def pending(self) -> list[dict[str, int]]: ...
     def composite_mid(self, composite: int) -> int | None: ...
     def rfq_stats(self) -> dict[str, object]: ...
+    def hedge_views(self) -> list[dict[str, object]]:
+        """Hedging state per hedged composite (docs/hedging.md)."""
+    def hedge_orders(self) -> list[dict[str, int]]:
+        """Every hedge order the core's OMS holds."""
     def basis(self, composite: int) -> list[tuple[int, int, bool]]:
         """Members' basis offsets: (instrument, offset in composite price units, known)."""
     def set_pricing(self, composite: int, base_cbps: int, size_cbps_per_unit: int, sizes: list[int]) -> None:

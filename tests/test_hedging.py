@@ -1,0 +1,167 @@
+"""Hedging from Python (docs/hedging.md): the [[hedging]] configuration, exact conversion of venue
+reports into VENUE_REPORT records, and the engine's hedge outputs, OMS and positions driven by
+records (the venues themselves are exercised in test_hedge_e2e.py)."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from rfqcore.engine import Engine, RfqError
+from rfqcore.errors import ConfigError
+from rfqcore.hedger import report_records
+from rfqcore.instruments import Registry
+from rfqcore.records import HEDGE_ORDER_STATES, RECORD_DTYPE, Flag, Kind, RfqReject, VenueReportKind
+from rfqcore.rfq import HedgeOrder, HedgeRejected, HedgeReport, HedgeStatus
+from rfqcore.rfqconfig import RfqSettings
+from rfqcore.venues.base import ExecReport, OrdStatus
+
+
+def _text(name: str) -> str:
+    return resources.files("rfqcore").joinpath(f"defaults/{name}").read_text("utf-8")
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return Registry.from_toml(_text("hedge-instruments.toml"), "hedge-instruments.toml")
+
+
+@pytest.fixture(scope="module")
+def settings(registry: Registry) -> RfqSettings:
+    return RfqSettings.from_toml(_text("hedge-rfq.toml"), registry, "hedge-rfq.toml")
+
+
+def test_packaged_hedging_config(settings: RfqSettings, registry: Registry) -> None:
+    (h,) = settings.hedging
+    assert (h.mode, h.max_slippage_cbps, h.retry_ns) == ("full", 500, 200_000_000)
+    assert [(v.id, v.name, registry.instruments[v.instrument - 1].key, v.taker_cbps) for v in h.venues] == [
+        (1, "binance-sim", "binance-spot:BTCUSDT", 100), (2, "okx-sim", "okx:BTC-USDT", 80)]
+    # exact decimal limits in each instrument's own scale: 10 BTC at 6 and 8 decimals
+    assert [v.max_order_qty for v in h.venues] == [10_000_000, 1_000_000_000]
+
+
+@pytest.mark.parametrize("patch, message", [
+    ('mode = "full"', None),
+    ('mode = "sometimes"', "mode 'sometimes'"),
+    ('mode = "partial"', "ratio_pct in 1..100"),
+    ('mode = "threshold"', "threshold > 0"),
+    ('instrument = "okx:BTC-USDT"\n', "not a member"),
+    ('max_slippage_bps = "-1"', "max_slippage_bps"),
+])
+def test_bad_hedging_config_is_refused_with_a_clear_message(registry: Registry, patch: str, message: str | None) -> None:
+    text = _text("hedge-rfq.toml")
+    if patch.startswith("instrument"):
+        text += '\n[[hedging]]\ncomposite = "BTC"\nmode = "full"\n[[hedging.venue]]\nid = 1\nname = "x"\n' \
+                'instrument = "nowhere:BTC"\n'
+        message = "duplicate hedging entry"
+    elif patch.startswith("max_slippage"):
+        text = text.replace('max_slippage_bps = "5"', patch)
+    else:
+        text = text.replace('mode = "full"', patch)
+    if message is None:
+        RfqSettings.from_toml(text, registry)
+        return
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        RfqSettings.from_toml(text, registry)
+
+
+def test_report_records_convert_exactly(registry: Registry) -> None:
+    spot = registry.by_key("binance-spot:BTCUSDT")   # 2 price / 6 qty decimals
+    rep = ExecReport(venue="b", cl_ord_id="x7", status=OrdStatus.PARTIALLY_FILLED, last_qty=Decimal("0.012345"),
+                     last_price=Decimal("61234.56"), cum_qty=Decimal("0.012345"), commission=Decimal("0.00000124"),
+                     commission_asset="BTC", trade_id=991)
+    (r,) = report_records(rep, 1, spot, 7, 123)
+    assert r[:8] == (Kind.VENUE_REPORT, spot.id, VenueReportKind.PARTIAL_FILL, Flag.END, 1, 7, 991, 123)
+    assert (r[8], r[9]) == (6_123_456, 12_345)
+    # fee in BTC valued at the fill price, in quote units at 2+6 decimals, rounded up
+    assert r[10] == int((Decimal("0.00000124") * Decimal("61234.56") * 10**8).to_integral_value("ROUND_CEILING"))
+    # a fill that ends the order as cancelled (IOC rest): the fill, then the terminal state
+    rep2 = ExecReport(venue="b", cl_ord_id="x7", status=OrdStatus.CANCELED, last_qty=Decimal("0.5"),
+                      last_price=Decimal("61234.57"), trade_id=992, commission=Decimal("3.1"), commission_asset="USDT")
+    a, b = report_records(rep2, 1, spot, 7, 124)
+    assert (a[2], a[9], a[10]) == (VenueReportKind.PARTIAL_FILL, 500_000, 310_000_000)
+    assert b[2] == VenueReportKind.CANCEL_ACK and b[6] >= 1 << 62
+    # the venue's reject code travels in aux
+    (rj,) = report_records(ExecReport(venue="b", cl_ord_id="x8", status=OrdStatus.REJECTED,
+                                      reason="-2010 Account has insufficient balance"), 1, spot, 8, 1)
+    assert (rj[2], rj[10]) == (VenueReportKind.REJECT, 2010)
+    # amounts finer than the instrument's scale are refused, never rounded
+    with pytest.raises(ValueError, match="decimals"):
+        report_records(ExecReport(venue="b", cl_ord_id="x9", status=OrdStatus.FILLED, last_qty=Decimal("0.0000001"),
+                                  last_price=Decimal("1"), trade_id=5), 1, spot, 9, 1)
+    assert report_records(ExecReport(venue="b", cl_ord_id="x9", status=OrdStatus.UNKNOWN), 1, spot, 9, 1) == []
+
+
+def _book(inst_id: int, bids: list[tuple[int, int]], asks: list[tuple[int, int]], ts: int) -> np.ndarray:
+    recs = np.zeros(1 + len(bids) + len(asks), dtype=RECORD_DTYPE)
+    recs[0] = (Kind.BOOK_CLEAR, inst_id, 255, Flag.SNAPSHOT, 0, 1, 0, ts, 0, 0, 0, 0)
+    for i, (p, q) in enumerate(bids + asks, 1):
+        recs[i] = (Kind.BOOK_LEVEL, inst_id, 0 if i <= len(bids) else 1, Flag.SNAPSHOT, 0, 1, 0, ts, p, q, 0, 0)
+    recs[-1]["flags"] |= Flag.END
+    return recs
+
+
+def _rec(kind: int, inst: int, side: int, source: int, seq: int, exec_id: int, price: int = 0, qty: int = 0,
+         aux: int = 0, flags: int = Flag.END) -> np.ndarray:
+    r = np.zeros(1, dtype=RECORD_DTYPE)
+    r[0] = (kind, inst, side, flags, source, seq, exec_id, time.time_ns(), price, qty, aux, 0)
+    return r
+
+
+def test_engine_hedges_a_client_fill_through_records(registry: Registry, settings: RfqSettings) -> None:
+    events: list[object] = []
+    with Engine(registry, rfq=settings) as eng:
+        eng.subscribe_events(lambda evs: events.extend(evs))
+        eng.start()
+        now = time.time_ns()
+        # spot: 2/6 decimals; okx: 1/8 decimals
+        eng.feed(_book(1, [(6_000_000, 2_000_000)], [(6_000_100 + 100 * i, 500_000) for i in range(10)], now), "md")
+        eng.feed(_book(2, [(600_000 - 1, 200_000_000)], [(600_020 + 10 * i, 50_000_000) for i in range(10)], now),
+                 "md")
+        with pytest.raises(RfqError) as e:
+            eng.request_quote("acme-capital", "BTC", 0, 100_000_000)
+        assert e.value.event.reason == RfqReject.HEDGE_UNAVAILABLE
+        for venue in (1, 2):
+            eng.feed(_rec(Kind.VENUE_STATUS, 0, 1, venue, 1, 0), "venues")
+        deadline = time.monotonic() + 5   # rings are merged: wait until the core has seen them
+        while time.monotonic() < deadline and not any(isinstance(x, HedgeStatus) and x.available for x in events):
+            time.sleep(0.005)
+        q = eng.request_quote("acme-capital", "BTC", 0, 120_000_000)  # client buys 1.2 BTC
+        ex = eng.accept(q)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(isinstance(x, HedgeOrder) for x in events):
+            time.sleep(0.01)
+        orders = [x for x in events if isinstance(x, HedgeOrder)]
+        assert any(isinstance(x, HedgeStatus) and x.available for x in events)
+        # the router, by effective price (taker fee included): okx 60002.0 × 1.00008 = 60006.80 first,
+        # then spot 60001.00 × 1.0001 = 60007.00, then okx 60003.0 (60007.80) before spot 60002.00
+        # (60008.00): spot 0.5 BTC, okx 0.7 BTC, one IOC order per venue
+        assert [(o.venue, o.instrument, o.side, o.qty) for o in orders] == [(1, 1, 0, 500_000), (2, 2, 0, 70_000_000)]
+        # limits: the worst level taken + 5 bp, on tick
+        assert [o.price for o in orders] == [6_003_100, 600_330]
+        spot, okx = orders
+        assert spot.ts_send > 0 and spot.composite == 1
+        # fills come back as records (the venue gateway's job, done by hand here)
+        eng.feed(_rec(Kind.VENUE_REPORT, 1, VenueReportKind.FILL, 1, spot.cl_ord_id, 11, 6_000_100, 500_000, 42), "venues")
+        eng.feed(_rec(Kind.VENUE_REPORT, 2, VenueReportKind.FILL, 2, okx.cl_ord_id, 12, 600_020, 70_000_000, 0), "venues")
+        # a duplicate and an overfill: ignored / refused, nothing changes
+        eng.feed(_rec(Kind.VENUE_REPORT, 2, VenueReportKind.FILL, 2, okx.cl_ord_id, 12, 600_020, 70_000_000, 0), "venues")
+        eng.feed(_rec(Kind.VENUE_REPORT, 2, VenueReportKind.FILL, 2, okx.cl_ord_id, 13, 600_020, 1, 0), "venues")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(isinstance(x, HedgeRejected) for x in events):
+            time.sleep(0.01)
+        reports = [x for x in events if isinstance(x, HedgeReport)]
+        assert [(r.cl_ord_id, r.state, r.fill_qty) for r in reports] == [
+            (spot.cl_ord_id, "filled", 500_000), (okx.cl_ord_id, "filled", 70_000_000)]
+        (rej,) = [x for x in events if isinstance(x, HedgeRejected)]
+        assert (rej.what, rej.reason_name) == ("report", "OMS_OVERFILL")
+        (hs,) = eng.hedge_status()
+        assert (hs["client_flow"], hs["hedged"], hs["pending"]) == (-120_000_000, 120_000_000, 0)
+        assert eng.positions()["BTC"].qty == 0
+        paid = 6_000_100 * 50_000_000 + 6_000_200 * 70_000_000   # composite scales (2/8 decimals)
+        assert hs["slippage"] == paid - ex.price * 120_000_000
+        assert [HEDGE_ORDER_STATES[o["state"]] for o in eng.hedge_orders()] == ["filled", "filled"]
