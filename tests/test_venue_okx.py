@@ -531,6 +531,7 @@ def test_fault_slow_ack_and_reject_next(sim: Any) -> None:
                 assert final.status is OrdStatus.FILLED and not any(r.status is OrdStatus.UNKNOWN for r in s.reports)
             finally:
                 await admin(sim, "slow_ack", ms=0)
+            assert a.stats["late_answers"] == 0
             h0 = (await state(sim))["state_hash"]
             await admin(sim, "reject_next", n=1)
             await a.place(OrderRequest("rej1", SYMBOL, OrderSide.BUY, Decimal("0.01"), asks[0][0], TimeInForce.IOC))
@@ -540,6 +541,32 @@ def test_fault_slow_ack_and_reject_next(sim: Any) -> None:
             await a.place(OrderRequest("rej2", SYMBOL, OrderSide.BUY, Decimal("0.01"), asks[0][0] + 100,
                                        TimeInForce.IOC))
             assert (await s.done("rej2")).status is OrdStatus.FILLED
+    run(go())
+
+
+def test_fault_ack_slower_than_timeout_unknown_then_reconciled(sim: Any) -> None:
+    async def go() -> None:
+        async with session(sim, "carol", request_timeout=0.3) as s:
+            a = s.adapter
+            _, asks, _ = await snapshot(sim)
+            await admin(sim, "slow_ack", ms=800)
+            try:
+                await a.place(OrderRequest("late1", SYMBOL, OrderSide.BUY, Decimal("0.003"), asks[0][0] + 50,
+                                           TimeInForce.IOC))
+                await wait_until(lambda: any(r.status is OrdStatus.UNKNOWN for r in s.of("late1")), what="UNKNOWN")
+                final = await s.done("late1")   # reconciled over REST before the late answer
+                assert final.status is OrdStatus.FILLED and final.cum_qty == Decimal("0.003")
+                await wait_until(lambda: a.stats["late_answers"] == 1, what="the late answer")
+                await asyncio.sleep(0.2)
+            finally:
+                await admin(sim, "slow_ack", ms=0)
+            # the delayed pushes repeat the fills already reported: one report per trade id
+            trade_ids = [r.trade_id for r in fills(s.of("late1"))]
+            assert len(trade_ids) == len(set(trade_ids)) and sum(r.last_qty for r in fills(s.of("late1"))) == \
+                Decimal("0.003")
+            assert a.stats["duplicate_fills"] >= 1 and a.stats["malformed"] == 0 and a.up
+            # and the order never goes back from its final state
+            assert [r.status for r in s.of("late1")][-1] is OrdStatus.FILLED
     run(go())
 
 
@@ -597,4 +624,33 @@ def test_fault_sequence_gap_detected_by_okx_handler_and_resynced(sim: Any) -> No
             hb, ha = s.handler.book_top(SYMBOL)
             book = s.handler._books[SYMBOL]
             assert book.bids[hb[0]][0] == str(Decimal(top["bid"][0])) and book.asks[ha[0]][0] == str(Decimal(top["ask"][0]))
+    run(go())
+
+
+def test_market_order_and_capped_partial_fill(sim: Any) -> None:
+    async def go() -> None:
+        async with session(sim, "dave") as s:
+            a = s.adapter
+            before = await a.balances()
+            bids, _, _ = await snapshot(sim)
+            (bp, bq) = bids[0]
+            qty = min(bq, Decimal("0.05"))
+            await a.place(OrderRequest("mkt1", SYMBOL, OrderSide.SELL, qty, None, TimeInForce.IOC))
+            final = await s.done("mkt1")
+            assert final.status is OrdStatus.FILLED and final.price is None
+            (f,) = fills(s.of("mkt1"))
+            assert (f.last_price, f.last_qty, f.commission, f.commission_asset) == (bp, qty, _fee(bp * qty), "USDT")
+            mid = await a.balances()
+            assert mid["BTC"] == before["BTC"] - qty and mid["USDT"] == before["USDT"] + bp * qty - f.commission
+            # the venue fills only part of an IOC (fault cap_fill): partial fill, then canceled
+            _, asks, _ = await snapshot(sim)
+            await admin(sim, "cap_fill", qty="0.004")
+            await a.place(OrderRequest("cap1", SYMBOL, OrderSide.BUY, Decimal("0.01"), asks[0][0], TimeInForce.IOC))
+            final = await s.done("cap1")
+            assert final.status is OrdStatus.CANCELED and final.cum_qty == Decimal("0.004")
+            assert [r.last_qty for r in fills(s.of("cap1"))] == [Decimal("0.004")]
+            rest = await a.order_status(SYMBOL, "cap1")
+            assert rest is not None and rest.status is OrdStatus.CANCELED and rest.cum_qty == Decimal("0.004")
+            with pytest.raises(VenueError):   # a request the adapter cannot encode
+                await a.place(OrderRequest("bad-id", SYMBOL, OrderSide.BUY, Decimal("1"), None, TimeInForce.IOC))
     run(go())

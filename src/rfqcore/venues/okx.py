@@ -213,7 +213,7 @@ class OkxAdapter(VenueAdapter):
         self.backoff_max = backoff_max
         self.stats: dict[str, int] = {
             "malformed": 0, "reports": 0, "duplicate_fills": 0, "reconnects": 0,
-            "unknown": 0, "reconciled": 0, "pings": 0, "md_messages": 0,
+            "unknown": 0, "reconciled": 0, "pings": 0, "md_messages": 0, "late_answers": 0,
         }
         self._session: aiohttp.ClientSession | None = None
         self._priv_ws: aiohttp.ClientWebSocketResponse | None = None
@@ -222,6 +222,7 @@ class OkxAdapter(VenueAdapter):
         self._closing = False
         self._ids = itertools.count(1)
         self._pending: dict[str, tuple[str, str, asyncio.TimerHandle]] = {}  # id -> (op, clOrdId, timer)
+        self._late: dict[str, tuple[str, str]] = {}  # timed-out requests whose answer may still come
         self._orders: dict[str, _Track] = {}
         self._priv_up = False
         self._pub_up = False
@@ -316,6 +317,7 @@ class OkxAdapter(VenueAdapter):
     def _op_timeout(self, req_id: str) -> None:
         entry = self._pending.pop(req_id, None)
         if entry is not None:
+            self._late[req_id] = entry[:2]
             self._unknown_or_reject(entry[0], entry[1], "no response within the request timeout",
                                     sent=True)
             # reconcile now if the link is still up (the outcome may be known over REST)
@@ -434,6 +436,8 @@ class OkxAdapter(VenueAdapter):
             # the venue counts fills this adapter has not seen: fetch them before the state
             self._spawn(self._reconcile([tr.req.cl_ord_id]))
             return
+        if tr.final or acc < tr.cum or (status is OrdStatus.NEW and tr.status is OrdStatus.PARTIALLY_FILLED):
+            return  # a stale push (delayed, or already settled by reconciliation): never go back
         reason = ""
         if status in (OrdStatus.CANCELED, OrdStatus.EXPIRED):
             reason = str(row.get("cancelSource") or row.get("msg") or "")
@@ -587,7 +591,13 @@ class OkxAdapter(VenueAdapter):
         req_id = obj.get("id")
         entry = self._pending.pop(req_id, None) if type(req_id) is str else None
         if entry is None:
-            raise ValueError(f"response to an unknown request id {req_id!r}")
+            late = self._late.pop(req_id, None) if type(req_id) is str else None
+            if late is None:
+                raise ValueError(f"response to an unknown request id {req_id!r}")
+            # the answer to a request already reported UNKNOWN: reconciliation settles the order
+            self.stats["late_answers"] += 1
+            self._spawn(self._reconcile([late[1]]))
+            return
         op, cl, timer = entry
         timer.cancel()
         code = obj.get("code")
