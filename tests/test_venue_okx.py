@@ -617,9 +617,11 @@ def test_fault_sequence_gap_detected_by_okx_handler_and_resynced(sim: Any) -> No
             stale = [r for r in s.records if r[0] == int(Kind.BOOK_STALE)]
             assert len(stale) == 1 and stale[0][10] == int(StaleReason.SEQUENCE_GAP)  # aux
             assert s.handler.stats.gaps == 1 and s.handler.stats.checksum_failures == 0
-            await a.resync(SYMBOL)
+            assert await a.fetch_snapshot(SYMBOL) is None   # what the hedger calls: resubscribes
+            await a.resync(SYMBOL)                           # already pending: not sent twice
             await wait_until(lambda: s.handler.is_live(SYMBOL), what="resynced")
-            assert s.handler.stats.resyncs == 1
+            await asyncio.sleep(0.2)
+            assert s.handler.stats.resyncs == 1 and s.handler.stats.snapshots == 2
             top = (await state(sim))["top"]
             hb, ha = s.handler.book_top(SYMBOL)
             book = s.handler._books[SYMBOL]

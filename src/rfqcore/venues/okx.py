@@ -11,8 +11,9 @@ same subset; ``docs/venues.md`` lists it):
 * **public WebSocket** ``/ws/v5/public``: ``books`` (snapshot, then updates with ``checksum``,
   ``seqId`` / ``prevSeqId``); every message is passed raw to ``on_market_data`` so
   :class:`rfqcore.handlers.okx.OkxHandler` verifies checksums and sequence (one place). When the
-  handler reports a lost book (``needs_snapshot()``), call :meth:`OkxAdapter.resync`: OKX sends a
-  new snapshot on resubscribe;
+  handler reports a lost book (``needs_snapshot()``), call :meth:`OkxAdapter.resync` (or
+  ``fetch_snapshot``, which does the same and returns None): OKX sends a new snapshot on
+  resubscribe;
 * **signed REST** for reconciliation: ``GET /api/v5/trade/order``, ``/trade/orders-pending``,
   ``/trade/fills`` and ``/account/balance`` with ``OK-ACCESS-KEY``, ``OK-ACCESS-SIGN`` =
   Base64(HMAC-SHA256(secret, timestamp + method + requestPath + body)), ``OK-ACCESS-TIMESTAMP``
@@ -222,6 +223,7 @@ class OkxAdapter(VenueAdapter):
         self._closing = False
         self._ids = itertools.count(1)
         self._pending: dict[str, tuple[str, str, asyncio.TimerHandle]] = {}  # id -> (op, clOrdId, timer)
+        self._resyncing: set[str] = set()   # symbols whose resubscription awaits its snapshot
         self._late: dict[str, tuple[str, str]] = {}  # timed-out requests whose answer may still come
         self._orders: dict[str, _Track] = {}
         self._priv_up = False
@@ -237,6 +239,9 @@ class OkxAdapter(VenueAdapter):
         if self._session is not None:
             return
         self._closing = False
+        self._ready = asyncio.Event()
+        self._reported_up = None
+        self._fatal = None
         self._session = aiohttp.ClientSession()
         self._tasks = [asyncio.create_task(self._run_private(), name=f"{self.name}-private")]
         if self.symbols:
@@ -256,12 +261,12 @@ class OkxAdapter(VenueAdapter):
 
     async def stop(self) -> None:
         self._closing = True
-        for t in self._tasks:
+        tasks, self._tasks = self._tasks, []
+        for t in tasks:
             t.cancel()
-        for t in self._tasks:
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-        self._tasks = []
         for _op, _cl, timer in self._pending.values():
             timer.cancel()
         self._pending.clear()
@@ -292,8 +297,8 @@ class OkxAdapter(VenueAdapter):
         arg.update(instId=req.symbol, tdMode="cash", side=req.side.value.lower(),
                    sz=_fmt(req.qty), clOrdId=req.cl_ord_id)
         existing = self._orders.get(req.cl_ord_id)
-        if existing is None:
-            self._orders[req.cl_ord_id] = _Track(req)
+        if existing is None or (existing.status is OrdStatus.REJECTED and not existing.acked):
+            self._orders[req.cl_ord_id] = _Track(req)  # new, or a retry of one the venue never took
         await self._send_op("order", arg, req.cl_ord_id)
 
     async def cancel(self, symbol: str, cl_ord_id: str) -> None:
@@ -318,6 +323,8 @@ class OkxAdapter(VenueAdapter):
         entry = self._pending.pop(req_id, None)
         if entry is not None:
             self._late[req_id] = entry[:2]
+            while len(self._late) > 10_000:  # answers that never came: forget the oldest
+                del self._late[next(iter(self._late))]
             self._unknown_or_reject(entry[0], entry[1], "no response within the request timeout",
                                     sent=True)
             # reconcile now if the link is still up (the outcome may be known over REST)
@@ -651,6 +658,7 @@ class OkxAdapter(VenueAdapter):
                 await ws.send_str(_json({"op": "subscribe", "args": [
                     {"channel": "books", "instId": s} for s in self.symbols]}))
                 self._pub_ws = ws
+                self._resyncing.clear()  # the subscription above brings every snapshot
                 self._pub_up = True
                 backoff = self.backoff_initial
                 self._status_changed("public books subscribed")
@@ -674,19 +682,33 @@ class OkxAdapter(VenueAdapter):
             obj = orjson.loads(data)
             if obj.get("event") == "error":
                 log.warning("%s: public error event %s %s", self.name, obj.get("code"), obj.get("msg"))
+        elif self._resyncing and b'"snapshot"' in data:
+            arg = orjson.loads(data).get("arg")
+            if type(arg) is dict:
+                self._resyncing.discard(arg.get("instId"))
         try:
             self.on_market_data(data, time.time_ns())
         except Exception:
             log.exception("%s: on_market_data raised", self.name)
 
     async def resync(self, symbol: str) -> None:
-        """Resubscribe ``symbol``'s ``books`` channel: OKX answers with a fresh snapshot."""
+        """Resubscribe ``symbol``'s ``books`` channel: OKX answers with a fresh snapshot.
+
+        At most one resubscription per symbol is outstanding: calls made before its snapshot
+        arrives do nothing (a decoder asks again at every message while its book is lost)."""
         ws = self._pub_ws
-        if ws is None or ws.closed:
-            return  # the reconnect subscribes (and so snapshots) anyway
+        if ws is None or ws.closed or symbol in self._resyncing:
+            return  # a reconnect subscribes (and so snapshots) anyway
+        self._resyncing.add(symbol)
         arg = [{"channel": "books", "instId": symbol}]
         await ws.send_str(_json({"op": "unsubscribe", "args": arg}))
         await ws.send_str(_json({"op": "subscribe", "args": arg}))
+
+    async def fetch_snapshot(self, symbol: str) -> bytes | None:
+        """OKX sends book snapshots on the stream, not over REST: this asks for one
+        (:meth:`resync`) and returns None; the snapshot reaches ``on_market_data``."""
+        await self.resync(symbol)
+        return None
 
     # -- status ------------------------------------------------------------------------------
 
