@@ -31,7 +31,6 @@ listenKey gets an ``{"error": {"code", "msg"}}`` message and a close (1008) with
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import re
 import secrets
@@ -44,6 +43,7 @@ from urllib.parse import unquote_plus
 import orjson
 from aiohttp import WSMsgType, web
 
+from rfqcore.venues.binance import sign, total_params
 from rfqcore.venues.sim import SimConfig, drop_connection, track_ws
 from rfqcore.venues.simbook import DepthDiff, SimAccount, SimBook, SimFill, SimOrder, SimReject
 
@@ -82,18 +82,6 @@ def fmt(value: Decimal | None) -> str:
     if q != value:  # pragma: no cover - scales of this venue fit 8 decimals
         return format(value, "f")
     return format(q, "f")
-
-
-def total_params(query: str, body: str) -> str:
-    """Binance's *totalParams*: the query string followed by the body, ``signature`` left out."""
-    def strip(s: str) -> str:
-        return "&".join(p for p in s.split("&") if p and not p.startswith("signature="))
-    return strip(query) + strip(body)
-
-
-def sign(secret: str, payload: str) -> str:
-    """Hex HMAC-SHA256 of ``payload`` with ``secret`` (Binance's HMAC key signature)."""
-    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
 
 class BinanceError(Exception):
@@ -154,7 +142,7 @@ def _int(params: dict[str, str], name: str, required: bool) -> int | None:
     return int(raw)
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity (kept in a set)
 class _Conn:
     """One WebSocket connection: its send queue (items due at a monotonic time) and streams."""
 
@@ -213,6 +201,8 @@ class BinanceSim:
         self.last_top: tuple[Any, Any] = book.top()
         book.add_listener(self._on_order)
         book.add_depth_listener(self._on_depth)
+        self._cut = asyncio.Event()   # set (and replaced) by every disconnect
+        book.faults.on_disconnect(self._on_disconnect)
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- helpers -----------------------------------------------------------------------------
@@ -284,9 +274,16 @@ class BinanceSim:
         ms = self.book.faults.slow_ack_ms
         if not ms:
             return True
-        epoch = self.book.faults.epoch
-        await asyncio.sleep(ms / 1000)
-        return self.book.faults.epoch == epoch and not self.book.faults.is_down()
+        cut = self._cut
+        try:
+            await asyncio.wait_for(cut.wait(), ms / 1000)
+        except TimeoutError:
+            return True
+        return False  # a disconnect cut the connection while the answer was held back
+
+    def _on_disconnect(self) -> None:
+        self._cut.set()
+        self._cut = asyncio.Event()
 
     # -- JSON shapes -------------------------------------------------------------------------
 

@@ -490,4 +490,8 @@ class SimProcess:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the imported module, not this __main__ copy: the style servers import
+    # rfqcore.venues.sim and must share its app keys
+    from rfqcore.venues import sim as _sim
+
+    sys.exit(_sim.main())
