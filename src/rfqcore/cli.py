@@ -504,8 +504,10 @@ def build_parser() -> argparse.ArgumentParser:
     rj.set_defaults(func=_cmd_replay_journal)
 
     from rfqcore.settlement import cli as settlement_cli
+    from rfqcore.venues import cli as venues_cli
 
     settlement_cli.add_parser(sub)
+    venues_cli.add_parser(sub)
 
     i = sub.add_parser("instruments", help="list the instrument registry and composites")
     i.set_defaults(func=_cmd_instruments)
