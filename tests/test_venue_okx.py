@@ -656,3 +656,47 @@ def test_market_order_and_capped_partial_fill(sim: Any) -> None:
             with pytest.raises(VenueError):   # a request the adapter cannot encode
                 await a.place(OrderRequest("bad-id", SYMBOL, OrderSide.BUY, Decimal("1"), None, TimeInForce.IOC))
     run(go())
+
+
+def test_fault_disconnect_maker_fill_missed_then_recovered(sim: Any) -> None:
+    """A resting order filled just before a disconnect, its push lost: reconciliation reports the fill."""
+    async def go() -> None:
+        fast = dict(request_timeout=3.0, backoff_initial=0.05, backoff_max=0.2)
+        async with session(sim, "carol", **fast) as maker, session(sim, "alice", **fast) as taker:
+            m, t = maker.adapter, taker.adapter
+            before = await m.balances()
+            _, asks, _ = await snapshot(sim)
+            px, lp_qty = asks[0]
+            mq = Decimal("0.005")
+            await m.place(OrderRequest("mk1", SYMBOL, OrderSide.SELL, mq, px, TimeInForce.GTC))
+            await wait_until(lambda: any(r.status is OrdStatus.NEW for r in maker.of("mk1")), what="mk1 resting")
+            await admin(sim, "slow_ack", ms=1000)
+            try:
+                await t.place(OrderRequest("tk1", SYMBOL, OrderSide.BUY, lp_qty + mq, px, TimeInForce.IOC))
+                await asyncio.sleep(0.15)
+                await admin(sim, "disconnect", ms=400)
+                await wait_until(lambda: any(not st.up for st in maker.statuses), what="maker down")
+            finally:
+                await admin(sim, "slow_ack", ms=0)
+            await wait_until(lambda: maker.final("mk1") is not None, timeout=10, what="maker fill recovered")
+            await wait_until(lambda: taker.final("tk1") is not None, timeout=10, what="taker order recovered")
+            await wait_until(lambda: maker.statuses[-1].up and taker.statuses[-1].up, what="both up")
+            assert maker.final("mk1").status is OrdStatus.FILLED   # type: ignore[union-attr]
+            (f,) = fills(maker.of("mk1"))
+            assert (f.last_price, f.last_qty, f.commission, f.commission_asset) == (px, mq, _fee(px * mq, MAKER_CBPS),
+                                                                                  "USDT")
+            st = (await state(sim))["accounts"]["carol"]
+            assert [(x["trade_id"], Decimal(x["qty"])) for x in st["fills"] if x["order_id"] == int(f.venue_order_id)] \
+                == [(f.trade_id, mq)]
+            after = await m.balances()
+            assert after["BTC"] == before["BTC"] - mq and after["USDT"] == before["USDT"] + px * mq - f.commission
+            tk = taker.final("tk1")
+            assert tk is not None and tk.status is OrdStatus.FILLED and tk.cum_qty == lp_qty + mq
+            assert any(r.status is OrdStatus.UNKNOWN for r in taker.of("tk1"))
+            assert trade_ids_unique(taker.of("tk1")) and trade_ids_unique(maker.of("mk1"))
+    run(go())
+
+
+def trade_ids_unique(reps: list[ExecReport]) -> bool:
+    ids = [r.trade_id for r in fills(reps)]
+    return len(ids) == len(set(ids))
