@@ -472,6 +472,65 @@ def test_ping_keepalive(sim: Any) -> None:
     run(go())
 
 
+@asynccontextmanager
+async def fake_private(after_subscribe: Callable[[web.WebSocketResponse], Any], *,
+                       pong: bool) -> AsyncIterator[OkxAdapter]:
+    """A fake OKX private endpoint (login and subscribe always succeed, then ``after_subscribe``;
+    "ping" answered only if ``pong``) and an adapter started on it (no public link, 0.15 s ping
+    interval). Yields the adapter; counts connections."""
+    conns = [0]
+
+    async def private(request: web.Request) -> web.WebSocketResponse:
+        conns[0] += 1
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        async for m in ws:
+            if m.data == "ping":
+                if pong:
+                    await ws.send_str("pong")
+                continue
+            obj = orjson.loads(m.data)
+            if obj["op"] == "login":
+                await ws.send_str('{"event": "login", "code": "0", "msg": ""}')
+            elif obj["op"] == "subscribe":
+                await ws.send_str(orjson.dumps({"event": "subscribe", "arg": obj["args"][0]}).decode())
+                await after_subscribe(ws)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws/v5/private", private)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    statuses: list[VenueStatus] = []
+    reports: list[ExecReport] = []
+    a = OkxAdapter(on_report=reports.append, on_status=statuses.append, public_url="",
+                   private_url=f"ws://127.0.0.1:{port}/ws/v5/private", rest_url=f"http://127.0.0.1:{port}",
+                   api_key="k", secret="s", passphrase="p", ping_interval=0.15, backoff_initial=0.05)
+    a.test_statuses, a.test_reports, a.test_conns = statuses, reports, conns  # type: ignore[attr-defined]
+    try:
+        await a.start()
+        yield a
+    finally:
+        await a.stop()
+        await runner.cleanup()
+
+
+def test_unanswered_ping_drops_and_reconnects_the_link() -> None:
+    async def go() -> None:
+        async def nothing(ws: web.WebSocketResponse) -> None:
+            return None
+
+        async with fake_private(nothing, pong=False) as a:
+            st: list[VenueStatus] = a.test_statuses  # type: ignore[attr-defined]
+            await wait_until(lambda: len(st) >= 3, what="down and up again")
+            assert [x.up for x in st[:3]] == [True, False, True] and a.stats["pings"] >= 1
+            assert a.test_conns[0] >= 2  # type: ignore[attr-defined]
+    run(go())
+
+
 def test_malformed_venue_messages_are_counted_not_fatal() -> None:
     """A fake private endpoint that logs in, then sends garbage: counted, logged, link stays up."""
     bad = ["not json", "[1]", '{"arg": {"channel": "orders"}, "data": "x"}',
@@ -481,36 +540,16 @@ def test_malformed_venue_messages_are_counted_not_fatal() -> None:
            '{"id": "999", "op": "order", "code": "0", "data": []}']
 
     async def go() -> None:
-        async def private(request: web.Request) -> web.WebSocketResponse:
-            ws = web.WebSocketResponse()
-            await ws.prepare(request)
-            async for m in ws:
-                obj = orjson.loads(m.data)
-                if obj["op"] == "login":
-                    await ws.send_str('{"event": "login", "code": "0", "msg": ""}')
-                elif obj["op"] == "subscribe":
-                    await ws.send_str(orjson.dumps({"event": "subscribe", "arg": obj["args"][0]}).decode())
-                    for b in bad:
-                        await ws.send_str(b)
-            return ws
+        async def garbage(ws: web.WebSocketResponse) -> None:
+            for b in bad:
+                await ws.send_str(b)
 
-        app = web.Application()
-        app.router.add_get("/ws/v5/private", private)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        reports: list[ExecReport] = []
-        a = OkxAdapter(on_report=reports.append, public_url="", private_url=f"ws://127.0.0.1:{port}/ws/v5/private",
-                       rest_url=f"http://127.0.0.1:{port}", api_key="k", secret="s", passphrase="p")
-        try:
-            await a.start()
+        async with fake_private(garbage, pong=True) as a:
             await wait_until(lambda: a.stats["malformed"] >= len(bad), what="malformed count")
-            assert a.stats["malformed"] == len(bad) and a.up and reports == []
-        finally:
-            await a.stop()
-            await runner.cleanup()
+            await asyncio.sleep(0.4)   # pings answered meanwhile: the link stays, nothing is resent
+            assert a.stats["malformed"] == len(bad) and a.up and a.stats["pings"] >= 1
+            assert a.test_conns[0] == 1  # type: ignore[attr-defined]
+            assert a.test_reports == []  # type: ignore[attr-defined]
     run(go())
 
 
@@ -625,7 +664,8 @@ def test_fault_sequence_gap_detected_by_okx_handler_and_resynced(sim: Any) -> No
             top = (await state(sim))["top"]
             hb, ha = s.handler.book_top(SYMBOL)
             book = s.handler._books[SYMBOL]
-            assert book.bids[hb[0]][0] == str(Decimal(top["bid"][0])) and book.asks[ha[0]][0] == str(Decimal(top["ask"][0]))
+            assert book.bids[hb[0]][0] == str(Decimal(top["bid"][0]))
+            assert book.asks[ha[0]][0] == str(Decimal(top["ask"][0]))
     run(go())
 
 
