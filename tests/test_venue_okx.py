@@ -12,12 +12,10 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import ROUND_CEILING, Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -39,9 +37,8 @@ from rfqcore.venues.base import (
 )
 from rfqcore.venues.okx import OkxAdapter, iso_ms, login_prehash, okx_sign, parse_iso_ms, rest_prehash
 from rfqcore.venues.okx_sim import LOT, SEED_SOURCE, SEED_SYMBOL, SYMBOL, TICK
+from rfqcore.venues.seed import SeedDataMissing, seed_files
 
-DATA = Path(os.environ.get("RFQCORE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-SEED_FILE = DATA / "binance" / "usdm_futures" / "btcusdt_20240808.gz"
 TAKER_CBPS = 750   # 0.075 %
 MAKER_CBPS = 200
 # name -> (api key, secret, passphrase, balances)
@@ -61,9 +58,10 @@ def _fee(amount: Decimal, cbps: int = TAKER_CBPS) -> Decimal:
 
 @pytest.fixture(scope="module")
 def sim():
-    if not SEED_FILE.is_file():
-        pytest.skip(f"recorded data absent: {SEED_FILE} not found (put the shared data at ../shared/data "
-                    "or set $RFQCORE_DATA)")
+    try:
+        seed_files(SEED_SOURCE, SEED_SYMBOL)
+    except SeedDataMissing as e:
+        pytest.skip(f"recorded data absent: {e}")
     from rfqcore.venues.sim import SimConfig, SimProcess
     from rfqcore.venues.simbook import SimAccount
     accounts = [SimAccount(n, k, s, p, {a: Decimal(v) for a, v in bal.items()}, MAKER_CBPS, TAKER_CBPS)
