@@ -336,6 +336,18 @@ BAD_REST: list[tuple[str, str, str, dict[str, Any], int]] = [
                                                                   "signed": False}, -1125),
     ("close no listenKey", "DELETE", "/api/v3/userDataStream", {"params": {}, "signed": False}, -1102),
     ("unknown endpoint", "GET", "/api/v3/ticker/price", {"params": {}, "signed": False}, -1000),
+    ("ping with a parameter", "GET", "/api/v3/ping", {"params": {"x": "1"}, "signed": False}, -1104),
+    ("time with a parameter", "GET", "/api/v3/time", {"params": {"x": "1"}, "signed": False}, -1104),
+    ("exchangeInfo unknown param", "GET", "/api/v3/exchangeInfo", {"params": {"permissions": "SPOT"},
+                                                                   "signed": False}, -1104),
+    ("depth unknown param", "GET", "/api/v3/depth", {"params": {"symbol": SYM, "x": "1"}, "signed": False}, -1104),
+    ("query unknown param", "GET", "/api/v3/order", {"params": {"symbol": SYM, "orderId": "1", "x": "1"}}, -1104),
+    ("cancel unknown param", "DELETE", "/api/v3/order", {"params": {"symbol": SYM, "orderId": "1", "x": "1"}}, -1104),
+    ("openOrders unknown param", "GET", "/api/v3/openOrders", {"params": {"x": "1"}}, -1104),
+    ("myTrades unknown param", "GET", "/api/v3/myTrades", {"params": {"symbol": SYM, "startTime": "1"}}, -1104),
+    ("account unknown param", "GET", "/api/v3/account", {"params": {"x": "1"}}, -1104),
+    ("account no timestamp", "GET", "/api/v3/account", {"raw_query": "signature=00"}, -1102),
+    ("listenKey unknown param", "POST", "/api/v3/userDataStream", {"params": {"x": "1"}, "signed": False}, -1104),
 ]
 
 
@@ -373,6 +385,24 @@ def test_rest_shapes(sim: SimProcess) -> None:
     assert status == 200 and len(trades) >= 1 and all(t["orderId"] == res["orderId"] for t in trades)
     assert sum(D(t["qty"]) for t in trades) == D("0.001") and not trades[0]["isBuyer"]
     rest(sim, "DELETE", "/api/v3/order", {"symbol": SYM, "origClientOrderId": ack["clientOrderId"]})
+    # parameters split between query string and body: signed over totalParams = query + body
+    cl = uid()
+    status, r = rest(sim, "POST", "/api/v3/order", {"symbol": SYM, "side": "BUY", "type": "LIMIT"},
+                     body=urlencode({"timeInForce": "GTC", "quantity": "0.001", "price": "59000.00",
+                                     "newClientOrderId": cl}))
+    assert status == 200 and r["clientOrderId"] == cl and r["status"] == "NEW", r
+    status, r = rest(sim, "DELETE", "/api/v3/order", {"symbol": SYM}, body=f"origClientOrderId={cl}")
+    assert status == 200 and r["status"] == "CANCELED", r
+    status, r = rest(sim, "POST", "/api/v3/order", {"symbol": SYM, "side": "BUY", "type": "LIMIT"},
+                     body=urlencode({"timeInForce": "GTC", "quantity": "0.001", "price": "59000.00"}),
+                     sig=sign(ALICE[1], "symbol=BTCUSDT&side=BUY&type=LIMIT"))  # body left out of the signature
+    assert status == 400 and r["code"] == -1022
+    status, r = rest(sim, "POST", "/api/v3/userDataStream", signed=False)
+    assert status == 200 and len(r["listenKey"]) == 60
+    assert rest(sim, "PUT", "/api/v3/userDataStream", {"listenKey": r["listenKey"]}, signed=False) == (200, {})
+    assert rest(sim, "DELETE", "/api/v3/userDataStream", {"listenKey": r["listenKey"]}, signed=False) == (200, {})
+    status, r = rest(sim, "PUT", "/api/v3/userDataStream", {"listenKey": r["listenKey"]}, signed=False)
+    assert status == 400 and r["code"] == -1125
 
 
 def test_bad_websocket_input(sim: SimProcess) -> None:

@@ -190,6 +190,10 @@ class BinanceAdapter(VenueAdapter):
 
     async def start(self) -> None:
         self._stopping = False
+        self.up = False
+        self._up_event = asyncio.Event()
+        self._links = {"user": False, "market": not self.market_streams, "rest": True}
+        self._listen_key = ""
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.request_timeout))
         try:
             t = await self._public("GET", "/api/v3/time")

@@ -58,6 +58,7 @@ _INT_RE: Final = re.compile(r"^-?[0-9]{1,19}$")
 _ORDER_PARAMS: Final = frozenset({"symbol", "side", "type", "timeInForce", "quantity", "price", "newClientOrderId",
                                   "newOrderRespType", "recvWindow", "timestamp", "signature", "quoteOrderQty",
                                   "selfTradePreventionMode"})
+_SIGNED: Final = frozenset({"recvWindow", "timestamp"})
 _REJECT_MSG: Final = {  # SimReject code -> (Binance code, msg)
     "duplicate_order": (-2010, "Duplicate order sent."),
     "insufficient_balance": (-2010, "Account has insufficient balance for requested action."),
@@ -115,6 +116,14 @@ def _parse_params(text: str) -> dict[str, str]:
             raise BinanceError(-1101, "Duplicate values for a parameter detected.")
         out[k] = v
     return out
+
+
+def _only(params: dict[str, str], allowed: frozenset[str] | set[str]) -> None:
+    """Binance refuses parameters an endpoint does not read (-1104)."""
+    unknown = set(params) - allowed
+    if unknown:
+        raise BinanceError(-1104, f"Not all sent parameters were read; read '{len(params) - len(unknown)}' "
+                                  f"parameter(s) but was sent '{len(params)}'.")
 
 
 def _decimal(params: dict[str, str], name: str, required: bool) -> Decimal | None:
@@ -197,6 +206,7 @@ class BinanceSim:
         self.listen_keys: dict[str, tuple[str, int]] = {}   # key -> (account, expiry ms)
         self.depth = {"depth@100ms": _Depth(), "depth": _Depth()}
         self.touched: set[str] = set()
+        self.exec_id = 0                         # executionReport "I": one id per report
         self.cancel_ids: dict[int, str] = {}   # order id -> the cancel request's clientOrderId
         self.last_top: tuple[Any, Any] = book.top()
         book.add_listener(self._on_order)
@@ -281,6 +291,10 @@ class BinanceSim:
             return True
         return False  # a disconnect cut the connection while the answer was held back
 
+    def _next_exec_id(self) -> int:
+        self.exec_id += 1
+        return self.exec_id
+
     def _on_disconnect(self) -> None:
         self._cut.set()
         self._cut = asyncio.Event()
@@ -314,7 +328,7 @@ class BinanceSim:
             "l": fmt(fill.qty if fill else Decimal(0)), "z": fmt(o.cum_qty),
             "L": fmt(fill.price if fill else Decimal(0)), "n": fmt(fill.fee if fill else Decimal(0)),
             "N": fill.fee_asset if fill else None, "T": fill.ts_ms if fill else o.updated_ms,
-            "t": fill.trade_id if fill else -1, "I": 0, "w": o.status in ("NEW", "PARTIALLY_FILLED"),
+            "t": fill.trade_id if fill else -1, "I": self._next_exec_id(), "w": o.status in ("NEW", "PARTIALLY_FILLED"),
             "m": bool(fill and fill.maker), "M": False, "O": o.created_ms, "Z": fmt(o.cum_quote),
             "Y": fmt(fill.price * fill.qty if fill else Decimal(0)), "Q": fmt(None), "W": o.created_ms,
             "V": "NONE",
@@ -494,14 +508,23 @@ class BinanceSim:
         return await self._run_conn(request, conn)
 
     async def ping(self, request: web.Request) -> web.Response:
+        try:
+            _only(_parse_params(request.rel_url.raw_query_string), set())
+        except BinanceError as e:
+            return self.err(e)
         return self.ok({})
 
     async def time_(self, request: web.Request) -> web.Response:
+        try:
+            _only(_parse_params(request.rel_url.raw_query_string), set())
+        except BinanceError as e:
+            return self.err(e)
         return self.ok({"serverTime": self.now_ms()})
 
     async def exchange_info(self, request: web.Request) -> web.Response:
         try:
             params = _parse_params(request.rel_url.raw_query_string)
+            _only(params, {"symbol"})
             self.check_symbol(params, required=False)
         except BinanceError as e:
             return self.err(e)
@@ -535,10 +558,7 @@ class BinanceSim:
             if not 1 <= limit <= 5000:
                 raise BinanceError(-1100, "Illegal characters found in parameter 'limit'; legal range is "
                                           "'1..5000'.")
-            unknown = set(params) - {"symbol", "limit"}
-            if unknown:
-                raise BinanceError(-1104, f"Not all sent parameters were read; read '{len(params) - len(unknown)}' "
-                                          f"parameter(s) but was sent '{len(params)}'.")
+            _only(params, {"symbol", "limit"})
         except BinanceError as e:
             return self.err(e)
         uid, bids, asks = self.book.depth(limit)
@@ -556,10 +576,7 @@ class BinanceSim:
         try:
             acc, p = await self.signed(request)
             self.check_symbol(p)
-            unknown = set(p) - _ORDER_PARAMS
-            if unknown:
-                raise BinanceError(-1104, f"Not all sent parameters were read; read '{len(p) - len(unknown)}' "
-                                          f"parameter(s) but was sent '{len(p)}'.")
+            _only(p, _ORDER_PARAMS)
             side = p.get("side")
             if not side:
                 raise _mandatory("side")
@@ -623,6 +640,7 @@ class BinanceSim:
     async def get_order(self, request: web.Request) -> web.Response:
         try:
             acc, p = await self.signed(request)
+            _only(p, _SIGNED | {"symbol", "orderId", "origClientOrderId"})
             self.check_symbol(p)
             oid, cl = self._order_ids(p, "origClientOrderId")
             o = self.book.order(acc.name, cl_ord_id=cl, order_id=oid)
@@ -635,6 +653,7 @@ class BinanceSim:
     async def cancel_order(self, request: web.Request) -> web.Response:
         try:
             acc, p = await self.signed(request)
+            _only(p, _SIGNED | {"symbol", "orderId", "origClientOrderId", "newClientOrderId"})
             self.check_symbol(p)
             oid, cl = self._order_ids(p, "origClientOrderId")
             new_cl = p.get("newClientOrderId")
@@ -667,6 +686,7 @@ class BinanceSim:
     async def open_orders(self, request: web.Request) -> web.Response:
         try:
             acc, p = await self.signed(request)
+            _only(p, _SIGNED | {"symbol"})
             self.check_symbol(p, required=False)
         except BinanceError as e:
             return self.err(e)
@@ -675,6 +695,7 @@ class BinanceSim:
     async def my_trades(self, request: web.Request) -> web.Response:
         try:
             acc, p = await self.signed(request)
+            _only(p, _SIGNED | {"symbol", "orderId", "fromId", "limit"})
             self.check_symbol(p)
             oid = _int(p, "orderId", False)
             from_id = _int(p, "fromId", False)
@@ -696,7 +717,8 @@ class BinanceSim:
 
     async def account(self, request: web.Request) -> web.Response:
         try:
-            acc, _p = await self.signed(request)
+            acc, p = await self.signed(request)
+            _only(p, _SIGNED)
         except BinanceError as e:
             return self.err(e)
         assets = sorted(set(acc.balances) | set(acc.locked))
@@ -717,12 +739,13 @@ class BinanceSim:
         try:
             acc = self.api_account(request)
             now = self.now_ms()
+            body = (await request.read()).decode("utf-8", errors="replace")
+            params = {**_parse_params(request.rel_url.raw_query_string), **_parse_params(body)}
+            _only(params, set() if request.method == "POST" else {"listenKey"})
             if request.method == "POST":
                 key = secrets.token_urlsafe(45).replace("-", "a").replace("_", "b")[:60]
                 self.listen_keys[key] = (acc.name, now + LISTEN_KEY_TTL_MS)
                 return self.ok({"listenKey": key})
-            body = (await request.read()).decode("utf-8", errors="replace")
-            params = {**_parse_params(request.rel_url.raw_query_string), **_parse_params(body)}
             lk = params.get("listenKey")
             if not lk:
                 raise _mandatory("listenKey")
