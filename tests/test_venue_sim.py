@@ -4,7 +4,10 @@ that change nothing) and the process runner (a real subprocess on loopback)."""
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
+import time
+import urllib.error
 import urllib.request
 from decimal import Decimal as D
 from pathlib import Path
@@ -214,7 +217,18 @@ def test_sim_process_ready_state_admin_stop(data_dir: Path) -> None:
         assert sim.admin("reject_next", n=2)["faults"]["reject_next"] == 2
         with pytest.raises(ValueError, match="unknown op"):
             sim.admin("explode")
+        assert sim.admin("cap_fill", qty="0.01")["faults"]["fill_cap"] == "0.01"
+        for op, kw in (("cap_fill", {"qty": 1}), ("disconnect", {}), ("slow_ack", {"ms": -5})):
+            with pytest.raises(ValueError, match="HTTP 400"):
+                sim.admin(op, **kw)
         assert sim.admin("clear")["faults"]["reject_next"] == 0
+        with urllib.request.urlopen(sim.http + "/api/v3/ping", timeout=5) as r:
+            assert r.read() == b"{}"
+        sim.admin("disconnect", ms=400)  # venue routes refused (connection cut); admin still answers
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            urllib.request.urlopen(sim.http + "/api/v3/ping", timeout=5)
+        assert sim.state()["faults"]["epoch"] == 1
+        time.sleep(0.5)
         with urllib.request.urlopen(sim.http + "/api/v3/ping", timeout=5) as r:
             assert r.read() == b"{}"
         pid = sim.pid
