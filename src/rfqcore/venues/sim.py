@@ -281,7 +281,7 @@ def make_app(book: SimBook, cfg: SimConfig) -> web.Application:
     def close_all() -> None:
         live: weakref.WeakSet[web.WebSocketResponse] = app[_WS_KEY]
         for ws in list(live):
-            asyncio.get_event_loop().create_task(ws.close(code=1012, message=b"simulated disconnect"))
+            asyncio.get_running_loop().create_task(ws.close(code=1012, message=b"simulated disconnect"))
 
     book.faults.on_disconnect(close_all)
 
