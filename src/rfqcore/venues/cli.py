@@ -12,7 +12,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``venue-sim`` on ``subparsers`` (an argparse sub-parser action); returns its parser."""
     from rfqcore.venues import sim
 
-    p = subparsers.add_parser(
+    p: argparse.ArgumentParser = subparsers.add_parser(
         "venue-sim", help="run a simulated venue (Binance- or OKX-style) on loopback, seeded from recorded books",
         description="Serves one instrument over the venue's real protocol subset (REST + WebSocket), backed by "
                     "the matching core and seeded from the recorded books in ../shared/data. Prints one JSON "
