@@ -87,8 +87,21 @@ fn not_journaled(what: &str) -> PyErr {
 }
 
 impl Engine {
+    /// Take the state lock without ever blocking while attached to the interpreter: a thread
+    /// holding the lock re-attaches (waits for the GIL) after a detached core query, so
+    /// waiting for the lock with the GIL held would deadlock with it.
+    fn lock_state(&self, py: Python<'_>) -> PyResult<std::sync::MutexGuard<'_, State>> {
+        loop {
+            match self.state.try_lock() {
+                Ok(g) => return Ok(g),
+                Err(std::sync::TryLockError::Poisoned(_)) => return Err(RfqCoreError::new_err("engine lock poisoned")),
+                Err(std::sync::TryLockError::WouldBlock) => py.detach(std::thread::yield_now),
+            }
+        }
+    }
+
     fn with_core<T: Send + 'static>(&self, py: Python<'_>, f: impl FnOnce(&Core) -> T + Send + 'static) -> PyResult<T> {
-        let guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        let guard = self.lock_state(py)?;
         match &*guard {
             State::Stopped(r) => Ok(f(r.core())),
             State::Running(h) => py
@@ -103,7 +116,7 @@ impl Engine {
         py: Python<'_>,
         f: impl FnOnce(&mut Core) -> T + Send + 'static,
     ) -> PyResult<T> {
-        let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        let mut guard = self.lock_state(py)?;
         match &mut *guard {
             State::Stopped(r) => Ok(f(r.core_mut())),
             State::Running(h) => py
@@ -116,7 +129,7 @@ impl Engine {
 
 impl Engine {
     fn with_runner<T: Send + 'static>(&self, py: Python<'_>, f: impl FnOnce(&mut Runner) -> T + Send + 'static) -> PyResult<T> {
-        let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        let mut guard = self.lock_state(py)?;
         match &mut *guard {
             State::Stopped(r) => Ok(f(r)),
             State::Running(h) => py.detach(|| h.with_runner(f)).ok_or_else(|| RfqCoreError::new_err("core thread is gone")),
@@ -153,7 +166,7 @@ impl Engine {
     /// Register an input ring (its consumer side); returns its place in the merge order.
     fn add_input(&self, py: Python<'_>, path: &str) -> PyResult<usize> {
         let consumer = RingFile::open(path).map_err(ring_err)?.into_consumer();
-        let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        let mut guard = self.lock_state(py)?;
         match &mut *guard {
             State::Stopped(r) => Ok(r.add_input(consumer)),
             State::Running(h) => {
@@ -169,8 +182,8 @@ impl Engine {
     }
 
     /// Start the core thread (no-op if running).
-    fn start(&self) -> PyResult<()> {
-        let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        let mut guard = self.lock_state(py)?;
         if let State::Stopped(_) = &*guard {
             let State::Stopped(runner) = std::mem::replace(&mut *guard, State::Poisoned) else { unreachable!() };
             let handle = runner.spawn(self.idle).map_err(|e| RfqCoreError::new_err(format!("spawn: {e}")))?;
@@ -181,7 +194,7 @@ impl Engine {
 
     /// Stop the core thread after it drained its inputs (no-op if stopped).
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
-        let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        let mut guard = self.lock_state(py)?;
         if let State::Running(_) = &*guard {
             let State::Running(h) = std::mem::replace(&mut *guard, State::Poisoned) else { unreachable!() };
             match py.detach(|| h.stop()) {
@@ -194,14 +207,14 @@ impl Engine {
 
     /// True while the core thread runs.
     #[getter]
-    fn running(&self) -> bool {
-        matches!(self.state.lock().as_deref(), Ok(State::Running(_)))
+    fn running(&self, py: Python<'_>) -> bool {
+        matches!(self.lock_state(py).as_deref(), Ok(State::Running(_)))
     }
 
     /// Inline mode: consume what the input rings hold now; returns records processed.
     #[pyo3(signature = (max_records = 1 << 20))]
     fn run_once(&self, py: Python<'_>, max_records: usize) -> PyResult<usize> {
-        let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        let mut guard = self.lock_state(py)?;
         match &mut *guard {
             // with a journal: make what was consumed durable and publish its outputs before returning
             State::Stopped(r) => Ok(py.detach(|| {
@@ -559,7 +572,7 @@ impl Engine {
         prune_segments: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let cfg = JournalConfig { dir: dir.into(), fingerprint, segment_bytes, durability: durability(policy, group_max_records, group_max_ns)? };
-        let mut guard = self.state.lock().map_err(|_| RfqCoreError::new_err("engine lock poisoned"))?;
+        let mut guard = self.lock_state(py)?;
         let State::Stopped(r) = &mut *guard else {
             return Err(RfqCoreError::new_err("attach_journal needs a stopped engine (before start)"));
         };
