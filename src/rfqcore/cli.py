@@ -1,4 +1,4 @@
-"""``rfqcore`` command line: demo, serve, quote, op, replay, replay-journal, settlement, instruments."""
+"""``rfqcore`` command line: demo, hedge-demo, venue-sim, serve, quote, op, replay, replay-journal, settlement, instruments."""
 
 from __future__ import annotations
 
@@ -509,9 +509,23 @@ def build_parser() -> argparse.ArgumentParser:
     settlement_cli.add_parser(sub)
     venues_cli.add_parser(sub)
 
+    hd = sub.add_parser("hedge-demo", help="client fills hedged on two simulated venues over their real protocols",
+                        description=(
+        "Starts a Binance-style and an OKX-style simulated venue (real processes on loopback, seeded from the "
+        "recorded books in ../shared/data), the core with the packaged hedging desk configuration "
+        "(defaults/hedge-*.toml) and the venue gateway; client fills are hedged by the core's smart order router, "
+        "then both venues drop their connections and quoting is withdrawn until they are back. See docs/hedging.md."))
+    hd.set_defaults(func=_cmd_hedge_demo)
+
     i = sub.add_parser("instruments", help="list the instrument registry and composites")
     i.set_defaults(func=_cmd_instruments)
     return p
+
+
+def _cmd_hedge_demo(args: argparse.Namespace) -> int:
+    from rfqcore.hedge_desk import demo
+
+    return demo()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

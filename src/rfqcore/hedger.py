@@ -248,8 +248,8 @@ class Hedger:
         for vid, v in self._venues.items():
             if not v.up:  # adapters that do not report their first up
                 self._on_status(vid, VenueStatus(v.link.instrument, True, "started", time.time_ns()))
-            if v.handler is not None and v.handler.needs_snapshot():
-                await self._snapshot(vid)
+            if v.handler is not None and hasattr(v.handler, "on_snapshot"):
+                await self._snapshot(vid)  # REST-snapshot venues: sync the book now, not at the first diff
 
     async def _stop_all(self) -> None:
         for v in self._venues.values():
