@@ -30,6 +30,7 @@ $(VENV)/.cy-stamp: $(VENV)/.rust-stamp $(CY_SRC)
 
 demo: build
 	$(VENV)/bin/rfqcore demo
+	$(VENV)/bin/rfqcore hedge-demo
 
 test-rust:
 	cargo test --locked -q

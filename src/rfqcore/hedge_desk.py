@@ -132,10 +132,12 @@ class HedgeDesk:
 
 @contextmanager
 def hedging_desk(*, overrides: str = "", journal: JournalSettings | str | None = None,
-                 at_index: int | None = None, heartbeat_ms: float = 1.0) -> Iterator[HedgeDesk]:
-    """Start both simulated venues, the engine and the hedger; wait until hedging is available."""
-    reg = desk_registry()
-    settings = desk_settings(reg, overrides)
+                 at_index: int | None = None, heartbeat_ms: float = 1.0,
+                 settings: RfqSettings | None = None) -> Iterator[HedgeDesk]:
+    """Start both simulated venues, the engine and the hedger; wait until hedging is available.
+    ``settings`` replaces the packaged RFQ settings (build them on :func:`desk_registry`)."""
+    reg = settings.registry if settings is not None else desk_registry()
+    settings = settings if settings is not None else desk_settings(reg, overrides)
     b_cfg, o_cfg = sim_configs(at_index)
     with SimProcess(b_cfg) as b, SimProcess(o_cfg) as o:
         eng = Engine(reg, rfq=settings, journal=journal)

@@ -171,6 +171,9 @@ class Hedger:
         #: connection (monotonic clock): "client fill -> hedge order on the wire", minus the send
         self.fill_to_wire = LatencyRecorder()
         self.errors: list[str] = []
+        #: set to a list to record ``(cl_ord_id, venue, ts_send, t_dispatch, t_place_returned)`` per
+        #: hedge order (monotonic ns; bench/hedge_bench.py)
+        self.trace: list[tuple[int, int, int, int, int]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -281,14 +284,17 @@ class Hedger:
             qty=Decimal(o.qty).scaleb(-inst.qty_decimals), price=Decimal(o.price).scaleb(-inst.price_decimals),
             tif=TimeInForce.IOC)
         v.stats["orders"] += 1
+        t = monotonic_ns()
         if o.ts_send:
-            self.fill_to_wire.record(monotonic_ns() - o.ts_send)
-        asyncio.ensure_future(self._place(v, req, o))
+            self.fill_to_wire.record(t - o.ts_send)
+        asyncio.ensure_future(self._place(v, req, o, t))
 
-    async def _place(self, v: _Venue, req: OrderRequest, o: HedgeOrder) -> None:
+    async def _place(self, v: _Venue, req: OrderRequest, o: HedgeOrder, t_dispatch: int) -> None:
         assert v.adapter is not None
         try:
             await v.adapter.place(req)
+            if self.trace is not None:
+                self.trace.append((o.cl_ord_id, o.venue, o.ts_send, t_dispatch, monotonic_ns()))
         except VenueError as e:
             # never sent: the venue cannot know it, the core closes it as rejected
             self._err(f"venue {v.link.id}: order {req.cl_ord_id} not sent: {e}")
