@@ -16,7 +16,16 @@ Admin API (not part of any venue protocol; answered to loopback clients only, ev
   (``n``), ``slow_ack`` (``ms``, 0 = off), ``gap_next``, ``cap_fill`` (``qty`` or null),
   ``clear``; answers ``{"ok": true, "faults": {...}}`` or HTTP 400 ``{"ok": false, "error": ...}``.
 * ``GET /sim/state``: accounts (free and locked balances, orders, fills), ``state_hash``, the
-  book's top and update id, fault state.
+  book's top and update id, fault state, replay progress.
+* ``POST /sim/admin`` ``{"op": "replay_pause"}`` / ``{"op": "replay_resume"}``: hold / continue
+  the replay of recorded flow (HTTP 400 when the sim replays nothing).
+
+**Replay of recorded flow** (``SimConfig.replay_speed = S > 0``, ``--replay-speed S``): after
+seeding at ``at_index``, :class:`Replay` applies the recorded diffs that follow the seed in the
+same file at the recorded pace (event times) divided by ``S``, as the LP's activity
+(:meth:`SimBook.set_lp_levels`: one update id per recorded diff, published like any other book
+change). It sleeps until the next diff is due and applies every diff due by then in one go;
+when the recording ends it stops (the book stays as it is) and logs it once on stderr.
 
 :class:`SimProcess` runs one as a real subprocess for tests and the hedger.
 """
@@ -28,6 +37,7 @@ import asyncio
 import importlib
 import ipaddress
 import json
+import math
 import os
 import select
 import signal
@@ -38,7 +48,7 @@ import time
 import urllib.error
 import urllib.request
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -48,10 +58,11 @@ import orjson
 from aiohttp import web
 
 from rfqcore.instruments import Registry
-from rfqcore.venues.seed import SeedError, load_book_seed
+from rfqcore.venues.seed import RecordedDiff, SeedError, open_book_replay
 from rfqcore.venues.simbook import SimAccount, SimBook, SimFaults, SimOrder
 
-__all__ = ["SimConfig", "SimFaults", "SimProcess", "SimStartError", "make_app", "build_book", "add_arguments",
+__all__ = ["SimConfig", "SimFaults", "SimProcess", "SimStartError", "Replay", "make_app", "build_book", "build_sim",
+           "add_arguments",
            "config_from_args", "config_argv", "main", "run", "track_ws", "drop_connection", "state_json", "STYLES",
            "DEFAULT_ACCOUNT"]
 
@@ -81,7 +92,7 @@ class SimConfig:
     at_index: int | None = None           # diffs applied to the seed (default seed.DEFAULT_DIFFS)
     band: Decimal = Decimal("0.05")
     data_dir: Path | None = None
-    replay_speed: float | None = None     # reserved: replaying recorded flow into the sim is not implemented
+    replay_speed: float | None = None     # > 0: replay the recorded diffs after the seed at S x the recorded pace
     recv_window_max_ms: int = 60_000
 
 
@@ -124,6 +135,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lot", help="quantity step (default: the registry's)")
     p.add_argument("--band", default="0.05", help="price band around the seed's mid (default 0.05 = ±5%%)")
     p.add_argument("--data-dir", help="recorded data directory (default $RFQCORE_DATA_DIR or ../shared/data)")
+    p.add_argument("--replay-speed", type=float, metavar="S",
+                   help="after seeding, keep applying the recorded diffs that follow as the LP's activity, at "
+                        "the recorded pace x S (1 = real time, 10 = ten times faster; default: no replay)")
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
@@ -134,7 +148,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
                      host=args.host, port=args.port, accounts=accounts,
                      tick=Decimal(args.tick) if args.tick else None, lot=Decimal(args.lot) if args.lot else None,
                      at_index=args.at_index, band=Decimal(args.band),
-                     data_dir=Path(args.data_dir) if args.data_dir else None)
+                     data_dir=Path(args.data_dir) if args.data_dir else None,
+                     replay_speed=getattr(args, "replay_speed", None))
 
 
 def config_argv(cfg: SimConfig) -> list[str]:
@@ -151,6 +166,8 @@ def config_argv(cfg: SimConfig) -> list[str]:
             argv += [name, str(v)]
     if cfg.data_dir is not None:
         argv += ["--data-dir", str(cfg.data_dir)]
+    if cfg.replay_speed is not None:
+        argv += ["--replay-speed", repr(float(cfg.replay_speed))]
     for a in cfg.accounts:
         argv += ["--account-json", orjson.dumps({
             "name": a.name, "api_key": a.api_key, "secret": a.secret, "passphrase": a.passphrase,
@@ -161,19 +178,159 @@ def config_argv(cfg: SimConfig) -> list[str]:
 
 def build_book(cfg: SimConfig) -> SimBook:
     """Seed and build the book of ``cfg`` (registry defaults for tick, lot, base, quote)."""
+    return build_sim(cfg)[0]
+
+
+def build_sim(cfg: SimConfig) -> tuple[SimBook, Replay | None]:
+    """The book of ``cfg`` and, with ``cfg.replay_speed``, the :class:`Replay` of the recorded
+    diffs that follow its seed (not started: :meth:`Replay.run` is a coroutine)."""
     if cfg.style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {cfg.style!r}")
-    if cfg.replay_speed is not None:
-        raise ValueError("replay_speed: replaying recorded flow into a simulated venue is not implemented")
+    speed = cfg.replay_speed
+    if speed is not None and not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed > 0):
+        raise ValueError(f"replay_speed must be a finite number > 0, got {speed!r}")
     seed_symbol = cfg.seed_symbol or cfg.symbol.replace("-", "")
-    seed = load_book_seed(cfg.seed, seed_symbol, data_dir=cfg.data_dir, at_index=cfg.at_index)
+    seed, following = open_book_replay(cfg.seed, seed_symbol, data_dir=cfg.data_dir, at_index=cfg.at_index)
+    if speed is None:
+        following.close()
     ins = Registry.load().get(cfg.seed, seed_symbol)
     if ins is None and None in (cfg.tick, cfg.lot, cfg.base, cfg.quote):
         raise ValueError(f"{cfg.seed}:{seed_symbol} is not in the registry: give tick, lot, base and quote")
     tick = cfg.tick if cfg.tick is not None else Decimal(ins.tick).scaleb(-ins.price_decimals)  # type: ignore[union-attr]
     lot = cfg.lot if cfg.lot is not None else Decimal(ins.lot).scaleb(-ins.qty_decimals)  # type: ignore[union-attr]
-    return SimBook(symbol=cfg.symbol, base=cfg.base or ins.base, quote=cfg.quote or ins.quote,  # type: ignore[union-attr]
+    book = SimBook(symbol=cfg.symbol, base=cfg.base or ins.base, quote=cfg.quote or ins.quote,  # type: ignore[union-attr]
                    tick=tick, lot=lot, seed=seed, accounts=cfg.accounts, band=cfg.band)
+    return book, None if speed is None else Replay(book, following, float(speed))
+
+
+class Replay:
+    """The recorded diffs that follow a book's seed, applied as the LP's activity at ``speed``
+    times the recorded pace (the diffs' event times). :meth:`step` applies one diff (tests drive
+    it directly); :meth:`run` is the paced loop of the server."""
+
+    def __init__(self, book: SimBook, diffs: Iterator[RecordedDiff], speed: float, *,
+                 log: Callable[[str], None] | None = None) -> None:
+        if not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"replay speed must be a finite number > 0, got {speed!r}")
+        self.book = book
+        self.speed = speed
+        self._diffs = diffs
+        self._log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.applied = 0                 # recorded diffs applied
+        self.index = 0                   # the last applied diff's index in the recording
+        self.recorded_update_id = book.seed.update_id
+        self.recorded_ts_ns = book.seed.ts_ns
+        self.levels_changed = 0
+        self.levels_skipped = 0          # outside the band / off the grid
+        self.batches = 0                 # book requests made (diffs due together are one)
+        self.lag_ms = 0.0                # how late the last batch was applied (CPU-bound when it grows)
+        self.finished = False
+        self.error: str | None = None
+        self.paused = False
+        self._resume = asyncio.Event()
+        self._resume.set()
+        self._paused_ev = asyncio.Event()
+
+    def step(self, d: RecordedDiff) -> None:
+        """Apply one recorded diff (see :meth:`SimBook.set_lp_levels`)."""
+        self.step_batch([d])
+
+    def step_batch(self, ds: list[RecordedDiff]) -> None:
+        """Apply recorded diffs that are due together as one book request (one update id): per
+        level the last recorded value counts, which gives the same book as applying them one
+        by one (a re-synchronisation among them starts the batch afresh)."""
+        if not ds:
+            return
+        start = max((i for i, d in enumerate(ds) if d.snapshot), default=0)
+        bids: dict[Decimal, Decimal] = {}
+        asks: dict[Decimal, Decimal] = {}
+        for d in ds[start:]:
+            bids.update(d.bids)
+            asks.update(d.asks)
+        r = self.book.set_lp_levels(list(bids.items()), list(asks.items()), whole_book=ds[start].snapshot)
+        last = ds[-1]
+        self.applied += len(ds)
+        self.batches += 1
+        self.index = last.index
+        self.recorded_update_id, self.recorded_ts_ns = last.update_id, last.ts_ns
+        self.levels_changed += r.changed
+        self.levels_skipped += r.skipped
+
+    def next_diff(self) -> RecordedDiff | None:
+        """The next recorded diff, or None (and finished, logged once) when the recording ends."""
+        if self.finished:
+            return None
+        try:
+            return next(self._diffs)
+        except StopIteration:
+            self._finish(None)
+        except (SeedError, OSError, ValueError) as e:
+            self._finish(f"reading the recording: {type(e).__name__}: {e}")
+        return None
+
+    def _finish(self, error: str | None) -> None:
+        self.finished = True
+        self.error = error
+        why = "the recording ends" if error is None else f"stopped on an error ({error})"
+        self._log(f"venue-sim: replay finished: {why} after {self.applied} diffs "
+                  f"(recorded u={self.recorded_update_id}, E={self.recorded_ts_ns // 1_000_000} ms); "
+                  "the book stays as it is")
+
+    def pause(self) -> None:
+        self.paused = True
+        self._resume.clear()
+        self._paused_ev.set()
+
+    def resume(self) -> None:
+        self.paused = False
+        self._paused_ev.clear()
+        self._resume.set()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"speed": self.speed, "diffs_applied": self.applied, "batches": self.batches,
+                "lag_ms": round(self.lag_ms, 1), "index": self.index,
+                "recorded_update_id": self.recorded_update_id, "recorded_ts_ms": self.recorded_ts_ns // 1_000_000,
+                "levels_changed": self.levels_changed, "levels_skipped": self.levels_skipped,
+                "held": self.book.lp_held, "paused": self.paused, "finished": self.finished, "error": self.error}
+
+    async def run(self, max_batch: int = 2000, max_read_s: float = 0.02) -> None:
+        """Apply the diffs at their due times until the recording ends: sleep until the next one
+        is due, then apply every diff due by now as one batch (at most ``max_batch`` diffs or
+        ``max_read_s`` of reading, then the loop gets a turn), so a sim that cannot keep the
+        pace falls behind (``lag_ms``) but keeps answering."""
+        loop = asyncio.get_running_loop()
+        nxt = self.next_diff()
+        wall0, rec0 = loop.time(), self.recorded_ts_ns
+
+        def due(d: RecordedDiff) -> float:
+            return wall0 + (d.ts_ns - rec0) / 1e9 / self.speed
+
+        while nxt is not None:
+            if self.paused:
+                await self._resume.wait()
+                wall0, rec0 = loop.time(), self.recorded_ts_ns  # go on at the recorded pace from here
+                continue
+            delay = due(nxt) - loop.time()
+            if delay > 0:
+                try:  # sleep until due, woken early only by a pause
+                    await asyncio.wait_for(self._paused_ev.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+                continue
+            now = loop.time()
+            batch = [nxt]
+            nxt = self.next_diff()
+            while (nxt is not None and due(nxt) <= now and len(batch) < max_batch
+                   and loop.time() - now < max_read_s):
+                batch.append(nxt)
+                nxt = self.next_diff()
+            self.lag_ms = max(0.0, (now - due(batch[0])) * 1000)
+            try:
+                self.step_batch(batch)
+            except Exception as e:  # noqa: BLE001 - a bug: stop replaying, say so, keep serving
+                self._finish(f"applying diff {batch[0].index}..{batch[-1].index} failed: {type(e).__name__}: {e}")
+                return
+            await asyncio.sleep(0)
 
 
 # -- the server ----------------------------------------------------------------------------
@@ -196,7 +353,7 @@ def _order_json(o: SimOrder) -> dict[str, Any]:
             "cum_quote": str(o.cum_quote), "status": o.status}
 
 
-def state_json(book: SimBook) -> dict[str, Any]:
+def state_json(book: SimBook, replay: Replay | None = None) -> dict[str, Any]:
     bid, ask = book.top()
     return {
         "symbol": book.symbol,
@@ -207,6 +364,7 @@ def state_json(book: SimBook) -> dict[str, Any]:
         "lp_open_orders": len(book.open_orders(book.lp)),
         "seed": {"source": book.seed.source, "update_id": book.seed.update_id, "dropped": book.seed_dropped},
         "faults": book.faults.as_dict(),
+        "replay": None if replay is None else replay.as_dict(),
         "accounts": {
             name: {
                 "balances": {k: str(v) for k, v in a.balances.items()},
@@ -257,11 +415,13 @@ def _admin_op(faults: SimFaults, body: Any) -> None:
     elif op == "clear":
         faults.clear()
     else:
-        raise ValueError(f"unknown op {op!r}; known: disconnect, reject_next, slow_ack, gap_next, cap_fill, clear")
+        raise ValueError(f"unknown op {op!r}; known: disconnect, reject_next, slow_ack, gap_next, cap_fill, clear, "
+                         "replay_pause, replay_resume")
 
 
-def make_app(book: SimBook, cfg: SimConfig) -> web.Application:
-    """The aiohttp application of one simulated venue: the style's routes plus the admin API."""
+def make_app(book: SimBook, cfg: SimConfig, replay: Replay | None = None) -> web.Application:
+    """The aiohttp application of one simulated venue: the style's routes plus the admin API;
+    with ``replay``, its paced loop runs while the application does."""
 
     @web.middleware
     async def refuse_when_down(request: web.Request,
@@ -288,18 +448,39 @@ def make_app(book: SimBook, cfg: SimConfig) -> web.Application:
     async def admin(request: web.Request) -> web.Response:
         try:
             body = orjson.loads(await request.read())
+            op = body.get("op") if isinstance(body, dict) else None
+            if op in ("replay_pause", "replay_resume"):
+                if replay is None:
+                    raise ValueError(f"{op}: this simulated venue replays nothing (no replay_speed)")
+                if op == "replay_pause":
+                    replay.pause()
+                else:
+                    replay.resume()
+                return _json({"ok": True, "faults": book.faults.as_dict(), "replay": replay.as_dict()})
             _admin_op(book.faults, body)
         except (ValueError, orjson.JSONDecodeError) as e:
             return _json({"ok": False, "error": str(e)}, 400)
         return _json({"ok": True, "faults": book.faults.as_dict()})
 
     async def state(request: web.Request) -> web.Response:
-        return _json(state_json(book))
+        return _json(state_json(book, replay))
 
     app.router.add_post("/sim/admin", admin)
     app.router.add_get("/sim/state", state)
     style = importlib.import_module(f"rfqcore.venues.{cfg.style}_sim")
     style.add_routes(app, book, cfg)
+    if replay is not None:
+        tasks: list[asyncio.Task[None]] = []
+
+        async def start_replay(_app: web.Application) -> None:
+            tasks.append(asyncio.get_running_loop().create_task(replay.run()))
+
+        async def stop_replay(_app: web.Application) -> None:
+            for t in tasks:
+                t.cancel()
+
+        app.on_startup.append(start_replay)
+        app.on_cleanup.append(stop_replay)
     return app
 
 
@@ -310,8 +491,8 @@ def drop_connection(request: web.Request) -> None:
         transport.abort()
 
 
-async def _serve(cfg: SimConfig, book: SimBook) -> None:
-    app = make_app(book, cfg)
+async def _serve(cfg: SimConfig, book: SimBook, replay: Replay | None = None) -> None:
+    app = make_app(book, cfg, replay)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True)
@@ -361,11 +542,11 @@ def run(args: argparse.Namespace) -> int:
             cfg.accounts = [_account_json(t) for t in args.account_json]
         if not _is_loopback(cfg.host) and cfg.host != "localhost":
             raise ValueError(f"a simulated venue listens on loopback only, not {cfg.host!r}")
-        book = build_book(cfg)
+        book, replay = build_sim(cfg)
     except (ValueError, SeedError, KeyError, orjson.JSONDecodeError) as e:
         print(f"venue-sim: {e}", file=sys.stderr)
         return 2
-    asyncio.run(_serve(cfg, book))
+    asyncio.run(_serve(cfg, book, replay))
     return 0
 
 

@@ -32,6 +32,18 @@ Rules (documented in ``docs/venues.md``):
 * **Update ids**: every request that changes the book takes the next update id (one id per
   request); a depth listener gets one :class:`DepthDiff` per such request with the new
   quantity of every changed level (0 = removed). ``faults.gap_next()`` skips one id.
+* **Recorded flow** (:meth:`SimBook.set_lp_levels`, driven by the replay in
+  :mod:`rfqcore.venues.sim`): the LP's resting quantity at each given level becomes the given
+  quantity — a decrease is a replace in place (queue position kept), an increase a replace that
+  goes to the back of the level, a new level a new LP order, 0 a cancel — all through the
+  matching core, and the whole call is one request (one update id, one :class:`DepthDiff`).
+  Levels outside the band or off the grid are skipped as at seeding. **Crossing rule**: new LP
+  liquidity is placed post-only (reject mode) and only when it does not cross; a level that
+  would cross the opposite side (the resting order of a client) is *held* — the LP has
+  nothing there — and retried on every later call until it no longer crosses or a newer
+  recorded value replaces it. The LP account's STP is cancel-newest as well, so the LP never
+  trades with itself or with a client through the replay. Orders of other accounts are never
+  touched.
 """
 
 from __future__ import annotations
@@ -47,7 +59,7 @@ from typing import Any, Final, Literal
 from rfqcore.matching import MatchingBook
 from rfqcore.venues.seed import BookSeed
 
-__all__ = ["SimAccount", "SimFill", "SimOrder", "SimReject", "SimFaults", "DepthDiff", "SimBook",
+__all__ = ["SimAccount", "SimFill", "SimOrder", "SimReject", "SimFaults", "DepthDiff", "SimBook", "LpUpdate",
            "REJECT_CODES", "OPEN_STATUSES"]
 
 REJECT_CODES: Final = (
@@ -136,6 +148,18 @@ class DepthDiff:
     bids: list[Level]
     asks: list[Level]
     ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LpUpdate:
+    """What one :meth:`SimBook.set_lp_levels` call did: ``changed`` levels (the DepthDiff's),
+    levels ``skipped`` (outside the band / off the grid), ``held`` (would cross another
+    account's order: not placed, retried later), ``update_id`` (None if nothing changed)."""
+
+    changed: int
+    skipped: int
+    held: int
+    update_id: int | None
 
 
 class SimFaults:
@@ -254,6 +278,10 @@ class SimBook:
         self._fills: dict[str, list[SimFill]] = {n: [] for n in names}
         self._reserved: dict[int, Decimal] = {}    # open order id -> amount still reserved
         self._levels: tuple[dict[int, int], dict[int, int]] = ({}, {})  # side -> price units -> qty units
+        self._lp_at: tuple[dict[int, int], dict[int, int]] = ({}, {})   # side -> price units -> LP order id
+        self._lp_held: tuple[dict[int, int], dict[int, int]] = ({}, {})  # crossing LP levels not placed
+        # the LP is never an aggressor (post-only), and if it were it would not trade with itself
+        self._book.set_account(self._acc_id[lp_account], stp="cancel_newest")
         self._listeners: list[Listener] = []
         self._depth_listeners: list[DepthListener] = []
         self.next_order_id = 1
@@ -308,6 +336,7 @@ class SimBook:
                      self._dec(q, self.qd), Decimal(0), Decimal(0), "NEW", ts, ts)
         self.orders[oid] = o
         self._open[self.lp][oid] = None
+        self._lp_at[_SIDES[side]][p] = oid
         lv = self._levels[_SIDES[side]]
         lv[p] = lv.get(p, 0) + q
 
@@ -580,6 +609,111 @@ class SimBook:
         self._close(o)
         self._notify([(account, copy.copy(o), None)], ({p}, set()) if s == 0 else (set(), {p}), now)
         return o
+
+    # -- recorded flow (the liquidity provider's activity) ------------------------------------
+
+    @property
+    def lp_held(self) -> int:
+        """LP levels held back because they would cross another account's order."""
+        return len(self._lp_held[0]) + len(self._lp_held[1])
+
+    def _lp_remaining(self, side: int, p: int) -> tuple[SimOrder | None, int]:
+        oid = self._lp_at[side].get(p)
+        if oid is None:
+            return None, 0
+        o = self.orders.get(oid)
+        if o is None or not o.is_open:  # filled away by clients
+            del self._lp_at[side][p]
+            return None, 0
+        return o, self._units(o.qty - o.cum_qty, self.qd)
+
+    def set_lp_levels(self, bids: list[Level], asks: list[Level], *, whole_book: bool = False) -> LpUpdate:
+        """Make the LP's resting quantity at each ``(price, qty)`` level the given quantity (0 =
+        none), through the matching core; one request: one update id, one :class:`DepthDiff`.
+        ``whole_book``: the levels are the whole recorded book (a re-synchronisation), every
+        other LP level goes. Held (crossing) levels of earlier calls are retried. See the module
+        doc for the rules; orders of other accounts are never touched."""
+        targets: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        skipped = 0
+        for s, levels in ((0, bids), (1, asks)):
+            for px, qty in levels:
+                p = self._on_grid(px, self.pd, self._tick_u)
+                q = self._on_grid(qty, self.qd, self._lot_u)
+                if (p is None or q is None or q < 0 or q > self._max_qty_u
+                        or not self.min_price <= px <= self.max_price):
+                    skipped += 1
+                    continue
+                targets[s][p] = q
+                self._lp_held[s].pop(p, None)  # a newer recorded value replaces a held one
+        for s in (0, 1):
+            if whole_book:
+                self._lp_held[s].clear()
+                for p in list(self._lp_at[s]):
+                    targets[s].setdefault(p, 0)
+            for p, q in self._lp_held[s].items():
+                targets[s].setdefault(p, q)
+            self._lp_held[s].clear()
+        now = self.clock()
+        changed: tuple[set[int], set[int]] = (set(), set())
+        work: list[tuple[int, int, int, SimOrder | None, int]] = []
+        for s in (0, 1):
+            for p, q in targets[s].items():
+                o, cur = self._lp_remaining(s, p)
+                if q != cur:
+                    work.append((s, p, q, o, cur))
+        # decreases first, then increases: a consistent recording never makes the LP cross itself
+        for decrease in (True, False):
+            for s, p, q, o, cur in work:
+                if (q < cur) != decrease:
+                    continue
+                lv = self._levels[s]
+                if o is not None and q == 0:
+                    ev = self._book.cancel(o.order_id)
+                    if ev[0][0] != "cancelled":  # pragma: no cover - the book and the records agree
+                        raise RuntimeError(f"LP cancel {o.order_id}: {ev}")
+                    o.status = "CANCELED"
+                    self._open[self.lp].pop(o.order_id, None)
+                    del self._lp_at[s][p]
+                    del self.orders[o.order_id]  # LP bookkeeping only: keep the record set bounded
+                elif o is not None:
+                    # same price: a decrease keeps the queue position, an increase goes to the
+                    # back of the level; the book is not crossed at p, so nothing can trade
+                    ev = self._book.replace(o.order_id, p, q)
+                    if ev[0][0] != "replaced" or len(ev) != 1:  # pragma: no cover
+                        raise RuntimeError(f"LP replace {o.order_id} to {q} at {p}: {ev}")
+                    o.qty = o.cum_qty + self._dec(q, self.qd)
+                    o.updated_ms = now
+                else:
+                    if self._crosses(s, p):
+                        self._lp_held[s][p] = q
+                        continue
+                    oid = self.next_order_id
+                    ev = self._book.submit(oid, self._acc_id[self.lp], s, p, q, post_only="reject")
+                    if ev[0][0] != "accepted":
+                        if ev[0][3] == "post_only_would_take":  # pragma: no cover - checked above
+                            self._lp_held[s][p] = q
+                        else:
+                            skipped += 1  # book_full
+                        continue
+                    assert len(ev) == 1, ev
+                    self.next_order_id += 1
+                    side_name = "BUY" if s == 0 else "SELL"
+                    no = SimOrder(oid, f"lp-{oid}", self.lp, self.symbol, side_name, "LIMIT", "GTC",
+                                  self._dec(p, self.pd), self._dec(q, self.qd), Decimal(0), Decimal(0), "NEW",
+                                  now, now, True)
+                    self.orders[oid] = no
+                    self._open[self.lp][oid] = None
+                    self._lp_at[s][p] = oid
+                total = lv.get(p, 0) + q - cur
+                if total:
+                    lv[p] = total
+                else:
+                    lv.pop(p, None)
+                changed[s].add(p)
+        before = self.update_id
+        self._notify([], changed, now)
+        return LpUpdate(len(changed[0]) + len(changed[1]), skipped, self.lp_held,
+                        self.update_id if self.update_id != before else None)
 
     def _notify(self, notes: list[tuple[str, SimOrder, SimFill | None]],
                 changed: tuple[set[int], set[int]] | None, now: int) -> None:
