@@ -165,3 +165,45 @@ def test_engine_hedges_a_client_fill_through_records(registry: Registry, setting
         paid = 6_000_100 * 50_000_000 + 6_000_200 * 70_000_000   # composite scales (2/8 decimals)
         assert hs["slippage"] == paid - ex.price * 120_000_000
         assert [HEDGE_ORDER_STATES[o["state"]] for o in eng.hedge_orders()] == ["filled", "filled"]
+
+
+def test_internal_crossing_book_from_python(registry: Registry, settings: RfqSettings) -> None:
+    from rfqcore.rfq import DeskOrderEvent
+    from rfqcore.records import Side
+
+    events: list[object] = []
+    with Engine(registry, rfq=settings) as eng:
+        eng.subscribe_events(lambda evs: events.extend(evs))
+        eng.start()
+        now = time.time_ns()
+        eng.feed(_book(1, [(6_000_000, 2_000_000)], [(6_000_100 + 100 * i, 500_000) for i in range(10)], now), "md")
+        eng.feed(_book(2, [(600_000 - 1, 200_000_000)], [(600_020 + 10 * i, 50_000_000) for i in range(10)], now),
+                 "md")
+        for venue in (1, 2):
+            eng.feed(_rec(Kind.VENUE_STATUS, 0, 1, venue, 1, 0), "venues")
+        # the internal book's tick is 0.1: 60000.45 is refused
+        ok = eng.desk_order("BTC", Side.ASK, 6_000_045, 30_000_000)
+        assert ok.event == "rejected" and ok.reason_name == "MATCH_OFF_TICK"
+        # a desk sell order at 60000.40: better than every venue's ask
+        ok = eng.desk_order("BTC", Side.ASK, 6_000_040, 30_000_000)
+        assert (ok.event, ok.qty) == ("accepted", 30_000_000)
+        assert eng.hedge_status()[0]["internal"]["resting_orders"] == 1
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not eng.hedge_status()[0]["available"]:
+            time.sleep(0.005)
+        q = eng.request_quote("acme-capital", "BTC", 0, 50_000_000)   # client buys 0.5 BTC
+        eng.accept(q)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(isinstance(x, HedgeOrder) for x in events):
+            time.sleep(0.01)
+        fills = [x for x in events if isinstance(x, DeskOrderEvent) and x.event == "fill"]
+        assert [(f.order_id, f.price, f.qty, f.remaining) for f in fills] == [(ok.order_id, 6_000_040, 30_000_000, 0)]
+        internal = [x for x in events if isinstance(x, HedgeReport) and x.venue == 0]
+        assert [(r.fill_price, r.fill_qty) for r in internal] == [(6_000_040, 30_000_000)]
+        # the other 0.2 BTC went to a venue
+        orders = [x for x in events if isinstance(x, HedgeOrder)]
+        assert sum(o.qty * (100 if o.venue == 1 else 1) for o in orders) == 20_000_000
+        hs = eng.hedge_status()[0]
+        assert hs["internal"]["position"] == -30_000_000 and hs["hedged"] == 30_000_000
+        gone = eng.cancel_desk_order("BTC", ok.order_id)
+        assert gone.event == "rejected" and gone.reason_name == "MATCH_UNKNOWN_ORDER"   # fully filled

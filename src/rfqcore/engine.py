@@ -35,6 +35,7 @@ from rfqcore.latency import LatencyRecorder, LatencySummary
 from rfqcore.operator import ControlRequest, Operator
 from rfqcore.records import RECORD_DTYPE, ClientSide, Flag, Kind, QuoteWithdrawal, Side
 from rfqcore.rfq import (
+    DeskOrderEvent,
     AcceptRejected,
     ApprovalPending,
     CancelRejected,
@@ -144,6 +145,8 @@ def _waiter_key(ev: Event) -> tuple[str, int, int] | None:
         return ("acc", ev.client, ev.accept_id)
     if isinstance(ev, ControlAck):
         return ("ctl", 0, ev.control_id)
+    if isinstance(ev, DeskOrderEvent) and ev.event != "fill":
+        return ("desk", ev.composite, ev.order_id)
     return None
 
 
@@ -227,6 +230,8 @@ class Engine:
         # start from the clock, like rfqcore.client does
         self._rfq_seq = time.time_ns()
         self._control_seq = 0
+        # desk order ids: unique across restarts of a journaled engine, below the core's 2^63
+        self._desk_seq = time.time_ns() & ((1 << 62) - 1)
         self._decoder = EventDecoder()
         self._waiters: dict[tuple[str, int, int], list] = {}
         self._waiters_cv = threading.Condition()
@@ -531,6 +536,32 @@ class Engine:
         if isinstance(ev, AcceptRejected):
             raise RfqError(ev)
         assert isinstance(ev, Execution)
+        return ev
+
+    def desk_order(self, composite: int | str, side: Side | int, price: int, qty: int, *,
+                   order_id: int | None = None, owner: int = 0, timeout: float = 2.0) -> DeskOrderEvent:
+        """Rest a desk order (GTC limit, post-only) in the composite's internal crossing book
+        (docs/hedging.md): client flow is matched against it before anything goes to a venue.
+        ``side`` 0 = the desk buys, 1 = sells; ``price``/``qty`` in composite units. Returns the
+        ``accepted`` or ``rejected`` event (``reason_name``); fills arrive as ``DeskOrderEvent``s
+        with ``event == "fill"`` to :meth:`subscribe_events` subscribers."""
+        return self._desk(composite, int(side), price, qty, 0, order_id, owner, timeout)
+
+    def cancel_desk_order(self, composite: int | str, order_id: int, *, timeout: float = 2.0) -> DeskOrderEvent:
+        """Cancel a resting desk order; returns the ``cancelled`` (``remaining``) or ``rejected`` event."""
+        return self._desk(composite, 255, 0, 0, 1, order_id, 0, timeout)
+
+    def _desk(self, composite: int | str, side: int, price: int, qty: int, op: int, order_id: int | None,
+              owner: int, timeout: float) -> DeskOrderEvent:
+        comp = self.registry.composite(composite).id
+        with self._ctl_lock:
+            if order_id is None:
+                self._desk_seq += 1
+                order_id = self._desk_seq
+        now = time.time_ns()
+        rec = (Kind.DESK_ORDER, comp, side, Flag.END, owner, order_id, now, now, price, qty, op, monotonic_ns())
+        ev = self._await(("desk", comp, order_id), lambda: self._push("desk-api", self._ctl_lock, rec), timeout)
+        assert isinstance(ev, DeskOrderEvent)
         return ev
 
     def cancel(self, quote: RfqQuote | int, client: int | str | None = None) -> None:

@@ -108,6 +108,7 @@ class Kind(IntEnum):
     CANCEL = 12
     VENUE_REPORT = 13
     VENUE_STATUS = 14
+    DESK_ORDER = 15
     CONTROL = 20
     QUOTE = 100
     BOOK_STATUS = 101
@@ -126,6 +127,7 @@ class Kind(IntEnum):
     HEDGE_REPORT = 122
     HEDGE_REJECT = 123
     HEDGE_STATUS = 124
+    DESK_ORDER_EVENT = 125
 
 
 class VenueReportKind(IntEnum):
@@ -372,3 +374,18 @@ class RfqReject(IntEnum):
     OMS_OVERFILL = 73
     OMS_REJECT_AFTER_ACK = 74
     OMS_FILL_ON_REJECTED = 75
+    NO_INTERNAL_BOOK = 76
+    # 80 + index: a desk order the internal crossing book refused (rfqcore.matching.REJECT_REASONS)
+    MATCH_UNKNOWN_ORDER = 80
+    MATCH_DUPLICATE_ID = 81
+    MATCH_UNKNOWN_ACCOUNT = 82
+    MATCH_BAD_QTY = 83
+    MATCH_OFF_LOT = 84
+    MATCH_BAD_PRICE = 85
+    MATCH_OFF_TICK = 86
+    MATCH_PRICE_OUT_OF_BAND = 87
+    MATCH_INVALID_COMBINATION = 88
+    MATCH_BOOK_FULL = 89
+    MATCH_NO_LIQUIDITY = 90
+    MATCH_FOK_NOT_FILLABLE = 91
+    MATCH_POST_ONLY_WOULD_TAKE = 92

@@ -22,6 +22,7 @@ __all__ = [
     "HedgeReport",
     "HedgeRejected",
     "HedgeStatus",
+    "DeskOrderEvent",
     "RfqQuote",
     "RfqRejected",
     "AcceptRejected",
@@ -259,8 +260,27 @@ class HedgeStatus:
     pending: int
 
 
+@dataclass(slots=True)
+class DeskOrderEvent:
+    """``DESK_ORDER_EVENT``: what happened to a desk order of the internal crossing book.
+    ``event``: accepted / rejected (``reason``) / fill (``price``, ``qty``, ``remaining``) /
+    cancelled (``remaining`` = what was open)."""
+
+    composite: int
+    order_id: int
+    event: str
+    price: int
+    qty: int
+    remaining: int
+    reason: int
+
+    @property
+    def reason_name(self) -> str:
+        return reason_name(self.reason) if self.reason else "OK"
+
+
 Event = Union[RfqQuote, RfqRejected, AcceptRejected, CancelRejected, Execution, QuoteEnded, ApprovalPending,
-              RiskAlert, ControlAck, HedgeOrder, HedgeReport, HedgeRejected, HedgeStatus]
+              RiskAlert, ControlAck, HedgeOrder, HedgeReport, HedgeRejected, HedgeStatus, DeskOrderEvent]
 
 
 class EventDecoder:
@@ -318,10 +338,16 @@ class EventDecoder:
                 out.append(HedgeRejected(_HEDGE_REJECT_WHAT.get(side, str(side)), source, inst, seq, aux, qty, price))
             elif kind == Kind.HEDGE_STATUS:
                 out.append(HedgeStatus(inst, bool(side), qty, price))
+            elif kind == Kind.DESK_ORDER_EVENT:
+                what = _DESK_EVENT.get(side, str(side))
+                out.append(DeskOrderEvent(inst, seq, what, price, qty,
+                                          aux if what in ("fill", "cancelled") else 0,
+                                          aux if what == "rejected" else 0))
         return out
 
 
 _HEDGE_REJECT_WHAT = {1: "order", 2: "report", 3: "status"}
+_DESK_EVENT = {1: "accepted", 2: "rejected", 3: "fill", 4: "cancelled"}
 
 
 def decode_events(batch: np.ndarray) -> list[Event]:

@@ -39,7 +39,9 @@ NOTIONAL_DECIMALS: Final[int] = 2
 _MS: Final[int] = 1_000_000
 
 _TOP_KEYS: Final = frozenset({"desk", "gateway", "tier", "client", "operator", "risk", "pricing", "hedging"})
-_HEDGING_KEYS: Final = frozenset({"composite", "mode", "ratio_pct", "threshold", "max_slippage_bps", "retry_ms", "venue"})
+_HEDGING_KEYS: Final = frozenset({"composite", "mode", "ratio_pct", "threshold", "max_slippage_bps", "retry_ms", "venue",
+                                  "internal"})
+_INTERNAL_KEYS: Final = frozenset({"tick", "min_price", "max_price", "max_orders"})
 _HEDGE_VENUE_KEYS: Final = frozenset({"id", "name", "instrument", "taker_fee_bps", "max_order_qty", "max_position"})
 HEDGE_MODES: Final = ("off", "full", "partial", "threshold")
 _DESK_KEYS: Final = frozenset({"exec_count", "exec_window_ms", "quote_table", "max_pending"})
@@ -148,6 +150,8 @@ class HedgeConfig:
     threshold: int = 0            # composite qty units
     max_slippage_cbps: int = 0
     retry_ns: int = 100_000_000
+    #: the internal crossing book: (tick, min_price, max_price, max_orders), composite price units
+    internal: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,10 +421,22 @@ class RfqSettings:
             threshold = decimal_units(_get(h, "threshold", str, w, "0"), comp.qty_decimals, f"{w} threshold")
             if mode == "threshold" and threshold <= 0:
                 raise ConfigError(f"{w}: threshold hedging needs threshold > 0")
+            internal = None
+            if "internal" in h:
+                iw = f"{w} [hedging.internal]"
+                ib = _table(h["internal"], _INTERNAL_KEYS, iw)
+
+                def px(k: str, m: Mapping[str, Any] = ib, wh: str = iw, c: Composite = comp) -> int:
+                    return decimal_units(_get(m, k, str, wh), c.price_decimals, f"{wh} {k}")
+
+                internal = (px("tick"), px("min_price"), px("max_price"), _nonneg_int(ib, "max_orders", iw, 4096))
+                tick, lo, hi, _ = internal
+                if tick <= 0 or not 0 < lo <= hi or lo % tick or hi % tick:
+                    raise ConfigError(f"{iw}: need tick > 0 and 0 < min_price <= max_price, multiples of tick")
             hedging.append(HedgeConfig(
                 composite=comp.id, mode=mode, venues=tuple(venues), ratio_pct=ratio, threshold=threshold,
                 max_slippage_cbps=_cbps(h, "max_slippage_bps", w, "0"),
-                retry_ns=_nonneg_int(h, "retry_ms", w, 100) * _MS))
+                retry_ns=_nonneg_int(h, "retry_ms", w, 100) * _MS, internal=internal))
         return cls(tiers=tuple(tiers), clients=tuple(clients), operators=tuple(operators), risk=tuple(risk),
                    pricing=tuple(pricing), desk=desk, gateway=gateway, registry=registry, source=source,
                    hedging=tuple(hedging))
@@ -476,7 +492,9 @@ class RfqSettings:
                          "retry_ns": h.retry_ns,
                          "venues": [{"venue": v.id, "name": v.name, "instrument": v.instrument,
                                      "taker_cbps": v.taker_cbps, "max_order_qty": v.max_order_qty,
-                                     "max_position": v.max_position} for v in h.venues]}
+                                     "max_position": v.max_position} for v in h.venues],
+                         "internal": None if h.internal is None else dict(zip(
+                             ("tick", "min_price", "max_price", "max_orders"), h.internal))}
                         for h in self.hedging],
         }
 

@@ -328,7 +328,7 @@ impl Core {
     pub fn process(&mut self, r: &Record, out: &mut impl Sink) {
         self.stats.records += 1;
         let mut budget = HOUSEKEEPING_PER_RECORD;
-        if matches!(r.kind, kind::RFQ | kind::ACCEPT | kind::CANCEL | kind::CONTROL | kind::VENUE_REPORT | kind::VENUE_STATUS) {
+        if matches!(r.kind, kind::RFQ | kind::ACCEPT | kind::CANCEL | kind::CONTROL | kind::VENUE_REPORT | kind::VENUE_STATUS | kind::DESK_ORDER) {
             self.rfq_record(r, &mut budget, out);
             return;
         }

@@ -19,13 +19,48 @@ use crate::core::{Core, Sink};
 use crate::hash::Fnv;
 use crate::pricing::PPM;
 use rfq_book::composite::{Conversion, QtyConversion, MAX_MEMBERS};
+use crate::positions::Position;
+use rfq_match::{AccountConfig, BookConfig, Event as MatchEvent, OrderBook, OrderType, PostOnly, StpMode, TimeInForce};
 use rfq_model::{HedgeMode, HedgeSpec, HedgeVenue, InstrumentKind, ModelError, Side};
 use rfq_oms::{NewOrder, Oms, Outcome, ReportKind, VenueReport};
 use rfq_ring::record::{flags, kind, rfq_reject, venue_report};
 use rfq_ring::Record;
 
-/// Most records one hedge evaluation emits: an order per venue plus a reject and a status.
-pub const MAX_HEDGE_OUT: usize = MAX_MEMBERS + 3;
+/// Most desk orders one routing crosses in the internal book (the rest waits for the next one).
+pub const MAX_INTERNAL_FILLS: usize = 8;
+
+/// Most records one hedge evaluation emits: an order per venue, two records per internal
+/// fill, a reject and a status.
+pub const MAX_HEDGE_OUT: usize = MAX_MEMBERS + 2 * MAX_INTERNAL_FILLS + 3;
+
+/// Internal crossing book accounts: client flow (the router's taker orders) and desk orders.
+const FLOW_ACCOUNT: u32 = 0;
+const DESK_ACCOUNT: u32 = 1;
+/// Taker order ids of the router in the internal book (desk order ids stay below).
+const TAKER_ID_BASE: u64 = 1 << 63;
+
+/// `side` of a `DESK_ORDER_EVENT`.
+pub mod desk_event {
+    /// The desk order rests in the internal book.
+    pub const ACCEPTED: u8 = 1;
+    /// Refused (`aux` = reason); nothing changed.
+    pub const REJECTED: u8 = 2;
+    /// Client flow crossed it: `price`/`qty` the fill, `aux` the quantity left.
+    pub const FILL: u8 = 3;
+    /// Cancelled (`aux` = the quantity that was open).
+    pub const CANCELLED: u8 = 4;
+}
+
+/// The internal crossing book of one composite: desk orders that client flow is matched
+/// against before anything goes to an external venue.
+#[derive(Debug, Clone)]
+pub(crate) struct Internal {
+    pub book: OrderBook,
+    pub next_taker: u64,
+    /// Position of the desk orders' owner (what crossing moved out of the client-flow book).
+    pub position: Position,
+    pub fills: u64,
+}
 
 /// `side` of a `HEDGE_REJECT`: what was refused.
 pub mod hedge_reject {
@@ -89,6 +124,7 @@ pub(crate) struct HedgeState {
     pub orders: u64,
     pub fills: u64,
     pub refused: u64,
+    pub internal: Option<Internal>,
 }
 
 /// Hedging of every composite that has a policy, plus the OMS of all hedge orders.
@@ -133,6 +169,9 @@ pub struct HedgeView {
     pub refused: u64,
     /// Per venue: (venue id, up, position in member units, working qty in member units).
     pub venues: Vec<(u16, bool, i64, i64)>,
+    /// Internal crossing book: (desk orders' position qty, its cost, realised P&L, fills,
+    /// resting desk orders), composite scales; `None` without one.
+    pub internal: Option<(i64, i128, i128, u64, usize)>,
 }
 
 /// One hedge order as the OMS holds it (the query API).
@@ -208,6 +247,23 @@ impl Hedging {
                     working: 0,
                 });
             }
+            let internal = match spec.internal {
+                None => None,
+                Some(b) => {
+                    let cfg = BookConfig {
+                        tick: b.tick,
+                        lot: 1,
+                        max_qty: i64::MAX / b.max_price.max(1),
+                        min_price: b.min_price,
+                        max_price: b.max_price,
+                        max_orders: b.max_orders,
+                        max_accounts: 2,
+                        default_account: AccountConfig { stp: StpMode::CancelNewest, maker_cbps: 0, taker_cbps: 0 },
+                    };
+                    let book = OrderBook::new(cfg).map_err(|e| bad(format!("internal book: {}", e.0)))?;
+                    Some(Internal { book, next_taker: 0, position: Position::default(), fills: 0 })
+                }
+            };
             h.by_ci[ci] = Some(h.states.len());
             h.states.push(HedgeState {
                 ci,
@@ -226,6 +282,7 @@ impl Hedging {
                 orders: 0,
                 fills: 0,
                 refused: 0,
+                internal,
             });
         }
         Ok(h)
@@ -250,6 +307,20 @@ impl Hedging {
                 h.u64(u64::from(v.up));
                 h.i64(v.position);
                 h.i64(v.working);
+            }
+            if let Some(i) = &s.internal {
+                h.u64(i.next_taker);
+                h.u64(i.fills);
+                h.i64(i.position.qty);
+                h.u64(i.position.cost as u64);
+                h.u64(i.position.realised as u64);
+                for side in [Side::Bid, Side::Ask] {
+                    for o in i.book.orders(side) {
+                        h.u64(o.id);
+                        h.i64(o.price);
+                        h.i64(o.qty);
+                    }
+                }
             }
         }
         for o in self.oms.orders() {
@@ -287,6 +358,7 @@ impl Hedging {
             fills: s.fills,
             refused: s.refused,
             venues: s.venues.iter().map(|v| (v.spec.venue, v.up, v.position, v.working)).collect(),
+            internal: s.internal.as_ref().map(|i| (i.position.qty, i.position.cost, i.position.realised, i.fills, i.book.len())),
         }
     }
 }
@@ -420,6 +492,11 @@ impl Core {
                 cp * (PPM - f)
             }
         };
+        // the internal crossing book: desk orders on the other side, in priority order; fee 0,
+        // and preferred at an equal effective price
+        let mut int_iter = s.internal.as_ref().map(|i| i.book.orders(side));
+        let mut int_head = int_iter.as_mut().and_then(Iterator::next);
+        let (mut int_alloc, mut int_worst, mut int_orders) = (0_i64, 0_i64, 0_usize);
         let mut left = need.abs(); // composite units
         while left > 0 {
             let mut best: Option<(usize, i128)> = None;
@@ -432,6 +509,22 @@ impl Core {
                 };
                 if better {
                     best = Some((vi, e));
+                }
+            }
+            if let Some(o) = int_head {
+                let e = i128::from(o.price) * PPM;
+                let internal_first = match best {
+                    None => true,
+                    Some((_, b)) => (buy && e <= b) || (!buy && e >= b),
+                };
+                if internal_first {
+                    let take = o.qty.min(left);
+                    int_alloc += take;
+                    int_worst = o.price;
+                    int_orders += 1;
+                    left -= take;
+                    int_head = if int_orders < MAX_INTERNAL_FILLS { int_iter.as_mut().and_then(Iterator::next) } else { None };
+                    continue;
                 }
             }
             let Some((vi, _)) = best else { break };
@@ -457,6 +550,10 @@ impl Core {
         let collar = self.rfq.inst[ci].risk.as_ref().map(|r| r.collar_cbps);
         let slip = i128::from(s.spec.max_slippage_cbps);
         let mut sent = 0;
+        if int_alloc > 0 {
+            self.cross_internal(hi, buy, int_alloc, int_worst, trigger, out);
+            sent += 1;
+        }
         for vi in 0..n {
             if alloc[vi] == 0 {
                 continue;
@@ -509,7 +606,7 @@ impl Core {
                 ts_send: trigger.ts_send,
             });
         }
-        let routed: i64 = (0..n).map(|vi| alloc[vi] * self.hedging.states[hi].venues[vi].qty_mult).sum();
+        let routed: i64 = int_alloc + (0..n).map(|vi| alloc[vi] * self.hedging.states[hi].venues[vi].qty_mult).sum::<i64>();
         if sent > 0 && routed < need.abs() {
             // the rest (caps, thin books, lots) is routed again after the retry delay
             let retry = self.hedging.states[hi].spec.retry_ns.max(1);
@@ -527,6 +624,158 @@ impl Core {
             self.hedge_refuse(hi, composite, 0, reason, need.abs(), 0, trigger, out);
             let retry = self.hedging.states[hi].spec.retry_ns.max(1);
             self.hedging.states[hi].retry_at = self.now.saturating_add(retry);
+        }
+    }
+
+    /// A hedge fill of `cq` at `cp` (composite scales) and `fee` (composite notional scale):
+    /// hedged quantity, desk position, fees, slippage against the quoted prices of the unhedged
+    /// client flow (average first). Returns this fill's slippage in cbps (+ = cost).
+    fn book_hedge_fill(&mut self, hi: usize, buy: bool, cq: i64, cp: i64, fee: i128) -> i64 {
+        let sign = if buy { 1 } else { -1 };
+        let s = &mut self.hedging.states[hi];
+        s.hedged += sign * cq;
+        s.fills += 1;
+        s.fees += fee;
+        let mut slip_cbps = 0;
+        let matched = cq.min(s.ref_qty);
+        if matched > 0 {
+            let ref_part = s.ref_notional * i128::from(matched) / i128::from(s.ref_qty);
+            let paid = i128::from(cp) * i128::from(matched);
+            let cost = if buy { paid - ref_part } else { ref_part - paid };
+            s.ref_qty -= matched;
+            s.ref_notional -= ref_part;
+            s.slippage += cost;
+            s.matched_notional += ref_part;
+            slip_cbps = (cost * PPM / ref_part.max(1)) as i64;
+        }
+        let desk = &mut self.rfq.inst[s.ci].desk;
+        desk.apply(sign * cq, cp);
+        desk.fees += fee;
+        slip_cbps
+    }
+
+    /// Cross `qty` of client flow against the internal book's desk orders (an IOC taker order
+    /// limited at `limit`): each fill is booked like a venue fill (venue 0) and reported to the
+    /// desk order's owner.
+    fn cross_internal(&mut self, hi: usize, buy: bool, qty: i64, limit: i64, trigger: &Record, out: &mut impl Sink) {
+        let s = &mut self.hedging.states[hi];
+        let composite = s.spec.composite;
+        let Some(int) = s.internal.as_mut() else { return };
+        int.next_taker += 1;
+        let taker = TAKER_ID_BASE | int.next_taker;
+        let order = rfq_match::NewOrder {
+            id: taker,
+            account: FLOW_ACCOUNT,
+            side: if buy { Side::Bid } else { Side::Ask },
+            kind: OrderType::Limit,
+            tif: TimeInForce::Ioc,
+            post_only: PostOnly::Off,
+            price: limit,
+            qty,
+        };
+        let mut events: Vec<MatchEvent> = Vec::with_capacity(2 * MAX_INTERNAL_FILLS + 2);
+        int.book.submit(&order, &mut events);
+        let now = self.now;
+        for e in events {
+            let MatchEvent::Trade { maker_id, price, qty, maker_remaining, .. } = e else { continue };
+            let sign = if buy { 1 } else { -1 };
+            if let Some(int) = self.hedging.states[hi].internal.as_mut() {
+                int.position.apply(-sign * qty, price);
+                int.fills += 1;
+            }
+            let slip = self.book_hedge_fill(hi, buy, qty, price, 0);
+            out.emit(&Record {
+                kind: kind::HEDGE_REPORT,
+                instrument: composite,
+                side: rfq_oms::OrderState::Filled.code(),
+                flags: flags::END,
+                source: 0,
+                seq: taker,
+                ts_event: 0,
+                ts_recv: now,
+                price,
+                qty,
+                aux: slip,
+                ts_send: trigger.ts_send,
+            });
+            out.emit(&Record {
+                kind: kind::DESK_ORDER_EVENT,
+                instrument: composite,
+                side: desk_event::FILL,
+                flags: flags::END,
+                source: 0,
+                seq: maker_id,
+                ts_event: 0,
+                ts_recv: now,
+                price,
+                qty,
+                aux: maker_remaining,
+                ts_send: trigger.ts_send,
+            });
+        }
+    }
+
+    /// `DESK_ORDER`: a desk order for the internal crossing book (`aux` 0 = new GTC limit,
+    /// post-only; 1 = cancel), or a cancel. Answered by `DESK_ORDER_EVENT`s.
+    pub(crate) fn on_desk_order(&mut self, r: &Record, out: &mut impl Sink) {
+        let now = self.now;
+        let ev = |side: u8, price: i64, qty: i64, aux: i64| Record {
+            kind: kind::DESK_ORDER_EVENT,
+            instrument: r.instrument,
+            side,
+            flags: flags::END,
+            source: r.source,
+            seq: r.seq,
+            ts_event: r.ts_event,
+            ts_recv: now,
+            price,
+            qty,
+            aux,
+            ts_send: r.ts_send,
+        };
+        if r.flags & flags::END == 0 || r.seq == 0 || r.seq >= TAKER_ID_BASE {
+            return out.emit(&ev(desk_event::REJECTED, r.price, r.qty, rfq_reject::MALFORMED));
+        }
+        let hi = self
+            .composites
+            .iter()
+            .position(|c| c.spec.id == r.instrument)
+            .and_then(|ci| self.hedging.by_ci.get(ci).copied().flatten())
+            .filter(|&hi| self.hedging.states[hi].internal.is_some());
+        let Some(hi) = hi else {
+            return out.emit(&ev(desk_event::REJECTED, r.price, r.qty, rfq_reject::NO_INTERNAL_BOOK));
+        };
+        let int = self.hedging.states[hi].internal.as_mut().expect("filtered");
+        let mut events: Vec<MatchEvent> = Vec::with_capacity(2);
+        match r.aux {
+            0 => {
+                if r.side > 1 {
+                    return out.emit(&ev(desk_event::REJECTED, r.price, r.qty, rfq_reject::BAD_SIDE));
+                }
+                let order = rfq_match::NewOrder {
+                    id: r.seq,
+                    account: DESK_ACCOUNT,
+                    side: if r.side == 0 { Side::Bid } else { Side::Ask },
+                    kind: OrderType::Limit,
+                    tif: TimeInForce::Gtc,
+                    post_only: PostOnly::Reject,
+                    price: r.price,
+                    qty: r.qty,
+                };
+                int.book.submit(&order, &mut events);
+            }
+            1 => int.book.cancel(r.seq, &mut events),
+            _ => return out.emit(&ev(desk_event::REJECTED, r.price, r.qty, rfq_reject::BAD_COMMAND)),
+        }
+        for e in events {
+            match e {
+                MatchEvent::Accepted { price, qty, .. } => out.emit(&ev(desk_event::ACCEPTED, price, qty, 0)),
+                MatchEvent::Rejected { reason, .. } => {
+                    out.emit(&ev(desk_event::REJECTED, r.price, r.qty, rfq_reject::MATCH_BASE + reason as i64));
+                }
+                MatchEvent::Cancelled { remaining, .. } => out.emit(&ev(desk_event::CANCELLED, r.price, 0, remaining)),
+                _ => {}
+            }
         }
     }
 
@@ -619,26 +868,8 @@ impl Core {
             v.position += sign * filled;
             let (cp, cq) = conv.convert(r.price, filled);
             fill_px = r.price;
-            s.hedged += sign * cq;
-            s.fills += 1;
             let fee = i128::from(r.aux) * i128::from(conv.px_mult) * i128::from(qm);
-            s.fees += fee;
-            // slippage against the quoted prices of the unhedged client flow, average first
-            let matched = cq.min(s.ref_qty);
-            if matched > 0 {
-                let ref_part = s.ref_notional * i128::from(matched) / i128::from(s.ref_qty);
-                let paid = i128::from(cp) * i128::from(matched);
-                let cost = if buy { paid - ref_part } else { ref_part - paid };
-                s.ref_qty -= matched;
-                s.ref_notional -= ref_part;
-                s.slippage += cost;
-                s.matched_notional += ref_part;
-                slip_cbps = (cost * PPM / ref_part.max(1)) as i64;
-            }
-            let ci = s.ci;
-            let desk = &mut self.rfq.inst[ci].desk;
-            desk.apply(sign * cq, cp);
-            desk.fees += fee;
+            slip_cbps = self.book_hedge_fill(hi, buy, cq, cp, fee);
         }
         out.emit(&Record {
             kind: kind::HEDGE_REPORT,

@@ -783,6 +783,21 @@ impl Core {
                 e.i64(v.position);
                 e.i64(v.working);
             }
+            e.bool(s.internal.is_some());
+            if let Some(i) = &s.internal {
+                e.u64(i.next_taker);
+                e.u64(i.fills);
+                e.pos(&i.position);
+                for side in [rfq_model::Side::Bid, rfq_model::Side::Ask] {
+                    let orders: Vec<_> = i.book.orders(side).collect();
+                    e.len(orders.len());
+                    for o in orders {
+                        e.u64(o.id);
+                        e.i64(o.price);
+                        e.i64(o.qty);
+                    }
+                }
+            }
         }
         for v in [h.last_cl_ord_id, h.reports, h.duplicates, h.refused_inputs] {
             e.u64(v);
@@ -828,6 +843,39 @@ impl Core {
                 v.up = d.bool()?;
                 v.position = d.i64()?;
                 v.working = d.i64()?;
+            }
+            let has = d.bool()?;
+            if has != s.internal.is_some() {
+                return Err(mismatch(format!("composite {id}: internal crossing book {has}, this core's {}", s.internal.is_some())));
+            }
+            if let Some(i) = s.internal.as_mut() {
+                i.next_taker = d.u64()?;
+                i.fills = d.u64()?;
+                i.position = d.pos()?;
+                if !i.book.is_empty() {
+                    return Err(mismatch("restoring into a core whose internal book is not empty"));
+                }
+                for side in [rfq_model::Side::Bid, rfq_model::Side::Ask] {
+                    let n = d.len(1 << 22, "internal book orders")?;
+                    for _ in 0..n {
+                        let (oid, price, qty) = (d.u64()?, d.i64()?, d.i64()?);
+                        let o = rfq_match::NewOrder {
+                            id: oid,
+                            account: 1,
+                            side,
+                            kind: rfq_match::OrderType::Limit,
+                            tif: rfq_match::TimeInForce::Gtc,
+                            post_only: rfq_match::PostOnly::Off,
+                            price,
+                            qty,
+                        };
+                        let mut ev: Vec<rfq_match::Event> = Vec::with_capacity(1);
+                        i.book.submit(&o, &mut ev);
+                        if !matches!(ev.as_slice(), [rfq_match::Event::Accepted { .. }]) {
+                            return Err(corrupt(format!("internal book order {oid} does not rest again: {ev:?}")));
+                        }
+                    }
+                }
             }
         }
         let h = &mut self.hedging;

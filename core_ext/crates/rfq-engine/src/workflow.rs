@@ -129,6 +129,7 @@ impl Core {
             kind::CANCEL => self.on_cancel(r, out),
             kind::VENUE_REPORT => self.on_venue_report(r, out),
             kind::VENUE_STATUS => self.on_venue_status(r, out),
+            kind::DESK_ORDER => self.on_desk_order(r, out),
             _ => {
                 self.on_control(r, out);
                 // a kill switch turned on starts cancelling in this very record

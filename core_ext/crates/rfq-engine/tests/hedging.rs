@@ -38,6 +38,7 @@ fn hedge_cfg(mode: HedgeMode, ratio_pct: i64, threshold: i64) -> CoreConfig {
             HedgeVenue { venue: 1, name: "binance".into(), instrument: 1, taker_cbps: 0, max_order_qty: 0, max_position: 0 },
             HedgeVenue { venue: 2, name: "okx".into(), instrument: 3, taker_cbps: 10, max_order_qty: 0, max_position: 0 },
         ],
+        internal: None,
     }];
     cfg
 }
@@ -288,4 +289,121 @@ fn snapshot_keeps_hedging_state_and_continues_identically() {
     assert_eq!(a, b);
     assert_eq!(back.state_hash(), h.core.state_hash());
     assert_eq!(orders(&a).len(), 1, "the cancelled remainder is routed again");
+}
+
+// ---- the internal crossing book -----------------------------------------------------------
+
+use rfq_engine::desk_event;
+use rfq_model::InternalBookSpec;
+
+fn crossing_cfg() -> CoreConfig {
+    let mut cfg = hedge_cfg(HedgeMode::Full, 0, 0);
+    cfg.rfq.hedging[0].internal = Some(InternalBookSpec { tick: 1, min_price: 5_000_000, max_price: 7_000_000, max_orders: 64 });
+    cfg
+}
+
+fn desk_order(id: u64, side: u8, price: i64, qty: i64, op: i64, ts: i64) -> Record {
+    Record { kind: kind::DESK_ORDER, instrument: 1, side, flags: flags::END, source: 5, seq: id, ts_recv: ts, price, qty, aux: op, ..Record::ZERO }
+}
+
+fn crossing() -> H {
+    let mut h = H::with(crossing_cfg());
+    h.feed(&snapshot3(T0));
+    up_both(&mut h);
+    h
+}
+
+#[test]
+fn client_flow_crosses_desk_orders_before_external_venues() {
+    let mut h = crossing();
+    let t = h.t;
+    // a desk sell order at 60000.50: better than every external ask (60000.80 + fee, 60001.00)
+    let out = h.send(desk_order(7, 1, 6_000_050, 50_000_000, 0, t));
+    assert_eq!(one(&out, kind::DESK_ORDER_EVENT).side, desk_event::ACCEPTED);
+    // and one at 60010.00: worse than the external book for the first levels
+    h.send(desk_order(8, 1, 6_001_000, 50_000_000, 0, t));
+    let out = client_buys(&mut h, 150_000_000, 1);
+    let exec = one(&out, kind::EXEC);
+    // 0.5 BTC crossed internally at once (venue 0), the other 1.0 BTC routed externally
+    let internal: Vec<Record> = only(&out, kind::HEDGE_REPORT).into_iter().filter(|r| r.source == 0).collect();
+    assert_eq!(internal.len(), 1);
+    assert_eq!((internal[0].price, internal[0].qty, internal[0].side), (6_000_050, 50_000_000, 5));
+    let fill = one(&out, kind::DESK_ORDER_EVENT);
+    assert_eq!((fill.side, fill.seq, fill.qty, fill.aux), (desk_event::FILL, 7, 50_000_000, 0));
+    let ext = orders(&out);
+    assert_eq!(ext.iter().map(|o| o.qty * 1_000).sum::<i64>(), 100_000_000, "{ext:?}");
+    let v = &h.core.hedge_views()[0];
+    assert_eq!((v.hedged, v.pending), (50_000_000, 100_000_000));
+    let (pos, cost, _, fills, resting) = v.internal.unwrap();
+    assert_eq!((pos, cost, fills, resting), (-50_000_000, -6_000_050_i128 * 50_000_000, 1, 1));
+    // the client-flow book got 0.5 BTC back at the desk order's price
+    assert_eq!(h.core.position(1).unwrap().qty, -100_000_000);
+    assert_eq!(v.slippage, 6_000_050_i128 * 50_000_000 - i128::from(exec.price) * 50_000_000);
+}
+
+#[test]
+fn desk_order_refusals_change_nothing() {
+    let mut h = crossing();
+    let t = h.t;
+    h.send(desk_order(7, 1, 6_000_050, 50_000_000, 0, t));
+    let before = h.core.state_hash();
+    let reason = |h: &mut H, r: Record| {
+        let out = h.send(r);
+        let e = one(&out, kind::DESK_ORDER_EVENT);
+        assert_eq!(e.side, desk_event::REJECTED, "{e:?}");
+        e.aux
+    };
+    let mut no_end = desk_order(9, 0, 5_999_000, 1, 0, t);
+    no_end.flags = 0;
+    assert_eq!(reason(&mut h, no_end), rfq_reject::MALFORMED);
+    assert_eq!(reason(&mut h, desk_order(0, 0, 5_999_000, 1, 0, t)), rfq_reject::MALFORMED);
+    assert_eq!(reason(&mut h, desk_order(9, 4, 5_999_000, 1, 0, t)), rfq_reject::BAD_SIDE);
+    assert_eq!(reason(&mut h, desk_order(9, 0, 5_999_000, 1, 3, t)), rfq_reject::BAD_COMMAND);
+    let mut other = desk_order(9, 0, 5_999_000, 1, 0, t);
+    other.instrument = 2;
+    assert_eq!(reason(&mut h, other), rfq_reject::NO_INTERNAL_BOOK);
+    // the matching core's own refusals: duplicate id, bad qty, outside the band, a desk bid
+    // that would take the desk's own ask (post-only), unknown order to cancel
+    assert_eq!(reason(&mut h, desk_order(7, 0, 5_999_000, 1, 0, t)), rfq_reject::MATCH_BASE + 1);
+    assert_eq!(reason(&mut h, desk_order(9, 0, 5_999_000, 0, 0, t)), rfq_reject::MATCH_BASE + 3);
+    assert_eq!(reason(&mut h, desk_order(9, 0, 8_000_000, 1, 0, t)), rfq_reject::MATCH_BASE + 7);
+    assert_eq!(reason(&mut h, desk_order(9, 0, 6_000_050, 1, 0, t)), rfq_reject::MATCH_BASE + 12);
+    assert_eq!(reason(&mut h, desk_order(99, 0, 0, 0, 1, t)), rfq_reject::MATCH_BASE);
+    assert_eq!(h.core.state_hash(), before);
+    // cancel of a resting desk order
+    let out = h.send(desk_order(7, 1, 0, 0, 1, t));
+    let e = one(&out, kind::DESK_ORDER_EVENT);
+    assert_eq!((e.side, e.aux), (desk_event::CANCELLED, 50_000_000));
+    assert_eq!(h.core.hedge_views()[0].internal.unwrap().4, 0);
+}
+
+#[test]
+fn snapshot_keeps_the_internal_book() {
+    let mut h = crossing();
+    let t = h.t;
+    for (id, side, px) in [(1, 1, 6_000_050), (2, 1, 6_000_050), (3, 0, 5_999_000), (4, 1, 6_000_060)] {
+        h.send(desk_order(id, side, px, 20_000_000, 0, t));
+    }
+    client_buys(&mut h, 30_000_000, 1); // takes order 1 whole and 0.1 of order 2 (time priority)
+    let bytes = h.core.snapshot_bytes(&SnapshotAnchor::detached(1));
+    let (mut back, _) = Core::restore(crossing_cfg(), &mut bytes.as_slice()).unwrap();
+    assert_eq!(back.state_hash(), h.core.state_hash());
+    assert_eq!(back.hedge_views(), h.core.hedge_views());
+    let t = h.t + 1;
+    let more = [desk_order(5, 1, 6_000_050, 10_000_000, 0, t), rfq(1, 0, 30_000_000, 9, t)];
+    let a = h.feed(&more);
+    let mut b = Vec::new();
+    for r in &more {
+        back.process(r, &mut b);
+    }
+    assert_eq!(a, b);
+    let (q, px) = { let r = a.iter().find(|r| r.kind == kind::RFQ_QUOTE).unwrap(); (r.seq, r.price) };
+    let a = h.feed(&[accept(1, q, 0, px, 30_000_000, t)]);
+    let mut b = Vec::new();
+    back.process(&accept(1, q, 0, px, 30_000_000, t), &mut b);
+    assert_eq!(a, b);
+    // price-time priority survived the restore: order 2's rest (0.1) before order 5
+    let fills: Vec<(u64, i64)> = only(&a, kind::DESK_ORDER_EVENT).iter().map(|e| (e.seq, e.qty)).collect();
+    assert_eq!(fills, vec![(2, 10_000_000), (5, 10_000_000), (4, 10_000_000)]);
+    assert_eq!(back.state_hash(), h.core.state_hash());
 }

@@ -22,4 +22,4 @@ pub mod rfq;
 pub use composite::{CompositeSpec, PricingParams};
 pub use error::ModelError;
 pub use instrument::{Instrument, InstrumentKind, Side};
-pub use rfq::{ClientSpec, DeskSpec, HedgeMode, HedgeSpec, HedgeVenue, InstrumentRisk, PricingV2, RfqConfig, Throttle, TierSpec, NOTIONAL_DECIMALS};
+pub use rfq::{ClientSpec, DeskSpec, HedgeMode, HedgeSpec, HedgeVenue, InstrumentRisk, InternalBookSpec, PricingV2, RfqConfig, Throttle, TierSpec, NOTIONAL_DECIMALS};

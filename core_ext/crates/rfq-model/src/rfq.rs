@@ -190,6 +190,22 @@ pub struct HedgeSpec {
     pub retry_ns: i64,
     /// Venues, in the router's tie-break order.
     pub venues: Vec<HedgeVenue>,
+    /// The internal crossing book (desk orders that client flow is matched against before it
+    /// is routed to external venues); `None` = no internal crossing.
+    pub internal: Option<InternalBookSpec>,
+}
+
+/// The internal crossing book of one composite, in the composite's price and quantity scales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InternalBookSpec {
+    /// Price tick (composite price units, > 0).
+    pub tick: i64,
+    /// Lowest and highest accepted desk-order price (multiples of `tick`).
+    pub min_price: i64,
+    /// Highest accepted desk-order price.
+    pub max_price: i64,
+    /// Most desk orders resting at once.
+    pub max_orders: usize,
 }
 
 fn bad(what: impl Into<String>, why: impl Into<String>) -> ModelError {
@@ -269,6 +285,14 @@ impl RfqConfig {
             }
             if !(0..1_000_000).contains(&h.max_slippage_cbps) || h.retry_ns < 0 {
                 return Err(bad(w, "max_slippage_cbps must be in 0..1_000_000, retry_ns not negative"));
+            }
+            if let Some(b) = &h.internal {
+                if b.tick <= 0 || b.min_price <= 0 || b.max_price < b.min_price || b.min_price % b.tick != 0 || b.max_price % b.tick != 0 {
+                    return Err(bad(w, "internal book: need tick > 0 and 0 < min_price <= max_price, multiples of tick"));
+                }
+                if (b.max_price - b.min_price) / b.tick >= 1 << 22 || !(1..=1 << 20).contains(&b.max_orders) {
+                    return Err(bad(w, "internal book: at most 4 M ticks in the band, 1..=1 M orders"));
+                }
             }
             if h.venues.len() > 8 {
                 return Err(bad(w, "at most 8 venues"));

@@ -142,6 +142,8 @@ pub mod kind {
     pub const VENUE_REPORT: u16 = 13;
     /// Input: a venue's link state (up / down) from a venue gateway (docs/hedging.md).
     pub const VENUE_STATUS: u16 = 14;
+    /// Input: a desk order for (or a cancel in) the internal crossing book (docs/hedging.md).
+    pub const DESK_ORDER: u16 = 15;
     /// Output: one ladder level of a composite quote (`price` = bid, `aux` = ask).
     pub const QUOTE: u16 = 100;
     /// Output: a venue book changed state; `aux` is a [`super::book_status`] value.
@@ -176,6 +178,8 @@ pub mod kind {
     pub const HEDGE_REJECT: u16 = 123;
     /// Output: hedging of a composite became available / unavailable.
     pub const HEDGE_STATUS: u16 = 124;
+    /// Output: what happened to a desk order of the internal crossing book.
+    pub const DESK_ORDER_EVENT: u16 = 125;
 }
 
 /// `CONTROL` commands, carried in [`Record::side`] (docs/rfq-protocol.md).
@@ -300,6 +304,10 @@ pub mod rfq_reject {
     pub const BAD_REPORT: i64 = 59;
     /// Venue report refused by the OMS: 60 + the `rfq_oms::OmsError` index (docs/hedging.md).
     pub const OMS_BASE: i64 = 60;
+    /// A desk order for a composite without an internal crossing book.
+    pub const NO_INTERNAL_BOOK: i64 = 76;
+    /// A desk order the internal book refused: 80 + the `rfq_match::RejectReason` index.
+    pub const MATCH_BASE: i64 = 80;
 }
 
 /// Values of `side` in a `VENUE_REPORT` (what the venue reports).

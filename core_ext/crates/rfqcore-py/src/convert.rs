@@ -3,7 +3,7 @@ use crate::errors::config_err;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use rfq_model::{
-    ClientSpec, CompositeSpec, DeskSpec, HedgeMode, HedgeSpec, HedgeVenue, Instrument, InstrumentKind, InstrumentRisk, PricingParams, PricingV2, RfqConfig, Side,
+    ClientSpec, CompositeSpec, DeskSpec, HedgeMode, HedgeSpec, HedgeVenue, Instrument, InternalBookSpec, InstrumentKind, InstrumentRisk, PricingParams, PricingV2, RfqConfig, Side,
     Throttle, TierSpec,
 };
 
@@ -189,6 +189,19 @@ pub fn rfq_config(d: &Bound<'_, PyDict>) -> PyResult<RfqConfig> {
             max_slippage_cbps: opt_field(&h, w, "max_slippage_cbps", 0)?,
             retry_ns: opt_field(&h, w, "retry_ns", 100_000_000)?,
             venues,
+            internal: match h.get_item("internal")? {
+                Some(v) if !v.is_none() => {
+                    let b = v.cast::<PyDict>().map_err(|_| config_err("rfq hedging: \"internal\" must be a dict"))?;
+                    let w = "rfq hedging internal book";
+                    Some(InternalBookSpec {
+                        tick: field(b, w, "tick")?,
+                        min_price: field(b, w, "min_price")?,
+                        max_price: field(b, w, "max_price")?,
+                        max_orders: opt_field(b, w, "max_orders", 4096)?,
+                    })
+                }
+                _ => None,
+            },
         });
     }
     cfg.validate().map_err(config_err)?;

@@ -496,6 +496,18 @@ impl Engine {
                 vs.append(x)?;
             }
             d.set_item("venues", vs)?;
+            match v.internal {
+                Some((qty, cost, realised, fills, resting)) => {
+                    let x = PyDict::new(py);
+                    x.set_item("position", qty)?;
+                    x.set_item("cost", cost)?;
+                    x.set_item("realised", realised)?;
+                    x.set_item("fills", fills)?;
+                    x.set_item("resting_orders", resting)?;
+                    d.set_item("internal", x)?;
+                }
+                None => d.set_item("internal", py.None())?,
+            }
             l.append(d)?;
         }
         Ok(l)
