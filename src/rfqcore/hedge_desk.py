@@ -60,14 +60,18 @@ def desk_settings(registry: Registry, overrides: str = "") -> RfqSettings:
     return RfqSettings.from_toml(_text("hedge-rfq.toml") + overrides, registry, "defaults/hedge-rfq.toml")
 
 
-def sim_configs(at_index: int | None = None) -> tuple[SimConfig, SimConfig]:
-    """The two venues' simulator configurations (ephemeral ports)."""
+def sim_configs(at_index: int | None = None, replay_speed: float | None = 1.0) -> tuple[SimConfig, SimConfig]:
+    """The two venues' simulator configurations (ephemeral ports). With ``replay_speed`` the
+    venues keep replaying the recorded flow after the seed (real time at 1.0), so their books move
+    and stream like a live market (``None``: static books that only clients move)."""
     b_key, b_secret, _ = DESK_KEYS[1]
     o_key, o_secret, o_pass = DESK_KEYS[2]
     binance = SimConfig(style="binance", symbol="BTCUSDT", seed="binance-spot", at_index=at_index,
+                        replay_speed=replay_speed,
                         accounts=[SimAccount("desk", b_key, b_secret, balances=dict(_BALANCES), taker_cbps=100)])
     okx = SimConfig(style="okx", symbol="BTC-USDT", seed="binance-usdm", seed_symbol="BTCUSDT",
                     tick=Decimal("0.1"), lot=Decimal("0.00000001"), base="BTC", quote="USDT", at_index=at_index,
+                    replay_speed=replay_speed,
                     accounts=[SimAccount("desk", o_key, o_secret, o_pass, balances=dict(_BALANCES), taker_cbps=80)])
     return binance, okx
 
@@ -133,12 +137,12 @@ class HedgeDesk:
 @contextmanager
 def hedging_desk(*, overrides: str = "", journal: JournalSettings | str | None = None,
                  at_index: int | None = None, heartbeat_ms: float = 1.0,
-                 settings: RfqSettings | None = None) -> Iterator[HedgeDesk]:
+                 settings: RfqSettings | None = None, replay_speed: float | None = 1.0) -> Iterator[HedgeDesk]:
     """Start both simulated venues, the engine and the hedger; wait until hedging is available.
     ``settings`` replaces the packaged RFQ settings (build them on :func:`desk_registry`)."""
     reg = settings.registry if settings is not None else desk_registry()
     settings = settings if settings is not None else desk_settings(reg, overrides)
-    b_cfg, o_cfg = sim_configs(at_index)
+    b_cfg, o_cfg = sim_configs(at_index, replay_speed)
     with SimProcess(b_cfg) as b, SimProcess(o_cfg) as o:
         eng = Engine(reg, rfq=settings, journal=journal)
         try:

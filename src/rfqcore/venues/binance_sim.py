@@ -573,8 +573,10 @@ class BinanceSim:
         return oid, cl
 
     async def new_order(self, request: web.Request) -> web.Response:
+        t_in = time.monotonic_ns()
         try:
             acc, p = await self.signed(request)
+            self.book.note_order_arrival(p.get("newClientOrderId"), t_in)
             self.check_symbol(p)
             _only(p, _ORDER_PARAMS)
             side = p.get("side")

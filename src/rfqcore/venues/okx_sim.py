@@ -459,6 +459,8 @@ class OkxVenue:
             return
         in_time = _us()
         args = obj.get("args")
+        if op == "order" and type(args) is list and args and type(args[0]) is dict:
+            self.book.note_order_arrival(args[0].get("clOrdId"), time.monotonic_ns())
         reply: dict[str, Any] = {"id": req_id, "op": op}
         if c.account is None:
             reply.update(code="60011", msg="Please log in", data=[])

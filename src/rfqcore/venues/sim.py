@@ -364,6 +364,7 @@ def state_json(book: SimBook, replay: Replay | None = None) -> dict[str, Any]:
         "lp_open_orders": len(book.open_orders(book.lp)),
         "seed": {"source": book.seed.source, "update_id": book.seed.update_id, "dropped": book.seed_dropped},
         "faults": book.faults.as_dict(),
+        "order_recv_ns": dict(book.order_recv_ns),
         "replay": None if replay is None else replay.as_dict(),
         "accounts": {
             name: {
@@ -599,7 +600,18 @@ class SimProcess:
         env = dict(os.environ if self.env is None else self.env)
         src = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        pre = (lambda: os.nice(self.nice)) if self.nice else None
+        nice = self.nice
+
+        def pre() -> None:
+            # the venue dies with its parent (a killed test run leaves no stray venues behind)
+            if sys.platform == "linux":
+                import ctypes
+                import signal
+
+                ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+            if nice:
+                os.nice(nice)
+
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL,
                                      env=env, preexec_fn=pre)
         assert self.proc.stdout is not None

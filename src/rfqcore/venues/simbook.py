@@ -241,6 +241,10 @@ class SimBook:
                  accounts: list[SimAccount], lp_account: str = "lp", band: Decimal = Decimal("0.05"),
                  asset_decimals: dict[str, int] | None = None, max_orders: int = 1 << 16,
                  clock: Callable[[], int] | None = None) -> None:
+        #: CLOCK_MONOTONIC ns at which each new-order request arrived, by client order id (the
+        #: protocol layers stamp it before any check or fault delay; the last 20,000 are kept):
+        #: the "on the wire" end of bench/hedge_bench.py
+        self.order_recv_ns: dict[str, int] = {}
         if tick <= 0 or lot <= 0:
             raise ValueError("tick and lot must be positive")
         self.symbol, self.base, self.quote = symbol, base, quote
@@ -341,6 +345,13 @@ class SimBook:
         lv[p] = lv.get(p, 0) + q
 
     # -- queries ---------------------------------------------------------------------------
+
+    def note_order_arrival(self, cl_ord_id: object, t_ns: int) -> None:
+        """Record when a new-order request for ``cl_ord_id`` arrived (monotonic ns)."""
+        if isinstance(cl_ord_id, str) and cl_ord_id:
+            self.order_recv_ns[cl_ord_id] = t_ns
+            if len(self.order_recv_ns) > 20_000:
+                del self.order_recv_ns[next(iter(self.order_recv_ns))]
 
     def account_by_key(self, api_key: str) -> SimAccount | None:
         return self._by_key.get(api_key)
