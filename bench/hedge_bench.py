@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--switch-interval-us", type=float, default=500.0,
                     help="sys.setswitchinterval for this process (default 500 us; Python's default is 5 ms)")
+    ap.add_argument("--idle", default="yield", choices=("spin", "yield", "park"),
+                    help="the core thread's idle strategy (default yield)")
     args = ap.parse_args(argv)
     sys.setswitchinterval(args.switch_interval_us / 1e6)
 
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     qty = int(Decimal(args.size).scaleb(comp.qty_decimals))
     n = int(args.rate * args.seconds)
     period = int(1e9 / args.rate)
-    with hedging_desk(settings=settings) as desk:
+    with hedging_desk(settings=settings, idle=args.idle) as desk:
         eng = desk.engine
         desk.wait(lambda: all(eng.best(k) is not None for k in ("binance-spot:BTCUSDT", "okx:BTC-USDT")),
                   15, "both venues' books")
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         if r is not None:
             lat["on_wire"].record(r - t_int)
     out = {
-        "switch_interval_us": args.switch_interval_us,
+        "switch_interval_us": args.switch_interval_us, "idle": args.idle,
         "rate": args.rate, "seconds": args.seconds, "fills_offered": n, "fills_sent": len(intended),
         "starved": starved, "hedge_orders": len(trace), "unmatched": unmatched,
         "refill_errors": refill_errors[:5], "hedge_status": {k: v for k, v in status.items() if k != "venues"},

@@ -137,14 +137,15 @@ class HedgeDesk:
 @contextmanager
 def hedging_desk(*, overrides: str = "", journal: JournalSettings | str | None = None,
                  at_index: int | None = None, heartbeat_ms: float = 1.0,
-                 settings: RfqSettings | None = None, replay_speed: float | None = 1.0) -> Iterator[HedgeDesk]:
+                 settings: RfqSettings | None = None, replay_speed: float | None = 1.0,
+                 idle: str = "yield") -> Iterator[HedgeDesk]:
     """Start both simulated venues, the engine and the hedger; wait until hedging is available.
     ``settings`` replaces the packaged RFQ settings (build them on :func:`desk_registry`)."""
     reg = settings.registry if settings is not None else desk_registry()
     settings = settings if settings is not None else desk_settings(reg, overrides)
     b_cfg, o_cfg = sim_configs(at_index, replay_speed)
     with SimProcess(b_cfg) as b, SimProcess(o_cfg) as o:
-        eng = Engine(reg, rfq=settings, journal=journal)
+        eng = Engine(reg, rfq=settings, journal=journal, idle=idle)  # type: ignore[arg-type]
         try:
             eng.start(heartbeat_ms=heartbeat_ms)
             hedger = Hedger(eng, venue_links(b, o))
@@ -204,6 +205,22 @@ def demo(out: Any = None) -> int:
               f"against {_fmt_units(s['matched_notional'], comp.price_decimals + comp.qty_decimals)} USDT quoted "
               f"({(s['slippage'] * 10**6 // max(s['matched_notional'], 1)) / 100:+.2f} bp; negative = the desk bought "
               f"below / sold above its quotes)")
+        tick = 10 ** max(comp.price_decimals - 1, 0)   # the internal book's tick: 0.1 USDT
+        spot = eng.best("binance-spot:BTCUSDT")      # same price scale as the composite
+        best_ask = spot.ask_price if spot is not None else eng.composite_mid("BTC") or 0
+        px = (best_ask // tick) * tick - tick          # one tick inside the best venue ask
+        ev = eng.desk_order("BTC", 1, px, 2 * 10**8)    # the desk offers 2 BTC internally
+        p(f"\n  internal crossing book: desk sell order #{ev.order_id % 10**6} 2 BTC at "
+          f"{_fmt_units(px, comp.price_decimals)} -> {ev.event}")
+        seen = len(eng.hedge_orders())
+        q = eng.request_quote("beta-fund", "BTC", ClientSide.BUY, 3 * 10**8)
+        ex = eng.accept(q)
+        s = desk.wait_hedged()
+        internal = s["internal"]
+        p(f"  beta-fund buys 3 BTC at {_fmt_units(ex.price, comp.price_decimals)} -> 2 BTC crossed against the desk "
+          f"order (desk book position now {_fmt_units(internal['position'], comp.qty_decimals)} BTC), "
+          f"{_fmt_units(sum(o['filled'] * (100 if o['venue'] == 1 else 1) for o in eng.hedge_orders()[seen:]), comp.qty_decimals)} "
+          f"BTC routed to the venues; client-flow position {_fmt_units(eng.positions()['BTC'].qty, comp.qty_decimals)} BTC")
         p("\n  outage: both venues drop every connection for 1.5 s ...")
         for v in desk.venues.values():
             v.admin("disconnect", ms=1500)
