@@ -1,6 +1,6 @@
 """Client fill -> hedge order on the wire (issue 4), at a fixed offered rate of client fills.
 
-    .venv/bin/python bench/hedge_bench.py [--rate 50] [--seconds 20] [--size 0.01] [--json OUT]
+    .venv/bin/python bench/hedge_bench.py [--rates 20,100] [--seconds 10] [--quick] [--size 0.01] [--json OUT]
 
 The hedging desk of ``rfqcore.hedge_desk`` (two simulated venues as real processes on
 loopback, the engine with the packaged hedging configuration, the venue gateway). A refill
@@ -45,8 +45,9 @@ from rfqcore.records import RECORD_DTYPE, ClientSide, Flag, Kind  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rate", type=float, default=50.0, help="client fills per second (default 50)")
-    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--rates", default="20,100", help="client fills per second, one run each (default 20,100)")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--quick", action="store_true", help="3 s per rate")
     ap.add_argument("--size", default="0.01", help="BTC per client fill (default 0.01)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--switch-interval-us", type=float, default=500.0,
@@ -56,6 +57,21 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sys.setswitchinterval(args.switch_interval_us / 1e6)
 
+    runs = [measure(float(r), 3.0 if args.quick else args.seconds, args) for r in args.rates.split(",")]
+    for r in runs:
+        print(f"rate {r['rate']:g}/s: {r['fills_sent']} fills -> {r['hedge_orders']} hedge orders "
+              f"({r['orders_filled']} filled)")
+        for k, v in r["latency_ns"].items():
+            print(f"  {k:<15} p50 {v['p50'] / 1e3:8.1f} us  p99 {v['p99'] / 1e3:8.1f} us  "
+                  f"p99.9 {v['p999'] / 1e3:8.1f} us  max {v['max'] / 1e3:8.1f} us  (n={v['count']})")
+    out = {"bench": "hedge", "runs": runs}
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2, default=str))
+    print(json.dumps(out, separators=(",", ":"), default=str))
+    return 0
+
+
+def measure(rate: float, seconds: float, args: argparse.Namespace) -> dict:
     from rfqcore.hedge_desk import desk_registry, desk_settings, hedging_desk
 
     reg = desk_registry()
@@ -67,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     del desk_settings
     comp = reg.composite("BTC")
     qty = int(Decimal(args.size).scaleb(comp.qty_decimals))
-    n = int(args.rate * args.seconds)
-    period = int(1e9 / args.rate)
+    n = int(rate * seconds)
+    period = int(1e9 / rate)
     with hedging_desk(settings=settings, idle=args.idle) as desk:
         eng = desk.engine
         desk.wait(lambda: all(eng.best(k) is not None for k in ("binance-spot:BTCUSDT", "okx:BTC-USDT")),
@@ -151,18 +167,14 @@ def main(argv: list[str] | None = None) -> int:
         r = recv.get(f"{prefix}{cl}")
         if r is not None:
             lat["on_wire"].record(r - t_int)
-    out = {
+    return {
         "switch_interval_us": args.switch_interval_us, "idle": args.idle,
-        "rate": args.rate, "seconds": args.seconds, "fills_offered": n, "fills_sent": len(intended),
+        "rate": rate, "seconds": seconds, "fills_offered": n, "fills_sent": len(intended),
         "starved": starved, "hedge_orders": len(trace), "unmatched": unmatched,
         "refill_errors": refill_errors[:5], "hedge_status": {k: v for k, v in status.items() if k != "venues"},
         "orders_filled": sum(1 for o in hedge_orders if o["state"] == 5),
         "latency_ns": {k: dataclasses.asdict(r.summary()) for k, r in lat.items()},
     }
-    print(json.dumps(out, indent=2, default=str))
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2, default=str))
-    return 0
 
 
 if __name__ == "__main__":

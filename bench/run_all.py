@@ -13,6 +13,8 @@ Steps (each skipped with a message when what it needs is missing):
                   NautilusTrader ``OrderBook``, same run, same deltas
 - ``engine_py``   ``engine_py.py``: tick-to-quote through ``rfqcore.engine.Engine`` (paced, from a
                   sender process) and replay vs bare parse
+- ``hedge``       ``hedge_bench.py``: client fill -> hedge order at the gateway / on the wire at the
+                  simulated venue, at fixed offered rates (the hedging desk of issue 4)
 - ``pump_profile`` ``pump_profile.py``: what one pass of the engine's Python output pump costs,
                   piece by piece (not a latency measurement; explains engine_py's pump share)
 
@@ -41,7 +43,7 @@ import bench_common as bc
 
 REPO = bc.REPO
 STEPS = ("data", "ring_rust", "book_rust", "engine_rust", "ring_py", "book_py", "engine_py", "pump_profile",
-         "rfq_rust", "rfq_roundtrip", "hooks")
+         "rfq_rust", "rfq_roundtrip", "hooks", "hedge")
 TODO_STEPS: dict[str, str] = {}  # benchmarks still waiting for code that does not exist yet
 
 
@@ -129,9 +131,10 @@ def step(name: str, a: argparse.Namespace, out_dir: Path) -> dict:
         cmd = [py, "bench/ring_py.py", *quick]
         return {**json_line(run(cmd), "ring_py"), "idle_before": idle, **LAST_FOREIGN, "command": " ".join(cmd)}
 
-    if name in ("rfq_roundtrip", "hooks"):
+    if name in ("rfq_roundtrip", "hooks", "hedge"):
         idle = quiet(a)
-        script = "bench/rfq_roundtrip.py" if name == "rfq_roundtrip" else "bench/hooks_bench.py"
+        script = {"rfq_roundtrip": "bench/rfq_roundtrip.py", "hooks": "bench/hooks_bench.py",
+                  "hedge": "bench/hedge_bench.py"}[name]
         cmd = [py, script, *quick] + (["--no-wait"] if name == "rfq_roundtrip" else [])
         return {**json_line(run(cmd), name), "idle_before": idle, **LAST_FOREIGN, "command": " ".join(cmd)}
 
