@@ -123,7 +123,7 @@ class HedgeDesk:
         """Until nothing is pending and the hedged quantity equals the policy's target."""
         def done() -> bool:
             s = self.status()
-            return s["pending"] == 0 and s["hedged"] == -s["client_flow"]
+            return bool(s["pending"] == 0 and s["hedged"] == -s["client_flow"])
         self.wait(done, timeout, "hedged")
         return self.status()
 
@@ -170,9 +170,13 @@ def demo(out: Any = None) -> int:
 
     from rfqcore.engine import RfqError
     from rfqcore.records import HEDGE_ORDER_STATES, ClientSide
+    from rfqcore.rfq import RfqQuote
 
     w = out or sys.stdout
-    p = lambda *a: print(*a, file=w, flush=True)  # noqa: E731
+
+    def p(*a: object) -> None:
+        print(*a, file=w, flush=True)
+
     t0 = time.monotonic()
     p("hedge-demo: starting two simulated venues (Binance-style REST/WS, OKX-style WS order entry) "
       "seeded from the recorded 2024-08-08 books, the core, and the venue gateway ...")
@@ -189,6 +193,7 @@ def demo(out: Any = None) -> int:
                                   ("acme-capital", ClientSide.SELL, 4)):
             seen = len(eng.hedge_orders())
             q = eng.request_quote(client, "BTC", side, qty * 10**8)
+            assert isinstance(q, RfqQuote)
             ex = eng.accept(q)
             s = desk.wait_hedged()
             p(f"\n  {client} {'buys' if side == ClientSide.BUY else 'sells'} {qty} BTC at "
@@ -214,6 +219,7 @@ def demo(out: Any = None) -> int:
           f"{_fmt_units(px, comp.price_decimals)} -> {ev.event}")
         seen = len(eng.hedge_orders())
         q = eng.request_quote("beta-fund", "BTC", ClientSide.BUY, 3 * 10**8)
+        assert isinstance(q, RfqQuote)
         ex = eng.accept(q)
         s = desk.wait_hedged()
         internal = s["internal"]
@@ -233,6 +239,7 @@ def demo(out: Any = None) -> int:
             p(f"    RFQ while no venue can hedge -> rejected {e.event.reason_name}")
         desk.wait_available(timeout=20)
         q = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 10**8)
+        assert isinstance(q, RfqQuote)
         eng.accept(q)
         s = desk.wait_hedged()
         p(f"    venues back (reconnected, orders reconciled) -> quoting again; 1 BTC hedged; "

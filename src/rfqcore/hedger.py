@@ -84,7 +84,7 @@ def _units(value: Decimal, decimals: int, what: str) -> int:
     return int(scaled)
 
 
-def report_records(rep: ExecReport, venue: int, inst: Instrument, cl_ord_id: int, ts_recv: int) -> list[tuple]:
+def report_records(rep: ExecReport, venue: int, inst: Instrument, cl_ord_id: int, ts_recv: int) -> list[tuple[Any, ...]]:
     """The ``VENUE_REPORT`` record tuples (RECORD_DTYPE field order) for one normalized report.
 
     A fill becomes ``PARTIAL_FILL``/``FILL`` (``price``/``qty`` in the instrument's scales, ``aux``
@@ -92,9 +92,9 @@ def report_records(rep: ExecReport, venue: int, inst: Instrument, cl_ord_id: int
     id); a terminal state without a fill of its own follows as a second record. Raises
     ``ValueError`` when an amount does not convert exactly.
     """
-    out: list[tuple] = []
+    out: list[tuple[Any, ...]] = []
 
-    def rec(what: int, exec_id: int, price: int = 0, qty: int = 0, aux: int = 0) -> tuple:
+    def rec(what: int, exec_id: int, price: int = 0, qty: int = 0, aux: int = 0) -> tuple[Any, ...]:
         return (int(Kind.VENUE_REPORT), inst.id, what, int(Flag.END), venue, cl_ord_id, exec_id, ts_recv,
                 price, qty, aux, 0)
 
@@ -304,7 +304,7 @@ class Hedger:
 
     # -- venues -> core --------------------------------------------------------------------
 
-    def _push(self, rows: list[tuple], producer: str = "venues") -> None:
+    def _push(self, rows: list[tuple[Any, ...]], producer: str = "venues") -> None:
         if len(rows) > len(self._rec):
             self._rec = np.zeros(len(rows), dtype=RECORD_DTYPE)
         buf = self._rec[: len(rows)]
