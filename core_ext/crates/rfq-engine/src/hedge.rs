@@ -483,6 +483,10 @@ impl Core {
             heads[vi] = it.next();
             iters[vi] = Some(it);
         }
+        // the instrument's max notional applies to every hedge order, valued at its worst level
+        // price plus the slippage tolerance (the most its limit price can be)
+        let slip = i128::from(s.spec.max_slippage_cbps);
+        let max_n = self.rfq.inst[ci].risk.as_ref().map(|r| i128::from(r.max_notional) * self.rfq.inst[ci].cent);
         let fee_adj = |vi: usize, p: i64| -> i128 {
             let f = i128::from(s.venues[vi].spec.taker_cbps);
             let cp = i128::from(s.venues[vi].conv.convert(p, 0).0);
@@ -532,6 +536,15 @@ impl Core {
             let (p, q) = heads[vi].expect("best has a head");
             let want = left / v.qty_mult; // member units
             let mut take = q.min(want).min(cap[vi] - alloc[vi]);
+            let unit_n = i128::from(v.conv.convert(p, 0).0) * (PPM + slip) / PPM * i128::from(v.qty_mult);
+            if let Some(mn) = max_n {
+                // this level is the worst so far: the whole order is valued at it
+                let room = i64::try_from(mn / unit_n.max(1)).unwrap_or(i64::MAX) - alloc[vi];
+                if take > room {
+                    take = room;
+                    cap[vi] = alloc[vi] + room - room % v.lot; // this venue is done for this routing
+                }
+            }
             take -= take % v.lot;
             if take > 0 {
                 alloc[vi] += take;
@@ -548,7 +561,6 @@ impl Core {
         }
         let mid = self.mid_of(ci);
         let collar = self.rfq.inst[ci].risk.as_ref().map(|r| r.collar_cbps);
-        let slip = i128::from(s.spec.max_slippage_cbps);
         let mut sent = 0;
         if int_alloc > 0 {
             self.cross_internal(hi, buy, int_alloc, int_worst, trigger, out);

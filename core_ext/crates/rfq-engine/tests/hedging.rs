@@ -407,3 +407,35 @@ fn snapshot_keeps_the_internal_book() {
     assert_eq!(fills, vec![(2, 10_000_000), (5, 10_000_000), (4, 10_000_000)]);
     assert_eq!(back.state_hash(), h.core.state_hash());
 }
+
+#[test]
+fn hedge_orders_respect_the_instruments_max_notional() {
+    let cfg = || {
+        let mut cfg = hedge_cfg(HedgeMode::Full, 0, 0);
+        cfg.rfq.hedging[0].venues.truncate(1);
+        cfg.rfq.risk[0].max_notional = 10_000_000; // $100,000 in cents
+        cfg
+    };
+    let mut h = H::with(cfg());
+    h.feed(&snapshot3(T0));
+    h.send(status(1, true, h.t));
+    // a 1.5 BTC fill ($90k) is hedged by one order
+    let o1 = orders(&client_buys(&mut h, 150_000_000, 1));
+    assert_eq!(o1.len(), 1);
+    // nothing filled; a second 1.5 BTC fill meanwhile: after the retry delay 3 BTC ($180k)
+    // need hedging, but one order may carry at most $100k at its limit price (< 1.67 BTC)
+    let t = h.t;
+    h.send(report(1, 1, o1[0].seq, venue_report::CANCEL_ACK, 1_000_001, 0, 0, 0, t));
+    h.t += 1;
+    assert!(orders(&client_buys(&mut h, 150_000_000, 2)).is_empty(), "waits for the retry delay");
+    let o2 = orders(&h.tick(SEC));
+    assert_eq!(o2.len(), 1);
+    let notional = i128::from(o2[0].price) * i128::from(o2[0].qty); // 2 + 5 decimals
+    assert!(notional <= 100_000 * 10_i128.pow(7), "{notional}");
+    assert!(o2[0].qty > 160_000 && o2[0].qty < 167_000, "{:?}", o2[0]);
+    // the rest goes in the next routing
+    let t = h.t;
+    h.send(report(1, 1, o2[0].seq, venue_report::FILL, 5, 6_000_100, o2[0].qty, 0, t));
+    let o3 = orders(&h.tick(SEC));
+    assert_eq!(o3.iter().map(|o| o.qty).sum::<i64>(), 300_000 - o2[0].qty);
+}
