@@ -207,3 +207,19 @@ def test_internal_crossing_book_from_python(registry: Registry, settings: RfqSet
         assert hs["internal"]["position"] == -30_000_000 and hs["hedged"] == 30_000_000
         gone = eng.cancel_desk_order("BTC", ok.order_id)
         assert gone.event == "rejected" and gone.reason_name == "MATCH_UNKNOWN_ORDER"   # fully filled
+
+
+def test_operator_changes_the_hedging_policy_live(registry: Registry, settings: RfqSettings) -> None:
+    with Engine(registry, rfq=settings) as eng:
+        eng.start()
+        from rfqcore.operator import ControlRejected
+
+        with pytest.raises(ControlRejected, match="BAD_COMMAND"):
+            eng.operator.set_hedging("BTC", mode="partial")   # no ratio set yet
+        acks = eng.operator.set_hedging("BTC", ratio_pct=40, threshold="0.5", max_slippage_bps="2.5", retry_ms=50)
+        assert all(a.ok for a in acks)
+        (ack,) = eng.operator.set_hedging("BTC", mode="threshold")
+        assert ack.ok and ack.previous == 1   # was full
+        assert eng.hedge_status()[0]["mode"] == "threshold"
+        with pytest.raises(ValueError, match="mode"):
+            eng.operator.set_hedging("BTC", mode="sometimes")

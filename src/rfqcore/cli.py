@@ -483,9 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
         "instrument NAME: min_qty, max_qty, max_notional, long_limit, short_limit, collar_bps, approval_qty, "
         "approval_notional, approval_timeout_ms; tier NAME: markup_bps, fee_bps, ttl_ms, max_ttl_ms, "
         "allow_partial; pricing NAME: skew_bps_per_unit, max_skew_bps, vol_mult_pct, vol_ema_shift, hedge_fee_bps, "
-        "base_bps, size_bps_per_unit; desk: exec_count, exec_window_ms. Sizes in base units, notionals in quote "
-        "currency, e.g. `rfqcore op set instrument BTC long_limit=100 collar_bps=50`."))
-    st.add_argument("what", choices=["client", "instrument", "tier", "pricing", "desk"])
+        "base_bps, size_bps_per_unit; desk: exec_count, exec_window_ms; hedging NAME: mode (off/full/partial/threshold), "
+        "ratio_pct, threshold, max_slippage_bps, retry_ms. Sizes in base units, notionals in quote "
+        "currency, e.g. `rfqcore op set instrument BTC long_limit=100 collar_bps=50`, `rfqcore op set hedging BTC mode=off`."))
+    st.add_argument("what", choices=["client", "instrument", "tier", "pricing", "desk", "hedging"])
     st.add_argument("scope", nargs="?", help="client / instrument / tier name (not for desk)")
     st.add_argument("fields", nargs="*", help="FIELD=VALUE")
     w = osub.add_parser("watch", help="print approval requests, risk events and the control audit trail",

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from rfqcore.errors import RfqCoreError
 from rfqcore.instruments import Registry
-from rfqcore.records import ClientField, Command, DeskField, InstrumentField, PricingField, TierField
+from rfqcore.records import ClientField, Command, DeskField, HedgeField, InstrumentField, PricingField, TierField
 from rfqcore.rfq import ControlAck
 
 __all__ = ["ControlRequest", "ControlRejected", "Operator", "to_units"]
@@ -103,10 +103,17 @@ _DESK: dict[str, tuple[int, str]] = {
     "exec_count": (DeskField.EXEC_COUNT, "int"), "exec_window_ms": (DeskField.EXEC_WINDOW_NS, "ns"),
 }
 
+_HEDGING: dict[str, tuple[int, str]] = {
+    "mode": (HedgeField.MODE, "mode"), "ratio_pct": (HedgeField.RATIO_PCT, "int"),
+    "threshold": (HedgeField.THRESHOLD, "qty"), "max_slippage_bps": (HedgeField.MAX_SLIPPAGE_CBPS, "cbps"),
+    "retry_ms": (HedgeField.RETRY_NS, "ns"),
+}
+_HEDGE_MODES = ("off", "full", "partial", "threshold")
+
 #: the settable fields per command, for CLIs and docs
 FIELDS: dict[str, tuple[str, ...]] = {
     "client": tuple(_CLIENT), "instrument": tuple(_INSTRUMENT), "tier": tuple(_TIER),
-    "pricing": tuple(_PRICING), "desk": tuple(_DESK),
+    "pricing": tuple(_PRICING), "desk": tuple(_DESK), "hedging": tuple(_HEDGING),
 }
 
 
@@ -170,6 +177,10 @@ class Operator:
             return to_units(value, 2, what)
         if unit == "ns":
             return to_units(value, 6, what)  # ms with up to 6 decimals -> ns
+        if unit == "mode":
+            if value not in _HEDGE_MODES:
+                raise ValueError(f"{what}: expected one of {', '.join(_HEDGE_MODES)}, got {value!r}")
+            return _HEDGE_MODES.index(value)
         raise AssertionError(unit)
 
     def _set(self, command: Command, table: dict[str, tuple[int, str]], fields: dict[str, Any], *,
@@ -218,6 +229,12 @@ class Operator:
     def set_pricing(self, instrument: int | str, **fields: Any) -> list[ControlAck]:
         """Pricing v2 and ladder knobs, e.g. ``set_pricing("BTC", skew_bps_per_unit="0.05")``."""
         return self._set(Command.SET_PRICING, _PRICING, fields, instrument=self._composite(instrument))
+
+    def set_hedging(self, instrument: int | str, **fields: Any) -> list[ControlAck]:
+        """Change a composite's hedging policy live (docs/hedging.md): ``mode`` (off / full /
+        partial / threshold), ``ratio_pct``, ``threshold`` (base units), ``max_slippage_bps``,
+        ``retry_ms``. Applied from the next record; a CONTROL record like every change."""
+        return self._set(Command.SET_HEDGE, _HEDGING, fields, instrument=self._composite(instrument))
 
     def set_desk(self, **fields: Any) -> list[ControlAck]:
         return self._set(Command.SET_DESK, _DESK, fields)

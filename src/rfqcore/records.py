@@ -22,6 +22,7 @@ __all__ = [
     "HeaderOffset",
     "Kind",
     "VenueReportKind",
+    "HedgeField",
     "HEDGE_ORDER_STATES",
     "Flag",
     "Side",
@@ -240,6 +241,7 @@ class Command(IntEnum):
     APPROVE = 9
     DECLINE = 10
     CANCEL_QUOTE = 11
+    SET_HEDGE = 12
 
 
 class ClientField(IntEnum):
@@ -289,6 +291,16 @@ class PricingField(IntEnum):
     HEDGE_FEE_CBPS = 5
     BASE_CBPS = 6
     SIZE_CBPS_PER_UNIT = 7
+
+
+class HedgeField(IntEnum):
+    """``CONTROL.source`` of ``SET_HEDGE`` (docs/hedging.md)."""
+
+    MODE = 1              # 0 off, 1 full, 2 partial, 3 threshold
+    RATIO_PCT = 2
+    THRESHOLD = 3         # composite qty units
+    MAX_SLIPPAGE_CBPS = 4
+    RETRY_NS = 5
 
 
 class DeskField(IntEnum):

@@ -197,7 +197,11 @@ pub struct HedgeOrderView {
     pub state: u8,
 }
 
-fn mode_code(m: HedgeMode) -> u8 {
+pub(crate) fn mode_of(c: u8) -> Option<HedgeMode> {
+    [HedgeMode::Off, HedgeMode::Full, HedgeMode::Partial, HedgeMode::Threshold].get(usize::from(c)).copied()
+}
+
+pub(crate) fn mode_code(m: HedgeMode) -> u8 {
     match m {
         HedgeMode::Off => 0,
         HedgeMode::Full => 1,
@@ -294,6 +298,10 @@ impl Hedging {
         h.u64(self.last_cl_ord_id);
         h.u64(self.reports);
         for s in &self.states {
+            h.u64(u64::from(mode_code(s.spec.mode)));
+            for v in [s.spec.ratio_pct, s.spec.threshold, s.spec.max_slippage_cbps, s.spec.retry_ns] {
+                h.i64(v);
+            }
             for v in [s.client_flow, s.hedged, s.pending, s.ref_qty, s.retry_at] {
                 h.i64(v);
             }

@@ -766,6 +766,11 @@ impl Core {
         e.len(h.states.len());
         for s in &h.states {
             e.u16(s.spec.composite);
+            // the live policy (CONTROL SET_HEDGE changes it)
+            e.u8(crate::hedge::mode_code(s.spec.mode));
+            for v in [s.spec.ratio_pct, s.spec.threshold, s.spec.max_slippage_cbps, s.spec.retry_ns] {
+                e.i64(v);
+            }
             for v in [s.client_flow, s.hedged, s.pending, s.ref_qty, s.retry_at] {
                 e.i64(v);
             }
@@ -818,6 +823,11 @@ impl Core {
             if id != s.spec.composite {
                 return Err(mismatch(format!("hedged composite {id}, this core's is {}", s.spec.composite)));
             }
+            s.spec.mode = crate::hedge::mode_of(d.u8()?).ok_or_else(|| corrupt("hedging mode"))?;
+            s.spec.ratio_pct = d.i64()?;
+            s.spec.threshold = d.i64()?;
+            s.spec.max_slippage_cbps = d.i64()?;
+            s.spec.retry_ns = d.i64()?;
             s.client_flow = d.i64()?;
             s.hedged = d.i64()?;
             s.pending = d.i64()?;

@@ -1038,6 +1038,37 @@ impl Core {
                     _ => Err(bad),
                 }
             }
+            control::SET_HEDGE => {
+                let ci = self.composite_index(r.instrument).ok_or(rfq_reject::UNKNOWN_INSTRUMENT)?;
+                let hi = self.hedging.by_ci.get(ci).copied().flatten().ok_or(bad)?;
+                let now = self.now;
+                let s = &mut self.hedging.states[hi];
+                let v = r.qty;
+                let prev = match r.source {
+                    1 => {
+                        let mode = match v {
+                            0 => rfq_model::HedgeMode::Off,
+                            1 => rfq_model::HedgeMode::Full,
+                            2 if (1..=100).contains(&s.spec.ratio_pct) => rfq_model::HedgeMode::Partial,
+                            3 if s.spec.threshold > 0 => rfq_model::HedgeMode::Threshold,
+                            _ => return Err(bad),
+                        };
+                        if mode != rfq_model::HedgeMode::Off && s.venues.is_empty() {
+                            return Err(bad);
+                        }
+                        let old = std::mem::replace(&mut s.spec.mode, mode);
+                        crate::hedge::mode_code(old).into()
+                    }
+                    2 if (1..=100).contains(&v) => std::mem::replace(&mut s.spec.ratio_pct, v),
+                    3 if v > 0 => std::mem::replace(&mut s.spec.threshold, v),
+                    4 if (0..1_000_000).contains(&v) => std::mem::replace(&mut s.spec.max_slippage_cbps, v),
+                    5 if v >= 0 => std::mem::replace(&mut s.spec.retry_ns, v),
+                    _ => return Err(bad),
+                };
+                // apply the new policy at the next record (a due retry)
+                s.retry_at = now.max(1);
+                Ok(prev)
+            }
             control::APPROVE => self.approve(r, out),
             control::DECLINE => {
                 let slot = u64::try_from(r.price).ok().and_then(|id| self.rfq.pending_slot(id)).ok_or(rfq_reject::UNKNOWN_REQUEST)?;

@@ -439,3 +439,29 @@ fn hedge_orders_respect_the_instruments_max_notional() {
     let o3 = orders(&h.tick(SEC));
     assert_eq!(o3.iter().map(|o| o.qty).sum::<i64>(), 300_000 - o2[0].qty);
 }
+
+#[test]
+fn set_hedge_control_changes_the_policy_live() {
+    use rfq_ring::record::control;
+    let mut h = harness(HedgeMode::Full, 0, 0);
+    up_both(&mut h);
+    // off: a client fill is not hedged, and quoting no longer needs a venue
+    let ack = h.ctl(control::SET_HEDGE, 1, 1, 0, 0, 0);
+    assert_eq!((ack.aux, ack.ts_event), (0, 1)); // applied; previous mode full
+    assert!(orders(&client_buys(&mut h, 100_000_000, 1)).is_empty());
+    // refused: partial without a ratio, unknown field, composite without hedging
+    assert_eq!(h.ctl(control::SET_HEDGE, 1, 1, 0, 2, 0).aux, rfq_reject::BAD_COMMAND);
+    assert_eq!(h.ctl(control::SET_HEDGE, 9, 1, 0, 1, 0).aux, rfq_reject::BAD_COMMAND);
+    assert_eq!(h.ctl(control::SET_HEDGE, 1, 2, 0, 1, 0).aux, rfq_reject::BAD_COMMAND);
+    assert_eq!(h.core.hedge_views()[0].mode, 0);
+    // partial 50 %, then on: the 1 BTC already sold is hedged half at the next record
+    assert_eq!(h.ctl(control::SET_HEDGE, 2, 1, 0, 50, 0).aux, 0);
+    assert_eq!(h.ctl(control::SET_HEDGE, 1, 1, 0, 2, 0).aux, 0);
+    let out = h.tick(1);
+    assert_eq!(orders(&out).iter().map(|o| o.qty).sum::<i64>(), ONE / 2, "{out:?}");
+    // the live policy survives a snapshot
+    let bytes = h.core.snapshot_bytes(&SnapshotAnchor::detached(1));
+    let (back, _) = Core::restore(hedge_cfg(HedgeMode::Full, 0, 0), &mut bytes.as_slice()).unwrap();
+    assert_eq!(back.hedge_views()[0].mode, 2);
+    assert_eq!(back.state_hash(), h.core.state_hash());
+}

@@ -206,6 +206,8 @@ pub mod control {
     pub const DECLINE: u8 = 10;
     /// The desk cancels a live quote.
     pub const CANCEL_QUOTE: u8 = 11;
+    /// Change a composite's hedging policy (docs/hedging.md).
+    pub const SET_HEDGE: u8 = 12;
 }
 
 /// `QUOTE_END` states, carried in [`Record::aux`].
