@@ -198,9 +198,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from rfqcore.journal import JournalSettings
 
     journal = JournalSettings(args.journal, durability=args.durability) if args.journal else None
+    venues = None
+    if args.venues:
+        from rfqcore.instruments import Registry
+        from rfqcore.rfqconfig import RfqSettings
+        from rfqcore.venues.config import load_venue_links
+
+        reg = Registry.load(args.config)
+        venues = load_venue_links(args.venues, reg, RfqSettings.load(args.rfq_config, reg))
     with Server(config_path=args.config, rfq_config_path=args.rfq_config, aeron_dir=args.aeron_dir,
                 channel=args.channel, market_files=files, speed=args.speed, journal=journal,
-                settlement_store=args.settlement_store) as srv:
+                settlement_store=args.settlement_store, venues=venues) as srv:
         assert srv.engine is not None
         gw = srv.settings.gateway
         print(f"rfqcore serve: Aeron dir {srv.aeron_dir}, channel {args.channel or gw.channel}, requests on stream "
@@ -212,7 +220,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                   f"bytes cut), durability {args.durability}", flush=True)
         print(f"  clients: {', '.join(c.name for c in srv.settings.clients)}; operators: "
               f"{', '.join(o.name for o in srv.settings.operators)}; market data: "
-              f"{f'{len(files)} recorded files at {args.speed}x' if files else 'none'}", flush=True)
+              f"{f'{len(files)} recorded files at {args.speed}x' if files else 'none recorded'}"
+              f"{f'; hedging on {len(venues)} venues (their market data feeds the core)' if venues else ''}",
+              flush=True)
         t_end = None if args.duration is None else time.monotonic() + args.duration
         try:
             while t_end is None or time.monotonic() < t_end:
@@ -220,9 +230,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 st = srv.engine.rfq_stats()
                 pos = srv.engine.positions()
                 desk = "  ".join(f"{n} {_fmt_px(p.qty, srv.registry.composite(n).qty_decimals)}" for n, p in pos.items())
+                hedge = ""
+                for h in srv.engine.hedge_status():
+                    c = srv.registry.composite(int(h["composite"]))
+                    hedge += (f"  hedging {c.name}: {'up' if h['available'] else 'UNAVAILABLE'}, hedged "
+                              f"{_fmt_px(int(h['hedged']), c.qty_decimals)}, pending {_fmt_px(int(h['pending']), c.qty_decimals)}")
                 print(f"  RFQs {st['rfqs']}  quotes {st['quotes']}  fills {st['fills']}  rejects "
                       f"{sum(st['rejects'].values())}  pending approvals {len(srv.engine.pending_approvals())}  "
-                      f"desk {desk}", flush=True)
+                      f"desk {desk}{hedge}", flush=True)
         except KeyboardInterrupt:
             pass
         print("stopping")
@@ -435,6 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--durability", choices=["fsync_each", "group", "none"], default="group",
                     help="journal durability policy (default group: fdatasync at most every 1 ms, outputs "
                          "published only once durable)")
+    sv.add_argument("--venues", help="venue connections (TOML, see rfqcore.venues.config): run the venue gateway "
+                                     "so the core hedges on them; their market data feeds the core (docs/hedging.md)")
     sv.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
     sv.set_defaults(func=_cmd_serve)
 

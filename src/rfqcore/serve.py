@@ -26,6 +26,7 @@ from rfqcore.engine import Engine
 from rfqcore.gateway.aeron import EmbeddedDriver, wait_for_driver
 from rfqcore.gateway.server import GatewayProcess
 from rfqcore.instruments import Registry
+from rfqcore.hedger import Hedger, VenueLink
 from rfqcore.journal import JournalSettings
 from rfqcore.records import BookStatus
 from rfqcore.rfqconfig import RfqSettings
@@ -41,7 +42,8 @@ class Server:
                  aeron_dir: str | None = None, channel: str | None = None,
                  market_files: list[Path] | None = None, speed: float | None = None,
                  idle: str = "yield", journal: JournalSettings | None = None,
-                 settlement_store: str | None = None, settlement_spill: str | None = None) -> None:
+                 settlement_store: str | None = None, settlement_spill: str | None = None,
+                 venues: list[VenueLink] | None = None) -> None:
         self.registry = registry if registry is not None else Registry.load(config_path)
         self.settings = settings if settings is not None else RfqSettings.load(rfq_config_path, self.registry)
         self.config_path, self.rfq_config_path = config_path, rfq_config_path
@@ -54,6 +56,8 @@ class Server:
         self.settlement_store = settlement_store
         self.settlement_spill = settlement_spill
         self.settlement: Any = None
+        self.venues = venues or []
+        self.hedger: Hedger | None = None
         self.driver: EmbeddedDriver | None = None
         self.engine: Engine | None = None
         self.gateway: GatewayProcess | None = None
@@ -91,6 +95,10 @@ class Server:
         eng.add_producer("gateway")
         tap = eng.add_tap("gateway")
         eng.start(heartbeat_ms=1)
+        if self.venues:
+            # the venue gateway: hedge orders out, venue reports, link state and market data in
+            self.hedger = Hedger(eng, self.venues)
+            self.hedger.start()
         self.gateway = GatewayProcess(eng.ring_path("gateway"), tap, aeron_dir=self.aeron_dir,
                                       settings_path=self.rfq_config_path, registry_path=self.config_path,
                                       channel=self.channel, idle="yield", idle_spins=0).start()
@@ -134,6 +142,9 @@ class Server:
         if self.gateway is not None:
             self.gateway.stop()
             self.gateway = None
+        if self.hedger is not None:
+            self.hedger.stop()
+            self.hedger = None
         if self.engine is not None:
             self.engine.close()  # stops the core after it drained its inputs
         if self.settlement is not None:
