@@ -32,8 +32,8 @@ from rfqcore.instruments import Instrument, Registry
 from rfqcore.journal import JournalSettings
 from rfqcore.journal import fingerprint as journal_fingerprint
 from rfqcore.latency import LatencyRecorder, LatencySummary
-from rfqcore.operator import ControlRequest, Operator
-from rfqcore.records import RECORD_DTYPE, ClientSide, Flag, Kind, QuoteWithdrawal, Side
+from rfqcore.operator import ControlRejected, ControlRequest, Operator
+from rfqcore.records import RECORD_DTYPE, ClientSide, Command, Flag, Kind, PricingField, QuoteWithdrawal, Side
 from rfqcore.rfq import (
     DeskOrderEvent,
     AcceptRejected,
@@ -708,14 +708,15 @@ class Engine:
     def quotes(self, composite: int | str) -> list[Quote]:
         """The core's current quote ladder for a composite."""
         c = self.registry.composite(composite)
-        spec = c.spec()
+        live = self.core.pricing(c.id)   # the live ladder (set_pricing / SET_LADDER change it)
+        sizes = live[0] if live is not None else c.spec()["sizes"]
         out = []
         for level, (flags, reason, bid, ask) in enumerate(self.core.quotes(c.id)):
             out.append(
                 Quote(
                     composite=c.id,
                     level=level,
-                    size=spec["sizes"][level],
+                    size=sizes[level],
                     bid=bid if flags & Flag.BID_VALID else None,
                     ask=ask if flags & Flag.ASK_VALID else None,
                     reason=QuoteWithdrawal(reason),
@@ -759,10 +760,35 @@ class Engine:
         return None if s is None else dict(s)
 
     def set_pricing(self, composite: int | str, *, base_cbps: int, size_cbps_per_unit: int, sizes: list[int]) -> None:
-        self.core.set_pricing(self.registry.composite(composite).id, base_cbps, size_cbps_per_unit, sizes)
+        """Pricing v1 of a composite: ladder ``sizes`` (composite qty units, increasing) and spreads.
+        With a journal the change travels as CONTROL records (SET_LADDER, SET_PRICING), so a
+        replay of the journal sees it; raises :class:`~rfqcore.operator.ControlRejected` if the
+        core refuses one (the ones before it stay applied)."""
+        comp = self.registry.composite(composite).id
+        if self.journal is None:
+            self.core.set_pricing(comp, base_cbps, size_cbps_per_unit, sizes)
+            return
+        if not sizes or len(sizes) > 32 or any(b <= a for a, b in zip(sizes, sizes[1:])) or sizes[0] <= 0:
+            raise ValueError(f"sizes must be 1..32 increasing positive quantities, got {sizes}")
+        reqs = [ControlRequest(Command.SET_LADDER, 2, comp, 0, 1), ControlRequest(Command.SET_LADDER, 1, comp, 0, sizes[0], 0)]
+        reqs += [ControlRequest(Command.SET_LADDER, 1, comp, 0, q, i) for i, q in enumerate(sizes[1:], 1)]
+        reqs += [ControlRequest(Command.SET_PRICING, PricingField.BASE_CBPS, comp, 0, base_cbps),
+                 ControlRequest(Command.SET_PRICING, PricingField.SIZE_CBPS_PER_UNIT, comp, 0, size_cbps_per_unit)]
+        for r in reqs:
+            ack = self._send_control(r)
+            if not ack.ok:
+                raise ControlRejected(ack)
 
     def set_member(self, composite: int | str, instrument: int | str, included: bool) -> None:
-        self.core.set_member(self.registry.composite(composite).id, self._instrument(instrument).id, included)
+        """Include or exclude a member book of a composite (a CONTROL record SET_MEMBER with a
+        journal, so a replay sees it)."""
+        comp, inst = self.registry.composite(composite).id, self._instrument(instrument).id
+        if self.journal is None:
+            self.core.set_member(comp, inst, included)
+            return
+        ack = self._send_control(ControlRequest(Command.SET_MEMBER, 0, comp, inst, int(included)))
+        if not ack.ok:
+            raise ControlRejected(ack)
 
     # -- lifetime --------------------------------------------------------------------------
 

@@ -242,6 +242,8 @@ class Command(IntEnum):
     DECLINE = 10
     CANCEL_QUOTE = 11
     SET_HEDGE = 12
+    SET_LADDER = 13
+    SET_MEMBER = 14
 
 
 class ClientField(IntEnum):

@@ -261,7 +261,7 @@ impl Core {
     }
 
     #[inline]
-    fn index(&self, id: u16) -> Option<usize> {
+    pub(crate) fn index(&self, id: u16) -> Option<usize> {
         match self.by_id.get(id as usize) {
             Some(&i) if i != 0 => Some((i - 1) as usize),
             _ => None,
@@ -289,6 +289,12 @@ impl Core {
         Some(&c.quotes[..c.spec.pricing.sizes.len()])
     }
 
+    /// The live pricing v1 parameters of a composite (ladder sizes, spreads): the configured
+    /// ones until `set_pricing` or a CONTROL record changes them.
+    pub fn pricing(&self, composite: u16) -> Option<&PricingParams> {
+        Some(&self.composites[self.composite_index(composite)?].spec.pricing)
+    }
+
     /// Replace a composite's pricing parameters (takes effect at its next repricing).
     pub fn set_pricing(&mut self, composite: u16, params: PricingParams) -> Result<(), ModelError> {
         let ci = self.composite_index(composite).ok_or_else(|| ModelError::BadComposite {
@@ -303,8 +309,14 @@ impl Core {
         c.spec.pricing = params;
         c.priced = false;
         c.quotes = [QuoteLevel::default(); MAX_SIZES];
-        self.max_out = Self::bound(self.instruments.len(), &self.composites, &self.rfq);
+        self.recompute_max_out();
         Ok(())
+    }
+
+    /// [`Core::bound`] plus what hedging can add to one record's outputs.
+    pub(crate) fn recompute_max_out(&mut self) {
+        self.max_out = Self::bound(self.instruments.len(), &self.composites, &self.rfq)
+            + self.hedging.states.len() * crate::hedge::MAX_HEDGE_OUT;
     }
 
     /// Include or exclude a member venue book from a composite.

@@ -1019,10 +1019,9 @@ impl Core {
                 pre.load(complete, &lv).map_err(|why| corrupt(format!("composite {id} market cache: {why}")))?;
             }
         }
-        self.max_out = Core::bound(self.instruments.len(), &self.composites, &self.rfq)
-            + self.hedging.states.len() * crate::hedge::MAX_HEDGE_OUT;
         self.restore_rfq(d)?;
         self.restore_hedging(d)?;
+        self.recompute_max_out();
         if d.u64()? != END_MARK || d.at != body.len() {
             return Err(corrupt("no end marker where the body should end"));
         }

@@ -1069,6 +1069,50 @@ impl Core {
                 s.retry_at = now.max(1);
                 Ok(prev)
             }
+            control::SET_LADDER => {
+                let ci = self.composite_index(r.instrument).ok_or(rfq_reject::UNKNOWN_INSTRUMENT)?;
+                let mut n = self.composites[ci].spec.pricing.clone();
+                let prev = match r.source {
+                    1 => {
+                        let i = usize::try_from(r.aux).map_err(|_| bad)?;
+                        if r.qty <= 0 || i > n.sizes.len() || i >= crate::core::MAX_SIZES {
+                            return Err(bad);
+                        }
+                        if i == n.sizes.len() {
+                            n.sizes.push(r.qty);
+                            0
+                        } else {
+                            std::mem::replace(&mut n.sizes[i], r.qty)
+                        }
+                    }
+                    2 => {
+                        let k = usize::try_from(r.qty).map_err(|_| bad)?;
+                        if k == 0 || k > n.sizes.len() {
+                            return Err(bad);
+                        }
+                        let prev = n.sizes.len() as i64;
+                        n.sizes.truncate(k);
+                        prev
+                    }
+                    _ => return Err(bad),
+                };
+                n.validate().map_err(|_| bad)?;
+                let id = self.composites[ci].spec.id;
+                self.set_pricing(id, n).map_err(|_| bad)?;
+                Ok(prev)
+            }
+            control::SET_MEMBER => {
+                let ci = self.composite_index(r.instrument).ok_or(rfq_reject::UNKNOWN_INSTRUMENT)?;
+                let inst = u16::try_from(r.price).map_err(|_| bad)?;
+                if !(0..=1).contains(&r.qty) {
+                    return Err(bad);
+                }
+                let id = self.composites[ci].spec.id;
+                let idx = self.index(inst).ok_or(bad)?;
+                let prev = self.composites[ci].members.iter().find(|m| m.inst == idx).map(|m| i64::from(m.included)).ok_or(bad)?;
+                self.set_member(id, inst, r.qty == 1).map_err(|_| bad)?;
+                Ok(prev)
+            }
             control::APPROVE => self.approve(r, out),
             control::DECLINE => {
                 let slot = u64::try_from(r.price).ok().and_then(|id| self.rfq.pending_slot(id)).ok_or(rfq_reject::UNKNOWN_REQUEST)?;

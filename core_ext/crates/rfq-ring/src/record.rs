@@ -208,6 +208,11 @@ pub mod control {
     pub const CANCEL_QUOTE: u8 = 11;
     /// Change a composite's hedging policy (docs/hedging.md).
     pub const SET_HEDGE: u8 = 12;
+    /// Change a composite's pricing v1 ladder sizes: field 1 = size at index `aux` (appends at
+    /// the end), field 2 = keep the first `qty` sizes.
+    pub const SET_LADDER: u8 = 13;
+    /// Include (`qty` 1) or exclude (0) member instrument `price` of composite `instrument`.
+    pub const SET_MEMBER: u8 = 14;
 }
 
 /// `QUOTE_END` states, carried in [`Record::aux`].

@@ -260,11 +260,16 @@ impl Engine {
         })
     }
 
-    /// Last published quote ladder: list of `(size, flags, reason, bid, ask)`.
+    /// Last published quote ladder: list of `(flags, reason, bid, ask)` per size.
     fn quotes(&self, py: Python<'_>, composite: u16) -> PyResult<Vec<(u8, u8, i64, i64)>> {
         self.with_core(py, move |c| {
             c.quotes(composite).map(|q| q.iter().map(|l| (l.flags, l.reason, l.bid, l.ask)).collect()).unwrap_or_default()
         })
+    }
+
+    /// Live pricing v1 of a composite: `(sizes, base_cbps, size_cbps_per_unit)`, None if unknown.
+    fn pricing(&self, py: Python<'_>, composite: u16) -> PyResult<Option<(Vec<i64>, i64, i64)>> {
+        self.with_core(py, move |c| c.pricing(composite).map(|p| (p.sizes.clone(), p.base_cbps, p.size_cbps_per_unit)))
     }
 
     /// `BOOK_STATUS` code of a venue book (0 live, 1 stale, 2 crossed, 3 building).
