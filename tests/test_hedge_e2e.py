@@ -16,7 +16,6 @@ from rfqcore.engine import RfqError
 from rfqcore.records import HEDGE_ORDER_STATES, ClientSide, RfqReject
 from rfqcore.rfq import HedgeReport
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 BTC = 10**8  # composite qty units
@@ -25,9 +24,7 @@ QTY_DECIMALS = {1: 6, 2: 8}
 
 
 @pytest.fixture(scope="module")
-def desk():
-    if not (DATA / "binance" / "spot" / "btcusdt_20240808.gz").is_file():
-        pytest.skip(f"recorded data absent: {DATA} (the hedging desk's venues are seeded from it)")
+def desk(data_dir: Path):   # the hedging desk's venues are seeded from the recorded data
     from rfqcore.hedge_desk import hedging_desk
 
     with hedging_desk() as d:
@@ -150,11 +147,9 @@ def test_a_market_data_gap_resyncs_the_book(desk) -> None:
     venue_positions_agree(desk)
 
 
-def test_a_journaled_hedging_session_replays_bit_for_bit(tmp_path) -> None:
+def test_a_journaled_hedging_session_replays_bit_for_bit(tmp_path: Path, data_dir: Path) -> None:
     """Hedge orders, venue reports, link changes, desk orders and policy changes are journaled
     inputs/outputs: a replay of the journal rebuilds the same state and the same output stream."""
-    if not (DATA / "binance" / "spot" / "btcusdt_20240808.gz").is_file():
-        pytest.skip(f"recorded data absent: {DATA}")
     from rfqcore.hedge_desk import hedging_desk
     from rfqcore.journal import JournalSettings, replay
 

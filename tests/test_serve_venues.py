@@ -19,7 +19,6 @@ from rfqcore.records import ClientSide
 from rfqcore.rfqconfig import RfqSettings
 from rfqcore.venues.config import venue_links_from_dict
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DEFAULTS = Path(str(resources.files("rfqcore").joinpath("defaults")))
 BTC = 10**8
 
@@ -88,9 +87,8 @@ def test_good_venue_file(desk_config) -> None:
 
 @pytest.mark.data
 @pytest.mark.slow
-def test_serve_hedges_on_the_venues_of_its_venue_file(tmp_path, desk_config) -> None:
-    if not (DATA / "binance" / "spot" / "btcusdt_20240808.gz").is_file():
-        pytest.skip(f"recorded data absent: {DATA} (the simulated venues are seeded from it)")
+def test_serve_hedges_on_the_venues_of_its_venue_file(tmp_path, desk_config, data_dir) -> None:
+    # the simulated venues are seeded from the recorded data (data_dir skips without it)
     from rfqcore.hedge_desk import sim_configs
     from rfqcore.serve import Server
     from rfqcore.venues.config import load_venue_links

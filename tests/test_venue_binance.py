@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -24,7 +25,6 @@ from rfqcore.instruments import Registry
 from rfqcore.records import Kind
 from rfqcore.venues.base import ExecReport, OrderRequest, OrderSide, OrdStatus, TimeInForce, VenueStatus
 from rfqcore.venues.binance import BinanceAdapter, sign, total_params
-from rfqcore.venues.seed import SeedDataMissing, resolve_data_dir
 from rfqcore.venues.sim import SimConfig, SimProcess
 from rfqcore.venues.simbook import SimAccount
 
@@ -60,11 +60,7 @@ def sim_config() -> SimConfig:
 
 
 @pytest.fixture(scope="module")
-def sim() -> Iterator[SimProcess]:
-    try:
-        resolve_data_dir()
-    except SeedDataMissing as e:
-        pytest.skip(f"recorded data absent: {e}")
+def sim(data_dir: Path) -> Iterator[SimProcess]:
     with SimProcess(sim_config()) as s:
         yield s
 

@@ -35,7 +35,6 @@ from rfqcore.venues.binance import BinanceAdapter
 from rfqcore.venues.okx import OkxAdapter
 from rfqcore.venues.okx_sim import LOT, SEED_SOURCE, SEED_SYMBOL, TICK
 from rfqcore.venues.okx_sim import SYMBOL as OKX_SYMBOL
-from rfqcore.venues.seed import SeedDataMissing, resolve_data_dir
 from rfqcore.venues.sim import Replay, SimConfig, SimProcess, build_sim, config_argv
 from rfqcore.venues.simbook import DepthDiff, SimAccount, SimBook
 
@@ -46,52 +45,6 @@ AT = 300          # seed point of every test here (early: fast to load)
 SPEED = 50.0
 OKX_SPEED = 20.0  # binance-usdm: ~19 diffs/s of ~70 levels, each with an OKX checksum on both sides
 TAKER, MAKER = 750, 200
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    try:
-        return resolve_data_dir()
-    except SeedDataMissing as e:
-        pytest.skip(f"recorded data absent, replay tests skipped: {e}")
-
-
-# -- an independent reference: the recorded spot file applied with stdlib json -----------------
-
-def reference_books(path: Path, points: list[int]) -> dict[int, tuple[dict[D, D], dict[D, D], int]]:
-    """The spot book after the snapshot and ``n`` diffs for each ``n`` in ``points``."""
-    with gzip.open(path, "rt") as fh:
-        lines = [json.loads(line.split(" ", 1)[1]) for line in fh]
-    snap_at = next(i for i, m in enumerate(lines) if "stream" not in m)
-    snap = lines[snap_at]
-    bids = {D(p): D(q) for p, q in snap["bids"]}
-    asks = {D(p): D(q) for p, q in snap["asks"]}
-    sid = last = snap["lastUpdateId"]
-    applied = 0
-    out: dict[int, tuple[dict[D, D], dict[D, D], int]] = {}
-    want = sorted(points)
-    if want and want[0] == 0:
-        out[0] = (dict(bids), dict(asks), last)
-    for m in lines[:snap_at] + lines[snap_at + 1:]:
-        if len(out) == len(want):
-            break
-        if not m["stream"].endswith("@depth@100ms"):
-            continue
-        d = m["data"]
-        if d["u"] <= sid:
-            continue
-        assert (d["U"] <= sid + 1 <= d["u"]) if applied == 0 else d["U"] == last + 1
-        for side, levels in ((bids, d["b"]), (asks, d["a"])):
-            for p, q in levels:
-                if D(q) == 0:
-                    side.pop(D(p), None)
-                else:
-                    side[D(p)] = D(q)
-        last, applied = d["u"], applied + 1
-        if applied in want:
-            out[applied] = (dict(bids), dict(asks), last)
-    assert len(out) == len(want)
-    return out
 
 
 def in_band(book: SimBook, levels: dict[D, D]) -> dict[D, D]:
@@ -124,7 +77,7 @@ def run_diffs(replay: Replay, n: int, each: Callable[[], None] | None = None) ->
 
 # -- SimBook level ---------------------------------------------------------------------------
 
-def test_replay_equals_recorded_book_and_depth_diffs_carry_it(data_dir: Path) -> None:
+def test_replay_equals_recorded_book_and_depth_diffs_carry_it(data_dir: Path, reference_books: Any) -> None:
     n = 700
     ref = reference_books(data_dir / "binance/spot/btcusdt_20240808.gz", [AT, AT + n])
     book, replay = spot_sim(data_dir)
@@ -204,7 +157,7 @@ def test_crossing_level_is_held_never_traded(data_dir: Path) -> None:
     assert diffs[-1].bids == [(px, D("0.7"))] and diffs[-1].first_id == diffs[-2].last_id + 1
 
 
-def test_client_orders_at_the_touch_are_never_traded_by_the_replay(data_dir: Path) -> None:
+def test_client_orders_at_the_touch_are_never_traded_by_the_replay(data_dir: Path, reference_books: Any) -> None:
     n = 700
     ref = reference_books(data_dir / "binance/spot/btcusdt_20240808.gz", [AT + n])
     book, replay = spot_sim(data_dir)

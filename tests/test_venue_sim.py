@@ -3,63 +3,26 @@ that change nothing) and the process runner (a real subprocess on loopback)."""
 
 from __future__ import annotations
 
-import gzip
 import http.client
-import json
 import time
 import urllib.error
 import urllib.request
 from decimal import Decimal as D
 from pathlib import Path
 
+from typing import Any
+
 import pytest
 
-from rfqcore.venues.seed import SeedDataMissing, SeedError, load_book_seed, resolve_data_dir
+from rfqcore.venues.seed import SeedDataMissing, SeedError, load_book_seed
 from rfqcore.venues.sim import SimConfig, SimProcess, SimStartError
 from rfqcore.venues.simbook import DepthDiff, SimAccount, SimBook, SimReject
 
 
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    try:
-        return resolve_data_dir()
-    except SeedDataMissing as e:
-        pytest.skip(f"recorded data absent: {e}")
-
-
-def reference_book(path: Path, n_diffs: int) -> tuple[dict[D, D], dict[D, D], int]:
-    """The spot book after the snapshot and ``n_diffs`` diffs, applied the plain way (stdlib json)."""
-    lines = []
-    with gzip.open(path, "rt") as fh:
-        for line in fh:
-            lines.append(json.loads(line.split(" ", 1)[1]))
-    snap_at = next(i for i, m in enumerate(lines) if "stream" not in m)
-    snap = lines[snap_at]
-    bids = {D(p): D(q) for p, q in snap["bids"]}
-    asks = {D(p): D(q) for p, q in snap["asks"]}
-    sid, last, applied = snap["lastUpdateId"], snap["lastUpdateId"], 0
-    diffs = [m["data"] for m in lines[:snap_at] + lines[snap_at + 1:] if m["stream"].endswith("@depth@100ms")]
-    for d in diffs:
-        if applied == n_diffs:
-            break
-        if d["u"] <= sid:
-            continue
-        assert (d["U"] <= sid + 1 <= d["u"]) if applied == 0 else d["U"] == last + 1
-        for side, levels in ((bids, d["b"]), (asks, d["a"])):
-            for p, q in levels:
-                if D(q) == 0:
-                    side.pop(D(p), None)
-                else:
-                    side[D(p)] = D(q)
-        last, applied = d["u"], applied + 1
-    assert applied == n_diffs
-    return bids, asks, last
-
-
 @pytest.mark.parametrize("n", [0, 1, 700])
-def test_seed_equals_recorded_book(data_dir: Path, n: int) -> None:
+def test_seed_equals_recorded_book(data_dir: Path, reference_books: Any, n: int) -> None:
     seed = load_book_seed("binance-spot", "BTCUSDT", data_dir=data_dir, at_index=n)
-    bids, asks, last = reference_book(data_dir / "binance/spot/btcusdt_20240808.gz", n)
+    bids, asks, last = reference_books(data_dir / "binance/spot/btcusdt_20240808.gz", [n])[n]
     assert seed.update_id == last
     assert seed.bids == sorted(bids.items(), reverse=True)
     assert seed.asks == sorted(asks.items())

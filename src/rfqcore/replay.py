@@ -230,6 +230,14 @@ _DEFAULT_FILES: Final = (
 )
 
 
+def recorded_files(venue: str, symbol: str, root: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The recorded files of one Binance stream of the default set, in order (the first holds
+    the REST snapshot), whether present or not; ``[]`` for a stream the set does not have."""
+    base = Path(root) if root is not None else default_data_root()
+    return [base / "binance" / rel for v, sym, rels in _DEFAULT_FILES if (v, sym) == (venue, symbol.upper())
+            for rel in rels]
+
+
 def default_data_files(root: str | os.PathLike[str] | None = None) -> list[ReplayFile]:
     """The Binance BTC+ETH spot/USD-M/COIN-M files (both days, in order) under ``root``.
 

@@ -7,25 +7,21 @@ recorded lines go through :class:`rfqcore.handlers.binance.BinanceHandler` and t
 the records it emits (``BOOK_CLEAR``, ``BOOK_LEVEL``; a ``BOOK_STALE`` is an error, the
 recorded streams are gap-free).
 
-Sources (files under the shared data directory, see ``../shared/data/README.md``):
-
-=================  ====================================================================
-``binance-spot``   ``binance/spot/<sym>_20240808.gz`` then ``_20240809.gz`` (F1)
-``binance-usdm``   ``binance/usdm_futures/<sym>_20240808.gz`` (F1)
-``binance-coinm``  ``binance/coinm_futures/<sym>_20240808.gz`` then ``_20240809.gz`` (F1)
-=================  ====================================================================
+Sources: the venues ``binance-spot``, ``binance-usdm`` and ``binance-coinm``; the files of each
+(symbol) stream are the recorded set the replay uses (:func:`rfqcore.replay.recorded_files`:
+BTC and ETH, F1 format, see ``../shared/data/README.md``).
 
 :func:`open_book_replay` returns the same seed plus a lazy iterator over the recorded diffs that
 follow it (:class:`RecordedDiff`, read on by the same reader), which the simulators replay
 (``SimConfig.replay_speed``).
 
-The data directory is ``data_dir``, else ``$RFQCORE_DATA_DIR``, else ``$RFQCORE_DATA``, else
-the repository's ``../shared/data``; :class:`SeedDataMissing` names what was looked for.
+The data directory is ``data_dir``, else the project's default
+(:func:`rfqcore.replay.default_data_root`: ``$RFQCORE_DATA``, else the repository's
+``../shared/data``); :class:`SeedDataMissing` names what was looked for.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,19 +31,13 @@ from typing import Final
 from rfqcore.handlers.binance import BINANCE_VENUES, BinanceHandler
 from rfqcore.instruments import Registry
 from rfqcore.records import Flag, Kind, Side
-from rfqcore.replay import default_data_root, read_f1
+from rfqcore.replay import default_data_root, read_f1, recorded_files
 
 __all__ = ["BookSeed", "RecordedDiff", "SeedDataMissing", "SeedError", "load_book_seed", "open_book_replay",
-           "resolve_data_dir", "seed_files", "DEFAULT_DIFFS", "SOURCES"]
+           "resolve_data_dir", "seed_files", "DEFAULT_DIFFS"]
 
 #: Diffs applied after the snapshot when ``at_index`` is not given (a fixed early point).
 DEFAULT_DIFFS: Final = 2000
-
-SOURCES: Final = {
-    "binance-spot": ("spot", ("20240808", "20240809")),
-    "binance-usdm": ("usdm_futures", ("20240808",)),
-    "binance-coinm": ("coinm_futures", ("20240808", "20240809")),
-}
 
 _CLEAR: Final = int(Kind.BOOK_CLEAR)
 _LEVEL: Final = int(Kind.BOOK_LEVEL)
@@ -87,27 +77,21 @@ class BookSeed:
 
 def resolve_data_dir(data_dir: Path | None = None) -> Path:
     """The shared data directory (see the module doc); raises :class:`SeedDataMissing`."""
-    if data_dir is not None:
-        base = Path(data_dir)
-    elif os.environ.get("RFQCORE_DATA_DIR"):
-        base = Path(os.environ["RFQCORE_DATA_DIR"])
-    else:
-        base = default_data_root()  # $RFQCORE_DATA or <repo>/../shared/data
+    base = Path(data_dir) if data_dir is not None else default_data_root()
     if not base.is_dir():
-        raise SeedDataMissing(f"recorded data directory {base} not found (set $RFQCORE_DATA_DIR or put the "
+        raise SeedDataMissing(f"recorded data directory {base} not found (set $RFQCORE_DATA or put the "
                               "shared data at ../shared/data beside the repository)")
     return base
 
 
 def seed_files(source: str, symbol: str, *, data_dir: Path | None = None) -> list[Path]:
     """The recorded files of one stream, in order (the first holds the REST snapshot)."""
-    if source not in SOURCES:
-        raise SeedError(f"unknown seed source {source!r}; known: {', '.join(SOURCES)}")
-    sub, days = SOURCES[source]
-    base = resolve_data_dir(data_dir) / "binance" / sub
-    paths = [base / f"{symbol.lower()}_{day}.gz" for day in days]
-    if not paths[0].is_file():
-        raise SeedDataMissing(f"no recorded {source} data for {symbol}: {paths[0]} not found")
+    if source not in BINANCE_VENUES:
+        raise SeedError(f"unknown seed source {source!r}; known: {', '.join(BINANCE_VENUES)}")
+    paths = recorded_files(source, symbol, resolve_data_dir(data_dir))
+    if not paths or not paths[0].is_file():
+        raise SeedDataMissing(f"no recorded {source} data for {symbol}"
+                              + (f": {paths[0]} not found" if paths else " in the recorded set"))
     return [p for p in paths if p.is_file()]
 
 

@@ -134,7 +134,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tick", help="price tick (default: the registry's)")
     p.add_argument("--lot", help="quantity step (default: the registry's)")
     p.add_argument("--band", default="0.05", help="price band around the seed's mid (default 0.05 = ±5%%)")
-    p.add_argument("--data-dir", help="recorded data directory (default $RFQCORE_DATA_DIR or ../shared/data)")
+    p.add_argument("--data-dir", help="recorded data directory (default $RFQCORE_DATA or ../shared/data)")
     p.add_argument("--replay-speed", type=float, metavar="S",
                    help="after seeding, keep applying the recorded diffs that follow as the LP's activity, at "
                         "the recorded pace x S (1 = real time, 10 = ten times faster; default: no replay)")
