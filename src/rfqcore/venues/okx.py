@@ -65,6 +65,7 @@ from rfqcore.venues.base import (
 
 __all__ = [
     "OkxAdapter",
+    "okx_decimal",
     "okx_sign",
     "login_prehash",
     "rest_prehash",
@@ -150,7 +151,7 @@ def _json(obj: Any) -> str:
     return orjson.dumps(obj).decode()
 
 
-def _fmt(d: Decimal) -> str:
+def okx_decimal(d: Decimal) -> str:
     """A decimal as OKX prints it: plain notation, no trailing zeros."""
     s = format(d, "f")
     if "." in s:
@@ -293,9 +294,9 @@ class OkxAdapter(VenueAdapter):
                 raise VenueError("okx has no market FOK; send a limit FOK with a price")
         else:
             arg = {"ordType": {TimeInForce.GTC: "limit", TimeInForce.IOC: "ioc",
-                               TimeInForce.FOK: "fok"}[req.tif], "px": _fmt(req.price)}
+                               TimeInForce.FOK: "fok"}[req.tif], "px": okx_decimal(req.price)}
         arg.update(instId=req.symbol, tdMode="cash", side=req.side.value.lower(),
-                   sz=_fmt(req.qty), clOrdId=req.cl_ord_id)
+                   sz=okx_decimal(req.qty), clOrdId=req.cl_ord_id)
         existing = self._orders.get(req.cl_ord_id)
         if existing is None or (existing.status is OrdStatus.REJECTED and not existing.acked):
             self._orders[req.cl_ord_id] = _Track(req)  # new, or a retry of one the venue never took

@@ -57,11 +57,12 @@ from rfqcore.handlers.okx import okx_checksum
 from rfqcore.venues.okx import (
     CL_ORD_ID_RE,
     login_prehash,
+    okx_decimal,
     okx_sign,
     parse_iso_ms,
     rest_prehash,
 )
-from rfqcore.venues.simbook import DepthDiff, SimAccount, SimBook, SimFill, SimOrder, SimReject
+from rfqcore.venues.simbook import DepthDiff, SimAccount, SimBook, SimFill, SimOrder, SimReject, now_ms
 
 __all__ = ["add_routes", "OkxVenue", "SYMBOL", "BASE", "QUOTE", "TICK", "LOT", "SEED_SOURCE",
            "SEED_SYMBOL", "TIMESTAMP_WINDOW_S"]
@@ -104,19 +105,8 @@ _REJECTS: Final = {
 _VENUE_KEY: Final = web.AppKey("okx_venue", object)
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def _us() -> str:
     return str(time.time_ns() // 1000)
-
-
-def _fmt(d: Decimal) -> str:
-    s = format(d, "f")
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
-    return s or "0"
 
 
 def _dumps(obj: Any) -> str:
@@ -168,7 +158,7 @@ class OkxVenue:
         uid, bids, asks = book.depth(1 << 30)
         for side, levels in ((self.bids, bids), (self.asks, asks)):
             for px, sz in levels:
-                side[self._key(px)] = (self._px(px), _fmt(sz))
+                side[self._key(px)] = (self._px(px), okx_decimal(sz))
         self.seq_id = uid
         self._acc: dict[int, _Acc] = {}
         self.counters = {"ws_errors": 0, "op_errors": 0, "rest_errors": 0, "orders": 0,
@@ -202,7 +192,7 @@ class OkxVenue:
             fee, fee_ccy = self._order_fee(o)
         avg = ""
         if o.cum_qty > 0:
-            avg = _fmt((o.cum_quote / o.cum_qty).quantize(Decimal(1).scaleb(-(self.pd + 8)),
+            avg = okx_decimal((o.cum_quote / o.cum_qty).quantize(Decimal(1).scaleb(-(self.pd + 8)),
                                                           rounding=ROUND_HALF_EVEN))
         cancel_source = ""
         if o.status == "EXPIRED":
@@ -212,17 +202,17 @@ class OkxVenue:
         return {
             "instType": "SPOT", "instId": o.symbol, "ccy": "", "ordId": str(o.order_id),
             "clOrdId": o.cl_ord_id, "tag": "", "px": "" if o.price is None else self._px(o.price),
-            "sz": _fmt(o.qty), "ordType": ord_type, "side": "buy" if buy else "sell",
+            "sz": okx_decimal(o.qty), "ordType": ord_type, "side": "buy" if buy else "sell",
             "posSide": "net", "tdMode": "cash", "tgtCcy": "base_ccy",
             "fillPx": "" if fill is None else self._px(fill.price),
             "tradeId": "" if fill is None else str(fill.trade_id),
-            "fillSz": "0" if fill is None else _fmt(fill.qty),
+            "fillSz": "0" if fill is None else okx_decimal(fill.qty),
             "fillTime": "" if fill is None else str(fill.ts_ms),
-            "fillFee": "0" if fill is None else _fmt(-fill.fee),
+            "fillFee": "0" if fill is None else okx_decimal(-fill.fee),
             "fillFeeCcy": "" if fill is None else fill.fee_asset,
             "execType": "" if fill is None else ("M" if fill.maker else "T"),
-            "accFillSz": _fmt(o.cum_qty), "avgPx": avg, "state": _STATE[o.status],
-            "fee": _fmt(-fee), "feeCcy": fee_ccy or (o.symbol.split("-")[0] if buy else
+            "accFillSz": okx_decimal(o.cum_qty), "avgPx": avg, "state": _STATE[o.status],
+            "fee": okx_decimal(-fee), "feeCcy": fee_ccy or (o.symbol.split("-")[0] if buy else
                                                      o.symbol.split("-")[-1]),
             "rebate": "0", "rebateCcy": "", "cancelSource": cancel_source,
             "uTime": str(o.updated_ms), "cTime": str(o.created_ms),
@@ -267,7 +257,7 @@ class OkxVenue:
                     side.pop(k, None)
                     out.append([pxs, "0", "0", "0"])
                 else:
-                    szs = _fmt(sz)
+                    szs = okx_decimal(sz)
                     side[k] = (pxs, szs)
                     out.append([pxs, szs, "0", "1"])
         prev = diff.first_id - 1
@@ -284,7 +274,7 @@ class OkxVenue:
     def _snapshot(self) -> str:
         return _dumps({"arg": {"channel": "books", "instId": self.symbol}, "action": "snapshot",
                        "data": [{"asks": self._levels(self.asks, False),
-                                 "bids": self._levels(self.bids, True), "ts": str(_now_ms()),
+                                 "bids": self._levels(self.bids, True), "ts": str(now_ms()),
                                  "checksum": okx_checksum(self.bids, self.asks),
                                  "prevSeqId": -1, "seqId": self.seq_id}]})
 
@@ -478,7 +468,7 @@ class OkxVenue:
                 cl = a.get("clOrdId") if type(a.get("clOrdId")) is str else ""
                 oid = a.get("ordId") if type(a.get("ordId")) is str else ""
                 reply.update(code="1", msg="", data=[{"clOrdId": cl, "ordId": oid, "tag": "",
-                                                      "ts": str(_now_ms()), "sCode": bad.code,
+                                                      "ts": str(now_ms()), "sCode": bad.code,
                                                       "sMsg": bad.msg}])
         reply.update(inTime=in_time, outTime=_us())
         self._send(c, _dumps(reply), self.faults.slow_ack_ms)
@@ -567,7 +557,7 @@ class OkxVenue:
         ms = parse_iso_ms(ts)
         if ms is None:
             return self._rest_error("50112", "Invalid OK-ACCESS-TIMESTAMP", 401)
-        if abs(ms - _now_ms()) > TIMESTAMP_WINDOW_S * 1000:
+        if abs(ms - now_ms()) > TIMESTAMP_WINDOW_S * 1000:
             return self._rest_error("50102", "Timestamp request expired", 401)
         acct = self.book.account_by_key(h["OK-ACCESS-KEY"])
         if acct is None:
@@ -593,44 +583,46 @@ class OkxVenue:
     def _ok(self, data: list[Any]) -> web.Response:
         return web.json_response({"code": "0", "msg": "", "data": data}, dumps=_dumps)
 
-    async def rest_order(self, request: web.Request) -> web.StreamResponse:
+    def _rest_begin(self, request: web.Request, inst: bool | None, ord_id: bool = False) -> SimAccount | web.Response:
+        """Authenticate, then check ``instType``/``instId`` (``inst``: required / optional /
+        None = not a parameter of this endpoint) and, with ``ord_id``, ``ordId``: the account or
+        the error answer."""
         acct = self._rest_auth(request)
         if isinstance(acct, web.Response):
             return acct
-        bad = self._inst_param(request, True)
+        bad = None if inst is None else self._inst_param(request, inst)
         if bad is not None:
             return bad
+        oid = request.query.get("ordId") if ord_id else None
+        if oid and not (oid.isascii() and oid.isdigit()):
+            return self._rest_error("51000", "Parameter ordId error", 400)
+        return acct
+
+    async def rest_order(self, request: web.Request) -> web.StreamResponse:
+        acct = self._rest_begin(request, True, ord_id=True)
+        if isinstance(acct, web.Response):
+            return acct
         cl = request.query.get("clOrdId")
         oid = request.query.get("ordId")
         if not cl and not oid:
             return self._rest_error("50014", "Parameter ordId or clOrdId can not be empty", 400)
-        if oid and not (oid.isascii() and oid.isdigit()):
-            return self._rest_error("51000", "Parameter ordId error", 400)
         o = self.book.order(acct.name, cl_ord_id=cl or None, order_id=int(oid) if oid else None)
         if o is None:
             return self._rest_error("51603", "Order does not exist")
         return self._ok([self.order_row(o)])
 
     async def rest_pending(self, request: web.Request) -> web.StreamResponse:
-        acct = self._rest_auth(request)
+        acct = self._rest_begin(request, False)
         if isinstance(acct, web.Response):
             return acct
-        bad = self._inst_param(request, False)
-        if bad is not None:
-            return bad
         rows = [self.order_row(o) for o in self.book.open_orders(acct.name)]
         return self._ok(sorted(rows, key=lambda r: -int(r["ordId"])))  # newest first, as OKX
 
     async def rest_fills(self, request: web.Request) -> web.StreamResponse:
-        acct = self._rest_auth(request)
+        acct = self._rest_begin(request, False, ord_id=True)
         if isinstance(acct, web.Response):
             return acct
-        bad = self._inst_param(request, False)
-        if bad is not None:
-            return bad
         oid = request.query.get("ordId")
-        if oid and not (oid.isascii() and oid.isdigit()):
-            return self._rest_error("51000", "Parameter ordId error", 400)
         rows = []
         for f in self.book.fills(acct.name):
             if oid and f.order_id != int(oid):
@@ -638,28 +630,28 @@ class OkxVenue:
             o = self.book.orders[f.order_id]
             rows.append({"instType": "SPOT", "instId": o.symbol, "tradeId": str(f.trade_id),
                          "ordId": str(o.order_id), "clOrdId": o.cl_ord_id, "billId": str(f.trade_id),
-                         "tag": "", "fillPx": self._px(f.price), "fillSz": _fmt(f.qty),
+                         "tag": "", "fillPx": self._px(f.price), "fillSz": okx_decimal(f.qty),
                          "side": o.side.lower(), "posSide": "net", "execType": "M" if f.maker else "T",
-                         "feeCcy": f.fee_asset, "fee": _fmt(-f.fee), "ts": str(f.ts_ms),
+                         "feeCcy": f.fee_asset, "fee": okx_decimal(-f.fee), "ts": str(f.ts_ms),
                          "fillTime": str(f.ts_ms)})
         return self._ok(rows[::-1])  # newest first, as OKX
 
     async def rest_balance(self, request: web.Request) -> web.StreamResponse:
-        acct = self._rest_auth(request)
+        acct = self._rest_begin(request, None)
         if isinstance(acct, web.Response):
             return acct
         want = request.query.get("ccy")
         ccys = sorted(set(acct.balances) | set(acct.locked))
         if want:
             ccys = [c for c in want.split(",") if c]
-        now = str(_now_ms())
+        now = str(now_ms())
         details = []
         for ccy in ccys:
             free = acct.balances.get(ccy, Decimal(0))
             locked = acct.locked.get(ccy, Decimal(0))
-            details.append({"ccy": ccy, "eq": _fmt(free + locked), "cashBal": _fmt(free + locked),
-                            "availBal": _fmt(free), "availEq": _fmt(free), "frozenBal": _fmt(locked),
-                            "ordFrozen": _fmt(locked), "uTime": now})
+            details.append({"ccy": ccy, "eq": okx_decimal(free + locked), "cashBal": okx_decimal(free + locked),
+                            "availBal": okx_decimal(free), "availEq": okx_decimal(free), "frozenBal": okx_decimal(locked),
+                            "ordFrozen": okx_decimal(locked), "uTime": now})
         return self._ok([{"totalEq": "", "uTime": now, "details": details}])
 
 

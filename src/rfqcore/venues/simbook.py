@@ -60,7 +60,7 @@ from rfqcore.matching import MatchingBook
 from rfqcore.venues.seed import BookSeed
 
 __all__ = ["SimAccount", "SimFill", "SimOrder", "SimReject", "SimFaults", "DepthDiff", "SimBook", "LpUpdate",
-           "REJECT_CODES", "OPEN_STATUSES"]
+           "REJECT_CODES", "OPEN_STATUSES", "now_ms"]
 
 REJECT_CODES: Final = (
     "duplicate_order", "unknown_order", "bad_qty", "off_lot", "bad_price", "off_tick",
@@ -226,7 +226,8 @@ def _decimals(step: Decimal) -> int:
     return max(0, -exp)
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
+    """Wall-clock time in ms (the venues' event times)."""
     return time.time_ns() // 1_000_000
 
 
@@ -253,7 +254,7 @@ class SimBook:
         self._tick_u = self._units(tick, self.pd)
         self._lot_u = self._units(lot, self.qd)
         self.asset_decimals = {base: 8, quote: 8, **(asset_decimals or {})}
-        self.clock = clock or _now_ms
+        self.clock = clock or now_ms
         self.faults = SimFaults()
         names = [lp_account] + [a.name for a in accounts]
         if len(set(names)) != len(names):
