@@ -26,6 +26,14 @@ impl Sink for Vec<Record> {
     }
 }
 
+/// An answer to input `r`: its fields echoed, with `kind`, `side` and `aux` replaced, flagged
+/// `END` and stamped with core time `now` (the shape of every reject and acknowledgement that
+/// echoes its request).
+#[inline]
+pub(crate) fn echo(r: &Record, kind: u16, side: u8, aux: i64, now: i64) -> Record {
+    Record { kind, side, flags: flags::END, ts_recv: now, aux, ..*r }
+}
+
 /// Static configuration of a core.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
@@ -470,20 +478,7 @@ impl Core {
     fn reject(&mut self, r: &Record, code: i64, out: &mut impl Sink) {
         self.stats.rejects += 1;
         self.stats.rejects_by_reason[(code as usize).min(15)] += 1;
-        out.emit(&Record {
-            kind: kind::REJECT,
-            instrument: r.instrument,
-            side: r.side,
-            flags: 0,
-            source: r.source,
-            seq: r.seq,
-            ts_event: r.ts_event,
-            ts_recv: r.ts_recv,
-            price: r.price,
-            qty: r.qty,
-            aux: code,
-            ts_send: r.ts_send,
-        });
+        out.emit(&Record { flags: 0, ..echo(r, kind::REJECT, r.side, code, r.ts_recv) });
     }
 
     /// End of a venue message (or heartbeat): report status changes, reprice composites whose

@@ -15,7 +15,7 @@
 //! The hedging path allocates (one OMS map entry per hedge order); the RFQ pricing path does
 //! not use it, and a core without a hedging configuration never reaches it.
 
-use crate::core::{Core, Sink};
+use crate::core::{echo, Core, Sink};
 use crate::hash::Fnv;
 use crate::pricing::PPM;
 use rfq_book::composite::{Conversion, QtyConversion, MAX_MEMBERS};
@@ -739,20 +739,7 @@ impl Core {
     /// post-only; 1 = cancel), or a cancel. Answered by `DESK_ORDER_EVENT`s.
     pub(crate) fn on_desk_order(&mut self, r: &Record, out: &mut impl Sink) {
         let now = self.now;
-        let ev = |side: u8, price: i64, qty: i64, aux: i64| Record {
-            kind: kind::DESK_ORDER_EVENT,
-            instrument: r.instrument,
-            side,
-            flags: flags::END,
-            source: r.source,
-            seq: r.seq,
-            ts_event: r.ts_event,
-            ts_recv: now,
-            price,
-            qty,
-            aux,
-            ts_send: r.ts_send,
-        };
+        let ev = |side: u8, price: i64, qty: i64, aux: i64| Record { price, qty, ..echo(r, kind::DESK_ORDER_EVENT, side, aux, now) };
         if r.flags & flags::END == 0 || r.seq == 0 || r.seq >= TAKER_ID_BASE {
             return out.emit(&ev(desk_event::REJECTED, r.price, r.qty, rfq_reject::MALFORMED));
         }
@@ -820,20 +807,7 @@ impl Core {
 
     fn input_refuse(&mut self, r: &Record, what: u8, reason: i64, out: &mut impl Sink) {
         self.hedging.refused_inputs += 1;
-        out.emit(&Record {
-            kind: kind::HEDGE_REJECT,
-            instrument: r.instrument,
-            side: what,
-            flags: flags::END,
-            source: r.source,
-            seq: r.seq,
-            ts_event: r.ts_event,
-            ts_recv: self.now,
-            price: r.price,
-            qty: r.qty,
-            aux: reason,
-            ts_send: r.ts_send,
-        });
+        out.emit(&echo(r, kind::HEDGE_REJECT, what, reason, self.now));
     }
 
     /// `VENUE_REPORT`: an execution report of a hedge order.

@@ -1,7 +1,7 @@
 //! The RFQ workflow on the core thread (docs/rfq-protocol.md): RFQ, ACCEPT, CANCEL and CONTROL
 //! records, expiries and approval timeouts, and the query API.
 
-use crate::core::{best_of, is_crossed, CompositeState, Core, Sink};
+use crate::core::{best_of, echo, is_crossed, CompositeState, Core, Sink};
 use crate::pricing::{ask_price, bid_price, v2_spreads, PPM};
 use crate::rfq::{
     ClientView, InstrumentView, PendingSlot, PendingView, PositionView, QuoteSlot, QuoteState, QuoteView, RfqState, RfqStats,
@@ -303,20 +303,8 @@ impl Core {
 
     fn rfq_reject(&mut self, r: &Record, reason: i64, out: &mut impl Sink) {
         self.rfq.count_reject(reason);
-        out.emit(&Record {
-            kind: kind::RFQ_REJECT,
-            instrument: r.instrument,
-            side: r.side,
-            flags: flags::END | (r.flags & flags::QTY_IN_QUOTE),
-            source: r.source,
-            seq: r.seq,
-            ts_event: r.ts_event,
-            ts_recv: self.now,
-            price: r.price,
-            qty: r.qty,
-            aux: reason,
-            ts_send: r.ts_send,
-        });
+        let flags = flags::END | (r.flags & flags::QTY_IN_QUOTE);
+        out.emit(&Record { flags, ..echo(r, kind::RFQ_REJECT, r.side, reason, self.now) });
     }
 
     /// Pricing and every risk check of a request (at RFQ time, or again at approval time with
@@ -838,20 +826,7 @@ impl Core {
             Ok(slot) => self.end_quote(slot, QuoteState::Cancelled, 0, r, out),
             Err(reason) => {
                 self.rfq.count_reject(reason);
-                out.emit(&Record {
-                    kind: kind::CANCEL_REJECT,
-                    instrument: r.instrument,
-                    side: r.side,
-                    flags: flags::END,
-                    source: r.source,
-                    seq: r.seq,
-                    ts_event: r.ts_event,
-                    ts_recv: self.now,
-                    price: r.price,
-                    qty: r.qty,
-                    aux: reason,
-                    ts_send: r.ts_send,
-                });
+                out.emit(&echo(r, kind::CANCEL_REJECT, r.side, reason, self.now));
             }
         }
     }
