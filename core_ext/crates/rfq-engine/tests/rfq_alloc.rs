@@ -7,40 +7,8 @@ mod common;
 use common::*;
 use rfq_ring::record::kind;
 use rfq_ring::Record;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCS.with(|a| a.set(a.get() + 1));
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCS.with(|a| a.set(a.get() + 1));
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
 #[global_allocator]
-static A: Counting = Counting;
+static A: rfq_testkit::CountingAlloc = rfq_testkit::CountingAlloc;
 
 #[test]
 fn rfq_accept_cancel_expiry_do_not_allocate() {
@@ -51,8 +19,7 @@ fn rfq_accept_cancel_expiry_do_not_allocate() {
     let mut h = H::with(cfg);
     let mut out: Vec<Record> = Vec::with_capacity(4096);
     let mut id = 0_u64;
-    let mut step = |h: &mut H, out: &mut Vec<Record>, counted: bool| {
-        COUNTING.with(|c| c.set(counted));
+    let mut step = |h: &mut H, out: &mut Vec<Record>| {
         for _ in 0..50 {
             id += 1;
             out.clear();
@@ -79,10 +46,9 @@ fn rfq_accept_cancel_expiry_do_not_allocate() {
             out.clear();
             h.core.process(&hb(h.t), out);
         }
-        COUNTING.with(|c| c.set(false));
     };
-    step(&mut h, &mut out, false); // warm up
-    step(&mut h, &mut out, true);
-    assert_eq!(ALLOCS.with(Cell::get), 0, "allocations on the RFQ path");
+    step(&mut h, &mut out); // warm up
+    let ((), allocs) = rfq_testkit::count_allocs(|| step(&mut h, &mut out));
+    assert_eq!(allocs, 0, "allocations on the RFQ path");
     assert!(h.core.rfq_stats().expiries > 0 && h.core.rfq_stats().timeouts > 0);
 }

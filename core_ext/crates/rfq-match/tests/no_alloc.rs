@@ -3,40 +3,8 @@
 
 use rfq_match::*;
 use rfq_model::Side;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCS.with(|a| a.set(a.get() + 1));
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCS.with(|a| a.set(a.get() + 1));
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
 #[global_allocator]
-static A: Counting = Counting;
+static A: rfq_testkit::CountingAlloc = rfq_testkit::CountingAlloc;
 
 #[test]
 fn requests_do_not_allocate() {
@@ -59,8 +27,7 @@ fn requests_do_not_allocate() {
         s ^= s << 17;
         s % n
     };
-    COUNTING.with(|c| c.set(true));
-    for _ in 0..200_000 {
+    let ((), allocs) = rfq_testkit::count_allocs(|| for _ in 0..200_000 {
         ev.clear();
         let id = 1 + rnd(3_000);
         let price = 4_900 + rnd(200) as i64;
@@ -82,8 +49,7 @@ fn requests_do_not_allocate() {
             5 => b.cancel(id, &mut ev),
             _ => b.replace(id, price, qty, &mut ev),
         }
-    }
-    COUNTING.with(|c| c.set(false));
-    assert_eq!(ALLOCS.with(Cell::get), 0);
+    });
+    assert_eq!(allocs, 0);
     assert!(!b.is_empty());
 }
