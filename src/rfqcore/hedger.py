@@ -298,9 +298,8 @@ class Hedger:
         except VenueError as e:
             # never sent: the venue cannot know it, the core closes it as rejected
             self._err(f"venue {v.link.id}: order {req.cl_ord_id} not sent: {e}")
-            self._push([(int(Kind.VENUE_REPORT), v.inst.id, int(VenueReportKind.REJECT), int(Flag.END), v.link.id,
-                         o.cl_ord_id, _NON_FILL_EXEC | VenueReportKind.REJECT | (o.cl_ord_id << 3), time.time_ns(),
-                         0, 0, 0, 0)])
+            self._on_report(v.link.id, ExecReport(venue=v.adapter.name, cl_ord_id=req.cl_ord_id,
+                                                  status=OrdStatus.REJECTED, reason=f"not sent: {e}"))
 
     # -- venues -> core --------------------------------------------------------------------
 

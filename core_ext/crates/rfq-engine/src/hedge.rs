@@ -848,7 +848,7 @@ impl Core {
         self.hedging.reports += 1;
         let (f0, l0, _) = before.expect("applied to a known order");
         let o = self.hedging.oms.order(r.seq).expect("applied to a known order");
-        let (f1, l1, buy) = (o.filled, o.leaves(), o.req.side == Side::Bid);
+        let (f1, l1, buy, qty) = (o.filled, o.leaves(), o.req.side == Side::Bid, o.req.qty);
         let sign = if buy { 1 } else { -1 };
         let s = &mut self.hedging.states[hi];
         let v = &mut s.venues[vi];
@@ -879,7 +879,7 @@ impl Core {
             aux: slip_cbps,
             ts_send: r.ts_send,
         });
-        if state.is_terminal() && l0 > 0 && f1 < o_qty(&self.hedging.oms, r.seq) {
+        if state.is_terminal() && l0 > 0 && f1 < qty {
             // ended with quantity unfilled: route the rest again after the retry delay
             let s = &mut self.hedging.states[hi];
             s.retry_at = self.now.saturating_add(s.spec.retry_ns);
@@ -969,6 +969,3 @@ impl Core {
     }
 }
 
-fn o_qty(oms: &Oms, id: u64) -> i64 {
-    oms.order(id).map_or(0, |o| o.req.qty)
-}
