@@ -9,10 +9,10 @@ import asyncio
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal as D
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -28,7 +28,8 @@ from rfqcore.venues.binance import BinanceAdapter, sign, total_params
 from rfqcore.venues.sim import SimConfig, SimProcess
 from rfqcore.venues.simbook import SimAccount
 
-T = TypeVar("T")
+from aiotools import run, until
+
 SYM = "BTCUSDT"
 ALICE = ("alice-key", "alice-secret")
 BOB = ("bob-key", "bob-secret")
@@ -97,19 +98,6 @@ def depth(sim: SimProcess, limit: int = 5000) -> dict[str, Any]:
     assert status == 200
     return d
 
-
-def run(coro: Awaitable[T], timeout: float = 20.0) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout)
-    return asyncio.run(bounded())
-
-
-async def until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 class Harness:

@@ -39,6 +39,9 @@ from rfqcore.venues.okx import OkxAdapter, iso_ms, login_prehash, okx_sign, pars
 from rfqcore.venues.okx_sim import LOT, SEED_SOURCE, SEED_SYMBOL, SYMBOL, TICK
 from rfqcore.venues.seed import SeedDataMissing, seed_files
 
+from aiotools import run
+from aiotools import until as wait_until
+
 TAKER_CBPS = 750   # 0.075 %
 MAKER_CBPS = 200
 # name -> (api key, secret, passphrase, balances)
@@ -71,19 +74,6 @@ def sim():
     with SimProcess(cfg) as proc:
         yield proc
 
-
-def run(coro: Any, timeout: float = 30.0) -> Any:
-    async def bounded() -> Any:
-        return await asyncio.wait_for(coro, timeout)
-    return asyncio.run(bounded())
-
-
-async def wait_until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def state(sim: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from decimal import ROUND_CEILING
 from decimal import Decimal as D
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -38,8 +38,9 @@ from rfqcore.venues.okx_sim import SYMBOL as OKX_SYMBOL
 from rfqcore.venues.sim import Replay, SimConfig, SimProcess, build_sim, config_argv
 from rfqcore.venues.simbook import DepthDiff, SimAccount, SimBook
 
+from aiotools import run, until
+
 pytestmark = pytest.mark.data
-T = TypeVar("T")
 SYM = "BTCUSDT"
 AT = 300          # seed point of every test here (early: fast to load)
 SPEED = 50.0
@@ -198,19 +199,6 @@ def test_replay_speed_is_validated_and_passed_on(data_dir: Path) -> None:
 
 
 # -- process level ---------------------------------------------------------------------------
-
-def run(coro: Awaitable[T], timeout: float = 30.0) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout)
-    return asyncio.run(bounded())
-
-
-async def until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def state(sim: SimProcess) -> dict[str, Any]:
