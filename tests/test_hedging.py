@@ -5,6 +5,7 @@ records (the venues themselves are exercised in test_hedge_e2e.py)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from importlib import resources
 
@@ -111,30 +112,38 @@ def _rec(kind: int, inst: int, side: int, source: int, seq: int, exec_id: int, p
     r[0] = (kind, inst, side, flags, source, seq, exec_id, time.time_ns(), price, qty, aux, 0)
     return r
 
+def _feed_venue_books(eng: Engine) -> None:
+    """Both hedge venues' books: spot (2/6 decimals) asks 60001.00 + i, 0.5 BTC each; okx (1/8
+    decimals) asks 60002.0 + i, 0.5 BTC each."""
+    now = time.time_ns()
+    eng.feed(_book(1, [(6_000_000, 2_000_000)], [(6_000_100 + 100 * i, 500_000) for i in range(10)], now), "md")
+    eng.feed(_book(2, [(600_000 - 1, 200_000_000)], [(600_020 + 10 * i, 50_000_000) for i in range(10)], now), "md")
+
+
+def _wait_for(pred: Callable[[], object], timeout: float = 5.0) -> None:
+    """Poll until ``pred`` (rings are merged: the core sees one producer's records after
+    another's in its own time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not pred():
+        time.sleep(0.005)
+
+
 
 def test_engine_hedges_a_client_fill_through_records(registry: Registry, settings: RfqSettings) -> None:
     events: list[object] = []
     with Engine(registry, rfq=settings) as eng:
         eng.subscribe_events(lambda evs: events.extend(evs))
         eng.start()
-        now = time.time_ns()
-        # spot: 2/6 decimals; okx: 1/8 decimals
-        eng.feed(_book(1, [(6_000_000, 2_000_000)], [(6_000_100 + 100 * i, 500_000) for i in range(10)], now), "md")
-        eng.feed(_book(2, [(600_000 - 1, 200_000_000)], [(600_020 + 10 * i, 50_000_000) for i in range(10)], now),
-                 "md")
+        _feed_venue_books(eng)
         with pytest.raises(RfqError) as e:
             eng.request_quote("acme-capital", "BTC", 0, 100_000_000)
         assert e.value.event.reason == RfqReject.HEDGE_UNAVAILABLE
         for venue in (1, 2):
             eng.feed(_rec(Kind.VENUE_STATUS, 0, 1, venue, 1, 0), "venues")
-        deadline = time.monotonic() + 5   # rings are merged: wait until the core has seen them
-        while time.monotonic() < deadline and not any(isinstance(x, HedgeStatus) and x.available for x in events):
-            time.sleep(0.005)
+        _wait_for(lambda: any(isinstance(x, HedgeStatus) and x.available for x in events))
         q = eng.request_quote("acme-capital", "BTC", 0, 120_000_000)  # client buys 1.2 BTC
         ex = eng.accept(q)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not any(isinstance(x, HedgeOrder) for x in events):
-            time.sleep(0.01)
+        _wait_for(lambda: any(isinstance(x, HedgeOrder) for x in events))
         orders = [x for x in events if isinstance(x, HedgeOrder)]
         assert any(isinstance(x, HedgeStatus) and x.available for x in events)
         # the router, by effective price (taker fee included): okx 60002.0 × 1.00008 = 60006.80 first,
@@ -151,9 +160,7 @@ def test_engine_hedges_a_client_fill_through_records(registry: Registry, setting
         # a duplicate and an overfill: ignored / refused, nothing changes
         eng.feed(_rec(Kind.VENUE_REPORT, 2, VenueReportKind.FILL, 2, okx.cl_ord_id, 12, 600_020, 70_000_000, 0), "venues")
         eng.feed(_rec(Kind.VENUE_REPORT, 2, VenueReportKind.FILL, 2, okx.cl_ord_id, 13, 600_020, 1, 0), "venues")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not any(isinstance(x, HedgeRejected) for x in events):
-            time.sleep(0.01)
+        _wait_for(lambda: any(isinstance(x, HedgeRejected) for x in events))
         reports = [x for x in events if isinstance(x, HedgeReport)]
         assert [(r.cl_ord_id, r.state, r.fill_qty) for r in reports] == [
             (spot.cl_ord_id, "filled", 500_000), (okx.cl_ord_id, "filled", 70_000_000)]
@@ -175,10 +182,7 @@ def test_internal_crossing_book_from_python(registry: Registry, settings: RfqSet
     with Engine(registry, rfq=settings) as eng:
         eng.subscribe_events(lambda evs: events.extend(evs))
         eng.start()
-        now = time.time_ns()
-        eng.feed(_book(1, [(6_000_000, 2_000_000)], [(6_000_100 + 100 * i, 500_000) for i in range(10)], now), "md")
-        eng.feed(_book(2, [(600_000 - 1, 200_000_000)], [(600_020 + 10 * i, 50_000_000) for i in range(10)], now),
-                 "md")
+        _feed_venue_books(eng)
         for venue in (1, 2):
             eng.feed(_rec(Kind.VENUE_STATUS, 0, 1, venue, 1, 0), "venues")
         # the internal book's tick is 0.1: 60000.45 is refused
@@ -188,14 +192,10 @@ def test_internal_crossing_book_from_python(registry: Registry, settings: RfqSet
         ok = eng.desk_order("BTC", Side.ASK, 6_000_040, 30_000_000)
         assert (ok.event, ok.qty) == ("accepted", 30_000_000)
         assert eng.hedge_status()[0]["internal"]["resting_orders"] == 1
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not eng.hedge_status()[0]["available"]:
-            time.sleep(0.005)
+        _wait_for(lambda: eng.hedge_status()[0]["available"])
         q = eng.request_quote("acme-capital", "BTC", 0, 50_000_000)   # client buys 0.5 BTC
         eng.accept(q)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not any(isinstance(x, HedgeOrder) for x in events):
-            time.sleep(0.01)
+        _wait_for(lambda: any(isinstance(x, HedgeOrder) for x in events))
         fills = [x for x in events if isinstance(x, DeskOrderEvent) and x.event == "fill"]
         assert [(f.order_id, f.price, f.qty, f.remaining) for f in fills] == [(ok.order_id, 6_000_040, 30_000_000, 0)]
         internal = [x for x in events if isinstance(x, HedgeReport) and x.venue == 0]
