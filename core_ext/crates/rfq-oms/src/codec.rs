@@ -1,0 +1,178 @@
+//! The OMS's part of a core snapshot: [`Oms::encode`] / [`Oms::decode`], little-endian, fixed
+//! field order. (The OMS keeps its own small decoder; the core's snapshot format embeds it.)
+
+use crate::{NewOrder, Oms, Order, OrderState, Position, Side};
+
+struct Dec<'a>(&'a [u8]);
+
+impl Dec<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        if self.0.len() < N {
+            return Err("OMS snapshot truncated".into());
+        }
+        let (a, b) = self.0.split_at(N);
+        self.0 = b;
+        Ok(a.try_into().expect("length checked"))
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take::<1>()?[0])
+    }
+    fn u16(&mut self) -> Result<u16, String> {
+        Ok(u16::from_le_bytes(self.take()?))
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take()?))
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take()?))
+    }
+    fn i64(&mut self) -> Result<i64, String> {
+        Ok(i64::from_le_bytes(self.take()?))
+    }
+    fn i128(&mut self) -> Result<i128, String> {
+        Ok(i128::from_le_bytes(self.take()?))
+    }
+    fn len(&mut self) -> Result<usize, String> {
+        let n = self.u64()?;
+        usize::try_from(n).ok().filter(|n| *n <= self.0.len()).ok_or_else(|| format!("OMS snapshot: bad count {n}"))
+    }
+}
+
+impl Oms {
+    /// Append the whole OMS state (little-endian, fixed field order) for a core snapshot.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(self.orders.len() as u64).to_le_bytes());
+        for o in self.orders.values() {
+            let r = &o.req;
+            out.extend_from_slice(&r.cl_ord_id.to_le_bytes());
+            out.extend_from_slice(&r.venue.to_le_bytes());
+            out.extend_from_slice(&r.instrument.to_le_bytes());
+            out.push(u8::from(r.side == Side::Ask));
+            out.extend_from_slice(&r.price.to_le_bytes());
+            out.extend_from_slice(&r.qty.to_le_bytes());
+            out.push(o.state.code());
+            out.extend_from_slice(&o.filled.to_le_bytes());
+            out.extend_from_slice(&o.notional.to_le_bytes());
+            out.extend_from_slice(&o.fees.to_le_bytes());
+            out.push(u8::from(o.venue_order_id.is_some()));
+            out.extend_from_slice(&o.venue_order_id.unwrap_or(0).to_le_bytes());
+            out.push(u8::from(o.acked) | u8::from(o.disconnected) << 1);
+            out.extend_from_slice(&o.venue_reason.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.by_venue_id.len() as u64).to_le_bytes());
+        for ((v, id), c) in &self.by_venue_id {
+            out.extend_from_slice(&v.to_le_bytes());
+            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&c.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.seen.len() as u64).to_le_bytes());
+        for (v, e) in &self.seen {
+            out.extend_from_slice(&v.to_le_bytes());
+            out.extend_from_slice(&e.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.positions.len() as u64).to_le_bytes());
+        for ((v, i), p) in &self.positions {
+            out.extend_from_slice(&v.to_le_bytes());
+            out.extend_from_slice(&i.to_le_bytes());
+            for x in [p.net, p.bought, p.sold, p.buy_notional, p.sell_notional, p.fees] {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&(self.disconnected.len() as u64).to_le_bytes());
+        for v in &self.disconnected {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Decode what [`Oms::encode`] wrote; returns the OMS and the bytes consumed.
+    pub fn decode(bytes: &[u8]) -> Result<(Oms, usize), String> {
+        let mut d = Dec(bytes);
+        let mut oms = Oms::new();
+        for _ in 0..d.len()? {
+            let o = decode_order(&mut d)?;
+            oms.orders.insert(o.req.cl_ord_id, o);
+        }
+        for _ in 0..d.len()? {
+            let (v, id, c) = (d.u16()?, d.u64()?, d.u64()?);
+            oms.by_venue_id.insert((v, id), c);
+        }
+        for _ in 0..d.len()? {
+            let (v, e) = (d.u16()?, d.u64()?);
+            oms.seen.insert((v, e));
+        }
+        for _ in 0..d.len()? {
+            let (v, i) = (d.u16()?, d.u32()?);
+            let p = decode_position(&mut d)?;
+            oms.positions.insert((v, i), p);
+        }
+        for _ in 0..d.len()? {
+            oms.disconnected.insert(d.u16()?);
+        }
+        Ok((oms, bytes.len() - d.0.len()))
+    }
+}
+
+fn decode_order(d: &mut Dec<'_>) -> Result<Order, String> {
+    let cl_ord_id = d.u64()?;
+    let venue = d.u16()?;
+    let instrument = d.u32()?;
+    let side = if d.u8()? == 0 { Side::Bid } else { Side::Ask };
+    let (price, qty) = (d.i64()?, d.i64()?);
+    let state = OrderState::from_code(d.u8()?).ok_or("OMS snapshot: bad order state")?;
+    let (filled, notional, fees) = (d.i64()?, d.i128()?, d.i128()?);
+    let has_vid = d.u8()? != 0;
+    let vid = d.u64()?;
+    let fl = d.u8()?;
+    let venue_reason = d.u16()?;
+    Ok(Order {
+        req: NewOrder { cl_ord_id, venue, instrument, side, price, qty },
+        state,
+        filled,
+        notional,
+        fees,
+        venue_order_id: has_vid.then_some(vid),
+        acked: fl & 1 != 0,
+        disconnected: fl & 2 != 0,
+        venue_reason,
+    })
+}
+
+fn decode_position(d: &mut Dec<'_>) -> Result<Position, String> {
+    Ok(Position {
+        net: d.i128()?,
+        bought: d.i128()?,
+        sold: d.i128()?,
+        buy_notional: d.i128()?,
+        sell_notional: d.i128()?,
+        fees: d.i128()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ReportKind, VenueReport};
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let mut oms = Oms::new();
+        for id in 1..=3_u64 {
+            oms.new_order(&NewOrder { cl_ord_id: id, venue: 2, instrument: 7, side: if id == 2 { Side::Ask } else { Side::Bid }, price: 1_000 + id as i64, qty: 10 }).unwrap();
+            oms.mark_sent(id).unwrap();
+        }
+        oms.apply(&VenueReport { venue: 2, cl_ord_id: 1, venue_order_id: 99, exec_id: 5, kind: ReportKind::PartialFill { qty: 4, price: 1_001, fee: 3 } }).unwrap();
+        oms.apply(&VenueReport { venue: 2, cl_ord_id: 2, venue_order_id: 0, exec_id: 6, kind: ReportKind::Reject { reason: 7 } }).unwrap();
+        oms.disconnect(2);
+        let mut b = Vec::new();
+        oms.encode(&mut b);
+        b.extend_from_slice(b"tail");
+        let (back, used) = Oms::decode(&b).unwrap();
+        assert_eq!(back, oms);
+        assert_eq!(&b[used..], b"tail");
+        assert!(Oms::decode(&b[..used - 1]).is_err());
+        for c in 0..9 {
+            assert_eq!(OrderState::from_code(c).map(OrderState::code), Some(c));
+        }
+        assert_eq!(OrderState::from_code(9), None);
+    }
+}
