@@ -158,21 +158,23 @@ fn outputs_journaled_but_not_published_at_a_crash_are_published_again() {
     let all_tap = drain(&mut tap_c);
     let d = tempfile::tempdir().unwrap();
     let cut = recs.len() / 2;
-    let published_before;
+    let (published_before, tap_before);
     {
-        let (mut r, mut in_p, mut out_c, _tap) = rings();
+        let (mut r, mut in_p, mut out_c, mut tap_c) = rings();
         r.recover_journal(jcfg(d.path(), Durability::None)).unwrap();
         r.set_snapshots(100, 2, false);
         run(&mut r, &mut in_p, &recs[..cut]);
         published_before = drain(&mut out_c);
+        tap_before = drain(&mut tap_c);
         drop(r.take_journal());
         // the next part under group commit that never syncs: committed (written), not
         // published; then the process dies between commit and publication
-        let (mut r, mut in_p, mut out_c, _tap) = rings();
+        let (mut r, mut in_p, mut out_c, mut tap_c) = rings();
         let rep = r.recover_journal(jcfg(d.path(), Durability::GroupCommit { max_records: u64::MAX, max_ns: u64::MAX })).unwrap();
         assert_eq!(rep.republished_outputs, 0);
         run(&mut r, &mut in_p, &recs[cut..cut + 40]);
         assert!(drain(&mut out_c).is_empty(), "nothing published before the sync");
+        assert!(drain(&mut tap_c).is_empty(), "nothing on the tap before the sync");
         assert_eq!(r.journal().unwrap().committed_seq(), cut as u64 + 40);
         std::mem::forget(r); // crash: no flush, no publication
     }
@@ -188,11 +190,18 @@ fn outputs_journaled_but_not_published_at_a_crash_are_published_again() {
     assert_eq!([published_before.clone(), again.clone()].concat(), all[..published_before.len() + again.len()].to_vec());
     let tap_again = drain(&mut tap_c);
     assert!(!tap_again.is_empty() && tap_again.iter().all(|x| (kind::RFQ_QUOTE..=kind::CONTROL_ACK).contains(&x.kind)));
+    // the tap before the crash + what it gets again = the uninterrupted run's tap up to there
+    assert_eq!([tap_before.clone(), tap_again.clone()].concat(), all_tap[..tap_before.len() + tap_again.len()].to_vec());
     assert_eq!(read_published_marker(d.path()), Some(cut as u64 + 40), "marker moved once re-published");
     // and the run continues exactly
     run(&mut r, &mut in_p, &recs[cut + 40..]);
     let rest = drain(&mut out_c);
     assert_eq!([published_before, again, rest].concat(), all);
+    let tap_rest = drain(&mut tap_c);
+    assert_eq!([tap_before, tap_again, tap_rest].concat(), all_tap, "the recovered run's tap = the uninterrupted run's");
+    // the tap is exactly the RFQ-workflow part of the outputs
+    let workflow: Vec<Record> = all.iter().filter(|x| (kind::RFQ_QUOTE..=kind::CONTROL_ACK).contains(&x.kind)).copied().collect();
+    assert!(!all_tap.is_empty());
+    assert_eq!(all_tap, workflow);
     assert_eq!(r.core().state_hash(), plain.core().state_hash());
-    let _ = all_tap;
 }
