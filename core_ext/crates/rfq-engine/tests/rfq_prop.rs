@@ -11,6 +11,11 @@
 //! At the end, time is moved past every TTL and deadline: every quote has exactly one
 //! `QUOTE_END`, no quote is open, no approval pending. The same sequence run twice gives the
 //! same outputs and state hash.
+//!
+//! The property cannot pass vacuously: over all cases the sequences must reach floors of
+//! quotes, fills (partial ones too), checked refusals, approvals and expiries, and at least 80%
+//! of the sequences of 40+ steps must both quote and fill. (RFQ ids are fresh except for an
+//! occasional reused one, kill switches are mostly off, so most RFQs reach pricing.)
 
 mod common;
 
@@ -19,11 +24,14 @@ use proptest::prelude::*;
 use rfq_engine::Core;
 use rfq_ring::record::{control, flags, kind};
 use rfq_ring::Record;
+use proptest::test_runner::TestRunner;
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Rfq { client: u16, side: u8, tenths: i64, in_quote: bool, id: u64 },
+    /// `reuse`: the client's RFQ id is one already used (a duplicate, refused), else a fresh one.
+    Rfq { client: u16, side: u8, tenths: i64, in_quote: bool, reuse: Option<u64> },
     Accept { pick: usize, mode: u8, fraction: u8 },
     Cancel { pick: usize, source: u16 },
     Limit { field: u16, value: i64 },
@@ -39,15 +47,15 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (1_u16..=2, prop_oneof![Just(0_u8), Just(1), Just(255)], 1_i64..=24, prop::bool::weighted(0.2), 1_u64..=60)
-            .prop_map(|(client, side, tenths, in_quote, id)| Op::Rfq { client, side, tenths, in_quote, id }),
+        6 => (1_u16..=2, prop_oneof![Just(0_u8), Just(1), Just(255)], 1_i64..=24, prop::bool::weighted(0.2), prop::option::weighted(0.1, 1_u64..=60))
+            .prop_map(|(client, side, tenths, in_quote, reuse)| Op::Rfq { client, side, tenths, in_quote, reuse }),
         5 => (any::<usize>(), 0_u8..6, 1_u8..=4).prop_map(|(pick, mode, fraction)| Op::Accept { pick, mode, fraction }),
         1 => (any::<usize>(), 0_u16..=2).prop_map(|(pick, source)| Op::Cancel { pick, source }),
         1 => (prop_oneof![Just(4_u16), Just(5)], 0_i64..=6).prop_map(|(field, value)| Op::Limit { field, value }),
         1 => (1_u16..=2, 0_i64..=600_000).prop_map(|(client, dollars)| Op::Credit { client, dollars }),
-        1 => (0_u8..3, any::<bool>()).prop_map(|(scope, on)| Op::Kill { scope, on }),
-        1 => any::<bool>().prop_map(|client| Op::Reenable { client }),
-        1 => (0_i64..=4).prop_map(|n| Op::ExecCount { n }),
+        1 => (0_u8..3, prop::bool::weighted(0.15)).prop_map(|(scope, on)| Op::Kill { scope, on }),
+        2 => any::<bool>().prop_map(|client| Op::Reenable { client }),
+        1 => prop_oneof![Just(0_i64), 0_i64..=8].prop_map(|n| Op::ExecCount { n }),
         1 => (any::<usize>(), -50_i64..=200).prop_map(|(pick, adj)| Op::Approve { pick, adj }),
         1 => any::<usize>().prop_map(|pick| Op::Decline { pick }),
         1 => (-30_i64..=30).prop_map(|ticks| Op::Move { ticks }),
@@ -68,6 +76,18 @@ fn cfg() -> rfq_engine::CoreConfig {
     c
 }
 
+/// What one run did: the floors below check that the generated sequences exercise the
+/// workflow (a property that holds because nothing happened proves nothing).
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    quotes: u64,
+    fills: u64,
+    partial_fills: u64,
+    refusals_checked: u64,
+    approvals: u64,
+    expiries: u64,
+}
+
 #[derive(Default)]
 struct World {
     quotes: Vec<Record>,
@@ -77,12 +97,16 @@ struct World {
     /// Σ signed desk cash of the fills: + price × qty when the desk sells.
     desk_cash: i128,
     fees: i128,
+    /// The next fresh client RFQ id.
+    next_rfq_id: u64,
+    n: Counts,
 }
 
 fn record(op: &Op, w: &World, t: i64, shift: &mut i64) -> Vec<Record> {
     let ctl_rec = |cmd: u8, field: u16, inst: u16, price: i64, qty: i64, aux: i64| vec![ctl(cmd, field, inst, price, qty, aux, t)];
     match *op {
-        Op::Rfq { client, side, tenths, in_quote, id } => {
+        Op::Rfq { client, side, tenths, in_quote, reuse } => {
+            let id = reuse.map_or(w.next_rfq_id, |i| 1 + (i - 1) % w.next_rfq_id);
             let mut r = rfq(client, side, tenths * BTC / 10, id, t);
             if in_quote {
                 r.flags |= flags::QTY_IN_QUOTE;
@@ -155,13 +179,16 @@ fn conservation(core: &Core, w: &World) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn run(ops: &[Op]) -> Result<(Vec<Record>, u64), TestCaseError> {
+fn run(ops: &[Op]) -> Result<(Vec<Record>, u64, Counts), TestCaseError> {
     let mut h = H::with(cfg());
-    let mut w = World::default();
+    let mut w = World { next_rfq_id: 1, ..World::default() };
     let mut all = Vec::new();
     let mut shift = 0;
     for op in ops {
         let recs = record(op, &w, h.t, &mut shift);
+        if matches!(op, Op::Rfq { reuse: None, .. }) {
+            w.next_rfq_id += 1;
+        }
         if let Some(last) = recs.last() {
             h.t = h.t.max(last.ts_recv);
         }
@@ -174,6 +201,7 @@ fn run(ops: &[Op]) -> Result<(Vec<Record>, u64), TestCaseError> {
             let refused = matches!(o.kind, kind::RFQ_REJECT | kind::ACCEPT_REJECT | kind::CANCEL_REJECT) || (o.kind == kind::CONTROL_ACK && o.aux != 0);
             if refused {
                 prop_assert_eq!(h.core.state_hash(), hash_before, "{:?} -> {:?}", recs[0], o);
+                w.n.refusals_checked += 1;
             }
         }
         let view = h.core.instrument_view(1).unwrap();
@@ -189,7 +217,10 @@ fn run(ops: &[Op]) -> Result<(Vec<Record>, u64), TestCaseError> {
                         w.quotes.remove(0);
                     }
                 }
-                kind::APPROVAL_PENDING => w.pending.push(r.aux),
+                kind::APPROVAL_PENDING => {
+                    w.pending.push(r.aux);
+                    w.n.approvals += 1;
+                }
                 kind::QUOTE_END => {
                     let n = w.ends.entry(r.seq).or_default();
                     *n += 1;
@@ -205,6 +236,10 @@ fn run(ops: &[Op]) -> Result<(Vec<Record>, u64), TestCaseError> {
                     if let Some(q) = q {
                         prop_assert_eq!(q.price, r.price);
                         prop_assert!(r.qty <= q.qty && r.qty > 0);
+                    }
+                    w.n.fills += 1;
+                    if q.is_some_and(|q| r.qty < q.qty) {
+                        w.n.partial_fills += 1;
                     }
                     let n = i128::from(r.price) * i128::from(r.qty);
                     w.desk_cash += if r.side == 0 { n } else { -n };
@@ -235,17 +270,52 @@ fn run(ops: &[Op]) -> Result<(Vec<Record>, u64), TestCaseError> {
     }
     prop_assert_eq!(w.quoted.len() as u64, h.core.rfq_stats().quotes);
     conservation(&h.core, &w)?;
-    Ok((all, h.core.state_hash()))
+    w.n.quotes = w.quoted.len() as u64;
+    w.n.expiries = h.core.rfq_stats().expiries;
+    Ok((all, h.core.state_hash(), w.n))
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+const CASES: u32 = 128;
 
-    #[test]
-    fn rfq_workflow_invariants(ops in prop::collection::vec(op(), 1..160)) {
-        let (o1, h1) = run(&ops)?;
-        let (o2, h2) = run(&ops)?;
+#[test]
+fn rfq_workflow_invariants() {
+    let mut runner = TestRunner::new(ProptestConfig { cases: CASES, ..ProptestConfig::default() });
+    let runs: RefCell<Vec<(usize, Counts)>> = RefCell::new(Vec::new());
+    let result = runner.run(&prop::collection::vec(op(), 1..160), |ops| {
+        let (o1, h1, n) = run(&ops)?;
+        let (o2, h2, _) = run(&ops)?;
         prop_assert_eq!(o1, o2);
         prop_assert_eq!(h1, h2);
+        runs.borrow_mut().push((ops.len(), n));
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
     }
+    // floors: the sequences must have quoted, filled (fully and partly), refused, asked for
+    // approvals and expired quotes — in total and in most of the longer sequences
+    let runs = runs.into_inner();
+    assert_eq!(runs.len(), CASES as usize);
+    let total = runs.iter().fold(Counts::default(), |a, (_, n)| Counts {
+        quotes: a.quotes + n.quotes,
+        fills: a.fills + n.fills,
+        partial_fills: a.partial_fills + n.partial_fills,
+        refusals_checked: a.refusals_checked + n.refusals_checked,
+        approvals: a.approvals + n.approvals,
+        expiries: a.expiries + n.expiries,
+    });
+    let cases = u64::from(CASES);
+    eprintln!("rfq_prop totals over {cases} cases: {total:?}");
+    // (typical totals per case: 12 quotes, 4 fills, 0.3 partial fills, 13 refusals checked,
+    // 1.8 approvals, 6 expiries; the floors are about half of that)
+    assert!(total.quotes >= 6 * cases, "too few quotes: {total:?}");
+    assert!(total.fills >= 2 * cases, "too few fills: {total:?}");
+    assert!(total.partial_fills >= cases / 8, "too few partial fills: {total:?}");
+    assert!(total.refusals_checked >= 6 * cases, "too few refusals checked: {total:?}");
+    assert!(total.approvals >= cases / 2, "too few approvals: {total:?}");
+    assert!(total.expiries >= 3 * cases, "too few expiries: {total:?}");
+    let long: Vec<&Counts> = runs.iter().filter(|(len, _)| *len >= 40).map(|(_, n)| n).collect();
+    let filled = long.iter().filter(|n| n.quotes > 0 && n.fills > 0).count();
+    eprintln!("rfq_prop: {filled} of {} sequences of 40+ steps quoted and filled", long.len());
+    assert!(!long.is_empty() && filled * 10 >= long.len() * 8, "only {filled} of {} sequences of 40+ steps quoted and filled", long.len());
 }
