@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rfqcore.settlement.pgtest import TempPostgres, TempPostgresUnavailable
-from rfqcore.venues.seed import SeedDataMissing, resolve_data_dir
+from rfqcore.venuesim.seed import SeedDataMissing, resolve_data_dir
 
 Book = tuple[dict[D, D], dict[D, D], int]
 

@@ -92,7 +92,7 @@ def test_serve_hedges_on_the_venues_of_its_venue_file(tmp_path, desk_config, dat
     from rfqcore.hedge_desk import sim_configs
     from rfqcore.serve import Server
     from rfqcore.venues.config import load_venue_links
-    from rfqcore.venues.sim import SimProcess
+    from rfqcore.venuesim.sim import SimProcess
 
     reg, settings = desk_config
     b_cfg, o_cfg = sim_configs()

@@ -25,8 +25,8 @@ from rfqcore.instruments import Registry
 from rfqcore.records import Kind
 from rfqcore.venues.base import ExecReport, OrderRequest, OrderSide, OrdStatus, TimeInForce, VenueStatus
 from rfqcore.venues.binance import BinanceAdapter, sign, total_params
-from rfqcore.venues.sim import SimConfig, SimProcess
-from rfqcore.venues.simbook import SimAccount
+from rfqcore.venuesim.sim import SimConfig, SimProcess
+from rfqcore.venuesim.simbook import SimAccount
 
 from aiotools import run, until
 

@@ -36,8 +36,8 @@ from rfqcore.venues.base import (
     VenueStatus,
 )
 from rfqcore.venues.okx import OkxAdapter, iso_ms, login_prehash, okx_sign, parse_iso_ms, rest_prehash
-from rfqcore.venues.okx_sim import LOT, SEED_SOURCE, SEED_SYMBOL, SYMBOL, TICK
-from rfqcore.venues.seed import SeedDataMissing, seed_files
+from rfqcore.venuesim.okx_sim import LOT, SEED_SOURCE, SEED_SYMBOL, SYMBOL, TICK
+from rfqcore.venuesim.seed import SeedDataMissing, seed_files
 
 from aiotools import run
 from aiotools import until as wait_until
@@ -65,8 +65,8 @@ def sim():
         seed_files(SEED_SOURCE, SEED_SYMBOL)
     except SeedDataMissing as e:
         pytest.skip(f"recorded data absent: {e}")
-    from rfqcore.venues.sim import SimConfig, SimProcess
-    from rfqcore.venues.simbook import SimAccount
+    from rfqcore.venuesim.sim import SimConfig, SimProcess
+    from rfqcore.venuesim.simbook import SimAccount
     accounts = [SimAccount(n, k, s, p, {a: Decimal(v) for a, v in bal.items()}, MAKER_CBPS, TAKER_CBPS)
                 for n, (k, s, p, bal) in ACCOUNTS.items()]
     cfg = SimConfig(style="okx", symbol=SYMBOL, seed=SEED_SOURCE, seed_symbol=SEED_SYMBOL, tick=TICK, lot=LOT,

@@ -33,10 +33,10 @@ from rfqcore.records import Kind
 from rfqcore.venues.base import ExecReport, OrderRequest, OrderSide, OrdStatus, TimeInForce
 from rfqcore.venues.binance import BinanceAdapter
 from rfqcore.venues.okx import OkxAdapter
-from rfqcore.venues.okx_sim import LOT, SEED_SOURCE, SEED_SYMBOL, TICK
-from rfqcore.venues.okx_sim import SYMBOL as OKX_SYMBOL
-from rfqcore.venues.sim import Replay, SimConfig, SimProcess, build_sim, config_argv
-from rfqcore.venues.simbook import DepthDiff, SimAccount, SimBook
+from rfqcore.venuesim.okx_sim import LOT, SEED_SOURCE, SEED_SYMBOL, TICK
+from rfqcore.venuesim.okx_sim import SYMBOL as OKX_SYMBOL
+from rfqcore.venuesim.sim import Replay, SimConfig, SimProcess, build_sim, config_argv
+from rfqcore.venuesim.simbook import DepthDiff, SimAccount, SimBook
 
 from aiotools import run, until
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from rfqcore.venues.seed import SeedDataMissing, SeedError, load_book_seed
-from rfqcore.venues.sim import SimConfig, SimProcess, SimStartError
-from rfqcore.venues.simbook import DepthDiff, SimAccount, SimBook, SimReject
+from rfqcore.venuesim.seed import SeedDataMissing, SeedError, load_book_seed
+from rfqcore.venuesim.sim import SimConfig, SimProcess, SimStartError
+from rfqcore.venuesim.simbook import DepthDiff, SimAccount, SimBook, SimReject
 
 
 @pytest.mark.parametrize("n", [0, 1, 700])

@@ -522,10 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
     rj.set_defaults(func=_cmd_replay_journal)
 
     from rfqcore.settlement import cli as settlement_cli
-    from rfqcore.venues import cli as venues_cli
+    from rfqcore.venuesim import cli as venuesim_cli
 
     settlement_cli.add_parser(sub)
-    venues_cli.add_parser(sub)
+    venuesim_cli.add_parser(sub)
 
     hd = sub.add_parser("hedge-demo", help="client fills hedged on two simulated venues over their real protocols",
                         description=(

@@ -34,8 +34,8 @@ from rfqcore.hedger import Hedger, VenueLink
 from rfqcore.instruments import Registry
 from rfqcore.journal import JournalSettings
 from rfqcore.rfqconfig import RfqSettings
-from rfqcore.venues.sim import SimConfig, SimProcess
-from rfqcore.venues.simbook import SimAccount
+from rfqcore.venuesim.sim import SimConfig, SimProcess
+from rfqcore.venuesim.simbook import SimAccount
 
 __all__ = ["HedgeDesk", "hedging_desk", "desk_registry", "desk_settings", "sim_configs", "DESK_KEYS"]
 

@@ -1,6 +1,6 @@
 """OKX-style venue adapter: WebSocket order entry (signed login), ``orders`` push, public books.
 
-The OKX v5 subset spoken here (the simulated venue :mod:`rfqcore.venues.okx_sim` serves the
+The OKX v5 subset spoken here (the simulated venue :mod:`rfqcore.venuesim.okx_sim` serves the
 same subset; ``docs/venues.md`` lists it):
 
 * **private WebSocket** ``/ws/v5/private``: ``login`` (``sign`` = Base64(HMAC-SHA256(secret,

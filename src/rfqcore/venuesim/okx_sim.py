@@ -1,7 +1,7 @@
 """OKX-style simulated venue: the OKX v5 subset of :mod:`rfqcore.venues.okx` served over a
-:class:`~rfqcore.venues.simbook.SimBook`.
+:class:`~rfqcore.venuesim.simbook.SimBook`.
 
-:func:`add_routes` mounts, on an aiohttp application built by :mod:`rfqcore.venues.sim`:
+:func:`add_routes` mounts, on an aiohttp application built by :mod:`rfqcore.venuesim.sim`:
 
 * ``GET /ws/v5/public`` — WebSocket; ``subscribe`` / ``unsubscribe`` to ``books`` of the book's
   instId: one ``snapshot`` (every level of the book, ``prevSeqId`` -1) then one ``update`` per
@@ -35,8 +35,8 @@ required (1-32 alphanumerics); market orders take ``sz`` in the base currency
 (``tgtCcy: base_ccy`` — OKX's default for spot market buys is the quote currency, not served);
 an IOC/market remainder and an unfillable FOK end ``canceled``.
 
-Faults (:class:`~rfqcore.venues.simbook.SimFaults`): ``disconnect`` closes every WebSocket of
-this venue at once (replies still queued are lost) and, through :mod:`rfqcore.venues.sim`'s
+Faults (:class:`~rfqcore.venuesim.simbook.SimFaults`): ``disconnect`` closes every WebSocket of
+this venue at once (replies still queued are lost) and, through :mod:`rfqcore.venuesim.sim`'s
 middleware, refuses every connection while down; ``slow_ack`` delays
 every op response and every ``orders`` push; ``reject_next`` and ``gap_next`` act in the book.
 """
@@ -62,7 +62,7 @@ from rfqcore.venues.okx import (
     parse_iso_ms,
     rest_prehash,
 )
-from rfqcore.venues.simbook import DepthDiff, SimAccount, SimBook, SimFill, SimOrder, SimReject, now_ms
+from rfqcore.venuesim.simbook import DepthDiff, SimAccount, SimBook, SimFill, SimOrder, SimReject, now_ms
 
 __all__ = ["add_routes", "OkxVenue", "SYMBOL", "BASE", "QUOTE", "TICK", "LOT", "SEED_SOURCE",
            "SEED_SYMBOL", "TIMESTAMP_WINDOW_S"]

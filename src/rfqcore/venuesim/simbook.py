@@ -4,7 +4,7 @@
 fixed-point) with what a venue adds around it: named accounts with API keys and balances,
 client order ids, order records in venue terms (``NEW`` … ``FILLED``), fills with fees, an
 L2 view with consecutive update ids, and listeners for the user-data and depth streams. The
-protocol servers (:mod:`rfqcore.venues.binance_sim`, :mod:`rfqcore.venues.okx_sim`) only
+protocol servers (:mod:`rfqcore.venuesim.binance_sim`, :mod:`rfqcore.venuesim.okx_sim`) only
 translate their wire format to these calls.
 
 Rules (documented in ``docs/venues.md``):
@@ -33,7 +33,7 @@ Rules (documented in ``docs/venues.md``):
   request); a depth listener gets one :class:`DepthDiff` per such request with the new
   quantity of every changed level (0 = removed). ``faults.gap_next()`` skips one id.
 * **Recorded flow** (:meth:`SimBook.set_lp_levels`, driven by the replay in
-  :mod:`rfqcore.venues.sim`): the LP's resting quantity at each given level becomes the given
+  :mod:`rfqcore.venuesim.sim`): the LP's resting quantity at each given level becomes the given
   quantity — a decrease is a replace in place (queue position kept), an increase a replace that
   goes to the back of the level, a new level a new LP order, 0 a cancel — all through the
   matching core, and the whole call is one request (one update id, one :class:`DepthDiff`).
@@ -57,7 +57,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Final, Literal
 
 from rfqcore.matching import MatchingBook
-from rfqcore.venues.seed import BookSeed
+from rfqcore.venuesim.seed import BookSeed
 
 __all__ = ["SimAccount", "SimFill", "SimOrder", "SimReject", "SimFaults", "DepthDiff", "SimBook", "LpUpdate",
            "REJECT_CODES", "OPEN_STATUSES", "now_ms"]

@@ -1,5 +1,5 @@
 """The Binance-style simulated venue: a subset of Binance's spot REST API and WebSocket streams
-served over one :class:`~rfqcore.venues.simbook.SimBook` (mounted by :func:`rfqcore.venues.sim.make_app`).
+served over one :class:`~rfqcore.venuesim.simbook.SimBook` (mounted by :func:`rfqcore.venuesim.sim.make_app`).
 
 REST (JSON answers; errors as Binance prints them, ``{"code": -1022, "msg": "..."}``):
 
@@ -44,8 +44,8 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from rfqcore.venues.binance import sign, total_params
-from rfqcore.venues.sim import SimConfig, drop_connection, track_ws
-from rfqcore.venues.simbook import DepthDiff, SimAccount, SimBook, SimFill, SimOrder, SimReject
+from rfqcore.venuesim.sim import SimConfig, drop_connection, track_ws
+from rfqcore.venuesim.simbook import DepthDiff, SimAccount, SimBook, SimFill, SimOrder, SimReject
 
 __all__ = ["add_routes", "sign", "total_params", "BinanceError", "LISTEN_KEY_TTL_MS", "fmt"]
 

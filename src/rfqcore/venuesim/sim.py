@@ -1,8 +1,8 @@
 """Simulated venue processes: one aiohttp server on loopback per venue, one instrument each.
 
-``python -m rfqcore.venues.sim --style binance --symbol BTCUSDT --seed binance-spot`` (or
-``rfqcore venue-sim ...``) loads a :class:`~rfqcore.venues.seed.BookSeed` from the recorded data,
-builds a :class:`~rfqcore.venues.simbook.SimBook`, mounts the style's protocol routes
+``python -m rfqcore.venuesim.sim --style binance --symbol BTCUSDT --seed binance-spot`` (or
+``rfqcore venue-sim ...``) loads a :class:`~rfqcore.venuesim.seed.BookSeed` from the recorded data,
+builds a :class:`~rfqcore.venuesim.simbook.SimBook`, mounts the style's protocol routes
 (``rfqcore.venues.<style>_sim.add_routes(app, book, config)``) plus the admin routes, and prints
 exactly one JSON line to stdout once it listens::
 
@@ -58,8 +58,8 @@ import orjson
 from aiohttp import web
 
 from rfqcore.instruments import Registry
-from rfqcore.venues.seed import RecordedDiff, SeedError, open_book_replay
-from rfqcore.venues.simbook import SimAccount, SimBook, SimFaults, SimOrder
+from rfqcore.venuesim.seed import RecordedDiff, SeedError, open_book_replay
+from rfqcore.venuesim.simbook import SimAccount, SimBook, SimFaults, SimOrder
 
 __all__ = ["SimConfig", "SimFaults", "SimProcess", "SimStartError", "Replay", "make_app", "build_book", "build_sim",
            "add_arguments",
@@ -116,7 +116,7 @@ def _parse_balance(spec: str) -> tuple[str, Decimal]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``rfqcore venue-sim`` / ``python -m rfqcore.venues.sim``."""
+    """The options of ``rfqcore venue-sim`` / ``python -m rfqcore.venuesim.sim``."""
     p.add_argument("--style", choices=STYLES, required=True, help="venue protocol")
     p.add_argument("--symbol", required=True, help="the venue's symbol, e.g. BTCUSDT (binance) or BTC-USDT (okx)")
     p.add_argument("--seed", default="binance-spot", help="recorded book to seed from: binance-spot (default), "
@@ -468,7 +468,7 @@ def make_app(book: SimBook, cfg: SimConfig, replay: Replay | None = None) -> web
 
     app.router.add_post("/sim/admin", admin)
     app.router.add_get("/sim/state", state)
-    style = importlib.import_module(f"rfqcore.venues.{cfg.style}_sim")
+    style = importlib.import_module(f"rfqcore.venuesim.{cfg.style}_sim")
     style.add_routes(app, book, cfg)
     if replay is not None:
         tasks: list[asyncio.Task[None]] = []
@@ -528,7 +528,7 @@ def _account_json(text: str) -> SimAccount:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one simulated venue until SIGTERM/SIGINT (see the module doc)."""
-    p = argparse.ArgumentParser(prog="python -m rfqcore.venues.sim", description="run one simulated venue")
+    p = argparse.ArgumentParser(prog="python -m rfqcore.venuesim.sim", description="run one simulated venue")
     add_arguments(p)
     p.add_argument("--account-json", action="append", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -558,7 +558,7 @@ class SimStartError(RuntimeError):
 
 
 class SimProcess:
-    """A simulated venue as a real subprocess (``python -m rfqcore.venues.sim``).
+    """A simulated venue as a real subprocess (``python -m rfqcore.venuesim.sim``).
 
     ``with SimProcess(cfg) as sim: sim.http, sim.ws, sim.admin("disconnect", ms=500)``. Waits for
     the ready line (``timeout`` s; :class:`SimStartError` with the process's stderr otherwise);
@@ -596,7 +596,7 @@ class SimProcess:
         return self._stderr.read().decode(errors="replace")
 
     def start(self) -> SimProcess:
-        cmd = [sys.executable, "-m", "rfqcore.venues.sim", *config_argv(self.cfg)]
+        cmd = [sys.executable, "-m", "rfqcore.venuesim.sim", *config_argv(self.cfg)]
         env = dict(os.environ if self.env is None else self.env)
         src = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -684,7 +684,7 @@ class SimProcess:
 
 if __name__ == "__main__":
     # run the imported module, not this __main__ copy: the style servers import
-    # rfqcore.venues.sim and must share its app keys
-    from rfqcore.venues import sim as _sim
+    # rfqcore.venuesim.sim and must share its app keys
+    from rfqcore.venuesim import sim as _sim
 
     sys.exit(_sim.main())

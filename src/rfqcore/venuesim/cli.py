@@ -1,4 +1,4 @@
-"""``rfqcore venue-sim``: run one simulated venue by hand (see :mod:`rfqcore.venues.sim`)."""
+"""``rfqcore venue-sim``: run one simulated venue by hand (see :mod:`rfqcore.venuesim.sim`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ __all__ = ["add_parser"]
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``venue-sim`` on ``subparsers`` (an argparse sub-parser action); returns its parser."""
-    from rfqcore.venues import sim
+    from rfqcore.venuesim import sim
 
     p: argparse.ArgumentParser = subparsers.add_parser(
         "venue-sim", help="run a simulated venue (Binance- or OKX-style) on loopback, seeded from recorded books",
