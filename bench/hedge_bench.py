@@ -3,14 +3,14 @@
     .venv/bin/python bench/hedge_bench.py [--rates 20,100] [--seconds 10] [--quick] [--size 0.01] [--json OUT]
 
 The hedging desk of ``rfqcore.hedge_desk`` (two simulated venues as real processes on
-loopback, the engine with the packaged hedging configuration, the venue gateway). A refill
+loopback, the engine with the packaged hedging configuration, the venue link). A refill
 thread keeps a pool of live firm quotes (RFQs over the Python API, 10 s TTL); the main thread
 hits one every ``1/rate`` s at its **intended send time**, alternating client buys and sells of
 ``--size`` BTC so the position stays small. Every fill makes the core route a hedge (one IOC
 order per venue it splits across). Per hedge order, from the accept's intended send time:
 
-- ``to_gateway``: the venue gateway has the core's ``HEDGE_ORDER`` and hands it to the venue
-  adapter (core -> out ring -> engine pump -> asyncio loop of the gateway);
+- ``to_link``: the venue link has the core's ``HEDGE_ORDER`` and hands it to the venue
+  adapter (core -> out ring -> engine pump -> asyncio loop of the venue link);
 - ``on_wire``: the simulated venue has received the order request (its receive stamp,
   CLOCK_MONOTONIC, the same clock on this host) — Binance-style: the signed REST request,
   OKX-style: the WebSocket ``order`` op;
@@ -119,7 +119,7 @@ def measure(rate: float, seconds: float, args: argparse.Namespace) -> dict:
         for i in range(n):
             t_int = t0 + i * period
             # sleep, then spin only the last 200 us: a Python busy-wait holds the GIL, which the
-            # engine's pump and the gateway's loop (same process) need
+            # engine's pump and the venue link's loop (same process) need
             ahead = t_int - monotonic_ns() - 200_000
             if ahead > 0:
                 time.sleep(ahead / 1e9)
@@ -154,7 +154,7 @@ def measure(rate: float, seconds: float, args: argparse.Namespace) -> dict:
     # match each hedge order to its accept: the accept's ring stamp (ts_send) is >= its push
     # time and < the next accept's push time
     push_arr = np.array(pushed, dtype=np.int64)
-    lat = {k: LatencyRecorder() for k in ("to_gateway", "on_wire", "place_returned")}
+    lat = {k: LatencyRecorder() for k in ("to_link", "on_wire", "place_returned")}
     unmatched = 0
     for cl, _venue, ts_send, t_disp, t_ret in trace:
         k = int(np.searchsorted(push_arr, ts_send, side="right")) - 1
@@ -162,7 +162,7 @@ def measure(rate: float, seconds: float, args: argparse.Namespace) -> dict:
             unmatched += 1
             continue
         t_int = intended[k]
-        lat["to_gateway"].record(t_disp - t_int)
+        lat["to_link"].record(t_disp - t_int)
         lat["place_returned"].record(t_ret - t_int)
         r = recv.get(f"{prefix}{cl}")
         if r is not None:

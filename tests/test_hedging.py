@@ -154,7 +154,7 @@ def test_engine_hedges_a_client_fill_through_records(registry: Registry, setting
         assert [o.price for o in orders] == [6_003_100, 600_330]
         spot, okx = orders
         assert spot.ts_send > 0 and spot.composite == 1
-        # fills come back as records (the venue gateway's job, done by hand here)
+        # fills come back as records (the venue link's job, done by hand here)
         eng.feed(_rec(Kind.VENUE_REPORT, 1, VenueReportKind.FILL, 1, spot.cl_ord_id, 11, 6_000_100, 500_000, 42), "venues")
         eng.feed(_rec(Kind.VENUE_REPORT, 2, VenueReportKind.FILL, 2, okx.cl_ord_id, 12, 600_020, 70_000_000, 0), "venues")
         # a duplicate and an overfill: ignored / refused, nothing changes

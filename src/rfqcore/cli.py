@@ -450,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--durability", choices=["fsync_each", "group", "none"], default="group",
                     help="journal durability policy (default group: fdatasync at most every 1 ms, outputs "
                          "published only once durable)")
-    sv.add_argument("--venues", help="venue connections (TOML, see rfqcore.venues.config): run the venue gateway "
+    sv.add_argument("--venues", help="venue connections (TOML, see rfqcore.venues.config): run the venue link "
                                      "so the core hedges on them; their market data feeds the core (docs/hedging.md)")
     sv.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
     sv.set_defaults(func=_cmd_serve)
@@ -531,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description=(
         "Starts a Binance-style and an OKX-style simulated venue (real processes on loopback, seeded from the "
         "recorded books in ../shared/data), the core with the packaged hedging desk configuration "
-        "(defaults/hedge-*.toml) and the venue gateway; client fills are hedged by the core's smart order router, "
+        "(defaults/hedge-*.toml) and the venue link; client fills are hedged by the core's smart order router, "
         "then both venues drop their connections and quoting is withdrawn until they are back. See docs/hedging.md."))
     hd.set_defaults(func=_cmd_hedge_demo)
 

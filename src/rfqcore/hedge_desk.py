@@ -1,5 +1,5 @@
 """The hedging desk, assembled: two simulated venues, the engine with the packaged hedging
-configuration, and the venue gateway (docs/hedging.md).
+configuration, and the venue link (docs/hedging.md).
 
 Used by ``rfqcore hedge-demo``, the end-to-end tests and ``bench/hedge_bench.py``::
 
@@ -179,7 +179,7 @@ def demo(out: Any = None) -> int:
 
     t0 = time.monotonic()
     p("hedge-demo: starting two simulated venues (Binance-style REST/WS, OKX-style WS order entry) "
-      "seeded from the recorded 2024-08-08 books, the core, and the venue gateway ...")
+      "seeded from the recorded 2024-08-08 books, the core, and the venue link ...")
     with hedging_desk() as desk:
         eng = desk.engine
         desk.wait(lambda: all(eng.best(k) is not None for k in ("binance-spot:BTCUSDT", "okx:BTC-USDT")),

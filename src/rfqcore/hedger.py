@@ -1,4 +1,6 @@
-"""The venue gateway of the hedging core: venue adapters on one side, the engine's rings on the other.
+"""The venue link of the hedging core: venue adapters on one side, the engine's rings on the other.
+
+(Not to be confused with the client gateway, :mod:`rfqcore.gateway`: that one faces clients.)
 
 The core decides everything (docs/hedging.md): what to hedge, where, at which limit; it keeps
 the OMS of hedge orders and the positions. This module only moves messages:

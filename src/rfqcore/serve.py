@@ -96,7 +96,7 @@ class Server:
         tap = eng.add_tap("gateway")
         eng.start(heartbeat_ms=1)
         if self.venues:
-            # the venue gateway: hedge orders out, venue reports, link state and market data in
+            # the venue link: hedge orders out, venue reports, link state and market data in
             self.hedger = Hedger(eng, self.venues)
             self.hedger.start()
         self.gateway = GatewayProcess(eng.ring_path("gateway"), tap, aeron_dir=self.aeron_dir,
