@@ -12,6 +12,8 @@ import json
 import sys
 from statistics import median
 
+import report_durability
+
 
 def us(ns: float) -> str:
     return f"{ns / 1e3:,.1f} µs" if ns >= 10_000 else f"{ns:,.0f} ns"
@@ -244,6 +246,7 @@ def main(path: str) -> None:
         for k, v in pp["median_us"].items():
             w(f"| {k} | {v:,.1f} |")
         w("")
+    report_durability.render(r, w, foreign)
     print("\n".join(out))
 
 

@@ -1,22 +1,11 @@
-"""Run every rfqcore benchmark that exists and print a summary against the targets.
+"""Run every rfqcore benchmark and print a summary against the targets (``make bench``).
 
     .venv/bin/python bench/run_all.py [--quick] [--only ring_rust,book_rust,...] [--no-wait]
+    .venv/bin/python bench/run_all.py --list [--quick]     # the steps and their commands; runs nothing
 
-Steps (each skipped with a message when what it needs is missing):
-
-- ``data``        parse ../shared/data into /tmp/rfqcore-bench (``bench_data.py``; cached)
-- ``ring_rust``   ``cargo bench -p rfq-ring --bench ring_bench``: Rust -> Rust ring
-- ``book_rust``   ``book_bench``: real Binance diffs into ``rfq_book::L2Book``, VWAP
-- ``engine_rust`` ``engine_bench``: core replay of the merged BTC streams, tick-to-quote via rings
-- ``ring_py``     ``ring_py.py``: Cython producer -> Rust consumer (batch throughput, paced latency)
-- ``book_py``     ``pytest bench/test_bench_book.py --benchmark-enable``: Python ``Book`` vs
-                  NautilusTrader ``OrderBook``, same run, same deltas
-- ``engine_py``   ``engine_py.py``: tick-to-quote through ``rfqcore.engine.Engine`` (paced, from a
-                  sender process) and replay vs bare parse
-- ``hedge``       ``hedge_bench.py``: client fill -> hedge order at the gateway / on the wire at the
-                  simulated venue, at fixed offered rates (the hedging desk of issue 4)
-- ``pump_profile`` ``pump_profile.py``: what one pass of the engine's Python output pump costs,
-                  piece by piece (not a latency measurement; explains engine_py's pump share)
+The steps and what each runs are the table in ``steps.py`` (``--list`` prints it); a step whose
+data or modules are missing is skipped with a message. Each step's JSON result line(s) become
+its entry in ``results.json``; ``report.py`` renders that as the tables of ``RESULTS.md``.
 
 Rust binaries build into ``$CARGO_TARGET_DIR`` (default ``/tmp/rfqcore-bench-target-<hash of the
 checkout path>``: never the project's own ``target/``, and never shared with another checkout, see
@@ -40,10 +29,11 @@ import time
 from pathlib import Path
 
 import bench_common as bc
+import steps
+from text_results import parse_book_profile, parse_snapshot
 
 REPO = bc.REPO
-STEPS = ("data", "ring_rust", "book_rust", "engine_rust", "ring_py", "book_py", "engine_py", "pump_profile",
-         "rfq_rust", "rfq_roundtrip", "hooks", "hedge")
+STEPS = tuple(st.name for st in steps.STEPS)
 TODO_STEPS: dict[str, str] = {}  # benchmarks still waiting for code that does not exist yet
 
 
@@ -60,13 +50,6 @@ def cargo_env() -> dict:
     env.setdefault("CARGO_TARGET_DIR", default_target_dir())
     env.setdefault("CARGO_BUILD_JOBS", "2")
     return env
-
-
-def json_line(out: str, bench: str) -> dict:
-    for line in reversed(out.splitlines()):
-        if line.startswith('{"bench":"' + bench + '"'):
-            return json.loads(line)
-    raise RuntimeError(f"no JSON result line for {bench!r} in output:\n{out[-2000:]}")
 
 
 LAST_FOREIGN: dict[str, float] = {}
@@ -90,26 +73,24 @@ def run(cmd: list[str], env: dict | None = None, timeout: float = 1800) -> str:
     return p.stdout
 
 
-RUST = {
-    # ring_bench pins consumer and producer to the first two CPUs the process may use and reports
-    # where each thread ran (``cpus`` per run, ``runs_threads_on_same_cpu``).
-    "ring_rust": (["cargo", "bench", "-q", "-p", "rfq-ring", "--bench", "ring_bench", "--no-run"],
-                  ["cargo", "bench", "-q", "-p", "rfq-ring", "--bench", "ring_bench", "--"], "rfq_ring"),
-    "book_rust": (["cargo", "build", "-q", "--release", "-p", "rfq-book", "--features", "bench", "--bin", "book_bench"],
-                  ["cargo", "run", "-q", "--release", "-p", "rfq-book", "--features", "bench", "--bin", "book_bench", "--"],
-                  "rfq_book"),
-    "rfq_rust": (["cargo", "build", "-q", "--release", "-p", "rfq-engine", "--features", "bench", "--bin", "rfq_bench"],
-                 ["cargo", "run", "-q", "--release", "-p", "rfq-engine", "--features", "bench", "--bin", "rfq_bench",
-                  "--", "--json"], "rfq_core"),
-    "engine_rust": (["cargo", "build", "-q", "--release", "-p", "rfq-engine", "--features", "bench", "--bin", "engine_bench"],
-                    ["cargo", "run", "-q", "--release", "-p", "rfq-engine", "--features", "bench", "--bin", "engine_bench", "--"],
-                    "rfq_engine"),
-}
+def json_lines(out: str, bench: str) -> list[dict]:
+    """Every JSON result line of ``bench`` in a command's output, in order."""
+    found = []
+    for line in out.splitlines():
+        if line.startswith("{"):
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(d, dict) and d.get("bench") == bench:
+                found.append(d)
+    return found
 
 
 def step(name: str, a: argparse.Namespace, out_dir: Path) -> dict:
-    quick = ["--quick"] if a.quick else []
-    py = sys.executable
+    st = steps.BY_NAME[name]
+    cmds = [[sys.executable if w == steps.PY else w.replace("{out}", str(out_dir)) for w in c]
+            for c in steps.commands(st, a.quick)]
     if name == "data":
         import bench_data
         try:
@@ -117,45 +98,31 @@ def step(name: str, a: argparse.Namespace, out_dir: Path) -> dict:
         except bench_data.DataMissing as e:
             return {"skipped": str(e)}
         return {"streams": meta["streams"], "cache_dir": meta["cache_dir"]}
-
-    if name in RUST:
-        build, cmd, bench = RUST[name]
-        env = cargo_env()
-        run(build, env)
-        idle = quiet(a)
-        res = json_line(run(cmd + quick, env), bench)
-        return {**res, "idle_before": idle, **LAST_FOREIGN, "command": " ".join(cmd + quick)}
-
-    if name == "ring_py":
-        idle = quiet(a)
-        cmd = [py, "bench/ring_py.py", *quick]
-        return {**json_line(run(cmd), "ring_py"), "idle_before": idle, **LAST_FOREIGN, "command": " ".join(cmd)}
-
-    if name in ("rfq_roundtrip", "hooks", "hedge"):
-        idle = quiet(a)
-        script = {"rfq_roundtrip": "bench/rfq_roundtrip.py", "hooks": "bench/hooks_bench.py",
-                  "hedge": "bench/hedge_bench.py"}[name]
-        cmd = [py, script, *quick] + (["--no-wait"] if name == "rfq_roundtrip" else [])
-        return {**json_line(run(cmd), name), "idle_before": idle, **LAST_FOREIGN, "command": " ".join(cmd)}
-
-    if name in ("engine_py", "pump_profile"):
-        idle = quiet(a)
-        cmd = [py, f"bench/{name}.py", *(quick if name == "engine_py" else [])]
-        return {**json_line(run(cmd), name), "idle_before": idle, **LAST_FOREIGN, "command": " ".join(cmd)}
-
-    if name == "book_py":
+    env = cargo_env() if st.build else None
+    if st.build:
+        run(list(st.build), env)
+    idle = quiet(a)
+    outs, foreign = [], []
+    for c in cmds:
+        outs.append(run(c, env, timeout=3600))
+        foreign.append(dict(LAST_FOREIGN))
+    meas = {"idle_before": idle, "foreign_cpus": max(f["foreign_cpus"] for f in foreign),
+            "wall_s": round(sum(f["wall_s"] for f in foreign), 1), "command": " ; ".join(" ".join(c) for c in cmds)}
+    if st.result == "book_py":
         summary = out_dir / "book_py_summary.json"
-        cmd = [py, "-m", "pytest", "bench/test_bench_book.py", "--benchmark-enable", "-q",
-               "-p", "no:cacheprovider", f"--bench-summary={summary}",
-               f"--benchmark-json={out_dir / 'book_py_pytest_benchmark.json'}"]
-        if a.quick:
-            cmd += ["--benchmark-max-time=0.2", "--benchmark-min-rounds=3"]
-        idle = quiet(a)
-        run(cmd, timeout=3600)
         if not summary.exists():
             return {"skipped": "pytest ran no benchmark (data or modules missing?)"}
-        return {**json.loads(summary.read_text()), "idle_before": idle, **LAST_FOREIGN, "command": " ".join(cmd)}
-    raise ValueError(name)
+        return {**json.loads(summary.read_text()), **meas}
+    if st.result == "snapshot":
+        return {**parse_snapshot(outs[0]), **meas}
+    if st.result == "book_profile":
+        return {**parse_book_profile(outs[0]), **meas}
+    found = [d for o in outs for d in json_lines(o, st.bench)]
+    if len(found) < (len(cmds) if st.result == "lines" else 1):
+        raise RuntimeError(f"no JSON result line for {st.bench!r} in output:\n{outs[-1][-2000:]}")
+    if st.result == "lines":
+        return {"runs": found, **meas}
+    return {**found[-1], **meas}
 
 
 def measured_step(name: str, a: argparse.Namespace, out_dir: Path) -> dict:
@@ -270,6 +237,22 @@ def targets(r: dict) -> list[tuple[str, float | None, str, float, str]]:
     for key, t in (g("rfq_roundtrip", "targets") or {}).items():
         unit = "x" if key.endswith("pingpong_p50") else "ns"
         rows.append((f"RFQ round trip {key}", t["measured"], unit, t["target"], "<="))
+    # Matching (issue 4), journal and recovery (issue 5).
+    if g("match_rust", "throughput_median"):
+        rows.append(("matching throughput, one thread (median)", g("match_rust", "throughput_median"), "rec/s", 10e6, ">="))
+    for lat in g("match_rust", "latency") or []:
+        if lat["rate"] == 1_000_000:
+            rows.append(("matching p99 @ 1 M/s offered, from the intended time", lat["p99_ns"], "ns", 1_000, "<="))
+    if g("match_py", "rfqcore", "whole_best_mops"):
+        rows.append(("matching from Python, one batched call (best)", g("match_py", "rfqcore", "whole_best_mops") * 1e6,
+                     "rec/s", 3e6, ">="))
+    for run in g("journal_rust", "runs") or []:
+        rows.append((f"journal replay (read + verify) [{run['dir']}]", run["replay_records_per_s"], "rec/s", 5e6, ">="))
+    if g("snapshot_rust", "full_m_rec_per_s"):
+        rows.append(("full core replay of a journal", g("snapshot_rust", "full_m_rec_per_s") * 1e6, "rec/s", 5e6, ">="))
+    if g("crash", "kills") is not None:
+        rows.append(("crash: acknowledged trades lost or different", g("crash", "acknowledged_but_wrong_or_lost"),
+                     "count", 0, "<="))
     return rows
 
 
@@ -336,6 +319,15 @@ def print_summary(r: dict) -> list[dict]:
     return out
 
 
+def print_list(quick: bool) -> None:
+    for st in steps.STEPS:
+        print(f"{st.name:<17} {st.what}" + ("  [needs the venue data]" if st.needs_data else ""))
+        if st.build:
+            print(f"    build: {' '.join(st.build)}")
+        for c in steps.commands(st, quick):
+            print(f"    $ {' '.join('.venv/bin/python' if w == steps.PY else w for w in c)}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="Run every rfqcore benchmark and summarise it.")
     ap.add_argument("--quick", action="store_true", help="short runs (smoke test, not for RESULTS.md)")
@@ -346,7 +338,11 @@ def main() -> int:
                     help="re-run a step this many times if other processes disturbed it")
     ap.add_argument("--max-foreign", type=float, default=0.1,
                     help="CPUs other processes may use during a measurement before it is retried")
+    ap.add_argument("--list", action="store_true", help="print the steps and their commands; run nothing")
     a = ap.parse_args()
+    if a.list:
+        print_list(a.quick)
+        return 0
     wanted = [s.strip() for s in a.only.split(",") if s.strip()]
     for s in wanted:
         if s not in STEPS:
@@ -362,7 +358,7 @@ def main() -> int:
     for s in STEPS:
         if s not in wanted and s != "data":
             continue
-        if s in ("book_rust", "engine_rust", "book_py", "engine_py") and not data_ok:
+        if steps.BY_NAME[s].needs_data and not data_ok:
             print(f"\n== {s}: SKIP (no venue data) ==")
             results[s] = {"skipped": "no venue data"}
             continue
