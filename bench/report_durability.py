@@ -65,7 +65,7 @@ def render(r: dict, w, foreign) -> None:
         w("|---|---|---|---:|---:|---:|---:|---:|---:|")
         for x in e["runs"]:
             h = x["rfq_to_answer"]
-            w(f"| {x['dir']} | {x['durability']} | {x['io']} thread | {x['rate']:,} | {h['count']:,} | {ms(h['p50'])} | "
+            w(f"| {x['dir']} | {x['durability']} | {'sync thread' if x['io'] == 'thread' else 'core thread'} | {x['rate']:,} | {h['count']:,} | {ms(h['p50'])} | "
               f"{ms(h['p99'])} | {ms(h['p999'])} | {ms(h['max'])} |")
         w("")
     s = r.get("snapshot_rust") or {}
