@@ -6,7 +6,7 @@ by piece, on a small batch of quotes (the pump's share of ``engine_py.py``'s fig
 Times, single-threaded and warm (median of 2,000 calls each, ``time.perf_counter_ns`` around
 every call): ``Engine._account`` on a batch of 4 QUOTE records (what ``Engine.drain`` does for
 every batch before any subscriber runs), and its parts - ``LatencyRecorder.record_array`` of 4
-values, ``Quote.from_record``, ``np.unique`` - plus the per-subscriber ``np.isin`` kind filter of
+values, ``QuoteLevel.from_record``, ``np.unique`` - plus the per-subscriber ``np.isin`` kind filter of
 ``drain``, the batch copy handed to a subscriber, and ``time.sleep(0)`` (a syscall-bound
 reference for this VM). The engine is constructed but never started. Prints a table and one
 JSON line ``{"bench":"pump_profile",...}``.
@@ -38,7 +38,7 @@ def main() -> int:
     a = ap.parse_args()
     say = (lambda *_: None) if a.json else print
     try:
-        from rfqcore.engine import Engine, Quote
+        from rfqcore.engine import Engine, QuoteLevel
         from rfqcore.instruments import Registry
         from rfqcore.latency import LatencyRecorder
         from rfqcore.records import RECORD_DTYPE, Kind
@@ -60,7 +60,7 @@ def main() -> int:
         res = {
             "Engine._account (4 quotes)": median_us(lambda: eng._account(batch, time.monotonic_ns())),
             "LatencyRecorder.record_array (4 values)": median_us(lambda: rec.record_array(lat)),
-            "Quote.from_record (1 record)": median_us(lambda: Quote.from_record(batch[0])),
+            "QuoteLevel.from_record (1 record)": median_us(lambda: QuoteLevel.from_record(batch[0])),
             "np.unique (4 keys, return_index)": median_us(lambda: np.unique(batch["ts_send"], return_index=True)),
             "np.isin kind filter (drain, per subscriber)": median_us(lambda: batch[np.isin(batch["kind"], kinds)]),
             "batch.copy() (drain, per subscriber)": median_us(lambda: batch.copy()),

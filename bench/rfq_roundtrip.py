@@ -522,7 +522,7 @@ def cpu_costs(n: int) -> dict[str, float]:
             gw = Gateway(settings, inp, tap, aeron=a)
             nonce, ts = 1, time.time_ns()
             mac = hmac.new(acme.secret, sch.logon_mac_input(acme.id, nonce, ts), hashlib.sha256).digest()
-            gw._on_fragment(sch.encode(sch.Logon(nonce, ts, mac), seq=1, id=acme.id), Hdr())
+            gw._on_fragment(sch.encode(sch.LogonMsg(nonce, ts, mac), seq=1, id=acme.id), Hdr())
             got: list[bytes] = []
             while not got:
                 resp.poll(lambda b, h: got.append(b.tobytes()), 10)
@@ -532,7 +532,7 @@ def cpu_costs(n: int) -> dict[str, float]:
                 while sub.poll(lambda b, h: None, 1024):
                     pass
 
-            msgs = [sch.encode(sch.Rfq(i, btc, 0, 0, 10**8, 0, 0, 0), session=token, seq=10 + i, id=acme.id)
+            msgs = [sch.encode(sch.RfqMsg(i, btc, 0, 0, 10**8, 0, 0, 0), session=token, seq=10 + i, id=acme.id)
                     for i in range(n)]
             hdr = Hdr()
             t = time.perf_counter_ns()
@@ -559,7 +559,7 @@ def cpu_costs(n: int) -> dict[str, float]:
                     drain(sink)
                     drain(gw.sub)
             out["client_send_ns"] = (time.perf_counter_ns() - t) / n
-            quotes = [sch.encode(sch.Quote(i, i, btc, 1, 6_000_100, 10**8, 0, 0, now + 10**9, now), session=token,
+            quotes = [sch.encode(sch.QuoteMsg(i, i, btc, 1, 6_000_100, 10**8, 0, 0, now + 10**9, now), session=token,
                                  seq=i + 1, id=acme.id) for i in range(n)]
 
             class CHdr:

@@ -349,12 +349,12 @@ def _no_push(backend: Backend, before: tuple[int, Any]) -> None:
 
 def test_logon_rfq_quote_accept_execution(agent: Agent, backend: Backend, acme: str) -> None:
     q = agent("call", acme, "request_quote", "BTC", "buy", Decimal("1"), timeout=5.0)
-    assert q.instrument == "BTC" and q.instrument_id == BTC.id
-    assert q.sides == (ClientSide.BUY,) and q.sell_price is None
+    assert q.instrument == "BTC" and q.composite == BTC.id
+    assert tuple(s.side for s in q.sides) == (ClientSide.BUY,) and q.sell_price is None
     assert q.buy_qty == Decimal("1") and q.buy_qty_raw == 10**8
     assert q.buy_price is not None and Decimal("59000") < q.buy_price < Decimal("62000")
     assert q.buy_price == Decimal(q.buy_price_raw).scaleb(-BTC.price_decimals)  # exact, no float
-    assert q.valid_until_ns > q.core_time_ns
+    assert q.valid_until > q.core_time
     ex = agent("call", acme, "accept", q, timeout=5.0)
     assert (ex.quote_id, ex.rfq_id, ex.side) == (q.quote_id, q.rfq_id, ClientSide.BUY)
     assert (ex.price_raw, ex.qty_raw) == (q.buy_price_raw, q.buy_qty_raw)
@@ -369,7 +369,7 @@ def test_logon_rfq_quote_accept_execution(agent: Agent, backend: Backend, acme: 
 
 def test_two_way_quote_and_cancel(agent: Agent, backend: Backend, acme: str) -> None:
     q = agent("call", acme, "request_quote", "BTC", "two-way", Decimal("0.5"), timeout=5.0)
-    assert set(q.sides) == {ClientSide.BUY, ClientSide.SELL}
+    assert {s.side for s in q.sides} == {ClientSide.BUY, ClientSide.SELL}
     assert q.sell_price < q.buy_price
     end = agent("call", acme, "cancel", q, wait=True, timeout=5.0)
     assert end.quote_id == q.quote_id and end.state == QuoteEnd.CANCELLED
@@ -422,7 +422,8 @@ def test_operator_control_ack_and_kill_switch(agent: Agent, backend: Backend, ac
         # CONTROL is an operator message: a client sending one is refused by the gateway
         seq = agent("call", acme, "next_seq")
         tok = agent("get", acme, "token")
-        raw = s.encode(s.Control(1, Command.KILL, 0, 0, 0, 1, 0), session=tok, seq=seq, id=ACME.id, role=s.Role.CLIENT)
+        raw = s.encode(s.ControlMsg(1, Command.KILL, 0, 0, 0, 1, 0), session=tok, seq=seq, id=ACME.id,
+                       role=s.Role.CLIENT)
         before = backend.snapshot()
         rej = agent("raw", acme, raw, 5.0)
         assert rej is not None and rej.reason == G.UNEXPECTED_TYPE
@@ -482,7 +483,7 @@ def test_callback_style_with_poller_thread(agent: Agent, loopback: Backend) -> N
 
 
 def _rfq(seq: int, tok: int, **kw: Any) -> bytes:
-    body = s.Rfq(rfq_id=kw.pop("rfq_id", time.time_ns()), instrument=BTC.id, side=0, flags=kw.pop("flags", 0),
+    body = s.RfqMsg(rfq_id=kw.pop("rfq_id", time.time_ns()), instrument=BTC.id, side=0, flags=kw.pop("flags", 0),
                  qty=10**8, limit=0, ttl_ns=0, send_time=time.time_ns())
     return s.encode(body, session=tok, seq=seq, id=kw.pop("id", ACME.id), role=kw.pop("role", 0))
 
@@ -642,7 +643,7 @@ def test_udp_loopback_channel(agent: Agent) -> None:
         agent("new", "udp", "client", ACME.id, ACME.secret.hex(), driver.dir, channel=channel)
         agent("call", "udp", "logon", timeout=10.0)
         q = agent("call", "udp", "request_quote", "BTC", "sell", Decimal("2"), timeout=5.0)
-        assert q.sell_qty == Decimal("2") and q.sides == (ClientSide.SELL,)
+        assert q.sell_qty == Decimal("2") and tuple(s.side for s in q.sides) == (ClientSide.SELL,)
         ex = agent("call", "udp", "accept", q, timeout=5.0)
         assert ex.qty == Decimal("2")
         agent("close", "udp")
@@ -689,7 +690,7 @@ def inproc_gateway() -> Iterator[Any]:
 
         nonce, ts = 42, time.time_ns()
         mac = hmac.new(ACME.secret, s.logon_mac_input(ACME.id, nonce, ts), hashlib.sha256).digest()
-        gw._on_fragment(s.encode(s.Logon(nonce, ts, mac), seq=1, id=ACME.id), _Hdr(7))
+        gw._on_fragment(s.encode(s.LogonMsg(nonce, ts, mac), seq=1, id=ACME.id), _Hdr(7))
         assert gw.stats()["logons"] == 1
         gw.test_token = gw._sessions[(0, ACME.id)].token  # type: ignore[attr-defined]
         yield gw
@@ -701,11 +702,11 @@ def inproc_gateway() -> Iterator[Any]:
 
 def _valid_requests(token: int) -> list[bytes]:
     return [
-        s.encode(s.Rfq(1, BTC.id, 0, 0, 10**8, 0, 0, 0), session=token, seq=10, id=ACME.id),
-        s.encode(s.Accept(1, 2, BTC.id, 0, 6_000_000, 10**8), session=token, seq=10, id=ACME.id),
-        s.encode(s.Cancel(1), session=token, seq=10, id=ACME.id),
-        s.encode(s.Control(1, 1, 0, 0, 0, 1, 0), session=token, seq=10, id=OPER.id, role=1),
-        s.encode(s.Logon(1, 2, b"\0" * 32), seq=10, id=ACME.id),
+        s.encode(s.RfqMsg(1, BTC.id, 0, 0, 10**8, 0, 0, 0), session=token, seq=10, id=ACME.id),
+        s.encode(s.AcceptMsg(1, 2, BTC.id, 0, 6_000_000, 10**8), session=token, seq=10, id=ACME.id),
+        s.encode(s.CancelMsg(1), session=token, seq=10, id=ACME.id),
+        s.encode(s.ControlMsg(1, 1, 0, 0, 0, 1, 0), session=token, seq=10, id=OPER.id, role=1),
+        s.encode(s.LogonMsg(1, 2, b"\0" * 32), seq=10, id=ACME.id),
     ]
 
 

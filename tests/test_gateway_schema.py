@@ -23,34 +23,34 @@ I64 = (-(1 << 63), (1 << 63) - 1)
 
 # One example body per message type, with extreme values where the type allows them.
 EXAMPLES: dict[s.MsgType, s.Body] = {
-    s.MsgType.LOGON: s.Logon(nonce=U64[1], timestamp=I64[1], mac=bytes(range(32))),
-    s.MsgType.OP_LOGON: s.OpLogon(nonce=1, timestamp=-1, mac=b"\xff" * 32),
-    s.MsgType.LOGOUT: s.Logout(),
-    s.MsgType.RFQ: s.Rfq(rfq_id=U64[1], instrument=U16[1], side=255, flags=1, qty=I64[1], limit=I64[0], ttl_ns=-5,
-                         send_time=1_700_000_000_000_000_000),
-    s.MsgType.ACCEPT: s.Accept(quote_id=3, accept_id=I64[0], instrument=1, side=1, price=6_000_123, qty=10**8),
-    s.MsgType.CANCEL: s.Cancel(quote_id=U64[1]),
-    s.MsgType.CONTROL: s.Control(control_id=(1 << 48) - 1, command=11, field=U16[1], instrument=2, scope=I64[0],
-                                 value=I64[1], aux=-1),
-    s.MsgType.LOGON_ACK: s.LogonAck(nonce=9, token=U64[1], server_time=123),
-    s.MsgType.LOGON_REJECT: s.LogonReject(nonce=9, reason=s.GatewayReject.BAD_CREDENTIALS),
-    s.MsgType.REJECT: s.Reject(ref_seq=U64[1], reason=s.GatewayReject.BAD_SESSION, ref_type=3, version=1),
-    s.MsgType.QUOTE: s.Quote(quote_id=1, rfq_id=2, instrument=1, flags=7, buy_price=6_000_100, buy_qty=10**8,
-                             sell_price=6_000_000, sell_qty=10**8 - 1, valid_until=I64[1], core_time=I64[0]),
-    s.MsgType.RFQ_REJECT: s.RfqReject(rfq_id=5, instrument=1, side=0, reason=RfqReject.EXCEEDS_LIMIT, qty=-1,
-                                      price=I64[1], core_time=3),
-    s.MsgType.ACCEPT_REJECT: s.AcceptReject(quote_id=5, accept_id=-7, instrument=2, side=1,
-                                            reason=RfqReject.TOO_LATE, price=1, qty=2, core_time=3),
-    s.MsgType.EXECUTION_REPORT: s.ExecutionReport(trade_id=1, quote_id=2, rfq_id=3, accept_id=4, instrument=1, side=0,
-                                                  price=6_000_100, qty=10**8, notional=600_010_000_000_000, fee=1,
-                                                  core_time=I64[1]),
-    s.MsgType.CANCEL_REJECT: s.CancelReject(quote_id=8, reason=RfqReject.QUOTE_NOT_LIVE, core_time=1),
-    s.MsgType.QUOTE_END: s.QuoteEnd(quote_id=8, rfq_id=9, instrument=1, state=2, reason=U8[1], core_time=1),
-    s.MsgType.APPROVAL_PENDING: s.ApprovalPending(request_id=I64[1], rfq_id=1, client_id=U16[1], instrument=1, side=255,
-                                                  qty=5, price=6, deadline=7, core_time=8),
-    s.MsgType.RISK_EVENT: s.RiskEvent(event=1, instrument=0, client_id=2, executions=20, core_time=9),
-    s.MsgType.CONTROL_ACK: s.ControlAck(control_id=1, operator_id=1, command=4, field=1, instrument=0, scope=2,
-                                        value=-3, result=RfqReject.BAD_COMMAND, previous=I64[0], core_time=5),
+    s.MsgType.LOGON: s.LogonMsg(nonce=U64[1], timestamp=I64[1], mac=bytes(range(32))),
+    s.MsgType.OP_LOGON: s.OpLogonMsg(nonce=1, timestamp=-1, mac=b"\xff" * 32),
+    s.MsgType.LOGOUT: s.LogoutMsg(),
+    s.MsgType.RFQ: s.RfqMsg(rfq_id=U64[1], instrument=U16[1], side=255, flags=1, qty=I64[1], limit=I64[0], ttl_ns=-5,
+                            send_time=1_700_000_000_000_000_000),
+    s.MsgType.ACCEPT: s.AcceptMsg(quote_id=3, accept_id=I64[0], instrument=1, side=1, price=6_000_123, qty=10**8),
+    s.MsgType.CANCEL: s.CancelMsg(quote_id=U64[1]),
+    s.MsgType.CONTROL: s.ControlMsg(control_id=(1 << 48) - 1, command=11, field=U16[1], instrument=2, scope=I64[0],
+                                    value=I64[1], aux=-1),
+    s.MsgType.LOGON_ACK: s.LogonAckMsg(nonce=9, token=U64[1], server_time=123),
+    s.MsgType.LOGON_REJECT: s.LogonRejectMsg(nonce=9, reason=s.GatewayReject.BAD_CREDENTIALS),
+    s.MsgType.REJECT: s.RejectMsg(ref_seq=U64[1], reason=s.GatewayReject.BAD_SESSION, ref_type=3, version=1),
+    s.MsgType.QUOTE: s.QuoteMsg(quote_id=1, rfq_id=2, instrument=1, flags=7, buy_price=6_000_100, buy_qty=10**8,
+                                sell_price=6_000_000, sell_qty=10**8 - 1, valid_until=I64[1], core_time=I64[0]),
+    s.MsgType.RFQ_REJECT: s.RfqRejectMsg(rfq_id=5, instrument=1, side=0, reason=RfqReject.EXCEEDS_LIMIT, qty=-1,
+                                         price=I64[1], core_time=3),
+    s.MsgType.ACCEPT_REJECT: s.AcceptRejectMsg(quote_id=5, accept_id=-7, instrument=2, side=1,
+                                               reason=RfqReject.TOO_LATE, price=1, qty=2, core_time=3),
+    s.MsgType.EXECUTION_REPORT: s.ExecutionReportMsg(trade_id=1, quote_id=2, rfq_id=3, accept_id=4, instrument=1,
+                                                     side=0, price=6_000_100, qty=10**8, notional=600_010_000_000_000,
+                                                     fee=1, core_time=I64[1]),
+    s.MsgType.CANCEL_REJECT: s.CancelRejectMsg(quote_id=8, reason=RfqReject.QUOTE_NOT_LIVE, core_time=1),
+    s.MsgType.QUOTE_END: s.QuoteEndMsg(quote_id=8, rfq_id=9, instrument=1, state=2, reason=U8[1], core_time=1),
+    s.MsgType.APPROVAL_PENDING: s.ApprovalPendingMsg(request_id=I64[1], rfq_id=1, client_id=U16[1], instrument=1,
+                                                     side=255, qty=5, price=6, deadline=7, core_time=8),
+    s.MsgType.RISK_EVENT: s.RiskEventMsg(event=1, instrument=0, client_id=2, executions=20, core_time=9),
+    s.MsgType.CONTROL_ACK: s.ControlAckMsg(control_id=1, operator_id=1, command=4, field=1, instrument=0, scope=2,
+                                           value=-3, result=RfqReject.BAD_COMMAND, previous=I64[0], core_time=5),
 }
 
 # Documented body sizes (docs/gateway-schema.md); the layout test below checks the doc too.
@@ -87,7 +87,7 @@ def test_round_trip(t: s.MsgType) -> None:
 
 
 def test_header_layout_is_little_endian_at_documented_offsets() -> None:
-    raw = s.encode(s.Cancel(quote_id=0x0102030405060708), session=0x1112131415161718, seq=0x2122232425262728,
+    raw = s.encode(s.CancelMsg(quote_id=0x0102030405060708), session=0x1112131415161718, seq=0x2122232425262728,
                    id=0x3132, role=1)
     assert raw[0:4] == b"RFQG"
     assert raw[4] == 1 and raw[5] == s.MsgType.CANCEL and raw[6:8] == (8).to_bytes(2, "little")
@@ -210,11 +210,11 @@ def test_errors_are_typed_and_distinct() -> None:
 
 def test_encode_refuses_values_that_do_not_fit() -> None:
     with pytest.raises(ValueError, match="RFQ"):
-        s.encode(s.Rfq(rfq_id=-1, instrument=1, side=0, flags=0, qty=1, limit=0, ttl_ns=0, send_time=0))
+        s.encode(s.RfqMsg(rfq_id=-1, instrument=1, side=0, flags=0, qty=1, limit=0, ttl_ns=0, send_time=0))
     with pytest.raises(ValueError):
-        s.encode(s.Rfq(rfq_id=1, instrument=1 << 16, side=0, flags=0, qty=1, limit=0, ttl_ns=0, send_time=0))
+        s.encode(s.RfqMsg(rfq_id=1, instrument=1 << 16, side=0, flags=0, qty=1, limit=0, ttl_ns=0, send_time=0))
     with pytest.raises(ValueError):
-        s.encode(s.Accept(quote_id=1, accept_id=1 << 63, instrument=1, side=0, price=1, qty=1))
+        s.encode(s.AcceptMsg(quote_id=1, accept_id=1 << 63, instrument=1, side=0, price=1, qty=1))
 
 
 def test_reason_codes_do_not_overlap_the_core() -> None:
@@ -229,7 +229,7 @@ def test_logon_mac_input_is_id_nonce_timestamp() -> None:
     assert m == (b"\x02\x01" + (0x1112131415161718).to_bytes(8, "little") + (-2).to_bytes(8, "little", signed=True))
     mac = hmac.new(b"k" * 16, m, hashlib.sha256).digest()
     assert len(mac) == 32  # fills Logon.mac exactly
-    s.decode(s.encode(s.Logon(1, 2, mac)))
+    s.decode(s.encode(s.LogonMsg(1, 2, mac)))
 
 
 # ---- fuzzing: the decoder never raises anything but SchemaError ---------------------------------

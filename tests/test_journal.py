@@ -27,7 +27,7 @@ from rfqcore.engine import Engine
 from rfqcore.instruments import Registry
 from rfqcore.journal import JournalSettings
 from rfqcore.records import RECORD_DTYPE, ClientSide, Flag, Kind, Side
-from rfqcore.rfq import EventDecoder, Execution, RfqQuote
+from rfqcore.rfq import EventDecoder, Execution, Quote
 from rfqcore.rfqconfig import RfqSettings
 
 SPOT = 1
@@ -87,7 +87,7 @@ def build_session(n_rfqs: int = 150, seed: int = 1) -> tuple[np.ndarray, int, li
             qty = rng.choice((BTC // 10, BTC // 2, BTC))
             events.clear()
             push([_rec(Kind.RFQ, 1, client_side, Flag.END, 1, 1000 + i, ts, 0, qty)])
-            q = next((e for e in events if isinstance(e, RfqQuote)), None)
+            q = next((e for e in events if isinstance(e, Quote)), None)
             if q is not None and rng.random() < 0.7:
                 ts += 1_000
                 s = q.side(client_side)

@@ -18,7 +18,7 @@ from rfqcore.engine import Engine, RfqError
 from rfqcore.hooks import Strategy
 from rfqcore.operator import ControlRejected
 from rfqcore.records import RECORD_DTYPE, ClientSide, Flag, Kind, QuoteEnd, RfqReject, Side
-from rfqcore.rfq import ApprovalPending, Execution, QuoteEnded, RfqQuote
+from rfqcore.rfq import ApprovalPending, Execution, Quote, QuoteEnded
 
 SPOT = 1  # binance-spot:BTCUSDT: price 2 decimals, qty 6 decimals
 BTC = 10**8  # composite qty units per BTC
@@ -59,7 +59,7 @@ def eng(frozen_clock: int) -> Engine:
 
 def test_quote_fill_positions_and_pnl(eng: Engine) -> None:
     q = eng.request_quote("acme-capital", "BTC", ClientSide.TWO_WAY, 1 * BTC)
-    assert isinstance(q, RfqQuote)
+    assert isinstance(q, Quote)
     ask, bid = q.side(ClientSide.BUY), q.side(ClientSide.SELL)
     assert ask is not None and bid is not None and ask.qty == bid.qty == BTC
     # pricing v2, flat desk, no mid moves yet: half-spread = ladder 1.00 bp + 0.05 bp/BTC
@@ -125,7 +125,7 @@ def test_rejects_are_specific_and_change_nothing(eng: Engine) -> None:
         eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC, rfq_id=42)
     assert ei.value.reason == RfqReject.DUPLICATE_ID
     # someone else's quote, a wrong price, a wrong size: refused, the quote stays live
-    other = RfqQuote(2, q.composite, q.quote_id, q.rfq_id, q.valid_until, q.sides, q.partial_ok, 0)
+    other = Quote(2, q.composite, q.quote_id, q.rfq_id, q.valid_until, q.sides, q.partial_ok, 0)
     for bad, reason in [(other, RfqReject.NOT_AUTHORISED)]:
         with pytest.raises(RfqError) as ei:
             eng.accept(bad)
@@ -186,7 +186,7 @@ def test_manual_approval(eng: Engine) -> None:
     assert pending["request_id"] == p.request_id
     eng.operator.approve(p.request_id, adjust_bps="2")
     eng.run_once()
-    quotes = [e for e in events if isinstance(e, RfqQuote) and e.rfq_id == p.rfq_id]
+    quotes = [e for e in events if isinstance(e, Quote) and e.rfq_id == p.rfq_id]
     assert len(quotes) == 1 and quotes[0].sides[0].qty == 60 * BTC
     assert eng.pending_approvals() == []
     p2 = eng.request_quote("acme-capital", "BTC", ClientSide.SELL, 55 * BTC)

@@ -14,9 +14,10 @@ except ImportError as e:  # pragma: no cover - only without a build
         "rfqcore_core (the compiled Rust core) is not installed: run `make build` from the repository root"
     ) from e
 
-from rfqcore.engine import Engine, Quote, Subscription, TopOfBook
+from rfqcore.engine import Engine, QuoteLevel, Subscription, TopOfBook
 from rfqcore.instruments import Registry
+from rfqcore.rfq import Quote
 
 __version__ = "0.1.0"
-__all__ = ["Engine", "Quote", "Registry", "Subscription", "TopOfBook", "__version__"]
+__all__ = ["Engine", "Quote", "QuoteLevel", "Registry", "Subscription", "TopOfBook", "__version__"]
 assert _core.__version__ == __version__, f"rfqcore_core {_core.__version__} != rfqcore {__version__}: rebuild"

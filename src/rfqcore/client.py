@@ -7,7 +7,7 @@ Blocking use::
 
     with RfqClient("acme-capital", secret, aeron_dir=d) as c:       # connect() + logon()
         q = c.request_quote("BTC", "buy", Decimal("1.5"), limit=Decimal("70000"))
-        print(q.buy_price, q.buy_qty, q.valid_until_ns)             # Decimals, exact
+        print(q.buy_price, q.buy_qty, q.valid_until)                # Decimals, exact; core ns
         ex = c.accept(q)                                           # -> Execution
         print(ex.price, ex.qty, ex.notional, ex.fee)
 
@@ -20,7 +20,8 @@ themselves (lowest latency), with one they wait for it.
 Everything on the wire is the core's fixed-point integers in the composite's scales; this
 library converts ``Decimal`` (or ``int`` / ``str``) exactly with the instrument registry and
 refuses a value that would lose digits. Events carry both the raw integers (``*_raw``) and
-``Decimal`` views of them (properties).
+``Decimal`` views of them (properties). A quote is :class:`rfqcore.rfq.Quote`, the same type the
+in-process :class:`rfqcore.engine.Engine` returns.
 
 :class:`OperatorClient` is the desk side: CONTROL commands (kill switches, limits, approvals)
 answered by the core's CONTROL_ACK, and the APPROVAL_PENDING / RISK_EVENT broadcasts.
@@ -61,6 +62,7 @@ from rfqcore.operator import to_units as _to_units
 from rfqcore.records import ClientSide, Command
 from rfqcore.records import QuoteEnd as QuoteEndState
 from rfqcore.rfq import ControlAck as _CoreControlAck
+from rfqcore.rfq import Quote, QuoteSide
 
 __all__ = [
     "RfqClient",
@@ -111,6 +113,7 @@ _T_RFQ = int(MsgType.RFQ)
 _T_RFQ_REJECT = int(MsgType.RFQ_REJECT)
 _T_RISK_EVENT = int(MsgType.RISK_EVENT)
 _QF_BUY, _QF_SELL, _QF_PARTIAL = int(QuoteFlag.BUY), int(QuoteFlag.SELL), int(QuoteFlag.PARTIAL_OK)
+_BUY, _SELL = ClientSide.BUY, ClientSide.SELL
 
 
 # ---- errors -----------------------------------------------------------------------------------
@@ -194,57 +197,6 @@ def _side(side: str | int) -> int:
 # Plain slotted dataclasses, to be treated as read-only: a frozen dataclass costs ~5 µs to build
 # on the reference VM (every field goes through object.__setattr__), a slotted one ~0.9 µs, and
 # a quote is built for every answer on the latency path.
-
-
-@dataclass(slots=True)
-class Quote:
-    """A firm quote. ``buy_*``: the client may buy (the desk's ask); ``sell_*``: the client may
-    sell (the desk's bid); ``None`` for a side the quote does not have. Raw integers are in
-    the composite's scales; the properties give exact ``Decimal`` values."""
-
-    instrument: str
-    instrument_id: int
-    quote_id: int
-    rfq_id: int
-    buy_price_raw: int | None
-    buy_qty_raw: int | None
-    sell_price_raw: int | None
-    sell_qty_raw: int | None
-    valid_until_ns: int  # core (wall-clock) time until which the quote is good
-    core_time_ns: int
-    partial_ok: bool
-    price_decimals: int
-    qty_decimals: int
-    received_ns: int  # CLOCK_MONOTONIC when this client decoded it
-
-    @property
-    def buy_price(self) -> Decimal | None:
-        return _dec(self.buy_price_raw, self.price_decimals)
-
-    @property
-    def buy_qty(self) -> Decimal | None:
-        return _dec(self.buy_qty_raw, self.qty_decimals)
-
-    @property
-    def sell_price(self) -> Decimal | None:
-        return _dec(self.sell_price_raw, self.price_decimals)
-
-    @property
-    def sell_qty(self) -> Decimal | None:
-        return _dec(self.sell_qty_raw, self.qty_decimals)
-
-    @property
-    def sides(self) -> tuple[ClientSide, ...]:
-        return tuple(s for s, p in ((ClientSide.BUY, self.buy_price_raw), (ClientSide.SELL, self.sell_price_raw))
-                     if p is not None)
-
-    def raw(self, side: ClientSide | int) -> tuple[int, int]:
-        """(price, qty) raw integers of ``side``; ``ValueError`` if the quote lacks it."""
-        if side == ClientSide.BUY and self.buy_price_raw is not None:
-            return self.buy_price_raw, self.buy_qty_raw  # type: ignore[return-value]
-        if side == ClientSide.SELL and self.sell_price_raw is not None:
-            return self.sell_price_raw, self.sell_qty_raw  # type: ignore[return-value]
-        raise ValueError(f"quote {self.quote_id} has no side {side}")
 
 
 @dataclass(slots=True)
@@ -820,12 +772,12 @@ class RfqClient(_Endpoint):
             sides = quote.sides
             if len(sides) != 1:
                 raise ValueError(f"quote {quote.quote_id} is two-way: say which side to accept")
-            s = int(sides[0])
+            s = int(sides[0].side)
         else:
             s = _side(side)
         price, full = quote.raw(s)
-        q = full if qty is None else to_units(qty, quote.qty_decimals, "qty")
-        return self.accept_raw(quote.quote_id, quote.instrument_id, s, price, q, timeout=timeout)
+        q = full if qty is None else to_units(qty, self._composite(quote.composite)[2], "qty")
+        return self.accept_raw(quote.quote_id, quote.composite, s, price, q, timeout=timeout)
 
     def accept_raw(self, quote_id: int, instrument: int, side: int, price: int, qty: int, *,
                    timeout: float = 1.0) -> Execution:
@@ -840,9 +792,9 @@ class RfqClient(_Endpoint):
         ``on_reject``)."""
         s = _side(side)
         price, full = quote.raw(s)
-        q = full if qty is None else to_units(qty, quote.qty_decimals, "qty")
+        q = full if qty is None else to_units(qty, self._composite(quote.composite)[2], "qty")
         self._accept_id += 1
-        self._send(_T_ACCEPT, quote.quote_id, self._accept_id, quote.instrument_id, s, price, q)
+        self._send(_T_ACCEPT, quote.quote_id, self._accept_id, quote.composite, s, price, q)
         return self._accept_id
 
     def cancel(self, quote: Quote | int, *, wait: bool = False, timeout: float = 1.0) -> QuoteEnded | None:
@@ -860,11 +812,14 @@ class RfqClient(_Endpoint):
         if t == _T_QUOTE:
             qid, rfq_id, inst, fl = v[0], v[1], v[2], v[3]
             name, pd, qd = self._composite(inst)
-            buy = fl & _QF_BUY
-            sell = fl & _QF_SELL
-            q = Quote(name, inst, qid, rfq_id, v[4] if buy else None, v[5] if buy else None,
-                      v[6] if sell else None, v[7] if sell else None, v[8], v[9], bool(fl & _QF_PARTIAL),
-                      pd, qd, time.monotonic_ns())
+            sides: tuple[QuoteSide, ...]
+            if fl & _QF_BUY:
+                sides = ((QuoteSide(_BUY, v[4], v[5]), QuoteSide(_SELL, v[6], v[7])) if fl & _QF_SELL
+                         else (QuoteSide(_BUY, v[4], v[5]),))
+            else:
+                sides = (QuoteSide(_SELL, v[6], v[7]),) if fl & _QF_SELL else ()
+            q = Quote(self.id, inst, qid, rfq_id, v[8], sides, bool(fl & _QF_PARTIAL), 0, name, pd, qd, v[9],
+                      time.monotonic_ns())
             self._complete(("rfq", rfq_id), q)
             if self.on_quote is not None:
                 self.on_quote(q)

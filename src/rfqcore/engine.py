@@ -43,12 +43,12 @@ from rfqcore.rfq import (
     Event,
     EventDecoder,
     Execution,
-    RfqQuote,
+    Quote,
     RfqRejected,
 )
 from rfqcore.rfqconfig import RfqSettings
 
-__all__ = ["Engine", "Quote", "TopOfBook", "Subscription", "Position", "RfqError", "RfqTimeout"]
+__all__ = ["Engine", "QuoteLevel", "TopOfBook", "Subscription", "Position", "RfqError", "RfqTimeout"]
 
 Callback = Callable[[np.ndarray], None]
 
@@ -64,8 +64,9 @@ class TopOfBook:
 
 
 @dataclass(frozen=True, slots=True)
-class Quote:
-    """One rung of a composite's two-way quote (composite scales)."""
+class QuoteLevel:
+    """One rung of a composite's quote ladder: the desk's streaming two-way price for ``size``
+    (composite scales). Not a firm quote to a client: that is :class:`rfqcore.rfq.Quote`."""
 
     composite: int
     level: int
@@ -76,7 +77,7 @@ class Quote:
     seq: int
 
     @classmethod
-    def from_record(cls, r: np.void) -> Quote:
+    def from_record(cls, r: np.void) -> QuoteLevel:
         flags = int(r["flags"])
         return cls(
             composite=int(r["instrument"]),
@@ -139,7 +140,7 @@ class Position:
 
 
 def _waiter_key(ev: Event) -> tuple[str, int, int] | None:
-    if isinstance(ev, RfqQuote | RfqRejected | ApprovalPending):
+    if isinstance(ev, Quote | RfqRejected | ApprovalPending):
         return ("rfq", ev.client, ev.rfq_id)
     if isinstance(ev, Execution | AcceptRejected):
         return ("acc", ev.client, ev.accept_id)
@@ -220,7 +221,7 @@ class Engine:
         #: push -> quote received by Python subscribers (includes the pump thread's GIL waits)
         self.subscriber_latency = LatencyRecorder()
         self.counts: dict[str, int] = {"quotes": 0, "status": 0, "rejects": 0, "other": 0}
-        self.last_quotes: dict[tuple[int, int], Quote] = {}
+        self.last_quotes: dict[tuple[int, int], QuoteLevel] = {}
         self._closed = False
         # RFQ workflow: API/control producers (one lock each: a ring has one producer),
         # decoded RFQ events, waiters of blocking calls
@@ -232,7 +233,7 @@ class Engine:
         self._control_seq = 0
         # desk order ids: unique across restarts of a journaled engine, below the core's 2^63
         self._desk_seq = time.time_ns() & ((1 << 62) - 1)
-        self._decoder = EventDecoder()
+        self._decoder = EventDecoder(self.registry)
         self._waiters: dict[tuple[str, int, int], list] = {}
         self._waiters_cv = threading.Condition()
         self._event_subs: list[Callable[[list[Event]], None]] = []
@@ -403,7 +404,7 @@ class Engine:
             keys = quotes["instrument"].astype(np.int64) * 65536 + quotes["source"]
             _, last = np.unique(keys[::-1], return_index=True)
             for i in (len(quotes) - 1 - last).tolist():
-                q = Quote.from_record(quotes[i])
+                q = QuoteLevel.from_record(quotes[i])
                 self.last_quotes[(q.composite, q.level)] = q
 
     def _decoder_busy(self, kinds: np.ndarray) -> bool:
@@ -493,7 +494,7 @@ class Engine:
 
     def request_quote(self, client: int | str, composite: int | str, side: ClientSide | int, qty: int, *,
                       quote_ccy: bool = False, limit: int = 0, ttl_ms: int = 0, rfq_id: int | None = None,
-                      timeout: float = 2.0) -> RfqQuote | ApprovalPending:
+                      timeout: float = 2.0) -> Quote | ApprovalPending:
         """Ask the core for a firm quote; returns it (or the pending approval), raises
         :class:`RfqError` on a reject. ``qty`` in composite qty units (or, with ``quote_ccy``,
         quote currency in composite price units); ``limit`` in composite price units."""
@@ -510,10 +511,10 @@ class Engine:
         ev = self._await(("rfq", cid, rfq_id), lambda: self._push("rfq-api", self._rfq_lock, rec), timeout)
         if isinstance(ev, RfqRejected):
             raise RfqError(ev)
-        assert isinstance(ev, RfqQuote | ApprovalPending)
+        assert isinstance(ev, Quote | ApprovalPending)
         return ev
 
-    def accept(self, quote: RfqQuote, side: ClientSide | int | None = None, qty: int | None = None, *,
+    def accept(self, quote: Quote, side: ClientSide | int | None = None, qty: int | None = None, *,
                accept_id: int | None = None, timeout: float = 2.0) -> Execution:
         """Hit a quote (the whole size unless the quote allows partial fills and ``qty`` is
         given); returns the execution report or raises :class:`RfqError`."""
@@ -564,10 +565,10 @@ class Engine:
         assert isinstance(ev, DeskOrderEvent)
         return ev
 
-    def cancel(self, quote: RfqQuote | int, client: int | str | None = None) -> None:
+    def cancel(self, quote: Quote | int, client: int | str | None = None) -> None:
         """A client (default: the quote's owner) withdraws a live quote. Fire and forget: the
         outcome arrives as a ``QuoteEnded`` or ``CancelRejected`` event."""
-        if isinstance(quote, RfqQuote):
+        if isinstance(quote, Quote):
             qid, cid = quote.quote_id, quote.client if client is None else client
         else:
             qid, cid = quote, client
@@ -705,7 +706,7 @@ class Engine:
         """Average price to take ``qty`` (composite qty units) from the composite's usable books."""
         return self.core.composite_vwap(self.registry.composite(composite).id, int(side), qty)
 
-    def quotes(self, composite: int | str) -> list[Quote]:
+    def quotes(self, composite: int | str) -> list[QuoteLevel]:
         """The core's current quote ladder for a composite."""
         c = self.registry.composite(composite)
         live = self.core.pricing(c.id)   # the live ladder (set_pricing / SET_LADDER change it)
@@ -713,7 +714,7 @@ class Engine:
         out = []
         for level, (flags, reason, bid, ask) in enumerate(self.core.quotes(c.id)):
             out.append(
-                Quote(
+                QuoteLevel(
                     composite=c.id,
                     level=level,
                     size=sizes[level],

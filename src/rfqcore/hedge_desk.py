@@ -170,7 +170,7 @@ def demo(out: Any = None) -> int:
 
     from rfqcore.engine import RfqError
     from rfqcore.records import HEDGE_ORDER_STATES, ClientSide
-    from rfqcore.rfq import RfqQuote
+    from rfqcore.rfq import Quote
 
     w = out or sys.stdout
 
@@ -193,7 +193,7 @@ def demo(out: Any = None) -> int:
                                   ("acme-capital", ClientSide.SELL, 4)):
             seen = len(eng.hedge_orders())
             q = eng.request_quote(client, "BTC", side, qty * 10**8)
-            assert isinstance(q, RfqQuote)
+            assert isinstance(q, Quote)
             ex = eng.accept(q)
             s = desk.wait_hedged()
             p(f"\n  {client} {'buys' if side == ClientSide.BUY else 'sells'} {qty} BTC at "
@@ -219,7 +219,7 @@ def demo(out: Any = None) -> int:
           f"{_fmt_units(px, comp.price_decimals)} -> {ev.event}")
         seen = len(eng.hedge_orders())
         q = eng.request_quote("beta-fund", "BTC", ClientSide.BUY, 3 * 10**8)
-        assert isinstance(q, RfqQuote)
+        assert isinstance(q, Quote)
         ex = eng.accept(q)
         s = desk.wait_hedged()
         internal = s["internal"]
@@ -239,7 +239,7 @@ def demo(out: Any = None) -> int:
             p(f"    RFQ while no venue can hedge -> rejected {e.event.reason_name}")
         desk.wait_available(timeout=20)
         q = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 10**8)
-        assert isinstance(q, RfqQuote)
+        assert isinstance(q, Quote)
         eng.accept(q)
         s = desk.wait_hedged()
         p(f"    venues back (reconnected, orders reconciled) -> quoting again; 1 BTC hedged; "

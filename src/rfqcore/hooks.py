@@ -36,8 +36,8 @@ from rfqcore.rfq import (
     ControlAck,
     EventDecoder,
     Execution,
+    Quote,
     QuoteEnded,
-    RfqQuote,
     RfqRejected,
     RiskAlert,
 )
@@ -72,7 +72,7 @@ class Strategy:
     engine: Engine
     ops: Operator
 
-    def on_quote(self, quote: RfqQuote) -> None:
+    def on_quote(self, quote: Quote) -> None:
         """A firm quote went to a client."""
 
     def on_rfq(self, pending: ApprovalPending) -> None:
@@ -117,7 +117,8 @@ class HookRunner:
         self._book: deque[np.ndarray] = deque()
         self._wake = threading.Event()
         self._stop = False
-        self._decoder = EventDecoder()
+        engine = getattr(strategy, "engine", None)  # set by Engine.add_strategy
+        self._decoder = EventDecoder(engine.registry if engine is not None else None)
         self.dropped = 0  # market-event records dropped because the strategy fell behind
         self.dropped_rfq = 0  # RFQ-event records dropped (only if max_rfq_batches are waiting)
         self.delivered = 0  # callbacks made
@@ -175,7 +176,7 @@ class HookRunner:
     def _deliver_rfq(self, batch: np.ndarray) -> None:
         s = self.strategy
         for ev in self._decoder.feed(batch):
-            if isinstance(ev, RfqQuote):
+            if isinstance(ev, Quote):
                 self._call(s.on_quote, ev)
             elif isinstance(ev, ApprovalPending):
                 self._call(s.on_rfq, ev)

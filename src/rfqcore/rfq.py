@@ -10,10 +10,12 @@ composite's scales; :meth:`Registry.composite` gives the decimals.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Union
 
 import numpy as np
 
+from rfqcore.instruments import Registry
 from rfqcore.records import HEDGE_ORDER_STATES, ClientSide, Flag, Kind, QuoteEnd, RfqReject, RiskEvent
 
 __all__ = [
@@ -23,7 +25,7 @@ __all__ = [
     "HedgeRejected",
     "HedgeStatus",
     "DeskOrderEvent",
-    "RfqQuote",
+    "Quote",
     "RfqRejected",
     "AcceptRejected",
     "CancelRejected",
@@ -68,23 +70,87 @@ class QuoteSide:
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
-class RfqQuote:
-    """A firm quote to a client (one or two sides)."""
+class Quote:
+    """A firm quote to a client (one or two sides): what :meth:`rfqcore.engine.Engine.request_quote`
+    returns in-process and what :class:`rfqcore.client.RfqClient` receives over Aeron.
+
+    ``sides`` hold exact integers in the composite's scales. The ``Decimal`` views
+    (``buy_price``, ``sell_qty``, ...) need the composite's decimals, which the engine's decoder
+    and the client library fill in from the registry (a decoder without a registry leaves them
+    ``None`` and the views raise ``ValueError``).
+    """
 
     client: int
     composite: int
     quote_id: int
     rfq_id: int
-    valid_until: int
+    valid_until: int  # core wall-clock ns until which the quote is good
     sides: tuple[QuoteSide, ...]
     partial_ok: bool
-    ts_send: int
+    ts_send: int  # CLOCK_MONOTONIC when the core published it (0 when it came over Aeron)
+    instrument: str = ""  # the composite's name
+    price_decimals: int | None = None
+    qty_decimals: int | None = None
+    core_time: int = 0  # core wall-clock ns of the answer
+    received_ns: int = 0  # CLOCK_MONOTONIC when rfqcore.client decoded it (0 in-process)
 
     def side(self, side: ClientSide | int) -> QuoteSide | None:
         for s in self.sides:
             if s.side == side:
                 return s
         return None
+
+    def raw(self, side: ClientSide | int) -> tuple[int, int]:
+        """(price, qty) integers of ``side``; ``ValueError`` if the quote lacks it."""
+        s = self.side(side)
+        if s is None:
+            raise ValueError(f"quote {self.quote_id} has no side {side}")
+        return s.price, s.qty
+
+    def _dec(self, raw: int | None, decimals: int | None) -> Decimal | None:
+        if raw is None:
+            return None
+        if decimals is None:
+            raise ValueError(f"quote {self.quote_id}: the composite's decimals are unknown (decode with a registry)")
+        return Decimal(raw).scaleb(-decimals)
+
+    @property
+    def buy_price_raw(self) -> int | None:
+        """The price the client may buy at (the desk's ask), None without a buy side."""
+        s = self.side(ClientSide.BUY)
+        return None if s is None else s.price
+
+    @property
+    def buy_qty_raw(self) -> int | None:
+        s = self.side(ClientSide.BUY)
+        return None if s is None else s.qty
+
+    @property
+    def sell_price_raw(self) -> int | None:
+        """The price the client may sell at (the desk's bid), None without a sell side."""
+        s = self.side(ClientSide.SELL)
+        return None if s is None else s.price
+
+    @property
+    def sell_qty_raw(self) -> int | None:
+        s = self.side(ClientSide.SELL)
+        return None if s is None else s.qty
+
+    @property
+    def buy_price(self) -> Decimal | None:
+        return self._dec(self.buy_price_raw, self.price_decimals)
+
+    @property
+    def buy_qty(self) -> Decimal | None:
+        return self._dec(self.buy_qty_raw, self.qty_decimals)
+
+    @property
+    def sell_price(self) -> Decimal | None:
+        return self._dec(self.sell_price_raw, self.price_decimals)
+
+    @property
+    def sell_qty(self) -> Decimal | None:
+        return self._dec(self.sell_qty_raw, self.qty_decimals)
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
@@ -279,7 +345,7 @@ class DeskOrderEvent:
         return reason_name(self.reason) if self.reason else "OK"
 
 
-Event = Union[RfqQuote, RfqRejected, AcceptRejected, CancelRejected, Execution, QuoteEnded, ApprovalPending,
+Event = Union[Quote, RfqRejected, AcceptRejected, CancelRejected, Execution, QuoteEnded, ApprovalPending,
               RiskAlert, ControlAck, HedgeOrder, HedgeReport, HedgeRejected, HedgeStatus, DeskOrderEvent]
 
 
@@ -287,14 +353,30 @@ class EventDecoder:
     """Decodes RFQ-family records batch after batch, in order; other kinds are skipped.
 
     A two-way quote or an execution report split across two batches is still joined: the
-    first half is kept until its ``END`` record arrives. One decoder per output stream.
+    first half is kept until its ``END`` record arrives. One decoder per output stream. With a
+    ``registry``, quotes carry their composite's name and decimals (the ``Decimal`` views).
     """
 
-    __slots__ = ("_sides", "_exec")
+    __slots__ = ("_sides", "_exec", "_registry", "_comp")
 
-    def __init__(self) -> None:
+    def __init__(self, registry: Registry | None = None) -> None:
         self._sides: list[QuoteSide] = []
         self._exec: tuple | None = None
+        self._registry = registry
+        self._comp: dict[int, tuple[str, int | None, int | None]] = {}
+
+    def _composite(self, cid: int) -> tuple[str, int | None, int | None]:
+        c = self._comp.get(cid)
+        if c is None:
+            c = (f"#{cid}", None, None)
+            if self._registry is not None:
+                try:
+                    comp = self._registry.composite(cid)
+                    c = (comp.name, comp.price_decimals, comp.qty_decimals)
+                except KeyError:
+                    pass
+            self._comp[cid] = c
+        return c
 
     def feed(self, batch: np.ndarray) -> list[Event]:
         out: list[Event] = []
@@ -303,8 +385,9 @@ class EventDecoder:
             if kind == Kind.RFQ_QUOTE:
                 self._sides.append(QuoteSide(ClientSide(side), price, qty))
                 if flags & Flag.END:
-                    out.append(RfqQuote(source, inst, seq, aux, ts_event, tuple(self._sides),
-                                        bool(flags & Flag.PARTIAL_OK), ts_send))
+                    name, pd, qd = self._composite(inst)
+                    out.append(Quote(source, inst, seq, aux, ts_event, tuple(self._sides),
+                                     bool(flags & Flag.PARTIAL_OK), ts_send, name, pd, qd, ts_recv))
                     self._sides.clear()
             elif kind == Kind.EXEC:
                 self._exec = r
@@ -350,6 +433,6 @@ _HEDGE_REJECT_WHAT = {1: "order", 2: "report", 3: "status"}
 _DESK_EVENT = {1: "accepted", 2: "rejected", 3: "fill", 4: "cancelled"}
 
 
-def decode_events(batch: np.ndarray) -> list[Event]:
+def decode_events(batch: np.ndarray, registry: Registry | None = None) -> list[Event]:
     """Decode one complete batch (a fresh :class:`EventDecoder`)."""
-    return EventDecoder().feed(batch)
+    return EventDecoder(registry).feed(batch)

@@ -11,9 +11,9 @@ schema never carries floats. :func:`decode` validates a buffer completely and ra
 gateway answers it with); it never raises anything else, whatever the bytes.
 
 >>> from rfqcore.gateway import schema
->>> raw = schema.encode(schema.Cancel(quote_id=7), session=42, seq=3, id=1)
+>>> raw = schema.encode(schema.CancelMsg(quote_id=7), session=42, seq=3, id=1)
 >>> schema.decode(raw)[1]
-Cancel(quote_id=7)
+CancelMsg(quote_id=7)
 """
 
 from __future__ import annotations
@@ -54,25 +54,25 @@ __all__ = [
     "logon_mac_input",
     "reason_name",
     # bodies
-    "Logon",
-    "Logout",
-    "Rfq",
-    "Accept",
-    "Cancel",
-    "OpLogon",
-    "Control",
-    "LogonAck",
-    "LogonReject",
-    "Reject",
-    "Quote",
-    "RfqReject",
-    "AcceptReject",
-    "ExecutionReport",
-    "CancelReject",
-    "QuoteEnd",
-    "ApprovalPending",
-    "RiskEvent",
-    "ControlAck",
+    "LogonMsg",
+    "LogoutMsg",
+    "RfqMsg",
+    "AcceptMsg",
+    "CancelMsg",
+    "OpLogonMsg",
+    "ControlMsg",
+    "LogonAckMsg",
+    "LogonRejectMsg",
+    "RejectMsg",
+    "QuoteMsg",
+    "RfqRejectMsg",
+    "AcceptRejectMsg",
+    "ExecutionReportMsg",
+    "CancelRejectMsg",
+    "QuoteEndMsg",
+    "ApprovalPendingMsg",
+    "RiskEventMsg",
+    "ControlAckMsg",
     "Body",
 ]
 
@@ -145,13 +145,13 @@ class GatewayReject(IntEnum):
 
 
 class RfqFlag(IntEnum):
-    """``Rfq.flags`` bits."""
+    """``RfqMsg.flags`` bits."""
 
     QTY_IN_QUOTE = 1 << 0  # qty is an amount of quote currency (composite price scale)
 
 
 class QuoteFlag(IntEnum):
-    """``Quote.flags`` bits."""
+    """``QuoteMsg.flags`` bits."""
 
     BUY = 1 << 0  # buy_price/buy_qty valid: the client may buy (the desk's ask)
     SELL = 1 << 1  # sell_price/sell_qty valid: the client may sell (the desk's bid)
@@ -182,10 +182,12 @@ class Header(NamedTuple):
 
 
 # ---- bodies ---------------------------------------------------------------------------------
-# Field order = wire order. Pad bytes are zero when sent and ignored when received.
+# One NamedTuple per message type, named ``<Type>Msg``: a decoded wire message, not the event the
+# client library makes of it (rfqcore.rfq.Quote, ...). Field order = wire order. Pad bytes are
+# zero when sent and ignored when received.
 
 
-class Logon(NamedTuple):
+class LogonMsg(NamedTuple):
     """Client logon. ``mac`` = HMAC-SHA256(secret, :func:`logon_mac_input`)."""
 
     nonce: int  # u64, random per attempt
@@ -193,19 +195,19 @@ class Logon(NamedTuple):
     mac: bytes  # 32 bytes
 
 
-class OpLogon(NamedTuple):
-    """Operator logon, same body and MAC rule as :class:`Logon`."""
+class OpLogonMsg(NamedTuple):
+    """Operator logon, same body and MAC rule as :class:`LogonMsg`."""
 
     nonce: int
     timestamp: int
     mac: bytes
 
 
-class Logout(NamedTuple):
+class LogoutMsg(NamedTuple):
     """End the session (request); the gateway confirms with a LOGOUT of its own."""
 
 
-class Rfq(NamedTuple):
+class RfqMsg(NamedTuple):
     rfq_id: int  # u64, client RFQ id, != 0, unique per client
     instrument: int  # u16 composite id
     side: int  # u8 client side: 0 buy, 1 sell, 255 two-way
@@ -216,7 +218,7 @@ class Rfq(NamedTuple):
     send_time: int  # i64 client wall clock ns (-> ts_event)
 
 
-class Accept(NamedTuple):
+class AcceptMsg(NamedTuple):
     quote_id: int  # u64
     accept_id: int  # i64, echoed
     instrument: int  # u16
@@ -225,11 +227,11 @@ class Accept(NamedTuple):
     qty: int  # i64
 
 
-class Cancel(NamedTuple):
+class CancelMsg(NamedTuple):
     quote_id: int  # u64
 
 
-class Control(NamedTuple):
+class ControlMsg(NamedTuple):
     """Operator command; maps 1:1 to the CONTROL ring record (docs/rfq-protocol.md)."""
 
     control_id: int  # u64 < 2**48, echoed in the ack
@@ -241,18 +243,18 @@ class Control(NamedTuple):
     aux: int  # i64 -> aux
 
 
-class LogonAck(NamedTuple):
+class LogonAckMsg(NamedTuple):
     nonce: int  # u64 echo of the logon's nonce
     token: int  # u64 session token (also in the header)
     server_time: int  # i64 gateway wall clock ns
 
 
-class LogonReject(NamedTuple):
+class LogonRejectMsg(NamedTuple):
     nonce: int  # u64 echo
     reason: int  # u16 GatewayReject
 
 
-class Reject(NamedTuple):
+class RejectMsg(NamedTuple):
     """A request refused by the gateway; nothing reached the core."""
 
     ref_seq: int  # u64 header seq of the refused message (0 if unreadable)
@@ -261,7 +263,7 @@ class Reject(NamedTuple):
     version: int  # u8 the schema version the gateway speaks
 
 
-class Quote(NamedTuple):
+class QuoteMsg(NamedTuple):
     quote_id: int  # u64
     rfq_id: int  # u64
     instrument: int  # u16
@@ -274,7 +276,7 @@ class Quote(NamedTuple):
     core_time: int  # i64
 
 
-class RfqReject(NamedTuple):
+class RfqRejectMsg(NamedTuple):
     rfq_id: int  # u64
     instrument: int  # u16
     side: int  # u8
@@ -284,7 +286,7 @@ class RfqReject(NamedTuple):
     core_time: int  # i64
 
 
-class AcceptReject(NamedTuple):
+class AcceptRejectMsg(NamedTuple):
     quote_id: int  # u64
     accept_id: int  # i64
     instrument: int  # u16
@@ -295,7 +297,7 @@ class AcceptReject(NamedTuple):
     core_time: int  # i64
 
 
-class ExecutionReport(NamedTuple):
+class ExecutionReportMsg(NamedTuple):
     trade_id: int  # u64
     quote_id: int  # u64
     rfq_id: int  # u64
@@ -309,13 +311,13 @@ class ExecutionReport(NamedTuple):
     core_time: int  # i64
 
 
-class CancelReject(NamedTuple):
+class CancelRejectMsg(NamedTuple):
     quote_id: int  # u64
     reason: int  # u16 core reason
     core_time: int  # i64
 
 
-class QuoteEnd(NamedTuple):
+class QuoteEndMsg(NamedTuple):
     quote_id: int  # u64
     rfq_id: int  # u64
     instrument: int  # u16
@@ -324,7 +326,7 @@ class QuoteEnd(NamedTuple):
     core_time: int  # i64
 
 
-class ApprovalPending(NamedTuple):
+class ApprovalPendingMsg(NamedTuple):
     request_id: int  # i64 approval request id (operators approve/decline by it)
     rfq_id: int  # u64
     client_id: int  # u16
@@ -336,7 +338,7 @@ class ApprovalPending(NamedTuple):
     core_time: int  # i64
 
 
-class RiskEvent(NamedTuple):
+class RiskEventMsg(NamedTuple):
     event: int  # u8 rfqcore.records.RiskEvent
     instrument: int  # u16
     client_id: int  # u16
@@ -344,7 +346,7 @@ class RiskEvent(NamedTuple):
     core_time: int  # i64
 
 
-class ControlAck(NamedTuple):
+class ControlAckMsg(NamedTuple):
     control_id: int  # u64 the operator's control id
     operator_id: int  # u16 who sent it (0 = not the gateway)
     command: int  # u8
@@ -357,9 +359,9 @@ class ControlAck(NamedTuple):
     core_time: int  # i64
 
 
-Body = (Logon | OpLogon | Logout | Rfq | Accept | Cancel | Control | LogonAck | LogonReject | Reject | Quote
-        | RfqReject | AcceptReject | ExecutionReport | CancelReject | QuoteEnd | ApprovalPending | RiskEvent
-        | ControlAck)
+Body = (LogonMsg | OpLogonMsg | LogoutMsg | RfqMsg | AcceptMsg | CancelMsg | ControlMsg | LogonAckMsg
+        | LogonRejectMsg | RejectMsg | QuoteMsg | RfqRejectMsg | AcceptRejectMsg | ExecutionReportMsg
+        | CancelRejectMsg | QuoteEndMsg | ApprovalPendingMsg | RiskEventMsg | ControlAckMsg)
 
 
 class MsgSpec(NamedTuple):
@@ -373,25 +375,25 @@ class MsgSpec(NamedTuple):
 
 
 _BODY_FMT: Final[dict[MsgType, tuple[str, type]]] = {
-    MsgType.LOGON: ("Qq32s", Logon),
-    MsgType.OP_LOGON: ("Qq32s", OpLogon),
-    MsgType.LOGOUT: ("", Logout),
-    MsgType.RFQ: ("QHBB4xqqqq", Rfq),
-    MsgType.ACCEPT: ("QqHB5xqq", Accept),
-    MsgType.CANCEL: ("Q", Cancel),
-    MsgType.CONTROL: ("QBxHH2xqqq", Control),
-    MsgType.LOGON_ACK: ("QQq", LogonAck),
-    MsgType.LOGON_REJECT: ("QH6x", LogonReject),
-    MsgType.REJECT: ("QHBB4x", Reject),
-    MsgType.QUOTE: ("QQHB5xqqqqqq", Quote),
-    MsgType.RFQ_REJECT: ("QHBxH2xqqq", RfqReject),
-    MsgType.ACCEPT_REJECT: ("QqHBxH2xqqq", AcceptReject),
-    MsgType.EXECUTION_REPORT: ("QQQqHB5xqqqqq", ExecutionReport),
-    MsgType.CANCEL_REJECT: ("QH6xq", CancelReject),
-    MsgType.QUOTE_END: ("QQHBB4xq", QuoteEnd),
-    MsgType.APPROVAL_PENDING: ("qQHHB3xqqqq", ApprovalPending),
-    MsgType.RISK_EVENT: ("BxHH2xqq", RiskEvent),
-    MsgType.CONTROL_ACK: ("QHBxHHqqH6xqq", ControlAck),
+    MsgType.LOGON: ("Qq32s", LogonMsg),
+    MsgType.OP_LOGON: ("Qq32s", OpLogonMsg),
+    MsgType.LOGOUT: ("", LogoutMsg),
+    MsgType.RFQ: ("QHBB4xqqqq", RfqMsg),
+    MsgType.ACCEPT: ("QqHB5xqq", AcceptMsg),
+    MsgType.CANCEL: ("Q", CancelMsg),
+    MsgType.CONTROL: ("QBxHH2xqqq", ControlMsg),
+    MsgType.LOGON_ACK: ("QQq", LogonAckMsg),
+    MsgType.LOGON_REJECT: ("QH6x", LogonRejectMsg),
+    MsgType.REJECT: ("QHBB4x", RejectMsg),
+    MsgType.QUOTE: ("QQHB5xqqqqqq", QuoteMsg),
+    MsgType.RFQ_REJECT: ("QHBxH2xqqq", RfqRejectMsg),
+    MsgType.ACCEPT_REJECT: ("QqHBxH2xqqq", AcceptRejectMsg),
+    MsgType.EXECUTION_REPORT: ("QQQqHB5xqqqqq", ExecutionReportMsg),
+    MsgType.CANCEL_REJECT: ("QH6xq", CancelRejectMsg),
+    MsgType.QUOTE_END: ("QQHBB4xq", QuoteEndMsg),
+    MsgType.APPROVAL_PENDING: ("qQHHB3xqqqq", ApprovalPendingMsg),
+    MsgType.RISK_EVENT: ("BxHH2xqq", RiskEventMsg),
+    MsgType.CONTROL_ACK: ("QHBxHHqqH6xqq", ControlAckMsg),
 }
 
 
