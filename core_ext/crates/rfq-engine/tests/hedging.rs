@@ -4,76 +4,12 @@
 
 mod common;
 
+use common::hedge::*;
 use common::*;
-use rfq_engine::{hedge_reject, Core, CoreConfig, SnapshotAnchor};
-use rfq_model::{HedgeMode, HedgeSpec, HedgeVenue};
+use rfq_engine::{hedge_reject, Core, SnapshotAnchor};
+use rfq_model::HedgeMode;
 use rfq_ring::record::{flags, kind, rfq_reject, venue_report};
 use rfq_ring::Record;
-
-/// Venue 2's book (instrument 3): asks 60000.80 + i, bids 59999.80 − i, 0.5 BTC each.
-fn snapshot3(ts: i64) -> Vec<Record> {
-    let mut v = vec![rec(kind::BOOK_CLEAR, 3, 255, flags::SNAPSHOT, ts, 0, 0)];
-    for i in 0..LEVELS {
-        v.push(rec(kind::BOOK_LEVEL, 3, 0, flags::SNAPSHOT, ts, BID0 - 20 - i * 100, 50_000));
-        v.push(rec(kind::BOOK_LEVEL, 3, 1, flags::SNAPSHOT, ts, ASK0 - 20 + i * 100, 50_000));
-    }
-    v.last_mut().unwrap().flags |= flags::END;
-    v
-}
-
-const ONE: i64 = 100_000; // 1 BTC in member units (5 decimals)
-
-fn hedge_cfg(mode: HedgeMode, ratio_pct: i64, threshold: i64) -> CoreConfig {
-    let mut cfg = config();
-    cfg.instruments.push(inst(3, "okx"));
-    cfg.composites[0].members = vec![1, 3];
-    cfg.rfq.hedging = vec![HedgeSpec {
-        composite: 1,
-        mode,
-        ratio_pct,
-        threshold,
-        max_slippage_cbps: 50,
-        retry_ns: SEC / 10,
-        venues: vec![
-            HedgeVenue { venue: 1, name: "binance".into(), instrument: 1, taker_cbps: 0, max_order_qty: 0, max_position: 0 },
-            HedgeVenue { venue: 2, name: "okx".into(), instrument: 3, taker_cbps: 10, max_order_qty: 0, max_position: 0 },
-        ],
-        internal: None,
-    }];
-    cfg
-}
-
-fn status(venue: u16, up: bool, ts: i64) -> Record {
-    Record { kind: kind::VENUE_STATUS, side: u8::from(up), flags: flags::END, source: venue, seq: 1, ts_recv: ts, ..Record::ZERO }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn report(venue: u16, instrument: u16, cl: u64, what: u8, exec: i64, price: i64, qty: i64, aux: i64, ts: i64) -> Record {
-    Record { kind: kind::VENUE_REPORT, instrument, side: what, flags: flags::END, source: venue, seq: cl, ts_event: exec, ts_recv: ts, price, qty, aux, ..Record::ZERO }
-}
-
-fn harness(mode: HedgeMode, ratio: i64, threshold: i64) -> H {
-    let mut h = H::with(hedge_cfg(mode, ratio, threshold));
-    h.feed(&snapshot3(T0));
-    h
-}
-
-fn up_both(h: &mut H) -> Vec<Record> {
-    let mut out = h.send(status(1, true, h.t));
-    out.extend(h.send(status(2, true, h.t)));
-    out
-}
-
-/// Client buys `qty` (composite units): RFQ, accept; returns the accept's outputs.
-fn client_buys(h: &mut H, qty: i64, id: u64) -> Vec<Record> {
-    let (q, recs) = h.quote(1, 0, qty, id);
-    let px = recs.iter().find(|r| r.side == 0).unwrap().price;
-    h.accept(1, q, 0, px, qty)
-}
-
-fn orders(out: &[Record]) -> Vec<Record> {
-    only(out, kind::HEDGE_ORDER)
-}
 
 /// A refused input changes nothing but the clock: same hash as a heartbeat at its time.
 fn assert_refused(h: &H, r: Record, reason: i64) {
@@ -294,24 +230,6 @@ fn snapshot_keeps_hedging_state_and_continues_identically() {
 // ---- the internal crossing book -----------------------------------------------------------
 
 use rfq_engine::desk_event;
-use rfq_model::InternalBookSpec;
-
-fn crossing_cfg() -> CoreConfig {
-    let mut cfg = hedge_cfg(HedgeMode::Full, 0, 0);
-    cfg.rfq.hedging[0].internal = Some(InternalBookSpec { tick: 1, min_price: 5_000_000, max_price: 7_000_000, max_orders: 64 });
-    cfg
-}
-
-fn desk_order(id: u64, side: u8, price: i64, qty: i64, op: i64, ts: i64) -> Record {
-    Record { kind: kind::DESK_ORDER, instrument: 1, side, flags: flags::END, source: 5, seq: id, ts_recv: ts, price, qty, aux: op, ..Record::ZERO }
-}
-
-fn crossing() -> H {
-    let mut h = H::with(crossing_cfg());
-    h.feed(&snapshot3(T0));
-    up_both(&mut h);
-    h
-}
 
 #[test]
 fn client_flow_crosses_desk_orders_before_external_venues() {

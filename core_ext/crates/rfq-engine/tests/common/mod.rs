@@ -2,6 +2,8 @@
 //! book, three clients, two tiers, and helpers to build input records.
 #![allow(dead_code)]
 
+pub mod hedge;
+
 use rfq_engine::{Core, CoreConfig};
 use rfq_model::{
     ClientSpec, CompositeSpec, DeskSpec, Instrument, InstrumentKind, InstrumentRisk, PricingParams, PricingV2, RfqConfig, Throttle, TierSpec,
@@ -263,3 +265,23 @@ pub fn journal_stream(steps: i64, kill_at: Option<i64>) -> Vec<Record> {
     }
     v
 }
+
+// -- allocation tests (no_alloc.rs, hedge_alloc.rs) ------------------------------------------
+
+/// Output records seen, by kind.
+pub struct Kinds([u64; 1024]);
+
+impl Kinds {
+    pub fn new() -> Kinds {
+        Kinds([0; 1024])
+    }
+    pub fn add(&mut self, out: &[Record]) {
+        for r in out {
+            self.0[usize::from(r.kind) % 1024] += 1;
+        }
+    }
+    pub fn of(&self, k: u16) -> u64 {
+        self.0[usize::from(k)]
+    }
+}
+
