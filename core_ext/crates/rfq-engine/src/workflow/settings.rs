@@ -1,0 +1,210 @@
+//! CONTROL commands that change a setting (client, instrument, tier, pricing, desk, hedging,
+//! ladder, member): validated as a whole and applied, or refused changing nothing.
+
+use super::control::{flag, BAD};
+use crate::core::Core;
+use crate::risk::MAX_EXEC_COUNT;
+use rfq_model::RfqConfig;
+use rfq_ring::record::rfq_reject;
+use rfq_ring::Record;
+
+impl Core {
+    /// SET_CLIENT: one setting of a client (credit limit, open quotes, throttles, tier, enabled).
+    pub(super) fn control_set_client(&mut self, r: &Record) -> Result<i64, i64> {
+        let k = self.control_client(r.price)?;
+        let v = r.qty;
+        let rfq = &mut self.rfq;
+        let known_tier = u8::try_from(v).ok().and_then(|t| rfq.tier_index(t)).is_some();
+        let c = &mut rfq.clients[k];
+        let u32v = u32::try_from(v).map_err(|_| BAD);
+        let prev = match r.source {
+            1 if v >= 0 => std::mem::replace(&mut c.spec.credit_limit, v),
+            2 => i64::from(std::mem::replace(&mut c.spec.max_open_quotes, u32v?)),
+            3 | 5 => {
+                let t = if r.source == 3 { c.spec.rfq_rate } else { c.spec.accept_rate };
+                let n = rfq_model::Throttle { per_sec: u32v?, ..t };
+                if n.per_sec > 0 && n.burst == 0 {
+                    return Err(BAD);
+                }
+                c.set_throttle(r.source == 3, n);
+                i64::from(t.per_sec)
+            }
+            4 | 6 => {
+                let t = if r.source == 4 { c.spec.rfq_rate } else { c.spec.accept_rate };
+                let n = rfq_model::Throttle { burst: u32v?, ..t };
+                if n.per_sec > 0 && n.burst == 0 {
+                    return Err(BAD);
+                }
+                c.set_throttle(r.source == 4, n);
+                i64::from(t.burst)
+            }
+            7 if known_tier => i64::from(std::mem::replace(&mut c.spec.tier, v as u8)),
+            8 => i64::from(std::mem::replace(&mut c.spec.enabled, flag(v)?)),
+            _ => return Err(BAD),
+        };
+        Ok(prev)
+    }
+
+    /// SET_INSTRUMENT: one risk limit of a composite (the whole set validated).
+    pub(super) fn control_set_instrument(&mut self, r: &Record) -> Result<i64, i64> {
+        let ci = self.composite_index(r.instrument).ok_or(rfq_reject::UNKNOWN_INSTRUMENT)?;
+        let risk = self.rfq.inst[ci].risk.as_mut().ok_or(BAD)?;
+        let mut n = risk.clone();
+        let v = r.qty;
+        let field = match r.source {
+            1 => &mut n.min_qty,
+            2 => &mut n.max_qty,
+            3 => &mut n.max_notional,
+            4 => &mut n.long_limit,
+            5 => &mut n.short_limit,
+            6 => &mut n.collar_cbps,
+            7 => &mut n.approval_qty,
+            8 => &mut n.approval_notional,
+            9 => &mut n.approval_timeout_ns,
+            _ => return Err(BAD),
+        };
+        let prev = std::mem::replace(field, v);
+        let check = RfqConfig { risk: vec![n.clone()], ..RfqConfig::default() };
+        check.validate().map_err(|_| BAD)?;
+        *risk = n;
+        Ok(prev)
+    }
+
+    /// SET_TIER: one setting of a tier (the whole tier validated).
+    pub(super) fn control_set_tier(&mut self, r: &Record) -> Result<i64, i64> {
+        let t = u8::try_from(r.price).ok().and_then(|t| if t == 0 { None } else { self.rfq.tier_index(t) }).ok_or(BAD)?;
+        let tier = &mut self.rfq.tiers[t];
+        let mut n = tier.clone();
+        let v = r.qty;
+        let prev = match r.source {
+            1 => std::mem::replace(&mut n.markup_cbps, v),
+            2 => std::mem::replace(&mut n.fee_cbps, v),
+            3 => std::mem::replace(&mut n.ttl_ns, v),
+            4 => std::mem::replace(&mut n.max_ttl_ns, v),
+            5 => i64::from(std::mem::replace(&mut n.allow_partial, flag(v)?)),
+            _ => return Err(BAD),
+        };
+        let check = RfqConfig { tiers: vec![n.clone()], ..RfqConfig::default() };
+        check.validate().map_err(|_| BAD)?;
+        *tier = n;
+        Ok(prev)
+    }
+
+    /// SET_PRICING: one pricing knob of a composite (skew, volatility, hedge fee, spreads).
+    pub(super) fn control_set_pricing(&mut self, r: &Record) -> Result<i64, i64> {
+        let ci = self.composite_index(r.instrument).ok_or(rfq_reject::UNKNOWN_INSTRUMENT)?;
+        let v = r.qty;
+        let c = &mut self.composites[ci];
+        let p = &mut self.rfq.inst[ci].pricing;
+        let prev = match r.source {
+            1 if v >= 0 => std::mem::replace(&mut p.skew_cbps_per_unit, v),
+            2 if v >= 0 => std::mem::replace(&mut p.max_skew_cbps, v),
+            3 if v >= 0 => std::mem::replace(&mut p.vol_mult_pct, v),
+            4 if (0..=20).contains(&v) => i64::from(std::mem::replace(&mut p.vol_ema_shift, v as u32)),
+            5 if v >= 0 => std::mem::replace(&mut p.hedge_fee_cbps, v),
+            6 | 7 => {
+                let mut n = c.spec.pricing.clone();
+                let prev = std::mem::replace(if r.source == 6 { &mut n.base_cbps } else { &mut n.size_cbps_per_unit }, v);
+                n.validate().map_err(|_| BAD)?;
+                c.spec.pricing = n;
+                // reprice the ladder at the next tick, as `set_pricing` does
+                c.priced = false;
+                prev
+            }
+            _ => return Err(BAD),
+        };
+        Ok(prev)
+    }
+
+    /// SET_DESK: the desk's repeated-execution throttle.
+    pub(super) fn control_set_desk(&mut self, r: &Record) -> Result<i64, i64> {
+        let v = r.qty;
+        let d = &mut self.rfq.desk;
+        match r.source {
+            1 if (0..=MAX_EXEC_COUNT as i64).contains(&v) => Ok(i64::from(std::mem::replace(&mut d.exec_count, v as u32))),
+            2 if v > 0 => Ok(std::mem::replace(&mut d.exec_window_ns, v)),
+            _ => Err(BAD),
+        }
+    }
+
+    /// SET_HEDGE: one hedging policy setting of a composite (applied at the next record).
+    pub(super) fn control_set_hedge(&mut self, r: &Record) -> Result<i64, i64> {
+        let ci = self.composite_index(r.instrument).ok_or(rfq_reject::UNKNOWN_INSTRUMENT)?;
+        let hi = self.hedging.by_ci.get(ci).copied().flatten().ok_or(BAD)?;
+        let now = self.now;
+        let s = &mut self.hedging.states[hi];
+        let v = r.qty;
+        let prev = match r.source {
+            1 => {
+                let mode = match v {
+                    0 => rfq_model::HedgeMode::Off,
+                    1 => rfq_model::HedgeMode::Full,
+                    2 if (1..=100).contains(&s.spec.ratio_pct) => rfq_model::HedgeMode::Partial,
+                    3 if s.spec.threshold > 0 => rfq_model::HedgeMode::Threshold,
+                    _ => return Err(BAD),
+                };
+                if mode != rfq_model::HedgeMode::Off && s.venues.is_empty() {
+                    return Err(BAD);
+                }
+                let old = std::mem::replace(&mut s.spec.mode, mode);
+                crate::hedge::mode_code(old).into()
+            }
+            2 if (1..=100).contains(&v) => std::mem::replace(&mut s.spec.ratio_pct, v),
+            3 if v > 0 => std::mem::replace(&mut s.spec.threshold, v),
+            4 if (0..1_000_000).contains(&v) => std::mem::replace(&mut s.spec.max_slippage_cbps, v),
+            5 if v >= 0 => std::mem::replace(&mut s.spec.retry_ns, v),
+            _ => return Err(BAD),
+        };
+        // apply the new policy at the next record (a due retry)
+        s.retry_at = now.max(1);
+        Ok(prev)
+    }
+
+    /// SET_LADDER: set or append a ladder size, or cut the ladder (repriced at the next tick).
+    pub(super) fn control_set_ladder(&mut self, r: &Record) -> Result<i64, i64> {
+        let ci = self.composite_index(r.instrument).ok_or(rfq_reject::UNKNOWN_INSTRUMENT)?;
+        let mut n = self.composites[ci].spec.pricing.clone();
+        let prev = match r.source {
+            1 => {
+                let i = usize::try_from(r.aux).map_err(|_| BAD)?;
+                if r.qty <= 0 || i > n.sizes.len() || i >= crate::core::MAX_SIZES {
+                    return Err(BAD);
+                }
+                if i == n.sizes.len() {
+                    n.sizes.push(r.qty);
+                    0
+                } else {
+                    std::mem::replace(&mut n.sizes[i], r.qty)
+                }
+            }
+            2 => {
+                let k = usize::try_from(r.qty).map_err(|_| BAD)?;
+                if k == 0 || k > n.sizes.len() {
+                    return Err(BAD);
+                }
+                let prev = n.sizes.len() as i64;
+                n.sizes.truncate(k);
+                prev
+            }
+            _ => return Err(BAD),
+        };
+        n.validate().map_err(|_| BAD)?;
+        let id = self.composites[ci].spec.id;
+        self.set_pricing(id, n).map_err(|_| BAD)?;
+        Ok(prev)
+    }
+
+    /// SET_MEMBER: include or exclude a member of a composite.
+    pub(super) fn control_set_member(&mut self, r: &Record) -> Result<i64, i64> {
+        let ci = self.composite_index(r.instrument).ok_or(rfq_reject::UNKNOWN_INSTRUMENT)?;
+        let inst = u16::try_from(r.price).map_err(|_| BAD)?;
+        if !(0..=1).contains(&r.qty) {
+            return Err(BAD);
+        }
+        let id = self.composites[ci].spec.id;
+        let idx = self.index(inst).ok_or(BAD)?;
+        let prev = self.composites[ci].members.iter().find(|m| m.inst == idx).map(|m| i64::from(m.included)).ok_or(BAD)?;
+        self.set_member(id, inst, r.qty == 1).map_err(|_| BAD)?;
+        Ok(prev)
+    }
+}
