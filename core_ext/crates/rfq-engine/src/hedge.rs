@@ -371,6 +371,221 @@ impl Hedging {
     }
 }
 
+/// How one routing splits its need: member units per venue, each at its worst level price,
+/// and composite units crossed in the internal book; with the market its orders are checked
+/// against.
+struct RoutePlan {
+    /// Venues considered (`≤ MAX_MEMBERS`).
+    n: usize,
+    alloc: [i64; MAX_MEMBERS],
+    worst: [i64; MAX_MEMBERS],
+    int_alloc: i64,
+    int_worst: i64,
+    /// Some venue was up with a usable book.
+    any_up: bool,
+    /// A venue's limits (max order, max position, max notional) stopped it.
+    capped: bool,
+    /// The composite's mid and collar, for the collar check of each order.
+    mid: Option<i64>,
+    collar: Option<i64>,
+}
+
+/// The router's walk: the ladders of the venues that are up and usable and the desk orders of
+/// the internal book, taken best effective price first.
+struct Router<'a> {
+    s: &'a HedgeState,
+    buy: bool,
+    slip: i128,
+    /// The instrument's max notional of one hedge order (exact notional scale).
+    max_n: Option<i128>,
+    iters: [Option<rfq_book::Levels<'a>>; MAX_MEMBERS],
+    heads: [Option<(i64, i64)>; MAX_MEMBERS],
+    /// Member units still allowed per venue.
+    cap: [i64; MAX_MEMBERS],
+    int_iter: Option<rfq_match::Orders<'a>>,
+    int_head: Option<rfq_match::RestingOrder>,
+    int_orders: usize,
+    plan: RoutePlan,
+}
+
+impl<'a> Router<'a> {
+    /// Opens the ladders of the venues of `hi` that are up, usable and within their limits,
+    /// and the internal book's other side.
+    fn open(core: &'a Core, hi: usize, need: i64) -> Router<'a> {
+        let s = &core.hedging.states[hi];
+        let ci = s.ci;
+        let buy = need > 0;
+        let side = if buy { Side::Ask } else { Side::Bid };
+        let n = s.venues.len().min(MAX_MEMBERS);
+        let inst = &core.rfq.inst[ci];
+        let mut r = Router {
+            s,
+            buy,
+            slip: i128::from(s.spec.max_slippage_cbps),
+            max_n: inst.risk.as_ref().map(|x| i128::from(x.max_notional) * inst.cent),
+            iters: Default::default(),
+            heads: [None; MAX_MEMBERS],
+            cap: [0; MAX_MEMBERS],
+            int_iter: None,
+            int_head: None,
+            int_orders: 0,
+            plan: RoutePlan {
+                n,
+                alloc: [0; MAX_MEMBERS],
+                worst: [0; MAX_MEMBERS],
+                int_alloc: 0,
+                int_worst: 0,
+                any_up: false,
+                capped: false,
+                mid: core.mid_of(ci),
+                collar: inst.risk.as_ref().map(|x| x.collar_cbps),
+            },
+        };
+        let c = &core.composites[ci];
+        for (vi, v) in s.venues.iter().enumerate().take(n) {
+            if !(v.up && core.usable(c, v.member)) {
+                continue;
+            }
+            r.plan.any_up = true;
+            let mut lim = v.max_order;
+            if v.spec.max_position > 0 {
+                let room = if buy { v.spec.max_position - v.position - v.working.max(0) } else { v.spec.max_position + v.position + v.working.min(0) };
+                lim = lim.min(room.max(0));
+            }
+            r.cap[vi] = lim - lim % v.lot;
+            if r.cap[vi] <= 0 {
+                r.plan.capped = true;
+                continue;
+            }
+            let mut it = core.instruments[v.inst].book.ladder(side).iter();
+            r.heads[vi] = it.next();
+            r.iters[vi] = Some(it);
+        }
+        // the internal crossing book: desk orders on the other side, in priority order
+        r.int_iter = s.internal.as_ref().map(|i| i.book.orders(side));
+        r.int_head = r.int_iter.as_mut().and_then(Iterator::next);
+        r
+    }
+
+    /// Splits `|need|` (composite units) level by level, best effective price first.
+    fn split(mut self, need: i64) -> RoutePlan {
+        let mut left = need.abs();
+        while left > 0 {
+            let best = self.best_venue();
+            if self.internal_first(best) {
+                left -= self.take_internal(left);
+                continue;
+            }
+            let Some((vi, _)) = best else { break };
+            left -= self.take_venue(vi, left);
+        }
+        self.plan
+    }
+
+    /// The effective price of level price `p` at venue `vi`: composite scale, taker fee
+    /// included.
+    #[inline]
+    fn effective(&self, vi: usize, p: i64) -> i128 {
+        let f = i128::from(self.s.venues[vi].spec.taker_cbps);
+        let cp = i128::from(self.s.venues[vi].conv.convert(p, 0).0);
+        if self.buy {
+            cp * (PPM + f)
+        } else {
+            cp * (PPM - f)
+        }
+    }
+
+    /// The venue whose head level has the best effective price, with that price.
+    fn best_venue(&self) -> Option<(usize, i128)> {
+        let mut best: Option<(usize, i128)> = None;
+        for vi in 0..self.plan.n {
+            let Some((p, _)) = self.heads[vi] else { continue };
+            let e = self.effective(vi, p);
+            let better = match best {
+                None => true,
+                Some((_, b)) => (self.buy && e < b) || (!self.buy && e > b),
+            };
+            if better {
+                best = Some((vi, e));
+            }
+        }
+        best
+    }
+
+    /// The next desk order goes before the best venue: fee 0, and preferred at an equal
+    /// effective price.
+    fn internal_first(&self, best: Option<(usize, i128)>) -> bool {
+        let Some(o) = self.int_head else { return false };
+        let e = i128::from(o.price) * PPM;
+        match best {
+            None => true,
+            Some((_, b)) => (self.buy && e <= b) || (!self.buy && e >= b),
+        }
+    }
+
+    /// Takes the next desk order (at most `left`, at most [`MAX_INTERNAL_FILLS`] orders);
+    /// returns the composite units taken.
+    fn take_internal(&mut self, left: i64) -> i64 {
+        let o = self.int_head.expect("a desk order is next");
+        let take = o.qty.min(left);
+        self.plan.int_alloc += take;
+        self.plan.int_worst = o.price;
+        self.int_orders += 1;
+        self.int_head = if self.int_orders < MAX_INTERNAL_FILLS { self.int_iter.as_mut().and_then(Iterator::next) } else { None };
+        take
+    }
+
+    /// Takes from the head level of venue `vi` what its lot, limits, the max notional and
+    /// `left` allow, then moves to its next level or stops the venue; returns the composite
+    /// units taken.
+    fn take_venue(&mut self, vi: usize, left: i64) -> i64 {
+        let s = self.s;
+        let v = &s.venues[vi];
+        let (p, q) = self.heads[vi].expect("best has a head");
+        let want = left / v.qty_mult; // member units
+        let alloc = self.plan.alloc[vi];
+        let mut take = q.min(want).min(self.cap[vi] - alloc);
+        let unit_n = i128::from(v.conv.convert(p, 0).0) * (PPM + self.slip) / PPM * i128::from(v.qty_mult);
+        if let Some(mn) = self.max_n {
+            // this level is the worst so far: the whole order is valued at it
+            let room = i64::try_from(mn / unit_n.max(1)).unwrap_or(i64::MAX) - alloc;
+            if take > room {
+                take = room;
+                self.cap[vi] = alloc + room - room % v.lot; // this venue is done for this routing
+            }
+        }
+        take -= take % v.lot;
+        let mut taken = 0;
+        if take > 0 {
+            self.plan.alloc[vi] += take;
+            self.plan.worst[vi] = p;
+            taken = take * v.qty_mult;
+        }
+        if take < q.min(want) || self.plan.alloc[vi] >= self.cap[vi] {
+            // lot, cap or the remaining need stops this venue
+            self.plan.capped |= self.plan.alloc[vi] >= self.cap[vi];
+            self.heads[vi] = None;
+        } else {
+            self.heads[vi] = self.iters[vi].as_mut().and_then(Iterator::next);
+        }
+        taken
+    }
+}
+
+/// The limit price of a hedge order whose worst level price is `worst`: plus (buy) or minus
+/// (sell) the slippage tolerance `slip` (cbps), rounded to the tick against the desk.
+#[inline]
+fn hedge_limit(worst: i64, tick: i64, slip: i128, buy: bool) -> i64 {
+    let w = i128::from(worst);
+    if buy {
+        let x = (w * (PPM + slip) / PPM) as i64;
+        x - x.rem_euclid(tick)
+    } else {
+        let x = rfq_model::fixed::div_ceil_i128(w * (PPM - slip), PPM) as i64;
+        x + (tick - x.rem_euclid(tick)) % tick
+    }
+}
+
 impl Core {
     /// Hedging is possible for composite `ci`, or not needed (no policy / mode off).
     pub(crate) fn hedge_ok(&self, ci: usize) -> bool {
@@ -459,183 +674,83 @@ impl Core {
     /// up and usable, walking their books best effective price first (taker fee included), and
     /// send one IOC limit order per venue at its worst level price plus the slippage tolerance.
     fn route(&mut self, hi: usize, need: i64, trigger: &Record, out: &mut impl Sink) {
-        let s = &self.hedging.states[hi];
-        let ci = s.ci;
+        let plan = Router::open(self, hi, need).split(need);
         let buy = need > 0;
-        let side = if buy { Side::Ask } else { Side::Bid };
-        let n = s.venues.len().min(MAX_MEMBERS);
-        let mut alloc = [0_i64; MAX_MEMBERS]; // member units
-        let mut worst = [0_i64; MAX_MEMBERS]; // member price
-        let mut cap = [0_i64; MAX_MEMBERS]; // member units still allowed per venue
-        let mut capped = false;
-        let mut iters: [Option<rfq_book::Levels<'_>>; MAX_MEMBERS] = Default::default();
-        let mut heads: [Option<(i64, i64)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
-        let c = &self.composites[ci];
-        let mut any_up = false;
-        for (vi, v) in s.venues.iter().enumerate().take(n) {
-            if !(v.up && self.usable(c, v.member)) {
-                continue;
-            }
-            any_up = true;
-            let mut lim = v.max_order;
-            if v.spec.max_position > 0 {
-                let room = if buy { v.spec.max_position - v.position - v.working.max(0) } else { v.spec.max_position + v.position + v.working.min(0) };
-                lim = lim.min(room.max(0));
-            }
-            cap[vi] = lim - lim % v.lot;
-            if cap[vi] <= 0 {
-                capped = true;
-                continue;
-            }
-            let mut it = self.instruments[v.inst].book.ladder(side).iter();
-            heads[vi] = it.next();
-            iters[vi] = Some(it);
-        }
-        // the instrument's max notional applies to every hedge order, valued at its worst level
-        // price plus the slippage tolerance (the most its limit price can be)
-        let slip = i128::from(s.spec.max_slippage_cbps);
-        let max_n = self.rfq.inst[ci].risk.as_ref().map(|r| i128::from(r.max_notional) * self.rfq.inst[ci].cent);
-        let fee_adj = |vi: usize, p: i64| -> i128 {
-            let f = i128::from(s.venues[vi].spec.taker_cbps);
-            let cp = i128::from(s.venues[vi].conv.convert(p, 0).0);
-            if buy {
-                cp * (PPM + f)
-            } else {
-                cp * (PPM - f)
-            }
-        };
-        // the internal crossing book: desk orders on the other side, in priority order; fee 0,
-        // and preferred at an equal effective price
-        let mut int_iter = s.internal.as_ref().map(|i| i.book.orders(side));
-        let mut int_head = int_iter.as_mut().and_then(Iterator::next);
-        let (mut int_alloc, mut int_worst, mut int_orders) = (0_i64, 0_i64, 0_usize);
-        let mut left = need.abs(); // composite units
-        while left > 0 {
-            let mut best: Option<(usize, i128)> = None;
-            for vi in 0..n {
-                let Some((p, _)) = heads[vi] else { continue };
-                let e = fee_adj(vi, p);
-                let better = match best {
-                    None => true,
-                    Some((_, b)) => (buy && e < b) || (!buy && e > b),
-                };
-                if better {
-                    best = Some((vi, e));
-                }
-            }
-            if let Some(o) = int_head {
-                let e = i128::from(o.price) * PPM;
-                let internal_first = match best {
-                    None => true,
-                    Some((_, b)) => (buy && e <= b) || (!buy && e >= b),
-                };
-                if internal_first {
-                    let take = o.qty.min(left);
-                    int_alloc += take;
-                    int_worst = o.price;
-                    int_orders += 1;
-                    left -= take;
-                    int_head = if int_orders < MAX_INTERNAL_FILLS { int_iter.as_mut().and_then(Iterator::next) } else { None };
-                    continue;
-                }
-            }
-            let Some((vi, _)) = best else { break };
-            let v = &s.venues[vi];
-            let (p, q) = heads[vi].expect("best has a head");
-            let want = left / v.qty_mult; // member units
-            let mut take = q.min(want).min(cap[vi] - alloc[vi]);
-            let unit_n = i128::from(v.conv.convert(p, 0).0) * (PPM + slip) / PPM * i128::from(v.qty_mult);
-            if let Some(mn) = max_n {
-                // this level is the worst so far: the whole order is valued at it
-                let room = i64::try_from(mn / unit_n.max(1)).unwrap_or(i64::MAX) - alloc[vi];
-                if take > room {
-                    take = room;
-                    cap[vi] = alloc[vi] + room - room % v.lot; // this venue is done for this routing
-                }
-            }
-            take -= take % v.lot;
-            if take > 0 {
-                alloc[vi] += take;
-                worst[vi] = p;
-                left -= take * v.qty_mult;
-            }
-            if take < q.min(want) || alloc[vi] >= cap[vi] {
-                // lot, cap or the remaining need stops this venue
-                capped |= alloc[vi] >= cap[vi];
-                heads[vi] = None;
-            } else {
-                heads[vi] = iters[vi].as_mut().and_then(Iterator::next);
-            }
-        }
-        let mid = self.mid_of(ci);
-        let collar = self.rfq.inst[ci].risk.as_ref().map(|r| r.collar_cbps);
         let mut sent = 0;
-        if int_alloc > 0 {
-            self.cross_internal(hi, buy, int_alloc, int_worst, trigger, out);
+        if plan.int_alloc > 0 {
+            self.cross_internal(hi, buy, plan.int_alloc, plan.int_worst, trigger, out);
             sent += 1;
         }
-        for vi in 0..n {
-            if alloc[vi] == 0 {
-                continue;
+        for vi in 0..plan.n {
+            if plan.alloc[vi] != 0 && self.send_hedge_order(hi, vi, buy, &plan, trigger, out) {
+                sent += 1;
             }
-            let v = &self.hedging.states[hi].venues[vi];
-            let (tick, conv, venue, inst_id) = (v.tick, v.conv, v.spec.venue, v.spec.instrument);
-            let w = i128::from(worst[vi]);
-            let limit = if buy {
-                let x = (w * (PPM + slip) / PPM) as i64;
-                x - x.rem_euclid(tick)
-            } else {
-                let x = rfq_model::fixed::div_ceil_i128(w * (PPM - slip), PPM) as i64;
-                x + (tick - x.rem_euclid(tick)) % tick
-            };
-            let (climit, _) = conv.convert(limit, 0);
-            let in_collar = match (mid, collar) {
-                (Some(m), Some(cb)) => (i128::from(climit) - i128::from(m)).abs() * PPM <= i128::from(cb) * i128::from(m),
-                _ => false,
-            };
-            if !in_collar {
-                self.hedge_refuse(hi, inst_id, venue, rfq_reject::HEDGE_COLLAR, alloc[vi], limit, trigger, out);
-                continue;
-            }
-            self.hedging.last_cl_ord_id += 1;
-            let id = self.hedging.last_cl_ord_id;
-            let req = NewOrder { cl_ord_id: id, venue, instrument: u32::from(inst_id), side: if buy { Side::Bid } else { Side::Ask }, price: limit, qty: alloc[vi] };
-            let ok = self.hedging.oms.new_order(&req).and_then(|()| self.hedging.oms.mark_sent(id));
-            if let Err(e) = ok {
-                self.hedge_refuse(hi, inst_id, venue, rfq_reject::OMS_BASE + i64::from(e.index()), alloc[vi], limit, trigger, out);
-                continue;
-            }
-            let s = &mut self.hedging.states[hi];
-            let signed = if buy { alloc[vi] } else { -alloc[vi] };
-            s.venues[vi].working += signed;
-            s.pending += signed * s.venues[vi].qty_mult;
-            s.orders += 1;
-            sent += 1;
-            out.emit(&Record {
-                kind: kind::HEDGE_ORDER,
-                instrument: inst_id,
-                side: u8::from(!buy),
-                flags: flags::END,
-                source: venue,
-                seq: id,
-                ts_event: 0,
-                ts_recv: self.now,
-                price: limit,
-                qty: alloc[vi],
-                aux: i64::from(s.spec.composite),
-                ts_send: trigger.ts_send,
-            });
         }
-        let routed: i64 = int_alloc + (0..n).map(|vi| alloc[vi] * self.hedging.states[hi].venues[vi].qty_mult).sum::<i64>();
+        self.route_rest(hi, need, &plan, sent, trigger, out);
+    }
+
+    /// Sends venue `vi` its share of the plan as an IOC limit order at its worst level price
+    /// plus the slippage tolerance (rounded to the tick, against the desk); refused
+    /// (`HEDGE_REJECT`) outside the composite's collar or by the OMS. Returns whether it was sent.
+    fn send_hedge_order(&mut self, hi: usize, vi: usize, buy: bool, plan: &RoutePlan, trigger: &Record, out: &mut impl Sink) -> bool {
+        let s = &self.hedging.states[hi];
+        let v = &s.venues[vi];
+        let (tick, conv, venue, inst_id) = (v.tick, v.conv, v.spec.venue, v.spec.instrument);
+        let qty = plan.alloc[vi];
+        let limit = hedge_limit(plan.worst[vi], tick, i128::from(s.spec.max_slippage_cbps), buy);
+        let (climit, _) = conv.convert(limit, 0);
+        let in_collar = match (plan.mid, plan.collar) {
+            (Some(m), Some(cb)) => (i128::from(climit) - i128::from(m)).abs() * PPM <= i128::from(cb) * i128::from(m),
+            _ => false,
+        };
+        if !in_collar {
+            self.hedge_refuse(hi, inst_id, venue, rfq_reject::HEDGE_COLLAR, qty, limit, trigger, out);
+            return false;
+        }
+        self.hedging.last_cl_ord_id += 1;
+        let id = self.hedging.last_cl_ord_id;
+        let req = NewOrder { cl_ord_id: id, venue, instrument: u32::from(inst_id), side: if buy { Side::Bid } else { Side::Ask }, price: limit, qty };
+        let ok = self.hedging.oms.new_order(&req).and_then(|()| self.hedging.oms.mark_sent(id));
+        if let Err(e) = ok {
+            self.hedge_refuse(hi, inst_id, venue, rfq_reject::OMS_BASE + i64::from(e.index()), qty, limit, trigger, out);
+            return false;
+        }
+        let s = &mut self.hedging.states[hi];
+        let signed = if buy { qty } else { -qty };
+        s.venues[vi].working += signed;
+        s.pending += signed * s.venues[vi].qty_mult;
+        s.orders += 1;
+        out.emit(&Record {
+            kind: kind::HEDGE_ORDER,
+            instrument: inst_id,
+            side: u8::from(!buy),
+            flags: flags::END,
+            source: venue,
+            seq: id,
+            ts_event: 0,
+            ts_recv: self.now,
+            price: limit,
+            qty,
+            aux: i64::from(s.spec.composite),
+            ts_send: trigger.ts_send,
+        });
+        true
+    }
+
+    /// After a routing that sent `sent` orders: what it could not route (caps, thin books,
+    /// lots) is routed again after the retry delay; one that sent nothing is refused
+    /// (`HEDGE_REJECT` with the reason) and retried after the delay.
+    fn route_rest(&mut self, hi: usize, need: i64, plan: &RoutePlan, sent: usize, trigger: &Record, out: &mut impl Sink) {
+        let routed: i64 = plan.int_alloc + (0..plan.n).map(|vi| plan.alloc[vi] * self.hedging.states[hi].venues[vi].qty_mult).sum::<i64>();
         if sent > 0 && routed < need.abs() {
             // the rest (caps, thin books, lots) is routed again after the retry delay
             let retry = self.hedging.states[hi].spec.retry_ns.max(1);
             self.hedging.states[hi].retry_at = self.now.saturating_add(retry);
         }
         if sent == 0 {
-            let reason = if !any_up {
+            let reason = if !plan.any_up {
                 rfq_reject::HEDGE_UNAVAILABLE
-            } else if capped {
+            } else if plan.capped {
                 rfq_reject::HEDGE_VENUE_LIMIT
             } else {
                 rfq_reject::HEDGE_NO_LIQUIDITY
