@@ -59,19 +59,24 @@
 //! side access memory out of bounds.
 //!
 //! # Files
-//! [`record`] (the record and its constants), [`layout`] (header offsets), [`RingFile`]
-//! (mapping, create/open/validate), [`Producer`], [`Consumer`], [`idle`] strategies.
+//! [`record`] (the record and its wire codes, which live in `codes.rs`, `control.rs` and
+//! `rfq_reject.rs`: the one source `tools/wire_codes.py` generates every other copy from),
+//! [`layout`] (header offsets), [`RingFile`] (mapping, create/open/validate), [`Producer`],
+//! [`Consumer`], [`idle`] strategies.
 
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod clock;
+mod codes;
 mod consumer;
+mod control;
 mod error;
 pub mod idle;
 pub mod layout;
 mod producer;
 pub mod record;
+mod rfq_reject;
 mod shm;
 
 use std::path::Path;
