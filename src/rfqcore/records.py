@@ -1,46 +1,84 @@
-"""The record and ring-header layout as Python constants (docs/ring-layout.md).
+"""The record and ring-header layout as Python constants, and the wire codes (docs/ring-layout.md).
 
-``RECORD_DTYPE`` is the numpy copy of the 64-byte record; ``tests/test_layout.py`` checks it
-against the C struct (``rfqcore._ring.record_layout()``) and the Rust struct
-(``rfqcore_core.record_layout()``). The enums mirror the tables of the same document.
+``RECORD_DTYPE`` is the numpy copy of the 64-byte record and ``RECORD_STRUCT`` the ``struct``
+format built from it (the gateway unpacks records with it); ``tests/test_layout.py`` checks
+them against the C struct (``rfqcore._ring.record_layout()``), the Rust struct
+(``rfqcore_core.record_layout()``) and the record table of the docs.
+
+The wire-code enums (``Kind``, ``Flag``, ``RfqReject``, ``Command`` and the ``*Field`` enums of
+``CONTROL`` ...) are generated from their one source, the Rust crate rfq-ring, into
+``rfqcore._wire_codes`` by ``tools/wire_codes.py``; import them from here.
 """
 
 from __future__ import annotations
 
-from enum import IntEnum, IntFlag
+import struct
+from enum import IntEnum
 from typing import Final
 
 import numpy as np
+
+from rfqcore._wire_codes import (
+    BookStatus,
+    ClientField,
+    ClientSide,
+    Command,
+    DeskField,
+    DeskOrderEventKind,
+    Flag,
+    HedgeField,
+    HedgeMode,
+    HedgeRejectWhat,
+    InstrumentField,
+    Kind,
+    LadderField,
+    PricingField,
+    QuoteEnd,
+    QuoteWithdrawal,
+    RejectReason,
+    RfqReject,
+    RiskEvent,
+    Side,
+    StaleReason,
+    TierField,
+    VenueReportKind,
+)
 
 __all__ = [
     "RECORD_DTYPE",
     "RECORD_FIELDS",
     "RECORD_SIZE",
+    "RECORD_STRUCT",
     "HEADER_SIZE",
     "MAGIC",
     "VERSION",
     "HeaderOffset",
-    "Kind",
-    "VenueReportKind",
-    "HedgeField",
     "HEDGE_ORDER_STATES",
-    "Flag",
-    "Side",
-    "StaleReason",
-    "QuoteWithdrawal",
+    "ring_file_size",
+    # wire codes (generated, rfqcore._wire_codes)
     "BookStatus",
-    "RejectReason",
+    "ClientField",
     "ClientSide",
     "Command",
-    "ClientField",
-    "InstrumentField",
-    "TierField",
-    "PricingField",
     "DeskField",
+    "DeskOrderEventKind",
+    "Flag",
+    "HedgeField",
+    "HedgeMode",
+    "HedgeRejectWhat",
+    "InstrumentField",
+    "Kind",
+    "LadderField",
+    "PricingField",
     "QuoteEnd",
-    "RiskEvent",
+    "QuoteWithdrawal",
+    "RejectReason",
     "RfqReject",
-    "ring_file_size",
+    "RiskEvent",
+    "Side",
+    "StaleReason",
+    "TierField",
+    "VenueReportKind",
 ]
 
 RECORD_SIZE: Final[int] = 64
@@ -76,6 +114,24 @@ RECORD_DTYPE: Final[np.dtype] = np.dtype(
 assert RECORD_DTYPE.itemsize == RECORD_SIZE
 
 
+def _struct_format(fields: tuple[tuple[str, str, int], ...], size: int) -> str:
+    """The little-endian ``struct`` format of ``fields`` (contiguous, filling ``size`` bytes)."""
+    codes = {"u1": "B", "u2": "H", "u4": "I", "u8": "Q", "i1": "b", "i2": "h", "i4": "i", "i8": "q"}
+    fmt, end = "<", 0
+    for name, np_type, offset in fields:
+        if offset != end:
+            raise ValueError(f"record field {name} at {offset}, expected {end}: RECORD_FIELDS must be contiguous")
+        fmt += codes[np_type.lstrip("<")]
+        end = offset + np.dtype(np_type).itemsize
+    if end != size:
+        raise ValueError(f"record fields end at {end}, expected {size}")
+    return fmt
+
+
+#: The record as a ``struct`` (``unpack_from`` gives the fields in ``RECORD_FIELDS`` order).
+RECORD_STRUCT: Final[struct.Struct] = struct.Struct(_struct_format(RECORD_FIELDS, RECORD_SIZE))
+
+
 class HeaderOffset(IntEnum):
     """Byte offsets of the ring-file header fields."""
 
@@ -95,311 +151,7 @@ def ring_file_size(capacity: int) -> int:
     return HEADER_SIZE + RECORD_SIZE * capacity
 
 
-class Kind(IntEnum):
-    """``Record.kind``: inputs (handlers -> core) below 100, outputs (core -> out ring) from 100."""
-
-    BOOK_CLEAR = 1
-    BOOK_LEVEL = 2
-    BOOK_STALE = 3
-    TRADE = 4
-    BBO = 5
-    HEARTBEAT = 6
-    RFQ = 10
-    ACCEPT = 11
-    CANCEL = 12
-    VENUE_REPORT = 13
-    VENUE_STATUS = 14
-    DESK_ORDER = 15
-    CONTROL = 20
-    QUOTE = 100
-    BOOK_STATUS = 101
-    REJECT = 102
-    RFQ_QUOTE = 110
-    RFQ_REJECT = 111
-    ACCEPT_REJECT = 112
-    EXEC = 113
-    EXEC_FEES = 114
-    QUOTE_END = 115
-    APPROVAL_PENDING = 116
-    RISK_EVENT = 117
-    CANCEL_REJECT = 118
-    CONTROL_ACK = 120
-    HEDGE_ORDER = 121
-    HEDGE_REPORT = 122
-    HEDGE_REJECT = 123
-    HEDGE_STATUS = 124
-    DESK_ORDER_EVENT = 125
-
-
-class VenueReportKind(IntEnum):
-    """``side`` of a ``VENUE_REPORT`` input (docs/hedging.md)."""
-
-    ACK = 1
-    REJECT = 2
-    PARTIAL_FILL = 3
-    FILL = 4
-    CANCEL_ACK = 5
-    CANCEL_REJECT = 6
-    EXPIRED = 7
-
-
 #: ``side`` of a ``HEDGE_REPORT``: the hedge order's OMS state (``rfq_oms::OrderState::code``).
 HEDGE_ORDER_STATES: tuple[str, ...] = (
     "new", "pending_new", "acknowledged", "partially_filled", "pending_cancel", "filled", "cancelled",
     "rejected", "expired")
-
-
-class Flag(IntFlag):
-    """``Record.flags`` bits."""
-
-    NONE = 0
-    END = 1 << 0
-    SNAPSHOT = 1 << 1
-    BID_VALID = 1 << 2
-    ASK_VALID = 1 << 3
-    QTY_IN_QUOTE = 1 << 4  # RFQ: qty is an amount of quote currency
-    PARTIAL_OK = 1 << 5  # RFQ_QUOTE: partial fills allowed
-
-
-class Side(IntEnum):
-    """``Record.side`` for book, trade and BBO records (trades: aggressor side)."""
-
-    BID = 0
-    ASK = 1
-    NONE = 255
-
-    # aliases for trades
-    BUY = 0
-    SELL = 1
-
-
-class StaleReason(IntEnum):
-    """``BOOK_STALE.aux``: why the handler lost sync (docs/ring-layout.md)."""
-
-    SEQUENCE_GAP = 1
-    SNAPSHOT_MISMATCH = 2  # first diff after a snapshot does not bracket its id
-    CHECKSUM_MISMATCH = 3
-    DISCONNECT = 4
-
-
-class QuoteWithdrawal(IntEnum):
-    """``QUOTE.side``: 0 = quoting, otherwise the reason the quote is withdrawn."""
-
-    NONE = 0
-    NO_MARKET = 1
-    STALE = 2
-    CROSSED = 3
-    TOO_THIN = 4
-
-
-class BookStatus(IntEnum):
-    """``BOOK_STATUS.aux``."""
-
-    LIVE = 0
-    STALE = 1
-    CROSSED = 2
-    BUILDING = 3
-
-
-class RejectReason(IntEnum):
-    """``REJECT.aux``."""
-
-    UNKNOWN_KIND = 1
-    UNKNOWN_INSTRUMENT = 2
-    BAD_SIDE = 3
-    PRICE_NOT_POSITIVE = 4
-    NEGATIVE_QUANTITY = 5
-    OFF_TICK_PRICE = 6
-    OFF_LOT_QUANTITY = 7
-    QUANTITY_ABOVE_MAX = 8
-    BOOK_NOT_SYNCED = 9  # diff for a stale/awaiting book, or a snapshot level outside a snapshot
-    BOOK_CAPACITY_EXCEEDED = 10
-
-
-# ---- RFQ workflow (docs/rfq-protocol.md) ----------------------------------------------------
-
-
-class ClientSide(IntEnum):
-    """``Record.side`` of RFQ-family records: the client's side."""
-
-    BUY = 0  # client buys at the desk's ask
-    SELL = 1  # client sells at the desk's bid
-    TWO_WAY = 255
-
-
-class Command(IntEnum):
-    """``CONTROL.side``."""
-
-    KILL = 1
-    REENABLE = 2
-    RESTRICT = 3
-    SET_CLIENT = 4
-    SET_INSTRUMENT = 5
-    SET_TIER = 6
-    SET_PRICING = 7
-    SET_DESK = 8
-    APPROVE = 9
-    DECLINE = 10
-    CANCEL_QUOTE = 11
-    SET_HEDGE = 12
-    SET_LADDER = 13
-    SET_MEMBER = 14
-
-
-class ClientField(IntEnum):
-    """``CONTROL.source`` of ``SET_CLIENT``."""
-
-    CREDIT_LIMIT = 1
-    MAX_OPEN_QUOTES = 2
-    RFQ_RATE = 3
-    RFQ_BURST = 4
-    ACCEPT_RATE = 5
-    ACCEPT_BURST = 6
-    TIER = 7
-    ENABLED = 8
-
-
-class InstrumentField(IntEnum):
-    """``CONTROL.source`` of ``SET_INSTRUMENT``."""
-
-    MIN_QTY = 1
-    MAX_QTY = 2
-    MAX_NOTIONAL = 3
-    LONG_LIMIT = 4
-    SHORT_LIMIT = 5
-    COLLAR_CBPS = 6
-    APPROVAL_QTY = 7
-    APPROVAL_NOTIONAL = 8
-    APPROVAL_TIMEOUT_NS = 9
-
-
-class TierField(IntEnum):
-    """``CONTROL.source`` of ``SET_TIER``."""
-
-    MARKUP_CBPS = 1
-    FEE_CBPS = 2
-    TTL_NS = 3
-    MAX_TTL_NS = 4
-    ALLOW_PARTIAL = 5
-
-
-class PricingField(IntEnum):
-    """``CONTROL.source`` of ``SET_PRICING``."""
-
-    SKEW_CBPS_PER_UNIT = 1
-    MAX_SKEW_CBPS = 2
-    VOL_MULT_PCT = 3
-    VOL_EMA_SHIFT = 4
-    HEDGE_FEE_CBPS = 5
-    BASE_CBPS = 6
-    SIZE_CBPS_PER_UNIT = 7
-
-
-class HedgeField(IntEnum):
-    """``CONTROL.source`` of ``SET_HEDGE`` (docs/hedging.md)."""
-
-    MODE = 1              # 0 off, 1 full, 2 partial, 3 threshold
-    RATIO_PCT = 2
-    THRESHOLD = 3         # composite qty units
-    MAX_SLIPPAGE_CBPS = 4
-    RETRY_NS = 5
-
-
-class DeskField(IntEnum):
-    """``CONTROL.source`` of ``SET_DESK``."""
-
-    EXEC_COUNT = 1
-    EXEC_WINDOW_NS = 2
-
-
-class QuoteEnd(IntEnum):
-    """``QUOTE_END.aux``."""
-
-    FILLED = 1
-    REJECTED = 2
-    EXPIRED = 3
-    CANCELLED = 4
-
-
-class RiskEvent(IntEnum):
-    """``RISK_EVENT.side``."""
-
-    CLIENT_HALTED = 1
-    INSTRUMENT_HALTED = 2
-
-
-class RfqReject(IntEnum):
-    """``aux`` of ``RFQ_REJECT``, ``ACCEPT_REJECT``, ``CANCEL_REJECT`` and ``CONTROL_ACK``."""
-
-    UNKNOWN_INSTRUMENT = 20
-    BELOW_MIN_SIZE = 21
-    ABOVE_MAX_SIZE = 22
-    NO_MARKET = 23
-    STALE_MARKET = 24
-    EXCEEDS_LIMIT = 25
-    INSUFFICIENT_CREDIT = 26
-    THROTTLED = 27
-    KILL_SWITCH = 28
-    NOT_AUTHORISED = 29
-    DUPLICATE_ID = 30
-    OTHER = 31
-    ABOVE_MAX_NOTIONAL = 32
-    POSITION_LIMIT = 33
-    PRICE_COLLAR = 34
-    MAX_OPEN_QUOTES = 35
-    HALTED = 36
-    RESTRICTED = 37
-    TOO_LATE = 38
-    UNKNOWN_QUOTE = 39
-    QUOTE_NOT_LIVE = 40
-    PRICE_MISMATCH = 41
-    SIZE_MISMATCH = 42
-    BAD_SIDE = 43
-    BAD_SIZE = 44
-    APPROVAL_DECLINED = 45
-    APPROVAL_TIMEOUT = 46
-    BAD_LIMIT = 47
-    UNKNOWN_CLIENT = 48
-    BAD_TTL = 49
-    BAD_COMMAND = 50
-    UNKNOWN_REQUEST = 51
-    CROSSED_MARKET = 52
-    MALFORMED = 53
-    HEDGE_UNAVAILABLE = 54
-    HEDGE_VENUE_LIMIT = 55
-    HEDGE_COLLAR = 56
-    HEDGE_NO_LIQUIDITY = 57
-    UNKNOWN_VENUE = 58
-    BAD_REPORT = 59
-    # 60 + index: a venue report refused by the OMS (docs/hedging.md)
-    OMS_BAD_CL_ORD_ID = 60
-    OMS_DUPLICATE_CL_ORD_ID = 61
-    OMS_BAD_QTY = 62
-    OMS_BAD_PRICE = 63
-    OMS_UNKNOWN_ORDER = 64
-    OMS_ALREADY_SENT = 65
-    OMS_ORDER_CLOSED = 66
-    OMS_CANCEL_PENDING = 67
-    OMS_VENUE_DISCONNECTED = 68
-    OMS_VENUE_MISMATCH = 69
-    OMS_BAD_EXEC_ID = 70
-    OMS_VENUE_ORDER_ID_MISMATCH = 71
-    OMS_VENUE_ORDER_ID_IN_USE = 72
-    OMS_OVERFILL = 73
-    OMS_REJECT_AFTER_ACK = 74
-    OMS_FILL_ON_REJECTED = 75
-    NO_INTERNAL_BOOK = 76
-    # 80 + index: a desk order the internal crossing book refused (rfqcore.matching.REJECT_REASONS)
-    MATCH_UNKNOWN_ORDER = 80
-    MATCH_DUPLICATE_ID = 81
-    MATCH_UNKNOWN_ACCOUNT = 82
-    MATCH_BAD_QTY = 83
-    MATCH_OFF_LOT = 84
-    MATCH_BAD_PRICE = 85
-    MATCH_OFF_TICK = 86
-    MATCH_PRICE_OUT_OF_BAND = 87
-    MATCH_INVALID_COMBINATION = 88
-    MATCH_BOOK_FULL = 89
-    MATCH_NO_LIQUIDITY = 90
-    MATCH_FOK_NOT_FILLABLE = 91
-    MATCH_POST_ONLY_WOULD_TAKE = 92
