@@ -19,7 +19,6 @@ tests need.
 from __future__ import annotations
 
 import os
-import struct
 import threading
 import time
 from typing import Any
@@ -27,11 +26,12 @@ from typing import Any
 import numpy as np
 
 from rfqcore._ring import RingConsumer, RingProducer
-from rfqcore.records import RECORD_DTYPE, Flag, Kind, QuoteEnd, RfqReject
+from rfqcore.records import RECORD_DTYPE, RECORD_STRUCT, Flag, Kind, QuoteEnd, RfqReject
 
 __all__ = ["LoopbackCore", "run_loopback_process"]
 
-_REC = struct.Struct("<HHBBHQqqqqqq")
+_REC = RECORD_STRUCT  # the record as a struct, built from RECORD_DTYPE's fields
+assert _REC.size == 1 << 6  # record i is read at offset i << 6
 _END = int(Flag.END)
 
 

@@ -61,7 +61,7 @@ from rfqcore.gateway.schema import (
     logon_mac_input,
 )
 from rfqcore.latency import LatencyRecorder
-from rfqcore.records import RECORD_DTYPE, Flag, Kind
+from rfqcore.records import RECORD_DTYPE, RECORD_STRUCT, Flag, Kind
 
 __all__ = ["Gateway", "GatewayProcess", "run_gateway_process", "LOGON_WINDOW_NS"]
 
@@ -74,8 +74,8 @@ LOGON_WINDOW_NS: Final[int] = 30_000_000_000
 #: (the client subscribes before it logs on, so this only covers the driver's linking delay).
 CONNECT_GRACE_NS: Final[int] = 2_000_000_000
 
-_REC = struct.Struct("<HHBBHQqqqqqq")
-assert _REC.size == RECORD_DTYPE.itemsize == 64
+_REC = RECORD_STRUCT  # the record as a struct, built from RECORD_DTYPE's fields
+assert _REC.size == 1 << 6  # record i is read at offset i << 6
 _END = int(Flag.END)
 _QTY_IN_QUOTE = int(Flag.QTY_IN_QUOTE)
 _PARTIAL_OK = int(Flag.PARTIAL_OK)
