@@ -5,6 +5,8 @@ use super::control::{flag, BAD};
 use crate::core::Core;
 use crate::risk::MAX_EXEC_COUNT;
 use rfq_model::RfqConfig;
+use rfq_ring::record::control::field::{client, desk, hedge, instrument, ladder, pricing, tier};
+use rfq_ring::record::control::hedge_mode;
 use rfq_ring::record::rfq_reject;
 use rfq_ring::Record;
 
@@ -18,28 +20,28 @@ impl Core {
         let c = &mut rfq.clients[k];
         let u32v = u32::try_from(v).map_err(|_| BAD);
         let prev = match r.source {
-            1 if v >= 0 => std::mem::replace(&mut c.spec.credit_limit, v),
-            2 => i64::from(std::mem::replace(&mut c.spec.max_open_quotes, u32v?)),
-            3 | 5 => {
-                let t = if r.source == 3 { c.spec.rfq_rate } else { c.spec.accept_rate };
+            client::CREDIT_LIMIT if v >= 0 => std::mem::replace(&mut c.spec.credit_limit, v),
+            client::MAX_OPEN_QUOTES => i64::from(std::mem::replace(&mut c.spec.max_open_quotes, u32v?)),
+            client::RFQ_RATE | client::ACCEPT_RATE => {
+                let t = if r.source == client::RFQ_RATE { c.spec.rfq_rate } else { c.spec.accept_rate };
                 let n = rfq_model::Throttle { per_sec: u32v?, ..t };
                 if n.per_sec > 0 && n.burst == 0 {
                     return Err(BAD);
                 }
-                c.set_throttle(r.source == 3, n);
+                c.set_throttle(r.source == client::RFQ_RATE, n);
                 i64::from(t.per_sec)
             }
-            4 | 6 => {
-                let t = if r.source == 4 { c.spec.rfq_rate } else { c.spec.accept_rate };
+            client::RFQ_BURST | client::ACCEPT_BURST => {
+                let t = if r.source == client::RFQ_BURST { c.spec.rfq_rate } else { c.spec.accept_rate };
                 let n = rfq_model::Throttle { burst: u32v?, ..t };
                 if n.per_sec > 0 && n.burst == 0 {
                     return Err(BAD);
                 }
-                c.set_throttle(r.source == 4, n);
+                c.set_throttle(r.source == client::RFQ_BURST, n);
                 i64::from(t.burst)
             }
-            7 if known_tier => i64::from(std::mem::replace(&mut c.spec.tier, v as u8)),
-            8 => i64::from(std::mem::replace(&mut c.spec.enabled, flag(v)?)),
+            client::TIER if known_tier => i64::from(std::mem::replace(&mut c.spec.tier, v as u8)),
+            client::ENABLED => i64::from(std::mem::replace(&mut c.spec.enabled, flag(v)?)),
             _ => return Err(BAD),
         };
         Ok(prev)
@@ -52,15 +54,15 @@ impl Core {
         let mut n = risk.clone();
         let v = r.qty;
         let field = match r.source {
-            1 => &mut n.min_qty,
-            2 => &mut n.max_qty,
-            3 => &mut n.max_notional,
-            4 => &mut n.long_limit,
-            5 => &mut n.short_limit,
-            6 => &mut n.collar_cbps,
-            7 => &mut n.approval_qty,
-            8 => &mut n.approval_notional,
-            9 => &mut n.approval_timeout_ns,
+            instrument::MIN_QTY => &mut n.min_qty,
+            instrument::MAX_QTY => &mut n.max_qty,
+            instrument::MAX_NOTIONAL => &mut n.max_notional,
+            instrument::LONG_LIMIT => &mut n.long_limit,
+            instrument::SHORT_LIMIT => &mut n.short_limit,
+            instrument::COLLAR_CBPS => &mut n.collar_cbps,
+            instrument::APPROVAL_QTY => &mut n.approval_qty,
+            instrument::APPROVAL_NOTIONAL => &mut n.approval_notional,
+            instrument::APPROVAL_TIMEOUT_NS => &mut n.approval_timeout_ns,
             _ => return Err(BAD),
         };
         let prev = std::mem::replace(field, v);
@@ -77,11 +79,11 @@ impl Core {
         let mut n = tier.clone();
         let v = r.qty;
         let prev = match r.source {
-            1 => std::mem::replace(&mut n.markup_cbps, v),
-            2 => std::mem::replace(&mut n.fee_cbps, v),
-            3 => std::mem::replace(&mut n.ttl_ns, v),
-            4 => std::mem::replace(&mut n.max_ttl_ns, v),
-            5 => i64::from(std::mem::replace(&mut n.allow_partial, flag(v)?)),
+            tier::MARKUP_CBPS => std::mem::replace(&mut n.markup_cbps, v),
+            tier::FEE_CBPS => std::mem::replace(&mut n.fee_cbps, v),
+            tier::TTL_NS => std::mem::replace(&mut n.ttl_ns, v),
+            tier::MAX_TTL_NS => std::mem::replace(&mut n.max_ttl_ns, v),
+            tier::ALLOW_PARTIAL => i64::from(std::mem::replace(&mut n.allow_partial, flag(v)?)),
             _ => return Err(BAD),
         };
         let check = RfqConfig { tiers: vec![n.clone()], ..RfqConfig::default() };
@@ -97,14 +99,14 @@ impl Core {
         let c = &mut self.composites[ci];
         let p = &mut self.rfq.inst[ci].pricing;
         let prev = match r.source {
-            1 if v >= 0 => std::mem::replace(&mut p.skew_cbps_per_unit, v),
-            2 if v >= 0 => std::mem::replace(&mut p.max_skew_cbps, v),
-            3 if v >= 0 => std::mem::replace(&mut p.vol_mult_pct, v),
-            4 if (0..=20).contains(&v) => i64::from(std::mem::replace(&mut p.vol_ema_shift, v as u32)),
-            5 if v >= 0 => std::mem::replace(&mut p.hedge_fee_cbps, v),
-            6 | 7 => {
+            pricing::SKEW_CBPS_PER_UNIT if v >= 0 => std::mem::replace(&mut p.skew_cbps_per_unit, v),
+            pricing::MAX_SKEW_CBPS if v >= 0 => std::mem::replace(&mut p.max_skew_cbps, v),
+            pricing::VOL_MULT_PCT if v >= 0 => std::mem::replace(&mut p.vol_mult_pct, v),
+            pricing::VOL_EMA_SHIFT if (0..=20).contains(&v) => i64::from(std::mem::replace(&mut p.vol_ema_shift, v as u32)),
+            pricing::HEDGE_FEE_CBPS if v >= 0 => std::mem::replace(&mut p.hedge_fee_cbps, v),
+            pricing::BASE_CBPS | pricing::SIZE_CBPS_PER_UNIT => {
                 let mut n = c.spec.pricing.clone();
-                let prev = std::mem::replace(if r.source == 6 { &mut n.base_cbps } else { &mut n.size_cbps_per_unit }, v);
+                let prev = std::mem::replace(if r.source == pricing::BASE_CBPS { &mut n.base_cbps } else { &mut n.size_cbps_per_unit }, v);
                 n.validate().map_err(|_| BAD)?;
                 c.spec.pricing = n;
                 // reprice the ladder at the next tick, as `set_pricing` does
@@ -121,8 +123,8 @@ impl Core {
         let v = r.qty;
         let d = &mut self.rfq.desk;
         match r.source {
-            1 if (0..=MAX_EXEC_COUNT as i64).contains(&v) => Ok(i64::from(std::mem::replace(&mut d.exec_count, v as u32))),
-            2 if v > 0 => Ok(std::mem::replace(&mut d.exec_window_ns, v)),
+            desk::EXEC_COUNT if (0..=MAX_EXEC_COUNT as i64).contains(&v) => Ok(i64::from(std::mem::replace(&mut d.exec_count, v as u32))),
+            desk::EXEC_WINDOW_NS if v > 0 => Ok(std::mem::replace(&mut d.exec_window_ns, v)),
             _ => Err(BAD),
         }
     }
@@ -135,12 +137,12 @@ impl Core {
         let s = &mut self.hedging.states[hi];
         let v = r.qty;
         let prev = match r.source {
-            1 => {
+            hedge::MODE => {
                 let mode = match v {
-                    0 => rfq_model::HedgeMode::Off,
-                    1 => rfq_model::HedgeMode::Full,
-                    2 if (1..=100).contains(&s.spec.ratio_pct) => rfq_model::HedgeMode::Partial,
-                    3 if s.spec.threshold > 0 => rfq_model::HedgeMode::Threshold,
+                    hedge_mode::OFF => rfq_model::HedgeMode::Off,
+                    hedge_mode::FULL => rfq_model::HedgeMode::Full,
+                    hedge_mode::PARTIAL if (1..=100).contains(&s.spec.ratio_pct) => rfq_model::HedgeMode::Partial,
+                    hedge_mode::THRESHOLD if s.spec.threshold > 0 => rfq_model::HedgeMode::Threshold,
                     _ => return Err(BAD),
                 };
                 if mode != rfq_model::HedgeMode::Off && s.venues.is_empty() {
@@ -149,10 +151,10 @@ impl Core {
                 let old = std::mem::replace(&mut s.spec.mode, mode);
                 crate::hedge::mode_code(old).into()
             }
-            2 if (1..=100).contains(&v) => std::mem::replace(&mut s.spec.ratio_pct, v),
-            3 if v > 0 => std::mem::replace(&mut s.spec.threshold, v),
-            4 if (0..1_000_000).contains(&v) => std::mem::replace(&mut s.spec.max_slippage_cbps, v),
-            5 if v >= 0 => std::mem::replace(&mut s.spec.retry_ns, v),
+            hedge::RATIO_PCT if (1..=100).contains(&v) => std::mem::replace(&mut s.spec.ratio_pct, v),
+            hedge::THRESHOLD if v > 0 => std::mem::replace(&mut s.spec.threshold, v),
+            hedge::MAX_SLIPPAGE_CBPS if (0..1_000_000).contains(&v) => std::mem::replace(&mut s.spec.max_slippage_cbps, v),
+            hedge::RETRY_NS if v >= 0 => std::mem::replace(&mut s.spec.retry_ns, v),
             _ => return Err(BAD),
         };
         // apply the new policy at the next record (a due retry)
@@ -165,7 +167,7 @@ impl Core {
         let ci = self.composite_index(r.instrument).ok_or(rfq_reject::UNKNOWN_INSTRUMENT)?;
         let mut n = self.composites[ci].spec.pricing.clone();
         let prev = match r.source {
-            1 => {
+            ladder::SIZE_AT => {
                 let i = usize::try_from(r.aux).map_err(|_| BAD)?;
                 if r.qty <= 0 || i > n.sizes.len() || i >= crate::core::MAX_SIZES {
                     return Err(BAD);
@@ -177,7 +179,7 @@ impl Core {
                     std::mem::replace(&mut n.sizes[i], r.qty)
                 }
             }
-            2 => {
+            ladder::TRUNCATE => {
                 let k = usize::try_from(r.qty).map_err(|_| BAD)?;
                 if k == 0 || k > n.sizes.len() {
                     return Err(BAD);
