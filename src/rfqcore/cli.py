@@ -554,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
-    except (RfqCoreError, rfqcore_core.RfqCoreError) as e:
+    except RfqCoreError as e:  # one hierarchy: Rust, Cython and Python errors alike
         print(f"rfqcore: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     except (KeyError, ValueError) as e:  # unknown client/operator/composite names, bad values

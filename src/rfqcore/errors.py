@@ -1,8 +1,13 @@
-"""Exception hierarchy of the Python side of rfqcore.
+"""The one exception hierarchy of rfqcore, importable from here.
+
+The root classes are defined once, by the Rust binding (``rfqcore_core``, its ``errors.rs``),
+and re-exported here; the Python-only subclasses are defined below. So ``except
+rfqcore.errors.RingError`` catches a ring error whether Rust, Cython or Python raised it, and
+``rfqcore.errors.X is rfqcore_core.X`` for every class both name.
 
 ::
 
-    RfqCoreError
+    RfqCoreError                    (Rust) base of every rfqcore error
     ├── DecodeError                 a venue message was refused; the handler changed no state
     │   ├── MalformedMessage        bad JSON, missing/mistyped field, truncated line, no symbol
     │   ├── UnsupportedMessage      well-formed but a stream/channel the handler does not decode
@@ -17,15 +22,20 @@
     │   ├── OffLotQuantity          quantity not a multiple of the lot
     │   ├── QuantityTooLarge        quantity above the instrument's max_qty
     │   └── SequenceGap             raised only by strict callers; handlers emit BOOK_STALE instead
-    ├── RingError                   bad ring file (names the header field) or misuse of a ring
+    ├── RingError                   (Rust) bad ring file (names the header field) or misuse of a ring
     │   └── RingTimeout             a blocking push did not complete in time
-    └── ConfigError                 bad instrument/composite configuration
+    ├── BookError                   (Rust) a book update was refused (nothing changed)
+    ├── ConfigError                 (Rust) bad instrument/composite/engine configuration
+    ├── JournalError                (Rust) a journal or snapshot is damaged or cannot be written
+    └── MatchingError               (Rust) a malformed matching request (nothing applied)
 
 Every ``DecodeError`` carries the offending ``field``, ``value`` and ``instrument`` (when known)
 as attributes, and its message names them.
 """
 
 from __future__ import annotations
+
+from rfqcore_core import BookError, ConfigError, JournalError, MatchingError, RfqCoreError, RingError
 
 __all__ = [
     "RfqCoreError",
@@ -45,12 +55,11 @@ __all__ = [
     "SequenceGap",
     "RingError",
     "RingTimeout",
+    "BookError",
     "ConfigError",
+    "JournalError",
+    "MatchingError",
 ]
-
-
-class RfqCoreError(Exception):
-    """Base class of every rfqcore error raised from Python or Cython code."""
 
 
 class DecodeError(RfqCoreError):
@@ -138,13 +147,5 @@ class SequenceGap(DecodeError):
     """
 
 
-class RingError(RfqCoreError):
-    """A ring file is invalid (the message names the header field) or a ring was misused."""
-
-
 class RingTimeout(RingError):
     """A blocking push could not place every record before its deadline (consumer stalled)."""
-
-
-class ConfigError(RfqCoreError):
-    """Invalid instrument or composite configuration (the message names the entry and key)."""

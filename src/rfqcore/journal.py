@@ -74,5 +74,5 @@ def verify(dir: str | os.PathLike[str], registry: Registry, rfq: RfqSettings,
 
 def snapshot_info(path: str | os.PathLike[str]) -> dict[str, object]:
     """Header of a snapshot file: fingerprint, journal seq and chain anchor, state hash, size
-    (raises ``rfqcore_core.JournalError`` if it is damaged)."""
+    (raises ``rfqcore.errors.JournalError`` if it is damaged)."""
     return dict(rfqcore_core.snapshot_info(str(path)))

@@ -7,9 +7,8 @@
 //! against `MatchingBook.layouts()` at import. Rejects are events, not exceptions; bad
 //! arguments (unknown mode strings, side not 0/1, malformed request arrays) raise
 //! `MatchingError`, a bad book/account configuration raises `ConfigError`.
-use crate::errors::{config_err, RfqCoreError};
+use crate::errors::{config_err, matching_err as merr};
 use numpy::{PyArray1, PyReadonlyArray1};
-use pyo3::create_exception;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use rfq_match::{
@@ -17,17 +16,6 @@ use rfq_match::{
     Request, StpMode, TimeInForce,
 };
 use rfq_model::Side;
-
-create_exception!(
-    rfqcore_core,
-    MatchingError,
-    RfqCoreError,
-    "A matching request was malformed (bad mode string, side, or request array); nothing was applied."
-);
-
-fn merr(msg: String) -> PyErr {
-    MatchingError::new_err(msg)
-}
 
 // ---- codes shared by the tuple and the array forms -----------------------------------------
 
@@ -554,7 +542,6 @@ impl MatchingBook {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("MatchingError", m.py().get_type::<MatchingError>())?;
     m.add_class::<MatchingBook>()?;
     Ok(())
 }
