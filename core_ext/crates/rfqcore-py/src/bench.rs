@@ -16,6 +16,7 @@ use pyo3::types::PyDict;
 use rfq_ring::clock::monotonic_ns;
 use rfq_ring::Record;
 
+use crate::conversion::ToDict;
 use crate::errors::ring_err;
 
 /// Which record field holds the producer's *intended* send time (monotonic ns).
@@ -127,23 +128,6 @@ fn drain(
     d
 }
 
-/// A latency histogram as a dict of ns percentiles (`count`, `min`, `mean`, `p50`…`p9999`, `max`).
-pub fn hist_dict<'py>(py: Python<'py>, h: &Histogram<u64>) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("count", h.len())?;
-    let empty = h.is_empty();
-    let q = |x: f64| if empty { 0 } else { h.value_at_quantile(x) };
-    d.set_item("min", if empty { 0 } else { h.min() })?;
-    d.set_item("mean", if empty { 0.0 } else { h.mean() })?;
-    d.set_item("p50", q(0.5))?;
-    d.set_item("p90", q(0.9))?;
-    d.set_item("p99", q(0.99))?;
-    d.set_item("p999", q(0.999))?;
-    d.set_item("p9999", q(0.9999))?;
-    d.set_item("max", if empty { 0 } else { h.max() })?;
-    Ok(d)
-}
-
 /// Consume `n_records` from the ring file at `path` on the calling thread (GIL released),
 /// busy-spinning while the ring is empty, and measure one-way latency.
 ///
@@ -197,9 +181,9 @@ fn bench_ring_drain<'py>(
     d.set_item("t_first_ns", r.t_first)?;
     d.set_item("t_last_ns", r.t_last)?;
     d.set_item("elapsed_ns", r.t_last - r.t_first)?;
-    d.set_item("latency_send", hist_dict(py, &r.send)?)?;
+    d.set_item("latency_send", r.send.to_dict(py)?)?;
     if let Some(h) = &r.intended {
-        d.set_item("latency_intended", hist_dict(py, h)?)?;
+        d.set_item("latency_intended", h.to_dict(py)?)?;
     }
     Ok(d)
 }

@@ -1,5 +1,5 @@
 //! `Book`: a standalone L2 book for Python (the same code as the core's venue books).
-use crate::convert::to_side;
+use crate::conversion::to_side;
 use crate::errors::{book_err, BookError};
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;

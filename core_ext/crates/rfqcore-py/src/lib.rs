@@ -1,15 +1,16 @@
 //! `rfqcore_core`: the one PyO3 binding over the pure-Rust rfqcore crates.
 //!
-//! Types cross the boundary here and only here (`convert.rs`); each core error maps to its own
-//! Python exception class (`errors.rs`). Prices and quantities cross as Python `int`s in
+//! Types cross the boundary in one module (`conversion/`); each core error maps to its own
+//! Python exception class (`errors.rs`), the roots of the one hierarchy `rfqcore.errors`. Prices and quantities cross as Python `int`s in
 //! fixed-point units; nothing here takes or returns a float.
 #![deny(unsafe_code)]
 
 mod bench;
 mod book;
-mod convert;
+mod conversion;
 mod engine;
 mod errors;
+mod journal;
 mod matching;
 
 use pyo3::prelude::*;
@@ -53,10 +54,7 @@ fn rfqcore_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ring_create, m)?)?;
     m.add_class::<book::Book>()?;
     m.add_class::<engine::Engine>()?;
-    m.add_function(wrap_pyfunction!(engine::replay_journal, m)?)?;
-    m.add_function(wrap_pyfunction!(engine::config_fingerprint, m)?)?;
-    m.add_function(wrap_pyfunction!(engine::verify_journal, m)?)?;
-    m.add_function(wrap_pyfunction!(engine::snapshot_info, m)?)?;
+    journal::register(m)?;
     matching::register(m)?;
     bench::register(m)?;
     Ok(())

@@ -1,4 +1,4 @@
-//! Python dicts → core configuration types (the one place types cross the boundary).
+//! Python dicts → core configuration types.
 use crate::errors::config_err;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
