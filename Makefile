@@ -40,7 +40,14 @@ test-py: build
 
 test: build test-rust test-py
 
+# The bench build: the same wheel plus the benchmark helpers (cargo feature `bench`,
+# core_ext/crates/rfqcore-py/src/bench.rs). Removing the rust stamp makes the next
+# `make build` / `make test` reinstall the production wheel.
 bench: build
+	rm -rf target/wheels-bench
+	$(VENV)/bin/maturin build --release --locked --features bench -m core_ext/crates/rfqcore-py/Cargo.toml -i $(VPY) -o target/wheels-bench
+	$(VPY) -m pip install -q --force-reinstall --no-deps target/wheels-bench/rfqcore_core-*.whl
+	rm -f $(VENV)/.rust-stamp
 	$(VPY) -m pip install -q "nautilus-trader==1.231.0"   # the bench-only extra, for side-by-side runs
 	$(VPY) bench/run_all.py
 

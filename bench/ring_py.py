@@ -46,7 +46,7 @@ def _imports():
     except ImportError as e:  # Cython modules not built (yet)
         return None, f"cannot import the ring modules ({e}); build with `make build`"
     if not hasattr(rfqcore_core, "bench_ring_drain"):
-        return None, "rfqcore_core has no bench_ring_drain: rebuild the wheel (make .venv/.rust-stamp)"
+        return None, "rfqcore_core has no bench_ring_drain (the benchmark helpers are in the bench build only): run `make bench`"
     return (rfqcore_core, RingProducer, ring_create, RECORD_DTYPE), None
 
 

@@ -1,4 +1,5 @@
-//! Benchmark helpers for `bench/` (not part of the trading API).
+//! Benchmark helpers for `bench/` (not part of the trading API): compiled only with the cargo
+//! feature `bench`, which `make bench` turns on (`make build` / `make test` leave it off).
 //!
 //! [`bench_ring_drain`] is a Rust consumer that spins on a ring file until it has consumed `n`
 //! records and measures one-way latency as `CLOCK_MONOTONIC now − record timestamp`, so a Python

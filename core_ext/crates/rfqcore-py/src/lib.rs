@@ -5,6 +5,7 @@
 //! fixed-point units; nothing here takes or returns a float.
 #![deny(unsafe_code)]
 
+#[cfg(feature = "bench")]
 mod bench;
 mod book;
 mod conversion;
@@ -56,6 +57,7 @@ fn rfqcore_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::Engine>()?;
     journal::register(m)?;
     matching::register(m)?;
+    #[cfg(feature = "bench")]
     bench::register(m)?;
     Ok(())
 }
