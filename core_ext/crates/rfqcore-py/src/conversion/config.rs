@@ -92,118 +92,136 @@ fn dicts<'py>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Vec<Bound<'py, PyDi
 
 /// The `rfq=` dict of `Engine` (see `rfqcore.rfqconfig.RfqSettings.core_spec`).
 pub fn rfq_config(d: &Bound<'_, PyDict>) -> PyResult<RfqConfig> {
-    let mut cfg = RfqConfig::default();
-    for t in dicts(d, "tiers")? {
-        let w = "rfq tier";
-        cfg.tiers.push(TierSpec {
-            id: field(&t, w, "id")?,
-            name: field(&t, w, "name")?,
-            markup_cbps: field(&t, w, "markup_cbps")?,
-            fee_cbps: field(&t, w, "fee_cbps")?,
-            ttl_ns: field(&t, w, "ttl_ns")?,
-            max_ttl_ns: field(&t, w, "max_ttl_ns")?,
-            allow_partial: opt_field(&t, w, "allow_partial", false)?,
-        });
-    }
-    for c in dicts(d, "clients")? {
-        let w = "rfq client";
-        cfg.clients.push(ClientSpec {
-            id: field(&c, w, "id")?,
-            name: field(&c, w, "name")?,
-            tier: field(&c, w, "tier")?,
-            enabled: opt_field(&c, w, "enabled", true)?,
-            credit_limit: field(&c, w, "credit_limit")?,
-            max_open_quotes: field(&c, w, "max_open_quotes")?,
-            rfq_rate: Throttle { per_sec: opt_field(&c, w, "rfq_rate", 0)?, burst: opt_field(&c, w, "rfq_burst", 0)? },
-            accept_rate: Throttle {
-                per_sec: opt_field(&c, w, "accept_rate", 0)?,
-                burst: opt_field(&c, w, "accept_burst", 0)?,
-            },
-        });
-    }
-    for r in dicts(d, "risk")? {
-        let w = "rfq risk";
-        cfg.risk.push(InstrumentRisk {
-            composite: field(&r, w, "composite")?,
-            min_qty: field(&r, w, "min_qty")?,
-            max_qty: field(&r, w, "max_qty")?,
-            max_notional: field(&r, w, "max_notional")?,
-            long_limit: field(&r, w, "long_limit")?,
-            short_limit: field(&r, w, "short_limit")?,
-            collar_cbps: field(&r, w, "collar_cbps")?,
-            approval_qty: opt_field(&r, w, "approval_qty", 0)?,
-            approval_notional: opt_field(&r, w, "approval_notional", 0)?,
-            approval_timeout_ns: field(&r, w, "approval_timeout_ns")?,
-            restricted: opt_field(&r, w, "restricted", false)?,
-        });
-    }
-    for p in dicts(d, "pricing")? {
-        let w = "rfq pricing";
-        cfg.pricing.push(PricingV2 {
-            composite: field(&p, w, "composite")?,
-            skew_cbps_per_unit: opt_field(&p, w, "skew_cbps_per_unit", 0)?,
-            max_skew_cbps: opt_field(&p, w, "max_skew_cbps", 0)?,
-            vol_mult_pct: opt_field(&p, w, "vol_mult_pct", 0)?,
-            vol_ema_shift: opt_field(&p, w, "vol_ema_shift", 4)?,
-            hedge_fee_cbps: opt_field(&p, w, "hedge_fee_cbps", 0)?,
-        });
-    }
-    if let Some(v) = d.get_item("desk")? {
-        let k = v.cast::<PyDict>().map_err(|_| config_err("rfq: \"desk\" must be a dict"))?;
-        let w = "rfq desk";
-        let def = DeskSpec::default();
-        cfg.desk = DeskSpec {
-            exec_count: opt_field(k, w, "exec_count", def.exec_count)?,
-            exec_window_ns: opt_field(k, w, "exec_window_ns", def.exec_window_ns)?,
-            quote_table: opt_field(k, w, "quote_table", def.quote_table)?,
-            max_pending: opt_field(k, w, "max_pending", def.max_pending)?,
-        };
-    }
-    for h in dicts(d, "hedging")? {
-        let w = "rfq hedging";
-        let mode: String = field(&h, w, "mode")?;
-        let mode = match mode.as_str() {
-            "off" => HedgeMode::Off,
-            "full" => HedgeMode::Full,
-            "partial" => HedgeMode::Partial,
-            "threshold" => HedgeMode::Threshold,
-            other => return Err(config_err(format!("rfq hedging: mode {other:?}: expected off, full, partial or threshold"))),
-        };
-        let mut venues = Vec::new();
-        for v in dicts(&h, "venues")? {
-            let w = "rfq hedging venue";
-            venues.push(HedgeVenue {
-                venue: field(&v, w, "venue")?,
-                name: field(&v, w, "name")?,
-                instrument: field(&v, w, "instrument")?,
-                taker_cbps: opt_field(&v, w, "taker_cbps", 0)?,
-                max_order_qty: opt_field(&v, w, "max_order_qty", 0)?,
-                max_position: opt_field(&v, w, "max_position", 0)?,
-            });
-        }
-        cfg.hedging.push(HedgeSpec {
-            composite: field(&h, w, "composite")?,
-            mode,
-            ratio_pct: opt_field(&h, w, "ratio_pct", 0)?,
-            threshold: opt_field(&h, w, "threshold", 0)?,
-            max_slippage_cbps: opt_field(&h, w, "max_slippage_cbps", 0)?,
-            retry_ns: opt_field(&h, w, "retry_ns", 100_000_000)?,
-            venues,
-            internal: match h.get_item("internal")? {
-                Some(v) if !v.is_none() => {
-                    let b = v.cast::<PyDict>().map_err(|_| config_err("rfq hedging: \"internal\" must be a dict"))?;
-                    let w = "rfq hedging internal book";
-                    Some(InternalBookSpec {
-                        tick: field(b, w, "tick")?,
-                        min_price: field(b, w, "min_price")?,
-                        max_price: field(b, w, "max_price")?,
-                        max_orders: opt_field(b, w, "max_orders", 4096)?,
-                    })
-                }
-                _ => None,
-            },
-        });
-    }
+    // fields are read in this order, so the first bad section is the one reported
+    let cfg = RfqConfig {
+        tiers: dicts(d, "tiers")?.iter().map(tier).collect::<PyResult<_>>()?,
+        clients: dicts(d, "clients")?.iter().map(client).collect::<PyResult<_>>()?,
+        risk: dicts(d, "risk")?.iter().map(risk).collect::<PyResult<_>>()?,
+        pricing: dicts(d, "pricing")?.iter().map(pricing).collect::<PyResult<_>>()?,
+        desk: match d.get_item("desk")? {
+            Some(v) => desk(v.cast::<PyDict>().map_err(|_| config_err("rfq: \"desk\" must be a dict"))?)?,
+            None => DeskSpec::default(),
+        },
+        hedging: dicts(d, "hedging")?.iter().map(hedging).collect::<PyResult<_>>()?,
+    };
     cfg.validate().map_err(config_err)?;
     Ok(cfg)
+}
+
+fn tier(t: &Bound<'_, PyDict>) -> PyResult<TierSpec> {
+    let w = "rfq tier";
+    Ok(TierSpec {
+        id: field(t, w, "id")?,
+        name: field(t, w, "name")?,
+        markup_cbps: field(t, w, "markup_cbps")?,
+        fee_cbps: field(t, w, "fee_cbps")?,
+        ttl_ns: field(t, w, "ttl_ns")?,
+        max_ttl_ns: field(t, w, "max_ttl_ns")?,
+        allow_partial: opt_field(t, w, "allow_partial", false)?,
+    })
+}
+
+fn client(c: &Bound<'_, PyDict>) -> PyResult<ClientSpec> {
+    let w = "rfq client";
+    Ok(ClientSpec {
+        id: field(c, w, "id")?,
+        name: field(c, w, "name")?,
+        tier: field(c, w, "tier")?,
+        enabled: opt_field(c, w, "enabled", true)?,
+        credit_limit: field(c, w, "credit_limit")?,
+        max_open_quotes: field(c, w, "max_open_quotes")?,
+        rfq_rate: Throttle { per_sec: opt_field(c, w, "rfq_rate", 0)?, burst: opt_field(c, w, "rfq_burst", 0)? },
+        accept_rate: Throttle { per_sec: opt_field(c, w, "accept_rate", 0)?, burst: opt_field(c, w, "accept_burst", 0)? },
+    })
+}
+
+fn risk(r: &Bound<'_, PyDict>) -> PyResult<InstrumentRisk> {
+    let w = "rfq risk";
+    Ok(InstrumentRisk {
+        composite: field(r, w, "composite")?,
+        min_qty: field(r, w, "min_qty")?,
+        max_qty: field(r, w, "max_qty")?,
+        max_notional: field(r, w, "max_notional")?,
+        long_limit: field(r, w, "long_limit")?,
+        short_limit: field(r, w, "short_limit")?,
+        collar_cbps: field(r, w, "collar_cbps")?,
+        approval_qty: opt_field(r, w, "approval_qty", 0)?,
+        approval_notional: opt_field(r, w, "approval_notional", 0)?,
+        approval_timeout_ns: field(r, w, "approval_timeout_ns")?,
+        restricted: opt_field(r, w, "restricted", false)?,
+    })
+}
+
+fn pricing(p: &Bound<'_, PyDict>) -> PyResult<PricingV2> {
+    let w = "rfq pricing";
+    Ok(PricingV2 {
+        composite: field(p, w, "composite")?,
+        skew_cbps_per_unit: opt_field(p, w, "skew_cbps_per_unit", 0)?,
+        max_skew_cbps: opt_field(p, w, "max_skew_cbps", 0)?,
+        vol_mult_pct: opt_field(p, w, "vol_mult_pct", 0)?,
+        vol_ema_shift: opt_field(p, w, "vol_ema_shift", 4)?,
+        hedge_fee_cbps: opt_field(p, w, "hedge_fee_cbps", 0)?,
+    })
+}
+
+fn desk(k: &Bound<'_, PyDict>) -> PyResult<DeskSpec> {
+    let w = "rfq desk";
+    let def = DeskSpec::default();
+    Ok(DeskSpec {
+        exec_count: opt_field(k, w, "exec_count", def.exec_count)?,
+        exec_window_ns: opt_field(k, w, "exec_window_ns", def.exec_window_ns)?,
+        quote_table: opt_field(k, w, "quote_table", def.quote_table)?,
+        max_pending: opt_field(k, w, "max_pending", def.max_pending)?,
+    })
+}
+
+fn hedging(h: &Bound<'_, PyDict>) -> PyResult<HedgeSpec> {
+    let w = "rfq hedging";
+    let mode: String = field(h, w, "mode")?;
+    let mode = match mode.as_str() {
+        "off" => HedgeMode::Off,
+        "full" => HedgeMode::Full,
+        "partial" => HedgeMode::Partial,
+        "threshold" => HedgeMode::Threshold,
+        other => return Err(config_err(format!("rfq hedging: mode {other:?}: expected off, full, partial or threshold"))),
+    };
+    let venues = dicts(h, "venues")?.iter().map(hedge_venue).collect::<PyResult<_>>()?;
+    Ok(HedgeSpec {
+        composite: field(h, w, "composite")?,
+        mode,
+        ratio_pct: opt_field(h, w, "ratio_pct", 0)?,
+        threshold: opt_field(h, w, "threshold", 0)?,
+        max_slippage_cbps: opt_field(h, w, "max_slippage_cbps", 0)?,
+        retry_ns: opt_field(h, w, "retry_ns", 100_000_000)?,
+        venues,
+        internal: match h.get_item("internal")? {
+            Some(v) if !v.is_none() => {
+                let b = v.cast::<PyDict>().map_err(|_| config_err("rfq hedging: \"internal\" must be a dict"))?;
+                Some(internal_book(b)?)
+            }
+            _ => None,
+        },
+    })
+}
+
+fn hedge_venue(v: &Bound<'_, PyDict>) -> PyResult<HedgeVenue> {
+    let w = "rfq hedging venue";
+    Ok(HedgeVenue {
+        venue: field(v, w, "venue")?,
+        name: field(v, w, "name")?,
+        instrument: field(v, w, "instrument")?,
+        taker_cbps: opt_field(v, w, "taker_cbps", 0)?,
+        max_order_qty: opt_field(v, w, "max_order_qty", 0)?,
+        max_position: opt_field(v, w, "max_position", 0)?,
+    })
+}
+
+fn internal_book(b: &Bound<'_, PyDict>) -> PyResult<InternalBookSpec> {
+    let w = "rfq hedging internal book";
+    Ok(InternalBookSpec {
+        tick: field(b, w, "tick")?,
+        min_price: field(b, w, "min_price")?,
+        max_price: field(b, w, "max_price")?,
+        max_orders: opt_field(b, w, "max_orders", 4096)?,
+    })
 }
