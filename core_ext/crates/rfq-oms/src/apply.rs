@@ -1,7 +1,8 @@
 //! [`Oms::apply`]: a venue report, checked in full first and then committed, so a refused,
-//! duplicate or ignored report changes nothing.
+//! duplicate or ignored report changes nothing. (Making room for its exec id may prune old
+//! terminal orders first; that is housekeeping, not the report's doing.)
 
-use crate::{Oms, OmsError, Order, OrderState as S, Outcome, ReportKind, VenueReport};
+use crate::{Oms, OmsError, Order, OrderState as S, Outcome, Position, ReportKind, VenueReport};
 
 /// What an accepted report does to its order: the next state, a fill to book, the venue
 /// reason code to keep.
@@ -23,14 +24,19 @@ impl Oms {
         if o.req.venue != r.venue {
             return Err(OmsError::VenueMismatch);
         }
-        if self.seen.contains(&(r.venue, r.exec_id)) {
+        if self.seen.contains_key(&(r.venue, r.exec_id)) {
             return Ok(Outcome::Duplicate);
         }
         self.check_venue_order_id(o, r)?;
-        match change(o, r.kind)? {
-            None => Ok(Outcome::Ignored(o.state)),
-            Some(c) => Ok(Outcome::Applied(self.commit(r, c))),
+        let Some(c) = change(o, r.kind)? else { return Ok(Outcome::Ignored(o.state)) };
+        let new_position = c.fill.is_some() && !self.positions.contains_key(&(r.venue, o.req.instrument));
+        if new_position && self.positions.is_full() {
+            return Err(OmsError::Full);
         }
+        if self.seen.is_full() && !self.prune(r.cl_ord_id) {
+            return Err(OmsError::Full);
+        }
+        Ok(Outcome::Applied(self.commit(r, c)))
     }
 
     /// A report's venue order id must match the mapped one, or be free.
@@ -51,7 +57,7 @@ impl Oms {
     /// Commit a checked change: record the exec id, map the venue order id, book the fill.
     fn commit(&mut self, r: &VenueReport, c: Change) -> S {
         let o = self.orders.get_mut(&r.cl_ord_id).expect("checked");
-        self.seen.insert((r.venue, r.exec_id));
+        self.seen.insert((r.venue, r.exec_id), r.cl_ord_id);
         if r.venue_order_id != 0 && o.venue_order_id.is_none() {
             o.venue_order_id = Some(r.venue_order_id);
             self.by_venue_id.insert((r.venue, r.venue_order_id), r.cl_ord_id);
@@ -64,7 +70,11 @@ impl Oms {
             o.filled += qty;
             o.notional += i128::from(price) * i128::from(qty);
             o.fees += i128::from(fee);
-            self.positions.entry((r.venue, o.req.instrument)).or_default().add(o.req.side, qty, price, fee);
+            let key = (r.venue, o.req.instrument);
+            if !self.positions.contains_key(&key) {
+                self.positions.insert(key, Position::default());
+            }
+            self.positions.get_mut(&key).expect("inserted").add(o.req.side, qty, price, fee);
         }
         o.state = c.next;
         c.next

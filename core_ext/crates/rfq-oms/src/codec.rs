@@ -1,6 +1,8 @@
 //! The OMS's part of a core snapshot: [`Oms::encode`] / [`Oms::decode`], little-endian, fixed
 //! field order. (The OMS keeps its own small decoder; the core's snapshot format embeds it.)
 
+use crate::oms::{DEFAULT_MAX_ORDERS, EXEC_IDS_PER_ORDER, MAX_POSITIONS, UNKNOWN_OWNER};
+use crate::store::SortedMap;
 use crate::{NewOrder, Oms, Order, OrderState, Position, Side};
 
 struct Dec<'a>(&'a [u8]);
@@ -60,18 +62,18 @@ impl Oms {
             out.extend_from_slice(&o.venue_reason.to_le_bytes());
         }
         out.extend_from_slice(&(self.by_venue_id.len() as u64).to_le_bytes());
-        for ((v, id), c) in &self.by_venue_id {
+        for ((v, id), c) in self.by_venue_id.iter() {
             out.extend_from_slice(&v.to_le_bytes());
             out.extend_from_slice(&id.to_le_bytes());
             out.extend_from_slice(&c.to_le_bytes());
         }
         out.extend_from_slice(&(self.seen.len() as u64).to_le_bytes());
-        for (v, e) in &self.seen {
+        for ((v, e), _) in self.seen.iter() {
             out.extend_from_slice(&v.to_le_bytes());
             out.extend_from_slice(&e.to_le_bytes());
         }
         out.extend_from_slice(&(self.positions.len() as u64).to_le_bytes());
-        for ((v, i), p) in &self.positions {
+        for ((v, i), p) in self.positions.iter() {
             out.extend_from_slice(&v.to_le_bytes());
             out.extend_from_slice(&i.to_le_bytes());
             for x in [p.net, p.bought, p.sold, p.buy_notional, p.sell_notional, p.fees] {
@@ -79,34 +81,40 @@ impl Oms {
             }
         }
         out.extend_from_slice(&(self.disconnected.len() as u64).to_le_bytes());
-        for v in &self.disconnected {
+        for v in self.disconnected.iter() {
             out.extend_from_slice(&v.to_le_bytes());
         }
     }
 
-    /// Decode what [`Oms::encode`] wrote; returns the OMS and the bytes consumed.
+    /// Decode what [`Oms::encode`] wrote; returns the OMS and the bytes consumed. The OMS
+    /// gets the default bounds, or larger ones if the snapshot holds more. The snapshot does
+    /// not say which order an applied exec id belongs to: restored exec ids are kept for good
+    /// (pruning drops only the exec ids of orders applied since).
     pub fn decode(bytes: &[u8]) -> Result<(Oms, usize), String> {
         let mut d = Dec(bytes);
-        let mut oms = Oms::new();
-        for _ in 0..d.len()? {
-            let o = decode_order(&mut d)?;
+        let orders: Vec<Order> = (0..d.len()?).map(|_| decode_order(&mut d)).collect::<Result<_, _>>()?;
+        let by_vid: Vec<(u16, u64, u64)> = (0..d.len()?).map(|_| Ok((d.u16()?, d.u64()?, d.u64()?))).collect::<Result<_, String>>()?;
+        let seen: Vec<(u16, u64)> = (0..d.len()?).map(|_| Ok((d.u16()?, d.u64()?))).collect::<Result<_, String>>()?;
+        let positions: Vec<(u16, u32, Position)> =
+            (0..d.len()?).map(|_| Ok((d.u16()?, d.u32()?, decode_position(&mut d)?))).collect::<Result<_, String>>()?;
+        let disconnected: Vec<u16> = (0..d.len()?).map(|_| d.u16()).collect::<Result<_, _>>()?;
+        let max_orders = DEFAULT_MAX_ORDERS.max(orders.len()).max(by_vid.len()).max(seen.len().div_ceil(EXEC_IDS_PER_ORDER));
+        let mut oms = Oms::with_capacity(max_orders);
+        oms.positions = SortedMap::with_capacity(MAX_POSITIONS.max(positions.len()));
+        for o in orders {
             oms.orders.insert(o.req.cl_ord_id, o);
         }
-        for _ in 0..d.len()? {
-            let (v, id, c) = (d.u16()?, d.u64()?, d.u64()?);
+        for (v, id, c) in by_vid {
             oms.by_venue_id.insert((v, id), c);
         }
-        for _ in 0..d.len()? {
-            let (v, e) = (d.u16()?, d.u64()?);
-            oms.seen.insert((v, e));
+        for (v, e) in seen {
+            oms.seen.insert((v, e), UNKNOWN_OWNER);
         }
-        for _ in 0..d.len()? {
-            let (v, i) = (d.u16()?, d.u32()?);
-            let p = decode_position(&mut d)?;
+        for (v, i, p) in positions {
             oms.positions.insert((v, i), p);
         }
-        for _ in 0..d.len()? {
-            oms.disconnected.insert(d.u16()?);
+        for v in disconnected {
+            oms.disconnected.insert(v);
         }
         Ok((oms, bytes.len() - d.0.len()))
     }

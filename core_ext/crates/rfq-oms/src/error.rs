@@ -36,10 +36,14 @@ pub enum OmsError {
     RejectAfterAck,
     /// A fill for an order the venue rejected.
     FillOnRejected,
+    /// No room: the order table is full of open orders (new order), or the exec-id or
+    /// position table is full (report); see [`crate::Oms::with_capacity`]. Index 17: 16 is
+    /// skipped, as `OMS_BASE + 16` is another wire code (`NO_INTERNAL_BOOK`).
+    Full = 17,
 }
 
 impl OmsError {
-    /// A stable index (0..=15) for records (`rfq_reject::OMS_BASE` + index).
+    /// A stable index (0..=15, and 17 for `Full`) for records (`rfq_reject::OMS_BASE` + index).
     pub fn index(self) -> u8 {
         self as u8
     }

@@ -18,8 +18,12 @@
 //!
 //! Everything is deterministic: ordered maps only, actions sorted by id. Prices, quantities
 //! and fees are fixed-point `i64` in the instrument's scales; a fill's notional is
-//! `price × qty` as `i128` (no rounding anywhere except the reported averages). This is not
-//! the matching hot path (one input per venue message), so it uses ordinary ordered maps.
+//! `price × qty` as `i128` (no rounding anywhere except the reported averages).
+//!
+//! Storage is bounded and reserved at construction ([`Oms::with_capacity`], default
+//! [`DEFAULT_MAX_ORDERS`]): the OMS does not allocate afterwards. A full order table prunes
+//! its oldest terminal orders; with none to prune, the input is refused with
+//! [`OmsError::Full`] (docs/oms.md, "Bounds and pruning").
 //!
 //! ```
 //! use rfq_oms::*;
@@ -49,9 +53,10 @@ mod position;
 mod reconcile;
 mod report;
 mod state;
+mod store;
 
 pub use crate::error::OmsError;
-pub use crate::oms::Oms;
+pub use crate::oms::{Oms, DEFAULT_MAX_ORDERS, EXEC_IDS_PER_ORDER, MAX_POSITIONS};
 pub use crate::order::{NewOrder, Order};
 pub use crate::position::Position;
 pub use crate::reconcile::{ReconAction, VenueFill, VenueOpenOrder, VenueSnapshot};

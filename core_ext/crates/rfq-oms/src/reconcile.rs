@@ -134,7 +134,7 @@ impl Oms {
             self.recon_open(venue, v, &mut actions);
         }
         self.close_not_at_venue(venue, &open, &mut actions);
-        self.disconnected.remove(&venue);
+        self.disconnected.remove(venue);
         actions
     }
 
