@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rfqcore.engine import RfqError
 from rfqcore.records import HEDGE_ORDER_STATES, ClientSide, RfqReject
-from rfqcore.rfq import HedgeReport
+from rfqcore.rfq import HedgeReport, RequestRejected
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 
@@ -121,7 +120,7 @@ def test_quoting_is_withdrawn_while_no_venue_can_hedge(desk) -> None:
     for v in desk.venues.values():
         v.admin("disconnect", ms=1500)
     desk.wait(lambda: not desk.status()["available"], 5, "hedging unavailable")
-    with pytest.raises(RfqError) as e:
+    with pytest.raises(RequestRejected) as e:
         eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
     assert e.value.reason == RfqReject.HEDGE_UNAVAILABLE
     desk.wait_available(timeout=20)

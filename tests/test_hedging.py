@@ -12,12 +12,12 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from rfqcore.engine import Engine, RfqError
+from rfqcore.engine import Engine
 from rfqcore.errors import ConfigError
 from rfqcore.hedger import report_records
 from rfqcore.instruments import Registry
 from rfqcore.records import HEDGE_ORDER_STATES, RECORD_DTYPE, Flag, Kind, RfqReject, VenueReportKind
-from rfqcore.rfq import HedgeOrder, HedgeRejected, HedgeReport, HedgeStatus
+from rfqcore.rfq import HedgeOrder, HedgeRejected, HedgeReport, HedgeStatus, RequestRejected
 from rfqcore.rfqconfig import RfqSettings
 from rfqcore.venues.base import ExecReport, OrdStatus
 
@@ -135,9 +135,9 @@ def test_engine_hedges_a_client_fill_through_records(registry: Registry, setting
         eng.subscribe_events(lambda evs: events.extend(evs))
         eng.start()
         _feed_venue_books(eng)
-        with pytest.raises(RfqError) as e:
+        with pytest.raises(RequestRejected) as e:
             eng.request_quote("acme-capital", "BTC", 0, 100_000_000)
-        assert e.value.event.reason == RfqReject.HEDGE_UNAVAILABLE
+        assert e.value.reason == RfqReject.HEDGE_UNAVAILABLE
         for venue in (1, 2):
             eng.feed(_rec(Kind.VENUE_STATUS, 0, 1, venue, 1, 0), "venues")
         _wait_for(lambda: any(isinstance(x, HedgeStatus) and x.available for x in events))

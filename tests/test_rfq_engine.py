@@ -8,17 +8,18 @@ packaged configuration (defaults/instruments.toml + defaults/rfq.toml).
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from rfqcore.engine import Engine, RfqError
+from rfqcore.engine import Engine
 from rfqcore.hooks import Strategy
 from rfqcore.operator import ControlRejected
 from rfqcore.records import RECORD_DTYPE, ClientSide, Flag, Kind, QuoteEnd, RfqReject, Side
-from rfqcore.rfq import ApprovalPending, Execution, Quote, QuoteEnded
+from rfqcore.rfq import ApprovalPending, Execution, Quote, QuoteEnded, RequestRejected, RfqRejected
 
 SPOT = 1  # binance-spot:BTCUSDT: price 2 decimals, qty 6 decimals
 BTC = 10**8  # composite qty units per BTC
@@ -114,28 +115,41 @@ def test_rejects_are_specific_and_change_nothing(eng: Engine) -> None:
     ]
     for kwargs, reason in cases:
         before = eng.state_hash()
-        with pytest.raises(RfqError) as ei:
+        with pytest.raises(RequestRejected) as ei:
             eng.request_quote(kwargs.pop("client"), kwargs.pop("composite"), kwargs.pop("side"),
                               kwargs.pop("qty"), **kwargs)
         assert ei.value.reason == reason, (reason.name, ei.value)
         assert eng.state_hash() == before, reason.name
 
     q = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC, rfq_id=42)
-    with pytest.raises(RfqError) as ei:
+    with pytest.raises(RequestRejected) as ei:
         eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC, rfq_id=42)
     assert ei.value.reason == RfqReject.DUPLICATE_ID
     # someone else's quote, a wrong price, a wrong size: refused, the quote stays live
     other = Quote(2, q.composite, q.quote_id, q.rfq_id, q.valid_until, q.sides, q.partial_ok, 0)
     for bad, reason in [(other, RfqReject.NOT_AUTHORISED)]:
-        with pytest.raises(RfqError) as ei:
+        with pytest.raises(RequestRejected) as ei:
             eng.accept(bad)
         assert ei.value.reason == reason
     before = eng.state_hash()
-    with pytest.raises(RfqError) as ei:
+    with pytest.raises(RequestRejected) as ei:
         eng.accept(q, qty=q.sides[0].qty - 1)
     assert ei.value.reason == RfqReject.SIZE_MISMATCH
     assert eng.state_hash() == before
     assert eng.quote_state(q.quote_id)["state"] == "live"
+
+
+def test_a_reject_is_raised_and_delivered_as_one_object(eng: Engine) -> None:
+    events: list = []
+    eng.subscribe_events(events.extend)
+    with pytest.raises(RfqRejected) as ei:
+        eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 0)
+    rej = ei.value
+    assert any(e is rej for e in events)  # the event subscribers got is what was raised
+    assert (rej.reason, rej.reason_name, rej.by_gateway) == (RfqReject.BAD_SIZE, "BAD_SIZE", False)
+    assert str(rej) == f"rfq {rej.rfq_id} rejected by the core: BAD_SIZE" and rej.ref_id == rej.rfq_id
+    back = pickle.loads(pickle.dumps(rej))  # crosses processes (the client library's callers)
+    assert type(back) is RfqRejected and back == rej and str(back) == str(rej)
 
 
 def test_kill_switch_allows_only_risk_reducing(eng: Engine) -> None:
@@ -143,7 +157,7 @@ def test_kill_switch_allows_only_risk_reducing(eng: Engine) -> None:
     eng.accept(q)  # desk is now short 1 BTC
     ack = eng.operator.kill(instrument="BTC")
     assert ack.ok and eng.instrument_risk("BTC")["killed"]
-    with pytest.raises(RfqError) as ei:  # client buys more: the desk would get shorter
+    with pytest.raises(RequestRejected) as ei:  # client buys more: the desk would get shorter
         eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
     assert ei.value.reason == RfqReject.KILL_SWITCH
     two_way = eng.request_quote("acme-capital", "BTC", ClientSide.TWO_WAY, BTC)
@@ -152,7 +166,7 @@ def test_kill_switch_allows_only_risk_reducing(eng: Engine) -> None:
     assert not eng.instrument_risk("BTC")["killed"]
     # client scope
     eng.operator.kill(client="beta-fund")
-    with pytest.raises(RfqError) as ei:  # the desk is short: beta buying would add to it
+    with pytest.raises(RequestRejected) as ei:  # the desk is short: beta buying would add to it
         eng.request_quote("beta-fund", "BTC", ClientSide.BUY, BTC // 10)
     assert ei.value.reason == RfqReject.KILL_SWITCH
     assert eng.request_quote("beta-fund", "BTC", ClientSide.SELL, BTC // 10).sides  # reducing: allowed
@@ -162,7 +176,7 @@ def test_kill_switch_allows_only_risk_reducing(eng: Engine) -> None:
 def test_limit_changes_are_audited_and_bad_ones_refused(eng: Engine) -> None:
     acks = eng.operator.set_instrument("BTC", max_qty="2")
     assert acks[0].ok and acks[0].previous == 200 * BTC and acks[0].value == 2 * BTC
-    with pytest.raises(RfqError) as ei:
+    with pytest.raises(RequestRejected) as ei:
         eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 3 * BTC)
     assert ei.value.reason == RfqReject.ABOVE_MAX_SIZE
     before = eng.state_hash()
@@ -172,7 +186,7 @@ def test_limit_changes_are_audited_and_bad_ones_refused(eng: Engine) -> None:
     assert eng.state_hash() == before
     eng.operator.set_client("acme-capital", max_open_quotes=1)
     eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
-    with pytest.raises(RfqError) as ei:
+    with pytest.raises(RequestRejected) as ei:
         eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
     assert ei.value.reason == RfqReject.MAX_OPEN_QUOTES
 
@@ -218,7 +232,7 @@ def test_threaded_expiry_by_heartbeat_and_hooks() -> None:
         q = e.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC, ttl_ms=20)
         time.sleep(0.2)  # no input at all: the core thread's heartbeats expire the quote
         assert e.quote_state(q.quote_id)["state"] == "expired"
-        with pytest.raises(RfqError) as ei:
+        with pytest.raises(RequestRejected) as ei:
             e.accept(q)
         assert ei.value.reason == RfqReject.TOO_LATE
         # the slow hook holds its thread; quoting and fills go on meanwhile

@@ -55,14 +55,13 @@ from rfqcore.gateway.schema import (
     RfqFlag,
     Role,
     logon_mac_input,
-    reason_name,
 )
 from rfqcore.instruments import Registry
 from rfqcore.operator import to_units as _to_units
 from rfqcore.records import ClientSide, Command
 from rfqcore.records import QuoteEnd as QuoteEndState
+from rfqcore.rfq import AcceptRejected, CancelRejected, Quote, QuoteSide, RequestRejected, RfqRejected
 from rfqcore.rfq import ControlAck as _CoreControlAck
-from rfqcore.rfq import Quote, QuoteSide
 
 __all__ = [
     "RfqClient",
@@ -70,7 +69,6 @@ __all__ = [
     "Quote",
     "Execution",
     "QuoteEnded",
-    "Rejection",
     "ApprovalPending",
     "RiskAlert",
     "ControlAck",
@@ -120,7 +118,8 @@ _BUY, _SELL = ClientSide.BUY, ClientSide.SELL
 
 
 class GatewayError(RfqCoreError):
-    """Base of the client library's errors."""
+    """Base of the client library's own errors (session, timeouts). Refusals are
+    :class:`rfqcore.rfq.RequestRejected`, the same types as the in-process engine's."""
 
 
 class NotLoggedOn(GatewayError):
@@ -131,38 +130,28 @@ class RequestTimeout(GatewayError, TimeoutError):
     """No answer within the timeout (the request may still be processed: check callbacks)."""
 
 
-class RequestRejected(GatewayError):
-    """A request was refused. ``reason`` is a gateway (:class:`GatewayReject`, 1..19) or core
-    (:class:`rfqcore.records.RfqReject`, 20..) code; ``by_gateway`` says which side refused
-    (a gateway refusal never reached the core)."""
-
-    def __init__(self, rejection: Rejection) -> None:
-        self.rejection = rejection
-        self.reason = rejection.reason
-        self.reason_name = rejection.reason_name
-        self.by_gateway = rejection.by_gateway
-        who = "gateway" if rejection.by_gateway else "core"
-        super().__init__(f"{rejection.kind} {rejection.ref_id} rejected by the {who}: {self.reason_name}")
-
-
 class LogonRejected(RequestRejected):
-    pass
+    """The gateway refused a logon attempt (``nonce``)."""
 
+    kind = "logon"
+    _fields = ("nonce",)
 
-class RfqRejected(RequestRejected):
-    pass
-
-
-class AcceptRejected(RequestRejected):
-    pass
-
-
-class CancelRejected(RequestRejected):
-    pass
+    def __init__(self, nonce: int, reason: int) -> None:
+        self.nonce = nonce
+        super().__init__(reason, True)
 
 
 class GatewayRejected(RequestRejected):
-    """The gateway refused a message that was not an RFQ, accept or cancel (e.g. a logout)."""
+    """The gateway refused a message that was not an RFQ, accept or cancel (e.g. a logout, a
+    control, or one it could not read): ``request_id`` is that request's id (a control id), or
+    the refused message's header seq when nothing waited for it (``kind`` ``"request"``)."""
+
+    _fields = ("request_id",)
+
+    def __init__(self, kind: str, request_id: int, reason: int) -> None:
+        self.kind = kind  # type: ignore[misc]
+        self.request_id = request_id
+        super().__init__(reason, True)
 
 
 # ---- units ------------------------------------------------------------------------------------
@@ -172,10 +161,6 @@ def to_units(value: Decimal | int | str, decimals: int, what: str) -> int:
     """Exact integer of ``value`` at ``decimals``; ``ValueError`` if digits would be lost
     (:func:`rfqcore.operator.to_units`; signs are left to the core to judge)."""
     return _to_units(value, decimals, what, signed=True)
-
-
-def _dec(raw: int | None, decimals: int) -> Decimal | None:
-    return None if raw is None else Decimal(raw).scaleb(-decimals)
 
 
 _SIDES: Final[dict[str, ClientSide]] = {
@@ -246,27 +231,6 @@ class QuoteEnded:
     state: QuoteEndState
     reason: int  # core reason when state is REJECTED
     core_time_ns: int
-
-
-@dataclass(slots=True)
-class Rejection:
-    """A refusal, by the gateway or the core. ``kind``: ``"rfq"``, ``"accept"``, ``"cancel"``,
-    ``"logon"`` or ``"request"`` (a gateway refusal of another message); ``ref_id``: the RFQ
-    id, quote id, accept id or header sequence it refers to."""
-
-    kind: str
-    ref_id: int
-    reason: int
-    by_gateway: bool
-    instrument_id: int = 0
-    side: int = 0
-    price_raw: int = 0
-    qty_raw: int = 0
-    quote_id: int = 0
-
-    @property
-    def reason_name(self) -> str:
-        return reason_name(self.reason)
 
 
 @dataclass(slots=True)
@@ -375,7 +339,7 @@ class _Endpoint:
         #: messages dropped by the client: wrong token / publication, unknown type, undecodable
         self.dropped = 0
         self.unmatched_rejects = 0
-        self.last_reject: Rejection | None = None
+        self.last_reject: RequestRejected | None = None
         self._comp: dict[int, tuple[str, int, int]] = {}
         #: how blocking calls wait without a poller thread: ``"spin"`` (lowest latency, burns a
         #: CPU while waiting) or ``"yield"`` (``sched_yield`` between empty polls)
@@ -643,9 +607,9 @@ class _Endpoint:
                 self._gw_session = hdr.session_id
                 self._complete(("logon", nonce), token)
             else:
-                rej = Rejection("logon", nonce, vals[1], True)
+                rej = LogonRejected(nonce, vals[1])
                 self.last_reject = rej
-                self._complete(("logon", nonce), error=LogonRejected(rej))
+                self._complete(("logon", nonce), error=rej)
             return
         if t == _T_REJECT:
             # Taken whatever its token: a gateway REJECT can only refuse, never confirm, so a
@@ -662,18 +626,24 @@ class _Endpoint:
         ref_seq, reason = vals[0], vals[1]
         if token != self.token and reason in (GatewayReject.NOT_LOGGED_ON, GatewayReject.BAD_SESSION):
             self.token = 0  # the gateway has no session for us, or a newer one
-        rej = Rejection("request", ref_seq, reason, True)
-        self.last_reject = rej
         p = self._pending.get(("seq", ref_seq))
         if p is None:
+            rej: RequestRejected = GatewayRejected("request", ref_seq, reason)
+            self.last_reject = rej
             self.unmatched_rejects += 1
             self._on_reject(rej)
             return
-        kind = p.keys[0][0]
-        rej = Rejection(kind, p.keys[0][1], reason, True)
+        kind, ref = p.keys[0]
+        if kind == "rfq":
+            rej = RfqRejected(self.id, 0, ref, 0, reason, by_gateway=True)
+        elif kind == "accept":
+            rej = AcceptRejected(self.id, 0, ref, 0, reason, by_gateway=True)
+        elif kind == "cancel":
+            rej = CancelRejected(self.id, ref, reason, by_gateway=True)
+        else:
+            rej = GatewayRejected(kind, ref, reason)
         self.last_reject = rej
-        exc = {"rfq": RfqRejected, "accept": AcceptRejected, "cancel": CancelRejected}.get(kind, GatewayRejected)
-        self._complete(("seq", ref_seq), error=exc(rej))
+        self._complete(("seq", ref_seq), error=rej)
         self._on_reject(rej)
 
     def _dispatch(self, t: int, vals: tuple[Any, ...]) -> None:
@@ -686,7 +656,7 @@ class _Endpoint:
     def _dispatch_more(self, t: int, vals: tuple[Any, ...]) -> None:
         self.dropped += 1
 
-    def _on_reject(self, rej: Rejection) -> None:
+    def _on_reject(self, rej: RequestRejected) -> None:
         pass
 
 
@@ -711,7 +681,7 @@ class RfqClient(_Endpoint):
         self._rfq_id = time.time_ns()
         self._accept_id = 0
         self.on_quote: Callable[[Quote], None] | None = None
-        self.on_reject: Callable[[Rejection], None] | None = None
+        self.on_reject: Callable[[RequestRejected], None] | None = None
         self.on_execution: Callable[[Execution], None] | None = None
         self.on_quote_end: Callable[[QuoteEnded], None] | None = None
         self.on_approval_pending: Callable[[ApprovalPending], None] | None = None
@@ -832,15 +802,15 @@ class RfqClient(_Endpoint):
                 self.on_execution(ex)
         elif t == _T_RFQ_REJECT:
             rfq_id, inst, side, reason, qty, price = v[0:6]
-            rej = Rejection("rfq", rfq_id, reason, False, inst, side, price, qty)
+            rej: RequestRejected = RfqRejected(self.id, inst, rfq_id, side, reason, qty, price)
             self.last_reject = rej
-            self._complete(("rfq", rfq_id), error=RfqRejected(rej))
+            self._complete(("rfq", rfq_id), error=rej)
             self._on_reject(rej)
         elif t == _T_ACCEPT_REJECT:
             qid, aid, inst, side, reason, price, qty = v[0:7]
-            rej = Rejection("accept", aid, reason, False, inst, side, price, qty, qid)
+            rej = AcceptRejected(self.id, qid, aid, side, reason, qty, price, inst)
             self.last_reject = rej
-            self._complete(("accept", aid), error=AcceptRejected(rej))
+            self._complete(("accept", aid), error=rej)
             self._on_reject(rej)
         elif t == _T_QUOTE_END:
             qid, rfq_id, inst, state, reason, ct = v
@@ -854,9 +824,9 @@ class RfqClient(_Endpoint):
                 self.on_quote_end(ev)
         elif t == _T_CANCEL_REJECT:
             qid, reason = v[0], v[1]
-            rej = Rejection("cancel", qid, reason, False, quote_id=qid)
+            rej = CancelRejected(self.id, qid, reason)
             self.last_reject = rej
-            self._complete(("cancel", qid), error=CancelRejected(rej))
+            self._complete(("cancel", qid), error=rej)
             self._on_reject(rej)
         elif t == _T_APPROVAL_PENDING:
             ap = ApprovalPending(*v)
@@ -869,7 +839,7 @@ class RfqClient(_Endpoint):
         else:
             self.dropped += 1
 
-    def _on_reject(self, rej: Rejection) -> None:
+    def _on_reject(self, rej: RequestRejected) -> None:
         if self.on_reject is not None:
             self.on_reject(rej)
 

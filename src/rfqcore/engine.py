@@ -38,7 +38,6 @@ from rfqcore.rfq import (
     DeskOrderEvent,
     AcceptRejected,
     ApprovalPending,
-    CancelRejected,
     ControlAck,
     Event,
     EventDecoder,
@@ -48,7 +47,7 @@ from rfqcore.rfq import (
 )
 from rfqcore.rfqconfig import RfqSettings
 
-__all__ = ["Engine", "QuoteLevel", "TopOfBook", "Subscription", "Position", "RfqError", "RfqTimeout"]
+__all__ = ["Engine", "QuoteLevel", "TopOfBook", "Subscription", "Position", "RfqTimeout"]
 
 Callback = Callable[[np.ndarray], None]
 
@@ -98,15 +97,6 @@ class Subscription:
     kinds: frozenset[int] | None
     errors: int = 0
     last_error: BaseException | None = None
-
-
-class RfqError(RfqCoreError):
-    """An RFQ, accept or cancel refused by the core; ``event`` is the reject."""
-
-    def __init__(self, event: RfqRejected | AcceptRejected | CancelRejected) -> None:
-        super().__init__(f"{type(event).__name__}: {event.reason_name}")
-        self.event = event
-        self.reason = event.reason
 
 
 class RfqTimeout(RfqCoreError):
@@ -496,7 +486,7 @@ class Engine:
                       quote_ccy: bool = False, limit: int = 0, ttl_ms: int = 0, rfq_id: int | None = None,
                       timeout: float = 2.0) -> Quote | ApprovalPending:
         """Ask the core for a firm quote; returns it (or the pending approval), raises
-        :class:`RfqError` on a reject. ``qty`` in composite qty units (or, with ``quote_ccy``,
+        :class:`~rfqcore.rfq.RfqRejected` (the reject event itself) on a reject. ``qty`` in composite qty units (or, with ``quote_ccy``,
         quote currency in composite price units); ``limit`` in composite price units."""
         cid = self.rfq.client(client).id if isinstance(client, str) else int(client)
         comp = self.registry.composite(composite).id
@@ -510,14 +500,14 @@ class Engine:
                monotonic_ns())
         ev = self._await(("rfq", cid, rfq_id), lambda: self._push("rfq-api", self._rfq_lock, rec), timeout)
         if isinstance(ev, RfqRejected):
-            raise RfqError(ev)
+            raise ev
         assert isinstance(ev, Quote | ApprovalPending)
         return ev
 
     def accept(self, quote: Quote, side: ClientSide | int | None = None, qty: int | None = None, *,
                accept_id: int | None = None, timeout: float = 2.0) -> Execution:
         """Hit a quote (the whole size unless the quote allows partial fills and ``qty`` is
-        given); returns the execution report or raises :class:`RfqError`."""
+        given); returns the execution report or raises :class:`~rfqcore.rfq.AcceptRejected`."""
         if side is None:
             if len(quote.sides) != 1:
                 raise ValueError("two-way quote: say which side to take (ClientSide.BUY or SELL)")
@@ -535,7 +525,7 @@ class Engine:
         ev = self._await(("acc", quote.client, accept_id), lambda: self._push("rfq-api", self._rfq_lock, rec),
                          timeout)
         if isinstance(ev, AcceptRejected):
-            raise RfqError(ev)
+            raise ev
         assert isinstance(ev, Execution)
         return ev
 

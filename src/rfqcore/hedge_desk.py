@@ -168,9 +168,8 @@ def demo(out: Any = None) -> int:
     """``rfqcore hedge-demo``: client fills hedged on the two simulated venues, then an outage."""
     import sys
 
-    from rfqcore.engine import RfqError
     from rfqcore.records import HEDGE_ORDER_STATES, ClientSide
-    from rfqcore.rfq import Quote
+    from rfqcore.rfq import Quote, RequestRejected
 
     w = out or sys.stdout
 
@@ -235,8 +234,8 @@ def demo(out: Any = None) -> int:
             eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 10**8)
             p("    (unexpected) quoted while no venue could hedge")
             return 1
-        except RfqError as e:
-            p(f"    RFQ while no venue can hedge -> rejected {e.event.reason_name}")
+        except RequestRejected as e:
+            p(f"    RFQ while no venue can hedge -> rejected {e.reason_name}")
         desk.wait_available(timeout=20)
         q = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 10**8)
         assert isinstance(q, Quote)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Union
+from typing import Any, ClassVar, Union
 
 import numpy as np
 
+from rfqcore.errors import RfqCoreError
 from rfqcore.instruments import Registry
 from rfqcore.records import HEDGE_ORDER_STATES, ClientSide, Flag, Kind, QuoteEnd, RfqReject, RiskEvent
 
@@ -26,6 +27,7 @@ __all__ = [
     "HedgeStatus",
     "DeskOrderEvent",
     "Quote",
+    "RequestRejected",
     "RfqRejected",
     "AcceptRejected",
     "CancelRejected",
@@ -47,17 +49,6 @@ def reason_name(code: int) -> str:
         return RfqReject(code).name
     except ValueError:
         return f"code {code}"
-
-
-class _Refusal:
-    """``reason_name`` for the reject events."""
-
-    __slots__ = ()
-    reason: int
-
-    @property
-    def reason_name(self) -> str:
-        return reason_name(self.reason)
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
@@ -153,37 +144,96 @@ class Quote:
         return self._dec(self.sell_qty_raw, self.qty_decimals)
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
-class RfqRejected(_Refusal):
-    """An RFQ refused by the core."""
+class RequestRejected(RfqCoreError):
+    """A request refused: the exception the blocking calls raise and the event subscribers and
+    callbacks receive, the same object either way (in-process and over Aeron).
 
-    client: int
-    composite: int
-    rfq_id: int
-    side: int
-    reason: int
-    qty: int
-    price: int
+    ``reason`` is a core code (:class:`~rfqcore.records.RfqReject`, 20 and up) or, when
+    ``by_gateway``, a code of the Aeron gateway (:class:`rfqcore.gateway.schema.GatewayReject`,
+    1..19), which refused it before the core saw it. ``ref_id`` is the id the refusal refers to
+    (the RFQ id, accept id, quote id, ...).
+    """
+
+    kind: ClassVar[str] = "request"
+    _fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, reason: int, by_gateway: bool = False) -> None:
+        self.reason = reason
+        self.by_gateway = by_gateway
+        super().__init__(f"{self.kind} {self.ref_id} rejected by the {'gateway' if by_gateway else 'core'}: "
+                         f"{self.reason_name}")
+
+    @property
+    def ref_id(self) -> int:
+        return int(getattr(self, self._fields[0])) if self._fields else 0
+
+    @property
+    def reason_name(self) -> str:
+        if self.by_gateway:
+            from rfqcore.gateway.schema import reason_name as gateway_reason_name
+
+            return gateway_reason_name(self.reason)
+        return reason_name(self.reason)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f) for f in self._fields) + (self.reason, self.by_gateway)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._values() == self._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
+        return f"{type(self).__name__}({fields}, reason={self.reason!r}, by_gateway={self.by_gateway!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles across processes (keyword-only fields)
+        return _restore_rejected, (type(self), dict(self.__dict__), self.args)
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
-class AcceptRejected(_Refusal):
-    """An accept refused by the core."""
-
-    client: int
-    quote_id: int
-    accept_id: int
-    side: int
-    reason: int
-    qty: int
-    price: int
+def _restore_rejected(cls: type[RequestRejected], state: dict[str, Any], args: tuple[Any, ...]) -> RequestRejected:
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    obj.args = args
+    return obj
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
-class CancelRejected(_Refusal):
-    client: int
-    quote_id: int
-    reason: int
+class RfqRejected(RequestRejected):
+    """An RFQ refused; ``qty`` and ``price`` (the limit) echo the request."""
+
+    kind = "rfq"
+    _fields = ("rfq_id", "client", "composite", "side", "qty", "price")
+
+    def __init__(self, client: int, composite: int, rfq_id: int, side: int, reason: int, qty: int = 0,
+                 price: int = 0, *, by_gateway: bool = False) -> None:
+        self.client, self.composite, self.rfq_id, self.side, self.qty, self.price = (client, composite, rfq_id,
+                                                                                    side, qty, price)
+        super().__init__(reason, by_gateway)
+
+
+class AcceptRejected(RequestRejected):
+    """An accept refused; ``side``, ``qty`` and ``price`` echo the accept."""
+
+    kind = "accept"
+    _fields = ("accept_id", "client", "quote_id", "side", "qty", "price", "composite")
+
+    def __init__(self, client: int, quote_id: int, accept_id: int, side: int, reason: int, qty: int = 0,
+                 price: int = 0, composite: int = 0, *, by_gateway: bool = False) -> None:
+        self.client, self.quote_id, self.accept_id, self.side, self.qty, self.price, self.composite = (
+            client, quote_id, accept_id, side, qty, price, composite)
+        super().__init__(reason, by_gateway)
+
+
+class CancelRejected(RequestRejected):
+    """A cancel of quote ``quote_id`` refused."""
+
+    kind = "cancel"
+    _fields = ("quote_id", "client")
+
+    def __init__(self, client: int, quote_id: int, reason: int, *, by_gateway: bool = False) -> None:
+        self.client, self.quote_id = client, quote_id
+        super().__init__(reason, by_gateway)
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
@@ -401,7 +451,7 @@ class EventDecoder:
             elif kind == Kind.RFQ_REJECT:
                 out.append(RfqRejected(source, inst, seq, side, aux, qty, price))
             elif kind == Kind.ACCEPT_REJECT:
-                out.append(AcceptRejected(source, seq, ts_event, side, aux, qty, price))
+                out.append(AcceptRejected(source, seq, ts_event, side, aux, qty, price, inst))
             elif kind == Kind.CANCEL_REJECT:
                 out.append(CancelRejected(source, seq, aux))
             elif kind == Kind.QUOTE_END:
