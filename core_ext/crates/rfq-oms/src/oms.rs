@@ -182,8 +182,14 @@ impl Oms {
     /// it; [`Oms::reconcile`] settles it), every unsent (`New`) order is `Cancelled`.
     /// Returns the affected client order ids, ascending. Fills may still be applied meanwhile.
     pub fn disconnect(&mut self, venue: VenueId) -> Vec<ClOrdId> {
-        self.disconnected.insert(venue);
         let mut out = Vec::new();
+        self.disconnect_each(venue, |id| out.push(id));
+        out
+    }
+
+    /// [`Oms::disconnect`] without allocating: `affected` gets each affected id, ascending.
+    pub fn disconnect_each(&mut self, venue: VenueId, mut affected: impl FnMut(ClOrdId)) {
+        self.disconnected.insert(venue);
         for (id, o) in self.orders.iter_mut().filter(|(_, o)| o.req.venue == venue) {
             if o.state == OrderState::New {
                 o.state = OrderState::Cancelled;
@@ -193,9 +199,8 @@ impl Oms {
             } else {
                 continue;
             }
-            out.push(*id);
+            affected(*id);
         }
-        out
     }
 
     /// Make room: drop the oldest terminal orders (up to a quarter of the table, never order

@@ -122,20 +122,26 @@ impl Oms {
     /// Clears the venue's disconnected mark and the orders' `disconnected` flags.
     pub fn reconcile(&mut self, venue: VenueId, snap: &VenueSnapshot) -> Vec<ReconAction> {
         let mut actions = Vec::new();
+        self.reconcile_into(venue, snap, &mut actions);
+        actions
+    }
+
+    /// [`Oms::reconcile`] appending to `actions`: with an empty snapshot (the venue holds
+    /// nothing open) and room in `actions`, nothing allocates.
+    pub fn reconcile_into(&mut self, venue: VenueId, snap: &VenueSnapshot, actions: &mut Vec<ReconAction>) {
         let mut fills = snap.fills.clone();
         fills.sort_by_key(|f| (f.exec_id, f.cl_ord_id));
         for f in &fills {
-            self.recon_fill(venue, f, &mut actions);
+            self.recon_fill(venue, f, actions);
         }
         let mut open = snap.open.clone();
         open.sort_by_key(|v| (v.cl_ord_id, v.venue_order_id));
         open.dedup_by_key(|v| v.cl_ord_id);
         for v in &open {
-            self.recon_open(venue, v, &mut actions);
+            self.recon_open(venue, v, actions);
         }
-        self.close_not_at_venue(venue, &open, &mut actions);
+        self.close_not_at_venue(venue, &open, actions);
         self.disconnected.remove(venue);
-        actions
     }
 
     /// Step 1: one snapshot fill, applied like a live fill report.

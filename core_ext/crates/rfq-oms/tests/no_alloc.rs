@@ -44,3 +44,28 @@ fn orders_reports_and_pruning_do_not_allocate() {
     let ((), allocs) = rfq_testkit::count_allocs(|| cycle(&mut c, 5_001));
     assert_eq!(allocs, 0, "allocations in a cloned OMS");
 }
+
+#[test]
+fn disconnect_and_empty_reconcile_do_not_allocate() {
+    let mut oms = Oms::with_capacity(64);
+    let mut actions = Vec::with_capacity(64);
+    for id in 1..=10 {
+        cycle(&mut oms, id);
+    }
+    let ((), allocs) = rfq_testkit::count_allocs(|| {
+        for round in 0..20_u64 {
+            let id = 100 + 2 * round;
+            // one open order at venue 1 and one unsent: the link drops, comes back empty
+            oms.new_order(&NewOrder { cl_ord_id: id, venue: 1, instrument: 1, side: Side::Bid, price: 1, qty: 1 }).unwrap();
+            oms.mark_sent(id).unwrap();
+            oms.new_order(&NewOrder { cl_ord_id: id + 1, venue: 1, instrument: 1, side: Side::Bid, price: 1, qty: 1 }).unwrap();
+            let mut n = 0;
+            oms.disconnect_each(1, |_| n += 1);
+            assert_eq!(n, 2);
+            actions.clear();
+            oms.reconcile_into(1, &VenueSnapshot::default(), &mut actions);
+            assert_eq!(actions, [ReconAction::ClosedNotAtVenue { cl_ord_id: id, filled: 0 }]);
+        }
+    });
+    assert_eq!(allocs, 0, "allocations in disconnect / reconcile");
+}
