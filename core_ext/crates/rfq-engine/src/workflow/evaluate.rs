@@ -85,15 +85,13 @@ struct Pricer<'a> {
 }
 
 impl<'a> Pricer<'a> {
-    /// The market of `req`'s composite for the `active` sides: `Err(reason)` without a
-    /// usable, uncrossed two-sided market.
+    /// The pricing inputs of `req` (its market still to be loaded by [`Pricer::open`]).
     #[inline]
-    fn open(core: &'a Core, req: &Req, active: &[bool; 2], adj: i64) -> Result<Pricer<'a>, i64> {
-        let c = &core.composites[req.ci];
+    fn new(core: &'a Core, req: &Req, adj: i64) -> Pricer<'a> {
         let rfq = &core.rfq;
-        let mut p = Pricer {
+        Pricer {
             core,
-            c,
+            c: &core.composites[req.ci],
             st: &rfq.inst[req.ci],
             tier: rfq.tier_of(req.k),
             amount: req.amount,
@@ -103,17 +101,23 @@ impl<'a> Pricer<'a> {
             n: 0,
             pre: [None; 2],
             mid: 0,
-        };
-        let (bb, ba) = p.load_books(req, active)?;
-        if is_crossed(bb, ba, c.spec.cross_tolerance_cbps) {
+        }
+    }
+
+    /// Loads the market of `req`'s composite for the `active` sides: `Err(reason)` without a
+    /// usable, uncrossed two-sided market.
+    #[inline]
+    fn open(&mut self, req: &Req, active: &[bool; 2]) -> Result<(), i64> {
+        let (bb, ba) = self.load_books(req, active)?;
+        if is_crossed(bb, ba, self.c.spec.cross_tolerance_cbps) {
             return Err(rfq_reject::CROSSED_MARKET);
         }
         let (Some(bb), Some(ba)) = (bb, ba) else { return Err(rfq_reject::NO_MARKET) };
-        p.mid = (bb + ba).div_euclid(2);
-        if p.mid <= 0 {
+        self.mid = (bb + ba).div_euclid(2);
+        if self.mid <= 0 {
             return Err(rfq_reject::NO_MARKET);
         }
-        Ok(p)
+        Ok(())
     }
 
     /// Takes the books a sweep may need (none when the cached levels answer every requested
@@ -194,7 +198,10 @@ impl Core {
         let mut sides = Sides::of(req.side);
         self.kill_switch_sides(req, &mut sides)?;
         self.request_limits(req, risk, at_rfq)?;
-        let pricer = Pricer::open(self, req, &sides.active, adj)?;
+        // built in place and loaded through `&mut` (not returned in a `Result`: the book store
+        // is hundreds of bytes)
+        let mut pricer = Pricer::new(self, req, adj);
+        pricer.open(req, &sides.active)?;
         let mut quoted = [(0_i64, 0_i64); 2];
         for s in 0..2 {
             if !sides.active[s] {
