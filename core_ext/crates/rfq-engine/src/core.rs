@@ -1,5 +1,6 @@
 //! The deterministic core: validates and applies input records, publishes quotes.
 
+use crate::codec::{corrupt, mismatch, Dec, Decode, Encode, Out, Persist, R};
 use crate::hash::Fnv;
 use crate::pricing::{ask_price, bid_price, half_spread_cbps, QuoteLevel};
 use crate::state::{BookStatus, InstrumentState};
@@ -69,8 +70,38 @@ pub struct Stats {
     pub repricings: u64,
 }
 
+/// Observability counters: in snapshots, not in the state hash (a refused input counts).
+impl Persist for Stats {
+    fn save<O: Out>(&self, o: &mut O) {
+        let Stats { records, messages, rejects, rejects_by_reason, level_updates, quotes, status_changes, repricings } = self;
+        for v in [records, messages, rejects] {
+            o.count(*v);
+        }
+        for &v in rejects_by_reason {
+            o.count(v);
+        }
+        for v in [level_updates, quotes, status_changes, repricings] {
+            o.count(*v);
+        }
+    }
+    fn load(&mut self, d: &mut Dec<'_>) -> R<()> {
+        for v in [&mut self.records, &mut self.messages, &mut self.rejects] {
+            *v = d.count()?;
+        }
+        for v in &mut self.rejects_by_reason {
+            *v = d.count()?;
+        }
+        for v in [&mut self.level_updates, &mut self.quotes, &mut self.status_changes, &mut self.repricings] {
+            *v = d.count()?;
+        }
+        Ok(())
+    }
+}
+
 pub(crate) struct Member {
     pub(crate) inst: usize,
+    /// Registry id of that instrument.
+    pub(crate) instrument: u16,
     pub(crate) conv: Conversion,
     pub(crate) included: bool,
     /// EMA of `2 × (reference mid − member mid)` in composite price units (see basis_ema_shift).
@@ -118,8 +149,6 @@ pub struct Core {
     pub(crate) by_id: Vec<u16>,
     pub(crate) composites: Vec<CompositeState>,
     pub(crate) now: i64,
-    /// Per instrument: bumped by every record that may change its book or sync state.
-    pub(crate) epochs: Vec<u64>,
     /// Per composite: what its last repricing learnt about the merged market, for RFQs and
     /// accepts.
     pub(crate) markets: Vec<MarketCache>,
@@ -197,7 +226,7 @@ impl Core {
                     return Err(ModelError::BadComposite { composite: spec.name.clone(), why: format!("member {id} listed twice") });
                 }
                 instruments[idx].composites.push(ci);
-                members.push(Member { inst: idx, conv, included: true, basis2: 0, basis_ready: false });
+                members.push(Member { inst: idx, instrument: id, conv, included: true, basis2: 0, basis_ready: false });
             }
             composites.push(CompositeState {
                 spec,
@@ -212,7 +241,6 @@ impl Core {
         let rfq = RfqState::new(cfg.rfq, &specs)?;
         let max_out = Self::bound(instruments.len(), &composites, &rfq);
         let mut core = Core {
-            epochs: vec![0; instruments.len()],
             markets: composites.iter().map(|_| MarketCache::new()).collect(),
             market_cache: true,
             instruments,
@@ -371,7 +399,7 @@ impl Core {
                     return self.reject(r, reject::UNKNOWN_INSTRUMENT, out);
                 };
                 if matches!(r.kind, kind::BOOK_CLEAR | kind::BOOK_LEVEL | kind::BOOK_STALE) {
-                    self.epochs[idx] += 1;
+                    self.instruments[idx].epoch += 1;
                 }
                 if let Err(code) = self.apply(idx, r) {
                     self.reject(r, code, out);
@@ -551,7 +579,7 @@ impl Core {
     /// Σ book epochs of a composite's members.
     #[inline]
     fn epoch_of(&self, c: &CompositeState) -> u64 {
-        c.members.iter().map(|m| self.epochs[m.inst]).sum()
+        c.members.iter().map(|m| self.instruments[m.inst].epoch).sum()
     }
 
     /// The last repricing's view of the merged market, if still exact now (see [`MarketCache`]).
@@ -747,48 +775,12 @@ impl Core {
         }
     }
 
-    /// A hash of the whole trading state (books, sync states, clocks, quotes, counters).
-    /// Equal inputs give equal hashes, on any run and any machine.
+    /// A hash of the whole trading state: FNV-1a of what a snapshot saves (the one encoding
+    /// of every state type, `crate::codec`) less counters and caches. Equal inputs give equal
+    /// hashes, on any run and any machine.
     pub fn state_hash(&self) -> u64 {
         let mut h = Fnv::new();
-        h.i64(self.now);
-        h.u64(self.out_seq);
-        for st in &self.instruments {
-            h.u64(u64::from(st.spec.id));
-            h.i64(st.status().code());
-            h.u64(st.last_seq);
-            h.i64(st.last_seen_ns);
-            h.i64(st.last_trade.0);
-            h.i64(st.last_trade.1);
-            h.u64(st.last_trade.2);
-            for (p, q) in st.bbo {
-                h.i64(p);
-                h.i64(q);
-            }
-            for ladder in [&st.book.bids, &st.book.asks] {
-                h.u64(ladder.len() as u64);
-                ladder.for_each_raw(|p, q| {
-                    h.i64(p);
-                    h.i64(q);
-                });
-            }
-        }
-        for c in &self.composites {
-            h.u64(u64::from(c.spec.id));
-            for m in &c.members {
-                h.i64(m.basis2);
-                h.u64(u64::from(m.basis_ready) | u64::from(m.included) << 1);
-            }
-            for q in &c.quotes[..c.spec.pricing.sizes.len()] {
-                h.u64(u64::from(q.flags) | u64::from(q.reason) << 8);
-                h.i64(q.bid);
-                h.i64(q.ask);
-            }
-            h.i64(c.spec.pricing.base_cbps);
-            h.i64(c.spec.pricing.size_cbps_per_unit);
-        }
-        self.rfq.hash(&mut h);
-        self.hedging.hash(&mut h);
+        self.save(&mut h);
         h.finish()
     }
 
@@ -800,6 +792,114 @@ impl Core {
     /// `book_status` code of an instrument (see docs/ring-layout.md).
     pub fn status_code(&self, id: u16) -> Option<i64> {
         self.instrument(id).map(|s| s.status().code())
+    }
+}
+
+
+/// A member's inclusion and basis; its instrument (checked) and conversion come from the
+/// configuration.
+impl Persist for Member {
+    fn save<O: Out>(&self, o: &mut O) {
+        let Member { inst: _, instrument, conv: _, included, basis2, basis_ready } = *self;
+        o.u16(instrument);
+        o.bool(included);
+        o.i64(basis2);
+        o.bool(basis_ready);
+    }
+    fn load(&mut self, d: &mut Dec<'_>) -> R<()> {
+        let id = d.u16()?;
+        if id != self.instrument {
+            return Err(mismatch(format!("member instrument {id}, this core's is {}", self.instrument)));
+        }
+        self.included = d.bool()?;
+        self.basis2 = d.i64()?;
+        self.basis_ready = d.bool()?;
+        Ok(())
+    }
+}
+
+/// Members, the live pricing v1 parameters, the published ladder, the live mask; the rest of
+/// the spec comes from the configuration.
+impl Persist for CompositeState {
+    fn save<O: Out>(&self, o: &mut O) {
+        let CompositeState { spec, members, quotes, live_mask, priced } = self;
+        o.u16(spec.id);
+        o.len(members.len());
+        for m in members {
+            m.save(o);
+        }
+        spec.pricing.encode(o);
+        for q in &quotes[..spec.pricing.sizes.len()] {
+            let QuoteLevel { flags, reason, bid, ask } = *q;
+            o.u8(flags);
+            o.u8(reason);
+            o.i64(bid);
+            o.i64(ask);
+        }
+        o.u32(*live_mask);
+        o.bool(*priced);
+    }
+    fn load(&mut self, d: &mut Dec<'_>) -> R<()> {
+        let id = d.u16()?;
+        if id != self.spec.id {
+            return Err(mismatch(format!("composite id {id}, this core's is {}", self.spec.id)));
+        }
+        d.same_len(self.members.len(), &format!("members of composite {id}"))?;
+        for m in &mut self.members {
+            m.load(d)?;
+        }
+        self.spec.pricing = rfq_model::PricingParams::decode(d).map_err(|e| match e {
+            crate::snapshot::SnapshotError::Corrupt { why } => corrupt(format!("composite {id}: {why}")),
+            e => e,
+        })?;
+        self.quotes = [QuoteLevel::default(); MAX_SIZES];
+        for q in self.quotes.iter_mut().take(self.spec.pricing.sizes.len()) {
+            *q = QuoteLevel { flags: d.u8()?, reason: d.u8()?, bid: d.i64()?, ask: d.i64()? };
+        }
+        self.live_mask = d.u32()?;
+        self.priced = d.bool()?;
+        Ok(())
+    }
+}
+
+/// A cache (never changes a result): in snapshots, so a restored core continues exactly
+/// like the original, but not in the state hash.
+impl Persist for MarketCache {
+    fn save<O: Out>(&self, o: &mut O) {
+        o.cache(|o| {
+            let MarketCache { valid, epoch, mask, best, prefix } = self;
+            o.bool(*valid);
+            o.u64(*epoch);
+            o.u32(*mask);
+            o.opt_i64(best.0);
+            o.opt_i64(best.1);
+            for pre in prefix {
+                o.bool(pre.complete());
+                o.len(pre.len());
+                for i in 0..pre.len() {
+                    let (px, cq, cn) = pre.level(i);
+                    o.i64(px);
+                    o.i64(cq);
+                    o.i128(cn);
+                }
+            }
+        });
+    }
+    fn load(&mut self, d: &mut Dec<'_>) -> R<()> {
+        self.valid = d.bool()?;
+        self.epoch = d.u64()?;
+        self.mask = d.u32()?;
+        self.best = (d.opt_i64()?, d.opt_i64()?);
+        for pre in &mut self.prefix {
+            let complete = d.bool()?;
+            let k = d.len(rfq_book::composite::PREFIX_LEVELS, "prefix levels")?;
+            let mut lv = Vec::with_capacity(k);
+            for _ in 0..k {
+                lv.push((d.i64()?, d.i64()?, d.i128()?));
+            }
+            pre.load(complete, &lv).map_err(|why| corrupt(format!("market cache: {why}")))?;
+        }
+        Ok(())
     }
 }
 

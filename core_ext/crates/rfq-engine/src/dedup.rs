@@ -44,6 +44,19 @@ pub(crate) struct DedupSet {
     blocks: usize,
     /// Ids in the set.
     len: usize,
+    /// Σ [`id_digest`] of the ids in the set (wrapping): the set's content in 8 bytes, kept
+    /// on every insert, for the state hash (which must not walk the whole table).
+    digest: u64,
+}
+
+/// One id's share of [`DedupSet`]'s content digest (splitmix64 of the pair: the sum over a
+/// set does not depend on insertion order or table layout).
+#[inline]
+fn id_digest(client: u16, id: u64) -> u64 {
+    let mut z = id.wrapping_add(u64::from(client).wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_add(0x6A09_E667_F3BC_C909);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 #[inline]
@@ -61,7 +74,7 @@ impl DedupSet {
     /// An empty set holding `blocks` blocks of 64 ids before it grows.
     pub fn with_blocks(blocks: usize) -> Self {
         let n = (blocks.max(8) * 2).next_power_of_two();
-        DedupSet { slots: vec![EMPTY; n], mask: n - 1, blocks: 0, len: 0 }
+        DedupSet { slots: vec![EMPTY; n], mask: n - 1, blocks: 0, len: 0, digest: 0 }
     }
 
     /// Ids in the set.
@@ -98,19 +111,26 @@ impl DedupSet {
             self.slots = vec![EMPTY; slot_count];
         }
         self.mask = slot_count - 1;
-        let mut len = 0;
+        let (mut len, mut digest) = (0, 0_u64);
         for &(i, client, block, bits) in occupied {
             self.slots[i] = Slot { block, bits, client };
             len += bits.count_ones() as usize;
+            let mut b = bits;
+            while b != 0 {
+                digest = digest.wrapping_add(id_digest(client, block << 6 | u64::from(b.trailing_zeros())));
+                b &= b - 1;
+            }
         }
         self.blocks = occupied.len();
         self.len = len;
+        self.digest = digest;
         // every key must be found where it is (the probe sequence from its hash reaches it)
         for &(i, client, block, _) in occupied {
             if self.find(client, block) != Ok(i) {
                 self.slots.iter_mut().for_each(|s| *s = EMPTY);
                 self.blocks = 0;
                 self.len = 0;
+                self.digest = 0;
                 return Err(format!("dedup key in slot {i} is not reachable from its hash"));
             }
         }
@@ -167,6 +187,7 @@ impl DedupSet {
             }
         }
         self.len += 1;
+        self.digest = self.digest.wrapping_add(id_digest(client, id));
         true
     }
 
@@ -188,6 +209,44 @@ impl DedupSet {
         for i in (0..self.slots.len()).step_by(4096 / std::mem::size_of::<Slot>()) {
             self.slots[i] = std::hint::black_box(self.slots[i]);
         }
+    }
+}
+
+/// Snapshots keep the table slot by slot (its exact layout, so probing after a restore is the
+/// same): slot count, occupied slots as (slot delta, client, block, bits). The state hash takes
+/// the same content as its size and digest instead (walking millions of slots per hash would
+/// make the per-record hash checks of the tests slow); `load` recomputes the digest from the
+/// table, so a restored set hashes as the original.
+impl crate::codec::Persist for DedupSet {
+    fn save<O: crate::codec::Out>(&self, o: &mut O) {
+        let DedupSet { slots: _, mask: _, blocks, len, digest } = self;
+        if !o.keeps_all() {
+            o.len(*len);
+            o.u64(*digest);
+            return;
+        }
+        o.len(self.slot_count());
+        o.len(*blocks);
+        let mut prev = 0;
+        for (i, client, block, bits) in self.occupied() {
+            o.var((i - prev) as u64);
+            prev = i;
+            o.u16(client);
+            o.u64(block);
+            o.u64(bits);
+        }
+    }
+    fn load(&mut self, d: &mut crate::codec::Dec<'_>) -> crate::codec::R<()> {
+        use crate::codec::corrupt;
+        let slots = d.len(1 << 40, "dedup slots")?;
+        let nb = d.len(slots / 2, "dedup blocks")?;
+        let mut occ = Vec::with_capacity(nb);
+        let mut at = 0_usize;
+        for _ in 0..nb {
+            at = at.checked_add(usize::try_from(d.var()?).map_err(|_| corrupt("dedup slot"))?).ok_or_else(|| corrupt("dedup slot"))?;
+            occ.push((at, d.u16()?, d.u64()?, d.u64()?));
+        }
+        DedupSet::load(self, slots, &occ).map_err(corrupt)
     }
 }
 
@@ -217,6 +276,25 @@ mod tests {
                 assert_eq!(d.contains(c, id), r.contains(&(c, id)), "{c} {id}");
             }
         }
+    }
+
+    #[test]
+    fn digest_is_the_content_whatever_the_order_and_survives_a_restore() {
+        use crate::codec::{Body, Dec, Persist};
+        let ids: Vec<(u16, u64)> = (0..500_u64).map(|k| ((k % 3) as u16, k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (k % 61))).collect();
+        let (mut a, mut b) = (DedupSet::with_blocks(8), DedupSet::with_blocks(64));
+        ids.iter().for_each(|&(c, id)| _ = a.insert(c, id));
+        ids.iter().rev().for_each(|&(c, id)| _ = b.insert(c, id));
+        assert_eq!(a.digest, b.digest);
+        let mut body = Body(Vec::new());
+        a.save(&mut body);
+        let mut c = DedupSet::with_blocks(8);
+        Persist::load(&mut c, &mut Dec::new(&body.0)).unwrap();
+        assert_eq!((c.digest, c.len), (a.digest, a.len));
+        assert!(!c.insert(ids[7].0, ids[7].1));
+        let before = c.digest;
+        assert!(c.insert(9, 9));
+        assert_ne!(c.digest, before, "a new id changes the digest");
     }
 
     proptest! {

@@ -11,19 +11,13 @@ impl Fnv {
         Fnv(0xcbf2_9ce4_8422_2325)
     }
 
-    /// Mix in eight little-endian bytes of `v`.
+    /// Mix in bytes.
     #[inline]
-    pub fn u64(&mut self, v: u64) {
-        for b in v.to_le_bytes() {
-            self.0 ^= u64::from(b);
+    pub fn bytes(&mut self, b: &[u8]) {
+        for &x in b {
+            self.0 ^= u64::from(x);
             self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
         }
-    }
-
-    /// Mix in a signed value.
-    #[inline]
-    pub fn i64(&mut self, v: i64) {
-        self.u64(v as u64);
     }
 
     /// The hash so far.

@@ -11,6 +11,7 @@
 
 #[cfg(feature = "bench")]
 pub mod benchdata;
+mod codec;
 mod core;
 mod dedup;
 mod hash;
@@ -42,5 +43,5 @@ pub use crate::workflow::MAX_RFQ_OUT;
 pub use crate::state::{BookStatus, InstrumentState};
 pub use crate::snapshot::{
     check_snapshot, list_snapshots, parse_snapshot_name, read_snapshot, snapshot_dir, snapshot_name, write_snapshot_file, SnapshotAnchor,
-    SnapshotError, SnapshotHeader, SnapshotWritten, SNAPSHOT_HEADER, SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
+    SnapshotError, SnapshotHeader, SnapshotWritten, SNAPSHOT_HEADER, SNAPSHOT_MAGIC, SNAPSHOT_MIN_VERSION, SNAPSHOT_VERSION,
 };

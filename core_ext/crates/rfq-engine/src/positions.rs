@@ -108,3 +108,20 @@ mod tests {
         assert_eq!(s.cash(), 30 + 11 - 9);
     }
 }
+
+impl crate::codec::Encode for Position {
+    fn encode<O: crate::codec::Out>(&self, o: &mut O) {
+        let Position { qty, cost, realised, fees, trades } = *self;
+        o.i64(qty);
+        o.i128(cost);
+        o.i128(realised);
+        o.i128(fees);
+        o.u64(trades);
+    }
+}
+
+impl crate::codec::Decode for Position {
+    fn decode(d: &mut crate::codec::Dec<'_>) -> crate::codec::R<Self> {
+        Ok(Position { qty: d.i64()?, cost: d.i128()?, realised: d.i128()?, fees: d.i128()?, trades: d.u64()? })
+    }
+}

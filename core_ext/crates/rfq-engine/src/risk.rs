@@ -2,7 +2,7 @@
 //! indexed min-heap of deadlines (quote expiries, approval timeouts) that supports removal.
 //! None of them allocates after construction.
 
-use crate::hash::Fnv;
+use crate::codec::{corrupt, Dec, Decode, Encode, Out, Persist, R};
 use rfq_model::Throttle;
 
 /// Most fills the repeated-execution throttle can count (`DeskSpec::exec_count` ≤ this).
@@ -58,11 +58,19 @@ impl Bucket {
         }
     }
 
-    pub(crate) fn hash(&self, h: &mut Fnv) {
-        h.u64(self.level as u64);
-        h.u64((self.level >> 64) as u64);
-        h.i64(self.last.unwrap_or(i64::MIN));
-        h.u64(u64::from(self.last.is_some()));
+}
+
+impl Encode for Bucket {
+    fn encode<O: Out>(&self, o: &mut O) {
+        let Bucket { level, last } = *self;
+        o.i128(level);
+        o.opt_i64(last);
+    }
+}
+
+impl Decode for Bucket {
+    fn decode(d: &mut Dec<'_>) -> R<Self> {
+        Ok(Bucket { level: d.i128()?, last: d.opt_i64()? })
     }
 }
 
@@ -114,12 +122,52 @@ impl ExecWindow {
         *self = ExecWindow::default();
     }
 
-    pub(crate) fn hash(&self, h: &mut Fnv) {
-        h.u64(u64::from(self.n) | u64::from(self.head) << 32);
-        let live = (self.n as usize).min(MAX_EXEC_COUNT);
-        for k in 1..=live {
-            h.i64(self.times[(self.head as usize + MAX_EXEC_COUNT - k) % MAX_EXEC_COUNT]);
+}
+
+impl Encode for ExecWindow {
+    fn encode<O: Out>(&self, o: &mut O) {
+        let ExecWindow { times, n, head } = self;
+        for &t in times {
+            o.i64(t);
         }
+        o.u32(*n);
+        o.u8(*head);
+    }
+}
+
+impl Decode for ExecWindow {
+    fn decode(d: &mut Dec<'_>) -> R<Self> {
+        let mut w = ExecWindow::default();
+        for t in &mut w.times {
+            *t = d.i64()?;
+        }
+        w.n = d.u32()?;
+        w.head = d.u8()?;
+        if w.head as usize >= MAX_EXEC_COUNT {
+            return Err(corrupt("execution window head"));
+        }
+        Ok(w)
+    }
+}
+
+/// `(slot, deadline, id)` of every entry in heap-array order; `pos` follows from it.
+impl Persist for DeadlineHeap {
+    fn save<O: Out>(&self, o: &mut O) {
+        let DeadlineHeap { heap: _, keys: _, pos: _ } = self;
+        o.len(self.len());
+        for (s, d, id) in self.entries() {
+            o.u32(s as u32);
+            o.i64(d);
+            o.u64(id);
+        }
+    }
+    fn load(&mut self, d: &mut Dec<'_>) -> R<()> {
+        let n = d.len(self.slots(), "deadline heap")?;
+        let mut entries = Vec::with_capacity(n);
+        for _ in 0..n {
+            entries.push((d.u32()? as usize, d.i64()?, d.u64()?));
+        }
+        DeadlineHeap::load(self, &entries).map_err(corrupt)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Per-instrument state kept by the core.
 
-use rfq_book::{L2Book, DEFAULT_WINDOW};
+use crate::codec::{corrupt, mismatch, Dec, Out, Persist, R};
+use rfq_book::{L2Book, Ladder, DEFAULT_WINDOW};
 use rfq_model::Instrument;
 
 /// Synchronisation state of a venue book, as the core sees it.
@@ -17,6 +18,17 @@ pub enum BookStatus {
 }
 
 impl BookStatus {
+    /// The status of a wire code.
+    pub(crate) fn of_code(c: i64) -> Option<BookStatus> {
+        Some(match c {
+            0 => BookStatus::Live,
+            1 => BookStatus::Stale,
+            2 => BookStatus::Crossed,
+            3 => BookStatus::Building,
+            _ => return None,
+        })
+    }
+
     /// The wire code of `BOOK_STATUS.aux` (docs/ring-layout.md).
     pub fn code(self) -> i64 {
         match self {
@@ -54,6 +66,9 @@ pub struct InstrumentState {
     pub composites: Vec<usize>,
     /// The book changed since the composites were last priced.
     pub dirty: bool,
+    /// Bumped by every record that may change the book or the sync state (validity of the
+    /// composites' market caches).
+    pub epoch: u64,
 }
 
 impl InstrumentState {
@@ -71,6 +86,7 @@ impl InstrumentState {
             reported: BookStatus::Building,
             composites: Vec::new(),
             dirty: false,
+            epoch: 0,
         }
     }
 
@@ -81,5 +97,101 @@ impl InstrumentState {
             BookStatus::Live if self.book.is_crossed() => BookStatus::Crossed,
             s => s,
         }
+    }
+}
+
+/// Sync state, clocks, venue BBO, last trade, and both ladders; the spec and the composites
+/// it belongs to come from the configuration.
+impl Persist for InstrumentState {
+    fn save<O: Out>(&self, o: &mut O) {
+        let InstrumentState { spec, book, sync, last_seen_ns, last_seq, bbo, last_trade, trades, reported, composites: _, dirty, epoch } = self;
+        o.u16(spec.id);
+        o.u64(book.bids.capacity() as u64);
+        o.u8(sync.code() as u8);
+        o.u8(reported.code() as u8);
+        o.i64(*last_seen_ns);
+        o.u64(*last_seq);
+        for &(p, q) in bbo {
+            o.i64(p);
+            o.i64(q);
+        }
+        o.i64(last_trade.0);
+        o.i64(last_trade.1);
+        o.u64(last_trade.2);
+        o.count(*trades);
+        o.cache(|o| {
+            o.bool(*dirty);
+            o.u64(*epoch);
+        });
+        book.bids.save(o);
+        book.asks.save(o);
+    }
+
+    fn load(&mut self, d: &mut Dec<'_>) -> R<()> {
+        let id = d.u16()?;
+        if id != self.spec.id {
+            return Err(mismatch(format!("instrument id {id}, this core's is {}", self.spec.id)));
+        }
+        let cap = d.u64()?;
+        if cap != self.book.bids.capacity() as u64 {
+            return Err(mismatch(format!("instrument {id}: book capacity {cap}, this core's is {}", self.book.bids.capacity())));
+        }
+        let status = |c: u8| BookStatus::of_code(i64::from(c)).ok_or_else(|| corrupt(format!("book status {c}")));
+        self.sync = status(d.u8()?)?;
+        self.reported = status(d.u8()?)?;
+        self.last_seen_ns = d.i64()?;
+        self.last_seq = d.u64()?;
+        for b in &mut self.bbo {
+            *b = (d.i64()?, d.i64()?);
+        }
+        self.last_trade = (d.i64()?, d.i64()?, d.u64()?);
+        self.trades = d.count()?;
+        self.dirty = d.bool()?;
+        self.epoch = d.u64()?;
+        for ladder in [&mut self.book.bids, &mut self.book.asks] {
+            Persist::load(ladder, d).map_err(|e| match e {
+                crate::snapshot::SnapshotError::Corrupt { why } => corrupt(format!("instrument {id}: {why}")),
+                e => e,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A ladder as its window position and its levels: the first tick index, then varint deltas
+/// of tick indices and varint quantities (≈ 4–5 bytes a level instead of 16).
+impl Persist for Ladder {
+    fn save<O: Out>(&self, o: &mut O) {
+        o.opt_i64(self.window_base());
+        o.len(self.len());
+        let mut prev: Option<i64> = None;
+        self.for_each_raw(|p, q| {
+            let idx = self.tick_index(p).expect("levels are on the grid");
+            match prev {
+                None => o.i64(idx),
+                Some(pi) => o.var((idx - pi) as u64),
+            }
+            o.var(q as u64);
+            prev = Some(idx);
+        });
+    }
+
+    fn load(&mut self, d: &mut Dec<'_>) -> R<()> {
+        let base = d.opt_i64()?;
+        let k = d.len(self.capacity(), "levels")?;
+        let mut levels = Vec::with_capacity(k);
+        let mut prev = 0_i64;
+        for j in 0..k {
+            let idx = if j == 0 {
+                d.i64()?
+            } else {
+                let delta = d.var()?;
+                i64::try_from(delta).ok().and_then(|dl| prev.checked_add(dl)).ok_or_else(|| corrupt("tick index overflow"))?
+            };
+            let q = i64::try_from(d.var()?).map_err(|_| corrupt("quantity overflow"))?;
+            levels.push((idx, q));
+            prev = idx;
+        }
+        Ladder::load(self, base, &levels).map_err(|why| corrupt(format!("ladder: {why}")))
     }
 }
