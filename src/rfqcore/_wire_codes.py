@@ -54,9 +54,9 @@ class Kind(IntEnum):
     ACCEPT = 11
     #: Input: a client (or the desk, ``source`` 0) withdraws a live quote
     CANCEL = 12
-    #: Input: an execution report of a hedge order from a venue gateway (docs/hedging.md)
+    #: Input: an execution report of a hedge order from a venue link (docs/hedging.md)
     VENUE_REPORT = 13
-    #: Input: a venue's link state (up / down) from a venue gateway (docs/hedging.md)
+    #: Input: a venue's link state (up / down) from a venue link (docs/hedging.md)
     VENUE_STATUS = 14
     #: Input: a desk order for (or a cancel in) the internal crossing book (docs/hedging.md)
     DESK_ORDER = 15
@@ -88,7 +88,7 @@ class Kind(IntEnum):
     CANCEL_REJECT = 118
     #: Output: the audit event answering a ``CONTROL``
     CONTROL_ACK = 120
-    #: Output: a hedge order for a venue gateway to send (docs/hedging.md)
+    #: Output: a hedge order for a venue link to send (docs/hedging.md)
     HEDGE_ORDER = 121
     #: Output: a venue report applied to a hedge order (new state, fill, slippage)
     HEDGE_REPORT = 122

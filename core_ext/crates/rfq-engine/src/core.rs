@@ -450,36 +450,36 @@ impl Core {
             _ => {
                 let side = Side::from_u8(r.side).ok_or(reject::BAD_SIDE)?;
                 if r.price <= 0 {
-                    return Err(reject::NON_POSITIVE_PRICE);
+                    return Err(reject::PRICE_NOT_POSITIVE);
                 }
                 if r.qty < 0 {
-                    return Err(reject::NEGATIVE_QTY);
+                    return Err(reject::NEGATIVE_QUANTITY);
                 }
                 if r.price % spec.tick != 0 {
-                    return Err(reject::OFF_TICK);
+                    return Err(reject::OFF_TICK_PRICE);
                 }
                 if r.qty % spec.lot != 0 {
-                    return Err(reject::OFF_LOT);
+                    return Err(reject::OFF_LOT_QUANTITY);
                 }
                 if r.qty > spec.max_qty {
-                    return Err(reject::QTY_ABOVE_MAX);
+                    return Err(reject::QUANTITY_ABOVE_MAX);
                 }
                 match r.kind {
                     kind::BOOK_LEVEL => {
                         let snapshot = r.flags & flags::SNAPSHOT != 0;
                         let ok = if snapshot { st.sync == BookStatus::Building } else { st.sync == BookStatus::Live };
                         if !ok {
-                            return Err(reject::LEVEL_OUTSIDE_BOOK);
+                            return Err(reject::BOOK_NOT_SYNCED);
                         }
                         match st.book.set(side, r.price, r.qty) {
                             Ok(()) => {}
                             Err(BookError::CapacityExceeded(_)) => {
                                 st.sync = BookStatus::Stale;
-                                return Err(reject::BOOK_CAPACITY);
+                                return Err(reject::BOOK_CAPACITY_EXCEEDED);
                             }
-                            Err(BookError::NonPositivePrice(_)) => return Err(reject::NON_POSITIVE_PRICE),
-                            Err(BookError::NegativeQuantity(_)) => return Err(reject::NEGATIVE_QTY),
-                            Err(BookError::OffTick(_)) => return Err(reject::OFF_TICK),
+                            Err(BookError::NonPositivePrice(_)) => return Err(reject::PRICE_NOT_POSITIVE),
+                            Err(BookError::NegativeQuantity(_)) => return Err(reject::NEGATIVE_QUANTITY),
+                            Err(BookError::OffTick(_)) => return Err(reject::OFF_TICK_PRICE),
                         }
                         st.last_seq = r.seq;
                         st.dirty = true;
@@ -488,7 +488,7 @@ impl Core {
                     }
                     kind::TRADE => {
                         if r.qty == 0 {
-                            return Err(reject::NEGATIVE_QTY);
+                            return Err(reject::NEGATIVE_QUANTITY);
                         }
                         st.last_trade = (r.price, r.qty, r.seq);
                         st.trades += 1;

@@ -6,7 +6,7 @@
 //!   how much to hedge; the router splits it across the venues that are up and whose member
 //!   book is usable, best effective price (taker fee included) first, and emits one IOC
 //!   `HEDGE_ORDER` per venue;
-//! - a venue gateway sends the venues' execution reports back as `VENUE_REPORT` records and
+//! - a venue link sends the venues' execution reports back as `VENUE_REPORT` records and
 //!   link changes as `VENUE_STATUS`; fills move the desk position of the composite, so the
 //!   desk's risk checks see hedges at once;
 //! - when hedging is configured but impossible (no venue up with a usable book), RFQs are
@@ -23,7 +23,7 @@ use crate::positions::Position;
 use rfq_match::{AccountConfig, BookConfig, Event as MatchEvent, OrderBook, OrderType, PostOnly, StpMode, TimeInForce};
 use rfq_model::{HedgeMode, HedgeSpec, HedgeVenue, InstrumentKind, ModelError, Side};
 use rfq_oms::{NewOrder, Oms, Outcome, ReportKind, VenueReport};
-use rfq_ring::record::{flags, kind, rfq_reject, venue_report};
+use rfq_ring::record::{desk_event, flags, hedge_reject, kind, rfq_reject, venue_report};
 use rfq_ring::Record;
 
 /// Most desk orders one routing crosses in the internal book (the rest waits for the next one).
@@ -39,18 +39,6 @@ const DESK_ACCOUNT: u32 = 1;
 /// Taker order ids of the router in the internal book (desk order ids stay below).
 const TAKER_ID_BASE: u64 = 1 << 63;
 
-/// `side` of a `DESK_ORDER_EVENT`.
-pub mod desk_event {
-    /// The desk order rests in the internal book.
-    pub const ACCEPTED: u8 = 1;
-    /// Refused (`aux` = reason); nothing changed.
-    pub const REJECTED: u8 = 2;
-    /// Client flow crossed it: `price`/`qty` the fill, `aux` the quantity left.
-    pub const FILL: u8 = 3;
-    /// Cancelled (`aux` = the quantity that was open).
-    pub const CANCELLED: u8 = 4;
-}
-
 /// The internal crossing book of one composite: desk orders that client flow is matched
 /// against before anything goes to an external venue.
 #[derive(Debug, Clone)]
@@ -60,16 +48,6 @@ pub(crate) struct Internal {
     /// Position of the desk orders' owner (what crossing moved out of the client-flow book).
     pub position: Position,
     pub fills: u64,
-}
-
-/// `side` of a `HEDGE_REJECT`: what was refused.
-pub mod hedge_reject {
-    /// A hedge order the core's own checks refused (or could not route).
-    pub const ORDER: u8 = 1;
-    /// A `VENUE_REPORT` input.
-    pub const REPORT: u8 = 2;
-    /// A `VENUE_STATUS` input.
-    pub const STATUS: u8 = 3;
 }
 
 /// One venue of a composite's hedging.

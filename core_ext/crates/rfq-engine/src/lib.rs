@@ -27,7 +27,8 @@ mod state;
 mod workflow;
 
 pub use crate::core::{Core, CoreConfig, Sink, Stats};
-pub use crate::hedge::{desk_event, hedge_reject, HedgeOrderView, HedgeView, MAX_HEDGE_OUT, MAX_INTERNAL_FILLS};
+pub use rfq_ring::record::{desk_event, hedge_reject};
+pub use crate::hedge::{HedgeOrderView, HedgeView, MAX_HEDGE_OUT, MAX_INTERNAL_FILLS};
 pub use crate::pricing::QuoteLevel;
 pub use crate::replay::{replay_into, ReplayReport};
 pub use crate::positions::Position;

@@ -89,10 +89,10 @@ fn bad_records_are_rejected_without_state_change() {
     let bad = [
         (rec(kind::BOOK_LEVEL, 9, 0, 0, 2, 6_000_000, 1), reject::UNKNOWN_INSTRUMENT),
         (rec(kind::BOOK_LEVEL, 1, 7, 0, 2, 6_000_000, 1), reject::BAD_SIDE),
-        (rec(kind::BOOK_LEVEL, 1, 0, 0, 2, 0, 1), reject::NON_POSITIVE_PRICE),
-        (rec(kind::BOOK_LEVEL, 1, 0, 0, 2, 6_000_000, -1), reject::NEGATIVE_QTY),
-        (rec(kind::BOOK_LEVEL, 1, 0, 0, 2, 6_000_000, 2_000_000_000_000), reject::QTY_ABOVE_MAX),
-        (rec(kind::BOOK_LEVEL, 2, 0, 0, 2, 600_000, 1), reject::LEVEL_OUTSIDE_BOOK), // perp not synced
+        (rec(kind::BOOK_LEVEL, 1, 0, 0, 2, 0, 1), reject::PRICE_NOT_POSITIVE),
+        (rec(kind::BOOK_LEVEL, 1, 0, 0, 2, 6_000_000, -1), reject::NEGATIVE_QUANTITY),
+        (rec(kind::BOOK_LEVEL, 1, 0, 0, 2, 6_000_000, 2_000_000_000_000), reject::QUANTITY_ABOVE_MAX),
+        (rec(kind::BOOK_LEVEL, 2, 0, 0, 2, 600_000, 1), reject::BOOK_NOT_SYNCED), // perp not synced
         (rec(77, 1, 0, 0, 2, 1, 1), reject::UNKNOWN_KIND),
     ];
     for (r, code) in bad {
@@ -113,9 +113,9 @@ fn off_tick_and_off_lot_are_rejected() {
     cfg.instruments[0].max_qty = 1_000_000_000_000;
     let mut core = Core::new(cfg).unwrap();
     let out = feed(&mut core, &[rec(kind::BOOK_LEVEL, 1, 0, 0, 1, 6_000_005, 100)]);
-    assert_eq!(out[0].aux, reject::OFF_TICK);
+    assert_eq!(out[0].aux, reject::OFF_TICK_PRICE);
     let out = feed(&mut core, &[rec(kind::BOOK_LEVEL, 1, 0, 0, 1, 6_000_010, 150)]);
-    assert_eq!(out[0].aux, reject::OFF_LOT);
+    assert_eq!(out[0].aux, reject::OFF_LOT_QUANTITY);
 }
 
 #[test]
@@ -126,7 +126,7 @@ fn stale_book_withdraws_quotes_until_resync() {
     assert!(out.iter().any(|r| r.kind == kind::QUOTE && r.flags == 0 && r.side == withdraw::STALE));
     // diffs are refused while stale
     let out = feed(&mut core, &[rec(kind::BOOK_LEVEL, 1, 0, flags::END, 3, 6_000_000, 1)]);
-    assert_eq!(out[0].aux, reject::LEVEL_OUTSIDE_BOOK);
+    assert_eq!(out[0].aux, reject::BOOK_NOT_SYNCED);
     let out = feed(&mut core, &spot_snapshot(4));
     assert!(out.iter().any(|r| r.kind == kind::QUOTE && r.flags == flags::BID_VALID | flags::ASK_VALID));
 }

@@ -158,7 +158,7 @@ pub enum HedgeMode {
 /// One venue a composite hedges on: a member instrument of the composite traded there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HedgeVenue {
-    /// Venue id (≥ 1) as the venue gateway reports it (`source` of `VENUE_*` records).
+    /// Venue id (≥ 1) as the venue link reports it (`source` of `VENUE_*` records).
     pub venue: u16,
     /// Venue name (for reports).
     pub name: String,

@@ -28,9 +28,9 @@ pub mod kind {
     pub const ACCEPT: u16 = 11;
     /// Input: a client (or the desk, `source` 0) withdraws a live quote.
     pub const CANCEL: u16 = 12;
-    /// Input: an execution report of a hedge order from a venue gateway (docs/hedging.md).
+    /// Input: an execution report of a hedge order from a venue link (docs/hedging.md).
     pub const VENUE_REPORT: u16 = 13;
-    /// Input: a venue's link state (up / down) from a venue gateway (docs/hedging.md).
+    /// Input: a venue's link state (up / down) from a venue link (docs/hedging.md).
     pub const VENUE_STATUS: u16 = 14;
     /// Input: a desk order for (or a cancel in) the internal crossing book (docs/hedging.md).
     pub const DESK_ORDER: u16 = 15;
@@ -62,7 +62,7 @@ pub mod kind {
     pub const CANCEL_REJECT: u16 = 118;
     /// Output: the audit event answering a `CONTROL`.
     pub const CONTROL_ACK: u16 = 120;
-    /// Output: a hedge order for a venue gateway to send (docs/hedging.md).
+    /// Output: a hedge order for a venue link to send (docs/hedging.md).
     pub const HEDGE_ORDER: u16 = 121;
     /// Output: a venue report applied to a hedge order (new state, fill, slippage).
     pub const HEDGE_REPORT: u16 = 122;
@@ -178,20 +178,6 @@ pub mod reject {
     pub const BOOK_NOT_SYNCED: i64 = 9;
     /// Book level capacity exceeded (the book is also marked stale).
     pub const BOOK_CAPACITY_EXCEEDED: i64 = 10;
-    /// Former name of `PRICE_NOT_POSITIVE`.
-    pub const NON_POSITIVE_PRICE: i64 = PRICE_NOT_POSITIVE;
-    /// Former name of `NEGATIVE_QUANTITY`.
-    pub const NEGATIVE_QTY: i64 = NEGATIVE_QUANTITY;
-    /// Former name of `OFF_TICK_PRICE`.
-    pub const OFF_TICK: i64 = OFF_TICK_PRICE;
-    /// Former name of `OFF_LOT_QUANTITY`.
-    pub const OFF_LOT: i64 = OFF_LOT_QUANTITY;
-    /// Former name of `QUANTITY_ABOVE_MAX`.
-    pub const QTY_ABOVE_MAX: i64 = QUANTITY_ABOVE_MAX;
-    /// Former name of `BOOK_NOT_SYNCED`.
-    pub const LEVEL_OUTSIDE_BOOK: i64 = BOOK_NOT_SYNCED;
-    /// Former name of `BOOK_CAPACITY_EXCEEDED`.
-    pub const BOOK_CAPACITY: i64 = BOOK_CAPACITY_EXCEEDED;
 }
 
 /// `QUOTE_END` states, carried in `aux`.

@@ -150,7 +150,7 @@ mod tests {
     fn codes_keep_their_paths_and_aliases() {
         assert_eq!(control::KILL, control::command::KILL);
         assert_eq!(control::field::client::ENABLED, 8);
-        assert_eq!(reject::OFF_TICK, reject::OFF_TICK_PRICE);
+        assert_eq!(reject::OFF_TICK_PRICE, 6);
         assert_eq!(rfq_reject::OMS_BASE, rfq_reject::OMS_BAD_CL_ORD_ID);
         assert_eq!(side::TWO_WAY, side::NONE);
     }
