@@ -12,51 +12,23 @@
 
 mod common;
 
+use common::hedge::*;
 use common::*;
 use rfq_engine::{check_snapshot, Core, CoreConfig, SnapshotAnchor, SnapshotHeader};
-use rfq_model::{HedgeMode, HedgeSpec, HedgeVenue};
+use rfq_model::HedgeMode;
 use rfq_ring::record::{flags, kind, venue_report};
 use rfq_ring::Record;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/snapshot-v2.rfqs");
 
 fn cfg() -> CoreConfig {
-    let mut cfg = config();
-    cfg.instruments.push(inst(3, "okx"));
-    cfg.composites[0].members = vec![1, 3];
-    cfg.rfq.hedging = vec![HedgeSpec {
-        composite: 1,
-        mode: HedgeMode::Full,
-        ratio_pct: 100,
-        threshold: 0,
-        max_slippage_cbps: 50,
-        retry_ns: SEC / 10,
-        venues: vec![
-            HedgeVenue { venue: 1, name: "binance".into(), instrument: 1, taker_cbps: 0, max_order_qty: 0, max_position: 0 },
-            HedgeVenue { venue: 2, name: "okx".into(), instrument: 3, taker_cbps: 10, max_order_qty: 0, max_position: 0 },
-        ],
-        internal: None,
-    }];
-    cfg
-}
-
-fn book3(ts: i64) -> Vec<Record> {
-    let mut v = vec![rec(kind::BOOK_CLEAR, 3, 255, flags::SNAPSHOT, ts, 0, 0)];
-    for i in 0..LEVELS {
-        v.push(rec(kind::BOOK_LEVEL, 3, 0, flags::SNAPSHOT, ts, BID0 - 20 - i * 100, 50_000));
-        v.push(rec(kind::BOOK_LEVEL, 3, 1, flags::SNAPSHOT, ts, ASK0 - 20 + i * 100, 50_000));
-    }
-    v.last_mut().unwrap().flags |= flags::END;
-    v
+    hedge_cfg(HedgeMode::Full, 100, 0)
 }
 
 /// The frozen scenario (deterministic).
 fn scenario() -> Core {
-    let mut h = H::with(cfg());
-    h.feed(&book3(T0));
-    for venue in [1, 2] {
-        h.send(Record { kind: kind::VENUE_STATUS, side: 1, flags: flags::END, source: venue, seq: 1, ts_recv: h.t, ..Record::ZERO });
-    }
+    let mut h = harness(HedgeMode::Full, 100, 0);
+    up_both(&mut h);
     // a client fill and its hedge order, filled in part by the venue
     let (q, recs) = h.quote(1, 0, BTC / 2, 1);
     let px = recs.iter().find(|r| r.side == 0).unwrap().price;
