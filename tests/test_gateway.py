@@ -6,7 +6,8 @@ Two cores sit behind the gateway:
 - ``loopback``: :class:`rfqcore.gateway.loopback.LoopbackCore`, a fixed-price stand-in on a
   thread of this process: exercises the gateway and the client library alone, always runs;
 - ``engine``: the real :class:`rfqcore.Engine` (Rust core thread) over a synthetic BTC spot
-  book; skipped with the reason when the installed core cannot serve RFQs.
+  book; its tests FAIL with the reason when the installed core cannot serve RFQs (a broken RFQ
+  path must never turn into skips).
 
 Every request the gateway refuses must push nothing into the core: checked on the gateway's
 push counter, on the records the loopback core consumed, and on ``Engine.state_hash()``.
@@ -292,7 +293,7 @@ def _engine_unavailable() -> str | None:
 def engine() -> Iterator[Backend]:
     why = _engine_unavailable()
     if why:
-        pytest.skip(why)
+        pytest.fail(f"the engine backend cannot serve RFQs: {why}", pytrace=False)
     from rfqcore.engine import Engine
 
     reg = Registry.load()
