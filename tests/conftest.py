@@ -1,4 +1,4 @@
-"""Fixtures shared by several test modules."""
+"""Fixtures shared by several test modules, and the strict-outcome hooks (see strict_outcomes.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+import strict_outcomes
 
 from rfqcore.settlement.pgtest import TempPostgres, TempPostgresUnavailable
 from rfqcore.venuesim.seed import SeedDataMissing, resolve_data_dir
@@ -78,3 +79,20 @@ def pg_server():
         pytest.skip(f"PostgreSQL server unavailable: {e}")
     yield pg
     pg.cleanup()
+
+
+# -- strict outcomes (RFQCORE_STRICT_SKIPS=1, set by `make test`) -------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # noqa: ARG001
+    outcome = yield
+    if strict_outcomes.enabled():
+        strict_outcomes.strict_report(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):  # noqa: ARG001
+    outcome = yield
+    if strict_outcomes.enabled():
+        strict_outcomes.strict_report(outcome.get_result())
