@@ -11,6 +11,7 @@ import itertools
 import uuid
 from collections import defaultdict
 from decimal import Decimal, localcontext
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,6 @@ from rfqcore.records import ClientSide
 from rfqcore.settlement import (
     LATEST_VERSION,
     MIGRATIONS,
-    TRANSITIONS,
     CycleCalendar,
     InvalidTransition,
     SettlementError,
@@ -280,23 +280,48 @@ def test_instructions_are_idempotent_and_net_exactly(store) -> None:
     assert len(store.generate_instructions(nxt, actor="ops", force=True)) == 2
 
 
+# The lifecycle, written out independently of rfqcore.settlement.model.TRANSITIONS: every
+# (state, requested state) pair -> True (allowed) or False (refused). settled, expired and
+# cancelled are final; nothing goes back to pending; nothing "moves" to the state it is in.
+EXPECTED_TRANSITIONS: dict[tuple[str, str], bool] = {
+    ("pending", "pending"): False,    ("pending", "affirmed"): True,     ("pending", "settled"): False,
+    ("pending", "expired"): True,     ("pending", "cancelled"): True,
+    ("affirmed", "pending"): False,   ("affirmed", "affirmed"): False,   ("affirmed", "settled"): True,
+    ("affirmed", "expired"): True,    ("affirmed", "cancelled"): True,
+    ("settled", "pending"): False,    ("settled", "affirmed"): False,    ("settled", "settled"): False,
+    ("settled", "expired"): False,    ("settled", "cancelled"): False,
+    ("expired", "pending"): False,    ("expired", "affirmed"): False,    ("expired", "settled"): False,
+    ("expired", "expired"): False,    ("expired", "cancelled"): False,
+    ("cancelled", "pending"): False,  ("cancelled", "affirmed"): False,  ("cancelled", "settled"): False,
+    ("cancelled", "expired"): False,  ("cancelled", "cancelled"): False,
+}
+
+
 def test_every_lifecycle_transition(store) -> None:
-    """All 25 (from, to) pairs: the allowed ones record who/when and bump the version; every
-    other one raises InvalidTransition and changes nothing."""
+    """All 25 (from, to) pairs against the table above: the allowed ones record who/when and
+    bump the version; every other one raises InvalidTransition and changes nothing. Moves with
+    a named action (affirm, settle, expire, cancel) go through it."""
+    assert set(EXPECTED_TRANSITIONS) == {(a.value, b.value) for a in State for b in State}, \
+        "a lifecycle state was added or removed: write its row of EXPECTED_TRANSITIONS"
     day = store.calendar().cycle_of(T0)
     pairs = list(itertools.product(State, State))
     store.capture([mk(k + 1, client=k + 1, t=T0 + NS) for k in range(len(pairs))], watermark_ns=day.end_ns)
     by_client = {i.client_id: i for i in store.generate_instructions(day, actor="gen") if i.asset == "BTC"}
     path = {State.PENDING: [], State.AFFIRMED: [State.AFFIRMED], State.SETTLED: [State.AFFIRMED, State.SETTLED],
             State.EXPIRED: [State.EXPIRED], State.CANCELLED: [State.CANCELLED]}
+    actions = {State.AFFIRMED: store.affirm, State.SETTLED: store.settle, State.EXPIRED: store.expire,
+               State.CANCELLED: store.cancel}
+    allowed = 0
     for k, (frm, to) in enumerate(pairs):
         ref = by_client[k + 1].ref
         for step in path[frm]:
             store.transition(ref, step, actor="setup")
         before, events = store.instruction(ref), store.events(ref)
         assert before.state == frm
-        if to in TRANSITIONS[frm]:
-            after = store.transition(ref, to, actor=f"op-{k}", at_ns=T0 + k, note="n")
+        move = actions.get(to, partial(store.transition, to=to))
+        if EXPECTED_TRANSITIONS[(frm.value, to.value)]:
+            allowed += 1
+            after = move(ref, actor=f"op-{k}", at_ns=T0 + k, note="n")
             assert (after.state, after.updated_by, after.updated_at_ns, after.version) == (to, f"op-{k}", T0 + k,
                                                                                           before.version + 1)
             ev = store.events(ref)[-1]
@@ -304,9 +329,8 @@ def test_every_lifecycle_transition(store) -> None:
                                                                                          "n", after.version)
         else:
             with pytest.raises(InvalidTransition, match=f"is {frm.value}: cannot become {to.value}"):
-                store.transition(ref, to, actor="op")
+                move(ref, actor="op")
             assert store.instruction(ref) == before and store.events(ref) == events
-    allowed = sum(len(v) for v in TRANSITIONS.values())
     assert allowed == 6  # pending->affirmed/expired/cancelled, affirmed->settled/expired/cancelled
     with pytest.raises(UnknownInstruction, match="no settlement instruction"):
         store.affirm("STL-nope", actor="op")
