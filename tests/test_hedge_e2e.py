@@ -168,6 +168,16 @@ def test_a_journaled_hedging_session_replays_bit_for_bit(tmp_path: Path, data_di
         d.wait(lambda: d.status()["venues"][1]["up"], 15, "venue 2 back")
         live = d.status()
         settings, registry = eng.rfq, eng.registry
+        # stop the inputs, then the core (after it drained them): its final state and output
+        # stream are what the journal must rebuild
+        d.hedger.stop()
+        eng.stop()
+        live_state, live_journal = eng.state_hash(), eng.journal_stats()
+    assert live_journal is not None
     rep = replay(jdir, registry, settings)
     assert rep["first_divergence"] is None, rep
+    assert rep["marks_checked"] > 0, rep  # outputs were compared, not just replayed
+    assert rep["last_seq"] == live_journal["committed_seq"] == live_journal["durable_seq"], (rep, live_journal)
+    assert rep["state_hash"] == live_state, rep
+    assert rep["output_hash"] == live_journal["output_hash"], (rep, live_journal)
     assert live["hedged"] != 0 and live["internal"]["fills"] >= 1
