@@ -1,7 +1,8 @@
 """SettlementWriter: store outages (a store that raises for a while, one that hangs, and a real
-PostgreSQL server stopped and started), spill file and restart, the EXEC/EXEC_FEES assembler, and end to
-end from a real Engine (RFQs + accepts -> EXEC events -> tap ring -> store), inline and on the
-core thread, plus the journal-replay hook (raw output records captured again: duplicates only)."""
+PostgreSQL server stopped and started), spill file and restart, the EXEC/EXEC_FEES assembler,
+and end to end from a real Engine (RFQs + accepts -> EXEC events -> tap ring -> store), inline
+and on the core thread, plus the journal-replay hook (raw output records captured again:
+duplicates only)."""
 
 from __future__ import annotations
 
