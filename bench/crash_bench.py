@@ -88,7 +88,8 @@ def run(rfqs: int, lives: int, seed: int, durability: str = "group") -> dict:
         "delivered_twice_unannounced": len(twice),
         "acknowledged_but_wrong": len(wrong),
         # the headline run_all reports: acknowledged trades missing after a recovery or different
-        "acknowledged_but_wrong_or_lost": len(missing_ids | {a.trade_id for a in wrong}), "finished": ack.read_text().endswith("DONE\n"),
+        "acknowledged_but_wrong_or_lost": len(missing_ids | {a.trade_id for a in wrong}),
+        "finished": ack.read_text().endswith("DONE\n"),
         "replayed_records": rep["records"], "state_equal": rep["state_hash"] == want_state,
         "first_divergence": rep["first_divergence"], "elapsed_s": round(elapsed, 1), "dir": str(work),
         "problems": (missing + twice)[:10],
