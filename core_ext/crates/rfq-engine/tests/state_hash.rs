@@ -254,3 +254,54 @@ fn internal_crossing_book() {
     let (x, y) = differ("a resting desk order", base, &[desk_order(7, 1, 6_000_050, 1_000, 0, t)], &[desk_order(7, 1, 6_000_050, 2_000, 0, t)]);
     assert_eq!(x.core.hedge_views()[0].internal.unwrap().4, y.core.hedge_views()[0].internal.unwrap().4);
 }
+
+// ---- parts the hash once left out (fee_cbps, ladder sizes, dedup contents, OMS exec ids) ----
+
+#[test]
+fn ladder_sizes() {
+    // set, not yet repriced: only the ladder's sizes differ
+    ctl_twin("a ladder size", H::new, control::SET_LADDER, 1, 1, 0, 2 * BTC, 3 * BTC);
+}
+
+#[test]
+fn rfq_quote_slot_fee() {
+    // the tier fee at quoting time, kept in the quote (fees of a later fill): quoted under a
+    // fee of 50 vs 100 cbps, the tier then set to 100 in both — same quotes, same tiers
+    let set = |v| ctl(control::SET_TIER, 2, 0, 1, v, 0, T0);
+    let (x, y) = differ("a quote's fee", H::new, &[set(50), rfq(1, 0, BTC, 7, T0), set(100)], &[set(100), rfq(1, 0, BTC, 7, T0), set(100)]);
+    let (qx, qy) = (x.core.quote_view(1).unwrap(), y.core.quote_view(1).unwrap());
+    assert_eq!((qx.ask, qx.bid), (qy.ask, qy.bid), "same quoted prices");
+}
+
+#[test]
+fn duplicate_id_set() {
+    // RFQ ids 7 vs 8, then enough quotes to recycle every quote-table slot and time past
+    // every TTL: only the set of seen client RFQ ids differs
+    let mut a = vec![rfq(1, 0, BTC, 7, T0)];
+    let mut b = vec![rfq(1, 0, BTC, 8, T0)];
+    let mut t = T0;
+    for i in 0..80 {
+        t += 2 * TTL;
+        for v in [&mut a, &mut b] {
+            v.push(hb(t));
+            v.push(rfq(1, 0, BTC, 100 + i, t));
+        }
+    }
+    t += 2 * TTL;
+    a.push(hb(t));
+    b.push(hb(t));
+    let (x, y) = differ("the set of seen client RFQ ids", H::new, &a, &b);
+    assert!(x.core.quote_view(1).is_none() && y.core.quote_view(1).is_none(), "first quote recycled");
+}
+
+#[test]
+fn oms_exec_ids() {
+    // the same ack under exec id 1000 or 1001: which later report is a duplicate differs
+    let (_, o0, _) = routed();
+    let base = || routed().0;
+    let t = base().t;
+    let ack = |exec| report(o0.source, o0.instrument, o0.seq, venue_report::ACK, exec, 0, 0, 0, t);
+    let (mut x, mut y) = differ("the OMS's applied exec ids", base, &[ack(1_000)], &[ack(1_001)]);
+    let fill = report(o0.source, o0.instrument, o0.seq, venue_report::PARTIAL_FILL, 1_000, o0.price, 1, 0, t);
+    assert_ne!(x.feed(&[fill]).len(), y.feed(&[fill]).len(), "a duplicate in one, a fill in the other");
+}
