@@ -94,6 +94,8 @@ STEPS: tuple[Step, ...] = (
     py("hedge", "client fill -> hedge order at the gateway / on the wire at a simulated venue", "hedge_bench.py"),
     rust("journal_rust", "journal append throughput and commit latency per durability, replay speed",
          "rfq-journal", "journal_bench", "rfq_journal", result="lines"),
+    py("engine_ab", "engine_bench and rfq_bench at the pre-restructure baseline vs HEAD, interleaved",
+       "engine_ab.py", needs_data=True),
     rust("snapshot_rust", "snapshot size, encode/write/restore, recovery vs full replay", "rfq-engine",
          "snapshot_bench", "", quick=("--quotes", "1000", "--clients", "100"), needs_data=True, result="snapshot"),
     py("crash", "SIGKILL a journaled engine many times under load, recover, compare", "crash_bench.py",

@@ -395,6 +395,8 @@ class RfqReject(IntEnum):
     OMS_FILL_ON_REJECTED = 75
     #: A desk order for a composite without an internal crossing book
     NO_INTERNAL_BOOK = 76
+    #: OMS: its order table is full of open orders (none finished to prune), docs/oms.md
+    OMS_FULL = 77
     #: Internal book refused a desk order (80 + ``rfq_match::RejectReason`` index): unknown order
     MATCH_UNKNOWN_ORDER = 80
     #: Internal book: duplicate order id

@@ -12,8 +12,9 @@
 //! - when hedging is configured but impossible (no venue up with a usable book), RFQs are
 //!   refused and risk-increasing accepts rejected with `HEDGE_UNAVAILABLE`.
 //!
-//! The hedging path allocates (one OMS map entry per hedge order); the RFQ pricing path does
-//! not use it, and a core without a hedging configuration never reaches it.
+//! The hedging path does not allocate either: the OMS reserves its tables at construction
+//! (`rfq_oms::DEFAULT_MAX_ORDERS`, pruning finished orders when full), and the internal cross
+//! and a venue's reconnection use scratch vectors reserved here (tests/hedge_alloc*.rs).
 
 use crate::core::{echo, Core, Sink};
 use crate::codec::{corrupt, mismatch, Dec, Decode, Encode, Out, Persist, R};
@@ -116,6 +117,12 @@ pub(crate) struct Hedging {
     pub reports: u64,
     pub duplicates: u64,
     pub refused_inputs: u64,
+    /// Scratch (not state): matching events of one internal cross or desk order, reserved for
+    /// the most one can produce, so crossing does not allocate.
+    pub events: Vec<MatchEvent>,
+    /// Scratch (not state): reconciliation actions of one venue coming back up, reserved for
+    /// every order the OMS can hold.
+    pub recon: Vec<rfq_oms::ReconAction>,
 }
 
 /// A view of one composite's hedging (the query API).
@@ -191,7 +198,12 @@ pub(crate) fn mode_code(m: HedgeMode) -> u8 {
 impl Hedging {
     /// Build from the configuration; every venue must be a linear/spot member of its composite.
     pub(crate) fn new(core: &Core, specs: &[HedgeSpec]) -> Result<Hedging, ModelError> {
-        let mut h = Hedging { by_ci: vec![None; core.composites.len()], ..Hedging::default() };
+        let mut h = Hedging {
+            by_ci: vec![None; core.composites.len()],
+            events: Vec::with_capacity(2 * MAX_INTERNAL_FILLS + 2),
+            recon: Vec::with_capacity(rfq_oms::DEFAULT_MAX_ORDERS),
+            ..Hedging::default()
+        };
         for spec in specs {
             let bad = |why: String| ModelError::BadRfq { what: format!("hedging of composite {}", spec.composite), why };
             let ci = core
@@ -738,10 +750,12 @@ impl Core {
             price: limit,
             qty,
         };
-        let mut events: Vec<MatchEvent> = Vec::with_capacity(2 * MAX_INTERNAL_FILLS + 2);
+        // the reserved scratch vector, moved out while the loop below borrows the core
+        let mut events = std::mem::take(&mut self.hedging.events);
+        events.clear();
         int.book.submit(&order, &mut events);
         let now = self.now;
-        for e in events {
+        for e in events.drain(..) {
             let MatchEvent::Trade { maker_id, price, qty, maker_remaining, .. } = e else { continue };
             let sign = if buy { 1 } else { -1 };
             if let Some(int) = self.hedging.states[hi].internal.as_mut() {
@@ -778,6 +792,7 @@ impl Core {
                 ts_send: trigger.ts_send,
             });
         }
+        self.hedging.events = events;
     }
 
     /// `DESK_ORDER`: a desk order for the internal crossing book (`aux` 0 = new GTC limit,
@@ -797,13 +812,17 @@ impl Core {
         let Some(hi) = hi else {
             return out.emit(&ev(desk_event::REJECTED, r.price, r.qty, rfq_reject::NO_INTERNAL_BOOK));
         };
+        if r.aux != 0 && r.aux != 1 {
+            return out.emit(&ev(desk_event::REJECTED, r.price, r.qty, rfq_reject::BAD_COMMAND));
+        }
+        if r.aux == 0 && r.side > 1 {
+            return out.emit(&ev(desk_event::REJECTED, r.price, r.qty, rfq_reject::BAD_SIDE));
+        }
+        let mut events = std::mem::take(&mut self.hedging.events);
+        events.clear();
         let int = self.hedging.states[hi].internal.as_mut().expect("filtered");
-        let mut events: Vec<MatchEvent> = Vec::with_capacity(2);
         match r.aux {
             0 => {
-                if r.side > 1 {
-                    return out.emit(&ev(desk_event::REJECTED, r.price, r.qty, rfq_reject::BAD_SIDE));
-                }
                 let order = rfq_match::NewOrder {
                     id: r.seq,
                     account: DESK_ACCOUNT,
@@ -816,10 +835,9 @@ impl Core {
                 };
                 int.book.submit(&order, &mut events);
             }
-            1 => int.book.cancel(r.seq, &mut events),
-            _ => return out.emit(&ev(desk_event::REJECTED, r.price, r.qty, rfq_reject::BAD_COMMAND)),
+            _ => int.book.cancel(r.seq, &mut events),
         }
-        for e in events {
+        for e in events.drain(..) {
             match e {
                 MatchEvent::Accepted { price, qty, .. } => out.emit(&ev(desk_event::ACCEPTED, price, qty, 0)),
                 MatchEvent::Rejected { reason, .. } => {
@@ -829,6 +847,7 @@ impl Core {
                 _ => {}
             }
         }
+        self.hedging.events = events;
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -941,33 +960,46 @@ impl Core {
         if r.flags & flags::END == 0 || r.side > 1 {
             return self.input_refuse(r, hedge_reject::STATUS, rfq_reject::MALFORMED, out);
         }
-        let targets: Vec<(usize, usize)> = self.hedging.venue(r.source).collect();
-        if targets.is_empty() {
+        if self.hedging.venue(r.source).next().is_none() {
             return self.input_refuse(r, hedge_reject::STATUS, rfq_reject::UNKNOWN_VENUE, out);
         }
         let up = r.side == 1;
         if up {
-            // the gateway reported every in-flight order's outcome before saying up: what is
+            // the venue link reported every in-flight order's outcome before saying up: what is
             // still open here is unknown to the venue (IOC orders) and is closed as cancelled
             if self.hedging.oms.is_disconnected(r.source) || self.hedging.oms.orders().any(|o| o.req.venue == r.source && o.state.is_open()) {
-                self.hedging.oms.reconcile(r.source, &rfq_oms::VenueSnapshot::default());
+                let mut recon = std::mem::take(&mut self.hedging.recon);
+                recon.clear();
+                self.hedging.oms.reconcile_into(r.source, &rfq_oms::VenueSnapshot::default(), &mut recon);
+                self.hedging.recon = recon;
             }
         } else {
-            self.hedging.oms.disconnect(r.source);
+            self.hedging.oms.disconnect_each(r.source, |_| {});
         }
-        for &(hi, vi) in &targets {
-            self.hedging.states[hi].venues[vi].up = up;
-            if up {
-                self.resync_working(hi);
-                // a venue came back: route at once, whatever retry was pending
-                self.hedging.states[hi].retry_at = 0;
+        // every (composite, venue) pair of this venue id, in the order of `Hedging::venue`,
+        // without collecting them
+        let n = self.hedging.states.len();
+        for hi in 0..n {
+            for vi in 0..self.hedging.states[hi].venues.len() {
+                if self.hedging.states[hi].venues[vi].spec.venue == r.source {
+                    self.hedging.states[hi].venues[vi].up = up;
+                    if up {
+                        self.resync_working(hi);
+                        // a venue came back: route at once, whatever retry was pending
+                        self.hedging.states[hi].retry_at = 0;
+                    }
+                }
             }
         }
-        for &(hi, _) in &targets {
-            if up {
-                self.hedge_evaluate(hi, r, out);
+        for hi in 0..n {
+            for vi in 0..self.hedging.states[hi].venues.len() {
+                if self.hedging.states[hi].venues[vi].spec.venue == r.source {
+                    if up {
+                        self.hedge_evaluate(hi, r, out);
+                    }
+                    self.hedge_status(hi, r, out);
+                }
             }
-            self.hedge_status(hi, r, out);
         }
     }
 
@@ -1168,7 +1200,7 @@ impl Persist for HedgeState {
 /// as a length-prefixed section). Refused and duplicate inputs are counters.
 impl Persist for Hedging {
     fn save<O: Out>(&self, o: &mut O) {
-        let Hedging { states, by_ci: _, oms, last_cl_ord_id, reports, duplicates, refused_inputs } = self;
+        let Hedging { states, by_ci: _, oms, last_cl_ord_id, reports, duplicates, refused_inputs, events: _, recon: _ } = self;
         o.len(states.len());
         for s in states {
             s.save(o);

@@ -120,6 +120,8 @@ pub mod rfq_reject {
     pub const OMS_FILL_ON_REJECTED: i64 = 75;
     /// A desk order for a composite without an internal crossing book.
     pub const NO_INTERNAL_BOOK: i64 = 76;
+    /// OMS: its order table is full of open orders (none finished to prune), docs/oms.md.
+    pub const OMS_FULL: i64 = 77;
     /// Internal book refused a desk order (80 + `rfq_match::RejectReason` index): unknown order.
     pub const MATCH_UNKNOWN_ORDER: i64 = 80;
     /// Internal book: duplicate order id.
