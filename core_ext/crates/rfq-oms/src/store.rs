@@ -117,9 +117,20 @@ impl VenueSet {
         self.0[usize::from(v / 64)] &= !(1 << (v % 64));
     }
 
-    /// The venues in the set, ascending.
+    /// The venues in the set, ascending: word by word, each word's set bits by
+    /// `trailing_zeros` (not a test of all 65,536 ids: the core encodes the OMS for every
+    /// state hash).
     pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
-        (0..=u16::MAX).filter(|&v| self.contains(v))
+        self.0.iter().enumerate().filter(|(_, &w)| w != 0).flat_map(|(i, &w)| {
+            let mut bits = w;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let b = bits.trailing_zeros();
+                    bits &= bits - 1;
+                    (i * 64) as u16 + b as u16
+                })
+            })
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -136,6 +147,19 @@ impl std::fmt::Debug for VenueSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn venue_set_iterates_its_members_ascending() {
+        let mut s = VenueSet::new();
+        for v in [65_535, 0, 64, 63, 1, 4_097, 128] {
+            s.insert(v);
+        }
+        s.remove(128);
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![0, 1, 63, 64, 4_097, 65_535]);
+        assert_eq!(s.len(), 6);
+        assert!(s.contains(4_097) && !s.contains(128));
+        assert_eq!(VenueSet::new().iter().count(), 0);
+    }
 
     #[test]
     fn sorted_map_in_and_out_of_order() {
