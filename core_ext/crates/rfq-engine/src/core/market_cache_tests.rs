@@ -1,0 +1,215 @@
+//! The market cache never changes a result: random market traffic on three members (two
+//! linear at different scales, one inverse; whole and partial messages, stale marks,
+//! resyncs, silences long enough to go stale) interleaved with RFQs of every size and
+//! side and accepts, fed to a core with the cache and one without: same outputs, same
+//! state hash after every record.
+use super::*;
+use proptest::prelude::*;
+use rfq_model::{ClientSpec, DeskSpec, InstrumentKind, InstrumentRisk, PricingV2, Throttle, TierSpec};
+
+const BTC: i64 = 100_000_000;
+const SEC: i64 = 1_000_000_000;
+
+fn inst(id: u16, kind: InstrumentKind, pd: u32, qd: u32, tick: i64, cs: i64) -> Instrument {
+    Instrument { id, symbol: "BTCUSDT".into(), venue: format!("v{id}"), kind, price_decimals: pd, qty_decimals: qd, tick, lot: 1, contract_size: cs, max_qty: 1 << 50 }
+}
+
+fn config(basis: u32) -> CoreConfig {
+    CoreConfig {
+        instruments: vec![inst(1, InstrumentKind::Spot, 2, 6, 1, 0), inst(2, InstrumentKind::Linear, 1, 3, 1, 0), inst(3, InstrumentKind::Inverse, 1, 0, 1, 100)],
+        composites: vec![CompositeSpec {
+            id: 1,
+            name: "BTC".into(),
+            price_decimals: 2,
+            qty_decimals: 8,
+            members: vec![1, 2, 3],
+            stale_after_ns: SEC,
+            basis_ema_shift: basis,
+            cross_tolerance_cbps: 200,
+            pricing: PricingParams { sizes: vec![BTC / 10, BTC], base_cbps: 100, size_cbps_per_unit: 5 },
+        }],
+        book_capacity: 4096,
+        rfq: RfqConfig {
+            tiers: vec![TierSpec { id: 1, name: "t".into(), markup_cbps: 30, fee_cbps: 100, ttl_ns: SEC, max_ttl_ns: SEC, allow_partial: false }],
+            clients: vec![ClientSpec {
+                id: 1,
+                name: "c".into(),
+                tier: 1,
+                enabled: true,
+                credit_limit: i64::MAX / 100,
+                max_open_quotes: 1000,
+                rfq_rate: Throttle::default(),
+                accept_rate: Throttle::default(),
+            }],
+            risk: vec![InstrumentRisk {
+                composite: 1,
+                min_qty: 1,
+                max_qty: 1000 * BTC,
+                max_notional: i64::MAX / 1_000_000_000,
+                long_limit: 1000 * BTC,
+                short_limit: 1000 * BTC,
+                collar_cbps: 20_000,
+                approval_qty: 0,
+                approval_notional: 0,
+                approval_timeout_ns: SEC,
+                restricted: false,
+            }],
+            pricing: vec![PricingV2 { composite: 1, skew_cbps_per_unit: 10, max_skew_cbps: 200, vol_mult_pct: 100, vol_ema_shift: 2, hedge_fee_cbps: 20 }],
+            desk: DeskSpec { exec_count: 0, exec_window_ns: SEC, quote_table: 1 << 10, max_pending: 4 },
+            hedging: Vec::new(),
+        },
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// A level on member `m` (price offset from the touch in ticks; qty 0 deletes);
+    /// `end` = last record of its message.
+    Level { m: u16, bid: bool, off: i64, qty: i64, end: bool },
+    /// Snapshot of member `m` around `mid_off`.
+    Snapshot { m: u16, mid_off: i64, levels: i64 },
+    Stale { m: u16 },
+    /// Time passes (may make members stale).
+    Wait { ms: i64 },
+    /// RFQ of `qty` sat (0..=255 side), then accept the first quoted side if `hit`.
+    Rfq { side: u8, qty: i64, hit: bool },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (1_u16..=3, any::<bool>(), 0_i64..40, 0_i64..500, prop::bool::weighted(0.8)).prop_map(|(m, bid, off, qty, end)| Op::Level { m, bid, off, qty, end }),
+        1 => (1_u16..=3, -20_i64..20, 1_i64..60).prop_map(|(m, mid_off, levels)| Op::Snapshot { m, mid_off, levels }),
+        1 => (1_u16..=3).prop_map(|m| Op::Stale { m }),
+        2 => prop_oneof![0_i64..50, 900_i64..1200].prop_map(|ms| Op::Wait { ms }),
+        6 => (prop_oneof![Just(0_u8), Just(1), Just(255)], prop_oneof![1_i64..BTC / 5, Just(BTC / 10), Just(BTC), 1_i64..3 * BTC, 3 * BTC..200 * BTC], any::<bool>())
+            .prop_map(|(side, qty, hit)| Op::Rfq { side, qty, hit }),
+    ]
+}
+
+/// Member `m` at tick `k` from its touch: (price, qty scale) in its own units.
+fn px(m: u16, bid: bool, k: i64, shift: i64) -> i64 {
+    let (b, a) = match m {
+        1 => (6_000_000 + shift * 100, 6_000_100 + shift * 100), // 2 dp
+        2 => (599_990 + shift * 10, 600_010 + shift * 10),       // 1 dp, 20 $ below
+        _ => (600_020 + shift * 10, 600_040 + shift * 10),       // 1 dp inverse
+    };
+    if bid {
+        b - k * if m == 1 { 100 } else { 10 }
+    } else {
+        a + k * if m == 1 { 100 } else { 10 }
+    }
+}
+
+fn lvl(m: u16, bid: bool, price: i64, qty: i64, fl: u8, t: i64) -> Record {
+    let q = match m {
+        1 => qty * 10_000,  // 6 dp: 0.01 BTC units
+        2 => qty * 10,      // 3 dp
+        _ => qty,           // contracts of 100 USD
+    };
+    Record { kind: kind::BOOK_LEVEL, instrument: m, side: if bid { 0 } else { 1 }, flags: fl, ts_recv: t, price, qty: q, ..Record::ZERO }
+}
+
+fn run(ops: &[Op], basis: u32) -> Result<(), TestCaseError> {
+    let mut a = Core::new(config(basis)).unwrap();
+    let mut b = Core::new(config(basis)).unwrap();
+    b.market_cache = false;
+    let mut t = 1_000 * SEC;
+    let mut id = 0;
+    let mut shift = [0_i64; 4];
+    let mut hits = 0;
+    let feed = |recs: &[Record], a: &mut Core, b: &mut Core| -> Result<Vec<Record>, TestCaseError> {
+        let (mut oa, mut ob) = (Vec::new(), Vec::new());
+        for r in recs {
+            a.process(r, &mut oa);
+            b.process(r, &mut ob);
+            prop_assert_eq!(&oa, &ob, "after {:?}", r);
+            prop_assert_eq!(a.state_hash(), b.state_hash());
+        }
+        Ok(oa)
+    };
+    // all three live to start with
+    for m in 1..=3 {
+        let mut v = vec![Record { kind: kind::BOOK_CLEAR, instrument: m, side: 255, flags: flags::SNAPSHOT, ts_recv: t, ..Record::ZERO }];
+        for k in 0..30 {
+            v.push(lvl(m, true, px(m, true, k, 0), 50 + k, flags::SNAPSHOT, t));
+            v.push(lvl(m, false, px(m, false, k, 0), 50 + k, flags::SNAPSHOT, t));
+        }
+        v.last_mut().unwrap().flags |= flags::END;
+        feed(&v, &mut a, &mut b)?;
+    }
+    for op in ops {
+        t += 1_000;
+        match *op {
+            Op::Level { m, bid, off, qty, end } => {
+                let r = lvl(m, bid, px(m, bid, off, shift[m as usize]), qty, if end { flags::END } else { 0 }, t);
+                feed(&[r], &mut a, &mut b)?;
+            }
+            Op::Snapshot { m, mid_off, levels } => {
+                shift[m as usize] = mid_off;
+                let mut v = vec![Record { kind: kind::BOOK_CLEAR, instrument: m, side: 255, flags: flags::SNAPSHOT, ts_recv: t, ..Record::ZERO }];
+                for k in 0..levels {
+                    v.push(lvl(m, true, px(m, true, k, mid_off), 1 + k * 7 % 90, flags::SNAPSHOT, t));
+                    v.push(lvl(m, false, px(m, false, k, mid_off), 1 + k * 11 % 90, flags::SNAPSHOT, t));
+                }
+                v.last_mut().unwrap().flags |= flags::END;
+                feed(&v, &mut a, &mut b)?;
+            }
+            Op::Stale { m } => {
+                feed(&[Record { kind: kind::BOOK_STALE, instrument: m, side: 255, flags: flags::END, ts_recv: t, ..Record::ZERO }], &mut a, &mut b)?;
+            }
+            Op::Wait { ms } => t += ms * 1_000_000,
+            Op::Rfq { side, qty, hit } => {
+                id += 1;
+                hits += usize::from(a.cached_market(0).is_some());
+                let r = Record { kind: kind::RFQ, instrument: 1, side, flags: flags::END, source: 1, seq: id, ts_recv: t, qty, ..Record::ZERO };
+                let out = feed(&[r], &mut a, &mut b)?;
+                if let (true, Some(q)) = (hit, out.iter().find(|r| r.kind == kind::RFQ_QUOTE)) {
+                    let acc = Record { kind: kind::ACCEPT, instrument: 1, side: q.side, flags: flags::END, source: 1, seq: q.seq, ts_recv: t, price: q.price, qty: q.qty, aux: 1, ..Record::ZERO };
+                    feed(&[acc], &mut a, &mut b)?;
+                }
+            }
+        }
+    }
+    if std::env::var_os("CACHE_TEST_STATS").is_some() {
+        eprintln!("rfqs {id} cache valid before {hits} quotes {} fills {}", a.rfq_stats().quotes, a.rfq_stats().fills);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn cache_never_changes_a_result(ops in proptest::collection::vec(op(), 1..120), basis in prop_oneof![Just(0_u32), Just(3)]) {
+        run(&ops, basis)?;
+    }
+}
+
+#[test]
+fn cache_is_used_between_repricings() {
+    let mut c = Core::new(config(0)).unwrap();
+    let mut out = Vec::new();
+    for m in 1..=3 {
+        c.process(&Record { kind: kind::BOOK_CLEAR, instrument: m, side: 255, flags: flags::SNAPSHOT, ts_recv: SEC, ..Record::ZERO }, &mut out);
+        for k in 0..30 {
+            c.process(&lvl(m, true, px(m, true, k, 0), 50, flags::SNAPSHOT, SEC), &mut out);
+            c.process(&lvl(m, false, px(m, false, k, 0), 50, flags::SNAPSHOT | if k == 29 { flags::END } else { 0 }, SEC), &mut out);
+        }
+    }
+    assert!(c.cached_market(0).is_some());
+    // a record of a message not yet ended changes a book: not valid until its END reprices
+    c.process(&lvl(2, true, px(2, true, 0, 0), 7, 0, SEC), &mut out);
+    assert!(c.cached_market(0).is_none());
+    c.process(&lvl(2, true, px(2, true, 1, 0), 7, flags::END, SEC), &mut out);
+    assert!(c.cached_market(0).is_some());
+    // a BBO or trade message changes no book and keeps the cache
+    let epoch = c.markets[0].epoch;
+    c.process(&Record { kind: kind::BBO, instrument: 1, side: 0, flags: flags::END, ts_recv: SEC + 5, price: px(1, true, 0, 0), qty: 1, ..Record::ZERO }, &mut out);
+    assert!(c.cached_market(0).is_some());
+    assert_eq!(c.markets[0].epoch, epoch);
+    // silence: members go stale by the clock alone, before any repricing notices
+    c.advance(3 * SEC);
+    assert!(c.cached_market(0).is_none());
+    let mut c2 = Core::new(config(0)).unwrap();
+    c2.market_cache = false;
+    assert!(c2.cached_market(0).is_none());
+}
