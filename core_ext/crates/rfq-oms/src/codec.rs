@@ -1,5 +1,11 @@
 //! The OMS's part of a core snapshot: [`Oms::encode`] / [`Oms::decode`], little-endian, fixed
 //! field order. (The OMS keeps its own small decoder; the core's snapshot format embeds it.)
+//!
+//! Layout 2 (core snapshot format 3 on) starts with [`MARK`] and keeps what pruning needs to
+//! continue exactly as the original would: the table bound ([`Oms::max_orders`]), the client
+//! order id each applied exec id belongs to, and [`Oms::pruned_through`]. Layout 1 (core snapshot format 2) had neither: it starts with the
+//! order count, which is never [`MARK`]; its exec ids are restored without an owner (kept for
+//! good) and nothing counts as pruned (the code that wrote it never pruned).
 
 use crate::oms::{DEFAULT_MAX_ORDERS, EXEC_IDS_PER_ORDER, MAX_POSITIONS, UNKNOWN_OWNER};
 use crate::store::SortedMap;
@@ -40,9 +46,22 @@ impl Dec<'_> {
     }
 }
 
+/// First 8 bytes of layout 2: ASCII `OMSLAYT2` (as a layout-1 order count it would be absurd).
+pub const MARK: u64 = u64::from_le_bytes(*b"OMSLAYT2");
+
 impl Oms {
-    /// Append the whole OMS state (little-endian, fixed field order) for a core snapshot.
+    /// Append the whole OMS state (layout 2) for a core snapshot.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_with(out, true);
+    }
+
+    /// [`Oms::encode`], with or without the owners of applied exec ids. Without is what the
+    /// core's state hash takes: an exec id's owner is fixed when it is applied, so within a run
+    /// it says nothing the exec ids do not, and an OMS restored from layout 1 (owners unknown)
+    /// hashes as the original.
+    pub fn encode_with(&self, out: &mut Vec<u8>, owners: bool) {
+        out.extend_from_slice(&MARK.to_le_bytes());
+        out.extend_from_slice(&(self.max_orders() as u64).to_le_bytes());
         out.extend_from_slice(&(self.orders.len() as u64).to_le_bytes());
         for o in self.orders.values() {
             let r = &o.req;
@@ -68,9 +87,12 @@ impl Oms {
             out.extend_from_slice(&c.to_le_bytes());
         }
         out.extend_from_slice(&(self.seen.len() as u64).to_le_bytes());
-        for ((v, e), _) in self.seen.iter() {
+        for ((v, e), owner) in self.seen.iter() {
             out.extend_from_slice(&v.to_le_bytes());
             out.extend_from_slice(&e.to_le_bytes());
+            if owners {
+                out.extend_from_slice(&owner.to_le_bytes());
+            }
         }
         out.extend_from_slice(&(self.positions.len() as u64).to_le_bytes());
         for ((v, i), p) in self.positions.iter() {
@@ -84,21 +106,31 @@ impl Oms {
         for v in self.disconnected.iter() {
             out.extend_from_slice(&v.to_le_bytes());
         }
+        out.extend_from_slice(&self.pruned_through.to_le_bytes());
     }
 
     /// Decode what [`Oms::encode`] wrote; returns the OMS and the bytes consumed. The OMS
-    /// gets the default bounds, or larger ones if the snapshot holds more. The snapshot does
-    /// not say which order an applied exec id belongs to: restored exec ids are kept for good
-    /// (pruning drops only the exec ids of orders applied since).
+    /// gets the default bounds, or larger ones if the snapshot holds more. Reads layout 2 and
+    /// layout 1 (whose exec ids have no known owner, so they are kept for good: see the module
+    /// docs).
     pub fn decode(bytes: &[u8]) -> Result<(Oms, usize), String> {
-        let mut d = Dec(bytes);
+        let layout2 = bytes.len() >= 8 && bytes[..8] == MARK.to_le_bytes();
+        let mut d = Dec(if layout2 { &bytes[8..] } else { bytes });
+        let bound = if layout2 { Some(d.u64()?) } else { None };
         let orders: Vec<Order> = (0..d.len()?).map(|_| decode_order(&mut d)).collect::<Result<_, _>>()?;
         let by_vid: Vec<(u16, u64, u64)> = (0..d.len()?).map(|_| Ok((d.u16()?, d.u64()?, d.u64()?))).collect::<Result<_, String>>()?;
-        let seen: Vec<(u16, u64)> = (0..d.len()?).map(|_| Ok((d.u16()?, d.u64()?))).collect::<Result<_, String>>()?;
+        let seen: Vec<(u16, u64, u64)> = (0..d.len()?)
+            .map(|_| Ok((d.u16()?, d.u64()?, if layout2 { d.u64()? } else { UNKNOWN_OWNER })))
+            .collect::<Result<_, String>>()?;
         let positions: Vec<(u16, u32, Position)> =
             (0..d.len()?).map(|_| Ok((d.u16()?, d.u32()?, decode_position(&mut d)?))).collect::<Result<_, String>>()?;
         let disconnected: Vec<u16> = (0..d.len()?).map(|_| d.u16()).collect::<Result<_, _>>()?;
-        let max_orders = DEFAULT_MAX_ORDERS.max(orders.len()).max(by_vid.len()).max(seen.len().div_ceil(EXEC_IDS_PER_ORDER));
+        let pruned_through = if layout2 { d.u64()? } else { 0 };
+        let needed = orders.len().max(by_vid.len()).max(seen.len().div_ceil(EXEC_IDS_PER_ORDER));
+        let max_orders = match bound {
+            Some(b) => usize::try_from(b).ok().filter(|&b| b >= needed.max(1)).ok_or_else(|| format!("OMS snapshot: table bound {b} below its {needed} orders"))?,
+            None => DEFAULT_MAX_ORDERS.max(needed),
+        };
         let mut oms = Oms::with_capacity(max_orders);
         oms.positions = SortedMap::with_capacity(MAX_POSITIONS.max(positions.len()));
         for o in orders {
@@ -107,8 +139,8 @@ impl Oms {
         for (v, id, c) in by_vid {
             oms.by_venue_id.insert((v, id), c);
         }
-        for (v, e) in seen {
-            oms.seen.insert((v, e), UNKNOWN_OWNER);
+        for (v, e, owner) in seen {
+            oms.seen.insert((v, e), owner);
         }
         for (v, i, p) in positions {
             oms.positions.insert((v, i), p);
@@ -116,6 +148,7 @@ impl Oms {
         for v in disconnected {
             oms.disconnected.insert(v);
         }
+        oms.pruned_through = pruned_through;
         Ok((oms, bytes.len() - d.0.len()))
     }
 }
@@ -160,6 +193,63 @@ fn decode_position(d: &mut Dec<'_>) -> Result<Position, String> {
 mod tests {
     use super::*;
     use crate::{ReportKind, VenueReport};
+
+    /// Orders 1..=n on a table of 4, each filled (terminal) by one exec id, so new orders prune.
+    fn step(oms: &mut Oms, id: u64) {
+        oms.new_order(&NewOrder { cl_ord_id: id, venue: 3, instrument: 9, side: Side::Bid, price: 100, qty: 5 }).unwrap();
+        oms.mark_sent(id).unwrap();
+        let fill = ReportKind::PartialFill { qty: 5, price: 100, fee: 1 };
+        oms.apply(&VenueReport { venue: 3, cl_ord_id: id, venue_order_id: 1_000 + id, exec_id: 10 * id, kind: fill }).unwrap();
+    }
+
+    fn bytes(oms: &Oms) -> Vec<u8> {
+        let mut b = Vec::new();
+        oms.encode(&mut b);
+        b
+    }
+
+    /// Layout 1 of `oms`: layout 2 without the mark, the bound, the owners and
+    /// `pruned_through`.
+    fn layout1(oms: &Oms) -> Vec<u8> {
+        let mut b = Vec::new();
+        oms.encode_with(&mut b, false);
+        b[16..b.len() - 8].to_vec()
+    }
+
+    #[test]
+    fn a_decoded_oms_prunes_exactly_like_the_original() {
+        let mut live = Oms::with_capacity(4);
+        for id in 1..=30 {
+            let (mut back, used) = Oms::decode(&bytes(&live)).unwrap();
+            assert_eq!(used, bytes(&live).len());
+            assert_eq!(bytes(&back), bytes(&live), "round trip before order {id}");
+            step(&mut live, id);
+            step(&mut back, id);
+            assert_eq!(bytes(&back), bytes(&live), "after order {id}");
+        }
+        assert!(live.pruned_through() > 20, "the table pruned: {}", live.pruned_through());
+        // layout 1 has no owners: its exec ids outlive their pruned orders, so the decoded OMS
+        // drifts from the original (what layout 2 is for)
+        let mut old = Oms::decode(&layout1(&live)).unwrap().0;
+        assert_eq!(old.pruned_through(), 0);
+        for id in 31..=40 {
+            step(&mut live, id);
+            step(&mut old, id);
+        }
+        assert_ne!(layout1(&old), layout1(&live));
+    }
+
+    #[test]
+    fn layout_1_still_decodes() {
+        let mut oms = Oms::new();
+        for id in 1..=3 {
+            step(&mut oms, id);
+        }
+        let (back, used) = Oms::decode(&layout1(&oms)).unwrap();
+        assert_eq!(used, layout1(&oms).len());
+        assert_eq!(back, oms, "same orders, exec ids (owners aside), positions");
+        assert_eq!(layout1(&back), layout1(&oms));
+    }
 
     #[test]
     fn encode_decode_round_trip() {

@@ -164,8 +164,9 @@ impl Persist for Hedging {
         o.u64(*reports);
         o.count(*duplicates);
         o.count(*refused_inputs);
+        // the owners of applied exec ids go to snapshots, not to the hash (rfq_oms::Oms::encode_with)
         let mut bytes = Vec::new();
-        oms.encode(&mut bytes);
+        oms.encode_with(&mut bytes, o.keeps_all());
         o.len(bytes.len());
         o.put(&bytes);
     }
