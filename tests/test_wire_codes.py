@@ -165,3 +165,18 @@ def test_match_reject_codes_follow_the_matching_core_reasons() -> None:
 
     match = {m.name: int(m) for m in records.RfqReject if m.name.startswith("MATCH_") and m.name != "MATCH_BASE"}
     assert match == {f"MATCH_{r.upper()}": records.RfqReject.MATCH_BASE + i for i, r in enumerate(REJECT_REASONS)}
+
+
+def oms_state_names(state_rs: str) -> tuple[str, ...]:
+    """``rfq_oms::OrderState`` in code order (its ``STATES`` table), snake_case."""
+    table = re.search(r"const STATES: \[OrderState; \d+\] = \[(.*?)\];", state_rs, re.S)
+    assert table, "rfq-oms/src/state.rs has no STATES table"
+    return tuple(re.sub(r"(?<!^)(?=[A-Z])", "_", n).lower() for n in re.findall(r"OrderState::(\w+)", table[1]))
+
+
+def test_hedge_order_states_are_the_oms_states_in_code_order() -> None:
+    src = (ROOT / "core_ext/crates/rfq-oms/src/state.rs").read_text()
+    assert records.HEDGE_ORDER_STATES == oms_state_names(src)
+    # and the check sees a reordered table
+    swapped = src.replace("OrderState::Filled,\n    OrderState::Cancelled,", "OrderState::Cancelled,\n    OrderState::Filled,")
+    assert swapped != src and records.HEDGE_ORDER_STATES != oms_state_names(swapped)
