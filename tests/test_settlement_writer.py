@@ -104,8 +104,8 @@ def test_outage_spills_then_catches_up_without_loss_or_duplication(sqlite_store,
     assert sqlite_store.trades() == trades
     assert sqlite_store.watermark() == trades[-1].core_time_ns + 1
     assert w.stats["inserted"] == 500 and w.stats["duplicates"] == 0 and w.stats["store_down_since"] is None
-    deadline = time.time() + 5  # the writer truncates the drained file on its next pass
-    while (tmp_path / "spill.jsonl").stat().st_size and time.time() < deadline:
+    deadline = time.time() + 5  # the writer truncates the drained file, then leaves spill mode
+    while ((tmp_path / "spill.jsonl").stat().st_size or w._spilling) and time.time() < deadline:
         time.sleep(0.01)
     assert (tmp_path / "spill.jsonl").stat().st_size == 0 and not w._spilling  # drained, back to memory
     # a commit whose acknowledgement is lost is retried: a duplicate, never a second row
