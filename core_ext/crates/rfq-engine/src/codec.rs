@@ -25,6 +25,14 @@ pub(crate) fn corrupt(why: impl Into<String>) -> SnapshotError {
     SnapshotError::Corrupt { why: why.into() }
 }
 
+/// `Corrupt` errors of `what`'s decoding prefixed with `what` (others unchanged).
+pub(crate) fn within(what: impl std::fmt::Display) -> impl FnOnce(SnapshotError) -> SnapshotError {
+    move |e| match e {
+        SnapshotError::Corrupt { why } => corrupt(format!("{what}: {why}")),
+        e => e,
+    }
+}
+
 /// A body saved from a differently configured core.
 pub(crate) fn mismatch(why: impl Into<String>) -> SnapshotError {
     SnapshotError::Mismatch { why: why.into() }
@@ -233,19 +241,6 @@ pub(crate) trait Persist {
 pub(crate) trait Decode: Sized {
     /// Read one value.
     fn decode(d: &mut Dec<'_>) -> R<Self>;
-}
-
-impl<T: Decode> Persist for T
-where
-    T: Encode,
-{
-    fn save<O: Out>(&self, o: &mut O) {
-        self.encode(o);
-    }
-    fn load(&mut self, d: &mut Dec<'_>) -> R<()> {
-        *self = T::decode(d)?;
-        Ok(())
-    }
 }
 
 /// The writing half of a [`Decode`] value.

@@ -20,7 +20,7 @@
 //! ([`SnapshotError::Mismatch`]). Book levels are stored as varint deltas of tick indices and
 //! varint quantities (≈ 4–5 bytes a level instead of 16).
 
-use crate::codec::{corrupt, mismatch, Body, Dec, Out, Persist, R};
+use crate::codec::{corrupt, mismatch, within, Body, Dec, Out, Persist, R};
 use crate::core::{Core, CoreConfig};
 use rfq_journal::Chain;
 use std::io::{Read, Write};
@@ -366,10 +366,7 @@ impl Persist for Core {
         d.same_len(self.composites.len(), "composites")?;
         for (c, m) in self.composites.iter_mut().zip(&mut self.markets) {
             c.load(d)?;
-            m.load(d).map_err(|e| match e {
-                SnapshotError::Corrupt { why } => corrupt(format!("composite {}: {why}", c.spec.id)),
-                e => e,
-            })?;
+            m.load(d).map_err(within(format!("composite {}", c.spec.id)))?;
         }
         self.rfq.load(d)?;
         self.hedging.load(d)?;

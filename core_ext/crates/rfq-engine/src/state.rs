@@ -1,6 +1,6 @@
 //! Per-instrument state kept by the core.
 
-use crate::codec::{corrupt, mismatch, Dec, Out, Persist, R};
+use crate::codec::{corrupt, mismatch, within, Dec, Out, Persist, R};
 use rfq_book::{L2Book, Ladder, DEFAULT_WINDOW};
 use rfq_model::Instrument;
 
@@ -149,10 +149,7 @@ impl Persist for InstrumentState {
         self.dirty = d.bool()?;
         self.epoch = d.u64()?;
         for ladder in [&mut self.book.bids, &mut self.book.asks] {
-            Persist::load(ladder, d).map_err(|e| match e {
-                crate::snapshot::SnapshotError::Corrupt { why } => corrupt(format!("instrument {id}: {why}")),
-                e => e,
-            })?;
+            Persist::load(ladder, d).map_err(within(format!("instrument {id}")))?;
         }
         Ok(())
     }

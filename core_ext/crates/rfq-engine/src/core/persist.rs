@@ -2,7 +2,7 @@
 //! caches (`crate::codec::Persist`; instruments encode in `state.rs`).
 
 use super::*;
-use crate::codec::{corrupt, mismatch, Dec, Decode, Encode, Out, Persist, R};
+use crate::codec::{corrupt, mismatch, within, Dec, Decode, Encode, Out, Persist, R};
 
 /// Observability counters: in snapshots, not in the state hash (a refused input counts).
 impl Persist for Stats {
@@ -84,10 +84,7 @@ impl Persist for CompositeState {
         for m in &mut self.members {
             m.load(d)?;
         }
-        self.spec.pricing = rfq_model::PricingParams::decode(d).map_err(|e| match e {
-            crate::snapshot::SnapshotError::Corrupt { why } => corrupt(format!("composite {id}: {why}")),
-            e => e,
-        })?;
+        self.spec.pricing = rfq_model::PricingParams::decode(d).map_err(within(format!("composite {id}")))?;
         self.quotes = [QuoteLevel::default(); MAX_SIZES];
         for q in self.quotes.iter_mut().take(self.spec.pricing.sizes.len()) {
             *q = QuoteLevel { flags: d.u8()?, reason: d.u8()?, bid: d.i64()?, ask: d.i64()? };
