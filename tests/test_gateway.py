@@ -445,7 +445,7 @@ def test_approval_flow_through_two_sessions(agent: Agent, engine: Backend) -> No
         agent("call", "op-appr", "logon")
         rfq_id = agent("call", "acme-appr", "send_rfq", "BTC", "buy", Decimal("52"))
         pending = agent("next_event", "op-appr", "on_approval_pending", 5.0)
-        assert pending is not None and pending.rfq_id == rfq_id and pending.client_id == ACME.id
+        assert pending is not None and pending.rfq_id == rfq_id and pending.client == ACME.id
         assert pending.qty_raw == 52 * 10**8 and pending.price_raw > 0
         ack = agent("call", "op-appr", "control", Command.APPROVE, scope=pending.request_id, timeout=5.0)
         assert ack.ok, ack

@@ -65,7 +65,7 @@ def test_client_fill_is_hedged_across_both_venues_and_the_desk_is_flat(desk, eve
     # slippage against the quoted price: reported per fill and in total, exact ints
     fills = [e for e in events if isinstance(e, HedgeReport) and e.fill_qty > 0]
     assert fills and all(isinstance(f.slippage_cbps, int) for f in fills)
-    assert s["matched_notional"] - before["matched_notional"] == ex.notional
+    assert s["matched_notional"] - before["matched_notional"] == ex.notional_raw
     assert s["slippage"] != before["slippage"]
     venue_positions_agree(desk)
 

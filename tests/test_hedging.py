@@ -170,7 +170,7 @@ def test_engine_hedges_a_client_fill_through_records(registry: Registry, setting
         assert (hs["client_flow"], hs["hedged"], hs["pending"]) == (-120_000_000, 120_000_000, 0)
         assert eng.positions()["BTC"].qty == 0
         paid = 6_000_100 * 50_000_000 + 6_000_200 * 70_000_000   # composite scales (2/8 decimals)
-        assert hs["slippage"] == paid - ex.price * 120_000_000
+        assert hs["slippage"] == paid - ex.price_raw * 120_000_000
         assert [HEDGE_ORDER_STATES[o["state"]] for o in eng.hedge_orders()] == ["filled", "filled"]
 
 

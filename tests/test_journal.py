@@ -70,7 +70,7 @@ def build_session(n_rfqs: int = 150, seed: int = 1) -> tuple[np.ndarray, int, li
     def on_out(b: np.ndarray) -> None:
         evs = decoder.feed(b)
         events.extend(evs)
-        trades.extend((e.trade_id, e.price, e.qty) for e in evs if isinstance(e, Execution))
+        trades.extend((e.trade_id, e.price_raw, e.qty_raw) for e in evs if isinstance(e, Execution))
 
     with Engine(registry, rfq=RfqSettings.load(registry=registry)) as eng:
         eng.subscribe(on_out, kinds=None)

@@ -71,23 +71,23 @@ def test_quote_fill_positions_and_pnl(eng: Engine) -> None:
 
     fill = eng.accept(q, ClientSide.BUY)
     assert isinstance(fill, Execution)
-    assert (fill.price, fill.qty, fill.side) == (ask.price, BTC, ClientSide.BUY)
-    assert fill.notional == ask.price * BTC  # exact, scale 10 decimals
-    assert fill.fee == -(-fill.notional * 50 // 1_000_000)  # gold 0.5 bp, rounded up
+    assert (fill.price_raw, fill.qty_raw, fill.side) == (ask.price, BTC, ClientSide.BUY)
+    assert fill.notional_raw == ask.price * BTC  # exact, scale 10 decimals
+    assert fill.fee_raw == -(-fill.notional_raw * 50 // 1_000_000)  # gold 0.5 bp, rounded up
     assert eng.quote_state(q.quote_id)["state"] == "filled"
 
     desk = eng.positions()["BTC"]
-    assert (desk.qty, desk.cost, desk.fees, desk.trades) == (-BTC, -fill.notional, fill.fee, 1)
+    assert (desk.qty, desk.cost, desk.fees, desk.trades) == (-BTC, -fill.notional_raw, fill.fee_raw, 1)
     assert desk.avg_price == ask.price
     client = eng.client_positions("acme-capital")["BTC"]
-    assert (client.qty, client.cost) == (BTC, fill.notional)
+    assert (client.qty, client.cost) == (BTC, fill.notional_raw)
     mid = eng.composite_mid("BTC")
     assert mid == (6_000_000 + 6_000_010) // 2
-    assert desk.unrealised == -BTC * mid + fill.notional  # short 1 BTC sold above mid: a gain
+    assert desk.unrealised == -BTC * mid + fill.notional_raw  # short 1 BTC sold above mid: a gain
     ex = eng.exposures()
-    assert ex["BTC"] == -BTC and ex["USDT"] == fill.notional + fill.fee
+    assert ex["BTC"] == -BTC and ex["USDT"] == fill.notional_raw + fill.fee_raw
     risk = eng.client_risk("acme-capital")
-    assert risk["utilised"] == -(-fill.notional // 10**8)  # cents, rounded up
+    assert risk["utilised"] == -(-fill.notional_raw // 10**8)  # cents, rounded up
     assert risk["available"] == risk["credit_limit"] - risk["utilised"]
 
     # a second fill the other way closes the position: realised P&L is exact
@@ -95,8 +95,8 @@ def test_quote_fill_positions_and_pnl(eng: Engine) -> None:
     fill2 = eng.accept(q2)
     desk = eng.positions()["BTC"]
     assert desk.qty == 0 and desk.cost == 0
-    assert desk.realised == fill.notional - fill2.notional
-    assert eng.exposures()["USDT"] == desk.realised + fill.fee + fill2.fee
+    assert desk.realised == fill.notional_raw - fill2.notional_raw
+    assert eng.exposures()["USDT"] == desk.realised + fill.fee_raw + fill2.fee_raw
 
 
 def test_rejects_are_specific_and_change_nothing(eng: Engine) -> None:
@@ -195,7 +195,7 @@ def test_manual_approval(eng: Engine) -> None:
     events: list = []
     eng.subscribe_events(events.extend)
     p = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 60 * BTC)  # above 50 BTC
-    assert isinstance(p, ApprovalPending) and p.qty == 60 * BTC
+    assert isinstance(p, ApprovalPending) and p.qty_raw == 60 * BTC
     (pending,) = eng.pending_approvals()
     assert pending["request_id"] == p.request_id
     eng.operator.approve(p.request_id, adjust_bps="2")

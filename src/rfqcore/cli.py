@@ -318,7 +318,7 @@ def _cmd_op(args: argparse.Namespace) -> int:
                 show(a)
         elif c == "watch":
             def pending(p) -> None:  # noqa: ANN001
-                print(f"APPROVAL PENDING request {p.request_id}: client {p.client_id} instrument {p.instrument_id} "
+                print(f"APPROVAL PENDING request {p.request_id}: client {p.client} instrument {p.composite} "
                       f"side {p.side} qty {p.qty_raw} indicative {p.price_raw}", flush=True)
 
             def risk(r) -> None:  # noqa: ANN001

@@ -38,9 +38,8 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
 from rfqcore.errors import RfqCoreError
 from rfqcore.gateway import aeron as aeronx
@@ -57,11 +56,24 @@ from rfqcore.gateway.schema import (
     logon_mac_input,
 )
 from rfqcore.instruments import Registry
-from rfqcore.operator import to_units as _to_units
-from rfqcore.records import ClientSide, Command
-from rfqcore.records import QuoteEnd as QuoteEndState
-from rfqcore.rfq import AcceptRejected, CancelRejected, Quote, QuoteSide, RequestRejected, RfqRejected
-from rfqcore.rfq import ControlAck as _CoreControlAck
+from rfqcore.records import ClientSide, Command, QuoteEnd, RiskEvent
+from rfqcore.rfq import (
+    AcceptRejected,
+    ApprovalPending,
+    CancelRejected,
+    CompositeUnits,
+    ControlAck,
+    Execution,
+    Quote,
+    QuoteEnded,
+    QuoteSide,
+    RequestRejected,
+    RfqRejected,
+    RiskAlert,
+    composite_units,
+)
+from rfqcore.units import client_side as _side
+from rfqcore.units import to_units as _to_units
 
 __all__ = [
     "RfqClient",
@@ -159,111 +171,12 @@ class GatewayRejected(RequestRejected):
 
 def to_units(value: Decimal | int | str, decimals: int, what: str) -> int:
     """Exact integer of ``value`` at ``decimals``; ``ValueError`` if digits would be lost
-    (:func:`rfqcore.operator.to_units`; signs are left to the core to judge)."""
+    (:func:`rfqcore.units.to_units`; signs are left to the core to judge)."""
     return _to_units(value, decimals, what, signed=True)
 
 
-_SIDES: Final[dict[str, ClientSide]] = {
-    "buy": ClientSide.BUY, "sell": ClientSide.SELL, "two-way": ClientSide.TWO_WAY, "two_way": ClientSide.TWO_WAY,
-    "both": ClientSide.TWO_WAY,
-}
-
-
-def _side(side: str | int) -> int:
-    if isinstance(side, str):
-        try:
-            return int(_SIDES[side.lower()])
-        except KeyError:
-            raise ValueError(f"side must be one of {sorted(_SIDES)} or a ClientSide, got {side!r}") from None
-    return int(side)
-
-
-# ---- events -----------------------------------------------------------------------------------
-# Plain slotted dataclasses, to be treated as read-only: a frozen dataclass costs ~5 µs to build
-# on the reference VM (every field goes through object.__setattr__), a slotted one ~0.9 µs, and
-# a quote is built for every answer on the latency path.
-
-
-@dataclass(slots=True)
-class Execution:
-    """An execution report. ``notional`` and ``fee`` are exact at price + qty decimals (the fee
-    rounded up), in the composite's quote currency."""
-
-    instrument: str
-    instrument_id: int
-    trade_id: int
-    quote_id: int
-    rfq_id: int
-    accept_id: int
-    side: ClientSide
-    price_raw: int
-    qty_raw: int
-    notional_raw: int
-    fee_raw: int
-    core_time_ns: int
-    price_decimals: int
-    qty_decimals: int
-
-    @property
-    def price(self) -> Decimal:
-        return Decimal(self.price_raw).scaleb(-self.price_decimals)
-
-    @property
-    def qty(self) -> Decimal:
-        return Decimal(self.qty_raw).scaleb(-self.qty_decimals)
-
-    @property
-    def notional(self) -> Decimal:
-        return Decimal(self.notional_raw).scaleb(-(self.price_decimals + self.qty_decimals))
-
-    @property
-    def fee(self) -> Decimal:
-        return Decimal(self.fee_raw).scaleb(-(self.price_decimals + self.qty_decimals))
-
-
-@dataclass(slots=True)
-class QuoteEnded:
-    """A quote ended (exactly one per quote): filled, rejected, expired or cancelled."""
-
-    instrument_id: int
-    quote_id: int
-    rfq_id: int
-    state: QuoteEndState
-    reason: int  # core reason when state is REJECTED
-    core_time_ns: int
-
-
-@dataclass(slots=True)
-class ApprovalPending:
-    """An RFQ waiting for a desk operator (``request_id`` is what the operator approves)."""
-
-    request_id: int
-    rfq_id: int
-    client_id: int
-    instrument_id: int
-    side: int
-    qty_raw: int
-    price_raw: int  # indicative
-    deadline_ns: int
-    core_time_ns: int
-
-
-@dataclass(slots=True)
-class RiskAlert:
-    """A RISK_EVENT broadcast (e.g. a client or instrument halted by the execution throttle)."""
-
-    event: int
-    instrument_id: int
-    client_id: int
-    executions: int
-    core_time_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class ControlAck(_CoreControlAck):
-    """:class:`rfqcore.rfq.ControlAck` plus the id of the operator whose command it answers."""
-
-    operator_id: int = 0
+def _qty_decimals(c: CompositeUnits) -> int:
+    return c.qty_decimals if c.qty_decimals is not None else 0
 
 
 # ---- the common session machinery ---------------------------------------------------------------
@@ -340,7 +253,7 @@ class _Endpoint:
         self.dropped = 0
         self.unmatched_rejects = 0
         self.last_reject: RequestRejected | None = None
-        self._comp: dict[int, tuple[str, int, int]] = {}
+        self._comp: dict[int, CompositeUnits] = {}
         #: how blocking calls wait without a poller thread: ``"spin"`` (lowest latency, burns a
         #: CPU while waiting) or ``"yield"`` (``sched_yield`` between empty polls)
         self.wait_idle = "spin"
@@ -571,16 +484,16 @@ class _Endpoint:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def _composite(self, cid: int) -> tuple[str, int, int]:
+    def _composite(self, cid: int) -> CompositeUnits:
         c = self._comp.get(cid)
         if c is None:
-            try:
-                comp = self.registry.composite(cid)
-                c = (comp.name, comp.price_decimals, comp.qty_decimals)
-            except KeyError:
-                c = (f"#{cid}", 0, 0)
-            self._comp[cid] = c
+            c = self._comp[cid] = composite_units(self.registry, cid)
         return c
+
+    def _approval(self, v: tuple[Any, ...]) -> ApprovalPending:
+        request_id, rfq_id, client, inst, side, qty, price, deadline, ct = v
+        name, pd, qd, base, ccy = self._composite(inst)
+        return ApprovalPending(client, inst, request_id, rfq_id, side, qty, price, deadline, ct, name, pd, qd, base, ccy)
 
     def _on_logon_fragment(self, buf: Any, hdr: Any) -> None:
         if len(buf) < 32:
@@ -746,7 +659,7 @@ class RfqClient(_Endpoint):
         else:
             s = _side(side)
         price, full = quote.raw(s)
-        q = full if qty is None else to_units(qty, self._composite(quote.composite)[2], "qty")
+        q = full if qty is None else to_units(qty, _qty_decimals(self._composite(quote.composite)), "qty")
         return self.accept_raw(quote.quote_id, quote.composite, s, price, q, timeout=timeout)
 
     def accept_raw(self, quote_id: int, instrument: int, side: int, price: int, qty: int, *,
@@ -762,7 +675,7 @@ class RfqClient(_Endpoint):
         ``on_reject``)."""
         s = _side(side)
         price, full = quote.raw(s)
-        q = full if qty is None else to_units(qty, self._composite(quote.composite)[2], "qty")
+        q = full if qty is None else to_units(qty, _qty_decimals(self._composite(quote.composite)), "qty")
         self._accept_id += 1
         self._send(_T_ACCEPT, quote.quote_id, self._accept_id, quote.composite, s, price, q)
         return self._accept_id
@@ -781,7 +694,7 @@ class RfqClient(_Endpoint):
     def _dispatch_more(self, t: int, v: tuple[Any, ...]) -> None:
         if t == _T_QUOTE:
             qid, rfq_id, inst, fl = v[0], v[1], v[2], v[3]
-            name, pd, qd = self._composite(inst)
+            name, pd, qd, base, ccy = self._composite(inst)
             sides: tuple[QuoteSide, ...]
             if fl & _QF_BUY:
                 sides = ((QuoteSide(_BUY, v[4], v[5]), QuoteSide(_SELL, v[6], v[7])) if fl & _QF_SELL
@@ -789,14 +702,15 @@ class RfqClient(_Endpoint):
             else:
                 sides = (QuoteSide(_SELL, v[6], v[7]),) if fl & _QF_SELL else ()
             q = Quote(self.id, inst, qid, rfq_id, v[8], sides, bool(fl & _QF_PARTIAL), 0, name, pd, qd, v[9],
-                      time.monotonic_ns())
+                      time.monotonic_ns(), base, ccy)
             self._complete(("rfq", rfq_id), q)
             if self.on_quote is not None:
                 self.on_quote(q)
         elif t == _T_EXECUTION_REPORT:
             trade, qid, rfq_id, aid, inst, side, px, qty, notional, fee, ct = v
-            name, pd, qd = self._composite(inst)
-            ex = Execution(name, inst, trade, qid, rfq_id, aid, ClientSide(side), px, qty, notional, fee, ct, pd, qd)
+            name, pd, qd, base, ccy = self._composite(inst)
+            ex = Execution(self.id, inst, trade, qid, rfq_id, aid, ClientSide(side), px, qty, notional, fee, ct, 0,
+                           name, pd, qd, base, ccy)
             self._complete(("accept", aid), ex)
             if self.on_execution is not None:
                 self.on_execution(ex)
@@ -815,10 +729,10 @@ class RfqClient(_Endpoint):
         elif t == _T_QUOTE_END:
             qid, rfq_id, inst, state, reason, ct = v
             try:
-                st = QuoteEndState(state)
+                st = QuoteEnd(state)
             except ValueError:
                 st = state  # type: ignore[assignment]
-            ev = QuoteEnded(inst, qid, rfq_id, st, reason, ct)
+            ev = QuoteEnded(self.id, inst, qid, rfq_id, st, reason, ct)
             self._complete(("cancel", qid), ev)
             if self.on_quote_end is not None:
                 self.on_quote_end(ev)
@@ -829,11 +743,11 @@ class RfqClient(_Endpoint):
             self._complete(("cancel", qid), error=rej)
             self._on_reject(rej)
         elif t == _T_APPROVAL_PENDING:
-            ap = ApprovalPending(*v)
+            ap = self._approval(v)
             p = self._pending.get(("rfq", ap.rfq_id))
             if p is not None:  # wait for the operator, up to the approval deadline (+1 s)
                 p.deadline_ns = max(p.deadline_ns,
-                                    time.monotonic_ns() + ap.deadline_ns - time.time_ns() + 1_000_000_000)
+                                    time.monotonic_ns() + ap.deadline - time.time_ns() + 1_000_000_000)
             if self.on_approval_pending is not None:
                 self.on_approval_pending(ap)
         else:
@@ -907,9 +821,14 @@ class OperatorClient(_Endpoint):
                 self.on_control_ack(ack)
         elif t == _T_APPROVAL_PENDING:
             if self.on_approval_pending is not None:
-                self.on_approval_pending(ApprovalPending(*v))
+                self.on_approval_pending(self._approval(v))
         elif t == _T_RISK_EVENT:
             if self.on_risk_event is not None:
-                self.on_risk_event(RiskAlert(*v))
+                event, inst, client, count, ct = v
+                try:
+                    event = RiskEvent(event)
+                except ValueError:
+                    pass
+                self.on_risk_event(RiskAlert(event, client, inst, count, ct))
         else:
             self.dropped += 1

@@ -196,7 +196,7 @@ def demo(out: Any = None) -> int:
             ex = eng.accept(q)
             s = desk.wait_hedged()
             p(f"\n  {client} {'buys' if side == ClientSide.BUY else 'sells'} {qty} BTC at "
-              f"{_fmt_units(ex.price, comp.price_decimals)} -> hedge orders:")
+              f"{_fmt_units(ex.price_raw, comp.price_decimals)} -> hedge orders:")
             for o in eng.hedge_orders()[seen:]:
                 i = insts[o["venue"]]
                 avg = o["notional"] // o["filled"] if o["filled"] else 0
@@ -222,7 +222,7 @@ def demo(out: Any = None) -> int:
         ex = eng.accept(q)
         s = desk.wait_hedged()
         internal = s["internal"]
-        p(f"  beta-fund buys 3 BTC at {_fmt_units(ex.price, comp.price_decimals)} -> 2 BTC crossed against the desk "
+        p(f"  beta-fund buys 3 BTC at {_fmt_units(ex.price_raw, comp.price_decimals)} -> 2 BTC crossed against the desk "
           f"order (desk book position now {_fmt_units(internal['position'], comp.qty_decimals)} BTC), "
           f"{_fmt_units(sum(o['filled'] * (100 if o['venue'] == 1 else 1) for o in eng.hedge_orders()[seen:]), comp.qty_decimals)} "
           f"BTC routed to the venues; client-flow position {_fmt_units(eng.positions()['BTC'].qty, comp.qty_decimals)} BTC")

@@ -8,7 +8,7 @@ A desk subclasses :class:`Strategy` and attaches it with ``engine.add_strategy(s
             self.ops.set_pricing("BTC", skew_bps_per_unit="0.05")
 
         def on_rfq(self, pending):           # an RFQ waiting for manual approval
-            if pending.qty <= 100 * 10**8:
+            if pending.qty <= 100:              # Decimal, in BTC
                 self.ops.approve(pending.request_id, adjust_bps="0.5")
 
 Callbacks run on the strategy's own thread, fed from the output pump through bounded

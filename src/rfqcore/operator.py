@@ -18,6 +18,7 @@ from rfqcore.errors import RfqCoreError
 from rfqcore.instruments import Registry
 from rfqcore.records import ClientField, Command, DeskField, HedgeField, InstrumentField, PricingField, TierField
 from rfqcore.rfq import ControlAck
+from rfqcore.units import to_units  # re-exported: the CLI and older callers import it from here
 
 __all__ = ["ControlRequest", "ControlRejected", "Operator", "to_units"]
 
@@ -41,33 +42,6 @@ class ControlRejected(RfqCoreError):
     def __init__(self, ack: ControlAck) -> None:
         super().__init__(f"control command {Command(ack.command).name} refused: {ack.reason_name}")
         self.ack = ack
-
-
-def to_units(value: Decimal | int | str, decimals: int, what: str, *, signed: bool = False) -> int:
-    """Exact integer of ``value`` at ``decimals`` (one place for the operator, the CLI and
-    ``rfqcore.client``). ``ValueError`` if digits would be lost, the value is negative (unless
-    ``signed``), not a finite decimal or beyond int64; ``TypeError`` for floats and bools (not
-    exact)."""
-    if isinstance(value, bool) or isinstance(value, float):
-        raise TypeError(f"{what}: pass a Decimal, int or str (floats are not exact), got {value!r}")
-    if isinstance(value, int):
-        units = value * 10**decimals
-    else:
-        try:
-            d = value if isinstance(value, Decimal) else Decimal(value)
-        except ArithmeticError:
-            raise ValueError(f"{what}: {value!r} is not a decimal number") from None
-        if not d.is_finite():
-            raise ValueError(f"{what}: {value} is not a finite number")
-        scaled = d.scaleb(decimals)
-        if scaled != scaled.to_integral_value():
-            raise ValueError(f"{what}: {value} has more than {decimals} decimals")
-        units = int(scaled)
-    if units < 0 and not signed:
-        raise ValueError(f"{what}: {value} must not be negative")
-    if not -(1 << 63) <= units < (1 << 63):
-        raise ValueError(f"{what}: {value} does not fit int64 at {decimals} decimals")
-    return units
 
 
 Sender = Callable[[ControlRequest], ControlAck]

@@ -11,13 +11,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, ClassVar, Union
+from enum import IntEnum
+from typing import Any, ClassVar, NamedTuple, Union
 
 import numpy as np
 
 from rfqcore.errors import RfqCoreError
 from rfqcore.instruments import Registry
-from rfqcore.records import HEDGE_ORDER_STATES, ClientSide, Flag, Kind, QuoteEnd, RfqReject, RiskEvent
+from rfqcore.records import (
+    HEDGE_ORDER_STATES,
+    ClientField,
+    ClientSide,
+    Command,
+    DeskField,
+    Flag,
+    HedgeField,
+    InstrumentField,
+    Kind,
+    LadderField,
+    PricingField,
+    QuoteEnd,
+    RfqReject,
+    RiskEvent,
+    TierField,
+)
+from rfqcore.units import from_units, human
 
 __all__ = [
     "QuoteSide",
@@ -53,11 +71,15 @@ def reason_name(code: int) -> str:
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
 class QuoteSide:
-    """One side of a firm quote: the client may ``side`` (buy/sell) ``qty`` at ``price``."""
+    """One side of a firm quote: the client may ``side`` (buy/sell) ``qty`` at ``price``
+    (exact integers in the composite's scales; the :class:`Quote` gives them as ``Decimal``)."""
 
     side: ClientSide
     price: int
     qty: int
+
+    def __repr__(self) -> str:
+        return f"QuoteSide(side={_name(ClientSide, self.side)}, price={self.price}, qty={self.qty})"
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
@@ -84,6 +106,8 @@ class Quote:
     qty_decimals: int | None = None
     core_time: int = 0  # core wall-clock ns of the answer
     received_ns: int = 0  # CLOCK_MONOTONIC when rfqcore.client decoded it (0 in-process)
+    base: str = ""  # the composite's base asset (qty unit)
+    currency: str = ""  # its quote currency (price unit)
 
     def side(self, side: ClientSide | int) -> QuoteSide | None:
         for s in self.sides:
@@ -104,6 +128,14 @@ class Quote:
         if decimals is None:
             raise ValueError(f"quote {self.quote_id}: the composite's decimals are unknown (decode with a registry)")
         return Decimal(raw).scaleb(-decimals)
+
+    def __repr__(self) -> str:
+        sides = ", ".join(f"{_name(ClientSide, s.side).lower()}={human(s.qty, self.qty_decimals, self.base)} @ "
+                          f"{human(s.price, self.price_decimals, self.currency, min_decimals=self.price_decimals or 0)}"
+                          for s in self.sides)
+        return (f"Quote(quote_id={self.quote_id}, rfq_id={self.rfq_id}, client={self.client}, "
+                f"instrument={_inst(self.instrument, self.composite)}, {sides}, partial_ok={self.partial_ok}, "
+                f"valid_until={self.valid_until})")
 
     @property
     def buy_price_raw(self) -> int | None:
@@ -185,8 +217,9 @@ class RequestRejected(RfqCoreError):
         return hash((type(self), self._values()))
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
-        return f"{type(self).__name__}({fields}, reason={self.reason!r}, by_gateway={self.by_gateway!r})"
+        fields = ", ".join(f"{f}={_name(ClientSide, v) if f == 'side' else repr(v)}"
+                           for f in self._fields for v in (getattr(self, f),))
+        return f"{type(self).__name__}({fields}, reason={self.reason_name}, by_gateway={self.by_gateway!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles across processes (keyword-only fields)
         return _restore_rejected, (type(self), dict(self.__dict__), self.args)
@@ -236,12 +269,21 @@ class CancelRejected(RequestRejected):
         super().__init__(reason, by_gateway)
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
+# The events below are the one definition of each concept, for the in-process Engine, its
+# strategy hooks and the Aeron client alike. Each keeps the core's exact integers (``*_raw``,
+# composite scales) and gives them in human units as ``Decimal`` properties; the decoder (or
+# the client) fills in the composite's name, decimals and currencies from the registry. Plain
+# slotted dataclasses, to be treated as read-only: a frozen dataclass costs ~5 µs to build
+# (every field goes through object.__setattr__), a slotted one ~0.9 µs.
+
+
+@dataclass(slots=True)
 class Execution:
     """An execution report: the client ``side`` (bought/sold) ``qty`` at ``price``.
 
-    ``notional`` and ``fee`` are exact, in units of 10^-(price decimals + qty decimals) of the
-    quote currency; the fee is rounded up.
+    ``notional`` and ``fee`` are exact money in the quote ``currency`` (the fee rounded up);
+    their raw integers are at price + qty decimals. ``core_time`` is the core's wall-clock ns
+    of the accept; ``ts_send`` the CLOCK_MONOTONIC of its publication (0 over Aeron).
     """
 
     client: int
@@ -251,17 +293,54 @@ class Execution:
     rfq_id: int
     accept_id: int
     side: ClientSide
-    price: int
-    qty: int
-    notional: int
-    fee: int
-    ts_recv: int
-    ts_send: int
+    price_raw: int
+    qty_raw: int
+    notional_raw: int
+    fee_raw: int
+    core_time: int
+    ts_send: int = 0
+    instrument: str = ""  # the composite's name
+    price_decimals: int | None = None
+    qty_decimals: int | None = None
+    base: str = ""  # the composite's base asset (qty unit)
+    currency: str = ""  # its quote currency (price and money unit)
+
+    @property
+    def price(self) -> Decimal:
+        return from_units(self.price_raw, self.price_decimals, "price")
+
+    @property
+    def qty(self) -> Decimal:
+        return from_units(self.qty_raw, self.qty_decimals, "qty")
+
+    @property
+    def money_decimals(self) -> int | None:
+        pd, qd = self.price_decimals, self.qty_decimals
+        return None if pd is None or qd is None else pd + qd
+
+    @property
+    def notional(self) -> Decimal:
+        return from_units(self.notional_raw, self.money_decimals, "notional")
+
+    @property
+    def fee(self) -> Decimal:
+        return from_units(self.fee_raw, self.money_decimals, "fee")
+
+    def __repr__(self) -> str:
+        pd, md, ccy = self.price_decimals, self.money_decimals, self.currency
+        return (f"Execution(trade_id={self.trade_id}, instrument={_inst(self.instrument, self.composite)}, "
+                f"client={self.client}, side={_name(ClientSide, self.side)}, "
+                f"qty={human(self.qty_raw, self.qty_decimals, self.base)}, "
+                f"price={human(self.price_raw, pd, ccy, min_decimals=pd or 0)}, "
+                f"notional={human(self.notional_raw, md, ccy, min_decimals=2)}, "
+                f"fee={human(self.fee_raw, md, ccy, min_decimals=2)}, quote_id={self.quote_id}, "
+                f"rfq_id={self.rfq_id}, accept_id={self.accept_id}, core_time={self.core_time})")
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
+@dataclass(slots=True)
 class QuoteEnded:
-    """A quote's end: exactly one per quote."""
+    """A quote's end, exactly one per quote: filled, rejected (``reason``, at the moment of the
+    hit), expired or cancelled."""
 
     client: int
     composite: int
@@ -269,35 +348,77 @@ class QuoteEnded:
     rfq_id: int
     state: QuoteEnd
     reason: int
+    core_time: int = 0
+
+    @property
+    def reason_name(self) -> str:
+        return reason_name(self.reason) if self.reason else "OK"
+
+    def __repr__(self) -> str:
+        return (f"QuoteEnded(quote_id={self.quote_id}, rfq_id={self.rfq_id}, client={self.client}, "
+                f"composite={self.composite}, state={_name(QuoteEnd, self.state)}, reason={self.reason_name}, "
+                f"core_time={self.core_time})")
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
+@dataclass(slots=True)
 class ApprovalPending:
-    """An RFQ waiting for an operator (approve/decline by ``request_id``)."""
+    """An RFQ waiting for an operator: approve/decline it by ``request_id`` before ``deadline``
+    (core wall-clock ns). ``price`` is the indicative price of the requested ``side``."""
 
     client: int
     composite: int
     request_id: int
     rfq_id: int
     side: int
-    qty: int
-    indicative_price: int
+    qty_raw: int
+    price_raw: int
     deadline: int
+    core_time: int = 0
+    instrument: str = ""
+    price_decimals: int | None = None
+    qty_decimals: int | None = None
+    base: str = ""
+    currency: str = ""
+
+    @property
+    def qty(self) -> Decimal:
+        return from_units(self.qty_raw, self.qty_decimals, "qty")
+
+    @property
+    def price(self) -> Decimal:
+        return from_units(self.price_raw, self.price_decimals, "price")
+
+    def __repr__(self) -> str:
+        return (f"ApprovalPending(request_id={self.request_id}, rfq_id={self.rfq_id}, client={self.client}, "
+                f"instrument={_inst(self.instrument, self.composite)}, side={_name(ClientSide, self.side)}, "
+                f"qty={human(self.qty_raw, self.qty_decimals, self.base)}, "
+                f"price={human(self.price_raw, self.price_decimals, self.currency, min_decimals=self.price_decimals or 0)}, "
+                f"deadline={self.deadline})")
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
+@dataclass(slots=True)
 class RiskAlert:
-    """A risk event, e.g. a client or instrument halted by the repeated-execution throttle."""
+    """A risk event, e.g. a client or instrument halted by the repeated-execution throttle
+    after ``count`` executions."""
 
     event: RiskEvent
     client: int
     composite: int
     count: int
+    core_time: int = 0
+
+    def __repr__(self) -> str:
+        return (f"RiskAlert(event={_name(RiskEvent, self.event)}, client={self.client}, composite={self.composite}, "
+                f"count={self.count}, core_time={self.core_time})")
 
 
-@dataclass(frozen=True, slots=True)  # rare; rfqcore.client subclasses it frozen
+@dataclass(frozen=True, slots=True)  # rare: frozen costs nothing that matters here
 class ControlAck:
-    """The audit event of a CONTROL command: ``result`` 0 = applied, else a reason code."""
+    """The audit event of a CONTROL command: ``result`` 0 = applied, else a reason code.
+
+    ``field``, ``scope`` and ``value`` mean what docs/rfq-protocol.md says for ``command``
+    (``value`` in the field's integer units). ``operator_id`` is the operator whose command it
+    answers (over Aeron; 0 in-process)."""
 
     control_id: int
     command: int
@@ -307,7 +428,8 @@ class ControlAck:
     value: int
     result: int
     previous: int
-    ts_recv: int
+    core_time: int
+    operator_id: int = 0
 
     @property
     def ok(self) -> bool:
@@ -316,6 +438,56 @@ class ControlAck:
     @property
     def reason_name(self) -> str:
         return "OK" if self.result == 0 else reason_name(self.result)
+
+    @property
+    def command_name(self) -> str:
+        return _name(Command, self.command)
+
+    @property
+    def field_name(self) -> str:
+        fields = _CONTROL_FIELDS.get(self.command)
+        if fields is None:
+            return str(self.field)
+        return _name(fields, self.field)
+
+    @property
+    def scope_name(self) -> str:
+        """The scope as words: ``"client 2"``, ``"tier 1"``, ``"request 7"``, ``"quote 9"``,
+        ``"instrument 3"`` (a member of ``instrument``), or ``"none"``."""
+        what = _CONTROL_SCOPE.get(self.command)
+        if what is None or self.scope == 0:
+            return "none" if self.scope == 0 else str(self.scope)
+        return f"{what} {self.scope}"
+
+    def __repr__(self) -> str:
+        return (f"ControlAck(control_id={self.control_id}, command={self.command_name}, field={self.field_name}, "
+                f"instrument={self.instrument}, scope={self.scope_name}, value={self.value}, "
+                f"result={self.reason_name}, previous={self.previous}, operator_id={self.operator_id}, "
+                f"core_time={self.core_time})")
+
+
+_CONTROL_FIELDS: dict[int, type[IntEnum]] = {
+    Command.SET_CLIENT: ClientField, Command.SET_INSTRUMENT: InstrumentField, Command.SET_TIER: TierField,
+    Command.SET_PRICING: PricingField, Command.SET_DESK: DeskField, Command.SET_HEDGE: HedgeField,
+    Command.SET_LADDER: LadderField,
+}
+_CONTROL_SCOPE: dict[int, str] = {
+    Command.KILL: "client", Command.REENABLE: "client", Command.SET_CLIENT: "client", Command.SET_TIER: "tier",
+    Command.APPROVE: "request", Command.DECLINE: "request", Command.CANCEL_QUOTE: "quote",
+    Command.SET_MEMBER: "instrument",
+}
+
+
+def _name(enum: type[IntEnum], code: int) -> str:
+    """``enum(code).name``, or the bare code when it is not one of them."""
+    try:
+        return enum(code).name
+    except ValueError:
+        return str(code)
+
+
+def _inst(name: str, composite: int) -> str:
+    return name if name else f"#{composite}"
 
 
 @dataclass(slots=True)
@@ -413,18 +585,12 @@ class EventDecoder:
         self._sides: list[QuoteSide] = []
         self._exec: tuple | None = None
         self._registry = registry
-        self._comp: dict[int, tuple[str, int | None, int | None]] = {}
+        self._comp: dict[int, CompositeUnits] = {}
 
-    def _composite(self, cid: int) -> tuple[str, int | None, int | None]:
+    def _composite(self, cid: int) -> CompositeUnits:
         c = self._comp.get(cid)
         if c is None:
-            c = (f"#{cid}", None, None)
-            if self._registry is not None:
-                try:
-                    comp = self._registry.composite(cid)
-                    c = (comp.name, comp.price_decimals, comp.qty_decimals)
-                except KeyError:
-                    pass
+            c = composite_units(self._registry, cid)
             self._comp[cid] = c
         return c
 
@@ -435,18 +601,18 @@ class EventDecoder:
             if kind == Kind.RFQ_QUOTE:
                 self._sides.append(QuoteSide(ClientSide(side), price, qty))
                 if flags & Flag.END:
-                    name, pd, qd = self._composite(inst)
+                    name, pd, qd, base, ccy = self._composite(inst)
                     out.append(Quote(source, inst, seq, aux, ts_event, tuple(self._sides),
-                                     bool(flags & Flag.PARTIAL_OK), ts_send, name, pd, qd, ts_recv))
+                                     bool(flags & Flag.PARTIAL_OK), ts_send, name, pd, qd, ts_recv, 0, base, ccy))
                     self._sides.clear()
             elif kind == Kind.EXEC:
                 self._exec = r
             elif kind == Kind.EXEC_FEES:
                 e = self._exec
                 if e is not None and e[5] == seq:
-                    out.append(Execution(client=e[4], composite=e[1], trade_id=e[5], quote_id=e[10], rfq_id=aux,
-                                         accept_id=e[6], side=ClientSide(e[2]), price=e[8], qty=e[9],
-                                         notional=qty, fee=price, ts_recv=e[7], ts_send=e[11]))
+                    name, pd, qd, base, ccy = self._composite(e[1])
+                    out.append(Execution(e[4], e[1], e[5], e[10], aux, e[6], ClientSide(e[2]), e[8], e[9], qty, price,
+                                         e[7], e[11], name, pd, qd, base, ccy))
                 self._exec = None
             elif kind == Kind.RFQ_REJECT:
                 out.append(RfqRejected(source, inst, seq, side, aux, qty, price))
@@ -455,11 +621,13 @@ class EventDecoder:
             elif kind == Kind.CANCEL_REJECT:
                 out.append(CancelRejected(source, seq, aux))
             elif kind == Kind.QUOTE_END:
-                out.append(QuoteEnded(source, inst, seq, ts_event, QuoteEnd(aux), side))
+                out.append(QuoteEnded(source, inst, seq, ts_event, QuoteEnd(aux), side, ts_recv))
             elif kind == Kind.APPROVAL_PENDING:
-                out.append(ApprovalPending(source, inst, aux, seq, side, qty, price, ts_event))
+                name, pd, qd, base, ccy = self._composite(inst)
+                out.append(ApprovalPending(source, inst, aux, seq, side, qty, price, ts_event, ts_recv, name, pd, qd,
+                                           base, ccy))
             elif kind == Kind.RISK_EVENT:
-                out.append(RiskAlert(RiskEvent(side), price, inst, qty))
+                out.append(RiskAlert(RiskEvent(side), price, inst, qty, ts_recv))
             elif kind == Kind.CONTROL_ACK:
                 out.append(ControlAck(seq, side, source, inst, price, qty, aux, ts_event, ts_recv))
             elif kind == Kind.HEDGE_ORDER:
@@ -480,6 +648,29 @@ class EventDecoder:
 
 
 _HEDGE_REJECT_WHAT = {1: "order", 2: "report", 3: "status"}
+
+
+class CompositeUnits(NamedTuple):
+    """What the events need of a composite to speak human units."""
+
+    name: str
+    price_decimals: int | None
+    qty_decimals: int | None
+    base: str
+    currency: str
+
+
+def composite_units(registry: Registry | None, cid: int) -> CompositeUnits:
+    """The composite ``cid``'s name, decimals and assets from ``registry`` (``#id`` and unknown
+    scales without one, or for an id it does not know)."""
+    if registry is not None:
+        try:
+            comp = registry.composite(cid)
+            ins = registry.by_id(comp.members[0])
+            return CompositeUnits(comp.name, comp.price_decimals, comp.qty_decimals, ins.base, ins.quote)
+        except (KeyError, IndexError):
+            pass
+    return CompositeUnits(f"#{cid}", None, None, "", "")
 _DESK_EVENT = {1: "accepted", 2: "rejected", 3: "fill", 4: "cancelled"}
 
 

@@ -442,11 +442,11 @@ class Catalog:
         return Trade(
             trade_id=int(ex.trade_id), client_id=cid, client=self.clients.get(cid, f"client-{cid}"),  # type: ignore[attr-defined]
             composite_id=int(ex.composite), composite=c.name, base=c.base, quote=c.quote,  # type: ignore[attr-defined]
-            side=ClientSide(int(ex.side)), price=int(ex.price), qty=int(ex.qty),  # type: ignore[attr-defined]
-            notional=int(ex.notional), fee=int(ex.fee),  # type: ignore[attr-defined]
+            side=ClientSide(int(ex.side)), price=int(ex.price_raw), qty=int(ex.qty_raw),  # type: ignore[attr-defined]
+            notional=int(ex.notional_raw), fee=int(ex.fee_raw),  # type: ignore[attr-defined]
             price_decimals=c.price_decimals, qty_decimals=c.qty_decimals,
             quote_id=int(ex.quote_id), rfq_id=int(ex.rfq_id), accept_id=int(ex.accept_id),  # type: ignore[attr-defined]
-            core_time_ns=int(ex.ts_recv),  # type: ignore[attr-defined]
+            core_time_ns=int(ex.core_time),  # type: ignore[attr-defined]
         )
 
 

@@ -239,9 +239,9 @@ class SettlementWriter:
         for ev in events:
             if isinstance(ev, Execution):
                 trades.append(self.catalog.trade(ev))
-                wm = max(wm, ev.ts_recv)
+                wm = max(wm, ev.core_time)
             elif isinstance(ev, ControlAck):
-                wm = max(wm, ev.ts_recv)
+                wm = max(wm, ev.core_time)
         self.offer_trades(trades, wm or None)
 
     # -- wiring to an engine ---------------------------------------------------------------

@@ -1,0 +1,92 @@
+"""Human units <-> the core's integers: the one conversion module of the Python API.
+
+The core works in exact integers at each composite's scales (prices at ``price_decimals``,
+quantities at ``qty_decimals``, money at their sum). Everything a user hands the ``Engine``,
+the ``Operator`` or ``rfqcore.client`` goes through :func:`to_units` (``Decimal``, ``int`` or
+``str``, refused if digits would be lost) and :func:`client_side`; everything they get back has
+``Decimal`` views made by :func:`from_units`, printed by :func:`human`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Final
+
+from rfqcore.records import ClientSide
+
+__all__ = ["to_units", "from_units", "client_side", "human", "SIDES"]
+
+
+def to_units(value: Decimal | int | str, decimals: int, what: str, *, signed: bool = False) -> int:
+    """Exact integer of ``value`` at ``decimals`` (one place for the engine, the operator, the
+    CLI and ``rfqcore.client``). ``ValueError`` if digits would be lost, the value is negative
+    (unless ``signed``), not a finite decimal or beyond int64; ``TypeError`` for floats and bools
+    (not exact)."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise TypeError(f"{what}: pass a Decimal, int or str (floats are not exact), got {value!r}")
+    if isinstance(value, int):
+        units = value * 10**decimals
+    else:
+        try:
+            d = value if isinstance(value, Decimal) else Decimal(value)
+        except ArithmeticError:
+            raise ValueError(f"{what}: {value!r} is not a decimal number") from None
+        if not d.is_finite():
+            raise ValueError(f"{what}: {value} is not a finite number")
+        scaled = d.scaleb(decimals)
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{what}: {value} has more than {decimals} decimals")
+        units = int(scaled)
+    if units < 0 and not signed:
+        raise ValueError(f"{what}: {value} must not be negative")
+    if not -(1 << 63) <= units < (1 << 63):
+        raise ValueError(f"{what}: {value} does not fit int64 at {decimals} decimals")
+    return units
+
+
+def from_units(units: int, decimals: int | None, what: str = "value") -> Decimal:
+    """The exact ``Decimal`` of ``units × 10^-decimals`` (keeps ``decimals`` digits).
+    ``ValueError`` when the scale is unknown (an event decoded without a registry)."""
+    if decimals is None:
+        raise ValueError(f"{what}: the instrument's decimals are unknown (decode with a registry)")
+    return Decimal(units).scaleb(-decimals)
+
+
+#: accepted spellings of a client side (case-insensitive)
+SIDES: Final[dict[str, ClientSide]] = {
+    "buy": ClientSide.BUY, "sell": ClientSide.SELL, "two-way": ClientSide.TWO_WAY, "two_way": ClientSide.TWO_WAY,
+    "both": ClientSide.TWO_WAY,
+}
+
+
+def client_side(side: str | int) -> int:
+    """``"buy"`` / ``"sell"`` / ``"two-way"`` (any case), a :class:`ClientSide` or its code (an
+    integer is passed on as it is: the core judges it, and refuses an unknown one)."""
+    if isinstance(side, str):
+        try:
+            return SIDES[side.lower()]
+        except KeyError:
+            raise ValueError(f"side must be one of {', '.join(sorted(SIDES))} or a ClientSide, got {side!r}") from None
+    if isinstance(side, bool) or not isinstance(side, int):
+        raise TypeError(f"side must be one of {', '.join(sorted(SIDES))} or a ClientSide, got {side!r}")
+    return side
+
+
+def human(units: int | None, decimals: int | None, unit: str = "", *, min_decimals: int = 0) -> str:
+    """``units`` at ``decimals`` for people: trailing zeros beyond ``min_decimals`` dropped,
+    ``unit`` appended (``"60010.91 USDT"``); the raw integer with ``units`` when the scale is
+    unknown, ``"None"`` for no value."""
+    if units is None:
+        return "None"
+    if decimals is None:
+        return f"{units} units"
+    text = f"{Decimal(units).scaleb(-decimals):f}"
+    if "." in text:
+        whole, frac = text.split(".")
+        frac = frac.rstrip("0")
+        if len(frac) < min_decimals:
+            frac = frac + "0" * (min_decimals - len(frac))
+        text = f"{whole}.{frac}" if frac else whole
+    elif min_decimals:
+        text = f"{text}.{'0' * min_decimals}"
+    return f"{text} {unit}" if unit else text
