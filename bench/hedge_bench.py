@@ -103,7 +103,7 @@ def measure(rate: float, seconds: float, args: argparse.Namespace) -> dict:
                 side = ClientSide.BUY if k % 2 == 0 else ClientSide.SELL
                 k += 1
                 try:
-                    pool.append(eng.request_quote("acme-capital", "BTC", side, qty, ttl_ms=10_000))
+                    pool.append(eng.request_quote_raw("acme-capital", "BTC", side, qty, ttl_ns=10_000_000_000))
                 except Exception as e:  # noqa: BLE001 - counted and reported
                     refill_errors.append(str(e))
                     time.sleep(0.01)

@@ -128,3 +128,12 @@ def test_decoder_fills_in_units_from_the_registry() -> None:
     assert (ap.qty, ap.price) == (Decimal(60), Decimal("60010.00"))
     assert risk == RiskAlert(RiskEvent.INSTRUMENT_HALTED, 0, 1, 4, T)
     assert ack == ControlAck(4, Command.SET_INSTRUMENT, InstrumentField.MAX_QTY, 1, 0, 5 * BTC, 0, 0, T)
+
+
+def test_latency_summary_says_its_unit() -> None:
+    from rfqcore.latency import LatencySummary
+
+    s = LatencySummary(1_234, 2_752_511, 9_000, 12_345_678, 60_000_000_000)
+    assert repr(s) == ("LatencySummary(count=1,234, p50=2,752.51 µs, p99=9.00 µs, p99.9=12,345.68 µs, "
+                       "max=60,000,000.00 µs)")
+    assert s.p50 == 2_752_511  # the fields stay integer nanoseconds

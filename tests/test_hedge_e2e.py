@@ -53,12 +53,12 @@ def venue_positions_agree(desk) -> None:
 def test_client_fill_is_hedged_across_both_venues_and_the_desk_is_flat(desk, events) -> None:
     eng = desk.engine
     before = desk.status()
-    q = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 12 * BTC)   # > one venue's 10 BTC cap
+    q = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 12)   # > one venue's 10 BTC cap
     ex = eng.accept(q)
     s = desk.wait_hedged()
     assert s["client_flow"] - before["client_flow"] == -12 * BTC
     assert s["hedged"] == -s["client_flow"] and s["pending"] == 0
-    assert eng.positions()["BTC"].qty == 0, "back to flat"
+    assert eng.positions()["BTC"].qty_raw == 0, "back to flat"
     orders = [o for o in eng.hedge_orders() if o["cl_ord_id"] > 0]
     venues = {o["venue"] for o in orders if HEDGE_ORDER_STATES[o["state"]] == "filled" or o["filled"] > 0}
     assert venues == {1, 2}, orders
@@ -72,10 +72,10 @@ def test_client_fill_is_hedged_across_both_venues_and_the_desk_is_flat(desk, eve
 
 def test_client_sell_is_hedged_by_selling(desk) -> None:
     eng = desk.engine
-    q = eng.request_quote("beta-fund", "BTC", ClientSide.SELL, BTC // 2)
+    q = eng.request_quote("beta-fund", "BTC", "sell", "0.5")
     eng.accept(q)
     desk.wait_hedged()
-    assert eng.positions()["BTC"].qty == 0
+    assert eng.positions()["BTC"].qty_raw == 0
     venue_positions_agree(desk)
 
 
@@ -84,13 +84,13 @@ def test_rejected_hedges_are_routed_again(desk) -> None:
     n_before = len(eng.hedge_orders())
     for v in desk.venues.values():
         v.admin("reject_next", n=1)
-    q = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
+    q = eng.request_quote("acme-capital", "BTC", "buy", 1)
     eng.accept(q)
     desk.wait_hedged(timeout=15)
     new = eng.hedge_orders()[n_before:]
     states = [HEDGE_ORDER_STATES[o["state"]] for o in new]
     assert "rejected" in states and "filled" in states, new
-    assert eng.positions()["BTC"].qty == 0
+    assert eng.positions()["BTC"].qty_raw == 0
     venue_positions_agree(desk)
 
 
@@ -100,7 +100,7 @@ def test_slow_acks_and_a_disconnect_mid_order_end_in_known_states(desk) -> None:
     for v in desk.venues.values():
         v.admin("slow_ack", ms=300)
     try:
-        q = eng.request_quote("acme-capital", "BTC", ClientSide.SELL, 2 * BTC)
+        q = eng.request_quote("acme-capital", "BTC", ClientSide.SELL, 2)
         eng.accept(q)
         time.sleep(0.05)   # orders are at the venues, acks are not back
         for v in desk.venues.values():
@@ -111,7 +111,7 @@ def test_slow_acks_and_a_disconnect_mid_order_end_in_known_states(desk) -> None:
             v.admin("clear")
     new = eng.hedge_orders()[n_before:]
     assert new and all(HEDGE_ORDER_STATES[o["state"]] in ("filled", "cancelled", "rejected", "expired") for o in new)
-    assert eng.positions()["BTC"].qty == 0
+    assert eng.positions()["BTC"].qty_raw == 0
     venue_positions_agree(desk)
 
 
@@ -121,10 +121,10 @@ def test_quoting_is_withdrawn_while_no_venue_can_hedge(desk) -> None:
         v.admin("disconnect", ms=1500)
     desk.wait(lambda: not desk.status()["available"], 5, "hedging unavailable")
     with pytest.raises(RequestRejected) as e:
-        eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
+        eng.request_quote("acme-capital", "BTC", "buy", 1)
     assert e.value.reason == RfqReject.HEDGE_UNAVAILABLE
     desk.wait_available(timeout=20)
-    q = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
+    q = eng.request_quote("acme-capital", "BTC", "buy", 1)
     eng.accept(q)
     desk.wait_hedged()
     venue_positions_agree(desk)
@@ -135,10 +135,10 @@ def test_a_market_data_gap_resyncs_the_book(desk) -> None:
     snaps = desk.hedger.stats()[1]["snapshots"]
     desk.venues[1].admin("gap_next")
     # the gap shows at the next diff: trade on venue 1 by hedging a client fill
-    q = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC // 10)
+    q = eng.request_quote("acme-capital", "BTC", "buy", Decimal("0.1"))
     eng.accept(q)
     desk.wait_hedged()
-    q = eng.request_quote("acme-capital", "BTC", ClientSide.SELL, BTC // 10)
+    q = eng.request_quote("acme-capital", "BTC", "sell", Decimal("0.1"))
     eng.accept(q)
     desk.wait_hedged()
     desk.wait(lambda: desk.hedger.stats()[1]["snapshots"] > snaps, 10, "a REST resync of venue 1")
@@ -157,12 +157,12 @@ def test_a_journaled_hedging_session_replays_bit_for_bit(tmp_path: Path, data_di
         eng = d.engine
         d.wait(lambda: eng.best("binance-spot:BTCUSDT") is not None, 15, "venue 1's book")
         spot = eng.best("binance-spot:BTCUSDT")
-        eng.desk_order("BTC", 1, (spot.ask_price // 10) * 10 - 10, BTC // 2)
-        for side, qty in ((ClientSide.BUY, 2 * BTC), (ClientSide.SELL, BTC)):
+        eng.desk_order_raw("BTC", 1, (spot.ask_price // 10) * 10 - 10, BTC // 2)
+        for side, qty in ((ClientSide.BUY, 2), ("sell", 1)):
             eng.accept(eng.request_quote("acme-capital", "BTC", side, qty))
             d.wait_hedged()
         eng.operator.set_hedging("BTC", mode="off")
-        eng.accept(eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC // 4))
+        eng.accept(eng.request_quote("acme-capital", "BTC", "buy", "0.25"))
         d.venues[2].admin("disconnect", ms=300)
         d.wait(lambda: not d.status()["venues"][1]["up"], 5, "venue 2 down")
         d.wait(lambda: d.status()["venues"][1]["up"], 15, "venue 2 back")

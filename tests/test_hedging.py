@@ -136,12 +136,12 @@ def test_engine_hedges_a_client_fill_through_records(registry: Registry, setting
         eng.start()
         _feed_venue_books(eng)
         with pytest.raises(RequestRejected) as e:
-            eng.request_quote("acme-capital", "BTC", 0, 100_000_000)
+            eng.request_quote("acme-capital", "BTC", "buy", 1)
         assert e.value.reason == RfqReject.HEDGE_UNAVAILABLE
         for venue in (1, 2):
             eng.feed(_rec(Kind.VENUE_STATUS, 0, 1, venue, 1, 0), "venues")
         _wait_for(lambda: any(isinstance(x, HedgeStatus) and x.available for x in events))
-        q = eng.request_quote("acme-capital", "BTC", 0, 120_000_000)  # client buys 1.2 BTC
+        q = eng.request_quote("acme-capital", "BTC", "buy", "1.2")  # client buys 1.2 BTC
         ex = eng.accept(q)
         _wait_for(lambda: any(isinstance(x, HedgeOrder) for x in events))
         orders = [x for x in events if isinstance(x, HedgeOrder)]
@@ -168,7 +168,7 @@ def test_engine_hedges_a_client_fill_through_records(registry: Registry, setting
         assert (rej.what, rej.reason_name) == ("report", "OMS_OVERFILL")
         (hs,) = eng.hedge_status()
         assert (hs["client_flow"], hs["hedged"], hs["pending"]) == (-120_000_000, 120_000_000, 0)
-        assert eng.positions()["BTC"].qty == 0
+        assert eng.positions()["BTC"].qty_raw == 0
         paid = 6_000_100 * 50_000_000 + 6_000_200 * 70_000_000   # composite scales (2/8 decimals)
         assert hs["slippage"] == paid - ex.price_raw * 120_000_000
         assert [HEDGE_ORDER_STATES[o["state"]] for o in eng.hedge_orders()] == ["filled", "filled"]
@@ -186,14 +186,14 @@ def test_internal_crossing_book_from_python(registry: Registry, settings: RfqSet
         for venue in (1, 2):
             eng.feed(_rec(Kind.VENUE_STATUS, 0, 1, venue, 1, 0), "venues")
         # the internal book's tick is 0.1: 60000.45 is refused
-        ok = eng.desk_order("BTC", Side.ASK, 6_000_045, 30_000_000)
+        ok = eng.desk_order("BTC", "sell", "60000.45", "0.3")
         assert ok.event == "rejected" and ok.reason_name == "MATCH_OFF_TICK"
         # a desk sell order at 60000.40: better than every venue's ask
-        ok = eng.desk_order("BTC", Side.ASK, 6_000_040, 30_000_000)
+        ok = eng.desk_order_raw("BTC", Side.ASK, 6_000_040, 30_000_000)
         assert (ok.event, ok.qty) == ("accepted", 30_000_000)
         assert eng.hedge_status()[0]["internal"]["resting_orders"] == 1
         _wait_for(lambda: eng.hedge_status()[0]["available"])
-        q = eng.request_quote("acme-capital", "BTC", 0, 50_000_000)   # client buys 0.5 BTC
+        q = eng.request_quote("acme-capital", "BTC", "buy", Decimal("0.5"))   # client buys 0.5 BTC
         eng.accept(q)
         _wait_for(lambda: any(isinstance(x, HedgeOrder) for x in events))
         fills = [x for x in events if isinstance(x, DeskOrderEvent) and x.event == "fill"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pickle
 import threading
 import time
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -59,7 +60,7 @@ def eng(frozen_clock: int) -> Engine:
 
 
 def test_quote_fill_positions_and_pnl(eng: Engine) -> None:
-    q = eng.request_quote("acme-capital", "BTC", ClientSide.TWO_WAY, 1 * BTC)
+    q = eng.request_quote("acme-capital", "BTC", "two-way", 1)
     assert isinstance(q, Quote)
     ask, bid = q.side(ClientSide.BUY), q.side(ClientSide.SELL)
     assert ask is not None and bid is not None and ask.qty == bid.qty == BTC
@@ -69,7 +70,7 @@ def test_quote_fill_positions_and_pnl(eng: Engine) -> None:
     assert bid.price == 6_000_000 * (1_000_000 - 180) // 1_000_000 == 5_998_920
     assert eng.quote_state(q.quote_id)["state"] == "live"
 
-    fill = eng.accept(q, ClientSide.BUY)
+    fill = eng.accept(q, "buy")
     assert isinstance(fill, Execution)
     assert (fill.price_raw, fill.qty_raw, fill.side) == (ask.price, BTC, ClientSide.BUY)
     assert fill.notional_raw == ask.price * BTC  # exact, scale 10 decimals
@@ -77,40 +78,41 @@ def test_quote_fill_positions_and_pnl(eng: Engine) -> None:
     assert eng.quote_state(q.quote_id)["state"] == "filled"
 
     desk = eng.positions()["BTC"]
-    assert (desk.qty, desk.cost, desk.fees, desk.trades) == (-BTC, -fill.notional_raw, fill.fee_raw, 1)
-    assert desk.avg_price == ask.price
+    assert (desk.qty_raw, desk.cost_raw, desk.fees_raw, desk.trades) == (-BTC, -fill.notional_raw, fill.fee_raw, 1)
+    assert (desk.qty, desk.cost, desk.fees) == (-1, -fill.notional, fill.fee)  # the same, exact Decimals
+    assert desk.avg_price_raw == ask.price and desk.avg_price == Decimal("60010.91")
     client = eng.client_positions("acme-capital")["BTC"]
-    assert (client.qty, client.cost) == (BTC, fill.notional_raw)
+    assert (client.qty_raw, client.cost_raw) == (BTC, fill.notional_raw)
     mid = eng.composite_mid("BTC")
     assert mid == (6_000_000 + 6_000_010) // 2
-    assert desk.unrealised == -BTC * mid + fill.notional_raw  # short 1 BTC sold above mid: a gain
-    ex = eng.exposures()
+    assert desk.unrealised_raw == -BTC * mid + fill.notional_raw  # short 1 BTC sold above mid: a gain
+    ex = eng.exposures_raw()
     assert ex["BTC"] == -BTC and ex["USDT"] == fill.notional_raw + fill.fee_raw
+    assert eng.exposures() == {"BTC": Decimal(-1), "ETH": 0, "USDT": fill.notional + fill.fee}
     risk = eng.client_risk("acme-capital")
     assert risk["utilised"] == -(-fill.notional_raw // 10**8)  # cents, rounded up
     assert risk["available"] == risk["credit_limit"] - risk["utilised"]
 
     # a second fill the other way closes the position: realised P&L is exact
-    q2 = eng.request_quote("acme-capital", "BTC", ClientSide.SELL, 1 * BTC)
+    q2 = eng.request_quote("acme-capital", "BTC", "sell", Decimal(1))
     fill2 = eng.accept(q2)
     desk = eng.positions()["BTC"]
-    assert desk.qty == 0 and desk.cost == 0
-    assert desk.realised == fill.notional_raw - fill2.notional_raw
-    assert eng.exposures()["USDT"] == desk.realised + fill.fee_raw + fill2.fee_raw
+    assert desk.qty_raw == 0 and desk.cost_raw == 0 and desk.avg_price is None
+    assert desk.realised_raw == fill.notional_raw - fill2.notional_raw
+    assert eng.exposures_raw()["USDT"] == desk.realised_raw + fill.fee_raw + fill2.fee_raw
+    assert eng.exposures()["USDT"] == desk.realised + fill.fee + fill2.fee
 
 
 def test_rejects_are_specific_and_change_nothing(eng: Engine) -> None:
     cases = [
-        (dict(client=99, composite="BTC", side=ClientSide.BUY, qty=BTC), RfqReject.UNKNOWN_CLIENT),
-        (dict(client="acme-capital", composite="BTC", side=ClientSide.BUY, qty=201 * BTC),
-         RfqReject.ABOVE_MAX_SIZE),
-        (dict(client="acme-capital", composite="BTC", side=ClientSide.BUY, qty=1), RfqReject.BELOW_MIN_SIZE),
-        (dict(client="acme-capital", composite="BTC", side=ClientSide.BUY, qty=0), RfqReject.BAD_SIZE),
-        (dict(client="acme-capital", composite="BTC", side=7, qty=BTC), RfqReject.BAD_SIDE),
-        (dict(client="acme-capital", composite="BTC", side=ClientSide.BUY, qty=BTC, limit=59_000 * PX),
-         RfqReject.EXCEEDS_LIMIT),
-        (dict(client="acme-capital", composite="ETH", side=ClientSide.BUY, qty=BTC), RfqReject.NO_MARKET),
-        (dict(client="beta-fund", composite="BTC", side=ClientSide.BUY, qty=10 * BTC),
+        (dict(client=99, composite="BTC", side="buy", qty=1), RfqReject.UNKNOWN_CLIENT),
+        (dict(client="acme-capital", composite="BTC", side=ClientSide.BUY, qty=201), RfqReject.ABOVE_MAX_SIZE),
+        (dict(client="acme-capital", composite="BTC", side="buy", qty="0.00000001"), RfqReject.BELOW_MIN_SIZE),
+        (dict(client="acme-capital", composite="BTC", side="buy", qty=0), RfqReject.BAD_SIZE),
+        (dict(client="acme-capital", composite="BTC", side=7, qty=1), RfqReject.BAD_SIDE),
+        (dict(client="acme-capital", composite="BTC", side="buy", qty=1, limit=59_000), RfqReject.EXCEEDS_LIMIT),
+        (dict(client="acme-capital", composite="ETH", side="buy", qty=1), RfqReject.NO_MARKET),
+        (dict(client="beta-fund", composite="BTC", side="buy", qty=10),
          RfqReject.INSUFFICIENT_CREDIT),  # 600k USDT against a 250k credit limit
     ]
     for kwargs, reason in cases:
@@ -121,9 +123,9 @@ def test_rejects_are_specific_and_change_nothing(eng: Engine) -> None:
         assert ei.value.reason == reason, (reason.name, ei.value)
         assert eng.state_hash() == before, reason.name
 
-    q = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC, rfq_id=42)
+    q = eng.request_quote("acme-capital", "BTC", "buy", 1, rfq_id=42)
     with pytest.raises(RequestRejected) as ei:
-        eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC, rfq_id=42)
+        eng.request_quote_raw("acme-capital", "BTC", ClientSide.BUY, BTC, rfq_id=42)
     assert ei.value.reason == RfqReject.DUPLICATE_ID
     # someone else's quote, a wrong price, a wrong size: refused, the quote stays live
     other = Quote(2, q.composite, q.quote_id, q.rfq_id, q.valid_until, q.sides, q.partial_ok, 0)
@@ -133,7 +135,7 @@ def test_rejects_are_specific_and_change_nothing(eng: Engine) -> None:
         assert ei.value.reason == reason
     before = eng.state_hash()
     with pytest.raises(RequestRejected) as ei:
-        eng.accept(q, qty=q.sides[0].qty - 1)
+        eng.accept_raw(q, qty=q.sides[0].qty - 1)
     assert ei.value.reason == RfqReject.SIZE_MISMATCH
     assert eng.state_hash() == before
     assert eng.quote_state(q.quote_id)["state"] == "live"
@@ -143,7 +145,7 @@ def test_a_reject_is_raised_and_delivered_as_one_object(eng: Engine) -> None:
     events: list = []
     eng.subscribe_events(events.extend)
     with pytest.raises(RfqRejected) as ei:
-        eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 0)
+        eng.request_quote("acme-capital", "BTC", "buy", 0)
     rej = ei.value
     assert any(e is rej for e in events)  # the event subscribers got is what was raised
     assert (rej.reason, rej.reason_name, rej.by_gateway) == (RfqReject.BAD_SIZE, "BAD_SIZE", False)
@@ -153,31 +155,31 @@ def test_a_reject_is_raised_and_delivered_as_one_object(eng: Engine) -> None:
 
 
 def test_kill_switch_allows_only_risk_reducing(eng: Engine) -> None:
-    q = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
+    q = eng.request_quote("acme-capital", "BTC", "buy", 1)
     eng.accept(q)  # desk is now short 1 BTC
     ack = eng.operator.kill(instrument="BTC")
     assert ack.ok and eng.instrument_risk("BTC")["killed"]
     with pytest.raises(RequestRejected) as ei:  # client buys more: the desk would get shorter
-        eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
+        eng.request_quote("acme-capital", "BTC", "buy", 1)
     assert ei.value.reason == RfqReject.KILL_SWITCH
-    two_way = eng.request_quote("acme-capital", "BTC", ClientSide.TWO_WAY, BTC)
+    two_way = eng.request_quote("acme-capital", "BTC", "two-way", 1)
     assert [s.side for s in two_way.sides] == [ClientSide.SELL]  # only the reducing side
     eng.operator.kill(False, instrument="BTC")
     assert not eng.instrument_risk("BTC")["killed"]
     # client scope
     eng.operator.kill(client="beta-fund")
     with pytest.raises(RequestRejected) as ei:  # the desk is short: beta buying would add to it
-        eng.request_quote("beta-fund", "BTC", ClientSide.BUY, BTC // 10)
+        eng.request_quote("beta-fund", "BTC", "buy", "0.1")
     assert ei.value.reason == RfqReject.KILL_SWITCH
-    assert eng.request_quote("beta-fund", "BTC", ClientSide.SELL, BTC // 10).sides  # reducing: allowed
-    assert eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC).sides
+    assert eng.request_quote("beta-fund", "BTC", "sell", "0.1").sides  # reducing: allowed
+    assert eng.request_quote("acme-capital", "BTC", "buy", 1).sides
 
 
 def test_limit_changes_are_audited_and_bad_ones_refused(eng: Engine) -> None:
     acks = eng.operator.set_instrument("BTC", max_qty="2")
     assert acks[0].ok and acks[0].previous == 200 * BTC and acks[0].value == 2 * BTC
     with pytest.raises(RequestRejected) as ei:
-        eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 3 * BTC)
+        eng.request_quote("acme-capital", "BTC", "buy", 3)
     assert ei.value.reason == RfqReject.ABOVE_MAX_SIZE
     before = eng.state_hash()
     with pytest.raises(ControlRejected) as ce:  # min above max: refused, nothing changes
@@ -185,16 +187,16 @@ def test_limit_changes_are_audited_and_bad_ones_refused(eng: Engine) -> None:
     assert ce.value.ack.result == RfqReject.BAD_COMMAND
     assert eng.state_hash() == before
     eng.operator.set_client("acme-capital", max_open_quotes=1)
-    eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
+    eng.request_quote("acme-capital", "BTC", "buy", 1)
     with pytest.raises(RequestRejected) as ei:
-        eng.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
+        eng.request_quote("acme-capital", "BTC", "buy", 1)
     assert ei.value.reason == RfqReject.MAX_OPEN_QUOTES
 
 
 def test_manual_approval(eng: Engine) -> None:
     events: list = []
     eng.subscribe_events(events.extend)
-    p = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 60 * BTC)  # above 50 BTC
+    p = eng.request_quote("acme-capital", "BTC", "buy", 60)  # above 50 BTC
     assert isinstance(p, ApprovalPending) and p.qty_raw == 60 * BTC
     (pending,) = eng.pending_approvals()
     assert pending["request_id"] == p.request_id
@@ -203,7 +205,7 @@ def test_manual_approval(eng: Engine) -> None:
     quotes = [e for e in events if isinstance(e, Quote) and e.rfq_id == p.rfq_id]
     assert len(quotes) == 1 and quotes[0].sides[0].qty == 60 * BTC
     assert eng.pending_approvals() == []
-    p2 = eng.request_quote("acme-capital", "BTC", ClientSide.SELL, 55 * BTC)
+    p2 = eng.request_quote("acme-capital", "BTC", "sell", 55)
     eng.operator.decline(p2.request_id)
     eng.run_once()
     assert any(getattr(e, "rfq_id", None) == p2.rfq_id and getattr(e, "reason", 0) == RfqReject.APPROVAL_DECLINED
@@ -229,7 +231,7 @@ def test_threaded_expiry_by_heartbeat_and_hooks() -> None:
         runner = e.add_strategy(Slow(), max_batches=2)
         e.start(heartbeat_ms=1)
         e.feed(spot_book(time.time_ns()))
-        q = e.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC, ttl_ms=20)
+        q = e.request_quote("acme-capital", "BTC", "BUY", "1", ttl_ms=20)
         time.sleep(0.2)  # no input at all: the core thread's heartbeats expire the quote
         assert e.quote_state(q.quote_id)["state"] == "expired"
         with pytest.raises(RequestRejected) as ei:
@@ -239,7 +241,7 @@ def test_threaded_expiry_by_heartbeat_and_hooks() -> None:
         for i in range(50):  # moving prices: every snapshot changes the ladder (an on_book event)
             e.feed(spot_book(time.time_ns(), bid=6_000_000 + i, ask=6_000_010 + i))
             time.sleep(0.002)  # separate pump batches
-        q2 = e.request_quote("acme-capital", "BTC", ClientSide.BUY, BTC)
+        q2 = e.request_quote("acme-capital", "BTC", "buy", 1)
         e.accept(q2)
         release.set()
         deadline = time.time() + 5
@@ -248,3 +250,51 @@ def test_threaded_expiry_by_heartbeat_and_hooks() -> None:
         assert runner.dropped > 0  # the hook's queue overflowed: batches dropped, not waited for
         assert [f.quote_id for f in fills] == [q2.quote_id]
         assert runner.errors == 0
+
+
+def test_human_units_in_and_out(eng: Engine) -> None:
+    """The engine takes what rfqcore.client takes (Decimal / int / str, sides by name in any
+    case) and gives Decimals with units; the raw integer paths stay, named as such."""
+    rqs = [eng.request_quote("acme-capital", "BTC", side, qty)
+           for side, qty in (("buy", "1.5"), ("BUY", Decimal("1.5")), ("Buy", Decimal("1.50")), (ClientSide.BUY, "1.5"))]
+    raw = eng.request_quote_raw("acme-capital", "BTC", ClientSide.BUY, 150_000_000)
+    assert all(isinstance(q, Quote) for q in rqs) and isinstance(raw, Quote)
+    assert {q.raw(ClientSide.BUY) for q in rqs} == {raw.raw(ClientSide.BUY)}
+    assert raw.buy_qty_raw == 150_000_000 and raw.buy_qty == Decimal("1.5")
+    assert raw.buy_price == Decimal(raw.buy_price_raw) / 100
+    two = eng.request_quote("acme-capital", "BTC", "two-way", 2, ttl_ms="2.5")
+    assert [s.side for s in two.sides] == [ClientSide.BUY, ClientSide.SELL]
+    assert two.valid_until == eng.quote_state(two.quote_id)["valid_until"]
+    assert isinstance(eng.request_quote("acme-capital", "BTC", "buy", 1, limit="60100.5"), Quote)
+    with pytest.raises(RfqRejected) as ei:
+        eng.request_quote("acme-capital", "BTC", "buy", 1, limit=Decimal("60000"))
+    assert ei.value.reason == RfqReject.EXCEEDS_LIMIT and ei.value.price == 6_000_000
+    usdt = eng.request_quote("acme-capital", "BTC", "sell", "30000", quote_ccy=True)  # 30,000 USDT of BTC
+    assert usdt.sell_qty is not None and 0 < usdt.sell_qty * usdt.sell_price <= 30_000
+
+    with pytest.raises(TypeError, match=r"^qty: pass a Decimal, int or str \(floats are not exact\), got 1.5$"):
+        eng.request_quote("acme-capital", "BTC", "buy", 1.5)
+    with pytest.raises(ValueError, match=r"^qty: 0.000000001 has more than 8 decimals$"):
+        eng.request_quote("acme-capital", "BTC", "buy", "0.000000001")
+    with pytest.raises(ValueError, match=r"^limit: 60000.001 has more than 2 decimals$"):
+        eng.request_quote("acme-capital", "BTC", "buy", 1, limit="60000.001")
+    with pytest.raises(ValueError, match=r"^side must be one of both, buy, sell, two-way, two_way or a ClientSide, "
+                                         r"got 'up'$"):
+        eng.request_quote("acme-capital", "BTC", "up", 1)
+    with pytest.raises(ValueError, match=r"^quote \d+ is two-way: say which side to accept \(\"buy\" or \"sell\"\)$"):
+        eng.accept(two)
+
+    fill = eng.accept(two, "Sell", "2")
+    assert (fill.side, fill.qty, fill.price, fill.currency) == (ClientSide.SELL, Decimal(2), two.sell_price, "USDT")
+    assert fill.notional == fill.price * fill.qty and fill.notional_raw == fill.price_raw * fill.qty_raw
+    desk = eng.positions()["BTC"]
+    assert (desk.qty, desk.avg_price, desk.currency) == (Decimal(2), two.sell_price, "USDT")
+    # two_way's bid is 59988.89 (2 BTC: a wider size spread); the mid is 60000.05; gold pays 0.5 bp
+    assert two.sell_price == Decimal("59988.89") and eng.composite_mid("BTC") == 6_000_005
+    assert (desk.cost, desk.unrealised, desk.fees) == (2 * two.sell_price, 2 * Decimal("60000.05") - desk.cost,
+                                                       desk.cost * Decimal("0.00005"))
+    assert repr(desk) == ("Position(composite=BTC, qty=2 BTC, avg_price=59988.89 USDT, cost=119977.78 USDT, "
+                          "realised=0.00 USDT, unrealised=22.32 USDT, fees=5.998889 USDT, trades=1)")
+    assert repr(fill) == (f"Execution(trade_id={fill.trade_id}, instrument=BTC, client=1, side=SELL, qty=2 BTC, "
+                          f"price=59988.89 USDT, notional=119977.78 USDT, fee=5.998889 USDT, quote_id={two.quote_id}, "
+                          f"rfq_id={two.rfq_id}, accept_id={fill.accept_id}, core_time={fill.core_time})")

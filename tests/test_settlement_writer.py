@@ -229,7 +229,7 @@ def _trade_a_while(eng: Engine, rounds: int = 6) -> list[Execution]:
     for k in range(rounds):
         for client, side, qty in (("acme-capital", ClientSide.BUY, BTC), ("beta-fund", ClientSide.SELL, BTC // 10),
                                   ("acme-capital", ClientSide.SELL, BTC // 2 + k)):
-            q = eng.request_quote(client, "BTC", side, qty)
+            q = eng.request_quote_raw(client, "BTC", side, qty)
             fills.append(eng.accept(q))
     return fills
 
@@ -242,13 +242,13 @@ def _check_against_engine(store, eng: Engine, fills: list[Execution]) -> None:
     # desk P&L from the store = the core's positions, exactly
     desk = eng.positions()["BTC"]
     days = pnl_by_day(trades, store.calendar())
-    assert sum(d.realised for d in days) == desk.realised and sum(d.fees for d in days) == desk.fees
-    assert days[-1].position_qty == desk.qty and days[-1].position_cost == desk.cost
+    assert sum(d.realised for d in days) == desk.realised_raw and sum(d.fees for d in days) == desk.fees_raw
+    assert days[-1].position_qty == desk.qty_raw and days[-1].position_cost == desk.cost_raw
     # nets over every client = the desk's exposures per asset (same money scale here)
     tot: dict[str, int] = defaultdict(int)
     for n in net_trades(trades):
         tot[n.asset] += rescale(n.net, n.scale, 10 if n.asset == "USDT" else 8)
-    assert dict(tot) == {a: v for a, v in eng.exposures().items() if v or a in tot}
+    assert dict(tot) == {a: v for a, v in eng.exposures_raw().items() if v or a in tot}
 
 
 @pytest.fixture

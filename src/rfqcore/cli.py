@@ -229,7 +229,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 time.sleep(min(args.status_every, max(0.0, (t_end or 1e18) - time.monotonic())))
                 st = srv.engine.rfq_stats()
                 pos = srv.engine.positions()
-                desk = "  ".join(f"{n} {_fmt_px(p.qty, srv.registry.composite(n).qty_decimals)}" for n, p in pos.items())
+                desk = "  ".join(f"{n} {_fmt_px(p.qty_raw, p.qty_decimals)}" for n, p in pos.items())
                 hedge = ""
                 for h in srv.engine.hedge_status():
                     c = srv.registry.composite(int(h["composite"]))

@@ -183,6 +183,11 @@ def _fmt(v: int | None, decimals: int) -> str:
     return f"{Decimal(v).scaleb(-decimals):,.{decimals}f}"  # exact: every digit of the scale
 
 
+def _cents(v: Decimal | None) -> str:
+    """Money for people: rounded to the cent (the API's values are exact)."""
+    return "—" if v is None else f"{v.quantize(Decimal('0.01')):,}"
+
+
 def run_demo(files: list[Path], speed: float | None = 10.0) -> int:
     import tempfile
 
@@ -216,15 +221,16 @@ def run_demo(files: list[Path], speed: float | None = 10.0) -> int:
         time.sleep(0.2)
         print(f"\ndesk strategy hook: approved {len(desk.approved)} large RFQ(s), saw {len(desk.fills)} fill(s)")
         print("\ndesk positions and P&L (marked to the composite mid):")
-        for name, p in eng.positions().items():
-            c = eng.registry.composite(name)
-            md = c.price_decimals + c.qty_decimals
-            print(f"  {name:<4} position {_fmt(p.qty, c.qty_decimals):>14}  avg {_fmt(p.avg_price, c.price_decimals):>12}"
-                  f"  realised {_fmt(p.realised, md):>12}  unrealised {_fmt(p.unrealised, md):>12}"
-                  f"  fees {_fmt(p.fees, md):>10}  trades {p.trades}")
+        positions = eng.positions()
+        for name, p in positions.items():
+            ccy = p.currency
+            print(f"  {name:<4} position {p.qty:>14,f} {p.base}  avg {_fmt(p.avg_price_raw, p.price_decimals):>12} {ccy}"
+                  f"  realised {_cents(p.realised)} {ccy}  unrealised {_cents(p.unrealised)} {ccy}"
+                  f"  fees {_cents(p.fees)} {ccy}  trades {p.trades}")
+        bases = {p.base for p in positions.values()}
         ex = eng.exposures()
-        print("  exposure: " + ", ".join(f"{k} {_fmt(v, 8 if k in ('BTC', 'ETH') else 10)}" for k, v in ex.items())
-              + "  (quote currency exact to 1e-10)")
+        print("  exposure: " + ", ".join(f"{k} {v:,f}" if k in bases else f"{k} {_cents(v)}" for k, v in ex.items())
+              + "  (money rounded to the cent here; exact in the API)")
         for client in ("acme-capital", "beta-fund"):
             r = eng.client_risk(client)
             print(f"  {client:<13} credit {_fmt(r['credit_limit'], 2):>14} used {_fmt(r['utilised'], 2):>14} "

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -46,6 +47,7 @@ from rfqcore.rfq import (
     RfqRejected,
 )
 from rfqcore.rfqconfig import RfqSettings
+from rfqcore.units import client_side, from_units, human, to_units
 
 __all__ = ["Engine", "QuoteLevel", "TopOfBook", "Subscription", "Position", "RfqTimeout"]
 
@@ -105,28 +107,69 @@ class RfqTimeout(RfqCoreError):
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """A position in one composite (exact integers; money at scale price+qty decimals).
-
-    ``cost`` is the signed cost of the open quantity, ``realised``/``unrealised`` P&L
-    (unrealised marked to the composite mid; None without a mid), ``fees`` received (desk)
-    or paid (client).
-    """
+    """A position in one composite: ``qty`` (signed, base asset), the signed ``cost`` of the
+    open quantity, ``realised`` / ``unrealised`` P&L (unrealised marked to the composite mid;
+    None without a mid) and ``fees`` received (desk) or paid (client), as exact ``Decimal``s
+    in the base asset and the quote ``currency``. The core's integers are the ``*_raw``
+    fields (qty at the composite's qty decimals, money at price + qty decimals)."""
 
     composite: str
-    qty: int
-    cost: int
-    realised: int
-    unrealised: int | None
-    fees: int
+    qty_raw: int
+    cost_raw: int
+    realised_raw: int
+    unrealised_raw: int | None
+    fees_raw: int
     trades: int
-    money_decimals: int
+    price_decimals: int
+    qty_decimals: int
+    base: str = ""
+    currency: str = ""
 
     @property
-    def avg_price(self) -> int | None:
+    def money_decimals(self) -> int:
+        return self.price_decimals + self.qty_decimals
+
+    @property
+    def qty(self) -> Decimal:
+        return from_units(self.qty_raw, self.qty_decimals)
+
+    @property
+    def cost(self) -> Decimal:
+        return from_units(self.cost_raw, self.money_decimals)
+
+    @property
+    def realised(self) -> Decimal:
+        return from_units(self.realised_raw, self.money_decimals)
+
+    @property
+    def unrealised(self) -> Decimal | None:
+        return None if self.unrealised_raw is None else from_units(self.unrealised_raw, self.money_decimals)
+
+    @property
+    def fees(self) -> Decimal:
+        return from_units(self.fees_raw, self.money_decimals)
+
+    @property
+    def avg_price_raw(self) -> int | None:
         """Average cost in composite price units (floor), None when flat."""
-        if self.qty == 0:
+        if self.qty_raw == 0:
             return None
-        return self.cost // self.qty
+        return self.cost_raw // self.qty_raw
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        """Average cost (composite price units, floor), None when flat."""
+        avg = self.avg_price_raw
+        return None if avg is None else from_units(avg, self.price_decimals)
+
+    def __repr__(self) -> str:
+        pd, md, ccy = self.price_decimals, self.money_decimals, self.currency
+        return (f"Position(composite={self.composite}, qty={human(self.qty_raw, self.qty_decimals, self.base)}, "
+                f"avg_price={human(self.avg_price_raw, pd, ccy, min_decimals=pd)}, "
+                f"cost={human(self.cost_raw, md, ccy, min_decimals=2)}, "
+                f"realised={human(self.realised_raw, md, ccy, min_decimals=2)}, "
+                f"unrealised={human(self.unrealised_raw, md, ccy, min_decimals=2)}, "
+                f"fees={human(self.fees_raw, md, ccy, min_decimals=2)}, trades={self.trades})")
 
 
 def _waiter_key(ev: Event) -> tuple[str, int, int] | None:
@@ -139,6 +182,20 @@ def _waiter_key(ev: Event) -> tuple[str, int, int] | None:
     if isinstance(ev, DeskOrderEvent) and ev.event != "fill":
         return ("desk", ev.composite, ev.order_id)
     return None
+
+
+_DESK_SIDES = {"buy": Side.BID, "bid": Side.BID, "sell": Side.ASK, "ask": Side.ASK}
+
+
+def _desk_side(side: str | int) -> int:
+    """The desk's side of a desk order: ``"buy"``/``"bid"`` or ``"sell"``/``"ask"`` (any case),
+    or a :class:`Side` code."""
+    if isinstance(side, str):
+        try:
+            return _DESK_SIDES[side.lower()]
+        except KeyError:
+            raise ValueError(f"desk order side must be buy or sell (or a Side), got {side!r}") from None
+    return int(side)
 
 
 def _shm_root() -> str | None:
@@ -482,12 +539,30 @@ class Engine:
                     self.core.run_once(1 << 16)
                     self.drain()
 
-    def request_quote(self, client: int | str, composite: int | str, side: ClientSide | int, qty: int, *,
-                      quote_ccy: bool = False, limit: int = 0, ttl_ms: int = 0, rfq_id: int | None = None,
+    def request_quote(self, client: int | str, composite: int | str, side: str | int, qty: Decimal | int | str, *,
+                      quote_ccy: bool = False, limit: Decimal | int | str | None = None,
+                      ttl_ms: Decimal | int | str | None = None, rfq_id: int | None = None,
                       timeout: float = 2.0) -> Quote | ApprovalPending:
-        """Ask the core for a firm quote; returns it (or the pending approval), raises
-        :class:`~rfqcore.rfq.RfqRejected` (the reject event itself) on a reject. ``qty`` in composite qty units (or, with ``quote_ccy``,
-        quote currency in composite price units); ``limit`` in composite price units."""
+        """Ask the core for a firm quote, in human units as :class:`rfqcore.client.RfqClient`
+        takes them: ``side`` ``"buy"`` / ``"sell"`` / ``"two-way"`` (any case) or a
+        :class:`ClientSide`; ``qty`` in base units (``Decimal``, ``int`` or ``str``: ``"1.5"``),
+        or in quote currency with ``quote_ccy``; ``limit``: the worst acceptable price;
+        ``ttl_ms``: the requested lifetime (default: the tier's). Returns the quote (or the
+        pending approval); raises :class:`~rfqcore.rfq.RfqRejected` (the reject event itself)
+        on a reject, ``ValueError`` for a value with more digits than the composite takes."""
+        comp = self.registry.composite(composite)
+        q = to_units(qty, comp.price_decimals if quote_ccy else comp.qty_decimals, "qty")
+        lim = 0 if limit is None else to_units(limit, comp.price_decimals, "limit")
+        ttl = 0 if ttl_ms is None else to_units(ttl_ms, 6, "ttl_ms")
+        return self.request_quote_raw(client, comp.id, client_side(side), q, quote_ccy=quote_ccy, limit=lim,
+                                      ttl_ns=ttl, rfq_id=rfq_id, timeout=timeout)
+
+    def request_quote_raw(self, client: int | str, composite: int | str, side: int, qty: int, *,
+                          quote_ccy: bool = False, limit: int = 0, ttl_ns: int = 0, rfq_id: int | None = None,
+                          timeout: float = 2.0) -> Quote | ApprovalPending:
+        """:meth:`request_quote` with the core's integers as they are: ``side`` a
+        :class:`ClientSide` code, ``qty`` in composite qty units (or, with ``quote_ccy``, quote
+        currency in composite price units), ``limit`` in composite price units, ``ttl_ns``."""
         cid = self.rfq.client(client).id if isinstance(client, str) else int(client)
         comp = self.registry.composite(composite).id
         with self._rfq_lock:
@@ -496,21 +571,32 @@ class Engine:
                 rfq_id = self._rfq_seq
         flags = Flag.END | (Flag.QTY_IN_QUOTE if quote_ccy else 0)
         now = time.time_ns()
-        rec = (Kind.RFQ, comp, int(side), flags, cid, rfq_id, now, now, limit, qty, ttl_ms * 1_000_000,
-               monotonic_ns())
+        rec = (Kind.RFQ, comp, int(side), flags, cid, rfq_id, now, now, limit, qty, ttl_ns, monotonic_ns())
         ev = self._await(("rfq", cid, rfq_id), lambda: self._push("rfq-api", self._rfq_lock, rec), timeout)
         if isinstance(ev, RfqRejected):
             raise ev
         assert isinstance(ev, Quote | ApprovalPending)
         return ev
 
-    def accept(self, quote: Quote, side: ClientSide | int | None = None, qty: int | None = None, *,
+    def accept(self, quote: Quote, side: str | int | None = None, qty: Decimal | int | str | None = None, *,
                accept_id: int | None = None, timeout: float = 2.0) -> Execution:
-        """Hit a quote (the whole size unless the quote allows partial fills and ``qty`` is
-        given); returns the execution report or raises :class:`~rfqcore.rfq.AcceptRejected`."""
+        """Hit a quote on ``side`` (``"buy"`` / ``"sell"`` or a :class:`ClientSide`; default: its
+        only side) for ``qty`` base units (default: all of it; less only if the quote allows
+        partial fills); returns the execution report or raises
+        :class:`~rfqcore.rfq.AcceptRejected`."""
+        units = None
+        if qty is not None:
+            units = to_units(qty, self.registry.composite(quote.composite).qty_decimals, "qty")
+        return self.accept_raw(quote, None if side is None else client_side(side), units, accept_id=accept_id,
+                               timeout=timeout)
+
+    def accept_raw(self, quote: Quote, side: int | None = None, qty: int | None = None, *,
+                   accept_id: int | None = None, timeout: float = 2.0) -> Execution:
+        """:meth:`accept` with ``side`` a :class:`ClientSide` code and ``qty`` in composite qty
+        units."""
         if side is None:
             if len(quote.sides) != 1:
-                raise ValueError("two-way quote: say which side to take (ClientSide.BUY or SELL)")
+                raise ValueError(f"quote {quote.quote_id} is two-way: say which side to accept (\"buy\" or \"sell\")")
             side = quote.sides[0].side
         qs = quote.side(side)
         price = qs.price if qs is not None else 0
@@ -529,13 +615,23 @@ class Engine:
         assert isinstance(ev, Execution)
         return ev
 
-    def desk_order(self, composite: int | str, side: Side | int, price: int, qty: int, *,
-                   order_id: int | None = None, owner: int = 0, timeout: float = 2.0) -> DeskOrderEvent:
+    def desk_order(self, composite: int | str, side: str | int, price: Decimal | int | str, qty: Decimal | int | str,
+                   *, order_id: int | None = None, owner: int = 0, timeout: float = 2.0) -> DeskOrderEvent:
         """Rest a desk order (GTC limit, post-only) in the composite's internal crossing book
         (docs/hedging.md): client flow is matched against it before anything goes to a venue.
-        ``side`` 0 = the desk buys, 1 = sells; ``price``/``qty`` in composite units. Returns the
-        ``accepted`` or ``rejected`` event (``reason_name``); fills arrive as ``DeskOrderEvent``s
-        with ``event == "fill"`` to :meth:`subscribe_events` subscribers."""
+        ``side``: ``"buy"`` / ``"sell"`` (the desk's side, any case) or a :class:`Side`
+        (``BID`` = the desk buys); ``price`` and ``qty`` in human units (``Decimal``, ``int``,
+        ``str``). Returns the ``accepted`` or ``rejected`` event (``reason_name``); fills arrive
+        as ``DeskOrderEvent``s with ``event == "fill"`` to :meth:`subscribe_events` subscribers."""
+        comp = self.registry.composite(composite)
+        return self.desk_order_raw(comp.id, _desk_side(side), to_units(price, comp.price_decimals, "price"),
+                                   to_units(qty, comp.qty_decimals, "qty"), order_id=order_id, owner=owner,
+                                   timeout=timeout)
+
+    def desk_order_raw(self, composite: int | str, side: Side | int, price: int, qty: int, *,
+                       order_id: int | None = None, owner: int = 0, timeout: float = 2.0) -> DeskOrderEvent:
+        """:meth:`desk_order` with ``side`` 0 = the desk buys, 1 = sells, and ``price`` / ``qty``
+        in composite units."""
         return self._desk(composite, int(side), price, qty, 0, order_id, owner, timeout)
 
     def cancel_desk_order(self, composite: int | str, order_id: int, *, timeout: float = 2.0) -> DeskOrderEvent:
@@ -592,9 +688,9 @@ class Engine:
         if d is None:
             return None
         c = self.registry.composite(name)
-        return Position(composite=c.name, qty=d["qty"], cost=d["cost"], realised=d["realised"],
-                        unrealised=d["unrealised"], fees=d["fees"], trades=d["trades"],
-                        money_decimals=c.price_decimals + c.qty_decimals)
+        base, quote = self._assets(c.id)
+        return Position(c.name, d["qty"], d["cost"], d["realised"], d["unrealised"], d["fees"], d["trades"],
+                        c.price_decimals, c.qty_decimals, base, quote)
 
     def positions(self) -> dict[str, Position]:
         """The desk's position and P&L per composite."""
@@ -615,20 +711,26 @@ class Engine:
                 out[c.name] = p
         return out
 
-    def exposures(self) -> dict[str, int]:
-        """Desk exposure per asset: base assets in composite qty units, quote currencies as
-        exact cash (realised − open cost + fees) at scale price+qty decimals of the composite.
-        Composites sharing a quote currency must share that scale (checked)."""
+    def exposures(self) -> dict[str, Decimal]:
+        """Desk exposure per asset, exact: base assets in units of the asset, quote currencies
+        as cash (realised − open cost + fees)."""
+        out: dict[str, Decimal] = {}
+        for name, p in self.positions().items():
+            out[p.base] = out.get(p.base, Decimal(0)) + p.qty
+            out[p.currency] = out.get(p.currency, Decimal(0)) + p.realised - p.cost + p.fees
+        return out
+
+    def exposures_raw(self) -> dict[str, int]:
+        """:meth:`exposures` as the core's integers: base assets in composite qty units, quote
+        currencies at scale price+qty decimals of the composite. Composites sharing a quote
+        currency must share that scale (checked)."""
         out: dict[str, int] = {}
         scales: dict[str, int] = {}
         for name, p in self.positions().items():
-            c = self.registry.composite(name)
-            base, quote = self._assets(c.id)
-            out[base] = out.get(base, 0) + p.qty
-            scale = c.price_decimals + c.qty_decimals
-            if scales.setdefault(quote, scale) != scale:
-                raise RfqCoreError(f"{quote}: composites with different money scales")
-            out[quote] = out.get(quote, 0) + p.realised - p.cost + p.fees
+            out[p.base] = out.get(p.base, 0) + p.qty_raw
+            if scales.setdefault(p.currency, p.money_decimals) != p.money_decimals:
+                raise RfqCoreError(f"{p.currency}: composites with different money scales")
+            out[p.currency] = out.get(p.currency, 0) + p.realised_raw - p.cost_raw + p.fees_raw
         return out
 
     def _assets(self, composite_id: int) -> tuple[str, str]:

@@ -4,7 +4,7 @@ configuration, and the venue link (docs/hedging.md).
 Used by ``rfqcore hedge-demo``, the end-to-end tests and ``bench/hedge_bench.py``::
 
     with hedging_desk() as desk:
-        q = desk.engine.request_quote("acme-capital", "BTC", ClientSide.BUY, 3 * 10**8)
+        q = desk.engine.request_quote("acme-capital", "BTC", "buy", 3)
         desk.engine.accept(q)
         desk.wait_hedged()
         print(desk.engine.hedge_status())
@@ -191,7 +191,7 @@ def demo(out: Any = None) -> int:
         for client, side, qty in (("acme-capital", ClientSide.BUY, 12), ("beta-fund", ClientSide.SELL, 3),
                                   ("acme-capital", ClientSide.SELL, 4)):
             seen = len(eng.hedge_orders())
-            q = eng.request_quote(client, "BTC", side, qty * 10**8)
+            q = eng.request_quote(client, "BTC", side, qty)
             assert isinstance(q, Quote)
             ex = eng.accept(q)
             s = desk.wait_hedged()
@@ -204,7 +204,7 @@ def demo(out: Any = None) -> int:
                   f"{_fmt_units(o['qty'], i.qty_decimals):>10} limit {_fmt_units(o['price'], i.price_decimals):>9}  "
                   f"filled {_fmt_units(o['filled'], i.qty_decimals):>10} avg {_fmt_units(avg, i.price_decimals):>9}  "
                   f"{HEDGE_ORDER_STATES[o['state']]}")
-            p(f"    desk position {_fmt_units(eng.positions()['BTC'].qty, comp.qty_decimals)} BTC; "
+            p(f"    desk position {_fmt_units(eng.positions()['BTC'].qty_raw, comp.qty_decimals)} BTC; "
               f"hedge slippage so far {_fmt_units(s['slippage'], comp.price_decimals + comp.qty_decimals)} USDT "
               f"against {_fmt_units(s['matched_notional'], comp.price_decimals + comp.qty_decimals)} USDT quoted "
               f"({(s['slippage'] * 10**6 // max(s['matched_notional'], 1)) / 100:+.2f} bp; negative = the desk bought "
@@ -213,11 +213,11 @@ def demo(out: Any = None) -> int:
         spot = eng.best("binance-spot:BTCUSDT")      # same price scale as the composite
         best_ask = spot.ask_price if spot is not None else eng.composite_mid("BTC") or 0
         px = (best_ask // tick) * tick - tick          # one tick inside the best venue ask
-        ev = eng.desk_order("BTC", 1, px, 2 * 10**8)    # the desk offers 2 BTC internally
+        ev = eng.desk_order_raw("BTC", 1, px, 2 * 10**8)    # the desk offers 2 BTC internally
         p(f"\n  internal crossing book: desk sell order #{ev.order_id % 10**6} 2 BTC at "
           f"{_fmt_units(px, comp.price_decimals)} -> {ev.event}")
         seen = len(eng.hedge_orders())
-        q = eng.request_quote("beta-fund", "BTC", ClientSide.BUY, 3 * 10**8)
+        q = eng.request_quote("beta-fund", "BTC", "buy", 3)
         assert isinstance(q, Quote)
         ex = eng.accept(q)
         s = desk.wait_hedged()
@@ -225,24 +225,24 @@ def demo(out: Any = None) -> int:
         p(f"  beta-fund buys 3 BTC at {_fmt_units(ex.price_raw, comp.price_decimals)} -> 2 BTC crossed against the desk "
           f"order (desk book position now {_fmt_units(internal['position'], comp.qty_decimals)} BTC), "
           f"{_fmt_units(sum(o['filled'] * (100 if o['venue'] == 1 else 1) for o in eng.hedge_orders()[seen:]), comp.qty_decimals)} "
-          f"BTC routed to the venues; client-flow position {_fmt_units(eng.positions()['BTC'].qty, comp.qty_decimals)} BTC")
+          f"BTC routed to the venues; client-flow position {_fmt_units(eng.positions()['BTC'].qty_raw, comp.qty_decimals)} BTC")
         p("\n  outage: both venues drop every connection for 1.5 s ...")
         for v in desk.venues.values():
             v.admin("disconnect", ms=1500)
         desk.wait(lambda: not desk.status()["available"], 5, "hedging unavailable")
         try:
-            eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 10**8)
+            eng.request_quote("acme-capital", "BTC", "buy", 1)
             p("    (unexpected) quoted while no venue could hedge")
             return 1
         except RequestRejected as e:
             p(f"    RFQ while no venue can hedge -> rejected {e.reason_name}")
         desk.wait_available(timeout=20)
-        q = eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 10**8)
+        q = eng.request_quote("acme-capital", "BTC", "buy", 1)
         assert isinstance(q, Quote)
         eng.accept(q)
         s = desk.wait_hedged()
         p(f"    venues back (reconnected, orders reconciled) -> quoting again; 1 BTC hedged; "
-          f"desk position {_fmt_units(eng.positions()['BTC'].qty, comp.qty_decimals)} BTC")
+          f"desk position {_fmt_units(eng.positions()['BTC'].qty_raw, comp.qty_decimals)} BTC")
         for v in s["venues"]:
             fills = desk.venue_fills(v["venue"])
             p(f"  {names[v['venue']]}: core's hedge position {_fmt_units(v['position'], insts[v['venue']].qty_decimals)} BTC "

@@ -20,7 +20,7 @@ MAX_NS = 60_000_000_000
 
 @dataclass(frozen=True, slots=True)
 class LatencySummary:
-    """Percentiles in nanoseconds."""
+    """Percentiles in nanoseconds (the fields); the repr and :meth:`format` say them in µs."""
 
     count: int
     p50: int
@@ -35,6 +35,13 @@ class LatencySummary:
             f"n={self.count:,} p50={f(self.p50)}{unit} p99={f(self.p99)}{unit} "
             f"p99.9={f(self.p999)}{unit} max={f(self.max)}{unit}"
         )
+
+    def __repr__(self) -> str:
+        def us(ns: int) -> str:
+            return f"{ns / 1_000:,.2f} µs"
+
+        return (f"LatencySummary(count={self.count:,}, p50={us(self.p50)}, p99={us(self.p99)}, "
+                f"p99.9={us(self.p999)}, max={us(self.max)})")
 
 
 class LatencyRecorder:
