@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -138,6 +139,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not args.market_data:
         from rfqcore.demo import run_demo
 
+        if args.config:
+            print("rfqcore demo: the RFQ session runs on the bundled instruments and RFQ settings; --config "
+                  "applies to `rfqcore demo --market-data` (or run your own with `rfqcore serve --config`)",
+                  file=sys.stderr)
+            return 2
         if root is None:
             print("rfqcore demo: recorded data not found (--data, RFQCORE_DATA or ../shared/data); "
                   "the RFQ session needs market data to price from.", file=sys.stderr)
@@ -206,42 +212,92 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
         reg = Registry.load(args.config)
         venues = load_venue_links(args.venues, reg, RfqSettings.load(args.rfq_config, reg))
-    with Server(config_path=args.config, rfq_config_path=args.rfq_config, aeron_dir=args.aeron_dir,
-                channel=args.channel, market_files=files, speed=args.speed, journal=journal,
-                settlement_store=args.settlement_store, venues=venues) as srv:
-        assert srv.engine is not None
-        gw = srv.settings.gateway
-        print(f"rfqcore serve: Aeron dir {srv.aeron_dir}, channel {args.channel or gw.channel}, requests on stream "
-              f"{gw.request_stream}, client N answers on {gw.response_stream_base}+N, operators on "
-              f"{gw.operator_stream}+N", flush=True)
-        if srv.engine.recovery is not None:
-            rec = srv.engine.recovery
-            print(f"  journal {args.journal}: recovered {rec['records']:,} records (torn tail {rec['torn_bytes']} "
-                  f"bytes cut), durability {args.durability}", flush=True)
-        print(f"  clients: {', '.join(c.name for c in srv.settings.clients)}; operators: "
-              f"{', '.join(o.name for o in srv.settings.operators)}; market data: "
-              f"{f'{len(files)} recorded files at {args.speed}x' if files else 'none recorded'}"
-              f"{f'; hedging on {len(venues)} venues (their market data feeds the core)' if venues else ''}",
-              flush=True)
-        t_end = None if args.duration is None else time.monotonic() + args.duration
+    from rfqcore.instance import AlreadyRunning
+    from rfqcore.stop_signals import StopSignals
+
+    aeron_dir = _aeron_dir(args)
+    # SIGINT (Ctrl-C) and SIGTERM (systemd, Docker) stop the desk in order and exit 0
+    with StopSignals() as stop:
         try:
-            while t_end is None or time.monotonic() < t_end:
-                time.sleep(min(args.status_every, max(0.0, (t_end or 1e18) - time.monotonic())))
-                st = srv.engine.rfq_stats()
-                pos = srv.engine.positions()
-                desk = "  ".join(f"{n} {_fmt_px(p.qty_raw, p.qty_decimals)}" for n, p in pos.items())
-                hedge = ""
-                for h in srv.engine.hedge_status():
-                    c = srv.registry.composite(int(h["composite"]))
-                    hedge += (f"  hedging {c.name}: {'up' if h['available'] else 'UNAVAILABLE'}, hedged "
-                              f"{_fmt_px(int(h['hedged']), c.qty_decimals)}, pending {_fmt_px(int(h['pending']), c.qty_decimals)}")
-                print(f"  RFQs {st['rfqs']}  quotes {st['quotes']}  fills {st['fills']}  rejects "
-                      f"{sum(st['rejects'].values())}  pending approvals {len(srv.engine.pending_approvals())}  "
-                      f"desk {desk}{hedge}", flush=True)
-        except KeyboardInterrupt:
-            pass
-        print("stopping")
+            srv = Server(config_path=args.config, rfq_config_path=args.rfq_config, aeron_dir=aeron_dir,
+                         channel=args.channel, market_files=files, speed=args.speed, journal=journal,
+                         settlement_store=args.settlement_store, venues=venues,
+                         log_level=logging.getLogger().getEffectiveLevel()).start()
+        except AlreadyRunning as e:
+            print(f"rfqcore serve: {e}", file=sys.stderr)
+            return 1
+        try:
+            _serve_until_stopped(args, srv, files, venues, stop)
+        finally:
+            print(f"stopping ({stop.received.name})" if stop.received else "stopping", flush=True)
+            srv.stop()
     return 0
+
+
+def _serve_until_stopped(args: argparse.Namespace, srv, files, venues, stop) -> None:  # noqa: ANN001
+    assert srv.engine is not None
+    gw = srv.settings.gateway
+    print(f"rfqcore serve: Aeron dir {srv.aeron_dir}, channel {args.channel or gw.channel}, requests on stream "
+          f"{gw.request_stream}, client N answers on {gw.response_stream_base}+N, operators on "
+          f"{gw.operator_stream}+N (PID {os.getpid()}; Ctrl-C or SIGTERM stops)", flush=True)
+    if srv.stale_removed:
+        print(f"  removed what a killed desk left behind: {', '.join(srv.stale_removed)}", flush=True)
+    if srv.engine.recovery is not None:
+        rec = srv.engine.recovery
+        print(f"  journal {args.journal}: recovered {rec['records']:,} records (torn tail {rec['torn_bytes']} "
+              f"bytes cut), durability {args.durability}", flush=True)
+    print(f"  clients: {', '.join(c.name for c in srv.settings.clients)}; operators: "
+          f"{', '.join(o.name for o in srv.settings.operators)}; market data: "
+          f"{f'{len(files)} recorded files at {args.speed}x' if files else 'none recorded'}"
+          f"{f'; hedging on {len(venues)} venues (their market data feeds the core)' if venues else ''}",
+          flush=True)
+    t_end = None if args.duration is None else time.monotonic() + args.duration
+    while t_end is None or time.monotonic() < t_end:
+        if stop.wait(min(args.status_every, max(0.0, (t_end or 1e18) - time.monotonic()))):
+            return
+        st = srv.engine.rfq_stats()
+        pos = srv.engine.positions()
+        desk = "  ".join(f"{n} {_fmt_px(p.qty_raw, p.qty_decimals)}" for n, p in pos.items())
+        hedge = ""
+        for h in srv.engine.hedge_status():
+            c = srv.registry.composite(int(h["composite"]))
+            hedge += (f"  hedging {c.name}: {'up' if h['available'] else 'UNAVAILABLE'}, hedged "
+                      f"{_fmt_px(int(h['hedged']), c.qty_decimals)}, pending {_fmt_px(int(h['pending']), c.qty_decimals)}")
+        print(f"  RFQs {st['rfqs']}  quotes {st['quotes']}  fills {st['fills']}  rejects "
+              f"{sum(st['rejects'].values())}  pending approvals {len(srv.engine.pending_approvals())}  "
+              f"desk {desk}{hedge}", flush=True)
+
+
+def _aeron_dir(args: argparse.Namespace, settings=None) -> str:  # noqa: ANN001
+    """``--aeron-dir``, else the RFQ settings' ``gateway.aeron_dir``, else Aeron's default
+    directory: the same for ``serve`` and for the client commands, so they find each other."""
+    from rfqcore.gateway.aeron import resolve_dir
+
+    if args.aeron_dir:
+        return str(args.aeron_dir)
+    if settings is None:
+        from rfqcore.rfqconfig import RfqSettings
+
+        settings = RfqSettings.load(args.rfq_config, Registry.load(args.config))
+    return resolve_dir(settings.gateway.aeron_dir)
+
+
+class _NoDesk(Exception):
+    """No desk answered a client command: printed as one line, exit code 1."""
+
+
+def _connect(endpoint, args: argparse.Namespace, aeron_dir: str) -> None:  # noqa: ANN001
+    """Connect and log on within ``--timeout``; no desk there is one line saying what to do."""
+    from rfqcore.client import RequestTimeout
+    from rfqcore.gateway.aeron import AeronUnavailable
+
+    try:
+        endpoint.connect(timeout=args.timeout)
+        endpoint.logon(timeout=args.timeout)
+    except (AeronUnavailable, RequestTimeout):
+        raise _NoDesk(f"no desk answers in Aeron directory {aeron_dir} (waited {args.timeout:g} s): start one "
+                      f"with `rfqcore serve{'' if args.aeron_dir is None else ' --aeron-dir ' + aeron_dir}`, "
+                      f"or give the running desk's --aeron-dir") from None
 
 
 def _operator_client(args: argparse.Namespace):  # noqa: ANN202
@@ -249,10 +305,13 @@ def _operator_client(args: argparse.Namespace):  # noqa: ANN202
     from rfqcore.rfqconfig import RfqSettings
 
     settings = RfqSettings.load(args.rfq_config, Registry.load(args.config))
-    aeron_dir = args.aeron_dir or settings.gateway.aeron_dir
+    aeron_dir = _aeron_dir(args, settings)
     op = OperatorClient(args.operator, args.secret, settings=settings, aeron_dir=aeron_dir)
-    op.connect()
-    op.logon()
+    try:
+        _connect(op, args, aeron_dir)
+    except BaseException:
+        op.close()
+        raise
     return op
 
 
@@ -276,6 +335,7 @@ def _cmd_op(args: argparse.Namespace) -> int:
         print(f"control {ack.control_id}: {ack.reason_name}  (previous value {ack.previous}, new {ack.value})")
 
     op_client = _operator_client(args)
+    op_client.control_timeout = args.timeout
     try:
         op = op_client.operator(strict=False)
         c = args.op_command
@@ -347,12 +407,13 @@ def _cmd_quote(args: argparse.Namespace) -> int:
     from rfqcore.client import RequestRejected, RequestTimeout, RfqClient
     from rfqcore.rfqconfig import RfqSettings
 
-    settings = RfqSettings.load(args.rfq_config, Registry.load(args.config))
-    client = RfqClient(args.client, args.secret, settings=settings,
-                       aeron_dir=args.aeron_dir or settings.gateway.aeron_dir)
-    client.connect()
-    client.logon()
+    registry = Registry.load(args.config)
+    registry.composite(args.instrument)  # an unknown name is refused before waiting for a desk
+    settings = RfqSettings.load(args.rfq_config, registry)
+    aeron_dir = _aeron_dir(args, settings)
+    client = RfqClient(args.client, args.secret, settings=settings, aeron_dir=aeron_dir)
     try:
+        _connect(client, args, aeron_dir)
         t0 = time.perf_counter()
         q = client.request_quote(args.instrument, args.side, args.qty, quote_ccy=args.quote_ccy, limit=args.limit,
                                  ttl_ms=args.ttl_ms, timeout=args.timeout)
@@ -399,8 +460,11 @@ def _cmd_replay_journal(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rfqcore import __version__
+
     p = argparse.ArgumentParser(prog="rfqcore", description="Low-latency RFQ pricing core: replay venue data, price quotes.")
-    p.add_argument("--config", help="instruments TOML (default: the bundled defaults)")
+    p.add_argument("--version", action="version", version=f"rfqcore {__version__}")
+    _global_opts(p, top=True)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def replay_opts(sp: argparse.ArgumentParser) -> None:
@@ -428,17 +492,22 @@ def build_parser() -> argparse.ArgumentParser:
     replay_opts(r)
     r.set_defaults(func=_cmd_replay)
 
-    def conn_opts(sp: argparse.ArgumentParser) -> None:
+    def conn_opts(sp: argparse.ArgumentParser, client: bool = True) -> None:
         sp.add_argument("--rfq-config", help="RFQ settings TOML (default: the bundled defaults/rfq.toml)")
-        sp.add_argument("--aeron-dir", help="Aeron directory of the running desk (default: from the RFQ settings, "
-                                            "else pyaeron's default)")
+        sp.add_argument("--aeron-dir", help="Aeron directory of the desk (default: from the RFQ settings, "
+                                            "else Aeron's default directory, the same for serve and clients)")
+        if client:
+            sp.add_argument("--timeout", type=float, default=2.0,
+                            help="seconds to wait for the desk: connecting, logging on, each answer (default 2)")
 
     sv = sub.add_parser("serve", help="run the desk: media driver, core, market data, Aeron gateway", description=(
         "Starts the embedded Aeron media driver (or uses the one running in --aeron-dir), the core thread with "
         "the RFQ settings, the recorded Binance BTC/ETH streams replayed as a live feed, and the gateway process. "
         "Clients connect with rfqcore.client.RfqClient (or `rfqcore quote`), operators with OperatorClient (or "
-        "`rfqcore op`). Prints a status line every --status-every seconds; Ctrl-C stops."))
-    conn_opts(sv)
+        "`rfqcore op`). Prints a status line every --status-every seconds. Ctrl-C or SIGTERM stops every part in "
+        "order and removes its shared-memory files (exit 0). One desk per Aeron directory and per journal: a second "
+        "is refused, naming the running PID; files a killed desk left are removed at the next start."))
+    conn_opts(sv, client=False)
     sv.add_argument("--channel", help="Aeron channel (default aeron:ipc; e.g. aeron:udp?endpoint=127.0.0.1:40123)")
     sv.add_argument("--data", help="folder holding the recorded data (default: ../shared/data)")
     sv.add_argument("--no-market-data", action="store_true", help="serve without replaying recorded data")
@@ -466,7 +535,6 @@ def build_parser() -> argparse.ArgumentParser:
     qt.add_argument("--limit", help="limit price")
     qt.add_argument("--ttl-ms", help="requested quote lifetime")
     qt.add_argument("--accept", choices=["buy", "sell"], help="hit the quote on this side at once")
-    qt.add_argument("--timeout", type=float, default=2.0)
     qt.set_defaults(func=_cmd_quote)
 
     op = sub.add_parser("op", help="operator commands on a running desk (kill switch, limits, approvals)",
@@ -537,7 +605,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("instruments", help="list the instrument registry and composites")
     i.set_defaults(func=_cmd_instruments)
+    _add_global_opts_below(p)
     return p
+
+
+#: logging levels by name for --log-level (the stdlib's)
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _global_opts(p: argparse.ArgumentParser, *, top: bool) -> None:
+    """Options every command takes, before or after its name. Below the top level their
+    defaults are suppressed, so a value given before the command is not overwritten."""
+    d = (lambda v: v) if top else (lambda v: argparse.SUPPRESS)
+    p.add_argument("--config", default=d(None), help="instruments TOML (default: the bundled defaults)")
+    p.add_argument("-v", "--verbose", action="count", default=d(0),
+                   help="log more: -v INFO, -vv DEBUG (default: warnings and errors)")
+    p.add_argument("--log-level", type=str.upper, choices=_LEVELS, default=d(None), metavar="LEVEL",
+                   help=f"logging level: {', '.join(_LEVELS)} (overrides -v)")
+
+
+def _add_global_opts_below(p: argparse.ArgumentParser) -> None:
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for sp in dict.fromkeys(a.choices.values()):  # aliases map to the same parser
+                _global_opts(sp, top=False)
+                _add_global_opts_below(sp)
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    if args.log_level:
+        return int(getattr(logging, args.log_level))
+    return {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
 
 
 def _cmd_hedge_demo(args: argparse.Namespace) -> int:
@@ -548,12 +646,16 @@ def _cmd_hedge_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=_log_level(args), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from rfqcore.errors import RfqCoreError
 
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except _NoDesk as e:
+        print(f"rfqcore {args.command}: {e}", file=sys.stderr)
+        return 1
     except RfqCoreError as e:  # one hierarchy: Rust, Cython and Python errors alike
         print(f"rfqcore: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

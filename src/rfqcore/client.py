@@ -779,6 +779,8 @@ class OperatorClient(_Endpoint):
     def __init__(self, operator: int | str, secret: bytes | str | None = None, **kw: Any) -> None:
         super().__init__(operator, secret, **kw)
         self._control_id = 0
+        #: how long :meth:`send` (the :class:`rfqcore.operator.Operator` path) waits for an ack, s
+        self.control_timeout = 2.0
         self.on_control_ack: Callable[[ControlAck], None] | None = None
         self.on_approval_pending: Callable[[ApprovalPending], None] | None = None
         self.on_risk_event: Callable[[RiskAlert], None] | None = None
@@ -796,7 +798,7 @@ class OperatorClient(_Endpoint):
     def send(self, req: Any) -> ControlAck:
         """Sender for :class:`rfqcore.operator.Operator`: ``req`` is a ``ControlRequest``."""
         return self.control(req.command, field=req.field, instrument=req.instrument, scope=req.scope,
-                            value=req.value, aux=req.aux)
+                            value=req.value, aux=req.aux, timeout=self.control_timeout)
 
     def operator_call(self, method: str, *args: Any, **kw: Any) -> Any:
         """``self.operator().<method>(*args, **kw)`` (one call, e.g. from another process)."""

@@ -336,24 +336,37 @@ class Registry:
         return ins
 
     def by_key(self, key: str) -> Instrument:
-        """Instrument by ``"venue:symbol"`` key."""
+        """Instrument by ``"venue:symbol"`` key, case-insensitive where that names exactly one;
+        ``KeyError`` listing the known keys otherwise."""
         venue, _, symbol = key.partition(":")
-        return self.lookup(venue, symbol)
+        ins = self._by_key.get((venue, symbol))
+        if ins is not None:
+            return ins
+        match = [i for i in self._instruments if i.key.casefold() == key.casefold()]
+        if len(match) == 1:
+            return match[0]
+        raise KeyError(f"unknown instrument {key!r}; known instruments: "
+                       f"{', '.join(i.key for i in self._instruments) or 'none'}")
 
     def for_venue(self, venue: str) -> tuple[Instrument, ...]:
         """All instruments of ``venue``, in id order."""
         return tuple(i for i in self._instruments if i.venue == venue)
 
     def composite(self, name_or_id: str | int) -> Composite:
-        """Composite by name or 1-based id; ``KeyError`` if unknown."""
+        """Composite by name (case-insensitive where that names exactly one) or 1-based id;
+        ``KeyError`` listing the known names if unknown."""
         if isinstance(name_or_id, int):
             if 1 <= name_or_id <= len(self._composites):
                 return self._composites[name_or_id - 1]
             raise KeyError(f"no composite with id {name_or_id}")
-        try:
-            return self._composite_by_name[name_or_id]
-        except KeyError:
-            raise KeyError(f"unknown composite {name_or_id!r}") from None
+        c = self._composite_by_name.get(name_or_id)
+        if c is not None:
+            return c
+        match = [c for n, c in self._composite_by_name.items() if n.casefold() == name_or_id.casefold()]
+        if len(match) == 1:
+            return match[0]
+        raise KeyError(f"unknown composite {name_or_id!r}; known composites: "
+                       f"{', '.join(self._composite_by_name) or 'none'}")
 
     def instrument_specs(self) -> list[InstrumentSpec]:
         """``rfqcore_core.InstrumentSpec`` dicts in id order."""

@@ -13,25 +13,47 @@
 
 Clients connect with :class:`rfqcore.client.RfqClient`, operators with
 :class:`rfqcore.client.OperatorClient` (or the ``rfqcore op`` commands).
+
+One desk per Aeron directory and per journal directory: :meth:`Server.start` takes an
+:class:`~rfqcore.instance.InstanceLock` on each (a second desk is refused with
+:class:`~rfqcore.instance.AlreadyRunning`, naming the running PID) and first removes what a
+killed desk left in shared memory (its rings, its embedded driver's directory).
+:meth:`Server.stop` stops the parts in order — market data and the gateway (intake), the
+venue link, the core after it drained its inputs (the journal flushed), the settlement writer
+(flushed), the media driver — then removes the rings and lets the locks go.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from rfqcore.engine import Engine
-from rfqcore.gateway.aeron import EmbeddedDriver, wait_for_driver
+from rfqcore.gateway.aeron import EmbeddedDriver, unique_dir, wait_for_driver
 from rfqcore.gateway.server import GatewayProcess
 from rfqcore.instruments import Registry
 from rfqcore.hedger import Hedger, VenueLink
+from rfqcore.instance import InstanceLock, remove_stale, sweep_stale
 from rfqcore.journal import JournalSettings
 from rfqcore.records import BookStatus
 from rfqcore.rfqconfig import RfqSettings
 
 __all__ = ["Server"]
+
+log = logging.getLogger("rfqcore.serve")
+
+_BUSY_HINT = ("stop that desk first (Ctrl-C in its terminal, or kill -TERM {pid}), "
+              "or give this one another {option}")
+
+
+def _shm() -> str | None:
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 
 class Server:
@@ -43,7 +65,7 @@ class Server:
                  market_files: list[Path] | None = None, speed: float | None = None,
                  idle: str = "yield", journal: JournalSettings | None = None,
                  settlement_store: str | None = None, settlement_spill: str | None = None,
-                 venues: list[VenueLink] | None = None) -> None:
+                 venues: list[VenueLink] | None = None, log_level: int = logging.WARNING) -> None:
         self.registry = registry if registry is not None else Registry.load(config_path)
         self.settings = settings if settings is not None else RfqSettings.load(rfq_config_path, self.registry)
         self.config_path, self.rfq_config_path = config_path, rfq_config_path
@@ -57,6 +79,7 @@ class Server:
         self.settlement_spill = settlement_spill
         self.settlement: Any = None
         self.venues = venues or []
+        self.log_level = log_level  # of the gateway process
         self.hedger: Hedger | None = None
         self.driver: EmbeddedDriver | None = None
         self.engine: Engine | None = None
@@ -65,26 +88,68 @@ class Server:
         self.replay_error: BaseException | None = None
         self._replay: threading.Thread | None = None
         self._driver_replay: Any = None
+        self._locks: list[InstanceLock] = []
+        self.ring_dir: str | None = None
+        #: shared-memory paths of killed desks removed at start
+        self.stale_removed: list[str] = []
 
     # -- lifetime ----------------------------------------------------------------------------
 
     def start(self) -> Server:
-        if self.aeron_dir:
+        """Start every part (see the module doc); on any failure, stop what was started."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _lock(self, path: str, what: str, option: str) -> InstanceLock:
+        lock = InstanceLock(path, what, _BUSY_HINT.replace("{option}", option))
+        stale = lock.acquire()
+        self._locks.append(lock)
+        if stale:
+            self.stale_removed += remove_stale(stale)
+        return lock
+
+    def _start(self) -> Server:
+        self.stale_removed += sweep_stale(_shm() or tempfile.gettempdir())
+        embedded = not self.aeron_dir
+        if not self.aeron_dir:
+            self.aeron_dir = unique_dir()
+        self.aeron_dir = self.aeron_dir.rstrip("/") or "/"
+        lock = self._lock(self.aeron_dir + ".lock", f"Aeron directory {self.aeron_dir}", "--aeron-dir")
+        if not embedded:
             try:
                 wait_for_driver(self.aeron_dir, timeout=0.5)  # an external driver is running
-            except Exception:  # noqa: BLE001 - none there: embed one in that directory
-                self.driver = EmbeddedDriver(self.aeron_dir)
-        else:
-            self.driver = EmbeddedDriver()
-            self.aeron_dir = self.driver.dir
+            except Exception:  # noqa: BLE001 - none there (or a dead one's files): embed one
+                embedded = True
+        if embedded:
+            lock.update(aeron_dir=self.aeron_dir, embedded_driver=True)
+            self.driver = EmbeddedDriver(self.aeron_dir)  # deletes a dead driver's files first
+        if self.journal is not None:
+            Path(self.journal.dir).mkdir(parents=True, exist_ok=True)
+            self._lock(os.path.join(self.journal.dir, "rfqcore.lock"), f"journal {self.journal.dir}", "--journal")
+        self.ring_dir = tempfile.mkdtemp(prefix="rfqcore-", dir=_shm())
+        lock.update(ring_dir=self.ring_dir)
         eng = self.engine = Engine(self.registry, rfq=self.settings, idle=self.idle,  # type: ignore[arg-type]
-                                   journal=self.journal)
+                                   journal=self.journal, ring_dir=self.ring_dir)
         if self.settlement_store:
             from rfqcore.settlement.model import Catalog
             from rfqcore.settlement.store import open_store
             from rfqcore.settlement.writer import SettlementWriter
 
             url = self.settlement_store
+            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+                # create the file now: the read-only `rfqcore settlement` commands refuse a store
+                # that does not exist (a mistyped --store), and a bad path shows at start
+                from rfqcore.settlement.model import SettlementError
+
+                try:
+                    open_store(url).close()
+                except SettlementError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - sqlite3 errors: say which store
+                    raise SettlementError(f"cannot open settlement store {url}: {e}") from e
             # executions reach the store from the output pump, through the writer's own queue
             # and thread: the core never waits for the store (docs/settlement.md)
             spill = self.settlement_spill or (url[len("sqlite:///"):] + ".spill.jsonl" if url.startswith("sqlite:///")
@@ -101,7 +166,8 @@ class Server:
             self.hedger.start()
         self.gateway = GatewayProcess(eng.ring_path("gateway"), tap, aeron_dir=self.aeron_dir,
                                       settings_path=self.rfq_config_path, registry_path=self.config_path,
-                                      channel=self.channel, idle="yield", idle_spins=0).start()
+                                      channel=self.channel, idle="yield", idle_spins=0,
+                                      log_level=self.log_level).start()
         if self.market_files:
             from rfqcore.replay import ReplayDriver
 
@@ -134,25 +200,49 @@ class Server:
         return False
 
     def stop(self) -> None:
+        """Stop in order: intake (market data, gateway), venue link, core (drains its inputs,
+        flushes the journal), settlement writer (flushes), media driver; then remove the rings
+        and release the locks. Every step runs even if an earlier one failed; the first
+        failure is raised at the end. Idempotent."""
+        first: BaseException | None = None
+
+        def step(fn: Any) -> None:
+            nonlocal first
+            try:
+                fn()
+            except BaseException as e:  # noqa: BLE001 - finish stopping, raise the first
+                log.warning("stopping %s failed: %s", getattr(fn, "__qualname__", fn), e)
+                first = first or e
+
+        step(self._stop_replay)
+        if self.gateway is not None:
+            gw, self.gateway = self.gateway, None
+            step(gw.stop)
+        if self.hedger is not None:
+            h, self.hedger = self.hedger, None
+            step(h.stop)
+        if self.engine is not None:
+            step(self.engine.close)  # stops the core after it drained its inputs
+        if self.settlement is not None:
+            w, self.settlement = self.settlement, None
+            step(w.stop)  # flushes, or spills what the store could not take
+        if self.driver is not None:
+            d, self.driver = self.driver, None
+            step(d.close)
+        if self.ring_dir is not None:
+            shutil.rmtree(self.ring_dir, ignore_errors=True)
+            self.ring_dir = None
+        while self._locks:
+            step(self._locks.pop().release)
+        if first is not None:
+            raise first
+
+    def _stop_replay(self) -> None:
         if self._replay is not None:
             if self._driver_replay is not None:
                 self._driver_replay.stop()
             self._replay.join(10)
             self._replay = None
-        if self.gateway is not None:
-            self.gateway.stop()
-            self.gateway = None
-        if self.hedger is not None:
-            self.hedger.stop()
-            self.hedger = None
-        if self.engine is not None:
-            self.engine.close()  # stops the core after it drained its inputs
-        if self.settlement is not None:
-            self.settlement.stop()  # flushes, or spills what the store could not take
-            self.settlement = None
-        if self.driver is not None:
-            self.driver.close()
-            self.driver = None
 
     def __enter__(self) -> Server:
         return self.start()

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 import time
 from typing import Any, Final, Protocol
@@ -27,6 +28,7 @@ __all__ = [
     "EmbeddedDriver",
     "IPC_TERM_LENGTH",
     "connect",
+    "driver_pid",
     "offer",
     "OfferOutcome",
     "resolve_dir",
@@ -94,13 +96,44 @@ class EmbeddedDriver:
         return f"EmbeddedDriver({self.dir!r}, {'closed' if self._driver is None else 'running'})"
 
 
+#: cnc.dat metadata (Aeron CnC version 0.2.0 and later): version, five buffer lengths (int32),
+#: client liveness timeout, start timestamp, driver PID (int64)
+_CNC_META = struct.Struct("<iiiiiiqqq")
+_CNC_PID_SINCE = 0x000200  # semantic version 0.2.0, packed major << 16 | minor << 8 | patch
+
+
+def driver_pid(aeron_dir: str) -> int | None:
+    """PID of the media driver that wrote ``aeron_dir``'s ``cnc.dat`` (None: no such file, or
+    too old or too short to say)."""
+    try:
+        with open(os.path.join(aeron_dir, "cnc.dat"), "rb") as f:
+            head = f.read(_CNC_META.size)
+    except OSError:
+        return None
+    if len(head) < _CNC_META.size:
+        return None
+    meta = _CNC_META.unpack(head)
+    return int(meta[8]) if meta[0] >= _CNC_PID_SINCE and meta[8] > 0 else None
+
+
+def _owner_dead(aeron_dir: str) -> bool:
+    from rfqcore.instance import pid_alive
+
+    pid = driver_pid(aeron_dir)
+    return pid is not None and not pid_alive(pid)
+
+
 def wait_for_driver(aeron_dir: str, timeout: float = 10.0) -> None:
-    """Return once a driver is active in ``aeron_dir``; ``AeronUnavailable`` after ``timeout``."""
+    """Return once a driver is active in ``aeron_dir``; ``AeronUnavailable`` after ``timeout``.
+
+    A ``cnc.dat`` whose driver process is gone (``kill -9``) is not a driver, however fresh its
+    last heartbeat: the owner's liveness is checked first."""
     deadline = time.monotonic() + timeout
     while True:
         # The driver refreshes its heartbeat in cnc.dat about once a second: judge liveness with
         # Aeron's own default (10 s), not by a fresher heartbeat than the driver ever gives.
-        if os.path.exists(os.path.join(aeron_dir, "cnc.dat")) and pyaeron.is_driver_active(aeron_dir, 10_000):
+        if (os.path.exists(os.path.join(aeron_dir, "cnc.dat")) and not _owner_dead(aeron_dir)
+                and pyaeron.is_driver_active(aeron_dir, 10_000)):
             return
         if time.monotonic() > deadline:
             raise AeronUnavailable(f"no Aeron media driver active in {aeron_dir} after {timeout:g} s")

@@ -33,6 +33,7 @@ import hmac
 import logging
 import os
 import secrets
+import signal
 import struct
 import time
 from collections import Counter, deque
@@ -701,6 +702,13 @@ def run_gateway_process(input_ring: str, tap_ring: str, *, aeron_dir: str | None
     from rfqcore.instruments import Registry
     from rfqcore.rfqconfig import RfqSettings
 
+    # The desk process owns the shutdown: Ctrl-C reaches the whole process group, SIGTERM may
+    # too (systemd, Docker). Either only ends the loop here, in order, without a traceback;
+    # the parent does the rest (and stops us the same way if it got the signal alone).
+    stopping = _StopFlag(stop)
+    signal.signal(signal.SIGINT, stopping.on_signal)
+    signal.signal(signal.SIGTERM, stopping.on_signal)
+    parent = os.getppid()
     logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
@@ -710,33 +718,65 @@ def run_gateway_process(input_ring: str, tap_ring: str, *, aeron_dir: str | None
                      response_channel=response_channel, measure_core_hop=measure_core_hop)
     except Exception as e:  # noqa: BLE001 - reported to the parent, then re-raised
         if conn is not None:
-            conn.send(("error", f"{type(e).__name__}: {e}"))
+            _send(conn, ("error", f"{type(e).__name__}: {e}"))
         raise
     # Everything built so far lives as long as the process: keep it out of the cyclic GC's scans.
     gc.collect()
     gc.freeze()
     if conn is not None:
-        conn.send(("ready", os.getpid()))
+        _send(conn, ("ready", os.getpid()))
 
     def on_tick() -> None:
-        if conn is not None and conn.poll():
-            req = conn.recv()
-            if req in ("stats", "stats_reset"):
-                conn.send(("stats", gw.stats()))
-                if req == "stats_reset" and gw.core_hop is not None:
-                    gw.core_hop.reset()
-
-    class _Never:
-        def is_set(self) -> bool:
-            return False
+        if os.getppid() != parent:  # the desk process died (kill -9): nobody to serve
+            stopping.set()
+            return
+        if conn is None:
+            return
+        try:
+            if conn.poll():
+                req = conn.recv()
+                if req in ("stats", "stats_reset"):
+                    conn.send(("stats", gw.stats()))
+                    if req == "stats_reset" and gw.core_hop is not None:
+                        gw.core_hop.reset()
+        except (EOFError, OSError):  # the parent closed its end: it is stopping or gone
+            stopping.set()
 
     try:
-        gw.run(stop if stop is not None else _Never(), idle=idle, idle_spins=idle_spins, on_tick=on_tick)
+        gw.run(stopping, idle=idle, idle_spins=idle_spins, on_tick=on_tick)
     finally:
         stats = gw.stats()
-        gw.close()
+        try:
+            gw.close()
+        except Exception as e:  # noqa: BLE001 - e.g. the driver went with a killed parent
+            log.warning("gateway: closing its Aeron resources failed: %s", e)
         if conn is not None:
-            conn.send(("stopped", stats))
+            _send(conn, ("stopped", stats))
+
+
+class _StopFlag:
+    """The loop's stop condition: the parent's event, a signal, or the parent gone."""
+
+    def __init__(self, event: Any) -> None:
+        self._event = event
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def on_signal(self, signum: int, frame: Any) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set or (self._event is not None and self._event.is_set())
+
+
+def _send(conn: Any, msg: Any) -> None:
+    """Send to the parent if it still listens (it may be gone or have closed the pipe)."""
+    try:
+        conn.send(msg)
+    except (BrokenPipeError, EOFError, OSError):
+        pass
 
 
 class GatewayProcess:
@@ -801,13 +841,20 @@ class GatewayProcess:
         self._stop.set()
         deadline = time.monotonic() + timeout
         while self.final_stats is None and time.monotonic() < deadline:
-            if self._conn.poll(0.05):
-                kind, payload = self._conn.recv()
-                if kind == "stopped":
-                    self.final_stats = payload
+            try:
+                if self._conn.poll(0.05):
+                    kind, payload = self._conn.recv()
+                    if kind == "stopped":
+                        self.final_stats = payload
+            except (EOFError, OSError):  # it stopped on its own signal and closed the pipe
+                break
         self.process.join(max(0.1, deadline - time.monotonic()))
         if self.process.is_alive():
-            self.process.terminate()
+            self.process.terminate()  # the gateway takes SIGTERM as a stop request
+            self.process.join(2)
+        if self.process.is_alive():
+            log.warning("gateway process %s did not stop in %g s: killed", self.process.pid, timeout + 2)
+            self.process.kill()
             self.process.join(2)
         return self.final_stats
 

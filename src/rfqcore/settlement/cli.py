@@ -41,7 +41,22 @@ def _user() -> str:
         return f"uid-{os.getuid()}"
 
 
+def _sqlite_file(url: str) -> str | None:
+    """The file an SQLite store URL (or plain path) names; None for PostgreSQL and ``:memory:``."""
+    if url.startswith(("postgresql://", "postgres://")) or ("=" in url and "dbname" in url):
+        return None
+    path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
+    return None if "://" in path or path in ("", ":memory:") else path
+
+
 def _open(args: argparse.Namespace) -> SettlementStore:
+    # Every settlement command reads what a desk captured: a store that does not exist is a
+    # mistyped --store, never a new empty database.
+    path = _sqlite_file(args.store)
+    if path is not None and not os.path.exists(path):
+        raise SettlementError(
+            f"no settlement store at {path} (--store {args.store}): check --store or $RFQCORE_SETTLEMENT_STORE; "
+            f"a desk creates it with `rfqcore serve --settlement-store {args.store}`")
     store = open_store(args.store)
     if args.cutoff is not None or args.period is not None:
         cur = store.calendar()

@@ -1,0 +1,48 @@
+"""SIGINT and SIGTERM as a request to stop, for processes that shut down in order.
+
+Python turns SIGINT into ``KeyboardInterrupt`` wherever the main thread happens to be, and
+SIGTERM (what systemd and Docker send) kills the process outright: no ``finally`` runs, rings
+and the Aeron directory stay in ``/dev/shm``. Inside ``with StopSignals() as stop:`` both only set
+``stop.event``; the process notices, stops its parts in order and exits 0. A signal that
+arrives while it is already stopping changes nothing.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+__all__ = ["StopSignals"]
+
+
+class StopSignals:
+    """Context manager: while active, SIGINT / SIGTERM set :attr:`event` (and :attr:`received`)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        #: the first signal received (``signal.Signals``), or None
+        self.received: signal.Signals | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signal.Signals(signum)
+        self.event.set()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` seconds for a stop signal; True once one arrived."""
+        return self.event.wait(timeout)
+
+    def __enter__(self) -> StopSignals:
+        for s in self.SIGNALS:
+            self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, h in self._previous.items():
+            signal.signal(s, h)
+        self._previous.clear()

@@ -1,0 +1,320 @@
+"""`rfqcore serve` as an operator runs it: one desk per directory, a clean stop on SIGINT and
+SIGTERM, a restart right after `kill -9`; and the one-line errors of the client commands.
+
+Each desk is a real `rfqcore serve` subprocess (its own session, so a SIGINT to its process
+group is what Ctrl-C in a terminal sends)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rfqcore import __version__
+from rfqcore.instance import AlreadyRunning, InstanceLock, remove_stale, sweep_stale
+
+SHM = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+pytestmark = pytest.mark.skipif(SHM is None, reason="needs /dev/shm")
+
+BUSY = ("rfqcore serve: {what} is in use by PID {pid}: stop that desk first (Ctrl-C in its terminal, or "
+        "kill -TERM {pid}), or give this one another {option}\n")
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rfqcore.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+class Desk:
+    """A running `rfqcore serve --no-market-data` on ``aeron_dir`` (extra args appended)."""
+
+    def __init__(self, aeron_dir: str, *extra: str) -> None:
+        self.aeron_dir = aeron_dir
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rfqcore.cli", "serve", "--no-market-data", "--aeron-dir", aeron_dir,
+             "--status-every", "0.5", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.banner: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            self.banner.append(line)
+            if line.startswith("  clients:"):
+                break
+        assert self.banner and "requests on stream" in self.banner[0], (self.banner, self._err())
+        #: what the desk recorded in its lock file: PID, ring directory, Aeron directory
+        self.record = json.loads(Path(aeron_dir + ".lock").read_text())
+        assert self.record["pid"] == self.proc.pid
+
+    def _err(self) -> str:
+        if self.proc.poll() is None:
+            return "(running)"
+        return self.proc.stderr.read()  # type: ignore[union-attr]
+
+    def children(self) -> list[int]:
+        p = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(x) for x in p.read_text().split()] if p.exists() else []
+
+    def signal(self, sig: int, *, group: bool = False) -> tuple[int, str, str]:
+        if group:
+            os.killpg(self.proc.pid, sig)
+        else:
+            self.proc.send_signal(sig)
+        out, err = self.proc.communicate(timeout=60)
+        return self.proc.returncode, "".join(self.banner) + out, err
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.communicate(timeout=30)
+
+
+@pytest.fixture
+def aeron_dir(request: pytest.FixtureRequest) -> str:
+    d = f"{SHM}/rfqcore-test-lifecycle-{os.getpid()}-{request.node.name.strip('[]').replace('[', '-')}"
+    yield d
+    for p in (d, d + ".lock"):  # only after a failed test: a passing one leaves nothing
+        subprocess.run(["rm", "-rf", p], check=False)
+
+
+def _gone(pids: list[int], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(Path(f"/proc/{p}").exists() and "zombie" not in _state(p) for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return "zombie"
+
+
+# -- signals -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig,group", [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["SIGINT", "SIGTERM"])
+def test_serve_stops_cleanly_on_signal(aeron_dir: str, tmp_path: Path, sig: int, group: bool) -> None:
+    """Ctrl-C (SIGINT to the whole process group) and SIGTERM (to the desk process alone, as
+    `kill` or Docker send it): exit 0, nothing on stderr, every shared-memory file removed, every
+    child process gone, the journal and the settlement store closed and reusable."""
+    journal = tmp_path / "journal"
+    store = f"sqlite:///{tmp_path}/settlement.db"
+    desk = Desk(aeron_dir, "--journal", str(journal), "--settlement-store", store)
+    ring_dir = desk.record["ring_dir"]
+    assert os.path.isdir(ring_dir) and os.path.isdir(aeron_dir) and (journal / "rfqcore.lock").exists()
+    children = desk.children()
+    assert children  # the gateway process (and multiprocessing's resource tracker)
+    rc, out, err = desk.signal(sig, group=group)
+    assert rc == 0, (out, err)
+    assert err == "", err  # no traceback, no leaked-semaphore warning, nothing
+    assert f"stopping ({signal.Signals(sig).name})" in out
+    for p in (ring_dir, aeron_dir, aeron_dir + ".lock", str(journal / "rfqcore.lock")):
+        assert not os.path.exists(p), p
+    assert _gone(children), children
+    # what the desk flushed is readable by the next one
+    p = cli("replay-journal", str(journal))
+    assert p.returncode == 0 and "deterministic" in p.stdout, (p.stdout, p.stderr)
+    p = cli("settlement", "--store", store, "list")
+    assert p.returncode == 0 and "no settlement instructions" in p.stdout, (p.stdout, p.stderr)
+
+
+# -- one desk per directory ----------------------------------------------------------------------
+
+
+def test_second_desk_on_the_same_directories_is_refused(aeron_dir: str, tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    desk = Desk(aeron_dir, "--journal", str(journal))
+    try:
+        pid = desk.proc.pid
+        p = cli("serve", "--no-market-data", "--aeron-dir", aeron_dir, "--duration", "1")
+        assert p.returncode == 1
+        assert p.stderr == BUSY.format(what=f"Aeron directory {aeron_dir}", pid=pid, option="--aeron-dir")
+        other = aeron_dir + "-other"
+        p = cli("serve", "--no-market-data", "--aeron-dir", other, "--journal", str(journal), "--duration", "1")
+        assert p.returncode == 1
+        assert p.stderr == BUSY.format(what=f"journal {journal}", pid=pid, option="--journal")
+        assert not os.path.exists(other) and not os.path.exists(other + ".lock")  # the refused one cleaned up
+        assert desk.proc.poll() is None  # the running desk is untouched
+    finally:
+        rc, out, err = desk.signal(signal.SIGTERM)
+    assert rc == 0 and err == "", err
+
+
+# -- restart after kill -9 ------------------------------------------------------------------------
+
+
+def test_restart_right_after_kill_9(aeron_dir: str, tmp_path: Path) -> None:
+    """The killed desk's driver left a `cnc.dat` with a fresh heartbeat, its rings and its lock
+    file: the next desk on the same directories starts at once, removes them, and serves."""
+    journal = tmp_path / "journal"
+    first = Desk(aeron_dir, "--journal", str(journal))
+    old_rings, children = first.record["ring_dir"], first.children()
+    first.kill()
+    assert os.path.exists(os.path.join(aeron_dir, "cnc.dat")) and os.path.isdir(old_rings)
+    second = Desk(aeron_dir, "--journal", str(journal))
+    try:
+        assert any(line.startswith("  removed what a killed desk left behind: ") and old_rings in line
+                   for line in second.banner), second.banner
+        assert not os.path.exists(old_rings)
+        assert _gone(children), children  # the killed desk's gateway noticed and left
+        p = cli("quote", "--aeron-dir", aeron_dir, "BTC", "buy", "1")  # served: a core reject (no market data)
+        assert p.returncode == 1 and p.stderr == "rejected: NO_MARKET\n", (p.stdout, p.stderr)
+    finally:
+        rc, out, err = second.signal(signal.SIGTERM)
+    assert rc == 0 and err == "", err
+    assert not os.path.exists(aeron_dir) and not os.path.exists(aeron_dir + ".lock")
+
+
+# -- the lock and the stale-file sweep, in-process --------------------------------------------------
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_instance_lock_names_its_owner_and_hands_back_a_dead_owners_record(tmp_path: Path) -> None:
+    path = tmp_path / "x.lock"
+    rings = Path(SHM or "/tmp") / f"rfqcore-test-lifecycle-rings-{os.getpid()}"
+    rings.mkdir()
+    path.write_text(json.dumps({"pid": _dead_pid(), "ring_dir": str(rings)}))  # what kill -9 leaves
+    lock = InstanceLock(path, "thing X", "do Y to {pid}")
+    stale = lock.acquire()
+    assert stale is not None and stale["ring_dir"] == str(rings)
+    assert remove_stale(stale) == [str(rings)] and not rings.exists()
+    with pytest.raises(AlreadyRunning) as e:
+        InstanceLock(path, "thing X", "do Y to {pid}").acquire()  # another open file: refused
+    assert str(e.value) == f"thing X is in use by PID {os.getpid()}: do Y to {os.getpid()}"
+    lock.update(ring_dir="/dev/shm/elsewhere")
+    assert json.loads(path.read_text()) == {"pid": os.getpid(), "ring_dir": "/dev/shm/elsewhere"}
+    lock.release()
+    assert not path.exists()
+    with InstanceLock(path, "thing X", "") as again:  # free again, nothing stale
+        assert again.held
+
+
+def test_remove_stale_touches_only_shared_memory_and_temp_paths(tmp_path: Path) -> None:
+    keep = Path.home() / f".rfqcore-test-keep-{os.getpid()}"
+    keep.mkdir()
+    try:
+        assert remove_stale({"ring_dir": str(keep), "aeron_dir": str(keep), "embedded_driver": True}) == []
+        assert keep.exists()
+    finally:
+        keep.rmdir()
+    d = tmp_path / "aeron"
+    d.mkdir()
+    assert remove_stale({"aeron_dir": str(d)}) == []  # an external driver's directory is not ours
+    assert remove_stale({"aeron_dir": str(d), "embedded_driver": True}) == [str(d)]
+
+
+def test_sweep_removes_only_what_dead_desks_left(tmp_path: Path) -> None:
+    dead_rings, live_rings = tmp_path / "rfqcore-dead", tmp_path / "rfqcore-live"
+    dead_rings.mkdir()
+    live_rings.mkdir()
+    (tmp_path / "rfqcore-aeron-dead.lock").write_text(json.dumps({"pid": _dead_pid(), "ring_dir": str(dead_rings)}))
+    (tmp_path / "unrelated.lock").write_text(json.dumps({"pid": _dead_pid(), "ring_dir": str(live_rings)}))
+    with InstanceLock(tmp_path / "rfqcore-aeron-live.lock", "live", "") as live:
+        live.update(ring_dir=str(live_rings))
+        removed = sweep_stale(str(tmp_path))
+        assert sorted(removed) == sorted([str(dead_rings), str(tmp_path / "rfqcore-aeron-dead.lock")])
+        assert live_rings.exists() and (tmp_path / "unrelated.lock").exists()
+
+
+def test_a_dead_drivers_cnc_file_is_not_a_driver(tmp_path: Path) -> None:
+    """Liveness is the driver process's, not the age of its last heartbeat."""
+    import struct
+
+    from rfqcore.gateway.aeron import AeronUnavailable, driver_pid, wait_for_driver
+
+    pid = _dead_pid()
+    (tmp_path / "cnc.dat").write_bytes(struct.pack("<iiiiiiqqq", 0x200, 0, 0, 0, 0, 0, 10**10, time.time_ns() // 10**6,
+                                                   pid) + bytes(4096))
+    assert driver_pid(str(tmp_path)) == pid
+    with pytest.raises(AeronUnavailable, match="no Aeron media driver active"):
+        wait_for_driver(str(tmp_path), timeout=0)
+
+
+# -- one-line errors -----------------------------------------------------------------------------
+
+
+def test_client_commands_without_a_desk_say_to_start_one() -> None:
+    d = f"{SHM}/rfqcore-test-lifecycle-nodesk-{os.getpid()}"
+    want = (f"rfqcore {{cmd}}: no desk answers in Aeron directory {d} (waited 0.5 s): start one with "
+            f"`rfqcore serve --aeron-dir {d}`, or give the running desk's --aeron-dir\n")
+    t0 = time.monotonic()
+    p = cli("quote", "--aeron-dir", d, "--timeout", "0.5", "BTC", "buy", "1")
+    # --timeout is honoured: the old fixed 10 s wait for a driver is gone (a loose bound, not a speed check)
+    assert time.monotonic() - t0 < 9
+    assert p.returncode == 1 and p.stderr == want.format(cmd="quote"), p.stderr
+    p = cli("op", "--aeron-dir", d, "--timeout", "0.5", "kill")
+    assert p.returncode == 1 and p.stderr == want.format(cmd="op"), p.stderr
+
+
+def test_unknown_instrument_lists_the_known_ones() -> None:
+    p = cli("quote", "BTCX", "buy", "1")
+    assert p.returncode == 2 and p.stderr == "rfqcore: unknown composite 'BTCX'; known composites: BTC, ETH\n"
+
+
+def test_instrument_names_match_case_insensitively_where_unambiguous() -> None:
+    from rfqcore.instruments import Registry
+
+    reg = Registry.load()
+    assert reg.composite("eth").name == "ETH" and reg.by_key("BINANCE-SPOT:btcusdt").key == "binance-spot:BTCUSDT"
+    with pytest.raises(KeyError) as e:
+        reg.by_key("binance-spot:DOGEUSDT")
+    assert e.value.args[0].startswith("unknown instrument 'binance-spot:DOGEUSDT'; known instruments: "
+                                      "binance-spot:BTCUSDT, binance-spot:ETHUSDT, ")
+    text = Path(__file__).parents[1].joinpath("src/rfqcore/defaults/instruments.toml").read_text()
+    two = Registry.from_toml(text.replace('name = "ETH"', 'name = "btc"'))  # BTC and btc
+    assert two.composite("btc").name == "btc" and two.composite("BTC").name == "BTC"
+    with pytest.raises(KeyError, match="unknown composite 'Btc'; known composites: BTC, btc"):
+        two.composite("Btc")
+
+
+def test_read_only_settlement_commands_refuse_a_missing_store(tmp_path: Path) -> None:
+    db = tmp_path / "typo.db"
+    for cmd in (["list"], ["net"], ["report", "blotter"], ["pnl"]):
+        p = cli("settlement", "--store", f"sqlite:///{db}", *cmd)
+        assert p.returncode == 1 and p.stderr == (
+            f"rfqcore: SettlementError: no settlement store at {db} (--store sqlite:///{db}): check --store or "
+            f"$RFQCORE_SETTLEMENT_STORE; a desk creates it with `rfqcore serve --settlement-store sqlite:///{db}`\n")
+        assert not db.exists()
+
+
+def test_global_options_after_the_command_version_and_log_level(tmp_path: Path) -> None:
+    from rfqcore.cli import _log_level, build_parser
+
+    missing = tmp_path / "none.toml"
+    for argv in (["--config", str(missing), "instruments"], ["instruments", "--config", str(missing)]):
+        p = cli(*argv)
+        assert p.returncode == 1 and p.stderr == (
+            f"rfqcore: ConfigError: cannot read instrument file {missing}: [Errno 2] No such file or directory: "
+            f"'{missing}'\n"), p.stderr
+    p = cli("demo", "--config", str(missing))
+    assert p.returncode == 2 and p.stderr == (
+        "rfqcore demo: the RFQ session runs on the bundled instruments and RFQ settings; --config applies to "
+        "`rfqcore demo --market-data` (or run your own with `rfqcore serve --config`)\n")
+    p = cli("--version")
+    assert p.returncode == 0 and p.stdout == f"rfqcore {__version__}\n"
+    parser = build_parser()
+    levels = {tuple(a): _log_level(parser.parse_args(a)) for a in (
+        ["instruments"], ["-v", "instruments"], ["instruments", "-vv"], ["op", "kill", "--log-level", "error"],
+        ["--log-level", "debug", "settlement", "list"])}
+    assert list(levels.values()) == [30, 20, 10, 40, 10]
+    # a value given before the command survives the command's own (suppressed) default
+    assert parser.parse_args(["--config", "a.toml", "instruments"]).config == "a.toml"
+    p = cli("--log-level", "loud", "instruments")
+    assert p.returncode == 2 and "argument --log-level: invalid choice: 'LOUD'" in p.stderr
