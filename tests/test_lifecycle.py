@@ -60,8 +60,16 @@ class Desk:
         return self.proc.stderr.read()  # type: ignore[union-attr]
 
     def children(self) -> list[int]:
-        p = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        return [int(x) for x in p.read_text().split()] if p.exists() else []
+        """PIDs of the desk's child processes (from /proc: each one's parent PID)."""
+        out = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.proc.pid:
+                out.append(int(stat.parent.name))
+        return out
 
     def signal(self, sig: int, *, group: bool = False) -> tuple[int, str, str]:
         if group:
