@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pytest
 
@@ -73,7 +75,11 @@ def test_inline_feed_and_book_queries(registry: Registry) -> None:
         eng.run_once()
         tob = eng.best("binance-spot:BTCUSDT")
         assert tob is not None
-        assert (tob.bid_price, tob.bid_qty, tob.ask_price, tob.ask_qty) == (6_000_000, 200_000, 6_000_100, 200_000)
+        assert (tob.bid_price_raw, tob.bid_qty_raw, tob.ask_price_raw, tob.ask_qty_raw) == (
+            6_000_000, 200_000, 6_000_100, 200_000)
+        assert (tob.bid_price, tob.bid_qty, tob.ask_price, tob.ask_qty) == (
+            Decimal("60000"), Decimal(2), Decimal("60001"), Decimal(2))  # this registry: qty at 5 decimals
+        assert repr(tob) == "TopOfBook(bid=2 BTC @ 60000.00 USDT, ask=2 BTC @ 60001.00 USDT)"
         assert eng.depth(SPOT, Side.BID, 5) == [(6_000_000, 200_000), (5_999_900, 300_000)]
         # 3 BTC from the asks: 2 @ 60001 + 1 @ 60002 = 180004 / 3 = 60001.3333 -> rounded up
         assert eng.vwap(SPOT, Side.ASK, 300_000) == 6_000_134

@@ -157,7 +157,7 @@ def test_a_journaled_hedging_session_replays_bit_for_bit(tmp_path: Path, data_di
         eng = d.engine
         d.wait(lambda: eng.best("binance-spot:BTCUSDT") is not None, 15, "venue 1's book")
         spot = eng.best("binance-spot:BTCUSDT")
-        eng.desk_order_raw("BTC", 1, (spot.ask_price // 10) * 10 - 10, BTC // 2)
+        eng.desk_order_raw("BTC", 1, (spot.ask_price_raw // 10) * 10 - 10, BTC // 2)
         for side, qty in ((ClientSide.BUY, 2), ("sell", 1)):
             eng.accept(eng.request_quote("acme-capital", "BTC", side, qty))
             d.wait_hedged()

@@ -83,7 +83,7 @@ def test_quote_fill_positions_and_pnl(eng: Engine) -> None:
     assert desk.avg_price_raw == ask.price and desk.avg_price == Decimal("60010.91")
     client = eng.client_positions("acme-capital")["BTC"]
     assert (client.qty_raw, client.cost_raw) == (BTC, fill.notional_raw)
-    mid = eng.composite_mid("BTC")
+    mid = eng.composite_mid_raw("BTC")
     assert mid == (6_000_000 + 6_000_010) // 2
     assert desk.unrealised_raw == -BTC * mid + fill.notional_raw  # short 1 BTC sold above mid: a gain
     ex = eng.exposures_raw()
@@ -210,6 +210,18 @@ def test_manual_approval(eng: Engine) -> None:
     eng.run_once()
     assert any(getattr(e, "rfq_id", None) == p2.rfq_id and getattr(e, "reason", 0) == RfqReject.APPROVAL_DECLINED
                for e in events)
+    # a price override in the instrument's units: the ApprovalPending (or instrument=) gives the scale
+    p3 = eng.request_quote("acme-capital", "BTC", "buy", 52)
+    assert isinstance(p3, ApprovalPending) and (p3.qty, p3.instrument, p3.currency) == (52, "BTC", "USDT")
+    with pytest.raises(ValueError, match=r"^approve: a price needs the instrument \(or the ApprovalPending\) for its "
+                                         r"price scale$"):
+        eng.operator.approve(p3.request_id, price="60100.5")
+    with pytest.raises(ValueError, match=r"^price: 60100.505 has more than 2 decimals$"):
+        eng.operator.approve(p3, price="60100.505")
+    assert eng.operator.approve(p3, price="60100.5").ok
+    eng.run_once()
+    (q3,) = [e for e in events if isinstance(e, Quote) and e.rfq_id == p3.rfq_id]
+    assert (q3.buy_price, q3.buy_price_raw, q3.buy_qty) == (Decimal("60100.50"), 6_010_050, 52)
 
 
 def test_threaded_expiry_by_heartbeat_and_hooks() -> None:
@@ -290,7 +302,7 @@ def test_human_units_in_and_out(eng: Engine) -> None:
     desk = eng.positions()["BTC"]
     assert (desk.qty, desk.avg_price, desk.currency) == (Decimal(2), two.sell_price, "USDT")
     # two_way's bid is 59988.89 (2 BTC: a wider size spread); the mid is 60000.05; gold pays 0.5 bp
-    assert two.sell_price == Decimal("59988.89") and eng.composite_mid("BTC") == 6_000_005
+    assert two.sell_price == Decimal("59988.89") and eng.composite_mid("BTC") == Decimal("60000.05")
     assert (desk.cost, desk.unrealised, desk.fees) == (2 * two.sell_price, 2 * Decimal("60000.05") - desk.cost,
                                                        desk.cost * Decimal("0.00005"))
     assert repr(desk) == ("Position(composite=BTC, qty=2 BTC, avg_price=59988.89 USDT, cost=119977.78 USDT, "
@@ -298,3 +310,25 @@ def test_human_units_in_and_out(eng: Engine) -> None:
     assert repr(fill) == (f"Execution(trade_id={fill.trade_id}, instrument=BTC, client=1, side=SELL, qty=2 BTC, "
                           f"price=59988.89 USDT, notional=119977.78 USDT, fee=5.998889 USDT, quote_id={two.quote_id}, "
                           f"rfq_id={two.rfq_id}, accept_id={fill.accept_id}, core_time={fill.core_time})")
+
+
+def test_hooks_see_the_ladder_in_human_units(eng: Engine, frozen_clock: int) -> None:
+    got: list = []
+
+    class Watch(Strategy):
+        def on_book(self, event) -> None:  # noqa: ANN001
+            got.append(event)
+
+    runner = eng.add_strategy(Watch())
+    eng.feed(spot_book(frozen_clock, bid=6_000_100, ask=6_000_110))
+    eng.run_once()
+    deadline = time.time() + 5
+    while runner.backlog() and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    rung = [e for e in got if e.kind == Kind.QUOTE and e.level == 0][-1]  # the ladder's first rung now
+    now = eng.quotes("BTC")[0]
+    assert (rung.size_raw, rung.bid_raw, rung.ask_raw) == (now.size, now.bid, now.ask) == (10**7, 5_999_499, 6_000_711)
+    assert (rung.size, rung.bid, rung.ask) == (Decimal("0.1"), Decimal("59994.99"), Decimal("60007.11"))
+    assert repr(rung) == ("BookEvent(kind=QUOTE, instrument=BTC, level=0, size=0.1 BTC, bid=59994.99 USDT, "
+                          "ask=60007.11 USDT, withdrawal=NONE)")

@@ -106,7 +106,7 @@ def _run_replay(args: argparse.Namespace, files: Sequence[Path], title: str) -> 
             tob = eng.best(ins.id)
             st = status_names.get(eng.book_status(ins.id), "?")
             top = (
-                f"{_fmt_px(tob.bid_price, ins.price_decimals)} / {_fmt_px(tob.ask_price, ins.price_decimals)}"
+                f"{_fmt_px(tob.bid_price_raw, ins.price_decimals)} / {_fmt_px(tob.ask_price_raw, ins.price_decimals)}"
                 if tob
                 else "—"
             )
@@ -326,10 +326,7 @@ def _parse_fields(items: list[str]) -> dict[str, str]:
 
 
 def _cmd_op(args: argparse.Namespace) -> int:
-    from decimal import Decimal
-
     from rfqcore.operator import FIELDS, ControlRejected
-    from rfqcore.rfq import reason_name
 
     def show(ack) -> None:  # noqa: ANN001
         print(f"control {ack.control_id}: {ack.reason_name}  (previous value {ack.previous}, new {ack.value})")
@@ -346,13 +343,9 @@ def _cmd_op(args: argparse.Namespace) -> int:
         elif c == "restrict":
             show(op.restrict(args.instrument, not args.off))
         elif c == "approve":
-            price = 0
-            if args.price is not None:
-                if args.instrument is None:
-                    raise SystemExit("rfqcore op approve: --price needs --instrument (for its price scale)")
-                comp = op.registry.composite(args.instrument)
-                price = int(Decimal(args.price).scaleb(comp.price_decimals))
-            show(op.approve(args.request_id, adjust_bps=args.adjust_bps, price=price or None))
+            if args.price is not None and args.instrument is None:
+                raise SystemExit("rfqcore op approve: --price needs --instrument (for its price scale)")
+            show(op.approve(args.request_id, adjust_bps=args.adjust_bps, price=args.price, instrument=args.instrument))
         elif c == "decline":
             show(op.decline(args.request_id))
         elif c == "cancel-quote":
@@ -378,15 +371,14 @@ def _cmd_op(args: argparse.Namespace) -> int:
                 show(a)
         elif c == "watch":
             def pending(p) -> None:  # noqa: ANN001
-                print(f"APPROVAL PENDING request {p.request_id}: client {p.client} instrument {p.composite} "
-                      f"side {p.side} qty {p.qty_raw} indicative {p.price_raw}", flush=True)
+                print(f"APPROVAL PENDING {p!r}", flush=True)
 
             def risk(r) -> None:  # noqa: ANN001
                 print(f"RISK EVENT {r}", flush=True)
 
             def ack(a) -> None:  # noqa: ANN001
-                print(f"AUDIT control {a.control_id} by operator {getattr(a, 'operator_id', '?')}: command "
-                      f"{a.command} field {a.field} -> {reason_name(a.result) if a.result else 'OK'}", flush=True)
+                print(f"AUDIT control {a.control_id} by operator {a.operator_id}: command {a.command_name} "
+                      f"field {a.field_name} scope {a.scope_name} -> {a.reason_name}", flush=True)
 
             op_client.on_approval_pending = pending
             op_client.on_risk_event = risk

@@ -56,12 +56,40 @@ Callback = Callable[[np.ndarray], None]
 
 @dataclass(frozen=True, slots=True)
 class TopOfBook:
-    """Best bid and ask of a venue book, fixed-point ints in the instrument's scales."""
+    """Best bid and ask of a venue book as exact ``Decimal``s in the instrument's units; the
+    core's integers (the instrument's scales) are the ``*_raw`` fields."""
 
-    bid_price: int
-    bid_qty: int
-    ask_price: int
-    ask_qty: int
+    bid_price_raw: int
+    bid_qty_raw: int
+    ask_price_raw: int
+    ask_qty_raw: int
+    price_decimals: int | None = None
+    qty_decimals: int | None = None
+    base: str = ""
+    currency: str = ""
+
+    @property
+    def bid_price(self) -> Decimal:
+        return from_units(self.bid_price_raw, self.price_decimals, "bid_price")
+
+    @property
+    def bid_qty(self) -> Decimal:
+        return from_units(self.bid_qty_raw, self.qty_decimals, "bid_qty")
+
+    @property
+    def ask_price(self) -> Decimal:
+        return from_units(self.ask_price_raw, self.price_decimals, "ask_price")
+
+    @property
+    def ask_qty(self) -> Decimal:
+        return from_units(self.ask_qty_raw, self.qty_decimals, "ask_qty")
+
+    def __repr__(self) -> str:
+        pd, qd = self.price_decimals, self.qty_decimals
+        return (f"TopOfBook(bid={human(self.bid_qty_raw, qd, self.base)} @ "
+                f"{human(self.bid_price_raw, pd, self.currency, min_decimals=pd or 0)}, "
+                f"ask={human(self.ask_qty_raw, qd, self.base)} @ "
+                f"{human(self.ask_price_raw, pd, self.currency, min_decimals=pd or 0)})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -753,7 +781,14 @@ class Engine:
     def quote_state(self, quote_id: int) -> dict[str, object] | None:
         return self.core.quote_view(quote_id)
 
-    def composite_mid(self, composite: int | str) -> int | None:
+    def composite_mid(self, composite: int | str) -> Decimal | None:
+        """The composite's mid price (None without one), exact in its quote currency."""
+        c = self.registry.composite(composite)
+        mid = self.core.composite_mid(c.id)
+        return None if mid is None else from_units(mid, c.price_decimals)
+
+    def composite_mid_raw(self, composite: int | str) -> int | None:
+        """:meth:`composite_mid` in composite price units."""
         return self.core.composite_mid(self.registry.composite(composite).id)
 
     def hedge_status(self) -> list[dict[str, object]]:
@@ -784,8 +819,9 @@ class Engine:
 
     def best(self, instrument: int | str) -> TopOfBook | None:
         """Best bid/ask of a venue book, or None unless both sides have a level."""
-        t = self.core.best(self._instrument(instrument).id)
-        return None if t is None else TopOfBook(*t)
+        ins = self._instrument(instrument)
+        t = self.core.best(ins.id)
+        return None if t is None else TopOfBook(*t, ins.price_decimals, ins.qty_decimals, ins.base, ins.quote)
 
     def depth(self, instrument: int | str, side: Side | int, levels: int = 10) -> list[tuple[int, int]]:
         return self.core.depth(self._instrument(instrument).id, int(side), levels)

@@ -185,7 +185,7 @@ def demo(out: Any = None) -> int:
                   15, "both venues' books")
         reg = eng.registry
         comp = reg.composite("BTC")
-        p(f"  up in {time.monotonic() - t0:.1f} s; composite BTC mid {_fmt_units(eng.composite_mid('BTC') or 0, comp.price_decimals)}")
+        p(f"  up in {time.monotonic() - t0:.1f} s; composite BTC mid {_fmt_units(eng.composite_mid_raw('BTC') or 0, comp.price_decimals)}")
         names = {1: "binance-sim", 2: "okx-sim"}
         insts = {1: reg.by_key("binance-spot:BTCUSDT"), 2: reg.by_key("okx:BTC-USDT")}
         for client, side, qty in (("acme-capital", ClientSide.BUY, 12), ("beta-fund", ClientSide.SELL, 3),
@@ -211,7 +211,7 @@ def demo(out: Any = None) -> int:
               f"below / sold above its quotes)")
         tick = 10 ** max(comp.price_decimals - 1, 0)   # the internal book's tick: 0.1 USDT
         spot = eng.best("binance-spot:BTCUSDT")      # same price scale as the composite
-        best_ask = spot.ask_price if spot is not None else eng.composite_mid("BTC") or 0
+        best_ask = spot.ask_price_raw if spot is not None else eng.composite_mid_raw("BTC") or 0
         px = (best_ask // tick) * tick - tick          # one tick inside the best venue ask
         ev = eng.desk_order_raw("BTC", 1, px, 2 * 10**8)    # the desk offers 2 BTC internally
         p(f"\n  internal crossing book: desk sell order #{ev.order_id % 10**6} 2 BTC at "

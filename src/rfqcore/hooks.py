@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from decimal import Decimal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ from rfqcore.rfq import (
     AcceptRejected,
     ApprovalPending,
     CancelRejected,
+    CompositeUnits,
     ControlAck,
     EventDecoder,
     Execution,
@@ -40,7 +42,9 @@ from rfqcore.rfq import (
     QuoteEnded,
     RfqRejected,
     RiskAlert,
+    composite_units,
 )
+from rfqcore.units import from_units, human
 
 if TYPE_CHECKING:
     from rfqcore.engine import Engine
@@ -51,18 +55,50 @@ __all__ = ["Strategy", "HookRunner", "BookEvent"]
 
 @dataclass(frozen=True, slots=True)
 class BookEvent:
-    """Market state seen by strategies: a composite ladder rung changed (``kind == QUOTE``)
-    or a venue book changed status (``kind == BOOK_STATUS``)."""
+    """Market state seen by strategies: a composite ladder rung changed (``kind == QUOTE``:
+    the desk's two-way price for ``size`` of composite ``instrument``) or a venue book changed
+    status (``kind == BOOK_STATUS``: ``instrument`` is the venue instrument's id).
+
+    ``size``, ``bid`` and ``ask`` are exact ``Decimal``s in the composite's units (None for a
+    withdrawn side); the core's integers are the ``*_raw`` fields."""
 
     kind: Kind
     instrument: int
     level: int
-    size: int
-    bid: int | None
-    ask: int | None
+    size_raw: int
+    bid_raw: int | None
+    ask_raw: int | None
     withdrawal: QuoteWithdrawal | None
     status: BookStatus | None
     ts_send: int
+    units: CompositeUnits | None = None  # the composite's name, scales and assets (QUOTE only)
+
+    @property
+    def size(self) -> Decimal:
+        return from_units(self.size_raw, None if self.units is None else self.units.qty_decimals, "size")
+
+    @property
+    def bid(self) -> Decimal | None:
+        return None if self.bid_raw is None else from_units(self.bid_raw, self._pd(), "bid")
+
+    @property
+    def ask(self) -> Decimal | None:
+        return None if self.ask_raw is None else from_units(self.ask_raw, self._pd(), "ask")
+
+    def _pd(self) -> int | None:
+        return None if self.units is None else self.units.price_decimals
+
+    def __repr__(self) -> str:
+        if self.kind != Kind.QUOTE:
+            status = "None" if self.status is None else self.status.name
+            return f"BookEvent(kind={Kind(self.kind).name}, instrument={self.instrument}, status={status})"
+        u = self.units if self.units is not None else CompositeUnits(f"#{self.instrument}", None, None, "", "")
+        pd = u.price_decimals
+        withdrawal = "None" if self.withdrawal is None else self.withdrawal.name
+        return (f"BookEvent(kind=QUOTE, instrument={u.name}, level={self.level}, "
+                f"size={human(self.size_raw, u.qty_decimals, u.base)}, "
+                f"bid={human(self.bid_raw, pd, u.currency, min_decimals=pd or 0)}, "
+                f"ask={human(self.ask_raw, pd, u.currency, min_decimals=pd or 0)}, withdrawal={withdrawal})")
 
 
 class Strategy:
@@ -118,7 +154,9 @@ class HookRunner:
         self._wake = threading.Event()
         self._stop = False
         engine = getattr(strategy, "engine", None)  # set by Engine.add_strategy
-        self._decoder = EventDecoder(engine.registry if engine is not None else None)
+        self._registry = engine.registry if engine is not None else None
+        self._decoder = EventDecoder(self._registry)
+        self._units: dict[int, CompositeUnits] = {}
         self.dropped = 0  # market-event records dropped because the strategy fell behind
         self.dropped_rfq = 0  # RFQ-event records dropped (only if max_rfq_batches are waiting)
         self.delivered = 0  # callbacks made
@@ -171,7 +209,7 @@ class HookRunner:
                     self._deliver_rfq(self._rfq.popleft())
                 if self._book and not self._stop:
                     for r in self._book.popleft().tolist():
-                        self._call(self.strategy.on_book, _book_event(r))
+                        self._call(self.strategy.on_book, self._book_event(r))
 
     def _deliver_rfq(self, batch: np.ndarray) -> None:
         s = self.strategy
@@ -192,9 +230,12 @@ class HookRunner:
                 self._call(s.on_control, ev)
 
 
-def _book_event(r: tuple) -> BookEvent:
-    kind, inst, side, flags, source, _seq, _te, _tr, price, qty, aux, ts_send = r
-    if kind == Kind.QUOTE:
-        return BookEvent(Kind.QUOTE, inst, source, qty, price if flags & Flag.BID_VALID else None,
-                         aux if flags & Flag.ASK_VALID else None, QuoteWithdrawal(side), None, ts_send)
-    return BookEvent(Kind.BOOK_STATUS, inst, 0, 0, None, None, None, BookStatus(aux), ts_send)
+    def _book_event(self, r: tuple) -> BookEvent:
+        kind, inst, side, flags, source, _seq, _te, _tr, price, qty, aux, ts_send = r
+        if kind == Kind.QUOTE:
+            units = self._units.get(inst)
+            if units is None:
+                units = self._units[inst] = composite_units(self._registry, inst)
+            return BookEvent(Kind.QUOTE, inst, source, qty, price if flags & Flag.BID_VALID else None,
+                             aux if flags & Flag.ASK_VALID else None, QuoteWithdrawal(side), None, ts_send, units)
+        return BookEvent(Kind.BOOK_STATUS, inst, 0, 0, None, None, None, BookStatus(aux), ts_send)

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from rfqcore.errors import RfqCoreError
 from rfqcore.instruments import Registry
 from rfqcore.records import ClientField, Command, DeskField, HedgeField, InstrumentField, PricingField, TierField
-from rfqcore.rfq import ControlAck
+from rfqcore.rfq import ApprovalPending, ControlAck
 from rfqcore.units import to_units  # re-exported: the CLI and older callers import it from here
 
 __all__ = ["ControlRequest", "ControlRejected", "Operator", "to_units"]
@@ -213,14 +213,25 @@ class Operator:
     def set_desk(self, **fields: Any) -> list[ControlAck]:
         return self._set(Command.SET_DESK, _DESK, fields)
 
-    def approve(self, request_id: int, *, adjust_bps: Decimal | int | str = 0,
-                price: int | None = None) -> ControlAck:
-        """Approve a pending RFQ; ``adjust_bps`` widens (positive) or tightens the price,
-        ``price`` overrides it (one-sided requests, composite price units)."""
+    def approve(self, request: int | ApprovalPending, *, adjust_bps: Decimal | int | str = 0,
+                price: Decimal | int | str | None = None, instrument: int | str | None = None,
+                price_raw: int | None = None) -> ControlAck:
+        """Approve a pending RFQ (its ``request_id``, or the :class:`ApprovalPending` itself);
+        ``adjust_bps`` widens (positive) or tightens the price, ``price`` overrides it
+        (one-sided requests; in the instrument's units, so it needs the ``ApprovalPending`` or
+        ``instrument`` for the scale). ``price_raw``: the override in composite price units."""
+        request_id = request if isinstance(request, int) else request.request_id
         adj = Decimal(str(adjust_bps)) * 100
         if adj != adj.to_integral_value():
             raise ValueError(f"adjust_bps {adjust_bps}: at most 2 decimals")
-        return self._do(ControlRequest(Command.APPROVE, 0, 0, request_id, int(price or 0), int(adj)))
+        if price is not None:
+            if price_raw is not None:
+                raise ValueError("approve: give price or price_raw, not both")
+            if instrument is None and isinstance(request, int):
+                raise ValueError("approve: a price needs the instrument (or the ApprovalPending) for its price scale")
+            comp = self.registry.composite(instrument if instrument is not None else request.composite)  # type: ignore[union-attr]
+            price_raw = to_units(price, comp.price_decimals, "price")
+        return self._do(ControlRequest(Command.APPROVE, 0, 0, request_id, int(price_raw or 0), int(adj)))
 
     def decline(self, request_id: int) -> ControlAck:
         return self._do(ControlRequest(Command.DECLINE, 0, 0, request_id))
