@@ -11,37 +11,25 @@
 
 #[cfg(feature = "bench")]
 pub mod benchdata;
-mod codec;
 mod core;
-mod dedup;
-mod hash;
-mod hedge;
-mod positions;
-mod pricing;
 mod replay;
-mod rfq;
-mod risk;
 mod runner;
 mod snapshot;
-mod state;
-mod workflow;
 
 pub use crate::core::{Core, CoreConfig, Sink, Stats};
-pub use rfq_ring::record::{desk_event, hedge_reject};
-pub use crate::hedge::{HedgeOrderView, HedgeView, MAX_HEDGE_OUT, MAX_INTERNAL_FILLS};
-pub use crate::pricing::QuoteLevel;
-pub use crate::replay::{replay_into, ReplayReport};
-pub use crate::positions::Position;
-pub use crate::rfq::{
+pub use rfq_desk::{
     ClientView, InstrumentView, PendingView, PositionView, QuoteState, QuoteView, RfqStats, DEDUP_RESERVE,
-    HOUSEKEEPING_PER_RECORD, KILL_SCAN_PER_RECORD,
+    HOUSEKEEPING_PER_RECORD, KILL_SCAN_PER_RECORD, MAX_EXEC_COUNT, MAX_RFQ_OUT,
 };
-pub use crate::risk::MAX_EXEC_COUNT;
+pub use rfq_hedge::{HedgeOrderView, HedgeView, MAX_HEDGE_OUT, MAX_INTERNAL_FILLS};
+pub use rfq_kernel::positions::Position;
+pub use rfq_kernel::pricing::QuoteLevel;
+pub use rfq_market::{BookStatus, InstrumentState};
+pub use rfq_ring::record::{desk_event, hedge_reject};
+pub use crate::replay::{replay_into, ReplayReport};
 pub use crate::runner::{
     read_published_marker, Command, RecoveryError, RecoveryReport, Runner, RunnerHandle, SnapshotStats, HEARTBEAT_SOURCE, PUBLISHED_MARKER,
 };
-pub use crate::workflow::MAX_RFQ_OUT;
-pub use crate::state::{BookStatus, InstrumentState};
 pub use crate::snapshot::{
     check_snapshot, list_snapshots, parse_snapshot_name, read_snapshot, snapshot_dir, snapshot_name, write_snapshot_file, SnapshotAnchor,
     SnapshotError, SnapshotHeader, SnapshotWritten, SNAPSHOT_HEADER, SNAPSHOT_MAGIC, SNAPSHOT_MIN_VERSION, SNAPSHOT_VERSION,

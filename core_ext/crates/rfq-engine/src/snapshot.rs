@@ -20,7 +20,7 @@
 //! ([`SnapshotError::Mismatch`]). Book levels are stored as varint deltas of tick indices and
 //! varint quantities (≈ 4–5 bytes a level instead of 16).
 
-use crate::codec::{corrupt, mismatch, within, Body, Dec, Out, Persist, R};
+use rfq_kernel::codec::{Body, DecodeError, Dec, Out, Persist};
 use crate::core::{Core, CoreConfig};
 use rfq_journal::Chain;
 use std::io::{Read, Write};
@@ -133,6 +133,15 @@ impl SnapshotHeader {
             body_len: u64_at(80),
             body_hash,
         })
+    }
+}
+
+impl From<DecodeError> for SnapshotError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Mismatch { why } => SnapshotError::Mismatch { why },
+            DecodeError::Corrupt { why } => SnapshotError::Corrupt { why },
+        }
     }
 }
 
@@ -283,7 +292,7 @@ impl Core {
     /// # Errors
     /// As [`Core::restore_snapshot`]; a configuration error as [`SnapshotError::Mismatch`].
     pub fn restore(cfg: CoreConfig, r: &mut impl Read) -> Result<(Core, SnapshotHeader), SnapshotError> {
-        let mut core = Core::new(cfg).map_err(|e| mismatch(format!("configuration: {e}")))?;
+        let mut core = Core::new(cfg).map_err(|e| SnapshotError::Mismatch { why: format!("configuration: {e}") })?;
         let h = core.restore_snapshot(r)?;
         Ok((core, h))
     }
@@ -308,7 +317,7 @@ impl Core {
         let mut d = Dec::new(body);
         self.load(&mut d)?;
         if d.u64()? != END_MARK || d.at != body.len() {
-            return Err(corrupt("no end marker where the body should end"));
+            return Err(SnapshotError::Corrupt { why: "no end marker where the body should end".into() });
         }
         if h.version < 3 {
             // format 2: its OMS section is layout 1, which this build no longer writes; the
@@ -320,7 +329,7 @@ impl Core {
         again.u64(END_MARK);
         if again.0 != body {
             let at = again.0.iter().zip(body).position(|(a, b)| a != b).unwrap_or(again.0.len().min(body.len()));
-            return Err(corrupt(format!("the restored state encodes differently from byte {at} of the body")));
+            return Err(SnapshotError::Corrupt { why: format!("the restored state encodes differently from byte {at} of the body") });
         }
         let found = self.state_hash();
         if found != h.state_hash {
@@ -330,48 +339,8 @@ impl Core {
     }
 
     fn snapshot_size_hint(&self) -> usize {
-        let levels: usize = self.instruments.iter().map(|s| s.book.len()).sum();
-        4096 + levels * 6 + self.rfq.clients.len() * 700 + self.rfq.expiry.len() * 110 + self.rfq.dedup.len() / 4 * 30
-    }
-}
-
-/// The whole core: clock, output sequence, counters, instruments, composites with their
-/// market caches, the RFQ workflow, hedging (the end marker is the file format's).
-impl Persist for Core {
-    fn save<O: Out>(&self, o: &mut O) {
-        o.i64(self.now);
-        o.u64(self.out_seq);
-        self.stats.save(o);
-        o.len(self.instruments.len());
-        for s in &self.instruments {
-            s.save(o);
-        }
-        o.len(self.composites.len());
-        for (c, m) in self.composites.iter().zip(&self.markets) {
-            c.save(o);
-            m.save(o);
-        }
-        self.rfq.save(o);
-        self.hedging.save(o);
-    }
-
-    fn load(&mut self, d: &mut Dec<'_>) -> R<()> {
-        self.now = d.i64()?;
-        self.out_seq = d.u64()?;
-        self.stats.load(d)?;
-        d.same_len(self.instruments.len(), "instruments")?;
-        for s in &mut self.instruments {
-            s.load(d)?;
-        }
-        d.same_len(self.composites.len(), "composites")?;
-        for (c, m) in self.composites.iter_mut().zip(&mut self.markets) {
-            c.load(d)?;
-            m.load(d).map_err(within(format!("composite {}", c.spec.id)))?;
-        }
-        self.rfq.load(d)?;
-        self.hedging.load(d)?;
-        self.recompute_max_out();
-        Ok(())
+        let levels: usize = self.market.instruments().iter().map(|s| s.book.len()).sum();
+        4096 + levels * 6 + self.desk.snapshot_size_hint()
     }
 }
 

@@ -4,6 +4,9 @@
 //! side and accepts, fed to a core with the cache and one without: same outputs, same
 //! state hash after every record.
 use super::*;
+use rfq_model::{CompositeSpec, Instrument, PricingParams, RfqConfig};
+use rfq_ring::record::{flags, kind};
+use rfq_ring::Record;
 use proptest::prelude::*;
 use rfq_model::{ClientSpec, DeskSpec, InstrumentKind, InstrumentRisk, PricingV2, Throttle, TierSpec};
 
@@ -112,7 +115,7 @@ fn lvl(m: u16, bid: bool, price: i64, qty: i64, fl: u8, t: i64) -> Record {
 fn run(ops: &[Op], basis: u32) -> Result<(), TestCaseError> {
     let mut a = Core::new(config(basis)).unwrap();
     let mut b = Core::new(config(basis)).unwrap();
-    b.market_cache = false;
+    b.market.set_market_cache(false);
     let mut t = 1_000 * SEC;
     let mut id = 0;
     let mut shift = [0_i64; 4];
@@ -160,7 +163,7 @@ fn run(ops: &[Op], basis: u32) -> Result<(), TestCaseError> {
             Op::Wait { ms } => t += ms * 1_000_000,
             Op::Rfq { side, qty, hit } => {
                 id += 1;
-                hits += usize::from(a.cached_market(0).is_some());
+                hits += usize::from(a.market.market_cache_hit(0, a.now));
                 let r = Record { kind: kind::RFQ, instrument: 1, side, flags: flags::END, source: 1, seq: id, ts_recv: t, qty, ..Record::ZERO };
                 let out = feed(&[r], &mut a, &mut b)?;
                 if let (true, Some(q)) = (hit, out.iter().find(|r| r.kind == kind::RFQ_QUOTE)) {
@@ -195,21 +198,21 @@ fn cache_is_used_between_repricings() {
             c.process(&lvl(m, false, px(m, false, k, 0), 50, flags::SNAPSHOT | if k == 29 { flags::END } else { 0 }, SEC), &mut out);
         }
     }
-    assert!(c.cached_market(0).is_some());
+    assert!(c.market.market_cache_hit(0, c.now));
     // a record of a message not yet ended changes a book: not valid until its END reprices
     c.process(&lvl(2, true, px(2, true, 0, 0), 7, 0, SEC), &mut out);
-    assert!(c.cached_market(0).is_none());
+    assert!(!c.market.market_cache_hit(0, c.now));
     c.process(&lvl(2, true, px(2, true, 1, 0), 7, flags::END, SEC), &mut out);
-    assert!(c.cached_market(0).is_some());
+    assert!(c.market.market_cache_hit(0, c.now));
     // a BBO or trade message changes no book and keeps the cache
-    let epoch = c.markets[0].epoch;
+    let epoch = c.market.market_cache_epoch(0);
     c.process(&Record { kind: kind::BBO, instrument: 1, side: 0, flags: flags::END, ts_recv: SEC + 5, price: px(1, true, 0, 0), qty: 1, ..Record::ZERO }, &mut out);
-    assert!(c.cached_market(0).is_some());
-    assert_eq!(c.markets[0].epoch, epoch);
+    assert!(c.market.market_cache_hit(0, c.now));
+    assert_eq!(c.market.market_cache_epoch(0), epoch);
     // silence: members go stale by the clock alone, before any repricing notices
     c.advance(3 * SEC);
-    assert!(c.cached_market(0).is_none());
+    assert!(!c.market.market_cache_hit(0, c.now));
     let mut c2 = Core::new(config(0)).unwrap();
-    c2.market_cache = false;
-    assert!(c2.cached_market(0).is_none());
+    c2.market.set_market_cache(false);
+    assert!(!c2.market.market_cache_hit(0, c2.now));
 }

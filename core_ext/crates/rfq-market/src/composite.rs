@@ -1,0 +1,102 @@
+//! Composites: member books with their conversions and basis, the published ladder, and
+//! the market cache the RFQ fast path prices from.
+
+use crate::instrument::InstrumentState;
+use crate::QuoteLevel;
+use rfq_book::composite::{Conversion, SweepPrefix, MAX_MEMBERS};
+use rfq_kernel::pricing::MAX_SIZES;
+use rfq_model::{CompositeSpec, ModelError};
+
+pub(crate) struct Member {
+    pub(crate) inst: usize,
+    /// Registry id of that instrument.
+    pub(crate) instrument: u16,
+    pub(crate) conv: Conversion,
+    pub(crate) included: bool,
+    /// EMA of `2 × (reference mid − member mid)` in composite price units (see basis_ema_shift).
+    pub(crate) basis2: i64,
+    pub(crate) basis_ready: bool,
+}
+
+pub(crate) struct CompositeState {
+    pub(crate) spec: CompositeSpec,
+    pub(crate) members: Vec<Member>,
+    pub(crate) quotes: [QuoteLevel; MAX_SIZES],
+    /// Bit i set = member i was usable at the last repricing.
+    pub(crate) live_mask: u32,
+    pub(crate) priced: bool,
+}
+
+/// The merged market of a composite as its last repricing saw it: best bid/ask and the first
+/// merged levels of each side. Valid for a later RFQ or accept exactly when no member book has
+/// changed since (per-instrument book epochs) and the same members are usable (the usable
+/// set also depends on the clock) — then every input of the merge is the same, so so are its
+/// results (basis offsets only change at a repricing).
+pub(crate) struct MarketCache {
+    /// Set by a repricing that swept (usable members, not crossed).
+    pub(crate) valid: bool,
+    /// Σ book epochs of the composite's members at that repricing.
+    pub(crate) epoch: u64,
+    /// Usable members at that repricing.
+    pub(crate) mask: u32,
+    /// Best bid and ask over the usable, basis-adjusted books.
+    pub(crate) best: (Option<i64>, Option<i64>),
+    /// `[bids, asks]` merged levels.
+    pub(crate) prefix: [SweepPrefix; 2],
+}
+
+impl MarketCache {
+    pub(crate) fn new() -> MarketCache {
+        MarketCache { valid: false, epoch: 0, mask: 0, best: (None, None), prefix: [SweepPrefix::default(), SweepPrefix::default()] }
+    }
+}
+
+
+impl CompositeState {
+    /// Composite number `ci` of `spec`, its members looked up in `by_id` (each instrument
+    /// learns it is a member); `earlier` are the composites built before it.
+    pub(crate) fn new(
+        spec: CompositeSpec,
+        ci: usize,
+        by_id: &[u16],
+        instruments: &mut [InstrumentState],
+        earlier: &[CompositeState],
+    ) -> Result<CompositeState, ModelError> {
+        spec.validate()?;
+        if earlier.iter().any(|c| c.spec.id == spec.id) {
+            return Err(ModelError::BadComposite { composite: spec.name.clone(), why: format!("duplicate id {}", spec.id) });
+        }
+        if spec.pricing.sizes.len() > MAX_SIZES {
+            return Err(ModelError::BadComposite { composite: spec.name.clone(), why: "too many sizes".into() });
+        }
+        if spec.members.is_empty() || spec.members.len() > MAX_MEMBERS {
+            return Err(ModelError::BadComposite {
+                composite: spec.name.clone(),
+                why: format!("needs 1..={MAX_MEMBERS} members, has {}", spec.members.len()),
+            });
+        }
+        let mut members = Vec::new();
+        for &id in &spec.members {
+            let idx = match by_id.get(id as usize) {
+                Some(&i) if i != 0 => (i - 1) as usize,
+                _ => {
+                    return Err(ModelError::BadComposite {
+                        composite: spec.name.clone(),
+                        why: format!("member {id} is not a configured instrument"),
+                    })
+                }
+            };
+            let inst = &instruments[idx].spec;
+            let conv = Conversion::new(inst, spec.price_decimals, spec.qty_decimals).ok_or_else(|| ModelError::BadComposite {
+                composite: spec.name.clone(),
+                why: format!("member {} has finer scales than the composite", inst.key()),
+            })?;
+            if members.iter().any(|m: &Member| m.inst == idx) {
+                return Err(ModelError::BadComposite { composite: spec.name.clone(), why: format!("member {id} listed twice") });
+            }
+            instruments[idx].composites.push(ci);
+            members.push(Member { inst: idx, instrument: id, conv, included: true, basis2: 0, basis_ready: false });
+        }
+        Ok(CompositeState { spec, members, quotes: [QuoteLevel::default(); MAX_SIZES], live_mask: 0, priced: false })
+    }
+}
