@@ -131,7 +131,7 @@ def measure(rate: float, seconds: float, args: argparse.Namespace) -> dict:
             q = pool.popleft()
             s = q.sides[0]
             now = time.time_ns()
-            rec[0] = (Kind.ACCEPT, q.composite, int(s.side), Flag.END, q.client, q.quote_id, now, now, s.price, s.qty,
+            rec[0] = (Kind.ACCEPT, q.composite, int(s.side), Flag.END, q.client, q.quote_id, now, now, s.price_raw, s.qty_raw,
                       i + 1, 0)
             intended.append(t_int)
             pushed.append(monotonic_ns())

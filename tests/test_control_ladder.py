@@ -41,8 +41,8 @@ def test_journaled_pricing_and_membership_changes_replay(tmp_path) -> None:
         with pytest.raises(ControlRejected, match="BAD_COMMAND"):
             eng.set_member("BTC", "binance-spot:ETHUSDT", False)   # not a member of BTC
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and [q.size for q in eng.quotes("BTC")] != [10**7, 5 * 10**7, 10**8]:
+        while time.monotonic() < deadline and [q.size_raw for q in eng.quotes("BTC")] != [10**7, 5 * 10**7, 10**8]:
             time.sleep(0.01)
-        assert [q.size for q in eng.quotes("BTC")] == [10**7, 5 * 10**7, 10**8]
+        assert [q.size_raw for q in eng.quotes("BTC")] == [10**7, 5 * 10**7, 10**8]
     rep = replay(jdir, reg, settings)
     assert rep["first_divergence"] is None, rep

@@ -96,15 +96,18 @@ def test_quotes_are_published_and_follow_parameters(registry: Registry) -> None:
         eng.run_once()
         q1, q10 = eng.quotes("BTC")
         # perp never synced: the composite is the spot book alone
-        assert q1.bid == 5_999_400 and q1.ask == 6_000_701  # 60000.00 -1bp down, 60001.00 +1bp up
-        assert q10.bid is None and q10.reason == QuoteWithdrawal.TOO_THIN
-        assert q10.ask is not None  # 10 BTC of asks exist: 2 @ 60001 + 8 @ 60002
+        assert q1.bid_raw == 5_999_400 and q1.ask_raw == 6_000_701  # 60000.00 -1bp down, 60001.00 +1bp up
+        assert (q1.size, q1.bid, q1.ask) == (Decimal(1), Decimal("59994.00"), Decimal("60007.01"))
+        assert q10.bid_raw is None and q10.bid is None and q10.reason == QuoteWithdrawal.TOO_THIN
+        assert q10.ask_raw is not None  # 10 BTC of asks exist: 2 @ 60001 + 8 @ 60002
+        assert repr(q10) == "QuoteLevel(composite=BTC, level=1, size=10 BTC, bid=None, ask=60007.81 USDT, reason=TOO_THIN)"
         assert sum(len(b) for b in seen) == 2 and all((b["kind"] == Kind.QUOTE).all() for b in seen)
         eng.set_pricing("BTC", base_cbps=0, size_cbps_per_unit=0, sizes=[SAT])
         eng.feed(records((Kind.HEARTBEAT, 0, 255, Flag.END, 2, 0, 0)))
         eng.run_once()
         (q,) = eng.quotes("BTC")
-        assert (q.bid, q.ask) == (6_000_000, 6_000_100)
+        assert (q.bid_raw, q.ask_raw) == (6_000_000, 6_000_100)
+        assert eng.last_quotes[(q.composite, 0)].bid == Decimal("60000.00")  # the pump's copy speaks units too
         assert eng.subscriber_latency.summary().count >= 3
         assert eng.tick_to_quote().count >= 2  # quote-causing records pushed from Python
 

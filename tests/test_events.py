@@ -95,7 +95,7 @@ def test_reprs_name_enums_and_units(units: rfq.CompositeUnits) -> None:
               False, 0, units.name, units.price_decimals, units.qty_decimals, 5, 0, units.base, units.currency)
     assert repr(q) == ("Quote(quote_id=9, rfq_id=11, client=1, instrument=BTC, buy=1 BTC @ 60010.91 USDT, "
                        "sell=1 BTC @ 59989.20 USDT, partial_ok=False, valid_until=123)")
-    assert repr(q.sides[0]) == "QuoteSide(side=BUY, price=6001091, qty=100000000)"
+    assert repr(q.sides[0]) == "QuoteSide(side=BUY, price_raw=6001091, qty_raw=100000000)"
     assert repr(RfqRejected(1, 1, 11, ClientSide.BUY, RfqReject.NO_MARKET, BTC, 0)) == (
         "RfqRejected(rfq_id=11, client=1, composite=1, side=BUY, qty=100000000, price=0, reason=NO_MARKET, "
         "by_gateway=False)")
@@ -137,3 +137,16 @@ def test_latency_summary_says_its_unit() -> None:
     assert repr(s) == ("LatencySummary(count=1,234, p50=2,752.51 µs, p99=9.00 µs, p99.9=12,345.68 µs, "
                        "max=60,000,000.00 µs)")
     assert s.p50 == 2_752_511  # the fields stay integer nanoseconds
+
+
+def test_hedge_and_desk_order_reprs_name_their_codes() -> None:
+    from rfqcore.rfq import DeskOrderEvent, HedgeOrder, HedgeRejected
+
+    assert repr(HedgeOrder(7, 1, 1, 1, 6_000_000, 500_000, 1, 5, 6)) == (
+        "HedgeOrder(cl_ord_id=7, venue=1, instrument=1, side=SELL, price=6000000, qty=500000, composite=1, "
+        "ts_recv=5, ts_send=6)")
+    assert repr(HedgeRejected("order", 1, 1, 7, RfqReject.HEDGE_UNAVAILABLE, 5, 6)) == (
+        "HedgeRejected(what='order', venue=1, instrument=1, cl_ord_id=7, reason=HEDGE_UNAVAILABLE, qty=5, price=6)")
+    assert repr(DeskOrderEvent(1, 9, "accepted", 6_000_040, 30_000_000, 0, 0)) == (
+        "DeskOrderEvent(composite=1, order_id=9, event='accepted', price=6000040, qty=30000000, remaining=0, "
+        "reason=OK)")

@@ -97,7 +97,7 @@ def build_session(n_rfqs: int = 150, seed: int = 1) -> tuple[np.ndarray, int, li
                 ts += 1_000
                 s = q.side(client_side)
                 assert s is not None
-                push([_rec(Kind.ACCEPT, 1, client_side, Flag.END, 1, q.quote_id, ts, s.price, s.qty, 5000 + i)])
+                push([_rec(Kind.ACCEPT, 1, client_side, Flag.END, 1, q.quote_id, ts, s.price_raw, s.qty_raw, 5000 + i)])
         eng.stop()
         state = eng.state_hash()
         fills = eng.rfq_stats()["fills"]

@@ -63,24 +63,24 @@ def test_quote_fill_positions_and_pnl(eng: Engine) -> None:
     q = eng.request_quote("acme-capital", "BTC", "two-way", 1)
     assert isinstance(q, Quote)
     ask, bid = q.side(ClientSide.BUY), q.side(ClientSide.SELL)
-    assert ask is not None and bid is not None and ask.qty == bid.qty == BTC
+    assert ask is not None and bid is not None and ask.qty_raw == bid.qty_raw == BTC
     # pricing v2, flat desk, no mid moves yet: half-spread = ladder 1.00 bp + 0.05 bp/BTC
     # + gold markup 0.25 bp + hedge fee 0.50 bp = 180 cbps; asks up, bids down
-    assert ask.price == -(-6_000_010 * (1_000_000 + 180) // 1_000_000) == 6_001_091
-    assert bid.price == 6_000_000 * (1_000_000 - 180) // 1_000_000 == 5_998_920
+    assert ask.price_raw == -(-6_000_010 * (1_000_000 + 180) // 1_000_000) == 6_001_091
+    assert bid.price_raw == 6_000_000 * (1_000_000 - 180) // 1_000_000 == 5_998_920
     assert eng.quote_state(q.quote_id)["state"] == "live"
 
     fill = eng.accept(q, "buy")
     assert isinstance(fill, Execution)
-    assert (fill.price_raw, fill.qty_raw, fill.side) == (ask.price, BTC, ClientSide.BUY)
-    assert fill.notional_raw == ask.price * BTC  # exact, scale 10 decimals
+    assert (fill.price_raw, fill.qty_raw, fill.side) == (ask.price_raw, BTC, ClientSide.BUY)
+    assert fill.notional_raw == ask.price_raw * BTC  # exact, scale 10 decimals
     assert fill.fee_raw == -(-fill.notional_raw * 50 // 1_000_000)  # gold 0.5 bp, rounded up
     assert eng.quote_state(q.quote_id)["state"] == "filled"
 
     desk = eng.positions()["BTC"]
     assert (desk.qty_raw, desk.cost_raw, desk.fees_raw, desk.trades) == (-BTC, -fill.notional_raw, fill.fee_raw, 1)
     assert (desk.qty, desk.cost, desk.fees) == (-1, -fill.notional, fill.fee)  # the same, exact Decimals
-    assert desk.avg_price_raw == ask.price and desk.avg_price == Decimal("60010.91")
+    assert desk.avg_price_raw == ask.price_raw and desk.avg_price == Decimal("60010.91")
     client = eng.client_positions("acme-capital")["BTC"]
     assert (client.qty_raw, client.cost_raw) == (BTC, fill.notional_raw)
     mid = eng.composite_mid_raw("BTC")
@@ -135,7 +135,7 @@ def test_rejects_are_specific_and_change_nothing(eng: Engine) -> None:
         assert ei.value.reason == reason
     before = eng.state_hash()
     with pytest.raises(RequestRejected) as ei:
-        eng.accept_raw(q, qty=q.sides[0].qty - 1)
+        eng.accept_raw(q, qty=q.sides[0].qty_raw - 1)
     assert ei.value.reason == RfqReject.SIZE_MISMATCH
     assert eng.state_hash() == before
     assert eng.quote_state(q.quote_id)["state"] == "live"
@@ -203,7 +203,7 @@ def test_manual_approval(eng: Engine) -> None:
     eng.operator.approve(p.request_id, adjust_bps="2")
     eng.run_once()
     quotes = [e for e in events if isinstance(e, Quote) and e.rfq_id == p.rfq_id]
-    assert len(quotes) == 1 and quotes[0].sides[0].qty == 60 * BTC
+    assert len(quotes) == 1 and quotes[0].sides[0].qty_raw == 60 * BTC
     assert eng.pending_approvals() == []
     p2 = eng.request_quote("acme-capital", "BTC", "sell", 55)
     eng.operator.decline(p2.request_id)
@@ -328,7 +328,7 @@ def test_hooks_see_the_ladder_in_human_units(eng: Engine, frozen_clock: int) -> 
     time.sleep(0.05)
     rung = [e for e in got if e.kind == Kind.QUOTE and e.level == 0][-1]  # the ladder's first rung now
     now = eng.quotes("BTC")[0]
-    assert (rung.size_raw, rung.bid_raw, rung.ask_raw) == (now.size, now.bid, now.ask) == (10**7, 5_999_499, 6_000_711)
+    assert (rung.size_raw, rung.bid_raw, rung.ask_raw) == (now.size_raw, now.bid_raw, now.ask_raw) == (10**7, 5_999_499, 6_000_711)
     assert (rung.size, rung.bid, rung.ask) == (Decimal("0.1"), Decimal("59994.99"), Decimal("60007.11"))
     assert repr(rung) == ("BookEvent(kind=QUOTE, instrument=BTC, level=0, size=0.1 BTC, bid=59994.99 USDT, "
                           "ask=60007.11 USDT, withdrawal=NONE)")

@@ -68,7 +68,7 @@ def _run_replay(args: argparse.Namespace, files: Sequence[Path], title: str) -> 
                 q = eng.last_quotes.get((first.id, 1))
                 if q is not None:
                     pd = first.spec()["price_decimals"]
-                    bar.set_postfix_str(f"{first.name} {_fmt_px(q.bid, pd)} / {_fmt_px(q.ask, pd)}", refresh=False)
+                    bar.set_postfix_str(f"{first.name} {_fmt_px(q.bid_raw, pd)} / {_fmt_px(q.ask_raw, pd)}", refresh=False)
             bar.refresh()
 
         t0 = time.perf_counter()
@@ -128,7 +128,7 @@ def _run_replay(args: argparse.Namespace, files: Sequence[Path], title: str) -> 
             print(f"\nComposite {c.name} quotes ({'; '.join(parts)}):")
             for q in eng.quotes(c.id):
                 reason = "" if q.reason == 0 else f"  [{q.reason.name.lower()}]"
-                print(f"  {_fmt_px(q.size, qd):>14}  bid {_fmt_px(q.bid, pd):>12}  ask {_fmt_px(q.ask, pd):>12}{reason}")
+                print(f"  {_fmt_px(q.size_raw, qd):>14}  bid {_fmt_px(q.bid_raw, pd):>12}  ask {_fmt_px(q.ask_raw, pd):>12}{reason}")
     return 0
 
 

@@ -36,15 +36,18 @@ from rfqcore.latency import LatencyRecorder, LatencySummary
 from rfqcore.operator import ControlRejected, ControlRequest, Operator
 from rfqcore.records import RECORD_DTYPE, ClientSide, Command, Flag, Kind, PricingField, QuoteWithdrawal, Side
 from rfqcore.rfq import (
-    DeskOrderEvent,
     AcceptRejected,
     ApprovalPending,
+    CompositeUnits,
     ControlAck,
+    DeskOrderEvent,
     Event,
     EventDecoder,
     Execution,
+    LadderRung,
     Quote,
     RfqRejected,
+    composite_units,
 )
 from rfqcore.rfqconfig import RfqSettings
 from rfqcore.units import client_side, from_units, human, to_units
@@ -93,30 +96,39 @@ class TopOfBook:
 
 
 @dataclass(frozen=True, slots=True)
-class QuoteLevel:
-    """One rung of a composite's quote ladder: the desk's streaming two-way price for ``size``
-    (composite scales). Not a firm quote to a client: that is :class:`rfqcore.rfq.Quote`."""
+class QuoteLevel(LadderRung):
+    """One rung of a composite's quote ladder: the desk's streaming two-way price for ``size``.
+    Not a firm quote to a client: that is :class:`rfqcore.rfq.Quote`.
+
+    ``size``, ``bid`` and ``ask`` are exact ``Decimal``s in the composite's units (None for a
+    withdrawn side, ``reason`` says why); the core's integers are the ``*_raw`` fields."""
 
     composite: int
     level: int
-    size: int
-    bid: int | None
-    ask: int | None
+    size_raw: int
+    bid_raw: int | None
+    ask_raw: int | None
     reason: QuoteWithdrawal
     seq: int
+    units: CompositeUnits | None = None  # the composite's name, scales and assets
 
     @classmethod
-    def from_record(cls, r: np.void) -> QuoteLevel:
+    def from_record(cls, r: np.void, units: CompositeUnits | None = None) -> QuoteLevel:
         flags = int(r["flags"])
         return cls(
             composite=int(r["instrument"]),
             level=int(r["source"]),
-            size=int(r["qty"]),
-            bid=int(r["price"]) if flags & Flag.BID_VALID else None,
-            ask=int(r["aux"]) if flags & Flag.ASK_VALID else None,
+            size_raw=int(r["qty"]),
+            bid_raw=int(r["price"]) if flags & Flag.BID_VALID else None,
+            ask_raw=int(r["aux"]) if flags & Flag.ASK_VALID else None,
             reason=QuoteWithdrawal(int(r["side"])),
             seq=int(r["seq"]),
+            units=units,
         )
+
+    def __repr__(self) -> str:
+        return (f"QuoteLevel(composite={self._name(self.composite)}, level={self.level}, {self._prices()}, "
+                f"reason={self.reason.name})")
 
 
 @dataclass(slots=True)
@@ -297,6 +309,7 @@ class Engine:
         self.subscriber_latency = LatencyRecorder()
         self.counts: dict[str, int] = {"quotes": 0, "status": 0, "rejects": 0, "other": 0}
         self.last_quotes: dict[tuple[int, int], QuoteLevel] = {}
+        self._comp_units: dict[int, CompositeUnits] = {}
         self._closed = False
         # RFQ workflow: API/control producers (one lock each: a ring has one producer),
         # decoded RFQ events, waiters of blocking calls
@@ -479,8 +492,15 @@ class Engine:
             keys = quotes["instrument"].astype(np.int64) * 65536 + quotes["source"]
             _, last = np.unique(keys[::-1], return_index=True)
             for i in (len(quotes) - 1 - last).tolist():
-                q = QuoteLevel.from_record(quotes[i])
+                r = quotes[i]
+                q = QuoteLevel.from_record(r, self._units(int(r["instrument"])))
                 self.last_quotes[(q.composite, q.level)] = q
+
+    def _units(self, composite_id: int) -> CompositeUnits:
+        u = self._comp_units.get(composite_id)
+        if u is None:
+            u = self._comp_units[composite_id] = composite_units(self.registry, composite_id)
+        return u
 
     def _decoder_busy(self, kinds: np.ndarray) -> bool:
         return bool(len(kinds)) and int(kinds.max()) >= Kind.RFQ_QUOTE
@@ -627,8 +647,8 @@ class Engine:
                 raise ValueError(f"quote {quote.quote_id} is two-way: say which side to accept (\"buy\" or \"sell\")")
             side = quote.sides[0].side
         qs = quote.side(side)
-        price = qs.price if qs is not None else 0
-        size = qty if qty is not None else (qs.qty if qs is not None else 0)
+        price = qs.price_raw if qs is not None else 0
+        size = qty if qty is not None else (qs.qty_raw if qs is not None else 0)
         with self._rfq_lock:
             if accept_id is None:
                 self._rfq_seq += 1
@@ -839,17 +859,19 @@ class Engine:
         c = self.registry.composite(composite)
         live = self.core.pricing(c.id)   # the live ladder (set_pricing / SET_LADDER change it)
         sizes = live[0] if live is not None else c.spec()["sizes"]
+        units = self._units(c.id)
         out = []
         for level, (flags, reason, bid, ask) in enumerate(self.core.quotes(c.id)):
             out.append(
                 QuoteLevel(
                     composite=c.id,
                     level=level,
-                    size=sizes[level],
-                    bid=bid if flags & Flag.BID_VALID else None,
-                    ask=ask if flags & Flag.ASK_VALID else None,
+                    size_raw=sizes[level],
+                    bid_raw=bid if flags & Flag.BID_VALID else None,
+                    ask_raw=ask if flags & Flag.ASK_VALID else None,
                     reason=QuoteWithdrawal(reason),
                     seq=0,
+                    units=units,
                 )
             )
         return out

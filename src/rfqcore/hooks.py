@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from decimal import Decimal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,13 +37,13 @@ from rfqcore.rfq import (
     ControlAck,
     EventDecoder,
     Execution,
+    LadderRung,
     Quote,
     QuoteEnded,
     RfqRejected,
     RiskAlert,
     composite_units,
 )
-from rfqcore.units import from_units, human
 
 if TYPE_CHECKING:
     from rfqcore.engine import Engine
@@ -54,7 +53,7 @@ __all__ = ["Strategy", "HookRunner", "BookEvent"]
 
 
 @dataclass(frozen=True, slots=True)
-class BookEvent:
+class BookEvent(LadderRung):
     """Market state seen by strategies: a composite ladder rung changed (``kind == QUOTE``:
     the desk's two-way price for ``size`` of composite ``instrument``) or a venue book changed
     status (``kind == BOOK_STATUS``: ``instrument`` is the venue instrument's id).
@@ -73,32 +72,13 @@ class BookEvent:
     ts_send: int
     units: CompositeUnits | None = None  # the composite's name, scales and assets (QUOTE only)
 
-    @property
-    def size(self) -> Decimal:
-        return from_units(self.size_raw, None if self.units is None else self.units.qty_decimals, "size")
-
-    @property
-    def bid(self) -> Decimal | None:
-        return None if self.bid_raw is None else from_units(self.bid_raw, self._pd(), "bid")
-
-    @property
-    def ask(self) -> Decimal | None:
-        return None if self.ask_raw is None else from_units(self.ask_raw, self._pd(), "ask")
-
-    def _pd(self) -> int | None:
-        return None if self.units is None else self.units.price_decimals
-
     def __repr__(self) -> str:
         if self.kind != Kind.QUOTE:
             status = "None" if self.status is None else self.status.name
             return f"BookEvent(kind={Kind(self.kind).name}, instrument={self.instrument}, status={status})"
-        u = self.units if self.units is not None else CompositeUnits(f"#{self.instrument}", None, None, "", "")
-        pd = u.price_decimals
         withdrawal = "None" if self.withdrawal is None else self.withdrawal.name
-        return (f"BookEvent(kind=QUOTE, instrument={u.name}, level={self.level}, "
-                f"size={human(self.size_raw, u.qty_decimals, u.base)}, "
-                f"bid={human(self.bid_raw, pd, u.currency, min_decimals=pd or 0)}, "
-                f"ask={human(self.ask_raw, pd, u.currency, min_decimals=pd or 0)}, withdrawal={withdrawal})")
+        return (f"BookEvent(kind=QUOTE, instrument={self._name(self.instrument)}, level={self.level}, "
+                f"{self._prices()}, withdrawal={withdrawal})")
 
 
 class Strategy:

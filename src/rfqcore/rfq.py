@@ -75,11 +75,11 @@ class QuoteSide:
     (exact integers in the composite's scales; the :class:`Quote` gives them as ``Decimal``)."""
 
     side: ClientSide
-    price: int
-    qty: int
+    price_raw: int
+    qty_raw: int
 
     def __repr__(self) -> str:
-        return f"QuoteSide(side={_name(ClientSide, self.side)}, price={self.price}, qty={self.qty})"
+        return f"QuoteSide(side={_name(ClientSide, self.side)}, price_raw={self.price_raw}, qty_raw={self.qty_raw})"
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~5 µs to build here
@@ -120,7 +120,7 @@ class Quote:
         s = self.side(side)
         if s is None:
             raise ValueError(f"quote {self.quote_id} has no side {side}")
-        return s.price, s.qty
+        return s.price_raw, s.qty_raw
 
     def _dec(self, raw: int | None, decimals: int | None) -> Decimal | None:
         if raw is None:
@@ -130,8 +130,8 @@ class Quote:
         return Decimal(raw).scaleb(-decimals)
 
     def __repr__(self) -> str:
-        sides = ", ".join(f"{_name(ClientSide, s.side).lower()}={human(s.qty, self.qty_decimals, self.base)} @ "
-                          f"{human(s.price, self.price_decimals, self.currency, min_decimals=self.price_decimals or 0)}"
+        sides = ", ".join(f"{_name(ClientSide, s.side).lower()}={human(s.qty_raw, self.qty_decimals, self.base)} @ "
+                          f"{human(s.price_raw, self.price_decimals, self.currency, min_decimals=self.price_decimals or 0)}"
                           for s in self.sides)
         return (f"Quote(quote_id={self.quote_id}, rfq_id={self.rfq_id}, client={self.client}, "
                 f"instrument={_inst(self.instrument, self.composite)}, {sides}, partial_ok={self.partial_ok}, "
@@ -141,23 +141,23 @@ class Quote:
     def buy_price_raw(self) -> int | None:
         """The price the client may buy at (the desk's ask), None without a buy side."""
         s = self.side(ClientSide.BUY)
-        return None if s is None else s.price
+        return None if s is None else s.price_raw
 
     @property
     def buy_qty_raw(self) -> int | None:
         s = self.side(ClientSide.BUY)
-        return None if s is None else s.qty
+        return None if s is None else s.qty_raw
 
     @property
     def sell_price_raw(self) -> int | None:
         """The price the client may sell at (the desk's bid), None without a sell side."""
         s = self.side(ClientSide.SELL)
-        return None if s is None else s.price
+        return None if s is None else s.price_raw
 
     @property
     def sell_qty_raw(self) -> int | None:
         s = self.side(ClientSide.SELL)
-        return None if s is None else s.qty
+        return None if s is None else s.qty_raw
 
     @property
     def buy_price(self) -> Decimal | None:
@@ -504,6 +504,14 @@ class HedgeOrder:
     ts_recv: int
     ts_send: int
 
+    def __repr__(self) -> str:
+        return (f"HedgeOrder(cl_ord_id={self.cl_ord_id}, venue={self.venue}, instrument={self.instrument}, "
+                f"side={_HEDGE_SIDE.get(self.side, str(self.side))}, price={self.price}, qty={self.qty}, "
+                f"composite={self.composite}, ts_recv={self.ts_recv}, ts_send={self.ts_send})")
+
+
+_HEDGE_SIDE = {0: "BUY", 1: "SELL"}
+
 
 @dataclass(slots=True)
 class HedgeReport:
@@ -537,6 +545,10 @@ class HedgeRejected:
     def reason_name(self) -> str:
         return reason_name(self.reason)
 
+    def __repr__(self) -> str:
+        return (f"HedgeRejected(what={self.what!r}, venue={self.venue}, instrument={self.instrument}, "
+                f"cl_ord_id={self.cl_ord_id}, reason={self.reason_name}, qty={self.qty}, price={self.price})")
+
 
 @dataclass(slots=True)
 class HedgeStatus:
@@ -565,6 +577,10 @@ class DeskOrderEvent:
     @property
     def reason_name(self) -> str:
         return reason_name(self.reason) if self.reason else "OK"
+
+    def __repr__(self) -> str:
+        return (f"DeskOrderEvent(composite={self.composite}, order_id={self.order_id}, event={self.event!r}, "
+                f"price={self.price}, qty={self.qty}, remaining={self.remaining}, reason={self.reason_name})")
 
 
 Event = Union[Quote, RfqRejected, AcceptRejected, CancelRejected, Execution, QuoteEnded, ApprovalPending,
@@ -658,6 +674,44 @@ class CompositeUnits(NamedTuple):
     qty_decimals: int | None
     base: str
     currency: str
+
+
+class LadderRung:
+    """``size`` / ``bid`` / ``ask`` as exact ``Decimal``s for a rung of a composite's quote
+    ladder (a base of :class:`rfqcore.engine.QuoteLevel` and :class:`rfqcore.hooks.BookEvent`,
+    which hold the ``*_raw`` integers and the composite's ``units``)."""
+
+    __slots__ = ()
+    size_raw: int
+    bid_raw: int | None
+    ask_raw: int | None
+    units: CompositeUnits | None
+
+    @property
+    def size(self) -> Decimal:
+        return from_units(self.size_raw, None if self.units is None else self.units.qty_decimals, "size")
+
+    @property
+    def bid(self) -> Decimal | None:
+        return None if self.bid_raw is None else from_units(self.bid_raw, self._price_decimals(), "bid")
+
+    @property
+    def ask(self) -> Decimal | None:
+        return None if self.ask_raw is None else from_units(self.ask_raw, self._price_decimals(), "ask")
+
+    def _price_decimals(self) -> int | None:
+        return None if self.units is None else self.units.price_decimals
+
+    def _name(self, composite: int) -> str:
+        return self.units.name if self.units is not None else f"#{composite}"
+
+    def _prices(self) -> str:
+        """``size=0.1 BTC, bid=59994.99 USDT, ask=60007.11 USDT`` for reprs."""
+        u = self.units
+        qd, pd = (None, None) if u is None else (u.qty_decimals, u.price_decimals)
+        base, ccy = ("", "") if u is None else (u.base, u.currency)
+        return (f"size={human(self.size_raw, qd, base)}, bid={human(self.bid_raw, pd, ccy, min_decimals=pd or 0)}, "
+                f"ask={human(self.ask_raw, pd, ccy, min_decimals=pd or 0)}")
 
 
 def composite_units(registry: Registry | None, cid: int) -> CompositeUnits:
