@@ -10,26 +10,8 @@ import rfqcore_core
 
 from rfqcore import errors
 from rfqcore.instruments import Registry
+from test_engine import TOML  # the engine tests' two-member BTC composite
 
-TOML = """
-[[instrument]]
-symbol = "BTCUSDT"
-venue = "binance-spot"
-kind = "spot"
-base = "BTC"
-quote = "USDT"
-tick = "0.01"
-lot = "0.00001"
-max_qty = "1000"
-
-[[composite]]
-name = "BTC"
-members = ["binance-spot:BTCUSDT"]
-stale_after_ms = 5000
-sizes = ["1"]
-base_bps = "1.0"
-size_bps_per_unit = "0"
-"""
 
 RUST_CLASSES = ["RfqCoreError", "RingError", "BookError", "ConfigError", "JournalError", "MatchingError"]
 

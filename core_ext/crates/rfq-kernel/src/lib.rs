@@ -17,6 +17,7 @@
 pub mod codec;
 pub mod hash;
 mod ladder;
+mod model_codec;
 pub mod positions;
 pub mod pricing;
 mod sink;

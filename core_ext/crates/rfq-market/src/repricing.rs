@@ -176,6 +176,17 @@ impl Market {
         self.update_basis(ci, now);
         let mask = if self.composites[ci].spec.basis_ema_shift > 0 { self.live_mask(ci, now) } else { mask };
         let mut fresh = [QuoteLevel::default(); MAX_SIZES];
+        if let Some(m) = self.price_ladder(ci, mask, now, &mut fresh) {
+            // for the desk's volatility estimate (reserved: one per composite and tick)
+            self.mids.push((ci, m));
+        }
+        self.publish_ladder(ci, mask, &fresh, trigger, now, out);
+    }
+
+    /// The ladder of composite `ci` over the members in `mask`, into `fresh` (and, where RFQs
+    /// price from it, its market cache); the mid of a two-sided, uncrossed market.
+    #[inline]
+    fn price_ladder(&mut self, ci: usize, mask: u32, now: i64, fresh: &mut [QuoteLevel; MAX_SIZES]) -> Option<i64> {
         let c = &self.composites[ci];
         let nsizes = c.spec.pricing.sizes.len();
         let mut mid = None;
@@ -243,11 +254,14 @@ impl Market {
                 }
             }
         }
-        if let Some(m) = mid {
-            // for the desk's volatility estimate (reserved: one per composite and tick)
-            self.mids.push((ci, m));
-        }
         self.markets = markets;
+        mid
+    }
+
+    /// Publish the levels of `fresh` that changed (all of them at the first pricing).
+    #[inline]
+    fn publish_ladder(&mut self, ci: usize, mask: u32, fresh: &[QuoteLevel; MAX_SIZES], trigger: &Record, now: i64, out: &mut impl Sink) {
+        let nsizes = self.composites[ci].spec.pricing.sizes.len();
         let c = &mut self.composites[ci];
         c.live_mask = mask;
         let first = !c.priced;
