@@ -20,8 +20,9 @@ themselves (lowest latency), with one they wait for it.
 Everything on the wire is the core's fixed-point integers in the composite's scales; this
 library converts ``Decimal`` (or ``int`` / ``str``) exactly with the instrument registry and
 refuses a value that would lose digits. Events carry both the raw integers (``*_raw``) and
-``Decimal`` views of them (properties). A quote is :class:`rfqcore.rfq.Quote`, the same type the
-in-process :class:`rfqcore.engine.Engine` returns.
+``Decimal`` views of them (properties). The events are the types of :mod:`rfqcore.rfq`
+(``Quote``, ``Execution``, ``QuoteEnded``, ``ApprovalPending``, ``RiskAlert``, ``ControlAck``),
+the same the in-process :class:`rfqcore.engine.Engine` and its hooks give.
 
 :class:`OperatorClient` is the desk side: CONTROL commands (kill switches, limits, approvals)
 answered by the core's CONTROL_ACK, and the APPROVAL_PENDING / RISK_EVENT broadcasts.
