@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -34,9 +35,11 @@ def test_journaled_pricing_and_membership_changes_replay(tmp_path) -> None:
     with Engine(reg, rfq=settings, journal=JournalSettings(str(jdir), durability="none")) as eng:
         eng.start(heartbeat_ms=1)
         eng.feed(_book(spot, time.time_ns()), "md")
-        eng.set_pricing("BTC", base_cbps=200, size_cbps_per_unit=3, sizes=[10**7, 5 * 10**7, 10**8])
+        eng.set_pricing("BTC", base_bps=2, size_bps_per_unit="0.03", sizes=["0.1", Decimal("0.5"), 1])
         with pytest.raises(ValueError, match="increasing"):
-            eng.set_pricing("BTC", base_cbps=200, size_cbps_per_unit=3, sizes=[10**8, 10**7])
+            eng.set_pricing_raw("BTC", base_cbps=200, size_cbps_per_unit=3, sizes=[10**8, 10**7])
+        with pytest.raises(ValueError, match=r"^sizes: 0.000000001 has more than 8 decimals$"):
+            eng.set_pricing("BTC", base_bps=2, size_bps_per_unit=0, sizes=["0.000000001"])
         eng.set_member("BTC", "binance-usdm:BTCUSDT", False)
         with pytest.raises(ControlRejected, match="BAD_COMMAND"):
             eng.set_member("BTC", "binance-spot:ETHUSDT", False)   # not a member of BTC

@@ -80,10 +80,16 @@ def test_inline_feed_and_book_queries(registry: Registry) -> None:
         assert (tob.bid_price, tob.bid_qty, tob.ask_price, tob.ask_qty) == (
             Decimal("60000"), Decimal(2), Decimal("60001"), Decimal(2))  # this registry: qty at 5 decimals
         assert repr(tob) == "TopOfBook(bid=2 BTC @ 60000.00 USDT, ask=2 BTC @ 60001.00 USDT)"
-        assert eng.depth(SPOT, Side.BID, 5) == [(6_000_000, 200_000), (5_999_900, 300_000)]
+        assert eng.depth_raw(SPOT, Side.BID, 5) == [(6_000_000, 200_000), (5_999_900, 300_000)]
+        assert eng.depth(SPOT, "bid", 5) == [(Decimal("60000"), Decimal(2)), (Decimal("59999"), Decimal(3))]
         # 3 BTC from the asks: 2 @ 60001 + 1 @ 60002 = 180004 / 3 = 60001.3333 -> rounded up
-        assert eng.vwap(SPOT, Side.ASK, 300_000) == 6_000_134
-        assert eng.vwap(SPOT, Side.BID, 600_000) is None  # only 5 BTC of bids
+        assert eng.vwap_raw(SPOT, Side.ASK, 300_000) == 6_000_134
+        assert eng.vwap(SPOT, "ASK", 3) == eng.vwap(SPOT, Side.ASK, "3.00000") == Decimal("60001.34")
+        assert eng.vwap_raw(SPOT, Side.BID, 600_000) is None and eng.vwap(SPOT, "bid", 6) is None  # 5 BTC of bids
+        cv = eng.composite_vwap_raw("BTC", Side.ASK, 3 * SAT)
+        assert cv is not None and eng.composite_vwap("BTC", "ask", 3) == Decimal(cv).scaleb(-2)
+        with pytest.raises(ValueError, match=r"^book side must be bid or ask \(or a Side\), got 'buy'$"):
+            eng.vwap(SPOT, "buy", 1)
         assert eng.book_status(SPOT) == 0
         assert eng.book_status(PERP) == 3  # never synced
 
@@ -102,7 +108,7 @@ def test_quotes_are_published_and_follow_parameters(registry: Registry) -> None:
         assert q10.ask_raw is not None  # 10 BTC of asks exist: 2 @ 60001 + 8 @ 60002
         assert repr(q10) == "QuoteLevel(composite=BTC, level=1, size=10 BTC, bid=None, ask=60007.81 USDT, reason=TOO_THIN)"
         assert sum(len(b) for b in seen) == 2 and all((b["kind"] == Kind.QUOTE).all() for b in seen)
-        eng.set_pricing("BTC", base_cbps=0, size_cbps_per_unit=0, sizes=[SAT])
+        eng.set_pricing_raw("BTC", base_cbps=0, size_cbps_per_unit=0, sizes=[SAT])
         eng.feed(records((Kind.HEARTBEAT, 0, 255, Flag.END, 2, 0, 0)))
         eng.run_once()
         (q,) = eng.quotes("BTC")

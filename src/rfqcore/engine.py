@@ -50,7 +50,7 @@ from rfqcore.rfq import (
     composite_units,
 )
 from rfqcore.rfqconfig import RfqSettings
-from rfqcore.units import client_side, from_units, human, to_units
+from rfqcore.units import book_side, client_side, desk_side, from_units, human, to_units
 
 __all__ = ["Engine", "QuoteLevel", "TopOfBook", "Subscription", "Position", "RfqTimeout"]
 
@@ -222,20 +222,6 @@ def _waiter_key(ev: Event) -> tuple[str, int, int] | None:
     if isinstance(ev, DeskOrderEvent) and ev.event != "fill":
         return ("desk", ev.composite, ev.order_id)
     return None
-
-
-_DESK_SIDES = {"buy": Side.BID, "bid": Side.BID, "sell": Side.ASK, "ask": Side.ASK}
-
-
-def _desk_side(side: str | int) -> int:
-    """The desk's side of a desk order: ``"buy"``/``"bid"`` or ``"sell"``/``"ask"`` (any case),
-    or a :class:`Side` code."""
-    if isinstance(side, str):
-        try:
-            return _DESK_SIDES[side.lower()]
-        except KeyError:
-            raise ValueError(f"desk order side must be buy or sell (or a Side), got {side!r}") from None
-    return int(side)
 
 
 def _shm_root() -> str | None:
@@ -672,7 +658,7 @@ class Engine:
         ``str``). Returns the ``accepted`` or ``rejected`` event (``reason_name``); fills arrive
         as ``DeskOrderEvent``s with ``event == "fill"`` to :meth:`subscribe_events` subscribers."""
         comp = self.registry.composite(composite)
-        return self.desk_order_raw(comp.id, _desk_side(side), to_units(price, comp.price_decimals, "price"),
+        return self.desk_order_raw(comp.id, desk_side(side), to_units(price, comp.price_decimals, "price"),
                                    to_units(qty, comp.qty_decimals, "qty"), order_id=order_id, owner=owner,
                                    timeout=timeout)
 
@@ -843,15 +829,38 @@ class Engine:
         t = self.core.best(ins.id)
         return None if t is None else TopOfBook(*t, ins.price_decimals, ins.qty_decimals, ins.base, ins.quote)
 
-    def depth(self, instrument: int | str, side: Side | int, levels: int = 10) -> list[tuple[int, int]]:
+    def depth(self, instrument: int | str, side: str | int, levels: int = 10) -> list[tuple[Decimal, Decimal]]:
+        """The best ``levels`` (price, size) of a venue book's ``side`` (``"bid"`` / ``"ask"``
+        or a :class:`Side`), exact in the instrument's units."""
+        ins = self._instrument(instrument)
+        pd, qd = ins.price_decimals, ins.qty_decimals
+        return [(from_units(p, pd), from_units(q, qd)) for p, q in self.core.depth(ins.id, book_side(side), levels)]
+
+    def depth_raw(self, instrument: int | str, side: Side | int, levels: int = 10) -> list[tuple[int, int]]:
+        """:meth:`depth` in the instrument's integer scales."""
         return self.core.depth(self._instrument(instrument).id, int(side), levels)
 
-    def vwap(self, instrument: int | str, side: Side | int, qty: int) -> int | None:
-        """Average price to take ``qty`` (instrument qty units) from ``side``; None if too thin."""
+    def vwap(self, instrument: int | str, side: str | int, qty: Decimal | int | str) -> Decimal | None:
+        """Average price to take ``qty`` (base units: ``Decimal``, ``int``, ``str``) from a venue
+        book's ``side`` (``"bid"`` / ``"ask"`` or a :class:`Side`), rounded against the taker to
+        the instrument's tick precision; None if the book is too thin."""
+        ins = self._instrument(instrument)
+        px = self.core.vwap(ins.id, book_side(side), to_units(qty, ins.qty_decimals, "qty"))
+        return None if px is None else from_units(px, ins.price_decimals)
+
+    def vwap_raw(self, instrument: int | str, side: Side | int, qty: int) -> int | None:
+        """:meth:`vwap` with ``qty`` and the price in the instrument's integer scales."""
         return self.core.vwap(self._instrument(instrument).id, int(side), qty)
 
-    def composite_vwap(self, composite: int | str, side: Side | int, qty: int) -> int | None:
-        """Average price to take ``qty`` (composite qty units) from the composite's usable books."""
+    def composite_vwap(self, composite: int | str, side: str | int, qty: Decimal | int | str) -> Decimal | None:
+        """Average price to take ``qty`` (base units) from the composite's usable books; None if
+        they are too thin."""
+        c = self.registry.composite(composite)
+        px = self.core.composite_vwap(c.id, book_side(side), to_units(qty, c.qty_decimals, "qty"))
+        return None if px is None else from_units(px, c.price_decimals)
+
+    def composite_vwap_raw(self, composite: int | str, side: Side | int, qty: int) -> int | None:
+        """:meth:`composite_vwap` in composite integer scales."""
         return self.core.composite_vwap(self.registry.composite(composite).id, int(side), qty)
 
     def quotes(self, composite: int | str) -> list[QuoteLevel]:
@@ -910,9 +919,19 @@ class Engine:
         s = self.core.journal_stats()
         return None if s is None else dict(s)
 
-    def set_pricing(self, composite: int | str, *, base_cbps: int, size_cbps_per_unit: int, sizes: list[int]) -> None:
-        """Pricing v1 of a composite: ladder ``sizes`` (composite qty units, increasing) and spreads.
-        With a journal the change travels as CONTROL records (SET_LADDER, SET_PRICING), so a
+    def set_pricing(self, composite: int | str, *, base_bps: Decimal | int | str,
+                    size_bps_per_unit: Decimal | int | str, sizes: list[Decimal | int | str]) -> None:
+        """Pricing v1 of a composite: ladder ``sizes`` (base units, increasing: ``["0.1", 1]``)
+        and spreads (bps, up to 2 decimals), exactly as :meth:`set_pricing_raw` takes them."""
+        c = self.registry.composite(composite)
+        self.set_pricing_raw(c.id, base_cbps=to_units(base_bps, 2, "base_bps"),
+                             size_cbps_per_unit=to_units(size_bps_per_unit, 2, "size_bps_per_unit"),
+                             sizes=[to_units(q, c.qty_decimals, "sizes") for q in sizes])
+
+    def set_pricing_raw(self, composite: int | str, *, base_cbps: int, size_cbps_per_unit: int,
+                        sizes: list[int]) -> None:
+        """Pricing v1 of a composite: ladder ``sizes`` (composite qty units, increasing) and spreads
+        (cbps: hundredths of a bp). With a journal the change travels as CONTROL records (SET_LADDER, SET_PRICING), so a
         replay of the journal sees it; raises :class:`~rfqcore.operator.ControlRejected` if the
         core refuses one (the ones before it stay applied)."""
         comp = self.registry.composite(composite).id

@@ -9,12 +9,13 @@ the ``Operator`` or ``rfqcore.client`` goes through :func:`to_units` (``Decimal`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Final
 
-from rfqcore.records import ClientSide
+from rfqcore.records import ClientSide, Side
 
-__all__ = ["to_units", "from_units", "client_side", "human", "SIDES"]
+__all__ = ["to_units", "from_units", "client_side", "book_side", "desk_side", "human", "SIDES"]
 
 
 def to_units(value: Decimal | int | str, decimals: int, what: str, *, signed: bool = False) -> int:
@@ -59,17 +60,36 @@ SIDES: Final[dict[str, ClientSide]] = {
 }
 
 
-def client_side(side: str | int) -> int:
-    """``"buy"`` / ``"sell"`` / ``"two-way"`` (any case), a :class:`ClientSide` or its code (an
-    integer is passed on as it is: the core judges it, and refuses an unknown one)."""
+_BOOK_SIDES: Final[dict[str, int]] = {"bid": Side.BID, "ask": Side.ASK}
+_DESK_SIDES: Final[dict[str, int]] = {"buy": Side.BID, "bid": Side.BID, "sell": Side.ASK, "ask": Side.ASK}
+
+
+def _side(side: str | int, names: Mapping[str, int], what: str) -> int:
+    # an integer is passed on as it is: the core judges it, and refuses an unknown one
     if isinstance(side, str):
         try:
-            return SIDES[side.lower()]
+            return names[side.lower()]
         except KeyError:
-            raise ValueError(f"side must be one of {', '.join(sorted(SIDES))} or a ClientSide, got {side!r}") from None
+            raise ValueError(f"{what}, got {side!r}") from None
     if isinstance(side, bool) or not isinstance(side, int):
-        raise TypeError(f"side must be one of {', '.join(sorted(SIDES))} or a ClientSide, got {side!r}")
+        raise TypeError(f"{what}, got {side!r}")
     return side
+
+
+def client_side(side: str | int) -> int:
+    """``"buy"`` / ``"sell"`` / ``"two-way"`` (any case), a :class:`ClientSide` or its code."""
+    return _side(side, SIDES, f"side must be one of {', '.join(sorted(SIDES))} or a ClientSide")
+
+
+def book_side(side: str | int) -> int:
+    """A venue book's side: ``"bid"`` / ``"ask"`` (any case) or a :class:`Side` code."""
+    return _side(side, _BOOK_SIDES, "book side must be bid or ask (or a Side)")
+
+
+def desk_side(side: str | int) -> int:
+    """The desk's side of a desk order: ``"buy"`` (= bid) / ``"sell"`` (= ask), any case, or a
+    :class:`Side` code."""
+    return _side(side, _DESK_SIDES, "desk order side must be buy or sell (or a Side)")
 
 
 def human(units: int | None, decimals: int | None, unit: str = "", *, min_decimals: int = 0) -> str:
