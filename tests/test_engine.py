@@ -106,7 +106,8 @@ def test_quotes_are_published_and_follow_parameters(registry: Registry) -> None:
         assert (q1.size, q1.bid, q1.ask) == (Decimal(1), Decimal("59994.00"), Decimal("60007.01"))
         assert q10.bid_raw is None and q10.bid is None and q10.reason == QuoteWithdrawal.TOO_THIN
         assert q10.ask_raw is not None  # 10 BTC of asks exist: 2 @ 60001 + 8 @ 60002
-        assert repr(q10) == "QuoteLevel(composite=BTC, level=1, size=10 BTC, bid=None, ask=60007.81 USDT, reason=TOO_THIN)"
+        assert repr(q10) == ("QuoteLevel(composite=BTC, level=1, size=10 BTC, bid=None, ask=60007.81 USDT, "
+                             "reason=TOO_THIN)")
         assert sum(len(b) for b in seen) == 2 and all((b["kind"] == Kind.QUOTE).all() for b in seen)
         eng.set_pricing_raw("BTC", base_cbps=0, size_cbps_per_unit=0, sizes=[SAT])
         eng.feed(records((Kind.HEARTBEAT, 0, 255, Flag.END, 2, 0, 0)))

@@ -12,7 +12,17 @@ import pytest
 import rfqcore.client as client
 import rfqcore.rfq as rfq
 from rfqcore.instruments import Registry
-from rfqcore.records import RECORD_DTYPE, ClientSide, Command, Flag, InstrumentField, Kind, QuoteEnd, RfqReject, RiskEvent
+from rfqcore.records import (
+    RECORD_DTYPE,
+    ClientSide,
+    Command,
+    Flag,
+    InstrumentField,
+    Kind,
+    QuoteEnd,
+    RfqReject,
+    RiskEvent,
+)
 from rfqcore.rfq import (
     ApprovalPending,
     ControlAck,

@@ -268,7 +268,8 @@ def test_human_units_in_and_out(eng: Engine) -> None:
     """The engine takes what rfqcore.client takes (Decimal / int / str, sides by name in any
     case) and gives Decimals with units; the raw integer paths stay, named as such."""
     rqs = [eng.request_quote("acme-capital", "BTC", side, qty)
-           for side, qty in (("buy", "1.5"), ("BUY", Decimal("1.5")), ("Buy", Decimal("1.50")), (ClientSide.BUY, "1.5"))]
+           for side, qty in (("buy", "1.5"), ("BUY", Decimal("1.5")), ("Buy", Decimal("1.50")),
+                             (ClientSide.BUY, "1.5"))]
     raw = eng.request_quote_raw("acme-capital", "BTC", ClientSide.BUY, 150_000_000)
     assert all(isinstance(q, Quote) for q in rqs) and isinstance(raw, Quote)
     assert {q.raw(ClientSide.BUY) for q in rqs} == {raw.raw(ClientSide.BUY)}
@@ -328,7 +329,8 @@ def test_hooks_see_the_ladder_in_human_units(eng: Engine, frozen_clock: int) -> 
     time.sleep(0.05)
     rung = [e for e in got if e.kind == Kind.QUOTE and e.level == 0][-1]  # the ladder's first rung now
     now = eng.quotes("BTC")[0]
-    assert (rung.size_raw, rung.bid_raw, rung.ask_raw) == (now.size_raw, now.bid_raw, now.ask_raw) == (10**7, 5_999_499, 6_000_711)
+    assert (rung.size_raw, rung.bid_raw, rung.ask_raw) == (now.size_raw, now.bid_raw, now.ask_raw)
+    assert (now.size_raw, now.bid_raw, now.ask_raw) == (10**7, 5_999_499, 6_000_711)
     assert (rung.size, rung.bid, rung.ask) == (Decimal("0.1"), Decimal("59994.99"), Decimal("60007.11"))
     assert repr(rung) == ("BookEvent(kind=QUOTE, instrument=BTC, level=0, size=0.1 BTC, bid=59994.99 USDT, "
                           "ask=60007.11 USDT, withdrawal=NONE)")

@@ -494,7 +494,8 @@ class _Endpoint:
     def _approval(self, v: tuple[Any, ...]) -> ApprovalPending:
         request_id, rfq_id, client, inst, side, qty, price, deadline, ct = v
         name, pd, qd, base, ccy = self._composite(inst)
-        return ApprovalPending(client, inst, request_id, rfq_id, side, qty, price, deadline, ct, name, pd, qd, base, ccy)
+        return ApprovalPending(client, inst, request_id, rfq_id, side, qty, price, deadline, ct, name, pd, qd, base,
+                               ccy)
 
     def _on_logon_fragment(self, buf: Any, hdr: Any) -> None:
         if len(buf) < 32:

@@ -229,7 +229,8 @@ class Operator:
                 raise ValueError("approve: give price or price_raw, not both")
             if instrument is None and isinstance(request, int):
                 raise ValueError("approve: a price needs the instrument (or the ApprovalPending) for its price scale")
-            comp = self.registry.composite(instrument if instrument is not None else request.composite)  # type: ignore[union-attr]
+            scope = instrument if instrument is not None else request.composite  # type: ignore[union-attr]
+            comp = self.registry.composite(scope)
             price_raw = to_units(price, comp.price_decimals, "price")
         return self._do(ControlRequest(Command.APPROVE, 0, 0, request_id, int(price_raw or 0), int(adj)))
 

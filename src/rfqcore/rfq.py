@@ -130,9 +130,9 @@ class Quote:
         return Decimal(raw).scaleb(-decimals)
 
     def __repr__(self) -> str:
+        pd = self.price_decimals
         sides = ", ".join(f"{_name(ClientSide, s.side).lower()}={human(s.qty_raw, self.qty_decimals, self.base)} @ "
-                          f"{human(s.price_raw, self.price_decimals, self.currency, min_decimals=self.price_decimals or 0)}"
-                          for s in self.sides)
+                          f"{human(s.price_raw, pd, self.currency, min_decimals=pd or 0)}" for s in self.sides)
         return (f"Quote(quote_id={self.quote_id}, rfq_id={self.rfq_id}, client={self.client}, "
                 f"instrument={_inst(self.instrument, self.composite)}, {sides}, partial_ok={self.partial_ok}, "
                 f"valid_until={self.valid_until})")
@@ -211,7 +211,8 @@ class RequestRejected(RfqCoreError):
         return tuple(getattr(self, f) for f in self._fields) + (self.reason, self.by_gateway)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._values() == self._values()  # type: ignore[attr-defined]
+        return (isinstance(other, RequestRejected) and type(other) is type(self)
+                and other._values() == self._values())
 
     def __hash__(self) -> int:
         return hash((type(self), self._values()))
@@ -389,11 +390,11 @@ class ApprovalPending:
         return from_units(self.price_raw, self.price_decimals, "price")
 
     def __repr__(self) -> str:
+        pd = self.price_decimals
         return (f"ApprovalPending(request_id={self.request_id}, rfq_id={self.rfq_id}, client={self.client}, "
                 f"instrument={_inst(self.instrument, self.composite)}, side={_name(ClientSide, self.side)}, "
                 f"qty={human(self.qty_raw, self.qty_decimals, self.base)}, "
-                f"price={human(self.price_raw, self.price_decimals, self.currency, min_decimals=self.price_decimals or 0)}, "
-                f"deadline={self.deadline})")
+                f"price={human(self.price_raw, pd, self.currency, min_decimals=pd or 0)}, deadline={self.deadline})")
 
 
 @dataclass(slots=True)
@@ -599,7 +600,7 @@ class EventDecoder:
 
     def __init__(self, registry: Registry | None = None) -> None:
         self._sides: list[QuoteSide] = []
-        self._exec: tuple | None = None
+        self._exec: tuple[int, ...] | None = None
         self._registry = registry
         self._comp: dict[int, CompositeUnits] = {}
 

@@ -26,7 +26,7 @@ def to_units(value: Decimal | int | str, decimals: int, what: str, *, signed: bo
     if isinstance(value, bool) or isinstance(value, float):
         raise TypeError(f"{what}: pass a Decimal, int or str (floats are not exact), got {value!r}")
     if isinstance(value, int):
-        units = value * 10**decimals
+        units = int(value * 10**decimals)
     else:
         try:
             d = value if isinstance(value, Decimal) else Decimal(value)
