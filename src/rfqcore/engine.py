@@ -50,7 +50,7 @@ from rfqcore.rfq import (
     composite_units,
 )
 from rfqcore.rfqconfig import RfqSettings
-from rfqcore.units import book_side, client_side, desk_side, from_units, human, to_units
+from rfqcore.units import Scaled, ScaledOrNone, book_side, client_side, desk_side, from_units, human, to_units
 
 __all__ = ["Engine", "QuoteLevel", "TopOfBook", "Subscription", "Position", "RfqTimeout"]
 
@@ -71,21 +71,10 @@ class TopOfBook:
     base: str = ""
     currency: str = ""
 
-    @property
-    def bid_price(self) -> Decimal:
-        return from_units(self.bid_price_raw, self.price_decimals, "bid_price")
-
-    @property
-    def bid_qty(self) -> Decimal:
-        return from_units(self.bid_qty_raw, self.qty_decimals, "bid_qty")
-
-    @property
-    def ask_price(self) -> Decimal:
-        return from_units(self.ask_price_raw, self.price_decimals, "ask_price")
-
-    @property
-    def ask_qty(self) -> Decimal:
-        return from_units(self.ask_qty_raw, self.qty_decimals, "ask_qty")
+    bid_price = Scaled("bid_price_raw", "price_decimals")
+    bid_qty = Scaled("bid_qty_raw", "qty_decimals")
+    ask_price = Scaled("ask_price_raw", "price_decimals")
+    ask_qty = Scaled("ask_qty_raw", "qty_decimals")
 
     def __repr__(self) -> str:
         pd, qd = self.price_decimals, self.qty_decimals
@@ -169,25 +158,13 @@ class Position:
     def money_decimals(self) -> int:
         return self.price_decimals + self.qty_decimals
 
-    @property
-    def qty(self) -> Decimal:
-        return from_units(self.qty_raw, self.qty_decimals)
-
-    @property
-    def cost(self) -> Decimal:
-        return from_units(self.cost_raw, self.money_decimals)
-
-    @property
-    def realised(self) -> Decimal:
-        return from_units(self.realised_raw, self.money_decimals)
-
-    @property
-    def unrealised(self) -> Decimal | None:
-        return None if self.unrealised_raw is None else from_units(self.unrealised_raw, self.money_decimals)
-
-    @property
-    def fees(self) -> Decimal:
-        return from_units(self.fees_raw, self.money_decimals)
+    qty = Scaled("qty_raw", "qty_decimals")
+    cost = Scaled("cost_raw", "money_decimals")
+    realised = Scaled("realised_raw", "money_decimals")
+    unrealised = ScaledOrNone("unrealised_raw", "money_decimals")
+    fees = Scaled("fees_raw", "money_decimals")
+    #: average cost (floor at the price scale), None when flat
+    avg_price = ScaledOrNone("avg_price_raw", "price_decimals")
 
     @property
     def avg_price_raw(self) -> int | None:
@@ -195,12 +172,6 @@ class Position:
         if self.qty_raw == 0:
             return None
         return self.cost_raw // self.qty_raw
-
-    @property
-    def avg_price(self) -> Decimal | None:
-        """Average cost (composite price units, floor), None when flat."""
-        avg = self.avg_price_raw
-        return None if avg is None else from_units(avg, self.price_decimals)
 
     def __repr__(self) -> str:
         pd, md, ccy = self.price_decimals, self.money_decimals, self.currency

@@ -35,7 +35,7 @@ from rfqcore.records import (
     RiskEvent,
     TierField,
 )
-from rfqcore.units import from_units, human
+from rfqcore.units import Scaled, ScaledOrNone, human
 
 __all__ = [
     "QuoteSide",
@@ -306,26 +306,15 @@ class Execution:
     base: str = ""  # the composite's base asset (qty unit)
     currency: str = ""  # its quote currency (price and money unit)
 
-    @property
-    def price(self) -> Decimal:
-        return from_units(self.price_raw, self.price_decimals, "price")
-
-    @property
-    def qty(self) -> Decimal:
-        return from_units(self.qty_raw, self.qty_decimals, "qty")
+    price = Scaled("price_raw", "price_decimals")
+    qty = Scaled("qty_raw", "qty_decimals")
+    notional = Scaled("notional_raw", "money_decimals")
+    fee = Scaled("fee_raw", "money_decimals")
 
     @property
     def money_decimals(self) -> int | None:
         pd, qd = self.price_decimals, self.qty_decimals
         return None if pd is None or qd is None else pd + qd
-
-    @property
-    def notional(self) -> Decimal:
-        return from_units(self.notional_raw, self.money_decimals, "notional")
-
-    @property
-    def fee(self) -> Decimal:
-        return from_units(self.fee_raw, self.money_decimals, "fee")
 
     def __repr__(self) -> str:
         pd, md, ccy = self.price_decimals, self.money_decimals, self.currency
@@ -381,13 +370,8 @@ class ApprovalPending:
     base: str = ""
     currency: str = ""
 
-    @property
-    def qty(self) -> Decimal:
-        return from_units(self.qty_raw, self.qty_decimals, "qty")
-
-    @property
-    def price(self) -> Decimal:
-        return from_units(self.price_raw, self.price_decimals, "price")
+    qty = Scaled("qty_raw", "qty_decimals")
+    price = Scaled("price_raw", "price_decimals")
 
     def __repr__(self) -> str:
         pd = self.price_decimals
@@ -688,18 +672,15 @@ class LadderRung:
     ask_raw: int | None
     units: CompositeUnits | None
 
-    @property
-    def size(self) -> Decimal:
-        return from_units(self.size_raw, None if self.units is None else self.units.qty_decimals, "size")
+    size = Scaled("size_raw", "_qty_decimals")
+    bid = ScaledOrNone("bid_raw", "_price_decimals")
+    ask = ScaledOrNone("ask_raw", "_price_decimals")
 
     @property
-    def bid(self) -> Decimal | None:
-        return None if self.bid_raw is None else from_units(self.bid_raw, self._price_decimals(), "bid")
+    def _qty_decimals(self) -> int | None:
+        return None if self.units is None else self.units.qty_decimals
 
     @property
-    def ask(self) -> Decimal | None:
-        return None if self.ask_raw is None else from_units(self.ask_raw, self._price_decimals(), "ask")
-
     def _price_decimals(self) -> int | None:
         return None if self.units is None else self.units.price_decimals
 

@@ -15,7 +15,8 @@ from typing import Final
 
 from rfqcore.records import ClientSide, Side
 
-__all__ = ["to_units", "from_units", "client_side", "book_side", "desk_side", "human", "SIDES"]
+__all__ = ["to_units", "from_units", "Scaled", "ScaledOrNone", "client_side", "book_side", "desk_side", "human",
+           "SIDES"]
 
 
 def to_units(value: Decimal | int | str, decimals: int, what: str, *, signed: bool = False) -> int:
@@ -51,6 +52,37 @@ def from_units(units: int, decimals: int | None, what: str = "value") -> Decimal
     if decimals is None:
         raise ValueError(f"{what}: the instrument's decimals are unknown (decode with a registry)")
     return Decimal(units).scaleb(-decimals)
+
+
+class Scaled:
+    """A read-only ``Decimal`` view of an integer attribute at the scale another attribute
+    holds: ``price = Scaled("price_raw", "price_decimals")`` on an event or a value type (the
+    scale may be a property; an unknown scale raises ``ValueError``)."""
+
+    __slots__ = ("raw", "decimals", "name")
+
+    def __init__(self, raw: str, decimals: str) -> None:
+        self.raw, self.decimals, self.name = raw, decimals, raw
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, owner: type | None = None) -> Decimal:
+        if obj is None:
+            return self  # type: ignore[return-value]  # the descriptor itself, on the class
+        return from_units(getattr(obj, self.raw), getattr(obj, self.decimals), self.name)
+
+
+class ScaledOrNone(Scaled):
+    """:class:`Scaled` of an attribute that may be None (a withdrawn side, no mark)."""
+
+    __slots__ = ()
+
+    def __get__(self, obj: object, owner: type | None = None) -> Decimal | None:  # type: ignore[override]
+        if obj is None:
+            return self  # type: ignore[return-value]
+        raw = getattr(obj, self.raw)
+        return None if raw is None else from_units(raw, getattr(obj, self.decimals), self.name)
 
 
 #: accepted spellings of a client side (case-insensitive)
