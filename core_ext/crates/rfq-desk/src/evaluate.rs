@@ -54,7 +54,7 @@ impl Sides {
 /// What a request is priced from: the composite's market (a [`CompositeDepth`] the engine's
 /// view opens) and the pricing inputs of the client and composite.
 struct Pricer<'a, D: CompositeDepth> {
-    depth: D,
+    depth: &'a D,
     st: &'a InstRfq,
     tier: &'a TierSpec,
     /// The operator's spread adjustment (approval), cbps.
@@ -88,10 +88,11 @@ impl Desk {
         let mut sides = Sides::of(req.side);
         self.kill_switch_sides(req, &mut sides)?;
         self.request_limits(m, req, risk, at_rfq)?;
-        // built in place and opened through `&mut` (not returned in a `Result`: the book store
-        // is hundreds of bytes)
-        let mut pricer = Pricer { depth: m.depth(req.ci, req.amount), st, tier: self.rfq.tier_of(req.k), adj };
-        pricer.depth.open(req.in_quote, &sides.active)?;
+        // built in place and opened through `&mut` (not returned in a `Result` nor moved: the
+        // book store is hundreds of bytes)
+        let mut depth = m.depth(req.ci, req.amount);
+        depth.open(req.in_quote, &sides.active)?;
+        let pricer = Pricer { depth: &depth, st, tier: self.rfq.tier_of(req.k), adj };
         let mut quoted = [(0_i64, 0_i64); 2];
         for s in 0..2 {
             if !sides.active[s] {

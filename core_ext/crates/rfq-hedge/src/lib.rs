@@ -318,6 +318,12 @@ impl Hedging {
         std::mem::take(&mut self.desk_moves)
     }
 
+    /// Hedge fills were booked since the last [`Hedging::take_desk_moves`].
+    #[inline]
+    pub fn has_desk_moves(&self) -> bool {
+        !self.desk_moves.is_empty()
+    }
+
     /// Return the buffer of [`Hedging::take_desk_moves`] (emptied).
     #[inline]
     pub fn give_back_desk_moves(&mut self, mut moves: Vec<DeskMove>) {
@@ -326,11 +332,13 @@ impl Hedging {
     }
 
     /// Number of composites with a hedging policy.
+    #[inline]
     pub fn len(&self) -> usize {
         self.states.len()
     }
 
     /// No composite has a hedging policy.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.states.is_empty()
     }

@@ -44,6 +44,7 @@ impl Core {
 
     /// A venue book record: applied or refused by the market; at the end of a venue message,
     /// the tick.
+    #[inline]
     fn book_record(&mut self, r: &Record, out: &mut impl Sink) {
         let Some(idx) = self.market.index(r.instrument) else {
             return self.market.reject(r, reject::UNKNOWN_INSTRUMENT, out);
@@ -63,6 +64,7 @@ impl Core {
 
     /// The end of a venue message (`touched`: its instrument) or a heartbeat: hedging
     /// availability, then book status reports and repricing; the desk learns the new mids.
+    #[inline]
     fn tick(&mut self, touched: Option<usize>, trigger: &Record, out: &mut impl Sink) {
         if !self.hedging.is_empty() {
             let cx = ForHedge { market: &self.market, desk: &self.desk, now: self.now };
@@ -78,6 +80,7 @@ impl Core {
 
     /// RFQ, ACCEPT, CANCEL, CONTROL, VENUE_REPORT, VENUE_STATUS or DESK_ORDER: move the
     /// clock (END-flagged records only), do the time-driven work, then handle the record.
+    #[inline]
     fn desk_record(&mut self, r: &Record, budget: &mut usize, out: &mut impl Sink) {
         let well_formed = r.flags & flags::END != 0;
         if well_formed {
@@ -96,9 +99,11 @@ impl Core {
             kind::ACCEPT => {
                 let m = ForDesk { market: &self.market, hedging: &self.hedging, now };
                 if let Some(fill) = self.desk.on_accept(&m, r, out) {
-                    let cx = ForHedge { market: &self.market, desk: &self.desk, now };
-                    self.hedging.on_client_fill(&cx, fill.ci, fill.desk_qty, fill.price, r, out);
-                    self.apply_hedge_fills();
+                    if !self.hedging.is_empty() {
+                        let cx = ForHedge { market: &self.market, desk: &self.desk, now };
+                        self.hedging.on_client_fill(&cx, fill.ci, fill.desk_qty, fill.price, r, out);
+                        self.apply_hedge_fills();
+                    }
                     self.desk.finish_fill(&fill, r, out);
                 }
             }
@@ -149,6 +154,7 @@ impl Core {
     }
 
     /// Hedge retries that fell due.
+    #[inline]
     fn hedge_timers(&mut self, r: &Record, out: &mut impl Sink) {
         let cx = ForHedge { market: &self.market, desk: &self.desk, now: self.now };
         self.hedging.hedge_timers(&cx, r, out);
@@ -158,6 +164,9 @@ impl Core {
     /// The hedge fills hedging just booked move the desk position.
     #[inline]
     fn apply_hedge_fills(&mut self) {
+        if !self.hedging.has_desk_moves() {
+            return;
+        }
         let moves = self.hedging.take_desk_moves();
         for m in &moves {
             self.desk.apply_hedge_fill(m);
