@@ -96,6 +96,8 @@ STEPS: tuple[Step, ...] = (
          "rfq-journal", "journal_bench", "rfq_journal", result="lines"),
     py("engine_ab", "engine_bench and rfq_bench at the pre-restructure baseline vs HEAD, interleaved",
        "engine_ab.py", needs_data=True),
+    py("engine_ab_split", "engine_bench and rfq_bench before the domain-crate split (2ca1c76) vs HEAD, interleaved",
+       "engine_ab.py", args=("--before", "2ca1c76"), needs_data=True),
     rust("snapshot_rust", "snapshot size, encode/write/restore, recovery vs full replay", "rfq-engine",
          "snapshot_bench", "", quick=("--quotes", "1000", "--clients", "100"), needs_data=True, result="snapshot"),
     py("crash", "SIGKILL a journaled engine many times under load, recover, compare", "crash_bench.py",
