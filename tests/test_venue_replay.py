@@ -337,15 +337,16 @@ def test_binance_stream_tracks_the_replaying_sim_and_ioc_fills_exactly(data_dir:
                         assert [(r.last_price, r.last_qty) for r in fills] == [(p1, q1), (p2, q2)]
                         await c.matches_paused_venue()
                     await admin(sim, "replay_resume")
-                # while the replay runs: IOC orders still fill with exact balances
-                top = (await state(sim))["top"]
-                bid, ask = top["bid"], top["ask"]
-
+                # while the replay runs: IOC orders still fill with exact balances (each priced off
+                # the touch just before it is sent: the replay moves the market meanwhile, by more
+                # than the 30 USDT margin when the machine is loaded)
                 async def buy(cl: str) -> None:
+                    ask = (await state(sim))["top"]["ask"]
                     await c.adapter.place(OrderRequest(cl, SYM, OrderSide.BUY, D("0.25"), D(ask[0]) + 30,
                                                        TimeInForce.IOC))
 
                 async def sell(cl: str) -> None:
+                    bid = (await state(sim))["top"]["bid"]
                     await c.adapter.place(OrderRequest(cl, SYM, OrderSide.SELL, D("0.25"), D(bid[0]) - 30,
                                                        TimeInForce.IOC))
 
