@@ -12,6 +12,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
+from rfqcore.records import HedgeField
 from rfqcore.engine import Engine
 from rfqcore.errors import ConfigError
 from rfqcore.hedger import report_records
@@ -221,5 +222,9 @@ def test_operator_changes_the_hedging_policy_live(registry: Registry, settings: 
         (ack,) = eng.operator.set_hedging("BTC", mode="threshold")
         assert ack.ok and ack.previous == 1   # was full
         assert eng.hedge_status()[0]["mode"] == "threshold"
+        # the mode goes after the ratio it needs, whatever the order of the arguments
+        acks = eng.operator.set_hedging("BTC", mode="partial", ratio_pct=50)
+        assert [(a.field, a.ok) for a in acks] == [(HedgeField.RATIO_PCT, True), (HedgeField.MODE, True)]
+        assert eng.hedge_status()[0]["mode"] == "partial"
         with pytest.raises(ValueError, match="mode"):
             eng.operator.set_hedging("BTC", mode="sometimes")

@@ -207,8 +207,11 @@ class Operator:
     def set_hedging(self, instrument: int | str, **fields: Any) -> list[ControlAck]:
         """Change a composite's hedging policy live (docs/hedging.md): ``mode`` (off / full /
         partial / threshold), ``ratio_pct``, ``threshold`` (base units), ``max_slippage_bps``,
-        ``retry_ms``. Applied from the next record; a CONTROL record like every change."""
-        return self._set(Command.SET_HEDGE, _HEDGING, fields, instrument=self._composite(instrument))
+        ``retry_ms``. Applied from the next record; a CONTROL record like every change. The
+        mode is sent after the other fields of the call, so ``mode="partial", ratio_pct=50``
+        works in either order (partial needs a ratio, threshold a threshold)."""
+        ordered = dict(sorted(fields.items(), key=lambda kv: kv[0] == "mode"))
+        return self._set(Command.SET_HEDGE, _HEDGING, ordered, instrument=self._composite(instrument))
 
     def set_desk(self, **fields: Any) -> list[ControlAck]:
         return self._set(Command.SET_DESK, _DESK, fields)
