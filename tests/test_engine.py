@@ -232,3 +232,22 @@ def test_bad_config_is_a_clear_error(tmp_path) -> None:
         rfqcore_core.Engine(specs, reg.composite_specs(), str(tmp_path / "o"))
     with pytest.raises(rfqcore_core.RingError):
         rfqcore_core.Engine(reg.instrument_specs(), reg.composite_specs(), str(tmp_path / "missing"))
+
+
+def test_an_engine_never_closed_still_removes_its_ring_files(registry: Registry, tmp_path) -> None:
+    import gc
+
+    eng = Engine(registry)
+    ring_dir = eng.ring_dir
+    assert (ring_dir / "out.ring").is_file()
+    del eng
+    gc.collect()
+    assert not ring_dir.exists(), "the ring directory of a collected engine is left behind"
+    # a closed engine removes them at once; one given a directory leaves that directory alone
+    with Engine(registry) as eng:
+        own = eng.ring_dir
+    assert not own.exists()
+    given = tmp_path / "rings"
+    with Engine(registry, ring_dir=given):
+        pass
+    assert given.is_dir()

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -195,6 +196,13 @@ def _waiter_key(ev: Event) -> tuple[str, int, int] | None:
     return None
 
 
+def _remove_owned_dir(path: str, pid: int) -> None:
+    """Remove an engine's own ring directory, in the process that created it only (a forked
+    child exiting must not take the parent's rings)."""
+    if os.getpid() == pid:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _shm_root() -> str | None:
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
@@ -230,6 +238,10 @@ class Engine:
         self.rfq = rfq
         self._own_dir = ring_dir is None
         self.ring_dir = Path(ring_dir) if ring_dir else Path(tempfile.mkdtemp(prefix="rfqcore-", dir=_shm_root()))
+        # an engine never closed (or whose construction fails below) still removes the ring
+        # files it created, when it is collected or the interpreter exits
+        self._remove_dir = (weakref.finalize(self, _remove_owned_dir, str(self.ring_dir), os.getpid())
+                            if self._own_dir else None)
         self.ring_dir.mkdir(parents=True, exist_ok=True)
         self.ring_capacity = ring_capacity
         out_path = str(self.ring_dir / "out.ring")
@@ -946,8 +958,8 @@ class Engine:
             for p in self._producers.values():
                 p.close()
             self._out.close()
-            if self._own_dir:
-                shutil.rmtree(self.ring_dir, ignore_errors=True)
+            if self._remove_dir is not None:
+                self._remove_dir()
 
     def __enter__(self) -> Engine:
         return self
