@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import os
 import subprocess
 import sys
@@ -126,7 +128,12 @@ def test_rfq_demo_session() -> None:
     for needle in ("logged on", "hit the ask", "hit the bid", "REJECTED TOO_LATE", "REJECTED ABOVE_MAX_SIZE",
                    "REJECTED EXCEEDS_LIMIT", "after the desk's strategy hook approved it",
                    "REJECTED INSUFFICIENT_CREDIT", "REJECTED KILL_SWITCH", "risk-reducing for the desk",
-                   "desk positions and P&L", "approved 1 large RFQ"):
+                   "desk positions and P&L", "approved 1 large RFQ",
+                   "under load: the desk process replaying market data", "market replay stopped"):
         assert needle in out, (needle, out)
+    # two round-trip figures, each with its conditions; the blotter table without raw integer columns
+    assert sum("RFQs back to back: RFQ -> quote round trip p50" in line for line in out.splitlines()) == 2
+    assert not re.search(r"\w+_units\b", out), re.search(r".*\w+_units\b.*", out)
+    assert re.search(r"notional [\d,]+\.\d\d USDT, fee \d+\.\d\d USDT", out), out
     btc = next(line for line in out.splitlines() if line.strip().startswith("BTC  position"))
     assert "-65.0" in btc  # sold 1 + ~4.04 (250k USDT) + 60 BTC to acme

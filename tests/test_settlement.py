@@ -36,7 +36,8 @@ from rfqcore.settlement import (
 )
 from rfqcore.settlement import cli as settlement_cli
 from rfqcore.settlement.model import fmt_units, rescale, to_decimal
-from rfqcore.settlement.reports import blotter, pnl_report, read_csv, read_parquet, statement, write_csv, write_parquet
+from rfqcore.settlement.reports import (blotter, pnl_report, read_csv, read_parquet, render_table, statement, write_csv,
+                                        write_parquet)
 
 NS = 10**9
 DAY = 86_400 * NS
@@ -569,3 +570,16 @@ def test_cli_stdout_default_is_not_buffered_into_files() -> None:
     cal = CycleCalendar()
     write_csv(blotter([mk(1)], cal), buf)
     assert buf.getvalue().splitlines()[1].startswith("1,2024-08-08T00:00:01.000000000Z,")
+
+
+def test_a_table_shows_the_human_columns_and_all_of_them_on_request() -> None:
+    rep = blotter([mk(1)], CycleCalendar())
+    human = render_table(rep).splitlines()[0].split()
+    assert human == ["trade_id", "core_time", "cycle", "client", "composite", "base", "quote", "side", "price", "qty",
+                     "notional", "fee", "quote_id", "rfq_id", "accept_id"]
+    every = render_table(rep, all_columns=True).splitlines()[0].split()
+    assert every == [c for c, _ in rep.columns]
+    assert {"price_units", "qty_decimals", "core_time_ns", "client_id"} <= set(every) - set(human)
+    # the same row, fewer columns: every human value is the all-columns one
+    row_h, row_a = render_table(rep).splitlines()[1].split(), render_table(rep, all_columns=True).splitlines()[1].split()
+    assert row_h == [row_a[every.index(c)] for c in human]

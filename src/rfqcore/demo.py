@@ -5,12 +5,14 @@ the Rust core thread, the recorded Binance BTC/ETH streams replayed as a live fe
 gateway in its own process — plus a strategy hook that approves large RFQs. A **client
 process** connects over Aeron IPC as ``acme-capital`` (and briefly ``beta-fund``), requests
 quotes, hits some, runs into limit breaches and a kill switch set by an operator session, and
-reports what it saw with round-trip times. The desk then prints positions, P&L and exposures.
+reports what it saw with round-trip times: under load (the desk replaying market data on the
+same CPUs), then unloaded (the replay stopped). The desk then prints positions, P&L and exposures.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import sys
 import time
 from decimal import Decimal
@@ -80,8 +82,10 @@ def client_session(aeron_dir: str, out: Any) -> None:
             t = time.perf_counter()
             fill = step("  hit the ask", lambda: acme.accept(q, "buy", timeout=5.0))
             if fill is not None:
-                say(f"  hit the ask            -> trade {fill.trade_id}: bought {fill.qty} BTC at {fill.price}, "
-                    f"notional {fill.notional} USDT, fee {fill.fee} ({_us(t)})")
+                ccy = fill.currency or "USDT"
+                say(f"  hit the ask            -> trade {fill.trade_id}: bought {fill.qty} BTC at {fill.price} {ccy}, "
+                    f"notional {_cents(fill.notional)} {ccy}, fee {_cents(fill.fee)} {ccy} ({_us(t)}; exact to "
+                    f"{len(str(fill.fee).partition('.')[2])} decimals in the API)")
 
         t = time.perf_counter()
         q = step("RFQ ETH sell 25", lambda: rq(acme, "ETH", "sell", "25"))
@@ -141,25 +145,34 @@ def client_session(aeron_dir: str, out: Any) -> None:
         beta.send_raw(b"\x00" * 7)
         say("sent 7 garbage bytes on the request stream -> dropped and counted by the gateway, nothing reaches the core")
 
-        n = 200
-        rtts = []
-        for _ in range(n):
-            t1 = time.perf_counter()
-            q = step("RFQ", lambda: rq(acme, "BTC", "two-way", "1"))
-            rtts.append(time.perf_counter() - t1)
-            if q is not None:
-                acme.cancel(q)
-        rtts.sort()
-        say(f"{n} RFQs back to back: RFQ -> quote round trip p50 {rtts[n // 2] * 1e6:,.0f} µs, "
-            f"p99 {rtts[int(n * 0.99)] * 1e6:,.0f} µs (client process -> gateway process -> core -> back, with "
-            "market data replaying in the desk process; isolated figures: bench/RESULTS.md)")
+        def round_trips(n: int) -> str:
+            rtts = []
+            for _ in range(n):
+                t1 = time.perf_counter()
+                q = step("RFQ", lambda: rq(acme, "BTC", "two-way", "1"))
+                rtts.append(time.perf_counter() - t1)
+                if q is not None:
+                    acme.cancel(q)
+            rtts.sort()
+            load = os.getloadavg()[0]
+            return (f"{n} RFQs back to back: RFQ -> quote round trip p50 {rtts[n // 2] * 1e6:,.0f} µs, "
+                    f"p99 {rtts[int(n * 0.99)] * 1e6:,.0f} µs (machine load {load:.1f} on {os.cpu_count()} CPUs; "
+                    "each quote waits for its RFQ's journal fdatasync)")
+
+        say(round_trips(200) + "\n    under load: the desk process replaying market data on the same CPUs")
+        # the desk stops the market-data replay (the books stay fresh for seconds) and says go
+        out.send(("loaded", lines))
+        lines = []
+        if out.poll(30) and out.recv() == "go":
+            say(round_trips(200) + "\n    market replay stopped: client -> gateway process -> core -> back over "
+                "Aeron IPC; isolated figures (no journal, pinned cores): bench/RESULTS.md")
     except Exception as e:  # noqa: BLE001 - reported by the desk process
         say(f"client error: {type(e).__name__}: {e}")
     finally:
         for c in (acme, beta, op):
             if c is not None:
                 c.close()
-    out.send(lines)
+    out.send(("done", lines))
 
 
 class DemoDesk(Strategy):
@@ -209,10 +222,20 @@ def run_demo(files: list[Path], speed: float | None = 10.0) -> int:
             return 1
         print(f"desk up: media driver at {srv.aeron_dir}, books live, gateway in its own process\n")
         ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe(duplex=False)
+        parent, child = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=client_session, args=(srv.aeron_dir, child), name="rfqcore-demo-client")
         proc.start()
-        lines = parent.recv() if parent.poll(120) else ["client process timed out"]
+        lines: list[str] = []
+        while True:
+            if not parent.poll(120):
+                lines.append("client process timed out")
+                break
+            phase, got = parent.recv()
+            lines += got
+            if phase == "done":
+                break
+            srv.stop_market_replay()   # then the unloaded round trips
+            parent.send("go")
         proc.join(10)
         print("client process (acme-capital, beta-fund, desk-operator):")
         for s in lines:

@@ -237,6 +237,10 @@ class Server:
         if first is not None:
             raise first
 
+    def stop_market_replay(self) -> None:
+        """Stop replaying market data (the books stay as they are until they go stale)."""
+        self._stop_replay()
+
     def _stop_replay(self) -> None:
         if self._replay is not None:
             if self._driver_replay is not None:

@@ -158,7 +158,7 @@ def _transition(to: State) -> Any:
     return run
 
 
-def _write(rep: Any, fmt: str, output: str | None) -> None:
+def _write(rep: Any, fmt: str, output: str | None, all_columns: bool = False) -> None:
     if fmt == "parquet":
         if not output:
             raise SettlementError("Parquet needs an output file (-o FILE)")
@@ -166,7 +166,7 @@ def _write(rep: Any, fmt: str, output: str | None) -> None:
     elif fmt == "csv":
         write_csv(rep, output if output else sys.stdout)
     else:
-        text = render_table(rep)
+        text = render_table(rep, all_columns)
         if output:
             with open(output, "w", encoding="utf-8") as f:
                 f.write(text)
@@ -187,7 +187,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             cycle = _cycle(store, args.cycle)
             rep = statement(store.trades(client_id=cid, cycle=cycle), cycle,
                             store.instructions(cycle=cycle, client_id=cid))
-        _write(rep, args.format, args.output)
+        _write(rep, args.format, args.output, args.all_columns)
     return 0
 
 
@@ -243,6 +243,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     rp.add_argument("--client", help="client name or id (default: all clients)")
     rp.add_argument("--cycle", help="cycle label (statement default: the latest cycle with trades)")
     rp.add_argument("--format", choices=["table", "csv", "parquet"], default="csv")
+    rp.add_argument("--all-columns", action="store_true",
+                    help="table: also the integer columns behind the decimals (CSV and Parquet always have them)")
     rp.add_argument("-o", "--output", help="output file (default: stdout; required for parquet)")
     rp.set_defaults(func=_cmd_report)
 

@@ -181,15 +181,25 @@ def read_parquet(src: str | Path | IO[bytes]) -> list[dict[str, Any]]:
     return pq.read_table(src).to_pylist()
 
 
-def render_table(report: Report) -> str:
-    """A fixed-width text table (for the CLI)."""
-    head = [c for c, _ in report.columns]
-    body = [[fmt_units(*v) if typ == "dec" else str(v) for (_, typ), v in zip(report.columns, r, strict=True)]
+#: columns a person reading a table does not need: the integers behind the decimal columns
+#: (``*_units``, ``*_decimals``), nanosecond twins of the timestamps, ids beside names
+MACHINE_COLUMN_SUFFIXES = ("_units", "_decimals", "_ns")
+MACHINE_COLUMNS = {"client_id"}
+
+
+def render_table(report: Report, all_columns: bool = False) -> str:
+    """A fixed-width text table (for the CLI): the human columns, or with ``all_columns`` every
+    column (CSV and Parquet always carry every column)."""
+    keep = [i for i, (c, _) in enumerate(report.columns)
+            if all_columns or not (c.endswith(MACHINE_COLUMN_SUFFIXES) or c in MACHINE_COLUMNS)]
+    cols = [report.columns[i] for i in keep]
+    head = [c for c, _ in cols]
+    body = [[fmt_units(*r[i]) if typ == "dec" else str(r[i]) for i, (_, typ) in zip(keep, cols, strict=True)]
             for r in report.rows]
     widths = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(head)]
     buf = io.StringIO()
     buf.write("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip() + "\n")
     for b in body:
-        buf.write("  ".join(v.rjust(w) if report.columns[i][1] != "str" else v.ljust(w)
+        buf.write("  ".join(v.rjust(w) if cols[i][1] != "str" else v.ljust(w)
                             for i, (v, w) in enumerate(zip(b, widths, strict=True))).rstrip() + "\n")
     return buf.getvalue()
