@@ -245,6 +245,7 @@ class Engine:
         snapshot_every: int = 0,
         snapshot_keep: int = 2,
         prune_segments: bool = False,
+        key: str | None = None,
     ) -> RecoveryReport:
         """Before start: recover the journal in ``dir`` (torn tail truncated, other damage
         refused with JournalError) from the newest valid snapshot in ``dir/snapshots`` plus the
@@ -252,7 +253,8 @@ class Engine:
         the journal is refused), publish again the outputs of records after the ``published``
         marker, then journal every input before its outputs are published. ``snapshot_every``
         records (0 = off) the core thread writes a snapshot, keeping ``snapshot_keep`` files;
-        ``prune_segments`` deletes segments entirely before the oldest kept snapshot."""
+        ``prune_segments`` deletes segments entirely before the oldest kept snapshot. The chain
+        is keyed with ``key`` (None: ``RFQCORE_JOURNAL_KEY``, unset = unkeyed; "" = unkeyed)."""
     def journal_stats(self) -> JournalStats | None:
         """The attached journal's counters, None without one."""
     def snapshot_now(self) -> SnapshotWritten:
@@ -311,6 +313,8 @@ class JournalVerify(TypedDict):
     bytes: int
     chain: str                     # hex BLAKE3 chain value after the last commit (an anchor)
     torn_bytes: int
+    key_id: str | None             # hex id of the key the keyed segments use (None: unkeyed)
+    unkeyed_segments: int          # segments with a plain (unkeyed) chain, before any keyed one
 
 def replay_journal(
     dir: str,
@@ -319,9 +323,11 @@ def replay_journal(
     rfq: dict[str, object] | None = None,
     fingerprint: int | None = None,
     book_capacity: int = 65536,
+    key: str | None = None,
 ) -> ReplayReport:
     """Rebuild a core from scratch by replaying the journal in ``dir`` (nothing modified on
-    disk). ``fingerprint`` defaults to :func:`config_fingerprint` of the same arguments."""
+    disk). ``fingerprint`` defaults to :func:`config_fingerprint` of the same arguments;
+    ``key`` as for :func:`verify_journal`."""
 
 def config_fingerprint(
     instruments: list[InstrumentSpec],
@@ -331,8 +337,10 @@ def config_fingerprint(
 ) -> int:
     """FNV-1a of the parsed core configuration (same values and build -> same value)."""
 
-def verify_journal(dir: str, fingerprint: int) -> JournalVerify:
-    """Check every CRC, sequence number and chain link of a journal without replaying it."""
+def verify_journal(dir: str, fingerprint: int, key: str | None = None) -> JournalVerify:
+    """Check every CRC, sequence number and chain link of a journal without replaying it; keyed
+    segments with ``key`` (None: ``RFQCORE_JOURNAL_KEY``; "": no key). A keyed journal without
+    its key, or with another, is refused (JournalError, one line naming the variable to set)."""
 
 def snapshot_info(path: str) -> SnapshotInfo:
     """Header of a snapshot file, its body checked (JournalError if damaged)."""

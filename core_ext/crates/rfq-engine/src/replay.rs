@@ -2,7 +2,7 @@
 //! that the replay reproduces the recorded run.
 
 use crate::core::{Core, Sink};
-use rfq_journal::{JournalError, JournalReader, OutputHash, TornTail};
+use rfq_journal::{JournalConfig, JournalError, JournalKey, JournalReader, OutputHash, TornTail};
 use rfq_ring::Record;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -39,11 +39,24 @@ pub struct ReplayReport {
 /// The hash continues from `out_hash` (use [`OutputHash::new`] for a journal replayed from its
 /// start).
 ///
+/// An unkeyed reader: a keyed journal is refused ([`JournalError::KeyMissing`]); see
+/// [`replay_into_keyed`].
+///
 /// # Errors
 /// Any [`JournalError`] of the reader: damage is refused, never skipped.
 pub fn replay_into(core: &mut Core, dir: &Path, fingerprint: u64, out_hash: OutputHash) -> Result<ReplayReport, JournalError> {
+    replay_into_keyed(core, dir, fingerprint, None, out_hash)
+}
+
+/// [`replay_into`] verifying keyed segments with `key` (docs/journal.md, "Keyed chain").
+///
+/// # Errors
+/// Any [`JournalError`] of the reader, among them [`JournalError::KeyMissing`] /
+/// [`JournalError::WrongKey`] for a keyed journal without its key.
+pub fn replay_into_keyed(core: &mut Core, dir: &Path, fingerprint: u64, key: Option<&JournalKey>, out_hash: OutputHash) -> Result<ReplayReport, JournalError> {
+    let jc = JournalConfig { key: key.cloned(), ..JournalConfig::new(dir, fingerprint) };
     // the recovery replay from segment 0, keeping no outputs (keep_after = u64::MAX)
-    replay_tail(core, dir, fingerprint, None, out_hash, u64::MAX, &mut Vec::new()).map(|(rep, _)| rep)
+    replay_tail(core, &jc, None, out_hash, u64::MAX, &mut Vec::new()).map(|(rep, _)| rep)
 }
 
 /// Replay sink of a recovery: hashes every output and keeps those of records after
@@ -69,15 +82,15 @@ impl Sink for TailSink<'_> {
     }
 }
 
-/// Replays the journal into `core` after `anchor` (`None`: the whole journal from segment 0;
+/// Replays the journal of `jc` (its directory, fingerprint and key) into `core` after `anchor`
+/// (`None`: the whole journal from segment 0;
 /// `Some((seq, chain))`: a snapshot's commit, the core holding the snapshot's state),
 /// continuing the output hash from `out_hash`. The outputs of records with sequence number
 /// above `keep_after` are appended to `kept`. Returns the report (its `records` counts the
 /// records replayed) and how many records' outputs were kept.
 pub(crate) fn replay_tail(
     core: &mut Core,
-    dir: &Path,
-    fingerprint: u64,
+    jc: &JournalConfig,
     anchor: Option<(u64, rfq_journal::Chain)>,
     out_hash: OutputHash,
     keep_after: u64,
@@ -104,8 +117,8 @@ pub(crate) fn replay_tail(
         }
     };
     let sum = match anchor {
-        None => JournalReader::open(dir, fingerprint)?.for_each_from(1, &mut each)?,
-        Some(a) => JournalReader::open_pruned(dir, fingerprint)?.for_each_after(a, &mut each)?,
+        None => JournalReader::open(&jc.dir, jc.fingerprint)?.with_key(jc.key.clone()).for_each_from(1, &mut each)?,
+        Some(a) => JournalReader::open_pruned(&jc.dir, jc.fingerprint)?.with_key(jc.key.clone()).for_each_after(a, &mut each)?,
     };
     let rep = ReplayReport {
         records,

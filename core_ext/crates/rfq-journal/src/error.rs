@@ -1,5 +1,6 @@
 //! [`JournalError`]: every way a journal can be refused, each naming the file and byte offset.
 
+use crate::key::{key_id_hex, KeyId, KEY_ENV};
 use std::path::PathBuf;
 
 /// Why a journal (or one of its segments) was refused. Recovery never guesses: anything but a
@@ -90,6 +91,24 @@ pub enum JournalError {
         /// Why.
         why: String,
     },
+    /// The journal is keyed (docs/journal.md, "Keyed chain") and no key was given.
+    KeyMissing {
+        /// The keyed segment.
+        path: PathBuf,
+        /// Key id recorded in its header.
+        key_id: KeyId,
+    },
+    /// The journal is keyed with another key than the one given.
+    WrongKey {
+        /// The keyed segment.
+        path: PathBuf,
+        /// Key id recorded in its header.
+        found: KeyId,
+        /// Id of the key given.
+        given: KeyId,
+    },
+    /// The desk secret cannot be used as a key (the message says what to set).
+    BadKey(String),
     /// Invalid writer configuration.
     Config(String),
 }
@@ -125,6 +144,20 @@ impl std::fmt::Display for JournalError {
                 write!(f, "{} offset {offset}: hash chain broken (tampered data)", path.display())
             }
             JournalError::AnchorMismatch { dir, why } => write!(f, "{}: {why}", dir.display()),
+            JournalError::KeyMissing { path, key_id } => write!(
+                f,
+                "{}: journal keyed with key id {}, but {KEY_ENV} is not set: set {KEY_ENV} to the desk key it was written with",
+                path.display(),
+                key_id_hex(key_id)
+            ),
+            JournalError::WrongKey { path, found, given } => write!(
+                f,
+                "{}: journal keyed with key id {}, but {KEY_ENV} is key id {}: set {KEY_ENV} to the desk key it was written with",
+                path.display(),
+                key_id_hex(found),
+                key_id_hex(given)
+            ),
+            JournalError::BadKey(why) => f.write_str(why),
             JournalError::Config(why) => write!(f, "journal config: {why}"),
         }
     }

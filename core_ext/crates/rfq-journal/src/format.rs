@@ -2,13 +2,18 @@
 //!
 //! All integers little-endian.
 
+use crate::key::KeyId;
 use rfq_ring::Record;
 use std::path::{Path, PathBuf};
 
 /// `magic` of a segment header: ASCII `RFQJRNL1`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RFQJRNL1");
-/// Format version.
+/// Format version of an unkeyed segment (plain BLAKE3 chain; what every build wrote before
+/// the chain could be keyed).
 pub const VERSION: u32 = 1;
+/// Format version of a keyed segment: the chain is BLAKE3 keyed with the desk key, whose
+/// [`KeyId`] is in the header at offset 80.
+pub const VERSION_KEYED: u32 = 2;
 /// Bytes of a segment header.
 pub const HEADER_SIZE: usize = 128;
 /// Bytes of a frame header (before the payload).
@@ -71,6 +76,8 @@ pub struct SegmentHeader {
     pub segment_bytes: u64,
     /// Chain value at the end of the previous segment ([`genesis`] for segment 0).
     pub chain_in: Chain,
+    /// Id of the key the segment's chain is keyed with (version 2); `None`: unkeyed (version 1).
+    pub key_id: Option<KeyId>,
 }
 
 impl SegmentHeader {
@@ -79,13 +86,17 @@ impl SegmentHeader {
     pub fn encode(&self) -> [u8; HEADER_SIZE] {
         let mut b = [0_u8; HEADER_SIZE];
         b[0..8].copy_from_slice(&MAGIC.to_le_bytes());
-        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        let version = if self.key_id.is_some() { VERSION_KEYED } else { VERSION };
+        b[8..12].copy_from_slice(&version.to_le_bytes());
         b[12..16].copy_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
         b[16..24].copy_from_slice(&self.index.to_le_bytes());
         b[24..32].copy_from_slice(&self.first_seq.to_le_bytes());
         b[32..40].copy_from_slice(&self.fingerprint.to_le_bytes());
         b[40..48].copy_from_slice(&self.segment_bytes.to_le_bytes());
         b[48..80].copy_from_slice(&self.chain_in);
+        if let Some(id) = &self.key_id {
+            b[80..88].copy_from_slice(id);
+        }
         let crc = crc32c::crc32c(&b[..124]);
         b[124..128].copy_from_slice(&crc.to_le_bytes());
         b
@@ -101,8 +112,8 @@ impl SegmentHeader {
             return Err(format!("magic {magic:#018x}, expected {MAGIC:#018x}"));
         }
         let version = u32_at(b, 8);
-        if version != VERSION {
-            return Err(format!("version {version}, expected {VERSION}"));
+        if version != VERSION && version != VERSION_KEYED {
+            return Err(format!("version {version}, expected {VERSION} or {VERSION_KEYED} (written by a newer build?)"));
         }
         let size = u32_at(b, 12);
         if size as usize != HEADER_SIZE {
@@ -112,7 +123,9 @@ impl SegmentHeader {
         if crc != crc32c::crc32c(&b[..124]) {
             return Err("header CRC mismatch".into());
         }
-        if b[80..124].iter().any(|&x| x != 0) {
+        let keyed = version == VERSION_KEYED;
+        let reserved = if keyed { 88 } else { 80 };
+        if b[reserved..124].iter().any(|&x| x != 0) {
             return Err("reserved bytes not zero".into());
         }
         let mut chain_in = [0_u8; 32];
@@ -123,6 +136,7 @@ impl SegmentHeader {
             fingerprint: u64_at(b, 32),
             segment_bytes: u64_at(b, 40),
             chain_in,
+            key_id: keyed.then(|| b[80..88].try_into().expect("8 bytes")),
         })
     }
 }
@@ -273,9 +287,15 @@ mod tests {
 
     #[test]
     fn header_roundtrip_and_crc() {
-        let h = SegmentHeader { index: 3, first_seq: 77, fingerprint: 0xfeed, segment_bytes: 1 << 20, chain_in: genesis(1) };
+        let h = SegmentHeader { index: 3, first_seq: 77, fingerprint: 0xfeed, segment_bytes: 1 << 20, chain_in: genesis(1), key_id: None };
         let mut b = h.encode();
         assert_eq!(SegmentHeader::decode(&b), Ok(h));
+        assert_eq!(u32_at(&b, 8), VERSION);
+        let k = SegmentHeader { key_id: Some(*b"keyid-01"), ..h };
+        let bk = k.encode();
+        assert_eq!(u32_at(&bk, 8), VERSION_KEYED);
+        assert_eq!(&bk[80..88], b"keyid-01");
+        assert_eq!(SegmentHeader::decode(&bk), Ok(k));
         b[30] ^= 1;
         assert!(SegmentHeader::decode(&b).unwrap_err().contains("CRC"));
     }

@@ -9,7 +9,9 @@
 //! - **frames**: length-prefixed, CRC32C per frame; a RECORD frame holds one 64-byte
 //!   [`Record`](rfq_ring::Record) (and optionally the recorded run's output-stream hash); a
 //!   COMMIT frame ends each block and carries the BLAKE3 **chain** value
-//!   `chain_k = BLAKE3(chain_{k−1} ‖ record frames of block k ‖ commit header)`;
+//!   `chain_k = BLAKE3(chain_{k−1} ‖ record frames of block k ‖ commit header)`, keyed with the
+//!   desk secret ([`JournalKey`], from [`KEY_ENV`]) when one is configured, so that an edit
+//!   cannot be re-chained without it; keyed segments record the key's id, never the key;
 //! - **writer** ([`JournalWriter`]): `append` / `commit` with a [`Durability`] policy (none,
 //!   group commit, fdatasync per commit); reopening recovers: a torn tail after the last commit
 //!   is truncated, anything else damaged is refused with the file and offset;
@@ -38,6 +40,7 @@
 
 mod error;
 pub mod format;
+mod key;
 mod outhash;
 mod reader;
 mod sync;
@@ -45,6 +48,7 @@ mod writer;
 
 pub use error::JournalError;
 pub use format::Chain;
+pub use key::{key_id_hex, JournalKey, KeyId, KEY_ENV, MIN_PASSPHRASE};
 pub use outhash::OutputHash;
 pub use reader::{prune_before, verify, JournalReader, ReadSummary, TornTail};
 pub use sync::SyncHook;

@@ -2,6 +2,7 @@
 //! recovery shares.
 
 use crate::error::{io_err, JournalError};
+use crate::key::{JournalKey, KeyId};
 use crate::format::{
     decode_record, genesis, parse_segment_name, read_frame, segment_path, u64_at, Chain, FrameFault, SegmentHeader,
     COMMIT_FRAME, FRAME_HEADER, F_OUT_HASH, HEADER_SIZE, RECORD_FRAME, T_COMMIT, T_RECORD,
@@ -39,9 +40,19 @@ pub struct ReadSummary {
     pub bytes: u64,
     /// A torn tail at the end of the last segment, if any.
     pub torn: Option<TornTail>,
+    /// Id of the key the keyed segments read are chained with (`None`: every segment read is
+    /// unkeyed — a journal written without a key, or before the chain could be keyed).
+    pub key_id: Option<KeyId>,
+    /// Unkeyed segments read (they come before the keyed ones; their chain is plain BLAKE3,
+    /// which anyone able to write the files can recompute).
+    pub unkeyed_segments: u64,
 }
 
 impl ReadSummary {
+    fn new(chain: Chain) -> ReadSummary {
+        ReadSummary { segments: 0, delivered: 0, last_seq: 0, chain, bytes: 0, torn: None, key_id: None, unkeyed_segments: 0 }
+    }
+
     /// Adds one scanned segment (and the records delivered from it); returns the link the next
     /// segment must continue: `(its first sequence number, chain)`.
     fn absorb(&mut self, scan: SegScan, delivered: u64) -> (u64, Chain) {
@@ -51,6 +62,10 @@ impl ReadSummary {
         self.chain = scan.chain;
         self.bytes += scan.valid_end as u64;
         self.torn = scan.torn;
+        match scan.header.key_id {
+            Some(id) => self.key_id = Some(id),
+            None => self.unkeyed_segments += 1,
+        }
         (scan.last_seq + 1, scan.chain)
     }
 }
@@ -68,11 +83,15 @@ pub(crate) struct SegScan {
 }
 
 /// What a scan expects of a segment.
-pub(crate) struct Expect {
+pub(crate) struct Expect<'k> {
     pub index: u64,
     pub fingerprint: u64,
     /// `(first_seq, chain_in)` when the previous segment was read.
     pub link: Option<(u64, Chain)>,
+    /// The key a keyed segment must be chained with (`None`: a keyed segment is refused).
+    pub key: Option<&'k JournalKey>,
+    /// A segment before this one is keyed: this one must be too (no downgrade).
+    pub after_keyed: bool,
 }
 
 /// Indices of the segment files in `dir`, sorted, checked contiguous (first one may be > 0 only
@@ -140,6 +159,20 @@ pub(crate) fn scan_segment(
     if header.index == 0 && (header.first_seq != 1 || header.chain_in != genesis(header.fingerprint)) {
         return Err(JournalError::BadHeader { path: path.to_path_buf(), why: "segment 0 must start at sequence 1 from the genesis chain".into() });
     }
+    let mut hasher = match (header.key_id, expect.key) {
+        (Some(key_id), None) => return Err(JournalError::KeyMissing { path: path.to_path_buf(), key_id }),
+        (Some(found), Some(k)) if found != k.id() => {
+            return Err(JournalError::WrongKey { path: path.to_path_buf(), found, given: k.id() })
+        }
+        (Some(_), Some(k)) => k.hasher(),
+        (None, _) if expect.after_keyed => {
+            return Err(JournalError::BadHeader {
+                path: path.to_path_buf(),
+                why: "unkeyed segment after a keyed one (rewritten without the key?)".into(),
+            })
+        }
+        (None, _) => blake3::Hasher::new(),
+    };
     if let Some((first_seq, chain_in)) = expect.link {
         if header.first_seq != first_seq {
             return Err(JournalError::SequenceGap { path: path.to_path_buf(), offset: 0, expected: first_seq, found: header.first_seq });
@@ -178,11 +211,11 @@ pub(crate) fn scan_segment(
                         why: format!("commit of {} records up to {}, block holds {block_records} up to {}", f.aux, f.seq, want - 1),
                     });
                 }
-                let mut h = blake3::Hasher::new();
-                h.update(&chain);
-                h.update(&b[valid_end..off]);
-                h.update(&b[off + 4..off + FRAME_HEADER]);
-                let c = *h.finalize().as_bytes();
+                hasher.reset();
+                hasher.update(&chain);
+                hasher.update(&b[valid_end..off]);
+                hasher.update(&b[off + 4..off + FRAME_HEADER]);
+                let c = *hasher.finalize().as_bytes();
                 if c[..] != b[off + FRAME_HEADER..off + COMMIT_FRAME] {
                     return Err(JournalError::ChainBroken { path: path.to_path_buf(), offset: off as u64 });
                 }
@@ -256,12 +289,19 @@ pub(crate) fn for_each_frame(first_seq: u64, frames: &[u8], from: u64, f: &mut i
 
 /// Reads a journal directory: every segment from 0, each verified (header, fingerprint, CRC,
 /// sequence numbers, chain, links between segments) before its records are delivered.
+///
+/// A keyed segment (docs/journal.md, "Keyed chain") is only read with its key
+/// ([`JournalReader::with_key`]): without one it is refused with [`JournalError::KeyMissing`],
+/// with another with [`JournalError::WrongKey`]. Unkeyed segments (written without a key or
+/// before the chain could be keyed) are read with or without a key, but only before the keyed
+/// ones; [`ReadSummary::unkeyed_segments`] counts them.
 #[derive(Debug)]
 pub struct JournalReader {
     dir: PathBuf,
     fingerprint: u64,
     segments: Vec<u64>,
     buf: Vec<u8>,
+    key: Option<JournalKey>,
 }
 
 impl JournalReader {
@@ -276,7 +316,7 @@ impl JournalReader {
         if segments.is_empty() {
             return Err(JournalError::Empty { dir });
         }
-        Ok(JournalReader { dir, fingerprint, segments, buf: Vec::new() })
+        Ok(JournalReader { dir, fingerprint, segments, buf: Vec::new(), key: None })
     }
 
     /// Opens `dir` for reading from an anchor ([`JournalReader::for_each_after`]): the
@@ -291,7 +331,14 @@ impl JournalReader {
         if segments.is_empty() {
             return Err(JournalError::Empty { dir });
         }
-        Ok(JournalReader { dir, fingerprint, segments, buf: Vec::new() })
+        Ok(JournalReader { dir, fingerprint, segments, buf: Vec::new(), key: None })
+    }
+
+    /// Verifies keyed segments with `key` (the desk key, e.g. [`JournalKey::from_env`]).
+    #[must_use]
+    pub fn with_key(mut self, key: Option<JournalKey>) -> JournalReader {
+        self.key = key;
+        self
     }
 
     /// Segment indices found.
@@ -355,7 +402,7 @@ impl JournalReader {
                 self.segments[0]
             )));
         };
-        let mut sum = ReadSummary { segments: 0, delivered: 0, last_seq: 0, chain, bytes: 0, torn: None };
+        let mut sum = ReadSummary::new(chain);
         // anchored: Some(true) once the anchor's commit is verified
         let mut anchored = h0.first_seq == seq + 1;
         if anchored && h0.chain_in != chain {
@@ -367,7 +414,7 @@ impl JournalReader {
         for (j, &index) in segs.iter().enumerate() {
             let path = segment_path(&self.dir, index);
             read_file(&path, &mut self.buf)?;
-            let expect = Expect { index, fingerprint: self.fingerprint, link };
+            let expect = Expect { index, fingerprint: self.fingerprint, link, key: self.key.as_ref(), after_keyed: sum.key_id.is_some() };
             let mut delivered = 0;
             let mut bad = None;
             let scan = scan_segment(&self.buf, &path, &expect, k0 + j + 1 == n, |first, frames, after| {
@@ -410,12 +457,12 @@ impl JournalReader {
     /// The first [`JournalError`] met; records already delivered stay delivered.
     pub fn for_each_from(&mut self, from: u64, mut f: impl FnMut(u64, &Record, Option<u64>)) -> Result<ReadSummary, JournalError> {
         let mut link = None;
-        let mut sum = ReadSummary { segments: 0, delivered: 0, last_seq: 0, chain: genesis(self.fingerprint), bytes: 0, torn: None };
+        let mut sum = ReadSummary::new(genesis(self.fingerprint));
         let n = self.segments.len();
         for (k, &index) in self.segments.iter().enumerate() {
             let path = segment_path(&self.dir, index);
             read_file(&path, &mut self.buf)?;
-            let expect = Expect { index, fingerprint: self.fingerprint, link };
+            let expect = Expect { index, fingerprint: self.fingerprint, link, key: self.key.as_ref(), after_keyed: sum.key_id.is_some() };
             let mut delivered = 0;
             let scan = scan_segment(&self.buf, &path, &expect, k + 1 == n, |first, frames, _| {
                 if first + (frames.len() / RECORD_FRAME) as u64 > from {
@@ -433,13 +480,15 @@ impl JournalReader {
 /// also checks that the journal still contains that point unchanged, which detects cutting
 /// whole committed blocks or segments from the end (the one thing a chain cannot detect alone).
 ///
+/// Keyed segments are verified with `key` ([`JournalReader::with_key`]).
+///
 /// # Errors
 /// As [`JournalReader::for_each_from`], plus [`JournalError::AnchorMismatch`].
-pub fn verify(dir: impl AsRef<Path>, fingerprint: u64, anchor: Option<(u64, Chain)>) -> Result<ReadSummary, JournalError> {
+pub fn verify(dir: impl AsRef<Path>, fingerprint: u64, key: Option<&JournalKey>, anchor: Option<(u64, Chain)>) -> Result<ReadSummary, JournalError> {
     let dir = dir.as_ref();
-    let sum = JournalReader::open(dir, fingerprint)?.for_each_from(u64::MAX, |_, _, _| {})?;
+    let sum = JournalReader::open(dir, fingerprint)?.with_key(key.cloned()).for_each_from(u64::MAX, |_, _, _| {})?;
     if let Some((seq, chain)) = anchor {
-        if chain_at(dir, fingerprint, seq)? != Some(chain) {
+        if chain_at(dir, fingerprint, key, seq)? != Some(chain) {
             return Err(JournalError::AnchorMismatch {
                 dir: dir.to_path_buf(),
                 why: format!("no commit ending at sequence {seq} with the anchored chain (journal ends at {})", sum.last_seq),
@@ -493,18 +542,20 @@ pub fn prune_before(dir: impl AsRef<Path>, fingerprint: u64, seq: u64) -> Result
 }
 
 /// Chain value right after the commit that ends at `seq`, if some commit does.
-fn chain_at(dir: &Path, fingerprint: u64, seq: u64) -> Result<Option<Chain>, JournalError> {
+fn chain_at(dir: &Path, fingerprint: u64, key: Option<&JournalKey>, seq: u64) -> Result<Option<Chain>, JournalError> {
     if seq == 0 {
         return Ok(Some(genesis(fingerprint)));
     }
     let mut r = JournalReader::open(dir, fingerprint)?;
     let n = r.segments.len();
     let mut link = None;
+    let mut after_keyed = false;
     for (k, &index) in r.segments.clone().iter().enumerate() {
         let path = segment_path(dir, index);
         read_file(&path, &mut r.buf)?;
         let b = &r.buf;
-        let scan = scan_segment(b, &path, &Expect { index, fingerprint, link }, k + 1 == n, |_, _, _| {})?;
+        let scan = scan_segment(b, &path, &Expect { index, fingerprint, link, key, after_keyed }, k + 1 == n, |_, _, _| {})?;
+        after_keyed |= scan.header.key_id.is_some();
         if scan.header.first_seq <= seq && seq <= scan.last_seq {
             // Walk the frames to the commit ending at `seq`.
             let mut off = HEADER_SIZE;

@@ -21,6 +21,7 @@
 
 use crate::error::JournalError;
 use crate::format::{Chain, SegmentHeader, HEADER_SIZE};
+use crate::key::JournalKey;
 use crate::writer::{Durability, JournalConfig};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -114,12 +115,13 @@ impl std::fmt::Debug for SyncThread {
     }
 }
 
-/// Creates segment `index` with its header (refusing to overwrite a file), fsyncing the file
+/// Creates segment `index` with its header (keyed when `cfg.key` is: version 2 and the key id;
+/// refusing to overwrite a file), fsyncing the file
 /// and the directory unless the policy is `None`.
 pub(crate) fn new_segment_file(cfg: &JournalConfig, index: u64, first_seq: u64, chain_in: Chain) -> Result<(File, PathBuf), JournalError> {
     use crate::error::io_err;
     let path = crate::format::segment_path(&cfg.dir, index);
-    let header = SegmentHeader { index, first_seq, fingerprint: cfg.fingerprint, segment_bytes: cfg.segment_bytes, chain_in };
+    let header = SegmentHeader { index, first_seq, fingerprint: cfg.fingerprint, segment_bytes: cfg.segment_bytes, chain_in, key_id: cfg.key.as_ref().map(JournalKey::id) };
     let mut file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(io_err("create", &path))?;
     file.write_all(&header.encode()).map_err(io_err("write", &path))?;
     if cfg.durability != Durability::None {

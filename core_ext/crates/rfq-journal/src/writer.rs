@@ -6,7 +6,8 @@ use crate::format::{
     encode_record, frame_crc, frame_header, genesis, segment_path, Chain, COMMIT_FRAME, FRAME_HEADER,
     F_OUT_HASH, HEADER_SIZE, RECORD_FRAME, T_COMMIT, T_RECORD,
 };
-use crate::reader::{list_segments, read_file, scan_segment, Expect, TornTail};
+use crate::key::{chain_hasher, JournalKey};
+use crate::reader::{list_segments, read_file, read_header, scan_segment, Expect, TornTail};
 use crate::sync::{new_segment_file, sync_dir, Roll, Start, SyncHook, SyncThread};
 use rfq_ring::Record;
 use std::fs::{File, OpenOptions};
@@ -45,13 +46,17 @@ pub struct JournalConfig {
     pub segment_bytes: u64,
     /// Durability policy.
     pub durability: Durability,
+    /// Desk key the chain is keyed with (docs/journal.md, "Keyed chain"; usually
+    /// [`JournalKey::from_env`]). `None`: an unkeyed chain, and a keyed journal is refused.
+    /// With a key, an existing unkeyed journal goes on in a new, keyed segment.
+    pub key: Option<JournalKey>,
 }
 
 impl JournalConfig {
-    /// Defaults: 64 MiB segments, fdatasync per commit.
+    /// Defaults: 64 MiB segments, fdatasync per commit, no key.
     #[must_use]
     pub fn new(dir: impl Into<PathBuf>, fingerprint: u64) -> JournalConfig {
-        JournalConfig { dir: dir.into(), fingerprint, segment_bytes: 64 << 20, durability: Durability::FsyncEach }
+        JournalConfig { dir: dir.into(), fingerprint, segment_bytes: 64 << 20, durability: Durability::FsyncEach, key: None }
     }
 }
 
@@ -145,7 +150,10 @@ impl JournalWriter {
     ///
     /// # Errors
     /// [`JournalError::Config`], and every refusal of [`crate::JournalReader`] for the last
-    /// segment (damage before its last commit is never repaired).
+    /// segment (damage before its last commit is never repaired), among them
+    /// [`JournalError::KeyMissing`] / [`JournalError::WrongKey`] for a keyed journal opened
+    /// without its key. With `cfg.key` set on an unkeyed journal, the next commit starts a new,
+    /// keyed segment (the keyed chain then also pins the unkeyed segments before it).
     pub fn open(cfg: JournalConfig) -> Result<JournalWriter, JournalError> {
         if cfg.segment_bytes < 4096 {
             return Err(JournalError::Config(format!("segment_bytes {} < 4096", cfg.segment_bytes)));
@@ -183,7 +191,9 @@ impl JournalWriter {
         };
         let path = segment_path(&dir, last);
         read_file(&path, &mut bytes)?;
-        let scan = scan_segment(&bytes, &path, &Expect { index: last, fingerprint: cfg.fingerprint, link: None }, true, |_, _, _| {})?;
+        let after_keyed = last > segs[0] && read_header(&dir, last - 1, cfg.fingerprint)?.key_id.is_some();
+        let expect = Expect { index: last, fingerprint: cfg.fingerprint, link: None, key: cfg.key.as_ref(), after_keyed };
+        let scan = scan_segment(&bytes, &path, &expect, true, |_, _, _| {})?;
         let file = OpenOptions::new().append(true).open(&path).map_err(io_err("open", &path))?;
         if let Some(t) = &scan.torn {
             file.set_len(t.offset).map_err(io_err("truncate", &path))?;
@@ -195,15 +205,19 @@ impl JournalWriter {
         recovery.last_seq = scan.last_seq;
         recovery.torn = scan.torn;
         let seg_len = scan.valid_end as u64;
-        let mut w = JournalWriter::with_file(cfg, file, path, last, seg_len, scan.last_seq, scan.chain);
+        let keyed = scan.header.key_id.is_some();
+        let mut w = JournalWriter::with_file(cfg, file, path, last, seg_len, scan.last_seq, scan.chain, keyed);
         w.recovery = recovery;
         Ok(w)
     }
 
-    fn with_file(cfg: JournalConfig, file: File, path: PathBuf, seg_index: u64, seg_len: u64, last_seq: u64, chain: Chain) -> JournalWriter {
-        let mut hasher = blake3::Hasher::new();
+    /// A writer continuing segment `seg_index` (`keyed`: its header is keyed with `cfg.key`).
+    /// An unkeyed segment is not continued with a key: the next commit starts a keyed one.
+    #[allow(clippy::too_many_arguments, reason = "private constructor of the writer's state")]
+    fn with_file(cfg: JournalConfig, file: File, path: PathBuf, seg_index: u64, seg_len: u64, last_seq: u64, chain: Chain, keyed: bool) -> JournalWriter {
+        let mut hasher = chain_hasher(if keyed { cfg.key.as_ref() } else { None });
         hasher.update(&chain);
-        let roll = seg_len >= cfg.segment_bytes;
+        let roll = seg_len >= cfg.segment_bytes || (cfg.key.is_some() && !keyed);
         JournalWriter {
             cfg,
             file: Some(file),
@@ -233,7 +247,8 @@ impl JournalWriter {
     /// Creates segment `index` (refusing to overwrite a file) and returns a writer on it.
     fn create_segment(cfg: JournalConfig, index: u64, first_seq: u64, chain_in: Chain) -> Result<JournalWriter, JournalError> {
         let (file, path) = new_segment_file(&cfg, index, first_seq, chain_in)?;
-        let mut w = JournalWriter::with_file(cfg, file, path, index, HEADER_SIZE as u64, first_seq - 1, chain_in);
+        let keyed = cfg.key.is_some();
+        let mut w = JournalWriter::with_file(cfg, file, path, index, HEADER_SIZE as u64, first_seq - 1, chain_in, keyed);
         w.stats.segments_created = 1;
         w.stats.bytes = HEADER_SIZE as u64;
         Ok(w)
@@ -244,6 +259,10 @@ impl JournalWriter {
     /// old segment and creates the new one).
     fn roll_over(&mut self) -> Result<(), JournalError> {
         let index = self.seg_index + 1;
+        // the new segment is keyed iff a key is configured (an unkeyed journal opened with a key
+        // rolls over at once); the block-start hasher holds only the chain value here
+        self.hasher = chain_hasher(self.cfg.key.as_ref());
+        self.hasher.update(&self.chain);
         if self.bg.is_some() {
             self.roll_pending = Some(Roll { index, first_seq: self.written + 1, chain_in: self.chain });
             self.path = segment_path(&self.cfg.dir, index);

@@ -26,7 +26,7 @@ fn rec(i: u64) -> Record {
 }
 
 fn cfg(dir: &Path, seg: u64) -> JournalConfig {
-    JournalConfig { dir: dir.to_path_buf(), fingerprint: FP, segment_bytes: seg, durability: Durability::None }
+    JournalConfig { dir: dir.to_path_buf(), fingerprint: FP, segment_bytes: seg, durability: Durability::None, key: None }
 }
 
 fn read_all(dir: &Path) -> Result<Vec<(u64, Record, Option<u64>)>, JournalError> {
@@ -90,8 +90,8 @@ fn reopen_continues_sequence_and_chain() {
     let v = read_all(d.path()).unwrap();
     assert_eq!(v.len(), 16);
     assert!(v.iter().enumerate().all(|(i, (s, r, _))| *s == i as u64 + 1 && *r == rec(*s)));
-    verify(d.path(), FP, Some(anchor)).unwrap();
-    verify(d.path(), FP, Some((0, rfq_journal::format::genesis(FP)))).unwrap();
+    verify(d.path(), FP, None, Some(anchor)).unwrap();
+    verify(d.path(), FP, None, Some((0, rfq_journal::format::genesis(FP)))).unwrap();
 }
 
 #[test]
@@ -260,11 +260,11 @@ fn missing_renamed_and_cut_segments() {
     assert!(matches!(read_all(d.path()), Err(JournalError::BadHeader { path, why }) if path == p1 && why.contains("renamed")));
     std::fs::rename(&p1, &p2).unwrap();
     std::fs::write(&p1, saved).unwrap();
-    verify(d.path(), FP, Some(anchor)).unwrap();
+    verify(d.path(), FP, None, Some(anchor)).unwrap();
     // the last segment deleted: consistent on its own, caught only by the anchor
     std::fs::remove_file(segment_path(d.path(), n - 1)).unwrap();
-    verify(d.path(), FP, None).unwrap();
-    assert!(matches!(verify(d.path(), FP, Some(anchor)), Err(JournalError::AnchorMismatch { .. })));
+    verify(d.path(), FP, None, None).unwrap();
+    assert!(matches!(verify(d.path(), FP, None, Some(anchor)), Err(JournalError::AnchorMismatch { .. })));
     // a segment from another journal (same fingerprint) spliced in: the carried chain differs
     let other = tempfile::tempdir().unwrap();
     drop(write_blocks(other.path(), 4096, 30, 4));

@@ -14,7 +14,7 @@ fn rec(i: u64) -> Record {
 }
 
 fn cfg(dir: &Path, durability: Durability) -> JournalConfig {
-    JournalConfig { dir: dir.to_path_buf(), fingerprint: 9, segment_bytes: 8192, durability }
+    JournalConfig { dir: dir.to_path_buf(), fingerprint: 9, segment_bytes: 8192, durability, key: None }
 }
 
 /// Batches of 1..=40 records, one of 13,000 (larger than the 1 MiB frame buffer).
@@ -70,7 +70,7 @@ fn the_sync_thread_writes_the_same_journal_as_inline() {
         w.sync().unwrap();
         drop(w);
         assert_eq!(files(a.path()), files(b.path()), "{pol:?}: byte-identical journals");
-        let s = verify(b.path(), 9, None).unwrap();
+        let s = verify(b.path(), 9, None, None).unwrap();
         assert_eq!(s.last_seq, n + 1);
     }
 }

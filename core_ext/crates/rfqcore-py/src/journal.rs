@@ -5,14 +5,27 @@ use crate::errors::journal_err;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use rfq_engine::ReplayReport;
-use rfq_journal::ReadSummary;
+use rfq_journal::{JournalKey, ReadSummary};
 use std::path::PathBuf;
+
+/// The journal key of a binding call: `key=None` reads `RFQCORE_JOURNAL_KEY` (unset or empty: no
+/// key), `key=""` means no key, anything else is the secret itself (64 hex digits or a passphrase).
+pub fn journal_key(key: Option<&str>) -> PyResult<Option<JournalKey>> {
+    match key {
+        None => JournalKey::from_env(),
+        Some(s) if s.trim().is_empty() => Ok(None),
+        Some(s) => JournalKey::from_secret(s).map(Some),
+    }
+    .map_err(journal_err)
+}
 
 /// Rebuild a core from scratch by replaying a journal; returns records, state_hash,
 /// output_hash, outputs, last_seq, marks_checked, first_divergence (None = identical to the
-/// recorded run), torn_bytes, elapsed (s). Nothing is modified on disk.
+/// recorded run), torn_bytes, elapsed (s). Nothing is modified on disk. Keyed segments are
+/// verified with `key` (see `journal_key`).
 #[pyfunction]
-#[pyo3(signature = (dir, instruments, composites, rfq = None, fingerprint = None, book_capacity = 65536))]
+#[pyo3(signature = (dir, instruments, composites, rfq = None, fingerprint = None, book_capacity = 65536, key = None))]
+#[allow(clippy::too_many_arguments, reason = "Python keyword arguments")]
 pub fn replay_journal<'py>(
     py: Python<'py>,
     dir: &str,
@@ -21,11 +34,13 @@ pub fn replay_journal<'py>(
     rfq: Option<&Bound<'py, PyDict>>,
     fingerprint: Option<u64>,
     book_capacity: usize,
+    key: Option<&str>,
 ) -> PyResult<Wrap<ReplayReport>> {
+    let key = journal_key(key)?;
     let (mut core, fp) = build_core(instruments, composites, book_capacity, rfq)?;
     let fp = fingerprint.unwrap_or(fp);
     let dir = PathBuf::from(dir);
-    let rep = py.detach(|| rfq_engine::replay_into(&mut core, &dir, fp, rfq_journal::OutputHash::new())).map_err(journal_err)?;
+    let rep = py.detach(|| rfq_engine::replay_into_keyed(&mut core, &dir, fp, key.as_ref(), rfq_journal::OutputHash::new())).map_err(journal_err)?;
     Ok(Wrap(rep))
 }
 
@@ -42,12 +57,15 @@ pub fn config_fingerprint(
     build_core(instruments, composites, book_capacity, rfq).map(|(_, fp)| fp)
 }
 
-/// Verify a journal without replaying it (every CRC, sequence number and chain link); returns
-/// segments, last_seq, bytes, chain (hex), torn_bytes.
+/// Verify a journal without replaying it (every CRC, sequence number and chain link, keyed
+/// segments with `key`, see `journal_key`); returns segments, last_seq, bytes, chain (hex),
+/// torn_bytes, key_id (hex, None: unkeyed), unkeyed_segments.
 #[pyfunction]
-pub fn verify_journal(py: Python<'_>, dir: &str, fingerprint: u64) -> PyResult<Wrap<ReadSummary>> {
+#[pyo3(signature = (dir, fingerprint, key = None))]
+pub fn verify_journal(py: Python<'_>, dir: &str, fingerprint: u64, key: Option<&str>) -> PyResult<Wrap<ReadSummary>> {
+    let key = journal_key(key)?;
     let dir = PathBuf::from(dir);
-    py.detach(|| rfq_journal::verify(&dir, fingerprint, None)).map(Wrap).map_err(journal_err)
+    py.detach(|| rfq_journal::verify(&dir, fingerprint, key.as_ref(), None)).map(Wrap).map_err(journal_err)
 }
 
 /// Header of a snapshot file, with its body checked: version, fingerprint, seq, chain (hex),

@@ -150,7 +150,7 @@ fn journal_mode(args: &[String]) {
     };
     let msgs = messages(&recs);
     let _ = std::fs::remove_dir_all(&dir);
-    let w = JournalWriter::open(JournalConfig { dir: dir.clone(), fingerprint: 0xBE7C, segment_bytes: 64 << 20, durability }).expect("open journal");
+    let w = JournalWriter::open(JournalConfig { dir: dir.clone(), fingerprint: 0xBE7C, segment_bytes: 64 << 20, durability, key: None }).expect("open journal");
     let (mut tx, rx_in) = RingFile::anonymous(1 << 16).unwrap().split();
     let (out_tx, mut out_rx) = RingFile::anonymous(1 << 16).unwrap().split();
     let mut runner = Runner::new(Core::new(cfg).unwrap(), out_tx);

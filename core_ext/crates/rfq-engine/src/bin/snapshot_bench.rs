@@ -54,7 +54,7 @@ fn main() {
     let proto = cfg.rfq.clients[0].clone();
     cfg.rfq.clients = (1..=nclients).map(|id| ClientSpec { id, name: format!("c{id}"), ..proto.clone() }).collect();
     let _ = std::fs::remove_dir_all(&base);
-    let jc = JournalConfig { dir: base.clone(), fingerprint: 0xBE7C, segment_bytes: 64 << 20, durability: Durability::None };
+    let jc = JournalConfig { dir: base.clone(), fingerprint: 0xBE7C, segment_bytes: 64 << 20, durability: Durability::None, key: None };
     let rings = || {
         let (out_p, out_c) = RingFile::anonymous(1 << 16).unwrap().split();
         let (in_p, in_c) = RingFile::anonymous(1 << 16).unwrap().split();

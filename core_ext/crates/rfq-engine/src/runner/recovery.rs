@@ -8,7 +8,7 @@ use crate::snapshot::{list_snapshots, read_snapshot, SnapshotAnchor, SnapshotErr
 use rfq_journal::{JournalConfig, JournalError, JournalWriter, OutputHash};
 use rfq_ring::record::kind;
 use rfq_ring::Record;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Why [`Runner::recover_journal`] failed.
 #[derive(Debug)]
@@ -115,15 +115,15 @@ impl Runner {
             return Err(JournalError::Config("recover_journal needs a core that has processed nothing".into()).into());
         }
         let dir = cfg.dir.clone();
-        let fp = cfg.fingerprint;
+        let jc = cfg.clone();
         let writer = JournalWriter::open(cfg)?;
         let journal_seq = writer.committed_seq();
         let published = read_published_marker(&dir);
         let mut rejected = Vec::new();
         let mut kept = Vec::new();
-        let start = match self.restore_newest_snapshot(&dir, fp, journal_seq, published, &mut rejected, &mut kept)? {
+        let start = match self.restore_newest_snapshot(&jc, journal_seq, published, &mut rejected, &mut kept)? {
             Some(start) => start,
-            None => self.replay_whole_journal(&dir, fp, published, &mut rejected, &mut kept)?,
+            None => self.replay_whole_journal(&jc, published, &mut rejected, &mut kept)?,
         };
         let Start { snapshot, seq: snapshot_seq, replay: mut rep, republished_records } = start;
         rep.torn = writer.recovery().torn.clone();
@@ -147,19 +147,19 @@ impl Runner {
         })
     }
 
-    /// Restores the newest usable snapshot of `dir` (newest first; refused ones go to
+    /// Restores the newest usable snapshot of `jc.dir` (newest first; refused ones go to
     /// `rejected`, the core back to its pristine state) and replays the journal after it,
     /// keeping in `kept` the outputs of the records after the published marker. `None`: no
     /// snapshot was usable.
     fn restore_newest_snapshot(
         &mut self,
-        dir: &Path,
-        fp: u64,
+        jc: &JournalConfig,
         journal_seq: u64,
         published: Option<u64>,
         rejected: &mut Vec<(PathBuf, String)>,
         kept: &mut Vec<Record>,
     ) -> Result<Option<Start>, RecoveryError> {
+        let (dir, fp) = (jc.dir.as_path(), jc.fingerprint);
         let pristine = self.core.snapshot_bytes(&SnapshotAnchor::detached(fp));
         for (name_seq, path) in list_snapshots(dir).map_err(RecoveryError::Snapshot)? {
             let (h, bytes) = match read_snapshot(&path, Some(fp)) {
@@ -184,7 +184,7 @@ impl Runner {
             kept.clear();
             let keep_after = published.unwrap_or(0).max(h.anchor.seq);
             let anchor = Some((h.anchor.seq, h.anchor.chain));
-            match replay_tail(&mut self.core, dir, fp, anchor, OutputHash::from_value(h.anchor.out_hash), keep_after, kept) {
+            match replay_tail(&mut self.core, jc, anchor, OutputHash::from_value(h.anchor.out_hash), keep_after, kept) {
                 Ok((replay, republished_records)) => {
                     return Ok(Some(Start { snapshot: Some(path), seq: h.anchor.seq, replay, republished_records }));
                 }
@@ -198,18 +198,17 @@ impl Runner {
         Ok(None)
     }
 
-    /// Replays the whole journal of `dir` (no snapshot was usable), keeping in `kept` the
+    /// Replays the whole journal of `jc` (directory, fingerprint, key) (no snapshot was usable), keeping in `kept` the
     /// outputs of the records after the published marker.
     fn replay_whole_journal(
         &mut self,
-        dir: &Path,
-        fp: u64,
+        jc: &JournalConfig,
         published: Option<u64>,
         rejected: &mut Vec<(PathBuf, String)>,
         kept: &mut Vec<Record>,
     ) -> Result<Start, RecoveryError> {
         kept.clear();
-        match replay_tail(&mut self.core, dir, fp, None, OutputHash::new(), published.unwrap_or(0), kept) {
+        match replay_tail(&mut self.core, jc, None, OutputHash::new(), published.unwrap_or(0), kept) {
             Ok((replay, republished_records)) => Ok(Start { snapshot: None, seq: 0, replay, republished_records }),
             Err(journal) if !rejected.is_empty() || matches!(journal, JournalError::MissingSegment { .. }) => {
                 Err(RecoveryError::NoUsableStart { journal, rejected: std::mem::take(rejected) })

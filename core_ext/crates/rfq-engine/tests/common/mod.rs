@@ -237,7 +237,7 @@ pub fn drain(c: &mut rfq_ring::Consumer) -> Vec<Record> {
 
 /// A journal in `dir` with the tests' fingerprint.
 pub fn jcfg(dir: &std::path::Path, durability: rfq_journal::Durability, segment_bytes: u64) -> rfq_journal::JournalConfig {
-    rfq_journal::JournalConfig { dir: dir.to_path_buf(), fingerprint: FP, segment_bytes, durability }
+    rfq_journal::JournalConfig { dir: dir.to_path_buf(), fingerprint: FP, segment_bytes, durability, key: None }
 }
 
 /// Market data, RFQs and accepts (fills and rejects), heartbeats, one record per message;

@@ -145,6 +145,8 @@ impl ToDict for ReadSummary {
             "bytes" => self.bytes,
             "chain" => hex(&self.chain),
             "torn_bytes" => self.torn.as_ref().map_or(0, |t| t.bytes),
+            "key_id" => self.key_id.as_ref().map(rfq_journal::key_id_hex),
+            "unkeyed_segments" => self.unkeyed_segments,
         ))
     }
 }

@@ -263,8 +263,9 @@ impl Engine {
     /// of records after the `published` marker are published again. With `snapshot_every > 0`
     /// the core thread writes a snapshot every that many journaled records, keeping
     /// `snapshot_keep` files; `prune_segments` deletes the journal segments entirely before the
-    /// oldest kept snapshot.
-    #[pyo3(signature = (dir, fingerprint, policy = "fsync_each", segment_bytes = 67_108_864, group_max_records = 256, group_max_ns = 1_000_000, snapshot_every = 0, snapshot_keep = 2, prune_segments = false))]
+    /// oldest kept snapshot. The chain is keyed with `key` (`None`: `RFQCORE_JOURNAL_KEY`, unset
+    /// = unkeyed; docs/journal.md, "Keyed chain"); a keyed journal is refused without its key.
+    #[pyo3(signature = (dir, fingerprint, policy = "fsync_each", segment_bytes = 67_108_864, group_max_records = 256, group_max_ns = 1_000_000, snapshot_every = 0, snapshot_keep = 2, prune_segments = false, key = None))]
     #[allow(clippy::too_many_arguments, reason = "Python keyword arguments")]
     fn attach_journal(
         &self,
@@ -278,9 +279,11 @@ impl Engine {
         snapshot_every: u64,
         snapshot_keep: usize,
         prune_segments: bool,
+        key: Option<&str>,
     ) -> PyResult<Wrap<RecoveryReport>> {
         let durability = durability(policy, group_max_records, group_max_ns)?;
-        let cfg = JournalConfig { dir: dir.into(), fingerprint, segment_bytes, durability };
+        let key = crate::journal::journal_key(key)?;
+        let cfg = JournalConfig { dir: dir.into(), fingerprint, segment_bytes, durability, key };
         let rep = self.with_stopped(py, "attach_journal needs a stopped engine (before start)", |r| {
             py.detach(|| {
                 let rep = r.recover_journal(cfg)?;
