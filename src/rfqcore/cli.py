@@ -438,7 +438,13 @@ def _cmd_replay_journal(args: argparse.Namespace) -> int:
     settings = RfqSettings.load(args.rfq_config, registry)
     v = journal.verify(args.dir, registry, settings)
     print(f"journal {args.dir}: {v['segments']} segment(s), {v['last_seq']:,} records, {v['bytes']:,} bytes, "
-          f"chain {str(v['chain'])[:16]}…, torn tail {v['torn_bytes']} bytes (never acknowledged; ignored)")
+          f"chain {str(v['chain'])[:16]}…, torn tail {v['torn_bytes']} bytes (never acknowledged; ignored); "
+          f"{journal.keying(v)}")
+    if args.require_keyed and v["unkeyed_segments"]:
+        print(f"rfqcore replay-journal: {v['unkeyed_segments']} of {v['segments']} segment(s) of {args.dir} are unkeyed "
+              f"(written without {journal.KEY_ENV}, or rewritten without the key): their chain proves nothing; "
+              "drop --require-keyed to accept them", file=sys.stderr)
+        return 1
     r = journal.replay(args.dir, registry, settings)
     rate = r["records"] / r["elapsed"] if r["elapsed"] else 0.0  # type: ignore[operator]
     print(f"replayed {r['records']:,} records into a fresh core in {r['elapsed']:.3f} s ({rate:,.0f} records/s): "
@@ -576,8 +582,12 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Checks every CRC, sequence number and chain link of the journal in DIR, then "
                                     "replays it into a fresh core with the same configuration and compares the "
                                     "output stream with the recorded run's checkpoints; reports the first "
-                                    "divergence (exit 1) if any.")
+                                    "divergence (exit 1) if any. A keyed journal is verified with the desk key "
+                                    "in RFQCORE_JOURNAL_KEY (docs/journal.md, \"Keyed chain\").")
     rj.add_argument("dir", help="journal directory")
+    rj.add_argument("--require-keyed", action="store_true",
+                    help="refuse (exit 1) a journal with unkeyed segments (written before the desk key was set, "
+                         "or rewritten by someone without it)")
     rj.add_argument("--rfq-config", help="RFQ settings TOML the journal was written with (default: bundled)")
     rj.set_defaults(func=_cmd_replay_journal)
 

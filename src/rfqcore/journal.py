@@ -7,6 +7,13 @@ caused are published to anyone. Because the core is deterministic, replaying the
 a fresh core with the same configuration rebuilds its state and its output stream exactly;
 :func:`replay` checks that and names the first record where a replay diverges from the
 recorded run.
+
+The hash chain is keyed with the desk secret in ``RFQCORE_JOURNAL_KEY`` when it is set (64 hex
+digits, or a passphrase of at least 16 characters): an edit of the files can then only be
+re-chained by someone holding the key. Every call here reads the variable; a keyed journal is
+refused without it, or with another key, by a one-line ``JournalError`` naming it. Unkeyed
+journals (written without the variable, or before the chain could be keyed) still verify and
+replay, and are reported as unkeyed (docs/journal.md, "Keyed chain").
 """
 
 from __future__ import annotations
@@ -20,7 +27,10 @@ import rfqcore_core
 from rfqcore.instruments import Registry
 from rfqcore.rfqconfig import RfqSettings
 
-__all__ = ["Durability", "JournalSettings", "fingerprint", "replay", "verify", "snapshot_info"]
+__all__ = ["KEY_ENV", "Durability", "JournalSettings", "fingerprint", "keying", "replay", "verify", "snapshot_info"]
+
+#: the environment variable holding the desk key of the journal's chain
+KEY_ENV = "RFQCORE_JOURNAL_KEY"
 
 Durability = Literal["fsync_each", "group", "none"]
 
@@ -68,8 +78,21 @@ def replay(dir: str | os.PathLike[str], registry: Registry, rfq: RfqSettings,
 
 def verify(dir: str | os.PathLike[str], registry: Registry, rfq: RfqSettings,
            book_capacity: int = 65536) -> dict[str, object]:
-    """Check every CRC, sequence number and chain link without replaying."""
+    """Check every CRC, sequence number and chain link without replaying (keyed segments with the
+    key in ``RFQCORE_JOURNAL_KEY``); ``key_id`` (hex, None: unkeyed) and ``unkeyed_segments`` say
+    how much of it the key authenticates."""
     return dict(rfqcore_core.verify_journal(str(dir), fingerprint(registry, rfq, book_capacity)))
+
+
+def keying(v: dict[str, object]) -> str:
+    """How a verified journal (:func:`verify`'s result) is keyed, in words."""
+    unkeyed, segments = v["unkeyed_segments"], v["segments"]
+    if v["key_id"] is None:
+        hint = "" if os.environ.get(KEY_ENV, "").strip() else f"; set {KEY_ENV} to key the journals written from now on"
+        return f"unkeyed (plain BLAKE3 chain: not authenticated{hint})"
+    if unkeyed:
+        return f"keyed (key id {v['key_id']}) after {unkeyed} of {segments} segment(s) unkeyed"
+    return f"keyed (key id {v['key_id']})"
 
 
 def snapshot_info(path: str | os.PathLike[str]) -> dict[str, object]:
