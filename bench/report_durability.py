@@ -57,7 +57,10 @@ def render(r: dict, w, foreign) -> None:
                   f"{us(a['commit_p50_ns'])} / {us(a['commit_p99_ns'])} / {us(a['commit_p999_ns'])} | "
                   f"{us(a['durable_p50_ns'])} / {us(a['durable_p99_ns'])} / {us(a['durable_p999_ns'])} |")
         w(f"\nReplay (read + verify): {run['replay_records_per_s'] / 1e6:.2f} M records/s; CRC32C {run['crc_ns']} ns/record, "
-          f"BLAKE3 chain {run['chain_block_ns']} ns/record per block ({run['chain_each_ns']} per record).\n")
+          f"BLAKE3 chain {run['chain_block_ns']} ns/record per block ({run['chain_each_ns']} per record)"
+          + (f"; keyed chain (desk key): replay {run['replay_keyed_records_per_s'] / 1e6:.2f} M records/s, "
+             f"{run['chain_keyed_block_ns']} ns/record per block" if "replay_keyed_records_per_s" in run else "")
+          + ".\n")
     e = r.get("rfq_journal_rust") or {}
     if e.get("runs"):
         head(w, "RFQ → answer through a journaled core thread", e, foreign)

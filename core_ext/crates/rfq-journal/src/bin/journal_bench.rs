@@ -12,8 +12,12 @@
 //! only frames and copies). Besides the caller's append+commit latency (what blocks the core
 //! thread), a paced run (1-record commits at 5,000/s, as a core thread answering RFQs would
 //! commit) reports the commit → durable latency (what delays a publication).
+//!
+//! The keyed chain (a desk key, docs/journal.md "Keyed chain") is compared with the unkeyed one
+//! in the same run: BLAKE3 keyed vs plain per block, append+commit (policy none, inline) and
+//! replay, each pair measured back to back.
 
-use rfq_journal::{Durability, JournalConfig, JournalReader, JournalWriter, OutputHash};
+use rfq_journal::{Durability, JournalConfig, JournalKey, JournalReader, JournalWriter, OutputHash};
 use rfq_ring::{kind, Record};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -58,12 +62,24 @@ fn clean(dir: &Path) {
     std::fs::create_dir_all(dir).expect("create bench dir");
 }
 
+/// The bench's desk key for the keyed rows.
+fn bench_key() -> JournalKey {
+    JournalKey::from_bytes([0x42; 32])
+}
+
 /// Appends `batch` records and commits, repeatedly, for at most `budget` or `max_records`;
 /// commit latency = append + commit (what the runner adds per batch before publishing).
 fn append_run(dir: &Path, policy: Durability, name: &'static str, thread: bool, batch: usize, budget: Duration, max_records: u64) -> Run {
+    append_run_keyed(dir, policy, None, name, thread, batch, budget, max_records)
+}
+
+/// [`append_run`] with the chain keyed by `key`.
+#[allow(clippy::too_many_arguments, reason = "bench parameters")]
+fn append_run_keyed(dir: &Path, policy: Durability, key: Option<JournalKey>, name: &'static str, thread: bool, batch: usize, budget: Duration, max_records: u64) -> Run {
     clean(dir);
     let mut cfg = JournalConfig::new(dir, 1);
     cfg.durability = policy;
+    cfg.key = key;
     let mut w = JournalWriter::open(cfg).expect("open");
     if thread {
         w.start_sync_thread().expect("sync thread");
@@ -161,6 +177,13 @@ fn main() {
     }
     let chain_ns_rec = t.elapsed().as_nanos() as f64 / (20_000.0 * 256.0);
     let t = Instant::now();
+    for _ in 0..20_000 {
+        let mut h = blake3::Hasher::new_keyed(&[0x42; 32]);
+        h.update(&block);
+        acc ^= h.finalize().as_bytes()[0] as u32;
+    }
+    let chain_keyed_ns_rec = t.elapsed().as_nanos() as f64 / (20_000.0 * 256.0);
+    let t = Instant::now();
     for i in 0..5_000_000_u64 {
         let mut h = blake3::Hasher::new();
         h.update(&block[(i as usize % 200) * 88..][..88]);
@@ -174,6 +197,7 @@ fn main() {
     }
     let outhash_ns = t.elapsed().as_nanos() as f64 / 5e6;
     println!("framing cost (CPU only): encode+CRC32C {crc_ns:.1} ns/record; BLAKE3 chain per 256-record block {chain_ns_rec:.1} ns/record;");
+    println!("  keyed BLAKE3 chain (desk key) per 256-record block {chain_keyed_ns_rec:.1} ns/record;");
     println!("  a BLAKE3 chain per record instead would cost {chain_each_ns:.1} ns/record; output hash {outhash_ns:.1} ns/output record  [{acc}{}]", oh.value() & 1);
 
     for dir in &dirs {
@@ -200,6 +224,21 @@ fn main() {
                         r.policy, r.thread, r.batch, rps, r.syncs
                     ));
                 }
+            }
+        }
+        println!("  -- keyed chain vs unkeyed, back to back: policy none, inline --");
+        for batch in [1_usize, 64] {
+            for key in [None, Some(bench_key())] {
+                let keyed = key.is_some();
+                let mut r = append_run_keyed(dir, Durability::None, key, "none", false, batch, budget, 20_000_000);
+                let rps = r.records as f64 / r.secs;
+                let (p50, p99, p999, max) = (pct(&mut r.lat, 0.5), pct(&mut r.lat, 0.99), pct(&mut r.lat, 0.999), pct(&mut r.lat, 1.0));
+                let name = if keyed { "none, keyed" } else { "none, unkeyed" };
+                println!("  {name:<22} batch {batch:>3}: {rps:>10.0} records/s; append+commit latency p50 {p50} ns p99 {p99} ns p99.9 {p999} ns max {max} ns");
+                json.push(format!(
+                    "{{\"policy\":\"{name}\",\"keyed\":{keyed},\"thread\":false,\"batch\":{batch},\"records_per_s\":{rps:.0},\"syncs\":{},\"p50_ns\":{p50},\"p99_ns\":{p99},\"p999_ns\":{p999},\"max_ns\":{max}}}",
+                    r.syncs
+                ));
             }
         }
         let rate = 5_000;
@@ -231,38 +270,48 @@ fn main() {
                 ));
             }
         }
-        // replay: write replay_n records (policy none, 256 per commit), read + verify them back
-        clean(dir);
-        let mut cfg = JournalConfig::new(dir, 1);
-        cfg.durability = Durability::None;
-        let mut w = JournalWriter::open(cfg).expect("open");
-        for i in 0..replay_n {
-            w.append_marked(&rec(i), i).expect("append");
-            if i % 256 == 255 {
-                w.commit().expect("commit");
-            }
-        }
-        w.commit().expect("commit");
-        w.sync().expect("sync");
-        drop(w);
-        let mut best = f64::MAX;
-        let mut segments = 0;
-        for _ in 0..3 {
-            let mut sum = 0_i64;
-            let t = Instant::now();
-            let s = JournalReader::open(dir, 1).expect("open").for_each_from(1, |_, r, _| sum = sum.wrapping_add(r.price)).expect("read");
-            best = best.min(t.elapsed().as_secs_f64());
-            assert_eq!(s.delivered, replay_n);
-            segments = s.segments;
-            std::hint::black_box(sum);
-        }
-        let rps = replay_n as f64 / best;
+        // replay: write replay_n records (policy none, 256 per commit), read + verify them back;
+        // then the same keyed
+        let (rps, segments) = replay_run(dir, replay_n, None);
         println!("  replay (read + CRC + chain verify + decode, page cache warm): {replay_n} records in {segments} segments, {:.0} records/s ({:.0} MB/s), best of 3", rps, rps * 88.0 / 1e6);
+        let (rps_keyed, _) = replay_run(dir, replay_n, Some(bench_key()));
+        println!("  replay, keyed chain: {:.0} records/s ({:.0} MB/s), best of 3", rps_keyed, rps_keyed * 88.0 / 1e6);
         println!(
-            "{{\"bench\":\"rfq_journal\",\"dir\":\"{}\",\"crc_ns\":{crc_ns:.1},\"chain_block_ns\":{chain_ns_rec:.1},\"chain_each_ns\":{chain_each_ns:.1},\"append\":[{}],\"replay_records_per_s\":{rps:.0}}}",
+            "{{\"bench\":\"rfq_journal\",\"dir\":\"{}\",\"crc_ns\":{crc_ns:.1},\"chain_block_ns\":{chain_ns_rec:.1},\"chain_keyed_block_ns\":{chain_keyed_ns_rec:.1},\"chain_each_ns\":{chain_each_ns:.1},\"append\":[{}],\"replay_records_per_s\":{rps:.0},\"replay_keyed_records_per_s\":{rps_keyed:.0}}}",
             dir.display(),
             json.join(",")
         );
         clean(dir);
     }
+}
+
+/// Writes `n` records (policy none, 256 per commit) and reads + verifies them back, best of 3:
+/// (records/s, segments).
+fn replay_run(dir: &Path, n: u64, key: Option<JournalKey>) -> (f64, u64) {
+    clean(dir);
+    let mut cfg = JournalConfig::new(dir, 1);
+    cfg.durability = Durability::None;
+    cfg.key = key.clone();
+    let mut w = JournalWriter::open(cfg).expect("open");
+    for i in 0..n {
+        w.append_marked(&rec(i), i).expect("append");
+        if i % 256 == 255 {
+            w.commit().expect("commit");
+        }
+    }
+    w.commit().expect("commit");
+    w.sync().expect("sync");
+    drop(w);
+    let mut best = f64::MAX;
+    let mut segments = 0;
+    for _ in 0..3 {
+        let mut sum = 0_i64;
+        let t = Instant::now();
+        let s = JournalReader::open(dir, 1).expect("open").with_key(key.clone()).for_each_from(1, |_, r, _| sum = sum.wrapping_add(r.price)).expect("read");
+        best = best.min(t.elapsed().as_secs_f64());
+        assert_eq!(s.delivered, n);
+        segments = s.segments;
+        std::hint::black_box(sum);
+    }
+    (n as f64 / best, segments)
 }
