@@ -591,11 +591,13 @@ def build_parser() -> argparse.ArgumentParser:
     rj.add_argument("--rfq-config", help="RFQ settings TOML the journal was written with (default: bundled)")
     rj.set_defaults(func=_cmd_replay_journal)
 
+    from rfqcore import latency_plot
     from rfqcore.settlement import cli as settlement_cli
     from rfqcore.venuesim import cli as venuesim_cli
 
     settlement_cli.add_parser(sub)
     venuesim_cli.add_parser(sub)
+    latency_plot.add_parser(sub)
 
     hd = sub.add_parser("hedge-demo", help="client fills hedged on two simulated venues over their real protocols",
                         description=(
@@ -650,6 +652,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=_log_level(args), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from rfqcore.errors import RfqCoreError
+    from rfqcore.latency_plot import PlotError
 
     try:
         return int(args.func(args))
@@ -657,6 +660,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except _NoDesk as e:
         print(f"rfqcore {args.command}: {e}", file=sys.stderr)
+        return 1
+    except PlotError as e:
+        print(f"rfqcore latency-plot: {e}", file=sys.stderr)
         return 1
     except RfqCoreError as e:  # one hierarchy: Rust, Cython and Python errors alike
         print(f"rfqcore: {type(e).__name__}: {e}", file=sys.stderr)

@@ -868,6 +868,22 @@ class Engine:
             )
         return out
 
+    def latency_histogram(self, which: str = "tick_to_quote", reset: bool = False) -> LatencyRecorder:
+        """A copy of one of the engine's latency histograms, for ``.hgrm`` export
+        (:meth:`LatencyRecorder.write_hgrm`) and plots (``rfqcore latency-plot``):
+        ``"tick_to_quote"`` and ``"rfq_to_quote"`` (core thread, from the push; ``reset``
+        zeroes both), or ``"subscriber"`` (push -> a Python subscriber's callback)."""
+        if which == "subscriber":
+            copy = LatencyRecorder()
+            copy.hist.add(self.subscriber_latency.hist)
+            if reset:
+                self.subscriber_latency.reset()
+            return copy
+        if which not in ("tick_to_quote", "rfq_to_quote"):
+            raise ValueError(f"unknown latency histogram {which!r}: tick_to_quote, rfq_to_quote or subscriber")
+        d = getattr(self.core, which)(reset)
+        return LatencyRecorder.from_counts(d["counts"])
+
     def tick_to_quote(self, reset: bool = False) -> LatencySummary:
         """Tick-to-quote measured on the core thread: from the producer's push of a record
         (``ts_send``) to the publication of the quotes it caused on the out ring."""

@@ -7,12 +7,20 @@ benchmarks, from its *intended* send time, so a stall is charged to every record
 
 from __future__ import annotations
 
+import io
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["LatencyRecorder", "LatencySummary"]
+__all__ = ["LatencyRecorder", "LatencySummary", "read_hgrm", "UNITS"]
+
+#: nanoseconds per unit, for reports and plots
+UNITS = {"ns": 1, "µs": 1_000, "us": 1_000, "ms": 1_000_000}
 
 #: Largest latency tracked (60 s); larger values are clamped and counted in ``clamped``.
 MAX_NS = 60_000_000_000
@@ -51,11 +59,11 @@ class LatencyRecorder:
         self.hist = HdrHistogram(1, MAX_NS, 3)
         self.clamped = 0
 
-    def record(self, ns: int) -> None:
+    def record(self, ns: int, count: int = 1) -> None:
         if ns > MAX_NS:
-            self.clamped += 1
+            self.clamped += count
             ns = MAX_NS
-        self.hist.record_value(max(ns, 1))
+        self.hist.record_value(max(ns, 1), count)
 
     def record_array(self, ns: np.ndarray) -> None:
         """Record many values at once (grouped by value: one call per distinct value)."""
@@ -80,3 +88,41 @@ class LatencyRecorder:
     def reset(self) -> None:
         self.hist.reset()
         self.clamped = 0
+
+    @classmethod
+    def from_counts(cls, counts: Iterable[tuple[int, int]]) -> LatencyRecorder:
+        """A recorder holding ``(value ns, count)`` buckets, e.g. the ``counts`` of the core's
+        histograms (``rfqcore_core.Engine.tick_to_quote()``): same percentiles, to the
+        histogram's 3 significant digits."""
+        r = cls()
+        for value, count in counts:
+            if count > 0:
+                r.record(int(value), int(count))
+        return r
+
+    def write_hgrm(self, dest: str | os.PathLike[str] | IO[str], unit: str = "µs") -> None:
+        """The percentile distribution in HdrHistogram's ``.hgrm`` text format (values in
+        ``unit``), the format every HdrHistogram plotter reads (``rfqcore latency-plot``)."""
+        buf = io.BytesIO()
+        self.hist.output_percentile_distribution(buf, UNITS[unit])
+        text = buf.getvalue().decode()
+        if isinstance(dest, (str, os.PathLike)):
+            Path(dest).write_text(text, encoding="utf-8")
+        else:
+            dest.write(text)
+
+
+def read_hgrm(path: str | os.PathLike[str]) -> list[tuple[float, float]]:
+    """``(value, percentile 0..1)`` rows of an ``.hgrm`` file (HdrHistogram's percentile
+    distribution text; values in the unit it was written with)."""
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) == 4 and not line.lstrip().startswith("#"):
+            try:
+                rows.append((float(parts[0]), float(parts[1])))
+            except ValueError:
+                continue  # the header line
+    if not rows:
+        raise ValueError(f"{path}: no percentile rows (not an HdrHistogram .hgrm percentile distribution)")
+    return rows

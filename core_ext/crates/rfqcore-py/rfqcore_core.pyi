@@ -4,7 +4,7 @@ Every price/quantity is a fixed-point ``int`` in the scale of the instrument (or
 it belongs to. Nothing here takes or returns floats.
 """
 
-from typing import Final, Literal, NotRequired, TypedDict, final
+from typing import Any, Final, Literal, NotRequired, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
@@ -202,9 +202,10 @@ class Engine:
     def book_status(self, instrument: int) -> int: ...
     def stats(self) -> dict[str, object]: ...
     def state_hash(self) -> int: ...
-    def tick_to_quote(self, reset: bool = False) -> dict[str, float]:
-        """Core-thread tick-to-quote percentiles (ns): count, min, mean, p50...p9999, max."""
-    def rfq_to_quote(self, reset: bool = False) -> dict[str, float]:
+    def tick_to_quote(self, reset: bool = False) -> dict[str, Any]:
+        """Core-thread tick-to-quote percentiles (ns): count, min, mean, p50...p9999, max, and
+        counts: every recorded bucket as (highest equivalent value, count)."""
+    def rfq_to_quote(self, reset: bool = False) -> dict[str, Any]:
         """Core-thread RFQ-to-answer percentiles (ns), same keys as :meth:`tick_to_quote`."""
     def add_tap(self, path: str) -> None:
         """Copy every RFQ-family output (kinds 110-120) into this ring too (for a gateway)."""

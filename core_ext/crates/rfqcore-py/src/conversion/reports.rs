@@ -35,7 +35,9 @@ impl ToDict for CoreStatsView {
     }
 }
 
-/// A latency histogram: `count`, `min`, `mean`, `p50`…`p9999`, `max` in ns (zeros when empty).
+/// A latency histogram: `count`, `min`, `mean`, `p50`…`p9999`, `max` in ns (zeros when empty),
+/// and `counts`, every recorded bucket as `(highest equivalent value, count)` (what rebuilds the
+/// histogram on the Python side: `rfqcore.latency.LatencyRecorder.from_counts`).
 impl ToDict for Histogram<u64> {
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let empty = self.is_empty();
@@ -50,6 +52,7 @@ impl ToDict for Histogram<u64> {
             "p999" => q(0.999),
             "p9999" => q(0.9999),
             "max" => if empty { 0 } else { self.max() },
+            "counts" => self.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect::<Vec<_>>(),
         ))
     }
 }
