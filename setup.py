@@ -1,14 +1,24 @@
-"""Builds the Cython extensions (ring producer/consumer, venue decoders).
+"""Builds rfqcore's two compiled parts into the one ``rfqcore`` distribution.
 
-The Rust core is a separate maturin build (core_ext/crates/rfqcore-py); the two never link:
-they share the ring memory layout in docs/ring-layout.md, checked by tests/test_layout.py.
+- ``rfqcore_core``: the PyO3 crate core_ext/crates/rfqcore-py, built by setuptools-rust (cargo's
+  release profile, fat LTO, ``--locked``) into the package src/rfqcore_core, beside its stub;
+- ``rfqcore._ring``, ``rfqcore._decode``: the Cython extensions in core_ext/cython.
+
+The two never link: they share the ring memory layout in docs/ring-layout.md, checked by
+tests/test_layout.py. Why one setuptools build and not maturin: docs/ARCHITECTURE.md#build.
+``RFQCORE_CARGO_FEATURES=bench`` (comma-separated cargo features) adds the benchmark helpers
+(``make bench``).
 """
+
+import os
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools_rust import Binding, RustExtension
 
 CFLAGS = ["-O3", "-march=x86-64-v2", "-fno-strict-aliasing"]
+CARGO_FEATURES = [f for f in os.environ.get("RFQCORE_CARGO_FEATURES", "").split(",") if f]
 
 
 def ext(name: str) -> Extension:
@@ -32,4 +42,16 @@ setup(
             "initializedcheck": False,
         },
     ),
+    rust_extensions=[
+        RustExtension(
+            "rfqcore_core.rfqcore_core",
+            path="core_ext/crates/rfqcore-py/Cargo.toml",
+            binding=Binding.PyO3,
+            cargo_manifest_args=["--locked"],
+            features=CARGO_FEATURES,
+            # The core is the hot path: release (fat LTO) in the editable developer build too,
+            # where setuptools-rust would otherwise build a debug binary.
+            debug=False,
+        )
+    ],
 )
