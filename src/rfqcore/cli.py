@@ -626,6 +626,8 @@ def _global_opts(p: argparse.ArgumentParser, *, top: bool) -> None:
                    help="log more: -v INFO, -vv DEBUG (default: warnings and errors)")
     p.add_argument("--log-level", type=str.upper, choices=_LEVELS, default=d(None), metavar="LEVEL",
                    help=f"logging level: {', '.join(_LEVELS)} (overrides -v)")
+    p.add_argument("--log-format", type=str.lower, choices=("text", "json"), default=d(None),
+                   help="log lines as text (default) or JSON lines for a log shipper (or $RFQCORE_LOG_FORMAT)")
 
 
 def _add_global_opts_below(p: argparse.ArgumentParser) -> None:
@@ -650,7 +652,19 @@ def _cmd_hedge_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=_log_level(args), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from rfqcore import logs
+
+    try:
+        fmt = getattr(args, "log_format", None) or os.environ.get(logs.ENV) or "text"
+        logs.configure(_log_level(args), fmt)
+    except ValueError as e:
+        print(f"rfqcore: {e}", file=sys.stderr)
+        return 2
+    os.environ[logs.ENV] = fmt  # the desk's child processes (the gateway) log the same way
+    from rfqcore import __version__
+
+    logging.getLogger("rfqcore.cli").debug("rfqcore %s: %s", __version__, args.command,
+                                           extra={"command": args.command, "version": __version__})
     from rfqcore.errors import RfqCoreError
     from rfqcore.latency_plot import PlotError
 

@@ -163,7 +163,9 @@ def client_session(aeron_dir: str, out: Any) -> None:
         # the desk stops the market-data replay (the books stay fresh for seconds) and says go
         out.send(("loaded", lines))
         lines = []
-        if out.poll(30) and out.recv() == "go":
+        if not out.poll(120):
+            say("the desk did not stop its market replay within 120 s: no unloaded figure")
+        elif out.recv() == "go":
             say(round_trips(200) + "\n    market replay stopped: client -> gateway process -> core -> back over "
                 "Aeron IPC; isolated figures (no journal, pinned cores): bench/RESULTS.md")
     except Exception as e:  # noqa: BLE001 - reported by the desk process

@@ -709,7 +709,9 @@ def run_gateway_process(input_ring: str, tap_ring: str, *, aeron_dir: str | None
     signal.signal(signal.SIGINT, stopping.on_signal)
     signal.signal(signal.SIGTERM, stopping.on_signal)
     parent = os.getppid()
-    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from rfqcore import logs
+
+    logs.configure(log_level)  # text or JSON lines, as the desk's $RFQCORE_LOG_FORMAT says
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     try:
