@@ -45,6 +45,8 @@ NOT_RUN: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"make demo\b"), "builds, then runs both demos for ~1 min (tests/test_cli.py runs the RFQ "
      "session, tests/test_hedge_e2e.py the hedging desk)"),
     (re.compile(r"make test\b"), "this test suite itself"),
+    (re.compile(r"pip install \.(\s|$)"), "builds and installs the whole package for minutes; tests/test_packaging.py "
+     "builds the wheel and installs it into a fresh venv"),
     (re.compile(r"(CARGO_TARGET_DIR=\S+ )?cargo run --release .*--features bench"),
      "a release build and a benchmark run of minutes (make bench)"),
     (re.compile(r"rfqcore venue-sim "), "a server that runs until stopped, on a fixed port "
