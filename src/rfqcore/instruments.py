@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal, TypedDict
 
+from pydantic import Field, JsonValue, ValidationError, field_validator, model_validator
+
+from rfqcore.configmodel import DecimalStr, Loc, Model, config_error, fail, raw_at
 from rfqcore.errors import ConfigError
 
 __all__ = [
@@ -30,6 +33,9 @@ __all__ = [
     "InstrumentSpec",
     "CompositeSpec",
     "decimal_units",
+    "InstrumentModel",
+    "CompositeModel",
+    "RegistryFile",
 ]
 
 VENUES: Final[frozenset[str]] = frozenset({"binance-spot", "binance-usdm", "binance-coinm", "okx"})
@@ -39,13 +45,6 @@ MAX_ID: Final[int] = 0xFFFF  # Record.instrument is a u16
 INT64_MAX: Final[int] = (1 << 63) - 1
 
 _DECIMAL_RE: Final = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]+))?$")
-_INSTRUMENT_KEYS: Final = frozenset(
-    {"symbol", "venue", "kind", "base", "quote", "tick", "lot", "contract_size", "max_qty"}
-)
-_COMPOSITE_KEYS: Final = frozenset(
-    {"name", "members", "exclude", "basis_ema_shift", "cross_tolerance_bps", "stale_after_ms", "sizes", "base_bps",
-     "size_bps_per_unit"}
-)
 
 Kind = Literal["spot", "linear", "inverse"]
 
@@ -122,13 +121,112 @@ def _scale_of(value: object, where: str) -> tuple[int, int]:
     return units, decimals
 
 
-def _require(entry: Mapping[str, Any], key: str, typ: type, where: str) -> Any:
-    if key not in entry:
-        raise ConfigError(f"{where}: missing key {key!r}")
-    value = entry[key]
-    if not isinstance(value, typ) or isinstance(value, bool):
-        raise ConfigError(f"{where}: {key} must be {typ.__name__}, got {type(value).__name__} {value!r}")
-    return value
+# -- the file, declared (docs/config.schema.json is generated from these) -------------------
+
+class InstrumentModel(Model):
+    """One ``[[instrument]]`` table: a tradable venue instrument."""
+
+    symbol: str = Field(min_length=1)
+    """the venue's symbol, e.g. BTCUSDT or BTC-USDT"""
+    venue: str = Field(json_schema_extra={"enum": list[JsonValue](sorted(VENUES))})
+    """the venue, one of the supported ones"""
+    kind: Kind
+    """spot, linear (quote-margined) or inverse (base-margined, needs contract_size)"""
+    base: str = Field(min_length=1)
+    """base currency, e.g. BTC"""
+    quote: str = Field(min_length=1)
+    """quote currency, e.g. USDT"""
+    tick: DecimalStr
+    """price increment as a decimal string; its fractional digits are the price scale ("0.10": 2)"""
+    lot: DecimalStr
+    """quantity increment as a decimal string; its fractional digits are the quantity scale"""
+    max_qty: DecimalStr
+    """largest order quantity, a multiple of the lot"""
+    contract_size: DecimalStr | None = None
+    """inverse instruments only: quote currency per contract, a whole number"""
+
+    @field_validator("venue")
+    @classmethod
+    def _known_venue(cls, venue: str) -> str:
+        if venue not in VENUES:
+            raise fail(f"venue {venue!r} is not one of {sorted(VENUES)}")
+        return venue
+
+    @model_validator(mode="after")
+    def _contract_size_iff_inverse(self) -> InstrumentModel:
+        if self.kind == "inverse" and self.contract_size is None:
+            raise fail("missing key 'contract_size' (inverse instruments need it)")
+        if self.kind != "inverse" and self.contract_size is not None:
+            raise fail("contract_size is only valid for inverse instruments")
+        return self
+
+
+class CompositeModel(Model):
+    """One ``[[composite]]`` table: a priced underlying made of registry instruments."""
+
+    name: str = Field(min_length=1)
+    """the composite's name, e.g. BTC (what clients request)"""
+    members: list[str] = Field(min_length=1)
+    """its instruments as "venue:symbol" keys of [[instrument]] tables, one base currency"""
+    exclude: list[str] = []
+    """members left out of the price (their books still feed the basis)"""
+    basis_ema_shift: int = Field(0, ge=0, le=20)
+    """basis smoothing: EMA weight 2**-shift (0: none)"""
+    cross_tolerance_bps: DecimalStr = "0"
+    """how far members' books may cross before the composite is suspect, bps"""
+    stale_after_ms: int = Field(gt=0)
+    """a member book older than this is left out of the price"""
+    sizes: list[DecimalStr] = Field(min_length=1)
+    """the ladder's sizes in base units, strictly increasing"""
+    base_bps: DecimalStr
+    """the desk's base spread, bps"""
+    size_bps_per_unit: DecimalStr
+    """extra spread per base unit of size, bps"""
+
+
+class RegistryFile(Model):
+    """An instrument registry (``defaults/instruments.toml``)."""
+
+    instrument: list[InstrumentModel] = []
+    """[[instrument]] tables; an instrument's id is its 1-based position"""
+    composite: list[CompositeModel] = []
+    """[[composite]] tables; a composite's id is its 1-based position"""
+
+    @model_validator(mode="after")
+    def _instrument_count(self) -> RegistryFile:
+        if not self.instrument:
+            raise fail("at least one [[instrument]] table is required")
+        if len(self.instrument) > MAX_ID:
+            raise fail(f"{len(self.instrument)} instruments, at most {MAX_ID} fit a u16 id")
+        return self
+
+
+def _item_name(doc: object) -> Callable[[Loc], str]:
+    """How errors name an item of the registry file ``doc``."""
+    def name(item: Loc) -> str:
+        if len(item) >= 2 and isinstance(item[1], int):
+            raw = raw_at(doc, item[:2])
+            entry = raw if isinstance(raw, Mapping) else {}
+            if item[0] == "instrument":
+                return _instrument_where(item[1] + 1, entry.get("venue"), entry.get("symbol"))
+            if item[0] == "composite":
+                n = entry.get("name")
+                return f"composite #{item[1] + 1}" + (f" ({n})" if isinstance(n, str) else "")
+        return " ".join(map(str, item))
+    return name
+
+
+def _instrument_where(id_: int, venue: object, symbol: object) -> str:
+    if not isinstance(symbol, str):
+        return f"instrument #{id_}"
+    return f"instrument #{id_} ({venue if isinstance(venue, str) else '?'}:{symbol})"
+
+
+def _validate_registry(doc: Mapping[str, Any], source: str) -> RegistryFile:
+    try:
+        return RegistryFile.model_validate(doc)
+    except ValidationError as e:
+        raise config_error(e, RegistryFile, source, _item_name(doc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,42 +260,31 @@ class Instrument:
         )
 
     @classmethod
-    def from_toml(cls, entry: Mapping[str, Any], id_: int) -> Instrument:
+    def from_toml(cls, entry: Mapping[str, Any], id_: int, source: str = "<dict>") -> Instrument:
         """Build and validate instrument ``id_`` from one ``[[instrument]]`` table."""
-        where = f"instrument #{id_}"
-        unknown = set(entry) - _INSTRUMENT_KEYS
-        if unknown:
-            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
-        symbol = _require(entry, "symbol", str, where)
-        where = f"instrument #{id_} ({entry.get('venue', '?')}:{symbol})"
-        venue = _require(entry, "venue", str, where)
-        if venue not in VENUES:
-            raise ConfigError(f"{where}: venue {venue!r} is not one of {sorted(VENUES)}")
-        kind = _require(entry, "kind", str, where)
-        if kind not in KINDS:
-            raise ConfigError(f"{where}: kind {kind!r} is not one of {sorted(KINDS)}")
-        base = _require(entry, "base", str, where)
-        quote = _require(entry, "quote", str, where)
-        if not symbol or not base or not quote:
-            raise ConfigError(f"{where}: symbol, base and quote must be non-empty")
-        tick, price_decimals = _scale_of(_require(entry, "tick", str, where), f"{where} tick")
-        lot, qty_decimals = _scale_of(_require(entry, "lot", str, where), f"{where} lot")
-        max_qty = decimal_units(_require(entry, "max_qty", str, where), qty_decimals,
-                                f"{where} max_qty")
+        try:
+            model = InstrumentModel.model_validate(entry)
+        except ValidationError as e:
+            where = _instrument_where(id_, entry.get("venue"), entry.get("symbol"))
+            raise config_error(e, InstrumentModel, f"{source}: {where}", lambda item: "") from None
+        return cls.from_model(model, id_, source)
+
+    @classmethod
+    def from_model(cls, m: InstrumentModel, id_: int, source: str = "<dict>") -> Instrument:
+        """Instrument ``id_`` from its validated table: the decimal strings to exact integers."""
+        where = f"{source}: {_instrument_where(id_, m.venue, m.symbol)}"
+        tick, price_decimals = _scale_of(m.tick, f"{where} tick")
+        lot, qty_decimals = _scale_of(m.lot, f"{where} lot")
+        max_qty = decimal_units(m.max_qty, qty_decimals, f"{where} max_qty")
         if max_qty < lot or max_qty % lot:
-            raise ConfigError(f"{where}: max_qty {entry['max_qty']!r} must be a positive multiple "
-                              f"of the lot {entry['lot']!r}")
-        if kind == "inverse":
-            contract_size = decimal_units(_require(entry, "contract_size", str, where), 0,
-                                          f"{where} contract_size")
+            raise ConfigError(f"{where}: max_qty {m.max_qty!r} must be a positive multiple of the lot {m.lot!r}")
+        contract_size = 0
+        if m.contract_size is not None:
+            contract_size = decimal_units(m.contract_size, 0, f"{where} contract_size")
             if contract_size <= 0:
                 raise ConfigError(f"{where}: contract_size must be > 0")
-        elif "contract_size" in entry:
-            raise ConfigError(f"{where}: contract_size is only valid for inverse instruments")
-        else:
-            contract_size = 0
-        return cls(id_, symbol, venue, kind, base, quote, price_decimals, qty_decimals, tick, lot,
-                   contract_size, max_qty)  # type: ignore[arg-type]
+        return cls(id_, m.symbol, m.venue, m.kind, m.base, m.quote, price_decimals, qty_decimals, tick, lot,
+                   contract_size, max_qty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,31 +368,18 @@ class Registry:
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], source: str = "<dict>") -> Registry:
         """Build from an already-parsed document ``{"instrument": [...], "composite": [...]}``."""
-        unknown = set(doc) - {"instrument", "composite"}
-        if unknown:
-            raise ConfigError(f"{source}: unknown top-level keys {sorted(unknown)}")
-        entries = doc.get("instrument", [])
-        if not isinstance(entries, list) or not entries:
-            raise ConfigError(f"{source}: at least one [[instrument]] table is required")
-        if len(entries) > MAX_ID:
-            raise ConfigError(f"{source}: {len(entries)} instruments, at most {MAX_ID} fit a u16 id")
+        model = _validate_registry(doc, source)
         instruments: list[Instrument] = []
         seen: dict[tuple[str, str], int] = {}
-        for i, entry in enumerate(entries, 1):
-            if not isinstance(entry, dict):
-                raise ConfigError(f"{source}: instrument #{i} is not a table")
-            ins = Instrument.from_toml(entry, i)
+        for i, entry in enumerate(model.instrument, 1):
+            ins = Instrument.from_model(entry, i, source)
             if (ins.venue, ins.symbol) in seen:
                 raise ConfigError(f"{source}: duplicate instrument {ins.key} "
                                   f"(#{seen[(ins.venue, ins.symbol)]} and #{i})")
             seen[(ins.venue, ins.symbol)] = i
             instruments.append(ins)
         by_key = {ins.key: ins for ins in instruments}
-        comp_entries = doc.get("composite", [])
-        if not isinstance(comp_entries, list):
-            raise ConfigError(f"{source}: composite must be an array of tables")
-        composites = [_composite_from_toml(e, i, by_key, source)
-                      for i, e in enumerate(comp_entries, 1)]
+        composites = [_composite_from_model(e, i, by_key, source) for i, e in enumerate(model.composite, 1)]
         return cls(instruments, composites, source)
 
     # -- lookups -------------------------------------------------------------------------
@@ -392,62 +466,38 @@ def _cbps(value: object, where: str) -> int:
     return decimal_units(value, 2, where)
 
 
-def _composite_from_toml(entry: object, id_: int, by_key: Mapping[str, Instrument],
-                         source: str) -> Composite:
-    where = f"{source}: composite #{id_}"
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where} is not a table")
-    unknown = set(entry) - _COMPOSITE_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
-    name = _require(entry, "name", str, where)
-    where = f"{source}: composite #{id_} ({name})"
-    if not name:
-        raise ConfigError(f"{where}: name must be non-empty")
-    member_keys = _require(entry, "members", list, where)
-    if not member_keys:
-        raise ConfigError(f"{where}: members must not be empty")
+def _composite_from_model(entry: CompositeModel, id_: int, by_key: Mapping[str, Instrument],
+                          source: str) -> Composite:
+    where = f"{source}: composite #{id_} ({entry.name})"
     members: list[Instrument] = []
-    for key in member_keys:
-        if not isinstance(key, str) or key not in by_key:
+    for key in entry.members:
+        if key not in by_key:
             raise ConfigError(f"{where}: unknown member {key!r} (expected 'venue:symbol' of an "
                               f"[[instrument]])")
         if by_key[key] in members:
             raise ConfigError(f"{where}: member {key!r} listed twice")
         members.append(by_key[key])
-    exclude_keys = entry.get("exclude", [])
-    if not isinstance(exclude_keys, list) or any(k not in member_keys for k in exclude_keys):
-        raise ConfigError(f"{where}: exclude must list members, got {exclude_keys!r}")
-    if len(exclude_keys) == len(member_keys):
+    if any(k not in entry.members for k in entry.exclude):
+        raise ConfigError(f"{where}: exclude must list members, got {entry.exclude!r}")
+    if len(entry.exclude) == len(entry.members):
         raise ConfigError(f"{where}: every member is excluded")
-    shift = entry.get("basis_ema_shift", 0)
-    if type(shift) is not int or not 0 <= shift <= 20:
-        raise ConfigError(f"{where}: basis_ema_shift must be an integer 0..20, got {shift!r}")
     bases = {m.base for m in members}
     if len(bases) != 1:
         raise ConfigError(f"{where}: members have different base currencies {sorted(bases)}")
-    stale_ms = _require(entry, "stale_after_ms", int, where)
-    if stale_ms <= 0:
-        raise ConfigError(f"{where}: stale_after_ms must be > 0, got {stale_ms}")
-    raw_sizes = _require(entry, "sizes", list, where)
-    if not raw_sizes:
-        raise ConfigError(f"{where}: sizes must not be empty")
-    sizes = [decimal_units(s, COMPOSITE_QTY_DECIMALS, f"{where} sizes[{k}]")
-             for k, s in enumerate(raw_sizes)]
+    sizes = [decimal_units(s, COMPOSITE_QTY_DECIMALS, f"{where} sizes[{k}]") for k, s in enumerate(entry.sizes)]
     if any(s <= 0 for s in sizes) or sizes != sorted(set(sizes)):
-        raise ConfigError(f"{where}: sizes must be positive and strictly increasing, got {raw_sizes}")
+        raise ConfigError(f"{where}: sizes must be positive and strictly increasing, got {entry.sizes}")
     return Composite(
         id=id_,
-        name=name,
+        name=entry.name,
         members=tuple(m.id for m in members),
-        excluded=tuple(by_key[k].id for k in exclude_keys),
-        basis_ema_shift=shift,
-        cross_tolerance_cbps=_cbps(entry.get("cross_tolerance_bps", "0"), f"{where} cross_tolerance_bps"),
+        excluded=tuple(by_key[k].id for k in entry.exclude),
+        basis_ema_shift=entry.basis_ema_shift,
+        cross_tolerance_cbps=_cbps(entry.cross_tolerance_bps, f"{where} cross_tolerance_bps"),
         price_decimals=max(m.price_decimals for m in members),
         qty_decimals=COMPOSITE_QTY_DECIMALS,
-        stale_after_ns=stale_ms * 1_000_000,
+        stale_after_ns=entry.stale_after_ms * 1_000_000,
         sizes=tuple(sizes),
-        base_cbps=_cbps(_require(entry, "base_bps", str, where), f"{where} base_bps"),
-        size_cbps_per_unit=_cbps(_require(entry, "size_bps_per_unit", str, where),
-                                 f"{where} size_bps_per_unit"),
+        base_cbps=_cbps(entry.base_bps, f"{where} base_bps"),
+        size_cbps_per_unit=_cbps(entry.size_bps_per_unit, f"{where} size_bps_per_unit"),
     )

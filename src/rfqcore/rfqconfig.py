@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
+from pydantic import Field, ValidationError, model_validator
+
+from rfqcore.configmodel import DecimalStr, Id, Loc, Model, NonNegInt, config_error, fail, raw_at
 from rfqcore.errors import ConfigError
 from rfqcore.instruments import Composite, Registry, decimal_units
 
@@ -33,29 +36,266 @@ __all__ = [
     "DeskConfig",
     "GatewayConfig",
     "RfqSettings",
+    "RfqFile",
 ]
 
 NOTIONAL_DECIMALS: Final[int] = 2
 _MS: Final[int] = 1_000_000
 
-_TOP_KEYS: Final = frozenset({"desk", "gateway", "tier", "client", "operator", "risk", "pricing", "hedging"})
-_HEDGING_KEYS: Final = frozenset({"composite", "mode", "ratio_pct", "threshold", "max_slippage_bps", "retry_ms", "venue",
-                                  "internal"})
-_INTERNAL_KEYS: Final = frozenset({"tick", "min_price", "max_price", "max_orders"})
-_HEDGE_VENUE_KEYS: Final = frozenset({"id", "name", "instrument", "taker_fee_bps", "max_order_qty", "max_position"})
 HEDGE_MODES: Final = ("off", "full", "partial", "threshold")
-_DESK_KEYS: Final = frozenset({"exec_count", "exec_window_ms", "quote_table", "max_pending"})
-_GATEWAY_KEYS: Final = frozenset(
-    {"channel", "request_stream", "response_stream_base", "operator_stream", "aeron_dir"})
-_TIER_KEYS: Final = frozenset({"name", "markup_bps", "fee_bps", "ttl_ms", "max_ttl_ms", "allow_partial"})
-_CLIENT_KEYS: Final = frozenset({"name", "id", "tier", "secret", "credit_limit", "max_open_quotes", "rfq_rate",
-                                 "rfq_burst", "accept_rate", "accept_burst", "enabled"})
-_OPERATOR_KEYS: Final = frozenset({"name", "id", "secret"})
-_RISK_KEYS: Final = frozenset({"composite", "min_qty", "max_qty", "max_notional", "long_limit", "short_limit",
-                               "collar_bps", "approval_qty", "approval_notional", "approval_timeout_ms",
-                               "restricted"})
-_PRICING_KEYS: Final = frozenset({"composite", "skew_bps_per_unit", "max_skew_bps", "vol_mult_pct",
-                                  "vol_ema_shift", "hedge_fee_bps"})
+HedgeMode = Literal["off", "full", "partial", "threshold"]
+
+
+# -- the file, declared (docs/config.schema.json is generated from these) -----------------------
+
+class DeskModel(Model):
+    """``[desk]``: desk-wide settings."""
+
+    exec_count: NonNegInt = 0
+    """repeated-execution halt: this many executions of a client or instrument within exec_window_ms
+    halt it until reenabled (0: off)"""
+    exec_window_ms: NonNegInt = 1000
+    """the repeated-execution window"""
+    quote_table: NonNegInt = 1 << 16
+    """live quote slots"""
+    max_pending: NonNegInt = 1024
+    """RFQs waiting for manual approval, at most"""
+
+
+class GatewayModel(Model):
+    """``[gateway]``: where the Aeron gateway listens."""
+
+    channel: str = "aeron:ipc"
+    """Aeron channel, e.g. aeron:ipc or aeron:udp?endpoint=127.0.0.1:40123"""
+    request_stream: NonNegInt = 1001
+    """stream id of client requests"""
+    response_stream_base: NonNegInt = 2000
+    """responses to client id N go to stream response_stream_base + N"""
+    operator_stream: NonNegInt = 3000
+    """stream id of operator CONTROL commands"""
+    aeron_dir: str | None = None
+    """Aeron directory (default: Aeron's own default)"""
+
+
+class TierModel(Model):
+    """One ``[[tier]]``: a client tier (its id is its 1-based position)."""
+
+    name: str
+    """the tier's name, what [[client]] tier refers to"""
+    markup_bps: DecimalStr
+    """spread added to the desk price, bps"""
+    fee_bps: DecimalStr
+    """fee charged on executions, bps"""
+    ttl_ms: NonNegInt
+    """default quote lifetime, > 0"""
+    max_ttl_ms: NonNegInt
+    """longest quote lifetime a client may ask for, >= ttl_ms"""
+    allow_partial: bool = False
+    """whether a client of the tier may hit part of a quote"""
+
+    @model_validator(mode="after")
+    def _ttl(self) -> TierModel:
+        if not 0 < self.ttl_ms <= self.max_ttl_ms:
+            raise fail(f"need 0 < ttl_ms <= max_ttl_ms, got {self.ttl_ms}, {self.max_ttl_ms}")
+        return self
+
+
+class ClientModel(Model):
+    """One ``[[client]]``: a client of the desk."""
+
+    name: str
+    """the client's name (its logon)"""
+    id: Id
+    """the client id, unique, 1..65535"""
+    tier: str
+    """the name of a [[tier]]"""
+    secret: str | None = None
+    """logon secret, hex, >= 16 bytes (or from $RFQCORE_SECRET_<NAME>)"""
+    credit_limit: DecimalStr
+    """credit limit in the quote currency"""
+    max_open_quotes: NonNegInt
+    """live quotes at most"""
+    rfq_rate: NonNegInt = 0
+    """RFQs per second (0: unlimited)"""
+    rfq_burst: NonNegInt = 0
+    """RFQ burst size, >= 1 when rfq_rate is set"""
+    accept_rate: NonNegInt = 0
+    """accepts per second (0: unlimited)"""
+    accept_burst: NonNegInt = 0
+    """accept burst size, >= 1 when accept_rate is set"""
+    enabled: bool = True
+    """whether the client may trade"""
+
+    @model_validator(mode="after")
+    def _bursts(self) -> ClientModel:
+        for rate, burst, what in ((self.rfq_rate, self.rfq_burst, "rfq"),
+                                  (self.accept_rate, self.accept_burst, "accept")):
+            if rate > 0 and burst == 0:
+                raise fail(f"{what}_rate needs {what}_burst >= 1")
+        return self
+
+
+class OperatorModel(Model):
+    """One ``[[operator]]``: a desk operator allowed to send CONTROL commands."""
+
+    name: str
+    """the operator's name (its logon)"""
+    id: Id
+    """the operator id, unique, 1..65535"""
+    secret: str | None = None
+    """logon secret, hex, >= 16 bytes (or from $RFQCORE_SECRET_<NAME>)"""
+
+
+class RiskModel(Model):
+    """One ``[[risk]]``: risk limits of a composite (sizes in base units, notionals in the quote currency)."""
+
+    composite: str
+    """a [[composite]] of the instrument registry"""
+    min_qty: DecimalStr
+    """smallest RFQ size, > 0"""
+    max_qty: DecimalStr
+    """largest RFQ size, >= min_qty"""
+    max_notional: DecimalStr
+    """largest RFQ notional, > 0"""
+    long_limit: DecimalStr
+    """largest long desk position"""
+    short_limit: DecimalStr
+    """largest short desk position"""
+    collar_bps: DecimalStr
+    """price collar around the composite, bps, > 0"""
+    approval_qty: DecimalStr
+    """RFQs from this size wait for manual approval (0: none)"""
+    approval_notional: DecimalStr
+    """RFQs from this notional wait for manual approval (0: none)"""
+    approval_timeout_ms: NonNegInt
+    """how long an RFQ waits for approval, > 0"""
+    restricted: bool = False
+    """on the restricted list (every RFQ refused)"""
+
+
+class PricingModel(Model):
+    """One ``[[pricing]]``: pricing v2 knobs of a composite."""
+
+    composite: str
+    """a [[composite]] of the instrument registry"""
+    skew_bps_per_unit: DecimalStr = "0"
+    """price skew per base unit of desk position, bps"""
+    max_skew_bps: DecimalStr = "0"
+    """the skew's cap, bps"""
+    vol_mult_pct: NonNegInt = 0
+    """spread widening by short-term volatility, percent"""
+    vol_ema_shift: int = Field(4, ge=0, le=20)
+    """volatility smoothing: EMA weight 2**-shift"""
+    hedge_fee_bps: DecimalStr = "0"
+    """expected hedging cost added to the spread, bps"""
+
+
+class HedgeVenueModel(Model):
+    """One ``[[hedging.venue]]``: a venue the composite hedges on."""
+
+    id: Id
+    """the venue id, unique within the composite (the venue connections' id)"""
+    name: str
+    """the venue's name"""
+    instrument: str
+    """the registry instrument ("venue:symbol") traded there, a member of the composite"""
+    taker_fee_bps: DecimalStr = "0"
+    """the venue's taker fee, bps"""
+    max_order_qty: DecimalStr = "0"
+    """largest hedge order, in the instrument's quantity (0: no limit)"""
+    max_position: DecimalStr = "0"
+    """largest position on the venue (0: no limit)"""
+
+
+class InternalBookModel(Model):
+    """``[hedging.internal]``: the internal crossing book of the composite (prices in its quote currency)."""
+
+    tick: DecimalStr
+    """price increment, > 0"""
+    min_price: DecimalStr
+    """lowest price, a multiple of tick, > 0"""
+    max_price: DecimalStr
+    """highest price, a multiple of tick, >= min_price"""
+    max_orders: NonNegInt = 4096
+    """resting orders at most"""
+
+
+class HedgingModel(Model):
+    """One ``[[hedging]]``: the hedging policy of a composite (docs/hedging.md)."""
+
+    composite: str
+    """a [[composite]] of the instrument registry"""
+    mode: HedgeMode
+    """off, full, partial (ratio_pct) or threshold (hedge once the position passes threshold)"""
+    ratio_pct: NonNegInt = 0
+    """partial mode: the share hedged, 1..100"""
+    threshold: DecimalStr = "0"
+    """threshold mode: the position, in base units, from which it hedges"""
+    max_slippage_bps: DecimalStr = "0"
+    """refuse hedge prices further than this from the quote, bps (0: no limit)"""
+    retry_ms: NonNegInt = 100
+    """wait before retrying a failed hedge"""
+    venue: list[HedgeVenueModel] = []
+    """[[hedging.venue]] tables (at least one unless mode is off)"""
+    internal: InternalBookModel | None = None
+    """[hedging.internal]: cross client flows internally before hedging"""
+
+    @model_validator(mode="after")
+    def _policy(self) -> HedgingModel:
+        if self.mode == "partial" and not 1 <= self.ratio_pct <= 100:
+            raise fail("partial hedging needs ratio_pct in 1..100")
+        return self
+
+
+class RfqFile(Model):
+    """RFQ settings (``defaults/rfq.toml``): tiers, clients, operators, limits, pricing, hedging."""
+
+    desk: DeskModel = DeskModel()
+    """desk-wide settings"""
+    gateway: GatewayModel = GatewayModel()
+    """the Aeron gateway"""
+    tier: list[TierModel] = []
+    """[[tier]] tables; a tier's id is its 1-based position"""
+    client: list[ClientModel] = []
+    """[[client]] tables"""
+    operator: list[OperatorModel] = []
+    """[[operator]] tables"""
+    risk: list[RiskModel] = []
+    """[[risk]] tables, one per composite"""
+    pricing: list[PricingModel] = []
+    """[[pricing]] tables, at most one per composite"""
+    hedging: list[HedgingModel] = []
+    """[[hedging]] tables, at most one per composite"""
+
+
+def _item_name(doc: object, registry: Registry) -> Callable[[Loc], str]:
+    """How errors name an item of the RFQ settings file ``doc`` (as :func:`_where` does)."""
+    def name(item: Loc) -> str:
+        section = str(item[0])
+        if len(item) == 1:
+            return f"[{section}]"
+        raw = raw_at(doc, item[:2])
+        entry = raw if isinstance(raw, Mapping) else {}
+        where = _where(section, int(item[1]) + 1, entry, registry)
+        if item[2:3] == ("venue",) and len(item) >= 4:
+            return f"{where} venue #{int(item[3]) + 1}"
+        if item[2:3] == ("internal",):
+            return f"{where} [hedging.internal]"
+        return where
+    return name
+
+
+def _where(section: str, number: int, entry: Mapping[str, Any], registry: Registry) -> str:
+    """``client 'acme'``, ``risk BTC``, ``tier #2``: a client by its name, a risk or hedging entry by
+    its composite, any other entry (or one whose name is not known yet) by its position."""
+    if section == "client" and isinstance(entry.get("name"), str):
+        return f"client {entry['name']!r}"
+    if section in ("risk", "hedging") and isinstance(entry.get("composite"), str):
+        try:
+            return f"{section} {registry.composite(entry['composite']).name}"
+        except (KeyError, ConfigError):
+            pass
+    return f"{section} #{number}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,42 +415,9 @@ class GatewayConfig:
     aeron_dir: str | None = None
 
 
-def _table(entry: object, keys: frozenset[str], where: str) -> Mapping[str, Any]:
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where} is not a table")
-    unknown = set(entry) - keys
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
-    return entry
-
-
-def _get(entry: Mapping[str, Any], key: str, typ: type, where: str, default: Any = ...) -> Any:
-    if key not in entry:
-        if default is ...:
-            raise ConfigError(f"{where}: missing key {key!r}")
-        return default
-    value = entry[key]
-    if typ is bool:
-        ok = isinstance(value, bool)
-    else:
-        ok = isinstance(value, typ) and not isinstance(value, bool)
-    if not ok:
-        raise ConfigError(f"{where}: {key} must be {typ.__name__}, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _nonneg_int(entry: Mapping[str, Any], key: str, where: str, default: Any = ...) -> int:
-    v = _get(entry, key, int, where, default)
-    if v < 0:
-        raise ConfigError(f"{where}: {key} must be >= 0, got {v}")
-    return int(v)
-
-
-def _cbps(entry: Mapping[str, Any], key: str, where: str, default: str | None = None) -> int:
-    raw = entry.get(key, default)
-    if raw is None:
-        raise ConfigError(f"{where}: missing key {key!r}")
-    return decimal_units(raw, 2, f"{where} {key}")
+def _cbps(value: str, where: str) -> int:
+    """A bps decimal string in hundredths of a basis point (exactly; at most 2 decimals)."""
+    return decimal_units(value, 2, where)
 
 
 def _secret(name: str, raw: object, where: str) -> bytes:
@@ -273,170 +480,90 @@ class RfqSettings:
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], registry: Registry, source: str = "<dict>") -> RfqSettings:
-        unknown = set(doc) - _TOP_KEYS
-        if unknown:
-            raise ConfigError(f"{source}: unknown sections {sorted(unknown)}")
-        d = _table(doc.get("desk", {}), _DESK_KEYS, f"{source}: [desk]")
-        desk = DeskConfig(
-            exec_count=_nonneg_int(d, "exec_count", f"{source}: [desk]", 0),
-            exec_window_ns=_nonneg_int(d, "exec_window_ms", f"{source}: [desk]", 1000) * _MS,
-            quote_table=_nonneg_int(d, "quote_table", f"{source}: [desk]", 1 << 16),
-            max_pending=_nonneg_int(d, "max_pending", f"{source}: [desk]", 1024),
-        )
-        g = _table(doc.get("gateway", {}), _GATEWAY_KEYS, f"{source}: [gateway]")
-        w = f"{source}: [gateway]"
-        gateway = GatewayConfig(
-            channel=_get(g, "channel", str, w, "aeron:ipc"),
-            request_stream=_nonneg_int(g, "request_stream", w, 1001),
-            response_stream_base=_nonneg_int(g, "response_stream_base", w, 2000),
-            operator_stream=_nonneg_int(g, "operator_stream", w, 3000),
-            aeron_dir=_get(g, "aeron_dir", str, w, None),
-        )
+        try:
+            model = RfqFile.model_validate(doc)
+        except ValidationError as e:
+            raise config_error(e, RfqFile, source, _item_name(doc, registry)) from None
+        return cls.from_model(model, registry, source)
+
+    @classmethod
+    def from_model(cls, m: RfqFile, registry: Registry, source: str = "<model>") -> RfqSettings:
+        """The settings of a validated file: names resolved (tiers, composites, instruments),
+        decimal strings converted exactly at their scales, uniqueness checked."""
+        d = m.desk
+        desk = DeskConfig(exec_count=d.exec_count, exec_window_ns=d.exec_window_ms * _MS, quote_table=d.quote_table,
+                          max_pending=d.max_pending)
+        g = m.gateway
+        gateway = GatewayConfig(channel=g.channel, request_stream=g.request_stream,
+                                response_stream_base=g.response_stream_base, operator_stream=g.operator_stream,
+                                aeron_dir=g.aeron_dir)
         tiers: list[TierConfig] = []
-        for i, raw in enumerate(doc.get("tier", []), 1):
+        for i, t in enumerate(m.tier, 1):
             w = f"{source}: tier #{i}"
-            t = _table(raw, _TIER_KEYS, w)
-            name = _get(t, "name", str, w)
-            if any(x.name == name for x in tiers):
-                raise ConfigError(f"{w}: duplicate tier {name!r}")
-            ttl, max_ttl = _nonneg_int(t, "ttl_ms", w), _nonneg_int(t, "max_ttl_ms", w)
-            if not 0 < ttl <= max_ttl:
-                raise ConfigError(f"{w}: need 0 < ttl_ms <= max_ttl_ms, got {ttl}, {max_ttl}")
-            tiers.append(TierConfig(id=i, name=name, markup_cbps=_cbps(t, "markup_bps", w),
-                                    fee_cbps=_cbps(t, "fee_bps", w), ttl_ns=ttl * _MS, max_ttl_ns=max_ttl * _MS,
-                                    allow_partial=_get(t, "allow_partial", bool, w, False)))
+            if any(x.name == t.name for x in tiers):
+                raise ConfigError(f"{w}: duplicate tier {t.name!r}")
+            tiers.append(TierConfig(id=i, name=t.name, markup_cbps=_cbps(t.markup_bps, f"{w} markup_bps"),
+                                    fee_cbps=_cbps(t.fee_bps, f"{w} fee_bps"), ttl_ns=t.ttl_ms * _MS,
+                                    max_ttl_ns=t.max_ttl_ms * _MS, allow_partial=t.allow_partial))
         tier_by_name = {t.name: t for t in tiers}
         clients: list[ClientConfig] = []
-        for i, raw in enumerate(doc.get("client", []), 1):
-            w = f"{source}: client #{i}"
-            c = _table(raw, _CLIENT_KEYS, w)
-            name = _get(c, "name", str, w)
-            w = f"{source}: client {name!r}"
-            cid = _get(c, "id", int, w)
-            if not 1 <= cid <= 0xFFFF or any(x.id == cid for x in clients):
-                raise ConfigError(f"{w}: id must be a unique integer 1..65535, got {cid}")
-            if any(x.name == name for x in clients):
+        for c in m.client:
+            w = f"{source}: client {c.name!r}"
+            if any(x.id == c.id for x in clients):
+                raise ConfigError(f"{w}: id must be a unique integer 1..65535, got {c.id}")
+            if any(x.name == c.name for x in clients):
                 raise ConfigError(f"{w}: duplicate client name")
-            tier = _get(c, "tier", str, w)
-            if tier not in tier_by_name:
-                raise ConfigError(f"{w}: unknown tier {tier!r} (known: {sorted(tier_by_name)})")
-            rate, burst = _nonneg_int(c, "rfq_rate", w, 0), _nonneg_int(c, "rfq_burst", w, 0)
-            arate, aburst = _nonneg_int(c, "accept_rate", w, 0), _nonneg_int(c, "accept_burst", w, 0)
-            for r, b, what in ((rate, burst, "rfq"), (arate, aburst, "accept")):
-                if r > 0 and b == 0:
-                    raise ConfigError(f"{w}: {what}_rate needs {what}_burst >= 1")
+            if c.tier not in tier_by_name:
+                raise ConfigError(f"{w}: unknown tier {c.tier!r} (known: {sorted(tier_by_name)})")
             clients.append(ClientConfig(
-                id=cid, name=name, tier=tier_by_name[tier].id, secret=_secret(name, c.get("secret"), w),
-                credit_limit=decimal_units(_get(c, "credit_limit", str, w), NOTIONAL_DECIMALS, f"{w} credit_limit"),
-                max_open_quotes=_nonneg_int(c, "max_open_quotes", w), rfq_rate=rate, rfq_burst=burst,
-                accept_rate=arate, accept_burst=aburst, enabled=_get(c, "enabled", bool, w, True)))
+                id=c.id, name=c.name, tier=tier_by_name[c.tier].id, secret=_secret(c.name, c.secret, w),
+                credit_limit=decimal_units(c.credit_limit, NOTIONAL_DECIMALS, f"{w} credit_limit"),
+                max_open_quotes=c.max_open_quotes, rfq_rate=c.rfq_rate, rfq_burst=c.rfq_burst,
+                accept_rate=c.accept_rate, accept_burst=c.accept_burst, enabled=c.enabled))
         operators: list[OperatorConfig] = []
-        for i, raw in enumerate(doc.get("operator", []), 1):
+        for i, o in enumerate(m.operator, 1):
             w = f"{source}: operator #{i}"
-            o = _table(raw, _OPERATOR_KEYS, w)
-            name = _get(o, "name", str, w)
-            oid = _get(o, "id", int, w)
-            if not 1 <= oid <= 0xFFFF or any(x.id == oid or x.name == name for x in operators):
+            if any(x.id == o.id or x.name == o.name for x in operators):
                 raise ConfigError(f"{w}: id must be unique 1..65535 and name unique")
-            operators.append(OperatorConfig(id=oid, name=name, secret=_secret(name, o.get("secret"), w)))
+            operators.append(OperatorConfig(id=o.id, name=o.name, secret=_secret(o.name, o.secret, w)))
         risk: list[RiskConfig] = []
-        for i, raw in enumerate(doc.get("risk", []), 1):
-            w = f"{source}: risk #{i}"
-            r = _table(raw, _RISK_KEYS, w)
-            comp = _composite(registry, _get(r, "composite", str, w), w)
+        for i, r in enumerate(m.risk, 1):
+            comp = _composite(registry, r.composite, f"{source}: risk #{i}")
             if any(x.composite == comp.id for x in risk):
-                raise ConfigError(f"{w}: duplicate risk entry for {comp.name}")
+                raise ConfigError(f"{source}: risk #{i}: duplicate risk entry for {comp.name}")
             w = f"{source}: risk {comp.name}"
 
-            def qty(key: str, c: Composite = comp, m: Mapping[str, Any] = r, wh: str = w) -> int:
-                return decimal_units(_get(m, key, str, wh), c.qty_decimals, f"{wh} {key}")
+            def qty(key: str, value: str, c: Composite = comp, wh: str = w) -> int:
+                return decimal_units(value, c.qty_decimals, f"{wh} {key}")
 
-            def cents(key: str, m: Mapping[str, Any] = r, wh: str = w) -> int:
-                return decimal_units(_get(m, key, str, wh), NOTIONAL_DECIMALS, f"{wh} {key}")
+            def cents(key: str, value: str, wh: str = w) -> int:
+                return decimal_units(value, NOTIONAL_DECIMALS, f"{wh} {key}")
 
             entry = RiskConfig(
-                composite=comp.id, min_qty=qty("min_qty"), max_qty=qty("max_qty"),
-                max_notional=cents("max_notional"), long_limit=qty("long_limit"), short_limit=qty("short_limit"),
-                collar_cbps=_cbps(r, "collar_bps", w), approval_qty=qty("approval_qty"),
-                approval_notional=cents("approval_notional"),
-                approval_timeout_ns=_nonneg_int(r, "approval_timeout_ms", w) * _MS,
-                restricted=_get(r, "restricted", bool, w, False))
+                composite=comp.id, min_qty=qty("min_qty", r.min_qty), max_qty=qty("max_qty", r.max_qty),
+                max_notional=cents("max_notional", r.max_notional), long_limit=qty("long_limit", r.long_limit),
+                short_limit=qty("short_limit", r.short_limit), collar_cbps=_cbps(r.collar_bps, f"{w} collar_bps"),
+                approval_qty=qty("approval_qty", r.approval_qty),
+                approval_notional=cents("approval_notional", r.approval_notional),
+                approval_timeout_ns=r.approval_timeout_ms * _MS, restricted=r.restricted)
             if not 0 < entry.min_qty <= entry.max_qty:
                 raise ConfigError(f"{w}: need 0 < min_qty <= max_qty")
             if entry.max_notional <= 0 or entry.collar_cbps <= 0 or entry.approval_timeout_ns <= 0:
                 raise ConfigError(f"{w}: max_notional, collar_bps and approval_timeout_ms must be > 0")
             risk.append(entry)
         pricing: list[PricingConfig] = []
-        for i, raw in enumerate(doc.get("pricing", []), 1):
+        for i, p in enumerate(m.pricing, 1):
             w = f"{source}: pricing #{i}"
-            p = _table(raw, _PRICING_KEYS, w)
-            comp = _composite(registry, _get(p, "composite", str, w), w)
+            comp = _composite(registry, p.composite, w)
             if any(x.composite == comp.id for x in pricing):
                 raise ConfigError(f"{w}: duplicate pricing entry for {comp.name}")
-            shift = _nonneg_int(p, "vol_ema_shift", w, 4)
-            if shift > 20:
-                raise ConfigError(f"{w}: vol_ema_shift must be 0..20, got {shift}")
             pricing.append(PricingConfig(
-                composite=comp.id, skew_cbps_per_unit=_cbps(p, "skew_bps_per_unit", w, "0"),
-                max_skew_cbps=_cbps(p, "max_skew_bps", w, "0"), vol_mult_pct=_nonneg_int(p, "vol_mult_pct", w, 0),
-                vol_ema_shift=shift, hedge_fee_cbps=_cbps(p, "hedge_fee_bps", w, "0")))
+                composite=comp.id, skew_cbps_per_unit=_cbps(p.skew_bps_per_unit, f"{w} skew_bps_per_unit"),
+                max_skew_cbps=_cbps(p.max_skew_bps, f"{w} max_skew_bps"), vol_mult_pct=p.vol_mult_pct,
+                vol_ema_shift=p.vol_ema_shift, hedge_fee_cbps=_cbps(p.hedge_fee_bps, f"{w} hedge_fee_bps")))
         hedging: list[HedgeConfig] = []
-        for i, raw in enumerate(doc.get("hedging", []), 1):
-            w = f"{source}: hedging #{i}"
-            h = _table(raw, _HEDGING_KEYS, w)
-            comp = _composite(registry, _get(h, "composite", str, w), w)
-            w = f"{source}: hedging {comp.name}"
-            if any(x.composite == comp.id for x in hedging):
-                raise ConfigError(f"{w}: duplicate hedging entry")
-            mode = _get(h, "mode", str, w)
-            if mode not in HEDGE_MODES:
-                raise ConfigError(f"{w}: mode {mode!r}, expected one of {', '.join(HEDGE_MODES)}")
-            venues: list[HedgeVenueConfig] = []
-            for j, vraw in enumerate(h.get("venue", []), 1):
-                vw = f"{w} venue #{j}"
-                v = _table(vraw, _HEDGE_VENUE_KEYS, vw)
-                key = _get(v, "instrument", str, vw)
-                try:
-                    inst = registry.by_key(key)
-                except KeyError:
-                    raise ConfigError(f"{vw}: unknown instrument {key!r}") from None
-                if inst.id not in comp.members:
-                    raise ConfigError(f"{vw}: {key} is not a member of {comp.name}")
-                vid = _get(v, "id", int, vw)
-                if not 1 <= vid <= 0xFFFF or any(x.id == vid for x in venues):
-                    raise ConfigError(f"{vw}: id must be a unique integer 1..65535, got {vid}")
-
-                def iqty(k: str, m: Mapping[str, Any] = v, wh: str = vw, d: int = inst.qty_decimals) -> int:
-                    return decimal_units(m[k], d, f"{wh} {k}") if k in m else 0
-
-                venues.append(HedgeVenueConfig(
-                    id=vid, name=_get(v, "name", str, vw), instrument=inst.id,
-                    taker_cbps=_cbps(v, "taker_fee_bps", vw, "0"), max_order_qty=iqty("max_order_qty"),
-                    max_position=iqty("max_position")))
-            if mode != "off" and not venues:
-                raise ConfigError(f"{w}: mode {mode!r} needs at least one [[hedging.venue]]")
-            ratio = _nonneg_int(h, "ratio_pct", w, 0)
-            if mode == "partial" and not 1 <= ratio <= 100:
-                raise ConfigError(f"{w}: partial hedging needs ratio_pct in 1..100")
-            threshold = decimal_units(_get(h, "threshold", str, w, "0"), comp.qty_decimals, f"{w} threshold")
-            if mode == "threshold" and threshold <= 0:
-                raise ConfigError(f"{w}: threshold hedging needs threshold > 0")
-            internal = None
-            if "internal" in h:
-                iw = f"{w} [hedging.internal]"
-                ib = _table(h["internal"], _INTERNAL_KEYS, iw)
-
-                def px(k: str, m: Mapping[str, Any] = ib, wh: str = iw, c: Composite = comp) -> int:
-                    return decimal_units(_get(m, k, str, wh), c.price_decimals, f"{wh} {k}")
-
-                internal = (px("tick"), px("min_price"), px("max_price"), _nonneg_int(ib, "max_orders", iw, 4096))
-                tick, lo, hi, _ = internal
-                if tick <= 0 or not 0 < lo <= hi or lo % tick or hi % tick:
-                    raise ConfigError(f"{iw}: need tick > 0 and 0 < min_price <= max_price, multiples of tick")
-            hedging.append(HedgeConfig(
-                composite=comp.id, mode=mode, venues=tuple(venues), ratio_pct=ratio, threshold=threshold,
-                max_slippage_cbps=_cbps(h, "max_slippage_bps", w, "0"),
-                retry_ns=_nonneg_int(h, "retry_ms", w, 100) * _MS, internal=internal))
+        for i, h in enumerate(m.hedging, 1):
+            hedging.append(_hedge_config(h, i, registry, source, hedging))
         return cls(tiers=tuple(tiers), clients=tuple(clients), operators=tuple(operators), risk=tuple(risk),
                    pricing=tuple(pricing), desk=desk, gateway=gateway, registry=registry, source=source,
                    hedging=tuple(hedging))
@@ -499,8 +626,54 @@ class RfqSettings:
         }
 
 
+def _hedge_config(h: HedgingModel, number: int, registry: Registry, source: str,
+                  so_far: list[HedgeConfig]) -> HedgeConfig:
+    """One validated [[hedging]] table, resolved (``so_far``: the entries before it)."""
+    comp = _composite(registry, h.composite, f"{source}: hedging #{number}")
+    w = f"{source}: hedging {comp.name}"
+    if any(x.composite == comp.id for x in so_far):
+        raise ConfigError(f"{w}: duplicate hedging entry")
+    venues: list[HedgeVenueConfig] = []
+    for j, v in enumerate(h.venue, 1):
+        vw = f"{w} venue #{j}"
+        try:
+            inst = registry.by_key(v.instrument)
+        except KeyError:
+            raise ConfigError(f"{vw}: unknown instrument {v.instrument!r}") from None
+        if inst.id not in comp.members:
+            raise ConfigError(f"{vw}: {v.instrument} is not a member of {comp.name}")
+        if any(x.id == v.id for x in venues):
+            raise ConfigError(f"{vw}: id must be a unique integer 1..65535, got {v.id}")
+        venues.append(HedgeVenueConfig(
+            id=v.id, name=v.name, instrument=inst.id, taker_cbps=_cbps(v.taker_fee_bps, f"{vw} taker_fee_bps"),
+            max_order_qty=decimal_units(v.max_order_qty, inst.qty_decimals, f"{vw} max_order_qty"),
+            max_position=decimal_units(v.max_position, inst.qty_decimals, f"{vw} max_position")))
+    if h.mode != "off" and not venues:
+        raise ConfigError(f"{w}: mode {h.mode!r} needs at least one [[hedging.venue]]")
+    threshold = decimal_units(h.threshold, comp.qty_decimals, f"{w} threshold")
+    if h.mode == "threshold" and threshold <= 0:
+        raise ConfigError(f"{w}: threshold hedging needs threshold > 0")
+    internal = None
+    if h.internal is not None:
+        iw = f"{w} [hedging.internal]"
+        ib = h.internal
+
+        def px(k: str, value: str) -> int:
+            return decimal_units(value, comp.price_decimals, f"{iw} {k}")
+
+        internal = (px("tick", ib.tick), px("min_price", ib.min_price), px("max_price", ib.max_price), ib.max_orders)
+        tick, lo, hi, _ = internal
+        if tick <= 0 or not 0 < lo <= hi or lo % tick or hi % tick:
+            raise ConfigError(f"{iw}: need tick > 0 and 0 < min_price <= max_price, multiples of tick")
+    cfg = HedgeConfig(composite=comp.id, mode=h.mode, venues=tuple(venues), ratio_pct=h.ratio_pct,
+                      threshold=threshold, max_slippage_cbps=_cbps(h.max_slippage_bps, f"{w} max_slippage_bps"),
+                      retry_ns=h.retry_ms * _MS, internal=internal)
+    return cfg
+
+
 def _composite(registry: Registry, name: str, where: str) -> Composite:
     try:
         return registry.composite(name)
     except (KeyError, ConfigError):
-        raise ConfigError(f"{where}: unknown composite {name!r}") from None
+        known = ", ".join(c.name for c in registry.composites) or "none"
+        raise ConfigError(f"{where}: unknown composite {name!r} (known: {known})") from None
