@@ -195,6 +195,10 @@ class Engine:
     def depth(self, instrument: int, side: int, levels: int) -> list[tuple[int, int]]: ...
     def vwap(self, instrument: int, side: int, qty: int) -> int | None: ...
     def composite_vwap(self, composite: int, side: int, qty: int) -> int | None: ...
+    def depth_searchable(self, composite: int) -> bool | None:
+        """Sweeps of the composite over its usable members search depth (None: unknown)."""
+    def set_depth_search(self, on: bool) -> None:
+        """Sweeps by depth search (default) or, False, by walking every level: same results."""
     def quotes(self, composite: int) -> list[tuple[int, int, int, int]]:
         """Last published ladder: (flags, reason, bid, ask) per size."""
     def pricing(self, composite: int) -> tuple[list[int], int, int] | None:

@@ -8,7 +8,7 @@
 //! composite's reference member) is added to converted prices.
 
 use crate::book::L2Book;
-use crate::ladder::Levels;
+use crate::ladder::{Ladder, Levels};
 use rfq_model::fixed::pow10;
 use rfq_model::{Instrument, InstrumentKind, Side};
 
@@ -278,6 +278,167 @@ fn sweep_impl(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], out: &
     }
 }
 
+/// Whether [`sweep_search`] can sweep these books: every member linear, or inverse with both of
+/// its ladders aggregating the same numerator (see [`crate::Ladder::set_inverse`]).
+#[inline]
+pub fn searchable(books: &[(&L2Book, Conversion)]) -> bool {
+    books.iter().all(|(b, conv)| match conv.qty {
+        QtyConversion::Linear(_) => conv.px_mult > 0,
+        QtyConversion::Inverse(num) => conv.px_mult > 0 && b.bids.inverse_num() == Some(num) && b.asks.inverse_num() == Some(num),
+    })
+}
+
+/// `ceil(x / d)` for `d > 0`.
+#[inline]
+fn ceil_div(x: i64, d: i64) -> i64 {
+    -((-x).div_euclid(d))
+}
+
+/// Tick-index bound of the member levels whose composite price is `cp` or better: those at
+/// index `≥ bound` (`None`: no level can be). Asks: member price `p × px_mult + offset ≤ cp`;
+/// bids: `≥ cp`.
+#[inline]
+fn member_bound(l: &Ladder, conv: &Conversion, side: Side, cp: i64) -> Option<i64> {
+    let t = l.tick();
+    let x = cp.checked_sub(conv.offset)?;
+    match side {
+        Side::Ask => {
+            let pmax = x.div_euclid(conv.px_mult);
+            (pmax >= t).then(|| -pmax.div_euclid(t))
+        }
+        Side::Bid => Some(ceil_div(ceil_div(x, conv.px_mult).max(1), t)),
+    }
+}
+
+/// Converted quantity of member levels at composite price `cp` or better.
+#[inline]
+fn member_qty(l: &Ladder, conv: &Conversion, side: Side, cp: i64) -> i64 {
+    let Some(b) = member_bound(l, conv, side, cp) else { return 0 };
+    match conv.qty {
+        QtyConversion::Linear(m) => l.qty_from(b) * m,
+        QtyConversion::Inverse(_) => l.inverse_qty_from(b),
+    }
+}
+
+/// Converted quantity and notional (composite price × qty units) of member levels at
+/// composite price `cp` or better — exactly Σ `convert(level)` price × qty over them.
+#[inline]
+fn member_depth(l: &Ladder, conv: &Conversion, side: Side, cp: i64) -> (i64, i128) {
+    let Some(b) = member_bound(l, conv, side, cp) else { return (0, 0) };
+    // price = tick × index on bids, −tick × index on asks
+    let sign: i128 = if side == Side::Bid { 1 } else { -1 };
+    let (q, iq, mult) = match conv.qty {
+        QtyConversion::Linear(m) => {
+            let (q, iq) = l.depth_from(b);
+            (q, iq, m)
+        }
+        QtyConversion::Inverse(_) => {
+            let (c, ic) = l.inverse_depth_from(b);
+            (c, ic, 1)
+        }
+    };
+    let px_q = sign * i128::from(l.tick()) * iq; // Σ member price × qty
+    let n = i128::from(mult) * (i128::from(conv.px_mult) * px_q + i128::from(conv.offset) * i128::from(q));
+    (q * mult, n)
+}
+
+/// Sweep `side` for every size of an increasing ladder by **searching** the members'
+/// cumulative depth instead of walking their levels: for each size, the composite price where
+/// it runs out is the least-good price whose cumulative converted depth reaches it, found by
+/// galloping from `hints[i]` (the price where that size ran out before, `i64::MIN` for none)
+/// and bisecting; each probe is one O(log words) depth query per member. Then the notional is
+/// the exact depth strictly better than that price plus the rest at that price — the same
+/// integers [`sweep_ladder`] computes (held by property tests), at a cost that does not grow
+/// with how many levels the size sweeps. `hints` only decide where the search starts, never
+/// the result; they are updated to the prices found.
+///
+/// Returns `false`, leaving `out` untouched, when the books are not [`searchable`] or the
+/// sizes are not positive and strictly increasing: sweep them with [`sweep_ladder`].
+pub fn sweep_search(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], out: &mut [Option<i128>], hints: &mut [i64]) -> bool {
+    debug_assert!(out.len() >= sizes.len() && hints.len() >= sizes.len());
+    if !searchable(books) || sizes.first().is_some_and(|&s| s <= 0) || sizes.windows(2).any(|w| w[1] <= w[0]) {
+        return false;
+    }
+    let (mut best, mut worst) = (None::<i64>, None::<i64>);
+    for (b, conv) in books {
+        let l = b.ladder(side);
+        let (Some((bp, bq)), Some((wp, wq))) = (l.best(), l.worst()) else { continue };
+        let (bc, _) = conv.convert(bp, bq);
+        let (wc, _) = conv.convert(wp, wq);
+        let better = |a: i64, b: i64| if side == Side::Ask { a < b } else { a > b };
+        best = Some(best.map_or(bc, |x| if better(bc, x) { bc } else { x }));
+        worst = Some(worst.map_or(wc, |x| if better(x, wc) { wc } else { x }));
+    }
+    let (Some(best), Some(worst)) = (best, worst) else {
+        out[..sizes.len()].fill(None);
+        return true;
+    };
+    // distances from the best price, so "further" is larger on both sides
+    let price = |d: i64| if side == Side::Ask { best + d } else { best - d };
+    let dist = |p: i64| if side == Side::Ask { p.saturating_sub(best) } else { best.saturating_sub(p) };
+    let dmax = dist(worst);
+    let qty_at = |d: i64| -> i64 { books.iter().map(|(b, conv)| member_qty(b.ladder(side), conv, side, price(d))).sum() };
+    let mut lo = -1_i64; // a distance whose cumulative depth is below the current size (-1: nothing taken)
+    for (i, &size) in sizes.iter().enumerate() {
+        let h = if hints[i] == i64::MIN { lo + 1 } else { dist(hints[i]).clamp(lo + 1, dmax) };
+        // find a < b with qty(a) < size ≤ qty(b) (a = -1 stands for "nothing")
+        let (mut a, mut b);
+        if qty_at(h) >= size {
+            b = h;
+            a = lo;
+            let mut step = 1;
+            while b - step > lo {
+                let cand = b - step;
+                if qty_at(cand) < size {
+                    a = cand;
+                    break;
+                }
+                b = cand;
+                step <<= 1;
+            }
+        } else {
+            a = h;
+            let mut step = 1;
+            loop {
+                if a >= dmax {
+                    // too thin for this size, so for every larger one too
+                    out[i..sizes.len()].fill(None);
+                    return true;
+                }
+                let cand = a.saturating_add(step).min(dmax);
+                if qty_at(cand) >= size {
+                    b = cand;
+                    break;
+                }
+                a = cand;
+                step <<= 1;
+            }
+        }
+        while b - a > 1 {
+            let m = a + (b - a) / 2;
+            if qty_at(m) >= size {
+                b = m;
+            } else {
+                a = m;
+            }
+        }
+        // `b` is where `size` runs out: everything strictly better is taken whole
+        let (q0, n0) = if b == 0 {
+            (0, 0)
+        } else {
+            books.iter().fold((0_i64, 0_i128), |(q, n), (bk, conv)| {
+                let (mq, mn) = member_depth(bk.ladder(side), conv, side, price(b - 1));
+                (q + mq, n + mn)
+            })
+        };
+        debug_assert!(q0 < size);
+        out[i] = Some(n0 + i128::from(price(b)) * i128::from(size - q0));
+        hints[i] = price(b);
+        lo = b - 1;
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +509,7 @@ mod tests {
             offset in -500_i64..500,
             sizes in proptest::collection::btree_set(1_i64..100_000, 1..6),
             probes in proptest::collection::vec(0_i64..1_000_000, 0..20),
+            hints in proptest::collection::vec(proptest::prop_oneof![proptest::strategy::Just(i64::MIN), 0_i64..400_000, proptest::strategy::Just(i64::MAX)], 6),
         ) {
             let sizes: Vec<i64> = sizes.into_iter().collect();
             for side in [Side::Bid, Side::Ask] {
@@ -364,6 +526,28 @@ mod tests {
                 let mut out = vec![None; sizes.len()];
                 sweep_ladder(&books, side, &sizes, &mut out);
                 proptest::prop_assert_eq!(&out, &naive(&books, side, &sizes));
+                // the search needs the inverse member's aggregates; then it gives the same
+                // integers from any hints, and again from the hints it leaves behind
+                proptest::prop_assert!(!searchable(&books));
+                let mut found = vec![Some(-1); sizes.len()];
+                proptest::prop_assert!(!sweep_search(&books, side, &sizes, &mut found, &mut hints.clone()));
+                bc.bids.set_inverse(1_000_000_000);
+                bc.asks.set_inverse(1_000_000_000);
+                let books = [(&ba, lin1), (&bb, lin2), (&bc, inv)];
+                let mut h = hints.clone();
+                proptest::prop_assert!(sweep_search(&books, side, &sizes, &mut found, &mut h));
+                proptest::prop_assert_eq!(&found, &out);
+                proptest::prop_assert!(sweep_search(&books, side, &sizes, &mut found, &mut h));
+                proptest::prop_assert_eq!(&found, &out);
+                for (k, m) in [(0, 3), (1, 2), (2, 1)] {
+                    // subsets of members, single sizes
+                    let sub = &books[k..k + m];
+                    let mut one = vec![None];
+                    sweep_ladder(sub, side, &sizes[..1], &mut one);
+                    let mut got = vec![Some(-1)];
+                    proptest::prop_assert!(sweep_search(sub, side, &sizes[..1], &mut got, &mut [hints[k]]));
+                    proptest::prop_assert_eq!(&got, &one);
+                }
                 // the recording sweep gives the same ladder, and its prefix answers every size
                 // it covers exactly as a sweep of that size would
                 let mut pf = SweepPrefix::default();

@@ -18,6 +18,7 @@
 //! for recentring are reserved at `capacity` levels, and a full side is an error.
 
 use crate::error::BookError;
+use crate::fenwick::Fenwick;
 use rfq_model::Side;
 
 /// Default window size in ticks (1 MiB of quantities per side).
@@ -34,10 +35,19 @@ pub struct Ladder {
     bits: Box<[u64]>,
     /// Bit `j` set ⇔ `bits[j] != 0`: lets iteration skip empty stretches of the window.
     summary: Box<[u64]>,
-    /// Per bitmap word: total quantity of its 64 slots (a sweep takes whole words at once).
-    word_qty: Box<[i64]>,
-    /// Per bitmap word: Σ tick index × quantity of its slots.
-    word_idx_qty: Box<[i128]>,
+    /// Σ quantity per bitmap word, as a Fenwick tree over the words in *reverse* order
+    /// (position `words − 1 − w`), so a prefix is the depth from the top of the window down:
+    /// a sweep of any size finds its last word by one O(log words) descent.
+    fen_q: Fenwick<i64>,
+    /// Σ tick index × quantity per word, same positions (the notional of a prefix).
+    fen_iq: Fenwick<i128>,
+    /// Inverse-contract numerator (0: none, see [`Ladder::set_inverse`]): each level also counts
+    /// as `floor(qty × inv_num / price)` converted units, aggregated like the quantity.
+    inv_num: i128,
+    /// Σ converted units per word (reverse positions; one unused slot when `inv_num == 0`).
+    fen_c: Fenwick<i64>,
+    /// Σ tick index × converted units per word.
+    fen_ic: Fenwick<i128>,
     dense_len: usize,
     /// Slot of the best occupied window level (meaningful when `dense_len > 0`).
     best: usize,
@@ -65,8 +75,11 @@ impl Ladder {
             qty: vec![0; window].into_boxed_slice(),
             bits: vec![0; window / 64].into_boxed_slice(),
             summary: vec![0; window / 4096].into_boxed_slice(),
-            word_qty: vec![0; window / 64].into_boxed_slice(),
-            word_idx_qty: vec![0; window / 64].into_boxed_slice(),
+            fen_q: Fenwick::new(window / 64),
+            fen_iq: Fenwick::new(window / 64),
+            inv_num: 0,
+            fen_c: Fenwick::new(1),
+            fen_ic: Fenwick::new(1),
             dense_len: 0,
             best: 0,
             far: Vec::with_capacity(capacity),
@@ -103,6 +116,12 @@ impl Ladder {
     #[inline]
     fn window(&self) -> usize {
         self.qty.len()
+    }
+
+    /// Number of 64-tick bitmap words in the window.
+    #[inline]
+    fn words(&self) -> usize {
+        self.bits.len()
     }
 
     /// Tick index of a price (`None` if the price is not on the tick grid).
@@ -190,15 +209,19 @@ impl Ladder {
         }
     }
 
-    /// Empty the window (levels, bitmap, summary).
+    /// Empty the window (levels, bitmap, summary, aggregates).
     fn clear_window(&mut self) {
-        let Ladder { qty, bits, summary, word_qty, word_idx_qty, .. } = self;
+        self.fen_q.clear();
+        self.fen_iq.clear();
+        if self.inv_num != 0 {
+            self.fen_c.clear();
+            self.fen_ic.clear();
+        }
+        let Ladder { qty, bits, summary, .. } = self;
         for (sw, s) in summary.iter_mut().enumerate() {
             while *s != 0 {
                 let w = (sw << 6) + s.trailing_zeros() as usize;
                 *s &= *s - 1;
-                word_qty[w] = 0;
-                word_idx_qty[w] = 0;
                 let mut m = bits[w];
                 while m != 0 {
                     qty[(w << 6) + m.trailing_zeros() as usize] = 0;
@@ -254,11 +277,30 @@ impl Ladder {
         self.window() - self.window() / 4
     }
 
+    /// Account a slot's quantity going from `old` to `new` in the word aggregates.
     #[inline]
-    fn add_to_word(&mut self, slot: usize, delta: i64) {
-        let w = slot >> 6;
-        self.word_qty[w] += delta;
-        self.word_idx_qty[w] += i128::from(self.base + slot as i64) * i128::from(delta);
+    fn add_to_word(&mut self, slot: usize, old: i64, new: i64) {
+        let r = self.words() - 1 - (slot >> 6);
+        let idx = self.base + slot as i64;
+        let d = new - old;
+        self.fen_q.add(r, d);
+        self.fen_iq.add(r, i128::from(idx) * i128::from(d));
+        if self.inv_num != 0 {
+            let dc = self.converted(idx, new) - self.converted(idx, old);
+            if dc != 0 {
+                self.fen_c.add(r, dc);
+                self.fen_ic.add(r, i128::from(idx) * i128::from(dc));
+            }
+        }
+    }
+
+    /// Converted units of `qty` at tick index `idx`: `floor(qty × inv_num / price)`.
+    #[inline]
+    fn converted(&self, idx: i64, qty: i64) -> i64 {
+        if qty == 0 {
+            return 0;
+        }
+        (i128::from(qty) * self.inv_num / i128::from(self.price_of(idx))) as i64
     }
 
     #[inline]
@@ -267,7 +309,7 @@ impl Ladder {
         if qty == 0 {
             if old != 0 {
                 self.qty[slot] = 0;
-                self.add_to_word(slot, -old);
+                self.add_to_word(slot, old, 0);
                 self.clear_bit(slot);
                 self.dense_len -= 1;
                 if slot == self.best {
@@ -287,7 +329,7 @@ impl Ladder {
             }
         }
         self.qty[slot] = qty;
-        self.add_to_word(slot, qty - old);
+        self.add_to_word(slot, old, qty);
         Ok(())
     }
 
@@ -374,7 +416,7 @@ impl Ladder {
         debug_assert!((0..w).contains(&rel), "level {idx} outside the new window");
         let slot = rel as usize;
         self.qty[slot] = q;
-        self.add_to_word(slot, q);
+        self.add_to_word(slot, 0, q);
         self.set_bit(slot);
         self.dense_len += 1;
         if self.dense_len == 1 || slot > self.best {
@@ -397,6 +439,20 @@ impl Ladder {
         } else {
             self.far.last().map(|&(i, q)| (self.price_of(i), q))
         }
+    }
+
+    /// Worst (furthest from the touch) level `(price, qty)`.
+    pub fn worst(&self) -> Option<(i64, i64)> {
+        if let Some(&(i, q)) = self.far.first() {
+            return Some((self.price_of(i), q));
+        }
+        if self.dense_len == 0 {
+            return None;
+        }
+        let sw = self.summary.iter().position(|&s| s != 0)?;
+        let w = (sw << 6) + self.summary[sw].trailing_zeros() as usize;
+        let slot = (w << 6) + self.bits[w].trailing_zeros() as usize;
+        Some((self.price_of(self.base + slot as i64), self.qty[slot]))
     }
 
     /// Quantity resting at `price` (0 if none).
@@ -427,8 +483,9 @@ impl Ladder {
     /// Take `qty` from the best level outwards: `Some((qty, notional))` with notional in
     /// price-units × qty-units (exact, `i128`), or `None` if the ladder holds less than `qty`.
     ///
-    /// Whole 64-tick words of the window are taken from their aggregates; only the word where
-    /// the size runs out is walked level by level.
+    /// Depth-independent: one descent of the word trees finds the word where the size runs out
+    /// and the exact totals of every word before it (O(log words)); only that word is walked
+    /// level by level (≤ 64 slots). Levels behind the window are walked exactly.
     #[inline]
     pub fn sweep(&self, qty: i64) -> Option<(i64, i128)> {
         if qty <= 0 {
@@ -437,32 +494,24 @@ impl Ladder {
         let mut left = qty;
         let mut idx_qty: i128 = 0; // Σ tick index × quantity taken
         if self.dense_len > 0 {
-            let mut w = self.best >> 6;
-            loop {
-                if self.word_qty[w] <= left {
-                    left -= self.word_qty[w];
-                    idx_qty += self.word_idx_qty[w];
-                } else {
-                    let mut m = self.bits[w];
-                    while m != 0 {
-                        let bit = 63 - m.leading_zeros() as usize;
-                        m &= !(1 << bit);
-                        let slot = (w << 6) + bit;
-                        let take = left.min(self.qty[slot]);
-                        idx_qty += i128::from(self.base + slot as i64) * i128::from(take);
-                        left -= take;
-                        if left == 0 {
-                            break;
-                        }
+            let (k, taken) = self.fen_q.descend(qty, |node| idx_qty += self.fen_iq.node(node));
+            left -= taken;
+            if k < self.words() {
+                // word `w` holds at least `left`: walk its levels from the top
+                let w = self.words() - 1 - k;
+                let mut m = self.bits[w];
+                while m != 0 {
+                    let bit = 63 - m.leading_zeros() as usize;
+                    m &= !(1 << bit);
+                    let slot = (w << 6) + bit;
+                    let take = left.min(self.qty[slot]);
+                    idx_qty += i128::from(self.base + slot as i64) * i128::from(take);
+                    left -= take;
+                    if left == 0 {
+                        return Some((qty, self.notional(idx_qty)));
                     }
                 }
-                if left == 0 {
-                    return Some((qty, self.notional(idx_qty)));
-                }
-                match self.word_below(w) {
-                    Some(next) => w = next,
-                    None => break,
-                }
+                debug_assert!(false, "word aggregates out of step with the levels");
             }
         }
         for &(i, q) in self.far.iter().rev() {
@@ -474,6 +523,130 @@ impl Ladder {
             }
         }
         None
+    }
+
+    /// Σ quantity and Σ tick index × quantity of the levels at tick index `bound` or better
+    /// (`≥ bound`): the depth a sweep to that level takes. O(log words + 64) in the window;
+    /// overflow levels it reaches are summed exactly.
+    #[inline]
+    pub fn depth_from(&self, bound: i64) -> (i64, i128) {
+        self.depth_from_impl::<false, true>(bound)
+    }
+
+    /// Σ quantity of the levels at tick index `bound` or better (see [`Ladder::depth_from`]).
+    #[inline]
+    pub fn qty_from(&self, bound: i64) -> i64 {
+        self.depth_from_impl::<false, false>(bound).0
+    }
+
+    /// As [`Ladder::depth_from`] in converted units `floor(qty × num / price)` per level, for
+    /// the numerator set by [`Ladder::set_inverse`] (all zero when none is set).
+    #[inline]
+    pub fn inverse_depth_from(&self, bound: i64) -> (i64, i128) {
+        if self.inv_num == 0 {
+            return (0, 0);
+        }
+        self.depth_from_impl::<true, true>(bound)
+    }
+
+    /// Σ converted units of the levels at tick index `bound` or better.
+    #[inline]
+    pub fn inverse_qty_from(&self, bound: i64) -> i64 {
+        if self.inv_num == 0 {
+            return 0;
+        }
+        self.depth_from_impl::<true, false>(bound).0
+    }
+
+    #[inline]
+    fn depth_from_impl<const INV: bool, const NOTIONAL: bool>(&self, bound: i64) -> (i64, i128) {
+        if !self.placed {
+            return (0, 0);
+        }
+        let rel = bound.saturating_sub(self.base);
+        if rel >= self.window() as i64 {
+            return (0, 0); // nothing lives in front of the window
+        }
+        let (fq, fiq) = if INV { (&self.fen_c, &self.fen_ic) } else { (&self.fen_q, &self.fen_iq) };
+        let nw = self.words();
+        let value = |idx: i64, q: i64| if INV { self.converted(idx, q) } else { q };
+        if rel < 0 {
+            let mut q = fq.prefix(nw);
+            let mut n = if NOTIONAL { fiq.prefix(nw) } else { 0 };
+            for &(i, lq) in self.far.iter().rev() {
+                if i < bound {
+                    break;
+                }
+                let v = value(i, lq);
+                q += v;
+                if NOTIONAL {
+                    n += i128::from(i) * i128::from(v);
+                }
+            }
+            return (q, n);
+        }
+        let slot = rel as usize;
+        let w = slot >> 6;
+        // the words above `w` are the first `nw − 1 − w` positions of the reversed trees
+        let k = nw - 1 - w;
+        let mut q = fq.prefix(k);
+        let mut n = if NOTIONAL { fiq.prefix(k) } else { 0 };
+        if !INV && !NOTIONAL {
+            // empty slots hold 0: a straight sum over the rest of the word
+            q += self.qty[slot..(w + 1) << 6].iter().sum::<i64>();
+            return (q, 0);
+        }
+        let mut m = self.bits[w] & (u64::MAX << (slot & 63));
+        while m != 0 {
+            let s = (w << 6) + m.trailing_zeros() as usize;
+            m &= m - 1;
+            let idx = self.base + s as i64;
+            let v = value(idx, self.qty[s]);
+            q += v;
+            if NOTIONAL {
+                n += i128::from(idx) * i128::from(v);
+            }
+        }
+        (q, n)
+    }
+
+    /// Also aggregate every level as `floor(qty × num / price)` converted units — an inverse
+    /// contract's base quantity in a composite's scale (see `composite::QtyConversion`) — so a
+    /// composite sweep over this ladder needs no walk. `num ≤ 0` turns it off. Allocates the
+    /// aggregates once (configuration time, never on the update path) and fills them from the
+    /// current levels.
+    pub fn set_inverse(&mut self, num: i128) {
+        let num = num.max(0);
+        if num == self.inv_num {
+            return;
+        }
+        self.inv_num = num;
+        let n = if num == 0 { 1 } else { self.words() };
+        self.fen_c = Fenwick::new(n);
+        self.fen_ic = Fenwick::new(n);
+        if num != 0 {
+            let mut slots = Vec::with_capacity(self.dense_len);
+            self.for_each_slot(|s| slots.push(s));
+            for s in slots {
+                let idx = self.base + s as i64;
+                let c = self.converted(idx, self.qty[s]);
+                let r = self.words() - 1 - (s >> 6);
+                self.fen_c.add(r, c);
+                self.fen_ic.add(r, i128::from(idx) * i128::from(c));
+            }
+        }
+    }
+
+    /// The numerator of [`Ladder::set_inverse`], if one is set.
+    #[inline]
+    pub fn inverse_num(&self) -> Option<i128> {
+        (self.inv_num != 0).then_some(self.inv_num)
+    }
+
+    /// Price tick (price units).
+    #[inline]
+    pub fn tick(&self) -> i64 {
+        self.tick
     }
 
     /// Σ price × qty from Σ tick index × qty.
@@ -739,6 +912,45 @@ mod tests {
                 let mut asc: Vec<(i64, i64)> = l.iter().collect();
                 asc.reverse();
                 prop_assert_eq!(raw, asc);
+            }
+        }
+
+        /// The depth queries and the inverse aggregates equal sums over the levels, for every
+        /// bound, through window moves, deletions, far levels and a late `set_inverse`.
+        #[test]
+        fn depth_queries_match_level_sums(
+            ops in proptest::collection::vec((prop_oneof![1_i64..9_000, 1_i64..1_000_000], 0_i64..40), 1..300),
+            num in 1_i128..10_000_000_000,
+            late in proptest::bool::ANY,
+            bounds in proptest::collection::vec(-1_100_000_i64..1_100_000, 1..40),
+        ) {
+            for side in [Side::Bid, Side::Ask] {
+                let mut l = Ladder::new(side, 1024, 1, 4096);
+                if !late { l.set_inverse(num); }
+                for &(p, q) in &ops {
+                    l.set(p, q).unwrap();
+                }
+                if late { l.set_inverse(num); }
+                let levels: Vec<(i64, i64)> = l.iter().map(|(p, q)| (l.tick_index(p).unwrap(), q)).collect();
+                let best_idx = levels.first().map(|x| x.0);
+                for &b in bounds.iter().chain(best_idx.iter()) {
+                    let (mut q, mut n, mut c, mut cn) = (0_i64, 0_i128, 0_i64, 0_i128);
+                    for &(i, lq) in levels.iter().filter(|&&(i, _)| i >= b) {
+                        q += lq;
+                        n += i128::from(i) * i128::from(lq);
+                        let cv = (i128::from(lq) * num / i128::from(l.index_price(i))) as i64;
+                        c += cv;
+                        cn += i128::from(i) * i128::from(cv);
+                    }
+                    prop_assert_eq!(l.depth_from(b), (q, n), "bound {}", b);
+                    prop_assert_eq!(l.qty_from(b), q);
+                    prop_assert_eq!(l.inverse_depth_from(b), (c, cn), "bound {}", b);
+                    prop_assert_eq!(l.inverse_qty_from(b), c);
+                }
+                l.set_inverse(0);
+                prop_assert_eq!(l.inverse_depth_from(0), (0, 0));
+                l.clear();
+                prop_assert_eq!((l.depth_from(i64::MIN), l.sweep(1)), ((0, 0), None));
             }
         }
     }

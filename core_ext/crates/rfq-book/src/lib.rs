@@ -25,6 +25,7 @@
 mod book;
 pub mod composite;
 mod error;
+pub mod fenwick;
 mod ladder;
 
 pub use book::L2Book;

@@ -3,7 +3,7 @@
 
 use crate::instrument::InstrumentState;
 use crate::QuoteLevel;
-use rfq_book::composite::{Conversion, SweepPrefix, MAX_MEMBERS};
+use rfq_book::composite::{Conversion, QtyConversion, SweepPrefix, MAX_MEMBERS};
 use rfq_kernel::pricing::MAX_SIZES;
 use rfq_model::{CompositeSpec, ModelError};
 
@@ -43,11 +43,22 @@ pub(crate) struct MarketCache {
     pub(crate) best: (Option<i64>, Option<i64>),
     /// `[bids, asks]` merged levels.
     pub(crate) prefix: [SweepPrefix; 2],
+    /// `[bids, asks]` per ladder size: the composite price where the last repricing's sweep of
+    /// that size ran out (`i64::MIN`: none yet). Where the next depth search starts; never
+    /// changes a result (see `sweep_search`), so not in snapshots.
+    pub(crate) hints: [[i64; MAX_SIZES]; 2],
 }
 
 impl MarketCache {
     pub(crate) fn new() -> MarketCache {
-        MarketCache { valid: false, epoch: 0, mask: 0, best: (None, None), prefix: [SweepPrefix::default(), SweepPrefix::default()] }
+        MarketCache {
+            valid: false,
+            epoch: 0,
+            mask: 0,
+            best: (None, None),
+            prefix: [SweepPrefix::default(), SweepPrefix::default()],
+            hints: [[i64::MIN; MAX_SIZES]; 2],
+        }
     }
 }
 
@@ -95,6 +106,16 @@ impl CompositeState {
                 return Err(ModelError::BadComposite { composite: spec.name.clone(), why: format!("member {id} listed twice") });
             }
             instruments[idx].composites.push(ci);
+            if let QtyConversion::Inverse(num) = conv.qty {
+                // let the member's ladders aggregate its converted quantity, so sweeps search
+                // instead of walking (a book already aggregating another composite's scale
+                // keeps it; this composite then walks it — same result, slower)
+                let book = &mut instruments[idx].book;
+                if book.bids.inverse_num().is_none() {
+                    book.bids.set_inverse(num);
+                    book.asks.set_inverse(num);
+                }
+            }
             members.push(Member { inst: idx, instrument: id, conv, included: true, basis2: 0, basis_ready: false });
         }
         Ok(CompositeState { spec, members, quotes: [QuoteLevel::default(); MAX_SIZES], live_mask: 0, priced: false })

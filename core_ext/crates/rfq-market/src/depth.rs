@@ -4,7 +4,7 @@
 
 use crate::repricing::{best_of, is_crossed};
 use crate::{CompositeState, Market, MarketCache};
-use rfq_book::composite::{sweep_ladder, Conversion, MAX_MEMBERS};
+use rfq_book::composite::{sweep_ladder, sweep_search, Conversion, MAX_MEMBERS};
 use rfq_book::L2Book;
 use rfq_model::{PricingParams, Side};
 use rfq_ring::record::{rfq_reject, withdraw};
@@ -192,12 +192,20 @@ impl<'a> Depth<'a> {
         }
     }
 
-    /// The notional of sweeping `q` from the books.
+    /// The notional of sweeping `q` from the books: a depth search starting where the
+    /// smallest ladder size at least `q` ran out at the last repricing, if cached.
     #[inline]
     fn sweep(&self, side: Side, q: i64) -> Option<i128> {
         let mut nt = [None];
         if let Some(buf) = &self.store {
-            sweep_ladder(&buf[..self.n], side, &[q], &mut nt);
+            let sizes = &self.c.spec.pricing.sizes;
+            let mut hint = [self.cached.map_or(i64::MIN, |m| {
+                let i = sizes.partition_point(|&s| s < q).min(sizes.len().saturating_sub(1));
+                m.hints[side as usize].get(i).copied().unwrap_or(i64::MIN)
+            })];
+            if !(self.market.depth_search && sweep_search(&buf[..self.n], side, &[q], &mut nt, &mut hint)) {
+                sweep_ladder(&buf[..self.n], side, &[q], &mut nt);
+            }
         } else {
             // (not reached: the books are taken above whenever a sweep may be needed)
             let mut own = [(&self.market.instruments[0].book, self.c.members[0].conv); MAX_MEMBERS];

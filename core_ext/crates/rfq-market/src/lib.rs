@@ -30,7 +30,7 @@ pub use depth::Depth;
 pub use instrument::{BookStatus, InstrumentState};
 pub use rfq_kernel::pricing::{QuoteLevel, MAX_SIZES};
 
-use rfq_book::composite::{sweep_ladder, Conversion, MAX_MEMBERS};
+use rfq_book::composite::{sweep_ladder, sweep_search, Conversion, MAX_MEMBERS};
 use rfq_book::L2Book;
 use rfq_model::{CompositeSpec, Instrument, ModelError, PricingParams, Side};
 
@@ -67,6 +67,9 @@ pub struct Market {
     pub(crate) markets: Vec<MarketCache>,
     /// Use [`MarketCache`]s (off only in tests that compare against the uncached path).
     pub(crate) market_cache: bool,
+    /// Price sweeps by depth search (`rfq_book::composite::sweep_search`); off, every sweep
+    /// walks the merged levels (tests and benchmarks comparing the two: same results).
+    pub(crate) depth_search: bool,
     /// Per composite: RFQs can be priced from it (the desk has clients and a risk entry), so
     /// repricing keeps its market cache; a market-data-only core pays nothing for it.
     pub(crate) rfq_priced: Vec<bool>,
@@ -112,6 +115,7 @@ impl Market {
         Ok(Market {
             markets: composites.iter().map(|_| MarketCache::new()).collect(),
             market_cache: true,
+            depth_search: true,
             rfq_priced: vec![false; composites.len()],
             mids: Vec::with_capacity(composites.len()),
             instruments,
@@ -192,6 +196,23 @@ impl Market {
         self.market_cache = on;
     }
 
+    /// Price sweeps by searching cumulative depth (the default) or, off, by walking every
+    /// merged level — for tests and benchmarks that compare the two; results are identical.
+    #[doc(hidden)]
+    pub fn set_depth_search(&mut self, on: bool) {
+        self.depth_search = on;
+    }
+
+    /// Sweeps of `composite` over its members usable at `now` search cumulative depth (on,
+    /// and every member linear or an inverse book aggregating this composite's scale).
+    pub fn depth_searchable(&self, composite: u16, now: i64) -> Option<bool> {
+        let c = &self.composites[self.composite_index(composite)?];
+        let mut books: [Option<(&L2Book, Conversion)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
+        let n = self.usable_books(c, now, &mut books);
+        let list: Vec<(&L2Book, Conversion)> = books[..n].iter().flatten().copied().collect();
+        Some(self.depth_search && n > 0 && rfq_book::composite::searchable(&list))
+    }
+
     /// Composite `ci`'s market cache is valid at `now` (tests of the cache only).
     #[doc(hidden)]
     pub fn market_cache_hit(&self, ci: usize, now: i64) -> bool {
@@ -225,7 +246,9 @@ impl Market {
         let n = self.usable_books(c, now, &mut books);
         let list: Vec<(&L2Book, Conversion)> = books[..n].iter().flatten().copied().collect();
         let mut out = [None];
-        sweep_ladder(&list, side, &[qty], &mut out);
+        if !(self.depth_search && sweep_search(&list, side, &[qty], &mut out, &mut [i64::MIN])) {
+            sweep_ladder(&list, side, &[qty], &mut out);
+        }
         out[0]
     }
 

@@ -100,7 +100,7 @@ impl Persist for CompositeState {
 impl Persist for MarketCache {
     fn save<O: Out>(&self, o: &mut O) {
         o.cache(|o| {
-            let MarketCache { valid, epoch, mask, best, prefix } = self;
+            let MarketCache { valid, epoch, mask, best, prefix, hints: _ } = self;
             o.bool(*valid);
             o.u64(*epoch);
             o.u32(*mask);
@@ -140,7 +140,7 @@ impl Persist for MarketCache {
 /// counters, instruments, then each composite with its market cache.
 impl Persist for Market {
     fn save<O: Out>(&self, o: &mut O) {
-        let Market { instruments, by_id: _, composites, markets, market_cache: _, rfq_priced: _, out_seq, stats, mids: _ } = self;
+        let Market { instruments, by_id: _, composites, markets, market_cache: _, depth_search: _, rfq_priced: _, out_seq, stats, mids: _ } = self;
         o.u64(*out_seq);
         stats.save(o);
         o.len(instruments.len());

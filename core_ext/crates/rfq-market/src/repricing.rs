@@ -2,7 +2,7 @@
 //! their basis, the RFQ fast path's market cache, and repricing of the quote ladders.
 
 use crate::{BookStatus, CompositeState, Market, MarketCache, Member, QuoteLevel, MAX_SIZES};
-use rfq_book::composite::{sweep_ladder, sweep_ladder_recording, Conversion, MAX_MEMBERS};
+use rfq_book::composite::{sweep_ladder, sweep_ladder_recording, sweep_search, Conversion, MAX_MEMBERS};
 use rfq_book::L2Book;
 use rfq_kernel::pricing::{ask_price, bid_price, half_spread_cbps, PPM};
 use rfq_kernel::Sink;
@@ -194,6 +194,7 @@ impl Market {
         // the cache is kept only where RFQs and accepts can use it (clients, a risk entry), so
         // a market-data-only core pays nothing for it
         let rfq_able = self.rfq_priced[ci];
+        let search = self.depth_search;
         // moved out while the books are borrowed (an empty Vec: no allocation)
         let mut markets = std::mem::take(&mut self.markets);
         let market = &mut markets[ci];
@@ -225,14 +226,23 @@ impl Market {
                 let sizes = &c.spec.pricing.sizes;
                 let mut nb = [None; MAX_SIZES];
                 let mut na = [None; MAX_SIZES];
-                if rfq_able {
-                    let [pb, pa] = &mut market.prefix;
-                    sweep_ladder_recording(books, Side::Bid, sizes, &mut nb, pb);
-                    sweep_ladder_recording(books, Side::Ask, sizes, &mut na, pa);
-                    (market.valid, market.epoch, market.mask) = (true, epoch, mask);
-                } else {
+                // Every size by a depth search (cost independent of how deep it sweeps), from
+                // where it ran out last time; a walk where the books cannot be searched.
+                let [hb, ha] = &mut market.hints;
+                if !(search && sweep_search(books, Side::Bid, sizes, &mut nb, hb)) {
                     sweep_ladder(books, Side::Bid, sizes, &mut nb);
+                }
+                if !(search && sweep_search(books, Side::Ask, sizes, &mut na, ha)) {
                     sweep_ladder(books, Side::Ask, sizes, &mut na);
+                }
+                if rfq_able {
+                    // the RFQ cache's merged levels: walked only as far as the smallest size
+                    // (RFQs beyond it search the books)
+                    let [pb, pa] = &mut market.prefix;
+                    let mut scratch = [None; 1];
+                    sweep_ladder_recording(books, Side::Bid, &sizes[..sizes.len().min(1)], &mut scratch, pb);
+                    sweep_ladder_recording(books, Side::Ask, &sizes[..sizes.len().min(1)], &mut scratch, pa);
+                    (market.valid, market.epoch, market.mask) = (true, epoch, mask);
                 }
                 for (i, &size) in sizes.iter().enumerate() {
                     let s = half_spread_cbps(&c.spec.pricing, size, c.spec.qty_decimals);

@@ -217,7 +217,7 @@ fn inline_replay(
     let first = if skip == 0 { 0 } else { msgs[skip - 1].1 };
     let last = msgs.last().map_or(0, |m| m.1);
     for _ in 0..runs {
-        let mut core = Core::new(cfg.clone()).expect("valid config");
+        let mut core = new_core(cfg);
         for r in &recs[..first] {
             core.process(r, &mut out);
             out.clear();
@@ -242,7 +242,7 @@ fn inline_replay(
     let mut quotes_by_reason = [0u64; 5];
     let mut quoting_messages = 0;
     let mut quoting = hist();
-    let mut core = Core::new(cfg.clone()).expect("valid config");
+    let mut core = new_core(cfg);
     for &(a, b) in &msgs[..skip] {
         for r in &recs[a..b] {
             core.process(r, &mut out);
@@ -308,7 +308,7 @@ fn paced_replay(
     let n_msgs = n_msgs.min(msgs.len());
     let (mut tx, rx_in) = RingFile::anonymous(1 << 16).unwrap().split();
     let (out_tx, mut out_rx) = RingFile::anonymous(1 << 16).unwrap().split();
-    let mut runner = Runner::new(Core::new(cfg.clone()).unwrap(), out_tx);
+    let mut runner = Runner::new(new_core(cfg), out_tx);
     runner.add_input(rx_in);
     let handle = runner.spawn(IdleKind::Spin).unwrap();
     let period = 1e9 / rate as f64;
@@ -419,7 +419,7 @@ struct Saturated {
 fn saturated_replay(recs: &[Record], msgs: &[(usize, usize)], cfg: &CoreConfig) -> Saturated {
     let (mut tx, rx_in) = RingFile::anonymous(1 << 16).unwrap().split();
     let (out_tx, mut out_rx) = RingFile::anonymous(1 << 16).unwrap().split();
-    let mut runner = Runner::new(Core::new(cfg.clone()).unwrap(), out_tx);
+    let mut runner = Runner::new(new_core(cfg), out_tx);
     runner.add_input(rx_in);
     let handle = runner.spawn(IdleKind::Spin).unwrap();
     let mut quotes = 0u64;
@@ -462,6 +462,16 @@ fn saturated_replay(recs: &[Record], msgs: &[(usize, usize)], cfg: &CoreConfig) 
     }
 }
 
+/// Scenarios with `walk` set build cores that walk every sweep (`Core::set_depth_search`):
+/// the pricing before depth search, measured in the same run for the ratio.
+static WALK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn new_core(cfg: &CoreConfig) -> Core {
+    let mut core = Core::new(cfg.clone()).expect("valid config");
+    core.set_depth_search(!WALK.load(std::sync::atomic::Ordering::Relaxed));
+    core
+}
+
 /// What a scenario feeds the core.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Input {
@@ -479,16 +489,27 @@ struct Scenario {
     members: &'static [u16],
     sizes: &'static [i64],
     input: Input,
+    /// Walk every sweep instead of searching depth (see [`WALK`]).
+    walk: bool,
 }
 
 /// `btc3` is what ships (`instruments.toml`); the others take one part of its cost away.
-const SCENARIOS: [Scenario; 4] = [
+const SCENARIOS: [Scenario; 5] = [
     // The configured BTC composite: spot + USD-M + COIN-M, shipped ladder 0.1/1/10/100 BTC.
     Scenario {
         name: "btc3",
         members: &[1, 3, 5],
         sizes: SHIPPED,
         input: Input::Real,
+        walk: false,
+    },
+    // The same, every sweep walking the merged levels (pricing before depth search).
+    Scenario {
+        name: "btc3_walk",
+        members: &[1, 3, 5],
+        sizes: SHIPPED,
+        input: Input::Real,
+        walk: true,
     },
     // Same composite, same real stream, ladder 0.1/1 BTC: no deep sweeps.
     Scenario {
@@ -496,6 +517,7 @@ const SCENARIOS: [Scenario; 4] = [
         members: &[1, 3, 5],
         sizes: SHALLOW,
         input: Input::Real,
+        walk: false,
     },
     // Same records, composite of the spot book only (quotes change on most spot messages).
     Scenario {
@@ -503,6 +525,7 @@ const SCENARIOS: [Scenario; 4] = [
         members: &[1],
         sizes: SHIPPED,
         input: Input::Real,
+        walk: false,
     },
     // Synthetic floor (see `Input::Touch`): spot-only composite, ladder 0.1/1 BTC.
     Scenario {
@@ -510,6 +533,7 @@ const SCENARIOS: [Scenario; 4] = [
         members: &[1],
         sizes: SHALLOW,
         input: Input::Touch,
+        walk: false,
     },
 ];
 
@@ -521,7 +545,7 @@ fn touch_stream(
     cfg: &CoreConfig,
     n_synthetic: usize,
 ) -> (Vec<Record>, Vec<(usize, usize)>, usize) {
-    let mut core = Core::new(cfg.clone()).expect("valid config");
+    let mut core = new_core(cfg);
     let mut out: Vec<Record> = Vec::new();
     let mut prefix = 0;
     // At least 1,000 real messages, and until the spot book is live and has a bid.
@@ -605,8 +629,11 @@ fn main() {
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     ));
     let mut scen_json = Vec::new();
-    for sc in &SCENARIOS {
+    // `--only a,b`: just those scenarios
+    let only: Option<Vec<String>> = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(|v| v.split(',').map(str::to_owned).collect());
+    for sc in SCENARIOS.iter().filter(|sc| only.as_ref().is_none_or(|o| o.iter().any(|n| n == sc.name))) {
         let cfg = config(sc.members, sc.sizes);
+        WALK.store(sc.walk, std::sync::atomic::Ordering::Relaxed);
         let (srecs, smsgs, prefix) = match sc.input {
             Input::Real => (recs.clone(), msgs.clone(), 0),
             Input::Touch => {

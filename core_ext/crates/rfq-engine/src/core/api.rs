@@ -28,6 +28,18 @@ impl Core {
         self.market.composite_sweep(composite, side, qty, self.now)
     }
 
+    /// Sweeps by depth search (the default) or, off, by walking every merged level — a
+    /// verification and benchmark switch: results are identical, only the cost differs.
+    pub fn set_depth_search(&mut self, on: bool) {
+        self.market.set_depth_search(on);
+    }
+
+    /// Whether sweeps of `composite` over its usable members search depth (see
+    /// [`Core::set_depth_search`]); `None` for an unknown composite.
+    pub fn depth_searchable(&self, composite: u16) -> Option<bool> {
+        self.market.depth_searchable(composite, self.now)
+    }
+
     /// Composite mid `(best bid + best ask) / 2` (floor) over the usable, basis-adjusted member
     /// books; `None` without a two-sided usable market or when crossed beyond tolerance.
     pub fn composite_mid(&self, composite: u16) -> Option<i64> {

@@ -1,8 +1,9 @@
-//! The market cache never changes a result: random market traffic on three members (two
-//! linear at different scales, one inverse; whole and partial messages, stale marks,
-//! resyncs, silences long enough to go stale) interleaved with RFQs of every size and
-//! side and accepts, fed to a core with the cache and one without: same outputs, same
-//! state hash after every record.
+//! The market cache and the depth search never change a result: random market traffic on
+//! three members (two linear at different scales, one inverse; whole and partial messages,
+//! stale marks, resyncs, silences long enough to go stale) interleaved with RFQs of every
+//! size and side and accepts, fed to a core with the cache and depth search, one without the
+//! cache, and one that walks every sweep instead of searching: same outputs, same state hash
+//! after every record.
 use super::*;
 use rfq_model::{CompositeSpec, Instrument, PricingParams, RfqConfig};
 use rfq_ring::record::{flags, kind};
@@ -116,17 +117,22 @@ fn run(ops: &[Op], basis: u32) -> Result<(), TestCaseError> {
     let mut a = Core::new(config(basis)).unwrap();
     let mut b = Core::new(config(basis)).unwrap();
     b.market.set_market_cache(false);
+    let mut w = Core::new(config(basis)).unwrap();
+    w.set_depth_search(false);
     let mut t = 1_000 * SEC;
     let mut id = 0;
     let mut shift = [0_i64; 4];
     let mut hits = 0;
-    let feed = |recs: &[Record], a: &mut Core, b: &mut Core| -> Result<Vec<Record>, TestCaseError> {
-        let (mut oa, mut ob) = (Vec::new(), Vec::new());
+    let mut feed = |recs: &[Record], a: &mut Core, b: &mut Core| -> Result<Vec<Record>, TestCaseError> {
+        let (mut oa, mut ob, mut ow) = (Vec::new(), Vec::new(), Vec::new());
         for r in recs {
             a.process(r, &mut oa);
             b.process(r, &mut ob);
+            w.process(r, &mut ow);
             prop_assert_eq!(&oa, &ob, "after {:?}", r);
+            prop_assert_eq!(&oa, &ow, "walking core, after {:?}", r);
             prop_assert_eq!(a.state_hash(), b.state_hash());
+            prop_assert_eq!(a.state_hash(), w.state_hash());
         }
         Ok(oa)
     };

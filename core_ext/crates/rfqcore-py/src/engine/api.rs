@@ -129,6 +129,17 @@ impl Engine {
         self.with_core(py, move |c| c.composite_sweep(composite, s, qty).map(|n| vwap_of(s, n, qty)))
     }
 
+    /// Price sweeps by searching cumulative depth (default) or, `False`, by walking every
+    /// merged level: a verification and benchmark switch; results are identical.
+    fn set_depth_search(&self, py: Python<'_>, on: bool) -> PyResult<()> {
+        self.with_core_mut(py, move |c| c.set_depth_search(on))
+    }
+
+    /// Whether sweeps of the composite over its usable members search depth (`None`: unknown).
+    fn depth_searchable(&self, py: Python<'_>, composite: u16) -> PyResult<Option<bool>> {
+        self.with_core(py, move |c| c.depth_searchable(composite))
+    }
+
     /// Composite mid `(best bid + best ask) / 2` over the usable, basis-adjusted books.
     fn composite_mid(&self, py: Python<'_>, composite: u16) -> PyResult<Option<i64>> {
         self.with_core(py, move |c| c.composite_mid(composite))
