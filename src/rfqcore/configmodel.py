@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import UnionType
-from typing import Annotated, Any, Final, Union, get_args, get_origin
+from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.fields import FieldInfo
@@ -73,13 +73,23 @@ _TYPES: Final = {"int_type": "int", "string_type": "str", "bool_type": "bool", "
 _FLOAT_HINT: Final = ' (write it quoted, e.g. "0.01": floats are not exact)'
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation holds (one, or the members of a tagged union)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    found = _models_in(annotation)
+    return found[0] if found else None
+
+
+def _tagged(models: list[type[BaseModel]], tag: int | str) -> type[BaseModel] | None:
+    """The member of a tagged union that pydantic names ``tag`` in an error's location."""
+    for m in models:
+        if any(tag in get_args(f.annotation) for f in m.model_fields.values() if get_origin(f.annotation) is Literal):
+            return m
     return None
 
 
@@ -92,21 +102,27 @@ def _split(root: type[BaseModel], loc: Loc) -> tuple[Loc, str | None, type[BaseM
     """(the item, its field, the item's model) of an error at ``loc``: the item is the innermost
     table (``("client", 0)``, ``("desk",)``), the field a key of it and any array indices after."""
     model, end, i = root, 0, 0
+    tags: set[int] = set()
     while i < len(loc):
         part = loc[i]
         info = model.model_fields.get(part) if isinstance(part, str) else None
-        sub = _model_in(info.annotation) if info is not None else None
-        if info is None or sub is None:
+        subs = _models_in(info.annotation) if info is not None else []
+        if info is None or not subs:
             break
         if _is_list(info.annotation):
             if i + 1 < len(loc) and isinstance(loc[i + 1], int):
-                model, end, i = sub, i + 2, i + 2
-                continue
-            break
-        model, end, i = sub, i + 1, i + 1
+                model, end, i = subs[0], i + 2, i + 2
+            else:
+                break
+        else:
+            model, end, i = subs[0], i + 1, i + 1
+        tagged = _tagged(subs, loc[i]) if len(subs) > 1 and i < len(loc) else None
+        if tagged is not None:  # a tagged union's member: pydantic puts its tag in the location
+            tags.add(i)
+            model, end, i = tagged, i + 1, i + 1
     rest = loc[end:]
     field = str(rest[0]) + "".join(f"[{k}]" for k in rest[1:]) if rest else None
-    return loc[:end], field, model
+    return tuple(p for k, p in enumerate(loc[:end]) if k not in tags), field, model
 
 
 def _has_pattern(annotation_or_meta: Any) -> bool:
@@ -129,7 +145,11 @@ def _message(err: ErrorDetails, where: str, field: str | None, info: FieldInfo |
         return f"{where}: {ctx['message']}"
     if kind == "missing":
         return f"{where}: missing key {field!r}"
-    if kind in ("model_type", "dict_type") and field is None:
+    if kind == "union_tag_invalid":
+        return f"{where}: {ctx['discriminator'].strip(chr(39))} {ctx['tag']!r} is not one of {ctx['expected_tags']}"
+    if kind == "union_tag_not_found":
+        return f"{where}: missing key {ctx['discriminator'].strip(chr(39))!r}"
+    if kind in ("model_type", "dict_type", "model_attributes_type") and field is None:
         return f"{where} is not a table"
     if kind == "list_type" and info is not None and _model_in(info.annotation) is not None:
         return f"{where}: {field} must be an array of tables ([[{field}]]), {got}"
