@@ -38,6 +38,7 @@ NO_RUN_BLOCKS = {
 #: Shell commands that run (matched at the start of the command): cheap, no side effects.
 RUN = (
     re.compile(r"rfqcore (--version|--help|instruments|[a-z-]+ (--help|-h))\b"),
+    re.compile(r"rfqcore config check\b"),   # reads files only
 )
 
 #: Shell commands that are not run, each with why (matched at the start of the command).

@@ -638,10 +638,11 @@ def _hedge_config(h: HedgingModel, number: int, registry: Registry, source: str,
         vw = f"{w} venue #{j}"
         try:
             inst = registry.by_key(v.instrument)
-        except KeyError:
-            raise ConfigError(f"{vw}: unknown instrument {v.instrument!r}") from None
+        except KeyError as e:
+            raise ConfigError(f"{vw}: {e.args[0]}") from None
         if inst.id not in comp.members:
-            raise ConfigError(f"{vw}: {v.instrument} is not a member of {comp.name}")
+            members = ", ".join(registry.by_id(m).key for m in comp.members)
+            raise ConfigError(f"{vw}: {v.instrument} is not a member of {comp.name} (its members: {members})")
         if any(x.id == v.id for x in venues):
             raise ConfigError(f"{vw}: id must be a unique integer 1..65535, got {v.id}")
         venues.append(HedgeVenueConfig(
