@@ -128,8 +128,8 @@ BAD = [
      "venue #2: id must be a unique integer 1..65535, got 70000 (checked against the instrument registry "
      "defaults/instruments.toml)"),
     ("venues", "VENUES", 'secret_env = "T_CHECK_SECRET1"', 'secret_env = "T_CHECK_UNSET"',
-     "venue #1: environment variable T_CHECK_UNSET (secret_env) is not set (checked against the instrument "
-     "registry defaults/instruments.toml)"),
+     "venue #1: environment variable T_CHECK_UNSET (secret_env) is not set: export it with the venue's API secret "
+     "(checked against the instrument registry defaults/instruments.toml)"),
 ]
 
 
@@ -171,6 +171,22 @@ def test_files_that_are_no_configuration(tmp_path: Path, capsys: pytest.CaptureF
         "0 pricing entries, 0 hedging policies"]
     assert check(capsys, "--kind", "instruments", str(empty)) == (
         1, [f"ERROR {empty}: at least one [[instrument]] table is required"])
+
+
+def test_secret_errors_say_where_the_secret_came_from(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    rfq = tmp_path / "rfq.toml"
+    rfq.write_text((DEFAULTS / "rfq.toml").read_text().replace(
+        'secret = "61636d652d64656d6f2d7365637265742d6e6f742d666f722d70726f64"', 'secret = "0011"'))
+    fix = "(32 or more hex digits, e.g. from `openssl rand -hex 32`, in the file or in $RFQCORE_SECRET_ACME_CAPITAL)"
+    suffix = " (checked against the instrument registry defaults/instruments.toml)"
+    assert check(capsys, str(rfq)) == (
+        1, [f"ERROR {rfq}: client 'acme-capital': secret must be at least 16 bytes {fix}{suffix}"])
+    monkeypatch.setenv("RFQCORE_SECRET_ACME_CAPITAL", "not-hex")   # the environment overrides the file
+    assert check(capsys, str(rfq)) == (
+        1, [f"ERROR {rfq}: client 'acme-capital': $RFQCORE_SECRET_ACME_CAPITAL is not hex {fix}{suffix}"])
+    monkeypatch.setenv("RFQCORE_SECRET_ACME_CAPITAL", "ab" * 16)
+    assert check(capsys, str(rfq))[0] == 0
 
 
 def test_settings_after_a_bad_registry_are_not_checked_against_another(tmp_path: Path,

@@ -420,17 +420,20 @@ def _cbps(value: str, where: str) -> int:
     return decimal_units(value, 2, where)
 
 
-def _secret(name: str, raw: object, where: str) -> bytes:
-    env = os.environ.get("RFQCORE_SECRET_" + name.upper().replace("-", "_"))
+def _secret(name: str, raw: str | None, where: str) -> bytes:
+    var = "RFQCORE_SECRET_" + name.upper().replace("-", "_")
+    env = os.environ.get(var)
     text = env if env is not None else raw
-    if not isinstance(text, str) or not text:
-        raise ConfigError(f"{where}: secret must be a non-empty hex string")
+    origin = f"${var}" if env is not None else "secret"
+    fix = f"(32 or more hex digits, e.g. from `openssl rand -hex 32`, in the file or in ${var})"
+    if not text:
+        raise ConfigError(f"{where}: secret must be a non-empty hex string {fix}")
     try:
         secret = bytes.fromhex(text)
     except ValueError:
-        raise ConfigError(f"{where}: secret is not hex") from None
+        raise ConfigError(f"{where}: {origin} is not hex {fix}") from None
     if len(secret) < 16:
-        raise ConfigError(f"{where}: secret must be at least 16 bytes")
+        raise ConfigError(f"{where}: {origin} must be at least 16 bytes {fix}")
     return secret
 
 
@@ -475,7 +478,7 @@ class RfqSettings:
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{source}: {e}") from None
+            raise ConfigError(f"{source}: invalid TOML: {e}") from None
         return cls.from_dict(doc, registry, source)
 
     @classmethod

@@ -115,7 +115,7 @@ def load_venue_links(path: str | Path, registry: Registry, settings: RfqSettings
     except OSError as e:
         raise ConfigError(f"cannot read {p}: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: {e}") from None
+        raise ConfigError(f"{p}: invalid TOML: {e}") from None
     return venue_links_from_dict(doc, registry, settings, env, source=str(p))
 
 
@@ -141,7 +141,9 @@ def venue_links_from_model(model: VenuesFile, registry: Registry, settings: RfqS
         def secret(var: str, key: str, wh: str = w) -> str:
             val = environ.get(var)
             if not val:
-                raise ConfigError(f"{wh}: environment variable {var} ({key}) is not set")
+                what = "secret" if key == "secret_env" else "passphrase"
+                raise ConfigError(f"{wh}: environment variable {var} ({key}) is not set: export it with the "
+                                  f"venue's API {what}")
             return val
 
         if any(x.id == v.id for x in links):
