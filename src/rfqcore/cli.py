@@ -9,10 +9,19 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import rfqcore_core
 
 from rfqcore.instruments import Registry
+
+if TYPE_CHECKING:  # the commands import these lazily, to start fast
+    from rfqcore.client import OperatorClient, RfqClient
+    from rfqcore.rfq import ApprovalPending, ControlAck, RiskAlert
+    from rfqcore.rfqconfig import RfqSettings
+    from rfqcore.serve import Server
+    from rfqcore.stop_signals import StopSignals
+    from rfqcore.hedger import VenueLink
 
 __all__ = ["main", "find_data_root"]
 
@@ -40,7 +49,7 @@ def _fmt_px(v: int | None, decimals: int) -> str:
     return ("-" if v < 0 else "") + (s[:-decimals] + "." + s[-decimals:] if decimals else s)
 
 
-def _run_replay(args: argparse.Namespace, files: Sequence[Path], title: str) -> int:
+def _run_replay(args: argparse.Namespace, files: Sequence[os.PathLike[str]], title: str) -> int:
     from tqdm import tqdm
 
     from rfqcore.engine import Engine
@@ -193,7 +202,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from rfqcore.replay import default_data_files
     from rfqcore.serve import Server
 
-    files: list[Path] = []
+    files: Sequence[os.PathLike[str]] = []
     if not args.no_market_data:
         root = find_data_root(args.data)
         if root is None:
@@ -234,7 +243,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_until_stopped(args: argparse.Namespace, srv, files, venues, stop) -> None:  # noqa: ANN001
+def _serve_until_stopped(args: argparse.Namespace, srv: Server, files: Sequence[os.PathLike[str]],
+                         venues: list[VenueLink] | None, stop: StopSignals) -> None:
     assert srv.engine is not None
     gw = srv.settings.gateway
     print(f"rfqcore serve: Aeron dir {srv.aeron_dir}, channel {args.channel or gw.channel}, requests on stream "
@@ -268,7 +278,7 @@ def _serve_until_stopped(args: argparse.Namespace, srv, files, venues, stop) -> 
               f"desk {desk}{hedge}", flush=True)
 
 
-def _aeron_dir(args: argparse.Namespace, settings=None) -> str:  # noqa: ANN001
+def _aeron_dir(args: argparse.Namespace, settings: RfqSettings | None = None) -> str:
     """``--aeron-dir``, else the RFQ settings' ``gateway.aeron_dir``, else Aeron's default
     directory: the same for ``serve`` and for the client commands, so they find each other."""
     from rfqcore.gateway.aeron import resolve_dir
@@ -286,7 +296,7 @@ class _NoDesk(Exception):
     """No desk answered a client command: printed as one line, exit code 1."""
 
 
-def _connect(endpoint, args: argparse.Namespace, aeron_dir: str) -> None:  # noqa: ANN001
+def _connect(endpoint: RfqClient | OperatorClient, args: argparse.Namespace, aeron_dir: str) -> None:
     """Connect and log on within ``--timeout``; no desk there is one line saying what to do."""
     from rfqcore.client import RequestTimeout
     from rfqcore.gateway.aeron import AeronUnavailable
@@ -300,7 +310,7 @@ def _connect(endpoint, args: argparse.Namespace, aeron_dir: str) -> None:  # noq
                       f"or give the running desk's --aeron-dir") from None
 
 
-def _operator_client(args: argparse.Namespace):  # noqa: ANN202
+def _operator_client(args: argparse.Namespace) -> OperatorClient:
     from rfqcore.client import OperatorClient
     from rfqcore.rfqconfig import RfqSettings
 
@@ -328,7 +338,7 @@ def _parse_fields(items: list[str]) -> dict[str, str]:
 def _cmd_op(args: argparse.Namespace) -> int:
     from rfqcore.operator import FIELDS, ControlRejected
 
-    def show(ack) -> None:  # noqa: ANN001
+    def show(ack: ControlAck) -> None:
         print(f"control {ack.control_id}: {ack.reason_name}  (previous value {ack.previous}, new {ack.value})")
 
     op_client = _operator_client(args)
@@ -370,13 +380,13 @@ def _cmd_op(args: argparse.Namespace) -> int:
             for a in acks:
                 show(a)
         elif c == "watch":
-            def pending(p) -> None:  # noqa: ANN001
+            def pending(p: ApprovalPending) -> None:
                 print(f"APPROVAL PENDING {p!r}", flush=True)
 
-            def risk(r) -> None:  # noqa: ANN001
+            def risk(r: RiskAlert) -> None:
                 print(f"RISK EVENT {r}", flush=True)
 
-            def ack(a) -> None:  # noqa: ANN001
+            def ack(a: ControlAck) -> None:
                 print(f"AUDIT control {a.control_id} by operator {a.operator_id}: command {a.command_name} "
                       f"field {a.field_name} scope {a.scope_name} -> {a.reason_name}", flush=True)
 

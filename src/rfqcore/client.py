@@ -362,7 +362,8 @@ class _Endpoint:
 
     def poll(self, fragment_limit: int = 32) -> int:
         """Deliver what has arrived to the callbacks / waiting calls; returns fragments read."""
-        return self._sub.poll(self._handler, fragment_limit)
+        fragments: int = self._sub.poll(self._handler, fragment_limit)
+        return fragments
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -733,7 +734,7 @@ class RfqClient(_Endpoint):
             try:
                 st = QuoteEnd(state)
             except ValueError:
-                st = state  # type: ignore[assignment]
+                st = state
             ev = QuoteEnded(self.id, inst, qid, rfq_id, st, reason, ct)
             self._complete(("cancel", qid), ev)
             if self.on_quote_end is not None:

@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -203,7 +204,7 @@ def _cents(v: Decimal | None) -> str:
     return "—" if v is None else f"{v.quantize(Decimal('0.01')):,}"
 
 
-def run_demo(files: list[Path], speed: float | None = 10.0) -> int:
+def run_demo(files: Sequence[os.PathLike[str]], speed: float | None = 10.0) -> int:
     import tempfile
 
     from rfqcore.journal import JournalSettings

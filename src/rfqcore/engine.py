@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import rfqcore_core
@@ -52,6 +52,22 @@ from rfqcore.rfq import (
 )
 from rfqcore.rfqconfig import RfqSettings
 from rfqcore.units import Scaled, ScaledOrNone, book_side, client_side, desk_side, from_units, human, to_units
+
+if TYPE_CHECKING:
+    from rfqcore_core import ClientView, CoreStats, HedgeView, PositionView, RfqStats
+
+    class ClientRisk(ClientView):
+        """:meth:`Engine.client_risk`: the core's client view and the credit still available."""
+
+        available: int
+
+    class EngineStats(CoreStats):
+        """:meth:`Engine.stats`: the core's counters, its heartbeats and out-ring waits, and the
+        outputs drained by kind (``Engine.counts``)."""
+
+        heartbeats: int
+        out_waits: int
+        output: dict[str, int]
 
 __all__ = ["Engine", "QuoteLevel", "TopOfBook", "Subscription", "Position", "RfqTimeout"]
 
@@ -291,7 +307,7 @@ class Engine:
         # desk order ids: unique across restarts of a journaled engine, below the core's 2^63
         self._desk_seq = time.time_ns() & ((1 << 62) - 1)
         self._decoder = EventDecoder(self.registry)
-        self._waiters: dict[tuple[str, int, int], list] = {}
+        self._waiters: dict[tuple[str, int, int], list[Event]] = {}
         self._waiters_cv = threading.Condition()
         self._event_subs: list[Callable[[list[Event]], None]] = []
         self.operator = Operator(self._send_control, self.registry,
@@ -545,7 +561,7 @@ class Engine:
             with self._waiters_cv:
                 self._waiters.pop(key, None)
 
-    def _push(self, producer: str, lock: threading.Lock, rec: tuple) -> None:
+    def _push(self, producer: str, lock: threading.Lock, rec: tuple[int, ...]) -> None:
         arr = np.array([rec], dtype=RECORD_DTYPE)
         with lock:
             prod = self.producer(producer)
@@ -671,6 +687,7 @@ class Engine:
     def cancel(self, quote: Quote | int, client: int | str | None = None) -> None:
         """A client (default: the quote's owner) withdraws a live quote. Fire and forget: the
         outcome arrives as a ``QuoteEnded`` or ``CancelRejected`` event."""
+        cid: int | str | None
         if isinstance(quote, Quote):
             qid, cid = quote.quote_id, quote.client if client is None else client
         else:
@@ -701,7 +718,7 @@ class Engine:
 
     # -- positions, P&L, risk --------------------------------------------------------------
 
-    def _position(self, name: str, d: dict | None) -> Position | None:
+    def _position(self, name: str, d: PositionView | None) -> Position | None:
         if d is None:
             return None
         c = self.registry.composite(name)
@@ -755,11 +772,10 @@ class Engine:
         ins = self.registry.by_id(c.members[0])
         return ins.base, ins.quote
 
-    def client_risk(self, client: int | str) -> dict[str, object]:
+    def client_risk(self, client: int | str) -> ClientRisk:
         """Credit limit, utilisation and availability (cents), open quotes, kill/halt flags."""
-        d = dict(self.core.client_view(self.rfq.client(client).id))
-        d["available"] = d["credit_limit"] - d["utilised"]
-        return d
+        v = self.core.client_view(self.rfq.client(client).id)
+        return {**v, "available": v["credit_limit"] - v["utilised"]}
 
     def instrument_risk(self, composite: int | str) -> dict[str, object]:
         return dict(self.core.instrument_view(self.registry.composite(composite).id))
@@ -780,7 +796,7 @@ class Engine:
         """:meth:`composite_mid` in composite price units."""
         return self.core.composite_mid(self.registry.composite(composite).id)
 
-    def hedge_status(self) -> list[dict[str, object]]:
+    def hedge_status(self) -> list[HedgeView]:
         """Hedging per hedged composite: policy, client flow, hedged / pending quantities,
         slippage against the quoted prices and fees (exact ints, composite scales), venues."""
         return self.core.hedge_views()
@@ -790,8 +806,8 @@ class Engine:
         index into :data:`rfqcore.records.HEDGE_ORDER_STATES`)."""
         return self.core.hedge_orders()
 
-    def rfq_stats(self) -> dict[str, object]:
-        return dict(self.core.rfq_stats())
+    def rfq_stats(self) -> RfqStats:
+        return self.core.rfq_stats()
 
     def rfq_to_quote(self, reset: bool = False) -> LatencySummary:
         """RFQ record pushed (``ts_send``) -> its answer published on the out ring, measured on
@@ -898,12 +914,9 @@ class Engine:
     def book_status(self, instrument: int | str) -> int:
         return self.core.book_status(self._instrument(instrument).id)
 
-    def stats(self) -> dict[str, object]:
-        s = dict(self.core.stats())
-        s["heartbeats"] = self.core.heartbeats()
-        s["out_waits"] = self.core.out_waits()
-        s["output"] = dict(self.counts)
-        return s
+    def stats(self) -> EngineStats:
+        return {**self.core.stats(), "heartbeats": self.core.heartbeats(), "out_waits": self.core.out_waits(),
+                "output": dict(self.counts)}
 
     def state_hash(self) -> int:
         return self.core.state_hash()

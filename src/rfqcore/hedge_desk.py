@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rfqcore.engine import Engine
 from rfqcore.hedger import Hedger, VenueLink
@@ -36,6 +36,9 @@ from rfqcore.journal import JournalSettings
 from rfqcore.rfqconfig import RfqSettings
 from rfqcore.venuesim.sim import SimConfig, SimProcess
 from rfqcore.venuesim.simbook import SimAccount
+
+if TYPE_CHECKING:
+    from rfqcore_core import HedgeView
 
 __all__ = ["HedgeDesk", "hedging_desk", "desk_registry", "desk_settings", "sim_configs", "DESK_KEYS"]
 
@@ -111,7 +114,7 @@ class HedgeDesk:
         raise TimeoutError(f"{what} not reached in {timeout} s: hedge status {self.engine.hedge_status()}, "
                            f"hedger {self.hedger.stats()}, errors {self.hedger.errors[-5:]}")
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> HedgeView:
         (s,) = self.engine.hedge_status()
         return s
 
@@ -119,7 +122,7 @@ class HedgeDesk:
         self.wait(lambda: self.status()["available"] and self.engine.composite_mid("BTC") is not None,
                   timeout, "hedging available")
 
-    def wait_hedged(self, timeout: float = 10.0) -> dict[str, Any]:
+    def wait_hedged(self, timeout: float = 10.0) -> HedgeView:
         """Until nothing is pending and the hedged quantity equals the policy's target."""
         def done() -> bool:
             s = self.status()
@@ -222,6 +225,7 @@ def demo(out: Any = None) -> int:
         ex = eng.accept(q)
         s = desk.wait_hedged()
         internal = s["internal"]
+        assert internal is not None, "the desk's hedging has an internal crossing book"
         p(f"  beta-fund buys 3 BTC at {_fmt_units(ex.price_raw, comp.price_decimals)} -> 2 BTC crossed against the desk "
           f"order (desk book position now {_fmt_units(internal['position'], comp.qty_decimals)} BTC), "
           f"{_fmt_units(sum(o['filled'] * (100 if o['venue'] == 1 else 1) for o in eng.hedge_orders()[seen:]), comp.qty_decimals)} "
@@ -243,9 +247,10 @@ def demo(out: Any = None) -> int:
         s = desk.wait_hedged()
         p(f"    venues back (reconnected, orders reconciled) -> quoting again; 1 BTC hedged; "
           f"desk position {_fmt_units(eng.positions()['BTC'].qty_raw, comp.qty_decimals)} BTC")
-        for v in s["venues"]:
-            fills = desk.venue_fills(v["venue"])
-            p(f"  {names[v['venue']]}: core's hedge position {_fmt_units(v['position'], insts[v['venue']].qty_decimals)} BTC "
+        for hv in s["venues"]:
+            fills = desk.venue_fills(hv["venue"])
+            qd = insts[hv["venue"]].qty_decimals
+            p(f"  {names[hv['venue']]}: core's hedge position {_fmt_units(hv['position'], qd)} BTC "
               f"from {len(fills)} venue fills")
         lat = desk.hedger.fill_to_wire.summary()
         p(f"\n  client fill -> hedge order handed to the venue connection: p50 {lat.p50 / 1000:.0f} us, "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -172,7 +173,7 @@ class HookRunner:
         """Batches waiting (RFQ + market)."""
         return len(self._rfq) + len(self._book)
 
-    def _call(self, fn, arg) -> None:  # noqa: ANN001
+    def _call[E](self, fn: Callable[[E], object], arg: E) -> None:
         try:
             fn(arg)
             self.delivered += 1
@@ -210,7 +211,7 @@ class HookRunner:
                 self._call(s.on_control, ev)
 
 
-    def _book_event(self, r: tuple) -> BookEvent:
+    def _book_event(self, r: tuple[int, ...]) -> BookEvent:
         kind, inst, side, flags, source, _seq, _te, _tr, price, qty, aux, ts_send = r
         if kind == Kind.QUOTE:
             units = self._units.get(inst)

@@ -16,12 +16,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import Field, JsonValue, ValidationError, field_validator, model_validator
 
 from rfqcore.configmodel import DecimalStr, Loc, Model, config_error, fail, raw_at
 from rfqcore.errors import ConfigError
+
+if TYPE_CHECKING:  # the binding's dict contracts: types of its stub only, no runtime names
+    from rfqcore_core import CompositeSpec, InstrumentSpec
 
 __all__ = [
     "VENUES",
@@ -30,8 +33,6 @@ __all__ = [
     "Instrument",
     "Composite",
     "Registry",
-    "InstrumentSpec",
-    "CompositeSpec",
     "decimal_units",
     "InstrumentModel",
     "CompositeModel",
@@ -47,40 +48,6 @@ INT64_MAX: Final[int] = (1 << 63) - 1
 _DECIMAL_RE: Final = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]+))?$")
 
 Kind = Literal["spot", "linear", "inverse"]
-
-
-class InstrumentSpec(TypedDict):
-    """``rfqcore_core.InstrumentSpec``."""
-
-    id: int
-    symbol: str
-    venue: str
-    kind: Kind
-    base: str
-    quote: str
-    price_decimals: int
-    qty_decimals: int
-    tick: int
-    lot: int
-    contract_size: int
-    max_qty: int
-
-
-class CompositeSpec(TypedDict):
-    """``rfqcore_core.CompositeSpec``."""
-
-    id: int
-    name: str
-    price_decimals: int
-    qty_decimals: int
-    members: list[int]
-    excluded: list[int]
-    basis_ema_shift: int
-    cross_tolerance_cbps: int
-    stale_after_ns: int
-    sizes: list[int]
-    base_cbps: int
-    size_cbps_per_unit: int
 
 
 def _decimal_digits(value: object, where: str) -> tuple[str, str]:
@@ -253,11 +220,11 @@ class Instrument:
 
     def spec(self) -> InstrumentSpec:
         """The ``rfqcore_core.InstrumentSpec`` dict."""
-        return InstrumentSpec(
-            id=self.id, symbol=self.symbol, venue=self.venue, kind=self.kind, base=self.base,
-            quote=self.quote, price_decimals=self.price_decimals, qty_decimals=self.qty_decimals,
-            tick=self.tick, lot=self.lot, contract_size=self.contract_size, max_qty=self.max_qty,
-        )
+        return {
+            "id": self.id, "symbol": self.symbol, "venue": self.venue, "kind": self.kind, "base": self.base,
+            "quote": self.quote, "price_decimals": self.price_decimals, "qty_decimals": self.qty_decimals,
+            "tick": self.tick, "lot": self.lot, "contract_size": self.contract_size, "max_qty": self.max_qty,
+        }
 
     @classmethod
     def from_toml(cls, entry: Mapping[str, Any], id_: int, source: str = "<dict>") -> Instrument:
@@ -306,14 +273,14 @@ class Composite:
 
     def spec(self) -> CompositeSpec:
         """The ``rfqcore_core.CompositeSpec`` dict."""
-        return CompositeSpec(
-            id=self.id, name=self.name, price_decimals=self.price_decimals,
-            qty_decimals=self.qty_decimals, members=list(self.members),
-            excluded=list(self.excluded), basis_ema_shift=self.basis_ema_shift,
-            cross_tolerance_cbps=self.cross_tolerance_cbps,
-            stale_after_ns=self.stale_after_ns, sizes=list(self.sizes), base_cbps=self.base_cbps,
-            size_cbps_per_unit=self.size_cbps_per_unit,
-        )
+        return {
+            "id": self.id, "name": self.name, "price_decimals": self.price_decimals,
+            "qty_decimals": self.qty_decimals, "members": list(self.members),
+            "excluded": list(self.excluded), "basis_ema_shift": self.basis_ema_shift,
+            "cross_tolerance_cbps": self.cross_tolerance_cbps,
+            "stale_after_ns": self.stale_after_ns, "sizes": list(self.sizes), "base_cbps": self.base_cbps,
+            "size_cbps_per_unit": self.size_cbps_per_unit,
+        }
 
 
 class Registry:

@@ -38,7 +38,10 @@ class LatencySummary:
 
     def format(self, unit: str = "µs") -> str:
         div = {"ns": 1, "µs": 1_000, "us": 1_000, "ms": 1_000_000}[unit]
-        f = (lambda v: f"{v / div:,.2f}") if div > 1 else (lambda v: f"{v:,}")
+
+        def f(v: int) -> str:
+            return f"{v / div:,.2f}" if div > 1 else f"{v:,}"
+
         return (
             f"n={self.count:,} p50={f(self.p50)}{unit} p99={f(self.p99)}{unit} "
             f"p99.9={f(self.p999)}{unit} max={f(self.max)}{unit}"

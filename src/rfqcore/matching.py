@@ -41,9 +41,14 @@ Accounts not configured with ``set_account`` have STP ``"none"`` and no fees.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from rfqcore_core import MatchingBook, MatchingError
+
+if TYPE_CHECKING:
+    from rfqcore_core import MatchingEvent  # a type alias of the stub only
 
 __all__ = [
     "MatchingBook",
@@ -103,9 +108,9 @@ REJECT_REASONS = (
 CANCEL_REASONS = ("user", "self_trade")
 
 
-def event_tuples(events: np.ndarray) -> list[tuple]:
+def event_tuples(events: np.ndarray) -> list[MatchingEvent]:
     """Event rows (:data:`EVENT_DTYPE`) as the tuples ``submit``/``cancel``/``replace`` return."""
-    out: list[tuple] = []
+    out: list[MatchingEvent] = []
     for e in events.tolist():
         (id_, taker_id, price, qty, rem, trem, mfee, tfee, old_p, old_q, acc, tacc, _req, kind, side, flag,
          reason) = e

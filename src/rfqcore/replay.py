@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import numpy as np
 
@@ -36,6 +36,9 @@ from rfqcore.handlers.binance import BINANCE_VENUES, BinanceHandler
 from rfqcore.handlers.okx import OkxHandler
 from rfqcore.instruments import Registry
 from rfqcore.records import RECORD_DTYPE
+
+if TYPE_CHECKING:
+    from rfqcore._ring import Idle
 
 __all__ = [
     "Format",
@@ -70,7 +73,7 @@ _BINANCE_DIRS: Final = {
 }
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> IO[bytes] | gzip.GzipFile:
     with open(path, "rb") as fh:
         magic = fh.read(2)
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
@@ -94,13 +97,13 @@ def detect_format(path: str | os.PathLike[str]) -> Format:
     raise MalformedMessage(f"{p}: neither F1 ('<ts_ns> <json>') nor F2 (cryptofeed) format")
 
 
-def _wrap(raw: IO[bytes]) -> IO[bytes]:
+def _wrap(raw: IO[bytes]) -> IO[bytes] | gzip.GzipFile:
     """Gzip-decompressing view of an open binary file when it starts with the gzip magic."""
     magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
     return gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw
 
 
-def iter_f1(stream: IO[bytes], name: object = "<stream>") -> Iterator[Message]:
+def iter_f1(stream: Iterable[bytes], name: object = "<stream>") -> Iterator[Message]:
     """Yield ``(recv_ts_ns, payload)`` of an open F1 stream; blank lines are skipped.
 
     A line that is not ``<digits> <payload>`` raises ``MalformedMessage`` naming file and line.
@@ -127,7 +130,7 @@ def _f2_ns(whole: bytes, frac: bytes | None) -> int:
     return int(whole) * 1_000_000_000 + int(digits)
 
 
-def iter_f2(stream: IO[bytes], name: object = "<stream>",
+def iter_f2(stream: Iterable[bytes], name: object = "<stream>",
             skipped: Counter[str] | None = None) -> Iterator[Message]:
     """Yield ``(recv_ts_ns, payload)`` of the *received* lines of an open F2 stream.
 
@@ -265,7 +268,7 @@ def make_handler(registry: Registry, venue: str, symbol: str | None, source: int
 class RecordSink(Protocol):
     """What the driver pushes to: :class:`rfqcore._ring.RingProducer` or a test double."""
 
-    def push_batch_blocking(self, arr: RecordArray, idle: str = ...,
+    def push_batch_blocking(self, arr: RecordArray, idle: Idle = ...,
                             timeout_ns: int | None = ...) -> int: ...
 
 
@@ -307,7 +310,7 @@ class ReplayDriver:
 
     def __init__(self, files: Iterable[ReplayFile | str | os.PathLike[str]], registry: Registry,
                  producer: RecordSink | None, speed: float | None = None, *,
-                 strict: bool = True, batch_records: int = 8192, idle: str = "yield",
+                 strict: bool = True, batch_records: int = 8192, idle: Idle = "yield",
                  progress: ProgressFn | None = None, progress_every: int = 4096,
                  source: int = 0, live_clock: bool = False) -> None:
         if speed is not None and not speed > 0:

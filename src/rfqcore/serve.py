@@ -31,6 +31,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ class Server:
     def __init__(self, registry: Registry | None = None, settings: RfqSettings | None = None, *,
                  config_path: str | None = None, rfq_config_path: str | None = None,
                  aeron_dir: str | None = None, channel: str | None = None,
-                 market_files: list[Path] | None = None, speed: float | None = None,
+                 market_files: Sequence[os.PathLike[str]] | None = None, speed: float | None = None,
                  idle: str = "yield", journal: JournalSettings | None = None,
                  settlement_store: str | None = None, settlement_spill: str | None = None,
                  venues: list[VenueLink] | None = None, log_level: int = logging.WARNING) -> None:

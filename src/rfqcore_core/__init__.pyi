@@ -4,7 +4,7 @@ Every price/quantity is a fixed-point ``int`` in the scale of the instrument (or
 it belongs to. Nothing here takes or returns floats.
 """
 
-from typing import Any, Final, Literal, NotRequired, TypedDict, final
+from typing import Final, Literal, NotRequired, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
@@ -72,6 +72,8 @@ class CompositeSpec(TypedDict):
     qty_decimals: int
     members: list[int]          # member instrument ids (merge ties go to the earlier member)
     excluded: NotRequired[list[int]]  # members configured but excluded from pricing
+    basis_ema_shift: NotRequired[int]       # basis EMA weight 2^-shift (TOML basis_ema_shift); default 0
+    cross_tolerance_cbps: NotRequired[int]  # crossed-book tolerance, hundredths of a bp; default 0
     stale_after_ns: int         # a member silent for longer than this (core clock) is stale
     sizes: list[int]            # quote ladder, composite qty units
     base_cbps: int              # half-spread, hundredths of a basis point
@@ -133,7 +135,7 @@ class MatchingBook:
         max_accounts: int = 1024,
     ) -> MatchingBook: ...
     @staticmethod
-    def layouts() -> tuple[dict[str, object], dict[str, object]]:
+    def layouts() -> tuple[npt.DTypeLike, npt.DTypeLike]:
         """(request spec, event spec) as numpy dtype dicts (names/formats/offsets/itemsize)."""
     def set_account(
         self,
@@ -204,12 +206,12 @@ class Engine:
     def pricing(self, composite: int) -> tuple[list[int], int, int] | None:
         """Live pricing v1: (sizes, base_cbps, size_cbps_per_unit)."""
     def book_status(self, instrument: int) -> int: ...
-    def stats(self) -> dict[str, object]: ...
+    def stats(self) -> CoreStats: ...
     def state_hash(self) -> int: ...
-    def tick_to_quote(self, reset: bool = False) -> dict[str, Any]:
+    def tick_to_quote(self, reset: bool = False) -> LatencyPercentiles:
         """Core-thread tick-to-quote percentiles (ns): count, min, mean, p50...p9999, max, and
         counts: every recorded bucket as (highest equivalent value, count)."""
-    def rfq_to_quote(self, reset: bool = False) -> dict[str, Any]:
+    def rfq_to_quote(self, reset: bool = False) -> LatencyPercentiles:
         """Core-thread RFQ-to-answer percentiles (ns), same keys as :meth:`tick_to_quote`."""
     def add_tap(self, path: str) -> None:
         """Copy every RFQ-family output (kinds 110-120) into this ring too (for a gateway)."""
@@ -219,17 +221,17 @@ class Engine:
         """Heartbeats the core thread injected (counted as input records)."""
     def set_heartbeat(self, interval_ns: int | None) -> None:
         """Inject a wall-clock heartbeat after this long idle on the core thread (None = off)."""
-    def position(self, composite: int) -> dict[str, int | None] | None:
+    def position(self, composite: int) -> PositionView | None:
         """Desk position: qty, cost, realised, unrealised, fees, trades (exact ints)."""
-    def client_position(self, client: int, composite: int) -> dict[str, int | None] | None: ...
-    def client_view(self, client: int) -> dict[str, object]: ...
+    def client_position(self, client: int, composite: int) -> PositionView | None: ...
+    def client_view(self, client: int) -> ClientView: ...
     def instrument_view(self, composite: int) -> dict[str, object]: ...
     def desk_killed(self) -> bool: ...
     def quote_view(self, quote_id: int) -> dict[str, object] | None: ...
     def pending(self) -> list[dict[str, int]]: ...
     def composite_mid(self, composite: int) -> int | None: ...
-    def rfq_stats(self) -> dict[str, object]: ...
-    def hedge_views(self) -> list[dict[str, object]]:
+    def rfq_stats(self) -> RfqStats: ...
+    def hedge_views(self) -> list[HedgeView]:
         """Hedging state per hedged composite (docs/hedging.md)."""
     def hedge_orders(self) -> list[dict[str, int]]:
         """Every hedge order the core's OMS holds."""
@@ -300,6 +302,105 @@ class SnapshotInfo(TypedDict):
     output_hash: int
     state_hash: int
     bytes: int
+
+class HedgeVenue(TypedDict):
+    """One venue of a :class:`HedgeView` (member instrument scale)."""
+    venue: int
+    up: bool
+    position: int
+    working: int
+
+class InternalBook(TypedDict):
+    """The internal crossing book of a :class:`HedgeView`."""
+    position: int
+    cost: int
+    realised: int
+    fills: int
+    resting_orders: int
+
+class HedgeView(TypedDict):
+    """Hedging of one hedged composite (composite scales; docs/hedging.md)."""
+    composite: int
+    mode: str
+    available: bool
+    client_flow: int
+    hedged: int
+    pending: int
+    slippage: int
+    matched_notional: int
+    fees: int
+    orders: int
+    fills: int
+    refused: int
+    venues: list[HedgeVenue]
+    internal: InternalBook | None
+
+class CoreStats(TypedDict):
+    """The core's counters; ``rejects_by_reason``: reject code -> count (non-zero only);
+    ``book_levels``: venue instrument id -> levels in its book."""
+    records: int
+    messages: int
+    rejects: int
+    level_updates: int
+    quotes: int
+    status_changes: int
+    repricings: int
+    rejects_by_reason: dict[int, int]
+    book_levels: dict[int, int]
+
+class ClientView(TypedDict):
+    """A client's risk state (credit in cents; rates as (per second, burst))."""
+    id: int
+    name: str
+    tier: int
+    enabled: bool
+    killed: bool
+    halted: bool
+    credit_limit: int
+    utilised: int
+    open_quotes: int
+    max_open_quotes: int
+    rfq_rate: tuple[int, int]
+    accept_rate: tuple[int, int]
+
+class RfqStats(TypedDict):
+    """Counters of the RFQ workflow since start; ``rejects``: reject reason code -> count (non-zero only)."""
+    rfqs: int
+    quotes: int
+    fills: int
+    expiries: int
+    cancels: int
+    hit_rejects: int
+    approvals: int
+    approved: int
+    declined: int
+    timeouts: int
+    controls: int
+    risk_events: int
+    rejects: dict[int, int]
+
+class PositionView(TypedDict):
+    """A position in one composite (exact ints in the composite's scales)."""
+    composite: int
+    qty: int
+    cost: int
+    realised: int
+    unrealised: int | None  # None without a composite mid to mark it at
+    fees: int
+    trades: int
+
+class LatencyPercentiles(TypedDict):
+    """An HdrHistogram of nanoseconds, summarised (zeros and no buckets when empty)."""
+    count: int
+    min: int
+    mean: float
+    p50: int
+    p90: int
+    p99: int
+    p999: int
+    p9999: int
+    max: int
+    counts: list[tuple[int, int]]  # every recorded bucket: (highest equivalent value, count)
 
 class JournalStats(TypedDict):
     committed_seq: int

@@ -830,11 +830,12 @@ class GatewayProcess:
         while time.monotonic() < deadline:
             if self._conn.poll(max(0.0, deadline - time.monotonic())):
                 kind, payload = self._conn.recv()
+                stats: dict[str, Any] = payload
                 if kind == "stats":
-                    return payload
+                    return stats
                 if kind == "stopped":
-                    self.final_stats = payload
-                    return payload
+                    self.final_stats = stats
+                    return stats
         raise TimeoutError("gateway process did not answer a stats request")
 
     def stop(self, timeout: float = 10.0) -> dict[str, Any] | None:

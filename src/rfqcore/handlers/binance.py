@@ -71,8 +71,9 @@ class SyncState(IntEnum):
     LIVE = 2
 
 
-_Route = tuple[Callable[[int, dict[str, Any], InstrumentCodec, "_BookSync"], int],
-               InstrumentCodec, "_BookSync", str]
+#: one stream kind's step: (ts, message data, codec, book sync) -> records written
+_Step = Callable[[int, dict[str, Any], InstrumentCodec, "_BookSync"], int]
+_Route = tuple[_Step, InstrumentCodec, "_BookSync", str]
 
 
 class _Buffered:
@@ -198,6 +199,7 @@ class BinanceHandler(Handler):
         if symbol not in self.codecs:
             raise UnknownInstrument("symbol not handled", field="stream", value=stream,
                                     instrument=f"{self.venue}:{symbol}")
+        fn: _Step
         if kind == "depth" or kind.startswith("depth@"):
             fn = self._depth
         elif kind == "trade":

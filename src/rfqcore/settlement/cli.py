@@ -21,6 +21,7 @@ from typing import Any
 from rfqcore.settlement.model import (
     Cycle,
     CycleCalendar,
+    Instruction,
     SettlementError,
     State,
     fmt_units,
@@ -92,7 +93,7 @@ def _cycle(store: SettlementStore, label: str | None) -> Cycle:
     return cycles[-1]
 
 
-def _print_instructions(items: list, out: Any = None) -> None:
+def _print_instructions(items: list[Instruction], out: Any = None) -> None:
     out = out or sys.stdout
     if not items:
         print("no settlement instructions", file=out)
@@ -198,7 +199,7 @@ def _cmd_pnl(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Register ``settlement`` and its commands on ``subparsers`` (an argparse sub-parser
     action); returns the ``settlement`` parser."""
     p = subparsers.add_parser(

@@ -272,7 +272,8 @@ def rescale(units: int, scale: int, to: int) -> int:
     """``units`` at ``scale`` expressed at the finer scale ``to`` (exact; never rounds)."""
     if to < scale:
         raise ValueError(f"cannot rescale from {scale} to fewer decimals ({to}) exactly")
-    return units * 10 ** (to - scale)
+    factor: int = 10 ** (to - scale)
+    return units * factor
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,25 +306,36 @@ def net_trades(trades: Iterable[Trade]) -> list[NetAmount]:
     Amounts of one asset with different scales (e.g. two composites quoting in USDT with
     different price decimals) are brought to the finest scale exactly before adding.
     """
-    acc: dict[tuple[int, str], list] = {}  # (client, asset) -> [name, scale, principal, fees, trade ids]
+    acc: dict[tuple[int, str], _NetAcc] = {}
     for t in trades:
         for leg in legs(t):
             key = (leg.client_id, leg.asset)
             a = acc.get(key)
             if a is None:
-                a = acc[key] = [t.client, leg.scale, 0, 0, set()]
-            if leg.scale > a[1]:
-                a[2] = rescale(a[2], a[1], leg.scale)
-                a[3] = rescale(a[3], a[1], leg.scale)
-                a[1] = leg.scale
-            amount = rescale(leg.amount, leg.scale, a[1])
+                a = acc[key] = _NetAcc(t.client, leg.scale)
+            if leg.scale > a.scale:
+                a.principal = rescale(a.principal, a.scale, leg.scale)
+                a.fees = rescale(a.fees, a.scale, leg.scale)
+                a.scale = leg.scale
+            amount = rescale(leg.amount, leg.scale, a.scale)
             if leg.kind == "fee":
-                a[3] += amount
+                a.fees += amount
             else:
-                a[2] += amount
-            a[4].add(t.trade_id)
-    return [NetAmount(cid, a[0], asset, a[1], a[2], a[3], len(a[4]))
-            for (cid, asset), a in sorted(acc.items())]
+                a.principal += amount
+            a.trade_ids.add(t.trade_id)
+    return [NetAmount(cid, a.client, asset, a.scale, a.principal, a.fees, len(a.trade_ids))
+            for (cid, asset), a in sorted(acc.items(), key=lambda kv: kv[0])]
+
+
+@dataclass(slots=True)
+class _NetAcc:
+    """:func:`net_trades`' running sums of one (client, asset), at the finest scale seen so far."""
+
+    client: str
+    scale: int
+    principal: int = 0
+    fees: int = 0
+    trade_ids: set[int] = field(default_factory=set)
 
 
 # -- instructions ------------------------------------------------------------------------
@@ -512,7 +524,7 @@ def pnl_by_day(trades: Iterable[Trade], cal: CycleCalendar) -> list[PnlDay]:
     the cumulative figure equals ``Engine.positions()[c].realised``. Trades are applied in
     trade-id order (the core's order) from a flat desk: pass the whole history."""
     pos: dict[str, list[int]] = {}  # composite -> [qty, cost, realised]
-    out: dict[tuple[str, str], dict] = {}
+    out: dict[tuple[str, str], _DayAcc] = {}
     for t in sorted(trades, key=lambda t: t.trade_id):
         p = pos.setdefault(t.composite, [0, 0, 0])
         dq = -t.qty if t.side == ClientSide.BUY else t.qty  # desk side
@@ -534,13 +546,29 @@ def pnl_by_day(trades: Iterable[Trade], cal: CycleCalendar) -> list[PnlDay]:
                 p[1] = rest * t.price
                 p[0] = rest
         day = cal.cycle_of(t.core_time_ns).label
-        d = out.setdefault((day, t.composite), dict(quote=t.quote, scale=t.money_decimals, qd=t.qty_decimals,
-                                                     trades=0, vq=0, vn=0, realised=0, fees=0))
-        d["trades"] += 1
-        d["vq"] += t.qty
-        d["vn"] += t.notional
-        d["realised"] += p[2] - before
-        d["fees"] += t.fee
-        d["pq"], d["pc"] = p[0], p[1]
-    return [PnlDay(day, comp, d["quote"], d["scale"], d["qd"], d["trades"], d["vq"], d["vn"], d["realised"],
-                   d["fees"], d["pq"], d["pc"]) for (day, comp), d in sorted(out.items())]
+        d = out.setdefault((day, t.composite), _DayAcc(t.quote, t.money_decimals, t.qty_decimals))
+        d.trades += 1
+        d.volume_qty += t.qty
+        d.volume_notional += t.notional
+        d.realised += p[2] - before
+        d.fees += t.fee
+        d.position_qty, d.position_cost = p[0], p[1]
+    return [PnlDay(day, comp, d.quote, d.scale, d.qty_decimals, d.trades, d.volume_qty, d.volume_notional,
+                   d.realised, d.fees, d.position_qty, d.position_cost)
+            for (day, comp), d in sorted(out.items(), key=lambda kv: kv[0])]
+
+
+@dataclass(slots=True)
+class _DayAcc:
+    """:func:`pnl_by_day`'s running sums of one (cycle, composite)."""
+
+    quote: str
+    scale: int
+    qty_decimals: int
+    trades: int = 0
+    volume_qty: int = 0
+    volume_notional: int = 0
+    realised: int = 0
+    fees: int = 0
+    position_qty: int = 0
+    position_cost: int = 0

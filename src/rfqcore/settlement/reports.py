@@ -145,7 +145,7 @@ def read_csv(src: str | Path) -> list[dict[str, str]]:
 
 
 def _arrow_table(report: Report) -> Any:
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     arrays, fields = [], []
     for k, (name, typ) in enumerate(report.columns):
@@ -170,15 +170,16 @@ def _arrow_table(report: Report) -> Any:
 
 def write_parquet(report: Report, out: str | Path | IO[bytes]) -> None:
     """Parquet (zstd) with exact ``decimal128`` money columns."""
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq
 
     pq.write_table(_arrow_table(report), out, compression="zstd")
 
 
 def read_parquet(src: str | Path | IO[bytes]) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq
 
-    return pq.read_table(src).to_pylist()
+    rows: list[dict[str, Any]] = pq.read_table(src).to_pylist()
+    return rows
 
 
 #: columns a person reading a table does not need: the integers behind the decimal columns

@@ -40,6 +40,7 @@ from rfqcore.settlement.model import (
     Instruction,
     InstructionEvent,
     InvalidTransition,
+    NetAmount,
     SettlementError,
     State,
     Trade,
@@ -163,7 +164,7 @@ class CaptureResult:
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (trade id, reason), kept in capture_rejects
 
 
-def _trade_row(t: Trade) -> tuple:
+def _trade_row(t: Trade) -> tuple[int | str, ...]:
     return (t.trade_id, t.client_id, t.client, t.composite_id, t.composite, t.base, t.quote, int(t.side), t.price,
             t.qty, t.notional, t.fee, t.price_decimals, t.qty_decimals, t.quote_id, t.rfq_id, t.accept_id,
             t.core_time_ns)
@@ -347,7 +348,7 @@ class SettlementStore(ABC):
                 q = f"SELECT {', '.join(_TRADE_COLS)} FROM trades WHERE trade_id IN ({', '.join('?' * len(chunk))})"
                 for r in self._exec(cur, q, chunk).fetchall():
                     existing[int(r[0])] = _row_trade(r)
-            new: list[tuple] = []
+            new: list[tuple[int | str, ...]] = []
             for tid, t in good.items():
                 old = existing.get(tid)
                 if old is None:
@@ -428,7 +429,7 @@ class SettlementStore(ABC):
 
     # -- netting and instructions ----------------------------------------------------------
 
-    def net(self, cycle: Cycle) -> list:
+    def net(self, cycle: Cycle) -> list[NetAmount]:
         """Net amounts per client and asset of ``cycle`` (computed from the captured trades)."""
         return net_trades(self.trades(cycle=cycle))
 
@@ -498,7 +499,8 @@ class SettlementStore(ABC):
                                                   note))
 
     def _instructions(self, cur: Any, *, cycle_end_ns: int | None = None, client_id: int | None = None,
-                      state: State | None = None, ref: str | None = None, for_update: bool = False) -> list:
+                      state: State | None = None, ref: str | None = None,
+                      for_update: bool = False) -> list[Instruction]:
         where, params = [], []
         for col, v in (("cycle_end_ns", cycle_end_ns), ("client_id", client_id), ("ref", ref),
                        ("state", None if state is None else State(state).value)):

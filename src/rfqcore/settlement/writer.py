@@ -43,13 +43,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rfqcore.records import RECORD_DTYPE, ClientSide, Kind
 from rfqcore.settlement.model import Catalog, SettlementError, Trade
 from rfqcore.settlement.store import CaptureResult, SettlementStore
+
+if TYPE_CHECKING:
+    from rfqcore.engine import Engine
+    from rfqcore.rfq import Event
 
 __all__ = ["SettlementWriter", "ExecutionAssembler", "capture_records"]
 
@@ -69,7 +73,7 @@ class ExecutionAssembler:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self._pending: tuple | None = None
+        self._pending: tuple[int, ...] | None = None
 
     def feed(self, batch: np.ndarray) -> tuple[list[Trade], int]:
         """Trades completed by ``batch`` and the watermark (0 when the batch is empty)."""
@@ -230,7 +234,7 @@ class SettlementWriter:
             trades, wm = self._asm.feed(batch)
         self.offer_trades(trades, wm or None)
 
-    def offer_events(self, events: list) -> None:
+    def offer_events(self, events: list[Event]) -> None:
         """Decoded events (``Engine.subscribe_events``): the executions among them."""
         from rfqcore.rfq import ControlAck, Execution
 
@@ -246,12 +250,12 @@ class SettlementWriter:
 
     # -- wiring to an engine ---------------------------------------------------------------
 
-    def attach_events(self, engine: Any) -> None:
+    def attach_events(self, engine: Engine) -> None:
         """Subscribe to the engine's decoded events (runs ``offer_events`` on its pump thread:
         an O(batch) copy into the queue, never a store call)."""
         engine.subscribe_events(self.offer_events)
 
-    def attach_tap(self, engine: Any, name: str = "settlement", poll_interval_s: float = 0.001,
+    def attach_tap(self, engine: Engine, name: str = "settlement", poll_interval_s: float = 0.001,
                    capacity: int = 1 << 16) -> str:
         """Give the writer its own tap ring of the engine (every RFQ-family output) and a reader
         thread that drains it into the queue. The reader never touches the store, so the tap
