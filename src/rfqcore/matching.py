@@ -1,7 +1,7 @@
 """The matching core (Rust ``rfq-match``) from Python: :class:`MatchingBook` and its batch dtypes.
 
 One request per call (``submit`` / ``cancel`` / ``replace``) returns that request's events as
-plain tuples (layouts in ``rfqcore_core.pyi``); :meth:`MatchingBook.process` runs a whole numpy
+plain tuples (layouts in ``rfqcore_core``'s stub); :meth:`MatchingBook.process` runs a whole numpy
 array of requests (:data:`REQUEST_DTYPE`) with the GIL released and returns a numpy array of
 events (:data:`EVENT_DTYPE`) — exactly the events the one-by-one calls would give, in order.
 Prices and quantities are fixed-point ints; rejects are events, never exceptions. Rules:
