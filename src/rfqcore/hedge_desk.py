@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rfqcore.engine import Engine
 from rfqcore.hedger import Hedger, VenueLink
@@ -141,14 +141,14 @@ class HedgeDesk:
 def hedging_desk(*, overrides: str = "", journal: JournalSettings | str | None = None,
                  at_index: int | None = None, heartbeat_ms: float = 1.0,
                  settings: RfqSettings | None = None, replay_speed: float | None = 1.0,
-                 idle: str = "yield") -> Iterator[HedgeDesk]:
+                 idle: Literal["spin", "yield", "park"] = "yield") -> Iterator[HedgeDesk]:
     """Start both simulated venues, the engine and the hedger; wait until hedging is available.
     ``settings`` replaces the packaged RFQ settings (build them on :func:`desk_registry`)."""
     reg = settings.registry if settings is not None else desk_registry()
     settings = settings if settings is not None else desk_settings(reg, overrides)
     b_cfg, o_cfg = sim_configs(at_index, replay_speed)
     with SimProcess(b_cfg) as b, SimProcess(o_cfg) as o:
-        eng = Engine(reg, rfq=settings, journal=journal, idle=idle)  # type: ignore[arg-type]
+        eng = Engine(reg, rfq=settings, journal=journal, idle=idle)
         try:
             eng.start(heartbeat_ms=heartbeat_ms)
             hedger = Hedger(eng, venue_links(b, o))

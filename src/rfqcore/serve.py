@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rfqcore.engine import Engine
 from rfqcore.gateway.aeron import EmbeddedDriver, unique_dir, wait_for_driver
@@ -64,7 +64,7 @@ class Server:
                  config_path: str | None = None, rfq_config_path: str | None = None,
                  aeron_dir: str | None = None, channel: str | None = None,
                  market_files: Sequence[os.PathLike[str]] | None = None, speed: float | None = None,
-                 idle: str = "yield", journal: JournalSettings | None = None,
+                 idle: Literal["spin", "yield", "park"] = "yield", journal: JournalSettings | None = None,
                  settlement_store: str | None = None, settlement_spill: str | None = None,
                  venues: list[VenueLink] | None = None, log_level: int = logging.WARNING) -> None:
         self.registry = registry if registry is not None else Registry.load(config_path)
@@ -132,7 +132,7 @@ class Server:
             self._lock(os.path.join(self.journal.dir, "rfqcore.lock"), f"journal {self.journal.dir}", "--journal")
         self.ring_dir = tempfile.mkdtemp(prefix="rfqcore-", dir=_shm())
         lock.update(ring_dir=self.ring_dir)
-        eng = self.engine = Engine(self.registry, rfq=self.settings, idle=self.idle,  # type: ignore[arg-type]
+        eng = self.engine = Engine(self.registry, rfq=self.settings, idle=self.idle,
                                    journal=self.journal, ring_dir=self.ring_dir)
         if self.settlement_store:
             from rfqcore.settlement.model import Catalog

@@ -32,10 +32,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from rfqcore.errors import RfqCoreError
 from rfqcore.records import ClientSide
+
+if TYPE_CHECKING:  # settlement imports nothing of the engine at run time
+    from rfqcore.engine import Engine
+    from rfqcore.rfq import Execution
 
 __all__ = [
     "SettlementError",
@@ -442,23 +446,23 @@ class Catalog:
         return cls(comps, clients)
 
     @classmethod
-    def from_engine(cls, engine: object) -> Catalog:
-        return cls.from_config(engine.registry, engine.rfq)  # type: ignore[attr-defined]
+    def from_engine(cls, engine: Engine) -> Catalog:
+        return cls.from_config(engine.registry, engine.rfq)
 
-    def trade(self, ex: object) -> Trade:
+    def trade(self, ex: Execution) -> Trade:
         """The :class:`Trade` of an :class:`rfqcore.rfq.Execution`."""
-        c = self.composites.get(ex.composite)  # type: ignore[attr-defined]
+        c = self.composites.get(ex.composite)
         if c is None:
-            raise SettlementError(f"trade {ex.trade_id}: unknown composite id {ex.composite}")  # type: ignore[attr-defined]
-        cid = int(ex.client)  # type: ignore[attr-defined]
+            raise SettlementError(f"trade {ex.trade_id}: unknown composite id {ex.composite}")
+        cid = int(ex.client)
         return Trade(
-            trade_id=int(ex.trade_id), client_id=cid, client=self.clients.get(cid, f"client-{cid}"),  # type: ignore[attr-defined]
-            composite_id=int(ex.composite), composite=c.name, base=c.base, quote=c.quote,  # type: ignore[attr-defined]
-            side=ClientSide(int(ex.side)), price=int(ex.price_raw), qty=int(ex.qty_raw),  # type: ignore[attr-defined]
-            notional=int(ex.notional_raw), fee=int(ex.fee_raw),  # type: ignore[attr-defined]
+            trade_id=int(ex.trade_id), client_id=cid, client=self.clients.get(cid, f"client-{cid}"),
+            composite_id=int(ex.composite), composite=c.name, base=c.base, quote=c.quote,
+            side=ClientSide(int(ex.side)), price=int(ex.price_raw), qty=int(ex.qty_raw),
+            notional=int(ex.notional_raw), fee=int(ex.fee_raw),
             price_decimals=c.price_decimals, qty_decimals=c.qty_decimals,
-            quote_id=int(ex.quote_id), rfq_id=int(ex.rfq_id), accept_id=int(ex.accept_id),  # type: ignore[attr-defined]
-            core_time_ns=int(ex.core_time),  # type: ignore[attr-defined]
+            quote_id=int(ex.quote_id), rfq_id=int(ex.rfq_id), accept_id=int(ex.accept_id),
+            core_time_ns=int(ex.core_time),
         )
 
 
