@@ -456,7 +456,7 @@ def _cmd_replay_journal(args: argparse.Namespace) -> int:
               "drop --require-keyed to accept them", file=sys.stderr)
         return 1
     r = journal.replay(args.dir, registry, settings)
-    rate = r["records"] / r["elapsed"] if r["elapsed"] else 0.0  # type: ignore[operator]
+    rate = r["records"] / r["elapsed"] if r["elapsed"] else 0.0
     print(f"replayed {r['records']:,} records into a fresh core in {r['elapsed']:.3f} s ({rate:,.0f} records/s): "
           f"{r['outputs']:,} outputs, state hash {r['state_hash']:#018x}, output hash {r['output_hash']:#018x}")
     if r["first_divergence"] is None:

@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rfqcore.errors import RfqCoreError
 from rfqcore.gateway import aeron as aeronx
@@ -162,7 +162,7 @@ class GatewayRejected(RequestRejected):
     _fields = ("request_id",)
 
     def __init__(self, kind: str, request_id: int, reason: int) -> None:
-        self.kind = kind  # type: ignore[misc]
+        self.kind = kind
         self.request_id = request_id
         super().__init__(reason, True)
 
@@ -183,12 +183,18 @@ def _qty_decimals(c: CompositeUnits) -> int:
 # ---- the common session machinery ---------------------------------------------------------------
 
 
-class _Pending:
+_R = TypeVar("_R")
+
+
+class _Pending(Generic[_R]):
+    """One request's wait; ``_R`` is what answers it (the caller says which: the dispatcher
+    completes it by key)."""
+
     __slots__ = ("keys", "result", "error", "done", "event", "deadline_ns")
+    result: _R  # set with done, by _complete (read only once done)
 
     def __init__(self, keys: tuple[Any, ...], threaded: bool) -> None:
         self.keys = keys
-        self.result: Any = None
         self.error: BaseException | None = None
         self.done = False
         self.event = threading.Event() if threaded else None
@@ -243,7 +249,7 @@ class _Endpoint:
         self._send_lock = threading.Lock()
         self.token = 0
         self._gw_session = -1  # Aeron session id of the gateway's publication to us
-        self._pending: dict[Any, _Pending] = {}
+        self._pending: dict[Any, _Pending[Any]] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._handler = self._on_fragment
@@ -384,7 +390,7 @@ class _Endpoint:
             lock.release()
         return seq
 
-    def _request(self, kind: str, ref: int, t: int, *body: Any) -> _Pending:
+    def _request(self, kind: str, ref: int, t: int, *body: Any) -> _Pending[Any]:
         """Send a request and register what answers it: ``(kind, ref)`` for the core's answer,
         the header seq for a gateway REJECT (registered before the send, under the lock)."""
         tok = self.token
@@ -432,8 +438,8 @@ class _Endpoint:
 
     # -- waiting ------------------------------------------------------------------------------
 
-    def _register(self, keys: tuple[Any, ...]) -> _Pending:
-        p = _Pending(keys, self._thread is not None)
+    def _register(self, keys: tuple[Any, ...]) -> _Pending[Any]:
+        p: _Pending[Any] = _Pending(keys, self._thread is not None)
         for k in keys:
             self._pending[k] = p
         return p
@@ -449,7 +455,7 @@ class _Endpoint:
             p.event.set()
         return True
 
-    def _wait(self, p: _Pending, timeout: float, *, also_logon_stream: bool = False) -> Any:
+    def _wait(self, p: _Pending[_R], timeout: float, *, also_logon_stream: bool = False) -> _R:
         now = time.monotonic_ns
         p.deadline_ns = now() + int(timeout * 1e9)
         try:
@@ -647,8 +653,9 @@ class RfqClient(_Endpoint):
         """:meth:`request_quote` with wire integers (composite scales)."""
         self._rfq_id += 1
         rfq_id = self._rfq_id
-        p = self._request("rfq", rfq_id, _T_RFQ, rfq_id, instrument, side, flags, qty, limit, ttl_ns, time.time_ns())
-        return self._wait(p, timeout)  # type: ignore[no-any-return]
+        p: _Pending[Quote] = self._request("rfq", rfq_id, _T_RFQ, rfq_id, instrument, side, flags, qty, limit, ttl_ns,
+                                           time.time_ns())
+        return self._wait(p, timeout)
 
     def accept(self, quote: Quote, side: str | int | None = None, qty: Decimal | int | str | None = None, *,
                timeout: float = 1.0) -> Execution:
@@ -670,8 +677,8 @@ class RfqClient(_Endpoint):
         """:meth:`accept` with wire integers."""
         self._accept_id += 1
         aid = self._accept_id
-        p = self._request("accept", aid, _T_ACCEPT, quote_id, aid, instrument, side, price, qty)
-        return self._wait(p, timeout)  # type: ignore[no-any-return]
+        p: _Pending[Execution] = self._request("accept", aid, _T_ACCEPT, quote_id, aid, instrument, side, price, qty)
+        return self._wait(p, timeout)
 
     def send_accept(self, quote: Quote, side: str | int, qty: Decimal | int | str | None = None) -> int:
         """Hit a quote without waiting; returns the accept id (answer: ``on_execution`` /
@@ -690,7 +697,8 @@ class RfqClient(_Endpoint):
         if not wait:
             self._send(_T_CANCEL, qid)
             return None
-        return self._wait(self._request("cancel", qid, _T_CANCEL, qid), timeout)  # type: ignore[no-any-return]
+        p: _Pending[QuoteEnded] = self._request("cancel", qid, _T_CANCEL, qid)
+        return self._wait(p, timeout)
 
     # -- answers ------------------------------------------------------------------------------
 
@@ -795,8 +803,9 @@ class OperatorClient(_Endpoint):
         :class:`GatewayRejected` if the gateway refused it."""
         self._control_id += 1
         cid = self._control_id
-        p = self._request("control", cid, _T_CONTROL, cid, int(command), field, instrument, scope, value, aux)
-        return self._wait(p, timeout)  # type: ignore[no-any-return]
+        p: _Pending[ControlAck] = self._request("control", cid, _T_CONTROL, cid, int(command), field, instrument, scope,
+                                                value, aux)
+        return self._wait(p, timeout)
 
     def send(self, req: Any) -> ControlAck:
         """Sender for :class:`rfqcore.operator.Operator`: ``req`` is a ``ControlRequest``."""

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import rfqcore_core
 
 from rfqcore.instruments import Registry
 from rfqcore.rfqconfig import RfqSettings
+
+if TYPE_CHECKING:  # the result dicts' types live in the stub only
+    from rfqcore_core import JournalVerify, ReplayReport, SnapshotInfo
 
 __all__ = ["KEY_ENV", "Durability", "JournalSettings", "fingerprint", "keying", "replay", "verify", "snapshot_info"]
 
@@ -68,23 +71,23 @@ def fingerprint(registry: Registry, rfq: RfqSettings, book_capacity: int = 65536
 
 
 def replay(dir: str | os.PathLike[str], registry: Registry, rfq: RfqSettings,
-           book_capacity: int = 65536) -> dict[str, object]:
+           book_capacity: int = 65536) -> ReplayReport:
     """Rebuild a core from scratch from the journal in ``dir``; returns ``records``,
     ``state_hash``, ``output_hash``, ``first_divergence`` (None = bit-identical outputs to the
     recorded run), ``torn_bytes``, ``elapsed``... Nothing on disk is modified."""
-    return dict(rfqcore_core.replay_journal(str(dir), registry.instrument_specs(), registry.composite_specs(),
-                                            rfq.core_spec(), None, book_capacity))
+    return rfqcore_core.replay_journal(str(dir), registry.instrument_specs(), registry.composite_specs(),
+                                       rfq.core_spec(), None, book_capacity)
 
 
 def verify(dir: str | os.PathLike[str], registry: Registry, rfq: RfqSettings,
-           book_capacity: int = 65536) -> dict[str, object]:
+           book_capacity: int = 65536) -> JournalVerify:
     """Check every CRC, sequence number and chain link without replaying (keyed segments with the
     key in ``RFQCORE_JOURNAL_KEY``); ``key_id`` (hex, None: unkeyed) and ``unkeyed_segments`` say
     how much of it the key authenticates."""
-    return dict(rfqcore_core.verify_journal(str(dir), fingerprint(registry, rfq, book_capacity)))
+    return rfqcore_core.verify_journal(str(dir), fingerprint(registry, rfq, book_capacity))
 
 
-def keying(v: dict[str, object]) -> str:
+def keying(v: JournalVerify) -> str:
     """How a verified journal (:func:`verify`'s result) is keyed, in words."""
     unkeyed, segments = v["unkeyed_segments"], v["segments"]
     if v["key_id"] is None:
@@ -95,7 +98,7 @@ def keying(v: dict[str, object]) -> str:
     return f"keyed (key id {v['key_id']})"
 
 
-def snapshot_info(path: str | os.PathLike[str]) -> dict[str, object]:
+def snapshot_info(path: str | os.PathLike[str]) -> SnapshotInfo:
     """Header of a snapshot file: fingerprint, journal seq and chain anchor, state hash, size
     (raises ``rfqcore.errors.JournalError`` if it is damaged)."""
-    return dict(rfqcore_core.snapshot_info(str(path)))
+    return rfqcore_core.snapshot_info(str(path))

@@ -230,9 +230,12 @@ class Operator:
         if price is not None:
             if price_raw is not None:
                 raise ValueError("approve: give price or price_raw, not both")
-            if instrument is None and isinstance(request, int):
+            if instrument is not None:
+                scope: int | str = instrument
+            elif isinstance(request, int):
                 raise ValueError("approve: a price needs the instrument (or the ApprovalPending) for its price scale")
-            scope = instrument if instrument is not None else request.composite  # type: ignore[union-attr]
+            else:
+                scope = request.composite
             comp = self.registry.composite(scope)
             price_raw = to_units(price, comp.price_decimals, "price")
         return self._do(ControlRequest(Command.APPROVE, 0, 0, request_id, int(price_raw or 0), int(adj)))

@@ -186,7 +186,7 @@ class RequestRejected(RfqCoreError):
     (the RFQ id, accept id, quote id, ...).
     """
 
-    kind: ClassVar[str] = "request"
+    kind: str = "request"  # a class default; GatewayRejected sets its own per instance
     _fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, reason: int, by_gateway: bool = False) -> None:

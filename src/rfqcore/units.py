@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Final
+from typing import Final, Self, overload
 
 from rfqcore.records import ClientSide, Side
 
@@ -54,10 +54,8 @@ def from_units(units: int, decimals: int | None, what: str = "value") -> Decimal
     return Decimal(units).scaleb(-decimals)
 
 
-class Scaled:
-    """A read-only ``Decimal`` view of an integer attribute at the scale another attribute
-    holds: ``price = Scaled("price_raw", "price_decimals")`` on an event or a value type (the
-    scale may be a property; an unknown scale raises ``ValueError``)."""
+class _ScaledView:
+    """The attribute names of a :class:`Scaled` / :class:`ScaledOrNone` view."""
 
     __slots__ = ("raw", "decimals", "name")
 
@@ -67,20 +65,38 @@ class Scaled:
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
-    def __get__(self, obj: object, owner: type | None = None) -> Decimal:
+
+class Scaled(_ScaledView):
+    """A read-only ``Decimal`` view of an integer attribute at the scale another attribute
+    holds: ``price = Scaled("price_raw", "price_decimals")`` on an event or a value type (the
+    scale may be a property; an unknown scale raises ``ValueError``)."""
+
+    __slots__ = ()
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> Decimal: ...
+
+    def __get__(self, obj: object, owner: type | None = None) -> Self | Decimal:
         if obj is None:
-            return self  # type: ignore[return-value]  # the descriptor itself, on the class
+            return self  # the descriptor itself, on the class
         return from_units(getattr(obj, self.raw), getattr(obj, self.decimals), self.name)
 
 
-class ScaledOrNone(Scaled):
+class ScaledOrNone(_ScaledView):
     """:class:`Scaled` of an attribute that may be None (a withdrawn side, no mark)."""
 
     __slots__ = ()
 
-    def __get__(self, obj: object, owner: type | None = None) -> Decimal | None:  # type: ignore[override]
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> Decimal | None: ...
+
+    def __get__(self, obj: object, owner: type | None = None) -> Self | Decimal | None:
         if obj is None:
-            return self  # type: ignore[return-value]
+            return self
         raw = getattr(obj, self.raw)
         return None if raw is None else from_units(raw, getattr(obj, self.decimals), self.name)
 

@@ -374,7 +374,7 @@ class MsgSpec(NamedTuple):
     body_len: int
 
 
-_BODY_FMT: Final[dict[MsgType, tuple[str, type]]] = {
+_BODY_FMT: Final[dict[MsgType, tuple[str, type[NamedTuple]]]] = {
     MsgType.LOGON: ("Qq32s", LogonMsg),
     MsgType.OP_LOGON: ("Qq32s", OpLogonMsg),
     MsgType.LOGOUT: ("", LogoutMsg),
@@ -397,11 +397,11 @@ _BODY_FMT: Final[dict[MsgType, tuple[str, type]]] = {
 }
 
 
-def _spec(t: MsgType, body_fmt: str, cls: type) -> MsgSpec:
+def _spec(t: MsgType, body_fmt: str, cls: type[NamedTuple]) -> MsgSpec:
     s = struct.Struct(HEADER_FMT + body_fmt)
     body_len = s.size - HEADER_SIZE
     assert struct.calcsize("<" + body_fmt) == body_len, t  # no implicit alignment anywhere
-    assert len(cls._fields) == len(struct.unpack_from("<" + body_fmt, bytes(body_len))), t  # type: ignore[attr-defined]
+    assert len(cls._fields) == len(struct.unpack_from("<" + body_fmt, bytes(body_len))), t
     return MsgSpec(t, body_fmt, cls, s, body_len)
 
 

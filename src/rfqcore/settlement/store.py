@@ -601,15 +601,16 @@ class SqliteStore(SettlementStore):
         self.url = f"sqlite:///{self.path}"
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+        self._db: sqlite3.Connection | None = db  # None once closed
         if self.path != ":memory:":
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise SettlementError(f"{self.path}: cannot switch to WAL mode (got {mode})")
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
-        self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        db.execute("PRAGMA foreign_keys=ON")
         if migrate:
             self.migrate()
 
@@ -638,7 +639,7 @@ class SqliteStore(SettlementStore):
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
-            self._db = None  # type: ignore[assignment]
+            self._db = None
 
 
 # -- PostgreSQL --------------------------------------------------------------------------

@@ -39,11 +39,11 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -52,12 +52,28 @@ from rfqcore.settlement.model import Catalog, SettlementError, Trade
 from rfqcore.settlement.store import CaptureResult, SettlementStore
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing.TypeIs from Python 3.13
+
     from rfqcore.engine import Engine
     from rfqcore.rfq import Event
 
-__all__ = ["SettlementWriter", "ExecutionAssembler", "capture_records"]
+__all__ = ["SettlementWriter", "CaptureTarget", "ExecutionAssembler", "capture_records"]
 
 log = logging.getLogger("rfqcore.settlement")
+
+
+class CaptureTarget(Protocol):
+    """What :class:`SettlementWriter` needs of a store: a :class:`SettlementStore`, or anything
+    with its ``capture`` and ``close``."""
+
+    def capture(self, trades: Sequence[Trade], watermark_ns: int | None = None) -> CaptureResult: ...
+
+    def close(self) -> None: ...
+
+
+def _is_store(store: CaptureTarget | Callable[[], CaptureTarget]) -> TypeIs[CaptureTarget]:
+    """A store itself, not a factory of stores."""
+    return isinstance(store, SettlementStore) or hasattr(store, "capture")
 
 _EXEC_KINDS = np.array([Kind.EXEC, Kind.EXEC_FEES], dtype=np.uint16)
 
@@ -160,15 +176,18 @@ class SettlementWriter:
     :meth:`offer_records` / :meth:`offer_trades`.
     """
 
-    def __init__(self, store: SettlementStore | Callable[[], SettlementStore], catalog: Catalog, *,
+    def __init__(self, store: CaptureTarget | Callable[[], CaptureTarget], catalog: Catalog, *,
                  spill_path: str | os.PathLike[str], max_memory: int = 100_000, batch_size: int = 1000,
                  flush_interval_s: float = 0.02, retry_initial_s: float = 0.05, retry_max_s: float = 2.0,
                  fsync_spill: bool = False, name: str = "settlement") -> None:
         if max_memory < 1 or batch_size < 1:
             raise ValueError("max_memory and batch_size must be >= 1")
-        is_store = isinstance(store, SettlementStore) or hasattr(store, "capture")
-        self._factory: Callable[[], SettlementStore] | None = None if is_store else store  # type: ignore[assignment]
-        self._store: SettlementStore | None = store if is_store else None  # type: ignore[assignment]
+        self._factory: Callable[[], CaptureTarget] | None = None
+        self._store: CaptureTarget | None = None
+        if _is_store(store):
+            self._store = store
+        else:
+            self._factory = store
         self.catalog = catalog
         self.name = name
         self.spill_path = Path(spill_path)
@@ -439,7 +458,7 @@ class SettlementWriter:
                 log.warning("%s: caught up, spill file drained", self.name)
         return [], 0, off
 
-    def _get_store(self) -> SettlementStore:
+    def _get_store(self) -> CaptureTarget:
         if self._store is None:
             assert self._factory is not None
             self._store = self._factory()

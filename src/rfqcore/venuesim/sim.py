@@ -194,12 +194,16 @@ def build_sim(cfg: SimConfig) -> tuple[SimBook, Replay | None]:
     if speed is None:
         following.close()
     ins = Registry.load().get(cfg.seed, seed_symbol)
-    if ins is None and None in (cfg.tick, cfg.lot, cfg.base, cfg.quote):
+    if ins is not None:
+        tick = cfg.tick if cfg.tick is not None else Decimal(ins.tick).scaleb(-ins.price_decimals)
+        lot = cfg.lot if cfg.lot is not None else Decimal(ins.lot).scaleb(-ins.qty_decimals)
+        base, quote = cfg.base or ins.base, cfg.quote or ins.quote
+    elif cfg.tick is None or cfg.lot is None or cfg.base is None or cfg.quote is None:
         raise ValueError(f"{cfg.seed}:{seed_symbol} is not in the registry: give tick, lot, base and quote")
-    tick = cfg.tick if cfg.tick is not None else Decimal(ins.tick).scaleb(-ins.price_decimals)  # type: ignore[union-attr]
-    lot = cfg.lot if cfg.lot is not None else Decimal(ins.lot).scaleb(-ins.qty_decimals)  # type: ignore[union-attr]
-    book = SimBook(symbol=cfg.symbol, base=cfg.base or ins.base, quote=cfg.quote or ins.quote,  # type: ignore[union-attr]
-                   tick=tick, lot=lot, seed=seed, accounts=cfg.accounts, band=cfg.band)
+    else:
+        tick, lot, base, quote = cfg.tick, cfg.lot, cfg.base, cfg.quote
+    book = SimBook(symbol=cfg.symbol, base=base, quote=quote, tick=tick, lot=lot, seed=seed, accounts=cfg.accounts,
+                   band=cfg.band)
     return book, None if speed is None else Replay(book, following, float(speed))
 
 
