@@ -301,12 +301,15 @@ fn ceil_div(x: i64, d: i64) -> i64 {
 fn member_bound(l: &Ladder, conv: &Conversion, side: Side, cp: i64) -> Option<i64> {
     let t = l.tick();
     let x = cp.checked_sub(conv.offset)?;
+    // (the shipped members have tick 1 and px_mult 1 or 10: skip the divisions by one)
+    let floor = |x: i64, d: i64| if d == 1 { x } else { x.div_euclid(d) };
+    let ceil = |x: i64, d: i64| if d == 1 { x } else { ceil_div(x, d) };
     match side {
         Side::Ask => {
-            let pmax = x.div_euclid(conv.px_mult);
-            (pmax >= t).then(|| -pmax.div_euclid(t))
+            let pmax = floor(x, conv.px_mult);
+            (pmax >= t).then(|| -floor(pmax, t))
         }
-        Side::Bid => Some(ceil_div(ceil_div(x, conv.px_mult).max(1), t)),
+        Side::Bid => Some(ceil(ceil(x, conv.px_mult).max(1), t)),
     }
 }
 

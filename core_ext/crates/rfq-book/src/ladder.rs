@@ -44,6 +44,9 @@ pub struct Ladder {
     /// Inverse-contract numerator (0: none, see [`Ladder::set_inverse`]): each level also counts
     /// as `floor(qty × inv_num / price)` converted units, aggregated like the quantity.
     inv_num: i128,
+    /// Converted units per window slot (empty when `inv_num == 0`): a partial word is a straight
+    /// sum, as for the quantities.
+    cqty: Box<[i64]>,
     /// Σ converted units per word (reverse positions; one unused slot when `inv_num == 0`).
     fen_c: Fenwick<i64>,
     /// Σ tick index × converted units per word.
@@ -78,6 +81,7 @@ impl Ladder {
             fen_q: Fenwick::new(window / 64),
             fen_iq: Fenwick::new(window / 64),
             inv_num: 0,
+            cqty: Box::new([]),
             fen_c: Fenwick::new(1),
             fen_ic: Fenwick::new(1),
             dense_len: 0,
@@ -217,14 +221,19 @@ impl Ladder {
             self.fen_c.clear();
             self.fen_ic.clear();
         }
-        let Ladder { qty, bits, summary, .. } = self;
+        let Ladder { qty, cqty, bits, summary, .. } = self;
+        let inverse = !cqty.is_empty();
         for (sw, s) in summary.iter_mut().enumerate() {
             while *s != 0 {
                 let w = (sw << 6) + s.trailing_zeros() as usize;
                 *s &= *s - 1;
                 let mut m = bits[w];
                 while m != 0 {
-                    qty[(w << 6) + m.trailing_zeros() as usize] = 0;
+                    let slot = (w << 6) + m.trailing_zeros() as usize;
+                    qty[slot] = 0;
+                    if inverse {
+                        cqty[slot] = 0;
+                    }
                     m &= m - 1;
                 }
                 bits[w] = 0;
@@ -286,7 +295,9 @@ impl Ladder {
         self.fen_q.add(r, d);
         self.fen_iq.add(r, i128::from(idx) * i128::from(d));
         if self.inv_num != 0 {
-            let dc = self.converted(idx, new) - self.converted(idx, old);
+            let c = self.converted(idx, new);
+            let dc = c - self.cqty[slot];
+            self.cqty[slot] = c;
             if dc != 0 {
                 self.fen_c.add(r, dc);
                 self.fen_ic.add(r, i128::from(idx) * i128::from(dc));
@@ -300,7 +311,12 @@ impl Ladder {
         if qty == 0 {
             return 0;
         }
-        (i128::from(qty) * self.inv_num / i128::from(self.price_of(idx))) as i64
+        let price = self.price_of(idx);
+        // the same integers as `composite::Conversion::convert`: 64-bit when the product fits
+        match i64::try_from(self.inv_num).ok().and_then(|n| qty.checked_mul(n)) {
+            Some(x) => x / price,
+            None => (i128::from(qty) * self.inv_num / i128::from(price)) as i64,
+        }
     }
 
     #[inline]
@@ -569,8 +585,8 @@ impl Ladder {
         }
         let (fq, fiq) = if INV { (&self.fen_c, &self.fen_ic) } else { (&self.fen_q, &self.fen_iq) };
         let nw = self.words();
-        let value = |idx: i64, q: i64| if INV { self.converted(idx, q) } else { q };
         if rel < 0 {
+            let value = |idx: i64, q: i64| if INV { self.converted(idx, q) } else { q };
             let mut q = fq.prefix(nw);
             let mut n = if NOTIONAL { fiq.prefix(nw) } else { 0 };
             for &(i, lq) in self.far.iter().rev() {
@@ -591,21 +607,19 @@ impl Ladder {
         let k = nw - 1 - w;
         let mut q = fq.prefix(k);
         let mut n = if NOTIONAL { fiq.prefix(k) } else { 0 };
-        if !INV && !NOTIONAL {
+        let vals = if INV { &self.cqty[slot..(w + 1) << 6] } else { &self.qty[slot..(w + 1) << 6] };
+        if !NOTIONAL {
             // empty slots hold 0: a straight sum over the rest of the word
-            q += self.qty[slot..(w + 1) << 6].iter().sum::<i64>();
-            return (q, 0);
+            return (q + vals.iter().sum::<i64>(), 0);
         }
         let mut m = self.bits[w] & (u64::MAX << (slot & 63));
         while m != 0 {
             let s = (w << 6) + m.trailing_zeros() as usize;
             m &= m - 1;
             let idx = self.base + s as i64;
-            let v = value(idx, self.qty[s]);
+            let v = if INV { self.cqty[s] } else { self.qty[s] };
             q += v;
-            if NOTIONAL {
-                n += i128::from(idx) * i128::from(v);
-            }
+            n += i128::from(idx) * i128::from(v);
         }
         (q, n)
     }
@@ -624,12 +638,14 @@ impl Ladder {
         let n = if num == 0 { 1 } else { self.words() };
         self.fen_c = Fenwick::new(n);
         self.fen_ic = Fenwick::new(n);
+        self.cqty = if num == 0 { Box::new([]) } else { vec![0; self.window()].into_boxed_slice() };
         if num != 0 {
             let mut slots = Vec::with_capacity(self.dense_len);
             self.for_each_slot(|s| slots.push(s));
             for s in slots {
                 let idx = self.base + s as i64;
                 let c = self.converted(idx, self.qty[s]);
+                self.cqty[s] = c;
                 let r = self.words() - 1 - (s >> 6);
                 self.fen_c.add(r, c);
                 self.fen_ic.add(r, i128::from(idx) * i128::from(c));

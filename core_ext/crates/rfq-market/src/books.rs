@@ -47,6 +47,7 @@ impl Market {
             kind::BOOK_CLEAR => {
                 st.book.clear();
                 st.dirty = true;
+                st.touched = crate::instrument::ALL_TOUCHED;
                 st.sync = BookStatus::Building;
                 st.last_seq = r.seq;
                 Ok(())
@@ -92,6 +93,8 @@ impl Market {
                         }
                         st.last_seq = r.seq;
                         st.dirty = true;
+                        let t = &mut st.touched[side as usize];
+                        *t = if side == Side::Bid { (*t).max(r.price) } else { (*t).min(r.price) };
                         self.stats.level_updates += 1;
                         Ok(())
                     }

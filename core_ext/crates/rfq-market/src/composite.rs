@@ -47,6 +47,15 @@ pub(crate) struct MarketCache {
     /// that size ran out (`i64::MIN`: none yet). Where the next depth search starts; never
     /// changes a result (see `sweep_search`), so not in snapshots.
     pub(crate) hints: [[i64; MAX_SIZES]; 2],
+    /// The last repricing's sweep notionals, `[bids, asks]` per size, valid while `reuse` holds
+    /// and for the same usable members, basis offsets and sizes: a size whose sweep ran out
+    /// strictly before every price changed since is taken from here (see `first_affected`).
+    /// A cache: not in snapshots (a restored core recomputes).
+    pub(crate) last: [[Option<i128>; MAX_SIZES]; 2],
+    pub(crate) reuse: bool,
+    pub(crate) last_mask: u32,
+    pub(crate) last_offsets: [i64; MAX_MEMBERS],
+    pub(crate) last_sizes: [i64; MAX_SIZES],
 }
 
 impl MarketCache {
@@ -58,6 +67,11 @@ impl MarketCache {
             best: (None, None),
             prefix: [SweepPrefix::default(), SweepPrefix::default()],
             hints: [[i64::MIN; MAX_SIZES]; 2],
+            last: [[None; MAX_SIZES]; 2],
+            reuse: false,
+            last_mask: 0,
+            last_offsets: [0; MAX_MEMBERS],
+            last_sizes: [0; MAX_SIZES],
         }
     }
 }

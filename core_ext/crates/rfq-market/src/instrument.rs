@@ -40,6 +40,11 @@ impl BookStatus {
     }
 }
 
+/// [`InstrumentState::touched`] with no change on either side.
+pub const NOT_TOUCHED: [i64; 2] = [i64::MIN, i64::MAX];
+/// [`InstrumentState::touched`] when any price may have changed (a clear, a restore).
+pub const ALL_TOUCHED: [i64; 2] = [i64::MAX, i64::MIN];
+
 /// Everything the core keeps for one venue instrument.
 #[derive(Debug, Clone)]
 pub struct InstrumentState {
@@ -66,6 +71,10 @@ pub struct InstrumentState {
     pub composites: Vec<usize>,
     /// The book changed since the composites were last priced.
     pub dirty: bool,
+    /// The best price changed on each side since the composites were last priced: `[highest
+    /// bid, lowest ask]` ([`NOT_TOUCHED`] when none, [`ALL_TOUCHED`] after a clear). A sweep that
+    /// ran out strictly before it cannot have changed. A cache: not in snapshots.
+    pub touched: [i64; 2],
     /// Bumped by every record that may change the book or the sync state (validity of the
     /// composites' market caches).
     pub epoch: u64,
@@ -86,6 +95,7 @@ impl InstrumentState {
             reported: BookStatus::Building,
             composites: Vec::new(),
             dirty: false,
+            touched: ALL_TOUCHED,
             epoch: 0,
         }
     }
@@ -104,7 +114,7 @@ impl InstrumentState {
 /// it belongs to come from the configuration.
 impl Persist for InstrumentState {
     fn save<O: Out>(&self, o: &mut O) {
-        let InstrumentState { spec, book, sync, last_seen_ns, last_seq, bbo, last_trade, trades, reported, composites: _, dirty, epoch } = self;
+        let InstrumentState { spec, book, sync, last_seen_ns, last_seq, bbo, last_trade, trades, reported, composites: _, dirty, touched: _, epoch } = self;
         o.u16(spec.id);
         o.u64(book.bids.capacity() as u64);
         o.u8(sync.code() as u8);
@@ -147,6 +157,7 @@ impl Persist for InstrumentState {
         self.last_trade = (d.i64()?, d.i64()?, d.u64()?);
         self.trades = d.count()?;
         self.dirty = d.bool()?;
+        self.touched = ALL_TOUCHED;
         self.epoch = d.u64()?;
         for ladder in [&mut self.book.bids, &mut self.book.asks] {
             Persist::load(ladder, d).map_err(within(format!("instrument {id}")))?;

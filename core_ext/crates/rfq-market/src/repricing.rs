@@ -1,8 +1,9 @@
 //! The end of a venue message: book status reports, which composite members are usable,
 //! their basis, the RFQ fast path's market cache, and repricing of the quote ladders.
 
+use crate::instrument::{ALL_TOUCHED, NOT_TOUCHED};
 use crate::{BookStatus, CompositeState, Market, MarketCache, Member, QuoteLevel, MAX_SIZES};
-use rfq_book::composite::{sweep_ladder, sweep_ladder_recording, sweep_search, Conversion, MAX_MEMBERS};
+use rfq_book::composite::{searchable, sweep_ladder, sweep_ladder_recording, sweep_search, Conversion, MAX_MEMBERS};
 use rfq_book::L2Book;
 use rfq_kernel::pricing::{ask_price, bid_price, half_spread_cbps, PPM};
 use rfq_kernel::Sink;
@@ -47,6 +48,10 @@ impl Market {
             if member_touched || mask != c.live_mask || !c.priced {
                 self.reprice(ci, mask, trigger, now, out);
             }
+        }
+        // every composite of the instrument has now priced its changes
+        if let (true, Some(i)) = (book_changed, touched) {
+            self.instruments[i].touched = NOT_TOUCHED;
         }
     }
 
@@ -199,6 +204,17 @@ impl Market {
         let mut markets = std::mem::take(&mut self.markets);
         let market = &mut markets[ci];
         market.valid = false;
+        // set again below only by a repricing that swept: a repricing that did not (no usable
+        // member, crossed) forgets the changes it saw, so the next one recomputes every size
+        let was_reusable = std::mem::take(&mut market.reuse);
+        let mut touched = [NOT_TOUCHED; MAX_MEMBERS];
+        let mut k = 0;
+        for (i, m) in c.members.iter().enumerate() {
+            if self.usable(c, i, now) {
+                touched[k] = self.instruments[m.inst].touched;
+                k += 1;
+            }
+        }
         {
             let mut slots: [Option<(&L2Book, Conversion)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
             let n = self.usable_books(c, now, &mut slots);
@@ -224,17 +240,34 @@ impl Market {
                 }
             } else {
                 let sizes = &c.spec.pricing.sizes;
-                let mut nb = [None; MAX_SIZES];
-                let mut na = [None; MAX_SIZES];
+                let nsz = sizes.len();
+                let mut nt = [[None; MAX_SIZES]; 2];
                 // Every size by a depth search (cost independent of how deep it sweeps), from
-                // where it ran out last time; a walk where the books cannot be searched.
-                let [hb, ha] = &mut market.hints;
-                if !(search && sweep_search(books, Side::Bid, sizes, &mut nb, hb)) {
-                    sweep_ladder(books, Side::Bid, sizes, &mut nb);
+                // where it ran out last time, and only the sizes a change since then can reach
+                // (`first_affected`); a walk of every size where the books cannot be searched.
+                let searching = search && searchable(books);
+                let mut offsets = [0_i64; MAX_MEMBERS];
+                for (o, (_, cv)) in offsets.iter_mut().zip(books) {
+                    *o = cv.offset;
                 }
-                if !(search && sweep_search(books, Side::Ask, sizes, &mut na, ha)) {
-                    sweep_ladder(books, Side::Ask, sizes, &mut na);
+                let reuse = searching
+                    && was_reusable
+                    && market.last_mask == mask
+                    && market.last_offsets == offsets
+                    && market.last_sizes[..nsz] == sizes[..];
+                for side in [Side::Bid, Side::Ask] {
+                    let s = side as usize;
+                    let out = &mut nt[s];
+                    let first = if reuse { first_affected(books, &touched[..n], side, &market.hints[s][..nsz], &market.last[s][..nsz]) } else { 0 };
+                    out[..first].copy_from_slice(&market.last[s][..first]);
+                    if first < nsz && !(searching && sweep_search(books, side, &sizes[first..], &mut out[first..nsz], &mut market.hints[s][first..nsz])) {
+                        sweep_ladder(books, side, sizes, out);
+                    }
+                    market.last[s][..nsz].copy_from_slice(&out[..nsz]);
                 }
+                (market.reuse, market.last_mask, market.last_offsets) = (searching, mask, offsets);
+                market.last_sizes[..nsz].copy_from_slice(sizes);
+                let [nb, na] = nt;
                 if rfq_able {
                     // the RFQ cache's merged levels: walked only as far as the smallest size
                     // (RFQs beyond it search the books)
@@ -298,6 +331,50 @@ impl Market {
             }
         }
     }
+}
+
+/// The first ladder size (index) whose sweep on `side` may differ from the last repricing's,
+/// given the best price each member changed on that side since (`touched`, in `books` order;
+/// same members, conversions and sizes as then — the caller checks). `hints[i]` is the
+/// composite price where size `i`'s last sweep ran out, `last[i]` its notional.
+///
+/// Why skipping the sizes before it is safe: a sweep of size `i` takes every level strictly
+/// better than `hints[i]` whole and part of the levels at `hints[i]`; nothing worse is read. A
+/// change strictly worse than `hints[i]` — the best changed price being worse, all of them are —
+/// leaves every level it reads as it was, so it takes the same quantities at the same prices:
+/// the same notional. Sizes increase, so their run-out prices move away from the touch and the
+/// sizes a change can reach are a suffix. A size that was too thin may be filled by depth added
+/// anywhere: it counts as reached by any change on its side. Held by the engine test that
+/// compares every output with a core that walks every size at every repricing.
+#[inline]
+fn first_affected(books: &[(&L2Book, Conversion)], touched: &[[i64; 2]], side: Side, hints: &[i64], last: &[Option<i128>]) -> usize {
+    let s = side as usize;
+    let mut best: Option<i64> = None;
+    for ((_, conv), t) in books.iter().zip(touched) {
+        let t = t[s];
+        if t == NOT_TOUCHED[s] {
+            continue;
+        }
+        if t == ALL_TOUCHED[s] {
+            return 0;
+        }
+        let Some(cp) = t.checked_mul(conv.px_mult).and_then(|x| x.checked_add(conv.offset)) else { return 0 };
+        best = Some(match (best, side) {
+            (None, _) => cp,
+            (Some(b), Side::Bid) => b.max(cp),
+            (Some(b), Side::Ask) => b.min(cp),
+        });
+    }
+    let Some(t) = best else { return hints.len() }; // nothing changed on this side
+    (0..hints.len())
+        .find(|&i| {
+            last[i].is_none()
+                || match side {
+                    Side::Bid => t >= hints[i],
+                    Side::Ask => t <= hints[i],
+                }
+        })
+        .unwrap_or(hints.len())
 }
 
 /// Best bid and best ask over converted member books.

@@ -682,6 +682,9 @@ fn main() {
             "    per message that changed the ladder (what tick-to-quote samples):  {}",
             hist_line(&il.quoting)
         ));
+        if args.iter().any(|a| a == "--inline-only") {
+            continue;
+        }
         let sat = saturated_replay(&srecs, &smsgs, &cfg);
         say(format!(
             "  rings + Runner thread, saturated: {} msgs / {} records in {:.3} s = {:.0} msgs/s, {:.2} M records/s ({} QUOTE records)",
