@@ -30,6 +30,9 @@ pub struct Depth<'a> {
     amount: i64,
     /// The last repricing's market, when still exact (see `MarketCache`).
     cached: Option<&'a MarketCache>,
+    /// Where each ladder size's sweep ran out at the last repricing: where a depth search
+    /// starts (valid or not, a start never changes a result).
+    hints: &'a [[i64; crate::MAX_SIZES]; 2],
     /// The usable books, filled only when needed.
     store: Option<[(&'a L2Book, Conversion); MAX_MEMBERS]>,
     /// Books in `store`.
@@ -75,6 +78,7 @@ impl Market {
             now,
             amount,
             cached: self.cached_market(ci, now),
+            hints: &self.markets[ci].hints,
             store: None,
             n: 0,
             pre: [None; 2],
@@ -199,10 +203,8 @@ impl<'a> Depth<'a> {
         let mut nt = [None];
         if let Some(buf) = &self.store {
             let sizes = &self.c.spec.pricing.sizes;
-            let mut hint = [self.cached.map_or(i64::MIN, |m| {
-                let i = sizes.partition_point(|&s| s < q).min(sizes.len().saturating_sub(1));
-                m.hints[side as usize].get(i).copied().unwrap_or(i64::MIN)
-            })];
+            let i = sizes.partition_point(|&s| s < q).min(sizes.len().saturating_sub(1));
+            let mut hint = [self.hints[side as usize].get(i).copied().unwrap_or(i64::MIN)];
             if !(self.market.depth_search && sweep_search(&buf[..self.n], side, &[q], &mut nt, &mut hint)) {
                 sweep_ladder(&buf[..self.n], side, &[q], &mut nt);
             }
