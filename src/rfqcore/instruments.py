@@ -39,7 +39,8 @@ __all__ = [
     "RegistryFile",
 ]
 
-VENUES: Final[frozenset[str]] = frozenset({"binance-spot", "binance-usdm", "binance-coinm", "okx"})
+VENUES: Final[frozenset[str]] = frozenset(
+    {"binance-spot", "binance-usdm", "binance-coinm", "okx", "coinbase", "kraken", "bybit-linear"})
 KINDS: Final[frozenset[str]] = frozenset({"spot", "linear", "inverse"})
 COMPOSITE_QTY_DECIMALS: Final[int] = 8
 MAX_ID: Final[int] = 0xFFFF  # Record.instrument is a u16
