@@ -152,6 +152,19 @@ def test_every_checksum_verifies_and_book_matches_reference(messages: list[tuple
         assert top_b[0] < top_a[0]
 
 
+def test_default_registry_kraken_pairs_on_tick_and_lot(messages: list[tuple[int, bytes]]) -> None:
+    """Every XBT/CHF and ETH/CHF price/volume of the capture fits the shipped registry's scales."""
+    h = KrakenHandler(Registry.load())
+    decoded = 0
+    for ts, raw in messages:
+        if raw.endswith((b'"XBT/CHF"]', b'"ETH/CHF"]')):
+            decoded += h.on_message(ts, raw)
+        elif _is_book(raw):
+            with pytest.raises(UnknownInstrument):
+                h.on_message(ts, raw)
+    assert decoded > 1000 and h.stats.checksum_failures == 0 and h.needs_snapshot() == []
+
+
 def test_corrupted_volume_detected_then_resync(messages: list[tuple[int, bytes]], handler: KrakenHandler) -> None:
     xbt = _of(messages, "XBT/CHF")
     target = xbt[20]

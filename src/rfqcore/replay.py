@@ -3,10 +3,12 @@
 Formats (see ``../shared/data/README.md``):
 
 * **F1** (hftbacktest collector, Binance): gzip text, ``<recv_ts_ns> <raw json>`` per line.
-* **F2** (cryptofeed capture, OKX...): ``<float_ts>: <payload>`` lines are received messages;
-  sent (``<url> <- ts: ...``), connect (``<url> <-> ts``), REST (``<url> -> ts: ...``) and
-  ``configuration:`` lines are skipped and counted. The float timestamp is converted to
-  integer ns from its digits (no float arithmetic).
+* **F2** (cryptofeed capture, OKX, Coinbase, Kraken): ``<float_ts>: <payload>`` lines are
+  received messages; sent (``<url> <- ts: ...``), connect (``<url> <-> ts``), REST
+  (``<url> -> ts: ...``) and ``configuration:`` lines are skipped and counted. The float
+  timestamp is converted to integer ns from its digits (no float arithmetic).
+* **F4** (Bybit order-book history download, a zip of NDJSON): one message per line. The file
+  has no receive stamp: the message's own ``ts`` (ms) is used as the receive time.
 
 :class:`ReplayDriver` merges files by receive timestamp (``heapq.merge``; files of one stream,
 e.g. two days of the same symbol, are chained in the order given), routes each message to its
@@ -21,6 +23,7 @@ import heapq
 import os
 import re
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +36,8 @@ from rfqcore._decode import copy_records
 from rfqcore.errors import DecodeError, MalformedMessage
 from rfqcore.handlers.base import Handler, RecordArray
 from rfqcore.handlers.binance import BINANCE_VENUES, BinanceHandler
+from rfqcore.handlers.bybit import BYBIT_VENUES, BybitHandler
+from rfqcore.handlers.kraken import KrakenHandler
 from rfqcore.handlers.okx import OkxHandler
 from rfqcore.instruments import Registry
 from rfqcore.records import RECORD_DTYPE
@@ -49,6 +54,7 @@ __all__ = [
     "detect_format",
     "read_f1",
     "read_f2",
+    "read_f4",
     "iter_f1",
     "iter_f2",
     "read_messages",
@@ -57,12 +63,13 @@ __all__ = [
     "make_handler",
 ]
 
-Format = Literal["f1", "f2"]
+Format = Literal["f1", "f2", "f4"]
 Message = tuple[int, bytes]  # (recv ts ns, raw payload)
 
 _F1_RE: Final = re.compile(rb"^[0-9]+ [\[{]")
 _F2_RECV_RE: Final = re.compile(rb"^([0-9]+)(?:\.([0-9]+))?: ")
 _F2_OTHER_RE: Final = re.compile(rb"^(\S+ (<-|<->|->) [0-9.]+|configuration: )")
+_F4_TS_RE: Final = re.compile(rb'"ts":([0-9]+)[,}]')
 _DATE_RE: Final = re.compile(r"^(?P<sym>.+?)_(?P<date>[0-9]{8})$")
 _BINANCE_DIRS: Final = {
     "spot": "binance-spot",
@@ -80,11 +87,14 @@ def _open(path: Path) -> IO[bytes] | gzip.GzipFile:
 
 
 def detect_format(path: str | os.PathLike[str]) -> Format:
-    """``"f1"`` or ``"f2"`` from the first non-blank line of a (gzip or plain) capture file.
+    """``"f4"`` for a zip, else ``"f1"`` or ``"f2"`` from the first non-blank line of a (gzip or
+    plain) capture file.
 
-    Raises ``MalformedMessage`` naming the file when neither format matches.
+    Raises ``MalformedMessage`` naming the file when no format matches.
     """
     p = Path(path)
+    if zipfile.is_zipfile(p):
+        return "f4"
     with _open(p) as fh:
         for line in fh:
             if not line.strip():
@@ -163,10 +173,34 @@ def read_f2(path: str | os.PathLike[str], skipped: Counter[str] | None = None) -
         yield from iter_f2(fh, path, skipped)
 
 
+def read_f4(path: str | os.PathLike[str]) -> Iterator[Message]:
+    """``(ts_ns, payload)`` of each line of a Bybit order-book history zip (F4), in file order.
+
+    The zip must hold exactly one file; ``ts_ns`` is the message's ``"ts"`` (ms) in ns. A line
+    without a top-level integer ``"ts"`` raises ``MalformedMessage`` naming file and line.
+    """
+    with zipfile.ZipFile(path) as z:
+        names = [n for n in z.namelist() if not n.endswith("/")]
+        if len(names) != 1:
+            raise MalformedMessage(f"{path}: an F4 zip holds exactly one data file, found {len(names)}")
+        with z.open(names[0]) as fh:
+            for lineno, line in enumerate(fh, 1):
+                line = line.rstrip(b"\r\n")
+                if not line.strip():
+                    continue
+                m = _F4_TS_RE.search(line)
+                if m is None or not line.startswith(b"{"):
+                    raise MalformedMessage(f"{path}:{lineno}: not an F4 JSON line with an integer \"ts\"",
+                                           value=line[:80])
+                yield int(m.group(1)) * 1_000_000, line
+
+
 def read_messages(path: str | os.PathLike[str], fmt: Format | None = None,
                   skipped: Counter[str] | None = None) -> Iterator[Message]:
     """Messages of a capture file in file order, format auto-detected unless given."""
     fmt = fmt or detect_format(path)
+    if fmt == "f4":
+        return read_f4(path)
     return read_f1(path) if fmt == "f1" else read_f2(path, skipped)
 
 
@@ -175,7 +209,7 @@ class ReplayFile:
     """One capture file and the stream it belongs to.
 
     ``symbol`` is the venue symbol for one-symbol streams (Binance, whose REST snapshot lines
-    carry no symbol) and ``None`` for multi-instrument captures (OKX).
+    carry no symbol) and ``None`` for multi-instrument captures (OKX, Coinbase, Kraken, Bybit).
     """
 
     path: Path
@@ -186,12 +220,18 @@ class ReplayFile:
     @classmethod
     def infer(cls, path: str | os.PathLike[str]) -> ReplayFile:
         """Guess venue/symbol/format from the data-set layout (``binance/<market>/<sym>_<date>.gz``,
-        ``okx/cryptofeed_*OKX*``); raises ``ValueError`` if it cannot."""
+        ``okx/cryptofeed_*OKX*``, ``coinbase/cryptofeed_*COINBASE*``, ``kraken/cryptofeed_*KRAKEN.ws*``,
+        a Bybit zip); raises ``ValueError`` if it cannot."""
         p = Path(path)
         fmt = detect_format(p)
+        if fmt == "f4":
+            return cls(p, "bybit-linear", None, fmt)
         if fmt == "f2":
-            if "OKX" in p.name.upper():
-                return cls(p, "okx", None, fmt)
+            upper = p.name.upper()
+            venue = ("okx" if "OKX" in upper else "coinbase" if "COINBASE" in upper
+                     else "kraken" if "KRAKEN" in upper and "KRAKEN_FUTURES" not in upper else None)
+            if venue is not None:
+                return cls(p, venue, None, fmt)
             raise ValueError(f"{p}: cannot infer the venue of an F2 capture; build ReplayFile "
                              "explicitly")
         venue = _BINANCE_DIRS.get(p.parent.name)
@@ -257,11 +297,17 @@ def default_data_files(root: str | os.PathLike[str] | None = None) -> list[Repla
 
 
 def make_handler(registry: Registry, venue: str, symbol: str | None, source: int = 0) -> Handler:
-    """The handler for one stream: Binance per symbol, OKX for all registry OKX symbols."""
+    """The handler for one stream: Binance per symbol; OKX, Kraken and Bybit for all registry
+    symbols of the venue (or ``symbol``)."""
+    syms = None if symbol is None else [symbol]
     if venue in BINANCE_VENUES:
-        return BinanceHandler(registry, venue, None if symbol is None else [symbol], source)
+        return BinanceHandler(registry, venue, syms, source)
     if venue == "okx":
-        return OkxHandler(registry, None if symbol is None else [symbol], source)
+        return OkxHandler(registry, syms, source)
+    if venue == "kraken":
+        return KrakenHandler(registry, syms, source)
+    if venue in BYBIT_VENUES:
+        return BybitHandler(registry, syms, source, venue=venue)
     raise ValueError(f"no handler for venue {venue!r}")
 
 
@@ -363,6 +409,11 @@ class ReplayDriver:
 
     def _tagged(self, idx: int, files: list[ReplayFile]) -> Iterator[tuple[int, int, bytes]]:
         for f in files:
+            if f.format == "f4":  # a zip: read through zipfile, counted as done at its end
+                for ts, payload in read_f4(f.path):
+                    yield ts, idx, payload
+                self._done_bytes += f.path.stat().st_size
+                continue
             with open(f.path, "rb") as raw:
                 self._open_raw[idx] = raw
                 stream = _wrap(raw)
