@@ -46,9 +46,9 @@ def test_defaults() -> None:
     keys = [i.key for i in reg]
     assert keys == ["binance-spot:BTCUSDT", "binance-spot:ETHUSDT", "binance-usdm:BTCUSDT",
                     "binance-usdm:ETHUSDT", "binance-coinm:BTCUSD_PERP",
-                    "binance-coinm:ETHUSD_PERP", "okx:BTC-USDT", "kraken:XBT/CHF", "kraken:ETH/CHF",
-                    "bybit-linear:XRPUSDT"]
-    assert [i.id for i in reg] == list(range(1, 11))
+                    "binance-coinm:ETHUSD_PERP", "okx:BTC-USDT", "coinbase:SKL-USD", "coinbase:DASH-BTC",
+                    "kraken:XBT/CHF", "kraken:ETH/CHF", "bybit-linear:XRPUSDT"]
+    assert [i.id for i in reg] == list(range(1, 13))
     usdm = reg.lookup("binance-usdm", "BTCUSDT")
     assert (usdm.price_decimals, usdm.tick, usdm.qty_decimals, usdm.lot) == (2, 10, 3, 1)
     coinm = reg.lookup("binance-coinm", "BTCUSD_PERP")
@@ -56,6 +56,8 @@ def test_defaults() -> None:
     assert reg.lookup("binance-coinm", "ETHUSD_PERP").contract_size == 10
     okx = reg.by_key("okx:BTC-USDT")
     assert (okx.price_decimals, okx.tick, okx.qty_decimals, okx.lot) == (1, 1, 8, 1)
+    skl = reg.by_key("coinbase:SKL-USD")
+    assert (skl.price_decimals, skl.tick, skl.qty_decimals, skl.lot) == (4, 1, 1, 1)
     xbt_chf = reg.by_key("kraken:XBT/CHF")
     assert (xbt_chf.price_decimals, xbt_chf.tick, xbt_chf.qty_decimals, xbt_chf.lot) == (1, 1, 8, 1)
     xrp = reg.by_key("bybit-linear:XRPUSDT")

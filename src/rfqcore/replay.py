@@ -37,6 +37,7 @@ from rfqcore.errors import DecodeError, MalformedMessage
 from rfqcore.handlers.base import Handler, RecordArray
 from rfqcore.handlers.binance import BINANCE_VENUES, BinanceHandler
 from rfqcore.handlers.bybit import BYBIT_VENUES, BybitHandler
+from rfqcore.handlers.coinbase import CoinbaseHandler
 from rfqcore.handlers.kraken import KrakenHandler
 from rfqcore.handlers.okx import OkxHandler
 from rfqcore.instruments import Registry
@@ -297,13 +298,15 @@ def default_data_files(root: str | os.PathLike[str] | None = None) -> list[Repla
 
 
 def make_handler(registry: Registry, venue: str, symbol: str | None, source: int = 0) -> Handler:
-    """The handler for one stream: Binance per symbol; OKX, Kraken and Bybit for all registry
-    symbols of the venue (or ``symbol``)."""
+    """The handler for one stream: Binance per symbol; OKX, Coinbase, Kraken and Bybit for all
+    registry symbols of the venue (or ``symbol``)."""
     syms = None if symbol is None else [symbol]
     if venue in BINANCE_VENUES:
         return BinanceHandler(registry, venue, syms, source)
     if venue == "okx":
         return OkxHandler(registry, syms, source)
+    if venue == "coinbase":
+        return CoinbaseHandler(registry, syms, source)
     if venue == "kraken":
         return KrakenHandler(registry, syms, source)
     if venue in BYBIT_VENUES:
