@@ -67,6 +67,21 @@ def test_replay_real_files() -> None:
 
 
 @pytest.mark.data
+def test_replay_coinbase_kraken_bybit_files() -> None:
+    root = default_data_root()
+    files = [root / "coinbase" / "cryptofeed_master_COINBASE.ws.28.0.gz",
+             root / "kraken" / "cryptofeed_master_KRAKEN.ws.50.0.gz", root / "bybit" / "nautilus_xrpusdt-ob500.data.zip"]
+    if not all(f.is_file() for f in files):
+        pytest.skip(f"recorded venue data not found under {root}")
+    p = run("replay", "--no-progress", *map(str, files))
+    assert p.returncode == 0, p.stderr
+    assert "core rejects 0" in p.stdout
+    lines = {line.split()[0]: line for line in p.stdout.splitlines() if line.startswith("  ") and ":" in line}
+    for key in ("coinbase:SKL-USD", "coinbase:DASH-BTC", "kraken:XBT/CHF", "kraken:ETH/CHF", "bybit-linear:XRPUSDT"):
+        assert " live " in lines[key], key
+
+
+@pytest.mark.data
 def test_strict_replay_stops_at_first_refused_message() -> None:
     okx = default_data_root() / "okx" / "cryptofeed_master_OKX.ws.1.0.gz"
     if not okx.is_file():

@@ -495,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_demo)
 
     r = sub.add_parser("replay", help="replay recorded venue files", description=(
-        "Replays recorded files (hftbacktest gz captures of Binance, cryptofeed captures of OKX) through the core."))
+        "Replays recorded files (hftbacktest gz captures of Binance; cryptofeed captures of OKX, Coinbase and Kraken; "
+        "Bybit order-book zips) through the core."))
     r.add_argument("files", nargs="+", help="recorded files")
     replay_opts(r)
     r.set_defaults(func=_cmd_replay)
