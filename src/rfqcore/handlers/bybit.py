@@ -151,7 +151,7 @@ class BybitHandler(Handler):
             if not book.live:
                 self.stats.dropped_while_stale += 1
                 return 0
-            if u != book.u + 1:  # type: ignore[operator]  # live implies u is set
+            if book.u is None or u != book.u + 1:  # (a live book always has its u)
                 put_record(out, 0, int(Kind.BOOK_STALE), codec.instrument, _NONE, _END, src, u,
                            te, ts, 0, 0, int(StaleReason.SEQUENCE_GAP))
                 book.live, book.lost_sync, book.u = False, True, None
