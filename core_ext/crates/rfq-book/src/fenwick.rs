@@ -8,10 +8,37 @@
 
 use std::ops::{AddAssign, Sub};
 
-/// A value a [`Fenwick`] can sum: `i64` quantities or `i128` notionals.
-pub trait Sum: Copy + Default + AddAssign + Sub<Output = Self> + PartialOrd {}
+/// A value a [`Fenwick`] can sum: `i64` quantities, `i128` notionals, or both at once.
+pub trait Sum: Copy + Default + AddAssign + Sub<Output = Self> {}
 impl Sum for i64 {}
 impl Sum for i128 {}
+impl Sum for Agg {}
+
+/// A quantity and its notional (Σ qty, Σ tick index × qty) summed together: one tree node holds
+/// both, so an update or a query touches one cache line per level instead of one per aggregate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Agg {
+    /// Σ quantity.
+    pub q: i64,
+    /// Σ tick index × quantity.
+    pub n: i128,
+}
+
+impl AddAssign for Agg {
+    #[inline]
+    fn add_assign(&mut self, o: Agg) {
+        self.q += o.q;
+        self.n += o.n;
+    }
+}
+
+impl Sub for Agg {
+    type Output = Agg;
+    #[inline]
+    fn sub(self, o: Agg) -> Agg {
+        Agg { q: self.q - o.q, n: self.n - o.n }
+    }
+}
 
 /// Fenwick tree over positions `0..len` (`len` a power of two).
 #[derive(Debug, Clone)]
@@ -67,35 +94,25 @@ impl<T: Sum> Fenwick<T> {
     }
 }
 
-impl Fenwick<i64> {
-    /// The longest prefix whose sum stays below `target`, for non-negative values:
-    /// `(k, prefix(k))` with `prefix(k) < target` and, when `k < len`, `prefix(k + 1) ≥ target`.
-    /// `visit(node)` is called with each tree node the descent adds, so a parallel tree over
-    /// the same positions can accumulate the same prefix (see [`Fenwick::node`]).
+impl Fenwick<Agg> {
+    /// The longest prefix whose quantity stays below `target`, for non-negative quantities:
+    /// `(k, prefix(k))` with `prefix(k).q < target` and, when `k < len`,
+    /// `prefix(k + 1).q ≥ target`.
     #[inline]
-    pub fn descend(&self, target: i64, mut visit: impl FnMut(usize)) -> (usize, i64) {
+    pub fn descend(&self, target: i64) -> (usize, Agg) {
         let n = self.len();
         let mut pos = 0;
-        let mut sum = 0_i64;
+        let mut sum = Agg::default();
         let mut step = n;
         while step > 0 {
             let next = pos + step;
-            if next <= n && sum + self.tree[next] < target {
+            if next <= n && sum.q + self.tree[next].q < target {
                 pos = next;
                 sum += self.tree[next];
-                visit(next);
             }
             step >>= 1;
         }
         (pos, sum)
-    }
-}
-
-impl<T: Sum> Fenwick<T> {
-    /// Tree node `i` (1-based), as [`Fenwick::descend`] reports them.
-    #[inline]
-    pub fn node(&self, i: usize) -> T {
-        self.tree[i]
     }
 }
 
@@ -111,24 +128,23 @@ mod tests {
             targets in proptest::collection::vec(0_i64..60_000, 1..20),
         ) {
             let mut f = Fenwick::<i64>::new(100);
-            let mut g = Fenwick::<i128>::new(100);
+            let mut g = Fenwick::<Agg>::new(100);
             let mut plain = vec![0_i64; f.len()];
             for &(p, v) in &ops {
                 f.add(p, v);
-                g.add(p, i128::from(v) * 7);
+                g.add(p, Agg { q: v, n: i128::from(v) * 7 });
                 plain[p] += v;
             }
             for end in 0..=f.len() {
                 let want: i64 = plain[..end].iter().sum();
                 prop_assert_eq!(f.prefix(end), want);
-                prop_assert_eq!(g.prefix(end), i128::from(want) * 7);
+                prop_assert_eq!(g.prefix(end), Agg { q: want, n: i128::from(want) * 7 });
             }
             for t in targets {
-                let mut n = 0_i128;
-                let (k, s) = f.descend(t, |i| n += g.node(i));
+                let (k, s) = g.descend(t);
                 let want: i64 = plain[..k].iter().sum();
-                prop_assert_eq!(s, want);
-                prop_assert_eq!(n, i128::from(want) * 7);
+                prop_assert_eq!(s, Agg { q: want, n: i128::from(want) * 7 });
+                let s = s.q;
                 prop_assert!(s < t || t <= 0);
                 if k < f.len() {
                     prop_assert!(s + plain[k] >= t);
@@ -139,14 +155,15 @@ mod tests {
 
     #[test]
     fn clear_and_removals() {
-        let mut f = Fenwick::<i64>::new(8);
-        f.add(3, 5);
-        f.add(7, 2);
-        f.add(3, -5);
-        assert_eq!(f.prefix(8), 2);
-        assert_eq!(f.descend(2, |_| {}), (7, 0));
+        let mut f = Fenwick::<Agg>::new(8);
+        let a = |q: i64| Agg { q, n: i128::from(q) };
+        f.add(3, a(5));
+        f.add(7, a(2));
+        f.add(3, a(-5));
+        assert_eq!(f.prefix(8), a(2));
+        assert_eq!(f.descend(2), (7, a(0)));
         f.clear();
-        assert_eq!(f.prefix(8), 0);
-        assert_eq!(f.descend(1, |_| {}), (8, 0)); // never reached: everything is below
+        assert_eq!(f.prefix(8), a(0));
+        assert_eq!(f.descend(1), (8, a(0))); // never reached: everything is below
     }
 }

@@ -18,7 +18,7 @@
 //! for recentring are reserved at `capacity` levels, and a full side is an error.
 
 use crate::error::BookError;
-use crate::fenwick::Fenwick;
+use crate::fenwick::{Agg, Fenwick};
 use rfq_model::Side;
 
 /// Default window size in ticks (1 MiB of quantities per side).
@@ -35,22 +35,20 @@ pub struct Ladder {
     bits: Box<[u64]>,
     /// Bit `j` set ⇔ `bits[j] != 0`: lets iteration skip empty stretches of the window.
     summary: Box<[u64]>,
-    /// Σ quantity per bitmap word, as a Fenwick tree over the words in *reverse* order
-    /// (position `words − 1 − w`), so a prefix is the depth from the top of the window down:
-    /// a sweep of any size finds its last word by one O(log words) descent.
-    fen_q: Fenwick<i64>,
-    /// Σ tick index × quantity per word, same positions (the notional of a prefix).
-    fen_iq: Fenwick<i128>,
+    /// Σ quantity and Σ tick index × quantity per bitmap word, as a Fenwick tree over the words
+    /// in *reverse* order (position `words − 1 − w`), so a prefix is the depth (and its
+    /// notional) from the top of the window down: a sweep of any size finds its last word by
+    /// one O(log words) descent.
+    fen: Fenwick<Agg>,
     /// Inverse-contract numerator (0: none, see [`Ladder::set_inverse`]): each level also counts
     /// as `floor(qty × inv_num / price)` converted units, aggregated like the quantity.
     inv_num: i128,
     /// Converted units per window slot (empty when `inv_num == 0`): a partial word is a straight
     /// sum, as for the quantities.
     cqty: Box<[i64]>,
-    /// Σ converted units per word (reverse positions; one unused slot when `inv_num == 0`).
-    fen_c: Fenwick<i64>,
-    /// Σ tick index × converted units per word.
-    fen_ic: Fenwick<i128>,
+    /// Σ converted units and Σ tick index × converted units per word (reverse positions; one
+    /// unused slot when `inv_num == 0`).
+    fen_inv: Fenwick<Agg>,
     dense_len: usize,
     /// Slot of the best occupied window level (meaningful when `dense_len > 0`).
     best: usize,
@@ -78,12 +76,10 @@ impl Ladder {
             qty: vec![0; window].into_boxed_slice(),
             bits: vec![0; window / 64].into_boxed_slice(),
             summary: vec![0; window / 4096].into_boxed_slice(),
-            fen_q: Fenwick::new(window / 64),
-            fen_iq: Fenwick::new(window / 64),
+            fen: Fenwick::new(window / 64),
             inv_num: 0,
             cqty: Box::new([]),
-            fen_c: Fenwick::new(1),
-            fen_ic: Fenwick::new(1),
+            fen_inv: Fenwick::new(1),
             dense_len: 0,
             best: 0,
             far: Vec::with_capacity(capacity),
@@ -215,11 +211,9 @@ impl Ladder {
 
     /// Empty the window (levels, bitmap, summary, aggregates).
     fn clear_window(&mut self) {
-        self.fen_q.clear();
-        self.fen_iq.clear();
+        self.fen.clear();
         if self.inv_num != 0 {
-            self.fen_c.clear();
-            self.fen_ic.clear();
+            self.fen_inv.clear();
         }
         let Ladder { qty, cqty, bits, summary, .. } = self;
         let inverse = !cqty.is_empty();
@@ -292,15 +286,13 @@ impl Ladder {
         let r = self.words() - 1 - (slot >> 6);
         let idx = self.base + slot as i64;
         let d = new - old;
-        self.fen_q.add(r, d);
-        self.fen_iq.add(r, i128::from(idx) * i128::from(d));
+        self.fen.add(r, Agg { q: d, n: i128::from(idx) * i128::from(d) });
         if self.inv_num != 0 {
             let c = self.converted(idx, new);
             let dc = c - self.cqty[slot];
             self.cqty[slot] = c;
             if dc != 0 {
-                self.fen_c.add(r, dc);
-                self.fen_ic.add(r, i128::from(idx) * i128::from(dc));
+                self.fen_inv.add(r, Agg { q: dc, n: i128::from(idx) * i128::from(dc) });
             }
         }
     }
@@ -510,8 +502,9 @@ impl Ladder {
         let mut left = qty;
         let mut idx_qty: i128 = 0; // Σ tick index × quantity taken
         if self.dense_len > 0 {
-            let (k, taken) = self.fen_q.descend(qty, |node| idx_qty += self.fen_iq.node(node));
-            left -= taken;
+            let (k, taken) = self.fen.descend(qty);
+            left -= taken.q;
+            idx_qty = taken.n;
             if k < self.words() {
                 // word `w` holds at least `left`: walk its levels from the top
                 let w = self.words() - 1 - k;
@@ -583,12 +576,11 @@ impl Ladder {
         if rel >= self.window() as i64 {
             return (0, 0); // nothing lives in front of the window
         }
-        let (fq, fiq) = if INV { (&self.fen_c, &self.fen_ic) } else { (&self.fen_q, &self.fen_iq) };
+        let tree = if INV { &self.fen_inv } else { &self.fen };
         let nw = self.words();
         if rel < 0 {
             let value = |idx: i64, q: i64| if INV { self.converted(idx, q) } else { q };
-            let mut q = fq.prefix(nw);
-            let mut n = if NOTIONAL { fiq.prefix(nw) } else { 0 };
+            let Agg { mut q, mut n } = tree.prefix(nw);
             for &(i, lq) in self.far.iter().rev() {
                 if i < bound {
                     break;
@@ -599,14 +591,13 @@ impl Ladder {
                     n += i128::from(i) * i128::from(v);
                 }
             }
-            return (q, n);
+            return (q, if NOTIONAL { n } else { 0 });
         }
         let slot = rel as usize;
         let w = slot >> 6;
         // the words above `w` are the first `nw − 1 − w` positions of the reversed trees
         let k = nw - 1 - w;
-        let mut q = fq.prefix(k);
-        let mut n = if NOTIONAL { fiq.prefix(k) } else { 0 };
+        let Agg { mut q, mut n } = tree.prefix(k);
         let vals = if INV { &self.cqty[slot..(w + 1) << 6] } else { &self.qty[slot..(w + 1) << 6] };
         if !NOTIONAL {
             // empty slots hold 0: a straight sum over the rest of the word
@@ -636,8 +627,7 @@ impl Ladder {
         }
         self.inv_num = num;
         let n = if num == 0 { 1 } else { self.words() };
-        self.fen_c = Fenwick::new(n);
-        self.fen_ic = Fenwick::new(n);
+        self.fen_inv = Fenwick::new(n);
         self.cqty = if num == 0 { Box::new([]) } else { vec![0; self.window()].into_boxed_slice() };
         if num != 0 {
             let mut slots = Vec::with_capacity(self.dense_len);
@@ -647,8 +637,7 @@ impl Ladder {
                 let c = self.converted(idx, self.qty[s]);
                 self.cqty[s] = c;
                 let r = self.words() - 1 - (s >> 6);
-                self.fen_c.add(r, c);
-                self.fen_ic.add(r, i128::from(idx) * i128::from(c));
+                self.fen_inv.add(r, Agg { q: c, n: i128::from(idx) * i128::from(c) });
             }
         }
     }
