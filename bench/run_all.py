@@ -168,6 +168,8 @@ def _fmt(v: float | None, unit: str) -> str:
         return f"{v / 1e6:.1f} M/s"
     if unit == "count":
         return f"{v:g}"
+    if unit == "B":
+        return f"{v / 1e6:,.1f} MB"
     if v >= 10_000:
         return f"{v / 1e3:,.1f} us"
     return f"{v:.1f} ns"
@@ -250,6 +252,10 @@ def targets(r: dict) -> list[tuple[str, float | None, str, float, str]]:
         rows.append((f"journal replay (read + verify) [{run['dir']}]", run["replay_records_per_s"], "rec/s", 5e6, ">="))
     if g("snapshot_rust", "full_m_rec_per_s"):
         rows.append(("full core replay of a journal", g("snapshot_rust", "full_m_rec_per_s") * 1e6, "rec/s", 5e6, ">="))
+    # Scale (issue 12): RSS of the core with 20 instruments x 5 venues live, after the stream
+    # (the process's RSS less the bench's own input), <= 256 MB (decimal).
+    if g("scale_rust", "core_rss_kib"):
+        rows.append(("core RSS, 20 instruments x 5 venues live", g("scale_rust", "core_rss_kib") * 1024, "B", 256e6, "<="))
     if g("crash", "kills") is not None:
         rows.append(("crash: acknowledged trades lost or different", g("crash", "acknowledged_but_wrong_or_lost"),
                      "count", 0, "<="))
