@@ -242,6 +242,9 @@ fn behind_window(l: &Ladder, w: i64) -> usize {
     l.iter().filter(|&(p, _)| l.tick_index(p).is_some_and(|i| i < best - 3 * w / 4)).count()
 }
 
+/// Bytes of one Fenwick tree node.
+const AGG: usize = std::mem::size_of::<rfq_book::fenwick::Agg>();
+
 fn fenwick_bytes(words: usize, elem: usize) -> usize {
     (words.max(1).next_power_of_two() + 1) * elem
 }
@@ -254,7 +257,8 @@ fn ladder_bytes(l: &Ladder) -> LadderBytes {
     let mut b = LadderBytes {
         window: arrays * w * 8,
         index: words * 8 + (w / 4096) * 8,
-        fenwick: fenwick_bytes(words, 8) + fenwick_bytes(words, 16) + if inverse { fenwick_bytes(words, 8) + fenwick_bytes(words, 16) } else { 2 * fenwick_bytes(1, 8) + fenwick_bytes(1, 8) },
+        // one tree of (Σ qty, Σ index × qty) nodes, and one more of converted units for inverse
+        fenwick: fenwick_bytes(words, AGG) + fenwick_bytes(if inverse { words } else { 1 }, AGG),
         reserve: 2 * l.capacity() * 16,
         ..LadderBytes::default()
     };
