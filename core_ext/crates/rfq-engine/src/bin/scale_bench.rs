@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! .venv/bin/python bench/bench_data.py     # once: parses ../shared/data into /tmp/rfqcore-bench
-//! cargo run --release -p rfq-engine --features bench --bin scale_bench [-- --quick] [-- --capacity N]
+//! cargo run --release -p rfq-engine --features bench --bin scale_bench [-- --quick] [-- --capacity LEVELS]
 //! ```
 //!
 //! One [`Core`] with 100 venue books: 20 underlyings, each with 5 venues of different styles —
@@ -27,8 +27,10 @@
 //! account of where the memory goes, computed from the sizes of each book's arrays (allocated)
 //! and from the pages its levels occupy now (a lower bound of what is resident: a page of the
 //! window stays resident once a level has been written to it, and reserved-but-never-written
-//! capacity is not resident at all). Prints a human report, then one JSON line
-//! `{"bench":"rfq_scale",...}`.
+//! capacity is not resident at all). Then the 100 books alone (`rfq_book::L2Book`, no core)
+//! with the default dense window and two smaller ones, each in a child process of its own
+//! (`--books-only WINDOW`): their RSS and time per message, the measured case for a smaller
+//! window. Prints a human report, then one JSON line `{"bench":"rfq_scale",...}`.
 
 use std::collections::BTreeSet;
 
