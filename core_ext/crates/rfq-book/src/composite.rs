@@ -345,6 +345,27 @@ fn member_depth(l: &Ladder, conv: &Conversion, side: Side, cp: i64) -> (i64, i12
     (q * mult, n)
 }
 
+/// The best composite price at which some member alone holds `size` (converted): the answer
+/// of a sweep of `size` is at that price or better. `None` when no member alone holds it.
+#[inline]
+fn alone_bound(books: &[(&L2Book, Conversion)], side: Side, size: i64) -> Option<i64> {
+    let mut best: Option<i64> = None;
+    for (b, conv) in books {
+        let l = b.ladder(side);
+        let idx = match conv.qty {
+            QtyConversion::Linear(m) => l.run_out_index((size + m.max(1) - 1) / m.max(1), false),
+            QtyConversion::Inverse(_) => l.run_out_index(size, true),
+        };
+        let Some(cp) = idx.and_then(|i| l.index_price(i).checked_mul(conv.px_mult)).and_then(|p| p.checked_add(conv.offset)) else { continue };
+        best = Some(match (best, side) {
+            (None, _) => cp,
+            (Some(x), Side::Ask) => x.min(cp),
+            (Some(x), Side::Bid) => x.max(cp),
+        });
+    }
+    best
+}
+
 /// Sweep `side` for every size of an increasing ladder by **searching** the members'
 /// cumulative depth instead of walking their levels: for each size, the composite price where
 /// it runs out is the least-good price whose cumulative converted depth reaches it, found by
@@ -398,6 +419,16 @@ pub fn sweep_search(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
                 }
                 b = cand;
                 step <<= 1;
+            }
+        } else if let Some(u) = alone_bound(books, side, size).map(dist).filter(|&u| u > h) {
+            // the nearest price where one member alone holds `size` bounds the answer; with one
+            // member (or one that dominates) it is the answer, so look just before it first
+            b = u;
+            a = h;
+            if qty_at(u - 1) < size {
+                a = a.max(u - 1);
+            } else {
+                b = u - 1;
             }
         } else {
             a = h;

@@ -615,6 +615,45 @@ impl Ladder {
         (q, n)
     }
 
+    /// Tick index of the level where the depth from the best reaches `target` (in quantity, or
+    /// with `inverse` in converted units): the worst level a sweep of `target` takes. `None`
+    /// when the ladder holds less (or, `inverse`, has no numerator). One tree descent and a walk
+    /// of one word: O(log words + 64).
+    #[inline]
+    pub fn run_out_index(&self, target: i64, inverse: bool) -> Option<i64> {
+        if inverse && self.inv_num == 0 {
+            return None;
+        }
+        let mut left = target.max(1);
+        if self.dense_len > 0 {
+            let (tree, vals) = if inverse { (&self.fen_inv, &self.cqty) } else { (&self.fen, &self.qty) };
+            let (k, taken) = tree.descend(left);
+            left -= taken.q;
+            if k < self.words() {
+                let w = self.words() - 1 - k;
+                let mut m = self.bits[w];
+                while m != 0 {
+                    let bit = 63 - m.leading_zeros() as usize;
+                    m &= !(1 << bit);
+                    let slot = (w << 6) + bit;
+                    left -= vals[slot];
+                    if left <= 0 {
+                        return Some(self.base + slot as i64);
+                    }
+                }
+                debug_assert!(false, "word aggregates out of step with the levels");
+                return None;
+            }
+        }
+        for &(i, q) in self.far.iter().rev() {
+            left -= if inverse { self.converted(i, q) } else { q };
+            if left <= 0 {
+                return Some(i);
+            }
+        }
+        None
+    }
+
     /// Also aggregate every level as `floor(qty × num / price)` converted units — an inverse
     /// contract's base quantity in a composite's scale (see `composite::QtyConversion`) — so a
     /// composite sweep over this ladder needs no walk. `num ≤ 0` turns it off. Allocates the
@@ -952,7 +991,21 @@ mod tests {
                     prop_assert_eq!(l.inverse_depth_from(b), (c, cn), "bound {}", b);
                     prop_assert_eq!(l.inverse_qty_from(b), c);
                 }
+                // run-out levels: where the depth from the best first reaches a target
+                for target in [1_i64, 7, 40, 300, 5_000, 1_000_000] {
+                    let (mut acc, mut acc_c) = (0_i64, 0_i64);
+                    let (mut want, mut want_c) = (None, None);
+                    for &(i, lq) in &levels {
+                        acc += lq;
+                        acc_c += (i128::from(lq) * num / i128::from(l.index_price(i))) as i64;
+                        if want.is_none() && acc >= target { want = Some(i); }
+                        if want_c.is_none() && acc_c >= target { want_c = Some(i); }
+                    }
+                    prop_assert_eq!(l.run_out_index(target, false), want, "target {}", target);
+                    prop_assert_eq!(l.run_out_index(target, true), want_c, "inverse target {}", target);
+                }
                 l.set_inverse(0);
+                prop_assert_eq!(l.run_out_index(1, true), None);
                 prop_assert_eq!(l.inverse_depth_from(0), (0, 0));
                 l.clear();
                 prop_assert_eq!((l.depth_from(i64::MIN), l.sweep(1)), ((0, 0), None));
