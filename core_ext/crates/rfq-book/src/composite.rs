@@ -66,12 +66,20 @@ impl Conversion {
     pub fn convert(&self, price: i64, qty: i64) -> (i64, i64) {
         let q = match self.qty {
             QtyConversion::Linear(m) => qty * m,
-            QtyConversion::Inverse(num) => match i64::try_from(num).ok().and_then(|n| qty.checked_mul(n)) {
-                Some(x) => x / price,
-                None => (i128::from(qty) * num / i128::from(price)) as i64,
-            },
+            QtyConversion::Inverse(num) => inverse_units(qty, num, price),
         };
         (price * self.px_mult + self.offset, q)
+    }
+}
+
+/// Base units of `qty` inverse contracts at `price`: `floor(qty × num / price)` (64-bit when the
+/// product fits). The one definition the composite's conversion and a ladder's converted
+/// aggregates ([`crate::Ladder::set_inverse`]) share, so both give the same integers.
+#[inline]
+pub(crate) fn inverse_units(qty: i64, num: i128, price: i64) -> i64 {
+    match i64::try_from(num).ok().and_then(|n| qty.checked_mul(n)) {
+        Some(x) => x / price,
+        None => (i128::from(qty) * num / i128::from(price)) as i64,
     }
 }
 

@@ -303,12 +303,7 @@ impl Ladder {
         if qty == 0 {
             return 0;
         }
-        let price = self.price_of(idx);
-        // the same integers as `composite::Conversion::convert`: 64-bit when the product fits
-        match i64::try_from(self.inv_num).ok().and_then(|n| qty.checked_mul(n)) {
-            Some(x) => x / price,
-            None => (i128::from(qty) * self.inv_num / i128::from(price)) as i64,
-        }
+        crate::composite::inverse_units(qty, self.inv_num, self.price_of(idx))
     }
 
     #[inline]
