@@ -26,11 +26,10 @@ import heapq
 from collections.abc import Iterable
 from typing import Any, Final
 
-import orjson
 
 from rfqcore._decode import InstrumentCodec, or_flags, put_record
 from rfqcore.errors import MalformedMessage, UnsupportedMessage
-from rfqcore.handlers.base import Handler, ms_to_ns
+from rfqcore.handlers.base import Handler, load_json, ms_to_ns
 from rfqcore.instruments import Registry
 from rfqcore.records import Flag, Kind, Side, StaleReason
 
@@ -88,10 +87,7 @@ class BybitHandler(Handler):
         return heapq.nlargest(depth, b.bids), heapq.nsmallest(depth, b.asks)
 
     def _on_message(self, ts_recv_ns: int, raw: bytes | str) -> int:
-        try:
-            msg = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedMessage(f"bybit: invalid JSON ({exc})", value=raw) from None
+        msg = load_json(raw, "bybit")
         if type(msg) is not dict:
             raise MalformedMessage("bybit: message must be a JSON object", value=msg)
         if "topic" not in msg and ("op" in msg or "success" in msg):

@@ -39,11 +39,10 @@ import re
 from collections.abc import Iterable
 from typing import Any, Final
 
-import orjson
 
 from rfqcore._decode import InstrumentCodec, or_flags, put_record
 from rfqcore.errors import MalformedMessage, UnsupportedMessage
-from rfqcore.handlers.base import Handler
+from rfqcore.handlers.base import Handler, load_json
 from rfqcore.instruments import Registry
 from rfqcore.records import Flag, Kind, Side, StaleReason
 
@@ -116,10 +115,7 @@ class CoinbaseHandler(Handler):
         return heapq.nlargest(depth, b.bids), heapq.nsmallest(depth, b.asks)
 
     def _on_message(self, ts_recv_ns: int, raw: bytes | str) -> int:
-        try:
-            msg = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedMessage(f"coinbase: invalid JSON ({exc})", value=raw) from None
+        msg = load_json(raw, "coinbase")
         if type(msg) is not dict:
             raise MalformedMessage("coinbase: message must be a JSON object", value=msg)
         kind = msg.get("type")

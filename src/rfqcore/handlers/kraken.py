@@ -38,11 +38,10 @@ import zlib
 from collections.abc import Iterable
 from typing import Any, Final
 
-import orjson
 
 from rfqcore._decode import InstrumentCodec, or_flags, parse_fixed, put_record
 from rfqcore.errors import BadDecimal, MalformedMessage, UnsupportedMessage
-from rfqcore.handlers.base import Handler
+from rfqcore.handlers.base import Handler, load_json
 from rfqcore.instruments import Registry
 from rfqcore.records import Flag, Kind, Side, StaleReason
 
@@ -128,10 +127,7 @@ class KrakenHandler(Handler):
         return {p: v for p, (_, v) in b.bids.items()}, {p: v for p, (_, v) in b.asks.items()}
 
     def _on_message(self, ts_recv_ns: int, raw: bytes | str) -> int:
-        try:
-            msg = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedMessage(f"kraken: invalid JSON ({exc})", value=raw) from None
+        msg = load_json(raw, "kraken")
         if type(msg) is dict:
             if "event" not in msg:
                 raise MalformedMessage("kraken: an object message must carry 'event'", value=raw)

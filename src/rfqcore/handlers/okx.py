@@ -23,11 +23,10 @@ import zlib
 from collections.abc import Iterable
 from typing import Any, Final
 
-import orjson
 
 from rfqcore._decode import InstrumentCodec, or_flags, put_record
 from rfqcore.errors import MalformedMessage, UnsupportedMessage
-from rfqcore.handlers.base import Handler, ms_to_ns
+from rfqcore.handlers.base import Handler, load_json, ms_to_ns
 from rfqcore.instruments import Registry
 from rfqcore.records import Flag, Kind, Side, StaleReason
 
@@ -91,10 +90,7 @@ class OkxHandler(Handler):
         return heapq.nlargest(depth, b.bids), heapq.nsmallest(depth, b.asks)
 
     def _on_message(self, ts_recv_ns: int, raw: bytes | str) -> int:
-        try:
-            msg = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedMessage(f"okx: invalid JSON ({exc})", value=raw) from None
+        msg = load_json(raw, "okx")
         if type(msg) is not dict:
             raise MalformedMessage("okx: message must be a JSON object", value=msg)
         if "event" in msg:
