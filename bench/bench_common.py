@@ -121,3 +121,12 @@ def emit_json(bench: str, payload: dict) -> None:
 def shm_path(tag: str) -> str:
     base = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"
     return f"{base}/rfqcore-bench-{os.getpid()}-{tag}.ring"
+
+
+def export_hist(name: str, recorder: object) -> None:
+    """Write ``recorder`` (an ``rfqcore.latency.LatencyRecorder``) as the HdrHistogram percentile
+    distribution ``$RFQCORE_HGRM_DIR/<name>.hgrm`` when that variable is set: ``make bench`` sets
+    it per step and plots every ``.hgrm`` of the step as a PNG. Off the measured path."""
+    d = os.environ.get("RFQCORE_HGRM_DIR")
+    if d:
+        recorder.write_hgrm(Path(d) / f"{name}.hgrm")  # type: ignore[attr-defined]

@@ -156,6 +156,7 @@ def tick_to_quote(scenario: str, rate: int, n_msgs: int, idle: str) -> dict:
         t2q = eng.tick_to_quote
         pump = _summ(t2q() if callable(t2q) else t2q.summary())
     s_int, s_send = lat_int.summary(), lat_send.summary()
+    bc.export_hist(f"engine_py_tick_to_quote_{scenario}_{rate // 1000}k", lat_int)
     return {
         "scenario": scenario, "idle": idle, "pump_interval_s": pump_interval,
         "offered_msg_rate": rate, "messages": n_msgs,

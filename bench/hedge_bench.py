@@ -37,6 +37,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "bench"))
+
+import bench_common as bc  # noqa: E402
 
 from rfqcore._ring import monotonic_ns  # noqa: E402
 from rfqcore.latency import LatencyRecorder  # noqa: E402
@@ -167,6 +170,8 @@ def measure(rate: float, seconds: float, args: argparse.Namespace) -> dict:
         r = recv.get(f"{prefix}{cl}")
         if r is not None:
             lat["on_wire"].record(r - t_int)
+    for k, r in lat.items():
+        bc.export_hist(f"hedge_{k}_{rate:g}_per_s", r)
     return {
         "switch_interval_us": args.switch_interval_us, "idle": args.idle,
         "rate": rate, "seconds": seconds, "fills_offered": n, "fills_sent": len(intended),

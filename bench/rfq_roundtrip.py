@@ -139,6 +139,7 @@ def _ping_main(aeron_dir: str, cpu: int | None, n: int, warmup: int, conn: Any) 
                 raise TimeoutError("ping-pong stalled")
         if i >= warmup:
             rec.record(now() - t)
+    bc.export_hist("aeron_pingpong_rtt", rec)
     conn.send(_summary(rec))
     a.close()
 
@@ -277,6 +278,7 @@ def _client_main(mode: str, aeron_dir: str, settings_path: str, params: dict[str
                 out["quotes_per_s"] = rec.hist.get_total_count() / elapsed
                 out["answers_per_s"] = done[0] / elapsed
         out["latency"] = _summary(rec)
+        bc.export_hist(f"rfq_roundtrip_{mode}", rec)
         out["rejects"] = rejects
         out["client_dropped"] = c.dropped
         conn.send(("ok", out))

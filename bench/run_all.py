@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import bench_common as bc
+import current
 import steps
 from text_results import parse_book_profile, parse_snapshot
 
@@ -98,7 +99,10 @@ def step(name: str, a: argparse.Namespace, out_dir: Path) -> dict:
         except bench_data.DataMissing as e:
             return {"skipped": str(e)}
         return {"streams": meta["streams"], "cache_dir": meta["cache_dir"]}
-    env = cargo_env() if st.build else None
+    env = cargo_env() if st.build else dict(os.environ)
+    hgrm_dir = out_dir / "hgrm" / name
+    hgrm_dir.mkdir(parents=True, exist_ok=True)
+    env["RFQCORE_HGRM_DIR"] = str(hgrm_dir)  # the latency histograms each bench exports
     if st.build:
         run(list(st.build), env)
     idle = quiet(a)
@@ -106,7 +110,8 @@ def step(name: str, a: argparse.Namespace, out_dir: Path) -> dict:
     for c in cmds:
         outs.append(run(c, env, timeout=3600))
         foreign.append(dict(LAST_FOREIGN))
-    meas = {"idle_before": idle, "foreign_cpus": max(f["foreign_cpus"] for f in foreign),
+    plots = export_plots(name, hgrm_dir, out_dir)
+    meas = {"plots": plots, "idle_before": idle, "foreign_cpus": max(f["foreign_cpus"] for f in foreign),
             "wall_s": round(sum(f["wall_s"] for f in foreign), 1), "command": " ; ".join(" ".join(c) for c in cmds)}
     if st.result == "book_py":
         summary = out_dir / "book_py_summary.json"
@@ -123,6 +128,30 @@ def step(name: str, a: argparse.Namespace, out_dir: Path) -> dict:
     if st.result == "lines":
         return {"runs": found, **meas}
     return {**found[-1], **meas}
+
+
+def export_plots(name: str, hgrm_dir: Path, out_dir: Path) -> dict:
+    """The step's latency histograms as HdrHistogram ``.hgrm`` percentile distributions (Rust
+    benches write ``.counts.json`` buckets, turned into ``.hgrm`` here) and one PNG of them all
+    (``rfqcore latency-plot``). Returns the files made, relative to ``out_dir``."""
+    from rfqcore.latency import LatencyRecorder
+
+    for counts in sorted(hgrm_dir.glob("*.counts.json")):
+        rec = LatencyRecorder.from_counts(json.loads(counts.read_text()))
+        rec.write_hgrm(hgrm_dir / counts.name.replace(".counts.json", ".hgrm"))
+        counts.unlink()
+    files = sorted(hgrm_dir.glob("*.hgrm"))
+    if not files:
+        return {}
+    made = {"hgrm": [str(f.relative_to(out_dir)) for f in files]}
+    try:
+        from rfqcore.latency_plot import PlotError, plot_hgrm
+        png = plot_hgrm(files, out_dir / f"{name}.png", title=f"{name}: latency by percentile")
+        made["png"] = str(png.relative_to(out_dir))
+        print(f"  plotted {len(files)} histogram(s): {png}")
+    except PlotError as e:  # no matplotlib: the .hgrm files are still there
+        print(f"  no plot: {e}")
+    return made
 
 
 def measured_step(name: str, a: argparse.Namespace, out_dir: Path) -> dict:
@@ -380,6 +409,12 @@ def main() -> int:
             if s == "data":
                 data_ok = False
     results["targets"] = print_summary(results)
+    measured = [s for s in STEPS if s in results and s != "data"]
+    current.record({s: [{"what": w, "measured": v, "unit": u, "target": t, "op": op}
+                        for w, v, u, t, op in targets({s: results[s]})] for s in measured},
+                   results, step_order=STEPS)
+    if not a.quick:
+        print(f"current figures: {current.CURRENT} -> the table at the top of {current.RESULTS}")
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     print(f"\nraw results: {out_dir / 'results.json'}")
     return 1 if failed else 0

@@ -18,7 +18,7 @@ BENCH = REPO / "bench"
 
 # bench/*.py that are not benchmarks: the harness and its helpers. Anything else there is a
 # benchmark and must be a step of run_all.py.
-NOT_BENCHMARKS = {"run_all.py", "steps.py", "text_results.py", "report.py", "report_durability.py", "bench_common.py",
+NOT_BENCHMARKS = {"run_all.py", "steps.py", "text_results.py", "report.py", "report_durability.py", "bench_common.py", "current.py",
                   "conftest.py"}
 
 
