@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import shutil
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -22,6 +24,7 @@ from typing import Any
 
 from rfqcore.hooks import Strategy
 from rfqcore.rfq import ApprovalPending, Execution
+from rfqcore.stop_signals import StopSignals, Stopped
 
 __all__ = ["run_demo", "client_session"]
 
@@ -32,6 +35,8 @@ def _us(t0: float) -> str:
 
 def client_session(aeron_dir: str, out: Any) -> None:
     """The client process: everything a co-located desk would do through ``rfqcore.client``."""
+    # Ctrl-C reaches the whole process group: the desk process owns the shutdown and ends this one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from rfqcore.client import OperatorClient, RequestRejected, RfqClient
 
     lines: list[str] = []
@@ -209,41 +214,71 @@ def _cents(v: Decimal | None) -> str:
 
 
 def run_demo(files: Sequence[os.PathLike[str]], speed: float | None = 10.0) -> int:
+    """The RFQ session demo. SIGINT (Ctrl-C) or SIGTERM stops it in order: the client process
+    ended, the desk stopped (gateway, core, journal, settlement writer, media driver), its
+    shared-memory files and temporary folder removed, no traceback; exit code 130."""
     import tempfile
-
-    from rfqcore.journal import JournalSettings
-    from rfqcore.serve import Server
 
     print("rfqcore demo: an RFQ session over Aeron IPC (client process -> gateway process -> Rust core)")
     if files:
         print(f"market data: {len(files)} recorded Binance BTC/ETH files replayed as a live feed at {speed}x")
     work = Path(tempfile.mkdtemp(prefix="rfqcore-demo-"))
+    with StopSignals() as stop:
+        try:
+            return _run_demo(files, speed, work, stop)
+        except Stopped as e:
+            shutil.rmtree(work, ignore_errors=True)
+            print(f"rfqcore demo: stopped ({e}) before the end; the desk shut down in order and left nothing behind",
+                  flush=True)
+            return 130
+
+
+def _client_lines(parent: Any, srv: Any, stop: StopSignals) -> list[str]:
+    """What the client process reports, phase by phase (the market replay is stopped between the
+    loaded and the unloaded round trips)."""
+    lines: list[str] = []
+    while True:
+        deadline = time.monotonic() + 120
+        while not parent.poll(0.1):
+            stop.check()
+            if time.monotonic() > deadline:
+                return [*lines, "client process timed out"]
+        phase, got = parent.recv()
+        lines += got
+        if phase == "done":
+            return lines
+        srv.stop_market_replay()   # then the unloaded round trips
+        parent.send("go")
+
+
+def _run_demo(files: Sequence[os.PathLike[str]], speed: float | None, work: Path, stop: StopSignals) -> int:
+    from rfqcore.journal import JournalSettings
+    from rfqcore.serve import Server
+
     jdir, store = work / "journal", f"sqlite:///{work / 'settlement.db'}"
     with Server(market_files=files, speed=speed, journal=JournalSettings(str(jdir)),
                 settlement_store=store) as srv:
         assert srv.engine is not None
         desk = DemoDesk()
         srv.engine.add_strategy(desk, book_events=False)
-        if not srv.wait_live(timeout=60):
-            print("market data did not go live in 60 s", file=sys.stderr)
-            return 1
-        print(f"desk up: media driver at {srv.aeron_dir}, books live, gateway in its own process\n")
+        live_by = time.monotonic() + 60
+        while not srv.wait_live(timeout=0.1):
+            stop.check()
+            if time.monotonic() > live_by:
+                print("market data did not go live in 60 s", file=sys.stderr)
+                return 1
+        print(f"desk up: media driver at {srv.aeron_dir}, rings in {srv.ring_dir}, journal and settlement store in "
+              f"{work}; books live, gateway in its own process\n", flush=True)
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=client_session, args=(srv.aeron_dir, child), name="rfqcore-demo-client")
         proc.start()
-        lines: list[str] = []
-        while True:
-            if not parent.poll(120):
-                lines.append("client process timed out")
-                break
-            phase, got = parent.recv()
-            lines += got
-            if phase == "done":
-                break
-            srv.stop_market_replay()   # then the unloaded round trips
-            parent.send("go")
-        proc.join(10)
+        try:
+            lines = _client_lines(parent, srv, stop)
+        finally:
+            if stop.received is not None:
+                proc.terminate()
+            proc.join(10)
         print("client process (acme-capital, beta-fund, desk-operator):")
         for s in lines:
             print("  " + s)
@@ -276,6 +311,7 @@ def run_demo(files: Sequence[os.PathLike[str]], speed: float | None = 10.0) -> i
         print(f"journal: {js.get('committed_seq', 0):,} input records, {js.get('syncs', 0):,} fdatasyncs (group commit; "
               f"outputs published only once durable) in {jdir}")
         assert srv.gateway is not None
+        stop.check()  # a Ctrl-C has stopped the gateway process too: nothing left to ask it
         gs = srv.gateway.stats()
         print(f"gateway: {gs['in']} messages in, {gs['out']} out, {gs['pushed']} records pushed to the core, "
               f"refused {gs['rejects'] or 'none'}, unanswerable (dropped, counted) {gs['unanswerable'] or 'none'}")

@@ -34,6 +34,7 @@ from rfqcore.hedger import Hedger, VenueLink
 from rfqcore.instruments import Registry
 from rfqcore.journal import JournalSettings
 from rfqcore.rfqconfig import RfqSettings
+from rfqcore.stop_signals import StopSignals, Stopped
 from rfqcore.venuesim.sim import SimConfig, SimProcess
 from rfqcore.venuesim.simbook import SimAccount
 
@@ -104,10 +105,14 @@ class HedgeDesk:
     engine: Engine
     hedger: Hedger
     venues: dict[int, SimProcess]
+    #: a stop request (SIGINT / SIGTERM): every wait raises ``Stopped`` once it arrived
+    stop: StopSignals | None = None
 
     def wait(self, cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.stop is not None:
+                self.stop.check()
             if cond():
                 return
             time.sleep(0.005)
@@ -141,9 +146,11 @@ class HedgeDesk:
 def hedging_desk(*, overrides: str = "", journal: JournalSettings | str | None = None,
                  at_index: int | None = None, heartbeat_ms: float = 1.0,
                  settings: RfqSettings | None = None, replay_speed: float | None = 1.0,
-                 idle: Literal["spin", "yield", "park"] = "yield") -> Iterator[HedgeDesk]:
+                 idle: Literal["spin", "yield", "park"] = "yield",
+                 stop: StopSignals | None = None) -> Iterator[HedgeDesk]:
     """Start both simulated venues, the engine and the hedger; wait until hedging is available.
-    ``settings`` replaces the packaged RFQ settings (build them on :func:`desk_registry`)."""
+    ``settings`` replaces the packaged RFQ settings (build them on :func:`desk_registry`);
+    ``stop`` makes every wait of the desk end with ``Stopped`` on SIGINT / SIGTERM."""
     reg = settings.registry if settings is not None else desk_registry()
     settings = settings if settings is not None else desk_settings(reg, overrides)
     b_cfg, o_cfg = sim_configs(at_index, replay_speed)
@@ -154,7 +161,7 @@ def hedging_desk(*, overrides: str = "", journal: JournalSettings | str | None =
             hedger = Hedger(eng, venue_links(b, o))
             hedger.start()
             try:
-                desk = HedgeDesk(eng, hedger, {1: b, 2: o})
+                desk = HedgeDesk(eng, hedger, {1: b, 2: o}, stop)
                 desk.wait_available()
                 yield desk
             finally:
@@ -168,13 +175,23 @@ def _fmt_units(v: int, decimals: int) -> str:
 
 
 def demo(out: Any = None) -> int:
-    """``rfqcore hedge-demo``: client fills hedged on the two simulated venues, then an outage."""
+    """``rfqcore hedge-demo``: client fills hedged on the two simulated venues, then an outage.
+    SIGINT (Ctrl-C) or SIGTERM stops it in order (hedger, core, venues), no traceback; exit 130."""
     import sys
 
+    w = out or sys.stdout
+    with StopSignals() as stop:
+        try:
+            return _demo(w, stop)
+        except Stopped as e:
+            print(f"hedge-demo: stopped ({e}) before the end; venues, hedger and core shut down in order",
+                  file=w, flush=True)
+            return 130
+
+
+def _demo(w: Any, stop: StopSignals) -> int:
     from rfqcore.records import HEDGE_ORDER_STATES, ClientSide
     from rfqcore.rfq import Quote, RequestRejected
-
-    w = out or sys.stdout
 
     def p(*a: object) -> None:
         print(*a, file=w, flush=True)
@@ -182,7 +199,7 @@ def demo(out: Any = None) -> int:
     t0 = time.monotonic()
     p("hedge-demo: starting two simulated venues (Binance-style REST/WS, OKX-style WS order entry) "
       "seeded from the recorded 2024-08-08 books, the core, and the venue link ...")
-    with hedging_desk() as desk:
+    with hedging_desk(stop=stop) as desk:
         eng = desk.engine
         desk.wait(lambda: all(eng.best(k) is not None for k in ("binance-spot:BTCUSDT", "okx:BTC-USDT")),
                   15, "both venues' books")

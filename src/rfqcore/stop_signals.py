@@ -14,7 +14,16 @@ import threading
 from types import FrameType
 from typing import Any
 
-__all__ = ["StopSignals"]
+__all__ = ["StopSignals", "Stopped"]
+
+
+class Stopped(Exception):
+    """Raised by :meth:`StopSignals.check` once a stop signal arrived: for a program that waits
+    in several places (the demos) to leave them all the same way and unwind in order."""
+
+    def __init__(self, received: signal.Signals | None) -> None:
+        self.received = received
+        super().__init__(received.name if received is not None else "stopped")
 
 
 class StopSignals:
@@ -36,6 +45,11 @@ class StopSignals:
     def wait(self, timeout: float | None) -> bool:
         """Wait up to ``timeout`` seconds for a stop signal; True once one arrived."""
         return self.event.wait(timeout)
+
+    def check(self) -> None:
+        """Raise :class:`Stopped` if a stop signal arrived."""
+        if self.event.is_set():
+            raise Stopped(self.received)
 
     def __enter__(self) -> StopSignals:
         for s in self.SIGNALS:

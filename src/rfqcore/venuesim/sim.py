@@ -616,8 +616,10 @@ class SimProcess:
             if nice:
                 os.nice(nice)
 
+        # A session of its own: Ctrl-C in the desk's terminal reaches the desk, which stops its
+        # venues in order (stop(): SIGTERM) after its hedger; PDEATHSIG covers the desk dying.
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL,
-                                     env=env, preexec_fn=pre)
+                                     env=env, preexec_fn=pre, start_new_session=True)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + self.timeout
         line = b""
