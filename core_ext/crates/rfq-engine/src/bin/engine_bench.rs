@@ -173,6 +173,19 @@ fn hist_json(h: &Histogram<u64>) -> String {
     )
 }
 
+/// Writes `h`'s recorded buckets as `[[value_ns, count], ...]` to `$RFQCORE_HGRM_DIR/<name>.counts.json`
+/// when that variable is set (`make bench` sets it; `bench/run_all.py` turns each file into an
+/// HdrHistogram `.hgrm` percentile distribution and a PNG plot). Off the measured path.
+fn export_counts(name: &str, h: &Histogram<u64>) {
+    let Some(dir) = std::env::var_os("RFQCORE_HGRM_DIR") else { return };
+    let pairs: Vec<String> =
+        h.iter_recorded().map(|v| format!("[{},{}]", v.value_iterated_to(), v.count_at_value())).collect();
+    let path = std::path::Path::new(&dir).join(format!("{name}.counts.json"));
+    if let Err(e) = std::fs::write(&path, format!("[{}]", pairs.join(","))) {
+        eprintln!("engine_bench: cannot write {}: {e}", path.display());
+    }
+}
+
 fn hist_line(h: &Histogram<u64>) -> String {
     format!(
         "p50 {} ns  p90 {} ns  p99 {} ns  p99.9 {} ns  max {} ns  ({} samples)",
@@ -720,6 +733,7 @@ fn main() {
                 "      core published (Runner's own):    {}",
                 hist_line(&p.core_published)
             ));
+            export_counts(&format!("tick_to_quote_{}_{}k", sc.name, p.rate / 1000), &p.hist);
             paced.push(p);
         }
         let types: Vec<String> = MSG_TYPES
