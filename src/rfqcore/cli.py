@@ -223,6 +223,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         venues = load_venue_links(args.venues, reg, RfqSettings.load(args.rfq_config, reg))
     from rfqcore.instance import AlreadyRunning
     from rfqcore.stop_signals import StopSignals
+    from rfqcore.web.server import HttpUnavailable
 
     aeron_dir = _aeron_dir(args)
     # SIGINT (Ctrl-C) and SIGTERM (systemd, Docker) stop the desk in order and exit 0
@@ -231,8 +232,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             srv = Server(config_path=args.config, rfq_config_path=args.rfq_config, aeron_dir=aeron_dir,
                          channel=args.channel, market_files=files, speed=args.speed, journal=journal,
                          settlement_store=args.settlement_store, venues=venues,
-                         log_level=logging.getLogger().getEffectiveLevel()).start()
-        except AlreadyRunning as e:
+                         log_level=logging.getLogger().getEffectiveLevel(), http=args.http).start()
+        except (AlreadyRunning, HttpUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
             return 1
         try:
@@ -250,6 +251,8 @@ def _serve_until_stopped(args: argparse.Namespace, srv: Server, files: Sequence[
     print(f"rfqcore serve: Aeron dir {srv.aeron_dir}, channel {args.channel or gw.channel}, requests on stream "
           f"{gw.request_stream}, client N answers on {gw.response_stream_base}+N, operators on "
           f"{gw.operator_stream}+N (PID {os.getpid()}; Ctrl-C or SIGTERM stops)", flush=True)
+    if srv.web is not None:
+        print(f"  metrics: {srv.web.url}/metrics (Prometheus), health: {srv.web.url}/healthz", flush=True)
     if srv.stale_removed:
         print(f"  removed what a killed desk left behind: {', '.join(srv.stale_removed)}", flush=True)
     if srv.engine.recovery is not None:
@@ -276,6 +279,16 @@ def _serve_until_stopped(args: argparse.Namespace, srv: Server, files: Sequence[
         print(f"  RFQs {st['rfqs']}  quotes {st['quotes']}  fills {st['fills']}  rejects "
               f"{sum(st['rejects'].values())}  pending approvals {len(srv.engine.pending_approvals())}  "
               f"desk {desk}{hedge}", flush=True)
+
+
+def _http_address(text: str) -> str:
+    from rfqcore.web.server import parse_address
+
+    try:
+        parse_address(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def _aeron_dir(args: argparse.Namespace, settings: RfqSettings | None = None) -> str:
@@ -531,6 +544,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--venues", help="venue connections (TOML, see rfqcore.venues.config): run the venue link "
                                      "so the core hedges on them; their market data feeds the core (docs/hedging.md)")
     sv.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
+    sv.add_argument("--http", type=_http_address, metavar="HOST:PORT",
+                    help="serve GET /metrics (Prometheus) and /healthz there, e.g. 127.0.0.1:8080 (default: off; "
+                         "docs/web.md)")
     sv.set_defaults(func=_cmd_serve)
 
     qt = sub.add_parser("quote", help="request a firm quote from a running desk (and optionally hit it)")

@@ -213,6 +213,23 @@ def _cents(v: Decimal | None) -> str:
     return "—" if v is None else f"{v.quantize(Decimal('0.01')):,}"
 
 
+def _scraped(url: str) -> str:
+    """A few of the desk's Prometheus metrics, fetched and parsed as a scraper would."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    got: dict[str, float] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name in ("rfqcore_rfqs_total", "rfqcore_rfq_quotes_total", "rfqcore_fills_total",
+                          "rfqcore_rejects_total", "rfqcore_gateway_messages_total"):
+                got[s.name] = got.get(s.name, 0.0) + s.value
+    return ", ".join(f"{name} {v:,.0f}" for name, v in got.items())
+
+
 def run_demo(files: Sequence[os.PathLike[str]], speed: float | None = 10.0) -> int:
     """The RFQ session demo. SIGINT (Ctrl-C) or SIGTERM stops it in order: the client process
     ended, the desk stopped (gateway, core, journal, settlement writer, media driver), its
@@ -257,7 +274,7 @@ def _run_demo(files: Sequence[os.PathLike[str]], speed: float | None, work: Path
 
     jdir, store = work / "journal", f"sqlite:///{work / 'settlement.db'}"
     with Server(market_files=files, speed=speed, journal=JournalSettings(str(jdir)),
-                settlement_store=store) as srv:
+                settlement_store=store, http="127.0.0.1:0") as srv:
         assert srv.engine is not None
         desk = DemoDesk()
         srv.engine.add_strategy(desk, book_events=False)
@@ -268,7 +285,10 @@ def _run_demo(files: Sequence[os.PathLike[str]], speed: float | None, work: Path
                 print("market data did not go live in 60 s", file=sys.stderr)
                 return 1
         print(f"desk up: media driver at {srv.aeron_dir}, rings in {srv.ring_dir}, journal and settlement store in "
-              f"{work}; books live, gateway in its own process\n", flush=True)
+              f"{work}; books live, gateway in its own process", flush=True)
+        assert srv.web is not None
+        print(f"metrics: {srv.web.url}/metrics (Prometheus), health: {srv.web.url}/healthz (docs/web.md)\n",
+              flush=True)
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=client_session, args=(srv.aeron_dir, child), name="rfqcore-demo-client")
@@ -315,6 +335,7 @@ def _run_demo(files: Sequence[os.PathLike[str]], speed: float | None, work: Path
         gs = srv.gateway.stats()
         print(f"gateway: {gs['in']} messages in, {gs['out']} out, {gs['pushed']} records pushed to the core, "
               f"refused {gs['rejects'] or 'none'}, unanswerable (dropped, counted) {gs['unanswerable'] or 'none'}")
+        print(f"metrics scraped from {srv.web.url}/metrics: {_scraped(srv.web.url)}")
     import argparse
 
     from rfqcore.settlement import cli as settlement_cli

@@ -9,7 +9,8 @@
    restamped to the wall clock (``live_clock``) — the stand-in for live venue handlers — or
    nothing (``market_data=False``; feed the engine yourself),
 4. the gateway in its own process (no GIL shared with the engine), which authenticates client
-   and operator sessions on the request stream and answers on per-principal streams.
+   and operator sessions on the request stream and answers on per-principal streams,
+5. with ``http="HOST:PORT"``, the HTTP endpoints ``/metrics`` and ``/healthz`` (docs/web.md).
 
 Clients connect with :class:`rfqcore.client.RfqClient`, operators with
 :class:`rfqcore.client.OperatorClient` (or the ``rfqcore op`` commands).
@@ -18,7 +19,7 @@ One desk per Aeron directory and per journal directory: :meth:`Server.start` tak
 :class:`~rfqcore.instance.InstanceLock` on each (a second desk is refused with
 :class:`~rfqcore.instance.AlreadyRunning`, naming the running PID) and first removes what a
 killed desk left in shared memory (its rings, its embedded driver's directory).
-:meth:`Server.stop` stops the parts in order — market data and the gateway (intake), the
+:meth:`Server.stop` stops the parts in order — the HTTP endpoints, market data and the gateway (intake), the
 venue link, the core after it drained its inputs (the journal flushed), the settlement writer
 (flushed), the media driver — then removes the rings and lets the locks go.
 """
@@ -33,7 +34,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rfqcore.engine import Engine
 from rfqcore.gateway.aeron import EmbeddedDriver, unique_dir, wait_for_driver
@@ -44,6 +45,9 @@ from rfqcore.instance import InstanceLock, remove_stale, sweep_stale
 from rfqcore.journal import JournalSettings
 from rfqcore.records import BookStatus
 from rfqcore.rfqconfig import RfqSettings
+
+if TYPE_CHECKING:
+    from rfqcore.web.server import HttpServer
 
 __all__ = ["Server"]
 
@@ -66,7 +70,8 @@ class Server:
                  market_files: Sequence[os.PathLike[str]] | None = None, speed: float | None = None,
                  idle: Literal["spin", "yield", "park"] = "yield", journal: JournalSettings | None = None,
                  settlement_store: str | None = None, settlement_spill: str | None = None,
-                 venues: list[VenueLink] | None = None, log_level: int = logging.WARNING) -> None:
+                 venues: list[VenueLink] | None = None, log_level: int = logging.WARNING,
+                 http: str | None = None) -> None:
         self.registry = registry if registry is not None else Registry.load(config_path)
         self.settings = settings if settings is not None else RfqSettings.load(rfq_config_path, self.registry)
         self.config_path, self.rfq_config_path = config_path, rfq_config_path
@@ -81,6 +86,9 @@ class Server:
         self.settlement: Any = None
         self.venues = venues or []
         self.log_level = log_level  # of the gateway process
+        #: ``HOST:PORT`` of the HTTP endpoints (/metrics, /healthz; docs/web.md), None = none
+        self.http = http
+        self.web: HttpServer | None = None  # while it serves
         self.hedger: Hedger | None = None
         self.driver: EmbeddedDriver | None = None
         self.engine: Engine | None = None
@@ -177,6 +185,11 @@ class Server:
                 speed=self.speed, strict=False, live_clock=True)
             self._replay = threading.Thread(target=self._run_replay, name="rfqcore-replay", daemon=True)
             self._replay.start()
+        if self.http is not None:
+            from rfqcore.web import HttpServer, desk_health, desk_registry, parse_address
+
+            host, port = parse_address(self.http)
+            self.web = HttpServer(host, port, desk_registry(self), health=lambda: desk_health(self)).start()
         return self
 
     def _run_replay(self) -> None:
@@ -201,7 +214,7 @@ class Server:
         return False
 
     def stop(self) -> None:
-        """Stop in order: intake (market data, gateway), venue link, core (drains its inputs,
+        """Stop in order: the HTTP endpoints, intake (market data, gateway), venue link, core (drains its inputs,
         flushes the journal), settlement writer (flushes), media driver; then remove the rings
         and release the locks. Every step runs even if an earlier one failed; the first
         failure is raised at the end. Idempotent."""
@@ -215,6 +228,9 @@ class Server:
                 log.warning("stopping %s failed: %s", getattr(fn, "__qualname__", fn), e)
                 first = first or e
 
+        if self.web is not None:  # first: its scrapes read the parts stopped below
+            web, self.web = self.web, None
+            step(web.stop)
         step(self._stop_replay)
         if self.gateway is not None:
             gw, self.gateway = self.gateway, None

@@ -35,6 +35,7 @@ import os
 import secrets
 import signal
 import struct
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -655,6 +656,7 @@ class Gateway:
         return {
             "in": self.n_in, "out": self.n_out, "pushed": self.n_pushed, "tap_records": self.n_tap,
             "logons": self.n_logons, "logouts": self.n_logouts, "sessions": len(self._sessions),
+            "sessions_by_role": {r.name.lower(): sum(1 for role, _ in self._sessions if role == r) for r in Role},
             "rejects": dict(self.rejects), "unanswerable": dict(self.unanswerable),
             "ring_full": self.n_ring_full, "ring_backlog": len(self._in_backlog),
             "offer_backlogged": self.n_backlogged, "not_connected_drops": self.n_not_connected,
@@ -801,6 +803,7 @@ class GatewayProcess:
         self._ctx = mp.get_context("spawn")
         self._stop = self._ctx.Event()
         self._conn, child = self._ctx.Pipe()
+        self._stats_lock = threading.Lock()
         self.process = self._ctx.Process(
             target=run_gateway_process, name="rfqcore-gateway", daemon=True,
             args=(input_ring, tap_ring),
@@ -825,17 +828,18 @@ class GatewayProcess:
     def stats(self, timeout: float = 5.0, *, reset_histograms: bool = False) -> dict[str, Any]:
         """The gateway's counters (``Gateway.stats()``); ``reset_histograms`` restarts the
         core-hop histogram after reading it (per-phase figures)."""
-        self._conn.send("stats_reset" if reset_histograms else "stats")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._conn.poll(max(0.0, deadline - time.monotonic())):
-                kind, payload = self._conn.recv()
-                stats: dict[str, Any] = payload
-                if kind == "stats":
-                    return stats
-                if kind == "stopped":
-                    self.final_stats = stats
-                    return stats
+        with self._stats_lock:  # one request on the pipe at a time (e.g. the desk's /metrics and its CLI)
+            self._conn.send("stats_reset" if reset_histograms else "stats")
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self._conn.poll(max(0.0, deadline - time.monotonic())):
+                    kind, payload = self._conn.recv()
+                    stats: dict[str, Any] = payload
+                    if kind == "stats":
+                        return stats
+                    if kind == "stopped":
+                        self.final_stats = stats
+                        return stats
         raise TimeoutError("gateway process did not answer a stats request")
 
     def stop(self, timeout: float = 10.0) -> dict[str, Any] | None:
