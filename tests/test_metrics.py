@@ -313,3 +313,44 @@ def test_ring_fill_reads_the_header_of_a_ring_in_use(tmp_path: Path) -> None:
         assert ring_fill(path) == (3, 8)
         assert len(c.poll(2)) == 2
         assert ring_fill(path) == (1, 8)
+
+
+def test_venue_links_and_a_part_that_does_not_answer() -> None:
+    """The venue link's counters by venue (a stand-in hedger: the live one needs the simulated
+    venues, tests/test_serve_venues.py), and a gateway that does not answer: its metrics are left
+    out, the part is marked 0, the rest is served."""
+    from types import SimpleNamespace
+
+    from prometheus_client import generate_latest
+
+    from rfqcore.hedger import VenueLink
+    from rfqcore.web.metrics import desk_registry
+
+    class Hedger:
+        def stats(self) -> dict[int, dict[str, int]]:
+            return {2: {"orders": 3, "reports": 5, "report_errors": 0, "md_messages": 70, "md_errors": 1,
+                        "snapshots": 1, "foreign_reports": 0, "up": 0},
+                    1: {"orders": 4, "reports": 8, "report_errors": 1, "md_messages": 90, "md_errors": 0,
+                        "snapshots": 1, "foreign_reports": 0, "up": 1}}
+
+    class DeadGateway:
+        def stats(self, timeout: float = 5.0) -> dict[str, Any]:
+            raise TimeoutError("gateway process did not answer a stats request")
+
+    links = [VenueLink(1, "binance-spot:BTCUSDT", adapter=lambda **kw: None),
+             VenueLink(2, "okx:BTC-USDT", adapter=lambda **kw: None)]
+    srv = SimpleNamespace(engine=None, gateway=DeadGateway(), settlement=None, hedger=Hedger(), venues=links)
+    samples: Samples = {}
+    for fam in text_string_to_metric_families(generate_latest(desk_registry(srv)).decode()):
+        for s in fam.samples:
+            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    one, two = {"venue": "1", "instrument": "binance-spot:BTCUSDT"}, {"venue": "2", "instrument": "okx:BTC-USDT"}
+    assert val(samples, "rfqcore_venue_link_up", **one) == 1 and val(samples, "rfqcore_venue_link_up", **two) == 0
+    assert val(samples, "rfqcore_venue_orders_total", **one) == 4 and val(samples, "rfqcore_venue_orders_total", **two) == 3
+    assert val(samples, "rfqcore_venue_reports_total", **two) == 5
+    assert val(samples, "rfqcore_venue_market_data_messages_total", **one) == 90
+    assert val(samples, "rfqcore_venue_errors_total", **one, kind="report") == 1
+    assert val(samples, "rfqcore_venue_errors_total", **two, kind="market_data") == 1
+    assert val(samples, "rfqcore_scrape_part_ok", part="venues") == 1
+    assert val(samples, "rfqcore_scrape_part_ok", part="gateway") == 0
+    assert not any(n.startswith("rfqcore_gateway_") for n, _ in samples)
