@@ -16,10 +16,11 @@ returns how many it wrote (``handler.out[:n]``). Contract shared by every handle
 
 from __future__ import annotations
 
+import heapq
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +31,8 @@ from rfqcore.errors import DecodeError, MalformedMessage, UnknownInstrument
 from rfqcore.instruments import Instrument, Registry
 from rfqcore.records import RECORD_DTYPE
 
-__all__ = ["Handler", "HandlerStats", "RecordArray", "load_json", "codec_for", "ms_to_ns"]
+__all__ = ["Handler", "HandlerStats", "BookHandler", "SizeBookHandler", "VenueBook", "SizeBook",
+           "RecordArray", "load_json", "codec_for", "ms_to_ns"]
 
 RecordArray = npt.NDArray[np.void]
 NS_PER_MS = 1_000_000
@@ -158,3 +160,61 @@ class Handler(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.venue}, symbols={sorted(self.codecs)})"
+
+
+class VenueBook(Protocol):
+    """What :class:`BookHandler` reads of a handler's per-symbol book."""
+
+    live: bool
+
+    @property
+    def bids(self) -> Mapping[int, object]: ...  # price (fixed point) -> the venue's level
+    @property
+    def asks(self) -> Mapping[int, object]: ...
+
+
+class SizeBook(Protocol):
+    """A :class:`VenueBook` whose levels are sizes: price -> size, both fixed point."""
+
+    live: bool
+    bids: dict[int, int]
+    asks: dict[int, int]
+
+
+_B = TypeVar("_B", bound=VenueBook)
+_SB = TypeVar("_SB", bound=SizeBook)
+
+
+class BookHandler(Handler, Generic[_B]):
+    """A handler that keeps one book per symbol (``_books``, made by ``new_book``).
+
+    A book is *live* once a snapshot is applied and every message since kept it in sync, by the
+    venue's own check (sequence, checksum, consistency: the subclass's module doc); a book that
+    is not live is awaiting a snapshot.
+    """
+
+    def __init__(self, registry: Registry, venue: str, symbols: Iterable[str] | None, source: int,
+                 capacity: int, new_book: Callable[[], _B]) -> None:
+        super().__init__(registry, venue, symbols, source, capacity)
+        self._books: dict[str, _B] = {s: new_book() for s in self.codecs}
+
+    def is_live(self, symbol: str) -> bool:
+        """True once a snapshot is applied and the venue's check has held for every message since."""
+        return self._books[symbol].live
+
+    def needs_snapshot(self) -> list[str]:
+        return [s for s, b in self._books.items() if not b.live]
+
+    def book_top(self, symbol: str, depth: int = 1) -> tuple[list[int], list[int]]:
+        """Best ``depth`` bid and ask prices (fixed point) of ``symbol``'s book."""
+        b = self._books[symbol]
+        return heapq.nlargest(depth, b.bids), heapq.nsmallest(depth, b.asks)
+
+
+class SizeBookHandler(BookHandler[_SB]):
+    """A :class:`BookHandler` whose books hold sizes, with copies of them on demand."""
+
+    def book(self, symbol: str) -> tuple[dict[int, int], dict[int, int]]:
+        """Copies of ``symbol``'s book: price -> size, fixed point, bids then asks."""
+        b = self._books[symbol]
+        return dict(b.bids), dict(b.asks)

@@ -22,14 +22,13 @@ truncation is needed (the recorded 500-level book stays at exactly 500 levels a 
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
 from typing import Any, Final
 
 
 from rfqcore._decode import InstrumentCodec, or_flags, put_record
 from rfqcore.errors import MalformedMessage, UnsupportedMessage
-from rfqcore.handlers.base import Handler, load_json, ms_to_ns
+from rfqcore.handlers.base import SizeBookHandler, load_json, ms_to_ns
 from rfqcore.instruments import Registry
 from rfqcore.records import Flag, Kind, Side, StaleReason
 
@@ -55,36 +54,21 @@ class _BybitBook:
         self.lost_sync = False
 
 
-class BybitHandler(Handler):
-    """Decoder and ``u``-continuity book keeper for Bybit ``orderbook.N`` topics (module doc)."""
+class BybitHandler(SizeBookHandler[_BybitBook]):
+    """Decoder and ``u``-continuity book keeper for Bybit ``orderbook.N`` topics (module doc).
+
+    A book is live (``is_live``) once a snapshot is applied and every delta since continued it.
+    """
 
     def __init__(self, registry: Registry, symbols: Iterable[str] | None = None, source: int = 0,
                  capacity: int = 4096, venue: str = "bybit-linear") -> None:
         if venue not in BYBIT_VENUES:
             raise ValueError(f"venue must be one of {BYBIT_VENUES}, got {venue!r}")
-        super().__init__(registry, venue, symbols, source, capacity)
-        self._books: dict[str, _BybitBook] = {s: _BybitBook() for s in self.codecs}
-
-    def is_live(self, symbol: str) -> bool:
-        """True once a snapshot is applied and every delta since continued it."""
-        return self._books[symbol].live
-
-    def needs_snapshot(self) -> list[str]:
-        return [s for s, b in self._books.items() if not b.live]
+        super().__init__(registry, venue, symbols, source, capacity, _BybitBook)
 
     def last_update_id(self, symbol: str) -> int | None:
         """``u`` of the last message applied to ``symbol``'s book (None: awaiting a snapshot)."""
         return self._books[symbol].u
-
-    def book(self, symbol: str) -> tuple[dict[int, int], dict[int, int]]:
-        """Copies of ``symbol``'s book: price -> size, fixed point, bids then asks."""
-        b = self._books[symbol]
-        return dict(b.bids), dict(b.asks)
-
-    def book_top(self, symbol: str, depth: int = 1) -> tuple[list[int], list[int]]:
-        """Best ``depth`` bid and ask prices (fixed point) of ``symbol``'s book."""
-        b = self._books[symbol]
-        return heapq.nlargest(depth, b.bids), heapq.nsmallest(depth, b.asks)
 
     def _on_message(self, ts_recv_ns: int, raw: bytes | str) -> int:
         msg = load_json(raw, "bybit")

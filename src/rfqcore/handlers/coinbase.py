@@ -34,7 +34,6 @@ Updates before the first snapshot are counted in ``stats.dropped_while_stale``.
 from __future__ import annotations
 
 import calendar
-import heapq
 import re
 from collections.abc import Iterable
 from typing import Any, Final
@@ -42,7 +41,7 @@ from typing import Any, Final
 
 from rfqcore._decode import InstrumentCodec, or_flags, put_record
 from rfqcore.errors import MalformedMessage, UnsupportedMessage
-from rfqcore.handlers.base import Handler, load_json
+from rfqcore.handlers.base import SizeBookHandler, load_json
 from rfqcore.instruments import Registry
 from rfqcore.records import Flag, Kind, Side, StaleReason
 
@@ -89,30 +88,16 @@ class _CoinbaseBook:
         self.sequence: int | None = None
 
 
-class CoinbaseHandler(Handler):
-    """Decoder and consistency-checked book keeper for Coinbase level2 + matches (module doc)."""
+class CoinbaseHandler(SizeBookHandler[_CoinbaseBook]):
+    """Decoder and consistency-checked book keeper for Coinbase level2 + matches (module doc).
+
+    A book is live (``is_live``) once a snapshot is applied and no update since was inconsistent
+    with the book.
+    """
 
     def __init__(self, registry: Registry, symbols: Iterable[str] | None = None, source: int = 0,
                  capacity: int = 4096, venue: str = "coinbase") -> None:
-        super().__init__(registry, venue, symbols, source, capacity)
-        self._books: dict[str, _CoinbaseBook] = {s: _CoinbaseBook() for s in self.codecs}
-
-    def is_live(self, symbol: str) -> bool:
-        """True once a snapshot is applied and no update since was inconsistent with the book."""
-        return self._books[symbol].live
-
-    def needs_snapshot(self) -> list[str]:
-        return [s for s, b in self._books.items() if not b.live]
-
-    def book(self, symbol: str) -> tuple[dict[int, int], dict[int, int]]:
-        """Copies of ``symbol``'s book: price -> size, fixed point, bids then asks."""
-        b = self._books[symbol]
-        return dict(b.bids), dict(b.asks)
-
-    def book_top(self, symbol: str, depth: int = 1) -> tuple[list[int], list[int]]:
-        """Best ``depth`` bid and ask prices (fixed point) of ``symbol``'s book."""
-        b = self._books[symbol]
-        return heapq.nlargest(depth, b.bids), heapq.nsmallest(depth, b.asks)
+        super().__init__(registry, venue, symbols, source, capacity, _CoinbaseBook)
 
     def _on_message(self, ts_recv_ns: int, raw: bytes | str) -> int:
         msg = load_json(raw, "coinbase")

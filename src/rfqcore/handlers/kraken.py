@@ -41,7 +41,7 @@ from typing import Any, Final
 
 from rfqcore._decode import InstrumentCodec, or_flags, parse_fixed, put_record
 from rfqcore.errors import BadDecimal, MalformedMessage, UnsupportedMessage
-from rfqcore.handlers.base import Handler, load_json
+from rfqcore.handlers.base import BookHandler, load_json
 from rfqcore.instruments import Registry
 from rfqcore.records import Flag, Kind, Side, StaleReason
 
@@ -101,25 +101,15 @@ def _ts_ns(s: object, field: str, name: str) -> int:
                                instrument=name) from None
 
 
-class KrakenHandler(Handler):
-    """Decoder and checksum-verified book keeper for Kraken's v1 ``book`` channel (module doc)."""
+class KrakenHandler(BookHandler[_KrakenBook]):
+    """Decoder and checksum-verified book keeper for Kraken's v1 ``book`` channel (module doc).
+
+    A book is live (``is_live``) once a snapshot is applied and every checksum since has matched.
+    """
 
     def __init__(self, registry: Registry, symbols: Iterable[str] | None = None, source: int = 0,
                  capacity: int = 4096, venue: str = "kraken") -> None:
-        super().__init__(registry, venue, symbols, source, capacity)
-        self._books: dict[str, _KrakenBook] = {s: _KrakenBook() for s in self.codecs}
-
-    def is_live(self, symbol: str) -> bool:
-        """True once a snapshot is applied and every checksum since has matched."""
-        return self._books[symbol].live
-
-    def needs_snapshot(self) -> list[str]:
-        return [s for s, b in self._books.items() if not b.live]
-
-    def book_top(self, symbol: str, depth: int = 1) -> tuple[list[int], list[int]]:
-        """Best ``depth`` bid and ask prices (fixed point) of ``symbol``'s book."""
-        b = self._books[symbol]
-        return heapq.nlargest(depth, b.bids), heapq.nsmallest(depth, b.asks)
+        super().__init__(registry, venue, symbols, source, capacity, _KrakenBook)
 
     def book(self, symbol: str) -> tuple[dict[int, str], dict[int, str]]:
         """``symbol``'s book as price (fixed point) -> volume string, bids then asks."""

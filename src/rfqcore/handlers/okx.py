@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from rfqcore._decode import InstrumentCodec, or_flags, put_record
 from rfqcore.errors import MalformedMessage, UnsupportedMessage
-from rfqcore.handlers.base import Handler, load_json, ms_to_ns
+from rfqcore.handlers.base import BookHandler, load_json, ms_to_ns
 from rfqcore.instruments import Registry
 from rfqcore.records import Flag, Kind, Side, StaleReason
 
@@ -69,25 +69,15 @@ class _OkxBook:
         self.lost_sync = False
 
 
-class OkxHandler(Handler):
-    """Decoder and checksum-verified book keeper for OKX v5 public channels (module doc)."""
+class OkxHandler(BookHandler[_OkxBook]):
+    """Decoder and checksum-verified book keeper for OKX v5 public channels (module doc).
+
+    A book is live (``is_live``) once a snapshot is applied and every checksum since has matched.
+    """
 
     def __init__(self, registry: Registry, symbols: Iterable[str] | None = None, source: int = 0,
                  capacity: int = 4096, venue: str = "okx") -> None:
-        super().__init__(registry, venue, symbols, source, capacity)
-        self._books: dict[str, _OkxBook] = {s: _OkxBook() for s in self.codecs}
-
-    def is_live(self, symbol: str) -> bool:
-        """True once a snapshot is applied and every checksum since has matched."""
-        return self._books[symbol].live
-
-    def needs_snapshot(self) -> list[str]:
-        return [s for s, b in self._books.items() if not b.live]
-
-    def book_top(self, symbol: str, depth: int = 1) -> tuple[list[int], list[int]]:
-        """Best ``depth`` bid and ask prices (fixed point) of ``symbol``'s checksum book."""
-        b = self._books[symbol]
-        return heapq.nlargest(depth, b.bids), heapq.nsmallest(depth, b.asks)
+        super().__init__(registry, venue, symbols, source, capacity, _OkxBook)
 
     def _on_message(self, ts_recv_ns: int, raw: bytes | str) -> int:
         msg = load_json(raw, "okx")
