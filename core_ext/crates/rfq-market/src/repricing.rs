@@ -207,20 +207,18 @@ impl Market {
         // set again below only by a repricing that swept: a repricing that did not (no usable
         // member, crossed) forgets the changes it saw, so the next one recomputes every size
         let was_reusable = std::mem::take(&mut market.reuse);
-        let mut touched = [NOT_TOUCHED; MAX_MEMBERS];
-        let mut k = 0;
-        for (i, m) in c.members.iter().enumerate() {
-            if self.usable(c, i, now) {
-                touched[k] = self.instruments[m.inst].touched;
-                k += 1;
-            }
-        }
         {
-            let mut slots: [Option<(&L2Book, Conversion)>; MAX_MEMBERS] = [None; MAX_MEMBERS];
-            let n = self.usable_books(c, now, &mut slots);
+            // the usable members' books and what changed in each since the last repricing
+            // (one `usable` test per member)
             let mut books: [(&L2Book, Conversion); MAX_MEMBERS] = [(&self.instruments[0].book, c.members[0].conv); MAX_MEMBERS];
-            for i in 0..n {
-                books[i] = slots[i].expect("filled above");
+            let mut touched = [NOT_TOUCHED; MAX_MEMBERS];
+            let mut n = 0;
+            for (i, m) in c.members.iter().enumerate() {
+                if self.usable(c, i, now) {
+                    let st = &self.instruments[m.inst];
+                    (books[n], touched[n]) = ((&st.book, self.member_conv(c, m)), st.touched);
+                    n += 1;
+                }
             }
             let books = &books[..n];
             let reason = if n == 0 {
