@@ -28,40 +28,55 @@ pub fn inst(id: u16, venue: &str, symbol: &str, kind: InstrumentKind, pd: u32, q
 pub fn config(instruments: Vec<Instrument>, members: Vec<u16>) -> CoreConfig {
     CoreConfig {
         instruments,
-        composites: vec![CompositeSpec {
-            id: 1,
-            name: "BTC".into(),
-            price_decimals: 2,
-            qty_decimals: 8,
-            members,
-            stale_after_ns: 5_000_000_000,
-            basis_ema_shift: 3,
-            cross_tolerance_cbps: 200,
-            pricing: PricingParams { sizes: vec![10_000_000, 100_000_000], base_cbps: 100, size_cbps_per_unit: 5 },
-        }],
+        composites: vec![composite(1, "BTC", 2, members, vec![10_000_000, 100_000_000])],
         book_capacity: 65_536,
-        rfq: RfqConfig {
-            tiers: vec![TierSpec {
-                id: 1,
-                name: "gold".into(),
-                markup_cbps: 50,
-                fee_cbps: 100,
-                ttl_ns: 60_000_000_000,
-                max_ttl_ns: 60_000_000_000,
-                allow_partial: false,
-            }],
-            clients: vec![ClientSpec {
-                id: 1,
-                name: "bench".into(),
-                tier: 1,
-                enabled: true,
-                credit_limit: i64::MAX / 100,
-                max_open_quotes: 1_000_000,
-                rfq_rate: Throttle { per_sec: 1_000_000_000, burst: 1_000_000 },
-                accept_rate: Throttle { per_sec: 1_000_000_000, burst: 1_000_000 },
-            }],
-            risk: vec![InstrumentRisk {
-                composite: 1,
+        rfq: desk(&[1]),
+    }
+}
+
+/// The bench composite `id` (8 qty decimals, stale after 5 s, basis EMA and cross tolerance
+/// on) over `members`, quoting the ladder `sizes`.
+pub fn composite(id: u16, name: &str, price_decimals: u32, members: Vec<u16>, sizes: Vec<i64>) -> CompositeSpec {
+    CompositeSpec {
+        id,
+        name: name.into(),
+        price_decimals,
+        qty_decimals: 8,
+        members,
+        stale_after_ns: 5_000_000_000,
+        basis_ema_shift: 3,
+        cross_tolerance_cbps: 200,
+        pricing: PricingParams { sizes, base_cbps: 100, size_cbps_per_unit: 5 },
+    }
+}
+
+/// The bench RFQ desk over `composites`: one tier and one client, risk limits that never bind
+/// and pricing v2 with every component on, for each composite in order.
+pub fn desk(composites: &[u16]) -> RfqConfig {
+    RfqConfig {
+        tiers: vec![TierSpec {
+            id: 1,
+            name: "gold".into(),
+            markup_cbps: 50,
+            fee_cbps: 100,
+            ttl_ns: 60_000_000_000,
+            max_ttl_ns: 60_000_000_000,
+            allow_partial: false,
+        }],
+        clients: vec![ClientSpec {
+            id: 1,
+            name: "bench".into(),
+            tier: 1,
+            enabled: true,
+            credit_limit: i64::MAX / 100,
+            max_open_quotes: 1_000_000,
+            rfq_rate: Throttle { per_sec: 1_000_000_000, burst: 1_000_000 },
+            accept_rate: Throttle { per_sec: 1_000_000_000, burst: 1_000_000 },
+        }],
+        risk: composites
+            .iter()
+            .map(|&composite| InstrumentRisk {
+                composite,
                 min_qty: 1_000,
                 max_qty: 1_000 * BTC,
                 max_notional: i64::MAX / 1_000_000_000,
@@ -72,11 +87,14 @@ pub fn config(instruments: Vec<Instrument>, members: Vec<u16>) -> CoreConfig {
                 approval_notional: 0,
                 approval_timeout_ns: 1_000_000_000,
                 restricted: false,
-            }],
-            pricing: vec![PricingV2 { composite: 1, skew_cbps_per_unit: 10, max_skew_cbps: 200, vol_mult_pct: 100, vol_ema_shift: 4, hedge_fee_cbps: 20 }],
-            desk: DeskSpec { exec_count: 0, exec_window_ns: 1_000_000_000, quote_table: 1 << 16, max_pending: 1024 },
-            hedging: Vec::new(),
-        },
+            })
+            .collect(),
+        pricing: composites
+            .iter()
+            .map(|&composite| PricingV2 { composite, skew_cbps_per_unit: 10, max_skew_cbps: 200, vol_mult_pct: 100, vol_ema_shift: 4, hedge_fee_cbps: 20 })
+            .collect(),
+        desk: DeskSpec { exec_count: 0, exec_window_ns: 1_000_000_000, quote_table: 1 << 16, max_pending: 1024 },
+        hedging: Vec::new(),
     }
 }
 

@@ -4,19 +4,17 @@
 //! silences) interleaved with RFQs and accepts gives the same outputs and the same state hash
 //! after every record, with the depth search really in use. A ninth member is refused.
 
+mod common;
+
+use common::members::{member, Scale};
+use common::{BTC, SEC};
 use rfq_engine::{Core, CoreConfig};
-use rfq_model::{
-    ClientSpec, CompositeSpec, DeskSpec, Instrument, InstrumentKind, InstrumentRisk, PricingParams, PricingV2, RfqConfig, Side, Throttle,
-    TierSpec,
-};
+use rfq_model::{InstrumentKind, Side};
 use rfq_ring::record::{flags, kind};
 use rfq_ring::Record;
 
-const BTC: i64 = 100_000_000;
-const SEC: i64 = 1_000_000_000;
-
-/// (kind, price decimals, qty decimals, tick, contract size) of members 1..=9.
-const MEMBERS: [(InstrumentKind, u32, u32, i64, i64); 9] = [
+/// The scales of members 1..=9.
+const MEMBERS: [Scale; 9] = [
     (InstrumentKind::Spot, 2, 6, 1, 0),
     (InstrumentKind::Linear, 1, 3, 1, 0),
     (InstrumentKind::Inverse, 1, 0, 1, 100),
@@ -29,67 +27,8 @@ const MEMBERS: [(InstrumentKind, u32, u32, i64, i64); 9] = [
 ];
 
 fn config(members: u16, basis: u32) -> CoreConfig {
-    let instruments: Vec<Instrument> = (1..=members)
-        .map(|id| {
-            let (kind, pd, qd, tick, cs) = MEMBERS[id as usize - 1];
-            Instrument {
-                id,
-                symbol: "BTCUSD".into(),
-                venue: format!("v{id}"),
-                kind,
-                price_decimals: pd,
-                qty_decimals: qd,
-                tick,
-                lot: 1,
-                contract_size: cs,
-                max_qty: 1 << 50,
-            }
-        })
-        .collect();
-    CoreConfig {
-        instruments,
-        composites: vec![CompositeSpec {
-            id: 1,
-            name: format!("BTC{members}"),
-            price_decimals: 3,
-            qty_decimals: 8,
-            members: (1..=members).collect(),
-            stale_after_ns: SEC,
-            basis_ema_shift: basis,
-            cross_tolerance_cbps: 200,
-            pricing: PricingParams { sizes: vec![BTC / 10, BTC, 10 * BTC, 40 * BTC], base_cbps: 100, size_cbps_per_unit: 5 },
-        }],
-        book_capacity: 4096,
-        rfq: RfqConfig {
-            tiers: vec![TierSpec { id: 1, name: "t".into(), markup_cbps: 30, fee_cbps: 100, ttl_ns: SEC, max_ttl_ns: SEC, allow_partial: false }],
-            clients: vec![ClientSpec {
-                id: 1,
-                name: "c".into(),
-                tier: 1,
-                enabled: true,
-                credit_limit: i64::MAX / 100,
-                max_open_quotes: 1000,
-                rfq_rate: Throttle::default(),
-                accept_rate: Throttle::default(),
-            }],
-            risk: vec![InstrumentRisk {
-                composite: 1,
-                min_qty: 1,
-                max_qty: 1000 * BTC,
-                max_notional: i64::MAX / 1_000_000_000,
-                long_limit: 1000 * BTC,
-                short_limit: 1000 * BTC,
-                collar_cbps: 20_000,
-                approval_qty: 0,
-                approval_notional: 0,
-                approval_timeout_ns: SEC,
-                restricted: false,
-            }],
-            pricing: vec![PricingV2 { composite: 1, skew_cbps_per_unit: 10, max_skew_cbps: 200, vol_mult_pct: 100, vol_ema_shift: 2, hedge_fee_cbps: 20 }],
-            desk: DeskSpec { exec_count: 0, exec_window_ns: SEC, quote_table: 1 << 10, max_pending: 4 },
-            hedging: Vec::new(),
-        },
-    }
+    let instruments = (1..=members).map(|id| member(id, "BTCUSD", MEMBERS[id as usize - 1])).collect();
+    common::members::config(instruments, &format!("BTC{members}"), 3, vec![BTC / 10, BTC, 10 * BTC, 40 * BTC], basis)
 }
 
 /// Member `m`'s price `k` levels from its touch, `shift` levels moved, in its own units: the

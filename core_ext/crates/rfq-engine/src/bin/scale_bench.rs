@@ -37,9 +37,9 @@ use std::collections::BTreeSet;
 use hdrhistogram::Histogram;
 use rfq_book::composite::{Conversion, QtyConversion};
 use rfq_book::{L2Book, Ladder, DEFAULT_WINDOW};
-use rfq_engine::benchdata::{self, BTC};
+use rfq_engine::benchdata;
 use rfq_engine::{Core, CoreConfig};
-use rfq_model::{CompositeSpec, Instrument, InstrumentKind, InstrumentRisk, PricingParams, PricingV2, Side};
+use rfq_model::{Instrument, InstrumentKind, Side};
 use rfq_ring::clock::monotonic_ns;
 use rfq_ring::record::kind;
 use rfq_ring::Record;
@@ -155,8 +155,6 @@ fn instrument_id(u: u16, v: u16) -> u16 {
 fn config(capacity: usize) -> CoreConfig {
     let mut instruments = Vec::new();
     let mut composites = Vec::new();
-    let mut risk = Vec::new();
-    let mut pricing = Vec::new();
     for u in 0..UNDERLYINGS {
         for (v, st) in STYLES.iter().enumerate() {
             instruments.push(Instrument {
@@ -172,38 +170,12 @@ fn config(capacity: usize) -> CoreConfig {
                 max_qty: 1 << 60,
             });
         }
-        let id = u + 1;
-        composites.push(CompositeSpec {
-            id,
-            name: format!("U{u:02}"),
-            price_decimals: 3,
-            qty_decimals: 8,
-            members: (0..VENUES).map(|v| instrument_id(u, v)).collect(),
-            stale_after_ns: 5_000_000_000,
-            basis_ema_shift: 3,
-            cross_tolerance_cbps: 200,
-            pricing: PricingParams { sizes: SIZES.to_vec(), base_cbps: 100, size_cbps_per_unit: 5 },
-        });
-        risk.push(InstrumentRisk {
-            composite: id,
-            min_qty: 1_000,
-            max_qty: 1_000 * BTC,
-            max_notional: i64::MAX / 1_000_000_000,
-            long_limit: 1_000_000 * BTC,
-            short_limit: 1_000_000 * BTC,
-            collar_cbps: 50_000,
-            approval_qty: 0,
-            approval_notional: 0,
-            approval_timeout_ns: 1_000_000_000,
-            restricted: false,
-        });
-        pricing.push(PricingV2 { composite: id, skew_cbps_per_unit: 10, max_skew_cbps: 200, vol_mult_pct: 100, vol_ema_shift: 4, hedge_fee_cbps: 20 });
+        let members = (0..VENUES).map(|v| instrument_id(u, v)).collect();
+        composites.push(benchdata::composite(u + 1, &format!("U{u:02}"), 3, members, SIZES.to_vec()));
     }
     // the desk of benchdata::config (limits that never bind), for every composite
-    let mut rfq = benchdata::config(Vec::new(), Vec::new()).rfq;
-    rfq.risk = risk;
-    rfq.pricing = pricing;
-    CoreConfig { instruments, composites, book_capacity: capacity, rfq }
+    let ids: Vec<u16> = (1..=UNDERLYINGS).collect();
+    CoreConfig { instruments, composites, book_capacity: capacity, rfq: benchdata::desk(&ids) }
 }
 
 /// Source record → the record of underlying `u`'s venue of style `st`.

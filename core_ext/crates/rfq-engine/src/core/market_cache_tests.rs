@@ -5,64 +5,25 @@
 //! cache, and one that walks every sweep instead of searching: same outputs, same state hash
 //! after every record.
 use super::*;
-use rfq_model::{CompositeSpec, Instrument, PricingParams, RfqConfig};
+use rfq_model::InstrumentKind;
 use rfq_ring::record::{flags, kind};
 use rfq_ring::Record;
 use proptest::prelude::*;
-use rfq_model::{ClientSpec, DeskSpec, InstrumentKind, InstrumentRisk, PricingV2, Throttle, TierSpec};
+
+/// The config builder shared with `tests/composite_members.rs`.
+#[path = "../../tests/common/members.rs"]
+mod members;
 
 const BTC: i64 = 100_000_000;
 const SEC: i64 = 1_000_000_000;
 
-fn inst(id: u16, kind: InstrumentKind, pd: u32, qd: u32, tick: i64, cs: i64) -> Instrument {
-    Instrument { id, symbol: "BTCUSDT".into(), venue: format!("v{id}"), kind, price_decimals: pd, qty_decimals: qd, tick, lot: 1, contract_size: cs, max_qty: 1 << 50 }
-}
-
 fn config(basis: u32) -> CoreConfig {
-    CoreConfig {
-        instruments: vec![inst(1, InstrumentKind::Spot, 2, 6, 1, 0), inst(2, InstrumentKind::Linear, 1, 3, 1, 0), inst(3, InstrumentKind::Inverse, 1, 0, 1, 100)],
-        composites: vec![CompositeSpec {
-            id: 1,
-            name: "BTC".into(),
-            price_decimals: 2,
-            qty_decimals: 8,
-            members: vec![1, 2, 3],
-            stale_after_ns: SEC,
-            basis_ema_shift: basis,
-            cross_tolerance_cbps: 200,
-            pricing: PricingParams { sizes: vec![BTC / 10, BTC], base_cbps: 100, size_cbps_per_unit: 5 },
-        }],
-        book_capacity: 4096,
-        rfq: RfqConfig {
-            tiers: vec![TierSpec { id: 1, name: "t".into(), markup_cbps: 30, fee_cbps: 100, ttl_ns: SEC, max_ttl_ns: SEC, allow_partial: false }],
-            clients: vec![ClientSpec {
-                id: 1,
-                name: "c".into(),
-                tier: 1,
-                enabled: true,
-                credit_limit: i64::MAX / 100,
-                max_open_quotes: 1000,
-                rfq_rate: Throttle::default(),
-                accept_rate: Throttle::default(),
-            }],
-            risk: vec![InstrumentRisk {
-                composite: 1,
-                min_qty: 1,
-                max_qty: 1000 * BTC,
-                max_notional: i64::MAX / 1_000_000_000,
-                long_limit: 1000 * BTC,
-                short_limit: 1000 * BTC,
-                collar_cbps: 20_000,
-                approval_qty: 0,
-                approval_notional: 0,
-                approval_timeout_ns: SEC,
-                restricted: false,
-            }],
-            pricing: vec![PricingV2 { composite: 1, skew_cbps_per_unit: 10, max_skew_cbps: 200, vol_mult_pct: 100, vol_ema_shift: 2, hedge_fee_cbps: 20 }],
-            desk: DeskSpec { exec_count: 0, exec_window_ns: SEC, quote_table: 1 << 10, max_pending: 4 },
-            hedging: Vec::new(),
-        },
-    }
+    let instruments = vec![
+        members::member(1, "BTCUSDT", (InstrumentKind::Spot, 2, 6, 1, 0)),
+        members::member(2, "BTCUSDT", (InstrumentKind::Linear, 1, 3, 1, 0)),
+        members::member(3, "BTCUSDT", (InstrumentKind::Inverse, 1, 0, 1, 100)),
+    ];
+    members::config(instruments, "BTC", 2, vec![BTC / 10, BTC], basis)
 }
 
 #[derive(Debug, Clone)]

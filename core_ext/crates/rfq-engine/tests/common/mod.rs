@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod hedge;
+pub mod members;
 pub mod twins;
 
 use rfq_engine::{Core, CoreConfig};
