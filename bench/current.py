@@ -5,12 +5,14 @@ against the targets (``run_all.targets``) replace that step's rows in ``bench/cu
 stamped with the date, the commit and how much CPU other processes used meanwhile; then the
 table between the ``current-figures`` markers of RESULTS.md is rendered again from that file. A
 step not run keeps its last figures (with their older date), so a partial run (``--only``)
-updates only what it measured; ``--quick`` runs are never recorded. Rows that are many
+updates only what it measured; ``--quick`` runs are never recorded, nor a step that other
+processes disturbed (``--max-foreign``, as for run_all's retries). Rows that are many
 variants of one target (RFQ pricing per mode, book update per stream, ...) are shown as the
 worst of them, so the table stays short; the history sections below it have every variant.
 
     .venv/bin/python bench/current.py            # re-render the table from bench/current.json
     .venv/bin/python bench/current.py --check    # exit 1 if RESULTS.md's table is not that rendering
+    .venv/bin/python bench/current.py --from RUN/results.json [--max-foreign 0.1]   # record a finished run
 """
 
 from __future__ import annotations
@@ -96,23 +98,34 @@ def load() -> dict[str, Any]:
 
 
 def record(rows_by_step: dict[str, list[dict[str, Any]]], results: dict[str, Any], *,
-           step_order: tuple[str, ...]) -> None:
-    """Replace the rows of every step measured in ``results`` and re-render RESULTS.md's table."""
+           step_order: tuple[str, ...], max_foreign: float = 0.1) -> list[str]:
+    """Replace the rows of every step measured in ``results`` and re-render RESULTS.md's table.
+    A step that other processes disturbed (they used more than ``max_foreign`` CPUs during its
+    measurement: on 2 cores a third runnable thread costs the spinning ones whole scheduler
+    slices) keeps its previous figures. Returns the steps recorded."""
     if results.get("quick"):
-        return
+        return []
     cur = load()
     machine = results.get("machine") or {}
+    done = []
     for step, rows in rows_by_step.items():
         res = results.get(step) or {}
         if res.get("skipped") or res.get("failed") or not rows:
             continue
-        stamp = {"date_utc": machine.get("date_utc", "?"), "commit": commit(),
-                 "foreign_cpus": res.get("foreign_cpus"), "cpus": machine.get("cpus")}
+        foreign = res.get("foreign_cpus")
+        if foreign is not None and foreign > max_foreign:
+            print(f"current figures: {step} not recorded: other processes used {foreign:.2f} CPUs "
+                  f"(more than {max_foreign:g}) during it")
+            continue
+        stamp = {"date_utc": machine.get("date_utc", "?"), "commit": machine.get("commit") or commit(),
+                 "foreign_cpus": foreign, "cpus": machine.get("cpus")}
         cur["steps"][step] = step_rows(step, rows, stamp)
+        done.append(step)
     order = {s: i for i, s in enumerate(step_order)}
     cur["steps"] = dict(sorted(cur["steps"].items(), key=lambda kv: order.get(kv[0], len(order))))
     CURRENT.write_text(json.dumps(cur, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     write_results(render(cur))
+    return done
 
 
 def fmt(v: float | None, unit: str) -> str:
@@ -174,7 +187,22 @@ def current_block(text: str) -> str:
     return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
 
 
+def record_file(path: str, max_foreign: float) -> list[str]:
+    """Record a finished run from its ``results.json`` (what ``run_all.py`` does at its end)."""
+    import run_all
+
+    results = json.loads(Path(path).read_text(encoding="utf-8"))
+    steps = [s for s in run_all.STEPS if s in results and s != "data"]
+    return record({s: [{"what": w, "measured": v, "unit": u, "target": t, "op": op}
+                       for w, v, u, t, op in run_all.targets({s: results[s]})] for s in steps},
+                  results, step_order=run_all.STEPS, max_foreign=max_foreign)
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--from"] and len(argv) >= 2:
+        mf = float(argv[argv.index("--max-foreign") + 1]) if "--max-foreign" in argv else 0.1
+        print("recorded:", ", ".join(record_file(argv[1], mf)) or "nothing")
+        return 0
     table = render(load())
     if "--check" in argv:
         if current_block(RESULTS.read_text(encoding="utf-8")) != table:

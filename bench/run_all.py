@@ -385,7 +385,7 @@ def main() -> int:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out_dir = Path(a.out or f"/tmp/rfqcore-bench/results-{stamp}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    results: dict = {"machine": bc.machine(), "quick": a.quick}
+    results: dict = {"machine": {**bc.machine(), "commit": current.commit()}, "quick": a.quick}
     print(f"rfqcore benchmarks: {results['machine']['cpu']}, {results['machine']['cpus']} CPUs, "
           f"{results['machine']['date_utc']}, load avg {results['machine']['loadavg']}")
     failed = []
@@ -412,7 +412,7 @@ def main() -> int:
     measured = [s for s in STEPS if s in results and s != "data"]
     current.record({s: [{"what": w, "measured": v, "unit": u, "target": t, "op": op}
                         for w, v, u, t, op in targets({s: results[s]})] for s in measured},
-                   results, step_order=STEPS)
+                   results, step_order=STEPS, max_foreign=a.max_foreign)
     if not a.quick:
         print(f"current figures: {current.CURRENT} -> the table at the top of {current.RESULTS}")
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))

@@ -65,7 +65,7 @@ def test_a_run_replaces_only_the_steps_it_measured(scratch: Path) -> None:
     machine = {"machine": {"date_utc": "2026-12-05T08:00:00Z", "cpus": 2}}
     current.record({"crash": [row("crash: acknowledged trades lost or different", 0, 0, unit="count")],
                     "scale_rust": [row("core RSS, 20 instruments x 5 venues live", 300e6, 256e6, unit="B")]},
-                   {**machine, "crash": {"foreign_cpus": 0.0}, "scale_rust": {"foreign_cpus": 0.3}},
+                   {**machine, "crash": {"foreign_cpus": 0.0}, "scale_rust": {"foreign_cpus": 0.05}},
                    step_order=("scale_rust", "crash"))
     text = (scratch / "RESULTS.md").read_text()
     assert "old" not in text and text.endswith("## history\n| a |\n")
@@ -79,6 +79,11 @@ def test_a_run_replaces_only_the_steps_it_measured(scratch: Path) -> None:
     text = (scratch / "RESULTS.md").read_text()
     assert "| 200.0 MB | **met** (1.28× margin) | 2026-12-06T09:00:00Z" in text
     assert "300.0 MB" not in text and "| 0 | **met** | 2026-12-05T08:00:00Z" in text
+    # A step other processes disturbed keeps its previous figures.
+    assert current.record({"scale_rust": [row("core RSS, 20 instruments x 5 venues live", 1e6, 256e6, unit="B")]},
+                          {**later, "scale_rust": {"foreign_cpus": 0.5}}, step_order=("scale_rust",),
+                          max_foreign=0.1) == []
+    assert "200.0 MB" in (scratch / "RESULTS.md").read_text()
     # A quick (smoke) run, a skipped or a failed step records nothing.
     before = (scratch / "current.json").read_text()
     current.record({"scale_rust": [row("core RSS, 20 instruments x 5 venues live", 1e6, 256e6, unit="B")]},
