@@ -100,7 +100,7 @@ BAD = [
      "instrument #1 (binance-spot:BTCUSDT): kind 'option' is not one of 'spot', 'linear' or 'inverse'"),
     ("instruments", "instruments.toml", 'symbol = "BTCUSDT"', 'symbl = "BTCUSDT"',
      "instrument #1: unknown keys ['symbl'] (allowed: symbol, venue, kind, base, quote, tick, lot, max_qty, "
-     "contract_size) (and 1 more problem)"),
+     "contract_size, book_window) (and 1 more problem)"),
     ("instruments", "instruments.toml", "stale_after_ms = 5000", "stale_after_ms = 0",
      "composite #1 (BTC): stale_after_ms must be > 0, got 0"),
     ("instruments", "instruments.toml", 'base_bps = "1.0"', 'base_bps = "1.005"',

@@ -82,7 +82,7 @@ def test_spec_shapes() -> None:
     assert ispec[0] == {
         "id": 1, "symbol": "BTCUSDT", "venue": "binance-usdm", "kind": "linear", "base": "BTC",
         "quote": "USDT", "price_decimals": 2, "qty_decimals": 3, "tick": 10, "lot": 1,
-        "contract_size": 0, "max_qty": 1_000_000,
+        "contract_size": 0, "max_qty": 1_000_000, "book_window": 1 << 17,
     }
     assert ispec[1]["contract_size"] == 100 and ispec[1]["max_qty"] == 1_000_000
     assert reg.composite_specs() == [{
@@ -114,11 +114,45 @@ def test_decimal_units() -> None:
         ('max_qty = "1000"', 'max_qty = "0.0005"', "max_qty"),
         ('contract_size = "100"\n', "", "missing key 'contract_size'"),
         ('symbol = "BTCUSD_PERP"', 'symbol = "BTCUSDT"\nfoo = 1', "unknown keys"),
+        ('max_qty = "1000"', 'max_qty = "1000"\nbook_window = 100000',
+         "book_window 100000 must be a power of two from 1024 to 1048576 ticks"),
+        ('max_qty = "1000"', 'max_qty = "1000"\nbook_window = 512', "book_window 512 must be a power of two"),
+        ('max_qty = "1000"', 'max_qty = "1000"\nbook_window = "65536"', "book_window"),
     ],
 )
 def test_instrument_validation(old: str, new: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         Registry.from_toml(BASE.replace(old, new, 1))
+
+
+def test_book_window_per_instrument_reaches_the_core() -> None:
+    """`book_window` sizes one instrument's dense window; the core takes it (and a window the
+    core would refuse is refused by the configuration first, in one line naming the field)."""
+    from rfqcore_core import Engine
+
+    reg = Registry.from_toml(BASE.replace('max_qty = "1000"', 'max_qty = "1000"\nbook_window = 65536', 1) + COMPOSITE)
+    ispec = reg.instrument_specs()
+    assert [s["book_window"] for s in ispec] == [1 << 16, 1 << 17]
+    assert reg.by_key("binance-usdm:BTCUSDT").book_window == 1 << 16
+    with pytest.raises(ConfigError, match="book_window 3000 must be a power of two from 1024 to 1048576 ticks"):
+        bad = [dict(ispec[0], book_window=3000), ispec[1]]
+        Engine(bad, reg.composite_specs(), "/dev/shm/rfqcore-test-window-never-made")  # type: ignore[list-item]
+
+
+def test_a_window_is_configuration_and_the_default_keeps_old_fingerprints() -> None:
+    """A journal is replayed only into a core configured as the one that wrote it: a non-default
+    window is part of that (it moves the windows the state hash covers); the default window
+    leaves the fingerprint of this configuration what it was before `book_window` existed
+    (0x5bdaa333d069b4cc, computed by the code before the field), so those journals still replay."""
+    import rfqcore_core
+
+    def fp(toml: str) -> int:
+        reg = Registry.from_toml(toml)
+        return rfqcore_core.config_fingerprint(reg.instrument_specs(), reg.composite_specs(), None, 65536)
+
+    assert fp(BASE + COMPOSITE) == 0x5BDAA333D069B4CC
+    assert fp(BASE.replace('max_qty = "1000"', 'max_qty = "1000"\nbook_window = 131072', 1) + COMPOSITE) == 0x5BDAA333D069B4CC
+    assert fp(BASE.replace('max_qty = "1000"', 'max_qty = "1000"\nbook_window = 65536', 1) + COMPOSITE) != 0x5BDAA333D069B4CC
 
 
 def test_duplicate_and_composite_validation() -> None:

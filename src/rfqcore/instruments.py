@@ -45,6 +45,10 @@ KINDS: Final[frozenset[str]] = frozenset({"spot", "linear", "inverse"})
 COMPOSITE_QTY_DECIMALS: Final[int] = 8
 MAX_ID: Final[int] = 0xFFFF  # Record.instrument is a u16
 INT64_MAX: Final[int] = (1 << 63) - 1
+#: The book's dense window per side, in ticks: the core's default and the powers of two it
+#: accepts (rfq_model::DEFAULT_BOOK_WINDOW, BOOK_WINDOW_RANGE).
+DEFAULT_BOOK_WINDOW: Final[int] = 1 << 17
+BOOK_WINDOWS: Final[tuple[int, ...]] = tuple(1 << k for k in range(10, 21))
 
 _DECIMAL_RE: Final = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]+))?$")
 
@@ -112,6 +116,17 @@ class InstrumentModel(Model):
     """largest order quantity, a multiple of the lot"""
     contract_size: DecimalStr | None = None
     """inverse instruments only: quote currency per contract, a whole number"""
+    book_window: int = Field(default=DEFAULT_BOOK_WINDOW, json_schema_extra={"enum": list[JsonValue](BOOK_WINDOWS)})
+    """ticks per side of the book's dense window, a power of two from 1024 to 1048576 (default 131072):
+    levels beyond it are kept exactly in the overflow, so it changes memory (8 bytes a tick a side) and
+    speed, never a price; a smaller window suits an instrument whose book spans few ticks"""
+
+    @field_validator("book_window")
+    @classmethod
+    def _window_power_of_two(cls, w: int) -> int:
+        if w not in BOOK_WINDOWS:
+            raise fail(f"book_window {w} must be a power of two from {BOOK_WINDOWS[0]} to {BOOK_WINDOWS[-1]} ticks")
+        return w
 
     @field_validator("venue")
     @classmethod
@@ -213,6 +228,7 @@ class Instrument:
     lot: int
     contract_size: int
     max_qty: int
+    book_window: int = DEFAULT_BOOK_WINDOW
 
     @property
     def key(self) -> str:
@@ -225,6 +241,7 @@ class Instrument:
             "id": self.id, "symbol": self.symbol, "venue": self.venue, "kind": self.kind, "base": self.base,
             "quote": self.quote, "price_decimals": self.price_decimals, "qty_decimals": self.qty_decimals,
             "tick": self.tick, "lot": self.lot, "contract_size": self.contract_size, "max_qty": self.max_qty,
+            "book_window": self.book_window,
         }
 
     @classmethod
@@ -252,7 +269,7 @@ class Instrument:
             if contract_size <= 0:
                 raise ConfigError(f"{where}: contract_size must be > 0")
         return cls(id_, m.symbol, m.venue, m.kind, m.base, m.quote, price_decimals, qty_decimals, tick, lot,
-                   contract_size, max_qty)
+                   contract_size, max_qty, m.book_window)
 
 
 @dataclass(frozen=True, slots=True)

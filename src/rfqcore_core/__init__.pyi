@@ -64,6 +64,7 @@ class InstrumentSpec(TypedDict):
     lot: int            # in qty units
     contract_size: int  # inverse: quote-currency value of one contract (whole units); else 0
     max_qty: int        # in qty units
+    book_window: NotRequired[int]  # dense window per book side, ticks (power of two; default 131072)
 
 class CompositeSpec(TypedDict):
     id: int

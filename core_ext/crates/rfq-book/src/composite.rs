@@ -496,6 +496,7 @@ mod tests {
             tick: 1,
             lot: 1,
             contract_size: cs,
+            book_window: rfq_model::DEFAULT_BOOK_WINDOW,
             max_qty: 1_000_000_000,
         }
     }

@@ -21,8 +21,9 @@ use crate::error::BookError;
 use crate::fenwick::{Agg, Fenwick};
 use rfq_model::Side;
 
-/// Default window size in ticks (1 MiB of quantities per side).
-pub const DEFAULT_WINDOW: usize = 1 << 17;
+/// Default window size in ticks (1 MiB of quantities per side): the instruments' default,
+/// [`rfq_model::DEFAULT_BOOK_WINDOW`] (each instrument may configure its own).
+pub const DEFAULT_WINDOW: usize = rfq_model::DEFAULT_BOOK_WINDOW as usize;
 
 /// One side of a book. See the module docs for the layout.
 #[derive(Debug, Clone)]
@@ -114,7 +115,8 @@ impl Ladder {
     }
 
     #[inline]
-    fn window(&self) -> usize {
+    /// Ticks in the dense window.
+    pub fn window(&self) -> usize {
         self.qty.len()
     }
 

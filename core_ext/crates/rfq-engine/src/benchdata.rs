@@ -19,7 +19,7 @@ pub const BTC: i64 = 100_000_000;
 /// An instrument row (lot 1).
 #[allow(clippy::too_many_arguments, reason = "one row of the instrument table per call")]
 pub fn inst(id: u16, venue: &str, symbol: &str, kind: InstrumentKind, pd: u32, qd: u32, tick: i64, cs: i64, max_qty: i64) -> Instrument {
-    Instrument { id, symbol: symbol.into(), venue: venue.into(), kind, price_decimals: pd, qty_decimals: qd, tick, lot: 1, contract_size: cs, max_qty }
+    Instrument { id, symbol: symbol.into(), venue: venue.into(), kind, price_decimals: pd, qty_decimals: qd, tick, lot: 1, contract_size: cs, max_qty, book_window: rfq_model::DEFAULT_BOOK_WINDOW }
 }
 
 /// The BTC part of `src/rfqcore/defaults/instruments.toml` (as in `engine_bench`), plus an RFQ

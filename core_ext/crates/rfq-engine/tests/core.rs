@@ -18,6 +18,7 @@ fn inst(id: u16, venue: &str, kind: InstrumentKind, pd: u32, qd: u32, cs: i64) -
         tick: 1,
         lot: 1,
         contract_size: cs,
+        book_window: rfq_model::DEFAULT_BOOK_WINDOW,
         max_qty: 1_000_000_000_000,
     }
 }

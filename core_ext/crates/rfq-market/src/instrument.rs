@@ -1,7 +1,7 @@
 //! Per-instrument state kept by the core.
 
 use rfq_kernel::codec::{corrupt, mismatch, within, Dec, Out, Persist, R};
-use rfq_book::{L2Book, DEFAULT_WINDOW};
+use rfq_book::L2Book;
 use rfq_model::Instrument;
 
 /// Synchronisation state of a venue book, as the core sees it.
@@ -84,7 +84,7 @@ impl InstrumentState {
     /// A never-synced instrument with an empty book.
     pub fn new(spec: Instrument, capacity: usize) -> Self {
         InstrumentState {
-            book: L2Book::new(capacity, spec.tick, DEFAULT_WINDOW),
+            book: L2Book::new(capacity, spec.tick, spec.book_window as usize),
             spec,
             sync: BookStatus::Building,
             last_seen_ns: i64::MIN,

@@ -48,9 +48,14 @@ impl InstrumentKind {
     }
 }
 
+/// Default dense window of a book side, in ticks (1 MiB of `i64` quantities per side).
+pub const DEFAULT_BOOK_WINDOW: u32 = 1 << 17;
+/// Smallest and largest dense window a configuration may ask for, in ticks.
+pub const BOOK_WINDOW_RANGE: (u32, u32) = (1 << 10, 1 << 20);
+
 /// One instrument of the registry. All values are fixed-point integers in the instrument's
 /// own scales (`price_decimals`, `qty_decimals`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Instrument {
     /// Registry id, 1-based; the `instrument` field of ring records.
     pub id: u16,
@@ -72,6 +77,35 @@ pub struct Instrument {
     pub contract_size: i64,
     /// Largest quantity accepted in one level or trade, quantity units.
     pub max_qty: i64,
+    /// Ticks per side of the book's dense window (a power of two in [`BOOK_WINDOW_RANGE`];
+    /// [`DEFAULT_BOOK_WINDOW`] unless configured). Levels beyond it are kept exactly in the
+    /// overflow, so it changes memory and speed, never a price; 8 bytes a tick a side are
+    /// reserved, and resident once the book has written a level there.
+    pub book_window: u32,
+}
+
+/// Every field; `book_window` only when it is not the default, so that the configuration
+/// fingerprint (the hash of this text, rfqcore-py `build.rs`) of a core with default windows is
+/// the one journals recorded before the field existed carry.
+impl std::fmt::Debug for Instrument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Instrument { id, symbol, venue, kind, price_decimals, qty_decimals, tick, lot, contract_size, max_qty, book_window } = self;
+        let mut d = f.debug_struct("Instrument");
+        d.field("id", id)
+            .field("symbol", symbol)
+            .field("venue", venue)
+            .field("kind", kind)
+            .field("price_decimals", price_decimals)
+            .field("qty_decimals", qty_decimals)
+            .field("tick", tick)
+            .field("lot", lot)
+            .field("contract_size", contract_size)
+            .field("max_qty", max_qty);
+        if *book_window != DEFAULT_BOOK_WINDOW {
+            d.field("book_window", book_window);
+        }
+        d.finish()
+    }
 }
 
 impl Instrument {
@@ -95,6 +129,10 @@ impl Instrument {
         if self.max_qty <= 0 || self.max_qty % self.lot != 0 {
             return bad(format!("max_qty {} must be a positive multiple of lot {}", self.max_qty, self.lot));
         }
+        let (lo, hi) = BOOK_WINDOW_RANGE;
+        if !self.book_window.is_power_of_two() || self.book_window < lo || self.book_window > hi {
+            return bad(format!("book_window {} must be a power of two from {lo} to {hi} ticks", self.book_window));
+        }
         match (self.kind, self.contract_size) {
             (InstrumentKind::Inverse, cs) if cs <= 0 => bad("inverse needs a positive contract_size".into()),
             (InstrumentKind::Spot | InstrumentKind::Linear, cs) if cs != 0 => {
@@ -102,5 +140,48 @@ impl Instrument {
             }
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    fn btc(book_window: u32) -> Instrument {
+        Instrument {
+            id: 1,
+            symbol: "BTCUSDT".into(),
+            venue: "binance-spot".into(),
+            kind: InstrumentKind::Spot,
+            price_decimals: 2,
+            qty_decimals: 8,
+            tick: 1,
+            lot: 1,
+            contract_size: 0,
+            max_qty: 1 << 40,
+            book_window,
+        }
+    }
+
+    #[test]
+    fn book_window_is_a_power_of_two_in_range() {
+        for ok in [1 << 10, 1 << 15, DEFAULT_BOOK_WINDOW, 1 << 20] {
+            assert!(btc(ok).validate().is_ok(), "{ok}");
+        }
+        for bad in [0, 1 << 9, (1 << 16) + 1, 3 << 14, 1 << 21] {
+            let e = btc(bad).validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("book_window {bad} must be a power of two from 1024 to 1048576 ticks")), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_default_window_leaves_the_configuration_text_as_before_the_field() {
+        let text = format!("{:?}", btc(DEFAULT_BOOK_WINDOW));
+        assert_eq!(
+            text,
+            "Instrument { id: 1, symbol: \"BTCUSDT\", venue: \"binance-spot\", kind: Spot, price_decimals: 2, \
+             qty_decimals: 8, tick: 1, lot: 1, contract_size: 0, max_qty: 1099511627776 }"
+        );
+        assert!(format!("{:?}", btc(1 << 16)).ends_with("max_qty: 1099511627776, book_window: 65536 }"));
     }
 }

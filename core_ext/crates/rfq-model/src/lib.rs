@@ -21,5 +21,5 @@ pub mod rfq;
 
 pub use composite::{CompositeSpec, PricingParams};
 pub use error::ModelError;
-pub use instrument::{Instrument, InstrumentKind, Side};
+pub use instrument::{Instrument, InstrumentKind, Side, BOOK_WINDOW_RANGE, DEFAULT_BOOK_WINDOW};
 pub use rfq::{ClientSpec, DeskSpec, HedgeMode, HedgeSpec, HedgeVenue, InstrumentRisk, InternalBookSpec, PricingV2, RfqConfig, Throttle, TierSpec, NOTIONAL_DECIMALS};

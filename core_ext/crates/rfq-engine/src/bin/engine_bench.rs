@@ -76,6 +76,7 @@ fn inst(
         tick,
         lot: 1,
         contract_size: cs,
+        book_window: rfq_model::DEFAULT_BOOK_WINDOW,
         max_qty,
     }
 }
@@ -504,10 +505,12 @@ struct Scenario {
     input: Input,
     /// Walk every sweep instead of searching depth (see [`WALK`]).
     walk: bool,
+    /// Every book's dense window, ticks per side (`Instrument::book_window`).
+    window: u32,
 }
 
 /// `btc3` is what ships (`instruments.toml`); the others take one part of its cost away.
-const SCENARIOS: [Scenario; 5] = [
+const SCENARIOS: [Scenario; 6] = [
     // The configured BTC composite: spot + USD-M + COIN-M, shipped ladder 0.1/1/10/100 BTC.
     Scenario {
         name: "btc3",
@@ -515,6 +518,7 @@ const SCENARIOS: [Scenario; 5] = [
         sizes: SHIPPED,
         input: Input::Real,
         walk: false,
+        window: rfq_model::DEFAULT_BOOK_WINDOW,
     },
     // The same, every sweep walking the merged levels (pricing before depth search).
     Scenario {
@@ -523,6 +527,17 @@ const SCENARIOS: [Scenario; 5] = [
         sizes: SHIPPED,
         input: Input::Real,
         walk: true,
+        window: rfq_model::DEFAULT_BOOK_WINDOW,
+    },
+    // The shipped composite and ladder with every book's dense window halved to 2^16 ticks a
+    // side (half the memory): what sweeps and updates cost when more levels live in the overflow.
+    Scenario {
+        name: "btc3_w16",
+        members: &[1, 3, 5],
+        sizes: SHIPPED,
+        input: Input::Real,
+        walk: false,
+        window: 1 << 16,
     },
     // Same composite, same real stream, ladder 0.1/1 BTC: no deep sweeps.
     Scenario {
@@ -531,6 +546,7 @@ const SCENARIOS: [Scenario; 5] = [
         sizes: SHALLOW,
         input: Input::Real,
         walk: false,
+        window: rfq_model::DEFAULT_BOOK_WINDOW,
     },
     // Same records, composite of the spot book only (quotes change on most spot messages).
     Scenario {
@@ -539,6 +555,7 @@ const SCENARIOS: [Scenario; 5] = [
         sizes: SHIPPED,
         input: Input::Real,
         walk: false,
+        window: rfq_model::DEFAULT_BOOK_WINDOW,
     },
     // Synthetic floor (see `Input::Touch`): spot-only composite, ladder 0.1/1 BTC.
     Scenario {
@@ -547,6 +564,7 @@ const SCENARIOS: [Scenario; 5] = [
         sizes: SHALLOW,
         input: Input::Touch,
         walk: false,
+        window: rfq_model::DEFAULT_BOOK_WINDOW,
     },
 ];
 
@@ -645,7 +663,10 @@ fn main() {
     // `--only a,b`: just those scenarios
     let only: Option<Vec<String>> = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(|v| v.split(',').map(str::to_owned).collect());
     for sc in SCENARIOS.iter().filter(|sc| only.as_ref().is_none_or(|o| o.iter().any(|n| n == sc.name))) {
-        let cfg = config(sc.members, sc.sizes);
+        let mut cfg = config(sc.members, sc.sizes);
+        for i in &mut cfg.instruments {
+            i.book_window = sc.window;
+        }
         WALK.store(sc.walk, std::sync::atomic::Ordering::Relaxed);
         let (srecs, smsgs, prefix) = match sc.input {
             Input::Real => (recs.clone(), msgs.clone(), 0),
@@ -758,8 +779,9 @@ fn main() {
                 )
             })
             .collect();
+        let window = sc.window;
         scen_json.push(format!(
-            "{{\"scenario\":\"{}\",\"members\":{:?},\"sizes\":{:?},\"input\":\"{input}\",\"warmup_prefix_messages\":{prefix},\"records\":{},\"messages\":{},\"runs\":{runs},\"ns_per_record_median\":{:.2},\"ns_per_message_median\":{:.1},\"quotes\":{},\"quoting_messages\":{},\"quotes_by_reason\":{:?},\"rejects\":{},\"per_message\":{{{}}},\"per_quoting_message\":{},\"saturated\":{{\"messages\":{},\"records\":{},\"s\":{:.4},\"msg_per_s\":{:.0},\"rec_per_s\":{:.0},\"quotes\":{}}},\"paced\":[{}]}}",
+            "{{\"scenario\":\"{}\",\"members\":{:?},\"sizes\":{:?},\"input\":\"{input}\",\"book_window\":{window},\"warmup_prefix_messages\":{prefix},\"records\":{},\"messages\":{},\"runs\":{runs},\"ns_per_record_median\":{:.2},\"ns_per_message_median\":{:.1},\"quotes\":{},\"quoting_messages\":{},\"quotes_by_reason\":{:?},\"rejects\":{},\"per_message\":{{{}}},\"per_quoting_message\":{},\"saturated\":{{\"messages\":{},\"records\":{},\"s\":{:.4},\"msg_per_s\":{:.0},\"rec_per_s\":{:.0},\"quotes\":{}}},\"paced\":[{}]}}",
             sc.name,
             sc.members,
             sc.sizes,

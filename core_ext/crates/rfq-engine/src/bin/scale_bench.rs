@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! .venv/bin/python bench/bench_data.py     # once: parses ../shared/data into /tmp/rfqcore-bench
-//! cargo run --release -p rfq-engine --features bench --bin scale_bench [-- --quick] [-- --capacity LEVELS]
+//! cargo run --release -p rfq-engine --features bench --bin scale_bench [-- --quick] [-- --capacity LEVELS] [-- --window TICKS]
 //! ```
 //!
 //! One [`Core`] with 100 venue books: 20 underlyings, each with 5 venues of different styles —
@@ -30,7 +30,8 @@
 //! capacity is not resident at all). Then the 100 books alone (`rfq_book::L2Book`, no core)
 //! with the default dense window and two smaller ones, each in a child process of its own
 //! (`--books-only WINDOW`): their RSS and time per message, the measured case for a smaller
-//! window. Prints a human report, then one JSON line `{"bench":"rfq_scale",...}`.
+//! window. `--window TICKS` configures every book of the core with that dense window
+//! (`Instrument::book_window`; default the default window). Prints a human report, then one JSON line `{"bench":"rfq_scale",...}`.
 
 use std::collections::BTreeSet;
 
@@ -152,7 +153,7 @@ fn instrument_id(u: u16, v: u16) -> u16 {
     u * VENUES + v + 1
 }
 
-fn config(capacity: usize) -> CoreConfig {
+fn config(capacity: usize, window: u32) -> CoreConfig {
     let mut instruments = Vec::new();
     let mut composites = Vec::new();
     for u in 0..UNDERLYINGS {
@@ -167,6 +168,7 @@ fn config(capacity: usize) -> CoreConfig {
                 tick: st.tick,
                 lot: 1,
                 contract_size: st.cs,
+                book_window: window,
                 max_qty: 1 << 60,
             });
         }
@@ -224,7 +226,7 @@ fn fenwick_bytes(words: usize, elem: usize) -> usize {
 }
 
 fn ladder_bytes(l: &Ladder) -> LadderBytes {
-    let w = DEFAULT_WINDOW.max(4096).div_ceil(4096) * 4096;
+    let w = l.window().max(4096).div_ceil(4096) * 4096;
     let words = w / 64;
     let inverse = l.inverse_num().is_some();
     let arrays = if inverse { 2 } else { 1 };
@@ -260,7 +262,7 @@ fn arg<'a>(args: &'a [String], k: &str) -> Option<&'a str> {
 /// fed the same records: RSS and time per venue message. Run in a child process per window
 /// (see `main`), so that no freed allocation of another run changes what is resident.
 fn books_only(streams: &[Stream], order: &[(i64, usize, usize)], capacity: usize, window: usize, rss_input: (u64, u64)) {
-    let cfg = config(capacity);
+    let cfg = config(capacity, rfq_model::DEFAULT_BOOK_WINDOW);
     let mut books: Vec<L2Book> = cfg
         .instruments
         .iter()
@@ -337,6 +339,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let capacity: usize = arg(&args, "--capacity").map_or(65_536, |v| v.parse().expect("--capacity: a number of levels per side"));
+    let window: u32 = arg(&args, "--window").map_or(rfq_model::DEFAULT_BOOK_WINDOW, |v| v.parse().expect("--window: ticks per side, a power of two"));
     let max_msgs = if quick { 400 } else { usize::MAX };
 
     let rss_start = rss();
@@ -363,7 +366,7 @@ fn main() {
         return;
     }
 
-    let cfg = config(capacity);
+    let cfg = config(capacity, window);
     let mut core = Core::new(cfg).unwrap_or_else(|e| {
         eprintln!("scale_bench: {e}");
         std::process::exit(2)
@@ -460,7 +463,7 @@ fn main() {
     // are a fixed cost of a core, whatever the number of instruments
     drop(core);
     let desk = {
-        let mut c = config(capacity);
+        let mut c = config(capacity, window);
         c.instruments.truncate(1);
         c.composites.truncate(1);
         c.composites[0].members.truncate(1);
@@ -474,7 +477,7 @@ fn main() {
         drop(one);
         (built.saturating_sub(before), prefaulted.saturating_sub(before))
     };
-    println!("scale_bench: {UNDERLYINGS} underlyings × {VENUES} venues = {} books, {} composites of {VENUES}; book_capacity {capacity}, window {DEFAULT_WINDOW} ticks{}",
+    println!("scale_bench: {UNDERLYINGS} underlyings × {VENUES} venues = {} books, {} composites of {VENUES}; book_capacity {capacity}, window {window} ticks{}",
         UNDERLYINGS * VENUES, UNDERLYINGS, if quick { " (--quick: first 400 messages per stream)" } else { "" });
     for (v, st) in STYLES.iter().enumerate() {
         println!("  venue {v}: {} from {}", st.name, STREAMS[st.stream].0);
@@ -546,7 +549,7 @@ fn main() {
             benchdata::quantile(h, 0.5), benchdata::quantile(h, 0.99), benchdata::quantile(h, 0.999), h.max()))
         .collect();
     println!(
-        "{{\"bench\":\"rfq_scale\",\"quick\":{quick},\"books\":{},\"composites\":{},\"book_capacity\":{capacity},\"window\":{DEFAULT_WINDOW},\
+        "{{\"bench\":\"rfq_scale\",\"quick\":{quick},\"books\":{},\"composites\":{},\"book_capacity\":{capacity},\"window\":{window},\
 \"rss_kib\":{{\"start\":{},\"input\":{},\"new\":{},\"built\":{},\"live\":{},\"end\":{},\"hwm\":{}}},\"core_rss_kib\":{core_kib},\
 \"books_live\":{live},\"books_live_end\":{live_end},\"levels\":{levels},\"far_levels\":{far},\"rejects\":{rejects},\"messages\":{messages},\"records\":{records},\"wall_s\":{wall_s:.2},\
 \"per_message\":{{\"p50\":{},\"p99\":{},\"p999\":{},\"max\":{},\"count\":{}}},\"by_style\":[{}],\

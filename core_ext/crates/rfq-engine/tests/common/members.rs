@@ -15,7 +15,7 @@ pub type Scale = (InstrumentKind, u32, u32, i64, i64);
 
 /// Member `id` at `scale`: venue `v{id}`, lot 1, max qty 2^50.
 pub fn member(id: u16, symbol: &str, (kind, pd, qd, tick, cs): Scale) -> Instrument {
-    Instrument { id, symbol: symbol.into(), venue: format!("v{id}"), kind, price_decimals: pd, qty_decimals: qd, tick, lot: 1, contract_size: cs, max_qty: 1 << 50 }
+    Instrument { id, symbol: symbol.into(), venue: format!("v{id}"), kind, price_decimals: pd, qty_decimals: qd, tick, lot: 1, contract_size: cs, max_qty: 1 << 50, book_window: rfq_model::DEFAULT_BOOK_WINDOW }
 }
 
 /// A core of one composite (id 1, `name`, `price_decimals`, 8 qty decimals, the ladder `sizes`)

@@ -42,6 +42,7 @@ pub fn inst(id: u16, venue: &str) -> Instrument {
         tick: 1,
         lot: 1,
         contract_size: 0,
+        book_window: rfq_model::DEFAULT_BOOK_WINDOW,
         max_qty: 1_000_000_000_000,
     }
 }

@@ -34,6 +34,7 @@ pub fn instrument(d: &Bound<'_, PyDict>) -> PyResult<Instrument> {
         lot: field(d, &what, "lot")?,
         contract_size: field(d, &what, "contract_size")?,
         max_qty: field(d, &what, "max_qty")?,
+        book_window: opt_field(d, &what, "book_window", rfq_model::DEFAULT_BOOK_WINDOW)?,
     };
     inst.validate().map_err(config_err)?;
     Ok(inst)
