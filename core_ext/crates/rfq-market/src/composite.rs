@@ -5,7 +5,7 @@ use crate::instrument::InstrumentState;
 use crate::QuoteLevel;
 use rfq_book::composite::{Conversion, QtyConversion, SweepPrefix, MAX_MEMBERS};
 use rfq_kernel::pricing::MAX_SIZES;
-use rfq_model::{CompositeSpec, ModelError};
+use rfq_model::{CompositeSpec, ModelError, Side};
 
 pub(crate) struct Member {
     pub(crate) inst: usize,
@@ -49,13 +49,27 @@ pub(crate) struct MarketCache {
     pub(crate) hints: [[i64; MAX_SIZES]; 2],
     /// The last repricing's sweep notionals, `[bids, asks]` per size, valid while `reuse` holds
     /// and for the same usable members, basis offsets and sizes: a size whose sweep ran out
-    /// strictly before every price changed since is taken from here (see `first_affected`).
-    /// A cache: not in snapshots (a restored core recomputes).
+    /// strictly before every price changed since is taken from here (see `first_affected`);
+    /// and an RFQ for a ladder size while the cache is valid takes its sweep from here
+    /// ([`MarketCache::rung`]). A cache: not in snapshots (a restored core recomputes).
     pub(crate) last: [[Option<i128>; MAX_SIZES]; 2],
     pub(crate) reuse: bool,
     pub(crate) last_mask: u32,
     pub(crate) last_offsets: [i64; MAX_MEMBERS],
     pub(crate) last_sizes: [i64; MAX_SIZES],
+}
+
+impl MarketCache {
+    /// The last repricing's sweep notional of ladder size `q` on `side` (`Some(None)`: too thin),
+    /// `None` when `q` is not a size of that ladder. Exact for a request whenever the cache is
+    /// (`Market::cached_market`: no member book changed and the same members usable since that
+    /// repricing, which also fixed the basis offsets): the same sweep of the same books. Zero is
+    /// never a size, so a restored core (no `last` in snapshots) finds nothing here.
+    #[inline]
+    pub(crate) fn rung(&self, side: Side, q: i64) -> Option<Option<i128>> {
+        let i = self.last_sizes.iter().position(|&z| z == q && q > 0)?;
+        Some(self.last[side as usize][i])
+    }
 }
 
 impl MarketCache {

@@ -144,7 +144,8 @@ impl<'a> Depth<'a> {
                 let mut deep = in_quote;
                 for s in 0..2 {
                     if active[s] && !in_quote {
-                        self.pre[s] = m.prefix[side_of(s) as usize].notional(self.amount);
+                        let side = side_of(s);
+                        self.pre[s] = m.prefix[side as usize].notional(self.amount).or_else(|| m.rung(side, self.amount));
                         deep |= self.pre[s].is_none();
                     }
                 }
@@ -171,6 +172,11 @@ impl<'a> Depth<'a> {
         }
     }
 
+    /// The books were taken (a sweep may read them); false when the cache answers.
+    pub(crate) fn reads_books(&self) -> bool {
+        self.store.is_some()
+    }
+
     /// The composite mid (valid after [`Depth::open`]).
     #[inline]
     pub fn mid(&self) -> i64 {
@@ -189,7 +195,13 @@ impl<'a> Depth<'a> {
     #[inline]
     pub fn notional(&self, s: usize, q: i64) -> Option<i128> {
         let side = side_of(s);
-        let cached_nt = if q == self.amount && self.pre[s].is_some() { self.pre[s] } else { self.cached.and_then(|m| m.prefix[side as usize].notional(q)) };
+        // the RFQ's own size as loaded; else the last repricing's merged levels, or its sweep of
+        // the same size when `q` is a ladder size (both exact while the cache is)
+        let cached_nt = if q == self.amount && self.pre[s].is_some() {
+            self.pre[s]
+        } else {
+            self.cached.and_then(|m| m.prefix[side as usize].notional(q).or_else(|| m.rung(side, q)))
+        };
         match cached_nt {
             Some(nt) => nt,
             None => self.sweep(side, q),

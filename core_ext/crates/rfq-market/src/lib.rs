@@ -219,6 +219,15 @@ impl Market {
         self.cached_market(ci, now).is_some()
     }
 
+    /// Whether a two-way request for `amount` (base units) at `now` reads the books, or is
+    /// answered from the market cache alone (tests of the cache only).
+    #[doc(hidden)]
+    pub fn request_reads_books(&self, ci: usize, amount: i64, now: i64) -> bool {
+        let mut d = self.depth(ci, amount, now);
+        let _ = d.open(false, &[true, true]);
+        d.reads_books()
+    }
+
     /// The book epoch composite `ci`'s market cache was taken at (tests of the cache only).
     #[doc(hidden)]
     pub fn market_cache_epoch(&self, ci: usize) -> u64 {

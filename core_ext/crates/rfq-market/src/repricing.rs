@@ -265,6 +265,9 @@ impl Market {
                 }
                 (market.reuse, market.last_mask, market.last_offsets) = (searching, mask, offsets);
                 market.last_sizes[..nsz].copy_from_slice(sizes);
+                // no size beyond this ladder's: `last` holds this repricing's notionals exactly
+                // where `last_sizes` names a size (what an RFQ for a ladder size reuses)
+                market.last_sizes[nsz..].fill(0);
                 let [nb, na] = nt;
                 if rfq_able {
                     // the RFQ cache's merged levels: walked only as far as the smallest size

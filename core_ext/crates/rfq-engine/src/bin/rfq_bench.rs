@@ -12,12 +12,14 @@
 //!
 //! With the cached real data (`btc_merged.rec`: Binance BTC spot + USD-M + COIN-M merged by
 //! receive time) the core replays the market and, every few venue messages, is asked for
-//! quotes: sizes 0.1 / 1 / 10 / 100 BTC, one-sided and two-way, each RFQ against the live
+//! quotes: sizes 0.1 / 1 / 5 / 10 / 50 / 100 BTC, one-sided and two-way, each RFQ against the live
 //! books at that moment (the market moves between samples, so caches are as warm as they are
 //! in production, no warmer). One-sided quotes are then accepted (timed: accept → EXEC,
 //! EXEC_FEES and QUOTE_END emitted), two-way ones cancelled (not timed). Without the data a
 //! synthetic 3-member book (5,000 levels a side each, random sizes, moving touch) is used
-//! instead, and the report says so.
+//! instead, and the report says so. 0.1 / 1 / 10 / 100 BTC are the shipped quote ladder's
+//! sizes, which an RFQ takes from the last repricing's sweep while no book changed since;
+//! 5 and 50 BTC are not, so they always search the books: both kinds are reported.
 //!
 //! Clock: `CLOCK_MONOTONIC` (`rfq_ring::clock::monotonic_ns`, vDSO) read before and after
 //! `Core::process`; its own cost (~20-30 ns) is included and reported. Percentiles from
@@ -32,7 +34,8 @@ use rfq_ring::clock::monotonic_ns;
 use rfq_ring::record::{flags, kind};
 use rfq_ring::Record;
 
-const SIZES: [(i64, &str); 4] = [(BTC / 10, "0.1"), (BTC, "1"), (10 * BTC, "10"), (100 * BTC, "100")];
+const SIZES: [(i64, &str); 6] =
+    [(BTC / 10, "0.1"), (BTC, "1"), (5 * BTC, "5"), (10 * BTC, "10"), (50 * BTC, "50"), (100 * BTC, "100")];
 const MODES: [(u8, &str); 2] = [(0, "one-sided"), (255, "two-way")];
 
 use rfq_engine::benchdata::{config, inst, load, messages, quantile as q, real_config, BTC};
@@ -274,7 +277,7 @@ fn main() {
             println!("{s}");
         }
     };
-    let (cfg, recs, input) = match load("btc_merged") {
+    let (mut cfg, recs, input) = match load("btc_merged") {
         Ok(r) => (real_config(), r, "real Binance BTC spot + USD-M + COIN-M (btc_merged.rec)"),
         Err(e) => {
             say(format!("cached bench data missing ({e}); using a synthetic 3 x 5,000-level book"));
@@ -282,6 +285,8 @@ fn main() {
             (c, r, "synthetic 3-member book, 5,000 levels a side each")
         }
     };
+    // the quote ladder that ships (defaults/instruments.toml): 0.1 / 1 / 10 / 100 BTC
+    cfg.composites[0].pricing.sizes = vec![BTC / 10, BTC, 10 * BTC, 100 * BTC];
     let msgs = messages(&recs);
     let samples_wanted: usize = if quick { 2_000 } else { 20_000 };
     let warm = msgs.len() / 10;

@@ -181,7 +181,12 @@ fn cache_is_used_between_repricings() {
     assert!(!c.market.market_cache_hit(0, c.now));
     c.process(&lvl(2, true, px(2, true, 1, 0), 7, flags::END, SEC), &mut out);
     assert!(c.market.market_cache_hit(0, c.now));
-    // a BBO or trade message changes no book and keeps the cache
+    // an RFQ for a ladder size (1 BTC: beyond the cached levels of the smallest, 0.1 BTC) takes
+    // the repricing's own sweep of that size; any other size beyond them reads the books
+    assert!(!c.market.request_reads_books(0, BTC, c.now));
+    assert!(!c.market.request_reads_books(0, BTC / 10, c.now));
+    assert!(c.market.request_reads_books(0, BTC / 2, c.now));
+        // a BBO or trade message changes no book and keeps the cache
     let epoch = c.market.market_cache_epoch(0);
     c.process(&Record { kind: kind::BBO, instrument: 1, side: 0, flags: flags::END, ts_recv: SEC + 5, price: px(1, true, 0, 0), qty: 1, ..Record::ZERO }, &mut out);
     assert!(c.market.market_cache_hit(0, c.now));
@@ -189,6 +194,7 @@ fn cache_is_used_between_repricings() {
     // silence: members go stale by the clock alone, before any repricing notices
     c.advance(3 * SEC);
     assert!(!c.market.market_cache_hit(0, c.now));
+    assert!(c.market.request_reads_books(0, BTC, c.now));
     let mut c2 = Core::new(config(0)).unwrap();
     c2.market.set_market_cache(false);
     assert!(!c2.market.market_cache_hit(0, c2.now));
