@@ -284,7 +284,8 @@ def targets(r: dict) -> list[tuple[str, float | None, str, float, str]]:
     # Scale (issue 12): RSS of the core with 20 instruments x 5 venues live, after the stream
     # (the process's RSS less the bench's own input), <= 256 MB (decimal).
     if g("scale_rust", "core_rss_kib"):
-        rows.append(("core RSS, 20 instruments x 5 venues live", g("scale_rust", "core_rss_kib") * 1024, "B", 256e6, "<="))
+        rows.append((f"core RSS, 20 instruments x 5 venues live (book_window {g('scale_rust', 'window')})",
+                     g("scale_rust", "core_rss_kib") * 1024, "B", 256e6, "<="))
     if g("crash", "kills") is not None:
         rows.append(("crash: acknowledged trades lost or different", g("crash", "acknowledged_but_wrong_or_lost"),
                      "count", 0, "<="))

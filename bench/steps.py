@@ -98,8 +98,10 @@ STEPS: tuple[Step, ...] = (
        "engine_ab.py", needs_data=True),
     py("engine_ab_split", "engine_bench and rfq_bench before the domain-crate split (2ca1c76) vs HEAD, interleaved",
        "engine_ab.py", args=("--before", "2ca1c76"), needs_data=True),
+    # every book with book_window = 2^16 ticks, as a desk running 100 books configures it (btc3_w16
+    # of engine_rust: no slower than the default 2^17 on the real BTC books)
     rust("scale_rust", "20 instruments x 5 venues live: RSS and where it goes, per-message core time; books alone per window",
-         "rfq-engine", "scale_bench", "rfq_scale", needs_data=True),
+         "rfq-engine", "scale_bench", "rfq_scale", args=("--window", "65536"), needs_data=True),
     rust("snapshot_rust", "snapshot size, encode/write/restore, recovery vs full replay", "rfq-engine",
          "snapshot_bench", "", quick=("--quotes", "1000", "--clients", "100"), needs_data=True, result="snapshot"),
     py("crash", "SIGKILL a journaled engine many times under load, recover, compare", "crash_bench.py",
