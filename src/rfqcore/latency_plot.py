@@ -27,8 +27,10 @@ def _x(p: float) -> float:
     return 1.0 / (1.0 - min(p, 0.9999999))
 
 
-def plot_hgrm(files: list[Path], out: Path, *, title: str = "latency by percentile", unit: str = "µs") -> Path:
-    """Plot each ``.hgrm`` file's percentile distribution into the PNG ``out``."""
+def plot_hgrm(files: list[Path], out: Path, *, title: str = "latency by percentile", unit: str = "µs",
+              log_y: bool = True) -> Path:
+    """Plot each ``.hgrm`` file's percentile distribution into the PNG ``out``; latency on a
+    log axis by default (tails are orders of magnitude above the median)."""
     try:
         import matplotlib
 
@@ -49,6 +51,8 @@ def plot_hgrm(files: list[Path], out: Path, *, title: str = "latency by percenti
     for f, rows in series:
         ax.plot([_x(p) for _, p in rows], [v for v, _ in rows], label=f.stem, linewidth=1.5)
     ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
     ticks = [p for p in _TICKS if p <= max(top, 0.99)]
     ax.set_xticks([_x(p) for p in ticks])
     ax.set_xticklabels([f"{p * 100:g}%" for p in ticks])
@@ -56,6 +60,8 @@ def plot_hgrm(files: list[Path], out: Path, *, title: str = "latency by percenti
     ax.set_ylabel(f"latency ({unit})")
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
+    if log_y:
+        ax.grid(True, which="minor", axis="y", alpha=0.1)
     ax.legend(loc="upper left")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +72,7 @@ def plot_hgrm(files: list[Path], out: Path, *, title: str = "latency by percenti
 
 def _cmd(args: argparse.Namespace) -> int:
     out = Path(args.output)
-    plot_hgrm([Path(f) for f in args.files], out, title=args.title, unit=args.unit)
+    plot_hgrm([Path(f) for f in args.files], out, title=args.title, unit=args.unit, log_y=not args.linear)
     print(f"wrote {out} ({len(args.files)} distribution(s))")
     return 0
 
@@ -78,5 +84,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     lp.add_argument("-o", "--output", default="latency.png", help="the PNG to write (default: latency.png)")
     lp.add_argument("--title", default="latency by percentile")
     lp.add_argument("--unit", default="µs", help="the unit the files were written in (axis label; default µs)")
+    lp.add_argument("--linear", action="store_true", help="a linear latency axis (default: logarithmic)")
     lp.set_defaults(func=_cmd)
 
