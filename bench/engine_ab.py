@@ -94,7 +94,8 @@ def main() -> None:
         order = (0, 1) if r % 2 == 0 else (1, 0)
         for i in order:
             e = run(dirs[i] / "engine_bench", ["--quick"], a.cpus)
-            q = run(dirs[i] / "rfq_bench", ["--quick"] if a.quick else [], a.cpus)
+            # --before-ladder: the same desk and sizes at every revision (older binaries ignore it)
+            q = run(dirs[i] / "rfq_bench", ["--before-ladder", *(["--quick"] if a.quick else [])], a.cpus)
             got[i].append(figures(e, q))
         print(f"round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
     med = [{k: statistics.median(x[k] for x in side) for k in side[0]} for side in got]

@@ -34,6 +34,10 @@ use rfq_ring::clock::monotonic_ns;
 use rfq_ring::record::{flags, kind};
 use rfq_ring::Record;
 
+/// `--before-ladder`: this bench as it was before it priced against the shipped ladder (the
+/// bench desk's 0.1 / 1 BTC ladder, these four sizes), for A/B runs against older revisions
+/// (`bench/engine_ab.py` passes it to both; older binaries ignore it).
+const SIZES_BEFORE: [(i64, &str); 4] = [(BTC / 10, "0.1"), (BTC, "1"), (10 * BTC, "10"), (100 * BTC, "100")];
 const SIZES: [(i64, &str); 6] =
     [(BTC / 10, "0.1"), (BTC, "1"), (5 * BTC, "5"), (10 * BTC, "10"), (50 * BTC, "50"), (100 * BTC, "100")];
 const MODES: [(u8, &str); 2] = [(0, "one-sided"), (255, "two-way")];
@@ -285,8 +289,12 @@ fn main() {
             (c, r, "synthetic 3-member book, 5,000 levels a side each")
         }
     };
-    // the quote ladder that ships (defaults/instruments.toml): 0.1 / 1 / 10 / 100 BTC
-    cfg.composites[0].pricing.sizes = vec![BTC / 10, BTC, 10 * BTC, 100 * BTC];
+    let before_ladder = args.iter().any(|a| a == "--before-ladder");
+    let sizes_sampled: &[(i64, &str)] = if before_ladder { &SIZES_BEFORE } else { &SIZES };
+    if !before_ladder {
+        // the quote ladder that ships (defaults/instruments.toml): 0.1 / 1 / 10 / 100 BTC
+        cfg.composites[0].pricing.sizes = vec![BTC / 10, BTC, 10 * BTC, 100 * BTC];
+    }
     let msgs = messages(&recs);
     let samples_wanted: usize = if quick { 2_000 } else { 20_000 };
     let warm = msgs.len() / 10;
@@ -303,8 +311,8 @@ fn main() {
     core.prefault();
     say(format!("  prefault (as the core thread does at start): {:.1} ms", t0.elapsed().as_secs_f64() * 1e3));
     let mut out: Vec<Record> = Vec::with_capacity(1 << 16);
-    let mut rfq_h: Vec<Vec<Histogram<u64>>> = SIZES.iter().map(|_| MODES.iter().map(|_| hist()).collect()).collect();
-    let mut acc_h: Vec<Histogram<u64>> = SIZES.iter().map(|_| hist()).collect();
+    let mut rfq_h: Vec<Vec<Histogram<u64>>> = sizes_sampled.iter().map(|_| MODES.iter().map(|_| hist()).collect()).collect();
+    let mut acc_h: Vec<Histogram<u64>> = sizes_sampled.iter().map(|_| hist()).collect();
     let mut rejects = [[0_u64; 64]; 2];
     let mut clock = hist();
     let mut id: u64 = 0;
@@ -322,7 +330,7 @@ fn main() {
         let t0 = monotonic_ns();
         let t1 = monotonic_ns();
         clock.saturating_record((t1 - t0).max(1) as u64);
-        for (si, &(size, _)) in SIZES.iter().enumerate() {
+        for (si, &(size, _)) in sizes_sampled.iter().enumerate() {
             for (mi, &(mode, _)) in MODES.iter().enumerate() {
                 id += 1;
                 // one-sided RFQs of each size alternate sides from set to set: the desk stays near flat
@@ -377,10 +385,10 @@ fn main() {
         }
     }
     // floor: back-to-back RFQs on the final book, nothing in between (caches as warm as they get)
-    let mut floor: Vec<Histogram<u64>> = SIZES.iter().map(|_| hist()).collect();
+    let mut floor: Vec<Histogram<u64>> = sizes_sampled.iter().map(|_| hist()).collect();
     let now = core.now();
     for round in 0..floor_rounds.unwrap_or(samples_wanted / 4) {
-        for (si, &(size, _)) in SIZES.iter().enumerate() {
+        for (si, &(size, _)) in sizes_sampled.iter().enumerate() {
             if size > floor_max {
                 continue;
             }
@@ -409,7 +417,7 @@ fn main() {
         line(&clock)
     ));
     let mut rows = Vec::new();
-    for (si, &(_, sname)) in SIZES.iter().enumerate() {
+    for (si, &(_, sname)) in sizes_sampled.iter().enumerate() {
         for (mi, &(_, mname)) in MODES.iter().enumerate() {
             say(format!("  RFQ {sname:>5} BTC {mname:<9}: {}", line(&rfq_h[si][mi])));
             rows.push(format!("\"rfq_{sname}_{}\":{}", if mi == 0 { "one" } else { "two" }, json(&rfq_h[si][mi])));
@@ -417,7 +425,7 @@ fn main() {
         say(format!("  accept {sname:>3} BTC -> EXEC  : {}", line(&acc_h[si])));
         rows.push(format!("\"accept_{sname}\":{}", json(&acc_h[si])));
     }
-    for (si, &(_, sname)) in SIZES.iter().enumerate() {
+    for (si, &(_, sname)) in sizes_sampled.iter().enumerate() {
         say(format!("  floor: RFQ {sname:>5} BTC two-way, back to back on one book: {}", line(&floor[si])));
         rows.push(format!("\"floor_{sname}_two\":{}", json(&floor[si])));
     }
