@@ -618,7 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
     rj.add_argument("--rfq-config", help="RFQ settings TOML the journal was written with (default: bundled)")
     rj.set_defaults(func=_cmd_replay_journal)
 
-    from rfqcore import configcheck, latency_plot
+    from rfqcore import configcheck, latency_plot, portal_cli
     from rfqcore.settlement import cli as settlement_cli
     from rfqcore.venuesim import cli as venuesim_cli
 
@@ -626,6 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     venuesim_cli.add_parser(sub)
     latency_plot.add_parser(sub)
     configcheck.add_parser(sub)
+    portal_cli.add_parser(sub)
 
     hd = sub.add_parser("hedge-demo", help="client fills hedged on two simulated venues over their real protocols",
                         description=(

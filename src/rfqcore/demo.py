@@ -26,7 +26,11 @@ from rfqcore.hooks import Strategy
 from rfqcore.rfq import ApprovalPending, Execution
 from rfqcore.stop_signals import StopSignals, Stopped
 
-__all__ = ["run_demo", "client_session"]
+__all__ = ["run_demo", "client_session", "DEMO_PORTAL_USERS"]
+
+#: the demo's web RFQ portal users and their passwords (their argon2id hashes are in
+#: defaults/rfq.toml; tests/test_portal.py checks that they match)
+DEMO_PORTAL_USERS: dict[str, str] = {"acme-trader": "acme-demo-password", "beta-trader": "beta-demo-password"}
 
 
 def _us(t0: float) -> str:
@@ -287,8 +291,9 @@ def _run_demo(files: Sequence[os.PathLike[str]], speed: float | None, work: Path
         print(f"desk up: media driver at {srv.aeron_dir}, rings in {srv.ring_dir}, journal and settlement store in "
               f"{work}; books live, gateway in its own process", flush=True)
         assert srv.web is not None
-        print(f"metrics: {srv.web.url}/metrics (Prometheus), health: {srv.web.url}/healthz (docs/web.md)\n",
-              flush=True)
+        print(f"metrics: {srv.web.url}/metrics (Prometheus), health: {srv.web.url}/healthz (docs/web.md)", flush=True)
+        users = ", ".join(f"{u} / {p}" for u, p in DEMO_PORTAL_USERS.items())
+        print(f"RFQ portal: {srv.web.url}/portal/ while the demo runs (users: {users})\n", flush=True)
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=client_session, args=(srv.aeron_dir, child), name="rfqcore-demo-client")

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from rfqcore.configmodel import DecimalStr, Id, Loc, Model, NonNegInt, config_error, fail, raw_at
 from rfqcore.errors import ConfigError
@@ -35,6 +35,7 @@ __all__ = [
     "HEDGE_MODES",
     "DeskConfig",
     "GatewayConfig",
+    "PortalUserConfig",
     "RfqSettings",
     "RfqFile",
 ]
@@ -144,6 +145,24 @@ class OperatorModel(Model):
     """the operator id, unique, 1..65535"""
     secret: str | None = None
     """logon secret, hex, >= 16 bytes (or from $RFQCORE_SECRET_<NAME>)"""
+
+
+def _password_hash(v: str) -> str:
+    if not v.startswith("$argon2id$"):
+        raise fail("password_hash must be an argon2id hash ($argon2id$...) made by `rfqcore portal hash-password`, "
+                   "never the password itself")
+    return v
+
+
+class PortalUserModel(Model):
+    """One ``[[portal_user]]``: a client trader's login to the web RFQ portal (docs/web.md)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    """the login name, unique"""
+    client: str
+    """the name of the [[client]] this user trades for (and whose blotter it sees)"""
+    password_hash: Annotated[str, AfterValidator(_password_hash)]
+    """argon2id hash of the password, from `rfqcore portal hash-password` (never the password)"""
 
 
 class RiskModel(Model):
@@ -266,6 +285,8 @@ class RfqFile(Model):
     """[[pricing]] tables, at most one per composite"""
     hedging: list[HedgingModel] = []
     """[[hedging]] tables, at most one per composite"""
+    portal_user: list[PortalUserModel] = []
+    """[[portal_user]] tables: logins to the web RFQ portal"""
 
 
 def _item_name(doc: object, registry: Registry) -> Callable[[Loc], str]:
@@ -335,6 +356,15 @@ class OperatorConfig:
     id: int
     name: str
     secret: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PortalUserConfig:
+    """A login to the web RFQ portal for client ``client`` (its id); ``password_hash``: argon2id."""
+
+    name: str
+    client: int
+    password_hash: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,6 +481,7 @@ class RfqSettings:
     registry: Registry = field(repr=False)
     source: str = "<memory>"
     hedging: tuple[HedgeConfig, ...] = ()
+    portal_users: tuple[PortalUserConfig, ...] = ()
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -569,7 +600,7 @@ class RfqSettings:
             hedging.append(_hedge_config(h, i, registry, source, hedging))
         return cls(tiers=tuple(tiers), clients=tuple(clients), operators=tuple(operators), risk=tuple(risk),
                    pricing=tuple(pricing), desk=desk, gateway=gateway, registry=registry, source=source,
-                   hedging=tuple(hedging))
+                   hedging=tuple(hedging), portal_users=_portal_users(m.portal_user, clients, source))
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -673,6 +704,21 @@ def _hedge_config(h: HedgingModel, number: int, registry: Registry, source: str,
                       threshold=threshold, max_slippage_cbps=_cbps(h.max_slippage_bps, f"{w} max_slippage_bps"),
                       retry_ns=h.retry_ms * _MS, internal=internal)
     return cfg
+
+
+def _portal_users(users: list[PortalUserModel], clients: list[ClientConfig],
+                  source: str) -> tuple[PortalUserConfig, ...]:
+    """The [[portal_user]] tables resolved: client names to ids, names unique."""
+    by_name = {c.name: c.id for c in clients}
+    out: list[PortalUserConfig] = []
+    for i, u in enumerate(users, 1):
+        w = f"{source}: portal_user #{i}"
+        if any(x.name == u.name for x in out):
+            raise ConfigError(f"{w}: duplicate portal user name {u.name!r}")
+        if u.client not in by_name:
+            raise ConfigError(f"{w}: unknown client {u.client!r} (known: {sorted(by_name)})")
+        out.append(PortalUserConfig(name=u.name, client=by_name[u.client], password_hash=u.password_hash))
+    return tuple(out)
 
 
 def _composite(registry: Registry, name: str, where: str) -> Composite:

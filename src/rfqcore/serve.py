@@ -10,7 +10,8 @@
    nothing (``market_data=False``; feed the engine yourself),
 4. the gateway in its own process (no GIL shared with the engine), which authenticates client
    and operator sessions on the request stream and answers on per-principal streams,
-5. with ``http="HOST:PORT"``, the HTTP endpoints ``/metrics`` and ``/healthz`` (docs/web.md).
+5. with ``http="HOST:PORT"``, the HTTP endpoints ``/metrics``, ``/healthz`` and the RFQ portal
+   (``/api/``, ``/portal/``; docs/web.md).
 
 Clients connect with :class:`rfqcore.client.RfqClient`, operators with
 :class:`rfqcore.client.OperatorClient` (or the ``rfqcore op`` commands).
@@ -89,6 +90,7 @@ class Server:
         #: ``HOST:PORT`` of the HTTP endpoints (/metrics, /healthz; docs/web.md), None = none
         self.http = http
         self.web: HttpServer | None = None  # while it serves
+        self.portal: Any = None  # the RFQ portal on it (rfqcore.web.portal.Portal)
         self.hedger: Hedger | None = None
         self.driver: EmbeddedDriver | None = None
         self.engine: Engine | None = None
@@ -189,7 +191,11 @@ class Server:
             from rfqcore.web import HttpServer, desk_health, desk_registry, parse_address
 
             host, port = parse_address(self.http)
-            self.web = HttpServer(host, port, desk_registry(self), health=lambda: desk_health(self)).start()
+            from rfqcore.web.portal import Portal
+
+            portal = self.portal = Portal(eng, self.settings)
+            self.web = HttpServer(host, port, desk_registry(self), health=lambda: desk_health(self),
+                                  routes=portal.add_routes).start()
         return self
 
     def _run_replay(self) -> None:

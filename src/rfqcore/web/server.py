@@ -48,7 +48,8 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 class HttpServer:
-    """``/metrics`` of ``registry`` and ``/healthz`` of ``health`` on ``host:port``.
+    """``/metrics`` of ``registry`` and ``/healthz`` of ``health`` on ``host:port``, and what
+    ``routes(app)`` adds (the RFQ portal).
 
     ``start()`` returns once it listens (raises :class:`HttpUnavailable` when it cannot);
     ``url`` then has the port (the one the system picked for port 0). ``stop()`` closes it.
@@ -56,11 +57,13 @@ class HttpServer:
     """
 
     def __init__(self, host: str, port: int, registry: CollectorRegistry, *,
-                 health: Callable[[], dict[str, Any]] | None = None, min_interval_s: float = 1.0) -> None:
+                 health: Callable[[], dict[str, Any]] | None = None, min_interval_s: float = 1.0,
+                 routes: Callable[[web.Application], None] | None = None) -> None:
         self.host, self.port = host, port
         self.registry = registry
         self.health = health or (lambda: {"status": "ok"})
         self.min_interval_s = min_interval_s
+        self.routes = routes  # more routes (the RFQ portal: rfqcore.web.portal)
         self._scrape_lock = threading.Lock()
         self._last: dict[str, tuple[float, bytes]] = {}  # content type -> (monotonic time, body)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -89,6 +92,8 @@ class HttpServer:
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
+        if self.routes is not None:
+            self.routes(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         self._runner = runner

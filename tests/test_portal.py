@@ -1,0 +1,373 @@
+"""The web RFQ portal (docs/web.md) at the HTTP level, against a real desk (rfqcore.serve.Server,
+what ``rfqcore serve --http`` runs) with market data fed so that quotes exist: sessions, CSRF,
+login rate limits, one client never reaching another's data, bad input refused with no state
+change, and the happy path (login, two-way quote, accept, the fill in the blotter and its CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from prometheus_client import CollectorRegistry
+from test_metrics import _feed_market
+
+from rfqcore.demo import DEMO_PORTAL_USERS
+from rfqcore.errors import ConfigError
+from rfqcore.instruments import Registry
+from rfqcore.rfqconfig import RfqSettings
+
+PASSWORDS = {**DEMO_PORTAL_USERS, "locked-out": "the-right-one"}
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Any
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Browser:
+    """One user agent: keeps the session cookie and the CSRF token like the portal's page does."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.cookie: str | None = None
+        self.csrf: str | None = None
+
+    def call(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None, csrf: bool = True,
+             headers: dict[str, str] | None = None) -> Reply:
+        h = {"Content-Type": "application/json", **(headers or {})}
+        if self.cookie is not None:
+            h["Cookie"] = f"rfqcore_session={self.cookie}"
+        if csrf and self.csrf is not None and method == "POST":
+            h["X-CSRF-Token"] = self.csrf
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        if method == "POST" and data is None:
+            data = b"{}"
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return Reply(r.status, r.headers, r.read())
+        except urllib.error.HTTPError as e:
+            return Reply(e.code, e.headers, e.read())
+
+    def login(self, user: str, password: str | None = None) -> Reply:
+        r = self.call("POST", "/api/login", {"user": user, "password": password or PASSWORDS[user]})
+        if r.status == 200:
+            cookie = SimpleCookie()
+            cookie.load(r.headers["Set-Cookie"])
+            self.cookie = cookie["rfqcore_session"].value
+            self.csrf = r.json["csrf_token"]
+        return r
+
+
+def _settings(registry: Registry) -> RfqSettings:
+    """The packaged RFQ settings plus one user that the rate-limit test locks out."""
+    from importlib import resources
+
+    toml = resources.files("rfqcore").joinpath("defaults/rfq.toml").read_text("utf-8")
+    toml += (f'\n[[portal_user]]\nname = "locked-out"\nclient = "beta-fund"\n'
+             f'password_hash = "{PasswordHasher().hash(PASSWORDS["locked-out"])}"\n')
+    return RfqSettings.from_toml(toml, registry, "test-rfq.toml")
+
+
+@pytest.fixture(scope="module")
+def desk() -> Iterator[Any]:
+    from rfqcore.serve import Server
+
+    registry = Registry.load()
+    srv = Server(registry, _settings(registry), market_files=[], http="127.0.0.1:0")
+    srv.start()
+    try:
+        _feed_market(srv.engine)
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def acme(desk: Any) -> Browser:
+    b = Browser(desk.web.url)
+    assert b.login("acme-trader").status == 200
+    return b
+
+
+@pytest.fixture
+def beta(desk: Any) -> Browser:
+    b = Browser(desk.web.url)
+    assert b.login("beta-trader").status == 200
+    return b
+
+
+def _quote(desk: Any, who: Browser, side: str = "two-way", size: str = "1") -> dict[str, Any]:
+    _feed_market(desk.engine)  # a fresh book: the core refuses to quote off a stale one
+    r = who.call("POST", "/api/rfq", {"instrument": "BTC", "side": side, "size": size})
+    assert r.status == 200 and r.json["status"] == "quoted", (r.status, r.body)
+    return r.json["quote"]  # type: ignore[no-any-return]
+
+
+ENDPOINTS = [("GET", "/api/session"), ("GET", "/api/instruments"), ("GET", "/api/blotter"),
+             ("GET", "/api/blotter.csv"), ("POST", "/api/logout"), ("POST", "/api/rfq"), ("POST", "/api/accept")]
+
+
+# ---- sessions -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+def test_every_endpoint_without_a_session_is_401(desk: Any, method: str, path: str) -> None:
+    for cookie in (None, "forged-session-id"):
+        b = Browser(desk.web.url)
+        b.cookie = cookie
+        r = b.call(method, path, {"instrument": "BTC", "side": "buy", "size": "1"})
+        assert r.status == 401, (path, r.status, r.body)
+        assert "log" in r.json["error"] and r.headers["Cache-Control"] == "no-store"
+
+
+def test_login_gives_a_safe_cookie_and_logout_ends_the_session_on_the_server(desk: Any) -> None:
+    b = Browser(desk.web.url)
+    r = b.login("acme-trader")
+    assert r.status == 200 and r.json["user"] == "acme-trader" and r.json["client"] == "acme-capital"
+    set_cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie and "Path=/" in set_cookie
+    assert "Secure" not in set_cookie  # plain HTTP here; over TLS it is set (request.secure)
+    assert b.cookie is not None and len(b.cookie) >= 40 and b.csrf is not None and len(b.csrf) >= 40
+    assert b.call("GET", "/api/session").json["client"] == "acme-capital"
+
+    other = Browser(desk.web.url)
+    assert other.login("acme-trader").status == 200
+    assert other.cookie != b.cookie and other.csrf != b.csrf  # random per session
+
+    old = b.cookie
+    assert b.call("POST", "/api/logout", csrf=False).status == 403
+    out = b.call("POST", "/api/logout")
+    assert out.status == 200 and "rfqcore_session=\"\"" in out.headers["Set-Cookie"]
+    b.cookie = old  # a stolen copy of the cookie is worth nothing after logout
+    assert b.call("GET", "/api/session").status == 401
+    assert other.call("GET", "/api/session").status == 200  # the user's other session lives on
+
+
+def test_wrong_password_is_401_and_unknown_user_reads_the_same(desk: Any) -> None:
+    wrong = Browser(desk.web.url).login("beta-trader", "not-it")
+    nobody = Browser(desk.web.url).login("nobody-here", "not-it")
+    assert wrong.status == nobody.status == 401
+    assert wrong.json == nobody.json and "Set-Cookie" not in wrong.headers
+
+
+def test_failed_logins_are_rate_limited_per_user(desk: Any) -> None:
+    b = Browser(desk.web.url)
+    for _ in range(5):
+        assert b.login("locked-out", "guess").status == 401
+    r = b.login("locked-out")  # even the right password, until the window has passed
+    assert r.status == 429 and int(r.headers["Retry-After"]) > 0 and "try again" in r.json["error"]
+    assert b.cookie is None
+    assert Browser(desk.web.url).login("beta-trader").status == 200  # other users are not locked
+
+
+def test_failed_logins_are_rate_limited_per_address(desk: Any) -> None:
+    """A portal of its own with a low per-address limit (the desk's is 20 in 5 minutes): guessing
+    across many user names from one address is stopped too."""
+    from rfqcore.web import HttpServer
+    from rfqcore.web.portal import Portal
+
+    portal = Portal(desk.engine, desk.settings, address_limit=3)
+    with HttpServer("127.0.0.1", 0, CollectorRegistry(), routes=portal.add_routes) as srv:
+        b = Browser(srv.url)
+        for name in ("u1", "u2", "u3"):
+            assert b.login(name, "guess").status == 401
+        r = b.login("acme-trader")
+        assert r.status == 429 and int(r.headers["Retry-After"]) > 0
+
+
+# ---- CSRF and isolation ---------------------------------------------------------------------------
+
+
+def test_state_changing_requests_need_the_csrf_token(desk: Any, acme: Browser, beta: Browser) -> None:
+    rfqs = desk.engine.rfq_stats()["rfqs"]
+    body = {"instrument": "BTC", "side": "buy", "size": "1"}
+    assert acme.call("POST", "/api/rfq", body, csrf=False).status == 403
+    assert acme.call("POST", "/api/rfq", body, headers={"X-CSRF-Token": "x" * 43}, csrf=False).status == 403
+    assert acme.call("POST", "/api/rfq", body, headers={"X-CSRF-Token": beta.csrf or ""}, csrf=False).status == 403
+    assert acme.call("POST", "/api/accept", {"quote_id": "1"}, csrf=False).status == 403
+    assert desk.engine.rfq_stats()["rfqs"] == rfqs  # nothing reached the core
+
+
+def test_a_client_never_reaches_another_clients_quotes_or_blotter(desk: Any, acme: Browser, beta: Browser) -> None:
+    q = _quote(desk, acme, "buy")
+    stolen = beta.call("POST", "/api/accept", {"quote_id": q["quote_id"]})
+    missing = beta.call("POST", "/api/accept", {"quote_id": "123456789"})
+    assert stolen.status == missing.status == 404
+    assert set(stolen.json) == {"error"} and q["sides"][0]["price"] not in stolen.body.decode()
+    assert stolen.json["error"].replace(q["quote_id"], "N") == missing.json["error"].replace("123456789", "N")
+    for path in ("/api/blotter", "/api/blotter.csv"):
+        assert q["quote_id"] not in beta.call("GET", path).body.decode()
+    assert beta.call("GET", "/api/blotter").json["client"] == "beta-fund"
+    # the quote is untouched: its owner still fills it
+    mine = acme.call("POST", "/api/accept", {"quote_id": q["quote_id"]})
+    assert mine.status == 200 and mine.json["status"] == "filled", mine.body
+
+
+# ---- bad input ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "raw", "says"), [
+    ("/api/rfq", b"{not json", "malformed JSON"),
+    ("/api/rfq", b"[1, 2]", "JSON object"),
+    ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": "-1"}', "positive"),
+    ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": 0}', "positive"),
+    ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": "NaN"}', "positive"),
+    ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": "lots"}', "not a decimal"),
+    ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": "1e40"}', "int64"),
+    ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": "0.000000000001"}', "decimals"),
+    ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": true}', "decimal number"),
+    ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": "1", "limit": "-5"}', "limit"),
+    ("/api/rfq", b'{"instrument": "DOGE", "side": "buy", "size": "1"}', "unknown instrument 'DOGE'"),
+    ("/api/rfq", b'{"instrument": "BTC", "side": "up", "size": "1"}', "side must be"),
+    ("/api/rfq", b'{"instrument": "BTC", "side": "buy"}', "missing 'size'"),
+    ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": "1", "client": 2}', "unknown field"),
+    ("/api/accept", b'{"quote_id": "abc"}', "quote_id"),
+    ("/api/accept", b'{"quote_id": -4}', "quote_id"),
+    ("/api/rfq", b"{" + b" " * 20000 + b"}", "bytes"),
+])
+def test_bad_input_is_400_with_a_message_and_changes_nothing(desk: Any, acme: Browser, path: str, raw: bytes,
+                                                             says: str) -> None:
+    before = desk.engine.rfq_stats()
+    rows = len(acme.call("GET", "/api/blotter").json["rows"])
+    r = acme.call("POST", path, raw=raw)
+    assert r.status == 400, (r.status, r.body)
+    assert says in r.json["error"], r.json
+    assert desk.engine.rfq_stats()["rfqs"] == before["rfqs"] and desk.engine.rfq_stats()["fills"] == before["fills"]
+    assert len(acme.call("GET", "/api/blotter").json["rows"]) == rows
+
+
+def test_a_two_way_quote_needs_a_side_to_accept(desk: Any, acme: Browser) -> None:
+    q = _quote(desk, acme)
+    r = acme.call("POST", "/api/accept", {"quote_id": q["quote_id"]})
+    assert r.status == 400 and "two-way" in r.json["error"]
+    r = acme.call("POST", "/api/accept", {"quote_id": q["quote_id"], "side": "sideways"})
+    assert r.status == 400 and "side must be" in r.json["error"]
+
+
+# ---- the happy path, and the core's own refusals --------------------------------------------------
+
+
+def test_login_two_way_quote_accept_and_the_fill_in_the_blotter_and_csv(desk: Any) -> None:
+    b = Browser(desk.web.url)
+    assert b.login("acme-trader").status == 200
+    assert [i["instrument"] for i in b.call("GET", "/api/instruments").json] == ["BTC", "ETH"]
+    q = _quote(desk, b, "two-way", "1")
+    sides = {s["side"]: s for s in q["sides"]}
+    assert set(sides) == {"buy", "sell"} and q["base"] == "BTC" and q["currency"] == "USDT"
+    assert 0 < q["expires_in_ms"] <= 10_000 and q["valid_until"].endswith("Z")
+    assert float(sides["buy"]["price"]) > float(sides["sell"]["price"]) > 0 and sides["buy"]["qty"] == "1.00000000"
+
+    r = b.call("POST", "/api/accept", {"quote_id": q["quote_id"], "side": "buy"})
+    assert r.status == 200 and r.json["status"] == "filled", r.body
+    fill = r.json["fill"]
+    assert fill["quote_id"] == q["quote_id"] and fill["side"] == "buy" and fill["price"] == sides["buy"]["price"]
+    assert fill["qty"] == "1.00000000" and fill["currency"] == "USDT"
+
+    again = b.call("POST", "/api/accept", {"quote_id": q["quote_id"], "side": "buy"})
+    assert again.status == 200 and again.json["status"] == "rejected" and again.json["reason"], again.body
+
+    rows = b.call("GET", "/api/blotter").json["rows"]
+    by_type = {r["type"]: r for r in rows if r["quote_id"] == q["quote_id"]}
+    assert by_type["quote"]["buy_price"] == sides["buy"]["price"]
+    assert by_type["quote"]["sell_price"] == sides["sell"]["price"]
+    assert by_type["fill"]["trade_id"] == fill["trade_id"] and by_type["fill"]["notional"] == fill["notional"]
+    assert by_type["accept_rejected"]["reason"] == again.json["reason"]
+
+    c = b.call("GET", "/api/blotter.csv")
+    assert c.status == 200 and c.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in c.headers["Content-Disposition"]
+    table = list(csv.DictReader(io.StringIO(c.body.decode())))
+    fills = [r for r in table if r["type"] == "fill" and r["trade_id"] == fill["trade_id"]]
+    assert len(fills) == 1 and fills[0]["price"] == fill["price"] and fills[0]["qty"] == "1.00000000"
+    assert fills[0]["side"] == "buy" and fills[0]["instrument"] == "BTC"
+
+
+def test_the_cores_refusals_come_back_with_their_reasons(desk: Any, acme: Browser) -> None:
+    _feed_market(desk.engine)
+    big = acme.call("POST", "/api/rfq", {"instrument": "BTC", "side": "buy", "size": "100000"})
+    assert big.status == 200 and big.json["status"] == "rejected" and big.json["reason"], big.body
+    rows = acme.call("GET", "/api/blotter").json["rows"]
+    assert any(r["type"] == "rfq_rejected" and r["reason"] == big.json["reason"] for r in rows)
+
+    q = _quote(desk, acme, "sell")
+    time.sleep(max(q["expires_in_ms"], 0) / 1000 + 0.3)
+    late = acme.call("POST", "/api/accept", {"quote_id": q["quote_id"]})
+    assert late.status == 200 and late.json["status"] == "rejected", late.body
+    assert late.json["reason"] == "TOO_LATE", late.json  # the core's reason, as every gateway gets it
+    rows = acme.call("GET", "/api/blotter").json["rows"]
+    assert any(r["type"] == "accept_rejected" and r["quote_id"] == q["quote_id"] and r["reason"] == "TOO_LATE"
+               for r in rows)
+
+
+def test_the_page_ships_with_the_package_and_loads_nothing_from_elsewhere(desk: Any) -> None:
+    b = Browser(desk.web.url)
+    root = urllib.request.urlopen(desk.web.url + "/", timeout=10)
+    assert root.url.endswith("/portal/")
+    page = b.call("GET", "/portal/")
+    assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    html = page.body.decode()
+    assert "/portal/portal.js" in html and "http://" not in html and "https://" not in html
+    js = b.call("GET", "/portal/portal.js")
+    assert js.status == 200 and "X-CSRF-Token" in js.body.decode() and "https://" not in js.body.decode()
+    assert b.call("GET", "/portal/portal.css").status == 200
+    assert b.call("GET", "/portal/secrets.toml").status == 404
+
+
+# ---- configuration and the hashing command --------------------------------------------------------
+
+
+def test_demo_passwords_match_the_packaged_hashes() -> None:
+    settings = RfqSettings.load()
+    users = {u.name: u for u in settings.portal_users}
+    assert set(users) == set(DEMO_PORTAL_USERS)
+    for name, password in DEMO_PORTAL_USERS.items():
+        assert PasswordHasher().verify(users[name].password_hash, password)
+    assert "hash" not in repr(users["acme-trader"])
+
+
+@pytest.mark.parametrize(("entry", "says"), [
+    ('name = "x"\nclient = "acme-capital"\npassword_hash = "hunter2"', "argon2id hash"),
+    ('name = "x"\nclient = "nobody"\npassword_hash = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"',
+     "unknown client 'nobody'"),
+    ('name = "acme-trader"\nclient = "acme-capital"\npassword_hash = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"',
+     "duplicate portal user name"),
+    ('name = "x"\nclient = "acme-capital"\npassword = "hunter2"', "unknown keys ['password']"),
+])
+def test_bad_portal_users_are_refused_in_one_line(entry: str, says: str) -> None:
+    from importlib import resources
+
+    toml = resources.files("rfqcore").joinpath("defaults/rfq.toml").read_text("utf-8")
+    with pytest.raises(ConfigError, match=".*") as e:
+        RfqSettings.from_toml(toml + "\n[[portal_user]]\n" + entry + "\n", Registry.load(), "f.toml")
+    assert says in str(e.value) and "portal_user #3" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_hash_password_command() -> None:
+    r = subprocess.run([sys.executable, "-m", "rfqcore.cli", "portal", "hash-password"], input="s3cret pass\n",
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    h = r.stdout.strip()
+    assert h.startswith("$argon2id$") and "s3cret" not in h and PasswordHasher().verify(h, "s3cret pass")
+    empty = subprocess.run([sys.executable, "-m", "rfqcore.cli", "portal", "hash-password"], input="\n",
+                           capture_output=True, text=True, timeout=60)
+    assert empty.returncode == 1 and "empty password" in empty.stderr and "Traceback" not in empty.stderr
