@@ -54,7 +54,7 @@ _SECURITY_HEADERS: Final = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
 }
-_SIDE_NAMES: Final = {ClientSide.BUY: "buy", ClientSide.SELL: "sell", ClientSide.TWO_WAY: "two-way"}
+_SIDE_NAMES: Final[dict[int, str]] = {ClientSide.BUY: "buy", ClientSide.SELL: "sell", ClientSide.TWO_WAY: "two-way"}
 CSV_COLUMNS: Final = ("time", "type", "instrument", "rfq_id", "quote_id", "trade_id", "side", "qty", "price",
                       "buy_price", "buy_qty", "sell_price", "sell_qty", "notional", "fee", "currency", "reason",
                       "valid_until")
@@ -176,7 +176,7 @@ def _dec(raw: int | None, decimals: int | None) -> str | None:
 
 
 def _side(code: int) -> str:
-    return _SIDE_NAMES.get(code, str(code))  # type: ignore[call-overload]
+    return _SIDE_NAMES.get(int(code), str(code))
 
 
 def quote_json(q: Quote) -> dict[str, Any]:
@@ -273,11 +273,13 @@ class Blotter:
 
     def rows(self, client: int) -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(r) for r in self._rows.get(client, {}).values()]
+            rows = self._rows.get(client)
+            return [] if rows is None else [dict(r) for r in rows.values()]
 
     def quote(self, client: int, quote_id: int) -> Quote | None:
         with self._lock:
-            return self._quotes.get(client, {}).get(quote_id)
+            quotes = self._quotes.get(client)
+            return None if quotes is None else quotes.get(quote_id)
 
 
 # -- request parsing --------------------------------------------------------------------------
