@@ -234,6 +234,8 @@ def test_a_client_never_reaches_another_clients_quotes_or_blotter(desk: Any, acm
     ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": "lots"}', "not a decimal"),
     ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": "1e40"}', "int64"),
     ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": "0.000000000001"}', "decimals"),
+    ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": "1e999999999"}', "too large"),
+    ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": 1e300}', "too large"),
     ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": true}', "decimal number"),
     ("/api/rfq", b'{"instrument": "BTC", "side": "buy", "size": "1", "limit": "-5"}', "limit"),
     ("/api/rfq", b'{"instrument": "DOGE", "side": "buy", "size": "1"}', "unknown instrument 'DOGE'"),
@@ -371,3 +373,42 @@ def test_hash_password_command() -> None:
     empty = subprocess.run([sys.executable, "-m", "rfqcore.cli", "portal", "hash-password"], input="\n",
                            capture_output=True, text=True, timeout=60)
     assert empty.returncode == 1 and "empty password" in empty.stderr and "Traceback" not in empty.stderr
+
+
+# ---- pieces ---------------------------------------------------------------------------------------
+
+
+def test_login_limiter_window_and_sessions_expiry_with_a_fake_clock() -> None:
+    from rfqcore.web.portal import LoginLimiter, Sessions
+
+    now = [1000.0]
+    lim = LoginLimiter(3, 60.0, clock=lambda: now[0])
+    for _ in range(3):
+        assert lim.retry_after("u") is None
+        lim.failed("u")
+        now[0] += 10
+    assert lim.retry_after("u") == pytest.approx(30.0)  # the oldest failure ages out at 1060
+    now[0] = 1060.5
+    assert lim.retry_after("u") is None  # two failures left in the window
+    lim.failed("u")
+    assert lim.retry_after("u") == pytest.approx(9.5)
+    lim.clear("u")
+    assert lim.retry_after("u") is None
+
+    sessions = Sessions(idle_s=30.0, max_age_s=100.0, per_user=2, clock=lambda: now[0])
+    a = sessions.create("alice", 1)
+    now[0] += 20
+    assert sessions.get(a.sid) is a  # in use: the idle timer starts again
+    now[0] += 29
+    assert sessions.get(a.sid) is a
+    now[0] += 31
+    assert sessions.get(a.sid) is None  # idle too long
+    b = sessions.create("alice", 1)
+    for step in (25, 25, 25, 24):
+        now[0] += step
+        assert sessions.get(b.sid) is b  # 99 s old
+    now[0] += 1
+    assert sessions.get(b.sid) is None  # past its maximum age however busy
+    first, second, third = (sessions.create("bob", 2) for _ in range(3))
+    assert sessions.get(first.sid) is None and sessions.get(second.sid) is second and sessions.get(third.sid) is third
+    assert sessions.get(None) is None and sessions.get("") is None

@@ -315,6 +315,8 @@ def _decimal(doc: Mapping[str, Any], key: str, *, required: bool) -> Decimal | N
         raise BadRequest(f"{key}: {v!r} is not a decimal number") from None
     if not d.is_finite() or d <= 0:
         raise BadRequest(f"{key} must be a positive number, got {v!r}")
+    if d.adjusted() > 40:  # refused before anything makes an integer of 10^exponent digits
+        raise BadRequest(f"{key}: {v!r} is too large")
     return d
 
 
