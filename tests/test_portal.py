@@ -123,7 +123,7 @@ def _quote(desk: Any, who: Browser, side: str = "two-way", size: str = "1") -> d
 
 
 ENDPOINTS = [("GET", "/api/session"), ("GET", "/api/instruments"), ("GET", "/api/blotter"),
-             ("GET", "/api/blotter.csv"), ("POST", "/api/logout"), ("POST", "/api/rfq"), ("POST", "/api/accept")]
+             ("GET", "/api/blotter.csv"), ("GET", "/api/stream"), ("POST", "/api/logout"), ("POST", "/api/rfq"), ("POST", "/api/accept")]
 
 
 # ---- sessions -------------------------------------------------------------------------------------
@@ -220,6 +220,68 @@ def test_a_client_never_reaches_another_clients_quotes_or_blotter(desk: Any, acm
     # the quote is untouched: its owner still fills it
     mine = acme.call("POST", "/api/accept", {"quote_id": q["quote_id"]})
     assert mine.status == 200 and mine.json["status"] == "filled", mine.body
+
+
+class Stream:
+    """An ``/api/stream`` reader on a thread: its events as ``(event, data)`` in a queue."""
+
+    def __init__(self, who: Browser) -> None:
+        import queue
+        import threading
+
+        req = urllib.request.Request(who.base + "/api/stream", headers={"Cookie": f"rfqcore_session={who.cookie}"})
+        self.resp = urllib.request.urlopen(req, timeout=30)
+        assert self.resp.headers["Content-Type"].startswith("text/event-stream")
+        self.events: queue.Queue[tuple[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.next() == ("hello", {})
+
+    def _read(self) -> None:
+        event, data = "message", ""
+        try:
+            for raw in self.resp:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    data = line[6:]
+                elif line == "" and data:
+                    self.events.put((event, json.loads(data)))
+                    event, data = "message", ""
+        except OSError:
+            pass
+        self.events.put(None)  # the stream ended
+
+    def next(self, timeout: float = 10.0) -> tuple[str, Any] | None:
+        return self.events.get(timeout=timeout)
+
+    def until(self, pred: Any, timeout: float = 10.0) -> list[tuple[str, Any]]:
+        """Events up to and including the first for which ``pred(row)`` holds."""
+        seen: list[tuple[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            ev = self.next(max(deadline - time.monotonic(), 0.01))
+            assert ev is not None, f"the stream ended; saw {seen}"
+            seen.append(ev)
+            if ev[0] == "row" and pred(ev[1]):
+                return seen
+
+
+def test_the_stream_pushes_the_clients_own_rows_only_and_ends_at_logout(desk: Any) -> None:
+    a, b = Browser(desk.web.url), Browser(desk.web.url)
+    assert a.login("acme-trader").status == 200 and b.login("beta-trader").status == 200
+    stream = Stream(a)
+    theirs = _quote(desk, b, "buy")
+    mine = _quote(desk, a, "sell")
+    fill = a.call("POST", "/api/accept", {"quote_id": mine["quote_id"]}).json["fill"]
+    seen = stream.until(lambda r: r["type"] == "fill" and r["trade_id"] == fill["trade_id"])
+    rows = [data for ev, data in seen if ev == "row"]
+    assert any(r["type"] == "quote" and r["quote_id"] == mine["quote_id"] for r in rows)
+    assert all(r["quote_id"] != theirs["quote_id"] for r in rows), rows  # beta's quote never reaches acme
+    assert a.call("POST", "/api/logout").status == 200
+    deadline = time.monotonic() + 10
+    while (ev := stream.next(max(deadline - time.monotonic(), 0.01))) is not None:
+        assert ev[0] == "row", ev  # rows already queued, then the end (None): no waiting for a heartbeat
 
 
 # ---- bad input ------------------------------------------------------------------------------------

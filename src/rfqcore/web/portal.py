@@ -45,6 +45,7 @@ __all__ = ["LoginLimiter", "Portal", "hash_password"]
 COOKIE: Final = "rfqcore_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
 MAX_BODY: Final = 16 * 1024
+STREAM_BACKLOG: Final = 1000  # rows a /api/stream reader may fall behind before it is ended
 _HASHER: Final = PasswordHasher()  # argon2id, the library's (RFC 9106) defaults
 # verified against for an unknown user name, so that it costs as long as a known one
 _DUMMY_HASH: Final = _HASHER.hash(secrets.token_hex(16))
@@ -65,6 +66,27 @@ def hash_password(password: str) -> str:
     if not password:
         raise ValueError("the password must not be empty")
     return _HASHER.hash(password)
+
+
+class _Feed:
+    """The rows waiting for one ``/api/stream`` reader (used on the event loop's thread only);
+    ``None`` ends the stream."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(STREAM_BACKLOG + 1)
+        self.ended = False
+
+    def offer(self, row: dict[str, Any]) -> None:
+        if not self.ended:
+            if self.queue.qsize() >= STREAM_BACKLOG:
+                self.close()  # too far behind: end this stream
+            else:
+                self.queue.put_nowait(row)
+
+    def close(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.queue.put_nowait(None)
 
 
 class BadRequest(Exception):
@@ -160,6 +182,11 @@ class Sessions:
         s.last_seen = now
         return s
 
+    def alive(self, sid: str) -> bool:
+        """Whether session ``sid`` is still live (without counting this as a request)."""
+        s = self._by_id.get(sid)
+        return s is not None and self._live(s, self.clock())
+
     def drop(self, sid: str) -> None:
         self._by_id.pop(sid, None)
 
@@ -248,6 +275,8 @@ class Blotter:
         self._lock = threading.Lock()
         self._rows: dict[int, OrderedDict[tuple[str, int], dict[str, Any]]] = {c: OrderedDict() for c in clients}
         self._quotes: dict[int, OrderedDict[int, Quote]] = {c: OrderedDict() for c in clients}
+        #: per client, callables given each new row (on the thread that adds it)
+        self._listeners: dict[int, list[Callable[[dict[str, Any]], object]]] = {c: [] for c in clients}
 
     def add(self, events: list[Any]) -> None:
         for ev in events:
@@ -265,11 +294,25 @@ class Blotter:
                 rows[key] = row
                 if len(rows) > self.max_rows:
                     rows.popitem(last=False)
+                listeners = list(self._listeners[client])  # type: ignore[index]
                 if isinstance(ev, Quote):
                     quotes = self._quotes[ev.client]
                     quotes[ev.quote_id] = ev
                     if len(quotes) > self.max_rows:
                         quotes.popitem(last=False)
+            for listen in listeners:
+                listen(dict(row))
+
+    def listen(self, client: int, fn: Callable[[dict[str, Any]], object]) -> Callable[[], None]:
+        """Call ``fn(row)`` with each new row of ``client`` from now on; returns the undo."""
+        with self._lock:
+            self._listeners.setdefault(client, []).append(fn)
+
+        def undo() -> None:
+            with self._lock:
+                if fn in self._listeners.get(client, []):
+                    self._listeners[client].remove(fn)
+        return undo
 
     def rows(self, client: int) -> list[dict[str, Any]]:
         with self._lock:
@@ -342,7 +385,7 @@ class Portal:
 
     def __init__(self, engine: Engine, settings: RfqSettings, *, user_limit: int = 5, address_limit: int = 20,
                  window_s: float = 300.0, idle_s: float = 1800.0, max_age_s: float = 12 * 3600.0,
-                 rfq_timeout_s: float = 5.0) -> None:
+                 rfq_timeout_s: float = 5.0, heartbeat_s: float = 15.0) -> None:
         self.engine = engine
         self.users = {u.name: u for u in settings.portal_users}
         self.registry = engine.registry
@@ -350,6 +393,8 @@ class Portal:
         self.by_address = LoginLimiter(address_limit, window_s)
         self.sessions = Sessions(idle_s, max_age_s)
         self.rfq_timeout_s = rfq_timeout_s
+        self.heartbeat_s = heartbeat_s
+        self._feeds: dict[str, set[_Feed]] = {}  # session id -> its open /api/stream readers
         self.blotter = Blotter({u.client for u in settings.portal_users}, engine.registry)
         engine.subscribe_events(self.blotter.add)
         self._lock = asyncio.Lock()  # login bookkeeping (argon2 runs outside it)
@@ -366,6 +411,7 @@ class Portal:
         r.add_post("/api/accept", self._guard(self._accept, csrf=True))
         r.add_get("/api/blotter", self._guard(self._blotter))
         r.add_get("/api/blotter.csv", self._guard(self._blotter_csv))
+        r.add_get("/api/stream", self._guard(self._stream))
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -452,6 +498,8 @@ class Portal:
 
     async def _logout(self, request: web.Request, session: Session) -> web.StreamResponse:
         self.sessions.drop(session.sid)
+        for feed in self._feeds.pop(session.sid, set()):
+            feed.close()  # its stream ends now
         resp = self._json({"status": "logged out"})
         resp.del_cookie(COOKIE, path="/")
         return resp
@@ -544,6 +592,40 @@ class Portal:
     async def _blotter(self, request: web.Request, session: Session) -> web.StreamResponse:
         return self._json({"client": self.engine.rfq.client(session.client).name,
                            "rows": self.blotter.rows(session.client)})
+
+    async def _stream(self, request: web.Request, session: Session) -> web.StreamResponse:
+        """Server-Sent Events: each new blotter row of the session's client as an ``event: row``
+        (JSON data), a comment every ``heartbeat_s``; the stream ends when the session does (logout,
+        expiry) or when the reader falls ``STREAM_BACKLOG`` rows behind (the page then rereads
+        the blotter and reconnects)."""
+        loop = asyncio.get_running_loop()
+        feed = _Feed()
+        resp = web.StreamResponse(headers={**_SECURITY_HEADERS, "Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        await resp.prepare(request)
+        undo = self.blotter.listen(session.client, lambda row: loop.call_soon_threadsafe(feed.offer, row))
+        self._feeds.setdefault(session.sid, set()).add(feed)
+        try:
+            await resp.write(b"retry: 2000\nevent: hello\ndata: {}\n\n")
+            while self.sessions.alive(session.sid):
+                try:
+                    row = await asyncio.wait_for(feed.queue.get(), self.heartbeat_s)
+                except TimeoutError:
+                    await resp.write(b": keep-alive\n\n")
+                    continue
+                if row is None or not self.sessions.alive(session.sid):
+                    break
+                await resp.write(b"event: row\ndata: " + orjson.dumps(row) + b"\n\n")
+        except ConnectionResetError:
+            pass  # the reader went away
+        finally:
+            undo()
+            feeds = self._feeds.get(session.sid)
+            if feeds is not None:
+                feeds.discard(feed)
+                if not feeds:
+                    del self._feeds[session.sid]
+        return resp
 
     async def _blotter_csv(self, request: web.Request, session: Session) -> web.StreamResponse:
         out = io.StringIO()

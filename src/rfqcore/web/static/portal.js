@@ -2,6 +2,7 @@
 "use strict";
 let csrf = null;
 let countdown = null;
+let stream = null;
 
 const $ = (id) => document.getElementById(id);
 const say = (text) => { $("message").textContent = text || ""; };
@@ -24,7 +25,16 @@ function show(who) {
   $("trade-view").hidden = !who;
   $("logout").hidden = !who;
   $("who").textContent = who ? `${who.user} (${who.client})` : "";
-  if (who) { loadInstruments(); refreshBlotter(); }
+  if (stream) { stream.close(); stream = null; }
+  if (who) { loadInstruments(); refreshBlotter(); listen(); }
+}
+
+// Live blotter: the server pushes each new row of this client (Server-Sent Events); on every
+// (re)connection the whole blotter is read again, so nothing missed while away is lost.
+function listen() {
+  stream = new EventSource("/api/stream");
+  stream.addEventListener("hello", refreshBlotter);
+  stream.addEventListener("row", refreshBlotter);
 }
 
 async function loadInstruments() {
@@ -105,6 +115,5 @@ document.addEventListener("DOMContentLoaded", async () => {
     } catch (e) { say(e.message); }
     refreshBlotter();
   });
-  setInterval(refreshBlotter, 2000);
   try { show(await api("GET", "/api/session")); } catch (e) { show(null); }
 });
