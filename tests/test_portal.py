@@ -284,6 +284,38 @@ def test_the_stream_pushes_the_clients_own_rows_only_and_ends_at_logout(desk: An
         assert ev[0] == "row", ev  # rows already queued, then the end (None): no waiting for a heartbeat
 
 
+def test_a_large_rfq_waits_for_the_operator_and_its_quote_is_pushed_when_approved(desk: Any, acme: Browser) -> None:
+    stream = Stream(acme)
+    _feed_market(desk.engine)
+    r = acme.call("POST", "/api/rfq", {"instrument": "BTC", "side": "buy", "size": "51"})  # approval_qty is 50
+    assert r.status == 200 and r.json["status"] == "pending_approval", r.body
+    rfq_id, request_id = r.json["rfq_id"], r.json["request_id"]
+    stream.until(lambda row: row["type"] == "pending_approval" and row["rfq_id"] == rfq_id)
+    assert desk.engine.operator.approve(int(request_id)).ok
+    seen = stream.until(lambda row: row["type"] == "quote" and row["rfq_id"] == rfq_id)
+    quote = seen[-1][1]
+    assert quote["buy_qty"] == "51.00000000" and quote["buy_price"]
+    hit = acme.call("POST", "/api/accept", {"quote_id": quote["quote_id"]})
+    assert hit.status == 200 and hit.json["status"] == "filled" and hit.json["fill"]["qty"] == "51.00000000", hit.body
+    for _ in range(2):  # flat again (in sizes below the approval threshold) for the tests after this one
+        sold = _quote(desk, acme, "sell", "25.5")
+        assert acme.call("POST", "/api/accept", {"quote_id": sold["quote_id"]}).json["status"] == "filled"
+
+
+def test_a_kill_switch_refuses_the_clients_next_rfq_with_its_reason(desk: Any, acme: Browser, beta: Browser) -> None:
+    """beta-fund never trades in these tests, so nothing it asks for reduces its risk (which a
+    kill switch would let through)."""
+    _feed_market(desk.engine)
+    assert desk.engine.operator.kill(client="beta-fund").ok
+    try:
+        r = beta.call("POST", "/api/rfq", {"instrument": "BTC", "side": "two-way", "size": "1"})
+        assert r.status == 200 and r.json["status"] == "rejected" and r.json["reason"] == "KILL_SWITCH", r.body
+        assert _quote(desk, acme, "buy")  # another client trades on
+    finally:
+        assert desk.engine.operator.kill(False, client="beta-fund").ok
+    assert _quote(desk, beta, "buy")
+
+
 # ---- bad input ------------------------------------------------------------------------------------
 
 

@@ -551,7 +551,7 @@ class Portal:
             return self._json({"status": "rejected", "reason": ev.reason_name, "rfq_id": str(ev.rfq_id)})
         if isinstance(ev, ApprovalPending):
             return self._json({"status": "pending_approval", "rfq_id": str(ev.rfq_id),
-                               "deadline": _iso(ev.deadline)})
+                               "request_id": str(ev.request_id), "deadline": _iso(ev.deadline)})
         return self._json({"status": "quoted", "quote": quote_json(ev)})
 
     async def _accept(self, request: web.Request, session: Session) -> web.StreamResponse:
