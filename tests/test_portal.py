@@ -45,8 +45,9 @@ class Reply:
 class Browser:
     """One user agent: keeps the session cookie and the CSRF token like the portal's page does."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, context: Any = None) -> None:
         self.base = base
+        self.context = context  # an ssl.SSLContext for https
         self.cookie: str | None = None
         self.csrf: str | None = None
 
@@ -62,7 +63,7 @@ class Browser:
             data = b"{}"
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=h)
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=30, context=self.context) as r:
                 return Reply(r.status, r.headers, r.read())
         except urllib.error.HTTPError as e:
             return Reply(e.code, e.headers, e.read())
@@ -427,6 +428,40 @@ def test_the_page_ships_with_the_package_and_loads_nothing_from_elsewhere(desk: 
     assert js.status == 200 and "X-CSRF-Token" in js.body.decode() and "https://" not in js.body.decode()
     assert b.call("GET", "/portal/portal.css").status == 200
     assert b.call("GET", "/portal/secrets.toml").status == 404
+
+
+# ---- over TLS ------------------------------------------------------------------------------------
+
+
+def test_over_tls_the_cookie_is_secure(tmp_path: Any) -> None:
+    import shutil
+    import ssl
+
+    from rfqcore.serve import Server
+    from rfqcore.web.server import HttpUnavailable, tls_context
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl (Debian package openssl) is not installed: it makes the test's certificate")
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    with Server(market_files=[], http="127.0.0.1:0", http_tls=(cert, key)) as desk:
+        assert desk.web.url.startswith("https://127.0.0.1:")
+        b = Browser(desk.web.url, ssl.create_default_context(cafile=cert))
+        r = b.login("acme-trader")
+        assert r.status == 200 and "Secure" in r.headers["Set-Cookie"] and "HttpOnly" in r.headers["Set-Cookie"]
+        assert b.call("GET", "/api/session").json["client"] == "acme-capital"
+        assert b.call("GET", "/healthz").status == 200
+        with pytest.raises(OSError):  # no plain HTTP on that port (the server hangs up)
+            urllib.request.urlopen(desk.web.url.replace("https", "http") + "/healthz", timeout=10)
+    with pytest.raises(HttpUnavailable, match="no such file"):
+        tls_context(str(tmp_path / "none.pem"), key)
+    with pytest.raises(HttpUnavailable, match="private key that goes with it"):
+        tls_context(key, key)
+    half = subprocess.run([sys.executable, "-m", "rfqcore.cli", "serve", "--no-market-data", "--http", "127.0.0.1:0",
+                           "--http-cert", cert], capture_output=True, text=True, timeout=60)
+    assert half.returncode == 2 and "--http-cert and --http-key together" in half.stderr, half.stderr
 
 
 # ---- configuration and the hashing command --------------------------------------------------------

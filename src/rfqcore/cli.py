@@ -225,6 +225,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from rfqcore.stop_signals import StopSignals
     from rfqcore.web.server import HttpUnavailable
 
+    if bool(args.http_cert) != bool(args.http_key) or (args.http_cert and not args.http):
+        print("rfqcore serve: HTTPS needs --http HOST:PORT, --http-cert and --http-key together", file=sys.stderr)
+        return 2
     aeron_dir = _aeron_dir(args)
     # SIGINT (Ctrl-C) and SIGTERM (systemd, Docker) stop the desk in order and exit 0
     with StopSignals() as stop:
@@ -232,7 +235,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             srv = Server(config_path=args.config, rfq_config_path=args.rfq_config, aeron_dir=aeron_dir,
                          channel=args.channel, market_files=files, speed=args.speed, journal=journal,
                          settlement_store=args.settlement_store, venues=venues,
-                         log_level=logging.getLogger().getEffectiveLevel(), http=args.http).start()
+                         log_level=logging.getLogger().getEffectiveLevel(), http=args.http,
+                         http_tls=(args.http_cert, args.http_key) if args.http_cert else None).start()
         except (AlreadyRunning, HttpUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
             return 1
@@ -252,7 +256,8 @@ def _serve_until_stopped(args: argparse.Namespace, srv: Server, files: Sequence[
           f"{gw.request_stream}, client N answers on {gw.response_stream_base}+N, operators on "
           f"{gw.operator_stream}+N (PID {os.getpid()}; Ctrl-C or SIGTERM stops)", flush=True)
     if srv.web is not None:
-        print(f"  metrics: {srv.web.url}/metrics (Prometheus), health: {srv.web.url}/healthz", flush=True)
+        print(f"  metrics: {srv.web.url}/metrics (Prometheus), health: {srv.web.url}/healthz, "
+              f"RFQ portal: {srv.web.url}/portal/", flush=True)
     if srv.stale_removed:
         print(f"  removed what a killed desk left behind: {', '.join(srv.stale_removed)}", flush=True)
     if srv.engine.recovery is not None:
@@ -545,8 +550,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "so the core hedges on them; their market data feeds the core (docs/hedging.md)")
     sv.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
     sv.add_argument("--http", type=_http_address, metavar="HOST:PORT",
-                    help="serve GET /metrics (Prometheus) and /healthz there, e.g. 127.0.0.1:8080 (default: off; "
+                    help="serve GET /metrics (Prometheus), /healthz and the RFQ portal there, e.g. 127.0.0.1:8080 (default: off; "
                          "docs/web.md)")
+    sv.add_argument("--http-cert", metavar="PEM", help="serve HTTPS with this certificate chain (with --http-key)")
+    sv.add_argument("--http-key", metavar="PEM", help="the private key of --http-cert")
     sv.set_defaults(func=_cmd_serve)
 
     qt = sub.add_parser("quote", help="request a firm quote from a running desk (and optionally hit it)")

@@ -72,7 +72,7 @@ class Server:
                  idle: Literal["spin", "yield", "park"] = "yield", journal: JournalSettings | None = None,
                  settlement_store: str | None = None, settlement_spill: str | None = None,
                  venues: list[VenueLink] | None = None, log_level: int = logging.WARNING,
-                 http: str | None = None) -> None:
+                 http: str | None = None, http_tls: tuple[str, str] | None = None) -> None:
         self.registry = registry if registry is not None else Registry.load(config_path)
         self.settings = settings if settings is not None else RfqSettings.load(rfq_config_path, self.registry)
         self.config_path, self.rfq_config_path = config_path, rfq_config_path
@@ -89,6 +89,8 @@ class Server:
         self.log_level = log_level  # of the gateway process
         #: ``HOST:PORT`` of the HTTP endpoints (/metrics, /healthz; docs/web.md), None = none
         self.http = http
+        #: (certificate, key) PEM files: serve HTTPS instead (docs/web.md)
+        self.http_tls = http_tls
         self.web: HttpServer | None = None  # while it serves
         self.portal: Any = None  # the RFQ portal on it (rfqcore.web.portal.Portal)
         self.hedger: Hedger | None = None
@@ -193,9 +195,12 @@ class Server:
             host, port = parse_address(self.http)
             from rfqcore.web.portal import Portal
 
+            from rfqcore.web.server import tls_context
+
+            tls = tls_context(*self.http_tls) if self.http_tls is not None else None
             portal = self.portal = Portal(eng, self.settings)
             self.web = HttpServer(host, port, desk_registry(self), health=lambda: desk_health(self),
-                                  routes=portal.add_routes).start()
+                                  routes=portal.add_routes, tls=tls).start()
         return self
 
     def _run_replay(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from rfqcore.errors import RfqCoreError
 
-__all__ = ["HttpServer", "HttpUnavailable", "parse_address"]
+__all__ = ["HttpServer", "HttpUnavailable", "parse_address", "tls_context"]
 
 _ADDRESS_HINT = "give HOST:PORT, e.g. 127.0.0.1:8080 (port 0 picks a free one)"
 
@@ -36,6 +37,22 @@ _ADDRESS_HINT = "give HOST:PORT, e.g. 127.0.0.1:8080 (port 0 picks a free one)"
 class HttpUnavailable(RfqCoreError):
     """The HTTP server cannot listen where asked (port in use, address not local): one line
     saying what to do."""
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """A server TLS context (TLS 1.2 at least) from a PEM certificate chain and its key;
+    :class:`HttpUnavailable` saying which file is wrong."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cert, key)
+    except FileNotFoundError as e:
+        raise HttpUnavailable(f"cannot serve HTTPS: {e.filename}: no such file; give a PEM certificate "
+                              f"(--http-cert) and its private key (--http-key)") from None
+    except (ssl.SSLError, OSError) as e:
+        raise HttpUnavailable(f"cannot serve HTTPS with {cert} and {key}: {getattr(e, 'reason', None) or e}; "
+                              f"give a PEM certificate chain and the private key that goes with it") from None
+    return ctx
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -58,12 +75,14 @@ class HttpServer:
 
     def __init__(self, host: str, port: int, registry: CollectorRegistry, *,
                  health: Callable[[], dict[str, Any]] | None = None, min_interval_s: float = 1.0,
-                 routes: Callable[[web.Application], None] | None = None) -> None:
+                 routes: Callable[[web.Application], None] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.host, self.port = host, port
         self.registry = registry
         self.health = health or (lambda: {"status": "ok"})
         self.min_interval_s = min_interval_s
         self.routes = routes  # more routes (the RFQ portal: rfqcore.web.portal)
+        self.tls = tls  # HTTPS with this context (tls_context())
         self._scrape_lock = threading.Lock()
         self._last: dict[str, tuple[float, bytes]] = {}  # content type -> (monotonic time, body)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -73,7 +92,7 @@ class HttpServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls is not None else 'http'}://{host}:{self.port}"
 
     # -- lifetime ----------------------------------------------------------------------------
 
@@ -97,7 +116,7 @@ class HttpServer:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         self._runner = runner
-        site = web.TCPSite(runner, self.host, self.port)
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=self.tls)
         try:
             await site.start()
         except OSError as e:
