@@ -434,18 +434,15 @@ def test_the_page_ships_with_the_package_and_loads_nothing_from_elsewhere(desk: 
 
 
 def test_over_tls_the_cookie_is_secure(tmp_path: Any) -> None:
-    import shutil
+    """With the test-only certificate of tests/tls (a public key pair for 127.0.0.1)."""
     import ssl
+    from pathlib import Path
 
     from rfqcore.serve import Server
     from rfqcore.web.server import HttpUnavailable, tls_context
 
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl (Debian package openssl) is not installed: it makes the test's certificate")
-    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    tls = Path(__file__).parent / "tls"
+    cert, key = str(tls / "test-only-cert.pem"), str(tls / "test-only-key.pem")
     with Server(market_files=[], http="127.0.0.1:0", http_tls=(cert, key)) as desk:
         assert desk.web.url.startswith("https://127.0.0.1:")
         b = Browser(desk.web.url, ssl.create_default_context(cafile=cert))
