@@ -317,6 +317,36 @@ def test_a_kill_switch_refuses_the_clients_next_rfq_with_its_reason(desk: Any, a
     assert _quote(desk, beta, "buy")
 
 
+def test_portal_metrics_move_as_it_is_used(desk: Any) -> None:
+    from test_metrics import scrape, val
+
+    time.sleep(1.1)  # past /metrics' once-a-second reading
+    before, types = scrape(desk.web.url)
+    assert types["rfqcore_portal_logins"] == "counter" and types["rfqcore_portal_sessions"] == "gauge"
+    assert val(before, "rfqcore_scrape_part_ok", part="portal") == 1
+    b = Browser(desk.web.url)
+    assert b.login("beta-trader", "nope").status == 401
+    assert b.login("beta-trader").status == 200
+    stream = Stream(b)
+    _quote(desk, b, "buy")
+    assert b.call("POST", "/api/rfq", raw=b"{").status == 400
+    time.sleep(1.1)
+    after, _ = scrape(desk.web.url)
+
+    def delta(name: str, **labels: str) -> float:
+        return val(after, name, **labels) - val(before, name, **labels)
+
+    assert delta("rfqcore_portal_logins_total", outcome="ok") == 1
+    assert delta("rfqcore_portal_logins_total", outcome="wrong") == 1
+    assert delta("rfqcore_portal_requests_total", request="rfq") == 1
+    assert delta("rfqcore_portal_requests_total", request="accept") == 0
+    assert delta("rfqcore_portal_bad_requests_total") == 1
+    assert delta("rfqcore_portal_sessions") == 1 and delta("rfqcore_portal_streams") == 1
+    assert b.call("POST", "/api/logout").status == 200
+    while stream.next() is not None:  # logout ends the stream
+        pass
+
+
 # ---- bad input ------------------------------------------------------------------------------------
 
 
@@ -538,3 +568,30 @@ def test_login_limiter_window_and_sessions_expiry_with_a_fake_clock() -> None:
     first, second, third = (sessions.create("bob", 2) for _ in range(3))
     assert sessions.get(first.sid) is None and sessions.get(second.sid) is second and sessions.get(third.sid) is third
     assert sessions.get(None) is None and sessions.get("") is None
+
+
+def test_the_blotter_never_stops_the_engines_output_pump() -> None:
+    """An event the blotter cannot take is counted and logged; the ones after it are taken, and a
+    stream listener whose event loop is gone is skipped."""
+    from rfqcore.records import QuoteEnd
+    from rfqcore.rfq import Quote, QuoteEnded
+    from rfqcore.web.portal import Blotter
+
+    registry = Registry.load()
+    blotter = Blotter({1}, registry)
+    got: list[dict[str, Any]] = []
+
+    def closed_loop(row: dict[str, Any]) -> None:
+        raise RuntimeError("Event loop is closed")
+
+    blotter.listen(1, closed_loop)
+    blotter.listen(1, got.append)
+    broken = Quote(client=1, composite=1, quote_id=7, rfq_id=7, valid_until=0, sides=None,  # type: ignore[arg-type]
+                   partial_ok=False, ts_send=0)
+    ended = QuoteEnded(client=1, composite=1, quote_id=8, rfq_id=8, state=QuoteEnd.EXPIRED, reason=0, core_time=1)
+    other = QuoteEnded(client=2, composite=1, quote_id=9, rfq_id=9, state=QuoteEnd.EXPIRED, reason=0, core_time=1)
+    blotter.add([broken, ended, other])
+    assert blotter.errors == 1
+    rows = blotter.rows(1)
+    assert [(r["type"], r["quote_id"]) for r in rows] == [("quote_expired", "8")] and got == rows
+    assert blotter.rows(2) == []  # a client without portal users is not kept

@@ -140,6 +140,8 @@ class DeskCollector(Collector):
             parts.append(("settlement", self._settlement))
         if srv.hedger is not None:
             parts.append(("venues", self._venues))
+        if getattr(srv, "portal", None) is not None:
+            parts.append(("portal", self._portal))
         ok = GaugeMetricFamily("rfqcore_scrape_part_ok", "1 when the part answered this scrape, 0 when its "
                                "metrics are missing from it (the error is logged)", labels=["part"])
         for part, read in parts:
@@ -274,6 +276,19 @@ class DeskCollector(Collector):
             _labelled(GaugeMetricFamily, "rfqcore_gateway_backlog", "held for later: records for the core's "
                       "input ring (in), messages for Aeron publications (out)", ["gateway", "direction"],
                       [([*g, "in"], gs["ring_backlog"]), ([*g, "out"], gs["out_backlog"])]),
+        ]
+
+    def _portal(self) -> list[Metric]:
+        ps = self.server.portal.stats()
+        return [
+            _gauge("rfqcore_portal_sessions", "live sessions of the RFQ portal", ps["sessions"]),
+            _gauge("rfqcore_portal_streams", "open /api/stream readers of the RFQ portal", ps["streams"]),
+            _labelled(CounterMetricFamily, "rfqcore_portal_logins_total", "portal logins, by outcome", ["outcome"],
+                      [([o], ps["logins_" + o]) for o in ("ok", "wrong", "limited")]),
+            _labelled(CounterMetricFamily, "rfqcore_portal_requests_total", "RFQs and accepts the portal sent to "
+                      "the engine", ["request"], [(["rfq"], ps["rfqs"]), (["accept"], ps["accepts"])]),
+            _counter("rfqcore_portal_bad_requests_total", "portal requests refused as malformed (400)",
+                     ps["bad_requests"]),
         ]
 
     def _settlement(self) -> list[Metric]:

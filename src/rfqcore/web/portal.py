@@ -17,6 +17,7 @@ import asyncio
 import csv
 import hmac
 import io
+import logging
 import math
 import secrets
 import threading
@@ -41,6 +42,8 @@ from rfqcore.rfqconfig import RfqSettings
 from rfqcore.units import from_units, to_units
 
 __all__ = ["LoginLimiter", "Portal", "hash_password"]
+
+log = logging.getLogger("rfqcore.web.portal")
 
 COOKIE: Final = "rfqcore_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
@@ -182,6 +185,10 @@ class Sessions:
         s.last_seen = now
         return s
 
+    def live_count(self) -> int:
+        now = self.clock()
+        return sum(1 for s in list(self._by_id.values()) if self._live(s, now))
+
     def alive(self, sid: str) -> bool:
         """Whether session ``sid`` is still live (without counting this as a request)."""
         s = self._by_id.get(sid)
@@ -277,31 +284,44 @@ class Blotter:
         self._quotes: dict[int, OrderedDict[int, Quote]] = {c: OrderedDict() for c in clients}
         #: per client, callables given each new row (on the thread that adds it)
         self._listeners: dict[int, list[Callable[[dict[str, Any]], object]]] = {c: [] for c in clients}
+        self.errors = 0  # events that could not be taken (logged)
 
     def add(self, events: list[Any]) -> None:
+        """Take the engine's decoded events (on its output pump, which must never fail: an
+        event this cannot take is counted in ``errors`` and logged, and the rest go on)."""
         for ev in events:
-            client = getattr(ev, "client", None)
-            rows = self._rows.get(client)  # type: ignore[arg-type]
-            if rows is None:
-                continue
-            made = _row(ev, self.registry)
-            if made is None:
-                continue
-            key, row = made
-            with self._lock:
-                if key in rows:
-                    continue  # seen already (the portal records its own answers too)
-                rows[key] = row
-                if len(rows) > self.max_rows:
-                    rows.popitem(last=False)
-                listeners = list(self._listeners[client])  # type: ignore[index]
-                if isinstance(ev, Quote):
-                    quotes = self._quotes[ev.client]
-                    quotes[ev.quote_id] = ev
-                    if len(quotes) > self.max_rows:
-                        quotes.popitem(last=False)
-            for listen in listeners:
+            try:
+                self._add(ev)
+            except Exception:  # noqa: BLE001 - never stop the engine's output pump
+                self.errors += 1
+                log.exception("portal blotter: cannot take a %s event", type(ev).__name__)
+
+    def _add(self, ev: Any) -> None:
+        client = getattr(ev, "client", None)
+        rows = self._rows.get(client)  # type: ignore[arg-type]
+        if rows is None:
+            return
+        made = _row(ev, self.registry)
+        if made is None:
+            return
+        key, row = made
+        with self._lock:
+            if key in rows:
+                return  # seen already (the portal records its own answers too)
+            rows[key] = row
+            if len(rows) > self.max_rows:
+                rows.popitem(last=False)
+            listeners = list(self._listeners[client])  # type: ignore[index]
+            if isinstance(ev, Quote):
+                quotes = self._quotes[ev.client]
+                quotes[ev.quote_id] = ev
+                if len(quotes) > self.max_rows:
+                    quotes.popitem(last=False)
+        for listen in listeners:
+            try:
                 listen(dict(row))
+            except RuntimeError:  # the stream's event loop closed (the HTTP server stopped)
+                pass
 
     def listen(self, client: int, fn: Callable[[dict[str, Any]], object]) -> Callable[[], None]:
         """Call ``fn(row)`` with each new row of ``client`` from now on; returns the undo."""
@@ -395,9 +415,17 @@ class Portal:
         self.rfq_timeout_s = rfq_timeout_s
         self.heartbeat_s = heartbeat_s
         self._feeds: dict[str, set[_Feed]] = {}  # session id -> its open /api/stream readers
+        #: since start: logins (ok, wrong, limited), RFQs and accepts sent to the engine, 400s
+        self.counts = dict.fromkeys(("logins_ok", "logins_wrong", "logins_limited", "rfqs", "accepts",
+                                     "bad_requests"), 0)
         self.blotter = Blotter({u.client for u in settings.portal_users}, engine.registry)
         engine.subscribe_events(self.blotter.add)
         self._lock = asyncio.Lock()  # login bookkeeping (argon2 runs outside it)
+
+    def stats(self) -> dict[str, int]:
+        """``counts`` and the live ``sessions`` and open ``streams`` now (for /metrics; from any thread)."""
+        return {**self.counts, "sessions": self.sessions.live_count(),
+                "streams": sum(len(f) for f in list(self._feeds.values()))}
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
@@ -436,6 +464,7 @@ class Portal:
             try:
                 return await handler(request, session)  # type: ignore[no-any-return]
             except BadRequest as e:
+                self.counts["bad_requests"] += 1
                 return self._error(400, str(e))
         return guarded
 
@@ -470,6 +499,7 @@ class Portal:
         async with self._lock:
             wait = max(self.by_user.retry_after(f"user:{user}") or 0.0, self.by_address.retry_after(address) or 0.0)
         if wait:
+            self.counts["logins_limited"] += 1
             return self._error(429, f"too many failed logins: try again in {math.ceil(wait)} s",
                                {"Retry-After": str(math.ceil(wait))})
         account = self.users.get(user)
@@ -486,9 +516,11 @@ class Portal:
             if not ok:
                 self.by_user.failed(f"user:{user}")
                 self.by_address.failed(address)
+                self.counts["logins_wrong"] += 1
                 return self._error(401, "wrong user name or password")
             self.by_user.clear(f"user:{user}")
             session = self.sessions.create(user, account.client)  # type: ignore[union-attr]
+            self.counts["logins_ok"] += 1
         resp = self._json(self._whoami(session))
         resp.set_cookie(COOKIE, session.sid, httponly=True, samesite="Strict", secure=request.secure, path="/")
         return resp
@@ -535,6 +567,8 @@ class Portal:
         except ValueError as e:
             raise BadRequest(str(e)) from None
 
+        self.counts["rfqs"] += 1
+
         def ask() -> Any:
             try:
                 return self.engine.request_quote(session.client, comp.id, side, size,  # type: ignore[arg-type]
@@ -571,6 +605,8 @@ class Portal:
                 raise BadRequest(f"quote {qid} has no {side} side")
         else:
             raise BadRequest(f"side must be \"buy\" or \"sell\", got {side!r}")
+
+        self.counts["accepts"] += 1
 
         def hit() -> Any:
             try:
