@@ -382,6 +382,18 @@ def test_bad_input_is_400_with_a_message_and_changes_nothing(desk: Any, acme: Br
     assert len(acme.call("GET", "/api/blotter").json["rows"]) == rows
 
 
+def test_bodies_must_be_json_so_no_other_sites_form_can_post_them(desk: Any, acme: Browser) -> None:
+    """A cross-site form can send text/plain without a CORS preflight: e.g. a login into the
+    attacker's account (login CSRF). The portal takes application/json only."""
+    form = b'{"user": "acme-trader", "password": "acme-demo-password", "x": "="}'
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        r = Browser(desk.web.url).call("POST", "/api/login", raw=form, headers={"Content-Type": ctype})
+        assert r.status == 400 and "application/json" in r.json["error"] and "Set-Cookie" not in r.headers, ctype
+    r = acme.call("POST", "/api/rfq", raw=b'{"instrument": "BTC", "side": "buy", "size": "1"}',
+                  headers={"Content-Type": "text/plain"})
+    assert r.status == 400 and "application/json" in r.json["error"]
+
+
 def test_a_two_way_quote_needs_a_side_to_accept(desk: Any, acme: Browser) -> None:
     q = _quote(desk, acme)
     r = acme.call("POST", "/api/accept", {"quote_id": q["quote_id"]})

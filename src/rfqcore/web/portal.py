@@ -349,6 +349,10 @@ class Blotter:
 
 
 async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
+    # JSON only: an HTML form of another site cannot send this type without a CORS preflight,
+    # which the portal never answers (so no login CSRF through a text/plain form)
+    if request.content_type != "application/json":
+        raise BadRequest(f"send the body as JSON with Content-Type: application/json, not {request.content_type!r}")
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         raise BadRequest(f"request body over {MAX_BODY} bytes")
