@@ -223,6 +223,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         venues = load_venue_links(args.venues, reg, RfqSettings.load(args.rfq_config, reg))
     from rfqcore.instance import AlreadyRunning
     from rfqcore.stop_signals import StopSignals
+    from rfqcore.fix import FixUnavailable
     from rfqcore.web.server import HttpUnavailable
 
     if bool(args.http_cert) != bool(args.http_key) or (args.http_cert and not args.http):
@@ -236,8 +237,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                          channel=args.channel, market_files=files, speed=args.speed, journal=journal,
                          settlement_store=args.settlement_store, venues=venues,
                          log_level=logging.getLogger().getEffectiveLevel(), http=args.http,
-                         http_tls=(args.http_cert, args.http_key) if args.http_cert else None).start()
-        except (AlreadyRunning, HttpUnavailable) as e:
+                         http_tls=(args.http_cert, args.http_key) if args.http_cert else None,
+                         fix_port=args.fix_port, fix_store=args.fix_store).start()
+        except (AlreadyRunning, HttpUnavailable, FixUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
             return 1
         try:
@@ -258,6 +260,9 @@ def _serve_until_stopped(args: argparse.Namespace, srv: Server, files: Sequence[
     if srv.web is not None:
         print(f"  metrics: {srv.web.url}/metrics (Prometheus), health: {srv.web.url}/healthz, "
               f"RFQ portal: {srv.web.url}/portal/", flush=True)
+    if srv.fix is not None:
+        print(f"  FIX 4.4: {srv.fix.host}:{srv.fix.port}, TargetCompID {srv.fix.comp_id}, SenderCompID = client name, "
+              f"store {srv.fix.store_dir} (docs/fix.md)", flush=True)
     if srv.stale_removed:
         print(f"  removed what a killed desk left behind: {', '.join(srv.stale_removed)}", flush=True)
     if srv.engine.recovery is not None:
@@ -554,6 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "docs/web.md)")
     sv.add_argument("--http-cert", metavar="PEM", help="serve HTTPS with this certificate chain (with --http-key)")
     sv.add_argument("--http-key", metavar="PEM", help="the private key of --http-cert")
+    sv.add_argument("--fix-port", type=int, metavar="N",
+                    help="serve FIX 4.4 RFQ sessions on 127.0.0.1:N (default: off; docs/fix.md)")
+    sv.add_argument("--fix-store", default="rfqcore-fix", metavar="DIR",
+                    help="FIX sequence numbers and sent messages, kept across restarts (default ./rfqcore-fix)")
     sv.set_defaults(func=_cmd_serve)
 
     qt = sub.add_parser("quote", help="request a firm quote from a running desk (and optionally hit it)")

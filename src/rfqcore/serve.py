@@ -12,6 +12,7 @@
    and operator sessions on the request stream and answers on per-principal streams,
 5. with ``http="HOST:PORT"``, the HTTP endpoints ``/metrics``, ``/healthz`` and the RFQ portal
    (``/api/``, ``/portal/``; docs/web.md).
+6. with ``fix_port=N``, the FIX 4.4 acceptor (QuickFIX; docs/fix.md) on the engine's Python API.
 
 Clients connect with :class:`rfqcore.client.RfqClient`, operators with
 :class:`rfqcore.client.OperatorClient` (or the ``rfqcore op`` commands).
@@ -48,6 +49,7 @@ from rfqcore.records import BookStatus
 from rfqcore.rfqconfig import RfqSettings
 
 if TYPE_CHECKING:
+    from rfqcore.fix.acceptor import FixGateway
     from rfqcore.web.server import HttpServer
 
 __all__ = ["Server"]
@@ -72,7 +74,8 @@ class Server:
                  idle: Literal["spin", "yield", "park"] = "yield", journal: JournalSettings | None = None,
                  settlement_store: str | None = None, settlement_spill: str | None = None,
                  venues: list[VenueLink] | None = None, log_level: int = logging.WARNING,
-                 http: str | None = None, http_tls: tuple[str, str] | None = None) -> None:
+                 http: str | None = None, http_tls: tuple[str, str] | None = None, fix_port: int | None = None,
+                 fix_store: str = "rfqcore-fix", fix_host: str = "127.0.0.1") -> None:
         self.registry = registry if registry is not None else Registry.load(config_path)
         self.settings = settings if settings is not None else RfqSettings.load(rfq_config_path, self.registry)
         self.config_path, self.rfq_config_path = config_path, rfq_config_path
@@ -93,6 +96,9 @@ class Server:
         self.http_tls = http_tls
         self.web: HttpServer | None = None  # while it serves
         self.portal: Any = None  # the RFQ portal on it (rfqcore.web.portal.Portal)
+        #: the FIX acceptor's port (None = off), message store directory and listen address (docs/fix.md)
+        self.fix_port, self.fix_store, self.fix_host = fix_port, fix_store, fix_host
+        self.fix: FixGateway | None = None  # while it serves
         self.hedger: Hedger | None = None
         self.driver: EmbeddedDriver | None = None
         self.engine: Engine | None = None
@@ -189,6 +195,11 @@ class Server:
                 speed=self.speed, strict=False, live_clock=True)
             self._replay = threading.Thread(target=self._run_replay, name="rfqcore-replay", daemon=True)
             self._replay.start()
+        if self.fix_port is not None:
+            from rfqcore.fix import start_acceptor
+
+            self.fix = start_acceptor(eng, self.settings, port=self.fix_port, store_dir=self.fix_store,
+                                      host=self.fix_host)
         if self.http is not None:
             from rfqcore.web import HttpServer, desk_health, desk_registry, parse_address
 
@@ -242,6 +253,9 @@ class Server:
         if self.web is not None:  # first: its scrapes read the parts stopped below
             web, self.web = self.web, None
             step(web.stop)
+        if self.fix is not None:
+            fx, self.fix = self.fix, None
+            step(fx.stop)
         step(self._stop_replay)
         if self.gateway is not None:
             gw, self.gateway = self.gateway, None

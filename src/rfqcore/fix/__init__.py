@@ -1,0 +1,119 @@
+"""FIX 4.4 RFQ gateway (docs/fix.md): what needs no FIX engine — the reason-code tables, errors,
+timestamps. :mod:`rfqcore.fix.acceptor` is the acceptor itself (it needs ``quickfix-py``: the
+``fix`` extra); :func:`start_acceptor` imports it and says in one line when it is missing.
+"""
+
+from __future__ import annotations
+
+import calendar
+import os
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from rfqcore.records import RfqReject
+from rfqcore.units import from_units
+
+if TYPE_CHECKING:
+    from rfqcore.engine import Engine
+    from rfqcore.fix.acceptor import FixGateway
+    from rfqcore.rfqconfig import RfqSettings
+
+__all__ = ["FixUnavailable", "QUOTE_REQUEST_REJECT_REASON", "ORD_REJ_REASON", "DESK_COMP_ID", "BEGIN_STRING",
+           "data_dictionary", "fix_time", "parse_fix_time", "quote_request_reject_reason", "ord_rej_reason",
+           "start_acceptor"]
+
+#: the desk's CompID (SenderCompID of what the desk sends, TargetCompID of what clients send)
+DESK_COMP_ID = "RFQCORE"
+BEGIN_STRING = "FIX.4.4"
+
+# QuoteRequestRejectReason (658) of each core reject code; every other code is 99 (Other).
+# The Text (58) always carries the core's reject name.
+QUOTE_REQUEST_REJECT_REASON: dict[RfqReject, int] = {
+    RfqReject.UNKNOWN_INSTRUMENT: 1,  # Unknown symbol
+    RfqReject.KILL_SWITCH: 2, RfqReject.HALTED: 2, RfqReject.RESTRICTED: 2,  # Exchange (security) closed
+    RfqReject.ABOVE_MAX_SIZE: 3, RfqReject.BELOW_MIN_SIZE: 3, RfqReject.ABOVE_MAX_NOTIONAL: 3,
+    RfqReject.EXCEEDS_LIMIT: 3, RfqReject.INSUFFICIENT_CREDIT: 3, RfqReject.POSITION_LIMIT: 3,
+    RfqReject.MAX_OPEN_QUOTES: 3,  # Quote request exceeds limit
+    RfqReject.TOO_LATE: 4, RfqReject.APPROVAL_TIMEOUT: 4,  # Too late to enter
+    RfqReject.BAD_LIMIT: 5, RfqReject.PRICE_COLLAR: 5,  # Invalid price
+    RfqReject.NOT_AUTHORISED: 6, RfqReject.UNKNOWN_CLIENT: 6,  # Not authorized to request quote
+    RfqReject.NO_MARKET: 8, RfqReject.STALE_MARKET: 8, RfqReject.CROSSED_MARKET: 8,
+    RfqReject.HEDGE_UNAVAILABLE: 8,  # No market for instrument
+    RfqReject.APPROVAL_DECLINED: 10,  # Pass
+}
+
+# OrdRejReason (103) of an ExecutionReport reject; every other code is 99 (Other).
+ORD_REJ_REASON: dict[RfqReject, int] = {
+    RfqReject.UNKNOWN_INSTRUMENT: 1,  # Unknown symbol
+    RfqReject.KILL_SWITCH: 2, RfqReject.HALTED: 2, RfqReject.RESTRICTED: 2,  # Exchange closed
+    RfqReject.INSUFFICIENT_CREDIT: 3, RfqReject.POSITION_LIMIT: 3, RfqReject.THROTTLED: 3,  # Order exceeds limit
+    RfqReject.TOO_LATE: 4,  # Too late to enter
+    RfqReject.UNKNOWN_QUOTE: 5,  # Unknown order (the quote)
+    RfqReject.DUPLICATE_ID: 6,  # Duplicate order
+    RfqReject.QUOTE_NOT_LIVE: 8,  # Stale order
+    RfqReject.SIZE_MISMATCH: 13, RfqReject.BAD_SIZE: 13,  # Incorrect quantity
+}
+
+
+class FixUnavailable(Exception):
+    """The FIX acceptor cannot start (port in use, data dictionary missing): one line."""
+
+
+def data_dictionary() -> str:
+    """Path of the FIX 4.4 data dictionary that ``quickfix-py`` installs (``share/quickfix``)."""
+    import quickfix
+
+    site = os.path.dirname(quickfix.__file__)  # .../lib/python3.X/site-packages
+    for root in (sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.dirname(site)))):
+        path = os.path.join(root, "share", "quickfix", "FIX44.xml")
+        if os.path.isfile(path):
+            return path
+    raise FixUnavailable("the FIX 4.4 data dictionary (share/quickfix/FIX44.xml) is not installed: "
+                         "reinstall quickfix-py (pip install 'rfqcore[fix]')")
+
+
+def fix_time(ns: int) -> str:
+    """UTCTimestamp (milliseconds, truncated) of a wall-clock time in ns."""
+    secs, rem = divmod(ns, 10**9)
+    return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(secs)) + f".{rem // 10**6:03d}"
+
+
+def parse_fix_time(text: str) -> int:
+    """Wall-clock ns of a UTCTimestamp (``YYYYMMDD-HH:MM:SS[.fff...]``); ``ValueError`` if malformed."""
+    main, _, frac = text.partition(".")
+    secs = calendar.timegm(time.strptime(main, "%Y%m%d-%H:%M:%S"))
+    if frac and (not frac.isdigit() or len(frac) > 9):
+        raise ValueError(f"{text!r} is not a UTCTimestamp")
+    return secs * 10**9 + (int(frac.ljust(9, "0")) if frac else 0)
+
+
+def decimal_text(units: int, decimals: int) -> str:
+    """Exact FIX decimal string of ``units`` at ``decimals`` (no exponent)."""
+    return format(from_units(units, decimals), "f")
+
+
+def quote_request_reject_reason(code: int) -> int:
+    try:
+        return QUOTE_REQUEST_REJECT_REASON.get(RfqReject(code), 99)
+    except ValueError:
+        return 99
+
+
+def ord_rej_reason(code: int) -> int:
+    try:
+        return ORD_REJ_REASON.get(RfqReject(code), 99)
+    except ValueError:
+        return 99
+
+
+def start_acceptor(engine: Engine, settings: RfqSettings, *, port: int, store_dir: str, host: str = "127.0.0.1",
+                   heartbeat_s: int = 30) -> FixGateway:
+    """Start a :class:`rfqcore.fix.acceptor.FixGateway`; :class:`FixUnavailable` (one line) when
+    ``quickfix-py`` is not installed or the port is in use."""
+    try:
+        from rfqcore.fix.acceptor import FixGateway
+    except ImportError as e:
+        raise FixUnavailable(f"the FIX gateway needs the QuickFIX engine ({e}): pip install 'rfqcore[fix]' "
+                             f"(quickfix-py)") from None
+    return FixGateway(engine, settings, port=port, store_dir=store_dir, host=host, heartbeat_s=heartbeat_s).start()

@@ -1,0 +1,428 @@
+"""FIX 4.4 RFQ gateway: the QuickFIX acceptor in the desk process (docs/fix.md).
+
+The session layer (logon, heartbeats, sequence numbers, resend and gap fill, session-level
+rejects of malformed messages, the persisted message store) is QuickFIX's (``quickfix-py``, the
+reference C++ engine). This module is the application layer: it checks each client's logon
+password against the client's secret from the RFQ configuration, maps QuoteRequest (R) and
+NewOrderSingle (D) onto the engine's Python RFQ API (the same core, risk and journal as the
+Aeron gateway) and answers with Quote (S), QuoteRequestReject (AG) and ExecutionReport (8).
+Reject names come from :class:`rfqcore.records.RfqReject` (the core's codes); FIX reason codes
+(658, 103) are mapped from them in :mod:`rfqcore.fix`, one table each.
+"""
+
+from __future__ import annotations
+
+import errno
+import hmac
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections import Counter, OrderedDict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import quickfix as qf
+
+from rfqcore.engine import Engine, RfqTimeout
+from rfqcore.records import ClientSide, RfqReject
+from rfqcore.rfq import AcceptRejected, ApprovalPending, Execution, Quote, QuoteSide, RfqRejected, reason_name
+from rfqcore.rfqconfig import ClientConfig, RfqSettings
+from rfqcore.fix import (BEGIN_STRING, DESK_COMP_ID, FixUnavailable, data_dictionary, decimal_text, fix_time,
+                         ord_rej_reason, parse_fix_time, quote_request_reject_reason)
+from rfqcore.units import to_units
+
+__all__ = ["FixGateway"]
+
+log = logging.getLogger("rfqcore.fix")
+
+class _Refused(Exception):
+    """A request refused by the gateway before the core: a core reject code and a text."""
+
+    def __init__(self, code: RfqReject, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+        self.text = f"{code.name}: {text}"
+
+
+def _port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise FixUnavailable(f"cannot serve FIX on {host}:{port}: the port is in use; stop what listens "
+                                     f"there or choose another --fix-port") from None
+            raise FixUnavailable(f"cannot serve FIX on {host}:{port}: {e.strerror or e}; give a local address "
+                                 f"and a free port") from None
+
+
+class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no type information
+    """A FIX 4.4 acceptor for the clients of ``settings``: SenderCompID = the client's name,
+    TargetCompID = :data:`DESK_COMP_ID`, Password (554) = the client's secret in hex (as
+    configured, or ``$RFQCORE_SECRET_<NAME>``). Sequence numbers and sent messages persist in
+    ``store_dir`` (QuickFIX file store), so a restart continues the sessions."""
+
+    def __init__(self, engine: Engine, settings: RfqSettings, *, port: int, store_dir: str,
+                 host: str = "127.0.0.1", heartbeat_s: int = 30, timeout: float = 2.0) -> None:
+        super().__init__()
+        self.engine, self.settings = engine, settings
+        self.host, self.port = host, port
+        self.store_dir = str(store_dir)
+        self.heartbeat_s = heartbeat_s
+        self.comp_id = DESK_COMP_ID
+        self.timeout = timeout
+        self._clients: dict[str, ClientConfig] = {c.name: c for c in settings.clients}
+        self._acceptor: Any = None
+        self._lock = threading.Lock()
+        self._last_id = 0
+        # quotes sent over FIX, by quote id (the newest 65,536): a hit names one by QuoteID
+        self._quotes: OrderedDict[int, Quote] = OrderedDict()
+        # QuoteReqIDs and ClOrdIDs each client used, persisted: a replay is refused as a duplicate
+        self._used: set[tuple[int, str, str]] = set()
+        self._ids_path = os.path.join(self.store_dir, "rfqcore-used-ids.jsonl")
+        self._ids_file: Any = None
+        self.logged_on: set[str] = set()
+        #: counters per client name: messages in/out by MsgType, rejects by reason, logons refused
+        self.counters: dict[str, Counter[str]] = {c.name: Counter() for c in settings.clients}
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    def _settings(self) -> Any:
+        st = qf.SessionSettings()
+        d = qf.Dictionary()
+        d.setString("ConnectionType", "acceptor")
+        d.setString("SocketAcceptHost", self.host)
+        d.setInt("SocketAcceptPort", self.port)
+        d.setString("FileStorePath", self.store_dir)
+        d.setString("FileLogPath", os.path.join(self.store_dir, "log"))
+        d.setString("StartTime", "00:00:00")
+        d.setString("EndTime", "00:00:00")
+        d.setString("NonStopSession", "Y")
+        d.setString("UseDataDictionary", "Y")
+        d.setString("DataDictionary", data_dictionary())
+        d.setInt("HeartBtInt", self.heartbeat_s)
+        for key in ("ResetOnLogon", "ResetOnLogout", "ResetOnDisconnect"):
+            d.setString(key, "N")
+        d.setString("PersistMessages", "Y")
+        st.set(d)
+        for name in self._clients:
+            st.set(qf.SessionID(BEGIN_STRING, self.comp_id, name), qf.Dictionary())
+        return st
+
+    def start(self) -> FixGateway:
+        """Listen on ``host:port``; a port in use is :class:`FixUnavailable` (one line)."""
+        Path(self.store_dir, "log").mkdir(parents=True, exist_ok=True)
+        self._load_ids()
+        _port_free(self.host, self.port)
+        st = self._settings()
+        self._acceptor = qf.SocketAcceptor(self, qf.FileStoreFactory(st), st, qf.FileLogFactory(st))
+        try:
+            self._acceptor.start()
+        except Exception as e:  # noqa: BLE001 - quickfix's ConfigError/RuntimeError: one line
+            self._acceptor = None
+            raise FixUnavailable(f"cannot serve FIX on {self.host}:{self.port}: {e}") from None
+        log.info("fix: acceptor on %s:%d, sessions %s, store %s", self.host, self.port,
+                 ", ".join(self._clients), self.store_dir)
+        return self
+
+    def stop(self) -> None:
+        """Log every session out and stop listening. Idempotent."""
+        acc, self._acceptor = self._acceptor, None
+        if acc is not None:
+            acc.stop()
+        if self._ids_file is not None:
+            self._ids_file.close()
+            self._ids_file = None
+
+    def _load_ids(self) -> None:
+        try:
+            with open(self._ids_path, encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        e = json.loads(line)
+                        self._used.add((int(e["c"]), str(e["t"]), str(e["id"])))
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a torn last line
+        except FileNotFoundError:
+            pass
+        self._ids_file = open(self._ids_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+
+    def _use_id(self, client: int, kind: str, ident: str) -> bool:
+        """Record ``ident`` as used by ``client``; False if it already was."""
+        key = (client, kind, ident)
+        with self._lock:
+            if key in self._used:
+                return False
+            self._used.add(key)
+            if self._ids_file is not None:
+                self._ids_file.write(json.dumps({"c": client, "t": kind, "id": ident}) + "\n")
+                self._ids_file.flush()
+        return True
+
+    def _next_id(self) -> int:
+        """A request id unique across restarts of the desk (wall-clock ns, strictly increasing)."""
+        with self._lock:
+            self._last_id = max(self._last_id + 1, time.time_ns())
+            return self._last_id
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per client: messages in/out by MsgType (``in:R``, ``out:S``), rejects by reason
+        (``reject:NO_MARKET``), refused logons, session-level rejects (``session_reject_in/out``)."""
+        with self._lock:
+            return {name: dict(c) for name, c in self.counters.items()}
+
+    def _count(self, session: Any, key: str) -> None:
+        name = session.getTargetCompID().getValue()
+        with self._lock:
+            self.counters.setdefault(name, Counter())[key] += 1
+
+    # -- quickfix callbacks (on QuickFIX's thread) ---------------------------------------------
+
+    def onCreate(self, session: Any) -> None:  # noqa: N802 - quickfix's names
+        pass
+
+    def onLogon(self, session: Any) -> None:  # noqa: N802
+        name = session.getTargetCompID().getValue()
+        self.logged_on.add(name)
+        log.info("fix: %s logged on", name)
+
+    def onLogout(self, session: Any) -> None:  # noqa: N802
+        name = session.getTargetCompID().getValue()
+        self.logged_on.discard(name)
+        log.info("fix: %s logged out", name)
+
+    def toAdmin(self, message: Any, session: Any) -> None:  # noqa: N802
+        if message.getHeader().getField(35) == "3":
+            self._count(session, "session_reject_out")
+            log.warning("fix: session-level Reject sent to %s: %s", session.getTargetCompID().getValue(),
+                        message.toString().replace("\x01", "|"))
+
+    def fromAdmin(self, message: Any, session: Any) -> None:  # noqa: N802
+        mtype = message.getHeader().getField(35)
+        if mtype == "3":
+            self._count(session, "session_reject_in")
+            log.warning("fix: session-level Reject from %s: %s", session.getTargetCompID().getValue(),
+                        message.toString().replace("\x01", "|"))
+        if mtype != "A":
+            return
+        name = session.getTargetCompID().getValue()
+        client = self._clients.get(name)
+        password = message.getField(554) if message.isSetField(554) else ""
+        if client is None or not hmac.compare_digest(password.encode(), client.secret.hex().encode()):
+            self._count(session, "logon_refused")
+            log.warning("fix: logon of %s refused: BAD_CREDENTIALS (wrong or missing Password 554)", name)
+            raise qf.RejectLogon("BAD_CREDENTIALS: wrong or missing Password (554)")
+
+    def toApp(self, message: Any, session: Any) -> None:  # noqa: N802
+        pass
+
+    def fromApp(self, message: Any, session: Any) -> None:  # noqa: N802
+        mtype = message.getHeader().getField(35)
+        self._count(session, f"in:{mtype}")
+        try:
+            client = self._clients[session.getTargetCompID().getValue()]
+            if mtype == "R":
+                self._on_quote_request(message, session, client)
+            elif mtype == "D":
+                self._on_new_order(message, session, client)
+            else:
+                self._business_reject(message, session, 3, f"unsupported message type {mtype}: this desk takes "
+                                                           f"QuoteRequest (R) and NewOrderSingle (D)")
+        except Exception as e:  # noqa: BLE001 - never let an exception into QuickFIX's thread
+            log.exception("fix: %s message failed", mtype)
+            self._business_reject(message, session, 0, f"internal error: {e}")
+
+    # -- application messages ------------------------------------------------------------------
+
+    def _send(self, msg: Any, session: Any) -> None:
+        self._count(session, f"out:{msg.getHeader().getField(35)}")
+        qf.Session.sendToTarget(msg, session)
+
+    @staticmethod
+    def _new(mtype: str) -> Any:
+        msg = qf.Message()
+        msg.getHeader().setField(qf.MsgType(mtype))
+        return msg
+
+    def _business_reject(self, message: Any, session: Any, reason: int, text: str) -> None:
+        msg = self._new("j")
+        msg.setField(45, message.getHeader().getField(34))
+        msg.setField(372, message.getHeader().getField(35))
+        msg.setField(380, str(reason))
+        msg.setField(58, text)
+        self._send(msg, session)
+
+    def _on_quote_request(self, m: Any, session: Any, client: ClientConfig) -> None:
+        req_id = m.getField(131)
+        symbol = ""
+        try:
+            if not m.isSetField(146) or int(m.getField(146)) != 1:
+                raise _Refused(RfqReject.OTHER, "one instrument per QuoteRequest (NoRelatedSym 146 = 1)")
+            g = qf.Group(146, 55)
+            m.getGroup(1, g)
+            symbol = g.getField(55) if g.isSetField(55) else ""
+            if not self._use_id(client.id, "R", req_id):
+                raise _Refused(RfqReject.DUPLICATE_ID, f"QuoteReqID {req_id} was already used by {client.name}")
+            try:
+                comp = self.engine.registry.composite(symbol)
+            except KeyError:
+                raise _Refused(RfqReject.UNKNOWN_INSTRUMENT, f"unknown Symbol (55) {symbol!r}: known "
+                               f"{', '.join(c.name for c in self.engine.registry.composites)}") from None
+            side_text = g.getField(54) if g.isSetField(54) else None
+            sides = {None: ClientSide.TWO_WAY, "1": ClientSide.BUY, "2": ClientSide.SELL}
+            if side_text not in sides:
+                raise _Refused(RfqReject.BAD_SIDE, f"Side (54) {side_text} not supported: 1 (buy), 2 (sell) "
+                                                   f"or none (two-way)")
+            has_qty, has_cash = g.isSetField(38), g.isSetField(152)
+            if has_qty == has_cash:
+                raise _Refused(RfqReject.BAD_SIZE, "give exactly one of OrderQty (38) and CashOrderQty (152)")
+            try:
+                qty = (to_units(g.getField(38), comp.qty_decimals, "OrderQty (38)") if has_qty
+                       else to_units(g.getField(152), comp.price_decimals, "CashOrderQty (152)"))
+            except ValueError as e:
+                raise _Refused(RfqReject.BAD_SIZE, str(e)) from None
+            try:
+                limit = to_units(g.getField(44), comp.price_decimals, "Price (44)") if g.isSetField(44) else 0
+            except ValueError as e:
+                raise _Refused(RfqReject.BAD_LIMIT, str(e)) from None
+            ttl = 0
+            if g.isSetField(62):
+                ttl = parse_fix_time(g.getField(62)) - time.time_ns()
+                if ttl <= 0:
+                    raise _Refused(RfqReject.BAD_TTL, "ValidUntilTime (62) is in the past")
+            try:
+                ans = self.engine.request_quote_raw(client.id, comp.id, int(sides[side_text]), qty,
+                                                    quote_ccy=has_cash, limit=limit, ttl_ns=ttl,
+                                                    rfq_id=self._next_id(), timeout=self.timeout)
+            except RfqRejected as r:
+                raise _Refused(RfqReject(r.reason) if r.reason in RfqReject._value2member_map_ else RfqReject.OTHER,
+                               f"refused by the core ({reason_name(r.reason)})") from None
+            except RfqTimeout:
+                raise _Refused(RfqReject.OTHER, f"no answer from the core within {self.timeout} s") from None
+            if isinstance(ans, ApprovalPending):
+                log.warning("fix: QuoteReqID %s of %s waits for an operator's approval (request %d); the quote "
+                            "is not sent over FIX", req_id, client.name, ans.request_id)
+                raise _Refused(RfqReject.OTHER, "the request needs a desk approval, which FIX sessions do not "
+                                                "support yet; ask for a smaller size")
+            self._send_quote(ans, req_id, comp.name, session)
+        except _Refused as r:
+            self._count(session, f"reject:{r.code.name}")
+            msg = self._new("AG")
+            msg.setField(131, req_id)
+            msg.setField(658, str(quote_request_reject_reason(int(r.code))))
+            msg.setField(58, r.text)
+            grp = qf.Group(146, 55)
+            grp.setField(55, symbol or "?")
+            msg.addGroup(grp)
+            self._send(msg, session)
+
+    def _send_quote(self, q: Quote, req_id: str, symbol: str, session: Any) -> None:
+        with self._lock:
+            self._quotes[q.quote_id] = q
+            while len(self._quotes) > 1 << 16:
+                self._quotes.popitem(last=False)
+        pd, qd = q.price_decimals or 0, q.qty_decimals or 0
+        msg = self._new("S")
+        msg.setField(131, req_id)
+        msg.setField(117, str(q.quote_id))
+        msg.setField(537, "1")  # tradeable
+        msg.setField(55, symbol)
+        for s in q.sides:
+            px, sz = (133, 135) if s.side == ClientSide.BUY else (132, 134)  # client buys at the offer
+            msg.setField(px, decimal_text(s.price_raw, pd))
+            msg.setField(sz, decimal_text(s.qty_raw, qd))
+        msg.setField(62, fix_time(q.valid_until))
+        msg.setField(60, fix_time(q.core_time or time.time_ns()))
+        self._send(msg, session)
+
+    def _on_new_order(self, m: Any, session: Any, client: ClientConfig) -> None:
+        cl_ord_id = m.getField(11)
+        symbol = m.getField(55) if m.isSetField(55) else "?"
+        side_text = m.getField(54)
+        qty_text = m.getField(38) if m.isSetField(38) else "0"
+        try:
+            if not self._use_id(client.id, "D", cl_ord_id):
+                raise _Refused(RfqReject.DUPLICATE_ID, f"ClOrdID {cl_ord_id} was already used by {client.name}")
+            if m.getField(40) != "D":
+                raise _Refused(RfqReject.OTHER, "only OrdType (40) = D (previously quoted) with a QuoteID (117)")
+            if m.isSetField(59) and m.getField(59) != "4":
+                raise _Refused(RfqReject.OTHER, "only TimeInForce (59) = 4 (fill or kill)")
+            if not m.isSetField(117):
+                raise _Refused(RfqReject.UNKNOWN_QUOTE, "QuoteID (117) is required")
+            qid_text = m.getField(117)
+            with self._lock:
+                quote = self._quotes.get(int(qid_text)) if qid_text.isdigit() else None
+            try:
+                comp = self.engine.registry.composite(symbol)
+            except KeyError:
+                raise _Refused(RfqReject.UNKNOWN_INSTRUMENT, f"unknown Symbol (55) {symbol!r}") from None
+            if quote is None or quote.composite != comp.id:
+                raise _Refused(RfqReject.UNKNOWN_QUOTE, f"no quote {qid_text} on {comp.name}")
+            side = {"1": ClientSide.BUY, "2": ClientSide.SELL}.get(side_text)
+            if side is None:
+                raise _Refused(RfqReject.BAD_SIDE, f"Side (54) {side_text}: 1 (buy) or 2 (sell)")
+            try:
+                qty = to_units(qty_text, comp.qty_decimals, "OrderQty (38)")
+                quoted = quote.side(side)
+                price = (to_units(m.getField(44), comp.price_decimals, "Price (44)") if m.isSetField(44)
+                         else (quoted.price_raw if quoted is not None else 0))
+            except ValueError as e:
+                raise _Refused(RfqReject.SIZE_MISMATCH if "38" in str(e) else RfqReject.PRICE_MISMATCH,
+                               str(e)) from None
+            # the core checks everything else: owner (NOT_AUTHORISED), expiry, price, size, risk
+            hit = replace(quote, client=client.id, sides=(QuoteSide(side, price, qty),))
+            try:
+                ex = self.engine.accept_raw(hit, side, qty, accept_id=self._next_id(), timeout=self.timeout)
+            except AcceptRejected as r:
+                raise _Refused(RfqReject(r.reason) if r.reason in RfqReject._value2member_map_ else RfqReject.OTHER,
+                               f"refused by the core ({reason_name(r.reason)})") from None
+            except RfqTimeout:
+                raise _Refused(RfqReject.OTHER, f"no answer from the core within {self.timeout} s") from None
+            self._send_fill(ex, cl_ord_id, comp.name, side_text, session)
+        except _Refused as r:
+            self._count(session, f"reject:{r.code.name}")
+            msg = self._new("8")
+            msg.setField(37, "NONE")
+            msg.setField(11, cl_ord_id)
+            msg.setField(17, f"R{self._next_id()}")
+            msg.setField(150, "8")
+            msg.setField(39, "8")
+            msg.setField(103, str(ord_rej_reason(int(r.code))))
+            msg.setField(55, symbol)
+            msg.setField(54, side_text)
+            msg.setField(38, qty_text)
+            msg.setField(151, "0")
+            msg.setField(14, "0")
+            msg.setField(6, "0")
+            msg.setField(58, r.text)
+            msg.setField(60, fix_time(time.time_ns()))
+            self._send(msg, session)
+
+    def _send_fill(self, ex: Execution, cl_ord_id: str, symbol: str, side_text: str, session: Any) -> None:
+        pd, qd = ex.price_decimals or 0, ex.qty_decimals or 0
+        px, qty = decimal_text(ex.price_raw, pd), decimal_text(ex.qty_raw, qd)
+        msg = self._new("8")
+        msg.setField(37, str(ex.quote_id))  # the order is the hit on this quote
+        msg.setField(11, cl_ord_id)
+        msg.setField(17, str(ex.trade_id))
+        msg.setField(150, "F")
+        msg.setField(39, "2")
+        msg.setField(55, symbol)
+        msg.setField(54, side_text)
+        msg.setField(38, qty)
+        msg.setField(40, "D")
+        msg.setField(32, qty)
+        msg.setField(31, px)
+        msg.setField(151, "0")
+        msg.setField(14, qty)
+        msg.setField(6, px)
+        msg.setField(381, decimal_text(ex.notional_raw, pd + qd))  # GrossTradeAmt, exact
+        msg.setField(12, decimal_text(ex.fee_raw, pd + qd))  # Commission, exact (rounded up by the core)
+        msg.setField(13, "3")  # CommType: absolute
+        msg.setField(60, fix_time(ex.core_time or time.time_ns()))
+        self._send(msg, session)

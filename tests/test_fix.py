@@ -1,0 +1,381 @@
+"""The FIX 4.4 gateway end to end (docs/fix.md): a desk (:class:`rfqcore.serve.Server` with
+``fix_port``) in this process, and a real, strict FIX engine as the client: a QuickFIX
+SocketInitiator over TCP loopback with the FIX 4.4 data dictionary validation on. Every test
+checks that no session-level Reject (3) went either way, and no ResendRequest or SequenceReset
+(nothing was lost).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import quickfix as qf
+
+from rfqcore.fix import (DESK_COMP_ID, ORD_REJ_REASON, QUOTE_REQUEST_REJECT_REASON, data_dictionary, fix_time,
+                         parse_fix_time)
+from rfqcore.instruments import Registry
+from rfqcore.records import RECORD_DTYPE, Flag, Kind, RfqReject
+from rfqcore.rfqconfig import RfqSettings
+
+SETTINGS = RfqSettings.load()
+ACME = SETTINGS.client("acme-capital")
+BETA = SETTINGS.client("beta-fund")
+BTC = Registry.load().composite("BTC")
+
+
+# ---- the FIX client: a QuickFIX initiator, data dictionary validation on ----------------------------
+
+
+def _fields(msg: Any) -> dict[int, str]:
+    """The message's fields by tag (the last one of a tag repeated in a group)."""
+    out: dict[int, str] = {}
+    for part in msg.toString().split("\x01"):
+        if "=" in part:
+            tag, _, value = part.partition("=")
+            out[int(tag)] = value
+    return out
+
+
+class FixClient(qf.Application):  # type: ignore[misc]
+    def __init__(self, name: str, password: str, port: int, store: Path) -> None:
+        super().__init__()
+        self.name, self.password = name, password
+        self.app: queue.Queue[dict[int, str]] = queue.Queue()
+        self.admin_in: list[dict[int, str]] = []
+        self.session_rejects_out = 0
+        self.last_in_seq = 0  # MsgSeqNum of the last message from the desk
+        self.logged_on = threading.Event()
+        self.logged_out = threading.Event()
+        self.sid = qf.SessionID("FIX.4.4", name, DESK_COMP_ID)
+        st = qf.SessionSettings()
+        d = qf.Dictionary()
+        for k, v in {"ConnectionType": "initiator", "SocketConnectHost": "127.0.0.1", "FileStorePath": str(store),
+                     "FileLogPath": str(store / "log"), "StartTime": "00:00:00", "EndTime": "00:00:00",
+                     "NonStopSession": "Y", "UseDataDictionary": "Y", "DataDictionary": data_dictionary(),
+                     "ResetOnLogon": "N", "ResetOnLogout": "N", "ResetOnDisconnect": "N"}.items():
+            d.setString(k, v)
+        d.setInt("SocketConnectPort", port)
+        d.setInt("HeartBtInt", 30)
+        d.setInt("ReconnectInterval", 1)
+        st.set(d)
+        st.set(self.sid, qf.Dictionary())
+        self._ini = qf.SocketInitiator(self, qf.FileStoreFactory(st), st, qf.FileLogFactory(st))
+
+    def start(self) -> FixClient:
+        self._ini.start()
+        return self
+
+    def stop(self) -> None:
+        self._ini.stop()
+
+    # quickfix callbacks
+    def onCreate(self, sid: Any) -> None:  # noqa: N802
+        pass
+
+    def onLogon(self, sid: Any) -> None:  # noqa: N802
+        self.logged_on.set()
+
+    def onLogout(self, sid: Any) -> None:  # noqa: N802
+        self.logged_on.clear()
+        self.logged_out.set()
+
+    def toAdmin(self, msg: Any, sid: Any) -> None:  # noqa: N802
+        t = msg.getHeader().getField(35)
+        if t == "A":
+            msg.setField(554, self.password)
+        if t == "3":
+            self.session_rejects_out += 1
+
+    def fromAdmin(self, msg: Any, sid: Any) -> None:  # noqa: N802
+        f = _fields(msg)
+        self.last_in_seq = int(f[34])
+        self.admin_in.append(f)
+
+    def toApp(self, msg: Any, sid: Any) -> None:  # noqa: N802
+        pass
+
+    def fromApp(self, msg: Any, sid: Any) -> None:  # noqa: N802
+        f = _fields(msg)
+        self.last_in_seq = int(f[34])
+        self.app.put(f)
+
+    # requests
+    def send(self, mtype: str, fields: list[tuple[int, str]], group: list[tuple[int, str]] | None = None) -> None:
+        msg = qf.Message()
+        msg.getHeader().setField(qf.MsgType(mtype))
+        for tag, value in fields:
+            msg.setField(tag, value)
+        if group is not None:
+            g = qf.Group(146, 55)
+            for tag, value in group:
+                g.setField(tag, value)
+            msg.addGroup(g)
+        assert qf.Session.sendToTarget(msg, self.sid)
+
+    def next(self, timeout: float = 10.0) -> dict[int, str]:
+        return self.app.get(timeout=timeout)
+
+    def quote_request(self, req_id: str, symbol: str, qty: str | None, side: str | None = None,
+                      extra: list[tuple[int, str]] = ()) -> dict[int, str]:  # type: ignore[assignment]
+        group = [(55, symbol)] + ([(54, side)] if side else []) + ([(38, qty)] if qty is not None else []) + list(extra)
+        self.send("R", [(131, req_id)], group)
+        return self.next()
+
+    def order(self, cl_ord_id: str, quote: dict[int, str] | str, side: str, qty: str,
+              price: str | None = None, symbol: str = "BTC") -> dict[int, str]:
+        qid = quote if isinstance(quote, str) else quote[117]
+        fields = [(11, cl_ord_id), (55, symbol), (54, side), (60, fix_time(time.time_ns())), (38, qty), (40, "D"),
+                  (117, qid), (59, "4")] + ([(44, price)] if price is not None else [])
+        self.send("D", fields)
+        return self.next()
+
+    def seqnums_clean(self, resend_ok: bool = False, since: int = 0) -> None:
+        """No session-level Reject either way and (unless ``resend_ok``) nothing to resend or
+        gap-fill, in the admin messages from the ``since``-th on."""
+        assert self.session_rejects_out == 0
+        kinds = ("3",) if resend_ok else ("3", "2", "4")
+        assert [m for m in self.admin_in[since:] if m.get(35) in kinds] == []
+
+
+# ---- the desk -------------------------------------------------------------------------------------
+
+
+def _spot_snapshot(registry: Registry, ts: int) -> np.ndarray:
+    """A binance-spot BTCUSDT book deep enough for 1..50 BTC (bids 60000 x 5, 59990 x 50; asks
+    60001 x 5, 60011 x 50)."""
+    ins = registry.by_key("binance-spot:BTCUSDT")
+    q, px = 10**ins.qty_decimals, 10**ins.price_decimals
+    rows = [(Kind.BOOK_CLEAR, 255, 0, 0), (Kind.BOOK_LEVEL, 0, 60000 * px, 5 * q),
+            (Kind.BOOK_LEVEL, 0, 59990 * px, 50 * q), (Kind.BOOK_LEVEL, 1, 60001 * px, 5 * q),
+            (Kind.BOOK_LEVEL, 1, 60011 * px, 50 * q)]
+    a = np.zeros(len(rows), dtype=RECORD_DTYPE)
+    for i, (k, side, price, qty) in enumerate(rows):
+        flags = int(Flag.SNAPSHOT) | (int(Flag.END) if i == len(rows) - 1 else 0)
+        a[i] = (k, ins.id, side, flags, 0, 1000 + i, ts, ts, price, qty, 0, 0)
+    return a
+
+
+def _feed_market(eng: Any) -> None:
+    eng.feed(_spot_snapshot(eng.registry, time.time_ns()), producer="market")
+    deadline = time.monotonic() + 10
+    while eng.best("binance-spot:BTCUSDT") is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert eng.best("binance-spot:BTCUSDT") is not None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from rfqcore.serve import Server
+
+    tmp = tmp_path_factory.mktemp("fix-desk")
+    srv = Server(market_files=[], fix_port=_free_port(), fix_store=str(tmp / "fix"))
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+# QuickFIX keeps one session per SessionID in a process-wide registry, and its initiator calls back
+# into the Python application object: one FixClient per CompID for the whole module, never
+# dropped while the process runs (a second initiator for the same CompID would not get the session).
+_CLIENTS: dict[str, FixClient] = {}
+
+
+@pytest.fixture(scope="module")
+def clients(desk: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """``clients(name, password)``: the module's FIX client of ``name`` (started at the first
+    call; later calls change the password its next logons send)."""
+    store = tmp_path_factory.mktemp("fix-clients")
+
+    def get(name: str, password: str) -> FixClient:
+        c = _CLIENTS.get(name)
+        if c is None:
+            c = _CLIENTS[name] = FixClient(name, password, desk.fix.port, store).start()
+        c.password = password
+        return c
+
+    yield get
+    for c in _CLIENTS.values():
+        c.stop()
+
+
+@pytest.fixture
+def acme(desk: Any, clients: Any) -> Iterator[FixClient]:
+    c = clients(ACME.name, ACME.secret.hex())
+    assert c.logged_on.wait(15), "acme-capital did not log on"
+    since = len(c.admin_in)
+    yield c
+    c.seqnums_clean(since=getattr(c, "checked_until", since))
+    st = desk.fix.stats()[ACME.name]
+    assert st.get("session_reject_in", 0) == 0 and st.get("session_reject_out", 0) == 0, st
+
+
+def _id(tag: str) -> str:
+    return f"{tag}-{time.time_ns()}"
+
+
+# ---- tests ----------------------------------------------------------------------------------------
+
+
+def test_two_way_quote_then_one_sided_quote_and_hit_fills(desk: Any, acme: FixClient) -> None:
+    eng = desk.engine
+    _feed_market(eng)
+    q = acme.quote_request(_id("two"), "BTC", "1")
+    assert q[35] == "S", q
+    bid, offer = Decimal(q[132]), Decimal(q[133])
+    assert Decimal("59000") < bid < offer < Decimal("61000"), q
+    assert q[134] == q[135] == "1.00000000", q  # sizes exact at the composite's 8 decimals
+    assert q[131].startswith("two-") and q[117].isdigit() and q[537] == "1"
+    assert parse_fix_time(q[62]) > parse_fix_time(q[60])  # valid until after it was made
+
+    before = eng.client_positions(ACME.name).get("BTC")
+    one = acme.quote_request(_id("buy"), "btc", "0.5", side="1")
+    assert one[35] == "S" and 133 in one and 132 not in one and one[135] == "0.50000000", one
+    fill = acme.order(_id("ord"), one, "1", "0.5", price=one[133])
+    assert fill[35] == "8" and fill[150] == "F" and fill[39] == "2", fill
+    assert fill[31] == one[133] and fill[32] == "0.50000000" and fill[151] == "0" and fill[14] == "0.50000000"
+    assert Decimal(fill[381]) == Decimal(one[133]) * Decimal("0.5")  # exact notional
+    after = eng.client_positions(ACME.name)["BTC"]
+    assert after.qty - (before.qty if before is not None else 0) == Decimal("0.5")
+
+    # the same quote again: the core refuses it (ended), the client gets a reject report
+    again = acme.order(_id("ord"), one, "1", "0.5")
+    assert again[150] == "8" and again[39] == "8" and again[58].startswith("QUOTE_NOT_LIVE"), again
+    assert again[103] == str(ORD_REJ_REASON[RfqReject.QUOTE_NOT_LIVE])
+
+
+def test_rejects_name_their_reason_and_change_nothing(desk: Any, acme: FixClient) -> None:
+    eng = desk.engine
+    _feed_market(eng)
+    rfqs = eng.rfq_stats()["rfqs"]
+    unknown = acme.quote_request(_id("u"), "DOGE", "1")
+    assert unknown[35] == "AG" and unknown[658] == "1" and unknown[58].startswith("UNKNOWN_INSTRUMENT"), unknown
+    precise = acme.quote_request(_id("p"), "BTC", "0.123456789")  # 9 decimals: never rounded
+    assert precise[35] == "AG" and precise[658] == "99" and precise[58].startswith("BAD_SIZE"), precise
+    assert "more than 8 decimals" in precise[58]
+    off_tick = acme.quote_request(_id("t"), "BTC", "1", side="1", extra=[(44, "60000.001")])
+    assert off_tick[35] == "AG" and off_tick[58].startswith("BAD_LIMIT"), off_tick
+    assert eng.rfq_stats()["rfqs"] == rfqs  # none of these reached the core
+
+    big = acme.quote_request(_id("b"), "BTC", "100000", side="1")  # the core refuses it
+    assert big[35] == "AG" and big[58].startswith("ABOVE_MAX_SIZE"), big
+    assert big[658] == str(QUOTE_REQUEST_REJECT_REASON[RfqReject.ABOVE_MAX_SIZE]) == "3"
+
+    rid = _id("dup")
+    first = acme.quote_request(rid, "BTC", "1", side="2")
+    assert first[35] == "S" and 132 in first and 133 not in first, first
+    dup = acme.quote_request(rid, "BTC", "1", side="2")
+    assert dup[35] == "AG" and dup[58].startswith("DUPLICATE_ID"), dup
+
+    unknown_quote = acme.order(_id("o"), "999999999", "2", "1")
+    assert unknown_quote[150] == "8" and unknown_quote[103] == "5" and unknown_quote[58].startswith("UNKNOWN_QUOTE")
+    wrong_size = acme.order(_id("o"), first, "2", "0.9")
+    assert wrong_size[150] == "8" and wrong_size[58].startswith("SIZE_MISMATCH"), wrong_size
+
+    acme.send("AF", [(584, _id("mass")), (585, "7")])  # OrderMassStatusRequest: valid FIX, not taken here
+    j = acme.next()
+    assert j[35] == "j" and j[380] == "3" and j[372] == "AF", j
+
+
+def test_bad_password_and_unknown_comp_id_get_no_session(desk: Any, clients: Any,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="rfqcore.fix")
+    assert BETA.name not in _CLIENTS, "runs before beta-fund's first good logon"
+    bad = clients(BETA.name, "00" * 16)
+    assert bad.logged_out.wait(15)
+    assert not bad.logged_on.is_set()
+    bad.password = BETA.secret.hex()  # its next reconnect logs on
+    assert any(m.get(35) == "5" and "BAD_CREDENTIALS" in m.get(58, "") for m in bad.admin_in), bad.admin_in
+    assert any("logon of beta-fund refused: BAD_CREDENTIALS" in r.getMessage() for r in caplog.records)
+    assert desk.fix.stats()[BETA.name]["logon_refused"] >= 1
+
+    stranger = clients("nobody", "00" * 16)
+    time.sleep(2)
+    assert not stranger.logged_on.is_set()
+    assert [m for m in stranger.admin_in if m.get(35) == "A"] == []  # never answered a logon
+
+
+def test_a_client_cannot_hit_another_clients_quote(desk: Any, acme: FixClient, clients: Any) -> None:
+    _feed_market(desk.engine)
+    q = acme.quote_request(_id("iso"), "BTC", "1", side="1")
+    beta = clients(BETA.name, BETA.secret.hex())
+    assert beta.logged_on.wait(15)
+    hit = beta.order(_id("steal"), q, "1", "1", price=q[133])
+    assert hit[150] == "8" and hit[58].startswith("NOT_AUTHORISED"), hit
+    # its refused logons (the bad-password test) used sequence numbers the desk did not take in:
+    # the first good logon is answered by a ResendRequest, which the client's gap fill settles
+    beta.seqnums_clean(resend_ok=True)
+    assert desk.fix.stats()[BETA.name].get("session_reject_out", 0) == 0
+
+
+def test_sequence_numbers_continue_across_an_acceptor_restart(desk: Any, acme: FixClient) -> None:
+    from rfqcore.fix import start_acceptor
+
+    c = acme
+    _feed_market(desk.engine)
+    assert c.quote_request(_id("r1"), "BTC", "1")[35] == "S"
+    logons = [m for m in c.admin_in if m.get(35) == "A"]
+    last_seq = c.last_in_seq
+    c.logged_out.clear()
+    desk.fix.stop()  # the acceptor goes away; the desk and the store stay
+    assert c.logged_out.wait(15)
+    desk.fix = start_acceptor(desk.engine, desk.settings, port=desk.fix_port, store_dir=desk.fix_store)
+    assert c.logged_on.wait(20), "no logon after the restart"
+    relogon = [m for m in c.admin_in if m.get(35) == "A"][len(logons):]
+    # the desk's numbers go on (its Logout at the stop was last_seq + 1), nothing was reset
+    assert relogon and int(relogon[0][34]) == last_seq + 2 and last_seq > 1, (last_seq, relogon)
+    # the client's Logout answer crossed the acceptor's stop: the desk asks for it again from
+    # where it was, and the client's gap fill settles it (no reset to 1, no session Reject)
+    resends = [m for m in c.admin_in if m.get(35) == "2"]
+    assert all(int(m[7]) > 1 for m in resends), resends
+    c.seqnums_clean(resend_ok=True)
+    c.checked_until = len(c.admin_in)
+    _feed_market(desk.engine)
+    assert c.quote_request(_id("r2"), "BTC", "1")[35] == "S"
+
+
+def test_every_core_reject_code_has_a_valid_fix_reason() -> None:
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(data_dictionary()).getroot()
+    enums = {f.get("number"): {v.get("enum") for v in f} for f in root.find("fields")}  # type: ignore[union-attr]
+    from rfqcore.fix import ord_rej_reason, quote_request_reject_reason
+
+    for code in RfqReject:
+        assert str(quote_request_reject_reason(int(code))) in enums["658"], code
+        assert str(ord_rej_reason(int(code))) in enums["103"], code
+    assert quote_request_reject_reason(9999) == 99 and ord_rej_reason(9999) == 99
+
+
+def test_serve_refuses_a_busy_fix_port_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "rfqcore.cli", "serve", "--no-market-data", "--duration", "1",
+                            "--aeron-dir", f"/dev/shm/rfqcore-test-fix-{os.getpid()}", "--fix-port", str(port),
+                            "--fix-store", str(tmp_path / "fix")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    err = r.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert f"127.0.0.1:{port}" in err and "in use" in err and "--fix-port" in err, err
