@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -22,10 +20,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-import quickfix as qf
 
-from rfqcore.fix import (DESK_COMP_ID, ORD_REJ_REASON, QUOTE_REQUEST_REJECT_REASON, data_dictionary, fix_time,
-                         parse_fix_time)
+from rfqcore.fix import ORD_REJ_REASON, QUOTE_REQUEST_REJECT_REASON, data_dictionary, fix_time, parse_fix_time
+from rfqcore.fix.client import FixClient as _FixClient
 from rfqcore.instruments import Registry
 from rfqcore.records import RECORD_DTYPE, Flag, Kind, RfqReject
 from rfqcore.rfqconfig import RfqSettings
@@ -39,109 +36,7 @@ BTC = Registry.load().composite("BTC")
 # ---- the FIX client: a QuickFIX initiator, data dictionary validation on ----------------------------
 
 
-def _fields(msg: Any) -> dict[int, str]:
-    """The message's fields by tag (the last one of a tag repeated in a group)."""
-    out: dict[int, str] = {}
-    for part in msg.toString().split("\x01"):
-        if "=" in part:
-            tag, _, value = part.partition("=")
-            out[int(tag)] = value
-    return out
-
-
-class FixClient(qf.Application):  # type: ignore[misc]
-    def __init__(self, name: str, password: str, port: int, store: Path) -> None:
-        super().__init__()
-        self.name, self.password = name, password
-        self.app: queue.Queue[dict[int, str]] = queue.Queue()
-        self.admin_in: list[dict[int, str]] = []
-        self.session_rejects_out = 0
-        self.last_in_seq = 0  # MsgSeqNum of the last message from the desk
-        self.logged_on = threading.Event()
-        self.logged_out = threading.Event()
-        self.sid = qf.SessionID("FIX.4.4", name, DESK_COMP_ID)
-        st = qf.SessionSettings()
-        d = qf.Dictionary()
-        for k, v in {"ConnectionType": "initiator", "SocketConnectHost": "127.0.0.1", "FileStorePath": str(store),
-                     "FileLogPath": str(store / "log"), "StartTime": "00:00:00", "EndTime": "00:00:00",
-                     "NonStopSession": "Y", "UseDataDictionary": "Y", "DataDictionary": data_dictionary(),
-                     "ResetOnLogon": "N", "ResetOnLogout": "N", "ResetOnDisconnect": "N"}.items():
-            d.setString(k, v)
-        d.setInt("SocketConnectPort", port)
-        d.setInt("HeartBtInt", 30)
-        d.setInt("ReconnectInterval", 1)
-        st.set(d)
-        st.set(self.sid, qf.Dictionary())
-        self._ini = qf.SocketInitiator(self, qf.FileStoreFactory(st), st, qf.FileLogFactory(st))
-
-    def start(self) -> FixClient:
-        self._ini.start()
-        return self
-
-    def stop(self) -> None:
-        self._ini.stop()
-
-    # quickfix callbacks
-    def onCreate(self, sid: Any) -> None:  # noqa: N802
-        pass
-
-    def onLogon(self, sid: Any) -> None:  # noqa: N802
-        self.logged_on.set()
-
-    def onLogout(self, sid: Any) -> None:  # noqa: N802
-        self.logged_on.clear()
-        self.logged_out.set()
-
-    def toAdmin(self, msg: Any, sid: Any) -> None:  # noqa: N802
-        t = msg.getHeader().getField(35)
-        if t == "A":
-            msg.setField(554, self.password)
-        if t == "3":
-            self.session_rejects_out += 1
-
-    def fromAdmin(self, msg: Any, sid: Any) -> None:  # noqa: N802
-        f = _fields(msg)
-        self.last_in_seq = int(f[34])
-        self.admin_in.append(f)
-
-    def toApp(self, msg: Any, sid: Any) -> None:  # noqa: N802
-        pass
-
-    def fromApp(self, msg: Any, sid: Any) -> None:  # noqa: N802
-        f = _fields(msg)
-        self.last_in_seq = int(f[34])
-        self.app.put(f)
-
-    # requests
-    def send(self, mtype: str, fields: list[tuple[int, str]], group: list[tuple[int, str]] | None = None) -> None:
-        msg = qf.Message()
-        msg.getHeader().setField(qf.MsgType(mtype))
-        for tag, value in fields:
-            msg.setField(tag, value)
-        if group is not None:
-            g = qf.Group(146, 55)
-            for tag, value in group:
-                g.setField(tag, value)
-            msg.addGroup(g)
-        assert qf.Session.sendToTarget(msg, self.sid)
-
-    def next(self, timeout: float = 10.0) -> dict[int, str]:
-        return self.app.get(timeout=timeout)
-
-    def quote_request(self, req_id: str, symbol: str, qty: str | None, side: str | None = None,
-                      extra: list[tuple[int, str]] = ()) -> dict[int, str]:  # type: ignore[assignment]
-        group = [(55, symbol)] + ([(54, side)] if side else []) + ([(38, qty)] if qty is not None else []) + list(extra)
-        self.send("R", [(131, req_id)], group)
-        return self.next()
-
-    def order(self, cl_ord_id: str, quote: dict[int, str] | str, side: str, qty: str,
-              price: str | None = None, symbol: str = "BTC") -> dict[int, str]:
-        qid = quote if isinstance(quote, str) else quote[117]
-        fields = [(11, cl_ord_id), (55, symbol), (54, side), (60, fix_time(time.time_ns())), (38, qty), (40, "D"),
-                  (117, qid), (59, "4")] + ([(44, price)] if price is not None else [])
-        self.send("D", fields)
-        return self.next()
-
+class FixClient(_FixClient):
     def seqnums_clean(self, resend_ok: bool = False, since: int = 0) -> None:
         """No session-level Reject either way and (unless ``resend_ok``) nothing to resend or
         gap-fill, in the admin messages from the ``since``-th on."""
@@ -264,6 +159,22 @@ def test_two_way_quote_then_one_sided_quote_and_hit_fills(desk: Any, acme: FixCl
     assert again[103] == str(ORD_REJ_REASON[RfqReject.QUOTE_NOT_LIVE])
 
 
+def test_quote_currency_size_and_requested_lifetime(desk: Any, acme: FixClient) -> None:
+    _feed_market(desk.engine)
+    cash = acme.quote_request(_id("cash"), "BTC", "6000", side="1", cash=True)  # 6000 USDT worth
+    assert cash[35] == "S" and 133 in cash and 132 not in cash, cash
+    px, size = Decimal(cash[133]), Decimal(cash[135])
+    assert px * size <= Decimal("6000") < px * (size + Decimal("0.00000001")), cash  # the core's exact sizing
+
+    t0 = time.time_ns()
+    vut = t0 + 700_000_000
+    short = acme.quote_request(_id("ttl"), "BTC", "1", side="2", extra=((62, fix_time(vut)),))
+    assert short[35] == "S", short
+    assert abs(parse_fix_time(short[62]) - vut) <= 5_000_000, (short[62], fix_time(vut))  # not the tier's 2 s
+    past = acme.quote_request(_id("ttl"), "BTC", "1", side="2", extra=((62, fix_time(t0 - 10**9)),))
+    assert past[35] == "AG" and past[58].startswith("BAD_TTL"), past
+
+
 def test_rejects_name_their_reason_and_change_nothing(desk: Any, acme: FixClient) -> None:
     eng = desk.engine
     _feed_market(eng)
@@ -273,7 +184,7 @@ def test_rejects_name_their_reason_and_change_nothing(desk: Any, acme: FixClient
     precise = acme.quote_request(_id("p"), "BTC", "0.123456789")  # 9 decimals: never rounded
     assert precise[35] == "AG" and precise[658] == "99" and precise[58].startswith("BAD_SIZE"), precise
     assert "more than 8 decimals" in precise[58]
-    off_tick = acme.quote_request(_id("t"), "BTC", "1", side="1", extra=[(44, "60000.001")])
+    off_tick = acme.quote_request(_id("t"), "BTC", "1", side="1", extra=((44, "60000.001"),))
     assert off_tick[35] == "AG" and off_tick[58].startswith("BAD_LIMIT"), off_tick
     assert eng.rfq_stats()["rfqs"] == rfqs  # none of these reached the core
 

@@ -1,0 +1,155 @@
+"""A FIX 4.4 RFQ client on QuickFIX (an initiator validating against the FIX 4.4 data
+dictionary): what the tests, the docs and a desk's own tools use to talk to ``rfqcore serve
+--fix-port`` (docs/fix.md). Messages come back as ``{tag: value}`` dicts (a tag repeated in a
+group: its last value).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from typing import Any
+
+import quickfix as qf
+
+from rfqcore.fix import BEGIN_STRING, DESK_COMP_ID, data_dictionary, fix_time
+
+__all__ = ["FixClient", "fields"]
+
+
+def fields(msg: Any) -> dict[int, str]:
+    """A QuickFIX message's fields by tag (a tag repeated in a group: its last value)."""
+    out: dict[int, str] = {}
+    for part in msg.toString().split("\x01"):
+        if "=" in part:
+            tag, _, value = part.partition("=")
+            out[int(tag)] = value
+    return out
+
+
+class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type information
+    """One FIX session as client ``name`` (SenderCompID) with ``password`` (the client's secret
+    in hex), sequence numbers kept in ``store`` (a directory). QuickFIX keeps one session per
+    SessionID in a process: one FixClient per client name per process."""
+
+    def __init__(self, name: str, password: str, port: int, store: str | os.PathLike[str], *,
+                 host: str = "127.0.0.1", heartbeat_s: int = 30, reconnect_s: int = 1) -> None:
+        super().__init__()
+        self.name, self.password = name, password
+        self.app: queue.Queue[dict[int, str]] = queue.Queue()
+        #: every administrative message from the desk (Logon, Logout, Heartbeat, ResendRequest...)
+        self.admin_in: list[dict[int, str]] = []
+        self.session_rejects_out = 0  # session-level Rejects (3) this client sent
+        self.last_in_seq = 0  # MsgSeqNum of the last message from the desk
+        self.logged_on = threading.Event()
+        self.logged_out = threading.Event()
+        self.sid = qf.SessionID(BEGIN_STRING, name, DESK_COMP_ID)
+        st = qf.SessionSettings()
+        d = qf.Dictionary()
+        for k, v in {"ConnectionType": "initiator", "SocketConnectHost": host, "FileStorePath": str(store),
+                     "FileLogPath": os.path.join(str(store), "log"), "StartTime": "00:00:00",
+                     "EndTime": "00:00:00", "NonStopSession": "Y", "UseDataDictionary": "Y",
+                     "DataDictionary": data_dictionary(), "ResetOnLogon": "N", "ResetOnLogout": "N",
+                     "ResetOnDisconnect": "N"}.items():
+            d.setString(k, v)
+        d.setInt("SocketConnectPort", port)
+        d.setInt("HeartBtInt", heartbeat_s)
+        d.setInt("ReconnectInterval", reconnect_s)
+        st.set(d)
+        st.set(self.sid, qf.Dictionary())
+        self._ini = qf.SocketInitiator(self, qf.FileStoreFactory(st), st, qf.FileLogFactory(st))
+
+    def start(self, wait_logon: float | None = None) -> FixClient:
+        """Connect (and reconnect after a drop); with ``wait_logon``, wait that many seconds for
+        the logon (``TimeoutError`` naming the desk's Logout text if it refused)."""
+        self._ini.start()
+        if wait_logon is not None and not self.logged_on.wait(wait_logon):
+            why = [m.get(58, "") for m in self.admin_in if m.get(35) == "5"]
+            raise TimeoutError(f"FIX logon of {self.name} failed{': ' + why[-1] if why else ''}")
+        return self
+
+    def stop(self) -> None:
+        self._ini.stop()
+
+    def __enter__(self) -> FixClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- quickfix callbacks --------------------------------------------------------------------
+
+    def onCreate(self, sid: Any) -> None:  # noqa: N802 - quickfix's names
+        pass
+
+    def onLogon(self, sid: Any) -> None:  # noqa: N802
+        self.logged_out.clear()
+        self.logged_on.set()
+
+    def onLogout(self, sid: Any) -> None:  # noqa: N802
+        self.logged_on.clear()
+        self.logged_out.set()
+
+    def toAdmin(self, msg: Any, sid: Any) -> None:  # noqa: N802
+        t = msg.getHeader().getField(35)
+        if t == "A":
+            msg.setField(554, self.password)
+        if t == "3":
+            self.session_rejects_out += 1
+
+    def fromAdmin(self, msg: Any, sid: Any) -> None:  # noqa: N802
+        f = fields(msg)
+        self.last_in_seq = int(f[34])
+        self.admin_in.append(f)
+
+    def toApp(self, msg: Any, sid: Any) -> None:  # noqa: N802
+        pass
+
+    def fromApp(self, msg: Any, sid: Any) -> None:  # noqa: N802
+        f = fields(msg)
+        self.last_in_seq = int(f[34])
+        self.app.put(f)
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def send(self, mtype: str, body: list[tuple[int, str]], group: list[tuple[int, str]] | None = None) -> None:
+        """Send one message: ``body`` fields, and one NoRelatedSym (146) entry ``group``."""
+        msg = qf.Message()
+        msg.getHeader().setField(qf.MsgType(mtype))
+        for tag, value in body:
+            msg.setField(tag, value)
+        if group is not None:
+            g = qf.Group(146, 55)
+            for tag, value in group:
+                g.setField(tag, value)
+            msg.addGroup(g)
+        if not qf.Session.sendToTarget(msg, self.sid):
+            raise ConnectionError(f"FIX session {self.name} is not there to send on")
+
+    def next(self, timeout: float = 10.0) -> dict[int, str]:
+        """The next application message from the desk (``queue.Empty`` after ``timeout``)."""
+        return self.app.get(timeout=timeout)
+
+    def quote_request(self, req_id: str, symbol: str, qty: str | None, side: str | None = None, *,
+                      cash: bool = False, extra: tuple[tuple[int, str], ...] = (),
+                      timeout: float = 10.0) -> dict[int, str]:
+        """QuoteRequest (R) for ``qty`` (OrderQty 38, or CashOrderQty 152 with ``cash``) of
+        ``symbol``; ``side`` "1" buy, "2" sell, None two-way. Returns the answer: Quote (S) or
+        QuoteRequestReject (AG)."""
+        group = [(55, symbol)] + ([(54, side)] if side else [])
+        if qty is not None:
+            group.append((152 if cash else 38, qty))
+        self.send("R", [(131, req_id)], group + list(extra))
+        return self.next(timeout)
+
+    def order(self, cl_ord_id: str, quote: dict[int, str] | str, side: str, qty: str, price: str | None = None,
+              symbol: str = "BTC", timeout: float = 10.0) -> dict[int, str]:
+        """NewOrderSingle (D), OrdType D (previously quoted), fill or kill, on ``quote`` (a Quote
+        message or a QuoteID). Returns the ExecutionReport (8)."""
+        qid = quote if isinstance(quote, str) else quote[117]
+        body = [(11, cl_ord_id), (55, symbol), (54, side), (60, fix_time(time.time_ns())), (38, qty), (40, "D"),
+                (117, qid), (59, "4")] + ([(44, price)] if price is not None else [])
+        self.send("D", body)
+        return self.next(timeout)
