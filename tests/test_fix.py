@@ -290,3 +290,19 @@ def test_serve_refuses_a_busy_fix_port_in_one_line(tmp_path: Path) -> None:
     err = r.stderr.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
     assert f"127.0.0.1:{port}" in err and "in use" in err and "--fix-port" in err, err
+
+
+def test_the_reject_reason_table_in_docs_is_the_code() -> None:
+    from rfqcore.fix import ord_rej_reason, quote_request_reject_reason
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "fix.md").read_text("utf-8")
+    rows = text.split("<!-- fix reasons:")[1].split("\n\n")[0].splitlines()[3:]
+    listed: dict[str, tuple[int, int]] = {}
+    for row in rows:
+        names, r658, r103 = (c.strip() for c in row.strip("|").split("|"))
+        for name in names.replace("`", "").split(", "):
+            listed[name] = (int(r658), int(r103))
+    for code in RfqReject:
+        want = (quote_request_reject_reason(int(code)), ord_rej_reason(int(code)))
+        if want != (99, 99) or code.name in listed:
+            assert listed.get(code.name) == want, (code.name, listed.get(code.name), want)

@@ -560,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--http-cert", metavar="PEM", help="serve HTTPS with this certificate chain (with --http-key)")
     sv.add_argument("--http-key", metavar="PEM", help="the private key of --http-cert")
     sv.add_argument("--fix-port", type=int, metavar="N",
-                    help="serve FIX 4.4 RFQ sessions on 127.0.0.1:N (default: off; docs/fix.md)")
+                    help="serve FIX 4.4 RFQ sessions on 127.0.0.1:N (0: a free port; default: off; docs/fix.md)")
     sv.add_argument("--fix-store", default="rfqcore-fix", metavar="DIR",
                     help="FIX sequence numbers and sent messages, kept across restarts (default ./rfqcore-fix)")
     sv.set_defaults(func=_cmd_serve)

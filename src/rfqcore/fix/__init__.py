@@ -8,7 +8,9 @@ from __future__ import annotations
 import calendar
 import os
 import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rfqcore.records import RfqReject
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FixUnavailable", "QUOTE_REQUEST_REJECT_REASON", "ORD_REJ_REASON", "DESK_COMP_ID", "BEGIN_STRING",
            "data_dictionary", "fix_time", "parse_fix_time", "quote_request_reject_reason", "ord_rej_reason",
-           "start_acceptor"]
+           "start_acceptor", "PollDriver"]
 
 #: the desk's CompID (SenderCompID of what the desk sends, TargetCompID of what clients send)
 DESK_COMP_ID = "RFQCORE"
@@ -117,3 +119,79 @@ def start_acceptor(engine: Engine, settings: RfqSettings, *, port: int, store_di
         raise FixUnavailable(f"the FIX gateway needs the QuickFIX engine ({e}): pip install 'rfqcore[fix]' "
                              f"(quickfix-py)") from None
     return FixGateway(engine, settings, port=port, store_dir=store_dir, host=host, heartbeat_s=heartbeat_s).start()
+
+
+class PollDriver:
+    """Runs a QuickFIX acceptor or initiator (``engine``) on a thread of its own through its
+    ``poll()``, so that starting, every callback and stopping happen on that one thread.
+
+    Why not QuickFIX's own ``start()``/``stop()``: in the ``quickfix-py`` build, ``stop()`` from
+    another thread closes the socket server while QuickFIX's thread closes it too, and the
+    process crashed (use after free in ``SocketServer::close``) in about one stop of three here.
+    ``poll()`` does not block, so the thread polls every ``fast_s`` while messages flow (for
+    ``busy_s`` after the last one, see :meth:`touch`) and every ``idle_s`` otherwise.
+
+    ``poll`` is the engine's C-level poll (``functools.partial(_quickfix.Acceptor_poll, acceptor)``),
+    not a Python method: QuickFIX keeps the Python frames under an exception a callback raised
+    (``RejectLogon``) alive for ever, and a Python frame of ``poll`` would keep the acceptor (and
+    its sessions, which a restarted acceptor registers again) alive with them. This thread's own
+    frame keeps only this object, which lets go of the engine when it stops.
+    """
+
+    def __init__(self, engine: Any, poll: Callable[[], Any], name: str, *, fast_s: float = 0.0001,
+                 idle_s: float = 0.001, busy_s: float = 0.1) -> None:
+        self.engine, self.name = engine, name
+        self._poll: Callable[[], Any] | None = poll
+        self.fast_s, self.idle_s, self.busy_s = fast_s, idle_s, busy_s
+        self._busy_until = 0.0
+        self._stop = threading.Event()
+        self._logout: Callable[[], None] | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def touch(self) -> None:
+        """A message went in or out: poll fast for a while."""
+        self._busy_until = time.monotonic() + self.busy_s
+
+    def start(self) -> None:
+        """Start the thread; its first poll (which binds or connects) raises here if it fails."""
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            self._thread.join()
+            err, self._error = self._error, None
+            raise err
+
+    def _run(self) -> None:
+        assert self._poll is not None
+        try:
+            self._poll()
+        except BaseException as e:  # noqa: BLE001 - handed to start()
+            self._error = e
+            self._ready.set()
+            self.engine = self._poll = None
+            return
+        self._ready.set()
+        while not self._stop.is_set():
+            self._poll()
+            time.sleep(self.fast_s if time.monotonic() < self._busy_until else self.idle_s)
+        if self._logout is not None:  # log the sessions out and let the answers come in
+            self._logout()
+            self._logout = None
+            deadline = time.monotonic() + 2.0
+            while self.engine.isLoggedOn() and time.monotonic() < deadline:
+                self._poll()
+                time.sleep(self.fast_s)
+        self.engine.stop(True)
+        self.engine = self._poll = None
+
+    def stop(self, logout: Callable[[], None] | None = None) -> None:
+        """Call ``logout`` on the thread, poll until the sessions are out (at most 2 s), stop."""
+        self._logout = logout
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+

@@ -22,16 +22,18 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import quickfix as qf
+from quickfix import _quickfix  # the SWIG C module (see PollDriver)
 
 from rfqcore.engine import Engine, RfqTimeout
 from rfqcore.records import ClientSide, RfqReject
 from rfqcore.rfq import AcceptRejected, ApprovalPending, Execution, Quote, QuoteSide, RfqRejected, reason_name
 from rfqcore.rfqconfig import ClientConfig, RfqSettings
-from rfqcore.fix import (BEGIN_STRING, DESK_COMP_ID, FixUnavailable, data_dictionary, decimal_text, fix_time,
+from rfqcore.fix import (BEGIN_STRING, DESK_COMP_ID, FixUnavailable, PollDriver, data_dictionary, decimal_text, fix_time,
                          ord_rej_reason, parse_fix_time, quote_request_reject_reason)
 from rfqcore.units import to_units
 
@@ -48,11 +50,13 @@ class _Refused(Exception):
         self.text = f"{code.name}: {text}"
 
 
-def _port_free(host: str, port: int) -> None:
+def _port_free(host: str, port: int) -> int:
+    """``port`` if free (0: a free one the system picks); :class:`FixUnavailable` otherwise."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
+            return int(s.getsockname()[1])
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise FixUnavailable(f"cannot serve FIX on {host}:{port}: the port is in use; stop what listens "
@@ -78,6 +82,9 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         self.timeout = timeout
         self._clients: dict[str, ClientConfig] = {c.name: c for c in settings.clients}
         self._acceptor: Any = None
+        self._driver: Any = None
+        self._qf: Any = None
+        self._factories: Any = None
         self._lock = threading.Lock()
         self._last_id = 0
         # quotes sent over FIX, by quote id (the newest 65,536): a hit names one by QuoteID
@@ -115,16 +122,21 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         return st
 
     def start(self) -> FixGateway:
-        """Listen on ``host:port``; a port in use is :class:`FixUnavailable` (one line)."""
+        """Listen on ``host:port`` (port 0: a free one, then in :attr:`port`); a port in use is
+        :class:`FixUnavailable` (one line)."""
         Path(self.store_dir, "log").mkdir(parents=True, exist_ok=True)
         self._load_ids()
-        _port_free(self.host, self.port)
-        st = self._settings()
-        self._acceptor = qf.SocketAcceptor(self, qf.FileStoreFactory(st), st, qf.FileLogFactory(st))
+        self.port = _port_free(self.host, self.port)
+        # QuickFIX's acceptor keeps C++ references to its settings and factories (it destroys
+        # each session's store and log through them): they live as long as it does
+        st = self._qf = self._settings()
+        self._factories = (qf.FileStoreFactory(st), qf.FileLogFactory(st))
+        self._acceptor = qf.SocketAcceptor(self, self._factories[0], st, self._factories[1])
+        self._driver = PollDriver(self._acceptor, partial(_quickfix.Acceptor_poll, self._acceptor), "rfqcore-fix")
         try:
-            self._acceptor.start()
+            self._driver.start()
         except Exception as e:  # noqa: BLE001 - quickfix's ConfigError/RuntimeError: one line
-            self._acceptor = None
+            self._acceptor = self._driver = None
             raise FixUnavailable(f"cannot serve FIX on {self.host}:{self.port}: {e}") from None
         log.info("fix: acceptor on %s:%d, sessions %s, store %s", self.host, self.port,
                  ", ".join(self._clients), self.store_dir)
@@ -134,10 +146,19 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         """Log every session out and stop listening. Idempotent."""
         acc, self._acceptor = self._acceptor, None
         if acc is not None:
-            acc.stop()
+            self._driver.stop(self._logout_all)
+            self._driver = None
+            del acc  # destroyed before the settings and factories it refers to
+        self._qf = self._factories = None
         if self._ids_file is not None:
             self._ids_file.close()
             self._ids_file = None
+
+    def _logout_all(self) -> None:
+        for name in self._clients:
+            session = qf.Session.lookupSession(qf.SessionID(BEGIN_STRING, self.comp_id, name))
+            if session is not None and session.isLoggedOn():
+                session.logout("the desk is stopping")
 
     def _load_ids(self) -> None:
         try:
@@ -176,7 +197,12 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         with self._lock:
             return {name: dict(c) for name, c in self.counters.items()}
 
+    def _touch(self) -> None:
+        if self._driver is not None:
+            self._driver.touch()
+
     def _count(self, session: Any, key: str) -> None:
+        self._touch()
         name = session.getTargetCompID().getValue()
         with self._lock:
             self.counters.setdefault(name, Counter())[key] += 1
@@ -197,12 +223,14 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         log.info("fix: %s logged out", name)
 
     def toAdmin(self, message: Any, session: Any) -> None:  # noqa: N802
+        self._touch()
         if message.getHeader().getField(35) == "3":
             self._count(session, "session_reject_out")
             log.warning("fix: session-level Reject sent to %s: %s", session.getTargetCompID().getValue(),
                         message.toString().replace("\x01", "|"))
 
     def fromAdmin(self, message: Any, session: Any) -> None:  # noqa: N802
+        self._touch()
         mtype = message.getHeader().getField(35)
         if mtype == "3":
             self._count(session, "session_reject_in")

@@ -10,11 +10,13 @@ import os
 import queue
 import threading
 import time
+from functools import partial
 from typing import Any
 
 import quickfix as qf
+from quickfix import _quickfix  # the SWIG C module (see PollDriver)
 
-from rfqcore.fix import BEGIN_STRING, DESK_COMP_ID, data_dictionary, fix_time
+from rfqcore.fix import BEGIN_STRING, DESK_COMP_ID, PollDriver, data_dictionary, fix_time
 
 __all__ = ["FixClient", "fields"]
 
@@ -59,25 +61,41 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
         d.setInt("ReconnectInterval", reconnect_s)
         st.set(d)
         st.set(self.sid, qf.Dictionary())
-        self._ini = qf.SocketInitiator(self, qf.FileStoreFactory(st), st, qf.FileLogFactory(st))
+        # the initiator keeps C++ references to its settings and factories: they live as long as it does
+        self._qf = st
+        self._factories: Any = (qf.FileStoreFactory(st), qf.FileLogFactory(st))
+        self._ini: Any = qf.SocketInitiator(self, self._factories[0], st, self._factories[1])
+        self._driver = PollDriver(self._ini, partial(_quickfix.Initiator_poll, self._ini), f"fix-client-{name}")
 
     def start(self, wait_logon: float | None = None) -> FixClient:
         """Connect (and reconnect after a drop); with ``wait_logon``, wait that many seconds for
         the logon (``TimeoutError`` naming the desk's Logout text if it refused)."""
-        self._ini.start()
+        if self._ini is None:
+            raise RuntimeError(f"FIX client {self.name} was stopped: make a new one")
+        self._driver.start()
         if wait_logon is not None and not self.logged_on.wait(wait_logon):
             why = [m.get(58, "") for m in self.admin_in if m.get(35) == "5"]
             raise TimeoutError(f"FIX logon of {self.name} failed{': ' + why[-1] if why else ''}")
         return self
 
     def stop(self) -> None:
-        self._ini.stop()
+        """Log out and disconnect (a stopped client cannot start again). Idempotent."""
+        ini, self._ini = self._ini, None
+        if ini is not None:
+            self._driver.stop(self._logout)
+            del ini  # destroyed before the settings and factories it refers to (and this application)
+            self._factories = None
 
     def __enter__(self) -> FixClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _logout(self) -> None:
+        session = qf.Session.lookupSession(self.sid)
+        if session is not None and session.isLoggedOn():
+            session.logout()
 
     # -- quickfix callbacks --------------------------------------------------------------------
 
@@ -93,6 +111,7 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
         self.logged_out.set()
 
     def toAdmin(self, msg: Any, sid: Any) -> None:  # noqa: N802
+        self._driver.touch()
         t = msg.getHeader().getField(35)
         if t == "A":
             msg.setField(554, self.password)
@@ -100,14 +119,17 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
             self.session_rejects_out += 1
 
     def fromAdmin(self, msg: Any, sid: Any) -> None:  # noqa: N802
+        self._driver.touch()
         f = fields(msg)
         self.last_in_seq = int(f[34])
         self.admin_in.append(f)
 
     def toApp(self, msg: Any, sid: Any) -> None:  # noqa: N802
+        self._driver.touch()
         pass
 
     def fromApp(self, msg: Any, sid: Any) -> None:  # noqa: N802
+        self._driver.touch()
         f = fields(msg)
         self.last_in_seq = int(f[34])
         self.app.put(f)
