@@ -265,6 +265,22 @@ def test_sequence_numbers_continue_across_an_acceptor_restart(desk: Any, acme: F
     assert c.quote_request(_id("r2"), "BTC", "1")[35] == "S"
 
 
+def test_a_sequence_gap_from_the_client_is_resent_and_gap_filled(desk: Any, acme: FixClient) -> None:
+    import quickfix as qf
+
+    _feed_market(desk.engine)
+    assert acme.quote_request(_id("g0"), "BTC", "1")[35] == "S"
+    gap_from = acme.last_out_seq + 1
+    qf.Session.lookupSession(acme.sid).setNextSenderMsgSeqNum(gap_from + 5)  # 5 messages "lost"
+    since = len(acme.admin_in)
+    q = acme.quote_request(_id("g1"), "BTC", "1")  # seq too high: the desk asks for the gap first
+    assert q[35] == "S", q  # ... then takes this one: nothing was lost for the application
+    resend = [m for m in acme.admin_in[since:] if m.get(35) == "2"]
+    assert len(resend) == 1 and int(resend[0][7]) == gap_from, resend
+    acme.seqnums_clean(resend_ok=True, since=since)
+    acme.checked_until = len(acme.admin_in)
+
+
 def test_every_core_reject_code_has_a_valid_fix_reason() -> None:
     import xml.etree.ElementTree as ET
 
@@ -306,3 +322,42 @@ def test_the_reject_reason_table_in_docs_is_the_code() -> None:
         want = (quote_request_reject_reason(int(code)), ord_rej_reason(int(code)))
         if want != (99, 99) or code.name in listed:
             assert listed.get(code.name) == want, (code.name, listed.get(code.name), want)
+
+
+_CLI_CLIENT = """
+import sys
+from rfqcore.fix.client import FixClient
+from rfqcore.rfqconfig import RfqSettings
+
+acme = RfqSettings.load().client("acme-capital")
+with FixClient(acme.name, acme.secret.hex(), int(sys.argv[1]), sys.argv[2]) as c:
+    c.start(wait_logon=15)
+    a = c.quote_request("cli-1", "BTC", "1")
+    print(a[35], a[658], a[58])
+"""
+
+
+def test_serve_command_serves_fix(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "rfqcore.cli", "serve", "--no-market-data", "--duration", "60", "--status-every",
+           "0.5", "--aeron-dir", f"/dev/shm/rfqcore-test-fix-cli-{os.getpid()}", "--fix-port", "0",
+           "--fix-store", str(tmp_path / "fix")]
+    serve = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line, deadline = "", time.monotonic() + 60
+        while "FIX 4.4:" not in line and time.monotonic() < deadline and serve.poll() is None:
+            line = serve.stdout.readline()  # type: ignore[union-attr]
+        assert "FIX 4.4: 127.0.0.1:" in line and "TargetCompID RFQCORE" in line, line
+        port = line.split("127.0.0.1:")[1].split(",")[0]
+        r = subprocess.run([sys.executable, "-c", _CLI_CLIENT, port, str(tmp_path / "client")], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("AG 8 NO_MARKET"), r.stdout  # no market data: the core says so
+        while time.monotonic() < deadline:
+            line = serve.stdout.readline()  # type: ignore[union-attr]
+            if "FIX: logged on none; messages in 1 out 1; rejects 1" in line:
+                break
+        assert "refused logons 0; session rejects in 0 out 0" in line, line
+    finally:
+        serve.terminate()
+        out, err = serve.communicate(timeout=30)
+    assert serve.returncode == 0 and "Traceback" not in err, err

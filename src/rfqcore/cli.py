@@ -289,6 +289,8 @@ def _serve_until_stopped(args: argparse.Namespace, srv: Server, files: Sequence[
         print(f"  RFQs {st['rfqs']}  quotes {st['quotes']}  fills {st['fills']}  rejects "
               f"{sum(st['rejects'].values())}  pending approvals {len(srv.engine.pending_approvals())}  "
               f"desk {desk}{hedge}", flush=True)
+        if srv.fix is not None:
+            print(f"  {srv.fix.status_line()}", flush=True)
 
 
 def _http_address(text: str) -> str:

@@ -197,6 +197,20 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         with self._lock:
             return {name: dict(c) for name, c in self.counters.items()}
 
+    def status_line(self) -> str:
+        """One line for ``rfqcore serve``'s status: sessions logged on, messages, rejects."""
+        st = self.stats()
+        total: Counter[str] = Counter()
+        for c in st.values():
+            total.update(c)
+        msgs_in = sum(v for k, v in total.items() if k.startswith("in:"))
+        msgs_out = sum(v for k, v in total.items() if k.startswith("out:"))
+        rejects = sum(v for k, v in total.items() if k.startswith("reject:"))
+        on = ", ".join(sorted(self.logged_on)) or "none"
+        return (f"FIX: logged on {on}; messages in {msgs_in} out {msgs_out}; rejects {rejects}; refused logons "
+                f"{total['logon_refused']}; session rejects in {total['session_reject_in']} out "
+                f"{total['session_reject_out']}")
+
     def _touch(self) -> None:
         if self._driver is not None:
             self._driver.touch()

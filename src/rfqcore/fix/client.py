@@ -45,6 +45,7 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
         self.admin_in: list[dict[int, str]] = []
         self.session_rejects_out = 0  # session-level Rejects (3) this client sent
         self.last_in_seq = 0  # MsgSeqNum of the last message from the desk
+        self.last_out_seq = 0  # MsgSeqNum of the last message to the desk
         self.logged_on = threading.Event()
         self.logged_out = threading.Event()
         self.sid = qf.SessionID(BEGIN_STRING, name, DESK_COMP_ID)
@@ -112,6 +113,7 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
 
     def toAdmin(self, msg: Any, sid: Any) -> None:  # noqa: N802
         self._driver.touch()
+        self.last_out_seq = int(msg.getHeader().getField(34))
         t = msg.getHeader().getField(35)
         if t == "A":
             msg.setField(554, self.password)
@@ -126,6 +128,7 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
 
     def toApp(self, msg: Any, sid: Any) -> None:  # noqa: N802
         self._driver.touch()
+        self.last_out_seq = int(msg.getHeader().getField(34))
         pass
 
     def fromApp(self, msg: Any, sid: Any) -> None:  # noqa: N802
