@@ -146,7 +146,8 @@ def test_two_way_quote_then_one_sided_quote_and_hit_fills(desk: Any, acme: FixCl
     before = eng.client_positions(ACME.name).get("BTC")
     one = acme.quote_request(_id("buy"), "btc", "0.5", side="1")
     assert one[35] == "S" and 133 in one and 132 not in one and one[135] == "0.50000000", one
-    fill = acme.order(_id("ord"), one, "1", "0.5", price=one[133])
+    cl_ord_id = _id("ord")
+    fill = acme.order(cl_ord_id, one, "1", "0.5", price=one[133])
     assert fill[35] == "8" and fill[150] == "F" and fill[39] == "2", fill
     assert fill[31] == one[133] and fill[32] == "0.50000000" and fill[151] == "0" and fill[14] == "0.50000000"
     assert Decimal(fill[381]) == Decimal(one[133]) * Decimal("0.5")  # exact notional
@@ -157,6 +158,9 @@ def test_two_way_quote_then_one_sided_quote_and_hit_fills(desk: Any, acme: FixCl
     again = acme.order(_id("ord"), one, "1", "0.5")
     assert again[150] == "8" and again[39] == "8" and again[58].startswith("QUOTE_NOT_LIVE"), again
     assert again[103] == str(ORD_REJ_REASON[RfqReject.QUOTE_NOT_LIVE])
+    dup = acme.order(cl_ord_id, one, "1", "0.5")  # a resent order never fills twice
+    assert dup[150] == "8" and dup[103] == "6" and dup[58].startswith("DUPLICATE_ID"), dup
+    assert eng.client_positions(ACME.name)["BTC"].qty == after.qty
 
 
 def test_quote_currency_size_and_requested_lifetime(desk: Any, acme: FixClient) -> None:
@@ -279,6 +283,26 @@ def test_a_sequence_gap_from_the_client_is_resent_and_gap_filled(desk: Any, acme
     assert len(resend) == 1 and int(resend[0][7]) == gap_from, resend
     acme.seqnums_clean(resend_ok=True, since=since)
     acme.checked_until = len(acme.admin_in)
+
+
+def test_a_clients_open_quotes_are_cancelled_when_its_session_ends(desk: Any, acme: FixClient) -> None:
+    import quickfix as qf
+
+    _feed_market(desk.engine)
+    q = acme.quote_request(_id("cod"), "BTC", "1", side="1")
+    qid = int(q[117])
+    assert desk.engine.quote_state(qid)["state"] == "live"
+    acme.logged_out.clear()
+    qf.Session.lookupSession(acme.sid).logout()
+    assert acme.logged_out.wait(10)
+    deadline = time.monotonic() + 5
+    while desk.engine.quote_state(qid)["state"] == "live" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert desk.engine.quote_state(qid)["state"] == "cancelled"
+    qf.Session.lookupSession(acme.sid).logon()  # back again: the quote cannot be hit any more
+    assert acme.logged_on.wait(15)
+    hit = acme.order(_id("late"), q, "1", "1", price=q[133])
+    assert hit[150] == "8" and hit[58].startswith("QUOTE_NOT_LIVE"), hit
 
 
 def test_every_core_reject_code_has_a_valid_fix_reason() -> None:

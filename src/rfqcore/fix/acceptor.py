@@ -72,7 +72,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
     ``store_dir`` (QuickFIX file store), so a restart continues the sessions."""
 
     def __init__(self, engine: Engine, settings: RfqSettings, *, port: int, store_dir: str,
-                 host: str = "127.0.0.1", heartbeat_s: int = 30, timeout: float = 2.0) -> None:
+                 host: str = "127.0.0.1", heartbeat_s: int = 30, timeout: float = 2.0,
+                 cancel_on_disconnect: bool = True) -> None:
         super().__init__()
         self.engine, self.settings = engine, settings
         self.host, self.port = host, port
@@ -80,6 +81,10 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         self.heartbeat_s = heartbeat_s
         self.comp_id = DESK_COMP_ID
         self.timeout = timeout
+        #: a client's live quotes are cancelled when its session ends (logout or lost connection)
+        self.cancel_on_disconnect = cancel_on_disconnect
+        # quotes sent to each client over FIX and not known to have ended: client id -> {quote id: valid until}
+        self._open: dict[int, dict[int, int]] = {}
         self._clients: dict[str, ClientConfig] = {c.name: c for c in settings.clients}
         self._acceptor: Any = None
         self._driver: Any = None
@@ -235,6 +240,18 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         name = session.getTargetCompID().getValue()
         self.logged_on.discard(name)
         log.info("fix: %s logged out", name)
+        client = self._clients.get(name)
+        if client is None or not self.cancel_on_disconnect:
+            return
+        with self._lock:
+            quotes = self._open.pop(client.id, {})
+        now = time.time_ns()
+        live = [qid for qid, valid_until in quotes.items() if valid_until > now]
+        for qid in live:  # fire and forget: one already filled or expired gets a harmless CANCEL_REJECT
+            self.engine.cancel(qid, client.id)
+        if live:
+            self._count(session, "cancelled_on_disconnect")
+            log.info("fix: %s disconnected: cancelled its %d open quote(s)", name, len(live))
 
     def toAdmin(self, message: Any, session: Any) -> None:  # noqa: N802
         self._touch()
@@ -366,6 +383,7 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
     def _send_quote(self, q: Quote, req_id: str, symbol: str, session: Any) -> None:
         with self._lock:
             self._quotes[q.quote_id] = q
+            self._open.setdefault(q.client, {})[q.quote_id] = q.valid_until
             while len(self._quotes) > 1 << 16:
                 self._quotes.popitem(last=False)
         pd, qd = q.price_decimals or 0, q.qty_decimals or 0
@@ -446,6 +464,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             self._send(msg, session)
 
     def _send_fill(self, ex: Execution, cl_ord_id: str, symbol: str, side_text: str, session: Any) -> None:
+        with self._lock:
+            self._open.get(ex.client, {}).pop(ex.quote_id, None)
         pd, qd = ex.price_decimals or 0, ex.qty_decimals or 0
         px, qty = decimal_text(ex.price_raw, pd), decimal_text(ex.qty_raw, qd)
         msg = self._new("8")
