@@ -305,6 +305,28 @@ def test_a_clients_open_quotes_are_cancelled_when_its_session_ends(desk: Any, ac
     assert hit[150] == "8" and hit[58].startswith("QUOTE_NOT_LIVE"), hit
 
 
+def _status_of(client: FixClient, quote_id: str, timeout: float = 10.0) -> dict[int, str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        m = client.status.get(timeout=max(0.01, deadline - time.monotonic()))
+        if m.get(117) == quote_id:
+            return m
+
+
+def test_the_desk_cancelling_or_a_quote_expiring_is_reported(desk: Any, acme: FixClient) -> None:
+    _feed_market(desk.engine)
+    q = acme.quote_request(_id("dc"), "BTC", "1", side="1")
+    assert desk.engine.operator.cancel_quote(int(q[117])).reason_name == "OK"
+    z = _status_of(acme, q[117])
+    assert z[35] == "Z" and z[298] == "1" and z[131] == q[131] and z[55] == "BTC", z
+
+    short = acme.quote_request(_id("exp"), "BTC", "1", side="2",
+                               extra=((62, fix_time(time.time_ns() + 200_000_000)),))
+    ai = _status_of(acme, short[117])
+    assert ai[35] == "AI" and ai[297] == "7" and ai[131] == short[131], ai  # expired
+    assert parse_fix_time(ai[60]) >= parse_fix_time(short[62]) - 1_000_000
+
+
 def test_every_core_reject_code_has_a_valid_fix_reason() -> None:
     import xml.etree.ElementTree as ET
 

@@ -30,8 +30,9 @@ import quickfix as qf
 from quickfix import _quickfix  # the SWIG C module (see PollDriver)
 
 from rfqcore.engine import Engine, RfqTimeout
-from rfqcore.records import ClientSide, RfqReject
-from rfqcore.rfq import AcceptRejected, ApprovalPending, Execution, Quote, QuoteSide, RfqRejected, reason_name
+from rfqcore.records import ClientSide, QuoteEnd, RfqReject
+from rfqcore.rfq import (AcceptRejected, ApprovalPending, Execution, Quote, QuoteEnded, QuoteSide, RfqRejected,
+                         reason_name)
 from rfqcore.rfqconfig import ClientConfig, RfqSettings
 from rfqcore.fix import (BEGIN_STRING, DESK_COMP_ID, FixUnavailable, PollDriver, data_dictionary, decimal_text, fix_time,
                          ord_rej_reason, parse_fix_time, quote_request_reject_reason)
@@ -94,6 +95,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         self._last_id = 0
         # quotes sent over FIX, by quote id (the newest 65,536): a hit names one by QuoteID
         self._quotes: OrderedDict[int, Quote] = OrderedDict()
+        self._meta: dict[int, tuple[str, str]] = {}  # quote id -> (QuoteReqID, Symbol), as _quotes
+        self._names = {c.id: c.name for c in settings.clients}
         # QuoteReqIDs and ClOrdIDs each client used, persisted: a replay is refused as a duplicate
         self._used: set[tuple[int, str, str]] = set()
         self._ids_path = os.path.join(self.store_dir, "rfqcore-used-ids.jsonl")
@@ -143,12 +146,17 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         except Exception as e:  # noqa: BLE001 - quickfix's ConfigError/RuntimeError: one line
             self._acceptor = self._driver = None
             raise FixUnavailable(f"cannot serve FIX on {self.host}:{self.port}: {e}") from None
+        self.engine.subscribe_events(self._on_events)
         log.info("fix: acceptor on %s:%d, sessions %s, store %s", self.host, self.port,
                  ", ".join(self._clients), self.store_dir)
         return self
 
     def stop(self) -> None:
         """Log every session out and stop listening. Idempotent."""
+        try:
+            self.engine._event_subs.remove(self._on_events)  # the engine has no unsubscribe for these
+        except ValueError:
+            pass
         acc, self._acceptor = self._acceptor, None
         if acc is not None:
             self._driver.stop(self._logout_all)
@@ -383,9 +391,10 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
     def _send_quote(self, q: Quote, req_id: str, symbol: str, session: Any) -> None:
         with self._lock:
             self._quotes[q.quote_id] = q
+            self._meta[q.quote_id] = (req_id, symbol)
             self._open.setdefault(q.client, {})[q.quote_id] = q.valid_until
             while len(self._quotes) > 1 << 16:
-                self._quotes.popitem(last=False)
+                self._meta.pop(self._quotes.popitem(last=False)[0], None)
         pd, qd = q.price_decimals or 0, q.qty_decimals or 0
         msg = self._new("S")
         msg.setField(131, req_id)
@@ -462,6 +471,36 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             msg.setField(58, r.text)
             msg.setField(60, fix_time(time.time_ns()))
             self._send(msg, session)
+
+    def _on_events(self, events: list[Any]) -> None:
+        """On the engine's output pump: a FIX quote the desk cancelled → QuoteCancel (Z); one
+        that expired → QuoteStatusReport (AI, QuoteStatus 7), to its client if logged on."""
+        for ev in events:
+            if not isinstance(ev, QuoteEnded) or ev.state not in (QuoteEnd.CANCELLED, QuoteEnd.EXPIRED):
+                continue
+            with self._lock:
+                meta = self._meta.get(ev.quote_id)
+                self._open.get(ev.client, {}).pop(ev.quote_id, None)
+            name = self._names.get(ev.client)
+            if meta is None or name is None or name not in self.logged_on or self._acceptor is None:
+                continue
+            req_id, symbol = meta
+            try:
+                msg = self._new("Z" if ev.state == QuoteEnd.CANCELLED else "AI")
+                msg.setField(131, req_id)
+                msg.setField(117, str(ev.quote_id))
+                if ev.state == QuoteEnd.CANCELLED:
+                    msg.setField(298, "1")  # cancel for one or more securities
+                    grp = qf.Group(295, 55)
+                    grp.setField(55, symbol)
+                    msg.addGroup(grp)
+                else:
+                    msg.setField(55, symbol)
+                    msg.setField(297, "7")  # expired
+                    msg.setField(60, fix_time(ev.core_time or time.time_ns()))
+                self._send(msg, qf.SessionID(BEGIN_STRING, self.comp_id, name))
+            except Exception:  # noqa: BLE001 - never into the pump
+                log.exception("fix: could not tell %s that quote %d ended", name, ev.quote_id)
 
     def _send_fill(self, ex: Execution, cl_ord_id: str, symbol: str, side_text: str, session: Any) -> None:
         with self._lock:

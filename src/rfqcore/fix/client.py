@@ -41,6 +41,8 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
         super().__init__()
         self.name, self.password = name, password
         self.app: queue.Queue[dict[int, str]] = queue.Queue()
+        #: what the desk sends unasked: QuoteCancel (Z), QuoteStatusReport (AI)
+        self.status: queue.Queue[dict[int, str]] = queue.Queue()
         #: every administrative message from the desk (Logon, Logout, Heartbeat, ResendRequest...)
         self.admin_in: list[dict[int, str]] = []
         self.session_rejects_out = 0  # session-level Rejects (3) this client sent
@@ -135,7 +137,7 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
         self._driver.touch()
         f = fields(msg)
         self.last_in_seq = int(f[34])
-        self.app.put(f)
+        (self.status if f[35] in ("Z", "AI") else self.app).put(f)
 
     # -- requests ------------------------------------------------------------------------------
 
