@@ -327,6 +327,69 @@ def test_the_desk_cancelling_or_a_quote_expiring_is_reported(desk: Any, acme: Fi
     assert parse_fix_time(ai[60]) >= parse_fix_time(short[62]) - 1_000_000
 
 
+def test_a_fix_client_is_the_same_client_for_risk(desk: Any, acme: FixClient) -> None:
+    """Its FIX identity is its client id: an operator's kill switch on acme-capital stops its
+    FIX requests too (a client buy would add to the desk's short: not risk-reducing)."""
+    _feed_market(desk.engine)
+    assert desk.engine.operator.kill(client=ACME.name).reason_name == "OK"
+    try:
+        r = acme.quote_request(_id("kill"), "BTC", "1", side="1")
+        assert r[35] == "AG" and r[658] == "2" and r[58].startswith("KILL_SWITCH"), r
+    finally:
+        assert desk.engine.operator.kill(False, client=ACME.name).reason_name == "OK"
+    assert acme.quote_request(_id("unkill"), "BTC", "1", side="1")[35] == "S"
+
+
+def _raw_fix(body: list[tuple[int, str]], sender: str = ACME.name, seq: int = 1) -> bytes:
+    """A FIX 4.4 message with a correct BodyLength and CheckSum (the fuzz test's template)."""
+    head = [(35, body[0][1]), (49, sender), (56, "RFQCORE"), (34, str(seq)), (52, fix_time(time.time_ns()))]
+    payload = "".join(f"{t}={v}\x01" for t, v in head + body[1:]).encode()
+    msg = b"8=FIX.4.4\x019=" + str(len(payload)).encode() + b"\x01" + payload
+    return msg + b"10=" + f"{sum(msg) % 256:03d}".encode() + b"\x01"
+
+
+def test_garbage_and_mutated_messages_change_nothing(desk: Any, acme: FixClient) -> None:
+    """Thousands of mutated messages on raw connections (garbage, flipped bytes, wrong BodyLength
+    or CheckSum, cut short, a QuoteRequest before any Logon, logons of unknown CompIDs): QuickFIX
+    drops them, nothing reaches the core, the desk keeps serving."""
+    import random
+
+    rng = random.Random(13)
+    templates = [
+        _raw_fix([(35, "R"), (131, "fuzz"), (146, "1"), (55, "BTC"), (38, "1")]),
+        _raw_fix([(35, "A"), (98, "0"), (108, "30"), (554, "00" * 16)], sender="fuzzer"),
+        _raw_fix([(35, "D"), (11, "f"), (55, "BTC"), (54, "1"), (60, fix_time(time.time_ns())), (38, "1"),
+                  (40, "D"), (117, "1")]),
+    ]
+    before = desk.engine.rfq_stats()["rfqs"], desk.fix.stats()
+    sent = 0
+    for i in range(1500):
+        m = bytearray(rng.choice(templates))
+        op = i % 5
+        if op == 0:
+            m = bytearray(rng.randbytes(rng.randint(1, 200)))
+        elif op == 1:
+            for _ in range(rng.randint(1, 4)):
+                m[rng.randrange(len(m))] = rng.randrange(256)
+        elif op == 2:
+            m = m[: rng.randrange(1, len(m))]
+        elif op == 3:
+            m = m.replace(b"\x019=", b"\x019=" + str(rng.randint(0, 999)).encode() + b"\x01999=", 1)
+        else:
+            m = m[:-4] + f"{rng.randrange(256):03d}".encode() + b"\x01"
+        with socket.create_connection(("127.0.0.1", desk.fix.port), timeout=5) as sock:
+            sock.sendall(bytes(m))
+            sent += 1
+    assert sent == 1500
+    _feed_market(desk.engine)
+    assert acme.quote_request(_id("after-fuzz"), "BTC", "1")[35] == "S"  # the desk still serves
+    assert desk.engine.rfq_stats()["rfqs"] == before[0] + 1  # only that one reached the core
+    after = desk.fix.stats()
+    for name in (ACME.name, BETA.name):
+        assert after[name].get("in:R", 0) - before[1][name].get("in:R", 0) == (1 if name == ACME.name else 0)
+        assert after[name].get("session_reject_out", 0) == before[1][name].get("session_reject_out", 0)
+
+
 def test_every_core_reject_code_has_a_valid_fix_reason() -> None:
     import xml.etree.ElementTree as ET
 
