@@ -470,3 +470,16 @@ def test_serve_command_serves_fix(tmp_path: Path) -> None:
         serve.terminate()
         out, err = serve.communicate(timeout=30)
     assert serve.returncode == 0 and "Traceback" not in err, err
+
+
+def test_fix_demo_runs_a_session_on_the_recorded_data(data_dir: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "rfqcore.cli", "fix-demo", "--data", str(data_dir)],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    out = r.stdout
+    assert "logged on (SenderCompID acme-capital" in out, out
+    assert "QuoteRequest BTC 1 two-way -> Quote " in out and "bid " in out, out
+    assert "-> ExecutionReport fill: LastQty 0.50000000" in out, out
+    assert "-> QuoteRequestReject: reason 3, ABOVE_MAX_SIZE" in out, out
+    assert "QuoteStatusReport for quote" in out and "QuoteStatus 7 (expired)" in out, out
+    assert "session rejects in 0 out 0" in out and "Traceback" not in r.stderr, r.stderr

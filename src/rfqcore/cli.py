@@ -567,6 +567,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="FIX sequence numbers and sent messages, kept across restarts (default ./rfqcore-fix)")
     sv.set_defaults(func=_cmd_serve)
 
+    fd = sub.add_parser("fix-demo", help="a FIX 4.4 client session against the desk: quote, hit, reject, expiry",
+                        description="Starts the desk on the recorded Binance streams with the FIX acceptor on a free "
+                                    "port and runs a QuickFIX client session as acme-capital (docs/fix.md).")
+    fd.add_argument("--data", help="folder holding the recorded data (default: ../shared/data)")
+    fd.add_argument("--speed", type=float, default=10.0, help="replay pace (default 10x)")
+    fd.set_defaults(func=_cmd_fix_demo)
+
     qt = sub.add_parser("quote", help="request a firm quote from a running desk (and optionally hit it)")
     conn_opts(qt)
     qt.add_argument("--client", default="acme-capital", help="client name (default acme-capital)")
@@ -689,6 +696,28 @@ def _log_level(args: argparse.Namespace) -> int:
     if args.log_level:
         return int(getattr(logging, args.log_level))
     return {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+
+
+def _cmd_fix_demo(args: argparse.Namespace) -> int:
+    from rfqcore.fix import FixUnavailable
+    from rfqcore.replay import default_data_files
+
+    root = find_data_root(args.data)
+    if root is None:
+        print("rfqcore fix-demo: recorded data not found (--data, RFQCORE_DATA or ../shared/data); the desk needs "
+              "market data to quote from", file=sys.stderr)
+        return 2
+    try:
+        from rfqcore.fix.demo import run_fix_demo
+    except ImportError as e:
+        print(f"rfqcore fix-demo: the FIX gateway needs the QuickFIX engine ({e}): pip install 'rfqcore[fix]'",
+              file=sys.stderr)
+        return 1
+    try:
+        return run_fix_demo(default_data_files(root), speed=args.speed)
+    except FixUnavailable as e:
+        print(f"rfqcore fix-demo: {e}", file=sys.stderr)
+        return 1
 
 
 def _cmd_hedge_demo(args: argparse.Namespace) -> int:
