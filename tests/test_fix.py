@@ -483,3 +483,67 @@ def test_fix_demo_runs_a_session_on_the_recorded_data(data_dir: Path) -> None:
     assert "-> QuoteRequestReject: reason 3, ABOVE_MAX_SIZE" in out, out
     assert "QuoteStatusReport for quote" in out and "QuoteStatus 7 (expired)" in out, out
     assert "session rejects in 0 out 0" in out and "Traceback" not in r.stderr, r.stderr
+
+
+_CRASHING_CLIENT = """
+import os, sys, time
+from rfqcore.fix.client import FixClient
+from rfqcore.rfqconfig import RfqSettings
+
+acme = RfqSettings.load().client("acme-capital")
+c = FixClient(acme.name, acme.secret.hex(), int(sys.argv[1]), sys.argv[2]).start(wait_logon=15)
+deadline = time.monotonic() + 60
+while True:  # until the replayed books are live
+    q = c.quote_request(f"crash-{time.time_ns()}", "BTC", "0.5", side="1")
+    if q[35] == "S" or time.monotonic() > deadline:
+        break
+    time.sleep(0.5)
+assert q[35] == "S", q
+c._driver._poll = lambda: None  # stop reading: the fill will arrive while nobody listens
+c.send("D", [(11, "crash-order"), (55, "BTC"), (54, "1"), (60, "20200101-00:00:00.000"), (38, "0.5"), (40, "D"),
+             (117, q[117]), (44, q[133])])
+time.sleep(0.5)
+print(q[117], flush=True)
+os._exit(9)  # killed mid-session: its store has the order sent, the fill never read
+"""
+
+_RECOVERING_CLIENT = """
+import sys
+from rfqcore.fix.client import FixClient
+from rfqcore.rfqconfig import RfqSettings
+
+acme = RfqSettings.load().client("acme-capital")
+with FixClient(acme.name, acme.secret.hex(), int(sys.argv[1]), sys.argv[2]) as c:
+    c.start(wait_logon=15)
+    er = c.next(timeout=15)
+    print(er[35], er.get(150), er.get(43), er.get(11), er.get(32), er.get(37), flush=True)
+    print(sum(1 for m in c.admin_in if m.get(35) == "3"), c.session_rejects_out, flush=True)
+"""
+
+
+def test_a_client_killed_mid_session_recovers_its_execution_report(data_dir: Path, tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "rfqcore.cli", "serve", "--data", str(data_dir), "--speed", "10", "--duration",
+           "120", "--aeron-dir", f"/dev/shm/rfqcore-test-fix-crash-{os.getpid()}", "--fix-port", "0",
+           "--fix-store", str(tmp_path / "fix")]
+    serve = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line, deadline = "", time.monotonic() + 60
+        while "FIX 4.4:" not in line and time.monotonic() < deadline and serve.poll() is None:
+            line = serve.stdout.readline()  # type: ignore[union-attr]
+        assert "FIX 4.4: 127.0.0.1:" in line, line
+        port = line.split("127.0.0.1:")[1].split(",")[0]
+        store = str(tmp_path / "client")
+        a = subprocess.run([sys.executable, "-c", _CRASHING_CLIENT, port, store], capture_output=True, text=True,
+                           timeout=120)
+        assert a.returncode == 9 and a.stdout.strip().isdigit(), (a.stdout, a.stderr)
+        quote_id = a.stdout.strip()
+        b = subprocess.run([sys.executable, "-c", _RECOVERING_CLIENT, port, store], capture_output=True, text=True,
+                           timeout=120)
+        assert b.returncode == 0, b.stderr
+        er, rejects = b.stdout.splitlines()
+        # the fill it never read comes again, resent from the desk's store (PossDupFlag Y)
+        assert er.split() == ["8", "F", "Y", "crash-order", "0.50000000", quote_id], er
+        assert rejects == "0 0", rejects
+    finally:
+        serve.terminate()
+        serve.communicate(timeout=30)
