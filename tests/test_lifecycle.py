@@ -426,3 +426,25 @@ def test_hedge_demo_stops_cleanly_on_ctrl_c() -> None:
     assert "Traceback" not in err and "Error" not in err and "destroyed but it is pending" not in err, err
     assert _gone(list(sims)), sims
     assert not _session(proc.pid)
+
+
+def test_children_start_with_sigint_blocked_and_the_desk_keeps_it() -> None:
+    """A Ctrl-C that lands while a child of the desk is still importing must not kill it with a
+    traceback (seen: the demo's client process, spawned, died in `import rfqcore`): children are
+    started with SIGINT blocked (`start_shielded`), inherited across exec; the desk's own mask is
+    as before, so its handler still gets the signal."""
+    from rfqcore.stop_signals import start_shielded
+
+    probe = [sys.executable, "-c", "import signal; print(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))"]
+
+    class Child:
+        def start(self) -> None:
+            self.proc = subprocess.Popen(probe, stdout=subprocess.PIPE, text=True)
+
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    shielded, plain = Child(), Child()
+    start_shielded(shielded)
+    plain.start()
+    assert shielded.proc.communicate(timeout=30)[0].strip() == "True"
+    assert plain.proc.communicate(timeout=30)[0].strip() == "False"
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before

@@ -24,7 +24,7 @@ from typing import Any
 
 from rfqcore.hooks import Strategy
 from rfqcore.rfq import ApprovalPending, Execution
-from rfqcore.stop_signals import StopSignals, Stopped
+from rfqcore.stop_signals import StopSignals, Stopped, start_shielded
 
 __all__ = ["run_demo", "client_session", "DEMO_PORTAL_USERS"]
 
@@ -297,7 +297,7 @@ def _run_demo(files: Sequence[os.PathLike[str]], speed: float | None, work: Path
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=client_session, args=(srv.aeron_dir, child), name="rfqcore-demo-client")
-        proc.start()
+        start_shielded(proc)  # Ctrl-C is the desk's to handle, even while the client imports
         try:
             lines = _client_lines(parent, srv, stop)
         finally:

@@ -14,7 +14,7 @@ import threading
 from types import FrameType
 from typing import Any
 
-__all__ = ["StopSignals", "Stopped"]
+__all__ = ["StopSignals", "Stopped", "start_shielded"]
 
 
 class Stopped(Exception):
@@ -60,3 +60,18 @@ class StopSignals:
         for s, h in self._previous.items():
             signal.signal(s, h)
         self._previous.clear()
+
+
+def start_shielded(process: Any) -> None:
+    """``process.start()`` (a ``multiprocessing`` child) with SIGINT blocked in the child from
+    its first instruction. Ctrl-C reaches the whole process group; a spawned child still
+    importing would die of it with a ``KeyboardInterrupt`` traceback before it could install a
+    handler. The desk process owns the shutdown and stops its children in order, so they never
+    need SIGINT (SIGTERM still works). The child inherits the blocked mask across exec; in this
+    process SIGINT is only deferred while the child starts (a Ctrl-C meanwhile is delivered
+    right after), never lost."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

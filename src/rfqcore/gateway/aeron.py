@@ -22,6 +22,7 @@ import pyaeron
 
 from rfqcore.errors import RfqCoreError
 from rfqcore.gateway.schema import Role
+from rfqcore.stop_signals import start_shielded
 
 __all__ = [
     "AeronUnavailable",
@@ -168,7 +169,7 @@ def run_driver_process(aeron_dir: str | None = None, *, threading: str = "shared
     stop, ready = ctx.Event(), ctx.Event()
     p = ctx.Process(target=_driver_main, args=(d, stop, ready, threading, ipc_term_length),
                     name="rfqcore-aeron-driver", daemon=True)
-    p.start()
+    start_shielded(p)  # the caller stops it (stop_event), never a Ctrl-C mid-import
     if not ready.wait(timeout):
         p.terminate()
         raise AeronUnavailable(f"media driver process did not start in {timeout:g} s ({d})")

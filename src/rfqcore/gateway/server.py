@@ -64,6 +64,7 @@ from rfqcore.gateway.schema import (
 )
 from rfqcore.latency import LatencyRecorder
 from rfqcore.records import RECORD_DTYPE, RECORD_STRUCT, Flag, Kind
+from rfqcore.stop_signals import start_shielded
 
 __all__ = ["Gateway", "GatewayProcess", "run_gateway_process", "LOGON_WINDOW_NS"]
 
@@ -815,7 +816,7 @@ class GatewayProcess:
         self.final_stats: dict[str, Any] | None = None
 
     def start(self, timeout: float = 20.0) -> GatewayProcess:
-        self.process.start()
+        start_shielded(self.process)  # Ctrl-C is the desk's to handle, even while the child imports
         if not self._conn.poll(timeout):
             self.process.terminate()
             raise TimeoutError(f"gateway process did not report ready within {timeout:g} s")
