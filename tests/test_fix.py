@@ -18,14 +18,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from rfqcore.fix import ORD_REJ_REASON, QUOTE_REQUEST_REJECT_REASON, data_dictionary, fix_time, parse_fix_time
 from rfqcore.fix.client import FixClient as _FixClient
 from rfqcore.instruments import Registry
-from rfqcore.records import RECORD_DTYPE, Flag, Kind, RfqReject
+from rfqcore.records import RfqReject
 from rfqcore.rfqconfig import RfqSettings
+
+from desk_market import feed_market, free_port
 
 SETTINGS = RfqSettings.load()
 ACME = SETTINGS.client("acme-capital")
@@ -48,33 +49,10 @@ class FixClient(_FixClient):
 # ---- the desk -------------------------------------------------------------------------------------
 
 
-def _spot_snapshot(registry: Registry, ts: int) -> np.ndarray:
-    """A binance-spot BTCUSDT book deep enough for 1..50 BTC (bids 60000 x 5, 59990 x 50; asks
-    60001 x 5, 60011 x 50)."""
-    ins = registry.by_key("binance-spot:BTCUSDT")
-    q, px = 10**ins.qty_decimals, 10**ins.price_decimals
-    rows = [(Kind.BOOK_CLEAR, 255, 0, 0), (Kind.BOOK_LEVEL, 0, 60000 * px, 5 * q),
-            (Kind.BOOK_LEVEL, 0, 59990 * px, 50 * q), (Kind.BOOK_LEVEL, 1, 60001 * px, 5 * q),
-            (Kind.BOOK_LEVEL, 1, 60011 * px, 50 * q)]
-    a = np.zeros(len(rows), dtype=RECORD_DTYPE)
-    for i, (k, side, price, qty) in enumerate(rows):
-        flags = int(Flag.SNAPSHOT) | (int(Flag.END) if i == len(rows) - 1 else 0)
-        a[i] = (k, ins.id, side, flags, 0, 1000 + i, ts, ts, price, qty, 0, 0)
-    return a
 
 
-def _feed_market(eng: Any) -> None:
-    eng.feed(_spot_snapshot(eng.registry, time.time_ns()), producer="market")
-    deadline = time.monotonic() + 10
-    while eng.best("binance-spot:BTCUSDT") is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert eng.best("binance-spot:BTCUSDT") is not None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +60,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from rfqcore.serve import Server
 
     tmp = tmp_path_factory.mktemp("fix-desk")
-    srv = Server(market_files=[], fix_port=_free_port(), fix_store=str(tmp / "fix"))
+    srv = Server(market_files=[], fix_port=free_port(), fix_store=str(tmp / "fix"))
     srv.start()
     try:
         yield srv
@@ -134,7 +112,7 @@ def _id(tag: str) -> str:
 
 def test_two_way_quote_then_one_sided_quote_and_hit_fills(desk: Any, acme: FixClient) -> None:
     eng = desk.engine
-    _feed_market(eng)
+    feed_market(eng)
     q = acme.quote_request(_id("two"), "BTC", "1")
     assert q[35] == "S", q
     bid, offer = Decimal(q[132]), Decimal(q[133])
@@ -164,7 +142,7 @@ def test_two_way_quote_then_one_sided_quote_and_hit_fills(desk: Any, acme: FixCl
 
 
 def test_quote_currency_size_and_requested_lifetime(desk: Any, acme: FixClient) -> None:
-    _feed_market(desk.engine)
+    feed_market(desk.engine)
     cash = acme.quote_request(_id("cash"), "BTC", "6000", side="1", cash=True)  # 6000 USDT worth
     assert cash[35] == "S" and 133 in cash and 132 not in cash, cash
     px, size = Decimal(cash[133]), Decimal(cash[135])
@@ -181,7 +159,7 @@ def test_quote_currency_size_and_requested_lifetime(desk: Any, acme: FixClient) 
 
 def test_rejects_name_their_reason_and_change_nothing(desk: Any, acme: FixClient) -> None:
     eng = desk.engine
-    _feed_market(eng)
+    feed_market(eng)
     rfqs = eng.rfq_stats()["rfqs"]
     unknown = acme.quote_request(_id("u"), "DOGE", "1")
     assert unknown[35] == "AG" and unknown[658] == "1" and unknown[58].startswith("UNKNOWN_INSTRUMENT"), unknown
@@ -231,7 +209,7 @@ def test_bad_password_and_unknown_comp_id_get_no_session(desk: Any, clients: Any
 
 
 def test_a_client_cannot_hit_another_clients_quote(desk: Any, acme: FixClient, clients: Any) -> None:
-    _feed_market(desk.engine)
+    feed_market(desk.engine)
     q = acme.quote_request(_id("iso"), "BTC", "1", side="1")
     beta = clients(BETA.name, BETA.secret.hex())
     assert beta.logged_on.wait(15)
@@ -247,7 +225,7 @@ def test_sequence_numbers_continue_across_an_acceptor_restart(desk: Any, acme: F
     from rfqcore.fix import start_acceptor
 
     c = acme
-    _feed_market(desk.engine)
+    feed_market(desk.engine)
     assert c.quote_request(_id("r1"), "BTC", "1")[35] == "S"
     logons = [m for m in c.admin_in if m.get(35) == "A"]
     last_seq = c.last_in_seq
@@ -264,7 +242,7 @@ def test_sequence_numbers_continue_across_an_acceptor_restart(desk: Any, acme: F
     resends = [m for m in c.admin_in if m.get(35) == "2"]
     assert all(int(m[7]) > 1 for m in resends), resends
     c.seqnums_clean(resend_ok=True)
-    _feed_market(desk.engine)
+    feed_market(desk.engine)
     assert c.quote_request(_id("r2"), "BTC", "1")[35] == "S"
     # a second ResendRequest for the same gap may still cross the restart's logon (seen under
     # load in a fresh-clone run): resends are the recovery here, session Rejects never are
@@ -275,7 +253,7 @@ def test_sequence_numbers_continue_across_an_acceptor_restart(desk: Any, acme: F
 def test_a_sequence_gap_from_the_client_is_resent_and_gap_filled(desk: Any, acme: FixClient) -> None:
     import quickfix as qf
 
-    _feed_market(desk.engine)
+    feed_market(desk.engine)
     assert acme.quote_request(_id("g0"), "BTC", "1")[35] == "S"
     gap_from = acme.last_out_seq + 1
     qf.Session.lookupSession(acme.sid).setNextSenderMsgSeqNum(gap_from + 5)  # 5 messages "lost"
@@ -291,7 +269,7 @@ def test_a_sequence_gap_from_the_client_is_resent_and_gap_filled(desk: Any, acme
 def test_a_clients_open_quotes_are_cancelled_when_its_session_ends(desk: Any, acme: FixClient) -> None:
     import quickfix as qf
 
-    _feed_market(desk.engine)
+    feed_market(desk.engine)
     q = acme.quote_request(_id("cod"), "BTC", "1", side="1")
     qid = int(q[117])
     assert desk.engine.quote_state(qid)["state"] == "live"
@@ -317,7 +295,7 @@ def _status_of(client: FixClient, quote_id: str, timeout: float = 10.0) -> dict[
 
 
 def test_the_desk_cancelling_or_a_quote_expiring_is_reported(desk: Any, acme: FixClient) -> None:
-    _feed_market(desk.engine)
+    feed_market(desk.engine)
     q = acme.quote_request(_id("dc"), "BTC", "1", side="1")
     assert desk.engine.operator.cancel_quote(int(q[117])).reason_name == "OK"
     z = _status_of(acme, q[117])
@@ -333,7 +311,7 @@ def test_the_desk_cancelling_or_a_quote_expiring_is_reported(desk: Any, acme: Fi
 def test_a_fix_client_is_the_same_client_for_risk(desk: Any, acme: FixClient) -> None:
     """Its FIX identity is its client id: an operator's kill switch on acme-capital stops its
     FIX requests too (a client buy would add to the desk's short: not risk-reducing)."""
-    _feed_market(desk.engine)
+    feed_market(desk.engine)
     assert desk.engine.operator.kill(client=ACME.name).reason_name == "OK"
     try:
         r = acme.quote_request(_id("kill"), "BTC", "1", side="1")
@@ -384,7 +362,7 @@ def test_garbage_and_mutated_messages_change_nothing(desk: Any, acme: FixClient)
             sock.sendall(bytes(m))
             sent += 1
     assert sent == 1500
-    _feed_market(desk.engine)
+    feed_market(desk.engine)
     assert acme.quote_request(_id("after-fuzz"), "BTC", "1")[35] == "S"  # the desk still serves
     assert desk.engine.rfq_stats()["rfqs"] == before[0] + 1  # only that one reached the core
     after = desk.fix.stats()
@@ -449,17 +427,26 @@ with FixClient(acme.name, acme.secret.hex(), int(sys.argv[1]), sys.argv[2]) as c
 """
 
 
-def test_serve_command_serves_fix(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "rfqcore.cli", "serve", "--no-market-data", "--duration", "60", "--status-every",
-           "0.5", "--aeron-dir", f"/dev/shm/rfqcore-test-fix-cli-{os.getpid()}", "--fix-port", "0",
-           "--fix-store", str(tmp_path / "fix")]
+def _serve_fix(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.Popen[str], str, str]:
+    """`rfqcore serve ... --fix-port 0` as a subprocess: the process, its FIX port and the line
+    that announced it."""
+    cmd = [sys.executable, "-m", "rfqcore.cli", "serve", *args, "--aeron-dir",
+           f"/dev/shm/rfqcore-test-fix-{name}-{os.getpid()}", "--fix-port", "0", "--fix-store", str(tmp_path / "fix")]
     serve = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line, deadline = "", time.monotonic() + 60
+    while "FIX 4.4:" not in line and time.monotonic() < deadline and serve.poll() is None:
+        line = serve.stdout.readline()  # type: ignore[union-attr]
+    if "FIX 4.4: 127.0.0.1:" not in line:
+        serve.kill()
+        raise AssertionError(f"no FIX listener announced: {line!r} {serve.communicate(timeout=30)[1]}")
+    return serve, line.split("127.0.0.1:")[1].split(",")[0], line
+
+
+def test_serve_command_serves_fix(tmp_path: Path) -> None:
+    serve, port, line = _serve_fix(tmp_path, "cli", "--no-market-data", "--duration", "60", "--status-every", "0.5")
     try:
-        line, deadline = "", time.monotonic() + 60
-        while "FIX 4.4:" not in line and time.monotonic() < deadline and serve.poll() is None:
-            line = serve.stdout.readline()  # type: ignore[union-attr]
-        assert "FIX 4.4: 127.0.0.1:" in line and "TargetCompID RFQCORE" in line, line
-        port = line.split("127.0.0.1:")[1].split(",")[0]
+        assert "TargetCompID RFQCORE" in line, line
+        deadline = time.monotonic() + 60
         r = subprocess.run([sys.executable, "-c", _CLI_CLIENT, port, str(tmp_path / "client")], capture_output=True,
                            text=True, timeout=60)
         assert r.returncode == 0, r.stderr
@@ -525,16 +512,8 @@ with FixClient(acme.name, acme.secret.hex(), int(sys.argv[1]), sys.argv[2]) as c
 
 
 def test_a_client_killed_mid_session_recovers_its_execution_report(data_dir: Path, tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "rfqcore.cli", "serve", "--data", str(data_dir), "--speed", "10", "--duration",
-           "120", "--aeron-dir", f"/dev/shm/rfqcore-test-fix-crash-{os.getpid()}", "--fix-port", "0",
-           "--fix-store", str(tmp_path / "fix")]
-    serve = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    serve, port, _ = _serve_fix(tmp_path, "crash", "--data", str(data_dir), "--speed", "10", "--duration", "120")
     try:
-        line, deadline = "", time.monotonic() + 60
-        while "FIX 4.4:" not in line and time.monotonic() < deadline and serve.poll() is None:
-            line = serve.stdout.readline()  # type: ignore[union-attr]
-        assert "FIX 4.4: 127.0.0.1:" in line, line
-        port = line.split("127.0.0.1:")[1].split(",")[0]
         store = str(tmp_path / "client")
         a = subprocess.run([sys.executable, "-c", _CRASHING_CLIENT, port, store], capture_output=True, text=True,
                            timeout=120)

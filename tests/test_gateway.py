@@ -41,6 +41,8 @@ from rfqcore.instruments import Registry
 from rfqcore.records import RECORD_DTYPE, ClientSide, Command, Flag, Kind, QuoteEnd, RfqReject
 from rfqcore.rfqconfig import RfqSettings
 
+from desk_market import spot_snapshot
+
 G = s.GatewayReject
 SETTINGS = RfqSettings.load()
 ACME = SETTINGS.client("acme-capital")
@@ -245,19 +247,6 @@ def loopback() -> Iterator[Backend]:
         shutil.rmtree(ring_dir, ignore_errors=True)
 
 
-def _spot_snapshot(registry: Registry, ts: int) -> np.ndarray:
-    """A synthetic binance-spot BTCUSDT book: bids 60000.00 x 5, 59990.00 x 50; asks 60001.00 x 5,
-    60011.00 x 50 (enough depth for 1..50 BTC)."""
-    ins = registry.by_key("binance-spot:BTCUSDT")
-    q = 10**ins.qty_decimals
-    px = 10**ins.price_decimals
-    rows = [(Kind.BOOK_CLEAR, 255, 0, 0), (Kind.BOOK_LEVEL, 0, 60000 * px, 5 * q), (Kind.BOOK_LEVEL, 0, 59990 * px, 50 * q),
-            (Kind.BOOK_LEVEL, 1, 60001 * px, 5 * q), (Kind.BOOK_LEVEL, 1, 60011 * px, 50 * q)]
-    a = np.zeros(len(rows), dtype=RECORD_DTYPE)
-    for i, (k, side, price, qty) in enumerate(rows):
-        flags = int(Flag.SNAPSHOT) | (int(Flag.END) if i == len(rows) - 1 else 0)
-        a[i] = (k, ins.id, side, flags, 0, 1000 + i, ts, ts, price, qty, 0, 0)
-    return a
 
 
 def _engine_unavailable() -> str | None:
@@ -272,7 +261,7 @@ def _engine_unavailable() -> str | None:
     reg = Registry.load()
     try:
         with Engine(reg, rfq=RfqSettings.load(registry=reg)) as eng:
-            eng.feed(_spot_snapshot(reg, time.time_ns()))
+            eng.feed(spot_snapshot(reg, time.time_ns()))
             eng.run_once()
             got: list[np.ndarray] = []
             eng.subscribe(got.append, kinds=None)
@@ -304,13 +293,13 @@ def engine() -> Iterator[Backend]:
         eng.add_producer("gateway")
         tap = eng.add_tap("gateway")
         eng.add_producer("market")
-        eng.feed(_spot_snapshot(reg, time.time_ns()), producer="market")
+        eng.feed(spot_snapshot(reg, time.time_ns()), producer="market")
         eng.start(heartbeat_ms=None)  # no heartbeats: the state hash moves only with input
         gw = GatewayProcess(eng.ring_path("gateway"), tap, aeron_dir=driver.dir, idle="yield")
         gw.start()
 
         def refresh() -> None:
-            eng.feed(_spot_snapshot(reg, time.time_ns()), producer="market")
+            eng.feed(spot_snapshot(reg, time.time_ns()), producer="market")
 
         b = Backend("engine", driver.dir, gw, eng.state_hash, refresh)
         b.engine = eng  # type: ignore[attr-defined]

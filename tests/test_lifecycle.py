@@ -7,12 +7,13 @@ group is what Ctrl-C in a terminal sends)."""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,20 @@ BUSY = ("rfqcore serve: {what} is in use by PID {pid}: stop that desk first (Ctr
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "rfqcore.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
+
+
+def _pids_where(match: Callable[[list[str]], bool]) -> list[int]:
+    """PIDs whose /proc/PID/stat fields after the command name (state, ppid, pgrp, session, ...)
+    satisfy ``match``."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if match(fields):
+            out.append(int(stat.parent.name))
+    return out
 
 
 class Desk:
@@ -62,15 +77,7 @@ class Desk:
 
     def children(self) -> list[int]:
         """PIDs of the desk's child processes (from /proc: each one's parent PID)."""
-        out = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.proc.pid:
-                out.append(int(stat.parent.name))
-        return out
+        return _pids_where(lambda fields: int(fields[1]) == self.proc.pid)
 
     def signal(self, sig: int, *, group: bool = False) -> tuple[int, str, str]:
         if group:
@@ -334,15 +341,7 @@ def test_global_options_after_the_command_version_and_log_level(tmp_path: Path) 
 
 def _session(sid: int) -> list[int]:
     """PIDs of the live (non-zombie) processes of session ``sid`` (field 6 of /proc/PID/stat)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            out.append(int(stat.parent.name))
-    return out
+    return _pids_where(lambda fields: int(fields[3]) == sid and fields[0] != "Z")
 
 
 def _venue_sims() -> set[int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,16 +14,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rfqcore.client import AcceptRejected, LogonRejected, RfqClient, RfqRejected
-from rfqcore.instruments import Registry
 from rfqcore.journal import JournalSettings
-from rfqcore.records import RECORD_DTYPE, Flag, Kind
+from rfqcore.records import Kind
 from rfqcore.web.metrics import LATENCY_BUCKETS_NS, histogram_buckets
 from rfqcore.web.server import parse_address
+
+from desk_market import feed_market, free_port
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -89,35 +88,10 @@ def assert_consistent(before: Samples, after: Samples, types: dict[str, str]) ->
             assert counts[-1] == val(after, fam + "_count", stage=stage), (fam, stage)
 
 
-def _spot_snapshot(registry: Registry, ts: int) -> np.ndarray:
-    """A binance-spot BTCUSDT book deep enough for 1..50 BTC (bids 60000 x 5, 59990 x 50; asks
-    60001 x 5, 60011 x 50)."""
-    ins = registry.by_key("binance-spot:BTCUSDT")
-    q, px = 10**ins.qty_decimals, 10**ins.price_decimals
-    rows = [(Kind.BOOK_CLEAR, 255, 0, 0), (Kind.BOOK_LEVEL, 0, 60000 * px, 5 * q),
-            (Kind.BOOK_LEVEL, 0, 59990 * px, 50 * q), (Kind.BOOK_LEVEL, 1, 60001 * px, 5 * q),
-            (Kind.BOOK_LEVEL, 1, 60011 * px, 50 * q)]
-    a = np.zeros(len(rows), dtype=RECORD_DTYPE)
-    for i, (k, side, price, qty) in enumerate(rows):
-        flags = int(Flag.SNAPSHOT) | (int(Flag.END) if i == len(rows) - 1 else 0)
-        a[i] = (k, ins.id, side, flags, 0, 1000 + i, ts, ts, price, qty, 0, 0)
-    return a
 
 
-def _feed_market(eng: Any) -> None:
-    """A fresh BTCUSDT book, and wait until the core has it: a core thread that slept through
-    both would merge an RFQ sent right after it first (the gateway's ring was registered first)."""
-    eng.feed(_spot_snapshot(eng.registry, time.time_ns()), producer="market")
-    deadline = time.monotonic() + 10
-    while eng.best("binance-spot:BTCUSDT") is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert eng.best("binance-spot:BTCUSDT") is not None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---- a desk in this process (rfqcore.serve.Server, what `rfqcore serve` runs) ---------------------
@@ -156,7 +130,7 @@ def test_counters_move_as_rfqs_are_quoted_filled_and_refused(desk: Any) -> None:
     assert bad.value.reason_name == "BAD_CREDENTIALS"
 
     with RfqClient("acme-capital", aeron_dir=desk.aeron_dir) as c:
-        _feed_market(eng)
+        feed_market(eng)
         q = c.request_quote("BTC", "two-way", "1", timeout=5.0)
         fill = c.accept(q, "buy", timeout=5.0)
         assert fill.qty_raw > 0
@@ -209,7 +183,7 @@ def test_counters_move_as_rfqs_are_quoted_filled_and_refused(desk: Any) -> None:
 
 
 def test_scrapes_within_a_second_reuse_one_reading(desk: Any) -> None:
-    _feed_market(desk.engine)
+    feed_market(desk.engine)
     time.sleep(1.1)
     first = _get(desk.web.url + "/metrics")[2]
     second = _get(desk.web.url + "/metrics")[2]  # heartbeats moved the core's counters meanwhile
@@ -242,7 +216,7 @@ def test_openmetrics_when_asked(desk: Any) -> None:
 
 
 def test_serve_command_serves_metrics_and_refuses_a_busy_port(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     aeron = f"/dev/shm/rfqcore-test-metrics-{os.getpid()}"
     cmd = [sys.executable, "-m", "rfqcore.cli", "serve", "--no-market-data", "--duration", "60"]
     serve = subprocess.Popen([*cmd, "--aeron-dir", aeron, "--http", f"127.0.0.1:{port}"],

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry
-from test_metrics import _feed_market
+from desk_market import feed_market
 
 from rfqcore.demo import DEMO_PORTAL_USERS
 from rfqcore.errors import ConfigError
@@ -96,7 +96,7 @@ def desk() -> Iterator[Any]:
     srv = Server(registry, _settings(registry), market_files=[], http="127.0.0.1:0")
     srv.start()
     try:
-        _feed_market(srv.engine)
+        feed_market(srv.engine)
         yield srv
     finally:
         srv.stop()
@@ -117,7 +117,7 @@ def beta(desk: Any) -> Browser:
 
 
 def _quote(desk: Any, who: Browser, side: str = "two-way", size: str = "1") -> dict[str, Any]:
-    _feed_market(desk.engine)  # a fresh book: the core refuses to quote off a stale one
+    feed_market(desk.engine)  # a fresh book: the core refuses to quote off a stale one
     r = who.call("POST", "/api/rfq", {"instrument": "BTC", "side": side, "size": size})
     assert r.status == 200 and r.json["status"] == "quoted", (r.status, r.body)
     return r.json["quote"]  # type: ignore[no-any-return]
@@ -287,7 +287,7 @@ def test_the_stream_pushes_the_clients_own_rows_only_and_ends_at_logout(desk: An
 
 def test_a_large_rfq_waits_for_the_operator_and_its_quote_is_pushed_when_approved(desk: Any, acme: Browser) -> None:
     stream = Stream(acme)
-    _feed_market(desk.engine)
+    feed_market(desk.engine)
     r = acme.call("POST", "/api/rfq", {"instrument": "BTC", "side": "buy", "size": "51"})  # approval_qty is 50
     assert r.status == 200 and r.json["status"] == "pending_approval", r.body
     rfq_id, request_id = r.json["rfq_id"], r.json["request_id"]
@@ -306,7 +306,7 @@ def test_a_large_rfq_waits_for_the_operator_and_its_quote_is_pushed_when_approve
 def test_a_kill_switch_refuses_the_clients_next_rfq_with_its_reason(desk: Any, acme: Browser, beta: Browser) -> None:
     """beta-fund never trades in these tests, so nothing it asks for reduces its risk (which a
     kill switch would let through)."""
-    _feed_market(desk.engine)
+    feed_market(desk.engine)
     assert desk.engine.operator.kill(client="beta-fund").ok
     try:
         r = beta.call("POST", "/api/rfq", {"instrument": "BTC", "side": "two-way", "size": "1"})
@@ -441,7 +441,7 @@ def test_login_two_way_quote_accept_and_the_fill_in_the_blotter_and_csv(desk: An
 
 
 def test_the_cores_refusals_come_back_with_their_reasons(desk: Any, acme: Browser) -> None:
-    _feed_market(desk.engine)
+    feed_market(desk.engine)
     big = acme.call("POST", "/api/rfq", {"instrument": "BTC", "side": "buy", "size": "100000"})
     assert big.status == 200 and big.json["status"] == "rejected" and big.json["reason"], big.body
     rows = acme.call("GET", "/api/blotter").json["rows"]

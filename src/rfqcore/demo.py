@@ -14,7 +14,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -38,9 +37,8 @@ def _us(t0: float) -> str:
 
 
 def client_session(aeron_dir: str, out: Any) -> None:
-    """The client process: everything a co-located desk would do through ``rfqcore.client``."""
-    # Ctrl-C reaches the whole process group: the desk process owns the shutdown and ends this one.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """The client process: everything a co-located desk would do through ``rfqcore.client``
+    (started by :func:`start_shielded`: Ctrl-C is the desk's, which ends this process)."""
     from rfqcore.client import OperatorClient, RequestRejected, RfqClient
 
     lines: list[str] = []

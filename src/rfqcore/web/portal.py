@@ -39,7 +39,7 @@ from rfqcore.engine import Engine, RfqTimeout
 from rfqcore.records import ClientSide, QuoteEnd
 from rfqcore.rfq import AcceptRejected, ApprovalPending, Execution, Quote, QuoteEnded, RfqRejected
 from rfqcore.rfqconfig import RfqSettings
-from rfqcore.units import from_units, to_units
+from rfqcore.units import client_side, from_units, to_units
 
 __all__ = ["LoginLimiter", "Portal", "hash_password"]
 
@@ -207,6 +207,17 @@ def _iso(ns: int) -> str:
 
 def _dec(raw: int | None, decimals: int | None) -> str | None:
     return None if raw is None or decimals is None else str(from_units(raw, decimals))
+
+
+def _client_side(side: object) -> int:
+    """A request's side, spelled as the engine takes it (:func:`rfqcore.units.client_side`);
+    only names over HTTP, never raw codes."""
+    if not isinstance(side, str):
+        raise BadRequest(f"side must be \"buy\", \"sell\" or \"two-way\", got {side!r}")
+    try:
+        return client_side(side)
+    except ValueError as e:
+        raise BadRequest(str(e)) from None
 
 
 def _side(code: int) -> str:
@@ -557,9 +568,7 @@ class Portal:
         if not isinstance(inst, str) or inst not in names:
             raise BadRequest(f"unknown instrument {inst!r} (known: {', '.join(names)})")
         comp = self.registry.composite(inst)
-        side = doc.get("side")
-        if side not in ("buy", "sell", "two-way"):
-            raise BadRequest(f"side must be \"buy\", \"sell\" or \"two-way\", got {side!r}")
+        side = _client_side(doc.get("side"))
         in_quote = doc.get("size_in_quote", False)
         if not isinstance(in_quote, bool):
             raise BadRequest("size_in_quote must be true or false")
@@ -598,17 +607,13 @@ class Portal:
         quote = self.blotter.quote(session.client, qid)
         if quote is None:  # not this client's (or no such quote): the same answer either way
             return self._error(404, f"no quote {qid} of yours")
-        side = doc.get("side")
-        if side is None:
-            if len(quote.sides) != 1:
-                raise BadRequest(f"quote {qid} is two-way: give side \"buy\" or \"sell\"")
-            code = quote.sides[0].side
-        elif side in ("buy", "sell"):
-            code = ClientSide.BUY if side == "buy" else ClientSide.SELL
+        code: int | None = None  # None: the quote's only side (the engine takes it)
+        if doc.get("side") is not None:
+            code = _client_side(doc["side"])
             if quote.side(code) is None:
-                raise BadRequest(f"quote {qid} has no {side} side")
-        else:
-            raise BadRequest(f"side must be \"buy\" or \"sell\", got {side!r}")
+                raise BadRequest(f"quote {qid} has no {doc['side']} side")
+        elif len(quote.sides) != 1:
+            raise BadRequest(f"quote {qid} is two-way: give side \"buy\" or \"sell\"")
 
         self.counts["accepts"] += 1
 
