@@ -325,23 +325,6 @@ def bench_settings(path: str) -> None:
     Path(path).write_text(text.replace(block.group(0), b), "utf-8")
 
 
-def _snapshot(registry: Any, ts: int) -> Any:
-    import numpy as np
-
-    from rfqcore.records import RECORD_DTYPE, Flag, Kind
-
-    ins = registry.by_key("binance-spot:BTCUSDT")
-    q, px = 10**ins.qty_decimals, 10**ins.price_decimals
-    rows = [(Kind.BOOK_CLEAR, 255, 0, 0), (Kind.BOOK_LEVEL, 0, 60000 * px, 5 * q),
-            (Kind.BOOK_LEVEL, 0, 59990 * px, 50 * q), (Kind.BOOK_LEVEL, 1, 60001 * px, 5 * q),
-            (Kind.BOOK_LEVEL, 1, 60011 * px, 50 * q)]
-    a = np.zeros(len(rows), dtype=RECORD_DTYPE)
-    for i, (k, side, price, qty) in enumerate(rows):
-        flags = int(Flag.SNAPSHOT) | (int(Flag.END) if i == len(rows) - 1 else 0)
-        a[i] = (k, ins.id, side, flags, 0, 1000 + i, ts, ts, price, qty, 0, 0)
-    return a
-
-
 class Stack:
     """Driver + engine (core thread in this process) + gateway process, torn down on exit."""
 
@@ -352,6 +335,7 @@ class Stack:
         from rfqcore.gateway.server import GatewayProcess
         from rfqcore.instruments import Registry
         from rfqcore.rfqconfig import RfqSettings
+        from rfqcore.testing import spot_snapshot
 
         cpus = _cpus()
         c0, c1 = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
@@ -379,7 +363,7 @@ class Stack:
         self.engine.add_producer("market")
         self.synthetic = synthetic_market
         if synthetic_market:
-            self.engine.feed(_snapshot(self.registry, time.time_ns()), producer="market")
+            self.engine.feed(spot_snapshot(self.registry, time.time_ns()), producer="market")
         self.engine.start(pump=False, heartbeat_ms=1)
         self._stop = threading.Event()
         self._drainer = threading.Thread(target=self._drain_loop, name="bench-drain", daemon=True)
@@ -398,6 +382,7 @@ class Stack:
         import numpy as np
 
         from rfqcore.records import RECORD_DTYPE
+        from rfqcore.testing import spot_snapshot
 
         out_ring = self.engine._out  # noqa: SLF001 - raw drain, see above
         buf = np.zeros(1 << 14, dtype=RECORD_DTYPE)
@@ -408,7 +393,7 @@ class Stack:
                 pass
             if self.synthetic and time.monotonic() - last > 1.0:
                 last = time.monotonic()
-                self.engine.feed(_snapshot(self.registry, time.time_ns()), producer="market")
+                self.engine.feed(spot_snapshot(self.registry, time.time_ns()), producer="market")
 
     def client(self, mode: str, params: dict[str, Any]) -> dict[str, Any]:
         """Run one client process; adds the core's and the gateway's histograms of that run."""
