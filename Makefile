@@ -6,7 +6,7 @@ VPY := $(VENV)/bin/python
 SRC := setup.py pyproject.toml Cargo.toml Cargo.lock $(shell find core_ext/crates -name '*.rs' -o -name 'Cargo.toml') \
 	$(wildcard core_ext/cython/*.pyx core_ext/cython/*.pxd core_ext/cython/*.h)
 
-.PHONY: build demo test test-rust test-py bench clean
+.PHONY: build browser demo test test-rust test-py bench clean
 
 build: $(VENV)/.build-stamp
 
@@ -33,8 +33,25 @@ demo: build
 test-rust:
 	cargo test --locked -q
 
+# The real-browser tests (tests/test_browser.py) drive Debian's headless Chromium through Debian's
+# chromedriver (the same build, so versions match and nothing is downloaded; docs/web.md). Installed
+# once when missing (as root, with apt-get; the package lists are refreshed only if the install fails
+# on stale ones); a machine where that cannot be done gets one line saying what to install, and the
+# browser tests fail with the same line rather than skipping.
+BROWSER_PKGS := chromium chromium-driver
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing headless Chromium from Debian: apt-get install $(BROWSER_PKGS)"; \
+	  $(APT_INSTALL) $(BROWSER_PKGS) >/dev/null || { apt-get update -q >/dev/null && $(APT_INSTALL) $(BROWSER_PKGS) >/dev/null; } \
+	    || echo "could not install $(BROWSER_PKGS) with apt-get: the browser tests will fail until they are installed"; \
+	else \
+	  echo "headless Chromium missing: install the Debian packages $(BROWSER_PKGS) (as root: apt-get install $(BROWSER_PKGS)); the browser tests fail without them"; \
+	fi
+
 # a skip or xfail fails unless the machine lacks the recorded data or PostgreSQL (tests/strict_outcomes.py)
-test-py: build
+test-py: build browser
 	RFQCORE_STRICT_SKIPS=1 $(VPY) -m pytest -q -rsxX tests
 
 test: build test-rust test-py
