@@ -3,6 +3,8 @@
 let csrf = null;
 let countdown = null;
 let stream = null;
+let pending = null;  // the rfq_id waiting for the desk's approval
+let instruments = {};
 
 const $ = (id) => document.getElementById(id);
 const say = (text) => { $("message").textContent = text || ""; };
@@ -34,11 +36,30 @@ function show(who) {
 function listen() {
   stream = new EventSource("/api/stream");
   stream.addEventListener("hello", refreshBlotter);
-  stream.addEventListener("row", refreshBlotter);
+  stream.addEventListener("row", (ev) => { answered(JSON.parse(ev.data)); refreshBlotter(); });
+}
+
+// An RFQ that waited for the desk's approval is answered later, on the stream: its quote shows
+// (with its countdown and Accept) as a direct answer does, or its refusal with the reason.
+function answered(row) {
+  if (pending === null || row.rfq_id !== pending) return;
+  if (row.type === "quote") {
+    pending = null;
+    const inst = instruments[row.instrument] || { base: "", currency: row.currency };
+    const sides = [["buy", row.buy_price, row.buy_qty], ["sell", row.sell_price, row.sell_qty]]
+      .filter(([, price]) => price != null).map(([side, price, qty]) => ({ side, price, qty }));
+    showQuote({ quote_id: row.quote_id, instrument: row.instrument, base: inst.base, currency: inst.currency,
+                sides, expires_in_ms: Math.max(Date.parse(row.valid_until) - Date.now(), 0) });
+    say("");
+  } else if (row.type === "rfq_rejected") {
+    pending = null;
+    say(`rejected: ${row.reason}`);
+  }
 }
 
 async function loadInstruments() {
   const list = await api("GET", "/api/instruments");
+  instruments = Object.fromEntries(list.map((i) => [i.instrument, i]));
   $("instrument").replaceChildren(...list.map((i) => new Option(`${i.instrument} (${i.base}/${i.currency})`, i.instrument)));
 }
 
@@ -58,7 +79,7 @@ function showQuote(q) {
   clearInterval(countdown);
   const tick = () => {
     const left = Math.max(end - Date.now(), 0);
-    $("countdown").textContent = (left / 1000).toFixed(1) + " s";
+    $("countdown").textContent = (left / 1000).toFixed(1) + (left === 0 ? " s (expired)" : " s");
     if (left === 0) { clearInterval(countdown); $("quote").classList.add("expired"); }
   };
   tick();
@@ -109,6 +130,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (f.get("limit")) body.limit = f.get("limit");
     try {
       const r = await api("POST", "/api/rfq", body);
+      pending = r.status === "pending_approval" ? r.rfq_id : null;
       if (r.status === "quoted") { showQuote(r.quote); say(""); }
       else if (r.status === "pending_approval") say(`waiting for the desk's approval until ${r.deadline}`);
       else say(`rejected: ${r.reason}`);
