@@ -317,6 +317,25 @@ def test_a_kill_switch_refuses_the_clients_next_rfq_with_its_reason(desk: Any, a
     assert _quote(desk, beta, "buy")
 
 
+def test_a_desk_stopping_ends_its_open_streams_first() -> None:
+    """A page left open while the desk stops (seen in the browser tests): its stream is ended on
+    the server's loop before that loop closes, not torn down afterwards with a traceback."""
+    from rfqcore.serve import Server
+
+    registry = Registry.load()
+    srv = Server(registry, _settings(registry), market_files=[], http="127.0.0.1:0")
+    srv.start()
+    try:
+        b = Browser(srv.web.url)
+        assert b.login("acme-trader").status == 200
+        stream, portal = Stream(b), srv.portal
+        assert portal.stats()["streams"] == 1
+    finally:
+        srv.stop()
+    assert stream.next(5) is None  # ended, nothing after the hello
+    assert portal.stats()["streams"] == 0  # the handler ran to its end on the live loop
+
+
 def test_portal_metrics_move_as_it_is_used(desk: Any) -> None:
     from test_metrics import scrape, val
 

@@ -455,6 +455,15 @@ class Portal:
         r.add_get("/api/blotter", self._guard(self._blotter))
         r.add_get("/api/blotter.csv", self._guard(self._blotter_csv))
         r.add_get("/api/stream", self._guard(self._stream))
+        app.on_shutdown.append(self._end_streams)
+
+    async def _end_streams(self, app: web.Application) -> None:
+        """The server is stopping: end every open stream now, on its loop, so that each handler
+        returns before the loop closes (a page left open used to have its handler torn down
+        after, with an "Event loop is closed" traceback)."""
+        for feeds in list(self._feeds.values()):
+            for feed in list(feeds):
+                feed.close()
 
     # -- plumbing --------------------------------------------------------------------------
 
