@@ -89,6 +89,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     outcome = yield
     if strict_outcomes.enabled():
         strict_outcomes.strict_report(outcome.get_result())
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)  # a fixture's teardown can see how its test went (test_browser)
 
 
 @pytest.hookimpl(hookwrapper=True)
