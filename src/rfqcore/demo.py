@@ -25,11 +25,15 @@ from rfqcore.hooks import Strategy
 from rfqcore.rfq import ApprovalPending, Execution
 from rfqcore.stop_signals import StopSignals, Stopped, start_shielded
 
-__all__ = ["run_demo", "client_session", "DEMO_PORTAL_USERS"]
+__all__ = ["run_demo", "client_session", "DEMO_CONSOLE_USERS", "DEMO_PORTAL_USERS"]
 
 #: the demo's web RFQ portal users and their passwords (their argon2id hashes are in
 #: defaults/rfq.toml; tests/test_portal.py checks that they match)
 DEMO_PORTAL_USERS: dict[str, str] = {"acme-trader": "acme-demo-password", "beta-trader": "beta-demo-password"}
+#: the demo's operator console users (viewer, trader, risk officer) and their passwords (hashes
+#: in defaults/rfq.toml; tests/test_console.py checks that they match)
+DEMO_CONSOLE_USERS: dict[str, str] = {"desk-viewer": "viewer-demo-password", "desk-trader": "trader-demo-password",
+                                      "desk-risk": "risk-demo-password"}
 
 
 def _us(t0: float) -> str:

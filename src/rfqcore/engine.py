@@ -29,6 +29,7 @@ import rfqcore_core
 
 from rfqcore._ring import RingConsumer, RingProducer, monotonic_ns, ring_create
 from rfqcore.errors import RfqCoreError
+from rfqcore.gateway.schema import CONTROL_ID_BITS
 from rfqcore.hooks import HookRunner, Strategy
 from rfqcore.instruments import Instrument, Registry
 from rfqcore.journal import JournalSettings
@@ -206,7 +207,7 @@ def _waiter_key(ev: Event) -> tuple[str, int, int] | None:
     if isinstance(ev, Execution | AcceptRejected):
         return ("acc", ev.client, ev.accept_id)
     if isinstance(ev, ControlAck):
-        return ("ctl", 0, ev.control_id)
+        return ("ctl", ev.operator_id, ev.control_id)
     if isinstance(ev, DeskOrderEvent) and ev.event != "fill":
         return ("desk", ev.composite, ev.order_id)
     return None
@@ -303,7 +304,9 @@ class Engine:
         # RFQ/accept ids must stay unique per client across restarts of a journaled engine:
         # start from the clock, like rfqcore.client does
         self._rfq_seq = time.time_ns()
-        self._control_seq = 0
+        # control ids from the clock too (ms: below 2^48, CONTROL_ID_BITS): an operator of the
+        # Aeron gateway numbers its own from 1, and its acks reach this engine's waiters as well
+        self._control_seq = time.time_ns() // 1_000_000
         # desk order ids: unique across restarts of a journaled engine, below the core's 2^63
         self._desk_seq = time.time_ns() & ((1 << 62) - 1)
         self._decoder = EventDecoder(self.registry)
@@ -701,20 +704,34 @@ class Engine:
         if not self.core.running:
             self.run_once()
 
-    def _send_control(self, req: ControlRequest, timeout: float = 5.0) -> ControlAck:
+    def _send_control(self, req: ControlRequest, timeout: float = 5.0, operator_id: int = 0) -> ControlAck:
+        if not 0 <= operator_id <= 0xFFFF:
+            raise ValueError(f"operator id {operator_id}: expected 0..65535")
         with self._ctl_lock:
             self._control_seq += 1
             cid = self._control_seq
         now = time.time_ns()
-        rec = (Kind.CONTROL, req.instrument, req.command, Flag.END, req.field, cid, now, now, req.scope, req.value,
-               req.aux, monotonic_ns())
-        ev = self._await(("ctl", 0, cid), lambda: self._push("control", self._ctl_lock, rec), timeout)
+        # the operator id above the control id, as the Aeron gateway sends it: journaled with
+        # the record and echoed in the ack (ControlAck.operator_id)
+        rec = (Kind.CONTROL, req.instrument, req.command, Flag.END, req.field, (operator_id << CONTROL_ID_BITS) | cid,
+               now, now, req.scope, req.value, req.aux, monotonic_ns())
+        ev = self._await(("ctl", operator_id, cid), lambda: self._push("control", self._ctl_lock, rec), timeout)
         assert isinstance(ev, ControlAck)
         return ev
 
-    def send_control(self, req: ControlRequest) -> ControlAck:
-        """Send one raw CONTROL command and wait for its audit ack (see :attr:`operator`)."""
-        return self._send_control(req)
+    def send_control(self, req: ControlRequest, operator_id: int = 0) -> ControlAck:
+        """Send one raw CONTROL command and wait for its audit ack (see :attr:`operator`);
+        ``operator_id`` (an ``[[operator]]``'s id; 0: the desk itself) travels in the record,
+        so the journal and the ack say who sent it."""
+        return self._send_control(req, operator_id=operator_id)
+
+    def operator_for(self, operator_id: int, *, strict: bool = True) -> Operator:
+        """An :class:`~rfqcore.operator.Operator` whose commands carry ``operator_id`` (an
+        ``[[operator]]``'s id): the audit trail names that operator."""
+        self.rfq.operator(operator_id)  # KeyError for an unknown one
+        return Operator(lambda req: self._send_control(req, operator_id=operator_id), self.registry,
+                        clients={c.name: c.id for c in self.rfq.clients},
+                        tiers={t.name: t.id for t in self.rfq.tiers}, strict=strict)
 
     # -- positions, P&L, risk --------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, NamedTuple, Union
 import numpy as np
 
 from rfqcore.errors import RfqCoreError
+from rfqcore.gateway.schema import CONTROL_ID_BITS
 from rfqcore.instruments import Registry
 from rfqcore.records import (
     HEDGE_ORDER_STATES,
@@ -496,6 +497,7 @@ class HedgeOrder:
 
 
 _HEDGE_SIDE = {0: "BUY", 1: "SELL"}
+_CONTROL_ID_MASK = (1 << CONTROL_ID_BITS) - 1
 
 
 @dataclass(slots=True)
@@ -630,7 +632,10 @@ class EventDecoder:
             elif kind == Kind.RISK_EVENT:
                 out.append(RiskAlert(RiskEvent(side), price, inst, qty, ts_recv))
             elif kind == Kind.CONTROL_ACK:
-                out.append(ControlAck(seq, side, source, inst, price, qty, aux, ts_event, ts_recv))
+                # the gateway (and the engine, for a named operator) puts the operator id above
+                # the control id in ``seq`` (CONTROL_ID_BITS, docs/gateway-schema.md)
+                out.append(ControlAck(seq & _CONTROL_ID_MASK, side, source, inst, price, qty, aux, ts_event, ts_recv,
+                                      (seq >> CONTROL_ID_BITS) & 0xFFFF))
             elif kind == Kind.HEDGE_ORDER:
                 out.append(HedgeOrder(seq, source, inst, side, price, qty, aux, ts_recv, ts_send))
             elif kind == Kind.HEDGE_REPORT:

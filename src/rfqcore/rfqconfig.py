@@ -36,6 +36,8 @@ __all__ = [
     "DeskConfig",
     "GatewayConfig",
     "PortalUserConfig",
+    "ConsoleUserConfig",
+    "CONSOLE_ROLES",
     "RfqSettings",
     "RfqFile",
 ]
@@ -45,6 +47,10 @@ _MS: Final[int] = 1_000_000
 
 HEDGE_MODES: Final = ("off", "full", "partial", "threshold")
 HedgeMode = Literal["off", "full", "partial", "threshold"]
+
+#: the operator console's roles, each allowed what the one before it may do and more (docs/web.md)
+CONSOLE_ROLES: Final = ("viewer", "trader", "risk-officer")
+ConsoleRole = Literal["viewer", "trader", "risk-officer"]
 
 
 # -- the file, declared (docs/config.schema.json is generated from these) -----------------------
@@ -161,6 +167,20 @@ class PortalUserModel(Model):
     """the login name, unique"""
     client: str
     """the name of the [[client]] this user trades for (and whose blotter it sees)"""
+    password_hash: Annotated[str, AfterValidator(_password_hash)]
+    """argon2id hash of the password, from `rfqcore portal hash-password` (never the password)"""
+
+
+class ConsoleUserModel(Model):
+    """One ``[[console_user]]``: a desk operator's login to the web operator console (docs/web.md)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    """the login name, unique among console users"""
+    operator: str
+    """the name of the [[operator]] whose id its commands carry (what the audit trail names)"""
+    role: ConsoleRole
+    """viewer (read only), trader (also the approval queue) or risk-officer (also kill switches, the
+    restricted list, limits and pricing)"""
     password_hash: Annotated[str, AfterValidator(_password_hash)]
     """argon2id hash of the password, from `rfqcore portal hash-password` (never the password)"""
 
@@ -287,6 +307,8 @@ class RfqFile(Model):
     """[[hedging]] tables, at most one per composite"""
     portal_user: list[PortalUserModel] = []
     """[[portal_user]] tables: logins to the web RFQ portal"""
+    console_user: list[ConsoleUserModel] = []
+    """[[console_user]] tables: logins to the web operator console"""
 
 
 def _item_name(doc: object, registry: Registry) -> Callable[[Loc], str]:
@@ -364,6 +386,17 @@ class PortalUserConfig:
 
     name: str
     client: int
+    password_hash: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleUserConfig:
+    """A login to the web operator console: its ``role`` (one of :data:`CONSOLE_ROLES`) and the
+    ``operator`` id its commands carry; ``password_hash``: argon2id."""
+
+    name: str
+    operator: int
+    role: str
     password_hash: str = field(repr=False)
 
 
@@ -482,6 +515,7 @@ class RfqSettings:
     source: str = "<memory>"
     hedging: tuple[HedgeConfig, ...] = ()
     portal_users: tuple[PortalUserConfig, ...] = ()
+    console_users: tuple[ConsoleUserConfig, ...] = ()
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -600,7 +634,8 @@ class RfqSettings:
             hedging.append(_hedge_config(h, i, registry, source, hedging))
         return cls(tiers=tuple(tiers), clients=tuple(clients), operators=tuple(operators), risk=tuple(risk),
                    pricing=tuple(pricing), desk=desk, gateway=gateway, registry=registry, source=source,
-                   hedging=tuple(hedging), portal_users=_portal_users(m.portal_user, clients, source))
+                   hedging=tuple(hedging), portal_users=_portal_users(m.portal_user, clients, source),
+                   console_users=_console_users(m.console_user, operators, source))
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -718,6 +753,22 @@ def _portal_users(users: list[PortalUserModel], clients: list[ClientConfig],
         if u.client not in by_name:
             raise ConfigError(f"{w}: unknown client {u.client!r} (known: {sorted(by_name)})")
         out.append(PortalUserConfig(name=u.name, client=by_name[u.client], password_hash=u.password_hash))
+    return tuple(out)
+
+
+def _console_users(users: list[ConsoleUserModel], operators: list[OperatorConfig],
+                   source: str) -> tuple[ConsoleUserConfig, ...]:
+    """The [[console_user]] tables resolved: operator names to ids, names unique."""
+    by_name = {o.name: o.id for o in operators}
+    out: list[ConsoleUserConfig] = []
+    for i, u in enumerate(users, 1):
+        w = f"{source}: console_user #{i}"
+        if any(x.name == u.name for x in out):
+            raise ConfigError(f"{w}: duplicate console user name {u.name!r}")
+        if u.operator not in by_name:
+            raise ConfigError(f"{w}: unknown operator {u.operator!r} (known: {sorted(by_name)})")
+        out.append(ConsoleUserConfig(name=u.name, operator=by_name[u.operator], role=u.role,
+                                     password_hash=u.password_hash))
     return tuple(out)
 
 
