@@ -76,7 +76,8 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
         assert any(n.startswith(part) and n.endswith(".so") for n in names), f"{part}*.so not in {wheel.name}"
     for data in ("rfqcore_core/__init__.pyi", "rfqcore_core/py.typed", "rfqcore/py.typed",
                  "rfqcore/defaults/instruments.toml", "rfqcore/defaults/rfq.toml", "rfqcore/web/static/index.html",
-                 "rfqcore/web/static/portal.js", "rfqcore/web/static/portal.css"):
+                 "rfqcore/web/static/portal.js", "rfqcore/web/static/portal.css", "rfqcore/web/static/console.html",
+                 "rfqcore/web/static/console.js", "rfqcore/web/static/console.css"):
         assert data in names, f"{data} not in {wheel.name}"
 
     venv = tmp_path / "venv"

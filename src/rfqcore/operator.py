@@ -90,6 +90,18 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "pricing": tuple(_PRICING), "desk": tuple(_DESK), "hedging": tuple(_HEDGING),
 }
 
+_TABLES: dict[str, dict[str, tuple[int, str]]] = {
+    "client": _CLIENT, "instrument": _INSTRUMENT, "tier": _TIER, "pricing": _PRICING, "desk": _DESK,
+    "hedging": _HEDGING,
+}
+
+
+def field_unit(what: str, name: str) -> str:
+    """The unit of field ``name`` of ``set_<what>``: ``"qty"`` (base units of the composite),
+    ``"cents"`` (given in the quote currency), ``"cbps"`` (given in bps), ``"ns"`` (given in
+    ms), ``"int"``, ``"bool"`` or ``"mode"``; KeyError for an unknown one."""
+    return _TABLES[what][name][1]
+
 
 class Operator:
     """High-level operator/strategy commands; each call returns the core's ``ControlAck``
@@ -156,6 +168,15 @@ class Operator:
                 raise ValueError(f"{what}: expected one of {', '.join(_HEDGE_MODES)}, got {value!r}")
             return _HEDGE_MODES.index(value)
         raise AssertionError(unit)
+
+    def parse(self, what: str, name: str, value: Any, instrument: int | str | None = None) -> int:
+        """The core's integer for ``value`` of field ``name`` of ``set_<what>`` (as the set
+        call would send it; ``instrument`` for the quantity scale); ValueError / TypeError
+        saying what is wrong."""
+        table = _TABLES[what]
+        if name not in table:
+            raise ValueError(f"unknown field {name!r}; fields: {', '.join(table)}")
+        return self._value(table[name][1], value, name, self._composite(instrument))
 
     def _set(self, command: Command, table: dict[str, tuple[int, str]], fields: dict[str, Any], *,
              instrument: int = 0, scope: int = 0) -> list[ControlAck]:

@@ -10,8 +10,8 @@
    nothing (``market_data=False``; feed the engine yourself),
 4. the gateway in its own process (no GIL shared with the engine), which authenticates client
    and operator sessions on the request stream and answers on per-principal streams,
-5. with ``http="HOST:PORT"``, the HTTP endpoints ``/metrics``, ``/healthz`` and the RFQ portal
-   (``/api/``, ``/portal/``; docs/web.md).
+5. with ``http="HOST:PORT"``, the HTTP endpoints ``/metrics``, ``/healthz``, the RFQ portal
+   (``/api/``, ``/portal/``) and the operator console (``/console/``; docs/web.md).
 6. with ``fix_port=N``, the FIX 4.4 acceptor (QuickFIX; docs/fix.md) on the engine's Python API.
 
 Clients connect with :class:`rfqcore.client.RfqClient`, operators with
@@ -96,6 +96,7 @@ class Server:
         self.http_tls = http_tls
         self.web: HttpServer | None = None  # while it serves
         self.portal: Any = None  # the RFQ portal on it (rfqcore.web.portal.Portal)
+        self.console: Any = None  # the operator console on it (rfqcore.web.console.Console)
         #: the FIX acceptor's port (None = off), message store directory and listen address (docs/fix.md)
         self.fix_port, self.fix_store, self.fix_host = fix_port, fix_store, fix_host
         self.fix: FixGateway | None = None  # while it serves
@@ -204,14 +205,20 @@ class Server:
             from rfqcore.web import HttpServer, desk_health, desk_registry, parse_address
 
             host, port = parse_address(self.http)
+            from rfqcore.web.console import Console
             from rfqcore.web.portal import Portal
-
             from rfqcore.web.server import tls_context
 
             tls = tls_context(*self.http_tls) if self.http_tls is not None else None
             portal = self.portal = Portal(eng, self.settings)
+            console = self.console = Console(eng, self.settings, server=self)
+
+            def routes(app: Any) -> None:
+                portal.add_routes(app)
+                console.add_routes(app)
+
             self.web = HttpServer(host, port, desk_registry(self), health=lambda: desk_health(self),
-                                  routes=portal.add_routes, tls=tls).start()
+                                  routes=routes, tls=tls).start()
         return self
 
     def _run_replay(self) -> None:

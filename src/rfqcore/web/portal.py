@@ -99,7 +99,7 @@ def fill_json(x: Execution) -> dict[str, Any]:
             "fee": _dec(x.fee_raw, x.money_decimals), "currency": x.currency, "time": _iso(x.core_time)}
 
 
-def _row(ev: object, registry: Any) -> tuple[tuple[str, int], dict[str, Any]] | None:
+def event_row(ev: object, registry: Any) -> tuple[tuple[str, int], dict[str, Any]] | None:
     """(idempotency key, blotter row) of an engine event, or None for events the blotter skips."""
     row: dict[str, Any] = dict.fromkeys(CSV_COLUMNS)
     if isinstance(ev, Quote):
@@ -171,7 +171,7 @@ class Blotter:
         rows = self._rows.get(client)  # type: ignore[arg-type]
         if rows is None:
             return
-        made = _row(ev, self.registry)
+        made = event_row(ev, self.registry)
         if made is None:
             return
         key, row = made

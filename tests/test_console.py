@@ -1,0 +1,494 @@
+"""The operator console (docs/web.md) at the HTTP level, against a real journaled desk
+(rfqcore.serve.Server, what ``rfqcore serve --http`` runs) with market data fed so that quotes
+exist: no session → 401 everywhere, each role refused what it may not do (403, nothing sent),
+CSRF, bad input → 400 with no state change, actions journaled with the operator's id and named
+in the audit trail, the approval queue end to end with a portal client, the kill switch seen by
+the client, and a limit change shown old → new and applied only when confirmed."""
+
+from __future__ import annotations
+
+import json
+import queue
+import struct
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+import pytest
+from desk_market import feed_market
+
+from rfqcore.demo import DEMO_CONSOLE_USERS, DEMO_PORTAL_USERS
+from rfqcore.errors import ConfigError
+from rfqcore.instruments import Registry
+from rfqcore.rfqconfig import RfqSettings
+from rfqcore.units import from_units
+
+PASSWORDS = {**DEMO_PORTAL_USERS, **DEMO_CONSOLE_USERS}
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Any
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Browser:
+    """One user agent of the console (or, with ``portal=True``, of the RFQ portal): keeps the
+    session cookie and the CSRF token like the pages do."""
+
+    def __init__(self, base: str, portal: bool = False) -> None:
+        self.base = base
+        self.api = "/api" if portal else "/console/api"
+        self.cookie_name = "rfqcore_session" if portal else "rfqcore_console"
+        self.cookie: str | None = None
+        self.csrf: str | None = None
+
+    def call(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None, csrf: bool = True,
+             headers: dict[str, str] | None = None) -> Reply:
+        h = {"Content-Type": "application/json", **(headers or {})}
+        if self.cookie is not None:
+            h["Cookie"] = f"{self.cookie_name}={self.cookie}"
+        if csrf and self.csrf is not None and method == "POST":
+            h["X-CSRF-Token"] = self.csrf
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        if method == "POST" and data is None:
+            data = b"{}"
+        req = urllib.request.Request(self.base + self.api + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return Reply(r.status, r.headers, r.read())
+        except urllib.error.HTTPError as e:
+            return Reply(e.code, e.headers, e.read())
+
+    def login(self, user: str, password: str | None = None) -> Reply:
+        r = self.call("POST", "/login", {"user": user, "password": password or PASSWORDS[user]})
+        if r.status == 200:
+            cookie = SimpleCookie()
+            cookie.load(r.headers["Set-Cookie"])
+            self.cookie = cookie[self.cookie_name].value
+            self.csrf = r.json["csrf_token"]
+        return r
+
+
+class Stream:
+    """A Server-Sent Events reader on a thread: its events as ``(event, data)`` in a queue."""
+
+    def __init__(self, who: Browser) -> None:
+        req = urllib.request.Request(who.base + who.api + "/stream",
+                                     headers={"Cookie": f"{who.cookie_name}={who.cookie}"})
+        self.resp = urllib.request.urlopen(req, timeout=30)
+        assert self.resp.headers["Content-Type"].startswith("text/event-stream")
+        self.events: queue.Queue[tuple[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.events.get(timeout=10) == ("hello", {})
+
+    def _read(self) -> None:
+        event, data = "message", ""
+        try:
+            for raw in self.resp:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    data = line[6:]
+                elif line == "" and data:
+                    self.events.put((event, json.loads(data)))
+                    event, data = "message", ""
+        except (OSError, ValueError, AttributeError):  # closed under the reader (close())
+            pass
+        self.events.put(None)
+
+    def until(self, pred: Any, timeout: float = 10.0) -> tuple[str, Any]:
+        """The first event ``(name, data)`` for which ``pred(name, data)`` holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ev = self.events.get(timeout=max(deadline - time.monotonic(), 0.01))
+            assert ev is not None, "the stream ended"
+            if pred(*ev):
+                return ev
+
+    def close(self) -> None:
+        self.resp.close()
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from rfqcore.journal import JournalSettings
+    from rfqcore.serve import Server
+
+    jdir = tmp_path_factory.mktemp("console-journal")
+    srv = Server(Registry.load(), market_files=[], http="127.0.0.1:0", journal=JournalSettings(str(jdir)))
+    srv.start()
+    try:
+        feed_market(srv.engine)
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _user(desk: Any, name: str) -> Browser:
+    b = Browser(desk.web.url)
+    r = b.login(name)
+    assert r.status == 200, r.body
+    return b
+
+
+@pytest.fixture
+def viewer(desk: Any) -> Browser:
+    return _user(desk, "desk-viewer")
+
+
+@pytest.fixture
+def trader(desk: Any) -> Browser:
+    return _user(desk, "desk-trader")
+
+
+@pytest.fixture
+def risk(desk: Any) -> Browser:
+    return _user(desk, "desk-risk")
+
+
+def _client(desk: Any, name: str) -> Browser:
+    b = Browser(desk.web.url, portal=True)
+    assert b.login(name).status == 200
+    return b
+
+
+class _Unchanged:
+    """``with _Unchanged(desk):`` fails unless the core's state hash and CONTROL count are the
+    same after the block as before it. The core's idle heartbeats (which move its clock, so its
+    state) are off meanwhile: nothing else feeds this desk."""
+
+    def __init__(self, desk: Any) -> None:
+        self.engine = desk.engine
+
+    def _now(self) -> tuple[int, int]:
+        return self.engine.state_hash(), self.engine.rfq_stats()["controls"]
+
+    def __enter__(self) -> None:
+        self.engine.core.set_heartbeat(None)
+        time.sleep(0.05)  # a heartbeat already on its way is taken before the first reading
+        self.before = self._now()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                assert self._now() == self.before, "a refused request changed the core's state"
+        finally:
+            self.engine.core.set_heartbeat(1_000_000)
+
+
+VIEWS = ["/session", "/books", "/flow", "/positions", "/clients", "/limits", "/approvals", "/venues", "/latency",
+         "/audit", "/stream"]
+ACTIONS = {  # a well-formed body of each action
+    "/approve": {"request_id": "12345"}, "/decline": {"request_id": "12345"},
+    "/kill": {"scope": "client", "client": "beta-fund", "on": True}, "/reenable": {"client": "beta-fund"},
+    "/restrict": {"instrument": "ETH", "on": True},
+    "/change": {"what": "instrument", "target": "BTC", "field": "max_qty", "value": "150"},
+    "/confirm": {"change_id": "nope"},
+}
+TRADER_ACTIONS = ("/approve", "/decline")
+
+
+# ---- sessions and roles ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [*VIEWS, "/logout", *ACTIONS])
+def test_every_endpoint_without_a_session_is_401(desk: Any, path: str) -> None:
+    portal_user = _client(desk, "acme-trader")
+    for cookie in (None, "forged-session-id", portal_user.cookie):  # a portal session opens nothing here
+        b = Browser(desk.web.url)
+        b.cookie = cookie
+        r = b.call("POST" if path not in VIEWS else "GET", path, ACTIONS.get(path))
+        assert r.status == 401, (path, r.status, r.body)
+        assert "/console/api/login" in r.json["error"] and r.headers["Cache-Control"] == "no-store"
+
+
+def test_the_demo_users_log_in_with_their_roles_and_operators(desk: Any) -> None:
+    want = {"desk-viewer": ("viewer", "desk-operator", []),
+            "desk-trader": ("trader", "desk-operator", ["approve", "decline"]),
+            "desk-risk": ("risk-officer", "risk-officer",
+                          ["approve", "decline", "kill", "reenable", "restrict", "change", "confirm"])}
+    for user, (role, operator, may) in want.items():
+        b = Browser(desk.web.url)
+        r = b.login(user)
+        assert r.status == 200, r.body
+        assert (r.json["role"], r.json["operator"], r.json["may"]) == (role, operator, may)
+        cookie = r.headers["Set-Cookie"]
+        assert "rfqcore_console=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    wrong = Browser(desk.web.url).login("desk-risk", "not-it")
+    assert wrong.status == 401 and wrong.json == Browser(desk.web.url).login("nobody", "not-it").json
+    assert Browser(desk.web.url).login("acme-trader").status == 401  # a portal user is no console user
+
+
+def test_a_viewer_reads_every_view_and_may_take_no_action(desk: Any, viewer: Browser) -> None:
+    for path in VIEWS[:-1]:
+        r = viewer.call("GET", path)
+        assert r.status == 200, (path, r.body)
+    with _Unchanged(desk):
+        for path, body in ACTIONS.items():
+            r = viewer.call("POST", path, body)
+            assert r.status == 403, (path, r.status, r.body)
+            assert "viewer may not" in r.json["error"]
+
+
+def test_a_trader_may_not_flip_a_kill_switch_or_change_limits(desk: Any, trader: Browser) -> None:
+    with _Unchanged(desk):
+        for path in set(ACTIONS) - set(TRADER_ACTIONS):
+            r = trader.call("POST", path, ACTIONS[path])
+            assert r.status == 403 and "needs the risk-officer role" in r.json["error"], (path, r.body)
+
+
+def test_state_changing_requests_need_the_csrf_token(desk: Any, risk: Browser, trader: Browser) -> None:
+    with _Unchanged(desk):
+        for path, body in ACTIONS.items():
+            assert risk.call("POST", path, body, csrf=False).status == 403
+            assert risk.call("POST", path, body, csrf=False, headers={"X-CSRF-Token": trader.csrf or ""}).status == 403
+        assert risk.call("POST", "/logout", csrf=False).status == 403
+    assert risk.call("GET", "/session").status == 200  # still logged in
+
+
+BAD = [
+    ("/kill", None, b"{not json", "malformed JSON"),
+    ("/kill", None, b"[1, 2]", "JSON object"),
+    ("/kill", {"scope": "client", "client": "beta-fund", "on": True, "extra": 1}, None, "unknown field"),
+    ("/kill", {"scope": "everything", "on": True}, None, "scope must be"),
+    ("/kill", {"scope": "client", "client": "nobody", "on": True}, None, "unknown client 'nobody'"),
+    ("/kill", {"scope": "instrument", "instrument": "DOGE", "on": True}, None, "unknown instrument 'DOGE'"),
+    ("/kill", {"scope": "all", "client": "beta-fund", "on": True}, None, "takes neither"),
+    ("/kill", {"scope": "all", "on": "yes"}, None, "on must be true or false"),
+    ("/reenable", {}, None, "give the client or the instrument"),
+    ("/restrict", {"instrument": 7, "on": True}, None, "unknown instrument"),
+    ("/approve", {"request_id": "0"}, None, "request_id must be"),
+    ("/approve", {"request_id": "abc"}, None, "request_id must be"),
+    ("/approve", {"request_id": "99999999999999999999999"}, None, "request_id must be"),
+    ("/approve", {"request_id": "12345", "adjust_bps": "99999"}, None, "adjust_bps must be within"),
+    ("/approve", {"request_id": "12345", "adjust_bps": "1.234"}, None, "at most 2 decimals"),
+    ("/approve", {"request_id": "12345", "adjust_bps": "NaN"}, None, "adjust_bps must be within"),
+    ("/approve", {"request_id": "12345"}, None, "no RFQ waits for approval"),
+    ("/decline", {"request_id": "12345"}, None, "no RFQ waits for approval"),
+    ("/change", {"what": "tier", "target": "gold", "field": "fee_bps", "value": "1"}, None, "what must be one of"),
+    ("/change", {"what": "instrument", "target": "BTC", "field": "colour", "value": "1"}, None, "unknown instrument field"),
+    ("/change", {"what": "instrument", "target": "BTC", "field": "max_qty", "value": "-5"}, None, "non-negative"),
+    ("/change", {"what": "instrument", "target": "BTC", "field": "max_qty", "value": "1e50"}, None, "too large"),
+    ("/change", {"what": "instrument", "target": "BTC", "field": "max_qty", "value": "1e15"}, None, "int64"),
+    ("/change", {"what": "instrument", "target": "BTC", "field": "max_qty", "value": "abc"}, None, "not a decimal"),
+    ("/change", {"what": "instrument", "target": "BTC", "field": "max_qty", "value": "0.000000001"}, None, "decimals"),
+    ("/change", {"what": "client", "target": "acme-capital", "field": "max_open_quotes", "value": "1.5"}, None,
+     "non-negative whole number"),
+    ("/change", {"what": "client", "target": "acme-capital", "field": "enabled", "value": "no"}, None,
+     "true or false"),
+    ("/change", {"what": "client", "target": "zeta", "field": "enabled", "value": False}, None, "unknown target"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "raw", "message"), BAD)
+def test_malformed_json_and_absurd_values_are_400_and_change_nothing(desk: Any, risk: Browser, path: str,
+                                                                      body: Any, raw: bytes | None,
+                                                                      message: str) -> None:
+    with _Unchanged(desk):
+        r = risk.call("POST", path, body, raw=raw)
+    assert r.status == 400, (r.status, r.body)
+    assert message in r.json["error"], r.json["error"]
+    assert "Traceback" not in r.body.decode() and "\n" not in r.json["error"]
+
+
+# ---- actions ----------------------------------------------------------------------------------------
+
+
+def _journal_has_control(jdir: Path, operator_id: int, control_id: int) -> bool:
+    """Whether a journal segment holds the CONTROL record of ``control_id`` sent by ``operator_id``
+    (the 64-byte ring record, its ``seq`` carrying the operator id above the control id)."""
+    from rfqcore.records import RECORD_DTYPE, Kind
+
+    seq_off, kind_off = RECORD_DTYPE.fields["seq"][1], RECORD_DTYPE.fields["kind"][1]
+    needle = struct.pack("<Q", (operator_id << 48) | control_id)
+    for seg in jdir.rglob("*"):
+        if not seg.is_file() or "snapshot" in seg.name:
+            continue
+        data = seg.read_bytes()
+        at = data.find(needle)
+        while at >= 0:
+            start = at - seq_off
+            if start >= 0 and data[start + kind_off] == Kind.CONTROL:
+                return True
+            at = data.find(needle, at + 1)
+    return False
+
+
+def test_an_action_is_journaled_with_the_operators_id_and_the_audit_names_the_operator(desk: Any,
+                                                                                       risk: Browser,
+                                                                                       viewer: Browser) -> None:
+    stream = Stream(viewer)
+    try:
+        r = risk.call("POST", "/restrict", {"instrument": "ETH", "on": True})
+        assert r.status == 200 and r.json["status"] == "applied" and r.json["operator"] == "risk-officer", r.body
+        assert desk.engine.instrument_risk("ETH")["restricted"] is True
+        (ack,) = r.json["acks"]
+        assert ack["command"] == "RESTRICT" and ack["result"] == "OK"
+        _, row = stream.until(lambda ev, d: ev == "control" and d["control_id"] == ack["control_id"])
+        assert row["operator"] == "risk-officer" and row["operator_id"] == 2 and row["command"] == "RESTRICT"
+        audit = risk.call("GET", "/audit").json
+        assert any(a["control_id"] == ack["control_id"] and a["operator"] == "risk-officer" for a in audit)
+        assert _journal_has_control(Path(desk.engine.journal.dir), 2, int(ack["control_id"]))
+    finally:
+        off = risk.call("POST", "/restrict", {"instrument": "ETH", "on": False})
+        stream.close()
+    assert off.json["status"] == "applied" and desk.engine.instrument_risk("ETH")["restricted"] is False
+
+
+def test_the_approval_queue_end_to_end(desk: Any, trader: Browser) -> None:
+    """A large RFQ waits; the console lists it with its time left; a trader approves it with a
+    price adjustment and the client's quote arrives; another is declined and the client is told."""
+    acme = _client(desk, "acme-trader")
+    client_stream, desk_stream = Stream(acme), Stream(trader)
+    try:
+        feed_market(desk.engine)
+        r = acme.call("POST", "/rfq", {"instrument": "BTC", "side": "buy", "size": "51"})  # approval_qty is 50
+        assert r.status == 200 and r.json["status"] == "pending_approval", r.body
+        rid = r.json["request_id"]
+        _, pushed = desk_stream.until(lambda ev, d: ev == "flow" and d.get("request_id") == rid)
+        assert pushed["type"] == "pending_approval" and pushed["client"] == "acme-capital"
+        (waiting,) = [a for a in trader.call("GET", "/approvals").json if a["request_id"] == rid]
+        assert waiting["client"] == "acme-capital" and waiting["qty"] == "51.00000000" and waiting["side"] == "buy"
+        assert 0 < waiting["remaining_ms"] <= 30_000 and waiting["indicative"]
+        ok = trader.call("POST", "/approve", {"request_id": rid, "adjust_bps": "2.5"})
+        assert ok.status == 200 and ok.json["status"] == "applied" and ok.json["operator"] == "desk-operator", ok.body
+        _, quote = client_stream.until(lambda ev, d: d.get("type") == "quote" and d["rfq_id"] == r.json["rfq_id"])
+        assert quote["buy_qty"] == "51.00000000" and quote["buy_price"]
+        assert not [a for a in trader.call("GET", "/approvals").json if a["request_id"] == rid]
+        again = trader.call("POST", "/approve", {"request_id": rid})
+        assert again.status == 400 and "no RFQ waits" in again.json["error"]
+
+        feed_market(desk.engine)
+        r2 = acme.call("POST", "/rfq", {"instrument": "BTC", "side": "sell", "size": "52"})
+        assert r2.json["status"] == "pending_approval", r2.body
+        no = trader.call("POST", "/decline", {"request_id": r2.json["request_id"]})
+        assert no.status == 200 and no.json["status"] == "applied", no.body
+        _, refused = client_stream.until(lambda ev, d: d.get("type") == "rfq_rejected"
+                                         and d["rfq_id"] == r2.json["rfq_id"])
+        assert refused["reason"] == "APPROVAL_DECLINED"
+    finally:
+        client_stream.close()
+        desk_stream.close()
+
+
+def test_a_kill_switch_refuses_the_clients_next_rfq_with_its_reason(desk: Any, risk: Browser) -> None:
+    """beta-fund never trades in these tests, so nothing it asks for reduces its risk (which a
+    kill switch would let through)."""
+    beta, acme = _client(desk, "beta-trader"), _client(desk, "acme-trader")
+    feed_market(desk.engine)
+    r = risk.call("POST", "/kill", {"scope": "client", "client": "beta-fund", "on": True})
+    assert r.status == 200 and r.json["status"] == "applied", r.body
+    try:
+        assert next(c for c in risk.call("GET", "/clients").json if c["client"] == "beta-fund")["killed"] is True
+        refused = beta.call("POST", "/rfq", {"instrument": "BTC", "side": "two-way", "size": "1"})
+        assert refused.json["status"] == "rejected" and refused.json["reason"] == "KILL_SWITCH", refused.body
+        assert acme.call("POST", "/rfq", {"instrument": "BTC", "side": "buy", "size": "1"}).json["status"] == "quoted"
+    finally:
+        off = risk.call("POST", "/kill", {"scope": "client", "client": "beta-fund", "on": False})
+    assert off.json["status"] == "applied"
+    feed_market(desk.engine)
+    assert beta.call("POST", "/rfq", {"instrument": "BTC", "side": "buy", "size": "1"}).json["status"] == "quoted"
+
+
+def test_a_limit_change_shows_old_and_new_and_applies_only_when_confirmed(desk: Any, risk: Browser) -> None:
+    def max_qty() -> str:
+        btc = next(i for i in risk.call("GET", "/limits").json["instruments"] if i["instrument"] == "BTC")
+        return str(btc["limits"]["max_qty"])
+
+    old = max_qty()
+    with _Unchanged(desk):  # nothing is sent before the confirm
+        asked = risk.call("POST", "/change", {"what": "instrument", "target": "BTC", "field": "max_qty",
+                                              "value": "150"})
+    assert asked.status == 200, asked.body
+    assert (asked.json["old"], asked.json["new"], asked.json["unit"]) == (old, "150.00000000", "qty")
+    assert max_qty() == old
+
+    other = _user(desk, "desk-risk")  # another session cannot confirm it
+    assert other.call("POST", "/confirm", {"change_id": asked.json["change_id"]}).status == 404
+    done = risk.call("POST", "/confirm", {"change_id": asked.json["change_id"]})
+    assert done.status == 200 and done.json["status"] == "applied", done.body
+    assert done.json["acks"][0]["field"] == "MAX_QTY"
+    assert max_qty() == "150.00000000"
+    assert risk.call("POST", "/confirm", {"change_id": asked.json["change_id"]}).status == 404  # used up
+
+    back = risk.call("POST", "/change", {"what": "instrument", "target": "BTC", "field": "max_qty", "value": old})
+    assert back.json["old"] == "150.00000000"
+    assert risk.call("POST", "/confirm", {"change_id": back.json["change_id"]}).json["status"] == "applied"
+    assert max_qty() == old
+
+    bps = risk.call("POST", "/change", {"what": "pricing", "target": "BTC", "field": "base_bps", "value": "1.5"})
+    assert bps.status == 200 and bps.json["unit"] == "bps" and bps.json["new"] == "1.50", bps.body
+
+
+def test_the_views_show_the_engines_numbers(desk: Any, viewer: Browser) -> None:
+    acme = _client(desk, "acme-trader")
+    feed_market(desk.engine)
+    q = acme.call("POST", "/rfq", {"instrument": "BTC", "side": "buy", "size": "1"}).json["quote"]
+    fill = acme.call("POST", "/accept", {"quote_id": q["quote_id"]}).json["fill"]
+    flow = viewer.call("GET", "/flow").json
+    assert flow["stats"]["fills"] == desk.engine.rfq_stats()["fills"] >= 1
+    assert any(row.get("trade_id") == fill["trade_id"] and row["client"] == "acme-capital" for row in flow["recent"])
+    books = {b["instrument"]: b for b in viewer.call("GET", "/books").json}
+    assert books["BTC"]["mid"] == str(desk.engine.composite_mid("BTC"))
+    assert [lvl["size"] for lvl in books["BTC"]["ladder"]] == [str(lv.size) for lv in desk.engine.quotes("BTC")]
+    positions = viewer.call("GET", "/positions").json
+    btc = next(p for p in positions["desk"] if p["instrument"] == "BTC")
+    assert btc["qty"] == str(desk.engine.positions()["BTC"].qty)
+    clients = {c["client"]: c for c in viewer.call("GET", "/clients").json}
+    risk = desk.engine.client_risk("acme-capital")
+    assert clients["acme-capital"]["utilised"] == str(from_units(risk["utilised"], 2))
+    assert clients["acme-capital"]["credit_limit"] == str(from_units(risk["credit_limit"], 2))
+    venues = viewer.call("GET", "/venues").json
+    assert venues["journal"]["durable_seq"] > 0
+    stages = {s["stage"]: s for s in viewer.call("GET", "/latency").json}
+    assert set(stages) == {"tick_to_quote", "rfq_to_answer", "quote_to_subscriber"}
+    assert stages["rfq_to_answer"]["count"] == sum(b["count"] for b in stages["rfq_to_answer"]["buckets"]) > 0
+    assert stages["rfq_to_answer"]["buckets"][-1]["le_s"] == "+Inf"
+
+
+def test_the_page_is_served_with_no_outside_links(desk: Any) -> None:
+    for path in ("/console/", "/console/console.js", "/console/console.css"):
+        with urllib.request.urlopen(desk.web.url + path, timeout=10) as r:
+            body = r.read().decode()
+            assert r.status == 200 and "default-src 'self'" in r.headers["Content-Security-Policy"]
+            body = body.replace('"http://www.w3.org/2000/svg"', "")  # the SVG namespace: a name, never fetched
+            assert "http://" not in body and "https://" not in body, path
+    with urllib.request.urlopen(desk.web.url + "/console/", timeout=10) as r:
+        html = r.read().decode()
+    for element in ('id="login-form"', 'id="approvals"', 'id="kill-all"', 'id="latency"', 'id="audit"'):
+        assert element in html, element
+    with urllib.request.urlopen(desk.web.url + "/console", timeout=10) as r:  # redirected
+        assert r.url.endswith("/console/")
+
+
+# ---- config -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('name = "x"\noperator = "nobody"\nrole = "viewer"\npassword_hash = "$argon2id$v=19$m=65536,t=3,p=4$a$b"',
+     "console_user #4: unknown operator 'nobody'"),
+    ('name = "x"\noperator = "desk-operator"\nrole = "admin"\npassword_hash = "$argon2id$v=19$m=65536,t=3,p=4$a$b"',
+     "role"),
+    ('name = "x"\noperator = "desk-operator"\nrole = "viewer"\npassword_hash = "hunter2"',
+     "password_hash must be an argon2id hash"),
+])
+def test_bad_console_users_are_refused_by_the_config(table: str, message: str) -> None:
+    from importlib import resources
+
+    registry = Registry.load()
+    toml = resources.files("rfqcore").joinpath("defaults/rfq.toml").read_text("utf-8")
+    with pytest.raises(ConfigError, match=message.replace("$", r"\$")):
+        RfqSettings.from_toml(toml + f"\n[[console_user]]\n{table}\n", registry, "test-rfq.toml")
