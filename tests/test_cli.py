@@ -145,7 +145,8 @@ def test_rfq_demo_session() -> None:
                    "REJECTED EXCEEDS_LIMIT", "after the desk's strategy hook approved it",
                    "REJECTED INSUFFICIENT_CREDIT", "REJECTED KILL_SWITCH", "risk-reducing for the desk",
                    "desk positions and P&L", "approved 1 large RFQ",
-                   "under load: the desk process replaying market data", "market replay stopped"):
+                   "under load: the desk process replaying market data", "market replay stopped",
+                   "/console/ while the demo runs", "desk-risk / risk-demo-password (risk-officer)"):
         assert needle in out, (needle, out)
     # two round-trip figures, each with its conditions; the blotter table without raw integer columns
     assert sum("RFQs back to back: RFQ -> quote round trip p50" in line for line in out.splitlines()) == 2

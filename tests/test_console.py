@@ -279,7 +279,8 @@ BAD = [
     ("/approve", {"request_id": "12345"}, None, "no RFQ waits for approval"),
     ("/decline", {"request_id": "12345"}, None, "no RFQ waits for approval"),
     ("/change", {"what": "tier", "target": "gold", "field": "fee_bps", "value": "1"}, None, "what must be one of"),
-    ("/change", {"what": "instrument", "target": "BTC", "field": "colour", "value": "1"}, None, "unknown instrument field"),
+    ("/change", {"what": "instrument", "target": "BTC", "field": "colour", "value": "1"}, None,
+     "unknown instrument field"),
     ("/change", {"what": "instrument", "target": "BTC", "field": "max_qty", "value": "-5"}, None, "non-negative"),
     ("/change", {"what": "instrument", "target": "BTC", "field": "max_qty", "value": "1e50"}, None, "too large"),
     ("/change", {"what": "instrument", "target": "BTC", "field": "max_qty", "value": "1e15"}, None, "int64"),
@@ -336,7 +337,7 @@ def test_an_action_is_journaled_with_the_operators_id_and_the_audit_names_the_op
         assert r.status == 200 and r.json["status"] == "applied" and r.json["operator"] == "risk-officer", r.body
         assert desk.engine.instrument_risk("ETH")["restricted"] is True
         (ack,) = r.json["acks"]
-        assert ack["command"] == "RESTRICT" and ack["result"] == "OK"
+        assert (ack["command"], ack["field"], ack["value"], ack["result"]) == ("RESTRICT", "", "1", "OK")
         _, row = stream.until(lambda ev, d: ev == "control" and d["control_id"] == ack["control_id"])
         assert row["operator"] == "risk-officer" and row["operator_id"] == 2 and row["command"] == "RESTRICT"
         audit = risk.call("GET", "/audit").json
@@ -420,7 +421,11 @@ def test_a_limit_change_shows_old_and_new_and_applies_only_when_confirmed(desk: 
     assert other.call("POST", "/confirm", {"change_id": asked.json["change_id"]}).status == 404
     done = risk.call("POST", "/confirm", {"change_id": asked.json["change_id"]})
     assert done.status == 200 and done.json["status"] == "applied", done.body
-    assert done.json["acks"][0]["field"] == "MAX_QTY"
+    (ack,) = done.json["acks"]
+    assert (ack["field"], ack["previous"], ack["value"]) == ("MAX_QTY", old, "150.00000000")  # in base units
+    audit = next(a for a in risk.call("GET", "/audit").json if a["control_id"] == ack["control_id"])
+    assert (audit["operator"], audit["instrument"], audit["previous"], audit["value"]) == \
+        ("risk-officer", "BTC", old, "150.00000000")
     assert max_qty() == "150.00000000"
     assert risk.call("POST", "/confirm", {"change_id": asked.json["change_id"]}).status == 404  # used up
 
@@ -492,3 +497,24 @@ def test_bad_console_users_are_refused_by_the_config(table: str, message: str) -
     toml = resources.files("rfqcore").joinpath("defaults/rfq.toml").read_text("utf-8")
     with pytest.raises(ConfigError, match=message.replace("$", r"\$")):
         RfqSettings.from_toml(toml + f"\n[[console_user]]\n{table}\n", registry, "test-rfq.toml")
+
+
+def test_console_metrics_move_as_it_is_used(desk: Any) -> None:
+    from test_metrics import scrape, val, wait_scrape
+
+    time.sleep(1.1)  # past /metrics' once-a-second reading
+    before, types = scrape(desk.web.url)
+    assert types["rfqcore_console_actions"] == "counter" and types["rfqcore_console_sessions"] == "gauge"
+    assert val(before, "rfqcore_scrape_part_ok", part="console") == 1
+    assert Browser(desk.web.url).login("desk-risk", "nope").status == 401
+    risk = _user(desk, "desk-risk")
+    assert risk.call("POST", "/restrict", {"instrument": "ETH", "on": False}).json["status"] == "applied"
+    assert risk.call("POST", "/kill", {"scope": "nothing"}).status == 400
+    after = wait_scrape(desk.web.url, lambda s: val(s, "rfqcore_console_actions_total", result="applied")
+                        > val(before, "rfqcore_console_actions_total", result="applied"))
+    for name, labels in (("rfqcore_console_actions_total", {"result": "applied"}),
+                         ("rfqcore_console_logins_total", {"outcome": "ok"}),
+                         ("rfqcore_console_logins_total", {"outcome": "wrong"}),
+                         ("rfqcore_console_bad_requests_total", {})):
+        assert val(after, name, **labels) == val(before, name, **labels) + 1, name
+    assert val(after, "rfqcore_console_sessions") >= 1

@@ -295,7 +295,10 @@ def _run_demo(files: Sequence[os.PathLike[str]], speed: float | None, work: Path
         assert srv.web is not None
         print(f"metrics: {srv.web.url}/metrics (Prometheus), health: {srv.web.url}/healthz (docs/web.md)", flush=True)
         users = ", ".join(f"{u} / {p}" for u, p in DEMO_PORTAL_USERS.items())
-        print(f"RFQ portal: {srv.web.url}/portal/ while the demo runs (users: {users})\n", flush=True)
+        print(f"RFQ portal: {srv.web.url}/portal/ while the demo runs (users: {users})", flush=True)
+        roles = {u.name: u.role for u in srv.settings.console_users}
+        ops = ", ".join(f"{u} / {p} ({roles.get(u, 'not configured')})" for u, p in DEMO_CONSOLE_USERS.items())
+        print(f"operator console: {srv.web.url}/console/ while the demo runs (users: {ops})\n", flush=True)
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=client_session, args=(srv.aeron_dir, child), name="rfqcore-demo-client")

@@ -96,6 +96,24 @@ _TABLES: dict[str, dict[str, tuple[int, str]]] = {
 }
 
 
+_SET_COMMANDS: dict[int, str] = {
+    Command.SET_CLIENT: "client", Command.SET_INSTRUMENT: "instrument", Command.SET_TIER: "tier",
+    Command.SET_PRICING: "pricing", Command.SET_DESK: "desk", Command.SET_HEDGE: "hedging",
+}
+
+
+def field_of(command: int, field: int) -> tuple[str, str, str] | None:
+    """``(what, field name, unit)`` of a ``SET_*`` command's field code (what an audit line shows
+    a value in), or None for another command or an unknown field."""
+    what = _SET_COMMANDS.get(command)
+    if what is None:
+        return None
+    for name, (code, unit) in _TABLES[what].items():
+        if code == field:
+            return what, name, unit
+    return None
+
+
 def field_unit(what: str, name: str) -> str:
     """The unit of field ``name`` of ``set_<what>``: ``"qty"`` (base units of the composite),
     ``"cents"`` (given in the quote currency), ``"cbps"`` (given in bps), ``"ns"`` (given in

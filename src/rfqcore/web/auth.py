@@ -256,6 +256,7 @@ class Account(Protocol):
 
 
 Handler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]
+Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class LoginApp:
@@ -301,7 +302,7 @@ class LoginApp:
         return self.json({"error": message}, status, headers)
 
     def guard(self, handler: Handler, *, csrf: bool = False,
-              allow: Callable[[Session], str | None] | None = None) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+              allow: Callable[[Session], str | None] | None = None) -> Route:
         """``handler`` behind the session check (401), the CSRF check (403) when ``csrf``, and
         ``allow(session)`` (403 with the message it returns; None lets the request through); a
         :class:`BadRequest` it raises becomes 400."""

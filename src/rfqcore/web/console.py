@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from rfqcore.engine import Engine, RfqTimeout
-from rfqcore.operator import FIELDS, Operator, field_unit
+from rfqcore.operator import FIELDS, Operator, field_of, field_unit
 from rfqcore.rfq import (
     AcceptRejected,
     ApprovalPending,
@@ -53,7 +53,7 @@ from rfqcore.rfqconfig import CONSOLE_ROLES, RfqSettings
 from rfqcore.units import from_units
 from rfqcore.web.auth import BadRequest, LoginApp, Session, decimal_field, id_field, read_body
 from rfqcore.web.metrics import _recorder_counts, histogram_buckets
-from rfqcore.web.portal import _dec, _iso, _side, event_row
+from rfqcore.web.portal import _iso, _side, event_row
 
 if TYPE_CHECKING:
     from rfqcore.serve import Server
@@ -86,14 +86,19 @@ def _needs(role: str) -> Callable[[Session], str | None]:
     return allow
 
 
+def _num(d: Decimal) -> str:
+    """A Decimal as plain digits (``0.00000000``, never ``0E-8``)."""
+    return format(d, "f")
+
+
 def _human(unit: str, raw: int, qty_decimals: int) -> str | int | bool:
     """A field's integer as the operator gives it (decimal strings for scaled units)."""
     if unit == "bool":
         return bool(raw)
-    if unit == "int":
+    if unit in ("int", "mode"):
         return int(raw)
     decimals = {"qty": qty_decimals, "cents": 2, "cbps": 2, "ns": 6}[unit]
-    return str(from_units(raw, decimals))
+    return _num(from_units(raw, decimals))
 
 
 def _view_value(what: str, name: str, view: dict[str, Any]) -> int:
@@ -119,6 +124,23 @@ class _Change:
     new: Any
     unit: str
     expires: float
+
+
+def ack_json(ack: ControlAck, registry: Any) -> dict[str, Any]:
+    """A CONTROL_ACK's command, field, values and result; a ``SET_*`` field's values in the units
+    the operator gives them (bps, ms, base units, the quote currency), other values as sent."""
+    value, previous = str(ack.value), str(ack.previous)
+    known = field_of(ack.command, ack.field)
+    if known is not None:
+        qd = registry.composite(ack.instrument).qty_decimals if ack.instrument else 0
+        value, previous = (str(_human(known[2], v, qd)) for v in (ack.value, ack.previous))
+    field = ack.field_name if known is not None or not ack.field_name.isdigit() else ""
+    return {"control_id": str(ack.control_id), "command": ack.command_name, "field": field, "value": value,
+            "previous": previous, "result": ack.reason_name}
+
+
+def _dec(raw: int | None, decimals: int | None) -> str | None:
+    return None if raw is None or decimals is None else _num(from_units(raw, decimals))
 
 
 class EventLog:
@@ -165,10 +187,8 @@ class EventLog:
     def _row(self, ev: Any) -> tuple[str, dict[str, Any]] | None:
         if isinstance(ev, ControlAck):
             row = {"time": _iso(ev.core_time or time.time_ns()), "operator": self.operator_name(ev.operator_id),
-                   "operator_id": ev.operator_id, "control_id": str(ev.control_id), "command": ev.command_name,
-                   "field": ev.field_name, "instrument": self._composite(ev.instrument) if ev.instrument else "",
-                   "scope": ev.scope_name, "value": str(ev.value), "previous": str(ev.previous),
-                   "result": ev.reason_name}
+                   "operator_id": ev.operator_id, "instrument": self._composite(ev.instrument) if ev.instrument else "",
+                   "scope": ev.scope_name, **ack_json(ev, self.registry)}
             log.info("audit: %s (operator %d) %s %s %s scope %s value %s -> %s", row["operator"], ev.operator_id,
                      row["command"], row["field"], row["instrument"], row["scope"], row["value"], row["result"])
             return "control", row
@@ -230,7 +250,7 @@ class Console(LoginApp):
         self.control_timeout_s = control_timeout_s
         self._operators: dict[int, Operator] = {}
         self._changes: dict[str, _Change] = {}
-        self.counts.update(actions=0, refused=0)
+        self.counts.update(applied=0, rejected=0, timed_out=0)  # actions, by how the core answered
         self.events = EventLog(engine, settings)
         engine.subscribe_events(self.events.add)
 
@@ -250,6 +270,7 @@ class Console(LoginApp):
                            ("venues", self._venues), ("latency", self._latency), ("audit", self._audit)):
             r.add_get(f"/console/api/{name}", self.guard(self._view(view)))
         r.add_get("/console/api/stream", self.guard(self._stream))
+        app.on_shutdown.append(self.end_streams)
         for name, handler in (("approve", self._approve), ("decline", self._decline), ("kill", self._kill),
                               ("reenable", self._reenable), ("restrict", self._restrict), ("change", self._change),
                               ("confirm", self._confirm)):
@@ -282,14 +303,14 @@ class Console(LoginApp):
                 ins = self.registry.by_id(mid)
                 top = eng.best(ins.id)
                 members.append({"instrument": ins.key, "status": int(eng.book_status(ins.id)),
-                                "bid": None if top is None else str(top.bid_price),
-                                "bid_qty": None if top is None else str(top.bid_qty),
-                                "ask": None if top is None else str(top.ask_price),
-                                "ask_qty": None if top is None else str(top.ask_qty)})
+                                "bid": None if top is None else _num(top.bid_price),
+                                "bid_qty": None if top is None else _num(top.bid_qty),
+                                "ask": None if top is None else _num(top.ask_price),
+                                "ask_qty": None if top is None else _num(top.ask_qty)})
             mid_px = eng.composite_mid(c.id)
-            out.append({"instrument": c.name, "mid": None if mid_px is None else str(mid_px), "members": members,
-                        "ladder": [{"size": str(q.size), "bid": None if q.bid is None else str(q.bid),
-                                    "ask": None if q.ask is None else str(q.ask), "reason": q.reason.name}
+            out.append({"instrument": c.name, "mid": None if mid_px is None else _num(mid_px), "members": members,
+                        "ladder": [{"size": _num(q.size), "bid": None if q.bid is None else _num(q.bid),
+                                    "ask": None if q.ask is None else _num(q.ask), "reason": q.reason.name}
                                    for q in eng.quotes(c.id)]})
         return out
 
@@ -300,14 +321,14 @@ class Console(LoginApp):
 
     def _positions(self) -> dict[str, Any]:
         return {"desk": [self._position(p) for p in self.engine.positions().values()],
-                "exposures": {k: str(v) for k, v in self.engine.exposures().items()}}
+                "exposures": {k: _num(v) for k, v in self.engine.exposures().items()}}
 
     @staticmethod
     def _position(p: Any) -> dict[str, Any]:
-        return {"instrument": p.composite, "base": p.base, "currency": p.currency, "qty": str(p.qty),
-                "avg_price": _dec(p.avg_price_raw, p.price_decimals), "cost": str(p.cost),
-                "realised": str(p.realised), "unrealised": None if p.unrealised is None else str(p.unrealised),
-                "fees": str(p.fees), "trades": p.trades}
+        return {"instrument": p.composite, "base": p.base, "currency": p.currency, "qty": _num(p.qty),
+                "avg_price": _dec(p.avg_price_raw, p.price_decimals), "cost": _num(p.cost),
+                "realised": _num(p.realised), "unrealised": None if p.unrealised is None else _num(p.unrealised),
+                "fees": _num(p.fees), "trades": p.trades}
 
     def _clients(self) -> list[dict[str, Any]]:
         out = []
@@ -315,8 +336,9 @@ class Console(LoginApp):
             v = self.engine.client_risk(c.id)
             out.append({"client": c.name, "tier": self.settings.tier(int(v["tier"])).name, "enabled": v["enabled"],
                         "killed": v["killed"], "halted": v["halted"],
-                        "credit_limit": str(from_units(v["credit_limit"], 2)),
-                        "utilised": str(from_units(v["utilised"], 2)), "available": str(from_units(v["available"], 2)),
+                        "credit_limit": _num(from_units(v["credit_limit"], 2)),
+                        "utilised": _num(from_units(v["utilised"], 2)),
+                        "available": _num(from_units(v["available"], 2)),
                         "open_quotes": v["open_quotes"], "max_open_quotes": v["max_open_quotes"],
                         "positions": [self._position(p) for p in self.engine.client_positions(c.id).values()]})
         return out
@@ -343,7 +365,7 @@ class Console(LoginApp):
             out.append({"request_id": str(p["request_id"]), "rfq_id": str(p.get("client_rfq_id", "")),
                         "client": self.events.clients.get(int(p["client"]), str(p["client"])),
                         "instrument": c.name, "side": _side(int(p["side"])),
-                        "qty": str(from_units(int(p["qty"]), c.price_decimals if in_quote else c.qty_decimals)),
+                        "qty": _num(from_units(int(p["qty"]), c.price_decimals if in_quote else c.qty_decimals)),
                         "qty_in_quote": in_quote, "indicative": _dec(int(p["indicative"]), c.price_decimals),
                         "limit": _dec(int(p["limit"]), c.price_decimals) if p.get("limit") else None,
                         "deadline": _iso(int(p["deadline"])),
@@ -363,9 +385,9 @@ class Console(LoginApp):
                 venues.append({"venue": vc.name if vc is not None else str(v["venue"]), "up": v["up"],
                                "position": _dec(v["position"], qd), "working": _dec(v["working"], qd)})
             hedging.append({"instrument": c.name, "mode": h["mode"], "available": h["available"],
-                            "client_flow": str(from_units(h["client_flow"], c.qty_decimals)),
-                            "hedged": str(from_units(h["hedged"], c.qty_decimals)),
-                            "pending": str(from_units(h["pending"], c.qty_decimals)),
+                            "client_flow": _num(from_units(h["client_flow"], c.qty_decimals)),
+                            "hedged": _num(from_units(h["hedged"], c.qty_decimals)),
+                            "pending": _num(from_units(h["pending"], c.qty_decimals)),
                             "orders": h["orders"], "fills": h["fills"], "refused": h["refused"], "venues": venues})
         links = []
         if srv is not None and srv.hedger is not None:
@@ -417,24 +439,21 @@ class Console(LoginApp):
     async def _send(self, session: Session, what: str, call: Callable[[Operator], Any]) -> web.StreamResponse:
         """Run ``call(operator)`` (CONTROL records, each answered by its ack) off the loop."""
         op = self._operator(session)
-        self.counts["actions"] += 1
         try:
             got = await self.blocking(lambda: call(op))
         except RfqTimeout:
+            self.counts["timed_out"] += 1
             return self.error(504, f"the desk did not answer the {what} in time: look at the audit view before "
                                    f"trying again")
         acks: list[ControlAck] = got if isinstance(got, list) else [got]
         ok = all(a.ok for a in acks)
-        if not ok:
-            self.counts["refused"] += 1
+        self.counts["applied" if ok else "rejected"] += 1
         log.info("console: %s (%s, operator %s) %s -> %s", session.user, session.role,
                  self.events.operator_name(session.operator), what, ", ".join(a.reason_name for a in acks))
         return self.json({"status": "applied" if ok else "rejected",
                           "reason": next((a.reason_name for a in acks if not a.ok), "OK"),
                           "operator": self.events.operator_name(session.operator),
-                          "acks": [{"control_id": str(a.control_id), "command": a.command_name, "field": a.field_name,
-                                    "result": a.reason_name, "previous": str(a.previous), "value": str(a.value)}
-                                   for a in acks]})
+                          "acks": [ack_json(a, self.registry) for a in acks]})
 
     def _client_name(self, doc: dict[str, Any], key: str = "client") -> str:
         name = doc.get(key)

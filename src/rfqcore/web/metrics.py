@@ -142,6 +142,8 @@ class DeskCollector(Collector):
             parts.append(("venues", self._venues))
         if getattr(srv, "portal", None) is not None:
             parts.append(("portal", self._portal))
+        if getattr(srv, "console", None) is not None:
+            parts.append(("console", self._console))
         ok = GaugeMetricFamily("rfqcore_scrape_part_ok", "1 when the part answered this scrape, 0 when its "
                                "metrics are missing from it (the error is logged)", labels=["part"])
         for part, read in parts:
@@ -289,6 +291,20 @@ class DeskCollector(Collector):
                       "the engine", ["request"], [(["rfq"], ps["rfqs"]), (["accept"], ps["accepts"])]),
             _counter("rfqcore_portal_bad_requests_total", "portal requests refused as malformed (400)",
                      ps["bad_requests"]),
+        ]
+
+    def _console(self) -> list[Metric]:
+        cs = self.server.console.stats()
+        return [
+            _gauge("rfqcore_console_sessions", "live sessions of the operator console", cs["sessions"]),
+            _gauge("rfqcore_console_streams", "open /console/api/stream readers", cs["streams"]),
+            _labelled(CounterMetricFamily, "rfqcore_console_logins_total", "console logins, by outcome", ["outcome"],
+                      [([o], cs["logins_" + o]) for o in ("ok", "wrong", "limited")]),
+            _labelled(CounterMetricFamily, "rfqcore_console_actions_total", "operator actions the console sent "
+                      "to the core, by the core's answer (timed_out: none within 5 s)", ["result"],
+                      [([r], cs[r]) for r in ("applied", "rejected", "timed_out")]),
+            _counter("rfqcore_console_bad_requests_total", "console requests refused as malformed (400)",
+                     cs["bad_requests"]),
         ]
 
     def _settlement(self) -> list[Metric]:
