@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -383,6 +384,27 @@ def test_the_approval_queue_end_to_end(desk: Any, trader: Browser) -> None:
     finally:
         client_stream.close()
         desk_stream.close()
+
+
+def test_an_approval_with_a_price_override_quotes_the_client_that_price(desk: Any, trader: Browser) -> None:
+    acme = _client(desk, "acme-trader")
+    client_stream = Stream(acme)
+    try:
+        feed_market(desk.engine)
+        r = acme.call("POST", "/rfq", {"instrument": "BTC", "side": "buy", "size": "51"})
+        assert r.json["status"] == "pending_approval", r.body
+        rid = r.json["request_id"]
+        (waiting,) = [a for a in trader.call("GET", "/approvals").json if a["request_id"] == rid]
+        price = str(Decimal(waiting["indicative"]) + Decimal("1.25"))  # within the collar
+        with _Unchanged(desk):
+            bad = trader.call("POST", "/approve", {"request_id": rid, "price": price + "1"})
+        assert bad.status == 400 and "decimals" in bad.json["error"], bad.body
+        ok = trader.call("POST", "/approve", {"request_id": rid, "price": price})
+        assert ok.json["status"] == "applied", ok.body
+        _, quote = client_stream.until(lambda ev, d: d.get("type") == "quote" and d["rfq_id"] == r.json["rfq_id"])
+        assert quote["buy_price"] == price and quote["buy_qty"] == "51.00000000"
+    finally:
+        client_stream.close()
 
 
 def test_a_kill_switch_refuses_the_clients_next_rfq_with_its_reason(desk: Any, risk: Browser) -> None:

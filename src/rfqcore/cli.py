@@ -259,7 +259,7 @@ def _serve_until_stopped(args: argparse.Namespace, srv: Server, files: Sequence[
           f"{gw.operator_stream}+N (PID {os.getpid()}; Ctrl-C or SIGTERM stops)", flush=True)
     if srv.web is not None:
         print(f"  metrics: {srv.web.url}/metrics (Prometheus), health: {srv.web.url}/healthz, "
-              f"RFQ portal: {srv.web.url}/portal/", flush=True)
+              f"RFQ portal: {srv.web.url}/portal/, operator console: {srv.web.url}/console/", flush=True)
     if srv.fix is not None:
         print(f"  FIX 4.4: {srv.fix.host}:{srv.fix.port}, TargetCompID {srv.fix.comp_id}, SenderCompID = client name, "
               f"store {srv.fix.store_dir} (docs/fix.md)", flush=True)
