@@ -426,6 +426,25 @@ def test_a_kill_switch_refuses_the_clients_next_rfq_with_its_reason(desk: Any, r
     assert beta.call("POST", "/rfq", {"instrument": "BTC", "side": "buy", "size": "1"}).json["status"] == "quoted"
 
 
+def test_an_action_the_desk_does_not_answer_in_time_is_504_and_counted(desk: Any, risk: Browser,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """(The engine's own timeout raised in place of a core that never answers, which cannot be
+    made on demand without racing it: what is tested is the HTTP side of it.)"""
+    from rfqcore.engine import RfqTimeout
+
+    class Late:
+        def __getattr__(self, name: str) -> Any:
+            def late(*_a: Any, **_k: Any) -> Any:
+                raise RfqTimeout(f"no answer to control {name} within 2.0s")
+            return late
+
+    before = desk.console.counts["timed_out"]
+    monkeypatch.setattr(desk.console, "_operator", lambda _session: Late())
+    r = risk.call("POST", "/kill", {"scope": "client", "client": "beta-fund", "on": True})
+    assert r.status == 504 and "look at the audit view before trying again" in r.json["error"], r.body
+    assert desk.console.counts["timed_out"] == before + 1
+
+
 def test_a_limit_change_shows_old_and_new_and_applies_only_when_confirmed(desk: Any, risk: Browser) -> None:
     def max_qty() -> str:
         btc = next(i for i in risk.call("GET", "/limits").json["instruments"] if i["instrument"] == "BTC")

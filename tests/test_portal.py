@@ -317,6 +317,25 @@ def test_a_kill_switch_refuses_the_clients_next_rfq_with_its_reason(desk: Any, a
     assert _quote(desk, beta, "buy")
 
 
+def test_a_desk_that_does_not_answer_in_time_is_504_saying_what_to_do(desk: Any, acme: Browser,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A core that never answers cannot be made on demand without racing it: the engine's own
+    timeout is raised in its place; what is tested is the HTTP side of it.)"""
+    from rfqcore.engine import RfqTimeout
+
+    quote = _quote(desk, acme, "buy")
+
+    def late(*_a: Any, **_k: Any) -> Any:
+        raise RfqTimeout("no answer to rfq within 5.0s")
+
+    monkeypatch.setattr(desk.engine, "request_quote", late)
+    monkeypatch.setattr(desk.engine, "accept", late)
+    r = acme.call("POST", "/api/rfq", {"instrument": "BTC", "side": "buy", "size": "1"})
+    assert (r.status, r.json["error"]) == (504, "the desk did not answer in time: try again"), r.body
+    r = acme.call("POST", "/api/accept", {"quote_id": quote["quote_id"]})
+    assert r.status == 504 and "look at the blotter before trying again" in r.json["error"], r.body
+
+
 def test_a_desk_stopping_ends_its_open_streams_first() -> None:
     """A page left open while the desk stops (seen in the browser tests): its stream is ended on
     the server's loop before that loop closes, not torn down afterwards with a traceback."""

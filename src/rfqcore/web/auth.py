@@ -29,8 +29,10 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-__all__ = ["Account", "BadRequest", "LoginApp", "LoginLimiter", "Session", "Sessions", "decimal_field",
-           "hash_password", "id_field", "read_body"]
+from rfqcore.engine import RfqTimeout
+
+__all__ = ["Account", "BadRequest", "DeskTimeout", "LoginApp", "LoginLimiter", "Session", "Sessions",
+           "decimal_field", "hash_password", "id_field", "read_body"]
 
 CSRF_HEADER: Final = "X-CSRF-Token"
 MAX_BODY: Final = 16 * 1024
@@ -54,6 +56,10 @@ def hash_password(password: str) -> str:
 
 class BadRequest(Exception):
     """A request refused before anything happens (400, one-line message)."""
+
+
+class DeskTimeout(Exception):
+    """The engine did not answer a request in time (504, one-line message saying what to do)."""
 
 
 # -- login rate limit -------------------------------------------------------------------------
@@ -305,7 +311,7 @@ class LoginApp:
               allow: Callable[[Session], str | None] | None = None) -> Route:
         """``handler`` behind the session check (401), the CSRF check (403) when ``csrf``, and
         ``allow(session)`` (403 with the message it returns; None lets the request through); a
-        :class:`BadRequest` it raises becomes 400."""
+        :class:`BadRequest` it raises becomes 400, a :class:`DeskTimeout` 504."""
         async def guarded(request: web.Request) -> web.StreamResponse:
             session = self.sessions.get(request.cookies.get(self.cookie))
             if session is None:
@@ -322,12 +328,29 @@ class LoginApp:
             except BadRequest as e:
                 self.counts["bad_requests"] += 1
                 return self.error(400, str(e))
+            except DeskTimeout as e:
+                return self.error(504, str(e))
         return guarded
 
     @staticmethod
     async def blocking(fn: Callable[[], Any]) -> Any:
         """``fn()`` on a worker thread (what waits for the engine)."""
         return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+    async def ask_engine(self, fn: Callable[[], Any], *, late: str,
+                         refusals: tuple[type[Exception], ...] = ()) -> Any:
+        """``fn()`` (a call that waits for the engine's answer) on a worker thread: its result,
+        or the refusal it raised when that is one of ``refusals`` (returned, not raised); an
+        answer that does not come in time raises :class:`DeskTimeout` with the message ``late``."""
+        def run() -> Any:
+            try:
+                return fn()
+            except refusals as e:
+                return e
+        try:
+            return await self.blocking(run)
+        except RfqTimeout:
+            raise DeskTimeout(late) from None
 
     async def serve_static(self, request: web.Request) -> web.StreamResponse:
         entry = self.static.get(request.match_info["name"])

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
-from rfqcore.engine import Engine, RfqTimeout
+from rfqcore.engine import Engine
 from rfqcore.operator import FIELDS, Operator, field_of, field_unit
 from rfqcore.rfq import (
     AcceptRejected,
@@ -51,8 +51,8 @@ from rfqcore.rfq import (
 )
 from rfqcore.rfqconfig import CONSOLE_ROLES, RfqSettings
 from rfqcore.units import from_units
-from rfqcore.web.auth import BadRequest, LoginApp, Session, decimal_field, id_field, read_body
-from rfqcore.web.metrics import _recorder_counts, histogram_buckets
+from rfqcore.web.auth import BadRequest, DeskTimeout, LoginApp, Session, decimal_field, id_field, read_body
+from rfqcore.web.metrics import histogram_buckets, stage_counts
 from rfqcore.web.portal import _iso, _side, event_row
 
 if TYPE_CHECKING:
@@ -407,11 +407,8 @@ class Console(LoginApp):
         return {"hedging": hedging, "links": links, "journal": journal, "settlement": settlement}
 
     def _latency(self) -> list[dict[str, Any]]:
-        core = self.engine.core
         out = []
-        for stage, counts in (("tick_to_quote", core.tick_to_quote(False)["counts"]),
-                              ("rfq_to_answer", core.rfq_to_quote(False)["counts"]),
-                              ("quote_to_subscriber", _recorder_counts(self.engine.subscriber_latency))):
+        for stage, counts in stage_counts(self.engine):
             cumulative, total_s = histogram_buckets(counts)
             buckets, before = [], 0.0
             for le, n in cumulative:
@@ -440,11 +437,11 @@ class Console(LoginApp):
         """Run ``call(operator)`` (CONTROL records, each answered by its ack) off the loop."""
         op = self._operator(session)
         try:
-            got = await self.blocking(lambda: call(op))
-        except RfqTimeout:
+            got = await self.ask_engine(lambda: call(op), late=f"the desk did not answer the {what} in time: "
+                                                               f"look at the audit view before trying again")
+        except DeskTimeout:
             self.counts["timed_out"] += 1
-            return self.error(504, f"the desk did not answer the {what} in time: look at the audit view before "
-                                   f"trying again")
+            raise
         acks: list[ControlAck] = got if isinstance(got, list) else [got]
         ok = all(a.ok for a in acks)
         self.counts["applied" if ok else "rejected"] += 1

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from rfqcore.engine import Engine
     from rfqcore.serve import Server
 
-__all__ = ["DeskCollector", "desk_registry", "desk_health", "LATENCY_BUCKETS_NS", "histogram_buckets", "ring_fill"]
+__all__ = ["DeskCollector", "desk_registry", "desk_health", "LATENCY_BUCKETS_NS", "histogram_buckets", "ring_fill",
+           "stage_counts"]
 
 log = logging.getLogger("rfqcore.web")
 
@@ -85,6 +86,16 @@ def _recorder_counts(rec: LatencyRecorder) -> list[tuple[int, int]]:
     arr = np.frombuffer(h.counts, dtype=np.uint64, count=h.counts_len).copy()
     return [(int(h.get_highest_equivalent_value(h.get_value_from_index(i))), int(arr[i]))
             for i in np.flatnonzero(arr).tolist()]
+
+
+def stage_counts(eng: Engine) -> list[tuple[str, list[tuple[int, int]]]]:
+    """The desk's stage latency histograms as ``(stage, [(value_ns, count), ...])``: the core's
+    ``tick_to_quote`` and ``rfq_to_answer`` and the output pump's ``quote_to_subscriber`` (what
+    ``rfqcore_stage_latency_seconds`` and the console's latency plots show)."""
+    core = eng.core
+    return [("tick_to_quote", core.tick_to_quote(False)["counts"]),
+            ("rfq_to_answer", core.rfq_to_quote(False)["counts"]),
+            ("quote_to_subscriber", _recorder_counts(eng.subscriber_latency))]
 
 
 def ring_fill(path: str | Path) -> tuple[int, int]:
@@ -199,9 +210,7 @@ class DeskCollector(Collector):
         ]
         lat = HistogramMetricFamily("rfqcore_stage_latency_seconds", "latency of a stage, from the desk's "
                                     "HdrHistograms (3 significant digits)", labels=["stage"])
-        for stage, counts in (("tick_to_quote", core.tick_to_quote(False)["counts"]),
-                              ("rfq_to_answer", core.rfq_to_quote(False)["counts"]),
-                              ("quote_to_subscriber", _recorder_counts(eng.subscriber_latency))):
+        for stage, counts in stage_counts(eng):
             buckets, total = histogram_buckets(counts)
             lat.add_metric([stage], buckets, total)
         out.append(lat)

@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from rfqcore.engine import Engine, RfqTimeout
+from rfqcore.engine import Engine
 from rfqcore.records import ClientSide, QuoteEnd
 from rfqcore.rfq import AcceptRejected, ApprovalPending, Execution, Quote, QuoteEnded, RfqRejected
 from rfqcore.rfqconfig import RfqSettings
@@ -299,18 +299,10 @@ class Portal(LoginApp):
             raise BadRequest(str(e)) from None
 
         self.counts["rfqs"] += 1
-
-        def ask() -> Any:
-            try:
-                return self.engine.request_quote(session.client, comp.id, side, size,  # type: ignore[arg-type]
-                                                 quote_ccy=in_quote, limit=limit, timeout=self.rfq_timeout_s)
-            except RfqRejected as e:
-                return e
-
-        try:
-            ev = await self.blocking(ask)
-        except RfqTimeout:
-            return self.error(504, "the desk did not answer in time: try again")
+        ev = await self.ask_engine(
+            lambda: self.engine.request_quote(session.client, comp.id, side, size,  # type: ignore[arg-type]
+                                              quote_ccy=in_quote, limit=limit, timeout=self.rfq_timeout_s),
+            refusals=(RfqRejected,), late="the desk did not answer in time: try again")
         self.blotter.add([ev])
         if isinstance(ev, RfqRejected):
             return self.json({"status": "rejected", "reason": ev.reason_name, "rfq_id": str(ev.rfq_id)})
@@ -334,17 +326,9 @@ class Portal(LoginApp):
             raise BadRequest(f"quote {qid} is two-way: give side \"buy\" or \"sell\"")
 
         self.counts["accepts"] += 1
-
-        def hit() -> Any:
-            try:
-                return self.engine.accept(quote, code, timeout=self.rfq_timeout_s)
-            except AcceptRejected as e:
-                return e
-
-        try:
-            ev = await self.blocking(hit)
-        except RfqTimeout:
-            return self.error(504, "the desk did not answer in time: look at the blotter before trying again")
+        ev = await self.ask_engine(
+            lambda: self.engine.accept(quote, code, timeout=self.rfq_timeout_s), refusals=(AcceptRejected,),
+            late="the desk did not answer in time: look at the blotter before trying again")
         self.blotter.add([ev])
         if isinstance(ev, AcceptRejected):
             return self.json({"status": "rejected", "reason": ev.reason_name, "quote_id": str(qid)})
