@@ -154,6 +154,10 @@ class Page:
         except WebDriverException:
             return "(no page)"
 
+    def message_ok(self) -> bool:
+        """The message line shows as a success (green), not as a refusal or an error (red)."""
+        return "ok" in (self.d.find_element(By.ID, "message").get_attribute("class") or "").split()
+
     def shot(self, step: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{self.name}-{step}.png"
@@ -266,6 +270,7 @@ def test_login_two_way_quote_countdown_accept_and_the_fill_in_the_blotter(page: 
     page.side_button("buy").click()
     page.until("the fill message", lambda: page.message().startswith("filled: "))
     assert page.message() == f"filled: buy 1.00000000 @ {prices['buy'].group(1)}"
+    assert page.message_ok(), "a fill shows as a success, not in the error colour"
     fill = page.blotter_row("the fill in the blotter", lambda r: r["type"] == "fill" and r["quote"] == qid)
     assert (fill["side"], fill["qty"], fill["price"], fill["instrument"]) == ("buy", "1.00000000", prices["buy"].group(1), "BTC")
     quote = page.blotter_row("the quote in the blotter", lambda r: r["type"] == "quote" and r["quote"] == qid)
@@ -288,6 +293,7 @@ def test_a_quote_left_to_expire_cannot_be_accepted_and_the_page_says_why(page: P
     page.side_button("sell").click()
     page.until("the refusal", lambda: page.message().startswith("rejected: "))
     assert page.message() == "rejected: TOO_LATE"  # the core's reason, as every gateway gets it
+    assert not page.message_ok()
     page.blotter_row("the refusal in the blotter", lambda r: r["type"] == "accept_rejected" and r["quote"] == qid
                      and r["reason"] == "TOO_LATE")
     assert not any(r["type"] == "fill" and r["quote"] == qid for r in page.blotter())

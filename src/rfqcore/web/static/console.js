@@ -11,7 +11,12 @@ const dirty = new Set();
 const last = {};
 
 const $ = (id) => document.getElementById(id);
-const say = (text) => { $("message").textContent = text || ""; };
+// the message line: red for a refusal or an error, green (ok) for what was applied
+const say = (text, ok = false) => {
+  const m = $("message");
+  m.textContent = text || "";
+  m.classList.toggle("ok", ok);
+};
 const may = (action) => !!me && me.may.includes(action);
 
 async function api(method, path, body) {
@@ -57,7 +62,8 @@ function fill(tableId, rows) { $(tableId).tBodies[0].replaceChildren(...rows); }
 async function act(path, body, what) {
   try {
     const r = await api("POST", path, body);
-    say(`${what}: ${r.status}${r.status === "applied" ? "" : " (" + r.reason + ")"} as ${r.operator}`);
+    say(`${what}: ${r.status}${r.status === "applied" ? "" : " (" + r.reason + ")"} as ${r.operator}`,
+        r.status === "applied");
   } catch (e) { say(`${what}: ${e.message}`); }
   refreshAll();
 }

@@ -7,7 +7,12 @@ let pending = null;  // the rfq_id waiting for the desk's approval
 let instruments = {};
 
 const $ = (id) => document.getElementById(id);
-const say = (text) => { $("message").textContent = text || ""; };
+// the message line: red for a refusal or an error, green (ok) for what went through
+const say = (text, ok = false) => {
+  const m = $("message");
+  m.textContent = text || "";
+  m.classList.toggle("ok", ok);
+};
 
 async function api(method, path, body) {
   const headers = { "Accept": "application/json" };
@@ -89,7 +94,8 @@ function showQuote(q) {
 async function accept(quoteId, side) {
   try {
     const r = await api("POST", "/api/accept", { quote_id: quoteId, side });
-    say(r.status === "filled" ? `filled: ${r.fill.side} ${r.fill.qty} @ ${r.fill.price}` : `rejected: ${r.reason}`);
+    say(r.status === "filled" ? `filled: ${r.fill.side} ${r.fill.qty} @ ${r.fill.price}` : `rejected: ${r.reason}`,
+        r.status === "filled");
   } catch (e) { say(e.message); }
   refreshBlotter();
 }
@@ -132,7 +138,7 @@ document.addEventListener("DOMContentLoaded", async () => {
       const r = await api("POST", "/api/rfq", body);
       pending = r.status === "pending_approval" ? r.rfq_id : null;
       if (r.status === "quoted") { showQuote(r.quote); say(""); }
-      else if (r.status === "pending_approval") say(`waiting for the desk's approval until ${r.deadline}`);
+      else if (r.status === "pending_approval") say(`waiting for the desk's approval until ${r.deadline}`, true);
       else say(`rejected: ${r.reason}`);
     } catch (e) { say(e.message); }
     refreshBlotter();
