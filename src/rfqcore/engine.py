@@ -605,14 +605,42 @@ class Engine:
             if rfq_id is None:
                 self._rfq_seq += 1
                 rfq_id = self._rfq_seq
-        flags = Flag.END | (Flag.QTY_IN_QUOTE if quote_ccy else 0)
-        now = time.time_ns()
-        rec = (Kind.RFQ, comp, int(side), flags, cid, rfq_id, now, now, limit, qty, ttl_ns, monotonic_ns())
+        rec = self._rfq_record(cid, comp, side, qty, quote_ccy, limit, ttl_ns, rfq_id)
         ev = self._await(("rfq", cid, rfq_id), lambda: self._push("rfq-api", self._rfq_lock, rec), timeout)
         if isinstance(ev, RfqRejected):
             raise ev
         assert isinstance(ev, Quote | ApprovalPending)
         return ev
+
+    @staticmethod
+    def _rfq_record(cid: int, comp: int, side: int, qty: int, quote_ccy: bool, limit: int, ttl_ns: int,
+                    rfq_id: int) -> tuple[int, ...]:
+        flags = Flag.END | (Flag.QTY_IN_QUOTE if quote_ccy else 0)
+        now = time.time_ns()
+        return (Kind.RFQ, comp, int(side), flags, cid, rfq_id, now, now, limit, qty, ttl_ns, monotonic_ns())
+
+    def submit_quote_request(self, client: int, composite: int, side: int, qty: int, *, rfq_id: int,
+                             quote_ccy: bool = False, limit: int = 0, ttl_ns: int = 0) -> None:
+        """:meth:`request_quote_raw` without waiting: the record goes to the core and the answer
+        (``Quote``, ``RfqRejected`` or ``ApprovalPending`` with this ``rfq_id``) comes to
+        :meth:`subscribe_events` subscribers on the output pump. For a gateway that answers from
+        the pump (the FIX acceptor): no thread waits on a condition variable in between. The core
+        must be running (:meth:`start`)."""
+        if not self.core.running:
+            raise RuntimeError("submit_quote_request needs a running core (Engine.start)")
+        self._push("rfq-api", self._rfq_lock,
+                   self._rfq_record(client, composite, side, qty, quote_ccy, limit, ttl_ns, rfq_id))
+
+    def submit_accept(self, client: int, composite: int, quote_id: int, side: int, price: int, qty: int, *,
+                      accept_id: int) -> None:
+        """:meth:`accept_raw` without waiting (as :meth:`submit_quote_request`): the
+        ``Execution`` or ``AcceptRejected`` with this ``accept_id`` comes on the output pump."""
+        if not self.core.running:
+            raise RuntimeError("submit_accept needs a running core (Engine.start)")
+        now = time.time_ns()
+        rec = (Kind.ACCEPT, composite, int(side), Flag.END, client, quote_id, now, now, price, qty, accept_id,
+               monotonic_ns())
+        self._push("rfq-api", self._rfq_lock, rec)
 
     def accept(self, quote: Quote, side: str | int | None = None, qty: Decimal | int | str | None = None, *,
                accept_id: int | None = None, timeout: float = 2.0) -> Execution:

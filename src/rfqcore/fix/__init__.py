@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import calendar
 import os
+import select
+import socket
+import stat
 import sys
 import threading
 import time
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FixUnavailable", "QUOTE_REQUEST_REJECT_REASON", "ORD_REJ_REASON", "DESK_COMP_ID", "BEGIN_STRING",
            "data_dictionary", "fix_time", "parse_fix_time", "quote_request_reject_reason", "ord_rej_reason",
-           "start_acceptor", "PollDriver"]
+           "start_acceptor", "PollDriver", "socket_fds"]
 
 #: the desk's CompID (SenderCompID of what the desk sends, TargetCompID of what clients send)
 DESK_COMP_ID = "RFQCORE"
@@ -121,15 +124,54 @@ def start_acceptor(engine: Engine, settings: RfqSettings, *, port: int, store_di
     return FixGateway(engine, settings, port=port, store_dir=store_dir, host=host, heartbeat_s=heartbeat_s).start()
 
 
+def socket_fds(match: Callable[[socket.socket], bool] | None = None) -> set[int]:
+    """This process's socket file descriptors (Linux: ``/proc/self/fd``); with ``match``, those
+    whose socket it accepts (it gets a ``socket.socket`` over the descriptor, not a copy). Empty
+    where ``/proc`` is missing."""
+    out: set[int] = set()
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return out
+    for name in names:
+        fd = int(name)
+        try:
+            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                continue
+            if match is None:
+                out.add(fd)
+                continue
+            sock = socket.socket(fileno=fd)
+        except OSError:
+            continue  # closed meanwhile
+        try:
+            if match(sock):
+                out.add(fd)
+        except OSError:
+            pass
+        finally:
+            sock.detach()
+    return out
+
+
 class PollDriver:
     """Runs a QuickFIX acceptor or initiator (``engine``) on a thread of its own through its
-    ``poll()``, so that starting, every callback and stopping happen on that one thread.
+    non-blocking ``poll()``, so that starting, every callback and stopping happen on that one
+    thread, and waits between polls in ``select`` on QuickFIX's own sockets (GIL released): a
+    message in wakes the thread at once, and nothing runs while nothing comes.
 
-    Why not QuickFIX's own ``start()``/``stop()``: in the ``quickfix-py`` build, ``stop()`` from
-    another thread closes the socket server while QuickFIX's thread closes it too, and the
-    process crashed (use after free in ``SocketServer::close``) in about one stop of three here.
-    ``poll()`` does not block, so the thread polls every ``fast_s`` while messages flow (for
-    ``busy_s`` after the last one, see :meth:`touch`) and every ``idle_s`` otherwise.
+    QuickFIX's sockets: ``ours(sock)`` picks the connections (the acceptor: those on its port;
+    the initiator: those to the desk's port), found again when a session logs on or out
+    (:meth:`rescan`), every second, and when ``select`` keeps answering without QuickFIX
+    taking what it reports (a descriptor closed and reused elsewhere); plus the sockets the
+    first ``poll()`` opened (the listening socket, and the socket pair QuickFIX writes to when
+    a send from another thread — the engine's output pump — could not finish at once). Without
+    ``/proc`` (not Linux) it falls back to a poll every ``idle_s``.
+
+    Why not QuickFIX's own ``start()``/``stop()`` or ``block()``: in the ``quickfix-py`` build,
+    ``stop()`` from another thread closes the socket server while QuickFIX's thread closes it
+    too, and the process crashed (use after free in ``SocketServer::close``, seen in gdb) in
+    about one stop of three; ``block()`` leaves no way to stop but that ``stop()``.
 
     ``poll`` is the engine's C-level poll (``functools.partial(_quickfix.Acceptor_poll, acceptor)``),
     not a Python method: QuickFIX keeps the Python frames under an exception a callback raised
@@ -138,21 +180,27 @@ class PollDriver:
     frame keeps only this object, which lets go of the engine when it stops.
     """
 
-    def __init__(self, engine: Any, poll: Callable[[], Any], name: str, *, fast_s: float = 0.0001,
-                 idle_s: float = 0.001, busy_s: float = 0.1) -> None:
+    def __init__(self, engine: Any, poll: Callable[[], Any], name: str, *,
+                 ours: Callable[[socket.socket], bool] | None = None, idle_s: float = 0.05) -> None:
         self.engine, self.name = engine, name
         self._poll: Callable[[], Any] | None = poll
-        self.fast_s, self.idle_s, self.busy_s = fast_s, idle_s, busy_s
-        self._busy_until = 0.0
+        self._ours = ours
+        self.idle_s = idle_s
         self._stop = threading.Event()
         self._logout: Callable[[], None] | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._rescan = True
+        self._static: set[int] = set()
+        self._wake_r, self._wake_w = os.pipe()
+        #: wake-ups of the thread (select returned) and rescans of the socket set, for the curious
+        self.wakeups = 0
+        self.rescans = 0
 
-    def touch(self) -> None:
-        """A message went in or out: poll fast for a while."""
-        self._busy_until = time.monotonic() + self.busy_s
+    def rescan(self) -> None:
+        """Find QuickFIX's sockets again before the next wait (a session came or went)."""
+        self._rescan = True
 
     def start(self) -> None:
         """Start the thread; its first poll (which binds or connects) raises here if it fails."""
@@ -162,10 +210,22 @@ class PollDriver:
         if self._error is not None:
             self._thread.join()
             err, self._error = self._error, None
+            self._close_pipe()
             raise err
+
+    def _sockets(self) -> tuple[list[int], set[int]]:
+        """The descriptors to wait on, and those of them that listen (a new connection there:
+        find the sockets again after the poll that accepts it)."""
+        self.rescans += 1
+        found = socket_fds(self._ours) if self._ours is not None else set()
+        self._static &= socket_fds()  # closed since: forget them
+        fds = found | self._static
+        return sorted(fds | {self._wake_r}), socket_fds(lambda s: s.fileno() in fds and bool(
+            s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)))
 
     def _run(self) -> None:
         assert self._poll is not None
+        before = socket_fds() if self._ours is not None else set()
         try:
             self._poll()
         except BaseException as e:  # noqa: BLE001 - handed to start()
@@ -173,25 +233,61 @@ class PollDriver:
             self._ready.set()
             self.engine = self._poll = None
             return
+        if self._ours is not None:
+            self._static = socket_fds() - before
         self._ready.set()
+        waits = self._ours is not None and bool(self._static)
+        fds: list[int] = []
+        listening: set[int] = set()
+        next_scan = 0.0
+        busy = 0
         while not self._stop.is_set():
             self._poll()
-            time.sleep(self.fast_s if time.monotonic() < self._busy_until else self.idle_s)
+            if not waits:
+                time.sleep(self.idle_s / 50)  # no /proc: a timed poll
+                continue
+            now = time.monotonic()
+            if self._rescan or now >= next_scan or busy > 100:
+                self._rescan, busy = False, 0
+                fds, listening = self._sockets()
+                next_scan = now + 1.0
+            try:
+                ready, _, _ = select.select(fds, [], [], self.idle_s)
+            except (OSError, ValueError):  # a descriptor closed meanwhile
+                self._rescan = True
+                continue
+            if ready:
+                self.wakeups += 1
+                busy += 1
+                if listening.intersection(ready):
+                    self._rescan = True
+            else:
+                busy = 0
+            if self._wake_r in ready:
+                os.read(self._wake_r, 4096)
         if self._logout is not None:  # log the sessions out and let the answers come in
             self._logout()
             self._logout = None
             deadline = time.monotonic() + 2.0
             while self.engine.isLoggedOn() and time.monotonic() < deadline:
                 self._poll()
-                time.sleep(self.fast_s)
+                time.sleep(0.0005)
         self.engine.stop(True)
         self.engine = self._poll = None
+
+    def _close_pipe(self) -> None:
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def stop(self, logout: Callable[[], None] | None = None) -> None:
         """Call ``logout`` on the thread, poll until the sessions are out (at most 2 s), stop."""
         self._logout = logout
         self._stop.set()
+        os.write(self._wake_w, b"x")
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-
+            self._close_pipe()

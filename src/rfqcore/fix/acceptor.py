@@ -21,7 +21,6 @@ import socket
 import threading
 import time
 from collections import Counter, OrderedDict
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,13 @@ from typing import Any
 import quickfix as qf
 from quickfix import _quickfix  # the SWIG C module (see PollDriver)
 
-from rfqcore.engine import Engine, RfqTimeout
+from rfqcore.engine import Engine
 from rfqcore.records import ClientSide, QuoteEnd, RfqReject
-from rfqcore.rfq import (AcceptRejected, ApprovalPending, Execution, Quote, QuoteEnded, QuoteSide, RfqRejected,
+from rfqcore.rfq import (AcceptRejected, ApprovalPending, Execution, Quote, QuoteEnded, RfqRejected,
                          reason_name)
 from rfqcore.rfqconfig import ClientConfig, RfqSettings
-from rfqcore.fix import (BEGIN_STRING, DESK_COMP_ID, FixUnavailable, PollDriver, data_dictionary, decimal_text, fix_time,
-                         ord_rej_reason, parse_fix_time, quote_request_reject_reason)
+from rfqcore.fix import (BEGIN_STRING, DESK_COMP_ID, FixUnavailable, PollDriver, data_dictionary, decimal_text,
+                         fix_time, ord_rej_reason, parse_fix_time, quote_request_reject_reason)
 from rfqcore.units import to_units
 
 __all__ = ["FixGateway"]
@@ -64,6 +63,12 @@ def _port_free(host: str, port: int) -> int:
                                      f"there or choose another --fix-port") from None
             raise FixUnavailable(f"cannot serve FIX on {host}:{port}: {e.strerror or e}; give a local address "
                                  f"and a free port") from None
+
+
+def _on_port(port: int, sock: socket.socket) -> bool:
+    """A TCP socket bound to ``port`` here: the acceptor's listening socket and its connections."""
+    return (sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM
+            and sock.getsockname()[1] == port)
 
 
 class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no type information
@@ -97,6 +102,9 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         self._quotes: OrderedDict[int, Quote] = OrderedDict()
         self._meta: dict[int, tuple[str, str]] = {}  # quote id -> (QuoteReqID, Symbol), as _quotes
         self._names = {c.id: c.name for c in settings.clients}
+        # requests in the core, answered from the output pump: ("rfq" | "acc", client id, request id)
+        # -> (deadline, client name, what the answer needs); in submission order (deadlines too)
+        self._pending: OrderedDict[tuple[str, int, int], tuple[float, str, tuple[str, ...]]] = OrderedDict()
         # QuoteReqIDs and ClOrdIDs each client used, persisted: a replay is refused as a duplicate
         self._used: set[tuple[int, str, str]] = set()
         self._ids_path = os.path.join(self.store_dir, "rfqcore-used-ids.jsonl")
@@ -140,7 +148,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         st = self._qf = self._settings()
         self._factories = (qf.FileStoreFactory(st), qf.FileLogFactory(st))
         self._acceptor = qf.SocketAcceptor(self, self._factories[0], st, self._factories[1])
-        self._driver = PollDriver(self._acceptor, partial(_quickfix.Acceptor_poll, self._acceptor), "rfqcore-fix")
+        self._driver = PollDriver(self._acceptor, partial(_quickfix.Acceptor_poll, self._acceptor), "rfqcore-fix",
+                                  ours=partial(_on_port, self.port))
         try:
             self._driver.start()
         except Exception as e:  # noqa: BLE001 - quickfix's ConfigError/RuntimeError: one line
@@ -224,13 +233,10 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
                 f"{total['logon_refused']}; session rejects in {total['session_reject_in']} out "
                 f"{total['session_reject_out']}")
 
-    def _touch(self) -> None:
-        if self._driver is not None:
-            self._driver.touch()
-
     def _count(self, session: Any, key: str) -> None:
-        self._touch()
-        name = session.getTargetCompID().getValue()
+        self._count_name(session.getTargetCompID().getValue(), key)
+
+    def _count_name(self, name: str, key: str) -> None:
         with self._lock:
             self.counters.setdefault(name, Counter())[key] += 1
 
@@ -242,11 +248,15 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
     def onLogon(self, session: Any) -> None:  # noqa: N802
         name = session.getTargetCompID().getValue()
         self.logged_on.add(name)
+        if self._driver is not None:
+            self._driver.rescan()
         log.info("fix: %s logged on", name)
 
     def onLogout(self, session: Any) -> None:  # noqa: N802
         name = session.getTargetCompID().getValue()
         self.logged_on.discard(name)
+        if self._driver is not None:
+            self._driver.rescan()
         log.info("fix: %s logged out", name)
         client = self._clients.get(name)
         if client is None or not self.cancel_on_disconnect:
@@ -262,14 +272,12 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             log.info("fix: %s disconnected: cancelled its %d open quote(s)", name, len(live))
 
     def toAdmin(self, message: Any, session: Any) -> None:  # noqa: N802
-        self._touch()
         if message.getHeader().getField(35) == "3":
             self._count(session, "session_reject_out")
             log.warning("fix: session-level Reject sent to %s: %s", session.getTargetCompID().getValue(),
                         message.toString().replace("\x01", "|"))
 
     def fromAdmin(self, message: Any, session: Any) -> None:  # noqa: N802
-        self._touch()
         mtype = message.getHeader().getField(35)
         if mtype == "3":
             self._count(session, "session_reject_in")
@@ -289,6 +297,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         pass
 
     def fromApp(self, message: Any, session: Any) -> None:  # noqa: N802
+        if self._pending:
+            self._expire_pending()
         mtype = message.getHeader().getField(35)
         self._count(session, f"in:{mtype}")
         try:
@@ -305,6 +315,9 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             self._business_reject(message, session, 0, f"internal error: {e}")
 
     # -- application messages ------------------------------------------------------------------
+
+    def _sid(self, name: str) -> Any:
+        return qf.SessionID(BEGIN_STRING, self.comp_id, name)
 
     def _send(self, msg: Any, session: Any) -> None:
         self._count(session, f"out:{msg.getHeader().getField(35)}")
@@ -362,31 +375,31 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
                 ttl = parse_fix_time(g.getField(62)) - time.time_ns()
                 if ttl <= 0:
                     raise _Refused(RfqReject.BAD_TTL, "ValidUntilTime (62) is in the past")
+            # the answer is sent from the engine's output pump (_on_events) as soon as it sees it
+            rfq_id = self._next_id()
+            key = ("rfq", client.id, rfq_id)
+            with self._lock:
+                self._pending[key] = (time.monotonic() + self.timeout, client.name, (req_id, comp.name))
             try:
-                ans = self.engine.request_quote_raw(client.id, comp.id, int(sides[side_text]), qty,
-                                                    quote_ccy=has_cash, limit=limit, ttl_ns=ttl,
-                                                    rfq_id=self._next_id(), timeout=self.timeout)
-            except RfqRejected as r:
-                raise _Refused(RfqReject(r.reason) if r.reason in RfqReject._value2member_map_ else RfqReject.OTHER,
-                               f"refused by the core ({reason_name(r.reason)})") from None
-            except RfqTimeout:
-                raise _Refused(RfqReject.OTHER, f"no answer from the core within {self.timeout} s") from None
-            if isinstance(ans, ApprovalPending):
-                log.warning("fix: QuoteReqID %s of %s waits for an operator's approval (request %d); the quote "
-                            "is not sent over FIX", req_id, client.name, ans.request_id)
-                raise _Refused(RfqReject.OTHER, "the request needs a desk approval, which FIX sessions do not "
-                                                "support yet; ask for a smaller size")
-            self._send_quote(ans, req_id, comp.name, session)
+                self.engine.submit_quote_request(client.id, comp.id, int(sides[side_text]), qty, rfq_id=rfq_id,
+                                                 quote_ccy=has_cash, limit=limit, ttl_ns=ttl)
+            except Exception as e:  # noqa: BLE001 - the ring full for 10 s, the core stopped
+                with self._lock:
+                    self._pending.pop(key, None)
+                raise _Refused(RfqReject.OTHER, f"the core did not take the request ({e})") from None
         except _Refused as r:
-            self._count(session, f"reject:{r.code.name}")
-            msg = self._new("AG")
-            msg.setField(131, req_id)
-            msg.setField(658, str(quote_request_reject_reason(int(r.code))))
-            msg.setField(58, r.text)
-            grp = qf.Group(146, 55)
-            grp.setField(55, symbol or "?")
-            msg.addGroup(grp)
-            self._send(msg, session)
+            self._reject_quote_request(client.name, req_id, symbol, r)
+
+    def _reject_quote_request(self, name: str, req_id: str, symbol: str, r: _Refused) -> None:
+        self._count_name(name, f"reject:{r.code.name}")
+        msg = self._new("AG")
+        msg.setField(131, req_id)
+        msg.setField(658, str(quote_request_reject_reason(int(r.code))))
+        msg.setField(58, r.text)
+        grp = qf.Group(146, 55)
+        grp.setField(55, symbol or "?")
+        msg.addGroup(grp)
+        self._send(msg, self._sid(name))
 
     def _send_quote(self, q: Quote, req_id: str, symbol: str, session: Any) -> None:
         with self._lock:
@@ -443,39 +456,112 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             except ValueError as e:
                 raise _Refused(RfqReject.SIZE_MISMATCH if "38" in str(e) else RfqReject.PRICE_MISMATCH,
                                str(e)) from None
-            # the core checks everything else: owner (NOT_AUTHORISED), expiry, price, size, risk
-            hit = replace(quote, client=client.id, sides=(QuoteSide(side, price, qty),))
+            # the core checks everything else: owner (NOT_AUTHORISED), expiry, price, size, risk;
+            # the ExecutionReport is sent from the engine's output pump (_on_events)
+            accept_id = self._next_id()
+            key = ("acc", client.id, accept_id)
+            with self._lock:
+                self._pending[key] = (time.monotonic() + self.timeout, client.name,
+                                      (cl_ord_id, comp.name, side_text, qty_text))
             try:
-                ex = self.engine.accept_raw(hit, side, qty, accept_id=self._next_id(), timeout=self.timeout)
-            except AcceptRejected as r:
-                raise _Refused(RfqReject(r.reason) if r.reason in RfqReject._value2member_map_ else RfqReject.OTHER,
-                               f"refused by the core ({reason_name(r.reason)})") from None
-            except RfqTimeout:
-                raise _Refused(RfqReject.OTHER, f"no answer from the core within {self.timeout} s") from None
-            self._send_fill(ex, cl_ord_id, comp.name, side_text, session)
+                self.engine.submit_accept(client.id, quote.composite, quote.quote_id, int(side), price, qty,
+                                          accept_id=accept_id)
+            except Exception as e:  # noqa: BLE001 - the ring full for 10 s, the core stopped
+                with self._lock:
+                    self._pending.pop(key, None)
+                raise _Refused(RfqReject.OTHER, f"the core did not take the order ({e})") from None
         except _Refused as r:
-            self._count(session, f"reject:{r.code.name}")
-            msg = self._new("8")
-            msg.setField(37, "NONE")
-            msg.setField(11, cl_ord_id)
-            msg.setField(17, f"R{self._next_id()}")
-            msg.setField(150, "8")
-            msg.setField(39, "8")
-            msg.setField(103, str(ord_rej_reason(int(r.code))))
-            msg.setField(55, symbol)
-            msg.setField(54, side_text)
-            msg.setField(38, qty_text)
-            msg.setField(151, "0")
-            msg.setField(14, "0")
-            msg.setField(6, "0")
-            msg.setField(58, r.text)
-            msg.setField(60, fix_time(time.time_ns()))
-            self._send(msg, session)
+            self._reject_order(client.name, cl_ord_id, symbol, side_text, qty_text, r)
+
+    def _reject_order(self, name: str, cl_ord_id: str, symbol: str, side_text: str, qty_text: str,
+                      r: _Refused) -> None:
+        self._count_name(name, f"reject:{r.code.name}")
+        msg = self._new("8")
+        msg.setField(37, "NONE")
+        msg.setField(11, cl_ord_id)
+        msg.setField(17, f"R{self._next_id()}")
+        msg.setField(150, "8")
+        msg.setField(39, "8")
+        msg.setField(103, str(ord_rej_reason(int(r.code))))
+        msg.setField(55, symbol)
+        msg.setField(54, side_text)
+        msg.setField(38, qty_text)
+        msg.setField(151, "0")
+        msg.setField(14, "0")
+        msg.setField(6, "0")
+        msg.setField(58, r.text)
+        msg.setField(60, fix_time(time.time_ns()))
+        self._send(msg, self._sid(name))
+
+    def _expire_pending(self) -> None:
+        """Refuse the requests the core has not answered within ``timeout`` (it always answers
+        while it runs: this is for a stopped or wedged core)."""
+        now = time.monotonic()
+        late = []
+        with self._lock:
+            while self._pending:
+                key, entry = next(iter(self._pending.items()))
+                if entry[0] > now:
+                    break
+                del self._pending[key]
+                late.append((key, entry))
+        for (kind, _, _), (_, name, info) in late:
+            r = _Refused(RfqReject.OTHER, f"no answer from the core within {self.timeout} s")
+            if kind == "rfq":
+                self._reject_quote_request(name, info[0], info[1], r)
+            else:
+                self._reject_order(name, info[0], info[1], info[2], info[3], r)
+
+    def _answer(self, ev: Any, key: tuple[str, int, int]) -> None:
+        """Send the answer to a request of ours: ``ev`` is its Quote, RfqRejected,
+        ApprovalPending, Execution or AcceptRejected (on the output pump)."""
+        with self._lock:
+            entry = self._pending.pop(key, None)
+        if entry is None:
+            return  # not ours (the Python API, the portal), or already refused as late
+        _, name, info = entry
+        if key[0] == "rfq":
+            req_id, symbol = info
+            if isinstance(ev, Quote):
+                self._send_quote(ev, req_id, symbol, self._sid(name))
+            elif isinstance(ev, RfqRejected):
+                self._reject_quote_request(name, req_id, symbol, _Refused(
+                    RfqReject(ev.reason) if ev.reason in RfqReject._value2member_map_ else RfqReject.OTHER,
+                    f"refused by the core ({reason_name(ev.reason)})"))
+            else:
+                log.warning("fix: QuoteReqID %s of %s waits for an operator's approval (request %d); the quote "
+                            "is not sent over FIX", req_id, name, ev.request_id)
+                self._reject_quote_request(name, req_id, symbol, _Refused(
+                    RfqReject.OTHER, "the request needs a desk approval, which FIX sessions do not support yet; "
+                                     "ask for a smaller size"))
+        else:
+            cl_ord_id, symbol, side_text, qty_text = info
+            if isinstance(ev, Execution):
+                self._send_fill(ev, cl_ord_id, symbol, side_text, self._sid(name))
+            else:
+                self._reject_order(name, cl_ord_id, symbol, side_text, qty_text, _Refused(
+                    RfqReject(ev.reason) if ev.reason in RfqReject._value2member_map_ else RfqReject.OTHER,
+                    f"refused by the core ({reason_name(ev.reason)})"))
 
     def _on_events(self, events: list[Any]) -> None:
-        """On the engine's output pump: a FIX quote the desk cancelled → QuoteCancel (Z); one
-        that expired → QuoteStatusReport (AI, QuoteStatus 7), to its client if logged on."""
+        """On the engine's output pump: the answers to this gateway's requests (Quote or
+        QuoteRequestReject, ExecutionReport), sent as soon as the pump decodes them; a FIX quote
+        the desk cancelled → QuoteCancel (Z); one that expired → QuoteStatusReport (AI,
+        QuoteStatus 7), to its client if logged on."""
         for ev in events:
+            if self._pending:
+                if isinstance(ev, Quote | RfqRejected | ApprovalPending):
+                    key = ("rfq", ev.client, ev.rfq_id)
+                elif isinstance(ev, Execution | AcceptRejected):
+                    key = ("acc", ev.client, ev.accept_id)
+                else:
+                    key = None
+                if key is not None:
+                    try:
+                        self._answer(ev, key)
+                    except Exception:  # noqa: BLE001 - never into the pump
+                        log.exception("fix: could not answer %s", key)
+                    continue
             if not isinstance(ev, QuoteEnded) or ev.state not in (QuoteEnd.CANCELLED, QuoteEnd.EXPIRED):
                 continue
             with self._lock:
@@ -501,6 +587,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
                 self._send(msg, qf.SessionID(BEGIN_STRING, self.comp_id, name))
             except Exception:  # noqa: BLE001 - never into the pump
                 log.exception("fix: could not tell %s that quote %d ended", name, ev.quote_id)
+        if self._pending:
+            self._expire_pending()
 
     def _send_fill(self, ex: Execution, cl_ord_id: str, symbol: str, side_text: str, session: Any) -> None:
         with self._lock:

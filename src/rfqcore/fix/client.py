@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import queue
+import socket
 import threading
 import time
 from functools import partial
@@ -29,6 +30,16 @@ def fields(msg: Any) -> dict[int, str]:
             tag, _, value = part.partition("=")
             out[int(tag)] = value
     return out
+
+
+def _to_port(port: int, sock: socket.socket) -> bool:
+    """A TCP socket connected to ``port`` (the desk's): the initiator's connection."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_STREAM:
+        return False
+    try:
+        return bool(sock.getpeername()[1] == port)
+    except OSError:
+        return False  # not connected (yet): a poll every idle_s sees the connection through
 
 
 class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type information
@@ -68,7 +79,8 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
         self._qf = st
         self._factories: Any = (qf.FileStoreFactory(st), qf.FileLogFactory(st))
         self._ini: Any = qf.SocketInitiator(self, self._factories[0], st, self._factories[1])
-        self._driver = PollDriver(self._ini, partial(_quickfix.Initiator_poll, self._ini), f"fix-client-{name}")
+        self._driver = PollDriver(self._ini, partial(_quickfix.Initiator_poll, self._ini), f"fix-client-{name}",
+                                  ours=partial(_to_port, port))
 
     def start(self, wait_logon: float | None = None) -> FixClient:
         """Connect (and reconnect after a drop); with ``wait_logon``, wait that many seconds for
@@ -106,15 +118,16 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
         pass
 
     def onLogon(self, sid: Any) -> None:  # noqa: N802
+        self._driver.rescan()
         self.logged_out.clear()
         self.logged_on.set()
 
     def onLogout(self, sid: Any) -> None:  # noqa: N802
+        self._driver.rescan()
         self.logged_on.clear()
         self.logged_out.set()
 
     def toAdmin(self, msg: Any, sid: Any) -> None:  # noqa: N802
-        self._driver.touch()
         self.last_out_seq = int(msg.getHeader().getField(34))
         t = msg.getHeader().getField(35)
         if t == "A":
@@ -123,18 +136,15 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
             self.session_rejects_out += 1
 
     def fromAdmin(self, msg: Any, sid: Any) -> None:  # noqa: N802
-        self._driver.touch()
         f = fields(msg)
         self.last_in_seq = int(f[34])
         self.admin_in.append(f)
 
     def toApp(self, msg: Any, sid: Any) -> None:  # noqa: N802
-        self._driver.touch()
         self.last_out_seq = int(msg.getHeader().getField(34))
         pass
 
     def fromApp(self, msg: Any, sid: Any) -> None:  # noqa: N802
-        self._driver.touch()
         f = fields(msg)
         self.last_in_seq = int(f[34])
         (self.status if f[35] in ("Z", "AI") else self.app).put(f)
