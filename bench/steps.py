@@ -90,6 +90,8 @@ STEPS: tuple[Step, ...] = (
          result="lines"),
     py("rfq_roundtrip", "RFQ -> quote over Aeron IPC against a raw ping-pong", "rfq_roundtrip.py",
        args=("--no-wait",)),
+    py("fix_roundtrip", "FIX QuoteRequest -> Quote over TCP loopback: raw and QuickFIX clients, TCP echo floor",
+       "fix_roundtrip.py", args=("--no-wait",)),
     py("hooks", "a slow strategy hook does not delay quoting", "hooks_bench.py"),
     py("hedge", "client fill -> hedge order at the gateway / on the wire at a simulated venue", "hedge_bench.py"),
     rust("journal_rust", "journal append throughput and commit latency per durability, replay speed",

@@ -197,6 +197,7 @@ class PollDriver:
         #: wake-ups of the thread (select returned) and rescans of the socket set, for the curious
         self.wakeups = 0
         self.rescans = 0
+        self.timeouts = 0
 
     def rescan(self) -> None:
         """Find QuickFIX's sockets again before the next wait (a session came or went)."""
@@ -263,8 +264,14 @@ class PollDriver:
                     self._rescan = True
             else:
                 busy = 0
+                self.timeouts += 1
             if self._wake_r in ready:
                 os.read(self._wake_r, 4096)
+            if ready and self._static.intersection(ready):
+                # QuickFIX's wake-up socket: a send from another thread that did not finish at
+                # once. The poll that reads it only marks the connection for writing; the next
+                # one writes: poll twice, or the rest would wait for the next event (up to idle_s)
+                self._poll()
         if self._logout is not None:  # log the sessions out and let the answers come in
             self._logout()
             self._logout = None

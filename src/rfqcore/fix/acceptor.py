@@ -132,6 +132,7 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         for key in ("ResetOnLogon", "ResetOnLogout", "ResetOnDisconnect"):
             d.setString(key, "N")
         d.setString("PersistMessages", "Y")
+        d.setString("SocketNodelay", "Y")  # no Nagle: an answer goes out at once
         st.set(d)
         for name in self._clients:
             st.set(qf.SessionID(BEGIN_STRING, self.comp_id, name), qf.Dictionary())

@@ -68,7 +68,7 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
                      "FileLogPath": os.path.join(str(store), "log"), "StartTime": "00:00:00",
                      "EndTime": "00:00:00", "NonStopSession": "Y", "UseDataDictionary": "Y",
                      "DataDictionary": data_dictionary(), "ResetOnLogon": "N", "ResetOnLogout": "N",
-                     "ResetOnDisconnect": "N"}.items():
+                     "ResetOnDisconnect": "N", "SocketNodelay": "Y"}.items():
             d.setString(k, v)
         d.setInt("SocketConnectPort", port)
         d.setInt("HeartBtInt", heartbeat_s)
