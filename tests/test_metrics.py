@@ -163,6 +163,9 @@ def test_counters_move_as_rfqs_are_quoted_filled_and_refused(desk: Any) -> None:
     assert delta("rfqcore_gateway_logons_total", gateway="aeron") == 1
     # every RFQ's answer went through the core's RFQ-to-answer histogram
     assert delta("rfqcore_stage_latency_seconds_count", stage="rfq_to_answer") == 2
+    # both came through the Aeron gateway, stamped with their client's send time
+    assert delta("rfqcore_stage_latency_seconds_count", stage="gateway_in") == 2
+    assert val(after, "rfqcore_stage_latency_seconds_sum", stage="gateway_in") > 0
     assert delta("rfqcore_stage_latency_seconds_count", stage="tick_to_quote") >= 1
     assert val(after, "rfqcore_stage_latency_seconds_sum", stage="rfq_to_answer") > 0
     assert delta("rfqcore_settlement_trades_total") == 1

@@ -214,6 +214,8 @@ class Engine:
         counts: every recorded bucket as (highest equivalent value, count)."""
     def rfq_to_quote(self, reset: bool = False) -> LatencyPercentiles:
         """Core-thread RFQ-to-answer percentiles (ns), same keys as :meth:`tick_to_quote`."""
+    def gateway_in(self, reset: bool = False) -> LatencyPercentiles:
+        """Gateway-in percentiles of RFQs (ns): client send time to the gateway handing it on."""
     def add_tap(self, path: str) -> None:
         """Copy every RFQ-family output (kinds 110-120) into this ring too (for a gateway)."""
     def out_waits(self) -> int:

@@ -89,11 +89,14 @@ def _recorder_counts(rec: LatencyRecorder) -> list[tuple[int, int]]:
 
 
 def stage_counts(eng: Engine) -> list[tuple[str, list[tuple[int, int]]]]:
-    """The desk's stage latency histograms as ``(stage, [(value_ns, count), ...])``: the core's
-    ``tick_to_quote`` and ``rfq_to_answer`` and the output pump's ``quote_to_subscriber`` (what
-    ``rfqcore_stage_latency_seconds`` and the console's latency plots show)."""
+    """The desk's stage latency histograms as ``(stage, [(value_ns, count), ...])``, in the
+    order an RFQ meets them: ``gateway_in`` (a client's send to the gateway handing the RFQ on,
+    read by the core thread off the records), the core's ``tick_to_quote`` and ``rfq_to_answer``,
+    and the output pump's ``quote_to_subscriber`` (what ``rfqcore_stage_latency_seconds`` and the
+    console's latency plots show)."""
     core = eng.core
-    return [("tick_to_quote", core.tick_to_quote(False)["counts"]),
+    return [("gateway_in", core.gateway_in(False)["counts"]),
+            ("tick_to_quote", core.tick_to_quote(False)["counts"]),
             ("rfq_to_answer", core.rfq_to_quote(False)["counts"]),
             ("quote_to_subscriber", _recorder_counts(eng.subscriber_latency))]
 

@@ -1,6 +1,6 @@
 //! The runner's RFQ features: the tap ring (copies of kinds 110..=120, covered by
 //! back-pressure), injected heartbeats (quotes expire in an idle system) and the
-//! rfq-to-quote latency histogram.
+//! rfq-to-quote and gateway-in latency histograms.
 
 mod common;
 
@@ -49,6 +49,28 @@ fn tap_gets_rfq_outputs_and_main_ring_everything() {
     assert_eq!(runner.rfq_to_quote().len(), 2, "a reject is an answer too");
     runner.reset_latency();
     assert_eq!(runner.rfq_to_quote().len(), 0);
+}
+
+#[test]
+fn gateway_in_counts_rfqs_stamped_with_an_earlier_client_send_time() {
+    let core = Core::new(config()).unwrap();
+    let (out_p, _out_c) = RingFile::anonymous(4096).unwrap().split();
+    let (mut in_p, in_c) = RingFile::anonymous(1024).unwrap().split();
+    let mut runner = Runner::new(core, out_p);
+    runner.add_input(in_c);
+    in_p.push_slice(&snapshot(1, T0));
+    // sent 7 µs before the gateway handed it on; one stamped once (the API's way); one unstamped
+    let mut sent = rfq(1, 255, BTC, 42, T0);
+    sent.ts_event = T0 - 7_000;
+    let mut same = rfq(1, 0, BTC, 43, T0);
+    same.ts_event = T0;
+    in_p.push_slice(&[sent, same, rfq(1, 1, BTC, 44, T0)]);
+    while runner.run_once(usize::MAX) > 0 {}
+    let h = runner.gateway_in();
+    assert_eq!(h.len(), 1);
+    assert!(h.equivalent(h.value_at_quantile(0.5), 7_000), "{}", h.value_at_quantile(0.5));
+    runner.reset_latency();
+    assert_eq!(runner.gateway_in().len(), 0);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use super::{Runner, MAX_LATENCY_NS};
 use rfq_journal::OutputHash;
 use rfq_ring::clock::monotonic_ns;
 use rfq_ring::record::{flags, kind};
-use rfq_ring::Producer;
+use rfq_ring::{Producer, Record};
 
 impl Runner {
     /// Consume what the input rings hold now, up to `budget` records. Returns the number of
@@ -55,13 +55,16 @@ impl Runner {
             return (0, true);
         }
         let want = room.min(budget.max(1));
-        let Runner { core, inputs, out, current, in_message, batch, tick_to_quote, rfq_to_quote, tap, .. } = self;
+        let Runner { core, inputs, out, current, in_message, batch, tick_to_quote, rfq_to_quote, gateway_in, tap, .. } = self;
         let chunk = inputs[*current].peek(want);
         let mut sink = RingSink::<false> { out, hash: OutputHash::new(), tap: tap.as_mut(), quotes: 0, rfq: None, answered: false };
         let mut used = 0;
         let (a, b) = chunk.as_slices();
         for rec in a.iter().chain(b.iter()) {
             sink.rfq = (rec.kind == kind::RFQ).then_some((rec.source, rec.seq));
+            if let Some(ns) = gateway_in_ns(rec) {
+                gateway_in.saturating_record(ns);
+            }
             core.process(rec, &mut sink);
             if sink.quotes != 0 {
                 sink.quotes = 0;
@@ -113,7 +116,7 @@ impl Runner {
             return (0, true);
         }
         let want = room.min(budget.max(1));
-        let Runner { core, inputs, out, current, in_message, batch, tap, journal, .. } = self;
+        let Runner { core, inputs, out, current, in_message, batch, tap, journal, gateway_in, .. } = self;
         let j = journal.as_deref_mut().expect("journaled");
         let chunk = inputs[*current].peek(want);
         let mut sink = RingSink::<true> { out, hash: j.hash, tap: tap.as_mut(), quotes: 0, rfq: None, answered: false };
@@ -121,6 +124,9 @@ impl Runner {
         let (a, b) = chunk.as_slices();
         for rec in a.iter().chain(b.iter()) {
             sink.rfq = (rec.kind == kind::RFQ).then_some((rec.source, rec.seq));
+            if let Some(ns) = gateway_in_ns(rec) {
+                gateway_in.saturating_record(ns);
+            }
             core.process(rec, &mut sink);
             let seq = j.writer.next_seq();
             if let Err(e) = j.writer.append_marked(rec, sink.hash.value()) {
@@ -160,4 +166,12 @@ impl Runner {
         }
         free / max_out
     }
+}
+
+/// The gateway-in stage of an RFQ record (see [`Runner::gateway_in`]): `ts_recv − ts_event`
+/// when its sender stamped an earlier send time, else `None`.
+#[inline]
+fn gateway_in_ns(rec: &Record) -> Option<u64> {
+    (rec.kind == kind::RFQ && rec.ts_event > 0 && rec.ts_recv > rec.ts_event)
+        .then(|| (rec.ts_recv - rec.ts_event).clamp(1, MAX_LATENCY_NS as i64) as u64)
 }

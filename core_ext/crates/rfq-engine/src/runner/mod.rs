@@ -90,6 +90,7 @@ pub struct Runner {
     out_waits: u64,
     tick_to_quote: Histogram<u64>,
     rfq_to_quote: Histogram<u64>,
+    gateway_in: Histogram<u64>,
     tap: Option<Producer>,
     heartbeat_ns: Option<u64>,
     heartbeats: u64,
@@ -122,6 +123,7 @@ impl Runner {
             out_waits: 0,
             tick_to_quote: Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("valid histogram bounds"),
             rfq_to_quote: Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("valid histogram bounds"),
+            gateway_in: Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("valid histogram bounds"),
             tap: None,
             heartbeat_ns: None,
             heartbeats: 0,
@@ -168,10 +170,21 @@ impl Runner {
         &self.rfq_to_quote
     }
 
-    /// Forget the latency recorded so far (both histograms).
+    /// Gateway-in latency of RFQs: from the client's send time (`ts_event`, stamped by the
+    /// client) to the gateway handing the RFQ on (`ts_recv`, stamped by the gateway), in ns.
+    /// Both are wall clocks, so the figure means something for clients on the desk's host (the
+    /// co-located ones); only RFQs whose sender stamped an earlier send time are counted (the
+    /// Aeron gateway's; the Python API and FIX stamp one time for both). Read off the records
+    /// as they pass, outside the deterministic core.
+    pub fn gateway_in(&self) -> &Histogram<u64> {
+        &self.gateway_in
+    }
+
+    /// Forget the latency recorded so far (every histogram).
     pub fn reset_latency(&mut self) {
         self.tick_to_quote.reset();
         self.rfq_to_quote.reset();
+        self.gateway_in.reset();
     }
 
     /// Times the runner found the output ring too full to consume input.

@@ -210,6 +210,14 @@ impl Engine {
         self.latency(py, reset, Runner::rfq_to_quote)
     }
 
+    /// Gateway-in latency of RFQs, read by the core thread off the records: from the client's
+    /// send time to the gateway handing the RFQ on (wall clocks: meaningful for clients on the
+    /// desk's host; only RFQs whose sender stamped an earlier send time). Percentiles in ns.
+    #[pyo3(signature = (reset = false))]
+    fn gateway_in(&self, py: Python<'_>, reset: bool) -> PyResult<Wrap<Histogram<u64>>> {
+        self.latency(py, reset, Runner::gateway_in)
+    }
+
     // ---- the desk: positions, clients, composites, quotes, approvals ---------------------------
 
     /// The desk's position in a composite (dict of exact ints), None for an unknown composite.
