@@ -250,6 +250,73 @@ def test_sequence_numbers_continue_across_an_acceptor_restart(desk: Any, acme: F
     c.checked_until = len(c.admin_in)
 
 
+def _status(c: FixClient, qid: str, req: str) -> dict[int, str]:
+    """QuoteStatusRequest; its QuoteStatusReport (FixClient puts AI with what the desk sends unasked)."""
+    c.send("a", [(649, req), (117, qid), (55, "BTC")])
+    return _next_ai(c, lambda m: m.get(649) == req)
+
+
+def _next_ai(c: FixClient, pred: Any) -> dict[int, str]:
+    deadline = time.monotonic() + 10
+    while True:
+        m = c.status.get(timeout=max(0.01, deadline - time.monotonic()))
+        if m[35] == "AI" and pred(m):
+            return m
+
+
+def test_quote_response_hit_and_pass_and_quote_status_requests(desk: Any, acme: FixClient, clients: Any) -> None:
+    eng = desk.engine
+    feed_market(eng)
+    # a hit by QuoteResponse (AJ, QuoteRespType 1) fills like a NewOrderSingle
+    q = acme.quote_request(_id("aj"), "BTC", "0.5", side="1")
+    assert q[35] == "S", q
+    st = _status(acme, q[117], _id("st"))
+    assert st[35] == "AI" and st[297] == "0" and st[131] == q[131] and st[117] == q[117], st  # live
+    before = eng.client_positions(ACME.name).get("BTC")
+    resp_id = _id("hit")
+    acme.send("AJ", [(693, resp_id), (694, "1"), (117, q[117]), (55, "BTC"), (54, "1"), (38, "0.5"), (44, q[133])])
+    fill = acme.next()
+    assert fill[35] == "8" and fill[150] == "F" and fill[11] == resp_id and fill[31] == q[133], fill
+    after = eng.client_positions(ACME.name)["BTC"]
+    assert after.qty - (before.qty if before is not None else 0) == Decimal("0.5")
+    st = _status(acme, q[117], _id("st"))
+    assert st[297] == "6" and st[58] == "FILLED", st
+    # the same QuoteRespID again never fills twice
+    acme.send("AJ", [(693, resp_id), (694, "1"), (117, q[117]), (55, "BTC"), (54, "1"), (38, "0.5")])
+    dup = acme.next()
+    assert dup[150] == "8" and dup[58].startswith("DUPLICATE_ID"), dup
+    assert eng.client_positions(ACME.name)["BTC"].qty == after.qty
+
+    # a pass (QuoteRespType 6) withdraws the quote in the core: a hit after it is refused
+    p = acme.quote_request(_id("pass"), "BTC", "0.5", side="1")
+    acme.send("AJ", [(693, _id("p")), (694, "6"), (117, p[117]), (55, "BTC")])
+    passed = _next_ai(acme, lambda m: m.get(117) == p[117])
+    assert passed[35] == "AI" and passed[297] == "11" and passed[117] == p[117], passed
+    late = acme.order(_id("ord"), p, "1", "0.5", price=p[133])
+    assert late[150] == "8" and late[58].startswith("QUOTE_NOT_LIVE"), late
+    assert _status(acme, p[117], _id("st"))[297] == "11"
+    # passing it again, or a quote that is not there: QuoteStatus 9, nothing changes
+    acme.send("AJ", [(693, _id("p")), (694, "6"), (117, p[117]), (55, "BTC")])
+    assert _next_ai(acme, lambda m: m.get(117) == p[117])[297] == "9"
+    assert eng.client_positions(ACME.name)["BTC"].qty == after.qty
+    # an unsupported QuoteRespType: BusinessMessageReject
+    acme.send("AJ", [(693, _id("c")), (694, "2"), (117, p[117]), (55, "BTC")])
+    bmr = acme.next()
+    assert bmr[35] == "j" and "694" in bmr[58], bmr
+
+    # status: unknown quotes, and another client's, are QUOTE_NOT_FOUND; an expired one is 7
+    assert _status(acme, "999999999", _id("st"))[297] == "9"
+    beta = clients(BETA.name, BETA.secret.hex())
+    assert beta.logged_on.wait(15)
+    assert _status(beta, q[117], _id("st"))[297] == "9"
+    beta.seqnums_clean(resend_ok=True)
+    short = acme.quote_request(_id("exp"), "BTC", "0.5", side="1", extra=((62, fix_time(time.time_ns() + 200_000_000)),))
+    assert short[35] == "S", short
+    time.sleep(0.3)
+    assert _status(acme, short[117], _id("st"))[297] == "7"
+    assert acme.session_rejects_out == 0
+
+
 def test_a_sequence_gap_from_the_client_is_resent_and_gap_filled(desk: Any, acme: FixClient) -> None:
     import quickfix as qf
 
@@ -262,6 +329,10 @@ def test_a_sequence_gap_from_the_client_is_resent_and_gap_filled(desk: Any, acme
     assert q[35] == "S", q  # ... then takes this one: nothing was lost for the application
     resend = [m for m in acme.admin_in[since:] if m.get(35) == "2"]
     assert len(resend) == 1 and int(resend[0][7]) == gap_from, resend
+    # the desk's per-session metrics count it (and the client's gap fill, a SequenceReset)
+    st = desk.fix.stats()[ACME.name]
+    assert st["resend_request_out"] >= 1 and st["sequence_reset_in"] >= 1, st
+    assert "resend requests in" in desk.fix.status_line()
     acme.seqnums_clean(resend_ok=True, since=since)
     acme.checked_until = len(acme.admin_in)
 
@@ -453,9 +524,10 @@ def test_serve_command_serves_fix(tmp_path: Path) -> None:
         assert r.stdout.startswith("AG 8 NO_MARKET"), r.stdout  # no market data: the core says so
         while time.monotonic() < deadline:
             line = serve.stdout.readline()  # type: ignore[union-attr]
-            if "FIX: logged on none; messages in 1 out 1; rejects 1" in line:
+            if "FIX: logged on none; acme-capital: in 1 out 1, rejects NO_MARKET 1" in line:
                 break
-        assert "refused logons 0; session rejects in 0 out 0" in line, line
+        assert ("resend requests in 0 out 0, sequence resets in 0 out 0, refused logons 0, session rejects in 0 "
+                "out 0") in line, line
     finally:
         serve.terminate()
         out, err = serve.communicate(timeout=30)

@@ -101,6 +101,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         # quotes sent over FIX, by quote id (the newest 65,536): a hit names one by QuoteID
         self._quotes: OrderedDict[int, Quote] = OrderedDict()
         self._meta: dict[int, tuple[str, str]] = {}  # quote id -> (QuoteReqID, Symbol), as _quotes
+        # quote id -> open / filled / expired / cancelled / passed, as _quotes (QuoteStatusRequest)
+        self._state: dict[int, str] = {}
         self._names = {c.id: c.name for c in settings.clients}
         # requests in the core, answered from the output pump: ("rfq" | "acc", client id, request id)
         # -> (deadline, client name, what the answer needs); in submission order (deadlines too)
@@ -198,14 +200,17 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
 
     def _use_id(self, client: int, kind: str, ident: str) -> bool:
         """Record ``ident`` as used by ``client``; False if it already was."""
-        key = (client, kind, ident)
         with self._lock:
-            if key in self._used:
-                return False
-            self._used.add(key)
-            if self._ids_file is not None:
-                self._ids_file.write(json.dumps({"c": client, "t": kind, "id": ident}) + "\n")
-                self._ids_file.flush()
+            return self._use_id_locked(client, kind, ident)
+
+    def _use_id_locked(self, client: int, kind: str, ident: str) -> bool:
+        key = (client, kind, ident)
+        if key in self._used:
+            return False
+        self._used.add(key)
+        if self._ids_file is not None:
+            self._ids_file.write(json.dumps({"c": client, "t": kind, "id": ident}) + "\n")
+            self._ids_file.flush()
         return True
 
     def _next_id(self) -> int:
@@ -221,18 +226,24 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             return {name: dict(c) for name, c in self.counters.items()}
 
     def status_line(self) -> str:
-        """One line for ``rfqcore serve``'s status: sessions logged on, messages, rejects."""
+        """One line for ``rfqcore serve``'s status: sessions logged on, then per session that
+        has seen traffic: messages in/out, rejects by reason, resend requests and sequence
+        resets each way, refused logons, session-level rejects."""
         st = self.stats()
-        total: Counter[str] = Counter()
-        for c in st.values():
-            total.update(c)
-        msgs_in = sum(v for k, v in total.items() if k.startswith("in:"))
-        msgs_out = sum(v for k, v in total.items() if k.startswith("out:"))
-        rejects = sum(v for k, v in total.items() if k.startswith("reject:"))
         on = ", ".join(sorted(self.logged_on)) or "none"
-        return (f"FIX: logged on {on}; messages in {msgs_in} out {msgs_out}; rejects {rejects}; refused logons "
-                f"{total['logon_refused']}; session rejects in {total['session_reject_in']} out "
-                f"{total['session_reject_out']}")
+        parts = []
+        for name, c in sorted(st.items()):
+            if not c:
+                continue
+            msgs_in = sum(v for k, v in c.items() if k.startswith("in:"))
+            msgs_out = sum(v for k, v in c.items() if k.startswith("out:"))
+            rejects = ", ".join(f"{k[7:]} {v}" for k, v in sorted(c.items()) if k.startswith("reject:")) or "none"
+            parts.append(f"{name}: in {msgs_in} out {msgs_out}, rejects {rejects}, resend requests in "
+                         f"{c.get('resend_request_in', 0)} out {c.get('resend_request_out', 0)}, sequence resets in "
+                         f"{c.get('sequence_reset_in', 0)} out {c.get('sequence_reset_out', 0)}, refused logons "
+                         f"{c.get('logon_refused', 0)}, session rejects in {c.get('session_reject_in', 0)} out "
+                         f"{c.get('session_reject_out', 0)}")
+        return f"FIX: logged on {on}" + "".join(f"; {p}" for p in parts)
 
     def _count(self, session: Any, key: str) -> None:
         self._count_name(session.getTargetCompID().getValue(), key)
@@ -273,13 +284,18 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             log.info("fix: %s disconnected: cancelled its %d open quote(s)", name, len(live))
 
     def toAdmin(self, message: Any, session: Any) -> None:  # noqa: N802
-        if message.getHeader().getField(35) == "3":
+        mtype = message.getHeader().getField(35)
+        if mtype in ("2", "4"):
+            self._count(session, "resend_request_out" if mtype == "2" else "sequence_reset_out")
+        if mtype == "3":
             self._count(session, "session_reject_out")
             log.warning("fix: session-level Reject sent to %s: %s", session.getTargetCompID().getValue(),
                         message.toString().replace("\x01", "|"))
 
     def fromAdmin(self, message: Any, session: Any) -> None:  # noqa: N802
         mtype = message.getHeader().getField(35)
+        if mtype in ("2", "4"):
+            self._count(session, "resend_request_in" if mtype == "2" else "sequence_reset_in")
         if mtype == "3":
             self._count(session, "session_reject_in")
             log.warning("fix: session-level Reject from %s: %s", session.getTargetCompID().getValue(),
@@ -308,9 +324,14 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
                 self._on_quote_request(message, session, client)
             elif mtype == "D":
                 self._on_new_order(message, session, client)
+            elif mtype == "AJ":
+                self._on_quote_response(message, session, client)
+            elif mtype == "a":
+                self._on_quote_status_request(message, session, client)
             else:
                 self._business_reject(message, session, 3, f"unsupported message type {mtype}: this desk takes "
-                                                           f"QuoteRequest (R) and NewOrderSingle (D)")
+                                                           f"QuoteRequest (R), NewOrderSingle (D), QuoteResponse "
+                                                           f"(AJ) and QuoteStatusRequest (a)")
         except Exception as e:  # noqa: BLE001 - never let an exception into QuickFIX's thread
             log.exception("fix: %s message failed", mtype)
             self._business_reject(message, session, 0, f"internal error: {e}")
@@ -406,9 +427,12 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         with self._lock:
             self._quotes[q.quote_id] = q
             self._meta[q.quote_id] = (req_id, symbol)
+            self._state[q.quote_id] = "open"
             self._open.setdefault(q.client, {})[q.quote_id] = q.valid_until
             while len(self._quotes) > 1 << 16:
-                self._meta.pop(self._quotes.popitem(last=False)[0], None)
+                old = self._quotes.popitem(last=False)[0]
+                self._meta.pop(old, None)
+                self._state.pop(old, None)
         pd, qd = q.price_decimals or 0, q.qty_decimals or 0
         msg = self._new("S")
         msg.setField(131, req_id)
@@ -423,17 +447,80 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         msg.setField(60, fix_time(q.core_time or time.time_ns()))
         self._send(msg, session)
 
-    def _on_new_order(self, m: Any, session: Any, client: ClientConfig) -> None:
-        cl_ord_id = m.getField(11)
+    def _on_quote_status_request(self, m: Any, session: Any, client: ClientConfig) -> None:
+        """QuoteStatusRequest (a) for one QuoteID (117) of this client → QuoteStatusReport (AI):
+        QuoteStatus (297) 0 live, 7 expired, 1 cancelled, 11 passed, 6 removed (filled; Text
+        FILLED), 9 not found (unknown, another client's, or too old)."""
+        qid_text = m.getField(117) if m.isSetField(117) else ""
+        with self._lock:
+            qid = int(qid_text) if qid_text.isdigit() else -1
+            quote = self._quotes.get(qid)
+            state = self._state.get(qid, "") if quote is not None and quote.client == client.id else ""
+            meta = self._meta.get(qid) if state else None
+        if state == "open" and quote is not None and quote.valid_until <= time.time_ns():
+            state = "expired"
+        code, text = {"open": (0, "LIVE"), "expired": (7, "EXPIRED"), "cancelled": (1, "CANCELLED"),
+                      "passed": (11, "PASSED"), "filled": (6, "FILLED"), "": (9, "QUOTE_NOT_FOUND")}[state]
+        msg = self._new("AI")
+        if m.isSetField(649):
+            msg.setField(649, m.getField(649))
+        if meta is not None:
+            msg.setField(131, meta[0])
+        msg.setField(117, qid_text or "?")
+        msg.setField(55, meta[1] if meta is not None else (m.getField(55) if m.isSetField(55) else "?"))
+        msg.setField(297, str(code))
+        msg.setField(58, text)
+        msg.setField(60, fix_time(time.time_ns()))
+        self._send(msg, session)
+
+    def _on_quote_response(self, m: Any, session: Any, client: ClientConfig) -> None:
+        """QuoteResponse (AJ): QuoteRespType (694) 1 (hit) takes the quote as a NewOrderSingle
+        would (ExecutionReport, ClOrdID 11 = the QuoteRespID 693); 6 (pass) withdraws it
+        (QuoteStatusReport, QuoteStatus 11). Other types: BusinessMessageReject."""
+        kind = m.getField(694)
+        if kind == "1":
+            self._on_new_order(m, session, client, response=True)
+            return
+        if kind != "6":
+            self._business_reject(m, session, 5, f"QuoteRespType (694) {kind} not supported: 1 (hit) or 6 (pass)")
+            return
+        resp_id = m.getField(693)
+        qid_text = m.getField(117) if m.isSetField(117) else ""
+        with self._lock:
+            quote = self._quotes.get(int(qid_text)) if qid_text.isdigit() else None
+            ok = (quote is not None and quote.client == client.id and self._state.get(quote.quote_id) == "open"
+                  and self._use_id_locked(client.id, "J", resp_id))
+            if ok and quote is not None:
+                self._state[quote.quote_id] = "passed"
+                self._open.get(client.id, {}).pop(quote.quote_id, None)
+        msg = self._new("AI")
+        msg.setField(117, qid_text or "?")
+        msg.setField(55, m.getField(55) if m.isSetField(55) else "?")
+        if ok and quote is not None:
+            self.engine.cancel(quote.quote_id, client.id)  # the core's QuoteEnded is not reported again
+            self._count(session, "passed")
+            msg.setField(297, "11")
+            msg.setField(58, "PASSED")
+        else:
+            self._count(session, "reject:UNKNOWN_QUOTE")
+            msg.setField(297, "9")
+            msg.setField(58, f"UNKNOWN_QUOTE: no live quote {qid_text} of {client.name} to pass (or QuoteRespID "
+                             f"{resp_id} reused)")
+        msg.setField(60, fix_time(time.time_ns()))
+        self._send(msg, session)
+
+    def _on_new_order(self, m: Any, session: Any, client: ClientConfig, response: bool = False) -> None:
+        cl_ord_id = m.getField(693 if response else 11)
         symbol = m.getField(55) if m.isSetField(55) else "?"
-        side_text = m.getField(54)
+        side_text = m.getField(54) if m.isSetField(54) else "?"
         qty_text = m.getField(38) if m.isSetField(38) else "0"
         try:
-            if not self._use_id(client.id, "D", cl_ord_id):
-                raise _Refused(RfqReject.DUPLICATE_ID, f"ClOrdID {cl_ord_id} was already used by {client.name}")
-            if m.getField(40) != "D":
+            if not self._use_id(client.id, "J" if response else "D", cl_ord_id):
+                what = "QuoteRespID" if response else "ClOrdID"
+                raise _Refused(RfqReject.DUPLICATE_ID, f"{what} {cl_ord_id} was already used by {client.name}")
+            if not response and m.getField(40) != "D":
                 raise _Refused(RfqReject.OTHER, "only OrdType (40) = D (previously quoted) with a QuoteID (117)")
-            if m.isSetField(59) and m.getField(59) != "4":
+            if not response and m.isSetField(59) and m.getField(59) != "4":
                 raise _Refused(RfqReject.OTHER, "only TimeInForce (59) = 4 (fill or kill)")
             if not m.isSetField(117):
                 raise _Refused(RfqReject.UNKNOWN_QUOTE, "QuoteID (117) is required")
@@ -568,6 +655,11 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             with self._lock:
                 meta = self._meta.get(ev.quote_id)
                 self._open.get(ev.client, {}).pop(ev.quote_id, None)
+                passed = self._state.get(ev.quote_id) == "passed"
+                if ev.quote_id in self._state and not passed:
+                    self._state[ev.quote_id] = "cancelled" if ev.state == QuoteEnd.CANCELLED else "expired"
+            if passed:
+                continue  # the client passed it: answered already
             name = self._names.get(ev.client)
             if meta is None or name is None or name not in self.logged_on or self._acceptor is None:
                 continue
@@ -594,6 +686,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
     def _send_fill(self, ex: Execution, cl_ord_id: str, symbol: str, side_text: str, session: Any) -> None:
         with self._lock:
             self._open.get(ex.client, {}).pop(ex.quote_id, None)
+            if ex.quote_id in self._state:
+                self._state[ex.quote_id] = "filled"
         pd, qd = ex.price_decimals or 0, ex.qty_decimals or 0
         px, qty = decimal_text(ex.price_raw, pd), decimal_text(ex.qty_raw, qd)
         msg = self._new("8")
