@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -35,7 +36,7 @@ from rfqcore.rfq import (AcceptRejected, ApprovalPending, Execution, Quote, Quot
 from rfqcore.rfqconfig import ClientConfig, RfqSettings
 from rfqcore.fix import (BEGIN_STRING, DESK_COMP_ID, FixUnavailable, PollDriver, data_dictionary, decimal_text,
                          fix_time, ord_rej_reason, parse_fix_time, quote_request_reject_reason)
-from rfqcore.units import to_units
+from rfqcore.units import to_units as _to_units
 
 __all__ = ["FixGateway"]
 
@@ -63,6 +64,18 @@ def _port_free(host: str, port: int) -> int:
                                      f"there or choose another --fix-port") from None
             raise FixUnavailable(f"cannot serve FIX on {host}:{port}: {e.strerror or e}; give a local address "
                                  f"and a free port") from None
+
+
+_FIX_DECIMAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def to_units(text: str, decimals: int, what: str) -> int:
+    """A FIX Qty/Price/Amt value in the core's integers: a plain decimal (digits, one optional
+    point, an optional minus: no exponent, no spaces, which Python's Decimal would take), then
+    :func:`rfqcore.units.to_units` (exact, not negative)."""
+    if not _FIX_DECIMAL.fullmatch(text):
+        raise ValueError(f"{what}: {text!r} is not a FIX decimal (digits and one optional point)")
+    return _to_units(text, decimals, what)
 
 
 def _on_port(port: int, sock: socket.socket) -> bool:
