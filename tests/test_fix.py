@@ -317,6 +317,54 @@ def test_quote_response_hit_and_pass_and_quote_status_requests(desk: Any, acme: 
     assert acme.session_rejects_out == 0
 
 
+def _poss_dups(desk: Any) -> int:
+    """Messages the desk sent acme-capital with PossDupFlag Y, from its QuickFIX message log."""
+    logs = list(Path(desk.fix.store_dir, "log").glob(f"*{ACME.name}*messages*.log"))
+    return sum(f.read_text(errors="replace").count("\x0143=Y\x01") for f in logs)
+
+
+def test_a_client_resend_request_and_sequence_reset_are_handled(desk: Any, acme: FixClient) -> None:
+    """The client asks the desk to resend from an earlier MsgSeqNum (ResendRequest): the desk
+    answers from its store (the messages again with PossDupFlag, which the client's QuickFIX
+    recognises as duplicates, or a gap fill) and the session goes on; then the client resets
+    its own numbering ahead (SequenceReset, GapFillFlag N): the desk takes the next message at the
+    new number with no ResendRequest. Neither reaches the core or sends a session Reject."""
+    import quickfix as qf
+
+    feed_market(desk.engine)
+    assert acme.quote_request(_id("rr0"), "BTC", "1")[35] == "S"
+    st0 = dict(desk.fix.stats()[ACME.name])
+    rfqs0 = desk.engine.rfq_stats()["rfqs"]
+    since = len(acme.admin_in)
+    dups0 = _poss_dups(desk)
+    begin = max(1, acme.last_in_seq - 3)
+    acme.send("2", [(7, str(begin)), (16, "0")])
+    deadline = time.monotonic() + 10
+    while desk.fix.stats()[ACME.name].get("resend_request_in", 0) == st0.get("resend_request_in", 0):
+        assert time.monotonic() < deadline, "the desk did not see the ResendRequest"
+        time.sleep(0.01)
+    assert acme.quote_request(_id("rr1"), "BTC", "1")[35] == "S"  # the session goes on
+    # the desk answered from its store: what it sent again carries PossDupFlag (43) Y (its log)
+    assert _poss_dups(desk) > dups0, "nothing was resent"
+    st1 = desk.fix.stats()[ACME.name]
+    resent = st1.get("out:S", 0) - st0.get("out:S", 0)
+    assert resent == 1, st1  # the resend is not new application traffic: only rr1's Quote
+    assert desk.engine.rfq_stats()["rfqs"] == rfqs0 + 1
+
+    new_seq = acme.last_out_seq + 50
+    acme.send("4", [(123, "N"), (36, str(new_seq))])
+    qf.Session.lookupSession(acme.sid).setNextSenderMsgSeqNum(new_seq)
+    before_resend_out = st1.get("resend_request_out", 0)
+    q = acme.quote_request(_id("rr2"), "BTC", "1")
+    assert q[35] == "S" and acme.last_out_seq == new_seq, (q, acme.last_out_seq)
+    st2 = desk.fix.stats()[ACME.name]
+    assert st2.get("sequence_reset_in", 0) >= st0.get("sequence_reset_in", 0) + 1, st2
+    assert st2.get("resend_request_out", 0) == before_resend_out, st2  # no gap: nothing asked back
+    assert st2.get("session_reject_out", 0) == st0.get("session_reject_out", 0)
+    acme.seqnums_clean(resend_ok=True, since=since)  # SequenceResets from the desk's gap fill are fine
+    acme.checked_until = len(acme.admin_in)
+
+
 def test_a_sequence_gap_from_the_client_is_resent_and_gap_filled(desk: Any, acme: FixClient) -> None:
     import quickfix as qf
 
