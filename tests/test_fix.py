@@ -448,6 +448,46 @@ def _raw_fix(body: list[tuple[int, str]], sender: str = ACME.name, seq: int = 1)
     return msg + b"10=" + f"{sum(msg) % 256:03d}".encode() + b"\x01"
 
 
+def test_the_same_client_on_fix_and_aeron_shares_its_limits(desk: Any, acme: FixClient) -> None:
+    """acme-capital on FIX and on the Aeron gateway (an ``RfqClient`` to the same desk) at once:
+    its open-quote limit (50) counts the quotes of both ways in. FIX quotes up to the limit, then
+    an Aeron RFQ is refused MAX_OPEN_QUOTES; once the FIX quotes are cancelled, Aeron is quoted."""
+    from rfqcore.client import RfqClient
+    from rfqcore.rfq import RfqRejected
+
+    eng = desk.engine
+    feed_market(eng)
+    limit = ACME.max_open_quotes
+    fix_quotes = []
+    for i in range(limit + 5):
+        q = acme.quote_request(_id(f"lim{i}"), "BTC", "0.01", side="1")
+        if q[35] == "AG":
+            assert q[58].startswith("MAX_OPEN_QUOTES"), q
+            break
+        fix_quotes.append(int(q[117]))
+    else:
+        raise AssertionError(f"FIX was never refused MAX_OPEN_QUOTES after {limit + 5} quotes")
+    assert 0 < len(fix_quotes) <= limit
+    with RfqClient(ACME.name, ACME.secret, aeron_dir=desk.aeron_dir) as rc:
+        rc.logon()
+        with pytest.raises(RfqRejected) as e:
+            rc.request_quote("BTC", "buy", "0.01", ttl_ms=500)
+        assert e.value.reason == RfqReject.MAX_OPEN_QUOTES  # the FIX quotes count on Aeron
+        for qid in fix_quotes:  # the client withdraws them (as a pass would)
+            eng.cancel(qid, ACME.id)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                aq = rc.request_quote("BTC", "buy", "0.01", ttl_ms=500)
+                break
+            except RfqRejected as r:
+                assert r.reason == RfqReject.MAX_OPEN_QUOTES and time.monotonic() < deadline, r
+                time.sleep(0.05)
+        assert aq.quote_id not in fix_quotes
+    # QuoteCancels for the withdrawn FIX quotes arrive on the session; nothing else went wrong
+    assert acme.session_rejects_out == 0
+
+
 def test_garbage_and_mutated_messages_change_nothing(desk: Any, acme: FixClient) -> None:
     """Thousands of mutated messages on raw connections (garbage, flipped bytes, wrong BodyLength
     or CheckSum, cut short, a QuoteRequest before any Logon, logons of unknown CompIDs): QuickFIX
