@@ -110,7 +110,7 @@ BAD = [
      "registry defaults/instruments.toml)"),
     ("rfq", "rfq.toml", "[desk]", "[desks]",
      "unknown sections ['desks'] (allowed: desk, gateway, tier, client, operator, risk, pricing, hedging, "
-     "portal_user, console_user) "
+     "portal_user, console_user, fix) "
      "(checked against the instrument registry defaults/instruments.toml)"),
     ("rfq", "rfq.toml", "ttl_ms = 2000", "ttl_ms = -1",
      "tier #1: ttl_ms must be >= 0, got -1 (checked against the instrument registry defaults/instruments.toml)"),

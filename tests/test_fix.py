@@ -780,3 +780,88 @@ def test_a_client_killed_mid_session_recovers_its_execution_report(data_dir: Pat
     finally:
         serve.terminate()
         serve.communicate(timeout=30)
+
+
+# ---- [fix] configuration --------------------------------------------------------------------------
+
+_FIX_TOML = """
+[fix]
+listen = "127.0.0.1:0"
+comp_id = "DESK1"
+heartbeat_s = 20
+cancel_on_disconnect = true
+
+[[fix.session]]
+client = "acme-capital"
+sender_comp_id = "ACME-OMS"
+cancel_on_disconnect = false
+"""
+
+
+def _with_fix(extra: str) -> RfqSettings:
+    from importlib import resources
+
+    text = resources.files("rfqcore").joinpath("defaults/rfq.toml").read_text("utf-8")
+    return RfqSettings.from_toml(text + extra, Registry.load(), "test-rfq.toml")
+
+
+def test_the_fix_section_names_the_sessions_and_their_cancel_on_disconnect() -> None:
+    fix = _with_fix(_FIX_TOML).fix
+    assert (fix.listen, fix.comp_id, fix.heartbeat_s) == (("127.0.0.1", 0), "DESK1", 20)
+    assert [(s.sender_comp_id, s.client, s.cancel_on_disconnect) for s in fix.sessions] == [("ACME-OMS", ACME.id, False)]
+    # no [[fix.session]]: every client, SenderCompID = its name, the section's default
+    default = _with_fix("").fix
+    assert default.listen is None and default.comp_id == "RFQCORE"
+    assert [(s.sender_comp_id, s.cancel_on_disconnect) for s in default.sessions] == [
+        (c.name, True) for c in SETTINGS.clients]
+
+
+@pytest.mark.parametrize(("extra", "says"), [
+    ('[fix]\nlisten = "nowhere"\n', "[fix] listen: bad address 'nowhere': give HOST:PORT"),
+    ('[fix]\nheartbeat_s = 0\n', "heartbeat_s"),
+    ('[fix]\ncomp_id = "bad id"\n', "comp_id"),
+    ('[[fix.session]]\nclient = "nobody"\n', "fix.session #1: unknown client 'nobody'"),
+    ('[[fix.session]]\nclient = "acme-capital"\nsender_comp_id = "RFQCORE"\n', "is the desk's own comp_id"),
+    ('[[fix.session]]\nclient = "acme-capital"\n[[fix.session]]\nclient = "acme-capital"\nsender_comp_id = "X"\n',
+     "has a session already"),
+    ('[[fix.session]]\nclient = "acme-capital"\nsender_comp_id = "X"\n[[fix.session]]\nclient = "beta-fund"\n'
+     'sender_comp_id = "X"\n', "duplicate sender_comp_id 'X'"),
+])
+def test_bad_fix_settings_are_refused_in_one_line(extra: str, says: str) -> None:
+    from rfqcore.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        _with_fix(extra)
+    assert says in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+
+def test_a_configured_session_logs_on_with_its_comp_ids_and_keeps_its_quotes_when_it_leaves(
+        tmp_path: Path) -> None:
+    """[fix] listen starts the acceptor without --fix-port; the configured SenderCompID and the
+    desk's comp_id are the session's; cancel_on_disconnect = false keeps acme's quotes live when
+    its session ends; a client without a [[fix.session]] has no session."""
+    import quickfix as qf
+
+    from rfqcore.serve import Server
+
+    srv = Server(settings=_with_fix(_FIX_TOML.replace('"127.0.0.1:0"', f'"127.0.0.1:{free_port()}"')),
+                 market_files=[], fix_store=str(tmp_path / "fix"))
+    srv.start()
+    try:
+        assert srv.fix is not None and srv.fix.session_names() == ["ACME-OMS"] and srv.fix.heartbeat_s == 20
+        feed_market(srv.engine)
+        with FixClient("ACME-OMS", ACME.secret.hex(), srv.fix.port, tmp_path / "client", desk_comp_id="DESK1") as c:
+            c.start(wait_logon=15)
+            q = c.quote_request(_id("cfg"), "BTC", "1", side="1")
+            assert q[35] == "S" and q[49] == "DESK1", q
+            qid = int(q[117])
+            c.logged_out.clear()
+            qf.Session.lookupSession(c.sid).logout()
+            assert c.logged_out.wait(10)
+            time.sleep(0.5)  # what a cancel-on-disconnect would have done by now
+            assert srv.engine.quote_state(qid)["state"] == "live"
+            c.seqnums_clean()
+        assert srv.fix.stats()["ACME-OMS"]["in:R"] == 1
+        assert "beta-fund" not in srv.fix.stats()
+    finally:
+        srv.stop()

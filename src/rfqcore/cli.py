@@ -261,8 +261,8 @@ def _serve_until_stopped(args: argparse.Namespace, srv: Server, files: Sequence[
         print(f"  metrics: {srv.web.url}/metrics (Prometheus), health: {srv.web.url}/healthz, "
               f"RFQ portal: {srv.web.url}/portal/, operator console: {srv.web.url}/console/", flush=True)
     if srv.fix is not None:
-        print(f"  FIX 4.4: {srv.fix.host}:{srv.fix.port}, TargetCompID {srv.fix.comp_id}, SenderCompID = client name, "
-              f"store {srv.fix.store_dir} (docs/fix.md)", flush=True)
+        print(f"  FIX 4.4: {srv.fix.host}:{srv.fix.port}, TargetCompID {srv.fix.comp_id}, sessions (SenderCompID) "
+              f"{', '.join(srv.fix.session_names())}, store {srv.fix.store_dir} (docs/fix.md)", flush=True)
     if srv.stale_removed:
         print(f"  removed what a killed desk left behind: {', '.join(srv.stale_removed)}", flush=True)
     if srv.engine.recovery is not None:
@@ -562,9 +562,11 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--http-cert", metavar="PEM", help="serve HTTPS with this certificate chain (with --http-key)")
     sv.add_argument("--http-key", metavar="PEM", help="the private key of --http-cert")
     sv.add_argument("--fix-port", type=int, metavar="N",
-                    help="serve FIX 4.4 RFQ sessions on 127.0.0.1:N (0: a free port; default: off; docs/fix.md)")
-    sv.add_argument("--fix-store", default="rfqcore-fix", metavar="DIR",
-                    help="FIX sequence numbers and sent messages, kept across restarts (default ./rfqcore-fix)")
+                    help="serve FIX 4.4 RFQ sessions on port N (0: a free port) of [fix] listen's host (127.0.0.1 "
+                         "by default); default: [fix] listen, else off (docs/fix.md)")
+    sv.add_argument("--fix-store", metavar="DIR",
+                    help="FIX sequence numbers and sent messages, kept across restarts (default: [fix] store, "
+                         "./rfqcore-fix)")
     sv.set_defaults(func=_cmd_serve)
 
     fd = sub.add_parser("fix-demo", help="a FIX 4.4 client session against the desk: quote, hit, reject, expiry",

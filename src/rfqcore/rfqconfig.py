@@ -25,6 +25,8 @@ from rfqcore.instruments import Composite, Registry, decimal_units
 
 __all__ = [
     "NOTIONAL_DECIMALS",
+    "FixConfig",
+    "FixSessionConfig",
     "TierConfig",
     "ClientConfig",
     "OperatorConfig",
@@ -82,6 +84,37 @@ class GatewayModel(Model):
     """stream id of operator CONTROL commands"""
     aeron_dir: str | None = None
     """Aeron directory (default: Aeron's own default)"""
+
+
+CompId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+
+class FixSessionModel(Model):
+    """One ``[[fix.session]]``: a client's FIX session (docs/fix.md)."""
+
+    client: str
+    """the name of the [[client]] that logs on with this session"""
+    sender_comp_id: CompId | None = None
+    """its SenderCompID (49): letters, digits, '.', '_', '-'; default the client's name"""
+    cancel_on_disconnect: bool | None = None
+    """cancel the client's live quotes when the session ends (default: [fix] cancel_on_disconnect)"""
+
+
+class FixModel(Model):
+    """``[fix]``: the FIX 4.4 acceptor (docs/fix.md); `rfqcore serve --fix-port/--fix-store` override."""
+
+    listen: str | None = None
+    """HOST:PORT to listen on; when set, `rfqcore serve` starts the acceptor (default: off unless --fix-port)"""
+    store: str = "rfqcore-fix"
+    """QuickFIX's file store and logs, and the ids each client used (keep it across restarts)"""
+    comp_id: CompId = "RFQCORE"
+    """the desk's CompID: the clients' TargetCompID (56)"""
+    heartbeat_s: Annotated[int, Field(ge=1, le=3600)] = 30
+    """the desk's HeartBtInt (108), seconds"""
+    cancel_on_disconnect: bool = True
+    """cancel a client's live quotes when its session ends (logout or lost connection)"""
+    session: list[FixSessionModel] = []
+    """[[fix.session]] tables; none: every [[client]] has a session with SenderCompID = its name"""
 
 
 class TierModel(Model):
@@ -309,6 +342,8 @@ class RfqFile(Model):
     """[[portal_user]] tables: logins to the web RFQ portal"""
     console_user: list[ConsoleUserModel] = []
     """[[console_user]] tables: logins to the web operator console"""
+    fix: FixModel = FixModel()
+    """the FIX 4.4 acceptor"""
 
 
 def _item_name(doc: object, registry: Registry) -> Callable[[Loc], str]:
@@ -478,6 +513,28 @@ class GatewayConfig:
     aeron_dir: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FixSessionConfig:
+    """A client's FIX session: its SenderCompID and whether its quotes end with the session."""
+
+    sender_comp_id: str
+    client: int
+    cancel_on_disconnect: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FixConfig:
+    """The FIX acceptor's settings (``[fix]``); ``listen`` None: off unless asked for."""
+
+    listen: tuple[str, int] | None = None
+    store: str = "rfqcore-fix"
+    comp_id: str = "RFQCORE"
+    heartbeat_s: int = 30
+    cancel_on_disconnect: bool = True
+    #: the sessions the acceptor knows (one per client when [[fix.session]] lists none)
+    sessions: tuple[FixSessionConfig, ...] = ()
+
+
 def _cbps(value: str, where: str) -> int:
     """A bps decimal string in hundredths of a basis point (exactly; at most 2 decimals)."""
     return decimal_units(value, 2, where)
@@ -516,6 +573,7 @@ class RfqSettings:
     hedging: tuple[HedgeConfig, ...] = ()
     portal_users: tuple[PortalUserConfig, ...] = ()
     console_users: tuple[ConsoleUserConfig, ...] = ()
+    fix: FixConfig = FixConfig()
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -635,7 +693,8 @@ class RfqSettings:
         return cls(tiers=tuple(tiers), clients=tuple(clients), operators=tuple(operators), risk=tuple(risk),
                    pricing=tuple(pricing), desk=desk, gateway=gateway, registry=registry, source=source,
                    hedging=tuple(hedging), portal_users=_portal_users(m.portal_user, clients, source),
-                   console_users=_console_users(m.console_user, operators, source))
+                   console_users=_console_users(m.console_user, operators, source),
+                   fix=_fix_config(m.fix, clients, source))
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -754,6 +813,38 @@ def _portal_users(users: list[PortalUserModel], clients: list[ClientConfig],
             raise ConfigError(f"{w}: unknown client {u.client!r} (known: {sorted(by_name)})")
         out.append(PortalUserConfig(name=u.name, client=by_name[u.client], password_hash=u.password_hash))
     return tuple(out)
+
+
+def _fix_config(m: FixModel, clients: list[ClientConfig], source: str) -> FixConfig:
+    """``[fix]`` resolved: the listen address parsed, sessions' clients to ids, SenderCompIDs
+    unique (one session per client; none listed: every client, SenderCompID = its name)."""
+    listen = None
+    if m.listen is not None:
+        host, sep, port = m.listen.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ConfigError(f"{source}: [fix] listen: bad address {m.listen!r}: give HOST:PORT, e.g. "
+                              f"127.0.0.1:9878 (port 0 picks a free one)")
+        listen = (host, int(port))
+    by_name = {c.name: c for c in clients}
+    entries = m.session or [FixSessionModel(client=c.name) for c in clients]
+    sessions: list[FixSessionConfig] = []
+    for i, e in enumerate(entries, 1):
+        w = f"{source}: fix.session #{i}"
+        client = by_name.get(e.client)
+        if client is None:
+            raise ConfigError(f"{w}: unknown client {e.client!r} (known: {sorted(by_name)})")
+        sender = e.sender_comp_id or e.client
+        if sender == m.comp_id:
+            raise ConfigError(f"{w}: sender_comp_id {sender!r} is the desk's own comp_id; give the client another")
+        if any(x.client == client.id for x in sessions):
+            raise ConfigError(f"{w}: client {e.client!r} has a session already (one per client)")
+        if any(x.sender_comp_id == sender for x in sessions):
+            raise ConfigError(f"{w}: duplicate sender_comp_id {sender!r}")
+        cod = m.cancel_on_disconnect if e.cancel_on_disconnect is None else e.cancel_on_disconnect
+        sessions.append(FixSessionConfig(sender_comp_id=sender, client=client.id, cancel_on_disconnect=cod))
+    return FixConfig(listen=listen, store=m.store, comp_id=m.comp_id, heartbeat_s=m.heartbeat_s,
+                     cancel_on_disconnect=m.cancel_on_disconnect, sessions=tuple(sessions))
 
 
 def _console_users(users: list[ConsoleUserModel], operators: list[OperatorConfig],

@@ -75,7 +75,7 @@ class Server:
                  settlement_store: str | None = None, settlement_spill: str | None = None,
                  venues: list[VenueLink] | None = None, log_level: int = logging.WARNING,
                  http: str | None = None, http_tls: tuple[str, str] | None = None, fix_port: int | None = None,
-                 fix_store: str = "rfqcore-fix", fix_host: str = "127.0.0.1") -> None:
+                 fix_store: str | None = None, fix_host: str | None = None) -> None:
         self.registry = registry if registry is not None else Registry.load(config_path)
         self.settings = settings if settings is not None else RfqSettings.load(rfq_config_path, self.registry)
         self.config_path, self.rfq_config_path = config_path, rfq_config_path
@@ -97,7 +97,8 @@ class Server:
         self.web: HttpServer | None = None  # while it serves
         self.portal: Any = None  # the RFQ portal on it (rfqcore.web.portal.Portal)
         self.console: Any = None  # the operator console on it (rfqcore.web.console.Console)
-        #: the FIX acceptor's port (None = off), message store directory and listen address (docs/fix.md)
+        #: the FIX acceptor's port, message store directory and listen host (docs/fix.md): None takes
+        #: the RFQ settings' [fix]; the acceptor runs when a port is given here or [fix] listen is set
         self.fix_port, self.fix_store, self.fix_host = fix_port, fix_store, fix_host
         self.fix: FixGateway | None = None  # while it serves
         self.hedger: Hedger | None = None
@@ -196,7 +197,7 @@ class Server:
                 speed=self.speed, strict=False, live_clock=True)
             self._replay = threading.Thread(target=self._run_replay, name="rfqcore-replay", daemon=True)
             self._replay.start()
-        if self.fix_port is not None:
+        if self.fix_port is not None or self.settings.fix.listen is not None:
             from rfqcore.fix import start_acceptor
 
             self.fix = start_acceptor(eng, self.settings, port=self.fix_port, store_dir=self.fix_store,

@@ -112,10 +112,11 @@ def ord_rej_reason(code: int) -> int:
         return 99
 
 
-def start_acceptor(engine: Engine, settings: RfqSettings, *, port: int, store_dir: str, host: str = "127.0.0.1",
-                   heartbeat_s: int = 30) -> FixGateway:
-    """Start a :class:`rfqcore.fix.acceptor.FixGateway`; :class:`FixUnavailable` (one line) when
-    ``quickfix-py`` is not installed or the port is in use."""
+def start_acceptor(engine: Engine, settings: RfqSettings, *, port: int | None = None, store_dir: str | None = None,
+                   host: str | None = None, heartbeat_s: int | None = None) -> FixGateway:
+    """Start a :class:`rfqcore.fix.acceptor.FixGateway` on ``settings.fix`` (``[fix]``; what is
+    given here overrides it); :class:`FixUnavailable` (one line) when ``quickfix-py`` is not
+    installed or the port is in use."""
     try:
         from rfqcore.fix.acceptor import FixGateway
     except ImportError as e:

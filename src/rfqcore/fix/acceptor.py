@@ -34,7 +34,7 @@ from rfqcore.records import ClientSide, QuoteEnd, RfqReject
 from rfqcore.rfq import (AcceptRejected, ApprovalPending, Execution, Quote, QuoteEnded, RfqRejected,
                          reason_name)
 from rfqcore.rfqconfig import ClientConfig, RfqSettings
-from rfqcore.fix import (BEGIN_STRING, DESK_COMP_ID, FixUnavailable, PollDriver, data_dictionary, decimal_text,
+from rfqcore.fix import (BEGIN_STRING, FixUnavailable, PollDriver, data_dictionary, decimal_text,
                          fix_time, ord_rej_reason, parse_fix_time, quote_request_reject_reason)
 from rfqcore.units import to_units as _to_units
 
@@ -85,26 +85,38 @@ def _on_port(port: int, sock: socket.socket) -> bool:
 
 
 class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no type information
-    """A FIX 4.4 acceptor for the clients of ``settings``: SenderCompID = the client's name,
-    TargetCompID = :data:`DESK_COMP_ID`, Password (554) = the client's secret in hex (as
-    configured, or ``$RFQCORE_SECRET_<NAME>``). Sequence numbers and sent messages persist in
-    ``store_dir`` (QuickFIX file store), so a restart continues the sessions."""
+    """A FIX 4.4 acceptor for the sessions of ``settings.fix`` (``[fix]``, docs/fix.md): one per
+    client, SenderCompID = the configured ``sender_comp_id`` (default the client's name),
+    TargetCompID = ``[fix] comp_id`` (default ``RFQCORE``), Password (554) = the
+    client's secret in hex (as configured, or ``$RFQCORE_SECRET_<NAME>``). Sequence numbers and
+    sent messages persist in the store directory (QuickFIX file store), so a restart continues
+    the sessions. ``port``, ``store_dir``, ``host`` and ``heartbeat_s`` given here override
+    ``[fix]`` (the command line's --fix-port/--fix-store); ``cancel_on_disconnect`` given here
+    overrides every session's."""
 
-    def __init__(self, engine: Engine, settings: RfqSettings, *, port: int, store_dir: str,
-                 host: str = "127.0.0.1", heartbeat_s: int = 30, timeout: float = 2.0,
-                 cancel_on_disconnect: bool = True) -> None:
+    def __init__(self, engine: Engine, settings: RfqSettings, *, port: int | None = None,
+                 store_dir: str | None = None, host: str | None = None, heartbeat_s: int | None = None,
+                 timeout: float = 2.0, cancel_on_disconnect: bool | None = None) -> None:
         super().__init__()
+        fix = settings.fix
         self.engine, self.settings = engine, settings
-        self.host, self.port = host, port
-        self.store_dir = str(store_dir)
-        self.heartbeat_s = heartbeat_s
-        self.comp_id = DESK_COMP_ID
+        listen = fix.listen or ("127.0.0.1", 0)
+        self.host = listen[0] if host is None else host
+        self.port = listen[1] if port is None else port
+        self.store_dir = str(fix.store if store_dir is None else store_dir)
+        self.heartbeat_s = fix.heartbeat_s if heartbeat_s is None else heartbeat_s
+        self.comp_id = fix.comp_id
         self.timeout = timeout
-        #: a client's live quotes are cancelled when its session ends (logout or lost connection)
-        self.cancel_on_disconnect = cancel_on_disconnect
+        by_id = {c.id: c for c in settings.clients}
+        # session name (the client's SenderCompID) -> its client; client id -> session name
+        self._clients: dict[str, ClientConfig] = {s.sender_comp_id: by_id[s.client] for s in fix.sessions}
+        self._names = {s.client: s.sender_comp_id for s in fix.sessions}
+        #: per session: the client's live quotes are cancelled when it ends (logout or lost connection)
+        self.cancel_on_disconnect: dict[str, bool] = {
+            s.sender_comp_id: s.cancel_on_disconnect if cancel_on_disconnect is None else cancel_on_disconnect
+            for s in fix.sessions}
         # quotes sent to each client over FIX and not known to have ended: client id -> {quote id: valid until}
         self._open: dict[int, dict[int, int]] = {}
-        self._clients: dict[str, ClientConfig] = {c.name: c for c in settings.clients}
         self._acceptor: Any = None
         self._driver: Any = None
         self._qf: Any = None
@@ -116,17 +128,16 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         self._meta: dict[int, tuple[str, str]] = {}  # quote id -> (QuoteReqID, Symbol), as _quotes
         # quote id -> open / filled / expired / cancelled / passed, as _quotes (QuoteStatusRequest)
         self._state: dict[int, str] = {}
-        self._names = {c.id: c.name for c in settings.clients}
         # requests in the core, answered from the output pump: ("rfq" | "acc", client id, request id)
-        # -> (deadline, client name, what the answer needs); in submission order (deadlines too)
+        # -> (deadline, session name, what the answer needs); in submission order (deadlines too)
         self._pending: OrderedDict[tuple[str, int, int], tuple[float, str, tuple[str, ...]]] = OrderedDict()
         # QuoteReqIDs and ClOrdIDs each client used, persisted: a replay is refused as a duplicate
         self._used: set[tuple[int, str, str]] = set()
         self._ids_path = os.path.join(self.store_dir, "rfqcore-used-ids.jsonl")
         self._ids_file: Any = None
         self.logged_on: set[str] = set()
-        #: counters per client name: messages in/out by MsgType, rejects by reason, logons refused
-        self.counters: dict[str, Counter[str]] = {c.name: Counter() for c in settings.clients}
+        #: counters per session (SenderCompID): messages in/out by MsgType, rejects by reason, logons refused
+        self.counters: dict[str, Counter[str]] = {name: Counter() for name in self._clients}
 
     # -- lifetime ----------------------------------------------------------------------------
 
@@ -232,6 +243,10 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             self._last_id = max(self._last_id + 1, time.time_ns())
             return self._last_id
 
+    def session_names(self) -> list[str]:
+        """The SenderCompIDs of the sessions this acceptor knows."""
+        return list(self._clients)
+
     def stats(self) -> dict[str, dict[str, int]]:
         """Per client: messages in/out by MsgType (``in:R``, ``out:S``), rejects by reason
         (``reject:NO_MARKET``), refused logons, session-level rejects (``session_reject_in/out``)."""
@@ -284,7 +299,7 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             self._driver.rescan()
         log.info("fix: %s logged out", name)
         client = self._clients.get(name)
-        if client is None or not self.cancel_on_disconnect:
+        if client is None or not self.cancel_on_disconnect.get(name, False):
             return
         with self._lock:
             quotes = self._open.pop(client.id, {})
@@ -414,7 +429,7 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             rfq_id = self._next_id()
             key = ("rfq", client.id, rfq_id)
             with self._lock:
-                self._pending[key] = (time.monotonic() + self.timeout, client.name, (req_id, comp.name))
+                self._pending[key] = (time.monotonic() + self.timeout, self._names[client.id], (req_id, comp.name))
             try:
                 self.engine.submit_quote_request(client.id, comp.id, int(sides[side_text]), qty, rfq_id=rfq_id,
                                                  quote_ccy=has_cash, limit=limit, ttl_ns=ttl)
@@ -423,7 +438,7 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
                     self._pending.pop(key, None)
                 raise _Refused(RfqReject.OTHER, f"the core did not take the request ({e})") from None
         except _Refused as r:
-            self._reject_quote_request(client.name, req_id, symbol, r)
+            self._reject_quote_request(self._names[client.id], req_id, symbol, r)
 
     def _reject_quote_request(self, name: str, req_id: str, symbol: str, r: _Refused) -> None:
         self._count_name(name, f"reject:{r.code.name}")
@@ -562,7 +577,7 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             accept_id = self._next_id()
             key = ("acc", client.id, accept_id)
             with self._lock:
-                self._pending[key] = (time.monotonic() + self.timeout, client.name,
+                self._pending[key] = (time.monotonic() + self.timeout, self._names[client.id],
                                       (cl_ord_id, comp.name, side_text, qty_text))
             try:
                 self.engine.submit_accept(client.id, quote.composite, quote.quote_id, int(side), price, qty,
@@ -572,7 +587,7 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
                     self._pending.pop(key, None)
                 raise _Refused(RfqReject.OTHER, f"the core did not take the order ({e})") from None
         except _Refused as r:
-            self._reject_order(client.name, cl_ord_id, symbol, side_text, qty_text, r)
+            self._reject_order(self._names[client.id], cl_ord_id, symbol, side_text, qty_text, r)
 
     def _reject_order(self, name: str, cl_ord_id: str, symbol: str, side_text: str, qty_text: str,
                       r: _Refused) -> None:

@@ -48,7 +48,8 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
     SessionID in a process: one FixClient per client name per process."""
 
     def __init__(self, name: str, password: str, port: int, store: str | os.PathLike[str], *,
-                 host: str = "127.0.0.1", heartbeat_s: int = 30, reconnect_s: int = 1) -> None:
+                 host: str = "127.0.0.1", heartbeat_s: int = 30, reconnect_s: int = 1,
+                 desk_comp_id: str = DESK_COMP_ID) -> None:
         super().__init__()
         self.name, self.password = name, password
         self.app: queue.Queue[dict[int, str]] = queue.Queue()
@@ -61,7 +62,7 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
         self.last_out_seq = 0  # MsgSeqNum of the last message to the desk
         self.logged_on = threading.Event()
         self.logged_out = threading.Event()
-        self.sid = qf.SessionID(BEGIN_STRING, name, DESK_COMP_ID)
+        self.sid = qf.SessionID(BEGIN_STRING, name, desk_comp_id)
         st = qf.SessionSettings()
         d = qf.Dictionary()
         for k, v in {"ConnectionType": "initiator", "SocketConnectHost": host, "FileStorePath": str(store),
