@@ -135,6 +135,14 @@ class Page:
     def text(self, css: str) -> str:
         return self.el(css).text
 
+    def click(self, css: str) -> None:
+        """Click ``css``, found afresh at each try: the pages redraw their tables on pushed
+        events, so an element found a moment before may be gone stale (then it is tried again)."""
+        def go() -> bool:
+            self.el(css).click()
+            return True
+        self.until(f"a click on {css}", go)
+
     def until(self, what: str, cond: Callable[[], Any], timeout: float = WAIT_S) -> Any:
         """Wait until ``cond()`` is truthy (an element gone stale while the page redraws counts
         as not yet); fails naming ``what`` and the page's message line."""
@@ -170,7 +178,7 @@ class Page:
         self.until("the login form", lambda: self.el("#login-view").is_displayed())
         self.el("#login-form input[name=user]").send_keys(user)
         self.el("#login-form input[name=password]").send_keys((DEMO_CONSOLE_USERS if console else DEMO_PORTAL_USERS)[user])
-        self.el("#login-form button[type=submit]").click()
+        self.click("#login-form button[type=submit]")
         if console:
             self.until("the console", lambda: self.el("#console-view").is_displayed())
             return
@@ -185,7 +193,7 @@ class Page:
         size_box.clear()
         size_box.send_keys(size)
         feed_market(desk.engine)
-        self.el("#rfq-form button[type=submit]").click()
+        self.click("#rfq-form button[type=submit]")
 
     def quote_shown(self, previous: str = "") -> str:
         """The id of the quote box's quote, once a quote other than ``previous`` shows."""
@@ -334,7 +342,7 @@ def test_an_operator_approves_a_large_rfq_in_the_console_and_the_client_gets_the
     if UPDATE_SCREENSHOTS:
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, DOCS_IMG / "console.png")
-    console.el(f"#approve-{request_id}").click()
+    console.click(f"#approve-{request_id}")
     console.until("the approval's answer", lambda: console.message().startswith(f"approve {request_id}: "))
     assert console.message() == f"approve {request_id}: applied as desk-operator"
     console.until("the queue to empty", lambda: console.el("#approvals-empty").is_displayed())
@@ -365,7 +373,7 @@ def test_an_operator_kills_a_client_in_the_console_and_its_next_rfq_is_refused_w
     console.login("desk-risk")
     page.login("beta-trader")
     console.until("the switches", lambda: console.el("#switch-client-beta-fund").is_displayed())
-    console.el("#kill-client-beta-fund").click()
+    console.click("#kill-client-beta-fund")
     try:
         console.until("the kill's answer", lambda: console.message() == "kill beta-fund: applied as risk-officer")
         console.until("the switch shown on", lambda: "KILLED" in console.text("#switch-client-beta-fund"))
@@ -376,7 +384,7 @@ def test_an_operator_kills_a_client_in_the_console_and_its_next_rfq_is_refused_w
                          lambda r: r["type"] == "rfq_rejected" and r["reason"] == "KILL_SWITCH")
         page.shot("refused")
         console.shot("killed")
-        console.el("#release-client-beta-fund").click()
+        console.click("#release-client-beta-fund")
         console.until("the release's answer", lambda: console.message() == "release beta-fund: applied as risk-officer")
         console.until("the switch shown off", lambda: "KILLED" not in console.text("#switch-client-beta-fund"))
     finally:
