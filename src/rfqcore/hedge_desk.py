@@ -250,6 +250,7 @@ def _demo(w: Any, stop: StopSignals) -> int:
         p("\n  outage: both venues drop every connection for 1.5 s ...")
         for v in desk.venues.values():
             v.admin("disconnect", ms=1500)
+        outage_ends = time.monotonic() + 1.5
         desk.wait(lambda: not desk.status()["available"], 5, "hedging unavailable")
         try:
             eng.request_quote("acme-capital", "BTC", "buy", 1)
@@ -257,6 +258,9 @@ def _demo(w: Any, stop: StopSignals) -> int:
             return 1
         except RequestRejected as e:
             p(f"    RFQ while no venue can hedge -> rejected {e.reason_name}")
+        # past the outage (a link that came back inside it is dropped again) and every venue up
+        desk.wait(lambda: time.monotonic() > outage_ends and all(v["up"] for v in desk.status()["venues"]),
+                  20, "both venues back")
         desk.wait_available(timeout=20)
         q = eng.request_quote("acme-capital", "BTC", "buy", 1)
         assert isinstance(q, Quote)
