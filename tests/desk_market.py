@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rfqcore.testing import spot_snapshot
 
-__all__ = ["feed_market", "free_port", "spot_snapshot"]
+__all__ = ["feed_market", "free_port", "spot_snapshot", "web_desk"]
 
 
 def feed_market(eng: Any) -> None:
@@ -27,3 +29,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def web_desk(**server_args: Any) -> Iterator[Any]:
+    """A desk serving HTTP on a free loopback port (rfqcore.serve.Server, what ``rfqcore serve
+    --http`` runs; ``server_args`` go to it), its BTCUSDT book fed, stopped on exit."""
+    from rfqcore.serve import Server
+
+    srv = Server(market_files=[], http="127.0.0.1:0", **server_args)
+    srv.start()
+    try:
+        feed_market(srv.engine)
+        yield srv
+    finally:
+        srv.stop()

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from desk_market import feed_market
+from desk_market import feed_market, web_desk
 
 from rfqcore.demo import DEMO_CONSOLE_USERS, DEMO_PORTAL_USERS
 
@@ -75,16 +75,10 @@ def _settings(registry: Any) -> Any:
 @pytest.fixture(scope="module")
 def desk() -> Iterator[Any]:
     from rfqcore.instruments import Registry
-    from rfqcore.serve import Server
 
     registry = Registry.load()
-    srv = Server(registry, _settings(registry), market_files=[], http="127.0.0.1:0")
-    srv.start()
-    try:
-        feed_market(srv.engine)
+    with web_desk(registry=registry, settings=_settings(registry)) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def _chrome() -> webdriver.Chrome:

@@ -7,22 +7,17 @@ the client, and a limit change shown old → new and applied only when confirmed
 
 from __future__ import annotations
 
-import json
-import queue
 import struct
-import threading
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
 import pytest
-from desk_market import feed_market
+from desk_market import feed_market, web_desk
+from web_client import EventStream, WebClient
 
 from rfqcore.demo import DEMO_CONSOLE_USERS, DEMO_PORTAL_USERS
 from rfqcore.errors import ConfigError
@@ -33,82 +28,18 @@ from rfqcore.units import from_units
 PASSWORDS = {**DEMO_PORTAL_USERS, **DEMO_CONSOLE_USERS}
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: Any
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
+def Browser(base: str, portal: bool = False) -> WebClient:  # noqa: N802 - reads as the user agent it makes
+    """A user agent of the console (paths under ``/console/api``) or, with ``portal``, of the
+    RFQ portal (under ``/api``)."""
+    return WebClient(base, api="/api" if portal else "/console/api", login_path="/login",
+                     cookie_name="rfqcore_session" if portal else "rfqcore_console", passwords=PASSWORDS)
 
 
-class Browser:
-    """One user agent of the console (or, with ``portal=True``, of the RFQ portal): keeps the
-    session cookie and the CSRF token like the pages do."""
+class Stream(EventStream):
+    """A ``stream`` reader of the console (or, for a portal user agent, of the portal)."""
 
-    def __init__(self, base: str, portal: bool = False) -> None:
-        self.base = base
-        self.api = "/api" if portal else "/console/api"
-        self.cookie_name = "rfqcore_session" if portal else "rfqcore_console"
-        self.cookie: str | None = None
-        self.csrf: str | None = None
-
-    def call(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None, csrf: bool = True,
-             headers: dict[str, str] | None = None) -> Reply:
-        h = {"Content-Type": "application/json", **(headers or {})}
-        if self.cookie is not None:
-            h["Cookie"] = f"{self.cookie_name}={self.cookie}"
-        if csrf and self.csrf is not None and method == "POST":
-            h["X-CSRF-Token"] = self.csrf
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        if method == "POST" and data is None:
-            data = b"{}"
-        req = urllib.request.Request(self.base + self.api + path, data=data, method=method, headers=h)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return Reply(r.status, r.headers, r.read())
-        except urllib.error.HTTPError as e:
-            return Reply(e.code, e.headers, e.read())
-
-    def login(self, user: str, password: str | None = None) -> Reply:
-        r = self.call("POST", "/login", {"user": user, "password": password or PASSWORDS[user]})
-        if r.status == 200:
-            cookie = SimpleCookie()
-            cookie.load(r.headers["Set-Cookie"])
-            self.cookie = cookie[self.cookie_name].value
-            self.csrf = r.json["csrf_token"]
-        return r
-
-
-class Stream:
-    """A Server-Sent Events reader on a thread: its events as ``(event, data)`` in a queue."""
-
-    def __init__(self, who: Browser) -> None:
-        req = urllib.request.Request(who.base + who.api + "/stream",
-                                     headers={"Cookie": f"{who.cookie_name}={who.cookie}"})
-        self.resp = urllib.request.urlopen(req, timeout=30)
-        assert self.resp.headers["Content-Type"].startswith("text/event-stream")
-        self.events: queue.Queue[tuple[str, Any] | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        assert self.events.get(timeout=10) == ("hello", {})
-
-    def _read(self) -> None:
-        event, data = "message", ""
-        try:
-            for raw in self.resp:
-                line = raw.decode().rstrip("\n")
-                if line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: "):
-                    data = line[6:]
-                elif line == "" and data:
-                    self.events.put((event, json.loads(data)))
-                    event, data = "message", ""
-        except (OSError, ValueError, AttributeError):  # closed under the reader (close())
-            pass
-        self.events.put(None)
+    def __init__(self, who: WebClient) -> None:
+        super().__init__(who, "/stream")
 
     def until(self, pred: Any, timeout: float = 10.0) -> tuple[str, Any]:
         """The first event ``(name, data)`` for which ``pred(name, data)`` holds."""
@@ -119,23 +50,13 @@ class Stream:
             if pred(*ev):
                 return ev
 
-    def close(self) -> None:
-        self.resp.close()
-
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from rfqcore.journal import JournalSettings
-    from rfqcore.serve import Server
 
-    jdir = tmp_path_factory.mktemp("console-journal")
-    srv = Server(Registry.load(), market_files=[], http="127.0.0.1:0", journal=JournalSettings(str(jdir)))
-    srv.start()
-    try:
-        feed_market(srv.engine)
+    with web_desk(journal=JournalSettings(str(tmp_path_factory.mktemp("console-journal")))) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def _user(desk: Any, name: str) -> Browser:

@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry
-from desk_market import feed_market
+from desk_market import feed_market, web_desk
+from web_client import EventStream, WebClient
 
 from rfqcore.demo import DEMO_PORTAL_USERS
 from rfqcore.errors import ConfigError
@@ -31,51 +28,10 @@ from rfqcore.rfqconfig import RfqSettings
 PASSWORDS = {**DEMO_PORTAL_USERS, "locked-out": "the-right-one"}
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: Any
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class Browser:
-    """One user agent: keeps the session cookie and the CSRF token like the portal's page does."""
-
-    def __init__(self, base: str, context: Any = None) -> None:
-        self.base = base
-        self.context = context  # an ssl.SSLContext for https
-        self.cookie: str | None = None
-        self.csrf: str | None = None
-
-    def call(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None, csrf: bool = True,
-             headers: dict[str, str] | None = None) -> Reply:
-        h = {"Content-Type": "application/json", **(headers or {})}
-        if self.cookie is not None:
-            h["Cookie"] = f"rfqcore_session={self.cookie}"
-        if csrf and self.csrf is not None and method == "POST":
-            h["X-CSRF-Token"] = self.csrf
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        if method == "POST" and data is None:
-            data = b"{}"
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=h)
-        try:
-            with urllib.request.urlopen(req, timeout=30, context=self.context) as r:
-                return Reply(r.status, r.headers, r.read())
-        except urllib.error.HTTPError as e:
-            return Reply(e.code, e.headers, e.read())
-
-    def login(self, user: str, password: str | None = None) -> Reply:
-        r = self.call("POST", "/api/login", {"user": user, "password": password or PASSWORDS[user]})
-        if r.status == 200:
-            cookie = SimpleCookie()
-            cookie.load(r.headers["Set-Cookie"])
-            self.cookie = cookie["rfqcore_session"].value
-            self.csrf = r.json["csrf_token"]
-        return r
+def Browser(base: str, context: Any = None) -> WebClient:  # noqa: N802 - reads as the user agent it makes
+    """A user agent of the portal (paths given whole: ``/api/...``)."""
+    return WebClient(base, api="", login_path="/api/login", cookie_name="rfqcore_session", passwords=PASSWORDS,
+                     context=context)
 
 
 def _settings(registry: Registry) -> RfqSettings:
@@ -90,16 +46,9 @@ def _settings(registry: Registry) -> RfqSettings:
 
 @pytest.fixture(scope="module")
 def desk() -> Iterator[Any]:
-    from rfqcore.serve import Server
-
     registry = Registry.load()
-    srv = Server(registry, _settings(registry), market_files=[], http="127.0.0.1:0")
-    srv.start()
-    try:
-        feed_market(srv.engine)
+    with web_desk(registry=registry, settings=_settings(registry)) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture
@@ -223,38 +172,11 @@ def test_a_client_never_reaches_another_clients_quotes_or_blotter(desk: Any, acm
     assert mine.status == 200 and mine.json["status"] == "filled", mine.body
 
 
-class Stream:
-    """An ``/api/stream`` reader on a thread: its events as ``(event, data)`` in a queue."""
+class Stream(EventStream):
+    """An ``/api/stream`` reader."""
 
-    def __init__(self, who: Browser) -> None:
-        import queue
-        import threading
-
-        req = urllib.request.Request(who.base + "/api/stream", headers={"Cookie": f"rfqcore_session={who.cookie}"})
-        self.resp = urllib.request.urlopen(req, timeout=30)
-        assert self.resp.headers["Content-Type"].startswith("text/event-stream")
-        self.events: queue.Queue[tuple[str, Any] | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        assert self.next() == ("hello", {})
-
-    def _read(self) -> None:
-        event, data = "message", ""
-        try:
-            for raw in self.resp:
-                line = raw.decode().rstrip("\n")
-                if line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: "):
-                    data = line[6:]
-                elif line == "" and data:
-                    self.events.put((event, json.loads(data)))
-                    event, data = "message", ""
-        except OSError:
-            pass
-        self.events.put(None)  # the stream ended
-
-    def next(self, timeout: float = 10.0) -> tuple[str, Any] | None:
-        return self.events.get(timeout=timeout)
+    def __init__(self, who: WebClient) -> None:
+        super().__init__(who, "/api/stream")
 
     def until(self, pred: Any, timeout: float = 10.0) -> list[tuple[str, Any]]:
         """Events up to and including the first for which ``pred(row)`` holds."""
