@@ -18,7 +18,7 @@ import math
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -32,7 +32,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from rfqcore.engine import RfqTimeout
 
 __all__ = ["Account", "BadRequest", "DeskTimeout", "LoginApp", "LoginLimiter", "Session", "Sessions",
-           "decimal_field", "hash_password", "id_field", "read_body"]
+           "decimal_field", "hash_password", "id_field", "name_field", "read_body"]
 
 CSRF_HEADER: Final = "X-CSRF-Token"
 MAX_BODY: Final = 16 * 1024
@@ -221,6 +221,14 @@ def id_field(doc: Mapping[str, Any], key: str, what: str = "the quote's id (a st
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 1 << 64:
         raise BadRequest(f"{key} must be {what}")
+    return v
+
+
+def name_field(doc: Mapping[str, Any], key: str, known: Sequence[str]) -> str:
+    """``doc[key]`` as one of the names ``known`` (a client, an instrument...)."""
+    v = doc.get(key)
+    if not isinstance(v, str) or v not in known:
+        raise BadRequest(f"unknown {key} {v!r} (known: {', '.join(known)})")
     return v
 
 

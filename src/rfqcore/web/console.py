@@ -51,7 +51,8 @@ from rfqcore.rfq import (
 )
 from rfqcore.rfqconfig import CONSOLE_ROLES, RfqSettings
 from rfqcore.units import from_units
-from rfqcore.web.auth import BadRequest, DeskTimeout, LoginApp, Session, decimal_field, id_field, read_body
+from rfqcore.web.auth import (BadRequest, DeskTimeout, LoginApp, Session, decimal_field, id_field, name_field,
+                              read_body)
 from rfqcore.web.metrics import histogram_buckets, stage_counts
 from rfqcore.web.portal import _iso, _side, event_row
 
@@ -453,18 +454,10 @@ class Console(LoginApp):
                           "acks": [ack_json(a, self.registry) for a in acks]})
 
     def _client_name(self, doc: dict[str, Any], key: str = "client") -> str:
-        name = doc.get(key)
-        known = [c.name for c in self.settings.clients]
-        if not isinstance(name, str) or name not in known:
-            raise BadRequest(f"unknown {key} {name!r} (known: {', '.join(known)})")
-        return name
+        return name_field(doc, key, [c.name for c in self.settings.clients])
 
     def _instrument_name(self, doc: dict[str, Any], key: str = "instrument") -> str:
-        name = doc.get(key)
-        known = [c.name for c in self.registry.composites]
-        if not isinstance(name, str) or name not in known:
-            raise BadRequest(f"unknown {key} {name!r} (known: {', '.join(known)})")
-        return name
+        return name_field(doc, key, [c.name for c in self.registry.composites])
 
     @staticmethod
     def _bool(doc: dict[str, Any], key: str) -> bool:

@@ -41,6 +41,7 @@ from rfqcore.web.auth import (
     decimal_field,
     hash_password,
     id_field,
+    name_field,
     read_body,
 )
 
@@ -281,11 +282,7 @@ class Portal(LoginApp):
 
     async def _rfq(self, request: web.Request, session: Session) -> web.StreamResponse:
         doc = await read_body(request, {"instrument", "side", "size", "size_in_quote", "limit"})
-        names = [c.name for c in self.registry.composites]
-        inst = doc.get("instrument")
-        if not isinstance(inst, str) or inst not in names:
-            raise BadRequest(f"unknown instrument {inst!r} (known: {', '.join(names)})")
-        comp = self.registry.composite(inst)
+        comp = self.registry.composite(name_field(doc, "instrument", [c.name for c in self.registry.composites]))
         side = _client_side(doc.get("side"))
         in_quote = doc.get("size_in_quote", False)
         if not isinstance(in_quote, bool):
