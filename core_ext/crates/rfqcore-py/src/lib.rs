@@ -11,6 +11,7 @@ mod book;
 mod conversion;
 mod engine;
 mod errors;
+mod gateway;
 mod journal;
 mod matching;
 
@@ -55,6 +56,7 @@ fn rfqcore_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ring_create, m)?)?;
     m.add_class::<book::Book>()?;
     m.add_class::<engine::Engine>()?;
+    m.add_class::<gateway::NativeGateway>()?;
     journal::register(m)?;
     matching::register(m)?;
     #[cfg(feature = "bench")]
