@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell pyenv which python 2>/dev/null || echo /root/.pyenv/versions/3.12.1/bin/python)
 VENV := .venv
 VPY := $(VENV)/bin/python
-SRC := setup.py pyproject.toml Cargo.toml Cargo.lock $(shell find core_ext/crates -name '*.rs' -o -name 'Cargo.toml') \
+SRC := setup.py pyproject.toml Cargo.toml Cargo.lock .cargo/config.toml core_ext/aeron-pic.cmake $(shell find core_ext/crates -name '*.rs' -o -name 'Cargo.toml') \
 	$(wildcard core_ext/cython/*.pyx core_ext/cython/*.pxd core_ext/cython/*.h)
 
 .PHONY: build browser demo test test-rust test-py bench clean
@@ -15,13 +15,31 @@ $(VENV)/.venv-stamp: Makefile
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), f"rfqcore needs Python >= 3.12, {sys.executable} is {sys.version}"'
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q -U pip
-	$(VPY) -m pip install -q "setuptools>=77" "setuptools-rust>=1.9,<2" "cython>=3.0" "numpy>=2.0" wheel
+	$(VPY) -m pip install -q "setuptools>=77" "setuptools-rust>=1.9,<2" "cython>=3.0" "numpy>=2.0" wheel "cmake>=3.30"
+	touch $@
+
+# The Rust gateway links the Aeron C client, built from source by rusteron-client: CMake >= 3.30
+# (the PyPI cmake above, in .venv: .cargo/config.toml points cargo at it), clang/libclang for
+# bindgen, and libbsd + libuuid headers. The Debian packages are installed once when missing (as
+# root, with apt-get); elsewhere one line says what to install.
+AERON_PKGS := clang libclang-dev libbsd-dev uuid-dev
+$(VENV)/.aeron-deps-stamp: $(VENV)/.venv-stamp
+	@missing=$$(for p in $(AERON_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing the Aeron C client's build dependencies from Debian: apt-get install $$missing"; \
+	    $(APT_INSTALL) $$missing >/dev/null || { apt-get update -q >/dev/null && $(APT_INSTALL) $$missing >/dev/null; } \
+	      || { echo "could not install $$missing with apt-get: install them, then run make again"; exit 1; }; \
+	  else \
+	    echo "missing Debian packages for the Aeron C client: $$missing (as root: apt-get install $$missing), then run make again"; exit 1; \
+	  fi; \
+	fi
 	touch $@
 
 # The developer install: editable, both compiled parts built in place by setup.py (the Rust core
 # in release mode, into src/rfqcore_core; the Cython modules into src/rfqcore). A .venv from
 # before the one-distribution build still has the separate rfqcore-core wheel: it goes first.
-$(VENV)/.build-stamp: $(VENV)/.venv-stamp $(SRC)
+$(VENV)/.build-stamp: $(VENV)/.venv-stamp $(VENV)/.aeron-deps-stamp $(SRC)
 	$(VPY) -m pip uninstall -q -y rfqcore-core 2>/dev/null || true
 	$(VPY) -m pip install -q --no-build-isolation -e '.[test]'
 	touch $@
@@ -30,7 +48,7 @@ demo: build
 	$(VENV)/bin/rfqcore demo
 	$(VENV)/bin/rfqcore hedge-demo
 
-test-rust:
+test-rust: $(VENV)/.aeron-deps-stamp
 	cargo test --locked -q
 
 # The real-browser tests (tests/test_browser.py) drive Debian's headless Chromium through Debian's

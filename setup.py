@@ -8,6 +8,10 @@ The two never link: they share the ring memory layout in docs/ring-layout.md, ch
 tests/test_layout.py. Why one setuptools build and not maturin: docs/ARCHITECTURE.md#build.
 ``RFQCORE_CARGO_FEATURES=bench`` (comma-separated cargo features) adds the benchmark helpers
 (``make bench``).
+
+The Rust gateway links the Aeron C client, which rusteron-client builds from its vendored source
+with CMake >= 3.30: the PyPI ``cmake`` (a build requirement in pyproject.toml, and in .venv for
+``make build``) is used unless ``$CMAKE`` names another (docs/ARCHITECTURE.md#dependencies).
 """
 
 import os
@@ -19,6 +23,14 @@ from setuptools_rust import Binding, RustExtension
 
 CFLAGS = ["-O3", "-march=x86-64-v2", "-fno-strict-aliasing"]
 CARGO_FEATURES = [f for f in os.environ.get("RFQCORE_CARGO_FEATURES", "").split(",") if f]
+
+if "CMAKE" not in os.environ:
+    try:
+        import cmake  # the PyPI package: a recent CMake (Debian 12's 3.25 cannot build Aeron 1.54)
+
+        os.environ["CMAKE"] = os.path.join(cmake.CMAKE_BIN_DIR, "cmake")
+    except ImportError:
+        pass  # .cargo/config.toml's .venv/bin/cmake, or the build says what is missing
 
 
 def ext(name: str) -> Extension:

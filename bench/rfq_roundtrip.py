@@ -329,9 +329,10 @@ class Stack:
     """Driver + engine (core thread in this process) + gateway process, torn down on exit."""
 
     def __init__(self, layout: str, core_idle: str, gateway_idle: str, synthetic_market: bool = True,
-                 gateway_spins: int = 1000, client_wait: str = "spin") -> None:
+                 gateway_spins: int = 1000, client_wait: str = "spin", gateway: str = "native") -> None:
         from rfqcore.engine import Engine
         from rfqcore.gateway.aeron import EmbeddedDriver
+        from rfqcore.gateway.native import NativeGateway
         from rfqcore.gateway.server import GatewayProcess
         from rfqcore.instruments import Registry
         from rfqcore.rfqconfig import RfqSettings
@@ -368,9 +369,11 @@ class Stack:
         self._stop = threading.Event()
         self._drainer = threading.Thread(target=self._drain_loop, name="bench-drain", daemon=True)
         self._drainer.start()
-        self.gateway = GatewayProcess(self.engine.ring_path("gateway"), tap, aeron_dir=self.driver.dir,
-                                      settings_path=self.settings_path, cpu=gw_cpu, idle=gateway_idle,
-                                      idle_spins=gateway_spins, measure_core_hop=True)
+        # native: a thread of this (the engine's) process; python: a process of its own
+        gw_cls = NativeGateway if gateway == "native" else GatewayProcess
+        self.gateway = gw_cls(self.engine.ring_path("gateway"), tap, aeron_dir=self.driver.dir,
+                              settings_path=self.settings_path, cpu=gw_cpu, idle=gateway_idle,
+                              idle_spins=gateway_spins, measure_core_hop=True)
         self.client_wait = client_wait
         self.gateway.start()
 
@@ -427,7 +430,7 @@ class Stack:
 
 
 def replay_phase(quick: bool, layout: str, core_idle: str, gateway_idle: str, gateway_spins: int,
-                 client_wait: str) -> dict[str, Any]:
+                 client_wait: str, gateway: str = "native") -> dict[str, Any]:
     """Replay alone, then replay again while the throughput client runs (one stack)."""
     from rfqcore.replay import ReplayDriver, default_data_files, default_data_root
 
@@ -441,7 +444,7 @@ def replay_phase(quick: bool, layout: str, core_idle: str, gateway_idle: str, ga
     seconds = 2.0 if quick else 6.0
     res: dict[str, Any] = {"files": [str(f) for f in files], "message_limit": limit}
     st = Stack(layout, core_idle, gateway_idle, synthetic_market=False, gateway_spins=gateway_spins,
-               client_wait=client_wait)
+               client_wait=client_wait, gateway=gateway)
     try:
         def replay() -> dict[str, Any]:
             sink: Any = st.engine.producer("replay")
@@ -572,14 +575,16 @@ def cpu_costs(n: int) -> dict[str, float]:
 
 
 def run(quick: bool = False, only: set[str] | None = None, layout: str = "core", core_idle: str = "yield",
-        gateway_idle: str = "yield", gateway_spins: int = 0, client_wait: str = "spin") -> dict[str, Any]:
+        gateway_idle: str = "yield", gateway_spins: int = 0, client_wait: str = "spin",
+        gateway: str = "native") -> dict[str, Any]:
     """All measurements; returns the result dict (also the JSON line's payload)."""
     from rfqcore.gateway.aeron import EmbeddedDriver
 
     want = only or {"pingpong", "closed", "paced", "throughput", "replay", "cpu"}
     n = 20_000 if quick else 200_000
     out: dict[str, Any] = {"quick": quick, "layout_name": layout, "core_idle": core_idle, "gateway_idle": gateway_idle,
-                           "gateway_spins": gateway_spins, "client_wait": client_wait, "machine": bc.machine()}
+                           "gateway_spins": gateway_spins, "client_wait": client_wait, "gateway": gateway,
+                           "machine": bc.machine()}
     cpus = _cpus()
     pair = (cpus[0], cpus[1]) if len(cpus) >= 2 and layout != "free" else (None, None)
     with bc.ForeignLoad() as fl:
@@ -587,7 +592,8 @@ def run(quick: bool = False, only: set[str] | None = None, layout: str = "core",
             with EmbeddedDriver() as d:
                 out["pingpong"] = pingpong(d.dir, n, pair)
         if want & {"closed", "paced", "throughput"}:
-            st = Stack(layout, core_idle, gateway_idle, gateway_spins=gateway_spins, client_wait=client_wait)
+            st = Stack(layout, core_idle, gateway_idle, gateway_spins=gateway_spins, client_wait=client_wait,
+                       gateway=gateway)
             out["layout"] = st.layout
             try:
                 if "closed" in want:
@@ -603,7 +609,7 @@ def run(quick: bool = False, only: set[str] | None = None, layout: str = "core",
         if "cpu" in want:
             out["cpu"] = cpu_costs(20_000 if quick else 100_000)
         if "replay" in want:
-            out["replay"] = replay_phase(quick, layout, core_idle, gateway_idle, gateway_spins, client_wait)
+            out["replay"] = replay_phase(quick, layout, core_idle, gateway_idle, gateway_spins, client_wait, gateway)
     out["foreign_cpus"] = round(fl.foreign_cpus, 3)
     out["wall_s"] = round(fl.wall_s, 1)
     pp = (out.get("pingpong") or {}).get("rtt")
@@ -693,11 +699,13 @@ def main() -> int:
     ap.add_argument("--client-wait", default="spin", choices=["spin", "yield"])
     ap.add_argument("--core-idle", default="yield", choices=["spin", "yield", "park"])
     ap.add_argument("--gateway-idle", default="yield", choices=["spin", "yield", "sleep"])
+    ap.add_argument("--gateway", default="native", choices=["native", "python"],
+                    help="the Rust gateway thread in the engine's process (default) or the Python gateway process")
     a = ap.parse_args()
     only = set(a.only.split(",")) if a.only else None
     if not a.no_wait:
         bc.wait_quiet(0.9, 600.0)
-    r = run(a.quick, only, a.layout, a.core_idle, a.gateway_idle, a.gateway_spins, a.client_wait)
+    r = run(a.quick, only, a.layout, a.core_idle, a.gateway_idle, a.gateway_spins, a.client_wait, a.gateway)
     if not a.json:
         report(r)
     bc.emit_json("rfq_roundtrip", r)

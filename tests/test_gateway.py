@@ -36,6 +36,7 @@ from rfqcore._ring import ring_create
 from rfqcore.gateway import schema as s
 from rfqcore.gateway.aeron import EmbeddedDriver
 from rfqcore.gateway.loopback import LoopbackCore
+from rfqcore.gateway.native import NativeGateway
 from rfqcore.gateway.server import GatewayProcess
 from rfqcore.instruments import Registry
 from rfqcore.records import RECORD_DTYPE, ClientSide, Command, Flag, Kind, QuoteEnd, RfqReject
@@ -199,12 +200,21 @@ def agent() -> Iterator[Agent]:
 
 # ---- backends: loopback core or the real engine -----------------------------------------------------
 
+#: The Rust gateway thread (what `rfqcore serve` runs) and the Python gateway process (the
+#: documented fallback, `serve --python-gateway`): every test below runs against both.
+GATEWAYS: dict[str, Any] = {"native": NativeGateway, "python": GatewayProcess}
+
+
+@pytest.fixture(scope="module", params=list(GATEWAYS))
+def gateway_cls(request: pytest.FixtureRequest) -> Any:
+    return GATEWAYS[request.param]
+
 
 @dataclass
 class Backend:
     name: str
     dir: str  # Aeron directory
-    gateway: GatewayProcess
+    gateway: Any  # NativeGateway or GatewayProcess
     state: Callable[[], Any]  # snapshot of the core's state (hash or consumed records)
     refresh: Callable[[], None] = lambda: None  # make the market fresh before a test
 
@@ -222,7 +232,7 @@ def _shm_dir(prefix: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def loopback() -> Iterator[Backend]:
+def loopback(gateway_cls: Any) -> Iterator[Backend]:
     ring_dir = _shm_dir("rfqgw-test-")
     inp, tap = f"{ring_dir}/in.ring", f"{ring_dir}/tap.ring"
     ring_create(inp, 64)  # small: the back-pressure test fills it
@@ -232,7 +242,7 @@ def loopback() -> Iterator[Backend]:
     th = threading.Thread(target=core.run, args=(stop,), daemon=True)
     th.start()
     driver = EmbeddedDriver()
-    gw = GatewayProcess(inp, tap, aeron_dir=driver.dir, idle="yield")
+    gw = gateway_cls(inp, tap, aeron_dir=driver.dir, idle="yield")
     try:
         gw.start()
         b = Backend("loopback", driver.dir, gw, lambda: len(core.consumed))
@@ -279,7 +289,7 @@ def _engine_unavailable() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[Backend]:
+def engine(gateway_cls: Any) -> Iterator[Backend]:
     why = _engine_unavailable()
     if why:
         pytest.fail(f"the engine backend cannot serve RFQs: {why}", pytrace=False)
@@ -295,7 +305,7 @@ def engine() -> Iterator[Backend]:
         eng.add_producer("market")
         eng.feed(spot_snapshot(reg, time.time_ns()), producer="market")
         eng.start(heartbeat_ms=None)  # no heartbeats: the state hash moves only with input
-        gw = GatewayProcess(eng.ring_path("gateway"), tap, aeron_dir=driver.dir, idle="yield")
+        gw = gateway_cls(eng.ring_path("gateway"), tap, aeron_dir=driver.dir, idle="yield")
         gw.start()
 
         def refresh() -> None:
@@ -312,7 +322,7 @@ def engine() -> Iterator[Backend]:
 
 
 @pytest.fixture(params=["loopback", "engine"])
-def backend(request: pytest.FixtureRequest) -> Backend:
+def backend(request: pytest.FixtureRequest, gateway_cls: Any) -> Backend:  # gateway_cls: parametrizes it
     b: Backend = request.getfixturevalue(request.param)
     b.refresh()
     return b
@@ -612,7 +622,7 @@ def test_full_ring_back_pressure_never_drops(agent: Agent, loopback: Backend) ->
         agent("close", key)
 
 
-def test_udp_loopback_channel(agent: Agent) -> None:
+def test_udp_loopback_channel(agent: Agent, gateway_cls: Any) -> None:
     """The same gateway and client over aeron:udp on 127.0.0.1 (one shared media driver)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -627,7 +637,7 @@ def test_udp_loopback_channel(agent: Agent) -> None:
     th = threading.Thread(target=core.run, args=(stop,), daemon=True)
     th.start()
     driver = EmbeddedDriver()
-    gw = GatewayProcess(inp, tap, aeron_dir=driver.dir, channel=channel, idle="yield")
+    gw = gateway_cls(inp, tap, aeron_dir=driver.dir, channel=channel, idle="yield")
     try:
         gw.start()
         agent("new", "udp", "client", ACME.id, ACME.secret.hex(), driver.dir, channel=channel)

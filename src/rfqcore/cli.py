@@ -238,7 +238,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                          settlement_store=args.settlement_store, venues=venues,
                          log_level=logging.getLogger().getEffectiveLevel(), http=args.http,
                          http_tls=(args.http_cert, args.http_key) if args.http_cert else None,
-                         fix_port=args.fix_port, fix_store=args.fix_store).start()
+                         fix_port=args.fix_port, fix_store=args.fix_store,
+                         python_gateway=args.python_gateway).start()
         except (AlreadyRunning, HttpUnavailable, FixUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
             return 1
@@ -567,6 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--fix-store", metavar="DIR",
                     help="FIX sequence numbers and sent messages, kept across restarts (default: [fix] store, "
                          "./rfqcore-fix)")
+    sv.add_argument("--python-gateway", action="store_true",
+                    help="run the Python Aeron gateway in a process of its own instead of the Rust gateway thread "
+                         "(the documented fallback; docs/gateway-schema.md)")
     sv.set_defaults(func=_cmd_serve)
 
     fd = sub.add_parser("fix-demo", help="a FIX 4.4 client session against the desk: quote, hit, reject, expiry",

@@ -8,8 +8,11 @@
 3. market data: the recorded Binance streams replayed in a thread with receive times
    restamped to the wall clock (``live_clock``) — the stand-in for live venue handlers — or
    nothing (``market_data=False``; feed the engine yourself),
-4. the gateway in its own process (no GIL shared with the engine), which authenticates client
-   and operator sessions on the request stream and answers on per-principal streams,
+4. the gateway: the Rust agent thread of this process beside the core thread
+   (:class:`~rfqcore.gateway.native.NativeGateway`, no Python on its path), which authenticates
+   client and operator sessions on the request stream and answers on per-principal streams; with
+   ``python_gateway=True`` (``serve --python-gateway``) the Python gateway in a process of its
+   own instead (the documented fallback, :mod:`rfqcore.gateway.server`),
 5. with ``http="HOST:PORT"``, the HTTP endpoints ``/metrics``, ``/healthz``, the RFQ portal
    (``/api/``, ``/portal/``) and the operator console (``/console/``; docs/web.md).
 6. with ``fix_port=N``, the FIX 4.4 acceptor (QuickFIX; docs/fix.md) on the engine's Python API.
@@ -40,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from rfqcore.engine import Engine
 from rfqcore.gateway.aeron import EmbeddedDriver, unique_dir, wait_for_driver
+from rfqcore.gateway.native import NativeGateway
 from rfqcore.gateway.server import GatewayProcess
 from rfqcore.instruments import Registry
 from rfqcore.hedger import Hedger, VenueLink
@@ -75,7 +79,8 @@ class Server:
                  settlement_store: str | None = None, settlement_spill: str | None = None,
                  venues: list[VenueLink] | None = None, log_level: int = logging.WARNING,
                  http: str | None = None, http_tls: tuple[str, str] | None = None, fix_port: int | None = None,
-                 fix_store: str | None = None, fix_host: str | None = None) -> None:
+                 fix_store: str | None = None, fix_host: str | None = None,
+                 python_gateway: bool = False) -> None:
         self.registry = registry if registry is not None else Registry.load(config_path)
         self.settings = settings if settings is not None else RfqSettings.load(rfq_config_path, self.registry)
         self.config_path, self.rfq_config_path = config_path, rfq_config_path
@@ -89,7 +94,8 @@ class Server:
         self.settlement_spill = settlement_spill
         self.settlement: Any = None
         self.venues = venues or []
-        self.log_level = log_level  # of the gateway process
+        self.log_level = log_level  # of the gateway
+        self.python_gateway = python_gateway
         #: ``HOST:PORT`` of the HTTP endpoints (/metrics, /healthz; docs/web.md), None = none
         self.http = http
         #: (certificate, key) PEM files: serve HTTPS instead (docs/web.md)
@@ -104,7 +110,7 @@ class Server:
         self.hedger: Hedger | None = None
         self.driver: EmbeddedDriver | None = None
         self.engine: Engine | None = None
-        self.gateway: GatewayProcess | None = None
+        self.gateway: GatewayProcess | NativeGateway | None = None
         self.replay_stats: dict[str, Any] | None = None
         self.replay_error: BaseException | None = None
         self._replay: threading.Thread | None = None
@@ -185,10 +191,10 @@ class Server:
             # the venue link: hedge orders out, venue reports, link state and market data in
             self.hedger = Hedger(eng, self.venues)
             self.hedger.start()
-        self.gateway = GatewayProcess(eng.ring_path("gateway"), tap, aeron_dir=self.aeron_dir,
-                                      settings_path=self.rfq_config_path, registry_path=self.config_path,
-                                      channel=self.channel, idle="yield", idle_spins=0,
-                                      log_level=self.log_level).start()
+        gw_cls = GatewayProcess if self.python_gateway else NativeGateway
+        self.gateway = gw_cls(eng.ring_path("gateway"), tap, aeron_dir=self.aeron_dir,
+                              settings_path=self.rfq_config_path, registry_path=self.config_path,
+                              channel=self.channel, idle="yield", idle_spins=0, log_level=self.log_level).start()
         if self.market_files:
             from rfqcore.replay import ReplayDriver
 

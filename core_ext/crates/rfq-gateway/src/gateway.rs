@@ -599,7 +599,10 @@ impl<T: Transport> Gateway<T> {
         self.push(rec);
     }
 
-    fn push(&mut self, rec: Record) {
+    fn push(&mut self, mut rec: Record) {
+        // ts_send: CLOCK_MONOTONIC just before the push, as the Cython producer stamps it (the
+        // core's RFQ-to-quote histogram and the core-hop figure start there)
+        rec.ts_send = (self.mono)();
         if !self.in_backlog.is_empty() || self.prod.try_push(&rec).is_err() {
             if self.in_backlog.is_empty() {
                 self.stats.ring_full += 1;
@@ -613,7 +616,8 @@ impl<T: Transport> Gateway<T> {
     /// Pushes what waits for room in the ring; returns the records pushed.
     pub fn flush_in(&mut self) -> usize {
         let mut work = 0;
-        while let Some(rec) = self.in_backlog.front() {
+        while let Some(rec) = self.in_backlog.front_mut() {
+            rec.ts_send = (self.mono)();
             if self.prod.try_push(rec).is_err() {
                 break;
             }
