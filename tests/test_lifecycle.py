@@ -120,18 +120,23 @@ def _state(pid: int) -> str:
 # -- signals -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sig,group", [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["SIGINT", "SIGTERM"])
-def test_serve_stops_cleanly_on_signal(aeron_dir: str, tmp_path: Path, sig: int, group: bool) -> None:
+@pytest.mark.parametrize("sig,group,gateway", [(signal.SIGINT, True, "native"), (signal.SIGTERM, False, "native"),
+                                               (signal.SIGINT, True, "python"), (signal.SIGTERM, False, "python")],
+                         ids=["SIGINT", "SIGTERM", "SIGINT-python-gateway", "SIGTERM-python-gateway"])
+def test_serve_stops_cleanly_on_signal(aeron_dir: str, tmp_path: Path, sig: int, group: bool, gateway: str) -> None:
     """Ctrl-C (SIGINT to the whole process group) and SIGTERM (to the desk process alone, as
     `kill` or Docker send it): exit 0, nothing on stderr, every shared-memory file removed, every
-    child process gone, the journal and the settlement store closed and reusable."""
+    child process gone, the journal and the settlement store closed and reusable. With the Rust
+    gateway (a thread of the desk) and with the Python fallback (a process of its own)."""
     journal = tmp_path / "journal"
     store = f"sqlite:///{tmp_path}/settlement.db"
-    desk = Desk(aeron_dir, "--journal", str(journal), "--settlement-store", store)
+    extra = ["--python-gateway"] if gateway == "python" else []
+    desk = Desk(aeron_dir, "--journal", str(journal), "--settlement-store", store, *extra)
     ring_dir = desk.record["ring_dir"]
     assert os.path.isdir(ring_dir) and os.path.isdir(aeron_dir) and (journal / "rfqcore.lock").exists()
     children = desk.children()
-    assert children  # the gateway process (and multiprocessing's resource tracker)
+    if gateway == "python":
+        assert children  # the gateway process (and multiprocessing's resource tracker)
     rc, out, err = desk.signal(sig, group=group)
     assert rc == 0, (out, err)
     assert err == "", err  # no traceback, no leaked-semaphore warning, nothing
@@ -425,6 +430,34 @@ def test_hedge_demo_stops_cleanly_on_ctrl_c() -> None:
     assert "Traceback" not in err and "Error" not in err and "destroyed but it is pending" not in err, err
     assert _gone(list(sims)), sims
     assert not _session(proc.pid)
+
+
+_FIRST_SPAWN_PROBE = """
+import multiprocessing as mp, signal
+from rfqcore.stop_signals import start_shielded
+
+def probe(conn):
+    conn.send(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+if __name__ == "__main__":
+    ctx = mp.get_context("spawn")  # nothing multiprocessing yet: its resource tracker is not running
+    r, w = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=probe, args=(w,))
+    start_shielded(p)
+    print(r.recv(), signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    p.join()
+"""
+
+
+def test_the_first_spawned_child_is_shielded_too(tmp_path: Path) -> None:
+    """The first `spawn` child of a process starts multiprocessing's resource tracker, which
+    unblocks SIGINT in the caller (seen: with the gateway a thread, the demo's client became the
+    desk's first spawned child and died of Ctrl-C with a traceback): still shielded."""
+    script = tmp_path / "first_spawn.py"
+    script.write_text(_FIRST_SPAWN_PROBE)
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["True", "False"], (p.stdout, p.stderr)  # child blocked; caller as before
 
 
 def test_children_start_with_sigint_blocked_and_the_desk_keeps_it() -> None:

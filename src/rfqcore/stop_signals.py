@@ -69,7 +69,14 @@ def start_shielded(process: Any) -> None:
     handler. The desk process owns the shutdown and stops its children in order, so they never
     need SIGINT (SIGTERM still works). The child inherits the blocked mask across exec; in this
     process SIGINT is only deferred while the child starts (a Ctrl-C meanwhile is delivered
-    right after), never lost."""
+    right after), never lost.
+
+    multiprocessing's resource tracker is started first, outside the shield: CPython starts it
+    on the first spawned child with SIGINT and SIGTERM blocked and then *unblocks* them (not
+    restores them), which would undo the shield for this very child."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         process.start()

@@ -26,6 +26,7 @@ __all__ = [
     "MatchingError",
     "MatchingBook",
     "Engine",
+    "NativeGateway",
     "replay_journal",
     "config_fingerprint",
     "verify_journal",
@@ -471,3 +472,68 @@ def bench_ring_drain(
 ) -> dict[str, object]:
     """Consume ``n_records`` from a ring file on a Rust thread (GIL released); returns elapsed
     time and one-way latency percentiles."""
+
+class GatewayCoreHop(TypedDict):
+    count: int
+    p50: int
+    p99: int
+    p999: int
+    max: int
+
+class GatewayStats(TypedDict):
+    """The counters of ``rfqcore.gateway.server.Gateway.stats()``, plus ``native`` and the two
+    publication-gone counters."""
+
+    native: bool
+    sessions: int
+    sessions_by_role: dict[str, int]
+    rejects: dict[str, int]
+    unanswerable: dict[str, int]
+    logons: int
+    logouts: int
+    pushed: int
+    tap_records: int
+    ring_full: int
+    ring_backlog: int
+    offer_backlogged: int
+    not_connected_drops: int
+    no_session_drops: int
+    slow_consumer_disconnects: int
+    backlog_dropped: int
+    images_gone: int
+    sessions_ended_image_gone: int
+    internal_errors: int
+    out_backlog: int
+    core_hop: GatewayCoreHop | None
+
+@final
+class NativeGateway:
+    """The Rust Aeron gateway (crate rfq-gateway) as a thread of this process; use it through
+    ``rfqcore.gateway.native.NativeGateway``."""
+
+    def __new__(
+        cls,
+        *,
+        aeron_dir: str,
+        channel: str,
+        response_channel: str,
+        request_stream: int,
+        response_stream_base: int,
+        operator_stream: int,
+        input_ring: str,
+        tap_ring: str,
+        principals: list[tuple[int, int, str, bytes]],
+        logon_window_ns: int = 30_000_000_000,
+        offer_retries: int = 64,
+        backlog_limit: int = 65536,
+        fragment_limit: int = 32,
+        idle: str = "spin",
+        idle_spins: int = 1000,
+        cpu: int | None = None,
+        measure_core_hop: bool = False,
+    ) -> NativeGateway: ...
+    def start(self) -> None: ...
+    def stats(self, reset_histograms: bool = False, timeout: float = 5.0) -> GatewayStats: ...
+    def take_logs(self) -> list[tuple[int, str]]: ...
+    def is_alive(self) -> bool: ...
+    def stop(self) -> GatewayStats | None: ...

@@ -69,7 +69,7 @@ class NativeGateway:
         principals = [(int(Role.CLIENT), c.id, c.name, bytes(c.secret)) for c in settings.clients]
         principals += [(int(Role.OPERATOR), o.id, o.name, bytes(o.secret)) for o in settings.operators]
         self.channel = channel or g.channel
-        self._native_args = dict(
+        self._native_args: dict[str, Any] = dict(
             aeron_dir=aeronx.resolve_dir(aeron_dir or g.aeron_dir), channel=self.channel,
             response_channel=response_channel or self.channel, request_stream=int(g.request_stream),
             response_stream_base=int(g.response_stream_base), operator_stream=int(g.operator_stream),

@@ -10,10 +10,11 @@ Prometheus asks —
   ``rfqcore serve``'s status line; :class:`~rfqcore.web.server.HttpServer` reads them at most
   once per ``min_interval_s`` however often it is scraped;
 * ring fill levels from the ring files' headers (read-only mappings; neither ring side is involved);
-* the gateway's counters from its process (the request is answered between two duty cycles);
+* the gateway's counters from its thread (or, with ``--python-gateway``, its process): the request
+  is answered between two duty cycles;
 * the settlement writer's, the venue link's and the output pump's counters from their Python objects.
 
-A part that cannot answer (the gateway process gone, say) leaves its metrics out of that
+A part that cannot answer (the gateway gone, say) leaves its metrics out of that
 scrape and sets ``rfqcore_scrape_part_ok{part=...}`` to 0; the others are still served.
 """
 
@@ -283,6 +284,11 @@ class DeskCollector(Collector):
                       [([*g, "unanswerable"], sum(gs["unanswerable"].values())),
                        ([*g, "not_connected"], gs["not_connected_drops"]), ([*g, "no_session"], gs["no_session_drops"]),
                        ([*g, "slow_consumer"], gs["backlog_dropped"])]),
+            _labelled(CounterMetricFamily, "rfqcore_gateway_sessions_ended_total", "sessions the gateway ended "
+                      "itself, by why: the client's publication went away, or it did not read its stream",
+                      ["gateway", "why"],
+                      [([*g, "publication_gone"], gs.get("sessions_ended_image_gone", 0)),
+                       ([*g, "slow_consumer"], gs["slow_consumer_disconnects"])]),
             _counter("rfqcore_gateway_ring_full_total", "back-pressure: pushes that found the core's input ring "
                      "full (held in the gateway's backlog)", gs["ring_full"], {"gateway": "aeron"}),
             _counter("rfqcore_gateway_offer_backpressure_total", "back-pressure: Aeron offers that found the "
@@ -380,7 +386,7 @@ def desk_registry(server: Server) -> CollectorRegistry:
 
 
 def desk_health(server: Server) -> dict[str, Any]:
-    """``/healthz``: ``"ok"`` while the core thread runs and the gateway process lives."""
+    """``/healthz``: ``"ok"`` while the core thread and the gateway (thread or process) run."""
     eng, gw = server.engine, server.gateway
     core = eng is not None and eng.running
     gateway = gw is not None and gw.process.is_alive()

@@ -37,16 +37,27 @@ pub enum Idle {
 /// Everything one gateway agent needs.
 #[derive(Clone)]
 pub struct Config {
+    /// The media driver's directory.
     pub aeron_dir: String,
+    /// Channel of the request stream (e.g. `aeron:ipc`).
     pub channel: String,
+    /// Channel of the response streams.
     pub response_channel: String,
+    /// Stream id of the requests.
     pub request_stream: i32,
+    /// The core's gateway input ring file.
     pub input_ring: PathBuf,
+    /// The core's RFQ-output tap ring file.
     pub tap_ring: PathBuf,
+    /// Principals, streams and limits.
     pub settings: Settings,
+    /// Fragments taken per poll.
     pub fragment_limit: usize,
+    /// What an idle duty cycle does.
     pub idle: Idle,
+    /// Idle cycles before `Yield`/`Sleep` gives the CPU up.
     pub idle_spins: u64,
+    /// Pin the agent thread to this CPU.
     pub cpu: Option<usize>,
 }
 

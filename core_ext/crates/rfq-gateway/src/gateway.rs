@@ -40,6 +40,7 @@ const TAP_BATCH: usize = 256;
 /// What an offer did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Offer {
+    /// Appended to the log.
     Sent,
     /// Back pressure or an admin action: try again.
     Retry,
@@ -51,11 +52,13 @@ pub enum Offer {
 
 /// A response publication.
 pub trait Publisher {
+    /// Offers one message.
     fn offer(&self, data: &[u8]) -> Offer;
 }
 
 /// Makes response publications (Aeron in production, a recorder in unit tests).
 pub trait Transport {
+    /// Its publications.
     type Pub: Publisher;
     /// A publication on response stream `stream`.
     ///
@@ -67,21 +70,32 @@ pub trait Transport {
 /// A principal of `rfq.toml` (client or operator) the gateway may log on.
 #[derive(Clone)]
 pub struct Principal {
+    /// 0 = client, 1 = operator.
     pub role: u8,
+    /// Client or operator id.
     pub id: u16,
+    /// Name in rfq.toml (for logs).
     pub name: String,
+    /// The logon HMAC key.
     pub secret: Vec<u8>,
 }
 
 /// Settings of one gateway (the parts the logic needs).
 #[derive(Clone)]
 pub struct Settings {
+    /// Who may log on.
     pub principals: Vec<Principal>,
+    /// Client N answers on `response_stream_base + N` (0: logon rejects).
     pub response_stream_base: i32,
+    /// Operator N answers on `operator_stream + N`.
     pub operator_stream: i32,
+    /// A logon's timestamp must be within this of the gateway's clock.
     pub logon_window_ns: i64,
+    /// Offers retried on back pressure before a message goes to the backlog.
     pub offer_retries: u32,
+    /// Messages a principal may have waiting before its session ends (slow consumer).
     pub backlog_limit: usize,
+    /// Record ring push → quote read back per RFQ.
     pub measure_core_hop: bool,
 }
 
@@ -90,32 +104,54 @@ pub struct Settings {
 pub struct LogLine {
     /// 20 = info, 30 = warning, 40 = error (Python's levels).
     pub level: u8,
+    /// The line.
     pub text: String,
 }
 
 /// Counters, read as a snapshot by `stats()`.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
+    /// Request messages received.
     pub n_in: u64,
+    /// Messages sent.
     pub n_out: u64,
+    /// Records pushed into the core.
     pub pushed: u64,
+    /// Core outputs read from the tap.
     pub tap_records: u64,
+    /// Sessions opened.
     pub logons: u64,
+    /// Sessions closed by LOGOUT.
     pub logouts: u64,
+    /// Client sessions now.
     pub sessions_client: u64,
+    /// Operator sessions now.
     pub sessions_operator: u64,
+    /// REJECT / LOGON_REJECT answers by reason code.
     pub rejects: [u64; reject::COUNT],
+    /// Refused messages nobody could be told about, by reason code.
     pub unanswerable: [u64; reject::COUNT],
+    /// Times the input ring was found full.
     pub ring_full: u64,
+    /// Records waiting for room in the ring now.
     pub ring_backlog: u64,
+    /// Messages that went to a backlog after their retries.
     pub offer_backlogged: u64,
+    /// Messages dropped: nobody subscribed to the stream.
     pub not_connected_drops: u64,
+    /// Core answers for a principal without a session.
     pub no_session_drops: u64,
+    /// Sessions ended for a backlog over the limit.
     pub slow_consumer_disconnects: u64,
+    /// Messages dropped with those backlogs.
     pub backlog_dropped: u64,
+    /// Request publications that went away.
     pub images_gone: u64,
+    /// Sessions ended because their publication went away.
     pub sessions_ended_image_gone: u64,
+    /// Failed polls and other internal errors.
     pub internal_errors: u64,
+    /// Messages waiting in backlogs now.
     pub out_backlog: u64,
     /// count, p50, p99, p99.9, max (ns) of ring push -> quote read back, when measured
     pub core_hop: Option<[u64; 5]>,

@@ -9,7 +9,7 @@
 //! * [`gateway`]: the logic (sessions, logon, checks, record translation, answers, backlogs),
 //!   over a [`gateway::Transport`] so it is tested without Aeron.
 //! * [`agent`]: the thread and its duty cycle over the Aeron C client.
-#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 
 pub mod agent;
 pub mod gateway;

@@ -20,13 +20,15 @@ pub const CONTROL_ID_MASK: u64 = (1 << CONTROL_ID_BITS) - 1;
 /// wedge the session (docs/gateway-schema.md, `BAD_SEQUENCE`).
 pub const MAX_SEQ_STEP: u64 = 1 << 32;
 
-/// Header `role`.
+/// Header `role`. Names and values as in docs/gateway-schema.md.
+#[allow(missing_docs)]
 pub mod role {
     pub const CLIENT: u8 = 0;
     pub const OPERATOR: u8 = 1;
 }
 
-/// Header `type`: 1..31 requests, 64..127 gateway messages.
+/// Header `type`: 1..31 requests, 64..127 gateway messages. Names and values as in docs/gateway-schema.md.
+#[allow(missing_docs)]
 pub mod msg {
     pub const LOGON: u8 = 1;
     pub const LOGOUT: u8 = 2;
@@ -49,7 +51,8 @@ pub mod msg {
     pub const CONTROL_ACK: u8 = 78;
 }
 
-/// `reason` of `REJECT` / `LOGON_REJECT` (refused before the core saw anything).
+/// `reason` of `REJECT` / `LOGON_REJECT` (refused before the core saw anything). Names and values as in docs/gateway-schema.md.
+#[allow(missing_docs)]
 pub mod reject {
     pub const TRUNCATED: u16 = 1;
     pub const LENGTH_MISMATCH: u16 = 2;
@@ -77,7 +80,8 @@ pub mod reject {
 
 /// `RFQ.flags` bits a client may set.
 pub const RFQ_FLAG_QTY_IN_QUOTE: u8 = 1;
-/// `QUOTE.flags` bits.
+/// `QUOTE.flags` bits. Names and values as in docs/gateway-schema.md.
+#[allow(missing_docs)]
 pub mod quote_flag {
     pub const BUY: u8 = 1;
     pub const SELL: u8 = 2;
@@ -118,13 +122,21 @@ pub const fn request_role(t: u8) -> Option<Option<u8>> {
 /// A decoded header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// `MAGIC`.
     pub magic: u32,
+    /// Schema version.
     pub version: u8,
+    /// Message type (`msg`).
     pub msg_type: u8,
+    /// Bytes after the header.
     pub body_len: u16,
+    /// Session token (0 before logon).
     pub session: u64,
+    /// Sender's sequence number.
     pub seq: u64,
+    /// Client or operator id.
     pub id: u16,
+    /// 0 = client, 1 = operator.
     pub role: u8,
 }
 
@@ -145,24 +157,28 @@ impl Header {
     }
 }
 
+/// Little-endian u16 at `o`.
 #[inline]
 #[must_use]
 pub fn u16_at(b: &[u8], o: usize) -> u16 {
     u16::from_le_bytes([b[o], b[o + 1]])
 }
 
+/// Little-endian u32 at `o`.
 #[inline]
 #[must_use]
 pub fn u32_at(b: &[u8], o: usize) -> u32 {
     u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"))
 }
 
+/// Little-endian u64 at `o`.
 #[inline]
 #[must_use]
 pub fn u64_at(b: &[u8], o: usize) -> u64 {
     u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
 }
 
+/// Little-endian i64 at `o`.
 #[inline]
 #[must_use]
 pub fn i64_at(b: &[u8], o: usize) -> i64 {
@@ -194,30 +210,35 @@ impl Frame {
         f
     }
 
+    /// Writes a u8 at body offset `o`.
     #[inline]
     pub fn u8(&mut self, o: usize, v: u8) -> &mut Self {
         self.buf[HEADER_SIZE + o] = v;
         self
     }
 
+    /// Writes a u16 at body offset `o`.
     #[inline]
     pub fn u16(&mut self, o: usize, v: u16) -> &mut Self {
         self.buf[HEADER_SIZE + o..HEADER_SIZE + o + 2].copy_from_slice(&v.to_le_bytes());
         self
     }
 
+    /// Writes a u64 at body offset `o`.
     #[inline]
     pub fn u64(&mut self, o: usize, v: u64) -> &mut Self {
         self.buf[HEADER_SIZE + o..HEADER_SIZE + o + 8].copy_from_slice(&v.to_le_bytes());
         self
     }
 
+    /// Writes a i64 at body offset `o`.
     #[inline]
     pub fn i64(&mut self, o: usize, v: i64) -> &mut Self {
         self.buf[HEADER_SIZE + o..HEADER_SIZE + o + 8].copy_from_slice(&v.to_le_bytes());
         self
     }
 
+    /// Writes bytes at body offset `o`.
     #[inline]
     pub fn bytes(&mut self, o: usize, v: &[u8]) -> &mut Self {
         self.buf[HEADER_SIZE + o..HEADER_SIZE + o + v.len()].copy_from_slice(v);

@@ -3,7 +3,7 @@
 //! its counters and forwards its log lines; the duty cycle never takes the GIL.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -13,12 +13,18 @@ use pyo3::types::PyDict;
 use rfq_gateway::wire::reject;
 use rfq_gateway::{Config, Idle, Principal, Settings, Shared, Stats};
 
-#[pyclass(module = "rfqcore_core")]
+/// Frozen (every method takes `&self`): `stats()` from a metrics scrape, `take_logs()` from the
+/// log forwarder and `stop()` may run at the same time on different Python threads.
+#[pyclass(module = "rfqcore_core", frozen)]
 pub struct NativeGateway {
-    cfg: Option<Config>,
-    handle: Option<JoinHandle<()>>,
-    shared: Option<Arc<Shared>>,
-    final_stats: Option<Stats>,
+    cfg: Mutex<Option<Config>>,
+    handle: Mutex<Option<JoinHandle<()>>>,
+    shared: OnceLock<Arc<Shared>>,
+    final_stats: Mutex<Option<Stats>>,
+}
+
+fn poisoned<T>(_: T) -> PyErr {
+    PyRuntimeError::new_err("the native gateway's state is poisoned (a thread panicked)")
 }
 
 fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
@@ -118,7 +124,7 @@ impl NativeGateway {
             measure_core_hop,
         };
         Ok(NativeGateway {
-            cfg: Some(Config {
+            cfg: Mutex::new(Some(Config {
                 aeron_dir,
                 channel,
                 response_channel,
@@ -130,20 +136,21 @@ impl NativeGateway {
                 idle,
                 idle_spins,
                 cpu,
-            }),
-            handle: None,
-            shared: None,
-            final_stats: None,
+            })),
+            handle: Mutex::new(None),
+            shared: OnceLock::new(),
+            final_stats: Mutex::new(None),
         })
     }
 
     /// Starts the agent thread; returns once it listens. Raises RuntimeError with the reason
     /// it could not (rings, media driver, streams).
-    fn start(&mut self, py: Python<'_>) -> PyResult<()> {
-        let cfg = self.cfg.take().ok_or_else(|| PyRuntimeError::new_err("the native gateway was already started"))?;
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        let cfg = self.cfg.lock().map_err(poisoned)?.take();
+        let cfg = cfg.ok_or_else(|| PyRuntimeError::new_err("the native gateway was already started"))?;
         let (handle, shared) = py.detach(move || rfq_gateway::spawn(cfg)).map_err(PyRuntimeError::new_err)?;
-        self.handle = Some(handle);
-        self.shared = Some(shared);
+        *self.handle.lock().map_err(poisoned)? = Some(handle);
+        let _ = self.shared.set(shared);
         Ok(())
     }
 
@@ -151,10 +158,10 @@ impl NativeGateway {
     /// `images_gone`, `sessions_ended_image_gone`).
     #[pyo3(signature = (reset_histograms=false, timeout=5.0))]
     fn stats<'py>(&self, py: Python<'py>, reset_histograms: bool, timeout: f64) -> PyResult<Bound<'py, PyDict>> {
-        if let Some(s) = &self.final_stats {
+        if let Some(s) = self.final_stats.lock().map_err(poisoned)?.as_ref() {
             return stats_dict(py, s);
         }
-        let shared = self.shared.as_ref().ok_or_else(|| PyRuntimeError::new_err("the native gateway is not running"))?;
+        let shared = self.shared.get().ok_or_else(|| PyRuntimeError::new_err("the native gateway is not running"))?;
         let sh = Arc::clone(shared);
         let st = py.detach(move || sh.stats(reset_histograms, Duration::from_secs_f64(timeout.max(0.0))));
         match st {
@@ -165,26 +172,28 @@ impl NativeGateway {
 
     /// Log lines since the last call, as `(level, text)` with Python's levels.
     fn take_logs(&self) -> Vec<(u8, String)> {
-        self.shared.as_ref().map_or_else(Vec::new, |s| s.take_logs().into_iter().map(|l| (l.level, l.text)).collect())
+        self.shared.get().map_or_else(Vec::new, |s| s.take_logs().into_iter().map(|l| (l.level, l.text)).collect())
     }
 
     /// True while the agent thread runs.
     fn is_alive(&self) -> bool {
-        self.handle.as_ref().is_some_and(|h| !h.is_finished())
+        self.handle.lock().is_ok_and(|h| h.as_ref().is_some_and(|h| !h.is_finished()))
     }
 
     /// Stops the agent (it closes its publications, subscription and Aeron client) and returns
     /// its last counters. Idempotent.
-    fn stop<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        if let (Some(handle), Some(shared)) = (self.handle.take(), self.shared.as_ref()) {
+    fn stop<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let handle = self.handle.lock().map_err(poisoned)?.take();
+        if let (Some(handle), Some(shared)) = (handle, self.shared.get()) {
             shared.request_stop();
             let sh = Arc::clone(shared);
             let last = py.detach(move || {
                 let _ = handle.join();
                 sh.last_stats()
             });
-            self.final_stats = last;
+            *self.final_stats.lock().map_err(poisoned)? = last;
         }
-        self.final_stats.as_ref().map(|s| stats_dict(py, s)).transpose()
+        let last = self.final_stats.lock().map_err(poisoned)?.clone();
+        last.as_ref().map(|s| stats_dict(py, s)).transpose()
     }
 }
