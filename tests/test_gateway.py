@@ -536,6 +536,23 @@ def test_malformed_requests_are_refused_and_change_nothing(agent: Agent, backend
         agent("call", acme, "request_quote", "BTC", "buy", Decimal("0.1"), timeout=5.0)
 
 
+def test_a_refused_request_does_not_advance_the_sequence(agent: Agent, backend: Backend, acme: str) -> None:
+    """A request refused after the sequence check (here an unknown RFQ flag) changes nothing, not
+    even the session's last sequence: a later request with a lower, still-new seq is taken."""
+    agent("call", acme, "request_quote", "BTC", "buy", Decimal("0.1"), timeout=5.0)
+    tok = agent("get", acme, "token")
+    q = agent("call", acme, "next_seq")
+    for _ in range(10):  # the client's own next requests go above what this test uses
+        agent("call", acme, "next_seq")
+    rej = agent("raw", acme, _rfq(q + 9, tok, flags=0x80), 5.0)
+    assert rej is not None and rej.reason == G.BAD_FIELD
+    pushed = backend.pushed()
+    assert agent("raw", acme, _rfq(q + 5, tok), 5.0) is None  # taken: no REJECT
+    time.sleep(0.02)
+    assert backend.pushed() == pushed + 1
+    agent("call", acme, "request_quote", "BTC", "buy", Decimal("0.1"), timeout=5.0)
+
+
 def test_stolen_token_from_another_publication_is_refused(agent: Agent, backend: Backend, acme: str) -> None:
     """A second process-local publication (not the one that logged on) using the real token."""
     spy = f"spy-{backend.name}"

@@ -379,8 +379,9 @@ class Gateway:
         if seq <= s.last_seq:
             self._refuse(GatewayReject.BAD_SEQUENCE, role, pid, seq, t)
             return
-        s.last_seq = seq
-        # Translate: one ring record, `source` = the session's authenticated id (pid == s.id).
+        # Translate: one ring record, `source` = the session's authenticated id (pid == s.id). The
+        # session's last sequence advances only with a request that is taken (a refused one
+        # changes nothing).
         if t == _T_RFQ:
             rfq_id, inst, side, flags, qty, limit, ttl, sent = _RFQ_BODY(buf, HEADER_SIZE)
             if flags & ~_RFQ_FLAGS_ALLOWED:
@@ -401,10 +402,12 @@ class Gateway:
             rec = (_K_CONTROL, inst, command, _END, fld, (pid << CONTROL_ID_BITS) | cid, 0, self._clock(), scope, value,
                    aux)
         else:  # LOGOUT
+            s.last_seq = seq
             self._send(s, _T_LOGOUT)
             self.n_logouts += 1
             self._end_session(s)
             return
+        s.last_seq = seq
         if self._in_backlog or not self._prod.try_push(*rec):
             if not self._in_backlog:
                 self.n_ring_full += 1

@@ -557,7 +557,8 @@ impl<T: Transport> Gateway<T> {
         if seq <= s.last_seq || seq - s.last_seq > MAX_SEQ_STEP {
             return self.refuse(reject::BAD_SEQUENCE, r, id, seq, t);
         }
-        s.last_seq = seq;
+        // the sequence advances only with a request that is taken (below): a refused one changes
+        // nothing, not even the session's last sequence
         let b = &buf[HEADER_SIZE..];
         let now = (self.clock)();
         let rec = match t {
@@ -625,6 +626,7 @@ impl<T: Transport> Gateway<T> {
             }
             _ => {
                 // LOGOUT: confirm with the old token, then end the session
+                s.last_seq = seq;
                 let mut f = Frame::new(msg::LOGOUT, 0, 0, id, r);
                 self.send(r, id, &mut f);
                 self.stats.logouts += 1;
@@ -632,6 +634,9 @@ impl<T: Transport> Gateway<T> {
                 return;
             }
         };
+        if let Some(s) = self.sessions[usize::from(r)][usize::from(id)].as_mut() {
+            s.last_seq = seq;
+        }
         self.push(rec);
     }
 
@@ -688,7 +693,7 @@ impl<T: Transport> Gateway<T> {
         m.update(&logon_mac_input(id, nonce, ts));
         let reason = if m.verify_slice(mac).is_err() {
             Some(reject::BAD_CREDENTIALS)
-        } else if (now - ts).unsigned_abs() > self.s.logon_window_ns.unsigned_abs() {
+        } else if now.abs_diff(ts) > self.s.logon_window_ns.unsigned_abs() {
             Some(reject::STALE_LOGON)
         } else {
             let window = self.s.logon_window_ns;

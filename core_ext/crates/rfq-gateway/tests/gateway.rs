@@ -303,6 +303,19 @@ fn a_publication_that_goes_away_ends_its_session() {
 }
 
 #[test]
+fn logout_is_confirmed_with_the_old_token_and_ends_the_session() {
+    let mut g = rig(1000);
+    let token = g.logon(role::CLIENT, ACME, b"acme-secret", 5);
+    g.gw.on_request(&frame(msg::LOGOUT, token, 2, ACME, role::CLIENT, &[]), AERON_SESSION);
+    let sent = g.take();
+    let h = Header::read(&sent[0].1);
+    assert_eq!((sent.len(), h.msg_type, h.session), (1, msg::LOGOUT, token));
+    g.gw.on_request(&frame(msg::RFQ, token, 3, ACME, role::CLIENT, &rfq_body(1, 3, 0, 0, 1)), AERON_SESSION);
+    g.only_reject(reject::NOT_LOGGED_ON);
+    assert_eq!(g.gw.stats(false).logouts, 1);
+}
+
+#[test]
 fn a_full_ring_holds_records_in_order_and_stops_asking_for_more() {
     let wire = Rc::new(RefCell::new(Wire::default()));
     let (prod, mut core_in) = rfq_ring::channel(4).unwrap();
@@ -409,7 +422,20 @@ proptest! {
                 prop_assert!(g.take().is_empty());
             } else {
                 for (_, m) in g.take() {
-                    prop_assert_eq!(Header::read(&m).msg_type, msg::REJECT);
+                    let a = Header::read(&m);
+                    if a.msg_type == msg::LOGOUT {
+                        // a mutation that made a valid LOGOUT ends that session: log on again
+                        prop_assert_eq!(h.unwrap().msg_type, msg::LOGOUT);
+                        if a.role == role::CLIENT {
+                            *token = g.logon(role::CLIENT, ACME, b"acme-secret", 1000 + last[0]);
+                            last[0] = 1;
+                        } else {
+                            *op_token = g.logon(role::OPERATOR, OPER, b"op-secret", 1000 + last[1]);
+                            last[1] = 1;
+                        }
+                    } else {
+                        prop_assert_eq!(a.msg_type, msg::REJECT);
+                    }
                 }
             }
             prop_assert_eq!(g.gw.stats(false).internal_errors, 0);
