@@ -266,8 +266,8 @@ def targets(r: dict) -> list[tuple[str, float | None, str, float, str]]:
         if key.startswith(("rfq_", "floor_")) and isinstance(h, dict) and "p99" in h:
             rows.append((f"RFQ pricing+risk in the core [{key}] p99", h["p99"], "ns", 500, "<="))
     for key, t in (g("rfq_roundtrip", "targets") or {}).items():
-        unit = "x" if key.endswith("pingpong_p50") else "ns"
-        rows.append((f"RFQ round trip {key}", t["measured"], unit, t["target"], "<="))
+        unit = "x" if key.endswith("pingpong_p50") else "rec/s" if key.endswith("_per_s") else "ns"
+        rows.append((f"RFQ round trip {key}", t["measured"], unit, t["target"], t.get("op", "<=")))
     # Matching (issue 4), journal and recovery (issue 5).
     if g("match_rust", "throughput_median"):
         rows.append(("matching throughput, one thread (median)", g("match_rust", "throughput_median"), "rec/s", 10e6, ">="))
