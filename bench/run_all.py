@@ -197,6 +197,8 @@ def _fmt(v: float | None, unit: str) -> str:
         return f"{v / 1e6:.1f} M/s"
     if unit == "count":
         return f"{v:g}"
+    if unit == "x":
+        return f"{v:.2f}x"
     if unit == "B":
         return f"{v / 1e6:,.1f} MB"
     if v >= 10_000:
