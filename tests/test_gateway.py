@@ -639,6 +639,54 @@ def test_full_ring_back_pressure_never_drops(agent: Agent, loopback: Backend) ->
         agent("close", key)
 
 
+def test_an_execution_the_client_missed_is_resent(agent: Agent, loopback: Backend) -> None:
+    """A fill the core answers while the client has no session (here: it logged out with the
+    accept in flight, the core paused) is kept by the gateway: the client's next logon asks for
+    every report after the last one it received and gets it (``missed``); another client object
+    of the same id (a restarted process) gets all of them with ``executions_since(0)``."""
+    core: LoopbackCore = loopback.core  # type: ignore[attr-defined]
+    key, again = "acme-missed", "acme-restarted"
+    agent("new", key, "client", ACME.id, ACME.secret.hex(), loopback.dir)
+    agent("call", key, "logon")
+    try:
+        q1 = agent("call", key, "request_quote", "BTC", "buy", Decimal("1"), timeout=5.0)
+        first = agent("call", key, "accept", q1, timeout=5.0)
+        assert agent("get", key, "last_trade_id") == first.trade_id
+        q2 = agent("call", key, "request_quote", "BTC", "buy", Decimal("2"), timeout=5.0)
+        drops = loopback.gateway.stats()["no_session_drops"]
+        core.paused.set()
+        try:
+            agent("call", key, "send_accept", q2, "buy")
+            agent("call", key, "logout")
+        finally:
+            core.paused.clear()
+        deadline = time.monotonic() + 5
+        while loopback.gateway.stats()["no_session_drops"] < drops + 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the execution report and the quote's end, for nobody
+        assert loopback.gateway.stats()["no_session_drops"] >= drops + 2
+        assert agent("get", key, "last_trade_id") == first.trade_id  # it never saw the second fill
+        agent("call", key, "logon")
+        missed = agent("get", key, "missed")
+        assert missed is not None and missed.complete and missed.after_trade_id == first.trade_id
+        assert [e.qty for e in missed.executions] == [Decimal("2")]
+        second = missed.executions[0]
+        assert second.trade_id > first.trade_id and second.quote_id == q2.quote_id
+        assert agent("get", key, "last_trade_id") == second.trade_id
+        agent("new", again, "client", ACME.id, ACME.secret.hex(), loopback.dir)
+        agent("call", again, "logon")  # replaces the first object's session
+        got = agent("call", again, "executions_since", 0)
+        ids = [e.trade_id for e in got.executions]
+        assert first.trade_id in ids and second.trade_id in ids and ids == sorted(ids) and got.complete
+        assert agent("call", again, "executions_since", second.trade_id).executions == []
+        assert loopback.gateway.stats()["resent"] >= 2
+    finally:
+        agent("close", key)
+        try:
+            agent("close", again)
+        except AgentError:
+            pass
+
+
 def test_udp_loopback_channel(agent: Agent, gateway_cls: Any) -> None:
     """The same gateway and client over aeron:udp on 127.0.0.1 (one shared media driver)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

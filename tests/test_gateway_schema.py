@@ -51,6 +51,8 @@ EXAMPLES: dict[s.MsgType, s.Body] = {
     s.MsgType.RISK_EVENT: s.RiskEventMsg(event=1, instrument=0, client_id=2, executions=20, core_time=9),
     s.MsgType.CONTROL_ACK: s.ControlAckMsg(control_id=1, operator_id=1, command=4, field=1, instrument=0, scope=2,
                                            value=-3, result=RfqReject.BAD_COMMAND, previous=I64[0], core_time=5),
+    s.MsgType.EXEC_RESEND: s.ExecResendMsg(after_trade_id=U64[1]),
+    s.MsgType.RESEND_END: s.ResendEndMsg(after_trade_id=7, resent=2, newest_dropped=0),
 }
 
 # Documented body sizes (docs/gateway-schema.md); the layout test below checks the doc too.
@@ -58,7 +60,7 @@ BODY_LEN = {
     "LOGON": 48, "OP_LOGON": 48, "LOGOUT": 0, "RFQ": 48, "ACCEPT": 40, "CANCEL": 8, "CONTROL": 40,
     "LOGON_ACK": 24, "LOGON_REJECT": 16, "REJECT": 16, "QUOTE": 72, "RFQ_REJECT": 40, "ACCEPT_REJECT": 48,
     "EXECUTION_REPORT": 80, "CANCEL_REJECT": 24, "QUOTE_END": 32, "APPROVAL_PENDING": 56, "RISK_EVENT": 24,
-    "CONTROL_ACK": 56,
+    "CONTROL_ACK": 56, "EXEC_RESEND": 8, "RESEND_END": 24,
 }
 
 
@@ -169,7 +171,7 @@ def test_wrong_version(version: int) -> None:
     assert e.value.header is not None and e.value.header.version == version and e.value.header.id == 1
 
 
-@pytest.mark.parametrize("t", [0, 8, 63, 79, 200, 255])
+@pytest.mark.parametrize("t", [0, 9, 63, 80, 200, 255])
 def test_unknown_type(t: int) -> None:
     raw = bytearray(RFQ_RAW)
     raw[5] = t

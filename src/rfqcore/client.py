@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from rfqcore.errors import RfqCoreError
 from rfqcore.gateway import aeron as aeronx
@@ -78,6 +78,7 @@ from rfqcore.units import to_units as _to_units
 
 __all__ = [
     "RfqClient",
+    "Resent",
     "OperatorClient",
     "Quote",
     "Execution",
@@ -112,6 +113,8 @@ _T_CANCEL_REJECT = int(MsgType.CANCEL_REJECT)
 _T_CONTROL = int(MsgType.CONTROL)
 _T_CONTROL_ACK = int(MsgType.CONTROL_ACK)
 _T_EXECUTION_REPORT = int(MsgType.EXECUTION_REPORT)
+_T_EXEC_RESEND = int(MsgType.EXEC_RESEND)
+_T_RESEND_END = int(MsgType.RESEND_END)
 _T_LOGON = int(MsgType.LOGON)
 _T_LOGON_ACK = int(MsgType.LOGON_ACK)
 _T_LOGON_REJECT = int(MsgType.LOGON_REJECT)
@@ -128,6 +131,18 @@ _BUY, _SELL = ClientSide.BUY, ClientSide.SELL
 
 
 # ---- errors -----------------------------------------------------------------------------------
+
+
+class Resent(NamedTuple):
+    """What :meth:`RfqClient.executions_since` got back: the execution reports with a trade id
+    above ``after_trade_id`` that the gateway keeps, oldest first. ``complete`` is False when
+    the gateway had already dropped some of this client's reports newer than ``after_trade_id``
+    (it keeps the newest 65,536 per client, since the desk started): the settlement store
+    (``rfqcore settlement``) has every trade."""
+
+    after_trade_id: int
+    executions: list[Execution]
+    complete: bool
 
 
 class GatewayError(RfqCoreError):
@@ -607,6 +622,38 @@ class RfqClient(_Endpoint):
         self.on_execution: Callable[[Execution], None] | None = None
         self.on_quote_end: Callable[[QuoteEnded], None] | None = None
         self.on_approval_pending: Callable[[ApprovalPending], None] | None = None
+        #: the newest trade id of an execution report this client received (0: none yet)
+        self.last_trade_id = 0
+        #: on a logon of a client that has received executions before (a re-logon after a cut-off
+        #: or a lost session), ask for every report after ``last_trade_id`` (see ``missed``)
+        self.resend_on_logon = True
+        #: what the last such logon recovered (also delivered to ``on_execution``)
+        self.missed: Resent | None = None
+        self._resent: list[Execution] | None = None
+
+    def logon(self, timeout: float = 5.0, *, nonce: int | None = None, timestamp: int | None = None) -> int:
+        """As :meth:`_Endpoint.logon`; then, when this client has received executions before,
+        ask the gateway for every report after the last one it received (``missed``): a fill
+        the desk booked while the client had no session (cut off as a slow consumer, crashed and
+        restarted with ``last_trade_id`` restored, ...) is never silently lost."""
+        token = super().logon(timeout, nonce=nonce, timestamp=timestamp)
+        if self.resend_on_logon and self.last_trade_id:
+            self.missed = self.executions_since(self.last_trade_id, timeout=timeout)
+        return token
+
+    def executions_since(self, after_trade_id: int | None = None, *, timeout: float = 5.0) -> Resent:
+        """Every execution report the gateway keeps for this client with a trade id above
+        ``after_trade_id`` (default: :attr:`last_trade_id`; 0: all), oldest first. They are
+        also delivered to ``on_execution`` as they arrive."""
+        after = self.last_trade_id if after_trade_id is None else int(after_trade_id)
+        if not 0 <= after < 1 << 64:
+            raise ValueError(f"after_trade_id {after} is not a trade id (0 .. 2**64-1)")
+        self._resent = []
+        try:
+            p: _Pending[Resent] = self._request("resend", after, _T_EXEC_RESEND, after)
+            return self._wait(p, timeout)
+        finally:
+            self._resent = None
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -722,9 +769,17 @@ class RfqClient(_Endpoint):
             name, pd, qd, base, ccy = self._composite(inst)
             ex = Execution(self.id, inst, trade, qid, rfq_id, aid, ClientSide(side), px, qty, notional, fee, ct, 0,
                            name, pd, qd, base, ccy)
+            if trade > self.last_trade_id:
+                self.last_trade_id = trade
+            if self._resent is not None:
+                self._resent.append(ex)
             self._complete(("accept", aid), ex)
             if self.on_execution is not None:
                 self.on_execution(ex)
+        elif t == _T_RESEND_END:
+            after, _resent, newest_dropped = v
+            got = list(self._resent or ())
+            self._complete(("resend", after), Resent(after, got, newest_dropped <= after))
         elif t == _T_RFQ_REJECT:
             rfq_id, inst, side, reason, qty, price = v[0:6]
             rej: RequestRejected = RfqRejected(self.id, inst, rfq_id, side, reason, qty, price)

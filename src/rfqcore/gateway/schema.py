@@ -73,6 +73,8 @@ __all__ = [
     "ApprovalPendingMsg",
     "RiskEventMsg",
     "ControlAckMsg",
+    "ExecResendMsg",
+    "ResendEndMsg",
     "Body",
 ]
 
@@ -100,6 +102,7 @@ class MsgType(IntEnum):
     CANCEL = 5
     OP_LOGON = 6
     CONTROL = 7
+    EXEC_RESEND = 8  # a client asks for its execution reports again
     LOGON_ACK = 64
     LOGON_REJECT = 65
     REJECT = 66
@@ -112,6 +115,7 @@ class MsgType(IntEnum):
     APPROVAL_PENDING = 76
     RISK_EVENT = 77
     CONTROL_ACK = 78
+    RESEND_END = 79  # the end of an EXEC_RESEND's answer
 
 
 class Role(IntEnum):
@@ -359,9 +363,22 @@ class ControlAckMsg(NamedTuple):
     core_time: int  # i64
 
 
+class ExecResendMsg(NamedTuple):
+    """Every execution report of this client with a trade id above ``after_trade_id``, again."""
+
+    after_trade_id: int  # u64 0 = all the gateway keeps
+
+
+class ResendEndMsg(NamedTuple):
+    after_trade_id: int  # u64 as asked
+    resent: int  # u64 execution reports sent again before this message
+    newest_dropped: int  # u64 the newest trade id no longer kept (0: none); complete if <= after_trade_id
+
+
 Body = (LogonMsg | OpLogonMsg | LogoutMsg | RfqMsg | AcceptMsg | CancelMsg | ControlMsg | LogonAckMsg
         | LogonRejectMsg | RejectMsg | QuoteMsg | RfqRejectMsg | AcceptRejectMsg | ExecutionReportMsg
-        | CancelRejectMsg | QuoteEndMsg | ApprovalPendingMsg | RiskEventMsg | ControlAckMsg)
+        | CancelRejectMsg | QuoteEndMsg | ApprovalPendingMsg | RiskEventMsg | ControlAckMsg | ExecResendMsg
+        | ResendEndMsg)
 
 
 class MsgSpec(NamedTuple):
@@ -394,6 +411,8 @@ _BODY_FMT: Final[dict[MsgType, tuple[str, type[NamedTuple]]]] = {
     MsgType.APPROVAL_PENDING: ("qQHHB3xqqqq", ApprovalPendingMsg),
     MsgType.RISK_EVENT: ("BxHH2xqq", RiskEventMsg),
     MsgType.CONTROL_ACK: ("QHBxHHqqH6xqq", ControlAckMsg),
+    MsgType.EXEC_RESEND: ("Q", ExecResendMsg),
+    MsgType.RESEND_END: ("QQQ", ResendEndMsg),
 }
 
 
@@ -418,6 +437,7 @@ REQUEST_ROLES: Final[dict[int, Role | None]] = {
     MsgType.CANCEL: Role.CLIENT,
     MsgType.OP_LOGON: Role.OPERATOR,
     MsgType.CONTROL: Role.OPERATOR,
+    MsgType.EXEC_RESEND: Role.CLIENT,
 }
 
 

@@ -86,6 +86,9 @@ _CONTROL_ID_MASK = (1 << CONTROL_ID_BITS) - 1
 _MISSING = object()
 
 _T_LOGON, _T_OP_LOGON, _T_LOGOUT = int(MsgType.LOGON), int(MsgType.OP_LOGON), int(MsgType.LOGOUT)
+_T_EXEC_RESEND = int(MsgType.EXEC_RESEND)
+#: execution reports kept per client for EXEC_RESEND (as the Rust gateway's EXEC_LOG_LIMIT)
+EXEC_LOG_LIMIT: Final[int] = 65_536
 _T_RFQ, _T_ACCEPT, _T_CANCEL, _T_CONTROL = (int(MsgType.RFQ), int(MsgType.ACCEPT), int(MsgType.CANCEL),
                                             int(MsgType.CONTROL))
 _S = {t: SPECS[t].struct for t in SPECS}
@@ -189,6 +192,9 @@ class Gateway:
         self._in_backlog: deque[tuple[int, ...]] = deque()
         # output assembly across tap batches
         self._quote: list[int] | None = None
+        #: every client's execution reports (trade id, body values), oldest first, for EXEC_RESEND
+        self._exec_log: dict[int, deque[tuple[int, tuple[int, ...]]]] = {}
+        self._exec_dropped: dict[int, int] = {}  # client -> newest trade id dropped from its log
         self._exec: tuple[int, ...] | None = None
         # Aeron
         self.sub = self.aeron.add_subscription(self.channel, self.request_stream)
@@ -211,6 +217,7 @@ class Gateway:
         self.n_slow_consumer = 0
         self.n_backlog_dropped = 0
         self.n_errors = 0
+        self.n_resent = 0
         self.rejects: Counter[str] = Counter()
         self.unanswerable: Counter[str] = Counter()
         self._log_budget = 100  # unanswerable messages logged before going quiet
@@ -401,6 +408,10 @@ class Gateway:
                 return
             rec = (_K_CONTROL, inst, command, _END, fld, (pid << CONTROL_ID_BITS) | cid, 0, self._clock(), scope, value,
                    aux)
+        elif t == _T_EXEC_RESEND:
+            s.last_seq = seq
+            self._resend(s, _B[t].unpack_from(buf, HEADER_SIZE)[0])
+            return
         else:  # LOGOUT
             s.last_seq = seq
             self._send(s, _T_LOGOUT)
@@ -470,6 +481,15 @@ class Gateway:
         log.info("gateway: %s %s (id %d) logged on, responses on stream %d", Role(role).name.lower(), p.name, pid,
                  out.stream)
         self._send(s, MsgType.LOGON_ACK, nonce, token, now)
+
+    def _resend(self, s: _Session, after: int) -> None:
+        """EXEC_RESEND: the client's kept execution reports above ``after``, then RESEND_END."""
+        log_ = self._exec_log.get(s.principal.id) or deque()
+        again = [b for t, b in log_ if t > after]
+        for body in again:
+            self._send(s, MsgType.EXECUTION_REPORT, *body)
+        self.n_resent += len(again)
+        self._send(s, MsgType.RESEND_END, after, len(again), self._exec_dropped.get(s.principal.id, 0))
 
     def _end_session(self, s: _Session) -> None:
         key = (s.principal.role, s.principal.id)
@@ -552,12 +572,19 @@ class Gateway:
             if e is None or e[0] != seq:
                 log.error("gateway: EXEC_FEES of trade %d without its EXEC record", seq)
                 return
+            # trade, quote, rfq, accept, instrument, side, price, qty, notional, fee, core time
+            report = (seq, e[1], aux, e[6], e[2], e[3], e[4], e[5], qty, price, ts_recv)
+            log_ = self._exec_log.get(e[7])
+            if log_ is None:
+                log_ = self._exec_log[e[7]] = deque()
+            if len(log_) == EXEC_LOG_LIMIT:
+                self._exec_dropped[e[7]] = log_.popleft()[0]
+            log_.append((seq, report))  # kept whether or not the client has a session now
             s = self._clients.get(e[7])
             if s is None:
                 self.n_no_session += 1
                 return
-            # trade, quote, rfq, accept, instrument, side, price, qty, notional, fee, core time
-            self._send(s, MsgType.EXECUTION_REPORT, seq, e[1], aux, e[6], e[2], e[3], e[4], e[5], qty, price, ts_recv)
+            self._send(s, MsgType.EXECUTION_REPORT, *report)
             return
         if kind == _K_QUOTE_END:
             s = self._clients.get(source)
@@ -665,7 +692,7 @@ class Gateway:
             "ring_full": self.n_ring_full, "ring_backlog": len(self._in_backlog),
             "offer_backlogged": self.n_backlogged, "not_connected_drops": self.n_not_connected,
             "no_session_drops": self.n_no_session, "slow_consumer_disconnects": self.n_slow_consumer,
-            "backlog_dropped": self.n_backlog_dropped, "internal_errors": self.n_errors,
+            "backlog_dropped": self.n_backlog_dropped, "internal_errors": self.n_errors, "resent": self.n_resent,
             "out_backlog": sum(len(o.backlog) for o in self._backlogged_outs.values()),
             "core_hop": None if self.core_hop is None else _summary(self.core_hop),
         }

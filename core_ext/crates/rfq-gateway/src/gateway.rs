@@ -36,6 +36,9 @@ pub const CONNECT_GRACE_NS: i64 = 2_000_000_000;
 const IDS: usize = 1 << 16;
 const NO_OUT: u32 = u32::MAX;
 const TAP_BATCH: usize = 256;
+/// Execution reports kept per client for `EXEC_RESEND` (the newest; older ones are in the
+/// settlement store).
+pub const EXEC_LOG_LIMIT: usize = 65_536;
 
 /// What an offer did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,6 +154,8 @@ pub struct Stats {
     pub sessions_ended_image_gone: u64,
     /// Failed polls and other internal errors.
     pub internal_errors: u64,
+    /// Execution reports sent again on EXEC_RESEND.
+    pub resent: u64,
     /// Messages waiting in backlogs now.
     pub out_backlog: u64,
     /// count, p50, p99, p99.9, max (ns) of ring push -> quote read back, when measured
@@ -172,6 +177,14 @@ struct Session {
     last_seq: u64,
     out: u32,
     out_seq: u64,
+}
+
+/// One client's execution reports for EXEC_RESEND.
+#[derive(Default)]
+struct ExecLog {
+    kept: VecDeque<(u64, Frame)>,
+    /// the newest trade id dropped from `kept` to stay within EXEC_LOG_LIMIT (0: none)
+    newest_dropped: u64,
 }
 
 struct QuoteAsm {
@@ -214,6 +227,9 @@ pub struct Gateway<T: Transport> {
     quote: Option<QuoteAsm>,
     exec: Option<ExecAsm>,
     operators: Vec<u16>,
+    /// every client's execution reports (trade id, message), oldest first, for EXEC_RESEND:
+    /// kept whether or not the client had a session when it was sent
+    exec_log: HashMap<u16, ExecLog>,
     stats: Stats,
     core_hop: Option<Histogram<u64>>,
     log_budget: u32,
@@ -285,6 +301,7 @@ impl<T: Transport> Gateway<T> {
             quote: None,
             exec: None,
             operators: Vec::new(),
+            exec_log: HashMap::new(),
             stats: Stats::default(),
             core_hop,
             log_budget: 100,
@@ -624,6 +641,11 @@ impl<T: Transport> Gateway<T> {
                     ts_send: 0,
                 }
             }
+            msg::EXEC_RESEND => {
+                s.last_seq = seq;
+                self.resend_executions(id, u64_at(b, 0));
+                return;
+            }
             _ => {
                 // LOGOUT: confirm with the old token, then end the session
                 s.last_seq = seq;
@@ -842,6 +864,18 @@ impl<T: Transport> Gateway<T> {
                 let mut f = Self::client_frame(msg::EXECUTION_REPORT, e.client);
                 f.u64(0, e.trade).u64(8, e.quote).u64(16, r.aux as u64).i64(24, e.accept).u16(32, e.inst).u8(34, e.side)
                     .i64(40, e.price).i64(48, e.qty).i64(56, r.qty).i64(64, r.price).i64(72, r.ts_recv);
+                // kept first: a client without a session now (cut off, crashed, logging on
+                // again) asks for it with EXEC_RESEND
+                let log = self.exec_log.entry(e.client).or_insert_with(|| ExecLog {
+                    kept: VecDeque::with_capacity(1024),
+                    newest_dropped: 0,
+                });
+                if log.kept.len() == EXEC_LOG_LIMIT {
+                    if let Some((t, _)) = log.kept.pop_front() {
+                        log.newest_dropped = t;
+                    }
+                }
+                log.kept.push_back((e.trade, f));
                 self.send(role::CLIENT, e.client, &mut f);
             }
             kind::QUOTE_END => {
@@ -890,6 +924,24 @@ impl<T: Transport> Gateway<T> {
             }
             _ => {} // other kinds are not for the gateway (the tap should not carry them)
         }
+    }
+
+    /// EXEC_RESEND: every kept execution report of `client` with a trade id above `after`, in
+    /// order, then RESEND_END (`after`, how many, the newest trade id no longer kept or 0: the
+    /// answer is complete when that is not above `after`).
+    fn resend_executions(&mut self, client: u16, after: u64) {
+        let (frames, dropped): (Vec<Frame>, u64) = match self.exec_log.get(&client) {
+            Some(log) => (log.kept.iter().filter(|(t, _)| *t > after).map(|(_, f)| *f).collect(), log.newest_dropped),
+            None => (Vec::new(), 0),
+        };
+        let n = frames.len() as u64;
+        for mut f in frames {
+            self.send(role::CLIENT, client, &mut f);
+        }
+        self.stats.resent += n;
+        let mut end = Self::client_frame(msg::RESEND_END, client);
+        end.u64(0, after).u64(8, n).u64(16, dropped);
+        self.send(role::CLIENT, client, &mut end);
     }
 
     /// Sends `f` to every logged-on operator (each with its own id, token and sequence).

@@ -37,6 +37,7 @@ pub mod msg {
     pub const CANCEL: u8 = 5;
     pub const OP_LOGON: u8 = 6;
     pub const CONTROL: u8 = 7;
+    pub const EXEC_RESEND: u8 = 8;
     pub const LOGON_ACK: u8 = 64;
     pub const LOGON_REJECT: u8 = 65;
     pub const REJECT: u8 = 66;
@@ -49,6 +50,7 @@ pub mod msg {
     pub const APPROVAL_PENDING: u8 = 76;
     pub const RISK_EVENT: u8 = 77;
     pub const CONTROL_ACK: u8 = 78;
+    pub const RESEND_END: u8 = 79;
 }
 
 /// `reason` of `REJECT` / `LOGON_REJECT` (refused before the core saw anything). Names and values as in docs/gateway-schema.md.
@@ -95,8 +97,8 @@ pub const fn body_len(t: u8) -> Option<usize> {
         msg::LOGON | msg::OP_LOGON | msg::RFQ => 48,
         msg::LOGOUT => 0,
         msg::ACCEPT | msg::CONTROL | msg::RFQ_REJECT => 40,
-        msg::CANCEL => 8,
-        msg::LOGON_ACK | msg::CANCEL_REJECT | msg::RISK_EVENT => 24,
+        msg::CANCEL | msg::EXEC_RESEND => 8,
+        msg::LOGON_ACK | msg::CANCEL_REJECT | msg::RISK_EVENT | msg::RESEND_END => 24,
         msg::LOGON_REJECT | msg::REJECT => 16,
         msg::QUOTE => 72,
         msg::ACCEPT_REJECT => 48,
@@ -112,7 +114,7 @@ pub const fn body_len(t: u8) -> Option<usize> {
 #[must_use]
 pub const fn request_role(t: u8) -> Option<Option<u8>> {
     match t {
-        msg::LOGON | msg::RFQ | msg::ACCEPT | msg::CANCEL => Some(Some(role::CLIENT)),
+        msg::LOGON | msg::RFQ | msg::ACCEPT | msg::CANCEL | msg::EXEC_RESEND => Some(Some(role::CLIENT)),
         msg::OP_LOGON | msg::CONTROL => Some(Some(role::OPERATOR)),
         msg::LOGOUT => Some(None),
         _ => None,

@@ -316,6 +316,43 @@ fn logout_is_confirmed_with_the_old_token_and_ends_the_session() {
 }
 
 #[test]
+fn executions_sent_while_a_client_had_no_session_are_resent_on_request() {
+    let mut g = rig(1000);
+    let exec = |g: &mut Rig, trade: u64| {
+        g.core_says(Record { kind: kind::EXEC, instrument: 3, source: ACME, seq: trade, price: 7_000, qty: 5,
+                             aux: 41, ts_event: 9, ..Record::ZERO });
+        g.core_says(Record { kind: kind::EXEC_FEES, seq: trade, price: 1, qty: 35_000, aux: 8, ts_recv: 77,
+                             ..Record::ZERO });
+    };
+    exec(&mut g, 100); // acme has no session: counted, not sent, but kept
+    exec(&mut g, 101);
+    assert!(g.take().is_empty());
+    assert_eq!(g.gw.stats(false).no_session_drops, 2);
+    let token = g.logon(role::CLIENT, ACME, b"acme-secret", 5);
+    g.gw.on_request(&frame(msg::EXEC_RESEND, token, 2, ACME, role::CLIENT, &100u64.to_le_bytes()), AERON_SESSION);
+    let sent = g.take();
+    assert_eq!(sent.len(), 2, "trade 101, then RESEND_END");
+    let h = Header::read(&sent[0].1);
+    assert_eq!((h.msg_type, h.session, h.seq), (msg::EXECUTION_REPORT, token, 2));
+    assert_eq!(u64_at(&sent[0].1, HEADER_SIZE), 101);
+    assert_eq!(i64_at(&sent[0].1, HEADER_SIZE + 56), 35_000);
+    let end = &sent[1].1;
+    assert_eq!(Header::read(end).msg_type, msg::RESEND_END);
+    let b = &end[HEADER_SIZE..];
+    assert_eq!((u64_at(b, 0), u64_at(b, 8), u64_at(b, 16)), (100, 1, 0)); // nothing dropped: complete
+    // from 0: both; a client with none: an empty answer
+    g.gw.on_request(&frame(msg::EXEC_RESEND, token, 3, ACME, role::CLIENT, &0u64.to_le_bytes()), AERON_SESSION);
+    assert_eq!(g.take().len(), 3);
+    let beta = g.logon(role::CLIENT, 2, b"beta-secret", 6);
+    g.gw.on_request(&frame(msg::EXEC_RESEND, beta, 2, 2, role::CLIENT, &0u64.to_le_bytes()), AERON_SESSION);
+    let sent = g.take();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(u64_at(&sent[0].1, HEADER_SIZE + 8), 0);
+    assert_eq!(g.gw.stats(false).resent, 3);
+    assert!(g.pushed().is_empty(), "nothing for the core");
+}
+
+#[test]
 fn a_full_ring_holds_records_in_order_and_stops_asking_for_more() {
     let wire = Rc::new(RefCell::new(Wire::default()));
     let (prod, mut core_in) = rfq_ring::channel(4).unwrap();
@@ -433,6 +470,9 @@ proptest! {
                             *op_token = g.logon(role::OPERATOR, OPER, b"op-secret", 1000 + last[1]);
                             last[1] = 1;
                         }
+                    } else if a.msg_type == msg::RESEND_END {
+                        prop_assert_eq!(h.unwrap().msg_type, msg::EXEC_RESEND); // answered by the gateway itself
+                        last[0] = h.unwrap().seq; // and taken: the session's sequence moved
                     } else {
                         prop_assert_eq!(a.msg_type, msg::REJECT);
                     }
