@@ -528,8 +528,12 @@ def cpu_costs(n: int) -> dict[str, float]:
                 while sub.poll(lambda b, h: None, 1024):
                     pass
 
-            msgs = [sch.encode(sch.RfqMsg(i, btc, 0, 0, 10**8, 0, 0, 0), session=token, seq=10 + i, id=acme.id)
-                    for i in range(n)]
+            key = sch.session_key(acme.secret, acme.id, nonce, token)
+            msgs = []
+            for i in range(n):  # signed as the client signs them (schema v2)
+                m = bytearray(sch.encode(sch.RfqMsg(i, btc, 0, 0, 10**8, 0, 0, 0), seq=10 + i, id=acme.id))
+                sch.seal(key, m, len(m))
+                msgs.append(bytes(m))
             hdr = Hdr()
             t = time.perf_counter_ns()
             for m in msgs:
@@ -547,7 +551,7 @@ def cpu_costs(n: int) -> dict[str, float]:
             drain(resp)
             c = RfqClient(acme.id, acme.secret, settings=settings, aeron=a)
             c.connect()
-            c.token, c._gw_session = token, 9
+            c.token, c._gw_session, c._key = token, 9, key
             t = time.perf_counter_ns()
             for i in range(n):
                 c._request("rfq", i, sch.MsgType.RFQ, i, btc, 0, 0, 10**8, 0, 0, time.time_ns())

@@ -83,6 +83,8 @@ def _agent_op(objs: dict[str, Any], op: str, args: tuple, kw: dict) -> Any:
         # the marker's REJECT is here, the first message's answer (if any) is here too.
         key, data, timeout = args
         c = objs[key]
+        if kw.get("seal", True) and c.token and len(data) >= 16 and int.from_bytes(data[8:16], "little") == c.token:
+            data = c.seal(data)  # "the right token" in a hand-built request: sign it as the session does
         rejects: list[Any] = []
         c.on_reject = rejects.append
         marker_seq = (1 << 63) + time.monotonic_ns() % (1 << 62)
@@ -500,7 +502,7 @@ MALFORMED: dict[str, tuple[Callable[[int, int], bytes], G | None]] = {
     "truncated-header": (lambda q, t: _rfq(q, t)[:20], None),
     "empty": (lambda q, t: b"", None),
     "bad-magic": (lambda q, t: b"XXXX" + _rfq(q, t)[4:], G.BAD_MAGIC),
-    "wrong-version": (lambda q, t: _patch(_rfq(q, t), 4, "<B", 2), G.UNSUPPORTED_VERSION),
+    "wrong-version": (lambda q, t: _patch(_rfq(q, t), 4, "<B", 1), G.UNSUPPORTED_VERSION),  # v1: token, no MAC
     "unknown-type": (lambda q, t: _patch(_rfq(q, t), 5, "<B", 99), G.UNKNOWN_TYPE),
     "gateway-type": (lambda q, t: _patch(_rfq(q, t), 5, "<B", s.MsgType.QUOTE), G.UNEXPECTED_TYPE),
     "body-len": (lambda q, t: _patch(_rfq(q, t), 6, "<H", 40), G.LENGTH_MISMATCH),
@@ -551,6 +553,18 @@ def test_a_refused_request_does_not_advance_the_sequence(agent: Agent, backend: 
     time.sleep(0.02)
     assert backend.pushed() == pushed + 1
     agent("call", acme, "request_quote", "BTC", "buy", Decimal("0.1"), timeout=5.0)
+
+
+def test_the_session_token_alone_acts_for_nobody(agent: Agent, backend: Backend, acme: str) -> None:
+    """The token is on the response stream for anyone who can map the Aeron directory to read;
+    a request carrying it instead of the MAC under the session key (which is never sent) is
+    refused even from the session's own publication."""
+    tok = agent("get", acme, "token")
+    before = backend.snapshot()
+    rej = agent("raw", acme, _rfq(agent("call", acme, "next_seq"), tok), 5.0, seal=False)
+    assert rej is not None and rej.reason == G.BAD_SESSION
+    _no_push(backend, before)
+    agent("call", acme, "request_quote", "BTC", "buy", Decimal("0.1"), timeout=5.0)  # the real session works
 
 
 def test_stolen_token_from_another_publication_is_refused(agent: Agent, backend: Backend, acme: str) -> None:
@@ -758,6 +772,7 @@ def inproc_gateway() -> Iterator[Any]:
         gw._on_fragment(s.encode(s.LogonMsg(nonce, ts, mac), seq=1, id=ACME.id), _Hdr(7))
         assert gw.stats()["logons"] == 1
         gw.test_token = gw._sessions[(0, ACME.id)].token  # type: ignore[attr-defined]
+        gw.test_key = gw._sessions[(0, ACME.id)].key  # type: ignore[attr-defined]
         yield gw
     finally:
         gw.close()
@@ -784,6 +799,7 @@ def test_gateway_never_raises_and_pushes_only_valid_requests(inproc_gateway: Any
 
     gw = inproc_gateway
     token = gw.test_token
+    key = gw.test_key
     seeds = _valid_requests(token)
     seq = [100]
 
@@ -795,6 +811,8 @@ def test_gateway_never_raises_and_pushes_only_valid_requests(inproc_gateway: Any
         raw = bytearray(seeds[which])
         if len(raw) >= 24:
             struct.pack_into("<Q", raw, 16, seq[0])  # a fresh sequence number unless a flip hits it
+        if int.from_bytes(raw[8:16], "little") == token:
+            raw[8:16] = s.request_mac(key, raw)  # signed as the session signs, then mutated
         for i, v in flips:
             if i < len(raw):
                 raw[i] = v
@@ -809,7 +827,8 @@ def test_gateway_never_raises_and_pushes_only_valid_requests(inproc_gateway: Any
             assert pushed == 0
             return
         ok = (h.type in (s.MsgType.RFQ, s.MsgType.ACCEPT, s.MsgType.CANCEL) and h.role == 0 and h.id == ACME.id
-              and h.session == token and right_pub and not (h.type == s.MsgType.RFQ and body.flags & ~1))
+              and bytes(raw[8:16]) == s.request_mac(key, raw) and right_pub
+              and not (h.type == s.MsgType.RFQ and body.flags & ~1))
         if not ok:
             assert pushed == 0, (h, body)
 

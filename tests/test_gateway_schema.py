@@ -34,7 +34,7 @@ EXAMPLES: dict[s.MsgType, s.Body] = {
                                     value=I64[1], aux=-1),
     s.MsgType.LOGON_ACK: s.LogonAckMsg(nonce=9, token=U64[1], server_time=123),
     s.MsgType.LOGON_REJECT: s.LogonRejectMsg(nonce=9, reason=s.GatewayReject.BAD_CREDENTIALS),
-    s.MsgType.REJECT: s.RejectMsg(ref_seq=U64[1], reason=s.GatewayReject.BAD_SESSION, ref_type=3, version=1),
+    s.MsgType.REJECT: s.RejectMsg(ref_seq=U64[1], reason=s.GatewayReject.BAD_SESSION, ref_type=3, version=2),
     s.MsgType.QUOTE: s.QuoteMsg(quote_id=1, rfq_id=2, instrument=1, flags=7, buy_price=6_000_100, buy_qty=10**8,
                                 sell_price=6_000_000, sell_qty=10**8 - 1, valid_until=I64[1], core_time=I64[0]),
     s.MsgType.RFQ_REJECT: s.RfqRejectMsg(rfq_id=5, instrument=1, side=0, reason=RfqReject.EXCEEDS_LIMIT, qty=-1,
@@ -79,7 +79,7 @@ def test_round_trip(t: s.MsgType) -> None:
     assert len(raw) == s.HEADER_SIZE + s.SPECS[t].body_len
     h, back = s.decode(raw)
     assert back == body and type(back) is type(body)
-    assert h == s.Header(s.MAGIC, 1, int(t), s.SPECS[t].body_len, 0xDEADBEEF_12345678, (1 << 64) - 1, 0xFFFF, 1)
+    assert h == s.Header(s.MAGIC, 2, int(t), s.SPECS[t].body_len, 0xDEADBEEF_12345678, (1 << 64) - 1, 0xFFFF, 1)
     # encode_into at an offset gives the same bytes; decode takes bytes, bytearray and memoryview
     buf = bytearray(8 + len(raw))
     assert s.encode_into(buf, 8, body, session=0xDEADBEEF_12345678, seq=(1 << 64) - 1, id=0xFFFF, role=1) == len(raw)
@@ -92,7 +92,7 @@ def test_header_layout_is_little_endian_at_documented_offsets() -> None:
     raw = s.encode(s.CancelMsg(quote_id=0x0102030405060708), session=0x1112131415161718, seq=0x2122232425262728,
                    id=0x3132, role=1)
     assert raw[0:4] == b"RFQG"
-    assert raw[4] == 1 and raw[5] == s.MsgType.CANCEL and raw[6:8] == (8).to_bytes(2, "little")
+    assert raw[4] == 2 and raw[5] == s.MsgType.CANCEL and raw[6:8] == (8).to_bytes(2, "little")
     assert raw[8:16] == (0x1112131415161718).to_bytes(8, "little")
     assert raw[16:24] == (0x2122232425262728).to_bytes(8, "little")
     assert raw[24:26] == (0x3132).to_bytes(2, "little") and raw[26] == 1
@@ -161,7 +161,7 @@ def test_bad_magic() -> None:
     assert e.value.reason == s.GatewayReject.BAD_MAGIC and e.value.header is not None
 
 
-@pytest.mark.parametrize("version", [0, 2, 255])
+@pytest.mark.parametrize("version", [0, 1, 3, 255])
 def test_wrong_version(version: int) -> None:
     raw = bytearray(RFQ_RAW)
     raw[4] = version
@@ -266,3 +266,26 @@ def test_fuzz_mutated_valid_messages(t: s.MsgType, data: st.DataObject) -> None:
     cut = data.draw(st.integers(0, len(raw) + 8))
     raw = raw[:cut] if cut <= len(raw) else raw + bytes(cut - len(raw))
     _check(bytes(raw))
+
+
+def test_session_key_and_request_mac() -> None:
+    """v2 requests carry BLAKE2b-64(session key, message with the session field zero) in that
+    field; the key is HMAC-SHA256(secret, label ‖ id ‖ nonce ‖ token) and never on the wire."""
+    import hashlib
+    import hmac as hmac_
+
+    key = s.session_key(b"secret", 3, 0x0102030405060708, 0x1111222233334444)
+    assert key == hmac_.new(b"secret", b"rfqcore gateway session key v2" + (3).to_bytes(2, "little")
+                            + (0x0102030405060708).to_bytes(8, "little") + (0x1111222233334444).to_bytes(8, "little"),
+                            hashlib.sha256).digest()
+    assert len(key) == 32 and key != s.session_key(b"secret", 3, 0x0102030405060708, 0x1111222233334445)
+    raw = bytearray(s.encode(EXAMPLES[s.MsgType.RFQ], session=0, seq=5, id=3))
+    mac = s.request_mac(key, raw)
+    assert mac == hashlib.blake2b(bytes(raw), key=key, digest_size=8).digest()
+    raw[8:16] = b"\xff" * 8  # whatever the field holds, the MAC is over the message with it zero
+    assert s.request_mac(key, raw) == mac
+    sealed = bytearray(s.encode(EXAMPLES[s.MsgType.RFQ], session=0, seq=5, id=3))
+    s.seal(key, sealed, len(sealed))
+    assert bytes(sealed[8:16]) == mac
+    sealed[40] ^= 1  # any other byte changes it
+    assert s.request_mac(key, sealed) != mac

@@ -1,4 +1,4 @@
-"""Client library of the RFQ gateway (Aeron, wire schema v1: docs/gateway-schema.md).
+"""Client library of the RFQ gateway (Aeron, wire schema v2: docs/gateway-schema.md).
 
 Blocking use::
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from hashlib import blake2b as _blake2b
 import logging
 import os
 import secrets
@@ -55,6 +56,8 @@ from rfqcore.gateway.schema import (
     RfqFlag,
     Role,
     logon_mac_input,
+    request_mac,
+    session_key,
 )
 from rfqcore.instruments import Registry
 from rfqcore.records import ClientSide, Command, QuoteEnd, RiskEvent
@@ -264,6 +267,7 @@ class _Endpoint:
         self._send_lock = threading.Lock()
         self.token = 0
         self._gw_session = -1  # Aeron session id of the gateway's publication to us
+        self._key = b""  # the session key (schema.session_key), derived from the LOGON_ACK
         self._pending: dict[Any, _Pending[Any]] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -399,7 +403,9 @@ class _Endpoint:
         try:
             self._seq += 1
             seq = self._seq
-            _S[t].pack_into(self._buf, 0, MAGIC, VERSION, t, _BL[t], tok, seq, self.id, self.ROLE, *body)
+            _S[t].pack_into(self._buf, 0, MAGIC, VERSION, t, _BL[t], 0, seq, self.id, self.ROLE, *body)
+            if t != _T_LOGON and t != _T_OP_LOGON:  # signed with the session key (docs/gateway-schema.md)
+                self._buf[8:16] = _blake2b(self._views[t], key=self._key, digest_size=8).digest()
             self._offer(self._views[t])
         finally:
             lock.release()
@@ -418,7 +424,8 @@ class _Endpoint:
             seq = self._seq
             p = self._register(((kind, ref), ("seq", seq)))
             try:
-                _S[t].pack_into(self._buf, 0, MAGIC, VERSION, t, _BL[t], tok, seq, self.id, self.ROLE, *body)
+                _S[t].pack_into(self._buf, 0, MAGIC, VERSION, t, _BL[t], 0, seq, self.id, self.ROLE, *body)
+                self._buf[8:16] = _blake2b(self._views[t], key=self._key, digest_size=8).digest()
                 self._offer(self._views[t])
             except BaseException:
                 for k in p.keys:
@@ -427,6 +434,16 @@ class _Endpoint:
         finally:
             lock.release()
         return p
+
+    def seal(self, data: bytes | bytearray | memoryview) -> bytes:
+        """``data`` (a hand-built request) with its ``session`` field replaced by this session's
+        MAC over it (diagnostics and tests; the request methods sign what they send)."""
+        if not self.token:
+            raise NotLoggedOn(f"{self.name}: not logged on")
+        b = bytearray(data)
+        if len(b) >= 16:
+            b[8:16] = request_mac(self._key, b)
+        return bytes(b)
 
     def send_raw(self, data: bytes | bytearray | memoryview) -> None:
         """Offer arbitrary bytes on the request stream (diagnostics and tests)."""
@@ -540,6 +557,7 @@ class _Endpoint:
             if ("logon", nonce) not in self._pending:
                 return  # someone else's logon attempt (or a stale one)
             if t == _T_LOGON_ACK:
+                self._key = session_key(self._secret, self.id, nonce, token)
                 self.token = token
                 self._gw_session = hdr.session_id
                 self._complete(("logon", nonce), token)

@@ -1,9 +1,11 @@
-"""Gateway wire schema v1: fixed little-endian layouts, precompiled ``struct.Struct`` codecs.
+"""Gateway wire schema v2: fixed little-endian layouts, precompiled ``struct.Struct`` codecs.
 
 Every message is a 32-byte :data:`HEADER` followed by a fixed-size body whose layout depends
 on the message type (docs/gateway-schema.md has the tables). The header layout is frozen for
 every schema version, so a peer speaking another version can still be identified and told
-which version this side speaks; bodies and the set of types are what a version defines.
+which version this side speaks; bodies and the set of types are what a version defines. v2
+has v1's layouts; its requests carry a MAC under the session key in the header's ``session``
+field instead of the session token (:func:`session_key`, :func:`request_mac`).
 
 Prices and quantities are the core's fixed-point integers in the composite's scales; the
 schema never carries floats. :func:`decode` validates a buffer completely and raises one
@@ -18,6 +20,8 @@ CancelMsg(quote_id=7)
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import struct
 from enum import IntEnum
 from typing import Any, Final, NamedTuple
@@ -52,6 +56,9 @@ __all__ = [
     "encode",
     "encode_into",
     "logon_mac_input",
+    "session_key",
+    "request_mac",
+    "seal",
     "reason_name",
     # bodies
     "LogonMsg",
@@ -81,7 +88,7 @@ __all__ = [
 #: ``b"RFQG"`` read as a little-endian u32.
 MAGIC: Final[int] = 0x47514652
 #: The schema version this module speaks.
-VERSION: Final[int] = 1
+VERSION: Final[int] = 2
 HEADER_SIZE: Final[int] = 32
 #: magic u32, version u8, type u8, body_len u16, session u64, seq u64, id u16, role u8, 5 pad
 HEADER_FMT: Final[str] = "<IBBHQQHB5x"
@@ -553,3 +560,30 @@ _MAC_INPUT: Final[struct.Struct] = struct.Struct("<HQq")
 def logon_mac_input(id_: int, nonce: int, timestamp: int) -> bytes:
     """The 18 bytes a logon MAC covers: id u16 ‖ nonce u64 ‖ timestamp i64, little-endian."""
     return _MAC_INPUT.pack(id_, nonce, timestamp)
+
+
+#: Domain separation of the session key's derivation.
+SESSION_KEY_LABEL: Final[bytes] = b"rfqcore gateway session key v2"
+_KEY_INPUT = struct.Struct("<HQQ")
+
+
+def session_key(secret: bytes, id_: int, nonce: int, token: int) -> bytes:
+    """The 32-byte key of one session: HMAC-SHA256(secret, label ‖ id u16 ‖ nonce u64 ‖ token u64).
+
+    Both ends derive it at logon (the client from the ``LOGON_ACK``'s token); it is never sent,
+    so a process that reads the streams (and the token on them) cannot sign a request."""
+    return hmac.new(secret, SESSION_KEY_LABEL + _KEY_INPUT.pack(id_, nonce, token), hashlib.sha256).digest()
+
+
+def request_mac(key: bytes, msg: bytes | bytearray | memoryview) -> bytes:
+    """The 8 bytes a request carries in its header's ``session`` field: BLAKE2b-64 keyed with
+    the session key over the whole message with that field zero."""
+    b = bytearray(msg)
+    b[8:16] = bytes(8)
+    return hashlib.blake2b(b, key=key, digest_size=8).digest()
+
+
+def seal(key: bytes, buf: bytearray | memoryview, n: int) -> None:
+    """Write the MAC of the first ``n`` bytes of ``buf`` into its ``session`` field, in place."""
+    buf[8:16] = bytes(8)
+    buf[8:16] = hashlib.blake2b(buf[:n], key=key, digest_size=8).digest()

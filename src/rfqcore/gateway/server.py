@@ -61,6 +61,7 @@ from rfqcore.gateway.schema import (
     RfqFlag,
     Role,
     logon_mac_input,
+    session_key,
 )
 from rfqcore.latency import LatencyRecorder
 from rfqcore.records import RECORD_DTYPE, RECORD_STRUCT, Flag, Kind
@@ -133,10 +134,19 @@ class _Out:
 class _Session:
     principal: _Principal
     token: int
+    key: bytes = field(repr=False)
     aeron_session: int
     last_seq: int
     out: _Out
     out_seq: int = 0
+
+
+def _mac_ok(key: bytes, buf: Any, n: int) -> bool:
+    """The request's ``session`` field is its MAC under ``key`` (schema.request_mac)."""
+    b = bytearray(memoryview(buf)[:n])
+    got = bytes(b[8:16])
+    b[8:16] = bytes(8)
+    return hmac.compare_digest(hashlib.blake2b(b, key=key, digest_size=8).digest(), got)
 
 
 def _summary(rec: LatencyRecorder) -> dict[str, int]:
@@ -380,7 +390,9 @@ class Gateway:
         if s is None:
             self._refuse(GatewayReject.NOT_LOGGED_ON, role, pid, seq, t)
             return
-        if token != s.token or hdr.session_id != s.aeron_session:
+        # `session` carries the request's MAC under the session key (never the token, which
+        # anyone who reads the stream saw in the LOGON_ACK)
+        if hdr.session_id != s.aeron_session or not _mac_ok(s.key, buf, n):
             self._refuse(GatewayReject.BAD_SESSION, role, pid, seq, t)
             return
         if seq <= s.last_seq:
@@ -474,7 +486,7 @@ class Gateway:
         token = 0
         while token == 0:
             token = secrets.randbits(64)
-        s = _Session(p, token, aeron_session, seq, out)
+        s = _Session(p, token, session_key(p.secret, pid, nonce, token), aeron_session, seq, out)
         self._sessions[(role, pid)] = s
         (self._clients if role == Role.CLIENT else self._operators)[pid] = s
         self.n_logons += 1

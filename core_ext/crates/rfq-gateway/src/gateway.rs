@@ -173,6 +173,8 @@ struct Out<P> {
 #[derive(Clone, Copy)]
 struct Session {
     token: u64,
+    /// the session key (wire::session_key): requests carry a MAC under it, never the token
+    key: [u8; 32],
     aeron_session: i32,
     last_seq: u64,
     out: u32,
@@ -567,7 +569,7 @@ impl<T: Transport> Gateway<T> {
         let Some(s) = self.sessions[usize::from(r)][usize::from(id)].as_mut() else {
             return self.refuse(reject::NOT_LOGGED_ON, r, id, seq, t);
         };
-        if h.session != s.token || aeron_session != s.aeron_session {
+        if aeron_session != s.aeron_session || !wire::mac_ok(&s.key, buf) {
             return self.refuse(reject::BAD_SESSION, r, id, seq, t);
         }
         // strictly above the last, and not so far above that one wild value wedges the session
@@ -745,7 +747,8 @@ impl<T: Transport> Gateway<T> {
             token = random_u64();
         }
         self.sessions[usize::from(r)][usize::from(id)] =
-            Some(Session { token, aeron_session, last_seq: seq, out: oi, out_seq: 0 });
+            Some(Session { token, key: wire::session_key(&self.s.principals[pi].secret, id, nonce, token), aeron_session,
+                           last_seq: seq, out: oi, out_seq: 0 });
         if r == role::OPERATOR {
             self.operators.push(id);
         }

@@ -5,7 +5,7 @@
 //! per-principal streams <--offer-- wire messages <-- tap ring (the core's RFQ answers) <--+
 //! ```
 //!
-//! * [`wire`]: schema v1 (docs/gateway-schema.md) at fixed offsets.
+//! * [`wire`]: schema v2 (docs/gateway-schema.md) at fixed offsets.
 //! * [`gateway`]: the logic (sessions, logon, checks, record translation, answers, backlogs),
 //!   over a [`gateway::Transport`] so it is tested without Aeron.
 //! * [`agent`]: the thread and its duty cycle over the Aeron C client.

@@ -1,4 +1,4 @@
-//! Wire schema v1 (docs/gateway-schema.md): the 32-byte header, the message types and their
+//! Wire schema v2 (docs/gateway-schema.md): the 32-byte header, the message types and their
 //! fixed body layouts, read and written at fixed offsets (little-endian, no allocation).
 //!
 //! `tests/test_native_gateway.py` holds these layouts equal to `rfqcore.gateway.schema`, the
@@ -6,8 +6,8 @@
 
 /// `b"RFQG"` read as a little-endian u32.
 pub const MAGIC: u32 = 0x4751_4652;
-/// The schema version this gateway speaks.
-pub const VERSION: u8 = 1;
+/// The schema version this gateway speaks (2: v1's layouts, requests signed with the session key).
+pub const VERSION: u8 = 2;
 /// Bytes of the header of every message.
 pub const HEADER_SIZE: usize = 32;
 /// The longest message (EXECUTION_REPORT: header + 80).
@@ -90,7 +90,7 @@ pub mod quote_flag {
     pub const PARTIAL_OK: u8 = 4;
 }
 
-/// Body length of a message type, `None` for a type schema v1 does not have.
+/// Body length of a message type, `None` for a type schema v2 does not have.
 #[must_use]
 pub const fn body_len(t: u8) -> Option<usize> {
     Some(match t {
@@ -199,7 +199,7 @@ impl Frame {
     /// A message of type `t` with its header filled in.
     #[must_use]
     pub fn new(t: u8, session: u64, seq: u64, id: u16, role: u8) -> Frame {
-        let bl = body_len(t).expect("a schema v1 type");
+        let bl = body_len(t).expect("a schema v2 type");
         let mut f = Frame { buf: [0; MAX_MESSAGE], len: HEADER_SIZE + bl };
         f.buf[0..4].copy_from_slice(&MAGIC.to_le_bytes());
         f.buf[4] = VERSION;
@@ -259,6 +259,54 @@ impl Frame {
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
+}
+
+/// Domain separation of the session key's derivation ([`session_key`]).
+pub const SESSION_KEY_LABEL: &[u8] = b"rfqcore gateway session key v2";
+
+/// The 32-byte key of one session: HMAC-SHA256(secret, label ‖ id u16 ‖ nonce u64 ‖ token u64).
+/// Both ends derive it at logon; it is never sent.
+#[must_use]
+pub fn session_key(secret: &[u8], id: u16, nonce: u64, token: u64) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key");
+    m.update(SESSION_KEY_LABEL);
+    m.update(&id.to_le_bytes());
+    m.update(&nonce.to_le_bytes());
+    m.update(&token.to_le_bytes());
+    m.finalize().into_bytes().into()
+}
+
+fn request_mac_state(key: &[u8; 32], msg: &[u8]) -> blake2::Blake2bMac<blake2::digest::consts::U8> {
+    use blake2::digest::{consts::U8, Mac};
+    let mut m = <blake2::Blake2bMac<U8> as Mac>::new_from_slice(key).expect("a 32-byte key");
+    let n = msg.len().min(HEADER_SIZE);
+    let mut head = [0u8; HEADER_SIZE];
+    head[..n].copy_from_slice(&msg[..n]);
+    if n > 8 {
+        head[8..n.min(16)].fill(0); // the MAC's own field counts as zero
+    }
+    m.update(&head[..n]);
+    if msg.len() > HEADER_SIZE {
+        m.update(&msg[HEADER_SIZE..]);
+    }
+    m
+}
+
+/// The MAC a request carries in its header's `session` field: BLAKE2b-64 keyed with the session
+/// key over the whole message with that field zero (`rfqcore.gateway.schema.request_mac`).
+#[must_use]
+pub fn request_mac(key: &[u8; 32], msg: &[u8]) -> [u8; 8] {
+    use blake2::digest::Mac;
+    request_mac_state(key, msg).finalize().into_bytes().into()
+}
+
+/// True when `msg`'s `session` field is its MAC under `key` (the digest crate's constant-time
+/// compare).
+#[must_use]
+pub fn mac_ok(key: &[u8; 32], msg: &[u8]) -> bool {
+    use blake2::digest::Mac;
+    msg.len() >= 16 && request_mac_state(key, msg).verify_slice(&msg[8..16]).is_ok()
 }
 
 /// The 18 bytes a logon's HMAC covers: `id u16 ‖ nonce u64 ‖ timestamp i64`, little-endian.

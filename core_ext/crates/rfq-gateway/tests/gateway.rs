@@ -46,6 +46,8 @@ impl Transport for Fake {
 }
 
 struct Rig {
+    /// (token, session key) of each logged-on principal, to sign hand-built requests
+    keys: Vec<(u64, [u8; 32])>,
     gw: Gateway<Fake>,
     wire: Rc<RefCell<Wire>>,
     core_in: Consumer,
@@ -73,7 +75,7 @@ fn rig(backlog_limit: usize) -> Rig {
     let (prod, core_in) = rfq_ring::channel(1 << 12).unwrap();
     let (core_out, tap) = rfq_ring::channel(1 << 10).unwrap();
     let gw = Gateway::new(Fake(Rc::clone(&wire)), settings(backlog_limit), prod, tap).unwrap();
-    Rig { gw, wire, core_in, core_out }
+    Rig { keys: Vec::new(), gw, wire, core_in, core_out }
 }
 
 fn frame(t: u8, session: u64, seq: u64, id: u16, r: u8, body: &[u8]) -> Vec<u8> {
@@ -119,6 +121,19 @@ impl Rig {
         std::mem::take(&mut self.wire.borrow_mut().sent)
     }
 
+    /// A hand-built request whose `session` field holds a logged-on principal's token is signed
+    /// as that session signs (the MAC replaces the token); anything else goes as it is.
+    fn req(&mut self, mut f: Vec<u8>, aeron: i32) {
+        if f.len() >= 16 {
+            let tok = u64_at(&f, 8);
+            if let Some(&(_, key)) = self.keys.iter().find(|(t, _)| *t == tok && tok != 0) {
+                let mac = wire::request_mac(&key, &f);
+                f[8..16].copy_from_slice(&mac);
+            }
+        }
+        self.gw.on_request(&f, aeron);
+    }
+
     fn logon(&mut self, r: u8, id: u16, secret: &[u8], nonce: u64) -> u64 {
         let f = logon_frame(r, id, secret, nonce, rfq_gateway::gateway::wall_ns());
         self.gw.on_request(&f, AERON_SESSION);
@@ -131,6 +146,7 @@ impl Rig {
         assert_eq!(u64_at(&ack, HEADER_SIZE), nonce);
         let token = u64_at(&ack, HEADER_SIZE + 8);
         assert_ne!(token, 0);
+        self.keys.push((token, wire::session_key(secret, id, nonce, token)));
         token
     }
 
@@ -160,7 +176,7 @@ impl Rig {
 fn logon_then_rfq_becomes_one_record_with_the_sessions_identity() {
     let mut g = rig(1000);
     let token = g.logon(role::CLIENT, ACME, b"acme-secret", 5);
-    g.gw.on_request(&frame(msg::RFQ, token, 2, ACME, role::CLIENT, &rfq_body(9, 3, 0, 1, 150_000_000)), AERON_SESSION);
+    g.req(frame(msg::RFQ, token, 2, ACME, role::CLIENT, &rfq_body(9, 3, 0, 1, 150_000_000)), AERON_SESSION);
     let recs = g.pushed();
     assert_eq!(recs.len(), 1);
     let r = recs[0];
@@ -202,22 +218,22 @@ fn session_checks_refuse_and_push_nothing() {
     let mut g = rig(1000);
     let token = g.logon(role::CLIENT, ACME, b"acme-secret", 5);
     let rfq = |seq: u64, tok: u64| frame(msg::RFQ, tok, seq, ACME, role::CLIENT, &rfq_body(1, 3, 0, 0, 1));
-    g.gw.on_request(&rfq(5, token ^ 1), AERON_SESSION);
+    g.req(rfq(5, token ^ 1), AERON_SESSION);
     g.only_reject(reject::BAD_SESSION);
-    g.gw.on_request(&rfq(5, token), AERON_SESSION + 1); // another publication, the right token
+    g.req(rfq(5, token), AERON_SESSION + 1); // another publication, the right token
     g.only_reject(reject::BAD_SESSION);
-    g.gw.on_request(&rfq(1, token), AERON_SESSION); // not above the logon's seq
+    g.req(rfq(1, token), AERON_SESSION); // not above the logon's seq
     g.only_reject(reject::BAD_SEQUENCE);
-    g.gw.on_request(&rfq(u64::MAX, token), AERON_SESSION); // would wedge the session
+    g.req(rfq(u64::MAX, token), AERON_SESSION); // would wedge the session
     g.only_reject(reject::BAD_SEQUENCE);
-    g.gw.on_request(&frame(msg::RFQ, token, 6, ACME, role::CLIENT, &rfq_body(1, 3, 0, 2, 1)), AERON_SESSION);
+    g.req(frame(msg::RFQ, token, 6, ACME, role::CLIENT, &rfq_body(1, 3, 0, 2, 1)), AERON_SESSION);
     g.only_reject(reject::BAD_FIELD); // an unknown RFQ flag
-    g.gw.on_request(&frame(msg::CONTROL, token, 7, ACME, role::CLIENT, &[0; 40]), AERON_SESSION);
+    g.req(frame(msg::CONTROL, token, 7, ACME, role::CLIENT, &[0; 40]), AERON_SESSION);
     g.only_reject(reject::UNEXPECTED_TYPE);
-    g.gw.on_request(&frame(msg::RFQ, 0, 5, 2, role::CLIENT, &rfq_body(1, 3, 0, 0, 1)), AERON_SESSION);
+    g.req(frame(msg::RFQ, 0, 5, 2, role::CLIENT, &rfq_body(1, 3, 0, 0, 1)), AERON_SESSION);
     assert!(g.take().is_empty(), "beta never tried to log on: nothing to answer on");
     assert!(g.pushed().is_empty());
-    g.gw.on_request(&rfq(8, token), AERON_SESSION); // the session still works
+    g.req(rfq(8, token), AERON_SESSION); // the session still works
     assert_eq!(g.pushed().len(), 1);
     let st = g.gw.stats(false);
     assert_eq!(st.rejects[usize::from(reject::BAD_SEQUENCE)], 2);
@@ -283,7 +299,7 @@ fn a_client_that_does_not_read_is_cut_off_with_a_count_and_a_notice() {
     assert_eq!((st.slow_consumer_disconnects, st.backlog_dropped, st.sessions_client), (1, 9, 0));
     assert!(g.gw.take_logs().iter().any(|l| l.text.contains("slow consumer")));
     g.wire.borrow_mut().stalled = false;
-    g.gw.on_request(&frame(msg::RFQ, token, 9, ACME, role::CLIENT, &rfq_body(1, 3, 0, 0, 1)), AERON_SESSION);
+    g.req(frame(msg::RFQ, token, 9, ACME, role::CLIENT, &rfq_body(1, 3, 0, 0, 1)), AERON_SESSION);
     g.only_reject(reject::NOT_LOGGED_ON);
 }
 
@@ -297,7 +313,7 @@ fn a_publication_that_goes_away_ends_its_session() {
     let st = g.gw.stats(false);
     assert_eq!((st.sessions_client, st.sessions_ended_image_gone), (0, 1));
     // the token read off the response stream is worth nothing now, from any publication
-    g.gw.on_request(&frame(msg::RFQ, token, 9, ACME, role::CLIENT, &rfq_body(1, 3, 0, 0, 1)), AERON_SESSION + 2);
+    g.req(frame(msg::RFQ, token, 9, ACME, role::CLIENT, &rfq_body(1, 3, 0, 0, 1)), AERON_SESSION + 2);
     g.only_reject(reject::NOT_LOGGED_ON);
     assert!(g.pushed().is_empty());
 }
@@ -306,11 +322,11 @@ fn a_publication_that_goes_away_ends_its_session() {
 fn logout_is_confirmed_with_the_old_token_and_ends_the_session() {
     let mut g = rig(1000);
     let token = g.logon(role::CLIENT, ACME, b"acme-secret", 5);
-    g.gw.on_request(&frame(msg::LOGOUT, token, 2, ACME, role::CLIENT, &[]), AERON_SESSION);
+    g.req(frame(msg::LOGOUT, token, 2, ACME, role::CLIENT, &[]), AERON_SESSION);
     let sent = g.take();
     let h = Header::read(&sent[0].1);
     assert_eq!((sent.len(), h.msg_type, h.session), (1, msg::LOGOUT, token));
-    g.gw.on_request(&frame(msg::RFQ, token, 3, ACME, role::CLIENT, &rfq_body(1, 3, 0, 0, 1)), AERON_SESSION);
+    g.req(frame(msg::RFQ, token, 3, ACME, role::CLIENT, &rfq_body(1, 3, 0, 0, 1)), AERON_SESSION);
     g.only_reject(reject::NOT_LOGGED_ON);
     assert_eq!(g.gw.stats(false).logouts, 1);
 }
@@ -329,7 +345,7 @@ fn executions_sent_while_a_client_had_no_session_are_resent_on_request() {
     assert!(g.take().is_empty());
     assert_eq!(g.gw.stats(false).no_session_drops, 2);
     let token = g.logon(role::CLIENT, ACME, b"acme-secret", 5);
-    g.gw.on_request(&frame(msg::EXEC_RESEND, token, 2, ACME, role::CLIENT, &100u64.to_le_bytes()), AERON_SESSION);
+    g.req(frame(msg::EXEC_RESEND, token, 2, ACME, role::CLIENT, &100u64.to_le_bytes()), AERON_SESSION);
     let sent = g.take();
     assert_eq!(sent.len(), 2, "trade 101, then RESEND_END");
     let h = Header::read(&sent[0].1);
@@ -341,10 +357,10 @@ fn executions_sent_while_a_client_had_no_session_are_resent_on_request() {
     let b = &end[HEADER_SIZE..];
     assert_eq!((u64_at(b, 0), u64_at(b, 8), u64_at(b, 16)), (100, 1, 0)); // nothing dropped: complete
     // from 0: both; a client with none: an empty answer
-    g.gw.on_request(&frame(msg::EXEC_RESEND, token, 3, ACME, role::CLIENT, &0u64.to_le_bytes()), AERON_SESSION);
+    g.req(frame(msg::EXEC_RESEND, token, 3, ACME, role::CLIENT, &0u64.to_le_bytes()), AERON_SESSION);
     assert_eq!(g.take().len(), 3);
     let beta = g.logon(role::CLIENT, 2, b"beta-secret", 6);
-    g.gw.on_request(&frame(msg::EXEC_RESEND, beta, 2, 2, role::CLIENT, &0u64.to_le_bytes()), AERON_SESSION);
+    g.req(frame(msg::EXEC_RESEND, beta, 2, 2, role::CLIENT, &0u64.to_le_bytes()), AERON_SESSION);
     let sent = g.take();
     assert_eq!(sent.len(), 1);
     assert_eq!(u64_at(&sent[0].1, HEADER_SIZE + 8), 0);
@@ -361,8 +377,12 @@ fn a_full_ring_holds_records_in_order_and_stops_asking_for_more() {
     let f = logon_frame(role::CLIENT, ACME, b"acme-secret", 1, rfq_gateway::gateway::wall_ns());
     gw.on_request(&f, AERON_SESSION);
     let token = u64_at(&wire.borrow().sent[0].1, HEADER_SIZE + 8);
+    let key = wire::session_key(b"acme-secret", ACME, 1, token);
     for i in 0..10u64 {
-        gw.on_request(&frame(msg::RFQ, token, 10 + i, ACME, role::CLIENT, &rfq_body(i, 3, 0, 0, 1)), AERON_SESSION);
+        let mut f = frame(msg::RFQ, 0, 10 + i, ACME, role::CLIENT, &rfq_body(i, 3, 0, 0, 1));
+        let mac = wire::request_mac(&key, &f);
+        f[8..16].copy_from_slice(&mac);
+        gw.on_request(&f, AERON_SESSION);
     }
     assert!(!gw.wants_requests());
     let mut got = Vec::new();
@@ -392,22 +412,24 @@ fn seeds(token: u64, op_token: u64) -> Vec<Vec<u8>> {
     ]
 }
 
-/// The rules a pushed request must satisfy, written independently of the gateway's code.
-fn should_push(f: &[u8], last_seq: u64, token: u64, op_token: u64, aeron: i32) -> bool {
+/// The rules a pushed request must satisfy, written independently of the gateway's code (the
+/// MAC itself is the wire module's; that it is Python's too is shown end to end by tests/test_gateway.py,
+/// where the Python client signs and this gateway verifies).
+fn should_push(f: &[u8], last_seq: u64, key: &[u8; 32], op_key: &[u8; 32], aeron: i32) -> bool {
     if f.len() < HEADER_SIZE {
         return false;
     }
     let h = Header::read(f);
     let want = match (h.msg_type, h.role, h.id) {
-        (msg::RFQ, 0, ACME) => (48, token),
-        (msg::ACCEPT, 0, ACME) => (40, token),
-        (msg::CANCEL, 0, ACME) => (8, token),
-        (msg::CONTROL, 1, OPER) => (40, op_token),
+        (msg::RFQ, 0, ACME) => (48, key),
+        (msg::ACCEPT, 0, ACME) => (40, key),
+        (msg::CANCEL, 0, ACME) => (8, key),
+        (msg::CONTROL, 1, OPER) => (40, op_key),
         _ => return false,
     };
     let b = &f[HEADER_SIZE..];
-    h.magic == wire::MAGIC && h.version == 1 && usize::from(h.body_len) == want.0 && b.len() == want.0
-        && h.session == want.1 && aeron == AERON_SESSION && h.seq > last_seq && h.seq - last_seq <= 1 << 32
+    h.magic == wire::MAGIC && h.version == 2 && usize::from(h.body_len) == want.0 && b.len() == want.0
+        && wire::mac_ok(want.1, f) && aeron == AERON_SESSION && h.seq > last_seq && h.seq - last_seq <= 1 << 32
         && !(h.msg_type == msg::RFQ && b[11] > 1)
         && !(h.msg_type == msg::CONTROL && u64_at(b, 0) >= 1 << 48)
 }
@@ -441,6 +463,10 @@ proptest! {
             let is_op = which == 3;
             let seq = last[usize::from(is_op)].saturating_add(seq_jump);
             f[16..24].copy_from_slice(&seq.to_le_bytes());
+            let key_of = |tok: u64| g.keys.iter().rev().find(|(t, _)| *t == tok).map(|(_, k)| *k).unwrap();
+            let (ckey, okey) = (key_of(*token), key_of(*op_token));
+            let mac = wire::request_mac(if is_op { &okey } else { &ckey }, &f);
+            f[8..16].copy_from_slice(&mac); // signed as the session signs, then mutated
             for &(i, v) in &flips {
                 if i < f.len() { f[i] = v; }
             }
@@ -450,7 +476,7 @@ proptest! {
             // which session (if any) the mutated header names decides which `last` applies
             let h = if f.len() >= HEADER_SIZE { Some(Header::read(&f)) } else { None };
             let slot = h.map(|h| usize::from(h.role == 1));
-            let expect = slot.is_some_and(|s| should_push(&f, last[s], *token, *op_token, aeron));
+            let expect = slot.is_some_and(|s| should_push(&f, last[s], &ckey, &okey, aeron));
             g.gw.on_request(&f, aeron);
             let pushed = g.pushed();
             prop_assert_eq!(pushed.len(), usize::from(expect), "frame {:?}", f);
