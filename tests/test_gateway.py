@@ -103,6 +103,24 @@ def _agent_op(objs: dict[str, Any], op: str, args: tuple, kw: dict) -> Any:
         seq = struct.unpack_from("<Q", data, 16)[0] if len(data) >= 24 else None
         mine = [r for r in rejects if r.ref_id != marker_seq and r.ref_id == seq]
         return mine[0] if mine else None
+    if op == "spray":  # n mutated and truncated copies of signed requests, without waiting
+        key, n, seed = args
+        import random
+
+        c = objs[key]
+        rnd = random.Random(seed)
+        sent = 0
+        for i in range(n):
+            raw = bytearray(c.seal(_rfq(c.next_seq(), c.token)) if i % 2 else
+                            c.seal(s.encode(s.CancelMsg(rnd.getrandbits(64)), session=c.token, seq=c.next_seq(),
+                                            id=c.id)))
+            for pos in rnd.sample(range(len(raw)), rnd.randint(1, 4)):
+                raw[pos] ^= rnd.randint(1, 255)  # 1-4 different bytes, each changed
+            cut = rnd.randint(-40, 16)
+            raw = raw[: len(raw) + cut] if cut < 0 else raw + bytes(rnd.getrandbits(8) for _ in range(cut))
+            c.send_raw(bytes(raw))
+            sent += 1
+        return sent
     if op == "burst":  # n RFQs without waiting, then collect n answers
         key, n, timeout = args
         c = objs[key]
@@ -513,6 +531,8 @@ MALFORMED: dict[str, tuple[Callable[[int, int], bytes], G | None]] = {
     "no-token": (lambda q, t: _rfq(q, 0), G.BAD_SESSION),
     "replayed-seq": (lambda q, t: _rfq(1, t), G.BAD_SEQUENCE),
     "unknown-operator": (lambda q, t: _rfq(q, t, role=1, id=77), None),  # no such operator: no stream to answer on
+    # larger than the MTU: Aeron fragments it, the gateway sees it whole (and refuses it once)
+    "oversized": (lambda q, t: _rfq(q, t) + bytes(4096), G.LENGTH_MISMATCH),
 }
 
 
@@ -733,6 +753,26 @@ def test_udp_loopback_channel(agent: Agent, gateway_cls: Any) -> None:
         core.close()
         driver.close()
         shutil.rmtree(ring_dir, ignore_errors=True)
+
+
+def test_thousands_of_mutated_frames_from_another_process(agent: Agent, backend: Backend, acme: str) -> None:
+    """2,000 signed requests with random bytes changed, cut short or padded, sprayed without
+    waiting from the client's process: the gateway counts them all, crashes on none, lets none
+    into the core (a changed byte breaks the MAC, or the layout), and the session still works."""
+    st0 = backend.gateway.stats()
+    before = backend.snapshot()
+    assert agent("spray", acme, 2000, 11, timeout=60.0) == 2000
+    deadline = time.monotonic() + 20
+    while backend.gateway.stats()["in"] < st0["in"] + 2000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    st = backend.gateway.stats()
+    assert st["in"] >= st0["in"] + 2000, (st0["in"], st["in"])
+    assert st["internal_errors"] == st0["internal_errors"] == 0
+    refused = sum(st["rejects"].values()) - sum(st0["rejects"].values())
+    dropped = sum(st["unanswerable"].values()) - sum(st0["unanswerable"].values())
+    assert refused + dropped == 2000, (refused, dropped)
+    _no_push(backend, before)
+    agent("call", acme, "request_quote", "BTC", "buy", Decimal("0.1"), timeout=5.0)
 
 
 def test_gateway_counters(loopback: Backend) -> None:
