@@ -865,3 +865,34 @@ def test_a_configured_session_logs_on_with_its_comp_ids_and_keeps_its_quotes_whe
         assert "beta-fund" not in srv.fix.stats()
     finally:
         srv.stop()
+
+
+def test_fix_sessions_in_the_desks_metrics(desk: Any, acme: FixClient) -> None:
+    """The per-session FIX counters (serve's status line) are in /metrics: logged on, messages by
+    direction and MsgType, rejects by reason, session-level events."""
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from rfqcore.web.metrics import desk_registry
+
+    feed_market(desk.engine)
+    acme.quote_request(_id("metrics"), "BTC", "1")
+    rej = acme.quote_request(_id("metrics-bad"), "NOPE", "1")
+    assert rej[35] in ("AG", "j", "3"), rej
+    samples = {}
+    for fam in text_string_to_metric_families(generate_latest(desk_registry(desk)).decode()):
+        for s in fam.samples:
+            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    st = desk.fix.stats()[ACME.name]
+
+    def val(name: str, **labels: str) -> float:
+        return samples[(name, frozenset(labels.items()))]
+
+    assert val("rfqcore_fix_session_logged_on", session=ACME.name) == 1
+    assert val("rfqcore_fix_messages_total", session=ACME.name, direction="in", msg_type="R") == st["in:R"] >= 2
+    assert val("rfqcore_fix_messages_total", session=ACME.name, direction="out", msg_type="S") == st["out:S"] >= 1
+    assert any(k.startswith("reject:") for k in st), st  # the unknown symbol's refusal
+    for k, v in st.items():
+        if k.startswith("reject:"):
+            assert val("rfqcore_fix_rejects_total", session=ACME.name, reason=k[7:]) == v
+    assert val("rfqcore_scrape_part_ok", part="fix") == 1

@@ -151,6 +151,8 @@ class DeskCollector(Collector):
                 parts.append(("journal", lambda: self._journal(eng)))
         if srv.gateway is not None:
             parts.append(("gateway", self._gateway))
+        if getattr(srv, "fix", None) is not None:
+            parts.append(("fix", self._fix))
         if srv.settlement is not None:
             parts.append(("settlement", self._settlement))
         if srv.hedger is not None:
@@ -296,6 +298,33 @@ class DeskCollector(Collector):
             _labelled(GaugeMetricFamily, "rfqcore_gateway_backlog", "held for later: records for the core's "
                       "input ring (in), messages for Aeron publications (out)", ["gateway", "direction"],
                       [([*g, "in"], gs["ring_backlog"]), ([*g, "out"], gs["out_backlog"])]),
+        ]
+
+    def _fix(self) -> list[Metric]:
+        fx = self.server.fix
+        st = fx.stats()  # per session (client name): the counters of serve's FIX status line
+        on = set(fx.logged_on)
+        names = sorted(set(st) | on)
+        msgs, rejects, events = [], [], []
+        for name in names:
+            for k, v in sorted(st.get(name, {}).items()):
+                if k.startswith(("in:", "out:")):
+                    d, t = k.split(":", 1)
+                    msgs.append(([name, d, t], v))
+                elif k.startswith("reject:"):
+                    rejects.append(([name, k[7:]], v))
+                else:
+                    events.append(([name, k], v))
+        return [
+            _labelled(GaugeMetricFamily, "rfqcore_fix_session_logged_on", "1 while the FIX session of this client "
+                      "is logged on", ["session"], [([n], int(n in on)) for n in names]),
+            _labelled(CounterMetricFamily, "rfqcore_fix_messages_total", "FIX application and admin messages of a "
+                      "session, by direction and MsgType (35=)", ["session", "direction", "msg_type"], msgs),
+            _labelled(CounterMetricFamily, "rfqcore_fix_rejects_total", "requests of a FIX session refused, by "
+                      "reason", ["session", "reason"], rejects),
+            _labelled(CounterMetricFamily, "rfqcore_fix_session_events_total", "session-level events of a FIX "
+                      "session: resend requests and sequence resets each way, refused logons, session-level rejects",
+                      ["session", "event"], events),
         ]
 
     def _portal(self) -> list[Metric]:
