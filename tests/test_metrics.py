@@ -166,6 +166,8 @@ def test_counters_move_as_rfqs_are_quoted_filled_and_refused(desk: Any) -> None:
     # both came through the Aeron gateway, stamped with their client's send time
     assert delta("rfqcore_stage_latency_seconds_count", stage="gateway_in") == 2
     assert val(after, "rfqcore_stage_latency_seconds_sum", stage="gateway_in") > 0
+    # the one quote went out through the Rust gateway's out stage (tap read -> offered)
+    assert delta("rfqcore_stage_latency_seconds_count", stage="gateway_out") == 1
     assert delta("rfqcore_stage_latency_seconds_count", stage="tick_to_quote") >= 1
     assert val(after, "rfqcore_stage_latency_seconds_sum", stage="rfq_to_answer") > 0
     assert delta("rfqcore_settlement_trades_total") == 1

@@ -504,7 +504,9 @@ class GatewayStats(TypedDict):
     sessions_ended_image_gone: int
     internal_errors: int
     out_backlog: int
+    resent: int
     core_hop: GatewayCoreHop | None
+    gateway_out_counts: list[tuple[int, int]]
 
 @final
 class NativeGateway:

@@ -409,7 +409,7 @@ class Console(LoginApp):
 
     def _latency(self) -> list[dict[str, Any]]:
         out = []
-        for stage, counts in stage_counts(self.engine):
+        for stage, counts in stage_counts(self.engine, getattr(self.server, "gateway", None)):
             cumulative, total_s = histogram_buckets(counts)
             buckets, before = [], 0.0
             for le, n in cumulative:

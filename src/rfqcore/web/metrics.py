@@ -89,17 +89,27 @@ def _recorder_counts(rec: LatencyRecorder) -> list[tuple[int, int]]:
             for i in np.flatnonzero(arr).tolist()]
 
 
-def stage_counts(eng: Engine) -> list[tuple[str, list[tuple[int, int]]]]:
+def stage_counts(eng: Engine, gateway: Any = None) -> list[tuple[str, list[tuple[int, int]]]]:
     """The desk's stage latency histograms as ``(stage, [(value_ns, count), ...])``, in the
     order an RFQ meets them: ``gateway_in`` (a client's send to the gateway handing the RFQ on,
     read by the core thread off the records), the core's ``tick_to_quote`` and ``rfq_to_answer``,
-    and the output pump's ``quote_to_subscriber`` (what ``rfqcore_stage_latency_seconds`` and the
-    console's latency plots show)."""
+    with the Rust ``gateway``: ``gateway_out`` (a quote read off the core's tap until offered on
+    the client's stream), and the output pump's ``quote_to_subscriber`` (what
+    ``rfqcore_stage_latency_seconds`` and the console's latency plots show)."""
     core = eng.core
-    return [("gateway_in", core.gateway_in(False)["counts"]),
-            ("tick_to_quote", core.tick_to_quote(False)["counts"]),
-            ("rfq_to_answer", core.rfq_to_quote(False)["counts"]),
-            ("quote_to_subscriber", _recorder_counts(eng.subscriber_latency))]
+    stages = [("gateway_in", core.gateway_in(False)["counts"]),
+              ("tick_to_quote", core.tick_to_quote(False)["counts"]),
+              ("rfq_to_answer", core.rfq_to_quote(False)["counts"])]
+    if gateway is not None:
+        try:
+            out = gateway.stats(timeout=2.0).get("gateway_out_counts")
+        except (TimeoutError, RuntimeError) as e:  # the gateway is gone: its stage is left out
+            log.warning("metrics: the gateway's out stage is missing: %s", e)
+            out = None
+        if out is not None:
+            stages.append(("gateway_out", [(int(v), int(n)) for v, n in out]))
+    stages.append(("quote_to_subscriber", _recorder_counts(eng.subscriber_latency)))
+    return stages
 
 
 def ring_fill(path: str | Path) -> tuple[int, int]:
@@ -216,7 +226,7 @@ class DeskCollector(Collector):
         ]
         lat = HistogramMetricFamily("rfqcore_stage_latency_seconds", "latency of a stage, from the desk's "
                                     "HdrHistograms (3 significant digits)", labels=["stage"])
-        for stage, counts in stage_counts(eng):
+        for stage, counts in stage_counts(eng, getattr(self.server, "gateway", None)):
             buckets, total = histogram_buckets(counts)
             lat.add_metric([stage], buckets, total)
         out.append(lat)
@@ -302,6 +312,7 @@ class DeskCollector(Collector):
 
     def _fix(self) -> list[Metric]:
         fx = self.server.fix
+        assert fx is not None  # collect() adds this part only while the acceptor runs
         st = fx.stats()  # per session (client name): the counters of serve's FIX status line
         on = set(fx.logged_on)
         names = sorted(set(st) | on)

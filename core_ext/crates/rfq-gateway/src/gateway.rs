@@ -160,6 +160,9 @@ pub struct Stats {
     pub out_backlog: u64,
     /// count, p50, p99, p99.9, max (ns) of ring push -> quote read back, when measured
     pub core_hop: Option<[u64; 5]>,
+    /// the gateway's out stage per quote (read off the tap -> offered): (value ns, count) of
+    /// every non-empty bucket of its HdrHistogram
+    pub out_latency: Vec<(u64, u64)>,
 }
 
 struct Out<P> {
@@ -234,6 +237,8 @@ pub struct Gateway<T: Transport> {
     exec_log: HashMap<u16, ExecLog>,
     stats: Stats,
     core_hop: Option<Histogram<u64>>,
+    /// every quote: read off the tap -> offered to the client's publication (ns)
+    out_latency: Histogram<u64>,
     log_budget: u32,
     logs: Vec<LogLine>,
     clock: fn() -> i64,
@@ -306,6 +311,7 @@ impl<T: Transport> Gateway<T> {
             exec_log: HashMap::new(),
             stats: Stats::default(),
             core_hop,
+            out_latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?,
             log_budget: 100,
             logs: Vec::new(),
             clock: wall_ns,
@@ -336,6 +342,10 @@ impl<T: Transport> Gateway<T> {
         st.sessions_operator = self.sessions[1].iter().filter(|s| s.is_some()).count() as u64;
         st.ring_backlog = self.in_backlog.len() as u64;
         st.out_backlog = self.backlogged.iter().map(|&i| self.outs[i as usize].backlog.len() as u64).sum();
+        st.out_latency = self.out_latency.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect();
+        if reset_histograms {
+            self.out_latency.reset();
+        }
         if let Some(h) = self.core_hop.as_mut() {
             st.core_hop = Some([
                 h.len(),
@@ -792,7 +802,7 @@ impl<T: Transport> Gateway<T> {
         }
         let n = self.tap.poll_into(&mut self.tapbuf[..]);
         self.stats.tap_records += n as u64;
-        let now = if self.core_hop.is_some() { (self.mono)() } else { 0 };
+        let now = (self.mono)();
         for i in 0..n {
             let rec = self.tapbuf[i];
             if rec.kind == kind::RFQ_QUOTE && rec.ts_send > 0 {
@@ -801,6 +811,10 @@ impl<T: Transport> Gateway<T> {
                 }
             }
             self.on_record(&rec);
+            if rec.kind == kind::RFQ_QUOTE && rec.has_flag(flags::END) {
+                // gateway out: the quote read off the tap -> offered on the client's stream
+                let _ = self.out_latency.record(u64::try_from((self.mono)() - now).unwrap_or(0).max(1));
+            }
         }
         n
     }

@@ -73,6 +73,7 @@ fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
         }
         None => d.set_item("core_hop", py.None())?,
     }
+    d.set_item("gateway_out_counts", s.out_latency.clone())?;
     d.set_item("native", true)?;
     Ok(d)
 }
