@@ -2,7 +2,7 @@
 
 - ``rfqcore_core``: the PyO3 crate core_ext/crates/rfqcore-py, built by setuptools-rust (cargo's
   release profile, fat LTO, ``--locked``) into the package src/rfqcore_core, beside its stub;
-- ``rfqcore._ring``, ``rfqcore._decode``: the Cython extensions in core_ext/cython.
+- ``rfqcore._ring``, ``rfqcore._decode``, ``rfqcore._wire``: the Cython extensions in core_ext/cython.
 
 The two never link: they share the ring memory layout in docs/ring-layout.md, checked by
 tests/test_layout.py. Why one setuptools build and not maturin: docs/ARCHITECTURE.md#build.
@@ -45,7 +45,7 @@ def ext(name: str) -> Extension:
 
 setup(
     ext_modules=cythonize(
-        [ext("_ring"), ext("_decode")],
+        [ext("_ring"), ext("_decode"), ext("_wire")],
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,

@@ -93,6 +93,8 @@ STEPS: tuple[Step, ...] = (
     py("rfq_roundtrip_python", "the same round trip through the Python fallback gateway (a process of its own)",
        "rfq_roundtrip.py", args=("--no-wait", "--gateway", "python", "--only", "pingpong,closed,paced,throughput"),
        bench="rfq_roundtrip"),
+    py("client_codec", "RFQ client's Python cost per RFQ: compiled wire codec vs the struct path, one run",
+       "client_codec.py"),
     py("fix_roundtrip", "FIX QuoteRequest -> Quote over TCP loopback: raw and QuickFIX clients, TCP echo floor",
        "fix_roundtrip.py", args=("--no-wait",)),
     py("hooks", "a slow strategy hook does not delay quoting", "hooks_bench.py"),

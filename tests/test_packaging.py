@@ -29,11 +29,11 @@ SMOKE = textwrap.dedent(
     from decimal import Decimal
     from importlib.metadata import version
 
-    import rfqcore, rfqcore_core, rfqcore._ring, rfqcore._decode
+    import rfqcore, rfqcore_core, rfqcore._ring, rfqcore._decode, rfqcore._wire
     from rfqcore import Engine
     from rfqcore.records import Flag, Kind, RECORD_DTYPE, Side
 
-    for m in (rfqcore, rfqcore_core, rfqcore_core.rfqcore_core, rfqcore._ring, rfqcore._decode):
+    for m in (rfqcore, rfqcore_core, rfqcore_core.rfqcore_core, rfqcore._ring, rfqcore._decode, rfqcore._wire):
         assert m.__file__ is not None and m.__file__.startswith(sys.prefix), (m.__name__, m.__file__)
     assert rfqcore.__version__ == version("rfqcore") == rfqcore_core.__version__
 
@@ -72,7 +72,7 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     (wheel,) = wheels.glob("rfqcore-*.whl")
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
-    for part in ("rfqcore/_ring.", "rfqcore/_decode.", "rfqcore_core/rfqcore_core."):
+    for part in ("rfqcore/_ring.", "rfqcore/_decode.", "rfqcore/_wire.", "rfqcore_core/rfqcore_core."):
         assert any(n.startswith(part) and n.endswith(".so") for n in names), f"{part}*.so not in {wheel.name}"
     for data in ("rfqcore_core/__init__.pyi", "rfqcore_core/py.typed", "rfqcore/py.typed",
                  "rfqcore/defaults/instruments.toml", "rfqcore/defaults/rfq.toml", "rfqcore/web/static/index.html",

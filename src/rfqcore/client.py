@@ -19,7 +19,11 @@ themselves (lowest latency), with one they wait for it.
 
 Everything on the wire is the core's fixed-point integers in the composite's scales; this
 library converts ``Decimal`` (or ``int`` / ``str``) exactly with the instrument registry and
-refuses a value that would lose digits. Events carry both the raw integers (``*_raw``) and
+refuses a value that would lose digits. The ``*_raw`` methods (``send_rfq_raw``,
+``request_quote_raw``, ``accept_raw``) take those integers as they are and touch no ``Decimal``:
+the integer fast path. Encoding, signing and decoding are compiled (:mod:`rfqcore._wire`, the
+layouts exactly as :mod:`rfqcore.gateway.schema` defines them); a field that does not fit its
+wire type is a ``ValueError`` naming it. Events carry both the raw integers (``*_raw``) and
 ``Decimal`` views of them (properties). The events are the types of :mod:`rfqcore.rfq`
 (``Quote``, ``Execution``, ``QuoteEnded``, ``ApprovalPending``, ``RiskAlert``, ``ControlAck``),
 the same the in-process :class:`rfqcore.engine.Engine` and its hooks give.
@@ -32,24 +36,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from hashlib import blake2b as _blake2b
 import logging
 import os
 import secrets
-import struct
 import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from rfqcore._wire import Encoder, try_decode
 from rfqcore.errors import RfqCoreError
 from rfqcore.gateway import aeron as aeronx
 from rfqcore.gateway.schema import (
-    HEADER,
-    MAGIC,
-    SPECS,
-    VERSION,
     GatewayReject,
     MsgType,
     QuoteFlag,
@@ -103,30 +102,18 @@ __all__ = [
 
 log = logging.getLogger("rfqcore.client")
 
-_S = {t: SPECS[t].struct for t in SPECS}
-_BL = {t: SPECS[t].body_len for t in SPECS}
-_B = {t: struct.Struct("<" + SPECS[t].body_fmt) for t in SPECS}  # bodies alone, at offset 32
-_SIZE = {t: SPECS[t].struct.size for t in SPECS}
-_HEADER_UNPACK = HEADER.unpack_from
-_T_ACCEPT = int(MsgType.ACCEPT)
 _T_ACCEPT_REJECT = int(MsgType.ACCEPT_REJECT)
 _T_APPROVAL_PENDING = int(MsgType.APPROVAL_PENDING)
-_T_CANCEL = int(MsgType.CANCEL)
 _T_CANCEL_REJECT = int(MsgType.CANCEL_REJECT)
-_T_CONTROL = int(MsgType.CONTROL)
 _T_CONTROL_ACK = int(MsgType.CONTROL_ACK)
 _T_EXECUTION_REPORT = int(MsgType.EXECUTION_REPORT)
-_T_EXEC_RESEND = int(MsgType.EXEC_RESEND)
 _T_RESEND_END = int(MsgType.RESEND_END)
-_T_LOGON = int(MsgType.LOGON)
 _T_LOGON_ACK = int(MsgType.LOGON_ACK)
 _T_LOGON_REJECT = int(MsgType.LOGON_REJECT)
 _T_LOGOUT = int(MsgType.LOGOUT)
-_T_OP_LOGON = int(MsgType.OP_LOGON)
 _T_QUOTE = int(MsgType.QUOTE)
 _T_QUOTE_END = int(MsgType.QUOTE_END)
 _T_REJECT = int(MsgType.REJECT)
-_T_RFQ = int(MsgType.RFQ)
 _T_RFQ_REJECT = int(MsgType.RFQ_REJECT)
 _T_RISK_EVENT = int(MsgType.RISK_EVENT)
 _QF_BUY, _QF_SELL, _QF_PARTIAL = int(QuoteFlag.BUY), int(QuoteFlag.SELL), int(QuoteFlag.PARTIAL_OK)
@@ -273,8 +260,8 @@ class _Endpoint:
         self._stop = threading.Event()
         self._handler = self._on_fragment
         self._logon_handler = self._on_logon_fragment
-        self._buf = bytearray(256)
-        self._views = {t: memoryview(self._buf)[: _SIZE[t]] for t in _SIZE}  # one per message size
+        #: the compiled codec (rfqcore._wire): encodes and signs each request in one reusable buffer
+        self._enc = Encoder(self.id, self.ROLE)
         #: messages dropped by the client: wrong token / publication, unknown type, undecodable
         self.dropped = 0
         self.unmatched_rejects = 0
@@ -312,11 +299,10 @@ class _Endpoint:
         nonce = secrets.randbits(64) if nonce is None else nonce
         ts = time.time_ns() if timestamp is None else timestamp
         mac = hmac.new(self._secret, logon_mac_input(self.id, nonce, ts), hashlib.sha256).digest()
-        t = _T_LOGON if self.ROLE == Role.CLIENT else _T_OP_LOGON
         p = self._register((("logon", nonce),))
         self.token = 0
         self._gw_session = -1
-        self._send(t, nonce, ts, mac, token=0)
+        self._send(self._enc.logon, nonce, ts, mac, logon=True)
         self._wait(p, timeout, also_logon_stream=True)
         return self.token
 
@@ -325,7 +311,7 @@ class _Endpoint:
         if not self.token:
             return
         p = self._register((("logout", 0),))
-        self._send(_T_LOGOUT)
+        self._send(self._enc.logout)
         try:
             self._wait(p, timeout)
         except RequestTimeout:
@@ -392,44 +378,45 @@ class _Endpoint:
 
     # -- sending ----------------------------------------------------------------------------
 
-    def _send(self, t: int, *body: Any, token: int | None = None) -> int:
+    def _send(self, encode: Callable[..., Any], *fields: Any, logon: bool = False) -> int:
+        """Encode one request with ``encode`` (an :class:`rfqcore._wire.Encoder` method: it signs
+        all but a logon) under the next header seq and offer it; returns the seq."""
         if self._pub is None:
             raise NotLoggedOn("not connected")
-        tok = self.token if token is None else token
-        if t != _T_LOGON and t != _T_OP_LOGON and not tok:
-            raise NotLoggedOn(f"{self.name}: not logged on")
-        lock = self._send_lock
-        lock.acquire()
-        try:
-            self._seq += 1
-            seq = self._seq
-            _S[t].pack_into(self._buf, 0, MAGIC, VERSION, t, _BL[t], 0, seq, self.id, self.ROLE, *body)
-            if t != _T_LOGON and t != _T_OP_LOGON:  # signed with the session key (docs/gateway-schema.md)
-                self._buf[8:16] = _blake2b(self._views[t], key=self._key, digest_size=8).digest()
-            self._offer(self._views[t])
-        finally:
-            lock.release()
-        return seq
-
-    def _request(self, kind: str, ref: int, t: int, *body: Any) -> _Pending[Any]:
-        """Send a request and register what answers it: ``(kind, ref)`` for the core's answer,
-        the header seq for a gateway REJECT (registered before the send, under the lock)."""
-        tok = self.token
-        if self._pub is None or not tok:
+        if not logon and not self.token:
             raise NotLoggedOn(f"{self.name}: not logged on")
         lock = self._send_lock
         lock.acquire()  # (a `with` block costs ~5x more on the reference VM)
         try:
-            self._seq += 1
-            seq = self._seq
-            p = self._register(((kind, ref), ("seq", seq)))
+            seq = self._seq = self._seq + 1
+            view = encode(seq, *fields)
+            if self._pub.offer(view) is not True:
+                self._offer(view)
+        finally:
+            lock.release()
+        return seq
+
+    def _request(self, kind: str, ref: int, encode: Callable[..., Any], *fields: Any) -> _Pending[Any]:
+        """Send a request and register what answers it: ``(kind, ref)`` for the core's answer,
+        the header seq for a gateway REJECT (registered before the send, under the lock)."""
+        if self._pub is None or not self.token:
+            raise NotLoggedOn(f"{self.name}: not logged on")
+        threaded = self._thread is not None
+        pending = self._pending
+        lock = self._send_lock
+        lock.acquire()
+        try:
+            seq = self._seq = self._seq + 1
+            key = (kind, ref)
+            p: _Pending[Any] = _Pending((key, ("seq", seq)), threaded)
+            pending[key] = pending[p.keys[1]] = p
             try:
-                _S[t].pack_into(self._buf, 0, MAGIC, VERSION, t, _BL[t], 0, seq, self.id, self.ROLE, *body)
-                self._buf[8:16] = _blake2b(self._views[t], key=self._key, digest_size=8).digest()
-                self._offer(self._views[t])
+                view = encode(seq, *fields)
+                if self._pub.offer(view) is not True:
+                    self._offer(view)
             except BaseException:
                 for k in p.keys:
-                    self._pending.pop(k, None)
+                    pending.pop(k, None)
                 raise
         finally:
             lock.release()
@@ -457,6 +444,7 @@ class _Endpoint:
             return self._seq
 
     def _offer(self, data: Any) -> None:
+        """Offer ``data``, retrying back pressure for up to 1 s."""
         pub = self._pub
         deadline = 0
         while True:
@@ -537,27 +525,28 @@ class _Endpoint:
                                ccy)
 
     def _on_logon_fragment(self, buf: Any, hdr: Any) -> None:
-        if len(buf) < 32:
-            return
-        magic, ver, t, blen, token, seq, pid, role = HEADER.unpack_from(buf)
-        if magic == MAGIC and t == _T_LOGON_REJECT and pid == self.id and role == self.ROLE and len(buf) == 48:
+        m = try_decode(buf)
+        if m is not None and m[0] == _T_LOGON_REJECT and m[3] == self.id and m[4] == self.ROLE:
             self._on_fragment(buf, hdr)
 
     def _on_fragment(self, buf: Any, hdr: Any) -> None:
-        if len(buf) < 32:
+        m = try_decode(buf)  # None: not a whole, valid message of this schema version
+        if m is None:
             self.dropped += 1
             return
-        magic, ver, t, blen, token, seq, pid, role = _HEADER_UNPACK(buf)
-        if magic != MAGIC or ver != VERSION or len(buf) != _SIZE.get(t):
-            self.dropped += 1
+        t, token, _seq, _id, _role, vals = m
+        if t > _T_REJECT and token == self.token and token:  # the core's answers (QUOTE ... RESEND_END)
+            if hdr.session_id != self._gw_session:
+                self.dropped += 1  # not from the gateway's publication to this session: spoofed
+                return
+            self._dispatch_more(t, vals)
             return
-        vals = _B[t].unpack_from(buf, 32)  # the body
         if t == _T_LOGON_ACK or t == _T_LOGON_REJECT:
             nonce = vals[0]
             if ("logon", nonce) not in self._pending:
                 return  # someone else's logon attempt (or a stale one)
             if t == _T_LOGON_ACK:
-                self._key = session_key(self._secret, self.id, nonce, token)
+                self._key = self._enc.key = session_key(self._secret, self.id, nonce, token)
                 self.token = token
                 self._gw_session = hdr.session_id
                 self._complete(("logon", nonce), token)
@@ -668,7 +657,7 @@ class RfqClient(_Endpoint):
             raise ValueError(f"after_trade_id {after} is not a trade id (0 .. 2**64-1)")
         self._resent = []
         try:
-            p: _Pending[Resent] = self._request("resend", after, _T_EXEC_RESEND, after)
+            p: _Pending[Resent] = self._request("resend", after, self._enc.exec_resend, after)
             return self._wait(p, timeout)
         finally:
             self._resent = None
@@ -696,7 +685,7 @@ class RfqClient(_Endpoint):
         if rfq_id is None:
             self._rfq_id += 1
             rfq_id = self._rfq_id
-        self._send(_T_RFQ, rfq_id, instrument, side, flags, qty, limit, ttl_ns, time.time_ns())
+        self._send(self._enc.rfq, rfq_id, instrument, side, flags, qty, limit, ttl_ns, time.time_ns())
         return rfq_id
 
     def request_quote(self, instrument: int | str, side: str | int, qty: Decimal | int | str, *,
@@ -718,8 +707,8 @@ class RfqClient(_Endpoint):
         """:meth:`request_quote` with wire integers (composite scales)."""
         self._rfq_id += 1
         rfq_id = self._rfq_id
-        p: _Pending[Quote] = self._request("rfq", rfq_id, _T_RFQ, rfq_id, instrument, side, flags, qty, limit, ttl_ns,
-                                           time.time_ns())
+        p: _Pending[Quote] = self._request("rfq", rfq_id, self._enc.rfq, rfq_id, instrument, side, flags, qty, limit,
+                                           ttl_ns, time.time_ns())
         return self._wait(p, timeout)
 
     def accept(self, quote: Quote, side: str | int | None = None, qty: Decimal | int | str | None = None, *,
@@ -742,7 +731,8 @@ class RfqClient(_Endpoint):
         """:meth:`accept` with wire integers."""
         self._accept_id += 1
         aid = self._accept_id
-        p: _Pending[Execution] = self._request("accept", aid, _T_ACCEPT, quote_id, aid, instrument, side, price, qty)
+        p: _Pending[Execution] = self._request("accept", aid, self._enc.accept, quote_id, aid, instrument, side, price,
+                                               qty)
         return self._wait(p, timeout)
 
     def send_accept(self, quote: Quote, side: str | int, qty: Decimal | int | str | None = None) -> int:
@@ -752,7 +742,7 @@ class RfqClient(_Endpoint):
         price, full = quote.raw(s)
         q = full if qty is None else to_units(qty, _qty_decimals(self._composite(quote.composite)), "qty")
         self._accept_id += 1
-        self._send(_T_ACCEPT, quote.quote_id, self._accept_id, quote.composite, s, price, q)
+        self._send(self._enc.accept, quote.quote_id, self._accept_id, quote.composite, s, price, q)
         return self._accept_id
 
     def cancel(self, quote: Quote | int, *, wait: bool = False, timeout: float = 1.0) -> QuoteEnded | None:
@@ -760,9 +750,9 @@ class RfqClient(_Endpoint):
         raise :class:`CancelRejected`."""
         qid = quote if isinstance(quote, int) else quote.quote_id
         if not wait:
-            self._send(_T_CANCEL, qid)
+            self._send(self._enc.cancel, qid)
             return None
-        p: _Pending[QuoteEnded] = self._request("cancel", qid, _T_CANCEL, qid)
+        p: _Pending[QuoteEnded] = self._request("cancel", qid, self._enc.cancel, qid)
         return self._wait(p, timeout)
 
     # -- answers ------------------------------------------------------------------------------
@@ -876,8 +866,8 @@ class OperatorClient(_Endpoint):
         :class:`GatewayRejected` if the gateway refused it."""
         self._control_id += 1
         cid = self._control_id
-        p: _Pending[ControlAck] = self._request("control", cid, _T_CONTROL, cid, int(command), field, instrument, scope,
-                                                value, aux)
+        p: _Pending[ControlAck] = self._request("control", cid, self._enc.control, cid, int(command), field, instrument,
+                                                scope, value, aux)
         return self._wait(p, timeout)
 
     def send(self, req: Any) -> ControlAck:

@@ -1,0 +1,476 @@
+# cython: language_level=3
+"""Compiled codec of the gateway wire schema (docs/gateway-schema.md): the client library's hot path.
+
+The layouts are not written here a second time: at import, every message type's body format is
+read from :data:`rfqcore.gateway.schema.SPECS` (the reference codec, whose tables the doc test
+checks) into a C table of (offset, kind) per field. Decoding walks that table and gives plain
+tuples of ``int`` (``bytes`` for a logon MAC), never a ``NamedTuple`` or a ``Decimal``;
+encoding writes the fields straight into a buffer, with the range check of each wire type.
+
+- :func:`decode` accepts exactly what ``schema.decode`` accepts, with the same values, and
+  refuses the rest with the same :class:`~rfqcore.gateway.schema.SchemaError` subclass, message
+  and ``header``; :func:`try_decode` is the same check returning ``None`` instead of raising.
+- :func:`encode` gives the bytes ``schema.encode`` gives; a field that does not fit its wire type
+  is a ``ValueError`` naming the message type and field (``schema.encode`` names only the type).
+  One difference: a logon ``mac`` must be exactly 32 bytes (``struct`` would pad or cut it).
+- :class:`Encoder` writes one principal's requests into a reusable buffer, signs them with the
+  session key (the header's ``session`` field: ``schema.request_mac``) and returns a
+  ``memoryview`` of the message (valid until its next call) to offer to Aeron.
+
+The version, magic, types and layouts are ``schema``'s: when the schema changes, this codec
+follows at the next import, and tests/test_wire_codec.py checks it against ``schema`` again.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
+from cpython.bytearray cimport PyByteArray_AS_STRING
+from cpython.long cimport PyLong_AsLongLong, PyLong_AsUnsignedLongLong, PyLong_FromLong, PyLong_FromLongLong, PyLong_FromUnsignedLongLong
+from cpython.number cimport PyNumber_Index
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
+
+from hashlib import blake2b as _blake2b
+
+from rfqcore.gateway import schema as _schema
+
+__all__ = ["decode", "try_decode", "encode", "body_len", "Encoder"]
+
+DEF MAX_TYPE = 128
+DEF MAX_FIELDS = 16
+DEF HDR = 32
+DEF BUF_SIZE = 256
+
+# field kinds
+DEF K_U8 = 1
+DEF K_U16 = 2
+DEF K_U64 = 3
+DEF K_I64 = 4
+DEF K_B32 = 5
+
+cdef uint32_t MAGIC = _schema.MAGIC
+cdef uint8_t VERSION = _schema.VERSION
+cdef int T_RFQ = _schema.MsgType.RFQ
+cdef int T_ACCEPT = _schema.MsgType.ACCEPT
+cdef int T_CANCEL = _schema.MsgType.CANCEL
+cdef int T_LOGON = _schema.MsgType.LOGON
+cdef int T_OP_LOGON = _schema.MsgType.OP_LOGON
+cdef int T_LOGOUT = _schema.MsgType.LOGOUT
+cdef int T_CONTROL = _schema.MsgType.CONTROL
+cdef int T_EXEC_RESEND = _schema.MsgType.EXEC_RESEND
+
+cdef int NFIELDS[MAX_TYPE]    # fields of each type's body; -1: not a v1 type
+cdef int BODY_LEN[MAX_TYPE]
+cdef int OFF[MAX_TYPE][MAX_FIELDS]   # byte offset of each field from the message start
+cdef int KIND[MAX_TYPE][MAX_FIELDS]
+
+_FIELD_NAMES = {}   # type -> the body NamedTuple's field names (error messages)
+_TYPE_NAMES = {}    # type -> MsgType name
+_KIND_NAMES = {K_U8: "u8", K_U16: "u16", K_U64: "u64", K_I64: "i64", K_B32: "32 bytes"}
+
+
+def _fill_tables():
+    """Read each v1 body format (``struct`` syntax, little-endian, no implicit alignment) of
+    schema.SPECS into OFF/KIND/NFIELDS/BODY_LEN."""
+    cdef int t, i, off, n, k
+    for t in range(MAX_TYPE):
+        NFIELDS[t] = -1
+        BODY_LEN[t] = -1
+    sizes = {"B": (K_U8, 1), "H": (K_U16, 2), "Q": (K_U64, 8), "q": (K_I64, 8)}
+    for t, spec in _schema.SPECS.items():
+        if t >= MAX_TYPE:
+            raise ImportError(f"rfqcore._wire: message type {t} is beyond its table")
+        fmt = spec.body_fmt
+        off, n, i = HDR, 0, 0
+        while i < len(fmt):
+            j = i
+            while fmt[j].isdigit():
+                j += 1
+            count = int(fmt[i:j]) if j > i else 1
+            c = fmt[j]
+            if c == "x":
+                off += count
+            elif c == "s" and count == 32:
+                OFF[t][n], KIND[t][n] = off, K_B32
+                off += 32
+                n += 1
+            elif c in sizes and count == 1:
+                k, size = sizes[c]
+                OFF[t][n], KIND[t][n] = off, k
+                off += size
+                n += 1
+            else:
+                raise ImportError(f"rfqcore._wire: format {fmt!r} of type {t} is not one it can read")
+            i = j + 1
+        if off - HDR != spec.body_len or n != len(spec.cls._fields) or n > MAX_FIELDS:
+            raise ImportError(f"rfqcore._wire: type {t}: read {off - HDR} bytes / {n} fields of {fmt!r}")
+        NFIELDS[t] = n
+        BODY_LEN[t] = spec.body_len
+        _FIELD_NAMES[t] = spec.cls._fields
+        _TYPE_NAMES[t] = spec.msg_type.name
+
+
+_fill_tables()
+
+
+# ---- little-endian loads and stores (one instruction each at -O3 on x86) ---------------------
+
+cdef inline uint16_t ld16(const unsigned char *q) noexcept nogil:
+    return <uint16_t>q[0] | (<uint16_t>q[1] << 8)
+
+
+cdef inline uint32_t ld32(const unsigned char *q) noexcept nogil:
+    return <uint32_t>q[0] | (<uint32_t>q[1] << 8) | (<uint32_t>q[2] << 16) | (<uint32_t>q[3] << 24)
+
+
+cdef inline uint64_t ld64(const unsigned char *q) noexcept nogil:
+    return <uint64_t>ld32(q) | (<uint64_t>ld32(q + 4) << 32)
+
+
+cdef inline void st16(unsigned char *q, uint16_t v) noexcept nogil:
+    q[0] = <unsigned char>v
+    q[1] = <unsigned char>(v >> 8)
+
+
+cdef inline void st64(unsigned char *q, uint64_t v) noexcept nogil:
+    cdef int i
+    for i in range(8):
+        q[i] = <unsigned char>(v >> (8 * i))
+
+
+# ---- decoding ---------------------------------------------------------------------------------
+
+# validation outcome
+DEF OK = 0
+DEF E_SHORT_HEADER = 1
+DEF E_MAGIC = 2
+DEF E_VERSION = 3
+DEF E_ROLE = 4
+DEF E_TYPE = 5
+DEF E_BODY_LEN = 6
+DEF E_TRUNCATED = 7
+DEF E_TRAILING = 8
+
+
+cdef inline int _check(const unsigned char *p, Py_ssize_t n) noexcept nogil:
+    """schema.decode's checks, in its order."""
+    cdef int t
+    if n < HDR:
+        return E_SHORT_HEADER
+    if ld32(p) != MAGIC:
+        return E_MAGIC
+    if p[4] != VERSION:
+        return E_VERSION
+    if p[26] > 1:
+        return E_ROLE
+    t = p[5]
+    if t >= MAX_TYPE or NFIELDS[t] < 0:
+        return E_TYPE
+    if ld16(p + 6) != BODY_LEN[t]:
+        return E_BODY_LEN
+    if n < HDR + BODY_LEN[t]:
+        return E_TRUNCATED
+    if n > HDR + BODY_LEN[t]:
+        return E_TRAILING
+    return OK
+
+
+cdef object _body(const unsigned char *p, int t):
+    cdef int i, k, n = NFIELDS[t]
+    cdef const unsigned char *q
+    cdef object v
+    cdef tuple out = PyTuple_New(n)
+    for i in range(n):
+        q = p + OFF[t][i]
+        k = KIND[t][i]
+        if k == K_U64:
+            v = PyLong_FromUnsignedLongLong(ld64(q))
+        elif k == K_I64:
+            v = PyLong_FromLongLong(<int64_t>ld64(q))
+        elif k == K_U16:
+            v = PyLong_FromLong(ld16(q))
+        elif k == K_U8:
+            v = PyLong_FromLong(q[0])
+        else:
+            v = PyBytes_FromStringAndSize(<const char *>q, 32)
+        Py_INCREF(v)
+        PyTuple_SET_ITEM(out, i, v)
+    return out
+
+
+cdef object _header(const unsigned char *p):
+    return _schema.Header(ld32(p), p[4], p[5], ld16(p + 6), ld64(p + 8), ld64(p + 16), ld16(p + 24), p[26])
+
+
+cdef int _raise(int code, const unsigned char *p, Py_ssize_t n) except -1:
+    """The SchemaError schema.decode raises for the same bytes (same class, message, header)."""
+    if code == E_SHORT_HEADER:
+        raise _schema.Truncated(f"{n} bytes, shorter than the {HDR}-byte header")
+    h = _header(p)
+    if code == E_MAGIC:
+        raise _schema.BadMagic(f"magic {h.magic:#010x}, expected {MAGIC:#010x} ('RFQG')", h)
+    if code == E_VERSION:
+        raise _schema.UnsupportedVersion(f"schema version {h.version}, this side speaks {VERSION}", h)
+    if code == E_ROLE:
+        raise _schema.BadField(f"role {h.role}, expected 0 (client) or 1 (operator)", h)
+    if code == E_TYPE:
+        raise _schema.UnknownType(f"unknown message type {h.type}", h)
+    name, expected = _TYPE_NAMES[h.type], BODY_LEN[h.type]
+    if code == E_BODY_LEN:
+        raise _schema.LengthMismatch(f"{name}: body_len {h.body_len}, expected {expected}", h)
+    if code == E_TRUNCATED:
+        raise _schema.Truncated(f"{name}: {n} bytes, expected {HDR + expected}", h)
+    raise _schema.LengthMismatch(f"{name}: {n} bytes, expected {HDR + expected} ({n - HDR - expected} trailing)", h)
+
+
+cdef inline tuple _decoded(const unsigned char *p):
+    return (p[5], ld64(p + 8), ld64(p + 16), ld16(p + 24), p[26], _body(p, p[5]))
+
+
+def decode(buf):
+    """``(type, session, seq, id, role, body)`` of one whole message; ``body`` is a tuple of the
+    body's fields in wire order. Raises what ``schema.decode`` raises for the same bytes."""
+    cdef Py_buffer view
+    cdef int code
+    PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+    try:
+        code = _check(<const unsigned char *>view.buf, view.len)
+        if code != OK:
+            _raise(code, <const unsigned char *>view.buf, view.len)
+        return _decoded(<const unsigned char *>view.buf)
+    finally:
+        PyBuffer_Release(&view)
+
+
+def try_decode(buf):
+    """:func:`decode`, or ``None`` where it would raise (the client's receive path)."""
+    cdef Py_buffer view
+    cdef const unsigned char *p
+    if type(buf) is bytes:  # no buffer export needed
+        p = <const unsigned char *>PyBytes_AS_STRING(buf)
+        if _check(p, len(<bytes>buf)) != OK:
+            return None
+        return _decoded(p)
+    PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+    try:
+        p = <const unsigned char *>view.buf
+        if _check(p, view.len) != OK:
+            return None
+        return _decoded(p)
+    finally:
+        PyBuffer_Release(&view)
+
+
+def body_len(int t):
+    """Body size of message type ``t``; ``ValueError`` if v1 has no such type."""
+    if t < 0 or t >= MAX_TYPE or NFIELDS[t] < 0:
+        raise ValueError(f"unknown message type {t}")
+    return BODY_LEN[t]
+
+
+# ---- encoding ---------------------------------------------------------------------------------
+
+cdef int _bad(int t, int i, object v, str why) except -1:
+    kind = _KIND_NAMES[KIND[t][i]]
+    raise ValueError(f"{_TYPE_NAMES[t]}: {_FIELD_NAMES[t][i]} = {v!r} does not fit its wire type {kind}"
+                     + (f" ({why})" if why else ""))
+
+
+cdef int _put(unsigned char *p, int t, int i, object v) except -1:
+    """Field ``i`` of type ``t``'s body, range-checked, at its offset from ``p``."""
+    cdef int k = KIND[t][i]
+    cdef unsigned char *q = p + OFF[t][i]
+    cdef uint64_t u
+    cdef int64_t s
+    cdef Py_buffer view
+    if k == K_B32:
+        if isinstance(v, (bytes, bytearray)) and len(v) == 32:
+            PyObject_GetBuffer(v, &view, PyBUF_SIMPLE)
+            memcpy(q, view.buf, 32)
+            PyBuffer_Release(&view)
+            return 0
+        return _bad(t, i, v, "")
+    if type(v) is not int:
+        try:
+            v = PyNumber_Index(v)
+        except TypeError:
+            return _bad(t, i, v, "not an integer")
+    try:
+        if k == K_I64:
+            s = PyLong_AsLongLong(v)
+            st64(q, <uint64_t>s)
+            return 0
+        u = PyLong_AsUnsignedLongLong(v)
+    except OverflowError:
+        return _bad(t, i, v, "")
+    if k == K_U64:
+        st64(q, u)
+    elif k == K_U16:
+        if u > 0xFFFF:
+            return _bad(t, i, v, "")
+        st16(q, <uint16_t>u)
+    else:
+        if u > 0xFF:
+            return _bad(t, i, v, "")
+        q[0] = <unsigned char>u
+    return 0
+
+
+cdef inline int _put_header(unsigned char *p, int t, object session, object seq, int id_, int role) except -1:
+    cdef uint64_t s, n
+    try:
+        s = session
+        n = seq
+    except (OverflowError, TypeError):
+        raise ValueError(f"{_TYPE_NAMES[t]}: header session {session!r} / seq {seq!r} must fit u64") from None
+    if id_ < 0 or id_ > 0xFFFF or role < 0 or role > 0xFF:
+        raise ValueError(f"{_TYPE_NAMES[t]}: header id {id_} must fit u16 and role {role} u8")
+    p[0] = <unsigned char>MAGIC
+    p[1] = <unsigned char>(MAGIC >> 8)
+    p[2] = <unsigned char>(MAGIC >> 16)
+    p[3] = <unsigned char>(MAGIC >> 24)
+    p[4] = VERSION
+    p[5] = <unsigned char>t
+    st16(p + 6, <uint16_t>BODY_LEN[t])
+    st64(p + 8, s)
+    st64(p + 16, n)
+    st16(p + 24, <uint16_t>id_)
+    p[26] = <unsigned char>role
+    return 0
+
+
+cdef int _encode(unsigned char *p, int t, object session, object seq, int id_, int role, tuple body) except -1:
+    """The whole message of type ``t`` at ``p`` (which has room for it, zeroed pad bytes)."""
+    cdef int i
+    if t < 0 or t >= MAX_TYPE or NFIELDS[t] < 0:
+        raise ValueError(f"unknown message type {t}")
+    if len(body) != NFIELDS[t]:
+        raise ValueError(f"{_TYPE_NAMES[t]}: {len(body)} fields given, its body has {NFIELDS[t]} "
+                         f"({', '.join(_FIELD_NAMES[t])})")
+    _put_header(p, t, session, seq, id_, role)
+    for i in range(NFIELDS[t]):
+        _put(p, t, i, body[i])
+    return HDR + BODY_LEN[t]
+
+
+def encode(int t, session, seq, int id, int role, tuple body):
+    """The complete message of type ``t`` with header ``session`` / ``seq`` / ``id`` / ``role``
+    and ``body`` (its fields in wire order, as ``schema.<Type>Msg`` has them)."""
+    cdef unsigned char buf[BUF_SIZE]
+    memset(buf, 0, BUF_SIZE)
+    cdef int n = _encode(buf, t, session, seq, id, role, body)
+    return PyBytes_FromStringAndSize(<const char *>buf, n)
+
+
+cdef class Encoder:
+    """One principal's requests (header ``id`` / ``role``) written into a reusable buffer.
+
+    Each method writes a whole message and returns a ``memoryview`` of it, valid until the
+    next call (offer it to Aeron at once; callers serialise use, as the client's send lock
+    does). ``seq`` is the header's; the rest are the body's fields. Every request but a logon
+    is signed: its header ``session`` field is ``schema.request_mac(key, message)``, with
+    ``key`` the session key (set it after the logon; a request without one is a ValueError).
+    """
+
+    cdef readonly int id
+    cdef readonly int role
+    cdef public bytes key
+    cdef bytearray _buf
+    cdef unsigned char *_p
+    cdef list _views  # memoryview of the first n bytes, by type
+
+    def __init__(self, int id, int role):
+        if id < 0 or id > 0xFFFF or role < 0 or role > 1:
+            raise ValueError(f"Encoder: id {id} must fit u16 and role {role} be 0 or 1")
+        self.id = id
+        self.role = role
+        self.key = b""
+        self._buf = bytearray(BUF_SIZE)  # never resized: the views below pin it
+        self._p = <unsigned char *>PyByteArray_AS_STRING(self._buf)
+        mv = memoryview(self._buf)
+        self._views = [mv[: HDR + BODY_LEN[t]] if NFIELDS[t] >= 0 else None for t in range(MAX_TYPE)]
+
+    cdef inline object _start(self, int t, object seq):
+        memset(self._p, 0, HDR + BODY_LEN[t])
+        _put_header(self._p, t, 0, seq, self.id, self.role)
+        return self._views[t]
+
+    cdef inline object _signed(self, object view):
+        """``view`` with its session field set to the request MAC (it is zero until then)."""
+        if not self.key:
+            raise ValueError("Encoder: no session key to sign the request with (log on first)")
+        mac = _blake2b(view, key=self.key, digest_size=8).digest()
+        memcpy(self._p + 8, PyBytes_AS_STRING(mac), 8)
+        return view
+
+    def encode(self, int t, session, seq, *body):
+        """Any message type, body fields as positional arguments; ``session`` as given (not
+        signed: for tests and hand-built messages)."""
+        memset(self._p, 0, BUF_SIZE)
+        _encode(self._p, t, session, seq, self.id, self.role, body)
+        return self._views[t]
+
+    def logon(self, seq, nonce, timestamp, mac):
+        """LOGON (client) or OP_LOGON (operator): session 0, not signed (``mac`` is the logon's)."""
+        cdef int t = T_LOGON if self.role == 0 else T_OP_LOGON
+        cdef unsigned char *p = self._p
+        v = self._start(t, seq)
+        _put(p, t, 0, nonce)
+        _put(p, t, 1, timestamp)
+        _put(p, t, 2, mac)
+        return v
+
+    def logout(self, seq):
+        return self._signed(self._start(T_LOGOUT, seq))
+
+    def rfq(self, seq, rfq_id, instrument, side, flags, qty, limit, ttl_ns, send_time):
+        cdef int t = T_RFQ
+        cdef unsigned char *p = self._p
+        v = self._start(t, seq)
+        _put(p, t, 0, rfq_id)
+        _put(p, t, 1, instrument)
+        _put(p, t, 2, side)
+        _put(p, t, 3, flags)
+        _put(p, t, 4, qty)
+        _put(p, t, 5, limit)
+        _put(p, t, 6, ttl_ns)
+        _put(p, t, 7, send_time)
+        return self._signed(v)
+
+    def accept(self, seq, quote_id, accept_id, instrument, side, price, qty):
+        cdef int t = T_ACCEPT
+        cdef unsigned char *p = self._p
+        v = self._start(t, seq)
+        _put(p, t, 0, quote_id)
+        _put(p, t, 1, accept_id)
+        _put(p, t, 2, instrument)
+        _put(p, t, 3, side)
+        _put(p, t, 4, price)
+        _put(p, t, 5, qty)
+        return self._signed(v)
+
+    def cancel(self, seq, quote_id):
+        cdef int t = T_CANCEL
+        v = self._start(t, seq)
+        _put(self._p, t, 0, quote_id)
+        return self._signed(v)
+
+    def exec_resend(self, seq, after_trade_id):
+        cdef int t = T_EXEC_RESEND
+        v = self._start(t, seq)
+        _put(self._p, t, 0, after_trade_id)
+        return self._signed(v)
+
+    def control(self, seq, control_id, command, field, instrument, scope, value, aux):
+        cdef int t = T_CONTROL
+        cdef unsigned char *p = self._p
+        v = self._start(t, seq)
+        _put(p, t, 0, control_id)
+        _put(p, t, 1, command)
+        _put(p, t, 2, field)
+        _put(p, t, 3, instrument)
+        _put(p, t, 4, scope)
+        _put(p, t, 5, value)
+        _put(p, t, 6, aux)
+        return self._signed(v)
