@@ -270,6 +270,10 @@ def targets(r: dict) -> list[tuple[str, float | None, str, float, str]]:
     for key, t in (g("rfq_roundtrip", "targets") or {}).items():
         unit = "x" if key.endswith("pingpong_p50") else "rec/s" if key.endswith("_per_s") else "ns"
         rows.append((f"RFQ round trip {key}", t["measured"], unit, t["target"], t.get("op", "<=")))
+    # The RFQ client library's own Python work per RFQ, send + receive (issue 11): <= 2 us.
+    if g("client_codec", "target", "measured") is not None:
+        rows.append(("Python client cost per RFQ (request_quote_raw, send + receive)",
+                     g("client_codec", "target", "measured"), "ns", g("client_codec", "target", "target"), "<="))
     # Matching (issue 4), journal and recovery (issue 5).
     if g("match_rust", "throughput_median"):
         rows.append(("matching throughput, one thread (median)", g("match_rust", "throughput_median"), "rec/s", 10e6, ">="))
