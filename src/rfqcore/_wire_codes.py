@@ -299,7 +299,7 @@ class RfqReject(IntEnum):
     THROTTLED = 27
     #: A kill switch covers the client or instrument and the trade is not risk-reducing
     KILL_SWITCH = 28
-    #: Disabled client, or a quote that belongs to another client
+    #: Disabled client (another client's quote is ``UNKNOWN_QUOTE``, as an id that does not exist)
     NOT_AUTHORISED = 29
     #: Client RFQ id already used by this client
     DUPLICATE_ID = 30
@@ -319,7 +319,7 @@ class RfqReject(IntEnum):
     RESTRICTED = 37
     #: Accept at or after ``valid_until``
     TOO_LATE = 38
-    #: No such quote id
+    #: No such quote id, or one that belongs to another client (the same answer either way)
     UNKNOWN_QUOTE = 39
     #: Quote already filled, rejected or cancelled
     QUOTE_NOT_LIVE = 40

@@ -19,10 +19,12 @@ impl Desk {
         let k = self.rfq.client_index(r.source).ok_or(rfq_reject::UNKNOWN_CLIENT)?;
         let slot = self.rfq.quote_slot(r.seq).ok_or(rfq_reject::UNKNOWN_QUOTE)?;
         let q = &self.rfq.quotes[slot];
-        if self.ids[q.ci as usize] != r.instrument {
+        // another client's quote is answered exactly as an id that does not exist: a client
+        // must not learn which ids are other clients' quotes (docs/rfq-protocol.md)
+        if q.client as usize != k || self.ids[q.ci as usize] != r.instrument {
             return Err(rfq_reject::UNKNOWN_QUOTE);
         }
-        if q.client as usize != k || !self.rfq.clients[k].spec.enabled {
+        if !self.rfq.clients[k].spec.enabled {
             return Err(rfq_reject::NOT_AUTHORISED);
         }
         if q.state == QuoteState::Expired || r.ts_recv >= q.valid_until {

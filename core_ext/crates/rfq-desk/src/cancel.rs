@@ -8,12 +8,13 @@ use rfq_ring::Record;
 
 impl Desk {
     /// A cancel by a client (`client` = its id) or the desk (0): `Ok(slot)` of a live quote.
+    /// Another client's quote is `UNKNOWN_QUOTE`, as an id that does not exist (no oracle).
     pub(super) fn cancel_checks(&self, client: u16, quote_id: u64) -> Result<usize, i64> {
         let k = if client == 0 { None } else { Some(self.rfq.client_index(client).ok_or(rfq_reject::UNKNOWN_CLIENT)?) };
         let slot = self.rfq.quote_slot(quote_id).ok_or(rfq_reject::UNKNOWN_QUOTE)?;
         let q = &self.rfq.quotes[slot];
         if k.is_some_and(|k| k != q.client as usize) {
-            return Err(rfq_reject::NOT_AUTHORISED);
+            return Err(rfq_reject::UNKNOWN_QUOTE);
         }
         if q.state != QuoteState::Live {
             return Err(rfq_reject::QUOTE_NOT_LIVE);

@@ -330,7 +330,7 @@ fn every_accept_reject_changes_no_state() {
     h.refused(accept(99, a, 0, ASK_1BTC, BTC, t), ar, rr::UNKNOWN_CLIENT);
     h.refused(accept(1, 99, 0, ASK_1BTC, BTC, t), ar, rr::UNKNOWN_QUOTE);
     h.refused(Record { instrument: 2, ..accept(1, a, 0, ASK_1BTC, BTC, t) }, ar, rr::UNKNOWN_QUOTE);
-    h.refused(accept(2, a, 0, ASK_1BTC, BTC, t), ar, rr::NOT_AUTHORISED);
+    h.refused(accept(2, a, 0, ASK_1BTC, BTC, t), ar, rr::UNKNOWN_QUOTE); // another client's quote
     h.refused(accept(1, a, 1, BID_1BTC, BTC, t), ar, rr::BAD_SIDE);
     h.refused(accept(1, a, 7, ASK_1BTC, BTC, t), ar, rr::BAD_SIDE);
     h.refused(accept(1, a, 0, ASK_1BTC - 1, BTC, t), ar, rr::PRICE_MISMATCH);
@@ -344,6 +344,55 @@ fn every_accept_reject_changes_no_state() {
     assert_eq!(one(&out, kind::QUOTE_END).aux, quote_end::FILLED);
     h.refused(accept(2, p, 0, ASK_1BTC, BTC, h.t), ar, rr::QUOTE_NOT_LIVE);
     h.refused(accept(2, p, 1, BID_1BTC, BTC / 4, h.t), ar, rr::QUOTE_NOT_LIVE);
+}
+
+/// The records answering `r`, with the echoed quote id blanked (the one field that may differ).
+fn answer_without_id(h: &mut H, r: Record) -> Vec<Record> {
+    let before = h.core.state_hash();
+    let out = h.send(r);
+    assert_eq!(h.core.state_hash(), before, "state changed by {r:?}");
+    out.into_iter().map(|o| Record { seq: 0, ..o }).collect()
+}
+
+#[test]
+fn another_clients_quote_is_answered_as_an_unknown_id() {
+    // no oracle: whatever state another client's quote is in, an accept or cancel naming it
+    // gets the very answer an id never issued gets (UNKNOWN_QUOTE, same record but the id)
+    let mut h = H::new();
+    let (live, _) = h.quote(1, 0, BTC, 1);
+    let (filled, _) = h.quote(1, 0, BTC, 2);
+    assert_eq!(h.accept(1, filled, 0, ASK_1BTC, BTC)[0].kind, kind::EXEC);
+    let (cancelled, _) = h.quote(1, 0, BTC, 3);
+    h.send(cancel(1, cancelled, h.t));
+    let (expired, _) = h.quote(1, 0, BTC, 4);
+    let (own, _) = h.quote(2, 0, BTC, 1);
+    let never = own + 1000;
+    let t = h.t;
+    for client in [2, 3] {
+        // client 3 is disabled: an id it does not own is still just unknown to it
+        let unknown_accept = answer_without_id(&mut h, accept(client, never, 0, ASK_1BTC, BTC, t));
+        let unknown_cancel = answer_without_id(&mut h, cancel(client, never, t));
+        assert_eq!(unknown_accept[0].aux, rr::UNKNOWN_QUOTE);
+        assert_eq!(unknown_cancel[0].aux, rr::UNKNOWN_QUOTE);
+        for q in [live, filled, cancelled, expired] {
+            assert_eq!(answer_without_id(&mut h, accept(client, q, 0, ASK_1BTC, BTC, t)), unknown_accept, "accept {q} by {client}");
+            assert_eq!(answer_without_id(&mut h, cancel(client, q, t)), unknown_cancel, "cancel {q} by {client}");
+        }
+    }
+    // after expiry too (the foreign expired quote is not TOO_LATE / QUOTE_NOT_LIVE to client 2)
+    h.tick(TTL);
+    let t = h.t;
+    let unknown = answer_without_id(&mut h, accept(2, never, 0, ASK_1BTC, BTC, t));
+    assert_eq!(answer_without_id(&mut h, accept(2, expired, 0, ASK_1BTC, BTC, t)), unknown);
+    assert_eq!(h.core.quote_view(expired).unwrap().state, QuoteState::Expired);
+    // the owner's own refusals are unchanged, and the desk still cancels any quote
+    h.refused(accept(2, own, 0, ASK_1BTC, BTC, t), kind::ACCEPT_REJECT, rr::TOO_LATE);
+    let (mine, _) = h.quote(1, 0, BTC, 5);
+    assert_eq!(h.core.quote_view(mine).unwrap().client, 1); // operators see the owner
+    h.set(control::SET_CLIENT, 8, 0, 1, 0); // disable client 1
+    h.refused(accept(1, mine, 0, ASK_1BTC, BTC, h.t), kind::ACCEPT_REJECT, rr::NOT_AUTHORISED);
+    h.refused(accept(2, mine, 0, ASK_1BTC, BTC, h.t), kind::ACCEPT_REJECT, rr::UNKNOWN_QUOTE);
+    assert_eq!(one(&h.send(cancel(0, mine, h.t)), kind::QUOTE_END).aux, quote_end::CANCELLED);
 }
 
 #[test]
@@ -387,7 +436,7 @@ fn cancel_then_accept_and_accept_then_cancel() {
     h.refused(cancel(1, b, h.t), kind::CANCEL_REJECT, rr::QUOTE_NOT_LIVE);
     // cancel rejects
     let (c, _) = h.quote(1, 0, BTC, 3);
-    h.refused(cancel(2, c, h.t), kind::CANCEL_REJECT, rr::NOT_AUTHORISED);
+    h.refused(cancel(2, c, h.t), kind::CANCEL_REJECT, rr::UNKNOWN_QUOTE); // another client's quote
     h.refused(cancel(99, c, h.t), kind::CANCEL_REJECT, rr::UNKNOWN_CLIENT);
     h.refused(cancel(1, 999, h.t), kind::CANCEL_REJECT, rr::UNKNOWN_QUOTE);
     h.refused(cancel(1, 0, h.t), kind::CANCEL_REJECT, rr::MALFORMED);

@@ -24,7 +24,7 @@ pub mod rfq_reject {
     pub const THROTTLED: i64 = 27;
     /// A kill switch covers the client or instrument and the trade is not risk-reducing.
     pub const KILL_SWITCH: i64 = 28;
-    /// Disabled client, or a quote that belongs to another client.
+    /// Disabled client (another client's quote is `UNKNOWN_QUOTE`, as an id that does not exist).
     pub const NOT_AUTHORISED: i64 = 29;
     /// Client RFQ id already used by this client.
     pub const DUPLICATE_ID: i64 = 30;
@@ -44,7 +44,7 @@ pub mod rfq_reject {
     pub const RESTRICTED: i64 = 37;
     /// Accept at or after `valid_until`.
     pub const TOO_LATE: i64 = 38;
-    /// No such quote id.
+    /// No such quote id, or one that belongs to another client (the same answer either way).
     pub const UNKNOWN_QUOTE: i64 = 39;
     /// Quote already filled, rejected or cancelled.
     pub const QUOTE_NOT_LIVE: i64 = 40;
