@@ -213,8 +213,26 @@ def test_a_client_cannot_hit_another_clients_quote(desk: Any, acme: FixClient, c
     q = acme.quote_request(_id("iso"), "BTC", "1", side="1")
     beta = clients(BETA.name, BETA.secret.hex())
     assert beta.logged_on.wait(15)
+    # another client's quote is answered exactly as a QuoteID never issued: nothing tells beta
+    # that the id is a quote at all (neither the reason, nor the text, nor any other field)
     hit = beta.order(_id("steal"), q, "1", "1", price=q[133])
-    assert hit[150] == "8" and hit[58].startswith("NOT_AUTHORISED"), hit
+    never = str(int(q[117]) + 1_000_000)
+    unknown = beta.order(_id("steal"), never, "1", "1", price=q[133])
+    fields = (35, 150, 39, 103, 37, 55, 54, 38, 151, 14, 6)
+    assert hit[150] == "8" and hit[103] == "5" and hit[58] == f"UNKNOWN_QUOTE: no quote {q[117]} on BTC", hit
+    assert [hit.get(f) for f in fields] == [unknown.get(f) for f in fields], (hit, unknown)
+    assert hit[58].replace(f"quote {q[117]} ", f"quote {never} ") == unknown[58]
+    assert set(hit) == set(unknown), (hit, unknown)
+    # a pass and a status request of it: QuoteStatus 9, as for an unknown id; acme's quote lives on
+    rid = _id("p")  # not used up by a refused pass: the same one twice keeps the texts alike
+    for qid in (q[117], never):
+        beta.send("AJ", [(693, rid), (694, "6"), (117, qid), (55, "BTC")])
+    passes = [_next_ai(beta, lambda m, i=i: m.get(117) == i) for i in (q[117], never)]
+    statuses = [_status(beta, i, _id("st")) for i in (q[117], never)]
+    for a, b in (passes, statuses):
+        same_text = a[58].replace(f"quote {q[117]} ", f"quote {never} ") == b[58]
+        assert set(a) == set(b) and a[297] == b[297] == "9" and same_text and a[55] == b[55], (a, b)
+    assert _status(acme, q[117], _id("st"))[297] == "0"
     # its refused logons (the bad-password test) used sequence numbers the desk did not take in:
     # the first good logon is answered by a ResendRequest, which the client's gap fill settles
     beta.seqnums_clean(resend_ok=True)

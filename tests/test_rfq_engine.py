@@ -127,12 +127,15 @@ def test_rejects_are_specific_and_change_nothing(eng: Engine) -> None:
     with pytest.raises(RequestRejected) as ei:
         eng.request_quote_raw("acme-capital", "BTC", ClientSide.BUY, BTC, rfq_id=42)
     assert ei.value.reason == RfqReject.DUPLICATE_ID
-    # someone else's quote, a wrong price, a wrong size: refused, the quote stays live
+    # someone else's quote (answered as an id never issued), a wrong size: refused, the quote stays live
     other = Quote(2, q.composite, q.quote_id, q.rfq_id, q.valid_until, q.sides, q.partial_ok, 0)
-    for bad, reason in [(other, RfqReject.NOT_AUTHORISED)]:
+    never = Quote(2, q.composite, q.quote_id + 10**6, q.rfq_id, q.valid_until, q.sides, q.partial_ok, 0)
+    for bad in (other, never):
+        before = eng.state_hash()
         with pytest.raises(RequestRejected) as ei:
             eng.accept(bad)
-        assert ei.value.reason == reason
+        assert ei.value.reason == RfqReject.UNKNOWN_QUOTE
+        assert eng.state_hash() == before
     before = eng.state_hash()
     with pytest.raises(RequestRejected) as ei:
         eng.accept_raw(q, qty=q.sides[0].qty_raw - 1)

@@ -559,7 +559,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
                 comp = self.engine.registry.composite(symbol)
             except KeyError:
                 raise _Refused(RfqReject.UNKNOWN_INSTRUMENT, f"unknown Symbol (55) {symbol!r}") from None
-            if quote is None or quote.composite != comp.id:
+            if quote is None or quote.client != client.id or quote.composite != comp.id:
+                # another client's quote gets the very answer of an unknown id (no oracle)
                 raise _Refused(RfqReject.UNKNOWN_QUOTE, f"no quote {qid_text} on {comp.name}")
             side = {"1": ClientSide.BUY, "2": ClientSide.SELL}.get(side_text)
             if side is None:
@@ -572,7 +573,7 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             except ValueError as e:
                 raise _Refused(RfqReject.SIZE_MISMATCH if "38" in str(e) else RfqReject.PRICE_MISMATCH,
                                str(e)) from None
-            # the core checks everything else: owner (NOT_AUTHORISED), expiry, price, size, risk;
+            # the core checks everything else (owner again, expiry, price, size, risk);
             # the ExecutionReport is sent from the engine's output pump (_on_events)
             accept_id = self._next_id()
             key = ("acc", client.id, accept_id)
