@@ -530,6 +530,9 @@ MALFORMED: dict[str, tuple[Callable[[int, int], bytes], G | None]] = {
     "bad-token": (lambda q, t: _rfq(q, t ^ 0x5A5A), G.BAD_SESSION),
     "no-token": (lambda q, t: _rfq(q, 0), G.BAD_SESSION),
     "replayed-seq": (lambda q, t: _rfq(1, t), G.BAD_SEQUENCE),
+    # the largest seq would leave no value above it: refused, so the session is not wedged
+    "max-seq": (lambda q, t: _rfq((1 << 64) - 1, t), G.BAD_SEQUENCE),
+    "seq-step-too-large": (lambda q, t: _rfq(q + (1 << 32) + 1, t), G.BAD_SEQUENCE),
     "unknown-operator": (lambda q, t: _rfq(q, t, role=1, id=77), None),  # no such operator: no stream to answer on
     # larger than the MTU: Aeron fragments it, the gateway sees it whole (and refuses it once)
     "oversized": (lambda q, t: _rfq(q, t) + bytes(4096), G.LENGTH_MISMATCH),
@@ -874,3 +877,45 @@ def test_gateway_never_raises_and_pushes_only_valid_requests(inproc_gateway: Any
 
     run()
     assert gw.n_errors == 0
+
+
+def test_a_sequence_step_above_2_32_is_refused_and_does_not_wedge_the_session(inproc_gateway: Any) -> None:
+    """The Python gateway's rule at its boundary (MAX_SEQ_STEP, as the Rust gateway's): a seq
+    more than 2^32 above the session's last is BAD_SEQUENCE and the last stays where it was, so
+    2^64 - 1 cannot use up the sequence space; a step of exactly 2^32 is taken."""
+    import hashlib
+    import hmac
+
+    from rfqcore.gateway.server import MAX_SEQ_STEP
+
+    assert MAX_SEQ_STEP == 1 << 32
+    gw = inproc_gateway
+
+    def logon() -> Any:
+        nonce, ts = int.from_bytes(os.urandom(8), "little"), time.time_ns()
+        mac = hmac.new(ACME.secret, s.logon_mac_input(ACME.id, nonce, ts), hashlib.sha256).digest()
+        gw._on_fragment(s.encode(s.LogonMsg(nonce, ts, mac), seq=1, id=ACME.id), _Hdr(7))
+        session = gw._sessions[(0, ACME.id)]
+        gw.test_token, gw.test_key = session.token, session.key  # for the tests after this one
+        return session
+
+    session = logon()  # a fresh session: its last seq is the logon's, 1
+
+    def send(seq: int) -> tuple[int, int]:
+        """(records pushed, BAD_SEQUENCE rejects) for a signed RFQ with this seq."""
+        pushed, refused = gw.n_pushed + len(gw._in_backlog), gw.rejects["BAD_SEQUENCE"]
+        raw = bytearray(_rfq(seq, session.token))
+        raw[8:16] = s.request_mac(session.key, raw)
+        gw._on_fragment(bytes(raw), _Hdr(7))
+        assert gw.n_errors == 0
+        return gw.n_pushed + len(gw._in_backlog) - pushed, gw.rejects["BAD_SEQUENCE"] - refused
+
+    assert send(2) == (1, 0)
+    for wild in ((1 << 64) - 1, 2 + MAX_SEQ_STEP + 1):
+        assert send(wild) == (0, 1), wild
+        assert session.last_seq == 2, wild  # the last is unchanged
+    assert send(3) == (1, 0)  # the next normal request works
+    assert send(3 + MAX_SEQ_STEP) == (1, 0)  # the largest step allowed
+    assert session.last_seq == 3 + MAX_SEQ_STEP
+    assert send(3 + MAX_SEQ_STEP) == (0, 1)  # still strictly increasing
+    logon()  # leave a session with a low last seq behind

@@ -67,13 +67,17 @@ from rfqcore.latency import LatencyRecorder
 from rfqcore.records import RECORD_DTYPE, RECORD_STRUCT, Flag, Kind
 from rfqcore.stop_signals import start_shielded
 
-__all__ = ["Gateway", "GatewayProcess", "run_gateway_process", "LOGON_WINDOW_NS"]
+__all__ = ["Gateway", "GatewayProcess", "run_gateway_process", "LOGON_WINDOW_NS", "MAX_SEQ_STEP"]
 
 log = logging.getLogger("rfqcore.gateway")
 
 #: A logon's timestamp must be within this of the gateway's wall clock; nonces are remembered
 #: for as long (a replayed logon is refused either way).
 LOGON_WINDOW_NS: Final[int] = 30_000_000_000
+#: The most a request's `seq` may be above the session's last (as the Rust gateway's
+#: `wire::MAX_SEQ_STEP`): one beyond it is refused BAD_SEQUENCE, so a single huge value
+#: (2^64 - 1) cannot use up the sequence space and wedge the session until a new logon.
+MAX_SEQ_STEP: Final[int] = 1 << 32
 #: How long a new response publication may stay unconnected before messages to it are dropped
 #: (the client subscribes before it logs on, so this only covers the driver's linking delay).
 CONNECT_GRACE_NS: Final[int] = 2_000_000_000
@@ -395,7 +399,7 @@ class Gateway:
         if hdr.session_id != s.aeron_session or not _mac_ok(s.key, buf, n):
             self._refuse(GatewayReject.BAD_SESSION, role, pid, seq, t)
             return
-        if seq <= s.last_seq:
+        if seq <= s.last_seq or seq - s.last_seq > MAX_SEQ_STEP:
             self._refuse(GatewayReject.BAD_SEQUENCE, role, pid, seq, t)
             return
         # Translate: one ring record, `source` = the session's authenticated id (pid == s.id). The
