@@ -61,6 +61,7 @@ from rfqcore.gateway.schema import (
     RfqFlag,
     Role,
     logon_mac_input,
+    request_mac,
     session_key,
 )
 from rfqcore.latency import LatencyRecorder
@@ -147,10 +148,8 @@ class _Session:
 
 def _mac_ok(key: bytes, buf: Any, n: int) -> bool:
     """The request's ``session`` field is its MAC under ``key`` (schema.request_mac)."""
-    b = bytearray(memoryview(buf)[:n])
-    got = bytes(b[8:16])
-    b[8:16] = bytes(8)
-    return hmac.compare_digest(hashlib.blake2b(b, key=key, digest_size=8).digest(), got)
+    msg = memoryview(buf)[:n]
+    return hmac.compare_digest(request_mac(key, msg), bytes(msg[8:16]))
 
 
 def _summary(rec: LatencyRecorder) -> dict[str, int]:
