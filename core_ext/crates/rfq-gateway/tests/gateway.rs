@@ -241,6 +241,19 @@ fn session_checks_refuse_and_push_nothing() {
 }
 
 #[test]
+fn a_sequence_may_jump_at_most_2_pow_32() {
+    let mut g = rig(1000);
+    let token = g.logon(role::CLIENT, ACME, b"acme-secret", 5); // the logon's seq is 1
+    let rfq = |seq: u64| frame(msg::RFQ, token, seq, ACME, role::CLIENT, &rfq_body(seq, 3, 0, 0, 1));
+    g.req(rfq(1 + (1 << 32) + 1), AERON_SESSION);
+    g.only_reject(reject::BAD_SEQUENCE);
+    g.req(rfq(1 + (1 << 32)), AERON_SESSION); // exactly 2^32 above the last: taken
+    assert_eq!(g.pushed().len(), 1);
+    g.req(rfq(1 + (1 << 32)), AERON_SESSION); // and now the last
+    g.only_reject(reject::BAD_SEQUENCE);
+}
+
+#[test]
 fn core_answers_become_wire_messages_of_the_right_session() {
     let mut g = rig(1000);
     let token = g.logon(role::CLIENT, ACME, b"acme-secret", 5);
