@@ -105,3 +105,33 @@ def test_start_failures_are_one_line(tmp_path: Any) -> None:
         assert gw.stop() is None
     finally:
         driver.close()
+
+
+def test_a_fill_booked_before_a_restart_can_still_be_asked_for(tmp_path: Any) -> None:
+    """The desk books a fill and goes down; the client never saw its report (here: it asks from a
+    new process). The restarted desk gives the gateway the settlement store's recent trades, so
+    `executions_since` still returns the fill, field for field."""
+    from decimal import Decimal
+
+    from desk_market import feed_market
+
+    from rfqcore.client import RfqClient
+    from rfqcore.serve import Server
+    from rfqcore.settlement.store import open_store
+
+    store = f"sqlite:///{tmp_path}/settlement.db"
+    with Server(market_files=[], settlement_store=store) as desk:
+        feed_market(desk.engine)
+        with RfqClient("acme-capital", aeron_dir=desk.aeron_dir) as c:
+            ex = c.accept(c.request_quote("BTC", "buy", "0.5"))
+    with open_store(store) as st:  # stopping the desk flushed its settlement writer
+        assert [t.trade_id for t in st.trades()] == [ex.trade_id]
+    with Server(market_files=[], settlement_store=store) as desk, \
+            RfqClient("acme-capital", aeron_dir=desk.aeron_dir) as again:
+        got = again.executions_since(0)
+    assert got.complete and len(got.executions) == 1
+    e = got.executions[0]
+    assert (e.trade_id, e.quote_id, e.rfq_id, e.accept_id, e.side) == (ex.trade_id, ex.quote_id, ex.rfq_id,
+                                                                         ex.accept_id, ex.side)
+    assert (e.price, e.qty, e.notional, e.fee, e.core_time) == (ex.price, ex.qty, ex.notional, ex.fee, ex.core_time)
+    assert e.qty == Decimal("0.5")

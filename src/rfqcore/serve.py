@@ -191,10 +191,19 @@ class Server:
             # the venue link: hedge orders out, venue reports, link state and market data in
             self.hedger = Hedger(eng, self.venues)
             self.hedger.start()
-        gw_cls = GatewayProcess if self.python_gateway else NativeGateway
-        self.gateway = gw_cls(eng.ring_path("gateway"), tap, aeron_dir=self.aeron_dir,
-                              settings_path=self.rfq_config_path, registry_path=self.config_path,
-                              channel=self.channel, idle="yield", idle_spins=0, log_level=self.log_level).start()
+        gw_args: dict[str, Any] = dict(aeron_dir=self.aeron_dir, settings_path=self.rfq_config_path,
+                                       registry_path=self.config_path, channel=self.channel, idle="yield",
+                                       idle_spins=0, log_level=self.log_level)
+        if self.python_gateway:
+            self.gateway = GatewayProcess(eng.ring_path("gateway"), tap, **gw_args).start()
+        else:
+            if self.settlement_store:  # fills booked before this start stay retrievable (EXEC_RESEND)
+                from rfqcore.gateway.native import executions_from_store
+                from rfqcore.settlement.store import open_store
+
+                with open_store(self.settlement_store) as store:
+                    gw_args["executions"] = executions_from_store(store)
+            self.gateway = NativeGateway(eng.ring_path("gateway"), tap, **gw_args).start()
         if self.market_files:
             from rfqcore.replay import ReplayDriver
 

@@ -24,12 +24,29 @@ from typing import Any
 from rfqcore.gateway import aeron as aeronx
 from rfqcore.gateway.schema import Role
 
-__all__ = ["NativeGateway"]
+__all__ = ["NativeGateway", "executions_from_store"]
 
 log = logging.getLogger("rfqcore.gateway")
 
 #: as in rfqcore.gateway.server
 LOGON_WINDOW_NS = 30_000_000_000
+
+
+#: how far back ``executions_from_store`` reads (the gateway keeps the newest 65,536 per client)
+STORE_DAYS = 7
+
+
+def executions_from_store(store: Any, *, now_ns: int | None = None,
+                          days: int = STORE_DAYS) -> list[tuple[int, tuple[int, ...]]]:
+    """The settlement store's trades of the last ``days`` as execution reports for
+    :class:`NativeGateway`'s ``executions``: a desk restarted after a crash can still send a
+    client a fill it booked but whose report never reached it (``EXEC_RESEND``)."""
+    import time
+
+    start = (now_ns if now_ns is not None else time.time_ns()) - days * 86_400_000_000_000
+    return [(t.client_id, (t.trade_id, t.quote_id, t.rfq_id, t.accept_id, t.composite_id, int(t.side), t.price,
+                           t.qty, t.notional, t.fee, t.core_time_ns))
+            for t in store.trades(start_ns=start)]
 
 
 class _Alive:
@@ -49,7 +66,10 @@ class NativeGateway:
     ``settings`` (an :class:`rfqcore.rfqconfig.RfqSettings`) or ``settings_path`` /
     ``registry_path`` give the clients, operators and streams. ``idle`` is ``"spin"``,
     ``"yield"`` or ``"sleep"`` (as :meth:`rfqcore.gateway.server.Gateway.run`); ``cpu`` pins the
-    agent thread.
+    agent thread. ``executions``: reports from before this start, oldest first, as ``(client id,
+    (trade, quote, rfq, accept, composite, side, price, qty, notional, fee, core time))`` — kept
+    for ``EXEC_RESEND`` like the ones this gateway sends (``rfqcore serve`` passes the settlement
+    store's recent trades: :func:`executions_from_store`).
     """
 
     def __init__(self, input_ring: str, tap_ring: str, *, aeron_dir: str | None = None, settings: Any = None,
@@ -57,7 +77,8 @@ class NativeGateway:
                  idle: str = "spin", idle_spins: int = 1000, channel: str | None = None,
                  response_channel: str | None = None, log_level: int | None = None,
                  measure_core_hop: bool = False, logon_window_ns: int = LOGON_WINDOW_NS, offer_retries: int = 64,
-                 backlog_limit: int = 65536, fragment_limit: int = 32) -> None:
+                 backlog_limit: int = 65536, fragment_limit: int = 32,
+                 executions: list[tuple[int, tuple[int, ...]]] | None = None) -> None:
         from rfqcore_core import NativeGateway as _Native
 
         if settings is None:
@@ -76,7 +97,7 @@ class NativeGateway:
             input_ring=str(input_ring), tap_ring=str(tap_ring), principals=principals,
             logon_window_ns=logon_window_ns, offer_retries=offer_retries, backlog_limit=backlog_limit,
             fragment_limit=fragment_limit, idle=idle, idle_spins=idle_spins, cpu=cpu,
-            measure_core_hop=measure_core_hop)
+            measure_core_hop=measure_core_hop, executions=[(c, tuple(e)) for c, e in executions or ()])
         self._cls = _Native
         self._native: Any = None
         self._stop_logs = threading.Event()

@@ -100,6 +100,10 @@ pub struct Settings {
     pub backlog_limit: usize,
     /// Record ring push → quote read back per RFQ.
     pub measure_core_hop: bool,
+    /// Execution reports from before this gateway started (the settlement store's), oldest
+    /// first: (client id, [trade, quote, rfq, accept, instrument, side, price, qty, notional,
+    /// fee, core time]) — kept for EXEC_RESEND as if this gateway had sent them.
+    pub executions: Vec<(u16, [i64; 11])>,
 }
 
 /// A log line for the desk's logger (the gateway thread never calls Python).
@@ -290,6 +294,19 @@ impl<T: Transport> Gateway<T> {
             });
             logon_outs[usize::from(r)] = u32::try_from(outs.len() - 1).expect("few outs");
         }
+        let mut exec_log: HashMap<u16, ExecLog> = HashMap::new();
+        for (client, e) in &s.executions {
+            let mut f = Frame::new(msg::EXECUTION_REPORT, 0, 0, *client, role::CLIENT);
+            f.i64(0, e[0]).i64(8, e[1]).i64(16, e[2]).i64(24, e[3]).u16(32, e[4] as u16).u8(34, e[5] as u8)
+                .i64(40, e[6]).i64(48, e[7]).i64(56, e[8]).i64(64, e[9]).i64(72, e[10]);
+            let log = exec_log.entry(*client).or_default();
+            if log.kept.len() == EXEC_LOG_LIMIT {
+                if let Some((t, _)) = log.kept.pop_front() {
+                    log.newest_dropped = t;
+                }
+            }
+            log.kept.push_back((e[0] as u64, f));
+        }
         let core_hop = if s.measure_core_hop { Histogram::new_with_bounds(1, 60_000_000_000, 3).ok() } else { None };
         Ok(Gateway {
             transport,
@@ -308,7 +325,7 @@ impl<T: Transport> Gateway<T> {
             quote: None,
             exec: None,
             operators: Vec::new(),
-            exec_log: HashMap::new(),
+            exec_log,
             stats: Stats::default(),
             core_hop,
             out_latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?,

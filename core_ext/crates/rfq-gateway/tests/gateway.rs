@@ -67,6 +67,7 @@ fn settings(backlog_limit: usize) -> Settings {
         offer_retries: 4,
         backlog_limit,
         measure_core_hop: false,
+        executions: vec![(2, [7, 70, 700, 7_000, 3, 1, 6_000_000, 100, 600_000_000, 30, 5])],
     }
 }
 
@@ -372,12 +373,17 @@ fn executions_sent_while_a_client_had_no_session_are_resent_on_request() {
     // from 0: both; a client with none: an empty answer
     g.req(frame(msg::EXEC_RESEND, token, 3, ACME, role::CLIENT, &0u64.to_le_bytes()), AERON_SESSION);
     assert_eq!(g.take().len(), 3);
+    // beta's one execution from before this gateway started (the settlement store's, given at start)
     let beta = g.logon(role::CLIENT, 2, b"beta-secret", 6);
     g.req(frame(msg::EXEC_RESEND, beta, 2, 2, role::CLIENT, &0u64.to_le_bytes()), AERON_SESSION);
     let sent = g.take();
-    assert_eq!(sent.len(), 1);
-    assert_eq!(u64_at(&sent[0].1, HEADER_SIZE + 8), 0);
-    assert_eq!(g.gw.stats(false).resent, 3);
+    assert_eq!(sent.len(), 2);
+    let b = &sent[0].1[HEADER_SIZE..];
+    assert_eq!((u64_at(b, 0), u64_at(b, 8), u64_at(b, 16), i64_at(b, 24), u16_at(b, 32), b[34]), (7, 70, 700, 7_000, 3, 1));
+    assert_eq!((i64_at(b, 40), i64_at(b, 48), i64_at(b, 56), i64_at(b, 64), i64_at(b, 72)), (6_000_000, 100, 600_000_000, 30, 5));
+    assert_eq!(Header::read(&sent[0].1).session, beta);
+    assert_eq!(u64_at(&sent[1].1, HEADER_SIZE + 8), 1);
+    assert_eq!(g.gw.stats(false).resent, 4);
     assert!(g.pushed().is_empty(), "nothing for the core");
 }
 

@@ -85,7 +85,7 @@ impl NativeGateway {
     #[pyo3(signature = (*, aeron_dir, channel, response_channel, request_stream, response_stream_base,
                         operator_stream, input_ring, tap_ring, principals, logon_window_ns=30_000_000_000,
                         offer_retries=64, backlog_limit=65536, fragment_limit=32, idle="spin", idle_spins=1000,
-                        cpu=None, measure_core_hop=false))]
+                        cpu=None, measure_core_hop=false, executions=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         aeron_dir: String,
@@ -105,6 +105,7 @@ impl NativeGateway {
         idle_spins: u64,
         cpu: Option<usize>,
         measure_core_hop: bool,
+        executions: Vec<(u16, [i64; 11])>,
     ) -> PyResult<Self> {
         let idle = match idle {
             "spin" => Idle::Spin,
@@ -124,6 +125,7 @@ impl NativeGateway {
             offer_retries,
             backlog_limit,
             measure_core_hop,
+            executions,
         };
         Ok(NativeGateway {
             cfg: Mutex::new(Some(Config {
