@@ -15,6 +15,7 @@ push counter, on the records the loopback core consumed, and on ``Engine.state_h
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import shutil
@@ -251,23 +252,24 @@ def _shm_dir(prefix: str) -> str:
     return tempfile.mkdtemp(prefix=prefix, dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
 
 
-@pytest.fixture(scope="module")
-def loopback(gateway_cls: Any) -> Iterator[Backend]:
+@contextlib.contextmanager
+def loopback_desk(gateway_cls: Any, *, in_capacity: int = 1 << 10, tap_capacity: int = 1 << 10,
+                  **gateway_kw: Any) -> Iterator[tuple[LoopbackCore, EmbeddedDriver, Any]]:
+    """A fixed-price loopback core on its thread, a media driver and a started gateway of
+    ``gateway_cls`` between them; everything stopped and removed on exit."""
     ring_dir = _shm_dir("rfqgw-test-")
     inp, tap = f"{ring_dir}/in.ring", f"{ring_dir}/tap.ring"
-    ring_create(inp, 64)  # small: the back-pressure test fills it
-    ring_create(tap, 1 << 12)
+    ring_create(inp, in_capacity)
+    ring_create(tap, tap_capacity)
     core = LoopbackCore(inp, tap)
     stop = threading.Event()
     th = threading.Thread(target=core.run, args=(stop,), daemon=True)
     th.start()
     driver = EmbeddedDriver()
-    gw = gateway_cls(inp, tap, aeron_dir=driver.dir, idle="yield")
+    gw = gateway_cls(inp, tap, aeron_dir=driver.dir, idle="yield", **gateway_kw)
     try:
         gw.start()
-        b = Backend("loopback", driver.dir, gw, lambda: len(core.consumed))
-        b.core = core  # type: ignore[attr-defined]
-        yield b
+        yield core, driver, gw
     finally:
         gw.stop()
         stop.set()
@@ -277,6 +279,13 @@ def loopback(gateway_cls: Any) -> Iterator[Backend]:
         shutil.rmtree(ring_dir, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def loopback(gateway_cls: Any) -> Iterator[Backend]:
+    # a small gateway ring: the back-pressure test fills it
+    with loopback_desk(gateway_cls, in_capacity=64, tap_capacity=1 << 12) as (core, driver, gw):
+        b = Backend("loopback", driver.dir, gw, lambda: len(core.consumed))
+        b.core = core  # type: ignore[attr-defined]
+        yield b
 
 
 def _engine_unavailable() -> str | None:
@@ -730,18 +739,7 @@ def test_udp_loopback_channel(agent: Agent, gateway_cls: Any) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     channel = f"aeron:udp?endpoint=127.0.0.1:{port}"
-    ring_dir = _shm_dir("rfqgw-udp-")
-    inp, tap = f"{ring_dir}/in.ring", f"{ring_dir}/tap.ring"
-    ring_create(inp, 1 << 10)
-    ring_create(tap, 1 << 10)
-    core = LoopbackCore(inp, tap)
-    stop = threading.Event()
-    th = threading.Thread(target=core.run, args=(stop,), daemon=True)
-    th.start()
-    driver = EmbeddedDriver()
-    gw = gateway_cls(inp, tap, aeron_dir=driver.dir, channel=channel, idle="yield")
-    try:
-        gw.start()
+    with loopback_desk(gateway_cls, channel=channel) as (_core, driver, _gw):
         agent("new", "udp", "client", ACME.id, ACME.secret.hex(), driver.dir, channel=channel)
         agent("call", "udp", "logon", timeout=10.0)
         q = agent("call", "udp", "request_quote", "BTC", "sell", Decimal("2"), timeout=5.0)
@@ -749,13 +747,6 @@ def test_udp_loopback_channel(agent: Agent, gateway_cls: Any) -> None:
         ex = agent("call", "udp", "accept", q, timeout=5.0)
         assert ex.qty == Decimal("2")
         agent("close", "udp")
-    finally:
-        gw.stop()
-        stop.set()
-        th.join(5)
-        core.close()
-        driver.close()
-        shutil.rmtree(ring_dir, ignore_errors=True)
 
 
 def test_thousands_of_mutated_frames_from_another_process(agent: Agent, backend: Backend, acme: str) -> None:

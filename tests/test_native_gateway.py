@@ -6,9 +6,7 @@ gateway's logic is also tested without Aeron in core_ext/crates/rfq-gateway/test
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,10 +14,8 @@ from typing import Any
 import pytest
 
 from rfqcore.gateway.aeron import EmbeddedDriver
-from rfqcore.gateway.loopback import LoopbackCore
 from rfqcore.gateway.native import NativeGateway
-from rfqcore_core import ring_create
-from test_gateway import ACME, Agent, _shm_dir
+from test_gateway import ACME, Agent, loopback_desk
 
 
 @pytest.fixture
@@ -28,25 +24,8 @@ def desk(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, NativeGateway]]
     2 s (Aeron's client liveness timeout; 10 s by default)."""
     monkeypatch.setenv("AERON_CLIENT_LIVENESS_TIMEOUT", "2s")
     monkeypatch.setenv("AERON_PUBLICATION_LINGER_TIMEOUT", "100ms")
-    ring_dir = _shm_dir("rfqgw-native-")
-    inp, tap = f"{ring_dir}/in.ring", f"{ring_dir}/tap.ring"
-    ring_create(inp, 1 << 10)
-    ring_create(tap, 1 << 10)
-    core = LoopbackCore(inp, tap)
-    stop = threading.Event()
-    th = threading.Thread(target=core.run, args=(stop,), daemon=True)
-    th.start()
-    driver = EmbeddedDriver()
-    gw = NativeGateway(inp, tap, aeron_dir=driver.dir, idle="yield").start()
-    try:
+    with loopback_desk(NativeGateway) as (_core, driver, gw):
         yield driver.dir, gw
-    finally:
-        gw.stop()
-        stop.set()
-        th.join(5)
-        core.close()
-        driver.close()
-        shutil.rmtree(ring_dir, ignore_errors=True)
 
 
 def _wait(pred: Any, timeout: float) -> bool:

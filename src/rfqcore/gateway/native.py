@@ -54,7 +54,6 @@ class _Alive:
 
     def __init__(self, gw: NativeGateway) -> None:
         self._gw = gw
-        self.pid: int | None = None
 
     def is_alive(self) -> bool:
         return self._gw._native is not None and bool(self._gw._native.is_alive())

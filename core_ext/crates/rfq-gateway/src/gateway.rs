@@ -189,11 +189,35 @@ struct Session {
 }
 
 /// One client's execution reports for EXEC_RESEND.
-#[derive(Default)]
 struct ExecLog {
     kept: VecDeque<(u64, Frame)>,
     /// the newest trade id dropped from `kept` to stay within EXEC_LOG_LIMIT (0: none)
     newest_dropped: u64,
+}
+
+impl ExecLog {
+    fn new() -> Self {
+        ExecLog { kept: VecDeque::with_capacity(1024), newest_dropped: 0 }
+    }
+
+    /// Keeps the report of `trade`, dropping the oldest beyond EXEC_LOG_LIMIT.
+    fn keep(&mut self, trade: u64, f: Frame) {
+        if self.kept.len() == EXEC_LOG_LIMIT {
+            if let Some((t, _)) = self.kept.pop_front() {
+                self.newest_dropped = t;
+            }
+        }
+        self.kept.push_back((trade, f));
+    }
+}
+
+/// An EXECUTION_REPORT to `client` (session fields filled in when sent): trade, quote, rfq,
+/// accept, instrument, side, price, qty, notional, fee, core time.
+fn execution_report(client: u16, e: [i64; 11]) -> Frame {
+    let mut f = Frame::new(msg::EXECUTION_REPORT, 0, 0, client, role::CLIENT);
+    f.i64(0, e[0]).i64(8, e[1]).i64(16, e[2]).i64(24, e[3]).u16(32, e[4] as u16).u8(34, e[5] as u8)
+        .i64(40, e[6]).i64(48, e[7]).i64(56, e[8]).i64(64, e[9]).i64(72, e[10]);
+    f
 }
 
 struct QuoteAsm {
@@ -295,17 +319,8 @@ impl<T: Transport> Gateway<T> {
             logon_outs[usize::from(r)] = u32::try_from(outs.len() - 1).expect("few outs");
         }
         let mut exec_log: HashMap<u16, ExecLog> = HashMap::new();
-        for (client, e) in &s.executions {
-            let mut f = Frame::new(msg::EXECUTION_REPORT, 0, 0, *client, role::CLIENT);
-            f.i64(0, e[0]).i64(8, e[1]).i64(16, e[2]).i64(24, e[3]).u16(32, e[4] as u16).u8(34, e[5] as u8)
-                .i64(40, e[6]).i64(48, e[7]).i64(56, e[8]).i64(64, e[9]).i64(72, e[10]);
-            let log = exec_log.entry(*client).or_default();
-            if log.kept.len() == EXEC_LOG_LIMIT {
-                if let Some((t, _)) = log.kept.pop_front() {
-                    log.newest_dropped = t;
-                }
-            }
-            log.kept.push_back((e[0] as u64, f));
+        for &(client, e) in &s.executions {
+            exec_log.entry(client).or_insert_with(ExecLog::new).keep(e[0] as u64, execution_report(client, e));
         }
         let core_hop = if s.measure_core_hop { Histogram::new_with_bounds(1, 60_000_000_000, 3).ok() } else { None };
         Ok(Gateway {
@@ -895,21 +910,11 @@ impl<T: Transport> Gateway<T> {
                         return;
                     }
                 };
-                let mut f = Self::client_frame(msg::EXECUTION_REPORT, e.client);
-                f.u64(0, e.trade).u64(8, e.quote).u64(16, r.aux as u64).i64(24, e.accept).u16(32, e.inst).u8(34, e.side)
-                    .i64(40, e.price).i64(48, e.qty).i64(56, r.qty).i64(64, r.price).i64(72, r.ts_recv);
+                let mut f = execution_report(e.client, [e.trade as i64, e.quote as i64, r.aux, e.accept,
+                    i64::from(e.inst), i64::from(e.side), e.price, e.qty, r.qty, r.price, r.ts_recv]);
                 // kept first: a client without a session now (cut off, crashed, logging on
                 // again) asks for it with EXEC_RESEND
-                let log = self.exec_log.entry(e.client).or_insert_with(|| ExecLog {
-                    kept: VecDeque::with_capacity(1024),
-                    newest_dropped: 0,
-                });
-                if log.kept.len() == EXEC_LOG_LIMIT {
-                    if let Some((t, _)) = log.kept.pop_front() {
-                        log.newest_dropped = t;
-                    }
-                }
-                log.kept.push_back((e.trade, f));
+                self.exec_log.entry(e.client).or_insert_with(ExecLog::new).keep(e.trade, f);
                 self.send(role::CLIENT, e.client, &mut f);
             }
             kind::QUOTE_END => {
