@@ -229,6 +229,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if bool(args.http_cert) != bool(args.http_key) or (args.http_cert and not args.http):
         print("rfqcore serve: HTTPS needs --http HOST:PORT, --http-cert and --http-key together", file=sys.stderr)
         return 2
+    if bool(args.fix_cert) != bool(args.fix_key):
+        print("rfqcore serve: FIX over TLS needs --fix-cert and --fix-key together (a PEM certificate chain and its "
+              "private key)", file=sys.stderr)
+        return 2
     aeron_dir = _aeron_dir(args)
     # SIGINT (Ctrl-C) and SIGTERM (systemd, Docker) stop the desk in order and exit 0
     with StopSignals() as stop:
@@ -239,6 +243,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                          log_level=logging.getLogger().getEffectiveLevel(), http=args.http,
                          http_tls=(args.http_cert, args.http_key) if args.http_cert else None,
                          fix_port=args.fix_port, fix_store=args.fix_store,
+                         fix_tls=(args.fix_cert, args.fix_key) if args.fix_cert else None,
                          python_gateway=args.python_gateway).start()
         except (AlreadyRunning, HttpUnavailable, FixUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
@@ -263,7 +268,8 @@ def _serve_until_stopped(args: argparse.Namespace, srv: Server, files: Sequence[
               f"RFQ portal: {srv.web.url}/portal/, operator console: {srv.web.url}/console/", flush=True)
     if srv.fix is not None:
         print(f"  FIX 4.4: {srv.fix.host}:{srv.fix.port}, TargetCompID {srv.fix.comp_id}, sessions (SenderCompID) "
-              f"{', '.join(srv.fix.session_names())}, store {srv.fix.store_dir} (docs/fix.md)", flush=True)
+              f"{', '.join(srv.fix.session_names())}, store {srv.fix.store_dir}"
+              f"{f', TLS only (certificate {srv.fix.tls[0]})' if srv.fix.tls else ''} (docs/fix.md)", flush=True)
     if srv.stale_removed:
         print(f"  removed what a killed desk left behind: {', '.join(srv.stale_removed)}", flush=True)
     if srv.engine.recovery is not None:
@@ -568,6 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--fix-store", metavar="DIR",
                     help="FIX sequence numbers and sent messages, kept across restarts (default: [fix] store, "
                          "./rfqcore-fix)")
+    sv.add_argument("--fix-cert", metavar="PEM", help="serve FIX over TLS only, with this certificate chain (with "
+                                                      "--fix-key; default: [fix] tls_cert, else plain TCP)")
+    sv.add_argument("--fix-key", metavar="PEM", help="the private key of --fix-cert")
     sv.add_argument("--python-gateway", action="store_true",
                     help="run the Python Aeron gateway in a process of its own instead of the Rust gateway thread "
                          "(the documented fallback; docs/gateway-schema.md)")

@@ -115,6 +115,10 @@ class FixModel(Model):
     """cancel a client's live quotes when its session ends (logout or lost connection)"""
     session: list[FixSessionModel] = []
     """[[fix.session]] tables; none: every [[client]] has a session with SenderCompID = its name"""
+    tls_cert: str | None = None
+    """PEM certificate chain: serve FIX over TLS only (with tls_key; `rfqcore serve --fix-cert` overrides)"""
+    tls_key: str | None = None
+    """the private key of tls_cert (PEM)"""
 
 
 class TierModel(Model):
@@ -533,6 +537,8 @@ class FixConfig:
     cancel_on_disconnect: bool = True
     #: the sessions the acceptor knows (one per client when [[fix.session]] lists none)
     sessions: tuple[FixSessionConfig, ...] = ()
+    #: (PEM certificate chain, private key): the acceptor speaks TLS only; None: plain TCP
+    tls: tuple[str, str] | None = None
 
 
 def _cbps(value: str, where: str) -> int:
@@ -843,8 +849,12 @@ def _fix_config(m: FixModel, clients: list[ClientConfig], source: str) -> FixCon
             raise ConfigError(f"{w}: duplicate sender_comp_id {sender!r}")
         cod = m.cancel_on_disconnect if e.cancel_on_disconnect is None else e.cancel_on_disconnect
         sessions.append(FixSessionConfig(sender_comp_id=sender, client=client.id, cancel_on_disconnect=cod))
+    if (m.tls_cert is None) != (m.tls_key is None):
+        raise ConfigError(f"{source}: [fix] TLS needs tls_cert and tls_key together (a PEM certificate chain and "
+                          f"its private key); give both, or neither for plain TCP")
+    tls = (m.tls_cert, m.tls_key) if m.tls_cert is not None and m.tls_key is not None else None
     return FixConfig(listen=listen, store=m.store, comp_id=m.comp_id, heartbeat_s=m.heartbeat_s,
-                     cancel_on_disconnect=m.cancel_on_disconnect, sessions=tuple(sessions))
+                     cancel_on_disconnect=m.cancel_on_disconnect, sessions=tuple(sessions), tls=tls)
 
 
 def _console_users(users: list[ConsoleUserModel], operators: list[OperatorConfig],

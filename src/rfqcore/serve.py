@@ -80,6 +80,7 @@ class Server:
                  venues: list[VenueLink] | None = None, log_level: int = logging.WARNING,
                  http: str | None = None, http_tls: tuple[str, str] | None = None, fix_port: int | None = None,
                  fix_store: str | None = None, fix_host: str | None = None,
+                 fix_tls: tuple[str, str] | None = None,
                  python_gateway: bool = False) -> None:
         self.registry = registry if registry is not None else Registry.load(config_path)
         self.settings = settings if settings is not None else RfqSettings.load(rfq_config_path, self.registry)
@@ -106,6 +107,8 @@ class Server:
         #: the FIX acceptor's port, message store directory and listen host (docs/fix.md): None takes
         #: the RFQ settings' [fix]; the acceptor runs when a port is given here or [fix] listen is set
         self.fix_port, self.fix_store, self.fix_host = fix_port, fix_store, fix_host
+        #: (certificate, key) PEM files: FIX over TLS only (None: [fix] tls_cert/tls_key)
+        self.fix_tls = fix_tls
         self.fix: FixGateway | None = None  # while it serves
         self.hedger: Hedger | None = None
         self.driver: EmbeddedDriver | None = None
@@ -216,7 +219,7 @@ class Server:
             from rfqcore.fix import start_acceptor
 
             self.fix = start_acceptor(eng, self.settings, port=self.fix_port, store_dir=self.fix_store,
-                                      host=self.fix_host)
+                                      host=self.fix_host, tls=self.fix_tls)
         if self.http is not None:
             from rfqcore.web import HttpServer, desk_health, desk_registry, parse_address
 

@@ -113,16 +113,18 @@ def ord_rej_reason(code: int) -> int:
 
 
 def start_acceptor(engine: Engine, settings: RfqSettings, *, port: int | None = None, store_dir: str | None = None,
-                   host: str | None = None, heartbeat_s: int | None = None) -> FixGateway:
+                   host: str | None = None, heartbeat_s: int | None = None,
+                   tls: tuple[str, str] | None = None) -> FixGateway:
     """Start a :class:`rfqcore.fix.acceptor.FixGateway` on ``settings.fix`` (``[fix]``; what is
     given here overrides it); :class:`FixUnavailable` (one line) when ``quickfix-py`` is not
-    installed or the port is in use."""
+    installed, the port is in use or the TLS certificate or key (``tls``: PEM files) cannot be read."""
     try:
         from rfqcore.fix.acceptor import FixGateway
     except ImportError as e:
         raise FixUnavailable(f"the FIX gateway needs the QuickFIX engine ({e}): pip install 'rfqcore[fix]' "
                              f"(quickfix-py)") from None
-    return FixGateway(engine, settings, port=port, store_dir=store_dir, host=host, heartbeat_s=heartbeat_s).start()
+    return FixGateway(engine, settings, port=port, store_dir=store_dir, host=host, heartbeat_s=heartbeat_s,
+                      tls=tls).start()
 
 
 def socket_fds(match: Callable[[socket.socket], bool] | None = None) -> set[int]:

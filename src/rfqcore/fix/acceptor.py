@@ -35,7 +35,7 @@ from rfqcore.rfq import (AcceptRejected, ApprovalPending, Execution, Quote, Quot
                          reason_name)
 from rfqcore.rfqconfig import ClientConfig, RfqSettings
 from rfqcore.fix import (BEGIN_STRING, FixUnavailable, PollDriver, data_dictionary, decimal_text,
-                         fix_time, ord_rej_reason, parse_fix_time, quote_request_reject_reason)
+                         fix_time, ord_rej_reason, parse_fix_time, quote_request_reject_reason, socket_fds)
 from rfqcore.units import to_units as _to_units
 
 __all__ = ["FixGateway"]
@@ -96,7 +96,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
 
     def __init__(self, engine: Engine, settings: RfqSettings, *, port: int | None = None,
                  store_dir: str | None = None, host: str | None = None, heartbeat_s: int | None = None,
-                 timeout: float = 2.0, cancel_on_disconnect: bool | None = None) -> None:
+                 timeout: float = 2.0, cancel_on_disconnect: bool | None = None,
+                 tls: tuple[str, str] | None = None) -> None:
         super().__init__()
         fix = settings.fix
         self.engine, self.settings = engine, settings
@@ -107,6 +108,11 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         self.heartbeat_s = fix.heartbeat_s if heartbeat_s is None else heartbeat_s
         self.comp_id = fix.comp_id
         self.timeout = timeout
+        #: (certificate, key) PEM files: TLS only, terminated by :class:`rfqcore.fix.tls.TlsFront`
+        #: in front of QuickFIX on a loopback port of its own (:attr:`backend_port`)
+        self.tls = fix.tls if tls is None else tls
+        self.backend_port = 0
+        self._front: Any = None
         by_id = {c.id: c for c in settings.clients}
         # session name (the client's SenderCompID) -> its client; client id -> session name
         self._clients: dict[str, ClientConfig] = {s.sender_comp_id: by_id[s.client] for s in fix.sessions}
@@ -145,8 +151,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         st = qf.SessionSettings()
         d = qf.Dictionary()
         d.setString("ConnectionType", "acceptor")
-        d.setString("SocketAcceptHost", self.host)
-        d.setInt("SocketAcceptPort", self.port)
+        d.setString("SocketAcceptHost", "127.0.0.1" if self.tls else self.host)
+        d.setInt("SocketAcceptPort", self.backend_port)
         d.setString("FileStorePath", self.store_dir)
         d.setString("FileLogPath", os.path.join(self.store_dir, "log"))
         d.setString("StartTime", "00:00:00")
@@ -165,26 +171,43 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         return st
 
     def start(self) -> FixGateway:
-        """Listen on ``host:port`` (port 0: a free one, then in :attr:`port`); a port in use is
+        """Listen on ``host:port`` (port 0: a free one, then in :attr:`port`), with TLS when
+        :attr:`tls` is set; a port in use, or a certificate or key that cannot be read, is
         :class:`FixUnavailable` (one line)."""
+        context = None
+        if self.tls is not None:
+            from rfqcore.fix.tls import fix_tls_context
+
+            context = fix_tls_context(*self.tls)  # before anything listens: a bad path is one line
+            self.backend_port = _port_free("127.0.0.1", 0)
+        else:
+            self.port = self.backend_port = _port_free(self.host, self.port)
         Path(self.store_dir, "log").mkdir(parents=True, exist_ok=True)
         self._load_ids()
-        self.port = _port_free(self.host, self.port)
         # QuickFIX's acceptor keeps C++ references to its settings and factories (it destroys
         # each session's store and log through them): they live as long as it does
         st = self._qf = self._settings()
         self._factories = (qf.FileStoreFactory(st), qf.FileLogFactory(st))
         self._acceptor = qf.SocketAcceptor(self, self._factories[0], st, self._factories[1])
         self._driver = PollDriver(self._acceptor, partial(_quickfix.Acceptor_poll, self._acceptor), "rfqcore-fix",
-                                  ours=partial(_on_port, self.port))
+                                  ours=partial(_on_port, self.backend_port))
         try:
             self._driver.start()
         except Exception as e:  # noqa: BLE001 - quickfix's ConfigError/RuntimeError: one line
             self._acceptor = self._driver = None
             raise FixUnavailable(f"cannot serve FIX on {self.host}:{self.port}: {e}") from None
+        if context is not None:
+            from rfqcore.fix.tls import TlsFront
+
+            try:
+                self._front = TlsFront(self.host, self.port, self.backend_port, context).start()
+            except FixUnavailable:
+                self.stop()
+                raise
+            self.port = self._front.port
         self.engine.subscribe_events(self._on_events)
-        log.info("fix: acceptor on %s:%d, sessions %s, store %s", self.host, self.port,
-                 ", ".join(self._clients), self.store_dir)
+        log.info("fix: acceptor on %s:%d%s, sessions %s, store %s", self.host, self.port,
+                 " (TLS)" if self.tls else "", ", ".join(self._clients), self.store_dir)
         return self
 
     def stop(self) -> None:
@@ -198,6 +221,9 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             self._driver.stop(self._logout_all)
             self._driver = None
             del acc  # destroyed before the settings and factories it refers to
+        front, self._front = self._front, None
+        if front is not None:  # after the Logouts went out through it
+            front.stop()
         self._qf = self._factories = None
         if self._ids_file is not None:
             self._ids_file.close()
@@ -331,12 +357,38 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         if mtype != "A":
             return
         name = session.getTargetCompID().getValue()
+        if self._front is not None and self._drop_unrelayed():
+            self._count(session, "logon_refused")
+            log.warning("fix: logon of %s refused: a plain connection to the TLS acceptor's internal port", name)
+            raise qf.RejectLogon("TLS_REQUIRED: connect to the desk's TLS port")
         client = self._clients.get(name)
         password = message.getField(554) if message.isSetField(554) else ""
         if client is None or not hmac.compare_digest(password.encode(), client.secret.hex().encode()):
             self._count(session, "logon_refused")
             log.warning("fix: logon of %s refused: BAD_CREDENTIALS (wrong or missing Password 554)", name)
             raise qf.RejectLogon("BAD_CREDENTIALS: wrong or missing Password (554)")
+
+    def _drop_unrelayed(self) -> int:
+        """With TLS, QuickFIX listens on a loopback port that only the TLS relay should reach: shut
+        down every connection there that is not one of the relay's (a local process bypassing
+        TLS); how many there were. Checked at each Logon, on QuickFIX's thread, which owns them."""
+        relayed = self._front.local_ports
+
+        def unrelayed(sock: socket.socket) -> bool:
+            return (_on_port(self.backend_port, sock)
+                    and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+                    and sock.getpeername()[1] not in relayed)
+
+        fds = socket_fds(unrelayed)
+        for fd in fds:
+            sock = socket.socket(fileno=fd)
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # QuickFIX sees the disconnect and closes it
+            except OSError:
+                pass
+            finally:
+                sock.detach()
+        return len(fds)
 
     def toApp(self, message: Any, session: Any) -> None:  # noqa: N802
         pass

@@ -45,11 +45,13 @@ def _to_port(port: int, sock: socket.socket) -> bool:
 class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type information
     """One FIX session as client ``name`` (SenderCompID) with ``password`` (the client's secret
     in hex), sequence numbers kept in ``store`` (a directory). QuickFIX keeps one session per
-    SessionID in a process: one FixClient per client name per process."""
+    SessionID in a process: one FixClient per client name per process. With ``tls_ca`` (a PEM
+    file of the certificates to trust) it connects over TLS (QuickFIX's ``SSLSocketInitiator``)
+    and checks the desk's certificate against it."""
 
     def __init__(self, name: str, password: str, port: int, store: str | os.PathLike[str], *,
                  host: str = "127.0.0.1", heartbeat_s: int = 30, reconnect_s: int = 1,
-                 desk_comp_id: str = DESK_COMP_ID) -> None:
+                 desk_comp_id: str = DESK_COMP_ID, tls_ca: str | os.PathLike[str] | None = None) -> None:
         super().__init__()
         self.name, self.password = name, password
         self.app: queue.Queue[dict[int, str]] = queue.Queue()
@@ -71,6 +73,9 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
                      "DataDictionary": data_dictionary(), "ResetOnLogon": "N", "ResetOnLogout": "N",
                      "ResetOnDisconnect": "N", "SocketNodelay": "Y"}.items():
             d.setString(k, v)
+        if tls_ca is not None:  # verify the desk's certificate (level 1: the peer's, against these CAs)
+            d.setString("CertificationAuthoritiesFile", str(tls_ca))
+            d.setString("CertificateVerifyLevel", "1")
         d.setInt("SocketConnectPort", port)
         d.setInt("HeartBtInt", heartbeat_s)
         d.setInt("ReconnectInterval", reconnect_s)
@@ -79,7 +84,8 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
         # the initiator keeps C++ references to its settings and factories: they live as long as it does
         self._qf = st
         self._factories: Any = (qf.FileStoreFactory(st), qf.FileLogFactory(st))
-        self._ini: Any = qf.SocketInitiator(self, self._factories[0], st, self._factories[1])
+        initiator = qf.SocketInitiator if tls_ca is None else qf.SSLSocketInitiator
+        self._ini: Any = initiator(self, self._factories[0], st, self._factories[1])
         self._driver = PollDriver(self._ini, partial(_quickfix.Initiator_poll, self._ini), f"fix-client-{name}",
                                   ours=partial(_to_port, port))
 
