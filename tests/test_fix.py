@@ -914,3 +914,102 @@ def test_fix_sessions_in_the_desks_metrics(desk: Any, acme: FixClient) -> None:
         if k.startswith("reject:"):
             assert val("rfqcore_fix_rejects_total", session=ACME.name, reason=k[7:]) == v
     assert val("rfqcore_scrape_part_ok", part="fix") == 1
+
+
+# ---- manual approvals ---------------------------------------------------------------------------
+
+
+def _ask_big(c: FixClient, side: str = "1", qty: str = "51") -> tuple[str, dict[int, str]]:
+    """A QuoteRequest above BTC's approval_qty (50): its QuoteStatusReport, QuoteStatus 10 (pending)."""
+    req = _id("big")
+    c.send("R", [(131, req)], [(55, "BTC"), (54, side), (38, qty)])
+    return req, _next_ai(c, lambda m: m.get(131) == req)
+
+
+def _pending_of(eng: Any, acme_id: int) -> int:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        mine = [p["request_id"] for p in eng.pending_approvals() if p["client"] == acme_id]
+        if mine:
+            assert len(mine) == 1, mine
+            return int(mine[0])
+        time.sleep(0.01)
+    raise AssertionError("no pending approval of the client")
+
+
+def test_a_request_needing_approval_is_pending_then_quoted_when_the_operator_approves(
+        desk: Any, acme: FixClient) -> None:
+    import queue
+
+    eng = desk.engine
+    feed_market(eng)
+    req, pending = _ask_big(acme)
+    assert (pending[117], pending[297], pending[55], pending[54], pending[38]) == ("PENDING", "10", "BTC", "1", "51"), \
+        pending
+    assert pending[58].startswith("PENDING_APPROVAL: the desk approves or declines by "), pending
+    assert parse_fix_time(pending[126]) > time.time_ns()  # the approval's deadline
+    with pytest.raises(queue.Empty):
+        acme.next(timeout=0.5)  # nothing more until the operator decides
+    request_id = _pending_of(eng, ACME.id)
+    assert eng.operator.approve(request_id).ok
+    q = acme.next()
+    assert q[35] == "S" and q[131] == req and q[135] == "51.00000000" and 133 in q and 132 not in q, q
+    assert eng.quote_state(int(q[117]))["state"] == "live"
+    st = _status(acme, q[117], _id("st"))
+    assert st[297] == "0" and st[131] == req, st  # live, the request's id
+    # tradeable as any quote: pass it (a 51 BTC fill would move the desk for the tests after this one)
+    acme.send("AJ", [(693, _id("pass")), (694, "6"), (117, q[117]), (55, "BTC")])
+    passed = _next_ai(acme, lambda m: m.get(117) == q[117])
+    assert passed[297] == "11", passed
+    assert desk.fix.stats()[ACME.name]["approval_pending"] >= 1
+
+
+def test_a_declined_or_timed_out_approval_is_a_quote_request_reject(desk: Any, acme: FixClient) -> None:
+    eng = desk.engine
+    feed_market(eng)
+    req, pending = _ask_big(acme, side="2", qty="55")
+    assert pending[297] == "10" and pending[54] == "2", pending
+    assert eng.operator.decline(_pending_of(eng, ACME.id)).ok
+    rej = acme.next()
+    assert rej[35] == "AG" and rej[131] == req and rej[658] == "10", rej  # QuoteRequestRejectReason: pass
+    assert rej[58] == "APPROVAL_DECLINED: the desk declined the request", rej
+
+    assert eng.operator.set_instrument("BTC", approval_timeout_ms=300)[0].ok
+    try:
+        req, pending = _ask_big(acme)
+        assert parse_fix_time(pending[126]) - time.time_ns() < 1_000_000_000, pending
+        rej = acme.next()  # nobody decides: the core refuses it at the deadline
+        assert rej[35] == "AG" and rej[131] == req and rej[658] == "4", rej  # too late to enter
+        assert rej[58] == "APPROVAL_TIMEOUT: the desk did not decide in time", rej
+    finally:
+        assert eng.operator.set_instrument("BTC", approval_timeout_ms=30000)[0].ok
+    assert [p for p in eng.pending_approvals() if p["client"] == ACME.id] == []
+
+
+def test_a_quote_approved_after_its_client_left_is_cancelled_and_resent(desk: Any, acme: FixClient) -> None:
+    """Cancel on disconnect covers a quote approved while its client was away; the Quote is kept
+    in the desk's store and reaches the client by resend when it logs on again."""
+    import quickfix as qf
+
+    eng = desk.engine
+    feed_market(eng)
+    req, _ = _ask_big(acme)
+    request_id = _pending_of(eng, ACME.id)
+    acme.logged_out.clear()
+    qf.Session.lookupSession(acme.sid).logout()
+    assert acme.logged_out.wait(10)
+    assert eng.operator.approve(request_id).ok
+    deadline = time.monotonic() + 5
+    while not (qids := [qid for qid, (r, _) in desk.fix._meta.items() if r == req]) or \
+            eng.quote_state(qids[0])["state"] != "cancelled":  # the Quote sent to the store, then cancelled
+        assert time.monotonic() < deadline, (qids, desk.fix.stats()[ACME.name])
+        time.sleep(0.01)
+    since = len(acme.admin_in)
+    qf.Session.lookupSession(acme.sid).logon()
+    assert acme.logged_on.wait(15)
+    q = acme.next()
+    assert q[35] == "S" and q[131] == req and q.get(43) == "Y" and q[117] == str(qids[0]), q  # resent
+    hit = acme.order(_id("late"), q, "1", "51")
+    assert hit[150] == "8" and hit[58].startswith("QUOTE_NOT_LIVE"), hit
+    acme.checked_until = len(acme.admin_in)  # the resend after the gap was expected
+    assert [m for m in acme.admin_in[since:] if m.get(35) == "3"] == []

@@ -137,6 +137,9 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         # requests in the core, answered from the output pump: ("rfq" | "acc", client id, request id)
         # -> (deadline, session name, what the answer needs); in submission order (deadlines too)
         self._pending: OrderedDict[tuple[str, int, int], tuple[float, str, tuple[str, ...]]] = OrderedDict()
+        # QuoteRequests waiting for an operator's approval (answered ApprovalPending), as _pending but
+        # with the approval's deadline (+ timeout) and not in deadline order
+        self._approvals: dict[tuple[str, int, int], tuple[float, str, tuple[str, ...]]] = {}
         # QuoteReqIDs and ClOrdIDs each client used, persisted: a replay is refused as a duplicate
         self._used: set[tuple[int, str, str]] = set()
         self._ids_path = os.path.join(self.store_dir, "rfqcore-used-ids.jsonl")
@@ -394,7 +397,7 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         pass
 
     def fromApp(self, message: Any, session: Any) -> None:  # noqa: N802
-        if self._pending:
+        if self._pending or self._approvals:
             self._expire_pending()
         mtype = message.getHeader().getField(35)
         self._count(session, f"in:{mtype}")
@@ -481,7 +484,9 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             rfq_id = self._next_id()
             key = ("rfq", client.id, rfq_id)
             with self._lock:
-                self._pending[key] = (time.monotonic() + self.timeout, self._names[client.id], (req_id, comp.name))
+                self._pending[key] = (time.monotonic() + self.timeout, self._names[client.id],
+                                      (req_id, comp.name, side_text or "", "152" if has_cash else "38",
+                                       g.getField(152 if has_cash else 38)))
             try:
                 self.engine.submit_quote_request(client.id, comp.id, int(sides[side_text]), qty, rfq_id=rfq_id,
                                                  quote_ccy=has_cash, limit=limit, ttl_ns=ttl)
@@ -674,6 +679,10 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
                     break
                 del self._pending[key]
                 late.append((key, entry))
+            for key, entry in list(self._approvals.items()):
+                if entry[0] <= now:
+                    del self._approvals[key]
+                    late.append((key, entry))
         for (kind, _, _), (_, name, info) in late:
             r = _Refused(RfqReject.OTHER, f"no answer from the core within {self.timeout} s")
             if kind == "rfq":
@@ -686,23 +695,33 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         ApprovalPending, Execution or AcceptRejected (on the output pump)."""
         with self._lock:
             entry = self._pending.pop(key, None)
+            if entry is None:
+                entry = self._approvals.pop(key, None)
+            if entry is not None and isinstance(ev, ApprovalPending):
+                # the answer comes when the operator decides or the core times the approval out
+                left = max(0.0, (ev.deadline - time.time_ns()) / 1e9)
+                self._approvals[key] = (time.monotonic() + left + self.timeout, entry[1], entry[2])
         if entry is None:
             return  # not ours (the Python API, the portal), or already refused as late
         _, name, info = entry
         if key[0] == "rfq":
-            req_id, symbol = info
+            req_id, symbol = info[0], info[1]
             if isinstance(ev, Quote):
                 self._send_quote(ev, req_id, symbol, self._sid(name))
+                if name not in self.logged_on and self.cancel_on_disconnect.get(name, False):
+                    # approved after its client left: the Quote waits in the store for a resend, but
+                    # it is cancelled as the client's other quotes were when its session ended
+                    self.engine.cancel(ev.quote_id, ev.client)
+                    self._count_name(name, "cancelled_on_disconnect")
+                    log.info("fix: %s is not logged on: cancelled quote %d approved meanwhile", name, ev.quote_id)
             elif isinstance(ev, RfqRejected):
-                self._reject_quote_request(name, req_id, symbol, _Refused(
-                    RfqReject(ev.reason) if ev.reason in RfqReject._value2member_map_ else RfqReject.OTHER,
-                    f"refused by the core ({reason_name(ev.reason)})"))
+                code = RfqReject(ev.reason) if ev.reason in RfqReject._value2member_map_ else RfqReject.OTHER
+                why = {RfqReject.APPROVAL_DECLINED: "the desk declined the request",
+                       RfqReject.APPROVAL_TIMEOUT: "the desk did not decide in time"}.get(
+                    code, f"refused by the core ({reason_name(ev.reason)})")
+                self._reject_quote_request(name, req_id, symbol, _Refused(code, why))
             else:
-                log.warning("fix: QuoteReqID %s of %s waits for an operator's approval (request %d); the quote "
-                            "is not sent over FIX", req_id, name, ev.request_id)
-                self._reject_quote_request(name, req_id, symbol, _Refused(
-                    RfqReject.OTHER, "the request needs a desk approval, which FIX sessions do not support yet; "
-                                     "ask for a smaller size"))
+                self._send_pending(ev, name, info)
         else:
             cl_ord_id, symbol, side_text, qty_text = info
             if isinstance(ev, Execution):
@@ -712,13 +731,32 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
                     RfqReject(ev.reason) if ev.reason in RfqReject._value2member_map_ else RfqReject.OTHER,
                     f"refused by the core ({reason_name(ev.reason)})"))
 
+    def _send_pending(self, ev: ApprovalPending, name: str, info: tuple[str, ...]) -> None:
+        """QuoteStatusReport (AI) QuoteStatus 10 (pending): the QuoteRequest waits for an operator
+        until ``ev.deadline`` (ExpireTime 126); its Quote or QuoteRequestReject follows."""
+        req_id, symbol, side_text, qty_tag, qty_text = info
+        self._count_name(name, "approval_pending")
+        msg = self._new("AI")
+        msg.setField(131, req_id)
+        msg.setField(117, "PENDING")  # no quote yet (QuoteID is required in a QuoteStatusReport)
+        msg.setField(55, symbol)
+        if side_text:
+            msg.setField(54, side_text)
+        msg.setField(int(qty_tag), qty_text)
+        msg.setField(126, fix_time(ev.deadline))
+        msg.setField(297, "10")  # pending
+        msg.setField(58, f"PENDING_APPROVAL: the desk approves or declines by {fix_time(ev.deadline)}; the Quote "
+                         f"or QuoteRequestReject follows")
+        msg.setField(60, fix_time(ev.core_time or time.time_ns()))
+        self._send(msg, self._sid(name))
+
     def _on_events(self, events: list[Any]) -> None:
         """On the engine's output pump: the answers to this gateway's requests (Quote or
         QuoteRequestReject, ExecutionReport), sent as soon as the pump decodes them; a FIX quote
         the desk cancelled → QuoteCancel (Z); one that expired → QuoteStatusReport (AI,
         QuoteStatus 7), to its client if logged on."""
         for ev in events:
-            if self._pending:
+            if self._pending or self._approvals:
                 if isinstance(ev, Quote | RfqRejected | ApprovalPending):
                     key = ("rfq", ev.client, ev.rfq_id)
                 elif isinstance(ev, Execution | AcceptRejected):
@@ -761,7 +799,7 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
                 self._send(msg, qf.SessionID(BEGIN_STRING, self.comp_id, name))
             except Exception:  # noqa: BLE001 - never into the pump
                 log.exception("fix: could not tell %s that quote %d ended", name, ev.quote_id)
-        if self._pending:
+        if self._pending or self._approvals:
             self._expire_pending()
 
     def _send_fill(self, ex: Execution, cl_ord_id: str, symbol: str, side_text: str, session: Any) -> None:
