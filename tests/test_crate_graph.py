@@ -35,6 +35,7 @@ ALLOWED = {
                    "rfq-ring", "rfq-book"},
     "rfq-testkit": set(),
     "rfq-gateway": {"rfq-ring"},  # beside the engine, never in it: ring records in, ring records out
+    "rfq-cluster": {"rfq-engine", "rfq-journal", "rfq-ring"},  # above the engine: replicates its input journal
     "rfqcore-py": {"rfq-engine", "rfq-journal", "rfq-model", "rfq-ring", "rfq-book", "rfq-match", "rfq-gateway"},
 }
 

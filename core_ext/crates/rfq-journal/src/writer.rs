@@ -211,6 +211,32 @@ impl JournalWriter {
         Ok(w)
     }
 
+    /// Starts a journal in `cfg.dir` (which must hold no segment) that continues another
+    /// journal's history after its commit ending at record `seq` with chain value `chain` — the
+    /// journal of a node that took over a snapshot at that point (crate `rfq-cluster`). It is
+    /// laid out like a pruned journal: its first segment is number 1, with `first_seq` =
+    /// `seq + 1` and `chain_in` = `chain`, and segment 0 (the history up to `seq`) is absent,
+    /// so a reader from segment 0 refuses it (`MissingSegment`) and a recovery starts from a
+    /// snapshot anchored at `(seq, chain)` (`JournalReader::open_pruned` +
+    /// `for_each_after`). `seq` 0 is [`JournalWriter::open`] of an empty journal.
+    ///
+    /// # Errors
+    /// [`JournalError::Config`] if `cfg.dir` already holds segments or `segment_bytes` is too
+    /// small; I/O errors creating the segment.
+    pub fn open_after(cfg: JournalConfig, seq: u64, chain: Chain) -> Result<JournalWriter, JournalError> {
+        std::fs::create_dir_all(&cfg.dir).map_err(io_err("create_dir", &cfg.dir))?;
+        if !list_segments(&cfg.dir, false)?.is_empty() {
+            return Err(JournalError::Config(format!("{}: already holds a journal; open_after starts a new one", cfg.dir.display())));
+        }
+        if seq == 0 {
+            return JournalWriter::open(cfg);
+        }
+        if cfg.segment_bytes < 4096 {
+            return Err(JournalError::Config(format!("segment_bytes {} < 4096", cfg.segment_bytes)));
+        }
+        Self::create_segment(cfg, 1, seq + 1, chain)
+    }
+
     /// A writer continuing segment `seg_index` (`keyed`: its header is keyed with `cfg.key`).
     /// An unkeyed segment is not continued with a key: the next commit starts a keyed one.
     #[allow(clippy::too_many_arguments, reason = "private constructor of the writer's state")]

@@ -493,3 +493,46 @@ fn read_after_anchor_across_segments_and_after_pruning() {
     JournalReader::open_pruned(d.path(), FP).unwrap().for_each_after((s15, c15), |_, _, _| n += 1).unwrap();
     assert_eq!(n, 301 - s15);
 }
+
+#[test]
+fn open_after_continues_another_journal_like_a_pruned_one() {
+    // the original: 10 blocks of 10; a second journal takes over after the 6th commit
+    let a = tempfile::tempdir().unwrap();
+    let mut w = write_blocks(a.path(), 1 << 20, 6, 10);
+    let (seq, chain) = (w.committed_seq(), w.chain());
+    assert_eq!(seq, 60);
+    for _ in 0..4 {
+        for _ in 0..10 {
+            let s = w.next_seq();
+            w.append_marked(&rec(s), s * 7).unwrap();
+        }
+        w.commit().unwrap();
+    }
+    drop(w);
+    let all = read_all(a.path()).unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let mut w = JournalWriter::open_after(cfg(b.path(), 1 << 20), seq, chain).unwrap();
+    assert_eq!(w.next_seq(), 61);
+    for blk in all[60..].chunks(10) {
+        for (_, r, h) in blk {
+            w.append_marked(r, h.unwrap()).unwrap();
+        }
+        w.commit().unwrap();
+    }
+    drop(w);
+    // the tail reads back after the anchor; from segment 0 it is refused; a wrong anchor too
+    let mut got = Vec::new();
+    JournalReader::open_pruned(b.path(), FP).unwrap().for_each_after((seq, chain), |s, r, h| got.push((s, *r, h))).unwrap();
+    assert_eq!(got, all[60..].to_vec());
+    assert!(matches!(JournalReader::open(b.path(), FP).unwrap_err(), JournalError::MissingSegment { index: 0, .. }));
+    let e = JournalReader::open_pruned(b.path(), FP).unwrap().for_each_after((seq, [7; 32]), |_, _, _| {}).unwrap_err();
+    assert!(matches!(e, JournalError::AnchorMismatch { .. }), "{e}");
+    // reopened, it continues; a directory that holds a journal is refused
+    let mut w = JournalWriter::open(cfg(b.path(), 1 << 20)).unwrap();
+    assert_eq!(w.next_seq(), 101);
+    w.append(&[rec(101)]).unwrap();
+    w.commit().unwrap();
+    drop(w);
+    let e = JournalWriter::open_after(cfg(b.path(), 1 << 20), seq, chain).unwrap_err();
+    assert!(matches!(e, JournalError::Config(_)), "{e}");
+}

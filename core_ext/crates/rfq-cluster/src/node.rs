@@ -1,0 +1,288 @@
+//! A cluster node: Raft + its log store + its state machine + its TCP server.
+
+use crate::network::{serve, NetSwitch, TcpNetwork};
+use crate::{
+    Applied, Block, ClusterError, LogId, LogStore, LogSync, Node, NodeId, Raft, StateMachine,
+    StateView,
+};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{Config, ServerState, SnapshotPolicy};
+use rfq_engine::CoreConfig;
+use rfq_journal::Durability;
+use rfq_ring::Record;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// How to run one node.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This node's id (unique in the cluster, ≥ 1).
+    pub id: NodeId,
+    /// Address the node listens on for its peers (`127.0.0.1:0`: any free port; see
+    /// [`ClusterNode::addr`]).
+    pub listen: String,
+    /// The node's data directory: Raft log, vote, snapshot, journal generations.
+    pub dir: PathBuf,
+    /// The core's configuration — the same on every node (the journal fingerprint pins it).
+    pub core: CoreConfig,
+    /// The journal's configuration fingerprint.
+    pub fingerprint: u64,
+    /// When Raft log appends count as durable.
+    pub log_sync: LogSync,
+    /// Durability policy of the node's own journal (the Raft log is what makes an entry
+    /// committed; the journal is the node's copy for `replay-journal` and recovery).
+    pub journal: Durability,
+    /// Leader heartbeat interval.
+    pub heartbeat: Duration,
+    /// A follower that hears no leader for a random time in `election_timeout` starts an
+    /// election.
+    pub election_timeout: (Duration, Duration),
+    /// A snapshot is built after this many entries since the last one (0: never).
+    pub snapshot_every: u64,
+    /// Entries kept in the log after a snapshot (a follower further behind gets the snapshot).
+    pub keep_after_snapshot: u64,
+    /// Network fault injection shared with the test or drill.
+    pub switch: NetSwitch,
+}
+
+impl NodeConfig {
+    /// A node with the default timings: heartbeat 50 ms, election timeout 400–800 ms (a dead
+    /// leader is replaced within about 1 s), group fdatasync of the Raft log (64 entries or
+    /// 1 ms), journal written without fdatasync (the Raft log carries durability), a snapshot
+    /// every 10,000 entries keeping 1,000.
+    #[must_use]
+    pub fn new(
+        id: NodeId,
+        dir: impl Into<PathBuf>,
+        core: CoreConfig,
+        fingerprint: u64,
+    ) -> NodeConfig {
+        NodeConfig {
+            id,
+            listen: "127.0.0.1:0".into(),
+            dir: dir.into(),
+            core,
+            fingerprint,
+            log_sync: LogSync::Group {
+                max_entries: 64,
+                max_delay: Duration::from_millis(1),
+            },
+            journal: Durability::None,
+            heartbeat: Duration::from_millis(50),
+            election_timeout: (Duration::from_millis(400), Duration::from_millis(800)),
+            snapshot_every: 10_000,
+            keep_after_snapshot: 1_000,
+            switch: NetSwitch::new(),
+        }
+    }
+
+    fn raft_config(&self) -> Result<Config, ClusterError> {
+        let ms = |d: Duration| d.as_millis().max(1) as u64;
+        let c = Config {
+            cluster_name: "rfqcore".into(),
+            heartbeat_interval: ms(self.heartbeat),
+            election_timeout_min: ms(self.election_timeout.0),
+            election_timeout_max: ms(self.election_timeout.1),
+            snapshot_policy: if self.snapshot_every == 0 {
+                SnapshotPolicy::Never
+            } else {
+                SnapshotPolicy::LogsSinceLast(self.snapshot_every)
+            },
+            max_in_snapshot_log_to_keep: self.keep_after_snapshot,
+            ..Config::default()
+        };
+        c.validate()
+            .map_err(|e| ClusterError::Config(e.to_string()))
+    }
+}
+
+/// Roles, term and positions of a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// The node.
+    pub id: NodeId,
+    /// Leader, follower, candidate, learner or shut down.
+    pub state: ServerState,
+    /// Current term.
+    pub term: u64,
+    /// The leader this node knows of.
+    pub leader: Option<NodeId>,
+    /// Index of the last log entry.
+    pub last_log_index: Option<u64>,
+    /// What the state machine holds (applied log id, journal seq, state hash).
+    pub sm: StateView,
+}
+
+/// A running node.
+pub struct ClusterNode {
+    id: NodeId,
+    addr: String,
+    raft: Raft,
+    sm: StateMachine,
+    committed: Arc<AtomicU64>,
+    server: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl ClusterNode {
+    /// Starts node `cfg.id`: opens its log and state machine, binds its listener and starts
+    /// Raft. A new cluster is then formed once by [`ClusterNode::initialize`] on one node.
+    ///
+    /// # Errors
+    /// [`ClusterError::Config`] / [`ClusterError::Start`].
+    pub async fn start(cfg: NodeConfig) -> Result<ClusterNode, ClusterError> {
+        let rc = Arc::new(cfg.raft_config()?);
+        let log = LogStore::open(&cfg.dir, cfg.log_sync)
+            .map_err(|e| ClusterError::Start(format!("{}: raft log: {e}", cfg.dir.display())))?;
+        let sm = StateMachine::open(cfg.core.clone(), cfg.fingerprint, &cfg.dir, cfg.journal)?;
+        let listener = TcpListener::bind(&cfg.listen)
+            .await
+            .map_err(|e| ClusterError::Start(format!("listen on {}: {e}", cfg.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ClusterError::Start(e.to_string()))?
+            .to_string();
+        let net = TcpNetwork::new(cfg.id, cfg.switch.clone());
+        let raft = Raft::new(cfg.id, rc, net, log, sm.clone())
+            .await
+            .map_err(|e| ClusterError::Start(e.to_string()))?;
+        let server = tokio::spawn(serve(listener, cfg.id, raft.clone(), cfg.switch.clone()));
+        let committed = sm.committed_seq();
+        Ok(ClusterNode {
+            id: cfg.id,
+            addr,
+            raft,
+            sm,
+            committed,
+            server: std::sync::Mutex::new(Some(server)),
+        })
+    }
+
+    /// Forms a new cluster of `members` (id → address); call once, on one node.
+    ///
+    /// # Errors
+    /// The cluster is already initialized, or this node is not among `members`.
+    pub async fn initialize(&self, members: &BTreeMap<NodeId, String>) -> Result<(), ClusterError> {
+        let m: BTreeMap<NodeId, Node> = members
+            .iter()
+            .map(|(&id, a)| (id, Node::new(a.clone())))
+            .collect();
+        self.raft
+            .initialize(m)
+            .await
+            .map_err(|e| ClusterError::Config(e.to_string()))
+    }
+
+    /// This node's id.
+    #[must_use]
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The address peers reach this node at.
+    #[must_use]
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The Raft handle (metrics, waits, triggers).
+    #[must_use]
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// The node's state machine.
+    #[must_use]
+    pub fn state_machine(&self) -> &StateMachine {
+        &self.sm
+    }
+
+    /// Replicates one commit block. Returns once a majority holds it durably (per its
+    /// [`LogSync`]) and this node applied it: only then may the outputs of its records be
+    /// published. Fails if this node is not the leader, or stops being it before the entry
+    /// commits (a leader cut off from its majority never gets here: its entry is never
+    /// committed by it; a later leader may commit or overwrite it — the log decides).
+    ///
+    /// # Errors
+    /// [`ClusterError::NotLeader`], [`ClusterError::NotCommitted`], [`ClusterError::BadBlock`].
+    pub async fn propose(&self, records: &[Record]) -> Result<Applied, ClusterError> {
+        self.propose_block(Block::from_records(records)).await
+    }
+
+    /// [`ClusterNode::propose`] of an encoded block.
+    ///
+    /// # Errors
+    /// As [`ClusterNode::propose`].
+    pub async fn propose_block(&self, block: Block) -> Result<Applied, ClusterError> {
+        if !block.is_well_formed() {
+            return Err(ClusterError::BadBlock);
+        }
+        match self.raft.client_write(block).await {
+            Ok(r) => Ok(r.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ClusterError::NotLeader {
+                    leader: f.leader_id,
+                })
+            }
+            Err(e) => Err(ClusterError::NotCommitted(e.to_string())),
+        }
+    }
+
+    /// The commit gate: journal sequence number of the last record committed by a majority and
+    /// applied here (a leader's runner publishes outputs up to it, never beyond).
+    #[must_use]
+    pub fn committed_seq(&self) -> u64 {
+        self.committed.load(Ordering::Acquire)
+    }
+
+    /// The shared counter behind [`ClusterNode::committed_seq`] (for a runner's publish step).
+    #[must_use]
+    pub fn commit_gate(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.committed)
+    }
+
+    /// Role, term, log position and state-machine view.
+    #[must_use]
+    pub fn status(&self) -> NodeStatus {
+        let m = self.raft.metrics().borrow().clone();
+        NodeStatus {
+            id: self.id,
+            state: m.state,
+            term: m.current_term,
+            leader: m.current_leader,
+            last_log_index: m.last_log_index,
+            sm: self.sm.view(),
+        }
+    }
+
+    /// Whether this node currently believes it is the leader.
+    #[must_use]
+    pub fn is_leader(&self) -> bool {
+        let m = self.raft.metrics().borrow().clone();
+        m.state == ServerState::Leader
+    }
+
+    /// The last applied log id.
+    #[must_use]
+    pub fn applied(&self) -> Option<LogId> {
+        self.raft.metrics().borrow().last_applied
+    }
+
+    /// Stops the node: Raft, then its server (its peers see it as dead).
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+        let server = self
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(s) = server {
+            s.abort();
+            let _ = s.await;
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! Three nodes in one process on loopback TCP, a network switch per cluster: replication of a
+//! real input stream, leader death, a partitioned leader, a follower caught up by snapshot.
+//! Liveness waits have generous bounds; nothing here asserts a speed.
+
+#[path = "../../rfq-engine/tests/common/mod.rs"]
+mod common;
+
+use common::{config, journal_stream, FP};
+use rfq_cluster::{ClusterError, ClusterNode, LogSync, NetSwitch, NodeConfig, NodeId};
+use rfq_engine::{list_snapshots, read_snapshot, replay_into, Core};
+use rfq_journal::{JournalReader, OutputHash};
+use rfq_ring::Record;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest any liveness wait may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Cluster {
+    nodes: BTreeMap<NodeId, Option<Arc<ClusterNode>>>,
+    cfgs: BTreeMap<NodeId, NodeConfig>,
+    switch: NetSwitch,
+    _dir: tempfile::TempDir,
+}
+
+fn node_cfg(id: NodeId, dir: &Path, switch: &NetSwitch) -> NodeConfig {
+    let mut c = NodeConfig::new(id, dir.join(format!("node{id}")), config(), FP);
+    c.heartbeat = Duration::from_millis(50);
+    c.election_timeout = (Duration::from_millis(300), Duration::from_millis(600));
+    c.snapshot_every = 0;
+    c.switch = switch.clone();
+    c
+}
+
+async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(t0.elapsed() < PATIENCE, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl Cluster {
+    async fn start(n: u64, tweak: impl Fn(&mut NodeConfig)) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let switch = NetSwitch::new();
+        let mut nodes = BTreeMap::new();
+        let mut cfgs = BTreeMap::new();
+        for id in 1..=n {
+            let mut c = node_cfg(id, dir.path(), &switch);
+            tweak(&mut c);
+            let node = ClusterNode::start(c.clone()).await.unwrap();
+            c.listen = node.addr().to_string(); // a restart binds the same address
+            cfgs.insert(id, c);
+            nodes.insert(id, Some(Arc::new(node)));
+        }
+        let members: BTreeMap<NodeId, String> =
+            cfgs.iter().map(|(&id, c)| (id, c.listen.clone())).collect();
+        nodes[&1]
+            .as_ref()
+            .unwrap()
+            .initialize(&members)
+            .await
+            .unwrap();
+        let c = Cluster {
+            nodes,
+            cfgs,
+            switch,
+            _dir: dir,
+        };
+        c.leader().await;
+        c
+    }
+
+    fn node(&self, id: NodeId) -> &Arc<ClusterNode> {
+        self.nodes[&id].as_ref().expect("node is running")
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Arc<ClusterNode>> {
+        self.nodes.values().flatten()
+    }
+
+    /// The leader of the highest term among running nodes that are not cut off, once one is.
+    async fn leader(&self) -> NodeId {
+        wait_for("a leader", || {
+            let st: Vec<_> = self
+                .live()
+                .filter(|n| !self.switch.cut(n.id(), 0))
+                .map(|n| n.status())
+                .collect();
+            let term = st.iter().map(|s| s.term).max()?;
+            st.iter()
+                .find(|s| s.term == term && s.state == openraft::ServerState::Leader)
+                .map(|s| s.id)
+        })
+        .await
+    }
+
+    /// Proposes `recs` as one block to the leader, retrying on another leader until it commits.
+    async fn commit(&self, recs: &[Record]) -> u64 {
+        let t0 = Instant::now();
+        loop {
+            let l = self.leader().await;
+            match self.node(l).propose(recs).await {
+                Ok(a) => return a.last_seq,
+                Err(ClusterError::NotLeader { .. } | ClusterError::NotCommitted(_)) => {
+                    assert!(t0.elapsed() < PATIENCE, "no leader committed the block");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    /// Waits until every running node applied the leader's last applied entry; returns the
+    /// (common) state hash after checking all are equal.
+    async fn converge(&self) -> u64 {
+        let l = self.leader().await;
+        let target = self.node(l).applied();
+        wait_for("every node to apply the leader's log", || {
+            self.live().all(|n| n.applied() >= target).then_some(())
+        })
+        .await;
+        let views: Vec<_> = self
+            .live()
+            .map(|n| (n.id(), n.state_machine().view()))
+            .collect();
+        let (_, v0) = &views[0];
+        for (id, v) in &views {
+            assert_eq!(
+                v.state_hash, v0.state_hash,
+                "node {id} state hash differs: {views:?}"
+            );
+            assert_eq!(v.seq, v0.seq, "node {id} journal seq differs");
+            assert_eq!(
+                v.output_hash, v0.output_hash,
+                "node {id} output hash differs"
+            );
+        }
+        v0.state_hash
+    }
+
+    async fn kill(&mut self, id: NodeId) {
+        let n = self.nodes.get_mut(&id).unwrap().take().unwrap();
+        n.shutdown().await;
+    }
+
+    async fn restart(&mut self, id: NodeId) {
+        let n = ClusterNode::start(self.cfgs[&id].clone()).await.unwrap();
+        self.nodes.insert(id, Some(Arc::new(n)));
+    }
+
+    async fn stop(self) {
+        for n in self.live() {
+            n.shutdown().await;
+        }
+    }
+}
+
+/// A single-node replay: a fresh core fed `recs` in order.
+fn reference(recs: &[Record]) -> (u64, OutputHash) {
+    let mut core = Core::new(config()).unwrap();
+    let mut h = OutputHash::new();
+    let mut out = Vec::new();
+    for r in recs {
+        out.clear();
+        core.process(r, &mut out);
+        out.iter().for_each(|o| h.push(o));
+    }
+    (core.state_hash(), h)
+}
+
+/// The records of a node's (complete) journal.
+fn journal_records(node: &ClusterNode) -> Vec<Record> {
+    let dir = node.state_machine().sync_journal().unwrap();
+    let mut v = Vec::new();
+    JournalReader::open(&dir, FP)
+        .unwrap()
+        .for_each_from(1, |_, r, _| v.push(*r))
+        .unwrap();
+    v
+}
+
+fn blocks(recs: &[Record], size: usize) -> Vec<Vec<Record>> {
+    recs.chunks(size).map(<[Record]>::to_vec).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicated_stream_gives_every_node_the_single_node_state() {
+    let c = Cluster::start(3, |n| n.log_sync = LogSync::Each).await;
+    let stream = journal_stream(200, Some(150));
+    let mut last = 0;
+    for b in blocks(&stream, 13) {
+        let seq = c.commit(&b).await;
+        assert_eq!(seq, last + b.len() as u64, "the gate moves by the block");
+        last = seq;
+    }
+    let l = c.leader().await;
+    assert_eq!(c.node(l).committed_seq(), stream.len() as u64);
+    let hash = c.converge().await;
+    let (want, want_out) = reference(&stream);
+    assert_eq!(
+        hash, want,
+        "every node's state is the single-node replay of the committed log"
+    );
+    assert!(c.node(l).state_machine().view().output_hash == want_out.value());
+    for n in c.live() {
+        // each node's own journal is exactly the stream, and replays to the same state
+        assert_eq!(journal_records(n), stream, "node {}", n.id());
+        let mut fresh = Core::new(config()).unwrap();
+        let rep = replay_into(
+            &mut fresh,
+            &n.state_machine().view().journal_dir,
+            FP,
+            OutputHash::new(),
+        )
+        .unwrap();
+        assert_eq!(rep.state_hash, want);
+        assert_eq!(
+            rep.first_divergence, None,
+            "the journal's output marks match the replay"
+        );
+        assert_eq!(rep.marks_checked, stream.len() as u64);
+    }
+    // a follower refuses writes and names the leader
+    let f = c.live().find(|n| n.id() != l).unwrap();
+    match f.propose(&stream[..1]).await {
+        Err(ClusterError::NotLeader { leader }) => assert_eq!(leader, Some(l)),
+        other => panic!("follower accepted a write: {other:?}"),
+    }
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_leader_is_replaced_and_no_committed_entry_is_lost() {
+    let mut c = Cluster::start(3, |_| {}).await;
+    let stream = journal_stream(300, None);
+    let bl = blocks(&stream, 10);
+    let half = bl.len() / 2;
+    for b in &bl[..half] {
+        c.commit(b).await;
+    }
+    let old = c.leader().await;
+    let term = c.node(old).status().term;
+    c.kill(old).await;
+    // a new leader, of a later term, among the survivors
+    let new = c.leader().await;
+    assert_ne!(new, old);
+    assert!(c.node(new).status().term > term);
+    for b in &bl[half..] {
+        c.commit(b).await;
+    }
+    let hash = c.converge().await;
+    assert_eq!(hash, reference(&stream).0);
+    for n in c.live() {
+        assert_eq!(
+            journal_records(n),
+            stream,
+            "node {}: every acknowledged block, once, in order",
+            n.id()
+        );
+    }
+    // the dead node comes back from its disk and catches up
+    c.restart(old).await;
+    let hash2 = c.converge().await;
+    assert_eq!(hash2, hash);
+    assert_eq!(
+        journal_records(c.node(old)),
+        stream,
+        "the restarted node's new journal generation holds the whole log"
+    );
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_leader_commits_nothing_and_converges_after_healing() {
+    let c = Cluster::start(3, |_| {}).await;
+    let stream = journal_stream(120, None);
+    let bl = blocks(&stream, 8);
+    for b in &bl[..5] {
+        c.commit(b).await;
+    }
+    let old = c.leader().await;
+    let before = c.node(old).committed_seq();
+    c.switch.isolate(old);
+    // a write to the cut-off leader never commits: its gate does not move
+    let lone = Arc::clone(c.node(old));
+    let doomed: Vec<Record> = bl[5]
+        .iter()
+        .map(|r| Record {
+            ts_send: 0x0BAD,
+            ..*r
+        })
+        .collect();
+    let doomed2 = doomed.clone();
+    let pending = tokio::spawn(async move { lone.propose(&doomed2).await });
+    // the majority elects another leader and goes on
+    let new = c.leader().await;
+    assert_ne!(new, old);
+    for b in &bl[5..] {
+        c.commit(b).await;
+    }
+    assert_eq!(
+        c.node(old).committed_seq(),
+        before,
+        "the minority side committed nothing"
+    );
+    c.switch.heal(old);
+    let res = tokio::time::timeout(PATIENCE, pending)
+        .await
+        .expect("the old leader's write ends once it hears the new term")
+        .unwrap();
+    assert!(
+        res.is_err(),
+        "the deposed leader's write must not be acknowledged: {res:?}"
+    );
+    let hash = c.converge().await;
+    assert_eq!(
+        hash,
+        reference(&stream).0,
+        "the old leader's uncommitted entry is gone everywhere"
+    );
+    for n in c.live() {
+        let recs = journal_records(n);
+        assert_eq!(recs, stream, "node {}", n.id());
+        assert!(!recs.iter().any(|r| r.ts_send == 0x0BAD));
+    }
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_far_behind_catches_up_from_a_snapshot_and_the_tail() {
+    let c = Cluster::start(3, |n| {
+        n.snapshot_every = 20;
+        n.keep_after_snapshot = 5;
+    })
+    .await;
+    let stream = journal_stream(400, Some(350));
+    let bl = blocks(&stream, 6);
+    for b in &bl[..10] {
+        c.commit(b).await;
+    }
+    let l = c.leader().await;
+    let lag = c.live().find(|n| n.id() != l).unwrap().id();
+    c.switch.isolate(lag);
+    for b in &bl[10..] {
+        c.commit(b).await;
+    }
+    // the leader snapshotted and purged the entries the follower lacks
+    let leader = c.node(c.leader().await);
+    wait_for("the leader to purge its log", || {
+        leader
+            .raft()
+            .metrics()
+            .borrow()
+            .purged
+            .is_some_and(|p| p.index > 20)
+            .then_some(())
+    })
+    .await;
+    c.switch.heal(lag);
+    let hash = c.converge().await;
+    assert_eq!(hash, reference(&stream).0);
+    let f = c.node(lag);
+    let v = f.state_machine().view();
+    assert!(v.snapshots_installed >= 1, "caught up by a snapshot: {v:?}");
+    // the follower's journal generation after the snapshot recovers the same state:
+    // its engine snapshot + the journal tail after its anchor
+    f.state_machine().sync_journal().unwrap();
+    let snaps = list_snapshots(&v.journal_dir).unwrap();
+    let (_, path) = snaps
+        .first()
+        .expect("the installed snapshot is kept with the journal");
+    let (h, bytes) = read_snapshot(path, Some(FP)).unwrap();
+    let (mut core, _) = Core::restore(config(), &mut &bytes[..]).unwrap();
+    let mut out = Vec::new();
+    let sum = JournalReader::open_pruned(&v.journal_dir, FP)
+        .unwrap()
+        .for_each_after((h.anchor.seq, h.anchor.chain), |_, r, _| {
+            core.process(r, &mut out)
+        })
+        .unwrap();
+    assert_eq!(sum.last_seq, stream.len() as u64);
+    assert_eq!(core.state_hash(), hash);
+    c.stop().await;
+}
