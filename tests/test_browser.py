@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -387,3 +388,36 @@ def test_an_operator_kills_a_client_in_the_console_and_its_next_rfq_is_refused_w
     page.request(desk, "buy", "1")
     page.quote_shown()  # released: quoted again
     assert page.console_errors() == [] and console.console_errors() == []
+
+
+def test_a_risk_officer_changes_a_tiers_markup_in_the_console_seeing_old_and_new_first(
+        console: Page, desk: Any) -> None:
+    """The tier's terms through the one path of setting changes: chosen in the form, reviewed
+    (its current and new value shown, nothing sent yet), confirmed; the core holds the new
+    value and the page's settings table shows it."""
+    before = desk.engine.tier_view("silver")
+    console.login("desk-risk")
+    console.until("the settings form", lambda: console.el("#change-form").is_displayed()
+                  and "silver" in console.text("#settings"))
+    Select(console.el("#change-what")).select_by_value("tier")
+    console.until("the tiers as targets", lambda: "silver" in console.text("#change-target"))
+    Select(console.el("#change-target")).select_by_value("silver")
+    Select(console.el("#change-field")).select_by_value("markup_bps")
+    console.el("#change-value").send_keys("1.75")
+    console.click("#change-ask")
+    console.until("the review", lambda: console.el("#change-confirm").is_displayed())
+    assert console.text("#change-what-text") == "silver markup_bps"
+    assert (console.text("#change-old"), console.text("#change-new")) == ("1.00", "1.75")
+    assert desk.engine.tier_view("silver") == before  # nothing sent before the confirm
+    console.shot("review")
+    try:
+        console.click("#change-apply")
+        console.until("the change's answer",
+                      lambda: console.message() == "silver markup_bps: applied as risk-officer")
+        assert desk.engine.tier_view("silver")["markup_cbps"] == 175
+        console.until("the new value in the settings table", lambda: "markup_bps 1.75" in console.text("#settings"))
+        console.shot("applied")
+    finally:
+        desk.engine.operator.set_tier("silver", markup_bps=Decimal(before["markup_cbps"]) / 100)
+    assert desk.engine.tier_view("silver") == before
+    assert console.console_errors() == []

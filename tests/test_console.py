@@ -3,7 +3,8 @@
 exist: no session → 401 everywhere, each role refused what it may not do (403, nothing sent),
 CSRF, bad input → 400 with no state change, actions journaled with the operator's id and named
 in the audit trail, the approval queue end to end with a portal client, the kill switch seen by
-the client, and a limit change shown old → new and applied only when confirmed."""
+the client, and setting changes (limits, pricing, client tiers, tiers' terms, the hedging policy,
+the desk's settings) shown old → new and applied only when confirmed."""
 
 from __future__ import annotations
 
@@ -51,11 +52,22 @@ class Stream(EventStream):
                 return ev
 
 
+#: a hedging policy for BTC (off: nothing is hedged, but the console can change it)
+HEDGING = ('\n[[hedging]]\ncomposite = "BTC"\nmode = "off"\nthreshold = "1"\nmax_slippage_bps = "5"\nretry_ms = 200\n'
+           '[[hedging.venue]]\nid = 1\nname = "binance-sim"\ninstrument = "binance-spot:BTCUSDT"\n')
+
+
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from importlib import resources
+
     from rfqcore.journal import JournalSettings
 
-    with web_desk(journal=JournalSettings(str(tmp_path_factory.mktemp("console-journal")))) as srv:
+    registry = Registry.load(None)
+    text = resources.files("rfqcore.defaults").joinpath("rfq.toml").read_text() + HEDGING
+    settings = RfqSettings.from_toml(text, registry, "rfq.toml + [[hedging]]")
+    with web_desk(journal=JournalSettings(str(tmp_path_factory.mktemp("console-journal"))), registry=registry,
+                  settings=settings) as srv:
         yield srv
 
 
@@ -200,7 +212,30 @@ BAD = [
     ("/approve", {"request_id": "12345", "adjust_bps": "NaN"}, None, "adjust_bps must be within"),
     ("/approve", {"request_id": "12345"}, None, "no RFQ waits for approval"),
     ("/decline", {"request_id": "12345"}, None, "no RFQ waits for approval"),
-    ("/change", {"what": "tier", "target": "gold", "field": "fee_bps", "value": "1"}, None, "what must be one of"),
+    ("/change", {"what": "colour", "target": "gold", "field": "fee_bps", "value": "1"}, None, "what must be one of"),
+    ("/change", {"what": "tier", "target": "platinum", "field": "fee_bps", "value": "1"}, None,
+     "unknown target 'platinum'"),
+    ("/change", {"what": "tier", "target": "gold", "field": "fee_bps", "value": "100000"}, None,
+     "fee_bps must be within 0.00..9999.99 bps"),
+    ("/change", {"what": "tier", "target": "gold", "field": "ttl_ms", "value": "0"}, None, "ttl_ms must be at least"),
+    ("/change", {"what": "tier", "target": "gold", "field": "allow_partial", "value": 1}, None, "true or false"),
+    ("/change", {"what": "client", "target": "acme-capital", "field": "tier", "value": "platinum"}, None,
+     "tier must be one of gold, silver"),
+    ("/change", {"what": "client", "target": "acme-capital", "field": "tier", "value": 9}, None, "tier must be one of"),
+    ("/change", {"what": "hedging", "target": "ETH", "field": "mode", "value": "full"}, None,
+     "ETH has no hedging policy"),
+    ("/change", {"what": "hedging", "target": "BTC", "field": "mode", "value": "always"}, None,
+     "mode must be one of off, full, partial, threshold"),
+    ("/change", {"what": "hedging", "target": "BTC", "field": "ratio_pct", "value": "500"}, None,
+     "ratio_pct must be within 1..100"),
+    ("/change", {"what": "hedging", "target": "BTC", "field": "threshold", "value": "0"}, None,
+     "threshold must be at least 0.00000001"),
+    ("/change", {"what": "hedging", "target": "BTC", "field": "retry_ms", "value": "-1"}, None, "non-negative"),
+    ("/change", {"what": "desk", "field": "exec_count", "value": "65"}, None, "exec_count must be within 0..64"),
+    ("/change", {"what": "desk", "field": "exec_window_ms", "value": "0"}, None, "exec_window_ms must be at least"),
+    ("/change", {"what": "desk", "target": "BTC", "field": "exec_count", "value": "3"}, None,
+     "unknown target 'BTC'"),
+    ("/change", {"what": "desk", "field": "quote_table", "value": "3"}, None, "unknown desk field"),
     ("/change", {"what": "instrument", "target": "BTC", "field": "colour", "value": "1"}, None,
      "unknown instrument field"),
     ("/change", {"what": "instrument", "target": "BTC", "field": "max_qty", "value": "-5"}, None, "non-negative"),
@@ -398,6 +433,82 @@ def test_a_limit_change_shows_old_and_new_and_applies_only_when_confirmed(desk: 
 
     bps = risk.call("POST", "/change", {"what": "pricing", "target": "BTC", "field": "base_bps", "value": "1.5"})
     assert bps.status == 200 and bps.json["unit"] == "bps" and bps.json["new"] == "1.50", bps.body
+
+
+#: one change of each setting the console edits besides limits and pricing: (body, how /limits shows
+#: the current value, the new value as shown, the value the core holds after it)
+SETTINGS = [
+    ({"what": "tier", "target": "silver", "field": "markup_bps", "value": "1.25"},
+     lambda v: next(t for t in v["tiers"] if t["tier"] == "silver")["markup_bps"], "1.25",
+     lambda e: e.tier_view("silver")["markup_cbps"] == 125),
+    ({"what": "tier", "target": "gold", "field": "allow_partial", "value": True},
+     lambda v: next(t for t in v["tiers"] if t["tier"] == "gold")["allow_partial"], True,
+     lambda e: e.tier_view("gold")["allow_partial"] is True),
+    ({"what": "client", "target": "beta-fund", "field": "tier", "value": "gold"},
+     None, "gold", lambda e: e.client_risk("beta-fund")["tier"] == 1),
+    ({"what": "hedging", "target": "BTC", "field": "mode", "value": "full"},
+     lambda v: next(h for h in v["hedging"] if h["instrument"] == "BTC")["mode"], "full",
+     lambda e: e.hedge_status()[0]["mode"] == "full"),
+    ({"what": "hedging", "target": "BTC", "field": "threshold", "value": "0.5"},
+     lambda v: next(h for h in v["hedging"] if h["instrument"] == "BTC")["threshold"], "0.50000000",
+     lambda e: e.hedge_status()[0]["threshold"] == 50_000_000),
+    ({"what": "desk", "field": "exec_window_ms", "value": "2500"},
+     lambda v: v["desk"]["exec_window_ms"], "2500.000000", lambda e: e.desk_view()["exec_window_ns"] == 2_500_000_000),
+    ({"what": "desk", "target": "desk", "field": "exec_count", "value": 7},
+     lambda v: v["desk"]["exec_count"], 7, lambda e: e.desk_view()["exec_count"] == 7),
+]
+
+
+@pytest.mark.parametrize(("body", "shown", "new", "holds"), SETTINGS,
+                         ids=[f"{b['what']}-{b['field']}" for b, *_ in SETTINGS])
+def test_tiers_hedging_and_desk_settings_change_old_to_new_when_confirmed(desk: Any, risk: Browser, viewer: Browser,
+                                                                          trader: Browser, body: dict[str, Any],
+                                                                          shown: Any, new: Any, holds: Any) -> None:
+    """Each through the one path of limit changes: asked for (nothing sent; old and new shown),
+    confirmed (one SET_* CONTROL record, journaled with the risk officer's id, named in the
+    audit trail), the core holding the new value; then set back. A viewer and a trader are
+    refused (403) and change nothing."""
+    with _Unchanged(desk):
+        assert viewer.call("POST", "/change", body).status == 403
+        assert trader.call("POST", "/change", body).status == 403
+        asked = risk.call("POST", "/change", body)
+    assert asked.status == 200, asked.body
+    old = asked.json["old"]
+    if shown is not None:
+        assert shown(risk.call("GET", "/limits").json) == old
+    assert asked.json["new"] == new and old != new and not holds(desk.engine)
+    done = risk.call("POST", "/confirm", {"change_id": asked.json["change_id"]})
+    try:
+        assert done.status == 200 and done.json["status"] == "applied", done.body
+        assert holds(desk.engine)
+        (ack,) = done.json["acks"]
+        assert ack["command"] == f"SET_{'HEDGE' if body['what'] == 'hedging' else body['what'].upper()}"
+        audit = next(a for a in risk.call("GET", "/audit").json if a["control_id"] == ack["control_id"])
+        assert audit["operator"] == "risk-officer" and audit["result"] == "OK"
+        assert _journal_has_control(Path(desk.engine.journal.dir), 2, int(ack["control_id"]))
+        if shown is not None:
+            assert shown(risk.call("GET", "/limits").json) == new
+    finally:
+        back = risk.call("POST", "/change", {**body, "value": old})
+        assert back.status == 200 and back.json["old"] == new, back.body
+        assert risk.call("POST", "/confirm", {"change_id": back.json["change_id"]}).json["status"] == "applied"
+    assert not holds(desk.engine)
+
+
+def test_a_setting_the_core_refuses_changes_nothing(desk: Any, risk: Browser) -> None:
+    """A tier's TTL beyond its maximum: a value the field accepts alone but the core refuses for
+    the tier as a whole. The confirm answers "rejected" with the core's reason, the audit trail
+    names the operator and the reason, and the tier is as it was. (That a refused SET_* changes
+    no state at all, state hash included, is the Rust engine tests' rfq.rs and hedging.rs.)"""
+    ttl = desk.engine.tier_view("gold")
+    too_long = str(Decimal(ttl["max_ttl_ns"]) / 1_000_000 + 1)
+    asked = risk.call("POST", "/change", {"what": "tier", "target": "gold", "field": "ttl_ms", "value": too_long})
+    assert asked.status == 200, asked.body
+    done = risk.call("POST", "/confirm", {"change_id": asked.json["change_id"]})
+    assert done.status == 200 and done.json["status"] == "rejected" and done.json["reason"] == "BAD_COMMAND"
+    assert desk.engine.tier_view("gold") == ttl
+    audit = next(a for a in risk.call("GET", "/audit").json if a["control_id"] == done.json["acks"][0]["control_id"])
+    assert audit["result"] == "BAD_COMMAND" and audit["operator"] == "risk-officer"
 
 
 def test_the_views_show_the_engines_numbers(desk: Any, viewer: Browser) -> None:

@@ -825,6 +825,16 @@ class Engine:
     def instrument_risk(self, composite: int | str) -> dict[str, object]:
         return dict(self.core.instrument_view(self.registry.composite(composite).id))
 
+    def tier_view(self, tier: int | str) -> dict[str, object]:
+        """A client tier's terms now (markup and fee in cbps, TTLs in ns; ``SET_TIER`` changes
+        them), by its id or name."""
+        return dict(self.core.tier_view(self.rfq.tier(tier).id))
+
+    def desk_view(self) -> dict[str, object]:
+        """The desk-wide settings now: the repeated-execution throttle (``exec_count`` fills
+        within ``exec_window_ns``; ``SET_DESK`` changes it) and the table sizes."""
+        return dict(self.core.desk_view())
+
     def pending_approvals(self) -> list[dict[str, int]]:
         return list(self.core.pending())
 

@@ -20,7 +20,7 @@ from rfqcore.records import ClientField, Command, DeskField, HedgeField, Instrum
 from rfqcore.rfq import ApprovalPending, ControlAck
 from rfqcore.units import to_units  # re-exported: the CLI and older callers import it from here
 
-__all__ = ["ControlRequest", "ControlRejected", "Operator", "to_units"]
+__all__ = ["ControlRequest", "ControlRejected", "HEDGE_MODES", "Operator", "to_units"]
 
 _MS = 1_000_000
 
@@ -82,7 +82,8 @@ _HEDGING: dict[str, tuple[int, str]] = {
     "threshold": (HedgeField.THRESHOLD, "qty"), "max_slippage_bps": (HedgeField.MAX_SLIPPAGE_CBPS, "cbps"),
     "retry_ms": (HedgeField.RETRY_NS, "ns"),
 }
-_HEDGE_MODES = ("off", "full", "partial", "threshold")
+#: ``set_hedging(mode=...)`` names, by their ``SET_HEDGE`` mode code
+HEDGE_MODES = ("off", "full", "partial", "threshold")
 
 #: the settable fields per command, for CLIs and docs
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -182,9 +183,9 @@ class Operator:
         if unit == "ns":
             return to_units(value, 6, what)  # ms with up to 6 decimals -> ns
         if unit == "mode":
-            if value not in _HEDGE_MODES:
-                raise ValueError(f"{what}: expected one of {', '.join(_HEDGE_MODES)}, got {value!r}")
-            return _HEDGE_MODES.index(value)
+            if value not in HEDGE_MODES:
+                raise ValueError(f"{what}: expected one of {', '.join(HEDGE_MODES)}, got {value!r}")
+            return HEDGE_MODES.index(value)
         raise AssertionError(unit)
 
     def parse(self, what: str, name: str, value: Any, instrument: int | str | None = None) -> int:

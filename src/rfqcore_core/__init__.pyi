@@ -230,6 +230,10 @@ class Engine:
     def client_position(self, client: int, composite: int) -> PositionView | None: ...
     def client_view(self, client: int) -> ClientView: ...
     def instrument_view(self, composite: int) -> dict[str, object]: ...
+    def tier_view(self, tier: int) -> TierView:
+        """A client tier's terms now (``SET_TIER`` changes them)."""
+    def desk_view(self) -> DeskView:
+        """The desk-wide settings now (``SET_DESK`` changes the repeated-execution throttle)."""
     def desk_killed(self) -> bool: ...
     def quote_view(self, quote_id: int) -> dict[str, object] | None: ...
     def pending(self) -> list[dict[str, int]]: ...
@@ -326,6 +330,10 @@ class HedgeView(TypedDict):
     """Hedging of one hedged composite (composite scales; docs/hedging.md)."""
     composite: int
     mode: str
+    ratio_pct: int
+    threshold: int
+    max_slippage_cbps: int
+    retry_ns: int
     available: bool
     client_flow: int
     hedged: int
@@ -351,6 +359,24 @@ class CoreStats(TypedDict):
     repricings: int
     rejects_by_reason: dict[int, int]
     book_levels: dict[int, int]
+
+class TierView(TypedDict):
+    """A client tier's terms (markup and fee in cbps, TTLs in ns)."""
+    id: int
+    name: str
+    markup_cbps: int
+    fee_cbps: int
+    ttl_ns: int
+    max_ttl_ns: int
+    allow_partial: bool
+
+class DeskView(TypedDict):
+    """The desk-wide settings (the repeated-execution throttle: exec_count fills within
+    exec_window_ns; the quote table and pending-approval sizes)."""
+    exec_count: int
+    exec_window_ns: int
+    quote_table: int
+    max_pending: int
 
 class ClientView(TypedDict):
     """A client's risk state (credit in cents; rates as (per second, burst))."""

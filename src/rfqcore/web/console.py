@@ -9,7 +9,9 @@ What a role may do is checked on the server for every request:
 * ``viewer``: every view and the live stream, nothing else;
 * ``trader``: also the manual approval queue (approve, approve with a price adjustment, decline);
 * ``risk-officer``: also kill switches (all, a client, an instrument) and their release, halts'
-  re-enable, the restricted list, and live limit and pricing changes (asked for, then confirmed).
+  re-enable, the restricted list, and live setting changes (asked for, then confirmed): client
+  limits and tiers, instrument limits, pricing, the client tiers' terms, the hedging policy and
+  the desk's settings (the ``SET_*`` commands; :data:`CHANGEABLE`).
 
 Every action is one or more CONTROL records sent through :class:`rfqcore.operator.Operator`
 with the user's operator id in the record (:meth:`rfqcore.engine.Engine.operator_for`): the
@@ -27,7 +29,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from rfqcore.engine import Engine
-from rfqcore.operator import FIELDS, Operator, field_of, field_unit
+from rfqcore.operator import FIELDS, HEDGE_MODES, Operator, field_of, field_unit
 from rfqcore.rfq import (
     AcceptRejected,
     ApprovalPending,
@@ -75,8 +77,20 @@ ROLE_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
     "trader": ("approve", "decline"),
     "risk-officer": ("kill", "reenable", "restrict", "change", "confirm"),
 }
-#: the settings a risk officer may change from the console: those whose current value a view shows
-CHANGEABLE: Final = {"client": FIELDS["client"], "instrument": FIELDS["instrument"], "pricing": FIELDS["pricing"]}
+#: the settings a risk officer may change from the console (every field of every ``SET_*`` command;
+#: the current value of each is read off the core before the change is shown): ``what`` -> fields
+CHANGEABLE: Final = {what: FIELDS[what] for what in ("client", "instrument", "pricing", "tier", "hedging", "desk")}
+#: the bounds (core integers, inclusive; None: none) the core holds a field to, checked first so that
+#: such a value is a 400 saying so (the core refuses it anyway, changing nothing)
+_BOUNDS: Final[dict[tuple[str, str], tuple[int, int | None]]] = {
+    ("hedging", "ratio_pct"): (1, 100), ("hedging", "threshold"): (1, None),
+    ("hedging", "max_slippage_bps"): (0, 999_999), ("pricing", "vol_ema_shift"): (0, 20),
+    ("desk", "exec_count"): (0, 64), ("desk", "exec_window_ms"): (1, None),
+    ("tier", "markup_bps"): (0, 999_999), ("tier", "fee_bps"): (0, 999_999),
+    ("tier", "ttl_ms"): (1, None), ("tier", "max_ttl_ms"): (1, None),
+}
+#: the one target of a desk setting
+DESK: Final = "desk"
 
 
 def _needs(role: str) -> Callable[[Session], str | None]:
@@ -93,20 +107,26 @@ def _num(d: Decimal) -> str:
 
 
 def _human(unit: str, raw: int, qty_decimals: int) -> str | int | bool:
-    """A field's integer as the operator gives it (decimal strings for scaled units)."""
+    """A field's integer as the operator gives it (decimal strings for scaled units, a hedging
+    mode's name)."""
     if unit == "bool":
         return bool(raw)
-    if unit in ("int", "mode"):
+    if unit == "mode":
+        return HEDGE_MODES[raw] if 0 <= raw < len(HEDGE_MODES) else int(raw)
+    if unit == "int":
         return int(raw)
     decimals = {"qty": qty_decimals, "cents": 2, "cbps": 2, "ns": 6}[unit]
     return _num(from_units(raw, decimals))
 
 
-def _view_value(what: str, name: str, view: dict[str, Any]) -> int:
-    """The current integer of a changeable field, from the client's or the composite's view."""
+def _view_value(what: str, name: str, view: Mapping[str, Any]) -> int:
+    """The current integer of a changeable field, from the core's view of its target (the
+    client's, the composite's, the tier's, the hedging policy's or the desk's)."""
     if what == "client" and name in ("rfq_rate", "rfq_burst", "accept_rate", "accept_burst"):
         rate, burst = view[name.rsplit("_", 1)[0] + "_rate"]
         return int(burst if name.endswith("_burst") else rate)
+    if what == "hedging" and name == "mode":
+        return HEDGE_MODES.index(view["mode"])
     key = name.replace("_bps", "_cbps").replace("_ms", "_ns") if what != "client" else name
     return int(view[key])
 
@@ -354,8 +374,22 @@ class Console(LoginApp):
                 row[group] = {f: _human(field_unit(what, f), _view_value(what, f, v), c.qty_decimals)
                              for f in CHANGEABLE[what]}
             out.append(row)
-        return {"desk_killed": self.engine.core.desk_killed(), "instruments": out,
-                "changeable": {k: list(v) for k, v in CHANGEABLE.items()}}
+        tiers = [{"tier": t.name, **self._fields("tier", self.engine.tier_view(t.id))} for t in self.settings.tiers]
+        hedging = [{"instrument": self.registry.composite(int(h["composite"])).name,
+                    **self._fields("hedging", h, self.registry.composite(int(h["composite"])).qty_decimals)}
+                   for h in self.engine.hedge_status()]
+        return {"desk_killed": self.engine.core.desk_killed(), "instruments": out, "tiers": tiers,
+                "hedging": hedging, "desk": self._fields("desk", self.engine.desk_view()),
+                "changeable": {k: list(v) for k, v in CHANGEABLE.items()},
+                "targets": {"client": [c.name for c in self.settings.clients],
+                            "instrument": [c.name for c in self.registry.composites],
+                            "pricing": [c.name for c in self.registry.composites],
+                            "tier": [t.name for t in self.settings.tiers],
+                            "hedging": [h["instrument"] for h in hedging], "desk": [DESK]}}
+
+    def _fields(self, what: str, view: Mapping[str, Any], qty_decimals: int = 0) -> dict[str, Any]:
+        """Every changeable field of ``what`` as the operator gives it, from the core's ``view``."""
+        return {f: _human(field_unit(what, f), _view_value(what, f, view), qty_decimals) for f in CHANGEABLE[what]}
 
     def _approvals(self) -> list[dict[str, Any]]:
         now = time.time_ns()
@@ -531,22 +565,70 @@ class Console(LoginApp):
         inst, on = self._instrument_name(doc), self._bool(doc, "on")
         return await self._send(session, f"restrict {inst} {on}", lambda op: op.restrict(inst, on))
 
+    def _target(self, what: str, doc: dict[str, Any]) -> str:
+        """The target of a change of ``what``: a client, a composite, a tier, a hedged composite
+        or the desk (:class:`BadRequest` naming the known ones)."""
+        if what == "client":
+            return self._client_name(doc, "target")
+        if what == "tier":
+            return name_field(doc, "target", [t.name for t in self.settings.tiers])
+        if what == "desk":
+            return name_field(doc, "target", [DESK]) if doc.get("target") is not None else DESK
+        target = self._instrument_name(doc, "target")
+        if what == "hedging" and not any(h.composite == self.registry.composite(target).id
+                                         for h in self.settings.hedging):
+            hedged = [self.registry.composite(h.composite).name for h in self.settings.hedging]
+            raise BadRequest(f"{target} has no hedging policy to change (hedged: {', '.join(hedged) or 'none'}); "
+                             f"add a [[hedging]] table for it to the RFQ settings")
+        return target
+
+    def _current(self, what: str, target: str, name: str) -> int:
+        """The core's integer of field ``name`` of ``target`` now (on a worker thread: it waits
+        for the core)."""
+        if what == "client":
+            view: dict[str, Any] = dict(self.engine.client_risk(target))
+        elif what in ("instrument", "pricing"):
+            view = self.engine.instrument_risk(target)
+        elif what == "tier":
+            view = self.engine.tier_view(target)
+        elif what == "desk":
+            view = self.engine.desk_view()
+        else:
+            cid = self.registry.composite(target).id
+            view = next(dict(h) for h in self.engine.hedge_status() if int(h["composite"]) == cid)
+        return _view_value(what, name, view)
+
+    def _shown(self, what: str, name: str, unit: str, raw: int, qty_decimals: int) -> Any:
+        """A value as the change and the views show it (a client's tier by its name)."""
+        if what == "client" and name == "tier":
+            return next((t.name for t in self.settings.tiers if t.id == raw), int(raw))
+        return _human(unit, raw, qty_decimals)
+
     async def _change(self, request: web.Request, session: Session) -> web.StreamResponse:
-        """A limit or pricing change asked for: nothing is sent; the answer shows the current and
-        the new value and a ``change_id`` to confirm within ``CHANGE_TTL_S``."""
+        """A setting change asked for: nothing is sent; the answer shows the current and the new
+        value and a ``change_id`` to confirm within ``CHANGE_TTL_S``."""
         doc = await read_body(request, {"what", "target", "field", "value"})
         what = doc.get("what")
         if what not in CHANGEABLE:
             raise BadRequest(f"what must be one of {', '.join(CHANGEABLE)}, got {what!r}")
-        target = self._client_name(doc, "target") if what == "client" else self._instrument_name(doc, "target")
+        target = self._target(what, doc)
         name = doc.get("field")
         if name not in CHANGEABLE[what]:
             raise BadRequest(f"unknown {what} field {name!r} (fields: {', '.join(CHANGEABLE[what])})")
         unit = field_unit(what, name)
         value = doc.get("value")
-        if unit == "bool":
+        if what == "client" and name == "tier":  # a tier by its name (or id)
+            tiers = {t.name: t.id for t in self.settings.tiers}
+            if isinstance(value, str) and value in tiers:
+                value = tiers[value]
+            elif isinstance(value, bool) or not isinstance(value, int) or value not in tiers.values():
+                raise BadRequest(f"tier must be one of {', '.join(tiers)}, got {value!r}")
+        elif unit == "bool":
             if not isinstance(value, bool):
                 raise BadRequest(f"{name} must be true or false")
+        elif unit == "mode":
+            if value not in HEDGE_MODES:
+                raise BadRequest(f"mode must be one of {', '.join(HEDGE_MODES)}, got {value!r}")
         elif unit == "int":
             if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
                 value = int(value)
@@ -554,24 +636,25 @@ class Console(LoginApp):
                 raise BadRequest(f"{name} must be a non-negative whole number, got {value!r}")
         else:
             value = decimal_field(doc, "value", required=True, positive=False)
-        comp = self.registry.composite(target) if what != "client" else None
+        comp = self.registry.composite(target) if what in ("instrument", "pricing", "hedging") else None
         op = self._operator(session)
         try:
             new_raw = op.parse(what, name, value, comp.name if comp is not None else None)
         except (ValueError, TypeError) as e:
             raise BadRequest(str(e)) from None
         qd = comp.qty_decimals if comp is not None else 0
-
-        def current() -> int:
-            view = self.engine.client_risk(target) if what == "client" else self.engine.instrument_risk(target)
-            return _view_value(what, name, dict(view))
-
-        old_raw = await self.blocking(current)
+        lo, hi = _BOUNDS.get((what, name), (0, None))
+        if new_raw < lo or (hi is not None and new_raw > hi):
+            low = self._shown(what, name, unit, lo, qd)
+            span = f"at least {low}" if hi is None else f"within {low}..{self._shown(what, name, unit, hi, qd)}"
+            raise BadRequest(f"{name} must be {span}{ {'cbps': ' bps', 'ns': ' ms'}.get(unit, '')}, got {doc.get('value')!r}")
+        old_raw = await self.blocking(lambda: self._current(what, target, name))
         now = time.monotonic()
         for cid in [k for k, c in self._changes.items() if c.expires <= now]:
             del self._changes[cid]
-        ch = _Change(secrets.token_urlsafe(16), session.sid, what, target, name, value, _human(unit, old_raw, qd),
-                     _human(unit, new_raw, qd), unit, now + CHANGE_TTL_S)
+        ch = _Change(secrets.token_urlsafe(16), session.sid, what, target, name, value,
+                     self._shown(what, name, unit, old_raw, qd), self._shown(what, name, unit, new_raw, qd), unit,
+                     now + CHANGE_TTL_S)
         self._changes[ch.change_id] = ch
         return self.json({"change_id": ch.change_id, "what": what, "target": target, "field": name, "old": ch.old,
                           "new": ch.new, "unit": {"cbps": "bps", "ns": "ms"}.get(unit, unit),
@@ -588,5 +671,9 @@ class Console(LoginApp):
             return self.error(404, "no such change waiting for your confirmation (it expires after "
                                    f"{int(CHANGE_TTL_S)} s): ask for it again with POST /console/api/change")
         del self._changes[ch.change_id]
-        return await self._send(session, f"set {ch.what} {ch.target} {ch.field} {ch.old} -> {ch.new}",
-                                lambda op: getattr(op, f"set_{ch.what}")(ch.target, **{ch.field: ch.value}))
+
+        def send(op: Operator) -> Any:
+            if ch.what == "desk":
+                return op.set_desk(**{ch.field: ch.value})
+            return getattr(op, f"set_{ch.what}")(ch.target, **{ch.field: ch.value})
+        return await self._send(session, f"set {ch.what} {ch.target} {ch.field} {ch.old} -> {ch.new}", send)

@@ -4,6 +4,7 @@
 use crate::Desk;
 use crate::state::RfqStats;
 use crate::view_types::{ClientView, InstrumentView, PendingView, PositionView, QuoteView};
+use rfq_model::{DeskSpec, TierSpec};
 
 impl Desk {
     fn position_view(&self, ci: usize, p: &rfq_kernel::positions::Position, mid: Option<i64>) -> PositionView {
@@ -72,6 +73,17 @@ impl Desk {
     /// The desk-wide kill switch is on.
     pub fn desk_killed(&self) -> bool {
         self.rfq.desk_killed
+    }
+
+    /// A tier's settings now (the configured ones until `SET_TIER` changes them); `None` for
+    /// an unknown tier id.
+    pub fn tier_view(&self, tier: u8) -> Option<&TierSpec> {
+        self.rfq.tier_index(tier).map(|t| &self.rfq.tiers[t])
+    }
+
+    /// The desk-wide settings now (`SET_DESK` changes the repeated-execution throttle).
+    pub fn desk_settings(&self) -> &DeskSpec {
+        &self.rfq.desk
     }
 
     /// A quote still in the quote table (the last `DeskSpec::quote_table` ids).

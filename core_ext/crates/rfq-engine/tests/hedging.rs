@@ -372,6 +372,18 @@ fn set_hedge_control_changes_the_policy_live() {
     assert_eq!(h.ctl(control::SET_HEDGE, 9, 1, 0, 1, 0).aux, rfq_reject::BAD_COMMAND);
     assert_eq!(h.ctl(control::SET_HEDGE, 1, 2, 0, 1, 0).aux, rfq_reject::BAD_COMMAND);
     assert_eq!(h.core.hedge_views()[0].mode, 0);
+    // refused out of range, each changing nothing (the same record time: not even the clock)
+    let before = h.core.state_hash();
+    for (field, value) in [(2, 0), (2, 101), (3, 0), (4, 1_000_000), (4, -1), (5, -1)] {
+        assert_eq!(h.ctl(control::SET_HEDGE, field, 1, 0, value, 0).aux, rfq_reject::BAD_COMMAND, "field {field} = {value}");
+        assert_eq!(h.core.state_hash(), before, "field {field} = {value}");
+    }
+    // each policy field as the view shows it (what the console shows before a change)
+    for (field, value) in [(3, 7), (4, 9), (5, 11)] {
+        assert_eq!(h.ctl(control::SET_HEDGE, field, 1, 0, value, 0).aux, 0, "field {field}");
+    }
+    let v = &h.core.hedge_views()[0];
+    assert_eq!((v.threshold, v.max_slippage_cbps, v.retry_ns), (7, 9, 11));
     // partial 50 %, then on: the 1 BTC already sold is hedged half at the next record
     assert_eq!(h.ctl(control::SET_HEDGE, 2, 1, 0, 50, 0).aux, 0);
     assert_eq!(h.ctl(control::SET_HEDGE, 1, 1, 0, 2, 0).aux, 0);
@@ -380,6 +392,6 @@ fn set_hedge_control_changes_the_policy_live() {
     // the live policy survives a snapshot
     let bytes = h.core.snapshot_bytes(&SnapshotAnchor::detached(1));
     let (back, _) = Core::restore(hedge_cfg(HedgeMode::Full, 0, 0), &mut bytes.as_slice()).unwrap();
-    assert_eq!(back.hedge_views()[0].mode, 2);
+    assert_eq!((back.hedge_views()[0].mode, back.hedge_views()[0].ratio_pct), (2, 50));
     assert_eq!(back.state_hash(), h.core.state_hash());
 }

@@ -889,6 +889,10 @@ fn controls_validate_apply_and_ack_previous_values() {
         let ack = h.ctl(control::SET_TIER, field, 0, 1, value, 0);
         assert_eq!((ack.aux, ack.ts_event), (0, prev), "tier field {field}");
     }
+    // the tier view reads back what was set (the console shows it before a change)
+    let tv = h.core.tier_view(1).unwrap();
+    assert_eq!((tv.markup_cbps, tv.fee_cbps, tv.ttl_ns, tv.max_ttl_ns, tv.allow_partial), (7, 8, 3 * SEC, 20 * SEC, true));
+    assert!(h.core.tier_view(0).is_none() && h.core.tier_view(7).is_none());
     for (field, value, prev) in [(1, 1, 0), (2, 2, 0), (3, 3, 0), (4, 4, 0), (5, 5, 0), (6, 6, 100), (7, 7, 0)] {
         let ack = h.ctl(control::SET_PRICING, field, 1, 0, value, 0);
         assert_eq!((ack.aux, ack.ts_event), (0, prev), "pricing field {field}");
@@ -898,6 +902,7 @@ fn controls_validate_apply_and_ack_previous_values() {
     assert_eq!((iv.base_cbps, iv.size_cbps_per_unit), (6, 7));
     assert_eq!(h.ctl(control::SET_DESK, 1, 0, 0, 5, 0).ts_event, 0);
     assert_eq!(h.ctl(control::SET_DESK, 2, 0, 0, 7, 0).ts_event, SEC);
+    assert_eq!((h.core.desk_settings().exec_count, h.core.desk_settings().exec_window_ns), (5, 7));
     assert_eq!(h.ctl(control::RESTRICT, 0, 1, 0, 1, 0).ts_event, 0);
     assert!(h.core.instrument_view(1).unwrap().restricted);
     h.rfq_refused(rfq(2, 0, BTC, 1, h.t), rr::RESTRICTED);

@@ -160,6 +160,14 @@ pub struct HedgeView {
     pub composite: u16,
     /// Policy (0 off, 1 full, 2 partial, 3 threshold).
     pub mode: u8,
+    /// `Partial`: percent of the client flow hedged (`SET_HEDGE` field 2).
+    pub ratio_pct: i64,
+    /// `Threshold`: unhedged size that triggers a hedge, composite qty (field 3).
+    pub threshold: i64,
+    /// Limit-price tolerance beyond the router's marginal price, cbps (field 4).
+    pub max_slippage_cbps: i64,
+    /// Wait before routing an unfilled rest again, ns (field 5).
+    pub retry_ns: i64,
     /// Hedging possible now (or not needed: mode off).
     pub available: bool,
     /// Σ desk deltas of client fills (composite qty).
@@ -359,6 +367,10 @@ impl Hedging {
         HedgeView {
             composite: s.spec.composite,
             mode: mode_code(s.spec.mode),
+            ratio_pct: s.spec.ratio_pct,
+            threshold: s.spec.threshold,
+            max_slippage_cbps: s.spec.max_slippage_cbps,
+            retry_ns: s.spec.retry_ns,
             available: s.available,
             client_flow: s.client_flow,
             hedged: s.hedged,

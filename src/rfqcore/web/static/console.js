@@ -117,6 +117,12 @@ const VIEWS = {
     fill("limits", limits.instruments.map((i) => row([i.instrument, state(i),
       Object.entries(i.limits).map(([k, v]) => `${k} ${v}`).join(", "),
       Object.entries(i.pricing).map(([k, v]) => `${k} ${v}`).join(", ")])));
+    const values = (o) => Object.entries(o).filter(([k]) => k !== "tier" && k !== "instrument")
+      .map(([k, v]) => `${k} ${v}`).join(", ");
+    fill("settings", [
+      ...limits.tiers.map((t) => row(["tier", t.tier, values(t)])),
+      ...limits.hedging.map((h) => row(["hedging", h.instrument, values(h)])),
+      row(["desk", "desk", values(limits.desk)])]);
     fillClients(clients);
     changeTargets();
   },
@@ -249,13 +255,12 @@ function label(le) {
   return v >= 1 ? `${v}s` : v >= 1e-3 ? `${+(v * 1e3).toFixed(3)}ms` : `${+(v * 1e6).toFixed(3)}µs`;
 }
 
-// -- limit and pricing changes: ask, see old → new, confirm ----------------------------------
+// -- setting changes (limits, pricing, tiers, hedging, desk): ask, see old → new, confirm ----------------------------------
 
 function changeTargets() {
   if (!limits) return;
   const what = $("change-what").value;
-  const names = what === "client" ? [...$("clients").tBodies[0].rows].map((r) => r.cells[0].textContent)
-                                  : limits.instruments.map((i) => i.instrument);
+  const names = limits.targets[what];
   const keep = $("change-target").value;
   $("change-target").replaceChildren(...names.map((n) => new Option(n, n)));
   if (names.includes(keep)) $("change-target").value = keep;

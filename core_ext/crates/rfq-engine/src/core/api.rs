@@ -5,7 +5,7 @@ use super::{Core, Stats};
 use rfq_desk::{ClientView, InstrumentView, PendingView, PositionView, QuoteView, RfqStats};
 use rfq_hedge::{HedgeOrderView, HedgeView};
 use rfq_market::{InstrumentState, QuoteLevel};
-use rfq_model::{ModelError, PricingParams, Side};
+use rfq_model::{DeskSpec, ModelError, PricingParams, Side, TierSpec};
 
 impl Core {
     /// Counters of the market (records, messages, book updates, quotes, rejects).
@@ -108,6 +108,16 @@ impl Core {
     /// The desk-wide kill switch is on.
     pub fn desk_killed(&self) -> bool {
         self.desk.desk_killed()
+    }
+
+    /// A client tier's settings now; `None` for an unknown tier id.
+    pub fn tier_view(&self, tier: u8) -> Option<&TierSpec> {
+        self.desk.tier_view(tier)
+    }
+
+    /// The desk-wide settings now (the repeated-execution throttle, the table sizes).
+    pub fn desk_settings(&self) -> &DeskSpec {
+        self.desk.desk_settings()
     }
 
     /// A quote still in the quote table (the last `DeskSpec::quote_table` ids).

@@ -2,6 +2,7 @@
 use super::{nonzero_counts, ToDict};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use rfq_model::{DeskSpec, TierSpec};
 use rfq_engine::{ClientView, HedgeOrderView, HedgeView, InstrumentView, PendingView, PositionView, QuoteState, QuoteView, RfqStats};
 
 /// Names of `HedgeView::mode` codes.
@@ -36,6 +37,31 @@ impl ToDict for ClientView {
             "max_open_quotes" => self.max_open_quotes,
             "rfq_rate" => (self.rfq_rate.per_sec, self.rfq_rate.burst),
             "accept_rate" => (self.accept_rate.per_sec, self.accept_rate.burst),
+        ))
+    }
+}
+
+impl ToDict for TierSpec {
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        Ok(dict!(py;
+            "id" => self.id,
+            "name" => &self.name,
+            "markup_cbps" => self.markup_cbps,
+            "fee_cbps" => self.fee_cbps,
+            "ttl_ns" => self.ttl_ns,
+            "max_ttl_ns" => self.max_ttl_ns,
+            "allow_partial" => self.allow_partial,
+        ))
+    }
+}
+
+impl ToDict for DeskSpec {
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        Ok(dict!(py;
+            "exec_count" => self.exec_count,
+            "exec_window_ns" => self.exec_window_ns,
+            "quote_table" => self.quote_table,
+            "max_pending" => self.max_pending,
         ))
     }
 }
@@ -163,6 +189,10 @@ impl ToDict for HedgeView {
         Ok(dict!(py;
             "composite" => self.composite,
             "mode" => HEDGE_MODES[usize::from(self.mode)],
+            "ratio_pct" => self.ratio_pct,
+            "threshold" => self.threshold,
+            "max_slippage_cbps" => self.max_slippage_cbps,
+            "retry_ns" => self.retry_ns,
             "available" => self.available,
             "client_flow" => self.client_flow,
             "hedged" => self.hedged,

@@ -11,7 +11,7 @@ use rfq_engine::{
     ClientView, HedgeOrderView, HedgeView, InstrumentView, PendingView, PositionView, QuoteView, RecoveryReport, RfqStats, Runner,
 };
 use rfq_journal::JournalConfig;
-use rfq_model::{PricingParams, Side};
+use rfq_model::{DeskSpec, PricingParams, Side, TierSpec};
 use rfq_ring::{IdleKind, RingFile};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -240,6 +240,18 @@ impl Engine {
     fn instrument_view(&self, py: Python<'_>, composite: u16) -> PyResult<Wrap<InstrumentView>> {
         let v = self.with_core(py, move |c| c.instrument_view(composite))?;
         v.map(Wrap).ok_or_else(|| config_err(format!("unknown composite {composite}")))
+    }
+
+    /// A client tier's settings now: id, name, markup_cbps, fee_cbps, ttl_ns, max_ttl_ns,
+    /// allow_partial.
+    fn tier_view(&self, py: Python<'_>, tier: u8) -> PyResult<Wrap<TierSpec>> {
+        let v = self.with_core(py, move |c| c.tier_view(tier).cloned())?;
+        v.map(Wrap).ok_or_else(|| config_err(format!("unknown tier {tier}")))
+    }
+
+    /// The desk-wide settings now: exec_count, exec_window_ns, quote_table, max_pending.
+    fn desk_view(&self, py: Python<'_>) -> PyResult<Wrap<DeskSpec>> {
+        self.with_core(py, |c| c.desk_settings().clone()).map(Wrap)
     }
 
     /// Whether the desk-wide kill switch is on.
