@@ -47,6 +47,7 @@ $(VENV)/.build-stamp: $(VENV)/.venv-stamp $(VENV)/.aeron-deps-stamp $(SRC)
 demo: build
 	$(VENV)/bin/rfqcore demo
 	$(VENV)/bin/rfqcore hedge-demo
+	$(VENV)/bin/rfqcore fix-demo
 
 test-rust: $(VENV)/.aeron-deps-stamp
 	cargo test --locked -q

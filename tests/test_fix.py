@@ -741,7 +741,26 @@ def test_fix_demo_runs_a_session_on_the_recorded_data(data_dir: Path) -> None:
     assert "-> ExecutionReport fill: LastQty 0.50000000" in out, out
     assert "-> QuoteRequestReject: reason 3, ABOVE_MAX_SIZE" in out, out
     assert "QuoteStatusReport for quote" in out and "QuoteStatus 7 (expired)" in out, out
-    assert "session rejects in 0 out 0" in out and "Traceback" not in r.stderr, r.stderr
+    assert "(above the approval threshold) -> QuoteStatusReport: QuoteStatus 10 (pending until " in out, out
+    assert "... the desk's operator approves -> Quote " in out and " x 60.00000000" in out, out
+    assert "session rejects in 0 out 0" in out and r.stderr == "", r.stderr  # `make demo` runs it: quiet
+
+
+def test_fix_demo_stops_in_order_on_ctrl_c(data_dir: Path) -> None:
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "rfqcore.cli", "fix-demo", "--data", str(data_dir), "--speed", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    line = ""
+    while not line.startswith("desk: FIX 4.4 acceptor"):  # the session is still to come
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line or proc.poll() is None, proc.communicate(timeout=30)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert out.rstrip().endswith("rfqcore fix-demo: stopped (SIGINT) before the end; the FIX session and the desk "
+                                 "shut down in order"), out
+    assert err == "", err
 
 
 _CRASHING_CLIENT = """
