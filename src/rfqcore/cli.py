@@ -244,7 +244,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                          http_tls=(args.http_cert, args.http_key) if args.http_cert else None,
                          fix_port=args.fix_port, fix_store=args.fix_store,
                          fix_tls=(args.fix_cert, args.fix_key) if args.fix_cert else None,
-                         python_gateway=args.python_gateway).start()
+                         python_gateway=args.python_gateway, http_sessions=args.http_sessions).start()
         except (AlreadyRunning, HttpUnavailable, FixUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
             return 1
@@ -568,6 +568,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "docs/web.md)")
     sv.add_argument("--http-cert", metavar="PEM", help="serve HTTPS with this certificate chain (with --http-key)")
     sv.add_argument("--http-key", metavar="PEM", help="the private key of --http-cert")
+    sv.add_argument("--http-sessions", metavar="FILE",
+                    help="keep the portal's and the console's logins across restarts in this SQLite file (default: "
+                         "web-sessions.sqlite in the --journal directory; without a journal, a restart logs everyone "
+                         "out)")
     sv.add_argument("--fix-port", type=int, metavar="N",
                     help="serve FIX 4.4 RFQ sessions on port N (0: a free port) of [fix] listen's host (127.0.0.1 "
                          "by default); default: [fix] listen, else off (docs/fix.md)")

@@ -81,7 +81,7 @@ class Server:
                  http: str | None = None, http_tls: tuple[str, str] | None = None, fix_port: int | None = None,
                  fix_store: str | None = None, fix_host: str | None = None,
                  fix_tls: tuple[str, str] | None = None,
-                 python_gateway: bool = False) -> None:
+                 python_gateway: bool = False, http_sessions: str | None = None) -> None:
         self.registry = registry if registry is not None else Registry.load(config_path)
         self.settings = settings if settings is not None else RfqSettings.load(rfq_config_path, self.registry)
         self.config_path, self.rfq_config_path = config_path, rfq_config_path
@@ -101,6 +101,10 @@ class Server:
         self.http = http
         #: (certificate, key) PEM files: serve HTTPS instead (docs/web.md)
         self.http_tls = http_tls
+        #: the SQLite file keeping the portal's and the console's sessions across restarts (docs/web.md);
+        #: None: ``web-sessions.sqlite`` in the journal directory, or (without a journal) memory only
+        self.http_sessions = http_sessions
+        self.session_store: Any = None  # while it serves (rfqcore.web.sessions.SessionStore)
         self.web: HttpServer | None = None  # while it serves
         self.portal: Any = None  # the RFQ portal on it (rfqcore.web.portal.Portal)
         self.console: Any = None  # the operator console on it (rfqcore.web.console.Console)
@@ -229,8 +233,9 @@ class Server:
             from rfqcore.web.server import tls_context
 
             tls = tls_context(*self.http_tls) if self.http_tls is not None else None
-            portal = self.portal = Portal(eng, self.settings)
-            console = self.console = Console(eng, self.settings, server=self)
+            store = self.session_store = self._session_store()
+            portal = self.portal = Portal(eng, self.settings, session_store=store)
+            console = self.console = Console(eng, self.settings, server=self, session_store=store)
 
             def routes(app: Any) -> None:
                 portal.add_routes(app)
@@ -239,6 +244,23 @@ class Server:
             self.web = HttpServer(host, port, desk_registry(self), health=lambda: desk_health(self),
                                   routes=routes, tls=tls).start()
         return self
+
+    def _session_store(self) -> Any:
+        """The web sessions' store (:attr:`http_sessions`, else in the journal directory), or None."""
+        path = self.http_sessions or (os.path.join(self.journal.dir, "web-sessions.sqlite")
+                                      if self.journal is not None else None)
+        if path is None:
+            return None
+        import sqlite3
+
+        from rfqcore.web.server import HttpUnavailable
+        from rfqcore.web.sessions import SessionStore
+
+        try:
+            return SessionStore(path)
+        except (sqlite3.Error, OSError) as e:
+            raise HttpUnavailable(f"cannot keep web sessions in {path}: {e}; give a writable SQLite file "
+                                  f"(--http-sessions FILE)") from None
 
     def _run_replay(self) -> None:
         try:
@@ -279,6 +301,9 @@ class Server:
         if self.web is not None:  # first: its scrapes read the parts stopped below
             web, self.web = self.web, None
             step(web.stop)
+        if self.session_store is not None:
+            ss, self.session_store = self.session_store, None
+            step(ss.close)
         if self.fix is not None:
             fx, self.fix = self.fix, None
             step(fx.stop)

@@ -4,7 +4,8 @@ portal (:mod:`rfqcore.web.portal`) and the operator console (:mod:`rfqcore.web.c
 :class:`LoginApp` is the common part of both: argon2id password checks (on a worker thread;
 an unknown name is checked against a dummy hash so that it costs as long), login rate limits
 per user name and per remote address (:class:`LoginLimiter`), server-side sessions
-(:class:`Sessions`) in an HttpOnly, SameSite=Strict cookie, a CSRF token per session checked
+(:class:`~rfqcore.web.sessions.Sessions`, kept across desk restarts with a session store) in an
+HttpOnly, SameSite=Strict cookie, a CSRF token per session checked
 on every state-changing request, JSON answers with the security headers, Server-Sent Event
 streams that end with their session, and the static files of a page. Each app has its own
 cookie and its own sessions: a portal login opens nothing of the console, and the reverse.
@@ -19,7 +20,6 @@ import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any, Final, Protocol
@@ -30,8 +30,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from rfqcore.engine import RfqTimeout
+from rfqcore.web.sessions import Session, Sessions, SessionStore, credential_of
 
-__all__ = ["Account", "BadRequest", "DeskTimeout", "LoginApp", "LoginLimiter", "Session", "Sessions",
+__all__ = ["Account", "BadRequest", "DeskTimeout", "LoginApp", "LoginLimiter", "Session", "SessionStore", "Sessions",
            "decimal_field", "hash_password", "id_field", "name_field", "read_body"]
 
 CSRF_HEADER: Final = "X-CSRF-Token"
@@ -108,64 +109,7 @@ class LoginLimiter:
 # -- sessions ---------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Session:
-    """A logged-in user: a portal user's ``client``, or a console user's ``role`` and ``operator`` id."""
-
-    sid: str
-    user: str
-    client: int
-    csrf: str
-    created: float
-    last_seen: float
-    role: str = ""
-    operator: int = 0
-
-
-class Sessions:
-    """Server-side sessions: random ids (256 bits), an idle timeout and a maximum age."""
-
-    def __init__(self, idle_s: float, max_age_s: float, per_user: int = 16,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.idle_s, self.max_age_s, self.per_user, self.clock = idle_s, max_age_s, per_user, clock
-        self._by_id: dict[str, Session] = {}
-
-    def _live(self, s: Session, now: float) -> bool:
-        return now - s.last_seen < self.idle_s and now - s.created < self.max_age_s
-
-    def create(self, user: str, client: int = 0, *, role: str = "", operator: int = 0) -> Session:
-        now = self.clock()
-        for sid in [k for k, s in self._by_id.items() if not self._live(s, now)]:
-            del self._by_id[sid]
-        mine = sorted((s for s in self._by_id.values() if s.user == user), key=lambda s: s.created)
-        for old in mine[:max(len(mine) - self.per_user + 1, 0)]:
-            del self._by_id[old.sid]
-        s = Session(secrets.token_urlsafe(32), user, client, secrets.token_urlsafe(32), now, now, role, operator)
-        self._by_id[s.sid] = s
-        return s
-
-    def get(self, sid: str | None) -> Session | None:
-        s = self._by_id.get(sid) if sid else None
-        if s is None:
-            return None
-        now = self.clock()
-        if not self._live(s, now):
-            del self._by_id[s.sid]
-            return None
-        s.last_seen = now
-        return s
-
-    def live_count(self) -> int:
-        now = self.clock()
-        return sum(1 for s in list(self._by_id.values()) if self._live(s, now))
-
-    def alive(self, sid: str) -> bool:
-        """Whether session ``sid`` is still live (without counting this as a request)."""
-        s = self._by_id.get(sid)
-        return s is not None and self._live(s, self.clock())
-
-    def drop(self, sid: str) -> None:
-        self._by_id.pop(sid, None)
+# Session and Sessions: rfqcore.web.sessions (kept across restarts with a SessionStore)
 
 
 # -- request parsing --------------------------------------------------------------------------
@@ -285,11 +229,12 @@ class LoginApp:
 
     def __init__(self, accounts: Mapping[str, Account], *, user_limit: int = 5, address_limit: int = 20,
                  window_s: float = 300.0, idle_s: float = 1800.0, max_age_s: float = 12 * 3600.0,
-                 heartbeat_s: float = 15.0) -> None:
+                 heartbeat_s: float = 15.0, session_store: SessionStore | None = None) -> None:
         self.accounts = accounts
         self.by_user = LoginLimiter(user_limit, window_s)
         self.by_address = LoginLimiter(address_limit, window_s)
-        self.sessions = Sessions(idle_s, max_age_s)
+        self.sessions = Sessions(idle_s, max_age_s, store=session_store, app=self.cookie)
+        self.sessions.restore(self._revive)  # a restarted desk's users stay logged in
         self.heartbeat_s = heartbeat_s
         self._feeds: dict[str, set[_Feed]] = {}  # session id -> its open stream readers
         #: since start: logins (ok, wrong, limited) and 400s; a subclass adds its own
@@ -299,8 +244,21 @@ class LoginApp:
 
     # -- to override -----------------------------------------------------------------------
 
-    def open_session(self, account: Any) -> Session:
+    def session_fields(self, account: Any) -> dict[str, Any]:
+        """What a session of ``account`` carries besides its user: ``client``, or ``role`` and
+        ``operator`` (from the settings, at login and again when a stored session comes back)."""
         raise NotImplementedError
+
+    def open_session(self, account: Any) -> Session:
+        return self.sessions.create(account.name, **self.session_fields(account),
+                                    credential=credential_of(account.password_hash))
+
+    def _revive(self, user: str, credential: str) -> dict[str, Any] | None:
+        """A stored session's fields now, or None when its user is gone or changed password."""
+        account = self.accounts.get(user)
+        if account is None or not hmac.compare_digest(credential, credential_of(account.password_hash)):
+            return None
+        return self.session_fields(account)
 
     def whoami(self, session: Session) -> dict[str, Any]:
         return {"user": session.user, "csrf_token": session.csrf}

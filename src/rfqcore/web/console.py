@@ -53,8 +53,8 @@ from rfqcore.rfq import (
 )
 from rfqcore.rfqconfig import CONSOLE_ROLES, RfqSettings
 from rfqcore.units import from_units
-from rfqcore.web.auth import (BadRequest, DeskTimeout, LoginApp, Session, decimal_field, id_field, name_field,
-                              read_body)
+from rfqcore.web.auth import (BadRequest, DeskTimeout, LoginApp, Session, SessionStore, decimal_field, id_field,
+                              name_field, read_body)
 from rfqcore.web.metrics import histogram_buckets, stage_counts
 from rfqcore.web.portal import _iso, _side, event_row
 
@@ -262,10 +262,11 @@ class Console(LoginApp):
 
     def __init__(self, engine: Engine, settings: RfqSettings, *, server: Server | None = None,
                  user_limit: int = 5, address_limit: int = 20, window_s: float = 300.0, idle_s: float = 1800.0,
-                 max_age_s: float = 12 * 3600.0, control_timeout_s: float = 5.0, heartbeat_s: float = 15.0) -> None:
+                 max_age_s: float = 12 * 3600.0, control_timeout_s: float = 5.0, heartbeat_s: float = 15.0,
+                 session_store: SessionStore | None = None) -> None:
         self.users = {u.name: u for u in settings.console_users}
         super().__init__(self.users, user_limit=user_limit, address_limit=address_limit, window_s=window_s,
-                         idle_s=idle_s, max_age_s=max_age_s, heartbeat_s=heartbeat_s)
+                         idle_s=idle_s, max_age_s=max_age_s, heartbeat_s=heartbeat_s, session_store=session_store)
         self.engine, self.settings, self.server = engine, settings, server
         self.registry = engine.registry
         self.control_timeout_s = control_timeout_s
@@ -298,8 +299,8 @@ class Console(LoginApp):
             role = next(r for r, acts in ROLE_ACTIONS.items() if name in acts)
             r.add_post(f"/console/api/{name}", self.guard(handler, csrf=True, allow=_needs(role)))
 
-    def open_session(self, account: Any) -> Session:
-        return self.sessions.create(account.name, role=account.role, operator=account.operator)
+    def session_fields(self, account: Any) -> dict[str, Any]:
+        return {"role": account.role, "operator": account.operator}
 
     def whoami(self, s: Session) -> dict[str, Any]:
         may = [a for role, acts in ROLE_ACTIONS.items() if _RANK[role] <= _RANK[s.role] for a in acts]

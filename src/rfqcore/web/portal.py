@@ -37,6 +37,7 @@ from rfqcore.web.auth import (
     LoginApp,
     LoginLimiter,
     Session,
+    SessionStore,
     Sessions,
     decimal_field,
     hash_password,
@@ -233,10 +234,11 @@ class Portal(LoginApp):
 
     def __init__(self, engine: Engine, settings: RfqSettings, *, user_limit: int = 5, address_limit: int = 20,
                  window_s: float = 300.0, idle_s: float = 1800.0, max_age_s: float = 12 * 3600.0,
-                 rfq_timeout_s: float = 5.0, heartbeat_s: float = 15.0) -> None:
+                 rfq_timeout_s: float = 5.0, heartbeat_s: float = 15.0,
+                 session_store: SessionStore | None = None) -> None:
         self.users = {u.name: u for u in settings.portal_users}
         super().__init__(self.users, user_limit=user_limit, address_limit=address_limit, window_s=window_s,
-                         idle_s=idle_s, max_age_s=max_age_s, heartbeat_s=heartbeat_s)
+                         idle_s=idle_s, max_age_s=max_age_s, heartbeat_s=heartbeat_s, session_store=session_store)
         self.engine = engine
         self.registry = engine.registry
         self.rfq_timeout_s = rfq_timeout_s
@@ -264,8 +266,8 @@ class Portal(LoginApp):
         r.add_get("/api/stream", self.guard(self._stream))
         app.on_shutdown.append(self.end_streams)
 
-    def open_session(self, account: Any) -> Session:
-        return self.sessions.create(account.name, account.client)
+    def session_fields(self, account: Any) -> dict[str, Any]:
+        return {"client": account.client}
 
     def whoami(self, s: Session) -> dict[str, Any]:
         return {"user": s.user, "client": self.engine.rfq.client(s.client).name, "csrf_token": s.csrf}
