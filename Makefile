@@ -20,18 +20,22 @@ $(VENV)/.venv-stamp: Makefile
 
 # The Rust gateway links the Aeron C client, built from source by rusteron-client: CMake >= 3.30
 # (the PyPI cmake above, in .venv: .cargo/config.toml points cargo at it), clang/libclang for
-# bindgen, and libbsd + libuuid headers. The Debian packages are installed once when missing (as
-# root, with apt-get); elsewhere one line says what to install.
+# bindgen, and libbsd + libuuid headers. The client's compiled codec (rfqcore._wire) signs requests
+# with libsodium's keyed BLAKE2b: its headers (libsodium-dev; it links libsodium23 at run time).
+# The Debian packages are installed once when missing (as root, with apt-get); elsewhere one line
+# says what to install.
 AERON_PKGS := clang libclang-dev libbsd-dev uuid-dev
-$(VENV)/.aeron-deps-stamp: $(VENV)/.venv-stamp
-	@missing=$$(for p in $(AERON_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+SODIUM_PKGS := libsodium-dev
+BUILD_PKGS := $(AERON_PKGS) $(SODIUM_PKGS)
+$(VENV)/.build-deps-stamp: $(VENV)/.venv-stamp
+	@missing=$$(for p in $(BUILD_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing the Aeron C client's build dependencies from Debian: apt-get install $$missing"; \
+	    echo "installing build dependencies (Aeron C client, libsodium) from Debian: apt-get install $$missing"; \
 	    $(APT_INSTALL) $$missing >/dev/null || { apt-get update -q >/dev/null && $(APT_INSTALL) $$missing >/dev/null; } \
 	      || { echo "could not install $$missing with apt-get: install them, then run make again"; exit 1; }; \
 	  else \
-	    echo "missing Debian packages for the Aeron C client: $$missing (as root: apt-get install $$missing), then run make again"; exit 1; \
+	    echo "missing Debian build dependencies (Aeron C client, libsodium): $$missing (as root: apt-get install $$missing), then run make again"; exit 1; \
 	  fi; \
 	fi
 	touch $@
@@ -39,7 +43,7 @@ $(VENV)/.aeron-deps-stamp: $(VENV)/.venv-stamp
 # The developer install: editable, both compiled parts built in place by setup.py (the Rust core
 # in release mode, into src/rfqcore_core; the Cython modules into src/rfqcore). A .venv from
 # before the one-distribution build still has the separate rfqcore-core wheel: it goes first.
-$(VENV)/.build-stamp: $(VENV)/.venv-stamp $(VENV)/.aeron-deps-stamp $(SRC)
+$(VENV)/.build-stamp: $(VENV)/.venv-stamp $(VENV)/.build-deps-stamp $(SRC)
 	$(VPY) -m pip uninstall -q -y rfqcore-core 2>/dev/null || true
 	$(VPY) -m pip install -q --no-build-isolation -e '.[test]'
 	touch $@
@@ -49,7 +53,7 @@ demo: build
 	$(VENV)/bin/rfqcore hedge-demo
 	$(VENV)/bin/rfqcore fix-demo
 
-test-rust: $(VENV)/.aeron-deps-stamp
+test-rust: $(VENV)/.build-deps-stamp
 	cargo test --locked -q
 
 # The real-browser tests (tests/test_browser.py) drive Debian's headless Chromium through Debian's

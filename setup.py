@@ -2,7 +2,9 @@
 
 - ``rfqcore_core``: the PyO3 crate core_ext/crates/rfqcore-py, built by setuptools-rust (cargo's
   release profile, fat LTO, ``--locked``) into the package src/rfqcore_core, beside its stub;
-- ``rfqcore._ring``, ``rfqcore._decode``, ``rfqcore._wire``: the Cython extensions in core_ext/cython.
+- ``rfqcore._ring``, ``rfqcore._decode``, ``rfqcore._wire``: the Cython extensions in core_ext/cython
+  (``_wire`` signs requests with libsodium's keyed BLAKE2b and links ``libsodium``: the Debian
+  ``libsodium-dev`` headers to build, its ``libsodium23`` at run time; docs/ARCHITECTURE.md#dependencies).
 
 The two never link: they share the ring memory layout in docs/ring-layout.md, checked by
 tests/test_layout.py. Why one setuptools build and not maturin: docs/ARCHITECTURE.md#build.
@@ -33,11 +35,12 @@ if "CMAKE" not in os.environ:
         pass  # .cargo/config.toml's .venv/bin/cmake, or the build says what is missing
 
 
-def ext(name: str) -> Extension:
+def ext(name: str, libraries: tuple[str, ...] = ()) -> Extension:
     return Extension(
         f"rfqcore.{name}",
         [f"core_ext/cython/{name}.pyx"],
         include_dirs=["core_ext/cython", np.get_include()],
+        libraries=list(libraries),
         extra_compile_args=CFLAGS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
     )
@@ -45,7 +48,7 @@ def ext(name: str) -> Extension:
 
 setup(
     ext_modules=cythonize(
-        [ext("_ring"), ext("_decode"), ext("_wire")],
+        [ext("_ring"), ext("_decode"), ext("_wire", libraries=("sodium",))],
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,

@@ -156,7 +156,6 @@ def main() -> int:
             c.connect()
             c._sub.close()
             c._sub = StubSub()
-            c._handler = c._on_fragment
             c.token, c._gw_session, c._key = token, Hdr.session_id, key
             if hasattr(c, "_enc"):
                 c._enc.key = key
@@ -188,7 +187,7 @@ def main() -> int:
         def callback(name: str) -> float:
             c = clients[name]
             frames_for(name, c)
-            send, on, frames, hdr = c.send_rfq_raw, c._on_fragment, c._sub.frames, c._sub.hdr
+            send, on, frames, hdr = c.send_rfq_raw, c._handler, c._sub.frames, c._sub.hdr
             t0 = time.perf_counter_ns()
             for k in range(BATCH):
                 send(btc, 0, 10**8)

@@ -181,3 +181,160 @@ def test_encoder_methods_give_the_schema_bytes_signed() -> None:
         e.accept(11, 1, 1, 1, 256, 1, 1)
     with pytest.raises(ValueError):
         w.Encoder(1 << 16, 0)
+
+
+# ---- the client's compiled request and receive paths (Sender, Receiver, wait) ----------------------
+
+
+def test_signing_matches_the_schema_mac_for_any_key_length_blake2b_takes() -> None:
+    """libsodium's keyed BLAKE2b-64 is hashlib's (schema.request_mac) for keys of 1 to 64 bytes;
+    a longer key is refused where it is set."""
+    e = w.Encoder(5, 0)
+    for n in (1, 16, 32, 64):
+        e.key = bytes(range(n))
+        got = bytes(e.cancel(3, 9))
+        assert got[8:16] == s.request_mac(bytes(range(n)), got)
+    with pytest.raises(ValueError, match="at most 64"):
+        e.key = bytes(65)
+
+
+class _Pub:
+    """A publication double recording what each offer saw: the message and the pending keys."""
+
+    def __init__(self, sender: w.Sender, answers: list[Any]) -> None:
+        self.sender, self.answers, self.seen = sender, answers, []
+
+    def offer(self, view: memoryview) -> Any:
+        self.seen.append((bytes(view), sorted(self.sender.pending, key=repr)))
+        a = self.answers.pop(0) if self.answers else True
+        if isinstance(a, BaseException):
+            raise a
+        return a
+
+
+def test_sender_numbers_signs_registers_then_offers() -> None:
+    key = s.session_key(b"k" * 32, 5, 2, 99)
+    retried: list[bytes] = []
+    pending: dict[Any, Any] = {}
+    snd = w.Sender(5, 0, pending, lambda v: retried.append(bytes(v)))
+    pub = _Pub(snd, [True, 0, True])  # the second offer is back-pressured: offer_slow gets it
+    snd.pub = pub
+    mac = bytes(range(32))
+    assert snd.send(int(s.MsgType.LOGON), 7, 8, mac) == 1  # a logon: not signed, no key needed
+    assert pub.seen[0][0] == s.encode(s.LogonMsg(7, 8, mac), seq=1, id=5)
+    with pytest.raises(ValueError, match="no session key"):
+        snd.send(int(s.MsgType.CANCEL), 3)
+    snd.key = key
+    p = snd.request("rfq", 11, False, int(s.MsgType.RFQ), 11, 1, 255, 1, 10**8, -3, 7, 1_700_000_000_000_000_000)
+    assert isinstance(p, w.Pending) and not p.done and p.event is None
+    assert p.keys == (("rfq", 11), ("seq", 3)) and pending == {("rfq", 11): p, ("seq", 3): p}
+    want = _signed(key, s.RfqMsg(11, 1, 255, 1, 10**8, -3, 7, 1_700_000_000_000_000_000), 3, 5)
+    # registered before the offer (an answer can arrive on a poller thread before offer returns)
+    assert pub.seen[1] == (want, sorted(pending, key=repr))
+    assert retried == [want]
+    assert snd.next_seq() == 4 and snd.seq == 4
+    assert snd.send(int(s.MsgType.CANCEL), 12) == 5
+    assert pub.seen[2][0] == _signed(key, s.CancelMsg(12), 5, 5)
+    snd.send_raw(b"raw")
+    assert pub.seen[3][0] == b"raw"
+    # a threaded wait has an Event for the poller thread to set
+    pending.clear()
+    assert snd.request("cancel", 12, True, int(s.MsgType.CANCEL), 12).event is not None
+
+
+def test_sender_leaves_nothing_registered_when_encoding_or_the_offer_fails() -> None:
+    pending: dict[Any, Any] = {}
+    snd = w.Sender(5, 0, pending, lambda v: None)
+    snd.key = b"k" * 32
+    snd.pub = _Pub(snd, [OSError("closed")])
+    with pytest.raises(OSError, match="closed"):
+        snd.request("cancel", 1, False, int(s.MsgType.CANCEL), 1)
+    assert pending == {}
+    with pytest.raises(ValueError, match="ACCEPT: side = 256"):
+        snd.request("accept", 2, False, int(s.MsgType.ACCEPT), 1, 2, 1, 256, 1, 1)
+    with pytest.raises(ValueError, match="fields given"):
+        snd.request("cancel", 3, False, int(s.MsgType.CANCEL), 1, 2)
+    with pytest.raises(ValueError, match="unknown message type"):
+        snd.send(99)
+    assert pending == {}
+
+
+def test_wait_returns_when_done_or_past_the_deadline() -> None:
+    import time
+
+    p: w.Pending[int] = w.Pending((("x", 1),), False)
+
+    class Sub:
+        polls = 0
+
+        def poll(self, handler: Any, limit: int) -> int:
+            self.polls += 1
+            if self.polls == 3:
+                handler(self, None)
+                return 1
+            return 0
+
+    def done(_buf: Any, _hdr: Any) -> None:
+        p.done = True
+
+    p.deadline_ns = time.monotonic_ns() + 10**9
+    assert w.wait(p, Sub(), done, False) is True
+    q: w.Pending[int] = w.Pending((("x", 2),), False)
+    q.deadline_ns = time.monotonic_ns() + 2_000_000
+    t0 = time.monotonic_ns()
+    assert w.wait(q, Sub(), lambda b, h: None, True) is False and time.monotonic_ns() - t0 >= 2_000_000
+
+
+def test_receiver_builds_the_quote_the_python_handler_builds() -> None:
+    """A QUOTE of the session is turned into a Quote by the compiled Receiver (slots written in
+    C): field for field the Quote the client's Python handler makes of the same frame; it
+    completes the RFQ's wait and reaches on_quote. Everything else goes to the Python handler."""
+    import dataclasses
+
+    from rfqcore.client import RfqClient
+    from rfqcore.gateway.schema import QuoteFlag as F
+    from rfqcore.instruments import Registry
+
+    class Hdr:
+        session_id = 77
+
+    class Other:
+        session_id = 78
+
+    btc = Registry.load().composite("BTC").id
+    c = RfqClient(3, b"s" * 32)
+    c.token, c._gw_session = 0xABC, 77
+    got: list[Any] = []
+    c.on_quote = got.append
+
+    def frame(rfq_id: int, flags: int, token: int = 0xABC, inst: int = btc) -> bytes:
+        return s.encode(s.QuoteMsg(rfq_id + 100, rfq_id, inst, flags, 6_000_100, 10**8, 5_999_900, 2 * 10**8,
+                                   1_800_000_000_000_000_000, 1_700_000_000_000_000_000), session=token, seq=rfq_id, id=3)
+
+    def python_path(raw: bytes) -> Any:
+        c._on_fragment(raw, Hdr())
+        return got.pop()
+
+    python_path(frame(1, int(F.BUY)))  # the first of a composite fills the units cache (Python path)
+    for i, flags in enumerate((F.BUY, F.SELL, F.BUY | F.SELL, F.BUY | F.SELL | F.PARTIAL_OK, 0, F.PARTIAL_OK)):
+        rfq_id = 10 + i
+        p = c._register((("rfq", rfq_id),))
+        c._handler(memoryview(frame(rfq_id, int(flags))), Hdr())  # as Aeron hands it: a view
+        fast = got.pop()
+        assert p.done and p.result is fast and p.error is None and ("rfq", rfq_id) not in c._pending
+        ref = python_path(frame(rfq_id, int(flags)))
+        assert type(fast) is type(ref) and fast.received_ns > 0
+        assert dataclasses.replace(fast, received_ns=0) == dataclasses.replace(ref, received_ns=0)
+        assert [type(x) for x in fast.sides] == [type(x) for x in ref.sides]
+        assert fast.buy_price == ref.buy_price and fast.sell_qty == ref.sell_qty  # the Decimal views work
+    # not this session's token, or not from the gateway's publication: dropped by the Python path
+    dropped = c.dropped
+    c._handler(frame(20, int(F.BUY), token=0xABD), Hdr())
+    c._handler(frame(21, int(F.BUY)), Other())
+    assert c.dropped == dropped + 2 and got == []
+    # a truncated QUOTE and one of a composite without units go to the Python handler too
+    c._handler(frame(22, int(F.BUY))[:-1], Hdr())
+    assert c.dropped == dropped + 3
+    c._comp.clear()
+    c._handler(frame(23, int(F.SELL)), Hdr())
+    assert got.pop().rfq_id == 23 and btc in c._comp

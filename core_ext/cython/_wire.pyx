@@ -14,8 +14,15 @@ encoding writes the fields straight into a buffer, with the range check of each 
   is a ``ValueError`` naming the message type and field (``schema.encode`` names only the type).
   One difference: a logon ``mac`` must be exactly 32 bytes (``struct`` would pad or cut it).
 - :class:`Encoder` writes one principal's requests into a reusable buffer, signs them with the
-  session key (the header's ``session`` field: ``schema.request_mac``) and returns a
-  ``memoryview`` of the message (valid until its next call) to offer to Aeron.
+  session key (the header's ``session`` field: ``schema.request_mac``, keyed BLAKE2b-64 computed
+  in C by libsodium's ``crypto_generichash``) and returns a ``memoryview`` of the message (valid
+  until its next call) to offer to Aeron.
+- :class:`Sender` is an :class:`Encoder` that also owns the rest of a request's bookkeeping: the
+  header sequence, the registration of the :class:`Pending` wait an answer completes, and the
+  offer to the request publication, all in one compiled call under its own lock.
+- :class:`Receiver` is the client's fragment handler: a ``QUOTE`` of its session becomes the
+  client's ``Quote`` (built in C), completes its wait and goes to ``on_quote`` without running
+  Python; every other fragment goes to the client's Python handler.
 
 The version, magic, types and layouts are ``schema``'s: when the schema changes, this codec
 follows at the next import, and tests/test_wire_codec.py checks it against ``schema`` again.
@@ -26,16 +33,42 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.long cimport PyLong_AsLongLong, PyLong_AsUnsignedLongLong, PyLong_FromLong, PyLong_FromLongLong, PyLong_FromUnsignedLongLong
 from cpython.number cimport PyNumber_Index
-from cpython.ref cimport Py_INCREF
+from cpython.pythread cimport (NOWAIT_LOCK, WAIT_LOCK, PyThread_acquire_lock, PyThread_allocate_lock,
+                               PyThread_free_lock, PyThread_release_lock, PyThread_type_lock)
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
-from hashlib import blake2b as _blake2b
+
+cdef extern from "<sched.h>" nogil:
+    int sched_yield()
+
+from dataclasses import fields as _dc_fields
+from threading import Event as _Event
+from types import MemberDescriptorType as _MemberDescriptor
 
 from rfqcore.gateway import schema as _schema
 
-__all__ = ["decode", "try_decode", "encode", "body_len", "Encoder"]
+__all__ = ["decode", "try_decode", "encode", "body_len", "Encoder", "Sender", "Pending", "Receiver", "wait"]
+
+
+cdef extern from "sodium.h" nogil:
+    int sodium_init()
+    # keyed BLAKE2b; libsodium takes any output length of 1 to 64 bytes (crypto_generichash_BYTES_MIN,
+    # 16, is its advice for a collision-resistant hash, not a limit of the function) and keys of up
+    # to crypto_generichash_KEYBYTES_MAX (64) bytes
+    int crypto_generichash(unsigned char *out, size_t outlen, const unsigned char *inp,
+                           unsigned long long inlen, const unsigned char *key, size_t keylen)
+    size_t crypto_generichash_KEYBYTES_MAX
+
+
+if sodium_init() < 0:
+    raise ImportError("rfqcore._wire: libsodium could not be initialised (sodium_init)")
+
+DEF MAC_LEN = 8  # BLAKE2b-64, as schema.request_mac (tests/test_wire_codec.py compares the two)
 
 DEF MAX_TYPE = 128
 DEF MAX_FIELDS = 16
@@ -59,6 +92,10 @@ cdef int T_OP_LOGON = _schema.MsgType.OP_LOGON
 cdef int T_LOGOUT = _schema.MsgType.LOGOUT
 cdef int T_CONTROL = _schema.MsgType.CONTROL
 cdef int T_EXEC_RESEND = _schema.MsgType.EXEC_RESEND
+cdef int T_QUOTE = _schema.MsgType.QUOTE
+cdef int QF_BUY = _schema.QuoteFlag.BUY
+cdef int QF_SELL = _schema.QuoteFlag.SELL
+cdef int QF_PARTIAL = _schema.QuoteFlag.PARTIAL_OK
 
 cdef int NFIELDS[MAX_TYPE]    # fields of each type's body; -1: not a v1 type
 cdef int BODY_LEN[MAX_TYPE]
@@ -317,6 +354,20 @@ cdef int _put(unsigned char *p, int t, int i, object v) except -1:
     return 0
 
 
+cdef inline void _header_at(unsigned char *p, int t, uint64_t session, uint64_t seq, int id_, int role) noexcept nogil:
+    p[0] = <unsigned char>MAGIC
+    p[1] = <unsigned char>(MAGIC >> 8)
+    p[2] = <unsigned char>(MAGIC >> 16)
+    p[3] = <unsigned char>(MAGIC >> 24)
+    p[4] = VERSION
+    p[5] = <unsigned char>t
+    st16(p + 6, <uint16_t>BODY_LEN[t])
+    st64(p + 8, session)
+    st64(p + 16, seq)
+    st16(p + 24, <uint16_t>id_)
+    p[26] = <unsigned char>role
+
+
 cdef inline int _put_header(unsigned char *p, int t, object session, object seq, int id_, int role) except -1:
     cdef uint64_t s, n
     try:
@@ -326,17 +377,7 @@ cdef inline int _put_header(unsigned char *p, int t, object session, object seq,
         raise ValueError(f"{_TYPE_NAMES[t]}: header session {session!r} / seq {seq!r} must fit u64") from None
     if id_ < 0 or id_ > 0xFFFF or role < 0 or role > 0xFF:
         raise ValueError(f"{_TYPE_NAMES[t]}: header id {id_} must fit u16 and role {role} u8")
-    p[0] = <unsigned char>MAGIC
-    p[1] = <unsigned char>(MAGIC >> 8)
-    p[2] = <unsigned char>(MAGIC >> 16)
-    p[3] = <unsigned char>(MAGIC >> 24)
-    p[4] = VERSION
-    p[5] = <unsigned char>t
-    st16(p + 6, <uint16_t>BODY_LEN[t])
-    st64(p + 8, s)
-    st64(p + 16, n)
-    st16(p + 24, <uint16_t>id_)
-    p[26] = <unsigned char>role
+    _header_at(p, t, s, n, id_, role)
     return 0
 
 
@@ -369,13 +410,14 @@ cdef class Encoder:
     Each method writes a whole message and returns a ``memoryview`` of it, valid until the
     next call (offer it to Aeron at once; callers serialise use, as the client's send lock
     does). ``seq`` is the header's; the rest are the body's fields. Every request but a logon
-    is signed: its header ``session`` field is ``schema.request_mac(key, message)``, with
-    ``key`` the session key (set it after the logon; a request without one is a ValueError).
+    is signed: its header ``session`` field is ``schema.request_mac(key, message)`` (libsodium's
+    keyed BLAKE2b-64), with ``key`` the session key (set it after the logon; at most 64 bytes;
+    a request without one is a ValueError).
     """
 
     cdef readonly int id
     cdef readonly int role
-    cdef public bytes key
+    cdef bytes _key
     cdef bytearray _buf
     cdef unsigned char *_p
     cdef list _views  # memoryview of the first n bytes, by type
@@ -385,23 +427,44 @@ cdef class Encoder:
             raise ValueError(f"Encoder: id {id} must fit u16 and role {role} be 0 or 1")
         self.id = id
         self.role = role
-        self.key = b""
+        self._key = b""
         self._buf = bytearray(BUF_SIZE)  # never resized: the views below pin it
         self._p = <unsigned char *>PyByteArray_AS_STRING(self._buf)
         mv = memoryview(self._buf)
         self._views = [mv[: HDR + BODY_LEN[t]] if NFIELDS[t] >= 0 else None for t in range(MAX_TYPE)]
+
+    @property
+    def key(self):
+        """The session key requests are signed with (``b""``: none, no request can be signed)."""
+        return self._key
+
+    @key.setter
+    def key(self, value):
+        cdef bytes k = bytes(value)
+        if len(k) > crypto_generichash_KEYBYTES_MAX:
+            raise ValueError(f"Encoder: a session key of {len(k)} bytes; BLAKE2b takes at most "
+                             f"{crypto_generichash_KEYBYTES_MAX}")
+        self._key = k
 
     cdef inline object _start(self, int t, object seq):
         memset(self._p, 0, HDR + BODY_LEN[t])
         _put_header(self._p, t, 0, seq, self.id, self.role)
         return self._views[t]
 
-    cdef inline object _signed(self, object view):
-        """``view`` with its session field set to the request MAC (it is zero until then)."""
-        if not self.key:
+    cdef int _sign(self, int t) except -1:
+        """Set the session field of the message of type ``t`` in the buffer (zero until then)
+        to its MAC under the session key."""
+        cdef unsigned char mac[MAC_LEN]
+        cdef Py_ssize_t klen = len(self._key)
+        if klen == 0:
             raise ValueError("Encoder: no session key to sign the request with (log on first)")
-        mac = _blake2b(view, key=self.key, digest_size=8).digest()
-        memcpy(self._p + 8, PyBytes_AS_STRING(mac), 8)
+        crypto_generichash(mac, MAC_LEN, self._p, HDR + BODY_LEN[t],
+                           <const unsigned char *>PyBytes_AS_STRING(self._key), klen)
+        memcpy(self._p + 8, mac, MAC_LEN)
+        return 0
+
+    cdef inline object _signed(self, int t, object view):
+        self._sign(t)
         return view
 
     def encode(self, int t, session, seq, *body):
@@ -422,7 +485,7 @@ cdef class Encoder:
         return v
 
     def logout(self, seq):
-        return self._signed(self._start(T_LOGOUT, seq))
+        return self._signed(T_LOGOUT, self._start(T_LOGOUT, seq))
 
     def rfq(self, seq, rfq_id, instrument, side, flags, qty, limit, ttl_ns, send_time):
         cdef int t = T_RFQ
@@ -436,7 +499,7 @@ cdef class Encoder:
         _put(p, t, 5, limit)
         _put(p, t, 6, ttl_ns)
         _put(p, t, 7, send_time)
-        return self._signed(v)
+        return self._signed(t, v)
 
     def accept(self, seq, quote_id, accept_id, instrument, side, price, qty):
         cdef int t = T_ACCEPT
@@ -448,19 +511,19 @@ cdef class Encoder:
         _put(p, t, 3, side)
         _put(p, t, 4, price)
         _put(p, t, 5, qty)
-        return self._signed(v)
+        return self._signed(t, v)
 
     def cancel(self, seq, quote_id):
         cdef int t = T_CANCEL
         v = self._start(t, seq)
         _put(self._p, t, 0, quote_id)
-        return self._signed(v)
+        return self._signed(t, v)
 
     def exec_resend(self, seq, after_trade_id):
         cdef int t = T_EXEC_RESEND
         v = self._start(t, seq)
         _put(self._p, t, 0, after_trade_id)
-        return self._signed(v)
+        return self._signed(t, v)
 
     def control(self, seq, control_id, command, field, instrument, scope, value, aux):
         cdef int t = T_CONTROL
@@ -473,4 +536,355 @@ cdef class Encoder:
         _put(p, t, 4, scope)
         _put(p, t, 5, value)
         _put(p, t, 6, aux)
-        return self._signed(v)
+        return self._signed(t, v)
+
+
+# ---- the client's request path ------------------------------------------------------------------
+
+cdef class Pending:
+    """One request's wait (``rfqcore.client``): registered under ``keys`` — the key of the
+    answer that completes it and ``("seq", header seq)``, the key of a gateway ``REJECT`` —
+    before the request is offered. Whoever answers it sets ``result`` or ``error``, then
+    ``done`` and ``event`` (an ``Event`` when a poller thread answers, else ``None``)."""
+
+    cdef public tuple keys
+    cdef public object result
+    cdef public object error
+    cdef public bint done
+    cdef public object event
+    cdef public long long deadline_ns
+
+    def __init__(self, tuple keys, bint threaded):
+        self.keys = keys
+        self.result = None
+        self.error = None
+        self.done = False
+        self.event = _Event() if threaded else None
+        self.deadline_ns = 0
+
+    @classmethod
+    def __class_getitem__(cls, item):
+        return cls  # Pending[Quote] in annotations: what answers it
+
+
+cdef inline long long _monotonic_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)  # time.monotonic_ns()'s clock
+    return <long long>ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+
+
+def wait(Pending p, sub, handler, bint yield_):
+    """Poll ``sub`` (``poll(handler, limit) -> fragments``) into ``handler`` until ``p`` is done
+    (True) or, on an empty poll, the clock (``time.monotonic_ns``) is past ``p.deadline_ns``
+    (False; read again each time: an answer may extend it). ``yield_``: ``sched_yield`` after
+    each empty poll, without the GIL."""
+    poll = sub.poll
+    while not p.done:
+        if poll(handler, 16) == 0:
+            if p.done:
+                break
+            if _monotonic_ns() > p.deadline_ns:
+                return False
+            if yield_:
+                with nogil:
+                    sched_yield()
+    return True
+
+
+cdef class Sender(Encoder):
+    """An :class:`Encoder` that also sends: one compiled call takes the next header ``seq``,
+    writes and signs the request (all but a logon), registers its :class:`Pending` wait in
+    ``pending`` (:meth:`request`) and offers the message to ``pub`` (anything with Aeron's
+    ``offer(buffer) -> True | code``), all under the sender's lock, so requests from several
+    threads keep their seq order on the wire. An offer that does not return ``True`` (back
+    pressure, not connected) is handed to ``offer_slow(view)``, which retries or raises.
+    """
+
+    cdef public object pub
+    cdef public object offer_slow
+    cdef public dict pending
+    cdef uint64_t _seq
+    cdef PyThread_type_lock _lock
+
+    def __cinit__(self, *args, **kwargs):
+        self._lock = PyThread_allocate_lock()
+        if self._lock == NULL:
+            raise MemoryError("Sender: no lock")
+
+    def __dealloc__(self):
+        if self._lock != NULL:
+            PyThread_free_lock(self._lock)
+
+    def __init__(self, int id, int role, dict pending, offer_slow):
+        Encoder.__init__(self, id, role)
+        self.pub = None
+        self.offer_slow = offer_slow
+        self.pending = pending
+        self._seq = 0
+
+    @property
+    def seq(self):
+        """The last header seq taken (0: none yet)."""
+        return self._seq
+
+    cdef inline void _acquire(self) noexcept:
+        if not PyThread_acquire_lock(self._lock, NOWAIT_LOCK):
+            with nogil:
+                PyThread_acquire_lock(self._lock, WAIT_LOCK)
+
+    cdef int _write(self, int t, uint64_t seq, tuple fields) except -1:
+        """Request type ``t`` with ``fields`` (its body, wire order) in the buffer, signed."""
+        cdef int i
+        if t < 0 or t >= MAX_TYPE or NFIELDS[t] < 0:
+            raise ValueError(f"unknown message type {t}")
+        if len(fields) != NFIELDS[t]:
+            raise ValueError(f"{_TYPE_NAMES[t]}: {len(fields)} fields given, its body has {NFIELDS[t]} "
+                             f"({', '.join(_FIELD_NAMES[t])})")
+        memset(self._p, 0, HDR + BODY_LEN[t])
+        _header_at(self._p, t, 0, seq, self.id, self.role)
+        for i in range(NFIELDS[t]):
+            _put(self._p, t, i, fields[i])
+        if t != T_LOGON and t != T_OP_LOGON:
+            self._sign(t)
+        return 0
+
+    cdef int _offer(self, object view) except -1:
+        if self.pub.offer(view) is not True:
+            self.offer_slow(view)
+        return 0
+
+    def send(self, int t, *fields):
+        """Send request type ``t`` (body ``fields`` in wire order) under the next seq; returns
+        the seq."""
+        self._acquire()
+        try:
+            self._seq += 1
+            self._write(t, self._seq, fields)
+            self._offer(self._views[t])
+            return self._seq
+        finally:
+            PyThread_release_lock(self._lock)
+
+    def request(self, kind, ref, bint threaded, int t, *fields):
+        """:meth:`send`, with a new :class:`Pending` registered under ``(kind, ref)`` and
+        ``("seq", seq)`` before the offer; returns it. When the encode or the offer raises,
+        neither key stays registered."""
+        cdef Pending p = Pending.__new__(Pending)
+        cdef tuple key = (kind, ref)
+        cdef tuple seq_key
+        cdef dict pending = self.pending
+        p.event = _Event() if threaded else None
+        self._acquire()
+        try:
+            self._seq += 1
+            seq_key = ("seq", self._seq)
+            p.keys = (key, seq_key)
+            pending[key] = p
+            pending[seq_key] = p
+            try:
+                self._write(t, self._seq, fields)
+                self._offer(self._views[t])
+            except BaseException:
+                pending.pop(key, None)
+                pending.pop(seq_key, None)
+                raise
+            return p
+        finally:
+            PyThread_release_lock(self._lock)
+
+    def next_seq(self):
+        """Take and return the next header seq (for a hand-built message)."""
+        cdef uint64_t seq
+        self._acquire()
+        self._seq += 1
+        seq = self._seq
+        PyThread_release_lock(self._lock)
+        return seq
+
+    def send_raw(self, data):
+        """Offer ``data`` as it is (diagnostics and tests), in order with the requests."""
+        self._acquire()
+        try:
+            self._offer(data)
+        finally:
+            PyThread_release_lock(self._lock)
+
+
+# ---- the client's receive path ------------------------------------------------------------------
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        const char *name
+        int type
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+    int Py_T_OBJECT_EX
+    object PyType_GenericAlloc(PyTypeObject *t, Py_ssize_t n)  # a new reference (NULL raises)
+
+
+cdef class _SlotsBuilder:
+    """Makes instances of a ``@dataclass(slots=True)`` class without running its ``__init__``:
+    the object is allocated and each field's slot written at the offset its member descriptor
+    gives (every field, so none is left unset). ``names`` is the order of :meth:`set`'s index."""
+
+    cdef object cls
+    cdef Py_ssize_t off[MAX_FIELDS]
+    cdef int n
+
+    def __init__(self, cls, tuple names):
+        all_fields = tuple(f.name for f in _dc_fields(cls))
+        if sorted(all_fields) != sorted(names) or len(names) > MAX_FIELDS:
+            raise ImportError(f"rfqcore._wire: {cls.__name__} has the fields {all_fields}, this builder sets {names}")
+        self.cls = cls
+        self.n = len(names)
+        for i, name in enumerate(names):
+            d = cls.__dict__.get(name)
+            if type(d) is not _MemberDescriptor or (<PyMemberDescrObject *>d).d_member.type != Py_T_OBJECT_EX:
+                raise ImportError(f"rfqcore._wire: {cls.__name__}.{name} is not a slot")
+            self.off[i] = (<PyMemberDescrObject *>d).d_member.offset
+
+    cdef inline object new(self):
+        return PyType_GenericAlloc(<PyTypeObject *>self.cls, 0)  # every slot NULL until set
+
+    cdef inline void set(self, object obj, int i, object v) noexcept:
+        cdef PyObject **slot = <PyObject **>((<char *><PyObject *>obj) + self.off[i])
+        cdef PyObject *old = slot[0]
+        Py_INCREF(v)
+        slot[0] = <PyObject *>v
+        Py_XDECREF(old)
+
+
+# Quote's fields in the order the receiver sets them
+_QUOTE_FIELDS = ("client", "composite", "quote_id", "rfq_id", "valid_until", "sides", "partial_ok", "ts_send",
+                 "instrument", "price_decimals", "qty_decimals", "core_time", "received_ns", "base", "currency")
+_SIDE_FIELDS = ("side", "price_raw", "qty_raw")
+
+
+cdef inline object _field(const unsigned char *p, int t, int i):
+    cdef const unsigned char *q = p + OFF[t][i]
+    cdef int k = KIND[t][i]
+    if k == K_U64:
+        return PyLong_FromUnsignedLongLong(ld64(q))
+    if k == K_I64:
+        return PyLong_FromLongLong(<int64_t>ld64(q))
+    if k == K_U16:
+        return PyLong_FromLong(ld16(q))
+    return PyLong_FromLong(q[0])
+
+
+cdef class Receiver:
+    """The client's handler of its response stream's fragments (``handler(buffer, header)``, as
+    Aeron's ``poll`` calls it).
+
+    A whole, valid ``QUOTE`` carrying ``token`` (non-zero) from the gateway's publication
+    (``header.session_id == gw_session``), for a composite whose units are in ``units`` (the
+    client's ``CompositeUnits`` cache), is handled here without running Python: it becomes a
+    ``quote_cls`` (``rfqcore.rfq.Quote`` with ``side_cls`` sides, built by writing their slots),
+    completes the :class:`Pending` registered under ``("rfq", rfq_id)`` and goes to ``on_quote``.
+    Every other fragment goes to ``slow(buffer, header)`` (the client's Python handler), which
+    does the same for a QUOTE it is given: the two are checked against each other by
+    tests/test_wire_codec.py.
+    """
+
+    cdef public unsigned long long token
+    cdef public long long gw_session
+    cdef public int client
+    cdef public bint quotes  # handle QUOTEs here (an operator's receiver sends everything to slow)
+    cdef public dict pending
+    cdef public dict units
+    cdef public object on_quote
+    cdef public object slow
+    cdef object buy, sell
+    cdef _SlotsBuilder quote_b, side_b
+
+    def __init__(self, int client, bint quotes, dict pending, dict units, slow, quote_cls, side_cls, buy, sell):
+        self.token = 0
+        self.gw_session = -1
+        self.client = client
+        self.quotes = quotes
+        self.pending = pending
+        self.units = units
+        self.on_quote = None
+        self.slow = slow
+        self.buy, self.sell = buy, sell
+        self.quote_b = _SlotsBuilder(quote_cls, _QUOTE_FIELDS)
+        self.side_b = _SlotsBuilder(side_cls, _SIDE_FIELDS)
+
+    cdef object _side(self, object side, object price, object qty):
+        s = self.side_b.new()
+        self.side_b.set(s, 0, side)
+        self.side_b.set(s, 1, price)
+        self.side_b.set(s, 2, qty)
+        return s
+
+    cdef object _quote(self, const unsigned char *p, tuple u):
+        """The Quote of the QUOTE message at ``p`` (checked whole), composite units ``u``."""
+        cdef int t = T_QUOTE
+        cdef int fl = p[OFF[t][3]]
+        cdef _SlotsBuilder b = self.quote_b
+        if fl & QF_BUY:
+            if fl & QF_SELL:
+                sides = (self._side(self.buy, _field(p, t, 4), _field(p, t, 5)),
+                         self._side(self.sell, _field(p, t, 6), _field(p, t, 7)))
+            else:
+                sides = (self._side(self.buy, _field(p, t, 4), _field(p, t, 5)),)
+        elif fl & QF_SELL:
+            sides = (self._side(self.sell, _field(p, t, 6), _field(p, t, 7)),)
+        else:
+            sides = ()
+        q = b.new()
+        b.set(q, 0, self.client)
+        b.set(q, 1, _field(p, t, 2))    # composite
+        b.set(q, 2, _field(p, t, 0))    # quote_id
+        b.set(q, 3, _field(p, t, 1))    # rfq_id
+        b.set(q, 4, _field(p, t, 8))    # valid_until
+        b.set(q, 5, sides)
+        b.set(q, 6, (fl & QF_PARTIAL) != 0)
+        b.set(q, 7, 0)                  # ts_send: 0 over Aeron
+        b.set(q, 8, u[0])               # instrument name
+        b.set(q, 9, u[1])               # price_decimals
+        b.set(q, 10, u[2])              # qty_decimals
+        b.set(q, 11, _field(p, t, 9))   # core_time
+        b.set(q, 12, PyLong_FromLongLong(_monotonic_ns()))  # received_ns
+        b.set(q, 13, u[3])              # base
+        b.set(q, 14, u[4])              # currency
+        return q
+
+    def __call__(self, buf, hdr):
+        cdef Py_buffer view
+        cdef const unsigned char *p
+        cdef Py_ssize_t n
+        cdef bint got_view = False
+        cdef object q = None
+        if type(buf) is bytes:
+            p = <const unsigned char *>PyBytes_AS_STRING(buf)
+            n = len(<bytes>buf)
+        else:
+            PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+            got_view = True
+            p = <const unsigned char *>view.buf
+            n = view.len
+        try:
+            if (self.quotes and self.token != 0 and _check(p, n) == OK and p[5] == T_QUOTE
+                    and ld64(p + 8) == self.token):
+                u = self.units.get(ld16(p + OFF[T_QUOTE][2]))
+                if u is not None and hdr.session_id == self.gw_session:
+                    q = self._quote(p, <tuple>u)
+        finally:
+            if got_view:
+                PyBuffer_Release(&view)
+        if q is None:
+            self.slow(buf, hdr)
+            return
+        pend = self.pending.get(("rfq", (<object>q).rfq_id))
+        if pend is not None:
+            for k in (<Pending>pend).keys:
+                self.pending.pop(k, None)
+            (<Pending>pend).result = q
+            (<Pending>pend).error = None
+            (<Pending>pend).done = True
+            if (<Pending>pend).event is not None:
+                (<Pending>pend).event.set()
+        if self.on_quote is not None:
+            self.on_quote(q)

@@ -21,9 +21,11 @@ Everything on the wire is the core's fixed-point integers in the composite's sca
 library converts ``Decimal`` (or ``int`` / ``str``) exactly with the instrument registry and
 refuses a value that would lose digits. The ``*_raw`` methods (``send_rfq_raw``,
 ``request_quote_raw``, ``accept_raw``) take those integers as they are and touch no ``Decimal``:
-the integer fast path. Encoding, signing and decoding are compiled (:mod:`rfqcore._wire`, the
-layouts exactly as :mod:`rfqcore.gateway.schema` defines them); a field that does not fit its
-wire type is a ``ValueError`` naming it. Events carry both the raw integers (``*_raw``) and
+the integer fast path. Encoding, signing (libsodium's keyed BLAKE2b, in C), the header sequence,
+the registration of a request's wait and the offer to Aeron are one compiled call per request
+(:class:`rfqcore._wire.Sender`), and decoding is compiled too (:mod:`rfqcore._wire`, the layouts
+exactly as :mod:`rfqcore.gateway.schema` defines them); a field that does not fit its wire type
+is a ``ValueError`` naming it. Events carry both the raw integers (``*_raw``) and
 ``Decimal`` views of them (properties). The events are the types of :mod:`rfqcore.rfq`
 (``Quote``, ``Execution``, ``QuoteEnded``, ``ApprovalPending``, ``RiskAlert``, ``ControlAck``),
 the same the in-process :class:`rfqcore.engine.Engine` and its hooks give.
@@ -43,9 +45,11 @@ import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from rfqcore._wire import Encoder, try_decode
+from rfqcore._wire import Pending as _Pending
+from rfqcore._wire import Receiver, Sender, try_decode
+from rfqcore._wire import wait as _spin
 from rfqcore.errors import RfqCoreError
 from rfqcore.gateway import aeron as aeronx
 from rfqcore.gateway.schema import (
@@ -102,7 +106,14 @@ __all__ = [
 
 log = logging.getLogger("rfqcore.client")
 
+_T_ACCEPT = int(MsgType.ACCEPT)
 _T_ACCEPT_REJECT = int(MsgType.ACCEPT_REJECT)
+_T_CANCEL = int(MsgType.CANCEL)
+_T_CONTROL = int(MsgType.CONTROL)
+_T_EXEC_RESEND = int(MsgType.EXEC_RESEND)
+_T_LOGON = int(MsgType.LOGON)
+_T_OP_LOGON = int(MsgType.OP_LOGON)
+_T_RFQ = int(MsgType.RFQ)
 _T_APPROVAL_PENDING = int(MsgType.APPROVAL_PENDING)
 _T_CANCEL_REJECT = int(MsgType.CANCEL_REJECT)
 _T_CONTROL_ACK = int(MsgType.CONTROL_ACK)
@@ -191,19 +202,7 @@ def _qty_decimals(c: CompositeUnits) -> int:
 _R = TypeVar("_R")
 
 
-class _Pending(Generic[_R]):
-    """One request's wait; ``_R`` is what answers it (the caller says which: the dispatcher
-    completes it by key)."""
-
-    __slots__ = ("keys", "result", "error", "done", "event", "deadline_ns")
-    result: _R  # set with done, by _complete (read only once done)
-
-    def __init__(self, keys: tuple[Any, ...], threaded: bool) -> None:
-        self.keys = keys
-        self.error: BaseException | None = None
-        self.done = False
-        self.event = threading.Event() if threaded else None
-        self.deadline_ns = 0
+# _Pending (rfqcore._wire.Pending): one request's wait, created and registered by the Sender
 
 
 class _Endpoint:
@@ -250,26 +249,48 @@ class _Endpoint:
         self._pub: Any = None
         self._sub: Any = None
         self._logon_sub: Any = None
-        self._seq = 0
-        self._send_lock = threading.Lock()
-        self.token = 0
-        self._gw_session = -1  # Aeron session id of the gateway's publication to us
         self._key = b""  # the session key (schema.session_key), derived from the LOGON_ACK
         self._pending: dict[Any, _Pending[Any]] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._handler = self._on_fragment
+        self._comp: dict[int, CompositeUnits] = {}
+        #: the compiled fragment handler (rfqcore._wire.Receiver): a QUOTE of this session is
+        #: handled in C, everything else by _on_fragment; it holds the session's token and the
+        #: gateway publication's Aeron session id (the token / _gw_session properties)
+        self._in = Receiver(self.id, self.ROLE == Role.CLIENT, self._pending, self._comp, self._on_fragment, Quote,
+                            QuoteSide, _BUY, _SELL)
+        self._handler = self._in
         self._logon_handler = self._on_logon_fragment
-        #: the compiled codec (rfqcore._wire): encodes and signs each request in one reusable buffer
-        self._enc = Encoder(self.id, self.ROLE)
+        #: the compiled request path (rfqcore._wire.Sender): takes the header seq, encodes and
+        #: signs each request in one reusable buffer, registers its wait in _pending, offers it
+        self._enc = Sender(self.id, self.ROLE, self._pending, self._offer)
         #: messages dropped by the client: wrong token / publication, unknown type, undecodable
         self.dropped = 0
         self.unmatched_rejects = 0
         self.last_reject: RequestRejected | None = None
-        self._comp: dict[int, CompositeUnits] = {}
         #: how blocking calls wait without a poller thread: ``"spin"`` (lowest latency, burns a
         #: CPU while waiting) or ``"yield"`` (``sched_yield`` between empty polls)
         self.wait_idle = "spin"
+
+    @property
+    def token(self) -> int:
+        """The session token of the LOGON_ACK (0: no session)."""
+        token: int = self._in.token
+        return token
+
+    @token.setter
+    def token(self, value: int) -> None:
+        self._in.token = value
+
+    @property
+    def _gw_session(self) -> int:
+        """Aeron session id of the gateway's publication to this session (-1: none)."""
+        sid: int = self._in.gw_session
+        return sid
+
+    @_gw_session.setter
+    def _gw_session(self, value: int) -> None:
+        self._in.gw_session = value
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -282,7 +303,7 @@ class _Endpoint:
             self._aeron = aeronx.connect(self.aeron_dir, timeout=timeout)
         self._sub = self._aeron.add_subscription(self.response_channel, self.response_stream)
         self._logon_sub = self._aeron.add_subscription(self.response_channel, self.logon_stream)
-        self._pub = self._aeron.add_exclusive_publication(self.channel, self.request_stream)
+        self._pub = self._enc.pub = self._aeron.add_exclusive_publication(self.channel, self.request_stream)
         deadline = time.monotonic() + timeout
         while not self._pub.is_connected:
             if time.monotonic() > deadline:
@@ -302,7 +323,7 @@ class _Endpoint:
         p = self._register((("logon", nonce),))
         self.token = 0
         self._gw_session = -1
-        self._send(self._enc.logon, nonce, ts, mac, logon=True)
+        self._send(_T_LOGON if self.ROLE == Role.CLIENT else _T_OP_LOGON, nonce, ts, mac, logon=True)
         self._wait(p, timeout, also_logon_stream=True)
         return self.token
 
@@ -311,7 +332,7 @@ class _Endpoint:
         if not self.token:
             return
         p = self._register((("logout", 0),))
-        self._send(self._enc.logout)
+        self._send(_T_LOGOUT)
         try:
             self._wait(p, timeout)
         except RequestTimeout:
@@ -329,7 +350,7 @@ class _Endpoint:
             for r in (self._pub, self._sub, self._logon_sub):
                 if r is not None:
                     r.close()
-            self._pub = self._sub = self._logon_sub = None
+            self._pub = self._enc.pub = self._sub = self._logon_sub = None
             if self._own_aeron and self._aeron is not None:
                 self._aeron.close()
                 self._aeron = None
@@ -378,48 +399,23 @@ class _Endpoint:
 
     # -- sending ----------------------------------------------------------------------------
 
-    def _send(self, encode: Callable[..., Any], *fields: Any, logon: bool = False) -> int:
-        """Encode one request with ``encode`` (an :class:`rfqcore._wire.Encoder` method: it signs
-        all but a logon) under the next header seq and offer it; returns the seq."""
+    def _send(self, t: int, *fields: Any, logon: bool = False) -> int:
+        """Send one request of type ``t`` (body ``fields``) under the next header seq, signed
+        unless it is a logon (:meth:`rfqcore._wire.Sender.send`); returns the seq."""
         if self._pub is None:
             raise NotLoggedOn("not connected")
         if not logon and not self.token:
             raise NotLoggedOn(f"{self.name}: not logged on")
-        lock = self._send_lock
-        lock.acquire()  # (a `with` block costs ~5x more on the reference VM)
-        try:
-            seq = self._seq = self._seq + 1
-            view = encode(seq, *fields)
-            if self._pub.offer(view) is not True:
-                self._offer(view)
-        finally:
-            lock.release()
+        seq: int = self._enc.send(t, *fields)
         return seq
 
-    def _request(self, kind: str, ref: int, encode: Callable[..., Any], *fields: Any) -> _Pending[Any]:
+    def _request(self, kind: str, ref: int, t: int, *fields: Any) -> _Pending[Any]:
         """Send a request and register what answers it: ``(kind, ref)`` for the core's answer,
-        the header seq for a gateway REJECT (registered before the send, under the lock)."""
+        the header seq for a gateway REJECT (registered before the offer, in the same compiled
+        call: :meth:`rfqcore._wire.Sender.request`)."""
         if self._pub is None or not self.token:
             raise NotLoggedOn(f"{self.name}: not logged on")
-        threaded = self._thread is not None
-        pending = self._pending
-        lock = self._send_lock
-        lock.acquire()
-        try:
-            seq = self._seq = self._seq + 1
-            key = (kind, ref)
-            p: _Pending[Any] = _Pending((key, ("seq", seq)), threaded)
-            pending[key] = pending[p.keys[1]] = p
-            try:
-                view = encode(seq, *fields)
-                if self._pub.offer(view) is not True:
-                    self._offer(view)
-            except BaseException:
-                for k in p.keys:
-                    pending.pop(k, None)
-                raise
-        finally:
-            lock.release()
+        p: _Pending[Any] = self._enc.request(kind, ref, self._thread is not None, t, *fields)
         return p
 
     def seal(self, data: bytes | bytearray | memoryview) -> bytes:
@@ -434,14 +430,14 @@ class _Endpoint:
 
     def send_raw(self, data: bytes | bytearray | memoryview) -> None:
         """Offer arbitrary bytes on the request stream (diagnostics and tests)."""
-        with self._send_lock:
-            self._offer(data)
+        if self._pub is None:
+            raise NotLoggedOn("not connected")
+        self._enc.send_raw(data)
 
     def next_seq(self) -> int:
         """Reserve and return the next header sequence number (for hand-built messages)."""
-        with self._send_lock:
-            self._seq += 1
-            return self._seq
+        seq: int = self._enc.next_seq()
+        return seq
 
     def _offer(self, data: Any) -> None:
         """Offer ``data``, retrying back pressure for up to 1 s."""
@@ -485,14 +481,16 @@ class _Endpoint:
                     if left <= 0:
                         break
                     p.event.wait(min(left, 0.05))
-            else:  # poll the response stream ourselves
+            elif not also_logon_stream:  # poll the response stream ourselves (compiled loop)
+                _spin(p, self._sub, self._handler, self.wait_idle == "yield")
+            else:  # the same, also polling the logon stream now and then
                 sub, handler = self._sub, self._handler
                 yield_ = os.sched_yield if self.wait_idle == "yield" else None
                 i = 0
                 while not p.done:
                     if sub.poll(handler, 16) == 0:
                         i += 1
-                        if also_logon_stream and i & 63 == 0:
+                        if i & 63 == 0:
                             self._logon_sub.poll(self._logon_handler, 16)
                         if now() > p.deadline_ns:
                             break
@@ -624,7 +622,6 @@ class RfqClient(_Endpoint):
         # restarted client never reuses one.
         self._rfq_id = time.time_ns()
         self._accept_id = 0
-        self.on_quote: Callable[[Quote], None] | None = None
         self.on_reject: Callable[[RequestRejected], None] | None = None
         self.on_execution: Callable[[Execution], None] | None = None
         self.on_quote_end: Callable[[QuoteEnded], None] | None = None
@@ -637,6 +634,16 @@ class RfqClient(_Endpoint):
         #: what the last such logon recovered (also delivered to ``on_execution``)
         self.missed: Resent | None = None
         self._resent: list[Execution] | None = None
+
+    @property
+    def on_quote(self) -> Callable[[Quote], None] | None:
+        """Called with every :class:`Quote` (the compiled receiver calls it for most of them)."""
+        f: Callable[[Quote], None] | None = self._in.on_quote
+        return f
+
+    @on_quote.setter
+    def on_quote(self, f: Callable[[Quote], None] | None) -> None:
+        self._in.on_quote = f
 
     def logon(self, timeout: float = 5.0, *, nonce: int | None = None, timestamp: int | None = None) -> int:
         """As :meth:`_Endpoint.logon`; then, when this client has received executions before,
@@ -657,7 +664,7 @@ class RfqClient(_Endpoint):
             raise ValueError(f"after_trade_id {after} is not a trade id (0 .. 2**64-1)")
         self._resent = []
         try:
-            p: _Pending[Resent] = self._request("resend", after, self._enc.exec_resend, after)
+            p: _Pending[Resent] = self._request("resend", after, _T_EXEC_RESEND, after)
             return self._wait(p, timeout)
         finally:
             self._resent = None
@@ -685,7 +692,7 @@ class RfqClient(_Endpoint):
         if rfq_id is None:
             self._rfq_id += 1
             rfq_id = self._rfq_id
-        self._send(self._enc.rfq, rfq_id, instrument, side, flags, qty, limit, ttl_ns, time.time_ns())
+        self._send(_T_RFQ, rfq_id, instrument, side, flags, qty, limit, ttl_ns, time.time_ns())
         return rfq_id
 
     def request_quote(self, instrument: int | str, side: str | int, qty: Decimal | int | str, *,
@@ -705,10 +712,13 @@ class RfqClient(_Endpoint):
     def request_quote_raw(self, instrument: int, side: int, qty: int, *, flags: int = 0, limit: int = 0,
                           ttl_ns: int = 0, timeout: float = 1.0) -> Quote:
         """:meth:`request_quote` with wire integers (composite scales)."""
+        if self._pub is None or not self._in.token:
+            raise NotLoggedOn(f"{self.name}: not logged on")
         self._rfq_id += 1
         rfq_id = self._rfq_id
-        p: _Pending[Quote] = self._request("rfq", rfq_id, self._enc.rfq, rfq_id, instrument, side, flags, qty, limit,
-                                           ttl_ns, time.time_ns())
+        # self._request, inlined (the hot path)
+        p: _Pending[Quote] = self._enc.request("rfq", rfq_id, self._thread is not None, _T_RFQ, rfq_id, instrument,
+                                               side, flags, qty, limit, ttl_ns, time.time_ns())
         return self._wait(p, timeout)
 
     def accept(self, quote: Quote, side: str | int | None = None, qty: Decimal | int | str | None = None, *,
@@ -731,7 +741,7 @@ class RfqClient(_Endpoint):
         """:meth:`accept` with wire integers."""
         self._accept_id += 1
         aid = self._accept_id
-        p: _Pending[Execution] = self._request("accept", aid, self._enc.accept, quote_id, aid, instrument, side, price,
+        p: _Pending[Execution] = self._request("accept", aid, _T_ACCEPT, quote_id, aid, instrument, side, price,
                                                qty)
         return self._wait(p, timeout)
 
@@ -742,7 +752,7 @@ class RfqClient(_Endpoint):
         price, full = quote.raw(s)
         q = full if qty is None else to_units(qty, _qty_decimals(self._composite(quote.composite)), "qty")
         self._accept_id += 1
-        self._send(self._enc.accept, quote.quote_id, self._accept_id, quote.composite, s, price, q)
+        self._send(_T_ACCEPT, quote.quote_id, self._accept_id, quote.composite, s, price, q)
         return self._accept_id
 
     def cancel(self, quote: Quote | int, *, wait: bool = False, timeout: float = 1.0) -> QuoteEnded | None:
@@ -750,9 +760,9 @@ class RfqClient(_Endpoint):
         raise :class:`CancelRejected`."""
         qid = quote if isinstance(quote, int) else quote.quote_id
         if not wait:
-            self._send(self._enc.cancel, qid)
+            self._send(_T_CANCEL, qid)
             return None
-        p: _Pending[QuoteEnded] = self._request("cancel", qid, self._enc.cancel, qid)
+        p: _Pending[QuoteEnded] = self._request("cancel", qid, _T_CANCEL, qid)
         return self._wait(p, timeout)
 
     # -- answers ------------------------------------------------------------------------------
@@ -866,7 +876,7 @@ class OperatorClient(_Endpoint):
         :class:`GatewayRejected` if the gateway refused it."""
         self._control_id += 1
         cid = self._control_id
-        p: _Pending[ControlAck] = self._request("control", cid, self._enc.control, cid, int(command), field, instrument,
+        p: _Pending[ControlAck] = self._request("control", cid, _T_CONTROL, cid, int(command), field, instrument,
                                                 scope, value, aux)
         return self._wait(p, timeout)
 
