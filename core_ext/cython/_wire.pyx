@@ -573,11 +573,12 @@ cdef inline long long _monotonic_ns() noexcept nogil:
     return <long long>ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 
 
-def wait(Pending p, sub, handler, bint yield_):
+def wait(Pending p, sub, handler, bint yield_, long long timeout_ns):
     """Poll ``sub`` (``poll(handler, limit) -> fragments``) into ``handler`` until ``p`` is done
     (True) or, on an empty poll, the clock (``time.monotonic_ns``) is past ``p.deadline_ns``
-    (False; read again each time: an answer may extend it). ``yield_``: ``sched_yield`` after
-    each empty poll, without the GIL."""
+    (False), which is set to now + ``timeout_ns`` first and read again after each empty poll
+    (an answer may extend it). ``yield_``: ``sched_yield`` after each empty poll, without the GIL."""
+    p.deadline_ns = _monotonic_ns() + timeout_ns
     poll = sub.poll
     while not p.done:
         if poll(handler, 16) == 0:

@@ -85,5 +85,6 @@ class Receiver:
                  slow: Callable[[Any, Any], None], quote_cls: type, side_cls: type, buy: Any, sell: Any) -> None: ...
     def __call__(self, buf: Buffer, hdr: Any) -> None: ...
 
-def wait(p: Pending[Any], sub: Any, handler: Callable[[Any, Any], None], yield_: bool) -> bool:
-    """Poll ``sub`` into ``handler`` until ``p`` is done (True) or past ``p.deadline_ns`` (False)."""
+def wait(p: Pending[Any], sub: Any, handler: Callable[[Any, Any], None], yield_: bool, timeout_ns: int) -> bool:
+    """Poll ``sub`` into ``handler`` until ``p`` is done (True) or past ``p.deadline_ns``, set to
+    now + ``timeout_ns`` (False)."""

@@ -472,18 +472,21 @@ class _Endpoint:
         return True
 
     def _wait(self, p: _Pending[_R], timeout: float, *, also_logon_stream: bool = False) -> _R:
-        now = time.monotonic_ns
-        p.deadline_ns = now() + int(timeout * 1e9)
-        try:
+        if p.event is None and not also_logon_stream:  # poll the response stream ourselves (compiled loop)
+            if _spin(p, self._sub, self._handler, self.wait_idle == "yield", int(timeout * 1e9)):
+                if p.error is not None:
+                    raise p.error
+                return p.result
+        else:
+            now = time.monotonic_ns
+            p.deadline_ns = now() + int(timeout * 1e9)
             if p.event is not None:  # a poller thread completes it
                 while not p.done:
                     left = (p.deadline_ns - now()) / 1e9  # re-read: an approval may extend it
                     if left <= 0:
                         break
                     p.event.wait(min(left, 0.05))
-            elif not also_logon_stream:  # poll the response stream ourselves (compiled loop)
-                _spin(p, self._sub, self._handler, self.wait_idle == "yield")
-            else:  # the same, also polling the logon stream now and then
+            else:  # poll the response stream, and the logon stream now and then
                 sub, handler = self._sub, self._handler
                 yield_ = os.sched_yield if self.wait_idle == "yield" else None
                 i = 0
@@ -496,17 +499,15 @@ class _Endpoint:
                             break
                         if yield_ is not None:
                             yield_()
-            if also_logon_stream and not p.done:
-                self._logon_sub.poll(self._logon_handler, 16)
-        finally:
-            if not p.done:
-                for k in p.keys:
-                    self._pending.pop(k, None)
-        if not p.done:
-            raise RequestTimeout(f"{self.name}: no answer to {p.keys[0][0]} {p.keys[0][1]} within {timeout:g} s")
-        if p.error is not None:
-            raise p.error
-        return p.result
+                if not p.done:
+                    self._logon_sub.poll(self._logon_handler, 16)
+            if p.done:
+                if p.error is not None:
+                    raise p.error
+                return p.result
+        for k in p.keys:
+            self._pending.pop(k, None)
+        raise RequestTimeout(f"{self.name}: no answer to {p.keys[0][0]} {p.keys[0][1]} within {timeout:g} s")
 
     # -- receiving ----------------------------------------------------------------------------
 
