@@ -1,7 +1,7 @@
 """FIX 4.4 QuoteRequest -> Quote round trip over TCP loopback, against a TCP echo floor.
 
     .venv/bin/python bench/fix_roundtrip.py [--quick] [--json] [--no-wait]
-        [--only echo,closed,paced,throughput,quickfix]
+        [--only echo,closed,paced,throughput,quickfix,quickfix_tls,breakdown]
 
 The desk runs in this process: the real engine (``rfqcore.Engine``, the core thread in Rust, the
 output pump started) with the FIX acceptor (``rfqcore.fix.acceptor.FixGateway``, QuickFIX,
@@ -21,6 +21,17 @@ own; latencies are HdrHistogram percentiles (``rfqcore.latency``), never average
 4. **throughput** (``throughput``): the raw client keeps 256 QuoteRequests in flight; quotes/s.
 5. **QuickFIX client** (``quickfix``): ``rfqcore.fix.client.FixClient`` (a QuickFIX initiator
    with FIX 4.4 data dictionary validation), closed loop: what a client on QuickFIX sees.
+6. **QuickFIX client over TLS** (``quickfix_tls``): the same against a desk serving TLS only
+   (``[fix] tls_cert``, the tests' throwaway certificate; the client a QuickFIX
+   ``SSLSocketInitiator`` verifying it): what the TLS relay in front of the acceptor costs,
+   as a ratio to 5. in the same run.
+7. **where the time goes** (``breakdown``): the raw client's closed loop again, the desk's
+   gateway wrapped to stamp (``time.perf_counter_ns``) each QuoteRequest on its way: the
+   QuickFIX callback from its entry until the RFQ is in the core's ring (``fix_in``), from then
+   until the output pump hands the gateway the Quote (``core_and_pump``: the core thread waking,
+   pricing, publishing; the pump waking from its 50 µs sleeps and decoding), and building and
+   sending the Quote through QuickFIX (``fix_out``). The rest of the round trip is the client, the
+   sockets, QuickFIX's parsing and validation and its thread waking. The wrappers cost a few µs.
 
 Rejects (QuoteRequestReject) are counted by reason and never timed as quotes. ``run(quick) ->
 dict`` is the entry for ``bench/run_all.py``; the script waits for an idle machine
@@ -53,6 +64,9 @@ SOH = "\x01"
 # ValidUntilTime (62) of every QuoteRequest: long enough that a queue at the desk (256 in flight)
 # is not refused as BAD_TTL, short enough that open quotes stay far below the bench limit
 VALID_NS = 1_000_000_000
+# the tests' throwaway certificate for 127.0.0.1 (tests/tls/README.md): TLS here only measures
+TLS_CERT = str(Path(__file__).resolve().parent.parent / "tests" / "tls" / "test-only-cert.pem")
+TLS_KEY = str(Path(__file__).resolve().parent.parent / "tests" / "tls" / "test-only-key.pem")
 
 
 def _summary(rec: Any) -> dict[str, int]:
@@ -292,14 +306,15 @@ def echo(n: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- the QuickFIX client
 
 
-def _quickfix_main(port: int, password: str, store: str, n: int, warmup: int, conn: Any) -> None:
+def _quickfix_main(port: int, password: str, store: str, n: int, warmup: int, tls_ca: str | None,
+                   conn: Any) -> None:
     from rfqcore.fix import fix_time
     from rfqcore.fix.client import FixClient
     from rfqcore.latency import LatencyRecorder
 
     rec = LatencyRecorder()
     rejects: Counter[str] = Counter()
-    with FixClient(CLIENT, password, port, store) as c:
+    with FixClient(CLIENT, password, port, store, tls_ca=tls_ca) as c:
         c.start(wait_logon=15)
         for i in range(n + warmup):
             valid = fix_time(time.time_ns() + VALID_NS)
@@ -333,7 +348,7 @@ def _child(target: Any, *args: Any) -> dict[str, Any]:
 class Desk:
     """Engine (core thread + output pump) + FIX acceptor in this process, a fresh store."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
         from rfq_roundtrip import bench_settings
 
         from rfqcore.engine import Engine
@@ -355,7 +370,50 @@ class Desk:
         self._market = threading.Thread(target=self._refresh, args=(spot_snapshot,), daemon=True)
         self._market.start()
         self.password = self.settings.client(CLIENT).secret.hex()
-        self.fix = FixGateway(self.engine, self.settings, port=0, store_dir=f"{self._tmp}/store").start()
+        self.fix = FixGateway(self.engine, self.settings, port=0, store_dir=f"{self._tmp}/store", tls=tls).start()
+
+    def stamp(self) -> dict[str, Any]:
+        """Wrap the gateway's QuoteRequest path to time its three desk-side segments (7.)."""
+        from rfqcore.latency import LatencyRecorder
+
+        gw, eng = self.fix, self.engine
+        segs = {k: LatencyRecorder() for k in ("fix_in", "core_and_pump", "fix_out")}
+        entered: dict[int, int] = {}
+        submitted: dict[int, int] = {}
+        clock = time.perf_counter_ns
+        on_request, submit, answer, send_quote = (gw._on_quote_request, eng.submit_quote_request, gw._answer,
+                                                  gw._send_quote)
+        state = {"t_in": 0}
+
+        def on_request_w(*a: Any, **k: Any) -> Any:
+            state["t_in"] = clock()
+            return on_request(*a, **k)
+
+        def submit_w(*a: Any, **k: Any) -> Any:
+            r = submit(*a, **k)
+            t = clock()
+            submitted[k["rfq_id"]] = t
+            segs["fix_in"].record(t - state["t_in"])
+            return r
+
+        def answer_w(ev: Any, key: Any) -> Any:
+            t = clock()
+            t_sub = submitted.pop(key[2], None)
+            if t_sub is not None and key[0] == "rfq":
+                segs["core_and_pump"].record(t - t_sub)
+                entered[key[2]] = t
+            return answer(ev, key)
+
+        def send_quote_w(q: Any, *a: Any) -> Any:
+            r = send_quote(q, *a)
+            t0 = entered.pop(q.rfq_id, None)
+            if t0 is not None:
+                segs["fix_out"].record(clock() - t0)
+            return r
+
+        gw._on_quote_request, eng.submit_quote_request, gw._answer, gw._send_quote = (
+            on_request_w, submit_w, answer_w, send_quote_w)
+        return segs
 
     def _refresh(self, spot_snapshot: Any) -> None:
         while not self._stop.wait(1.0):
@@ -373,14 +431,14 @@ class Desk:
 
 def run(quick: bool = False, only: set[str] | None = None) -> dict[str, Any]:
     """All measurements; returns the result dict (also the JSON line's payload)."""
-    want = only or {"echo", "closed", "paced", "throughput", "quickfix"}
+    want = only or {"echo", "closed", "paced", "throughput", "quickfix", "quickfix_tls", "breakdown"}
     n = 2_000 if quick else 20_000
     rate = 1_000  # within what one session takes here (the closed loop: ~1,600/s)
     out: dict[str, Any] = {"quick": quick, "machine": bc.machine()}
     with bc.ForeignLoad() as fl:
         if "echo" in want:
             out["echo"] = echo(n)
-        if want & {"closed", "paced", "throughput", "quickfix"}:
+        if want & {"closed", "paced", "throughput", "quickfix", "quickfix_tls", "breakdown"}:
             desk = Desk()
             try:
                 port, pw = desk.fix.port, desk.password
@@ -398,6 +456,14 @@ def run(quick: bool = False, only: set[str] | None = None) -> dict[str, Any]:
                     out["throughput"] = _child(_raw_main, "throughput", port, pw,
                                                {"tag": "t", "window": 256, "seconds": 1.0 if quick else 5.0,
                                                 "seq": seq})
+                    seq = out["throughput"]["seq"]
+                if "breakdown" in want:
+                    segs = desk.stamp()
+                    bn = n // 4
+                    rtt = _child(_raw_main, "closed", port, pw, {"tag": "b", "n": bn, "warmup": bn // 10, "seq": seq})
+                    out["breakdown"] = {"rtt": rtt.get("latency"),
+                                        **{k: _summary(r) for k, r in segs.items() if r.hist.get_total_count()}}
+                    seq = rtt["seq"]
                 if "quickfix" in want:
                     store = tempfile.mkdtemp(prefix="rfq-fix-bench-client-")
                     # a fresh client store starts at 1, where the raw sessions left the desk's far
@@ -406,7 +472,15 @@ def run(quick: bool = False, only: set[str] | None = None) -> dict[str, Any]:
                     desk = Desk()
                     port, pw = desk.fix.port, desk.password
                     qn = n // 4
-                    out["quickfix"] = _child(_quickfix_main, port, pw, store, qn, qn // 10)
+                    out["quickfix"] = _child(_quickfix_main, port, pw, store, qn, qn // 10, None)
+                    shutil.rmtree(store, ignore_errors=True)
+                if "quickfix_tls" in want:
+                    store = tempfile.mkdtemp(prefix="rfq-fix-bench-client-")
+                    desk.close()
+                    desk = Desk(tls=(TLS_CERT, TLS_KEY))
+                    qn = n // 4
+                    out["quickfix_tls"] = _child(_quickfix_main, desk.fix.port, desk.password, store, qn, qn // 10,
+                                                 TLS_CERT)
                     shutil.rmtree(store, ignore_errors=True)
             finally:
                 out["desk_counters"] = desk.close()
@@ -414,6 +488,10 @@ def run(quick: bool = False, only: set[str] | None = None) -> dict[str, Any]:
     out["wall_s"] = round(fl.wall_s, 1)
     cl = (out.get("closed") or {}).get("latency")
     tp = out.get("throughput")
+    qf_p50 = ((out.get("quickfix") or {}).get("latency") or {}).get("p50")
+    tls_p50 = ((out.get("quickfix_tls") or {}).get("latency") or {}).get("p50")
+    if qf_p50 and tls_p50:
+        out["tls_over_plain_p50"] = round(tls_p50 / qf_p50, 3)
     out["targets"] = {}
     if cl:
         out["targets"]["raw_closed_p50_ns"] = {"measured": cl["p50"], "target": TARGET_P50_NS,
@@ -457,6 +535,16 @@ def report(r: dict[str, Any]) -> None:
     if "quickfix" in r:
         h("5. QuickFIX client (FixClient), closed loop", r["quickfix"]["latency"])
         print(f"     rejects {r['quickfix']['rejects'] or 'none'}")
+    if "breakdown" in r:
+        b = r["breakdown"]
+        h("7. raw client, closed loop, desk stamped", b.get("rtt"))
+        h("   desk: QuickFIX callback -> RFQ in the ring", b.get("fix_in"))
+        h("   desk: ring -> Quote at the gateway (core+pump)", b.get("core_and_pump"))
+        h("   desk: build and send the Quote (QuickFIX)", b.get("fix_out"))
+    if "quickfix_tls" in r:
+        h("6. QuickFIX client over TLS, closed loop", r["quickfix_tls"]["latency"])
+        print(f"     rejects {r['quickfix_tls']['rejects'] or 'none'}"
+              + (f"; p50 TLS / plain (5.) {r['tls_over_plain_p50']}x" if "tls_over_plain_p50" in r else ""))
     for name, t in r.get("targets", {}).items():
         print(f"  target {name}: measured {t['measured']:,} vs {t['target']:,}: {'met' if t['met'] else 'NOT met'}")
 
@@ -465,7 +553,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="short runs (smoke test)")
     ap.add_argument("--json", action="store_true", help="print only the JSON line")
-    ap.add_argument("--only", default=None, help="comma-separated: echo,closed,paced,throughput,quickfix")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated: echo,closed,paced,throughput,quickfix,quickfix_tls,breakdown")
     ap.add_argument("--no-wait", action="store_true", help="do not wait for an idle machine first")
     a = ap.parse_args()
     only = set(a.only.split(",")) if a.only else None

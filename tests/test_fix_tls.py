@@ -72,6 +72,7 @@ def test_a_client_over_tls_gets_quotes_and_fills(desk: Any, tmp_path: Path) -> N
     assert desk.fix.tls == (CERT, KEY) and desk.fix.port != desk.fix.backend_port
     with FixClient("ACME-TLS", ACME.secret.hex(), desk.fix.port, tmp_path, desk_comp_id="TLSDESK", tls_ca=CERT) as c:
         c.start(wait_logon=15)
+        feed_market(desk.engine)  # fresh (stale after 5 s)
         q = c.quote_request(f"tls-{time.time_ns()}", "BTC", "1")
         assert q[35] == "S" and q[49] == "TLSDESK" and 132 in q and 133 in q, q
         one = c.quote_request(f"tls-{time.time_ns()}", "BTC", "0.5", side="1")
@@ -113,6 +114,7 @@ def test_a_silent_connection_does_not_hold_up_other_logons(desk: Any, tmp_path: 
         with FixClient("BETA-TLS", RfqSettings.load().client("beta-fund").secret.hex(), desk.fix.port, tmp_path,
                        desk_comp_id="TLSDESK", tls_ca=CERT) as c:
             c.start(wait_logon=5)
+            feed_market(desk.engine)  # fresh (stale after 5 s)
             q = c.quote_request(f"silent-{time.time_ns()}", "BTC", "1", side="2")
             assert q[35] == "S", q
         assert silent.fileno() >= 0
