@@ -9,6 +9,7 @@ session per SessionID in a process, and tests/test_fix.py's desk uses the defaul
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -68,6 +69,13 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         srv.stop()
 
 
+def _until(cond: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "not within 20 s"
+        time.sleep(0.02)
+
+
 def test_a_client_over_tls_gets_quotes_and_fills(desk: Any, tmp_path: Path) -> None:
     assert desk.fix.tls == (CERT, KEY) and desk.fix.port != desk.fix.backend_port
     with FixClient("ACME-TLS", ACME.secret.hex(), desk.fix.port, tmp_path, desk_comp_id="TLSDESK", tls_ca=CERT) as c:
@@ -85,13 +93,17 @@ def test_a_client_over_tls_gets_quotes_and_fills(desk: Any, tmp_path: Path) -> N
     assert st.get("session_reject_in", 0) == st.get("session_reject_out", 0) == 0, st
 
 
-def test_a_plain_client_is_refused_on_the_tls_port(desk: Any, tmp_path: Path) -> None:
+def test_a_plain_client_is_refused_on_the_tls_port(desk: Any, tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="rfqcore.fix")
     before = desk.engine.rfq_stats()["rfqs"]
+    failed = desk.fix._front.handshakes_failed
     # a QuickFIX initiator without TLS: never logged on
     with FixClient("BETA-TLS", RfqSettings.load().client("beta-fund").secret.hex(), desk.fix.port, tmp_path,
                    desk_comp_id="TLSDESK") as c:
         c.start()
-        assert not c.logged_on.wait(3)
+        _until(lambda: desk.fix._front.handshakes_failed > failed)  # it tried: its Logon is no handshake
+        assert not c.logged_on.wait(1)
     # a plain Logon on a raw socket: no FIX answer, the connection dropped
     body = f"35=A\x0149=ACME-TLS\x0156=TLSDESK\x0134=1\x0152=20260101-00:00:00.000\x0198=0\x01108=30\x01"
     msg = f"8=FIX.4.4\x019={len(body)}\x01{body}"
@@ -104,6 +116,10 @@ def test_a_plain_client_is_refused_on_the_tls_port(desk: Any, tmp_path: Path) ->
     assert b"8=FIX" not in got, got
     assert "in:A" not in str(desk.fix.stats()) and "BETA-TLS" not in desk.fix.logged_on
     assert desk.engine.rfq_stats()["rfqs"] == before
+    assert desk.fix._front.handshakes_failed >= failed + 2
+    refused = [r.getMessage() for r in caplog.records if "handshake failed" in r.getMessage()]
+    assert refused and refused[-1].startswith("fix: TLS connection from 127.0.0.1:"), refused
+    assert refused[-1].endswith("; the port takes TLS only") and "WRONG_VERSION_NUMBER" in refused[-1].upper(), refused
 
 
 def test_a_silent_connection_does_not_hold_up_other_logons(desk: Any, tmp_path: Path) -> None:
@@ -178,8 +194,8 @@ def test_tls_needs_both_files_in_the_config() -> None:
 def test_the_internal_plain_port_takes_no_logon_but_the_relays(desk: Any, tmp_path: Path) -> None:
     """QuickFIX listens on a loopback port behind the TLS relay: a local process connecting
     there directly, with the right password, is still refused and disconnected."""
+    before = desk.fix.stats()["ACME-TLS"].get("logon_refused", 0)
     with FixClient("ACME-TLS", ACME.secret.hex(), desk.fix.backend_port, tmp_path, desk_comp_id="TLSDESK") as c:
         c.start()
-        assert not c.logged_on.wait(3)
-    assert "ACME-TLS" not in desk.fix.logged_on
-    assert desk.fix.stats()["ACME-TLS"]["logon_refused"] >= 1
+        _until(lambda: desk.fix.stats()["ACME-TLS"].get("logon_refused", 0) > before)
+        assert not c.logged_on.is_set() and "ACME-TLS" not in desk.fix.logged_on

@@ -73,6 +73,8 @@ class TlsFront:
         self.local_ports: set[int] = set()
         #: TLS connections relayed to the acceptor so far
         self.connections = 0
+        #: connections dropped because their TLS handshake failed or timed out (a plain client)
+        self.handshakes_failed = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
@@ -97,9 +99,9 @@ class TlsFront:
     def _run(self) -> None:
         loop = self._loop = asyncio.new_event_loop()
         try:
+            # plain TCP, upgraded in _serve: a failed handshake is seen there and logged with its reason
             self._server = loop.run_until_complete(asyncio.start_server(
-                self._serve, self.host, self.port, ssl=self.context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S,
-                reuse_address=True))
+                self._serve, self.host, self.port, reuse_address=True))
             self.port = self._server.sockets[0].getsockname()[1]
         except BaseException as e:  # noqa: BLE001 - handed to start()
             self._error = e
@@ -122,10 +124,20 @@ class TlsFront:
         task = asyncio.current_task()
         assert task is not None
         self._conns.add(task)
-        self.connections += 1
         local = 0
         try:
             _nodelay(writer)
+            peer = writer.get_extra_info("peername")
+            try:
+                await writer.start_tls(self.context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S)
+            except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as e:
+                self.handshakes_failed += 1
+                why = getattr(e, "reason", None) or str(e) or type(e).__name__
+                log.warning("fix: TLS connection from %s:%s refused: handshake failed (%s); the port takes TLS only",
+                            peer[0] if peer else "?", peer[1] if peer else "?",
+                            "no handshake within %g s" % HANDSHAKE_TIMEOUT_S if isinstance(e, TimeoutError) else why)
+                return
+            self.connections += 1
             try:
                 b_reader, b_writer = await asyncio.open_connection("127.0.0.1", self.backend)
             except OSError:
