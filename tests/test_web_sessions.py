@@ -1,13 +1,19 @@
 """Portal and console sessions survive a desk restart (docs/web.md, "Sessions"): a real desk
 (rfqcore.serve.Server, what ``rfqcore serve --http`` runs) with a journal is stopped and started
 again on the same journal directory, its HTTP server a new one on a new port; the cookies of
-before still open their sessions, with the same CSRF tokens, and act. The store keeps only the
+before still open their sessions, with the same CSRF tokens, and act; and so across a restart of
+``rfqcore serve`` itself (SIGTERM, started again on the same port). The store keeps only the
 tokens' SHA-256, honours the idle and maximum-age limits across the restart, forgets a user whose
 password changed, and a logout before the restart stays a logout after it."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -136,3 +142,58 @@ def test_an_unwritable_session_store_is_one_line_at_start(tmp_path: Path) -> Non
     with pytest.raises(HttpUnavailable, match=r"cannot keep web sessions in .*file/sessions.sqlite: .*--http-sessions"):
         with _desk(tmp_path / "journal", http_sessions=str(blocker / "sessions.sqlite")):
             pass
+
+
+def _serve(aeron: str, port: int, store: Path) -> subprocess.Popen[str]:
+    """``rfqcore serve --http 127.0.0.1:PORT --http-sessions STORE`` in a process of its own,
+    returned once its HTTP server is up (the banner's metrics line)."""
+    proc = subprocess.Popen([sys.executable, "-m", "rfqcore.cli", "serve", "--no-market-data", "--aeron-dir", aeron,
+                             "--http", f"127.0.0.1:{port}", "--http-sessions", str(store), "--status-every", "3600"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline, seen = time.monotonic() + 60, []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            break
+        seen.append(line)
+        if f"http://127.0.0.1:{port}/metrics" in line:
+            return proc
+    proc.kill()
+    raise AssertionError(f"rfqcore serve did not come up: {seen} {proc.communicate(timeout=10)[1]}")
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)  # as systemd stops it
+    assert proc.wait(timeout=30) == 0, proc.communicate()[1]
+
+
+def test_rfqcore_serve_restarted_keeps_its_users_logged_in(tmp_path: Path) -> None:
+    """The command an operator runs, stopped (SIGTERM) and started again on the same port: the
+    console and portal cookies of the first process open their sessions in the second."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    aeron, store, base = f"/dev/shm/rfqcore-test-sessions-{os.getpid()}", tmp_path / "sessions.sqlite", \
+        f"http://127.0.0.1:{port}"
+    proc = _serve(aeron, port, store)
+    try:
+        risk, acme = _console(base), _portal(base)
+        assert risk.login("desk-risk").status == 200 and acme.login("acme-trader").status == 200
+    finally:
+        _stop(proc)
+    proc = _serve(aeron, port, store)
+    try:
+        me = risk.call("GET", "/session")
+        assert me.status == 200 and (me.json["user"], me.json["csrf_token"]) == ("desk-risk", risk.csrf), me.body
+        done = risk.call("POST", "/kill", {"scope": "client", "client": "beta-fund", "on": True})
+        assert done.status == 200 and done.json["status"] == "applied" and done.json["operator"] == "risk-officer"
+        assert acme.call("GET", "/session").json["client"] == "acme-capital"
+        assert acme.call("POST", "/logout").status == 200
+    finally:
+        _stop(proc)
+    proc = _serve(aeron, port, store)
+    try:
+        assert acme.call("GET", "/session").status == 401
+        assert risk.call("GET", "/session").status == 200
+    finally:
+        _stop(proc)
