@@ -104,6 +104,18 @@ def _agent_op(objs: dict[str, Any], op: str, args: tuple, kw: dict) -> Any:
         seq = struct.unpack_from("<Q", data, 16)[0] if len(data) >= 24 else None
         mine = [r for r in rejects if r.ref_id != marker_seq and r.ref_id == seq]
         return mine[0] if mine else None
+    if op == "logon_at":  # a logon with this header seq (hand-built): the token, or LogonRejected
+        import hashlib
+        import hmac
+        import secrets
+
+        key, seq, timeout = args
+        c = objs[key]
+        nonce, ts = secrets.randbits(64), time.time_ns()
+        mac = hmac.new(c._secret, s.logon_mac_input(c.id, nonce, ts), hashlib.sha256).digest()
+        p = c._register((("logon", nonce),))
+        c.send_raw(s.encode(s.LogonMsg(nonce, ts, mac), seq=seq, id=c.id))
+        return c._wait(p, timeout, also_logon_stream=True)
     if op == "spray":  # n mutated and truncated copies of signed requests, without waiting
         key, n, seed = args
         import random
@@ -639,6 +651,35 @@ def test_logon_refusals(agent: Agent, backend: Backend) -> None:
         for k in ("nobody", "beta-bad", "op-bad", "beta-ok"):
             agent("close", k)
     _no_push(backend, before)
+
+
+def test_a_logon_must_leave_room_for_the_sequence(agent: Agent, backend: Backend) -> None:
+    """The logon's seq becomes the session's first last seq: one of 2^64 - 1 would leave no seq
+    for any request. A logon above 2^63 - 1 is refused BAD_SEQUENCE (no session, the previous
+    one untouched); at 2^63 - 1 it is taken and the next seq works."""
+    key = f"beta-seq-{backend.name}"
+    agent("new", key, "client", BETA.id, BETA.secret.hex(), backend.dir)
+    try:
+        before = backend.snapshot()
+        for seq in ((1 << 64) - 1, 1 << 63):
+            with pytest.raises(AgentError) as e:
+                agent("logon_at", key, seq, 5.0)
+            assert (e.value.type, e.value.reason) == ("LogonRejected", G.BAD_SEQUENCE), seq
+        assert agent("get", key, "token") == 0  # no session was opened for this client
+        rej = agent("raw", key, _rfq(1 << 20, 0, id=BETA.id), 5.0)
+        # (another test's beta-fund session may still be open on the Python gateway: BAD_SESSION)
+        assert rej is not None and rej.reason in (G.NOT_LOGGED_ON, G.BAD_SESSION)
+        _no_push(backend, before)
+        tok = agent("logon_at", key, (1 << 63) - 1, 5.0)
+        assert tok != 0
+        assert agent("raw", key, _rfq(1 << 63, tok, id=BETA.id), 5.0) is None  # taken: no REJECT
+        # a refused logon leaves the existing session alone
+        with pytest.raises(AgentError) as e:
+            agent("logon_at", key, (1 << 64) - 1, 5.0)
+        assert e.value.reason == G.BAD_SEQUENCE
+        assert agent("raw", key, _rfq((1 << 63) + 1, tok, id=BETA.id), 5.0) is None
+    finally:
+        agent("close", key)
 
 
 def test_not_logged_on_and_logout(agent: Agent, backend: Backend) -> None:

@@ -152,7 +152,7 @@ class GatewayReject(IntEnum):
     REPLAYED_NONCE = 11  # logon nonce already used in the window
     NOT_LOGGED_ON = 12
     BAD_SESSION = 13  # session token (or Aeron publication) does not match the session
-    BAD_SEQUENCE = 14  # header seq not above the session's last one, or more than 2^32 above it
+    BAD_SEQUENCE = 14  # header seq not above the session's last one, or more than 2^32 above it; a logon's above 2^63 - 1
 
 
 class RfqFlag(IntEnum):

@@ -68,7 +68,7 @@ from rfqcore.latency import LatencyRecorder
 from rfqcore.records import RECORD_DTYPE, RECORD_STRUCT, Flag, Kind
 from rfqcore.stop_signals import start_shielded
 
-__all__ = ["Gateway", "GatewayProcess", "run_gateway_process", "LOGON_WINDOW_NS", "MAX_SEQ_STEP"]
+__all__ = ["Gateway", "GatewayProcess", "run_gateway_process", "LOGON_WINDOW_NS", "MAX_SEQ_STEP", "MAX_LOGON_SEQ"]
 
 log = logging.getLogger("rfqcore.gateway")
 
@@ -79,6 +79,10 @@ LOGON_WINDOW_NS: Final[int] = 30_000_000_000
 #: `wire::MAX_SEQ_STEP`): one beyond it is refused BAD_SEQUENCE, so a single huge value
 #: (2^64 - 1) cannot use up the sequence space and wedge the session until a new logon.
 MAX_SEQ_STEP: Final[int] = 1 << 32
+#: The largest `seq` a logon may carry (as the Rust gateway's `wire::MAX_LOGON_SEQ`): it becomes
+#: the session's first last seq, so one above it is refused BAD_SEQUENCE (at 2^64 - 1 no request
+#: could ever follow) and every session starts with at least 2^63 values ahead.
+MAX_LOGON_SEQ: Final[int] = (1 << 63) - 1
 #: How long a new response publication may stay unconnected before messages to it are dropped
 #: (the client subscribes before it logs on, so this only covers the driver's linking delay).
 CONNECT_GRACE_NS: Final[int] = 2_000_000_000
@@ -468,6 +472,8 @@ class Gateway:
             reason = GatewayReject.BAD_CREDENTIALS
         elif abs(now - ts) > self.logon_window_ns:
             reason = GatewayReject.STALE_LOGON
+        elif seq > MAX_LOGON_SEQ:  # the session's first last seq: no room above it would wedge it
+            reason = GatewayReject.BAD_SEQUENCE
         else:
             seen = self._nonces.setdefault((role, pid), {})
             if len(seen) > 64:

@@ -28,7 +28,7 @@ use sha2::Sha256;
 
 use crate::wire::{
     self, body_len, i64_at, logon_mac_input, msg, quote_flag, reject, request_role, role, u16_at, u64_at, Frame,
-    Header, CONTROL_ID_BITS, CONTROL_ID_MASK, HEADER_SIZE, MAX_SEQ_STEP, RFQ_FLAG_QTY_IN_QUOTE,
+    Header, CONTROL_ID_BITS, CONTROL_ID_MASK, HEADER_SIZE, MAX_LOGON_SEQ, MAX_SEQ_STEP, RFQ_FLAG_QTY_IN_QUOTE,
 };
 
 /// How long a new response publication may stay unconnected before messages to it are dropped.
@@ -761,6 +761,9 @@ impl<T: Transport> Gateway<T> {
             Some(reject::BAD_CREDENTIALS)
         } else if now.abs_diff(ts) > self.s.logon_window_ns.unsigned_abs() {
             Some(reject::STALE_LOGON)
+        } else if seq > MAX_LOGON_SEQ {
+            // the session's first last seq: no room above it (2^64 - 1 would wedge the session)
+            Some(reject::BAD_SEQUENCE)
         } else {
             let window = self.s.logon_window_ns;
             let seen = self.nonces.entry((r, id)).or_default();

@@ -19,6 +19,10 @@ pub const CONTROL_ID_MASK: u64 = (1 << CONTROL_ID_BITS) - 1;
 /// How far above the session's last `seq` a request's `seq` may jump: one wild value must not
 /// wedge the session (docs/gateway-schema.md, `BAD_SEQUENCE`).
 pub const MAX_SEQ_STEP: u64 = 1 << 32;
+/// The largest `seq` a logon may carry: it becomes the session's first last `seq`, so a logon
+/// above it is refused `BAD_SEQUENCE` (at 2^64 - 1 no request could ever follow it) and every
+/// session starts with at least 2^63 sequence values ahead (docs/gateway-schema.md).
+pub const MAX_LOGON_SEQ: u64 = (1 << 63) - 1;
 
 /// Header `role`. Names and values as in docs/gateway-schema.md.
 #[allow(missing_docs)]

@@ -255,6 +255,40 @@ fn a_sequence_may_jump_at_most_2_pow_32() {
 }
 
 #[test]
+fn a_logon_leaves_room_for_the_sequence_or_is_refused() {
+    // The logon's seq is the session's first last seq: at 2^64 - 1 no request could follow it,
+    // so a logon above MAX_LOGON_SEQ (2^63 - 1) is refused BAD_SEQUENCE and opens no session.
+    let mut g = rig(1000);
+    let ts = rfq_gateway::gateway::wall_ns();
+    let at = |seq: u64, nonce: u64| {
+        let mut f = logon_frame(role::CLIENT, ACME, b"acme-secret", nonce, ts);
+        f[16..24].copy_from_slice(&seq.to_le_bytes());
+        f
+    };
+    for (nonce, seq) in [(41, u64::MAX), (42, wire::MAX_LOGON_SEQ + 1)] {
+        g.gw.on_request(&at(seq, nonce), AERON_SESSION);
+        let sent = g.take();
+        assert_eq!(sent.len(), 1, "one answer");
+        let h = Header::read(&sent[0].1);
+        assert_eq!(h.msg_type, msg::LOGON_REJECT);
+        assert_eq!(u64_at(&sent[0].1, HEADER_SIZE), nonce);
+        assert_eq!(u16_at(&sent[0].1, HEADER_SIZE + 8), reject::BAD_SEQUENCE, "reason");
+        g.req(frame(msg::RFQ, 0, seq, ACME, role::CLIENT, &rfq_body(1, 3, 0, 0, 1)), AERON_SESSION);
+        g.only_reject(reject::NOT_LOGGED_ON); // no session was opened
+    }
+    // the nonce of a refused logon is not used up, and the largest allowed seq is taken
+    g.gw.on_request(&at(wire::MAX_LOGON_SEQ, 42), AERON_SESSION);
+    let sent = g.take();
+    let ack = &sent.last().expect("an answer").1;
+    assert_eq!(Header::read(ack).msg_type, msg::LOGON_ACK);
+    let token = u64_at(ack, HEADER_SIZE + 8);
+    g.keys.push((token, wire::session_key(b"acme-secret", ACME, 42, token)));
+    g.req(frame(msg::RFQ, token, wire::MAX_LOGON_SEQ + 1, ACME, role::CLIENT, &rfq_body(2, 3, 0, 0, 1)), AERON_SESSION);
+    assert_eq!(g.pushed().len(), 1, "the next seq is taken");
+    assert_eq!(wire::MAX_LOGON_SEQ, (1 << 63) - 1);
+}
+
+#[test]
 fn core_answers_become_wire_messages_of_the_right_session() {
     let mut g = rig(1000);
     let token = g.logon(role::CLIENT, ACME, b"acme-secret", 5);
