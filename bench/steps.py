@@ -119,6 +119,8 @@ STEPS: tuple[Step, ...] = (
        "match_py.py"),
     py("settlement", "settlement writer: offer latency with the store up and down, drain throughput",
        "settlement_bench.py"),
+    rust("cluster_rust", "replicated journal blocks on loopback (issue 16): records/s, propose -> committed 3 nodes vs 1 "
+         "per Raft log policy, failover", "rfq-cluster", "cluster_bench", "rfq_cluster", needs_data=True, result="lines"),
 )
 
 BY_NAME = {s.name: s for s in STEPS}

@@ -52,9 +52,10 @@ pub struct NodeConfig {
 
 impl NodeConfig {
     /// A node with the default timings: heartbeat 50 ms, election timeout 400–800 ms (a dead
-    /// leader is replaced within about 1 s), group fdatasync of the Raft log (64 entries or
-    /// 1 ms), journal written without fdatasync (the Raft log carries durability), a snapshot
-    /// every 10,000 entries keeping 1,000.
+    /// leader is replaced within about 1 s), fdatasync of the Raft log before an append counts
+    /// ([`LogSync::Each`]: appends that arrive during a sync share the next one), journal written
+    /// without fdatasync (the Raft log carries durability), a snapshot every 10,000 entries
+    /// keeping 1,000.
     #[must_use]
     pub fn new(
         id: NodeId,
