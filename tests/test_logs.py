@@ -80,3 +80,30 @@ def test_the_cli_option_and_a_bad_environment_value() -> None:
     assert p.returncode == 2
     assert p.stderr.strip() == ("rfqcore: log format 'xml': use one of text, json (--log-format or "
                                 "$RFQCORE_LOG_FORMAT)")
+
+
+def test_records_go_to_the_stderr_of_the_moment_not_a_closed_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """configure() while sys.stderr is a stream that is later closed (a test runner's capture,
+    as `rfqcore config check` run in-process under pytest's capsys): a later record — such as a
+    warning the native gateway's log forwarder thread hands over — goes to the sys.stderr of
+    then, with no '--- Logging error ---' about a closed file."""
+    import io
+
+    from rfqcore import logs
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        first = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", first)
+        logs.configure(logging.WARNING, "text")
+        first.close()
+        now = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", now)
+        logging.getLogger("rfqcore.gateway").warning("dropped a message that cannot be answered: %s", "TRUNCATED")
+        out = now.getvalue()
+        assert "rfqcore.gateway WARNING dropped a message that cannot be answered: TRUNCATED" in out
+        assert "Logging error" not in out
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
