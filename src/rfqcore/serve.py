@@ -105,6 +105,9 @@ class Server:
         #: None: ``web-sessions.sqlite`` in the journal directory, or (without a journal) memory only
         self.http_sessions = http_sessions
         self.session_store: Any = None  # while it serves (rfqcore.web.sessions.SessionStore)
+        #: the portal's blotter rows across restarts (rfqcore.web.blotter_store.BlotterStore): with a
+        #: journal, ``portal-blotter.sqlite`` in its directory (docs/web.md)
+        self.blotter_store: Any = None
         self.web: HttpServer | None = None  # while it serves
         self.portal: Any = None  # the RFQ portal on it (rfqcore.web.portal.Portal)
         self.console: Any = None  # the operator console on it (rfqcore.web.console.Console)
@@ -193,6 +196,15 @@ class Server:
             self.settlement.start()
         eng.add_producer("gateway")
         tap = eng.add_tap("gateway")
+        if self.http is not None:
+            # the portal's blotter listens before the core runs: the outputs that recovery
+            # publishes again (after a crash) reach it as well (docs/web.md)
+            from rfqcore.web.portal import Portal
+
+            self.session_store = self._session_store()
+            self.blotter_store = self._blotter_store()
+            self.portal = Portal(eng, self.settings, session_store=self.session_store,
+                                 blotter_store=self.blotter_store)
         eng.start(heartbeat_ms=1)
         if self.venues:
             # the venue link: hedge orders out, venue reports, link state and market data in
@@ -229,13 +241,11 @@ class Server:
 
             host, port = parse_address(self.http)
             from rfqcore.web.console import Console
-            from rfqcore.web.portal import Portal
             from rfqcore.web.server import tls_context
 
             tls = tls_context(*self.http_tls) if self.http_tls is not None else None
-            store = self.session_store = self._session_store()
-            portal = self.portal = Portal(eng, self.settings, session_store=store)
-            console = self.console = Console(eng, self.settings, server=self, session_store=store)
+            portal = self.portal
+            console = self.console = Console(eng, self.settings, server=self, session_store=self.session_store)
 
             def routes(app: Any) -> None:
                 portal.add_routes(app)
@@ -261,6 +271,23 @@ class Server:
         except (sqlite3.Error, OSError) as e:
             raise HttpUnavailable(f"cannot keep web sessions in {path}: {e}; give a writable SQLite file "
                                   f"(--http-sessions FILE)") from None
+
+    def _blotter_store(self) -> Any:
+        """The portal's blotter store, ``portal-blotter.sqlite`` in the journal directory; None
+        without a journal (its ids start again with the core, so rows of before would clash)."""
+        if self.journal is None:
+            return None
+        import sqlite3
+
+        from rfqcore.web.blotter_store import BlotterStore
+        from rfqcore.web.server import HttpUnavailable
+
+        path = os.path.join(self.journal.dir, "portal-blotter.sqlite")
+        try:
+            return BlotterStore(path)
+        except (sqlite3.Error, OSError) as e:
+            raise HttpUnavailable(f"cannot keep the portal's blotters in {path}: {e}; give a journal directory "
+                                  f"(--journal) where the desk may write") from None
 
     def _run_replay(self) -> None:
         try:
@@ -319,6 +346,9 @@ class Server:
         if self.settlement is not None:
             w, self.settlement = self.settlement, None
             step(w.stop)  # flushes, or spills what the store could not take
+        if self.blotter_store is not None:  # after the core: the rows of its last outputs are written
+            bs, self.blotter_store = self.blotter_store, None
+            step(bs.close)
         if self.driver is not None:
             d, self.driver = self.driver, None
             step(d.close)

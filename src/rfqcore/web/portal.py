@@ -7,7 +7,8 @@ SameSite=Strict, Secure over TLS) and a CSRF token; every state-changing request
 the token in ``X-CSRF-Token``. RFQs and accepts go through :class:`rfqcore.engine.Engine`'s
 ``request_quote`` / ``accept``: the same core, risk checks and reject reasons as every other
 gateway. The blotter is built from the engine's decoded RFQ events (whatever gateway the RFQ
-came through), kept per client; every lookup is keyed by the session's client, so a user sees
+came through), kept per client, and with a :class:`~rfqcore.web.blotter_store.BlotterStore`
+(a journaled desk) kept across restarts; every lookup is keyed by the session's client, so a user sees
 and can hit only its own client's quotes.
 """
 
@@ -45,6 +46,7 @@ from rfqcore.web.auth import (
     name_field,
     read_body,
 )
+from rfqcore.web.blotter_store import BlotterStore
 
 __all__ = ["Blotter", "LoginLimiter", "Portal", "Sessions", "hash_password"]
 
@@ -146,13 +148,19 @@ def _composite_name(registry: Any, cid: int) -> str:
 class Blotter:
     """Per client: the last ``max_rows`` RFQ answers, quotes, fills, rejects and quote ends, and
     the last ``max_rows`` quotes (to hit them). Fed on the engine's output pump; read by the
-    HTTP thread."""
+    HTTP thread. With a ``store``, every row taken is written there too, and each client's rows
+    of before (an earlier run of the desk on the same journal) are read back first."""
 
-    def __init__(self, clients: set[int], registry: Any, max_rows: int = 10_000) -> None:
+    def __init__(self, clients: set[int], registry: Any, max_rows: int = 10_000,
+                 store: BlotterStore | None = None) -> None:
         self.registry = registry
         self.max_rows = max_rows
+        self.store = store
         self._lock = threading.Lock()
         self._rows: dict[int, OrderedDict[tuple[str, int], dict[str, Any]]] = {c: OrderedDict() for c in clients}
+        if store is not None:  # the rows of before, in the order they were taken
+            for c, rows in self._rows.items():
+                rows.update(store.load(c, max_rows))
         self._quotes: dict[int, OrderedDict[int, Quote]] = {c: OrderedDict() for c in clients}
         #: per client, callables given each new row (on the thread that adds it)
         self._listeners: dict[int, list[Callable[[dict[str, Any]], object]]] = {c: [] for c in clients}
@@ -183,6 +191,8 @@ class Blotter:
             rows[key] = row
             if len(rows) > self.max_rows:
                 rows.popitem(last=False)
+            if self.store is not None:  # under the lock: the file keeps the order the view has
+                self.store.put(client, key, row)  # type: ignore[arg-type]
             listeners = list(self._listeners[client])  # type: ignore[index]
             if isinstance(ev, Quote):
                 quotes = self._quotes[ev.client]
@@ -235,7 +245,7 @@ class Portal(LoginApp):
     def __init__(self, engine: Engine, settings: RfqSettings, *, user_limit: int = 5, address_limit: int = 20,
                  window_s: float = 300.0, idle_s: float = 1800.0, max_age_s: float = 12 * 3600.0,
                  rfq_timeout_s: float = 5.0, heartbeat_s: float = 15.0,
-                 session_store: SessionStore | None = None) -> None:
+                 session_store: SessionStore | None = None, blotter_store: BlotterStore | None = None) -> None:
         self.users = {u.name: u for u in settings.portal_users}
         super().__init__(self.users, user_limit=user_limit, address_limit=address_limit, window_s=window_s,
                          idle_s=idle_s, max_age_s=max_age_s, heartbeat_s=heartbeat_s, session_store=session_store)
@@ -244,7 +254,7 @@ class Portal(LoginApp):
         self.rfq_timeout_s = rfq_timeout_s
         #: since start: logins (ok, wrong, limited), RFQs and accepts sent to the engine, 400s
         self.counts.update(rfqs=0, accepts=0)
-        self.blotter = Blotter({u.client for u in settings.portal_users}, engine.registry)
+        self.blotter = Blotter({u.client for u in settings.portal_users}, engine.registry, store=blotter_store)
         engine.subscribe_events(self.blotter.add)
 
     def stats(self) -> dict[str, int]:
