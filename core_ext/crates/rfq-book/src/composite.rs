@@ -353,6 +353,24 @@ fn member_depth(l: &Ladder, conv: &Conversion, side: Side, cp: i64) -> (i64, i12
     (q * mult, n)
 }
 
+/// Converted quantity of the member level at exactly composite price `cp` (0: none there) —
+/// the difference of [`member_qty`] at `cp` and at the next better composite price.
+#[inline]
+fn member_qty_at(l: &Ladder, conv: &Conversion, cp: i64) -> i64 {
+    let Some(x) = cp.checked_sub(conv.offset) else { return 0 };
+    if conv.px_mult <= 0 || x % conv.px_mult != 0 {
+        return 0; // no member price converts to `cp`
+    }
+    let p = x / conv.px_mult;
+    if p <= 0 {
+        return 0;
+    }
+    match l.qty_at(p) {
+        0 => 0,
+        q => conv.convert(p, q).1,
+    }
+}
+
 /// The best composite price at which some member alone holds `size` (converted): the answer
 /// of a sweep of `size` is at that price or better. `None` when no member alone holds it.
 #[inline]
@@ -411,12 +429,37 @@ pub fn sweep_search(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
     let dmax = dist(worst);
     let qty_at = |d: i64| -> i64 { books.iter().map(|(b, conv)| member_qty(b.ladder(side), conv, side, price(d))).sum() };
     let mut lo = -1_i64; // a distance whose cumulative depth is below the current size (-1: nothing taken)
+    // depth strictly better than distance `d` (`d ≥ 0`), exact, with its notional
+    let depth_before = |d: i64| -> (i64, i128) {
+        if d == 0 {
+            return (0, 0);
+        }
+        books.iter().fold((0_i64, 0_i128), |(q, n), (bk, conv)| {
+            let (mq, mn) = member_depth(bk.ladder(side), conv, side, price(d - 1));
+            (q + mq, n + mn)
+        })
+    };
     for (i, &size) in sizes.iter().enumerate() {
         let h = if hints[i] == i64::MIN { lo + 1 } else { dist(hints[i]).clamp(lo + 1, dmax) };
+        // The hint first, in one depth query per member: the depth strictly better than `h`
+        // and the quantity resting exactly at `h` tell whether `size` still runs out there —
+        // the common case when the change since the hint was set left that rung's run-out
+        // level in place (then the answer is that depth plus the rest at `h`, the same
+        // integers as the search below: `b = h` with `qty(h − 1) < size ≤ qty(h)`). Else they
+        // tell on which side of `h` to search.
+        let (q0h, n0h) = depth_before(h);
+        let qh: i64 = books.iter().map(|(bk, conv)| member_qty_at(bk.ladder(side), conv, price(h))).sum();
+        if q0h < size && size <= q0h + qh {
+            out[i] = Some(n0h + i128::from(price(h)) * i128::from(size - q0h));
+            hints[i] = price(h);
+            lo = h - 1;
+            continue;
+        }
         // find a < b with qty(a) < size ≤ qty(b) (a = -1 stands for "nothing")
         let (mut a, mut b);
-        if qty_at(h) >= size {
-            b = h;
+        if q0h >= size {
+            // `qty(h − 1) ≥ size > qty(lo)`, so `lo < h − 1`: search towards the touch
+            b = h - 1;
             a = lo;
             let mut step = 1;
             while b - step > lo {
@@ -428,9 +471,10 @@ pub fn sweep_search(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
                 b = cand;
                 step <<= 1;
             }
-        } else if let Some(u) = alone_bound(books, side, size).map(dist).filter(|&u| u > h) {
-            // the nearest price where one member alone holds `size` bounds the answer; with one
-            // member (or one that dominates) it is the answer, so look just before it first
+        } else if let Some(u) = (books.len() == 1).then(|| alone_bound(books, side, size)).flatten().map(dist).filter(|&u| u > h) {
+            // with one member, where it holds `size` (one tree descent) is the answer: look just
+            // before it to confirm (with several, that bound is usually far beyond the answer,
+            // which a change moves by a few levels: gallop from `h` instead)
             b = u;
             a = h;
             if qty_at(u - 1) < size {
@@ -465,14 +509,7 @@ pub fn sweep_search(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
             }
         }
         // `b` is where `size` runs out: everything strictly better is taken whole
-        let (q0, n0) = if b == 0 {
-            (0, 0)
-        } else {
-            books.iter().fold((0_i64, 0_i128), |(q, n), (bk, conv)| {
-                let (mq, mn) = member_depth(bk.ladder(side), conv, side, price(b - 1));
-                (q + mq, n + mn)
-            })
-        };
+        let (q0, n0) = depth_before(b);
         debug_assert!(q0 < size);
         out[i] = Some(n0 + i128::from(price(b)) * i128::from(size - q0));
         hints[i] = price(b);
@@ -601,6 +638,56 @@ mod tests {
                 for q in probes.iter().map(|&x| x % (top + 50) - 2).chain(sizes.iter().flat_map(|&s| [s - 1, s, s + 1])) {
                     if let Some(got) = pf.notional(q) {
                         proptest::prop_assert_eq!(got, naive(&books, side, &[q])[0], "q {}", q);
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The search from the run-out prices it left behind, after random changes to the
+        /// books (levels added, resized, deleted, in front of, at and behind each size's
+        /// run-out level): the same integers as a walk. Exercises the hint check (a rung whose
+        /// run-out level did not move is answered from the depth before it) and both ways of
+        /// searching on when it moved.
+        #[test]
+        fn search_from_old_run_outs_matches_walk(
+            a in proptest::collection::vec((1_i64..3_000, 1_i64..50), 1..300),
+            b in proptest::collection::vec((1_i64..300, 1_i64..50), 0..100),
+            c in proptest::collection::vec((1_i64..300, 1_i64..5), 0..50),
+            rounds in proptest::collection::vec(proptest::collection::vec((0_usize..3, 1_i64..3_000, 0_i64..60), 1..12), 1..8),
+            offset in -50_i64..50,
+            sizes in proptest::collection::btree_set(1_i64..20_000, 1..5),
+            one in proptest::bool::ANY,
+        ) {
+            let sizes: Vec<i64> = sizes.into_iter().collect();
+            for side in [Side::Bid, Side::Ask] {
+                let mut bk = [L2Book::new(1024, 1, 4096), L2Book::new(1024, 1, 4096), L2Book::new(1024, 1, 4096)];
+                for &(p, q) in &a { bk[0].set(side, p + 100_000, q).unwrap(); }
+                for &(p, q) in &b { bk[1].set(side, p * 10 + 100_000, q).unwrap(); }
+                for &(p, q) in &c { bk[2].set(side, p * 10 + 100_000, q).unwrap(); }
+                bk[2].bids.set_inverse(1_000_000_000);
+                bk[2].asks.set_inverse(1_000_000_000);
+                let convs = [
+                    Conversion { px_mult: 1, offset: 0, qty: QtyConversion::Linear(10) },
+                    Conversion { px_mult: 1, offset, qty: QtyConversion::Linear(1) },
+                    Conversion { px_mult: 1, offset: -offset, qty: QtyConversion::Inverse(1_000_000_000) },
+                ];
+                let mut h = vec![i64::MIN; sizes.len()];
+                for k in 0..=rounds.len() {
+                    {
+                        let m = if one { 1 } else { 3 };
+                        let books: Vec<(&L2Book, Conversion)> = bk.iter().zip(convs).take(m).collect();
+                        let mut walked = vec![None; sizes.len()];
+                        sweep_ladder(&books, side, &sizes, &mut walked);
+                        let mut found = vec![Some(-1); sizes.len()];
+                        proptest::prop_assert!(sweep_search(&books, side, &sizes, &mut found, &mut h));
+                        proptest::prop_assert_eq!(&found, &walked);
+                    }
+                    for &(m, p, q) in rounds.get(k).map_or(&[][..], |r| &r[..]) {
+                        let m = if one { 0 } else { m };
+                        let p = if m == 0 { p + 100_000 } else { (p % 300 + 1) * 10 + 100_000 };
+                        bk[m].set(side, p, if m == 2 { q % 5 } else { q }).unwrap();
                     }
                 }
             }

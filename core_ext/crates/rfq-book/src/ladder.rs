@@ -461,6 +461,7 @@ impl Ladder {
     }
 
     /// Quantity resting at `price` (0 if none).
+    #[inline]
     pub fn qty_at(&self, price: i64) -> i64 {
         let Some(idx) = self.index_of(price) else { return 0 };
         let rel = idx - self.base;
