@@ -353,6 +353,9 @@ fn member_depth(l: &Ladder, conv: &Conversion, side: Side, cp: i64) -> (i64, i12
     (q * mult, n)
 }
 
+/// Interpolation probes of a [`sweep_search`] size before it bisects.
+const INTERPOLATED_PROBES: u32 = 4;
+
 /// Converted quantity of the member level at exactly composite price `cp` (0: none there) —
 /// the difference of [`member_qty`] at `cp` and at the next better composite price.
 #[inline]
@@ -394,9 +397,13 @@ fn alone_bound(books: &[(&L2Book, Conversion)], side: Side, size: i64) -> Option
 
 /// Sweep `side` for every size of an increasing ladder by **searching** the members'
 /// cumulative depth instead of walking their levels: for each size, the composite price where
-/// it runs out is the least-good price whose cumulative converted depth reaches it, found by
-/// galloping from `hints[i]` (the price where that size ran out before, `i64::MIN` for none)
-/// and bisecting; each probe is one O(log words) depth query per member. Then the notional is
+/// it runs out is the least-good price whose cumulative converted depth reaches it. It is
+/// looked for first at `hints[i]` (the price where that size ran out before, `i64::MIN` for
+/// none): when that level is still where the size runs out — a change since moved nothing in
+/// front of it by enough — one depth query per member answers. Else from there by an
+/// interpolation search over the cumulative depth (stepping out at the density seen first when
+/// the size now runs out further); each probe is one O(log words) depth query per member and
+/// an exact check of the level it lands on. Then the notional is
 /// the exact depth strictly better than that price plus the rest at that price — the same
 /// integers [`sweep_ladder`] computes (held by property tests), at a cost that does not grow
 /// with how many levels the size sweeps. `hints` only decide where the search starts, never
@@ -428,7 +435,9 @@ pub fn sweep_search(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
     let dist = |p: i64| if side == Side::Ask { p.saturating_sub(best) } else { best.saturating_sub(p) };
     let dmax = dist(worst);
     let qty_at = |d: i64| -> i64 { books.iter().map(|(b, conv)| member_qty(b.ladder(side), conv, side, price(d))).sum() };
-    let mut lo = -1_i64; // a distance whose cumulative depth is below the current size (-1: nothing taken)
+    // `qty(d)`: converted depth at distance `d` or better. `lo` is a distance with
+    // `qty(lo) = q_lo` below the current size (-1: nothing taken, 0)
+    let (mut lo, mut q_lo) = (-1_i64, 0_i64);
     // depth strictly better than distance `d` (`d ≥ 0`), exact, with its notional
     let depth_before = |d: i64| -> (i64, i128) {
         if d == 0 {
@@ -439,81 +448,93 @@ pub fn sweep_search(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
             (q + mq, n + mn)
         })
     };
+    // converted quantity resting exactly at distance `d`: `qty(d) − qty(d − 1)`
+    let qty_exactly = |d: i64| -> i64 { books.iter().map(|(bk, conv)| member_qty_at(bk.ladder(side), conv, price(d))).sum() };
     for (i, &size) in sizes.iter().enumerate() {
         let h = if hints[i] == i64::MIN { lo + 1 } else { dist(hints[i]).clamp(lo + 1, dmax) };
         // The hint first, in one depth query per member: the depth strictly better than `h`
         // and the quantity resting exactly at `h` tell whether `size` still runs out there —
         // the common case when the change since the hint was set left that rung's run-out
-        // level in place (then the answer is that depth plus the rest at `h`, the same
-        // integers as the search below: `b = h` with `qty(h − 1) < size ≤ qty(h)`). Else they
-        // tell on which side of `h` to search.
+        // level in place (then the answer is that depth plus the rest at `h`: the same
+        // integers as a walk). Else they bound the search on one side of `h`.
         let (q0h, n0h) = depth_before(h);
-        let qh: i64 = books.iter().map(|(bk, conv)| member_qty_at(bk.ladder(side), conv, price(h))).sum();
-        if q0h < size && size <= q0h + qh {
-            out[i] = Some(n0h + i128::from(price(h)) * i128::from(size - q0h));
-            hints[i] = price(h);
-            lo = h - 1;
-            continue;
-        }
-        // find a < b with qty(a) < size ≤ qty(b) (a = -1 stands for "nothing")
-        let (mut a, mut b);
-        if q0h >= size {
-            // `qty(h − 1) ≥ size > qty(lo)`, so `lo < h − 1`: search towards the touch
-            b = h - 1;
-            a = lo;
-            let mut step = 1;
-            while b - step > lo {
-                let cand = b - step;
-                if qty_at(cand) < size {
-                    a = cand;
-                    break;
-                }
-                b = cand;
-                step <<= 1;
-            }
-        } else if let Some(u) = (books.len() == 1).then(|| alone_bound(books, side, size)).flatten().map(dist).filter(|&u| u > h) {
-            // with one member, where it holds `size` (one tree descent) is the answer: look just
-            // before it to confirm (with several, that bound is usually far beyond the answer,
-            // which a change moves by a few levels: gallop from `h` instead)
-            b = u;
-            a = h;
-            if qty_at(u - 1) < size {
-                a = a.max(u - 1);
-            } else {
-                b = u - 1;
-            }
+        let qh = qty_exactly(h);
+        let (run, q0, n0) = if q0h < size && size <= q0h + qh {
+            (h, q0h, n0h)
         } else {
-            a = h;
-            let mut step = 1;
-            loop {
-                if a >= dmax {
-                    // too thin for this size, so for every larger one too
-                    out[i..sizes.len()].fill(None);
-                    return true;
-                }
-                let cand = a.saturating_add(step).min(dmax);
-                if qty_at(cand) >= size {
-                    b = cand;
-                    break;
-                }
-                a = cand;
-                step <<= 1;
-            }
-        }
-        while b - a > 1 {
-            let m = a + (b - a) / 2;
-            if qty_at(m) >= size {
-                b = m;
+            // find a < b with qty(a) = qa < size ≤ qty(b) = qb
+            let (mut a, mut qa, mut b, mut qb);
+            if q0h >= size {
+                // runs out before `h`: `qty(h − 1) ≥ size > qty(lo)`, so `lo < h − 1`
+                (a, qa, b, qb) = (lo, q_lo, h - 1, q0h);
             } else {
-                a = m;
+                (a, qa) = (h, q0h + qh);
+                // runs out beyond `h`: step out by the depth still missing at the density seen
+                // between `lo` and `h` (a quarter more, so one step usually brackets it),
+                // doubling while short
+                let mut step = if qa > q_lo && h > lo {
+                    let est = i128::from(size - qa) * i128::from(h - lo) / i128::from(qa - q_lo);
+                    i64::try_from(est + est / 4 + 1).unwrap_or(i64::MAX)
+                } else {
+                    1
+                };
+                if books.len() == 1 {
+                    // one member: where it alone holds `size` (one tree descent) is the answer
+                    if let Some(u) = alone_bound(books, side, size).map(dist).filter(|&u| u > h) {
+                        step = u - h;
+                    }
+                }
+                loop {
+                    if a >= dmax {
+                        // too thin for this size, so for every larger one too
+                        out[i..sizes.len()].fill(None);
+                        return true;
+                    }
+                    let cand = a.saturating_add(step).min(dmax);
+                    let qc = qty_at(cand);
+                    if qc >= size {
+                        (b, qb) = (cand, qc);
+                        break;
+                    }
+                    (a, qa) = (cand, qc);
+                    step = step.saturating_mul(2);
+                }
             }
-        }
-        // `b` is where `size` runs out: everything strictly better is taken whole
-        let (q0, n0) = depth_before(b);
+            // Interpolation search between them, every probe checked exactly as the hint was
+            // (the answer is the probe where `qty(m − 1) < size ≤ qty(m)`); bisection after
+            // a few probes, so a skewed book costs a few probes more than bisecting. Each
+            // probe shrinks `[a, b]` or ends the search; at `b − a = 1` the probe is `b`, the
+            // answer.
+            let mut probes = 0;
+            loop {
+                let m = if probes >= INTERPOLATED_PROBES {
+                    a + (b - a + 1) / 2
+                } else {
+                    // the least `d` with `qa + (d − a)(qb − qa)/(b − a) ≥ size` (qb > qa)
+                    let num = i128::from(size - qa) * i128::from(b - a);
+                    let den = i128::from(qb - qa);
+                    a.saturating_add(i64::try_from((num + den - 1) / den).unwrap_or(i64::MAX))
+                }
+                .clamp(a + 1, b);
+                let q0m = if m == 0 { 0 } else if m == b && b - a == 1 { qa } else { qty_at(m - 1) };
+                let qm = q0m + qty_exactly(m);
+                if q0m < size && size <= qm {
+                    let (q0, n0) = depth_before(m);
+                    break (m, q0, n0);
+                }
+                if q0m >= size {
+                    (b, qb) = (m - 1, q0m);
+                } else {
+                    (a, qa) = (m, qm);
+                }
+                probes += 1;
+            }
+        };
+        // `run` is where `size` runs out: everything strictly better is taken whole
         debug_assert!(q0 < size);
-        out[i] = Some(n0 + i128::from(price(b)) * i128::from(size - q0));
-        hints[i] = price(b);
-        lo = b - 1;
+        out[i] = Some(n0 + i128::from(price(run)) * i128::from(size - q0));
+        hints[i] = price(run);
+        (lo, q_lo) = (run - 1, q0);
     }
     true
 }
