@@ -478,12 +478,17 @@ pub fn sweep_search(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
                 } else {
                     1
                 };
+                // where one member alone holds `size` (one tree descent each) bounds the answer:
+                // with one member it is the answer; with several it is usually far beyond it,
+                // so it is only the fallback when the first step falls short
+                let mut alone = None;
                 if books.len() == 1 {
-                    // one member: where it alone holds `size` (one tree descent) is the answer
-                    if let Some(u) = alone_bound(books, side, size).map(dist).filter(|&u| u > h) {
+                    alone = alone_bound(books, side, size).map(dist).filter(|&u| u > h);
+                    if let Some(u) = alone {
                         step = u - h;
                     }
                 }
+                let mut first = true;
                 loop {
                     if a >= dmax {
                         // too thin for this size, so for every larger one too
@@ -498,6 +503,14 @@ pub fn sweep_search(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
                     }
                     (a, qa) = (cand, qc);
                     step = step.saturating_mul(2);
+                    if std::mem::take(&mut first) && books.len() > 1 {
+                        alone = alone_bound(books, side, size).map(dist).filter(|&u| u > a);
+                    }
+                    if let Some(u) = alone.filter(|&u| u > a && u < a.saturating_add(step)) {
+                        // the next step would pass the bound: probe the bound itself
+                        step = u - a;
+                        alone = None;
+                    }
                 }
             }
             // Interpolation search between them, every probe checked exactly as the hint was
