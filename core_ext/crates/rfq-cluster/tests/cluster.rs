@@ -414,3 +414,90 @@ async fn a_follower_far_behind_catches_up_from_a_snapshot_and_the_tail() {
     assert_eq!(core.state_hash(), hash);
     c.stop().await;
 }
+
+/// Outputs of a fresh core fed `recs`.
+fn outputs_of(recs: &[Record]) -> Vec<Record> {
+    let mut core = Core::new(config()).unwrap();
+    let mut out = Vec::new();
+    recs.iter().for_each(|r| core.process(r, &mut out));
+    out
+}
+
+fn drain(c: &mut rfq_ring::Consumer) -> Vec<Record> {
+    std::iter::from_fn(|| c.try_pop()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaders_runner_publishes_only_what_a_majority_committed() {
+    use rfq_engine::Runner;
+    use rfq_journal::{Durability, JournalWriter};
+    use rfq_ring::RingFile;
+    use std::sync::atomic::AtomicU64;
+
+    let c = Cluster::start(3, |_| {}).await;
+    let l = c.leader().await;
+    let leader = Arc::clone(c.node(l));
+    // the leader's runner: journal, commit gate, and each committed journal block proposed
+    let jdir = tempfile::tempdir().unwrap();
+    let (out_p, mut out_c) = RingFile::anonymous(1 << 14).unwrap().split();
+    let (mut in_p, in_c) = RingFile::anonymous(1 << 12).unwrap().split();
+    let mut runner = Runner::new(Core::new(config()).unwrap(), out_p);
+    runner.add_input(in_c);
+    runner.set_journal(JournalWriter::open(common::jcfg(jdir.path(), Durability::None, 1 << 20)).unwrap());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Record>>();
+    runner.set_replication(Some(leader.commit_gate()), Some(Box::new(move |recs: &[Record]| drop(tx.send(recs.to_vec())))));
+    let failed = Arc::new(AtomicU64::new(0));
+    let (proposer, failed2) = (Arc::clone(&leader), Arc::clone(&failed));
+    tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            if proposer.propose(&b).await.is_err() {
+                failed2.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    let stream = journal_stream(200, None);
+    let (part1, part2) = stream.split_at(stream.len() / 2);
+    let feed = |runner: &mut Runner, in_p: &mut rfq_ring::Producer, recs: &[Record]| {
+        for chunk in recs.chunks(32) {
+            assert_eq!(in_p.push_slice(chunk), chunk.len());
+            while runner.run_once(usize::MAX) > 0 {}
+        }
+    };
+    // healthy: every output is published, once the cluster committed its input
+    feed(&mut runner, &mut in_p, part1);
+    let mut got = Vec::new();
+    wait_for("the cluster to commit the first part", || {
+        runner.poll_journal();
+        got.extend(drain(&mut out_c));
+        (leader.committed_seq() == part1.len() as u64).then_some(())
+    })
+    .await;
+    runner.poll_journal();
+    got.extend(drain(&mut out_c));
+    assert_eq!(got, outputs_of(part1), "published = the outputs of the committed input");
+    // the leader cut off: its runner goes on (speculatively) but publishes nothing
+    c.switch.isolate(l);
+    feed(&mut runner, &mut in_p, part2);
+    assert_eq!(runner.journal().unwrap().durable_seq(), stream.len() as u64, "journaled and durable locally");
+    for _ in 0..30 {
+        runner.poll_journal();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(drain(&mut out_c).is_empty(), "nothing published without a majority");
+    assert_eq!(leader.committed_seq(), part1.len() as u64);
+    let speculative = runner.core().state_hash();
+    // the majority elects another leader meanwhile
+    let new = c.leader().await;
+    assert_ne!(new, l);
+    runner.poll_journal();
+    assert!(drain(&mut out_c).is_empty(), "still nothing published");
+    // healed: the majority's log wins, the blocks of the cut-off leader are never committed
+    c.switch.heal(l);
+    wait_for("the cut-off leader's proposals to fail", || (failed.load(Ordering::SeqCst) > 0).then_some(())).await;
+    let committed = c.converge().await;
+    assert_eq!(committed, reference(part1).0, "the cluster holds exactly the committed part");
+    assert_ne!(speculative, committed, "the runner's core ran ahead: rebuild it from the committed log, never trust it");
+    runner.poll_journal();
+    assert!(drain(&mut out_c).is_empty(), "the speculative outputs are never published");
+    c.stop().await;
+}

@@ -7,9 +7,11 @@ use super::snapshots::Snapshots;
 use super::{Runner, MAX_LATENCY_NS};
 use rfq_journal::{JournalError, JournalWriter, OutputHash};
 use rfq_ring::clock::monotonic_ns;
-use rfq_ring::Producer;
+use rfq_ring::{Producer, Record};
 use std::collections::VecDeque;
 use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// A committed batch whose outputs wait for its durability: the journal sequence of its last
 /// record and the out/tap ring positions after its last staged output.
@@ -39,6 +41,35 @@ pub(super) struct Journal {
     /// Journal sequence the marker was last set to by a publication.
     pub(super) published: u64,
     pub(super) snap: Snapshots,
+    /// Replication (crate `rfq-cluster`): outputs are published only up to this journal
+    /// sequence number too — the last record a majority of the cluster holds.
+    pub(super) gate: Option<Arc<AtomicU64>>,
+    /// Replication: the records of the block being built, handed to `block_sink` at its commit.
+    pub(super) block: Vec<Record>,
+    pub(super) block_sink: Option<BlockSink>,
+}
+
+/// Receives the records of each committed journal block, in commit order (see
+/// [`Runner::set_replication`]).
+pub type BlockSink = Box<dyn FnMut(&[Record]) + Send>;
+
+impl Journal {
+    /// The last journal sequence number whose outputs may be published: durable here and, when
+    /// replicated, committed by the cluster.
+    #[inline]
+    pub(super) fn publishable(&self) -> u64 {
+        let d = self.writer.durable_seq();
+        self.gate.as_ref().map_or(d, |g| d.min(g.load(Ordering::Acquire)))
+    }
+
+    /// Appends one record to the journal block (and to the replicated block).
+    #[inline]
+    pub(super) fn append(&mut self, rec: &Record, out_hash: u64) -> Result<(), JournalError> {
+        if self.block_sink.is_some() {
+            self.block.push(*rec);
+        }
+        self.writer.append_marked(rec, out_hash)
+    }
 }
 
 /// Latency samples held per batch while a journal commit is pending (at least).
@@ -70,7 +101,23 @@ impl Runner {
         // their number: reserved up front, the core thread never grows this queue.
         let staged_max = self.out.capacity() + self.tap.as_ref().map_or(0, Producer::capacity);
         let batches = VecDeque::with_capacity(staged_max.max(1024));
-        self.journal = Some(Box::new(Journal { writer: journal, hash, lat, batches, error, marker, published, snap }));
+        self.journal = Some(Box::new(Journal { writer: journal, hash, lat, batches, error, marker, published, snap, gate: None, block: Vec::new(), block_sink: None }));
+    }
+
+    /// Replicates the journal (crate `rfq-cluster`, docs/cluster.md): `sink` receives the records
+    /// of every journal block at its commit, in order (to propose it to the cluster), and outputs
+    /// are published only up to `gate` as well as the journal's durable sequence — the last
+    /// journal sequence number the cluster committed (a majority holds it). The gate must count
+    /// the same records as this journal (the replicated log and the journal start at the same
+    /// point). Whoever moves the gate should unpark the core thread. `None` ends replication.
+    /// Needs a journal (call after [`Runner::set_journal`]); does nothing without one.
+    pub fn set_replication(&mut self, gate: Option<Arc<AtomicU64>>, sink: Option<BlockSink>) {
+        if let Some(j) = self.journal.as_deref_mut() {
+            j.block.clear();
+            j.block.reserve(self.batch.max(1024));
+            j.gate = gate;
+            j.block_sink = sink;
+        }
     }
 
     /// Whether the journal's `write(2)` and fdatasync run on a journal sync thread (see the
@@ -166,7 +213,7 @@ impl Runner {
                 return 0;
             }
         }
-        if j.writer.durable_seq() == j.published {
+        if j.publishable() == j.published {
             return 0;
         }
         let n = self.publish_durable();
@@ -183,7 +230,7 @@ impl Runner {
         if j.error.is_some() {
             return 0;
         }
-        let durable = j.writer.durable_seq();
+        let durable = j.publishable();
         if durable == j.published {
             return 0;
         }
@@ -230,6 +277,12 @@ impl Runner {
                 match j.writer.commit() {
                     Err(e) => j.error = Some(e),
                     Ok(_) => {
+                        if let Some(sink) = j.block_sink.as_mut() {
+                            if !j.block.is_empty() {
+                                sink(&j.block);
+                                j.block.clear();
+                            }
+                        }
                         let b = Batch { seq: j.writer.committed_seq(), out: self.out.staged_end(), tap: self.tap.as_ref().map_or(0, Producer::staged_end) };
                         let staged_more = match j.batches.back() {
                             Some(last) => last.out != b.out || last.tap != b.tap,

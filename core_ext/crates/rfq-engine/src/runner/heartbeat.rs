@@ -59,7 +59,7 @@ impl Runner {
             let mut sink = RingSink::<true> { out, hash: j.hash, tap: tap.as_mut(), quotes: 0, rfq: None, answered: false };
             core.process(&rec, &mut sink);
             j.hash = sink.hash;
-            if let Err(e) = j.writer.append_marked(&rec, j.hash.value()) {
+            if let Err(e) = j.append(&rec, j.hash.value()) {
                 j.error = Some(e);
             }
             self.heartbeats += 1;

@@ -129,7 +129,7 @@ impl Runner {
             }
             core.process(rec, &mut sink);
             let seq = j.writer.next_seq();
-            if let Err(e) = j.writer.append_marked(rec, sink.hash.value()) {
+            if let Err(e) = j.append(rec, sink.hash.value()) {
                 j.error.get_or_insert(e);
             }
             if sink.quotes != 0 {

@@ -69,6 +69,7 @@ pub use heartbeat::HEARTBEAT_SOURCE;
 pub use marker::{read_published_marker, PUBLISHED_MARKER};
 pub use recovery::{RecoveryError, RecoveryReport};
 pub use snapshots::SnapshotStats;
+pub use durability::BlockSink;
 pub use thread::{Command, RunnerHandle};
 
 use crate::core::Core;

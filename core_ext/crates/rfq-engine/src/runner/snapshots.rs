@@ -112,6 +112,9 @@ impl Runner {
         if seq == 0 {
             return Err(SnapshotError::Usage("nothing journaled yet".into()));
         }
+        if j.publishable() != seq {
+            return Err(SnapshotError::Usage("the cluster has not committed everything journaled yet (replication gate): retry once it has".into()));
+        }
         let t0 = std::time::Instant::now();
         let anchor = SnapshotAnchor { fingerprint: j.writer.config().fingerprint, seq, chain: j.writer.chain(), out_hash: j.hash.value() };
         let bytes = self.core.snapshot_bytes(&anchor);
@@ -149,7 +152,7 @@ impl Runner {
         }
         let seq = j.writer.committed_seq();
         if seq < j.snap.last_seq.saturating_add(j.snap.every)
-            || j.writer.durable_seq() != seq
+            || j.publishable() != seq
             || j.writer.pending() != 0
             || self.out.staged() != 0
             || !j.batches.is_empty()
