@@ -337,3 +337,35 @@ def test_receiver_builds_the_quote_the_python_handler_builds() -> None:
     c._comp.clear()
     c._handler(frame(23, int(F.SELL)), Hdr())
     assert got.pop().rfq_id == 23 and btc in c._comp
+
+
+def test_sender_call_sends_then_waits_for_the_answer() -> None:
+    """Sender.call = request (registered before the offer) + wait, in one call: the answer that
+    arrives on a later poll completes it; without one it comes back not done after the timeout,
+    still registered for the caller to drop."""
+    pending: dict[Any, Any] = {}
+    snd = w.Sender(5, 0, pending, lambda v: None)
+    snd.key = b"k" * 32
+    snd.pub = _Pub(snd, [])
+
+    class Sub:
+        def __init__(self, answer_on: int) -> None:
+            self.polls, self.answer_on = 0, answer_on
+
+        def poll(self, handler: Any, limit: int) -> int:
+            self.polls += 1
+            if self.polls == self.answer_on:
+                handler(b"", None)
+                return 1
+            return 0
+
+    def answer(_buf: Any, _hdr: Any) -> None:
+        p = pending.pop(("cancel", 7))
+        pending.pop(p.keys[1])
+        p.result, p.done = "ended", True
+
+    p = snd.call("cancel", 7, Sub(3), answer, False, 10**9, int(s.MsgType.CANCEL), 7)
+    assert p.done and p.result == "ended" and pending == {}
+    assert snd.pub.seen[0][0] == _signed(b"k" * 32, s.CancelMsg(7), 1, 5)
+    q = snd.call("cancel", 8, Sub(0), answer, True, 1_000_000, int(s.MsgType.CANCEL), 8)
+    assert not q.done and set(pending) == {("cancel", 8), ("seq", 2)}

@@ -693,6 +693,14 @@ cdef class Sender(Encoder):
         finally:
             PyThread_release_lock(self._lock)
 
+    def call(self, kind, ref, sub, handler, bint yield_, long long timeout_ns, int t, *fields):
+        """:meth:`request` (not threaded), then :func:`wait` on it: one compiled call for a
+        blocking request polled by its caller. Returns the :class:`Pending`, done or not (the
+        caller raises its error or the timeout and unregisters a wait that timed out)."""
+        p = self.request(kind, ref, False, t, *fields)
+        wait(p, sub, handler, yield_, timeout_ns)
+        return p
+
     def next_seq(self):
         """Take and return the next header seq (for a hand-built message)."""
         cdef uint64_t seq
@@ -819,7 +827,7 @@ cdef class Receiver:
         self.side_b.set(s, 2, qty)
         return s
 
-    cdef object _quote(self, const unsigned char *p, tuple u):
+    cdef object _quote(self, const unsigned char *p, tuple u, object rfq_id):
         """The Quote of the QUOTE message at ``p`` (checked whole), composite units ``u``."""
         cdef int t = T_QUOTE
         cdef int fl = p[OFF[t][3]]
@@ -838,7 +846,7 @@ cdef class Receiver:
         b.set(q, 0, self.client)
         b.set(q, 1, _field(p, t, 2))    # composite
         b.set(q, 2, _field(p, t, 0))    # quote_id
-        b.set(q, 3, _field(p, t, 1))    # rfq_id
+        b.set(q, 3, rfq_id)
         b.set(q, 4, _field(p, t, 8))    # valid_until
         b.set(q, 5, sides)
         b.set(q, 6, (fl & QF_PARTIAL) != 0)
@@ -858,6 +866,7 @@ cdef class Receiver:
         cdef Py_ssize_t n
         cdef bint got_view = False
         cdef object q = None
+        cdef object rfq_id = None
         if type(buf) is bytes:
             p = <const unsigned char *>PyBytes_AS_STRING(buf)
             n = len(<bytes>buf)
@@ -871,14 +880,15 @@ cdef class Receiver:
                     and ld64(p + 8) == self.token):
                 u = self.units.get(ld16(p + OFF[T_QUOTE][2]))
                 if u is not None and hdr.session_id == self.gw_session:
-                    q = self._quote(p, <tuple>u)
+                    rfq_id = _field(p, T_QUOTE, 1)
+                    q = self._quote(p, <tuple>u, rfq_id)
         finally:
             if got_view:
                 PyBuffer_Release(&view)
         if q is None:
             self.slow(buf, hdr)
             return
-        pend = self.pending.get(("rfq", (<object>q).rfq_id))
+        pend = self.pending.get(("rfq", rfq_id))
         if pend is not None:
             for k in (<Pending>pend).keys:
                 self.pending.pop(k, None)

@@ -129,6 +129,7 @@ _T_RFQ_REJECT = int(MsgType.RFQ_REJECT)
 _T_RISK_EVENT = int(MsgType.RISK_EVENT)
 _QF_BUY, _QF_SELL, _QF_PARTIAL = int(QuoteFlag.BUY), int(QuoteFlag.SELL), int(QuoteFlag.PARTIAL_OK)
 _BUY, _SELL = ClientSide.BUY, ClientSide.SELL
+_time_ns = time.time_ns
 
 
 # ---- errors -----------------------------------------------------------------------------------
@@ -505,9 +506,13 @@ class _Endpoint:
                 if p.error is not None:
                     raise p.error
                 return p.result
+        raise self._timed_out(p, timeout)
+
+    def _timed_out(self, p: _Pending[Any], timeout: float) -> RequestTimeout:
+        """Unregister a wait that was not answered in time; the RequestTimeout to raise."""
         for k in p.keys:
             self._pending.pop(k, None)
-        raise RequestTimeout(f"{self.name}: no answer to {p.keys[0][0]} {p.keys[0][1]} within {timeout:g} s")
+        return RequestTimeout(f"{self.name}: no answer to {p.keys[0][0]} {p.keys[0][1]} within {timeout:g} s")
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -693,7 +698,7 @@ class RfqClient(_Endpoint):
         if rfq_id is None:
             self._rfq_id += 1
             rfq_id = self._rfq_id
-        self._send(_T_RFQ, rfq_id, instrument, side, flags, qty, limit, ttl_ns, time.time_ns())
+        self._send(_T_RFQ, rfq_id, instrument, side, flags, qty, limit, ttl_ns, _time_ns())
         return rfq_id
 
     def request_quote(self, instrument: int | str, side: str | int, qty: Decimal | int | str, *,
@@ -717,10 +722,18 @@ class RfqClient(_Endpoint):
             raise NotLoggedOn(f"{self.name}: not logged on")
         self._rfq_id += 1
         rfq_id = self._rfq_id
-        # self._request, inlined (the hot path)
-        p: _Pending[Quote] = self._enc.request("rfq", rfq_id, self._thread is not None, _T_RFQ, rfq_id, instrument,
-                                               side, flags, qty, limit, ttl_ns, time.time_ns())
-        return self._wait(p, timeout)
+        if self._thread is not None:
+            p: _Pending[Quote] = self._enc.request("rfq", rfq_id, True, _T_RFQ, rfq_id, instrument, side, flags, qty,
+                                                   limit, ttl_ns, _time_ns())
+            return self._wait(p, timeout)
+        # the hot path: send, then poll for the answer, in one compiled call (self._request + self._wait)
+        p = self._enc.call("rfq", rfq_id, self._sub, self._handler, self.wait_idle == "yield", int(timeout * 1e9),
+                           _T_RFQ, rfq_id, instrument, side, flags, qty, limit, ttl_ns, _time_ns())
+        if p.done:
+            if p.error is not None:
+                raise p.error
+            return p.result
+        raise self._timed_out(p, timeout)
 
     def accept(self, quote: Quote, side: str | int | None = None, qty: Decimal | int | str | None = None, *,
                timeout: float = 1.0) -> Execution:
