@@ -578,6 +578,10 @@ def wait(Pending p, sub, handler, bint yield_, long long timeout_ns):
     (True) or, on an empty poll, the clock (``time.monotonic_ns``) is past ``p.deadline_ns``
     (False), which is set to now + ``timeout_ns`` first and read again after each empty poll
     (an answer may extend it). ``yield_``: ``sched_yield`` after each empty poll, without the GIL."""
+    return _wait(p, sub, handler, yield_, timeout_ns)
+
+
+cdef bint _wait(Pending p, sub, handler, bint yield_, long long timeout_ns) except -1:
     p.deadline_ns = _monotonic_ns() + timeout_ns
     poll = sub.poll
     while not p.done:
@@ -670,6 +674,17 @@ cdef class Sender(Encoder):
         """:meth:`send`, with a new :class:`Pending` registered under ``(kind, ref)`` and
         ``("seq", seq)`` before the offer; returns it. When the encode or the offer raises,
         neither key stays registered."""
+        return self._request(kind, ref, threaded, t, fields)
+
+    def call(self, kind, ref, sub, handler, bint yield_, long long timeout_ns, int t, *fields):
+        """:meth:`request` (not threaded), then :func:`wait` on it: one compiled call for a
+        blocking request polled by its caller. Returns the :class:`Pending`, done or not (the
+        caller raises its error or the timeout and unregisters a wait that timed out)."""
+        cdef Pending p = self._request(kind, ref, False, t, fields)
+        _wait(p, sub, handler, yield_, timeout_ns)
+        return p
+
+    cdef Pending _request(self, kind, ref, bint threaded, int t, tuple fields):
         cdef Pending p = Pending.__new__(Pending)
         cdef tuple key = (kind, ref)
         cdef tuple seq_key
@@ -692,14 +707,6 @@ cdef class Sender(Encoder):
             return p
         finally:
             PyThread_release_lock(self._lock)
-
-    def call(self, kind, ref, sub, handler, bint yield_, long long timeout_ns, int t, *fields):
-        """:meth:`request` (not threaded), then :func:`wait` on it: one compiled call for a
-        blocking request polled by its caller. Returns the :class:`Pending`, done or not (the
-        caller raises its error or the timeout and unregisters a wait that timed out)."""
-        p = self.request(kind, ref, False, t, *fields)
-        wait(p, sub, handler, yield_, timeout_ns)
-        return p
 
     def next_seq(self):
         """Take and return the next header seq (for a hand-built message)."""
