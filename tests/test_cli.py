@@ -117,6 +117,8 @@ def test_serve_quote_and_operator_commands(tmp_path) -> None:
         assert p.returncode == 0 and p.stdout.count(": OK") == 2 and "previous value 20000000000" in p.stdout
         p = run("op", "--aeron-dir", aeron, "set", "desk", "exec_count=5")
         assert p.returncode == 0 and ": OK" in p.stdout, (p.stdout, p.stderr)
+        p = run("op", "--aeron-dir", aeron, "set", "client", "beta-fund", "tier=gold")  # a tier by its name
+        assert p.returncode == 0 and ": OK  (previous value silver, new gold)" in p.stdout, (p.stdout, p.stderr)
         p = run("op", "--aeron-dir", aeron, "set", "instrument", "BTC", "min_qty=6")  # above max: refused
         assert p.returncode == 0 and "BAD_COMMAND" in p.stdout, (p.stdout, p.stderr)
         p = run("op", "--aeron-dir", aeron, "set", "instrument", "BTC", "colour=red")

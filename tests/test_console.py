@@ -485,6 +485,8 @@ def test_tiers_hedging_and_desk_settings_change_old_to_new_when_confirmed(desk: 
         assert ack["command"] == f"SET_{'HEDGE' if body['what'] == 'hedging' else body['what'].upper()}"
         audit = next(a for a in risk.call("GET", "/audit").json if a["control_id"] == ack["control_id"])
         assert audit["operator"] == "risk-officer" and audit["result"] == "OK"
+        # the values as the change showed them (a client's tier by its name, not its id)
+        assert (audit["value"], audit["previous"]) == (ack["value"], ack["previous"]) == (str(new), str(old)), audit
         assert _journal_has_control(Path(desk.engine.journal.dir), 2, int(ack["control_id"]))
         if shown is not None:
             assert shown(risk.call("GET", "/limits").json) == new

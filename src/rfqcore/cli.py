@@ -368,12 +368,15 @@ def _parse_fields(items: list[str]) -> dict[str, str]:
 
 
 def _cmd_op(args: argparse.Namespace) -> int:
-    from rfqcore.operator import FIELDS, ControlRejected
-
-    def show(ack: ControlAck) -> None:
-        print(f"control {ack.control_id}: {ack.reason_name}  (previous value {ack.previous}, new {ack.value})")
+    from rfqcore.operator import FIELDS, ControlRejected, tier_change
 
     op_client = _operator_client(args)
+    tiers = {t.id: t.name for t in op_client.settings.tiers} if op_client.settings is not None else {}
+
+    def show(ack: ControlAck) -> None:
+        new, previous = tier_change(ack, tiers) or (ack.value, ack.previous)  # a client's tier by its name
+        print(f"control {ack.control_id}: {ack.reason_name}  (previous value {previous}, new {new})")
+
     op_client.control_timeout = args.timeout
     try:
         op = op_client.operator(strict=False)

@@ -10,7 +10,7 @@ the Aeron operator client of :mod:`rfqcore.client` for a desk running ``rfqcore 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -20,7 +20,7 @@ from rfqcore.records import ClientField, Command, DeskField, HedgeField, Instrum
 from rfqcore.rfq import ApprovalPending, ControlAck
 from rfqcore.units import to_units  # re-exported: the CLI and older callers import it from here
 
-__all__ = ["ControlRequest", "ControlRejected", "HEDGE_MODES", "Operator", "to_units"]
+__all__ = ["ControlRequest", "ControlRejected", "HEDGE_MODES", "Operator", "tier_change", "to_units"]
 
 _MS = 1_000_000
 
@@ -113,6 +113,16 @@ def field_of(command: int, field: int) -> tuple[str, str, str] | None:
         if code == field:
             return what, name, unit
     return None
+
+
+def tier_change(ack: ControlAck, tiers: Mapping[int, str]) -> tuple[str, str] | None:
+    """``(new, previous)`` tier names of an ack of a client's tier change (``SET_CLIENT`` field
+    ``tier``: the core's values are tier ids), given ``tiers`` (id -> name; an unknown id as its
+    digits); None for any other ack."""
+    known = field_of(ack.command, ack.field)
+    if known is None or known[:2] != ("client", "tier"):
+        return None
+    return tiers.get(int(ack.value), str(ack.value)), tiers.get(int(ack.previous), str(ack.previous))
 
 
 def field_unit(what: str, name: str) -> str:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from rfqcore.engine import Engine
-from rfqcore.operator import FIELDS, HEDGE_MODES, Operator, field_of, field_unit
+from rfqcore.operator import FIELDS, HEDGE_MODES, Operator, field_of, field_unit, tier_change
 from rfqcore.rfq import (
     AcceptRejected,
     ApprovalPending,
@@ -147,12 +147,16 @@ class _Change:
     expires: float
 
 
-def ack_json(ack: ControlAck, registry: Any) -> dict[str, Any]:
+def ack_json(ack: ControlAck, registry: Any, tiers: Mapping[int, str] | None = None) -> dict[str, Any]:
     """A CONTROL_ACK's command, field, values and result; a ``SET_*`` field's values in the units
-    the operator gives them (bps, ms, base units, the quote currency), other values as sent."""
+    the operator gives them (bps, ms, base units, the quote currency; a client's tier by its name
+    in ``tiers``, id -> name), other values as sent."""
     value, previous = str(ack.value), str(ack.previous)
     known = field_of(ack.command, ack.field)
-    if known is not None:
+    named = tier_change(ack, tiers) if tiers is not None else None
+    if named is not None:
+        value, previous = named
+    elif known is not None:
         qd = registry.composite(ack.instrument).qty_decimals if ack.instrument else 0
         value, previous = (str(_human(known[2], v, qd)) for v in (ack.value, ack.previous))
     field = ack.field_name if known is not None or not ack.field_name.isdigit() else ""
@@ -172,6 +176,7 @@ class EventLog:
         self.registry = engine.registry
         self.clients = {c.id: c.name for c in settings.clients}
         self.operators = {o.id: o.name for o in settings.operators}
+        self.tiers = {t.id: t.name for t in settings.tiers}
         self._lock = threading.Lock()
         self.flow: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self.audit: deque[dict[str, Any]] = deque(maxlen=RECENT)
@@ -209,7 +214,7 @@ class EventLog:
         if isinstance(ev, ControlAck):
             row = {"time": _iso(ev.core_time or time.time_ns()), "operator": self.operator_name(ev.operator_id),
                    "operator_id": ev.operator_id, "instrument": self._composite(ev.instrument) if ev.instrument else "",
-                   "scope": ev.scope_name, **ack_json(ev, self.registry)}
+                   "scope": ev.scope_name, **ack_json(ev, self.registry, self.tiers)}
             log.info("audit: %s (operator %d) %s %s %s scope %s value %s -> %s", row["operator"], ev.operator_id,
                      row["command"], row["field"], row["instrument"], row["scope"], row["value"], row["result"])
             return "control", row
@@ -486,7 +491,7 @@ class Console(LoginApp):
         return self.json({"status": "applied" if ok else "rejected",
                           "reason": next((a.reason_name for a in acks if not a.ok), "OK"),
                           "operator": self.events.operator_name(session.operator),
-                          "acks": [ack_json(a, self.registry) for a in acks]})
+                          "acks": [ack_json(a, self.registry, self.events.tiers) for a in acks]})
 
     def _client_name(self, doc: dict[str, Any], key: str = "client") -> str:
         return name_field(doc, key, [c.name for c in self.settings.clients])
