@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from desk_market import feed_market, web_desk
+from desk_market import feed_market, free_port, web_desk
 from web_client import WebClient
 
 from rfqcore.demo import DEMO_PORTAL_USERS
@@ -126,3 +130,59 @@ def test_each_clients_blotter_and_csv_come_back_after_a_restart_and_only_its_own
 def test_a_desk_without_a_journal_keeps_no_blotter_file(tmp_path: Path) -> None:
     with web_desk() as srv:
         assert srv.blotter_store is None and srv.portal.blotter.store is None
+
+
+def _serve(aeron: str, port: int, jdir: Path) -> subprocess.Popen[str]:
+    """``rfqcore serve --http 127.0.0.1:PORT --journal JDIR`` in a process of its own, returned
+    once its HTTP server is up (the banner's metrics line)."""
+    proc = subprocess.Popen([sys.executable, "-m", "rfqcore.cli", "serve", "--no-market-data", "--aeron-dir", aeron,
+                             "--http", f"127.0.0.1:{port}", "--journal", str(jdir), "--status-every", "3600"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline, seen = time.monotonic() + 60, []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            break
+        seen.append(line)
+        if f"http://127.0.0.1:{port}/metrics" in line:
+            return proc
+    proc.kill()
+    raise AssertionError(f"rfqcore serve did not come up: {seen} {proc.communicate(timeout=10)[1]}")
+
+
+def test_rfqcore_serve_killed_keeps_the_blotter_rows_it_had_written(tmp_path: Path) -> None:
+    """``rfqcore serve --journal`` killed (SIGKILL: no orderly stop) once its blotter file holds
+    the rows, started again: each client's blotter is as it was, with no row twice (should
+    recovery publish outputs again, their rows are already there), and only its own. No market data: the RFQs are refused
+    (NO_MARKET), each a row."""
+    port, jdir = free_port(), tmp_path / "journal"
+    aeron, base = f"/dev/shm/rfqcore-test-blotter-{os.getpid()}", f"http://127.0.0.1:{port}"
+    proc = _serve(aeron, port, jdir)
+    try:
+        acme, beta = _portal(base), _portal(base)
+        assert acme.login("acme-trader").status == 200 and beta.login("beta-trader").status == 200
+        for who, size in ((acme, "1"), (beta, "2"), (acme, "3")):
+            r = who.call("POST", "/rfq", {"instrument": "BTC", "side": "buy", "size": size}).json
+            assert (r["status"], r["reason"]) == ("rejected", "NO_MARKET"), r
+        a_rows, b_rows = acme.call("GET", "/blotter").json["rows"], beta.call("GET", "/blotter").json["rows"]
+        assert [r["type"] for r in a_rows] == ["rfq_rejected"] * 2 and [r["type"] for r in b_rows] == ["rfq_rejected"]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the store's thread commits them a moment after
+            with sqlite3.connect(jdir / "portal-blotter.sqlite") as con:
+                if con.execute("SELECT count(*) FROM portal_blotter").fetchone()[0] == 3:
+                    break
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    proc = _serve(aeron, port, jdir)
+    try:
+        assert acme.call("GET", "/blotter").json == {"client": "acme-capital", "rows": a_rows}  # the session came back
+        assert beta.call("GET", "/blotter").json == {"client": "beta-fund", "rows": b_rows}
+        r = beta.call("POST", "/rfq", {"instrument": "BTC", "side": "sell", "size": "4"}).json
+        assert r["status"] == "rejected" and r["rfq_id"] not in {x["rfq_id"] for x in b_rows}, r
+        assert beta.call("GET", "/blotter").json["rows"][:-1] == b_rows
+        assert acme.call("GET", "/blotter").json["rows"] == a_rows
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, proc.communicate()[1]
