@@ -337,6 +337,10 @@ def test_receiver_builds_the_quote_the_python_handler_builds() -> None:
     c._comp.clear()
     c._handler(frame(23, int(F.SELL)), Hdr())
     assert got.pop().rfq_id == 23 and btc in c._comp
+    # without a session no QUOTE is taken, not even one whose token is the missing session's 0
+    c.token = 0
+    c._handler(frame(24, int(F.BUY), token=0), Hdr())
+    assert got == [] and c.dropped == dropped + 4
 
 
 def test_sender_call_sends_then_waits_for_the_answer() -> None:

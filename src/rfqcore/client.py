@@ -565,8 +565,10 @@ class _Endpoint:
             # another token (or none) exactly when our session is gone.
             self._on_gateway_reject(token, vals)
             return
-        if token != self.token or (token and hdr.session_id != self._gw_session):
-            self.dropped += 1  # not for this session: spoofed, or from a previous session
+        if t > _T_REJECT or token != self.token or (token and hdr.session_id != self._gw_session):
+            # not for this session: spoofed, or from a previous session; a core answer (QUOTE ...)
+            # is only ever taken above, with this session's token: never without a session
+            self.dropped += 1
             return
         self._dispatch(t, vals)
 
