@@ -12,6 +12,17 @@
 //!
 //! Every operation is written in call order on the caller (openraft serialises log I/O), so the
 //! file order is the operation order and one fdatasync covers everything before it.
+//!
+//! Compaction: a purge is first recorded in the current file; then, once the file has grown by
+//! at least `max(its size after the last compaction, compact_min)` bytes, the live suffix
+//! (purge mark, remaining entries, committed id) is written to `raft-log.tmp`, which is
+//! fsynced, opened for appending, renamed over `raft-log`, and the directory fsynced. A crash
+//! before the rename leaves the old file (complete, the purge in it) and a stale temp file
+//! that opening removes; a crash after it leaves the new file, fsynced before it got the name —
+//! so either file is valid at every step. The flusher thread syncs whichever file is current
+//! (a shared slot swapped under the log's lock): an append written to the old file before the
+//! swap is also in the new one, which was fsynced before the rename. File size stays below
+//! about twice the live log plus `compact_min` plus what is appended between two purges.
 
 use crate::{Entry, LogId, NodeId, StorageError, TypeConfig};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
@@ -66,8 +77,28 @@ enum Op {
 /// Bytes of a frame header.
 const FRAME: usize = 8;
 
+/// Default growth of `raft-log` since its last compaction below which a purge does not compact.
+pub const COMPACT_MIN_BYTES: u64 = 1 << 20;
+
+/// The file the flusher thread syncs: swapped by a compaction.
+type FileSlot = Arc<Mutex<Arc<File>>>;
+
+/// Where a simulated crash stops a compaction (tests).
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CrashAt {
+    /// Half of the temp file written, not synced.
+    TmpPartial,
+    /// Temp file complete and fsynced, not renamed.
+    TmpSynced,
+    /// Renamed, directory not yet fsynced.
+    Renamed,
+}
+
 struct Inner {
-    file: File,
+    file: Arc<File>,
+    /// The flusher's view of `file`.
+    slot: FileSlot,
     path: PathBuf,
     dir: PathBuf,
     entries: BTreeMap<u64, Entry>,
@@ -77,6 +108,16 @@ struct Inner {
     buf: Vec<u8>,
     /// An I/O error happened: everything after is refused (the node stops).
     failed: bool,
+    /// Bytes in the current file.
+    file_len: u64,
+    /// Bytes of the current file right after its last compaction (or opening).
+    compacted_len: u64,
+    /// Least growth since the last compaction before a purge compacts.
+    compact_min: u64,
+    /// Compactions done since opening.
+    compactions: u64,
+    #[cfg(test)]
+    crash_at: Option<CrashAt>,
 }
 
 /// The Raft log storage of a node (and its log reader: clones share the log).
@@ -98,6 +139,11 @@ impl LogStore {
     pub fn open(dir: &Path, sync: LogSync) -> std::io::Result<LogStore> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("raft-log");
+        // a compaction that crashed before its rename: the old file is the log
+        match std::fs::remove_file(dir.join("raft-log.tmp")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -142,20 +188,19 @@ impl LogStore {
             file.sync_data()?;
         }
         let vote = read_vote_file(&dir.join("vote"))?;
+        let file = Arc::new(file);
+        let slot: FileSlot = Arc::new(Mutex::new(file.clone()));
         let flusher = match sync {
             LogSync::None => None,
-            LogSync::Each => Some(spawn_flusher(file.try_clone()?, 1, Duration::ZERO)),
+            LogSync::Each => Some(spawn_flusher(slot.clone(), 1, Duration::ZERO)),
             LogSync::Group {
                 max_entries,
                 max_delay,
-            } => Some(spawn_flusher(
-                file.try_clone()?,
-                max_entries.max(1),
-                max_delay,
-            )),
+            } => Some(spawn_flusher(slot.clone(), max_entries.max(1), max_delay)),
         };
         let inner = Inner {
             file,
+            slot,
             path,
             dir: dir.to_path_buf(),
             entries,
@@ -164,6 +209,12 @@ impl LogStore {
             committed,
             buf: Vec::new(),
             failed: false,
+            file_len: at as u64,
+            compacted_len: at as u64,
+            compact_min: COMPACT_MIN_BYTES,
+            compactions: 0,
+            #[cfg(test)]
+            crash_at: None,
         };
         Ok(LogStore {
             inner: Arc::new(Mutex::new(inner)),
@@ -175,6 +226,22 @@ impl LogStore {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sets the least growth of `raft-log` since its last compaction before a purge compacts it
+    /// (default [`COMPACT_MIN_BYTES`]; whatever it is, a purge compacts only once the file has at
+    /// least doubled since its last compaction).
+    #[must_use]
+    pub fn with_compact_min(self, bytes: u64) -> LogStore {
+        self.lock().compact_min = bytes;
+        self
+    }
+
+    /// Bytes of `raft-log` now, and compactions done since opening.
+    #[must_use]
+    pub fn file_stats(&self) -> (u64, u64) {
+        let g = self.lock();
+        (g.file_len, g.compactions)
     }
 
     /// Index of the last entry in the log (0 = empty).
@@ -206,9 +273,100 @@ impl Inner {
         let crc = crc32c::crc32c(&self.buf[FRAME..]);
         self.buf[0..4].copy_from_slice(&len.to_le_bytes());
         self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
-        if let Err(e) = self.file.write_all(&self.buf) {
+        if let Err(e) = (&*self.file).write_all(&self.buf) {
             self.failed = true;
             return Err(io_error(e));
+        }
+        self.file_len += self.buf.len() as u64;
+        Ok(())
+    }
+
+    /// Appends one frame of `op` to `out`.
+    fn frame(out: &mut Vec<u8>, op: &Op) -> std::io::Result<()> {
+        let start = out.len();
+        out.extend_from_slice(&[0; FRAME]);
+        let v = postcard::to_extend(op, std::mem::take(out)).map_err(std::io::Error::other)?;
+        *out = v;
+        let len = (out.len() - start - FRAME) as u32;
+        let crc = crc32c::crc32c(&out[start + FRAME..]);
+        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+        out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+        Ok(())
+    }
+
+    /// Compacts after a purge once the file has grown enough since the last compaction.
+    fn maybe_compact(&mut self) -> Result<(), StorageError> {
+        let grown = self.file_len.saturating_sub(self.compacted_len);
+        if grown < self.compacted_len.max(self.compact_min) {
+            return Ok(());
+        }
+        self.compact().map_err(io_error)
+    }
+
+    /// Rewrites the live suffix to a new file and puts it in place (module docs: the steps and
+    /// why each crash point leaves a valid log).
+    fn compact(&mut self) -> std::io::Result<()> {
+        if self.failed {
+            return Err(std::io::Error::other(format!(
+                "{}: an earlier write failed",
+                self.path.display()
+            )));
+        }
+        let mut bytes = Vec::new();
+        if let Some(p) = self.last_purged {
+            Self::frame(&mut bytes, &Op::Purge(p))?;
+        }
+        for e in self.entries.values() {
+            Self::frame(&mut bytes, &Op::Append(e.clone()))?;
+        }
+        Self::frame(&mut bytes, &Op::Committed(self.committed))?;
+        let tmp = self.dir.join("raft-log.tmp");
+        let written = (|| -> std::io::Result<File> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            #[cfg(test)]
+            if self.crash_at == Some(CrashAt::TmpPartial) {
+                f.write_all(&bytes[..bytes.len() / 2])?;
+                return Err(std::io::Error::other("simulated crash"));
+            }
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            drop(f);
+            // the handle appends go to once the file has the name
+            OpenOptions::new().read(true).append(true).open(&tmp)
+        })();
+        #[cfg(test)]
+        if self.crash_at.is_some_and(|c| c != CrashAt::Renamed) {
+            return Ok(());
+        }
+        let new = match written.and_then(|f| std::fs::rename(&tmp, &self.path).map(|()| f)) {
+            Ok(f) => f,
+            Err(e) => {
+                // nothing renamed: the old file is the log, complete
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        // from here the name is the new file: appends must go there
+        let new = Arc::new(new);
+        self.file = new.clone();
+        *self
+            .slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = new;
+        self.file_len = bytes.len() as u64;
+        self.compacted_len = self.file_len;
+        self.compactions += 1;
+        #[cfg(test)]
+        if self.crash_at == Some(CrashAt::Renamed) {
+            return Ok(());
+        }
+        if let Err(e) = File::open(&self.dir).and_then(|d| d.sync_all()) {
+            self.failed = true;
+            return Err(e);
         }
         Ok(())
     }
@@ -242,7 +400,7 @@ fn write_vote_file(dir: &Path, vote: &Vote<NodeId>) -> std::io::Result<()> {
 
 /// The thread that makes appends durable and reports them (policies `Each` and `Group`).
 fn spawn_flusher(
-    file: File,
+    slot: FileSlot,
     max_entries: u32,
     max_delay: Duration,
 ) -> mpsc::Sender<LogFlushed<TypeConfig>> {
@@ -272,6 +430,12 @@ fn spawn_flusher(
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
                 }
+                // the current file: a compaction may have replaced the one these appends went to
+                // (they are in the new file too, fsynced before its rename)
+                let file = slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
                 let res = file.sync_data();
                 for cb in waiting.drain(..) {
                     cb.log_io_completed(
@@ -293,6 +457,20 @@ impl RaftLogReader<TypeConfig> for LogStore {
     ) -> Result<Vec<Entry>, StorageError> {
         let g = self.lock();
         Ok(g.entries.range(range).map(|(_, e)| e.clone()).collect())
+    }
+}
+
+impl LogStore {
+    /// Writes appended entries (durability is reported by `append`'s callback).
+    fn write_entries(&self, entries: impl IntoIterator<Item = Entry>) -> Result<(), StorageError> {
+        let mut g = self.lock();
+        for e in entries {
+            let op = Op::Append(e);
+            g.write_op(&op)?;
+            let Op::Append(e) = op else { unreachable!() };
+            g.entries.insert(e.log_id.index, e);
+        }
+        Ok(())
     }
 }
 
@@ -349,15 +527,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        {
-            let mut g = self.lock();
-            for e in entries {
-                let op = Op::Append(e);
-                g.write_op(&op)?;
-                let Op::Append(e) = op else { unreachable!() };
-                g.entries.insert(e.log_id.index, e);
-            }
-        }
+        self.write_entries(entries)?;
         match &self.flusher {
             None => callback.log_io_completed(Ok(())),
             Some(tx) => {
@@ -382,6 +552,200 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let keep = g.entries.split_off(&(log_id.index + 1));
         g.entries = keep;
         g.last_purged = Some(log_id);
-        Ok(())
+        g.maybe_compact()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Block;
+    use openraft::{CommittedLeaderId, EntryPayload};
+    use rfq_ring::Record;
+
+    fn id(term: u64, index: u64) -> LogId {
+        LogId::new(CommittedLeaderId::new(term, 1), index)
+    }
+
+    fn entry(term: u64, index: u64) -> Entry {
+        let recs: Vec<Record> = (0..4)
+            .map(|i| Record {
+                seq: index * 4 + i,
+                qty: index as i64,
+                ..Record::ZERO
+            })
+            .collect();
+        Entry {
+            log_id: id(term, index),
+            payload: EntryPayload::Normal(Block::from_records(&recs)),
+        }
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    fn file_len(dir: &Path) -> u64 {
+        std::fs::metadata(dir.join("raft-log")).unwrap().len()
+    }
+
+    /// Everything the reopened log holds: entries, last purged, committed, vote.
+    fn contents(
+        dir: &Path,
+    ) -> (
+        Vec<Entry>,
+        Option<LogId>,
+        Option<LogId>,
+        Option<Vote<NodeId>>,
+    ) {
+        let mut s = LogStore::open(dir, LogSync::None).unwrap();
+        rt().block_on(async {
+            let st = s.get_log_state().await.unwrap();
+            (
+                s.try_get_log_entries(..).await.unwrap(),
+                st.last_purged_log_id,
+                s.read_committed().await.unwrap(),
+                s.read_vote().await.unwrap(),
+            )
+        })
+    }
+
+    #[test]
+    fn file_stays_bounded_over_many_purges_and_reopens_with_the_live_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = LogStore::open(dir.path(), LogSync::Each)
+            .unwrap()
+            .with_compact_min(16 << 10);
+        let keep = 50;
+        let rounds = 4_000u64;
+        let mut max_len = 0;
+        rt().block_on(async {
+            s.save_vote(&Vote::new_committed(3, 1)).await.unwrap();
+            for i in 1..=rounds {
+                s.write_entries([entry(3, i)]).unwrap();
+                s.save_committed(Some(id(3, i))).await.unwrap();
+                if i > keep {
+                    s.purge(id(3, i - keep)).await.unwrap();
+                }
+                max_len = max_len.max(file_len(dir.path()));
+                assert_eq!(s.file_stats().0, file_len(dir.path()));
+            }
+        });
+        let (_, compactions) = s.file_stats();
+        let entry_frame = {
+            let mut b = Vec::new();
+            Inner::frame(&mut b, &Op::Append(entry(3, 1))).unwrap();
+            b.len() as u64
+        };
+        // without compaction: ~rounds × (entry + committed + purge frames)
+        assert!(compactions > 10, "compactions {compactions}");
+        let live = keep * entry_frame;
+        assert!(
+            max_len < 2 * (live + 64) + (16 << 10) + 4 * entry_frame,
+            "max file {max_len} B, live {live} B"
+        );
+        assert!(max_len * 20 < rounds * entry_frame, "max file {max_len} B");
+        drop(s);
+        let (entries, purged, committed, vote) = contents(dir.path());
+        let want: Vec<Entry> = (rounds - keep + 1..=rounds).map(|i| entry(3, i)).collect();
+        assert_eq!(entries, want);
+        assert_eq!(purged, Some(id(3, rounds - keep)));
+        assert_eq!(committed, Some(id(3, rounds)));
+        assert_eq!(vote, Some(Vote::new_committed(3, 1)));
+        assert!(!dir.path().join("raft-log.tmp").exists());
+    }
+
+    /// A log of entries 1..=20 with 1..=10 purged; a compaction at the purge crashes at `at`.
+    fn crash_during_compaction(at: CrashAt) -> (tempfile::TempDir, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = LogStore::open(dir.path(), LogSync::None)
+            .unwrap()
+            .with_compact_min(0);
+        rt().block_on(async {
+            s.save_vote(&Vote::new_committed(2, 1)).await.unwrap();
+            s.write_entries((1..=20).map(|i| entry(2, i))).unwrap();
+            s.save_committed(Some(id(2, 15))).await.unwrap();
+            s.lock().crash_at = Some(at);
+            s.purge(id(2, 10)).await.unwrap();
+        });
+        let before = s.file_stats().1;
+        drop(s); // the process dies here
+        (dir, before)
+    }
+
+    fn assert_live_log(dir: &Path) {
+        let (entries, purged, committed, vote) = contents(dir);
+        let want: Vec<Entry> = (11..=20).map(|i| entry(2, i)).collect();
+        assert_eq!(entries, want);
+        assert_eq!(purged, Some(id(2, 10)));
+        assert_eq!(committed, Some(id(2, 15)));
+        assert_eq!(vote, Some(Vote::new_committed(2, 1)));
+        assert!(
+            !dir.join("raft-log.tmp").exists(),
+            "stale temp file removed"
+        );
+    }
+
+    #[test]
+    fn crash_with_a_torn_temp_file_reopens_the_old_log() {
+        let (dir, compactions) = crash_during_compaction(CrashAt::TmpPartial);
+        assert_eq!(compactions, 0);
+        assert!(dir.path().join("raft-log.tmp").exists());
+        let old_len = file_len(dir.path());
+        assert_live_log(dir.path());
+        assert_eq!(file_len(dir.path()), old_len, "the old file stays the log");
+    }
+
+    #[test]
+    fn crash_with_a_complete_unrenamed_temp_file_reopens_the_old_log() {
+        let (dir, compactions) = crash_during_compaction(CrashAt::TmpSynced);
+        assert_eq!(compactions, 0);
+        assert!(dir.path().join("raft-log.tmp").exists());
+        let old_len = file_len(dir.path());
+        assert_live_log(dir.path());
+        assert_eq!(file_len(dir.path()), old_len);
+    }
+
+    #[test]
+    fn crash_after_the_rename_reopens_the_compacted_log() {
+        let (dir, compactions) = crash_during_compaction(CrashAt::Renamed);
+        assert_eq!(compactions, 1);
+        let len = file_len(dir.path());
+        assert_live_log(dir.path());
+        // the compacted file: purge mark, 10 entries, committed id
+        let mut b = Vec::new();
+        Inner::frame(&mut b, &Op::Purge(id(2, 10))).unwrap();
+        for i in 11..=20 {
+            Inner::frame(&mut b, &Op::Append(entry(2, i))).unwrap();
+        }
+        Inner::frame(&mut b, &Op::Committed(Some(id(2, 15)))).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("raft-log")).unwrap(), b);
+        assert_eq!(len, b.len() as u64);
+    }
+
+    #[test]
+    fn appends_after_a_compaction_go_to_the_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = LogStore::open(dir.path(), LogSync::Each)
+            .unwrap()
+            .with_compact_min(0);
+        rt().block_on(async {
+            s.save_vote(&Vote::new_committed(2, 1)).await.unwrap();
+            s.write_entries((1..=20).map(|i| entry(2, i))).unwrap();
+            s.save_committed(Some(id(2, 15))).await.unwrap();
+            s.purge(id(2, 10)).await.unwrap();
+            assert_eq!(s.file_stats().1, 1);
+            s.write_entries((21..=25).map(|i| entry(2, i))).unwrap();
+            s.truncate(id(2, 24)).await.unwrap();
+            s.save_committed(Some(id(2, 22))).await.unwrap();
+        });
+        drop(s);
+        let (entries, purged, committed, _) = contents(dir.path());
+        let want: Vec<Entry> = (11..=23).map(|i| entry(2, i)).collect();
+        assert_eq!(entries, want);
+        assert_eq!(purged, Some(id(2, 10)));
+        assert_eq!(committed, Some(id(2, 22)));
     }
 }
