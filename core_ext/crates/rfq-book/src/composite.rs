@@ -353,6 +353,16 @@ fn member_depth(l: &Ladder, conv: &Conversion, side: Side, cp: i64) -> (i64, i12
     (q * mult, n)
 }
 
+/// `ceil(x × y / d)` for `x, y ≥ 0`, `d > 0`, saturating; in 64 bits when the product fits (a
+/// 128-bit division is a library call, the costliest step of a probe otherwise).
+#[inline]
+fn mul_div_ceil(x: i64, y: i64, d: i64) -> i64 {
+    match x.checked_mul(y) {
+        Some(p) => p / d + i64::from(p % d != 0),
+        None => i64::try_from((i128::from(x) * i128::from(y) + i128::from(d) - 1) / i128::from(d)).unwrap_or(i64::MAX),
+    }
+}
+
 /// Interpolation probes of a [`sweep_search`] size before it bisects.
 const INTERPOLATED_PROBES: u32 = 4;
 
@@ -361,10 +371,11 @@ const INTERPOLATED_PROBES: u32 = 4;
 #[inline]
 fn member_qty_at(l: &Ladder, conv: &Conversion, cp: i64) -> i64 {
     let Some(x) = cp.checked_sub(conv.offset) else { return 0 };
-    if conv.px_mult <= 0 || x % conv.px_mult != 0 {
-        return 0; // no member price converts to `cp`
-    }
-    let p = x / conv.px_mult;
+    let p = match conv.px_mult {
+        1 => x, // (no division for members at the composite's price scale)
+        m if m > 0 && x % m == 0 => x / m,
+        _ => return 0, // no member price converts to `cp`
+    };
     if p <= 0 {
         return 0;
     }
@@ -464,76 +475,82 @@ pub fn sweep_search(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
         } else {
             // find a < b with qty(a) = qa < size ≤ qty(b) = qb
             let (mut a, mut qa, mut b, mut qb);
+            // a first probe better than interpolating, when one is known
+            let mut guess = None;
             if q0h >= size {
                 // runs out before `h`: `qty(h − 1) ≥ size > qty(lo)`, so `lo < h − 1`
                 (a, qa, b, qb) = (lo, q_lo, h - 1, q0h);
+                if books.len() == 1 {
+                    // one member: where it alone holds `size` is the answer (checked like any probe)
+                    guess = alone_bound(books, side, size).map(dist).filter(|&u| u > a && u <= b);
+                }
             } else {
                 (a, qa) = (h, q0h + qh);
-                // runs out beyond `h`: step out by the depth still missing at the density seen
-                // between `lo` and `h` (a quarter more, so one step usually brackets it),
-                // doubling while short
-                let mut step = if qa > q_lo && h > lo {
-                    let est = i128::from(size - qa) * i128::from(h - lo) / i128::from(qa - q_lo);
-                    i64::try_from(est + est / 4 + 1).unwrap_or(i64::MAX)
-                } else {
-                    1
-                };
                 // where one member alone holds `size` (one tree descent each) bounds the answer:
-                // with one member it is the answer; with several it is usually far beyond it,
-                // so it is only the fallback when the first step falls short
-                let mut alone = None;
-                if books.len() == 1 {
-                    alone = alone_bound(books, side, size).map(dist).filter(|&u| u > h);
-                    if let Some(u) = alone {
-                        step = u - h;
-                    }
-                }
-                let mut first = true;
-                loop {
-                    if a >= dmax {
-                        // too thin for this size, so for every larger one too
-                        out[i..sizes.len()].fill(None);
-                        return true;
-                    }
-                    let cand = a.saturating_add(step).min(dmax);
-                    let qc = qty_at(cand);
-                    if qc >= size {
-                        (b, qb) = (cand, qc);
-                        break;
-                    }
-                    (a, qa) = (cand, qc);
-                    step = step.saturating_mul(2);
-                    if std::mem::take(&mut first) && books.len() > 1 {
-                        alone = alone_bound(books, side, size).map(dist).filter(|&u| u > a);
-                    }
-                    if let Some(u) = alone.filter(|&u| u > a && u < a.saturating_add(step)) {
-                        // the next step would pass the bound: probe the bound itself
-                        step = u - a;
-                        alone = None;
+                // with one member it is the answer (`qty(u) ≥ size`: the first probe, checked
+                // like any); with several it is usually far beyond it, so it is only the
+                // fallback when the first step falls short
+                let one = if books.len() == 1 { alone_bound(books, side, size).map(dist).filter(|&u| u > h) } else { None };
+                if let Some(u) = one {
+                    (b, qb, guess) = (u, size, Some(u));
+                } else {
+                    // runs out beyond `h`: step out by the depth still missing at the density
+                    // seen between `lo` and `h` (a quarter more, so one step usually brackets
+                    // it), doubling while short
+                    let mut step = if qa > q_lo && h > lo {
+                        let est = mul_div_ceil(size - qa, h - lo, qa - q_lo);
+                        est.saturating_add(est / 4)
+                    } else {
+                        1
+                    };
+                    let mut alone = None;
+                    let mut first = true;
+                    loop {
+                        if a >= dmax {
+                            // too thin for this size, so for every larger one too
+                            out[i..sizes.len()].fill(None);
+                            return true;
+                        }
+                        let cand = a.saturating_add(step).min(dmax);
+                        let qc = qty_at(cand);
+                        if qc >= size {
+                            (b, qb) = (cand, qc);
+                            break;
+                        }
+                        (a, qa) = (cand, qc);
+                        step = step.saturating_mul(2);
+                        if std::mem::take(&mut first) && books.len() > 1 {
+                            alone = alone_bound(books, side, size).map(dist).filter(|&u| u > a);
+                        }
+                        if let Some(u) = alone.filter(|&u| u > a && u < a.saturating_add(step)) {
+                            // the next step would pass the bound: probe the bound itself
+                            step = u - a;
+                            alone = None;
+                        }
                     }
                 }
             }
             // Interpolation search between them, every probe checked exactly as the hint was
-            // (the answer is the probe where `qty(m − 1) < size ≤ qty(m)`); bisection after
+            // (the answer is the probe `m` where `qty(m − 1) < size ≤ qty(m)`, its notional the
+            // depth before `m` the check computed plus the rest at `m`); bisection after
             // a few probes, so a skewed book costs a few probes more than bisecting. Each
             // probe shrinks `[a, b]` or ends the search; at `b − a = 1` the probe is `b`, the
             // answer.
             let mut probes = 0;
             loop {
-                let m = if probes >= INTERPOLATED_PROBES {
+                let m = if let Some(g) = guess.take() {
+                    g
+                } else if probes >= INTERPOLATED_PROBES {
                     a + (b - a + 1) / 2
                 } else {
                     // the least `d` with `qa + (d − a)(qb − qa)/(b − a) ≥ size` (qb > qa)
-                    let num = i128::from(size - qa) * i128::from(b - a);
-                    let den = i128::from(qb - qa);
-                    a.saturating_add(i64::try_from((num + den - 1) / den).unwrap_or(i64::MAX))
+                    a.saturating_add(mul_div_ceil(size - qa, b - a, qb - qa))
                 }
                 .clamp(a + 1, b);
-                let q0m = if m == 0 { 0 } else if m == b && b - a == 1 { qa } else { qty_at(m - 1) };
+                let (q0m, n0m) = depth_before(m);
                 let qm = q0m + qty_exactly(m);
                 if q0m < size && size <= qm {
-                    let (q0, n0) = depth_before(m);
-                    break (m, q0, n0);
+                    break (m, q0m, n0m);
                 }
                 if q0m >= size {
                     (b, qb) = (m - 1, q0m);

@@ -133,6 +133,9 @@ impl Ladder {
             Side::Bid => price,
             Side::Ask => -price,
         };
+        if self.tick == 1 {
+            return Some(key); // the shipped instruments' tick: no division
+        }
         (key % self.tick == 0).then(|| key / self.tick)
     }
 
