@@ -7,12 +7,11 @@ use crate::{
 };
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{Config, ServerState, SnapshotPolicy};
-use rfq_engine::CoreConfig;
+use rfq_engine::{CommitGate, CoreConfig};
 use rfq_journal::Durability;
 use rfq_ring::Record;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -125,7 +124,7 @@ pub struct ClusterNode {
     addr: String,
     raft: Raft,
     sm: StateMachine,
-    committed: Arc<AtomicU64>,
+    committed: Arc<CommitGate>,
     server: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -237,12 +236,13 @@ impl ClusterNode {
     /// applied here (a leader's runner publishes outputs up to it, never beyond).
     #[must_use]
     pub fn committed_seq(&self) -> u64 {
-        self.committed.load(Ordering::Acquire)
+        self.committed.get()
     }
 
-    /// The shared counter behind [`ClusterNode::committed_seq`] (for a runner's publish step).
+    /// The shared gate behind [`ClusterNode::committed_seq`] (for a runner's publish step:
+    /// applying a block advances it and unparks the runner's core thread).
     #[must_use]
-    pub fn commit_gate(&self) -> Arc<AtomicU64> {
+    pub fn commit_gate(&self) -> Arc<CommitGate> {
         Arc::clone(&self.committed)
     }
 

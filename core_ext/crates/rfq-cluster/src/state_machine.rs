@@ -23,12 +23,11 @@
 use crate::{Applied, Block, ClusterError, LogId, Node, NodeId, StorageError, TypeConfig};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, RaftSnapshotBuilder, SnapshotMeta, StorageIOError, StoredMembership};
-use rfq_engine::{write_snapshot_file, Core, CoreConfig, Sink, SnapshotAnchor};
+use rfq_engine::{write_snapshot_file, CommitGate, Core, CoreConfig, Sink, SnapshotAnchor};
 use rfq_journal::{Durability, JournalConfig, JournalWriter, OutputHash};
 use rfq_ring::Record;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A node's snapshot: Raft meta + engine snapshot bytes.
@@ -80,7 +79,7 @@ pub struct StateView {
 #[derive(Clone)]
 pub struct StateMachine {
     inner: Arc<Mutex<Inner>>,
-    committed_seq: Arc<AtomicU64>,
+    committed_seq: Arc<CommitGate>,
 }
 
 struct HashSink<'a> {
@@ -170,7 +169,7 @@ impl StateMachine {
                 .load(s)
                 .map_err(|e| ClusterError::Start(e.to_string()))?;
         }
-        let committed_seq = Arc::new(AtomicU64::new(inner.seq));
+        let committed_seq = Arc::new(CommitGate::new(inner.seq));
         Ok(StateMachine {
             inner: Arc::new(Mutex::new(inner)),
             committed_seq,
@@ -201,7 +200,7 @@ impl StateMachine {
     /// The journal sequence number of the last applied (so committed) record, shared: the
     /// commit gate a leader's runner publishes up to.
     #[must_use]
-    pub fn committed_seq(&self) -> Arc<AtomicU64> {
+    pub fn committed_seq(&self) -> Arc<CommitGate> {
         Arc::clone(&self.committed_seq)
     }
 
@@ -361,7 +360,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 outputs,
             });
         }
-        self.committed_seq.store(g.seq, Ordering::Release);
+        self.committed_seq.advance(g.seq);
         Ok(out)
     }
 
@@ -389,7 +388,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         g.load(s.clone())?;
         g.persist(&s)?;
         g.snapshots_installed += 1;
-        self.committed_seq.store(g.seq, Ordering::Release);
+        self.committed_seq.advance(g.seq);
         Ok(())
     }
 

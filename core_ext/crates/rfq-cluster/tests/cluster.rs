@@ -444,14 +444,23 @@ async fn a_leaders_runner_publishes_only_what_a_majority_committed() {
     let mut runner = Runner::new(Core::new(config()).unwrap(), out_p);
     runner.add_input(in_c);
     runner.set_journal(JournalWriter::open(common::jcfg(jdir.path(), Durability::None, 1 << 20)).unwrap());
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Record>>();
-    runner.set_replication(Some(leader.commit_gate()), Some(Box::new(move |recs: &[Record]| drop(tx.send(recs.to_vec())))));
+    let gate = leader.commit_gate();
+    let (blocks, mut cons) = rfq_engine::block_ring(64, 256).unwrap();
+    runner.set_replication(Some(Arc::clone(&gate)), Some(blocks));
+    // the proposer: takes each block off the ring, proposes it; a failed proposal is a loss
+    // of leadership, reported to the runner through the gate
     let failed = Arc::new(AtomicU64::new(0));
-    let (proposer, failed2) = (Arc::clone(&leader), Arc::clone(&failed));
+    let (proposer, failed2, gate2) = (Arc::clone(&leader), Arc::clone(&failed), Arc::clone(&gate));
     tokio::spawn(async move {
-        while let Some(b) = rx.recv().await {
+        let mut b = Vec::new();
+        loop {
+            if !cons.pop_into(&mut b) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
             if proposer.propose(&b).await.is_err() {
                 failed2.fetch_add(1, Ordering::SeqCst);
+                gate2.lose_leadership();
             }
         }
     });
@@ -499,5 +508,8 @@ async fn a_leaders_runner_publishes_only_what_a_majority_committed() {
     assert_ne!(speculative, committed, "the runner's core ran ahead: rebuild it from the committed log, never trust it");
     runner.poll_journal();
     assert!(drain(&mut out_c).is_empty(), "the speculative outputs are never published");
+    assert!(runner.leadership_lost(), "the runner knows it lost leadership");
+    assert_eq!(in_p.push_slice(&part1[..4]), 4);
+    assert_eq!(runner.run_once(usize::MAX), 0, "and consumes no more input");
     c.stop().await;
 }

@@ -28,7 +28,7 @@ pub use rfq_market::{BookStatus, InstrumentState};
 pub use rfq_ring::record::{desk_event, hedge_reject};
 pub use crate::replay::{replay_into, replay_into_keyed, ReplayReport};
 pub use crate::runner::{
-    read_published_marker, BlockSink, Command, RecoveryError, RecoveryReport, Runner, RunnerHandle, SnapshotStats, HEARTBEAT_SOURCE, PUBLISHED_MARKER,
+    read_published_marker, block_ring, BlockConsumer, BlockProducer, CommitGate, Command, RecoveryError, RecoveryReport, Runner, RunnerHandle, SnapshotStats, HEARTBEAT_SOURCE, PUBLISHED_MARKER,
 };
 pub use crate::snapshot::{
     check_snapshot, list_snapshots, parse_snapshot_name, read_snapshot, snapshot_dir, snapshot_name, write_snapshot_file, SnapshotAnchor,

@@ -4,7 +4,9 @@
 //! - market data: snapshots, diffs near and far from the touch (the book's overflow), deletes,
 //!   stale books and resyncs, BBO and trades, heartbeats — and the repricing of the composites
 //!   they trigger (two members, three sizes);
-//! - the journaled runner: input ring → core → journal → output ring, `run_once` with a journal.
+//! - the journaled runner: input ring → core → journal → output ring, `run_once` with a journal;
+//! - the replicated runner: the same, each committed block published on the block ring and
+//!   read off it, outputs published as the commit gate moves.
 //!
 //! Every input record is built before counting; outputs go to a vector reserved up front.
 
@@ -12,7 +14,8 @@ mod common;
 
 use common::hedge::snapshot3;
 use common::*;
-use rfq_engine::{Core, Runner};
+use rfq_engine::{block_ring, CommitGate, Core, Runner};
+use std::sync::Arc;
 use rfq_journal::{Durability, JournalWriter};
 use rfq_ring::record::{flags, kind};
 use rfq_ring::{Record, RingFile};
@@ -124,5 +127,72 @@ fn journaled_runner_does_not_allocate() {
     let mut plain = H::with(config());
     plain.core = Core::new(config()).unwrap();
     assert_eq!(drained, plain.feed(&recs).len() as u64);
+    assert_eq!(runner.core().state_hash(), plain.core.state_hash());
+}
+
+#[test]
+fn replicated_runner_does_not_allocate() {
+    let d = tempfile::tempdir().unwrap();
+    let (out_p, mut out_c) = RingFile::anonymous(1 << 14).unwrap().split();
+    let (mut in_p, in_c) = RingFile::anonymous(1 << 12).unwrap().split();
+    let mut runner = Runner::new(Core::new(config()).unwrap(), out_p);
+    runner.add_input(in_c);
+    runner.set_journal(JournalWriter::open(jcfg(d.path(), Durability::GroupCommit { max_records: 64, max_ns: u64::MAX }, 1 << 30)).unwrap());
+    let gate = Arc::new(CommitGate::new(0));
+    // small blocks and few of them: batches are cut at 40 records, and the ring fills
+    let (blocks, mut cons) = block_ring(4, 40).unwrap();
+    runner.set_replication(Some(Arc::clone(&gate)), Some(blocks));
+    let recs = journal_stream(2000, None);
+    let (warm, rest) = recs.split_at(400);
+    let (mut drained, mut seen, mut nblocks, mut mismatch, mut too_big) = (0_u64, 0_usize, 0_u64, 0_u64, 0_u64);
+    // the cluster's side, inline: take each block, check it is the next part of the input,
+    // commit it (the gate moves)
+    let mut replicate = |seen: &mut usize, nblocks: &mut u64, mismatch: &mut u64, too_big: &mut u64| {
+        while cons.pop_with(|a, b| {
+            if a.len() + b.len() > 40 {
+                *too_big += 1;
+            }
+            for r in a.iter().chain(b) {
+                if recs.get(*seen) != Some(r) {
+                    *mismatch += 1;
+                }
+                *seen += 1;
+            }
+        }) {
+            *nblocks += 1;
+        }
+        gate.advance(*seen as u64);
+    };
+    let mut run = |chunk_recs: &[Record], drained: &mut u64, seen: &mut usize, nblocks: &mut u64, mismatch: &mut u64, too_big: &mut u64| {
+        for chunk in chunk_recs.chunks(50) {
+            assert_eq!(in_p.push_slice(chunk), chunk.len());
+            loop {
+                let n = runner.run_once(usize::MAX);
+                replicate(seen, nblocks, mismatch, too_big);
+                runner.flush_journal();
+                if n == 0 && in_p.is_drained() {
+                    break;
+                }
+            }
+            while out_c.try_pop().is_some() {
+                *drained += 1;
+            }
+        }
+    };
+    run(warm, &mut drained, &mut seen, &mut nblocks, &mut mismatch, &mut too_big);
+    let ((), allocs) = rfq_testkit::count_allocs(|| run(rest, &mut drained, &mut seen, &mut nblocks, &mut mismatch, &mut too_big));
+    assert_eq!(allocs, 0, "allocations in the replicated runner");
+    assert_eq!(seen, recs.len(), "every journaled record replicated, once");
+    assert_eq!(mismatch, 0, "the blocks are the input, in order");
+    assert_eq!(too_big, 0, "no block over the ring's block size");
+    assert!(nblocks >= (recs.len() / 40) as u64, "{nblocks} blocks");
+    assert_eq!(runner.journal().unwrap().committed_seq(), recs.len() as u64, "every input journaled");
+    runner.flush_journal();
+    while out_c.try_pop().is_some() {
+        drained += 1;
+    }
+    let mut plain = H::with(config());
+    plain.core = Core::new(config()).unwrap();
+    assert_eq!(drained, plain.feed(&recs).len() as u64, "every output published once the gate covered it");
     assert_eq!(runner.core().state_hash(), plain.core.state_hash());
 }

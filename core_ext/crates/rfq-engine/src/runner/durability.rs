@@ -10,7 +10,7 @@ use rfq_ring::clock::monotonic_ns;
 use rfq_ring::{Producer, Record};
 use std::collections::VecDeque;
 use std::fs::File;
-use std::sync::atomic::{AtomicU64, Ordering};
+use super::replication::{BlockProducer, CommitGate};
 use std::sync::Arc;
 
 /// A committed batch whose outputs wait for its durability: the journal sequence of its last
@@ -43,15 +43,14 @@ pub(super) struct Journal {
     pub(super) snap: Snapshots,
     /// Replication (crate `rfq-cluster`): outputs are published only up to this journal
     /// sequence number too — the last record a majority of the cluster holds.
-    pub(super) gate: Option<Arc<AtomicU64>>,
-    /// Replication: the records of the block being built, handed to `block_sink` at its commit.
-    pub(super) block: Vec<Record>,
-    pub(super) block_sink: Option<BlockSink>,
+    pub(super) gate: Option<Arc<CommitGate>>,
+    /// Replication: each journal block's records, written as they are journaled and published
+    /// at its commit (see [`super::replication`]).
+    pub(super) blocks: Option<BlockProducer>,
+    /// The gate reported a loss of leadership and the runner dropped what it staged: it
+    /// consumes and publishes nothing more.
+    pub(super) fenced: bool,
 }
-
-/// Receives the records of each committed journal block, in commit order (see
-/// [`Runner::set_replication`]).
-pub type BlockSink = Box<dyn FnMut(&[Record]) + Send>;
 
 impl Journal {
     /// The last journal sequence number whose outputs may be published: durable here and, when
@@ -59,16 +58,26 @@ impl Journal {
     #[inline]
     pub(super) fn publishable(&self) -> u64 {
         let d = self.writer.durable_seq();
-        self.gate.as_ref().map_or(d, |g| d.min(g.load(Ordering::Acquire)))
+        self.gate.as_ref().map_or(d, |g| d.min(g.get()))
     }
 
     /// Appends one record to the journal block (and to the replicated block).
     #[inline]
     pub(super) fn append(&mut self, rec: &Record, out_hash: u64) -> Result<(), JournalError> {
-        if self.block_sink.is_some() {
-            self.block.push(*rec);
+        if let Some(b) = self.blocks.as_mut() {
+            b.write(rec);
         }
         self.writer.append_marked(rec, out_hash)
+    }
+
+    /// Records a new batch may take now: `None` for no limit, `Some(0)` when the block ring
+    /// lacks room for a whole block (back-pressure) or the runner is fenced.
+    #[inline]
+    pub(super) fn block_room(&self) -> Option<usize> {
+        if self.fenced || self.gate.as_ref().is_some_and(|g| g.leadership_lost()) {
+            return Some(0);
+        }
+        self.blocks.as_ref().map(|b| if b.has_room() { b.max_block() - b.open_len() } else { 0 })
     }
 }
 
@@ -101,23 +110,42 @@ impl Runner {
         // their number: reserved up front, the core thread never grows this queue.
         let staged_max = self.out.capacity() + self.tap.as_ref().map_or(0, Producer::capacity);
         let batches = VecDeque::with_capacity(staged_max.max(1024));
-        self.journal = Some(Box::new(Journal { writer: journal, hash, lat, batches, error, marker, published, snap, gate: None, block: Vec::new(), block_sink: None }));
+        self.journal = Some(Box::new(Journal { writer: journal, hash, lat, batches, error, marker, published, snap, gate: None, blocks: None, fenced: false }));
     }
 
-    /// Replicates the journal (crate `rfq-cluster`, docs/cluster.md): `sink` receives the records
-    /// of every journal block at its commit, in order (to propose it to the cluster), and outputs
-    /// are published only up to `gate` as well as the journal's durable sequence — the last
-    /// journal sequence number the cluster committed (a majority holds it). The gate must count
-    /// the same records as this journal (the replicated log and the journal start at the same
-    /// point). Whoever moves the gate should unpark the core thread. `None` ends replication.
+    /// Replicates the journal (crate `rfq-cluster`, docs/cluster.md): the records of every
+    /// journal block are published on `blocks` at its commit, in order (its consumer proposes
+    /// each to the cluster), and outputs are published only up to `gate` as well as the
+    /// journal's durable sequence — the last journal sequence number the cluster committed (a
+    /// majority holds it). The gate must count the same records as this journal (the replicated
+    /// log and the journal start at the same point); [`CommitGate::advance`] unparks the core
+    /// thread. A block holds at most `blocks.max_block()` records; while the block ring lacks
+    /// room for one, no input is consumed. `None` ends replication (an open block is dropped).
     /// Needs a journal (call after [`Runner::set_journal`]); does nothing without one.
-    pub fn set_replication(&mut self, gate: Option<Arc<AtomicU64>>, sink: Option<BlockSink>) {
+    pub fn set_replication(&mut self, gate: Option<Arc<CommitGate>>, blocks: Option<BlockProducer>) {
+        let wake = self.threaded.then(std::thread::current);
         if let Some(j) = self.journal.as_deref_mut() {
-            j.block.clear();
-            j.block.reserve(self.batch.max(1024));
+            if let Some(b) = j.blocks.as_mut() {
+                b.discard();
+            }
+            if let Some(g) = j.gate.as_ref() {
+                g.set_wake(None);
+            }
+            if let Some(g) = gate.as_ref() {
+                g.set_wake(wake);
+            }
             j.gate = gate;
-            j.block_sink = sink;
+            j.blocks = blocks;
+            j.fenced = false;
         }
+    }
+
+    /// Whether the commit gate reported a loss of leadership ([`CommitGate::lose_leadership`])
+    /// and this runner acted on it: what it staged beyond the gate was dropped, never
+    /// published, and it consumes and publishes nothing more. Its core ran ahead of the
+    /// committed log and must not be trusted: rebuild the runner from the committed state.
+    pub fn leadership_lost(&self) -> bool {
+        self.journal.as_ref().is_some_and(|j| j.fenced)
     }
 
     /// Whether the journal's `write(2)` and fdatasync run on a journal sync thread (see the
@@ -213,6 +241,9 @@ impl Runner {
                 return 0;
             }
         }
+        if j.gate.as_ref().is_some_and(|g| g.leadership_lost()) && !j.fenced {
+            return self.fence();
+        }
         if j.publishable() == j.published {
             return 0;
         }
@@ -227,7 +258,7 @@ impl Runner {
     fn publish_durable(&mut self) -> usize {
         let republishing = self.republish_at < self.republish.len();
         let Some(j) = self.journal.as_deref_mut() else { return 0 };
-        if j.error.is_some() {
+        if j.error.is_some() || j.fenced {
             return 0;
         }
         let durable = j.publishable();
@@ -269,6 +300,26 @@ impl Runner {
         n
     }
 
+    /// Acts on a loss of leadership: publishes what the gate covers, then drops every staged
+    /// output and queued batch (they never passed the gate) and the open block, and stops
+    /// (`fenced`). Returns the output records published.
+    fn fence(&mut self) -> usize {
+        let n = self.publish_durable();
+        self.out.discard_unpublished();
+        if let Some(t) = self.tap.as_mut() {
+            t.discard_unpublished();
+        }
+        if let Some(j) = self.journal.as_deref_mut() {
+            j.batches.clear();
+            j.lat.clear();
+            if let Some(b) = j.blocks.as_mut() {
+                b.discard();
+            }
+            j.fenced = true;
+        }
+        n
+    }
+
     /// Commits the records appended for this batch (remembering where its staged outputs end),
     /// then publishes what is durable; an I/O error is kept (fail-stop) instead of returned.
     pub(super) fn journal_commit(&mut self) {
@@ -277,11 +328,8 @@ impl Runner {
                 match j.writer.commit() {
                     Err(e) => j.error = Some(e),
                     Ok(_) => {
-                        if let Some(sink) = j.block_sink.as_mut() {
-                            if !j.block.is_empty() {
-                                sink(&j.block);
-                                j.block.clear();
-                            }
+                        if let Some(b) = j.blocks.as_mut() {
+                            b.commit();
                         }
                         let b = Batch { seq: j.writer.committed_seq(), out: self.out.staged_end(), tap: self.tap.as_ref().map_or(0, Producer::staged_end) };
                         let staged_more = match j.batches.back() {

@@ -52,7 +52,7 @@ impl Runner {
             ..Record::ZERO
         };
         if let Some(j) = self.journal.as_deref_mut() {
-            if j.error.is_some() {
+            if j.error.is_some() || j.block_room() == Some(0) {
                 return false;
             }
             let Runner { core, out, tap, .. } = self;

@@ -115,7 +115,12 @@ impl Runner {
             // the sync thread's write(2) stalls: hold the input (its memory is bounded)
             return (0, true);
         }
-        let want = room.min(budget.max(1));
+        // replicated: room for a whole block in the block ring, and no more than one block
+        let block_room = self.journal.as_ref().and_then(|j| j.block_room());
+        if block_room == Some(0) {
+            return (0, true);
+        }
+        let want = room.min(budget.max(1)).min(block_room.unwrap_or(usize::MAX));
         let Runner { core, inputs, out, current, in_message, batch, tap, journal, gateway_in, .. } = self;
         let j = journal.as_deref_mut().expect("journaled");
         let chunk = inputs[*current].peek(want);

@@ -53,7 +53,7 @@
 //! `mod.rs` the [`Runner`] and its plain accessors; `merge.rs` the round-robin merge and
 //! back-pressure; `sink.rs` the ring sink the core writes into; `durability.rs` journal
 //! staging and the publication of committed batches; `marker.rs` the published marker;
-//! `snapshots.rs` snapshot scheduling; `recovery.rs` crash recovery and re-publication;
+//! `snapshots.rs` snapshot scheduling; `recovery.rs` crash recovery and re-publication; `replication.rs` the commit gate and block ring of a replicated runner;
 //! `heartbeat.rs` idle heartbeats; `thread.rs` the core thread, its commands and handle.
 
 mod durability;
@@ -61,6 +61,7 @@ mod heartbeat;
 mod marker;
 mod merge;
 mod recovery;
+mod replication;
 mod sink;
 mod snapshots;
 mod thread;
@@ -69,7 +70,7 @@ pub use heartbeat::HEARTBEAT_SOURCE;
 pub use marker::{read_published_marker, PUBLISHED_MARKER};
 pub use recovery::{RecoveryError, RecoveryReport};
 pub use snapshots::SnapshotStats;
-pub use durability::BlockSink;
+pub use replication::{block_ring, BlockConsumer, BlockProducer, CommitGate};
 pub use thread::{Command, RunnerHandle};
 
 use crate::core::Core;

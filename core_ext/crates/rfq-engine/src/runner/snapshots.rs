@@ -108,6 +108,9 @@ impl Runner {
         if let Some(e) = &j.error {
             return Err(SnapshotError::Usage(format!("the journal failed: {e}")));
         }
+        if j.fenced {
+            return Err(SnapshotError::Usage("this node lost leadership: its core ran ahead of the committed log; rebuild it from the committed state".into()));
+        }
         let seq = j.writer.committed_seq();
         if seq == 0 {
             return Err(SnapshotError::Usage("nothing journaled yet".into()));

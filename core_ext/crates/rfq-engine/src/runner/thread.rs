@@ -76,6 +76,9 @@ impl Runner {
         self.reap_snapshot(true);
         if let Some(j) = self.journal.as_deref_mut() {
             j.writer.set_wake(None);
+            if let Some(g) = j.gate.as_ref() {
+                g.set_wake(None);
+            }
         }
         // back to inline journal I/O unless chosen explicitly (an error is kept)
         self.threaded = false;
@@ -88,6 +91,9 @@ fn core_loop(mut runner: Runner, rx: Receiver<Command>, stop: Arc<AtomicBool>, i
     runner.core.prefault();
     if let Some(j) = runner.journal.as_deref_mut() {
         j.writer.set_wake(Some(std::thread::current()));
+        if let Some(g) = j.gate.as_ref() {
+            g.set_wake(Some(std::thread::current())); // the cluster unparks us as the gate moves
+        }
     }
     let mut idle = idle.strategy();
     let mut cycle: u32 = 0;
