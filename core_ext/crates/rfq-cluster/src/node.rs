@@ -118,6 +118,31 @@ pub struct NodeStatus {
     pub sm: StateView,
 }
 
+/// Reports every end of this node's leadership to the commit gate
+/// ([`CommitGate::lose_leadership`]): a leader's runner then stops publishing and drops what it
+/// staged, even with no proposal in flight to fail. Ends with Raft.
+async fn watch_leadership(raft: Raft, gate: Arc<CommitGate>) {
+    let mut rx = raft.metrics();
+    let mut lead: Option<u64> = None; // the term this node leads
+    loop {
+        let (state, term) = {
+            let m = rx.borrow_and_update();
+            (m.state, m.current_term)
+        };
+        let now = (state == ServerState::Leader).then_some(term);
+        if lead.is_some() && lead != now {
+            gate.lose_leadership();
+        }
+        lead = now;
+        if rx.changed().await.is_err() {
+            if lead.is_some() {
+                gate.lose_leadership();
+            }
+            return;
+        }
+    }
+}
+
 /// A running node.
 pub struct ClusterNode {
     id: NodeId,
@@ -152,6 +177,7 @@ impl ClusterNode {
             .map_err(|e| ClusterError::Start(e.to_string()))?;
         let server = tokio::spawn(serve(listener, cfg.id, raft.clone(), cfg.switch.clone()));
         let committed = sm.committed_seq();
+        tokio::spawn(watch_leadership(raft.clone(), Arc::clone(&committed)));
         Ok(ClusterNode {
             id: cfg.id,
             addr,
@@ -240,7 +266,9 @@ impl ClusterNode {
     }
 
     /// The shared gate behind [`ClusterNode::committed_seq`] (for a runner's publish step:
-    /// applying a block advances it and unparks the runner's core thread).
+    /// applying a block advances it and unparks the runner's core thread). Every end of this
+    /// node's leadership (a later term, a step down, shutdown) is reported on it
+    /// ([`CommitGate::lose_leadership`]): attach a runner once this node leads.
     #[must_use]
     pub fn commit_gate(&self) -> Arc<CommitGate> {
         Arc::clone(&self.committed)

@@ -513,3 +513,41 @@ async fn a_leaders_runner_publishes_only_what_a_majority_committed() {
     assert_eq!(runner.run_once(usize::MAX), 0, "and consumes no more input");
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaders_runner_stops_when_its_term_ends_with_no_proposal_in_flight() {
+    use rfq_engine::Runner;
+    use rfq_journal::{Durability, JournalWriter};
+    use rfq_ring::RingFile;
+
+    let c = Cluster::start(3, |_| {}).await;
+    let l = c.leader().await;
+    let leader = Arc::clone(c.node(l));
+    let gate = leader.commit_gate();
+    let jdir = tempfile::tempdir().unwrap();
+    let (out_p, mut out_c) = RingFile::anonymous(1 << 14).unwrap().split();
+    let (mut in_p, in_c) = RingFile::anonymous(1 << 12).unwrap().split();
+    let mut runner = Runner::new(Core::new(config()).unwrap(), out_p);
+    runner.add_input(in_c);
+    runner.set_journal(JournalWriter::open(common::jcfg(jdir.path(), Durability::None, 1 << 20)).unwrap());
+    // nobody proposes: only the end of the term can tell the runner
+    let (blocks, _cons) = rfq_engine::block_ring(8, 256).unwrap();
+    runner.set_replication(Some(Arc::clone(&gate)), Some(blocks));
+    let stream = journal_stream(20, None);
+    assert_eq!(in_p.push_slice(&stream[..10]), 10);
+    assert!(runner.run_once(usize::MAX) > 0, "a leader's runner consumes input");
+    runner.poll_journal();
+    assert!(!runner.leadership_lost());
+    // cut off, a new leader elected, healed: the old leader hears the later term and steps down
+    c.switch.isolate(l);
+    let new = c.leader().await;
+    assert_ne!(new, l);
+    c.switch.heal(l);
+    wait_for("the old leader's term to end on its gate", || (gate.losses() > 0).then_some(())).await;
+    runner.poll_journal();
+    assert!(runner.leadership_lost(), "the end of its term stopped the runner");
+    assert!(drain(&mut out_c).is_empty(), "nothing it ran ahead with is published");
+    assert_eq!(in_p.push_slice(&stream[10..20]), 10);
+    assert_eq!(runner.run_once(usize::MAX), 0, "no more input consumed");
+    c.stop().await;
+}

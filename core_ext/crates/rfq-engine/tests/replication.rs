@@ -175,3 +175,21 @@ fn the_gate_wakes_the_core_thread() {
     assert_eq!(gate.wake_thread(), None, "no longer once it stopped");
     drop(runner);
 }
+
+#[test]
+fn only_a_loss_after_attaching_stops_a_runner() {
+    let mut r = rig(8, 64);
+    // a loss reported before this runner was attached (an earlier term) does not concern it
+    let gate = Arc::new(CommitGate::new(0));
+    gate.lose_leadership();
+    let (bp, _blocks) = block_ring(8, 64).unwrap();
+    r.runner.set_replication(Some(Arc::clone(&gate)), Some(bp));
+    let recs = journal_stream(5, None);
+    assert_eq!(r.in_p.push_slice(&recs), recs.len());
+    assert!(r.runner.run_once(usize::MAX) > 0, "it leads: it consumes input");
+    r.runner.poll_journal();
+    assert!(!r.runner.leadership_lost());
+    gate.lose_leadership();
+    r.runner.poll_journal();
+    assert!(r.runner.leadership_lost(), "a loss after attaching stops it");
+}

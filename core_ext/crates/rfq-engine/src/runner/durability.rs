@@ -47,6 +47,9 @@ pub(super) struct Journal {
     /// Replication: each journal block's records, written as they are journaled and published
     /// at its commit (see [`super::replication`]).
     pub(super) blocks: Option<BlockProducer>,
+    /// [`CommitGate::losses`] when the gate was attached: a higher count is a loss of
+    /// leadership since.
+    pub(super) gate_losses: u64,
     /// The gate reported a loss of leadership and the runner dropped what it staged: it
     /// consumes and publishes nothing more.
     pub(super) fenced: bool,
@@ -70,11 +73,17 @@ impl Journal {
         self.writer.append_marked(rec, out_hash)
     }
 
+    /// Whether the gate reported a loss of leadership since it was attached.
+    #[inline]
+    pub(super) fn lost_leadership(&self) -> bool {
+        self.gate.as_ref().is_some_and(|g| g.losses() != self.gate_losses)
+    }
+
     /// Records a new batch may take now: `None` for no limit, `Some(0)` when the block ring
     /// lacks room for a whole block (back-pressure) or the runner is fenced.
     #[inline]
     pub(super) fn block_room(&self) -> Option<usize> {
-        if self.fenced || self.gate.as_ref().is_some_and(|g| g.leadership_lost()) {
+        if self.fenced || self.lost_leadership() {
             return Some(0);
         }
         self.blocks.as_ref().map(|b| if b.has_room() { b.max_block() - b.open_len() } else { 0 })
@@ -110,7 +119,7 @@ impl Runner {
         // their number: reserved up front, the core thread never grows this queue.
         let staged_max = self.out.capacity() + self.tap.as_ref().map_or(0, Producer::capacity);
         let batches = VecDeque::with_capacity(staged_max.max(1024));
-        self.journal = Some(Box::new(Journal { writer: journal, hash, lat, batches, error, marker, published, snap, gate: None, blocks: None, fenced: false }));
+        self.journal = Some(Box::new(Journal { writer: journal, hash, lat, batches, error, marker, published, snap, gate: None, blocks: None, gate_losses: 0, fenced: false }));
     }
 
     /// Replicates the journal (crate `rfq-cluster`, docs/cluster.md): the records of every
@@ -134,6 +143,7 @@ impl Runner {
             if let Some(g) = gate.as_ref() {
                 g.set_wake(wake);
             }
+            j.gate_losses = gate.as_ref().map_or(0, |g| g.losses());
             j.gate = gate;
             j.blocks = blocks;
             j.fenced = false;
@@ -241,7 +251,7 @@ impl Runner {
                 return 0;
             }
         }
-        if j.gate.as_ref().is_some_and(|g| g.leadership_lost()) && !j.fenced {
+        if !j.fenced && j.lost_leadership() {
             return self.fence();
         }
         if j.publishable() == j.published {

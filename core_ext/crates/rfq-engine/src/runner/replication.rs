@@ -19,12 +19,12 @@
 //! mover ([`CommitGate::advance`]) unparks the core thread registered with it (the runner's
 //! core thread registers itself while it runs), so staged outputs are published as soon as
 //! the gate covers them rather than at the core's next poll. [`CommitGate::lose_leadership`]
-//! tells the runner its node is no longer the leader: it then publishes nothing beyond the
+//! tells the runners attached before it that their node is no longer the leader: it then publishes nothing beyond the
 //! gate, drops its staged outputs and stops consuming input (see
 //! [`Runner::leadership_lost`](super::Runner::leadership_lost)).
 
 use rfq_ring::{Consumer, Producer, Record, RingError, RingFile};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::thread::Thread;
 
@@ -33,7 +33,7 @@ use std::thread::Thread;
 #[derive(Debug, Default)]
 pub struct CommitGate {
     seq: AtomicU64,
-    lost: AtomicBool,
+    losses: AtomicU64,
     wake: Mutex<Option<Thread>>,
 }
 
@@ -58,19 +58,22 @@ impl CommitGate {
         self.unpark();
     }
 
-    /// Reports that this node lost leadership (a proposal failed, or its term ended): the
-    /// runner stops publishing beyond the gate and consuming input, and drops what it staged.
-    /// There is no way back for this runner: a new one is built from the committed state.
+    /// Reports that this node lost leadership (a proposal failed, or its term ended): every
+    /// runner attached to this gate before the call stops publishing beyond the gate and
+    /// consuming input, and drops what it staged. There is no way back for such a runner: a new
+    /// one is built from the committed state (a runner attached later, in a later term of
+    /// leadership, is not affected).
     pub fn lose_leadership(&self) {
-        self.lost.store(true, Ordering::Release);
+        self.losses.fetch_add(1, Ordering::AcqRel);
         self.unpark();
     }
 
-    /// Whether [`CommitGate::lose_leadership`] was called.
+    /// Losses of leadership reported so far ([`CommitGate::lose_leadership`]); a runner
+    /// compares it with the count when it was attached.
     #[inline]
     #[must_use]
-    pub fn leadership_lost(&self) -> bool {
-        self.lost.load(Ordering::Acquire)
+    pub fn losses(&self) -> u64 {
+        self.losses.load(Ordering::Acquire)
     }
 
     /// The thread unparked when the gate moves (the core thread, while it runs).
