@@ -171,8 +171,10 @@ fn the_gate_wakes_the_core_thread() {
     let h = r.runner.spawn(rfq_ring::IdleKind::Park).unwrap();
     let core_thread = h.with_runner(|_| std::thread::current().id()).unwrap();
     assert_eq!(gate.wake_thread(), Some(core_thread), "the running core thread is the one the gate's mover unparks");
+    assert_eq!(r.blocks.wake_thread(), Some(core_thread), "and the one the proposer unparks as it frees block space");
     let runner = h.stop().unwrap();
     assert_eq!(gate.wake_thread(), None, "no longer once it stopped");
+    assert_eq!(r.blocks.wake_thread(), None);
     drop(runner);
 }
 
@@ -192,4 +194,30 @@ fn only_a_loss_after_attaching_stops_a_runner() {
     gate.lose_leadership();
     r.runner.poll_journal();
     assert!(r.runner.leadership_lost(), "a loss after attaching stops it");
+}
+
+#[test]
+fn on_the_core_thread_a_small_block_ring_carries_the_whole_stream() {
+    let mut r = rig(2, 16);
+    let recs = journal_stream(100, None);
+    let h = r.runner.spawn(rfq_ring::IdleKind::Park).unwrap();
+    assert_eq!(r.in_p.push_slice(&recs), recs.len());
+    let (mut replicated, mut out, mut buf) = (Vec::new(), Vec::new(), Vec::new());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let want = outputs_of(&recs).len();
+    while (replicated.len() < recs.len() || out.len() < want) && std::time::Instant::now() < deadline {
+        if r.blocks.pop_into(&mut buf) {
+            assert!(buf.len() <= 16);
+            replicated.extend_from_slice(&buf);
+            r.gate.advance(replicated.len() as u64);
+        } else {
+            std::thread::yield_now();
+        }
+        out.extend(drain(&mut r.out_c));
+    }
+    assert_eq!(replicated, recs, "every record replicated once, in order");
+    let runner = h.stop().unwrap();
+    out.extend(drain(&mut r.out_c));
+    assert_eq!(out, outputs_of(&recs), "every output published once the gate covered it");
+    assert!(runner.out_waits() > 0, "the two-block ring held the input back");
 }

@@ -143,6 +143,12 @@ impl Runner {
             if let Some(g) = gate.as_ref() {
                 g.set_wake(wake);
             }
+            if let Some(b) = j.blocks.as_ref() {
+                b.set_wake(None);
+            }
+            if let Some(b) = blocks.as_ref() {
+                b.set_wake(self.threaded.then(std::thread::current));
+            }
             j.gate_losses = gate.as_ref().map_or(0, |g| g.losses());
             j.gate = gate;
             j.blocks = blocks;

@@ -12,7 +12,7 @@
 //! Nothing is allocated after the rings are made. When the consumer falls behind and the data
 //! ring lacks room for a whole block (`max_block` records) or the length ring for its length,
 //! the runner consumes no input (back-pressure, as for a full output ring) until space is
-//! released.
+//! released; the consumer that frees it then unparks the core thread.
 //!
 //! ## Commit gate
 //! [`CommitGate`] is the journal sequence number of the last record the cluster committed. Its
@@ -24,8 +24,8 @@
 //! [`Runner::leadership_lost`](super::Runner::leadership_lost)).
 
 use rfq_ring::{Consumer, Producer, Record, RingError, RingFile};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::Thread;
 
 /// The commit gate of a replicated runner: the last journal sequence number a majority of the
@@ -100,12 +100,22 @@ pub struct BlockProducer {
     data: Producer,
     lens: Producer,
     max_block: usize,
+    wake: Arc<Wake>,
 }
 
 /// The consumer's side of a block ring: the blocks in commit order.
 pub struct BlockConsumer {
     data: Consumer,
     lens: Consumer,
+    wake: Arc<Wake>,
+}
+
+/// The core thread waiting for block-ring space, woken by the consumer that frees it.
+#[derive(Default)]
+struct Wake {
+    /// The producer found no room for a block (set by the core, taken by the consumer).
+    waiting: AtomicBool,
+    thread: Mutex<Option<Thread>>,
 }
 
 /// A block ring holding at least `blocks` blocks of up to `max_block` records (each rounded up
@@ -121,7 +131,8 @@ pub fn block_ring(blocks: usize, max_block: usize) -> Result<(BlockProducer, Blo
     let cap = blocks.max(2).next_power_of_two();
     let (data, dc) = RingFile::anonymous((cap * max_block).next_power_of_two())?.split();
     let (lens, lc) = RingFile::anonymous(cap)?.split();
-    Ok((BlockProducer { data, lens, max_block }, BlockConsumer { data: dc, lens: lc }))
+    let wake = Arc::new(Wake::default());
+    Ok((BlockProducer { data, lens, max_block, wake: Arc::clone(&wake) }, BlockConsumer { data: dc, lens: lc, wake }))
 }
 
 impl BlockProducer {
@@ -132,9 +143,21 @@ impl BlockProducer {
     }
 
     /// Whether a whole new block fits now (room for `max_block` more records and a length).
+    /// If not, the consumer unparks the core thread when it frees a block.
     #[inline]
     pub(super) fn has_room(&self) -> bool {
+        if self.lens.free_slots() > 0 && self.data.free_slots() >= self.max_block {
+            return true;
+        }
+        self.wake.waiting.store(true, Ordering::SeqCst);
+        // the consumer may have freed space meanwhile (before it saw `waiting`): look again
         self.lens.free_slots() > 0 && self.data.free_slots() >= self.max_block
+    }
+
+    /// The thread the consumer unparks when it frees space the core waits for (the core
+    /// thread, while it runs).
+    pub fn set_wake(&self, t: Option<Thread>) {
+        *self.wake.thread.lock().unwrap_or_else(PoisonError::into_inner) = t;
     }
 
     /// Records of the open block so far.
@@ -182,7 +205,18 @@ impl BlockConsumer {
         debug_assert_eq!(a.len() + b.len(), n, "a block's records are published before its length");
         f(a, b);
         recs.commit_n(n);
+        if self.wake.waiting.swap(false, Ordering::SeqCst) {
+            if let Some(t) = self.wake.thread.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+                t.unpark();
+            }
+        }
         true
+    }
+
+    /// The thread unparked when a block is taken while the core waits for space, if any.
+    #[must_use]
+    pub fn wake_thread(&self) -> Option<std::thread::ThreadId> {
+        self.wake.thread.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(Thread::id)
     }
 
     /// The next committed block's records appended to `into` (cleared first); `false` if none.

@@ -79,6 +79,9 @@ impl Runner {
             if let Some(g) = j.gate.as_ref() {
                 g.set_wake(None);
             }
+            if let Some(b) = j.blocks.as_ref() {
+                b.set_wake(None);
+            }
         }
         // back to inline journal I/O unless chosen explicitly (an error is kept)
         self.threaded = false;
@@ -93,6 +96,9 @@ fn core_loop(mut runner: Runner, rx: Receiver<Command>, stop: Arc<AtomicBool>, i
         j.writer.set_wake(Some(std::thread::current()));
         if let Some(g) = j.gate.as_ref() {
             g.set_wake(Some(std::thread::current())); // the cluster unparks us as the gate moves
+        }
+        if let Some(b) = j.blocks.as_ref() {
+            b.set_wake(Some(std::thread::current())); // the proposer unparks us as it frees space
         }
     }
     let mut idle = idle.strategy();
