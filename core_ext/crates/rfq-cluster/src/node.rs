@@ -274,6 +274,14 @@ impl ClusterNode {
         Arc::clone(&self.committed)
     }
 
+    /// The committed state to rebuild a runner from (see [`StateMachine::committed_core`]).
+    ///
+    /// # Errors
+    /// As [`StateMachine::committed_core`].
+    pub fn committed_core(&self) -> Result<(rfq_engine::Core, rfq_engine::SnapshotAnchor), ClusterError> {
+        self.sm.committed_core()
+    }
+
     /// Role, term, log position and state-machine view.
     #[must_use]
     pub fn status(&self) -> NodeStatus {

@@ -204,6 +204,31 @@ impl StateMachine {
         Arc::clone(&self.committed_seq)
     }
 
+    /// A copy of the committed state: a core restored from an engine snapshot of this node's
+    /// core (which only ever saw committed blocks), and its anchor — journal sequence number,
+    /// chain value and output-stream hash after the last applied record. What a runner that
+    /// ran ahead of the commit (a leader that lost leadership) is rebuilt from: this core, a
+    /// journal opened after the anchor (`JournalWriter::open_after`) and the output hash
+    /// continued from it (`Runner::set_journal_with_hash`).
+    ///
+    /// # Errors
+    /// The snapshot does not restore (a configuration the core refuses).
+    pub fn committed_core(&self) -> Result<(Core, SnapshotAnchor), ClusterError> {
+        let (bytes, anchor, cfg) = {
+            let g = self.lock();
+            let anchor = SnapshotAnchor {
+                fingerprint: g.fingerprint,
+                seq: g.seq,
+                chain: g.journal.chain(),
+                out_hash: g.hash.value(),
+            };
+            (g.core.snapshot_bytes(&anchor), anchor, g.cfg.clone())
+        };
+        let (core, _) = Core::restore(cfg, &mut &bytes[..])
+            .map_err(|e| ClusterError::Config(format!("restoring the committed core: {e}")))?;
+        Ok((core, anchor))
+    }
+
     /// Makes the node's journal durable (its policy's sync) and returns its directory.
     ///
     /// # Errors

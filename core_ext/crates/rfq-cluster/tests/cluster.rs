@@ -509,8 +509,28 @@ async fn a_leaders_runner_publishes_only_what_a_majority_committed() {
     runner.poll_journal();
     assert!(drain(&mut out_c).is_empty(), "the speculative outputs are never published");
     assert!(runner.leadership_lost(), "the runner knows it lost leadership");
-    assert_eq!(in_p.push_slice(&part1[..4]), 4);
+    assert_eq!(in_p.push_slice(&part2[..4]), 4);
     assert_eq!(runner.run_once(usize::MAX), 0, "and consumes no more input");
+    // rebuilt from the committed state: the node's committed core, a journal after its anchor,
+    // the output hash continued
+    let (core, anchor) = leader.committed_core().unwrap();
+    assert_eq!(core.state_hash(), committed);
+    assert_eq!(anchor.seq, part1.len() as u64);
+    let jdir2 = tempfile::tempdir().unwrap();
+    let j2 = JournalWriter::open_after(common::jcfg(jdir2.path(), Durability::None, 1 << 20), anchor.seq, anchor.chain).unwrap();
+    *runner.core_mut() = core;
+    runner.set_journal_with_hash(j2, rfq_journal::OutputHash::from_value(anchor.out_hash));
+    assert!(!runner.leadership_lost());
+    assert_eq!(runner.core().state_hash(), committed, "the speculative state is gone");
+    // it goes on from the committed state exactly as a single node would (here unreplicated:
+    // leading again needs an election this node wins)
+    feed(&mut runner, &mut in_p, &part2[4..]);
+    runner.flush_journal();
+    assert_eq!(runner.journal().unwrap().committed_seq(), stream.len() as u64, "its journal continues the committed log");
+    assert_eq!(runner.core().state_hash(), reference(&stream).0);
+    assert_eq!(runner.output_hash(), Some(reference(&stream).1.value()), "the output hash continues the committed one");
+    let single = outputs_of(&stream);
+    assert_eq!(drain(&mut out_c), single[outputs_of(part1).len()..], "the outputs of the rest, after the committed part's");
     c.stop().await;
 }
 
