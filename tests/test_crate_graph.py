@@ -33,7 +33,8 @@ ALLOWED = {
     "rfq-hedge": {"rfq-kernel", "rfq-model", "rfq-ring", "rfq-book", "rfq-oms", "rfq-match"},
     "rfq-engine": {"rfq-kernel", "rfq-market", "rfq-desk", "rfq-hedge", "rfq-journal", "rfq-model",
                    "rfq-ring", "rfq-book"},
-    "rfq-testkit": set(),
+    # test support, a dev-dependency only; the engine crates behind its optional `fixtures` feature
+    "rfq-testkit": {"rfq-engine", "rfq-journal", "rfq-model", "rfq-ring"},
     "rfq-gateway": {"rfq-ring"},  # beside the engine, never in it: ring records in, ring records out
     "rfq-cluster": {"rfq-engine", "rfq-journal", "rfq-ring"},  # above the engine: replicates its input journal
     "rfqcore-py": {"rfq-engine", "rfq-journal", "rfq-model", "rfq-ring", "rfq-book", "rfq-match", "rfq-gateway"},

@@ -2,10 +2,7 @@
 //! real input stream, leader death, a partitioned leader, a follower caught up by snapshot.
 //! Liveness waits have generous bounds; nothing here asserts a speed.
 
-#[path = "../../rfq-engine/tests/common/mod.rs"]
-mod common;
-
-use common::{config, journal_stream, FP};
+use rfq_testkit::fixtures::{self as common, config, journal_stream, FP};
 use rfq_cluster::{ClusterError, ClusterNode, LogSync, NetSwitch, NodeConfig, NodeId};
 use rfq_engine::{list_snapshots, read_snapshot, replay_into, Core};
 use rfq_journal::{JournalReader, OutputHash};

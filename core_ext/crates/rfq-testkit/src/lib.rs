@@ -11,7 +11,13 @@
 //! let (_, allocs) = rfq_testkit::count_allocs(|| hot_path());
 //! assert_eq!(allocs, 0);
 //! ```
+//!
+//! With feature `fixtures`, [`fixtures`] holds the core's test configuration and input streams
+//! (rfq-engine's and rfq-cluster's tests).
 #![deny(missing_docs)]
+
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
