@@ -33,6 +33,9 @@ pub struct NodeConfig {
     pub fingerprint: u64,
     /// When Raft log appends count as durable.
     pub log_sync: LogSync,
+    /// Least growth of `raft-log` since its last compaction before a purge compacts it
+    /// ([`LogStore::with_compact_min`]; default [`crate::log_store::COMPACT_MIN_BYTES`], 1 MiB).
+    pub log_compact_min: u64,
     /// Durability policy of the node's own journal (the Raft log is what makes an entry
     /// committed; the journal is the node's copy for `replay-journal` and recovery).
     pub journal: Durability,
@@ -72,6 +75,7 @@ impl NodeConfig {
                 max_entries: 64,
                 max_delay: Duration::from_millis(1),
             },
+            log_compact_min: crate::log_store::COMPACT_MIN_BYTES,
             journal: Durability::None,
             heartbeat: Duration::from_millis(50),
             election_timeout: (Duration::from_millis(400), Duration::from_millis(800)),
@@ -151,6 +155,7 @@ pub struct ClusterNode {
     sm: StateMachine,
     committed: Arc<CommitGate>,
     server: std::sync::Mutex<Option<JoinHandle<()>>>,
+    log: LogStore,
 }
 
 impl ClusterNode {
@@ -162,7 +167,8 @@ impl ClusterNode {
     pub async fn start(cfg: NodeConfig) -> Result<ClusterNode, ClusterError> {
         let rc = Arc::new(cfg.raft_config()?);
         let log = LogStore::open(&cfg.dir, cfg.log_sync)
-            .map_err(|e| ClusterError::Start(format!("{}: raft log: {e}", cfg.dir.display())))?;
+            .map_err(|e| ClusterError::Start(format!("{}: raft log: {e}", cfg.dir.display())))?
+            .with_compact_min(cfg.log_compact_min);
         let sm = StateMachine::open(cfg.core.clone(), cfg.fingerprint, &cfg.dir, cfg.journal)?;
         let listener = TcpListener::bind(&cfg.listen)
             .await
@@ -172,7 +178,7 @@ impl ClusterNode {
             .map_err(|e| ClusterError::Start(e.to_string()))?
             .to_string();
         let net = TcpNetwork::new(cfg.id, cfg.switch.clone());
-        let raft = Raft::new(cfg.id, rc, net, log, sm.clone())
+        let raft = Raft::new(cfg.id, rc, net, log.clone(), sm.clone())
             .await
             .map_err(|e| ClusterError::Start(e.to_string()))?;
         let server = tokio::spawn(serve(listener, cfg.id, raft.clone(), cfg.switch.clone()));
@@ -185,7 +191,14 @@ impl ClusterNode {
             sm,
             committed,
             server: std::sync::Mutex::new(Some(server)),
+            log,
         })
+    }
+
+    /// Bytes of this node's `raft-log` now, and its compactions since the node started.
+    #[must_use]
+    pub fn log_file_stats(&self) -> (u64, u64) {
+        self.log.file_stats()
     }
 
     /// Forms a new cluster of `members` (id → address); call once, on one node.

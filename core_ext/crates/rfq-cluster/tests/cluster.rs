@@ -357,9 +357,11 @@ async fn a_partitioned_leader_commits_nothing_and_converges_after_healing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_far_behind_catches_up_from_a_snapshot_and_the_tail() {
-    let c = Cluster::start(3, |n| {
+    let mut c = Cluster::start(3, |n| {
         n.snapshot_every = 20;
         n.keep_after_snapshot = 5;
+        // compact raft-log as soon as it has doubled (default: 1 MiB of growth first)
+        n.log_compact_min = 0;
     })
     .await;
     let stream = journal_stream(400, Some(350));
@@ -409,6 +411,23 @@ async fn a_follower_far_behind_catches_up_from_a_snapshot_and_the_tail() {
         .unwrap();
     assert_eq!(sum.last_seq, stream.len() as u64);
     assert_eq!(core.state_hash(), hash);
+    // the nodes that purged compacted their raft-log (the flusher syncing the new file); one
+    // restarted reopens the compacted log and the cluster goes on to the same state
+    let other = c.live().map(|n| n.id()).find(|&id| id != lag).unwrap();
+    let (bytes, compactions) = c.node(other).log_file_stats();
+    assert!(compactions >= 1, "node {other}: raft-log {bytes} B, {compactions} compactions");
+    assert_eq!(
+        bytes,
+        std::fs::metadata(c.cfgs[&other].dir.join("raft-log")).unwrap().len()
+    );
+    c.kill(other).await;
+    c.restart(other).await;
+    let tail = journal_stream(40, None);
+    for b in blocks(&tail, 6) {
+        c.commit(&b).await;
+    }
+    let all: Vec<Record> = stream.iter().chain(&tail).copied().collect();
+    assert_eq!(c.converge().await, reference(&all).0);
     c.stop().await;
 }
 
