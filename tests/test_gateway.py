@@ -16,6 +16,7 @@ push counter, on the records the loopback core consumed, and on ``Engine.state_h
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing as mp
 import os
 import shutil
@@ -774,6 +775,147 @@ def test_an_execution_the_client_missed_is_resent(agent: Agent, loopback: Backen
             pass
 
 
+# ---- tests: QUOTE_STATUS ------------------------------------------------------------------------------
+
+
+def _status(agent: Agent, key: str, quote_id: int, *, until_not: s.QuoteStatusCode | None = None) -> Any:
+    """The client's ``quote_status`` of ``quote_id``; with ``until_not``, asked again (up to 5 s)
+    while it is that state: the report says what the gateway has read of the core's answers, and
+    a fill's QUOTE_END may follow its EXECUTION_REPORT on the tap a moment later."""
+    deadline = time.monotonic() + 5
+    while True:
+        st = agent("call", key, "quote_status", quote_id, timeout=5.0)
+        if until_not is None or st.state != until_not or time.monotonic() > deadline:
+            return st
+        time.sleep(0.005)
+
+
+def test_quote_status_live_filled_cancelled(agent: Agent, backend: Backend, acme: str) -> None:
+    Q = s.QuoteStatusCode
+    q = agent("call", acme, "request_quote", "BTC", "buy", Decimal("1"), timeout=5.0)
+    before = backend.snapshot()
+    st = _status(agent, acme, q.quote_id)
+    assert (st.quote_id, st.state, st.rfq_id, st.composite, st.instrument) == (q.quote_id, Q.LIVE, q.rfq_id, BTC.id,
+                                                                               "BTC")
+    assert (st.valid_until, st.core_time, st.trade_id, st.side, st.price) == (q.valid_until, q.core_time, 0, None, None)
+    assert st.live
+    _no_push(backend, before)  # answered by the gateway: nothing reached the core
+    ex = agent("call", acme, "accept", q, timeout=5.0)
+    st = _status(agent, acme, q, until_not=Q.LIVE)
+    assert (st.state, st.trade_id, st.side, st.price_raw, st.qty_raw) == (Q.FILLED, ex.trade_id, ClientSide.BUY,
+                                                                          ex.price_raw, ex.qty_raw)
+    assert (st.price, st.qty, st.reason, st.valid_until) == (ex.price, ex.qty, 0, q.valid_until)
+    q2 = agent("call", acme, "request_quote", "BTC", "two-way", Decimal("0.5"), timeout=5.0)
+    end = agent("call", acme, "cancel", q2, wait=True, timeout=5.0)
+    st = _status(agent, acme, q2.quote_id)  # the QUOTE_END was read before it was sent: no wait
+    assert (st.state, st.rfq_id, st.core_time, st.trade_id) == (Q.CANCELLED, q2.rfq_id, end.core_time, 0)
+    assert backend.gateway.stats()["status_queries"] >= 3
+
+
+def test_quote_status_expired(agent: Agent, engine: Backend) -> None:
+    """The real core ends a quote past its valid_until at its next input: then EXPIRED (before
+    that the core has not said so, and the report is LIVE)."""
+    engine.refresh()
+    key = "acme-expiry"
+    agent("new", key, "client", ACME.id, ACME.secret.hex(), engine.dir)
+    agent("call", key, "logon")
+    try:
+        q = agent("call", key, "request_quote", "BTC", "sell", Decimal("0.1"), ttl_ms=30, timeout=5.0)
+        assert q.valid_until <= q.core_time + 30_000_000
+        time.sleep(0.06)
+        engine.refresh()  # an input: the core expires the quote first
+        st = _status(agent, key, q.quote_id, until_not=s.QuoteStatusCode.LIVE)
+        assert (st.state, st.valid_until, st.trade_id) == (s.QuoteStatusCode.EXPIRED, q.valid_until, 0)
+        assert st.core_time >= q.valid_until
+    finally:
+        agent("close", key)
+
+
+def test_quote_status_foreign_quote_is_the_same_answer_as_an_unknown_id(agent: Agent, backend: Backend,
+                                                                         acme: str) -> None:
+    """Identity comes from the session: beta's quote, asked for by acme, gets exactly the answer
+    of an id nobody has (so acme cannot count or probe beta's quotes); beta sees its own."""
+    beta = f"beta-qs-{backend.name}"
+    agent("new", beta, "client", BETA.id, BETA.secret.hex(), backend.dir)
+    agent("call", beta, "logon")
+    try:
+        theirs = agent("call", beta, "request_quote", "BTC", "buy", Decimal("0.2"), timeout=5.0)
+        mine = agent("call", acme, "request_quote", "BTC", "buy", Decimal("0.2"), timeout=5.0)
+        before = backend.snapshot()
+        foreign = _status(agent, acme, theirs.quote_id)
+        nobody = (1 << 63) + 12345
+        unknown = _status(agent, acme, nobody)
+        assert foreign.state == unknown.state == s.QuoteStatusCode.UNKNOWN_QUOTE
+        assert foreign.reason == unknown.reason == RfqReject.UNKNOWN_QUOTE
+        assert (foreign.quote_id, unknown.quote_id) == (theirs.quote_id, nobody)
+        assert dataclasses.replace(foreign, quote_id=0) == dataclasses.replace(unknown, quote_id=0)
+        assert (foreign.rfq_id, foreign.valid_until, foreign.core_time, foreign.composite) == (0, 0, 0, 0)
+        # the answer for acme's own quote is not what beta gets for it, and the other way round
+        assert _status(agent, beta, theirs.quote_id).state == s.QuoteStatusCode.LIVE
+        assert _status(agent, beta, mine.quote_id).state == s.QuoteStatusCode.UNKNOWN_QUOTE
+        assert _status(agent, acme, (1 << 64) - 1).state == s.QuoteStatusCode.UNKNOWN_QUOTE
+        _no_push(backend, before)
+    finally:
+        agent("close", beta)
+
+
+QUOTE_STATUS_MALFORMED: dict[str, tuple[Callable[[int, int], bytes], G]] = {
+    "body-len": (lambda q, t: _patch(s.encode(s.QuoteStatusMsg(1), session=t, seq=q, id=ACME.id), 6, "<H", 16),
+                 G.LENGTH_MISMATCH),
+    "trailing": (lambda q, t: s.encode(s.QuoteStatusMsg(1), session=t, seq=q, id=ACME.id) + bytes(8),
+                 G.LENGTH_MISMATCH),
+    "truncated": (lambda q, t: s.encode(s.QuoteStatusMsg(1), session=t, seq=q, id=ACME.id)[:36], G.TRUNCATED),
+    "no-mac": (lambda q, t: s.encode(s.QuoteStatusMsg(1), session=t ^ 1, seq=q, id=ACME.id), G.BAD_SESSION),
+    "replayed-seq": (lambda q, t: s.encode(s.QuoteStatusMsg(1), session=t, seq=1, id=ACME.id), G.BAD_SEQUENCE),
+    "as-report": (lambda q, t: s.encode(s.QuoteStatusReportMsg(1, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0), session=t, seq=q,
+                                        id=ACME.id), G.UNEXPECTED_TYPE),
+}
+
+
+@pytest.mark.parametrize("case", list(QUOTE_STATUS_MALFORMED))
+def test_malformed_quote_status_is_refused(agent: Agent, backend: Backend, acme: str, case: str) -> None:
+    build, reason = QUOTE_STATUS_MALFORMED[case]
+    agent("call", acme, "request_quote", "BTC", "buy", Decimal("0.1"), timeout=5.0)  # seq > 1 from here
+    before = backend.snapshot()
+    queries = backend.gateway.stats()["status_queries"]
+    rej = agent("raw", acme, build(agent("call", acme, "next_seq"), agent("get", acme, "token")), 5.0)
+    assert rej is not None and rej.reason == reason and rej.by_gateway
+    assert backend.gateway.stats()["status_queries"] == queries  # not answered as a query
+    _no_push(backend, before)
+    if reason != G.BAD_SESSION:  # the session goes on (as test_malformed_requests_are_refused_and_change_nothing)
+        assert _status(agent, acme, 1 << 62).state == s.QuoteStatusCode.UNKNOWN_QUOTE
+
+
+def test_quote_status_of_a_fill_the_client_never_heard_of(agent: Agent, loopback: Backend) -> None:
+    """The core fills a quote while its client has no session (the report goes to nobody): the
+    client, logged on again, asks what became of the quote and learns the fill (the gateway
+    read it off the core's answers anyway)."""
+    core: LoopbackCore = loopback.core  # type: ignore[attr-defined]
+    key = "acme-status-missed"
+    agent("new", key, "client", ACME.id, ACME.secret.hex(), loopback.dir)
+    agent("call", key, "logon")
+    try:
+        q = agent("call", key, "request_quote", "BTC", "sell", Decimal("3"), timeout=5.0)
+        drops = loopback.gateway.stats()["no_session_drops"]
+        core.paused.set()
+        try:
+            agent("call", key, "send_accept", q, "sell")
+            agent("call", key, "logout")
+        finally:
+            core.paused.clear()
+        deadline = time.monotonic() + 5
+        while loopback.gateway.stats()["no_session_drops"] < drops + 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the execution report and the quote's end, for nobody
+        assert loopback.gateway.stats()["no_session_drops"] >= drops + 2
+        agent("call", key, "logon")
+        st = _status(agent, key, q.quote_id)
+        assert (st.state, st.side, st.qty, st.price) == (s.QuoteStatusCode.FILLED, ClientSide.SELL, Decimal("3"),
+                                                         q.sell_price)
+        assert st.trade_id > 0
+    finally:
+        agent("close", key)
+
+
 def test_udp_loopback_channel(agent: Agent, gateway_cls: Any) -> None:
     """The same gateway and client over aeron:udp on 127.0.0.1 (one shared media driver)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -951,3 +1093,62 @@ def test_a_sequence_step_above_2_32_is_refused_and_does_not_wedge_the_session(in
     assert session.last_seq == 3 + MAX_SEQ_STEP
     assert send(3 + MAX_SEQ_STEP) == (0, 1)  # still strictly increasing
     logon()  # leave a session with a low last seq behind
+
+
+def test_the_python_gateway_reports_every_quote_state_from_the_core_answers(inproc_gateway: Any,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fallback's QUOTE_STATUS in process, fed the core's answers as tap records: every state
+    (REJECTED and EXPIRED included, which the end-to-end tests cannot all provoke), a quote that
+    only its end told of, another client's quote answered with the bytes of an unknown id, and
+    nothing pushed (the Rust gateway's twin: rfq-gateway tests/gateway.rs)."""
+    import hashlib
+    import hmac
+
+    Q = s.QuoteStatusCode
+    gw = inproc_gateway
+    nonce, ts = int.from_bytes(os.urandom(8), "little"), time.time_ns()
+    mac = hmac.new(ACME.secret, s.logon_mac_input(ACME.id, nonce, ts), hashlib.sha256).digest()
+    gw._on_fragment(s.encode(s.LogonMsg(nonce, ts, mac), seq=1, id=ACME.id), _Hdr(7))
+    session = gw._sessions[(0, ACME.id)]
+    gw.test_token, gw.test_key = session.token, session.key  # for the tests after this one
+    sent: list[bytes] = []
+    monkeypatch.setattr(gw, "_emit", lambda out, data: sent.append(bytes(data)))
+    base = 1 << 50  # quote ids nothing else here uses
+
+    def rec(kind: Kind, source: int, seq: int, *, side: int = 0, flags: int = int(Flag.END), ts_event: int = 0,
+            ts_recv: int = 0, price: int = 0, qty: int = 0, aux: int = 0) -> None:
+        gw._on_record(int(kind), BTC.id, side, flags, source, seq, ts_event, ts_recv, price, qty, aux, 0)
+
+    for i in range(1, 6):  # 1 live, 2 filled, 3 rejected at the hit, 4 expired, 5 cancelled
+        rec(Kind.RFQ_QUOTE, ACME.id, base + i, ts_event=5_000 + i, ts_recv=900, price=6_000_100, qty=10**8, aux=90 + i)
+    rec(Kind.RFQ_QUOTE, BETA.id, base + 6, flags=0, ts_event=7, ts_recv=8, price=6_000_100, qty=1, aux=1)  # two-way
+    rec(Kind.RFQ_QUOTE, BETA.id, base + 6, side=1, ts_event=7, ts_recv=8, price=6_000_000, qty=1, aux=1)
+    rec(Kind.EXEC, ACME.id, 777, price=6_000_100, qty=10**8, aux=base + 2, ts_event=5)
+    rec(Kind.EXEC_FEES, ACME.id, 777, price=3, qty=6_000_100 * 10**8, aux=92, ts_recv=901)
+    for i, state, reason in ((2, QuoteEnd.FILLED, 0), (3, QuoteEnd.REJECTED, 33), (4, QuoteEnd.EXPIRED, 0),
+                             (5, QuoteEnd.CANCELLED, 0), (7, QuoteEnd.EXPIRED, 0)):  # 7: quoted before the start
+        rec(Kind.QUOTE_END, ACME.id, base + i, side=reason, ts_event=90 + i, ts_recv=950 + i, aux=int(state))
+    sent.clear()
+    seq = [1]
+
+    def ask(quote_id: int) -> Any:
+        seq[0] += 1
+        raw = bytearray(s.encode(s.QuoteStatusMsg(quote_id), seq=seq[0], id=ACME.id))
+        s.seal(session.key, raw, len(raw))
+        pushed = gw.n_pushed + len(gw._in_backlog)
+        gw._on_fragment(bytes(raw), _Hdr(7))
+        assert gw.n_pushed + len(gw._in_backlog) == pushed and len(sent) == 1, sent
+        h, body = s.decode(sent.pop())
+        assert (h.type, h.session, h.id) == (s.MsgType.QUOTE_STATUS_REPORT, session.token, ACME.id)
+        return body
+
+    R = s.QuoteStatusReportMsg
+    assert ask(base + 1) == R(base + 1, 91, BTC.id, Q.LIVE, 0, 0, 5_001, 0, 0, 0, 900)
+    assert ask(base + 2) == R(base + 2, 92, BTC.id, Q.FILLED, 0, 0, 5_002, 777, 6_000_100, 10**8, 952)
+    assert ask(base + 3) == R(base + 3, 93, BTC.id, Q.REJECTED, 33, 0, 5_003, 0, 0, 0, 953)
+    assert ask(base + 4)[3] == Q.EXPIRED and ask(base + 5)[3] == Q.CANCELLED
+    assert ask(base + 7) == R(base + 7, 97, BTC.id, Q.EXPIRED, 0, 0, 0, 0, 0, 0, 957)
+    unknown = R(0, 0, 0, Q.UNKNOWN_QUOTE, int(RfqReject.UNKNOWN_QUOTE), 0, 0, 0, 0, 0, 0)
+    assert ask(base + 6) == unknown._replace(quote_id=base + 6)  # beta's quote: as if nobody had it
+    assert ask(base + 99) == unknown._replace(quote_id=base + 99)
+    assert session.last_seq == seq[0]  # each query was taken

@@ -53,6 +53,11 @@ EXAMPLES: dict[s.MsgType, s.Body] = {
                                            value=-3, result=RfqReject.BAD_COMMAND, previous=I64[0], core_time=5),
     s.MsgType.EXEC_RESEND: s.ExecResendMsg(after_trade_id=U64[1]),
     s.MsgType.RESEND_END: s.ResendEndMsg(after_trade_id=7, resent=2, newest_dropped=0),
+    s.MsgType.QUOTE_STATUS: s.QuoteStatusMsg(quote_id=U64[1]),
+    s.MsgType.QUOTE_STATUS_REPORT: s.QuoteStatusReportMsg(quote_id=U64[1], rfq_id=2, instrument=U16[1],
+                                                          status=s.QuoteStatusCode.FILLED, reason=U8[1], side=1,
+                                                          valid_until=I64[0], trade_id=U64[1], price=I64[1], qty=-1,
+                                                          core_time=5),
 }
 
 # Documented body sizes (docs/gateway-schema.md); the layout test below checks the doc too.
@@ -60,7 +65,7 @@ BODY_LEN = {
     "LOGON": 48, "OP_LOGON": 48, "LOGOUT": 0, "RFQ": 48, "ACCEPT": 40, "CANCEL": 8, "CONTROL": 40,
     "LOGON_ACK": 24, "LOGON_REJECT": 16, "REJECT": 16, "QUOTE": 72, "RFQ_REJECT": 40, "ACCEPT_REJECT": 48,
     "EXECUTION_REPORT": 80, "CANCEL_REJECT": 24, "QUOTE_END": 32, "APPROVAL_PENDING": 56, "RISK_EVENT": 24,
-    "CONTROL_ACK": 56, "EXEC_RESEND": 8, "RESEND_END": 24,
+    "CONTROL_ACK": 56, "EXEC_RESEND": 8, "RESEND_END": 24, "QUOTE_STATUS": 8, "QUOTE_STATUS_REPORT": 64,
 }
 
 
@@ -171,7 +176,7 @@ def test_wrong_version(version: int) -> None:
     assert e.value.header is not None and e.value.header.version == version and e.value.header.id == 1
 
 
-@pytest.mark.parametrize("t", [0, 9, 63, 80, 200, 255])
+@pytest.mark.parametrize("t", [0, 10, 63, 81, 200, 255])
 def test_unknown_type(t: int) -> None:
     raw = bytearray(RFQ_RAW)
     raw[5] = t
@@ -224,6 +229,16 @@ def test_reason_codes_do_not_overlap_the_core() -> None:
     assert s.reason_name(int(s.GatewayReject.NOT_LOGGED_ON)) == "NOT_LOGGED_ON"
     assert s.reason_name(int(RfqReject.EXCEEDS_LIMIT)) == "EXCEEDS_LIMIT"
     assert s.reason_name(999) == "code 999"
+
+
+def test_quote_status_codes_are_the_quote_end_states_plus_unknown_and_live() -> None:
+    from rfqcore.records import QuoteEnd
+
+    for e in QuoteEnd:
+        assert s.QuoteStatusCode(int(e)).name == e.name
+    assert {c.name for c in s.QuoteStatusCode} - {e.name for e in QuoteEnd} == {"UNKNOWN_QUOTE", "LIVE"}
+    assert int(s.QuoteStatusCode.UNKNOWN_QUOTE) == 0  # an all-zero body (but the id) says nothing
+    assert RfqReject.UNKNOWN_QUOTE < 256  # fits the report's u8 reason
 
 
 def test_logon_mac_input_is_id_nonce_timestamp() -> None:

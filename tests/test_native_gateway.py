@@ -89,7 +89,8 @@ def test_start_failures_are_one_line(tmp_path: Any) -> None:
 def test_a_fill_booked_before_a_restart_can_still_be_asked_for(tmp_path: Any) -> None:
     """The desk books a fill and goes down; the client never saw its report (here: it asks from a
     new process). The restarted desk gives the gateway the settlement store's recent trades, so
-    `executions_since` still returns the fill, field for field."""
+    `executions_since` still returns the fill, field for field, and `quote_status` says its quote
+    was filled by it."""
     from decimal import Decimal
 
     from desk_market import feed_market
@@ -108,7 +109,11 @@ def test_a_fill_booked_before_a_restart_can_still_be_asked_for(tmp_path: Any) ->
     with Server(market_files=[], settlement_store=store) as desk, \
             RfqClient("acme-capital", aeron_dir=desk.aeron_dir) as again:
         got = again.executions_since(0)
+        status = again.quote_status(ex.quote_id)  # and what became of the quote: filled, by that trade
     assert got.complete and len(got.executions) == 1
+    assert (status.state.name, status.trade_id, status.rfq_id, status.side) == ("FILLED", ex.trade_id, ex.rfq_id,
+                                                                                   ex.side)
+    assert (status.price, status.qty, status.core_time) == (ex.price, ex.qty, ex.core_time)
     e = got.executions[0]
     assert (e.trade_id, e.quote_id, e.rfq_id, e.accept_id, e.side) == (ex.trade_id, ex.quote_id, ex.rfq_id,
                                                                          ex.accept_id, ex.side)

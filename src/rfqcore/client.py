@@ -11,6 +11,10 @@ Blocking use::
         ex = c.accept(q)                                           # -> Execution
         print(ex.price, ex.qty, ex.notional, ex.fee)
 
+``c.quote_status(q)`` asks what became of one of this client's quotes (a :class:`QuoteStatus`:
+live, filled by which trade, rejected, expired, cancelled, or ``UNKNOWN_QUOTE`` — also the answer
+for another client's quote), and ``c.executions_since(trade_id)`` gets fills again.
+
 Callback use: set ``on_quote``, ``on_reject``, ``on_execution``, ``on_quote_end``,
 ``on_approval_pending`` (each takes one event), send with ``send_rfq`` / ``send_accept`` /
 ``cancel``, and call :meth:`poll` in your loop or :meth:`start` a background poller thread.
@@ -44,6 +48,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
 
@@ -56,6 +61,7 @@ from rfqcore.gateway.schema import (
     GatewayReject,
     MsgType,
     QuoteFlag,
+    QuoteStatusCode,
     RfqFlag,
     Role,
     logon_mac_input,
@@ -85,6 +91,8 @@ from rfqcore.units import to_units as _to_units
 __all__ = [
     "RfqClient",
     "Resent",
+    "QuoteStatus",
+    "QuoteStatusCode",
     "OperatorClient",
     "Quote",
     "Execution",
@@ -111,6 +119,8 @@ _T_ACCEPT_REJECT = int(MsgType.ACCEPT_REJECT)
 _T_CANCEL = int(MsgType.CANCEL)
 _T_CONTROL = int(MsgType.CONTROL)
 _T_EXEC_RESEND = int(MsgType.EXEC_RESEND)
+_T_QUOTE_STATUS = int(MsgType.QUOTE_STATUS)
+_T_QUOTE_STATUS_REPORT = int(MsgType.QUOTE_STATUS_REPORT)
 _T_LOGON = int(MsgType.LOGON)
 _T_OP_LOGON = int(MsgType.OP_LOGON)
 _T_RFQ = int(MsgType.RFQ)
@@ -145,6 +155,55 @@ class Resent(NamedTuple):
     after_trade_id: int
     executions: list[Execution]
     complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteStatus:
+    """What :meth:`RfqClient.quote_status` got back: what the core last said of one of this
+    client's quotes, as the gateway read it off the core's answers (docs/gateway-schema.md,
+    ``QUOTE_STATUS``).
+
+    ``state``: ``LIVE`` (acceptable until ``valid_until``, core ns, unless the core ends it),
+    ``FILLED`` (``trade_id``, ``side``, ``price`` / ``qty`` of the execution; the full report
+    again with :meth:`RfqClient.executions_since`), ``REJECTED`` (``reason``: an accept refused
+    by risk at the hit ended it), ``EXPIRED``, ``CANCELLED`` (by the client, the desk or a kill
+    switch), or ``UNKNOWN_QUOTE`` — an id the gateway does not know for this client, which is
+    also the answer for another client's quote. Requests of this client still in the core when
+    the question arrived are not reflected (their answers follow), and a quote past
+    ``valid_until`` stays ``LIVE`` until the core ends it at its next input."""
+
+    quote_id: int
+    state: QuoteStatusCode
+    rfq_id: int
+    composite: int
+    reason: int
+    side: ClientSide | None
+    valid_until: int
+    trade_id: int
+    price_raw: int
+    qty_raw: int
+    core_time: int
+    instrument: str = ""  # the composite's name ("" when unknown)
+    price_decimals: int | None = None  # the composite's scales (None: not in this client's registry)
+    qty_decimals: int | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.state == QuoteStatusCode.LIVE
+
+    @property
+    def price(self) -> Decimal | None:
+        """The execution price of a filled quote, exact (None otherwise)."""
+        if self.state != QuoteStatusCode.FILLED or self.price_decimals is None:
+            return None
+        return Decimal(self.price_raw).scaleb(-self.price_decimals)
+
+    @property
+    def qty(self) -> Decimal | None:
+        """The executed quantity of a filled quote, exact (None otherwise)."""
+        if self.state != QuoteStatusCode.FILLED or self.qty_decimals is None:
+            return None
+        return Decimal(self.qty_raw).scaleb(-self.qty_decimals)
 
 
 class GatewayError(RfqCoreError):
@@ -677,6 +736,17 @@ class RfqClient(_Endpoint):
         finally:
             self._resent = None
 
+    def quote_status(self, quote: Quote | int, *, timeout: float = 5.0) -> QuoteStatus:
+        """What became of one of this client's quotes (a :class:`Quote` or its id): a
+        :class:`QuoteStatus`, ``UNKNOWN_QUOTE`` for an id this client has no quote under
+        (another client's quote answers the same). Answered by the gateway, nothing reaches the
+        core; a malformed request is refused like any other (:class:`GatewayRejected`)."""
+        qid = quote if isinstance(quote, int) else quote.quote_id
+        if not 0 <= qid < 1 << 64:
+            raise ValueError(f"quote id {qid} is not a quote id (0 .. 2**64-1)")
+        p: _Pending[QuoteStatus] = self._request("status", qid, _T_QUOTE_STATUS, qid)
+        return self._wait(p, timeout)
+
     # -- requests ---------------------------------------------------------------------------
 
     def _rfq_fields(self, instrument: int | str, side: str | int, qty: Decimal | int | str, quote_ccy: bool,
@@ -810,6 +880,19 @@ class RfqClient(_Endpoint):
             self._complete(("accept", aid), ex)
             if self.on_execution is not None:
                 self.on_execution(ex)
+        elif t == _T_QUOTE_STATUS_REPORT:
+            qid, rfq_id, inst, status, reason, side, until, trade, px, qty, ct = v
+            try:
+                st = QuoteStatusCode(status)
+            except ValueError:
+                st = status
+            name, pd, qd = "", None, None
+            if st != QuoteStatusCode.UNKNOWN_QUOTE:
+                name, pd, qd, _base, _ccy = self._composite(inst)
+            filled = st == QuoteStatusCode.FILLED
+            self._complete(("status", qid), QuoteStatus(
+                qid, st, rfq_id, inst, reason, ClientSide(side) if filled else None, until, trade, px, qty, ct, name, pd,
+                qd))
         elif t == _T_RESEND_END:
             after, _resent, newest_dropped = v
             got = list(self._resent or ())

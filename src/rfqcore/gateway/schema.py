@@ -39,6 +39,7 @@ __all__ = [
     "GatewayReject",
     "RfqFlag",
     "QuoteFlag",
+    "QuoteStatusCode",
     "Header",
     "MsgSpec",
     "SPECS",
@@ -82,6 +83,8 @@ __all__ = [
     "ControlAckMsg",
     "ExecResendMsg",
     "ResendEndMsg",
+    "QuoteStatusMsg",
+    "QuoteStatusReportMsg",
     "Body",
 ]
 
@@ -110,6 +113,7 @@ class MsgType(IntEnum):
     OP_LOGON = 6
     CONTROL = 7
     EXEC_RESEND = 8  # a client asks for its execution reports again
+    QUOTE_STATUS = 9  # a client asks what became of one of its quotes
     LOGON_ACK = 64
     LOGON_REJECT = 65
     REJECT = 66
@@ -123,6 +127,7 @@ class MsgType(IntEnum):
     RISK_EVENT = 77
     CONTROL_ACK = 78
     RESEND_END = 79  # the end of an EXEC_RESEND's answer
+    QUOTE_STATUS_REPORT = 80  # the answer to QUOTE_STATUS
 
 
 class Role(IntEnum):
@@ -167,6 +172,19 @@ class QuoteFlag(IntEnum):
     BUY = 1 << 0  # buy_price/buy_qty valid: the client may buy (the desk's ask)
     SELL = 1 << 1  # sell_price/sell_qty valid: the client may sell (the desk's bid)
     PARTIAL_OK = 1 << 2  # the quote may be accepted for less than its size
+
+
+class QuoteStatusCode(IntEnum):
+    """``QuoteStatusReportMsg.status``: the ``QUOTE_END`` states (:class:`rfqcore.records.QuoteEnd`,
+    1-4), ``UNKNOWN_QUOTE`` for a quote this client does not have (an id nobody has and another
+    client's quote get the same answer), ``LIVE`` while the core has not ended it."""
+
+    UNKNOWN_QUOTE = 0
+    FILLED = 1
+    REJECTED = 2  # an accept refused by risk at the moment of the hit ended it
+    EXPIRED = 3
+    CANCELLED = 4  # by the client, the desk or a kill switch
+    LIVE = 5
 
 
 def reason_name(code: int) -> str:
@@ -382,10 +400,30 @@ class ResendEndMsg(NamedTuple):
     newest_dropped: int  # u64 the newest trade id no longer kept (0: none); complete if <= after_trade_id
 
 
+class QuoteStatusMsg(NamedTuple):
+    """What became of one of this client's quotes (answered by the gateway, nothing reaches the core)."""
+
+    quote_id: int  # u64
+
+
+class QuoteStatusReportMsg(NamedTuple):
+    quote_id: int  # u64 as asked
+    rfq_id: int  # u64 0 when unknown
+    instrument: int  # u16
+    status: int  # u8 QuoteStatusCode
+    reason: int  # u8 core reason: when rejected, and UNKNOWN_QUOTE when unknown
+    side: int  # u8 filled: the client side of the execution
+    valid_until: int  # i64 core time ns (0: quoted before the gateway started)
+    trade_id: int  # u64 filled: the trade (its report again: EXEC_RESEND)
+    price: int  # i64 filled: the execution price
+    qty: int  # i64 filled: the executed qty
+    core_time: int  # i64 the core's time of its last word on the quote
+
+
 Body = (LogonMsg | OpLogonMsg | LogoutMsg | RfqMsg | AcceptMsg | CancelMsg | ControlMsg | LogonAckMsg
         | LogonRejectMsg | RejectMsg | QuoteMsg | RfqRejectMsg | AcceptRejectMsg | ExecutionReportMsg
         | CancelRejectMsg | QuoteEndMsg | ApprovalPendingMsg | RiskEventMsg | ControlAckMsg | ExecResendMsg
-        | ResendEndMsg)
+        | ResendEndMsg | QuoteStatusMsg | QuoteStatusReportMsg)
 
 
 class MsgSpec(NamedTuple):
@@ -420,6 +458,8 @@ _BODY_FMT: Final[dict[MsgType, tuple[str, type[NamedTuple]]]] = {
     MsgType.CONTROL_ACK: ("QHBxHHqqH6xqq", ControlAckMsg),
     MsgType.EXEC_RESEND: ("Q", ExecResendMsg),
     MsgType.RESEND_END: ("QQQ", ResendEndMsg),
+    MsgType.QUOTE_STATUS: ("Q", QuoteStatusMsg),
+    MsgType.QUOTE_STATUS_REPORT: ("QQHBBB3xqQqqq", QuoteStatusReportMsg),
 }
 
 
@@ -445,6 +485,7 @@ REQUEST_ROLES: Final[dict[int, Role | None]] = {
     MsgType.OP_LOGON: Role.OPERATOR,
     MsgType.CONTROL: Role.OPERATOR,
     MsgType.EXEC_RESEND: Role.CLIENT,
+    MsgType.QUOTE_STATUS: Role.CLIENT,
 }
 
 

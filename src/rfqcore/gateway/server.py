@@ -58,6 +58,7 @@ from rfqcore.gateway.schema import (
     GatewayReject,
     MsgType,
     QuoteFlag,
+    QuoteStatusCode,
     RfqFlag,
     Role,
     logon_mac_input,
@@ -66,6 +67,7 @@ from rfqcore.gateway.schema import (
 )
 from rfqcore.latency import LatencyRecorder
 from rfqcore.records import RECORD_DTYPE, RECORD_STRUCT, Flag, Kind
+from rfqcore.records import RfqReject as CoreReason
 from rfqcore.stop_signals import start_shielded
 
 __all__ = ["Gateway", "GatewayProcess", "run_gateway_process", "LOGON_WINDOW_NS", "MAX_SEQ_STEP", "MAX_LOGON_SEQ"]
@@ -97,6 +99,13 @@ _MISSING = object()
 
 _T_LOGON, _T_OP_LOGON, _T_LOGOUT = int(MsgType.LOGON), int(MsgType.OP_LOGON), int(MsgType.LOGOUT)
 _T_EXEC_RESEND = int(MsgType.EXEC_RESEND)
+_T_QUOTE_STATUS = int(MsgType.QUOTE_STATUS)
+#: ended quotes whose status is kept for QUOTE_STATUS (the newest; as the Rust gateway's
+#: QUOTE_STATUS_LIMIT); live quotes are always kept
+QUOTE_STATUS_LIMIT: Final[int] = 1 << 18
+_QS_LIVE = int(QuoteStatusCode.LIVE)
+_QS_UNKNOWN = int(QuoteStatusCode.UNKNOWN_QUOTE)
+_UNKNOWN_QUOTE = int(CoreReason.UNKNOWN_QUOTE)
 #: execution reports kept per client for EXEC_RESEND (as the Rust gateway's EXEC_LOG_LIMIT)
 EXEC_LOG_LIMIT: Final[int] = 65_536
 _T_RFQ, _T_ACCEPT, _T_CANCEL, _T_CONTROL = (int(MsgType.RFQ), int(MsgType.ACCEPT), int(MsgType.CANCEL),
@@ -213,6 +222,10 @@ class Gateway:
         self._exec_log: dict[int, deque[tuple[int, tuple[int, ...]]]] = {}
         self._exec_dropped: dict[int, int] = {}  # client -> newest trade id dropped from its log
         self._exec: tuple[int, ...] | None = None
+        #: every quote's status from the core's answers, for QUOTE_STATUS: quote id -> [client,
+        #: rfq, instrument, status, reason, side, valid_until, trade, price, qty, core time]
+        self._qbook: dict[int, list[int]] = {}
+        self._qended: deque[int] = deque()  # ended quote ids, oldest first
         # Aeron
         self.sub = self.aeron.add_subscription(self.channel, self.request_stream)
         self._logon_outs = {
@@ -235,6 +248,7 @@ class Gateway:
         self.n_backlog_dropped = 0
         self.n_errors = 0
         self.n_resent = 0
+        self.n_status = 0
         self.rejects: Counter[str] = Counter()
         self.unanswerable: Counter[str] = Counter()
         self._log_budget = 100  # unanswerable messages logged before going quiet
@@ -431,6 +445,10 @@ class Gateway:
             s.last_seq = seq
             self._resend(s, _B[t].unpack_from(buf, HEADER_SIZE)[0])
             return
+        elif t == _T_QUOTE_STATUS:  # answered here from the core's answers seen so far
+            s.last_seq = seq
+            self._quote_status(s, _B[t].unpack_from(buf, HEADER_SIZE)[0])
+            return
         else:  # LOGOUT
             s.last_seq = seq
             self._send(s, _T_LOGOUT)
@@ -512,6 +530,32 @@ class Gateway:
         self.n_resent += len(again)
         self._send(s, MsgType.RESEND_END, after, len(again), self._exec_dropped.get(s.principal.id, 0))
 
+    def _quote_status(self, s: _Session, quote_id: int) -> None:
+        """QUOTE_STATUS: what the core said of this client's quote; another client's quote gets
+        exactly the answer of an id nobody has."""
+        q = self._qbook.get(quote_id)
+        self.n_status += 1
+        if q is None or q[0] != s.principal.id:
+            self._send(s, MsgType.QUOTE_STATUS_REPORT, quote_id, 0, 0, _QS_UNKNOWN, _UNKNOWN_QUOTE, 0, 0, 0, 0, 0, 0)
+        else:
+            self._send(s, MsgType.QUOTE_STATUS_REPORT, quote_id, *q[1:])
+
+    def _quote_ended(self, client: int, quote_id: int, rfq_id: int, inst: int, state: int, reason: int,
+                     core_time: int) -> None:
+        q = self._qbook.get(quote_id)
+        if q is None:  # quoted before this gateway started: what the end says
+            q = self._qbook[quote_id] = [client, rfq_id, inst, _QS_LIVE, 0, 0, 0, 0, 0, 0, core_time]
+        elif q[0] != client:
+            return  # not the same quote (a core restarted without its journal numbers again)
+        q[3], q[4], q[10] = state, reason, core_time
+        ended = self._qended
+        ended.append(quote_id)
+        if len(ended) > QUOTE_STATUS_LIMIT:
+            old = ended.popleft()
+            oq = self._qbook.get(old)
+            if oq is not None and oq[3] != _QS_LIVE:
+                del self._qbook[old]
+
     def _end_session(self, s: _Session) -> None:
         key = (s.principal.role, s.principal.id)
         if self._sessions.get(key) is s:
@@ -549,6 +593,7 @@ class Gateway:
                    ts_recv: int, price: int, qty: int, aux: int, ts_send: int) -> None:
         if kind == _K_QUOTE:
             if flags & _END and self._quote is None:  # one-sided quote: one record, the usual case
+                self._qbook[seq] = [source, aux, inst, _QS_LIVE, 0, 0, ts_event, 0, 0, 0, ts_recv]
                 s = self._clients.get(source)
                 if s is None:
                     self.n_no_session += 1
@@ -578,6 +623,7 @@ class Gateway:
                 q[3] |= QuoteFlag.PARTIAL_OK
             if flags & _END:
                 self._quote = None
+                self._qbook[seq] = [source, q[1], q[2], _QS_LIVE, 0, 0, q[8], 0, 0, 0, q[9]]
                 s = self._clients.get(source)
                 if s is None:
                     self.n_no_session += 1
@@ -601,6 +647,9 @@ class Gateway:
             if len(log_) == EXEC_LOG_LIMIT:
                 self._exec_dropped[e[7]] = log_.popleft()[0]
             log_.append((seq, report))  # kept whether or not the client has a session now
+            q = self._qbook.get(e[1])
+            if q is not None and q[0] == e[7]:
+                q[5], q[7], q[8], q[9] = e[3], seq, e[4], e[5]
             s = self._clients.get(e[7])
             if s is None:
                 self.n_no_session += 1
@@ -608,6 +657,7 @@ class Gateway:
             self._send(s, MsgType.EXECUTION_REPORT, *report)
             return
         if kind == _K_QUOTE_END:
+            self._quote_ended(source, seq, ts_event, inst, aux & 0xFF, side & 0xFF, ts_recv)
             s = self._clients.get(source)
             if s is None:
                 self.n_no_session += 1
@@ -714,6 +764,7 @@ class Gateway:
             "offer_backlogged": self.n_backlogged, "not_connected_drops": self.n_not_connected,
             "no_session_drops": self.n_no_session, "slow_consumer_disconnects": self.n_slow_consumer,
             "backlog_dropped": self.n_backlog_dropped, "internal_errors": self.n_errors, "resent": self.n_resent,
+            "status_queries": self.n_status,
             "out_backlog": sum(len(o.backlog) for o in self._backlogged_outs.values()),
             "core_hop": None if self.core_hop is None else _summary(self.core_hop),
         }

@@ -26,6 +26,7 @@ use hmac::{Hmac, Mac};
 use rfq_ring::{flags, kind, Consumer, Producer, Record};
 use sha2::Sha256;
 
+use crate::status::QuoteBook;
 use crate::wire::{
     self, body_len, i64_at, logon_mac_input, msg, quote_flag, reject, request_role, role, u16_at, u64_at, Frame,
     Header, CONTROL_ID_BITS, CONTROL_ID_MASK, HEADER_SIZE, MAX_LOGON_SEQ, MAX_SEQ_STEP, RFQ_FLAG_QTY_IN_QUOTE,
@@ -160,6 +161,8 @@ pub struct Stats {
     pub internal_errors: u64,
     /// Execution reports sent again on EXEC_RESEND.
     pub resent: u64,
+    /// QUOTE_STATUS queries answered.
+    pub status_queries: u64,
     /// Messages waiting in backlogs now.
     pub out_backlog: u64,
     /// count, p50, p99, p99.9, max (ns) of ring push -> quote read back, when measured
@@ -263,6 +266,8 @@ pub struct Gateway<T: Transport> {
     /// every client's execution reports (trade id, message), oldest first, for EXEC_RESEND:
     /// kept whether or not the client had a session when it was sent
     exec_log: HashMap<u16, ExecLog>,
+    /// every quote's status as the core's answers described it, for QUOTE_STATUS
+    quote_book: QuoteBook,
     stats: Stats,
     core_hop: Option<Histogram<u64>>,
     /// every quote: read off the tap -> offered to the client's publication (ns)
@@ -319,8 +324,10 @@ impl<T: Transport> Gateway<T> {
             logon_outs[usize::from(r)] = u32::try_from(outs.len() - 1).expect("few outs");
         }
         let mut exec_log: HashMap<u16, ExecLog> = HashMap::new();
+        let mut quote_book = QuoteBook::new();
         for &(client, e) in &s.executions {
             exec_log.entry(client).or_insert_with(ExecLog::new).keep(e[0] as u64, execution_report(client, e));
+            quote_book.filled_before(client, &e);
         }
         let core_hop = if s.measure_core_hop { Histogram::new_with_bounds(1, 60_000_000_000, 3).ok() } else { None };
         Ok(Gateway {
@@ -341,6 +348,7 @@ impl<T: Transport> Gateway<T> {
             exec: None,
             operators: Vec::new(),
             exec_log,
+            quote_book,
             stats: Stats::default(),
             core_hop,
             out_latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?,
@@ -690,6 +698,14 @@ impl<T: Transport> Gateway<T> {
                 self.resend_executions(id, u64_at(b, 0));
                 return;
             }
+            msg::QUOTE_STATUS => {
+                // answered here from the core's answers seen so far; nothing reaches the core
+                s.last_seq = seq;
+                let mut f = self.quote_book.report(id, u64_at(b, 0));
+                self.stats.status_queries += 1;
+                self.send(role::CLIENT, id, &mut f);
+                return;
+            }
             _ => {
                 // LOGOUT: confirm with the old token, then end the session
                 s.last_seq = seq;
@@ -888,6 +904,7 @@ impl<T: Transport> Gateway<T> {
                     self.quote = Some(q);
                     return;
                 }
+                self.quote_book.quoted(r.source, q.quote_id, q.rfq_id, q.inst, q.valid_until, q.core_time);
                 let mut f = Self::client_frame(msg::QUOTE, r.source);
                 f.u64(0, q.quote_id).u64(8, q.rfq_id).u16(16, q.inst).u8(18, q.flags).i64(24, q.buy.0).i64(32, q.buy.1)
                     .i64(40, q.sell.0).i64(48, q.sell.1).i64(56, q.valid_until).i64(64, q.core_time);
@@ -918,9 +935,12 @@ impl<T: Transport> Gateway<T> {
                 // kept first: a client without a session now (cut off, crashed, logging on
                 // again) asks for it with EXEC_RESEND
                 self.exec_log.entry(e.client).or_insert_with(ExecLog::new).keep(e.trade, f);
+                self.quote_book.executed(e.client, e.quote, e.trade, e.side, e.price, e.qty);
                 self.send(role::CLIENT, e.client, &mut f);
             }
             kind::QUOTE_END => {
+                self.quote_book.ended(r.source, r.seq, r.ts_event as u64, r.instrument, (r.aux & 0xFF) as u8, r.side,
+                                      r.ts_recv);
                 let mut f = Self::client_frame(msg::QUOTE_END, r.source);
                 f.u64(0, r.seq).i64(8, r.ts_event).u16(16, r.instrument).u8(18, (r.aux & 0xFF) as u8).u8(19, r.side)
                     .i64(24, r.ts_recv);

@@ -8,11 +8,13 @@
 //! * [`wire`]: schema v2 (docs/gateway-schema.md) at fixed offsets.
 //! * [`gateway`]: the logic (sessions, logon, checks, record translation, answers, backlogs),
 //!   over a [`gateway::Transport`] so it is tested without Aeron.
+//! * [`status`]: every quote's status from the core's answers, for `QUOTE_STATUS`.
 //! * [`agent`]: the thread and its duty cycle over the Aeron C client.
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 
 pub mod agent;
 pub mod gateway;
+pub mod status;
 pub mod wire;
 
 pub use agent::{spawn, Config, Idle, Shared};

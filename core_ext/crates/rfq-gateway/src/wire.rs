@@ -42,6 +42,7 @@ pub mod msg {
     pub const OP_LOGON: u8 = 6;
     pub const CONTROL: u8 = 7;
     pub const EXEC_RESEND: u8 = 8;
+    pub const QUOTE_STATUS: u8 = 9;
     pub const LOGON_ACK: u8 = 64;
     pub const LOGON_REJECT: u8 = 65;
     pub const REJECT: u8 = 66;
@@ -55,6 +56,20 @@ pub mod msg {
     pub const RISK_EVENT: u8 = 77;
     pub const CONTROL_ACK: u8 = 78;
     pub const RESEND_END: u8 = 79;
+    pub const QUOTE_STATUS_REPORT: u8 = 80;
+}
+
+/// `QUOTE_STATUS_REPORT.status`: the `QUOTE_END` states (1-4), 0 for a quote this client does
+/// not have (unknown or another client's: the same answer), 5 while the core has not ended it.
+/// Names and values as in docs/gateway-schema.md.
+#[allow(missing_docs)]
+pub mod quote_status {
+    pub const UNKNOWN_QUOTE: u8 = 0;
+    pub const FILLED: u8 = 1;
+    pub const REJECTED: u8 = 2;
+    pub const EXPIRED: u8 = 3;
+    pub const CANCELLED: u8 = 4;
+    pub const LIVE: u8 = 5;
 }
 
 /// `reason` of `REJECT` / `LOGON_REJECT` (refused before the core saw anything). Names and values as in docs/gateway-schema.md.
@@ -101,7 +116,7 @@ pub const fn body_len(t: u8) -> Option<usize> {
         msg::LOGON | msg::OP_LOGON | msg::RFQ => 48,
         msg::LOGOUT => 0,
         msg::ACCEPT | msg::CONTROL | msg::RFQ_REJECT => 40,
-        msg::CANCEL | msg::EXEC_RESEND => 8,
+        msg::CANCEL | msg::EXEC_RESEND | msg::QUOTE_STATUS => 8,
         msg::LOGON_ACK | msg::CANCEL_REJECT | msg::RISK_EVENT | msg::RESEND_END => 24,
         msg::LOGON_REJECT | msg::REJECT => 16,
         msg::QUOTE => 72,
@@ -109,6 +124,7 @@ pub const fn body_len(t: u8) -> Option<usize> {
         msg::EXECUTION_REPORT => 80,
         msg::QUOTE_END => 32,
         msg::APPROVAL_PENDING | msg::CONTROL_ACK => 56,
+        msg::QUOTE_STATUS_REPORT => 64,
         _ => return None,
     })
 }
@@ -118,7 +134,9 @@ pub const fn body_len(t: u8) -> Option<usize> {
 #[must_use]
 pub const fn request_role(t: u8) -> Option<Option<u8>> {
     match t {
-        msg::LOGON | msg::RFQ | msg::ACCEPT | msg::CANCEL | msg::EXEC_RESEND => Some(Some(role::CLIENT)),
+        msg::LOGON | msg::RFQ | msg::ACCEPT | msg::CANCEL | msg::EXEC_RESEND | msg::QUOTE_STATUS => {
+            Some(Some(role::CLIENT))
+        }
         msg::OP_LOGON | msg::CONTROL => Some(Some(role::OPERATOR)),
         msg::LOGOUT => Some(None),
         _ => None,
@@ -329,7 +347,8 @@ mod tests {
 
     #[test]
     fn frame_lengths_follow_the_body_table() {
-        for t in [msg::LOGON_ACK, msg::QUOTE, msg::EXECUTION_REPORT, msg::CONTROL_ACK, msg::LOGOUT] {
+        for t in [msg::LOGON_ACK, msg::QUOTE, msg::EXECUTION_REPORT, msg::CONTROL_ACK, msg::LOGOUT,
+                  msg::QUOTE_STATUS, msg::QUOTE_STATUS_REPORT] {
             let f = Frame::new(t, 1, 2, 3, role::CLIENT);
             assert_eq!(f.as_bytes().len(), HEADER_SIZE + body_len(t).unwrap());
             let h = Header::read(f.as_bytes());
@@ -346,6 +365,8 @@ mod tests {
         assert_eq!(request_role(msg::RFQ), Some(Some(role::CLIENT)));
         assert_eq!(request_role(msg::CONTROL), Some(Some(role::OPERATOR)));
         assert_eq!(request_role(msg::LOGOUT), Some(None));
+        assert_eq!(request_role(msg::QUOTE_STATUS), Some(Some(role::CLIENT)));
+        assert_eq!(request_role(msg::QUOTE_STATUS_REPORT), None);
         assert_eq!(request_role(msg::QUOTE), None);
     }
 }

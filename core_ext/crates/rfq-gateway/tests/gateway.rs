@@ -421,6 +421,105 @@ fn executions_sent_while_a_client_had_no_session_are_resent_on_request() {
     assert!(g.pushed().is_empty(), "nothing for the core");
 }
 
+/// The QUOTE_STATUS_REPORT body answering `who`'s question about `quote` (the request is signed
+/// with `token`'s session key and carries header seq `seq`).
+fn ask_status(g: &mut Rig, token: u64, seq: u64, who: u16, quote: u64) -> Vec<u8> {
+    g.req(frame(msg::QUOTE_STATUS, token, seq, who, role::CLIENT, &quote.to_le_bytes()), AERON_SESSION);
+    let sent = g.take();
+    assert_eq!(sent.len(), 1, "one answer");
+    let h = Header::read(&sent[0].1);
+    assert_eq!((sent[0].0, h.msg_type, h.session, h.id), (2000 + i32::from(who), msg::QUOTE_STATUS_REPORT, token, who));
+    assert_eq!(usize::from(h.body_len), 64);
+    sent[0].1[HEADER_SIZE..].to_vec()
+}
+
+#[test]
+fn quote_status_says_what_the_core_said_and_the_same_for_foreign_and_unknown_ids() {
+    use rfq_gateway::wire::quote_status as qs;
+    let mut g = rig(1000);
+    let token = g.logon(role::CLIENT, ACME, b"acme-secret", 5);
+    let quote = |g: &mut Rig, id: u64, client: u16| {
+        g.core_says(Record { kind: kind::RFQ_QUOTE, instrument: 3, side: 0, flags: flags::END, source: client, seq: id,
+                             ts_event: 5_000 + id as i64, ts_recv: 900, price: 7_001, qty: 100, aux: 90 + id as i64,
+                             ts_send: 0 });
+    };
+    let end = |g: &mut Rig, id: u64, client: u16, state: i64, reason: u8| {
+        g.core_says(Record { kind: kind::QUOTE_END, instrument: 3, side: reason, flags: flags::END, source: client,
+                             seq: id, ts_event: 90 + id as i64, ts_recv: 950 + id as i64, aux: state, ..Record::ZERO });
+    };
+    for id in 1..=5 {
+        quote(&mut g, id, ACME);
+    }
+    quote(&mut g, 6, 2); // beta's (no session: not sent, still known)
+    // 1 live; 2 filled; 3 rejected at the hit; 4 expired; 5 cancelled
+    g.core_says(Record { kind: kind::EXEC, instrument: 3, side: 0, source: ACME, seq: 500, ts_event: 77, price: 7_001,
+                         qty: 60, aux: 2, ..Record::ZERO });
+    g.core_says(Record { kind: kind::EXEC_FEES, seq: 500, price: 12, qty: 420_060, aux: 92, ts_recv: 901, ..Record::ZERO });
+    end(&mut g, 2, ACME, 1, 0);
+    end(&mut g, 3, ACME, 2, 33);
+    end(&mut g, 4, ACME, 3, 0);
+    end(&mut g, 5, ACME, 4, 0);
+    end(&mut g, 77, ACME, 3, 0); // quoted before this gateway started: known from its end
+    g.take();
+    let b = ask_status(&mut g, token, 2, ACME, 1);
+    assert_eq!((u64_at(&b, 0), u64_at(&b, 8), u16_at(&b, 16), b[18], b[19]), (1, 91, 3, qs::LIVE, 0));
+    assert_eq!((i64_at(&b, 24), u64_at(&b, 32), i64_at(&b, 56)), (5_001, 0, 900));
+    let b = ask_status(&mut g, token, 3, ACME, 2);
+    assert_eq!((b[18], b[20], u64_at(&b, 32), i64_at(&b, 40), i64_at(&b, 48)), (qs::FILLED, 0, 500, 7_001, 60));
+    assert_eq!((i64_at(&b, 24), i64_at(&b, 56)), (5_002, 952));
+    let b = ask_status(&mut g, token, 4, ACME, 3);
+    assert_eq!((b[18], b[19], u64_at(&b, 32)), (qs::REJECTED, 33, 0));
+    assert_eq!(ask_status(&mut g, token, 5, ACME, 4)[18], qs::EXPIRED);
+    assert_eq!(ask_status(&mut g, token, 6, ACME, 5)[18], qs::CANCELLED);
+    let b = ask_status(&mut g, token, 7, ACME, 77);
+    assert_eq!((b[18], u64_at(&b, 8), i64_at(&b, 24), i64_at(&b, 56)), (qs::EXPIRED, 167, 0, 1_027));
+    // beta's quote 6 and an id nobody has: the same bytes but the id echoed
+    let foreign = ask_status(&mut g, token, 8, ACME, 6);
+    let unknown = ask_status(&mut g, token, 9, ACME, 1 << 40);
+    assert_eq!((foreign[18], foreign[19]), (qs::UNKNOWN_QUOTE, 39));
+    assert_eq!(u64_at(&foreign, 0), 6);
+    assert_eq!(foreign[8..], unknown[8..]);
+    assert!(foreign[8..].iter().enumerate().all(|(i, &x)| x == 0 || i + 8 == 18 || i + 8 == 19));
+    // beta sees its own quote 6 live, and the fill of the settlement store (quote 70, trade 7)
+    let beta = g.logon(role::CLIENT, 2, b"beta-secret", 6);
+    assert_eq!(ask_status(&mut g, beta, 2, 2, 6)[18], qs::LIVE);
+    let b = ask_status(&mut g, beta, 3, 2, 70);
+    assert_eq!((b[18], u64_at(&b, 8), u64_at(&b, 32), b[20], i64_at(&b, 40), i64_at(&b, 48)),
+               (qs::FILLED, 700, 7, 1, 6_000_000, 100));
+    assert_eq!(ask_status(&mut g, beta, 4, 2, 2)[18], qs::UNKNOWN_QUOTE); // acme's filled quote
+    assert_eq!(g.gw.stats(false).status_queries, 11);
+    assert!(g.pushed().is_empty(), "nothing for the core");
+}
+
+#[test]
+fn malformed_and_unauthorised_quote_status_requests_are_refused() {
+    let mut g = rig(1000);
+    let token = g.logon(role::CLIENT, ACME, b"acme-secret", 5);
+    let op = g.logon(role::OPERATOR, OPER, b"op-secret", 6);
+    g.req(frame(msg::QUOTE_STATUS, token, 2, ACME, role::CLIENT, &[0u8; 16]), AERON_SESSION);
+    g.only_reject(reject::LENGTH_MISMATCH);
+    g.req(frame(msg::QUOTE_STATUS, token, 2, ACME, role::CLIENT, &[0u8; 8])[..36].to_vec(), AERON_SESSION);
+    g.only_reject(reject::TRUNCATED);
+    g.req(frame(msg::QUOTE_STATUS, op, 2, OPER, role::OPERATOR, &[0u8; 8]), AERON_SESSION);
+    g.only_reject(reject::UNEXPECTED_TYPE);
+    g.req(frame(msg::QUOTE_STATUS, token ^ 1, 2, ACME, role::CLIENT, &[0u8; 8]), AERON_SESSION);
+    g.only_reject(reject::BAD_SESSION);
+    g.req(frame(msg::QUOTE_STATUS, token, 2, ACME, role::CLIENT, &[0u8; 8]), AERON_SESSION + 1);
+    g.only_reject(reject::BAD_SESSION);
+    g.req(frame(msg::QUOTE_STATUS, token, 1, ACME, role::CLIENT, &[0u8; 8]), AERON_SESSION); // not above the logon's
+    g.only_reject(reject::BAD_SEQUENCE);
+    // a taken query moves the sequence: the same seq again is refused
+    let _ = ask_status(&mut g, token, 2, ACME, 0);
+    g.req(frame(msg::QUOTE_STATUS, token, 2, ACME, role::CLIENT, &[0u8; 8]), AERON_SESSION);
+    g.only_reject(reject::BAD_SEQUENCE);
+    g.req(frame(msg::LOGOUT, token, 3, ACME, role::CLIENT, &[]), AERON_SESSION);
+    g.take();
+    g.req(frame(msg::QUOTE_STATUS, token, 4, ACME, role::CLIENT, &[0u8; 8]), AERON_SESSION);
+    g.only_reject(reject::NOT_LOGGED_ON);
+    assert_eq!(g.gw.stats(false).status_queries, 1);
+    assert!(g.pushed().is_empty());
+}
+
 #[test]
 fn a_full_ring_holds_records_in_order_and_stops_asking_for_more() {
     let wire = Rc::new(RefCell::new(Wire::default()));
@@ -552,6 +651,9 @@ proptest! {
                     } else if a.msg_type == msg::RESEND_END {
                         prop_assert_eq!(h.unwrap().msg_type, msg::EXEC_RESEND); // answered by the gateway itself
                         last[0] = h.unwrap().seq; // and taken: the session's sequence moved
+                    } else if a.msg_type == msg::QUOTE_STATUS_REPORT {
+                        prop_assert_eq!(h.unwrap().msg_type, msg::QUOTE_STATUS); // answered by the gateway itself
+                        last[0] = h.unwrap().seq;
                     } else {
                         prop_assert_eq!(a.msg_type, msg::REJECT);
                     }

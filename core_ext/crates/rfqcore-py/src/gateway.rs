@@ -60,6 +60,7 @@ fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
     d.set_item("sessions_ended_image_gone", s.sessions_ended_image_gone)?;
     d.set_item("internal_errors", s.internal_errors)?;
     d.set_item("resent", s.resent)?;
+    d.set_item("status_queries", s.status_queries)?;
     d.set_item("out_backlog", s.out_backlog)?;
     match s.core_hop {
         Some([count, p50, p99, p999, max]) => {
