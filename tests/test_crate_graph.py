@@ -36,7 +36,7 @@ ALLOWED = {
     # test support, a dev-dependency only; the engine crates behind its optional `fixtures` feature
     "rfq-testkit": {"rfq-engine", "rfq-journal", "rfq-model", "rfq-ring"},
     "rfq-gateway": {"rfq-ring"},  # beside the engine, never in it: ring records in, ring records out
-    "rfq-cluster": {"rfq-engine", "rfq-journal", "rfq-ring"},  # above the engine: replicates its input journal
+    "rfq-cluster": {"rfq-engine", "rfq-journal", "rfq-ring", "rfq-testkit"},  # above the engine: replicates its input journal (rfq-testkit: the drill node's load)
     "rfqcore-py": {"rfq-engine", "rfq-journal", "rfq-model", "rfq-ring", "rfq-book", "rfq-match", "rfq-gateway"},
 }
 

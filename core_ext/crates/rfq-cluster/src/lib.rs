@@ -26,18 +26,22 @@
 )]
 
 mod block;
+pub mod config;
 mod error;
 mod log_store;
 pub mod network;
 mod node;
 mod state_machine;
+pub mod status;
 
 pub use block::{Applied, Block};
+pub use config::{lock_data_dir, ClusterFile};
 pub use error::ClusterError;
 pub use log_store::{LogStore, LogSync};
 pub use network::NetSwitch;
 pub use node::{ClusterNode, NodeConfig, NodeStatus};
 pub use state_machine::{StateMachine, StateView};
+pub use status::StatusReport;
 
 use std::io::Cursor;
 
