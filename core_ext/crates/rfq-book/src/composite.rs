@@ -366,6 +366,9 @@ fn mul_div_ceil(x: i64, y: i64, d: i64) -> i64 {
 /// Interpolation probes of a [`sweep_search`] size before it bisects.
 const INTERPOLATED_PROBES: u32 = 4;
 
+/// Interpolation probes of a [`sweep_between`] size before it bisects.
+const BETWEEN_PROBES: u32 = 8;
+
 /// Converted quantity of the member level at exactly composite price `cp` (0: none there) —
 /// the difference of [`member_qty`] at `cp` and at the next better composite price.
 #[inline]
@@ -423,6 +426,19 @@ fn alone_bound(books: &[(&L2Book, Conversion)], side: Side, size: i64) -> Option
 /// Returns `false`, leaving `out` untouched, when the books are not [`searchable`] or the
 /// sizes are not positive and strictly increasing: sweep them with [`sweep_ladder`].
 pub fn sweep_search(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], out: &mut [Option<i128>], hints: &mut [i64]) -> bool {
+    sweep_search_impl(books, side, sizes, out, hints, None)
+}
+
+/// [`sweep_search`] that also leaves in `runs[i]` where size `i` ran out ([`RunOut`]), for
+/// every size it fills (`out[i]` is `Some`; the other entries are not written): what
+/// [`sweep_between`] brackets another size with while the books stay as they are.
+pub fn sweep_search_runs(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], out: &mut [Option<i128>], hints: &mut [i64], runs: &mut [RunOut]) -> bool {
+    debug_assert!(runs.len() >= sizes.len());
+    sweep_search_impl(books, side, sizes, out, hints, Some(runs))
+}
+
+#[inline]
+fn sweep_search_impl(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], out: &mut [Option<i128>], hints: &mut [i64], mut runs: Option<&mut [RunOut]>) -> bool {
     debug_assert!(out.len() >= sizes.len() && hints.len() >= sizes.len());
     if !searchable(books) || sizes.first().is_some_and(|&s| s <= 0) || sizes.windows(2).any(|w| w[1] <= w[0]) {
         return false;
@@ -470,8 +486,8 @@ pub fn sweep_search(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
         // integers as a walk). Else they bound the search on one side of `h`.
         let (q0h, n0h) = depth_before(h);
         let qh = qty_exactly(h);
-        let (run, q0, n0) = if q0h < size && size <= q0h + qh {
-            (h, q0h, n0h)
+        let (run, q0, n0, at) = if q0h < size && size <= q0h + qh {
+            (h, q0h, n0h, qh)
         } else {
             // find a < b with qty(a) = qa < size ≤ qty(b) = qb
             let (mut a, mut qa, mut b, mut qb);
@@ -550,7 +566,7 @@ pub fn sweep_search(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
                 let (q0m, n0m) = depth_before(m);
                 let qm = q0m + qty_exactly(m);
                 if q0m < size && size <= qm {
-                    break (m, q0m, n0m);
+                    break (m, q0m, n0m, qm - q0m);
                 }
                 if q0m >= size {
                     (b, qb) = (m - 1, q0m);
@@ -564,9 +580,161 @@ pub fn sweep_search(books: &[(&L2Book, Conversion)], side: Side, sizes: &[i64], 
         debug_assert!(q0 < size);
         out[i] = Some(n0 + i128::from(price(run)) * i128::from(size - q0));
         hints[i] = price(run);
+        if let Some(r) = runs.as_deref_mut() {
+            r[i] = RunOut { price: price(run), q0, n0, at };
+        }
         (lo, q_lo) = (run - 1, q0);
     }
     true
+}
+
+/// Where a sweep ran out over some books, as [`sweep_search_runs`] found it: the composite
+/// price of the level, the converted quantity and notional strictly better than it, and the
+/// converted quantity resting exactly at it. A statement about the books, not about one size:
+/// while they are unchanged, every size `s` with `q0 < s ≤ q0 + at` runs out at that level
+/// (notional `n0 + price × (s − q0)`), a smaller one strictly before it, a larger one beyond.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOut {
+    /// Composite price of the level.
+    pub price: i64,
+    /// Converted quantity strictly better than `price`.
+    pub q0: i64,
+    /// Notional (composite price × qty units) strictly better than `price`.
+    pub n0: i128,
+    /// Converted quantity resting exactly at `price`.
+    pub at: i64,
+}
+
+/// The sweep notional of one `size` over `books` given `known` run-outs over the **same,
+/// unchanged** books (from [`sweep_search_runs`]; the caller vouches for that, as for any cached
+/// result): `Some(Some(n))`, or `Some(None)` when the books hold less than `size`. `None` (nothing
+/// computed) when the books are not [`searchable`] or `size ≤ 0`: search or walk them instead.
+///
+/// Each run-out answers `size` outright when it runs out at that level, else is an exact bound
+/// on one side of where it does — the two ladder rungs around an off-ladder size bracket it with
+/// no query at all. The search between the bounds interpolates over the cumulative depth (a
+/// quantity-only query per member and the quantity at the probed level per probe; bisection after
+/// a few probes); with no bound beyond `size` (a size past every known one) it first steps out
+/// from the furthest bound at the density seen before it, doubling while short. The notional is
+/// one depth query at the level found: the depth strictly better plus the rest at that price —
+/// the same integers as [`sweep_ladder`] (held by property tests).
+pub fn sweep_between(books: &[(&L2Book, Conversion)], side: Side, size: i64, known: &[RunOut]) -> Option<Option<i128>> {
+    if size <= 0 || !searchable(books) {
+        return None;
+    }
+    let (mut best, mut worst) = (None::<i64>, None::<i64>);
+    for (b, conv) in books {
+        let l = b.ladder(side);
+        let (Some((bp, bq)), Some((wp, wq))) = (l.best(), l.worst()) else { continue };
+        let (bc, _) = conv.convert(bp, bq);
+        let (wc, _) = conv.convert(wp, wq);
+        let better = |a: i64, b: i64| if side == Side::Ask { a < b } else { a > b };
+        best = Some(best.map_or(bc, |x| if better(bc, x) { bc } else { x }));
+        worst = Some(worst.map_or(wc, |x| if better(x, wc) { wc } else { x }));
+    }
+    let (Some(best), Some(worst)) = (best, worst) else { return Some(None) };
+    // distances from the best price, so "further" is larger on both sides
+    let price = |d: i64| if side == Side::Ask { best + d } else { best - d };
+    let dist = |p: i64| if side == Side::Ask { p.saturating_sub(best) } else { best.saturating_sub(p) };
+    let dmax = dist(worst);
+    // `qty(d)`: converted depth at distance `d` or better
+    let qty_at = |d: i64| -> i64 { books.iter().map(|(b, conv)| member_qty(b.ladder(side), conv, side, price(d))).sum() };
+    let qty_exactly = |d: i64| -> i64 { books.iter().map(|(bk, conv)| member_qty_at(bk.ladder(side), conv, price(d))).sum() };
+    // `qty(a) = qa < size`; `upper`: `(b, qb)` with `qty(b) = qb ≥ size`
+    let (mut a, mut qa) = (-1_i64, 0_i64);
+    let mut upper: Option<(i64, i64)> = None;
+    for r in known {
+        let d = dist(r.price);
+        if !(0..=dmax).contains(&d) {
+            continue; // not a level of these books (a caller's stale value): no bound
+        }
+        if r.q0 < size && size <= r.q0.saturating_add(r.at) {
+            return Some(Some(r.n0 + i128::from(r.price) * i128::from(size - r.q0)));
+        }
+        if size <= r.q0 {
+            // runs out strictly before `d`: `qty(d − 1) = q0 ≥ size` (so `d ≥ 1`)
+            if upper.is_none_or(|(b, _)| d - 1 < b) {
+                upper = Some((d - 1, r.q0));
+            }
+        } else if d > a {
+            (a, qa) = (d, r.q0 + r.at);
+        }
+    }
+    let (mut b, mut qb) = match upper {
+        Some(u) => u,
+        None => {
+            // beyond every bound: step out by the depth still missing at the density seen up to
+            // `a` (a quarter more, so one step usually brackets it), doubling while short
+            let mut step = if qa > 0 {
+                let est = mul_div_ceil(size - qa, a + 1, qa);
+                est.saturating_add(est / 4).max(1)
+            } else {
+                1
+            };
+            loop {
+                if a >= dmax {
+                    return Some(None); // every level is better than `a`: too thin
+                }
+                let cand = a.saturating_add(step).min(dmax);
+                let qc = qty_at(cand);
+                if qc >= size {
+                    break (cand, qc);
+                }
+                (a, qa) = (cand, qc);
+                step = step.saturating_mul(2);
+            }
+        }
+    };
+    // Interpolation search in `(a, b]`: the answer is the `m` with `qty(m − 1) < size ≤ qty(m)`.
+    // Each probe shrinks the bracket or ends the search (`qty(m − 1)` at `m = a + 1` is `qa`, no
+    // query; at `b − a = 1` the probe is `b`, the answer). Regula falsi with the Illinois rule:
+    // when the same end moved twice running (the depth curves away from the chord, so plain
+    // interpolation would creep towards the answer from one side), the other end's weight is
+    // halved for each further move, pulling the next probe across; bisection after
+    // `BETWEEN_PROBES`, so a pathological book costs a few probes more than bisecting.
+    let mut probes = 0;
+    // consecutive moves of `a` (> 0) or of `b` (< 0)
+    let mut run_of: i32 = 0;
+    let run = loop {
+        let m = if probes >= BETWEEN_PROBES {
+            a + (b - a + 1) / 2
+        } else {
+            // missing depth to `size` from `a`, surplus over it at `b` (both > 0), the end that
+            // kept moving pulling harder
+            let (mut wa, mut wb) = (size - qa, qb - size);
+            if run_of >= 2 {
+                wb = (wb >> (run_of - 1).min(62)).max(1);
+            } else if run_of <= -2 {
+                wa = (wa >> (-run_of - 1).min(62)).max(1);
+            }
+            a.saturating_add(mul_div_ceil(wa, b - a, wa.saturating_add(wb)))
+        }
+        .clamp(a + 1, b);
+        let q0m = if m == a + 1 { qa } else { qty_at(m - 1) };
+        let qm = q0m + qty_exactly(m);
+        if q0m < size && size <= qm {
+            break m;
+        }
+        if q0m >= size {
+            (b, qb) = (m - 1, q0m);
+            run_of = run_of.min(0) - 1;
+        } else {
+            (a, qa) = (m, qm);
+            run_of = run_of.max(0) + 1;
+        }
+        probes += 1;
+    };
+    // everything strictly better than `run` is taken whole, the rest at `run`
+    let (q0, n0) = if run == 0 {
+        (0, 0)
+    } else {
+        books.iter().fold((0_i64, 0_i128), |(q, n), (bk, conv)| {
+            let (mq, mn) = member_depth(bk.ladder(side), conv, side, price(run - 1));
+            (q + mq, n + mn)
+        })
+    };
+    debug_assert!(q0 < size);
+    Some(Some(n0 + i128::from(price(run)) * i128::from(size - q0)))
 }
 
 #[cfg(test)]
@@ -741,6 +909,72 @@ mod tests {
                         bk[m].set(side, p, if m == 2 { q % 5 } else { q }).unwrap();
                     }
                 }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// `sweep_between` from the run-outs a ladder search left on the same books: sizes off
+        /// the ladder between two rungs, on a rung and next to one, below the first, beyond the
+        /// last, tiny, exactly the whole side and beyond it, each bracketed by its neighbouring
+        /// rungs, by the lower one only, by every rung and by none — the walk's integers every
+        /// time. And each run-out is what it says: the walk's depth strictly better than its
+        /// price and at it.
+        #[test]
+        fn between_run_outs_matches_walk(
+            a in proptest::collection::vec((1_i64..3_000, 1_i64..50), 1..300),
+            b in proptest::collection::vec((1_i64..300, 1_i64..50), 0..100),
+            c in proptest::collection::vec((1_i64..300, 1_i64..5), 0..50),
+            offset in -50_i64..50,
+            ladder in proptest::collection::btree_set(1_i64..20_000, 1..5),
+            extra in proptest::collection::vec(1_i64..60_000, 1..12),
+            members in 1_usize..=3,
+        ) {
+            let ladder: Vec<i64> = ladder.into_iter().collect();
+            for side in [Side::Bid, Side::Ask] {
+                let mut bk = [L2Book::new(1024, 1, 4096), L2Book::new(1024, 1, 4096), L2Book::new(1024, 1, 4096)];
+                for &(p, q) in &a { bk[0].set(side, p + 100_000, q).unwrap(); }
+                for &(p, q) in &b { bk[1].set(side, p * 10 + 100_000, q).unwrap(); }
+                for &(p, q) in &c { bk[2].set(side, p * 10 + 100_000, q).unwrap(); }
+                bk[2].bids.set_inverse(1_000_000_000);
+                bk[2].asks.set_inverse(1_000_000_000);
+                let convs = [
+                    Conversion { px_mult: 1, offset: 0, qty: QtyConversion::Linear(10) },
+                    Conversion { px_mult: 1, offset, qty: QtyConversion::Linear(1) },
+                    Conversion { px_mult: 1, offset: -offset, qty: QtyConversion::Inverse(1_000_000_000) },
+                ];
+                let books: Vec<(&L2Book, Conversion)> = bk.iter().zip(convs).take(members).collect();
+                let n = ladder.len();
+                let mut walked = vec![None; n];
+                sweep_ladder(&books, side, &ladder, &mut walked);
+                let (mut found, mut h, mut runs) = (vec![Some(-1); n], vec![i64::MIN; n], vec![RunOut::default(); n]);
+                proptest::prop_assert!(sweep_search_runs(&books, side, &ladder, &mut found, &mut h, &mut runs));
+                proptest::prop_assert_eq!(&found, &walked);
+                let mut total = 0_i64;
+                walk(&books, side, |_, q| { total += q; true });
+                let filled: Vec<RunOut> = (0..n).filter(|&i| walked[i].is_some()).map(|i| runs[i]).collect();
+                for r in &filled {
+                    // the depth strictly better than the run-out price, and through it
+                    if r.q0 > 0 {
+                        proptest::prop_assert_eq!(naive(&books, side, &[r.q0])[0], Some(r.n0));
+                    }
+                    proptest::prop_assert!(r.at > 0);
+                    proptest::prop_assert_eq!(naive(&books, side, &[r.q0 + r.at])[0], Some(r.n0 + i128::from(r.price) * i128::from(r.at)));
+                }
+                let mut qs: Vec<i64> = extra.clone();
+                qs.extend(ladder.iter().flat_map(|&s| [s - 1, s, s + 1]));
+                qs.extend([1, 2, total, total + 1, total.saturating_mul(3), i64::MAX / 4]);
+                for q in qs.into_iter().filter(|&q| q > 0) {
+                    let want = naive(&books, side, &[q])[0];
+                    let j = ladder.partition_point(|&s| s < q);
+                    let lower: Vec<RunOut> = (j > 0 && walked[j - 1].is_some()).then(|| runs[j - 1]).into_iter().collect();
+                    let mut around = lower.clone();
+                    around.extend((j < n && walked[j].is_some()).then(|| runs[j]));
+                    for known in [&around[..], &lower[..], &filled[..], &[][..]] {
+                        proptest::prop_assert_eq!(sweep_between(&books, side, q, known), Some(want), "q {} known {:?}", q, known);
+                    }
+                }
+                proptest::prop_assert_eq!(sweep_between(&books, side, 0, &filled), None);
             }
         }
     }

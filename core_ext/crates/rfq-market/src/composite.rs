@@ -3,7 +3,7 @@
 
 use crate::instrument::InstrumentState;
 use crate::QuoteLevel;
-use rfq_book::composite::{Conversion, QtyConversion, SweepPrefix, MAX_MEMBERS};
+use rfq_book::composite::{Conversion, QtyConversion, RunOut, SweepPrefix, MAX_MEMBERS};
 use rfq_kernel::pricing::MAX_SIZES;
 use rfq_model::{CompositeSpec, ModelError, Side};
 
@@ -53,6 +53,14 @@ pub(crate) struct MarketCache {
     /// and an RFQ for a ladder size while the cache is valid takes its sweep from here
     /// ([`MarketCache::rung`]). A cache: not in snapshots (a restored core recomputes).
     pub(crate) last: [[Option<i128>; MAX_SIZES]; 2],
+    /// `[bids, asks]` per size: where the sweep of `last` ran out, with the depth before and at
+    /// that level ([`RunOut`]), for the sizes `last` fills, when `runs_exact` holds for that
+    /// side: every filled size's entry was found by the search that gave `last` (or carried with
+    /// it, unchanged, past a change that could not reach it — `first_affected`). Exact for a
+    /// request exactly when `last` is: an RFQ for a size off the ladder is bracketed by the two
+    /// rungs around it (`rfq_book::composite::sweep_between`). A cache: not in snapshots.
+    pub(crate) runs: [[RunOut; MAX_SIZES]; 2],
+    pub(crate) runs_exact: [bool; 2],
     pub(crate) reuse: bool,
     pub(crate) last_mask: u32,
     pub(crate) last_offsets: [i64; MAX_MEMBERS],
@@ -70,6 +78,28 @@ impl MarketCache {
         let i = self.last_sizes.iter().position(|&z| z == q && q > 0)?;
         Some(self.last[side as usize][i])
     }
+
+    /// The exact run-outs of the ladder sizes next to `q` on `side` (the largest below it and
+    /// the smallest above it, those the last repricing filled) into `buf`; how many (0 when the
+    /// run-outs are not exact). Valid for a request exactly when [`MarketCache::rung`] is.
+    #[inline]
+    pub(crate) fn runs_around(&self, side: Side, q: i64, buf: &mut [RunOut; 2]) -> usize {
+        let s = side as usize;
+        if !self.runs_exact[s] {
+            return 0;
+        }
+        // the sizes are positive and increasing; 0 ends them
+        let nsz = self.last_sizes.iter().position(|&z| z <= 0).unwrap_or(MAX_SIZES);
+        let j = self.last_sizes[..nsz].partition_point(|&z| z < q);
+        let mut k = 0;
+        for i in [j.wrapping_sub(1), j] {
+            if i < nsz && self.last[s][i].is_some() {
+                buf[k] = self.runs[s][i];
+                k += 1;
+            }
+        }
+        k
+    }
 }
 
 impl MarketCache {
@@ -82,6 +112,8 @@ impl MarketCache {
             prefix: [SweepPrefix::default(), SweepPrefix::default()],
             hints: [[i64::MIN; MAX_SIZES]; 2],
             last: [[None; MAX_SIZES]; 2],
+            runs: [[RunOut::default(); MAX_SIZES]; 2],
+            runs_exact: [false; 2],
             reuse: false,
             last_mask: 0,
             last_offsets: [0; MAX_MEMBERS],

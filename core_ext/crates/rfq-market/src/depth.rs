@@ -4,7 +4,7 @@
 
 use crate::repricing::{best_of, is_crossed};
 use crate::{CompositeState, Market, MarketCache};
-use rfq_book::composite::{sweep_ladder, sweep_search, Conversion, MAX_MEMBERS};
+use rfq_book::composite::{sweep_between, sweep_ladder, sweep_search, Conversion, RunOut, MAX_MEMBERS};
 use rfq_book::L2Book;
 use rfq_model::{PricingParams, Side};
 use rfq_ring::record::{rfq_reject, withdraw};
@@ -208,12 +208,23 @@ impl<'a> Depth<'a> {
         }
     }
 
-    /// The notional of sweeping `q` from the books: a depth search starting where the
-    /// smallest ladder size at least `q` ran out at the last repricing, if cached.
+    /// The notional of sweeping `q` from the books: while the cache is exact, a search between
+    /// where the ladder sizes around `q` ran out at the last repricing (no query to bracket
+    /// it; beyond the last size, stepping out from its run-out); else a depth search starting
+    /// where the smallest ladder size at least `q` ran out.
     #[inline]
     fn sweep(&self, side: Side, q: i64) -> Option<i128> {
         let mut nt = [None];
         if let Some(buf) = &self.store {
+            if let Some(m) = self.cached.filter(|_| self.market.depth_search) {
+                let mut known = [RunOut::default(); 2];
+                let k = m.runs_around(side, q, &mut known);
+                if k > 0 {
+                    if let Some(nt) = sweep_between(&buf[..self.n], side, q, &known[..k]) {
+                        return nt;
+                    }
+                }
+            }
             let sizes = &self.c.spec.pricing.sizes;
             let i = sizes.partition_point(|&s| s < q).min(sizes.len().saturating_sub(1));
             let mut hint = [self.hints[side as usize].get(i).copied().unwrap_or(i64::MIN)];

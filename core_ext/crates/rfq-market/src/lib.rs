@@ -228,6 +228,15 @@ impl Market {
         d.reads_books()
     }
 
+    /// How many ladder run-outs would bracket a depth search for `amount` (base units) at
+    /// `now`, `[bids, asks]` (0: none, it searches from a hint) — tests of the cache only.
+    #[doc(hidden)]
+    pub fn request_bracket(&self, ci: usize, amount: i64, now: i64) -> [usize; 2] {
+        let Some(m) = self.cached_market(ci, now).filter(|_| self.depth_search) else { return [0, 0] };
+        let mut buf = [rfq_book::composite::RunOut::default(); 2];
+        [Side::Bid, Side::Ask].map(|s| m.runs_around(s, amount, &mut buf))
+    }
+
     /// The book epoch composite `ci`'s market cache was taken at (tests of the cache only).
     #[doc(hidden)]
     pub fn market_cache_epoch(&self, ci: usize) -> u64 {

@@ -100,7 +100,7 @@ impl Persist for CompositeState {
 impl Persist for MarketCache {
     fn save<O: Out>(&self, o: &mut O) {
         o.cache(|o| {
-            let MarketCache { valid, epoch, mask, best, prefix, hints: _, last: _, reuse: _, last_mask: _, last_offsets: _, last_sizes: _ } = self;
+            let MarketCache { valid, epoch, mask, best, prefix, hints: _, last: _, runs: _, runs_exact: _, reuse: _, last_mask: _, last_offsets: _, last_sizes: _ } = self;
             o.bool(*valid);
             o.u64(*epoch);
             o.u32(*mask);
@@ -120,6 +120,7 @@ impl Persist for MarketCache {
     }
     fn load(&mut self, d: &mut Dec<'_>) -> R<()> {
         self.reuse = false;
+        self.runs_exact = [false; 2];
         self.valid = d.bool()?;
         self.epoch = d.u64()?;
         self.mask = d.u32()?;

@@ -3,7 +3,7 @@
 
 use crate::instrument::{ALL_TOUCHED, NOT_TOUCHED};
 use crate::{BookStatus, CompositeState, Market, MarketCache, Member, QuoteLevel, MAX_SIZES};
-use rfq_book::composite::{searchable, sweep_ladder, sweep_ladder_recording, sweep_search, Conversion, MAX_MEMBERS};
+use rfq_book::composite::{searchable, sweep_ladder, sweep_ladder_recording, sweep_search_runs, Conversion, MAX_MEMBERS};
 use rfq_book::L2Book;
 use rfq_kernel::pricing::{ask_price, bid_price, half_spread_cbps, PPM};
 use rfq_kernel::Sink;
@@ -258,9 +258,16 @@ impl Market {
                     let out = &mut nt[s];
                     let first = if reuse { first_affected(books, &touched[..n], side, &market.hints[s][..nsz], &market.last[s][..nsz]) } else { 0 };
                     out[..first].copy_from_slice(&market.last[s][..first]);
-                    if first < nsz && !(searching && sweep_search(books, side, &sizes[first..], &mut out[first..nsz], &mut market.hints[s][first..nsz])) {
+                    // the run-outs stay exact when the search found every size it swept and the
+                    // sizes carried over (`first` of them, unchanged) had exact ones
+                    let carried = first == 0 || market.runs_exact[s];
+                    let searched = first == nsz
+                        || (searching
+                            && sweep_search_runs(books, side, &sizes[first..], &mut out[first..nsz], &mut market.hints[s][first..nsz], &mut market.runs[s][first..nsz]));
+                    if !searched {
                         sweep_ladder(books, side, sizes, out);
                     }
+                    market.runs_exact[s] = searching && searched && carried;
                     market.last[s][..nsz].copy_from_slice(&out[..nsz]);
                 }
                 (market.reuse, market.last_mask, market.last_offsets) = (searching, mask, offsets);

@@ -92,6 +92,7 @@ fn run(ops: &[Op], basis: u32) -> Result<(), TestCaseError> {
     let mut id = 0;
     let mut shift = [0_i64; 4];
     let mut hits = 0;
+    let mut bracketed = 0;
     let mut feed = |recs: &[Record], a: &mut Core, b: &mut Core| -> Result<Vec<Record>, TestCaseError> {
         let (mut oa, mut ob, mut ow, mut on) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for r in recs {
@@ -141,6 +142,7 @@ fn run(ops: &[Op], basis: u32) -> Result<(), TestCaseError> {
             Op::Rfq { side, qty, hit } => {
                 id += 1;
                 hits += usize::from(a.market.market_cache_hit(0, a.now));
+                bracketed += usize::from(a.market.request_bracket(0, qty, a.now) != [0, 0]);
                 let r = Record { kind: kind::RFQ, instrument: 1, side, flags: flags::END, source: 1, seq: id, ts_recv: t, qty, ..Record::ZERO };
                 let out = feed(&[r], &mut a, &mut b)?;
                 if let (true, Some(q)) = (hit, out.iter().find(|r| r.kind == kind::RFQ_QUOTE)) {
@@ -151,7 +153,7 @@ fn run(ops: &[Op], basis: u32) -> Result<(), TestCaseError> {
         }
     }
     if std::env::var_os("CACHE_TEST_STATS").is_some() {
-        eprintln!("rfqs {id} cache valid before {hits} quotes {} fills {}", a.rfq_stats().quotes, a.rfq_stats().fills);
+        eprintln!("rfqs {id} cache valid before {hits} bracketed {bracketed} quotes {} fills {}", a.rfq_stats().quotes, a.rfq_stats().fills);
     }
     Ok(())
 }
@@ -186,6 +188,10 @@ fn cache_is_used_between_repricings() {
     assert!(!c.market.request_reads_books(0, BTC, c.now));
     assert!(!c.market.request_reads_books(0, BTC / 10, c.now));
     assert!(c.market.request_reads_books(0, BTC / 2, c.now));
+    // a size between two rungs is bracketed by both run-outs, one beyond the last by its run-out
+    assert_eq!(c.market.request_bracket(0, BTC / 2, c.now), [2, 2]);
+    assert_eq!(c.market.request_bracket(0, 3 * BTC, c.now), [1, 1]);
+    assert_eq!(c.market.request_bracket(0, BTC / 20, c.now), [1, 1]);
         // a BBO or trade message changes no book and keeps the cache
     let epoch = c.market.market_cache_epoch(0);
     c.process(&Record { kind: kind::BBO, instrument: 1, side: 0, flags: flags::END, ts_recv: SEC + 5, price: px(1, true, 0, 0), qty: 1, ..Record::ZERO }, &mut out);
@@ -195,6 +201,7 @@ fn cache_is_used_between_repricings() {
     c.advance(3 * SEC);
     assert!(!c.market.market_cache_hit(0, c.now));
     assert!(c.market.request_reads_books(0, BTC, c.now));
+    assert_eq!(c.market.request_bracket(0, BTC / 2, c.now), [0, 0]);
     let mut c2 = Core::new(config(0)).unwrap();
     c2.market.set_market_cache(false);
     assert!(!c2.market.market_cache_hit(0, c2.now));
