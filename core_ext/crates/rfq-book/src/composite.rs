@@ -367,7 +367,7 @@ fn mul_div_ceil(x: i64, y: i64, d: i64) -> i64 {
 const INTERPOLATED_PROBES: u32 = 4;
 
 /// Interpolation probes of a [`sweep_between`] size before it bisects.
-const BETWEEN_PROBES: u32 = 8;
+const BETWEEN_PROBES: u32 = 4;
 
 /// Converted quantity of the member level at exactly composite price `cp` (0: none there) —
 /// the difference of [`member_qty`] at `cp` and at the next better composite price.
