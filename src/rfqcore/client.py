@@ -912,10 +912,10 @@ class RfqClient(_Endpoint):
         elif t == _T_QUOTE_END:
             qid, rfq_id, inst, state, reason, ct = v
             try:
-                st = QuoteEnd(state)
+                end = QuoteEnd(state)
             except ValueError:
-                st = state
-            ev = QuoteEnded(self.id, inst, qid, rfq_id, st, reason, ct)
+                end = state
+            ev = QuoteEnded(self.id, inst, qid, rfq_id, end, reason, ct)
             self._complete(("cancel", qid), ev)
             if self.on_quote_end is not None:
                 self.on_quote_end(ev)
