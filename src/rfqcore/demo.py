@@ -142,6 +142,7 @@ def client_session(aeron_dir: str, out: Any) -> None:
         if step("beta-fund RFQ BTC buy 10 (credit 250,000 USDT)", lambda: rq(beta, "BTC", "buy", "10")):
             say("beta-fund RFQ BTC buy 10: quoted?!")
         op = OperatorClient("desk-operator", aeron_dir=aeron_dir)
+        op.control_timeout = 5.0  # as for the RFQs above: a control's ack waits for the journal's fdatasync
         op.connect()
         op.logon()
         ack = op.operator().kill(client="beta-fund")
