@@ -12,37 +12,19 @@ import io
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from desk_market import feed_market, free_port, web_desk
+from desk_market import feed_market, free_port, journaled_web_desk, serve_http, web_desk
 from web_client import WebClient
 
 from rfqcore.demo import DEMO_PORTAL_USERS
-from rfqcore.instruments import Registry
-from rfqcore.rfqconfig import RfqSettings
 
 
 def _portal(base: str) -> WebClient:
     return WebClient(base, api="/api", login_path="/login", cookie_name="rfqcore_session",
                      passwords=DEMO_PORTAL_USERS)
-
-
-@contextmanager
-def _desk(jdir: Path) -> Iterator[Any]:
-    from rfqcore.journal import JournalSettings
-
-    registry = Registry.load(None)
-    settings = RfqSettings.from_toml(resources.files("rfqcore.defaults").joinpath("rfq.toml").read_text(), registry,
-                                     "rfq.toml")
-    with web_desk(journal=JournalSettings(str(jdir)), registry=registry, settings=settings) as srv:
-        yield srv
 
 
 def _rfq(srv: Any, who: WebClient, side: str, size: str = "1") -> dict[str, Any]:
@@ -71,7 +53,7 @@ def _ids(rows: list[dict[str, Any]]) -> set[str]:
 
 def test_each_clients_blotter_and_csv_come_back_after_a_restart_and_only_its_own(tmp_path: Path) -> None:
     jdir = tmp_path / "journal"
-    with _desk(jdir) as srv:
+    with journaled_web_desk(jdir) as srv:
         acme, beta = _portal(srv.web.url), _portal(srv.web.url)
         assert acme.login("acme-trader").status == 200 and beta.login("beta-trader").status == 200
         # acme: a two-way quote filled on its buy side, the same hit again (refused), an RFQ too big
@@ -102,7 +84,7 @@ def test_each_clients_blotter_and_csv_come_back_after_a_restart_and_only_its_own
     with sqlite3.connect(jdir / "portal-blotter.sqlite") as con:
         assert con.execute("SELECT count(*) FROM portal_blotter").fetchone()[0] == len(a_rows) + len(b_rows)
 
-    with _desk(jdir) as srv:  # the same journal: a restart of the desk
+    with journaled_web_desk(jdir) as srv:  # the same journal: a restart of the desk
         for who in (acme, beta):
             who.base = srv.web.url
             assert who.login(who is acme and "acme-trader" or "beta-trader").status == 200  # a new session too
@@ -132,24 +114,6 @@ def test_a_desk_without_a_journal_keeps_no_blotter_file(tmp_path: Path) -> None:
         assert srv.blotter_store is None and srv.portal.blotter.store is None
 
 
-def _serve(aeron: str, port: int, jdir: Path) -> subprocess.Popen[str]:
-    """``rfqcore serve --http 127.0.0.1:PORT --journal JDIR`` in a process of its own, returned
-    once its HTTP server is up (the banner's metrics line)."""
-    proc = subprocess.Popen([sys.executable, "-m", "rfqcore.cli", "serve", "--no-market-data", "--aeron-dir", aeron,
-                             "--http", f"127.0.0.1:{port}", "--journal", str(jdir), "--status-every", "3600"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline, seen = time.monotonic() + 60, []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        if not line:
-            break
-        seen.append(line)
-        if f"http://127.0.0.1:{port}/metrics" in line:
-            return proc
-    proc.kill()
-    raise AssertionError(f"rfqcore serve did not come up: {seen} {proc.communicate(timeout=10)[1]}")
-
-
 def test_rfqcore_serve_killed_keeps_the_blotter_rows_it_had_written(tmp_path: Path) -> None:
     """``rfqcore serve --journal`` killed (SIGKILL: no orderly stop) once its blotter file holds
     the rows, started again: each client's blotter is as it was, with no row twice (should
@@ -157,7 +121,7 @@ def test_rfqcore_serve_killed_keeps_the_blotter_rows_it_had_written(tmp_path: Pa
     (NO_MARKET), each a row."""
     port, jdir = free_port(), tmp_path / "journal"
     aeron, base = f"/dev/shm/rfqcore-test-blotter-{os.getpid()}", f"http://127.0.0.1:{port}"
-    proc = _serve(aeron, port, jdir)
+    proc = serve_http(aeron, port, "--journal", str(jdir))
     try:
         acme, beta = _portal(base), _portal(base)
         assert acme.login("acme-trader").status == 200 and beta.login("beta-trader").status == 200
@@ -175,7 +139,7 @@ def test_rfqcore_serve_killed_keeps_the_blotter_rows_it_had_written(tmp_path: Pa
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    proc = _serve(aeron, port, jdir)
+    proc = serve_http(aeron, port, "--journal", str(jdir))
     try:
         assert acme.call("GET", "/blotter").json == {"client": "acme-capital", "rows": a_rows}  # the session came back
         assert beta.call("GET", "/blotter").json == {"client": "beta-fund", "rows": b_rows}

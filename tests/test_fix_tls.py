@@ -26,7 +26,7 @@ from rfqcore.fix.client import FixClient
 from rfqcore.instruments import Registry
 from rfqcore.rfqconfig import RfqSettings
 
-from desk_market import feed_market, free_port
+from desk_market import fed_desk, feed_market, free_port
 
 TLS = Path(__file__).parent / "tls"
 CERT, KEY = str(TLS / "test-only-cert.pem"), str(TLS / "test-only-key.pem")
@@ -58,15 +58,8 @@ def _settings(extra: str) -> RfqSettings:
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from rfqcore.serve import Server
-
-    srv = Server(settings=_settings(_TOML), market_files=[], fix_store=str(tmp_path_factory.mktemp("fix-tls") / "fix"))
-    srv.start()
-    try:
-        feed_market(srv.engine)
+    with fed_desk(settings=_settings(_TOML), fix_store=str(tmp_path_factory.mktemp("fix-tls") / "fix")) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def _until(cond: Any, timeout: float = 20.0) -> None:

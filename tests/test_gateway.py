@@ -727,12 +727,28 @@ def test_full_ring_back_pressure_never_drops(agent: Agent, loopback: Backend) ->
         agent("close", key)
 
 
+def _fill_while_away(agent: Agent, loopback: Backend, key: str, quote: Any, side: str) -> None:
+    """The client accepts ``quote`` and logs out before the core answers (the loopback core held
+    meanwhile): the execution report and the quote's end reach the gateway for nobody."""
+    core: LoopbackCore = loopback.core  # type: ignore[attr-defined]
+    drops = loopback.gateway.stats()["no_session_drops"]
+    core.paused.set()
+    try:
+        agent("call", key, "send_accept", quote, side)
+        agent("call", key, "logout")
+    finally:
+        core.paused.clear()
+    deadline = time.monotonic() + 5
+    while loopback.gateway.stats()["no_session_drops"] < drops + 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert loopback.gateway.stats()["no_session_drops"] >= drops + 2
+
+
 def test_an_execution_the_client_missed_is_resent(agent: Agent, loopback: Backend) -> None:
     """A fill the core answers while the client has no session (here: it logged out with the
     accept in flight, the core paused) is kept by the gateway: the client's next logon asks for
     every report after the last one it received and gets it (``missed``); another client object
     of the same id (a restarted process) gets all of them with ``executions_since(0)``."""
-    core: LoopbackCore = loopback.core  # type: ignore[attr-defined]
     key, again = "acme-missed", "acme-restarted"
     agent("new", key, "client", ACME.id, ACME.secret.hex(), loopback.dir)
     agent("call", key, "logon")
@@ -741,17 +757,7 @@ def test_an_execution_the_client_missed_is_resent(agent: Agent, loopback: Backen
         first = agent("call", key, "accept", q1, timeout=5.0)
         assert agent("get", key, "last_trade_id") == first.trade_id
         q2 = agent("call", key, "request_quote", "BTC", "buy", Decimal("2"), timeout=5.0)
-        drops = loopback.gateway.stats()["no_session_drops"]
-        core.paused.set()
-        try:
-            agent("call", key, "send_accept", q2, "buy")
-            agent("call", key, "logout")
-        finally:
-            core.paused.clear()
-        deadline = time.monotonic() + 5
-        while loopback.gateway.stats()["no_session_drops"] < drops + 2 and time.monotonic() < deadline:
-            time.sleep(0.01)  # the execution report and the quote's end, for nobody
-        assert loopback.gateway.stats()["no_session_drops"] >= drops + 2
+        _fill_while_away(agent, loopback, key, q2, "buy")
         assert agent("get", key, "last_trade_id") == first.trade_id  # it never saw the second fill
         agent("call", key, "logon")
         missed = agent("get", key, "missed")
@@ -890,23 +896,12 @@ def test_quote_status_of_a_fill_the_client_never_heard_of(agent: Agent, loopback
     """The core fills a quote while its client has no session (the report goes to nobody): the
     client, logged on again, asks what became of the quote and learns the fill (the gateway
     read it off the core's answers anyway)."""
-    core: LoopbackCore = loopback.core  # type: ignore[attr-defined]
     key = "acme-status-missed"
     agent("new", key, "client", ACME.id, ACME.secret.hex(), loopback.dir)
     agent("call", key, "logon")
     try:
         q = agent("call", key, "request_quote", "BTC", "sell", Decimal("3"), timeout=5.0)
-        drops = loopback.gateway.stats()["no_session_drops"]
-        core.paused.set()
-        try:
-            agent("call", key, "send_accept", q, "sell")
-            agent("call", key, "logout")
-        finally:
-            core.paused.clear()
-        deadline = time.monotonic() + 5
-        while loopback.gateway.stats()["no_session_drops"] < drops + 2 and time.monotonic() < deadline:
-            time.sleep(0.01)  # the execution report and the quote's end, for nobody
-        assert loopback.gateway.stats()["no_session_drops"] >= drops + 2
+        _fill_while_away(agent, loopback, key, q, "sell")
         agent("call", key, "logon")
         st = _status(agent, key, q.quote_id)
         assert (st.state, st.side, st.qty, st.price) == (s.QuoteStatusCode.FILLED, ClientSide.SELL, Decimal("3"),

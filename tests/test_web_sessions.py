@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
-from desk_market import web_desk
+from desk_market import free_port, journaled_web_desk, serve_http
 from web_client import WebClient
 
 from rfqcore.demo import DEMO_CONSOLE_USERS, DEMO_PORTAL_USERS
@@ -43,17 +39,6 @@ def _console(base: str) -> WebClient:
                      passwords=PASSWORDS)
 
 
-@contextmanager
-def _desk(jdir: Path, settings: RfqSettings | None = None, **kw: Any) -> Iterator[Any]:
-    from rfqcore.journal import JournalSettings
-
-    registry = Registry.load(None)
-    if settings is None:
-        settings = RfqSettings.from_toml(_rfq_toml(), registry, "rfq.toml")
-    with web_desk(journal=JournalSettings(str(jdir)), registry=registry, settings=settings, **kw) as srv:
-        yield srv
-
-
 def _rfq_toml() -> str:
     return resources.files("rfqcore.defaults").joinpath("rfq.toml").read_text()
 
@@ -66,7 +51,7 @@ def _on(who: WebClient, srv: Any) -> WebClient:
 
 def test_logged_in_users_stay_logged_in_across_a_restart_and_logout_ends_it(tmp_path: Path) -> None:
     jdir = tmp_path / "journal"
-    with _desk(jdir) as srv:
+    with journaled_web_desk(jdir) as srv:
         acme, risk, viewer, gone = _portal(srv.web.url), _console(srv.web.url), _console(srv.web.url), \
             _console(srv.web.url)
         for b, user in ((acme, "acme-trader"), (risk, "desk-risk"), (viewer, "desk-viewer"), (gone, "desk-trader")):
@@ -81,7 +66,7 @@ def test_logged_in_users_stay_logged_in_across_a_restart_and_logout_ends_it(tmp_
         keys = {k for (k,) in con.execute("SELECT key FROM web_session")}
     assert keys == {token_key(acme.cookie or ""), token_key(risk.cookie or ""), token_key(viewer.cookie or "")}
 
-    with _desk(jdir) as srv:  # the same journal: a restart of the desk and of its HTTP server
+    with journaled_web_desk(jdir) as srv:  # the same journal: a restart of the desk and of its HTTP server
         for b in (acme, risk, viewer, gone):
             _on(b, srv)
         me = acme.call("GET", "/session")
@@ -101,14 +86,14 @@ def test_logged_in_users_stay_logged_in_across_a_restart_and_logout_ends_it(tmp_
         assert acme.call("GET", "/session").status == 401
         assert srv.portal.stats()["sessions"] == 0 and srv.console.stats()["sessions"] == 2
 
-    with _desk(jdir) as srv:  # logged out after a restart: out for good
+    with journaled_web_desk(jdir) as srv:  # logged out after a restart: out for good
         assert _on(acme, srv).call("GET", "/session").status == 401
         assert _on(risk, srv).call("GET", "/session").status == 200
 
 
 def test_expired_sessions_and_changed_passwords_do_not_come_back(tmp_path: Path) -> None:
     jdir, store = tmp_path / "journal", tmp_path / "elsewhere" / "sessions.sqlite"
-    with _desk(jdir, http_sessions=str(store)) as srv:
+    with journaled_web_desk(jdir, http_sessions=str(store)) as srv:
         idle, old, beta, trader = (_portal(srv.web.url), _portal(srv.web.url), _portal(srv.web.url),
                                    _console(srv.web.url))
         for b, user in ((idle, "acme-trader"), (old, "acme-trader"), (beta, "beta-trader"), (trader, "desk-trader")):
@@ -124,7 +109,7 @@ def test_expired_sessions_and_changed_passwords_do_not_come_back(tmp_path: Path)
                      if u.name == "beta-trader")
     assert beta_hash in text
     settings = RfqSettings.from_toml(text.replace(beta_hash, hash_password("a-new-password")), Registry.load(None))
-    with _desk(jdir, settings=settings, http_sessions=str(store)) as srv:
+    with journaled_web_desk(jdir, settings=settings, http_sessions=str(store)) as srv:
         assert _on(idle, srv).call("GET", "/session").status == 401  # idle 30 minutes at most
         assert _on(old, srv).call("GET", "/session").status == 401  # 12 hours at most
         assert _on(beta, srv).call("GET", "/session").status == 401  # its password changed
@@ -140,26 +125,8 @@ def test_an_unwritable_session_store_is_one_line_at_start(tmp_path: Path) -> Non
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(HttpUnavailable, match=r"cannot keep web sessions in .*file/sessions.sqlite: .*--http-sessions"):
-        with _desk(tmp_path / "journal", http_sessions=str(blocker / "sessions.sqlite")):
+        with journaled_web_desk(tmp_path / "journal", http_sessions=str(blocker / "sessions.sqlite")):
             pass
-
-
-def _serve(aeron: str, port: int, store: Path) -> subprocess.Popen[str]:
-    """``rfqcore serve --http 127.0.0.1:PORT --http-sessions STORE`` in a process of its own,
-    returned once its HTTP server is up (the banner's metrics line)."""
-    proc = subprocess.Popen([sys.executable, "-m", "rfqcore.cli", "serve", "--no-market-data", "--aeron-dir", aeron,
-                             "--http", f"127.0.0.1:{port}", "--http-sessions", str(store), "--status-every", "3600"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline, seen = time.monotonic() + 60, []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        if not line:
-            break
-        seen.append(line)
-        if f"http://127.0.0.1:{port}/metrics" in line:
-            return proc
-    proc.kill()
-    raise AssertionError(f"rfqcore serve did not come up: {seen} {proc.communicate(timeout=10)[1]}")
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -170,18 +137,16 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 def test_rfqcore_serve_restarted_keeps_its_users_logged_in(tmp_path: Path) -> None:
     """The command an operator runs, stopped (SIGTERM) and started again on the same port: the
     console and portal cookies of the first process open their sessions in the second."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     aeron, store, base = f"/dev/shm/rfqcore-test-sessions-{os.getpid()}", tmp_path / "sessions.sqlite", \
         f"http://127.0.0.1:{port}"
-    proc = _serve(aeron, port, store)
+    proc = serve_http(aeron, port, "--http-sessions", str(store))
     try:
         risk, acme = _console(base), _portal(base)
         assert risk.login("desk-risk").status == 200 and acme.login("acme-trader").status == 200
     finally:
         _stop(proc)
-    proc = _serve(aeron, port, store)
+    proc = serve_http(aeron, port, "--http-sessions", str(store))
     try:
         me = risk.call("GET", "/session")
         assert me.status == 200 and (me.json["user"], me.json["csrf_token"]) == ("desk-risk", risk.csrf), me.body
@@ -191,7 +156,7 @@ def test_rfqcore_serve_restarted_keeps_its_users_logged_in(tmp_path: Path) -> No
         assert acme.call("POST", "/logout").status == 200
     finally:
         _stop(proc)
-    proc = _serve(aeron, port, store)
+    proc = serve_http(aeron, port, "--http-sessions", str(store))
     try:
         assert acme.call("GET", "/session").status == 401
         assert risk.call("GET", "/session").status == 200

@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -67,6 +67,18 @@ _BUSY_HINT = ("stop that desk first (Ctrl-C in its terminal, or kill -TERM {pid}
 def _shm() -> str | None:
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
+
+
+def _open_web_store(store: Callable[[str], Any], path: str, what: str, fix: str) -> Any:
+    """``store(path)`` (an SQLite file the web apps keep), or one line saying why not and what to do."""
+    import sqlite3
+
+    from rfqcore.web.server import HttpUnavailable
+
+    try:
+        return store(path)
+    except (sqlite3.Error, OSError) as e:
+        raise HttpUnavailable(f"cannot keep {what} in {path}: {e}; {fix}") from None
 
 class Server:
     """Everything ``rfqcore serve`` runs, as a context manager."""
@@ -261,33 +273,19 @@ class Server:
                                       if self.journal is not None else None)
         if path is None:
             return None
-        import sqlite3
-
-        from rfqcore.web.server import HttpUnavailable
         from rfqcore.web.sessions import SessionStore
 
-        try:
-            return SessionStore(path)
-        except (sqlite3.Error, OSError) as e:
-            raise HttpUnavailable(f"cannot keep web sessions in {path}: {e}; give a writable SQLite file "
-                                  f"(--http-sessions FILE)") from None
+        return _open_web_store(SessionStore, path, "web sessions", "give a writable SQLite file (--http-sessions FILE)")
 
     def _blotter_store(self) -> Any:
         """The portal's blotter store, ``portal-blotter.sqlite`` in the journal directory; None
         without a journal (its ids start again with the core, so rows of before would clash)."""
         if self.journal is None:
             return None
-        import sqlite3
-
         from rfqcore.web.blotter_store import BlotterStore
-        from rfqcore.web.server import HttpUnavailable
 
-        path = os.path.join(self.journal.dir, "portal-blotter.sqlite")
-        try:
-            return BlotterStore(path)
-        except (sqlite3.Error, OSError) as e:
-            raise HttpUnavailable(f"cannot keep the portal's blotters in {path}: {e}; give a journal directory "
-                                  f"(--journal) where the desk may write") from None
+        return _open_web_store(BlotterStore, os.path.join(self.journal.dir, "portal-blotter.sqlite"),
+                               "the portal's blotters", "give a journal directory (--journal) where the desk may write")
 
     def _run_replay(self) -> None:
         try:

@@ -863,6 +863,24 @@ mod tests {
         }
     }
 
+    /// Three member books on one side, searchable: a linear one on tick 1 (`a`, quantities ×10
+    /// into the composite), a linear one on tick 10 shifted by `offset` (`b`), and an inverse
+    /// one on tick 10 shifted back (`c`, with its aggregates for the search).
+    fn three_members(side: Side, a: &[(i64, i64)], b: &[(i64, i64)], c: &[(i64, i64)], offset: i64) -> ([L2Book; 3], [Conversion; 3]) {
+        let mut bk = [L2Book::new(1024, 1, 4096), L2Book::new(1024, 1, 4096), L2Book::new(1024, 1, 4096)];
+        for &(p, q) in a { bk[0].set(side, p + 100_000, q).unwrap(); }
+        for &(p, q) in b { bk[1].set(side, p * 10 + 100_000, q).unwrap(); }
+        for &(p, q) in c { bk[2].set(side, p * 10 + 100_000, q).unwrap(); }
+        bk[2].bids.set_inverse(1_000_000_000);
+        bk[2].asks.set_inverse(1_000_000_000);
+        let convs = [
+            Conversion { px_mult: 1, offset: 0, qty: QtyConversion::Linear(10) },
+            Conversion { px_mult: 1, offset, qty: QtyConversion::Linear(1) },
+            Conversion { px_mult: 1, offset: -offset, qty: QtyConversion::Inverse(1_000_000_000) },
+        ];
+        (bk, convs)
+    }
+
     proptest::proptest! {
         /// The search from the run-out prices it left behind, after random changes to the
         /// books (levels added, resized, deleted, in front of, at and behind each size's
@@ -881,17 +899,7 @@ mod tests {
         ) {
             let sizes: Vec<i64> = sizes.into_iter().collect();
             for side in [Side::Bid, Side::Ask] {
-                let mut bk = [L2Book::new(1024, 1, 4096), L2Book::new(1024, 1, 4096), L2Book::new(1024, 1, 4096)];
-                for &(p, q) in &a { bk[0].set(side, p + 100_000, q).unwrap(); }
-                for &(p, q) in &b { bk[1].set(side, p * 10 + 100_000, q).unwrap(); }
-                for &(p, q) in &c { bk[2].set(side, p * 10 + 100_000, q).unwrap(); }
-                bk[2].bids.set_inverse(1_000_000_000);
-                bk[2].asks.set_inverse(1_000_000_000);
-                let convs = [
-                    Conversion { px_mult: 1, offset: 0, qty: QtyConversion::Linear(10) },
-                    Conversion { px_mult: 1, offset, qty: QtyConversion::Linear(1) },
-                    Conversion { px_mult: 1, offset: -offset, qty: QtyConversion::Inverse(1_000_000_000) },
-                ];
+                let (mut bk, convs) = three_members(side, &a, &b, &c, offset);
                 let mut h = vec![i64::MIN; sizes.len()];
                 for k in 0..=rounds.len() {
                     {
@@ -932,17 +940,7 @@ mod tests {
         ) {
             let ladder: Vec<i64> = ladder.into_iter().collect();
             for side in [Side::Bid, Side::Ask] {
-                let mut bk = [L2Book::new(1024, 1, 4096), L2Book::new(1024, 1, 4096), L2Book::new(1024, 1, 4096)];
-                for &(p, q) in &a { bk[0].set(side, p + 100_000, q).unwrap(); }
-                for &(p, q) in &b { bk[1].set(side, p * 10 + 100_000, q).unwrap(); }
-                for &(p, q) in &c { bk[2].set(side, p * 10 + 100_000, q).unwrap(); }
-                bk[2].bids.set_inverse(1_000_000_000);
-                bk[2].asks.set_inverse(1_000_000_000);
-                let convs = [
-                    Conversion { px_mult: 1, offset: 0, qty: QtyConversion::Linear(10) },
-                    Conversion { px_mult: 1, offset, qty: QtyConversion::Linear(1) },
-                    Conversion { px_mult: 1, offset: -offset, qty: QtyConversion::Inverse(1_000_000_000) },
-                ];
+                let (bk, convs) = three_members(side, &a, &b, &c, offset);
                 let books: Vec<(&L2Book, Conversion)> = bk.iter().zip(convs).take(members).collect();
                 let n = ladder.len();
                 let mut walked = vec![None; n];
