@@ -266,13 +266,7 @@ impl Inner {
             ))));
         }
         self.buf.clear();
-        self.buf.extend_from_slice(&[0; FRAME]);
-        let payload = postcard::to_extend(op, std::mem::take(&mut self.buf)).map_err(io_error)?;
-        self.buf = payload;
-        let len = (self.buf.len() - FRAME) as u32;
-        let crc = crc32c::crc32c(&self.buf[FRAME..]);
-        self.buf[0..4].copy_from_slice(&len.to_le_bytes());
-        self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
+        Self::frame(&mut self.buf, op).map_err(io_error)?;
         if let Err(e) = (&*self.file).write_all(&self.buf) {
             self.failed = true;
             return Err(io_error(e));
@@ -689,23 +683,16 @@ mod tests {
     }
 
     #[test]
-    fn crash_with_a_torn_temp_file_reopens_the_old_log() {
-        let (dir, compactions) = crash_during_compaction(CrashAt::TmpPartial);
-        assert_eq!(compactions, 0);
-        assert!(dir.path().join("raft-log.tmp").exists());
-        let old_len = file_len(dir.path());
-        assert_live_log(dir.path());
-        assert_eq!(file_len(dir.path()), old_len, "the old file stays the log");
-    }
-
-    #[test]
-    fn crash_with_a_complete_unrenamed_temp_file_reopens_the_old_log() {
-        let (dir, compactions) = crash_during_compaction(CrashAt::TmpSynced);
-        assert_eq!(compactions, 0);
-        assert!(dir.path().join("raft-log.tmp").exists());
-        let old_len = file_len(dir.path());
-        assert_live_log(dir.path());
-        assert_eq!(file_len(dir.path()), old_len);
+    fn crash_before_the_rename_reopens_the_old_log() {
+        // a torn temp file, and a complete fsynced one that never got the name
+        for at in [CrashAt::TmpPartial, CrashAt::TmpSynced] {
+            let (dir, compactions) = crash_during_compaction(at);
+            assert_eq!(compactions, 0, "{at:?}");
+            assert!(dir.path().join("raft-log.tmp").exists(), "{at:?}");
+            let old_len = file_len(dir.path());
+            assert_live_log(dir.path());
+            assert_eq!(file_len(dir.path()), old_len, "{at:?}: the old file stays the log");
+        }
     }
 
     #[test]
