@@ -38,6 +38,25 @@ struct QuoteInfo {
     core_time: i64,
 }
 
+impl QuoteInfo {
+    /// A quote the core has neither filled nor ended yet.
+    fn live(client: u16, rfq_id: u64, inst: u16, valid_until: i64, core_time: i64) -> QuoteInfo {
+        QuoteInfo {
+            client,
+            inst,
+            status: quote_status::LIVE,
+            reason: 0,
+            side: 0,
+            rfq_id,
+            valid_until,
+            trade: 0,
+            price: 0,
+            qty: 0,
+            core_time,
+        }
+    }
+}
+
 /// Every quote's status by quote id (ids are the core's, unique across clients).
 ///
 /// Hashed with rustc-hash's Fx hash (a multiply): the keys inserted are the core's own quote
@@ -67,19 +86,7 @@ impl QuoteBook {
 
     /// A firm quote was sent to `client` (the whole `QUOTE`): live until the core ends it.
     pub fn quoted(&mut self, client: u16, quote_id: u64, rfq_id: u64, inst: u16, valid_until: i64, core_time: i64) {
-        self.quotes.insert(quote_id, QuoteInfo {
-            client,
-            inst,
-            status: quote_status::LIVE,
-            reason: 0,
-            side: 0,
-            rfq_id,
-            valid_until,
-            trade: 0,
-            price: 0,
-            qty: 0,
-            core_time,
-        });
+        self.quotes.insert(quote_id, QuoteInfo::live(client, rfq_id, inst, valid_until, core_time));
     }
 
     /// An execution of `client` on `quote_id` (the `QUOTE_END` that follows ends the quote).
@@ -92,20 +99,8 @@ impl QuoteBook {
     /// The core ended `quote_id` (`QUOTE_END`: `state` 1-4, `reason` when rejected).
     #[allow(clippy::too_many_arguments, reason = "the QUOTE_END record's fields, one by one")]
     pub fn ended(&mut self, client: u16, quote_id: u64, rfq_id: u64, inst: u16, state: u8, reason: u8, core_time: i64) {
-        let q = self.quotes.entry(quote_id).or_insert(QuoteInfo {
-            // quoted before this gateway started: what the end says
-            client,
-            inst,
-            status: quote_status::LIVE,
-            reason: 0,
-            side: 0,
-            rfq_id,
-            valid_until: 0,
-            trade: 0,
-            price: 0,
-            qty: 0,
-            core_time,
-        });
+        // quoted before this gateway started: what the end says
+        let q = self.quotes.entry(quote_id).or_insert(QuoteInfo::live(client, rfq_id, inst, 0, core_time));
         if q.client != client {
             return; // not the same quote (a core restarted without its journal numbers again)
         }
