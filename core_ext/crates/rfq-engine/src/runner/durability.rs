@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use super::replication::{BlockProducer, CommitGate};
 use std::sync::Arc;
+use std::thread::Thread;
 
 /// A committed batch whose outputs wait for its durability: the journal sequence of its last
 /// record and the out/tap ring positions after its last staged output.
@@ -71,6 +72,18 @@ impl Journal {
             b.write(rec);
         }
         self.writer.append_marked(rec, out_hash)
+    }
+
+    /// The thread unparked by the journal's sync thread, the commit gate and the block ring's
+    /// consumer (the core thread while it runs, else none).
+    pub(super) fn set_wake(&mut self, t: Option<Thread>) {
+        if let Some(g) = self.gate.as_ref() {
+            g.set_wake(t.clone());
+        }
+        if let Some(b) = self.blocks.as_ref() {
+            b.set_wake(t.clone());
+        }
+        self.writer.set_wake(t);
     }
 
     /// Whether the gate reported a loss of leadership since it was attached.
@@ -137,22 +150,12 @@ impl Runner {
             if let Some(b) = j.blocks.as_mut() {
                 b.discard();
             }
-            if let Some(g) = j.gate.as_ref() {
-                g.set_wake(None);
-            }
-            if let Some(g) = gate.as_ref() {
-                g.set_wake(wake);
-            }
-            if let Some(b) = j.blocks.as_ref() {
-                b.set_wake(None);
-            }
-            if let Some(b) = blocks.as_ref() {
-                b.set_wake(self.threaded.then(std::thread::current));
-            }
+            j.set_wake(None); // the old gate and ring no longer wake this thread
             j.gate_losses = gate.as_ref().map_or(0, |g| g.losses());
             j.gate = gate;
             j.blocks = blocks;
             j.fenced = false;
+            j.set_wake(wake);
         }
     }
 

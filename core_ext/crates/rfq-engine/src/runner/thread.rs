@@ -75,13 +75,7 @@ impl Runner {
         self.flush_journal();
         self.reap_snapshot(true);
         if let Some(j) = self.journal.as_deref_mut() {
-            j.writer.set_wake(None);
-            if let Some(g) = j.gate.as_ref() {
-                g.set_wake(None);
-            }
-            if let Some(b) = j.blocks.as_ref() {
-                b.set_wake(None);
-            }
+            j.set_wake(None);
         }
         // back to inline journal I/O unless chosen explicitly (an error is kept)
         self.threaded = false;
@@ -93,13 +87,9 @@ impl Runner {
 fn core_loop(mut runner: Runner, rx: Receiver<Command>, stop: Arc<AtomicBool>, idle: IdleKind) -> Runner {
     runner.core.prefault();
     if let Some(j) = runner.journal.as_deref_mut() {
-        j.writer.set_wake(Some(std::thread::current()));
-        if let Some(g) = j.gate.as_ref() {
-            g.set_wake(Some(std::thread::current())); // the cluster unparks us as the gate moves
-        }
-        if let Some(b) = j.blocks.as_ref() {
-            b.set_wake(Some(std::thread::current())); // the proposer unparks us as it frees space
-        }
+        // the sync thread, the cluster (as the gate moves) and the proposer (as it frees
+        // block-ring space) unpark us
+        j.set_wake(Some(std::thread::current()));
     }
     let mut idle = idle.strategy();
     let mut cycle: u32 = 0;
