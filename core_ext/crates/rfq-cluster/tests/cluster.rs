@@ -447,7 +447,6 @@ fn drain(c: &mut rfq_ring::Consumer) -> Vec<Record> {
 async fn a_leaders_runner_publishes_only_what_a_majority_committed() {
     use rfq_engine::Runner;
     use rfq_journal::{Durability, JournalWriter};
-    use rfq_ring::RingFile;
     use std::sync::atomic::AtomicU64;
 
     let c = Cluster::start(3, |_| {}).await;
@@ -455,11 +454,7 @@ async fn a_leaders_runner_publishes_only_what_a_majority_committed() {
     let leader = Arc::clone(c.node(l));
     // the leader's runner: journal, commit gate, and each committed journal block proposed
     let jdir = tempfile::tempdir().unwrap();
-    let (out_p, mut out_c) = RingFile::anonymous(1 << 14).unwrap().split();
-    let (mut in_p, in_c) = RingFile::anonymous(1 << 12).unwrap().split();
-    let mut runner = Runner::new(Core::new(config()).unwrap(), out_p);
-    runner.add_input(in_c);
-    runner.set_journal(JournalWriter::open(common::jcfg(jdir.path(), Durability::None, 1 << 20)).unwrap());
+    let (mut runner, mut in_p, mut out_c) = common::journaled_runner(jdir.path(), Durability::None, 1 << 20);
     let gate = leader.commit_gate();
     let (blocks, mut cons) = rfq_engine::block_ring(64, 256).unwrap();
     runner.set_replication(Some(Arc::clone(&gate)), Some(blocks));
@@ -552,20 +547,14 @@ async fn a_leaders_runner_publishes_only_what_a_majority_committed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leaders_runner_stops_when_its_term_ends_with_no_proposal_in_flight() {
-    use rfq_engine::Runner;
-    use rfq_journal::{Durability, JournalWriter};
-    use rfq_ring::RingFile;
+    use rfq_journal::Durability;
 
     let c = Cluster::start(3, |_| {}).await;
     let l = c.leader().await;
     let leader = Arc::clone(c.node(l));
     let gate = leader.commit_gate();
     let jdir = tempfile::tempdir().unwrap();
-    let (out_p, mut out_c) = RingFile::anonymous(1 << 14).unwrap().split();
-    let (mut in_p, in_c) = RingFile::anonymous(1 << 12).unwrap().split();
-    let mut runner = Runner::new(Core::new(config()).unwrap(), out_p);
-    runner.add_input(in_c);
-    runner.set_journal(JournalWriter::open(common::jcfg(jdir.path(), Durability::None, 1 << 20)).unwrap());
+    let (mut runner, mut in_p, mut out_c) = common::journaled_runner(jdir.path(), Durability::None, 1 << 20);
     // nobody proposes: only the end of the term can tell the runner
     let (blocks, _cons) = rfq_engine::block_ring(8, 256).unwrap();
     runner.set_replication(Some(Arc::clone(&gate)), Some(blocks));

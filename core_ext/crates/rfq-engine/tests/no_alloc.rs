@@ -14,11 +14,11 @@ mod common;
 
 use common::hedge::snapshot3;
 use common::*;
-use rfq_engine::{block_ring, CommitGate, Core, Runner};
+use rfq_engine::{block_ring, CommitGate, Core};
 use std::sync::Arc;
-use rfq_journal::{Durability, JournalWriter};
+use rfq_journal::Durability;
 use rfq_ring::record::{flags, kind};
-use rfq_ring::{Record, RingFile};
+use rfq_ring::Record;
 
 #[global_allocator]
 static A: rfq_testkit::CountingAlloc = rfq_testkit::CountingAlloc;
@@ -98,11 +98,7 @@ fn market_data_and_repricing_do_not_allocate() {
 #[test]
 fn journaled_runner_does_not_allocate() {
     let d = tempfile::tempdir().unwrap();
-    let (out_p, mut out_c) = RingFile::anonymous(1 << 14).unwrap().split();
-    let (mut in_p, in_c) = RingFile::anonymous(1 << 12).unwrap().split();
-    let mut runner = Runner::new(Core::new(config()).unwrap(), out_p);
-    runner.add_input(in_c);
-    runner.set_journal(JournalWriter::open(jcfg(d.path(), Durability::GroupCommit { max_records: 64, max_ns: u64::MAX }, 1 << 30)).unwrap());
+    let (mut runner, mut in_p, mut out_c) = journaled_runner(d.path(), Durability::GroupCommit { max_records: 64, max_ns: u64::MAX }, 1 << 30);
     let recs = journal_stream(2000, None);
     let (warm, rest) = recs.split_at(400);
     let mut drained = 0_u64;
@@ -133,11 +129,7 @@ fn journaled_runner_does_not_allocate() {
 #[test]
 fn replicated_runner_does_not_allocate() {
     let d = tempfile::tempdir().unwrap();
-    let (out_p, mut out_c) = RingFile::anonymous(1 << 14).unwrap().split();
-    let (mut in_p, in_c) = RingFile::anonymous(1 << 12).unwrap().split();
-    let mut runner = Runner::new(Core::new(config()).unwrap(), out_p);
-    runner.add_input(in_c);
-    runner.set_journal(JournalWriter::open(jcfg(d.path(), Durability::GroupCommit { max_records: 64, max_ns: u64::MAX }, 1 << 30)).unwrap());
+    let (mut runner, mut in_p, mut out_c) = journaled_runner(d.path(), Durability::GroupCommit { max_records: 64, max_ns: u64::MAX }, 1 << 30);
     let gate = Arc::new(CommitGate::new(0));
     // small blocks and few of them: batches are cut at 40 records, and the ring fills
     let (blocks, mut cons) = block_ring(4, 40).unwrap();

@@ -7,8 +7,8 @@ mod common;
 
 use common::*;
 use rfq_engine::{block_ring, BlockConsumer, CommitGate, Core, Runner};
-use rfq_journal::{Durability, JournalWriter};
-use rfq_ring::{Consumer, Producer, Record, RingFile};
+use rfq_journal::Durability;
+use rfq_ring::{Consumer, Producer, Record};
 use std::sync::Arc;
 
 struct Rig {
@@ -22,11 +22,7 @@ struct Rig {
 
 fn rig(nblocks: usize, max_block: usize) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let (out_p, out_c) = RingFile::anonymous(1 << 14).unwrap().split();
-    let (in_p, in_c) = RingFile::anonymous(1 << 12).unwrap().split();
-    let mut runner = Runner::new(Core::new(config()).unwrap(), out_p);
-    runner.add_input(in_c);
-    runner.set_journal(JournalWriter::open(jcfg(dir.path(), Durability::None, 1 << 20)).unwrap());
+    let (mut runner, in_p, out_c) = journaled_runner(dir.path(), Durability::None, 1 << 20);
     let gate = Arc::new(CommitGate::new(0));
     let (bp, blocks) = block_ring(nblocks, max_block).unwrap();
     runner.set_replication(Some(Arc::clone(&gate)), Some(bp));

@@ -185,3 +185,19 @@ pub fn journal_stream(steps: i64, kill_at: Option<i64>) -> Vec<Record> {
     }
     v
 }
+
+/// A runner of [`config`] journaling into `dir` ([`jcfg`]) on anonymous rings: one input ring
+/// of 2^12 records, an output ring of 2^14. Returns the runner, the input's producer and the
+/// outputs' consumer.
+pub fn journaled_runner(
+    dir: &std::path::Path,
+    durability: rfq_journal::Durability,
+    segment_bytes: u64,
+) -> (rfq_engine::Runner, rfq_ring::Producer, rfq_ring::Consumer) {
+    let (out_p, out_c) = rfq_ring::RingFile::anonymous(1 << 14).unwrap().split();
+    let (in_p, in_c) = rfq_ring::RingFile::anonymous(1 << 12).unwrap().split();
+    let mut runner = rfq_engine::Runner::new(rfq_engine::Core::new(config()).unwrap(), out_p);
+    runner.add_input(in_c);
+    runner.set_journal(rfq_journal::JournalWriter::open(jcfg(dir, durability, segment_bytes)).unwrap());
+    (runner, in_p, out_c)
+}
