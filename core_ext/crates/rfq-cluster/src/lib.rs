@@ -28,6 +28,7 @@
 mod block;
 pub mod config;
 mod error;
+mod file;
 mod log_store;
 pub mod network;
 mod node;

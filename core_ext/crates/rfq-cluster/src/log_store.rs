@@ -24,6 +24,7 @@
 //! swap is also in the new one, which was fsynced before the rename. File size stays below
 //! about twice the live log plus `compact_min` plus what is appended between two purges.
 
+use crate::file::{read_if_exists, replace_durably};
 use crate::{Entry, LogId, NodeId, StorageError, TypeConfig};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{RaftLogReader, StorageIOError, Vote};
@@ -367,10 +368,8 @@ impl Inner {
 }
 
 fn read_vote_file(path: &Path) -> std::io::Result<Option<Vote<NodeId>>> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(bytes) = read_if_exists(path)? else {
+        return Ok(None);
     };
     if bytes.len() < 4 || crc32c::crc32c(&bytes[4..]).to_le_bytes() != bytes[0..4] {
         return Err(std::io::Error::other(format!("{}: corrupt vote file (bad CRC): restore it or remove the node's data directory and let it rejoin", path.display())));
@@ -382,14 +381,7 @@ fn read_vote_file(path: &Path) -> std::io::Result<Option<Vote<NodeId>>> {
 
 fn write_vote_file(dir: &Path, vote: &Vote<NodeId>) -> std::io::Result<()> {
     let body = postcard::to_stdvec(vote).map_err(std::io::Error::other)?;
-    let mut bytes = crc32c::crc32c(&body).to_le_bytes().to_vec();
-    bytes.extend_from_slice(&body);
-    let tmp = dir.join("vote.tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(&bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, dir.join("vote"))?;
-    File::open(dir)?.sync_all()
+    replace_durably(dir, "vote", &[&crc32c::crc32c(&body).to_le_bytes(), &body])
 }
 
 /// The thread that makes appends durable and reports them (policies `Each` and `Group`).

@@ -20,13 +20,14 @@
 //! `<data>/raft-snapshot` (`le32 meta length ‖ postcard meta ‖ engine snapshot`), replaced
 //! atomically.
 
+use crate::file::{read_if_exists, replace_durably};
 use crate::{Applied, Block, ClusterError, LogId, Node, NodeId, StorageError, TypeConfig};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, RaftSnapshotBuilder, SnapshotMeta, StorageIOError, StoredMembership};
 use rfq_engine::{write_snapshot_file, CommitGate, Core, CoreConfig, Sink, SnapshotAnchor};
 use rfq_journal::{Durability, JournalConfig, JournalWriter, OutputHash};
 use rfq_ring::Record;
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -216,12 +217,7 @@ impl StateMachine {
     pub fn committed_core(&self) -> Result<(Core, SnapshotAnchor), ClusterError> {
         let (bytes, anchor, cfg) = {
             let g = self.lock();
-            let anchor = SnapshotAnchor {
-                fingerprint: g.fingerprint,
-                seq: g.seq,
-                chain: g.journal.chain(),
-                out_hash: g.hash.value(),
-            };
+            let anchor = g.anchor();
             (g.core.snapshot_bytes(&anchor), anchor, g.cfg.clone())
         };
         let (core, _) = Core::restore(cfg, &mut &bytes[..])
@@ -274,14 +270,18 @@ impl Inner {
         Ok(())
     }
 
-    fn snapshot(&self) -> Stored {
-        let anchor = SnapshotAnchor {
+    /// Where the state stands in the node's journal: after the last applied record.
+    fn anchor(&self) -> SnapshotAnchor {
+        SnapshotAnchor {
             fingerprint: self.fingerprint,
             seq: self.seq,
             chain: self.journal.chain(),
             out_hash: self.hash.value(),
-        };
-        let data = self.core.snapshot_bytes(&anchor);
+        }
+    }
+
+    fn snapshot(&self) -> Stored {
+        let data = self.core.snapshot_bytes(&self.anchor());
         let id = self.applied.map_or_else(
             || "none".to_string(),
             |l| format!("{}-{}", l.leader_id, l.index),
@@ -296,25 +296,14 @@ impl Inner {
 
     fn persist(&self, s: &Stored) -> Result<(), StorageError> {
         let meta = postcard::to_stdvec(&s.meta).map_err(snap_err)?;
-        let tmp = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
-        let mut f = std::fs::File::create(&tmp).map_err(snap_err)?;
-        f.write_all(&(meta.len() as u32).to_le_bytes())
-            .map_err(snap_err)?;
-        f.write_all(&meta).map_err(snap_err)?;
-        f.write_all(&s.data).map_err(snap_err)?;
-        f.sync_all().map_err(snap_err)?;
-        std::fs::rename(&tmp, self.dir.join(SNAPSHOT_FILE)).map_err(snap_err)?;
-        std::fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(snap_err)
+        let len = (meta.len() as u32).to_le_bytes();
+        replace_durably(&self.dir, SNAPSHOT_FILE, &[&len, &meta, &s.data]).map_err(snap_err)
     }
 }
 
 fn read_stored(path: &Path) -> std::io::Result<Option<Stored>> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(bytes) = read_if_exists(path)? else {
+        return Ok(None);
     };
     let bad = || {
         std::io::Error::other(format!("{}: damaged Raft snapshot file: remove it (the node then rebuilds from the log or the leader's snapshot)", path.display()))
