@@ -312,8 +312,15 @@ impl ClusterNode {
     /// Whether this node currently believes it is the leader.
     #[must_use]
     pub fn is_leader(&self) -> bool {
-        let m = self.raft.metrics().borrow().clone();
-        m.state == ServerState::Leader
+        self.leader_term().is_some()
+    }
+
+    /// The term this node leads, if it currently believes it is the leader.
+    #[must_use]
+    pub fn leader_term(&self) -> Option<u64> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        (m.state == ServerState::Leader).then_some(m.current_term)
     }
 
     /// The last applied log id.

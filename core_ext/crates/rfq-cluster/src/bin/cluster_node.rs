@@ -130,20 +130,13 @@ fn run(cfg_path: &Path, id: u64) -> Result<(), String> {
     })
 }
 
-/// The term this node leads, if it leads.
-fn leading(node: &ClusterNode) -> Option<u64> {
-    let m = node.raft().metrics();
-    let m = m.borrow();
-    (m.state == openraft::ServerState::Leader).then_some(m.current_term)
-}
-
 /// Proposes `stream` in blocks of `block` records whenever this node leads, continuing from the
 /// committed position. Returns only on a broken log (a block committed where it was not
 /// proposed).
 async fn drive(node: &ClusterNode, stream: &[Record], block: usize, pause: Duration, hold: &AtomicBool) -> Result<(), String> {
     let mut at: Option<(u64, usize)> = None; // (term led, committed records)
     loop {
-        let term = leading(node);
+        let term = node.leader_term();
         if hold.load(Ordering::SeqCst) || term.is_none() || at.is_some_and(|(t, _)| Some(t) != term) {
             at = None;
             tokio::time::sleep(Duration::from_millis(10)).await;
