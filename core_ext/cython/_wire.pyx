@@ -381,25 +381,33 @@ cdef inline int _put_header(unsigned char *p, int t, object session, object seq,
     return 0
 
 
-cdef int _encode(unsigned char *p, int t, object session, object seq, int id_, int role, tuple body) except -1:
-    """The whole message of type ``t`` at ``p`` (which has room for it, zeroed pad bytes)."""
+cdef int _put_body(unsigned char *p, int t, tuple body) except -1:
+    """The message of type ``t`` at ``p`` (which has room for it) zeroed, pad bytes included, and
+    its ``body`` (fields in wire order) written; the header is the caller's to write. Returns the
+    message's length."""
     cdef int i
     if t < 0 or t >= MAX_TYPE or NFIELDS[t] < 0:
         raise ValueError(f"unknown message type {t}")
     if len(body) != NFIELDS[t]:
         raise ValueError(f"{_TYPE_NAMES[t]}: {len(body)} fields given, its body has {NFIELDS[t]} "
                          f"({', '.join(_FIELD_NAMES[t])})")
-    _put_header(p, t, session, seq, id_, role)
+    memset(p, 0, HDR + BODY_LEN[t])
     for i in range(NFIELDS[t]):
         _put(p, t, i, body[i])
     return HDR + BODY_LEN[t]
+
+
+cdef int _encode(unsigned char *p, int t, object session, object seq, int id_, int role, tuple body) except -1:
+    """The whole message of type ``t`` at ``p`` (which has room for it)."""
+    cdef int n = _put_body(p, t, body)
+    _put_header(p, t, session, seq, id_, role)
+    return n
 
 
 def encode(int t, session, seq, int id, int role, tuple body):
     """The complete message of type ``t`` with header ``session`` / ``seq`` / ``id`` / ``role``
     and ``body`` (its fields in wire order, as ``schema.<Type>Msg`` has them)."""
     cdef unsigned char buf[BUF_SIZE]
-    memset(buf, 0, BUF_SIZE)
     cdef int n = _encode(buf, t, session, seq, id, role, body)
     return PyBytes_FromStringAndSize(<const char *>buf, n)
 
@@ -470,7 +478,6 @@ cdef class Encoder:
     def encode(self, int t, session, seq, *body):
         """Any message type, body fields as positional arguments; ``session`` as given (not
         signed: for tests and hand-built messages)."""
-        memset(self._p, 0, BUF_SIZE)
         _encode(self._p, t, session, seq, self.id, self.role, body)
         return self._views[t]
 
@@ -639,16 +646,8 @@ cdef class Sender(Encoder):
 
     cdef int _write(self, int t, uint64_t seq, tuple fields) except -1:
         """Request type ``t`` with ``fields`` (its body, wire order) in the buffer, signed."""
-        cdef int i
-        if t < 0 or t >= MAX_TYPE or NFIELDS[t] < 0:
-            raise ValueError(f"unknown message type {t}")
-        if len(fields) != NFIELDS[t]:
-            raise ValueError(f"{_TYPE_NAMES[t]}: {len(fields)} fields given, its body has {NFIELDS[t]} "
-                             f"({', '.join(_FIELD_NAMES[t])})")
-        memset(self._p, 0, HDR + BODY_LEN[t])
-        _header_at(self._p, t, 0, seq, self.id, self.role)
-        for i in range(NFIELDS[t]):
-            _put(self._p, t, i, fields[i])
+        _put_body(self._p, t, fields)
+        _header_at(self._p, t, 0, seq, self.id, self.role)  # seq a C integer: no check to make
         if t != T_LOGON and t != T_OP_LOGON:
             self._sign(t)
         return 0
