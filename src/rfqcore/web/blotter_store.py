@@ -68,8 +68,9 @@ class BlotterStore:
         return [((kind, int(id_)), orjson.loads(row)) for _n, kind, id_, row in reversed(rows)]
 
     def put(self, client: int, key: tuple[str, int], row: dict[str, Any]) -> None:
-        """Queue ``row`` of ``client`` for writing (from any thread; never blocks)."""
-        self._queue.put((client, key[0], str(key[1]), orjson.dumps(row).decode()))
+        """Queue ``row`` of ``client`` for writing (from any thread; never blocks). The row is
+        encoded on the writer's thread, not here on the output pump: it must not change after."""
+        self._queue.put((client, key[0], key[1], row))
 
     def _run(self) -> None:
         while True:
@@ -87,14 +88,15 @@ class BlotterStore:
             elif control is _STOP:
                 return
 
-    def _write(self, batch: list[tuple[int, str, str, str]]) -> None:
+    def _write(self, batch: list[tuple[int, str, int, dict[str, Any]]]) -> None:
         try:
             with self._lock, self._db:  # one transaction
                 self._db.execute("BEGIN")
                 self._db.executemany("INSERT OR IGNORE INTO portal_blotter (client, kind, id, row) "
-                                     "VALUES (?, ?, ?, ?)", batch)
+                                     "VALUES (?, ?, ?, ?)",
+                                     [(c, kind, str(id_), orjson.dumps(row).decode()) for c, kind, id_, row in batch])
             self.written += len(batch)
-        except sqlite3.Error:
+        except (sqlite3.Error, orjson.JSONEncodeError):
             self.errors += 1
             log.exception("portal blotter: cannot write %d rows to %s", len(batch), self.path)
 
