@@ -533,38 +533,36 @@ class _Endpoint:
 
     def _wait(self, p: _Pending[_R], timeout: float, *, also_logon_stream: bool = False) -> _R:
         if p.event is None and not also_logon_stream:  # poll the response stream ourselves (compiled loop)
-            if _spin(p, self._sub, self._handler, self.wait_idle == "yield", int(timeout * 1e9)):
-                if p.error is not None:
-                    raise p.error
-                return p.result
-        else:
+            _spin(p, self._sub, self._handler, self.wait_idle == "yield", int(timeout * 1e9))
+        elif p.event is not None:  # a poller thread completes it
             now = time.monotonic_ns
             p.deadline_ns = now() + int(timeout * 1e9)
-            if p.event is not None:  # a poller thread completes it
-                while not p.done:
-                    left = (p.deadline_ns - now()) / 1e9  # re-read: an approval may extend it
-                    if left <= 0:
+            while not p.done:
+                left = (p.deadline_ns - now()) / 1e9  # re-read: an approval may extend it
+                if left <= 0:
+                    break
+                p.event.wait(min(left, 0.05))
+        else:  # a logon: poll the response stream, and the logon stream now and then
+            now = time.monotonic_ns
+            p.deadline_ns = now() + int(timeout * 1e9)
+            sub, handler = self._sub, self._handler
+            yield_ = os.sched_yield if self.wait_idle == "yield" else None
+            i = 0
+            while not p.done:
+                if sub.poll(handler, 16) == 0:
+                    i += 1
+                    if i & 63 == 0:
+                        self._logon_sub.poll(self._logon_handler, 16)
+                    if now() > p.deadline_ns:
                         break
-                    p.event.wait(min(left, 0.05))
-            else:  # poll the response stream, and the logon stream now and then
-                sub, handler = self._sub, self._handler
-                yield_ = os.sched_yield if self.wait_idle == "yield" else None
-                i = 0
-                while not p.done:
-                    if sub.poll(handler, 16) == 0:
-                        i += 1
-                        if i & 63 == 0:
-                            self._logon_sub.poll(self._logon_handler, 16)
-                        if now() > p.deadline_ns:
-                            break
-                        if yield_ is not None:
-                            yield_()
-                if not p.done:
-                    self._logon_sub.poll(self._logon_handler, 16)
-            if p.done:
-                if p.error is not None:
-                    raise p.error
-                return p.result
+                    if yield_ is not None:
+                        yield_()
+            if not p.done:
+                self._logon_sub.poll(self._logon_handler, 16)
+        if p.done:
+            if p.error is not None:
+                raise p.error
+            return p.result
         raise self._timed_out(p, timeout)
 
     def _timed_out(self, p: _Pending[Any], timeout: float) -> RequestTimeout:
