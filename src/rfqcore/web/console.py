@@ -377,8 +377,7 @@ class Console(LoginApp):
             row: dict[str, Any] = {"instrument": c.name, "killed": v["killed"], "halted": v["halted"],
                                    "restricted": v["restricted"]}
             for what, group in (("instrument", "limits"), ("pricing", "pricing")):
-                row[group] = {f: _human(field_unit(what, f), _view_value(what, f, v), c.qty_decimals)
-                             for f in CHANGEABLE[what]}
+                row[group] = self._fields(what, v, c.qty_decimals)
             out.append(row)
         tiers = [{"tier": t.name, **self._fields("tier", self.engine.tier_view(t.id))} for t in self.settings.tiers]
         hedging = [{"instrument": self.registry.composite(int(h["composite"])).name,
@@ -607,7 +606,7 @@ class Console(LoginApp):
     def _shown(self, what: str, name: str, unit: str, raw: int, qty_decimals: int) -> Any:
         """A value as the change and the views show it (a client's tier by its name)."""
         if what == "client" and name == "tier":
-            return next((t.name for t in self.settings.tiers if t.id == raw), int(raw))
+            return self.events.tiers.get(raw, int(raw))
         return _human(unit, raw, qty_decimals)
 
     async def _change(self, request: web.Request, session: Session) -> web.StreamResponse:
