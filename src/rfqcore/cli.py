@@ -1,4 +1,4 @@
-"""``rfqcore`` command line: demo, hedge-demo, venue-sim, serve, quote, op, replay, replay-journal, settlement, instruments."""
+"""``rfqcore`` command line: demo, hedge-demo, venue-sim, serve, quote, op, replay, replay-journal, settlement, cluster, instruments."""
 
 from __future__ import annotations
 
@@ -665,7 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
     rj.add_argument("--rfq-config", help="RFQ settings TOML the journal was written with (default: bundled)")
     rj.set_defaults(func=_cmd_replay_journal)
 
-    from rfqcore import configcheck, latency_plot, portal_cli
+    from rfqcore import cluster_cli, configcheck, latency_plot, portal_cli
     from rfqcore.settlement import cli as settlement_cli
     from rfqcore.venuesim import cli as venuesim_cli
 
@@ -674,6 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
     latency_plot.add_parser(sub)
     configcheck.add_parser(sub)
     portal_cli.add_parser(sub)
+    cluster_cli.add_parser(sub)
 
     hd = sub.add_parser("hedge-demo", help="client fills hedged on two simulated venues over their real protocols",
                         description=(
@@ -697,7 +698,8 @@ def _global_opts(p: argparse.ArgumentParser, *, top: bool) -> None:
     """Options every command takes, before or after its name. Below the top level their
     defaults are suppressed, so a value given before the command is not overwritten."""
     d = (lambda v: v) if top else (lambda v: argparse.SUPPRESS)
-    p.add_argument("--config", default=d(None), help="instruments TOML (default: the bundled defaults)")
+    if "--config" not in p._option_string_actions:  # a command's own --config wins (cluster status: cluster.toml)
+        p.add_argument("--config", default=d(None), help="instruments TOML (default: the bundled defaults)")
     p.add_argument("-v", "--verbose", action="count", default=d(0),
                    help="log more: -v INFO, -vv DEBUG (default: warnings and errors)")
     p.add_argument("--log-level", type=str.upper, choices=_LEVELS, default=d(None), metavar="LEVEL",
