@@ -52,6 +52,8 @@ NOT_RUN: tuple[tuple[re.Pattern[str], str], ...] = (
      "a release build and a benchmark run of minutes (make bench)"),
     (re.compile(r"rfqcore venue-sim "), "a server that runs until stopped, on a fixed port "
      "(tests/test_venue_sim.py starts the same simulator through its Python API)"),
+    (re.compile(r"rfqcore cluster status\b"), "needs a running cluster (tests/test_cluster_status_cli.py runs it "
+     "against three cluster_node processes on loopback)"),
 )
 
 #: Languages that are not examples to run: diagrams, synopses, outputs, configuration fragments.

@@ -6,8 +6,8 @@
 //! | `hold` | stops the node's load (it proposes nothing new; `cluster_node`), then the report |
 //! | anything else | `{"error": "..."}` |
 //!
-//! `rfqcore cluster status` (not yet written) and the process tests read it; [`request`] is the
-//! client side.
+//! `rfqcore cluster status` (`src/rfqcore/cluster_cli.py`, in Python) and the process tests read
+//! it; [`request`] is the Rust client side.
 
 use crate::{ClusterError, ClusterNode, NodeId};
 use serde::{Deserialize, Serialize};
