@@ -37,7 +37,7 @@ ALLOWED = {
     "rfq-testkit": {"rfq-engine", "rfq-journal", "rfq-model", "rfq-ring"},
     "rfq-gateway": {"rfq-ring"},  # beside the engine, never in it: ring records in, ring records out
     "rfq-cluster": {"rfq-engine", "rfq-journal", "rfq-ring", "rfq-testkit"},  # above the engine: replicates its input journal (rfq-testkit: the drill node's load)
-    "rfqcore-py": {"rfq-engine", "rfq-journal", "rfq-model", "rfq-ring", "rfq-book", "rfq-match", "rfq-gateway"},
+    "rfqcore-py": {"rfq-engine", "rfq-journal", "rfq-model", "rfq-ring", "rfq-book", "rfq-match", "rfq-gateway", "rfq-cluster"},
 }
 
 

@@ -13,7 +13,7 @@ from rfqcore.instruments import Registry
 from test_engine import TOML  # the engine tests' two-member BTC composite
 
 
-RUST_CLASSES = ["RfqCoreError", "RingError", "BookError", "ConfigError", "JournalError", "MatchingError"]
+RUST_CLASSES = ["RfqCoreError", "RingError", "BookError", "ConfigError", "JournalError", "MatchingError", "ClusterError"]
 
 
 def rust_exception_names() -> set[str]:
@@ -79,6 +79,11 @@ def raise_matching_error(tmp_path: Path) -> None:
     book.submit(1, 1, 7, 100, 1)  # side 7
 
 
+def raise_cluster_error(tmp_path: Path) -> None:
+    insts, comps, _ = _engine_specs(tmp_path)
+    rfqcore_core.ClusterNode(str(tmp_path / "missing-cluster.toml"), 1, insts, comps)
+
+
 RAISERS: dict[str, Callable[[Path], None]] = {
     "RfqCoreError": raise_rfq_core_error,
     "RingError": raise_ring_error,
@@ -86,6 +91,7 @@ RAISERS: dict[str, Callable[[Path], None]] = {
     "ConfigError": raise_config_error,
     "JournalError": raise_journal_error,
     "MatchingError": raise_matching_error,
+    "ClusterError": raise_cluster_error,
 }
 
 

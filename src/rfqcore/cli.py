@@ -233,7 +233,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print("rfqcore serve: FIX over TLS needs --fix-cert and --fix-key together (a PEM certificate chain and its "
               "private key)", file=sys.stderr)
         return 2
+    if (args.cluster is None) != (args.node is None):
+        print("rfqcore serve: a cluster node needs --cluster FILE and --node N together (docs/cluster.md)",
+              file=sys.stderr)
+        return 2
     aeron_dir = _aeron_dir(args)
+    if args.cluster is not None:
+        return _serve_cluster(args, aeron_dir, files)
     # SIGINT (Ctrl-C) and SIGTERM (systemd, Docker) stop the desk in order and exit 0
     with StopSignals() as stop:
         try:
@@ -250,6 +256,50 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             return 1
         try:
             _serve_until_stopped(args, srv, files, venues, stop)
+        finally:
+            print(f"stopping ({stop.received.name})" if stop.received else "stopping", flush=True)
+            srv.stop()
+    return 0
+
+
+def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.PathLike[str]]) -> int:
+    """``serve --cluster FILE --node N``: this node of the replicated desk until Ctrl-C / SIGTERM."""
+    from rfqcore.cluster_serve import ClusterServer
+    from rfqcore.errors import ClusterError
+    from rfqcore.instance import AlreadyRunning
+    from rfqcore.stop_signals import StopSignals
+
+    with StopSignals() as stop:
+        try:
+            srv = ClusterServer(args.cluster, args.node, config_path=args.config, rfq_config_path=args.rfq_config,
+                                aeron_dir=aeron_dir, channel=args.channel, market_files=files, speed=args.speed,
+                                log_level=logging.getLogger().getEffectiveLevel(),
+                                settlement_store=args.settlement_store, venues=args.venues, http=args.http,
+                                fix_port=args.fix_port,
+                                journal=args.journal, python_gateway=args.python_gateway)
+            srv.start()
+        except (AlreadyRunning, ClusterError) as e:
+            print(f"rfqcore serve: {e}", file=sys.stderr)
+            return 1
+        try:
+            gw = srv.settings.gateway
+            st = srv.status()
+            print(f"rfqcore serve: cluster node {args.node} of {args.cluster} (Raft {st['role']}, term {st['term']}); "
+                  f"Aeron dir {srv.aeron_dir}, channel {args.channel or gw.channel} while this node leads "
+                  f"(PID {os.getpid()}; Ctrl-C or SIGTERM stops)", flush=True)
+            t_end = None if args.duration is None else time.monotonic() + args.duration
+            while t_end is None or time.monotonic() < t_end:
+                if stop.wait(min(args.status_every, max(0.0, (t_end or 1e18) - time.monotonic()))):
+                    break
+                st = srv.status()
+                line = (f"  node {args.node}: {st['role']}, term {st['term']}, leader {st['leader']}, committed "
+                        f"journal seq {st['journal_seq']:,}, state hash {st['state_hash']:016x}")
+                eng = srv.engine
+                if srv.leading is not None and eng is not None:
+                    rs = eng.rfq_stats()
+                    line += (f"; desk serving term {srv.leading}: RFQs {rs['rfqs']}  quotes {rs['quotes']}  "
+                             f"fills {rs['fills']}")
+                print(line, flush=True)
         finally:
             print(f"stopping ({stop.received.name})" if stop.received else "stopping", flush=True)
             srv.stop()
@@ -587,6 +637,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--python-gateway", action="store_true",
                     help="run the Python Aeron gateway in a process of its own instead of the Rust gateway thread "
                          "(the documented fallback; docs/gateway-schema.md)")
+    sv.add_argument("--cluster", metavar="FILE",
+                    help="serve as one node of a replicated desk described by this cluster.toml (with --node; "
+                         "docs/cluster.md): the desk runs on the Raft leader, followers keep its state")
+    sv.add_argument("--node", type=int, metavar="N", help="this node's id in --cluster")
     sv.set_defaults(func=_cmd_serve)
 
     fd = sub.add_parser("fix-demo", help="a FIX 4.4 client session against the desk: quote, hit, reject, expiry",

@@ -27,7 +27,8 @@ rfqcore.errors.RingError`` catches a ring error whether Rust, Cython or Python r
     ├── BookError                   (Rust) a book update was refused (nothing changed)
     ├── ConfigError                 (Rust) bad instrument/composite/engine configuration
     ├── JournalError                (Rust) a journal or snapshot is damaged or cannot be written
-    └── MatchingError               (Rust) a malformed matching request (nothing applied)
+    ├── MatchingError               (Rust) a malformed matching request (nothing applied)
+    └── ClusterError                (Rust) a cluster node could not start, or take or keep leadership
 
 Every ``DecodeError`` carries the offending ``field``, ``value`` and ``instrument`` (when known)
 as attributes, and its message names them.
@@ -35,7 +36,7 @@ as attributes, and its message names them.
 
 from __future__ import annotations
 
-from rfqcore_core import BookError, ConfigError, JournalError, MatchingError, RfqCoreError, RingError
+from rfqcore_core import BookError, ClusterError, ConfigError, JournalError, MatchingError, RfqCoreError, RingError
 
 __all__ = [
     "RfqCoreError",
@@ -59,6 +60,7 @@ __all__ = [
     "ConfigError",
     "JournalError",
     "MatchingError",
+    "ClusterError",
 ]
 
 

@@ -138,6 +138,7 @@ class Server:
         self._replay: threading.Thread | None = None
         self._driver_replay: Any = None
         self._locks: list[InstanceLock] = []
+        self._aeron_lock: InstanceLock | None = None
         self.ring_dir: str | None = None
         #: shared-memory paths of killed desks removed at start
         self.stale_removed: list[str] = []
@@ -161,12 +162,23 @@ class Server:
         return lock
 
     def _start(self) -> Server:
+        self._start_driver()
+        if self.journal is not None:
+            Path(self.journal.dir).mkdir(parents=True, exist_ok=True)
+            self._lock(os.path.join(self.journal.dir, "rfqcore.lock"), f"journal {self.journal.dir}", "--journal")
+        self._start_core()
+        self._start_doors()
+        return self
+
+    def _start_driver(self) -> None:
+        """What a killed desk left removed, the Aeron directory locked, the media driver embedded
+        (unless one runs there)."""
         self.stale_removed += sweep_stale(_shm() or tempfile.gettempdir())
         embedded = not self.aeron_dir
         if not self.aeron_dir:
             self.aeron_dir = unique_dir()
         self.aeron_dir = self.aeron_dir.rstrip("/") or "/"
-        lock = self._lock(self.aeron_dir + ".lock", f"Aeron directory {self.aeron_dir}", "--aeron-dir")
+        lock = self._aeron_lock = self._lock(self.aeron_dir + ".lock", f"Aeron directory {self.aeron_dir}", "--aeron-dir")
         if not embedded:
             try:
                 wait_for_driver(self.aeron_dir, timeout=0.5)  # an external driver is running
@@ -175,11 +187,13 @@ class Server:
         if embedded:
             lock.update(aeron_dir=self.aeron_dir, embedded_driver=True)
             self.driver = EmbeddedDriver(self.aeron_dir)  # deletes a dead driver's files first
-        if self.journal is not None:
-            Path(self.journal.dir).mkdir(parents=True, exist_ok=True)
-            self._lock(os.path.join(self.journal.dir, "rfqcore.lock"), f"journal {self.journal.dir}", "--journal")
+
+    def _start_core(self) -> Engine:
+        """The core and what feeds and reads it: ring directory, engine (:meth:`_before_core_start`
+        sees it stopped), settlement writer, gateway, venue link, market data."""
         self.ring_dir = tempfile.mkdtemp(prefix="rfqcore-", dir=_shm())
-        lock.update(ring_dir=self.ring_dir)
+        assert self._aeron_lock is not None
+        self._aeron_lock.update(ring_dir=self.ring_dir)
         eng = self.engine = Engine(self.registry, rfq=self.settings, idle=self.idle,
                                    journal=self.journal, ring_dir=self.ring_dir)
         if self.settlement_store:
@@ -217,6 +231,7 @@ class Server:
             self.blotter_store = self._blotter_store()
             self.portal = Portal(eng, self.settings, session_store=self.session_store,
                                  blotter_store=self.blotter_store)
+        self._before_core_start(eng)
         eng.start(heartbeat_ms=1)
         if self.venues:
             # the venue link: hedge orders out, venue reports, link state and market data in
@@ -243,6 +258,16 @@ class Server:
                 speed=self.speed, strict=False, live_clock=True)
             self._replay = threading.Thread(target=self._run_replay, name="rfqcore-replay", daemon=True)
             self._replay.start()
+        return eng
+
+    def _before_core_start(self, eng: Engine) -> None:
+        """Called with the engine built, before its core thread starts (a cluster leader attaches
+        the replicated journal here)."""
+
+    def _start_doors(self) -> None:
+        """The FIX acceptor and the HTTP endpoints (portal, console, metrics), on the engine."""
+        eng = self.engine
+        assert eng is not None
         if self.fix_port is not None or self.settings.fix.listen is not None:
             from rfqcore.fix import start_acceptor
 
@@ -265,7 +290,6 @@ class Server:
 
             self.web = HttpServer(host, port, desk_registry(self), health=lambda: desk_health(self),
                                   routes=routes, tls=tls).start()
-        return self
 
     def _session_store(self) -> Any:
         """The web sessions' store (:attr:`http_sessions`, else in the journal directory), or None."""

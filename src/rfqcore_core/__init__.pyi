@@ -24,6 +24,8 @@ __all__ = [
     "ring_create",
     "Book",
     "MatchingError",
+    "ClusterError",
+    "ClusterNode",
     "MatchingBook",
     "Engine",
     "NativeGateway",
@@ -108,6 +110,9 @@ class Book:
 class MatchingError(RfqCoreError):
     """A matching request was malformed (bad mode string, side, or request array); nothing applied."""
 
+class ClusterError(RfqCoreError):
+    """A cluster node could not start, or could not take or keep leadership (one line)."""
+
 # Events of MatchingBook.submit/cancel/replace, one plain tuple each (sides: 0 bid, 1 ask):
 #   ("accepted", id, account, side, price, qty, repriced)
 #   ("rejected", id, request, reason)          request: "new" | "cancel" | "replace"
@@ -169,6 +174,39 @@ class MatchingBook:
     def __len__(self) -> int: ...
 
 @final
+class ClusterNode:
+    """One node of a replicated desk (docs/cluster.md): Raft, the replicated input journal, the
+    node's state-machine core and its status port, from construction to :meth:`shutdown`."""
+
+    def __new__(
+        cls,
+        config: str,
+        node: int,
+        instruments: list[InstrumentSpec],
+        composites: list[CompositeSpec],
+        book_capacity: int = 65536,
+        rfq: dict[str, object] | None = None,
+    ) -> ClusterNode: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def addr(self) -> str: ...
+    @property
+    def dir(self) -> str: ...
+    @property
+    def fingerprint(self) -> int: ...
+    def leader_term(self) -> int | None: ...
+    def status_json(self) -> str: ...
+    @property
+    def held(self) -> bool: ...
+    def lead(self, engine: Engine, timeout: float = 5.0) -> tuple[int, int, int, int]:
+        """Make the stopped ``engine`` this leader's runner: (term, journal seq, committed state
+        hash, client answers seeded into its tap)."""
+    def stand_down(self) -> None: ...
+    def committed_seq(self) -> int: ...
+    def shutdown(self) -> None: ...
+
+@final
 class Engine:
     """The core: one thread that owns all trading state.
 
@@ -210,6 +248,9 @@ class Engine:
     def book_status(self, instrument: int) -> int: ...
     def stats(self) -> CoreStats: ...
     def state_hash(self) -> int: ...
+    @property
+    def leadership_lost(self) -> bool:
+        """A cluster leader's runner that lost leadership: it takes no input, publishes nothing."""
     def tick_to_quote(self, reset: bool = False) -> LatencyPercentiles:
         """Core-thread tick-to-quote percentiles (ns): count, min, mean, p50...p9999, max, and
         counts: every recorded bucket as (highest equivalent value, count)."""

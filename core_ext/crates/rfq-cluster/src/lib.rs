@@ -41,7 +41,7 @@ pub use error::ClusterError;
 pub use log_store::{LogStore, LogSync};
 pub use network::NetSwitch;
 pub use node::{ClusterNode, NodeConfig, NodeStatus};
-pub use state_machine::{StateMachine, StateView};
+pub use state_machine::{StateMachine, StateView, CLIENT_HISTORY};
 pub use status::StatusReport;
 
 use std::io::Cursor;

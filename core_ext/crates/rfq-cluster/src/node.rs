@@ -29,6 +29,10 @@ pub struct NodeConfig {
     pub dir: PathBuf,
     /// The core's configuration — the same on every node (the journal fingerprint pins it).
     pub core: CoreConfig,
+    /// Composite members excluded from pricing at start, `(composite id, instrument id)`: part of
+    /// the desk's configuration that is applied to a fresh core (`Core::set_member`), not held in
+    /// [`CoreConfig`]; the same on every node (and in the fingerprint).
+    pub exclusions: Vec<(u16, u16)>,
     /// The journal's configuration fingerprint.
     pub fingerprint: u64,
     /// When Raft log appends count as durable.
@@ -70,6 +74,7 @@ impl NodeConfig {
             listen: "127.0.0.1:0".into(),
             dir: dir.into(),
             core,
+            exclusions: Vec::new(),
             fingerprint,
             log_sync: LogSync::Group {
                 max_entries: 64,
@@ -169,7 +174,7 @@ impl ClusterNode {
         let log = LogStore::open(&cfg.dir, cfg.log_sync)
             .map_err(|e| ClusterError::Start(format!("{}: raft log: {e}", cfg.dir.display())))?
             .with_compact_min(cfg.log_compact_min);
-        let sm = StateMachine::open(cfg.core.clone(), cfg.fingerprint, &cfg.dir, cfg.journal)?;
+        let sm = StateMachine::open(cfg.core.clone(), &cfg.exclusions, cfg.fingerprint, &cfg.dir, cfg.journal)?;
         let listener = TcpListener::bind(&cfg.listen)
             .await
             .map_err(|e| ClusterError::Start(format!("listen on {}: {e}", cfg.listen)))?;
@@ -293,6 +298,12 @@ impl ClusterNode {
     /// As [`StateMachine::committed_core`].
     pub fn committed_core(&self) -> Result<(rfq_engine::Core, rfq_engine::SnapshotAnchor), ClusterError> {
         self.sm.committed_core()
+    }
+
+    /// The newest client answers of the committed log ([`StateMachine::client_history`]).
+    #[must_use]
+    pub fn client_history(&self) -> Vec<rfq_ring::Record> {
+        self.sm.client_history()
     }
 
     /// Role, term, log position and state-machine view.

@@ -26,7 +26,8 @@ use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, RaftSnapshotBuilder, SnapshotMeta, StorageIOError, StoredMembership};
 use rfq_engine::{write_snapshot_file, CommitGate, Core, CoreConfig, Sink, SnapshotAnchor};
 use rfq_journal::{Durability, JournalConfig, JournalWriter, OutputHash};
-use rfq_ring::Record;
+use rfq_ring::{kind, Record};
+use std::collections::VecDeque;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -55,6 +56,19 @@ struct Inner {
     current: Option<Stored>,
     snapshots_built: u64,
     snapshots_installed: u64,
+    /// The newest [`CLIENT_HISTORY`] client answers of the committed log (see
+    /// [`StateMachine::client_history`]).
+    history: VecDeque<Record>,
+}
+
+/// Client answers (firm quotes, execution reports, quote ends) of the committed log a node keeps
+/// for the gateway of its next term as leader (4 MiB of records).
+pub const CLIENT_HISTORY: usize = 1 << 16;
+
+/// Whether `kind` is a client answer the gateway keeps: a firm quote side, an execution report,
+/// the end of a quote (what `QUOTE_STATUS` and `EXEC_RESEND` are answered from).
+fn is_client_answer(kind: u16) -> bool {
+    matches!(kind, kind::RFQ_QUOTE | kind::EXEC | kind::EXEC_FEES | kind::QUOTE_END)
 }
 
 /// What a node's state machine holds now.
@@ -86,12 +100,19 @@ pub struct StateMachine {
 struct HashSink<'a> {
     hash: &'a mut OutputHash,
     n: &'a mut u64,
+    history: &'a mut VecDeque<Record>,
 }
 
 impl Sink for HashSink<'_> {
     fn emit(&mut self, rec: &Record) {
         self.hash.push(rec);
         *self.n += 1;
+        if is_client_answer(rec.kind) {
+            if self.history.len() == CLIENT_HISTORY {
+                self.history.pop_front();
+            }
+            self.history.push_back(*rec);
+        }
     }
 }
 
@@ -114,9 +135,11 @@ impl StateMachine {
     /// snapshot if there is one (else a fresh core), with a new journal generation.
     ///
     /// # Errors
-    /// A snapshot that does not restore into a core of `cfg`, journal errors.
+    /// A snapshot that does not restore into a core of `cfg`, an exclusion the core refuses,
+    /// journal errors.
     pub fn open(
         cfg: CoreConfig,
+        exclusions: &[(u16, u16)],
         fingerprint: u64,
         dir: &Path,
         durability: Durability,
@@ -137,7 +160,11 @@ impl StateMachine {
         let generation = last_gen.map_or(0, |g| g + 1);
         let stored = read_stored(&dir.join(SNAPSHOT_FILE))
             .map_err(|e| ClusterError::Start(e.to_string()))?;
-        let core = Core::new(cfg.clone()).map_err(|e| ClusterError::Config(e.to_string()))?;
+        let mut core = Core::new(cfg.clone()).map_err(|e| ClusterError::Config(e.to_string()))?;
+        for &(c, i) in exclusions {
+            core.set_member(c, i, false)
+                .map_err(|e| ClusterError::Config(format!("excluding member {i} of composite {c}: {e}")))?;
+        }
         let journal_dir = generation_dir(dir, generation);
         let jc = JournalConfig {
             durability,
@@ -161,6 +188,7 @@ impl StateMachine {
             current: None,
             snapshots_built: 0,
             snapshots_installed: 0,
+            history: VecDeque::with_capacity(CLIENT_HISTORY),
         };
         if let Some(s) = stored {
             // the empty generation just created is replaced by one starting after the snapshot
@@ -203,6 +231,20 @@ impl StateMachine {
     #[must_use]
     pub fn committed_seq(&self) -> Arc<CommitGate> {
         Arc::clone(&self.committed_seq)
+    }
+
+    /// The newest client answers of the committed log this node applied ([`CLIENT_HISTORY`] at
+    /// most, oldest first): every firm quote side, execution report and quote end its core
+    /// produced, since the node started (a snapshot installed from a leader leaves a gap: the
+    /// answers of the entries it covers were never applied here). A new leader's gateway is
+    /// seeded with them, so a client that lost its session in a failover can ask what became of
+    /// its quotes (`QUOTE_STATUS`) and get its execution reports again (`EXEC_RESEND`). Taken
+    /// while nothing is applied (a leader before it proposes), it matches
+    /// [`StateMachine::committed_core`].
+    #[must_use]
+    pub fn client_history(&self) -> Vec<Record> {
+        let g = self.lock();
+        g.history.iter().copied().collect()
     }
 
     /// A copy of the committed state: a core restored from an engine snapshot of this node's
@@ -427,6 +469,7 @@ fn apply_block(g: &mut Inner, block: &Block, outputs: &mut u64) -> Result<(), St
         let mut sink = HashSink {
             hash: &mut g.hash,
             n: outputs,
+            history: &mut g.history,
         };
         g.core.process(&r, &mut sink);
         g.journal

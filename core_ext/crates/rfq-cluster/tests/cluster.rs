@@ -6,7 +6,7 @@ use rfq_testkit::fixtures::{self as common, config, journal_stream, FP};
 use rfq_cluster::{ClusterError, ClusterNode, LogSync, NetSwitch, NodeConfig, NodeId};
 use rfq_engine::{list_snapshots, read_snapshot, replay_into, Core};
 use rfq_journal::{JournalReader, OutputHash};
-use rfq_ring::Record;
+use rfq_ring::{kind, Record};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -248,6 +248,14 @@ async fn replicated_stream_gives_every_node_the_single_node_state() {
             "the journal's output marks match the replay"
         );
         assert_eq!(rep.marks_checked, stream.len() as u64);
+        // the client answers a new leader's gateway is seeded with: exactly the single-node
+        // run's firm quotes, execution reports and quote ends, in order
+        let answers: Vec<Record> = outputs_of(&stream)
+            .into_iter()
+            .filter(|o| matches!(o.kind, kind::RFQ_QUOTE | kind::EXEC | kind::EXEC_FEES | kind::QUOTE_END))
+            .collect();
+        assert!(answers.iter().any(|o| o.kind == kind::EXEC), "the stream has fills");
+        assert_eq!(n.client_history(), answers, "node {}", n.id());
     }
     // a follower refuses writes and names the leader
     let f = c.live().find(|n| n.id() != l).unwrap();

@@ -52,6 +52,34 @@ fn tap_gets_rfq_outputs_and_main_ring_everything() {
 }
 
 #[test]
+fn a_prefilled_tap_hands_earlier_answers_first_and_keeps_half_the_ring_for_the_core() {
+    let core = Core::new(config()).unwrap();
+    let (out_p, _out_c) = RingFile::anonymous(4096).unwrap().split();
+    assert!(2 * core.max_out_per_record() <= 512);
+    let (tap_p, mut tap_c) = RingFile::anonymous(1024).unwrap().split();
+    let (mut in_p, in_c) = RingFile::anonymous(1024).unwrap().split();
+    let mut runner = Runner::new(core, out_p);
+    assert_eq!(runner.prefill_tap(&[rfq(1, 0, BTC, 1, T0)]), 0, "no tap: nothing pushed");
+    runner.add_input(in_c);
+    runner.add_tap(tap_p);
+    // earlier answers (a cluster's committed ones): only the newest half-ring's worth goes in
+    let earlier: Vec<Record> = (0..600u64)
+        .map(|i| {
+            let mut r = rfq(1, 255, BTC, 1000 + i, T0);
+            r.kind = kind::QUOTE_END;
+            r
+        })
+        .collect();
+    assert_eq!(runner.prefill_tap(&earlier), 512);
+    in_p.push_slice(&snapshot(1, T0));
+    in_p.push_slice(&[rfq(1, 255, BTC, 42, T0)]);
+    while runner.run_once(usize::MAX) > 0 {}
+    let tap = drain(&mut tap_c);
+    assert_eq!(tap[..512], earlier[88..], "the newest earlier answers, first");
+    assert_eq!(tap[512..].iter().map(|r| r.kind).collect::<Vec<_>>(), vec![kind::RFQ_QUOTE, kind::RFQ_QUOTE], "then the core's");
+}
+
+#[test]
 fn gateway_in_counts_rfqs_stamped_with_an_earlier_client_send_time() {
     let core = Core::new(config()).unwrap();
     let (out_p, _out_c) = RingFile::anonymous(4096).unwrap().split();

@@ -14,6 +14,12 @@ create_exception!(rfqcore.errors, ConfigError, RfqCoreError, "Invalid instrument
 create_exception!(rfqcore.errors, JournalError, RfqCoreError, "A journal is damaged, of another configuration, or cannot be written (the message names file and offset).");
 create_exception!(
     rfqcore.errors,
+    ClusterError,
+    RfqCoreError,
+    "A cluster node could not start (bad cluster file, data directory in use, status port taken) or could not take or keep leadership."
+);
+create_exception!(
+    rfqcore.errors,
     MatchingError,
     RfqCoreError,
     "A matching request was malformed (bad mode string, side, or request array); nothing was applied."
@@ -27,6 +33,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("JournalError", py.get_type::<JournalError>())?;
     m.add("MatchingError", py.get_type::<MatchingError>())?;
+    m.add("ClusterError", py.get_type::<ClusterError>())?;
     Ok(())
 }
 

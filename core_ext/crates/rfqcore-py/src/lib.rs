@@ -8,6 +8,7 @@
 #[cfg(feature = "bench")]
 mod bench;
 mod book;
+mod cluster;
 mod conversion;
 mod engine;
 mod errors;
@@ -56,6 +57,7 @@ fn rfqcore_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ring_create, m)?)?;
     m.add_class::<book::Book>()?;
     m.add_class::<engine::Engine>()?;
+    m.add_class::<cluster::ClusterNode>()?;
     m.add_class::<gateway::NativeGateway>()?;
     journal::register(m)?;
     matching::register(m)?;

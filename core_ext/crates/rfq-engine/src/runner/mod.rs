@@ -202,4 +202,17 @@ impl Runner {
         }
         self.tap = Some(tap);
     }
+
+    /// Push `recs` (earlier RFQ-family outputs: a cluster leader's committed client answers) into
+    /// the tap ring ahead of anything the core will tap, leaving at least half of the ring (and
+    /// twice the most outputs of one record) free for the core: the gateway reading the tap
+    /// learns them first (quote states, execution reports to send again). Only the newest that
+    /// fit are pushed; returns how many. Before the core thread starts (the tap is then empty).
+    /// Nothing is journaled: these are outputs.
+    pub fn prefill_tap(&mut self, recs: &[Record]) -> usize {
+        let keep = 2 * self.core.max_out_per_record();
+        let Some(tap) = self.tap.as_mut() else { return 0 };
+        let room = (tap.capacity() / 2).min(tap.capacity().saturating_sub(keep)).min(recs.len());
+        tap.push_slice(&recs[recs.len() - room..])
+    }
 }

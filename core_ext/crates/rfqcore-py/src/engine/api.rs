@@ -347,6 +347,13 @@ impl Engine {
         })
     }
 
+    /// True once this engine, a cluster leader's runner (`ClusterNode.lead`), lost leadership: it
+    /// takes no input and publishes nothing more; stop it and build a new one.
+    #[getter]
+    fn leadership_lost(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with_runner(py, |r: &mut Runner| r.leadership_lost())
+    }
+
     /// Deterministic hash of the whole trading state.
     fn state_hash(&self, py: Python<'_>) -> PyResult<u64> {
         self.with_core(py, |c| c.state_hash())

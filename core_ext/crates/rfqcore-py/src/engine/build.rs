@@ -6,13 +6,15 @@ use pyo3::types::{PyDict, PyList};
 use rfq_engine::{Core, CoreConfig};
 use rfq_journal::Durability;
 
-/// Builds a core from the Python config dicts (exclusions applied) and its config fingerprint.
-pub fn build_core(
+/// The core's configuration from the Python config dicts: the [`CoreConfig`], the composite
+/// members excluded at start (`(composite, instrument)`, applied with `Core::set_member`) and the
+/// configuration fingerprint (of both).
+pub fn core_config(
     instruments: &Bound<'_, PyList>,
     composites: &Bound<'_, PyList>,
     book_capacity: usize,
     rfq: Option<&Bound<'_, PyDict>>,
-) -> PyResult<(Core, u64)> {
+) -> PyResult<(CoreConfig, Vec<(u16, u16)>, u64)> {
     let mut insts = Vec::new();
     for d in instruments.iter() {
         insts.push(instrument(d.cast::<PyDict>()?)?);
@@ -30,6 +32,17 @@ pub fn build_core(
     };
     let cfg = CoreConfig { instruments: insts, composites: comps, book_capacity, rfq };
     let fingerprint = fingerprint(&format!("{cfg:?} exclusions={exclusions:?}"));
+    Ok((cfg, exclusions, fingerprint))
+}
+
+/// Builds a core from the Python config dicts (exclusions applied) and its config fingerprint.
+pub fn build_core(
+    instruments: &Bound<'_, PyList>,
+    composites: &Bound<'_, PyList>,
+    book_capacity: usize,
+    rfq: Option<&Bound<'_, PyDict>>,
+) -> PyResult<(Core, u64)> {
+    let (cfg, exclusions, fingerprint) = core_config(instruments, composites, book_capacity, rfq)?;
     let mut core = Core::new(cfg).map_err(config_err)?;
     for (c, i) in exclusions {
         core.set_member(c, i, false).map_err(config_err)?;

@@ -29,7 +29,7 @@ pub struct Engine {
     state: Mutex<State>,
     idle: IdleKind,
     /// A journal is attached: changes that bypass the input records are refused.
-    journaled: AtomicBool,
+    pub(crate) journaled: AtomicBool,
 }
 
 fn thread_gone() -> PyErr {
@@ -126,7 +126,7 @@ impl Engine {
     }
 
     /// `f` on the runner of a stopped engine; otherwise `refusal` is the error.
-    fn with_stopped<T>(&self, py: Python<'_>, refusal: &str, f: impl FnOnce(&mut Runner) -> PyResult<T>) -> PyResult<T> {
+    pub(crate) fn with_stopped<T>(&self, py: Python<'_>, refusal: &str, f: impl FnOnce(&mut Runner) -> PyResult<T>) -> PyResult<T> {
         let mut guard = self.lock_state(py)?;
         match &mut *guard {
             State::Stopped(r) => f(r),

@@ -1,0 +1,217 @@
+"""A client of a replicated desk that follows its leader (docs/cluster.md, "Clients").
+
+Only the leader of a replicated desk (``rfqcore serve --cluster``) runs a gateway; the other nodes
+run none. :class:`ClusterClient` knows every node's gateway endpoint (Aeron directory and
+channel), logs on to the one that answers, and when its session dies (the leader was killed,
+partitioned, or lost its term: a request times out, the publication loses its subscriber) it logs on
+to the next leader by itself:
+
+- :meth:`ClusterClient.request_quote` asks again on the new leader (a quote the old leader gave is
+  in the committed log and simply expires there);
+- :meth:`ClusterClient.accept` whose answer was lost learns **the outcome of the accept in
+  flight** from the new leader, whose gateway knows the committed log's client answers
+  (``QUOTE_STATUS``): ``FILLED`` — it executed (committed by a majority before the old leader
+  died), and its execution report is fetched again (``EXEC_RESEND``); ``LIVE`` — it never reached
+  a majority, so it can never execute (the new leader's log replaced it), and the accept is sent
+  again to the new leader, once; anything else (expired, cancelled) — not executed,
+  :class:`AcceptOutcome` says why. Executed or not, never both, never twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from rfqcore.client import (GatewayError, NotLoggedOn, QuoteStatus, QuoteStatusCode, RequestTimeout, RfqClient)
+from rfqcore.gateway.aeron import AeronUnavailable
+from rfqcore.rfq import Execution, Quote
+
+__all__ = ["AcceptOutcome", "ClusterClient", "Endpoint", "NoLeader"]
+
+log = logging.getLogger("rfqcore.cluster_client")
+
+
+class Endpoint(NamedTuple):
+    """One node's gateway: its media driver's directory and the request channel."""
+
+    aeron_dir: str
+    channel: str | None = None
+
+
+class NoLeader(GatewayError):
+    """No node's gateway accepted a logon within the failover timeout."""
+
+
+class AcceptOutcome(GatewayError):
+    """An accept in flight across a failover did not execute: ``status`` is what the new leader
+    says became of the quote (expired, cancelled, rejected...)."""
+
+    def __init__(self, quote_id: int, status: QuoteStatus) -> None:
+        super().__init__(f"quote {quote_id}: the accept in flight at the failover did not execute; the new leader "
+                         f"says the quote is {status.state.name}")
+        self.quote_id = quote_id
+        self.status = status
+
+
+_LOST = (RequestTimeout, NotLoggedOn, AeronUnavailable)
+
+
+class ClusterClient:
+    """An :class:`~rfqcore.client.RfqClient` of whichever node leads (see the module doc).
+
+    ``nodes``: the gateway endpoints, one per node (``Endpoint`` or ``(aeron_dir, channel)``).
+    ``failover_timeout``: how long to look for a leader before :class:`NoLeader`. Other keyword
+    arguments (``settings``, ``registry``, streams) go to each ``RfqClient``.
+    """
+
+    def __init__(self, client: int | str, secret: bytes | str | None = None, *,
+                 nodes: Sequence[Endpoint | tuple[str, str | None]], failover_timeout: float = 15.0,
+                 **kw: Any) -> None:
+        if not nodes:
+            raise ValueError("a cluster client needs at least one node endpoint")
+        self.nodes = [Endpoint(*n) for n in nodes]
+        self.client_id, self.secret, self.kw = client, secret, kw
+        self.failover_timeout = failover_timeout
+        self.current: RfqClient | None = None
+        #: index in ``nodes`` of the node the client is logged on to (None: none)
+        self.node: int | None = None
+        #: failovers so far (logons after the first)
+        self.failovers = 0
+        #: (quote id, how the outcome was learnt: "filled", "retried", "not executed") per accept in
+        #: flight at a failover
+        self.in_flight: list[tuple[int, str]] = []
+        self._rfq_id: int | None = None
+        self._accept_id = 0
+        self._last_trade_id = 0
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def connect(self) -> ClusterClient:
+        """Log on to the node whose gateway answers (the leader); :class:`NoLeader` after
+        ``failover_timeout``."""
+        deadline = time.monotonic() + self.failover_timeout
+        start = 0 if self.node is None else (self.node + 1) % len(self.nodes)
+        errors: dict[int, str] = {}
+        while time.monotonic() < deadline:
+            for k in range(len(self.nodes)):
+                i = (start + k) % len(self.nodes)
+                c = self._try(i, errors)
+                if c is not None:
+                    self.current, self.node = c, i
+                    return self
+            time.sleep(0.05)
+        why = "; ".join(f"node {i + 1} ({self.nodes[i].aeron_dir}): {e}" for i, e in sorted(errors.items()))
+        raise NoLeader(f"no node's gateway took a logon within {self.failover_timeout:g} s ({why}): is the "
+                       f"cluster running, with a majority of its nodes up?")
+
+    def _try(self, i: int, errors: dict[int, str]) -> RfqClient | None:
+        ep = self.nodes[i]
+        c = RfqClient(self.client_id, self.secret, aeron_dir=ep.aeron_dir, channel=ep.channel, **self.kw)
+        # go on from the previous session's ids: RFQ and accept ids stay unique for the desk's
+        # core (which is the same committed state on every node), missed fills are asked for
+        if self._rfq_id is not None:
+            c._rfq_id = self._rfq_id  # noqa: SLF001 - the client's id counters, carried over
+        c._accept_id = self._accept_id  # noqa: SLF001
+        c.last_trade_id = self._last_trade_id
+        try:
+            c.connect(timeout=0.2)
+            c.logon(timeout=1.0)
+            return c
+        except (GatewayError, AeronUnavailable, OSError) as e:
+            errors[i] = str(e) or type(e).__name__
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001 - a half-open client of a dead node
+                pass
+            return None
+
+    def _save_ids(self) -> None:
+        c = self.current
+        if c is not None:
+            self._rfq_id = c._rfq_id  # noqa: SLF001
+            self._accept_id = c._accept_id  # noqa: SLF001
+            self._last_trade_id = c.last_trade_id
+
+    def _failover(self, why: BaseException) -> RfqClient:
+        log.warning("session with node %s lost (%s); looking for the leader",
+                    None if self.node is None else self.node + 1, why)
+        self._save_ids()
+        old, self.current = self.current, None
+        if old is not None:
+            try:
+                old.close()
+            except Exception:  # noqa: BLE001 - its node is gone
+                pass
+        self.connect()
+        self.failovers += 1
+        assert self.current is not None
+        return self.current
+
+    def close(self) -> None:
+        if self.current is not None:
+            self._save_ids()
+            c, self.current = self.current, None
+            c.close()
+        self.node = None
+
+    def __enter__(self) -> ClusterClient:
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def client(self) -> RfqClient:
+        """The session with the current leader."""
+        if self.current is None:
+            raise NotLoggedOn("not connected to the cluster: call connect()")
+        return self.current
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def request_quote(self, instrument: int | str, side: str | int, qty: Decimal | int | str, *,
+                      timeout: float = 1.0, **kw: Any) -> Quote:
+        """:meth:`RfqClient.request_quote` on the leader; asked again on the next leader when the
+        session dies on the way."""
+        try:
+            return self.client.request_quote(instrument, side, qty, timeout=timeout, **kw)
+        except _LOST as e:
+            return self._failover(e).request_quote(instrument, side, qty, timeout=timeout, **kw)
+
+    def quote_status(self, quote: Quote | int, *, timeout: float = 2.0) -> QuoteStatus:
+        """:meth:`RfqClient.quote_status` on the leader (following it)."""
+        try:
+            return self.client.quote_status(quote, timeout=timeout)
+        except _LOST as e:
+            return self._failover(e).quote_status(quote, timeout=timeout)
+
+    def accept(self, quote: Quote, side: str | int | None = None, qty: Decimal | int | str | None = None, *,
+               timeout: float = 1.0) -> Execution:
+        """:meth:`RfqClient.accept` on the leader. If the session dies before the answer, the
+        outcome is learnt from the next leader (module doc): its :class:`Execution` if the accept
+        executed, else the accept is sent once more when the quote is still live there, else
+        :class:`AcceptOutcome`."""
+        try:
+            return self.client.accept(quote, side, qty, timeout=timeout)
+        except _LOST as e:
+            c = self._failover(e)
+        st = c.quote_status(quote, timeout=2.0)
+        if st.state == QuoteStatusCode.FILLED:
+            self.in_flight.append((quote.quote_id, "filled"))
+            got = [x for x in (c.missed.executions if c.missed is not None else []) if x.trade_id == st.trade_id]
+            if not got:
+                got = [x for x in c.executions_since(st.trade_id - 1, timeout=2.0).executions
+                       if x.trade_id == st.trade_id]
+            if got:
+                return got[0]
+            raise GatewayError(f"quote {quote.quote_id} executed (trade {st.trade_id}) but the new leader no longer "
+                               f"keeps its report: see the settlement store")
+        if st.state == QuoteStatusCode.LIVE:
+            # not in the committed log: it never executes; hit the quote again, once
+            self.in_flight.append((quote.quote_id, "retried"))
+            return c.accept(quote, side, qty, timeout=timeout)
+        self.in_flight.append((quote.quote_id, "not executed"))
+        raise AcceptOutcome(quote.quote_id, st)

@@ -1,0 +1,203 @@
+"""``rfqcore serve --cluster cluster.toml --node N``: one node of a replicated desk (docs/cluster.md).
+
+A :class:`ClusterServer` is a :class:`~rfqcore.serve.Server` whose core's input journal is
+replicated by Raft (``rfqcore_core.ClusterNode``, crate ``rfq-cluster``). It starts the media
+driver and the cluster node (Raft, the node's state-machine core fed every committed block, its
+status port: ``rfqcore cluster status``) and then a supervisor thread:
+
+- while the node **leads**, it runs the desk: a fresh engine whose core is the committed state
+  (``ClusterNode.lead``: a barrier entry commits everything before it in the new leader's log,
+  the committed core is copied in, the journal and commit gate attached), then the core thread,
+  the gateway and the market data — what ``rfqcore serve`` runs. Every input's outputs are
+  published only once a majority of the nodes holds the input;
+- when the node **stops leading** (its term ended, a proposal failed, the engine reports
+  ``leadership_lost``), it stands the desk down — market data, gateway, engine — and drops the
+  engine: its core may have run ahead of the commit, so it is never reused; the next time the
+  node leads it starts again from the committed state;
+- a **follower** runs no engine and no gateway: its state-machine core follows the committed
+  log (hot standby), and clients find the leader through the nodes' gateways (the one running).
+
+Not yet in cluster mode (refused with one line): settlement capture, venue hedging, HTTP and
+FIX — each must run on the leader only and resume exactly once after a failover.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import rfqcore_core
+
+from rfqcore.errors import ClusterError
+from rfqcore.serve import Server
+
+__all__ = ["ClusterServer", "Term"]
+
+log = logging.getLogger("rfqcore.cluster")
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One term this node led: its number, the journal position it started from (records committed
+    before it) and the committed state hash it started with."""
+
+    term: int
+    start_seq: int
+    start_hash: int
+    started: float  # time.monotonic() when the desk was serving
+
+
+class ClusterServer(Server):
+    """One node of a replicated desk, as a context manager (see the module doc)."""
+
+    def __init__(self, cluster_file: str, node: int, **kw: Any) -> None:
+        for key, what in (("settlement_store", "settlement capture"), ("venues", "venue hedging"),
+                          ("http", "the HTTP endpoints"), ("fix_port", "FIX"), ("journal", "--journal")):
+            if kw.get(key):
+                raise ClusterError(f"{what} does not run in cluster mode yet (docs/cluster.md, \"Not yet\"); "
+                                   f"serve without it, or without --cluster")
+        super().__init__(**kw)
+        if self.settings.fix.listen is not None:
+            raise ClusterError("FIX ([fix] listen in the RFQ settings) does not run in cluster mode yet "
+                               "(docs/cluster.md, \"Not yet\"); remove [fix] listen, or serve without --cluster")
+        self.cluster_file = cluster_file
+        self.node_id = node
+        self.node: rfqcore_core.ClusterNode | None = None
+        #: the terms this node led since it started, oldest first (the last one is current while leading)
+        self.terms: list[Term] = []
+        self._leading: int | None = None  # the term the running desk serves
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._lead_error: str | None = None
+        self._held = False  # this term's desk is held (a drill's `hold`)
+        self._taking, self._taken = 0, (0, 0)  # the term being taken: (term), (start seq, state hash)
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    def _start(self) -> ClusterServer:
+        self._start_driver()
+        self.node = rfqcore_core.ClusterNode(self.cluster_file, self.node_id, self.registry.instrument_specs(),
+                                             self.registry.composite_specs(), rfq=self.settings.core_spec())
+        self._supervisor = threading.Thread(target=self._supervise, name=f"rfqcore-cluster-{self.node_id}",
+                                            daemon=True)
+        self._supervisor.start()
+        return self
+
+    def status(self) -> dict[str, Any]:
+        """This node's status (what its status port answers): role, term, leader, log position,
+        committed journal seq, state and output hashes."""
+        assert self.node is not None
+        st: dict[str, Any] = json.loads(self.node.status_json())
+        return st
+
+    @property
+    def leading(self) -> int | None:
+        """The term whose desk (engine, gateway, market data) runs here, or None."""
+        return self._leading
+
+    def wait_leading(self, timeout: float = 30.0) -> bool:
+        """Wait until this node's desk serves (it leads); False after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._leading is not None:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def _supervise(self) -> None:
+        assert self.node is not None
+        while not self._stopping.wait(0.02):
+            term = self.node.leader_term()
+            if self._leading is None:
+                if term is not None:
+                    self._lead()
+            elif term != self._leading or (self.engine is not None and self.engine.core.leadership_lost):
+                log.warning("node %d: leadership of term %d lost; standing the desk down", self.node_id,
+                            self._leading)
+                self._stand_down(graceful=False)
+            if self.node.held and self.engine is not None and not self._held:
+                self._hold()
+
+    def _hold(self) -> None:
+        """A drill's ``hold`` (status port): no more market data, no heartbeats — the desk comes to
+        rest (client requests still go in), so the nodes can be compared at one position."""
+        self._stop_replay()
+        assert self.engine is not None
+        self.engine.core.set_heartbeat(None)
+        self._held = True
+        log.warning("node %d: held (market data and heartbeats stopped)", self.node_id)
+
+    def _lead(self) -> None:
+        try:
+            self._start_core()
+        except ClusterError as e:  # lost the term while taking it, or the barrier did not commit
+            log.warning("node %d: could not take the lead (%s)", self.node_id, e)
+            self._stand_down(graceful=False)
+            return
+        except Exception as e:  # noqa: BLE001 - a desk that cannot start here: say why, keep following
+            if str(e) != self._lead_error:
+                log.error("node %d: the desk did not start: %s", self.node_id, e)
+            self._lead_error = str(e)
+            self._stand_down(graceful=False)
+            return
+        self._lead_error = None
+        self._leading = self._taking
+        self.terms.append(Term(self._taking, *self._taken, time.monotonic()))
+
+    def _before_core_start(self, eng: Any) -> None:
+        assert self.node is not None
+        term, seq, state_hash, seeded = self.node.lead(eng.core)
+        self._taking, self._taken = term, (seq, state_hash)
+        log.warning("node %d leads term %d from journal seq %d (state hash %016x; %d client answers of the "
+                    "committed log seeded into the gateway)", self.node_id, term, seq, state_hash, seeded)
+
+    def _stand_down(self, *, graceful: bool) -> None:
+        """Stop the desk of this node's term: intake (market data, gateway), then — ``graceful``:
+        once the cluster committed what the core journaled, so its last outputs are published —
+        the core, the proposer; the ring directory removed."""
+        self._stop_replay()
+        if self.gateway is not None:
+            gw, self.gateway = self.gateway, None
+            try:
+                gw.stop()
+            except Exception as e:  # noqa: BLE001 - keep standing down
+                log.warning("stopping the gateway failed: %s", e)
+        eng, self.engine = self.engine, None
+        if eng is not None:
+            if graceful and self.node is not None:
+                deadline = time.monotonic() + 2.0
+                while time.monotonic() < deadline and not eng.core.leadership_lost:
+                    js = eng.journal_stats()
+                    seq = None if js is None else js["committed_seq"]
+                    if not isinstance(seq, int) or self.node.committed_seq() >= seq:
+                        break
+                    time.sleep(0.005)
+            try:
+                eng.close()
+            except Exception as e:  # noqa: BLE001 - keep standing down
+                log.warning("stopping the core failed: %s", e)
+        if self.node is not None:
+            self.node.stand_down()
+        if self.ring_dir is not None:
+            shutil.rmtree(self.ring_dir, ignore_errors=True)
+            self.ring_dir = None
+        self._leading = None
+        self._held = False
+
+    def stop(self) -> None:
+        """Stand the desk down (if leading: after the cluster committed its last inputs), shut the
+        node down, then the media driver and the locks. Idempotent."""
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(10)
+            self._supervisor = None
+        self._stand_down(graceful=True)
+        if self.node is not None:
+            node, self.node = self.node, None
+            node.shutdown()
+        super().stop()
