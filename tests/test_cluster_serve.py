@@ -3,10 +3,11 @@
 Three real `rfqcore serve --cluster cluster.toml --node N` processes on loopback, each with its
 own embedded Aeron media driver and data directory, the recorded Binance BTC streams as market
 data on whichever node leads, and a :class:`rfqcore.cluster_client.ClusterClient` following the
-leader. The leader is killed (SIGKILL) twice, with a client accept completed before the first kill
+leader, and one settlement store the leader writes. The leader is killed (SIGKILL) twice, with a client accept completed before the first kill
 and one in flight at the second; at the end the desk is held and every node must stand at the same
 journal position with the same state and output hashes, each node's journal replaying (outputs
-bit for bit) to that state: no acknowledged trade lost, none executed twice.
+bit for bit) to that state, and the settlement store holding each trade once: no acknowledged
+trade lost, none executed twice.
 """
 
 from __future__ import annotations
@@ -56,12 +57,15 @@ class Desk:
         self.file, self.status_ports = _write_cluster(tmp)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.aeron = {n: f"/dev/shm/rfqc-test-{os.getpid()}-{n}" for n in NODES}
+        #: one settlement store all nodes reach (the leader writes)
+        self.store = f"sqlite:///{tmp / 'settlement.db'}"
 
     def start(self, n: int) -> None:
         log = open(self.tmp / f"node{n}.log", "ab")  # noqa: SIM115 - the process keeps it
         self.procs[n] = subprocess.Popen(
             [sys.executable, "-m", "rfqcore.cli", "serve", "--cluster", str(self.file), "--node", str(n),
-             "--aeron-dir", self.aeron[n], "--data", str(self.data), "--status-every", "1"],
+             "--aeron-dir", self.aeron[n], "--data", str(self.data), "--status-every", "1",
+             "--settlement-store", self.store],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill(self, n: int) -> None:
@@ -177,6 +181,12 @@ def test_the_client_follows_the_leader_and_no_trade_is_lost_or_doubled(desk: Des
         assert rep["records"] == final["journal_seq"]
         assert rep["state_hash"] == final["state_hash"] and rep["output_hash"] == final["output_hash"]
         assert rep["first_divergence"] is None
+    # settlement captured on whichever node led, each trade once
+    from rfqcore.settlement.store import open_store
+
+    with open_store(desk.store) as store:
+        stored = [t.trade_id for t in store.trades(client_id=1)]
+    assert sorted(stored) == [ex1.trade_id, ex2.trade_id]
 
 
 def test_a_bad_cluster_node_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -192,7 +202,7 @@ def test_a_bad_cluster_node_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
                      "--aeron-dir", str(tmp_path / "aeron")]) == 1
     err = capsys.readouterr().err.strip()
     assert "missing.toml" in err and "\n" not in err
-    with pytest.raises(ClusterError, match="settlement capture does not run in cluster mode yet"):
+    with pytest.raises(ClusterError, match="venue hedging does not run in cluster mode yet"):
         from rfqcore.cluster_serve import ClusterServer
 
-        ClusterServer(str(path), 1, settlement_store="sqlite:///x.db", market_files=[])
+        ClusterServer(str(path), 1, venues=[object()], market_files=[])

@@ -17,8 +17,14 @@ status port: ``rfqcore cluster status``) and then a supervisor thread:
 - a **follower** runs no engine and no gateway: its state-machine core follows the committed
   log (hot standby), and clients find the leader through the nodes' gateways (the one running).
 
-Not yet in cluster mode (refused with one line): settlement capture, venue hedging, HTTP and
-FIX — each must run on the leader only and resume exactly once after a failover.
+Settlement capture (``--settlement-store``, a store every node reaches: PostgreSQL, or one SQLite
+file on one host) runs on the leader: its writer takes this term's executions from the core, and,
+before the core starts, the committed log's newest executions (``ClusterNode.client_history``), so
+a fill the dead leader acknowledged but never stored is captured by the next one; the store
+ignores a trade id it has, so each trade is stored once.
+
+Not yet in cluster mode (refused with one line): venue hedging, HTTP and FIX — each must run on
+the leader only and resume exactly once after a failover.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import rfqcore_core
 
 from rfqcore.errors import ClusterError
@@ -56,7 +63,7 @@ class ClusterServer(Server):
     """One node of a replicated desk, as a context manager (see the module doc)."""
 
     def __init__(self, cluster_file: str, node: int, **kw: Any) -> None:
-        for key, what in (("settlement_store", "settlement capture"), ("venues", "venue hedging"),
+        for key, what in (("venues", "venue hedging"),
                           ("http", "the HTTP endpoints"), ("fix_port", "FIX"), ("journal", "--journal")):
             if kw.get(key):
                 raise ClusterError(f"{what} does not run in cluster mode yet (docs/cluster.md, \"Not yet\"); "
@@ -153,6 +160,12 @@ class ClusterServer(Server):
         assert self.node is not None
         term, seq, state_hash, seeded = self.node.lead(eng.core)
         self._taking, self._taken = term, (seq, state_hash)
+        if self.settlement is not None:
+            # the committed log's executions, before this term's: a fill a dead leader acknowledged
+            # but never got into the store is captured now (the store ignores a trade id it has)
+            from rfqcore.records import RECORD_DTYPE
+
+            self.settlement.offer_records(np.frombuffer(self.node.client_history(), dtype=RECORD_DTYPE).copy())
         log.warning("node %d leads term %d from journal seq %d (state hash %016x; %d client answers of the "
                     "committed log seeded into the gateway)", self.node_id, term, seq, state_hash, seeded)
 
@@ -183,6 +196,12 @@ class ClusterServer(Server):
                 log.warning("stopping the core failed: %s", e)
         if self.node is not None:
             self.node.stand_down()
+        if self.settlement is not None:  # after the core: its last executions are queued
+            w, self.settlement = self.settlement, None
+            try:
+                w.stop()  # flushes, or spills what the store could not take
+            except Exception as e:  # noqa: BLE001 - keep standing down
+                log.warning("stopping the settlement writer failed: %s", e)
         if self.ring_dir is not None:
             shutil.rmtree(self.ring_dir, ignore_errors=True)
             self.ring_dir = None

@@ -203,8 +203,14 @@ impl ExecLog {
         ExecLog { kept: VecDeque::with_capacity(1024), newest_dropped: 0 }
     }
 
-    /// Keeps the report of `trade`, dropping the oldest beyond EXEC_LOG_LIMIT.
+    /// Keeps the report of `trade`, dropping the oldest beyond EXEC_LOG_LIMIT. Trade ids grow
+    /// with every fill of the desk, so a report at or below the newest kept one is one this log
+    /// already holds — the same trade from two sources (the settlement store's trades given at
+    /// start and the committed client answers a cluster leader's tap begins with): kept once.
     fn keep(&mut self, trade: u64, f: Frame) {
+        if self.kept.back().is_some_and(|&(t, _)| trade <= t) {
+            return;
+        }
         if self.kept.len() == EXEC_LOG_LIMIT {
             if let Some((t, _)) = self.kept.pop_front() {
                 self.newest_dropped = t;
@@ -1023,5 +1029,22 @@ impl<T: Transport> Gateway<T> {
     pub fn poll_failed(&mut self, n: u64) {
         self.stats.internal_errors += n;
         self.log(40, format!("gateway: {n} request polls failed (is the media driver still running?)"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_execution_log_keeps_each_trade_once_whatever_the_sources() {
+        let mut log = ExecLog::new();
+        // the settlement store's trades at start, then the same ones and a newer one off the tap
+        for t in [1_i64, 2, 3, 1, 2, 3, 4] {
+            let e = [t, 10 + t, 20 + t, 1, 1, 0, 100, 1, 100, 1, 0];
+            log.keep(t as u64, execution_report(7, e));
+        }
+        assert_eq!(log.kept.iter().map(|&(t, _)| t).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert_eq!(log.newest_dropped, 0);
     }
 }

@@ -16,10 +16,11 @@ use crate::engine::build::core_config;
 use crate::engine::Engine;
 use crate::errors::ClusterError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 use rfq_cluster::status::{serve_status, StatusReport};
 use rfq_cluster::{lock_data_dir, ClusterFile, NodeId};
 use rfq_engine::{block_ring, BlockConsumer, CommitGate};
+use rfq_journal::format::encode_record;
 use rfq_journal::{JournalConfig, JournalWriter, OutputHash};
 use rfq_ring::Record;
 use std::fs::File;
@@ -241,6 +242,18 @@ impl ClusterNode {
     /// Stop proposing (after the leader's engine stopped, or lost leadership).
     fn stand_down(&self, py: Python<'_>) {
         py.detach(|| self.stop_proposer());
+    }
+
+    /// The newest client answers of the committed log this node applied (firm quote sides,
+    /// execution reports, quote ends; `rfq_cluster::StateMachine::client_history`), oldest
+    /// first, as the 64-byte records of the ring layout (`RECORD_DTYPE`) back to back.
+    fn client_history<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let recs = self.node.client_history();
+        let mut bytes = vec![0u8; recs.len() * 64];
+        for (r, b) in recs.iter().zip(bytes.chunks_exact_mut(64)) {
+            encode_record(r, b);
+        }
+        PyBytes::new(py, &bytes)
     }
 
     /// Journal sequence number of the last committed record this node applied (the commit gate).
