@@ -292,6 +292,20 @@ def targets(r: dict) -> list[tuple[str, float | None, str, float, str]]:
     if g("scale_rust", "core_rss_kib"):
         rows.append((f"core RSS, 20 instruments x 5 venues live (book_window {g('scale_rust', 'window')})",
                      g("scale_rust", "core_rss_kib") * 1024, "B", 256e6, "<="))
+    # A replicated desk end to end (issue 16): replication adds <= 50 us p50 to accept -> execution
+    # report (same run, loopback), failover <= 1 s (the worst of the kills), >= 1 M replicated records/s.
+    for key, label in (("added_p50_cluster_each_vs_single_fsync_each_ns", "3 nodes log_sync each vs 1 node fsync_each"),
+                       ("added_p50_cluster_none_vs_single_group_ns", "3 nodes log_sync none vs 1 node group")):
+        t = g("cluster_e2e", "targets", key)
+        if t:
+            rows.append((f"replicated desk: added accept -> exec report p50, {label}", t["measured"], "ns",
+                         t["target"], "<="))
+    if g("cluster_e2e", "targets", "failover_max_ns"):
+        rows.append(("replicated desk: failover, kill -9 of the leader -> first quote (worst kill)",
+                     g("cluster_e2e", "targets", "failover_max_ns", "measured"), "ns", 1e9, "<="))
+    if g("cluster_e2e", "targets", "replicated_rec_per_s"):
+        rows.append(("replicated desk: committed input records/s (3 nodes, log_sync each)",
+                     g("cluster_e2e", "targets", "replicated_rec_per_s", "measured"), "rec/s", 1e6, ">="))
     if g("crash", "kills") is not None:
         rows.append(("crash: acknowledged trades lost or different", g("crash", "acknowledged_but_wrong_or_lost"),
                      "count", 0, "<="))

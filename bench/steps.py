@@ -121,6 +121,8 @@ STEPS: tuple[Step, ...] = (
        "settlement_bench.py"),
     rust("cluster_rust", "replicated journal blocks on loopback (issue 16): records/s, propose -> committed 3 nodes vs 1 "
          "per Raft log policy, failover", "rfq-cluster", "cluster_bench", "rfq_cluster", needs_data=True, result="lines"),
+    py("cluster_e2e", "replicated desk end to end (issue 16): accept -> execution report on 3 serve --cluster nodes vs "
+       "1 journaled node, failover time, committed records/s", "cluster_e2e.py", args=("--no-wait",), needs_data=True),
 )
 
 BY_NAME = {s.name: s for s in STEPS}
