@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from rfqcore.client import (GatewayError, NotLoggedOn, QuoteStatus, QuoteStatusCode, RequestTimeout, RfqClient)
+from rfqcore.client import (GatewayError, NotLoggedOn, QuoteStatus, QuoteStatusCode, RequestTimeout, Resent,
+                            RfqClient)
 from rfqcore.gateway.aeron import AeronUnavailable
 from rfqcore.rfq import Execution, Quote
 
@@ -141,6 +142,9 @@ class ClusterClient:
         self._save_ids()
         old, self.current = self.current, None
         if old is not None:
+            # its session is dead (that is why we are here): close without a logout, which would only
+            # wait its timeout for a confirmation that cannot come — failover time for nothing
+            old.token = 0
             try:
                 old.close()
             except Exception:  # noqa: BLE001 - its node is gone
@@ -187,6 +191,14 @@ class ClusterClient:
             return self.client.quote_status(quote, timeout=timeout)
         except _LOST as e:
             return self._failover(e).quote_status(quote, timeout=timeout)
+
+    def executions_since(self, after_trade_id: int | None = None, *, timeout: float = 5.0) -> Resent:
+        """:meth:`RfqClient.executions_since` on the leader (following it): its gateway was seeded
+        with the committed log's client answers, so it lists the fills of earlier terms too."""
+        try:
+            return self.client.executions_since(after_trade_id, timeout=timeout)
+        except _LOST as e:
+            return self._failover(e).executions_since(after_trade_id, timeout=timeout)
 
     def accept(self, quote: Quote, side: str | int | None = None, qty: Decimal | int | str | None = None, *,
                timeout: float = 1.0) -> Execution:
