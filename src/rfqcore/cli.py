@@ -1,4 +1,4 @@
-"""``rfqcore`` command line: demo, hedge-demo, venue-sim, serve, quote, op, replay, replay-journal, settlement, cluster, instruments."""
+"""``rfqcore`` command line: demo, hedge-demo, venue-sim, serve, quote, op, replay, replay-journal, settlement, cluster, cluster-demo, instruments."""
 
 from __future__ import annotations
 
@@ -719,7 +719,7 @@ def build_parser() -> argparse.ArgumentParser:
     rj.add_argument("--rfq-config", help="RFQ settings TOML the journal was written with (default: bundled)")
     rj.set_defaults(func=_cmd_replay_journal)
 
-    from rfqcore import cluster_cli, configcheck, latency_plot, portal_cli
+    from rfqcore import cluster_cli, cluster_demo, configcheck, latency_plot, portal_cli
     from rfqcore.settlement import cli as settlement_cli
     from rfqcore.venuesim import cli as venuesim_cli
 
@@ -729,6 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
     configcheck.add_parser(sub)
     portal_cli.add_parser(sub)
     cluster_cli.add_parser(sub)
+    cluster_demo.add_parser(sub)
 
     hd = sub.add_parser("hedge-demo", help="client fills hedged on two simulated venues over their real protocols",
                         description=(
