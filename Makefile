@@ -52,6 +52,7 @@ demo: build
 	$(VENV)/bin/rfqcore demo
 	$(VENV)/bin/rfqcore hedge-demo
 	$(VENV)/bin/rfqcore fix-demo
+	$(VENV)/bin/rfqcore cluster-demo
 
 test-rust: $(VENV)/.build-deps-stamp
 	cargo test --locked -q

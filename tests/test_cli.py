@@ -25,7 +25,8 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 @pytest.mark.parametrize("cmd", [[], ["demo"], ["replay"], ["instruments"], ["serve"], ["quote"], ["op"],
                                  ["op", "set"], ["op", "watch"], ["op", "kill"], ["op", "approve"], ["config"],
-                                 ["config", "check"], ["config", "schema"], ["cluster"], ["cluster", "status"]])
+                                 ["config", "check"], ["config", "schema"], ["cluster"], ["cluster", "status"],
+                                 ["cluster-demo"]])
 def test_help_everywhere(cmd: list[str]) -> None:
     p = run(*cmd, "--help")
     assert p.returncode == 0, p.stderr

@@ -43,8 +43,11 @@ RUN = (
 
 #: Shell commands that are not run, each with why (matched at the start of the command).
 NOT_RUN: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"make demo\b"), "builds, then runs the three demos for ~1 min (tests/test_cli.py runs the RFQ "
-     "session, tests/test_hedge_e2e.py the hedging desk, tests/test_fix.py the FIX session)"),
+    (re.compile(r"make demo\b"), "builds, then runs the four demos for ~1.5 min (tests/test_cli.py runs the RFQ "
+     "session, tests/test_hedge_e2e.py the hedging desk, tests/test_fix.py the FIX session, "
+     "tests/test_cluster_demo.py the replicated desk)"),
+    (re.compile(r"rfqcore cluster-demo\b"), "three desk nodes for ~20-60 s (tests/test_cluster_demo.py runs it and "
+     "checks its output)"),
     (re.compile(r"make test\b"), "this test suite itself"),
     (re.compile(r"pip install \.(\s|$)"), "builds and installs the whole package for minutes; tests/test_packaging.py "
      "builds the wheel and installs it into a fresh venv"),

@@ -180,7 +180,7 @@ class Nodes:
 
 
 def _table(nodes: Nodes, sts: list[cluster_cli.NodeStatus]) -> None:
-    _say(f"$ rfqcore cluster status --config {nodes.file}")
+    _say(f"rfqcore cluster status --config {nodes.file}:")
     for line in (*cluster_cli.format_table(sts), "", *cluster_cli.format_summary(sts, cluster_cli.summarize(sts))):
         _say(line)
 
@@ -363,6 +363,7 @@ class Demo:
         last = self.node
         self.cc.close()
         _say(f"\nholding every node (market data and heartbeats stopped) until they come to rest")
+        t_hold = time.monotonic()
         cluster_cli.ask(nodes.nodes, 2.0, "hold")
         before: list[tuple[int, int, int] | None] = []
 
@@ -378,7 +379,7 @@ class Demo:
 
         sts = nodes.wait_for("the nodes did not come to rest at one journal seq and state hash", CONVERGE_S,
                              at_rest)
-        _say("")
+        _say(f"at rest {time.monotonic() - t_hold:.1f} s after the hold\n")
         _table(nodes, sts)
         problems: list[str] = []
         r = sts[0].report
@@ -438,7 +439,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "leader settled by the new one, the failover time, the fill made before the kill FILLED on the new leader, "
         "the killed node restarted and caught up. At the end every node is held and must report the same journal "
         "seq and state hash. Exit status 0 when all of that held, 1 otherwise (one line; the logs are kept)."))
-    p.add_argument("--data", help="folder holding the recorded data (default: $RFQCORE_DATA or ../shared/data)")
+    p.add_argument("--data", metavar="PATH",
+                   help="folder holding the recorded data (default: $RFQCORE_DATA or ../shared/data)")
     p.add_argument("--keep", metavar="DIR", help="keep cluster.toml, the nodes' data directories and logs in DIR "
                                                  "(new or empty; default: a temporary directory removed at the end)")
     p.add_argument("--kills", type=int, default=1, metavar="N", help="kill the leader N times (default 1)")
