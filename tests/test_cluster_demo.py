@@ -45,6 +45,7 @@ def test_the_demo_kills_the_leader_and_the_client_carries_on(data_dir: Path, tmp
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+    (tmp_path / "demo.out").write_text(out + "\n--- stderr\n" + err)  # kept with the nodes' logs
     assert proc.returncode == 0, f"exit {proc.returncode}\n{out[-4000:]}\n{err[-2000:]}"
     assert "Traceback" not in err, err
 

@@ -52,7 +52,7 @@ CLIENT = "acme-capital"
 #: on the next leader
 TTL_MS = 10_000
 #: Seconds each wait may take on a loaded 2-core machine before the demo gives up
-START_S, FAILOVER_S, CATCH_UP_S, CONVERGE_S, STOP_S = 45.0, 30.0, 45.0, 45.0, 30.0
+START_S, FAILOVER_S, CATCH_UP_S, CONVERGE_S, STOP_S = 45.0, 30.0, 60.0, 60.0, 30.0
 
 
 class DemoFailed(Exception):
@@ -120,7 +120,9 @@ class Nodes:
         self.killed.append(p)
         return p.pid
 
-    def status(self, timeout: float = 0.5) -> list[cluster_cli.NodeStatus]:
+    def status(self, timeout: float = 2.0) -> list[cluster_cli.NodeStatus]:
+        # generous: a node's status port answers late on a loaded machine, and the waits below need
+        # every node's answer
         return cluster_cli.ask(self.nodes, timeout)
 
     def check_alive(self) -> None:
@@ -340,7 +342,13 @@ class Demo:
              f"acknowledged before it died")
         self.accept(q)
         # the killed node comes back, replays its own Raft log and catches up from the leader
-        at = {s.node.id: s.report.journal_seq for s in nodes.status() if s.report is not None}.get(new, 0)
+        def seq_of(sts: list[cluster_cli.NodeStatus], n: int) -> int | None:
+            r = next(s.report for s in sts if s.node.id == n)
+            return None if r is None else r.journal_seq
+
+        at = seq_of(nodes.wait_for(f"node {new}, the leader, did not answer on its status port", CATCH_UP_S,
+                                   lambda sts: seq_of(sts, new) is not None), new)
+        assert at is not None
         t_up = time.monotonic()
         nodes.start(leader)
         _say(f"\nnode {leader} restarted (PID {nodes.procs[leader].pid}): catching up with node {new} from its own "
