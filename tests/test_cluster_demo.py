@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +95,39 @@ def test_the_demo_kills_the_leader_and_the_client_carries_on(data_dir: Path, tmp
         rep = journal.replay(gens[-1], reg, rfq)
         assert rep["records"] == seq and rep["state_hash"] == state_hash, (n, rep["records"], rep["state_hash"])
         assert rep["first_divergence"] is None
+
+
+def test_ctrl_c_after_the_kill_stops_everything(data_dir: Path) -> None:
+    """SIGINT (Ctrl-C) right after the leader was killed: one line, exit 130, no traceback, no node
+    process left, nothing in /dev/shm (the killed node's driver directory included), the temporary
+    work directory removed."""
+    proc = subprocess.Popen([sys.executable, "-m", "rfqcore.cli", "cluster-demo", "--data", str(data_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the demo ends by itself (its waits are bounded) if it never gets there
+            seen.append(line)
+            if line.startswith("kill 1: "):
+                proc.send_signal(signal.SIGINT)
+                break
+        out, err = proc.communicate(timeout=DEMO_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    text = "".join(seen) + out
+    assert any(x.startswith("kill 1: ") for x in seen), text
+    assert proc.returncode == 130, f"exit {proc.returncode}\n{text[-3000:]}\n{err}"
+    assert text.rstrip().split("\n")[-1] == ("rfqcore cluster-demo: stopped (SIGINT) before the end; the nodes were "
+                                             "stopped and their files removed")
+    assert "Traceback" not in err and not err.strip(), err
+    pids = [int(p) for line in re.findall(r"\(PIDs ([\d, ]+)\)", text) for p in line.split(", ")]
+    pids += [int(p) for p in re.findall(r"SIGKILL to PID (\d+)", text)]
+    assert len(pids) == 4 and not _pids_alive(pids), f"node processes still running: {_pids_alive(pids)}"
+    assert not [n for n in os.listdir("/dev/shm") if n.startswith(f"rfqcore-cluster-demo-{proc.pid}-")]
+    work = re.search(r"^work directory (\S+):", text, re.M)
+    assert work and not Path(work[1]).exists()
 
 
 def test_without_recorded_data_it_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -429,6 +429,9 @@ def run_cluster_demo(nodes: Nodes, kills: int) -> int:
     try:
         rc = demo.run()
     finally:
+        c, i = demo.cc.current, demo.cc.node
+        if c is not None and i is not None and nodes.procs[i + 1].poll() is not None:
+            c.token = 0  # its node is dead (interrupted right after a kill): no logout to wait for
         try:
             demo.cc.close()
         except Exception:  # noqa: BLE001 - its node may be gone
