@@ -30,6 +30,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -181,6 +182,30 @@ class Nodes:
             lock.path.unlink(missing_ok=True)
 
 
+class _ElectionWatch(threading.Thread):
+    """Asks every node, from the kill on, until one other than the dead leader reports itself leader:
+    ``found`` = (node, term, seconds after the kill). The failover's first part, the election."""
+
+    def __init__(self, nodes: Nodes, dead: int, t_kill: float) -> None:
+        super().__init__(name="cluster-demo-election-watch", daemon=True)
+        self.nodes, self.dead, self.t_kill = nodes, dead, t_kill
+        self.found: tuple[int, int, float] | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set() and time.monotonic() < self.t_kill + FAILOVER_S:
+            try:
+                sts = cluster_cli.ask(self.nodes.nodes, 0.5)
+            except Exception:  # noqa: BLE001 - a watcher only: the demo goes on without its line
+                return
+            for st in sts:
+                r = st.report
+                if r is not None and r.id != self.dead and r.role == "leader":
+                    self.found = (r.id, r.term, time.monotonic() - self.t_kill)
+                    return
+            self.done.wait(0.02)
+
+
 def _table(nodes: Nodes, sts: list[cluster_cli.NodeStatus]) -> None:
     _say(f"rfqcore cluster status --config {nodes.file}:")
     for line in (*cluster_cli.format_table(sts), "", *cluster_cli.format_summary(sts, cluster_cli.summarize(sts))):
@@ -298,6 +323,8 @@ class Demo:
         leader = self.node
         t_kill = time.monotonic()
         pid = nodes.kill(leader)
+        watch = _ElectionWatch(nodes, leader, t_kill)
+        watch.start()
         _say(f"\nkill {k}: node {leader}, the leader, killed (SIGKILL to PID {pid}) mid-session")
         # the accept goes to the dead leader: no answer; the client finds the next leader and learns there
         # what became of it (executed or not, never both, never twice)
@@ -312,6 +339,11 @@ class Demo:
             why = f"LIVE there, so sent again, once: rejected ({e.reason_name}): not executed"
         t_acc = time.monotonic() - t_kill
         new = self.node
+        watch.done.set()
+        watch.join(5)
+        if watch.found is not None:
+            _say(f"  node {watch.found[0]} elected leader of term {watch.found[1]} {watch.found[2]:.2f} s after the kill "
+                 f"(its status port)")
         if new == leader:
             raise DemoFailed(f"the client is still on node {leader}, which was killed")
         how = dict(self.cc.in_flight[settled:]).get(pending.quote_id)
