@@ -22,6 +22,7 @@ SIGTERM (the nodes stopped, the work directory removed unless ``--keep``).
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import shutil
@@ -245,8 +246,8 @@ class Demo:
         #: every execution the client was given: trade id -> quote id
         self.fills: dict[int, int] = {}
         self.failover_s: list[float] = []
-        self.sizes = iter([("BTC", "buy", "0.1"), ("ETH", "sell", "1"), ("BTC", "sell", "0.05"), ("ETH", "buy", "0.5")]
-                          * (2 + kills))
+        self.sizes = itertools.cycle([("BTC", "buy", "0.1"), ("ETH", "sell", "1"), ("BTC", "sell", "0.05"),
+                                      ("ETH", "buy", "0.5")])
 
     @property
     def node(self) -> int:
