@@ -280,3 +280,35 @@ def test_a_bad_cluster_node_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
         from rfqcore.cluster_serve import ClusterServer
 
         ClusterServer(str(path), 1, venues=[object()], market_files=[])
+
+
+def test_a_cluster_node_serves_metrics_and_health(tmp_path: Path) -> None:
+    """A one-node cluster (in this process) with ``http``: its /metrics carry the cluster's gauges
+    and, while it leads, the desk's; /healthz says ok with its role and term."""
+    import urllib.request
+
+    from rfqcore.cluster_serve import ClusterServer
+
+    port = free_port()
+    (tmp_path / "one.toml").write_text(
+        "[cluster]\nheartbeat_ms = 50\nelection_timeout_ms = [150, 300]\n\n"
+        f"[[node]]\nid = 1\naddr = \"127.0.0.1:{free_port()}\"\nstatus = \"127.0.0.1:{port}\"\ndir = \"n1\"\n")
+    srv = ClusterServer(str(tmp_path / "one.toml"), 1, market_files=[], http="127.0.0.1:0",
+                        aeron_dir=str(tmp_path / "aeron"))
+    srv.start()
+    try:
+        assert srv.wait_leading(30), "a one-node cluster elects itself"
+        assert srv.web is not None
+        with urllib.request.urlopen(f"{srv.web.url}/healthz", timeout=5) as r:
+            health = json.loads(r.read())
+        assert health["status"] == "ok" and health["role"] == "leader" and health["core"] and health["gateway"]
+        assert health["term"] == srv.leading
+        with urllib.request.urlopen(f"{srv.web.url}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        assert 'rfqcore_cluster_role{role="leader"} 1.0' in text
+        assert f"rfqcore_cluster_term {float(health['term'])}" in text
+        assert "rfqcore_cluster_desk_serving 1.0" in text
+        assert "rfqcore_rfqs_total" in text, "the leader's desk metrics too"
+        assert 'rfqcore_scrape_part_ok{part="cluster"} 1.0' in text
+    finally:
+        srv.stop()

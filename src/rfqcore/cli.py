@@ -268,6 +268,7 @@ def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.
     from rfqcore.errors import ClusterError
     from rfqcore.instance import AlreadyRunning
     from rfqcore.stop_signals import StopSignals
+    from rfqcore.web.server import HttpUnavailable
 
     with StopSignals() as stop:
         try:
@@ -275,10 +276,11 @@ def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.
                                 aeron_dir=aeron_dir, channel=args.channel, market_files=files, speed=args.speed,
                                 log_level=logging.getLogger().getEffectiveLevel(),
                                 settlement_store=args.settlement_store, venues=args.venues, http=args.http,
-                                fix_port=args.fix_port,
+                                http_tls=(args.http_cert, args.http_key) if args.http_cert else None,
+                                http_sessions=args.http_sessions, fix_port=args.fix_port,
                                 journal=args.journal, python_gateway=args.python_gateway)
             srv.start()
-        except (AlreadyRunning, ClusterError) as e:
+        except (AlreadyRunning, ClusterError, HttpUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
             return 1
         try:
@@ -287,6 +289,8 @@ def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.
             print(f"rfqcore serve: cluster node {args.node} of {args.cluster} (Raft {st['role']}, term {st['term']}); "
                   f"Aeron dir {srv.aeron_dir}, channel {args.channel or gw.channel} while this node leads "
                   f"(PID {os.getpid()}; Ctrl-C or SIGTERM stops)", flush=True)
+            if srv.web is not None:
+                print(f"  metrics: {srv.web.url}/metrics (Prometheus), health: {srv.web.url}/healthz", flush=True)
             t_end = None if args.duration is None else time.monotonic() + args.duration
             while t_end is None or time.monotonic() < t_end:
                 if stop.wait(min(args.status_every, max(0.0, (t_end or 1e18) - time.monotonic()))):

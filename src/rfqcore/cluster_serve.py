@@ -23,8 +23,12 @@ before the core starts, the committed log's newest executions (``ClusterNode.cli
 a fill the dead leader acknowledged but never stored is captured by the next one; the store
 ignores a trade id it has, so each trade is stored once.
 
-Not yet in cluster mode (refused with one line): venue hedging, HTTP and FIX — each must run on
-the leader only and resume exactly once after a failover.
+``--http HOST:PORT`` serves this node's ``/metrics`` (the cluster's gauges — role, term, leader,
+log and journal positions — and, while it leads, every metric of its desk) and ``/healthz``
+(``ok`` while it follows a known leader or leads with its core and gateway running).
+
+Not yet in cluster mode (refused with one line): venue hedging, FIX, the RFQ portal and the
+operator console — each must run on the leader only and resume exactly once after a failover.
 """
 
 from __future__ import annotations
@@ -63,11 +67,13 @@ class ClusterServer(Server):
     """One node of a replicated desk, as a context manager (see the module doc)."""
 
     def __init__(self, cluster_file: str, node: int, **kw: Any) -> None:
-        for key, what in (("venues", "venue hedging"),
-                          ("http", "the HTTP endpoints"), ("fix_port", "FIX"), ("journal", "--journal")):
+        for key, what in (("venues", "venue hedging"), ("fix_port", "FIX"), ("journal", "--journal"),
+                          ("http_tls", "HTTPS"), ("http_sessions", "--http-sessions")):
             if kw.get(key):
                 raise ClusterError(f"{what} does not run in cluster mode yet (docs/cluster.md, \"Not yet\"); "
                                    f"serve without it, or without --cluster")
+        #: ``HOST:PORT`` of this node's /metrics and /healthz (the portal and console: not yet)
+        self.cluster_http: str | None = kw.pop("http", None)
         super().__init__(**kw)
         if self.settings.fix.listen is not None:
             raise ClusterError("FIX ([fix] listen in the RFQ settings) does not run in cluster mode yet "
@@ -93,6 +99,12 @@ class ClusterServer(Server):
         self._supervisor = threading.Thread(target=self._supervise, name=f"rfqcore-cluster-{self.node_id}",
                                             daemon=True)
         self._supervisor.start()
+        if self.cluster_http is not None:
+            from rfqcore.web import HttpServer, desk_registry, parse_address
+            from rfqcore.web.metrics import cluster_health
+
+            host, port = parse_address(self.cluster_http)
+            self.web = HttpServer(host, port, desk_registry(self), health=lambda: cluster_health(self)).start()
         return self
 
     def status(self) -> dict[str, Any]:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from rfqcore.engine import Engine
     from rfqcore.serve import Server
 
-__all__ = ["DeskCollector", "desk_registry", "desk_health", "LATENCY_BUCKETS_NS", "histogram_buckets", "ring_fill",
+__all__ = ["DeskCollector", "cluster_health", "desk_registry", "desk_health", "LATENCY_BUCKETS_NS", "histogram_buckets", "ring_fill",
            "stage_counts"]
 
 log = logging.getLogger("rfqcore.web")
@@ -155,6 +155,8 @@ class DeskCollector(Collector):
         srv = self.server
         eng = srv.engine
         parts: list[tuple[str, Callable[[], list[Metric]]]] = []
+        if getattr(srv, "node", None) is not None:  # a cluster node (rfqcore.cluster_serve.ClusterServer)
+            parts.append(("cluster", self._cluster))
         if eng is not None:
             parts += [("core", lambda: self._core(eng)), ("rings", lambda: self._rings(eng))]
             if eng.journal is not None:
@@ -183,6 +185,26 @@ class DeskCollector(Collector):
             ok.add_metric([part], 1)
             yield from families
         yield ok
+
+    # -- a cluster node (docs/cluster.md) ---------------------------------------------------
+
+    def _cluster(self) -> list[Metric]:
+        st = self.server.status()  # type: ignore[attr-defined]  # a ClusterServer
+        roles = ("leader", "follower", "candidate", "learner", "shutdown")
+        return [
+            _labelled(GaugeMetricFamily, "rfqcore_cluster_role", "1 for this node's Raft role", ["role"],
+                      [([r], float(st["role"] == r)) for r in roles]),
+            _gauge("rfqcore_cluster_term", "current Raft term", st["term"]),
+            _gauge("rfqcore_cluster_leader", "id of the leader this node knows of (0: none)", st["leader"] or 0),
+            _gauge("rfqcore_cluster_last_log_index", "index of the last entry of the Raft log",
+                   st["last_log_index"] or 0),
+            _gauge("rfqcore_cluster_applied_index", "index of the last entry the state machine applied",
+                   st["applied_index"] or 0),
+            _gauge("rfqcore_cluster_journal_seq", "journal seq of the last committed record applied (commit gate)",
+                   st["journal_seq"]),
+            _gauge("rfqcore_cluster_desk_serving", "1 while this node's desk (core, gateway) serves: it leads",
+                   float(self.server.leading is not None)),  # type: ignore[attr-defined]
+        ]
 
     # -- the core (queries answered by the core thread between batches) -------------------
 
@@ -423,6 +445,18 @@ def desk_registry(server: Server) -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(DeskCollector(server))
     return reg
+
+
+def cluster_health(server: Any) -> dict[str, Any]:
+    """``/healthz`` of a cluster node: ``"ok"`` while it follows a known leader, or leads with its
+    desk's core thread and gateway running; its role, term and leader."""
+    st = server.status()
+    leading = server.leading is not None
+    desk = desk_health(server) if leading else {"core": False, "gateway": False}
+    ok = (st["role"] == "follower" and st["leader"] is not None) or (st["role"] == "leader" and leading
+                                                                    and desk["core"] and desk["gateway"])
+    return {"status": "ok" if ok else "down", "role": st["role"], "term": st["term"], "leader": st["leader"],
+            "journal_seq": st["journal_seq"], "core": desk["core"], "gateway": desk["gateway"]}
 
 
 def desk_health(server: Server) -> dict[str, Any]:
