@@ -407,13 +407,17 @@ class _Endpoint:
                 self.logout(timeout=1.0)
         finally:
             self.stop()
-            for r in (self._pub, self._sub, self._logon_sub):
-                if r is not None:
-                    r.close()
-            self._pub = self._enc.pub = self._sub = self._logon_sub = None
-            if self._own_aeron and self._aeron is not None:
-                self._aeron.close()
-                self._aeron = None
+            try:
+                for r in (self._pub, self._sub, self._logon_sub):
+                    if r is not None:
+                        r.close()
+            finally:
+                # always: an Aeron client left open on a driver that goes away ends the process
+                # (the Aeron C client's default error handler exits on the driver's timeout)
+                self._pub = self._enc.pub = self._sub = self._logon_sub = None
+                if self._own_aeron and self._aeron is not None:
+                    a, self._aeron = self._aeron, None
+                    a.close()
 
     def __enter__(self) -> Any:
         self.connect()

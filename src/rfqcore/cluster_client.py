@@ -121,12 +121,16 @@ class ClusterClient:
             c.connect(timeout=0.2)
             c.logon(timeout=1.0)
             return c
-        except (GatewayError, AeronUnavailable, OSError) as e:
-            errors[i] = str(e) or type(e).__name__
+        except BaseException as e:
+            # never leave its Aeron client open: on a driver that dies, it would end this
+            # process when the driver's keepalive times out (10 s)
             try:
                 c.close()
-            except Exception:  # noqa: BLE001 - a half-open client of a dead node
-                pass
+            except Exception as e2:  # noqa: BLE001 - a half-open client of a dead node
+                log.warning("closing a half-open session with node %d: %s: %s", i + 1, type(e2).__name__, e2)
+            if not isinstance(e, (GatewayError, AeronUnavailable, OSError)):
+                raise  # a logon refused (credentials) or an interrupt: the caller's to see
+            errors[i] = str(e) or type(e).__name__
             return None
 
     def _save_ids(self) -> None:
@@ -147,8 +151,9 @@ class ClusterClient:
             old.token = 0
             try:
                 old.close()
-            except Exception:  # noqa: BLE001 - its node is gone
-                pass
+            except Exception as e:  # noqa: BLE001 - its node is gone
+                log.warning("closing the session with node %s: %s: %s", None if self.node is None else self.node + 1,
+                            type(e).__name__, e)
         self.connect()
         self.failovers += 1
         assert self.current is not None
