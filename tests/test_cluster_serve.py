@@ -29,9 +29,10 @@ from desk_market import free_port
 from rfqcore import journal
 from rfqcore.cli import main as cli_main
 from rfqcore.client import QuoteStatusCode
-from rfqcore.cluster_client import ClusterClient
+from rfqcore.cluster_client import AcceptOutcome, ClusterClient
 from rfqcore.errors import ClusterError
 from rfqcore.instruments import Registry
+from rfqcore.rfq import AcceptRejected
 from rfqcore.rfqconfig import RfqSettings
 
 NODES = (1, 2, 3)
@@ -147,6 +148,12 @@ def _quote(cc: ClusterClient, timeout: float = 60.0) -> Any:
 
 def test_the_client_follows_the_leader_and_no_trade_is_lost_or_doubled(desk: Desk, cc: ClusterClient) -> None:
     first = desk.leader()
+    # a slow, lossy follower link until the first failover: 5 ms each way, 5% of its requests lost
+    lossy = next(n for n in NODES if n != first)
+    answer = desk.ask(lossy, "impair 5000 50000")
+    assert answer is not None and "error" not in answer, answer
+    assert desk.ask(lossy, "impair 5000") == {"error": "\"impair 5000\": expected `impair DELAY_US LOSS_PPM` "
+                                                       "(e.g. `impair 100 0`; `impair 0 0` clears)"}
     cc.connect()
     assert cc.node is not None and cc.node + 1 == first, "only the leader runs a gateway"
     q1 = _quote(cc)
@@ -159,21 +166,34 @@ def test_the_client_follows_the_leader_and_no_trade_is_lost_or_doubled(desk: Des
     assert cc.node is not None and cc.node + 1 == second, "the client followed the new leader"
     assert st.state == QuoteStatusCode.FILLED and st.trade_id == ex1.trade_id
     desk.start(first)  # rejoins as a follower and catches up
+    if lossy != first:  # healed (lost votes would lengthen the next election past q2's life)
+        assert desk.ask(lossy, "impair 0 0") is not None
     q2 = _quote(cc)
     # 2. the leader dies before the accept's answer (here: before the accept reached it): the
     # outcome comes from the next leader — not in the committed log, so the quote is live there
-    # and the accept is sent once more
+    # and the accept is sent once more (filled, or refused at the hit: either way, once)
     desk.kill(second)
-    ex2 = cc.accept(q2, timeout=1.0)
+    ex2: Any = None
+    try:
+        ex2 = cc.accept(q2, timeout=1.0)
+    except (AcceptOutcome, AcceptRejected) as e:
+        # not executed, and said so: the quote expired meanwhile (a slow election), or the new
+        # leader refused the hit (NO_MARKET while its market data comes back ends the quote)
+        print(f"the accept in flight did not execute: {e}")
     third = desk.leader(exclude=second)
     assert cc.node is not None and cc.node + 1 == third
-    assert cc.in_flight == [(q2.quote_id, "retried")]
-    assert ex2.quote_id == q2.quote_id and ex2.trade_id > ex1.trade_id
+    assert [q for q, _ in cc.in_flight] == [q2.quote_id], "one accept was in flight, settled by the next leader"
+    assert cc.in_flight[0][1] == "retried" if ex2 is not None else cc.in_flight[0][1] in ("retried", "not executed")
+    if ex2 is not None:
+        assert ex2.quote_id == q2.quote_id and ex2.trade_id > ex1.trade_id
     desk.start(second)
     # every execution of the client on the last leader: each trade once
+    expected = sorted([ex1.trade_id] + ([ex2.trade_id] if ex2 is not None else []))
     resent = cc.client.executions_since(0, timeout=5.0)
     trades = [e.trade_id for e in resent.executions if e.quote_id in (q1.quote_id, q2.quote_id)]
-    assert sorted(trades) == [ex1.trade_id, ex2.trade_id]
+    assert sorted(trades) == expected
+    st2 = cc.quote_status(q2)
+    assert (st2.state == QuoteStatusCode.FILLED) == (ex2 is not None), st2
     cc.close()
     # the desk held: every node at one position, with one state
     final = _converge(desk)
@@ -191,7 +211,7 @@ def test_the_client_follows_the_leader_and_no_trade_is_lost_or_doubled(desk: Des
 
     with open_store(desk.store) as store:
         stored = [t.trade_id for t in store.trades(client_id=1)]
-    assert sorted(stored) == [ex1.trade_id, ex2.trade_id]
+    assert sorted(stored) == expected
 
 
 KILLS = int(os.environ.get("RFQCORE_CLUSTER_SERVE_KILLS", "3"))
@@ -223,7 +243,6 @@ def test_leaders_killed_at_random_under_client_load_lose_and_double_nothing(desk
     import random
     import threading
 
-    from rfqcore.cluster_client import AcceptOutcome
     from rfqcore.rfq import RequestRejected
 
     rng = random.Random(int(os.environ.get("RFQCORE_TEST_SEED", "7")))

@@ -39,7 +39,7 @@ pub use block::{Applied, Block};
 pub use config::{lock_data_dir, ClusterFile};
 pub use error::ClusterError;
 pub use log_store::{LogStore, LogSync};
-pub use network::NetSwitch;
+pub use network::{Impairment, NetSwitch};
 pub use node::{ClusterNode, NodeConfig, NodeStatus};
 pub use state_machine::{StateMachine, StateView, CLIENT_HISTORY};
 pub use status::StatusReport;

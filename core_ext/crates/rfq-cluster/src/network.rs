@@ -10,7 +10,7 @@
 //! answers nothing (its outgoing requests fail as unreachable, requests from it or to it are
 //! dropped unanswered by the receiving server) — a partition that Raft sees exactly as a dead
 //! link, with both processes alive. The kernel of the development machine has no netem, so
-//! this is where partitions (and later delay and loss) come from in tests.
+//! this is where partitions, delay and loss come from in tests and drills ([`Impairment`]).
 
 use crate::{Node, NodeId, Raft, TypeConfig};
 use openraft::error::{
@@ -22,7 +22,8 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,11 +54,27 @@ pub enum Reply {
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
 }
 
-/// Cuts nodes off the network (shared by every node of a cluster in one process, or one per
-/// process). A cut-off node's traffic is dropped in both directions.
+/// Cuts nodes off the network, or impairs their links (shared by every node of a cluster in one
+/// process, or one per process). A cut-off node's traffic is dropped in both directions; an
+/// impaired node's requests and the requests sent to it wait `delay` before they go (so a round
+/// trip over an impaired link takes at least `2 × delay` when both ends share the switch, one
+/// `delay` when only one end is impaired), and each is lost with probability `loss_ppm` / 10⁶
+/// (the request fails as a network error after the delay, and openraft sends it again: message
+/// loss as a TCP connection sees it, after its own retransmissions gave up — not packet loss).
 #[derive(Clone, Default, Debug)]
 pub struct NetSwitch {
     isolated: Arc<Mutex<HashSet<NodeId>>>,
+    impaired: Arc<Mutex<HashMap<NodeId, Impairment>>>,
+    dice: Arc<AtomicU64>,
+}
+
+/// Delay and loss on every link of one node ([`NetSwitch::impair`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Impairment {
+    /// Added before each request to or from the node is sent.
+    pub delay: Duration,
+    /// Requests lost, per million.
+    pub loss_ppm: u32,
 }
 
 impl NetSwitch {
@@ -88,6 +105,49 @@ impl NetSwitch {
     pub fn cut(&self, a: NodeId, b: NodeId) -> bool {
         let s = self.set();
         s.contains(&a) || s.contains(&b)
+    }
+
+    fn impairments(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Impairment>> {
+        self.impaired
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Delay and loss on every link of `node` from now on (`Impairment::default()`: none).
+    pub fn impair(&self, node: NodeId, how: Impairment) {
+        if how == Impairment::default() {
+            self.impairments().remove(&node);
+        } else {
+            self.impairments().insert(node, how);
+        }
+    }
+
+    /// The impairment of `node`'s links (default: none).
+    #[must_use]
+    pub fn impairment(&self, node: NodeId) -> Impairment {
+        self.impairments().get(&node).copied().unwrap_or_default()
+    }
+
+    /// What a request from `a` to `b` meets: the summed delay of both ends' impairments, and
+    /// whether it is lost (each end's loss drawn independently).
+    fn link(&self, a: NodeId, b: NodeId) -> (Duration, bool) {
+        let (ia, ib) = {
+            let m = self.impairments();
+            if m.is_empty() {
+                return (Duration::ZERO, false);
+            }
+            (m.get(&a).copied().unwrap_or_default(), m.get(&b).copied().unwrap_or_default())
+        };
+        let lost = [ia.loss_ppm, ib.loss_ppm].iter().any(|&ppm| ppm > 0 && self.roll() < u64::from(ppm));
+        (ia.delay + ib.delay, lost)
+    }
+
+    /// A uniform draw in 0..10⁶ (splitmix64 over a shared counter: loss needs no better dice).
+    fn roll(&self) -> u64 {
+        let mut z = self.dice.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % 1_000_000
     }
 }
 
@@ -164,6 +224,17 @@ impl Peer {
                 self.me,
                 self.target,
             ))));
+        }
+        let (delay, lost) = self.switch.link(self.me, self.target);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if lost {
+            self.conn = None;
+            return Err(Fail::Network(NetworkError::new(&std::io::Error::other(format!(
+                "request {} → {} lost (NetSwitch impairment)",
+                self.me, self.target
+            )))));
         }
         match tokio::time::timeout(ttl, self.exchange(rpc)).await {
             Ok(Ok(r)) => Ok(r),

@@ -161,6 +161,7 @@ pub struct ClusterNode {
     committed: Arc<CommitGate>,
     server: std::sync::Mutex<Option<JoinHandle<()>>>,
     log: LogStore,
+    switch: NetSwitch,
 }
 
 impl ClusterNode {
@@ -197,6 +198,7 @@ impl ClusterNode {
             committed,
             server: std::sync::Mutex::new(Some(server)),
             log,
+            switch: cfg.switch.clone(),
         })
     }
 
@@ -231,6 +233,12 @@ impl ClusterNode {
     #[must_use]
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// The node's network switch (fault injection: cut, impair; docs/cluster.md "Network").
+    #[must_use]
+    pub fn switch(&self) -> &NetSwitch {
+        &self.switch
     }
 
     /// The Raft handle (metrics, waits, triggers).

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `status` | a [`StatusReport`]: role, term, leader, log position, applied id, journal seq, state and output hashes |
 //! | `hold` | stops the node's load (it proposes nothing new; `cluster_node`), then the report |
+//! | `impair DELAY_US LOSS_PPM` | delay and loss on every link of the node (drills: a slow or lossy follower link; `impair 0 0` clears), then the report |
 //! | anything else | `{"error": "..."}` |
 //!
 //! `rfqcore cluster status` (`src/rfqcore/cluster_cli.py`, in Python) and the process tests read
@@ -93,8 +94,15 @@ pub async fn serve_status(listener: TcpListener, node: Arc<ClusterNode>, hold: A
                         hold.store(true, Ordering::SeqCst);
                         serde_json::to_string(&StatusReport::of(&node, true))
                     }
+                    other if other.starts_with("impair") => match parse_impair(other) {
+                        Ok(how) => {
+                            node.switch().impair(node.id(), how);
+                            serde_json::to_string(&StatusReport::of(&node, hold.load(Ordering::SeqCst)))
+                        }
+                        Err(error) => serde_json::to_string(&Refusal { error }),
+                    },
                     other => serde_json::to_string(&Refusal {
-                        error: format!("unknown request {other:?}: send `status` or `hold`"),
+                        error: format!("unknown request {other:?}: send `status`, `hold` or `impair DELAY_US LOSS_PPM`"),
                     }),
                 };
                 let Ok(mut a) = answer else { return };
@@ -105,6 +113,20 @@ pub async fn serve_status(listener: TcpListener, node: Arc<ClusterNode>, hold: A
             }
         });
     }
+}
+
+/// `impair DELAY_US LOSS_PPM`: delay (µs) and loss (per million) on every link of the node
+/// (`impair 0 0` clears it).
+fn parse_impair(line: &str) -> Result<crate::Impairment, String> {
+    let bad = || format!("{line:?}: expected `impair DELAY_US LOSS_PPM` (e.g. `impair 100 0`; `impair 0 0` clears)");
+    let mut it = line.split_whitespace().skip(1);
+    let (Some(d), Some(l), None) = (it.next(), it.next(), it.next()) else { return Err(bad()) };
+    let delay_us: u64 = d.parse().map_err(|_| bad())?;
+    let loss_ppm: u32 = l.parse().map_err(|_| bad())?;
+    if loss_ppm > 1_000_000 || delay_us > 10_000_000 {
+        return Err(format!("{line:?}: loss is at most 1000000 ppm and delay at most 10 s"));
+    }
+    Ok(crate::Impairment { delay: Duration::from_micros(delay_us), loss_ppm })
 }
 
 /// Sends `what` (`status` or `hold`) to the status port at `addr` and reads the report.

@@ -267,6 +267,43 @@ async fn replicated_stream_gives_every_node_the_single_node_state() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_lossy_follower_link_delays_nothing_that_the_majority_can_commit() {
+    let c = Cluster::start(3, |n| n.log_sync = LogSync::Each).await;
+    let l = c.leader().await;
+    let f = c.live().map(|n| n.id()).find(|&id| id != l).unwrap();
+    // 20 ms each way and one request in five lost on every link of one follower
+    let how = rfq_cluster::Impairment { delay: Duration::from_millis(20), loss_ppm: 200_000 };
+    c.switch.impair(f, how);
+    assert_eq!(c.switch.impairment(f), how);
+    let stream = journal_stream(120, None);
+    for b in blocks(&stream, 10) {
+        c.commit(&b).await;
+    }
+    // the impaired follower catches up all the same (retries of lost requests), then healed
+    let hash = c.converge().await;
+    assert_eq!(hash, reference(&stream).0);
+    // with both followers 20 ms away, a commit waits a round trip: the delay is a lower bound
+    let other = c.live().map(|n| n.id()).find(|&id| id != l && id != f).unwrap();
+    let slow = rfq_cluster::Impairment { delay: Duration::from_millis(20), loss_ppm: 0 };
+    c.switch.impair(f, slow);
+    c.switch.impair(other, slow);
+    let tail = journal_stream(130, None)[stream.len()..].to_vec();
+    let t0 = Instant::now();
+    c.commit(&tail).await;
+    assert!(t0.elapsed() >= Duration::from_millis(20), "{:?}", t0.elapsed());
+    for id in [f, other] {
+        c.switch.impair(id, rfq_cluster::Impairment::default());
+    }
+    assert_eq!(c.switch.impairment(f), rfq_cluster::Impairment::default());
+    let stream: Vec<Record> = stream.iter().chain(&tail).copied().collect();
+    assert_eq!(c.converge().await, reference(&stream).0);
+    for n in c.live() {
+        assert_eq!(journal_records(n), stream, "node {}", n.id());
+    }
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_leader_is_replaced_and_no_committed_entry_is_lost() {
     let mut c = Cluster::start(3, |_| {}).await;
     let stream = journal_stream(300, None);
