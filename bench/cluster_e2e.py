@@ -73,6 +73,8 @@ FAILOVER_PERIOD_S = 0.02
 #: a kill after which no new leader quoted within this is a failed failover (its max counts as this)
 FAILOVER_GIVE_UP_S = 60
 FAST_SPEED = "1e6"
+#: seconds a paced run may go on after its schedule's end (a desk that falls behind)
+GRACE_S = 10.0
 ELECTION_MS = (400, 800)  # docs/cluster.md defaults
 HEARTBEAT_MS = 50
 #: issue 16's targets
@@ -305,8 +307,15 @@ def paced_accepts(client: Any, n: int, warmup: int, rate: int, tag: str) -> dict
     late, late_max = 0, 0
     mono = time.monotonic_ns
     t0 = mono() + period
+    # a desk that cannot keep up is not waited for without end: the run stops GRACE_S after its
+    # schedule ends, and what was not sent by then is reported (not_sent), not timed
+    stop_at = t0 + (warmup + n) * period + int(GRACE_S * 1e9)
+    not_sent = 0
     for i in range(warmup + n):
         due = t0 + i * period
+        if mono() > stop_at:
+            not_sent = warmup + n - i
+            break
         side = "buy" if i % 2 == 0 else "sell"
         try:
             q = _first_quote(client, side, timeout=10.0)  # untimed
@@ -332,8 +341,8 @@ def paced_accepts(client: Any, n: int, warmup: int, rate: int, tag: str) -> dict
         if i >= warmup:
             rec.record(t - due)
     bc.export_hist(f"cluster_e2e_accept_{tag}", rec)
-    return {"offered_rate": rate, "latency": _summary(rec), "late_sends": late, "max_send_lateness_ns": late_max,
-            "rejects": rejects}
+    return {"offered_rate": rate, "offered": warmup + n, "warmup": warmup, "not_sent": not_sent,
+            "latency": _summary(rec), "late_sends": late, "max_send_lateness_ns": late_max, "rejects": rejects}
 
 
 def latency_phase(ctx: Ctx, quick: bool, rate: int, seconds: float, election_ms: tuple[int, int],
@@ -599,7 +608,7 @@ def report(r: dict[str, Any]) -> None:
             h = d["latency"]
             print(f"     {label:<26} @ {d['offered_rate']}/s  p50 {_us(h['p50']):>10}  p99 {_us(h['p99']):>10}  "
                   f"p99.9 {_us(h['p999']):>10}  max {_us(h['max']):>11}  (n={h['count']}, late sends "
-                  f"{d['late_sends']}, rejects {d['rejects'] or 'none'})")
+                  f"{d['late_sends']}, not sent {d['not_sent']} of {d['offered']}, rejects {d['rejects'] or 'none'})")
         for k, v in lat.items():
             if k.startswith("added_"):
                 print(f"     {k[6:]:<48} added p50 {_us(v['p50']):>10}  p99 {_us(v['p99']):>10}")
@@ -639,6 +648,10 @@ def main() -> int:
     ap.add_argument("--election-ms", default=f"{ELECTION_MS[0]},{ELECTION_MS[1]}",
                     help="election timeout range LO,HI in ms (default: docs/cluster.md's 400,800)")
     a = ap.parse_args()
+    # stopped (SIGTERM, or SIGINT even when started in the background): unwind, so every desk the
+    # run started is stopped and its files removed
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     only = set(a.only.split(",")) if a.only else None
     lo, hi = (int(x) for x in a.election_ms.split(","))
     if not a.no_wait:
