@@ -95,6 +95,14 @@ def free_port() -> int:
         return port
 
 
+def _die_with_parent() -> None:
+    """In a desk's process before exec: SIGTERM it when the bench process dies, however it dies
+    (an Aeron client error ends a process without unwinding)."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _stop_procs(procs: list[subprocess.Popen[bytes]]) -> None:
     """SIGTERM every live process, then SIGKILL what is left after 20 s; waits for all."""
     for p in procs:
@@ -161,7 +169,8 @@ class SingleDesk:
             cmd += ["--http", f"127.0.0.1:{self.http_port}"]
         self.log = open(self.dir / "serve.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=ctx.env(),
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     preexec_fn=_die_with_parent)
 
     def client(self, timeout: float = 60.0) -> Any:
         from rfqcore.client import RfqClient
@@ -226,7 +235,8 @@ class ClusterDesk:
     def start(self, n: int) -> None:
         log = open(self.dir / f"node{n}.log", "ab")  # noqa: SIM115 - the child holds it
         cmd = self.ctx.serve_cmd(self.aeron[n], self.speed) + ["--cluster", str(self.file), "--node", str(n)]
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.ctx.env(), start_new_session=True)
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.ctx.env(), start_new_session=True,
+                             preexec_fn=_die_with_parent)
         log.close()
         self.procs[n] = p
         self.all_procs.append(p)
@@ -397,12 +407,15 @@ def latency_phase(ctx: Ctx, quick: bool, rate: int, seconds: float, election_ms:
 
 def failover_phase(desk: ClusterDesk, kills: int, quick: bool) -> dict[str, Any]:
 
-    cc = desk.client()
     times: list[int] = []
     detail: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
+    cc = None
     try:
         for k in range(kills):
+            # a client per kill, closed before the restarted node's catch-up is waited for: an Aeron
+            # client left without a call for 10 s is closed by its driver (service interval exceeded)
+            cc = desk.client()
             leader = desk.leader()
             # steady quoting on the leader first
             t_end = time.monotonic() + (1.0 if quick else 2.0)
@@ -429,6 +442,8 @@ def failover_phase(desk: ClusterDesk, kills: int, quick: bool) -> dict[str, Any]
                     break
                 time.sleep(FAILOVER_PERIOD_S)
             new = cc.node + 1 if cc.node is not None else None
+            cc.close()
+            cc = None
             if time.monotonic() > deadline:  # recorded as a failed failover, the run goes on
                 dt = None
                 failed.append({"killed": leader, "errors_meanwhile": errors, "node_logs": {
@@ -459,7 +474,8 @@ def failover_phase(desk: ClusterDesk, kills: int, quick: bool) -> dict[str, Any]
             if caught is None:
                 raise RuntimeError(f"node {leader} did not catch up within 60 s of its restart")
     finally:
-        cc.close()
+        if cc is not None:
+            cc.close()
     times.sort()
     return {"kills": len(detail), "failover_ns": times, "p50_ns": times[len(times) // 2] if times else None,
             "max_ns": (times[-1] if times else None) if not failed else FAILOVER_GIVE_UP_S * 10**9,
