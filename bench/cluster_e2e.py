@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import re
 import shutil
@@ -172,28 +173,6 @@ class SingleDesk:
                                      start_new_session=True,
                                      preexec_fn=_die_with_parent)
 
-    def client(self, timeout: float = 60.0) -> Any:
-        from rfqcore.client import RfqClient
-
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"serve exited {self.proc.returncode}; log {self.dir / 'serve.log'}: "
-                                   f"{_tail(self.dir / 'serve.log')}")
-            c = RfqClient("acme-capital", settings=self.ctx.settings, aeron_dir=self.aeron)
-            try:
-                c.connect(timeout=1.0)
-                c.logon(timeout=2.0)
-                return c
-            except Exception:  # noqa: BLE001 - not up yet
-                try:
-                    c.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-
     def committed_seq(self) -> int | None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=2) as r:
@@ -266,15 +245,6 @@ class ClusterDesk:
                     raise RuntimeError(f"node {n} exited {p.returncode}: {_tail(self.dir / f'node{n}.log')}")
             time.sleep(0.05)
         raise RuntimeError(f"no leader within {timeout:g} s; logs in {self.dir}")
-
-    def client(self, failover_timeout: float = 60.0) -> Any:
-        from rfqcore.cluster_client import ClusterClient
-
-        self.leader()
-        cc = ClusterClient("acme-capital", nodes=[(self.aeron[n], None) for n in NODES],
-                           failover_timeout=failover_timeout, settings=self.ctx.settings)
-        cc.connect()
-        return cc
 
     def stop(self) -> None:
         _stop_procs(self.all_procs)
@@ -355,12 +325,103 @@ def paced_accepts(client: Any, n: int, warmup: int, rate: int, tag: str) -> dict
             "latency": _summary(rec), "late_sends": late, "max_send_lateness_ns": late_max, "rejects": rejects}
 
 
+def _client_main(kind: str, endpoints: list[str], rfq_config: str, task: str, params: dict[str, Any],
+                 conn: Any) -> None:
+    """A client process (an Aeron client error ends its process, not the bench's): ``paced`` runs
+    :func:`paced_accepts` and sends its result; ``quoter`` sends ("quote", CLOCK_MONOTONIC ns, node)
+    for every quote it gets, asking every ``FAILOVER_PERIOD_S``, until told to stop."""
+    from rfqcore.client import RfqClient
+    from rfqcore.cluster_client import ClusterClient
+    from rfqcore.instruments import Registry
+    from rfqcore.rfqconfig import RfqSettings
+
+    settings = RfqSettings.load(rfq_config, Registry.load())
+    c: Any = None
+    try:
+        if kind == "single":
+            deadline = time.monotonic() + 60
+            while c is None:
+                c = RfqClient("acme-capital", settings=settings, aeron_dir=endpoints[0])
+                try:
+                    c.connect(timeout=1.0)
+                    c.logon(timeout=2.0)
+                except Exception:  # noqa: BLE001 - not up yet
+                    try:
+                        c.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+                    c = None
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        else:
+            c = ClusterClient("acme-capital", nodes=[(d, None) for d in endpoints], failover_timeout=60.0,
+                              settings=settings)
+            c.connect()
+        if task == "paced":
+            r = paced_accepts(c, **params)
+            r["failovers_during"] = getattr(c, "failovers", 0)
+            conn.send(("ok", r))
+        else:
+            conn.send(("up", None if c.node is None else c.node + 1))
+            while not conn.poll():
+                try:
+                    c.request_quote("BTC", "buy", QTY, timeout=REQUEST_TIMEOUT_S, ttl_ms=QUOTE_TTL_MS)
+                    conn.send(("quote", time.monotonic_ns(), None if c.node is None else c.node + 1))
+                except Exception as e:  # noqa: BLE001 - no leader yet, no books yet: ask again
+                    conn.send(("err", type(e).__name__))
+                time.sleep(FAILOVER_PERIOD_S)
+    except Exception as e:  # noqa: BLE001 - reported to the parent
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+    finally:
+        if c is not None:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def _spawn(ctx: Ctx, kind: str, endpoints: list[str], task: str, params: dict[str, Any]) -> tuple[Any, Any]:
+    mpc = mp.get_context("spawn")
+    parent, child = mpc.Pipe()
+    p = mpc.Process(target=_client_main, args=(kind, endpoints, ctx.rfq_config, task, params, child), daemon=True)
+    p.start()
+    return p, parent
+
+
+def _end(p: Any) -> None:
+    p.join(10)
+    if p.is_alive():
+        p.terminate()
+        p.join(5)
+
+
+def _paced_in_process(ctx: Ctx, kind: str, endpoints: list[str], params: dict[str, Any]) -> dict[str, Any]:
+    p, conn = _spawn(ctx, kind, endpoints, "paced", params)
+    budget = 180 + (params["n"] + params["warmup"]) / params["rate"] + GRACE_S
+    try:
+        if not conn.poll(budget):
+            return {"failed": f"the client did not report within {budget:.0f} s"}
+        try:
+            status, payload = conn.recv()
+        except EOFError:
+            p.join(5)
+            return {"failed": f"the client process died (exit code {p.exitcode}; an Aeron client error?)"}
+        if status != "ok":
+            return {"failed": str(payload)}
+        res: dict[str, Any] = payload
+        return res
+    finally:
+        _end(p)
+
+
 def latency_phase(ctx: Ctx, quick: bool, rate: int, seconds: float, election_ms: tuple[int, int],
                   failover: dict[str, Any] | None) -> dict[str, Any]:
     """The four desks one after the other; ``failover`` (its ``kills`` etc.) runs on the
     log_sync = each cluster after its latency run, when given."""
     n = max(1, int(rate * seconds))
-    warmup = 2 if quick else max(2, rate // 2)
+    warmup = 2 if quick else 2 * rate  # 2 s: the client process's first requests are slow
+    params = {"n": n, "warmup": warmup, "rate": rate}
     out: dict[str, Any] = {}
     desks = (("single_group", "single", "group"), ("single_fsync_each", "single", "fsync_each"),
              ("cluster_each", "cluster", "each"), ("cluster_none", "cluster", "none"))
@@ -368,33 +429,27 @@ def latency_phase(ctx: Ctx, quick: bool, rate: int, seconds: float, election_ms:
         desks = (desks[0], desks[2])
     for key, kind, arg in desks:
         t = time.monotonic()
+        _say(f"latency: {key}")
         if kind == "single":
             desk: Any = SingleDesk(ctx, arg)
             try:
-                c = desk.client()
-                try:
-                    out[key] = paced_accepts(c, n, warmup, rate, key)
-                finally:
-                    c.close()
+                out[key] = _paced_in_process(ctx, "single", [desk.aeron], {**params, "tag": key})
             finally:
                 desk.stop()
         else:
             desk = ClusterDesk(ctx, arg, election_ms=election_ms)
             try:
-                cc = desk.client()
-                try:
-                    out[key] = paced_accepts(cc, n, warmup, rate, key)
-                    out[key]["failovers_during"] = cc.failovers
-                finally:
-                    cc.close()
+                desk.leader()
+                out[key] = _paced_in_process(ctx, "cluster", [desk.aeron[n] for n in NODES], {**params, "tag": key})
                 if arg == "each" and failover is not None:
-                    failover.update(failover_phase(desk, failover.pop("kills_wanted"), quick))
+                    _say("failover")
+                    failover.update(failover_phase(ctx, desk, failover.pop("kills_wanted"), quick))
             finally:
                 desk.stop()
         out[key]["wall_s"] = round(time.monotonic() - t, 1)
     for c, s in (("cluster_each", "single_fsync_each"), ("cluster_each", "single_group"),
                  ("cluster_none", "single_group"), ("cluster_none", "single_fsync_each")):
-        if c not in out or s not in out:
+        if "latency" not in out.get(c, {}) or "latency" not in out.get(s, {}):
             continue
         a, b = out[c]["latency"], out[s]["latency"]
         if a["count"] and b["count"]:
@@ -402,82 +457,100 @@ def latency_phase(ctx: Ctx, quick: bool, rate: int, seconds: float, election_ms:
     return out
 
 
+def _say(what: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {what}", file=sys.stderr, flush=True)
+
+
 # ---------------------------------------------------------------- 2. failover
 
 
-def failover_phase(desk: ClusterDesk, kills: int, quick: bool) -> dict[str, Any]:
+def _one_kill(ctx: Ctx, desk: ClusterDesk, quick: bool) -> dict[str, Any]:
+    """Kill the leader once under a quoting client process; the failover time, or why not."""
+    p, conn = _spawn(ctx, "cluster", [desk.aeron[n] for n in NODES], "quoter", {})
+    errors: dict[str, int] = {}
+    try:
+        def recv(timeout: float) -> Any:
+            if not conn.poll(timeout):
+                return None
+            try:
+                return conn.recv()
+            except EOFError:
+                p.join(5)
+                raise RuntimeError(f"the quoting client process died (exit code {p.exitcode}; an Aeron client "
+                                   f"error?)") from None
 
+        # steady quoting on the leader first
+        t_end = time.monotonic() + (1.0 if quick else 2.0)
+        node, got = None, 0
+        deadline = time.monotonic() + 90
+        while time.monotonic() < t_end or got == 0:
+            m = recv(0.5)
+            if m is not None and m[0] == "quote":
+                node, got = m[2], got + 1
+            elif m is not None and m[0] == "error":
+                raise RuntimeError(f"the quoting client failed: {m[1]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("no quote from the cluster within 90 s")
+        leader = desk.leader()
+        if node != leader:
+            raise RuntimeError(f"the client quotes on node {node}, the status ports name {leader} the leader")
+        t_kill = time.monotonic_ns()
+        desk.kill(leader)
+        deadline = time.monotonic() + FAILOVER_GIVE_UP_S
+        while time.monotonic() < deadline:
+            m = recv(0.5)
+            if m is None:
+                continue
+            if m[0] == "err":
+                errors[m[1]] = errors.get(m[1], 0) + 1
+            elif m[0] == "error":
+                raise RuntimeError(f"the quoting client failed: {m[1]}")
+            elif m[0] == "quote" and m[1] > t_kill and m[2] != leader:
+                return {"killed": leader, "new_leader": m[2], "failover_ns": m[1] - t_kill, "errors_meanwhile": errors}
+        return {"killed": leader, "failover_ns": None, "errors_meanwhile": errors,
+                "failed": f"no quote from a new leader within {FAILOVER_GIVE_UP_S} s"}
+    finally:
+        try:
+            conn.send("stop")
+        except OSError:
+            pass
+        _end(p)
+
+
+def failover_phase(ctx: Ctx, desk: ClusterDesk, kills: int, quick: bool) -> dict[str, Any]:
     times: list[int] = []
     detail: list[dict[str, Any]] = []
-    failed: list[dict[str, Any]] = []
-    cc = None
-    try:
-        for k in range(kills):
-            # a client per kill, closed before the restarted node's catch-up is waited for: an Aeron
-            # client left without a call for 10 s is closed by its driver (service interval exceeded)
-            cc = desk.client()
-            leader = desk.leader()
-            # steady quoting on the leader first
-            t_end = time.monotonic() + (1.0 if quick else 2.0)
-            while time.monotonic() < t_end:
-                try:
-                    cc.request_quote("BTC", "buy", QTY, timeout=REQUEST_TIMEOUT_S, ttl_ms=QUOTE_TTL_MS)
-                except Exception:  # noqa: BLE001 - a rejected or timed-out request: ask again
-                    pass
-                time.sleep(FAILOVER_PERIOD_S)
-            if cc.node is None or cc.node + 1 != leader:
-                leader = desk.leader()
-            t_kill = time.monotonic_ns()
-            desk.kill(leader)
-            errors: dict[str, int] = {}
-            deadline = time.monotonic() + FAILOVER_GIVE_UP_S
-            while True:
-                try:
-                    cc.request_quote("BTC", "buy", QTY, timeout=REQUEST_TIMEOUT_S, ttl_ms=QUOTE_TTL_MS)
-                    if cc.node is not None and cc.node + 1 != leader:
-                        break
-                except Exception as e:  # noqa: BLE001 - no leader yet, no books yet (RfqRejected)
-                    errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(FAILOVER_PERIOD_S)
-            new = cc.node + 1 if cc.node is not None else None
-            cc.close()
-            cc = None
-            if time.monotonic() > deadline:  # recorded as a failed failover, the run goes on
-                dt = None
-                failed.append({"killed": leader, "errors_meanwhile": errors, "node_logs": {
-                    n: _tail(desk.dir / f"node{n}.log", 1500) for n in NODES}})
-            else:
-                dt = time.monotonic_ns() - t_kill
-                times.append(dt)
-            # the dead node restarts and catches up before the next kill (not waited for after the
-            # last kill of a quick run)
-            desk.start(leader)
-            if quick and k == kills - 1:
-                detail.append({"killed": leader, "new_leader": new, "failover_ns": dt, "errors_meanwhile": errors})
-                continue
-            t_restart = time.monotonic()
-            target = None
-            caught = None
-            while time.monotonic() - t_restart < 60:
-                ld = desk.ask(new) if new else None
-                me = desk.ask(leader)
-                if ld is not None and target is None:
-                    target = ld["journal_seq"]
-                if me is not None and target is not None and me["journal_seq"] >= target:
-                    caught = time.monotonic() - t_restart
-                    break
-                time.sleep(0.1)
-            detail.append({"killed": leader, "new_leader": new, "failover_ns": dt, "errors_meanwhile": errors,
-                           "restarted_caught_up_s": None if caught is None else round(caught, 2)})
-            if caught is None:
-                raise RuntimeError(f"node {leader} did not catch up within 60 s of its restart")
-    finally:
-        if cc is not None:
-            cc.close()
+    for k in range(kills):
+        try:
+            d = _one_kill(ctx, desk, quick)
+        except RuntimeError as e:
+            d = {"failover_ns": None, "failed": str(e)}
+        if d["failover_ns"] is not None:
+            times.append(d["failover_ns"])
+        else:
+            d["node_logs"] = {n: _tail(desk.dir / f"node{n}.log", 1500) for n in NODES}
+        detail.append(d)
+        dead = [n for n, pr in desk.procs.items() if pr.poll() is not None]
+        for n in dead:  # the dead node restarts and catches up before the next kill
+            desk.start(n)
+        if quick and k == kills - 1 or not dead:
+            continue
+        t_restart = time.monotonic()
+        ld = desk.leader()
+        target = (desk.ask(ld) or {}).get("journal_seq", 0)
+        caught = None
+        while time.monotonic() - t_restart < 60:
+            if all((desk.ask(n) or {}).get("journal_seq", -1) >= target for n in dead):
+                caught = time.monotonic() - t_restart
+                break
+            time.sleep(0.1)
+        d["restarted_caught_up_s"] = None if caught is None else round(caught, 2)
+        if caught is None:
+            d["catch_up_failed"] = f"node(s) {dead} did not catch up within 60 s of the restart"
+            break
     times.sort()
-    return {"kills": len(detail), "failover_ns": times, "p50_ns": times[len(times) // 2] if times else None,
+    failed = [d for d in detail if d["failover_ns"] is None]
+    return {"kills": len(detail), "failover_ns": times, "p50_ns": times[(len(times) - 1) // 2] if times else None,
             "max_ns": (times[-1] if times else None) if not failed else FAILOVER_GIVE_UP_S * 10**9,
             "failed": failed, "per_kill": detail, "request_timeout_s": REQUEST_TIMEOUT_S,
             "request_period_s": FAILOVER_PERIOD_S}
@@ -520,6 +593,7 @@ def _sample(read: Any, seconds: float, every: float = 0.2) -> list[tuple[float, 
 def throughput_phase(ctx: Ctx, quick: bool, election_ms: tuple[int, int]) -> dict[str, Any]:
     seconds = 2.0 if quick else 20.0
     out: dict[str, Any] = {"speed": FAST_SPEED, "sample_seconds": seconds}
+    _say("throughput")
     desk = ClusterDesk(ctx, "each", speed=FAST_SPEED, election_ms=election_ms)
     try:
         ld = desk.leader()
@@ -572,7 +646,7 @@ def run(quick: bool = False, only: set[str] | None = None, kills: int | None = N
             elif fo is not None:
                 desk = ClusterDesk(ctx, "each", election_ms=election_ms)
                 try:
-                    fo.update(failover_phase(desk, fo.pop("kills_wanted"), quick))
+                    fo.update(failover_phase(ctx, desk, fo.pop("kills_wanted"), quick))
                 finally:
                     desk.stop()
             if fo is not None:
@@ -620,6 +694,9 @@ def report(r: dict[str, Any]) -> None:
                            ("cluster_each", "3 nodes, log_sync each"), ("cluster_none", "3 nodes, log_sync none")):
             if key not in lat:
                 continue
+            if "failed" in lat[key]:
+                print(f"     {key}: FAILED ({lat[key]['failed']})")
+                continue
             d = lat[key]
             h = d["latency"]
             print(f"     {label:<26} @ {d['offered_rate']}/s  p50 {_us(h['p50']):>10}  p99 {_us(h['p99']):>10}  "
@@ -636,7 +713,7 @@ def report(r: dict[str, Any]) -> None:
               f"({', '.join(f'{x / 1e6:,.0f}' for x in fo['failover_ns'])} ms)")
         if fo.get("failed"):
             print(f"     FAILED failovers (no quote from a new leader within {FAILOVER_GIVE_UP_S} s, counted as "
-                  f"{FAILOVER_GIVE_UP_S} s): {len(fo['failed'])}, killed nodes {[f['killed'] for f in fo['failed']]}")
+                  f"{FAILOVER_GIVE_UP_S} s): {len(fo['failed'])}, {[f.get('failed') for f in fo['failed']]}")
     tp = r.get("throughput")
     if tp:
         for key, label in (("cluster_each", "3 nodes, log_sync each"), ("single_group", "one node, journal group")):
