@@ -74,21 +74,44 @@ class Desk:
         self.procs[n] = subprocess.Popen(
             [sys.executable, "-m", "rfqcore.cli", "serve", "--cluster", str(self.file), "--node", str(n),
              "--aeron-dir", self.aeron[n], "--data", str(self.data), "--status-every", "1",
-             "--settlement-store", self.store],
+             "--settlement-store", self.store, "--idle", "park"],  # three desks on this machine's CPUs
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
 
     def kill(self, n: int) -> None:
         self.procs[n].send_signal(signal.SIGKILL)
         self.procs[n].wait(10)
 
-    def ask(self, n: int, what: str = "status") -> dict[str, Any] | None:
+    def ask(self, n: int, what: str = "status", timeout: float = 5.0) -> dict[str, Any] | None:
         try:
-            with socket.create_connection(("127.0.0.1", self.status_ports[n]), timeout=2) as s:
+            with socket.create_connection(("127.0.0.1", self.status_ports[n]), timeout=timeout) as s:
                 s.sendall(what.encode() + b"\n")
                 r: dict[str, Any] = json.loads(s.makefile().readline())
                 return r
         except (OSError, ValueError):
             return None
+
+    def report(self) -> str:
+        """Each node's process state and the last lines of its log: what a failed wait shows."""
+        out = []
+        for n in NODES:
+            p = self.procs.get(n)
+            state = "not started" if p is None else ("running" if p.poll() is None else f"exited {p.returncode}")
+            try:
+                tail = (self.tmp / f"node{n}.log").read_text(errors="replace").splitlines()[-6:]
+            except OSError:
+                tail = []
+            out.append(f"node {n} ({state}):\n    " + "\n    ".join(tail))
+        return "\n".join(out)
+
+    def wait_up(self, n: int, timeout: float = 60.0) -> None:
+        """Until node ``n`` answers on its status port (a process just started imports, opens its
+        journal and driver first; on a loaded machine that takes seconds)."""
+        deadline = time.monotonic() + timeout
+        while self.ask(n) is None:
+            p = self.procs[n]
+            assert p.poll() is None, f"node {n} exited {p.returncode}:\n{self.report()}"
+            assert time.monotonic() < deadline, f"node {n} did not answer within {timeout} s:\n{self.report()}"
+            time.sleep(0.2)
 
     def leader(self, timeout: float = 30.0, exclude: int | None = None) -> int:
         deadline = time.monotonic() + timeout
@@ -98,7 +121,7 @@ class Desk:
                 if st is not None and st["role"] == "leader":
                     return n
             time.sleep(0.1)
-        raise AssertionError(f"no leader within {timeout} s; logs in {self.tmp}")
+        raise AssertionError(f"no leader within {timeout} s:\n{self.report()}")
 
     def stop(self) -> None:
         for p in self.procs.values():
@@ -118,6 +141,8 @@ def desk(tmp_path: Path, data_dir: Path) -> Iterator[Desk]:
     try:
         for n in NODES:
             d.start(n)
+        for n in NODES:
+            d.wait_up(n)
         yield d
     finally:
         d.stop()
@@ -166,6 +191,7 @@ def test_the_client_follows_the_leader_and_no_trade_is_lost_or_doubled(desk: Des
     assert cc.node is not None and cc.node + 1 == second, "the client followed the new leader"
     assert st.state == QuoteStatusCode.FILLED and st.trade_id == ex1.trade_id
     desk.start(first)  # rejoins as a follower and catches up
+    desk.wait_up(first)
     if lossy != first:  # healed (lost votes would lengthen the next election past q2's life)
         assert desk.ask(lossy, "impair 0 0") is not None
     q2 = _quote(cc)
@@ -231,7 +257,9 @@ def _converge(desk: Desk, timeout: float = 60.0) -> dict[str, Any]:
             if [desk.ask(n) for n in NODES] == sts:
                 assert sts[0] is not None
                 return sts[0]
-        assert time.monotonic() < deadline, f"the nodes did not converge: {sts}"
+        for n, p in desk.procs.items():
+            assert p.poll() is None, f"node {n} exited {p.returncode}:\n{desk.report()}"
+        assert time.monotonic() < deadline, f"the nodes did not converge: {sts}\n{desk.report()}"
         time.sleep(0.2)
 
 
@@ -275,6 +303,7 @@ def test_leaders_killed_at_random_under_client_load_lose_and_double_nothing(desk
         desk.kill(leader)
         desk.leader(exclude=leader)
         desk.start(leader)  # back as a follower: a majority stays up for the next kill
+        desk.wait_up(leader)
         time.sleep(1.0)
     stop.set()
     t.join(60)

@@ -250,7 +250,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                          http_tls=(args.http_cert, args.http_key) if args.http_cert else None,
                          fix_port=args.fix_port, fix_store=args.fix_store,
                          fix_tls=(args.fix_cert, args.fix_key) if args.fix_cert else None,
-                         python_gateway=args.python_gateway, http_sessions=args.http_sessions).start()
+                         python_gateway=args.python_gateway, http_sessions=args.http_sessions,
+                         idle=args.idle).start()
         except (AlreadyRunning, HttpUnavailable, FixUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
             return 1
@@ -278,7 +279,7 @@ def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.
                                 settlement_store=args.settlement_store, venues=args.venues, http=args.http,
                                 http_tls=(args.http_cert, args.http_key) if args.http_cert else None,
                                 http_sessions=args.http_sessions, fix_port=args.fix_port,
-                                journal=args.journal, python_gateway=args.python_gateway)
+                                journal=args.journal, python_gateway=args.python_gateway, idle=args.idle)
             srv.start()
         except (AlreadyRunning, ClusterError, HttpUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
@@ -619,6 +620,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "published only once durable)")
     sv.add_argument("--venues", help="venue connections (TOML, see rfqcore.venues.config): run the venue link "
                                      "so the core hedges on them; their market data feeds the core (docs/hedging.md)")
+    sv.add_argument("--idle", choices=["spin", "yield", "park"], default="yield",
+                    help="how the core and gateway threads wait for work: spin (lowest latency, a CPU each), "
+                         "yield (default: sched_yield, a CPU each unless others want it), park (back off to "
+                         "sleeps of up to 1 ms: desks or cluster nodes sharing few CPUs, at up to 1 ms more "
+                         "latency)")
     sv.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
     sv.add_argument("--http", type=_http_address, metavar="HOST:PORT",
                     help="serve GET /metrics (Prometheus), /healthz and the RFQ portal there, e.g. 127.0.0.1:8080 (default: off; "

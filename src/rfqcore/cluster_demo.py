@@ -111,7 +111,8 @@ class Nodes:
         self._logs.append(log)
         self.procs[n] = subprocess.Popen(
             [sys.executable, "-m", "rfqcore.cli", "serve", "--cluster", str(self.file), "--node", str(n),
-             "--aeron-dir", self.aeron[n], "--data", str(self.data), "--status-every", "1"],
+             "--aeron-dir", self.aeron[n], "--data", str(self.data), "--status-every", "1",
+             "--idle", "park"],  # three desks share this machine's CPUs: a spinning leader would starve the rest
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)  # Ctrl-C reaches the demo only: it stops the nodes in order
 

@@ -80,6 +80,11 @@ def _open_web_store(store: Callable[[str], Any], path: str, what: str, fix: str)
     except (sqlite3.Error, OSError) as e:
         raise HttpUnavailable(f"cannot keep {what} in {path}: {e}; {fix}") from None
 
+#: the gateway agent's idle for the desk's ``idle``: ``park`` (the core backs off to 1 ms parks)
+#: is the gateway's ``sleep`` (50 µs sleeps once idle a while)
+_GATEWAY_IDLE = {"spin": "spin", "yield": "yield", "park": "sleep"}
+
+
 class Server:
     """Everything ``rfqcore serve`` runs, as a context manager."""
 
@@ -238,8 +243,8 @@ class Server:
             self.hedger = Hedger(eng, self.venues)
             self.hedger.start()
         gw_args: dict[str, Any] = dict(aeron_dir=self.aeron_dir, settings_path=self.rfq_config_path,
-                                       registry_path=self.config_path, channel=self.channel, idle="yield",
-                                       idle_spins=0, log_level=self.log_level)
+                                       registry_path=self.config_path, channel=self.channel,
+                                       idle=_GATEWAY_IDLE[self.idle], idle_spins=0, log_level=self.log_level)
         if self.python_gateway:
             self.gateway = GatewayProcess(eng.ring_path("gateway"), tap, **gw_args).start()
         else:
