@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from rfqcore.client import (GatewayError, NotLoggedOn, QuoteStatus, QuoteStatusCode, RequestTimeout, Resent,
                             RfqClient)
@@ -58,6 +58,7 @@ class AcceptOutcome(GatewayError):
 
 
 _LOST = (RequestTimeout, NotLoggedOn, AeronUnavailable)
+_T = TypeVar("_T")
 
 
 class ClusterClient:
@@ -181,29 +182,34 @@ class ClusterClient:
 
     # -- requests ---------------------------------------------------------------------------
 
+    def _on_leader(self, call: Callable[[RfqClient], _T]) -> _T:
+        """``call(session)`` on the leader; when the session dies on the way (no answer in time, the
+        node gone), asked again on the next leader found, and again, until ``failover_timeout``
+        has passed since the first try (a leader elected and killed in turn, a new leader slow to
+        answer its first requests)."""
+        deadline = time.monotonic() + self.failover_timeout
+        while True:
+            try:
+                return call(self.client)
+            except _LOST as e:
+                if time.monotonic() > deadline:
+                    raise
+                self._failover(e)
+
     def request_quote(self, instrument: int | str, side: str | int, qty: Decimal | int | str, *,
                       timeout: float = 1.0, **kw: Any) -> Quote:
         """:meth:`RfqClient.request_quote` on the leader; asked again on the next leader when the
         session dies on the way."""
-        try:
-            return self.client.request_quote(instrument, side, qty, timeout=timeout, **kw)
-        except _LOST as e:
-            return self._failover(e).request_quote(instrument, side, qty, timeout=timeout, **kw)
+        return self._on_leader(lambda c: c.request_quote(instrument, side, qty, timeout=timeout, **kw))
 
     def quote_status(self, quote: Quote | int, *, timeout: float = 2.0) -> QuoteStatus:
         """:meth:`RfqClient.quote_status` on the leader (following it)."""
-        try:
-            return self.client.quote_status(quote, timeout=timeout)
-        except _LOST as e:
-            return self._failover(e).quote_status(quote, timeout=timeout)
+        return self._on_leader(lambda c: c.quote_status(quote, timeout=timeout))
 
     def executions_since(self, after_trade_id: int | None = None, *, timeout: float = 5.0) -> Resent:
         """:meth:`RfqClient.executions_since` on the leader (following it): its gateway was seeded
         with the committed log's client answers, so it lists the fills of earlier terms too."""
-        try:
-            return self.client.executions_since(after_trade_id, timeout=timeout)
-        except _LOST as e:
-            return self._failover(e).executions_since(after_trade_id, timeout=timeout)
+        return self._on_leader(lambda c: c.executions_since(after_trade_id, timeout=timeout))
 
     def accept(self, quote: Quote, side: str | int | None = None, qty: Decimal | int | str | None = None, *,
                timeout: float = 1.0) -> Execution:
@@ -214,8 +220,9 @@ class ClusterClient:
         try:
             return self.client.accept(quote, side, qty, timeout=timeout)
         except _LOST as e:
-            c = self._failover(e)
-        st = c.quote_status(quote, timeout=2.0)
+            self._failover(e)
+        st = self.quote_status(quote, timeout=2.0)  # following the leader, should it change again
+        c = self.client
         if st.state == QuoteStatusCode.FILLED:
             self.in_flight.append((quote.quote_id, "filled"))
             got = [x for x in (c.missed.executions if c.missed is not None else []) if x.trade_id == st.trade_id]
@@ -229,6 +236,6 @@ class ClusterClient:
         if st.state == QuoteStatusCode.LIVE:
             # not in the committed log: it never executes; hit the quote again, once
             self.in_flight.append((quote.quote_id, "retried"))
-            return c.accept(quote, side, qty, timeout=timeout)
+            return self.accept(quote, side, qty, timeout=timeout)  # its outcome learnt again if lost again
         self.in_flight.append((quote.quote_id, "not executed"))
         raise AcceptOutcome(quote.quote_id, st)
