@@ -2,7 +2,7 @@
 journal policies, failover time, replicated input throughput — one run, so the ratios are honest.
 
     .venv/bin/python bench/cluster_e2e.py [--quick] [--json] [--no-wait] [--kills K] [--seconds S]
-        [--rate R] [--election-ms LO,HI] [--only latency,failover,throughput]
+        [--rate R] [--election-ms LO,HI] [--only latency,failover,throughput] [--idle spin|yield|park]
 
 Every desk is real ``rfqcore serve`` processes on loopback, each with its own embedded Aeron media
 driver (a unique ``/dev/shm`` directory) and data directory (a temporary one), fed the recorded
@@ -121,7 +121,8 @@ def _stop_procs(procs: list[subprocess.Popen[bytes]]) -> None:
 class Ctx:
     """What every desk of the run shares: the temporary directory, the RFQ settings, the data."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, idle: str = "yield") -> None:
+        self.idle = idle  # every desk's `serve --idle`
         from rfq_roundtrip import bench_settings
 
         from rfqcore.instruments import Registry
@@ -150,7 +151,7 @@ class Ctx:
 
     def serve_cmd(self, aeron_dir: str, speed: str) -> list[str]:
         return [sys.executable, "-m", "rfqcore.cli", "serve", "--aeron-dir", aeron_dir, "--data", str(self.data),
-                "--speed", speed, "--rfq-config", self.rfq_config, "--status-every", "5"]
+                "--speed", speed, "--rfq-config", self.rfq_config, "--status-every", "5", "--idle", self.idle]
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -637,19 +638,20 @@ def throughput_phase(ctx: Ctx, quick: bool, election_ms: tuple[int, int]) -> dic
 
 
 def run(quick: bool = False, only: set[str] | None = None, kills: int | None = None, seconds: float | None = None,
-        rate: int = RATE, election_ms: tuple[int, int] = ELECTION_MS) -> dict[str, Any]:
+        rate: int = RATE, election_ms: tuple[int, int] = ELECTION_MS, idle: str = "yield") -> dict[str, Any]:
     import bench_data
 
     want = only or {"latency", "failover", "throughput"}
     out: dict[str, Any] = {"quick": quick, "machine": bc.machine(), "election_timeout_ms": list(election_ms),
-                           "heartbeat_ms": HEARTBEAT_MS, "link": "loopback, no added delay (100 us link not measured)"}
+                           "heartbeat_ms": HEARTBEAT_MS, "link": "loopback, no added delay (100 us link not measured)",
+                           "idle": idle}
     try:
         data = bench_data.data_dir()
     except bench_data.DataMissing as e:
         return {**out, "skipped": str(e)}
     secs = seconds if seconds is not None else (0.5 if quick else 30.0)
     k = kills if kills is not None else (1 if quick else 5)
-    ctx = Ctx(data)
+    ctx = Ctx(data, idle)
     try:
         with bc.ForeignLoad() as fl:
             fo: dict[str, Any] | None = {"kills_wanted": k} if "failover" in want else None
@@ -697,7 +699,7 @@ def report(r: dict[str, Any]) -> None:
         print(f"replicated desk end to end: SKIP ({r['skipped']})")
         return
     print(f"replicated desk end to end (issue 16), loopback, election timeout {r['election_timeout_ms']} ms, "
-          f"heartbeat {r['heartbeat_ms']} ms; other processes used {r['foreign_cpus']:.2f} CPUs on average "
+          f"heartbeat {r['heartbeat_ms']} ms, serve --idle {r.get('idle', 'yield')}; other processes used {r['foreign_cpus']:.2f} CPUs on average "
           f"over {r['wall_s']:.0f} s")
     lat = r.get("latency")
     if lat:
@@ -752,6 +754,9 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=RATE, help=f"accepts/s offered (default {RATE})")
     ap.add_argument("--election-ms", default=f"{ELECTION_MS[0]},{ELECTION_MS[1]}",
                     help="election timeout range LO,HI in ms (default: docs/cluster.md's 400,800)")
+    ap.add_argument("--idle", choices=["spin", "yield", "park"], default="yield",
+                    help="every desk's `serve --idle` (default yield; park for three nodes on a 2-CPU machine, "
+                         "which adds up to 1 ms to each latency)")
     a = ap.parse_args()
     # stopped (SIGTERM, or SIGINT even when started in the background): unwind, so every desk the
     # run started is stopped and its files removed
@@ -761,7 +766,7 @@ def main() -> int:
     lo, hi = (int(x) for x in a.election_ms.split(","))
     if not a.no_wait:
         bc.wait_quiet(0.9, 600.0)
-    r = run(a.quick, only, a.kills, a.seconds, a.rate, (lo, hi))
+    r = run(a.quick, only, a.kills, a.seconds, a.rate, (lo, hi), a.idle)
     if not a.json:
         report(r)
     bc.emit_json("cluster_e2e", r)

@@ -48,7 +48,8 @@ def _client(sessions: list[_Session], failover_timeout: float) -> ClusterClient:
 def test_a_request_follows_each_next_leader_until_one_answers() -> None:
     a, b, c = _Session("node 1", 1), _Session("node 2", 1), _Session("node 3", 0)
     cc = _client([a, b, c], failover_timeout=30.0)
-    assert cc.request_quote("BTC", "buy", "1") == "quote from node 3"
+    got: Any = cc.request_quote("BTC", "buy", "1")
+    assert got == "quote from node 3"
     assert cc.failovers == 2 and cc.lost == ["node 1: no answer", "node 2: no answer"]  # type: ignore[attr-defined]
 
 
@@ -57,3 +58,50 @@ def test_a_request_gives_up_once_failover_timeout_has_passed() -> None:
     with pytest.raises(RequestTimeout, match="node 1: no answer"):
         cc.request_quote("BTC", "buy", "1")
     assert cc.failovers == 0
+
+
+class _Closable:
+    def __init__(self) -> None:
+        self.token, self.closed = 7, False
+        self._rfq_id, self._accept_id, self.last_trade_id = 11, 3, 5
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_watchdog_closes_an_idle_session_whose_driver_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An idle client of a node whose driver died is closed before Aeron's default handler would end
+    the process (10 s); never while a request holds the session; the ids carried to the next."""
+    import threading
+    import time
+
+    import rfqcore.cluster_client as mod
+
+    gone = {"/dev/shm/n1": False}
+    monkeypatch.setattr(mod, "driver_gone", lambda d: gone[d])
+    cc = ClusterClient("acme-capital", nodes=[("/dev/shm/n1", None)])
+    s = _Closable()
+    cc.current, cc.node = s, 0  # type: ignore[assignment]
+    w = threading.Thread(target=cc._watch, args=(0.01,), daemon=True)  # noqa: SLF001
+    w.start()
+    time.sleep(0.1)
+    current: Any = cc.current
+    assert not s.closed and current is s, "a live driver: the session stays"
+    gone["/dev/shm/n1"] = True
+    with cc._lock:  # noqa: SLF001 - a request under way
+        time.sleep(0.1)
+        assert not s.closed, "not while a request holds the session"
+    deadline = time.monotonic() + 5
+    while not s.closed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert s.closed and s.token == 0 and cc.current is None and cc.closed_by_watchdog == 1
+    assert (cc._rfq_id, cc._accept_id, cc._last_trade_id) == (11, 3, 5)  # noqa: SLF001
+    cc._closing.set()  # noqa: SLF001
+    w.join(2)
+    assert not w.is_alive()
+
+
+def test_driver_gone_for_a_directory_without_a_driver(tmp_path: Any) -> None:
+    from rfqcore.gateway.aeron import driver_gone
+
+    assert driver_gone(str(tmp_path))

@@ -15,11 +15,17 @@ to the next leader by itself:
   a majority, so it can never execute (the new leader's log replaced it), and the accept is sent
   again to the new leader, once; anything else (expired, cancelled) — not executed,
   :class:`AcceptOutcome` says why. Executed or not, never both, never twice.
+
+A **watchdog** thread closes the session once its node's media driver is gone (its process dead,
+or its heartbeat older than 5 s), even while the client is idle: the Aeron C client that pyaeron
+wraps keeps Aeron's default error handler, which ends the whole process when its driver has not
+answered for 10 s. The next request then finds the new leader.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -27,7 +33,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from rfqcore.client import (GatewayError, NotLoggedOn, QuoteStatus, QuoteStatusCode, RequestTimeout, Resent,
                             RfqClient)
-from rfqcore.gateway.aeron import AeronUnavailable
+from rfqcore.gateway.aeron import AeronUnavailable, driver_gone
 from rfqcore.rfq import Execution, Quote
 
 __all__ = ["AcceptOutcome", "ClusterClient", "Endpoint", "NoLeader"]
@@ -88,12 +94,27 @@ class ClusterClient:
         self._rfq_id: int | None = None
         self._accept_id = 0
         self._last_trade_id = 0
+        #: held while a session is used or replaced; the watchdog closes a session only when free
+        self._lock = threading.RLock()
+        self._watchdog: threading.Thread | None = None
+        self._closing = threading.Event()
+        #: sessions the watchdog closed because their node's media driver was gone
+        self.closed_by_watchdog = 0
 
     # -- sessions ---------------------------------------------------------------------------
 
     def connect(self) -> ClusterClient:
         """Log on to the node whose gateway answers (the leader); :class:`NoLeader` after
         ``failover_timeout``."""
+        with self._lock:
+            self._connect()
+        if self._watchdog is None:
+            self._closing.clear()
+            self._watchdog = threading.Thread(target=self._watch, name="rfqcore-cluster-watchdog", daemon=True)
+            self._watchdog.start()
+        return self
+
+    def _connect(self) -> None:
         deadline = time.monotonic() + self.failover_timeout
         start = 0 if self.node is None else (self.node + 1) % len(self.nodes)
         errors: dict[int, str] = {}
@@ -103,7 +124,7 @@ class ClusterClient:
                 c = self._try(i, errors)
                 if c is not None:
                     self.current, self.node = c, i
-                    return self
+                    return
             time.sleep(0.05)
         why = "; ".join(f"node {i + 1} ({self.nodes[i].aeron_dir}): {e}" for i, e in sorted(errors.items()))
         raise NoLeader(f"no node's gateway took a logon within {self.failover_timeout:g} s ({why}): is the "
@@ -155,17 +176,49 @@ class ClusterClient:
             except Exception as e:  # noqa: BLE001 - its node is gone
                 log.warning("closing the session with node %s: %s: %s", None if self.node is None else self.node + 1,
                             type(e).__name__, e)
-        self.connect()
+        self._connect()
         self.failovers += 1
         assert self.current is not None
         return self.current
 
+    def _watch(self, every: float = 0.5) -> None:
+        """The watchdog (module doc): every ``every`` s, the current node's driver checked."""
+        while not self._closing.wait(every):
+            node = self.node
+            if self.current is None or node is None or not driver_gone(self.nodes[node].aeron_dir):
+                continue
+            if not self._lock.acquire(blocking=False):
+                continue  # a request is under way: it times out and fails over by itself
+            try:
+                if self.current is not None and self.node == node:
+                    log.warning("node %d's media driver is gone (%s): session closed; the next request "
+                                "looks for the leader", node + 1, self.nodes[node].aeron_dir)
+                    self._drop()
+                    self.closed_by_watchdog += 1
+            except Exception as e:  # noqa: BLE001 - the watchdog must outlive a node's odd end
+                log.warning("closing the session with node %d: %s: %s", node + 1, type(e).__name__, e)
+            finally:
+                self._lock.release()
+
+    def _drop(self) -> None:
+        """Close the current session without a logout (its node is gone)."""
+        self._save_ids()
+        old, self.current = self.current, None
+        if old is not None:
+            old.token = 0
+            old.close()
+
     def close(self) -> None:
-        if self.current is not None:
-            self._save_ids()
-            c, self.current = self.current, None
-            c.close()
-        self.node = None
+        self._closing.set()
+        w, self._watchdog = self._watchdog, None
+        if w is not None:
+            w.join(5)
+        with self._lock:
+            if self.current is not None:
+                self._save_ids()
+                c, self.current = self.current, None
+                c.close()
+            self.node = None
 
     def __enter__(self) -> ClusterClient:
         return self.connect()
@@ -188,13 +241,14 @@ class ClusterClient:
         has passed since the first try (a leader elected and killed in turn, a new leader slow to
         answer its first requests)."""
         deadline = time.monotonic() + self.failover_timeout
-        while True:
-            try:
-                return call(self.client)
-            except _LOST as e:
-                if time.monotonic() > deadline:
-                    raise
-                self._failover(e)
+        with self._lock:
+            while True:
+                try:
+                    return call(self.client)
+                except _LOST as e:
+                    if time.monotonic() > deadline:
+                        raise
+                    self._failover(e)
 
     def request_quote(self, instrument: int | str, side: str | int, qty: Decimal | int | str, *,
                       timeout: float = 1.0, **kw: Any) -> Quote:
@@ -217,6 +271,11 @@ class ClusterClient:
         outcome is learnt from the next leader (module doc): its :class:`Execution` if the accept
         executed, else the accept is sent once more when the quote is still live there, else
         :class:`AcceptOutcome`."""
+        with self._lock:
+            return self._accept(quote, side, qty, timeout)
+
+    def _accept(self, quote: Quote, side: str | int | None, qty: Decimal | int | str | None,
+                timeout: float) -> Execution:
         try:
             return self.client.accept(quote, side, qty, timeout=timeout)
         except _LOST as e:

@@ -124,6 +124,16 @@ def _owner_dead(aeron_dir: str) -> bool:
     return pid is not None and not pid_alive(pid)
 
 
+def driver_gone(aeron_dir: str | None, timeout_ms: int = 5_000) -> bool:
+    """Whether the media driver of ``aeron_dir`` is gone: its process dead (``kill -9``: a fresh
+    heartbeat does not count), or no heartbeat for ``timeout_ms`` (a driver on a host that
+    died, a stalled one), or no ``cnc.dat`` at all."""
+    d = resolve_dir(aeron_dir)
+    if not os.path.exists(os.path.join(d, "cnc.dat")) or _owner_dead(d):
+        return True
+    return not pyaeron.is_driver_active(d, timeout_ms)
+
+
 def wait_for_driver(aeron_dir: str, timeout: float = 10.0) -> None:
     """Return once a driver is active in ``aeron_dir``; ``AeronUnavailable`` after ``timeout``.
 
