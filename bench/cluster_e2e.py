@@ -2,7 +2,7 @@
 journal policies, failover time, replicated input throughput — one run, so the ratios are honest.
 
     .venv/bin/python bench/cluster_e2e.py [--quick] [--json] [--no-wait] [--kills K] [--seconds S]
-        [--rate R] [--election-ms LO,HI] [--only latency,failover,throughput] [--idle spin|yield|park]
+        [--rate R] [--election-ms LO,HI] [--only latency,failover,throughput] [--idle auto|spin|yield|park]
 
 Every desk is real ``rfqcore serve`` processes on loopback, each with its own embedded Aeron media
 driver (a unique ``/dev/shm`` directory) and data directory (a temporary one), fed the recorded
@@ -754,9 +754,10 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=RATE, help=f"accepts/s offered (default {RATE})")
     ap.add_argument("--election-ms", default=f"{ELECTION_MS[0]},{ELECTION_MS[1]}",
                     help="election timeout range LO,HI in ms (default: docs/cluster.md's 400,800)")
-    ap.add_argument("--idle", choices=["spin", "yield", "park"], default="yield",
-                    help="every desk's `serve --idle` (default yield; park for three nodes on a 2-CPU machine, "
-                         "which adds up to 1 ms to each latency)")
+    ap.add_argument("--idle", choices=["auto", "spin", "yield", "park"], default="auto",
+                    help="every desk's `serve --idle` (default auto: park on a machine of fewer than 8 CPUs, "
+                         "where three desks and the client cannot have a CPU per busy thread — parking adds up "
+                         "to 1 ms to each latency — else yield)")
     a = ap.parse_args()
     # stopped (SIGTERM, or SIGINT even when started in the background): unwind, so every desk the
     # run started is stopped and its files removed
@@ -766,7 +767,8 @@ def main() -> int:
     lo, hi = (int(x) for x in a.election_ms.split(","))
     if not a.no_wait:
         bc.wait_quiet(0.9, 600.0)
-    r = run(a.quick, only, a.kills, a.seconds, a.rate, (lo, hi), a.idle)
+    idle = a.idle if a.idle != "auto" else ("park" if (os.cpu_count() or 1) < 8 else "yield")
+    r = run(a.quick, only, a.kills, a.seconds, a.rate, (lo, hi), idle)
     if not a.json:
         report(r)
     bc.emit_json("cluster_e2e", r)
