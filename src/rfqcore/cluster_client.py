@@ -165,17 +165,11 @@ class ClusterClient:
     def _failover(self, why: BaseException) -> RfqClient:
         log.warning("session with node %s lost (%s); looking for the leader",
                     None if self.node is None else self.node + 1, why)
-        self._save_ids()
-        old, self.current = self.current, None
-        if old is not None:
-            # its session is dead (that is why we are here): close without a logout, which would only
-            # wait its timeout for a confirmation that cannot come — failover time for nothing
-            old.token = 0
-            try:
-                old.close()
-            except Exception as e:  # noqa: BLE001 - its node is gone
-                log.warning("closing the session with node %s: %s: %s", None if self.node is None else self.node + 1,
-                            type(e).__name__, e)
+        try:
+            self._drop()
+        except Exception as e:  # noqa: BLE001 - its node is gone
+            log.warning("closing the session with node %s: %s: %s", None if self.node is None else self.node + 1,
+                        type(e).__name__, e)
         self._connect()
         self.failovers += 1
         assert self.current is not None
@@ -201,7 +195,8 @@ class ClusterClient:
                 self._lock.release()
 
     def _drop(self) -> None:
-        """Close the current session without a logout (its node is gone)."""
+        """Close the current session without a logout: its session is dead (its node gone), and a
+        logout would only wait its timeout for a confirmation that cannot come."""
         self._save_ids()
         old, self.current = self.current, None
         if old is not None:

@@ -80,6 +80,7 @@ def _open_web_store(store: Callable[[str], Any], path: str, what: str, fix: str)
     except (sqlite3.Error, OSError) as e:
         raise HttpUnavailable(f"cannot keep {what} in {path}: {e}; {fix}") from None
 
+
 #: the gateway agent's idle for the desk's ``idle``: ``park`` (the core backs off to 1 ms parks)
 #: is the gateway's ``sleep`` (50 µs sleeps once idle a while)
 _GATEWAY_IDLE = {"spin": "spin", "yield": "yield", "park": "sleep"}

@@ -143,8 +143,7 @@ def wait_for_driver(aeron_dir: str, timeout: float = 10.0) -> None:
     while True:
         # The driver refreshes its heartbeat in cnc.dat about once a second: judge liveness with
         # Aeron's own default (10 s), not by a fresher heartbeat than the driver ever gives.
-        if (os.path.exists(os.path.join(aeron_dir, "cnc.dat")) and not _owner_dead(aeron_dir)
-                and pyaeron.is_driver_active(aeron_dir, 10_000)):
+        if not driver_gone(aeron_dir, 10_000):
             return
         if time.monotonic() > deadline:
             raise AeronUnavailable(f"no Aeron media driver active in {aeron_dir} after {timeout:g} s")
