@@ -251,7 +251,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                          fix_port=args.fix_port, fix_store=args.fix_store,
                          fix_tls=(args.fix_cert, args.fix_key) if args.fix_cert else None,
                          python_gateway=args.python_gateway, http_sessions=args.http_sessions,
-                         idle=args.idle).start()
+                         idle=args.idle, market_wait=args.market_wait).start()
         except (AlreadyRunning, HttpUnavailable, FixUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
             return 1
@@ -279,7 +279,8 @@ def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.
                                 settlement_store=args.settlement_store, venues=args.venues, http=args.http,
                                 http_tls=(args.http_cert, args.http_key) if args.http_cert else None,
                                 http_sessions=args.http_sessions, fix_port=args.fix_port,
-                                journal=args.journal, python_gateway=args.python_gateway, idle=args.idle)
+                                journal=args.journal, python_gateway=args.python_gateway, idle=args.idle,
+                                market_wait=args.market_wait)
             srv.start()
         except (AlreadyRunning, ClusterError, HttpUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
@@ -363,6 +364,17 @@ def _http_address(text: str) -> str:
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return text
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds, 0 or more (argparse type)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
+    return v
 
 
 def _aeron_dir(args: argparse.Namespace, settings: RfqSettings | None = None) -> str:
@@ -611,6 +623,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--data", help="folder holding the recorded data (default: ../shared/data)")
     sv.add_argument("--no-market-data", action="store_true", help="serve without replaying recorded data")
     sv.add_argument("--speed", type=float, default=1.0, help="replay pace x SPEED (default 1: real time)")
+    sv.add_argument("--market-wait", type=_seconds, default=5.0, metavar="SECONDS",
+                    help="a desk starting from a state with prices (a recovered --journal, a cluster node taking "
+                         "the lead) opens its gateway once those books are fresh again, waiting at most this long "
+                         "(default 5; 0: open at once)")
     sv.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     sv.add_argument("--settlement-store", help="capture every execution into this settlement store "
                                                "(sqlite:///path.db or postgresql://...); see `rfqcore settlement`")

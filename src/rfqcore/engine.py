@@ -851,6 +851,12 @@ class Engine:
         """:meth:`composite_mid` in composite price units."""
         return self.core.composite_mid(self.registry.composite(composite).id)
 
+    def now_ns(self) -> int | None:
+        """The core's clock (ns since the epoch, ``CLOCK_REALTIME``): the largest receive time of
+        any input it accepted, by which it judges a book fresh or stale (``stale_after_ms``); None
+        before its first input. It only moves with inputs (market data, RFQs, the idle heartbeats)."""
+        return self.core.now()
+
     def hedge_status(self) -> list[HedgeView]:
         """Hedging per hedged composite: policy, client flow, hedged / pending quantities,
         slippage against the quoted prices and fees (exact ints, composite scales), venues."""

@@ -7,7 +7,10 @@
    a ``gateway`` input ring and a tap ring for the gateway's answers,
 3. market data: the recorded Binance streams replayed in a thread with receive times
    restamped to the wall clock (``live_clock``) — the stand-in for live venue handlers — or
-   nothing (``market_data=False``; feed the engine yourself),
+   nothing (``market_data=False``; feed the engine yourself); when the core starts from a state
+   with prices (a recovered journal, a cluster's committed log) the gateway waits, at most
+   ``market_wait`` seconds, until those composites' books are fresh again
+   (:meth:`Server._await_market`),
 4. the gateway: the Rust agent thread of this process beside the core thread
    (:class:`~rfqcore.gateway.native.NativeGateway`, no Python on its path), which authenticates
    client and operator sessions on the request stream and answers on per-principal streams; with
@@ -45,7 +48,7 @@ from rfqcore.engine import Engine
 from rfqcore.gateway.aeron import EmbeddedDriver, unique_dir, wait_for_driver
 from rfqcore.gateway.native import NativeGateway
 from rfqcore.gateway.server import GatewayProcess
-from rfqcore.instruments import Registry
+from rfqcore.instruments import Composite, Registry
 from rfqcore.hedger import Hedger, VenueLink
 from rfqcore.instance import InstanceLock, remove_stale, sweep_stale
 from rfqcore.journal import JournalSettings
@@ -99,7 +102,8 @@ class Server:
                  http: str | None = None, http_tls: tuple[str, str] | None = None, fix_port: int | None = None,
                  fix_store: str | None = None, fix_host: str | None = None,
                  fix_tls: tuple[str, str] | None = None,
-                 python_gateway: bool = False, http_sessions: str | None = None) -> None:
+                 python_gateway: bool = False, http_sessions: str | None = None,
+                 market_wait: float = 5.0) -> None:
         self.registry = registry if registry is not None else Registry.load(config_path)
         self.settings = settings if settings is not None else RfqSettings.load(rfq_config_path, self.registry)
         self.config_path, self.rfq_config_path = config_path, rfq_config_path
@@ -107,6 +111,10 @@ class Server:
         self.channel = channel
         self.market_files = market_files or []
         self.speed = speed
+        #: at most this many seconds between the market data starting and the gateway opening, for
+        #: the books of a state the core starts from (a recovered journal, a cluster's committed log)
+        #: to be fresh again (:meth:`_await_market`); 0: open it at once
+        self.market_wait = market_wait
         self.idle = idle
         self.journal = journal
         self.settlement_store = settlement_store
@@ -141,6 +149,8 @@ class Server:
         self.gateway: GatewayProcess | NativeGateway | None = None
         self.replay_stats: dict[str, Any] | None = None
         self.replay_error: BaseException | None = None
+        #: seconds the last start waited for fresh market data before opening the gateway
+        self.market_waited: float = 0.0
         self._replay: threading.Thread | None = None
         self._driver_replay: Any = None
         self._locks: list[InstanceLock] = []
@@ -238,11 +248,25 @@ class Server:
             self.portal = Portal(eng, self.settings, session_store=self.session_store,
                                  blotter_store=self.blotter_store)
         self._before_core_start(eng)
+        # the composites priced in the state the core starts from (a recovered journal, a
+        # cluster's committed log): books from before the start, stale by the time it runs
+        priced = [(c, [m for m in c.members if eng.core.book_status(m) == BookStatus.LIVE])
+                  for c in self.registry.composites if eng.core.composite_mid(c.id) is not None]
         eng.start(heartbeat_ms=1)
+        started_ns = time.time_ns()
         if self.venues:
             # the venue link: hedge orders out, venue reports, link state and market data in
             self.hedger = Hedger(eng, self.venues)
             self.hedger.start()
+        if self.market_files:
+            from rfqcore.replay import ReplayDriver
+
+            self._driver_replay = ReplayDriver(
+                [str(f) for f in self.market_files], self.registry, eng.add_producer("md"),
+                speed=self.speed, strict=False, live_clock=True)
+            self._replay = threading.Thread(target=self._run_replay, name="rfqcore-replay", daemon=True)
+            self._replay.start()
+        self._await_market(eng, priced, started_ns)
         gw_args: dict[str, Any] = dict(aeron_dir=self.aeron_dir, settings_path=self.rfq_config_path,
                                        registry_path=self.config_path, channel=self.channel,
                                        idle=_GATEWAY_IDLE[self.idle], idle_spins=0, log_level=self.log_level)
@@ -256,15 +280,47 @@ class Server:
                 with open_store(self.settlement_store) as store:
                     gw_args["executions"] = executions_from_store(store)
             self.gateway = NativeGateway(eng.ring_path("gateway"), tap, **gw_args).start()
-        if self.market_files:
-            from rfqcore.replay import ReplayDriver
-
-            self._driver_replay = ReplayDriver(
-                [str(f) for f in self.market_files], self.registry, eng.add_producer("md"),
-                speed=self.speed, strict=False, live_clock=True)
-            self._replay = threading.Thread(target=self._run_replay, name="rfqcore-replay", daemon=True)
-            self._replay.start()
         return eng
+
+    def _await_market(self, eng: Engine, priced: list[tuple[Composite, list[int]]], started_ns: int) -> None:
+        """Market data before clients: wait (at most :attr:`market_wait` s) until every composite
+        of ``priced`` is priced again from books heard from since ``started_ns`` — each member
+        book that was live in the state the core started from (``priced``'s lists) live again,
+        updated since the start, and the composite with a mid by the core's clock. Opening the
+        gateway at once would refuse the first RFQs (``STALE_MARKET``, ``NO_MARKET``) while the
+        feed comes back and rebuilds the books (a failover's new leader, a restart from a
+        journal). A desk that starts with no prices (a fresh core) or no feed does not wait; a
+        feed that does not bring every composite back in time is logged, and the gateway opens
+        anyway (those composites' RFQs are refused until their books are fresh)."""
+        if not priced or self.market_wait <= 0 or not (self.market_files or self.venues):
+            return
+        t0 = time.monotonic()
+        deadline = t0 + self.market_wait
+
+        def back(c: Composite, members: list[int]) -> bool:
+            for m in members:
+                seen = eng.core.book_last_seen(m)
+                if seen is None or seen < started_ns or eng.core.book_status(m) != BookStatus.LIVE:
+                    return False
+            return eng.core.composite_mid(c.id) is not None
+
+        waiting = priced
+        while True:
+            now = eng.now_ns()
+            if now is not None and now >= started_ns:
+                waiting = [(c, ms) for c, ms in waiting if not back(c, ms)]
+                if not waiting:
+                    self.market_waited = time.monotonic() - t0
+                    log.info("market data back for %s in %.0f ms: opening the gateway",
+                             ", ".join(c.name for c, _ in priced), self.market_waited * 1e3)
+                    return
+            if time.monotonic() >= deadline or self.replay_error is not None:
+                self.market_waited = time.monotonic() - t0
+                log.warning("no fresh market for %s %.1f s after the start: opening the gateway anyway (their "
+                            "RFQs are refused until their books are fresh)", ", ".join(c.name for c, _ in waiting),
+                            self.market_waited)
+                return
+            time.sleep(0.002)
 
     def _before_core_start(self, eng: Engine) -> None:
         """Called with the engine built, before its core thread starts (a cluster leader attaches

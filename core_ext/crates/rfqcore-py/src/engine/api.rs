@@ -145,6 +145,12 @@ impl Engine {
         self.with_core(py, move |c| c.composite_mid(composite))
     }
 
+    /// Core time (ns, `CLOCK_REALTIME`): the largest receive time of any input it accepted, the
+    /// clock its market freshness is judged by; None before its first input.
+    fn now(&self, py: Python<'_>) -> PyResult<Option<i64>> {
+        self.with_core(py, move |c| Some(c.now()).filter(|&t| t != i64::MIN))
+    }
+
     /// Last published quote ladder: list of `(flags, reason, bid, ask)` per size.
     fn quotes(&self, py: Python<'_>, composite: u16) -> PyResult<Vec<(u8, u8, i64, i64)>> {
         self.with_core(py, move |c| {
@@ -160,6 +166,13 @@ impl Engine {
     /// `BOOK_STATUS` code of a venue book (0 live, 1 stale, 2 crossed, 3 building).
     fn book_status(&self, py: Python<'_>, instrument: u16) -> PyResult<i64> {
         self.with_core(py, move |c| c.status_code(instrument))?.ok_or_else(|| config_err(format!("unknown instrument {instrument}")))
+    }
+
+    /// Receive time (ns) of the last record that reached a venue book; None before the first.
+    fn book_last_seen(&self, py: Python<'_>, instrument: u16) -> PyResult<Option<i64>> {
+        self.with_core(py, move |c| c.instrument(instrument).map(|st| st.last_seen_ns))?
+            .map(|t| Some(t).filter(|&t| t != i64::MIN))
+            .ok_or_else(|| config_err(format!("unknown instrument {instrument}")))
     }
 
     /// Basis offsets of a composite's members: list of (instrument, offset, known).
