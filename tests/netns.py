@@ -3,7 +3,8 @@ joined by veth pairs and a bridge, created and removed by the test (root only).
 
 ``Hosts(n)`` makes ``n`` namespaces ``rfqc-<tag>-<i>``, each with ``eth0`` = ``10.<a>.<b>.<i+1>/24``
 on a veth pair whose other end is a port of the bridge ``rfqb-<tag>`` in the root namespace, and
-``lo`` up. Traffic between the hosts goes only through that bridge; ``down(i)`` / ``up(i)`` take a
+``lo`` up (``root=True``: the root namespace too, at ``10.<a>.<b>.254`` on the bridge). Traffic
+between the hosts goes only through that bridge; ``down(i)`` / ``up(i)`` take a
 host's link down and up (a partition with both processes alive); ``popen(i, argv)`` runs a process
 inside host ``i``. Everything is removed on exit, also after a failure, and the names carry a
 random tag so parallel runs do not collide.
@@ -40,8 +41,11 @@ def _ip(*args: str, ns: str | None = None) -> None:
 class Hosts:
     """``n`` network namespaces on one bridge (a context manager)."""
 
-    def __init__(self, n: int = 3) -> None:
+    def __init__(self, n: int = 3, *, root: bool = False) -> None:
         self.n = n
+        #: the root namespace on the bridge too, at :attr:`root_addr` (a client host, the test's
+        #: own process; else the root namespace reaches the hosts only through ``ip netns exec``)
+        self.root = root
         self.tag = secrets.token_hex(2)
         a, b = 100 + secrets.randbelow(100), secrets.randbelow(250)
         self.net = f"10.{a}.{b}"
@@ -67,6 +71,11 @@ class Hosts:
         """Host ``i``'s address."""
         return f"{self.net}.{i + 1}"
 
+    @property
+    def root_addr(self) -> str:
+        """The root namespace's address on the bridge (``root=True``)."""
+        return f"{self.net}.254"
+
     def _veth(self, i: int) -> str:
         return f"rfqv-{self.tag}-{i}"
 
@@ -74,6 +83,8 @@ class Hosts:
         try:
             _ip("link", "add", self.bridge, "type", "bridge")
             _ip("link", "set", self.bridge, "up")
+            if self.root:
+                _ip("addr", "add", f"{self.root_addr}/24", "dev", self.bridge)
             for i, ns in enumerate(self.names):
                 _ip("netns", "add", ns)
                 _ip("link", "add", self._veth(i), "type", "veth", "peer", "name", "eth0", "netns", ns)

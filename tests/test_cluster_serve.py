@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from desk_market import free_port
+from netns import Hosts
 from rfqcore import journal
 from rfqcore.cli import main as cli_main
 from rfqcore.client import QuoteStatusCode
@@ -39,12 +40,18 @@ from rfqcore.rfqconfig import RfqSettings
 NODES = (1, 2, 3)
 
 
-def _write_cluster(tmp: Path) -> tuple[Path, dict[int, int]]:
-    status = {n: free_port() for n in NODES}
+#: ports on the hosts of the namespaced desk (each host has its own ports)
+RAFT_PORT, STATUS_PORT, GATEWAY_PORT = 40110, 40111, 40112
+
+
+def _write_cluster(tmp: Path, hosts: Hosts | None = None) -> tuple[Path, dict[int, tuple[str, int]]]:
+    """cluster.toml: on loopback (free ports), or one node per host of ``hosts``."""
+    status = {n: ("127.0.0.1", free_port()) if hosts is None else (hosts.addr(n - 1), STATUS_PORT) for n in NODES}
     text = ("[cluster]\nheartbeat_ms = 100\nelection_timeout_ms = [1500, 3000]\nlog_sync = \"each\"\n"
             "snapshot_every = 0\n\n")
     for n in NODES:
-        text += (f"[[node]]\nid = {n}\naddr = \"127.0.0.1:{free_port()}\"\nstatus = \"127.0.0.1:{status[n]}\"\n"
+        addr = f"127.0.0.1:{free_port()}" if hosts is None else f"{hosts.addr(n - 1)}:{RAFT_PORT}"
+        text += (f"[[node]]\nid = {n}\naddr = \"{addr}\"\nstatus = \"{status[n][0]}:{status[n][1]}\"\n"
                  f"dir = \"node{n}\"\n\n")
     path = tmp / "cluster.toml"
     path.write_text(text)
@@ -60,23 +67,35 @@ def _die_with_parent() -> None:
 
 
 class Desk:
-    """The three node processes."""
+    """The three node processes: on loopback, each with its own media driver (clients reach a
+    node's gateway through its driver's directory), or — ``hosts`` — each in a host (network
+    namespace) of its own, its gateway on UDP at its host's address, answering the clients' host
+    (``hosts.root_addr``, this test process) at ``response_port``."""
 
-    def __init__(self, tmp: Path, data: Path) -> None:
-        self.tmp, self.data = tmp, data
-        self.file, self.status_ports = _write_cluster(tmp)
+    def __init__(self, tmp: Path, data: Path, hosts: Hosts | None = None, response_port: int = 0) -> None:
+        self.tmp, self.data, self.hosts = tmp, data, hosts
+        self.file, self.status_addrs = _write_cluster(tmp, hosts)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.aeron = {n: f"/dev/shm/rfqc-test-{os.getpid()}-{n}" for n in NODES}
         #: one settlement store all nodes reach (the leader writes)
         self.store = f"sqlite:///{tmp / 'settlement.db'}"
+        self.response_channel = (None if hosts is None else
+                                 f"aeron:udp?endpoint={hosts.root_addr}:{response_port}")
+
+    def channel(self, n: int) -> str | None:
+        """Node ``n``'s request channel (None: the default IPC channel of its driver)."""
+        return None if self.hosts is None else f"aeron:udp?endpoint={self.hosts.addr(n - 1)}:{GATEWAY_PORT}"
 
     def start(self, n: int) -> None:
         log = open(self.tmp / f"node{n}.log", "ab")  # noqa: SIM115 - the process keeps it
-        self.procs[n] = subprocess.Popen(
-            [sys.executable, "-m", "rfqcore.cli", "serve", "--cluster", str(self.file), "--node", str(n),
-             "--aeron-dir", self.aeron[n], "--data", str(self.data), "--status-every", "1",
-             "--settlement-store", self.store, "--idle", "park"],  # three desks on this machine's CPUs
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+        argv = [sys.executable, "-m", "rfqcore.cli", "serve", "--cluster", str(self.file), "--node", str(n),
+                "--aeron-dir", self.aeron[n], "--data", str(self.data), "--status-every", "1",
+                "--settlement-store", self.store, "--idle", "park"]  # three desks on this machine's CPUs
+        if self.hosts is not None:
+            argv = ["ip", "netns", "exec", self.hosts.names[n - 1], *argv, "--channel", str(self.channel(n)),
+                    "--response-channel", str(self.response_channel)]
+        self.procs[n] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
 
     def kill(self, n: int) -> None:
         self.procs[n].send_signal(signal.SIGKILL)
@@ -84,7 +103,7 @@ class Desk:
 
     def ask(self, n: int, what: str = "status", timeout: float = 5.0) -> dict[str, Any] | None:
         try:
-            with socket.create_connection(("127.0.0.1", self.status_ports[n]), timeout=timeout) as s:
+            with socket.create_connection(self.status_addrs[n], timeout=timeout) as s:
                 s.sendall(what.encode() + b"\n")
                 r: dict[str, Any] = json.loads(s.makefile().readline())
                 return r
@@ -389,3 +408,74 @@ def test_a_cluster_node_serves_metrics_and_health(tmp_path: Path) -> None:
         assert 'rfqcore_scrape_part_ok{part="cluster"} 1.0' in text
     finally:
         srv.stop()
+
+
+@pytest.mark.skipif(Hosts.available() is not None, reason=f"{Hosts.available()}")
+def test_nodes_on_three_hosts_serve_a_client_on_a_fourth_over_udp(tmp_path: Path, data_dir: Path) -> None:
+    """The replicated desk across hosts: three nodes in three network namespaces on one bridge,
+    each with its own media driver and data directory, their gateways on UDP at their own
+    addresses; the client on a fourth host (this process, with a media driver of its own) with
+    its answers on UDP to its address. The leader partitioned away (its link down, the process
+    alive), then the next leader killed: the client follows each new leader by itself, learns
+    the fills made before each failover, trades on; the old leader heals back into a follower;
+    every node ends on one state, which its journal replays to; each trade stored once."""
+    from rfqcore.gateway.aeron import EmbeddedDriver
+
+    with Hosts(3, root=True) as hosts:
+        desk = Desk(tmp_path, data_dir, hosts, response_port=free_port())
+        driver = EmbeddedDriver()
+        cc: ClusterClient | None = None
+        try:
+            for n in NODES:
+                desk.start(n)
+            for n in NODES:
+                desk.wait_up(n)
+            cc = ClusterClient("acme-capital", nodes=[(driver.dir, desk.channel(n)) for n in NODES],
+                               response_channel=desk.response_channel, failover_timeout=30.0)
+            cc.connect()
+            first = desk.leader()
+            assert cc.node is not None and cc.node + 1 == first
+            q1 = _quote(cc)
+            ex1 = cc.accept(q1, timeout=2.0)
+            # 1. the leader partitioned away: the majority elects another, the client follows it
+            hosts.down(first - 1)
+            second = desk.leader(exclude=first)
+            st = cc.quote_status(q1)
+            assert cc.node is not None and cc.node + 1 == second, "the client followed the new leader"
+            assert st.state == QuoteStatusCode.FILLED and st.trade_id == ex1.trade_id
+            ex2 = cc.accept(_quote(cc), timeout=2.0)
+            hosts.up(first - 1)  # healed: the old leader learns the later term and follows
+            deadline = time.monotonic() + 60
+            while (s := desk.ask(first)) is None or s["role"] != "follower" or s["leader"] != second:
+                assert time.monotonic() < deadline, f"the healed node did not follow {second}: {s}\n{desk.report()}"
+                time.sleep(0.2)
+            # 2. the new leader killed: the next one (maybe the healed node) serves the client
+            desk.kill(second)
+            third = desk.leader(exclude=second)
+            st2 = cc.quote_status(ex2.quote_id)
+            assert cc.node is not None and cc.node + 1 == third
+            assert st2.state == QuoteStatusCode.FILLED and st2.trade_id == ex2.trade_id
+            ex3 = cc.accept(_quote(cc), timeout=2.0)
+            desk.start(second)
+            desk.wait_up(second)
+            trades = sorted(e.trade_id for e in (ex1, ex2, ex3))
+            assert len(set(trades)) == 3
+            resent = cc.client.executions_since(0, timeout=5.0)
+            assert sorted(e.trade_id for e in resent.executions) == trades, "each fill once, on the last leader"
+            cc.close()
+            final = _converge(desk)
+        finally:
+            if cc is not None:
+                cc.close()
+            desk.stop()
+            driver.close()
+        reg = Registry.load()
+        rfq = RfqSettings.load(registry=reg)
+        for n in NODES:
+            rep = journal.replay(sorted((tmp_path / f"node{n}").glob("journal-*"))[-1], reg, rfq)
+            assert (rep["records"], rep["state_hash"], rep["output_hash"]) == (
+                final["journal_seq"], final["state_hash"], final["output_hash"])
+        from rfqcore.settlement.store import open_store
+
+        with open_store(desk.store) as store:
+            assert sorted(t.trade_id for t in store.trades(client_id=1)) == trades

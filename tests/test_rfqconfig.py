@@ -101,6 +101,28 @@ def test_secret_from_environment(registry: Registry, monkeypatch: pytest.MonkeyP
     assert RfqSettings.from_toml(GOOD, registry).client("acme").secret == b"\xff" * 32
 
 
+def test_the_answers_channel_of_clients_on_another_host(registry: Registry) -> None:
+    """``[gateway] response_channel``: the gateways answer there and clients listen there — unless a
+    channel is given explicitly, whose answers come back on it (one host, one driver)."""
+    from rfqcore.client import RfqClient
+    from rfqcore.gateway.native import NativeGateway
+
+    text = GOOD.replace('[gateway]\nchannel = "aeron:udp?endpoint=127.0.0.1:40123"\n',
+                        '[gateway]\nchannel = "aeron:udp?endpoint=10.0.0.1:40123"\n'
+                        'response_channel = "aeron:udp?endpoint=10.0.0.9:40124"\n')
+    assert text != GOOD
+    s = RfqSettings.from_toml(text, registry)
+    assert s.gateway.response_channel == "aeron:udp?endpoint=10.0.0.9:40124"
+    c = RfqClient("acme", settings=s, registry=registry)
+    assert (c.channel, c.response_channel) == ("aeron:udp?endpoint=10.0.0.1:40123", "aeron:udp?endpoint=10.0.0.9:40124")
+    gw = NativeGateway("in", "tap", settings=s, aeron_dir="/dev/shm/none")
+    assert gw._native_args["response_channel"] == "aeron:udp?endpoint=10.0.0.9:40124"
+    ipc = RfqClient("acme", settings=s, registry=registry, channel="aeron:ipc")
+    assert ipc.response_channel == "aeron:ipc"
+    assert NativeGateway("in", "tap", settings=s, channel="aeron:ipc")._native_args["response_channel"] == "aeron:ipc"
+    assert RfqSettings.from_toml(GOOD, registry).gateway.response_channel is None
+
+
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [

@@ -244,7 +244,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     with StopSignals() as stop:
         try:
             srv = Server(config_path=args.config, rfq_config_path=args.rfq_config, aeron_dir=aeron_dir,
-                         channel=args.channel, market_files=files, speed=args.speed, journal=journal,
+                         channel=args.channel, response_channel=args.response_channel, market_files=files,
+                         speed=args.speed, journal=journal,
                          settlement_store=args.settlement_store, venues=venues,
                          log_level=logging.getLogger().getEffectiveLevel(), http=args.http,
                          http_tls=(args.http_cert, args.http_key) if args.http_cert else None,
@@ -274,7 +275,8 @@ def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.
     with StopSignals() as stop:
         try:
             srv = ClusterServer(args.cluster, args.node, config_path=args.config, rfq_config_path=args.rfq_config,
-                                aeron_dir=aeron_dir, channel=args.channel, market_files=files, speed=args.speed,
+                                aeron_dir=aeron_dir, channel=args.channel, response_channel=args.response_channel,
+                                market_files=files, speed=args.speed,
                                 log_level=logging.getLogger().getEffectiveLevel(),
                                 settlement_store=args.settlement_store, venues=args.venues, http=args.http,
                                 http_tls=(args.http_cert, args.http_key) if args.http_cert else None,
@@ -620,6 +622,9 @@ def build_parser() -> argparse.ArgumentParser:
         "is refused, naming the running PID; files a killed desk left are removed at the next start."))
     conn_opts(sv, client=False)
     sv.add_argument("--channel", help="Aeron channel (default aeron:ipc; e.g. aeron:udp?endpoint=127.0.0.1:40123)")
+    sv.add_argument("--response-channel", metavar="CH",
+                    help="Aeron channel the gateway answers on (default: --channel, or [gateway] response_channel); "
+                         "clients on another host: aeron:udp?endpoint=CLIENT_HOST:PORT, or a multicast group")
     sv.add_argument("--data", help="folder holding the recorded data (default: ../shared/data)")
     sv.add_argument("--no-market-data", action="store_true", help="serve without replaying recorded data")
     sv.add_argument("--speed", type=float, default=1.0, help="replay pace x SPEED (default 1: real time)")

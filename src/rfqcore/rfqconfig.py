@@ -76,6 +76,9 @@ class GatewayModel(Model):
 
     channel: str = "aeron:ipc"
     """Aeron channel, e.g. aeron:ipc or aeron:udp?endpoint=127.0.0.1:40123"""
+    response_channel: str | None = None
+    """Aeron channel of the answers (default: channel); across hosts, the clients' host, e.g.
+    aeron:udp?endpoint=CLIENT_HOST:40124, or a multicast group for several client hosts"""
     request_stream: NonNegInt = 1001
     """stream id of client requests"""
     response_stream_base: NonNegInt = 2000
@@ -511,6 +514,8 @@ class GatewayConfig:
     """Where the Aeron gateway listens."""
 
     channel: str = "aeron:ipc"
+    #: the answers' channel (None: ``channel``); across hosts, the clients' host or a multicast group
+    response_channel: str | None = None
     request_stream: int = 1001
     response_stream_base: int = 2000
     operator_stream: int = 3000
@@ -626,7 +631,7 @@ class RfqSettings:
         desk = DeskConfig(exec_count=d.exec_count, exec_window_ns=d.exec_window_ms * _MS, quote_table=d.quote_table,
                           max_pending=d.max_pending)
         g = m.gateway
-        gateway = GatewayConfig(channel=g.channel, request_stream=g.request_stream,
+        gateway = GatewayConfig(channel=g.channel, response_channel=g.response_channel, request_stream=g.request_stream,
                                 response_stream_base=g.response_stream_base, operator_stream=g.operator_stream,
                                 aeron_dir=g.aeron_dir)
         tiers: list[TierConfig] = []

@@ -94,7 +94,7 @@ class Server:
 
     def __init__(self, registry: Registry | None = None, settings: RfqSettings | None = None, *,
                  config_path: str | None = None, rfq_config_path: str | None = None,
-                 aeron_dir: str | None = None, channel: str | None = None,
+                 aeron_dir: str | None = None, channel: str | None = None, response_channel: str | None = None,
                  market_files: Sequence[os.PathLike[str]] | None = None, speed: float | None = None,
                  idle: Literal["spin", "yield", "park"] = "yield", journal: JournalSettings | None = None,
                  settlement_store: str | None = None, settlement_spill: str | None = None,
@@ -109,6 +109,8 @@ class Server:
         self.config_path, self.rfq_config_path = config_path, rfq_config_path
         self.aeron_dir = aeron_dir or self.settings.gateway.aeron_dir
         self.channel = channel
+        #: the channel the gateway answers on (None: ``channel``, or the settings' ``[gateway]``)
+        self.response_channel = response_channel
         self.market_files = market_files or []
         self.speed = speed
         #: at most this many seconds between the market data starting and the gateway opening, for
@@ -269,6 +271,7 @@ class Server:
         self._await_market(eng, priced, started_ns)
         gw_args: dict[str, Any] = dict(aeron_dir=self.aeron_dir, settings_path=self.rfq_config_path,
                                        registry_path=self.config_path, channel=self.channel,
+                                       response_channel=self.response_channel,
                                        idle=_GATEWAY_IDLE[self.idle], idle_spins=0, log_level=self.log_level)
         if self.python_gateway:
             self.gateway = GatewayProcess(eng.ring_path("gateway"), tap, **gw_args).start()

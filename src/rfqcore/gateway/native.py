@@ -91,7 +91,8 @@ class NativeGateway:
         self.channel = channel or g.channel
         self._native_args: dict[str, Any] = dict(
             aeron_dir=aeronx.resolve_dir(aeron_dir or g.aeron_dir), channel=self.channel,
-            response_channel=response_channel or self.channel, request_stream=int(g.request_stream),
+            response_channel=response_channel or (g.response_channel if channel is None else None) or self.channel,
+            request_stream=int(g.request_stream),
             response_stream_base=int(g.response_stream_base), operator_stream=int(g.operator_stream),
             input_ring=str(input_ring), tap_ring=str(tap_ring), principals=principals,
             logon_window_ns=logon_window_ns, offer_retries=offer_retries, backlog_limit=backlog_limit,
