@@ -360,6 +360,13 @@ def _drill(desk: Desk, cc: ClusterClient, hosts: Hosts | None) -> None:
     t = threading.Thread(target=trade, daemon=True)
     t.start()
     for i in range(KILLS):
+        # the client trades on the leader of now (it followed the last change) before the next:
+        # without this wait two changes can fall in one failover of the client's
+        fills = len(acked)
+        deadline = time.monotonic() + 60
+        while len(acked) == fills:
+            assert not errors and time.monotonic() < deadline, f"no fill after change {i}: {errors}\n{desk.report()}"
+            time.sleep(0.05)
         time.sleep(rng.uniform(0.5, 2.5))
         leader = desk.leader()
         if hosts is not None and i % 2 == 1:  # partitioned away, the process alive

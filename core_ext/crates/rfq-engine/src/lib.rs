@@ -26,7 +26,7 @@ pub use rfq_kernel::positions::Position;
 pub use rfq_kernel::pricing::QuoteLevel;
 pub use rfq_market::{BookStatus, InstrumentState};
 pub use rfq_ring::record::{desk_event, hedge_reject};
-pub use crate::replay::{replay_into, replay_into_keyed, ReplayReport};
+pub use crate::replay::{replay_from_snapshot, replay_into, replay_into_keyed, ReplayReport};
 pub use crate::runner::{
     read_published_marker, block_ring, BlockConsumer, BlockProducer, CommitGate, Command, RecoveryError, RecoveryReport, Runner, RunnerHandle, SnapshotStats, HEARTBEAT_SOURCE, PUBLISHED_MARKER,
 };

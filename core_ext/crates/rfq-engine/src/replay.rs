@@ -2,6 +2,8 @@
 //! that the replay reproduces the recorded run.
 
 use crate::core::{Core, Sink};
+use crate::runner::RecoveryError;
+use crate::snapshot::{list_snapshots, read_snapshot};
 use rfq_journal::{JournalConfig, JournalError, JournalKey, JournalReader, OutputHash, TornTail};
 use rfq_ring::Record;
 use std::path::Path;
@@ -57,6 +59,33 @@ pub fn replay_into_keyed(core: &mut Core, dir: &Path, fingerprint: u64, key: Opt
     let jc = JournalConfig { key: key.cloned(), ..JournalConfig::new(dir, fingerprint) };
     // the recovery replay from segment 0, keeping no outputs (keep_after = u64::MAX)
     replay_tail(core, &jc, None, out_hash, u64::MAX, &mut Vec::new()).map(|(rep, _)| rep)
+}
+
+/// Replays a journal that may start after a snapshot (a pruned journal, a cluster node's
+/// generation begun by installing the leader's snapshot) into a freshly built `core`: the
+/// newest snapshot in the journal's `snapshots/` is restored and the records after its anchor
+/// replayed, the output hash continuing from the anchor's — or, without a snapshot, the whole
+/// journal as [`replay_into`]. Returns the anchor's sequence number (0: replayed from the
+/// start) and the report (its `records` counts the records after the anchor).
+///
+/// Unlike a runner's recovery, an unusable newest snapshot is an error, not a reason to try
+/// an older one: this checks what a journal holds.
+///
+/// # Errors
+/// [`RecoveryError::Snapshot`] for a snapshot that does not read or restore;
+/// [`RecoveryError::Journal`] for the journal's own errors, among them an anchor that is not a
+/// commit of this journal.
+pub fn replay_from_snapshot(core: &mut Core, dir: &Path, fingerprint: u64) -> Result<(u64, ReplayReport), RecoveryError> {
+    let jc = JournalConfig::new(dir, fingerprint);
+    let newest = list_snapshots(dir).map_err(RecoveryError::Snapshot)?.into_iter().max_by_key(|(seq, _)| *seq);
+    let Some((_, path)) = newest else {
+        return replay_tail(core, &jc, None, OutputHash::new(), u64::MAX, &mut Vec::new()).map(|(rep, _)| (0, rep)).map_err(RecoveryError::Journal);
+    };
+    let (h, bytes) = read_snapshot(&path, Some(fingerprint)).map_err(RecoveryError::Snapshot)?;
+    core.restore_snapshot(&mut bytes.as_slice()).map_err(RecoveryError::Snapshot)?;
+    let anchor = Some((h.anchor.seq, h.anchor.chain));
+    let (rep, _) = replay_tail(core, &jc, anchor, OutputHash::from_value(h.anchor.out_hash), u64::MAX, &mut Vec::new()).map_err(RecoveryError::Journal)?;
+    Ok((h.anchor.seq, rep))
 }
 
 /// Replay sink of a recovery: hashes every output and keeps those of records after

@@ -21,7 +21,7 @@
 
 use rfq_cluster::status::{request, serve_status};
 use rfq_cluster::{lock_data_dir, ClusterError, ClusterFile, ClusterNode};
-use rfq_engine::{replay_into, Core};
+use rfq_engine::{replay_from_snapshot, Core};
 use rfq_journal::{JournalReader, OutputHash};
 use rfq_ring::Record;
 use rfq_testkit::fixtures::{config, journal_stream, FP};
@@ -177,13 +177,17 @@ async fn drive(node: &ClusterNode, stream: &[Record], block: usize, pause: Durat
 
 #[derive(Serialize)]
 struct JournalCheck {
-    /// Records in the journal.
+    /// Sequence number of the journal's last record: the committed records it covers, those of
+    /// its snapshot (if it starts after one) and its own.
     records: u64,
-    /// Whether they are exactly the first `records` of the load's stream, in order.
+    /// The snapshot the journal starts after (0: it starts at the first record): a generation
+    /// begun by installing the leader's snapshot.
+    snapshot_seq: u64,
+    /// Whether its records are exactly the stream's records `snapshot_seq + 1 ..= records`, in order.
     matches_stream: bool,
     /// Index (from 0) of the first record that differs from the stream, if any.
     first_mismatch: Option<u64>,
-    /// The journal replayed into a fresh core.
+    /// The journal replayed into a fresh core (from its snapshot, when it starts after one).
     state_hash: u64,
     output_hash: u64,
     /// Output marks of the journal checked against the replay, and the first divergence.
@@ -198,27 +202,34 @@ fn check_journal(cfg_path: &Path, dir: &Path) -> Result<(), String> {
     let file = ClusterFile::load(cfg_path).map_err(|e| e.to_string())?;
     let l = file.load.as_ref().ok_or_else(|| format!("{}: no [load] section: the journal is checked against the load's stream", cfg_path.display()))?;
     let stream = journal_stream(l.steps, None);
-    let mut recs: Vec<Record> = Vec::new();
-    JournalReader::open(dir, FP)
-        .and_then(|mut r| r.for_each_from(1, |_, r, _| recs.push(*r)))
+    let mut core = Core::new(config()).map_err(|e| e.to_string())?;
+    let (snapshot_seq, rep) = replay_from_snapshot(&mut core, dir, FP).map_err(|e| format!("replaying {}: {e}", dir.display()))?;
+    let mut recs: Vec<(u64, Record)> = Vec::new();
+    JournalReader::open_pruned(dir, FP)
+        .and_then(|mut r| {
+            let first = r.first_seq()?;
+            r.for_each_from(first, |seq, r, _| recs.push((seq, *r)))
+        })
         .map_err(|e| format!("journal {}: {e}", dir.display()))?;
+    // the records after the snapshot (a pruned generation may keep a few before it too)
+    recs.retain(|&(seq, _)| seq > snapshot_seq);
     let first_mismatch = recs
         .iter()
         .enumerate()
-        .find(|&(i, r)| stream.get(i) != Some(r))
-        .map(|(i, _)| i as u64);
-    let mut core = Core::new(config()).map_err(|e| e.to_string())?;
-    let rep = replay_into(&mut core, dir, FP, OutputHash::new()).map_err(|e| format!("replaying {}: {e}", dir.display()))?;
+        .find(|&(i, &(seq, ref r))| seq != snapshot_seq + 1 + i as u64 || stream.get(seq as usize - 1) != Some(r))
+        .map(|(i, _)| snapshot_seq + i as u64);
+    let records = snapshot_seq + recs.len() as u64;
     let mut reference = Core::new(config()).map_err(|e| e.to_string())?;
     let mut h = OutputHash::new();
     let mut out = Vec::new();
-    for r in stream.iter().take(recs.len()) {
+    for r in stream.iter().take(records as usize) {
         out.clear();
         reference.process(r, &mut out);
         out.iter().for_each(|o| h.push(o));
     }
     let c = JournalCheck {
-        records: recs.len() as u64,
+        records,
+        snapshot_seq,
         matches_stream: first_mismatch.is_none(),
         first_mismatch,
         state_hash: rep.state_hash,
