@@ -265,24 +265,8 @@ def test_the_client_follows_the_leader_and_no_trade_is_lost_or_doubled(desk_cc: 
     assert sorted(trades) == expected
     st2 = cc.quote_status(q2)
     assert (st2.state == QuoteStatusCode.FILLED) == (ex2 is not None), st2
-    cc.close()
-    # the desk held: every node at one position, with one state
-    final = _converge(desk)
-    desk.stop()
-    reg = Registry.load()
-    rfq = RfqSettings.load(registry=reg)
-    for n in NODES:
-        gens = sorted((desk.tmp / f"node{n}").glob("journal-*"))
-        rep = journal.replay(gens[-1], reg, rfq)  # a node's last generation: the whole committed log
-        assert rep["records"] == final["journal_seq"]
-        assert rep["state_hash"] == final["state_hash"] and rep["output_hash"] == final["output_hash"]
-        assert rep["first_divergence"] is None
-    # settlement captured on whichever node led, each trade once
-    from rfqcore.settlement.store import open_store
-
-    with open_store(desk.store) as store:
-        stored = [t.trade_id for t in store.trades(client_id=1)]
-    assert sorted(stored) == expected
+    _, stored = _settle(desk, cc)
+    assert sorted(t.trade_id for t in stored) == expected, "each trade stored once"
 
 
 KILLS = int(os.environ.get("RFQCORE_CLUSTER_SERVE_KILLS", "3"))
@@ -306,6 +290,27 @@ def _converge(desk: Desk, timeout: float = 60.0) -> dict[str, Any]:
             assert p.poll() is None, f"node {n} exited {p.returncode}:\n{desk.report()}"
         assert time.monotonic() < deadline, f"the nodes did not converge: {sts}\n{desk.report()}"
         time.sleep(0.2)
+
+
+def _settle(desk: Desk, cc: ClusterClient) -> tuple[dict[str, Any], list[Any]]:
+    """The end of a serving test: the client closed, every node held at one position with one
+    state, the nodes stopped; each node's last journal generation (the whole committed log)
+    replays to that state, outputs bit for bit. Returns that status and the trades the settlement
+    store holds for the client (captured on whichever node led)."""
+    from rfqcore.settlement.store import open_store
+
+    cc.close()
+    final = _converge(desk)
+    desk.stop()
+    reg = Registry.load()
+    rfq = RfqSettings.load(registry=reg)
+    for n in NODES:
+        rep = journal.replay(sorted((desk.tmp / f"node{n}").glob("journal-*"))[-1], reg, rfq)
+        assert (rep["records"], rep["state_hash"], rep["output_hash"]) == (
+            final["journal_seq"], final["state_hash"], final["output_hash"]), f"node {n}: {rep}"
+        assert rep["first_divergence"] is None
+    with open_store(desk.store) as store:
+        return final, list(store.trades(client_id=1))
 
 
 def test_leaders_killed_and_partitioned_at_random_under_client_load_lose_and_double_nothing(
@@ -386,23 +391,13 @@ def _drill(desk: Desk, cc: ClusterClient, hosts: Hosts | None) -> None:
     assert cc.failovers >= KILLS, "the client followed every new leader"
     print(f"{len(acked)} fills; refused requests: {Counter(refused)}")
     assert len(acked) > KILLS, acked
-    cc.close()
-    final = _converge(desk)
-    desk.stop()
-    from rfqcore.settlement.store import open_store
-
-    with open_store(desk.store) as store:
-        stored = store.trades(client_id=1)
+    _, stored = _settle(desk, cc)
     trade_ids = [tr.trade_id for tr in stored]
     quote_ids = [tr.quote_id for tr in stored]
     assert len(set(quote_ids)) == len(quote_ids), "no quote filled twice"
     assert {tid for _, tid in acked} <= set(trade_ids), "every fill the client was told of is stored"
     assert sorted(tid for _, tid in acked) == sorted(trade_ids), "and nothing else filled for it"
     assert not set(not_executed) & set(quote_ids), "an accept reported not executed never filled"
-    reg = Registry.load()
-    rep = journal.replay(sorted((desk.tmp / "node1").glob("journal-*"))[-1], reg, RfqSettings.load(registry=reg))
-    assert (rep["records"], rep["state_hash"], rep["output_hash"]) == (final["journal_seq"], final["state_hash"],
-                                                                         final["output_hash"])
 
 
 def test_a_bad_cluster_node_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -493,16 +488,5 @@ def test_nodes_on_three_hosts_serve_a_client_on_a_fourth_over_udp(tmp_path: Path
         assert len(set(trades)) == 3
         resent = cc.client.executions_since(0, timeout=5.0)
         assert sorted(e.trade_id for e in resent.executions) == trades, "each fill once, on the last leader"
-        cc.close()
-        final = _converge(desk)
-        desk.stop()
-    reg = Registry.load()
-    rfq = RfqSettings.load(registry=reg)
-    for n in NODES:
-        rep = journal.replay(sorted((tmp_path / f"node{n}").glob("journal-*"))[-1], reg, rfq)
-        assert (rep["records"], rep["state_hash"], rep["output_hash"]) == (
-            final["journal_seq"], final["state_hash"], final["output_hash"])
-    from rfqcore.settlement.store import open_store
-
-    with open_store(desk.store) as store:
-        assert sorted(t.trade_id for t in store.trades(client_id=1)) == trades
+        _, stored = _settle(desk, cc)
+    assert sorted(t.trade_id for t in stored) == trades, "each trade stored once"

@@ -6,6 +6,7 @@ import copy
 import gzip
 import heapq
 import os
+import time
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
@@ -395,3 +396,34 @@ def test_replay_driver_default_files(registry: Registry) -> None:
     assert res.messages == 60_000 and sink.n == res.records > 0 and sink.ordered
     assert progress and progress[-1] <= drv.total_bytes()
     assert sum(h["gaps"] for h in drv.stats()["handlers"].values()) == 0
+
+
+def test_a_stopped_replay_does_not_wait_on_a_ring_nobody_drains(registry: Registry, tmp_path: Path) -> None:
+    """A desk stands its replay down before its core; a core that takes no more input (a cluster
+    leader cut off from its majority) leaves the market-data ring full: stop() still ends the
+    replay within a moment, so the ring is never removed under a waiting producer."""
+    import threading
+
+    from rfqcore import _ring
+
+    try:
+        files = default_data_files(DATA)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    path = str(tmp_path / "md.ring")
+    _ring.ring_create(path, 64)
+    with _ring.RingProducer(path) as producer:  # no consumer: the ring fills and stays full
+        drv = ReplayDriver(files, registry, producer, speed=None)
+        t = threading.Thread(target=drv.run, daemon=True)
+        t.start()
+        deadline = time.monotonic() + 30
+        while producer.free() > 0:
+            assert time.monotonic() < deadline, "the replay never filled the ring"
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert t.is_alive(), "waiting for room"
+        t0 = time.monotonic()
+        drv.stop()
+        t.join(5)
+        assert not t.is_alive(), "stop() ended the replay"
+        assert time.monotonic() - t0 < 1.0

@@ -147,8 +147,9 @@ def test_closed_ring_raises(ring_path: str) -> None:
 def test_blocking_push_timeout_and_thread_consumer(ring_path: str) -> None:
     _ring.ring_create(ring_path, 16)
     with _ring.RingProducer(ring_path) as p, _ring.RingConsumer(ring_path) as c:
-        with pytest.raises(RingTimeout, match="16 of 40"):
+        with pytest.raises(RingTimeout, match="16 of 40") as e:
             p.push_batch_blocking(records(range(40)), idle="sleep", timeout_ns=5_000_000)
+        assert e.value.pushed == 16
         assert c.poll(100)["seq"].tolist() == list(range(16))
         got: list[int] = []
         n_total = 5000

@@ -354,8 +354,8 @@ cdef class RingProducer:
 
         ``idle`` is the wait strategy while the ring is full: ``"spin"`` (busy loop with a CPU
         pause), ``"yield"`` (``sched_yield``) or ``"sleep"`` (50 µs). With ``timeout_ns`` set,
-        raises ``RingTimeout`` (the records already pushed stay pushed; the exception's message
-        says how many) if the consumer does not make room in time. The GIL is released while
+        raises ``RingTimeout`` (the records already pushed stay pushed; its ``pushed`` and its
+        message say how many) if the consumer does not make room in time. The GIL is released while
         waiting. Returns ``len(arr)``.
         """
         self._check_open()
@@ -388,8 +388,10 @@ cdef class RingProducer:
                         timed_out = True
                         break
         if timed_out:
-            raise RingTimeout(f"ring {self._m.path}: pushed {done} of {n} records before the "
+            err = RingTimeout(f"ring {self._m.path}: pushed {done} of {n} records before the "
                               f"{timeout_ns} ns timeout (consumer not draining)")
+            err.pushed = done
+            raise err
         return n
 
     def free(self) -> int:

@@ -152,6 +152,7 @@ class ClusterServer(Server):
         log.warning("node %d: held (market data and heartbeats stopped)", self.node_id)
 
     def _lead(self) -> None:
+        t0 = time.monotonic()
         try:
             self._start_core()
         except ClusterError as e:  # lost the term while taking it, or the barrier did not commit
@@ -167,6 +168,9 @@ class ClusterServer(Server):
         self._lead_error = None
         self._leading = self._taking
         self.terms.append(Term(self._taking, *self._taken, time.monotonic()))
+        log.warning("node %d serves term %d: desk up %.0f ms after it saw itself lead (of which %.0f ms waiting for "
+                    "fresh market data)", self.node_id, self._taking, (time.monotonic() - t0) * 1e3,
+                    self.market_waited * 1e3)
 
     def _before_core_start(self, eng: Any) -> None:
         assert self.node is not None
@@ -183,8 +187,9 @@ class ClusterServer(Server):
 
     def _stand_down(self, *, graceful: bool) -> None:
         """Stop the desk of this node's term: intake (market data, gateway), then — ``graceful``:
-        once the cluster committed what the core journaled, so its last outputs are published —
-        the core, the proposer; the ring directory removed."""
+        once the cluster committed what the core journaled (at most 2 s), so its last outputs
+        are published — the core and the proposer (not graceful: the proposer first, the runner
+        fenced); the ring directory removed."""
         self._stop_replay()
         if self.gateway is not None:
             gw, self.gateway = self.gateway, None
@@ -193,20 +198,26 @@ class ClusterServer(Server):
             except Exception as e:  # noqa: BLE001 - keep standing down
                 log.warning("stopping the gateway failed: %s", e)
         eng, self.engine = self.engine, None
+        if eng is not None and graceful and self.node is not None:
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline and not eng.core.leadership_lost:
+                js = eng.journal_stats()
+                seq = None if js is None else js["committed_seq"]
+                if not isinstance(seq, int) or self.node.committed_seq() >= seq:
+                    break
+                time.sleep(0.005)
+        # a term that ended publishes nothing more: the proposer stopped and the runner fenced
+        # before the core stops (a leader cut off from its majority never commits its last
+        # blocks); a graceful stop keeps proposing until the core has stopped, so its last
+        # committed outputs are published
+        if self.node is not None and not graceful:
+            self.node.stand_down()
         if eng is not None:
-            if graceful and self.node is not None:
-                deadline = time.monotonic() + 2.0
-                while time.monotonic() < deadline and not eng.core.leadership_lost:
-                    js = eng.journal_stats()
-                    seq = None if js is None else js["committed_seq"]
-                    if not isinstance(seq, int) or self.node.committed_seq() >= seq:
-                        break
-                    time.sleep(0.005)
             try:
                 eng.close()
             except Exception as e:  # noqa: BLE001 - keep standing down
                 log.warning("stopping the core failed: %s", e)
-        if self.node is not None:
+        if self.node is not None and graceful:
             self.node.stand_down()
         if self.settlement is not None:  # after the core: its last executions are queued
             w, self.settlement = self.settlement, None

@@ -150,4 +150,7 @@ class SequenceGap(DecodeError):
 
 
 class RingTimeout(RingError):
-    """A blocking push could not place every record before its deadline (consumer stalled)."""
+    """A blocking push could not place every record before its deadline (consumer stalled).
+    ``pushed``: how many of them it did place (they stay pushed)."""
+
+    pushed: int = 0

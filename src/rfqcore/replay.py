@@ -33,7 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, Literal, Protocol
 import numpy as np
 
 from rfqcore._decode import copy_records
-from rfqcore.errors import DecodeError, MalformedMessage
+from rfqcore.errors import DecodeError, MalformedMessage, RingTimeout
 from rfqcore.handlers.base import Handler, RecordArray
 from rfqcore.handlers.binance import BINANCE_VENUES, BinanceHandler
 from rfqcore.handlers.bybit import BYBIT_VENUES, BybitHandler
@@ -321,6 +321,14 @@ class RecordSink(Protocol):
                             timeout_ns: int | None = ...) -> int: ...
 
 
+#: how long a push waits for room before it looks whether the replay was stopped
+_STOP_CHECK_NS: Final = 50_000_000
+
+
+class _Stopped(Exception):
+    """:meth:`ReplayDriver.stop` while a push waited for room."""
+
+
 @dataclass(slots=True)
 class ReplayStats:
     """Outcome of :meth:`ReplayDriver.run`."""
@@ -434,9 +442,25 @@ class ReplayDriver:
         self._keys = list(groups)
         return [self._tagged(idx, groups[key]) for idx, key in enumerate(self._keys)]
 
+    def _push(self, arr: RecordArray) -> None:
+        """Push every record of ``arr``, waiting for room while the ring is full — but not past
+        :meth:`stop`: a desk standing down stops its replay before its core, and a core that
+        takes no more input (a cluster leader cut off from its majority) would otherwise keep
+        this thread waiting on a ring that is about to be removed."""
+        assert self.producer is not None
+        done = 0
+        while True:
+            try:
+                self.producer.push_batch_blocking(arr[done:], self.idle, timeout_ns=_STOP_CHECK_NS)
+                return
+            except RingTimeout as e:
+                done += e.pushed
+                if self._stopping:
+                    raise _Stopped from None
+
     def _flush(self) -> None:
         if self._fill and self.producer is not None:
-            self.producer.push_batch_blocking(self._stage[: self._fill], self.idle)
+            self._push(self._stage[: self._fill])
             self.result.pushes += 1
         self._fill = 0
 
@@ -445,7 +469,7 @@ class ReplayDriver:
             return
         if self.speed is not None or n > len(self._stage):
             self._flush()
-            self.producer.push_batch_blocking(out[:n], self.idle)
+            self._push(out[:n])
             self.result.pushes += 1
             return
         if self._fill + n > len(self._stage):
@@ -500,6 +524,8 @@ class ReplayDriver:
                 if report is not None and st.messages % every == 0:
                     report(self.bytes_done())
             self._flush()
+        except _Stopped:  # stopped while the ring was full: what was not pushed is dropped
+            self._fill = 0
         finally:
             st.elapsed_s = time.perf_counter() - t0
             st.handlers = {f"{k[0]}:{k[1] or '*'}": self.handlers[k].stats.as_dict()

@@ -239,9 +239,16 @@ impl ClusterNode {
         Ok((term, anchor.seq, state_hash, seeded))
     }
 
-    /// Stop proposing (after the leader's engine stopped, or lost leadership).
+    /// Stop proposing and fence this term's runner (the commit gate loses leadership: it takes
+    /// no more input and publishes nothing more), so its engine stops even without a majority —
+    /// a leader cut off from its peers has blocks that will never commit, and a runner waiting
+    /// for room in its block ring would otherwise never drain. A later term's runner attaches
+    /// after this loss and is not fenced by it.
     fn stand_down(&self, py: Python<'_>) {
-        py.detach(|| self.stop_proposer());
+        py.detach(|| {
+            self.stop_proposer();
+            self.node.commit_gate().lose_leadership();
+        });
     }
 
     /// The newest client answers of the committed log this node applied (firm quote sides,
