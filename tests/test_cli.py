@@ -33,6 +33,17 @@ def test_help_everywhere(cmd: list[str]) -> None:
     assert "usage: rfqcore" in p.stdout
 
 
+@pytest.mark.parametrize(("args", "error"), [
+    (["--speed", "0"], "argument --speed: expected a pace > 0 (or max), got '0'"),
+    (["--speed", "fast"], "argument --speed: expected a pace (e.g. 1, 10) or max, got 'fast'"),
+    (["--market-wait", "-1"], "argument --market-wait: expected 0 or more seconds, got '-1'"),
+    (["--market-wait", "soon"], "argument --market-wait: expected a number of seconds, got 'soon'"),
+])
+def test_serve_refuses_a_bad_pace_or_wait_in_one_line(args: list[str], error: str) -> None:
+    r = run("serve", *args)
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == f"rfqcore serve: error: {error}"
+
+
 def test_instruments_lists_registry() -> None:
     p = run("instruments")
     assert p.returncode == 0, p.stderr

@@ -336,7 +336,7 @@ def _serve_until_stopped(args: argparse.Namespace, srv: Server, files: Sequence[
               f"bytes cut), durability {args.durability}", flush=True)
     print(f"  clients: {', '.join(c.name for c in srv.settings.clients)}; operators: "
           f"{', '.join(o.name for o in srv.settings.operators)}; market data: "
-          f"{f'{len(files)} recorded files at {args.speed}x' if files else 'none recorded'}"
+          f"{f'{len(files)} recorded files at ' + ('max speed' if args.speed is None else f'{args.speed}x') if files else 'none recorded'}"
           f"{f'; hedging on {len(venues)} venues (their market data feeds the core)' if venues else ''}",
           flush=True)
     t_end = None if args.duration is None else time.monotonic() + args.duration
@@ -366,6 +366,19 @@ def _http_address(text: str) -> str:
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return text
+
+
+def _serve_speed(text: str) -> float | None:
+    """``serve --speed``: a pace > 0, or ``max`` (None: as fast as the desk takes it, in batches)."""
+    if text.strip().lower() == "max":
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a pace (e.g. 1, 10) or max, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a pace > 0 (or max), got {text!r}")
+    return v
 
 
 def _seconds(text: str) -> float:
@@ -627,7 +640,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "clients on another host: aeron:udp?endpoint=CLIENT_HOST:PORT, or a multicast group")
     sv.add_argument("--data", help="folder holding the recorded data (default: ../shared/data)")
     sv.add_argument("--no-market-data", action="store_true", help="serve without replaying recorded data")
-    sv.add_argument("--speed", type=float, default=1.0, help="replay pace x SPEED (default 1: real time)")
+    sv.add_argument("--speed", type=_serve_speed, default=1.0,
+                    help="replay pace x SPEED (default 1: real time); max: as fast as the desk takes it (records in "
+                         "batches, receive times the wall clock when each is decoded)")
     sv.add_argument("--market-wait", type=_seconds, default=5.0, metavar="SECONDS",
                     help="a desk starting from a state with prices (a recovered --journal, a cluster node taking "
                          "the lead) opens its gateway once those books are fresh again, waiting at most this long "
