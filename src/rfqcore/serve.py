@@ -287,9 +287,9 @@ class Server:
 
     def _await_market(self, eng: Engine, priced: list[tuple[Composite, list[int]]], started_ns: int) -> None:
         """Market data before clients: wait (at most :attr:`market_wait` s) until every composite
-        of ``priced`` is priced again from books heard from since ``started_ns`` — each member
-        book that was live in the state the core started from (``priced``'s lists) live again,
-        updated since the start, and the composite with a mid by the core's clock. Opening the
+        of ``priced`` is priced again with its feed back — one of its member books that was live
+        in the state the core started from (``priced``'s lists) live and updated since
+        ``started_ns``, and the composite with a mid by the core's clock. Opening the
         gateway at once would refuse the first RFQs (``STALE_MARKET``, ``NO_MARKET``) while the
         feed comes back and rebuilds the books (a failover's new leader, a restart from a
         journal). A desk that starts with no prices (a fresh core) or no feed does not wait; a
@@ -301,11 +301,14 @@ class Server:
         deadline = t0 + self.market_wait
 
         def back(c: Composite, members: list[int]) -> bool:
+            # one member heard from since the start is enough: the others' books are as fresh as
+            # the core's stale_after_ms allows (waiting for every member would wait for the
+            # slowest feed, e.g. a recorded stream that starts seconds after the others)
             for m in members:
                 seen = eng.core.book_last_seen(m)
-                if seen is None or seen < started_ns or eng.core.book_status(m) != BookStatus.LIVE:
-                    return False
-            return eng.core.composite_mid(c.id) is not None
+                if seen is not None and seen >= started_ns and eng.core.book_status(m) == BookStatus.LIVE:
+                    return eng.core.composite_mid(c.id) is not None
+            return False
 
         waiting = priced
         while True:
