@@ -173,6 +173,31 @@ def test_second_desk_on_the_same_directories_is_refused(aeron_dir: str, tmp_path
     assert rc == 0 and err == "", err
 
 
+def test_an_aeron_dir_holding_other_files_is_refused_not_deleted(tmp_path: Path) -> None:
+    """The embedded media driver deletes its directory at start and stop: `--aeron-dir` naming
+    a directory of someone else's files (or a file) is refused in one line, and nothing is deleted."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "todo.txt").write_text("keep me")
+    afile = tmp_path / "settings.txt"
+    afile.write_text("keep me too")
+    for path, why in ((folder, f"{folder} holds files that are not a media driver's (todo.txt)"),
+                      (afile, f"{afile} is a file, not an Aeron directory")):
+        p = cli("serve", "--no-market-data", "--aeron-dir", str(path), "--duration", "1")
+        assert p.returncode == 1 and p.stderr == (
+            f"rfqcore serve: {why}: a media driver deletes its directory when it starts and stops; give "
+            "--aeron-dir a path of its own\n"), p.stderr
+        assert not os.path.exists(f"{path}.lock")
+    assert (folder / "todo.txt").read_text() == "keep me" and afile.read_text() == "keep me too"
+    # what a media driver leaves (a killed one's files) is its own: taken over as before
+    from rfqcore.gateway.aeron import not_a_driver_dir
+
+    dead = tmp_path / "dead-driver"
+    (dead / "publications").mkdir(parents=True)
+    (dead / "cnc.dat").write_bytes(b"")
+    assert not_a_driver_dir(str(dead)) is None and not_a_driver_dir(str(tmp_path / "absent")) is None
+
+
 # -- restart after kill -9 ------------------------------------------------------------------------
 
 

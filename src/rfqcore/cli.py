@@ -224,6 +224,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from rfqcore.instance import AlreadyRunning
     from rfqcore.stop_signals import StopSignals
     from rfqcore.fix import FixUnavailable
+    from rfqcore.gateway.aeron import AeronUnavailable
     from rfqcore.web.server import HttpUnavailable
 
     if bool(args.http_cert) != bool(args.http_key) or (args.http_cert and not args.http):
@@ -252,7 +253,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                          fix_tls=(args.fix_cert, args.fix_key) if args.fix_cert else None,
                          python_gateway=args.python_gateway, http_sessions=args.http_sessions,
                          idle=args.idle).start()
-        except (AlreadyRunning, HttpUnavailable, FixUnavailable) as e:
+        except (AlreadyRunning, AeronUnavailable, HttpUnavailable, FixUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
             return 1
         try:
@@ -267,6 +268,7 @@ def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.
     """``serve --cluster FILE --node N``: this node of the replicated desk until Ctrl-C / SIGTERM."""
     from rfqcore.cluster_serve import ClusterServer
     from rfqcore.errors import ClusterError
+    from rfqcore.gateway.aeron import AeronUnavailable
     from rfqcore.instance import AlreadyRunning
     from rfqcore.stop_signals import StopSignals
     from rfqcore.web.server import HttpUnavailable
@@ -281,7 +283,7 @@ def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.
                                 http_sessions=args.http_sessions, fix_port=args.fix_port,
                                 journal=args.journal, python_gateway=args.python_gateway, idle=args.idle)
             srv.start()
-        except (AlreadyRunning, ClusterError, HttpUnavailable) as e:
+        except (AlreadyRunning, AeronUnavailable, ClusterError, HttpUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
             return 1
         try:
