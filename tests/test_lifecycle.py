@@ -309,6 +309,25 @@ def test_client_commands_without_a_desk_say_to_start_one() -> None:
     assert p.returncode == 1 and p.stderr == want.format(cmd="op"), p.stderr
 
 
+def test_start_up_mistakes_are_one_line(tmp_path: Path) -> None:
+    """A journal path with a file in the way, an Aeron directory nobody can make a lock beside:
+    one line each (were FileExistsError / FileNotFoundError tracebacks)."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    aeron = f"{SHM}/rfqcore-test-lifecycle-startup-{os.getpid()}"
+    for journal in (afile, afile / "j"):
+        p = cli("serve", "--no-market-data", "--aeron-dir", aeron, "--duration", "1", "--journal", str(journal))
+        assert (p.returncode, p.stderr) == (1, f"rfqcore: JournalError: cannot make the journal directory {journal} "
+                                               "(a file is in the way): give --journal a directory (it is created "
+                                               "when missing)\n"), p.stderr
+    nowhere = tmp_path / "no" / "such" / "aeron"
+    p = cli("serve", "--no-market-data", "--aeron-dir", str(nowhere), "--duration", "1")
+    assert (p.returncode, p.stderr) == (1, f"rfqcore serve: cannot make the lock file {nowhere}.lock (No such file or "
+                                           "directory): give --aeron-dir a path in a directory that exists and is "
+                                           "writable\n"), p.stderr
+    assert not os.path.exists(aeron) and not os.path.exists(aeron + ".lock") and afile.read_text() == "x"
+
+
 def test_unknown_instrument_lists_the_known_ones() -> None:
     p = cli("quote", "BTCX", "buy", "1")
     assert p.returncode == 2 and p.stderr == "rfqcore: unknown composite 'BTCX'; known composites: BTC, ETH\n"
@@ -338,6 +357,35 @@ def test_read_only_settlement_commands_refuse_a_missing_store(tmp_path: Path) ->
             f"rfqcore: SettlementError: no settlement store at {db} (--store sqlite:///{db}): check --store or "
             f"$RFQCORE_SETTLEMENT_STORE; a desk creates it with `rfqcore serve --settlement-store sqlite:///{db}`\n")
         assert not db.exists()
+
+
+def test_a_report_to_a_path_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    from rfqcore.settlement.store import open_store
+
+    db = tmp_path / "s.db"
+    open_store(f"sqlite:///{db}").close()
+    out = tmp_path / "no-such-dir" / "blotter.csv"
+    for cmd in (["report", "blotter", "--format", "csv"], ["pnl"]):
+        p = cli("settlement", "--store", f"sqlite:///{db}", *cmd, "-o", str(out))
+        assert (p.returncode, p.stderr) == (1, f"rfqcore: SettlementError: cannot write {out} (No such file or "
+                                               "directory): give -o a file in a directory that exists and is "
+                                               "writable\n"), p.stderr
+
+
+def test_venue_sim_port_mistakes_are_one_line() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        p = cli("venue-sim", "--style", "binance", "--symbol", "BTCUSDT", "--port", str(port), timeout=60)
+    assert p.returncode == 1 and p.stderr.startswith(f"venue-sim: cannot listen on 127.0.0.1:{port} (") and \
+        p.stderr.endswith("address already in use): give another --port (0 picks a free one)\n"), p.stderr
+    for argv, want in ((["--port", "99999"], "venue-sim: --port 99999: give a port number 0..65535 (0 picks a free one)"),
+                       (["--band", "abc"], "venue-sim: --band 'abc': give a positive decimal number, e.g. 0.01")):
+        p = cli("venue-sim", "--style", "binance", "--symbol", "BTCUSDT", *argv)
+        assert (p.returncode, p.stderr) == (2, want + "\n"), p.stderr
 
 
 def test_global_options_after_the_command_version_and_log_level(tmp_path: Path) -> None:

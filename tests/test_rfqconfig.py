@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from decimal import Decimal
 
 import pytest
@@ -157,6 +159,14 @@ def test_operator_converts_units_and_refuses_lost_digits(registry: Registry) -> 
         op.set_instrument("BTC", long_limit="0.000000001")
     with pytest.raises(ValueError, match="unknown field 'colour'"):
         op.set_desk(colour=1)
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="^\"unknown client 'nobody'; known clients: acme\"$"):
         op.kill(client="nobody")
+    # a mistyped adjustment is a ValueError naming it (was decimal.InvalidOperation, a traceback in `rfqcore op`)
+    for bad, says in (("abc", "adjust_bps: 'abc' is not a decimal number"),
+                      ("1.234", "adjust_bps: 1.234 has more than 2 decimals"),
+                      ("inf", "adjust_bps: inf is not a finite number")):
+        with pytest.raises(ValueError, match=f"^{re.escape(says)}$"):
+            op.approve(9, adjust_bps=bad)
+    op.approve(9, adjust_bps="-0.5")
+    assert sent[-1] == ControlRequest(Command.APPROVE, 0, 0, 9, 0, -50)
     assert to_units(Decimal("1.50"), 2, "x") == 150

@@ -152,14 +152,14 @@ class Operator:
         if isinstance(client, int):
             return client
         if client not in self._clients:
-            raise KeyError(f"unknown client {client!r}")
+            raise KeyError(f"unknown client {client!r}; known clients: {', '.join(self._clients)}")
         return self._clients[client]
 
     def _tier(self, tier: int | str) -> int:
         if isinstance(tier, int):
             return tier
         if tier not in self._tiers:
-            raise KeyError(f"unknown tier {tier!r}")
+            raise KeyError(f"unknown tier {tier!r}; known tiers: {', '.join(self._tiers)}")
         return self._tiers[tier]
 
     def _composite(self, instrument: int | str | None) -> int:
@@ -274,9 +274,7 @@ class Operator:
         (one-sided requests; in the instrument's units, so it needs the ``ApprovalPending`` or
         ``instrument`` for the scale). ``price_raw``: the override in composite price units."""
         request_id = request if isinstance(request, int) else request.request_id
-        adj = Decimal(str(adjust_bps)) * 100
-        if adj != adj.to_integral_value():
-            raise ValueError(f"adjust_bps {adjust_bps}: at most 2 decimals")
+        adj = to_units(adjust_bps, 2, "adjust_bps", signed=True)  # hundredths of a bp
         if price is not None:
             if price_raw is not None:
                 raise ValueError("approve: give price or price_raw, not both")
@@ -288,7 +286,7 @@ class Operator:
                 scope = request.composite
             comp = self.registry.composite(scope)
             price_raw = to_units(price, comp.price_decimals, "price")
-        return self._do(ControlRequest(Command.APPROVE, 0, 0, request_id, int(price_raw or 0), int(adj)))
+        return self._do(ControlRequest(Command.APPROVE, 0, 0, request_id, int(price_raw or 0), adj))
 
     def decline(self, request_id: int) -> ControlAck:
         return self._do(ControlRequest(Command.DECLINE, 0, 0, request_id))
