@@ -309,6 +309,49 @@ def test_client_commands_without_a_desk_say_to_start_one() -> None:
     assert p.returncode == 1 and p.stderr == want.format(cmd="op"), p.stderr
 
 
+def test_command_line_mistakes_are_one_line_naming_the_help() -> None:
+    """argparse's refusals are one line (not the usage block) saying where the options are;
+    --timeout, --speed, --status-every and --fix-port take only values that make sense; the
+    side takes any case."""
+    d = f"{SHM}/rfqcore-test-lifecycle-nodesk-{os.getpid()}"
+    cases = [
+        (["frob"], "rfqcore: argument COMMAND: invalid choice: 'frob' (choose from 'demo', 'replay', 'serve', "
+                   "'fix-demo', 'quote', 'op', 'replay-journal', 'settlement', 'venue-sim', 'latency-plot', 'config', "
+                   "'portal', 'cluster', 'cluster-demo', 'hedge-demo', 'instruments'); see `rfqcore --help`"),
+        ([], "rfqcore: the following arguments are required: COMMAND; see `rfqcore --help`"),
+        (["quote", "BTC", "buy", "1", "--timeout", "-1"],
+         "rfqcore quote: argument --timeout: '-1': give a positive number; see `rfqcore quote --help`"),
+        (["op", "--timeout", "0", "kill"],
+         "rfqcore op: argument --timeout: '0': give a positive number; see `rfqcore op --help`"),
+        (["quote", "BTC", "hold", "1"], "rfqcore quote: argument side: invalid choice: 'hold' (choose from 'buy', "
+                                        "'sell', 'two-way'); see `rfqcore quote --help`"),
+        (["serve", "--speed", "0"], "rfqcore serve: argument --speed: '0': give a positive number; see "
+                                    "`rfqcore serve --help`"),
+        (["serve", "--status-every", "-5"], "rfqcore serve: argument --status-every: '-5': give a positive number; "
+                                            "see `rfqcore serve --help`"),
+        (["serve", "--fix-port", "99999"], "rfqcore serve: argument --fix-port: '99999': give a port number "
+                                           "0..65535 (0 picks a free one); see `rfqcore serve --help`"),
+        (["op", "approve", "x"], "rfqcore op approve: argument request_id: invalid int value: 'x'; see "
+                                 "`rfqcore op approve --help`"),
+        # values are checked before waiting for a desk
+        (["quote", "--aeron-dir", d, "BTC", "buy", "abc"], "rfqcore: qty: 'abc' is not a decimal number"),
+        (["quote", "--aeron-dir", d, "BTC", "buy", "1e30"],
+         "rfqcore: qty: 1e30 is out of range: at most 92233720368.54775807 in size"),
+        (["quote", "--aeron-dir", d, "BTC", "buy", "1", "--limit", "x"], "rfqcore: limit: 'x' is not a decimal number"),
+        (["quote", "--aeron-dir", d, "--secret", "zz", "BTC", "buy", "1"],
+         "rfqcore: acme-capital: the secret is not hexadecimal: give it as hex digits, as in the RFQ settings"),
+        (["quote", "--aeron-dir", d, "--client", "nobody", "BTC", "buy", "1"],
+         "rfqcore: unknown client 'nobody'; known clients: acme-capital, beta-fund"),
+        (["op", "--aeron-dir", d, "--operator", "nobody", "kill"],
+         "rfqcore: unknown operator 'nobody'; known operators: desk-operator, risk-officer"),
+    ]
+    for argv, want in cases:
+        p = cli(*argv)
+        assert (p.returncode, p.stdout, p.stderr) == (2, "", want + "\n"), argv
+    p = cli("quote", "--aeron-dir", d, "--timeout", "0.5", "BTC", "BUY", "1")  # any case: on to the desk
+    assert p.returncode == 1 and p.stderr.startswith(f"rfqcore quote: no desk answers in Aeron directory {d} "), p.stderr
+
+
 def test_start_up_mistakes_are_one_line(tmp_path: Path) -> None:
     """A journal path with a file in the way, an Aeron directory nobody can make a lock beside:
     one line each (were FileExistsError / FileNotFoundError tracebacks)."""

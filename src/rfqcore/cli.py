@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import rfqcore_core
 
@@ -367,6 +367,24 @@ def _http_address(text: str) -> str:
     return text
 
 
+def _positive(text: str) -> float:
+    """An argparse type: a positive number (seconds, a replay pace), refused in one line otherwise."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number")
+    return v
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number, 0 picking a free one."""
+    if not (text.isdigit() and int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a port number 0..65535 (0 picks a free one)")
+    return int(text)
+
+
 def _aeron_dir(args: argparse.Namespace, settings: RfqSettings | None = None) -> str:
     """``--aeron-dir``, else the RFQ settings' ``gateway.aeron_dir``, else Aeron's default
     directory: the same for ``serve`` and for the client commands, so they find each other."""
@@ -507,6 +525,8 @@ def _cmd_quote(args: argparse.Namespace) -> int:
     aeron_dir = _aeron_dir(args, settings)
     client = RfqClient(args.client, args.secret, settings=settings, aeron_dir=aeron_dir)
     try:
+        # a size, limit or TTL that is not a number is refused before waiting for a desk
+        client._rfq_fields(args.instrument, args.side, args.qty, args.quote_ccy, args.limit, args.ttl_ms)
         _connect(client, args, aeron_dir)
         t0 = time.perf_counter()
         q = client.request_quote(args.instrument, args.side, args.qty, quote_ccy=args.quote_ccy, limit=args.limit,
@@ -559,16 +579,24 @@ def _cmd_replay_journal(args: argparse.Namespace) -> int:
     return 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: what is wrong and where the command's options are listed,
+    not the usage block. Every command's parser is one (``add_parser`` uses its parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rfqcore import __version__
 
-    p = argparse.ArgumentParser(prog="rfqcore", description="Low-latency RFQ pricing core: replay venue data, price quotes.")
+    p: argparse.ArgumentParser = _Parser(prog="rfqcore", description="Low-latency RFQ pricing core: replay venue data, price quotes.")
     p.add_argument("--version", action="version", version=f"rfqcore {__version__}")
     _global_opts(p, top=True)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def replay_opts(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--speed", type=float, default=None, help="replay at recorded pace x SPEED (default: as fast as possible)")
+        sp.add_argument("--speed", type=_positive, default=None, help="replay at recorded pace x SPEED (default: as fast as possible)")
         sp.add_argument("--idle", choices=["spin", "yield", "park"], default="yield", help="core thread idle strategy")
         sp.add_argument("--no-progress", action="store_true", help="no progress bar")
         sp.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
@@ -598,7 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--aeron-dir", help="Aeron directory of the desk (default: from the RFQ settings, "
                                             "else Aeron's default directory, the same for serve and clients)")
         if client:
-            sp.add_argument("--timeout", type=float, default=2.0,
+            sp.add_argument("--timeout", type=_positive, default=2.0,
                             help="seconds to wait for the desk: connecting, logging on, each answer (default 2)")
 
     sv = sub.add_parser("serve", help="run the desk: media driver, core, market data, Aeron gateway", description=(
@@ -612,8 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--channel", help="Aeron channel (default aeron:ipc; e.g. aeron:udp?endpoint=127.0.0.1:40123)")
     sv.add_argument("--data", help="folder holding the recorded data (default: ../shared/data)")
     sv.add_argument("--no-market-data", action="store_true", help="serve without replaying recorded data")
-    sv.add_argument("--speed", type=float, default=1.0, help="replay pace x SPEED (default 1: real time)")
-    sv.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    sv.add_argument("--speed", type=_positive, default=1.0, help="replay pace x SPEED (default 1: real time)")
+    sv.add_argument("--duration", type=_positive, default=None, help="stop after this many seconds")
     sv.add_argument("--settlement-store", help="capture every execution into this settlement store "
                                                "(sqlite:///path.db or postgresql://...); see `rfqcore settlement`")
     sv.add_argument("--journal", help="journal directory: recover from it, then journal every input (docs/journal.md)")
@@ -627,7 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "yield (default: sched_yield, a CPU each unless others want it), park (back off to "
                          "sleeps of up to 1 ms: desks or cluster nodes sharing few CPUs, at up to 1 ms more "
                          "latency)")
-    sv.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
+    sv.add_argument("--status-every", type=_positive, default=5.0, help="seconds between status lines")
     sv.add_argument("--http", type=_http_address, metavar="HOST:PORT",
                     help="serve GET /metrics (Prometheus), /healthz and the RFQ portal there, e.g. 127.0.0.1:8080 (default: off; "
                          "docs/web.md)")
@@ -637,7 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keep the portal's and the console's logins across restarts in this SQLite file (default: "
                          "web-sessions.sqlite in the --journal directory; without a journal, a restart logs everyone "
                          "out)")
-    sv.add_argument("--fix-port", type=int, metavar="N",
+    sv.add_argument("--fix-port", type=_port, metavar="N",
                     help="serve FIX 4.4 RFQ sessions on port N (0: a free port) of [fix] listen's host (127.0.0.1 "
                          "by default); default: [fix] listen, else off (docs/fix.md)")
     sv.add_argument("--fix-store", metavar="DIR",
@@ -659,7 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Starts the desk on the recorded Binance streams with the FIX acceptor on a free "
                                     "port and runs a QuickFIX client session as acme-capital (docs/fix.md).")
     fd.add_argument("--data", help="folder holding the recorded data (default: ../shared/data)")
-    fd.add_argument("--speed", type=float, default=10.0, help="replay pace (default 10x)")
+    fd.add_argument("--speed", type=_positive, default=10.0, help="replay pace (default 10x)")
     fd.set_defaults(func=_cmd_fix_demo)
 
     qt = sub.add_parser("quote", help="request a firm quote from a running desk (and optionally hit it)")
@@ -667,12 +695,12 @@ def build_parser() -> argparse.ArgumentParser:
     qt.add_argument("--client", default="acme-capital", help="client name (default acme-capital)")
     qt.add_argument("--secret", help="client secret, hex (default: from the RFQ settings)")
     qt.add_argument("instrument", help="composite, e.g. BTC")
-    qt.add_argument("side", choices=["buy", "sell", "two-way"], help="the client's side")
+    qt.add_argument("side", type=str.lower, choices=["buy", "sell", "two-way"], help="the client's side")
     qt.add_argument("qty", help="size in base units (or quote currency with --quote-ccy), e.g. 1.5")
     qt.add_argument("--quote-ccy", action="store_true", help="qty is an amount of quote currency")
     qt.add_argument("--limit", help="limit price")
     qt.add_argument("--ttl-ms", help="requested quote lifetime")
-    qt.add_argument("--accept", choices=["buy", "sell"], help="hit the quote on this side at once")
+    qt.add_argument("--accept", type=str.lower, choices=["buy", "sell"], help="hit the quote on this side at once")
     qt.set_defaults(func=_cmd_quote)
 
     op = sub.add_parser("op", help="operator commands on a running desk (kill switch, limits, approvals)",
@@ -715,7 +743,7 @@ def build_parser() -> argparse.ArgumentParser:
     w = osub.add_parser("watch", help="print approval requests, risk events and the control audit trail",
                         description="One session per operator: watch as another operator than the one sending "
                                     "commands, e.g. `rfqcore op --operator risk-officer watch`.")
-    w.add_argument("--seconds", type=float, default=60.0)
+    w.add_argument("--seconds", type=_positive, default=60.0)
     op.set_defaults(func=_cmd_op)
 
     rj = sub.add_parser("replay-journal", help="verify a journal and replay it into a fresh core (determinism check)",
