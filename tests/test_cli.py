@@ -120,14 +120,20 @@ def test_serve_quote_and_operator_commands(tmp_path) -> None:
         assert p.returncode == 0 and ": OK" in p.stdout, (p.stdout, p.stderr)
         p = run("op", "--aeron-dir", aeron, "set", "client", "beta-fund", "tier=gold")  # a tier by its name
         assert p.returncode == 0 and ": OK  (previous value silver, new gold)" in p.stdout, (p.stdout, p.stderr)
-        p = run("op", "--aeron-dir", aeron, "set", "instrument", "BTC", "min_qty=6")  # above max: refused
-        assert p.returncode == 0 and "BAD_COMMAND" in p.stdout, (p.stdout, p.stderr)
+        p = run("op", "--aeron-dir", aeron, "set", "instrument", "BTC", "min_qty=6")  # above max: refused, exit 1
+        assert p.returncode == 1 and "BAD_COMMAND" in p.stdout, (p.stdout, p.stderr)
+        assert p.stderr == ("rfqcore op set: refused by the core: BAD_COMMAND: the core refused the value (out of "
+                            "range, or inconsistent with another limit, e.g. min_qty above max_qty); nothing was "
+                            "changed\n"), p.stderr
         p = run("op", "--aeron-dir", aeron, "set", "instrument", "BTC", "colour=red")
         assert p.returncode != 0 and "unknown fields ['colour']" in p.stderr
         p = run("quote", "--aeron-dir", aeron, "BTC", "buy", "6")
         assert p.returncode == 1 and "rejected: ABOVE_MAX_SIZE" in p.stderr, (p.stdout, p.stderr)
         p = run("op", "--aeron-dir", aeron, "decline", "77")
-        assert "UNKNOWN_REQUEST" in p.stdout, (p.stdout, p.stderr)
+        assert p.returncode == 1 and "UNKNOWN_REQUEST" in p.stdout, (p.stdout, p.stderr)
+        assert p.stderr == ("rfqcore op decline: refused by the core: UNKNOWN_REQUEST: no RFQ waits for approval "
+                            "with that id (answered, declined or timed out already?); `rfqcore op watch` shows the "
+                            "pending ones\n"), p.stderr
     finally:
         serve.terminate()
         out, err = serve.communicate(timeout=30)

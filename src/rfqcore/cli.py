@@ -442,15 +442,29 @@ def _parse_fields(items: list[str]) -> dict[str, str]:
     return out
 
 
+#: What to do about the core's usual refusals of an operator command (``rfqcore op``).
+_REFUSAL_HINTS = {
+    "UNKNOWN_REQUEST": "no RFQ waits for approval with that id (answered, declined or timed out already?); "
+                       "`rfqcore op watch` shows the pending ones",
+    "UNKNOWN_QUOTE": "no live quote with that id (filled, expired or withdrawn already?)",
+    "BAD_COMMAND": "the core refused the value (out of range, or inconsistent with another limit, e.g. min_qty above "
+                   "max_qty); nothing was changed",
+}
+
+
 def _cmd_op(args: argparse.Namespace) -> int:
     from rfqcore.operator import FIELDS, ControlRejected, tier_change
 
     op_client = _operator_client(args)
     tiers = {t.id: t.name for t in op_client.settings.tiers} if op_client.settings is not None else {}
 
+    refused: list[ControlAck] = []
+
     def show(ack: ControlAck) -> None:
         new, previous = tier_change(ack, tiers) or (ack.value, ack.previous)  # a client's tier by its name
         print(f"control {ack.control_id}: {ack.reason_name}  (previous value {previous}, new {new})")
+        if not ack.ok:
+            refused.append(ack)
 
     op_client.control_timeout = args.timeout
     try:
@@ -507,7 +521,10 @@ def _cmd_op(args: argparse.Namespace) -> int:
             while time.monotonic() < t_end:
                 if not op_client.poll():
                     time.sleep(0.001)
-        return 0
+        for a in refused:  # the audit line above says what the core answered; this, what to do (exit 1)
+            print(f"rfqcore op {c}: refused by the core: {a.reason_name}: "
+                  f"{_REFUSAL_HINTS.get(a.reason_name, 'nothing was changed')}", file=sys.stderr)
+        return 1 if refused else 0
     except ControlRejected as e:
         print(f"rfqcore op: {e}", file=sys.stderr)
         return 1
