@@ -115,7 +115,9 @@ def test_serve_quote_and_operator_commands(tmp_path) -> None:
         p = run("op", "--aeron-dir", aeron, "kill", "--client", "beta-fund")
         assert p.returncode == 0 and ": OK" in p.stdout, (p.stdout, p.stderr)
         p = run("op", "--aeron-dir", aeron, "set", "instrument", "BTC", "max_qty=5", "collar_bps=50")
-        assert p.returncode == 0 and p.stdout.count(": OK") == 2 and "previous value 20000000000" in p.stdout
+        assert p.returncode == 0 and p.stdout.count(": OK") == 2, (p.stdout, p.stderr)
+        assert "OK  (previous value 200 BTC, new 5 BTC)" in p.stdout and "(previous value 100 bps, new 50 bps)" in \
+            p.stdout, p.stdout  # in the units they were given in, not the core's integers
         p = run("op", "--aeron-dir", aeron, "set", "desk", "exec_count=5")
         assert p.returncode == 0 and ": OK" in p.stdout, (p.stdout, p.stderr)
         p = run("op", "--aeron-dir", aeron, "set", "client", "beta-fund", "tier=gold")  # a tier by its name

@@ -453,7 +453,7 @@ _REFUSAL_HINTS = {
 
 
 def _cmd_op(args: argparse.Namespace) -> int:
-    from rfqcore.operator import FIELDS, ControlRejected, tier_change
+    from rfqcore.operator import FIELDS, ControlRejected, ack_values
 
     op_client = _operator_client(args)
     tiers = {t.id: t.name for t in op_client.settings.tiers} if op_client.settings is not None else {}
@@ -461,7 +461,7 @@ def _cmd_op(args: argparse.Namespace) -> int:
     refused: list[ControlAck] = []
 
     def show(ack: ControlAck) -> None:
-        new, previous = tier_change(ack, tiers) or (ack.value, ack.previous)  # a client's tier by its name
+        new, previous = ack_values(ack, op_client.registry, tiers)  # in units; a client's tier by its name
         print(f"control {ack.control_id}: {ack.reason_name}  (previous value {previous}, new {new})")
         if not ack.ok:
             refused.append(ack)

@@ -17,10 +17,11 @@ from typing import Any, NamedTuple
 from rfqcore.errors import RfqCoreError
 from rfqcore.instruments import Registry
 from rfqcore.records import ClientField, Command, DeskField, HedgeField, InstrumentField, PricingField, TierField
-from rfqcore.rfq import ApprovalPending, ControlAck
-from rfqcore.units import to_units  # re-exported: the CLI and older callers import it from here
+from rfqcore.rfq import ApprovalPending, ControlAck, composite_units
+from rfqcore.units import from_units, human, to_units  # re-exported: the CLI and older callers import it from here
 
-__all__ = ["ControlRequest", "ControlRejected", "HEDGE_MODES", "Operator", "tier_change", "to_units"]
+__all__ = ["ControlRequest", "ControlRejected", "HEDGE_MODES", "Operator", "ack_values", "field_value", "tier_change",
+           "to_units"]
 
 _MS = 1_000_000
 
@@ -125,6 +126,51 @@ def tier_change(ack: ControlAck, tiers: Mapping[int, str]) -> tuple[str, str] | 
     return tiers.get(int(ack.value), str(ack.value)), tiers.get(int(ack.previous), str(ack.previous))
 
 
+#: decimals of a scaled field unit (``qty`` takes the composite's)
+_UNIT_DECIMALS = {"cents": 2, "cbps": 2, "ns": 6}
+#: what a value in each unit is labelled with (``qty``: the base asset, ``cents``: the quote currency)
+_UNIT_LABELS = {"cbps": "bps", "ns": "ms"}
+
+
+def field_value(unit: str, raw: int, qty_decimals: int | None = None) -> Decimal | int | bool | str:
+    """A field's core integer in the unit the operator gives it (:func:`field_unit`): ``Decimal``
+    for sizes (base units at ``qty_decimals``), money, bps and ms; a hedging mode's name; ``bool``
+    or ``int`` as they are."""
+    if unit == "bool":
+        return bool(raw)
+    if unit == "mode":
+        return HEDGE_MODES[raw] if 0 <= raw < len(HEDGE_MODES) else int(raw)
+    if unit == "int" or (unit == "qty" and qty_decimals is None):
+        return int(raw)
+    return from_units(raw, qty_decimals if unit == "qty" else _UNIT_DECIMALS[unit])
+
+
+def ack_values(ack: ControlAck, registry: Registry, tiers: Mapping[int, str] | None = None) -> tuple[str, str]:
+    """``(value, previous)`` of a CONTROL_ACK as an operator reads them: a ``SET_*`` field's values
+    in the units they are given in, labelled (``"200 BTC"``, ``"50 bps"``, ``"1500 ms"``,
+    ``"250000 USDT"``; a client's tier by its name in ``tiers``, id -> name); other values as sent."""
+    named = tier_change(ack, tiers) if tiers is not None else None
+    if named is not None:
+        return named
+    known = field_of(ack.command, ack.field)
+    if known is None:
+        return str(ack.value), str(ack.previous)
+    unit = known[2]
+    units = composite_units(registry, ack.instrument) if ack.instrument else None
+    label = _UNIT_LABELS.get(unit, "")
+    if units is not None and unit in ("qty", "cents"):
+        label = units.base if unit == "qty" else units.currency
+    qd = units.qty_decimals if units is not None else None
+
+    def text(raw: int) -> str:
+        v = field_value(unit, raw, qd)
+        if isinstance(v, Decimal):
+            return human(raw, qd if unit == "qty" else _UNIT_DECIMALS[unit], label)
+        return f"{v} {label}" if label else str(v)
+
+    return text(ack.value), text(ack.previous)
+
+
 def field_unit(what: str, name: str) -> str:
     """The unit of field ``name`` of ``set_<what>``: ``"qty"`` (base units of the composite),
     ``"cents"`` (given in the quote currency), ``"cbps"`` (given in bps), ``"ns"`` (given in
@@ -143,6 +189,10 @@ class Operator:
         self._clients = clients or {}
         self._tiers = tiers or {}
         self.strict = strict
+
+    def values(self, ack: ControlAck) -> tuple[str, str]:
+        """``(value, previous)`` of ``ack`` in human units, labelled (:func:`ack_values`)."""
+        return ack_values(ack, self.registry, {i: n for n, i in self._tiers.items()})
 
     # -- scopes ------------------------------------------------------------------------------
 
