@@ -415,6 +415,15 @@ def test_a_report_to_a_path_that_cannot_be_written_is_one_line(tmp_path: Path) -
                                                "writable\n"), p.stderr
 
 
+def test_replay_journal_of_a_missing_directory_is_one_line(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for path, what in ((tmp_path / "typo", "does not exist"), (afile, "is not a directory")):
+        p = cli("replay-journal", str(path))
+        assert (p.returncode, p.stderr) == (1, f"rfqcore replay-journal: {path} {what}: give the journal directory a "
+                                               "desk wrote (`rfqcore serve --journal DIR`)\n"), p.stderr
+
+
 def test_venue_sim_port_mistakes_are_one_line() -> None:
     import socket
 

@@ -573,6 +573,11 @@ def _cmd_replay_journal(args: argparse.Namespace) -> int:
     from rfqcore import journal
     from rfqcore.rfqconfig import RfqSettings
 
+    if not os.path.isdir(args.dir):
+        what = "is not a directory" if os.path.exists(args.dir) else "does not exist"
+        print(f"rfqcore replay-journal: {args.dir} {what}: give the journal directory a desk wrote (`rfqcore serve "
+              "--journal DIR`)", file=sys.stderr)
+        return 1
     registry = Registry.load(args.config)
     settings = RfqSettings.load(args.rfq_config, registry)
     v = journal.verify(args.dir, registry, settings)
