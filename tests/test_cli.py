@@ -130,7 +130,7 @@ def test_serve_quote_and_operator_commands(tmp_path) -> None:
         p = run("op", "--aeron-dir", aeron, "set", "instrument", "BTC", "colour=red")
         assert p.returncode != 0 and "unknown fields ['colour']" in p.stderr
         p = run("quote", "--aeron-dir", aeron, "BTC", "buy", "6")
-        assert p.returncode == 1 and "rejected: ABOVE_MAX_SIZE" in p.stderr, (p.stdout, p.stderr)
+        assert p.returncode == 1 and p.stderr == "rejected: ABOVE_MAX_SIZE: size > max qty\n", (p.stdout, p.stderr)
         p = run("op", "--aeron-dir", aeron, "decline", "77")
         assert p.returncode == 1 and "UNKNOWN_REQUEST" in p.stdout, (p.stdout, p.stderr)
         assert p.stderr == ("rfqcore op decline: refused by the core: UNKNOWN_REQUEST: no RFQ waits for approval "

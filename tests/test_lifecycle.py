@@ -216,7 +216,8 @@ def test_restart_right_after_kill_9(aeron_dir: str, tmp_path: Path) -> None:
         assert not os.path.exists(old_rings)
         assert _gone(children), children  # the killed desk's gateway noticed and left
         p = cli("quote", "--aeron-dir", aeron_dir, "BTC", "buy", "1")  # served: a core reject (no market data)
-        assert p.returncode == 1 and p.stderr == "rejected: NO_MARKET\n", (p.stdout, p.stderr)
+        assert p.returncode == 1 and p.stderr == "rejected: NO_MARKET: no usable book, or not enough depth for the " \
+            "size\n", (p.stdout, p.stderr)
     finally:
         rc, out, err = second.signal(signal.SIGTERM)
     assert rc == 0 and err == "", err

@@ -532,6 +532,17 @@ def _cmd_op(args: argparse.Namespace) -> int:
         op_client.close()
 
 
+def _meaning(reason: int) -> str:
+    """``": what it means"`` of a core's refusal reason (docs/rfq-protocol.md), "" for an unknown code."""
+    from rfqcore.records import RFQ_REJECT_MEANING, RfqReject
+
+    try:
+        m = RFQ_REJECT_MEANING[RfqReject(reason)]
+    except (ValueError, KeyError):
+        return ""
+    return f": {m[:1].lower()}{m[1:]}"
+
+
 def _cmd_quote(args: argparse.Namespace) -> int:
     from rfqcore.client import RequestRejected, RequestTimeout, RfqClient
     from rfqcore.rfqconfig import RfqSettings
@@ -559,7 +570,8 @@ def _cmd_quote(args: argparse.Namespace) -> int:
             print(f"trade {e.trade_id}: {side} {e.qty} at {e.price}, notional {e.notional}, fee {e.fee}")
         return 0
     except RequestRejected as e:
-        print(f"rejected: {e.reason_name}" + (" (by the gateway)" if e.by_gateway else ""), file=sys.stderr)
+        print(f"rejected: {e.reason_name}" + (" (by the gateway)" if e.by_gateway else _meaning(e.reason)),
+              file=sys.stderr)
         return 1
     except RequestTimeout as e:
         print(f"no answer in {args.timeout} s ({e}); an RFQ above the approval threshold waits for an operator: "
