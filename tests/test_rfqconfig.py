@@ -194,3 +194,13 @@ def test_control_acks_read_in_the_units_they_were_given_in(registry: Registry) -
         assert ack_values(ack, registry, {1: "gold", 2: "silver"}) == want, ack
     op = Operator(lambda req: acks[0][0], registry, clients={"acme": 7}, tiers={"gold": 1, "silver": 2})
     assert op.values(acks[5][0]) == ("gold", "silver")
+
+
+def test_engine_and_operator_reprs_say_what_they_are(registry: Registry) -> None:
+    from rfqcore.engine import Engine
+
+    op = Operator(lambda req: ControlAck(1, req.command, 0, 0, 0, 0, 0, 0, 0), registry, clients={"acme": 7},
+                  tiers={"gold": 1})
+    assert repr(op) == "Operator(clients acme, tiers gold, strict)"
+    with Engine(registry) as eng:
+        assert repr(eng) == "Engine(composites BTC, ETH, 12 instruments, stopped)"

@@ -190,6 +190,10 @@ class Operator:
         self._tiers = tiers or {}
         self.strict = strict
 
+    def __repr__(self) -> str:
+        return (f"Operator(clients {', '.join(self._clients) or 'by id'}, tiers {', '.join(self._tiers) or 'by id'}, "
+                f"{'strict' if self.strict else 'not strict'})")
+
     def values(self, ack: ControlAck) -> tuple[str, str]:
         """``(value, previous)`` of ``ack`` in human units, labelled (:func:`ack_values`)."""
         return ack_values(ack, self.registry, {i: n for n, i in self._tiers.items()})
