@@ -121,8 +121,10 @@ def _state(pid: int) -> str:
 
 
 @pytest.mark.parametrize("sig,group,gateway", [(signal.SIGINT, True, "native"), (signal.SIGTERM, False, "native"),
-                                               (signal.SIGINT, True, "python"), (signal.SIGTERM, False, "python")],
-                         ids=["SIGINT", "SIGTERM", "SIGINT-python-gateway", "SIGTERM-python-gateway"])
+                                               (signal.SIGINT, True, "python"), (signal.SIGTERM, False, "python"),
+                                               (signal.SIGINT, True, "native-fix-http")],
+                         ids=["SIGINT", "SIGTERM", "SIGINT-python-gateway", "SIGTERM-python-gateway",
+                              "SIGINT-fix-and-http"])
 def test_serve_stops_cleanly_on_signal(aeron_dir: str, tmp_path: Path, sig: int, group: bool, gateway: str) -> None:
     """Ctrl-C (SIGINT to the whole process group) and SIGTERM (to the desk process alone, as
     `kill` or Docker send it): exit 0, nothing on stderr, every shared-memory file removed, every
@@ -131,6 +133,8 @@ def test_serve_stops_cleanly_on_signal(aeron_dir: str, tmp_path: Path, sig: int,
     journal = tmp_path / "journal"
     store = f"sqlite:///{tmp_path}/settlement.db"
     extra = ["--python-gateway"] if gateway == "python" else []
+    if gateway == "native-fix-http":  # every door open: FIX (quickfix's library once reset SIGINT) and HTTP
+        extra = ["--fix-port", "0", "--fix-store", str(tmp_path / "fix"), "--http", "127.0.0.1:0"]
     desk = Desk(aeron_dir, "--journal", str(journal), "--settlement-store", store, *extra)
     ring_dir = desk.record["ring_dir"]
     assert os.path.isdir(ring_dir) and os.path.isdir(aeron_dir) and (journal / "rfqcore.lock").exists()
@@ -149,6 +153,18 @@ def test_serve_stops_cleanly_on_signal(aeron_dir: str, tmp_path: Path, sig: int,
     assert p.returncode == 0 and "deterministic" in p.stdout, (p.stdout, p.stderr)
     p = cli("settlement", "--store", store, "list")
     assert p.returncode == 0 and "no settlement instructions" in p.stdout, (p.stdout, p.stderr)
+
+
+def test_importing_the_fix_engine_keeps_python_s_sigint_handler() -> None:
+    """Loading quickfix's C++ library sets SIGINT to its default action behind Python's back;
+    rfqcore.fix puts Python's handler back (the kernel's view: SigCgt in /proc)."""
+    code = ("import re, signal\n"
+            "signal.signal(signal.SIGINT, lambda *a: None)\n"
+            "import rfqcore.fix.acceptor, rfqcore.fix.client\n"
+            "mask = int(re.search(r'SigCgt:\\s*(\\w+)', open('/proc/self/status').read()).group(1), 16)\n"
+            "print(bool(mask & (1 << (signal.SIGINT - 1))))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (p.returncode, p.stdout, p.stderr) == (0, "True\n", ""), (p.stdout, p.stderr)
 
 
 # -- one desk per directory ----------------------------------------------------------------------
