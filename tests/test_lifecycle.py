@@ -388,6 +388,26 @@ def test_start_up_mistakes_are_one_line(tmp_path: Path) -> None:
     assert not os.path.exists(aeron) and not os.path.exists(aeron + ".lock") and afile.read_text() == "x"
 
 
+def test_a_command_s_options_work_after_its_subcommand_too() -> None:
+    """`rfqcore op kill --timeout 1`, `rfqcore settlement list --store URL`: a command's own
+    options are taken after its subcommand as well (they were "unrecognized arguments"), and a
+    value given before the subcommand is not overwritten by a default below it."""
+    from rfqcore.cli import build_parser
+
+    parser = build_parser()
+    a = parser.parse_args(["op", "kill", "--timeout", "1", "--aeron-dir", "d", "--operator", "risk-officer"])
+    assert (a.timeout, a.aeron_dir, a.operator) == (1.0, "d", "risk-officer")
+    a = parser.parse_args(["op", "--timeout", "3", "--aeron-dir", "e", "set", "desk", "exec_count=5"])
+    assert (a.timeout, a.aeron_dir, a.operator) == (3.0, "e", "desk-operator")
+    assert parser.parse_args(["settlement", "list", "--store", "sqlite:///x.db"]).store == "sqlite:///x.db"
+    assert parser.parse_args(["settlement", "--store", "sqlite:///y.db", "net", "--generate"]).store == "sqlite:///y.db"
+    d = f"{SHM}/rfqcore-test-lifecycle-nodesk-{os.getpid()}"
+    p = cli("op", "kill", "--client", "beta-fund", "--aeron-dir", d, "--timeout", "0.5")
+    assert p.returncode == 1 and p.stderr == (
+        f"rfqcore op: no desk answers in Aeron directory {d} (waited 0.5 s): start one with `rfqcore serve "
+        f"--aeron-dir {d}`, or give the running desk's --aeron-dir\n"), p.stderr
+
+
 def test_unknown_instrument_lists_the_known_ones() -> None:
     p = cli("quote", "BTCX", "buy", "1")
     assert p.returncode == 2 and p.stderr == "rfqcore: unknown composite 'BTCX'; known composites: BTC, ETH\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import os
 import sys
@@ -837,12 +838,26 @@ def _global_opts(p: argparse.ArgumentParser, *, top: bool) -> None:
                    help="log lines as text (default) or JSON lines for a log shipper (or $RFQCORE_LOG_FORMAT)")
 
 
-def _add_global_opts_below(p: argparse.ArgumentParser) -> None:
+#: what _global_opts adds (handled there, not inherited)
+_GLOBAL_DESTS = frozenset({"config", "verbose", "log_level", "log_format"})
+
+
+def _add_global_opts_below(p: argparse.ArgumentParser, inherited: Sequence[argparse.Action] = ()) -> None:
+    """The global options on every command, and a command's own options on its subcommands too
+    (``rfqcore op kill --timeout 1``, ``rfqcore settlement list --store URL``), their defaults
+    suppressed there so a value given before the subcommand stands."""
     for a in p._actions:
         if isinstance(a, argparse._SubParsersAction):
             for sp in dict.fromkeys(a.choices.values()):  # aliases map to the same parser
                 _global_opts(sp, top=False)
-                _add_global_opts_below(sp)
+                for action in inherited:
+                    if not any(o in sp._option_string_actions for o in action.option_strings):
+                        below = copy.copy(action)
+                        below.default, below.required = argparse.SUPPRESS, False
+                        sp._add_action(below)
+                own = [x for x in sp._actions if x.option_strings and not isinstance(x, argparse._HelpAction)
+                       and x.dest not in _GLOBAL_DESTS]
+                _add_global_opts_below(sp, own)
 
 
 def _log_level(args: argparse.Namespace) -> int:
