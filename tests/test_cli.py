@@ -34,14 +34,14 @@ def test_help_everywhere(cmd: list[str]) -> None:
 
 
 @pytest.mark.parametrize(("args", "error"), [
-    (["--speed", "0"], "argument --speed: expected a pace > 0 (or max), got '0'"),
-    (["--speed", "fast"], "argument --speed: expected a pace (e.g. 1, 10) or max, got 'fast'"),
-    (["--market-wait", "-1"], "argument --market-wait: expected 0 or more seconds, got '-1'"),
-    (["--market-wait", "soon"], "argument --market-wait: expected a number of seconds, got 'soon'"),
+    (["--speed", "0"], "argument --speed: '0': give a positive pace (1 = recorded pace), or max"),
+    (["--speed", "fast"], "argument --speed: 'fast': give a positive pace (1 = recorded pace), or max"),
+    (["--market-wait", "-1"], "argument --market-wait: '-1': give a number of seconds, 0 or more"),
+    (["--market-wait", "soon"], "argument --market-wait: 'soon': give a number of seconds, 0 or more"),
 ])
 def test_serve_refuses_a_bad_pace_or_wait_in_one_line(args: list[str], error: str) -> None:
     r = run("serve", *args)
-    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == f"rfqcore serve: error: {error}"
+    assert r.returncode == 2 and r.stderr.strip() == f"rfqcore serve: {error}; see `rfqcore serve --help`"
 
 
 def test_instruments_lists_registry() -> None:
@@ -126,19 +126,27 @@ def test_serve_quote_and_operator_commands(tmp_path) -> None:
         p = run("op", "--aeron-dir", aeron, "kill", "--client", "beta-fund")
         assert p.returncode == 0 and ": OK" in p.stdout, (p.stdout, p.stderr)
         p = run("op", "--aeron-dir", aeron, "set", "instrument", "BTC", "max_qty=5", "collar_bps=50")
-        assert p.returncode == 0 and p.stdout.count(": OK") == 2 and "previous value 20000000000" in p.stdout
+        assert p.returncode == 0 and p.stdout.count(": OK") == 2, (p.stdout, p.stderr)
+        assert "OK  (previous value 200 BTC, new 5 BTC)" in p.stdout and "(previous value 100 bps, new 50 bps)" in \
+            p.stdout, p.stdout  # in the units they were given in, not the core's integers
         p = run("op", "--aeron-dir", aeron, "set", "desk", "exec_count=5")
         assert p.returncode == 0 and ": OK" in p.stdout, (p.stdout, p.stderr)
         p = run("op", "--aeron-dir", aeron, "set", "client", "beta-fund", "tier=gold")  # a tier by its name
         assert p.returncode == 0 and ": OK  (previous value silver, new gold)" in p.stdout, (p.stdout, p.stderr)
-        p = run("op", "--aeron-dir", aeron, "set", "instrument", "BTC", "min_qty=6")  # above max: refused
-        assert p.returncode == 0 and "BAD_COMMAND" in p.stdout, (p.stdout, p.stderr)
+        p = run("op", "--aeron-dir", aeron, "set", "instrument", "BTC", "min_qty=6")  # above max: refused, exit 1
+        assert p.returncode == 1 and "BAD_COMMAND" in p.stdout, (p.stdout, p.stderr)
+        assert p.stderr == ("rfqcore op set: refused by the core: BAD_COMMAND: the core refused the value (out of "
+                            "range, or inconsistent with another limit, e.g. min_qty above max_qty); nothing was "
+                            "changed\n"), p.stderr
         p = run("op", "--aeron-dir", aeron, "set", "instrument", "BTC", "colour=red")
         assert p.returncode != 0 and "unknown fields ['colour']" in p.stderr
         p = run("quote", "--aeron-dir", aeron, "BTC", "buy", "6")
-        assert p.returncode == 1 and "rejected: ABOVE_MAX_SIZE" in p.stderr, (p.stdout, p.stderr)
+        assert p.returncode == 1 and p.stderr == "rejected: ABOVE_MAX_SIZE: size > max qty\n", (p.stdout, p.stderr)
         p = run("op", "--aeron-dir", aeron, "decline", "77")
-        assert "UNKNOWN_REQUEST" in p.stdout, (p.stdout, p.stderr)
+        assert p.returncode == 1 and "UNKNOWN_REQUEST" in p.stdout, (p.stdout, p.stderr)
+        assert p.stderr == ("rfqcore op decline: refused by the core: UNKNOWN_REQUEST: no RFQ waits for approval "
+                            "with that id (answered, declined or timed out already?); `rfqcore op watch` shows the "
+                            "pending ones\n"), p.stderr
     finally:
         serve.terminate()
         out, err = serve.communicate(timeout=30)

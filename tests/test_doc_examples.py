@@ -55,6 +55,12 @@ NOT_RUN: tuple[tuple[re.Pattern[str], str], ...] = (
      "a release build and a benchmark run of minutes (make bench)"),
     (re.compile(r"rfqcore venue-sim "), "a server that runs until stopped, on a fixed port "
      "(tests/test_venue_sim.py starts the same simulator through its Python API)"),
+    (re.compile(r"rfqcore serve (?!--help|-h\b)"), "a desk that runs until stopped, on a fixed port (tests/test_fix.py serves FIX "
+     "on a free port; tests/test_lifecycle.py starts and stops `rfqcore serve`)"),
+    (re.compile(r"rfqcore portal hash-password$"), "asks for a password (tests/test_portal.py runs it with one on "
+     "standard input)"),
+    (re.compile(r"make browser\b"), "installs Debian packages as root (a step of make test)"),
+    (re.compile(r"(RFQCORE_UPDATE_SCREENSHOTS=1 )?\.venv/bin/python -m pytest\b"), "this test suite itself"),
     (re.compile(r"rfqcore cluster status\b"), "needs a running cluster (tests/test_cluster_status_cli.py runs it "
      "against three cluster_node processes on loopback)"),
 )
@@ -64,6 +70,10 @@ NOT_CODE = {"", "text", "toml", "json", "rust"}
 #: A line in a non-code block that looks like Python or a shell prompt: it belongs in a python/sh block.
 #: (Command synopses with [options] and a|b alternatives stay ```text, as in the CLI sections.)
 _CODE_LINE = re.compile(r"^(\$ |>>> |from rfqcore|import rfqcore)")
+#: A command line a reader would copy and run (no prompt): in a ```text block it escapes the test
+#: unless the block is a synopsis ([options], a|b alternatives, ...) or output (``prog: message``).
+_COMMAND_LINE = re.compile(r"^([A-Z_]+=\S* )*(rfqcore|make|cargo|pip|python3?|\.venv/bin/\S+) ")
+_SYNOPSIS = re.compile(r"\[|\||\.\.\.|…|^\S+( \S+)?: ")
 
 #: Words in an example that mean it reads the recorded data (it skips when the data is absent).
 _NEEDS_DATA = ("default_data_files(", "recorded_files(", "hedging_desk(", "sim_configs(", "seed=")
@@ -153,6 +163,12 @@ def test_every_block_is_accounted_for() -> None:
                 if _CODE_LINE.match(text.strip()):
                     problems.append(f"{b.path}:{n}: code in a ```{b.lang or ''} block: make it ```python "
                                     f"or ```sh so it runs")
+            lines = [t.strip() for t in b.text.split("\n") if t.strip()]
+            if b.lang in ("", "text") and not any(_SYNOPSIS.search(t) for t in lines):
+                for n, text in enumerate(b.text.split("\n"), start=b.line + 1):
+                    if _COMMAND_LINE.match(text.strip()):
+                        problems.append(f"{b.path}:{n}: a command in a ```{b.lang} block escapes this test: make "
+                                        f"it ```sh (and add it to RUN or NOT_RUN)")
         else:
             problems.append(f"{b.where}: unknown block language {b.lang!r}: python, sh, or one of {sorted(NOT_CODE)}")
     if no_run != NO_RUN_BLOCKS:

@@ -160,3 +160,13 @@ def test_hedge_and_desk_order_reprs_name_their_codes() -> None:
     assert repr(DeskOrderEvent(1, 9, "accepted", 6_000_040, 30_000_000, 0, 0)) == (
         "DeskOrderEvent(composite=1, order_id=9, event='accepted', price=6000040, qty=30000000, remaining=0, "
         "reason=OK)")
+
+
+def test_a_side_the_quote_lacks_is_named_with_what_it_has() -> None:
+    q = Quote(client=1, composite=1, quote_id=3, rfq_id=9, valid_until=0,
+              sides=(QuoteSide(ClientSide.BUY, 6_186_076, 100_000_000),), partial_ok=False, ts_send=0,
+              price_decimals=2, qty_decimals=8)
+    with pytest.raises(ValueError, match=r"^quote 3 has no sell side \(the client may buy\): accept a side it quotes, "
+                                         r"or ask for a two-way quote$"):
+        q.raw(ClientSide.SELL)
+    assert q.raw(ClientSide.BUY) == (6_186_076, 100_000_000)

@@ -121,8 +121,10 @@ def _state(pid: int) -> str:
 
 
 @pytest.mark.parametrize("sig,group,gateway", [(signal.SIGINT, True, "native"), (signal.SIGTERM, False, "native"),
-                                               (signal.SIGINT, True, "python"), (signal.SIGTERM, False, "python")],
-                         ids=["SIGINT", "SIGTERM", "SIGINT-python-gateway", "SIGTERM-python-gateway"])
+                                               (signal.SIGINT, True, "python"), (signal.SIGTERM, False, "python"),
+                                               (signal.SIGINT, True, "native-fix-http")],
+                         ids=["SIGINT", "SIGTERM", "SIGINT-python-gateway", "SIGTERM-python-gateway",
+                              "SIGINT-fix-and-http"])
 def test_serve_stops_cleanly_on_signal(aeron_dir: str, tmp_path: Path, sig: int, group: bool, gateway: str) -> None:
     """Ctrl-C (SIGINT to the whole process group) and SIGTERM (to the desk process alone, as
     `kill` or Docker send it): exit 0, nothing on stderr, every shared-memory file removed, every
@@ -131,6 +133,8 @@ def test_serve_stops_cleanly_on_signal(aeron_dir: str, tmp_path: Path, sig: int,
     journal = tmp_path / "journal"
     store = f"sqlite:///{tmp_path}/settlement.db"
     extra = ["--python-gateway"] if gateway == "python" else []
+    if gateway == "native-fix-http":  # every door open: FIX (quickfix's library once reset SIGINT) and HTTP
+        extra = ["--fix-port", "0", "--fix-store", str(tmp_path / "fix"), "--http", "127.0.0.1:0"]
     desk = Desk(aeron_dir, "--journal", str(journal), "--settlement-store", store, *extra)
     ring_dir = desk.record["ring_dir"]
     assert os.path.isdir(ring_dir) and os.path.isdir(aeron_dir) and (journal / "rfqcore.lock").exists()
@@ -149,6 +153,18 @@ def test_serve_stops_cleanly_on_signal(aeron_dir: str, tmp_path: Path, sig: int,
     assert p.returncode == 0 and "deterministic" in p.stdout, (p.stdout, p.stderr)
     p = cli("settlement", "--store", store, "list")
     assert p.returncode == 0 and "no settlement instructions" in p.stdout, (p.stdout, p.stderr)
+
+
+def test_importing_the_fix_engine_keeps_python_s_sigint_handler() -> None:
+    """Loading quickfix's C++ library sets SIGINT to its default action behind Python's back;
+    rfqcore.fix puts Python's handler back (the kernel's view: SigCgt in /proc)."""
+    code = ("import re, signal\n"
+            "signal.signal(signal.SIGINT, lambda *a: None)\n"
+            "import rfqcore.fix.acceptor, rfqcore.fix.client\n"
+            "mask = int(re.search(r'SigCgt:\\s*(\\w+)', open('/proc/self/status').read()).group(1), 16)\n"
+            "print(bool(mask & (1 << (signal.SIGINT - 1))))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (p.returncode, p.stdout, p.stderr) == (0, "True\n", ""), (p.stdout, p.stderr)
 
 
 # -- one desk per directory ----------------------------------------------------------------------
@@ -173,6 +189,31 @@ def test_second_desk_on_the_same_directories_is_refused(aeron_dir: str, tmp_path
     assert rc == 0 and err == "", err
 
 
+def test_an_aeron_dir_holding_other_files_is_refused_not_deleted(tmp_path: Path) -> None:
+    """The embedded media driver deletes its directory at start and stop: `--aeron-dir` naming
+    a directory of someone else's files (or a file) is refused in one line, and nothing is deleted."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "todo.txt").write_text("keep me")
+    afile = tmp_path / "settings.txt"
+    afile.write_text("keep me too")
+    for path, why in ((folder, f"{folder} holds files that are not a media driver's (todo.txt)"),
+                      (afile, f"{afile} is a file, not an Aeron directory")):
+        p = cli("serve", "--no-market-data", "--aeron-dir", str(path), "--duration", "1")
+        assert p.returncode == 1 and p.stderr == (
+            f"rfqcore serve: {why}: a media driver deletes its directory when it starts and stops; give "
+            "--aeron-dir a path of its own\n"), p.stderr
+        assert not os.path.exists(f"{path}.lock")
+    assert (folder / "todo.txt").read_text() == "keep me" and afile.read_text() == "keep me too"
+    # what a media driver leaves (a killed one's files) is its own: taken over as before
+    from rfqcore.gateway.aeron import not_a_driver_dir
+
+    dead = tmp_path / "dead-driver"
+    (dead / "publications").mkdir(parents=True)
+    (dead / "cnc.dat").write_bytes(b"")
+    assert not_a_driver_dir(str(dead)) is None and not_a_driver_dir(str(tmp_path / "absent")) is None
+
+
 # -- restart after kill -9 ------------------------------------------------------------------------
 
 
@@ -191,7 +232,8 @@ def test_restart_right_after_kill_9(aeron_dir: str, tmp_path: Path) -> None:
         assert not os.path.exists(old_rings)
         assert _gone(children), children  # the killed desk's gateway noticed and left
         p = cli("quote", "--aeron-dir", aeron_dir, "BTC", "buy", "1")  # served: a core reject (no market data)
-        assert p.returncode == 1 and p.stderr == "rejected: NO_MARKET\n", (p.stdout, p.stderr)
+        assert p.returncode == 1 and p.stderr == "rejected: NO_MARKET: no usable book, or not enough depth for the " \
+            "size\n", (p.stdout, p.stderr)
     finally:
         rc, out, err = second.signal(signal.SIGTERM)
     assert rc == 0 and err == "", err
@@ -284,6 +326,88 @@ def test_client_commands_without_a_desk_say_to_start_one() -> None:
     assert p.returncode == 1 and p.stderr == want.format(cmd="op"), p.stderr
 
 
+def test_command_line_mistakes_are_one_line_naming_the_help() -> None:
+    """argparse's refusals are one line (not the usage block) saying where the options are;
+    --timeout, --speed, --status-every and --fix-port take only values that make sense; the
+    side takes any case."""
+    d = f"{SHM}/rfqcore-test-lifecycle-nodesk-{os.getpid()}"
+    cases = [
+        (["frob"], "rfqcore: argument COMMAND: invalid choice: 'frob' (choose from 'demo', 'replay', 'serve', "
+                   "'fix-demo', 'quote', 'op', 'replay-journal', 'settlement', 'venue-sim', 'latency-plot', 'config', "
+                   "'portal', 'cluster', 'cluster-demo', 'hedge-demo', 'instruments'); see `rfqcore --help`"),
+        ([], "rfqcore: the following arguments are required: COMMAND; see `rfqcore --help`"),
+        (["quote", "BTC", "buy", "1", "--timeout", "-1"],
+         "rfqcore quote: argument --timeout: '-1': give a positive number; see `rfqcore quote --help`"),
+        (["op", "--timeout", "0", "kill"],
+         "rfqcore op: argument --timeout: '0': give a positive number; see `rfqcore op --help`"),
+        (["quote", "BTC", "hold", "1"], "rfqcore quote: argument side: invalid choice: 'hold' (choose from 'buy', "
+                                        "'sell', 'two-way'); see `rfqcore quote --help`"),
+        (["serve", "--speed", "0"], "rfqcore serve: argument --speed: '0': give a positive number; see "
+                                    "`rfqcore serve --help`"),
+        (["serve", "--status-every", "-5"], "rfqcore serve: argument --status-every: '-5': give a positive number; "
+                                            "see `rfqcore serve --help`"),
+        (["serve", "--fix-port", "99999"], "rfqcore serve: argument --fix-port: '99999': give a port number "
+                                           "0..65535 (0 picks a free one); see `rfqcore serve --help`"),
+        (["op", "approve", "x"], "rfqcore op approve: argument request_id: invalid int value: 'x'; see "
+                                 "`rfqcore op approve --help`"),
+        # values are checked before waiting for a desk
+        (["quote", "--aeron-dir", d, "BTC", "buy", "abc"], "rfqcore: qty: 'abc' is not a decimal number"),
+        (["quote", "--aeron-dir", d, "BTC", "buy", "1e30"],
+         "rfqcore: qty: 1e30 is out of range: at most 92233720368.54775807 in size"),
+        (["quote", "--aeron-dir", d, "BTC", "buy", "1", "--limit", "x"], "rfqcore: limit: 'x' is not a decimal number"),
+        (["quote", "--aeron-dir", d, "--secret", "zz", "BTC", "buy", "1"],
+         "rfqcore: acme-capital: the secret is not hexadecimal: give it as hex digits, as in the RFQ settings"),
+        (["quote", "--aeron-dir", d, "--client", "nobody", "BTC", "buy", "1"],
+         "rfqcore: unknown client 'nobody'; known clients: acme-capital, beta-fund"),
+        (["op", "--aeron-dir", d, "--operator", "nobody", "kill"],
+         "rfqcore: unknown operator 'nobody'; known operators: desk-operator, risk-officer"),
+    ]
+    for argv, want in cases:
+        p = cli(*argv)
+        assert (p.returncode, p.stdout, p.stderr) == (2, "", want + "\n"), argv
+    p = cli("quote", "--aeron-dir", d, "--timeout", "0.5", "BTC", "BUY", "1")  # any case: on to the desk
+    assert p.returncode == 1 and p.stderr.startswith(f"rfqcore quote: no desk answers in Aeron directory {d} "), p.stderr
+
+
+def test_start_up_mistakes_are_one_line(tmp_path: Path) -> None:
+    """A journal path with a file in the way, an Aeron directory nobody can make a lock beside:
+    one line each (were FileExistsError / FileNotFoundError tracebacks)."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    aeron = f"{SHM}/rfqcore-test-lifecycle-startup-{os.getpid()}"
+    for journal in (afile, afile / "j"):
+        p = cli("serve", "--no-market-data", "--aeron-dir", aeron, "--duration", "1", "--journal", str(journal))
+        assert (p.returncode, p.stderr) == (1, f"rfqcore: JournalError: cannot make the journal directory {journal} "
+                                               "(a file is in the way): give --journal a directory (it is created "
+                                               "when missing)\n"), p.stderr
+    nowhere = tmp_path / "no" / "such" / "aeron"
+    p = cli("serve", "--no-market-data", "--aeron-dir", str(nowhere), "--duration", "1")
+    assert (p.returncode, p.stderr) == (1, f"rfqcore serve: cannot make the lock file {nowhere}.lock (No such file or "
+                                           "directory): give --aeron-dir a path in a directory that exists and is "
+                                           "writable\n"), p.stderr
+    assert not os.path.exists(aeron) and not os.path.exists(aeron + ".lock") and afile.read_text() == "x"
+
+
+def test_a_command_s_options_work_after_its_subcommand_too() -> None:
+    """`rfqcore op kill --timeout 1`, `rfqcore settlement list --store URL`: a command's own
+    options are taken after its subcommand as well (they were "unrecognized arguments"), and a
+    value given before the subcommand is not overwritten by a default below it."""
+    from rfqcore.cli import build_parser
+
+    parser = build_parser()
+    a = parser.parse_args(["op", "kill", "--timeout", "1", "--aeron-dir", "d", "--operator", "risk-officer"])
+    assert (a.timeout, a.aeron_dir, a.operator) == (1.0, "d", "risk-officer")
+    a = parser.parse_args(["op", "--timeout", "3", "--aeron-dir", "e", "set", "desk", "exec_count=5"])
+    assert (a.timeout, a.aeron_dir, a.operator) == (3.0, "e", "desk-operator")
+    assert parser.parse_args(["settlement", "list", "--store", "sqlite:///x.db"]).store == "sqlite:///x.db"
+    assert parser.parse_args(["settlement", "--store", "sqlite:///y.db", "net", "--generate"]).store == "sqlite:///y.db"
+    d = f"{SHM}/rfqcore-test-lifecycle-nodesk-{os.getpid()}"
+    p = cli("op", "kill", "--client", "beta-fund", "--aeron-dir", d, "--timeout", "0.5")
+    assert p.returncode == 1 and p.stderr == (
+        f"rfqcore op: no desk answers in Aeron directory {d} (waited 0.5 s): start one with `rfqcore serve "
+        f"--aeron-dir {d}`, or give the running desk's --aeron-dir\n"), p.stderr
+
+
 def test_unknown_instrument_lists_the_known_ones() -> None:
     p = cli("quote", "BTCX", "buy", "1")
     assert p.returncode == 2 and p.stderr == "rfqcore: unknown composite 'BTCX'; known composites: BTC, ETH\n"
@@ -313,6 +437,44 @@ def test_read_only_settlement_commands_refuse_a_missing_store(tmp_path: Path) ->
             f"rfqcore: SettlementError: no settlement store at {db} (--store sqlite:///{db}): check --store or "
             f"$RFQCORE_SETTLEMENT_STORE; a desk creates it with `rfqcore serve --settlement-store sqlite:///{db}`\n")
         assert not db.exists()
+
+
+def test_a_report_to_a_path_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    from rfqcore.settlement.store import open_store
+
+    db = tmp_path / "s.db"
+    open_store(f"sqlite:///{db}").close()
+    out = tmp_path / "no-such-dir" / "blotter.csv"
+    for cmd in (["report", "blotter", "--format", "csv"], ["pnl"]):
+        p = cli("settlement", "--store", f"sqlite:///{db}", *cmd, "-o", str(out))
+        assert (p.returncode, p.stderr) == (1, f"rfqcore: SettlementError: cannot write {out} (No such file or "
+                                               "directory): give -o a file in a directory that exists and is "
+                                               "writable\n"), p.stderr
+
+
+def test_replay_journal_of_a_missing_directory_is_one_line(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for path, what in ((tmp_path / "typo", "does not exist"), (afile, "is not a directory")):
+        p = cli("replay-journal", str(path))
+        assert (p.returncode, p.stderr) == (1, f"rfqcore replay-journal: {path} {what}: give the journal directory a "
+                                               "desk wrote (`rfqcore serve --journal DIR`)\n"), p.stderr
+
+
+def test_venue_sim_port_mistakes_are_one_line() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        p = cli("venue-sim", "--style", "binance", "--symbol", "BTCUSDT", "--port", str(port), timeout=60)
+    assert p.returncode == 1 and p.stderr.startswith(f"venue-sim: cannot listen on 127.0.0.1:{port} (") and \
+        p.stderr.endswith("address already in use): give another --port (0 picks a free one)\n"), p.stderr
+    for argv, want in ((["--port", "99999"], "venue-sim: --port 99999: give a port number 0..65535 (0 picks a free one)"),
+                       (["--band", "abc"], "venue-sim: --band 'abc': give a positive decimal number, e.g. 0.01")):
+        p = cli("venue-sim", "--style", "binance", "--symbol", "BTCUSDT", *argv)
+        assert (p.returncode, p.stderr) == (2, want + "\n"), p.stderr
 
 
 def test_global_options_after_the_command_version_and_log_level(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from decimal import Decimal
 
 import pytest
@@ -179,6 +181,48 @@ def test_operator_converts_units_and_refuses_lost_digits(registry: Registry) -> 
         op.set_instrument("BTC", long_limit="0.000000001")
     with pytest.raises(ValueError, match="unknown field 'colour'"):
         op.set_desk(colour=1)
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="^\"unknown client 'nobody'; known clients: acme\"$"):
         op.kill(client="nobody")
+    # a mistyped adjustment is a ValueError naming it (was decimal.InvalidOperation, a traceback in `rfqcore op`)
+    for bad, says in (("abc", "adjust_bps: 'abc' is not a decimal number"),
+                      ("1.234", "adjust_bps: 1.234 has more than 2 decimals"),
+                      ("inf", "adjust_bps: inf is not a finite number")):
+        with pytest.raises(ValueError, match=f"^{re.escape(says)}$"):
+            op.approve(9, adjust_bps=bad)
+    op.approve(9, adjust_bps="-0.5")
+    assert sent[-1] == ControlRequest(Command.APPROVE, 0, 0, 9, 0, -50)
     assert to_units(Decimal("1.50"), 2, "x") == 150
+
+
+def test_control_acks_read_in_the_units_they_were_given_in(registry: Registry) -> None:
+    """What an operator sees of an ack (`rfqcore op`, Operator.values): sizes in the base asset,
+    notionals in the quote currency, bps and ms, a tier by its name; not the core's integers."""
+    from rfqcore.operator import ack_values
+
+    btc = registry.composite("BTC").id
+    acks = [
+        (ControlAck(1, Command.SET_INSTRUMENT, InstrumentField.MAX_QTY, btc, 0, 500_000_000, 0, 20_000_000_000, 0),
+         ("5 BTC", "200 BTC")),
+        (ControlAck(2, Command.SET_INSTRUMENT, InstrumentField.MAX_NOTIONAL, btc, 0, 25_000_050, 0, 0, 0),
+         ("250000.5 USDT", "0 USDT")),
+        (ControlAck(3, Command.SET_INSTRUMENT, InstrumentField.COLLAR_CBPS, btc, 0, 725, 0, 5000, 0),
+         ("7.25 bps", "50 bps")),
+        (ControlAck(4, Command.SET_TIER, TierField.TTL_NS, 0, 1, 1_500_000_000, 0, 500_000, 0), ("1500 ms", "0.5 ms")),
+        (ControlAck(5, Command.SET_CLIENT, ClientField.CREDIT_LIMIT, 0, 7, 250_075, 0, 100, 0), ("2500.75", "1")),
+        (ControlAck(6, Command.SET_CLIENT, ClientField.TIER, 0, 7, 1, 0, 2, 0), ("gold", "silver")),
+        (ControlAck(7, Command.KILL, 0, 0, 7, 1, 0, 0, 0), ("1", "0")),
+    ]
+    for ack, want in acks:
+        assert ack_values(ack, registry, {1: "gold", 2: "silver"}) == want, ack
+    op = Operator(lambda req: acks[0][0], registry, clients={"acme": 7}, tiers={"gold": 1, "silver": 2})
+    assert op.values(acks[5][0]) == ("gold", "silver")
+
+
+def test_engine_and_operator_reprs_say_what_they_are(registry: Registry) -> None:
+    from rfqcore.engine import Engine
+
+    op = Operator(lambda req: ControlAck(1, req.command, 0, 0, 0, 0, 0, 0, 0), registry, clients={"acme": 7},
+                  tiers={"gold": 1})
+    assert repr(op) == "Operator(clients acme, tiers gold, strict)"
+    with Engine(registry) as eng:
+        assert repr(eng) == "Engine(composites BTC, ETH, 12 instruments, stopped)"

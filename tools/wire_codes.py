@@ -195,6 +195,13 @@ def python_module(mods: dict[str, Module]) -> str:
         for c in mod.public():
             out.append(f"    #: {_py_doc(c.doc)}")
             out.append(f"    {c.name} = {c.alias_of if c.alias_of else c.value}")
+    # the reasons' meanings at run time, so a refusal can say what was wrong (rfqcore quote)
+    reasons = mods["rfq_reject"]
+    out += ["", "", "#: What each ``RfqReject`` means (its Rust doc line): a refusal says what was wrong with it",
+            "#: (not an enum, so not in ``__all__``; :mod:`rfqcore.records` re-exports it)",
+            "RFQ_REJECT_MEANING: dict[RfqReject, str] = {"]
+    out += [f"    RfqReject.{c.name}: {_py_doc(c.doc).replace('``', '`')!r}," for c in reasons.public() if not c.alias_of]
+    out.append("}")
     return "\n".join(out) + "\n"
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import rfqcore_core
 
@@ -224,6 +225,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from rfqcore.instance import AlreadyRunning
     from rfqcore.stop_signals import StopSignals
     from rfqcore.fix import FixUnavailable
+    from rfqcore.gateway.aeron import AeronUnavailable
     from rfqcore.web.server import HttpUnavailable
 
     if bool(args.http_cert) != bool(args.http_key) or (args.http_cert and not args.http):
@@ -253,7 +255,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                          fix_tls=(args.fix_cert, args.fix_key) if args.fix_cert else None,
                          python_gateway=args.python_gateway, http_sessions=args.http_sessions,
                          idle=args.idle, market_wait=args.market_wait).start()
-        except (AlreadyRunning, HttpUnavailable, FixUnavailable) as e:
+        except (AlreadyRunning, AeronUnavailable, HttpUnavailable, FixUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
             return 1
         try:
@@ -268,6 +270,7 @@ def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.
     """``serve --cluster FILE --node N``: this node of the replicated desk until Ctrl-C / SIGTERM."""
     from rfqcore.cluster_serve import ClusterServer
     from rfqcore.errors import ClusterError
+    from rfqcore.gateway.aeron import AeronUnavailable
     from rfqcore.instance import AlreadyRunning
     from rfqcore.stop_signals import StopSignals
     from rfqcore.web.server import HttpUnavailable
@@ -284,7 +287,7 @@ def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.
                                 journal=args.journal, python_gateway=args.python_gateway, idle=args.idle,
                                 market_wait=args.market_wait)
             srv.start()
-        except (AlreadyRunning, ClusterError, HttpUnavailable) as e:
+        except (AlreadyRunning, AeronUnavailable, ClusterError, HttpUnavailable) as e:
             print(f"rfqcore serve: {e}", file=sys.stderr)
             return 1
         try:
@@ -375,21 +378,39 @@ def _serve_speed(text: str) -> float | None:
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a pace (e.g. 1, 10) or max, got {text!r}") from None
+        v = float("nan")
     if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a pace > 0 (or max), got {text!r}")
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive pace (1 = recorded pace), or max")
     return v
 
 
 def _seconds(text: str) -> float:
-    """A number of seconds, 0 or more (argparse type)."""
+    """An argparse type: a number of seconds, 0 or more."""
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+        v = float("nan")
     if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds, 0 or more")
     return v
+
+
+def _positive(text: str) -> float:
+    """An argparse type: a positive number (seconds, a replay pace), refused in one line otherwise."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number")
+    return v
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number, 0 picking a free one."""
+    if not (text.isdigit() and int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a port number 0..65535 (0 picks a free one)")
+    return int(text)
 
 
 def _aeron_dir(args: argparse.Namespace, settings: RfqSettings | None = None) -> str:
@@ -449,15 +470,29 @@ def _parse_fields(items: list[str]) -> dict[str, str]:
     return out
 
 
+#: What to do about the core's usual refusals of an operator command (``rfqcore op``).
+_REFUSAL_HINTS = {
+    "UNKNOWN_REQUEST": "no RFQ waits for approval with that id (answered, declined or timed out already?); "
+                       "`rfqcore op watch` shows the pending ones",
+    "UNKNOWN_QUOTE": "no live quote with that id (filled, expired or withdrawn already?)",
+    "BAD_COMMAND": "the core refused the value (out of range, or inconsistent with another limit, e.g. min_qty above "
+                   "max_qty); nothing was changed",
+}
+
+
 def _cmd_op(args: argparse.Namespace) -> int:
-    from rfqcore.operator import FIELDS, ControlRejected, tier_change
+    from rfqcore.operator import FIELDS, ControlRejected, ack_values
 
     op_client = _operator_client(args)
     tiers = {t.id: t.name for t in op_client.settings.tiers} if op_client.settings is not None else {}
 
+    refused: list[ControlAck] = []
+
     def show(ack: ControlAck) -> None:
-        new, previous = tier_change(ack, tiers) or (ack.value, ack.previous)  # a client's tier by its name
+        new, previous = ack_values(ack, op_client.registry, tiers)  # in units; a client's tier by its name
         print(f"control {ack.control_id}: {ack.reason_name}  (previous value {previous}, new {new})")
+        if not ack.ok:
+            refused.append(ack)
 
     op_client.control_timeout = args.timeout
     try:
@@ -514,12 +549,26 @@ def _cmd_op(args: argparse.Namespace) -> int:
             while time.monotonic() < t_end:
                 if not op_client.poll():
                     time.sleep(0.001)
-        return 0
+        for a in refused:  # the audit line above says what the core answered; this, what to do (exit 1)
+            print(f"rfqcore op {c}: refused by the core: {a.reason_name}: "
+                  f"{_REFUSAL_HINTS.get(a.reason_name, 'nothing was changed')}", file=sys.stderr)
+        return 1 if refused else 0
     except ControlRejected as e:
         print(f"rfqcore op: {e}", file=sys.stderr)
         return 1
     finally:
         op_client.close()
+
+
+def _meaning(reason: int) -> str:
+    """``": what it means"`` of a core's refusal reason (docs/rfq-protocol.md), "" for an unknown code."""
+    from rfqcore.records import RFQ_REJECT_MEANING, RfqReject
+
+    try:
+        m = RFQ_REJECT_MEANING[RfqReject(reason)]
+    except (ValueError, KeyError):
+        return ""
+    return f": {m[:1].lower()}{m[1:]}"
 
 
 def _cmd_quote(args: argparse.Namespace) -> int:
@@ -532,6 +581,8 @@ def _cmd_quote(args: argparse.Namespace) -> int:
     aeron_dir = _aeron_dir(args, settings)
     client = RfqClient(args.client, args.secret, settings=settings, aeron_dir=aeron_dir)
     try:
+        # a size, limit or TTL that is not a number is refused before waiting for a desk
+        client._rfq_fields(args.instrument, args.side, args.qty, args.quote_ccy, args.limit, args.ttl_ms)
         _connect(client, args, aeron_dir)
         t0 = time.perf_counter()
         q = client.request_quote(args.instrument, args.side, args.qty, quote_ccy=args.quote_ccy, limit=args.limit,
@@ -547,7 +598,8 @@ def _cmd_quote(args: argparse.Namespace) -> int:
             print(f"trade {e.trade_id}: {side} {e.qty} at {e.price}, notional {e.notional}, fee {e.fee}")
         return 0
     except RequestRejected as e:
-        print(f"rejected: {e.reason_name}" + (" (by the gateway)" if e.by_gateway else ""), file=sys.stderr)
+        print(f"rejected: {e.reason_name}" + (" (by the gateway)" if e.by_gateway else _meaning(e.reason)),
+              file=sys.stderr)
         return 1
     except RequestTimeout as e:
         print(f"no answer in {args.timeout} s ({e}); an RFQ above the approval threshold waits for an operator: "
@@ -561,6 +613,11 @@ def _cmd_replay_journal(args: argparse.Namespace) -> int:
     from rfqcore import journal
     from rfqcore.rfqconfig import RfqSettings
 
+    if not os.path.isdir(args.dir):
+        what = "is not a directory" if os.path.exists(args.dir) else "does not exist"
+        print(f"rfqcore replay-journal: {args.dir} {what}: give the journal directory a desk wrote (`rfqcore serve "
+              "--journal DIR`)", file=sys.stderr)
+        return 1
     registry = Registry.load(args.config)
     settings = RfqSettings.load(args.rfq_config, registry)
     v = journal.verify(args.dir, registry, settings)
@@ -584,16 +641,24 @@ def _cmd_replay_journal(args: argparse.Namespace) -> int:
     return 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: what is wrong and where the command's options are listed,
+    not the usage block. Every command's parser is one (``add_parser`` uses its parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rfqcore import __version__
 
-    p = argparse.ArgumentParser(prog="rfqcore", description="Low-latency RFQ pricing core: replay venue data, price quotes.")
+    p: argparse.ArgumentParser = _Parser(prog="rfqcore", description="Low-latency RFQ pricing core: replay venue data, price quotes.")
     p.add_argument("--version", action="version", version=f"rfqcore {__version__}")
     _global_opts(p, top=True)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def replay_opts(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--speed", type=float, default=None, help="replay at recorded pace x SPEED (default: as fast as possible)")
+        sp.add_argument("--speed", type=_positive, default=None, help="replay at recorded pace x SPEED (default: as fast as possible)")
         sp.add_argument("--idle", choices=["spin", "yield", "park"], default="yield", help="core thread idle strategy")
         sp.add_argument("--no-progress", action="store_true", help="no progress bar")
         sp.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
@@ -623,7 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--aeron-dir", help="Aeron directory of the desk (default: from the RFQ settings, "
                                             "else Aeron's default directory, the same for serve and clients)")
         if client:
-            sp.add_argument("--timeout", type=float, default=2.0,
+            sp.add_argument("--timeout", type=_positive, default=2.0,
                             help="seconds to wait for the desk: connecting, logging on, each answer (default 2)")
 
     sv = sub.add_parser("serve", help="run the desk: media driver, core, market data, Aeron gateway", description=(
@@ -647,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a desk starting from a state with prices (a recovered --journal, a cluster node taking "
                          "the lead) opens its gateway once those books are fresh again, waiting at most this long "
                          "(default 5; 0: open at once)")
-    sv.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    sv.add_argument("--duration", type=_positive, default=None, help="stop after this many seconds")
     sv.add_argument("--settlement-store", help="capture every execution into this settlement store "
                                                "(sqlite:///path.db or postgresql://...); see `rfqcore settlement`")
     sv.add_argument("--journal", help="journal directory: recover from it, then journal every input (docs/journal.md)")
@@ -661,7 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "yield (default: sched_yield, a CPU each unless others want it), park (back off to "
                          "sleeps of up to 1 ms: desks or cluster nodes sharing few CPUs, at up to 1 ms more "
                          "latency)")
-    sv.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
+    sv.add_argument("--status-every", type=_positive, default=5.0, help="seconds between status lines")
     sv.add_argument("--http", type=_http_address, metavar="HOST:PORT",
                     help="serve GET /metrics (Prometheus), /healthz and the RFQ portal there, e.g. 127.0.0.1:8080 (default: off; "
                          "docs/web.md)")
@@ -671,7 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keep the portal's and the console's logins across restarts in this SQLite file (default: "
                          "web-sessions.sqlite in the --journal directory; without a journal, a restart logs everyone "
                          "out)")
-    sv.add_argument("--fix-port", type=int, metavar="N",
+    sv.add_argument("--fix-port", type=_port, metavar="N",
                     help="serve FIX 4.4 RFQ sessions on port N (0: a free port) of [fix] listen's host (127.0.0.1 "
                          "by default); default: [fix] listen, else off (docs/fix.md)")
     sv.add_argument("--fix-store", metavar="DIR",
@@ -693,7 +758,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Starts the desk on the recorded Binance streams with the FIX acceptor on a free "
                                     "port and runs a QuickFIX client session as acme-capital (docs/fix.md).")
     fd.add_argument("--data", help="folder holding the recorded data (default: ../shared/data)")
-    fd.add_argument("--speed", type=float, default=10.0, help="replay pace (default 10x)")
+    fd.add_argument("--speed", type=_positive, default=10.0, help="replay pace (default 10x)")
     fd.set_defaults(func=_cmd_fix_demo)
 
     qt = sub.add_parser("quote", help="request a firm quote from a running desk (and optionally hit it)")
@@ -701,12 +766,12 @@ def build_parser() -> argparse.ArgumentParser:
     qt.add_argument("--client", default="acme-capital", help="client name (default acme-capital)")
     qt.add_argument("--secret", help="client secret, hex (default: from the RFQ settings)")
     qt.add_argument("instrument", help="composite, e.g. BTC")
-    qt.add_argument("side", choices=["buy", "sell", "two-way"], help="the client's side")
+    qt.add_argument("side", type=str.lower, choices=["buy", "sell", "two-way"], help="the client's side")
     qt.add_argument("qty", help="size in base units (or quote currency with --quote-ccy), e.g. 1.5")
     qt.add_argument("--quote-ccy", action="store_true", help="qty is an amount of quote currency")
     qt.add_argument("--limit", help="limit price")
     qt.add_argument("--ttl-ms", help="requested quote lifetime")
-    qt.add_argument("--accept", choices=["buy", "sell"], help="hit the quote on this side at once")
+    qt.add_argument("--accept", type=str.lower, choices=["buy", "sell"], help="hit the quote on this side at once")
     qt.set_defaults(func=_cmd_quote)
 
     op = sub.add_parser("op", help="operator commands on a running desk (kill switch, limits, approvals)",
@@ -749,7 +814,7 @@ def build_parser() -> argparse.ArgumentParser:
     w = osub.add_parser("watch", help="print approval requests, risk events and the control audit trail",
                         description="One session per operator: watch as another operator than the one sending "
                                     "commands, e.g. `rfqcore op --operator risk-officer watch`.")
-    w.add_argument("--seconds", type=float, default=60.0)
+    w.add_argument("--seconds", type=_positive, default=60.0)
     op.set_defaults(func=_cmd_op)
 
     rj = sub.add_parser("replay-journal", help="verify a journal and replay it into a fresh core (determinism check)",
@@ -809,12 +874,26 @@ def _global_opts(p: argparse.ArgumentParser, *, top: bool) -> None:
                    help="log lines as text (default) or JSON lines for a log shipper (or $RFQCORE_LOG_FORMAT)")
 
 
-def _add_global_opts_below(p: argparse.ArgumentParser) -> None:
+#: what _global_opts adds (handled there, not inherited)
+_GLOBAL_DESTS = frozenset({"config", "verbose", "log_level", "log_format"})
+
+
+def _add_global_opts_below(p: argparse.ArgumentParser, inherited: Sequence[argparse.Action] = ()) -> None:
+    """The global options on every command, and a command's own options on its subcommands too
+    (``rfqcore op kill --timeout 1``, ``rfqcore settlement list --store URL``), their defaults
+    suppressed there so a value given before the subcommand stands."""
     for a in p._actions:
         if isinstance(a, argparse._SubParsersAction):
             for sp in dict.fromkeys(a.choices.values()):  # aliases map to the same parser
                 _global_opts(sp, top=False)
-                _add_global_opts_below(sp)
+                for action in inherited:
+                    if not any(o in sp._option_string_actions for o in action.option_strings):
+                        below = copy.copy(action)
+                        below.default, below.required = argparse.SUPPRESS, False
+                        sp._add_action(below)
+                own = [x for x in sp._actions if x.option_strings and not isinstance(x, argparse._HelpAction)
+                       and x.dest not in _GLOBAL_DESTS]
+                _add_global_opts_below(sp, own)
 
 
 def _log_level(args: argparse.Namespace) -> int:

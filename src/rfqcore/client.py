@@ -292,7 +292,11 @@ class _Endpoint:
             self.id, self.name = int(principal), str(principal)
         if secret is None:
             raise ValueError("a secret is required (or give a configured name with settings)")
-        self._secret = bytes.fromhex(secret) if isinstance(secret, str) else bytes(secret)
+        try:
+            self._secret = bytes.fromhex(secret) if isinstance(secret, str) else bytes(secret)
+        except ValueError:
+            raise ValueError(f"{self.name}: the secret is not hexadecimal: give it as hex digits, as in the RFQ "
+                             "settings") from None
         self.registry = registry if registry is not None else (settings.registry if settings is not None
                                                                else Registry.load())
         self.channel = channel or gw.channel

@@ -404,6 +404,12 @@ class Engine:
     def running(self) -> bool:
         return bool(self.core.running)
 
+    def __repr__(self) -> str:
+        comps = ", ".join(c.name for c in self.registry.composites) or "none"
+        state = "running" if self.running else "stopped"
+        journal = f", journal {self.journal.dir}" if self.journal is not None else ""
+        return f"Engine(composites {comps}, {len(self.registry.instruments)} instruments, {state}{journal})"
+
     def run_once(self, max_records: int = 1 << 20) -> int:
         """Inline mode: let the core consume what the rings hold, then drain the output."""
         total = 0

@@ -17,10 +17,11 @@ from typing import Any, NamedTuple
 from rfqcore.errors import RfqCoreError
 from rfqcore.instruments import Registry
 from rfqcore.records import ClientField, Command, DeskField, HedgeField, InstrumentField, PricingField, TierField
-from rfqcore.rfq import ApprovalPending, ControlAck
-from rfqcore.units import to_units  # re-exported: the CLI and older callers import it from here
+from rfqcore.rfq import ApprovalPending, ControlAck, composite_units
+from rfqcore.units import from_units, human, to_units  # re-exported: the CLI and older callers import it from here
 
-__all__ = ["ControlRequest", "ControlRejected", "HEDGE_MODES", "Operator", "tier_change", "to_units"]
+__all__ = ["ControlRequest", "ControlRejected", "HEDGE_MODES", "Operator", "ack_values", "field_value", "tier_change",
+           "to_units"]
 
 _MS = 1_000_000
 
@@ -125,6 +126,51 @@ def tier_change(ack: ControlAck, tiers: Mapping[int, str]) -> tuple[str, str] | 
     return tiers.get(int(ack.value), str(ack.value)), tiers.get(int(ack.previous), str(ack.previous))
 
 
+#: decimals of a scaled field unit (``qty`` takes the composite's)
+_UNIT_DECIMALS = {"cents": 2, "cbps": 2, "ns": 6}
+#: what a value in each unit is labelled with (``qty``: the base asset, ``cents``: the quote currency)
+_UNIT_LABELS = {"cbps": "bps", "ns": "ms"}
+
+
+def field_value(unit: str, raw: int, qty_decimals: int | None = None) -> Decimal | int | bool | str:
+    """A field's core integer in the unit the operator gives it (:func:`field_unit`): ``Decimal``
+    for sizes (base units at ``qty_decimals``), money, bps and ms; a hedging mode's name; ``bool``
+    or ``int`` as they are."""
+    if unit == "bool":
+        return bool(raw)
+    if unit == "mode":
+        return HEDGE_MODES[raw] if 0 <= raw < len(HEDGE_MODES) else int(raw)
+    if unit == "int" or (unit == "qty" and qty_decimals is None):
+        return int(raw)
+    return from_units(raw, qty_decimals if unit == "qty" else _UNIT_DECIMALS[unit])
+
+
+def ack_values(ack: ControlAck, registry: Registry, tiers: Mapping[int, str] | None = None) -> tuple[str, str]:
+    """``(value, previous)`` of a CONTROL_ACK as an operator reads them: a ``SET_*`` field's values
+    in the units they are given in, labelled (``"200 BTC"``, ``"50 bps"``, ``"1500 ms"``,
+    ``"250000 USDT"``; a client's tier by its name in ``tiers``, id -> name); other values as sent."""
+    named = tier_change(ack, tiers) if tiers is not None else None
+    if named is not None:
+        return named
+    known = field_of(ack.command, ack.field)
+    if known is None:
+        return str(ack.value), str(ack.previous)
+    unit = known[2]
+    units = composite_units(registry, ack.instrument) if ack.instrument else None
+    label = _UNIT_LABELS.get(unit, "")
+    if units is not None and unit in ("qty", "cents"):
+        label = units.base if unit == "qty" else units.currency
+    qd = units.qty_decimals if units is not None else None
+
+    def text(raw: int) -> str:
+        v = field_value(unit, raw, qd)
+        if isinstance(v, Decimal):
+            return human(raw, qd if unit == "qty" else _UNIT_DECIMALS[unit], label)
+        return f"{v} {label}" if label else str(v)
+
+    return text(ack.value), text(ack.previous)
+
+
 def field_unit(what: str, name: str) -> str:
     """The unit of field ``name`` of ``set_<what>``: ``"qty"`` (base units of the composite),
     ``"cents"`` (given in the quote currency), ``"cbps"`` (given in bps), ``"ns"`` (given in
@@ -144,6 +190,14 @@ class Operator:
         self._tiers = tiers or {}
         self.strict = strict
 
+    def __repr__(self) -> str:
+        return (f"Operator(clients {', '.join(self._clients) or 'by id'}, tiers {', '.join(self._tiers) or 'by id'}, "
+                f"{'strict' if self.strict else 'not strict'})")
+
+    def values(self, ack: ControlAck) -> tuple[str, str]:
+        """``(value, previous)`` of ``ack`` in human units, labelled (:func:`ack_values`)."""
+        return ack_values(ack, self.registry, {i: n for n, i in self._tiers.items()})
+
     # -- scopes ------------------------------------------------------------------------------
 
     def _client(self, client: int | str | None) -> int:
@@ -152,14 +206,14 @@ class Operator:
         if isinstance(client, int):
             return client
         if client not in self._clients:
-            raise KeyError(f"unknown client {client!r}")
+            raise KeyError(f"unknown client {client!r}; known clients: {', '.join(self._clients)}")
         return self._clients[client]
 
     def _tier(self, tier: int | str) -> int:
         if isinstance(tier, int):
             return tier
         if tier not in self._tiers:
-            raise KeyError(f"unknown tier {tier!r}")
+            raise KeyError(f"unknown tier {tier!r}; known tiers: {', '.join(self._tiers)}")
         return self._tiers[tier]
 
     def _composite(self, instrument: int | str | None) -> int:
@@ -274,9 +328,7 @@ class Operator:
         (one-sided requests; in the instrument's units, so it needs the ``ApprovalPending`` or
         ``instrument`` for the scale). ``price_raw``: the override in composite price units."""
         request_id = request if isinstance(request, int) else request.request_id
-        adj = Decimal(str(adjust_bps)) * 100
-        if adj != adj.to_integral_value():
-            raise ValueError(f"adjust_bps {adjust_bps}: at most 2 decimals")
+        adj = to_units(adjust_bps, 2, "adjust_bps", signed=True)  # hundredths of a bp
         if price is not None:
             if price_raw is not None:
                 raise ValueError("approve: give price or price_raw, not both")
@@ -288,7 +340,7 @@ class Operator:
                 scope = request.composite
             comp = self.registry.composite(scope)
             price_raw = to_units(price, comp.price_decimals, "price")
-        return self._do(ControlRequest(Command.APPROVE, 0, 0, request_id, int(price_raw or 0), int(adj)))
+        return self._do(ControlRequest(Command.APPROVE, 0, 0, request_id, int(price_raw or 0), adj))
 
     def decline(self, request_id: int) -> ControlAck:
         return self._do(ControlRequest(Command.DECLINE, 0, 0, request_id))

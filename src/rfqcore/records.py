@@ -19,6 +19,7 @@ from typing import Final
 import numpy as np
 
 from rfqcore._wire_codes import (
+    RFQ_REJECT_MEANING,
     BookStatus,
     ClientField,
     ClientSide,
@@ -56,6 +57,7 @@ __all__ = [
     "HEDGE_ORDER_STATES",
     "ring_file_size",
     # wire codes (generated, rfqcore._wire_codes)
+    "RFQ_REJECT_MEANING",
     "BookStatus",
     "ClientField",
     "ClientSide",

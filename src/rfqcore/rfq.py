@@ -120,7 +120,9 @@ class Quote:
         """(price, qty) integers of ``side``; ``ValueError`` if the quote lacks it."""
         s = self.side(side)
         if s is None:
-            raise ValueError(f"quote {self.quote_id} has no side {side}")
+            has = " and ".join(_name(ClientSide, x.side).lower() for x in self.sides) or "none"
+            raise ValueError(f"quote {self.quote_id} has no {_name(ClientSide, side).lower()} side (the client may "
+                             f"{has}): accept a side it quotes, or ask for a two-way quote")
         return s.price_raw, s.qty_raw
 
     def _dec(self, raw: int | None, decimals: int | None) -> Decimal | None:

@@ -714,21 +714,21 @@ class RfqSettings:
         for c in self.clients:
             if c.id == key or c.name == key:
                 return c
-        raise KeyError(f"unknown client {key!r}")
+        raise KeyError(f"unknown client {key!r}; known clients: {', '.join(x.name for x in self.clients)}")
 
     def operator(self, key: int | str) -> OperatorConfig:
         """An operator by id or name."""
         for o in self.operators:
             if o.id == key or o.name == key:
                 return o
-        raise KeyError(f"unknown operator {key!r}")
+        raise KeyError(f"unknown operator {key!r}; known operators: {', '.join(x.name for x in self.operators)}")
 
     def tier(self, key: int | str) -> TierConfig:
         """A tier by id or name."""
         for t in self.tiers:
             if t.id == key or t.name == key:
                 return t
-        raise KeyError(f"unknown tier {key!r}")
+        raise KeyError(f"unknown tier {key!r}; known tiers: {', '.join(x.name for x in self.tiers)}")
 
     # -- to the core -----------------------------------------------------------------------
 

@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rfqcore.engine import Engine
-from rfqcore.gateway.aeron import EmbeddedDriver, unique_dir, wait_for_driver
+from rfqcore.errors import JournalError
+from rfqcore.gateway.aeron import AeronUnavailable, EmbeddedDriver, unique_dir, wait_for_driver
 from rfqcore.gateway.native import NativeGateway
 from rfqcore.gateway.server import GatewayProcess
 from rfqcore.instruments import Composite, Registry
@@ -173,7 +174,12 @@ class Server:
 
     def _lock(self, path: str, what: str, option: str) -> InstanceLock:
         lock = InstanceLock(path, what, _BUSY_HINT.replace("{option}", option))
-        stale = lock.acquire()
+        try:
+            stale = lock.acquire()
+        except OSError as e:  # e.g. --aeron-dir in a directory that does not exist or is not ours
+            error = JournalError if option == "--journal" else AeronUnavailable
+            raise error(f"cannot make the lock file {path} ({e.strerror or e}): give {option} a path in a directory "
+                        "that exists and is writable") from None
         self._locks.append(lock)
         if stale:
             self.stale_removed += remove_stale(stale)
@@ -182,7 +188,12 @@ class Server:
     def _start(self) -> Server:
         self._start_driver()
         if self.journal is not None:
-            Path(self.journal.dir).mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.journal.dir).mkdir(parents=True, exist_ok=True)
+            except OSError as e:  # a file there, or a parent that is one
+                why = "a file is in the way" if isinstance(e, (FileExistsError, NotADirectoryError)) else e.strerror
+                raise JournalError(f"cannot make the journal directory {self.journal.dir} ({why or e}): give "
+                                   "--journal a directory (it is created when missing)") from None
             self._lock(os.path.join(self.journal.dir, "rfqcore.lock"), f"journal {self.journal.dir}", "--journal")
         self._start_core()
         self._start_doors()

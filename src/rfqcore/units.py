@@ -42,7 +42,8 @@ def to_units(value: Decimal | int | str, decimals: int, what: str, *, signed: bo
     if units < 0 and not signed:
         raise ValueError(f"{what}: {value} must not be negative")
     if not -(1 << 63) <= units < (1 << 63):
-        raise ValueError(f"{what}: {value} does not fit int64 at {decimals} decimals")
+        most = Decimal((1 << 63) - 1).scaleb(-decimals)
+        raise ValueError(f"{what}: {value} is out of range: at most {most} in size")
     return units
 
 

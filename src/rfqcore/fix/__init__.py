@@ -8,6 +8,7 @@ from __future__ import annotations
 import calendar
 import os
 import select
+import signal
 import socket
 import stat
 import sys
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FixUnavailable", "QUOTE_REQUEST_REJECT_REASON", "ORD_REJ_REASON", "DESK_COMP_ID", "BEGIN_STRING",
            "data_dictionary", "fix_time", "parse_fix_time", "quote_request_reject_reason", "ord_rej_reason",
-           "start_acceptor", "PollDriver", "socket_fds"]
+           "start_acceptor", "PollDriver", "socket_fds", "keep_python_sigint"]
 
 #: the desk's CompID (SenderCompID of what the desk sends, TargetCompID of what clients send)
 DESK_COMP_ID = "RFQCORE"
@@ -61,6 +62,17 @@ ORD_REJ_REASON: dict[RfqReject, int] = {
 }
 
 
+def keep_python_sigint() -> None:
+    """Call right after importing ``quickfix``: loading its C++ library sets SIGINT back to the
+    default action behind Python's back (Python still reports its own handler), so Ctrl-C killed
+    a desk serving FIX outright (no stop in order, its /dev/shm files left behind). Installing
+    the current Python handler again restores it (only the main thread can: elsewhere a no-op)."""
+    if threading.current_thread() is threading.main_thread():
+        handler = signal.getsignal(signal.SIGINT)
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
+
+
 class FixUnavailable(Exception):
     """The FIX acceptor cannot start (port in use, data dictionary missing): one line."""
 
@@ -69,6 +81,7 @@ def data_dictionary() -> str:
     """Path of the FIX 4.4 data dictionary that ``quickfix-py`` installs (``share/quickfix``)."""
     import quickfix
 
+    keep_python_sigint()
     site = os.path.dirname(quickfix.__file__)  # .../lib/python3.X/site-packages
     for root in (sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.dirname(site)))):
         path = os.path.join(root, "share", "quickfix", "FIX44.xml")

@@ -35,10 +35,13 @@ from rfqcore.rfq import (AcceptRejected, ApprovalPending, Execution, Quote, Quot
                          reason_name)
 from rfqcore.rfqconfig import ClientConfig, RfqSettings
 from rfqcore.fix import (BEGIN_STRING, FixUnavailable, PollDriver, data_dictionary, decimal_text,
-                         fix_time, ord_rej_reason, parse_fix_time, quote_request_reject_reason, socket_fds)
+                         fix_time, keep_python_sigint, ord_rej_reason, parse_fix_time, quote_request_reject_reason,
+                         socket_fds)
 from rfqcore.units import to_units as _to_units
 
 __all__ = ["FixGateway"]
+
+keep_python_sigint()  # importing quickfix set SIGINT to its default action: Ctrl-C must stop the desk in order
 
 log = logging.getLogger("rfqcore.fix")
 

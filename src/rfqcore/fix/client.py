@@ -17,9 +17,11 @@ from typing import Any
 import quickfix as qf
 from quickfix import _quickfix  # the SWIG C module (see PollDriver)
 
-from rfqcore.fix import BEGIN_STRING, DESK_COMP_ID, PollDriver, data_dictionary, fix_time
+from rfqcore.fix import BEGIN_STRING, DESK_COMP_ID, PollDriver, data_dictionary, fix_time, keep_python_sigint
 
 __all__ = ["FixClient", "fields"]
+
+keep_python_sigint()  # importing quickfix set SIGINT to its default action
 
 
 def fields(msg: Any) -> dict[int, str]:

@@ -25,11 +25,13 @@ from rfqcore.gateway.schema import Role
 from rfqcore.stop_signals import start_shielded
 
 __all__ = [
+    "AERON_DIR_ENTRIES",
     "AeronUnavailable",
     "EmbeddedDriver",
     "IPC_TERM_LENGTH",
     "connect",
     "driver_pid",
+    "not_a_driver_dir",
     "offer",
     "OfferOutcome",
     "resolve_dir",
@@ -65,8 +67,34 @@ def resolve_dir(aeron_dir: str | None) -> str:
     return aeron_dir if aeron_dir else pyaeron.default_path()
 
 
+#: What an Aeron media driver keeps in its directory: all an embedded driver may delete there.
+AERON_DIR_ENTRIES: Final[frozenset[str]] = frozenset({"cnc.dat", "loss-report.dat", "publications", "images"})
+
+
+def not_a_driver_dir(path: str) -> str | None:
+    """Why an embedded media driver must not take ``path`` (it deletes and recreates its directory
+    when it starts, and deletes it when it stops), or None when it may: nothing there, an empty
+    directory, or one holding only a media driver's files (a killed driver's)."""
+    if not os.path.lexists(path):
+        return None
+    if not os.path.isdir(path):
+        return f"{path} is a file, not an Aeron directory"
+    try:
+        foreign = sorted(set(os.listdir(path)) - AERON_DIR_ENTRIES)
+    except OSError as e:
+        return f"{path} cannot be read ({e.strerror})"
+    if not foreign:
+        return None
+    shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+    return f"{path} holds files that are not a media driver's ({shown})"
+
+
 class EmbeddedDriver:
     """An in-process Aeron C media driver. Use as a context manager or call :meth:`close`.
+
+    The driver deletes its directory when it starts and when it stops: a directory that holds
+    anything but a media driver's files (:data:`AERON_DIR_ENTRIES`), or a file at that path, is
+    refused with :class:`AeronUnavailable` rather than deleted.
 
     ``threading="shared"`` runs conductor, sender and receiver on one driver thread (C, no GIL),
     enough for IPC; ``"dedicated"`` gives UDP its own sender/receiver threads.
@@ -74,8 +102,13 @@ class EmbeddedDriver:
 
     def __init__(self, aeron_dir: str | None = None, *, threading: str = "shared",
                  ipc_term_length: int = IPC_TERM_LENGTH) -> None:
+        self._driver: Any = None
         self.dir = aeron_dir or unique_dir()
-        self._driver: Any = pyaeron.MediaDriver(
+        why = not_a_driver_dir(self.dir)
+        if why is not None:
+            raise AeronUnavailable(f"{why}: a media driver deletes its directory when it starts and stops; give "
+                                   "--aeron-dir a path of its own")
+        self._driver = pyaeron.MediaDriver(
             dir=self.dir, threading=threading, dir_delete_on_start=True, dir_delete_on_shutdown=True,
             ipc_term_buffer_length=ipc_term_length,
         )

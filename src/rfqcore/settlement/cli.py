@@ -160,6 +160,14 @@ def _transition(to: State) -> Any:
 
 
 def _write(rep: Any, fmt: str, output: str | None, all_columns: bool = False) -> None:
+    try:
+        _write_to(rep, fmt, output, all_columns)
+    except OSError as e:  # a mistyped -o: one line, not a traceback
+        raise SettlementError(f"cannot write {output or 'the report'} ({e.strerror or e}): give -o a file in a "
+                              "directory that exists and is writable") from None
+
+
+def _write_to(rep: Any, fmt: str, output: str | None, all_columns: bool) -> None:
     if fmt == "parquet":
         if not output:
             raise SettlementError("Parquet needs an output file (-o FILE)")

@@ -140,14 +140,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "the recorded pace x S (1 = real time, 10 = ten times faster; default: no replay)")
 
 
+def _decimal_option(option: str, text: str) -> Decimal:
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        d = Decimal("NaN")
+    if not d.is_finite() or d <= 0:
+        raise ValueError(f"{option} {text!r}: give a positive decimal number, e.g. 0.01")
+    return d
+
+
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     balances = dict(_parse_balance(b) for b in (args.balance or _DEFAULT_BALANCES))
     accounts = [_parse_account(a, balances, args.maker_cbps, args.taker_cbps)
                 for a in (args.account or [DEFAULT_ACCOUNT])]
     return SimConfig(style=args.style, symbol=args.symbol, seed=args.seed, seed_symbol=args.seed_symbol,
                      host=args.host, port=args.port, accounts=accounts,
-                     tick=Decimal(args.tick) if args.tick else None, lot=Decimal(args.lot) if args.lot else None,
-                     at_index=args.at_index, band=Decimal(args.band),
+                     tick=_decimal_option("--tick", args.tick) if args.tick else None,
+                     lot=_decimal_option("--lot", args.lot) if args.lot else None,
+                     at_index=args.at_index, band=_decimal_option("--band", args.band),
                      data_dir=Path(args.data_dir) if args.data_dir else None,
                      replay_speed=getattr(args, "replay_speed", None))
 
@@ -547,11 +558,18 @@ def run(args: argparse.Namespace) -> int:
             cfg.accounts = [_account_json(t) for t in args.account_json]
         if not _is_loopback(cfg.host) and cfg.host != "localhost":
             raise ValueError(f"a simulated venue listens on loopback only, not {cfg.host!r}")
+        if not 0 <= cfg.port <= 65535:
+            raise ValueError(f"--port {cfg.port}: give a port number 0..65535 (0 picks a free one)")
         book, replay = build_sim(cfg)
     except (ValueError, SeedError, KeyError, orjson.JSONDecodeError) as e:
         print(f"venue-sim: {e}", file=sys.stderr)
         return 2
-    asyncio.run(_serve(cfg, book, replay))
+    try:
+        asyncio.run(_serve(cfg, book, replay))
+    except OSError as e:  # the port is taken (or not ours to take): one line, not a traceback
+        print(f"venue-sim: cannot listen on {cfg.host}:{cfg.port} ({e.strerror or e}): give another --port (0 "
+              "picks a free one)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from rfqcore.engine import Engine
-from rfqcore.operator import FIELDS, HEDGE_MODES, Operator, field_of, field_unit, tier_change
+from rfqcore.operator import FIELDS, HEDGE_MODES, Operator, field_of, field_unit, field_value, tier_change
 from rfqcore.rfq import (
     AcceptRejected,
     ApprovalPending,
@@ -109,14 +109,8 @@ def _num(d: Decimal) -> str:
 def _human(unit: str, raw: int, qty_decimals: int) -> str | int | bool:
     """A field's integer as the operator gives it (decimal strings for scaled units, a hedging
     mode's name)."""
-    if unit == "bool":
-        return bool(raw)
-    if unit == "mode":
-        return HEDGE_MODES[raw] if 0 <= raw < len(HEDGE_MODES) else int(raw)
-    if unit == "int":
-        return int(raw)
-    decimals = {"qty": qty_decimals, "cents": 2, "cbps": 2, "ns": 6}[unit]
-    return _num(from_units(raw, decimals))
+    v = field_value(unit, raw, qty_decimals)
+    return _num(v) if isinstance(v, Decimal) else v
 
 
 def _view_value(what: str, name: str, view: Mapping[str, Any]) -> int:
