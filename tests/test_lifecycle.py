@@ -342,8 +342,8 @@ def test_command_line_mistakes_are_one_line_naming_the_help() -> None:
          "rfqcore op: argument --timeout: '0': give a positive number; see `rfqcore op --help`"),
         (["quote", "BTC", "hold", "1"], "rfqcore quote: argument side: invalid choice: 'hold' (choose from 'buy', "
                                         "'sell', 'two-way'); see `rfqcore quote --help`"),
-        (["serve", "--speed", "0"], "rfqcore serve: argument --speed: '0': give a positive number; see "
-                                    "`rfqcore serve --help`"),
+        (["serve", "--speed", "0"], "rfqcore serve: argument --speed: '0': give a positive pace (1 = recorded "
+                                    "pace), or max; see `rfqcore serve --help`"),
         (["serve", "--status-every", "-5"], "rfqcore serve: argument --status-every: '-5': give a positive number; "
                                             "see `rfqcore serve --help`"),
         (["serve", "--fix-port", "99999"], "rfqcore serve: argument --fix-port: '99999': give a port number "
