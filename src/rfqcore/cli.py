@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -371,39 +371,32 @@ def _http_address(text: str) -> str:
     return text
 
 
+def _number(text: str, ok: Callable[[float], bool], hint: str) -> float:
+    """A finite number ``ok`` accepts (argparse types below), else one line: ``'TEXT': HINT``."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not ok(v) or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: {hint}")
+    return v
+
+
 def _serve_speed(text: str) -> float | None:
     """``serve --speed``: a pace > 0, or ``max`` (None: as fast as the desk takes it, in batches)."""
     if text.strip().lower() == "max":
         return None
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: give a positive pace (1 = recorded pace), or max")
-    return v
+    return _number(text, lambda v: v > 0, "give a positive pace (1 = recorded pace), or max")
 
 
 def _seconds(text: str) -> float:
     """An argparse type: a number of seconds, 0 or more."""
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds, 0 or more")
-    return v
+    return _number(text, lambda v: v >= 0, "give a number of seconds, 0 or more")
 
 
 def _positive(text: str) -> float:
     """An argparse type: a positive number (seconds, a replay pace), refused in one line otherwise."""
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number")
-    return v
+    return _number(text, lambda v: v > 0, "give a positive number")
 
 
 def _port(text: str) -> int:
