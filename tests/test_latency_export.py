@@ -83,6 +83,13 @@ def test_latency_plot_writes_a_png_and_refuses_bad_input_in_one_line(tmp_path: P
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
     assert p.stdout.strip() == "wrote out/plot.png (2 distribution(s))"
 
+    p = rfqcore("latency-plot", "fast.hgrm", "-o", "plot.svg", cwd=tmp_path)
+    assert p.returncode == 0 and (tmp_path / "plot.svg").read_text().lstrip().startswith("<?xml"), p.stderr
+    p = rfqcore("latency-plot", "fast.hgrm", "-o", "plot.txt", cwd=tmp_path)
+    assert (p.returncode, p.stderr.strip()) == (1, "rfqcore latency-plot: plot.txt: give the plot a .png, .svg or .pdf "
+                                                   "name (-o latency.png)")
+    assert not (tmp_path / "plot.txt").exists()
+
     p = rfqcore("latency-plot", "missing.hgrm", cwd=tmp_path)
     assert p.returncode == 1
     assert p.stderr.strip() == ("rfqcore latency-plot: no such file: missing.hgrm (write one with "

@@ -23,14 +23,22 @@ class PlotError(Exception):
     """A user's mistake: one line saying what is wrong and what to do."""
 
 
+#: the formats ``-o``'s suffix may ask for
+_FORMATS = ("png", "svg", "pdf")
+
+
 def _x(p: float) -> float:
     return 1.0 / (1.0 - min(p, 0.9999999))
 
 
 def plot_hgrm(files: list[Path], out: Path, *, title: str = "latency by percentile", unit: str = "µs",
               log_y: bool = True) -> Path:
-    """Plot each ``.hgrm`` file's percentile distribution into the PNG ``out``; latency on a
-    log axis by default (tails are orders of magnitude above the median)."""
+    """Plot each ``.hgrm`` file's percentile distribution into ``out`` — a PNG, or SVG / PDF by
+    its suffix; latency on a log axis by default (tails are orders of magnitude above the
+    median)."""
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in _FORMATS:
+        raise PlotError(f"{out}: give the plot a .png, .svg or .pdf name (-o latency.png)")
     try:
         import matplotlib
 
@@ -65,7 +73,7 @@ def plot_hgrm(files: list[Path], out: Path, *, title: str = "latency by percenti
     ax.legend(loc="upper left")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png")
+    fig.savefig(out, format=fmt)
     plt.close(fig)
     return out
 
@@ -81,7 +89,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     lp = sub.add_parser("latency-plot", help="plot HdrHistogram .hgrm percentile distributions as a PNG",
                         description=__doc__.split("\n\n")[1] if __doc__ else None)
     lp.add_argument("files", nargs="+", metavar="FILE.hgrm", help="percentile distributions (one line each)")
-    lp.add_argument("-o", "--output", default="latency.png", help="the PNG to write (default: latency.png)")
+    lp.add_argument("-o", "--output", default="latency.png", help="the plot to write: .png, .svg or .pdf (default: latency.png)")
     lp.add_argument("--title", default="latency by percentile")
     lp.add_argument("--unit", default="µs", help="the unit the files were written in (axis label; default µs)")
     lp.add_argument("--linear", action="store_true", help="a linear latency axis (default: logarithmic)")
