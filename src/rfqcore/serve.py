@@ -306,6 +306,7 @@ class Server:
         journal). A desk that starts with no prices (a fresh core) or no feed does not wait; a
         feed that does not bring every composite back in time is logged, and the gateway opens
         anyway (those composites' RFQs are refused until their books are fresh)."""
+        self.market_waited = 0.0
         if not priced or self.market_wait <= 0 or not (self.market_files or self.venues):
             return
         t0 = time.monotonic()
