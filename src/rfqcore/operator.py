@@ -145,10 +145,13 @@ def field_value(unit: str, raw: int, qty_decimals: int | None = None) -> Decimal
     return from_units(raw, qty_decimals if unit == "qty" else _UNIT_DECIMALS[unit])
 
 
-def ack_values(ack: ControlAck, registry: Registry, tiers: Mapping[int, str] | None = None) -> tuple[str, str]:
+def ack_values(ack: ControlAck, registry: Registry, tiers: Mapping[int, str] | None = None, *,
+               labelled: bool = True) -> tuple[str, str]:
     """``(value, previous)`` of a CONTROL_ACK as an operator reads them: a ``SET_*`` field's values
     in the units they are given in, labelled (``"200 BTC"``, ``"50 bps"``, ``"1500 ms"``,
-    ``"250000 USDT"``; a client's tier by its name in ``tiers``, id -> name); other values as sent."""
+    ``"250000 USDT"``; a client's tier by its name in ``tiers``, id -> name); other values as sent.
+    ``labelled=False``: the plain values as a form takes them back (every decimal of the scale:
+    ``"150.00000000"``; the console)."""
     named = tier_change(ack, tiers) if tiers is not None else None
     if named is not None:
         return named
@@ -164,6 +167,8 @@ def ack_values(ack: ControlAck, registry: Registry, tiers: Mapping[int, str] | N
 
     def text(raw: int) -> str:
         v = field_value(unit, raw, qd)
+        if not labelled:
+            return format(v, "f") if isinstance(v, Decimal) else str(v)
         if isinstance(v, Decimal):
             return human(raw, qd if unit == "qty" else _UNIT_DECIMALS[unit], label)
         return f"{v} {label}" if label else str(v)

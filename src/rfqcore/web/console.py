@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from rfqcore.engine import Engine
-from rfqcore.operator import FIELDS, HEDGE_MODES, Operator, field_of, field_unit, field_value, tier_change
+from rfqcore.operator import FIELDS, HEDGE_MODES, Operator, ack_values, field_of, field_unit, field_value
 from rfqcore.rfq import (
     AcceptRejected,
     ApprovalPending,
@@ -145,14 +145,8 @@ def ack_json(ack: ControlAck, registry: Any, tiers: Mapping[int, str] | None = N
     """A CONTROL_ACK's command, field, values and result; a ``SET_*`` field's values in the units
     the operator gives them (bps, ms, base units, the quote currency; a client's tier by its name
     in ``tiers``, id -> name), other values as sent."""
-    value, previous = str(ack.value), str(ack.previous)
+    value, previous = ack_values(ack, registry, tiers, labelled=False)
     known = field_of(ack.command, ack.field)
-    named = tier_change(ack, tiers) if tiers is not None else None
-    if named is not None:
-        value, previous = named
-    elif known is not None:
-        qd = registry.composite(ack.instrument).qty_decimals if ack.instrument else 0
-        value, previous = (str(_human(known[2], v, qd)) for v in (ack.value, ack.previous))
     field = ack.field_name if known is not None or not ack.field_name.isdigit() else ""
     return {"control_id": str(ack.control_id), "command": ack.command_name, "field": field, "value": value,
             "previous": previous, "result": ack.reason_name}
