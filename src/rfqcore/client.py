@@ -300,7 +300,7 @@ class _Endpoint:
         self.registry = registry if registry is not None else (settings.registry if settings is not None
                                                                else Registry.load())
         self.channel = channel or gw.channel
-        self.response_channel = response_channel or (gw.response_channel if channel is None else None) or self.channel
+        self.response_channel = gw.answers_on(channel, response_channel)
         self.aeron_dir = aeron_dir if aeron_dir is not None else gw.aeron_dir
         self.request_stream = int(request_stream if request_stream is not None else gw.request_stream)
         base = response_stream_base

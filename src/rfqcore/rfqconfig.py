@@ -521,6 +521,16 @@ class GatewayConfig:
     operator_stream: int = 3000
     aeron_dir: str | None = None
 
+    def answers_on(self, channel: str | None, response_channel: str | None) -> str:
+        """The channel the gateway answers on and clients listen on: ``response_channel`` if
+        given; else this config's ``response_channel`` when the requests use this config's
+        channel too (``channel`` None); else the requests' channel (one host, one driver)."""
+        if response_channel:
+            return response_channel
+        if channel is None and self.response_channel:
+            return self.response_channel
+        return channel or self.channel
+
 
 @dataclass(frozen=True, slots=True)
 class FixSessionConfig:

@@ -91,7 +91,7 @@ class NativeGateway:
         self.channel = channel or g.channel
         self._native_args: dict[str, Any] = dict(
             aeron_dir=aeronx.resolve_dir(aeron_dir or g.aeron_dir), channel=self.channel,
-            response_channel=response_channel or (g.response_channel if channel is None else None) or self.channel,
+            response_channel=g.answers_on(channel, response_channel),
             request_stream=int(g.request_stream),
             response_stream_base=int(g.response_stream_base), operator_stream=int(g.operator_stream),
             input_ring=str(input_ring), tap_ring=str(tap_ring), principals=principals,

@@ -189,7 +189,7 @@ class Gateway:
         g = settings.gateway
         self.settings = settings
         self.channel = channel or g.channel
-        self.response_channel = response_channel or (g.response_channel if channel is None else None) or self.channel
+        self.response_channel = g.answers_on(channel, response_channel)
         self.request_stream = int(g.request_stream)
         self._gw = g
         self._own_aeron = aeron is None
