@@ -583,3 +583,17 @@ def test_a_table_shows_the_human_columns_and_all_of_them_on_request() -> None:
     # the same row, fewer columns: every human value is the all-columns one
     row_h, row_a = render_table(rep).splitlines()[1].split(), render_table(rep, all_columns=True).splitlines()[1].split()
     assert row_h == [row_a[every.index(c)] for c in human]
+
+
+def test_a_table_drops_trailing_zeros_but_no_digit_and_csv_keeps_the_full_scale() -> None:
+    # 60000.00 × 4.04275292: notional 242565.1752 exactly (10 decimals in the store), fee rounded up
+    rep = blotter([mk(1, qty=404_275_292), mk(2, price=6_000_001, qty=BTC)], CycleCalendar())
+    head, first, second = render_table(rep).splitlines()[:3]
+    cells = dict(zip(head.split(), first.split(), strict=True))
+    assert (cells["price"], cells["qty"], cells["notional"], cells["fee"]) == (
+        "60000.00", "4.04275292", "242565.1752", "12.12825876")
+    assert dict(zip(head.split(), second.split(), strict=True))["notional"] == "60000.01"
+    buf = io.StringIO()
+    write_csv(rep, buf)
+    row = dict(zip(*(line.split(",") for line in buf.getvalue().splitlines()[:2]), strict=True))
+    assert (row["notional"], row["fee"], row["qty"]) == ("242565.1752000000", "12.1282587600", "4.04275292")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from rfqcore.records import ClientSide
+from rfqcore.units import human
 from rfqcore.settlement.model import (
     Cycle,
     CycleCalendar,
@@ -190,12 +191,15 @@ MACHINE_COLUMNS = {"client_id"}
 
 def render_table(report: Report, all_columns: bool = False) -> str:
     """A fixed-width text table (for the CLI): the human columns, or with ``all_columns`` every
-    column (CSV and Parquet always carry every column)."""
+    column (CSV and Parquet always carry every column). Amounts are exact but read as people
+    write them: zeros beyond the second decimal dropped (``61839.71``, not ``61839.7100000000``;
+    ``249999.999957526`` keeps every digit); CSV and Parquet keep each value's full scale."""
     keep = [i for i, (c, _) in enumerate(report.columns)
             if all_columns or not (c.endswith(MACHINE_COLUMN_SUFFIXES) or c in MACHINE_COLUMNS)]
     cols = [report.columns[i] for i in keep]
     head = [c for c, _ in cols]
-    body = [[fmt_units(*r[i]) if typ == "dec" else str(r[i]) for i, (_, typ) in zip(keep, cols, strict=True)]
+    body = [[human(*r[i], min_decimals=min(2, r[i][1])) if typ == "dec" else str(r[i])
+             for i, (_, typ) in zip(keep, cols, strict=True)]
             for r in report.rows]
     widths = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(head)]
     buf = io.StringIO()
