@@ -153,7 +153,7 @@ def measure(rate: float, seconds: float, args: argparse.Namespace) -> dict:
             recv.update({k: int(t) for k, t in v.state().get("order_recv_ns", {}).items()})
         prefix = desk.hedger.id_prefix
         status = desk.status()
-        hedge_orders = eng.hedge_orders()
+        hedge_orders = eng.hedge_orders_raw()
     # match each hedge order to its accept: the accept's ring stamp (ts_send) is >= its push
     # time and < the next accept's push time
     push_arr = np.array(pushed, dtype=np.int64)

@@ -383,7 +383,7 @@ def test_an_operator_kills_a_client_in_the_console_and_its_next_rfq_is_refused_w
         console.until("the release's answer", lambda: console.message() == "release beta-fund: applied as risk-officer")
         console.until("the switch shown off", lambda: "KILLED" not in console.text("#switch-client-beta-fund"))
     finally:
-        if desk.engine.client_risk("beta-fund")["killed"]:
+        if desk.engine.client_risk_raw("beta-fund")["killed"]:
             desk.engine.operator.kill(False, client="beta-fund")  # the test failed half-way: leave the desk as found
     page.request(desk, "buy", "1")
     page.quote_shown()  # released: quoted again
@@ -395,7 +395,7 @@ def test_a_risk_officer_changes_a_tiers_markup_in_the_console_seeing_old_and_new
     """The tier's terms through the one path of setting changes: chosen in the form, reviewed
     (its current and new value shown, nothing sent yet), confirmed; the core holds the new
     value and the page's settings table shows it."""
-    before = desk.engine.tier_view("silver")
+    before = desk.engine.tier_view_raw("silver")
     console.login("desk-risk")
     console.until("the settings form", lambda: console.el("#change-form").is_displayed()
                   and "silver" in console.text("#settings"))
@@ -408,16 +408,16 @@ def test_a_risk_officer_changes_a_tiers_markup_in_the_console_seeing_old_and_new
     console.until("the review", lambda: console.el("#change-confirm").is_displayed())
     assert console.text("#change-what-text") == "silver markup_bps"
     assert (console.text("#change-old"), console.text("#change-new")) == ("1.00", "1.75")
-    assert desk.engine.tier_view("silver") == before  # nothing sent before the confirm
+    assert desk.engine.tier_view_raw("silver") == before  # nothing sent before the confirm
     console.shot("review")
     try:
         console.click("#change-apply")
         console.until("the change's answer",
                       lambda: console.message() == "silver markup_bps: applied as risk-officer")
-        assert desk.engine.tier_view("silver")["markup_cbps"] == 175
+        assert desk.engine.tier_view_raw("silver")["markup_cbps"] == 175
         console.until("the new value in the settings table", lambda: "markup_bps 1.75" in console.text("#settings"))
         console.shot("applied")
     finally:
         desk.engine.operator.set_tier("silver", markup_bps=Decimal(before["markup_cbps"]) / 100)
-    assert desk.engine.tier_view("silver") == before
+    assert desk.engine.tier_view_raw("silver") == before
     assert console.console_errors() == []

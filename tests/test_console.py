@@ -292,7 +292,7 @@ def test_an_action_is_journaled_with_the_operators_id_and_the_audit_names_the_op
     try:
         r = risk.call("POST", "/restrict", {"instrument": "ETH", "on": True})
         assert r.status == 200 and r.json["status"] == "applied" and r.json["operator"] == "risk-officer", r.body
-        assert desk.engine.instrument_risk("ETH")["restricted"] is True
+        assert desk.engine.instrument_risk_raw("ETH")["restricted"] is True
         (ack,) = r.json["acks"]
         assert (ack["command"], ack["field"], ack["value"], ack["result"]) == ("RESTRICT", "", "1", "OK")
         _, row = stream.until(lambda ev, d: ev == "control" and d["control_id"] == ack["control_id"])
@@ -303,7 +303,7 @@ def test_an_action_is_journaled_with_the_operators_id_and_the_audit_names_the_op
     finally:
         off = risk.call("POST", "/restrict", {"instrument": "ETH", "on": False})
         stream.close()
-    assert off.json["status"] == "applied" and desk.engine.instrument_risk("ETH")["restricted"] is False
+    assert off.json["status"] == "applied" and desk.engine.instrument_risk_raw("ETH")["restricted"] is False
 
 
 def test_the_approval_queue_end_to_end(desk: Any, trader: Browser) -> None:
@@ -320,6 +320,7 @@ def test_the_approval_queue_end_to_end(desk: Any, trader: Browser) -> None:
         assert pushed["type"] == "pending_approval" and pushed["client"] == "acme-capital"
         (waiting,) = [a for a in trader.call("GET", "/approvals").json if a["request_id"] == rid]
         assert waiting["client"] == "acme-capital" and waiting["qty"] == "51.00000000" and waiting["side"] == "buy"
+        assert waiting["rfq_id"] == str(r.json["rfq_id"]) and waiting["limit"] is None
         assert 0 < waiting["remaining_ms"] <= 30_000 and waiting["indicative"]
         ok = trader.call("POST", "/approve", {"request_id": rid, "adjust_bps": "2.5"})
         assert ok.status == 200 and ok.json["status"] == "applied" and ok.json["operator"] == "desk-operator", ok.body
@@ -440,22 +441,22 @@ def test_a_limit_change_shows_old_and_new_and_applies_only_when_confirmed(desk: 
 SETTINGS = [
     ({"what": "tier", "target": "silver", "field": "markup_bps", "value": "1.25"},
      lambda v: next(t for t in v["tiers"] if t["tier"] == "silver")["markup_bps"], "1.25",
-     lambda e: e.tier_view("silver")["markup_cbps"] == 125),
+     lambda e: e.tier_view_raw("silver")["markup_cbps"] == 125),
     ({"what": "tier", "target": "gold", "field": "allow_partial", "value": True},
      lambda v: next(t for t in v["tiers"] if t["tier"] == "gold")["allow_partial"], True,
-     lambda e: e.tier_view("gold")["allow_partial"] is True),
+     lambda e: e.tier_view_raw("gold")["allow_partial"] is True),
     ({"what": "client", "target": "beta-fund", "field": "tier", "value": "gold"},
-     None, "gold", lambda e: e.client_risk("beta-fund")["tier"] == 1),
+     None, "gold", lambda e: e.client_risk_raw("beta-fund")["tier"] == 1),
     ({"what": "hedging", "target": "BTC", "field": "mode", "value": "full"},
      lambda v: next(h for h in v["hedging"] if h["instrument"] == "BTC")["mode"], "full",
-     lambda e: e.hedge_status()[0]["mode"] == "full"),
+     lambda e: e.hedge_status_raw()[0]["mode"] == "full"),
     ({"what": "hedging", "target": "BTC", "field": "threshold", "value": "0.5"},
      lambda v: next(h for h in v["hedging"] if h["instrument"] == "BTC")["threshold"], "0.50000000",
-     lambda e: e.hedge_status()[0]["threshold"] == 50_000_000),
+     lambda e: e.hedge_status_raw()[0]["threshold"] == 50_000_000),
     ({"what": "desk", "field": "exec_window_ms", "value": "2500"},
-     lambda v: v["desk"]["exec_window_ms"], "2500.000000", lambda e: e.desk_view()["exec_window_ns"] == 2_500_000_000),
+     lambda v: v["desk"]["exec_window_ms"], "2500.000000", lambda e: e.desk_view_raw()["exec_window_ns"] == 2_500_000_000),
     ({"what": "desk", "target": "desk", "field": "exec_count", "value": 7},
-     lambda v: v["desk"]["exec_count"], 7, lambda e: e.desk_view()["exec_count"] == 7),
+     lambda v: v["desk"]["exec_count"], 7, lambda e: e.desk_view_raw()["exec_count"] == 7),
 ]
 
 
@@ -502,13 +503,13 @@ def test_a_setting_the_core_refuses_changes_nothing(desk: Any, risk: Browser) ->
     the tier as a whole. The confirm answers "rejected" with the core's reason, the audit trail
     names the operator and the reason, and the tier is as it was. (That a refused SET_* changes
     no state at all, state hash included, is the Rust engine tests' rfq.rs and hedging.rs.)"""
-    ttl = desk.engine.tier_view("gold")
+    ttl = desk.engine.tier_view_raw("gold")
     too_long = str(Decimal(ttl["max_ttl_ns"]) / 1_000_000 + 1)
     asked = risk.call("POST", "/change", {"what": "tier", "target": "gold", "field": "ttl_ms", "value": too_long})
     assert asked.status == 200, asked.body
     done = risk.call("POST", "/confirm", {"change_id": asked.json["change_id"]})
     assert done.status == 200 and done.json["status"] == "rejected" and done.json["reason"] == "BAD_COMMAND"
-    assert desk.engine.tier_view("gold") == ttl
+    assert desk.engine.tier_view_raw("gold") == ttl
     audit = next(a for a in risk.call("GET", "/audit").json if a["control_id"] == done.json["acks"][0]["control_id"])
     assert audit["result"] == "BAD_COMMAND" and audit["operator"] == "risk-officer"
 
@@ -528,7 +529,7 @@ def test_the_views_show_the_engines_numbers(desk: Any, viewer: Browser) -> None:
     btc = next(p for p in positions["desk"] if p["instrument"] == "BTC")
     assert btc["qty"] == str(desk.engine.positions()["BTC"].qty)
     clients = {c["client"]: c for c in viewer.call("GET", "/clients").json}
-    risk = desk.engine.client_risk("acme-capital")
+    risk = desk.engine.client_risk_raw("acme-capital")
     assert clients["acme-capital"]["utilised"] == str(from_units(risk["utilised"], 2))
     assert clients["acme-capital"]["credit_limit"] == str(from_units(risk["credit_limit"], 2))
     venues = viewer.call("GET", "/venues").json

@@ -409,14 +409,14 @@ def test_a_clients_open_quotes_are_cancelled_when_its_session_ends(desk: Any, ac
     feed_market(desk.engine)
     q = acme.quote_request(_id("cod"), "BTC", "1", side="1")
     qid = int(q[117])
-    assert desk.engine.quote_state(qid)["state"] == "live"
+    assert desk.engine.quote_state_raw(qid)["state"] == "live"
     acme.logged_out.clear()
     qf.Session.lookupSession(acme.sid).logout()
     assert acme.logged_out.wait(10)
     deadline = time.monotonic() + 5
-    while desk.engine.quote_state(qid)["state"] == "live" and time.monotonic() < deadline:
+    while desk.engine.quote_state_raw(qid)["state"] == "live" and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert desk.engine.quote_state(qid)["state"] == "cancelled"
+    assert desk.engine.quote_state_raw(qid)["state"] == "cancelled"
     qf.Session.lookupSession(acme.sid).logon()  # back again: the quote cannot be hit any more
     assert acme.logged_on.wait(15)
     hit = acme.order(_id("late"), q, "1", "1", price=q[133])
@@ -896,7 +896,7 @@ def test_a_configured_session_logs_on_with_its_comp_ids_and_keeps_its_quotes_whe
             qf.Session.lookupSession(c.sid).logout()
             assert c.logged_out.wait(10)
             time.sleep(0.5)  # what a cancel-on-disconnect would have done by now
-            assert srv.engine.quote_state(qid)["state"] == "live"
+            assert srv.engine.quote_state_raw(qid)["state"] == "live"
             c.seqnums_clean()
         assert srv.fix.stats()["ACME-OMS"]["in:R"] == 1
         assert "beta-fund" not in srv.fix.stats()
@@ -948,7 +948,7 @@ def _ask_big(c: FixClient, side: str = "1", qty: str = "51") -> tuple[str, dict[
 def _pending_of(eng: Any, acme_id: int) -> int:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        mine = [p["request_id"] for p in eng.pending_approvals() if p["client"] == acme_id]
+        mine = [p["request_id"] for p in eng.pending_approvals_raw() if p["client"] == acme_id]
         if mine:
             assert len(mine) == 1, mine
             return int(mine[0])
@@ -973,7 +973,7 @@ def test_a_request_needing_approval_is_pending_then_quoted_when_the_operator_app
     assert eng.operator.approve(request_id).ok
     q = acme.next()
     assert q[35] == "S" and q[131] == req and q[135] == "51.00000000" and 133 in q and 132 not in q, q
-    assert eng.quote_state(int(q[117]))["state"] == "live"
+    assert eng.quote_state_raw(int(q[117]))["state"] == "live"
     st = _status(acme, q[117], _id("st"))
     assert st[297] == "0" and st[131] == req, st  # live, the request's id
     # tradeable as any quote: pass it (a 51 BTC fill would move the desk for the tests after this one)
@@ -1002,7 +1002,7 @@ def test_a_declined_or_timed_out_approval_is_a_quote_request_reject(desk: Any, a
         assert rej[58] == "APPROVAL_TIMEOUT: the desk did not decide in time", rej
     finally:
         assert eng.operator.set_instrument("BTC", approval_timeout_ms=30000)[0].ok
-    assert [p for p in eng.pending_approvals() if p["client"] == ACME.id] == []
+    assert [p for p in eng.pending_approvals_raw() if p["client"] == ACME.id] == []
 
 
 def test_a_quote_approved_after_its_client_left_is_cancelled_and_resent(desk: Any, acme: FixClient) -> None:
@@ -1020,7 +1020,7 @@ def test_a_quote_approved_after_its_client_left_is_cancelled_and_resent(desk: An
     assert eng.operator.approve(request_id).ok
     deadline = time.monotonic() + 5
     while not (qids := [qid for qid, (r, _) in desk.fix._meta.items() if r == req]) or \
-            eng.quote_state(qids[0])["state"] != "cancelled":  # the Quote sent to the store, then cancelled
+            eng.quote_state_raw(qids[0])["state"] != "cancelled":  # the Quote sent to the store, then cancelled
         assert time.monotonic() < deadline, (qids, desk.fix.stats()[ACME.name])
         time.sleep(0.01)
     since = len(acme.admin_in)

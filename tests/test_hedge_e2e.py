@@ -59,7 +59,7 @@ def test_client_fill_is_hedged_across_both_venues_and_the_desk_is_flat(desk, eve
     assert s["client_flow"] - before["client_flow"] == -12 * BTC
     assert s["hedged"] == -s["client_flow"] and s["pending"] == 0
     assert eng.positions()["BTC"].qty_raw == 0, "back to flat"
-    orders = [o for o in eng.hedge_orders() if o["cl_ord_id"] > 0]
+    orders = [o for o in eng.hedge_orders_raw() if o["cl_ord_id"] > 0]
     venues = {o["venue"] for o in orders if HEDGE_ORDER_STATES[o["state"]] == "filled" or o["filled"] > 0}
     assert venues == {1, 2}, orders
     # slippage against the quoted price: reported per fill and in total, exact ints
@@ -81,13 +81,13 @@ def test_client_sell_is_hedged_by_selling(desk) -> None:
 
 def test_rejected_hedges_are_routed_again(desk) -> None:
     eng = desk.engine
-    n_before = len(eng.hedge_orders())
+    n_before = len(eng.hedge_orders_raw())
     for v in desk.venues.values():
         v.admin("reject_next", n=1)
     q = eng.request_quote("acme-capital", "BTC", "buy", 1)
     eng.accept(q)
     desk.wait_hedged(timeout=15)
-    new = eng.hedge_orders()[n_before:]
+    new = eng.hedge_orders_raw()[n_before:]
     states = [HEDGE_ORDER_STATES[o["state"]] for o in new]
     assert "rejected" in states and "filled" in states, new
     assert eng.positions()["BTC"].qty_raw == 0
@@ -96,7 +96,7 @@ def test_rejected_hedges_are_routed_again(desk) -> None:
 
 def test_slow_acks_and_a_disconnect_mid_order_end_in_known_states(desk) -> None:
     eng = desk.engine
-    n_before = len(eng.hedge_orders())
+    n_before = len(eng.hedge_orders_raw())
     for v in desk.venues.values():
         v.admin("slow_ack", ms=300)
     try:
@@ -109,7 +109,7 @@ def test_slow_acks_and_a_disconnect_mid_order_end_in_known_states(desk) -> None:
     finally:
         for v in desk.venues.values():
             v.admin("clear")
-    new = eng.hedge_orders()[n_before:]
+    new = eng.hedge_orders_raw()[n_before:]
     assert new and all(HEDGE_ORDER_STATES[o["state"]] in ("filled", "cancelled", "rejected", "expired") for o in new)
     assert eng.positions()["BTC"].qty_raw == 0
     venue_positions_agree(desk)

@@ -167,12 +167,26 @@ def test_engine_hedges_a_client_fill_through_records(registry: Registry, setting
             (spot.cl_ord_id, "filled", 500_000), (okx.cl_ord_id, "filled", 70_000_000)]
         (rej,) = [x for x in events if isinstance(x, HedgeRejected)]
         assert (rej.what, rej.reason_name) == ("report", "OMS_OVERFILL")
-        (hs,) = eng.hedge_status()
+        (hs,) = eng.hedge_status_raw()
         assert (hs["client_flow"], hs["hedged"], hs["pending"]) == (-120_000_000, 120_000_000, 0)
         assert eng.positions()["BTC"].qty_raw == 0
         paid = 6_000_100 * 50_000_000 + 6_000_200 * 70_000_000   # composite scales (2/8 decimals)
         assert hs["slippage"] == paid - ex.price_raw * 120_000_000
-        assert [HEDGE_ORDER_STATES[o["state"]] for o in eng.hedge_orders()] == ["filled", "filled"]
+        assert [HEDGE_ORDER_STATES[o["state"]] for o in eng.hedge_orders_raw()] == ["filled", "filled"]
+        # the same in human units: composite BTC/USDT for the status, each venue's instrument for its orders
+        (h,) = eng.hedge_status()
+        assert (h.instrument, h.mode, h.client_flow, h.hedged, h.pending) == (
+            "BTC", "full", Decimal("-1.2"), Decimal("1.2"), Decimal(0))
+        assert h.slippage == Decimal(hs["slippage"]).scaleb(-10) and (h.base, h.currency) == ("BTC", "USDT")
+        assert h.max_slippage_bps == Decimal("5") and h.raw == hs
+        assert [(v.venue, v.up, v.base) for v in h.venues] == [(v.name, True, "BTC") for v in settings.hedging[0].venues]
+        assert h.venues[0].position == Decimal("0.5") and h.venues[1].position == Decimal("0.7")
+        o1, o2 = eng.hedge_orders()
+        assert (o1.instrument, o1.side, o1.price, o1.qty, o1.filled, o1.state, o1.open) == (
+            "binance-spot:BTCUSDT", "buy", Decimal("60031.00"), Decimal("0.500000"), Decimal("0.500000"), "filled", False)
+        assert (o2.instrument, o2.price, o2.qty, o2.notional, o2.venue) == (   # okx: 1 and 8 decimals
+            "okx:BTC-USDT", Decimal("60033.0"), Decimal("0.7"), Decimal("42001.4"), settings.hedging[0].venues[1].name)
+        assert "price=60031.00 USDT" in repr(o1) and "hedged=1.2 BTC" in repr(h)
 
 
 def test_internal_crossing_book_from_python(registry: Registry, settings: RfqSettings) -> None:
@@ -192,8 +206,8 @@ def test_internal_crossing_book_from_python(registry: Registry, settings: RfqSet
         # a desk sell order at 60000.40: better than every venue's ask
         ok = eng.desk_order_raw("BTC", Side.ASK, 6_000_040, 30_000_000)
         assert (ok.event, ok.qty) == ("accepted", 30_000_000)
-        assert eng.hedge_status()[0]["internal"]["resting_orders"] == 1
-        _wait_for(lambda: eng.hedge_status()[0]["available"])
+        assert eng.hedge_status_raw()[0]["internal"]["resting_orders"] == 1
+        _wait_for(lambda: eng.hedge_status_raw()[0]["available"])
         q = eng.request_quote("acme-capital", "BTC", "buy", Decimal("0.5"))   # client buys 0.5 BTC
         eng.accept(q)
         _wait_for(lambda: any(isinstance(x, HedgeOrder) for x in events))
@@ -204,8 +218,10 @@ def test_internal_crossing_book_from_python(registry: Registry, settings: RfqSet
         # the other 0.2 BTC went to a venue
         orders = [x for x in events if isinstance(x, HedgeOrder)]
         assert sum(o.qty * (100 if o.venue == 1 else 1) for o in orders) == 20_000_000
-        hs = eng.hedge_status()[0]
+        hs = eng.hedge_status_raw()[0]
         assert hs["internal"]["position"] == -30_000_000 and hs["hedged"] == 30_000_000
+        internal = eng.hedge_status()[0].internal
+        assert internal is not None and (internal.position, internal.fills) == (Decimal("-0.3"), 1)
         gone = eng.cancel_desk_order("BTC", ok.order_id)
         assert gone.event == "rejected" and gone.reason_name == "MATCH_UNKNOWN_ORDER"   # fully filled
 
@@ -221,10 +237,13 @@ def test_operator_changes_the_hedging_policy_live(registry: Registry, settings: 
         assert all(a.ok for a in acks)
         (ack,) = eng.operator.set_hedging("BTC", mode="threshold")
         assert ack.ok and ack.previous == 1   # was full
-        assert eng.hedge_status()[0]["mode"] == "threshold"
+        assert eng.hedge_status_raw()[0]["mode"] == "threshold"
         # the mode goes after the ratio it needs, whatever the order of the arguments
         acks = eng.operator.set_hedging("BTC", mode="partial", ratio_pct=50)
         assert [(a.field, a.ok) for a in acks] == [(HedgeField.RATIO_PCT, True), (HedgeField.MODE, True)]
-        assert eng.hedge_status()[0]["mode"] == "partial"
+        assert eng.hedge_status_raw()[0]["mode"] == "partial"
+        h = eng.hedge_status()[0]   # read back in the units they were set in
+        assert (h.mode, h.ratio_pct, h.threshold, h.max_slippage_bps, h.retry_ms) == (
+            "partial", 50, Decimal("0.5"), Decimal("2.5"), Decimal(50))
         with pytest.raises(ValueError, match="mode"):
             eng.operator.set_hedging("BTC", mode="sometimes")

@@ -200,7 +200,7 @@ def check_recovered(journal_dir: Path, scratch: Path, acked: list[Ack]) -> Recov
             fills = int(eng.rfq_stats()["fills"])  # type: ignore[arg-type]
             missing = []
             for a in acked:
-                q = eng.quote_state(a.quote_id)
+                q = eng.quote_state_raw(a.quote_id)
                 held = None if q is None else (q["state"], q["ask" if a.side == 0 else "bid"])
                 if a.trade_id > fills or held != ("filled", (a.price, a.qty)):
                     missing.append(f"trade {a.trade_id} (quote {a.quote_id}): {fills} fills recovered, quote {held}")

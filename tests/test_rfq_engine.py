@@ -68,14 +68,19 @@ def test_quote_fill_positions_and_pnl(eng: Engine) -> None:
     # + gold markup 0.25 bp + hedge fee 0.50 bp = 180 cbps; asks up, bids down
     assert ask.price_raw == -(-6_000_010 * (1_000_000 + 180) // 1_000_000) == 6_001_091
     assert bid.price_raw == 6_000_000 * (1_000_000 - 180) // 1_000_000 == 5_998_920
-    assert eng.quote_state(q.quote_id)["state"] == "live"
+    assert eng.quote_state_raw(q.quote_id)["state"] == "live"
+    qs = eng.quote_state(q.quote_id)   # the same quote in human units
+    assert qs is not None and (qs.state, qs.client, qs.instrument) == ("live", "acme-capital", "BTC")
+    assert (qs.buy_price, qs.buy_qty, qs.sell_price, qs.sell_qty) == (q.buy_price, 1, q.sell_price, 1)
+    assert qs.valid_until == q.valid_until and "buy_price=60010.91 USDT" in repr(qs)
+    assert eng.quote_state(10**12) is None
 
     fill = eng.accept(q, "buy")
     assert isinstance(fill, Execution)
     assert (fill.price_raw, fill.qty_raw, fill.side) == (ask.price_raw, BTC, ClientSide.BUY)
     assert fill.notional_raw == ask.price_raw * BTC  # exact, scale 10 decimals
     assert fill.fee_raw == -(-fill.notional_raw * 50 // 1_000_000)  # gold 0.5 bp, rounded up
-    assert eng.quote_state(q.quote_id)["state"] == "filled"
+    assert eng.quote_state_raw(q.quote_id)["state"] == "filled"
 
     desk = eng.positions()["BTC"]
     assert (desk.qty_raw, desk.cost_raw, desk.fees_raw, desk.trades) == (-BTC, -fill.notional_raw, fill.fee_raw, 1)
@@ -89,9 +94,13 @@ def test_quote_fill_positions_and_pnl(eng: Engine) -> None:
     ex = eng.exposures_raw()
     assert ex["BTC"] == -BTC and ex["USDT"] == fill.notional_raw + fill.fee_raw
     assert eng.exposures() == {"BTC": Decimal(-1), "ETH": 0, "USDT": fill.notional + fill.fee}
-    risk = eng.client_risk("acme-capital")
+    risk = eng.client_risk_raw("acme-capital")
     assert risk["utilised"] == -(-fill.notional_raw // 10**8)  # cents, rounded up
     assert risk["available"] == risk["credit_limit"] - risk["utilised"]
+    r = eng.client_risk("acme-capital")   # in the desk currency, exact to the cent
+    assert (r.utilised, r.currency, r.tier) == (Decimal("60010.91"), "USDT", "gold")
+    assert r.available == r.credit_limit - r.utilised and r.raw == risk
+    assert "utilised=60010.91 USDT" in repr(r)
 
     # a second fill the other way closes the position: realised P&L is exact
     q2 = eng.request_quote("acme-capital", "BTC", "sell", Decimal(1))
@@ -141,7 +150,7 @@ def test_rejects_are_specific_and_change_nothing(eng: Engine) -> None:
         eng.accept_raw(q, qty=q.sides[0].qty_raw - 1)
     assert ei.value.reason == RfqReject.SIZE_MISMATCH
     assert eng.state_hash() == before
-    assert eng.quote_state(q.quote_id)["state"] == "live"
+    assert eng.quote_state_raw(q.quote_id)["state"] == "live"
 
 
 def test_a_reject_is_raised_and_delivered_as_one_object(eng: Engine) -> None:
@@ -161,14 +170,14 @@ def test_kill_switch_allows_only_risk_reducing(eng: Engine) -> None:
     q = eng.request_quote("acme-capital", "BTC", "buy", 1)
     eng.accept(q)  # desk is now short 1 BTC
     ack = eng.operator.kill(instrument="BTC")
-    assert ack.ok and eng.instrument_risk("BTC")["killed"]
+    assert ack.ok and eng.instrument_risk_raw("BTC")["killed"]
     with pytest.raises(RequestRejected) as ei:  # client buys more: the desk would get shorter
         eng.request_quote("acme-capital", "BTC", "buy", 1)
     assert ei.value.reason == RfqReject.KILL_SWITCH
     two_way = eng.request_quote("acme-capital", "BTC", "two-way", 1)
     assert [s.side for s in two_way.sides] == [ClientSide.SELL]  # only the reducing side
     eng.operator.kill(False, instrument="BTC")
-    assert not eng.instrument_risk("BTC")["killed"]
+    assert not eng.instrument_risk_raw("BTC")["killed"]
     # client scope
     eng.operator.kill(client="beta-fund")
     with pytest.raises(RequestRejected) as ei:  # the desk is short: beta buying would add to it
@@ -196,18 +205,58 @@ def test_limit_changes_are_audited_and_bad_ones_refused(eng: Engine) -> None:
     assert ei.value.reason == RfqReject.MAX_OPEN_QUOTES
 
 
+def test_views_read_settings_in_the_units_the_operator_sets_them(eng: Engine) -> None:
+    """Each view names a setting as its setter does and holds it in that unit, so a value read
+    goes straight back: the core's integers move by exactly the change."""
+    ins = eng.instrument_risk("BTC")
+    raw = eng.instrument_risk_raw("BTC")
+    assert (ins.long_limit, ins.max_notional) == (Decimal(raw["long_limit"]).scaleb(-8), Decimal(raw["max_notional"]).scaleb(-2))
+    assert (ins.collar_bps, ins.approval_timeout_ms) == (Decimal(raw["collar_cbps"]).scaleb(-2),
+                                                          Decimal(raw["approval_timeout_ns"]).scaleb(-6))
+    eng.operator.set_instrument("BTC", long_limit=ins.long_limit + Decimal("0.5"), collar_bps=ins.collar_bps / 2,
+                                approval_timeout_ms=ins.approval_timeout_ms + 1)
+    eng.operator.set_pricing("BTC", skew_bps_per_unit=ins.skew_bps_per_unit + Decimal("0.01"))
+    now = eng.instrument_risk_raw("BTC")
+    assert now["long_limit"] == raw["long_limit"] + BTC // 2 and now["collar_cbps"] == raw["collar_cbps"] // 2
+    assert now["approval_timeout_ns"] == raw["approval_timeout_ns"] + 1_000_000
+    assert now["skew_cbps_per_unit"] == raw["skew_cbps_per_unit"] + 1
+    assert "long_limit=250.5 BTC" in repr(eng.instrument_risk("BTC"))
+
+    c = eng.client_risk("beta-fund")
+    eng.operator.set_client("beta-fund", credit_limit=c.credit_limit + Decimal("0.01"), rfq_burst=c.rfq_burst + 1,
+                            tier="gold")
+    c2 = eng.client_risk("beta-fund")
+    assert (c2.credit_limit - c.credit_limit, c2.rfq_burst, c2.rfq_rate, c2.tier) == (
+        Decimal("0.01"), c.rfq_burst + 1, c.rfq_rate, "gold")
+    assert c2.raw["credit_limit"] == c.raw["credit_limit"] + 1   # one cent
+
+    t = eng.tier_view("silver")
+    eng.operator.set_tier("silver", markup_bps=t.markup_bps + Decimal("0.25"), ttl_ms=t.ttl_ms * 2)
+    t2 = eng.tier_view("silver")
+    assert (t2.markup_bps - t.markup_bps, t2.ttl_ms, t2.raw["ttl_ns"]) == (
+        Decimal("0.25"), t.ttl_ms * 2, 2 * t.raw["ttl_ns"])
+    d = eng.desk_view()
+    eng.operator.set_desk(exec_window_ms=d.exec_window_ms + Decimal("0.5"))
+    assert eng.desk_view_raw()["exec_window_ns"] == d.raw["exec_window_ns"] + 500_000
+    assert d.killed is False and "exec_window_ms=" in repr(d) and " ms" in repr(d)
+
+
 def test_manual_approval(eng: Engine) -> None:
     events: list = []
     eng.subscribe_events(events.extend)
     p = eng.request_quote("acme-capital", "BTC", "buy", 60)  # above 50 BTC
     assert isinstance(p, ApprovalPending) and p.qty_raw == 60 * BTC
-    (pending,) = eng.pending_approvals()
+    (pending,) = eng.pending_approvals_raw()
     assert pending["request_id"] == p.request_id
-    eng.operator.approve(p.request_id, adjust_bps="2")
+    (view,) = eng.pending_approvals()   # the hook's event type, with the limit (none here)
+    assert isinstance(view, ApprovalPending) and (view.request_id, view.rfq_id, view.qty, view.limit) == (
+        p.request_id, p.rfq_id, 60, None)
+    assert (view.price, view.instrument, view.qty_unit) == (p.price, "BTC", "BTC")
+    eng.operator.approve(view, adjust_bps="2")
     eng.run_once()
     quotes = [e for e in events if isinstance(e, Quote) and e.rfq_id == p.rfq_id]
     assert len(quotes) == 1 and quotes[0].sides[0].qty_raw == 60 * BTC
-    assert eng.pending_approvals() == []
+    assert eng.pending_approvals_raw() == []
     p2 = eng.request_quote("acme-capital", "BTC", "sell", 55)
     eng.operator.decline(p2.request_id)
     eng.run_once()
@@ -225,6 +274,13 @@ def test_manual_approval(eng: Engine) -> None:
     eng.run_once()
     (q3,) = [e for e in events if isinstance(e, Quote) and e.rfq_id == p3.rfq_id]
     assert (q3.buy_price, q3.buy_price_raw, q3.buy_qty) == (Decimal("60100.50"), 6_010_050, 52)
+    # an amount of quote currency with a limit: the event and the view both say the amount's unit
+    p4 = eng.request_quote("acme-capital", "BTC", "buy", "3600000", quote_ccy=True, limit="61000")
+    assert isinstance(p4, ApprovalPending) and (p4.qty, p4.qty_unit, p4.qty_in_quote) == (3_600_000, "USDT", True)
+    assert "qty=3600000 USDT" in repr(p4)
+    (v4,) = eng.pending_approvals()
+    assert (v4.request_id, v4.qty, v4.qty_unit, v4.limit) == (p4.request_id, 3_600_000, "USDT", Decimal("61000.00"))
+    assert "limit=61000.00 USDT" in repr(v4)
 
 
 def test_threaded_expiry_by_heartbeat_and_hooks() -> None:
@@ -248,7 +304,7 @@ def test_threaded_expiry_by_heartbeat_and_hooks() -> None:
         e.feed(spot_book(time.time_ns()))
         q = e.request_quote("acme-capital", "BTC", "BUY", "1", ttl_ms=20)
         time.sleep(0.2)  # no input at all: the core thread's heartbeats expire the quote
-        assert e.quote_state(q.quote_id)["state"] == "expired"
+        assert e.quote_state_raw(q.quote_id)["state"] == "expired"
         with pytest.raises(RequestRejected) as ei:
             e.accept(q)
         assert ei.value.reason == RfqReject.TOO_LATE
@@ -280,7 +336,7 @@ def test_human_units_in_and_out(eng: Engine) -> None:
     assert raw.buy_price == Decimal(raw.buy_price_raw) / 100
     two = eng.request_quote("acme-capital", "BTC", "two-way", 2, ttl_ms="2.5")
     assert [s.side for s in two.sides] == [ClientSide.BUY, ClientSide.SELL]
-    assert two.valid_until == eng.quote_state(two.quote_id)["valid_until"]
+    assert two.valid_until == eng.quote_state_raw(two.quote_id)["valid_until"]
     assert isinstance(eng.request_quote("acme-capital", "BTC", "buy", 1, limit="60100.5"), Quote)
     with pytest.raises(RfqRejected) as ei:
         eng.request_quote("acme-capital", "BTC", "buy", 1, limit=Decimal("60000"))

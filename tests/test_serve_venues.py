@@ -105,13 +105,13 @@ def test_serve_hedges_on_the_venues_of_its_venue_file(tmp_path, desk_config, dat
             eng = srv.engine
             assert eng is not None
             deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not (eng.hedge_status()[0]["available"] and all(
+            while time.monotonic() < deadline and not (eng.hedge_status_raw()[0]["available"] and all(
                     eng.best(k) is not None for k in ("binance-spot:BTCUSDT", "okx:BTC-USDT"))):
                 time.sleep(0.02)
             eng.accept(eng.request_quote("acme-capital", "BTC", ClientSide.BUY, 2))
-            while time.monotonic() < deadline and eng.hedge_status()[0]["hedged"] != 2 * BTC:
+            while time.monotonic() < deadline and eng.hedge_status_raw()[0]["hedged"] != 2 * BTC:
                 time.sleep(0.02)
-            assert eng.hedge_status()[0]["hedged"] == 2 * BTC
+            assert eng.hedge_status_raw()[0]["hedged"] == 2 * BTC
             assert eng.positions()["BTC"].qty_raw == 0
     # the command line refuses a venue file whose secrets are not in the environment
     env = {k: v for k, v in os.environ.items() if not k.startswith("T_VENUE")}

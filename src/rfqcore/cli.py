@@ -351,9 +351,8 @@ def _serve_until_stopped(args: argparse.Namespace, srv: Server, files: Sequence[
         desk = "  ".join(f"{n} {_fmt_px(p.qty_raw, p.qty_decimals)}" for n, p in pos.items())
         hedge = ""
         for h in srv.engine.hedge_status():
-            c = srv.registry.composite(int(h["composite"]))
-            hedge += (f"  hedging {c.name}: {'up' if h['available'] else 'UNAVAILABLE'}, hedged "
-                      f"{_fmt_px(int(h['hedged']), c.qty_decimals)}, pending {_fmt_px(int(h['pending']), c.qty_decimals)}")
+            hedge += (f"  hedging {h.instrument}: {'up' if h.available else 'UNAVAILABLE'}, hedged "
+                      f"{h.hedged:f} {h.base}, pending {h.pending:f} {h.base}")
         print(f"  RFQs {st['rfqs']}  quotes {st['quotes']}  fills {st['fills']}  rejects "
               f"{sum(st['rejects'].values())}  pending approvals {len(srv.engine.pending_approvals())}  "
               f"desk {desk}{hedge}", flush=True)

@@ -329,8 +329,8 @@ def _run_demo(files: Sequence[os.PathLike[str]], speed: float | None, work: Path
               + "  (money rounded to the cent here; exact in the API)")
         for client in ("acme-capital", "beta-fund"):
             r = eng.client_risk(client)
-            print(f"  {client:<13} credit {_fmt(r['credit_limit'], 2):>14} used {_fmt(r['utilised'], 2):>14} "
-                  f"available {_fmt(r['available'], 2):>14}  open quotes {r['open_quotes']}")
+            print(f"  {client:<13} credit {r.credit_limit:>14,f} {r.currency}  used {r.utilised:>14,f} {r.currency}  "
+                  f"available {r.available:>14,f} {r.currency}  open quotes {r.open_quotes}")
         st = eng.rfq_stats()
         from rfqcore.rfq import reason_name
 

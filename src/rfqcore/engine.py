@@ -53,12 +53,22 @@ from rfqcore.rfq import (
 )
 from rfqcore.rfqconfig import RfqSettings
 from rfqcore.units import Scaled, ScaledOrNone, book_side, client_side, desk_side, from_units, human, to_units
+from rfqcore.views import (
+    ClientRisk,
+    DeskSettings,
+    HedgeOrderState,
+    HedgeVenueState,
+    HedgingState,
+    InstrumentRisk,
+    QuoteState,
+    TierTerms,
+)
 
 if TYPE_CHECKING:
     from rfqcore_core import ClientView, CoreStats, HedgeView, PositionView, RfqStats
 
-    class ClientRisk(ClientView):
-        """:meth:`Engine.client_risk`: the core's client view and the credit still available."""
+    class ClientRiskRaw(ClientView):
+        """:meth:`Engine.client_risk_raw`: the core's client view and the credit still available."""
 
         available: int
 
@@ -823,28 +833,80 @@ class Engine:
         ins = self.registry.by_id(c.members[0])
         return ins.base, ins.quote
 
+    def _desk_currency(self) -> str:
+        """The currency credit and notional limits are counted in: the composites' quote currency."""
+        return self._assets(self.registry.composites[0].id)[1] if self.registry.composites else ""
+
     def client_risk(self, client: int | str) -> ClientRisk:
-        """Credit limit, utilisation and availability (cents), open quotes, kill/halt flags."""
+        """A client's switches, credit (limit, used, available) in the desk currency, live quotes
+        and throttles, in ``set_client``'s units (:class:`rfqcore.views.ClientRisk`)."""
+        raw = self.client_risk_raw(client)
+        tier = next((t.name for t in self.rfq.tiers if t.id == raw["tier"]), str(raw["tier"]))
+        return ClientRisk.of(raw, tier, self._desk_currency())
+
+    def client_risk_raw(self, client: int | str) -> ClientRiskRaw:
+        """:meth:`client_risk` as the core's dict: credit in cents, rates as ``(per second, burst)``."""
         v = self.core.client_view(self.rfq.client(client).id)
         return {**v, "available": v["credit_limit"] - v["utilised"]}
 
-    def instrument_risk(self, composite: int | str) -> dict[str, object]:
+    def instrument_risk(self, composite: int | str) -> InstrumentRisk:
+        """A composite's switches, limits and pricing knobs in ``set_instrument`` /
+        ``set_pricing``'s units (:class:`rfqcore.views.InstrumentRisk`)."""
+        c = self.registry.composite(composite)
+        base, quote = self._assets(c.id)
+        return InstrumentRisk.of(self.instrument_risk_raw(c.id), c.name, c.qty_decimals, base, quote)
+
+    def instrument_risk_raw(self, composite: int | str) -> dict[str, object]:
+        """:meth:`instrument_risk` as the core's dict (composite qty units, cents, cbps, ns)."""
         return dict(self.core.instrument_view(self.registry.composite(composite).id))
 
-    def tier_view(self, tier: int | str) -> dict[str, object]:
-        """A client tier's terms now (markup and fee in cbps, TTLs in ns; ``SET_TIER`` changes
-        them), by its id or name."""
+    def tier_view(self, tier: int | str) -> TierTerms:
+        """A client tier's terms now in ``set_tier``'s units (bps, ms; ``SET_TIER`` changes them),
+        by its id or name."""
+        return TierTerms.of(self.tier_view_raw(tier))
+
+    def tier_view_raw(self, tier: int | str) -> dict[str, object]:
+        """:meth:`tier_view` as the core's dict (markup and fee in cbps, TTLs in ns)."""
         return dict(self.core.tier_view(self.rfq.tier(tier).id))
 
-    def desk_view(self) -> dict[str, object]:
+    def desk_view(self) -> DeskSettings:
         """The desk-wide settings now: the repeated-execution throttle (``exec_count`` fills
-        within ``exec_window_ns``; ``SET_DESK`` changes it) and the table sizes."""
+        within ``exec_window_ms``; ``SET_DESK`` changes it), the desk kill switch, the table sizes."""
+        return DeskSettings.of(self.desk_view_raw(), self.core.desk_killed())
+
+    def desk_view_raw(self) -> dict[str, object]:
+        """:meth:`desk_view` as the core's dict (``exec_window_ns``)."""
         return dict(self.core.desk_view())
 
-    def pending_approvals(self) -> list[dict[str, int]]:
+    def pending_approvals(self) -> list[ApprovalPending]:
+        """The RFQs waiting for an operator, as the hooks' :class:`~rfqcore.rfq.ApprovalPending`
+        (``operator.approve(p)`` takes one), with the client's limit price."""
+        out = []
+        for p in self.pending_approvals_raw():
+            u = composite_units(self.registry, int(p["composite"]))
+            out.append(ApprovalPending(int(p["client"]), int(p["composite"]), int(p["request_id"]),
+                                       int(p["rfq_id"]), int(p["side"]), int(p["qty"]), int(p["indicative"]),
+                                       int(p["deadline"]), 0, u.name, u.price_decimals, u.qty_decimals, u.base,
+                                       u.currency, bool(p["qty_in_quote"]), int(p["limit"])))
+        return out
+
+    def pending_approvals_raw(self) -> list[dict[str, int]]:
+        """:meth:`pending_approvals` as the core's dicts (composite scales)."""
         return list(self.core.pending())
 
-    def quote_state(self, quote_id: int) -> dict[str, object] | None:
+    def quote_state(self, quote_id: int) -> QuoteState | None:
+        """A quote the core holds (sides, state, times; :class:`rfqcore.views.QuoteState`), None
+        for an id it does not hold."""
+        raw = self.quote_state_raw(quote_id)
+        if raw is None:
+            return None
+        u = composite_units(self.registry, int(raw["composite"]))  # type: ignore[call-overload]
+        cid = int(raw["client"])  # type: ignore[call-overload]
+        client = next((c.name for c in self.rfq.clients if c.id == cid), str(cid))
+        return QuoteState.of(raw, client, u.name, u.price_decimals or 0, u.qty_decimals or 0, u.base, u.currency)
+
+    def quote_state_raw(self, quote_id: int) -> dict[str, object] | None:
+        """:meth:`quote_state` as the core's dict (``ask``/``bid`` as (price, qty) integers)."""
         return self.core.quote_view(quote_id)
 
     def composite_mid(self, composite: int | str) -> Decimal | None:
@@ -863,13 +925,48 @@ class Engine:
         before its first input. It only moves with inputs (market data, RFQs, the idle heartbeats)."""
         return self.core.now()
 
-    def hedge_status(self) -> list[HedgeView]:
-        """Hedging per hedged composite: policy, client flow, hedged / pending quantities,
-        slippage against the quoted prices and fees (exact ints, composite scales), venues."""
+    def _hedge_venue(self, composite: int, venue: int) -> tuple[str, Instrument | None]:
+        cfg = next((h for h in self.rfq.hedging if h.composite == composite), None)
+        vc = next((v for v in (cfg.venues if cfg else ()) if v.id == venue), None)
+        return (str(venue), None) if vc is None else (vc.name, self.registry.by_id(vc.instrument))
+
+    def hedge_status(self) -> list[HedgingState]:
+        """Hedging per hedged composite: policy (``set_hedging``'s units), client flow, hedged /
+        pending quantities, slippage against the quoted prices and fees (exact Decimals), venues
+        (:class:`rfqcore.views.HedgingState`)."""
+        out = []
+        for h in self.hedge_status_raw():
+            c = self.registry.composite(int(h["composite"]))
+            base, quote = self._assets(c.id)
+            venues = []
+            for v in h["venues"]:
+                name, ins = self._hedge_venue(c.id, int(v["venue"]))
+                qd = None if ins is None else ins.qty_decimals
+                venues.append(HedgeVenueState(
+                    name, bool(v["up"]), None if qd is None else from_units(int(v["position"]), qd),
+                    None if qd is None else from_units(int(v["working"]), qd), ins.base if ins else ""))
+            out.append(HedgingState.of(h, c.name, c.price_decimals, c.qty_decimals, base, quote, tuple(venues)))
+        return out
+
+    def hedge_status_raw(self) -> list[HedgeView]:
+        """:meth:`hedge_status` as the core's dicts (exact ints, composite scales; venues in their
+        instrument's)."""
         return self.core.hedge_views()
 
-    def hedge_orders(self) -> list[dict[str, int]]:
-        """Every hedge order the core's OMS holds (member instrument scales; ``state`` is an
+    def hedge_orders(self) -> list[HedgeOrderState]:
+        """Every hedge order the core's OMS holds, in its venue instrument's units, with its
+        state's name (:class:`rfqcore.views.HedgeOrderState`)."""
+        out = []
+        for o in self.hedge_orders_raw():
+            ins = self.registry.by_id(int(o["instrument"]))
+            cfg = next((h for h in self.rfq.hedging if ins.id in (v.instrument for v in h.venues)), None)
+            venue = self._hedge_venue(cfg.composite, int(o["venue"]))[0] if cfg else str(o["venue"])
+            out.append(HedgeOrderState.of(o, venue, ins.key, ins.price_decimals, ins.qty_decimals, ins.base,
+                                          ins.quote))
+        return out
+
+    def hedge_orders_raw(self) -> list[dict[str, int]]:
+        """:meth:`hedge_orders` as the core's dicts (member instrument scales; ``state`` is an
         index into :data:`rfqcore.records.HEDGE_ORDER_STATES`)."""
         return self.core.hedge_orders()
 

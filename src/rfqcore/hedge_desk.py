@@ -7,7 +7,7 @@ Used by ``rfqcore hedge-demo``, the end-to-end tests and ``bench/hedge_bench.py`
         q = desk.engine.request_quote("acme-capital", "BTC", "buy", 3)
         desk.engine.accept(q)
         desk.wait_hedged()
-        print(desk.engine.hedge_status())
+        print(desk.engine.hedge_status_raw())
 
 * venue 1, **Binance-style** (`rfqcore venue-sim --style binance`): BTCUSDT spot, seeded from the
   recorded Binance spot book of 2024-08-08;
@@ -116,11 +116,11 @@ class HedgeDesk:
             if cond():
                 return
             time.sleep(0.005)
-        raise TimeoutError(f"{what} not reached in {timeout} s: hedge status {self.engine.hedge_status()}, "
+        raise TimeoutError(f"{what} not reached in {timeout} s: hedge status {self.engine.hedge_status_raw()}, "
                            f"hedger {self.hedger.stats()}, errors {self.hedger.errors[-5:]}")
 
     def status(self) -> HedgeView:
-        (s,) = self.engine.hedge_status()
+        (s,) = self.engine.hedge_status_raw()
         return s
 
     def wait_available(self, timeout: float = 15.0) -> None:
@@ -210,14 +210,14 @@ def _demo(w: Any, stop: StopSignals) -> int:
         insts = {1: reg.by_key("binance-spot:BTCUSDT"), 2: reg.by_key("okx:BTC-USDT")}
         for client, side, qty in (("acme-capital", ClientSide.BUY, 12), ("beta-fund", ClientSide.SELL, 3),
                                   ("acme-capital", ClientSide.SELL, 4)):
-            seen = len(eng.hedge_orders())
+            seen = len(eng.hedge_orders_raw())
             q = eng.request_quote(client, "BTC", side, qty)
             assert isinstance(q, Quote)
             ex = eng.accept(q)
             s = desk.wait_hedged()
             p(f"\n  {client} {'buys' if side == ClientSide.BUY else 'sells'} {qty} BTC at "
               f"{_fmt_units(ex.price_raw, comp.price_decimals)} -> hedge orders:")
-            for o in eng.hedge_orders()[seen:]:
+            for o in eng.hedge_orders_raw()[seen:]:
                 i = insts[o["venue"]]
                 avg = o["notional"] // o["filled"] if o["filled"] else 0
                 p(f"    #{o['cl_ord_id']:<3} {names[o['venue']]:<11} {'BUY ' if o['side'] == 0 else 'SELL'} "
@@ -236,7 +236,7 @@ def _demo(w: Any, stop: StopSignals) -> int:
         ev = eng.desk_order_raw("BTC", 1, px, 2 * 10**8)    # the desk offers 2 BTC internally
         p(f"\n  internal crossing book: desk sell order #{ev.order_id % 10**6} 2 BTC at "
           f"{_fmt_units(px, comp.price_decimals)} -> {ev.event}")
-        seen = len(eng.hedge_orders())
+        seen = len(eng.hedge_orders_raw())
         q = eng.request_quote("beta-fund", "BTC", "buy", 3)
         assert isinstance(q, Quote)
         ex = eng.accept(q)
@@ -245,7 +245,7 @@ def _demo(w: Any, stop: StopSignals) -> int:
         assert internal is not None, "the desk's hedging has an internal crossing book"
         p(f"  beta-fund buys 3 BTC at {_fmt_units(ex.price_raw, comp.price_decimals)} -> 2 BTC crossed against the desk "
           f"order (desk book position now {_fmt_units(internal['position'], comp.qty_decimals)} BTC), "
-          f"{_fmt_units(sum(o['filled'] * (100 if o['venue'] == 1 else 1) for o in eng.hedge_orders()[seen:]), comp.qty_decimals)} "
+          f"{_fmt_units(sum(o['filled'] * (100 if o['venue'] == 1 else 1) for o in eng.hedge_orders_raw()[seen:]), comp.qty_decimals)} "
           f"BTC routed to the venues; client-flow position {_fmt_units(eng.positions()['BTC'].qty_raw, comp.qty_decimals)} BTC")
         p("\n  outage: both venues drop every connection for 1.5 s ...")
         for v in desk.venues.values():

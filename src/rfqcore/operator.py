@@ -20,8 +20,8 @@ from rfqcore.records import ClientField, Command, DeskField, HedgeField, Instrum
 from rfqcore.rfq import ApprovalPending, ControlAck, composite_units
 from rfqcore.units import from_units, human, to_units  # re-exported: the CLI and older callers import it from here
 
-__all__ = ["ControlRequest", "ControlRejected", "HEDGE_MODES", "Operator", "ack_values", "field_value", "tier_change",
-           "to_units"]
+__all__ = ["ControlRequest", "ControlRejected", "HEDGE_MODES", "Operator", "ack_values", "field_value", "setting_raw",
+           "tier_change", "to_units"]
 
 _MS = 1_000_000
 
@@ -174,6 +174,21 @@ def ack_values(ack: ControlAck, registry: Registry, tiers: Mapping[int, str] | N
         return f"{v} {label}" if label else str(v)
 
     return text(ack.value), text(ack.previous)
+
+
+def setting_raw(what: str, name: str, view: Mapping[str, Any]) -> int:
+    """The core's integer of field ``name`` of ``set_<what>`` now, from the core's raw view of its
+    target (``Engine.client_risk_raw``, ``instrument_risk_raw``, ``tier_view_raw``,
+    ``desk_view_raw`` or one of ``hedge_status_raw``): the views name fields as the core does
+    (``collar_cbps``, ``approval_timeout_ns``, rates as ``(rate, burst)``), the setters as the
+    operator gives them (``collar_bps``, ``approval_timeout_ms``, ``rfq_burst``)."""
+    if what == "client" and name in ("rfq_rate", "rfq_burst", "accept_rate", "accept_burst"):
+        rate, burst = view[name.rsplit("_", 1)[0] + "_rate"]
+        return int(burst if name.endswith("_burst") else rate)
+    if what == "hedging" and name == "mode":
+        return HEDGE_MODES.index(view["mode"])
+    key = name.replace("_bps", "_cbps").replace("_ms", "_ns") if what != "client" else name
+    return int(view[key])
 
 
 def field_unit(what: str, name: str) -> str:

@@ -36,7 +36,7 @@ from rfqcore.records import (
     RiskEvent,
     TierField,
 )
-from rfqcore.units import Scaled, ScaledOrNone, human
+from rfqcore.units import Scaled, ScaledOrNone, from_units, human
 
 __all__ = [
     "QuoteSide",
@@ -356,7 +356,10 @@ class QuoteEnded:
 @dataclass(slots=True)
 class ApprovalPending:
     """An RFQ waiting for an operator: approve/decline it by ``request_id`` before ``deadline``
-    (core wall-clock ns). ``price`` is the indicative price of the requested ``side``."""
+    (core wall-clock ns). ``price`` is the indicative price of the requested ``side``; ``qty``
+    the requested size, in the base asset, or with ``qty_in_quote`` an amount of the quote
+    currency (``qty_unit`` says which). ``limit`` is the client's limit price (None: none;
+    known from :meth:`rfqcore.engine.Engine.pending_approvals`, not from the event)."""
 
     client: int
     composite: int
@@ -372,16 +375,33 @@ class ApprovalPending:
     qty_decimals: int | None = None
     base: str = ""
     currency: str = ""
+    qty_in_quote: bool = False
+    limit_raw: int = 0
 
-    qty = Scaled("qty_raw", "qty_decimals")
+    @property
+    def qty_scale(self) -> int | None:
+        """Decimals of ``qty_raw``: the quantity scale, or the price scale for a quote amount."""
+        return self.price_decimals if self.qty_in_quote else self.qty_decimals
+
+    @property
+    def qty_unit(self) -> str:
+        return self.currency if self.qty_in_quote else self.base
+
+    qty = Scaled("qty_raw", "qty_scale")
     price = Scaled("price_raw", "price_decimals")
+
+    @property
+    def limit(self) -> Decimal | None:
+        return None if not self.limit_raw else from_units(self.limit_raw, self.price_decimals, "limit")
 
     def __repr__(self) -> str:
         pd = self.price_decimals
+        limit = f", limit={human(self.limit_raw, pd, self.currency, min_decimals=pd or 0)}" if self.limit_raw else ""
         return (f"ApprovalPending(request_id={self.request_id}, rfq_id={self.rfq_id}, client={self.client}, "
                 f"instrument={_inst(self.instrument, self.composite)}, side={_name(ClientSide, self.side)}, "
-                f"qty={human(self.qty_raw, self.qty_decimals, self.base)}, "
-                f"price={human(self.price_raw, pd, self.currency, min_decimals=pd or 0)}, deadline={self.deadline})")
+                f"qty={human(self.qty_raw, self.qty_scale, self.qty_unit)}, "
+                f"price={human(self.price_raw, pd, self.currency, min_decimals=pd or 0)}{limit}, "
+                f"deadline={self.deadline})")
 
 
 @dataclass(slots=True)
@@ -630,7 +650,7 @@ class EventDecoder:
             elif kind == Kind.APPROVAL_PENDING:
                 name, pd, qd, base, ccy = self._composite(inst)
                 out.append(ApprovalPending(source, inst, aux, seq, side, qty, price, ts_event, ts_recv, name, pd, qd,
-                                           base, ccy))
+                                           base, ccy, bool(flags & Flag.QTY_IN_QUOTE)))
             elif kind == Kind.RISK_EVENT:
                 out.append(RiskAlert(RiskEvent(side), price, inst, qty, ts_recv))
             elif kind == Kind.CONTROL_ACK:

@@ -38,12 +38,12 @@ def _approval(desk: Any, c: FixClient, client_id: int) -> None:
         pass
     print(f"  QuoteRequest BTC 60 buy (above the approval threshold) -> {_msg(st)}: QuoteStatus {st.get(297)} "
           f"(pending until {st.get(126)})", flush=True)
-    while not (mine := [p for p in desk.engine.pending_approvals() if p["client"] == client_id]):
+    while not (mine := [p for p in desk.engine.pending_approvals() if p.client == client_id]):
         if time.monotonic() > deadline:
             print("  ... the desk saw no pending approval", flush=True)
             return
         time.sleep(0.01)
-    desk.engine.operator.approve(int(mine[0]["request_id"]))
+    desk.engine.operator.approve(mine[0])
     q = c.next()
     print(f"  ... the desk's operator approves -> {_msg(q)} {q.get(117, '')}: offer {q.get(133)} x {q.get(135)}"
           f"{(' ' + q[58]) if 58 in q else ''}", flush=True)

@@ -37,7 +37,16 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from rfqcore.engine import Engine
-from rfqcore.operator import FIELDS, HEDGE_MODES, Operator, ack_values, field_of, field_unit, field_value
+from rfqcore.operator import (
+    FIELDS,
+    HEDGE_MODES,
+    Operator,
+    ack_values,
+    field_of,
+    field_unit,
+    field_value,
+    setting_raw,
+)
 from rfqcore.rfq import (
     AcceptRejected,
     ApprovalPending,
@@ -111,18 +120,6 @@ def _human(unit: str, raw: int, qty_decimals: int) -> str | int | bool:
     mode's name)."""
     v = field_value(unit, raw, qty_decimals)
     return _num(v) if isinstance(v, Decimal) else v
-
-
-def _view_value(what: str, name: str, view: Mapping[str, Any]) -> int:
-    """The current integer of a changeable field, from the core's view of its target (the
-    client's, the composite's, the tier's, the hedging policy's or the desk's)."""
-    if what == "client" and name in ("rfq_rate", "rfq_burst", "accept_rate", "accept_burst"):
-        rate, burst = view[name.rsplit("_", 1)[0] + "_rate"]
-        return int(burst if name.endswith("_burst") else rate)
-    if what == "hedging" and name == "mode":
-        return HEDGE_MODES.index(view["mode"])
-    key = name.replace("_bps", "_cbps").replace("_ms", "_ns") if what != "client" else name
-    return int(view[key])
 
 
 @dataclass(slots=True)
@@ -348,7 +345,7 @@ class Console(LoginApp):
     def _clients(self) -> list[dict[str, Any]]:
         out = []
         for c in self.settings.clients:
-            v = self.engine.client_risk(c.id)
+            v = self.engine.client_risk_raw(c.id)
             out.append({"client": c.name, "tier": self.settings.tier(int(v["tier"])).name, "enabled": v["enabled"],
                         "killed": v["killed"], "halted": v["halted"],
                         "credit_limit": _num(from_units(v["credit_limit"], 2)),
@@ -361,18 +358,18 @@ class Console(LoginApp):
     def _limits(self) -> dict[str, Any]:
         out = []
         for c in self.registry.composites:
-            v = self.engine.instrument_risk(c.id)
+            v = self.engine.instrument_risk_raw(c.id)
             row: dict[str, Any] = {"instrument": c.name, "killed": v["killed"], "halted": v["halted"],
                                    "restricted": v["restricted"]}
             for what, group in (("instrument", "limits"), ("pricing", "pricing")):
                 row[group] = self._fields(what, v, c.qty_decimals)
             out.append(row)
-        tiers = [{"tier": t.name, **self._fields("tier", self.engine.tier_view(t.id))} for t in self.settings.tiers]
+        tiers = [{"tier": t.name, **self._fields("tier", self.engine.tier_view_raw(t.id))} for t in self.settings.tiers]
         hedging = [{"instrument": self.registry.composite(int(h["composite"])).name,
                     **self._fields("hedging", h, self.registry.composite(int(h["composite"])).qty_decimals)}
-                   for h in self.engine.hedge_status()]
+                   for h in self.engine.hedge_status_raw()]
         return {"desk_killed": self.engine.core.desk_killed(), "instruments": out, "tiers": tiers,
-                "hedging": hedging, "desk": self._fields("desk", self.engine.desk_view()),
+                "hedging": hedging, "desk": self._fields("desk", self.engine.desk_view_raw()),
                 "changeable": {k: list(v) for k, v in CHANGEABLE.items()},
                 "targets": {"client": [c.name for c in self.settings.clients],
                             "instrument": [c.name for c in self.registry.composites],
@@ -382,28 +379,25 @@ class Console(LoginApp):
 
     def _fields(self, what: str, view: Mapping[str, Any], qty_decimals: int = 0) -> dict[str, Any]:
         """Every changeable field of ``what`` as the operator gives it, from the core's ``view``."""
-        return {f: _human(field_unit(what, f), _view_value(what, f, view), qty_decimals) for f in CHANGEABLE[what]}
+        return {f: _human(field_unit(what, f), setting_raw(what, f, view), qty_decimals) for f in CHANGEABLE[what]}
 
     def _approvals(self) -> list[dict[str, Any]]:
         now = time.time_ns()
         out = []
         for p in self.engine.pending_approvals():
-            c = self.registry.composite(int(p["composite"]))
-            in_quote = bool(p.get("qty_in_quote"))
-            out.append({"request_id": str(p["request_id"]), "rfq_id": str(p.get("client_rfq_id", "")),
-                        "client": self.events.clients.get(int(p["client"]), str(p["client"])),
-                        "instrument": c.name, "side": _side(int(p["side"])),
-                        "qty": _num(from_units(int(p["qty"]), c.price_decimals if in_quote else c.qty_decimals)),
-                        "qty_in_quote": in_quote, "indicative": _dec(int(p["indicative"]), c.price_decimals),
-                        "limit": _dec(int(p["limit"]), c.price_decimals) if p.get("limit") else None,
-                        "deadline": _iso(int(p["deadline"])),
-                        "remaining_ms": max((int(p["deadline"]) - now) // 1_000_000, 0)})
+            limit = p.limit
+            out.append({"request_id": str(p.request_id), "rfq_id": str(p.rfq_id),
+                        "client": self.events.clients.get(p.client, str(p.client)),
+                        "instrument": p.instrument, "side": _side(p.side), "qty": _num(p.qty),
+                        "qty_in_quote": p.qty_in_quote, "indicative": _num(p.price),
+                        "limit": None if limit is None else _num(limit), "deadline": _iso(p.deadline),
+                        "remaining_ms": max((p.deadline - now) // 1_000_000, 0)})
         return out
 
     def _venues(self) -> dict[str, Any]:
         eng, srv = self.engine, self.server
         hedging = []
-        for h in eng.hedge_status():
+        for h in eng.hedge_status_raw():
             c = self.registry.composite(int(h["composite"]))
             cfg = next((x for x in self.settings.hedging if x.composite == c.id), None)
             venues = []
@@ -493,9 +487,9 @@ class Console(LoginApp):
             raise BadRequest(f"{key} must be true or false")
         return v
 
-    def _pending(self, request_id: int) -> dict[str, Any]:
+    def _pending(self, request_id: int) -> ApprovalPending:
         for p in self.engine.pending_approvals():
-            if int(p["request_id"]) == request_id:
+            if p.request_id == request_id:
                 return p
         raise BadRequest(f"no RFQ waits for approval as request {request_id} (answered, declined or timed out)")
 
@@ -514,9 +508,9 @@ class Console(LoginApp):
             raise BadRequest(f"adjust_bps must be within -10000..10000 bps with at most 2 decimals, got {adj!r}")
         price = decimal_field(doc, "price", required=False)
         pending = await self.blocking(lambda: self._pending(rid))
-        composite = self.registry.composite(int(pending["composite"]))
+        composite = self.registry.composite(pending.composite)
         if price is not None:
-            if int(pending["side"]) not in (0, 1):
+            if pending.side not in (0, 1):
                 raise BadRequest("a price override needs a one-sided RFQ; give adjust_bps for a two-way one")
             if -price.as_tuple().exponent > composite.price_decimals:  # type: ignore[operator]
                 raise BadRequest(f"price {price} has more than {composite.price_decimals} decimals")
@@ -579,17 +573,17 @@ class Console(LoginApp):
         """The core's integer of field ``name`` of ``target`` now (on a worker thread: it waits
         for the core)."""
         if what == "client":
-            view: dict[str, Any] = dict(self.engine.client_risk(target))
+            view: dict[str, Any] = dict(self.engine.client_risk_raw(target))
         elif what in ("instrument", "pricing"):
-            view = self.engine.instrument_risk(target)
+            view = self.engine.instrument_risk_raw(target)
         elif what == "tier":
-            view = self.engine.tier_view(target)
+            view = self.engine.tier_view_raw(target)
         elif what == "desk":
-            view = self.engine.desk_view()
+            view = self.engine.desk_view_raw()
         else:
             cid = self.registry.composite(target).id
-            view = next(dict(h) for h in self.engine.hedge_status() if int(h["composite"]) == cid)
-        return _view_value(what, name, view)
+            view = next(dict(h) for h in self.engine.hedge_status_raw() if int(h["composite"]) == cid)
+        return setting_raw(what, name, view)
 
     def _shown(self, what: str, name: str, unit: str, raw: int, qty_decimals: int) -> Any:
         """A value as the change and the views show it (a client's tier by its name)."""

@@ -256,8 +256,7 @@ class DeskCollector(Collector):
         if hedging:
             out.append(_labelled(GaugeMetricFamily, "rfqcore_hedging_available",
                                  "1 while the core can hedge the composite (a venue of it is up)", ["composite"],
-                                 [([reg.composite(int(h["composite"])).name], int(h["available"]))
-                                  for h in hedging]))
+                                 [([h.instrument], int(h.available)) for h in hedging]))
         return out
 
     def _journal(self, eng: Engine) -> list[Metric]:

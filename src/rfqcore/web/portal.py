@@ -132,7 +132,7 @@ def event_row(ev: object, registry: Any) -> tuple[tuple[str, int], dict[str, Any
         return ("end", ev.quote_id), row
     if isinstance(ev, ApprovalPending):
         row.update(type="pending_approval", instrument=ev.instrument, rfq_id=str(ev.rfq_id), side=_side(ev.side),
-                   qty=_dec(ev.qty_raw, ev.qty_decimals), price=_dec(ev.price_raw, ev.price_decimals),
+                   qty=_dec(ev.qty_raw, ev.qty_scale), price=_dec(ev.price_raw, ev.price_decimals),
                    currency=ev.currency, valid_until=_iso(ev.deadline), time=_iso(ev.core_time or time.time_ns()))
         return ("pending", ev.request_id), row
     return None
