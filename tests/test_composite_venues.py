@@ -205,7 +205,10 @@ def test_composite_sweep_equals_merged_reference(basis_ema_shift: int) -> None:
                 books.append((bids, asks, ins.price_decimals, ins.qty_decimals))
             if len(books) < 3:
                 continue  # a member has not had its snapshot yet
-            basis = {m: (off, known) for m, off, known in eng.basis(xrp)}
+            basis = {m: (off, known) for m, off, known in eng.basis_raw(xrp)}
+            pd = eng.registry.composite(xrp).price_decimals
+            assert eng.basis(xrp) == [(eng.registry.by_id(m).key, D(off).scaleb(-pd), known)
+                                      for m, (off, known) in basis.items()]
             offsets = [basis[m.id][0] if basis.get(m.id, (0, False))[1] else 0 for m in members]
             if basis_ema_shift == 0:
                 assert offsets == [0, 0, 0]

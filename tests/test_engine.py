@@ -92,6 +92,7 @@ def test_inline_feed_and_book_queries(registry: Registry) -> None:
             eng.vwap(SPOT, "buy", 1)
         assert eng.book_status(SPOT) == 0
         assert eng.book_status(PERP) == 3  # never synced
+        assert eng.book_status(PERP).name == "BUILDING" and eng.book_status(SPOT).name == "LIVE"
 
 
 def test_quotes_are_published_and_follow_parameters(registry: Registry) -> None:

@@ -124,7 +124,7 @@ def _run_replay(args: argparse.Namespace, files: Sequence[os.PathLike[str]], tit
         for c in composites:
             spec = c.spec()
             pd, qd = spec["price_decimals"], spec["qty_decimals"]
-            basis = {i: (off, known) for i, off, known in eng.basis(c.id)}
+            basis = {i: (off, known) for i, off, known in eng.basis_raw(c.id)}
             parts = []
             for m in spec["members"]:
                 off, known = basis.get(m, (0, False))

@@ -36,7 +36,17 @@ from rfqcore.journal import JournalSettings
 from rfqcore.journal import fingerprint as journal_fingerprint
 from rfqcore.latency import LatencyRecorder, LatencySummary
 from rfqcore.operator import ControlRejected, ControlRequest, Operator
-from rfqcore.records import RECORD_DTYPE, ClientSide, Command, Flag, Kind, PricingField, QuoteWithdrawal, Side
+from rfqcore.records import (
+    RECORD_DTYPE,
+    BookStatus,
+    ClientSide,
+    Command,
+    Flag,
+    Kind,
+    PricingField,
+    QuoteWithdrawal,
+    Side,
+)
 from rfqcore.rfq import (
     AcceptRejected,
     ApprovalPending,
@@ -1070,13 +1080,20 @@ class Engine:
         d = self.core.tick_to_quote(reset)
         return LatencySummary(d["count"], d["p50"], d["p99"], d["p999"], d["max"])
 
-    def basis(self, composite: int | str) -> list[tuple[int, int, bool]]:
-        """Basis offsets of the composite's members: (instrument id, offset in composite price
-        units, known)."""
+    def basis(self, composite: int | str) -> list[tuple[str, Decimal, bool]]:
+        """Basis offsets of the composite's members: (instrument, offset in the composite's quote
+        currency, exact; known). A member's prices count as its own plus the offset."""
+        c = self.registry.composite(composite)
+        return [(self.registry.by_id(i).key, from_units(off, c.price_decimals), known)
+                for i, off, known in self.basis_raw(c.id)]
+
+    def basis_raw(self, composite: int | str) -> list[tuple[int, int, bool]]:
+        """:meth:`basis` as the core's integers: (instrument id, offset in composite price units, known)."""
         return self.core.basis(self.registry.composite(composite).id)
 
-    def book_status(self, instrument: int | str) -> int:
-        return self.core.book_status(self._instrument(instrument).id)
+    def book_status(self, instrument: int | str) -> BookStatus:
+        """A venue book's status (``LIVE``, ``STALE``, ``CROSSED``, ``BUILDING``)."""
+        return BookStatus(self.core.book_status(self._instrument(instrument).id))
 
     def stats(self) -> EngineStats:
         return {**self.core.stats(), "heartbeats": self.core.heartbeats(), "out_waits": self.core.out_waits(),
