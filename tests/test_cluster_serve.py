@@ -413,10 +413,10 @@ def test_a_bad_cluster_node_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
                      "--aeron-dir", str(tmp_path / "aeron")]) == 1
     err = capsys.readouterr().err.strip()
     assert "missing.toml" in err and "\n" not in err
-    with pytest.raises(ClusterError, match="venue hedging does not run in cluster mode yet"):
+    with pytest.raises(ClusterError, match="FIX does not run in cluster mode yet"):
         from rfqcore.cluster_serve import ClusterServer
 
-        ClusterServer(str(path), 1, venues=[object()], market_files=[])
+        ClusterServer(str(path), 1, fix_port=free_port(), market_files=[])
 
 
 def test_a_cluster_node_serves_metrics_and_health(tmp_path: Path) -> None:
@@ -490,3 +490,73 @@ def test_nodes_on_three_hosts_serve_a_client_on_a_fourth_over_udp(tmp_path: Path
         assert sorted(e.trade_id for e in resent.executions) == trades, "each fill once, on the last leader"
         _, stored = _settle(desk, cc)
     assert sorted(t.trade_id for t in stored) == trades, "each trade stored once"
+
+
+@pytest.mark.data
+def test_the_next_leader_adopts_the_open_hedge_orders_and_hedges_exactly_once(
+        tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Venue hedging on the leader only, resumed exactly once: a leader sends its hedges and
+    stands down before any venue report is committed (one order filled at venue 1, the other
+    never sent); the next leader of the committed log adopts both under the cluster's client
+    order id prefix — after the fence — and its reconciliation commits the fills once and the
+    unsent order as rejected, which the core routes again. A one-node cluster restarted stands
+    in for the failover (the serving tests above kill leaders; this is the venue side)."""
+    import rfqcore.cluster_serve as cs
+    from rfqcore.cluster_serve import ClusterServer
+    from rfqcore.hedge_desk import HedgeDesk, desk_registry, desk_settings, sim_configs, venue_links
+    from rfqcore.hedger import cluster_id_prefix
+    from rfqcore.venuesim.sim import SimProcess
+
+    monkeypatch.setattr(cs, "HEDGE_FENCE_S", 1.0)   # the mechanism, not the 6 s of a real venue's recvWindow
+    (tmp_path / "one.toml").write_text(
+        "[cluster]\nheartbeat_ms = 50\nelection_timeout_ms = [150, 300]\n\n"
+        f"[[node]]\nid = 1\naddr = \"127.0.0.1:{free_port()}\"\nstatus = \"127.0.0.1:{free_port()}\"\ndir = \"n1\"\n")
+    reg = desk_registry()
+    settings = desk_settings(reg)
+    prefix = cluster_id_prefix(tmp_path / "one.toml")
+    b_cfg, o_cfg = sim_configs()
+    with SimProcess(b_cfg) as b, SimProcess(o_cfg) as o:
+        venues = {1: b, 2: o}
+
+        def node() -> ClusterServer:
+            srv = ClusterServer(str(tmp_path / "one.toml"), 1, registry=reg, settings=settings, market_files=[],
+                                venues=venue_links(b, o), aeron_dir=str(tmp_path / "aeron"), idle="park")
+            srv.start()
+            assert srv.wait_leading(30), "a one-node cluster elects itself"
+            return srv
+
+        srv = node()
+        try:
+            eng, hedger = srv.engine, srv.hedger
+            assert eng is not None and hedger is not None and hedger.id_prefix == prefix
+            desk = HedgeDesk(eng, hedger, venues)
+            desk.wait_available()
+            send = hedger._send
+            hedger._on_report = lambda vid, rep: None          # type: ignore[method-assign]
+            hedger._send = lambda h: send(h) if h.venue == 1 else None  # type: ignore[method-assign]
+            eng.accept(eng.request_quote("acme-capital", "BTC", "buy", 12))
+            desk.wait(lambda: len([x for x in eng.hedge_orders() if x.open]) == 2, 10, "two hedge orders")
+            desk.wait(lambda: desk.venue_position(1) > 0, 10, "venue 1 filled the desk")
+        finally:
+            srv.stop()
+        at_venue = desk.venue_position(1)
+        srv = node()
+        try:
+            eng, hedger = srv.engine, srv.hedger
+            assert eng is not None and hedger is not None
+            # the committed state held both open; the venues connected after the fence (the
+            # gateway waited for their market data, which comes with them)
+            assert all(a.startswith(prefix) for a in hedger.adopted) and len(hedger.adopted) == 2
+            desk = HedgeDesk(eng, hedger, venues)
+            s = desk.wait_hedged(timeout=30)
+            orders = {x.cl_ord_id: x for x in eng.hedge_orders()}
+            held = [orders[int(a[len(prefix):])] for a in hedger.adopted]
+            first, second = sorted(held, key=lambda x: x.raw["venue"])
+            assert (first.raw["venue"], second.raw["venue"]) == (1, 2)
+            assert first.filled == at_venue and (second.state, second.filled) == ("rejected", 0), (first, second)
+            assert s["hedged"] == -s["client_flow"] and s["pending"] == 0 and eng.positions()["BTC"].qty_raw == 0
+            for v in s["venues"]:   # the venues' own records: each fill counted once
+                qd = reg.by_key("binance-spot:BTCUSDT" if v["venue"] == 1 else "okx:BTC-USDT").qty_decimals
+                assert int(desk.venue_position(v["venue"]).scaleb(qd)) == v["position"], v
+        finally:
+            srv.stop()

@@ -43,10 +43,7 @@ def venue_positions_agree(desk) -> None:
     """The core's hedge position at each venue equals the venue's own record of the desk's fills."""
     status = desk.status()
     for v in status["venues"]:
-        fills = desk.venue_fills(v["venue"])
-        # the sims record the desk's side per order; sum signed quantities from the orders' sides
-        orders = {o["order_id"]: o for o in desk.venues[v["venue"]].state()["accounts"]["desk"]["orders"]}
-        net = sum(Decimal(f["qty"]) * (1 if orders[f["order_id"]]["side"] == "BUY" else -1) for f in fills)
+        net = desk.venue_position(v["venue"])
         assert int(net.scaleb(QTY_DECIMALS[v["venue"]])) == v["position"], (v, net)
 
 
@@ -90,6 +87,29 @@ def test_rejected_hedges_are_routed_again(desk) -> None:
     new = eng.hedge_orders_raw()[n_before:]
     states = [HEDGE_ORDER_STATES[o["state"]] for o in new]
     assert "rejected" in states and "filled" in states, new
+    assert eng.positions()["BTC"].qty_raw == 0
+    venue_positions_agree(desk)
+
+
+def test_an_order_older_than_the_max_age_is_not_sent_but_reported_rejected(desk) -> None:
+    """A leader that fell behind never sends a stale hedge order (cluster_serve.HEDGE_MAX_ORDER_AGE_MS):
+    it is reported rejected, never reaches a venue, and the quantity is routed again."""
+    eng, hedger = desk.engine, desk.hedger
+    stale_before = sum(v["stale_orders"] for v in hedger.stats().values())
+    n_before = len(eng.hedge_orders())
+    placed_before = {vid: len(desk.venues[vid].state()["accounts"]["desk"]["orders"]) for vid in desk.venues}
+    hedger.max_order_age_ns = -1   # every order is "too old"
+    try:
+        eng.accept(eng.request_quote("acme-capital", "BTC", "buy", 1))
+        desk.wait(lambda: any(x.state == "rejected" for x in eng.hedge_orders()[n_before:]), 10, "a stale order")
+    finally:
+        hedger.max_order_age_ns = None
+    assert sum(v["stale_orders"] for v in hedger.stats().values()) > stale_before
+    stale = [x for x in eng.hedge_orders()[n_before:] if x.state == "rejected"]
+    desk.wait_hedged(timeout=15)   # routed again after the retry interval, and sent
+    after = {vid: desk.venues[vid].state()["accounts"]["desk"]["orders"] for vid in desk.venues}
+    sent = {o["cl_ord_id"] for vid in desk.venues for o in after[vid][placed_before[vid]:]}
+    assert not {f"{hedger.id_prefix}{x.cl_ord_id}" for x in stale} & sent, "a stale order reached a venue"
     assert eng.positions()["BTC"].qty_raw == 0
     venue_positions_agree(desk)
 
@@ -181,3 +201,71 @@ def test_a_journaled_hedging_session_replays_bit_for_bit(tmp_path: Path, data_di
     assert rep["state_hash"] == live_state, rep
     assert rep["output_hash"] == live_journal["output_hash"], (rep, live_journal)
     assert live["hedged"] != 0 and live["internal"]["fills"] >= 1
+
+
+def test_a_restart_adopts_the_open_hedge_orders_and_hedges_exactly_once(tmp_path: Path, data_dir: Path) -> None:
+    """The desk sends its hedges and dies before a single report reaches its core: one order
+    filled at venue 1, the other never left for venue 2. Restarted from its journal with the
+    same client order id prefix, the hedger hands both open orders to their adapters, whose
+    reconciliation reports the first one's fills (once) and the second one as never received;
+    the core routes that quantity again — and the venues' own records agree with the core."""
+    from rfqcore.hedge_desk import HedgeDesk, desk_registry, desk_settings, sim_configs, venue_links
+    from rfqcore.hedger import Hedger
+    from rfqcore.engine import Engine
+    from rfqcore.journal import JournalSettings
+    from rfqcore.venuesim.sim import SimProcess
+
+    reg = desk_registry()
+    settings = desk_settings(reg)
+    journal = JournalSettings(str(tmp_path / "journal"), durability="group")
+    b_cfg, o_cfg = sim_configs()
+    with SimProcess(b_cfg) as b, SimProcess(o_cfg) as o:
+        links, venues = venue_links(b, o), {1: b, 2: o}
+        # run 1: the hedges go out (venue 2's never leaves); no report gets back before the end
+        eng = Engine(reg, rfq=settings, journal=journal)
+        try:
+            eng.start(heartbeat_ms=1)
+            hedger = Hedger(eng, links, id_prefix="rqdesk7x")
+            hedger.start()
+            try:
+                desk = HedgeDesk(eng, hedger, venues)
+                desk.wait(lambda: all(eng.best(k) is not None for k in ("binance-spot:BTCUSDT", "okx:BTC-USDT")),
+                          15, "both venues' books")
+                send = hedger._send
+                hedger._on_report = lambda vid, rep: None          # type: ignore[method-assign]
+                hedger._send = lambda h: send(h) if h.venue == 1 else None  # type: ignore[method-assign]
+                eng.accept(eng.request_quote("acme-capital", "BTC", "buy", 12))   # > one venue's 10 BTC cap
+                desk.wait(lambda: len([x for x in eng.hedge_orders() if x.open]) == 2, 10, "two hedge orders")
+                desk.wait(lambda: desk.venue_position(1) > 0, 10, "venue 1 filled the desk")
+            finally:
+                hedger.stop()
+        finally:
+            eng.close()
+        at_venue = desk.venue_position(1)
+        # run 2: recovered from the journal, the same prefix
+        eng = Engine(reg, rfq=settings, journal=journal)
+        try:
+            held = [x for x in eng.hedge_orders() if x.open]
+            assert sorted(x.raw["venue"] for x in held) == [1, 2] and not any(x.filled for x in held)
+            eng.start(heartbeat_ms=1)
+            hedger = Hedger(eng, links, id_prefix="rqdesk7x")
+            hedger.start()
+            try:
+                desk = HedgeDesk(eng, hedger, venues)
+                assert sorted(hedger.adopted) == sorted(f"rqdesk7x{x.cl_ord_id}" for x in held)
+                s = desk.wait_hedged(timeout=20)
+                orders = {x.cl_ord_id: x for x in eng.hedge_orders()}
+                first, second = (orders[x.cl_ord_id] for x in sorted(held, key=lambda x: x.raw["venue"]))
+                assert first.filled == at_venue and first.state in ("filled", "cancelled"), first
+                assert (second.state, second.filled) == ("rejected", 0), second
+                again = [x for x in orders.values() if x.cl_ord_id > max(x.cl_ord_id for x in held)]
+                assert again and all(not x.open for x in again), again   # the rest, routed anew
+                assert s["hedged"] == -s["client_flow"] == 12 * BTC and s["pending"] == 0
+                assert eng.positions()["BTC"].qty_raw == 0
+                venue_positions_agree(desk)   # venue 1's fills counted once, not lost nor doubled
+                assert desk.venue_position(1) >= at_venue
+            finally:
+                hedger.stop()
+        finally:
+            eng.close()
+

@@ -247,3 +247,21 @@ def test_operator_changes_the_hedging_policy_live(registry: Registry, settings: 
             "partial", 50, Decimal("0.5"), Decimal("2.5"), Decimal(50))
         with pytest.raises(ValueError, match="mode"):
             eng.operator.set_hedging("BTC", mode="sometimes")
+
+
+def test_the_venue_order_id_prefix_lives_as_long_as_the_state(tmp_path) -> None:
+    """A journal keeps its prefix (made once); another journal gets another; every node of a
+    cluster derives the same one from its nodes, and another cluster another."""
+    from rfqcore.hedger import cluster_id_prefix, journal_id_prefix
+
+    first = journal_id_prefix(tmp_path / "j1")
+    assert first.isalnum() and first.isascii() and first == journal_id_prefix(tmp_path / "j1")
+    assert (tmp_path / "j1" / "hedge-id-prefix").read_text().strip() == first
+    assert journal_id_prefix(tmp_path / "j2") != first
+    nodes = "".join(f'[[node]]\nid = {n}\naddr = "10.0.0.{n}:7100"\nstatus = "0.0.0.0:7101"\ndir = "n{n}"\n'
+                    for n in (1, 2, 3))
+    (tmp_path / "a.toml").write_text("[cluster]\nheartbeat_ms = 50\n" + nodes)
+    (tmp_path / "b.toml").write_text("[cluster]\nheartbeat_ms = 80\n" + nodes)   # another node's copy
+    (tmp_path / "c.toml").write_text(nodes.replace("10.0.0.", "10.0.1."))
+    a = cluster_id_prefix(tmp_path / "a.toml")
+    assert a.isalnum() and a == cluster_id_prefix(tmp_path / "b.toml") != cluster_id_prefix(tmp_path / "c.toml")

@@ -241,7 +241,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 2
     aeron_dir = _aeron_dir(args)
     if args.cluster is not None:
-        return _serve_cluster(args, aeron_dir, files)
+        return _serve_cluster(args, aeron_dir, files, venues)
     # SIGINT (Ctrl-C) and SIGTERM (systemd, Docker) stop the desk in order and exit 0
     with StopSignals() as stop:
         try:
@@ -266,7 +266,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.PathLike[str]]) -> int:
+def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.PathLike[str]],
+                   venues: list[VenueLink] | None) -> int:
     """``serve --cluster FILE --node N``: this node of the replicated desk until Ctrl-C / SIGTERM."""
     from rfqcore.cluster_serve import ClusterServer
     from rfqcore.errors import ClusterError
@@ -281,7 +282,7 @@ def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.
                                 aeron_dir=aeron_dir, channel=args.channel, response_channel=args.response_channel,
                                 market_files=files, speed=args.speed,
                                 log_level=logging.getLogger().getEffectiveLevel(),
-                                settlement_store=args.settlement_store, venues=args.venues, http=args.http,
+                                settlement_store=args.settlement_store, venues=venues, http=args.http,
                                 http_tls=(args.http_cert, args.http_key) if args.http_cert else None,
                                 http_sessions=args.http_sessions, fix_port=args.fix_port,
                                 journal=args.journal, python_gateway=args.python_gateway, idle=args.idle,

@@ -27,8 +27,15 @@ ignores a trade id it has, so each trade is stored once.
 log and journal positions — and, while it leads, every metric of its desk) and ``/healthz``
 (``ok`` while it follows a known leader or leads with its core and gateway running).
 
-Not yet in cluster mode (refused with one line): venue hedging, FIX, the RFQ portal and the
-operator console — each must run on the leader only and resume exactly once after a failover.
+Venue hedging (``--venues``) runs on the leader: its venue link (:class:`~rfqcore.hedger.Hedger`)
+starts with the desk and stops with it; venue order ids carry the cluster's prefix
+(:func:`~rfqcore.hedger.cluster_id_prefix`), so the next leader adopts the hedge orders the
+committed state holds open and its adapters reconcile them before the venue is up again (each
+fill once, an order that never reached the venue rejected and routed again): see
+:meth:`ClusterServer._hedger` for the fence that makes that verdict safe.
+
+Not yet in cluster mode (refused with one line): FIX, the RFQ portal and the operator console —
+each must run on the leader only and resume exactly once after a failover.
 """
 
 from __future__ import annotations
@@ -45,11 +52,23 @@ import numpy as np
 import rfqcore_core
 
 from rfqcore.errors import ClusterError
+from rfqcore.hedger import Hedger, cluster_id_prefix
 from rfqcore.serve import Server
 
-__all__ = ["ClusterServer", "Term"]
+__all__ = ["ClusterServer", "Term", "HEDGE_FENCE_S", "HEDGE_MAX_ORDER_AGE_MS"]
 
 log = logging.getLogger("rfqcore.cluster")
+
+#: a leader's venue link never sends a hedge order older than this (core time of its trigger): a
+#: leader that lost its term and fell behind reports it rejected instead (the next leader
+#: reconciles it; the order is IOC, so an old one is worth nothing)
+HEDGE_MAX_ORDER_AGE_MS = 250.0
+#: before a new leader reconciles the hedge orders its committed state holds open: the previous
+#: leader signed its last order request at most HEDGE_MAX_ORDER_AGE_MS after the order was made,
+#: before this leader was elected, and a Binance-style venue refuses a request signed more than
+#: its recvWindow (the adapter's default: 5 s) ago; 1 s more for the clocks' skew. Then an order
+#: the venue does not know can never reach it: rejected, routed again — once.
+HEDGE_FENCE_S = HEDGE_MAX_ORDER_AGE_MS / 1000 + 5.0 + 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +86,7 @@ class ClusterServer(Server):
     """One node of a replicated desk, as a context manager (see the module doc)."""
 
     def __init__(self, cluster_file: str, node: int, **kw: Any) -> None:
-        for key, what in (("venues", "venue hedging"), ("fix_port", "FIX"), ("journal", "--journal"),
+        for key, what in (("fix_port", "FIX"), ("journal", "--journal"),
                           ("http_tls", "HTTPS"), ("http_sessions", "--http-sessions")):
             if kw.get(key):
                 raise ClusterError(f"{what} does not run in cluster mode yet (docs/cluster.md, \"Not yet\"); "
@@ -185,12 +204,27 @@ class ClusterServer(Server):
         log.warning("node %d leads term %d from journal seq %d (state hash %016x; %d client answers of the "
                     "committed log seeded into the gateway)", self.node_id, term, seq, state_hash, seeded)
 
+    def _hedger(self, eng: Any) -> Hedger:
+        """The leader's venue link: venue order ids under the cluster's prefix (the same on every
+        node), orders older than :data:`HEDGE_MAX_ORDER_AGE_MS` never sent, and — when the
+        committed state holds hedge orders open (sent by the previous leader, their outcome not
+        committed) — :data:`HEDGE_FENCE_S` before they are reconciled, so the previous leader's
+        last request can no longer reach a venue (docs/cluster.md, "Venue hedging")."""
+        return Hedger(eng, self.venues, id_prefix=cluster_id_prefix(self.cluster_file), fence_s=HEDGE_FENCE_S,
+                      max_order_age_ms=HEDGE_MAX_ORDER_AGE_MS)
+
     def _stand_down(self, *, graceful: bool) -> None:
-        """Stop the desk of this node's term: intake (market data, gateway), then — ``graceful``:
-        once the cluster committed what the core journaled (at most 2 s), so its last outputs
-        are published — the core and the proposer (not graceful: the proposer first, the runner
-        fenced); the ring directory removed."""
+        """Stop the desk of this node's term: intake (market data, venue link, gateway), then —
+        ``graceful``: once the cluster committed what the core journaled (at most 2 s), so its
+        last outputs are published — the core and the proposer (not graceful: the proposer first,
+        the runner fenced); the ring directory removed."""
         self._stop_replay()
+        if self.hedger is not None:  # no more orders out; the next leader reconciles what is open
+            h, self.hedger = self.hedger, None
+            try:
+                h.stop()
+            except Exception as e:  # noqa: BLE001 - keep standing down
+                log.warning("stopping the venue link failed: %s", e)
         if self.gateway is not None:
             gw, self.gateway = self.gateway, None
             try:

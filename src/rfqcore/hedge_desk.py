@@ -141,13 +141,21 @@ class HedgeDesk:
         fills: list[dict[str, Any]] = st["accounts"]["desk"]["fills"]
         return fills
 
+    def venue_position(self, venue: int) -> Decimal:
+        """The desk's net position at ``venue`` by the venue's own record of its fills (signed by
+        each order's side), to hold against the core's hedge position there."""
+        st = self.venues[venue].state()["accounts"]["desk"]
+        sides = {o["order_id"]: o["side"] for o in st["orders"]}
+        return sum((Decimal(f["qty"]) * (1 if sides[f["order_id"]] == "BUY" else -1) for f in st["fills"]),
+                   Decimal(0))
+
 
 @contextmanager
 def hedging_desk(*, overrides: str = "", journal: JournalSettings | str | None = None,
                  at_index: int | None = None, heartbeat_ms: float = 1.0,
                  settings: RfqSettings | None = None, replay_speed: float | None = 1.0,
                  idle: Literal["spin", "yield", "park"] = "yield",
-                 stop: StopSignals | None = None) -> Iterator[HedgeDesk]:
+                 stop: StopSignals | None = None, id_prefix: str | None = None) -> Iterator[HedgeDesk]:
     """Start both simulated venues, the engine and the hedger; wait until hedging is available.
     ``settings`` replaces the packaged RFQ settings (build them on :func:`desk_registry`);
     ``stop`` makes every wait of the desk end with ``Stopped`` on SIGINT / SIGTERM."""
@@ -158,7 +166,7 @@ def hedging_desk(*, overrides: str = "", journal: JournalSettings | str | None =
         eng = Engine(reg, rfq=settings, journal=journal, idle=idle)
         try:
             eng.start(heartbeat_ms=heartbeat_ms)
-            hedger = Hedger(eng, venue_links(b, o))
+            hedger = Hedger(eng, venue_links(b, o), id_prefix=id_prefix)
             hedger.start()
             try:
                 desk = HedgeDesk(eng, hedger, {1: b, 2: o}, stop)

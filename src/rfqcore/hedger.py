@@ -26,12 +26,17 @@ alone produces into (``venues`` and ``md-<venue>``), so the rings keep their sin
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import os
+import secrets
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,7 +60,7 @@ from rfqcore.venues.base import (
     VenueStatus,
 )
 
-__all__ = ["VenueLink", "Hedger", "report_records", "AdapterFactory"]
+__all__ = ["VenueLink", "Hedger", "report_records", "AdapterFactory", "journal_id_prefix", "cluster_id_prefix"]
 
 log = logging.getLogger("rfqcore.hedger")
 
@@ -63,6 +68,40 @@ log = logging.getLogger("rfqcore.hedger")
 AdapterFactory = Callable[..., VenueAdapter]
 
 _NON_FILL_EXEC = 1 << 62
+
+
+_PREFIX_FILE = "hedge-id-prefix"
+
+
+def journal_id_prefix(journal_dir: str | Path) -> str:
+    """The venue client order id prefix of the desk whose core state lives in ``journal_dir``:
+    made once (random) and kept in the directory, so a restart from that journal adopts the
+    orders its state holds open (:meth:`Hedger.start`); a new journal gets a new one (its ids
+    restart at 1)."""
+    path = Path(journal_dir) / _PREFIX_FILE
+    try:
+        prefix = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        prefix = ""
+    if not (prefix.isalnum() and prefix.isascii()):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        prefix = f"rq{secrets.token_hex(4)}x"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(prefix + "\n", encoding="ascii")
+        os.replace(tmp, path)
+    return prefix
+
+
+def cluster_id_prefix(cluster_file: str | Path) -> str:
+    """The venue client order id prefix of a replicated desk: the same on every node (a digest
+    of the cluster's nodes: ids and Raft addresses, as every node's cluster file lists them), so
+    the node that leads next adopts the orders the committed state holds open. A cluster made
+    anew on the same nodes and venue accounts restarts its ids at 1 under the same prefix: give
+    it other addresses, or keep its data directories."""
+    with open(cluster_file, "rb") as f:
+        doc = tomllib.load(f)
+    nodes = sorted((int(n["id"]), str(n["addr"])) for n in doc.get("node", []))
+    return f"rq{hashlib.blake2b(repr(nodes).encode(), digest_size=4).hexdigest()}c"
 
 
 @dataclass
@@ -145,9 +184,11 @@ class _Venue:
     md_producer: str = ""
     snapshot_pending: bool = False
     up: bool = False
+    #: open orders of the core's state to hand to the adapter before it starts
+    adopt: list[OrderRequest] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=lambda: {
         "orders": 0, "reports": 0, "report_errors": 0, "md_messages": 0, "md_errors": 0, "snapshots": 0,
-        "foreign_reports": 0})
+        "foreign_reports": 0, "adopted": 0, "stale_orders": 0})
 
 
 class Hedger:
@@ -155,12 +196,26 @@ class Hedger:
     ``[[hedging]]`` entries. ``start()`` after ``engine.start()``; ``stop()`` before ``engine.close()``.
     """
 
-    def __init__(self, engine: Engine, venues: Sequence[VenueLink], *, id_prefix: str | None = None) -> None:
+    def __init__(self, engine: Engine, venues: Sequence[VenueLink], *, id_prefix: str | None = None,
+                 fence_s: float = 0.0, max_order_age_ms: float | None = None) -> None:
+        """``id_prefix``: the venue client order ids are ``<prefix><cl_ord_id>``; alphanumeric
+        (OKX clOrdId). It must stay the same for as long as the core's state lives (a journal,
+        a cluster's log: :func:`rfqcore.serve.hedge_id_prefix`), so that the orders that state
+        holds open can be adopted after a restart or a failover; None: unique per run (ids
+        restart at 1 in a fresh core). ``fence_s``: with open orders to adopt, wait this long
+        before reconciling them, so that a previous sender's last request can no longer reach
+        the venue (a cluster's failover: see :meth:`start`). ``max_order_age_ms``: never send a
+        ``HEDGE_ORDER`` older than this (core time of its trigger; a sender that fell behind,
+        e.g. a leader that lost its term): it is reported rejected instead."""
         self.engine = engine
-        # alphanumeric only (OKX clOrdId), unique per run: ids restart at 1 in a fresh core
         self.id_prefix = id_prefix if id_prefix is not None else f"rq{time.time_ns() // 1_000_000 % 10**10:d}x"
         if not self.id_prefix.isalnum():
             raise ValueError("id_prefix must be alphanumeric")
+        self.fence_s = fence_s
+        self.max_order_age_ns = None if max_order_age_ms is None else int(max_order_age_ms * 1_000_000)
+        #: the orders the core held open at start, handed to their adapters to reconcile
+        self.adopted: list[str] = []
+        self._fenced: asyncio.Future[None] | None = None
         self._venues: dict[int, _Venue] = {}
         for link in venues:
             inst = engine.registry.by_key(link.instrument)
@@ -180,12 +235,36 @@ class Hedger:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self, timeout_s: float = 15.0) -> None:
+        """Start every venue adapter; returns when each reported *up*.
+
+        Resuming exactly once (a restart from a journal, a cluster's new leader): the core's
+        state may hold hedge orders open — sent by the previous run or leader, their outcome
+        never reported. Each venue is first reported *down* (it is: not connected yet), which
+        makes the core wait for it before routing; each open order is handed to its venue's
+        adapter (:meth:`VenueAdapter.adopt`), whose reconciliation reports its fills (each venue
+        trade id once; the OMS ignores one it applied) and its state before the venue is *up*
+        again; one the venue does not know never reached it and is rejected, so the core routes
+        that quantity again. With ``fence_s`` and anything to adopt, the adapters connect that much
+        later (the venues stay down meanwhile) and this returns at once."""
+        self.adopted = []
+        for o in self.engine.hedge_orders():
+            if o.open:
+                v = self._venues.get(int(o.raw["venue"]))
+                if v is None:
+                    self._err(f"open hedge order {o.cl_ord_id} of unconfigured venue {o.raw['venue']}: not adopted")
+                    continue
+                self.adopted.append(f"{self.id_prefix}{o.cl_ord_id}")
+                v.adopt.append(OrderRequest(cl_ord_id=f"{self.id_prefix}{o.cl_ord_id}", symbol=v.symbol,
+                                            side=OrderSide.BUY if o.side == "buy" else OrderSide.SELL,
+                                            qty=o.qty, price=o.price, tif=TimeInForce.IOC))
         ready = threading.Event()
         failure: list[BaseException] = []
+        # the loop exists before the subscription: a HEDGE_ORDER routed while the adapters start
+        # (the venues coming up) waits on it until it runs, never dropped
+        loop = self._loop = asyncio.new_event_loop()
+        self._sub = self.engine.subscribe(self._on_outputs, kinds=(Kind.HEDGE_ORDER,))
 
         def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
             asyncio.set_event_loop(loop)
             try:
                 loop.run_until_complete(self._start_all())
@@ -204,8 +283,10 @@ class Hedger:
         if not ready.wait(timeout_s):
             raise TimeoutError(f"venue adapters not up after {timeout_s} s")
         if failure:
+            self.engine.unsubscribe(self._sub)
+            self._sub = None
+            self._loop = None
             raise failure[0]
-        self._sub = self.engine.subscribe(self._on_outputs, kinds=(Kind.HEDGE_ORDER,))
 
     def stop(self) -> None:
         if self._sub is not None:
@@ -249,6 +330,31 @@ class Hedger:
                 on_status=lambda st, vid=vid: self._on_status(vid, st),
                 on_market_data=lambda raw, ts, vid=vid: self._on_md(vid, raw, ts))
         self.engine.add_producer("venues")
+        for vid in self._venues:  # not connected yet, whatever the state the core starts from says
+            self._on_status(vid, VenueStatus(self._venues[vid].link.instrument, False, "starting", time.time_ns()))
+        if self.adopted and self.fence_s > 0:
+            # the venues stay down (the core routes nothing) until the fence has passed; start()
+            # returns now, so a desk does not wait for its venues to open to its clients
+            log.warning("%d open hedge order(s) to reconcile: the venues connect in %.1f s, once no earlier "
+                        "sender's request can still reach them", len(self.adopted), self.fence_s)
+            self._fenced = asyncio.ensure_future(self._start_adapters(self.fence_s))
+            return
+        await self._start_adapters(0.0)
+
+    async def _start_adapters(self, delay_s: float) -> None:
+        if delay_s:
+            await asyncio.sleep(delay_s)
+            try:
+                await self._start_adapters(0.0)
+            except Exception as e:  # noqa: BLE001 - no caller to raise to: say it, stay down
+                self._err(f"venue adapters did not start after the fence: {e}")
+            return
+        for v in self._venues.values():
+            for req in v.adopt:
+                assert v.adapter is not None
+                v.adapter.adopt(req)
+                v.stats["adopted"] += 1
+            v.adopt.clear()
         await asyncio.gather(*(v.adapter.start() for v in self._venues.values() if v.adapter))
         for vid, v in self._venues.items():
             if not v.up:  # adapters that do not report their first up
@@ -257,6 +363,8 @@ class Hedger:
                 await self._snapshot(vid)  # REST-snapshot venues: sync the book now, not at the first diff
 
     async def _stop_all(self) -> None:
+        if self._fenced is not None and not self._fenced.done():
+            self._fenced.cancel()
         for v in self._venues.values():
             if v.adapter is not None:
                 try:
@@ -279,6 +387,13 @@ class Hedger:
         cl = f"{self.id_prefix}{o.cl_ord_id}"
         if v is None or v.adapter is None:
             self._err(f"HEDGE_ORDER {o.cl_ord_id} for unconfigured venue {o.venue}")
+            return
+        if self.max_order_age_ns is not None and o.ts_recv and time.time_ns() - o.ts_recv > self.max_order_age_ns:
+            # a sender that fell behind (a leader that lost its term): the next one reconciles it
+            v.stats["stale_orders"] += 1
+            self._err(f"venue {v.link.id}: order {cl} not sent: older than {self.max_order_age_ns / 1e6:.0f} ms")
+            self._on_report(v.link.id, ExecReport(venue=v.link.instrument, cl_ord_id=cl, status=OrdStatus.REJECTED,
+                                                  reason="not sent: stale"))
             return
         inst = v.inst
         req = OrderRequest(

@@ -50,7 +50,7 @@ from rfqcore.gateway.aeron import AeronUnavailable, EmbeddedDriver, unique_dir, 
 from rfqcore.gateway.native import NativeGateway
 from rfqcore.gateway.server import GatewayProcess
 from rfqcore.instruments import Composite, Registry
-from rfqcore.hedger import Hedger, VenueLink
+from rfqcore.hedger import Hedger, VenueLink, journal_id_prefix
 from rfqcore.instance import InstanceLock, remove_stale, sweep_stale
 from rfqcore.journal import JournalSettings
 from rfqcore.records import BookStatus
@@ -269,7 +269,7 @@ class Server:
         started_ns = time.time_ns()
         if self.venues:
             # the venue link: hedge orders out, venue reports, link state and market data in
-            self.hedger = Hedger(eng, self.venues)
+            self.hedger = self._hedger(eng)
             self.hedger.start()
         if self.market_files:
             from rfqcore.replay import ReplayDriver
@@ -295,6 +295,12 @@ class Server:
                     gw_args["executions"] = executions_from_store(store)
             self.gateway = NativeGateway(eng.ring_path("gateway"), tap, **gw_args).start()
         return eng
+
+    def _hedger(self, eng: Engine) -> Hedger:
+        """The venue link of this desk: with a journal, venue order ids keep the journal's prefix,
+        so a restart adopts the hedge orders the recovered state holds open (docs/hedging.md)."""
+        prefix = journal_id_prefix(self.journal.dir) if self.journal is not None else None
+        return Hedger(eng, self.venues, id_prefix=prefix)
 
     def _await_market(self, eng: Engine, priced: list[tuple[Composite, list[int]]], started_ns: int) -> None:
         """Market data before clients: wait (at most :attr:`market_wait` s) until every composite

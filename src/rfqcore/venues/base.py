@@ -157,6 +157,15 @@ class VenueAdapter(ABC):
     async def order_status(self, symbol: str, cl_ord_id: str) -> ExecReport | None:
         """The venue's current view of one order (None: the venue does not know it)."""
 
+    def adopt(self, req: OrderRequest) -> None:
+        """Track an order placed before this adapter started — by an earlier run of the desk
+        (recovered from its journal) or by the previous leader of a cluster — as if this adapter
+        had placed it, so that the reconciliation it runs before it reports *up* brings it to the
+        venue's view: every fill (each venue trade id, which the core's OMS applies once), then
+        its state; an order the venue does not know never reached it and is reported
+        ``REJECTED``. Call before :meth:`start`."""
+        raise VenueError(f"{self.name}: this adapter cannot adopt orders placed before it started")
+
     @abstractmethod
     async def open_orders(self, symbol: str) -> list[ExecReport]:
         """The venue's open orders on ``symbol`` (for reconciliation after a reconnect)."""

@@ -382,6 +382,10 @@ class BinanceAdapter(VenueAdapter):
             self._status(t, OrdStatus.UNKNOWN, reason=f"malformed answer: {e}")
             self._schedule_recovery()
 
+    def adopt(self, req: OrderRequest) -> None:
+        if req.cl_ord_id not in self._orders:
+            self._orders[req.cl_ord_id] = _Tracked(req)  # reconciled (GET /api/v3/order) before up
+
     async def cancel(self, symbol: str, cl_ord_id: str) -> None:
         t = self._orders.get(cl_ord_id)
         try:

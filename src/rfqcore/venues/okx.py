@@ -302,6 +302,10 @@ class OkxAdapter(VenueAdapter):
             self._orders[req.cl_ord_id] = _Track(req)  # new, or a retry of one the venue never took
         await self._send_op("order", arg, req.cl_ord_id)
 
+    def adopt(self, req: OrderRequest) -> None:
+        if req.cl_ord_id not in self._orders:
+            self._orders[req.cl_ord_id] = _Track(req)  # reconciled (not acked, not final) before up
+
     async def cancel(self, symbol: str, cl_ord_id: str) -> None:
         await self._send_op("cancel-order", {"instId": symbol, "clOrdId": cl_ord_id}, cl_ord_id)
 
