@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from contextlib import contextmanager, nullcontext
 from collections.abc import Iterator
@@ -83,6 +84,8 @@ class Desk:
         self.store = f"sqlite:///{tmp / 'settlement.db'}"
         self.response_channel = (None if hosts is None else
                                  f"aeron:udp?endpoint={hosts.root_addr}:{response_port}")
+        #: each node's HTTP address on loopback (/metrics, /healthz; the portal on the leader)
+        self.http = {n: f"127.0.0.1:{free_port()}" for n in NODES} if hosts is None else {}
 
     def channel(self, n: int) -> str | None:
         """Node ``n``'s request channel (None: the default IPC channel of its driver)."""
@@ -96,8 +99,20 @@ class Desk:
         if self.hosts is not None:
             argv = ["ip", "netns", "exec", self.hosts.names[n - 1], *argv, "--channel", str(self.channel(n)),
                     "--response-channel", str(self.response_channel)]
+        else:
+            argv += ["--http", self.http[n]]
         self.procs[n] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                          preexec_fn=_die_with_parent)
+
+    def get(self, n: int, path: str) -> int:
+        """The HTTP status of GET ``path`` on node ``n`` (loopback desks)."""
+        import urllib.error
+
+        try:
+            with urllib.request.urlopen(f"http://{self.http[n]}{path}", timeout=5) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
 
     def kill(self, n: int) -> None:
         self.procs[n].send_signal(signal.SIGKILL)
@@ -235,6 +250,10 @@ def test_the_client_follows_the_leader_and_no_trade_is_lost_or_doubled(desk_cc: 
         cc.request_quote("BTC", "buy", "0.1", timeout=2.0)
     except RequestRejected as e:
         pytest.fail(f"the new leader's first RFQ was refused: {e}")
+    # the RFQ portal moved with the lead (an API call without a session: 401), the nodes' health stays
+    follower = next(n for n in NODES if n not in (first, second))
+    assert (desk.get(second, "/api/session"), desk.get(follower, "/api/session")) == (401, 404)
+    assert desk.get(second, "/healthz") == desk.get(follower, "/healthz") == 200
     desk.start(first)  # rejoins as a follower and catches up
     desk.wait_up(first)
     if lossy != first:  # healed (lost votes would lengthen the next election past q2's life)
@@ -422,8 +441,6 @@ def test_a_bad_cluster_node_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
 def test_a_cluster_node_serves_metrics_and_health(tmp_path: Path) -> None:
     """A one-node cluster (in this process) with ``http``: its /metrics carry the cluster's gauges
     and, while it leads, the desk's; /healthz says ok with its role and term."""
-    import urllib.request
-
     from rfqcore.cluster_serve import ClusterServer
 
     port = free_port()
@@ -560,3 +577,61 @@ def test_the_next_leader_adopts_the_open_hedge_orders_and_hedges_exactly_once(
                 assert int(desk.venue_position(v["venue"]).scaleb(qd)) == v["position"], v
         finally:
             srv.stop()
+
+
+def test_the_leader_serves_the_portal_and_the_console_and_the_next_one_keeps_their_sessions(tmp_path: Path) -> None:
+    """``--http`` on a cluster node: /metrics and /healthz on every node, and on the leader its
+    desk's RFQ portal and operator console, at the same address. With ``--http-sessions`` (a store
+    the nodes share) a user logged in on one leader is still logged in on the next: a one-node
+    cluster stopped and started again (a new term) stands in for the failover."""
+    from desk_market import feed_market
+    from web_client import WebClient
+
+    from rfqcore.cluster_serve import ClusterServer
+    from rfqcore.demo import DEMO_CONSOLE_USERS, DEMO_PORTAL_USERS
+
+    passwords = {**DEMO_PORTAL_USERS, **DEMO_CONSOLE_USERS}
+    address = f"127.0.0.1:{free_port()}"
+    (tmp_path / "one.toml").write_text(
+        "[cluster]\nheartbeat_ms = 50\nelection_timeout_ms = [150, 300]\n\n"
+        f"[[node]]\nid = 1\naddr = \"127.0.0.1:{free_port()}\"\nstatus = \"127.0.0.1:{free_port()}\"\ndir = \"n1\"\n")
+
+    def node() -> ClusterServer:
+        srv = ClusterServer(str(tmp_path / "one.toml"), 1, market_files=[], http=address,
+                            http_sessions=str(tmp_path / "sessions.sqlite"), aeron_dir=str(tmp_path / "aeron"))
+        srv.start()
+        assert srv.wait_leading(30), "a one-node cluster elects itself"
+        assert srv.engine is not None
+        feed_market(srv.engine)
+        return srv
+
+    base = f"http://{address}"
+    acme = WebClient(base, api="/api", login_path="/login", cookie_name="rfqcore_session", passwords=passwords)
+    risk = WebClient(base, api="/console/api", login_path="/login", cookie_name="rfqcore_console",
+                     passwords=passwords)
+    srv = node()
+    try:
+        assert acme.login("acme-trader").status == 200 and risk.login("desk-risk").status == 200
+        quoted = acme.call("POST", "/rfq", {"instrument": "BTC", "side": "buy", "size": "1"})
+        assert quoted.status == 200 and quoted.json["status"] == "quoted", quoted.body
+        filled = acme.call("POST", "/accept", {"quote_id": quoted.json["quote"]["quote_id"], "side": "buy"})
+        assert filled.status == 200 and filled.json["status"] == "filled", filled.body
+        (row,) = [c for c in risk.call("GET", "/clients").json if c["client"] == "acme-capital"]
+        assert row["positions"] and row["positions"][0]["qty"] == "1.00000000", row
+        with urllib.request.urlopen(f"{base}/healthz", timeout=5) as r:
+            assert json.loads(r.read())["role"] == "leader"
+    finally:
+        srv.stop()
+    srv = node()   # the next term: its desk's web at the same address, the sessions of before
+    try:
+        me = acme.call("GET", "/session")
+        assert me.status == 200 and me.json["user"] == "acme-trader" and me.json["csrf_token"] == acme.csrf
+        again = acme.call("POST", "/rfq", {"instrument": "BTC", "side": "sell", "size": "1"})
+        assert again.status == 200 and again.json["status"] == "quoted", again.body
+        (row,) = [c for c in risk.call("GET", "/clients").json if c["client"] == "acme-capital"]
+        assert row["positions"][0]["qty"] == "1.00000000", "the committed fill, on the next leader's console"
+        done = risk.call("POST", "/restrict", {"instrument": "ETH", "on": True})
+        assert done.status == 200 and done.json["status"] == "applied", done.body
+        assert srv.engine is not None and srv.engine.instrument_risk("ETH").restricted
+    finally:
+        srv.stop()

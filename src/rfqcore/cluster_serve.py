@@ -25,7 +25,10 @@ ignores a trade id it has, so each trade is stored once.
 
 ``--http HOST:PORT`` serves this node's ``/metrics`` (the cluster's gauges — role, term, leader,
 log and journal positions — and, while it leads, every metric of its desk) and ``/healthz``
-(``ok`` while it follows a known leader or leads with its core and gateway running).
+(``ok`` while it follows a known leader or leads with its core and gateway running); while it
+leads, the same address serves its desk's RFQ portal and operator console too (the desk's HTTP
+server takes the address over for the term), their sessions in ``--http-sessions`` when the
+nodes share one.
 
 Venue hedging (``--venues``) runs on the leader: its venue link (:class:`~rfqcore.hedger.Hedger`)
 starts with the desk and stops with it; venue order ids carry the cluster's prefix
@@ -34,8 +37,7 @@ committed state holds open and its adapters reconcile them before the venue is u
 fill once, an order that never reached the venue rejected and routed again): see
 :meth:`ClusterServer._hedger` for the fence that makes that verdict safe.
 
-Not yet in cluster mode (refused with one line): FIX, the RFQ portal and the operator console —
-each must run on the leader only and resume exactly once after a failover.
+Not yet in cluster mode (refused with one line): FIX and HTTPS.
 """
 
 from __future__ import annotations
@@ -86,12 +88,12 @@ class ClusterServer(Server):
     """One node of a replicated desk, as a context manager (see the module doc)."""
 
     def __init__(self, cluster_file: str, node: int, **kw: Any) -> None:
-        for key, what in (("fix_port", "FIX"), ("journal", "--journal"),
-                          ("http_tls", "HTTPS"), ("http_sessions", "--http-sessions")):
+        for key, what in (("fix_port", "FIX"), ("journal", "--journal"), ("http_tls", "HTTPS")):
             if kw.get(key):
                 raise ClusterError(f"{what} does not run in cluster mode yet (docs/cluster.md, \"Not yet\"); "
                                    f"serve without it, or without --cluster")
-        #: ``HOST:PORT`` of this node's /metrics and /healthz (the portal and console: not yet)
+        #: ``HOST:PORT`` of this node's HTTP server: /metrics and /healthz on every node, and on the
+        #: leader the RFQ portal and the operator console of its desk too (:meth:`_lead`)
         self.cluster_http: str | None = kw.pop("http", None)
         super().__init__(**kw)
         if self.settings.fix.listen is not None:
@@ -118,13 +120,39 @@ class ClusterServer(Server):
         self._supervisor = threading.Thread(target=self._supervise, name=f"rfqcore-cluster-{self.node_id}",
                                             daemon=True)
         self._supervisor.start()
-        if self.cluster_http is not None:
-            from rfqcore.web import HttpServer, desk_registry, parse_address
-            from rfqcore.web.metrics import cluster_health
-
-            host, port = parse_address(self.cluster_http)
-            self.web = HttpServer(host, port, desk_registry(self), health=lambda: cluster_health(self)).start()
+        self._follower_web()
         return self
+
+    def _follower_web(self) -> None:
+        """A node that does not lead serves /metrics and /healthz only (the portal and the
+        console come with the leader's desk, on the same address: :meth:`_lead`)."""
+        if self.cluster_http is None or self.web is not None:
+            return
+        from rfqcore.web import HttpServer, desk_registry, parse_address
+
+        host, port = parse_address(self.cluster_http)
+        self.web = HttpServer(host, port, desk_registry(self), health=self._health).start()
+
+    def _health(self) -> dict[str, Any]:
+        from rfqcore.web.metrics import cluster_health
+
+        return cluster_health(self)
+
+    def _close_web(self) -> None:
+        """The HTTP server and the desk's web parts (portal streams, console, sessions store) down."""
+        web, self.web = self.web, None
+        if web is not None:
+            try:
+                web.stop()
+            except Exception as e:  # noqa: BLE001 - keep going
+                log.warning("stopping the HTTP server failed: %s", e)
+        self.portal = self.console = None
+        if self.session_store is not None:
+            ss, self.session_store = self.session_store, None
+            try:
+                ss.close()
+            except Exception as e:  # noqa: BLE001 - keep going
+                log.warning("closing the web sessions store failed: %s", e)
 
     def status(self) -> dict[str, Any]:
         """This node's status (what its status port answers): role, term, leader, log position,
@@ -173,7 +201,14 @@ class ClusterServer(Server):
     def _lead(self) -> None:
         t0 = time.monotonic()
         try:
+            if self.cluster_http is not None:
+                # the desk's HTTP server (portal, console, metrics, health) takes the address over
+                # from the follower's; a leader's web sessions live in --http-sessions (shared by
+                # the nodes), else in memory: users log in again after a failover
+                self._close_web()
+                self.http = self.cluster_http
             self._start_core()
+            self._start_doors()
         except ClusterError as e:  # lost the term while taking it, or the barrier did not commit
             log.warning("node %d: could not take the lead (%s)", self.node_id, e)
             self._stand_down(graceful=False)
@@ -217,7 +252,10 @@ class ClusterServer(Server):
         """Stop the desk of this node's term: intake (market data, venue link, gateway), then —
         ``graceful``: once the cluster committed what the core journaled (at most 2 s), so its
         last outputs are published — the core and the proposer (not graceful: the proposer first,
-        the runner fenced); the ring directory removed."""
+        the runner fenced); the ring directory removed; the follower's HTTP server back."""
+        if self.http is not None:  # the desk's web first: no RFQ or operator action in through it
+            self._close_web()
+            self.http = None
         self._stop_replay()
         if self.hedger is not None:  # no more orders out; the next leader reconciles what is open
             h, self.hedger = self.hedger, None
@@ -264,6 +302,8 @@ class ClusterServer(Server):
             self.ring_dir = None
         self._leading = None
         self._held = False
+        if not self._stopping.is_set():
+            self._follower_web()
 
     def stop(self) -> None:
         """Stand the desk down (if leading: after the cluster committed its last inputs), shut the

@@ -360,7 +360,7 @@ class Server:
             self.fix = start_acceptor(eng, self.settings, port=self.fix_port, store_dir=self.fix_store,
                                       host=self.fix_host, tls=self.fix_tls)
         if self.http is not None:
-            from rfqcore.web import HttpServer, desk_health, desk_registry, parse_address
+            from rfqcore.web import HttpServer, desk_registry, parse_address
 
             host, port = parse_address(self.http)
             from rfqcore.web.console import Console
@@ -374,8 +374,14 @@ class Server:
                 portal.add_routes(app)
                 console.add_routes(app)
 
-            self.web = HttpServer(host, port, desk_registry(self), health=lambda: desk_health(self),
+            self.web = HttpServer(host, port, desk_registry(self), health=self._health,
                                   routes=routes, tls=tls).start()
+
+    def _health(self) -> dict[str, Any]:
+        """``/healthz``'s answer (docs/web.md)."""
+        from rfqcore.web import desk_health
+
+        return desk_health(self)
 
     def _session_store(self) -> Any:
         """The web sessions' store (:attr:`http_sessions`, else in the journal directory), or None."""
