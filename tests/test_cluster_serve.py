@@ -630,6 +630,9 @@ def test_the_leader_serves_the_portal_and_the_console_and_the_next_one_keeps_the
         assert again.status == 200 and again.json["status"] == "quoted", again.body
         (row,) = [c for c in risk.call("GET", "/clients").json if c["client"] == "acme-capital"]
         assert row["positions"][0]["qty"] == "1.00000000", "the committed fill, on the next leader's console"
+        rows = acme.call("GET", "/blotter").json["rows"]   # the blotter of before, from the committed log
+        trade = filled.json["fill"]["trade_id"]
+        assert [r for r in rows if r.get("trade_id") == trade and r["type"] == "fill"], rows
         done = risk.call("POST", "/restrict", {"instrument": "ETH", "on": True})
         assert done.status == 200 and done.json["status"] == "applied", done.body
         assert srv.engine is not None and srv.engine.instrument_risk("ETH").restricted

@@ -117,10 +117,10 @@ class ClusterServer(Server):
         self._start_driver()
         self.node = rfqcore_core.ClusterNode(self.cluster_file, self.node_id, self.registry.instrument_specs(),
                                              self.registry.composite_specs(), rfq=self.settings.core_spec())
+        self._follower_web()  # before the supervisor: a lead taken at once takes the address over from it
         self._supervisor = threading.Thread(target=self._supervise, name=f"rfqcore-cluster-{self.node_id}",
                                             daemon=True)
         self._supervisor.start()
-        self._follower_web()
         return self
 
     def _follower_web(self) -> None:
@@ -230,12 +230,21 @@ class ClusterServer(Server):
         assert self.node is not None
         term, seq, state_hash, seeded = self.node.lead(eng.core)
         self._taking, self._taken = term, (seq, state_hash)
-        if self.settlement is not None:
-            # the committed log's executions, before this term's: a fill a dead leader acknowledged
-            # but never got into the store is captured now (the store ignores a trade id it has)
+        history = None
+        if self.settlement is not None or self.portal is not None:
             from rfqcore.records import RECORD_DTYPE
 
-            self.settlement.offer_records(np.frombuffer(self.node.client_history(), dtype=RECORD_DTYPE).copy())
+            history = np.frombuffer(self.node.client_history(), dtype=RECORD_DTYPE).copy()
+        if self.settlement is not None and history is not None:
+            # the committed log's executions, before this term's: a fill a dead leader acknowledged
+            # but never got into the store is captured now (the store ignores a trade id it has)
+            self.settlement.offer_records(history)
+        if self.portal is not None and history is not None:
+            # the portal's blotters of before: the committed log's newest client answers (quotes,
+            # fills, quote ends; a row is kept once, by its idempotency key)
+            from rfqcore.rfq import decode_events
+
+            self.portal.blotter.add(decode_events(history, self.registry))
         log.warning("node %d leads term %d from journal seq %d (state hash %016x; %d client answers of the "
                     "committed log seeded into the gateway)", self.node_id, term, seq, state_hash, seeded)
 
