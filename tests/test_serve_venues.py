@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from rfqcore.errors import ConfigError
+from rfqcore.hedger import journal_id_prefix
+from rfqcore.journal import JournalSettings
 from rfqcore.instruments import Registry
 from rfqcore.records import ClientSide
 from rfqcore.rfqconfig import RfqSettings
@@ -100,10 +102,13 @@ def test_serve_hedges_on_the_venues_of_its_venue_file(tmp_path, desk_config, dat
         vfile = tmp_path / "venues.toml"
         vfile.write_text(venues_toml(b.http, b.ws, o.http, o.ws))
         links = load_venue_links(vfile, reg, settings, ENV)
+        journal = JournalSettings(str(tmp_path / "journal"))
         with Server(reg, settings, config_path=str(DEFAULTS / "hedge-instruments.toml"),
-                    rfq_config_path=str(DEFAULTS / "hedge-rfq.toml"), venues=links) as srv:
+                    rfq_config_path=str(DEFAULTS / "hedge-rfq.toml"), venues=links, journal=journal) as srv:
             eng = srv.engine
-            assert eng is not None
+            assert eng is not None and srv.hedger is not None
+            prefix = srv.hedger.id_prefix   # kept with the journal: a restart adopts its open orders
+            assert prefix == journal_id_prefix(journal.dir)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and not (eng.hedge_status_raw()[0]["available"] and all(
                     eng.best(k) is not None for k in ("binance-spot:BTCUSDT", "okx:BTC-USDT"))):
@@ -113,6 +118,11 @@ def test_serve_hedges_on_the_venues_of_its_venue_file(tmp_path, desk_config, dat
                 time.sleep(0.02)
             assert eng.hedge_status_raw()[0]["hedged"] == 2 * BTC
             assert eng.positions()["BTC"].qty_raw == 0
+        with Server(reg, settings, config_path=str(DEFAULTS / "hedge-instruments.toml"),
+                    rfq_config_path=str(DEFAULTS / "hedge-rfq.toml"), venues=links, journal=journal) as srv:
+            assert srv.engine is not None and srv.hedger is not None
+            assert srv.hedger.id_prefix == prefix and srv.hedger.adopted == []   # nothing was left open
+            assert srv.engine.hedge_status()[0].hedged == 2 and srv.engine.positions()["BTC"].qty_raw == 0
     # the command line refuses a venue file whose secrets are not in the environment
     env = {k: v for k, v in os.environ.items() if not k.startswith("T_VENUE")}
     r = subprocess.run([sys.executable, "-m", "rfqcore.cli", "--config", str(DEFAULTS / "hedge-instruments.toml"),
