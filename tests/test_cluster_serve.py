@@ -47,11 +47,14 @@ NODES = (1, 2, 3)
 RAFT_PORT, STATUS_PORT, GATEWAY_PORT = 40110, 40111, 40112
 
 
-def _write_cluster(tmp: Path, hosts: Hosts | None = None) -> tuple[Path, dict[int, tuple[str, int]]]:
-    """cluster.toml: on loopback (free ports), or one node per host of ``hosts``."""
+def _write_cluster(tmp: Path, hosts: Hosts | None = None,
+                   snapshot: tuple[int, int] | None = None) -> tuple[Path, dict[int, tuple[str, int]]]:
+    """cluster.toml: on loopback (free ports), or one node per host of ``hosts``; ``snapshot``:
+    (snapshot_every, keep_after_snapshot) entries (None: no snapshots)."""
     status = {n: ("127.0.0.1", free_port()) if hosts is None else (hosts.addr(n - 1), STATUS_PORT) for n in NODES}
+    every, keep = snapshot if snapshot is not None else (0, 1000)
     text = ("[cluster]\nheartbeat_ms = 100\nelection_timeout_ms = [1500, 3000]\nlog_sync = \"each\"\n"
-            "snapshot_every = 0\n\n")
+            f"snapshot_every = {every}\nkeep_after_snapshot = {keep}\n\n")
     for n in NODES:
         addr = f"127.0.0.1:{free_port()}" if hosts is None else f"{hosts.addr(n - 1)}:{RAFT_PORT}"
         text += (f"[[node]]\nid = {n}\naddr = \"{addr}\"\nstatus = \"{status[n][0]}:{status[n][1]}\"\n"
@@ -75,9 +78,10 @@ class Desk:
     namespace) of its own, its gateway on UDP at its host's address, answering the clients' host
     (``hosts.root_addr``, this test process) at ``response_port``."""
 
-    def __init__(self, tmp: Path, data: Path, hosts: Hosts | None = None, response_port: int = 0) -> None:
+    def __init__(self, tmp: Path, data: Path, hosts: Hosts | None = None, response_port: int = 0,
+                 snapshot: tuple[int, int] | None = None) -> None:
         self.tmp, self.data, self.hosts = tmp, data, hosts
-        self.file, self.status_addrs = _write_cluster(tmp, hosts)
+        self.file, self.status_addrs = _write_cluster(tmp, hosts, snapshot)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.aeron = {n: f"/dev/shm/rfqc-test-{os.getpid()}-{n}" for n in NODES}
         #: one settlement store all nodes reach (the leader writes)
@@ -180,12 +184,13 @@ class Desk:
 
 
 @contextmanager
-def _serving(tmp: Path, data: Path, hosts: Hosts | None = None) -> Iterator[tuple[Desk, ClusterClient]]:
+def _serving(tmp: Path, data: Path, hosts: Hosts | None = None,
+             snapshot: tuple[int, int] | None = None) -> Iterator[tuple[Desk, ClusterClient]]:
     """The three nodes started and answering, and a client of theirs (not yet connected): on
     loopback, or across ``hosts`` with the client on the root namespace's address and a media
     driver of its own. The client is closed before the nodes stop (an Aeron client left open on
     a driver that goes away ends this process), the nodes before the client's driver."""
-    desk = Desk(tmp, data, hosts, response_port=free_port())
+    desk = Desk(tmp, data, hosts, response_port=free_port(), snapshot=snapshot)
     driver = None if hosts is None else EmbeddedDriver()
     cc: ClusterClient | None = None
     try:
@@ -311,11 +316,13 @@ def _converge(desk: Desk, timeout: float = 60.0) -> dict[str, Any]:
         time.sleep(0.2)
 
 
-def _settle(desk: Desk, cc: ClusterClient) -> tuple[dict[str, Any], list[Any]]:
+def _settle(desk: Desk, cc: ClusterClient, snapshots: dict[int, int] | None = None) -> tuple[dict[str, Any], list[Any]]:
     """The end of a serving test: the client closed, every node held at one position with one
-    state, the nodes stopped; each node's last journal generation (the whole committed log)
-    replays to that state, outputs bit for bit. Returns that status and the trades the settlement
-    store holds for the client (captured on whichever node led)."""
+    state, the nodes stopped; each node's last journal generation (the whole committed log, or
+    the part after the snapshot it starts from: a node that caught up from the leader's
+    snapshot) replays to that state, outputs bit for bit. Returns that status and the trades the
+    settlement store holds for the client (captured on whichever node led); ``snapshots`` gets
+    each node's generation's snapshot seq (0: a whole journal)."""
     from rfqcore.settlement.store import open_store
 
     cc.close()
@@ -324,10 +331,12 @@ def _settle(desk: Desk, cc: ClusterClient) -> tuple[dict[str, Any], list[Any]]:
     reg = Registry.load()
     rfq = RfqSettings.load(registry=reg)
     for n in NODES:
-        rep = journal.replay(sorted((desk.tmp / f"node{n}").glob("journal-*"))[-1], reg, rfq)
-        assert (rep["records"], rep["state_hash"], rep["output_hash"]) == (
-            final["journal_seq"], final["state_hash"], final["output_hash"]), f"node {n}: {rep}"
+        snap, rep = journal.replay_after_snapshot(sorted((desk.tmp / f"node{n}").glob("journal-*"))[-1], reg, rfq)
+        assert (snap + rep["records"], rep["state_hash"], rep["output_hash"]) == (
+            final["journal_seq"], final["state_hash"], final["output_hash"]), f"node {n}: {snap} {rep}"
         assert rep["first_divergence"] is None
+        if snapshots is not None:
+            snapshots[n] = snap
     with open_store(desk.store) as store:
         return final, list(store.trades(client_id=1))
 
@@ -638,3 +647,42 @@ def test_the_leader_serves_the_portal_and_the_console_and_the_next_one_keeps_the
         assert srv.engine is not None and srv.engine.instrument_risk("ETH").restricted
     finally:
         srv.stop()
+
+
+def test_a_follower_past_the_purged_log_catches_up_from_a_snapshot_and_the_desk_serves_on(
+        tmp_path: Path, data_dir: Path) -> None:
+    """Serving nodes with snapshots (every 50 entries, 10 kept after one): a follower stopped
+    while the leader's log moves far past it and is purged comes back through the leader's
+    snapshot (its journal generation starts after it) and follows; then the leader dies and the
+    two others (one of them the node that caught up) elect one that serves the client on — the
+    fills of before known, nothing lost or doubled; every node ends on one state, which its
+    generation replays to (from its snapshot)."""
+    with _serving(tmp_path, data_dir, snapshot=(50, 10)) as (desk, cc):
+        cc.connect()
+        first = desk.leader()
+        q1 = _quote(cc)
+        ex1 = cc.accept(q1, timeout=2.0)
+        behind = next(n for n in NODES if n != first)
+        at_kill = desk.ask(behind)
+        assert at_kill is not None
+        desk.kill(behind)
+        target = (at_kill["last_log_index"] or 0) + 4 * (50 + 10)
+        deadline = time.monotonic() + 60
+        while ((st := desk.ask(first)) is None or (st["last_log_index"] or 0) < target):
+            assert time.monotonic() < deadline, f"the leader's log did not move on: {st}\n{desk.report()}"
+            time.sleep(0.2)
+        ex2 = cc.accept(_quote(cc), timeout=2.0)
+        desk.start(behind)
+        desk.wait_up(behind)
+        desk.following(behind, first)
+        desk.kill(first)
+        second = desk.leader(exclude=first)
+        st1 = cc.quote_status(q1)
+        assert cc.node is not None and cc.node + 1 == second, "the client followed the new leader"
+        assert st1.state == QuoteStatusCode.FILLED and st1.trade_id == ex1.trade_id
+        ex3 = cc.accept(_quote(cc), timeout=2.0)
+        desk.start(first)
+        snaps: dict[int, int] = {}
+        _, stored = _settle(desk, cc, snaps)
+        assert snaps[behind] > at_kill["journal_seq"], f"node {behind} caught up from the leader's snapshot: {snaps}"
+        assert sorted(t.trade_id for t in stored) == sorted([ex1.trade_id, ex2.trade_id, ex3.trade_id])

@@ -30,7 +30,8 @@ from rfqcore.rfqconfig import RfqSettings
 if TYPE_CHECKING:  # the result dicts' types live in the stub only
     from rfqcore_core import JournalVerify, ReplayReport, SnapshotInfo
 
-__all__ = ["KEY_ENV", "Durability", "JournalSettings", "fingerprint", "keying", "replay", "verify", "snapshot_info"]
+__all__ = ["KEY_ENV", "Durability", "JournalSettings", "fingerprint", "keying", "replay", "replay_after_snapshot", "verify",
+           "snapshot_info"]
 
 #: the environment variable holding the desk key of the journal's chain
 KEY_ENV = "RFQCORE_JOURNAL_KEY"
@@ -77,6 +78,16 @@ def replay(dir: str | os.PathLike[str], registry: Registry, rfq: RfqSettings,
     recorded run), ``torn_bytes``, ``elapsed``... Nothing on disk is modified."""
     return rfqcore_core.replay_journal(str(dir), registry.instrument_specs(), registry.composite_specs(),
                                        rfq.core_spec(), None, book_capacity)
+
+
+def replay_after_snapshot(dir: str | os.PathLike[str], registry: Registry, rfq: RfqSettings,
+                          book_capacity: int = 65536) -> tuple[int, ReplayReport]:
+    """:func:`replay` of a journal that may start after a snapshot (a pruned journal, a cluster
+    node's generation after a snapshot it installed from the leader): its newest snapshot, then
+    the records after it. ``(snapshot_seq, report)``; ``report["records"]`` counts those records."""
+    return rfqcore_core.replay_journal_after_snapshot(str(dir), registry.instrument_specs(),
+                                                      registry.composite_specs(), rfq.core_spec(), None,
+                                                      book_capacity)
 
 
 def verify(dir: str | os.PathLike[str], registry: Registry, rfq: RfqSettings,

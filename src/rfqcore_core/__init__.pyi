@@ -30,6 +30,7 @@ __all__ = [
     "Engine",
     "NativeGateway",
     "replay_journal",
+    "replay_journal_after_snapshot",
     "config_fingerprint",
     "verify_journal",
     "snapshot_info",
@@ -499,6 +500,18 @@ class JournalVerify(TypedDict):
     torn_bytes: int
     key_id: str | None             # hex id of the key the keyed segments use (None: unkeyed)
     unkeyed_segments: int          # segments with a plain (unkeyed) chain, before any keyed one
+
+def replay_journal_after_snapshot(
+    dir: str,
+    instruments: list[InstrumentSpec],
+    composites: list[CompositeSpec],
+    rfq: dict[str, object] | None = None,
+    fingerprint: int | None = None,
+    book_capacity: int = 65536,
+) -> tuple[int, ReplayReport]:
+    """Rebuild a core from a journal that may start after a snapshot (a pruned journal, a cluster
+    node's generation after a snapshot it installed): ``(snapshot_seq, report)``, ``records``
+    counting the records after the snapshot's anchor (0: replayed from the start). Unkeyed only."""
 
 def replay_journal(
     dir: str,
