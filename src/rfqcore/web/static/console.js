@@ -135,7 +135,8 @@ const VIEWS = {
       t.append(row(["member", "bid", "bid qty", "ask", "ask qty"]));
       b.members.forEach((m) => t.append(row([m.instrument, m.bid, m.bid_qty, m.ask, m.ask_qty])));
       t.append(row(["ladder size", "bid", "", "ask", "state"]));
-      b.ladder.forEach((l) => t.append(row([l.size, l.bid ?? "-", "", l.ask ?? "-", l.reason])));
+      b.ladder.forEach((l) => t.append(row([l.size, l.bid ?? "-", "", l.ask ?? "-",
+        l.reason === "NONE" ? "quoting" : `withdrawn: ${l.reason}`])));
       div.append(t);
       return div;
     }));
