@@ -963,16 +963,21 @@ def test_a_request_needing_approval_is_pending_then_quoted_when_the_operator_app
     eng = desk.engine
     feed_market(eng)
     req, pending = _ask_big(acme)
-    assert (pending[117], pending[297], pending[55], pending[54], pending[38]) == ("PENDING", "10", "BTC", "1", "51"), \
-        pending
+    assert (pending[297], pending[55], pending[54], pending[38]) == ("10", "BTC", "1", "51"), pending
+    assert pending[117][0] == "P" and pending[117][1:].isdigit(), pending   # the request's id: ask about it
     assert pending[58].startswith("PENDING_APPROVAL: the desk approves or declines by "), pending
     assert parse_fix_time(pending[126]) > time.time_ns()  # the approval's deadline
     with pytest.raises(queue.Empty):
         acme.next(timeout=0.5)  # nothing more until the operator decides
+    # asked about by its QuoteReqID meanwhile: pending, until the approval's deadline
+    st = _status(acme, pending[117], _id("stp"))
+    assert (st[131], st[117], st[297], st[126]) == (req, pending[117], "10", pending[126]), st
     request_id = _pending_of(eng, ACME.id)
     assert eng.operator.approve(request_id).ok
     q = acme.next()
     assert q[35] == "S" and q[131] == req and q[135] == "51.00000000" and 133 in q and 132 not in q, q
+    st = _status(acme, pending[117], _id("stq"))   # the same question once quoted: the quote that answered it
+    assert (st[131], st[117], st[297]) == (req, q[117], "0"), st
     assert eng.quote_state_raw(int(q[117]))["state"] == "live"
     st = _status(acme, q[117], _id("st"))
     assert st[297] == "0" and st[131] == req, st  # live, the request's id

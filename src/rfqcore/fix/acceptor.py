@@ -143,6 +143,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         # QuoteRequests waiting for an operator's approval (answered ApprovalPending), as _pending but
         # with the approval's deadline (+ timeout) and not in deadline order
         self._approvals: dict[tuple[str, int, int], tuple[float, str, tuple[str, ...]]] = {}
+        # the core's deadline of each of those (wall-clock ns: a QuoteStatusRequest's ExpireTime)
+        self._approval_deadline: dict[tuple[str, int, int], int] = {}
         # QuoteReqIDs and ClOrdIDs each client used, persisted: a replay is refused as a duplicate
         self._used: set[tuple[int, str, str]] = set()
         self._ids_path = os.path.join(self.store_dir, "rfqcore-used-ids.jsonl")
@@ -538,8 +540,34 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
     def _on_quote_status_request(self, m: Any, session: Any, client: ClientConfig) -> None:
         """QuoteStatusRequest (a) for one QuoteID (117) of this client → QuoteStatusReport (AI):
         QuoteStatus (297) 0 live, 7 expired, 1 cancelled, 11 passed, 6 removed (filled; Text
-        FILLED), 9 not found (unknown, another client's, or too old)."""
+        FILLED), 9 not found (unknown, another client's, or too old). The QuoteID ``P<n>`` of a
+        pending report (a QuoteRequest waiting for the desk's approval) → 10 pending (ExpireTime
+        126: until when) while it waits, then the status of the quote that answered it."""
         qid_text = m.getField(117) if m.isSetField(117) else ""
+        if qid_text[:1] == "P" and qid_text[1:].isdigit():
+            key = ("rfq", client.id, int(qid_text[1:]))
+            with self._lock:
+                waiting = self._approvals.get(key)
+                deadline = self._approval_deadline.get(key)
+                answered = None if waiting is not None else next(
+                    (q for q, quote in reversed(self._quotes.items())
+                     if quote.client == client.id and quote.rfq_id == key[2]), None)
+            if waiting is not None:
+                msg = self._new("AI")
+                if m.isSetField(649):
+                    msg.setField(649, m.getField(649))
+                msg.setField(131, waiting[2][0])
+                msg.setField(117, qid_text)
+                msg.setField(55, waiting[2][1])
+                if deadline is not None:
+                    msg.setField(126, fix_time(deadline))
+                msg.setField(297, "10")
+                msg.setField(58, "PENDING_APPROVAL: waiting for the desk's approval")
+                msg.setField(60, fix_time(time.time_ns()))
+                self._send(msg, session)
+                return
+            if answered is not None:
+                qid_text = str(answered)
         with self._lock:
             qid = int(qid_text) if qid_text.isdigit() else -1
             quote = self._quotes.get(qid)
@@ -685,6 +713,7 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             for key, entry in list(self._approvals.items()):
                 if entry[0] <= now:
                     del self._approvals[key]
+                    self._approval_deadline.pop(key, None)
                     late.append((key, entry))
         for (kind, _, _), (_, name, info) in late:
             r = _Refused(RfqReject.OTHER, f"no answer from the core within {self.timeout} s")
@@ -700,10 +729,12 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             entry = self._pending.pop(key, None)
             if entry is None:
                 entry = self._approvals.pop(key, None)
+                self._approval_deadline.pop(key, None)
             if entry is not None and isinstance(ev, ApprovalPending):
                 # the answer comes when the operator decides or the core times the approval out
                 left = max(0.0, (ev.deadline - time.time_ns()) / 1e9)
                 self._approvals[key] = (time.monotonic() + left + self.timeout, entry[1], entry[2])
+                self._approval_deadline[key] = ev.deadline
         if entry is None:
             return  # not ours (the Python API, the portal), or already refused as late
         _, name, info = entry
@@ -741,7 +772,9 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         self._count_name(name, "approval_pending")
         msg = self._new("AI")
         msg.setField(131, req_id)
-        msg.setField(117, "PENDING")  # no quote yet (QuoteID is required in a QuoteStatusReport)
+        # no quote yet (QuoteID is required in a QuoteStatusReport): P<request id>, which a
+        # QuoteStatusRequest may name while it waits (then: the quote that answered it)
+        msg.setField(117, f"P{ev.rfq_id}")
         msg.setField(55, symbol)
         if side_text:
             msg.setField(54, side_text)
