@@ -136,9 +136,15 @@ def test_two_way_quote_then_one_sided_quote_and_hit_fills(desk: Any, acme: FixCl
     again = acme.order(_id("ord"), one, "1", "0.5")
     assert again[150] == "8" and again[39] == "8" and again[58].startswith("QUOTE_NOT_LIVE"), again
     assert again[103] == str(ORD_REJ_REASON[RfqReject.QUOTE_NOT_LIVE])
-    dup = acme.order(cl_ord_id, one, "1", "0.5")  # a resent order never fills twice
-    assert dup[150] == "8" and dup[103] == "6" and dup[58].startswith("DUPLICATE_ID"), dup
+    # a resent order never fills twice: it gets its own ExecutionReport again (PossResend, the
+    # same ExecID), and so does a resent refused one
+    dup = acme.order(cl_ord_id, one, "1", "0.5")
+    assert (dup[150], dup[39], dup[17], dup[11], dup[32], dup[31], dup.get(97)) == (
+        "F", "2", fill[17], cl_ord_id, fill[32], fill[31], "Y"), dup
     assert eng.client_positions(ACME.name)["BTC"].qty == after.qty
+    again2 = acme.order(again[11], one, "1", "0.5")
+    assert (again2[150], again2[17], again2[58], again2.get(97)) == ("8", again[17], again[58], "Y"), again2
+    assert desk.fix.stats()[ACME.name]["duplicate_resent"] >= 2
 
 
 def test_quote_currency_size_and_requested_lifetime(desk: Any, acme: FixClient) -> None:
@@ -299,10 +305,10 @@ def test_quote_response_hit_and_pass_and_quote_status_requests(desk: Any, acme: 
     assert after.qty - (before.qty if before is not None else 0) == Decimal("0.5")
     st = _status(acme, q[117], _id("st"))
     assert st[297] == "6" and st[58] == "FILLED", st
-    # the same QuoteRespID again never fills twice
+    # the same QuoteRespID again never fills twice: the fill's report again
     acme.send("AJ", [(693, resp_id), (694, "1"), (117, q[117]), (55, "BTC"), (54, "1"), (38, "0.5")])
     dup = acme.next()
-    assert dup[150] == "8" and dup[58].startswith("DUPLICATE_ID"), dup
+    assert (dup[150], dup[17], dup[11], dup.get(97)) == ("F", fill[17], resp_id, "Y"), dup
     assert eng.client_positions(ACME.name)["BTC"].qty == after.qty
 
     # a pass (QuoteRespType 6) withdraws the quote in the core: a hit after it is refused

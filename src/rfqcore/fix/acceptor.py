@@ -147,6 +147,9 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         self._approval_deadline: dict[tuple[str, int, int], int] = {}
         # QuoteReqIDs and ClOrdIDs each client used, persisted: a replay is refused as a duplicate
         self._used: set[tuple[int, str, str]] = set()
+        # the ExecutionReport that answered each (client, ClOrdID or QuoteRespID), as body fields,
+        # the newest 65,536: a NewOrderSingle sent again gets it again (PossResend), not a reject
+        self._outcomes: OrderedDict[tuple[int, str], list[tuple[int, str]]] = OrderedDict()
         self._ids_path = os.path.join(self.store_dir, "rfqcore-used-ids.jsonl")
         self._ids_file: Any = None
         self.logged_on: set[str] = set()
@@ -625,6 +628,38 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         msg.setField(60, fix_time(time.time_ns()))
         self._send(msg, session)
 
+    def _keep_outcome(self, client: int, cl_ord_id: str, msg: Any) -> None:
+        """Keep the ExecutionReport ``msg`` answering (``client``, ``cl_ord_id``) for a resend."""
+        skip = {8, 9, 10, 34, 35, 43, 49, 52, 56, 97, 122}  # header and trailer: the session's
+        body = [(int(t), v) for t, _, v in (f.partition("=") for f in msg.toString().split("\x01") if f)
+                if t.isdigit() and int(t) not in skip]
+        with self._lock:
+            self._outcomes[(client, cl_ord_id)] = body
+            while len(self._outcomes) > 65_536:
+                self._outcomes.popitem(last=False)
+
+    def _again(self, client: ClientConfig, cl_ord_id: str, session: Any) -> bool:
+        """A ClOrdID (or QuoteRespID) used before: its ExecutionReport again (PossResend 97=Y,
+        the same ExecID: the client keeps it once) — or nothing while the core has not answered
+        it yet (that answer comes once). False when this gateway does not know the outcome (used
+        before a restart, or too old): refused as a duplicate."""
+        with self._lock:
+            body = self._outcomes.get((client.id, cl_ord_id))
+            waiting = body is None and any(k[0] == "acc" and k[1] == client.id and info[0] == cl_ord_id
+                                           for k, (_, _, info) in self._pending.items())
+        if waiting:
+            self._count(session, "duplicate_pending")
+            return True
+        if body is None:
+            return False
+        msg = self._new("8")
+        msg.getHeader().setField(97, "Y")
+        for tag, value in body:
+            msg.setField(tag, value)
+        self._count(session, "duplicate_resent")
+        self._send(msg, session)
+        return True
+
     def _on_new_order(self, m: Any, session: Any, client: ClientConfig, response: bool = False) -> None:
         cl_ord_id = m.getField(693 if response else 11)
         symbol = m.getField(55) if m.isSetField(55) else "?"
@@ -632,6 +667,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         qty_text = m.getField(38) if m.isSetField(38) else "0"
         try:
             if not self._use_id(client.id, "J" if response else "D", cl_ord_id):
+                if self._again(client, cl_ord_id, session):
+                    return
                 what = "QuoteRespID" if response else "ClOrdID"
                 raise _Refused(RfqReject.DUPLICATE_ID, f"{what} {cl_ord_id} was already used by {client.name}")
             if not response and m.getField(40) != "D":
@@ -696,6 +733,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         msg.setField(6, "0")
         msg.setField(58, r.text)
         msg.setField(60, fix_time(time.time_ns()))
+        if r.code != RfqReject.DUPLICATE_ID:  # the reused id's own answer stays the one kept
+            self._keep_outcome(self._clients[name].id, cl_ord_id, msg)
         self._send(msg, self._sid(name))
 
     def _expire_pending(self) -> None:
@@ -864,4 +903,5 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         msg.setField(12, decimal_text(ex.fee_raw, pd + qd))  # Commission, exact (rounded up by the core)
         msg.setField(13, "3")  # CommType: absolute
         msg.setField(60, fix_time(ex.core_time or time.time_ns()))
+        self._keep_outcome(ex.client, cl_ord_id, msg)
         self._send(msg, session)
