@@ -686,3 +686,77 @@ def test_a_follower_past_the_purged_log_catches_up_from_a_snapshot_and_the_desk_
         _, stored = _settle(desk, cc, snaps)
         assert snaps[behind] > at_kill["journal_seq"], f"node {behind} caught up from the leader's snapshot: {snaps}"
         assert sorted(t.trade_id for t in stored) == sorted([ex1.trade_id, ex2.trade_id, ex3.trade_id])
+
+
+_FIX_CLIENT = r"""
+import json, sys, time
+from rfqcore.fix.client import FixClient
+from rfqcore.rfqconfig import RfqSettings
+
+acme = RfqSettings.load().client("acme-capital")
+c = FixClient("acme-capital", acme.secret.hex(), int(sys.argv[1]), sys.argv[2], reconnect_s=1).start(wait_logon=30)
+say = lambda m: print(json.dumps({str(k): v for k, v in m.items()}), flush=True)
+q = c.quote_request("q-1", "BTC", "0.5", side="1")
+say(c.order("o-1", q, "1", "0.5", price=q[133]))
+sys.stdin.readline()  # the next term's desk serves: the client reconnects and logs on by itself
+assert c.logged_on.wait(30), "no logon to the next leader"
+say(c.order("o-1", q, "1", "0.5", price=q[133]))  # the order sent again
+q2 = c.quote_request("q-2", "BTC", "0.5", side="2")
+say(c.order("o-2", q2, "2", "0.5", price=q2[132]))
+say({"out_rejects": c.session_rejects_out, "admin_rejects": sum(m.get(35) == "3" for m in c.admin_in)})
+c.stop()
+"""
+
+
+def test_fix_runs_on_the_leader_and_a_resent_order_gets_its_fill_from_the_next_one(tmp_path: Path) -> None:
+    """``--fix-port`` with a shared ``--fix-store`` on a cluster node: a FIX client (a QuickFIX
+    initiator, in a process of its own) fills an order on the leader; the next term's leader (a
+    one-node cluster restarted) takes the sessions over from the shared store — the client
+    reconnects and logs on by itself, sequence numbers carried on — and the order sent again
+    gets the ExecutionReport of its committed fill (PossResend, the same ExecID), not a second
+    fill nor a DUPLICATE_ID; a new quote and order then fill as usual."""
+    from desk_market import feed_market
+
+    from rfqcore.cluster_serve import ClusterServer
+
+    fix_port = free_port()
+    (tmp_path / "one.toml").write_text(
+        "[cluster]\nheartbeat_ms = 50\nelection_timeout_ms = [150, 300]\n\n"
+        f"[[node]]\nid = 1\naddr = \"127.0.0.1:{free_port()}\"\nstatus = \"127.0.0.1:{free_port()}\"\ndir = \"n1\"\n")
+
+    def node() -> ClusterServer:
+        srv = ClusterServer(str(tmp_path / "one.toml"), 1, market_files=[], fix_port=fix_port,
+                            fix_store=str(tmp_path / "fix"), aeron_dir=str(tmp_path / "aeron"))
+        srv.start()
+        assert srv.wait_leading(30), "a one-node cluster elects itself"
+        assert srv.engine is not None and srv.fix is not None and srv.fix.port == fix_port
+        feed_market(srv.engine)
+        return srv
+
+    with pytest.raises(ClusterError, match="needs --fix-store DIR"):
+        ClusterServer(str(tmp_path / "one.toml"), 1, market_files=[], fix_port=fix_port)
+    srv = node()
+    client = subprocess.Popen([sys.executable, "-c", _FIX_CLIENT, str(fix_port), str(tmp_path / "client")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout is not None and client.stdin is not None
+        fill = json.loads(client.stdout.readline() or "{}")
+        assert (fill.get("35"), fill.get("150"), fill.get("11")) == ("8", "F", "o-1"), (fill, client.stderr)
+        assert srv.engine is not None
+        qty = srv.engine.client_positions("acme-capital")["BTC"].qty
+        srv.stop()
+        srv = node()
+        client.stdin.write("go\n")
+        client.stdin.flush()
+        again = json.loads(client.stdout.readline() or "{}")
+        assert (again.get("150"), again.get("17"), again.get("11"), again.get("97")) == (
+            "F", fill["17"], "o-1", "Y"), again
+        assert srv.engine.client_positions("acme-capital")["BTC"].qty == qty, "one fill, not two"
+        second = json.loads(client.stdout.readline() or "{}")
+        assert (second.get("150"), second.get("11")) == ("F", "o-2"), second
+        assert json.loads(client.stdout.readline()) == {"out_rejects": 0, "admin_rejects": 0}
+        assert client.wait(30) == 0, client.stderr.read() if client.stderr else ""
+    finally:
+        if client.poll() is None:
+            client.kill()
+        srv.stop()

@@ -37,7 +37,14 @@ committed state holds open and its adapters reconcile them before the venue is u
 fill once, an order that never reached the venue rejected and routed again): see
 :meth:`ClusterServer._hedger` for the fence that makes that verdict safe.
 
-Not yet in cluster mode (refused with one line): FIX and HTTPS.
+FIX (``--fix-port`` with ``--fix-store DIR``, one directory every node reaches) runs on the
+leader: its acceptor starts with the term's desk and stops first at stand-down; its sessions'
+sequence numbers, messages and the ids used live in the shared store, so a client that
+reconnects to the next leader (QuickFIX initiators take a list of hosts) logs on where it left
+off, and an order it sends again gets the ExecutionReport of its committed fill (seeded from the
+committed log's client answers), never a second fill.
+
+Not yet in cluster mode (refused with one line): HTTPS, ``--journal``.
 """
 
 from __future__ import annotations
@@ -88,7 +95,7 @@ class ClusterServer(Server):
     """One node of a replicated desk, as a context manager (see the module doc)."""
 
     def __init__(self, cluster_file: str, node: int, **kw: Any) -> None:
-        for key, what in (("fix_port", "FIX"), ("journal", "--journal"), ("http_tls", "HTTPS")):
+        for key, what in (("journal", "--journal"), ("http_tls", "HTTPS")):
             if kw.get(key):
                 raise ClusterError(f"{what} does not run in cluster mode yet (docs/cluster.md, \"Not yet\"); "
                                    f"serve without it, or without --cluster")
@@ -96,9 +103,13 @@ class ClusterServer(Server):
         #: leader the RFQ portal and the operator console of its desk too (:meth:`_lead`)
         self.cluster_http: str | None = kw.pop("http", None)
         super().__init__(**kw)
-        if self.settings.fix.listen is not None:
-            raise ClusterError("FIX ([fix] listen in the RFQ settings) does not run in cluster mode yet "
-                               "(docs/cluster.md, \"Not yet\"); remove [fix] listen, or serve without --cluster")
+        if (self.fix_port is not None or self.settings.fix.listen is not None) and not self.fix_store:
+            raise ClusterError("FIX on a cluster node needs --fix-store DIR: one directory every node reaches (the "
+                               "leader's FIX sessions keep their sequence numbers, messages and the ids used there, "
+                               "so the next leader carries them on; docs/cluster.md, \"FIX\")")
+        #: the committed log's newest client answers, decoded, as this term's desk started (the
+        #: FIX gateway's answers to orders sent again)
+        self._history_events: list[Any] = []
         self.cluster_file = cluster_file
         self.node_id = node
         self.node: rfqcore_core.ClusterNode | None = None
@@ -132,6 +143,9 @@ class ClusterServer(Server):
 
         host, port = parse_address(self.cluster_http)
         self.web = HttpServer(host, port, desk_registry(self), health=self._health).start()
+
+    def _history(self) -> list[Any] | None:
+        return self._history_events
 
     def _health(self) -> dict[str, Any]:
         from rfqcore.web.metrics import cluster_health
@@ -231,7 +245,9 @@ class ClusterServer(Server):
         term, seq, state_hash, seeded = self.node.lead(eng.core)
         self._taking, self._taken = term, (seq, state_hash)
         history = None
-        if self.settlement is not None or self.portal is not None:
+        fix = self.fix_port is not None or self.settings.fix.listen is not None
+        self._history_events = []
+        if self.settlement is not None or self.portal is not None or fix:
             from rfqcore.records import RECORD_DTYPE
 
             history = np.frombuffer(self.node.client_history(), dtype=RECORD_DTYPE).copy()
@@ -239,12 +255,14 @@ class ClusterServer(Server):
             # the committed log's executions, before this term's: a fill a dead leader acknowledged
             # but never got into the store is captured now (the store ignores a trade id it has)
             self.settlement.offer_records(history)
-        if self.portal is not None and history is not None:
-            # the portal's blotters of before: the committed log's newest client answers (quotes,
-            # fills, quote ends; a row is kept once, by its idempotency key)
+        if history is not None and (self.portal is not None or fix):
             from rfqcore.rfq import decode_events
 
-            self.portal.blotter.add(decode_events(history, self.registry))
+            self._history_events = decode_events(history, self.registry)
+        if self.portal is not None:
+            # the portal's blotters of before: the committed log's newest client answers (quotes,
+            # fills, quote ends; a row is kept once, by its idempotency key)
+            self.portal.blotter.add(self._history_events)
         log.warning("node %d leads term %d from journal seq %d (state hash %016x; %d client answers of the "
                     "committed log seeded into the gateway)", self.node_id, term, seq, state_hash, seeded)
 
@@ -265,6 +283,12 @@ class ClusterServer(Server):
         if self.http is not None:  # the desk's web first: no RFQ or operator action in through it
             self._close_web()
             self.http = None
+        if self.fix is not None:  # its sessions end (clients reconnect to the next leader)
+            fx, self.fix = self.fix, None
+            try:
+                fx.stop()
+            except Exception as e:  # noqa: BLE001 - keep standing down
+                log.warning("stopping the FIX gateway failed: %s", e)
         self._stop_replay()
         if self.hedger is not None:  # no more orders out; the next leader reconciles what is open
             h, self.hedger = self.hedger, None

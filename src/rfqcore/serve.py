@@ -358,7 +358,7 @@ class Server:
             from rfqcore.fix import start_acceptor
 
             self.fix = start_acceptor(eng, self.settings, port=self.fix_port, store_dir=self.fix_store,
-                                      host=self.fix_host, tls=self.fix_tls)
+                                      host=self.fix_host, tls=self.fix_tls, history=self._history())
         if self.http is not None:
             from rfqcore.web import HttpServer, desk_registry, parse_address
 
@@ -376,6 +376,11 @@ class Server:
 
             self.web = HttpServer(host, port, desk_registry(self), health=self._health,
                                   routes=routes, tls=tls).start()
+
+    def _history(self) -> list[Any] | None:
+        """Client answers from before this start that the doors should know (a cluster leader's
+        committed log); None here."""
+        return None
 
     def _health(self) -> dict[str, Any]:
         """``/healthz``'s answer (docs/web.md)."""

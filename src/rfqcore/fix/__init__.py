@@ -127,17 +127,21 @@ def ord_rej_reason(code: int) -> int:
 
 def start_acceptor(engine: Engine, settings: RfqSettings, *, port: int | None = None, store_dir: str | None = None,
                    host: str | None = None, heartbeat_s: int | None = None,
-                   tls: tuple[str, str] | None = None) -> FixGateway:
+                   tls: tuple[str, str] | None = None, history: list[Any] | None = None) -> FixGateway:
     """Start a :class:`rfqcore.fix.acceptor.FixGateway` on ``settings.fix`` (``[fix]``; what is
     given here overrides it); :class:`FixUnavailable` (one line) when ``quickfix-py`` is not
-    installed, the port is in use or the TLS certificate or key (``tls``: PEM files) cannot be read."""
+    installed, the port is in use or the TLS certificate or key (``tls``: PEM files) cannot be read.
+    ``history``: decoded events whose executions of this store's orders are answered again to a
+    resent order (:meth:`FixGateway.seed`; a new cluster leader's committed client answers)."""
     try:
         from rfqcore.fix.acceptor import FixGateway
     except ImportError as e:
         raise FixUnavailable(f"the FIX gateway needs the QuickFIX engine ({e}): pip install 'rfqcore[fix]' "
                              f"(quickfix-py)") from None
-    return FixGateway(engine, settings, port=port, store_dir=store_dir, host=host, heartbeat_s=heartbeat_s,
-                      tls=tls).start()
+    gw = FixGateway(engine, settings, port=port, store_dir=store_dir, host=host, heartbeat_s=heartbeat_s, tls=tls)
+    if history:
+        gw.seed(history)
+    return gw.start()
 
 
 def socket_fds(match: Callable[[socket.socket], bool] | None = None) -> set[int]:

@@ -150,8 +150,13 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         # the ExecutionReport that answered each (client, ClOrdID or QuoteRespID), as body fields,
         # the newest 65,536: a NewOrderSingle sent again gets it again (PossResend), not a reject
         self._outcomes: OrderedDict[tuple[int, str], list[tuple[int, str]]] = OrderedDict()
+        # (client, accept id) -> (ClOrdID, Symbol, Side, OrderQty) of each order sent to the core,
+        # persisted with the ids (the newest 65,536): the executions a desk recovers or a new
+        # cluster leader finds committed become their ExecutionReports again (:meth:`seed`)
+        self._accepts: OrderedDict[tuple[int, int], tuple[str, str, str, str]] = OrderedDict()
         self._ids_path = os.path.join(self.store_dir, "rfqcore-used-ids.jsonl")
         self._ids_file: Any = None
+        self._ids_read = False
         self.logged_on: set[str] = set()
         #: counters per session (SenderCompID): messages in/out by MsgType, rejects by reason, logons refused
         self.counters: dict[str, Counter[str]] = {name: Counter() for name in self._clients}
@@ -247,17 +252,48 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
                 session.logout("the desk is stopping")
 
     def _load_ids(self) -> None:
+        if not self._ids_read:
+            self._read_ids()
+        self._ids_file = open(self._ids_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+
+    def _read_ids(self) -> None:
+        """The ids used and the orders sent to the core, from the store (once)."""
+        self._ids_read = True
         try:
             with open(self._ids_path, encoding="utf-8") as f:
                 for line in f:
                     try:
                         e = json.loads(line)
-                        self._used.add((int(e["c"]), str(e["t"]), str(e["id"])))
+                        if e["t"] == "A":
+                            self._remember_accept(int(e["c"]), int(e["acc"]),
+                                                  (str(e["id"]), str(e["sym"]), str(e["side"]), str(e["qty"])))
+                        else:
+                            self._used.add((int(e["c"]), str(e["t"]), str(e["id"])))
                     except (ValueError, KeyError, TypeError):
                         continue  # a torn last line
         except FileNotFoundError:
             pass
-        self._ids_file = open(self._ids_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+
+    def _remember_accept(self, client: int, accept_id: int, info: tuple[str, str, str, str]) -> None:
+        self._accepts[(client, accept_id)] = info
+        while len(self._accepts) > 65_536:
+            self._accepts.popitem(last=False)
+
+    def seed(self, events: list[Any]) -> int:
+        """Before :meth:`start`: the ExecutionReports of ``events``' executions of orders this
+        gateway's store knows (their ClOrdIDs), kept as answered — a new cluster leader gives it
+        the committed log's newest client answers — so an order sent again (PossResend) after a
+        failover gets its fill, not a ``DUPLICATE_ID``. Returns how many it kept."""
+        if not self._ids_read:
+            self._read_ids()
+        n = 0
+        for ev in events:
+            if isinstance(ev, Execution):
+                info = self._accepts.get((ev.client, ev.accept_id))
+                if info is not None:
+                    self._keep_outcome(ev.client, info[0], self._fill_message(ev, info[0], info[1], info[2]))
+                    n += 1
+        return n
 
     def _use_id(self, client: int, kind: str, ident: str) -> bool:
         """Record ``ident`` as used by ``client``; False if it already was."""
@@ -705,6 +741,11 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             with self._lock:
                 self._pending[key] = (time.monotonic() + self.timeout, self._names[client.id],
                                       (cl_ord_id, comp.name, side_text, qty_text))
+                self._remember_accept(client.id, accept_id, (cl_ord_id, comp.name, side_text, qty_text))
+                if self._ids_file is not None:  # before the core has it: its fill can be matched again
+                    self._ids_file.write(json.dumps({"c": client.id, "t": "A", "id": cl_ord_id, "acc": accept_id,
+                                                     "sym": comp.name, "side": side_text, "qty": qty_text}) + "\n")
+                    self._ids_file.flush()
             try:
                 self.engine.submit_accept(client.id, quote.composite, quote.quote_id, int(side), price, qty,
                                           accept_id=accept_id)
@@ -882,6 +923,12 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             self._open.get(ex.client, {}).pop(ex.quote_id, None)
             if ex.quote_id in self._state:
                 self._state[ex.quote_id] = "filled"
+        msg = self._fill_message(ex, cl_ord_id, symbol, side_text)
+        self._keep_outcome(ex.client, cl_ord_id, msg)
+        self._send(msg, session)
+
+    def _fill_message(self, ex: Execution, cl_ord_id: str, symbol: str, side_text: str) -> Any:
+        """The ExecutionReport (8) of a fill: ExecType F, OrdStatus 2, exact amounts."""
         pd, qd = ex.price_decimals or 0, ex.qty_decimals or 0
         px, qty = decimal_text(ex.price_raw, pd), decimal_text(ex.qty_raw, qd)
         msg = self._new("8")
@@ -903,5 +950,4 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         msg.setField(12, decimal_text(ex.fee_raw, pd + qd))  # Commission, exact (rounded up by the core)
         msg.setField(13, "3")  # CommType: absolute
         msg.setField(60, fix_time(ex.core_time or time.time_ns()))
-        self._keep_outcome(ex.client, cl_ord_id, msg)
-        self._send(msg, session)
+        return msg
