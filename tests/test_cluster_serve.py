@@ -441,10 +441,14 @@ def test_a_bad_cluster_node_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
                      "--aeron-dir", str(tmp_path / "aeron")]) == 1
     err = capsys.readouterr().err.strip()
     assert "missing.toml" in err and "\n" not in err
-    with pytest.raises(ClusterError, match="FIX does not run in cluster mode yet"):
+    assert cli_main(["serve", "--no-market-data", "--cluster", str(path), "--node", "1", "--fix-port",
+                     str(free_port()), "--aeron-dir", str(tmp_path / "aeron")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rfqcore serve: FIX on a cluster node needs --fix-store DIR") and "\n" not in err, err
+    with pytest.raises(ClusterError, match="HTTPS does not run in cluster mode yet"):
         from rfqcore.cluster_serve import ClusterServer
 
-        ClusterServer(str(path), 1, fix_port=free_port(), market_files=[])
+        ClusterServer(str(path), 1, http_tls=("cert.pem", "key.pem"), market_files=[])
 
 
 def test_a_cluster_node_serves_metrics_and_health(tmp_path: Path) -> None:

@@ -285,6 +285,8 @@ def _serve_cluster(args: argparse.Namespace, aeron_dir: str, files: Sequence[os.
                                 settlement_store=args.settlement_store, venues=venues, http=args.http,
                                 http_tls=(args.http_cert, args.http_key) if args.http_cert else None,
                                 http_sessions=args.http_sessions, fix_port=args.fix_port,
+                                fix_store=args.fix_store,
+                                fix_tls=(args.fix_cert, args.fix_key) if args.fix_cert else None,
                                 journal=args.journal, python_gateway=args.python_gateway, idle=args.idle,
                                 market_wait=args.market_wait)
             srv.start()
