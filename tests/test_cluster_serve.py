@@ -692,24 +692,6 @@ def test_a_follower_past_the_purged_log_catches_up_from_a_snapshot_and_the_desk_
         assert sorted(t.trade_id for t in stored) == sorted([ex1.trade_id, ex2.trade_id, ex3.trade_id])
 
 
-_FIX_CLIENT = r"""
-import json, sys, time
-from rfqcore.fix.client import FixClient
-from rfqcore.rfqconfig import RfqSettings
-
-acme = RfqSettings.load().client("acme-capital")
-c = FixClient("acme-capital", acme.secret.hex(), int(sys.argv[1]), sys.argv[2], reconnect_s=1).start(wait_logon=30)
-say = lambda m: print(json.dumps({str(k): v for k, v in m.items()}), flush=True)
-q = c.quote_request("q-1", "BTC", "0.5", side="1")
-say(c.order("o-1", q, "1", "0.5", price=q[133]))
-sys.stdin.readline()  # the next term's desk serves: the client reconnects and logs on by itself
-assert c.logged_on.wait(30), "no logon to the next leader"
-say(c.order("o-1", q, "1", "0.5", price=q[133]))  # the order sent again
-q2 = c.quote_request("q-2", "BTC", "0.5", side="2")
-say(c.order("o-2", q2, "2", "0.5", price=q2[132]))
-say({"out_rejects": c.session_rejects_out, "admin_rejects": sum(m.get(35) == "3" for m in c.admin_in)})
-c.stop()
-"""
 
 
 def test_fix_runs_on_the_leader_and_a_resent_order_gets_its_fill_from_the_next_one(tmp_path: Path) -> None:
@@ -739,28 +721,20 @@ def test_fix_runs_on_the_leader_and_a_resent_order_gets_its_fill_from_the_next_o
 
     with pytest.raises(ClusterError, match="needs --fix-store DIR"):
         ClusterServer(str(tmp_path / "one.toml"), 1, market_files=[], fix_port=fix_port)
-    srv = node()
-    client = subprocess.Popen([sys.executable, "-c", _FIX_CLIENT, str(fix_port), str(tmp_path / "client")],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    from fix_resend_client import resend_across_restart
+
+    desk = [node()]
+
+    def restart() -> None:
+        desk[0].stop()
+        desk[0] = node()
+
+    def position() -> Any:
+        eng = desk[0].engine
+        assert eng is not None
+        return eng.client_positions("acme-capital")["BTC"].qty
+
     try:
-        assert client.stdout is not None and client.stdin is not None
-        fill = json.loads(client.stdout.readline() or "{}")
-        assert (fill.get("35"), fill.get("150"), fill.get("11")) == ("8", "F", "o-1"), (fill, client.stderr)
-        assert srv.engine is not None
-        qty = srv.engine.client_positions("acme-capital")["BTC"].qty
-        srv.stop()
-        srv = node()
-        client.stdin.write("go\n")
-        client.stdin.flush()
-        again = json.loads(client.stdout.readline() or "{}")
-        assert (again.get("150"), again.get("17"), again.get("11"), again.get("97")) == (
-            "F", fill["17"], "o-1", "Y"), again
-        assert srv.engine.client_positions("acme-capital")["BTC"].qty == qty, "one fill, not two"
-        second = json.loads(client.stdout.readline() or "{}")
-        assert (second.get("150"), second.get("11")) == ("F", "o-2"), second
-        assert json.loads(client.stdout.readline()) == {"out_rejects": 0, "admin_rejects": 0}
-        assert client.wait(30) == 0, client.stderr.read() if client.stderr else ""
+        resend_across_restart(fix_port, tmp_path / "client", restart, position)
     finally:
-        if client.poll() is None:
-            client.kill()
-        srv.stop()
+        desk[0].stop()

@@ -378,9 +378,24 @@ class Server:
                                   routes=routes, tls=tls).start()
 
     def _history(self) -> list[Any] | None:
-        """Client answers from before this start that the doors should know (a cluster leader's
-        committed log); None here."""
-        return None
+        """Client answers from before this start that the doors should know: here, with a
+        settlement store, its trades of the last days as executions (a FIX order sent again
+        after a restart gets its fill's report); a cluster leader gives its committed log's."""
+        if not self.settlement_store:
+            return None
+        from rfqcore.gateway.native import STORE_DAYS
+        from rfqcore.records import ClientSide
+        from rfqcore.rfq import Execution, composite_units
+        from rfqcore.settlement.store import open_store
+
+        out: list[Any] = []
+        with open_store(self.settlement_store) as store:
+            for t in store.trades(start_ns=time.time_ns() - STORE_DAYS * 86_400_000_000_000):
+                u = composite_units(self.registry, t.composite_id)
+                out.append(Execution(t.client_id, t.composite_id, t.trade_id, t.quote_id, t.rfq_id, t.accept_id,
+                                     ClientSide(int(t.side)), t.price, t.qty, t.notional, t.fee, t.core_time_ns, 0,
+                                     u.name, u.price_decimals, u.qty_decimals, u.base, u.currency))
+        return out
 
     def _health(self) -> dict[str, Any]:
         """``/healthz``'s answer (docs/web.md)."""
