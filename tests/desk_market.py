@@ -29,10 +29,20 @@ def feed_market(eng: Any) -> None:
     assert eng.best("binance-spot:BTCUSDT") is not None
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback TCP port free now, and not one this process was handed before: a test that
+    asks for several before binding any (a cluster's Raft, status and HTTP ports) gets distinct
+    ones (the system may hand out a port it just released again)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @contextmanager

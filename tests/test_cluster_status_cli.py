@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from desk_market import free_port
 from test_cluster_processes import node_bin  # noqa: F401  (the fixture: cluster_node, built if missing)
 
 from rfqcore.cluster_cli import NodeStatus, StatusReport, ask, cluster_status, load_nodes, summarize
@@ -36,12 +37,6 @@ def wait_for(what: str, f: Callable[[], T | None], patience: float = PATIENCE) -
         assert time.monotonic() < deadline, f"gave up waiting for {what}"
         time.sleep(0.05)
     return v
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
