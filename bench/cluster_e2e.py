@@ -62,6 +62,8 @@ from typing import Any
 
 import bench_common as bc
 
+from rfqcore.ports import free_port
+
 NODES = (1, 2, 3)
 RATE = 10  # accepts/s offered (20/s falls behind its schedule on the loaded 2-CPU machine: ~20 ms a quote + accept, 200 ms stalls)
 QTY = "0.1"
@@ -85,12 +87,6 @@ def _summary(rec: Any) -> dict[str, int]:
     s = rec.summary()
     return {"count": s.count, "p50": s.p50, "p99": s.p99, "p999": s.p999, "max": s.max}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _die_with_parent() -> None:

@@ -4,7 +4,6 @@ engine, and a free loopback port for a desk's listener."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rfqcore.ports import free_port
 from rfqcore.testing import spot_snapshot
 
 __all__ = ["fed_desk", "feed_market", "free_port", "journaled_web_desk", "serve_http", "spot_snapshot", "web_desk"]
@@ -29,20 +29,6 @@ def feed_market(eng: Any) -> None:
     assert eng.best("binance-spot:BTCUSDT") is not None
 
 
-_HANDED_OUT: set[int] = set()
-
-
-def free_port() -> int:
-    """A loopback TCP port free now, and not one this process was handed before: a test that
-    asks for several before binding any (a cluster's Raft, status and HTTP ports) gets distinct
-    ones (the system may hand out a port it just released again)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
 
 
 @contextmanager

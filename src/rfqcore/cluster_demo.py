@@ -27,7 +27,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 from rfqcore import cluster_cli
+from rfqcore.ports import free_port
 from rfqcore.units import human
 
 if TYPE_CHECKING:  # imported when the demo runs, so that `rfqcore --help` starts fast
@@ -66,20 +66,13 @@ class _Interrupted(Exception):
         super().__init__(signal.Signals(signum).name)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _write_cluster(work: Path) -> Path:
     """cluster.toml for three nodes on loopback, each with a free Raft and status port and its own
     data directory (relative to the file)."""
     text = ("# written by rfqcore cluster-demo (docs/cluster.md)\n[cluster]\nheartbeat_ms = 50\n"
             "election_timeout_ms = [600, 1200]\nlog_sync = \"each\"\nsnapshot_every = 0\n\n")
     for n in NODES:
-        text += (f"[[node]]\nid = {n}\naddr = \"127.0.0.1:{_free_port()}\"\nstatus = \"127.0.0.1:{_free_port()}\"\n"
+        text += (f"[[node]]\nid = {n}\naddr = \"127.0.0.1:{free_port()}\"\nstatus = \"127.0.0.1:{free_port()}\"\n"
                  f"dir = \"node{n}\"\n\n")
     path = work / "cluster.toml"
     path.write_text(text)
