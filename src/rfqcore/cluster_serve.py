@@ -336,7 +336,10 @@ class ClusterServer(Server):
         self._leading = None
         self._held = False
         if not self._stopping.is_set():
-            self._follower_web()
+            try:
+                self._follower_web()
+            except Exception as e:  # noqa: BLE001 - the node follows on without its HTTP server
+                log.error("node %d: its HTTP server did not come back: %s", self.node_id, e)
 
     def stop(self) -> None:
         """Stand the desk down (if leading: after the cluster committed its last inputs), shut the
