@@ -2,7 +2,8 @@
 cluster's next term; tests/test_fix_resend.py: ``serve`` restarted with its settlement store).
 
 Run as a process of its own (QuickFIX keeps one session per SenderCompID in a process:
-``python tests/fix_resend_client.py PORT STORE_DIR``), acme-capital fills a 0.5 BTC order and
+``python tests/fix_resend_client.py PORT STORE_DIR [ALTERNATE_PORT ...]``: the desk's FIX port
+and, as a replicated desk's other nodes, more ports QuickFIX tries in turn), acme-capital fills a 0.5 BTC order and
 prints its ExecutionReport; after a line on stdin (the desk's next start serves) it waits for
 its own logon to it (it reconnects by itself), sends the same order again and prints the
 answer, then fills a new order and prints the session-level rejects either way.
@@ -24,8 +25,9 @@ def main() -> None:
     from rfqcore.rfqconfig import RfqSettings
 
     acme = RfqSettings.load().client("acme-capital")
-    c = FixClient("acme-capital", acme.secret.hex(), int(sys.argv[1]), sys.argv[2], reconnect_s=1)
-    c.start(wait_logon=30)
+    c = FixClient("acme-capital", acme.secret.hex(), int(sys.argv[1]), sys.argv[2], reconnect_s=1,
+                  alternates=[("127.0.0.1", int(p)) for p in sys.argv[3:]])
+    c.start(wait_logon=60)
 
     def say(m: dict[Any, Any]) -> None:
         print(json.dumps({str(k): v for k, v in m.items()}), flush=True)
@@ -42,12 +44,14 @@ def main() -> None:
 
 
 def resend_across_restart(port: int, store: Path, restart: Callable[[], Any],
-                          position: Callable[[], Any]) -> None:
-    """The client against a desk serving FIX on ``port``: its fill, then ``restart()`` (the desk
+                          position: Callable[[], Any], alternates: tuple[int, ...] = ()) -> None:
+    """The client against a desk serving FIX on ``port`` (or one of ``alternates``): its fill, then ``restart()`` (the desk
     stopped and started again on the same FIX store), then the same order again — which must
     get the fill's own report (PossResend, the same ExecID) with ``position()`` unchanged — and
-    a new order, filled; no session-level reject either way."""
-    client = subprocess.Popen([sys.executable, __file__, str(port), str(store)], stdin=subprocess.PIPE,
+    a new order, filled; no session-level reject either way. ``alternates``: more ports of the
+    desk the client's QuickFIX tries in turn (a replicated desk's nodes)."""
+    client = subprocess.Popen([sys.executable, __file__, str(port), str(store), *map(str, alternates)],
+                              stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert client.stdout is not None and client.stdin is not None

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from functools import partial
+from collections.abc import Sequence
 from typing import Any
 
 import quickfix as qf
@@ -49,11 +50,13 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
     in hex), sequence numbers kept in ``store`` (a directory). QuickFIX keeps one session per
     SessionID in a process: one FixClient per client name per process. With ``tls_ca`` (a PEM
     file of the certificates to trust) it connects over TLS (QuickFIX's ``SSLSocketInitiator``)
-    and checks the desk's certificate against it."""
+    and checks the desk's certificate against it. ``alternates``: more ``(host, port)`` of the
+    same desk (the nodes of a replicated desk), tried in turn after ``host:port`` when one fails."""
 
     def __init__(self, name: str, password: str, port: int, store: str | os.PathLike[str], *,
                  host: str = "127.0.0.1", heartbeat_s: int = 30, reconnect_s: int = 1,
-                 desk_comp_id: str = DESK_COMP_ID, tls_ca: str | os.PathLike[str] | None = None) -> None:
+                 desk_comp_id: str = DESK_COMP_ID, tls_ca: str | os.PathLike[str] | None = None,
+                 alternates: Sequence[tuple[str, int]] = ()) -> None:
         super().__init__()
         self.name, self.password = name, password
         self.app: queue.Queue[dict[int, str]] = queue.Queue()
@@ -79,6 +82,11 @@ class FixClient(qf.Application):  # type: ignore[misc]  # quickfix ships no type
             d.setString("CertificationAuthoritiesFile", str(tls_ca))
             d.setString("CertificateVerifyLevel", "1")
         d.setInt("SocketConnectPort", port)
+        # the other nodes of a replicated desk: QuickFIX tries them in turn when a connection
+        # fails, so the session follows the leader (docs/cluster.md, "FIX")
+        for i, (alt_host, alt_port) in enumerate(alternates, 1):
+            d.setString(f"SocketConnectHost{i}", alt_host)
+            d.setInt(f"SocketConnectPort{i}", alt_port)
         d.setInt("HeartBtInt", heartbeat_s)
         d.setInt("ReconnectInterval", reconnect_s)
         st.set(d)
