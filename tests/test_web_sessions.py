@@ -162,3 +162,23 @@ def test_rfqcore_serve_restarted_keeps_its_users_logged_in(tmp_path: Path) -> No
         assert risk.call("GET", "/session").status == 200
     finally:
         _stop(proc)
+
+
+def test_the_console_audit_view_keeps_its_rows_across_a_restart(tmp_path: Path) -> None:
+    """The console's audit trail on a journaled desk lives in the journal directory's portal file
+    too: after a restart the audit view still lists the actions of before, each once, and new
+    ones after them."""
+    jdir = tmp_path / "journal"
+    with journaled_web_desk(jdir) as srv:
+        risk = _console(srv.web.url)
+        assert risk.login("desk-risk").status == 200
+        assert risk.call("POST", "/restrict", {"instrument": "ETH", "on": True}).json["status"] == "applied"
+        before = risk.call("GET", "/audit").json
+        assert [(r["operator"], r["command"], r["instrument"]) for r in before] == [("risk-officer", "RESTRICT", "ETH")]
+    with journaled_web_desk(jdir) as srv:
+        risk = _console(srv.web.url)
+        assert risk.login("desk-risk").status == 200
+        assert risk.call("GET", "/audit").json == before
+        assert risk.call("POST", "/restrict", {"instrument": "ETH", "on": False}).json["status"] == "applied"
+        after = risk.call("GET", "/audit").json
+        assert after[:1] == before and [(r["command"], r["value"]) for r in after[1:]] == [("RESTRICT", "0")], after

@@ -368,7 +368,8 @@ class Server:
 
             tls = tls_context(*self.http_tls) if self.http_tls is not None else None
             portal = self.portal
-            console = self.console = Console(eng, self.settings, server=self, session_store=self.session_store)
+            console = self.console = Console(eng, self.settings, server=self, session_store=self.session_store,
+                                             audit_store=self.blotter_store)
 
             def routes(app: Any) -> None:
                 portal.add_routes(app)

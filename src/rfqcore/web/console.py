@@ -64,6 +64,7 @@ from rfqcore.rfqconfig import CONSOLE_ROLES, RfqSettings
 from rfqcore.units import from_units
 from rfqcore.web.auth import (BadRequest, DeskTimeout, LoginApp, Session, SessionStore, decimal_field, id_field,
                               name_field, read_body)
+from rfqcore.web.blotter_store import BlotterStore
 from rfqcore.web.metrics import histogram_buckets, stage_counts
 from rfqcore.web.portal import _iso, _side, event_row
 
@@ -157,7 +158,10 @@ class EventLog:
     """The desk's recent RFQ flow and control audit trail, from the engine's decoded events (on
     its output pump), and the listeners of the console's streams."""
 
-    def __init__(self, engine: Engine, settings: RfqSettings) -> None:
+    #: the client id the audit rows are kept under in a :class:`BlotterStore` (clients start at 1)
+    AUDIT_CLIENT: Final = 0
+
+    def __init__(self, engine: Engine, settings: RfqSettings, store: BlotterStore | None = None) -> None:
         self.registry = engine.registry
         self.clients = {c.id: c.name for c in settings.clients}
         self.operators = {o.id: o.name for o in settings.operators}
@@ -167,6 +171,10 @@ class EventLog:
         self.audit: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self._listeners: list[Callable[[str, dict[str, Any]], object]] = []
         self.errors = 0
+        #: the audit rows kept across restarts of a journaled desk (the journal's portal blotter file)
+        self.store = store
+        if store is not None:
+            self.audit.extend(row for _, row in store.load(self.AUDIT_CLIENT, RECENT))
 
     def operator_name(self, operator_id: int) -> str:
         return "desk (in-process)" if operator_id == 0 else self.operators.get(operator_id, f"operator {operator_id}")
@@ -186,6 +194,9 @@ class EventLog:
             with self._lock:
                 if kind == "control":
                     self.audit.append(row)
+                    if self.store is not None and isinstance(ev, ControlAck):  # stored once, by its key
+                        self.store.put(self.AUDIT_CLIENT, ("audit", ev.core_time * 1_000_000 + ev.control_id
+                                                           % 1_000_000), row)
                 elif kind == "flow":
                     self.flow.append(row)
                 listeners = list(self._listeners)
@@ -253,7 +264,9 @@ class Console(LoginApp):
     def __init__(self, engine: Engine, settings: RfqSettings, *, server: Server | None = None,
                  user_limit: int = 5, address_limit: int = 20, window_s: float = 300.0, idle_s: float = 1800.0,
                  max_age_s: float = 12 * 3600.0, control_timeout_s: float = 5.0, heartbeat_s: float = 15.0,
-                 session_store: SessionStore | None = None) -> None:
+                 session_store: SessionStore | None = None, audit_store: BlotterStore | None = None) -> None:
+        """``audit_store``: where the audit view's rows are kept across restarts (the journaled
+        desk's portal blotter file)."""
         self.users = {u.name: u for u in settings.console_users}
         super().__init__(self.users, user_limit=user_limit, address_limit=address_limit, window_s=window_s,
                          idle_s=idle_s, max_age_s=max_age_s, heartbeat_s=heartbeat_s, session_store=session_store)
@@ -263,7 +276,7 @@ class Console(LoginApp):
         self._operators: dict[int, Operator] = {}
         self._changes: dict[str, _Change] = {}
         self.counts.update(applied=0, rejected=0, timed_out=0)  # actions, by how the core answered
-        self.events = EventLog(engine, settings)
+        self.events = EventLog(engine, settings, audit_store)
         engine.subscribe_events(self.events.add)
 
     def stats(self) -> dict[str, int]:
