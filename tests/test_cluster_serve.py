@@ -451,6 +451,33 @@ def test_a_bad_cluster_node_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
         ClusterServer(str(path), 1, http_tls=("cert.pem", "key.pem"), market_files=[])
 
 
+def _one_node_file(tmp: Path) -> Path:
+    """``tmp/one.toml``: a cluster of one node (made once per test directory)."""
+    path = tmp / "one.toml"
+    if not path.exists():
+        path.write_text("[cluster]\nheartbeat_ms = 50\nelection_timeout_ms = [150, 300]\n\n"
+                        f"[[node]]\nid = 1\naddr = \"127.0.0.1:{free_port()}\"\n"
+                        f"status = \"127.0.0.1:{free_port()}\"\ndir = \"n1\"\n")
+    return path
+
+
+def _one_node(tmp: Path, *, feed: bool = True, **server: Any) -> Any:
+    """The node of :func:`_one_node_file` started (``server``: more ClusterServer arguments) and
+    leading, its BTCUSDT book fed unless not ``feed``; a second call after a stop is its next
+    term (what a failover gives a cluster's next leader)."""
+    from desk_market import feed_market
+
+    from rfqcore.cluster_serve import ClusterServer
+
+    srv = ClusterServer(str(_one_node_file(tmp)), 1, market_files=[], aeron_dir=str(tmp / "aeron"), **server)
+    srv.start()
+    assert srv.wait_leading(30), "a one-node cluster elects itself"
+    assert srv.engine is not None
+    if feed:
+        feed_market(srv.engine)
+    return srv
+
+
 def test_a_cluster_node_serves_metrics_and_health(tmp_path: Path) -> None:
     """A one-node cluster (in this process) with ``http``: its /metrics carry the cluster's gauges
     and, while it leads, the desk's; /healthz says ok with its role and term."""
@@ -538,22 +565,16 @@ def test_the_next_leader_adopts_the_open_hedge_orders_and_hedges_exactly_once(
     from rfqcore.venuesim.sim import SimProcess
 
     monkeypatch.setattr(cs, "HEDGE_FENCE_S", 1.0)   # the mechanism, not the 6 s of a real venue's recvWindow
-    (tmp_path / "one.toml").write_text(
-        "[cluster]\nheartbeat_ms = 50\nelection_timeout_ms = [150, 300]\n\n"
-        f"[[node]]\nid = 1\naddr = \"127.0.0.1:{free_port()}\"\nstatus = \"127.0.0.1:{free_port()}\"\ndir = \"n1\"\n")
     reg = desk_registry()
     settings = desk_settings(reg)
-    prefix = cluster_id_prefix(tmp_path / "one.toml")
+    prefix = cluster_id_prefix(_one_node_file(tmp_path))
     b_cfg, o_cfg = sim_configs()
     with SimProcess(b_cfg) as b, SimProcess(o_cfg) as o:
         venues = {1: b, 2: o}
 
-        def node() -> ClusterServer:
-            srv = ClusterServer(str(tmp_path / "one.toml"), 1, registry=reg, settings=settings, market_files=[],
-                                venues=venue_links(b, o), aeron_dir=str(tmp_path / "aeron"), idle="park")
-            srv.start()
-            assert srv.wait_leading(30), "a one-node cluster elects itself"
-            return srv
+        def node() -> ClusterServer:   # market data from the venues
+            return _one_node(tmp_path, feed=False, registry=reg, settings=settings, venues=venue_links(b, o),
+                             idle="park")
 
         srv = node()
         try:
@@ -597,7 +618,6 @@ def test_the_leader_serves_the_portal_and_the_console_and_the_next_one_keeps_the
     desk's RFQ portal and operator console, at the same address. With ``--http-sessions`` (a store
     the nodes share) a user logged in on one leader is still logged in on the next: a one-node
     cluster stopped and started again (a new term) stands in for the failover."""
-    from desk_market import feed_market
     from web_client import WebClient
 
     from rfqcore.cluster_serve import ClusterServer
@@ -605,18 +625,9 @@ def test_the_leader_serves_the_portal_and_the_console_and_the_next_one_keeps_the
 
     passwords = {**DEMO_PORTAL_USERS, **DEMO_CONSOLE_USERS}
     address = f"127.0.0.1:{free_port()}"
-    (tmp_path / "one.toml").write_text(
-        "[cluster]\nheartbeat_ms = 50\nelection_timeout_ms = [150, 300]\n\n"
-        f"[[node]]\nid = 1\naddr = \"127.0.0.1:{free_port()}\"\nstatus = \"127.0.0.1:{free_port()}\"\ndir = \"n1\"\n")
 
     def node() -> ClusterServer:
-        srv = ClusterServer(str(tmp_path / "one.toml"), 1, market_files=[], http=address,
-                            http_sessions=str(tmp_path / "sessions.sqlite"), aeron_dir=str(tmp_path / "aeron"))
-        srv.start()
-        assert srv.wait_leading(30), "a one-node cluster elects itself"
-        assert srv.engine is not None
-        feed_market(srv.engine)
-        return srv
+        return _one_node(tmp_path, http=address, http_sessions=str(tmp_path / "sessions.sqlite"))
 
     base = f"http://{address}"
     acme = WebClient(base, api="/api", login_path="/login", cookie_name="rfqcore_session", passwords=passwords)
@@ -701,26 +712,17 @@ def test_fix_runs_on_the_leader_and_a_resent_order_gets_its_fill_from_the_next_o
     reconnects and logs on by itself, sequence numbers carried on — and the order sent again
     gets the ExecutionReport of its committed fill (PossResend, the same ExecID), not a second
     fill nor a DUPLICATE_ID; a new quote and order then fill as usual."""
-    from desk_market import feed_market
-
     from rfqcore.cluster_serve import ClusterServer
 
     fix_port = free_port()
-    (tmp_path / "one.toml").write_text(
-        "[cluster]\nheartbeat_ms = 50\nelection_timeout_ms = [150, 300]\n\n"
-        f"[[node]]\nid = 1\naddr = \"127.0.0.1:{free_port()}\"\nstatus = \"127.0.0.1:{free_port()}\"\ndir = \"n1\"\n")
 
     def node() -> ClusterServer:
-        srv = ClusterServer(str(tmp_path / "one.toml"), 1, market_files=[], fix_port=fix_port,
-                            fix_store=str(tmp_path / "fix"), aeron_dir=str(tmp_path / "aeron"))
-        srv.start()
-        assert srv.wait_leading(30), "a one-node cluster elects itself"
-        assert srv.engine is not None and srv.fix is not None and srv.fix.port == fix_port
-        feed_market(srv.engine)
+        srv = _one_node(tmp_path, fix_port=fix_port, fix_store=str(tmp_path / "fix"))
+        assert srv.fix is not None and srv.fix.port == fix_port
         return srv
 
     with pytest.raises(ClusterError, match="needs --fix-store DIR"):
-        ClusterServer(str(tmp_path / "one.toml"), 1, market_files=[], fix_port=fix_port)
+        ClusterServer(str(_one_node_file(tmp_path)), 1, market_files=[], fix_port=fix_port)
     from fix_resend_client import resend_across_restart
 
     desk = [node()]
