@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -147,9 +148,10 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         self._approval_deadline: dict[tuple[str, int, int], int] = {}
         # QuoteReqIDs and ClOrdIDs each client used, persisted: a replay is refused as a duplicate
         self._used: set[tuple[int, str, str]] = set()
-        # the ExecutionReport that answered each (client, ClOrdID or QuoteRespID), as body fields,
-        # the newest 65,536: a NewOrderSingle sent again gets it again (PossResend), not a reject
-        self._outcomes: OrderedDict[tuple[int, str], list[tuple[int, str]]] = OrderedDict()
+        # how to build again the ExecutionReport that answered each (client, ClOrdID or
+        # QuoteRespID), the newest 65,536: a NewOrderSingle sent again gets it again (PossResend),
+        # not a reject; nothing is built or copied on the answer's own path
+        self._outcomes: OrderedDict[tuple[int, str], Callable[[], Any]] = OrderedDict()
         # (client, accept id) -> (ClOrdID, Symbol, Side, OrderQty) of each order sent to the core,
         # persisted with the ids (the newest 65,536): the executions a desk recovers or a new
         # cluster leader finds committed become their ExecutionReports again (:meth:`seed`)
@@ -291,7 +293,7 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             if isinstance(ev, Execution):
                 info = self._accepts.get((ev.client, ev.accept_id))
                 if info is not None:
-                    self._keep_outcome(ev.client, info[0], self._fill_message(ev, info[0], info[1], info[2]))
+                    self._keep_outcome(ev.client, info[0], partial(self._fill_message, ev, *info[:3]))
                     n += 1
         return n
 
@@ -664,13 +666,11 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         msg.setField(60, fix_time(time.time_ns()))
         self._send(msg, session)
 
-    def _keep_outcome(self, client: int, cl_ord_id: str, msg: Any) -> None:
-        """Keep the ExecutionReport ``msg`` answering (``client``, ``cl_ord_id``) for a resend."""
-        skip = {8, 9, 10, 34, 35, 43, 49, 52, 56, 97, 122}  # header and trailer: the session's
-        body = [(int(t), v) for t, _, v in (f.partition("=") for f in msg.toString().split("\x01") if f)
-                if t.isdigit() and int(t) not in skip]
+    def _keep_outcome(self, client: int, cl_ord_id: str, build: Callable[[], Any]) -> None:
+        """Keep how to build the ExecutionReport answering (``client``, ``cl_ord_id``) again (the
+        same fields, ExecID included) for a resend."""
         with self._lock:
-            self._outcomes[(client, cl_ord_id)] = body
+            self._outcomes[(client, cl_ord_id)] = build
             while len(self._outcomes) > 65_536:
                 self._outcomes.popitem(last=False)
 
@@ -680,18 +680,16 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         it yet (that answer comes once). False when this gateway does not know the outcome (used
         before a restart, or too old): refused as a duplicate."""
         with self._lock:
-            body = self._outcomes.get((client.id, cl_ord_id))
-            waiting = body is None and any(k[0] == "acc" and k[1] == client.id and info[0] == cl_ord_id
+            build = self._outcomes.get((client.id, cl_ord_id))
+            waiting = build is None and any(k[0] == "acc" and k[1] == client.id and info[0] == cl_ord_id
                                            for k, (_, _, info) in self._pending.items())
         if waiting:
             self._count(session, "duplicate_pending")
             return True
-        if body is None:
+        if build is None:
             return False
-        msg = self._new("8")
+        msg = build()
         msg.getHeader().setField(97, "Y")
-        for tag, value in body:
-            msg.setField(tag, value)
         self._count(session, "duplicate_resent")
         self._send(msg, session)
         return True
@@ -759,10 +757,19 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
     def _reject_order(self, name: str, cl_ord_id: str, symbol: str, side_text: str, qty_text: str,
                       r: _Refused) -> None:
         self._count_name(name, f"reject:{r.code.name}")
+        build = partial(self._reject_message, cl_ord_id, symbol, side_text, qty_text, r, f"R{self._next_id()}",
+                        time.time_ns())
+        if r.code != RfqReject.DUPLICATE_ID:  # the reused id's own answer stays the one kept
+            self._keep_outcome(self._clients[name].id, cl_ord_id, build)
+        self._send(build(), self._sid(name))
+
+    def _reject_message(self, cl_ord_id: str, symbol: str, side_text: str, qty_text: str, r: _Refused,
+                        exec_id: str, ts: int) -> Any:
+        """The ExecutionReport (8) of a refused order: ExecType 8, OrdStatus 8, the reason."""
         msg = self._new("8")
         msg.setField(37, "NONE")
         msg.setField(11, cl_ord_id)
-        msg.setField(17, f"R{self._next_id()}")
+        msg.setField(17, exec_id)
         msg.setField(150, "8")
         msg.setField(39, "8")
         msg.setField(103, str(ord_rej_reason(int(r.code))))
@@ -773,10 +780,8 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
         msg.setField(14, "0")
         msg.setField(6, "0")
         msg.setField(58, r.text)
-        msg.setField(60, fix_time(time.time_ns()))
-        if r.code != RfqReject.DUPLICATE_ID:  # the reused id's own answer stays the one kept
-            self._keep_outcome(self._clients[name].id, cl_ord_id, msg)
-        self._send(msg, self._sid(name))
+        msg.setField(60, fix_time(ts))
+        return msg
 
     def _expire_pending(self) -> None:
         """Refuse the requests the core has not answered within ``timeout`` (it always answers
@@ -923,9 +928,9 @@ class FixGateway(qf.Application):  # type: ignore[misc]  # quickfix ships no typ
             self._open.get(ex.client, {}).pop(ex.quote_id, None)
             if ex.quote_id in self._state:
                 self._state[ex.quote_id] = "filled"
-        msg = self._fill_message(ex, cl_ord_id, symbol, side_text)
-        self._keep_outcome(ex.client, cl_ord_id, msg)
-        self._send(msg, session)
+        build = partial(self._fill_message, ex, cl_ord_id, symbol, side_text)
+        self._keep_outcome(ex.client, cl_ord_id, build)
+        self._send(build(), session)
 
     def _fill_message(self, ex: Execution, cl_ord_id: str, symbol: str, side_text: str) -> Any:
         """The ExecutionReport (8) of a fill: ExecType F, OrdStatus 2, exact amounts."""
