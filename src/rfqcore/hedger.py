@@ -200,8 +200,8 @@ class Hedger:
                  fence_s: float = 0.0, max_order_age_ms: float | None = None) -> None:
         """``id_prefix``: the venue client order ids are ``<prefix><cl_ord_id>``; alphanumeric
         (OKX clOrdId). It must stay the same for as long as the core's state lives (a journal,
-        a cluster's log: :func:`rfqcore.serve.hedge_id_prefix`), so that the orders that state
-        holds open can be adopted after a restart or a failover; None: unique per run (ids
+        a cluster's log: :func:`journal_id_prefix`, :func:`cluster_id_prefix`), so that the
+        orders that state holds open can be adopted after a restart or a failover; None: unique per run (ids
         restart at 1 in a fresh core). ``fence_s``: with open orders to adopt, wait this long
         before reconciling them, so that a previous sender's last request can no longer reach
         the venue (a cluster's failover: see :meth:`start`). ``max_order_age_ms``: never send a
